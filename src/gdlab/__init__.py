@@ -1,0 +1,35 @@
+"""gdlab: a gradient-descent laboratory on JAX.
+
+    import gdlab as gd
+    data = gd.datasets.load("mnist1d")
+    model = gd.models.mlp(hidden=(100, 100))
+    result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
+"""
+
+from gdlab import datasets, losses, models, schedules
+from gdlab.core.dataset import Dataset
+from gdlab.core.rules import SgdState, apply_updates, sgd
+from gdlab.core.types import Model, UpdateRule
+from gdlab.engine.compilation_cache import enable_compilation_cache
+from gdlab.engine.fit import fit
+from gdlab.engine.result import ConvergenceWarning, Result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning",
+    "Dataset",
+    "Model",
+    "Result",
+    "SgdState",
+    "UpdateRule",
+    "__version__",
+    "apply_updates",
+    "datasets",
+    "enable_compilation_cache",
+    "fit",
+    "losses",
+    "models",
+    "schedules",
+    "sgd",
+]

@@ -1,0 +1,166 @@
+"""``gdlab fit``: parse the options, train with progress, print the summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import gdlab as gd
+from gdlab.core.checks import check_choice
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The run configuration as given on the command line."""
+
+    dataset: str = "mnist1d"
+    target: str | None = None
+    model: str = "mlp"
+    hidden: str = "100,100"
+    activation: str = "relu"
+    batch_size: str = "32"
+    learning_rate: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    epochs: int = 30
+    seed: int = 0
+    metrics: str = "exact"
+
+
+def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
+    """Train as the options say; print progress and a summary table unless as_json."""
+    gd.enable_compilation_cache()
+    data = load_data(options.dataset, options.target)
+    model = build_model(options.model, options.hidden, options.activation)
+    rule = gd.sgd(
+        options.learning_rate,
+        momentum=options.momentum,
+        nesterov=options.nesterov,
+        weight_decay=options.weight_decay,
+    )
+    batch_size = parse_batch_size(options.batch_size)
+    console = Console(stderr=True)
+    with _progress(console, options.epochs, show_progress) as callback:
+        result = gd.fit(
+            model,
+            data,
+            rule,
+            batch_size=batch_size,
+            epochs=options.epochs,
+            seed=options.seed,
+            metrics=options.metrics,
+            callback=callback,
+        )
+    summary = result.summary()
+    summary["config"].update(learning_rate=options.learning_rate, momentum=options.momentum,
+                             nesterov=options.nesterov, weight_decay=options.weight_decay)
+    if not as_json:
+        Console().print(_summary_table(result, options))
+    return summary
+
+
+def load_data(name: str, target: str | None) -> gd.Dataset:
+    """A named data set, or a .csv/.npz file when the name ends in one of those suffixes."""
+    if Path(name).suffix.lower() in (".csv", ".npz"):
+        return gd.datasets.from_file(name, target=target)
+    if target is not None:
+        raise ValueError(f"target must be used with a .csv/.npz dataset file; got dataset {name!r}.")
+    check_choice("dataset", name, gd.datasets.NAMES)
+    return gd.datasets.load(name)
+
+
+def build_model(name: str, hidden: str, activation: str) -> gd.Model:
+    """A model by name; hidden is a comma-separated list of layer sizes (mlp only)."""
+    check_choice("model", name, gd.models.NAMES)
+    if name == "mlp":
+        return gd.models.mlp(hidden=parse_hidden(hidden), activation=activation)
+    return gd.models.linear() if name == "linear" else gd.models.logistic()
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'100,100' -> (100, 100)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"hidden must be comma-separated layer sizes >= 1 such as 100,100; got {text!r}.")
+    return sizes
+
+
+def parse_batch_size(text: str) -> int | str:
+    """'full' stays 'full'; digits become an int (checked against the data by fit)."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"batch_size must be an integer >= 1 or 'full'; got {text!r}.") from None
+
+
+class _progress:
+    """A rich progress bar over epochs (or nothing), yielding the fit callback."""
+
+    def __init__(self, console: Console, epochs: int, show: bool) -> None:
+        self.epochs, self.show = epochs, show
+        self.bar = Progress(
+            TextColumn("epoch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+
+    def __enter__(self) -> Any:
+        if not self.show:
+            return None
+
+        def callback(epoch: int, row: dict[str, float]) -> None:
+            if not self.bar.tasks:  # start on the first epoch, after checks and compiling
+                self.bar.start()
+                self.bar.add_task("fit", total=self.epochs, metrics="")
+            text = f"train_loss {row['train_loss']:.4f}"
+            if "test_accuracy" in row:
+                text += f"  test_accuracy {row['test_accuracy']:.3f}"
+            self.bar.update(self.bar.tasks[0].id, completed=epoch, metrics=text)
+
+        return callback
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.stop()
+
+
+def _summary_table(result: gd.Result, options: FitOptions) -> Table:
+    table = Table(title="gdlab fit", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    config = result.config
+    table.add_row("status", result.status)
+    table.add_row("reason", result.reason)
+    table.add_row("data", f"{config['dataset']} ({config['model']}, loss {config['loss']})")
+    table.add_row(
+        "variant",
+        f"batch_size {config['batch_size']} ({config['steps_per_epoch']} updates per epoch), "
+        f"learning_rate {options.learning_rate:g}, momentum {options.momentum:g}",
+    )
+    table.add_row("epochs", f"{result.epochs_run} ({result.steps_run} updates)")
+    for name in ("train_loss", "grad_norm", "test_loss", "test_accuracy"):
+        if name in result.history:
+            table.add_row(f"final {name}", _fmt(result.history[name][-1]))
+    table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
+    per_epoch = result.train_seconds / max(result.epochs_run, 1)
+    table.add_row("train seconds", f"{result.train_seconds:.2f} ({per_epoch * 1000:.1f} ms per epoch)")
+    return table
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else str(value)

@@ -1,0 +1,1 @@
+"""The pure functional core: types, checks, rules, schedules, batching, losses, models."""

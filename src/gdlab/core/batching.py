@@ -1,0 +1,70 @@
+"""Batch plans: how one epoch splits the training set into batches.
+
+``batch_size`` picks the variant: ``None``/``"full"`` (or n) is batch gradient
+descent, 1 is stochastic gradient descent, k is mini-batch gradient descent.
+Every epoch visits a fresh permutation drawn from (seed, epoch); with
+``drop_last=False`` the last, smaller batch is a mean over its own samples, so
+every sample is used exactly once per epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gdlab.core.checks import check_int_range
+from gdlab.core.types import Array, PRNGKey
+
+
+class BatchPlan(NamedTuple):
+    """One epoch: ``full_batches`` batches of ``batch_size``, then one of ``remainder`` (0: none)."""
+
+    batch_size: int
+    full_batches: int
+    remainder: int
+
+    @property
+    def steps(self) -> int:
+        """Updates per epoch: ceil(n / batch_size), or floor with drop_last."""
+        return self.full_batches + (1 if self.remainder else 0)
+
+    @property
+    def is_full_batch(self) -> bool:
+        return self.full_batches == 1 and self.remainder == 0
+
+
+def resolve_batch_size(batch_size: Any, n: int) -> int:
+    """Turn None / "full" into n; otherwise check 1 <= batch_size <= n."""
+    if batch_size is None or batch_size == "full":
+        return n
+    if isinstance(batch_size, str):
+        raise ValueError(
+            f"batch_size must be an integer in [1, {n}] or 'full'; got {batch_size!r}."
+        )
+    return check_int_range("batch_size", batch_size, 1, n)
+
+
+def batch_plan(n: int, batch_size: int, drop_last: bool = False) -> BatchPlan:
+    """Split n samples into batches of batch_size (the last one smaller unless drop_last)."""
+    full, rest = divmod(n, batch_size)
+    return BatchPlan(batch_size=batch_size, full_batches=full, remainder=0 if drop_last else rest)
+
+
+def epoch_permutation(data_key: PRNGKey, epoch: Array | int, n: int) -> Array:
+    """The order of the samples in one epoch: a permutation drawn from fold_in(key, epoch)."""
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
+
+
+def epoch_indices(plan: BatchPlan, order: Array) -> tuple[Array, Array | None]:
+    """Index arrays of an epoch: (full_batches, batch_size), and the remainder's (or None)."""
+    used = plan.full_batches * plan.batch_size
+    full = order[:used].reshape(plan.full_batches, plan.batch_size)
+    rest = order[used : used + plan.remainder] if plan.remainder else None
+    return full, rest
+
+
+def identity_order(n: int) -> Array:
+    """The samples in stored order (used when one batch holds them all)."""
+    return jnp.arange(n)

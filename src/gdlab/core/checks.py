@@ -1,0 +1,69 @@
+"""Input checks that name the parameter, the value given and what is allowed.
+
+Every check runs on concrete Python values (factories, engine entry, shells),
+never inside traced code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool
+    )
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return value as float if it is a finite number > 0."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a float in (0, inf); got {value!r}.")
+    if not (math.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(f"{name} must be a float in (0, inf); got {value!r}.")
+    return float(value)
+
+
+def check_float_range(
+    name: str, value: Any, low: float, high: float, *, high_open: bool = True
+) -> float:
+    """Return value as float if low <= value < high (or <= high when closed)."""
+    bracket = ")" if high_open else "]"
+    allowed = f"a float in [{low}, {high}{bracket}"
+    if not _is_real(value):
+        raise TypeError(f"{name} must be {allowed}; got {value!r}.")
+    v = float(value)
+    inside = low <= v < high if high_open else low <= v <= high
+    if not (math.isfinite(v) and inside):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+    return v
+
+
+def check_int_range(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """Return value as int if it is an integer in [low, high]."""
+    allowed = f"an integer in [{low}, {'inf' if high is None else high}]"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {allowed}; got {value!r}.")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    """Return value if it is one of the allowed strings."""
+    options = sorted(allowed)
+    if value not in options:
+        shown = "{" + ", ".join(repr(o) for o in options) + "}"
+        raise ValueError(f"{name} must be one of {shown}; got {value!r}.")
+    return str(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return value if it is a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False); got {value!r}.")
+    return bool(value)

@@ -1,0 +1,107 @@
+"""Models as (init, apply) pairs: linear, logistic (softmax) regression and MLPs.
+
+Params are a tuple of layers ``{"w": (fan_in, fan_out), "b": (fan_out,)}``. Weights
+and biases start uniform in (-1/sqrt(fan_in), 1/sqrt(fan_in)), the default of
+PyTorch's ``nn.Linear``, so runs compare with PyTorch at the same scale.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.types import Array, Model, Params, PRNGKey
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "gelu": jax.nn.gelu,
+}
+
+
+def linear(outputs: int | None = None) -> Model:
+    """Linear regression: f(x) = x W + b."""
+    return _dense_stack("linear", (), "relu", _check_outputs(outputs))
+
+
+def logistic(outputs: int | None = None) -> Model:
+    """Softmax (multinomial logistic) regression: logits = x W + b.
+
+    With one output it is binary logistic regression (trained with binary
+    cross-entropy on labels in {0, 1}).
+    """
+    return _dense_stack("logistic", (), "relu", _check_outputs(outputs))
+
+
+def mlp(
+    hidden: Sequence[int] = (100, 100), activation: str = "relu", outputs: int | None = None
+) -> Model:
+    """Multilayer perceptron: h_0 = x; h_l = act(h_{l-1} W_l + b_l); outputs = h_L W + b."""
+    if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"hidden must be a sequence of layer sizes such as (100, 100); got {hidden!r}.")
+    sizes = tuple(check_int_range(f"hidden[{i}]", h, 1) for i, h in enumerate(hidden))
+    check_choice("activation", activation, ACTIVATIONS)
+    return _dense_stack("mlp", sizes, activation, _check_outputs(outputs))
+
+
+def input_size(input_shape: int | Sequence[int]) -> int:
+    """The number of input features of one example, from an int or a shape tuple."""
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    if not shape:
+        return 1
+    for i, dim in enumerate(shape):
+        check_int_range(f"input_shape[{i}]", dim, 1)
+    return math.prod(shape)
+
+
+def _check_outputs(outputs: int | None) -> int | None:
+    return None if outputs is None else check_int_range("outputs", outputs, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _dense_stack(
+    name: str, hidden: tuple[int, ...], activation: str, outputs: int | None
+) -> Model:
+    """Build a model once per structure, so compiled programs that use it are reused."""
+    act = ACTIVATIONS[activation]
+
+    def init(
+        key: PRNGKey, input_shape: int | Sequence[int], outputs: int | None = outputs
+    ) -> Params:
+        if outputs is None:
+            raise ValueError(
+                f"outputs must be an integer >= 1 to initialise {name}; got None "
+                "(give outputs= to the model, or let gd.fit take it from the data)."
+            )
+        check_int_range("outputs", outputs, 1)
+        sizes = (input_size(input_shape), *hidden, outputs)
+        keys = jax.random.split(key, len(sizes) - 1)
+        return tuple(
+            _dense_init(k, fan_in, fan_out)
+            for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:])
+        )
+
+    def apply(params: Params, x: Array) -> Array:
+        h = x.reshape(x.shape[0], -1)
+        for layer in params[:-1]:
+            h = act(h @ layer["w"] + layer["b"])
+        return h @ params[-1]["w"] + params[-1]["b"]
+
+    return Model(name=name, init=init, apply=apply, outputs=outputs)
+
+
+def _dense_init(key: PRNGKey, fan_in: int, fan_out: int) -> dict[str, Array]:
+    """w, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's nn.Linear default)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    kw, kb = jax.random.split(key)
+    return {
+        "w": jax.random.uniform(kw, (fan_in, fan_out), minval=-bound, maxval=bound),
+        "b": jax.random.uniform(kb, (fan_out,), minval=-bound, maxval=bound),
+    }

@@ -1,0 +1,133 @@
+"""Update rules as (init, update) pairs of pure functions.
+
+The new params are ``params + updates``. Numeric hyperparameters are stored in
+the rule's state as arrays, so one compiled program serves every value of them
+(and a sweep can vmap over them); only the structure (momentum on or off,
+Nesterov, a schedule function) is fixed when the program is built.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gdlab.core.checks import check_bool, check_float_range, check_positive_float
+from gdlab.core.types import Array, LearningRate, OptState, Params, Schedule, UpdateRule, Updates
+
+
+class SgdHyper(NamedTuple):
+    """Traced hyperparameters of ``sgd`` (scalars)."""
+
+    learning_rate: Array
+    momentum: Array
+    weight_decay: Array
+
+
+class SgdState(NamedTuple):
+    """State of ``sgd``: the update count, the momentum buffer and the hyperparameters."""
+
+    step: Array
+    velocity: Params
+    hyper: SgdHyper
+
+
+def sgd(
+    learning_rate: LearningRate,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> UpdateRule:
+    """Stochastic gradient descent, with optional heavy-ball or Nesterov momentum.
+
+    g <- grad + weight_decay*w;  v <- momentum*v + g;
+    u = -lr(step) * v  (heavy ball)  or  u = -lr(step) * (g + momentum*v)  (Nesterov).
+    With momentum = 0 this is plain gradient descent, u = -lr * g. The conventions
+    match ``optax.sgd`` (momentum as a trace, no dampening) and ``torch.optim.SGD``
+    (weight decay added to the gradient before momentum).
+
+    Args:
+        learning_rate: a float in (0, inf), or a schedule (step -> learning rate).
+    """
+    momentum = check_float_range("momentum", momentum, 0.0, 1.0)
+    nesterov = check_bool("nesterov", nesterov)
+    weight_decay = check_float_range("weight_decay", weight_decay, 0.0, float("inf"))
+    if nesterov and momentum == 0.0:
+        raise ValueError(
+            "nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0."
+        )
+    schedule: Schedule | None = None
+    if callable(learning_rate):
+        schedule, base_lr = learning_rate, 1.0
+    else:
+        base_lr = check_positive_float("learning_rate", learning_rate)
+
+    def init(params: Params) -> SgdState:
+        dtype = _float_dtype(params)
+        hyper = SgdHyper(
+            learning_rate=jnp.asarray(base_lr, dtype),
+            momentum=jnp.asarray(momentum, dtype),
+            weight_decay=jnp.asarray(weight_decay, dtype),
+        )
+        velocity = jax.tree.map(jnp.zeros_like, params) if momentum > 0 else ()
+        return SgdState(step=jnp.zeros((), jnp.int32), velocity=velocity, hyper=hyper)
+
+    update = _sgd_update(momentum > 0, nesterov, weight_decay > 0, schedule)
+    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule))
+
+
+@functools.lru_cache(maxsize=None)
+def _sgd_learning_rate(schedule: Schedule | None) -> Callable[[OptState], Array]:
+    """The learning rate the next update will use, read from the state."""
+
+    def learning_rate(state: SgdState) -> Array:
+        if schedule is None:
+            return state.hyper.learning_rate
+        return jnp.asarray(schedule(state.step), state.hyper.learning_rate.dtype)
+
+    return learning_rate
+
+
+@functools.lru_cache(maxsize=None)
+def _sgd_update(
+    use_momentum: bool, nesterov: bool, use_weight_decay: bool, schedule: Schedule | None
+) -> Callable[..., tuple[Updates, SgdState]]:
+    """Build (once per structure) the update function, so compiled programs are reused."""
+    learning_rate = _sgd_learning_rate(schedule)
+
+    def update(
+        grads: Params, state: SgdState, params: Params | None = None
+    ) -> tuple[Updates, SgdState]:
+        hyper = state.hyper
+        if use_weight_decay:
+            if params is None:
+                raise ValueError("params must be given to update when weight_decay > 0.")
+            grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
+        lr = learning_rate(state)
+        velocity = state.velocity
+        if use_momentum:
+            velocity = jax.tree.map(lambda v, g: hyper.momentum * v + g, velocity, grads)
+            if nesterov:
+                direction = jax.tree.map(lambda v, g: g + hyper.momentum * v, velocity, grads)
+            else:
+                direction = velocity
+        else:
+            direction = grads
+        updates = jax.tree.map(lambda d: (-lr * d).astype(d.dtype), direction)
+        return updates, SgdState(step=state.step + 1, velocity=velocity, hyper=hyper)
+
+    return update
+
+
+def apply_updates(params: Params, updates: Updates) -> Params:
+    """w <- w + u, leaf by leaf, keeping each leaf's dtype."""
+    return jax.tree.map(lambda w, u: (w + u).astype(w.dtype), params, updates)
+
+
+def _float_dtype(params: Params) -> jnp.dtype:
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError("params must hold at least one array; got an empty pytree.")
+    return jnp.result_type(*leaves)

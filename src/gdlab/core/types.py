@@ -1,0 +1,59 @@
+"""Type aliases and the small data types shared by every layer."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol, TypeAlias
+
+import jax
+
+Array: TypeAlias = jax.Array
+Params: TypeAlias = Any
+"""A pytree of arrays: the weights being trained."""
+Updates: TypeAlias = Any
+"""A pytree shaped like Params; the new params are ``params + updates``."""
+OptState: TypeAlias = Any
+"""A rule's state: a NamedTuple of arrays."""
+PRNGKey: TypeAlias = jax.Array
+Schedule: TypeAlias = Callable[[Array], Array]
+"""A learning-rate schedule: step -> learning rate (branch-free, traceable)."""
+LearningRate: TypeAlias = float | Schedule
+LossFn: TypeAlias = Callable[[Params, Array, Array], Array]
+"""loss_fn(params, x, y) -> scalar mean loss over the batch."""
+
+
+class InitFn(Protocol):
+    def __call__(self, params: Params) -> OptState: ...
+
+
+class UpdateFn(Protocol):
+    def __call__(
+        self, grads: Params, state: OptState, params: Params | None = None
+    ) -> tuple[Updates, OptState]: ...
+
+
+class UpdateRule(NamedTuple):
+    """An update rule as a pair of pure functions (the optax convention).
+
+    ``state = init(params)``; ``updates, state = update(grads, state, params)``;
+    the new params are ``params + updates``. Numeric hyperparameters live in the
+    state so a compiled program can be reused (or vmapped) for new values.
+    """
+
+    init: InitFn
+    update: UpdateFn
+    learning_rate: Callable[[OptState], Array] | None = None
+    """The learning rate the next update will use, read from the state (or None)."""
+
+
+class Model(NamedTuple):
+    """A model as a pair of pure functions.
+
+    ``params = init(key, input_shape, outputs=None)``; ``outputs = apply(params, x)``
+    with x of shape (batch, *input_shape). ``outputs`` (the size of the last
+    layer) may be left to ``gd.fit``, which takes it from the data.
+    """
+
+    name: str
+    init: Callable[..., Params]
+    apply: Callable[[Params, Array], Array]
+    outputs: int | None

@@ -1,0 +1,95 @@
+"""Datasets from in-memory arrays, with a seeded train/test split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gdlab.core.checks import check_choice, check_float_range, check_int_range
+from gdlab.core.dataset import TASKS, Dataset
+
+
+def from_arrays(
+    x: Any,
+    y: Any,
+    *,
+    task: str | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    n_classes: int | None = None,
+    name: str = "arrays",
+) -> Dataset:
+    """A Dataset from x (n, features...) and y (n,) or (n, k), split at random by seed.
+
+    task None infers it: integer y is classification (n_classes = max label + 1
+    unless given), float y is regression. test_fraction in [0, 1) of the samples
+    (rounded down) go to the test set.
+    """
+    test_fraction = check_float_range("test_fraction", test_fraction, 0.0, 1.0)
+    seed = check_int_range("seed", seed, 0, 2**32 - 1)
+    x_arr, y_arr, task, n_classes = prepare_arrays(x, y, task, n_classes)
+    order = np.random.default_rng(seed).permutation(len(x_arr))
+    n_test = int(len(x_arr) * test_fraction)
+    return split_arrays(x_arr, y_arr, order[n_test:], order[:n_test], task, n_classes, name)
+
+
+def prepare_arrays(
+    x: Any, y: Any, task: str | None, n_classes: int | None
+) -> tuple[np.ndarray, np.ndarray, str, int | None]:
+    """Check and convert x and y; infer the task and n_classes when not given."""
+    x_arr = _as_float(np.asarray(x), "x")
+    y_arr = np.asarray(y)
+    if x_arr.ndim == 1:
+        x_arr = x_arr[:, None]
+    if len(x_arr) != len(y_arr):
+        raise ValueError(f"x and y must have the same length; got {len(x_arr)} and {len(y_arr)}.")
+    if task is None:
+        task = "classification" if np.issubdtype(y_arr.dtype, np.integer) else "regression"
+    check_choice("task", task, TASKS)
+    y_arr = _targets(y_arr, task)
+    if task != "classification":
+        return x_arr, y_arr, task, None
+    if n_classes is None:
+        n_classes = max(int(y_arr.max()) + 1, 2) if len(y_arr) else 2
+    return x_arr, y_arr, task, check_int_range("n_classes", n_classes, 2)
+
+
+def split_arrays(
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    task: str,
+    n_classes: int | None,
+    name: str,
+) -> Dataset:
+    """A Dataset from prepared arrays and the indices of its train and test samples."""
+    return Dataset(
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
+        task=task,
+        n_classes=n_classes,
+        name=name,
+    )
+
+
+def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}.")
+    if np.issubdtype(x.dtype, np.floating):
+        return x
+    return x.astype(np.float32)
+
+
+def _targets(y: np.ndarray, task: str) -> np.ndarray:
+    if task == "regression":
+        return _as_float(y, "y")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise ValueError("y must hold integer class labels for classification; found non-integers.")
+    elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise TypeError(f"y must be a numeric array; got dtype {y.dtype}.")
+    return y.astype(np.int64)

@@ -1,0 +1,28 @@
+"""JAX's persistent compilation cache, turned on explicitly (the CLI does it for you)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+
+def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
+    """Store compiled programs on disk so a new process with the same shapes skips compiling.
+
+    path None uses $GDLAB_CACHE_DIR/jax, else $XDG_CACHE_HOME/gdlab/jax, else
+    ~/.cache/gdlab/jax. This sets JAX's process-wide cache options; call it
+    once, before training. Returns the directory used.
+    """
+    if path is None:
+        base = os.environ.get("GDLAB_CACHE_DIR") or str(
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gdlab"
+        )
+        path = Path(base) / "jax"
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory

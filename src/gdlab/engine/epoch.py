@@ -1,0 +1,207 @@
+"""One epoch of training as one compiled program, built once per structure.
+
+The program permutes the training set, runs ``lax.scan`` over the full batches
+(one update each), takes one more update on the smaller last batch when n is not
+a multiple of batch_size, then measures the epoch's metrics.
+
+Two variants share this code. The fast one (``careful=False``) does nothing
+per step but the update and a running loss sum, and reports at the end whether
+the loss, the params and the rule state stayed finite. When they did not, the
+engine runs the epoch again from the same start with the careful variant, which
+checks every step's loss, gradient and update: the first non-finite step is not
+applied, the params and state freeze (``jnp.where``) for the rest of the epoch,
+and the step and its loss are reported. A diverging run therefore costs one
+extra epoch, and a healthy one pays nothing for the checks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gdlab.core.batching import BatchPlan, epoch_indices, epoch_permutation, identity_order
+from gdlab.core.rules import apply_updates
+from gdlab.core.types import Array, OptState, Params, UpdateFn
+from gdlab.engine.objective import Objective
+
+METRICS = ("exact", "running")
+"""exact: train loss and gradient norm on all training data at the end of the epoch;
+running: the mean of the batch losses seen during the epoch (cheaper, no gradient norm)."""
+
+
+class EpochSpec(NamedTuple):
+    """Everything static about an epoch program (hashable; the program cache key)."""
+
+    objective: Objective
+    update: UpdateFn
+    learning_rate: Callable[[OptState], Array] | None
+    plan: BatchPlan
+    has_test: bool
+    metrics: str = "exact"
+    careful: bool = False
+
+
+class EpochStats(NamedTuple):
+    """What one epoch reports (scalars)."""
+
+    train_loss: Array
+    grad_norm: Array  # NaN with metrics="running"
+    learning_rate: Array  # learning rate of the epoch's last update
+    test_loss: Array
+    test_accuracy: Array
+    finite: Array  # the loss, params and state stayed finite all epoch
+    bad_step: Array  # careful variant: index in the epoch of the first non-finite step (-1: none)
+    bad_loss: Array  # careful variant: that step's loss
+
+
+class _Carry(NamedTuple):
+    params: Params
+    state: OptState
+    finite: Array
+    loss_sum: Array
+    learning_rate: Array
+    step: Array
+    bad_step: Array
+    bad_loss: Array
+
+
+Data = tuple[Array, Array, Array, Array]
+
+
+def run_epoch(
+    spec: EpochSpec, params: Params, state: OptState, data_key: Array, epoch: Array, data: Data
+) -> tuple[Params, OptState, EpochStats]:
+    """Train for one epoch (traceable; compiled by ``compiled_epoch``)."""
+    x, y, x_test, y_test = data
+    n = x.shape[0]
+    plan = spec.plan
+    order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
+    full_idx, rest_idx = epoch_indices(plan, order)
+    carry = _initial_carry(params, state)
+    step = _step_fn(spec)
+    if plan.full_batches:
+        carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
+    if rest_idx is not None:
+        carry, _ = step(carry, (x[rest_idx], y[rest_idx]))
+    seen = plan.full_batches * plan.batch_size + plan.remainder
+    return carry.params, carry.state, _stats(spec, carry, seen, data)
+
+
+def _stats(spec: EpochSpec, carry: _Carry, seen: int, data: Data) -> EpochStats:
+    x, y, x_test, y_test = data
+    nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
+    train_loss, grad_norm = carry.loss_sum / seen, nan
+    if spec.metrics == "exact":
+        train_loss, grads = jax.value_and_grad(spec.objective.loss)(carry.params, x, y)
+        grad_norm = jnp.sqrt(_sum_of_squares(grads))
+    test_loss = test_accuracy = nan
+    if spec.has_test:
+        test_loss, test_accuracy = spec.objective.evaluate(carry.params, x_test, y_test)
+    finite = carry.finite & jnp.isfinite(carry.loss_sum)
+    finite = finite & jnp.isfinite(_sum_of_squares((carry.params, carry.state)))
+    return EpochStats(
+        train_loss=train_loss,
+        grad_norm=grad_norm,
+        learning_rate=carry.learning_rate,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        finite=finite,
+        bad_step=carry.bad_step,
+        bad_loss=carry.bad_loss,
+    )
+
+
+def _initial_carry(params: Params, state: OptState) -> _Carry:
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    return _Carry(
+        params=params,
+        state=state,
+        finite=jnp.array(True),
+        loss_sum=jnp.zeros((), dtype),
+        learning_rate=jnp.full((), jnp.nan, dtype),
+        step=jnp.zeros((), jnp.int32),
+        bad_step=jnp.full((), -1, jnp.int32),
+        bad_loss=jnp.full((), jnp.nan, dtype),
+    )
+
+
+def _step_fn(spec: EpochSpec) -> Callable[[_Carry, tuple[Array, Array]], tuple[_Carry, None]]:
+    grad_fn = jax.value_and_grad(spec.objective.loss)
+
+    def step(carry: _Carry, batch: tuple[Array, Array]) -> tuple[_Carry, None]:
+        xb, yb = batch
+        loss, grads = grad_fn(carry.params, xb, yb)
+        updates, new_state = spec.update(grads, carry.state, carry.params)
+        new_params = apply_updates(carry.params, updates)
+        lr = carry.learning_rate
+        if spec.learning_rate is not None:
+            lr = spec.learning_rate(carry.state).astype(lr.dtype)
+        batch_loss = loss * xb.shape[0]
+        if not spec.careful:
+            new = carry._replace(
+                params=new_params,
+                state=new_state,
+                loss_sum=carry.loss_sum + batch_loss,
+                learning_rate=lr,
+            )
+            return new, None
+        ok = jnp.isfinite(loss) & jnp.isfinite(_sum_of_squares((grads, updates)))
+        take = carry.finite & ok
+        newly_bad = carry.finite & ~ok
+        new = _Carry(
+            params=_select(take, new_params, carry.params),
+            state=_select(take, new_state, carry.state),
+            finite=take,
+            loss_sum=carry.loss_sum + jnp.where(take, batch_loss, 0.0),
+            learning_rate=jnp.where(take, lr, carry.learning_rate),
+            step=carry.step + 1,
+            bad_step=jnp.where(newly_bad, carry.step, carry.bad_step),
+            bad_loss=jnp.where(newly_bad, loss, carry.bad_loss),
+        )
+        return new, None
+
+    return step
+
+
+def _sum_of_squares(tree: Any) -> Array:
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return sum((jnp.sum(jnp.square(leaf)) for leaf in leaves), jnp.zeros(()))
+
+
+def _select(flag: Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+"""The in-process program cache: (spec, argument shapes and dtypes) -> compiled epoch."""
+_CACHE_SIZE = 64
+
+
+def compiled_epoch(spec: EpochSpec, *args: Any) -> tuple[Callable[..., Any], float]:
+    """The compiled epoch for spec and these argument shapes, and the seconds spent compiling.
+
+    A second call with the same structure and shapes reuses the program (0.0 s).
+    """
+    key = (spec, _signature(args))
+    program = _COMPILED.get(key)
+    if program is not None:
+        return program, 0.0
+    start = time.perf_counter()
+    program = jax.jit(lambda *a: run_epoch(spec, *a)).lower(*args).compile()
+    seconds = time.perf_counter() - start
+    if len(_COMPILED) >= _CACHE_SIZE:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = program
+    return program, seconds
+
+
+def _signature(args: Any) -> tuple[Any, ...]:
+    leaves, treedef = jax.tree.flatten(args)
+    return (treedef, tuple((jnp.shape(a), jnp.result_type(a), _weak(a)) for a in leaves))
+
+
+def _weak(a: Any) -> bool:
+    return bool(getattr(a, "weak_type", False))

@@ -1,0 +1,61 @@
+"""The Result of a training run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gdlab.core.types import OptState, Params
+
+STATUSES = ("max_epochs", "diverged")
+"""Stop reasons the engine reports today; convergence rules add more."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A run ended on its budget before any convergence rule fired."""
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What ``gd.fit`` returns.
+
+    ``history`` maps a metric name to one value per epoch run: train_loss,
+    grad_norm, learning_rate, test_loss, test_accuracy (classification),
+    epoch_time and wall_time (seconds).
+    """
+
+    params: Params
+    history: dict[str, np.ndarray]
+    status: str
+    reason: str
+    epochs_run: int
+    steps_run: int
+    opt_state: OptState
+    compile_seconds: float
+    train_seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""
+        last = {
+            f"final_{name}": _json_float(values[-1]) if len(values) else None
+            for name, values in self.history.items()
+            if name not in ("epoch_time", "wall_time")
+        }
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "epochs_run": self.epochs_run,
+            "steps_run": self.steps_run,
+            "compile_seconds": round(self.compile_seconds, 4),
+            "train_seconds": round(self.train_seconds, 4),
+            **last,
+            "config": self.config,
+        }
+
+
+def _json_float(value: Any) -> float | str:
+    v = float(value)
+    return v if np.isfinite(v) else str(v)
