@@ -52,6 +52,12 @@ def batch_plan(n: int, batch_size: int, drop_last: bool = False) -> BatchPlan:
     return BatchPlan(batch_size=batch_size, full_batches=full, remainder=0 if drop_last else rest)
 
 
+def run_keys(seed: int) -> tuple[PRNGKey, PRNGKey]:
+    """(init_key, data_key) of a run: the first draws the initial params, the second the data order."""
+    keys = jax.random.split(jax.random.PRNGKey(seed))
+    return keys[0], keys[1]
+
+
 def epoch_permutation(data_key: PRNGKey, epoch: Array | int, n: int) -> Array:
     """The order of the samples in one epoch: a permutation drawn from fold_in(key, epoch)."""
     return jax.random.permutation(jax.random.fold_in(data_key, epoch), n)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.batching import batch_plan, resolve_batch_size
+from gdlab.core.batching import batch_plan, resolve_batch_size, run_keys
 from gdlab.core.checks import check_bool, check_choice, check_int_range
 from gdlab.core.dataset import Dataset
 from gdlab.core.losses import LOSSES
@@ -56,7 +56,7 @@ def fit(
     metrics = check_choice("metrics", metrics, METRICS)
     size = resolve_batch_size(batch_size, data.n_train)
     plan = batch_plan(data.n_train, size, drop_last)
-    init_key, data_key = jax.random.split(jax.random.PRNGKey(seed))
+    init_key, data_key = run_keys(seed)
     objective, params, loss_name = _objective_and_params(model, data, params, loss, init_key)
     arrays = _device_arrays(data, params)
     _check_params_fit_data(objective, params, arrays)

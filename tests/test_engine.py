@@ -1,0 +1,257 @@
+"""The compiled engine: exact answers, reference loops, batching, compile reuse, divergence."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.core.batching import batch_plan, epoch_permutation, run_keys
+
+
+def _linreg64(n: int = 200, features: int = 3, noise: float = 0.1) -> gd.Dataset:
+    return gd.datasets.load("linreg", n=n, features=features, noise=noise, seed=1, dtype="float64")
+
+
+def _xb(data: gd.Dataset) -> np.ndarray:
+    return np.hstack([data.x_train, np.ones((data.n_train, 1))])
+
+
+def _flat(params) -> np.ndarray:
+    """Linear-model params as one vector [w; b]."""
+    return np.concatenate([np.asarray(params[0]["w"])[:, 0], np.asarray(params[0]["b"])])
+
+
+@pytest.mark.usefixtures("x64")
+def test_batch_gradient_descent_converges_to_the_least_squares_solution() -> None:
+    data = _linreg64()
+    result = gd.fit(gd.models.linear(), data, gd.sgd(0.3), batch_size="full", epochs=300)
+    expected, *_ = np.linalg.lstsq(_xb(data), data.y_train, rcond=None)
+    np.testing.assert_allclose(_flat(result.params), expected, rtol=0, atol=1e-9)
+    assert result.status == "max_epochs" and result.steps_run == 300
+    # close to, but not equal to, the noiseless truth
+    assert np.abs(expected[:-1] - data.info["true_weights"]).max() < 0.05
+
+
+@pytest.mark.usefixtures("x64")
+def test_batch_gradient_descent_equals_the_matrix_iteration_step_by_step() -> None:
+    """MSE loss L(v) = |X v - y|^2 / n, gradient 2 X^T (X v - y) / n, from the model's own init."""
+    data = _linreg64(n=50)
+    x, y = _xb(data), data.y_train
+    model, lr = gd.models.linear(), 0.05
+    params = model.init(run_keys(0)[0], data.input_shape, 1)
+    v = _flat(params)
+    result = gd.fit(model, data, gd.sgd(lr), batch_size=None, epochs=17, params=params)
+    for _ in range(17):
+        v = v - lr * 2 * x.T @ (x @ v - y) / len(y)
+    np.testing.assert_allclose(_flat(result.params), v, rtol=0, atol=1e-12)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_one_epoch_equals_a_numpy_loop_over_the_same_permutation(batch_size: int) -> None:
+    """Stochastic (1) and mini-batch (7, n=40 so the last batch has 5) against plain NumPy."""
+    data = _linreg64(n=50)  # 40 train samples
+    x, y = _xb(data), data.y_train
+    model, lr = gd.models.linear(), 0.02
+    init_key, data_key = run_keys(5)
+    params = model.init(init_key, data.input_shape, 1)
+    v = _flat(params)
+    result = gd.fit(model, data, gd.sgd(lr), batch_size=batch_size, epochs=2, seed=5, params=params)
+    for epoch in range(2):
+        order = np.asarray(epoch_permutation(data_key, epoch, data.n_train))
+        for start in range(0, data.n_train, batch_size):
+            idx = order[start : start + batch_size]
+            v = v - lr * 2 * x[idx].T @ (x[idx] @ v - y[idx]) / len(idx)
+    np.testing.assert_allclose(_flat(result.params), v, rtol=0, atol=1e-12)
+    assert result.steps_run == 2 * -(-40 // batch_size)
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (10, 10), (7, 1), (100, 32), (33, 5)])
+def test_every_sample_is_used_once_per_epoch(n: int, batch_size: int) -> None:
+    """The per-sample weight of each batch (1/len) summed over an epoch is exactly 1 per sample."""
+    from gdlab.core.batching import epoch_indices
+
+    plan = batch_plan(n, batch_size)
+    order = epoch_permutation(jax.random.PRNGKey(0), 3, n)
+    full, rest = epoch_indices(plan, order)
+    used = np.concatenate([np.asarray(full).ravel()] + ([np.asarray(rest)] if rest is not None else []))
+    assert sorted(used.tolist()) == list(range(n))
+    assert plan.steps == -(-n // batch_size)
+
+
+def test_drop_last_skips_the_smaller_batch() -> None:
+    assert batch_plan(10, 3, drop_last=True).steps == 3
+    assert batch_plan(10, 3, drop_last=False).steps == 4
+
+
+@pytest.mark.usefixtures("x64")
+def test_sample_weighting_in_the_last_batch_is_its_own_mean() -> None:
+    """Scaling a loss function makes no difference; each batch is a mean over its own samples.
+
+    A loss_fn that returns the batch *sum* would step differently on the 3-sample last batch:
+    with a mean, gradient descent on a constant target reaches the target mean exactly.
+    """
+    y = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+    data = gd.datasets.from_arrays(np.zeros((7, 1)), y, task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return jnp.mean((params["c"] - y) ** 2) / 2
+
+    result = gd.fit(loss_fn, data, gd.sgd(1.0), batch_size=4, epochs=1, params={"c": jnp.zeros(())})
+    # with lr 1 and loss mean((c-y)^2)/2 each step sets c to its batch mean; the last batch has 3
+    order = np.asarray(epoch_permutation(run_keys(0)[1], 0, 7))
+    expected = data.y_train[order[4:]].mean()
+    assert expected != data.y_train.mean()  # the test tells a 3-sample mean from the mean of all
+    np.testing.assert_allclose(float(result.params["c"]), expected, rtol=1e-12)
+
+
+@pytest.mark.usefixtures("x64")
+def test_mini_batch_with_batch_size_n_equals_batch_gradient_descent() -> None:
+    data = _linreg64(n=60)
+    runs = [
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size=b, epochs=5, seed=2)
+        for b in (data.n_train, "full", None)
+    ]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(_flat(runs[0].params), _flat(other.params))
+        np.testing.assert_array_equal(runs[0].history["train_loss"], other.history["train_loss"])
+
+
+def test_same_seed_same_run_other_seed_other_run(mnist1d: gd.Dataset) -> None:
+    model = gd.models.mlp(hidden=(16,))
+    a, b, c = (gd.fit(model, mnist1d, gd.sgd(0.1), batch_size=64, epochs=2, seed=s) for s in (4, 4, 5))
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.history["train_loss"], b.history["train_loss"])
+    assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
+
+
+def test_the_compiled_epoch_is_reused_across_epochs_and_runs(mnist1d, compile_counter) -> None:
+    model = gd.models.mlp(hidden=(32,))
+    counts: list[int] = []
+    first = gd.fit(
+        model, mnist1d, gd.sgd(0.1), batch_size=100, epochs=4,
+        callback=lambda epoch, row: counts.append(compile_counter.count),
+    )
+    assert counts[0] >= 1 and counts == [counts[0]] * 4  # nothing compiled after epoch 1
+    assert first.compile_seconds > 0
+    before = compile_counter.count
+    second = gd.fit(model, mnist1d, gd.sgd(0.05), batch_size=100, epochs=3, seed=9)
+    assert compile_counter.count == before  # new learning rate and seed: no recompilation
+    assert second.compile_seconds == 0.0
+    assert not np.array_equal(first.history["train_loss"][:3], second.history["train_loss"])
+
+
+def test_history_records_every_metric_per_epoch(mnist1d) -> None:
+    result = gd.fit(gd.models.mlp(hidden=(8,)), mnist1d, gd.sgd(0.05), batch_size=500, epochs=3)
+    expected = {"train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy",
+                "epoch_time", "wall_time"}
+    assert set(result.history) == expected
+    assert all(len(v) == 3 for v in result.history.values())
+    np.testing.assert_allclose(result.history["learning_rate"], 0.05, rtol=1e-6)
+    assert np.all(np.diff(result.history["wall_time"]) > 0)
+    assert result.epochs_run == 3 and result.steps_run == 3 * 8
+    running = gd.fit(gd.models.mlp(hidden=(8,)), mnist1d, gd.sgd(0.05), batch_size=500, epochs=3,
+                     metrics="running")
+    assert "grad_norm" not in running.history
+
+
+def test_exact_metrics_are_the_full_data_loss_and_gradient_norm(mnist1d) -> None:
+    model = gd.models.logistic()
+    result = gd.fit(model, mnist1d, gd.sgd(0.1), batch_size=256, epochs=2, seed=1)
+    x, y = jnp.asarray(mnist1d.x_train), jnp.asarray(mnist1d.y_train)
+
+    def loss(p):
+        return jnp.mean(gd.losses.softmax_cross_entropy(model.apply(p, x), y))
+
+    value, grads = jax.value_and_grad(loss)(result.params)
+    norm = np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grads)))
+    np.testing.assert_allclose(result.history["train_loss"][-1], float(value), rtol=1e-5)
+    np.testing.assert_allclose(result.history["grad_norm"][-1], norm, rtol=1e-4)
+    logits = model.apply(result.params, jnp.asarray(mnist1d.x_test))
+    accuracy = float(jnp.mean(jnp.argmax(logits, -1) == jnp.asarray(mnist1d.y_test)))
+    np.testing.assert_allclose(result.history["test_accuracy"][-1], accuracy, rtol=1e-6)
+
+
+def test_the_mlp_learns_mnist1d(mnist1d) -> None:
+    """The published MLP baseline is 68%; plain SGD with momentum reaches 60% in 40 epochs."""
+    result = gd.fit(gd.models.mlp(hidden=(100, 100)), mnist1d, gd.sgd(0.05, momentum=0.9),
+                    batch_size=32, epochs=40, seed=0, metrics="running")
+    assert result.history["test_accuracy"].max() >= 0.60
+    assert result.history["test_accuracy"][-1] >= 0.60
+
+
+def test_a_non_finite_loss_stops_the_run_as_diverged_without_spreading(mnist1d) -> None:
+    result = gd.fit(gd.models.mlp(hidden=(32,)), mnist1d, gd.sgd(50.0), batch_size=32, epochs=5)
+    assert result.status == "diverged"
+    assert result.reason.startswith("diverged: non-finite")
+    assert "epoch 1" in result.reason
+    assert result.epochs_run == 1 and 0 < result.steps_run < 125
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(result.params))
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(result.opt_state))
+
+
+@pytest.mark.usefixtures("x64")
+def test_divergence_keeps_the_params_of_the_last_finite_update() -> None:
+    """f(c) = c^4 with a large rate blows up; the kept iterate is the last finite one."""
+    data = gd.datasets.from_arrays(np.zeros((4, 1)), np.zeros(4), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return params["c"] ** 4 + 0.0 * jnp.sum(x)
+
+    lr, c = 0.5, np.float64(2.0)
+    iterates = [c]
+    with np.errstate(over="ignore", invalid="ignore"):
+        while np.isfinite(c**4) and np.isfinite(4 * c**3) and np.isfinite(lr * 4 * c**3):
+            c = c - lr * 4 * c**3
+            iterates.append(c)
+    assert len(iterates) > 3
+    result = gd.fit(loss_fn, data, gd.sgd(lr), batch_size="full", epochs=50, params={"c": jnp.asarray(2.0)})
+    assert result.status == "diverged"
+    np.testing.assert_allclose(float(result.params["c"]), iterates[-1], rtol=1e-12)
+    assert np.isfinite(iterates[-1])
+    assert result.steps_run == len(iterates) - 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 4000\]; got 0"),
+        ({"batch_size": 4001}, ValueError, "batch_size"),
+        ({"batch_size": "half"}, ValueError, "batch_size"),
+        ({"epochs": 0}, ValueError, r"epochs must be an integer in \[1, inf\]; got 0"),
+        ({"epochs": 1.5}, TypeError, "epochs"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"loss": "hinge"}, ValueError, r"loss must be one of .*'cross_entropy'"),
+        ({"metrics": "all"}, ValueError, "metrics"),
+    ],
+)
+def test_bad_fit_arguments_name_the_parameter(mnist1d, kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        gd.fit(gd.models.logistic(), mnist1d, gd.sgd(0.1), **kwargs)
+
+
+def test_a_model_whose_input_size_does_not_match_the_data(mnist1d) -> None:
+    model = gd.models.mlp(hidden=(8,))
+    params = model.init(jax.random.PRNGKey(0), (30,), 10)
+    with pytest.raises(ValueError, match="model input size must match the data's 40 features"):
+        gd.fit(model, mnist1d, gd.sgd(0.1), params=params)
+
+
+def test_model_outputs_must_match_the_classes(mnist1d) -> None:
+    with pytest.raises(ValueError, match="model outputs must match the data's 10 classes; got outputs=3"):
+        gd.fit(gd.models.mlp(hidden=(8,), outputs=3), mnist1d, gd.sgd(0.1))
+
+
+def test_wrong_types_for_data_rule_and_model(mnist1d) -> None:
+    with pytest.raises(TypeError, match="data must be a gdlab Dataset"):
+        gd.fit(gd.models.linear(), (np.zeros((3, 1)), np.zeros(3)), gd.sgd(0.1))
+    with pytest.raises(TypeError, match="rule must be an update rule"):
+        gd.fit(gd.models.linear(), mnist1d, 0.1)
+    with pytest.raises(TypeError, match="params must be given"):
+        gd.fit(lambda p, x, y: 0.0, mnist1d, gd.sgd(0.1))
+    with pytest.raises(TypeError, match="model must be"):
+        gd.fit("mlp", mnist1d, gd.sgd(0.1))

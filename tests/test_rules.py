@@ -1,0 +1,105 @@
+"""Update rules: the closed-form iterate on a quadratic, and optax step by step."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gdlab as gd
+
+
+def _spd_matrix(rng: np.random.Generator, d: int) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q @ np.diag(rng.uniform(0.5, 4.0, size=d)) @ q.T
+
+
+def _run(rule: gd.UpdateRule, grad_fn, w0, steps: int):
+    state = rule.init(w0)
+    w = w0
+    for _ in range(steps):
+        updates, state = rule.update(grad_fn(w), state, w)
+        w = gd.apply_updates(w, updates)
+    return w
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("steps", [1, 7, 50])
+def test_gradient_descent_matches_the_closed_form_iterate_on_a_quadratic(steps: int) -> None:
+    """f(w) = 1/2 w^T A w - b^T w: w_k = w* + (I - lr A)^k (w_0 - w*)."""
+    rng = np.random.default_rng(3)
+    a, b, w0 = _spd_matrix(rng, 6), rng.normal(size=6), rng.normal(size=6)
+    lr = 0.2
+    w_star = np.linalg.solve(a, b)
+    expected = w_star + np.linalg.matrix_power(np.eye(6) - lr * a, steps) @ (w0 - w_star)
+    got = _run(gd.sgd(lr), lambda w: jnp.asarray(a) @ w - jnp.asarray(b), jnp.asarray(w0), steps)
+    assert got.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("momentum", "nesterov", "weight_decay"),
+    [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 0.0), (0.5, False, 0.01), (0.9, True, 0.1)],
+)
+def test_sgd_equals_optax_step_by_step(momentum: float, nesterov: bool, weight_decay: float) -> None:
+    """100 steps on identical gradients; weight decay as optax.add_decayed_weights first."""
+    key = jax.random.PRNGKey(0)
+    params = {"w": jax.random.normal(key, (5, 3)), "b": jnp.arange(3.0)}
+    grads = [
+        jax.tree.map(lambda p, i=i: jnp.sin(p * (i + 1)) + 0.1 * i, params) for i in range(100)
+    ]
+    ours = gd.sgd(0.05, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    theirs = optax.chain(
+        optax.add_decayed_weights(weight_decay),
+        optax.sgd(0.05, momentum=momentum or None, nesterov=nesterov),
+    )
+    p1, s1 = params, ours.init(params)
+    p2, s2 = params, theirs.init(params)
+    for g in grads:
+        u1, s1 = ours.update(g, s1, p1)
+        u2, s2 = theirs.update(g, s2, p2)
+        p1, p2 = gd.apply_updates(p1, u1), optax.apply_updates(p2, u2)
+        for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert int(s1.step) == 100
+
+
+def test_a_schedule_sets_the_learning_rate_of_each_step() -> None:
+    rule = gd.sgd(lambda step: 0.1 / (1.0 + step))
+    w = jnp.ones(2)
+    state = rule.init(w)
+    seen = []
+    for _ in range(3):
+        seen.append(float(rule.learning_rate(state)))
+        updates, state = rule.update(jnp.ones(2), state, w)
+        np.testing.assert_allclose(updates, -seen[-1] * np.ones(2), rtol=1e-6)
+    np.testing.assert_allclose(seen, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
+
+
+def test_new_hyperparameters_reuse_the_same_update_function() -> None:
+    """Numbers live in the state, so a compiled program built on update serves every value."""
+    assert gd.sgd(0.1).update is gd.sgd(0.7).update
+    assert gd.sgd(0.1, momentum=0.5).update is gd.sgd(0.3, momentum=0.9).update
+    assert gd.sgd(0.1).update is not gd.sgd(0.1, momentum=0.9).update
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"learning_rate": -0.1}, ValueError, r"learning_rate must be a float in \(0, inf\); got -0.1"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate"),
+        ({"learning_rate": float("nan")}, ValueError, "learning_rate"),
+        ({"learning_rate": float("inf")}, ValueError, "learning_rate"),
+        ({"learning_rate": "0.1"}, TypeError, "learning_rate"),
+        ({"learning_rate": 0.1, "momentum": 1.0}, ValueError, r"momentum must be a float in \[0.0, 1.0\)"),
+        ({"learning_rate": 0.1, "momentum": -0.5}, ValueError, "momentum"),
+        ({"learning_rate": 0.1, "weight_decay": -1.0}, ValueError, "weight_decay"),
+        ({"learning_rate": 0.1, "nesterov": True}, ValueError, "nesterov"),
+        ({"learning_rate": 0.1, "nesterov": "yes"}, TypeError, "nesterov"),
+    ],
+)
+def test_bad_hyperparameters_name_the_parameter(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        gd.sgd(**kwargs)
