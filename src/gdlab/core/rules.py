@@ -9,10 +9,11 @@ Nesterov, a schedule function) is fixed when the program is built.
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdlab.core.checks import check_bool, check_float_range, check_positive_float
 from gdlab.core.types import Array, LearningRate, OptState, Params, Schedule, UpdateRule, Updates
@@ -67,12 +68,12 @@ def sgd(
     def init(params: Params) -> SgdState:
         dtype = _float_dtype(params)
         hyper = SgdHyper(
-            learning_rate=jnp.asarray(base_lr, dtype),
-            momentum=jnp.asarray(momentum, dtype),
-            weight_decay=jnp.asarray(weight_decay, dtype),
+            learning_rate=_scalar(base_lr, dtype),
+            momentum=_scalar(momentum, dtype),
+            weight_decay=_scalar(weight_decay, dtype),
         )
-        velocity = jax.tree.map(jnp.zeros_like, params) if momentum > 0 else ()
-        return SgdState(step=jnp.zeros((), jnp.int32), velocity=velocity, hyper=hyper)
+        velocity = _zeros_like(params) if momentum > 0 else ()
+        return SgdState(step=_scalar(0, np.int32), velocity=velocity, hyper=hyper)
 
     update = _sgd_update(momentum > 0, nesterov, weight_decay > 0, schedule)
     return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule))
@@ -124,6 +125,16 @@ def _sgd_update(
 def apply_updates(params: Params, updates: Updates) -> Params:
     """w <- w + u, leaf by leaf, keeping each leaf's dtype."""
     return jax.tree.map(lambda w, u: (w + u).astype(w.dtype), params, updates)
+
+
+def _zeros_like(tree: Params) -> Params:
+    """Zeros shaped like tree, made on the host (no compiled op, so no compile on first use)."""
+    return jax.tree.map(lambda p: jax.device_put(np.zeros(np.shape(p), p.dtype)), tree)
+
+
+def _scalar(value: float, dtype: Any) -> Array:
+    """A scalar array made on the host and placed on the device (no compiled op)."""
+    return jax.device_put(np.asarray(value, dtype))
 
 
 def _float_dtype(params: Params) -> jnp.dtype:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable
 
@@ -56,7 +57,7 @@ def fit(
     metrics = check_choice("metrics", metrics, METRICS)
     size = resolve_batch_size(batch_size, data.n_train)
     plan = batch_plan(data.n_train, size, drop_last)
-    init_key, data_key = run_keys(seed)
+    init_key, data_key = _run_keys(np.uint32(seed))
     objective, params, loss_name = _objective_and_params(model, data, params, loss, init_key)
     arrays = _device_arrays(data, params)
     _check_params_fit_data(objective, params, arrays)
@@ -86,14 +87,14 @@ def _train(
     callback: EpochCallback | None,
     config: dict[str, Any],
 ) -> Result:
-    args = (params, state, data_key, jnp.zeros((), jnp.int32), arrays)
+    args = (params, state, data_key, np.int32(0), arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
     rows: list[dict[str, float]] = []
     status, reason, steps_run = "max_epochs", "", 0
     start = time.perf_counter()
     for epoch in range(epochs):
         tick = time.perf_counter()
-        epoch_index = jnp.asarray(epoch, jnp.int32)
+        epoch_index = np.int32(epoch)
         new_params, new_state, stats = program(params, state, data_key, epoch_index, arrays)
         stats = jax.device_get(stats)
         if not stats.finite:
@@ -176,7 +177,7 @@ def _objective_and_params(
         outputs = _model_outputs(model, data)
         loss_name = _default_loss(data, outputs) if loss is None else check_choice("loss", loss, LOSSES)
         if params is None:
-            params = model.init(key, data.input_shape, outputs)
+            params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
         return model_objective(model.apply, loss_name, classification), params, loss_name
     if callable(model):
@@ -209,24 +210,35 @@ def _default_loss(data: Dataset, outputs: int) -> str:
     return "binary_cross_entropy" if outputs == 1 else "cross_entropy"
 
 
+_run_keys = jax.jit(run_keys)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_init(
+    init: Callable[..., Params], input_shape: tuple[int, ...], outputs: int
+) -> Callable[[jax.Array], Params]:
+    """model.init as one compiled program (eager init would compile each small op)."""
+    return jax.jit(lambda key: init(key, input_shape, outputs))
+
+
 def _device_arrays(data: Dataset, params: Params) -> tuple[jax.Array, ...]:
     dtype = jnp.result_type(*jax.tree.leaves(params))
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"params must hold floating-point arrays; got dtype {dtype}.")
 
     def target(y: np.ndarray) -> jax.Array:
-        return jnp.asarray(y, jnp.int32 if data.task == "classification" else dtype)
+        return jax.device_put(np.asarray(y, np.int32 if data.task == "classification" else dtype))
 
     return (
-        jnp.asarray(data.x_train, dtype),
+        jax.device_put(np.asarray(data.x_train, dtype)),
         target(data.y_train),
-        jnp.asarray(data.x_test, dtype),
+        jax.device_put(np.asarray(data.x_test, dtype)),
         target(data.y_test),
     )
 
 
 def _check_params_fit_data(objective: Objective, params: Params, arrays: tuple[jax.Array, ...]) -> None:
-    x, y = arrays[0][:1], arrays[1][:1]
+    x, y = (jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype) for a in arrays[:2])
     features = input_size(x.shape[1:])
     try:
         out = jax.eval_shape(objective.loss, params, x, y)
