@@ -6,7 +6,7 @@
     result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
 """
 
-from gdlab import datasets, losses, models, schedules
+from gdlab import datasets, losses, models, schedules, stop
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
@@ -32,4 +32,5 @@ __all__ = [
     "models",
     "schedules",
     "sgd",
+    "stop",
 ]

@@ -55,6 +55,7 @@ class EpochStats(NamedTuple):
     finite: Array  # the loss, params and state stayed finite all epoch
     bad_step: Array  # careful variant: index in the epoch of the first non-finite step (-1: none)
     bad_loss: Array  # careful variant: that step's loss
+    initial_loss: Array  # train loss on all data at the epoch's start params, in epoch 0 (else NaN)
 
 
 class _Carry(NamedTuple):
@@ -78,6 +79,10 @@ def run_epoch(
     x, y, x_test, y_test = data
     n = x.shape[0]
     plan = spec.plan
+    nan = jnp.full((), jnp.nan, jnp.result_type(*jax.tree.leaves(params)))
+    initial_loss = jax.lax.cond(
+        epoch == 0, lambda: spec.objective.loss(params, x, y).astype(nan.dtype), lambda: nan
+    )
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
     carry = _initial_carry(params, state)
@@ -87,10 +92,12 @@ def run_epoch(
     if rest_idx is not None:
         carry, _ = step(carry, (x[rest_idx], y[rest_idx]))
     seen = plan.full_batches * plan.batch_size + plan.remainder
-    return carry.params, carry.state, _stats(spec, carry, seen, data)
+    return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss)
 
 
-def _stats(spec: EpochSpec, carry: _Carry, seen: int, data: Data) -> EpochStats:
+def _stats(
+    spec: EpochSpec, carry: _Carry, seen: int, data: Data, initial_loss: Array
+) -> EpochStats:
     x, y, x_test, y_test = data
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
     train_loss, grad_norm = carry.loss_sum / seen, nan
@@ -111,6 +118,7 @@ def _stats(spec: EpochSpec, carry: _Carry, seen: int, data: Data) -> EpochStats:
         finite=finite,
         bad_step=carry.bad_step,
         bad_loss=carry.bad_loss,
+        initial_loss=initial_loss,
     )
 
 

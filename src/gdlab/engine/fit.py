@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any, Callable
 
 import jax
@@ -16,12 +15,11 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.losses import LOSSES
 from gdlab.core.models import input_size
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
-from gdlab.engine.epoch import METRICS, EpochSpec, EpochStats, compiled_epoch
+from gdlab.core.stopping import StopRule, diverged, leaves
+from gdlab.engine.epoch import METRICS, EpochSpec
+from gdlab.engine.loop import EpochCallback, train_epochs
 from gdlab.engine.objective import Objective, function_objective, model_objective
 from gdlab.engine.result import Result
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-"""callback(epoch, metrics) after each epoch (epoch counts from 1)."""
 
 
 def fit(
@@ -36,6 +34,7 @@ def fit(
     loss: str | None = None,
     drop_last: bool = False,
     metrics: str = "exact",
+    stop: StopRule | None = None,
     callback: EpochCallback | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
@@ -48,7 +47,10 @@ def fit(
     classes, "mse" for regression). ``metrics`` "exact" measures the train
     loss and gradient norm on all training data after each epoch; "running"
     records the mean of the epoch's batch losses instead (cheaper; no
-    gradient norm). The same seed gives the same run.
+    gradient norm). ``stop`` is a rule from ``gd.stop`` (combine with ``|``
+    and ``&``); ``diverged()`` is always added. ``epochs`` is the budget:
+    a run that asked for convergence and ends on it warns
+    (``ConvergenceWarning``). The same seed gives the same run.
     """
     _check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1)
@@ -63,6 +65,7 @@ def fit(
     _check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics)
+    stop = _with_divergence(stop, spec)
     config = {
         "model": getattr(model, "name", getattr(model, "__name__", "loss_fn")),
         "dataset": data.name,
@@ -74,90 +77,46 @@ def fit(
         "metrics": metrics,
         "steps_per_epoch": plan.steps,
     }
-    return _train(spec, params, state, data_key, arrays, epochs, callback, config)
-
-
-def _train(
-    spec: EpochSpec,
-    params: Params,
-    state: Any,
-    data_key: jax.Array,
-    arrays: tuple[jax.Array, ...],
-    epochs: int,
-    callback: EpochCallback | None,
-    config: dict[str, Any],
-) -> Result:
-    args = (params, state, data_key, np.int32(0), arrays)
-    program, compile_seconds = compiled_epoch(spec, *args)
-    rows: list[dict[str, float]] = []
-    status, reason, steps_run = "max_epochs", "", 0
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        tick = time.perf_counter()
-        epoch_index = np.int32(epoch)
-        new_params, new_state, stats = program(params, state, data_key, epoch_index, arrays)
-        stats = jax.device_get(stats)
-        if not stats.finite:
-            careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
-            compile_seconds += seconds
-            new_params, new_state, stats = careful(params, state, data_key, epoch_index, arrays)
-            stats = jax.device_get(stats)
-        now = time.perf_counter()
-        params, state = new_params, new_state
-        rows.append(_metrics(stats, spec, now - tick, now - start))
-        if callback is not None:
-            callback(epoch + 1, rows[-1])
-        if not stats.finite:
-            status, reason = "diverged", _diverged_reason(stats, epoch, spec.plan.steps)
-            steps_run += max(int(stats.bad_step), 0)
-            break
-        steps_run += spec.plan.steps
-    if status == "max_epochs":
-        reason = (
-            f"max_epochs: ran {len(rows)} epochs ({steps_run} updates); "
-            f"final train loss {rows[-1]['train_loss']:.4g}"
-        )
+    out = train_epochs(spec, params, state, data_key, arrays, epochs, stop, callback)
     return Result(
-        params=params,
-        history={name: np.array([r[name] for r in rows]) for name in rows[0]},
-        status=status,
-        reason=reason,
-        epochs_run=len(rows),
-        steps_run=steps_run,
-        opt_state=state,
-        compile_seconds=compile_seconds,
-        train_seconds=time.perf_counter() - start,
+        params=out.params,
+        history=out.history,
+        status=out.status,
+        reason=out.reason,
+        epochs_run=len(next(iter(out.history.values()))),
+        steps_run=out.steps_run,
+        opt_state=out.state,
+        compile_seconds=out.compile_seconds,
+        train_seconds=out.train_seconds,
         config=config,
+        best_epoch=out.best_epoch,
     )
 
 
-def _metrics(
-    stats: EpochStats, spec: EpochSpec, epoch_time: float, wall_time: float
-) -> dict[str, float]:
-    row = {"train_loss": float(stats.train_loss)}
-    if spec.metrics == "exact":
-        row["grad_norm"] = float(stats.grad_norm)
-    row["learning_rate"] = float(stats.learning_rate)
-    row["test_loss"] = float(stats.test_loss)
-    if spec.objective.classification:
-        row["test_accuracy"] = float(stats.test_accuracy)
-    row["epoch_time"] = epoch_time
-    row["wall_time"] = wall_time
-    return row
-
-
-def _diverged_reason(stats: EpochStats, epoch: int, steps_per_epoch: int) -> str:
-    step = int(stats.bad_step)
-    update = epoch * steps_per_epoch + step + 1
-    what = (
-        f"non-finite loss {float(stats.bad_loss)}"
-        if not np.isfinite(stats.bad_loss)
-        else f"non-finite gradient or update (loss {float(stats.bad_loss):.4g})"
-    )
-    return (
-        f"diverged: {what} at epoch {epoch + 1}, step {step + 1} of {steps_per_epoch} "
-        f"(update {update}); params kept from the last finite update"
-    )
+def _with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
+    """The user's rule (checked against the metrics this run records) or-ed with diverged()."""
+    if stop is None:
+        return diverged()
+    if not isinstance(stop, StopRule):
+        raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
+    recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
+    recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
+    recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
+    for leaf in leaves(stop):
+        for name in leaf.metrics:
+            if name.startswith("test_") and not spec.has_test:
+                raise ValueError(
+                    f"stop rule {leaf.name} reads {name}, which a run without test data never records; "
+                    "give the data a test split or use a train metric."
+                )
+            if name not in recorded:
+                hint = " (needs metrics='exact')" if name == "grad_norm" else ""
+                raise ValueError(
+                    f"stop rule {leaf.name} reads {name}{hint}; this run records {sorted(recorded)}."
+                )
+    if any(leaf.name == "diverged" for leaf in leaves(stop)):
+        return stop
+    return stop | diverged()
 
 
 def _check_types(data: Any, rule: Any) -> None:

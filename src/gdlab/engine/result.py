@@ -9,8 +9,17 @@ import numpy as np
 
 from gdlab.core.types import OptState, Params
 
-STATUSES = ("max_epochs", "diverged")
-"""Stop reasons the engine reports today; convergence rules add more."""
+STATUSES = (
+    "converged",
+    "stalled",
+    "diverged",
+    "early_stopped",
+    "target_reached",
+    "max_epochs",
+    "max_steps",
+    "time_budget",
+)
+"""Every value ``Result.status`` takes."""
 
 
 class ConvergenceWarning(UserWarning):
@@ -36,6 +45,8 @@ class Result:
     compile_seconds: float
     train_seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None
+    """With early_stopping(restore_best=True): the epoch whose params were returned."""
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""

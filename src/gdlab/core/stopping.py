@@ -1,0 +1,303 @@
+"""Stopping rules: small pure rules over per-epoch metrics, combined with ``|`` and ``&``.
+
+A rule is a state (NamedTuple of scalars, ``fired`` among them) and a pure
+``update(state, metrics) -> state`` called once per epoch. ``metrics`` maps
+names to scalars: ``epoch`` (1-based), ``step`` (updates so far), ``time``
+(seconds), ``initial_loss`` (train loss before training), and the epoch's
+``train_loss``, ``grad_norm``, ``test_loss``, ``test_accuracy``, ``learning_rate``.
+Updates are written with ``where`` and work on NumPy scalars (the engine) and on
+traced JAX arrays (a compiled sweep) alike; ``explain`` turns a fired state
+into ``(status, reason)`` on the host.
+
+Statuses: converged, stalled, diverged, early_stopped, target_reached,
+max_epochs, max_steps, time_budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.checks import (
+    check_bool,
+    check_choice,
+    check_float_range,
+    check_int_range,
+    check_positive_float,
+)
+
+Metrics = dict[str, Any]
+MINIMIZED = ("train_loss", "test_loss", "grad_norm")
+MAXIMIZED = ("test_accuracy",)
+METRIC_NAMES = MINIMIZED + MAXIMIZED
+STALL_MARGIN = 0.01
+"""A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
+
+
+def _xp(*values: Any) -> Any:
+    """jax.numpy for JAX arrays (traced or not), NumPy otherwise."""
+    return jnp if any(isinstance(v, jax.Array) for v in values) else np
+
+
+class StopRule(NamedTuple):
+    """A stopping rule: ``state = init()``; ``state = update(state, metrics)``; ``explain``."""
+
+    name: str
+    init: Callable[[], Any]
+    update: Callable[[Any, Metrics], Any]
+    explain: Callable[[Any, Metrics], tuple[str, str]]
+    metrics: tuple[str, ...]
+    """The metric names the rule reads (checked against what a run records)."""
+    restore: str | None = None
+    """A metric by which the run returns its best epoch's params (early_stopping)."""
+    children: tuple["StopRule", ...] = ()
+    """The rules a combined rule (any/all) is made of."""
+
+    def __or__(self, other: "StopRule") -> "StopRule":  # type: ignore[override]
+        return any_of(self, other)
+
+    def __and__(self, other: "StopRule") -> "StopRule":
+        return all_of(self, other)
+
+    def fired(self, state: Any) -> bool:
+        """Whether the rule has fired (host side)."""
+        return bool(np.asarray(state.fired if hasattr(state, "fired") else state[0]))
+
+
+class Fired(NamedTuple):
+    fired: Any
+
+
+def _threshold_rule(
+    name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[Metrics], str]
+) -> StopRule:
+    """A memoryless rule: fires (and stays fired) once predicate(metrics[metric]) holds."""
+
+    def update(state: Fired, metrics: Metrics) -> Fired:
+        value = metrics[metric]
+        xp = _xp(value, state.fired)
+        return Fired(fired=xp.logical_or(state.fired, predicate(value)))
+
+    def explain(state: Fired, metrics: Metrics) -> tuple[str, str]:
+        return status, f"{status}: {text(metrics)} at epoch {int(metrics['epoch'])}"
+
+    return StopRule(name, lambda: Fired(np.bool_(False)), update, explain, (metric,))
+
+
+def max_epochs(n: int) -> StopRule:
+    """Fires after epoch n: epoch >= n."""
+    n = check_int_range("max_epochs", n, 1)
+    return _threshold_rule(
+        "max_epochs", "epoch", lambda e: e >= n, "max_epochs", lambda m: f"reached max_epochs {n}"
+    )
+
+
+def max_steps(n: int) -> StopRule:
+    """Fires at the end of the epoch in which the update count reaches n: step >= n."""
+    n = check_int_range("max_steps", n, 1)
+    return _threshold_rule(
+        "max_steps", "step", lambda s: s >= n, "max_steps",
+        lambda m: f"reached max_steps {n} ({int(m['step'])} updates)",
+    )
+
+
+def time_budget(seconds: float) -> StopRule:
+    """Fires at the end of the epoch in which training time reaches seconds: time >= seconds."""
+    seconds = check_positive_float("seconds", seconds)
+    return _threshold_rule(
+        "time_budget", "time", lambda t: t >= seconds, "time_budget",
+        lambda m: f"used the time budget {seconds:g} s ({float(m['time']):.3g} s)",
+    )
+
+
+def grad_norm(tol: float) -> StopRule:
+    """Converged when the full-data gradient norm |grad L(w)| < tol (needs metrics="exact")."""
+    tol = check_positive_float("tol", tol)
+    return _threshold_rule(
+        "grad_norm", "grad_norm", lambda g: g < tol, "converged",
+        lambda m: f"gradient norm {float(m['grad_norm']):.2e} < {tol:.0e}",
+    )
+
+
+def target(metric: str, value: float) -> StopRule:
+    """Target reached when metric <= value (losses) or >= value (accuracy)."""
+    metric = check_choice("metric", metric, METRIC_NAMES)
+    value = float(check_float_range("value", value, -math.inf, math.inf))
+    sign = ">=" if metric in MAXIMIZED else "<="
+
+    def reached(v: Any) -> Any:
+        return v >= value if metric in MAXIMIZED else v <= value
+
+    return _threshold_rule(
+        "target", metric, reached, "target_reached",
+        lambda m: f"{metric} {float(m[metric]):.4g} {sign} {value:g}",
+    )
+
+
+class PlateauState(NamedTuple):
+    fired: Any
+    best: Any
+    bad_epochs: Any
+
+
+def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
+    """Fires when the train loss improves by a relative tol or less for patience epochs in a row.
+
+    An epoch improves when (best - loss) / |best| > tol; best is then updated.
+    When it fires the run is converged, or stalled if the loss is not below
+    (1 - 0.01) x the initial loss (a plateau at or near the start is no convergence).
+    """
+    tol = check_float_range("tol", tol, 0.0, math.inf)
+    patience = check_int_range("patience", patience, 1)
+
+    def init() -> PlateauState:
+        return PlateauState(np.bool_(False), np.float64(np.inf), np.int32(0))
+
+    def update(state: PlateauState, metrics: Metrics) -> PlateauState:
+        loss = metrics["train_loss"]
+        xp = _xp(loss, state.best)
+        first = ~xp.isfinite(state.best)
+        best = xp.where(first, 0.0, state.best)
+        gained = xp.logical_or(first, best - loss > tol * xp.abs(best))
+        improved = xp.logical_and(gained, xp.isfinite(loss))
+        bad = xp.where(improved, 0, state.bad_epochs + 1)
+        best = xp.where(improved, loss, state.best)
+        return PlateauState(xp.logical_or(state.fired, bad >= patience), best, bad)
+
+    def explain(state: PlateauState, metrics: Metrics) -> tuple[str, str]:
+        loss, initial = float(metrics["train_loss"]), float(metrics["initial_loss"])
+        epoch = int(metrics["epoch"])
+        what = f"train loss improved by <= {tol:g} (relative) for {patience} epochs"
+        if not loss < (1 - STALL_MARGIN) * initial:
+            return "stalled", (
+                f"stalled: {what}, at {loss:.4g}, not below the initial loss {initial:.4g}, at epoch {epoch}"
+            )
+        return "converged", f"converged: {what}, at {loss:.4g}, at epoch {epoch}"
+
+    return StopRule("plateau", init, update, explain, ("train_loss",))
+
+
+class EarlyState(NamedTuple):
+    fired: Any
+    best: Any
+    best_epoch: Any
+    bad_epochs: Any
+
+
+def early_stopping(
+    metric: str = "test_loss", patience: int = 10, min_delta: float = 0.0, restore_best: bool = True
+) -> StopRule:
+    """Early stopped when metric has not improved by more than min_delta for patience epochs.
+
+    Losses improve by falling, accuracy by rising. With restore_best the run
+    returns the params of the best epoch, whether or not this rule stopped it.
+    """
+    metric = check_choice("metric", metric, METRIC_NAMES)
+    patience = check_int_range("patience", patience, 1)
+    min_delta = check_float_range("min_delta", min_delta, 0.0, math.inf)
+    sign = -1.0 if metric in MAXIMIZED else 1.0  # minimise sign * metric
+
+    def init() -> EarlyState:
+        return EarlyState(np.bool_(False), np.float64(np.inf), np.int32(0), np.int32(0))
+
+    def update(state: EarlyState, metrics: Metrics) -> EarlyState:
+        value = sign * metrics[metric]
+        xp = _xp(value, state.best)
+        improved = xp.logical_and(value < state.best - min_delta, xp.isfinite(value))
+        bad = xp.where(improved, 0, state.bad_epochs + 1)
+        return EarlyState(
+            fired=xp.logical_or(state.fired, bad >= patience),
+            best=xp.where(improved, value, state.best),
+            best_epoch=xp.where(improved, metrics["epoch"], state.best_epoch),
+            bad_epochs=bad,
+        )
+
+    def explain(state: EarlyState, metrics: Metrics) -> tuple[str, str]:
+        best = sign * float(state.best)
+        return "early_stopped", (
+            f"early_stopped: {metric} did not improve by more than {min_delta:g} for {patience} "
+            f"epochs; best {best:.4g} at epoch {int(state.best_epoch)}, stopped at epoch {int(metrics['epoch'])}"
+        )
+
+    restore = metric if check_bool("restore_best", restore_best) else None
+    return StopRule("early_stopping", init, update, explain, (metric,), restore=restore)
+
+
+class DivergedState(NamedTuple):
+    fired: Any
+    loss: Any
+
+
+def diverged(factor: float = 100.0) -> StopRule:
+    """Diverged when the train loss is not finite or exceeds factor x the initial loss."""
+    factor = check_float_range("factor", factor, 1.0, math.inf)
+
+    def update(state: DivergedState, metrics: Metrics) -> DivergedState:
+        loss, initial = metrics["train_loss"], metrics["initial_loss"]
+        xp = _xp(loss, initial, state.fired)
+        bad = xp.logical_or(~xp.isfinite(loss), loss > factor * xp.abs(initial))
+        newly = xp.logical_and(bad, ~state.fired)
+        return DivergedState(xp.logical_or(state.fired, bad), xp.where(newly, loss, state.loss))
+
+    def explain(state: DivergedState, metrics: Metrics) -> tuple[str, str]:
+        loss, initial = float(state.loss), float(metrics["initial_loss"])
+        why = "is not finite" if not math.isfinite(loss) else f"> {factor:g} x the initial loss {initial:.4g}"
+        return "diverged", f"diverged: train loss {loss:.4g} {why} at epoch {int(metrics['epoch'])}"
+
+    init = lambda: DivergedState(np.bool_(False), np.float64(np.nan))  # noqa: E731
+    return StopRule("diverged", init, update, explain, ("train_loss",))
+
+
+def any_of(*rules: StopRule) -> StopRule:
+    """Fires when any rule fires; explained by the first rule (in order) that fired."""
+    return _combine("any", rules)
+
+
+def all_of(*rules: StopRule) -> StopRule:
+    """Fires when every rule has fired; explained by all of them."""
+    return _combine("all", rules)
+
+
+def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
+    if not rules or not all(isinstance(r, StopRule) for r in rules):
+        raise TypeError(f"rules must be stopping rules such as gd.stop.plateau(); got {rules!r}.")
+    flat: list[StopRule] = []
+    for rule in rules:  # (a | b) | c is a | b | c
+        flat.extend(rule.children if rule.name == kind else [rule])
+
+    def init() -> tuple[Any, ...]:
+        children = tuple(r.init() for r in flat)
+        return (np.bool_(False), children)
+
+    def update(state: tuple[Any, ...], metrics: Metrics) -> tuple[Any, ...]:
+        children = tuple(r.update(s, metrics) for r, s in zip(flat, state[1]))
+        fired = [_fired(s) for s in children]
+        xp = _xp(*fired)
+        combined = fired[0]
+        for f in fired[1:]:
+            combined = xp.logical_or(combined, f) if kind == "any" else xp.logical_and(combined, f)
+        return (combined, children)
+
+    def explain(state: tuple[Any, ...], metrics: Metrics) -> tuple[str, str]:
+        done = [r.explain(s, metrics) for r, s in zip(flat, state[1]) if bool(np.asarray(_fired(s)))]
+        if kind == "any":
+            return done[0]
+        return done[0][0], " and ".join(reason for _, reason in done)
+
+    metrics = tuple(dict.fromkeys(m for r in flat for m in r.metrics))
+    return StopRule(kind, init, update, explain, metrics, children=tuple(flat))
+
+
+def leaves(rule: StopRule) -> tuple[StopRule, ...]:
+    """Every leaf rule inside rule (the rule itself for a leaf)."""
+    if not rule.children:
+        return (rule,)
+    return tuple(leaf for child in rule.children for leaf in leaves(child))
+
+
+def _fired(state: Any) -> Any:
+    return state.fired if hasattr(state, "fired") else state[0]

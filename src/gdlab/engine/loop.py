@@ -1,0 +1,159 @@
+"""The epoch loop: run the compiled epoch, record metrics, apply the stopping rules."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
+from gdlab.core.types import OptState, Params
+from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+from gdlab.engine.result import ConvergenceWarning
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+"""callback(epoch, metrics) after each epoch (epoch counts from 1)."""
+
+BUDGETS = ("max_epochs", "max_steps", "time_budget")
+CONVERGENCE_RULES = ("grad_norm", "plateau", "target", "early_stopping")
+
+
+class Outcome(NamedTuple):
+    """What the loop hands back to fit."""
+
+    params: Params
+    state: OptState
+    history: dict[str, np.ndarray]
+    status: str
+    reason: str
+    steps_run: int
+    compile_seconds: float
+    train_seconds: float
+    best_epoch: int | None
+
+
+class _Best(NamedTuple):
+    """The best epoch so far by a metric (for early_stopping's restore_best)."""
+
+    metric: str
+    value: float
+    epoch: int
+    params: Params
+
+
+def train_epochs(
+    spec: EpochSpec,
+    params: Params,
+    state: OptState,
+    data_key: jax.Array,
+    arrays: tuple[jax.Array, ...],
+    epochs: int,
+    stop: StopRule,
+    callback: EpochCallback | None,
+) -> Outcome:
+    """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite."""
+    args = (params, state, data_key, np.int32(0), arrays)
+    program, compile_seconds = compiled_epoch(spec, *args)
+    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+    best: _Best | None = None
+    stop_state = stop.init()
+    rows: list[dict[str, float]] = []
+    status, reason, steps_run, initial_loss = "max_epochs", "", 0, float("nan")
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        tick = time.perf_counter()
+        new_params, new_state, stats = program(params, state, data_key, np.int32(epoch), arrays)
+        stats = jax.device_get(stats)
+        if not stats.finite:
+            careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
+            compile_seconds += seconds
+            new_params, new_state, stats = careful(params, state, data_key, np.int32(epoch), arrays)
+            stats = jax.device_get(stats)
+        now = time.perf_counter()
+        params, state = new_params, new_state
+        initial_loss = float(stats.initial_loss) if epoch == 0 else initial_loss
+        rows.append(_row(stats, spec, now - tick, now - start))
+        if callback is not None:
+            callback(epoch + 1, rows[-1])
+        if not stats.finite:
+            status, reason = "diverged", _non_finite_reason(stats, epoch, spec.plan.steps)
+            steps_run += max(int(stats.bad_step), 0)
+            break
+        steps_run += spec.plan.steps
+        metrics = {**rows[-1], "epoch": epoch + 1, "step": steps_run, "time": now - start,
+                   "initial_loss": initial_loss}
+        best = _track_best(best, restore, metrics, params)
+        stop_state = stop.update(stop_state, metrics)
+        if stop.fired(stop_state):
+            status, reason = stop.explain(stop_state, metrics)
+            break
+    if not reason:
+        reason = (
+            f"max_epochs: ran {len(rows)} epochs ({steps_run} updates); "
+            f"final train loss {rows[-1]['train_loss']:.4g}"
+        )
+    _warn_on_budget(status, reason, stop)
+    if best is not None and status != "diverged":
+        params = best.params
+    return Outcome(
+        params=params,
+        state=state,
+        history={name: np.array([r[name] for r in rows]) for name in rows[0]},
+        status=status,
+        reason=reason,
+        steps_run=steps_run,
+        compile_seconds=compile_seconds,
+        train_seconds=time.perf_counter() - start,
+        best_epoch=None if best is None else best.epoch,
+    )
+
+
+def _track_best(best: _Best | None, metric: str | None, metrics: dict[str, Any], params: Params) -> _Best | None:
+    if metric is None:
+        return None
+    value = float(metrics[metric]) * (-1.0 if metric in MAXIMIZED else 1.0)
+    if np.isfinite(value) and (best is None or value < best.value):
+        return _Best(metric, value, int(metrics["epoch"]), params)
+    return best
+
+
+def _warn_on_budget(status: str, reason: str, stop: StopRule) -> None:
+    """A run that asked for convergence but ended on a budget warns (as scikit-learn does)."""
+    asked = [leaf.name for leaf in leaves(stop) if leaf.name in CONVERGENCE_RULES]
+    if status in BUDGETS and asked:
+        warnings.warn(
+            f"the run ended on its budget before {' or '.join(asked)} fired ({reason}); "
+            "give it more epochs or time, or loosen the rule",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
+def _row(stats: EpochStats, spec: EpochSpec, epoch_time: float, wall_time: float) -> dict[str, float]:
+    row = {"train_loss": float(stats.train_loss)}
+    if spec.metrics == "exact":
+        row["grad_norm"] = float(stats.grad_norm)
+    row["learning_rate"] = float(stats.learning_rate)
+    row["test_loss"] = float(stats.test_loss)
+    if spec.objective.classification:
+        row["test_accuracy"] = float(stats.test_accuracy)
+    row["epoch_time"] = epoch_time
+    row["wall_time"] = wall_time
+    return row
+
+
+def _non_finite_reason(stats: EpochStats, epoch: int, steps_per_epoch: int) -> str:
+    step = int(stats.bad_step)
+    update = epoch * steps_per_epoch + step + 1
+    what = (
+        f"non-finite loss {float(stats.bad_loss)}"
+        if not np.isfinite(stats.bad_loss)
+        else f"non-finite gradient or update (loss {float(stats.bad_loss):.4g})"
+    )
+    return (
+        f"diverged: {what} at epoch {epoch + 1}, step {step + 1} of {steps_per_epoch} "
+        f"(update {update}); params kept from the last finite update"
+    )

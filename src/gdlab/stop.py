@@ -1,0 +1,31 @@
+"""Stopping rules for ``gd.fit(..., stop=...)``, combined with ``|`` (any) and ``&`` (all)."""
+
+from gdlab.core.stopping import (
+    METRIC_NAMES,
+    StopRule,
+    all_of,
+    any_of,
+    diverged,
+    early_stopping,
+    grad_norm,
+    max_epochs,
+    max_steps,
+    plateau,
+    target,
+    time_budget,
+)
+
+__all__ = [
+    "METRIC_NAMES",
+    "StopRule",
+    "all_of",
+    "any_of",
+    "diverged",
+    "early_stopping",
+    "grad_norm",
+    "max_epochs",
+    "max_steps",
+    "plateau",
+    "target",
+    "time_budget",
+]

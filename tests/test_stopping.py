@@ -1,0 +1,187 @@
+"""Stopping rules on hand-made metric sequences, in fit, and against the theory of quadratics."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gdlab as gd
+
+
+def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]]) -> tuple[int | None, tuple]:
+    """Feed per-epoch metrics to a rule; return the epoch it fired at and its explanation."""
+    state = rule.init()
+    for epoch, row in enumerate(sequence, start=1):
+        metrics = {"epoch": epoch, "step": 10 * epoch, "time": 0.5 * epoch, "initial_loss": 2.3, **row}
+        state = rule.update(state, metrics)
+        if rule.fired(state):
+            return epoch, rule.explain(state, metrics)
+    return None, ()
+
+
+def _losses(*values: float, key: str = "train_loss") -> list[dict[str, float]]:
+    return [{key: v} for v in values]
+
+
+def test_plateau_fires_after_patience_epochs_without_relative_improvement() -> None:
+    # improvements: e2 50%, e3 10%, e4 0.05% (bad 1), e5 0.0% (bad 2) -> fires at 5 with patience 2
+    seq = _losses(2.0, 1.0, 0.9, 0.89955, 0.8996, 0.5)
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-3, patience=2), seq)
+    assert epoch == 5 and status == "converged"
+    assert reason == (
+        "converged: train loss improved by <= 0.001 (relative) for 2 epochs, at 0.8996, at epoch 5"
+    )
+    assert _fire_epoch(gd.stop.plateau(tol=1e-3, patience=3), seq)[0] is None
+
+
+def test_a_plateau_near_the_initial_loss_is_stalled_not_converged() -> None:
+    seq = _losses(2.30, 2.31, 2.305, 2.30, 2.31)  # initial loss 2.3: chance level, no NaN
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-3, patience=3), seq)
+    assert epoch == 4 and status == "stalled"
+    assert "not below the initial loss 2.3" in reason
+
+
+def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
+    seq = [{"grad_norm": g} for g in (1.0, 1e-3, 2e-4, 8.1e-5, 1e-6)]
+    epoch, (status, reason) = _fire_epoch(gd.stop.grad_norm(1e-4), seq)
+    assert (epoch, status) == (4, "converged")
+    assert reason == "converged: gradient norm 8.10e-05 < 1e-04 at epoch 4"
+
+
+def test_target_on_a_loss_falls_and_on_accuracy_rises() -> None:
+    assert _fire_epoch(gd.stop.target("test_loss", 0.5), _losses(0.9, 0.6, 0.5, 0.4, key="test_loss"))[0] == 3
+    epoch, (status, _) = _fire_epoch(
+        gd.stop.target("test_accuracy", 0.8), _losses(0.5, 0.79, 0.81, key="test_accuracy")
+    )
+    assert (epoch, status) == (3, "target_reached")
+
+
+def test_early_stopping_counts_epochs_since_the_best() -> None:
+    seq = _losses(1.0, 0.8, 0.85, 0.79, 0.9, 0.95, 0.7, key="test_loss")
+    # min_delta 0.02: 0.79 is no real improvement on 0.8, so the best stays epoch 2
+    epoch, (status, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=3, min_delta=0.02), seq)
+    assert (epoch, status) == (5, "early_stopped")
+    assert "best 0.8 at epoch 2, stopped at epoch 5" in reason
+    assert _fire_epoch(gd.stop.early_stopping("test_loss", patience=3), seq)[0] is None
+    epoch, (_, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=2), seq)
+    assert epoch == 6 and "best 0.79 at epoch 4" in reason  # without min_delta epoch 4 is the best
+    acc = _losses(0.5, 0.6, 0.55, 0.58, 0.6, key="test_accuracy")
+    assert _fire_epoch(gd.stop.early_stopping("test_accuracy", patience=3), acc)[0] == 5
+
+
+def test_diverged_fires_on_non_finite_or_a_factor_above_the_initial_loss() -> None:
+    epoch, (status, reason) = _fire_epoch(gd.stop.diverged(factor=10), _losses(2.0, 5.0, 24.0))
+    assert (epoch, status) == (3, "diverged")
+    assert reason == "diverged: train loss 24 > 10 x the initial loss 2.3 at epoch 3"
+    epoch, (_, reason) = _fire_epoch(gd.stop.diverged(), _losses(2.0, math.nan))
+    assert epoch == 2 and "train loss nan is not finite" in reason
+
+
+def test_budgets() -> None:
+    assert _fire_epoch(gd.stop.max_epochs(3), _losses(1, 1, 1, 1))[0] == 3
+    assert _fire_epoch(gd.stop.max_steps(25), _losses(1, 1, 1, 1))[0] == 3  # 10 updates per epoch
+    epoch, (status, _) = _fire_epoch(gd.stop.time_budget(1.2), _losses(1, 1, 1, 1))
+    assert (epoch, status) == (3, "time_budget")
+
+
+def test_or_fires_on_any_and_on_all_and_explains_the_first() -> None:
+    seq = [{"train_loss": 1.0, "grad_norm": g} for g in (1.0, 0.5, 1e-5, 1e-5)]
+    either = gd.stop.grad_norm(1e-4) | gd.stop.max_epochs(2)
+    epoch, (status, _) = _fire_epoch(either, seq)
+    assert (epoch, status) == (2, "max_epochs")
+    both = gd.stop.grad_norm(1e-4) & gd.stop.max_epochs(2)
+    epoch, (status, reason) = _fire_epoch(both, seq)
+    assert (epoch, status) == (3, "converged") and " and max_epochs: reached max_epochs 2" in reason
+    assert len((either | gd.stop.plateau()).children) == 3  # (a | b) | c is flat
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: gd.stop.plateau(tol=-1.0), "tol"),
+        (lambda: gd.stop.plateau(patience=0), r"patience must be an integer in \[1, inf\]; got 0"),
+        (lambda: gd.stop.early_stopping("val_loss"), r"metric must be one of .*'test_loss'.*got 'val_loss'"),
+        (lambda: gd.stop.grad_norm(0.0), "tol"),
+        (lambda: gd.stop.diverged(factor=0.5), "factor"),
+        (lambda: gd.stop.target("loss", 1.0), "metric"),
+        (lambda: gd.stop.max_epochs(0), "max_epochs"),
+        (lambda: gd.stop.time_budget(-1), "seconds"),
+    ],
+)
+def test_bad_rule_arguments(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# --- in fit -------------------------------------------------------------------------------------
+
+
+def _quadratic(eigenvalues: np.ndarray, seed: int = 0):
+    """f(w) = 1/2 w^T A w with the given spectrum under a random rotation; minimum at 0."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(len(eigenvalues),) * 2))
+    a = q @ np.diag(eigenvalues) @ q.T
+    data = gd.datasets.from_arrays(np.zeros((2, 1)), np.zeros(2), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        w = params["w"]
+        return 0.5 * w @ jnp.asarray(a) @ w + 0.0 * jnp.sum(x)
+
+    return a, data, loss_fn, {"w": jnp.asarray(rng.normal(size=len(eigenvalues)))}
+
+
+@pytest.mark.usefixtures("x64")
+def test_below_two_over_l_converges_above_it_diverges() -> None:
+    mu, big_l = 0.5, 4.0
+    _, data, loss_fn, w0 = _quadratic(np.linspace(mu, big_l, 8))
+    stop = gd.stop.grad_norm(1e-8)
+    ok = gd.fit(loss_fn, data, gd.sgd(0.98 * 2 / big_l), epochs=3000, params=w0, stop=stop)
+    assert ok.status == "converged" and ok.reason.startswith("converged: gradient norm")
+    bad = gd.fit(loss_fn, data, gd.sgd(1.02 * 2 / big_l), epochs=3000, params=w0, stop=stop)
+    assert bad.status == "diverged" and bad.epochs_run < 3000
+    assert "x the initial loss" in bad.reason
+
+
+@pytest.mark.usefixtures("x64")
+def test_early_stopping_restores_the_best_epoch_even_if_another_rule_stopped(mnist1d) -> None:
+    model = gd.models.logistic()
+    kwargs = dict(batch_size=50, seed=3)
+    stop = gd.stop.early_stopping("test_loss", patience=100) | gd.stop.max_epochs(6)
+    with pytest.warns(gd.ConvergenceWarning, match="before early_stopping fired"):
+        result = gd.fit(model, mnist1d, gd.sgd(2.0), epochs=6, stop=stop, **kwargs)
+    assert result.status == "max_epochs"
+    best = int(np.argmin(result.history["test_loss"])) + 1
+    assert result.best_epoch == best
+    again = gd.fit(model, mnist1d, gd.sgd(2.0), epochs=best, **kwargs)
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(again.params)):
+        np.testing.assert_array_equal(a, b)
+    assert best < 6 or np.argmin(result.history["test_loss"]) == 5  # a real choice was made
+
+
+def test_budget_ends_warn_only_when_convergence_was_asked_for(mnist1d) -> None:
+    model = gd.models.logistic()
+    with pytest.warns(gd.ConvergenceWarning, match=r"ended on its budget before plateau fired \(max_epochs"):
+        gd.fit(model, mnist1d, gd.sgd(0.1), batch_size=500, epochs=2, stop=gd.stop.plateau(1e-9, 5))
+    result = gd.fit(model, mnist1d, gd.sgd(0.1), batch_size=500, epochs=2)  # no warning (errors here)
+    assert result.status == "max_epochs"
+
+
+def test_rules_that_cannot_fire_on_this_run_are_refused(mnist1d) -> None:
+    no_test = gd.datasets.from_arrays(mnist1d.x_train[:100], mnist1d.y_train[:100], test_fraction=0.0)
+    with pytest.raises(ValueError, match="early_stopping reads test_loss, which a run without test data"):
+        gd.fit(gd.models.logistic(), no_test, gd.sgd(0.1), stop=gd.stop.early_stopping("test_loss"))
+    with pytest.raises(ValueError, match=r"grad_norm reads grad_norm \(needs metrics='exact'\)"):
+        gd.fit(gd.models.logistic(), mnist1d, gd.sgd(0.1), metrics="running", stop=gd.stop.grad_norm(1e-3))
+    with pytest.raises(TypeError, match="stop must be a rule"):
+        gd.fit(gd.models.logistic(), mnist1d, gd.sgd(0.1), stop="plateau")
+
+
+def test_divergence_is_always_on_and_catches_collapse_without_nan(mnist1d) -> None:
+    """A run whose loss explodes past 100 x its start is diverged even when the user's rule is a budget."""
+    result = gd.fit(gd.models.logistic(), mnist1d, gd.sgd(500.0), batch_size=32, epochs=5,
+                    stop=gd.stop.max_epochs(5))
+    assert result.status == "diverged", result.reason
