@@ -1,5 +1,42 @@
-"""Learning-rate schedules (functions of the step) accepted wherever a learning rate is."""
+"""Learning-rate schedules (functions of the step) accepted wherever a learning rate is.
 
-from gdlab.core.schedules import constant
+Every argument counts steps; ``by_epoch`` runs a schedule written in epochs.
+"""
 
-__all__ = ["constant"]
+from gdlab.core.schedules import (
+    SCHEDULES,
+    Schedule,
+    as_schedule,
+    by_epoch,
+    constant,
+    cosine,
+    cyclic,
+    exponential,
+    inverse_time,
+    join,
+    multistep,
+    one_cycle,
+    polynomial,
+    power,
+    step,
+    warmup,
+)
+
+__all__ = [
+    "SCHEDULES",
+    "Schedule",
+    "as_schedule",
+    "by_epoch",
+    "constant",
+    "cosine",
+    "cyclic",
+    "exponential",
+    "inverse_time",
+    "join",
+    "multistep",
+    "one_cycle",
+    "polynomial",
+    "power",
+    "step",
+    "warmup",
+]

@@ -1,22 +1,476 @@
 """Learning-rate schedules: pure, branch-free functions of the step.
 
 A schedule maps the update count ``step`` (0 for the first update) to a learning
-rate. Schedules here are per step; they run under jit, scan and vmap.
+rate. Every argument is counted in steps, and every argument that counts steps
+says so in its name (``decay_steps``, ``warmup_steps``, ``milestones_steps``, ...);
+wrap a schedule in ``by_epoch`` to count them in epochs instead. Steps below 0
+count as 0, and arrays of steps are mapped elementwise.
+
+Each factory returns a ``Schedule(fn, params)``. ``params`` holds every number
+(Python floats, step counts included) and ``fn(params, step)`` is the formula:
+one function object per *structure* (the kind, flags such as ``staircase``, the
+schedules wrapped by ``warmup``, ``join`` and ``by_epoch``), never per number.
+So a program compiled with ``params`` as an argument serves every value, and a
+sweep can ``vmap`` ``fn`` over stacked params. ``schedule(step)`` is
+``fn(params, step)``. A ``Schedule`` is a pytree whose leaves are its params
+(``fn`` is static), so it can itself be an argument of ``jit`` or ``vmap``.
+Steps are compared as floats: exact up to 2**24 steps in float32.
 """
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+import functools
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from gdlab.core.checks import check_positive_float
-from gdlab.core.types import Array, Schedule
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.checks import (
+    check_bool,
+    check_float_range,
+    check_int_range,
+    check_positive_float,
+)
+from gdlab.core.types import Array
+
+ScheduleFn = Callable[[Any, Any], Array]
+"""fn(params, step) -> learning rate, with params the schedule's numbers."""
+
+
+class Schedule(NamedTuple):
+    """A learning-rate schedule: ``schedule(step) = fn(params, step)``."""
+
+    fn: ScheduleFn
+    params: Any
+
+    def __call__(self, step: Any) -> Array:
+        return self.fn(self.params, step)
+
+
+jax.tree_util.register_pytree_node(
+    Schedule, lambda s: ((s.params,), s.fn), lambda fn, children: Schedule(fn, children[0])
+)
+
+
+def _t(step: Any) -> Array:
+    """The step as a float array of the default float dtype, clamped at 0."""
+    return jnp.maximum(jnp.asarray(step, jnp.result_type(float)), 0.0)
+
+
+# --- base schedules --------------------------------------------------------------
 
 
 def constant(learning_rate: float) -> Schedule:
-    """Constant schedule: lr(step) = learning_rate."""
-    value = check_positive_float("learning_rate", learning_rate)
+    """Constant: lr(step) = learning_rate."""
+    return Schedule(_constant, (check_positive_float("learning_rate", learning_rate),))
 
-    def schedule(step: Array) -> Array:
-        return jnp.full(jnp.shape(step), value, dtype=jnp.result_type(float))
 
-    return schedule
+def _constant(params: Any, step: Any) -> Array:
+    (learning_rate,) = params
+    return learning_rate * jnp.ones_like(_t(step))
+
+
+def step(learning_rate: float, step_size_steps: int, factor: float) -> Schedule:
+    """Step decay (torch StepLR): lr = learning_rate * factor^floor(step / step_size_steps)."""
+    return Schedule(
+        _step,
+        (
+            check_positive_float("learning_rate", learning_rate),
+            _check_steps("step_size_steps", step_size_steps),
+            _check_unit("factor", factor),
+        ),
+    )
+
+
+def _step(params: Any, step: Any) -> Array:
+    learning_rate, step_size_steps, factor = params
+    return learning_rate * factor ** jnp.floor(_t(step) / step_size_steps)
+
+
+def multistep(learning_rate: float, milestones_steps: Sequence[int], factor: float) -> Schedule:
+    """Multi-step decay (torch MultiStepLR): lr = learning_rate * factor^#{m : step >= m}.
+
+    Args:
+        milestones_steps: strictly increasing steps >= 1, at least one.
+    """
+    return Schedule(
+        _multistep,
+        (
+            check_positive_float("learning_rate", learning_rate),
+            _check_increasing_steps("milestones_steps", milestones_steps),
+            _check_unit("factor", factor),
+        ),
+    )
+
+
+def _multistep(params: Any, step: Any) -> Array:
+    learning_rate, milestones_steps, factor = params
+    t = _t(step)
+    passed = sum((t >= m).astype(t.dtype) for m in milestones_steps)
+    return learning_rate * factor**passed
+
+
+def exponential(
+    learning_rate: float, decay_rate: float, decay_steps: int, staircase: bool = False
+) -> Schedule:
+    """Exponential decay: lr = learning_rate * decay_rate^(step / decay_steps).
+
+    With staircase the exponent is floor(step / decay_steps) (optax's convention).
+    """
+    params = (
+        check_positive_float("learning_rate", learning_rate),
+        _check_unit("decay_rate", decay_rate),
+        _check_steps("decay_steps", decay_steps),
+    )
+    return Schedule(_exponential(check_bool("staircase", staircase)), params)
+
+
+@functools.cache
+def _exponential(staircase: bool) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        learning_rate, decay_rate, decay_steps = params
+        t = _t(step)
+        exponent = jnp.floor(t / decay_steps) if staircase else t / decay_steps
+        return learning_rate * decay_rate**exponent
+
+    return fn
+
+
+def inverse_time(learning_rate: float, decay_rate: float, decay_steps: int = 1) -> Schedule:
+    """Inverse-time decay: lr = learning_rate / (1 + decay_rate * step / decay_steps)."""
+    return Schedule(
+        _inverse_time,
+        (
+            check_positive_float("learning_rate", learning_rate),
+            check_positive_float("decay_rate", decay_rate),
+            _check_steps("decay_steps", decay_steps),
+        ),
+    )
+
+
+def _inverse_time(params: Any, step: Any) -> Array:
+    learning_rate, decay_rate, decay_steps = params
+    return learning_rate / (1.0 + decay_rate * _t(step) / decay_steps)
+
+
+def power(learning_rate: float, power: float, scale_steps: int = 1) -> Schedule:
+    """Robbins-Monro decay: lr = learning_rate / (1 + step / scale_steps)^power.
+
+    Args:
+        power: in (0, 1]. Powers in (0.5, 1] meet the Robbins-Monro conditions
+            (sum lr = inf, sum lr^2 < inf); (0, 0.5] decays more slowly, as used
+            with iterate averaging (Polyak-Ruppert).
+    """
+    return Schedule(
+        _power,
+        (
+            check_positive_float("learning_rate", learning_rate),
+            _check_unit("power", power, one_allowed=True),
+            _check_steps("scale_steps", scale_steps),
+        ),
+    )
+
+
+def _power(params: Any, step: Any) -> Array:
+    learning_rate, power, scale_steps = params
+    return learning_rate / (1.0 + _t(step) / scale_steps) ** power
+
+
+def polynomial(learning_rate: float, end_value: float, power: float, decay_steps: int) -> Schedule:
+    """Polynomial decay (optax polynomial_schedule), end_value from decay_steps on.
+
+    lr = end_value + (learning_rate - end_value) * (1 - min(step, decay_steps) / decay_steps)^power.
+
+    Args:
+        end_value: in [0, learning_rate]; a decay does not end above where it starts.
+    """
+    lr = check_positive_float("learning_rate", learning_rate)
+    return Schedule(
+        _polynomial,
+        (
+            lr,
+            check_float_range("end_value", end_value, 0.0, lr, high_open=False),
+            check_positive_float("power", power),
+            _check_steps("decay_steps", decay_steps),
+        ),
+    )
+
+
+def _polynomial(params: Any, step: Any) -> Array:
+    learning_rate, end_value, power, decay_steps = params
+    remaining = 1.0 - jnp.minimum(_t(step), decay_steps) / decay_steps
+    return end_value + (learning_rate - end_value) * remaining**power
+
+
+def cosine(
+    learning_rate: float, decay_steps: int, end_value: float = 0.0, restarts: bool = False
+) -> Schedule:
+    """Cosine decay (optax cosine_decay_schedule with alpha = end_value / learning_rate).
+
+    lr = end_value + (learning_rate - end_value) * (1 + cos(pi * s / decay_steps)) / 2, with
+    s = min(step, decay_steps), or with restarts s = step mod decay_steps: warm restarts
+    (SGDR, torch CosineAnnealingWarmRestarts with T_0 = decay_steps, T_mult = 1).
+
+    Args:
+        end_value: in [0, learning_rate].
+    """
+    lr = check_positive_float("learning_rate", learning_rate)
+    params = (
+        lr,
+        _check_steps("decay_steps", decay_steps),
+        check_float_range("end_value", end_value, 0.0, lr, high_open=False),
+    )
+    return Schedule(_cosine(check_bool("restarts", restarts)), params)
+
+
+@functools.cache
+def _cosine(restarts: bool) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        learning_rate, decay_steps, end_value = params
+        t = _t(step)
+        s = jnp.mod(t, decay_steps) if restarts else jnp.minimum(t, decay_steps)
+        return _cos_anneal(learning_rate, end_value, s / decay_steps)
+
+    return fn
+
+
+def _cos_anneal(start: Any, end: Any, pct: Array) -> Array:
+    """start at pct = 0 to end at pct = 1 along half a cosine (torch's _annealing_cos)."""
+    return end + (start - end) / 2.0 * (jnp.cos(jnp.pi * pct) + 1.0)
+
+
+def cyclic(learning_rate: float, max_learning_rate: float, half_cycle_steps: int) -> Schedule:
+    """Triangular cyclical learning rate (Smith 2017), rising from learning_rate first.
+
+    cycle = floor(1 + step / (2 * half_cycle_steps)); x = |step / half_cycle_steps - 2*cycle + 1|;
+    lr = learning_rate + (max_learning_rate - learning_rate) * max(0, 1 - x).
+    """
+    lr = check_positive_float("learning_rate", learning_rate)
+    high = check_float_range("max_learning_rate", max_learning_rate, lr, math.inf)
+    return Schedule(_cyclic, (lr, high, _check_steps("half_cycle_steps", half_cycle_steps)))
+
+
+def _cyclic(params: Any, step: Any) -> Array:
+    learning_rate, max_learning_rate, half_cycle_steps = params
+    t = _t(step)
+    cycle = jnp.floor(1.0 + t / (2.0 * half_cycle_steps))
+    x = jnp.abs(t / half_cycle_steps - 2.0 * cycle + 1.0)
+    return learning_rate + (max_learning_rate - learning_rate) * jnp.maximum(0.0, 1.0 - x)
+
+
+def one_cycle(
+    learning_rate: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Schedule:
+    """One-cycle policy, as torch OneCycleLR(anneal_strategy='cos', three_phase=False).
+
+    learning_rate is the peak; initial = learning_rate / div_factor, final = initial /
+    final_div_factor; up_end = pct_start * total_steps - 1. Cosine from initial to the
+    peak over steps [0, up_end], then from the peak to final over (up_end, total_steps - 1];
+    final from then on (torch raises past total_steps).
+    """
+    lr = check_positive_float("learning_rate", learning_rate)
+    total = _check_steps("total_steps", total_steps)
+    pct = _check_unit("pct_start", pct_start)
+    if not pct * total > 1.0:
+        raise ValueError(
+            f"pct_start must be a float in ({1.0 / total}, 1) with total_steps={total_steps!r}"
+            f" (a warm-up longer than one step); got {pct_start!r}."
+        )
+    params = (
+        lr,
+        total,
+        pct,
+        check_float_range("div_factor", div_factor, 1.0, math.inf),
+        check_float_range("final_div_factor", final_div_factor, 1.0, math.inf),
+    )
+    return Schedule(_one_cycle, params)
+
+
+def _one_cycle(params: Any, step: Any) -> Array:
+    learning_rate, total_steps, pct_start, div_factor, final_div_factor = params
+    t = _t(step)
+    initial = learning_rate / div_factor
+    final = initial / final_div_factor
+    up_end = pct_start * total_steps - 1.0
+    down_end = total_steps - 1.0
+    up = _cos_anneal(initial, learning_rate, jnp.clip(t / up_end, 0.0, 1.0))
+    down = _cos_anneal(learning_rate, final, jnp.clip((t - up_end) / (down_end - up_end), 0.0, 1.0))
+    return jnp.where(t <= up_end, up, down)
+
+
+# --- combinators -----------------------------------------------------------------
+
+
+def warmup(schedule: Any, warmup_steps: int, start_value: float = 0.0) -> Schedule:
+    """Linear warm-up to schedule(0), then the schedule, its step counted from warmup_steps.
+
+    lr = start_value + (schedule(0) - start_value) * step / warmup_steps  for step < warmup_steps,
+    lr = schedule(step - warmup_steps)                                    afterwards.
+    The warm-up is prepended, not counted inside the schedule: optax's
+    warmup_cosine_decay_schedule(s, p, warmup_steps, decay_steps, e), whose decay_steps
+    include the warm-up, is warmup(cosine(p, decay_steps - warmup_steps, e), warmup_steps, s).
+
+    Args:
+        schedule: a Schedule, a callable step -> learning rate, or a float (constant).
+        start_value: in [0, inf).
+    """
+    inner = _as_schedule("schedule", schedule)
+    params = (
+        inner.params,
+        _check_steps("warmup_steps", warmup_steps),
+        check_float_range("start_value", start_value, 0.0, math.inf),
+    )
+    return Schedule(_warmup(inner.fn), params)
+
+
+@functools.cache
+def _warmup(inner_fn: ScheduleFn) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        inner, warmup_steps, start_value = params
+        t = _t(step)
+        peak = inner_fn(inner, jnp.zeros_like(t))
+        ramp = start_value + (peak - start_value) * t / warmup_steps
+        return jnp.where(t < warmup_steps, ramp, inner_fn(inner, t - warmup_steps))
+
+    return fn
+
+
+def join(schedules: Sequence[Any], boundaries_steps: Sequence[int]) -> Schedule:
+    """Schedules one after another (optax join_schedules).
+
+    schedules[0] runs until boundaries_steps[0]; from boundaries_steps[i - 1] on,
+    lr = schedules[i](step - boundaries_steps[i - 1]).
+
+    Args:
+        schedules: Schedules, callables or floats; at least one.
+        boundaries_steps: strictly increasing steps >= 1, one fewer than schedules.
+    """
+    if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence):
+        raise TypeError(f"schedules must be a sequence of schedules; got {schedules!r}.")
+    if len(schedules) == 0:
+        raise ValueError(f"schedules must hold at least one schedule; got {schedules!r}.")
+    children = [_as_schedule(f"schedules[{i}]", s) for i, s in enumerate(schedules)]
+    boundaries = _check_increasing_steps("boundaries_steps", boundaries_steps, allow_empty=True)
+    if len(boundaries) != len(children) - 1:
+        raise ValueError(
+            f"boundaries_steps must hold len(schedules) - 1 = {len(children) - 1} steps;"
+            f" got {len(boundaries)}: {boundaries_steps!r}."
+        )
+    params = (tuple(c.params for c in children), boundaries)
+    return Schedule(_join(tuple(c.fn for c in children)), params)
+
+
+@functools.cache
+def _join(fns: tuple[ScheduleFn, ...]) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        children, boundaries_steps = params
+        t = _t(step)
+        lr = fns[0](children[0], t)
+        for child_fn, child, boundary in zip(fns[1:], children[1:], boundaries_steps):
+            lr = jnp.where(t < boundary, lr, child_fn(child, t - boundary))
+        return lr
+
+    return fn
+
+
+def by_epoch(schedule: Any, steps_per_epoch: int) -> Schedule:
+    """A schedule written in epochs, run in steps: lr = schedule(floor(step / steps_per_epoch)).
+
+    The wrapped schedule's *_steps arguments then count epochs; the learning rate
+    is constant within an epoch (torch's scheduler.step() once per epoch).
+    """
+    inner = _as_schedule("schedule", schedule)
+    params = (inner.params, _check_steps("steps_per_epoch", steps_per_epoch))
+    return Schedule(_by_epoch(inner.fn), params)
+
+
+@functools.cache
+def _by_epoch(inner_fn: ScheduleFn) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        inner, steps_per_epoch = params
+        return inner_fn(inner, jnp.floor(_t(step) / steps_per_epoch))
+
+    return fn
+
+
+def as_schedule(learning_rate: Any) -> Schedule:
+    """A float as constant(learning_rate), a callable step -> lr as a Schedule, a Schedule as is."""
+    return _as_schedule("learning_rate", learning_rate)
+
+
+def _as_schedule(name: str, value: Any) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    if callable(value):
+        return Schedule(_wrap(value), ())
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"{name} must be a float in (0, inf) or a schedule (step -> learning rate);"
+            f" got {value!r}."
+        )
+    return Schedule(_constant, (check_positive_float(name, value),))
+
+
+@functools.cache
+def _wrap(schedule: Callable[[Any], Array]) -> ScheduleFn:
+    def fn(params: Any, step: Any) -> Array:
+        return jnp.asarray(schedule(step), jnp.result_type(float))
+
+    return fn
+
+
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
+    "constant": constant,
+    "step": step,
+    "multistep": multistep,
+    "exponential": exponential,
+    "inverse_time": inverse_time,
+    "power": power,
+    "polynomial": polynomial,
+    "cosine": cosine,
+    "cyclic": cyclic,
+    "one_cycle": one_cycle,
+}
+"""The schedules that take learning_rate first, by name (the CLI's --schedule)."""
+
+
+# --- checks ----------------------------------------------------------------------
+
+
+def _check_steps(name: str, value: Any) -> float:
+    """A count of steps: an integer >= 1, stored as a float."""
+    return float(check_int_range(name, value, 1))
+
+
+def _check_unit(name: str, value: Any, *, one_allowed: bool = False) -> float:
+    """A float in (0, 1), or (0, 1] when one_allowed."""
+    allowed = f"a float in (0, 1{']' if one_allowed else ')'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {allowed}; got {value!r}.")
+    v = float(value)
+    if not (0.0 < v < 1.0 or (one_allowed and v == 1.0)):
+        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
+    return v
+
+
+def _check_increasing_steps(
+    name: str, values: Any, *, allow_empty: bool = False
+) -> tuple[float, ...]:
+    """Strictly increasing integer steps >= 1, stored as floats."""
+    allowed = "a strictly increasing sequence of integers in [1, inf)"
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be {allowed}; got {values!r}.")
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must be a non-empty, {allowed[2:]}; got {values!r}.")
+    steps = tuple(_check_steps(f"{name}[{i}]", v) for i, v in enumerate(values))
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ValueError(f"{name} must be {allowed}; got {values!r}.")
+    return steps
