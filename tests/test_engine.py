@@ -209,8 +209,9 @@ def test_divergence_keeps_the_params_of_the_last_finite_update() -> None:
             c = c - lr * 4 * c**3
             iterates.append(c)
     assert len(iterates) > 3
-    result = gd.fit(loss_fn, data, gd.sgd(lr), batch_size="full", epochs=50,
-                    params={"c": jnp.asarray(2.0)}, stop=gd.stop.diverged(factor=1e300))
+    with pytest.warns(gd.StabilityWarning, match=r"learning_rate 0.5 exceeds the stability limit 2/L = 0.042"):
+        result = gd.fit(loss_fn, data, gd.sgd(lr), batch_size="full", epochs=50,
+                        params={"c": jnp.asarray(2.0)}, stop=gd.stop.diverged(factor=1e300))
     assert result.status == "diverged"
     np.testing.assert_allclose(float(result.params["c"]), iterates[-1], rtol=1e-12)
     assert np.isfinite(iterates[-1])

@@ -141,7 +141,8 @@ def test_below_two_over_l_converges_above_it_diverges() -> None:
     stop = gd.stop.grad_norm(1e-8)
     ok = gd.fit(loss_fn, data, gd.sgd(0.98 * 2 / big_l), epochs=3000, params=w0, stop=stop)
     assert ok.status == "converged" and ok.reason.startswith("converged: gradient norm")
-    bad = gd.fit(loss_fn, data, gd.sgd(1.02 * 2 / big_l), epochs=3000, params=w0, stop=stop)
+    with pytest.warns(gd.StabilityWarning, match=r"learning_rate 0.51 exceeds the stability limit 2/L = 0.5 \(L = (4|3.99)\)"):
+        bad = gd.fit(loss_fn, data, gd.sgd(1.02 * 2 / big_l), epochs=3000, params=w0, stop=stop)
     assert bad.status == "diverged" and bad.epochs_run < 3000
     assert "x the initial loss" in bad.reason
 

@@ -13,6 +13,7 @@ from gdlab.core.types import Model, UpdateRule
 from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.engine.fit import fit
 from gdlab.engine.result import ConvergenceWarning, Result
+from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "Model",
     "Result",
     "SgdState",
+    "StabilityWarning",
     "UpdateRule",
     "__version__",
     "apply_updates",
@@ -29,8 +31,10 @@ __all__ = [
     "enable_compilation_cache",
     "fit",
     "losses",
+    "max_stable_learning_rate",
     "models",
     "schedules",
     "sgd",
+    "sharpness",
     "stop",
 ]

@@ -15,14 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.checks import check_bool, check_float_range, check_positive_float
-from gdlab.core.types import Array, LearningRate, OptState, Params, Schedule, UpdateRule, Updates
+from gdlab.core.checks import check_bool, check_float_range
+from gdlab.core.schedules import ScheduleFn, as_schedule
+from gdlab.core.types import Array, LearningRate, OptState, Params, UpdateRule, Updates
 
 
 class SgdHyper(NamedTuple):
-    """Traced hyperparameters of ``sgd`` (scalars)."""
+    """Traced hyperparameters of ``sgd``: the schedule's numbers (a tuple of scalars), momentum, decay."""
 
-    learning_rate: Array
+    learning_rate: Any
     momentum: Array
     weight_decay: Array
 
@@ -50,7 +51,8 @@ def sgd(
     (weight decay added to the gradient before momentum).
 
     Args:
-        learning_rate: a float in (0, inf), or a schedule (step -> learning rate).
+        learning_rate: a float in (0, inf), a ``gd.schedules`` schedule, or any
+            function step -> learning rate. A float is ``constant(learning_rate)``.
     """
     momentum = check_float_range("momentum", momentum, 0.0, 1.0)
     nesterov = check_bool("nesterov", nesterov)
@@ -59,41 +61,35 @@ def sgd(
         raise ValueError(
             "nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0."
         )
-    schedule: Schedule | None = None
-    if callable(learning_rate):
-        schedule, base_lr = learning_rate, 1.0
-    else:
-        base_lr = check_positive_float("learning_rate", learning_rate)
+    schedule = as_schedule(learning_rate)
 
     def init(params: Params) -> SgdState:
         dtype = _float_dtype(params)
         hyper = SgdHyper(
-            learning_rate=_scalar(base_lr, dtype),
+            learning_rate=jax.tree.map(lambda v: _scalar(v, dtype), schedule.params),
             momentum=_scalar(momentum, dtype),
             weight_decay=_scalar(weight_decay, dtype),
         )
         velocity = _zeros_like(params) if momentum > 0 else ()
         return SgdState(step=_scalar(0, np.int32), velocity=velocity, hyper=hyper)
 
-    update = _sgd_update(momentum > 0, nesterov, weight_decay > 0, schedule)
-    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule))
+    update = _sgd_update(momentum > 0, nesterov, weight_decay > 0, schedule.fn)
+    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn))
 
 
 @functools.lru_cache(maxsize=None)
-def _sgd_learning_rate(schedule: Schedule | None) -> Callable[[OptState], Array]:
-    """The learning rate the next update will use, read from the state."""
+def _sgd_learning_rate(schedule: ScheduleFn) -> Callable[[OptState], Array]:
+    """The learning rate the next update will use: schedule(numbers in the state, step)."""
 
     def learning_rate(state: SgdState) -> Array:
-        if schedule is None:
-            return state.hyper.learning_rate
-        return jnp.asarray(schedule(state.step), state.hyper.learning_rate.dtype)
+        return jnp.asarray(schedule(state.hyper.learning_rate, state.step), state.hyper.momentum.dtype)
 
     return learning_rate
 
 
 @functools.lru_cache(maxsize=None)
 def _sgd_update(
-    use_momentum: bool, nesterov: bool, use_weight_decay: bool, schedule: Schedule | None
+    use_momentum: bool, nesterov: bool, use_weight_decay: bool, schedule: ScheduleFn
 ) -> Callable[..., tuple[Updates, SgdState]]:
     """Build (once per structure) the update function, so compiled programs are reused."""
     learning_rate = _sgd_learning_rate(schedule)

@@ -53,6 +53,7 @@ def train_epochs(
     epochs: int,
     stop: StopRule,
     callback: EpochCallback | None,
+    sharpness: tuple[int, Callable[[Params], float] | None] = (0, None),
 ) -> Outcome:
     """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite."""
     args = (params, state, data_key, np.int32(0), arrays)
@@ -76,6 +77,10 @@ def train_epochs(
         params, state = new_params, new_state
         initial_loss = float(stats.initial_loss) if epoch == 0 else initial_loss
         rows.append(_row(stats, spec, now - tick, now - start))
+        every, measure = sharpness
+        if every and measure is not None:
+            due = (epoch + 1) % every == 0 and stats.finite
+            rows[-1]["sharpness"] = measure(new_params) if due else float("nan")
         if callback is not None:
             callback(epoch + 1, rows[-1])
         if not stats.finite:

@@ -1,0 +1,110 @@
+"""Setting up a run: check the inputs, resolve the objective and params, place the data."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.batching import run_keys
+from gdlab.core.checks import check_choice
+from gdlab.core.dataset import Dataset
+from gdlab.core.losses import LOSSES
+from gdlab.core.models import input_size
+from gdlab.core.types import Model, Params, UpdateRule
+from gdlab.engine.objective import Objective, function_objective, model_objective
+
+
+def check_types(data: Any, rule: Any) -> None:
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            "data must be a gdlab Dataset (gd.datasets.load / from_arrays / from_file); "
+            f"got {type(data).__name__}."
+        )
+    if not isinstance(rule, UpdateRule):
+        raise TypeError(f"rule must be an update rule such as gd.sgd(0.1); got {type(rule).__name__}.")
+
+
+def objective_and_params(
+    model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array
+) -> tuple[Objective, Params, str]:
+    if isinstance(model, Model):
+        outputs = _model_outputs(model, data)
+        loss_name = _default_loss(data, outputs) if loss is None else check_choice("loss", loss, LOSSES)
+        if params is None:
+            params = _jitted_init(model.init, data.input_shape, outputs)(key)
+        classification = data.task == "classification"
+        return model_objective(model.apply, loss_name, classification), params, loss_name
+    if callable(model):
+        if params is None:
+            raise TypeError("params must be given when model is a loss function loss_fn(params, x, y).")
+        if loss is not None:
+            raise ValueError(f"loss must be None when model is a loss function; got {loss!r}.")
+        return function_objective(model), params, "loss_fn"
+    raise TypeError(
+        f"model must be a gd.models model or a loss function loss_fn(params, x, y); got {type(model).__name__}."
+    )
+
+
+def _model_outputs(model: Model, data: Dataset) -> int:
+    needed = data.outputs
+    if model.outputs is None:
+        return needed
+    binary = data.task == "classification" and data.n_classes == 2 and model.outputs == 1
+    if model.outputs != needed and not binary:
+        raise ValueError(
+            f"model outputs must match the data's {needed} "
+            f"{'classes' if data.task == 'classification' else 'targets'}; got outputs={model.outputs}."
+        )
+    return model.outputs
+
+
+def _default_loss(data: Dataset, outputs: int) -> str:
+    if data.task == "regression":
+        return "mse"
+    return "binary_cross_entropy" if outputs == 1 else "cross_entropy"
+
+
+seed_keys = jax.jit(run_keys)
+"""run_keys as one compiled program: seed -> (init_key, data_key)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_init(
+    init: Callable[..., Params], input_shape: tuple[int, ...], outputs: int
+) -> Callable[[jax.Array], Params]:
+    """model.init as one compiled program (eager init would compile each small op)."""
+    return jax.jit(lambda key: init(key, input_shape, outputs))
+
+
+def device_arrays(data: Dataset, params: Params) -> tuple[jax.Array, ...]:
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"params must hold floating-point arrays; got dtype {dtype}.")
+
+    def target(y: np.ndarray) -> jax.Array:
+        return jax.device_put(np.asarray(y, np.int32 if data.task == "classification" else dtype))
+
+    return (
+        jax.device_put(np.asarray(data.x_train, dtype)),
+        target(data.y_train),
+        jax.device_put(np.asarray(data.x_test, dtype)),
+        target(data.y_test),
+    )
+
+
+def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[jax.Array, ...]) -> None:
+    x, y = (jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype) for a in arrays[:2])
+    features = input_size(x.shape[1:])
+    try:
+        out = jax.eval_shape(objective.loss, params, x, y)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"model input size must match the data's {features} features; "
+            f"the params do not fit them ({str(err).splitlines()[0]})."
+        ) from None
+    if out.shape != ():
+        raise ValueError(f"loss must be a scalar (the mean over the batch); got shape {out.shape}.")
