@@ -186,3 +186,36 @@ def test_divergence_is_always_on_and_catches_collapse_without_nan(mnist1d) -> No
     result = gd.fit(gd.models.logistic(), mnist1d, gd.sgd(500.0), batch_size=32, epochs=5,
                     stop=gd.stop.max_epochs(5))
     assert result.status == "diverged", result.reason
+
+
+# --- the --stop syntax ----------------------------------------------------------------------------
+
+
+def test_parse_builds_the_rules_it_names() -> None:
+    rule = gd.stop.parse("grad<1e-4 | plateau:1e-3:2 & epochs:3")
+    assert rule.name == "any" and [c.name for c in rule.children] == ["grad_norm", "all"]
+    assert [c.name for c in rule.children[1].children] == ["plateau", "max_epochs"]
+    seq = [{"train_loss": v, "grad_norm": 1.0} for v in (2.0, 1.0, 1.0, 1.0, 1.0)]
+    epoch, (status, _) = _fire_epoch(rule, seq)
+    assert (epoch, status) == (4, "converged")  # plateau fires at 4, epochs:3 has fired since 3
+    assert _fire_epoch(gd.stop.parse("grad<1e-4"), [{"grad_norm": 5e-5}])[0] == 1
+    early = gd.stop.parse("early:test_accuracy:2:0.01")
+    assert early.restore == "test_accuracy"
+    assert _fire_epoch(gd.stop.parse("target:test_loss:0.5"), _losses(0.7, 0.4, key="test_loss"))[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("plateau:x:5", r"does not parse at column 9 \('x:5'\): 'x' is not a number"),
+        ("grad<1e-4 |", r"column 12 \(''\): an empty term"),
+        ("foo", r"unknown rule 'foo'; rules are grad<TOL, plateau"),
+        ("early:val_loss", r"metric must be one of"),
+        ("time:-1", r"seconds must be a float in \(0, inf\); got -1.0"),
+        ("target:test_loss", r"target takes 2 to 2 arguments; got 1"),
+        ("", "stop must be a rule such as"),
+    ],
+)
+def test_parse_errors_say_where(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gd.stop.parse(text)

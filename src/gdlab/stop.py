@@ -1,5 +1,6 @@
 """Stopping rules for ``gd.fit(..., stop=...)``, combined with ``|`` (any) and ``&`` (all)."""
 
+from gdlab.core.stop_syntax import parse
 from gdlab.core.stopping import (
     METRIC_NAMES,
     StopRule,
@@ -25,6 +26,7 @@ __all__ = [
     "grad_norm",
     "max_epochs",
     "max_steps",
+    "parse",
     "plateau",
     "target",
     "time_budget",
