@@ -43,3 +43,49 @@ def test_constant_rate_sgd_stalls_at_a_noise_floor_robbins_monro_keeps_going() -
     assert constant[1] > 0.5 * constant[0]  # no real progress: the floor
     assert power[2] < power[1] < power[0]  # steady progress
     assert power[2] < constant[1] / 10
+
+
+def test_reduce_on_plateau_fires_on_the_documented_epochs() -> None:
+    rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=2, cooldown=1)
+    state = rule.init()
+    scales = []
+    for value in (1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.1):
+        state = rule.update(state, value, 0.1)
+        scales.append(state.scale)
+    # fires after epochs 5 and 9 (patience 2: the third bad epoch; epoch 6 is cooldown)
+    assert scales == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25]
+    assert state.reductions == 2
+
+
+def test_reduce_on_plateau_threshold_accuracy_and_min_lr() -> None:
+    rule = gd.schedules.reduce_on_plateau(factor=0.1, patience=0, threshold=0.1, min_lr=0.004,
+                                          metric="test_accuracy")
+    state = rule.init()
+    state = rule.update(state, 0.5, 0.1)  # better than -inf
+    state = rule.update(state, 0.54, 0.1)  # not 10% better than 0.5: fires, 0.1 -> 0.01
+    assert state.scale == pytest.approx(0.1)
+    state = rule.update(state, 0.56, 0.1)  # 0.56 > 0.55: better, no fire
+    assert state.scale == pytest.approx(0.1)
+    state = rule.update(state, 0.56, 0.1)  # fires again: 0.01 -> 0.001, floored at min_lr 0.004
+    assert state.scale * 0.1 == pytest.approx(0.004)
+
+
+def test_reduce_on_plateau_in_fit_scales_the_schedule_from_the_next_epoch(mnist1d) -> None:
+    rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.5)  # fires every epoch
+    schedule = gd.schedules.exponential(0.1, 0.5, 10)
+    result = gd.fit(gd.models.logistic(), mnist1d, gd.sgd(schedule), batch_size=400, epochs=3,
+                    reduce_lr=rule)
+    # epoch 1 improves on inf; epochs 2 and 3 do not improve by 50%: scales 1, 1, 0.5
+    expected = [float(schedule(9)), float(schedule(19)), 0.5 * float(schedule(29))]
+    np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"factor": 1.0}, "factor"), ({"factor": 0.0}, r"factor must be a float in \(0, 1\)"),
+     ({"patience": -1}, "patience"), ({"cooldown": -2}, "cooldown"), ({"min_lr": -1.0}, "min_lr"),
+     ({"metric": "val_loss"}, "metric")],
+)
+def test_bad_reduce_on_plateau_arguments(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        gd.schedules.reduce_on_plateau(**kwargs)

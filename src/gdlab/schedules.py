@@ -3,6 +3,7 @@
 Every argument counts steps; ``by_epoch`` runs a schedule written in epochs.
 """
 
+from gdlab.core.lr_plateau import ReduceOnPlateau, reduce_on_plateau
 from gdlab.core.schedules import (
     SCHEDULES,
     Schedule,
@@ -24,6 +25,7 @@ from gdlab.core.schedules import (
 
 __all__ = [
     "SCHEDULES",
+    "ReduceOnPlateau",
     "Schedule",
     "as_schedule",
     "by_epoch",
@@ -37,6 +39,7 @@ __all__ = [
     "one_cycle",
     "polynomial",
     "power",
+    "reduce_on_plateau",
     "step",
     "warmup",
 ]

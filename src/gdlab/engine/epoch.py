@@ -73,9 +73,19 @@ Data = tuple[Array, Array, Array, Array]
 
 
 def run_epoch(
-    spec: EpochSpec, params: Params, state: OptState, data_key: Array, epoch: Array, data: Data
+    spec: EpochSpec,
+    params: Params,
+    state: OptState,
+    data_key: Array,
+    epoch: Array,
+    lr_scale: Array,
+    data: Data,
 ) -> tuple[Params, OptState, EpochStats]:
-    """Train for one epoch (traceable; compiled by ``compiled_epoch``)."""
+    """Train for one epoch (traceable; compiled by ``compiled_epoch``).
+
+    lr_scale multiplies every update (and the recorded learning rate): the
+    scale a plateau rule sets, 1.0 otherwise.
+    """
     x, y, x_test, y_test = data
     n = x.shape[0]
     plan = spec.plan
@@ -86,7 +96,7 @@ def run_epoch(
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
     carry = _initial_carry(params, state)
-    step = _step_fn(spec)
+    step = _step_fn(spec, lr_scale)
     if plan.full_batches:
         carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
     if rest_idx is not None:
@@ -136,17 +146,20 @@ def _initial_carry(params: Params, state: OptState) -> _Carry:
     )
 
 
-def _step_fn(spec: EpochSpec) -> Callable[[_Carry, tuple[Array, Array]], tuple[_Carry, None]]:
+def _step_fn(
+    spec: EpochSpec, lr_scale: Array
+) -> Callable[[_Carry, tuple[Array, Array]], tuple[_Carry, None]]:
     grad_fn = jax.value_and_grad(spec.objective.loss)
 
     def step(carry: _Carry, batch: tuple[Array, Array]) -> tuple[_Carry, None]:
         xb, yb = batch
         loss, grads = grad_fn(carry.params, xb, yb)
         updates, new_state = spec.update(grads, carry.state, carry.params)
+        updates = jax.tree.map(lambda u: (u * lr_scale).astype(u.dtype), updates)
         new_params = apply_updates(carry.params, updates)
         lr = carry.learning_rate
         if spec.learning_rate is not None:
-            lr = spec.learning_rate(carry.state).astype(lr.dtype)
+            lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
         batch_loss = loss * xb.shape[0]
         if not spec.careful:
             new = carry._replace(

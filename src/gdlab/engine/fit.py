@@ -7,6 +7,7 @@ import numpy as np
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_bool, check_choice, check_int_range
 from gdlab.core.dataset import Dataset
+from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.epoch import METRICS, EpochSpec
@@ -37,6 +38,7 @@ def fit(
     stop: StopRule | None = None,
     check_stability: bool | None = None,
     track_sharpness: int = 0,
+    reduce_lr: ReduceOnPlateau | None = None,
     callback: EpochCallback | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
@@ -57,7 +59,9 @@ def fit(
     limit 2/L (``(2 + 2*momentum)/L`` with momentum), L the top Hessian
     eigenvalue at the initial params, and warns (``StabilityWarning``) when it
     is exceeded. ``track_sharpness`` n > 0 records L in ``history["sharpness"]``
-    every n epochs (NaN between). The same seed gives the same run.
+    every n epochs (NaN between). ``reduce_lr``
+    (``gd.schedules.reduce_on_plateau(...)``) scales the learning rate down when
+    an epoch metric stops improving. The same seed gives the same run.
     """
     check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1)
@@ -91,8 +95,13 @@ def fit(
         "metrics": metrics,
         "steps_per_epoch": plan.steps,
     }
+    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
+        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
+    if reduce_lr is not None:
+        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
     out = train_epochs(
-        spec, params, state, data_key, arrays, epochs, stop, callback, (track_sharpness, measure)
+        spec, params, state, data_key, arrays, epochs, stop, callback,
+        (track_sharpness, measure), reduce_lr,
     )
     return Result(
         params=out.params,
@@ -115,23 +124,24 @@ def _with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
         return diverged()
     if not isinstance(stop, StopRule):
         raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
-    recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
-    recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
-    recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
     for leaf in leaves(stop):
-        for name in leaf.metrics:
-            if name.startswith("test_") and not spec.has_test:
-                raise ValueError(
-                    f"stop rule {leaf.name} reads {name}, which a run without test data never records; "
-                    "give the data a test split or use a train metric."
-                )
-            if name not in recorded:
-                hint = " (needs metrics='exact')" if name == "grad_norm" else ""
-                raise ValueError(
-                    f"stop rule {leaf.name} reads {name}{hint}; this run records {sorted(recorded)}."
-                )
+        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, spec)
     if any(leaf.name == "diverged" for leaf in leaves(stop)):
         return stop
     return stop | diverged()
 
 
+def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec) -> None:
+    """Refuse a rule that reads a metric this run never records (it could never fire)."""
+    recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
+    recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
+    recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
+    for name in names:
+        if name.startswith("test_") and not spec.has_test:
+            raise ValueError(
+                f"{who} reads {name}, which a run without test data never records; "
+                "give the data a test split or use a train metric."
+            )
+        if name not in recorded:
+            hint = " (needs metrics='exact')" if name == "grad_norm" else ""
+            raise ValueError(f"{who} reads {name}{hint}; this run records {sorted(recorded)}.")

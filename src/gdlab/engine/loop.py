@@ -9,6 +9,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
+from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
@@ -54,9 +55,13 @@ def train_epochs(
     stop: StopRule,
     callback: EpochCallback | None,
     sharpness: tuple[int, Callable[[Params], float] | None] = (0, None),
+    reduce_lr: ReduceOnPlateau | None = None,
 ) -> Outcome:
     """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite."""
-    args = (params, state, data_key, np.int32(0), arrays)
+    dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
+    plateau = reduce_lr.init() if reduce_lr is not None else None
+    scale = dtype.type(1.0)
+    args = (params, state, data_key, np.int32(0), scale, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
     restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
     best: _Best | None = None
@@ -66,12 +71,14 @@ def train_epochs(
     start = time.perf_counter()
     for epoch in range(epochs):
         tick = time.perf_counter()
-        new_params, new_state, stats = program(params, state, data_key, np.int32(epoch), arrays)
+        new_params, new_state, stats = program(params, state, data_key, np.int32(epoch), scale, arrays)
         stats = jax.device_get(stats)
         if not stats.finite:
             careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
             compile_seconds += seconds
-            new_params, new_state, stats = careful(params, state, data_key, np.int32(epoch), arrays)
+            new_params, new_state, stats = careful(
+                params, state, data_key, np.int32(epoch), scale, arrays
+            )
             stats = jax.device_get(stats)
         now = time.perf_counter()
         params, state = new_params, new_state
@@ -91,6 +98,10 @@ def train_epochs(
         metrics = {**rows[-1], "epoch": epoch + 1, "step": steps_run, "time": now - start,
                    "initial_loss": initial_loss}
         best = _track_best(best, restore, metrics, params)
+        if reduce_lr is not None and plateau is not None:
+            schedule_lr = float(stats.learning_rate) / float(scale)
+            plateau = reduce_lr.update(plateau, float(metrics[reduce_lr.metric]), schedule_lr)
+            scale = dtype.type(plateau.scale)
         stop_state = stop.update(stop_state, metrics)
         if stop.fired(stop_state):
             status, reason = stop.explain(stop_state, metrics)
