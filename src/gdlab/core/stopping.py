@@ -57,7 +57,7 @@ class StopRule(NamedTuple):
     children: tuple["StopRule", ...] = ()
     """The rules a combined rule (any/all) is made of."""
 
-    def __or__(self, other: "StopRule") -> "StopRule":  # type: ignore[override]
+    def __or__(self, other: "StopRule") -> "StopRule":
         return any_of(self, other)
 
     def __and__(self, other: "StopRule") -> "StopRule":

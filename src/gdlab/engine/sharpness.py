@@ -71,7 +71,7 @@ def top_eigenvalue(
     hvp = _compiled_hvp(objective.loss)
 
     def product(v: np.ndarray) -> np.ndarray:
-        hv = hvp(params, x, y, unravel(np.asarray(v, flat.dtype)))
+        hv = hvp(params, x, y, unravel(jax.device_put(np.asarray(v, flat.dtype))))
         return np.array(ravel_pytree(hv)[0], np.float64)  # a writable copy
 
     rng = np.random.default_rng(seed)
