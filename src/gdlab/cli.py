@@ -31,11 +31,20 @@ def _root() -> None:
 def fit(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
     target: Optional[str] = typer.Option(None, help="Target column of a CSV file (default: the last)."),
+    task: Optional[str] = typer.Option(
+        None,
+        help="Task of a .csv/.npz file: classification or regression "
+        "(default: whole-number targets are class labels).",
+    ),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
-    batch_size: str = typer.Option(
-        "32", "--batch-size", help="Batch size: 1 (SGD), k (mini-batch) or 'full' (batch GD)."
+    batch_size: Optional[str] = typer.Option(
+        None,
+        "--batch-size",
+        help="Batch size: 1 (SGD), k (mini-batch) or 'full' (batch GD). "
+        "Default: 32, or 'full' when there are fewer than 32 training samples.",
+        show_default=False,
     ),
     learning_rate: float = typer.Option(0.1, "--learning-rate", help="Learning rate, > 0."),
     momentum: float = typer.Option(0.0, help="Heavy-ball momentum in [0, 1)."),
@@ -53,6 +62,7 @@ def fit(
     options = FitOptions(
         dataset=dataset,
         target=target,
+        task=task,
         model=model,
         hidden=hidden,
         activation=activation,
@@ -90,10 +100,15 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; turn bad input into one line on stderr and exit code 2."""
+    """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
+
+    An operating-system error (an unwritable cache directory, a full disk) is
+    one line too, with exit code 1.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
@@ -102,24 +117,41 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as err:
         if type(err).__name__ == "NoArgsIsHelpError":
             return 0  # `gdlab` alone: the help was printed
-        _error(_usage_message(err))
+        _error(_usage_message(err, args))
         return 2
     except (ValueError, TypeError) as err:
         _error(str(err))
         return 2
+    except OSError as err:
+        _error(str(err))
+        return 1
     return 0
 
 
-def _usage_message(err: typer.TyperException) -> str:
+def _usage_message(err: typer.TyperException, args: list[str]) -> str:
     message = " ".join(err.format_message().split())
-    hint = getattr(err, "param_hint", None) or getattr(getattr(err, "param", None), "opts", None)
+    opts = getattr(getattr(err, "param", None), "opts", None)
+    hint = getattr(err, "param_hint", None) or opts
     if hint and not isinstance(hint, str):
         hint = " / ".join(hint)
     if hint and hint not in message:
         message = f"{hint}: {message}"
+    given = _given_value(args, opts or [])
+    if type(err).__name__ == "BadParameter" and given is not None:
+        message = f"{message.rstrip('.')}; got {given!r}."
     if "No such command" in message:
         message += f" (commands: {', '.join(sorted(app_commands()))})"
     return message
+
+
+def _given_value(args: list[str], opts: list[str]) -> str | None:
+    """The last value given on the command line for an option (--name value or --name=value)."""
+    value = None
+    for i, arg in enumerate(args):
+        name, eq, inline = arg.partition("=")
+        if name in opts:
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return value
 
 
 def app_commands() -> list[str]:

@@ -12,7 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.core.checks import check_choice
+from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.dataset import TASKS
+from gdlab.engine.epoch import METRICS
+
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -21,10 +25,11 @@ class FitOptions:
 
     dataset: str = "mnist1d"
     target: str | None = None
+    task: str | None = None
     model: str = "mlp"
     hidden: str = "100,100"
     activation: str = "relu"
-    batch_size: str = "32"
+    batch_size: str | None = None  # None: DEFAULT_BATCH_SIZE, or all samples when fewer
     learning_rate: float = 0.1
     momentum: float = 0.0
     nesterov: bool = False
@@ -35,9 +40,11 @@ class FitOptions:
 
 
 def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
-    """Train as the options say; print progress and a summary table unless as_json."""
-    gd.enable_compilation_cache()
-    data = load_data(options.dataset, options.target)
+    """Train as the options say; print progress and a summary table unless as_json.
+
+    Every option that does not need the data is checked before the data set is
+    loaded (generating MNIST-1D takes seconds).
+    """
     model = build_model(options.model, options.hidden, options.activation)
     rule = gd.sgd(
         options.learning_rate,
@@ -45,7 +52,14 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
         nesterov=options.nesterov,
         weight_decay=options.weight_decay,
     )
-    batch_size = parse_batch_size(options.batch_size)
+    batch_size = None if options.batch_size is None else parse_batch_size(options.batch_size)
+    check_int_range("epochs", options.epochs, 1)
+    check_int_range("seed", options.seed, 0, 2**32 - 1)
+    check_choice("metrics", options.metrics, METRICS)
+    data = load_data(options.dataset, options.target, options.task)
+    if batch_size is None:
+        batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
+    gd.enable_compilation_cache()
     console = Console(stderr=True)
     with _progress(console, options.epochs, show_progress) as callback:
         result = gd.fit(
@@ -66,13 +80,26 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
     return summary
 
 
-def load_data(name: str, target: str | None) -> gd.Dataset:
+def load_data(name: str, target: str | None, task: str | None = None) -> gd.Dataset:
     """A named data set, or a .csv/.npz file when the name ends in one of those suffixes."""
+    if task is not None:
+        check_choice("task", task, TASKS)
     if Path(name).suffix.lower() in (".csv", ".npz"):
-        return gd.datasets.from_file(name, target=target)
-    if target is not None:
-        raise ValueError(f"target must be used with a .csv/.npz dataset file; got dataset {name!r}.")
-    check_choice("dataset", name, gd.datasets.NAMES)
+        if not Path(name).is_file():
+            why = "a directory" if Path(name).is_dir() else "not found"
+            raise ValueError(
+                "dataset must be a data set name or an existing .csv/.npz file; "
+                f"got {name!r} ({why})."
+            )
+        return gd.datasets.from_file(name, target=target, task=task)
+    if name not in gd.datasets.NAMES:
+        names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
+        raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")
+    for option, value in (("target", target), ("task", task)):
+        if value is not None:
+            raise ValueError(
+                f"{option} must be used with a .csv/.npz dataset file; got dataset {name!r}."
+            )
     return gd.datasets.load(name)
 
 
@@ -136,7 +163,8 @@ class _progress:
         return callback
 
     def __exit__(self, *exc: Any) -> None:
-        self.bar.stop()
+        if self.bar.tasks:  # stopping a bar that never started still writes a blank line
+            self.bar.stop()
 
 
 def _summary_table(result: gd.Result, options: FitOptions) -> Table:

@@ -22,9 +22,9 @@ def from_arrays(
 ) -> Dataset:
     """A Dataset from x (n, features...) and y (n,) or (n, k), split at random by seed.
 
-    task None infers it: integer y is classification (n_classes = max label + 1
-    unless given), float y is regression. test_fraction in [0, 1) of the samples
-    (rounded down) go to the test set.
+    task None infers it: integer or bool y is classification (n_classes = max
+    label + 1, at least 2, unless given), float y is regression. test_fraction
+    in [0, 1) of the samples (rounded down) go to the test set.
     """
     test_fraction = check_float_range("test_fraction", test_fraction, 0.0, 1.0)
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
@@ -40,19 +40,35 @@ def prepare_arrays(
     """Check and convert x and y; infer the task and n_classes when not given."""
     x_arr = _as_float(np.asarray(x), "x")
     y_arr = np.asarray(y)
+    if x_arr.ndim == 0 or y_arr.ndim == 0:
+        raise ValueError(
+            "x and y must be arrays of samples (n, ...); "
+            f"got shapes {x_arr.shape} and {y_arr.shape}."
+        )
     if x_arr.ndim == 1:
         x_arr = x_arr[:, None]
     if len(x_arr) != len(y_arr):
         raise ValueError(f"x and y must have the same length; got {len(x_arr)} and {len(y_arr)}.")
+    _check_finite(x_arr, "x")
     if task is None:
-        task = "classification" if np.issubdtype(y_arr.dtype, np.integer) else "regression"
+        labels = np.issubdtype(y_arr.dtype, np.integer) or y_arr.dtype == bool
+        task = "classification" if labels else "regression"
     check_choice("task", task, TASKS)
     y_arr = _targets(y_arr, task)
     if task != "classification":
+        _check_finite(y_arr, "y")
         return x_arr, y_arr, task, None
     if n_classes is None:
         n_classes = max(int(y_arr.max()) + 1, 2) if len(y_arr) else 2
-    return x_arr, y_arr, task, check_int_range("n_classes", n_classes, 2)
+    n_classes = check_int_range("n_classes", n_classes, 2)
+    outside = (y_arr < 0) | (y_arr >= n_classes)
+    if np.any(outside):
+        i = int(np.argmax(outside))
+        raise ValueError(
+            f"y labels must be in [0, {n_classes}) (n_classes={n_classes}); "
+            f"got {y_arr[i]} at index {i}."
+        )
+    return x_arr, y_arr, task, n_classes
 
 
 def split_arrays(
@@ -84,12 +100,25 @@ def _as_float(x: np.ndarray, name: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _check_finite(a: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(a)
+    if np.any(bad):
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        index = where[0] if len(where) == 1 else where
+        raise ValueError(f"{name} must hold finite values; got {a[where]} at index {index}.")
+
+
 def _targets(y: np.ndarray, task: str) -> np.ndarray:
     if task == "regression":
         return _as_float(y, "y")
     if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError("y must hold integer class labels for classification; found non-integers.")
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if np.any(bad):
+            i = tuple(int(k) for k in np.argwhere(bad)[0])
+            raise ValueError(
+                f"y must hold integer class labels for classification; got {y[i]} at index "
+                f"{i[0] if len(i) == 1 else i}."
+            )
     elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
         raise TypeError(f"y must be a numeric array; got dtype {y.dtype}.")
     return y.astype(np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +27,23 @@ def from_file(
     """A Dataset from a .csv file (a header row, numeric columns) or an .npz file.
 
     CSV: ``target`` names the target column (None: the last column); the other
-    columns are features. NPZ: arrays x_train, y_train, x_test, y_test (kept as
-    split), or x and y (``target`` may name the y array), split by seed.
+    columns are float32 features; a whole-number target becomes int64 labels
+    (classification unless task="regression"), any other target float32.
+    NPZ: arrays x_train, y_train, x_test, y_test (kept as split), or x and y
+    (``target`` may name the y array), split by seed.
     """
     p = Path(path)
     if p.suffix.lower() not in SUFFIXES:
         raise ValueError(f"path must end in one of {SUFFIXES}; got {str(path)!r}.")
     if not p.is_file():
-        raise ValueError(f"path must be an existing file; got {str(path)!r} (not found).")
+        why = "a directory" if p.is_dir() else "not found"
+        raise ValueError(f"path must be an existing file; got {str(path)!r} ({why}).")
     if p.suffix.lower() == ".csv":
         x, y = _read_csv(p, target)
         return from_arrays(x, y, task=task, test_fraction=test_fraction, seed=seed, name=p.stem)
     arrays = _read_npz(p)
-    split = ("x_train", "y_train", "x_test", "y_test")
-    if all(k in arrays for k in split):
-        x_train, y_train, x_test, y_test = (arrays[k] for k in split)
-        x_all, y_all, task, n_classes = prepare_arrays(
-            np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]), task, None
-        )
-        n = len(x_train)
-        train, test = np.arange(n), np.arange(n, len(x_all))
-        return split_arrays(x_all, y_all, train, test, task, n_classes, p.stem)
+    if all(k in arrays for k in _SPLIT):
+        return _presplit(arrays, task, p)
     y_key = target or "y"
     if "x" not in arrays or y_key not in arrays:
         raise ValueError(
@@ -58,29 +55,71 @@ def from_file(
     )
 
 
+_SPLIT = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _presplit(arrays: dict[str, Any], task: str | None, path: Path) -> Dataset:
+    """A Dataset keeping the file's own train/test split (each pair checked before joining)."""
+    x_train, y_train, x_test, y_test = (arrays[k] for k in _SPLIT)
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if np.ndim(x) == 0 or np.ndim(y) == 0 or len(x) != len(y):
+            raise ValueError(
+                f"x_{split} and y_{split} must have the same length; got shapes "
+                f"{np.shape(x)} and {np.shape(y)} in {str(path)!r}."
+            )
+    for name, train, test in (("x", x_train, x_test), ("y", y_train, y_test)):
+        if np.shape(train)[1:] != np.shape(test)[1:]:
+            raise ValueError(
+                f"{name}_test must have the per-sample shape of {name}_train; got "
+                f"{np.shape(test)} and {np.shape(train)} in {str(path)!r}."
+            )
+    x_all, y_all, task, n_classes = prepare_arrays(
+        np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test]), task, None
+    )
+    n = len(x_train)
+    train, test = np.arange(n), np.arange(n, len(x_all))
+    return split_arrays(x_all, y_all, train, test, task, n_classes, path.stem)
+
+
 def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as err:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"path must be a readable CSV file; could not read {str(path)!r}: {err}.") from None
     if len(rows) < 2:
         raise ValueError(f"path must be a CSV file with a header row and data rows; {str(path)!r} has {len(rows)} rows.")
     header = [h.strip() for h in rows[0]]
-    column = len(header) - 1 if target is None else _column(header, target)
     if len(header) < 2:
         raise ValueError(f"path must be a CSV file with at least two columns; {str(path)!r} has {header}.")
-    try:
-        values = np.array([[float(v) for v in row] for row in rows[1:] if row], dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"path must hold numeric CSV values; {str(path)!r}: {err}.") from None
-    if values.ndim != 2 or values.shape[1] != len(header):
-        raise ValueError(f"path must have {len(header)} values on every CSV row; {str(path)!r} does not.")
+    column = len(header) - 1 if target is None else _column(header, target)
+    values = _csv_values(path, header, rows[1:])
     y = values[:, column]
     x = np.delete(values, column, axis=1)
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    return x.astype(np.float32), y
+        return x.astype(np.float32), y.astype(np.int64)
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndarray:
+    """The data rows as floats; a short/long row or a non-numeric cell names its row and column."""
+    values = np.empty((len(rows), len(header)), dtype=np.float64)
+    for i, row in enumerate(rows):
+        line = i + 1  # data rows count from 1 after the header, blank lines skipped
+        if len(row) != len(header):
+            raise ValueError(
+                f"path must have {len(header)} values on every CSV row; "
+                f"{str(path)!r} data row {line} has {len(row)}."
+            )
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                raise ValueError(
+                    f"path must hold numeric CSV values; {str(path)!r} data row {line}, column "
+                    f"{header[j]!r} has {cell!r}."
+                ) from None
+    return values
 
 
 def _column(header: list[str], target: str) -> int:
@@ -90,8 +129,12 @@ def _column(header: list[str], target: str) -> int:
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError) as err:
+    try:  # open the file here: np.load leaks its handle when the zip is damaged
+        with path.open("rb") as handle:
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")
+            with archive as f:
+                return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"path must be a readable .npz file; could not read {str(path)!r}: {err}.") from None

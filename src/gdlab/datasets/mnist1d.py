@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from gdlab.core.checks import check_bool
 from gdlab.core.dataset import Dataset
 from gdlab.datasets.cache import cache_dir
 
@@ -19,6 +22,7 @@ def mnist1d(cache: bool = True, cache_path: str | os.PathLike[str] | None = None
     the gdlab cache directory, keyed by the mnist1d package version (importing
     the generator is slow, so a cached load does not import it).
     """
+    cache = check_bool("cache", cache)
     version = importlib.metadata.version("mnist1d")
     path = cache_dir(cache_path) / f"mnist1d-{version}.npz" if cache else None
     arrays = _read(path) if path is not None and path.exists() else None
@@ -38,27 +42,40 @@ def mnist1d(cache: bool = True, cache_path: str | os.PathLike[str] | None = None
     )
 
 
+SHAPES = {"x": (4000, 40), "y": (4000,), "x_test": (1000, 40), "y_test": (1000,)}
+"""The arrays of the default MNIST-1D and their shapes."""
+
+
 def _generate() -> dict[str, np.ndarray]:
-    """Run the mnist1d generator, restoring NumPy's global RNG state it reseeds."""
+    """Run the mnist1d generator, restoring the global NumPy and ``random`` RNG states it reseeds."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    saved = np.random.get_state()
+    saved_numpy, saved_random = np.random.get_state(), random.getstate()
     try:
         data = make_dataset(get_dataset_args())
     finally:
-        np.random.set_state(saved)
-    return {key: np.asarray(data[key]) for key in ("x", "y", "x_test", "y_test")}
+        np.random.set_state(saved_numpy)
+        random.setstate(saved_random)
+    return {key: np.asarray(data[key]) for key in SHAPES}
 
 
 def _read(path: Path) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {key: f[key] for key in ("x", "y", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is regenerated
+    """The cached arrays, or None when the file is damaged (empty, truncated, wrong arrays)."""
+    try:  # open the file here: np.load leaks its handle when the zip is damaged
+        with path.open("rb") as handle:
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                return None  # a single .npy array
+            with archive as f:
+                arrays = {key: f[key] for key in SHAPES}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if any(arrays[key].shape != shape for key, shape in SHAPES.items()):
+        return None
+    return arrays
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, x=arrays["x"], y=arrays["y"], x_test=arrays["x_test"], y_test=arrays["y_test"])
     os.replace(tmp, path)

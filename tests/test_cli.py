@@ -1,0 +1,424 @@
+"""The gdlab command line in-process: JSON equals the library, one-line errors, help, entry point."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from jax.experimental.compilation_cache import compilation_cache
+
+import gdlab as gd
+from gdlab.cli import app_commands, main
+
+JAX_CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run in tmp_path with GDLAB_CACHE_DIR there; undo the CLI's process-wide JAX cache settings.
+
+    ``gdlab fit`` turns on JAX's persistent compilation cache with jax.config.update,
+    which outlives the call; without this every later test would write its programs
+    to this test's directory.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    yield tmp_path / "cache"
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    code, out, err = _run(capsys, *args, "--json")
+    assert code == 0, err
+    assert len(out.splitlines()) == 1  # one JSON object on one line
+    return json.loads(out)
+
+
+def _write_csv(path: Path, n: int, features: int, target_column: int, seed: int = 0) -> Path:
+    """A regression CSV: y = x @ w + 0.25 with the target at target_column."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).round(3)
+    y = (x @ np.arange(1.0, features + 1) + 0.25).round(6) + 1e-3  # never a whole number
+    table = np.insert(x, target_column, y, axis=1)
+    names = [f"f{i}" for i in range(features)]
+    names.insert(target_column, "y")
+    lines = [",".join(names)] + [",".join(f"{v:.6f}" for v in row) for row in table]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- fit ---------------------------------------------------------------------------------
+
+
+def test_fit_json_equals_the_library_run(capsys: pytest.CaptureFixture[str]) -> None:
+    summary = _json(
+        capsys,
+        "fit",
+        "--dataset",
+        "linreg",
+        "--model",
+        "linear",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "full",
+        "--learning-rate",
+        "0.1",
+    )
+    result = gd.fit(
+        gd.models.linear(),
+        gd.datasets.load("linreg"),
+        gd.sgd(0.1),
+        batch_size="full",
+        epochs=3,
+        seed=0,
+    )
+    assert (summary["status"], summary["epochs_run"], summary["steps_run"]) == ("max_epochs", 3, 3)
+    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
+    assert summary["final_grad_norm"] == float(result.history["grad_norm"][-1])
+    assert (
+        0.5 < summary["final_train_loss"] < 10
+    )  # three steps of 0.1 from the init: far from the noise
+    config = summary["config"]
+    assert (config["dataset"], config["model"], config["loss"]) == ("linreg", "linear", "mse")
+    assert (config["batch_size"], config["steps_per_epoch"], config["learning_rate"]) == (
+        800,
+        1,
+        0.1,
+    )
+
+
+def test_fit_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """Mini-batches, momentum, seed and running metrics as given, against the same library call."""
+    summary = _json(
+        capsys,
+        *FIT,
+        "--batch-size",
+        "100",
+        "--epochs",
+        "2",
+        "--momentum",
+        "0.5",
+        "--nesterov",
+        "--weight-decay",
+        "0.01",
+        "--seed",
+        "3",
+        "--metrics",
+        "running",
+        "--learning-rate",
+        "0.05",
+    )
+    result = gd.fit(
+        gd.models.linear(),
+        gd.datasets.load("linreg"),
+        gd.sgd(0.05, momentum=0.5, nesterov=True, weight_decay=0.01),
+        batch_size=100,
+        epochs=2,
+        seed=3,
+        metrics="running",
+    )
+    assert summary["steps_run"] == 16 and summary["config"]["steps_per_epoch"] == 8
+    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert "final_grad_norm" not in summary  # running metrics have no gradient norm
+    assert (summary["config"]["seed"], summary["config"]["momentum"]) == (3, 0.5)
+
+
+def test_fit_on_a_csv_file_with_a_target_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _write_csv(tmp_path / "houses.csv", n=60, features=3, target_column=1)
+    summary = _json(
+        capsys,
+        "fit",
+        "--dataset",
+        str(path),
+        "--target",
+        "y",
+        "--model",
+        "linear",
+        "--batch-size",
+        "full",
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.1",
+    )
+    data = gd.datasets.from_file(path, target="y")
+    result = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=2)
+    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert (summary["config"]["dataset"], summary["config"]["batch_size"]) == ("houses", 48)
+    assert summary["config"]["loss"] == "mse" and summary["steps_run"] == 2
+
+
+def test_fit_task_option_makes_whole_number_targets_a_regression(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "counts.csv"
+    path.write_text("a,count\n" + "".join(f"{i / 10},{i % 4}\n" for i in range(20)))
+    base = ("fit", "--dataset", str(path), "--model", "linear", "--epochs", "1")
+    assert _json(capsys, *base)["config"]["loss"] == "cross_entropy"
+    assert _json(capsys, *base, "--task", "regression")["config"]["loss"] == "mse"
+
+
+def test_the_default_batch_size_is_32_or_all_samples_when_fewer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert _json(capsys, *FIT)["config"]["batch_size"] == 32
+    small = _write_csv(tmp_path / "small.csv", n=25, features=2, target_column=2)
+    summary = _json(capsys, "fit", "--dataset", str(small), "--model", "linear", "--epochs", "1")
+    assert (summary["config"]["batch_size"], summary["steps_run"]) == (20, 1)
+
+
+def test_fit_prints_a_summary_table_with_the_final_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _run(
+        capsys,
+        "fit",
+        "--dataset",
+        "linreg",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "full",
+    )
+    result = gd.fit(
+        gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), batch_size="full", epochs=2
+    )
+    assert code == 0
+    assert f"final train_loss │ {result.history['train_loss'][-1]:.4f}" in out
+    assert f"final test_loss  │ {result.history['test_loss'][-1]:.4f}" in out
+    assert "2 (2 updates)" in out and "batch_size 800 (1 updates per epoch)" in out
+    assert "2/2" in err and "error" not in err  # the progress bar goes to stderr
+
+
+def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cache_dir: Path
+) -> None:
+    # a shape no other test compiles, so the programs are compiled (and stored) here
+    path = _write_csv(tmp_path / "odd.csv", n=37, features=5, target_column=5)
+    code, _, err = _run(
+        capsys, "fit", "--dataset", str(path), "--model", "linear", "--epochs", "1", "--json"
+    )
+    assert code == 0, err
+    assert jax.config.jax_compilation_cache_dir == str(cache_dir / "jax")
+    assert any((cache_dir / "jax").iterdir())  # programs were written there
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--learning-rate", "-0.1"], "learning_rate must be a float in (0, inf); got -0.1."),
+        (["--learning-rate", "abc"], "'--learning-rate'"),
+        (["--batch-size", "0"], "batch_size must be an integer in [1, 800]; got 0."),
+        (["--batch-size", "801"], "batch_size must be an integer in [1, 800]; got 801."),
+        (["--batch-size", "abc"], "batch_size must be an integer >= 1 or 'full'; got 'abc'."),
+        (["--epochs", "0"], "epochs must be an integer in [1, inf]; got 0."),
+        (["--epochs", "1.5"], "'--epochs'"),
+        (["--epochs"], "'--epochs' requires an argument"),
+        (
+            ["--dataset", "mnist"],
+            "dataset must be one of {'linreg', 'mnist1d'} or a .csv/.npz file path; got 'mnist'.",
+        ),
+        (
+            ["--dataset", "missing.csv"],
+            (
+                "dataset must be a data set name or an existing .csv/.npz file; "
+                "got 'missing.csv' (not found)."
+            ),
+        ),
+        (["--model", "tree"], "model must be one of {'linear', 'logistic', 'mlp'}; got 'tree'."),
+        (["--model", "mlp", "--activation", "swish"], "activation must be one of"),
+        (
+            ["--model", "mlp", "--hidden", "10,x"],
+            "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
+        ),
+        (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),
+        (["--nesterov"], "nesterov must be False when momentum is 0.0"),
+        (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
+        (["--seed", "-1"], "seed must be an integer in [0, 4294967295]; got -1."),
+        (["--metrics", "fast"], "metrics must be one of {'exact', 'running'}; got 'fast'."),
+        (
+            ["--target", "y"],
+            "target must be used with a .csv/.npz dataset file; got dataset 'linreg'.",
+        ),
+        (
+            ["--task", "ranking"],
+            "task must be one of {'classification', 'regression'}; got 'ranking'.",
+        ),
+        (["--colour", "blue"], "No such option: --colour"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_input_is_one_error_line_and_exit_code_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    code, out, err = _run(capsys, *FIT, *args)
+    assert code == 2
+    assert out == ""  # nothing trained, nothing printed
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and err.endswith("\n")
+    assert expected in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "value"),
+    [(["--epochs", "1.5"], "got '1.5'"), (["--learning-rate=abc"], "got 'abc'")],
+)
+def test_an_option_of_the_wrong_type_shows_the_value_given(
+    capsys: pytest.CaptureFixture[str], args: list[str], value: str
+) -> None:
+    code, _, err = _run(capsys, *FIT, *args)
+    assert code == 2 and value in err and len(err.splitlines()) == 1
+
+
+def test_a_csv_without_the_target_column_lists_the_columns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _write_csv(tmp_path / "data.csv", n=10, features=2, target_column=2)
+    code, out, err = _run(
+        capsys, "fit", "--dataset", str(path), "--target", "price", "--no-progress"
+    )
+    assert code == 2 and out == ""
+    assert err == "error: target must be one of the CSV columns ['f0', 'f1', 'y']; got 'price'.\n"
+
+
+def test_a_bad_csv_cell_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n3,oops\n")
+    code, _, err = _run(capsys, "fit", "--dataset", str(path), "--no-progress")
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "data row 2, column 'b' has 'oops'" in err
+
+
+def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "train")
+    assert code == 2 and out == ""
+    assert err == "error: No such command 'train'. (commands: datasets, fit, version)\n"
+
+
+def test_an_unwritable_cache_dir_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "a_file"))
+    code, out, err = _run(capsys, *FIT)
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "a_file" in err
+
+
+# --- other commands and help -------------------------------------------------------------
+
+
+def test_datasets_lists_the_named_data_sets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(capsys, "datasets") == (0, "linreg\nmnist1d\n", "")
+
+
+def test_version_prints_the_gdlab_and_jax_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "version")
+    assert code == 0
+    assert (
+        out == f"gdlab {gd.__version__} (jax {jax.__version__}, backend {jax.default_backend()})\n"
+    )
+    assert gd.__version__ == importlib.metadata.version("gdlab")
+
+
+FIT_OPTIONS = [
+    "--dataset",
+    "--target",
+    "--task",
+    "--model",
+    "--hidden",
+    "--activation",
+    "--batch-size",
+    "--learning-rate",
+    "--momentum",
+    "--nesterov",
+    "--weight-decay",
+    "--epochs",
+    "--seed",
+    "--metrics",
+    "--json",
+    "--no-progress",
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "mentions"),
+    [
+        ([], ["fit", "datasets", "version"]),
+        (["fit"], FIT_OPTIONS),
+        (["datasets"], ["List the named data sets"]),
+        (["version"], ["Print the versions of gdlab and JAX"]),
+    ],
+    ids=["gdlab", "fit", "datasets", "version"],
+)
+def test_every_command_has_help(
+    capsys: pytest.CaptureFixture[str], command: list[str], mentions: list[str]
+) -> None:
+    code, out, err = _run(capsys, *command, "--help")
+    assert code == 0 and err == ""
+    assert f"Usage: gdlab {' '.join(command)}".rstrip() in out
+    for text in mentions:
+        assert text in out, text
+
+
+def test_the_help_tests_cover_every_command() -> None:
+    assert sorted(app_commands()) == ["datasets", "fit", "version"]
+
+
+def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys)
+    assert code == 0 and "Usage: gdlab" in out and "fit" in out
+
+
+# --- the installed entry point -----------------------------------------------------------
+
+
+def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="gdlab")
+    assert script.value == "gdlab.cli:main"
+    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gdlab.cli", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "error: learning_rate must be a float in (0, inf); got -1.0.\n"
+    assert done.stdout == ""
