@@ -180,9 +180,10 @@ def test_fit_task_option_makes_whole_number_targets_a_regression(
 ) -> None:
     path = tmp_path / "counts.csv"
     path.write_text("a,count\n" + "".join(f"{i / 10},{i % 4}\n" for i in range(20)))
-    base = ("fit", "--dataset", str(path), "--model", "linear", "--epochs", "1")
-    assert _json(capsys, *base)["config"]["loss"] == "cross_entropy"
-    assert _json(capsys, *base, "--task", "regression")["config"]["loss"] == "mse"
+    base = ("fit", "--dataset", str(path), "--epochs", "1")
+    assert _json(capsys, *base, "--model", "logistic")["config"]["loss"] == "cross_entropy"
+    regression = _json(capsys, *base, "--model", "linear", "--task", "regression")
+    assert regression["config"]["loss"] == "mse"
 
 
 def test_the_default_batch_size_is_32_or_all_samples_when_fewer(
@@ -190,7 +191,7 @@ def test_the_default_batch_size_is_32_or_all_samples_when_fewer(
 ) -> None:
     assert _json(capsys, *FIT)["config"]["batch_size"] == 32
     small = _write_csv(tmp_path / "small.csv", n=25, features=2, target_column=2)
-    summary = _json(capsys, "fit", "--dataset", str(small), "--model", "linear", "--epochs", "1")
+    summary = _json(capsys, "fit", "--dataset", str(small), "--model", "mlp", "--epochs", "1")
     assert (summary["config"]["batch_size"], summary["steps_run"]) == (20, 1)
 
 

@@ -507,14 +507,10 @@ def test_dataset_rejects_non_finite_data_naming_the_array() -> None:
         _dataset(task="regression", n_classes=None, y_train=np.zeros(5, np.float32), y_test=y)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/dataset.py says 'found NaN or inf' without the value or where it is (reported)",
-)
 def test_dataset_non_finite_message_shows_the_value() -> None:
     x = np.zeros((5, 2), np.float32)
     x[3, 1] = np.nan
-    with pytest.raises(ValueError, match=r"x_train must hold finite floats.*got nan"):
+    with pytest.raises(ValueError, match=r"x_train must hold finite floats; got nan at index \(3, 1\)"):
         _dataset(x_train=x)
 
 

@@ -257,3 +257,10 @@ def test_wrong_types_for_data_rule_and_model(mnist1d) -> None:
         gd.fit(lambda p, x, y: 0.0, mnist1d, gd.sgd(0.1))
     with pytest.raises(TypeError, match="model must be"):
         gd.fit("mlp", mnist1d, gd.sgd(0.1))
+
+
+def test_a_model_made_for_the_other_task_is_refused(mnist1d) -> None:
+    with pytest.raises(ValueError, match="model linear is for regression; the data set 'mnist1d' is classification"):
+        gd.fit(gd.models.linear(), mnist1d, gd.sgd(0.1))
+    with pytest.raises(ValueError, match="model logistic is for classification"):
+        gd.fit(gd.models.logistic(), gd.datasets.load("linreg", n=20), gd.sgd(0.1))

@@ -72,12 +72,9 @@ def _validate(d: Dataset) -> None:
             raise ValueError(
                 f"x_{split} and y_{split} must have the same length; got {len(x)} and {len(y)}."
             )
-        if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
-            raise ValueError(f"x_{split} must hold finite floats; found NaN or inf.")
-        if d.task == "regression" and (
-            not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y))
-        ):
-            raise ValueError(f"y_{split} must hold finite floats; found NaN or inf.")
+        _check_finite_floats(f"x_{split}", x)
+        if d.task == "regression":
+            _check_finite_floats(f"y_{split}", y)
     if len(d.x_train) == 0:
         raise ValueError("x_train must hold at least one sample; got 0.")
     if d.x_test.shape[1:] != d.x_train.shape[1:]:
@@ -87,6 +84,16 @@ def _validate(d: Dataset) -> None:
         )
     if d.task == "classification":
         _validate_labels(d)
+
+
+def _check_finite_floats(name: str, a: np.ndarray) -> None:
+    """a must be a floating-point array without NaN or inf; say where the first bad value is."""
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array; got dtype {a.dtype}.")
+    bad = np.argwhere(~np.isfinite(a))
+    if len(bad):
+        where = tuple(int(i) for i in bad[0])
+        raise ValueError(f"{name} must hold finite floats; got {a[where]} at index {where}.")
 
 
 def _validate_labels(d: Dataset) -> None:

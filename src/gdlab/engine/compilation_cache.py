@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 
 
 def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
@@ -22,6 +23,8 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path
         path = Path(base) / "jax"
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
+    if jax.config.jax_compilation_cache_dir not in (None, str(directory)):
+        compilation_cache.reset_cache()  # JAX binds its cache to the first directory otherwise
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

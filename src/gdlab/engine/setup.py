@@ -32,6 +32,7 @@ def objective_and_params(
     model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array
 ) -> tuple[Objective, Params, str]:
     if isinstance(model, Model):
+        _check_task(model, data)
         outputs = _model_outputs(model, data)
         loss_name = _default_loss(data, outputs) if loss is None else check_choice("loss", loss, LOSSES)
         if params is None:
@@ -47,6 +48,20 @@ def objective_and_params(
     raise TypeError(
         f"model must be a gd.models model or a loss function loss_fn(params, x, y); got {type(model).__name__}."
     )
+
+
+MODEL_TASKS = {"linear": "regression", "logistic": "classification"}
+"""Models made for one task; mlp serves both."""
+
+
+def _check_task(model: Model, data: Dataset) -> None:
+    task = MODEL_TASKS.get(model.name)
+    if task is not None and task != data.task:
+        other = "logistic" if task == "regression" else "linear"
+        raise ValueError(
+            f"model {model.name} is for {task}; the data set {data.name!r} is {data.task} "
+            f"(use {other} or mlp)."
+        )
 
 
 def _model_outputs(model: Model, data: Dataset) -> int:
