@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ("gdlab", "jax", "jaxlib", "optax", "torch", "scikit-learn", "numpy", "mnist1d")
@@ -26,13 +27,29 @@ ONE_CORE_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 
 def versions() -> dict[str, str]:
     """Python and the installed versions of the packages the benchmarks use."""
-    found = {"python": platform.python_version()}
+    found = {"python": platform.python_version(), "gdlab_commit": source_revision()}
     for name in PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def source_revision() -> str:
+    """The repository's commit, with '+dirty' when src/ has uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = _git(root, "rev-parse", "--short", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "src")
+    except OSError:
+        return "unknown"
+    return (commit or "unknown") + ("+dirty" if dirty else "")
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
 
 
 def cpu_model() -> str:
