@@ -327,7 +327,7 @@ def test_a_bad_csv_cell_is_one_error_line(
 def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
-    assert err == "error: No such command 'train'. (commands: datasets, fit, version)\n"
+    assert err == "error: No such command 'train'. (commands: datasets, fit, sharpness, version)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
@@ -371,6 +371,10 @@ FIT_OPTIONS = [
     "--epochs",
     "--seed",
     "--metrics",
+    "--stop",
+    "--schedule",
+    "--warmup-steps",
+    "--decay-steps",
     "--json",
     "--no-progress",
 ]
@@ -379,12 +383,13 @@ FIT_OPTIONS = [
 @pytest.mark.parametrize(
     ("command", "mentions"),
     [
-        ([], ["fit", "datasets", "version"]),
+        ([], ["fit", "datasets", "sharpness", "version"]),
         (["fit"], FIT_OPTIONS),
+        (["sharpness"], ["--learning-rate", "--momentum", "--batch-size", "lambda_max"]),
         (["datasets"], ["List the named data sets"]),
         (["version"], ["Print the versions of gdlab and JAX"]),
     ],
-    ids=["gdlab", "fit", "datasets", "version"],
+    ids=["gdlab", "fit", "sharpness", "datasets", "version"],
 )
 def test_every_command_has_help(
     capsys: pytest.CaptureFixture[str], command: list[str], mentions: list[str]
@@ -397,7 +402,7 @@ def test_every_command_has_help(
 
 
 def test_the_help_tests_cover_every_command() -> None:
-    assert sorted(app_commands()) == ["datasets", "fit", "version"]
+    assert sorted(app_commands()) == ["datasets", "fit", "sharpness", "version"]
 
 
 def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -423,3 +428,66 @@ def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_pa
     assert done.returncode == 2
     assert done.stderr == "error: learning_rate must be a float in (0, inf); got -1.0.\n"
     assert done.stdout == ""
+
+
+# --- schedules, stopping rules and sharpness ----------------------------------------------------
+
+
+LINREG = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
+
+
+def test_fit_schedule_and_warmup_match_the_library(capsys: pytest.CaptureFixture[str]) -> None:
+    summary = _json(capsys, *LINREG, "--epochs", "4", "--schedule", "cosine", "--warmup", "8",
+                    "--end-value", "0.01")
+    # linreg: 800 train samples, 8 updates per epoch, 32 updates; cosine over the 24 after warmup
+    schedule = gd.schedules.warmup(gd.schedules.cosine(0.1, 24, 0.01), 8)
+    data = gd.datasets.load("linreg")
+    result = gd.fit(gd.models.linear(), data, gd.sgd(schedule), batch_size=100, epochs=4)
+    assert summary["final_learning_rate"] == pytest.approx(float(schedule(31)), rel=1e-6)
+    assert summary["final_train_loss"] == pytest.approx(result.history["train_loss"][-1], rel=1e-6)
+    assert summary["config"]["schedule"] == "cosine" and summary["config"]["warmup_steps"] == 8
+
+
+def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    full = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "full", "--no-progress"]
+    summary = _json(capsys, *full, "--learning-rate", "0.5", "--epochs", "500", "--stop", "grad<1e-3")
+    assert summary["status"] == "converged" and summary["epochs_run"] < 200
+    assert summary["reason"].startswith("converged: gradient norm") and summary["warnings"] == []
+    budget = _json(capsys, *LINREG, "--epochs", "2", "--stop", "grad<1e-9")
+    assert budget["status"] == "max_epochs"
+    assert budget["warnings"] and "before grad_norm fired" in budget["warnings"][0]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--schedule", "cosin"], "schedule must be one of"),
+        (["--stop", "plateau:x"], r"stop 'plateau:x' does not parse at column 9"),
+        (["--warmup", "100000"], r"warmup_steps must be less than the run's 8 updates"),
+        (["--schedule", "step", "--factor", "2"], "factor"),
+        (["--schedule", "multistep", "--milestones-steps", "a,b"], "milestones_steps"),
+    ],
+)
+def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args, match) -> None:
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert __import__("re").search(match, err), err
+
+
+def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = gd.datasets.load("linreg")
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))]).astype(np.float64)
+    top = 2 * np.linalg.eigvalsh(x.T @ x / len(x)).max()  # MSE: Hessian 2 X^T X / n
+    code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
+                        "--learning-rate", "0.9", "--json")
+    summary = json.loads(out)
+    assert code == 0
+    assert summary["lambda_max"] == pytest.approx(top, rel=1e-3)
+    assert summary["stability_limit"] == pytest.approx(2 / top, rel=1e-3)
+    assert summary["verdict"].startswith("diverges")
+    code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
+                        "--learning-rate", "0.1", "--json")
+    assert json.loads(out)["verdict"].startswith("converges")

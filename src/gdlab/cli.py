@@ -20,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 logger = logging.getLogger(__name__)
+SCHEDULE_PANEL = "Learning-rate schedule"
+STOP_PANEL = "Stopping"
 
 
 @app.callback()
@@ -29,8 +31,12 @@ def _root() -> None:
 
 @app.command()
 def fit(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
-    target: Optional[str] = typer.Option(None, help="Target column of a CSV file (default: the last)."),
+    dataset: str = typer.Option(
+        "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
+    ),
+    target: Optional[str] = typer.Option(
+        None, help="Target column of a CSV file (default: the last)."
+    ),
     task: Optional[str] = typer.Option(
         None,
         help="Task of a .csv/.npz file: classification or regression "
@@ -53,11 +59,104 @@ def fit(
     epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
+    stop: list[str] = typer.Option(
+        [],
+        "--stop",
+        help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
+        "'target:test_accuracy:0.6', 'time:60'; & is all, | is any; repeat for any.",
+        rich_help_panel=STOP_PANEL,
+    ),
+    schedule: str = typer.Option(
+        "constant",
+        help="Learning-rate schedule: constant, step, multistep, exponential, inverse_time, "
+        "power, polynomial, cosine, cyclic or one_cycle (counted in updates).",
+        rich_help_panel=SCHEDULE_PANEL,
+    ),
+    warmup_steps: int = typer.Option(
+        0,
+        "--warmup-steps",
+        "--warmup",
+        help="Linear warmup from 0 over this many updates, before the schedule.",
+        rich_help_panel=SCHEDULE_PANEL,
+    ),
+    decay_steps: Optional[int] = typer.Option(
+        None,
+        "--decay-steps",
+        help="exponential, inverse_time, polynomial, cosine: decay length (default: the run).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    decay_rate: Optional[float] = typer.Option(
+        None,
+        "--decay-rate",
+        help="exponential (default 0.01 over the run), inverse_time (default 1.0).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    end_value: float = typer.Option(
+        0.0,
+        "--end-value",
+        help="polynomial, cosine: the final learning rate.",
+        rich_help_panel=SCHEDULE_PANEL,
+    ),
+    power: float = typer.Option(
+        1.0, help="power (Robbins-Monro exponent), polynomial.", rich_help_panel=SCHEDULE_PANEL
+    ),
+    factor: float = typer.Option(
+        0.1,
+        help="step, multistep: multiply the rate by this at each drop.",
+        rich_help_panel=SCHEDULE_PANEL,
+    ),
+    step_size_steps: Optional[int] = typer.Option(
+        None,
+        "--step-size-steps",
+        help="step: updates between drops (default: a third of the run).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    milestones_steps: Optional[str] = typer.Option(
+        None,
+        "--milestones-steps",
+        help="multistep: comma-separated updates to drop at (default: 1/2 and 3/4 of the run).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    scale_steps: Optional[int] = typer.Option(
+        None,
+        "--scale-steps",
+        help="power: lr / (1 + t/scale_steps)^power (default: a tenth of the run).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    max_learning_rate: Optional[float] = typer.Option(
+        None,
+        "--max-learning-rate",
+        help="cyclic: the top of the cycle (default 10x the rate).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    half_cycle_steps: Optional[int] = typer.Option(
+        None,
+        "--half-cycle-steps",
+        help="cyclic: updates from bottom to top (default: an eighth of the run).",
+        rich_help_panel=SCHEDULE_PANEL,
+        show_default=False,
+    ),
+    restarts: bool = typer.Option(
+        False, help="cosine: warm restarts every decay-steps.", rich_help_panel=SCHEDULE_PANEL
+    ),
+    pct_start: float = typer.Option(
+        0.3,
+        "--pct-start",
+        help="one_cycle: the rising part of the run.",
+        rich_help_panel=SCHEDULE_PANEL,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train a model with gradient descent and print a summary."""
     from gdlab.commands.fit import FitOptions, run_fit
+    from gdlab.commands.schedule_options import ScheduleOptions
 
     options = FitOptions(
         dataset=dataset,
@@ -74,8 +173,51 @@ def fit(
         epochs=epochs,
         seed=seed,
         metrics=metrics,
+        stop=tuple(stop),
+        schedule=ScheduleOptions(
+            schedule=schedule,
+            warmup_steps=warmup_steps,
+            decay_steps=decay_steps,
+            decay_rate=decay_rate,
+            end_value=end_value,
+            power=power,
+            factor=factor,
+            step_size_steps=step_size_steps,
+            milestones_steps=milestones_steps,
+            scale_steps=scale_steps,
+            max_learning_rate=max_learning_rate,
+            half_cycle_steps=half_cycle_steps,
+            restarts=restarts,
+            pct_start=pct_start,
+        ),
     )
     summary = run_fit(options, show_progress=progress and not as_json, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command()
+def sharpness(
+    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
+    seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="Hessian of one random batch of this size (default: all training data).",
+        show_default=False,
+    ),
+    learning_rate: float = typer.Option(0.1, "--learning-rate", help="The rate to judge."),
+    momentum: float = typer.Option(0.0, help="Heavy-ball momentum: the limit is (2 + 2*momentum)/L."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Print lambda_max (the top Hessian eigenvalue), the stability limit 2/lambda_max and a verdict."""
+    from gdlab.commands.sharpness import run_sharpness
+
+    summary = run_sharpness(
+        dataset=dataset, model=model, hidden=hidden, activation=activation, seed=seed,
+        batch_size=batch_size, learning_rate=learning_rate, momentum=momentum, as_json=as_json,
+    )
     if as_json:
         typer.echo(json.dumps(summary))
 
@@ -96,7 +238,9 @@ def version() -> None:
 
     import gdlab
 
-    typer.echo(f"gdlab {gdlab.__version__} (jax {jax.__version__}, backend {jax.default_backend()})")
+    typer.echo(
+        f"gdlab {gdlab.__version__} (jax {jax.__version__}, backend {jax.default_backend()})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands.schedule_options import ScheduleOptions, build_schedule
+from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range
 from gdlab.core.dataset import TASKS
 from gdlab.engine.epoch import METRICS
@@ -37,6 +40,8 @@ class FitOptions:
     epochs: int = 30
     seed: int = 0
     metrics: str = "exact"
+    stop: tuple[str, ...] = ()
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
 
 
 def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
@@ -46,7 +51,7 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
     loaded (generating MNIST-1D takes seconds).
     """
     model = build_model(options.model, options.hidden, options.activation)
-    rule = gd.sgd(
+    gd.sgd(  # checks the rule's options before the data is loaded
         options.learning_rate,
         momentum=options.momentum,
         nesterov=options.nesterov,
@@ -56,12 +61,25 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
     check_int_range("epochs", options.epochs, 1)
     check_int_range("seed", options.seed, 0, 2**32 - 1)
     check_choice("metrics", options.metrics, METRICS)
+    stop = parse_stop(options.stop)
+    options.schedule.check()
     data = load_data(options.dataset, options.target, options.task)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
+    steps = batch_plan(data.n_train, resolve_batch_size(batch_size, data.n_train)).steps
+    schedule = build_schedule(options.learning_rate, options.schedule, steps * options.epochs)
+    rule = gd.sgd(
+        schedule,
+        momentum=options.momentum,
+        nesterov=options.nesterov,
+        weight_decay=options.weight_decay,
+    )
     gd.enable_compilation_cache()
     console = Console(stderr=True)
-    with _progress(console, options.epochs, show_progress) as callback:
+    with _progress(console, options.epochs, show_progress) as callback, warnings.catch_warnings(
+        record=True
+    ) as caught:
+        warnings.simplefilter("always")
         result = gd.fit(
             model,
             data,
@@ -70,14 +88,33 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
             epochs=options.epochs,
             seed=options.seed,
             metrics=options.metrics,
+            stop=stop,
             callback=callback,
         )
+    for warning in caught:
+        console.print(f"warning: {warning.message}", style="yellow", highlight=False)
     summary = result.summary()
-    summary["config"].update(learning_rate=options.learning_rate, momentum=options.momentum,
-                             nesterov=options.nesterov, weight_decay=options.weight_decay)
+    summary["warnings"] = [str(w.message) for w in caught]
+    summary["config"].update(
+        learning_rate=options.learning_rate,
+        momentum=options.momentum,
+        nesterov=options.nesterov,
+        weight_decay=options.weight_decay,
+        schedule=options.schedule.schedule,
+        warmup_steps=options.schedule.warmup_steps,
+        stop=" | ".join(options.stop) or None,
+    )
     if not as_json:
         Console().print(_summary_table(result, options))
     return summary
+
+
+def parse_stop(texts: tuple[str, ...]) -> gd.stop.StopRule | None:
+    """Each --stop is a rule in gd.stop.parse's syntax; several are or-ed."""
+    rules = [gd.stop.parse(text) for text in texts]
+    if not rules:
+        return None
+    return rules[0] if len(rules) == 1 else gd.stop.any_of(*rules)
 
 
 def load_data(name: str, target: str | None, task: str | None = None) -> gd.Dataset:
@@ -178,7 +215,8 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     table.add_row(
         "variant",
         f"batch_size {config['batch_size']} ({config['steps_per_epoch']} updates per epoch), "
-        f"learning_rate {options.learning_rate:g}, momentum {options.momentum:g}",
+        f"learning_rate {options.learning_rate:g} ({_schedule_text(options.schedule)}), "
+        f"momentum {options.momentum:g}",
     )
     table.add_row("epochs", f"{result.epochs_run} ({result.steps_run} updates)")
     for name in ("train_loss", "grad_norm", "test_loss", "test_accuracy"):
@@ -188,6 +226,10 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
     table.add_row("train seconds", f"{result.train_seconds:.2f} ({per_epoch * 1000:.1f} ms per epoch)")
     return table
+
+
+def _schedule_text(o: ScheduleOptions) -> str:
+    return o.schedule + (f" after {o.warmup_steps} warmup steps" if o.warmup_steps else "")
 
 
 def _fmt(value: float) -> str:

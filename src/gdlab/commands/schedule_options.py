@@ -1,0 +1,84 @@
+"""``--schedule`` and its options: build a ``gd.schedules`` schedule for a run of known length."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gdlab as gd
+from gdlab.core.checks import check_choice, check_int_range
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """The schedule flags as given; None means 'derive from the run's length'."""
+
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    decay_steps: int | None = None
+    decay_rate: float | None = None
+    end_value: float = 0.0
+    power: float = 1.0
+    factor: float = 0.1
+    step_size_steps: int | None = None
+    milestones_steps: str | None = None
+    scale_steps: int | None = None
+    max_learning_rate: float | None = None
+    half_cycle_steps: int | None = None
+    restarts: bool = False
+    pct_start: float = 0.3
+
+    def check(self) -> None:
+        """Check what can be checked before the run's length is known."""
+        check_choice("schedule", self.schedule, gd.schedules.SCHEDULES)
+        check_int_range("warmup_steps", self.warmup_steps, 0)
+
+
+def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> gd.schedules.Schedule:
+    """The schedule o names, over total_steps updates, with a linear warmup of o.warmup_steps first.
+
+    Defaults scale with the run: decays span the updates after the warmup
+    (exponential falls 100x, inverse_time and power 11x), step decays at thirds,
+    multistep at 1/2 and 3/4, cyclic runs 4 cycles up to 10x the rate.
+    """
+    o.check()
+    if o.warmup_steps >= total_steps:
+        raise ValueError(
+            f"warmup_steps must be less than the run's {total_steps} updates "
+            f"(epochs x updates per epoch); got {o.warmup_steps}."
+        )
+    span = total_steps - o.warmup_steps
+    s = gd.schedules
+    lr = learning_rate
+    name = o.schedule
+    if name == "constant":
+        schedule = s.constant(lr)
+    elif name == "step":
+        schedule = s.step(lr, o.step_size_steps or max(1, span // 3), o.factor)
+    elif name == "multistep":
+        schedule = s.multistep(lr, _milestones(o.milestones_steps, span), o.factor)
+    elif name == "exponential":
+        schedule = s.exponential(lr, o.decay_rate or 0.01, o.decay_steps or span)
+    elif name == "inverse_time":
+        schedule = s.inverse_time(lr, o.decay_rate or 1.0, o.decay_steps or max(1, span // 10))
+    elif name == "power":
+        schedule = s.power(lr, o.power, o.scale_steps or max(1, span // 10))
+    elif name == "polynomial":
+        schedule = s.polynomial(lr, o.end_value, o.power, o.decay_steps or span)
+    elif name == "cosine":
+        schedule = s.cosine(lr, o.decay_steps or span, o.end_value, o.restarts)
+    elif name == "cyclic":
+        schedule = s.cyclic(lr, o.max_learning_rate or 10 * lr, o.half_cycle_steps or max(1, span // 8))
+    else:
+        schedule = s.one_cycle(lr, span, o.pct_start)
+    return s.warmup(schedule, o.warmup_steps) if o.warmup_steps else schedule
+
+
+def _milestones(text: str | None, span: int) -> list[int]:
+    if text is None:
+        return sorted({max(1, span // 2), max(2, 3 * span // 4)})
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(
+            f"milestones_steps must be comma-separated step counts such as 1000,2000; got {text!r}."
+        ) from None

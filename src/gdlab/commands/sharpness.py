@@ -1,0 +1,60 @@
+"""``gdlab sharpness``: the top Hessian eigenvalue, the stability limit and a verdict on a rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import gdlab as gd
+from gdlab.commands.fit import build_model, load_data
+from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+
+
+def verdict(learning_rate: float, top: float, momentum: float = 0.0) -> str:
+    """What plain or heavy-ball gradient descent does along the sharpest direction at this rate."""
+    if top <= 0:
+        return "no positive curvature here: the stability limit does not bind"
+    limit = (2 + 2 * momentum) / top
+    if learning_rate > limit:
+        return f"diverges: learning_rate {learning_rate:g} > {limit:.3g}, the iterates grow along the sharpest direction"
+    if momentum == 0 and learning_rate > 1 / top:
+        return f"oscillates but converges: 1/L = {1 / top:.3g} < learning_rate {learning_rate:g} < 2/L = {limit:.3g}"
+    return f"converges: learning_rate {learning_rate:g} < {limit:.3g}"
+
+
+def run_sharpness(
+    *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | None,
+    learning_rate: float, momentum: float, as_json: bool,
+) -> dict[str, Any]:
+    """lambda_max at the model's initial params (seeded), 2/lambda_max and the verdict."""
+    check_positive_float("learning_rate", learning_rate)
+    check_float_range("momentum", momentum, 0.0, 1.0)
+    check_int_range("seed", seed, 0, 2**32 - 1)
+    net = build_model(model, hidden, activation)
+    data = load_data(dataset, None)
+    gd.enable_compilation_cache()
+    params = _initial_params(net, data, seed)
+    top = gd.sharpness(net, params, data, batch_size=batch_size, seed=seed)
+    summary = {
+        "lambda_max": top,
+        "stability_limit": (2 + 2 * momentum) / top if top > 0 else None,
+        "learning_rate": learning_rate,
+        "momentum": momentum,
+        "verdict": verdict(learning_rate, top, momentum),
+        "where": f"initial params of {model} (seed {seed}) on {data.name}"
+        + (f", a batch of {batch_size}" if batch_size else ", all training data"),
+    }
+    if not as_json:
+        table = Table(title="gdlab sharpness", show_header=False)
+        for key, value in summary.items():
+            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        Console().print(table)
+    return summary
+
+
+def _initial_params(model: gd.Model, data: gd.Dataset, seed: int) -> Any:
+    from gdlab.core.batching import run_keys
+
+    return model.init(run_keys(seed)[0], data.input_shape, data.outputs)
