@@ -16,7 +16,7 @@ OptState: TypeAlias = Any
 PRNGKey: TypeAlias = jax.Array
 Schedule: TypeAlias = Callable[[Array], Array]
 """A learning-rate schedule: step -> learning rate (branch-free, traceable)."""
-LearningRate: TypeAlias = float | Schedule
+LearningRate: TypeAlias = float | Callable[[Any], Any]
 LossFn: TypeAlias = Callable[[Params, Array, Array], Array]
 """loss_fn(params, x, y) -> scalar mean loss over the batch."""
 

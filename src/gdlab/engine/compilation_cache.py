@@ -23,7 +23,7 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path
         path = Path(base) / "jax"
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    if jax.config.jax_compilation_cache_dir not in (None, str(directory)):
+    if getattr(jax.config, "jax_compilation_cache_dir", None) not in (None, str(directory)):
         compilation_cache.reset_cache()  # JAX binds its cache to the first directory otherwise
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
