@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab.core.checks import check_bool, check_float_range
-from gdlab.core.schedules import ScheduleFn, as_schedule
+from gdlab.core.schedules import Schedule, ScheduleFn, as_schedule
 from gdlab.core.types import Array, LearningRate, OptState, Params, UpdateRule, Updates
 
 
@@ -37,7 +37,7 @@ class SgdState(NamedTuple):
 
 
 def sgd(
-    learning_rate: LearningRate,
+    learning_rate: LearningRate | Schedule,
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
