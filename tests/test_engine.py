@@ -264,3 +264,25 @@ def test_a_model_made_for_the_other_task_is_refused(mnist1d) -> None:
         gd.fit(gd.models.linear(), mnist1d, gd.sgd(0.1))
     with pytest.raises(ValueError, match="model logistic is for classification"):
         gd.fit(gd.models.logistic(), gd.datasets.load("linreg", n=20), gd.sgd(0.1))
+
+
+def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d) -> None:
+    model = gd.models.mlp(hidden=(16,))
+    kwargs = dict(
+        batch_size=64, epochs=8, seed=7,
+        stop=gd.stop.plateau(tol=0.05, patience=2) | gd.stop.early_stopping("test_loss", patience=50),
+        reduce_lr=gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.05),
+    )
+    rule = gd.sgd(gd.schedules.cosine(0.3, 1000), momentum=0.5)
+    saved: list[gd.Checkpoint] = []
+    whole = gd.fit(model, mnist1d, rule, on_epoch=saved.append, **kwargs)
+    assert [c.epoch for c in saved] == list(range(1, whole.epochs_run + 1))
+    assert whole.epochs_run >= 5
+    again = gd.fit(model, mnist1d, rule, resume=saved[2], **kwargs)
+    assert (again.status, again.reason, again.epochs_run, again.steps_run, again.best_epoch) == (
+        whole.status, whole.reason, whole.epochs_run, whole.steps_run, whole.best_epoch)
+    for a, b in zip(jax.tree.leaves((whole.params, whole.opt_state)), jax.tree.leaves((again.params, again.opt_state))):
+        np.testing.assert_array_equal(a, b)
+    for name in ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy"):
+        np.testing.assert_array_equal(whole.history[name], again.history[name])
+    assert len(set(whole.history["learning_rate"])) > 1  # the plateau rule did act

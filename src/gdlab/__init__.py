@@ -12,12 +12,14 @@ from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
 from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.engine.fit import fit
+from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Checkpoint",
     "ConvergenceWarning",
     "Dataset",
     "Model",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
@@ -11,7 +13,7 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.epoch import METRICS, EpochSpec
-from gdlab.engine.loop import EpochCallback, train_epochs
+from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.result import Result
 from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 from gdlab.engine.setup import (
@@ -40,6 +42,8 @@ def fit(
     track_sharpness: int = 0,
     reduce_lr: ReduceOnPlateau | None = None,
     callback: EpochCallback | None = None,
+    resume: Checkpoint | None = None,
+    on_epoch: Callable[[Checkpoint], None] | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
 
@@ -61,7 +65,10 @@ def fit(
     is exceeded. ``track_sharpness`` n > 0 records L in ``history["sharpness"]``
     every n epochs (NaN between). ``reduce_lr``
     (``gd.schedules.reduce_on_plateau(...)``) scales the learning rate down when
-    an epoch metric stops improving. The same seed gives the same run.
+    an epoch metric stops improving. ``on_epoch`` receives a ``Checkpoint``
+    after every epoch; ``resume=checkpoint`` (with the same arguments
+    otherwise) goes on from it and ends exactly as the uninterrupted run would.
+    The same seed gives the same run.
     """
     check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1)
@@ -101,7 +108,7 @@ def fit(
         _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
     out = train_epochs(
         spec, params, state, data_key, arrays, epochs, stop, callback,
-        (track_sharpness, measure), reduce_lr,
+        (track_sharpness, measure), reduce_lr, resume, on_epoch,
     )
     return Result(
         params=out.params,

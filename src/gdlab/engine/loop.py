@@ -36,6 +36,22 @@ class Outcome(NamedTuple):
     best_epoch: int | None
 
 
+class Checkpoint(NamedTuple):
+    """Everything a run needs to go on after ``epoch`` completed epochs, exactly as if never stopped.
+
+    The data order of epoch e is drawn from (seed, e), and the stopping and
+    plateau rules are replayed over ``history``, so these fields suffice.
+    """
+
+    epoch: int
+    params: Params
+    opt_state: OptState
+    history: dict[str, np.ndarray]
+    initial_loss: float
+    best_epoch: int | None = None
+    best_params: Params | None = None
+
+
 class _Best(NamedTuple):
     """The best epoch so far by a metric (for early_stopping's restore_best)."""
 
@@ -43,6 +59,17 @@ class _Best(NamedTuple):
     value: float
     epoch: int
     params: Params
+
+
+class _Rules(NamedTuple):
+    """The per-epoch rules of a run and their states."""
+
+    stop: StopRule
+    stop_state: Any
+    reduce_lr: ReduceOnPlateau | None
+    plateau: Any
+    restore: str | None
+    best: _Best | None
 
 
 def train_epochs(
@@ -56,29 +83,37 @@ def train_epochs(
     callback: EpochCallback | None,
     sharpness: tuple[int, Callable[[Params], float] | None] = (0, None),
     reduce_lr: ReduceOnPlateau | None = None,
+    resume: Checkpoint | None = None,
+    on_epoch: Callable[[Checkpoint], None] | None = None,
 ) -> Outcome:
-    """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite."""
+    """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite.
+
+    With ``resume`` the run goes on from that checkpoint; ``on_epoch`` receives
+    a checkpoint after every epoch (to record or save it).
+    """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
-    plateau = reduce_lr.init() if reduce_lr is not None else None
-    scale = dtype.type(1.0)
+    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+    rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, None)
+    rows: list[dict[str, float]] = []
+    first, initial_loss, clock = 0, float("nan"), 0.0
+    if resume is not None:
+        params, state, first, initial_loss = resume.params, resume.opt_state, resume.epoch, resume.initial_loss
+        rows = [{k: float(v[i]) for k, v in resume.history.items()} for i in range(resume.epoch)]
+        rules = _replay(rules, rows, spec.plan.steps, initial_loss, resume)
+        clock = rows[-1]["wall_time"] if rows else 0.0
+    scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
     args = (params, state, data_key, np.int32(0), scale, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
-    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
-    best: _Best | None = None
-    stop_state = stop.init()
-    rows: list[dict[str, float]] = []
-    status, reason, steps_run, initial_loss = "max_epochs", "", 0, float("nan")
-    start = time.perf_counter()
-    for epoch in range(epochs):
+    status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
+    start = time.perf_counter() - clock
+    for epoch in range(first, epochs):
         tick = time.perf_counter()
         new_params, new_state, stats = program(params, state, data_key, np.int32(epoch), scale, arrays)
         stats = jax.device_get(stats)
         if not stats.finite:
             careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
             compile_seconds += seconds
-            new_params, new_state, stats = careful(
-                params, state, data_key, np.int32(epoch), scale, arrays
-            )
+            new_params, new_state, stats = careful(params, state, data_key, np.int32(epoch), scale, arrays)
             stats = jax.device_get(stats)
         now = time.perf_counter()
         params, state = new_params, new_state
@@ -95,16 +130,13 @@ def train_epochs(
             steps_run += max(int(stats.bad_step), 0)
             break
         steps_run += spec.plan.steps
-        metrics = {**rows[-1], "epoch": epoch + 1, "step": steps_run, "time": now - start,
-                   "initial_loss": initial_loss}
-        best = _track_best(best, restore, metrics, params)
-        if reduce_lr is not None and plateau is not None:
-            schedule_lr = float(stats.learning_rate) / float(scale)
-            plateau = reduce_lr.update(plateau, float(metrics[reduce_lr.metric]), schedule_lr)
-            scale = dtype.type(plateau.scale)
-        stop_state = stop.update(stop_state, metrics)
-        if stop.fired(stop_state):
-            status, reason = stop.explain(stop_state, metrics)
+        metrics = _epoch_metrics(rows[-1], epoch, steps_run, initial_loss)
+        rules = _apply_rules(rules, metrics, params)
+        scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
+        if on_epoch is not None:
+            on_epoch(_checkpoint(epoch + 1, params, state, rows, initial_loss, rules.best))
+        if stop.fired(rules.stop_state):
+            status, reason = stop.explain(rules.stop_state, metrics)
             break
     if not reason:
         reason = (
@@ -112,12 +144,13 @@ def train_epochs(
             f"final train loss {rows[-1]['train_loss']:.4g}"
         )
     _warn_on_budget(status, reason, stop)
+    best = rules.best
     if best is not None and status != "diverged":
         params = best.params
     return Outcome(
         params=params,
         state=state,
-        history={name: np.array([r[name] for r in rows]) for name in rows[0]},
+        history=_history(rows),
         status=status,
         reason=reason,
         steps_run=steps_run,
@@ -125,6 +158,56 @@ def train_epochs(
         train_seconds=time.perf_counter() - start,
         best_epoch=None if best is None else best.epoch,
     )
+
+
+def _epoch_metrics(row: dict[str, float], epoch: int, steps_run: int, initial_loss: float) -> dict[str, Any]:
+    """What the rules read after 0-based epoch ``epoch``."""
+    return {**row, "epoch": epoch + 1, "step": steps_run, "time": row["wall_time"],
+            "initial_loss": initial_loss}
+
+
+def _apply_rules(rules: _Rules, metrics: dict[str, Any], params: Params) -> _Rules:
+    """One epoch of the stopping rule, the plateau scale and the best-epoch tracker."""
+    plateau = rules.plateau
+    if rules.reduce_lr is not None and plateau is not None:
+        schedule_lr = float(metrics["learning_rate"]) / plateau.scale
+        plateau = rules.reduce_lr.update(plateau, float(metrics[rules.reduce_lr.metric]), schedule_lr)
+    return rules._replace(
+        stop_state=rules.stop.update(rules.stop_state, metrics),
+        plateau=plateau,
+        best=_track_best(rules.best, rules.restore, metrics, params),
+    )
+
+
+def _replay(
+    rules: _Rules, rows: list[dict[str, float]], steps: int, initial_loss: float, resume: Checkpoint
+) -> _Rules:
+    """The rules' states after the checkpoint's epochs (they are pure functions of the metrics)."""
+    for epoch, row in enumerate(rows):
+        rules = _apply_rules(rules, _epoch_metrics(row, epoch, (epoch + 1) * steps, initial_loss), None)
+    best = None
+    if rules.restore is not None and resume.best_params is not None and resume.best_epoch is not None:
+        best = rules.best._replace(params=resume.best_params) if rules.best else None
+    return rules._replace(best=best)
+
+
+def _checkpoint(
+    epoch: int, params: Params, state: OptState, rows: list[dict[str, float]], initial_loss: float,
+    best: _Best | None,
+) -> Checkpoint:
+    return Checkpoint(
+        epoch=epoch,
+        params=params,
+        opt_state=state,
+        history=_history(rows),
+        initial_loss=initial_loss,
+        best_epoch=None if best is None else best.epoch,
+        best_params=None if best is None else best.params,
+    )
+
+
+def _history(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
+    return {name: np.array([r[name] for r in rows]) for name in rows[0]} if rows else {}
 
 
 def _track_best(best: _Best | None, metric: str | None, metrics: dict[str, Any], params: Params) -> _Best | None:
