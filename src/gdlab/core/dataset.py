@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,14 @@ class Dataset:
             assert self.n_classes is not None
             return self.n_classes
         return 1 if self.y_train.ndim == 1 else int(self.y_train.shape[1])
+
+    def fingerprint(self) -> str:
+        """A SHA-256 of the arrays, the task and n_classes: equal data, equal fingerprint."""
+        digest = hashlib.sha256(f"{self.task}|{self.n_classes}".encode())
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(f"{a.dtype.str}{a.shape}".encode())
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         classes = f", n_classes={self.n_classes}" if self.n_classes else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
+from gdlab.engine.recording import Recorder
 from gdlab.engine.result import Result
 from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 from gdlab.engine.setup import (
@@ -44,6 +45,7 @@ def fit(
     callback: EpochCallback | None = None,
     resume: Checkpoint | None = None,
     on_epoch: Callable[[Checkpoint], None] | None = None,
+    record: Recorder | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
 
@@ -68,7 +70,8 @@ def fit(
     an epoch metric stops improving. ``on_epoch`` receives a ``Checkpoint``
     after every epoch; ``resume=checkpoint`` (with the same arguments
     otherwise) goes on from it and ends exactly as the uninterrupted run would.
-    The same seed gives the same run.
+    ``record`` (a ``Recorder`` such as ``gd.store.open(path)``) receives the
+    configuration, every epoch and the result. The same seed gives the same run.
     """
     check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1)
@@ -106,11 +109,20 @@ def fit(
         raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     if reduce_lr is not None:
         _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
-    out = train_epochs(
-        spec, params, state, data_key, arrays, epochs, stop, callback,
-        (track_sharpness, measure), reduce_lr, resume, on_epoch,
-    )
-    return Result(
+    if record is not None:
+        record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
+                      "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train})
+        on_epoch = _both(record.epoch, on_epoch)
+    try:
+        out = train_epochs(
+            spec, params, state, data_key, arrays, epochs, stop, callback,
+            (track_sharpness, measure), reduce_lr, resume, on_epoch,
+        )
+    except BaseException as error:
+        if record is not None:
+            record.fail(error)
+        raise
+    result = Result(
         params=out.params,
         history=out.history,
         status=out.status,
@@ -123,6 +135,33 @@ def fit(
         config=config,
         best_epoch=out.best_epoch,
     )
+    if record is not None:
+        record.end(result)
+    return result
+
+
+def _both(
+    first: Callable[[Checkpoint], None], second: Callable[[Checkpoint], None] | None
+) -> Callable[[Checkpoint], None]:
+    def call(checkpoint: Checkpoint) -> None:
+        first(checkpoint)
+        if second is not None:
+            second(checkpoint)
+
+    return call
+
+
+def _rule_config(rule: UpdateRule, state: Any) -> dict[str, Any]:
+    """The numbers in a rule's state (sgd: the schedule's numbers, momentum, weight decay)."""
+    hyper = getattr(state, "hyper", None)
+    if hyper is None:
+        return {}
+    return {k: np.asarray(v).tolist() if not isinstance(v, tuple) else [float(x) for x in v]
+            for k, v in hyper._asdict().items()}
+
+
+def _rule_names(stop: StopRule) -> list[str]:
+    return [leaf.name for leaf in leaves(stop)]
 
 
 def _with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
