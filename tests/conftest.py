@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import jax
 import pytest
@@ -13,8 +14,14 @@ BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 
 
 @pytest.fixture(scope="session")
-def mnist1d(tmp_path_factory: pytest.TempPathFactory) -> gd.Dataset:
-    return gd.datasets.load("mnist1d", cache_path=tmp_path_factory.mktemp("cache"))
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide data cache directory (MNIST-1D is generated into it once)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def mnist1d(data_cache: Path) -> gd.Dataset:
+    return gd.datasets.load("mnist1d", cache_path=data_cache)
 
 
 @pytest.fixture

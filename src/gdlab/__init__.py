@@ -12,6 +12,8 @@ from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
 from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.engine.fit import fit
+from gdlab.engine.sweep import logspace, sweep
+from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
@@ -26,12 +28,14 @@ __all__ = [
     "Result",
     "SgdState",
     "StabilityWarning",
+    "SweepResult",
     "UpdateRule",
     "__version__",
     "apply_updates",
     "datasets",
     "enable_compilation_cache",
     "fit",
+    "logspace",
     "losses",
     "max_stable_learning_rate",
     "models",
@@ -39,4 +43,5 @@ __all__ = [
     "sgd",
     "sharpness",
     "stop",
+    "sweep",
 ]

@@ -41,6 +41,7 @@ def sgd(
     momentum: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
+    velocity: bool | None = None,
 ) -> UpdateRule:
     """Stochastic gradient descent, with optional heavy-ball or Nesterov momentum.
 
@@ -53,6 +54,9 @@ def sgd(
     Args:
         learning_rate: a float in (0, inf), a ``gd.schedules`` schedule, or any
             function step -> learning rate. A float is ``constant(learning_rate)``.
+        velocity: keep a momentum buffer (default: when momentum > 0). True at
+            momentum 0 gives the same iterates and lets runs with and without
+            momentum share one compiled program (as a sweep does).
     """
     momentum = check_float_range("momentum", momentum, 0.0, 1.0)
     nesterov = check_bool("nesterov", nesterov)
@@ -62,6 +66,9 @@ def sgd(
             "nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0."
         )
     schedule = as_schedule(learning_rate)
+    use_velocity = momentum > 0 if velocity is None else check_bool("velocity", velocity)
+    if momentum > 0 and not use_velocity:
+        raise ValueError(f"velocity must be True when momentum > 0; got velocity=False with momentum={momentum}.")
 
     def init(params: Params) -> SgdState:
         dtype = _float_dtype(params)
@@ -70,10 +77,10 @@ def sgd(
             momentum=_scalar(momentum, dtype),
             weight_decay=_scalar(weight_decay, dtype),
         )
-        velocity = _zeros_like(params) if momentum > 0 else ()
-        return SgdState(step=_scalar(0, np.int32), velocity=velocity, hyper=hyper)
+        buffer = _zeros_like(params) if use_velocity else ()
+        return SgdState(step=_scalar(0, np.int32), velocity=buffer, hyper=hyper)
 
-    update = _sgd_update(momentum > 0, nesterov, weight_decay > 0, schedule.fn)
+    update = _sgd_update(use_velocity, nesterov, weight_decay > 0, schedule.fn)
     return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn))
 
 

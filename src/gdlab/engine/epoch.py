@@ -16,6 +16,7 @@ extra epoch, and a healthy one pays nothing for the checks.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -42,6 +43,7 @@ class EpochSpec(NamedTuple):
     has_test: bool
     metrics: str = "exact"
     careful: bool = False
+    masked: bool = False  # a sweep: the active flag can freeze a finished config
 
 
 class EpochStats(NamedTuple):
@@ -79,12 +81,14 @@ def run_epoch(
     data_key: Array,
     epoch: Array,
     lr_scale: Array,
+    active: Array,
     data: Data,
 ) -> tuple[Params, OptState, EpochStats]:
     """Train for one epoch (traceable; compiled by ``compiled_epoch``).
 
     lr_scale multiplies every update (and the recorded learning rate): the
-    scale a plateau rule sets, 1.0 otherwise.
+    scale a plateau rule sets, 1.0 otherwise. With spec.masked, a config whose
+    active flag is False keeps its params and state (a finished sweep member).
     """
     x, y, x_test, y_test = data
     n = x.shape[0]
@@ -96,7 +100,7 @@ def run_epoch(
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
     carry = _initial_carry(params, state)
-    step = _step_fn(spec, lr_scale)
+    step = _step_fn(spec, lr_scale, active)
     if plan.full_batches:
         carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
     if rest_idx is not None:
@@ -147,7 +151,7 @@ def _initial_carry(params: Params, state: OptState) -> _Carry:
 
 
 def _step_fn(
-    spec: EpochSpec, lr_scale: Array
+    spec: EpochSpec, lr_scale: Array, active: Array
 ) -> Callable[[_Carry, tuple[Array, Array]], tuple[_Carry, None]]:
     grad_fn = jax.value_and_grad(spec.objective.loss)
 
@@ -161,6 +165,10 @@ def _step_fn(
         if spec.learning_rate is not None:
             lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
         batch_loss = loss * xb.shape[0]
+        if spec.masked and not spec.careful:
+            new_params = _select(active, new_params, carry.params)
+            new_state = _select(active, new_state, carry.state)
+            batch_loss = jnp.where(active, batch_loss, 0.0)
         if not spec.careful:
             new = carry._replace(
                 params=new_params,
@@ -170,14 +178,17 @@ def _step_fn(
             )
             return new, None
         ok = jnp.isfinite(loss) & jnp.isfinite(_sum_of_squares((grads, updates)))
+        if spec.masked:
+            ok = ok | ~active  # a frozen config is never the bad one
         take = carry.finite & ok
+        apply = take & active if spec.masked else take
         newly_bad = carry.finite & ~ok
         new = _Carry(
-            params=_select(take, new_params, carry.params),
-            state=_select(take, new_state, carry.state),
+            params=_select(apply, new_params, carry.params),
+            state=_select(apply, new_state, carry.state),
             finite=take,
-            loss_sum=carry.loss_sum + jnp.where(take, batch_loss, 0.0),
-            learning_rate=jnp.where(take, lr, carry.learning_rate),
+            loss_sum=carry.loss_sum + jnp.where(apply, batch_loss, 0.0),
+            learning_rate=jnp.where(apply, lr, carry.learning_rate),
             step=carry.step + 1,
             bad_step=jnp.where(newly_bad, carry.step, carry.bad_step),
             bad_loss=jnp.where(newly_bad, loss, carry.bad_loss),
@@ -201,17 +212,26 @@ _COMPILED: dict[tuple[Any, ...], Any] = {}
 _CACHE_SIZE = 64
 
 
-def compiled_epoch(spec: EpochSpec, *args: Any) -> tuple[Callable[..., Any], float]:
+def compiled_epoch(
+    spec: EpochSpec, *args: Any, configs: int = 0
+) -> tuple[Callable[..., Any], float]:
     """The compiled epoch for spec and these argument shapes, and the seconds spent compiling.
 
-    A second call with the same structure and shapes reuses the program (0.0 s).
+    configs=2 compiles a sweep: run_epoch vmapped over seeds (params, state,
+    data key, scale, active) and, inside, over the configs that share a seed
+    (so they share one permutation of the data). A second call with the same
+    structure and shapes reuses the program (0.0 s).
     """
-    key = (spec, _signature(args))
+    key = (spec, configs, _signature(args))
     program = _COMPILED.get(key)
     if program is not None:
         return program, 0.0
     start = time.perf_counter()
-    program = jax.jit(lambda *a: run_epoch(spec, *a)).lower(*args).compile()
+    fn = functools.partial(run_epoch, spec)
+    if configs:
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None))
+        fn = jax.vmap(fn, in_axes=(0, 0, 0, None, 0, 0, None))
+    program = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start
     if len(_COMPILED) >= _CACHE_SIZE:
         _COMPILED.pop(next(iter(_COMPILED)))
@@ -221,7 +241,12 @@ def compiled_epoch(spec: EpochSpec, *args: Any) -> tuple[Callable[..., Any], flo
 
 def _signature(args: Any) -> tuple[Any, ...]:
     leaves, treedef = jax.tree.flatten(args)
-    return (treedef, tuple((jnp.shape(a), jnp.result_type(a), _weak(a)) for a in leaves))
+    return (treedef, tuple((jnp.shape(a), jnp.result_type(a), _weak(a), _sharding(a)) for a in leaves))
+
+
+def _sharding(a: Any) -> Any:
+    sharding = getattr(a, "sharding", None)
+    return sharding if sharding is not None and len(sharding.device_set) > 1 else None
 
 
 def _weak(a: Any) -> bool:

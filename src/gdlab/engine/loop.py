@@ -102,18 +102,22 @@ def train_epochs(
         rules = _replay(rules, rows, spec.plan.steps, initial_loss, resume)
         clock = rows[-1]["wall_time"] if rows else 0.0
     scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
-    args = (params, state, data_key, np.int32(0), scale, arrays)
+    args = (params, state, data_key, np.int32(0), scale, np.True_, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
         tick = time.perf_counter()
-        new_params, new_state, stats = program(params, state, data_key, np.int32(epoch), scale, arrays)
+        new_params, new_state, stats = program(
+            params, state, data_key, np.int32(epoch), scale, np.True_, arrays
+        )
         stats = jax.device_get(stats)
         if not stats.finite:
             careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
             compile_seconds += seconds
-            new_params, new_state, stats = careful(params, state, data_key, np.int32(epoch), scale, arrays)
+            new_params, new_state, stats = careful(
+                params, state, data_key, np.int32(epoch), scale, np.True_, arrays
+            )
             stats = jax.device_get(stats)
         now = time.perf_counter()
         params, state = new_params, new_state

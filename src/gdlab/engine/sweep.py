@@ -1,0 +1,302 @@
+"""``sweep``: train a grid of learning rates, momenta, batch sizes and seeds at once.
+
+Configurations that share a batch size run as one compiled program: the epoch
+is vmapped over seeds (each seed draws its own data order) and, inside, over
+the (learning rate, momentum) pairs that share it, so they also share its
+permutation of the data. Learning rates and momenta are traced, so a new grid
+never recompiles. Each config has its own stopping rule state: a finished or
+diverged config freezes (its params no longer change) and never poisons the
+others. The config axis is split into chunks that fit a memory budget.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.batching import batch_plan, resolve_batch_size
+from gdlab.core.checks import check_bool, check_choice, check_int_range, check_positive_float
+from gdlab.core.dataset import Dataset
+from gdlab.core.rules import SgdHyper, sgd
+from gdlab.core.stopping import StopRule
+from gdlab.core.types import LossFn, Model, Params
+from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
+from gdlab.engine.fit import _with_divergence
+from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
+
+SweepCallback = Callable[[int, int, int], None]
+"""callback(group index, epoch, active configs) after each epoch of each batch-size group."""
+
+
+def sweep(
+    model: Model | LossFn,
+    data: Dataset,
+    *,
+    learning_rate: Sequence[float],
+    batch_size: Sequence[int | str | None] = (None,),
+    momentum: Sequence[float] = (0.0,),
+    seeds: int | Sequence[int] = 1,
+    epochs: int = 10,
+    stop: StopRule | None = None,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    metrics: str = "exact",
+    loss: str | None = None,
+    params: Params | None = None,
+    max_memory: int | None = None,
+    callback: SweepCallback | None = None,
+) -> SweepResult:
+    """Train every (batch_size, learning_rate, momentum, seed) combination with ``sgd``.
+
+    Each config equals ``gd.fit(model, data, gd.sgd(lr, momentum, nesterov,
+    weight_decay), batch_size=b, epochs=epochs, seed=s, stop=stop)`` (up to
+    float rounding of batched matrix products). ``seeds`` is a count (seeds 0..n-1)
+    or a list. ``max_memory`` (bytes) bounds one chunk of configs; by default a
+    quarter of the free memory.
+    """
+    rates = _grid("learning_rate", learning_rate, check_positive_float)
+    momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
+    seed_list = _seeds(seeds)
+    sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
+    check_types(data, sgd(rates[0]))
+    epochs = check_int_range("epochs", epochs, 1)
+    metrics = check_choice("metrics", metrics, METRICS)
+    nesterov = check_bool("nesterov", nesterov)
+    budget = _budget(max_memory)
+    groups = []
+    for index, size in enumerate(sizes):
+        progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
+        groups.append(_run_group(model, data, size, rates, momenta, seed_list, epochs, stop,
+                                 nesterov, weight_decay, metrics, loss, params, budget, progress))
+    return SweepResult(groups=tuple(groups))
+
+
+def logspace(low: float, high: float, n: int) -> list[float]:
+    """n learning rates spaced evenly on a log scale from low to high (both included)."""
+    low, high = check_positive_float("low", low), check_positive_float("high", high)
+    n = check_int_range("n", n, 1)
+    if high < low:
+        raise ValueError(f"high must be >= low; got low={low}, high={high}.")
+    return [float(v) for v in np.geomspace(low, high, n)]
+
+
+def _run_group(
+    model: Any, data: Dataset, size: int, rates: list[float], momenta: list[float], seeds: list[int],
+    epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
+    loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
+) -> Group:
+    pairs = list(itertools.product(rates, momenta))
+    velocity = any(m > 0 for _, m in pairs)
+    rule = sgd(rates[0], momentum=max(momenta), nesterov=nesterov, weight_decay=weight_decay, velocity=velocity)
+    keys = [seed_keys(np.uint32(s)) for s in seeds]
+    inits = []
+    for init_key, _ in keys:
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key)
+        inits.append(p)
+    arrays = device_arrays(data, inits[0])
+    check_params_fit_data(objective, inits[0], arrays)
+    plan = batch_plan(data.n_train, size)
+    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True)
+    stop_rule = _with_divergence(stop, spec)
+    chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
+    start = time.perf_counter()
+    parts = []
+    for first in range(0, len(pairs), chunk):
+        part = pairs[first : first + chunk]
+        parts.append(_train_chunk(spec, rule, inits, keys, part, epochs, stop_rule, arrays, progress))
+    config = {"batch_size": size, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
+              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps}
+    return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
+
+
+def _train_chunk(
+    spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
+    epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...], progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
+
+    With several devices the pair axis is sharded over them (padded with
+    inactive copies of the last pair to a multiple of the device count).
+    """
+    real = len(pairs)
+    devices = jax.devices()
+    pairs = pairs + [pairs[-1]] * (-len(pairs) % len(devices))
+    n_seeds, n_pairs = len(inits), len(pairs)
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
+    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
+    template = rule.init(inits[0])
+    dtype = jax.tree.leaves(params)[0].dtype
+    grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
+    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
+    state = state._replace(hyper=SgdHyper(
+        learning_rate=(jnp.asarray(grid[..., 0]),), momentum=jnp.asarray(grid[..., 1]),
+        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
+    ))
+    data_keys = jnp.stack([k[1] for k in keys])
+    scale = np.ones((n_seeds, n_pairs), dtype)
+    active = np.ones((n_seeds, n_pairs), bool)
+    active[:, real:] = False
+    if len(devices) > 1:
+        params, state, scale, active, arrays = _shard(devices, params, state, scale, active, arrays)
+    args = (params, state, data_keys, np.int32(0), scale, active, arrays)
+    program, _ = compiled_epoch(spec, *args, configs=2)
+    stop_state = stop.init()
+    rows: list[dict[str, np.ndarray]] = []
+    stopped_at = np.zeros((n_seeds, n_pairs), np.int32)
+    ran = np.zeros((n_seeds, n_pairs), np.int32)
+    status = np.full((n_seeds, n_pairs), "", dtype=object)
+    reason = np.full((n_seeds, n_pairs), "", dtype=object)
+    initial_loss = None
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        tick = time.perf_counter()
+        new_params, new_state, stats = program(params, state, data_keys, np.int32(epoch), scale, active, arrays)
+        stats = jax.device_get(stats)
+        active = np.asarray(active)
+        bad = active & ~np.asarray(stats.finite)
+        if bad.any():
+            careful, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
+            new_params, new_state, stats = careful(params, state, data_keys, np.int32(epoch), scale, active, arrays)
+            stats = jax.device_get(stats)
+        params, state = new_params, new_state
+        now = time.perf_counter()
+        initial_loss = np.asarray(stats.initial_loss) if epoch == 0 else initial_loss
+        row = {name: np.asarray(getattr(stats, name), np.float64) for name in
+               ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")}
+        row["epoch_time"] = np.full((n_seeds, n_pairs), now - tick)
+        row["wall_time"] = np.full((n_seeds, n_pairs), now - start)
+        rows.append(row)
+        steps = (epoch + 1) * spec.plan.steps
+        metrics = {**row, "epoch": epoch + 1, "step": steps, "time": now - start, "initial_loss": initial_loss}
+        stop_state = stop.update(stop_state, metrics)
+        diverged = active & ~np.asarray(stats.finite)
+        fired = active & ~diverged & np.asarray(_fired(stop_state))
+        for i, j in zip(*np.nonzero(diverged)):
+            status[i, j], reason[i, j] = "diverged", _non_finite(stats, i, j, epoch, spec.plan.steps)
+            stopped_at[i, j] = epoch * spec.plan.steps + max(int(stats.bad_step[i, j]), 0)
+            ran[i, j] = epoch + 1
+        for i, j in zip(*np.nonzero(fired)):
+            status[i, j], reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
+            stopped_at[i, j] = steps
+            ran[i, j] = epoch + 1
+        active = active & ~diverged & ~fired
+        if progress is not None:
+            progress(epoch + 1, int(active.sum()))
+        if not active.any():
+            break
+    epochs_run = len(rows)
+    active = np.asarray(active)
+    for i, j in zip(*np.nonzero(active)):
+        status[i, j] = "max_epochs"
+        reason[i, j] = f"max_epochs: ran {epochs_run} epochs ({epochs_run * spec.plan.steps} updates)"
+        stopped_at[i, j] = epochs_run * spec.plan.steps
+        ran[i, j] = epochs_run
+    keep = (slice(None), slice(0, real))
+    return {"params": jax.tree.map(lambda a: np.asarray(a)[keep], params),
+            "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
+            "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
+            "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
+
+
+def _shard(devices: list[Any], *trees: Any) -> tuple[Any, ...]:
+    """Configs (axis 1 of params, state, scale, active) split over devices; the data replicated."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("configs",))
+    by_config = NamedSharding(mesh, PartitionSpec(None, "configs"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    *configs, data = trees
+    placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
+    return (*placed, jax.tree.map(lambda a: jax.device_put(a, replicated), data))
+
+
+def _fired(state: Any) -> Any:
+    return state.fired if hasattr(state, "fired") else state[0]
+
+
+def _pick(tree: Any, i: int, j: int) -> Any:
+    """Config (i, j) of a tree whose leaves are scalars or (seeds, pairs) arrays."""
+    return jax.tree.map(lambda a: np.asarray(a)[i, j] if np.ndim(a) == 2 else a, tree)
+
+
+def _non_finite(stats: Any, i: int, j: int, epoch: int, steps_per_epoch: int) -> str:
+    step = int(stats.bad_step[i, j])
+    return (f"diverged: non-finite loss or gradient ({float(stats.bad_loss[i, j]):.4g}) at epoch "
+            f"{epoch + 1}, step {step + 1} of {steps_per_epoch}; params kept from the last finite update")
+
+
+def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]:
+    items = _as_list(name, values)
+    checked = [check(f"{name}[{i}]", v) for i, v in enumerate(items)]
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{name} must not repeat a value; got {list(items)!r}.")
+    return checked
+
+
+def _as_list(name: str, values: Any) -> list[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        values = [values] if values is None or isinstance(values, (int, float, str)) else list(values)
+    if len(values) == 0:
+        raise ValueError(f"{name} must hold at least one value; got an empty grid.")
+    return list(values)
+
+
+def _momentum(name: str, value: Any) -> float:
+    from gdlab.core.checks import check_float_range
+
+    return check_float_range(name, value, 0.0, 1.0)
+
+
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_int_range("seeds", seeds, 1)))
+    return _grid("seeds", seeds, lambda n, v: check_int_range(n, v, 0, 2**32 - 1))
+
+
+def _budget(max_memory: int | None) -> int:
+    if max_memory is not None:
+        return check_int_range("max_memory", max_memory, 1)
+    free = _free_memory()
+    return max(free // 4, 64 * 2**20)
+
+
+def _free_memory() -> int:
+    """Free bytes on the default device (GPU memory stats, else MemAvailable of the host)."""
+    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.environ.get("GDLAB_MEMORY_BYTES", 4 * 2**30))
+
+
+def config_bytes(params: Params, batch_size: int) -> int:
+    """A generous estimate of one config's memory: params, grads, state and batch activations."""
+    leaves = jax.tree.leaves(params)
+    n_params = sum(int(np.prod(np.shape(a))) for a in leaves)
+    itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
+    widths = sum(int(np.shape(a)[-1]) for a in leaves if np.ndim(a) >= 1)
+    return itemsize * (6 * n_params + 4 * batch_size * widths)
+
+
+def _chunk_size(params: Params, batch_size: int, n_seeds: int, n_pairs: int, budget: int) -> int:
+    per_pair = n_seeds * config_bytes(params, batch_size)
+    if per_pair > budget:
+        raise ValueError(
+            f"max_memory must hold at least one config per seed ({per_pair} bytes for {n_seeds} seeds "
+            f"at batch_size {batch_size}); got {budget}."
+        )
+    return max(1, min(n_pairs, budget // per_pair))

@@ -1,0 +1,180 @@
+"""What ``sweep`` returns: one row per config, each config's history, and its Result."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from gdlab.engine.result import Result
+
+CLASSIFICATION_METRICS = ("test_accuracy",)
+
+
+@dataclass(frozen=True, eq=False)
+class Group:
+    """The configs of one batch size: arrays indexed [seed, pair] (history: [epoch, seed, pair])."""
+
+    config: dict[str, Any]
+    pairs: list[tuple[float, float]]
+    seeds: list[int]
+    params: Any
+    history: dict[str, np.ndarray]
+    status: np.ndarray
+    reason: np.ndarray
+    steps_run: np.ndarray
+    epochs_run: np.ndarray
+    seconds: float
+
+
+def group_outcome(
+    parts: list[dict[str, Any]], pairs: list[tuple[float, float]], seeds: list[int],
+    config: dict[str, Any], seconds: float,
+) -> Group:
+    """Join the chunks of a batch-size group along the pair axis (histories padded with NaN)."""
+    epochs = max(next(iter(p["history"].values())).shape[0] for p in parts)
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        out = np.full((epochs, *a.shape[1:]), np.nan)
+        out[: a.shape[0]] = a
+        return out
+
+    history = {k: np.concatenate([pad(p["history"][k]) for p in parts], axis=2) for k in parts[0]["history"]}
+    return Group(
+        config=config,
+        pairs=pairs,
+        seeds=seeds,
+        params=jax.tree.map(lambda *a: np.concatenate(a, axis=1), *[p["params"] for p in parts]),
+        history=history,
+        status=np.concatenate([p["status"] for p in parts], axis=1),
+        reason=np.concatenate([p["reason"] for p in parts], axis=1),
+        steps_run=np.concatenate([p["steps_run"] for p in parts], axis=1),
+        epochs_run=np.concatenate([p["epochs_run"] for p in parts], axis=1),
+        seconds=seconds,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Every config of a sweep, ordered by batch size, learning rate, momentum, seed."""
+
+    groups: tuple[Group, ...]
+
+    @property
+    def index(self) -> list[tuple[int, int, int]]:
+        """(group, seed index, pair index) of config i."""
+        return [(g, i, j) for g, group in enumerate(self.groups)
+                for j in range(len(group.pairs)) for i in range(len(group.seeds))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per config: hyperparameters, seed, status, reason, final and best metrics."""
+        return [self._row(*where) for where in self.index]
+
+    def _row(self, g: int, i: int, j: int) -> dict[str, Any]:
+        group = self.groups[g]
+        lr, momentum = group.pairs[j]
+        ran = int(group.epochs_run[i, j])
+        row: dict[str, Any] = {
+            "learning_rate": lr, "batch_size": group.config["batch_size"], "momentum": momentum,
+            "seed": group.seeds[i], "status": str(group.status[i, j]), "reason": str(group.reason[i, j]),
+            "epochs_run": ran, "steps_run": int(group.steps_run[i, j]),
+            "seconds": group.seconds / group.status.size,
+        }
+        for name in ("train_loss", "test_loss", "test_accuracy", "grad_norm"):
+            values = group.history[name][:ran, i, j]
+            if np.all(np.isnan(values)):
+                continue
+            row[f"final_{name}"] = float(values[-1])
+            pick = np.nanmax if name in CLASSIFICATION_METRICS else np.nanmin
+            row[f"best_{name}"] = float(pick(values)) if np.any(np.isfinite(values)) else float("nan")
+        return row
+
+    def run(self, k: int) -> Result:
+        """Config k as the Result gd.fit returns (params as NumPy arrays; no rule state)."""
+        g, i, j = self.index[k]
+        group = self.groups[g]
+        ran = int(group.epochs_run[i, j])
+        lr, momentum = group.pairs[j]
+        return Result(
+            params=jax.tree.map(lambda a: a[i, j], group.params),
+            history={k: v[:ran, i, j] for k, v in group.history.items() if not np.all(np.isnan(v[:ran, i, j]))},
+            status=str(group.status[i, j]),
+            reason=str(group.reason[i, j]),
+            epochs_run=ran,
+            steps_run=int(group.steps_run[i, j]),
+            opt_state=None,
+            compile_seconds=0.0,
+            train_seconds=group.seconds / group.status.size,
+            config={**group.config, "learning_rate": lr, "momentum": momentum, "seed": group.seeds[i]},
+        )
+
+    def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
+        """The (learning_rate, batch_size, momentum) with the best mean of metric over seeds, with its spread."""
+        rows = self.rows
+        if not rows or metric not in rows[0]:
+            allowed = sorted(k for k in (rows[0] if rows else {}) if k.startswith(("final_", "best_")))
+            raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
+        maximise = "accuracy" in metric
+        by_config: dict[tuple[float, int, float], list[float]] = {}
+        for row in rows:
+            by_config.setdefault((row["learning_rate"], row["batch_size"], row["momentum"]), []).append(row[metric])
+
+        def score(values: list[float]) -> float:
+            mean = float(np.mean(values))
+            if not math.isfinite(mean):
+                return -math.inf
+            return mean if maximise else -mean
+
+        key, values = max(by_config.items(), key=lambda item: score(item[1]))
+        return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "metric": metric,
+                "mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+
+    def table(self) -> str:
+        """The rows as an aligned text table."""
+        columns = ["batch_size", "learning_rate", "momentum", "seed", "status", "epochs_run",
+                   "final_train_loss", "final_test_loss", "final_test_accuracy"]
+        rows = self.rows
+        columns = [c for c in columns if rows and c in rows[0]]
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
+        lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+        lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+        return "\n".join(lines)
+
+    def to_csv(self, path: str | Path) -> Path:
+        rows = self.rows
+        with Path(path).open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return Path(path)
+
+    def to_json(self, path: str | Path) -> Path:
+        Path(path).write_text(json.dumps([{k: _json(v) for k, v in r.items()} for r in self.rows], indent=1))
+        return Path(path)
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (needs pandas installed)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _json(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else str(value)

@@ -1,0 +1,145 @@
+"""Sweeps: every config equals its standalone fit; stops and divergence stay per config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.engine.sweep import config_bytes
+
+
+@pytest.fixture(scope="module")
+def small(mnist1d: gd.Dataset) -> gd.Dataset:
+    return gd.datasets.from_arrays(mnist1d.x_train[:600], mnist1d.y_train[:600], test_fraction=0.25, seed=1)
+
+
+MODEL = gd.models.mlp(hidden=(24,))
+
+
+def _close(result: gd.Result, other: gd.Result, rtol: float = 2e-5) -> None:
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(other.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=rtol)
+    for name in ("train_loss", "test_loss", "test_accuracy", "learning_rate"):
+        np.testing.assert_allclose(result.history[name], other.history[name], rtol=rtol, atol=rtol)
+
+
+def test_every_config_equals_its_standalone_fit(small) -> None:
+    result = gd.sweep(MODEL, small, learning_rate=[0.05, 0.3], batch_size=[50, "full"],
+                      momentum=[0.0, 0.9], seeds=[3, 8], epochs=3)
+    assert len(result) == len(result.rows) == 2 * 2 * 2 * 2
+    for k, row in enumerate(result.rows):
+        rule = gd.sgd(row["learning_rate"], momentum=row["momentum"])
+        alone = gd.fit(MODEL, small, rule, batch_size=row["batch_size"], epochs=3, seed=row["seed"],
+                       check_stability=False)
+        run = result.run(k)
+        assert (run.status, run.epochs_run, run.steps_run) == (alone.status, 3, alone.steps_run)
+        _close(run, alone)
+        assert row["final_test_loss"] == pytest.approx(alone.history["test_loss"][-1], rel=2e-5)
+
+
+def test_a_diverging_config_freezes_and_never_poisons_the_others(small) -> None:
+    stop = gd.stop.plateau(tol=1e-3, patience=1)
+    result = gd.sweep(MODEL, small, learning_rate=[0.1, 1e4], batch_size=[50], seeds=1, epochs=4, stop=stop)
+    good, bad = result.rows
+    assert bad["status"] == "diverged" and bad["epochs_run"] == 1
+    assert bad["reason"].startswith("diverged: non-finite")
+    assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(result.run(1).params))
+    with pytest.warns(gd.ConvergenceWarning):
+        alone = gd.fit(MODEL, small, gd.sgd(0.1), batch_size=50, epochs=4, stop=stop)
+    assert good["status"] == alone.status
+    _close(result.run(0), alone)
+
+
+def test_each_config_stops_on_its_own_epoch(small) -> None:
+    stop = gd.stop.target("train_loss", 1.5)  # lr 0.5 gets there in epoch 5, lr 0.02 never
+    result = gd.sweep(MODEL, small, learning_rate=[0.02, 0.5], batch_size=[30], seeds=1, epochs=12, stop=stop)
+    slow, fast = result.rows
+    assert fast["status"] == "target_reached" and fast["epochs_run"] < slow["epochs_run"]
+    alone = gd.fit(MODEL, small, gd.sgd(0.5), batch_size=30, epochs=12, stop=stop)
+    assert alone.epochs_run == fast["epochs_run"] and alone.reason == fast["reason"]
+    _close(result.run(1), alone)
+
+
+def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
+    grid = dict(learning_rate=gd.logspace(0.01, 1.0, 5), batch_size=[100], seeds=2, epochs=2)
+    whole = gd.sweep(MODEL, small, **grid)
+
+    per_config = config_bytes(MODEL.init(jax.random.PRNGKey(0), (40,), 10), 100)
+    chunked = gd.sweep(MODEL, small, max_memory=2 * per_config * 2, **grid)  # 2 pairs x 2 seeds a chunk
+    for a, b in zip(whole.rows, chunked.rows):
+        assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-6)
+    with pytest.raises(ValueError, match=r"max_memory must hold at least one config per seed \(\d+ bytes"):
+        gd.sweep(MODEL, small, max_memory=100, **grid)
+
+
+def test_results_best_table_and_files(small, tmp_path) -> None:
+    result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.2], seeds=2, epochs=2, batch_size=[60])
+    rows = result.rows
+    expected_keys = {"learning_rate", "batch_size", "seed", "status", "final_train_loss",
+                     "final_test_loss", "final_test_accuracy"}
+    assert expected_keys <= set(rows[0])
+    best = result.best("final_test_loss")
+    means = {lr: np.mean([r["final_test_loss"] for r in rows if r["learning_rate"] == lr]) for lr in (0.01, 0.2)}
+    assert best["learning_rate"] == min(means, key=means.get)
+    assert best["mean"] == pytest.approx(means[best["learning_rate"]])
+    assert best["seeds"] == 2 and best["std"] >= 0
+    assert result.best("final_test_accuracy")["metric"] == "final_test_accuracy"
+    with pytest.raises(ValueError, match="metric must be one of .*'final_test_loss'.*got 'val'"):
+        result.best("val")
+    assert len(result.table().splitlines()) == 1 + len(rows)
+    csv_rows = (result.to_csv(tmp_path / "s.csv")).read_text().splitlines()
+    assert len(csv_rows) == 1 + len(rows)
+    assert json.loads(result.to_json(tmp_path / "s.json").read_text())[0]["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"learning_rate": []}, "learning_rate must hold at least one value"),
+        ({"learning_rate": [0.1, 0.1]}, "learning_rate must not repeat a value"),
+        ({"learning_rate": [0.1, -1.0]}, r"learning_rate\[1\] must be a float in \(0, inf\); got -1.0"),
+        ({"learning_rate": [0.1], "batch_size": [10_000]}, r"batch_size must be an integer in \[1, 450\]"),
+        ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
+        ({"learning_rate": [0.1], "seeds": 0}, "seeds"),
+        ({"learning_rate": [0.1], "seeds": [1, 1]}, "seeds must not repeat"),
+    ],
+)
+def test_bad_grids(small, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        gd.sweep(MODEL, small, **kwargs)
+
+
+def test_logspace() -> None:
+    np.testing.assert_allclose(gd.logspace(0.001, 1.0, 4), [0.001, 0.01, 0.1, 1.0])
+    with pytest.raises(ValueError, match="high must be >= low"):
+        gd.logspace(1.0, 0.1, 3)
+
+
+def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_cache) -> None:
+    script = textwrap.dedent("""
+        import json, sys
+        import numpy as np
+        import gdlab as gd
+        import jax
+        d = gd.datasets.load("mnist1d", cache_path=sys.argv[1])
+        small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
+        r = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3], batch_size=[50],
+                     momentum=[0.0, 0.5], seeds=1, epochs=2)
+        print(json.dumps({"devices": len(jax.devices()), "losses": [x["final_train_loss"] for x in r.rows]}))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
+                         text=True, check=True, timeout=300)
+    sharded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sharded["devices"] == 4
+    local = gd.sweep(MODEL, small, learning_rate=[0.05, 0.1, 0.3], batch_size=[50], momentum=[0.0, 0.5],
+                     seeds=1, epochs=2)
+    np.testing.assert_allclose(sharded["losses"], [r["final_train_loss"] for r in local.rows], rtol=1e-5)
