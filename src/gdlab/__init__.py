@@ -15,6 +15,8 @@ from gdlab.engine.fit import fit
 from gdlab.engine.sweep import logspace, sweep
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.loop import Checkpoint
+from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
+from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
 
@@ -22,6 +24,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Checkpoint",
+    "LRFinderResult",
+    "NoiseScale",
     "ConvergenceWarning",
     "Dataset",
     "Model",
@@ -34,11 +38,14 @@ __all__ = [
     "apply_updates",
     "datasets",
     "enable_compilation_cache",
+    "exact_noise_scale",
+    "find_learning_rate",
     "fit",
     "logspace",
     "losses",
     "max_stable_learning_rate",
     "models",
+    "noise_scale",
     "schedules",
     "sgd",
     "sharpness",

@@ -1,0 +1,249 @@
+"""The learning-rate range test, several seeds at once, with suggestions validated by a short sweep.
+
+The rate grows exponentially from min_lr to max_lr over ``steps`` mini-batch
+steps, lr_t = min_lr * (max_lr / min_lr)^(t / (steps - 1)). Each seed's batch
+losses are smoothed by a bias-corrected moving average,
+s_t = (beta m_{t-1} + (1 - beta) loss_t) / (1 - beta^(t+1)), and its curve ends
+where s_t exceeds ``diverge`` x its best so far or stops being finite. Rules read
+a suggestion off each curve; a short sweep of the candidates (snapped to a grid
+of ``grid_per_decade`` points per decade, with their neighbours) then picks the
+rate with the lowest mean train loss: that validated rate is the answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.dataset import Dataset
+from gdlab.core.rules import apply_updates, sgd
+from gdlab.core.schedules import Schedule
+from gdlab.core.types import Array, LossFn, Model, Params
+from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.sweep import sweep
+
+RULES = ("steepest", "valley", "minimum/10", "largest_stable")
+
+
+class Suggestion(NamedTuple):
+    """One rule's answer: the geometric mean over seeds and the per-seed values."""
+
+    value: float
+    per_seed: tuple[float, ...]
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        finite = [v for v in self.per_seed if math.isfinite(v)]
+        return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+
+class LRFinderResult(NamedTuple):
+    """The validated answer, every rule's suggestion, the curves and the validation sweep."""
+
+    suggestion: float
+    interval: tuple[float, float]
+    suggestions: dict[str, Suggestion]
+    learning_rates: np.ndarray  # (steps,)
+    losses: np.ndarray  # (seeds, steps) smoothed; NaN after a seed's curve ended
+    raw_losses: np.ndarray  # (seeds, steps)
+    validation: list[dict[str, Any]]  # candidate rate, mean and std of the final train loss
+
+    def schedule(self, kind: str, total_steps: int, warmup_steps: int = 0) -> Schedule:
+        """A schedule built from the answer: "cosine" (with warmup) or "one_cycle" (peak at the answer)."""
+        from gdlab.core import schedules
+
+        if kind == "cosine":
+            body = schedules.cosine(self.suggestion, max(1, total_steps - warmup_steps))
+            return schedules.warmup(body, warmup_steps) if warmup_steps else body
+        if kind == "one_cycle":
+            return schedules.one_cycle(self.suggestion, total_steps)
+        raise ValueError(f"kind must be one of {{'cosine', 'one_cycle'}}; got {kind!r}.")
+
+
+def find_learning_rate(
+    model: Model | LossFn,
+    data: Dataset,
+    *,
+    batch_size: int = 32,
+    seeds: int | Sequence[int] = 3,
+    min_lr: float = 1e-5,
+    max_lr: float = 10.0,
+    steps: int = 200,
+    beta: float = 0.9,
+    diverge: float = 4.0,
+    momentum: float = 0.0,
+    params: Params | None = None,
+    validate_epochs: int = 2,
+    grid_per_decade: int = 4,
+    loss: str | None = None,
+) -> LRFinderResult:
+    """Run the range test over ``seeds`` seeds at once, then validate the candidates by a short sweep.
+
+    ``seeds`` is a count (seeds 0..n-1) or a list. ``params`` (optional) start
+    every seed's test; they are never changed.
+    """
+    min_lr, max_lr = check_positive_float("min_lr", min_lr), check_positive_float("max_lr", max_lr)
+    if not min_lr < max_lr:
+        raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
+    steps = check_int_range("steps", steps, 20)
+    seeds = _seed_list(seeds)
+    batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
+    beta = check_float_range("beta", beta, 0.0, 1.0)
+    diverge = check_float_range("diverge", diverge, 1.0, math.inf)
+    rates = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
+    raw = _range_test(model, data, params, loss, batch_size, seeds, min_lr, max_lr, steps, momentum)
+    smoothed = np.stack([_smooth(curve, beta, diverge) for curve in raw])
+    if np.isnan(smoothed[:, 0]).all():
+        raise ValueError(
+            f"min_lr must give a finite loss; the loss at min_lr={min_lr:g} is not finite for any seed "
+            "(check the model and data, or lower min_lr)."
+        )
+    usable = np.sum(np.isfinite(smoothed), axis=1)
+    if usable.max() < 10:
+        raise ValueError(
+            f"steps must leave at least 10 points before the loss blows up; got {int(usable.max())} "
+            f"(raise steps or lower max_lr={max_lr:g})."
+        )
+    per_rule = {rule: tuple(_suggest(rule, rates, curve) for curve in smoothed) for rule in RULES}
+    suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
+    grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
+    result = sweep(model, data, learning_rate=grid, batch_size=[batch_size], momentum=[momentum],
+                   seeds=seeds, epochs=check_int_range("validate_epochs", validate_epochs, 1),
+                   params=params, loss=loss, metrics="running")
+    validation = _validation(result.rows, grid)
+    best = min(validation, key=lambda v: v["mean"])
+    close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
+    return LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
+                          smoothed, raw, validation)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(check_int_range("seeds", seeds, 1)))
+    values = [check_int_range(f"seeds[{i}]", s, 0, 2**32 - 1) for i, s in enumerate(seeds)]
+    if not values or len(set(values)) != len(values):
+        raise ValueError(f"seeds must be a count >= 1 or distinct seeds; got {seeds!r}.")
+    return values
+
+
+def _range_test(
+    model: Any, data: Dataset, params: Params | None, loss: str | None, batch_size: int, seeds: list[int],
+    min_lr: float, max_lr: float, steps: int, momentum: float,
+) -> np.ndarray:
+    """Batch losses (seeds, steps) of SGD with an exponentially growing rate."""
+    inits = []
+    for seed in seeds:
+        objective, p, _ = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seed))[0])
+        inits.append(p)
+    x, y, _, _ = device_arrays(data, inits[0])
+    check_params_fit_data(objective, inits[0], (x, y))
+    rule = sgd(Schedule(_exponential_range, (min_lr, max_lr, float(steps - 1))), momentum=momentum)
+    idx = np.stack([_batches(seed, data.n_train, batch_size, steps) for seed in seeds])
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
+    states = jax.tree.map(lambda *a: jnp.stack(a), *[rule.init(p) for p in inits])
+    program = _compiled_range_test(objective.loss, rule.update)
+    return np.asarray(program(stacked, states, x, y, jnp.asarray(idx)), np.float64)
+
+
+def _exponential_range(params: Any, step: Any) -> Array:
+    low, high, last = params
+    return low * (high / low) ** (jnp.asarray(step, jnp.result_type(float)) / last)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_range_test(loss: LossFn, update: Any) -> Any:
+    def one_seed(params: Params, state: Any, x: Array, y: Array, idx: Array) -> Array:
+        def step(carry: tuple[Params, Any], rows: Array) -> tuple[tuple[Params, Any], Array]:
+            p, s = carry
+            value, grads = jax.value_and_grad(loss)(p, x[rows], y[rows])
+            updates, s = update(grads, s, p)
+            return (apply_updates(p, updates), s), value
+
+        return jax.lax.scan(step, (params, state), idx)[1]
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, 0, None, None, 0)))
+
+
+def _batches(seed: int, n: int, batch_size: int, steps: int) -> np.ndarray:
+    """steps batches of distinct indices, walking through fresh permutations of the data."""
+    rng = np.random.default_rng(seed)
+    per_epoch = n // batch_size
+    orders = [rng.permutation(n)[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+              for _ in range(-(-steps // per_epoch))]
+    return np.concatenate(orders)[:steps]
+
+
+def _smooth(losses: np.ndarray, beta: float, diverge: float) -> np.ndarray:
+    """Bias-corrected moving average, NaN from where it blows up (> diverge x best, or not finite)."""
+    out = np.full(len(losses), np.nan)
+    average, best = 0.0, math.inf
+    for t, value in enumerate(losses):
+        average = beta * average + (1 - beta) * value
+        smooth = average / (1 - beta ** (t + 1))
+        if not math.isfinite(smooth) or smooth > diverge * best:
+            break
+        out[t] = smooth
+        best = min(best, smooth)
+    return out
+
+
+def _suggest(rule: str, rates: np.ndarray, curve: np.ndarray) -> float:
+    """One rule's suggestion from one smoothed curve (NaN where the curve ended)."""
+    n = int(np.sum(np.isfinite(curve)))
+    lr, loss = rates[:n], curve[:n]
+    low = int(np.argmin(loss))
+    if rule == "minimum/10":
+        return float(lr[low] / 10)
+    if rule == "steepest":
+        skip = max(1, n // 10)
+        slope = np.gradient(loss, np.log(lr))[skip : max(skip + 1, n - skip)]
+        return float(lr[skip + int(np.argmin(slope))])
+    if rule == "valley":
+        return float(lr[_valley(loss)])
+    rising = np.nonzero((np.arange(n) > low) & (loss > loss[low] * 1.05))[0]  # largest_stable
+    return float(lr[rising[0] - 1] if len(rising) else lr[n - 1])
+
+
+def _valley(loss: np.ndarray) -> int:
+    """Two thirds of the way along the longest stretch where the loss keeps falling (1% slack)."""
+    best_start, best_len, start = 0, 1, 0
+    for t in range(1, len(loss)):
+        if loss[t] > min(loss[start : t]) * 1.01:
+            start = t
+        if t - start + 1 > best_len:
+            best_start, best_len = start, t - start + 1
+    return best_start + int(2 * (best_len - 1) / 3)
+
+
+def _geomean(values: tuple[float, ...]) -> float:
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def _candidates(values: list[float], per_decade: int, low: float, high: float) -> list[float]:
+    """Each suggestion snapped to the grid 10^(k/per_decade), with its two neighbours."""
+    ks: set[int] = set()
+    for v in values:
+        if math.isfinite(v) and v > 0:
+            k = round(math.log10(v) * per_decade)
+            ks |= {k - 1, k, k + 1}
+    grid = sorted(10 ** (k / per_decade) for k in ks)
+    return [g for g in grid if low <= g <= high] or [float(np.sqrt(low * high))]
+
+
+def _validation(rows: list[dict[str, Any]], grid: list[float]) -> list[dict[str, Any]]:
+    out = []
+    for rate in grid:
+        losses = [r["final_train_loss"] if math.isfinite(r.get("final_train_loss", math.nan)) else math.inf
+                  for r in rows if r["learning_rate"] == rate]
+        mean = float(np.mean(losses))
+        out.append({"learning_rate": rate, "mean": mean if math.isfinite(mean) else math.inf,
+                    "std": float(np.std(losses)) if math.isfinite(mean) else 0.0})
+    return out

@@ -1,0 +1,148 @@
+"""Batch-size guidance: the simple gradient noise scale B_simple = tr(Sigma) / |G|^2.
+
+McCandlish et al. (2018), "An Empirical Model of Large-Batch Training". With
+G the full-data gradient and Sigma the per-example gradient covariance, a batch
+of B examples drawn without replacement from n has
+
+    E|g_B|^2 = |G|^2 + c_B tr(Sigma),   c_B = (n - B) / ((n - 1) B)   (~ 1/B for B << n),
+
+so gradient norms at two batch sizes, each averaged over many batches before the
+ratio is taken, give
+
+    tr(Sigma) = (E|g_small|^2 - E|g_big|^2) / (c_small - c_big),   |G|^2 = E|g_big|^2 - c_big tr(Sigma).
+
+B_simple is the critical batch size: below it, doubling the batch nearly halves
+the steps needed; far above it, larger batches buy little. The recommended
+learning rate follows the linear scaling rule (Goyal et al. 2017):
+lr = learning_rate * recommended_batch_size / batch_size, with a warmup.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.dataset import Dataset
+from gdlab.core.types import Array, LossFn, Model, Params
+from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params
+
+
+class NoiseScale(NamedTuple):
+    """The estimate, its bootstrap interval, and what it recommends."""
+
+    b_simple: float
+    interval: tuple[float, float]
+    grad_norm_sq: float  # |G|^2
+    trace_sigma: float  # tr(Sigma)
+    recommended_batch_size: int
+    recommended_learning_rate: float | None
+    small_batch: int
+    big_batch: int
+    batches: int
+
+
+def noise_scale(
+    model: Model | LossFn,
+    params: Params,
+    data: Dataset,
+    small_batch: int = 16,
+    big_batch: int = 512,
+    *,
+    batches: int = 64,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    bootstrap: int = 1000,
+    confidence: float = 0.9,
+    loss: str | None = None,
+) -> NoiseScale:
+    """B_simple at params from gradient norms of ``batches`` random batches at each of two sizes.
+
+    ``learning_rate`` (tuned at ``batch_size``, default small_batch) gives the
+    recommended learning rate by linear scaling. The interval is a percentile
+    bootstrap over the batches at the given confidence.
+    """
+    small = check_int_range("small_batch", small_batch, 1, data.n_train)
+    if not small < big_batch:
+        raise ValueError(f"big_batch must be larger than small_batch ({small}); got {big_batch}.")
+    big = check_int_range("big_batch", big_batch, small + 1, data.n_train)
+    batches = check_int_range("batches", batches, 2)
+    bootstrap = check_int_range("bootstrap", bootstrap, 10)
+    confidence = check_float_range("confidence", confidence, 0.5, 1.0)
+    objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
+    x, y, _, _ = device_arrays(data, params)
+    check_params_fit_data(objective, params, (x, y))
+    rng = np.random.default_rng(check_int_range("seed", seed, 0, 2**32 - 1))
+    norms = {b: _batch_norms(objective.loss, params, x, y, _draw(rng, data.n_train, b, batches)) for b in (small, big)}
+    n = data.n_train
+    b_simple, g2, trace = _estimate(norms[small].mean(), norms[big].mean(), small, big, n)
+    draws = rng.integers(0, batches, size=(bootstrap, batches))
+    boot = np.array([_estimate(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
+    tail = (1 - confidence) / 2
+    interval = (float(np.nanquantile(boot, tail)), float(np.nanquantile(boot, 1 - tail)))
+    recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
+    base_batch = small if batch_size is None else check_int_range("batch_size", batch_size, 1, n)
+    rate = None
+    if learning_rate is not None:
+        rate = check_positive_float("learning_rate", learning_rate) * recommended / base_batch
+    return NoiseScale(b_simple, interval, g2, trace, recommended, rate, small, big, batches)
+
+
+def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss: str | None = None) -> float:
+    """tr(Sigma) / |G|^2 from every per-example gradient (vmap; for data small enough to hold them)."""
+    objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
+    x, y, _, _ = device_arrays(data, params)
+    per_example = _per_example_grads(objective.loss)(params, x, y)
+    flat = jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(per_example)], axis=1)
+    flat = np.asarray(flat, np.float64)
+    mean = flat.mean(axis=0)
+    trace = float(((flat - mean) ** 2).sum(axis=1).mean())
+    return trace / float(mean @ mean)
+
+
+def _estimate(small_sq: float, big_sq: float, small: int, big: int, n: int) -> tuple[float, float, float]:
+    c_small, c_big = _c(small, n), _c(big, n)
+    trace = (small_sq - big_sq) / (c_small - c_big)
+    g2 = big_sq - c_big * trace
+    return (trace / g2 if g2 > 0 else float("inf")), g2, trace
+
+
+def _c(b: int, n: int) -> float:
+    """c_B = (n - B) / ((n - 1) B): the variance factor of a mean of B drawn without replacement."""
+    return (n - b) / ((n - 1) * b) if n > 1 else 0.0
+
+
+def _draw(rng: np.random.Generator, n: int, size: int, batches: int) -> np.ndarray:
+    """batches rows of size distinct indices (each row without replacement)."""
+    return np.stack([rng.choice(n, size=size, replace=False) for _ in range(batches)])
+
+
+def _batch_norms(loss: LossFn, params: Params, x: Array, y: Array, idx: np.ndarray) -> np.ndarray:
+    return np.asarray(_compiled_norms(loss)(params, x, y, jnp.asarray(idx)), np.float64)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_norms(loss: LossFn) -> Any:
+    """|grad of the mean loss on x[idx_k]|^2 for each row k of idx, compiled once per loss."""
+
+    def norms(params: Params, x: Array, y: Array, idx: Array) -> Array:
+        def one(rows: Array) -> Array:
+            grads = jax.grad(loss)(params, x[rows], y[rows])
+            return sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))
+
+        return jax.lax.map(one, idx)
+
+    return jax.jit(norms)
+
+
+@functools.lru_cache(maxsize=None)
+def _per_example_grads(loss: LossFn) -> Any:
+    def one(params: Params, xi: Array, yi: Array) -> Params:
+        return jax.grad(loss)(params, xi[None], yi[None])
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0)))

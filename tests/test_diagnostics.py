@@ -1,0 +1,132 @@
+"""The learning-rate finder and the gradient noise scale against closed forms and exact values."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.engine.lr_finder import find_learning_rate
+from gdlab.engine.noise_scale import exact_noise_scale, noise_scale
+
+
+@pytest.fixture(scope="module")
+def least_squares() -> gd.Dataset:
+    return gd.datasets.load("linreg", n=250, features=5, noise=0.5, seed=4)
+
+
+def test_full_batch_suggestion_is_within_a_factor_of_two_of_two_over_mu_plus_l(least_squares) -> None:
+    data = least_squares
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))]).astype(np.float64)
+    eig = np.linalg.eigvalsh(2 * x.T @ x / len(x))  # MSE Hessian
+    optimal = 2 / (eig.min() + eig.max())
+    result = find_learning_rate(gd.models.linear(), data, batch_size=data.n_train, seeds=2,
+                                min_lr=1e-4, max_lr=10.0, steps=100, validate_epochs=20)
+    assert optimal / 2 <= result.suggestion <= optimal * 2
+    assert result.interval[0] <= result.suggestion <= result.interval[1]
+    assert set(result.suggestions) == {"steepest", "valley", "minimum/10", "largest_stable"}
+    assert result.losses.shape == (2, 100) and result.learning_rates[0] == pytest.approx(1e-4)
+
+
+def test_the_validated_answer_is_stable_across_seed_sets(mnist1d) -> None:
+    small = gd.datasets.from_arrays(mnist1d.x_train[:1000], mnist1d.y_train[:1000], test_fraction=0.2)
+    model = gd.models.mlp(hidden=(32,))
+    answers = [
+        find_learning_rate(model, small, batch_size=32, seeds=[3 * k, 3 * k + 1, 3 * k + 2], steps=120,
+                           validate_epochs=2).suggestion
+        for k in range(5)
+    ]
+    most = max(answers.count(a) for a in answers)
+    assert most >= 4, answers
+
+
+def test_training_at_the_suggestion_beats_ten_times_lower_and_higher(mnist1d) -> None:
+    model = gd.models.mlp(hidden=(64,))
+    result = find_learning_rate(model, mnist1d, batch_size=32, seeds=2, steps=150, validate_epochs=1)
+    spread = result.suggestions["steepest"].spread
+    assert spread[0] <= result.suggestions["steepest"].value <= spread[1]
+
+    def final_loss(rate: float) -> float:
+        return gd.fit(model, mnist1d, gd.sgd(rate), batch_size=32, epochs=3, metrics="running").history[
+            "train_loss"][-1]
+
+    best = final_loss(result.suggestion)
+    assert best < final_loss(result.suggestion / 10)
+    assert best < final_loss(result.suggestion * 10)
+
+
+def test_the_finder_leaves_the_params_bit_identical(least_squares) -> None:
+    model = gd.models.linear()
+    params = model.init(jax.random.PRNGKey(3), (5,), 1)
+    copy = jax.tree.map(lambda a: np.array(a, copy=True), params)
+    find_learning_rate(model, least_squares, batch_size=25, seeds=2, steps=40, params=params)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(copy)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_the_finder_builds_a_schedule_from_its_answer(least_squares) -> None:
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=1, steps=40)
+    schedule = result.schedule("cosine", total_steps=100, warmup_steps=10)
+    assert float(schedule(10)) == pytest.approx(result.suggestion, rel=1e-6)
+    assert float(result.schedule("one_cycle", 100)(29)) == pytest.approx(result.suggestion, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"min_lr": 1.0, "max_lr": 0.1}, r"min_lr must be smaller than max_lr \(0.1\); got 1.0"),
+        ({"min_lr": -1.0}, "min_lr"),
+        ({"steps": 5}, r"steps must be an integer in \[20, inf\]"),
+        ({"batch_size": 10_000}, "batch_size"),
+        ({"min_lr": 1e3, "max_lr": 1e9}, "steps must leave at least 10 points"),
+    ],
+)
+def test_bad_finder_arguments(least_squares, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        find_learning_rate(gd.models.linear(), least_squares, **{"batch_size": 25, "steps": 40, **kwargs})
+
+
+def test_a_model_that_is_not_finite_at_min_lr_is_refused(least_squares) -> None:
+    def nan_loss(params, x, y):
+        return jnp.mean((x @ params["w"] - y) ** 2) * jnp.nan
+
+    with pytest.raises(ValueError, match="min_lr must give a finite loss"):
+        find_learning_rate(nan_loss, least_squares, batch_size=25, steps=40, params={"w": jnp.zeros(5)})
+
+
+@pytest.mark.usefixtures("x64")
+def test_two_batch_noise_scale_is_within_20_percent_of_the_exact_value() -> None:
+    data = gd.datasets.load("linreg", n=5000, features=10, noise=1.0, seed=0, dtype="float64")
+    model = gd.models.linear()
+    params = ({"w": jnp.asarray(data.info["true_weights"][:, None] + 0.2),
+               "b": jnp.asarray([data.info["true_bias"] + 0.2])},)
+    exact = exact_noise_scale(model, params, data)
+    estimate = noise_scale(model, params, data, small_batch=16, big_batch=1024, batches=300, seed=1,
+                           learning_rate=0.01, batch_size=16)
+    assert abs(estimate.b_simple - exact) <= 0.2 * exact
+    assert estimate.interval[0] < estimate.b_simple < estimate.interval[1]
+    assert estimate.recommended_batch_size == round(estimate.b_simple)
+    assert estimate.recommended_learning_rate == pytest.approx(0.01 * estimate.recommended_batch_size / 16)
+    # the parts: tr(Sigma) and |G|^2 against the per-example computation
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))])
+    w = np.concatenate([np.asarray(params[0]["w"])[:, 0], np.asarray(params[0]["b"])])
+    per_example = 2 * (x @ w - data.y_train)[:, None] * x
+    assert estimate.grad_norm_sq == pytest.approx(float(per_example.mean(0) @ per_example.mean(0)), rel=0.2)
+    assert exact == pytest.approx(
+        float(((per_example - per_example.mean(0)) ** 2).sum(1).mean() / (per_example.mean(0) @ per_example.mean(0))),
+        rel=1e-9,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"small_batch": 64, "big_batch": 32}, r"big_batch must be larger than small_batch \(64\); got 32"),
+     ({"small_batch": 0}, "small_batch"), ({"big_batch": 10**6}, "big_batch"), ({"batches": 1}, "batches")],
+)
+def test_bad_noise_scale_arguments(least_squares, kwargs, match) -> None:
+    model = gd.models.linear()
+    params = model.init(jax.random.PRNGKey(0), (5,), 1)
+    with pytest.raises(ValueError, match=match):
+        noise_scale(model, params, least_squares, **{"small_batch": 4, "big_batch": 64, **kwargs})
