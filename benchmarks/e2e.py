@@ -1,6 +1,6 @@
 """Whole-process timing: ``gdlab fit --no-progress`` against ``python benchmarks/e2e_torch.py``.
 
-    python -m benchmarks.e2e [--runs 10] [--warmup 2] [--json PATH]
+    python -m benchmarks.e2e [--runs 10] [--warmup 2] [--timer auto|hyperfine|loop] [--json PATH]
 
 Both train the MNIST-1D MLP for 30 epochs at batch size 32 with plain SGD
 (learning rate 0.1) and measure the full-data train loss, gradient norm, test
@@ -8,7 +8,9 @@ loss and accuracy after every epoch; the wall time covers the whole process
 (interpreter start, imports, data loading, compiling, training, printing).
 The PyTorch script runs twice: with torch's default threads, and with
 OMP_NUM_THREADS=1. Timing uses hyperfine (``apt-get install hyperfine``) when it
-is on PATH, else a loop over ``subprocess.run`` with ``time.perf_counter``.
+is on PATH, else (or with ``--timer loop``) a loop over ``subprocess.run`` with
+``time.perf_counter`` in which the commands alternate run by run, so a drift
+in the machine's load hits them alike.
 After the warm-up runs gdlab's on-disk compilation cache is warm, as in any
 repeated use of ``gdlab fit``.
 """
@@ -141,6 +143,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     parser.add_argument(
+        "--timer",
+        choices=("auto", "hyperfine", "loop"),
+        default="auto",
+        help="hyperfine (each command's runs in a row), loop (commands alternate run by run), "
+        "auto: hyperfine when installed (default)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="PATH", help="also write the numbers to this JSON file"
     )
     return parser.parse_args(argv)
@@ -157,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     accuracy = {
         c.name: final_accuracy(c) for c in COMMANDS
     }  # gdlab first: it creates the data cache
-    timer = "hyperfine" if shutil.which("hyperfine") else "subprocess loop"
+    timer = args.timer
+    if timer == "auto":
+        timer = "hyperfine" if shutil.which("hyperfine") else "loop"
     timing = hyperfine_times if timer == "hyperfine" else loop_times
     rows = summarise(timing(COMMANDS, args.runs, args.warmup), accuracy)
     print(render(rows, timer))
