@@ -106,7 +106,15 @@ def run_epoch(
     if rest_idx is not None:
         carry, _ = step(carry, (x[rest_idx], y[rest_idx]))
     seen = plan.full_batches * plan.batch_size + plan.remainder
+    if spec.learning_rate is not None and not spec.careful and _counts_steps(carry.state):
+        last = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
+        carry = carry._replace(learning_rate=(spec.learning_rate(last) * lr_scale).astype(nan.dtype))
     return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss)
+
+
+def _counts_steps(state: OptState) -> bool:
+    """A rule state with a ``step`` update counter, whose rate can be read off after the fact."""
+    return hasattr(state, "_replace") and hasattr(state, "step")
 
 
 def _stats(
@@ -162,7 +170,7 @@ def _step_fn(
         updates = jax.tree.map(lambda u: (u * lr_scale).astype(u.dtype), updates)
         new_params = apply_updates(carry.params, updates)
         lr = carry.learning_rate
-        if spec.learning_rate is not None:
+        if spec.learning_rate is not None and (spec.careful or not _counts_steps(carry.state)):
             lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
         batch_loss = loss * xb.shape[0]
         if spec.masked and not spec.careful:
@@ -170,10 +178,11 @@ def _step_fn(
             new_state = _select(active, new_state, carry.state)
             batch_loss = jnp.where(active, batch_loss, 0.0)
         if not spec.careful:
+            running = spec.metrics == "running"
             new = carry._replace(
                 params=new_params,
                 state=new_state,
-                loss_sum=carry.loss_sum + batch_loss,
+                loss_sum=carry.loss_sum + batch_loss if running else carry.loss_sum,
                 learning_rate=lr,
             )
             return new, None
