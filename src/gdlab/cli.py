@@ -223,6 +223,56 @@ def sharpness(
 
 
 @app.command()
+def compare(
+    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    learning_rates: Optional[str] = typer.Option(
+        None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
+        "Default: 8 rates per batch size, shifted with sqrt(batch_size).", show_default=False,
+    ),
+    batch_sizes: str = typer.Option("1,32,128,full", "--batch-sizes", help="Batch sizes: 1 (SGD), k, full."),
+    seeds: int = typer.Option(3, help="Seeds per config (0, 1, ...)."),
+    epochs: int = typer.Option(6, help="The budget: epochs for every variant (the same samples seen)."),
+    target: Optional[float] = typer.Option(
+        None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
+        show_default=False,
+    ),
+    out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
+    csv: Optional[str] = typer.Option(None, help="Also write one CSV row per config here."),
+    json_out: Optional[str] = typer.Option(
+        None, "--json-out", help="Also save the sweep here (for gdlab report).", show_default=False
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Compare batch, stochastic and mini-batch gradient descent over learning rates; write an HTML report."""
+    from gdlab.commands.compare import CompareOptions, run_compare
+
+    options = CompareOptions(
+        dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
+        seeds=seeds, epochs=epochs, target=target, out=out, csv=csv, json_out=json_out,
+    )
+    summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command()
+def report(
+    path: str = typer.Argument(..., help="A sweep saved by gdlab compare --json-out."),
+    out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Write the HTML report of a saved sweep (gdlab compare --json-out)."""
+    from gdlab.commands.compare import run_report
+
+    summary = run_report(path, out, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command()
 def datasets() -> None:
     """List the named data sets."""
     from gdlab.datasets import NAMES

@@ -1,0 +1,284 @@
+"""``gdlab compare``: batch, stochastic and mini-batch gradient descent side by side, with an HTML report.
+
+One sweep per batch size (learning rates x seeds as one vmapped program), the
+same budget in epochs for every variant, then the summary table, the conclusion
+and the report. Every option is checked before the data is loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import gdlab as gd
+from gdlab.commands.fit import build_model, load_data, parse_batch_size
+from gdlab.core.batching import resolve_batch_size
+from gdlab.core.checks import check_int_range, check_positive_float
+from gdlab.engine.setup import device_arrays, objective_and_params, seed_keys
+from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
+from gdlab.report import table as summary_table
+
+DEFAULT_EPOCHS = 6
+DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
+RATES_PER_VARIANT = 8
+RATES_RULE = ("8 per variant, half a decade apart, starting at the first half-decade at or above "
+              "1e-4 * sqrt(batch_size): smaller batches have noisier gradients and need smaller rates")
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """The comparison as given on the command line."""
+
+    dataset: str = "mnist1d"
+    model: str = "mlp"
+    hidden: str = "100,100"
+    learning_rates: str | None = None  # None: a range per batch size (RATES_RULE)
+    batch_sizes: str = "1,32,128,full"
+    seeds: int = 3
+    epochs: int = DEFAULT_EPOCHS
+    target: float | None = None  # None: DEFAULT_TARGET for an accuracy, no target for a loss
+    out: str = "gdlab-compare.html"
+    csv: str | None = None
+    json_out: str | None = None
+
+
+def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
+    """Train every variant, write the report (and CSV/JSON when asked); print the table unless as_json."""
+    start = time.perf_counter()
+    model = build_model(options.model, options.hidden, "relu")
+    sizes = parse_batch_sizes(options.batch_sizes)
+    rates = None if options.learning_rates is None else parse_learning_rates(options.learning_rates)
+    seeds = list(range(check_int_range("seeds", options.seeds, 1)))
+    epochs = check_int_range("epochs", options.epochs, 1)
+    target = None if options.target is None else check_positive_float("target", options.target)
+    paths = {name: _output_path(name, value) for name, value in
+             (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
+    console = Console(stderr=True)
+    with _Bars(console, show_progress) as bars:
+        data = bars.step("loading data", lambda: load_data(options.dataset, None))
+        plan = _variants(sizes, rates, data.n_train)
+        metric = _metric(data)
+        target = _target(target, metric)
+        gd.enable_compilation_cache()
+        groups = []
+        for size, grid in plan:
+            def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
+                return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
+                                callback=callback)
+
+            groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
+        result = gd.SweepResult(groups=tuple(groups))
+        initial = initial_train_loss(model, data, seeds)
+        settings = {
+            "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
+            "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
+            "metrics": "exact", "learning_rates": {str(s): g for s, g in plan},
+            "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
+            "gdlab": gd.__version__,
+        }
+        comparison = from_sweep(result, settings, initial)
+        summary = summarize(comparison)
+        bars.step("writing the report", lambda: _write(comparison, result, paths))
+    text = conclusion(summary)
+    if not as_json:
+        _print(Console(), summary, comparison, text, paths)
+    return _plain({"settings": settings, "variants": [asdict(v) for v in summary.variants],
+                   "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
+                   "conclusion": text, **{name: str(p) for name, p in paths.items()},
+                   "seconds": time.perf_counter() - start})
+
+
+def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
+    """Write the HTML report of a saved comparison (gdlab compare --json-out)."""
+    from gdlab.report import load
+
+    target = _output_path("out", out)
+    comparison = load(path)
+    summary = summarize(comparison)
+    write_html(comparison, target)
+    text = conclusion(summary)
+    if not as_json:
+        _print(Console(), summary, comparison, text, {"out": target})
+    return _plain({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
+
+
+def default_learning_rates(batch_size: int, n: int = RATES_PER_VARIANT) -> list[float]:
+    """n rates half a decade apart from the first half-decade >= 1e-4 * sqrt(batch_size)."""
+    first = math.ceil(2 * math.log10(1e-4 * math.sqrt(batch_size)) - 1e-9)
+    return [float(10 ** ((first + i) / 2)) for i in range(n)]
+
+
+def parse_learning_rates(text: str) -> list[float]:
+    """'lo:hi:n' (n log-spaced rates, both ends included) or a comma-separated list of rates."""
+    wrong = (f"learning_rates must be lo:hi:n (such as 1e-3:3:8) or a comma-separated list of rates > 0; "
+             f"got {text!r}.")
+    parts = text.split(":")
+    try:
+        if len(parts) == 3:
+            low, high, n = float(parts[0]), float(parts[1]), int(parts[2])
+            if not (0 < low <= high < math.inf and n >= 1) or (n == 1 and low != high) or (n > 1 and low == high):
+                raise ValueError
+            rates = gd.logspace(low, high, n)
+        elif len(parts) == 1:
+            rates = [float(p) for p in text.split(",")]
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(wrong) from None
+    for i, rate in enumerate(rates):
+        check_positive_float(f"learning_rates[{i}]", rate)
+    if len(set(rates)) != len(rates):
+        raise ValueError(f"learning_rates must not repeat a value; got {text!r}.")
+    return rates
+
+
+def parse_batch_sizes(text: str) -> list[int | str]:
+    """'1,32,128,full' -> [1, 32, 128, 'full'] (checked against the data later)."""
+    sizes = [parse_batch_size(p.strip()) for p in text.split(",")] if text.strip() else []
+    if not sizes:
+        raise ValueError(f"batch_sizes must list at least one batch size such as 1,32,128,full; got {text!r}.")
+    for size in sizes:
+        if isinstance(size, int) and size < 1:
+            raise ValueError(f"batch_sizes must hold integers >= 1 or 'full'; got {text!r}.")
+    return sizes
+
+
+def _variants(sizes: list[int | str], rates: list[float] | None, n_train: int) -> list[tuple[int, list[float]]]:
+    """(batch size, its learning rates) per variant, smallest batch first; repeats refused."""
+    resolved = sorted(resolve_batch_size(s, n_train) for s in sizes)
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(f"batch_sizes must not repeat a batch size ('full' is {n_train}); got {sizes!r}.")
+    return [(s, list(rates) if rates is not None else default_learning_rates(s)) for s in resolved]
+
+
+def _plain(value: Any) -> Any:
+    """value with every non-finite float as None, so json.dumps writes strict JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _metric(data: gd.Dataset) -> str:
+    if data.n_test == 0:
+        return "final_train_loss"
+    return "final_test_accuracy" if data.task == "classification" else "final_test_loss"
+
+
+def _target(target: float | None, metric: str) -> float | None:
+    if "accuracy" not in metric:
+        return target
+    if target is None:
+        return DEFAULT_TARGET
+    if target > 1:
+        raise ValueError(f"target must be a test accuracy in (0, 1]; got {target!r}.")
+    return target
+
+
+def _output_path(name: str, value: str) -> Path:
+    path = Path(value)
+    if path.is_dir() or not path.parent.is_dir():
+        why = "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
+        raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
+    return path
+
+
+def initial_train_loss(model: gd.Model, data: gd.Dataset, seeds: list[int]) -> dict[int, float]:
+    """Each seed's train loss at its initial params (as the sweep draws them)."""
+    import jax
+
+    out = {}
+    for seed in seeds:
+        init_key, _ = seed_keys(np.uint32(seed))
+        objective, params, _ = objective_and_params(model, data, None, None, init_key)
+        x, y, _, _ = device_arrays(data, params)
+        out[seed] = float(jax.jit(objective.loss)(params, x, y))
+    return out
+
+
+def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
+    if options.model != "mlp":
+        return options.model
+    sizes = [data.input_shape[-1], *(int(h) for h in options.hidden.split(",") if h.strip()), data.outputs]
+    return "MLP " + "-".join(str(s) for s in sizes)
+
+
+def _label(size: int, n_train: int, grid: list[float]) -> str:
+    from gdlab.report import variant_label
+
+    return f"{variant_label(size, n_train):<22} learning rates {grid[0]:.3g} to {grid[-1]:.3g}"
+
+
+def _write(comparison: Comparison, result: gd.SweepResult, paths: dict[str, Path]) -> None:
+    write_html(comparison, paths["out"])
+    if "csv" in paths:
+        result.to_csv(paths["csv"])
+    if "json_out" in paths:
+        save(comparison, paths["json_out"])
+
+
+def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Path]) -> None:
+    s = comparison.settings
+    grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {summary.epochs} epochs for every variant "
+                 f"({summary.epochs * int(s['n_train'])} samples seen), {len(s['seeds'])} seeds")
+    for k, header in enumerate(summary_table.headers(summary)):
+        grid.add_column(header, justify="left" if k == 0 else "right")
+    for row in summary_table.cells(summary):
+        grid.add_row(*row)
+    console.print(grid)
+    console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
+    console.print("seconds: each variant's median epoch time over its configs (compile time left out); "
+                  "collapsed: final train loss >= the loss before training.", highlight=False)
+    console.print()
+    console.print(text, highlight=False)
+    console.print()
+    for name, path in paths.items():
+        console.print(f"{name}: {path}", highlight=False)
+
+
+class _Bars:
+    """rich progress bars on stderr (or none): a spinner per step, a bar over epochs per variant."""
+
+    def __init__(self, console: Console, show: bool) -> None:
+        self.show = show
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+
+    def __enter__(self) -> _Bars:
+        if self.show:
+            self.bar.start()
+        return self
+
+    def __exit__(self, error: Any, *exc: Any) -> None:
+        if not self.show:
+            return
+        if error is not None:  # an error is one line: the bars' last frame goes nowhere
+            self.bar.live.transient = True
+            self.bar.console.file = io.StringIO()
+        self.bar.stop()
+
+    def step(self, name: str, work: Callable[[], Any]) -> Any:
+        task = self.bar.add_task(name, total=1, status="", visible=self.show)
+        done = work()
+        self.bar.update(task, completed=1)
+        return done
+
+    def sweep(self, name: str, epochs: int, work: Callable[[Any], gd.SweepResult]) -> gd.SweepResult:
+        task = self.bar.add_task(name, total=epochs, status="compiling", visible=self.show)
+
+        def callback(group: int, epoch: int, active: int) -> None:
+            self.bar.update(task, completed=epoch, status=f"{active} configs training")
+
+        result = work(callback)
+        self.bar.update(task, completed=epochs, status="done")
+        return result

@@ -1,0 +1,129 @@
+"""The plain-language conclusion of a comparison, every claim drawn from the summary's numbers."""
+
+from __future__ import annotations
+
+from gdlab.report.summary import Summary, VariantSummary, higher_is_better
+
+
+def conclusion(summary: Summary) -> str:
+    """One paragraph: the winner, who reached the target first, too high and too low rates, noise."""
+    parts = [_winner(summary), _target(summary), _too_high(summary), _too_low(summary), _noise(summary),
+             _balance(summary)]
+    return " ".join(p[0].upper() + p[1:] for p in parts if p)
+
+
+def metric_text(metric: str, value: float) -> str:
+    """0.613 as '61.3%' (0.5 as '50%') for an accuracy, else '0.613'."""
+    if "accuracy" not in metric:
+        return f"{value:.4g}"
+    return f"{value:.1%}".replace(".0%", "%")
+
+
+def metric_name(metric: str) -> str:
+    """'final_test_accuracy' -> 'test accuracy'."""
+    return metric.removeprefix("final_").removeprefix("best_").replace("_", " ")
+
+
+def _winner(s: Summary) -> str:
+    pick = max if higher_is_better(s.metric) else min
+    best = pick(s.variants, key=lambda v: v.mean)
+    spread = f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)}"
+    return (f"With the same budget of {s.epochs} epochs for every variant, {best.label} ended best: final "
+            f"{metric_name(s.metric)} {spread} (mean ± std over {best.seeds} seeds) at learning rate "
+            f"{best.best_learning_rate:.3g}.")
+
+
+def _target(s: Summary) -> str:
+    if s.target is None:
+        return ""
+    goal = f"the target {metric_name(s.metric)} of {metric_text(s.metric, s.target)}"
+    missed = [v.label for v in s.variants if v.epochs_to_target is None]
+    if s.first_by_epoch is None:
+        return f"No variant reached {goal} within {s.epochs} epochs."
+    by_epoch = _named(s, s.first_by_epoch)
+    by_second = _named(s, s.first_by_second)
+    if by_epoch is by_second:
+        text = (f"{by_epoch.label} reached {goal} first both per epoch (epoch {by_epoch.epochs_to_target}) "
+                f"and per second ({_seconds(by_epoch)}).")
+    else:
+        text = (f"Per epoch, {by_epoch.label} reached {goal} first (epoch {by_epoch.epochs_to_target}, "
+                f"{_seconds(by_epoch)}); per second of compute, {by_second.label} did ({_seconds(by_second)}, "
+                f"epoch {by_second.epochs_to_target}), since an epoch of {by_epoch.label} makes "
+                f"{by_epoch.steps_per_epoch} updates and one of {by_second.label} {by_second.steps_per_epoch}.")
+    close = [v for v in s.variants if v is not by_second and v.seconds_to_target is not None
+             and v.seconds_to_target <= 1.1 * by_second.seconds_to_target]  # type: ignore[operator]
+    if close:
+        text += f" Within 10% of that per second: {_join([f'{v.label} ({_seconds(v)})' for v in close])}."
+    if missed:
+        text += f" It was not reached within {s.epochs} epochs by {_join(missed)}."
+    return text
+
+
+def _too_high(s: Summary) -> str:
+    found = [v for v in s.variants if v.too_high is not None]
+    diverged = sum(v.diverged for v in s.variants)
+    collapsed = sum(v.collapsed for v in s.variants)
+    configs = sum(v.configs for v in s.variants)
+    if not found:
+        return f"No learning rate in the grid was too high: none of the {configs} configs diverged or collapsed."
+    where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
+    text = (f"The learning rate became too high at {where}: from there most seeds diverged (a non-finite loss) or "
+            f"collapsed (a final train loss at or above the loss before training); in all, {diverged} of "
+            f"{configs} configs diverged and {collapsed} collapsed.")
+    safe = [v.label for v in s.variants if v.too_high is None]
+    if safe:
+        text += f" For {_join(safe)} no rate in the grid was too high."
+    return text
+
+
+def _too_low(s: Summary) -> str:
+    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate]
+    if not slow:
+        return ""
+    moved = _join([f"{v.lowest_final_train_loss:.3g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
+    start = sum(v.initial_train_loss for v in slow) / len(slow)
+    return f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.3g} to {moved}."
+
+
+def _noise(s: Summary) -> str:
+    small = min(s.variants, key=lambda v: v.batch_size)
+    large = max(s.variants, key=lambda v: v.batch_size)
+    if small is large:
+        return ""
+    text = ""
+    if small.too_high is not None and (large.too_high is None or small.too_high < large.too_high):
+        tail = "in no rate of its grid" if large.too_high is None else f"only from {large.too_high:.3g}"
+        text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} failed from a learning "
+                f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
+                f"failed {tail}. ")
+    return text + (
+        f"At their best rates the train loss of {small.label} rose in {small.rises:.2g} of {s.epochs - 1} "
+        f"epochs (mean over seeds) and its final {metric_name(s.metric)} spread over seeds by "
+        f"± {metric_text(s.metric, small.std)}, against {large.rises:.2g} and ± {metric_text(s.metric, large.std)} "
+        f"for {large.label}, which takes one calm, exact step per epoch.")
+
+
+def _balance(s: Summary) -> str:
+    sizes = sorted(v.batch_size for v in s.variants)
+    middle = [v for v in s.variants if v.label == s.first_by_second and sizes[0] < v.batch_size < sizes[-1]]
+    if not middle:
+        return ""
+    v = middle[0]
+    return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
+            f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+
+
+def _samples(n: int) -> str:
+    return "one sample" if n == 1 else f"{n} samples"
+
+
+def _named(s: Summary, label: str | None) -> VariantSummary:
+    return next(v for v in s.variants if v.label == label)
+
+
+def _seconds(v: VariantSummary) -> str:
+    return f"{v.seconds_to_target:.3g} s per config"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

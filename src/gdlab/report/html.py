@@ -1,0 +1,135 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no external URL."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from gdlab.report import plots, table
+from gdlab.report.comparison import Comparison
+from gdlab.report.conclusion import conclusion, metric_name, metric_text
+from gdlab.report.summary import Summary, failure, summarize
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0;
+       color: #1d1d1f; background: #f6f6f4; line-height: 1.5; }
+main { max-width: 1140px; margin: 0 auto; padding: 24px 28px 60px; }
+h1 { font-size: 26px; margin: 8px 0 2px; }
+h2 { font-size: 19px; margin: 34px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+.sub { color: #555; margin: 0 0 16px; }
+.conclusion { background: #fff; border-left: 5px solid #2ca02c; padding: 14px 18px; font-size: 16px;
+              box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+table { border-collapse: collapse; background: #fff; font-size: 14px; width: 100%;
+        box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+th, td { padding: 6px 10px; border-bottom: 1px solid #e5e5e5; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f0f0ee; font-weight: 600; }
+figure { margin: 0; background: #fff; padding: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+figure svg { width: 100%; height: auto; display: block; }
+figcaption { color: #444; font-size: 14px; padding: 6px 4px 2px; }
+.notes li { margin: 4px 0; }
+details { margin-top: 12px; }
+details table { font-size: 12px; }
+.failed { color: #b00020; }
+"""
+
+
+def write_html(comparison: Comparison, path: str | Path) -> Path:
+    """Write the report of comparison to path (one HTML file)."""
+    Path(path).write_text(render(comparison))
+    return Path(path)
+
+
+def render(comparison: Comparison, summary: Summary | None = None) -> str:
+    """The report page as text."""
+    summary = summarize(comparison) if summary is None else summary
+    s = comparison.settings
+    title = f"gdlab compare: batch, stochastic and mini-batch gradient descent on {s['dataset']}"
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(_subtitle(s, summary))}</p>',
+        f'<p class="conclusion">{escape(conclusion(summary))}</p>',
+        "<h2>Summary</h2>", _summary_table(summary),
+        "<h2>Loss curves</h2>", _figure(plots.loss_curves(comparison, summary), _CURVES),
+        "<h2>Final loss against learning rate</h2>", _figure(plots.u_curve(comparison, summary), _U_CURVE),
+        "<h2>Learning rate × batch size</h2>", _figure(plots.heatmap(comparison, summary), _HEATMAP),
+        "<h2>How to read this</h2>", _notes(s, summary),
+        _all_configs(comparison, summary),
+    ]
+    body = "\n".join(sections)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+            f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+_CURVES = ("Each variant at its best learning rate. Left: per epoch, every variant has seen the same samples; "
+           "the smaller the batch, the more updates per epoch and the faster the loss falls. Right: the same "
+           "curves against compute time, where an epoch of many small updates costs more than one big one.")
+_U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
+            "and the loss diverges (×) or collapses back to where it started (○). Smaller batches need smaller "
+            "rates: the gradient of one sample is noisy.")
+_HEATMAP = ("Where each batch size works. The good rates move right as the batch grows: a bigger batch averages "
+            "away more noise and tolerates a bigger step.")
+
+
+def _subtitle(s: dict[str, Any], summary: Summary) -> str:
+    seeds = len(s["seeds"]) if isinstance(s["seeds"], list) else s["seeds"]
+    target = "" if summary.target is None else f"; target {metric_name(summary.metric)} " \
+        f"{metric_text(summary.metric, summary.target)}"
+    return (f"{s['model']} on {s['dataset']} ({s['n_train']} training and {s['n_test']} test samples); "
+            f"budget {summary.epochs} epochs for every variant; {seeds} seeds per config{target}.")
+
+
+def _summary_table(summary: Summary) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers(summary))
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.cells(summary))
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>\n{svg}\n<figcaption>{escape(caption)}</figcaption>\n</figure>"
+
+
+def _notes(s: dict[str, Any], summary: Summary) -> str:
+    grids = "; ".join(f"{v.label}: {_rates(s['learning_rates'][str(v.batch_size)])}" for v in summary.variants)
+    items = [
+        f"Budget: {summary.epochs} epochs for every variant, so every config sees the same "
+        f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a full-batch "
+        "epoch one.",
+        f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
+        "The best learning rate of a variant is the one with the best mean final "
+        f"{metric_name(summary.metric)} over the seeds; ± is the standard deviation over the seeds.",
+        "Seconds are compute time per config: the variant's median epoch time (all its configs train together "
+        "in one vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run of "
+        "an epoch in which some config diverged, are left out.",
+        "Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
+        "final train loss is at or above the loss before training, for a classifier often chance level "
+        "(ln(classes)), with no non-finite number, so the status alone would miss it.",
+        f"Train loss and gradient norm are measured on all training data after each epoch (metrics="
+        f"{s.get('metrics', 'exact')}).",
+    ]
+    return '<ul class="notes">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _rates(rates: list[float]) -> str:
+    return ", ".join(f"{r:.3g}" for r in rates)
+
+
+def _all_configs(comparison: Comparison, summary: Summary) -> str:
+    names = ["batch_size", "learning_rate", "seed", "status", "epochs_run", "final_train_loss", summary.metric]
+    head = "".join(f"<th>{escape(n)}</th>" for n in names + ["failure"])
+    lines = []
+    for row in comparison.rows:
+        kind = failure(row)
+        cells = "".join(f"<td>{escape(_cell(row.get(n)))}</td>" for n in names)
+        mark = f'<td class="failed">{kind}</td>' if kind else "<td></td>"
+        lines.append(f"<tr>{cells}{mark}</tr>")
+    return (f"<details><summary>Every config ({len(comparison.rows)})</summary>\n<table><thead><tr>{head}</tr>"
+            f"</thead><tbody>{''.join(lines)}</tbody></table></details>")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return "" if value is None else str(value)

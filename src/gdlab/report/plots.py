@@ -1,0 +1,191 @@
+"""The report's figures as inline SVG: loss curves, the learning-rate U-curve and a heatmap.
+
+Matplotlib's object API (``Figure``, no pyplot, no backend switch); text is drawn
+as paths so the page looks the same everywhere, and every id is prefixed so
+several figures can share one HTML page.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from typing import Any
+
+import matplotlib
+import matplotlib.patches
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
+
+from gdlab.report.comparison import Comparison
+from gdlab.report.conclusion import metric_name
+from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
+
+SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
+MINI_BATCH_COLORS = ("#2ca02c", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
+RC = {"svg.fonttype": "path", "svg.hashsalt": "gdlab", "font.size": 10, "axes.spines.top": False,
+      "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3}
+
+
+def loss_curves(comparison: Comparison, summary: Summary) -> str:
+    """Train loss and the test metric of each variant's best config, per epoch and per second."""
+    with _style():
+        fig = Figure(figsize=(11, 7.2), layout="constrained")
+        axes = fig.subplots(2, 2)
+        test = summary.metric.removeprefix("final_")
+        for k, v in enumerate(summary.variants):
+            loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
+            loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
+            metric = curves(comparison, v.batch_size, v.best_learning_rate, test)
+            label = f"{v.label}, learning rate {v.best_learning_rate:.3g}"
+            color = colors(summary)[k]
+            for row, values, start in ((0, loss, 0), (1, metric, 1)):
+                epochs = np.arange(start, start + values.shape[1])
+                _band(axes[row, 0], epochs, values, color, label)
+                _band(axes[row, 1], epochs * v.seconds_per_epoch, values, color, label)
+        for row, name in ((0, "train loss"), (1, metric_name(test))):
+            axes[row, 0].set_xlabel("epoch (the same samples seen for every variant)")
+            axes[row, 1].set_xlabel("training seconds per config (each variant's median epoch time)")
+            for ax in axes[row]:
+                ax.set_ylabel(name)
+        if "accuracy" in test:
+            for ax in axes[1]:
+                ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        if summary.target is not None:
+            for ax in axes[1]:
+                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {summary.target:g}")
+        axes[0, 0].legend(loc="upper right", fontsize=8)
+        axes[1, 0].legend(loc="lower right" if higher_is_better(test) else "upper right", fontsize=8)
+        fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right); "
+                     "lines: mean over seeds, bands: min to max")
+        return _svg(fig, "curves")
+
+
+def u_curve(comparison: Comparison, summary: Summary) -> str:
+    """Final train loss against learning rate for each batch size; diverged and collapsed configs marked."""
+    with _style():
+        fig = Figure(figsize=(11, 4.6), layout="constrained")
+        ax = fig.subplots()
+        start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
+        finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
+        top = start * 1.6
+        bottom = min(finite, default=start) * 0.8
+        for k, v in enumerate(summary.variants):
+            color = colors(summary)[k]
+            rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size]
+            rates = sorted({r["learning_rate"] for r in rows})
+            means = [_clipped_mean([r for r in rows if r["learning_rate"] == lr], top) for lr in rates]
+            ax.plot(rates, means, "-", color=color, lw=2, label=v.label)
+            _seeds(ax, rows, color, top)
+        ax.axhline(start, color="grey", ls="--", lw=1)
+        ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
+                fontsize=8, color="grey")
+        ax.plot([], [], "x", color="black", label="diverged (non-finite, drawn at the top)")
+        ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")
+        ax.set_xscale("log")
+        ax.set_ylim(bottom, top * 1.05)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(f"final train loss after {summary.epochs} epochs")
+        ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
+        ax.legend(fontsize=8, loc="lower left", ncols=2)
+        return _svg(fig, "ucurve")
+
+
+def heatmap(comparison: Comparison, summary: Summary) -> str:
+    """Mean final test metric over (batch size, learning rate); failed cells crossed, missing ones grey."""
+    rates = sorted({r["learning_rate"] for r in comparison.rows})
+    grid = np.full((len(summary.variants), len(rates)), np.nan)
+    failed = np.zeros(grid.shape, bool)
+    for i, v in enumerate(summary.variants):
+        for j, lr in enumerate(rates):
+            rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size and r["learning_rate"] == lr]
+            if rows:
+                grid[i, j] = np.mean([r.get(summary.metric, math.nan) for r in rows])
+                failed[i, j] = 2 * sum(failure(r) is not None for r in rows) > len(rows)
+    with _style(grid=False):
+        fig = Figure(figsize=(11, 1.3 + 0.62 * len(summary.variants)), layout="constrained")
+        ax = fig.subplots()
+        ax.set_facecolor("#eeeeee")
+        cmap = matplotlib.colormaps["viridis" if higher_is_better(summary.metric) else "viridis_r"]
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            ink = "black" if _light(image.to_rgba(value)) else "white"
+            _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, _best(summary.variants[i], rates[j]), ink)
+        ax.set_xticks(range(len(rates)), [f"{lr:.3g}" for lr in rates], rotation=45)
+        ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
+        ax.set_xlabel("learning rate (grey: not in this variant's grid)")
+        fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
+        ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
+                     "collapsed; box: the best rate")
+        return _svg(fig, "heatmap")
+
+
+def _style(grid: bool = True) -> Any:
+    """Matplotlib settings for one figure (restored when the block ends)."""
+    settings: Any = {**RC, "axes.grid": grid}
+    return matplotlib.rc_context(settings)
+
+
+def colors(summary: Summary) -> list[str]:
+    """One color per variant: red for SGD, dark blue for batch GD, others for the mini-batches."""
+    n = max(v.batch_size for v in summary.variants)
+    middle = iter(MINI_BATCH_COLORS * len(summary.variants))
+    return [SGD_COLOR if v.batch_size == 1 else BATCH_COLOR if v.batch_size == n and n > 1 else next(middle)
+            for v in summary.variants]
+
+
+def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
+    mean = np.mean(values, axis=0)
+    ax.plot(x, mean, "-o", ms=3, color=color, lw=1.8, label=label)
+    if values.shape[0] > 1:
+        ax.fill_between(x, np.min(values, axis=0), np.max(values, axis=0), color=color, alpha=0.18, lw=0)
+
+
+def _clipped_mean(rows: list[dict[str, Any]], top: float) -> float:
+    values = [min(r.get("final_train_loss", math.inf), top) if failure(r) != "diverged" else top for r in rows]
+    return float(np.mean(values))
+
+
+def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
+    for row in rows:
+        kind = failure(row)
+        y = top if kind == "diverged" else min(row["final_train_loss"], top)
+        if kind == "diverged":
+            ax.plot(row["learning_rate"], y, "x", color=color, ms=8, mew=2)
+        elif kind == "collapsed":
+            ax.plot(row["learning_rate"], y, "o", mfc="none", color=color, ms=8, mew=1.5)
+        else:
+            ax.plot(row["learning_rate"], y, ".", color=color, ms=5, alpha=0.7)
+
+
+def _best(v: VariantSummary, rate: float) -> bool:
+    return v.best_learning_rate == rate
+
+
+def _light(rgba: Any) -> bool:
+    red, green, blue = rgba[:3]
+    return 0.299 * red + 0.587 * green + 0.114 * blue > 0.55
+
+
+def _cell(ax: Any, i: int, j: int, value: float, failed: bool, metric: str, best: bool, ink: str) -> None:
+    if math.isnan(value):
+        return
+    text = f"{value:.0%}" if "accuracy" in metric else f"{value:.3g}"
+    ax.text(j, i, ("× " if failed else "") + text, ha="center", va="center", fontsize=9, color=ink,
+            weight="bold" if best else "normal")
+    if best:
+        ax.add_patch(matplotlib.patches.Rectangle((j - 0.46, i - 0.44), 0.92, 0.88, fill=False, ec=ink, lw=2))
+
+
+def _svg(fig: Figure, prefix: str) -> str:
+    """The figure as an <svg> element for an HTML page: no XML header, namespaces or metadata; ids prefixed."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text, count=2)
+    ids = set(re.findall(r'id="([^"]+)"', text))
+    text = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r"#([\w.\-]+)(?=[\")])", lambda m: f"#{prefix}-{m[1]}" if m[1] in ids else m[0], text)
+    return re.sub(r"<!--.*?-->", "", text, flags=re.S)

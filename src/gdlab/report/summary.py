@@ -1,0 +1,159 @@
+"""The numbers of a comparison: per variant the best learning rate, the time to a target and the failures.
+
+A config *diverged* when its loss became non-finite, and *collapsed* when it
+ended with a train loss at or above its loss before training (a too-large rate on
+a classifier can settle at chance level, ln(classes), with no non-finite number).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gdlab.report.comparison import Comparison
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    """One batch size at its best learning rate (means over seeds); None where not reached."""
+
+    label: str
+    batch_size: int
+    steps_per_epoch: int
+    best_learning_rate: float
+    mean: float  # the final metric at the best learning rate, mean over seeds
+    std: float
+    seeds: int
+    epochs_to_target: int | None
+    seconds_to_target: float | None
+    seconds_per_epoch: float  # one config's share of an epoch of its vmapped group
+    diverged: int
+    collapsed: int
+    configs: int
+    too_high: float | None  # the smallest learning rate at which most seeds diverged or collapsed
+    lowest_learning_rate: float
+    lowest_final_train_loss: float  # mean over seeds, at the smallest learning rate
+    initial_train_loss: float  # mean over seeds
+    rises: float  # epochs in which the train loss rose, at the best learning rate (mean over seeds)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Every variant, and which reached the target first per epoch and per second."""
+
+    metric: str
+    target: float | None
+    epochs: int
+    variants: tuple[VariantSummary, ...]
+    first_by_epoch: str | None
+    first_by_second: str | None
+
+
+def failure(row: dict[str, Any]) -> str | None:
+    """'diverged' (non-finite loss), 'collapsed' (final train loss >= initial) or None."""
+    final = row.get("final_train_loss", math.nan)
+    if row["status"] == "diverged" or not math.isfinite(final):
+        return "diverged"
+    if final >= row["initial_train_loss"]:
+        return "collapsed"
+    return None
+
+
+def higher_is_better(metric: str) -> bool:
+    return "accuracy" in metric
+
+
+def summarize(comparison: Comparison) -> Summary:
+    """The summary of every variant, in the order of comparison.variants."""
+    metric = comparison.settings["metric"]
+    target = comparison.settings.get("target")
+    variants = tuple(_variant(comparison, v, metric, target) for v in comparison.variants)
+    reached = [v for v in variants if v.epochs_to_target is not None]
+    by_epoch = min(reached, key=lambda v: (v.epochs_to_target, v.seconds_to_target), default=None)
+    by_second = min(reached, key=lambda v: (v.seconds_to_target, v.epochs_to_target), default=None)
+    return Summary(metric=metric, target=target, epochs=int(comparison.settings["epochs"]), variants=variants,
+                   first_by_epoch=None if by_epoch is None else by_epoch.label,
+                   first_by_second=None if by_second is None else by_second.label)
+
+
+def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
+    """The rate with the best mean of metric over seeds (as SweepResult.best), and its values."""
+    by_rate: dict[float, list[float]] = {}
+    for row in rows:
+        by_rate.setdefault(row["learning_rate"], []).append(row.get(metric, math.nan))
+    sign = 1.0 if higher_is_better(metric) else -1.0
+
+    def score(values: list[float]) -> float:
+        mean = float(np.mean(values))
+        return sign * mean if math.isfinite(mean) else -math.inf
+
+    rate, values = max(by_rate.items(), key=lambda item: score(item[1]))
+    return rate, values
+
+
+def curves(comparison: Comparison, batch_size: int, learning_rate: float, name: str) -> np.ndarray:
+    """History name of every seed at (batch_size, learning_rate): shape (seeds, epochs), NaN-padded."""
+    picked = [h.get(name, []) for r, h in zip(comparison.rows, comparison.histories)
+              if r["batch_size"] == batch_size and r["learning_rate"] == learning_rate]
+    epochs = max((len(c) for c in picked), default=0)
+    out = np.full((len(picked), epochs), np.nan)
+    for i, c in enumerate(picked):
+        out[i, : len(c)] = c
+    return out
+
+
+def seconds_per_epoch(comparison: Comparison, batch_size: int) -> float:
+    """The median epoch time of the batch size's group divided by its configs.
+
+    The median leaves out the one-off epochs re-run to find where some config diverged.
+    """
+    times = [t for r, h in zip(comparison.rows, comparison.histories) if r["batch_size"] == batch_size
+             for t in h.get("epoch_time", [])]
+    configs = sum(r["batch_size"] == batch_size for r in comparison.rows)
+    return float(np.median(times)) / configs if times else math.nan
+
+
+def reach(curve: np.ndarray, target: float | None, metric: str) -> int | None:
+    """The first epoch (from 1) at which the seed-mean curve reaches target, or None."""
+    if target is None or curve.size == 0:
+        return None
+    mean = np.mean(curve, axis=0)
+    hit = mean >= target if higher_is_better(metric) else mean <= target
+    hits = np.nonzero(hit)[0]
+    return int(hits[0]) + 1 if hits.size else None
+
+
+def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: float | None) -> VariantSummary:
+    size = info["batch_size"]
+    rows = [r for r in comparison.rows if r["batch_size"] == size]
+    rate, values = best_learning_rate(rows, metric)
+    history_name = metric.removeprefix("final_").removeprefix("best_")
+    epochs = reach(curves(comparison, size, rate, history_name), target, metric)
+    per_epoch = seconds_per_epoch(comparison, size)
+    failures = [failure(r) for r in rows]
+    lowest = min(r["learning_rate"] for r in rows)
+    train = curves(comparison, size, rate, "train_loss")
+    return VariantSummary(
+        label=info["label"], batch_size=size, steps_per_epoch=info["steps_per_epoch"],
+        best_learning_rate=rate, mean=float(np.mean(values)), std=float(np.std(values)), seeds=len(values),
+        epochs_to_target=epochs, seconds_to_target=None if epochs is None else epochs * per_epoch,
+        seconds_per_epoch=per_epoch, diverged=failures.count("diverged"), collapsed=failures.count("collapsed"),
+        configs=len(rows), too_high=_too_high(rows),
+        lowest_learning_rate=lowest,
+        lowest_final_train_loss=float(np.mean([r.get("final_train_loss", math.nan) for r in rows
+                                               if r["learning_rate"] == lowest])),
+        initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
+        rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
+    )
+
+
+def _too_high(rows: list[dict[str, Any]]) -> float | None:
+    """The smallest learning rate at which more than half of the seeds diverged or collapsed."""
+    failed: dict[float, list[bool]] = {}
+    for row in rows:
+        failed.setdefault(row["learning_rate"], []).append(failure(row) is not None)
+    bad = [rate for rate, flags in failed.items() if sum(flags) * 2 > len(flags)]
+    return min(bad) if bad else None

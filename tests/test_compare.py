@@ -1,0 +1,157 @@
+"""gdlab compare and gdlab report in-process: the files, the JSON, the table, the round trip, bad input."""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from jax.experimental.compilation_cache import compilation_cache
+
+import gdlab as gd
+from gdlab.cli import compare, main
+from gdlab.commands.compare import (
+    DEFAULT_EPOCHS,
+    CompareOptions,
+    default_learning_rates,
+    parse_learning_rates,
+)
+from gdlab.report import load, render
+
+JAX_CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_cache: Path) -> Iterator[Path]:
+    """Run in tmp_path with GDLAB_CACHE_DIR in the session's temporary cache; undo the JAX cache settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(data_cache))
+    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    yield data_cache
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist1d: gd.Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 training and 40 test samples of MNIST-1D as an .npz file."""
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x_train=mnist1d.x_train[:120], y_train=mnist1d.y_train[:120],
+             x_test=mnist1d.x_test[:40], y_test=mnist1d.y_test[:40])
+    return path
+
+
+def _grid(tiny: Path) -> list[str]:
+    return ["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "full,1,40",
+            "--learning-rates", "0.01:0.1:2", "--seeds", "2", "--epochs", "2", "--target", "0.15"]
+
+
+def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -> None:
+    code = main([*_grid(tiny), "--out", "r.html", "--csv", "s.csv", "--json-out", "s.json", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(out.splitlines()) == 1
+    summary = json.loads(out)
+    assert [v["label"] for v in summary["variants"]] == ["SGD", "mini-batch 40", "batch GD"]  # smallest first
+    assert [v["steps_per_epoch"] for v in summary["variants"]] == [120, 3, 1]
+    assert summary["settings"]["learning_rates"] == {s: [0.01, 0.1] for s in ("1", "40", "120")}
+    assert summary["settings"]["epochs"] == 2 and summary["settings"]["target"] == 0.15
+    reached = [v for v in summary["variants"] if v["epochs_to_target"] is not None]
+    if reached:
+        first = min(reached, key=lambda v: (v["epochs_to_target"], v["seconds_to_target"]))
+        assert summary["first_by_epoch"] == first["label"]
+        assert first["label"] in summary["conclusion"]
+    page = Path("r.html").read_text()
+    assert page.count("<svg") == 3 and "https://" not in page and "http://" not in page
+    rows = list(csv.DictReader(Path("s.csv").read_text().splitlines()))
+    assert len(rows) == 3 * 2 * 2 and {r["batch_size"] for r in rows} == {"1", "40", "120"}
+    saved = load("s.json")
+    assert len(saved.rows) == len(saved.histories) == 12
+    assert [len(h["train_loss"]) for h in saved.histories] == [r["epochs_run"] for r in saved.rows]
+    assert all(math.isfinite(r["initial_train_loss"]) for r in saved.rows)
+    assert summary["out"] == "r.html" and summary["json_out"] == "s.json"
+
+    # gdlab report on the saved sweep writes the same page
+    assert main(["report", "s.json", "--out", "again.html", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["conclusion"] == summary["conclusion"]
+    assert Path("again.html").read_text() == page == render(saved)
+
+
+def test_compare_prints_the_table_and_the_conclusion(tiny, capsys) -> None:
+    code = main(["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "40,full",
+                 "--learning-rates", "0.1", "--seeds", "1", "--epochs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "gdlab compare" in out and "mini-batch 40" in out and "batch GD" in out
+    assert "With the same budget of 1 epochs for every variant" in " ".join(out.split())
+    assert "out: gdlab-compare.html" in out and Path("gdlab-compare.html").is_file()
+    assert "mini-batch 40" in err and "writing the report" in err  # the progress bars
+
+
+def test_the_default_grid() -> None:
+    assert DEFAULT_EPOCHS == CompareOptions().epochs
+    assert inspect.signature(compare).parameters["epochs"].default.default == DEFAULT_EPOCHS
+    assert CompareOptions().batch_sizes == "1,32,128,full" and CompareOptions().seeds == 3
+    for size, first in ((1, 1e-4), (32, 1e-3), (128, 10**-2.5), (4000, 1e-2)):
+        rates = default_learning_rates(size)
+        assert len(rates) == 8
+        assert rates[0] == pytest.approx(first) and rates[0] >= 1e-4 * math.sqrt(size) * (1 - 1e-12)
+        np.testing.assert_allclose(np.diff(np.log10(rates)), 0.5)
+
+
+def test_parse_learning_rates() -> None:
+    assert parse_learning_rates("1e-3:3:8") == gd.logspace(1e-3, 3, 8)
+    assert parse_learning_rates("0.1, 1") == [0.1, 1.0]
+    assert parse_learning_rates("0.5") == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--learning-rates", "fast"], "learning_rates must be lo:hi:n .* got 'fast'"),
+        (["--learning-rates", "1:0.1:3"], r"learning_rates must be lo:hi:n .* got '1:0.1:3'"),
+        (["--learning-rates", "0:1:3"], "learning_rates must be lo:hi:n"),
+        (["--learning-rates", "0.1,-1"], r"learning_rates\[1\] must be a float in \(0, inf\); got -1.0"),
+        (["--learning-rates", "0.1,0.1"], "learning_rates must not repeat a value; got '0.1,0.1'"),
+        (["--batch-sizes", ""], "batch_sizes must list at least one batch size"),
+        (["--batch-sizes", "1,0"], "batch_sizes must hold integers >= 1 or 'full'; got '1,0'"),
+        (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
+        (["--seeds", "0"], r"seeds must be an integer in \[1, "),
+        (["--epochs", "0"], r"epochs must be an integer in \[1, "),
+        (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),
+        (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),
+        (["--hidden", "0"], "hidden must be comma-separated layer sizes"),
+        (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
+        (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
+        (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),
+        (["--batch-sizes", "120,full"], r"batch_sizes must not repeat a batch size \('full' is 120\)"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tiny, capsys, args: list[str], match: str) -> None:
+    assert main(["compare", "--dataset", str(tiny), "--batch-sizes", "1,40", *args]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert re.search(match, err), err
+    assert not Path("gdlab-compare.html").exists()
+
+
+def test_report_refuses_a_file_that_is_not_a_saved_sweep(capsys) -> None:
+    Path("rows.json").write_text('[{"seed": 0}]')
+    assert main(["report", "rows.json"]) == 2
+    assert "error: path must be a saved comparison (format 'gdlab-comparison'" in capsys.readouterr().err
+    assert main(["report", "nothing.json"]) == 2
+    assert "(not found)" in capsys.readouterr().err

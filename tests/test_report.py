@@ -1,0 +1,185 @@
+"""The comparison report: its numbers equal the sweep's, its conclusion follows them, its page is self-contained."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.commands.compare import initial_train_loss
+from gdlab.report import Comparison, conclusion, failure, from_sweep, load, render, save, summarize, variant_label
+from gdlab.report import table
+
+MODEL = gd.models.mlp(hidden=(16,))
+RATES = [0.03, 0.3, 1e3]  # 1e3 diverges at both batch sizes
+
+
+@pytest.fixture(scope="module")
+def small(mnist1d: gd.Dataset) -> gd.Dataset:
+    return gd.datasets.from_arrays(mnist1d.x_train[:400], mnist1d.y_train[:400], test_fraction=0.25, seed=1)
+
+
+@pytest.fixture(scope="module")
+def sweep(small: gd.Dataset) -> gd.SweepResult:
+    return gd.sweep(MODEL, small, learning_rate=RATES, batch_size=[10, "full"], seeds=2, epochs=3)
+
+
+@pytest.fixture(scope="module")
+def comparison(sweep: gd.SweepResult, small: gd.Dataset) -> Comparison:
+    settings = {"dataset": "small", "model": "MLP 40-16-10", "n_train": small.n_train, "n_test": small.n_test,
+                "epochs": 3, "seeds": [0, 1], "target": 0.2, "metric": "final_test_accuracy",
+                "learning_rates": {"10": RATES, str(small.n_train): RATES}}
+    return from_sweep(sweep, settings, initial_train_loss(MODEL, small, [0, 1]))
+
+
+def test_the_summary_equals_what_the_sweep_result_says(sweep, comparison) -> None:
+    summary = summarize(comparison)
+    assert [v.batch_size for v in summary.variants] == [10, 300]
+    for group, variant in zip(sweep.groups, summary.variants):
+        best = gd.SweepResult(groups=(group,)).best("final_test_accuracy")
+        assert variant.best_learning_rate == best["learning_rate"]
+        assert variant.mean == pytest.approx(best["mean"], abs=1e-12)
+        assert variant.std == pytest.approx(best["std"], abs=1e-12)
+        assert variant.seeds == best["seeds"] == 2
+        rows = [r for r in sweep.rows if r["batch_size"] == variant.batch_size]
+        assert variant.diverged == sum(r["status"] == "diverged" for r in rows) == 2
+        assert variant.too_high == 1e3
+        assert variant.steps_per_epoch == group.config["steps_per_epoch"]
+
+
+def test_epochs_and_seconds_to_target_follow_the_histories(sweep, comparison) -> None:
+    summary = summarize(comparison)
+    for g, (group, variant) in enumerate(zip(sweep.groups, summary.variants)):
+        j = [lr for lr, _ in group.pairs].index(variant.best_learning_rate)
+        accuracy = group.history["test_accuracy"][:, :, j].mean(axis=1)  # (epochs,) mean over seeds
+        hits = np.nonzero(accuracy >= 0.2)[0]
+        expected = int(hits[0]) + 1 if hits.size else None
+        assert variant.epochs_to_target == expected
+        per_epoch = np.median(group.history["epoch_time"][:, 0, 0]) / group.status.size
+        assert variant.seconds_per_epoch == pytest.approx(per_epoch)
+        if expected is not None:
+            assert variant.seconds_to_target == pytest.approx(expected * per_epoch)
+
+
+def test_the_initial_train_loss_is_the_loss_before_the_first_update(small) -> None:
+    initial = initial_train_loss(MODEL, small, [0, 3])
+    barely = gd.sweep(MODEL, small, learning_rate=[1e-7], batch_size=["full"], seeds=[0, 3], epochs=1)
+    for row in barely.rows:
+        assert initial[row["seed"]] == pytest.approx(row["final_train_loss"], rel=1e-5)
+    assert initial[0] != pytest.approx(initial[3], rel=1e-4)  # each seed has its own start
+
+
+def _row(final: float, status: str = "max_epochs", initial: float = 2.3) -> dict:
+    return {"status": status, "final_train_loss": final, "initial_train_loss": initial}
+
+
+def test_failure_marks_diverged_and_collapsed_configs() -> None:
+    assert failure(_row(0.9)) is None
+    assert failure(_row(2.29)) is None  # too slow is not a failure
+    assert failure(_row(2.3)) == "collapsed"  # back to where it started, no NaN
+    assert failure(_row(7.5)) == "collapsed"
+    assert failure(_row(math.nan)) == "diverged"
+    assert failure(_row(math.inf)) == "diverged"
+    assert failure(_row(1.0, status="diverged")) == "diverged"
+    assert failure({"status": "diverged", "initial_train_loss": 2.3}) == "diverged"  # no final loss recorded
+
+
+def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs: int = 4) -> Comparison:
+    """One rate per batch size, two seeds with the same test accuracy curve and the given epoch time."""
+    rows, histories, variants = [], [], []
+    for size, accuracy in curves.items():
+        label = variant_label(size, 1000)
+        variants.append({"batch_size": size, "label": label, "steps_per_epoch": -(-1000 // size),
+                         "configs": 2, "seconds": 0.0})
+        for seed in (0, 1):
+            rows.append({"learning_rate": 0.1, "batch_size": size, "seed": seed, "status": "max_epochs",
+                         "final_train_loss": 1.0, "initial_train_loss": 2.3, "final_test_accuracy": accuracy[-1]})
+            histories.append({"train_loss": list(np.linspace(2.0, 1.0, epochs)), "test_accuracy": accuracy,
+                              "epoch_time": [2 * seconds[size]] * epochs})
+    settings = {"dataset": "toy", "model": "MLP", "n_train": 1000, "n_test": 100, "epochs": epochs,
+                "seeds": [0, 1], "target": 0.5, "metric": "final_test_accuracy",
+                "learning_rates": {str(s): [0.1] for s in curves}}
+    return Comparison(settings, variants, rows, histories)
+
+
+def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_second() -> None:
+    # SGD: 50% at epoch 2 but 1 s per epoch; mini-batch 32: epoch 3 at 0.1 s per epoch
+    toy = _synthetic({1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58], 1000: [0.1, 0.2, 0.3, 0.4]},
+                     {1: 1.0, 32: 0.1, 1000: 0.05})
+    summary = summarize(toy)
+    assert (summary.first_by_epoch, summary.first_by_second) == ("SGD", "mini-batch 32")
+    text = conclusion(summary)
+    assert "Per epoch, SGD reached the target test accuracy of 50% first (epoch 2" in text
+    assert "per second of compute, mini-batch 32 did (0.3 s per config, epoch 3)" in text
+    assert "It was not reached within 4 epochs by batch GD." in text
+    assert "Mini-batch 32 balanced speed and stability" in text
+    assert "ended best: final test accuracy 60% ± 0% (mean ± std over 2 seeds)" in text
+
+    # make mini-batch 32 slow per second too: SGD is then first both ways
+    both = summarize(_synthetic({1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58]}, {1: 1.0, 32: 1.0}))
+    assert (both.first_by_epoch, both.first_by_second) == ("SGD", "SGD")
+    assert "SGD reached the target test accuracy of 50% first both per epoch (epoch 2) and per second" in conclusion(both)
+
+
+def test_the_conclusion_says_when_no_variant_reached_the_target() -> None:
+    summary = summarize(_synthetic({1: [0.1, 0.2], 32: [0.1, 0.3]}, {1: 1.0, 32: 0.1}, epochs=2))
+    assert summary.first_by_epoch is None and summary.first_by_second is None
+    assert "No variant reached the target test accuracy of 50% within 2 epochs." in conclusion(summary)
+
+
+def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparison) -> None:
+    page = render(comparison)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#|data:)""", page)  # in-page references, data: URIs
+    assert "<script" not in page and "<link" not in page and "<img" not in page
+    assert page.count("<svg") == 3 and page.count("</svg>") == 3
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # the figures' ids never clash
+    summary = summarize(comparison)
+    for row in table.cells(summary):
+        assert "<tr><td>" + "</td><td>".join(escape(c) for c in row) + "</td></tr>" in page
+    assert escape(conclusion(summary)) in page
+    assert "diverged" in page and "collapsed" in page
+
+
+def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: Path) -> None:
+    broken = Comparison(comparison.settings, comparison.variants,
+                        [{**comparison.rows[0], "final_train_loss": math.nan}, *comparison.rows[1:]],
+                        [{**comparison.histories[0], "train_loss": [1.0, math.inf, -math.inf]},
+                         *comparison.histories[1:]])
+    path = save(broken, tmp_path / "sweep.json")
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text  # strict JSON
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    back = load(path)
+    assert math.isnan(back.rows[0]["final_train_loss"])
+    assert back.histories[0]["train_loss"] == [1.0, math.inf, -math.inf]
+    assert back.rows[1:] == comparison.rows[1:] and back.histories[1:] == comparison.histories[1:]
+    assert back.settings == comparison.settings and back.variants == comparison.variants
+    assert render(load(save(comparison, tmp_path / "again.json"))) == render(comparison)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, r"path must be a saved comparison .*\(not found\)"),
+        ("{not json", "path must be a saved comparison JSON file"),
+        ('[{"seed": 0}]', "format 'gdlab-comparison'"),
+        ('{"format": "gdlab-comparison", "version": 99}', "version must be 1; got 99"),
+        ('{"format": "gdlab-comparison", "version": 1, "settings": {}, "variants": [], "rows": [{}], '
+         '"histories": []}', "damaged: it needs as many rows as histories"),
+    ],
+)
+def test_load_refuses_what_is_not_a_saved_comparison(tmp_path: Path, content: str | None, match: str) -> None:
+    path = tmp_path / "x.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load(path)
