@@ -12,7 +12,8 @@ is on PATH, else (or with ``--timer loop``) a loop over ``subprocess.run`` with
 ``time.perf_counter`` in which the commands alternate run by run, so a drift
 in the machine's load hits them alike.
 After the warm-up runs gdlab's on-disk compilation cache is warm, as in any
-repeated use of ``gdlab fit``.
+repeated use of ``gdlab fit``. The commands run in a scratch directory, from
+which files ``gdlab fit`` leaves (its run records) are removed before each run.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from typing import Any, NamedTuple
 
 from benchmarks.machine import machine_info, versions
 
-ROOT = Path(__file__).resolve().parents[1]
+TORCH_SCRIPT = str(Path(__file__).resolve().with_name("e2e_torch.py"))
+RUN_FILES = ("gdlab.db", "gdlab.db-wal", "gdlab.db-shm")
+"""What `gdlab fit` may leave in its working directory (run records); removed before every run."""
 TARGET = 2.0
 """gdlab's median wall time must be at most 1/TARGET of the PyTorch script's."""
 
 
 class Command(NamedTuple):
-    """A timed command: a short name and its argument list (run from the repository root)."""
+    """A timed command: a short name and its argument list."""
 
     name: str
     argv: tuple[str, ...]
@@ -46,16 +49,15 @@ class Command(NamedTuple):
 
 COMMANDS = (
     Command("gdlab", ("gdlab", "fit", "--no-progress")),
-    Command("torch", (sys.executable, "benchmarks/e2e_torch.py")),
-    Command(
-        "torch_1thread", ("env", "OMP_NUM_THREADS=1", sys.executable, "benchmarks/e2e_torch.py")
-    ),
+    Command("torch", (sys.executable, TORCH_SCRIPT)),
+    Command("torch_1thread", ("env", "OMP_NUM_THREADS=1", sys.executable, TORCH_SCRIPT)),
 )
 
 
-def final_accuracy(command: Command) -> float:
+def final_accuracy(command: Command, workdir: Path) -> float:
     """Run the command once (untimed) and read the final test accuracy it prints."""
-    done = subprocess.run(command.argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    _clean(workdir)
+    done = subprocess.run(command.argv, cwd=workdir, capture_output=True, text=True, check=False)
     match = re.search(r"test_accuracy\D*([0-9.]+)", done.stdout)
     if done.returncode != 0 or match is None:
         raise RuntimeError(
@@ -65,29 +67,36 @@ def final_accuracy(command: Command) -> float:
 
 
 def hyperfine_times(
-    commands: tuple[Command, ...], runs: int, warmup: int
+    commands: tuple[Command, ...], runs: int, warmup: int, workdir: Path
 ) -> dict[str, list[float]]:
     """Wall seconds of each run, measured by hyperfine (no intermediate shell)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "hyperfine.json"
-        argv = ["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs", str(runs)]
-        argv += ["--export-json", str(out)]
-        argv += [a for c in commands for a in ("-n", c.name, shlex.join(c.argv))]
-        subprocess.run(argv, cwd=ROOT, check=True, stdout=sys.stderr)
-        results = json.loads(out.read_text())["results"]
+    out = workdir / "hyperfine.json"
+    argv = ["hyperfine", "-N", "--style", "basic", "--warmup", str(warmup), "--runs", str(runs)]
+    argv += ["--export-json", str(out), "--prepare", shlex.join(("rm", "-f", *RUN_FILES))]
+    argv += [a for c in commands for a in ("-n", c.name, shlex.join(c.argv))]
+    subprocess.run(argv, cwd=workdir, check=True, stdout=sys.stderr)
+    results = json.loads(out.read_text())["results"]
     return {r["command"]: [float(t) for t in r["times"]] for r in results}
 
 
-def loop_times(commands: tuple[Command, ...], runs: int, warmup: int) -> dict[str, list[float]]:
+def loop_times(
+    commands: tuple[Command, ...], runs: int, warmup: int, workdir: Path
+) -> dict[str, list[float]]:
     """Wall seconds of each run, measured here; the commands alternate run by run."""
     times: dict[str, list[float]] = {c.name: [] for c in commands}
     for i in range(warmup + runs):
         for c in commands:
+            _clean(workdir)
             tick = time.perf_counter()
-            subprocess.run(c.argv, cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(c.argv, cwd=workdir, check=True, capture_output=True)
             if i >= warmup:
                 times[c.name].append(time.perf_counter() - tick)
     return times
+
+
+def _clean(workdir: Path) -> None:
+    for name in RUN_FILES:
+        (workdir / name).unlink(missing_ok=True)
 
 
 def summarise(times: dict[str, list[float]], accuracy: dict[str, float]) -> list[dict[str, Any]]:
@@ -118,7 +127,7 @@ def render(rows: list[dict[str, Any]], timer: str) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| `{r['argv'].replace(sys.executable, 'python')}` | {r['median_seconds']:.2f} | "
+            f"| `{_display(r['argv'])}` | {r['median_seconds']:.2f} | "
             f"{r['min_seconds']:.2f} | {r['max_seconds']:.2f} | {r['runs']} | "
             f"{r['ratio_vs_gdlab']:.2f}x | {r['final_test_accuracy']:.3f} |"
         )
@@ -134,6 +143,10 @@ def render(rows: list[dict[str, Any]], timer: str) -> str:
     if verdict == "MISS":
         lines[-1] += f"; short by a factor {TARGET / torch['ratio_vs_gdlab']:.2f}"
     return "\n".join(lines)
+
+
+def _display(argv: str) -> str:
+    return argv.replace(sys.executable, "python").replace(TORCH_SCRIPT, "benchmarks/e2e_torch.py")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -156,21 +169,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check both commands once, time them, print the table and the verdict."""
+    """Check the commands once, time them in a scratch directory, print the table and verdict."""
     args = _parse(argv)
     if args.runs < 1 or args.warmup < 0:
         raise SystemExit(
             f"error: runs must be >= 1 and warmup >= 0; got {args.runs} and {args.warmup}."
         )
-    info = {"machine": machine_info(), "versions": versions()}
-    accuracy = {
-        c.name: final_accuracy(c) for c in COMMANDS
-    }  # gdlab first: it creates the data cache
     timer = args.timer
     if timer == "auto":
         timer = "hyperfine" if shutil.which("hyperfine") else "loop"
     timing = hyperfine_times if timer == "hyperfine" else loop_times
-    rows = summarise(timing(COMMANDS, args.runs, args.warmup), accuracy)
+    info = {"machine": machine_info(), "versions": versions()}
+    with tempfile.TemporaryDirectory(prefix="gdlab-e2e-") as tmp:
+        workdir = Path(tmp)
+        accuracy = {c.name: final_accuracy(c, workdir) for c in COMMANDS}  # gdlab makes the cache
+        rows = summarise(timing(COMMANDS, args.runs, args.warmup, workdir), accuracy)
     print(render(rows, timer))
     if args.json:
         args.json.write_text(json.dumps({**info, "timer": timer, "rows": rows}, indent=2))
