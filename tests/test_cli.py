@@ -327,7 +327,7 @@ def test_a_bad_csv_cell_is_one_error_line(
 def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
-    assert err == "error: No such command 'train'. (commands: compare, datasets, fit, report, sharpness, version)\n"
+    assert err == "error: No such command 'train'. (commands: compare, datasets, fit, report, resume, runs, sharpness, version)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
@@ -404,7 +404,7 @@ def test_every_command_has_help(
 
 
 def test_the_help_tests_cover_every_command() -> None:
-    assert sorted(app_commands()) == ["compare", "datasets", "fit", "report", "sharpness", "version"]
+    assert sorted(app_commands()) == ["compare", "datasets", "fit", "report", "resume", "runs", "sharpness", "version"]
 
 
 def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@
     result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
 """
 
-from gdlab import datasets, losses, models, schedules, stop
+from gdlab import datasets, losses, models, schedules, stop, store
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
@@ -19,6 +19,7 @@ from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
 from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
+from gdlab.store import resume
 
 __version__ = "0.1.0"
 
@@ -46,9 +47,11 @@ __all__ = [
     "max_stable_learning_rate",
     "models",
     "noise_scale",
+    "resume",
     "schedules",
     "sgd",
     "sharpness",
     "stop",
+    "store",
     "sweep",
 ]

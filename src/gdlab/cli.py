@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from typing import Optional
 
@@ -22,6 +23,21 @@ app = typer.Typer(
 logger = logging.getLogger(__name__)
 SCHEDULE_PANEL = "Learning-rate schedule"
 STOP_PANEL = "Stopping"
+RECORD_PANEL = "Run records"
+DB_HELP = "The gdlab database (SQLite) of run records."
+runs_app = typer.Typer(
+    name="runs",
+    help="The recorded runs: list, show, compare, export, delete.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(runs_app, name="runs")
+
+
+def _db_option() -> str:
+    """--db PATH, from $GDLAB_DB when not given, else ./gdlab.db (the same option on every command)."""
+    return typer.Option("gdlab.db", "--db", envvar="GDLAB_DB", help=DB_HELP, rich_help_panel=RECORD_PANEL)
 
 
 @app.callback()
@@ -151,11 +167,20 @@ def fit(
         help="one_cycle: the rising part of the run.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
+    db: str = _db_option(),
+    record: bool = typer.Option(
+        True, help="Record the run (config, metrics per epoch, checkpoints) in --db.",
+        rich_help_panel=RECORD_PANEL,
+    ),
+    checkpoint_every: int = typer.Option(
+        1, "--checkpoint-every", help="Save a checkpoint every N epochs (and at the end).",
+        rich_help_panel=RECORD_PANEL,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Train a model with gradient descent and print a summary."""
-    from gdlab.commands.fit import FitOptions, run_fit
+    """Train a model with gradient descent, record the run in --db and print a summary."""
+    from gdlab.commands.fit import FitOptions, RecordOptions, run_fit
     from gdlab.commands.schedule_options import ScheduleOptions
 
     options = FitOptions(
@@ -191,9 +216,105 @@ def fit(
             pct_start=pct_start,
         ),
     )
-    summary = run_fit(options, show_progress=progress and not as_json, as_json=as_json)
+    summary = run_fit(
+        options, show_progress=progress and not as_json, as_json=as_json,
+        record=RecordOptions(db=db if record else None, checkpoint_every=checkpoint_every),
+    )
     if as_json:
         typer.echo(json.dumps(summary))
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="The run to go on with (see gdlab runs list)."),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Go on with an interrupted gdlab fit run from its last checkpoint; it ends as if never stopped."""
+    from gdlab.commands.resume import run_resume
+
+    summary = run_resume(run_id, db, show_progress=progress and not as_json, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@runs_app.command("list")
+def runs_list(
+    status: Optional[str] = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
+    dataset: Optional[str] = typer.Option(None, help="Only runs on this data set."),
+    since: Optional[str] = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as one JSON list."),
+) -> None:
+    """List the recorded runs, newest first."""
+    from gdlab.commands.runs import run_list
+
+    rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(rows))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="The run (its id, or the start of it)."),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the record as one JSON object."),
+) -> None:
+    """Show a run: its configuration, status, reason, final metrics and a text chart of the loss."""
+    from gdlab.commands.runs import run_show
+
+    shown = run_show(db, run_id, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(shown))
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
+) -> None:
+    """Compare runs side by side: status, final metrics and the settings that differ."""
+    from gdlab.commands.runs import run_compare
+
+    compared = run_compare(db, run_ids, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(compared))
+
+
+@runs_app.command("export")
+def runs_export(
+    run_id: str = typer.Argument(..., help="The run to export."),
+    format: str = typer.Option("csv", "--format", help="csv (one row per epoch) or json (record and metrics)."),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
+    db: str = _db_option(),
+) -> None:
+    """Export a run's per-epoch metrics to standard output."""
+    from gdlab.commands.runs import run_export
+
+    typer.echo(run_export(db, run_id, "json" if as_json else format), nl=as_json or format == "json")
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: str = typer.Argument(..., help="The run to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON object."),
+) -> None:
+    """Delete a run with its metrics and checkpoints (asks first unless --yes)."""
+    from gdlab.commands.runs import run_delete
+
+    done = run_delete(db, run_id, yes=yes, confirm=_ask)
+    if as_json:
+        typer.echo(json.dumps(done))
+    elif done["deleted"]:
+        typer.echo(f"deleted run {done['deleted']}")
+    else:
+        typer.echo(f"kept run {done['kept']}", err=True)
+    if not done["deleted"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -293,6 +414,12 @@ def version() -> None:
     )
 
 
+def _ask(question: str) -> bool:
+    """Ask on stderr, read the answer from stdin: y or yes is yes, anything else no."""
+    typer.echo(f"{question} [y/N]: ", err=True, nl=False)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
@@ -302,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=args, prog_name="gdlab", standalone_mode=False)
+        code = app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
@@ -319,7 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         _error(str(err))
         return 1
-    return 0
+    except sqlite3.Error as err:  # a damaged database file, a full disk
+        _error(f"database: {err}")
+        return 1
+    return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
 
 
 def _usage_message(err: typer.TyperException, args: list[str]) -> str:
@@ -349,8 +479,9 @@ def _given_value(args: list[str], opts: list[str]) -> str | None:
 
 
 def app_commands() -> list[str]:
-    """The names of the CLI's commands."""
-    return [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    """The names of the CLI's commands (and command groups such as runs)."""
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    return commands + [g.name or "" for g in app.registered_groups]
 
 
 def _error(message: str) -> None:

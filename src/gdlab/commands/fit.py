@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,22 @@ class FitOptions:
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
 
 
-def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
-    """Train as the options say; print progress and a summary table unless as_json.
+@dataclass(frozen=True)
+class RecordOptions:
+    """Where the run is recorded: db None records nothing; resume names a run to go on with."""
 
-    Every option that does not need the data is checked before the data set is
-    loaded (generating MNIST-1D takes seconds).
+    db: str | None = None
+    checkpoint_every: int = 1
+    resume: str | None = None
+
+
+def run_fit(
+    options: FitOptions, *, show_progress: bool, as_json: bool, record: RecordOptions = RecordOptions()
+) -> dict[str, Any]:
+    """Train as the options say (recording the run in record.db); print progress and a summary unless as_json.
+
+    Every option that does not need the data is checked, and the database
+    opened, before the data set is loaded (generating MNIST-1D takes seconds).
     """
     model = build_model(options.model, options.hidden, options.activation)
     gd.sgd(  # checks the rule's options before the data is loaded
@@ -63,6 +74,25 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
     check_choice("metrics", options.metrics, METRICS)
     stop = parse_stop(options.stop)
     options.schedule.check()
+    check_int_range("checkpoint_every", record.checkpoint_every, 1)
+    store = None if record.db is None else gd.store.open(record.db, create=record.resume is None)
+    try:
+        return _train(options, model, batch_size, stop, store, record, show_progress, as_json)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _train(
+    options: FitOptions,
+    model: gd.Model,
+    batch_size: int | str | None,
+    stop: gd.stop.StopRule | None,
+    store: gd.store.Store | None,
+    record: RecordOptions,
+    show_progress: bool,
+    as_json: bool,
+) -> dict[str, Any]:
     data = load_data(options.dataset, options.target, options.task)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
@@ -80,10 +110,7 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
         record=True
     ) as caught:
         warnings.simplefilter("always")
-        result = gd.fit(
-            model,
-            data,
-            rule,
+        kwargs: dict[str, Any] = dict(
             batch_size=batch_size,
             epochs=options.epochs,
             seed=options.seed,
@@ -91,9 +118,18 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
             stop=stop,
             callback=callback,
         )
+        if store is not None and record.resume is not None:
+            result = gd.resume(record.resume, store, model, data, rule, **kwargs)
+        elif store is not None:
+            recorder = store.recorder(record.checkpoint_every, extra={"cli": asdict(options)})
+            result = gd.fit(model, data, rule, record=recorder, **kwargs)
+            store.last_run_id = recorder.run_id
+        else:
+            result = gd.fit(model, data, rule, **kwargs)
     for warning in caught:
         console.print(f"warning: {warning.message}", style="yellow", highlight=False)
-    summary = result.summary()
+    run_id = None if store is None else store.last_run_id
+    summary = {"run_id": run_id, **result.summary()}
     summary["warnings"] = [str(w.message) for w in caught]
     summary["config"].update(
         learning_rate=options.learning_rate,
@@ -105,8 +141,19 @@ def run_fit(options: FitOptions, *, show_progress: bool, as_json: bool) -> dict[
         stop=" | ".join(options.stop) or None,
     )
     if not as_json:
-        Console().print(_summary_table(result, options))
+        table = _summary_table(result, options)
+        if store is not None:
+            table.add_row("run", f"{run_id} in {store.path} (gdlab runs show {run_id})")
+        Console().print(table)
     return summary
+
+
+def options_from_dict(values: dict[str, Any]) -> FitOptions:
+    """The FitOptions a run recorded as ``asdict(options)`` (the inverse of asdict)."""
+    values = dict(values)
+    values["schedule"] = ScheduleOptions(**values.get("schedule", {}))
+    values["stop"] = tuple(values.get("stop", ()))
+    return FitOptions(**values)
 
 
 def parse_stop(texts: tuple[str, ...]) -> gd.stop.StopRule | None:

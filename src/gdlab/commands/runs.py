@@ -1,0 +1,241 @@
+"""``gdlab runs``: list, show, compare, export and delete the recorded runs."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import math
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+import gdlab as gd
+from gdlab.core.checks import check_choice
+
+SHOWN = ("train_loss", "test_loss", "test_accuracy")
+"""The final metrics a listing shows."""
+
+
+def run_list(
+    db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
+) -> list[dict[str, Any]]:
+    """The runs (newest first) as JSON-ready dicts; a table unless as_json."""
+    with gd.store.open(db, create=False) as store:
+        rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)]
+    if not as_json:
+        columns = ["run_id", "created_at", "status", "dataset", "model", "epochs", "batch_size",
+                   "learning_rate", *[f"final_{name}" for name in SHOWN]]
+        columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
+        cells = [[_text(_local_time(row[c]) if c == "created_at" else row.get(c)) for c in columns] for row in rows]
+        _write(aligned([c.removeprefix("final_") for c in columns], cells) or ["(no runs)"])
+    return rows
+
+
+def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
+    """A run's record and final metrics; with a text chart of its train loss unless as_json."""
+    with gd.store.open(db, create=False) as store:
+        run = store.run(run_id)
+        final = store.last_metrics(run.id)
+        history = store.history(run.id)
+    cli = run.config.get("cli")
+    shown = {"run": jsonable(asdict(run)), "final": jsonable(final),
+             "command": command_line(cli) if isinstance(cli, dict) else None}
+    if not as_json:
+        lines = [f"run {run.id}: {run.status}", f"  reason: {run.reason or '-'}"]
+        for key in ("created_at", "updated_at", "dataset", "dataset_fingerprint", "model", "seed",
+                    "epochs_run", "epochs", "steps_run", "checkpoint_every", "resumed",
+                    "gdlab_version", "jax_version", "device", "pid", "host"):
+            lines.append(f"  {key}: {getattr(run, key)}")
+        if isinstance(run.config.get("cli"), dict):
+            lines.append(f"command: {command_line(run.config['cli'])}")
+        lines.append("config:")
+        config = {k: v for k, v in run.config.items() if k != "cli"}
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat(config).items()]
+        lines.append("final:")
+        lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
+        if "train_loss" in history:
+            lines += ["train_loss:", *text_chart(history["train_loss"])]
+        _write(lines)
+    return shown
+
+
+def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]:
+    """Runs side by side: their status, final metrics and the configuration keys that differ."""
+    if len(run_ids) < 2:
+        raise ValueError(f"run_ids must name at least two runs to compare; got {run_ids}.")
+    with gd.store.open(db, create=False) as store:
+        runs = [store.run(run_id) for run_id in run_ids]
+        rows = [brief(run, store.last_metrics(run.id)) for run in runs]
+    configs = [flat(run.config) for run in runs]
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
+    shown = {"dataset", "model", "epochs"}  # in the rows above
+
+    def repeated(key: str) -> bool:  # cli.batch_size when batch_size differs too
+        name = key.removeprefix("cli.")
+        return key in shown or (key != name and (name in differ or f"rule.{name}" in differ))
+
+    differences = {k: [config.get(k) for config in configs] for k in differ if not repeated(k)}
+    compared = {"runs": rows, "differences": jsonable(differences)}
+    if not as_json:
+        names = [n for n in ("status", "dataset", "model", "epochs", *[f"final_{m}" for m in SHOWN])
+                 if any(n in row for row in rows)]
+        cells = [[name, *(_text(row.get(name)) for row in rows)] for name in names]
+        cells += [[key, *(json.dumps(v) for v in values)] for key, values in differences.items()]
+        _write(aligned(["", *(row["run_id"] for row in rows)], cells))
+    return compared
+
+
+def run_export(db: str, run_id: str, fmt: str) -> str:
+    """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record)."""
+    fmt = check_choice("format", fmt, ("csv", "json"))
+    with gd.store.open(db, create=False) as store:
+        run = store.run(run_id)
+        history = store.history(run.id)
+    if fmt == "json":
+        data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
+        return json.dumps(jsonable(data))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *history])
+    epochs = len(next(iter(history.values()))) if history else 0
+    for i in range(epochs):
+        writer.writerow([i + 1, *(repr(float(values[i])) for values in history.values())])
+    return out.getvalue()
+
+
+def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool]) -> dict[str, Any]:
+    """Delete a run after ``confirm`` says yes (or at once with yes); {"deleted": id or None}."""
+    with gd.store.open(db, create=False) as store:
+        run = store.run(run_id)
+        question = (
+            f"Delete run {run.id} ({run.status}, {run.dataset}, {run.epochs_run} epochs, "
+            f"created {run.created_at}) from {db}?"
+        )
+        if not yes and not confirm(question):
+            return {"deleted": None, "kept": run.id}
+        store.delete(run.id)
+    return {"deleted": run.id}
+
+
+def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
+    """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
+    rule = run.config.get("rule", {})
+    rate = run.config.get("cli", {}).get("learning_rate", rule.get("learning_rate"))
+    return jsonable({
+        "run_id": run.id,
+        "created_at": run.created_at,
+        "status": run.status,
+        "dataset": run.dataset,
+        "model": run.model,
+        "epochs": f"{run.epochs_run}/{run.epochs}",
+        "batch_size": run.config.get("batch_size"),
+        "learning_rate": rate,
+        **{f"final_{name}": final[name] for name in SHOWN if name in final},
+    })
+
+
+def command_line(cli: dict[str, Any]) -> str:
+    """The gdlab fit command that gives these recorded options (defaults left out)."""
+    from gdlab.commands.fit import FitOptions
+
+    defaults = flat(asdict(FitOptions()))
+    words = ["gdlab", "fit"]
+    for key, value in flat(cli).items():
+        if value is None or (key in defaults and value == defaults[key]):
+            continue
+        flag = "--" + key.split(".")[-1].replace("_", "-")
+        if isinstance(value, bool):
+            words.append(flag if value else flag.replace("--", "--no-", 1))
+        elif isinstance(value, list):
+            words += [w for item in value for w in (flag, shlex.quote(str(item)))]
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)
+
+
+def text_chart(values: np.ndarray, width: int = 60, height: int = 8) -> list[str]:
+    """Values over epochs as rows of text: '*' per sampled epoch, 'x' (top row) where not finite.
+
+    The scale is logarithmic when every finite value is positive and they span 10x or more.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    if len(finite) == 0:
+        return ["  (no finite values to chart)"]
+    lo, hi = float(finite.min()), float(finite.max())
+    log = lo > 0 and hi >= 10 * lo
+
+    def scale(x: float) -> float:
+        return math.log10(x) if log else x
+
+    columns = np.unique(np.linspace(0, len(v) - 1, min(width, len(v))).round().astype(int))
+    span = scale(hi) - scale(lo) or 1.0
+    grid = [[" "] * len(columns) for _ in range(height)]
+    for col, i in enumerate(columns):
+        if not np.isfinite(v[i]):
+            grid[0][col] = "x"
+            continue
+        level = round((scale(float(v[i])) - scale(lo)) / span * (height - 1))
+        grid[height - 1 - level][col] = "*"
+    labels = {0: f"{hi:.4g}", height - 1: f"{lo:.4g}"}
+    lines = [f"{labels.get(r, ''):>10} |{''.join(row)}".rstrip() for r, row in enumerate(grid)]
+    left, right = "epoch 1", f"epoch {len(v)}"
+    lines.append(f"{'':>10} +{'-' * len(columns)}")
+    lines.append(f"{'':>12}{left}{right:>{max(len(columns) - len(left), len(right) + 1)}}")
+    if log:
+        lines.append(f"{'':>12}(log scale)")
+    return lines
+
+
+def aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A plain text table: columns padded to their widest cell, two spaces apart (never cut short)."""
+    if not rows:
+        return []
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *rows]]
+
+
+def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: {"rule": {"momentum": 0.9}} -> {"rule.momentum": 0.9}."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Value with every non-finite float written as text ("nan", "inf", "-inf"), as strict JSON needs."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _write(lines: list[str]) -> None:
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+
+
+def _local_time(utc: str) -> str:
+    """Stored UTC time as local 'YYYY-MM-DD HH:MM'."""
+    return datetime.datetime.fromisoformat(utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

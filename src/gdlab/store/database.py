@@ -1,0 +1,112 @@
+"""``gd.store.open(path)``: an open gdlab database, and a recorder for ``gd.fit(..., record=...)``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdlab.engine.loop import Checkpoint
+from gdlab.engine.result import Result
+from gdlab.store import records
+from gdlab.store.checkpoints import StoredCheckpoint
+from gdlab.store.recorder import RunRecorder
+from gdlab.store.records import Run
+from gdlab.store.schema import connect
+
+
+class Store:
+    """An open gdlab database: its runs, their metrics and checkpoints.
+
+    A store is itself a recorder: ``gd.fit(..., record=store)`` records a new
+    run (checkpoint every epoch) whose id is then ``store.last_run_id``; for
+    other options use ``store.recorder(checkpoint_every=..)``. Close it with
+    ``close()`` or use it in a ``with`` block.
+    """
+
+    def __init__(self, path: Path, create: bool = True) -> None:
+        self.path = path
+        self.connection = connect(path, create=create)
+        self.last_run_id: str | None = None
+        self._active: RunRecorder | None = None
+        try:
+            records.mark_interrupted(self.connection)
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def recorder(self, checkpoint_every: int = 1, extra: dict[str, Any] | None = None) -> RunRecorder:
+        """A recorder of one new run; ``extra`` is merged into the stored configuration."""
+        return RunRecorder(self.connection, checkpoint_every, extra)
+
+    def runs(
+        self, status: str | None = None, dataset: str | None = None,
+        since: str | datetime.datetime | None = None,
+    ) -> list[Run]:
+        """Runs, newest first, optionally only those with a status, on a data set, or since a time."""
+        return records.list_runs(self.connection, status, dataset, since)
+
+    def run(self, run_id: str) -> Run:
+        """The run with this id (or the only one whose id starts with it)."""
+        return records.find_run(self.connection, run_id, self.path)
+
+    def history(self, run_id: str) -> dict[str, np.ndarray]:
+        """The run's per-epoch metrics, as in ``Result.history``."""
+        return records.history(self.connection, self.run(run_id).id)
+
+    def last_metrics(self, run_id: str) -> dict[str, float]:
+        """The run's metrics at its last recorded epoch."""
+        return records.last_metrics(self.connection, self.run(run_id).id)
+
+    def checkpoint(self, run_id: str, epoch: int | None = None) -> StoredCheckpoint | None:
+        """The run's latest checkpoint (or the one at epoch), checksum verified; None if none."""
+        return records.load_checkpoint(self.connection, self.run(run_id).id, epoch)
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run, its metrics and checkpoints."""
+        records.delete_run(self.connection, self.run(run_id))
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # the Recorder protocol: each begin starts a new run
+    def begin(self, config: dict[str, Any]) -> None:
+        self._active = self.recorder()
+        self._active.begin(config)
+        self.last_run_id = self._active.run_id
+
+    def epoch(self, checkpoint: Checkpoint) -> None:
+        assert self._active is not None, "begin comes first"
+        self._active.epoch(checkpoint)
+
+    def end(self, result: Result) -> None:
+        assert self._active is not None, "begin comes first"
+        self._active.end(result)
+
+    def fail(self, error: BaseException) -> None:
+        assert self._active is not None, "begin comes first"
+        self._active.fail(error)
+
+
+def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
+    """Open the gdlab database at path (a new one is made unless create=False), migrating it if older.
+
+    Runs whose process on this host is gone are marked ``interrupted``. Raises
+    ``gd.store.StoreError`` (a ValueError) for a directory, an unwritable
+    place, a file that is not a gdlab database or one from a newer gdlab.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or Path); got {path!r}.")
+    return Store(Path(path), create)

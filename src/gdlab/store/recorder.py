@@ -1,0 +1,188 @@
+"""Recording a run as it happens: one transaction per epoch, checkpoints every N epochs and at the end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+import sqlite3
+from typing import Any
+
+import jax
+import numpy as np
+
+from gdlab.core.checks import check_int_range
+from gdlab.engine.loop import Checkpoint
+from gdlab.engine.result import Result
+from gdlab.store.checkpoints import pack
+from gdlab.store.processes import this_process
+from gdlab.store.records import Run, transaction
+from gdlab.store.schema import StoreError, now
+
+logger = logging.getLogger(__name__)
+
+
+class RunRecorder:
+    """Records one ``gd.fit`` run into a store (pass it as ``gd.fit(..., record=...)``).
+
+    ``run_id`` is chosen when the recorder is made. Each epoch's metrics (and,
+    every ``checkpoint_every`` epochs, a checkpoint) are committed in one
+    transaction, so a run killed at any moment leaves every completed epoch.
+    With ``resume=(run, epoch)`` it goes on recording that run after its
+    checkpoint at ``epoch`` (0: from the start), checking that the
+    configuration is the run's.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        checkpoint_every: int = 1,
+        extra: dict[str, Any] | None = None,
+        resume: tuple[Run, int] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.checkpoint_every = check_int_range("checkpoint_every", checkpoint_every, 1)
+        self.extra = dict(extra or {})
+        self.resume = resume
+        self.run_id = resume[0].id if resume else secrets.token_hex(4)
+        self._last: Checkpoint | None = None  # the latest epoch's checkpoint, saved or not
+        self._saved = True
+        self._recorded = resume[1] if resume else 0  # epochs whose metrics are in the store
+        self._steps_per_epoch = 0
+
+    def begin(self, config: dict[str, Any]) -> None:
+        self._steps_per_epoch = int(config.get("steps_per_epoch", 0))
+        if self.resume is None:
+            _insert_run(self, {**config, **self.extra})
+        else:
+            _continue_run(self.conn, self.resume[0], self.resume[1], config)
+
+    def epoch(self, checkpoint: Checkpoint) -> None:
+        due = checkpoint.epoch % self.checkpoint_every == 0
+        with transaction(self.conn):
+            _insert_metrics(self.conn, self.run_id, checkpoint.history, checkpoint.epoch)
+            self.conn.execute(
+                "UPDATE runs SET epochs_run = ?, steps_run = ?, updated_at = ? WHERE id = ?",
+                (checkpoint.epoch, checkpoint.epoch * self._steps_per_epoch, now(), self.run_id),
+            )
+            if due:
+                save_checkpoint(self.conn, self.run_id, checkpoint)
+        self._last, self._saved, self._recorded = checkpoint, due, checkpoint.epoch
+
+    def end(self, result: Result) -> None:
+        with transaction(self.conn):
+            for epoch in range(self._recorded + 1, result.epochs_run + 1):  # a diverged last epoch
+                _insert_metrics(self.conn, self.run_id, result.history, epoch)
+            self._save_last()
+            self.conn.execute(
+                "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
+                "WHERE id = ?",
+                (result.status, result.reason, result.epochs_run, result.steps_run, now(), self.run_id),
+            )
+
+    def fail(self, error: BaseException) -> None:
+        status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
+        text = str(error).splitlines()[0] if str(error) else ""
+        reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {self._recorded}"
+        try:
+            if self.conn.in_transaction:  # the error struck inside an epoch's transaction
+                self.conn.execute("ROLLBACK")
+            with transaction(self.conn):
+                self._save_last()
+                self.conn.execute(
+                    "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                    (status, reason, now(), self.run_id),
+                )
+        except sqlite3.Error as err:  # the run's own error matters more; the row stays 'running'
+            logger.warning("could not record that run %s %s: %s", self.run_id, status, err)
+
+    def _save_last(self) -> None:
+        if self._last is not None and not self._saved:
+            save_checkpoint(self.conn, self.run_id, self._last)
+            self._saved = True
+
+
+def save_checkpoint(conn: sqlite3.Connection, run_id: str, checkpoint: Checkpoint) -> None:
+    """Store the checkpoint and drop the run's older ones (inside the caller's transaction)."""
+    blob, sha256, structure = pack(checkpoint)
+    conn.execute(
+        "INSERT OR REPLACE INTO checkpoints "
+        "(run_id, epoch, created_at, initial_loss, best_epoch, structure, blob, sha256) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, checkpoint.epoch, now(), _real(checkpoint.initial_loss), checkpoint.best_epoch,
+         structure, blob, sha256),
+    )
+    conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?", (run_id, checkpoint.epoch))
+
+
+def config_json(config: Any) -> str:
+    """A configuration (or one of its values) as JSON; NaN and inf kept as Python's json writes them."""
+    return json.dumps(config, default=_plain)
+
+
+def _insert_run(recorder: RunRecorder, config: dict[str, Any]) -> None:
+    import gdlab
+
+    device = jax.devices()[0]
+    process = this_process()
+    text = config_json(config)
+    for _ in range(5):  # a new id if a random one is taken
+        stamp = now()
+        try:
+            with transaction(recorder.conn):
+                recorder.conn.execute(
+                    "INSERT INTO runs (id, created_at, updated_at, status, config, model, dataset, "
+                    "dataset_fingerprint, seed, epochs, checkpoint_every, gdlab_version, jax_version, "
+                    "device, pid, host, process_start) "
+                    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (recorder.run_id, stamp, stamp, text, str(config.get("model", "")),
+                     str(config.get("dataset", "")), str(config.get("dataset_fingerprint", "")),
+                     int(config.get("seed", 0)), int(config.get("epochs", 0)), recorder.checkpoint_every,
+                     gdlab.__version__, jax.__version__, f"{device.device_kind} ({device})", *process),
+                )
+            return
+        except sqlite3.IntegrityError:
+            recorder.run_id = secrets.token_hex(4)
+    raise StoreError("could not find a free run id after 5 tries.")
+
+
+def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[str, Any]) -> None:
+    """Check the resumed run's configuration; take the run over; drop what came after the checkpoint."""
+    for key, value in config.items():
+        if config_json(run.config.get(key)) != config_json(value):
+            raise StoreError(
+                f"{key} must be the run's to resume run {run.id}: it was "
+                f"{config_json(run.config.get(key))}; got {config_json(value)}."
+            )
+    with transaction(conn):
+        taken = conn.execute(
+            "UPDATE runs SET status = 'running', reason = '', pid = ?, host = ?, process_start = ?, "
+            "resumed = resumed + 1, epochs_run = ?, updated_at = ? WHERE id = ? AND status != 'running'",
+            (*this_process(), epoch, now(), run.id),
+        ).rowcount
+        if taken != 1:
+            raise StoreError(f"run_id {run.id} is running in another process; it cannot be resumed twice.")
+        conn.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run.id, epoch))
+        conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch > ?", (run.id, epoch))
+
+
+def _insert_metrics(conn: sqlite3.Connection, run_id: str, history: dict[str, np.ndarray], epoch: int) -> None:
+    conn.executemany(
+        "INSERT INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)",
+        [(run_id, epoch, name, _real(values[epoch - 1])) for name, values in history.items()],
+    )
+
+
+def _real(value: Any) -> float | None:
+    """A float for SQLite; NaN becomes NULL (SQLite has no NaN) and reads back as NaN."""
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"config values must be JSON data (numbers, text, lists, dicts); got {value!r}.")

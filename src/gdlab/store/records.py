@@ -1,0 +1,216 @@
+"""Reading and deleting run records: runs, their per-epoch metrics and their checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdlab.core.checks import check_choice
+from gdlab.engine.result import STATUSES
+from gdlab.store.checkpoints import StoredCheckpoint, unpack
+from gdlab.store.processes import Process, is_alive
+from gdlab.store.schema import StoreError, now
+
+RECORD_STATUSES = ("running", "interrupted", "failed", *STATUSES)
+"""A run's status in the store: running, interrupted (its process ended), failed, or fit's status."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One recorded run (a row of ``runs``); ``config`` is the full configuration fit reported."""
+
+    id: str
+    kind: str
+    created_at: str
+    updated_at: str
+    status: str
+    reason: str
+    config: dict[str, Any]
+    model: str
+    dataset: str
+    dataset_fingerprint: str
+    seed: int
+    epochs: int
+    epochs_run: int
+    steps_run: int
+    checkpoint_every: int
+    resumed: int
+    gdlab_version: str
+    jax_version: str
+    device: str
+    pid: int | None
+    host: str | None
+
+
+RUN_COLUMNS = tuple(Run.__dataclass_fields__)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """One transaction: all of it is committed, or (on any exception, Ctrl-C included) none of it."""
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def list_runs(
+    conn: sqlite3.Connection,
+    status: str | None = None,
+    dataset: str | None = None,
+    since: str | datetime.datetime | None = None,
+) -> list[Run]:
+    """Runs, newest first; only those with this status, on this data set, created at or after since."""
+    where, args = [], []
+    if status is not None:
+        where.append("status = ?")
+        args.append(check_choice("status", status, RECORD_STATUSES))
+    if dataset is not None:
+        where.append("dataset = ?")
+        args.append(dataset)
+    if since is not None:
+        where.append("created_at >= ?")
+        args.append(utc_text(since))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {clause} ORDER BY created_at DESC, rowid DESC", args
+    )
+    return [_run(row) for row in rows]
+
+
+def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:
+    """The run with this id, or the only run whose id starts with it."""
+    select = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+    row = conn.execute(f"{select} WHERE id = ?", (run_id,)).fetchone()
+    if row is not None:
+        return _run(row)
+    rows = conn.execute(f"{select} WHERE substr(id, 1, ?) = ?", (len(run_id), run_id)).fetchall()
+    if len(rows) == 1 and run_id:
+        return _run(rows[0])
+    if len(rows) > 1 and run_id:
+        ids = ", ".join(sorted(r[0] for r in rows)[:5])
+        raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}); give more of it.")
+    raise StoreError(
+        f"run_id must name a run in {str(path)!r} (see gdlab runs list); got {run_id!r}."
+    )
+
+
+def history(conn: sqlite3.Connection, run_id: str, up_to: int | None = None) -> dict[str, np.ndarray]:
+    """The run's metrics, name -> one float per epoch 1..up_to (all recorded epochs by default)."""
+    rows = conn.execute(
+        "SELECT epoch, name, value FROM metrics WHERE run_id = ? AND epoch <= ? ORDER BY epoch, rowid",
+        (run_id, up_to if up_to is not None else 2**62),
+    ).fetchall()
+    columns: dict[str, list[float]] = {}
+    last = max((r[0] for r in rows), default=0)
+    for epoch, name, value in rows:
+        column = columns.setdefault(name, [])
+        if len(column) != epoch - 1:
+            raise StoreError(f"metrics of run {run_id} are incomplete: {name} lacks epoch {len(column) + 1}.")
+        column.append(float("nan") if value is None else float(value))
+    for name, column in columns.items():
+        if len(column) != last:
+            raise StoreError(f"metrics of run {run_id} are incomplete: {name} lacks epoch {len(column) + 1}.")
+    return {name: np.array(column, dtype=np.float64) for name, column in columns.items()}
+
+
+def last_metrics(conn: sqlite3.Connection, run_id: str) -> dict[str, float]:
+    """The run's metrics at its last recorded epoch (empty if none)."""
+    rows = conn.execute(
+        "SELECT name, value FROM metrics WHERE run_id = ? AND epoch = "
+        "(SELECT MAX(epoch) FROM metrics WHERE run_id = ?) ORDER BY rowid",
+        (run_id, run_id),
+    )
+    return {name: float("nan") if value is None else float(value) for name, value in rows}
+
+
+def load_checkpoint(conn: sqlite3.Connection, run_id: str, epoch: int | None = None) -> StoredCheckpoint | None:
+    """The run's checkpoint at epoch (default: the latest), checksum verified; None if it has none."""
+    query = "SELECT epoch, initial_loss, best_epoch, structure, blob, sha256 FROM checkpoints WHERE run_id = ?"
+    with transaction(conn, "DEFERRED"):  # one snapshot: the checkpoint and its metrics agree
+        if epoch is None:
+            row = conn.execute(f"{query} ORDER BY epoch DESC LIMIT 1", (run_id,)).fetchone()
+        else:
+            row = conn.execute(f"{query} AND epoch = ?", (run_id, epoch)).fetchone()
+        if row is None:
+            return None
+        found, initial_loss, best_epoch, structure, blob, sha256 = row
+        metrics = history(conn, run_id, up_to=found)
+    leaves = unpack(blob, sha256, structure, f"run {run_id} at epoch {found}")
+    return StoredCheckpoint(
+        run_id=run_id,
+        epoch=found,
+        leaves=leaves,
+        history=metrics,
+        initial_loss=float("nan") if initial_loss is None else float(initial_loss),
+        best_epoch=best_epoch,
+    )
+
+
+def delete_run(conn: sqlite3.Connection, run: Run) -> None:
+    """Delete a run with its metrics and checkpoints; refuse one whose process still records it."""
+    if run.status == "running" and _process_of(conn, run.id) is not False:
+        raise StoreError(
+            f"run_id {run.id} is running (pid {run.pid} on {run.host}); stop it before deleting it."
+        )
+    with transaction(conn):
+        conn.execute("DELETE FROM runs WHERE id = ?", (run.id,))
+
+
+def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
+    """Mark ``interrupted`` every running run whose process (on this host) is gone; their ids."""
+    rows = conn.execute(
+        "SELECT id, pid, host, process_start, epochs_run FROM runs WHERE status = 'running'"
+    ).fetchall()
+    dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
+    if not dead:
+        return []
+    with transaction(conn):
+        for run_id, pid, host, start, epochs_run in dead:
+            reason = (
+                f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; "
+                f"gdlab resume {run_id} goes on from the last checkpoint"
+            )
+            conn.execute(
+                "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'running' AND pid = ? AND process_start IS ?",
+                (reason, now(), run_id, pid, start),
+            )
+    return [r[0] for r in dead]
+
+
+def utc_text(when: str | datetime.datetime) -> str:
+    """A date or time (ISO 8601 text or datetime; local time when it has no zone) as stored UTC text."""
+    if isinstance(when, str):
+        try:
+            when = datetime.datetime.fromisoformat(when.strip())
+        except ValueError:
+            raise ValueError(
+                f"since must be a date or time such as 2025-01-31 or 2025-01-31T14:00; got {when!r}."
+            ) from None
+    if not isinstance(when, datetime.datetime):
+        raise TypeError(f"since must be a datetime or ISO 8601 text; got {when!r}.")
+    return when.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _process_of(conn: sqlite3.Connection, run_id: str) -> bool | None:
+    row = conn.execute("SELECT pid, host, process_start FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None or row[0] is None else is_alive(Process(*row))
+
+
+def _run(row: tuple[Any, ...]) -> Run:
+    fields = dict(zip(RUN_COLUMNS, row))
+    fields["config"] = json.loads(fields["config"])
+    return Run(**fields)

@@ -1,0 +1,223 @@
+"""The store's schema: ordered migrations, recorded in the database, applied when it is opened.
+
+A gdlab database is an SQLite file whose ``application_id`` is ``APPLICATION_ID``
+and whose ``user_version`` is the last migration applied; the table
+``schema_migrations`` lists every migration with the time it ran. Migrations are
+never edited once released: a change is a new migration at the end.
+
+Sweeps (``sweeps``, and ``sweep_runs`` linking a sweep's positions to its member
+runs) are in the schema for ``gd.sweep`` and ``gdlab compare``; nothing records them yet.
+Planned: the learning-rate finder's curves get migration 3 when that feature
+exists, as ``lr_finder(run_id REFERENCES runs ON DELETE CASCADE, step,
+learning_rate, loss)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sqlite3
+from pathlib import Path
+from typing import NamedTuple
+
+APPLICATION_ID = 0x67646C62  # "gdlb"
+BUSY_TIMEOUT_MS = 60_000
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class StoreError(ValueError):
+    """A database that cannot be used as asked: not ours, from the future, corrupted, no such run."""
+
+
+class Migration(NamedTuple):
+    """One schema step: its version, what it does, and its statements (run in one transaction)."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+V1 = (
+    """CREATE TABLE schema_migrations (
+        version INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL DEFAULT 'fit',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL,
+        model TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        dataset_fingerprint TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        epochs INTEGER NOT NULL,
+        epochs_run INTEGER NOT NULL DEFAULT 0,
+        steps_run INTEGER NOT NULL DEFAULT 0,
+        checkpoint_every INTEGER NOT NULL,
+        gdlab_version TEXT NOT NULL,
+        jax_version TEXT NOT NULL,
+        device TEXT NOT NULL,
+        pid INTEGER,
+        host TEXT,
+        process_start TEXT
+    )""",
+    "CREATE INDEX runs_by_time ON runs (created_at)",
+    # value has no type affinity: a REAL column would store -0.0 as 0; NaN is stored as NULL.
+    # Rows keep their insertion order (rowid): metric names read back in the order fit gave them.
+    """CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL CHECK (epoch >= 1),
+        name TEXT NOT NULL,
+        value,
+        PRIMARY KEY (run_id, epoch, name)
+    )""",
+    """CREATE TABLE checkpoints (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL CHECK (epoch >= 1),
+        created_at TEXT NOT NULL,
+        initial_loss,
+        best_epoch INTEGER,
+        structure TEXT NOT NULL,
+        blob BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (run_id, epoch)
+    )""",
+)
+
+V2 = (
+    "ALTER TABLE runs ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('sweep', 'compare')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL
+    )""",
+    """CREATE TABLE sweep_runs (
+        sweep_id TEXT NOT NULL REFERENCES sweeps (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL CHECK (position >= 0),
+        run_id TEXT NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,
+        PRIMARY KEY (sweep_id, position)
+    )""",
+)
+
+MIGRATIONS = (
+    Migration(1, "runs, per-epoch metrics and checkpoints", V1),
+    Migration(2, "runs.resumed; sweeps and their member runs (sweep_runs)", V2),
+)
+CURRENT_VERSION = MIGRATIONS[-1].version
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open (or create) the gdlab database at path and bring its schema up to date.
+
+    Nothing is written to a file that is not a gdlab database or whose schema
+    is newer than this gdlab's.
+    """
+    _check_path(path, create)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as err:
+        raise StoreError(f"db {str(path)!r} cannot be opened ({err}).") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_ours(conn, path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, path)
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path, up_to: int = CURRENT_VERSION) -> int:
+    """Apply the migrations after the database's version, up to ``up_to``, in one transaction."""
+    if _version(conn) >= up_to:
+        return _version(conn)
+    conn.execute("BEGIN IMMEDIATE")  # another process may be migrating: wait, then look again
+    try:
+        version = _version(conn)
+        _refuse_future(version, path)
+        for migration in MIGRATIONS[version:up_to]:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, now()),
+            )
+        conn.execute(f"PRAGMA user_version = {max(version, up_to)}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return _version(conn)
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds (sorts as text)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _refuse_future(version: int, path: Path) -> None:
+    if version > CURRENT_VERSION:
+        raise StoreError(
+            f"db {str(path)!r} has schema version {version}, newer than this gdlab reads "
+            f"(up to {CURRENT_VERSION}); upgrade gdlab to use it. Nothing was changed."
+        )
+
+
+def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse, before writing anything, an SQLite file that is not a gdlab database."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if app_id == APPLICATION_ID:
+        _refuse_future(_version(conn), path)
+    elif app_id != 0 or tables:
+        what = f"tables {', '.join(sorted(tables)[:5])}" if tables else f"application_id {app_id}"
+        raise StoreError(
+            f"db must be a gdlab database; {str(path)!r} is another SQLite database ({what}). "
+            "Nothing was changed."
+        )
+
+
+def _check_path(path: Path, create: bool) -> None:
+    """A usable place for a database: a writable SQLite file, or a new file in a writable folder."""
+    shown = repr(str(path))
+    if path.is_dir():
+        raise StoreError(f"db must be a database file path; got {shown}, a directory.")
+    folder = path.parent
+    if path.exists():
+        if not path.is_file():
+            raise StoreError(f"db must be a database file path; got {shown}, not a regular file.")
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            raise StoreError(
+                f"db must be a gdlab database; {shown} is not an SQLite file. Nothing was changed."
+            )
+        if not os.access(path, os.W_OK):
+            raise StoreError(f"db must be a writable file; {shown} is not writable.")
+    elif not create:
+        raise StoreError(f"db must be an existing gdlab database; {shown} does not exist.")
+    if not folder.is_dir():
+        raise StoreError(f"db must be in an existing folder; got {shown} ({str(folder)!r} is not a folder).")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"db must be in a writable folder; {str(folder)!r} is not writable.")

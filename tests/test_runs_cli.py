@@ -1,0 +1,403 @@
+"""gdlab fit records, gdlab runs, gdlab resume: kill -9 and resume, two writers at once, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from jax.experimental.compilation_cache import compilation_cache
+
+import gdlab as gd
+from gdlab.cli import main
+from gdlab.commands.fit import FitOptions
+from gdlab.commands.runs import text_chart
+
+JAX_CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
+FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
+TIMES = {"epoch_time", "wall_time"}
+# ~5 ms an epoch (100 updates with momentum and a cosine schedule, recorded): long enough to kill mid-run
+SLOW_FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "8", "--learning-rate", "0.01",
+            "--momentum", "0.5", "--schedule", "cosine", "--epochs", "100", "--no-progress", "--json"]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in tmp_path (so ./gdlab.db lands there) and undo the CLI's process-wide JAX cache settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GDLAB_DB", raising=False)
+    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of gdlab subprocesses: one compilation cache for all (they compile the same programs)."""
+    environ = {k: v for k, v in os.environ.items() if k != "GDLAB_DB"}
+    return {**environ, "GDLAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
+    code, out, err = _run(capsys, *args, "--json")
+    assert code == 0, err
+    assert len(out.splitlines()) == 1
+    return json.loads(out)
+
+
+def _one_error(capsys: pytest.CaptureFixture[str], *args: str, code: int = 2) -> str:
+    got, out, err = _run(capsys, *args)
+    assert (got, out) == (code, ""), err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def _epochs_in(path: Path) -> int:
+    """Completed epochs recorded in the database, read without waiting on the writer."""
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+    try:  # closed at once: the first connection after the kill must be the test's, which recovers the WAL
+        return int(conn.execute("SELECT COUNT(DISTINCT epoch) FROM metrics").fetchone()[0])
+    except sqlite3.OperationalError:  # not created or migrated yet
+        return 0
+    finally:
+        conn.close()
+
+
+def _wait_for_epochs(path: Path, k: int, process: subprocess.Popen, seconds: float = 90) -> int:
+    """Poll the database until it holds k epochs (a deadline, not a blind sleep)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        n = _epochs_in(path)
+        if n >= k:
+            return n
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.002)
+    raise AssertionError(f"no {k} epochs in {path} after {seconds} s")
+
+
+def _final(path: Path, run_id: str) -> tuple[gd.store.Run, dict, gd.store.StoredCheckpoint]:
+    with gd.store.open(path, create=False) as store:
+        return store.run(run_id), store.history(run_id), store.checkpoint(run_id)
+
+
+# --- kill -9 and resume ------------------------------------------------------------------------
+
+
+def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_path, env, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("GDLAB_CACHE_DIR", env["GDLAB_CACHE_DIR"])  # the resume here reuses their programs
+    killed_db, whole_db = tmp_path / "killed.db", tmp_path / "whole.db"
+    killed = subprocess.Popen([sys.executable, "-m", "gdlab.cli", *SLOW_FIT, "--db", str(killed_db)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    whole = subprocess.Popen([sys.executable, "-m", "gdlab.cli", *SLOW_FIT, "--db", str(whole_db)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_epochs(killed_db, 3, killed)
+    finally:
+        killed.kill()  # SIGKILL: no handler runs, whatever the process was doing
+        killed.communicate()  # reaped, its pipes closed
+    out, err = whole.communicate(timeout=120)
+    assert whole.returncode == 0, err
+    reference = json.loads(out)
+
+    with sqlite3.connect(killed_db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        (run_id, status), = conn.execute("SELECT id, status FROM runs").fetchall()
+        per_epoch = conn.execute("SELECT epoch, COUNT(*) FROM metrics GROUP BY epoch ORDER BY epoch").fetchall()
+        (checkpoint,), = conn.execute("SELECT epoch FROM checkpoints").fetchall()
+    conn.close()
+    done = len(per_epoch)
+    assert status == "running" and 3 <= done < 100  # killed mid-run, nothing marked it yet
+    assert per_epoch == [(e, 6) for e in range(1, done + 1)]  # every completed epoch, whole
+    assert checkpoint == done  # committed with its epoch's metrics
+
+    listed = _json(capsys, "runs", "list", "--db", str(killed_db))
+    assert [(r["run_id"], r["status"], r["epochs"]) for r in listed] == [(run_id, "interrupted", f"{done}/100")]
+    resumed = _json(capsys, "resume", run_id[:5], "--db", str(killed_db), "--no-progress")
+    assert resumed["run_id"] == run_id
+    for key in ("status", "reason", "epochs_run", "steps_run", "final_train_loss", "final_test_loss"):
+        assert resumed[key] == reference[key], key
+
+    run, history, stored = _final(killed_db, run_id)
+    ref_run, ref_history, ref_stored = _final(whole_db, reference["run_id"])
+    assert (run.status, run.epochs_run, run.resumed) == ("max_epochs", 100, 1)
+    assert run.config == {**ref_run.config}  # the same run, options and all
+    assert history.keys() == ref_history.keys()
+    for name in history.keys() - TIMES:
+        np.testing.assert_array_equal(history[name], ref_history[name], err_msg=name)
+    assert stored.epoch == ref_stored.epoch == 100
+    for part in ("params", "opt_state"):
+        for got, want in zip(stored.leaves[part], ref_stored.leaves[part], strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=part)
+
+
+def test_two_processes_recording_into_one_database_at_once_both_keep_every_epoch(tmp_path, env) -> None:
+    path = tmp_path / "shared.db"  # new: both processes create and migrate it at once, too
+    args = [sys.executable, "-m", "gdlab.cli", *SLOW_FIT[:-4], "--epochs", "120", "--no-progress", "--json",
+            "--db", str(path)]
+    writers = [subprocess.Popen([*args, "--seed", str(seed)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    outputs = [w.communicate(timeout=120) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err for _, err in outputs]
+    ids = {json.loads(out)["run_id"] for out, _ in outputs}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        runs = conn.execute("SELECT id, status, epochs_run, seed, created_at, updated_at FROM runs").fetchall()
+        counts = dict(conn.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
+        migrations = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    conn.close()
+    assert {r[0] for r in runs} == ids and len(ids) == 2
+    assert sorted(r[1:4] for r in runs) == [("max_epochs", 120, 1), ("max_epochs", 120, 2)]
+    assert counts == {run_id: 120 * 6 for run_id in ids}  # no lost rows
+    assert migrations == [(1,), (2,)]  # migrated once
+    (_, _, _, _, start_a, end_a), (_, _, _, _, start_b, end_b) = runs
+    assert start_a < end_b and start_b < end_a  # they did record at the same time
+
+
+# --- gdlab fit records -------------------------------------------------------------------------
+
+
+def test_fit_records_into_gdlab_db_by_default_and_prints_the_run_id(tmp_path, capsys) -> None:
+    summary = _json(capsys, *FIT, "--epochs", "3", "--learning-rate", "0.05")
+    assert (tmp_path / "gdlab.db").is_file()
+    with gd.store.open(tmp_path / "gdlab.db") as store:
+        run, history = store.run(summary["run_id"]), store.history(summary["run_id"])
+    assert (run.status, run.reason, run.epochs_run) == (summary["status"], summary["reason"], 3)
+    assert history["train_loss"][-1] == summary["final_train_loss"]
+    expected = FitOptions(dataset="linreg", model="linear", batch_size="100", learning_rate=0.05, epochs=3)
+    assert run.config["cli"] == json.loads(json.dumps(asdict(expected)))  # what gdlab resume rebuilds
+
+
+def test_no_record_writes_no_database_and_db_or_gdlab_db_choose_the_file(tmp_path, capsys, monkeypatch) -> None:
+    assert _json(capsys, *FIT, "--epochs", "1", "--no-record")["run_id"] is None
+    assert not (tmp_path / "gdlab.db").exists()
+    first = _json(capsys, *FIT, "--epochs", "1", "--db", "a.db")["run_id"]
+    monkeypatch.setenv("GDLAB_DB", str(tmp_path / "b.db"))
+    second = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    third = _json(capsys, *FIT, "--epochs", "1", "--db", "a.db")["run_id"]  # the option wins
+    assert not (tmp_path / "gdlab.db").exists()
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--db", "a.db")] == [third, first]
+    assert [r["run_id"] for r in _json(capsys, "runs", "list")] == [second]  # GDLAB_DB
+
+
+def test_fit_shows_the_run_in_its_summary_table(capsys) -> None:
+    code, out, _ = _run(capsys, *FIT, "--epochs", "1")
+    run_id = _json(capsys, "runs", "list")[0]["run_id"]
+    assert code == 0 and f"{run_id} in gdlab.db (gdlab runs show {run_id})" in out
+
+
+def test_checkpoint_every_reaches_the_record(capsys) -> None:
+    summary = _json(capsys, *FIT, "--epochs", "5", "--checkpoint-every", "2")
+    with gd.store.open("gdlab.db") as store:
+        assert store.run(summary["run_id"]).checkpoint_every == 2
+        assert store.checkpoint(summary["run_id"]).epoch == 5  # and at the end
+
+
+# --- gdlab runs --------------------------------------------------------------------------------
+
+
+def _three_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> list[str]:
+    """Runs on linreg (fine), linreg (diverged) and a CSV file, oldest first."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3)).round(3)
+    rows = ["a,b,c,y"] + [f"{a},{b},{c},{a + 2 * b - c + 0.5:.4f}" for a, b, c in x]
+    (tmp_path / "small.csv").write_text("\n".join(rows) + "\n")
+    return [
+        _json(capsys, *FIT, "--epochs", "4")["run_id"],
+        _json(capsys, *FIT, "--epochs", "4", "--learning-rate", "5")["run_id"],
+        _json(capsys, *FIT[:2], "small.csv", *FIT[3:], "--batch-size", "10", "--epochs", "2")["run_id"],
+    ]
+
+
+def test_runs_list_is_newest_first_and_filters_by_status_dataset_and_date(tmp_path, capsys) -> None:
+    ok, diverged, small = _three_runs(capsys, tmp_path)
+    listed = _json(capsys, "runs", "list")
+    assert [r["run_id"] for r in listed] == [small, diverged, ok]
+    assert [(r["status"], r["dataset"], r["epochs"]) for r in listed] == [
+        ("max_epochs", "small", "2/2"), ("diverged", "linreg", "1/4"), ("max_epochs", "linreg", "4/4")]
+    assert listed[2]["learning_rate"] == 0.1 and listed[2]["batch_size"] == 100
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--status", "diverged")] == [diverged]
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--dataset", "linreg")] == [diverged, ok]
+    assert len(_json(capsys, "runs", "list", "--since", "2000-01-01")) == 3
+    assert _json(capsys, "runs", "list", "--since", "2999-12-31") == []
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and all(run_id in out for run_id in (ok, diverged, small)) and "diverged" in out
+
+
+def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, capsys) -> None:
+    summary = _json(capsys, *FIT, "--epochs", "6", "--learning-rate", "0.05", "--momentum", "0.5")
+    run_id = summary["run_id"]
+    code, out, err = _run(capsys, "runs", "show", run_id)
+    assert code == 0, err
+    with gd.store.open("gdlab.db") as store:
+        loss = store.history(run_id)["train_loss"]
+    lines = out.splitlines()
+    assert lines[:2] == [f"run {run_id}: max_epochs", f"  reason: {summary['reason']}"]
+    assert ("command: gdlab fit --dataset linreg --model linear --batch-size 100 --learning-rate 0.05 "
+            "--momentum 0.5 --epochs 6") in lines
+    assert '  rule.momentum: 0.5' in lines and "  dataset: linreg" in lines
+    chart = lines[lines.index("train_loss:") + 1:]
+    assert chart == text_chart(loss)
+    assert sum(line.count("*") for line in chart) == 6  # one point per epoch
+    assert chart[0].split("|")[0].strip() == f"{loss.max():.4g}" and chart[7].split("|")[0].strip() == f"{loss.min():.4g}"
+    shown = _json(capsys, "runs", "show", run_id)
+    assert shown["run"]["id"] == run_id and shown["run"]["config"]["cli"]["momentum"] == 0.5
+    assert shown["final"]["train_loss"] == summary["final_train_loss"]
+
+
+def test_text_chart_draws_each_epoch_at_its_height() -> None:
+    assert text_chart(np.array([3.0, 2.0, 1.0, 0.0]), height=4) == [
+        "         3 |*",
+        "           | *",
+        "           |  *",
+        "         0 |   *",
+        "           +----",
+        "            epoch 1 epoch 4",
+    ]
+    log = text_chart(np.array([100.0, 10.0, 1.0, np.nan]), height=3)
+    assert log[:3] == ["       100 |*  x", "           | *", "         1 |  *"] and log[-1].strip() == "(log scale)"
+    assert text_chart(np.array([np.nan])) == ["  (no finite values to chart)"]
+    assert len(text_chart(np.linspace(1, 2, 500), width=60)[0]) <= 12 + 60  # at most width columns
+
+
+def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
+    a = _json(capsys, *FIT, "--epochs", "2")["run_id"]
+    b = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.05", "--seed", "4")["run_id"]
+    compared = _json(capsys, "runs", "compare", b, a)
+    assert [r["run_id"] for r in compared["runs"]] == [b, a]
+    assert set(compared["differences"]) == {"seed", "rule.learning_rate"}  # not their cli.* twins
+    assert compared["differences"]["seed"] == [4, 0]
+    code, out, _ = _run(capsys, "runs", "compare", a, b)
+    assert code == 0 and "rule.learning_rate" in out and a in out and b in out
+    assert "at least two runs" in _one_error(capsys, "runs", "compare", a)
+
+
+def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
+    run_id = _json(capsys, *FIT, "--epochs", "3", "--learning-rate", "5")["run_id"]  # diverges: an inf or nan
+    with gd.store.open("gdlab.db") as store:
+        history = store.history(run_id)
+    code, out, _ = _run(capsys, "runs", "export", run_id, "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["epoch", *history]
+    table = np.array([[float(v) for v in row] for row in rows[1:]])
+    np.testing.assert_array_equal(table[:, 0], np.arange(1, len(history["train_loss"]) + 1))
+    for i, values in enumerate(history.values(), start=1):
+        np.testing.assert_array_equal(table[:, i], values)  # repr round-trips every float, inf too
+    exported = _json(capsys, "runs", "export", run_id)
+    assert exported["run"]["id"] == run_id and exported["run"]["status"] == "diverged"
+    for name, values in history.items():
+        np.testing.assert_array_equal(np.array(exported["history"][name], dtype=float), values)
+    assert "format must be one of {'csv', 'json'}; got 'xml'." in _one_error(capsys, "runs", "export", run_id, "--format", "xml")
+
+
+def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) -> None:
+    first = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    second = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, _, err = _run(capsys, "runs", "delete", first)
+    assert code == 1 and f"Delete run {first} (max_epochs, linreg, 1 epochs" in err and f"kept run {first}" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert _run(capsys, "runs", "delete", first)[:2] == (0, f"deleted run {first}\n")
+    assert _json(capsys, "runs", "delete", second, "--yes") == {"deleted": second}
+    assert _json(capsys, "runs", "list") == []
+    assert f"got '{first}'" in _one_error(capsys, "runs", "delete", first, "--yes")
+
+
+# --- gdlab resume refuses --------------------------------------------------------------------
+
+
+def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_path, capsys) -> None:
+    finished = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    assert f"run_id {finished} has finished (max_epochs); there is nothing to resume." in _one_error(
+        capsys, "resume", finished)
+    with gd.store.open("gdlab.db") as store:
+        recorder = store.recorder()
+        with pytest.raises(KeyboardInterrupt):
+            gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), record=recorder, epochs=2,
+                   on_epoch=_interrupt)
+    assert "was recorded from the library, not by gdlab fit" in _one_error(capsys, "resume", recorder.run_id)
+    assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def _interrupt(checkpoint: gd.Checkpoint) -> None:
+    raise KeyboardInterrupt
+
+
+# --- bad databases and options ----------------------------------------------------------------
+
+
+def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n" * 50)
+    future = tmp_path / "future.db"
+    gd.store.open(future).close()
+    with sqlite3.connect(future) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "notes.txt", future)}
+    cases = [
+        (["--db", str(tmp_path)], "db must be a database file path; got"),
+        (["--db", "notes.txt"], "db must be a gdlab database; 'notes.txt' is not an SQLite file."),
+        (["--db", "future.db"], "has schema version 99, newer than this gdlab reads (up to 2)"),
+    ]
+    for args, message in cases:
+        for command in ([*FIT, "--epochs", "1"], ["runs", "list"], ["resume", "abc"]):
+            assert message in _one_error(capsys, *command, *args), (command, args)
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*FIT, "--checkpoint-every", "0"], "checkpoint_every must be an integer in [1, inf]; got 0."),
+        (["runs", "list", "--status", "lost"], "status must be one of {"),
+        (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
+        (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
+    ],
+    ids=["checkpoint-every", "status", "since", "unknown-id"],
+)
+def test_bad_options_are_one_error_line(tmp_path, capsys, args, message) -> None:
+    gd.store.open("gdlab.db").close()
+    assert message in _one_error(capsys, *args)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == ["gdlab.db"]
+
+
+@pytest.mark.parametrize("command", ["list", "show", "compare", "export", "delete"])
+def test_every_runs_command_has_help_with_db_and_json(capsys, command) -> None:
+    code, out, err = _run(capsys, "runs", command, "--help")
+    assert code == 0 and err == "" and f"Usage: gdlab runs {command}" in out
+    assert "--db" in out and "GDLAB_DB" in out and "--json" in out
+
+
+def test_resume_and_fit_help_show_the_record_options(capsys) -> None:
+    for command, options in (("resume", ["run_id", "--db", "--json"]),
+                             ("fit", ["--db", "--no-record", "--checkpoint-every"])):
+        code, out, _ = _run(capsys, command, "--help")
+        assert code == 0 and all(option in out for option in options), command

@@ -1,0 +1,465 @@
+"""The run store: records equal the run, exact resume, migrations, faults, and a hypothesis round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import gdlab as gd
+from gdlab.store.processes import this_process
+from gdlab.store.schema import APPLICATION_ID, CURRENT_VERSION
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TIMES = ("epoch_time", "wall_time")  # the only metrics that differ between equal runs
+KW = {"batch_size": 50, "epochs": 8, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def data() -> gd.Dataset:
+    return gd.datasets.load("linreg")
+
+
+def _rule() -> gd.UpdateRule:
+    return gd.sgd(gd.schedules.cosine(0.05, 200), momentum=0.5)
+
+
+def _stop() -> gd.stop.StopRule:
+    return gd.stop.plateau(tol=1e-3, patience=3) | gd.stop.early_stopping("test_loss", 20)
+
+
+def _reduce() -> gd.schedules.ReduceOnPlateau:
+    return gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.05)
+
+
+def _assert_same_run(a: gd.Result, b: gd.Result) -> None:
+    assert (a.status, a.reason, a.epochs_run, a.steps_run) == (b.status, b.reason, b.epochs_run, b.steps_run)
+    for x, y in zip(jax.tree.leaves((a.params, a.opt_state)), jax.tree.leaves((b.params, b.opt_state)), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert a.history.keys() == b.history.keys()
+    for name in a.history.keys() - set(TIMES):
+        np.testing.assert_array_equal(a.history[name], b.history[name])
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+def test_a_recorded_run_holds_its_config_every_epoch_and_the_final_checkpoint(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "runs.db") as store:
+        result = gd.fit(gd.models.linear(), data, _rule(), record=store, **KW)
+        run = store.run(store.last_run_id)
+        history = store.history(run.id)
+        stored = store.checkpoint(run.id)
+    assert (run.status, run.reason, run.epochs_run, run.steps_run) == (
+        result.status, result.reason, result.epochs_run, result.steps_run)
+    assert (run.dataset, run.model, run.seed, run.epochs) == ("linreg", "linear", 3, 8)
+    assert run.dataset_fingerprint == data.fingerprint() == run.config["dataset_fingerprint"]
+    assert run.config["batch_size"] == 50 and run.config["steps_per_epoch"] == 16
+    assert run.config["rule"]["momentum"] == 0.5
+    assert (run.gdlab_version, run.jax_version) == (gd.__version__, jax.__version__)
+    assert run.device.startswith(jax.devices()[0].device_kind)
+    assert (run.pid, run.host) == this_process()[:2]
+    assert list(history) == list(result.history)  # names in the order fit gave them
+    for name in result.history:
+        np.testing.assert_array_equal(history[name], result.history[name])  # every metric, exactly
+    assert stored is not None and stored.epoch == result.epochs_run
+    for got, want in zip(stored.leaves["params"], jax.tree.leaves(result.params), strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(stored.leaves["opt_state"], jax.tree.leaves(result.opt_state), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_checkpoints_come_every_n_epochs_and_at_the_end_and_only_the_latest_is_kept(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    recorder = store.recorder(checkpoint_every=3)
+    seen = []
+
+    def look(checkpoint: gd.Checkpoint) -> None:  # runs after the recorder committed the epoch
+        rows = store.connection.execute("SELECT epoch FROM checkpoints WHERE run_id = ?", (recorder.run_id,))
+        seen.append((checkpoint.epoch, [r[0] for r in rows]))
+
+    gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=look, batch_size=50, epochs=7)
+    assert seen == [(1, []), (2, []), (3, [3]), (4, [3]), (5, [3]), (6, [6]), (7, [6])]
+    assert store.checkpoint(recorder.run_id).epoch == 7  # the end saves the last epoch
+    with pytest.raises(ValueError, match=r"checkpoint_every must be an integer in \[1, inf\]; got 0"):
+        store.recorder(checkpoint_every=0)
+
+
+def test_a_diverged_run_records_the_epoch_that_diverged(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "runs.db") as store:
+        result = gd.fit(gd.models.linear(), data, gd.sgd(5.0), record=store, batch_size=50, epochs=5)
+        run, history = store.run(store.last_run_id), store.history(store.last_run_id)
+    assert result.status == run.status == "diverged" and run.reason == result.reason
+    assert run.epochs_run == result.epochs_run == len(history["train_loss"])
+    np.testing.assert_array_equal(history["train_loss"], result.history["train_loss"])
+
+
+@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk on fire"), "failed")])
+def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    recorder = store.recorder(checkpoint_every=10)
+
+    def stop_at_4(checkpoint: gd.Checkpoint) -> None:
+        if checkpoint.epoch == 4:
+            raise error
+
+    with pytest.raises(type(error)):
+        gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=stop_at_4, **KW)
+    run = store.run(recorder.run_id)
+    assert (run.status, run.epochs_run) == (status, 4)
+    assert run.reason == f"{status}: {type(error).__name__}{': disk on fire' if status == 'failed' else ''} after epoch 4"
+    assert store.checkpoint(run.id).epoch == 4  # not due (every 10), saved because the run stopped
+
+
+# --- resume ------------------------------------------------------------------------------------
+
+
+def test_resume_after_a_crash_ends_exactly_as_the_uninterrupted_run(tmp_path, data) -> None:
+    """A crash after epoch 5 with checkpoints every 3: resume replays 4 and 5 and ends the same."""
+    model, kwargs = gd.models.linear(), dict(stop=_stop(), reduce_lr=_reduce(), **KW)
+    whole = gd.fit(model, data, _rule(), **kwargs)
+    assert whole.epochs_run == 7 and whole.status == "converged"  # plateau fired after the crash epoch
+    assert whole.best_epoch == 3 and len(set(whole.history["learning_rate"])) > 2  # restore_best, reduce_lr acted
+    store = gd.store.open(tmp_path / "runs.db")
+    crashed = store.recorder(checkpoint_every=3)
+    crashed.fail = lambda error: None  # type: ignore[method-assign]  # a crash records nothing more
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(model, data, _rule(), record=crashed, on_epoch=_interrupt_at(5), **kwargs)
+    store.connection.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (crashed.run_id,))
+    assert store.checkpoint(crashed.run_id).epoch == 3 and len(store.history(crashed.run_id)["train_loss"]) == 5
+    again = gd.resume(crashed.run_id, store, model, data, _rule(), stop=_stop(), reduce_lr=_reduce())
+    _assert_same_run(again, whole)
+    run = store.run(crashed.run_id)
+    assert (run.status, run.reason, run.epochs_run, run.resumed) == (whole.status, whole.reason, 7, 1)
+    history = store.history(run.id)
+    for name in whole.history.keys() - set(TIMES):
+        np.testing.assert_array_equal(history[name], whole.history[name])
+    final = store.checkpoint(run.id)
+    assert (final.epoch, final.best_epoch) == (7, 3)
+    for got, want in zip(final.leaves["best_params"], jax.tree.leaves(whole.params), strict=True):
+        np.testing.assert_array_equal(got, want)  # the params fit returned: the best epoch's
+    for got, want in zip(final.leaves["opt_state"], jax.tree.leaves(whole.opt_state), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_resume_refuses_other_settings_other_data_and_finished_runs(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    recorder = store.recorder()
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=_interrupt_at(2), **KW)
+    run_id = recorder.run_id
+    with pytest.raises(gd.store.StoreError, match=r"rule must be the run's to resume run .*: it was \{"):
+        gd.resume(run_id, store, gd.models.linear(), data, gd.sgd(gd.schedules.cosine(0.07, 200), momentum=0.5))
+    with pytest.raises(gd.store.StoreError, match="epochs must be the run's"):
+        gd.resume(run_id, store, gd.models.linear(), data, _rule(), epochs=9)
+    other = gd.datasets.load("linreg", seed=1)
+    with pytest.raises(gd.store.StoreError, match=r"data must be the data set run \w+ was trained on \(linreg"):
+        gd.resume(run_id, store, gd.models.linear(), other, _rule())
+    assert store.run(run_id).status == "interrupted"  # a refused resume changes nothing
+    gd.resume(run_id, store, gd.models.linear(), data, _rule())
+    with pytest.raises(gd.store.StoreError, match=r"has finished \(max_epochs\); there is nothing to resume"):
+        gd.resume(run_id, store, gd.models.linear(), data, _rule())
+
+
+def _interrupt_at(epoch: int):
+    def hook(checkpoint: gd.Checkpoint) -> None:
+        if checkpoint.epoch == epoch:
+            raise KeyboardInterrupt
+
+    return hook
+
+
+def test_a_corrupted_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_path, data) -> None:
+    path = tmp_path / "runs.db"
+    store = gd.store.open(path)
+    recorder = store.recorder()
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=_interrupt_at(3), **KW)
+    blob = store.connection.execute("SELECT blob FROM checkpoints").fetchone()[0]
+    flipped = blob[:100] + bytes([blob[100] ^ 1]) + blob[101:]
+    store.connection.execute("UPDATE checkpoints SET blob = ?", (flipped,))
+    message = f"checkpoint of run {recorder.run_id} at epoch 3 is corrupted: its SHA-256 does not match"
+    with pytest.raises(gd.store.StoreError, match=message):
+        store.checkpoint(recorder.run_id)
+    with pytest.raises(gd.store.StoreError, match=message):
+        gd.resume(recorder.run_id, store, gd.models.linear(), data, _rule())
+    assert store.connection.execute("SELECT blob FROM checkpoints").fetchone()[0] == flipped
+    assert store.run(recorder.run_id).status == "interrupted"
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_refused(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    recorder = store.recorder()
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=_interrupt_at(1), **KW)
+    stored = store.checkpoint(recorder.run_id)
+    params = {"b": np.zeros(1, np.float32), "w": np.zeros((9, 1), np.float32)}
+    with pytest.raises(gd.store.StoreError, match=r"params of run \w+ at epoch 1 must match .*float32\[9, 1\]"):
+        gd.store.restore(stored, params, _rule().init(params))
+
+
+# --- which runs are interrupted ----------------------------------------------------------------
+
+
+def test_opening_marks_runs_of_dead_processes_interrupted_and_leaves_live_ones(tmp_path) -> None:
+    path = tmp_path / "runs.db"
+    gd.store.open(path).close()
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(done.stdout)
+    me = this_process()
+    rows = {
+        "dead": (dead_pid, me.host, None),
+        "alive": tuple(me),
+        "reused": (me.pid, me.host, "1"),  # this pid, but not the process that started the run
+        "elsewhere": (dead_pid, "another-host", None),
+    }
+    conn = sqlite3.connect(path)
+    for run_id, (pid, host, start) in rows.items():
+        conn.execute(
+            "INSERT INTO runs (id, created_at, updated_at, status, config, model, dataset, dataset_fingerprint, "
+            "seed, epochs, epochs_run, checkpoint_every, gdlab_version, jax_version, device, pid, host, process_start) "
+            "VALUES (?, 't', 't', 'running', '{}', 'm', 'd', 'f', 0, 9, 4, 1, 'g', 'j', 'c', ?, ?, ?)",
+            (run_id, pid, host, start),
+        )
+    conn.commit()
+    conn.close()
+    with gd.store.open(path) as store:
+        status = {run.id: run.status for run in store.runs()}
+        reason = store.run("dead").reason
+    assert status == {"dead": "interrupted", "alive": "running", "reused": "interrupted", "elsewhere": "running"}
+    assert reason == (f"interrupted: its process (pid {dead_pid} on {me.host}) ended after epoch 4; "
+                      "gdlab resume dead goes on from the last checkpoint")
+
+
+# --- listing and deleting ----------------------------------------------------------------------
+
+
+def test_runs_are_listed_newest_first_and_filtered(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    ids = []
+    for epochs in (1, 2, 3):
+        gd.fit(gd.models.linear(), data, _rule(), record=store, batch_size=50, epochs=epochs)
+        ids.append(store.last_run_id)
+    store.connection.execute("UPDATE runs SET status = 'failed', dataset = 'other' WHERE id = ?", (ids[1],))
+    assert [r.id for r in store.runs()] == ids[::-1]
+    assert [r.id for r in store.runs(status="failed")] == [ids[1]]
+    assert [r.id for r in store.runs(dataset="linreg")] == [ids[2], ids[0]]
+    assert [r.id for r in store.runs(since="2000-01-01")] == ids[::-1]
+    assert store.runs(since="2999-01-01T00:00") == []
+    assert store.run(ids[0][:6]).id == ids[0]  # a unique start of an id is enough
+    with pytest.raises(ValueError, match=r"status must be one of \{.*'interrupted'.*\}; got 'runing'"):
+        store.runs(status="runing")
+    with pytest.raises(ValueError, match="since must be a date or time such as 2025-01-31 .*; got 'yesterday'"):
+        store.runs(since="yesterday")
+
+
+def test_delete_removes_the_run_its_metrics_and_its_checkpoints(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    for _ in range(2):
+        gd.fit(gd.models.linear(), data, _rule(), record=store, batch_size=50, epochs=2)
+    keep, gone = (r.id for r in store.runs())
+    store.delete(gone)
+    count = {t: dict(store.connection.execute(f"SELECT run_id, COUNT(*) FROM {t} GROUP BY run_id").fetchall())
+             for t in ("metrics", "checkpoints")}
+    assert [r.id for r in store.runs()] == [keep]
+    assert count == {"metrics": {keep: 2 * 6}, "checkpoints": {keep: 1}}  # 6 metrics a linreg epoch
+    with pytest.raises(gd.store.StoreError, match=f"run_id must name a run in .*; got '{gone}'"):
+        store.run(gone)
+
+
+def test_an_unknown_or_ambiguous_run_id_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "runs.db"
+    store = gd.store.open(path)
+    for run_id in ("abc123", "abd456"):
+        store.connection.execute(
+            "INSERT INTO runs (id, created_at, updated_at, status, config, model, dataset, dataset_fingerprint, "
+            "seed, epochs, checkpoint_every, gdlab_version, jax_version, device) "
+            "VALUES (?, 't', 't', 'failed', '{}', 'm', 'd', 'f', 0, 1, 1, 'g', 'j', 'c')", (run_id,))
+    with pytest.raises(gd.store.StoreError, match=r"run_id 'ab' is the start of 2 runs \(abc123, abd456\); give more of it"):
+        store.run("ab")
+    with pytest.raises(gd.store.StoreError, match=f"run_id must name a run in '{path}' .*; got 'zzz'"):
+        store.run("zzz")
+    assert store.run("abd").id == "abd456"
+
+
+# --- bad places and files ----------------------------------------------------------------------
+
+
+def test_a_directory_a_missing_folder_or_a_file_as_folder_is_refused(tmp_path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    cases = {
+        tmp_path: "db must be a database file path; got .*, a directory",
+        tmp_path / "no" / "runs.db": r"db must be in an existing folder; got .* \(.*/no' is not a folder\)",
+        tmp_path / "a_file" / "runs.db": "db must be in an existing folder",
+    }
+    for path, message in cases.items():
+        with pytest.raises(gd.store.StoreError, match=message):
+            gd.store.open(path)
+    with pytest.raises(gd.store.StoreError, match="db must be an existing gdlab database; .* does not exist"):
+        gd.store.open(tmp_path / "new.db", create=False)
+    assert not (tmp_path / "new.db").exists()
+    with pytest.raises(TypeError, match="path must be a file path"):
+        gd.store.open(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only files")
+def test_a_read_only_file_is_refused(tmp_path) -> None:
+    path = tmp_path / "runs.db"
+    gd.store.open(path).close()
+    path.chmod(0o444)
+    with pytest.raises(gd.store.StoreError, match="db must be a writable file; .* is not writable"):
+        gd.store.open(path)
+
+
+def test_files_that_are_not_gdlab_databases_are_refused_and_left_unchanged(tmp_path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("not a database\n" * 20)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.execute("INSERT INTO customers VALUES ('ada')")
+    conn.close()
+    before = {p: _digest(p) for p in (text, other)}
+    with pytest.raises(gd.store.StoreError, match="db must be a gdlab database; .*notes.db' is not an SQLite file. Nothing was changed"):
+        gd.store.open(text)
+    with pytest.raises(gd.store.StoreError, match=r"other.db' is another SQLite database \(tables customers\)"):
+        gd.store.open(other)
+    assert {p: _digest(p) for p in (text, other)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "other.db"]  # no -wal, no -shm
+
+
+def test_a_database_from_a_newer_gdlab_is_refused_and_left_unchanged(tmp_path) -> None:
+    path = tmp_path / "runs.db"
+    gd.store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {CURRENT_VERSION + 5}")
+    conn.close()
+    before = _digest(path)
+    message = (f"has schema version {CURRENT_VERSION + 5}, newer than this gdlab reads "
+               f"\\(up to {CURRENT_VERSION}\\); upgrade gdlab to use it. Nothing was changed.")
+    with pytest.raises(gd.store.StoreError, match=message):
+        gd.store.open(path)
+    assert _digest(path) == before
+
+
+# --- migrations --------------------------------------------------------------------------------
+
+
+def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_records(tmp_path) -> None:
+    path = tmp_path / "v1.db"
+    shutil.copy(FIXTURES / "v1.db", path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
+    with gd.store.open(path) as store:
+        conn = store.connection
+        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (2,)
+        assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        runs = store.runs()
+        history = store.history("a1a1a1a1")
+        stored = store.checkpoint("a1a1a1a1")
+        migrated = _schema(conn)
+    assert [(r.id, r.status, r.epochs_run, r.resumed, r.seed) for r in runs] == [
+        ("b2b2b2b2", "interrupted", 2, 0, 7), ("a1a1a1a1", "max_epochs", 3, 0, 7)]
+    assert runs[1].config["rule"] == {"learning_rate": [0.1]}
+    np.testing.assert_array_equal(history["train_loss"], [2.5, 1.25, np.nan])
+    np.testing.assert_array_equal(history["test_loss"], [3.0, np.inf, 0.5])
+    assert stored.epoch == 3 and stored.initial_loss == 2.5
+    np.testing.assert_array_equal(stored.leaves["params"][1], np.arange(6, dtype=np.float32).reshape(3, 2))
+    np.testing.assert_array_equal(stored.leaves["opt_state"][0], np.array(30, np.int32))
+    with gd.store.open(tmp_path / "fresh.db") as fresh:
+        assert migrated == _schema(fresh.connection)  # migrating gives the schema a new database has
+
+
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+    return [(name, " ".join(sql.split())) for name, sql in rows]
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "v1.db"
+    shutil.copy(FIXTURES / "v1.db", path)
+    from gdlab.store import schema
+
+    broken = schema.Migration(2, "broken", (schema.V2[0], "CREATE TABLE runs (x)"))
+    monkeypatch.setattr(schema, "MIGRATIONS", (schema.MIGRATIONS[0], broken))
+    with pytest.raises(gd.store.StoreError, match="table runs already exists"):
+        gd.store.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+    conn.close()
+    assert "resumed" not in columns  # the first statement of the failed migration was rolled back
+
+
+# --- a round trip of anything a run may report -------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=10,
+)
+LONG = st.builds(lambda c, n: c * n, st.characters(codec="utf-8"), st.integers(1000, 20000))
+NAMES = st.text(min_size=1, max_size=20) | LONG
+
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory):
+    with gd.store.open(tmp_path_factory.mktemp("roundtrip") / "runs.db") as store:
+        yield store
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    extra=st.dictionaries(NAMES, JSON, max_size=5),
+    columns=st.dictionaries(NAMES, st.lists(st.floats(), min_size=3, max_size=3), min_size=1, max_size=4),
+    reason=st.text(max_size=200) | LONG,
+    epochs=st.integers(1, 3),
+)
+@example(
+    extra={"x" * 5000: [float("nan"), float("inf"), -0.0], "é": {"nested": None}},
+    columns={"loss": [-0.0, float("nan"), float("-inf")], "µ" * 10_000: [5e-324, 1e308, 0.0]},
+    reason="diverged: ∞", epochs=3,
+)
+def test_configs_and_metrics_round_trip_through_the_store(shared_store, extra, columns, reason, epochs) -> None:
+    """Any JSON config, any float (NaN, inf, -0.0, subnormal), any name (long, unicode) comes back equal."""
+    config = {**extra, "model": "m", "dataset": "d", "dataset_fingerprint": "f", "seed": 1, "epochs": 3,
+              "steps_per_epoch": 2}
+    history = {name: np.array(values[:epochs]) for name, values in columns.items()}
+    params, state = {"w": np.arange(3.0)}, (np.int32(5),)
+    recorder = shared_store.recorder(checkpoint_every=2)
+    recorder.begin(config)
+    for epoch in range(1, epochs + 1):
+        recorder.epoch(gd.Checkpoint(epoch, params, state, {k: v[:epoch] for k, v in history.items()}, float("nan")))
+    recorder.end(gd.Result(params, history, "max_epochs", reason, epochs, 2 * epochs, state, 0.0, 0.0))
+    run = shared_store.run(recorder.run_id)
+    assert json.dumps(run.config) == json.dumps(config)  # NaN written as NaN on both sides
+    assert (run.status, run.reason, run.epochs_run, run.steps_run) == ("max_epochs", reason, epochs, 2 * epochs)
+    back = shared_store.history(run.id)
+    assert list(back) == list(history)
+    for name, values in history.items():
+        np.testing.assert_array_equal(back[name], values)  # NaN where NaN
+        numbers = ~np.isnan(values)
+        np.testing.assert_array_equal(np.signbit(back[name][numbers]), np.signbit(values[numbers]))  # -0.0
+    stored = shared_store.checkpoint(run.id)
+    assert stored.epoch == epochs and math.isnan(stored.initial_loss)
