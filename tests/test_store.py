@@ -214,6 +214,48 @@ def test_a_checkpoint_that_does_not_fit_the_model_is_refused(tmp_path, data) -> 
         gd.store.restore(stored, params, _rule().init(params))
 
 
+# --- two writers at once ----------------------------------------------------------------------
+
+WRITER = """
+import pathlib, sys, time
+import gdlab as gd
+db, seed, ready = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
+
+def together(checkpoint):  # after its first epoch, each waits for the other: the rest overlaps
+    if checkpoint.epoch == 1:
+        (ready / str(seed)).touch()
+        deadline = time.monotonic() + 120
+        while len(list(ready.iterdir())) < 2:
+            assert time.monotonic() < deadline, "the other writer never started"
+            time.sleep(0.001)
+
+store = gd.store.open(db)
+gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.01), batch_size=8, epochs=60, seed=seed,
+       record=store, on_epoch=together)
+print(store.last_run_id)
+"""
+
+
+def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_path) -> None:
+    path, ready = tmp_path / "shared.db", tmp_path / "ready"
+    ready.mkdir()
+    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache")}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(seed), str(ready)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], [err for _, err in outputs]
+    ids = {out.strip() for out, _ in outputs}
+    with gd.store.open(path) as store:
+        runs = store.runs()
+        assert store.connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        counts = dict(store.connection.execute("SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id").fetchall())
+        migrations = store.connection.execute("SELECT version FROM schema_migrations").fetchall()
+    assert {r.id for r in runs} == ids and len(ids) == 2
+    assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
+    assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
+    assert migrations == [(1,), (2,)]  # created and migrated once
+
+
 # --- which runs are interrupted ----------------------------------------------------------------
 
 
