@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -156,6 +157,24 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_pat
     for part in ("params", "opt_state"):
         for got, want in zip(stored.leaves[part], ref_stored.leaves[part], strict=True):
             np.testing.assert_array_equal(got, want, err_msg=part)
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, env) -> None:
+    path = tmp_path / "runs.db"
+    process = subprocess.Popen([sys.executable, "-m", "gdlab.cli", *SLOW_FIT, "--db", str(path)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_epochs(path, 2, process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    with gd.store.open(path) as store:
+        (run,) = store.runs()
+        stored = store.checkpoint(run.id)
+    assert (process.returncode, out) == (130, "")
+    assert f"interrupted: gdlab resume {run.id} --db {path} goes on from the last checkpoint" in err
+    assert run.status == "interrupted" and run.reason == f"interrupted: KeyboardInterrupt after epoch {run.epochs_run}"
+    assert 2 <= stored.epoch == run.epochs_run < 100  # the last completed epoch was saved
 
 
 # --- gdlab fit records -------------------------------------------------------------------------

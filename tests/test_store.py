@@ -158,6 +158,20 @@ def test_resume_after_a_crash_ends_exactly_as_the_uninterrupted_run(tmp_path, da
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_run_that_crashed_before_its_first_checkpoint_resumes_from_the_start(tmp_path, data) -> None:
+    whole = gd.fit(gd.models.linear(), data, _rule(), **KW)
+    store = gd.store.open(tmp_path / "runs.db")
+    crashed = store.recorder(checkpoint_every=5)
+    crashed.fail = lambda error: None  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, _rule(), record=crashed, on_epoch=_interrupt_at(2), **KW)
+    store.connection.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (crashed.run_id,))
+    assert store.checkpoint(crashed.run_id) is None and len(store.history(crashed.run_id)["train_loss"]) == 2
+    _assert_same_run(gd.resume(crashed.run_id, store, gd.models.linear(), data, _rule()), whole)
+    history = store.history(crashed.run_id)
+    np.testing.assert_array_equal(history["train_loss"], whole.history["train_loss"])
+
+
 def test_resume_refuses_other_settings_other_data_and_finished_runs(tmp_path, data) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder()

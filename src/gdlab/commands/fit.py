@@ -118,14 +118,7 @@ def _train(
             stop=stop,
             callback=callback,
         )
-        if store is not None and record.resume is not None:
-            result = gd.resume(record.resume, store, model, data, rule, **kwargs)
-        elif store is not None:
-            recorder = store.recorder(record.checkpoint_every, extra={"cli": asdict(options)})
-            result = gd.fit(model, data, rule, record=recorder, **kwargs)
-            store.last_run_id = recorder.run_id
-        else:
-            result = gd.fit(model, data, rule, **kwargs)
+        result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:
         console.print(f"warning: {warning.message}", style="yellow", highlight=False)
     run_id = None if store is None else store.last_run_id
@@ -146,6 +139,33 @@ def _train(
             table.add_row("run", f"{run_id} in {store.path} (gdlab runs show {run_id})")
         Console().print(table)
     return summary
+
+
+def _fit_or_resume(
+    options: FitOptions,
+    model: gd.Model,
+    data: gd.Dataset,
+    rule: gd.UpdateRule,
+    store: gd.store.Store | None,
+    record: RecordOptions,
+    console: Console,
+    kwargs: dict[str, Any],
+) -> gd.Result:
+    """gd.fit (recording a new run when there is a store) or gd.resume; on Ctrl-C, say how to go on."""
+    if store is None:
+        return gd.fit(model, data, rule, **kwargs)
+    recorder = None if record.resume else store.recorder(record.checkpoint_every, extra={"cli": asdict(options)})
+    try:
+        if recorder is None:
+            return gd.resume(str(record.resume), store, model, data, rule, **kwargs)
+        result = gd.fit(model, data, rule, record=recorder, **kwargs)
+    except KeyboardInterrupt:
+        run_id = recorder.run_id if recorder else record.resume
+        console.print(f"interrupted: gdlab resume {run_id} --db {record.db} goes on from the last checkpoint",
+                      style="yellow", highlight=False, soft_wrap=True)
+        raise
+    store.last_run_id = recorder.run_id
+    return result
 
 
 def options_from_dict(values: dict[str, Any]) -> FitOptions:
