@@ -143,7 +143,7 @@ def test_parse_learning_rates() -> None:
 )
 def test_bad_input_is_one_line_and_exit_code_2(tiny, capsys, args: list[str], match: str) -> None:
     assert main(["compare", "--dataset", str(tiny), "--batch-sizes", "1,40", *args]) == 2
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     assert re.search(match, err), err
     assert not Path("gdlab-compare.html").exists()

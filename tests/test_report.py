@@ -13,8 +13,18 @@ import pytest
 
 import gdlab as gd
 from gdlab.commands.compare import initial_train_loss
-from gdlab.report import Comparison, conclusion, failure, from_sweep, load, render, save, summarize, variant_label
-from gdlab.report import table
+from gdlab.report import (
+    Comparison,
+    conclusion,
+    failure,
+    from_sweep,
+    load,
+    render,
+    save,
+    summarize,
+    table,
+    variant_label,
+)
 
 MODEL = gd.models.mlp(hidden=(16,))
 RATES = [0.03, 0.3, 1e3]  # 1e3 diverges at both batch sizes
@@ -173,8 +183,8 @@ def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: 
         ("{not json", "path must be a saved comparison JSON file"),
         ('[{"seed": 0}]', "format 'gdlab-comparison'"),
         ('{"format": "gdlab-comparison", "version": 99}', "version must be 1; got 99"),
-        ('{"format": "gdlab-comparison", "version": 1, "settings": {}, "variants": [], "rows": [{}], '
-         '"histories": []}', "damaged: it needs as many rows as histories"),
+        (('{"format": "gdlab-comparison", "version": 1, "settings": {}, "variants": [], "rows": [{}], '
+          '"histories": []}'), "damaged: it needs as many rows as histories"),
     ],
 )
 def test_load_refuses_what_is_not_a_saved_comparison(tmp_path: Path, content: str | None, match: str) -> None:

@@ -10,13 +10,21 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 import gdlab as gd
@@ -90,7 +98,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         bars.step("writing the report", lambda: _write(comparison, result, paths))
     text = conclusion(summary)
     if not as_json:
-        _print(Console(), summary, comparison, text, paths)
+        _print(_stdout(), summary, comparison, text, paths)
     return _plain({"settings": settings, "variants": [asdict(v) for v in summary.variants],
                    "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
                    "conclusion": text, **{name: str(p) for name, p in paths.items()},
@@ -107,7 +115,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     write_html(comparison, target)
     text = conclusion(summary)
     if not as_json:
-        _print(Console(), summary, comparison, text, {"out": target})
+        _print(_stdout(), summary, comparison, text, {"out": target})
     return _plain({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
 
 
@@ -227,6 +235,12 @@ def _write(comparison: Comparison, result: gd.SweepResult, paths: dict[str, Path
         save(comparison, paths["json_out"])
 
 
+def _stdout() -> Console:
+    """The console for the table: a terminal's width, else 120 columns (pipes, files, tests)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
 def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Path]) -> None:
     s = comparison.settings
     grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {summary.epochs} epochs for every variant "
@@ -259,7 +273,7 @@ class _Bars:
             self.bar.start()
         return self
 
-    def __exit__(self, error: Any, *exc: Any) -> None:
+    def __exit__(self, error: Any, *exc: object) -> None:
         if not self.show:
             return
         if error is not None:  # an error is one line: the bars' last frame goes nowhere

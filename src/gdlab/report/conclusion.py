@@ -49,7 +49,7 @@ def _target(s: Summary) -> str:
         text = (f"Per epoch, {by_epoch.label} reached {goal} first (epoch {by_epoch.epochs_to_target}, "
                 f"{_seconds(by_epoch)}); per second of compute, {by_second.label} did ({_seconds(by_second)}, "
                 f"epoch {by_second.epochs_to_target}), since an epoch of {by_epoch.label} makes "
-                f"{by_epoch.steps_per_epoch} updates and one of {by_second.label} {by_second.steps_per_epoch}.")
+                f"{by_epoch.steps_per_epoch} updates against {by_second.steps_per_epoch} for {by_second.label}.")
     close = [v for v in s.variants if v is not by_second and v.seconds_to_target is not None
              and v.seconds_to_target <= 1.1 * by_second.seconds_to_target]  # type: ignore[operator]
     if close:
@@ -96,11 +96,16 @@ def _noise(s: Summary) -> str:
         text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} failed from a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
-    return text + (
-        f"At their best rates the train loss of {small.label} rose in {small.rises:.2g} of {s.epochs - 1} "
-        f"epochs (mean over seeds) and its final {metric_name(s.metric)} spread over seeds by "
-        f"± {metric_text(s.metric, small.std)}, against {large.rises:.2g} and ± {metric_text(s.metric, large.std)} "
-        f"for {large.label}, which takes one calm, exact step per epoch.")
+    noisier = []
+    if small.rises > large.rises:
+        noisier.append(f"its train loss rose in {small.rises:.2g} of {s.epochs - 1} epochs against "
+                      f"{large.rises:.2g} for {large.label}")
+    if small.std > large.std:
+        noisier.append(f"its final {metric_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
+                      f"against ± {metric_text(s.metric, large.std)} for {large.label}")
+    if noisier:
+        text += f"At its best rate {small.label} was the noisier: {_join(noisier)}, whose one exact step per epoch is calm."
+    return text.strip()
 
 
 def _balance(s: Summary) -> str:

@@ -94,20 +94,20 @@ def _figure(svg: str, caption: str) -> str:
 def _notes(s: dict[str, Any], summary: Summary) -> str:
     grids = "; ".join(f"{v.label}: {_rates(s['learning_rates'][str(v.batch_size)])}" for v in summary.variants)
     items = [
-        f"Budget: {summary.epochs} epochs for every variant, so every config sees the same "
-        f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a full-batch "
-        "epoch one.",
+        (f"Budget: {summary.epochs} epochs for every variant, so every config sees the same "
+         f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a "
+         "full-batch epoch one."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
-        "The best learning rate of a variant is the one with the best mean final "
-        f"{metric_name(summary.metric)} over the seeds; ± is the standard deviation over the seeds.",
-        "Seconds are compute time per config: the variant's median epoch time (all its configs train together "
-        "in one vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run of "
-        "an epoch in which some config diverged, are left out.",
-        "Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
-        "final train loss is at or above the loss before training, for a classifier often chance level "
-        "(ln(classes)), with no non-finite number, so the status alone would miss it.",
-        f"Train loss and gradient norm are measured on all training data after each epoch (metrics="
-        f"{s.get('metrics', 'exact')}).",
+        (f"The best learning rate of a variant is the one with the best mean final {metric_name(summary.metric)} "
+         "over the seeds; ± is the standard deviation over the seeds."),
+        ("Seconds are compute time per config: the variant's median epoch time (all its configs train together "
+         "in one vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run "
+         "of an epoch in which some config diverged, are left out."),
+        ("Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
+         "final train loss is at or above the loss before training, for a classifier often chance level "
+         "(ln(classes)), with no non-finite number, so the status alone would miss it."),
+        (f"Train loss and gradient norm are measured on all training data after each epoch "
+         f"(metrics={s.get('metrics', 'exact')})."),
     ]
     return '<ul class="notes">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
 

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import metric_name
+from gdlab.report.conclusion import metric_name, metric_text
 from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
 
 SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
@@ -54,11 +54,11 @@ def loss_curves(comparison: Comparison, summary: Summary) -> str:
                 ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         if summary.target is not None:
             for ax in axes[1]:
-                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {summary.target:g}")
-        axes[0, 0].legend(loc="upper right", fontsize=8)
-        axes[1, 0].legend(loc="lower right" if higher_is_better(test) else "upper right", fontsize=8)
-        fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right); "
-                     "lines: mean over seeds, bands: min to max")
+                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {metric_text(test, summary.target)}")
+        handles, labels = axes[1, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9)
+        fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right)\n"
+                     "lines: mean over seeds; bands: min to max over seeds")
         return _svg(fig, "curves")
 
 
@@ -88,7 +88,7 @@ def u_curve(comparison: Comparison, summary: Summary) -> str:
         ax.set_xlabel("learning rate")
         ax.set_ylabel(f"final train loss after {summary.epochs} epochs")
         ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
-        ax.legend(fontsize=8, loc="lower left", ncols=2)
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
         return _svg(fig, "ucurve")
 
 
@@ -188,4 +188,4 @@ def _svg(fig: Figure, prefix: str) -> str:
     ids = set(re.findall(r'id="([^"]+)"', text))
     text = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', text)
     text = re.sub(r"#([\w.\-]+)(?=[\")])", lambda m: f"#{prefix}-{m[1]}" if m[1] in ids else m[0], text)
-    return re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
