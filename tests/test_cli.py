@@ -327,7 +327,7 @@ def test_a_bad_csv_cell_is_one_error_line(
 def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
-    assert err == "error: No such command 'train'. (commands: compare, datasets, fit, report, resume, runs, sharpness, version)\n"
+    assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, noise-scale, report, resume, runs, sharpness, version)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
@@ -390,8 +390,10 @@ FIT_OPTIONS = [
         (["version"], ["Print the versions of gdlab and JAX"]),
         (["compare"], ["--learning-rates", "--batch-sizes", "--seeds", "--epochs", "--target", "--out", "--json-out"]),
         (["report"], ["path", "--out", "a saved sweep"]),
+        (["find-lr"], ["--min-lr", "--max-lr", "--steps", "--seeds", "--plot", "validated"]),
+        (["noise-scale"], ["--small-batch", "--big-batch", "--batches", "B_simple"]),
     ],
-    ids=["gdlab", "fit", "sharpness", "datasets", "version", "compare", "report"],
+    ids=["gdlab", "fit", "sharpness", "datasets", "version", "compare", "report", "find-lr", "noise-scale"],
 )
 def test_every_command_has_help(
     capsys: pytest.CaptureFixture[str], command: list[str], mentions: list[str]
@@ -404,7 +406,9 @@ def test_every_command_has_help(
 
 
 def test_the_help_tests_cover_every_command() -> None:
-    assert sorted(app_commands()) == ["compare", "datasets", "fit", "report", "resume", "runs", "sharpness", "version"]
+    assert sorted(app_commands()) == [
+        "compare", "datasets", "find-lr", "fit", "noise-scale", "report", "resume", "runs", "sharpness", "version"
+    ]
 
 
 def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -493,3 +497,34 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
                         "--learning-rate", "0.1", "--json")
     assert json.loads(out)["verdict"].startswith("converges")
+
+
+# --- find-lr and noise-scale ----------------------------------------------------------------------
+
+
+def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plot = tmp_path / "lr.png"
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--batch-size", "20",
+                          "--seeds", "2", "--steps", "60", "--plot", str(plot), "--json")
+    summary = json.loads(out)
+    assert code == 0
+    grid = [v["learning_rate"] for v in summary["validation"]]
+    best = min(summary["validation"], key=lambda v: v["mean"])
+    assert summary["suggestion"] == best["learning_rate"] and summary["suggestion"] in grid
+    assert set(summary["suggestions"]) == {"steepest", "valley", "minimum/10", "largest_stable"}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = _run(capsys, "find-lr", "--min-lr", "1", "--max-lr", "0.5")
+    assert code == 2 and err == "error: min_lr must be smaller than max_lr (0.5); got 1.0.\n"
+
+
+def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
+                          "--big-batch", "256", "--learning-rate", "0.1", "--batch-size", "8", "--json")
+    summary = json.loads(out)
+    assert code == 0
+    assert summary["interval"][0] <= summary["b_simple"] <= summary["interval"][1]
+    assert summary["recommended_learning_rate"] == pytest.approx(0.1 * summary["recommended_batch_size"] / 8)
+    code, out, err = _run(capsys, "noise-scale", "--small-batch", "64", "--big-batch", "32")
+    assert code == 2 and err.startswith("error: big_batch must be larger than small_batch (64); got 32")

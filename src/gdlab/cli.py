@@ -359,6 +359,7 @@ def compare(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,
     ),
+    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper)."),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: Optional[str] = typer.Option(None, help="Also write one CSV row per config here."),
     json_out: Optional[str] = typer.Option(
@@ -372,7 +373,7 @@ def compare(
 
     options = CompareOptions(
         dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
-        seeds=seeds, epochs=epochs, target=target, out=out, csv=csv, json_out=json_out,
+        seeds=seeds, epochs=epochs, target=target, metrics=metrics, out=out, csv=csv, json_out=json_out,
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
     if as_json:
@@ -389,6 +390,60 @@ def report(
     from gdlab.commands.compare import run_report
 
     summary = run_report(path, out, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command("find-lr")
+def find_lr(
+    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the range test and the validation."),
+    seeds: int = typer.Option(3, help="Seeds run at once (the spread of each suggestion)."),
+    min_lr: float = typer.Option(1e-5, "--min-lr", help="The range test's first learning rate."),
+    max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
+    steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
+    validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
+    plot: Optional[str] = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """The learning-rate range test over several seeds, with its suggestions validated by a short sweep."""
+    from gdlab.commands.diagnostics import run_find_lr
+
+    summary = run_find_lr(
+        dataset=dataset, model=model, hidden=hidden, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+        max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, plot=plot, as_json=as_json,
+    )
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command("noise-scale")
+def noise_scale(
+    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
+    small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
+    big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
+    batches: int = typer.Option(64, help="Batches measured at each size."),
+    learning_rate: Optional[float] = typer.Option(
+        None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", help="The batch size --learning-rate was tuned at (default: --small-batch).",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Batch-size guidance: the gradient noise scale B_simple, with a recommended batch size and rate."""
+    from gdlab.commands.diagnostics import run_noise_scale
+
+    summary = run_noise_scale(
+        dataset=dataset, model=model, hidden=hidden, seed=seed, small_batch=small_batch, big_batch=big_batch,
+        batches=batches, learning_rate=learning_rate, batch_size=batch_size, as_json=as_json,
+    )
     if as_json:
         typer.echo(json.dumps(summary))
 

@@ -156,8 +156,14 @@ def _rule_config(rule: UpdateRule, state: Any) -> dict[str, Any]:
     hyper = getattr(state, "hyper", None)
     if hyper is None:
         return {}
-    return {k: np.asarray(v).tolist() if not isinstance(v, tuple) else [float(x) for x in v]
-            for k, v in hyper._asdict().items()}
+    return {k: _plain(v) for k, v in hyper._asdict().items()}
+
+
+def _plain(value: Any) -> Any:
+    """Arrays as numbers; tuples (a schedule's numbers, nested for warmup/join) as lists."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return np.asarray(value).tolist()
 
 
 def _rule_names(stop: StopRule) -> list[str]:

@@ -125,7 +125,7 @@ def find_learning_rate(
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if isinstance(seeds, (int, np.integer)):
         return list(range(check_int_range("seeds", seeds, 1)))
     values = [check_int_range(f"seeds[{i}]", s, 0, 2**32 - 1) for i, s in enumerate(seeds)]
     if not values or len(set(values)) != len(values):
@@ -148,7 +148,7 @@ def _range_test(
     idx = np.stack([_batches(seed, data.n_train, batch_size, steps) for seed in seeds])
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *inits)
     states = jax.tree.map(lambda *a: jnp.stack(a), *[rule.init(p) for p in inits])
-    program = _compiled_range_test(objective.loss, rule.update)
+    program = _compiled_range_test(objective.loss, rule.update)  # type: ignore[arg-type]
     return np.asarray(program(stacked, states, x, y, jnp.asarray(idx)), np.float64)
 
 
@@ -158,7 +158,7 @@ def _exponential_range(params: Any, step: Any) -> Array:
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_range_test(loss: LossFn, update: Any) -> Any:
+def _compiled_range_test(loss: LossFn, update: Any) -> Any:  # update: a hashable UpdateFn
     def one_seed(params: Params, state: Any, x: Array, y: Array, idx: Array) -> Array:
         def step(carry: tuple[Params, Any], rows: Array) -> tuple[tuple[Params, Any], Array]:
             p, s = carry
@@ -212,14 +212,11 @@ def _suggest(rule: str, rates: np.ndarray, curve: np.ndarray) -> float:
 
 
 def _valley(loss: np.ndarray) -> int:
-    """Two thirds of the way along the longest stretch where the loss keeps falling (1% slack)."""
-    best_start, best_len, start = 0, 1, 0
-    for t in range(1, len(loss)):
-        if loss[t] > min(loss[start : t]) * 1.01:
-            start = t
-        if t - start + 1 > best_len:
-            best_start, best_len = start, t - start + 1
-    return best_start + int(2 * (best_len - 1) / 3)
+    """Two thirds of the way down the descent: from where the loss leaves its start (by 1%) to its minimum."""
+    low = int(np.argmin(loss))
+    flat = np.nonzero(loss[: low + 1] >= loss[0] - 0.01 * abs(loss[0]))[0]
+    start = int(flat[-1]) if len(flat) else 0
+    return start + int(2 * (low - start) / 3)
 
 
 def _geomean(values: tuple[float, ...]) -> float:

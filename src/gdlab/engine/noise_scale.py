@@ -98,8 +98,8 @@ def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss
     objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
     x, y, _, _ = device_arrays(data, params)
     per_example = _per_example_grads(objective.loss)(params, x, y)
-    flat = jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(per_example)], axis=1)
-    flat = np.asarray(flat, np.float64)
+    rows = jnp.concatenate([g.reshape(g.shape[0], -1) for g in jax.tree.leaves(per_example)], axis=1)
+    flat = np.asarray(rows, np.float64)
     mean = flat.mean(axis=0)
     trace = float(((flat - mean) ** 2).sum(axis=1).mean())
     return trace / float(mean @ mean)
@@ -133,7 +133,7 @@ def _compiled_norms(loss: LossFn) -> Any:
     def norms(params: Params, x: Array, y: Array, idx: Array) -> Array:
         def one(rows: Array) -> Array:
             grads = jax.grad(loss)(params, x[rows], y[rows])
-            return sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))
+            return sum((jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)), jnp.zeros(()))
 
         return jax.lax.map(one, idx)
 

@@ -1,0 +1,97 @@
+"""``gdlab find-lr`` and ``gdlab noise-scale``: the learning-rate finder and batch-size guidance."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import gdlab as gd
+from gdlab.commands.fit import build_model, load_data
+from gdlab.core.batching import run_keys
+
+
+def run_find_lr(
+    *, dataset: str, model: str, hidden: str, batch_size: int, seeds: int, min_lr: float, max_lr: float,
+    steps: int, validate_epochs: int, plot: str | None, as_json: bool,
+) -> dict[str, Any]:
+    """Run the range test and its validation; print a table, optionally save the plot."""
+    net = build_model(model, hidden, "relu")
+    data = load_data(dataset, None)
+    gd.enable_compilation_cache()
+    result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+                                   max_lr=max_lr, steps=steps, validate_epochs=validate_epochs)
+    summary = {
+        "suggestion": result.suggestion,
+        "interval": list(result.interval),
+        "suggestions": {k: {"value": s.value, "per_seed": list(s.per_seed)} for k, s in result.suggestions.items()},
+        "validation": result.validation,
+        "batch_size": batch_size,
+        "seeds": seeds,
+    }
+    if plot:
+        summary["plot"] = str(save_finder_plot(result, Path(plot)))
+    if not as_json:
+        table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
+        for column in ("rule", "suggestion", "spread over seeds"):
+            table.add_column(column)
+        for rule, s in result.suggestions.items():
+            low, high = s.spread
+            table.add_row(rule, f"{s.value:.3g}", f"{low:.3g} .. {high:.3g}")
+        low, high = result.interval
+        table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
+                      style="bold")
+        Console().print(table)
+    return summary
+
+
+def save_finder_plot(result: Any, path: Path) -> Path:
+    """Each seed's smoothed loss against the learning rate (log axis), with the suggestions marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for k, curve in enumerate(result.losses):
+        ax.plot(result.learning_rates, curve, lw=1, alpha=0.8, label=f"seed {k}")
+    for rule, s in result.suggestions.items():
+        if math.isfinite(s.value):
+            ax.axvline(s.value, ls=":", lw=1, color="grey")
+            ax.annotate(rule, (s.value, ax.get_ylim()[1]), rotation=90, va="top", fontsize=7)
+    ax.axvline(result.suggestion, color="black", lw=2, label=f"validated {result.suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning_rate")
+    ax.set_ylabel("smoothed train loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def run_noise_scale(
+    *, dataset: str, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
+    learning_rate: float | None, batch_size: int | None, as_json: bool,
+) -> dict[str, Any]:
+    """B_simple at the model's initial params (seeded), its interval and the recommendations."""
+    net = build_model(model, hidden, "relu")
+    data = load_data(dataset, None)
+    gd.enable_compilation_cache()
+    params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)
+    r = gd.noise_scale(net, params, data, small_batch, big_batch, batches=batches, seed=seed,
+                       learning_rate=learning_rate, batch_size=batch_size)
+    summary = {**r._asdict(), "interval": list(r.interval)}
+    if not as_json:
+        table = Table(title="gdlab noise-scale", show_header=False)
+        table.add_row("B_simple = tr(Sigma)/|G|^2", f"{r.b_simple:.4g} ({r.interval[0]:.4g} .. {r.interval[1]:.4g})")
+        table.add_row("recommended batch_size", str(r.recommended_batch_size))
+        if r.recommended_learning_rate is not None:
+            table.add_row("recommended learning_rate",
+                          f"{r.recommended_learning_rate:.4g} (linear scaling; use a warmup)")
+        table.add_row("measured", f"{r.batches} batches of {r.small_batch} and of {r.big_batch}")
+        Console().print(table)
+    return summary
