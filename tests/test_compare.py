@@ -135,6 +135,7 @@ def test_parse_learning_rates() -> None:
         (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),
         (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),
         (["--hidden", "0"], "hidden must be comma-separated layer sizes"),
+        (["--metrics", "fast"], r"metrics must be one of \{'exact', 'running'\}; got 'fast'"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
         (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
         (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),

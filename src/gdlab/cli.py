@@ -354,7 +354,7 @@ def compare(
     ),
     batch_sizes: str = typer.Option("1,32,128,full", "--batch-sizes", help="Batch sizes: 1 (SGD), k, full."),
     seeds: int = typer.Option(3, help="Seeds per config (0, 1, ...)."),
-    epochs: int = typer.Option(6, help="The budget: epochs for every variant (the same samples seen)."),
+    epochs: int = typer.Option(5, help="The budget: epochs for every variant (the same samples seen)."),
     target: Optional[float] = typer.Option(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,

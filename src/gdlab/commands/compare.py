@@ -30,12 +30,13 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.core.batching import resolve_batch_size
-from gdlab.core.checks import check_int_range, check_positive_float
+from gdlab.core.checks import check_choice, check_int_range, check_positive_float
+from gdlab.engine.epoch import METRICS
 from gdlab.engine.setup import device_arrays, objective_and_params, seed_keys
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 
-DEFAULT_EPOCHS = 6
+DEFAULT_EPOCHS = 5
 DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
 RATES_PER_VARIANT = 8
 RATES_RULE = ("8 per variant, half a decade apart, starting at the first half-decade at or above "
@@ -54,6 +55,7 @@ class CompareOptions:
     seeds: int = 3
     epochs: int = DEFAULT_EPOCHS
     target: float | None = None  # None: DEFAULT_TARGET for an accuracy, no target for a loss
+    metrics: str = "exact"
     out: str = "gdlab-compare.html"
     csv: str | None = None
     json_out: str | None = None
@@ -67,6 +69,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     rates = None if options.learning_rates is None else parse_learning_rates(options.learning_rates)
     seeds = list(range(check_int_range("seeds", options.seeds, 1)))
     epochs = check_int_range("epochs", options.epochs, 1)
+    metrics = check_choice("metrics", options.metrics, METRICS)
     target = None if options.target is None else check_positive_float("target", options.target)
     paths = {name: _output_path(name, value) for name, value in
              (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
@@ -81,7 +84,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         for size, grid in plan:
             def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
                 return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                callback=callback)
+                                metrics=metrics, callback=callback)
 
             groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
         result = gd.SweepResult(groups=tuple(groups))
@@ -89,7 +92,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         settings = {
             "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
             "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
-            "metrics": "exact", "learning_rates": {str(s): g for s, g in plan},
+            "metrics": metrics, "learning_rates": {str(s): g for s, g in plan},
             "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
             "gdlab": gd.__version__,
         }
@@ -236,9 +239,9 @@ def _write(comparison: Comparison, result: gd.SweepResult, paths: dict[str, Path
 
 
 def _stdout() -> Console:
-    """The console for the table: a terminal's width, else 120 columns (pipes, files, tests)."""
+    """The console for the table: a terminal's width, else 150 columns (pipes, files, tests)."""
     console = Console()
-    return console if console.is_terminal else Console(width=120)
+    return console if console.is_terminal else Console(width=150)
 
 
 def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Path]) -> None:
@@ -246,7 +249,7 @@ def _print(console: Console, summary: Summary, comparison: Comparison, text: str
     grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {summary.epochs} epochs for every variant "
                  f"({summary.epochs * int(s['n_train'])} samples seen), {len(s['seeds'])} seeds")
     for k, header in enumerate(summary_table.headers(summary)):
-        grid.add_column(header, justify="left" if k == 0 else "right")
+        grid.add_column(header, justify="left" if k == 0 else "right", no_wrap=k == 0)
     for row in summary_table.cells(summary):
         grid.add_row(*row)
     console.print(grid)

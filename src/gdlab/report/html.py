@@ -106,10 +106,17 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
         ("Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
          "final train loss is at or above the loss before training, for a classifier often chance level "
          "(ln(classes)), with no non-finite number, so the status alone would miss it."),
-        (f"Train loss and gradient norm are measured on all training data after each epoch "
-         f"(metrics={s.get('metrics', 'exact')})."),
+        _metrics_note(s.get("metrics", "exact")),
     ]
     return '<ul class="notes">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _metrics_note(metrics: str) -> str:
+    if metrics == "running":
+        return ("Train loss is the mean of the batch losses seen during each epoch (metrics=running); test "
+                "metrics are measured on all test data after each epoch.")
+    return ("Train loss, gradient norm and test metrics are measured on all the data after each epoch "
+            "(metrics=exact).")
 
 
 def _rates(rates: list[float]) -> str:
