@@ -129,7 +129,7 @@ def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_sec
     assert "per second of compute, mini-batch 32 did (0.3 s per config, epoch 3)" in text
     assert "It was not reached within 4 epochs by batch GD." in text
     assert "Mini-batch 32 balanced speed and stability" in text
-    assert "ended best: final test accuracy 60% ± 0% (mean ± std over 2 seeds)" in text
+    assert "ended best: final test accuracy 60.0% ± 0.0% (mean ± std over 2 seeds)" in text
 
     # make mini-batch 32 slow per second too: SGD is then first both ways
     both = summarize(_synthetic({1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58]}, {1: 1.0, 32: 1.0}))

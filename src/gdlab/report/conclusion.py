@@ -13,10 +13,13 @@ def conclusion(summary: Summary) -> str:
 
 
 def metric_text(metric: str, value: float) -> str:
-    """0.613 as '61.3%' (0.5 as '50%') for an accuracy, else '0.613'."""
-    if "accuracy" not in metric:
-        return f"{value:.4g}"
-    return f"{value:.1%}".replace(".0%", "%")
+    """0.613 as '61.3%' for an accuracy, else '0.613'."""
+    return f"{value:.1%}" if "accuracy" in metric else f"{value:.4g}"
+
+
+def target_text(metric: str, value: float) -> str:
+    """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
+    return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
 
 
 def metric_name(metric: str) -> str:
@@ -36,7 +39,7 @@ def _winner(s: Summary) -> str:
 def _target(s: Summary) -> str:
     if s.target is None:
         return ""
-    goal = f"the target {metric_name(s.metric)} of {metric_text(s.metric, s.target)}"
+    goal = f"the target {metric_name(s.metric)} of {target_text(s.metric, s.target)}"
     missed = [v.label for v in s.variants if v.epochs_to_target is None]
     if s.first_by_epoch is None:
         return f"No variant reached {goal} within {s.epochs} epochs."

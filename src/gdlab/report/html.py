@@ -9,7 +9,7 @@ from typing import Any
 
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import conclusion, metric_name, metric_text
+from gdlab.report.conclusion import conclusion, metric_name, target_text
 from gdlab.report.summary import Summary, failure, summarize
 
 CSS = """
@@ -76,7 +76,7 @@ _HEATMAP = ("Where each batch size works. The good rates move right as the batch
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:
     seeds = len(s["seeds"]) if isinstance(s["seeds"], list) else s["seeds"]
     target = "" if summary.target is None else f"; target {metric_name(summary.metric)} " \
-        f"{metric_text(summary.metric, summary.target)}"
+        f"{target_text(summary.metric, summary.target)}"
     return (f"{s['model']} on {s['dataset']} ({s['n_train']} training and {s['n_test']} test samples); "
             f"budget {summary.epochs} epochs for every variant; {seeds} seeds per config{target}.")
 

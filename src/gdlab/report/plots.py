@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import metric_name, metric_text
+from gdlab.report.conclusion import metric_name, target_text
 from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
 
 SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
@@ -54,7 +54,7 @@ def loss_curves(comparison: Comparison, summary: Summary) -> str:
                 ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
         if summary.target is not None:
             for ax in axes[1]:
-                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {metric_text(test, summary.target)}")
+                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {target_text(test, summary.target)}")
         handles, labels = axes[1, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9)
         fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right)\n"

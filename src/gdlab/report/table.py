@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from gdlab.report.conclusion import metric_name, metric_text
+from gdlab.report.conclusion import metric_name, metric_text, target_text
 from gdlab.report.summary import Summary
 
 
 def headers(summary: Summary) -> list[str]:
     """Column titles; the target columns name the target."""
-    target = "target" if summary.target is None else f"{metric_text(summary.metric, summary.target)}"
+    target = "target" if summary.target is None else f"{target_text(summary.metric, summary.target)}"
     return ["variant", "batch size", "updates per epoch", "best learning rate", f"final {metric_name(summary.metric)}",
             f"epochs to {target}", f"seconds to {target}", "diverged", "collapsed",
             "too high from"]
