@@ -45,6 +45,7 @@ def loss_curves(comparison: Comparison, summary: Summary) -> str:
                 _band(axes[row, 0], epochs, values, color, label)
                 _band(axes[row, 1], epochs * v.seconds_per_epoch, values, color, label)
         for row, name in ((0, "train loss"), (1, metric_name(test))):
+            axes[row, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             axes[row, 0].set_xlabel("epoch (the same samples seen for every variant)")
             axes[row, 1].set_xlabel("training seconds per config (each variant's median epoch time)")
             for ax in axes[row]:
