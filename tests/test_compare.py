@@ -22,6 +22,7 @@ from gdlab.commands.compare import (
     CompareOptions,
     default_learning_rates,
     parse_learning_rates,
+    write_csv,
 )
 from gdlab.report import load, render
 
@@ -111,6 +112,14 @@ def test_the_default_grid() -> None:
         assert len(rates) == 8
         assert rates[0] == pytest.approx(first) and rates[0] >= 1e-4 * math.sqrt(size) * (1 - 1e-12)
         np.testing.assert_allclose(np.diff(np.log10(rates)), 0.5)
+
+
+def test_the_csv_has_every_column_even_when_the_first_config_has_no_final_metrics(tmp_path: Path) -> None:
+    rows = [{"learning_rate": 10.0, "status": "diverged", "final_test_accuracy": 0.1},
+            {"learning_rate": 0.1, "status": "max_epochs", "final_train_loss": 0.5, "final_test_accuracy": 0.6}]
+    lines = write_csv(rows, tmp_path / "s.csv").read_text().splitlines()
+    assert lines == ["learning_rate,status,final_test_accuracy,final_train_loss",
+                     "10.0,diverged,0.1,", "0.1,max_epochs,0.6,0.5"]
 
 
 def test_parse_learning_rates() -> None:

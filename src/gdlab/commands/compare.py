@@ -7,13 +7,14 @@ and the report. Every option is checked before the data is loaded.
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from rich.console import Console
@@ -98,7 +99,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         }
         comparison = from_sweep(result, settings, initial)
         summary = summarize(comparison)
-        bars.step("writing the report", lambda: _write(comparison, result, paths))
+        bars.step("writing the report", lambda: _write(comparison, paths))
     text = conclusion(summary)
     if not as_json:
         _print(_stdout(), summary, comparison, text, paths)
@@ -230,10 +231,21 @@ def _label(size: int, n_train: int, grid: list[float]) -> str:
     return f"{variant_label(size, n_train):<22} learning rates {grid[0]:.3g} to {grid[-1]:.3g}"
 
 
-def _write(comparison: Comparison, result: gd.SweepResult, paths: dict[str, Path]) -> None:
+def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    """One line per config; columns are every key of any row (a config that diverged in its first
+    epoch may have no final metrics), blank where a row has none."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write(comparison: Comparison, paths: dict[str, Path]) -> None:
     write_html(comparison, paths["out"])
     if "csv" in paths:
-        result.to_csv(paths["csv"])
+        write_csv(comparison.rows, paths["csv"])
     if "json_out" in paths:
         save(comparison, paths["json_out"])
 
@@ -271,12 +283,12 @@ class _Bars:
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
 
-    def __enter__(self) -> _Bars:
+    def __enter__(self) -> Self:
         if self.show:
             self.bar.start()
         return self
 
-    def __exit__(self, error: Any, *exc: object) -> None:
+    def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
         if not self.show:
             return
         if error is not None:  # an error is one line: the bars' last frame goes nowhere
