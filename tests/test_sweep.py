@@ -45,7 +45,7 @@ def test_every_config_equals_its_standalone_fit(small) -> None:
         assert row["final_test_loss"] == pytest.approx(alone.history["test_loss"][-1], rel=2e-5)
 
 
-def test_a_diverging_config_freezes_and_never_poisons_the_others(small) -> None:
+def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path) -> None:
     stop = gd.stop.plateau(tol=1e-3, patience=1)
     result = gd.sweep(MODEL, small, learning_rate=[0.1, 1e4], batch_size=[50], seeds=1, epochs=4, stop=stop)
     good, bad = result.rows
@@ -56,6 +56,8 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small) -> None:
         alone = gd.fit(MODEL, small, gd.sgd(0.1), batch_size=50, epochs=4, stop=stop)
     assert good["status"] == alone.status
     _close(result.run(0), alone)
+    header = result.to_csv(tmp_path / "rows.csv").read_text().splitlines()[0].split(",")
+    assert set(header) == set(good) | set(bad)  # every column of any row
 
 
 def test_each_config_stops_on_its_own_epoch(small) -> None:

@@ -154,7 +154,8 @@ class SweepResult:
     def to_csv(self, path: str | Path) -> Path:
         rows = self.rows
         with Path(path).open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            columns = list(dict.fromkeys(k for row in rows for k in row))  # a config may lack some
+            writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
         return Path(path)
