@@ -141,7 +141,7 @@ def render(rows: list[dict[str, Any]], timer: str) -> str:
         ),
     ]
     if verdict == "MISS":
-        lines[-1] += f"; short by a factor {TARGET / torch['ratio_vs_gdlab']:.2f}"
+        lines[-1] += f"; short by a factor {TARGET / torch['ratio_vs_gdlab']:.3f}"
     return "\n".join(lines)
 
 

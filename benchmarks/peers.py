@@ -31,6 +31,7 @@ from benchmarks.workload import (
     N_TRAIN,
     QUICK_PLAN,
     Plan,
+    Runner,
     batch_label,
     initial_weights,
     load_arrays,
@@ -66,7 +67,7 @@ def run_cell(name: str, plan: Plan, check: bool) -> dict[str, Any]:
     """In this process: one peer at one plan, then (if check) the agreement run."""
     peer = PEERS[name]
     module = importlib.import_module(peer.module)
-    runner = getattr(module, peer.runner)
+    runner: Runner = getattr(module, peer.runner)
     arrays, weights = load_arrays(), initial_weights()
     info = module.info()  # before the runs, which may change settings
 

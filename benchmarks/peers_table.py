@@ -97,7 +97,7 @@ def verdict_lines(checks: list[dict[str, Any]]) -> list[str]:
             f"{c['ratio']:.2f}x faster (target >= {c['factor']:g}x)"
         )
         if c["verdict"] == "MISS":
-            line += f"; short by a factor {c['shortfall']:.2f}"
+            line += f"; short by a factor {c['shortfall']:.3f}"
         if c["variant"]:
             line += f" [vs {c['variant']}: {c['variant_ratio']:.2f}x]"
         lines.append(line)

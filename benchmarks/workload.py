@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib.metadata
 import itertools
 import os
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,13 +66,9 @@ class PeerRun(NamedTuple):
     test_loss: float
     test_accuracy: float
 
-    @property
-    def median_seconds(self) -> float:
-        return statistics.median(self.epoch_seconds)
-
 
 Runner = Callable[[Arrays, tuple[Layer, ...], int, int], PeerRun]
-"""runner(arrays, weights, batch_size, epochs) -> PeerRun."""
+"""Every peer module's runner: runner(arrays, weights, batch_size, epochs) -> PeerRun."""
 
 
 def batch_label(batch_size: int) -> str:
