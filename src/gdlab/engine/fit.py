@@ -74,7 +74,7 @@ def fit(
     configuration, every epoch and the result. The same seed gives the same run.
     """
     check_types(data, rule)
-    epochs = check_int_range("epochs", epochs, 1)
+    epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)

@@ -67,7 +67,7 @@ def sweep(
     seed_list = _seeds(seeds)
     sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
     check_types(data, sgd(rates[0]))
-    epochs = check_int_range("epochs", epochs, 1)
+    epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     metrics = check_choice("metrics", metrics, METRICS)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
