@@ -58,6 +58,7 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path
     _close(result.run(0), alone)
     header = result.to_csv(tmp_path / "rows.csv").read_text().splitlines()[0].split(",")
     assert set(header) == set(good) | set(bad)  # every column of any row
+    assert result.best("final_train_loss")["learning_rate"] == 0.1
 
 
 def test_each_config_stops_on_its_own_epoch(small) -> None:

@@ -121,13 +121,15 @@ class SweepResult:
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
         """The (learning_rate, batch_size, momentum) with the best mean of metric over seeds, with its spread."""
         rows = self.rows
-        if not rows or metric not in rows[0]:
-            allowed = sorted(k for k in (rows[0] if rows else {}) if k.startswith(("final_", "best_")))
+        keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
+        if metric not in keys:
+            allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
             raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
         maximise = "accuracy" in metric
         by_config: dict[tuple[float, int, float], list[float]] = {}
         for row in rows:
-            by_config.setdefault((row["learning_rate"], row["batch_size"], row["momentum"]), []).append(row[metric])
+            key = (row["learning_rate"], row["batch_size"], row["momentum"])
+            by_config.setdefault(key, []).append(row.get(metric, math.nan))
 
         def score(values: list[float]) -> float:
             mean = float(np.mean(values))
