@@ -27,7 +27,7 @@ from gdlab.core.rules import apply_updates, sgd
 from gdlab.core.schedules import Schedule
 from gdlab.core.types import Array, LossFn, Model, Params
 from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params, seed_keys
-from gdlab.engine.sweep import sweep
+from gdlab.engine.sweep import seed_list, sweep
 
 RULES = ("steepest", "valley", "minimum/10", "largest_stable")
 
@@ -93,7 +93,7 @@ def find_learning_rate(
     if not min_lr < max_lr:
         raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
     steps = check_int_range("steps", steps, 20)
-    seeds = _seed_list(seeds)
+    seeds = seed_list(seeds)
     batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
     beta = check_float_range("beta", beta, 0.0, 1.0)
     diverge = check_float_range("diverge", diverge, 1.0, math.inf)
@@ -122,15 +122,6 @@ def find_learning_rate(
     close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
     return LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
                           smoothed, raw, validation)
-
-
-def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (int, np.integer)):
-        return list(range(check_int_range("seeds", seeds, 1)))
-    values = [check_int_range(f"seeds[{i}]", s, 0, 2**32 - 1) for i, s in enumerate(seeds)]
-    if not values or len(set(values)) != len(values):
-        raise ValueError(f"seeds must be a count >= 1 or distinct seeds; got {seeds!r}.")
-    return values
 
 
 def _range_test(

@@ -64,7 +64,7 @@ def sweep(
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
-    seed_list = _seeds(seeds)
+    seeds_used = seed_list(seeds)
     sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
@@ -74,7 +74,7 @@ def sweep(
     groups = []
     for index, size in enumerate(sizes):
         progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
-        groups.append(_run_group(model, data, size, rates, momenta, seed_list, epochs, stop,
+        groups.append(_run_group(model, data, size, rates, momenta, seeds_used, epochs, stop,
                                  nesterov, weight_decay, metrics, loss, params, budget, progress))
     return SweepResult(groups=tuple(groups))
 
@@ -255,7 +255,8 @@ def _momentum(name: str, value: Any) -> float:
     return check_float_range(name, value, 0.0, 1.0)
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """A count n as seeds 0..n-1, or a list of distinct seeds (checked)."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         return list(range(check_int_range("seeds", seeds, 1)))
     return _grid("seeds", seeds, lambda n, v: check_int_range(n, v, 0, 2**32 - 1))
