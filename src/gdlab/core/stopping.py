@@ -65,7 +65,7 @@ class StopRule(NamedTuple):
 
     def fired(self, state: Any) -> bool:
         """Whether the rule has fired (host side)."""
-        return bool(np.asarray(state.fired if hasattr(state, "fired") else state[0]))
+        return bool(np.asarray(fired_flags(state)))
 
 
 class Fired(NamedTuple):
@@ -275,7 +275,7 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
 
     def update(state: tuple[Any, ...], metrics: Metrics) -> tuple[Any, ...]:
         children = tuple(r.update(s, metrics) for r, s in zip(flat, state[1]))
-        fired = [_fired(s) for s in children]
+        fired = [fired_flags(s) for s in children]
         xp = _xp(*fired)
         combined = fired[0]
         for f in fired[1:]:
@@ -283,7 +283,7 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
         return (combined, children)
 
     def explain(state: tuple[Any, ...], metrics: Metrics) -> tuple[str, str]:
-        done = [r.explain(s, metrics) for r, s in zip(flat, state[1]) if bool(np.asarray(_fired(s)))]
+        done = [r.explain(s, metrics) for r, s in zip(flat, state[1]) if bool(np.asarray(fired_flags(s)))]
         if kind == "any":
             return done[0]
         return done[0][0], " and ".join(reason for _, reason in done)
@@ -299,5 +299,6 @@ def leaves(rule: StopRule) -> tuple[StopRule, ...]:
     return tuple(leaf for child in rule.children for leaf in leaves(child))
 
 
-def _fired(state: Any) -> Any:
+def fired_flags(state: Any) -> Any:
+    """The fired flag of a rule state: a scalar, or one per config when metrics are arrays (a sweep)."""
     return state.fired if hasattr(state, "fired") else state[0]

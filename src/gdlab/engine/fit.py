@@ -86,7 +86,7 @@ def fit(
     check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics)
-    stop = _with_divergence(stop, spec)
+    stop = with_divergence(stop, spec)
     track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
     if plan.is_full_batch if check_stability is None else check_bool("check_stability", check_stability):
         warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state)
@@ -170,7 +170,7 @@ def _rule_names(stop: StopRule) -> list[str]:
     return [leaf.name for leaf in leaves(stop)]
 
 
-def _with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
+def with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
     """The user's rule (checked against the metrics this run records) or-ed with diverged()."""
     if stop is None:
         return diverged()

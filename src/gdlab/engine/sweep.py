@@ -22,13 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_choice, check_int_range, check_positive_float
+from gdlab.core.checks import check_bool, check_float_range, check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
-from gdlab.core.stopping import StopRule
+from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
-from gdlab.engine.fit import _with_divergence
+from gdlab.engine.fit import with_divergence
 from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
@@ -105,7 +105,7 @@ def _run_group(
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True)
-    stop_rule = _with_divergence(stop, spec)
+    stop_rule = with_divergence(stop, spec)
     chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
     start = time.perf_counter()
     parts = []
@@ -178,7 +178,7 @@ def _train_chunk(
         metrics = {**row, "epoch": epoch + 1, "step": steps, "time": now - start, "initial_loss": initial_loss}
         stop_state = stop.update(stop_state, metrics)
         diverged = active & ~np.asarray(stats.finite)
-        fired = active & ~diverged & np.asarray(_fired(stop_state))
+        fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         for i, j in zip(*np.nonzero(diverged)):
             status[i, j], reason[i, j] = "diverged", _non_finite(stats, i, j, epoch, spec.plan.steps)
             stopped_at[i, j] = epoch * spec.plan.steps + max(int(stats.bad_step[i, j]), 0)
@@ -218,10 +218,6 @@ def _shard(devices: list[Any], *trees: Any) -> tuple[Any, ...]:
     return (*placed, jax.tree.map(lambda a: jax.device_put(a, replicated), data))
 
 
-def _fired(state: Any) -> Any:
-    return state.fired if hasattr(state, "fired") else state[0]
-
-
 def _pick(tree: Any, i: int, j: int) -> Any:
     """Config (i, j) of a tree whose leaves are scalars or (seeds, pairs) arrays."""
     return jax.tree.map(lambda a: np.asarray(a)[i, j] if np.ndim(a) == 2 else a, tree)
@@ -250,8 +246,6 @@ def _as_list(name: str, values: Any) -> list[Any]:
 
 
 def _momentum(name: str, value: Any) -> float:
-    from gdlab.core.checks import check_float_range
-
     return check_float_range(name, value, 0.0, 1.0)
 
 
