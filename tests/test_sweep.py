@@ -113,11 +113,50 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": [0.1], "seeds": 0}, "seeds"),
         ({"learning_rate": [0.1], "seeds": [1, 1]}, "seeds must not repeat"),
+        ({"learning_rate": [0.1], "schedule": []}, "schedule must hold at least one value"),
+        ({"learning_rate": [0.1], "schedule": ["cosine", "cosin"]}, r"schedule\[1\] must be one of .*got 'cosin'"),
+        ({"learning_rate": [0.1], "schedule": ["cosine", "cosine"]}, "schedule must not repeat a label"),
+        ({"learning_rate": [0.1, 0.2], "schedule": [lambda lr: gd.schedules.constant(lr) if lr < 0.15
+                                                     else gd.schedules.cosine(lr, 10)]},
+         r"schedule 'schedule\[0\]' must give every learning rate the same kind of schedule"),
+        ({"learning_rate": [0.1], "compute_dtype": "float16"}, r"compute_dtype must be one of .*got 'float16'"),
     ],
 )
 def test_bad_grids(small, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         gd.sweep(MODEL, small, **kwargs)
+
+
+def test_schedule_grid_configs_equal_their_standalone_fits(small) -> None:
+    warm = {"warm_cosine": lambda lr: gd.schedules.warmup(gd.schedules.cosine(lr, 30), 5)}
+    result = gd.sweep(MODEL, small, learning_rate=[0.05, 0.4], batch_size=[90], seeds=[2],
+                      schedule={"constant": "constant", "cosine": "cosine", **warm}, epochs=6)
+    rows = result.rows
+    assert [r["schedule"] for r in rows] == ["constant"] * 2 + ["cosine"] * 2 + ["warm_cosine"] * 2
+    steps = 6 * (450 // 90)
+    rules = {"constant": lambda lr: gd.sgd(lr), "cosine": lambda lr: gd.sgd(gd.schedules.cosine(lr, steps)),
+             "warm_cosine": lambda lr: gd.sgd(warm["warm_cosine"](lr))}
+    for k, row in enumerate(rows):
+        alone = gd.fit(MODEL, small, rules[row["schedule"]](row["learning_rate"]), batch_size=90, epochs=6,
+                       seed=2, check_stability=False)
+        _close(result.run(k), alone)
+    cosine_rates = result.run(3).history["learning_rate"]
+    last = steps - 1  # the rate of the run's last update, near the end of the decay to 0
+    assert cosine_rates[-1] == pytest.approx(0.4 * (1 + np.cos(np.pi * last / steps)) / 2, rel=1e-5)
+    assert cosine_rates[0] == pytest.approx(0.4 * (1 + np.cos(np.pi * 4 / steps)) / 2, rel=1e-5)
+    assert result.best("final_train_loss")["schedule"] in {"constant", "cosine", "warm_cosine"}
+
+
+def test_bfloat16_compute_keeps_float32_weights_and_tracks_float32(small) -> None:
+    grid = dict(learning_rate=[0.1, 0.3], batch_size=[50], seeds=2, epochs=4)
+    full = gd.sweep(MODEL, small, **grid)
+    low = gd.sweep(MODEL, small, compute_dtype="bfloat16", **grid)
+    assert all(np.asarray(a).dtype == np.float32 for a in jax.tree.leaves(low.run(0).params))
+    assert low.run(0).config["compute_dtype"] == "bfloat16"
+    for a, b in zip(full.rows, low.rows):
+        assert b["final_train_loss"] == pytest.approx(a["final_train_loss"], rel=0.05)
+        assert b["final_train_loss"] != a["final_train_loss"]  # it did compute in another precision
+        assert abs(b["final_test_accuracy"] - a["final_test_accuracy"]) < 0.05
 
 
 def test_logspace() -> None:

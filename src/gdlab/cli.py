@@ -181,7 +181,7 @@ def fit(
 ) -> None:
     """Train a model with gradient descent, record the run in --db and print a summary."""
     from gdlab.commands.fit import FitOptions, RecordOptions, run_fit
-    from gdlab.commands.schedule_options import ScheduleOptions
+    from gdlab.core.run_schedules import ScheduleOptions
 
     options = FitOptions(
         dataset=dataset,

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.schedule_options import ScheduleOptions, build_schedule
+from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range
 from gdlab.core.dataset import TASKS

@@ -229,9 +229,10 @@ def compiled_epoch(
     configs=2 compiles a sweep: run_epoch vmapped over seeds (params, state,
     data key, scale, active) and, inside, over the configs that share a seed
     (so they share one permutation of the data). A second call with the same
-    structure and shapes reuses the program (0.0 s).
+    structure and shapes (and the same ``jax.default_matmul_precision``) reuses
+    the program (0.0 s).
     """
-    key = (spec, configs, _signature(args))
+    key = (spec, configs, _signature(args), _matmul_precision())
     program = _COMPILED.get(key)
     if program is not None:
         return program, 0.0
@@ -246,6 +247,11 @@ def compiled_epoch(
         _COMPILED.pop(next(iter(_COMPILED)))
     _COMPILED[key] = program
     return program, seconds
+
+
+def _matmul_precision() -> Any:
+    """The jax.default_matmul_precision in force (it changes the compiled program)."""
+    return getattr(jax.config, "jax_default_matmul_precision", None)
 
 
 def _signature(args: Any) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from gdlab.core.losses import LOSSES, correct
@@ -19,24 +20,44 @@ class Objective(NamedTuple):
     classification: bool
 
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+"""The dtypes a model's forward and backward pass can compute in (params stay in their own dtype)."""
+
+
 @functools.lru_cache(maxsize=None)
 def model_objective(
-    apply: Callable[[Params, Array], Array], loss_name: str, classification: bool
+    apply: Callable[[Params, Array], Array], loss_name: str, classification: bool,
+    compute_dtype: str | None = None,
 ) -> Objective:
-    """The objective of a model trained with a named per-example loss (built once per pair)."""
+    """The objective of a model trained with a named per-example loss (built once per pair).
+
+    compute_dtype "bfloat16" is mixed precision: outputs = apply(bf16(params), bf16(x))
+    cast back to the params' dtype before the loss, so the loss, the gradients (through
+    the casts) and the update stay in the params' dtype (float32 master weights).
+    """
     per_example = LOSSES[loss_name]
+    forward = apply if compute_dtype in (None, "float32") else _cast_forward(apply, jnp.dtype(compute_dtype))
 
     def loss(params: Params, x: Array, y: Array) -> Array:
-        return jnp.mean(per_example(apply(params, x), y))
+        return jnp.mean(per_example(forward(params, x), y))
 
     def evaluate(params: Params, x: Array, y: Array) -> tuple[Array, Array]:
-        outputs = apply(params, x)
+        outputs = forward(params, x)
         mean_loss = jnp.mean(per_example(outputs, y))
         if not classification:
             return mean_loss, jnp.full((), jnp.nan, mean_loss.dtype)
         return mean_loss, jnp.mean(correct(outputs, y))
 
     return Objective(loss=loss, evaluate=evaluate, classification=classification)
+
+
+def _cast_forward(apply: Callable[[Params, Array], Array], dtype: jnp.dtype) -> Callable[[Params, Array], Array]:
+    def forward(params: Params, x: Array) -> Array:
+        master = jnp.result_type(*jax.tree.leaves(params))
+        low = jax.tree.map(lambda a: a.astype(dtype), params)
+        return apply(low, x.astype(dtype)).astype(master)
+
+    return forward
 
 
 @functools.lru_cache(maxsize=None)

@@ -15,7 +15,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.losses import LOSSES
 from gdlab.core.models import input_size
 from gdlab.core.types import Model, Params, UpdateRule
-from gdlab.engine.objective import Objective, function_objective, model_objective
+from gdlab.engine.objective import COMPUTE_DTYPES, Objective, function_objective, model_objective
 
 
 def check_types(data: Any, rule: Any) -> None:
@@ -29,8 +29,15 @@ def check_types(data: Any, rule: Any) -> None:
 
 
 def objective_and_params(
-    model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array
+    model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array,
+    compute_dtype: str | None = None,
 ) -> tuple[Objective, Params, str]:
+    """The objective to minimise, the initial params (drawn from key unless given) and the loss name."""
+    if compute_dtype is not None:
+        check_choice("compute_dtype", compute_dtype, COMPUTE_DTYPES)
+        if not isinstance(model, Model):
+            raise ValueError(f"compute_dtype needs a gd.models model (a loss function computes in its own dtype); "
+                             f"got compute_dtype={compute_dtype!r} with a loss function.")
     if isinstance(model, Model):
         _check_task(model, data)
         outputs = _model_outputs(model, data)
@@ -38,7 +45,7 @@ def objective_and_params(
         if params is None:
             params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
-        return model_objective(model.apply, loss_name, classification), params, loss_name
+        return model_objective(model.apply, loss_name, classification, compute_dtype), params, loss_name
     if callable(model):
         if params is None:
             raise TypeError("params must be given when model is a loss function loss_fn(params, x, y).")

@@ -3,8 +3,9 @@
 Configurations that share a batch size run as one compiled program: the epoch
 is vmapped over seeds (each seed draws its own data order) and, inside, over
 the (learning rate, momentum) pairs that share it, so they also share its
-permutation of the data. Learning rates and momenta are traced, so a new grid
-never recompiles. Each config has its own stopping rule state: a finished or
+permutation of the data. Learning rates, momenta and the numbers of a schedule
+are traced, so a new grid never recompiles; each schedule shape in a
+``schedule`` grid is its own program. Each config has its own stopping rule state: a finished or
 diverged config freezes (its params no longer change) and never poisons the
 others. The config axis is split into chunks that fit a memory budget.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
 import jax
@@ -25,6 +26,8 @@ from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_bool, check_float_range, check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
+from gdlab.core.run_schedules import ScheduleOptions, build_schedule
+from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
@@ -33,7 +36,12 @@ from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
 SweepCallback = Callable[[int, int, int], None]
-"""callback(group index, epoch, active configs) after each epoch of each batch-size group."""
+"""callback(group index, epoch, active configs) after each epoch of each (batch size, schedule) group."""
+
+ScheduleFactory = Callable[[float], Schedule]
+"""A schedule shape: learning rate (the grid value) -> gd.schedules schedule."""
+
+ScheduleGrid = Sequence[str | ScheduleFactory] | Mapping[str, str | ScheduleFactory]
 
 
 def sweep(
@@ -43,6 +51,7 @@ def sweep(
     learning_rate: Sequence[float],
     batch_size: Sequence[int | str | None] = (None,),
     momentum: Sequence[float] = (0.0,),
+    schedule: ScheduleGrid = ("constant",),
     seeds: int | Sequence[int] = 1,
     epochs: int = 10,
     stop: StopRule | None = None,
@@ -52,31 +61,82 @@ def sweep(
     loss: str | None = None,
     params: Params | None = None,
     max_memory: int | None = None,
+    compute_dtype: str | None = None,
     callback: SweepCallback | None = None,
 ) -> SweepResult:
-    """Train every (batch_size, learning_rate, momentum, seed) combination with ``sgd``.
+    """Train every (batch_size, schedule, learning_rate, momentum, seed) combination with ``sgd``.
 
-    Each config equals ``gd.fit(model, data, gd.sgd(lr, momentum, nesterov,
+    Each config equals ``gd.fit(model, data, gd.sgd(schedule(lr), momentum, nesterov,
     weight_decay), batch_size=b, epochs=epochs, seed=s, stop=stop)`` (up to
-    float rounding of batched matrix products). ``seeds`` is a count (seeds 0..n-1)
-    or a list. ``max_memory`` (bytes) bounds one chunk of configs; by default a
-    quarter of the free memory.
+    float rounding of batched matrix products). ``schedule`` entries are names
+    from ``gd.schedules.SCHEDULES`` shaped to the run (e.g. "cosine" decays from
+    lr to 0 over all epochs x updates per epoch, as ``gdlab fit --schedule``
+    does) or functions lr -> schedule; a mapping gives them labels.
+    ``seeds`` is a count (seeds 0..n-1) or a list. ``max_memory`` (bytes)
+    bounds one chunk of configs; by default a quarter of the free memory.
+    ``compute_dtype`` "bfloat16" computes the forward and backward passes in
+    bfloat16 with float32 master weights.
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
     seeds_used = seed_list(seeds)
     sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
+    shapes = _schedule_grid(schedule)
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     metrics = check_choice("metrics", metrics, METRICS)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     groups = []
-    for index, size in enumerate(sizes):
+    for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
         progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
-        groups.append(_run_group(model, data, size, rates, momenta, seeds_used, epochs, stop,
-                                 nesterov, weight_decay, metrics, loss, params, budget, progress))
+        steps = epochs * batch_plan(data.n_train, size).steps
+        groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta, seeds_used, epochs, stop,
+                                 nesterov, weight_decay, metrics, loss, params, budget, progress,
+                                 compute_dtype))
     return SweepResult(groups=tuple(groups))
+
+
+def _schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
+    """The schedule grid as label -> shape (a SCHEDULES name or a function lr -> schedule)."""
+    if isinstance(grid, Mapping):
+        items = [(str(k), v) for k, v in grid.items()]
+        if not items:
+            raise ValueError("schedule must hold at least one value; got an empty grid.")
+    else:
+        items = [(_label(i, v), v) for i, v in enumerate(_as_list("schedule", grid))]
+    for i, (label, shape) in enumerate(items):
+        if isinstance(shape, str):
+            check_choice(f"schedule[{i}]", shape, SCHEDULES)
+        elif not callable(shape):
+            raise TypeError(f"schedule[{i}] must be a schedule name such as 'cosine' or a function "
+                            f"learning_rate -> gd.schedules schedule; got {shape!r}.")
+    labels = [label for label, _ in items]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"schedule must not repeat a label; got {labels!r} (pass a dict to name them).")
+    return dict(items)
+
+
+def _label(i: int, shape: Any) -> str:
+    name = shape if isinstance(shape, str) else getattr(shape, "__name__", "")
+    return name if name and name != "<lambda>" else f"schedule[{i}]"
+
+
+def _schedule_params(
+    label: str, shape: str | ScheduleFactory, rates: list[float], steps: int
+) -> tuple[str, ScheduleFn, dict[float, Any]]:
+    """The shape's label, formula, and learning rate -> the numbers of its schedule."""
+    made = {lr: build_schedule(lr, ScheduleOptions(schedule=shape), steps) if isinstance(shape, str)
+            else shape(lr) for lr in rates}
+    first = made[rates[0]]
+    for lr, schedule in made.items():
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule {label!r} must return a gd.schedules schedule for learning rate {lr}; "
+                            f"got {schedule!r}.")
+        if schedule.fn is not first.fn or str(jax.tree.structure(schedule.params)) != str(jax.tree.structure(first.params)):
+            raise ValueError(f"schedule {label!r} must give every learning rate the same kind of schedule "
+                             f"(only its numbers may change); learning rates {rates[0]} and {lr} differ.")
+    return label, first.fn, {lr: s.params for lr, s in made.items()}
 
 
 def logspace(low: float, high: float, n: int) -> list[float]:
@@ -89,17 +149,21 @@ def logspace(low: float, high: float, n: int) -> list[float]:
 
 
 def _run_group(
-    model: Any, data: Dataset, size: int, rates: list[float], momenta: list[float], seeds: list[int],
-    epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
+    model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
+    seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
+    compute_dtype: str | None,
 ) -> Group:
+    label, fn, lr_params = schedule
+    rates = list(lr_params)
     pairs = list(itertools.product(rates, momenta))
     velocity = any(m > 0 for _, m in pairs)
-    rule = sgd(rates[0], momentum=max(momenta), nesterov=nesterov, weight_decay=weight_decay, velocity=velocity)
+    rule = sgd(Schedule(fn, lr_params[rates[0]]), momentum=max(momenta), nesterov=nesterov,
+               weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     inits = []
     for init_key, _ in keys:
-        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key)
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype)
         inits.append(p)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
@@ -111,15 +175,17 @@ def _run_group(
     parts = []
     for first in range(0, len(pairs), chunk):
         part = pairs[first : first + chunk]
-        parts.append(_train_chunk(spec, rule, inits, keys, part, epochs, stop_rule, arrays, progress))
-    config = {"batch_size": size, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
-              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps}
+        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress))
+    config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
+              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
+              "compute_dtype": compute_dtype or "float32"}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
 
 
 def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
-    epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...], progress: Callable[[int, int], None] | None,
+    lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
+    progress: Callable[[int, int], None] | None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -136,8 +202,10 @@ def _train_chunk(
     dtype = jax.tree.leaves(params)[0].dtype
     grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
     state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
+    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
+                             *[lr_params[lr] for lr, _ in pairs])
     state = state._replace(hyper=SgdHyper(
-        learning_rate=(jnp.asarray(grid[..., 0]),), momentum=jnp.asarray(grid[..., 1]),
+        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
         weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
     ))
     data_keys = jnp.stack([k[1] for k in keys])

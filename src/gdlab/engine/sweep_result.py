@@ -62,7 +62,7 @@ def group_outcome(
 
 @dataclass(frozen=True, eq=False)
 class SweepResult:
-    """Every config of a sweep, ordered by batch size, learning rate, momentum, seed."""
+    """Every config of a sweep, ordered by batch size, schedule, learning rate, momentum, seed."""
 
     groups: tuple[Group, ...]
 
@@ -86,6 +86,7 @@ class SweepResult:
         ran = int(group.epochs_run[i, j])
         row: dict[str, Any] = {
             "learning_rate": lr, "batch_size": group.config["batch_size"], "momentum": momentum,
+            "schedule": group.config.get("schedule", "constant"),
             "seed": group.seeds[i], "status": str(group.status[i, j]), "reason": str(group.reason[i, j]),
             "epochs_run": ran, "steps_run": int(group.steps_run[i, j]),
             "seconds": group.seconds / group.status.size,
@@ -119,16 +120,16 @@ class SweepResult:
         )
 
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
-        """The (learning_rate, batch_size, momentum) with the best mean of metric over seeds, with its spread."""
+        """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread."""
         rows = self.rows
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         if metric not in keys:
             allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
             raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
         maximise = "accuracy" in metric
-        by_config: dict[tuple[float, int, float], list[float]] = {}
+        by_config: dict[tuple[float, int, float, str], list[float]] = {}
         for row in rows:
-            key = (row["learning_rate"], row["batch_size"], row["momentum"])
+            key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
             by_config.setdefault(key, []).append(row.get(metric, math.nan))
 
         def score(values: list[float]) -> float:
@@ -138,12 +139,12 @@ class SweepResult:
             return mean if maximise else -mean
 
         key, values = max(by_config.items(), key=lambda item: score(item[1]))
-        return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "metric": metric,
+        return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
 
     def table(self) -> str:
         """The rows as an aligned text table."""
-        columns = ["batch_size", "learning_rate", "momentum", "seed", "status", "epochs_run",
+        columns = ["batch_size", "schedule", "learning_rate", "momentum", "seed", "status", "epochs_run",
                    "final_train_loss", "final_test_loss", "final_test_accuracy"]
         rows = self.rows
         columns = [c for c in columns if rows and c in rows[0]]

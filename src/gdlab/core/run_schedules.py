@@ -1,10 +1,10 @@
-"""``--schedule`` and its options: build a ``gd.schedules`` schedule for a run of known length."""
+"""A named schedule for a run of known length: ``--schedule`` and its options, and sweep grids."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import gdlab as gd
+from gdlab.core import schedules as s
 from gdlab.core.checks import check_choice, check_int_range
 
 
@@ -29,11 +29,11 @@ class ScheduleOptions:
 
     def check(self) -> None:
         """Check what can be checked before the run's length is known."""
-        check_choice("schedule", self.schedule, gd.schedules.SCHEDULES)
+        check_choice("schedule", self.schedule, s.SCHEDULES)
         check_int_range("warmup_steps", self.warmup_steps, 0)
 
 
-def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> gd.schedules.Schedule:
+def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.Schedule:
     """The schedule o names, over total_steps updates, with a linear warmup of o.warmup_steps first.
 
     Defaults scale with the run: decays span the updates after the warmup
@@ -47,7 +47,6 @@ def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -
             f"(epochs x updates per epoch); got {o.warmup_steps}."
         )
     span = total_steps - o.warmup_steps
-    s = gd.schedules
     lr = learning_rate
     name = o.schedule
     if name == "constant":
