@@ -100,11 +100,11 @@ def load_arrays() -> Arrays:
         )
 
 
-def initial_weights(seed: int = SEED) -> tuple[Layer, ...]:
+def initial_weights(seed: int = SEED, sizes: tuple[int, ...] = LAYER_SIZES) -> tuple[Layer, ...]:
     """w, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per layer (nn.Linear's default scale)."""
     rng = np.random.default_rng(seed)
     layers = []
-    for fan_in, fan_out in itertools.pairwise(LAYER_SIZES):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         bound = 1.0 / np.sqrt(fan_in)
         w = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
         b = rng.uniform(-bound, bound, (fan_out,)).astype(np.float32)

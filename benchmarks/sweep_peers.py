@@ -1,0 +1,233 @@
+"""The peers of the sweep benchmark, one per process: ``python -m benchmarks.sweep_peers NAME ARGS_JSON``.
+
+Every peer trains ``configs`` copies of one MLP, each with its own learning rate
+(log-spaced over ``lr_range``), from the same initial weights, with plain SGD at
+batch size ``batch_size`` for ``epochs`` epochs: per epoch one shuffled pass with a
+running sum of the batch losses, then the test loss and accuracy (what
+``gd.sweep(..., metrics="running")`` does). Each config-epoch is
+6 x 4000 x (sum of fan_in x fan_out) FLOPs of matrix products.
+
+A peer first runs a one-epoch warm-up of the same shapes (compiling, CUDA
+context, first-call costs) and then times the whole training of every config.
+It prints one JSON line: per config count, the wall seconds (and seconds per
+epoch of all configs), final test accuracies per config, and peak memory
+(device bytes on a GPU, resident set size on the CPU).
+
+Peers: ``gdlab_sweep`` (one ``gd.sweep`` call, vmapped; ``mode`` picks the
+precision: "default", "highest" or "bfloat16"), ``gdlab_fits`` (one ``gd.fit``
+per config, one after another), ``torch_loop`` (one PyTorch model per config, one
+after another: preloaded tensors, ``x[perm[i:i+b]]`` indexing, ``torch.optim.SGD``),
+``torch_func`` (PyTorch's model-ensembling recipe: the stacked params
+``stack_module_state`` makes, ``vmap(grad_and_value(functional_call ...))`` over
+them, one SGD update on the stacked tensors; ``mode`` "tf32" allows TF32 matmuls).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.workload import N_TRAIN, initial_weights, load_arrays
+
+
+def flops_per_config_epoch(sizes: tuple[int, ...]) -> float:
+    """6 x n_train x sum(fan_in x fan_out): forward 2 and backward 4 FLOPs per weight per sample."""
+    return 6.0 * N_TRAIN * sum(a * b for a, b in itertools.pairwise(sizes))
+
+
+def learning_rates(configs: int, lr_range: tuple[float, float]) -> list[float]:
+    return [float(v) for v in np.geomspace(lr_range[0], lr_range[1], configs)]
+
+
+def host_peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """gd.sweep over the learning rates: one compiled, vmapped program (config counts ascending)."""
+    import jax
+
+    import gdlab as gd
+
+    sizes = tuple(args["sizes"])
+    data = gd.datasets.load("mnist1d")
+    params = tuple({"w": w, "b": b} for w, b in initial_weights(sizes=sizes))
+    model = gd.models.mlp(hidden=sizes[1:-1])
+    compute = "bfloat16" if args["mode"] == "bfloat16" else None
+    precision = "highest" if args["mode"] == "highest" else None
+    out = []
+    with jax.default_matmul_precision(precision):
+        for configs in args["configs"]:
+            grid = dict(learning_rate=learning_rates(configs, args["lr_range"]), batch_size=[args["batch_size"]],
+                        metrics="running", params=params, compute_dtype=compute)
+            tick = time.perf_counter()
+            gd.sweep(model, data, epochs=1, **grid)
+            warmup = time.perf_counter() - tick
+            tick = time.perf_counter()
+            result = gd.sweep(model, data, epochs=args["epochs"], **grid)
+            seconds = time.perf_counter() - tick
+            row = _outcome(configs, seconds, seconds / args["epochs"], warmup,
+                           [r.get("final_test_accuracy", float("nan")) for r in result.rows],
+                           sum(r["status"] == "diverged" for r in result.rows), _device_peak(jax))
+            row["median_epoch_seconds"] = float(np.median(result.groups[0].history["epoch_time"][1:, 0, 0]))
+            out.append(row)
+    return out
+
+
+def run_gdlab_fits(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """One gd.fit per learning rate, one after another (learning rates are traced: one compile)."""
+    import jax
+
+    import gdlab as gd
+
+    sizes = tuple(args["sizes"])
+    data = gd.datasets.load("mnist1d")
+    params = tuple({"w": w, "b": b} for w, b in initial_weights(sizes=sizes))
+    model = gd.models.mlp(hidden=sizes[1:-1])
+    common = dict(batch_size=args["batch_size"], metrics="running", params=params, check_stability=False)
+    out = []
+    for configs in args["configs"]:
+        rates = learning_rates(configs, args["lr_range"])
+        tick = time.perf_counter()
+        gd.fit(model, data, gd.sgd(rates[0]), epochs=1, **common)
+        warmup = time.perf_counter() - tick
+        tick = time.perf_counter()
+        results = [gd.fit(model, data, gd.sgd(lr), epochs=args["epochs"], **common) for lr in rates]
+        seconds = time.perf_counter() - tick
+        out.append(_outcome(configs, seconds, seconds / args["epochs"], warmup,
+                            [float(r.history["test_accuracy"][-1]) for r in results],
+                            sum(r.status == "diverged" for r in results), _device_peak(jax)))
+    return out
+
+
+def run_torch_loop(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """One nn.Sequential per learning rate, trained one after another with torch.optim.SGD."""
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks.peers_torch import torch_model
+
+    device = _torch_device(torch, args)
+    x, y, x_test, y_test = (torch.from_numpy(a).to(device) for a in load_arrays())
+    weights = initial_weights(sizes=tuple(args["sizes"]))
+    b = args["batch_size"]
+
+    def train(lr: float, epochs: int) -> float:
+        model = torch_model(weights).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        for _ in range(epochs):
+            order = torch.randperm(N_TRAIN, device=device)
+            total = torch.zeros((), device=device)
+            for i in range(0, N_TRAIN, b):
+                idx = order[i : i + b]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach() * idx.numel()
+            with torch.no_grad():
+                accuracy = (model(x_test).argmax(1) == y_test).float().mean()
+        return float(accuracy)
+
+    torch.manual_seed(0)
+    out = []
+    for configs in args["configs"]:
+        tick = time.perf_counter()
+        train(1e-2, 1)
+        warmup = time.perf_counter() - tick
+        tick = time.perf_counter()
+        accuracies = [train(lr, args["epochs"]) for lr in learning_rates(configs, args["lr_range"])]
+        seconds = time.perf_counter() - tick
+        out.append(_outcome(configs, seconds, seconds / args["epochs"], warmup, accuracies,
+                            sum(not np.isfinite(a) for a in accuracies), _torch_peak(torch, device)))
+    return out
+
+
+def run_torch_func(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """torch.func ensembling: vmap(grad_and_value(functional_call)) over stacked params, one SGD update."""
+    import torch
+    import torch.nn.functional as F
+    from torch.func import functional_call, grad_and_value, vmap
+
+    from benchmarks.peers_torch import torch_model
+
+    device = _torch_device(torch, args)
+    if args["mode"] == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    x, y, x_test, y_test = (torch.from_numpy(a).to(device) for a in load_arrays())
+    base = torch_model(initial_weights(sizes=tuple(args["sizes"]))).to(device)
+    skeleton = torch_model(initial_weights(sizes=tuple(args["sizes"]))).to("meta")
+    b = args["batch_size"]
+
+    def loss_fn(params: dict[str, Any], xb: Any, yb: Any) -> Any:
+        return F.cross_entropy(functional_call(skeleton, params, (xb,)), yb)
+
+    step = vmap(grad_and_value(loss_fn), in_dims=(0, None, None))
+    evaluate = vmap(lambda p, xt: functional_call(skeleton, p, (xt,)).argmax(1), in_dims=(0, None))
+
+    def train(rates: list[float], epochs: int) -> Any:
+        # the dict stack_module_state returns for len(rates) copies of the same model
+        params = {k: v.detach().unsqueeze(0).repeat(len(rates), *[1] * v.ndim) for k, v in base.named_parameters()}
+        lr = torch.tensor(rates, device=device)
+        for _ in range(epochs):
+            order = torch.randperm(N_TRAIN, device=device)
+            total = torch.zeros(len(rates), device=device)
+            for i in range(0, N_TRAIN, b):
+                idx = order[i : i + b]
+                grads, loss = step(params, x[idx], y[idx])
+                with torch.no_grad():
+                    for k in params:
+                        params[k] -= lr.view(-1, *[1] * (params[k].ndim - 1)) * grads[k]
+                total += loss.detach() * idx.numel()
+            with torch.no_grad():
+                accuracy = (evaluate(params, x_test) == y_test).float().mean(1)
+        return accuracy.cpu().numpy()
+
+    out = []
+    for configs in args["configs"]:
+        rates = learning_rates(configs, args["lr_range"])
+        tick = time.perf_counter()
+        train(rates, 1)
+        warmup = time.perf_counter() - tick
+        tick = time.perf_counter()
+        accuracies = [float(a) for a in train(rates, args["epochs"])]
+        seconds = time.perf_counter() - tick
+        out.append(_outcome(configs, seconds, seconds / args["epochs"], warmup, accuracies,
+                            sum(not np.isfinite(a) for a in accuracies), _torch_peak(torch, device)))
+    return out
+
+
+def _outcome(configs: int, seconds: float, epoch_seconds: float, warmup: float, accuracies: list[float],
+             diverged: int, peak_bytes: int) -> dict[str, Any]:
+    return {"configs": configs, "seconds": seconds, "epoch_seconds": epoch_seconds, "warmup_seconds": warmup,
+            "test_accuracy": accuracies, "diverged": int(diverged), "peak_bytes": peak_bytes}
+
+
+def _device_peak(jax: Any) -> int:
+    stats = jax.devices()[0].memory_stats() if jax.devices()[0].platform != "cpu" else None
+    return int(stats.get("peak_bytes_in_use", 0)) if stats else host_peak_bytes()
+
+
+def _torch_device(torch: Any, args: dict[str, Any]) -> Any:
+    return torch.device("cuda" if args.get("device") == "gpu" and torch.cuda.is_available() else "cpu")
+
+
+def _torch_peak(torch: Any, device: Any) -> int:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated())
+    return host_peak_bytes()
+
+
+PEERS = {"gdlab_sweep": run_gdlab_sweep, "gdlab_fits": run_gdlab_fits,
+         "torch_loop": run_torch_loop, "torch_func": run_torch_func}
+
+
+if __name__ == "__main__":
+    print(json.dumps(PEERS[sys.argv[1]](json.loads(sys.argv[2]))))
