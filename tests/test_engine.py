@@ -287,3 +287,22 @@ def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d)
     for name in ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy"):
         np.testing.assert_array_equal(whole.history[name], again.history[name])
     assert len(set(whole.history["learning_rate"])) > 1  # the plateau rule did act
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("n", [7, 1024, 2500, 4096])
+def test_whole_data_passes_over_slices_equal_one_pass(n: int) -> None:
+    from gdlab.engine.epoch import sliced_mean
+    from gdlab.engine.objective import model_objective
+
+    model = gd.models.mlp(hidden=(5,))
+    params = model.init(jax.random.PRNGKey(0), (3,), 4)
+    x = jax.random.normal(jax.random.PRNGKey(1), (n, 3), jnp.float64)
+    y = jax.random.randint(jax.random.PRNGKey(2), (n,), 0, 4)
+    objective = model_objective(model.apply, "cross_entropy", True)
+    one = jax.value_and_grad(objective.loss)(params, x, y)
+    sliced = sliced_mean(jax.value_and_grad(objective.loss), params, x, y, rows=1000)
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(sliced)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12)
+    accuracy = sliced_mean(objective.evaluate, params, x, y, rows=1000)[1]
+    assert float(accuracy) == pytest.approx(float(objective.evaluate(params, x, y)[1]), rel=1e-12)

@@ -95,7 +95,7 @@ def run_epoch(
     plan = spec.plan
     nan = jnp.full((), jnp.nan, jnp.result_type(*jax.tree.leaves(params)))
     initial_loss = jax.lax.cond(
-        epoch == 0, lambda: spec.objective.loss(params, x, y).astype(nan.dtype), lambda: nan
+        epoch == 0, lambda: sliced_mean(spec.objective.loss, params, x, y).astype(nan.dtype), lambda: nan
     )
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
@@ -124,11 +124,11 @@ def _stats(
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
     train_loss, grad_norm = carry.loss_sum / seen, nan
     if spec.metrics == "exact":
-        train_loss, grads = jax.value_and_grad(spec.objective.loss)(carry.params, x, y)
+        train_loss, grads = sliced_mean(jax.value_and_grad(spec.objective.loss), carry.params, x, y)
         grad_norm = jnp.sqrt(_sum_of_squares(grads))
     test_loss = test_accuracy = nan
     if spec.has_test:
-        test_loss, test_accuracy = spec.objective.evaluate(carry.params, x_test, y_test)
+        test_loss, test_accuracy = sliced_mean(spec.objective.evaluate, carry.params, x_test, y_test)
     finite = carry.finite & jnp.isfinite(carry.loss_sum)
     finite = finite & jnp.isfinite(_sum_of_squares((carry.params, carry.state)))
     return EpochStats(
@@ -142,6 +142,38 @@ def _stats(
         bad_loss=carry.bad_loss,
         initial_loss=initial_loss,
     )
+
+
+EVAL_ROWS = 1024
+"""Whole-data passes (initial loss, exact metrics, test metrics) run over slices of this many rows,
+so their activations take no more memory than a batch of EVAL_ROWS (a sweep multiplies it by
+every config)."""
+
+
+def sliced_mean(fn: Callable[..., Any], params: Params, x: Array, y: Array, rows: int = EVAL_ROWS) -> Any:
+    """fn(params, x, y), a pytree of means over the rows of x, computed over slices of rows.
+
+    mean = sum_k (n_k / n) * fn(params, x_k, y_k) over the full slices k and the remainder.
+    """
+    n = x.shape[0]
+    if n <= rows:
+        return fn(params, x, y)
+    full, rest = divmod(n, rows)
+    xs = x[: full * rows].reshape(full, rows, *x.shape[1:])
+    ys = y[: full * rows].reshape(full, rows, *y.shape[1:])
+
+    def weigh(tree: Any, w: float) -> Any:
+        return jax.tree.map(lambda a: a * jnp.asarray(w, a.dtype), tree)
+
+    def add(total: Any, batch: tuple[Array, Array]) -> tuple[Any, None]:
+        part = weigh(fn(params, *batch), rows / n)
+        return jax.tree.map(jnp.add, total, part), None
+
+    zero = jax.tree.map(jnp.zeros_like, jax.eval_shape(fn, params, xs[0], ys[0]))
+    total, _ = jax.lax.scan(add, zero, (xs, ys))
+    if rest:
+        total = jax.tree.map(jnp.add, total, weigh(fn(params, x[full * rows :], y[full * rows :]), rest / n))
+    return total
 
 
 def _initial_carry(params: Params, state: OptState) -> _Carry:

@@ -30,7 +30,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
-from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
+from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
@@ -347,12 +347,16 @@ def _free_memory() -> int:
 
 
 def config_bytes(params: Params, batch_size: int) -> int:
-    """A generous estimate of one config's memory: params, grads, state and batch activations."""
+    """A generous estimate of one config's memory: params, grads, state and activations.
+
+    Activations are those of the larger of a batch and a slice of a whole-data pass
+    (``EVAL_ROWS`` rows: the initial loss, exact and test metrics).
+    """
     leaves = jax.tree.leaves(params)
     n_params = sum(int(np.prod(np.shape(a))) for a in leaves)
     itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
     widths = sum(int(np.shape(a)[-1]) for a in leaves if np.ndim(a) >= 1)
-    return itemsize * (6 * n_params + 4 * batch_size * widths)
+    return itemsize * (6 * n_params + 4 * max(batch_size, EVAL_ROWS) * widths)
 
 
 def _chunk_size(params: Params, batch_size: int, n_seeds: int, n_pairs: int, budget: int) -> int:
