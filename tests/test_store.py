@@ -267,7 +267,7 @@ def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_
     assert {r.id for r in runs} == ids and len(ids) == 2
     assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
     assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
-    assert migrations == [(1,), (2,)]  # created and migrated once
+    assert migrations == [(1,), (2,), (3,)]  # created and migrated once
 
 
 # --- which runs are interrupted ----------------------------------------------------------------
@@ -427,9 +427,9 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     conn.close()
     with gd.store.open(path) as store:
         conn = store.connection
-        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (3,)
         assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
