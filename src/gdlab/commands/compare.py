@@ -77,7 +77,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     paths = {name: _output_path(name, value) for name, value in
              (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
     console = Console(stderr=True)
-    store = None if options.db is None else gd.store.open(options.db)
+    store: gd.store.Store | None = None
     try:
         with _Bars(console, show_progress) as bars:
             data = bars.step("loading data", lambda: load_data(options.dataset, None))
@@ -93,6 +93,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                 "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
                 "gdlab": gd.__version__,
             }
+            store = None if options.db is None else gd.store.open(options.db)  # once every option is checked
             recorder = None if store is None else _plan(store, options, model, data, plan, settings, initial)
             groups = []
             for size, grid in plan:
