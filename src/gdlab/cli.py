@@ -167,6 +167,9 @@ def fit(
         help="one_cycle: the rising part of the run.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
+    track_noise_scale: int = typer.Option(
+        0, "--track-noise-scale", help="Measure the gradient noise scale B_simple every N epochs (0: off).",
+    ),
     db: str = _db_option(),
     record: bool = typer.Option(
         True, help="Record the run (config, metrics per epoch, checkpoints) in --db.",
@@ -215,6 +218,7 @@ def fit(
             restarts=restarts,
             pct_start=pct_start,
         ),
+        track_noise_scale=track_noise_scale,
     )
     summary = run_fit(
         options, show_progress=progress and not as_json, as_json=as_json,

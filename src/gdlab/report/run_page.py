@@ -91,6 +91,11 @@ def diagnostics(history: dict[str, np.ndarray], names: list[str]) -> str:
             values = np.asarray(history[name], np.float64)
             measured = np.isfinite(values)
             ax.plot(epochs[measured], values[measured], "-o", ms=4)
+            low, high = history.get(f"{name}_low"), history.get(f"{name}_high")
+            if low is not None and high is not None:
+                ax.fill_between(epochs[measured], np.asarray(low)[measured], np.asarray(high)[measured], alpha=0.2,
+                                lw=0, label="bootstrap interval")
+                ax.legend(fontsize=8)
             ax.set_ylabel(name)
             ax.set_title(DIAGNOSTICS[name], fontsize=10)
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
