@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -397,3 +398,62 @@ def test_resume_and_fit_help_show_the_record_options(capsys) -> None:
                              ("fit", ["--db", "--no-record", "--checkpoint-every"])):
         code, out, _ = _run(capsys, command, "--help")
         assert code == 0 and all(option in out for option in options), command
+
+
+# --- gdlab report of a run, and find-lr records --------------------------------------------------
+
+
+def _self_contained(page: str) -> None:
+    """No address outside the page: no URL, no src= or href= to a file, no @import."""
+    assert "http://" not in page and "https://" not in page and "@import" not in page
+    assert not re.search(r'(src|href)="(?!#)', page), re.search(r'(src|href)="[^"]*"', page)
+    assert "<script" not in page
+
+
+def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> None:
+    fit = _json(capsys, *FIT, "--epochs", "4", "--track-noise-scale", "2")
+    run_id = fit["run_id"]
+    shown = _json(capsys, "report", run_id[:5], "--output", "run.html")
+    assert shown == {"id": run_id, "out": "run.html", "kind": "fit", "status": "max_epochs",
+                     "reason": fit["reason"]}
+    page = Path("run.html").read_text()
+    _self_contained(page)
+    assert page.count("<svg") == 2  # the curves per epoch and per second; the tracked noise scale
+    assert f"gdlab run {run_id}: linear on linreg" in page and "max_epochs: ran 4 epochs" in page
+    with gd.store.open("gdlab.db") as store:
+        history = store.history(run_id)
+    assert f"<td>train_loss</td><td>{history['train_loss'][-1]:.4g}</td>" in page
+    assert f"<td>noise_scale</td><td>{history['noise_scale'][-1]:.4g}</td>" in page
+    assert np.isnan(history["noise_scale"][0]) and np.isfinite(history["noise_scale"][1])
+    assert "B_simple is the batch size above which" in page and "<td>cli.track_noise_scale</td><td>2</td>" in page
+    code, out, _ = _run(capsys, "report", run_id)
+    assert code == 0 and out == f"report: gdlab-report-{run_id}.html\n" and Path(out.split()[1]).is_file()
+
+
+def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
+    found = _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
+                  "--validate-epochs", "1", "--db", "f.db")
+    run_id = found["run_id"]
+    shown = _json(capsys, "runs", "show", run_id, "--db", "f.db")
+    assert shown["run"]["kind"] == "lr_finder" and shown["run"]["status"] == "done"
+    assert shown["finder"]["suggestion"] == found["suggestion"] and shown["finder"]["interval"] == found["interval"]
+    for rule, s in found["suggestions"].items():
+        assert shown["finder"]["suggestions"][rule]["value"] == s["value"]
+        assert shown["finder"]["suggestions"][rule]["per_seed"] == s["per_seed"]
+        assert shown["finder"]["suggestions"][rule]["spread"] == [min(s["per_seed"]), max(s["per_seed"])]
+    code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "f.db")
+    assert f"suggestion: learning_rate {found['suggestion']:.4g} (validated; interval" in out
+    listed = _json(capsys, "runs", "list", "--db", "f.db")
+    assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]
+
+    reported = _json(capsys, "report", run_id, "--db", "f.db", "-o", "finder.html")
+    assert reported["suggestion"] == found["suggestion"]
+    page = Path("finder.html").read_text()
+    _self_contained(page)
+    assert page.count("<svg") == 1 and f"Validated learning rate {found['suggestion']:.3g}" in page
+    assert "the grey band is its interval" in page
+    assert all(f"<td>{rule}</td>" in page for rule in found["suggestions"])
+
+    _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
+          "--validate-epochs", "1", "--db", "f.db", "--no-record")
+    assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
