@@ -209,3 +209,17 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     assert labels == ["seed 7", "seed 8", "steepest 0.01", "valley 0.003", "validated 0.005"]
     np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), losses[1])
     assert [line.get_xdata()[0] for line in ax.get_lines()[2:]] == [1e-2, 3e-3, 5e-3]
+
+
+def test_gd_report_is_public_and_imported_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gdlab as gd; assert 'gdlab.report' not in sys.modules and 'matplotlib' not in sys.modules; "
+            "assert gd.report.render_run is gd.report.run_page.render_run; assert 'report' in gd.__all__; "
+            "print(sorted(m for m in ('gdlab.report', 'matplotlib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "['gdlab.report', 'matplotlib']"
+    with pytest.raises(AttributeError, match="module 'gdlab' has no attribute 'reports'"):
+        gd.reports  # noqa: B018
