@@ -17,6 +17,7 @@ import numpy as np
 
 import gdlab as gd
 from gdlab.core.checks import check_choice
+from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
 """The final metrics a listing shows."""
@@ -63,8 +64,6 @@ def sweep_brief(
 
     The best config has the lowest final train loss, mean over its seeds, among the finished ones.
     """
-    from gdlab.store.sweeps import FINISHED
-
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
     for run in done:

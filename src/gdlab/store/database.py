@@ -18,7 +18,7 @@ from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
-from gdlab.store.schema import connect
+from gdlab.store.schema import StoreError, connect
 from gdlab.store.sweep_recorder import SweepRecorder
 from gdlab.store.sweeps import Sweep
 
@@ -95,7 +95,7 @@ class Store:
         """The sweep with this id (or the only one whose id starts with it)."""
         record = self.find(sweep_id)
         if not isinstance(record, Sweep):
-            raise sweeps.StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
+            raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
         return record
 
     def members(self, sweep_id: str) -> list[Run]:
