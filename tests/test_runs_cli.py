@@ -457,3 +457,31 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
           "--validate-epochs", "1", "--db", "f.db", "--no-record")
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
+
+
+def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
+    with gd.store.open("gdlab.db") as store:
+        gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
+                 record=store)
+        sweep_id = store.last_sweep_id
+        member = store.members(sweep_id)[0].id
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and out == "(no runs)\nand 1 sweep: gdlab runs list --sweeps\n"
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps")
+    header, line = out.splitlines()
+    assert header.split() == ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
+                              "best_train_loss", "best_config"]
+    assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
+    code, out, _ = _run(capsys, "runs", "show", sweep_id)
+    assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2
+    assert _one_error(capsys, "resume", sweep_id) == (
+        f"error: sweep_id {sweep_id} was recorded from the library, not by gdlab compare; "
+        "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
+    assert _one_error(capsys, "resume", member) == (
+        f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} reruns it.\n")
+    assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
+        "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
+    report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
+    assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
+    assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}
+    assert _json(capsys, "runs", "list", "--sweeps") == [] and _one_error(capsys, "runs", "show", member)
