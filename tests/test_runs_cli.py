@@ -442,6 +442,7 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
         assert shown["finder"]["suggestions"][rule]["per_seed"] == s["per_seed"]
         assert shown["finder"]["suggestions"][rule]["spread"] == [min(s["per_seed"]), max(s["per_seed"])]
     code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "f.db")
+    assert code == 0
     assert f"suggestion: learning_rate {found['suggestion']:.4g} (validated; interval" in out
     listed = _json(capsys, "runs", "list", "--db", "f.db")
     assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]

@@ -10,7 +10,8 @@ interval ``noise_scale_low`` and ``noise_scale_high``; NaN on other epochs.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from gdlab.core.checks import check_int_range
 from gdlab.core.dataset import Dataset
