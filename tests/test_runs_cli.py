@@ -26,6 +26,7 @@ import gdlab as gd
 from gdlab.cli import main
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
+from gdlab.store.schema import CURRENT_VERSION
 
 JAX_CACHE_OPTIONS = (
     "jax_compilation_cache_dir",
@@ -362,10 +363,11 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     cases = [
         (["--db", str(tmp_path)], "db must be a database file path; got"),
         (["--db", "notes.txt"], "db must be a gdlab database; 'notes.txt' is not an SQLite file."),
-        (["--db", "future.db"], "has schema version 99, newer than this gdlab reads (up to 2)"),
+        (["--db", "future.db"], f"has schema version 99, newer than this gdlab reads (up to {CURRENT_VERSION})"),
     ]
     for args, message in cases:
-        for command in ([*FIT, "--epochs", "1"], ["runs", "list"], ["resume", "abc"]):
+        for command in ([*FIT, "--epochs", "1"], ["runs", "list"], ["runs", "list", "--sweeps"], ["resume", "abc"],
+                        ["report", "abc"]):
             assert message in _one_error(capsys, *command, *args), (command, args)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
 

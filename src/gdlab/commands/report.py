@@ -21,7 +21,7 @@ def run_report(target: str, out: str | None, db: str, *, as_json: bool) -> dict[
     """Write the report of target (a saved comparison file, else a run, sweep or finder id in db)."""
     if _is_file(target):
         return report_file(target, out or "gdlab-compare.html", as_json=as_json)
-    if not Path(db).is_file():
+    if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
     with gd.store.open(db, create=False) as store:
