@@ -484,6 +484,14 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} reruns it.\n")
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
         "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
+    code, out, _ = _run(capsys, "runs", "export", sweep_id)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 5 and lines[0].startswith("learning_rate,batch_size,momentum,seed,status,")
+    assert [line.split(",")[:5] for line in lines[1:]] == [
+        ["0.01", "800", "0.0", "0", "max_epochs"], ["0.01", "800", "0.0", "1", "max_epochs"],
+        ["100.0", "800", "0.0", "0", "diverged"], ["100.0", "800", "0.0", "1", "diverged"]]
+    assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
+    assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
     assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
     assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}

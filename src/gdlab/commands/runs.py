@@ -188,10 +188,16 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
 
 
 def run_export(db: str, run_id: str, fmt: str) -> str:
-    """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record)."""
+    """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record).
+
+    A sweep gives one row per config instead (as ``SweepResult.rows``).
+    """
     fmt = check_choice("format", fmt, ("csv", "json"))
     with gd.store.open(db, create=False) as store:
-        run = store.run(run_id)
+        record = store.find(run_id)
+        if isinstance(record, gd.store.Sweep):
+            return _export_sweep(record, store.sweep_result(record.id)[0].rows, fmt)
+        run = record
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
@@ -202,6 +208,17 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
     epochs = len(next(iter(history.values()))) if history else 0
     for i in range(epochs):
         writer.writerow([i + 1, *(repr(float(values[i])) for values in history.values())])
+    return out.getvalue()
+
+
+def _export_sweep(sweep: gd.store.Sweep, rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(jsonable({"sweep": asdict(sweep), "rows": rows}))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: repr(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 

@@ -80,6 +80,9 @@ class Store:
         record = self.find(run_id)
         if isinstance(record, Sweep):
             sweeps.delete_sweep(self.connection, record)
+        elif record.kind == "sweep":
+            raise StoreError(f"run_id {record.id} is a member of a sweep (gdlab runs list --sweeps); delete the "
+                             "sweep with its members instead.")
         else:
             records.delete_run(self.connection, record)
 
