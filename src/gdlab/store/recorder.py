@@ -87,10 +87,12 @@ class RunRecorder:
     def fail(self, error: BaseException) -> None:
         status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         text = str(error).splitlines()[0] if str(error) else ""
-        reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {self._recorded}"
         try:
             if self.conn.in_transaction:  # the error struck inside an epoch's transaction
                 self.conn.execute("ROLLBACK")
+            # the store's count: Ctrl-C may strike after an epoch's commit, before this recorder noted it
+            (done,) = self.conn.execute("SELECT epochs_run FROM runs WHERE id = ?", (self.run_id,)).fetchone()
+            reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {done}"
             with transaction(self.conn):
                 self._save_last()
                 self.conn.execute(
