@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +166,56 @@ def test_report_refuses_a_file_that_is_not_a_saved_sweep(capsys) -> None:
     assert "error: path must be a saved comparison (format 'gdlab-comparison'" in capsys.readouterr().err
     assert main(["report", "nothing.json"]) == 2
     assert "(not found)" in capsys.readouterr().err
+
+
+def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_page(tiny, capsys) -> None:
+    code = main([*_grid(tiny), "--out", "r.html", "--db", "runs.db", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["db"] == "runs.db"
+    sweep_id = summary["sweep_id"]
+    assert main(["runs", "list", "--sweeps", "--db", "runs.db", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["sweep_id"], listed["kind"], listed["status"], listed["configs"], listed["finished"]) == (
+        sweep_id, "compare", "done", 12, 12)
+    assert main(["runs", "list", "--db", "runs.db", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # members are listed with their sweep, not as runs
+    assert main(["runs", "show", sweep_id[:6], "--db", "runs.db", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(m["batch_size"], m["learning_rate"], m["seed"]) for m in shown["members"]] == [
+        (size, lr, seed) for size in (1, 40, 120) for lr in (0.01, 0.1) for seed in (0, 1)]
+    assert shown["sweep"]["config"]["cli"]["batch_sizes"] == "full,1,40"
+
+    assert main(["report", sweep_id, "--db", "runs.db", "--output", "again.html", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["out"] == "again.html" and again["conclusion"] == summary["conclusion"]
+    assert Path("again.html").read_text() == Path("r.html").read_text()  # the very same report, from the store
+
+    # a member lost (as if killed before it ran): the report refuses; gdlab resume reruns only that config
+    with sqlite3.connect("runs.db") as conn:
+        lost = shown["members"][5]["run_id"]
+        conn.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0 WHERE id = ?", (lost,))
+        conn.execute("DELETE FROM metrics WHERE run_id = ?", (lost,))
+        conn.execute("UPDATE sweeps SET status = 'interrupted'")
+    conn.close()
+    assert main(["report", sweep_id, "--db", "runs.db"]) == 2
+    assert f"has 1 unfinished configs of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
+    assert main(["resume", sweep_id, "--db", "runs.db", "--json"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["status"] == "done" and resumed["reason"] == "done: 12 max_epochs"
+    assert main(["runs", "show", sweep_id, "--db", "runs.db", "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)["members"]
+    for before, now in zip(shown["members"], after, strict=True):
+        assert now["final_train_loss"] == pytest.approx(before["final_train_loss"], rel=1e-5)
+    assert main(["report", sweep_id, "--db", "runs.db", "-o", "third.html"]) == 0
+    assert "report: third.html" in capsys.readouterr().out
+
+
+def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:
+    assert main(["report", "abc123"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: ID_OR_FILE must be a saved comparison file or an id in the database --db; "
+                   "got 'abc123', and 'gdlab.db' does not exist.\n")
+    gd.store.open("gdlab.db").close()
+    assert main(["report", "abc123"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'abc123'.\n"

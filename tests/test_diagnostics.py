@@ -130,3 +130,27 @@ def test_bad_noise_scale_arguments(least_squares, kwargs, match) -> None:
     params = model.init(jax.random.PRNGKey(0), (5,), 1)
     with pytest.raises(ValueError, match=match):
         noise_scale(model, params, least_squares, **{"small_batch": 4, "big_batch": 64, **kwargs})
+
+
+# --- the noise scale tracked during training ---------------------------------------------------
+
+
+def test_the_tracked_noise_scale_equals_a_direct_call_at_the_same_params_and_seed(least_squares) -> None:
+    from gdlab.engine.noise_tracking import BATCHES, noise_batches
+
+    data, model = least_squares, gd.models.linear()
+    tracked = gd.fit(model, data, gd.sgd(0.05), batch_size=20, epochs=4, seed=5, track_noise_scale=2)
+    history = tracked.history
+    assert np.isnan(history["noise_scale"][[0, 2]]).all() and np.isfinite(history["noise_scale"][[1, 3]]).all()
+    small, big = noise_batches(20, data.n_train)
+    assert (small, big) == (20, 160)
+    for epoch in (2, 4):
+        params = gd.fit(model, data, gd.sgd(0.05), batch_size=20, epochs=epoch, seed=5).params
+        direct = noise_scale(model, params, data, small, big, batches=BATCHES, seed=5 + epoch)
+        assert history["noise_scale"][epoch - 1] == direct.b_simple
+        assert (history["noise_scale_low"][epoch - 1], history["noise_scale_high"][epoch - 1]) == direct.interval
+    untracked = gd.fit(model, data, gd.sgd(0.05), batch_size=20, epochs=4, seed=5)
+    assert "noise_scale" not in untracked.history  # off by default
+    np.testing.assert_array_equal(untracked.history["train_loss"], history["train_loss"])  # measuring changes nothing
+    with pytest.raises(ValueError, match=r"track_noise_scale must be an integer in \[0, "):
+        gd.fit(model, data, gd.sgd(0.05), epochs=1, track_noise_scale=-1)

@@ -193,3 +193,33 @@ def test_load_refuses_what_is_not_a_saved_comparison(tmp_path: Path, content: st
         path.write_text(content)
     with pytest.raises(ValueError, match=match):
         load(path)
+
+
+def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggestions_marked() -> None:
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-4, 1.0, 50)
+    losses = np.stack([2 - np.log10(rates) * 0.1, 2.1 - np.log10(rates) * 0.1])
+    suggestions = {"steepest": Suggestion(1e-2, (1e-2, 1e-2)), "valley": Suggestion(3e-3, (2e-3, 4e-3))}
+    result = LRFinderResult(5e-3, (2e-3, 1e-2), suggestions, rates, losses, losses, [])
+    ax = finder_figure(result, seeds=[7, 8]).axes[0]
+    assert ax.get_xscale() == "log"
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["seed 7", "seed 8", "steepest 0.01", "valley 0.003", "validated 0.005"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), losses[1])
+    assert [line.get_xdata()[0] for line in ax.get_lines()[2:]] == [1e-2, 3e-3, 5e-3]
+
+
+def test_gd_report_is_public_and_imported_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gdlab as gd; assert 'gdlab.report' not in sys.modules and 'matplotlib' not in sys.modules; "
+            "assert gd.report.render_run is gd.report.run_page.render_run; assert 'report' in gd.__all__; "
+            "print(sorted(m for m in ('gdlab.report', 'matplotlib') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "['gdlab.report', 'matplotlib']"
+    with pytest.raises(AttributeError, match="module 'gdlab' has no attribute 'reports'"):
+        gd.reports  # noqa: B018

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +26,7 @@ import gdlab as gd
 from gdlab.cli import main
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
+from gdlab.store.schema import CURRENT_VERSION
 
 JAX_CACHE_OPTIONS = (
     "jax_compilation_cache_dir",
@@ -361,10 +363,11 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     cases = [
         (["--db", str(tmp_path)], "db must be a database file path; got"),
         (["--db", "notes.txt"], "db must be a gdlab database; 'notes.txt' is not an SQLite file."),
-        (["--db", "future.db"], "has schema version 99, newer than this gdlab reads (up to 2)"),
+        (["--db", "future.db"], f"has schema version 99, newer than this gdlab reads (up to {CURRENT_VERSION})"),
     ]
     for args, message in cases:
-        for command in ([*FIT, "--epochs", "1"], ["runs", "list"], ["resume", "abc"]):
+        for command in ([*FIT, "--epochs", "1"], ["runs", "list"], ["runs", "list", "--sweeps"], ["resume", "abc"],
+                        ["report", "abc"]):
             assert message in _one_error(capsys, *command, *args), (command, args)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
 
@@ -397,3 +400,99 @@ def test_resume_and_fit_help_show_the_record_options(capsys) -> None:
                              ("fit", ["--db", "--no-record", "--checkpoint-every"])):
         code, out, _ = _run(capsys, command, "--help")
         assert code == 0 and all(option in out for option in options), command
+
+
+# --- gdlab report of a run, and find-lr records --------------------------------------------------
+
+
+def _self_contained(page: str) -> None:
+    """No address outside the page: no URL, no src= or href= to a file, no @import."""
+    assert "http://" not in page and "https://" not in page and "@import" not in page
+    assert not re.search(r'(src|href)="(?!#)', page), re.search(r'(src|href)="[^"]*"', page)
+    assert "<script" not in page
+
+
+def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> None:
+    fit = _json(capsys, *FIT, "--epochs", "4", "--track-noise-scale", "2")
+    run_id = fit["run_id"]
+    shown = _json(capsys, "report", run_id[:5], "--output", "run.html")
+    assert shown == {"id": run_id, "out": "run.html", "kind": "fit", "status": "max_epochs",
+                     "reason": fit["reason"]}
+    page = Path("run.html").read_text()
+    _self_contained(page)
+    assert page.count("<svg") == 2  # the curves per epoch and per second; the tracked noise scale
+    assert f"gdlab run {run_id}: linear on linreg" in page and "max_epochs: ran 4 epochs" in page
+    with gd.store.open("gdlab.db") as store:
+        history = store.history(run_id)
+    assert f"<td>train_loss</td><td>{history['train_loss'][-1]:.4g}</td>" in page
+    assert f"<td>noise_scale</td><td>{history['noise_scale'][-1]:.4g}</td>" in page
+    assert np.isnan(history["noise_scale"][0]) and np.isfinite(history["noise_scale"][1])
+    assert "B_simple is the batch size above which" in page and "<td>cli.track_noise_scale</td><td>2</td>" in page
+    code, out, _ = _run(capsys, "report", run_id)
+    assert code == 0 and out == f"report: gdlab-report-{run_id}.html\n" and Path(out.split()[1]).is_file()
+
+
+def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
+    found = _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
+                  "--validate-epochs", "1", "--db", "f.db")
+    run_id = found["run_id"]
+    shown = _json(capsys, "runs", "show", run_id, "--db", "f.db")
+    assert shown["run"]["kind"] == "lr_finder" and shown["run"]["status"] == "done"
+    assert shown["finder"]["suggestion"] == found["suggestion"] and shown["finder"]["interval"] == found["interval"]
+    for rule, s in found["suggestions"].items():
+        assert shown["finder"]["suggestions"][rule]["value"] == s["value"]
+        assert shown["finder"]["suggestions"][rule]["per_seed"] == s["per_seed"]
+        assert shown["finder"]["suggestions"][rule]["spread"] == [min(s["per_seed"]), max(s["per_seed"])]
+    code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "f.db")
+    assert code == 0
+    assert f"suggestion: learning_rate {found['suggestion']:.4g} (validated; interval" in out
+    listed = _json(capsys, "runs", "list", "--db", "f.db")
+    assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]
+
+    reported = _json(capsys, "report", run_id, "--db", "f.db", "-o", "finder.html")
+    assert reported["suggestion"] == found["suggestion"]
+    page = Path("finder.html").read_text()
+    _self_contained(page)
+    assert page.count("<svg") == 1 and f"Validated learning rate {found['suggestion']:.3g}" in page
+    assert "the grey band is its interval" in page
+    assert all(f"<td>{rule}</td>" in page for rule in found["suggestions"])
+
+    _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
+          "--validate-epochs", "1", "--db", "f.db", "--no-record")
+    assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
+
+
+def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
+    with gd.store.open("gdlab.db") as store:
+        gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
+                 record=store)
+        sweep_id = store.last_sweep_id
+        member = store.members(sweep_id)[0].id
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and out == "(no runs)\nand 1 sweep: gdlab runs list --sweeps\n"
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps")
+    header, line = out.splitlines()
+    assert header.split() == ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
+                              "best_train_loss", "best_config"]
+    assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
+    code, out, _ = _run(capsys, "runs", "show", sweep_id)
+    assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2
+    assert _one_error(capsys, "resume", sweep_id) == (
+        f"error: sweep_id {sweep_id} was recorded from the library, not by gdlab compare; "
+        "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
+    assert _one_error(capsys, "resume", member) == (
+        f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} reruns it.\n")
+    assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
+        "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
+    code, out, _ = _run(capsys, "runs", "export", sweep_id)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 5 and lines[0].startswith("learning_rate,batch_size,momentum,seed,status,")
+    assert [line.split(",")[:5] for line in lines[1:]] == [
+        ["0.01", "800", "0.0", "0", "max_epochs"], ["0.01", "800", "0.0", "1", "max_epochs"],
+        ["100.0", "800", "0.0", "0", "diverged"], ["100.0", "800", "0.0", "1", "diverged"]]
+    assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
+    assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
+    report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
+    assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
+    assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}
+    assert _json(capsys, "runs", "list", "--sweeps") == [] and _one_error(capsys, "runs", "show", member)

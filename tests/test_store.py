@@ -267,7 +267,7 @@ def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_
     assert {r.id for r in runs} == ids and len(ids) == 2
     assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
     assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
-    assert migrations == [(1,), (2,)]  # created and migrated once
+    assert migrations == [(1,), (2,), (3,)]  # created and migrated once
 
 
 # --- which runs are interrupted ----------------------------------------------------------------
@@ -427,9 +427,9 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     conn.close()
     with gd.store.open(path) as store:
         conn = store.connection
-        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (3,)
         assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -447,6 +447,44 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     np.testing.assert_array_equal(stored.leaves["opt_state"][0], np.array(30, np.int32))
     with gd.store.open(tmp_path / "fresh.db") as fresh:
         assert migrated == _schema(fresh.connection)  # migrating gives the schema a new database has
+    assert runs[1].initial_loss is None  # added by migration 3; not known for older runs
+
+
+def test_a_migrated_version_1_database_records_sweeps_and_finders(tmp_path, data) -> None:
+    path = tmp_path / "v1.db"
+    shutil.copy(FIXTURES / "v1.db", path)
+    with gd.store.open(path) as store:
+        gd.sweep(gd.models.linear(), data, learning_rate=[0.1], seeds=2, epochs=2, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        found = gd.find_learning_rate(gd.models.linear(), data, batch_size=50, seeds=2, steps=30, validate_epochs=1,
+                                      record=store)
+        finder = store.last_run_id
+        back = store.finder(finder)
+        kinds = sorted(run.kind for run in store.runs())
+    assert sweep.status == "done" and len(sweep.run_ids) == 2
+    assert kinds == ["fit", "fit", "lr_finder", "sweep", "sweep"]
+    _assert_same_finder(back, found)
+
+
+def test_a_version_3_database_is_refused_by_a_gdlab_that_reads_up_to_version_2(tmp_path, monkeypatch) -> None:
+    from gdlab.store import schema
+
+    path = tmp_path / "v3.db"
+    gd.store.open(path).close()
+    before = _digest(path)
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+    monkeypatch.setattr(schema, "CURRENT_VERSION", 2)
+    with pytest.raises(gd.store.StoreError, match=r"has schema version 3, newer than this gdlab reads \(up to 2\)"):
+        gd.store.open(path)
+    assert _digest(path) == before
+
+
+def _assert_same_finder(back: gd.LRFinderResult, found: gd.LRFinderResult) -> None:
+    assert (back.suggestion, back.interval, back.validation) == (found.suggestion, found.interval, found.validation)
+    assert back.suggestions == found.suggestions
+    for a, b in ((back.learning_rates, found.learning_rates), (back.losses, found.losses),
+                 (back.raw_losses, found.raw_losses)):
+        np.testing.assert_array_equal(a, b)  # NaN where a curve ended, in the same places
 
 
 def _schema(conn: sqlite3.Connection) -> list[tuple[str, str]]:

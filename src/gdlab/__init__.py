@@ -6,6 +6,9 @@
     result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
 """
 
+import importlib
+from typing import Any
+
 from gdlab import datasets, losses, models, schedules, stop, store
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdState, apply_updates, sgd
@@ -22,6 +25,13 @@ from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, s
 from gdlab.store import resume
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``gd.report`` is imported on first use: it loads matplotlib (about 0.7 s), which training never needs."""
+    if name == "report":
+        return importlib.import_module("gdlab.report")
+    raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
 
 __all__ = [
     "Checkpoint",
@@ -47,6 +57,7 @@ __all__ = [
     "max_stable_learning_rate",
     "models",
     "noise_scale",
+    "report",
     "resume",
     "schedules",
     "sgd",

@@ -167,6 +167,9 @@ def fit(
         help="one_cycle: the rising part of the run.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
+    track_noise_scale: int = typer.Option(
+        0, "--track-noise-scale", help="Measure the gradient noise scale B_simple every N epochs (0: off).",
+    ),
     db: str = _db_option(),
     record: bool = typer.Option(
         True, help="Record the run (config, metrics per epoch, checkpoints) in --db.",
@@ -215,6 +218,7 @@ def fit(
             restarts=restarts,
             pct_start=pct_start,
         ),
+        track_noise_scale=track_noise_scale,
     )
     summary = run_fit(
         options, show_progress=progress and not as_json, as_json=as_json,
@@ -226,12 +230,15 @@ def fit(
 
 @app.command()
 def resume(
-    run_id: str = typer.Argument(..., help="The run to go on with (see gdlab runs list)."),
+    run_id: str = typer.Argument(
+        ..., help="The run to go on with, or the gdlab compare sweep to finish (see gdlab runs list)."
+    ),
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Go on with an interrupted gdlab fit run from its last checkpoint; it ends as if never stopped."""
+    """Go on with an interrupted gdlab fit run from its last checkpoint (it ends as if never stopped),
+    or rerun the unfinished configs of an interrupted gdlab compare sweep."""
     from gdlab.commands.resume import run_resume
 
     summary = run_resume(run_id, db, show_progress=progress and not as_json, as_json=as_json)
@@ -244,24 +251,32 @@ def runs_list(
     status: Optional[str] = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
     dataset: Optional[str] = typer.Option(None, help="Only runs on this data set."),
     since: Optional[str] = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
+    sweeps: bool = typer.Option(
+        False, "--sweeps", help="List the sweeps (gdlab compare, gd.sweep) instead, one line per sweep."
+    ),
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the runs as one JSON list."),
 ) -> None:
-    """List the recorded runs, newest first."""
-    from gdlab.commands.runs import run_list
+    """List the recorded runs (gdlab fit, find-lr) and the sweeps, newest first."""
+    from gdlab.commands.runs import run_list, sweep_list
 
-    rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
+    if sweeps:
+        if dataset is not None:
+            raise ValueError("dataset cannot filter sweeps; leave out --dataset with --sweeps.")
+        rows = sweep_list(db, status=status, since=since, as_json=as_json)
+    else:
+        rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(rows))
 
 
 @runs_app.command("show")
 def runs_show(
-    run_id: str = typer.Argument(..., help="The run (its id, or the start of it)."),
+    run_id: str = typer.Argument(..., help="The run or sweep (its id, or the start of it)."),
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the record as one JSON object."),
 ) -> None:
-    """Show a run: its configuration, status, reason, final metrics and a text chart of the loss."""
+    """Show a run (config, status, reason, final metrics, a text chart of the loss), a sweep or a find-lr."""
     from gdlab.commands.runs import run_show
 
     shown = run_show(db, run_id, as_json=as_json)
@@ -298,7 +313,7 @@ def runs_export(
 
 @runs_app.command("delete")
 def runs_delete(
-    run_id: str = typer.Argument(..., help="The run to delete."),
+    run_id: str = typer.Argument(..., help="The run (or sweep, with its member runs) to delete."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON object."),
@@ -365,6 +380,10 @@ def compare(
     json_out: Optional[str] = typer.Option(
         None, "--json-out", help="Also save the sweep here (for gdlab report).", show_default=False
     ),
+    db: str = _db_option(),
+    record: bool = typer.Option(
+        True, help="Record the comparison (a sweep with one run per config) in --db.", rich_help_panel=RECORD_PANEL
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -374,6 +393,7 @@ def compare(
     options = CompareOptions(
         dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
         seeds=seeds, epochs=epochs, target=target, metrics=metrics, out=out, csv=csv, json_out=json_out,
+        db=db if record else None,
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
     if as_json:
@@ -382,14 +402,22 @@ def compare(
 
 @app.command()
 def report(
-    path: str = typer.Argument(..., help="A sweep saved by gdlab compare --json-out."),
-    out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    target: str = typer.Argument(
+        ..., metavar="ID_OR_FILE",
+        help="A run, sweep or find-lr id in --db (see gdlab runs list), or a sweep saved by gdlab compare --json-out.",
+    ),
+    out: Optional[str] = typer.Option(
+        None, "--output", "--out", "-o",
+        help="The HTML report to write (default: gdlab-compare.html for a saved file, gdlab-report-ID.html for an id).",
+        show_default=False,
+    ),
+    db: str = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (with the report's path) as one JSON object."),
 ) -> None:
-    """Write the HTML report of a saved sweep (gdlab compare --json-out)."""
-    from gdlab.commands.compare import run_report
+    """Write the self-contained HTML report of a recorded run, sweep or find-lr, or of a saved sweep file."""
+    from gdlab.commands.report import run_report
 
-    summary = run_report(path, out, as_json=as_json)
+    summary = run_report(target, out, db, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(summary))
 
@@ -406,6 +434,11 @@ def find_lr(
     steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
     validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
     plot: Optional[str] = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
+    db: str = _db_option(),
+    record: bool = typer.Option(
+        True, help="Record the finder (curves, suggestions, the validated answer) in --db.",
+        rich_help_panel=RECORD_PANEL,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """The learning-rate range test over several seeds, with its suggestions validated by a short sweep."""
@@ -414,6 +447,7 @@ def find_lr(
     summary = run_find_lr(
         dataset=dataset, model=model, hidden=hidden, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
         max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, plot=plot, as_json=as_json,
+        db=db if record else None,
     )
     if as_json:
         typer.echo(json.dumps(summary))

@@ -34,6 +34,7 @@ from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.setup import device_arrays, objective_and_params, seed_keys
+from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 
@@ -60,6 +61,7 @@ class CompareOptions:
     out: str = "gdlab-compare.html"
     csv: str | None = None
     json_out: str | None = None
+    db: str | None = None  # the gdlab database to record the comparison in (the CLI: --db); None: not recorded
 
 
 def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
@@ -75,38 +77,68 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     paths = {name: _output_path(name, value) for name, value in
              (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
     console = Console(stderr=True)
-    with _Bars(console, show_progress) as bars:
-        data = bars.step("loading data", lambda: load_data(options.dataset, None))
-        plan = _variants(sizes, rates, data.n_train)
-        metric = _metric(data)
-        target = _target(target, metric)
-        gd.enable_compilation_cache()
-        groups = []
-        for size, grid in plan:
-            def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
-                return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                metrics=metrics, callback=callback)
+    store: gd.store.Store | None = None
+    try:
+        with _Bars(console, show_progress) as bars:
+            data = bars.step("loading data", lambda: load_data(options.dataset, None))
+            plan = _variants(sizes, rates, data.n_train)
+            metric = _metric(data)
+            target = _target(target, metric)
+            gd.enable_compilation_cache()
+            initial = initial_train_loss(model, data, seeds)
+            settings = {
+                "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
+                "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
+                "metrics": metrics, "learning_rates": {str(s): g for s, g in plan},
+                "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
+                "gdlab": gd.__version__,
+            }
+            store = None if options.db is None else gd.store.open(options.db)  # once every option is checked
+            recorder = None if store is None else _plan(store, options, model, data, plan, settings, initial)
+            groups = []
+            for size, grid in plan:
+                def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
+                    return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
+                                    metrics=metrics, callback=callback, record=recorder)
 
-            groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
-        result = gd.SweepResult(groups=tuple(groups))
-        initial = initial_train_loss(model, data, seeds)
-        settings = {
-            "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
-            "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
-            "metrics": metrics, "learning_rates": {str(s): g for s, g in plan},
-            "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
-            "gdlab": gd.__version__,
-        }
-        comparison = from_sweep(result, settings, initial)
-        summary = summarize(comparison)
-        bars.step("writing the report", lambda: _write(comparison, paths))
+                groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
+            if recorder is not None:
+                recorder.finish()
+            result = gd.SweepResult(groups=tuple(groups))
+            comparison = from_sweep(result, settings, initial)
+            summary = summarize(comparison)
+            bars.step("writing the report", lambda: _write(comparison, paths))
+    finally:
+        if store is not None:
+            store.close()
+    paths_note: dict[str, Any] = {} if recorder is None else {"sweep_id": recorder.sweep_id, "db": options.db}
     text = conclusion(summary)
     if not as_json:
-        _print(_stdout(), summary, comparison, text, paths)
+        _print(_stdout(), summary, comparison, text, {**paths, **paths_note})
     return _plain({"settings": settings, "variants": [asdict(v) for v in summary.variants],
                    "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
-                   "conclusion": text, **{name: str(p) for name, p in paths.items()},
+                   "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
                    "seconds": time.perf_counter() - start})
+
+
+def _plan(
+    store: gd.store.Store, options: CompareOptions, model: gd.Model, data: gd.Dataset,
+    plan: list[tuple[int, list[float]]], settings: dict[str, Any], initial: dict[int, float],
+) -> gd.store.SweepRecorder:
+    """Record the comparison as one sweep, with every config of every variant as a member from the start."""
+    loss = objective_and_params(model, data, None, None, seed_keys(np.uint32(0))[0])[2]
+    common = {"epochs": settings["epochs"], "nesterov": False, "weight_decay": 0.0, "metrics": settings["metrics"],
+              "loss": loss}
+    members, grids = [], []
+    for size, grid in plan:
+        config, part = sweep_configs(model, data, [size], ["constant"], grid, [0.0], settings["seeds"], common, None)
+        members += part
+        grids.append(config)
+    config = {**grids[0], "batch_size": [s for s, _ in plan], "learning_rate": settings["learning_rates"],
+              "settings": settings}
+    recorder = store.sweep_recorder("compare", extra={"cli": asdict(options)}, finish_on_end=False)
+    recorder.plan(config, members, {"initial_train_loss": {str(k): v for k, v in initial.items()}})
+    return recorder
 
 
 def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
@@ -256,7 +288,7 @@ def _stdout() -> Console:
     return console if console.is_terminal else Console(width=150)
 
 
-def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Path]) -> None:
+def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Any]) -> None:
     s = comparison.settings
     grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {summary.epochs} epochs for every variant "
                  f"({summary.epochs * int(s['n_train'])} samples seen), {len(s['seeds'])} seeds")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,19 @@ from gdlab.core.batching import run_keys
 
 def run_find_lr(
     *, dataset: str, model: str, hidden: str, batch_size: int, seeds: int, min_lr: float, max_lr: float,
-    steps: int, validate_epochs: int, plot: str | None, as_json: bool,
+    steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
 ) -> dict[str, Any]:
-    """Run the range test and its validation; print a table, optionally save the plot."""
+    """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     net = build_model(model, hidden, "relu")
-    data = load_data(dataset, None)
-    gd.enable_compilation_cache()
-    result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
-                                   max_lr=max_lr, steps=steps, validate_epochs=validate_epochs)
+    store = None if db is None else gd.store.open(db)
+    try:
+        data = load_data(dataset, None)
+        gd.enable_compilation_cache()
+        result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+                                       max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, record=store)
+    finally:
+        if store is not None:
+            store.close()
     summary = {
         "suggestion": result.suggestion,
         "interval": list(result.interval),
@@ -32,6 +36,8 @@ def run_find_lr(
         "batch_size": batch_size,
         "seeds": seeds,
     }
+    if store is not None:
+        summary |= {"run_id": store.last_run_id, "db": str(db)}
     if plot:
         summary["plot"] = str(save_finder_plot(result, Path(plot)))
     if not as_json:
@@ -45,31 +51,17 @@ def run_find_lr(
         table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
                       style="bold")
         Console().print(table)
+        if store is not None:
+            Console().print(f"recorded as run {store.last_run_id} in {db} (gdlab report {store.last_run_id} "
+                            "writes its report)", highlight=False)
     return summary
 
 
-def save_finder_plot(result: Any, path: Path) -> Path:
-    """Each seed's smoothed loss against the learning rate (log axis), with the suggestions marked."""
-    import matplotlib
+def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) -> Path:
+    """Each seed's smoothed loss against the learning rate (log axis), with the suggestions marked (PNG or SVG)."""
+    from gdlab.report import finder_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for k, curve in enumerate(result.losses):
-        ax.plot(result.learning_rates, curve, lw=1, alpha=0.8, label=f"seed {k}")
-    for rule, s in result.suggestions.items():
-        if math.isfinite(s.value):
-            ax.axvline(s.value, ls=":", lw=1, color="grey")
-            ax.annotate(rule, (s.value, ax.get_ylim()[1]), rotation=90, va="top", fontsize=7)
-    ax.axvline(result.suggestion, color="black", lw=2, label=f"validated {result.suggestion:.3g}")
-    ax.set_xscale("log")
-    ax.set_xlabel("learning_rate")
-    ax.set_ylabel("smoothed train loss")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    finder_figure(result, seeds).savefig(path)
     return path
 
 

@@ -42,6 +42,7 @@ class FitOptions:
     metrics: str = "exact"
     stop: tuple[str, ...] = ()
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    track_noise_scale: int = 0  # every n epochs; 0: off
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def _train(
             metrics=options.metrics,
             stop=stop,
             callback=callback,
+            track_noise_scale=options.track_noise_scale,
         )
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:

@@ -1,7 +1,9 @@
-"""``gdlab resume RUN_ID``: go on with an interrupted ``gdlab fit`` run from its last checkpoint."""
+"""``gdlab resume ID``: go on with an interrupted ``gdlab fit`` run from its last checkpoint, or rerun the
+unfinished configs of an interrupted ``gdlab compare`` sweep."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gdlab as gd
@@ -12,7 +14,14 @@ from gdlab.store.resume import check_resumable
 def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
     """Rebuild the run's ``gdlab fit`` options from its record and train on from its last checkpoint."""
     with gd.store.open(db, create=False) as store:
-        run = store.run(run_id)
+        found = store.find(run_id)
+        if isinstance(found, gd.store.Sweep):
+            return _resume_sweep(store, found, show_progress=show_progress, as_json=as_json)
+        run = found
+        if run.kind != "fit":
+            where = store.connection.execute("SELECT sweep_id FROM sweep_runs WHERE run_id = ?", (run.id,)).fetchone()
+            then = f"; gdlab resume {where[0]} reruns it" if where else ""
+            raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
         check_resumable(run)
         recorded = run.config.get("cli")
         if not isinstance(recorded, dict):
@@ -28,3 +37,31 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
             ) from None
     record = RecordOptions(db=db, checkpoint_every=run.checkpoint_every, resume=run.id)
     return run_fit(options, show_progress=show_progress, as_json=as_json, record=record)
+
+
+def _resume_sweep(
+    store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
+) -> dict[str, Any]:
+    """Rebuild a gdlab compare sweep's model and data from its record and rerun its unfinished configs."""
+    from gdlab.commands.compare import CompareOptions
+    from gdlab.commands.fit import build_model, load_data
+
+    recorded = sweep.config.get("cli")
+    if sweep.kind != "compare" or not isinstance(recorded, dict):
+        raise gd.store.StoreError(
+            f"sweep_id {sweep.id} was recorded from the library, not by gdlab compare; "
+            "resume it with gd.store.resume_sweep(sweep_id, store, model, data)."
+        )
+    try:
+        options = CompareOptions(**recorded)
+    except TypeError as err:
+        raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
+    model = build_model(options.model, options.hidden, "relu")
+    data = load_data(options.dataset, None)
+    gd.enable_compilation_cache()
+    gd.store.resume_sweep(sweep.id, store, model, data)
+    done = store.sweep(sweep.id)
+    summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
+    if not as_json:
+        sys.stdout.write(f"sweep {done.id}: {done.reason}\ngdlab report {done.id} writes its report\n")
+    return summary

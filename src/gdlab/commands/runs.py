@@ -17,6 +17,7 @@ import numpy as np
 
 import gdlab as gd
 from gdlab.core.checks import check_choice
+from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
 """The final metrics a listing shows."""
@@ -25,27 +26,78 @@ SHOWN = ("train_loss", "test_loss", "test_accuracy")
 def run_list(
     db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
 ) -> list[dict[str, Any]]:
-    """The runs (newest first) as JSON-ready dicts; a table unless as_json."""
+    """The runs (newest first; not the members of sweeps) as JSON-ready dicts; a table unless as_json."""
     with gd.store.open(db, create=False) as store:
-        rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)]
+        rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)
+                if run.kind != "sweep"]
+        n_sweeps = len(store.sweeps())
     if not as_json:
-        columns = ["run_id", "created_at", "status", "dataset", "model", "epochs", "batch_size",
+        columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
                    "learning_rate", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
         cells = [[_text(_local_time(row[c]) if c == "created_at" else row.get(c)) for c in columns] for row in rows]
         _write(aligned([c.removeprefix("final_") for c in columns], cells) or ["(no runs)"])
+        if n_sweeps:
+            _write([f"and {n_sweeps} sweep{'s' if n_sweeps > 1 else ''}: gdlab runs list --sweeps"])
     return rows
 
 
-def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
-    """A run's record and final metrics; with a text chart of its train loss unless as_json."""
+def sweep_list(db: str, *, status: str | None, since: str | None, as_json: bool) -> list[dict[str, Any]]:
+    """The sweeps (newest first) as JSON-ready dicts; a table unless as_json."""
     with gd.store.open(db, create=False) as store:
-        run = store.run(run_id)
+        rows = []
+        for sweep in store.sweeps(status, since):
+            members = store.members(sweep.id)
+            rows.append(sweep_brief(sweep, members, {run.id: store.last_metrics(run.id) for run in members}))
+    if not as_json:
+        columns = ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
+                   "best_train_loss", "best_config"]
+        cells = [[_text(_local_time(row[c]) if c == "created_at" else row.get(c)) for c in columns] for row in rows]
+        _write(aligned(columns, cells) or ["(no sweeps)"])
+    return rows
+
+
+def sweep_brief(
+    sweep: gd.store.Sweep, members: list[gd.store.Run], finals: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
+
+    The best config has the lowest final train loss, mean over its seeds, among the finished ones.
+    """
+    done = [run for run in members if run.status in FINISHED]
+    by_config: dict[str, list[float]] = {}
+    for run in done:
+        key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
+        if run.config.get("momentum"):
+            key += f", momentum {run.config['momentum']:.4g}"
+        by_config.setdefault(key, []).append(finals[run.id].get("train_loss", math.nan))
+    scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
+    best = min(scored, default=(None, None))
+    return jsonable({
+        "sweep_id": sweep.id, "kind": sweep.kind, "created_at": sweep.created_at, "status": sweep.status,
+        "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "configs": len(members),
+        "finished": len(done), "best_train_loss": best[0], "best_config": best[1],
+    })
+
+
+def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
+    """A run's record and final metrics; with a text chart of its train loss unless as_json.
+
+    A sweep shows its members instead, and a find-lr run its suggestions.
+    """
+    with gd.store.open(db, create=False) as store:
+        record = store.find(run_id)
+        if isinstance(record, gd.store.Sweep):
+            return _show_sweep(store, record, as_json)
+        run = record
         final = store.last_metrics(run.id)
         history = store.history(run.id)
+        finder = store.finder(run.id) if run.kind == "lr_finder" else None
     cli = run.config.get("cli")
     shown = {"run": jsonable(asdict(run)), "final": jsonable(final),
              "command": command_line(cli) if isinstance(cli, dict) else None}
+    if finder is not None:
+        shown["finder"] = jsonable(finder_summary(finder))
     if not as_json:
         lines = [f"run {run.id}: {run.status}", f"  reason: {run.reason or '-'}"]
         for key in ("created_at", "updated_at", "dataset", "dataset_fingerprint", "model", "seed",
@@ -61,6 +113,49 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
         if "train_loss" in history:
             lines += ["train_loss:", *text_chart(history["train_loss"])]
+        if finder is not None:
+            lines += _finder_lines(finder)
+        _write(lines)
+    return shown
+
+
+def finder_summary(finder: Any) -> dict[str, Any]:
+    """A finder's answer, interval and every rule's suggestion with its spread over seeds."""
+    return {"suggestion": finder.suggestion, "interval": list(finder.interval),
+            "suggestions": {rule: {"value": s.value, "spread": list(s.spread), "per_seed": list(s.per_seed)}
+                            for rule, s in finder.suggestions.items()},
+            "validation": finder.validation}
+
+
+def _finder_lines(finder: Any) -> list[str]:
+    low, high = finder.interval
+    lines = [f"suggestion: learning_rate {finder.suggestion:.4g} (validated; interval {low:.4g} to {high:.4g})",
+             "suggestions by rule (geometric mean over seeds; spread):"]
+    for rule, s in finder.suggestions.items():
+        lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
+    return lines
+
+
+def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> dict[str, Any]:
+    """A sweep: its status, reason, configuration and one line per member."""
+    members = store.members(sweep.id)
+    finals = {run.id: store.last_metrics(run.id) for run in members}
+    rows = [{**brief(run, finals[run.id]), "seed": run.seed, "momentum": run.config.get("momentum")}
+            for run in members]
+    shown = {"sweep": jsonable(asdict(sweep)), "summary": sweep_brief(sweep, members, finals), "members": rows}
+    if not as_json:
+        lines = [f"sweep {sweep.id} ({sweep.kind}): {sweep.status}", f"  reason: {sweep.reason or '-'}",
+                 f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
+        config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat(config).items()]
+        columns = ["run_id", "status", "batch_size", "learning_rate", "momentum", "seed", "epochs",
+                   *[f"final_{name}" for name in SHOWN]]
+        columns = [c for c in columns if any(c in row for row in rows)]
+        lines += [f"members ({len(rows)}):"]
+        lines += ["  " + line for line in aligned([c.removeprefix("final_") for c in columns],
+                                                  [[_text(row.get(c)) for c in columns] for row in rows])]
+        best = shown["summary"]["best_config"]
+        lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
         _write(lines)
     return shown
 
@@ -93,10 +188,16 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
 
 
 def run_export(db: str, run_id: str, fmt: str) -> str:
-    """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record)."""
+    """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record).
+
+    A sweep gives one row per config instead (as ``SweepResult.rows``).
+    """
     fmt = check_choice("format", fmt, ("csv", "json"))
     with gd.store.open(db, create=False) as store:
-        run = store.run(run_id)
+        record = store.find(run_id)
+        if isinstance(record, gd.store.Sweep):
+            return _export_sweep(record, store.sweep_result(record.id)[0].rows, fmt)
+        run = record
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
@@ -110,18 +211,33 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
     return out.getvalue()
 
 
+def _export_sweep(sweep: gd.store.Sweep, rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(jsonable({"sweep": asdict(sweep), "rows": rows}))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: repr(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows)
+    return out.getvalue()
+
+
 def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool]) -> dict[str, Any]:
     """Delete a run after ``confirm`` says yes (or at once with yes); {"deleted": id or None}."""
     with gd.store.open(db, create=False) as store:
-        run = store.run(run_id)
-        question = (
-            f"Delete run {run.id} ({run.status}, {run.dataset}, {run.epochs_run} epochs, "
-            f"created {run.created_at}) from {db}?"
-        )
+        record = store.find(run_id)
+        if isinstance(record, gd.store.Sweep):
+            question = (f"Delete sweep {record.id} ({record.kind}, {record.status}, with its "
+                        f"{len(record.run_ids)} member runs, created {record.created_at}) from {db}?")
+        else:
+            question = (
+                f"Delete run {record.id} ({record.status}, {record.dataset}, {record.epochs_run} epochs, "
+                f"created {record.created_at}) from {db}?"
+            )
         if not yes and not confirm(question):
-            return {"deleted": None, "kept": run.id}
-        store.delete(run.id)
-    return {"deleted": run.id}
+            return {"deleted": None, "kept": record.id}
+        store.delete(record.id)
+    return {"deleted": record.id}
 
 
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
@@ -130,6 +246,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     rate = run.config.get("cli", {}).get("learning_rate", rule.get("learning_rate"))
     return jsonable({
         "run_id": run.id,
+        "kind": run.kind,
         "created_at": run.created_at,
         "status": run.status,
         "dataset": run.dataset,

@@ -14,6 +14,7 @@ from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
+from gdlab.engine.noise_tracking import noise_scale_tracker
 from gdlab.engine.recording import Recorder
 from gdlab.engine.result import Result
 from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
@@ -41,6 +42,7 @@ def fit(
     stop: StopRule | None = None,
     check_stability: bool | None = None,
     track_sharpness: int = 0,
+    track_noise_scale: int = 0,
     reduce_lr: ReduceOnPlateau | None = None,
     callback: EpochCallback | None = None,
     resume: Checkpoint | None = None,
@@ -65,7 +67,10 @@ def fit(
     limit 2/L (``(2 + 2*momentum)/L`` with momentum), L the top Hessian
     eigenvalue at the initial params, and warns (``StabilityWarning``) when it
     is exceeded. ``track_sharpness`` n > 0 records L in ``history["sharpness"]``
-    every n epochs (NaN between). ``reduce_lr``
+    every n epochs (NaN between); ``track_noise_scale`` n > 0 records the gradient
+    noise scale B_simple and its interval (``history["noise_scale"]``,
+    ``"noise_scale_low"``, ``"noise_scale_high"``) every n epochs with
+    ``gd.noise_scale`` (settings in ``gdlab.engine.noise_tracking``). ``reduce_lr``
     (``gd.schedules.reduce_on_plateau(...)``) scales the learning rate down when
     an epoch metric stops improving. ``on_epoch`` receives a ``Checkpoint``
     after every epoch; ``resume=checkpoint`` (with the same arguments
@@ -109,14 +114,16 @@ def fit(
         raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     if reduce_lr is not None:
         _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
+    noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
-                      "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train})
+                      "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train,
+                      **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
     try:
         out = train_epochs(
             spec, params, state, data_key, arrays, epochs, stop, callback,
-            (track_sharpness, measure), reduce_lr, resume, on_epoch,
+            (track_sharpness, measure), reduce_lr, resume, on_epoch, () if noise is None else (noise,),
         )
     except BaseException as error:
         if record is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -13,6 +14,7 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -85,11 +87,14 @@ def train_epochs(
     reduce_lr: ReduceOnPlateau | None = None,
     resume: Checkpoint | None = None,
     on_epoch: Callable[[Checkpoint], None] | None = None,
+    trackers: Sequence[Tracker] = (),
 ) -> Outcome:
     """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite.
 
     With ``resume`` the run goes on from that checkpoint; ``on_epoch`` receives
-    a checkpoint after every epoch (to record or save it).
+    a checkpoint after every epoch (to record or save it). Each tracker adds
+    its names to the history: measured every n-th finite epoch, NaN otherwise
+    (the time measuring takes is left out of wall_time, as is sharpness's).
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
@@ -123,10 +128,16 @@ def train_epochs(
         params, state = new_params, new_state
         initial_loss = float(stats.initial_loss) if epoch == 0 else initial_loss
         rows.append(_row(stats, spec, now - tick, now - start))
+        measuring = time.perf_counter()
         every, measure = sharpness
         if every and measure is not None:
             due = (epoch + 1) % every == 0 and stats.finite
             rows[-1]["sharpness"] = measure(new_params) if due else float("nan")
+        for tracker in trackers:
+            due = (epoch + 1) % tracker.every == 0 and bool(stats.finite)
+            values = tracker.measure(new_params, epoch + 1) if due else (float("nan"),) * len(tracker.names)
+            rows[-1].update(zip(tracker.names, values))
+        start += time.perf_counter() - measuring  # wall_time counts training, not the measurements
         if callback is not None:
             callback(epoch + 1, rows[-1])
         if not stats.finite:

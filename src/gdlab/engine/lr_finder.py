@@ -26,6 +26,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.rules import apply_updates, sgd
 from gdlab.core.schedules import Schedule
 from gdlab.core.types import Array, LossFn, Model, Params
+from gdlab.engine.recording import FinderRecorder
 from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params, seed_keys
 from gdlab.engine.sweep import seed_list, sweep
 
@@ -83,11 +84,13 @@ def find_learning_rate(
     validate_epochs: int = 2,
     grid_per_decade: int = 4,
     loss: str | None = None,
+    record: FinderRecorder | None = None,
 ) -> LRFinderResult:
     """Run the range test over ``seeds`` seeds at once, then validate the candidates by a short sweep.
 
     ``seeds`` is a count (seeds 0..n-1) or a list. ``params`` (optional) start
-    every seed's test; they are never changed.
+    every seed's test; they are never changed. ``record`` (a ``FinderRecorder``
+    such as ``gd.store.open(path)``) receives the configuration and the result.
     """
     min_lr, max_lr = check_positive_float("min_lr", min_lr), check_positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
@@ -120,8 +123,23 @@ def find_learning_rate(
     validation = _validation(result.rows, grid)
     best = min(validation, key=lambda v: v["mean"])
     close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
-    return LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
-                          smoothed, raw, validation)
+    found = LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
+                           smoothed, raw, validation)
+    if record is not None:
+        record.record_finder(_config(model, data, loss, batch_size, seeds, min_lr, max_lr, steps, beta, diverge,
+                                     momentum, validate_epochs, grid_per_decade), found)
+    return found
+
+
+def _config(model: Any, data: Dataset, loss: str | None, batch_size: int, seeds: list[int], min_lr: float,
+            max_lr: float, steps: int, beta: float, diverge: float, momentum: float, validate_epochs: int,
+            grid_per_decade: int) -> dict[str, Any]:
+    """The finder's settings as recorded."""
+    return {"model": getattr(model, "name", getattr(model, "__name__", "loss_fn")), "dataset": data.name,
+            "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train, "loss": loss,
+            "batch_size": batch_size, "seeds": seeds, "seed": seeds[0], "min_lr": min_lr, "max_lr": max_lr,
+            "steps": steps, "beta": beta, "diverge": diverge, "momentum": momentum,
+            "validate_epochs": validate_epochs, "grid_per_decade": grid_per_decade}
 
 
 def _range_test(

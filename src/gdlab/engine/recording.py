@@ -1,11 +1,15 @@
-"""The recorder protocol: how a run reports itself to a store, without the engine knowing the store."""
+"""The recorder protocols: how a run or a sweep reports itself to a store, without the engine knowing the store."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
+from gdlab.engine.sweep_result import SweepResult
+
+if TYPE_CHECKING:  # lr_finder records through this module
+    from gdlab.engine.lr_finder import LRFinderResult
 
 
 class Recorder(Protocol):
@@ -24,3 +28,50 @@ class Recorder(Protocol):
     def end(self, result: Result) -> None: ...
 
     def fail(self, error: BaseException) -> None: ...
+
+
+class Ended(NamedTuple):
+    """How a sweep member ended: its status, reason, epochs and updates run."""
+
+    status: str
+    reason: str
+    epochs_run: int
+    steps_run: int
+
+
+class SweepEpoch(NamedTuple):
+    """One epoch of one chunk of a sweep, by member position (the order of ``SweepResult.rows``).
+
+    ``metrics``: the epoch's metrics of each member that trained in it;
+    ``ended``: the members that finished in it (or, at ``epoch`` = epochs run
+    and no metrics, those still running when the budget ran out);
+    ``initial_loss``: each member's train loss before training (epoch 1 only).
+    """
+
+    epoch: int
+    metrics: dict[int, dict[str, float]]
+    ended: dict[int, Ended]
+    initial_loss: dict[int, float]
+
+
+class SweepRecorder(Protocol):
+    """Receives a sweep as it happens (``gd.store.open(path)`` gives one).
+
+    ``begin_sweep`` once with the sweep's configuration and one configuration per
+    member (in position order), ``sweep_epoch`` after every epoch of every chunk,
+    then ``end_sweep`` with the result, or ``fail_sweep`` with the exception.
+    """
+
+    def begin_sweep(self, config: dict[str, Any], members: list[dict[str, Any]]) -> None: ...
+
+    def sweep_epoch(self, epoch: SweepEpoch) -> None: ...
+
+    def end_sweep(self, result: SweepResult) -> None: ...
+
+    def fail_sweep(self, error: BaseException) -> None: ...
+
+
+class FinderRecorder(Protocol):
+    """Receives a finished learning-rate finder (``gd.store.open(path)`` gives one): its configuration and result."""
+
+    def record_finder(self, config: dict[str, Any], result: LRFinderResult) -> None: ...

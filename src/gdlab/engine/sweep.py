@@ -32,7 +32,9 @@ from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
+from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver, chunk_observer, member_metrics, sweep_configs
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
 SweepCallback = Callable[[int, int, int], None]
@@ -63,6 +65,7 @@ def sweep(
     max_memory: int | None = None,
     compute_dtype: str | None = None,
     callback: SweepCallback | None = None,
+    record: SweepRecorder | None = None,
 ) -> SweepResult:
     """Train every (batch_size, schedule, learning_rate, momentum, seed) combination with ``sgd``.
 
@@ -75,7 +78,9 @@ def sweep(
     ``seeds`` is a count (seeds 0..n-1) or a list. ``max_memory`` (bytes)
     bounds one chunk of configs; by default a quarter of the free memory.
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
-    bfloat16 with float32 master weights.
+    bfloat16 with float32 master weights. ``record`` (a ``SweepRecorder`` such as
+    ``gd.store.open(path)``) receives the configuration of the sweep and of each
+    member, every epoch of every chunk, and the result.
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
@@ -87,14 +92,29 @@ def sweep(
     metrics = check_choice("metrics", metrics, METRICS)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
+    if record is not None:
+        loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
+        settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
+                    "loss": loss_name, "compute_dtype": compute_dtype or "float32"}
+        record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
+                                          stop))
     groups = []
-    for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
-        progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
-        steps = epochs * batch_plan(data.n_train, size).steps
-        groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta, seeds_used, epochs, stop,
-                                 nesterov, weight_decay, metrics, loss, params, budget, progress,
-                                 compute_dtype))
-    return SweepResult(groups=tuple(groups))
+    try:
+        for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
+            progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
+            steps = epochs * batch_plan(data.n_train, size).steps
+            offset = index * len(rates) * len(momenta) * len(seeds_used)
+            groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
+                                     seeds_used, epochs, stop, nesterov, weight_decay, metrics, loss, params,
+                                     budget, progress, compute_dtype, (record, offset)))
+    except BaseException as error:
+        if record is not None:
+            record.fail_sweep(error)
+        raise
+    result = SweepResult(groups=tuple(groups))
+    if record is not None:
+        record.end_sweep(result)
+    return result
 
 
 def _schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
@@ -153,6 +173,7 @@ def _run_group(
     seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
+    recording: tuple[SweepRecorder | None, int] = (None, 0),
 ) -> Group:
     label, fn, lr_params = schedule
     rates = list(lr_params)
@@ -173,9 +194,13 @@ def _run_group(
     chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
     start = time.perf_counter()
     parts = []
+    record, offset = recording
+    names = member_metrics(metrics, objective.classification)
     for first in range(0, len(pairs), chunk):
         part = pairs[first : first + chunk]
-        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress))
+        observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
+        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
+                                  observe))
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32"}
@@ -185,7 +210,7 @@ def _run_group(
 def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
     lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[[int, int], None] | None, observe: ChunkObserver | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -229,6 +254,7 @@ def _train_chunk(
         new_params, new_state, stats = program(params, state, data_keys, np.int32(epoch), scale, active, arrays)
         stats = jax.device_get(stats)
         active = np.asarray(active)
+        trained = active.copy()
         bad = active & ~np.asarray(stats.finite)
         if bad.any():
             careful, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
@@ -256,6 +282,10 @@ def _train_chunk(
             stopped_at[i, j] = steps
             ran[i, j] = epoch + 1
         active = active & ~diverged & ~fired
+        if observe is not None:
+            first_loss = None if epoch or initial_loss is None else initial_loss[:, :real]
+            observe(ChunkEpoch(epoch + 1, trained[:, :real], {k: v[:, :real] for k, v in row.items()}, first_loss,
+                               (diverged | fired)[:, :real], status, reason, ran, stopped_at))
         if progress is not None:
             progress(epoch + 1, int(active.sum()))
         if not active.any():
@@ -267,6 +297,9 @@ def _train_chunk(
         reason[i, j] = f"max_epochs: ran {epochs_run} epochs ({epochs_run * spec.plan.steps} updates)"
         stopped_at[i, j] = epochs_run * spec.plan.steps
         ran[i, j] = epochs_run
+    if observe is not None and active[:, :real].any():
+        observe(ChunkEpoch(epochs_run, np.zeros_like(active[:, :real]), {}, None, active[:, :real], status, reason,
+                           ran, stopped_at))
     keep = (slice(None), slice(0, real))
     return {"params": jax.tree.map(lambda a: np.asarray(a)[keep], params),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},

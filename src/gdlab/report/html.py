@@ -52,13 +52,17 @@ def render(comparison: Comparison, summary: Summary | None = None) -> str:
         f'<p class="sub">{escape(_subtitle(s, summary))}</p>',
         f'<p class="conclusion">{escape(conclusion(summary))}</p>',
         "<h2>Summary</h2>", _summary_table(summary),
-        "<h2>Loss curves</h2>", _figure(plots.loss_curves(comparison, summary), _CURVES),
-        "<h2>Final loss against learning rate</h2>", _figure(plots.u_curve(comparison, summary), _U_CURVE),
-        "<h2>Learning rate × batch size</h2>", _figure(plots.heatmap(comparison, summary), _HEATMAP),
+        "<h2>Loss curves</h2>", figure(plots.loss_curves(comparison, summary), _CURVES),
+        "<h2>Final loss against learning rate</h2>", figure(plots.u_curve(comparison, summary), _U_CURVE),
+        "<h2>Learning rate × batch size</h2>", figure(plots.heatmap(comparison, summary), _HEATMAP),
         "<h2>How to read this</h2>", _notes(s, summary),
         _all_configs(comparison, summary),
     ]
-    body = "\n".join(sections)
+    return page(title, "\n".join(sections))
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML page: the title, the report's inline CSS and body (HTML); nothing fetched from elsewhere."""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
 
@@ -87,7 +91,7 @@ def _summary_table(summary: Summary) -> str:
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
 
 
-def _figure(svg: str, caption: str) -> str:
+def figure(svg: str, caption: str) -> str:
     return f"<figure>\n{svg}\n<figcaption>{escape(caption)}</figcaption>\n</figure>"
 
 

@@ -4,6 +4,9 @@
     result = gd.fit(model, data, rule, epochs=30, record=store)   # one new run
     store.runs(), store.history(store.last_run_id)
     gd.resume(run_id, store, model, data, rule)                   # after a crash
+    result = gd.sweep(model, data, learning_rate=[0.01, 0.1], record=store)   # one new sweep
+    store.sweeps(), store.members(store.last_sweep_id)
+    gd.store.resume_sweep(sweep_id, store, model, data)          # its unfinished configs only
 """
 
 from gdlab.store.checkpoints import StoredCheckpoint, restore
@@ -13,6 +16,9 @@ from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import RECORD_STATUSES, Run
 from gdlab.store.resume import resume
 from gdlab.store.schema import CURRENT_VERSION, MIGRATIONS, StoreError
+from gdlab.store.sweep_recorder import SweepRecorder
+from gdlab.store.sweep_resume import resume_sweep
+from gdlab.store.sweeps import Sweep
 
 __all__ = [
     "CURRENT_VERSION",
@@ -23,7 +29,10 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredCheckpoint",
+    "Sweep",
+    "SweepRecorder",
     "open",
     "restore",
     "resume",
+    "resume_sweep",
 ]

@@ -10,30 +10,40 @@ from typing import Any
 import numpy as np
 
 from gdlab.engine.loop import Checkpoint
+from gdlab.engine.lr_finder import LRFinderResult
+from gdlab.engine.recording import SweepEpoch
 from gdlab.engine.result import Result
-from gdlab.store import records
+from gdlab.engine.sweep_result import SweepResult
+from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
-from gdlab.store.schema import connect
+from gdlab.store.schema import StoreError, connect
+from gdlab.store.sweep_recorder import SweepRecorder
+from gdlab.store.sweeps import Sweep
 
 
 class Store:
-    """An open gdlab database: its runs, their metrics and checkpoints.
+    """An open gdlab database: its runs, their metrics and checkpoints, its sweeps and finders.
 
     A store is itself a recorder: ``gd.fit(..., record=store)`` records a new
     run (checkpoint every epoch) whose id is then ``store.last_run_id``; for
-    other options use ``store.recorder(checkpoint_every=..)``. Close it with
-    ``close()`` or use it in a ``with`` block.
+    other options use ``store.recorder(checkpoint_every=..)``.
+    ``gd.sweep(..., record=store)`` records a new sweep (``store.last_sweep_id``)
+    and ``gd.find_learning_rate(..., record=store)`` a finder run
+    (``store.last_run_id``). Close it with ``close()`` or use it in a ``with`` block.
     """
 
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self.connection = connect(path, create=create)
         self.last_run_id: str | None = None
+        self.last_sweep_id: str | None = None
         self._active: RunRecorder | None = None
+        self._sweep: SweepRecorder | None = None
         try:
             records.mark_interrupted(self.connection)
+            sweeps.mark_sweeps_interrupted(self.connection)
         except BaseException:
             self.connection.close()
             raise
@@ -66,8 +76,48 @@ class Store:
         return records.load_checkpoint(self.connection, self.run(run_id).id, epoch)
 
     def delete(self, run_id: str) -> None:
-        """Delete a run, its metrics and checkpoints."""
-        records.delete_run(self.connection, self.run(run_id))
+        """Delete a run, its metrics and checkpoints (or a sweep and its member runs)."""
+        record = self.find(run_id)
+        if isinstance(record, Sweep):
+            sweeps.delete_sweep(self.connection, record)
+        elif record.kind == "sweep":
+            raise StoreError(f"run_id {record.id} is a member of a sweep (gdlab runs list --sweeps); delete the "
+                             "sweep with its members instead.")
+        else:
+            records.delete_run(self.connection, record)
+
+    def find(self, record_id: str) -> Run | Sweep:
+        """The run or sweep with this id (or the only one whose id starts with it)."""
+        return sweeps.find_record(self.connection, record_id, self.path)
+
+    def sweeps(self, status: str | None = None, since: str | datetime.datetime | None = None) -> list[Sweep]:
+        """Sweeps, newest first, optionally only those with a status or since a time."""
+        return sweeps.list_sweeps(self.connection, status, since)
+
+    def sweep(self, sweep_id: str) -> Sweep:
+        """The sweep with this id (or the only one whose id starts with it)."""
+        record = self.find(sweep_id)
+        if not isinstance(record, Sweep):
+            raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
+        return record
+
+    def members(self, sweep_id: str) -> list[Run]:
+        """A sweep's member runs, in the order of ``SweepResult.rows``."""
+        return sweeps.members(self.connection, self.sweep(sweep_id))
+
+    def sweep_result(self, sweep_id: str) -> tuple[SweepResult, dict[int, float]]:
+        """A sweep's members as a ``SweepResult`` (without params) and each seed's loss before training."""
+        return sweeps.sweep_result(self.connection, self.sweep(sweep_id))
+
+    def sweep_recorder(
+        self, kind: str = "sweep", extra: dict[str, Any] | None = None, finish_on_end: bool = True
+    ) -> SweepRecorder:
+        """A recorder of one new sweep; ``extra`` is merged into its stored configuration."""
+        return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end)
+
+    def finder(self, run_id: str) -> LRFinderResult:
+        """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""
+        return finders.load_finder(self.connection, self.run(run_id))
 
     def close(self) -> None:
         self.connection.close()
@@ -75,7 +125,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -98,6 +148,28 @@ class Store:
     def fail(self, error: BaseException) -> None:
         assert self._active is not None, "begin comes first"
         self._active.fail(error)
+
+    # the SweepRecorder protocol: each begin_sweep starts a new sweep
+    def begin_sweep(self, config: dict[str, Any], members: list[dict[str, Any]]) -> None:
+        self._sweep = self.sweep_recorder()
+        self._sweep.begin_sweep(config, members)
+        self.last_sweep_id = self._sweep.sweep_id
+
+    def sweep_epoch(self, epoch: SweepEpoch) -> None:
+        assert self._sweep is not None, "begin_sweep comes first"
+        self._sweep.sweep_epoch(epoch)
+
+    def end_sweep(self, result: SweepResult) -> None:
+        assert self._sweep is not None, "begin_sweep comes first"
+        self._sweep.end_sweep(result)
+
+    def fail_sweep(self, error: BaseException) -> None:
+        assert self._sweep is not None, "begin_sweep comes first"
+        self._sweep.fail_sweep(error)
+
+    # the FinderRecorder protocol
+    def record_finder(self, config: dict[str, Any], result: LRFinderResult) -> None:
+        self.last_run_id = finders.record_finder(self.connection, config, result)
 
 
 def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:

@@ -61,7 +61,10 @@ class RunRecorder:
     def epoch(self, checkpoint: Checkpoint) -> None:
         due = checkpoint.epoch % self.checkpoint_every == 0
         with transaction(self.conn):
-            _insert_metrics(self.conn, self.run_id, checkpoint.history, checkpoint.epoch)
+            insert_metrics(self.conn, self.run_id, checkpoint.history, checkpoint.epoch)
+            if checkpoint.epoch == 1:
+                self.conn.execute("UPDATE runs SET initial_loss = ? WHERE id = ?",
+                                  (real(checkpoint.initial_loss), self.run_id))
             self.conn.execute(
                 "UPDATE runs SET epochs_run = ?, steps_run = ?, updated_at = ? WHERE id = ?",
                 (checkpoint.epoch, checkpoint.epoch * self._steps_per_epoch, now(), self.run_id),
@@ -73,7 +76,7 @@ class RunRecorder:
     def end(self, result: Result) -> None:
         with transaction(self.conn):
             for epoch in range(self._recorded + 1, result.epochs_run + 1):  # a diverged last epoch
-                _insert_metrics(self.conn, self.run_id, result.history, epoch)
+                insert_metrics(self.conn, self.run_id, result.history, epoch)
             self._save_last()
             self.conn.execute(
                 "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
@@ -84,10 +87,12 @@ class RunRecorder:
     def fail(self, error: BaseException) -> None:
         status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         text = str(error).splitlines()[0] if str(error) else ""
-        reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {self._recorded}"
         try:
             if self.conn.in_transaction:  # the error struck inside an epoch's transaction
                 self.conn.execute("ROLLBACK")
+            # the store's count: Ctrl-C may strike after an epoch's commit, before this recorder noted it
+            (done,) = self.conn.execute("SELECT epochs_run FROM runs WHERE id = ?", (self.run_id,)).fetchone()
+            reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {done}"
             with transaction(self.conn):
                 self._save_last()
                 self.conn.execute(
@@ -110,7 +115,7 @@ def save_checkpoint(conn: sqlite3.Connection, run_id: str, checkpoint: Checkpoin
         "INSERT OR REPLACE INTO checkpoints "
         "(run_id, epoch, created_at, initial_loss, best_epoch, structure, blob, sha256) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, checkpoint.epoch, now(), _real(checkpoint.initial_loss), checkpoint.best_epoch,
+        (run_id, checkpoint.epoch, now(), real(checkpoint.initial_loss), checkpoint.best_epoch,
          structure, blob, sha256),
     )
     conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?", (run_id, checkpoint.epoch))
@@ -122,29 +127,32 @@ def config_json(config: Any) -> str:
 
 
 def _insert_run(recorder: RunRecorder, config: dict[str, Any]) -> None:
-    import gdlab
-
-    device = jax.devices()[0]
-    process = this_process()
-    text = config_json(config)
     for _ in range(5):  # a new id if a random one is taken
-        stamp = now()
         try:
             with transaction(recorder.conn):
-                recorder.conn.execute(
-                    "INSERT INTO runs (id, created_at, updated_at, status, config, model, dataset, "
-                    "dataset_fingerprint, seed, epochs, checkpoint_every, gdlab_version, jax_version, "
-                    "device, pid, host, process_start) "
-                    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (recorder.run_id, stamp, stamp, text, str(config.get("model", "")),
-                     str(config.get("dataset", "")), str(config.get("dataset_fingerprint", "")),
-                     int(config.get("seed", 0)), int(config.get("epochs", 0)), recorder.checkpoint_every,
-                     gdlab.__version__, jax.__version__, f"{device.device_kind} ({device})", *process),
-                )
+                insert_run(recorder.conn, recorder.run_id, config, "fit", recorder.checkpoint_every)
             return
         except sqlite3.IntegrityError:
             recorder.run_id = secrets.token_hex(4)
     raise StoreError("could not find a free run id after 5 tries.")
+
+
+def insert_run(conn: sqlite3.Connection, run_id: str, config: dict[str, Any], kind: str, checkpoint_every: int) -> None:
+    """Insert a new run row (status running, this process) inside the caller's transaction."""
+    import gdlab
+
+    device = jax.devices()[0]
+    stamp = now()
+    conn.execute(
+        "INSERT INTO runs (id, kind, created_at, updated_at, status, config, model, dataset, "
+        "dataset_fingerprint, seed, epochs, checkpoint_every, gdlab_version, jax_version, "
+        "device, pid, host, process_start) "
+        "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, kind, stamp, stamp, config_json(config), str(config.get("model", "")),
+         str(config.get("dataset", "")), str(config.get("dataset_fingerprint", "")),
+         int(config.get("seed", 0)), int(config.get("epochs", 0)), checkpoint_every,
+         gdlab.__version__, jax.__version__, f"{device.device_kind} ({device})", *this_process()),
+    )
 
 
 def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[str, Any]) -> None:
@@ -167,14 +175,14 @@ def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[s
         conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch > ?", (run.id, epoch))
 
 
-def _insert_metrics(conn: sqlite3.Connection, run_id: str, history: dict[str, np.ndarray], epoch: int) -> None:
+def insert_metrics(conn: sqlite3.Connection, run_id: str, history: dict[str, np.ndarray], epoch: int) -> None:
     conn.executemany(
         "INSERT INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)",
-        [(run_id, epoch, name, _real(values[epoch - 1])) for name, values in history.items()],
+        [(run_id, epoch, name, real(values[epoch - 1])) for name, values in history.items()],
     )
 
 
-def _real(value: Any) -> float | None:
+def real(value: Any) -> float | None:
     """A float for SQLite; NaN becomes NULL (SQLite has no NaN) and reads back as NaN."""
     v = float(value)
     return None if math.isnan(v) else v

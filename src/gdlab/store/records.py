@@ -19,8 +19,9 @@ from gdlab.store.checkpoints import StoredCheckpoint, unpack
 from gdlab.store.processes import Process, is_alive
 from gdlab.store.schema import StoreError, now
 
-RECORD_STATUSES = ("running", "interrupted", "failed", *STATUSES)
-"""A run's status in the store: running, interrupted (its process ended), failed, or fit's status."""
+RECORD_STATUSES = ("running", "interrupted", "failed", "done", *STATUSES)
+"""A run's status in the store: running, interrupted (its process ended), failed, done (a finished
+learning-rate finder), or fit's status."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Run:
     device: str
     pid: int | None
     host: str | None
+    initial_loss: float | None = None
 
 
 RUN_COLUMNS = tuple(Run.__dataclass_fields__)
@@ -172,17 +174,17 @@ def delete_run(conn: sqlite3.Connection, run: Run) -> None:
 def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
     """Mark ``interrupted`` every running run whose process (on this host) is gone; their ids."""
     rows = conn.execute(
-        "SELECT id, pid, host, process_start, epochs_run FROM runs WHERE status = 'running'"
+        "SELECT id, pid, host, process_start, epochs_run, "
+        "(SELECT sweep_id FROM sweep_runs WHERE run_id = runs.id) FROM runs WHERE status = 'running'"
     ).fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
-        for run_id, pid, host, start, epochs_run in dead:
-            reason = (
-                f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; "
-                f"gdlab resume {run_id} goes on from the last checkpoint"
-            )
+        for run_id, pid, host, start, epochs_run, sweep_id in dead:
+            then = (f"gdlab resume {run_id} goes on from the last checkpoint" if sweep_id is None
+                    else f"gdlab resume {sweep_id} reruns it")
+            reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "
                 "WHERE id = ? AND status = 'running' AND pid = ? AND process_start IS ?",
@@ -202,7 +204,7 @@ def utc_text(when: str | datetime.datetime) -> str:
             ) from None
     if not isinstance(when, datetime.datetime):
         raise TypeError(f"since must be a datetime or ISO 8601 text; got {when!r}.")
-    return when.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return when.astimezone(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _process_of(conn: sqlite3.Connection, run_id: str) -> bool | None:

@@ -6,10 +6,10 @@ and whose ``user_version`` is the last migration applied; the table
 never edited once released: a change is a new migration at the end.
 
 Sweeps (``sweeps``, and ``sweep_runs`` linking a sweep's positions to its member
-runs) are in the schema for ``gd.sweep`` and ``gdlab compare``; nothing records them yet.
-Planned: the learning-rate finder's curves get migration 3 when that feature
-exists, as ``lr_finder(run_id REFERENCES runs ON DELETE CASCADE, step,
-learning_rate, loss)``.
+runs, which are rows of ``runs`` of kind ``sweep``) record ``gd.sweep`` and
+``gdlab compare``. A learning-rate finder is a run of kind ``lr_finder`` with
+its curves (``lr_finder_curves``), its suggestions by rule and the validated
+answer (``lr_finder_suggestions``) and its validation sweep (``lr_finder_validation``).
 """
 
 from __future__ import annotations
@@ -108,9 +108,44 @@ V2 = (
     )""",
 )
 
+V3 = (
+    "ALTER TABLE runs ADD COLUMN initial_loss",  # the train loss before training; NULL: not known
+    "ALTER TABLE sweeps ADD COLUMN results TEXT NOT NULL DEFAULT '{}'",  # JSON: seconds per batch size, ...
+    "ALTER TABLE sweeps ADD COLUMN pid INTEGER",  # the recording process, as for runs
+    "ALTER TABLE sweeps ADD COLUMN host TEXT",
+    "ALTER TABLE sweeps ADD COLUMN process_start TEXT",
+    """CREATE TABLE lr_finder_curves (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seed INTEGER NOT NULL,
+        step INTEGER NOT NULL CHECK (step >= 0),
+        learning_rate REAL NOT NULL,
+        loss,
+        raw_loss,
+        PRIMARY KEY (run_id, seed, step)
+    )""",
+    # rule: one of the finder's rules, or 'validated' (low, high: its interval; else the spread over seeds)
+    """CREATE TABLE lr_finder_suggestions (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        rule TEXT NOT NULL,
+        value,
+        low,
+        high,
+        per_seed TEXT NOT NULL,
+        PRIMARY KEY (run_id, rule)
+    )""",
+    """CREATE TABLE lr_finder_validation (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        learning_rate REAL NOT NULL,
+        mean,
+        std,
+        PRIMARY KEY (run_id, learning_rate)
+    )""",
+)
+
 MIGRATIONS = (
     Migration(1, "runs, per-epoch metrics and checkpoints", V1),
     Migration(2, "runs.resumed; sweeps and their member runs (sweep_runs)", V2),
+    Migration(3, "runs.initial_loss, sweeps.results; learning-rate finder curves and suggestions", V3),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 
@@ -169,7 +204,7 @@ def migrate(conn: sqlite3.Connection, path: Path, up_to: int = CURRENT_VERSION) 
 
 def now() -> str:
     """The current UTC time as ISO 8601 with milliseconds (sorts as text)."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def _version(conn: sqlite3.Connection) -> int:

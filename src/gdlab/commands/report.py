@@ -1,0 +1,77 @@
+"""``gdlab report ID_OR_FILE``: the HTML report of a recorded run, sweep or finder, or of a saved sweep file."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import gdlab as gd
+from gdlab.commands.compare import _output_path
+from gdlab.commands.compare import run_report as report_file
+from gdlab.commands.runs import jsonable
+from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
+from gdlab.store.sweeps import FINISHED
+
+LIBRARY_RATES = "as given to gd.sweep, the same for every batch size"
+
+
+def run_report(target: str, out: str | None, db: str, *, as_json: bool) -> dict[str, Any]:
+    """Write the report of target (a saved comparison file, else a run, sweep or finder id in db)."""
+    if _is_file(target):
+        return report_file(target, out or "gdlab-compare.html", as_json=as_json)
+    if not Path(db).exists():
+        raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
+                         f"{target!r}, and {db!r} does not exist.")
+    with gd.store.open(db, create=False) as store:
+        record = store.find(target)
+        path = _output_path("output", out or f"gdlab-report-{record.id}.html")
+        if isinstance(record, gd.store.Sweep):
+            summary = _sweep_report(store, record, path)
+        elif record.kind == "lr_finder":
+            result = store.finder(record.id)
+            path.write_text(render_finder(asdict(record), result))
+            summary = {"kind": "lr_finder", "suggestion": result.suggestion, "interval": list(result.interval)}
+        else:
+            path.write_text(render_run(asdict(record), store.history(record.id)))
+            summary = {"kind": record.kind, "status": record.status, "reason": record.reason}
+    summary = jsonable({"id": record.id, "out": str(path), **summary})
+    if not as_json:
+        sys.stdout.write(f"report: {path}\n")
+    return summary
+
+
+def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path) -> dict[str, Any]:
+    """The sweep's report, as gdlab compare writes it (a finished sweep only)."""
+    members = store.members(sweep.id)
+    left = [run for run in members if run.status not in FINISHED]
+    if left:
+        raise ValueError(f"sweep {sweep.id} has {len(left)} unfinished configs of {len(members)} "
+                         f"({left[0].status}); gdlab resume {sweep.id} finishes it, then report it.")
+    result, initial = store.sweep_result(sweep.id)
+    stored_initial = sweep.results.get("initial_train_loss")
+    if stored_initial:
+        initial = {int(seed): float(loss) for seed, loss in stored_initial.items()}
+    settings = sweep.config.get("settings") or _settings(sweep.config)
+    comparison = from_sweep(result, settings, initial)
+    write_html(comparison, path)
+    return {"kind": sweep.kind, "status": sweep.status, "conclusion": conclusion(summarize(comparison))}
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The report's settings for a sweep recorded by gd.sweep (gdlab compare records its own)."""
+    if config["n_test"] == 0:
+        metric = "final_train_loss"
+    else:
+        metric = "final_test_accuracy" if config["task"] == "classification" else "final_test_loss"
+    return {"dataset": config["dataset"], "model": config["model"], "n_train": config["n_train"],
+            "n_test": config["n_test"], "epochs": config["epochs"], "seeds": config["seeds"], "target": None,
+            "metric": metric, "metrics": config["metrics"],
+            "learning_rates": {str(size): config["learning_rate"] for size in config["batch_size"]},
+            "rates_rule": LIBRARY_RATES, "gdlab": gd.__version__}
+
+
+def _is_file(target: str) -> bool:
+    path = Path(target)
+    return path.exists() or path.suffix.lower() == ".json" or len(path.parts) > 1

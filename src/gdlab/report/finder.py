@@ -1,0 +1,73 @@
+"""The learning-rate finder's figure and report page: each seed's curve on a log learning-rate axis, suggestions marked."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from gdlab.engine.lr_finder import LRFinderResult
+from gdlab.report.html import figure, page
+from gdlab.report.plots import _style, _svg
+from gdlab.report.run_page import number, table
+
+RULE_COLORS = {"steepest": "#d62728", "valley": "#ff7f0e", "minimum/10": "#9467bd", "largest_stable": "#8c564b"}
+
+
+def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Figure:
+    """Each seed's smoothed loss against the learning rate (log axis), every rule's suggestion and the answer."""
+    seeds = list(range(len(result.losses))) if seeds is None else seeds
+    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    ax = fig.subplots()
+    for seed, curve in zip(seeds, result.losses):
+        ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
+    for rule, s in result.suggestions.items():
+        if math.isfinite(s.value):
+            ax.axvline(s.value, ls=":", lw=1.5, color=RULE_COLORS.get(rule, "grey"), label=f"{rule} {s.value:.3g}")
+    low, high = result.interval
+    ax.axvspan(low, high, color="black", alpha=0.08, lw=0, label=f"interval {low:.3g} to {high:.3g}")
+    ax.axvline(result.suggestion, color="black", lw=2, label=f"validated {result.suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning_rate (log scale)")
+    ax.set_ylabel("smoothed train loss (batch)")
+    ax.set_title("Learning-rate range test: one curve per seed; dotted: each rule's suggestion")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def finder_svg(result: LRFinderResult, seeds: list[int] | None = None) -> str:
+    with _style():
+        return _svg(finder_figure(result, seeds), "finder")
+
+
+def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
+    """The page of a recorded finder run: the answer, the figure, every rule with its spread, the validation."""
+    config = run.get("config", {})
+    title = f"gdlab find-lr {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
+    low, high = result.interval
+    answer = (f"Validated learning rate {result.suggestion:.3g} (within one standard deviation of the best: "
+              f"{low:.3g} to {high:.3g}).")
+    rules = [[rule, number(s.value), f"{number(s.spread[0])} to {number(s.spread[1])}",
+              ", ".join(number(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
+    validation = [[number(v["learning_rate"]), number(v["mean"]), number(v["std"]),
+                   "answer" if v["learning_rate"] == result.suggestion else ""] for v in result.validation]
+    sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
+           f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
+           f"validated by {config.get('validate_epochs', '?')} epochs per candidate.")
+    sections = [
+        f"<h1>{escape(title)}</h1>", f'<p class="sub">{escape(sub)}</p>',
+        f'<p class="conclusion">{escape(answer)}</p>',
+        "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _CAPTION),
+        "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
+                                                 "per seed"], rules),
+        "<h2>Validation</h2>", table(["learning_rate", "mean final train loss", "std over seeds", ""], validation),
+    ]
+    return page(title, "\n".join(sections))
+
+
+_CAPTION = ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving "
+            "average of the batch loss, cut where it blows up. The validated rate (solid) won a short sweep of the "
+            "candidates; the grey band is its interval.")
+

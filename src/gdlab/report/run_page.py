@@ -1,0 +1,163 @@
+"""The report of one run as a self-contained HTML page: status, summary, curves per epoch and per second, config.
+
+The run is given as plain data (the store's record as a dict, and its history),
+so the page does not depend on where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html import escape
+from typing import Any
+
+import matplotlib.ticker
+import numpy as np
+from matplotlib.figure import Figure
+
+from gdlab.report.html import figure, page
+from gdlab.report.plots import _style, _svg
+
+LOSSES = ("train_loss", "test_loss")
+DIAGNOSTICS = {
+    "learning_rate": "learning rate (of the epoch's last update)",
+    "grad_norm": "gradient norm |G| on all training data",
+    "sharpness": "sharpness: top Hessian eigenvalue",
+    "noise_scale": "gradient noise scale B_simple",
+}
+
+
+def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
+    """The page of a run: run holds id, status, reason, model, dataset, config, ...; history: name -> per epoch."""
+    title = f"gdlab run {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(_subtitle(run))}</p>',
+        f'<p class="conclusion">{escape(str(run["status"]))}: {escape(str(run.get("reason") or "-"))}</p>',
+        "<h2>Summary</h2>", _summary(history),
+    ]
+    if history.get("train_loss") is not None and len(history["train_loss"]):
+        sections += ["<h2>Loss and accuracy</h2>", figure(curves(history), _CURVES)]
+        tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
+        if tracked:
+            sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _DIAGNOSTICS)]
+    else:
+        sections.append("<p>No epoch was recorded.</p>")
+    sections += ["<h2>Configuration</h2>", table(["setting", "value"], _config_rows(run))]
+    return page(title, "\n".join(sections))
+
+
+_CURVES = ("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
+           "where an epoch of many small updates costs more than one big one.")
+_DIAGNOSTICS = ("Measured after the epochs where they were tracked (gd.fit track_sharpness, track_noise_scale); "
+                "B_simple is the batch size above which larger batches buy little (McCandlish et al. 2018).")
+
+
+def curves(history: dict[str, np.ndarray]) -> str:
+    """Losses (top) and test accuracy (bottom, when recorded) per epoch (left) and per second (right)."""
+    accuracy = "test_accuracy" in history and np.isfinite(history["test_accuracy"]).any()
+    rows = 2 if accuracy else 1
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    seconds = history.get("wall_time", np.full(len(epochs), np.nan))
+    with _style():
+        fig = Figure(figsize=(11, 3.8 * rows), layout="constrained")
+        axes = np.atleast_2d(fig.subplots(rows, 2))
+        for x, col, label in ((epochs, 0, "epoch"), (seconds, 1, "seconds of training")):
+            for name in LOSSES:
+                if name in history and np.isfinite(history[name]).any():
+                    axes[0, col].plot(x, history[name], "-o", ms=3, label=name.replace("_", " "))
+            axes[0, col].set_xlabel(label)
+            axes[0, col].set_ylabel("loss")
+            if _spans_decades(history):
+                axes[0, col].set_yscale("log")
+            if accuracy:
+                axes[1, col].plot(x, history["test_accuracy"], "-o", ms=3, color="#2ca02c", label="test accuracy")
+                axes[1, col].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+                axes[1, col].set_xlabel(label)
+                axes[1, col].set_ylabel("test accuracy")
+        for ax in axes[:, 0]:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axes[0, 0].legend(fontsize=9)
+        return _svg(fig, "run-curves")
+
+
+def diagnostics(history: dict[str, np.ndarray], names: list[str]) -> str:
+    """Each tracked diagnostic per epoch (markers only where measured)."""
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    with _style():
+        fig = Figure(figsize=(11, 2.8 * len(names)), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(len(names), 1, squeeze=False)[:, 0])
+        for ax, name in zip(axes, names):
+            values = np.asarray(history[name], np.float64)
+            measured = np.isfinite(values)
+            ax.plot(epochs[measured], values[measured], "-o", ms=4)
+            low, high = history.get(f"{name}_low"), history.get(f"{name}_high")
+            if low is not None and high is not None:
+                ax.fill_between(epochs[measured], np.asarray(low)[measured], np.asarray(high)[measured], alpha=0.2,
+                                lw=0, label="bootstrap interval")
+                ax.legend(fontsize=8)
+            ax.set_ylabel(name)
+            ax.set_title(DIAGNOSTICS[name], fontsize=10)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axes[-1].set_xlabel("epoch")
+        return _svg(fig, "run-diagnostics")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+
+
+def number(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}" if math.isfinite(value) else str(float(value))
+    return "-" if value is None else str(value)
+
+
+def _subtitle(run: dict[str, Any]) -> str:
+    config = run.get("config", {})
+    parts = [f"{run.get('epochs_run', '?')} of {run.get('epochs', '?')} epochs ({run.get('steps_run', '?')} updates)",
+             f"batch_size {config.get('batch_size', '?')}", f"seed {run.get('seed', '?')}",
+             f"recorded {run.get('created_at', '?')}"]
+    return "; ".join(parts) + "."
+
+
+def _summary(history: dict[str, np.ndarray]) -> str:
+    rows = []
+    for name, values in history.items():
+        if name in ("epoch_time", "wall_time") or not len(values):
+            continue
+        v = np.asarray(values, np.float64)
+        finite = np.isfinite(v)
+        pick = np.nanargmax if "accuracy" in name else np.nanargmin
+        best = int(pick(np.where(finite, v, np.nan))) if finite.any() else None
+        rows.append([name, number(float(v[-1])),
+                     "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
+    if "wall_time" in history and len(history["wall_time"]):
+        rows.append(["seconds of training", number(float(history["wall_time"][-1])), ""])
+    return table(["metric", "last epoch", "best (epoch)"], rows)
+
+
+def _config_rows(run: dict[str, Any]) -> list[list[str]]:
+    rows = [[key, number(run.get(key))] for key in ("id", "kind", "status", "dataset_fingerprint", "gdlab_version",
+                                                    "jax_version", "device") if key in run]
+    for key, value in _flat(run.get("config", {})).items():
+        rows.append([key, value if isinstance(value, str) else json.dumps(value)])
+    return rows
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _spans_decades(history: dict[str, np.ndarray]) -> bool:
+    values = np.concatenate([np.asarray(history[n], np.float64) for n in LOSSES if n in history])
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and finite.min() > 0 and finite.max() >= 100 * finite.min()

@@ -1,0 +1,214 @@
+"""Recording a sweep as it happens: a sweep row, one member run per config, one transaction per chunk epoch.
+
+A member is a run of kind ``sweep`` linked to its sweep at its position (the
+order of ``SweepResult.rows``). Members are inserted, all at once, when the sweep
+begins, with status ``running``; each epoch of each chunk commits the metrics
+of the members that trained in it and the status of those that ended, so a
+sweep killed at any moment leaves every completed epoch, and its unfinished
+members are marked ``interrupted`` when the database is next opened.
+
+A recorder can also be given members to take over (``planned``): those already
+in the store, matched by (batch_size, learning_rate, momentum, seed). That is how
+``gdlab compare`` records several ``gd.sweep`` calls (one per batch size) as one
+sweep, and how a resumed sweep reruns only its unfinished members.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sqlite3
+from typing import Any
+
+from gdlab.engine.recording import SweepEpoch
+from gdlab.engine.sweep_result import SweepResult
+from gdlab.store.processes import this_process
+from gdlab.store.recorder import config_json, insert_run, real
+from gdlab.store.records import transaction
+from gdlab.store.schema import StoreError, now
+
+logger = logging.getLogger(__name__)
+
+SWEEP_KINDS = ("sweep", "compare")
+SWEEP_STATUSES = ("running", "done", "interrupted", "failed")
+
+Key = tuple[int, str, float, float, int]
+"""A member's (batch_size, learning_rate, momentum, seed)."""
+
+
+def member_key(config: dict[str, Any]) -> Key:
+    """(batch_size, schedule, learning_rate, momentum, seed) of a member's config."""
+    return (int(config["batch_size"]), str(config.get("schedule", "constant")), float(config["learning_rate"]),
+            float(config.get("momentum", 0.0)), int(config["seed"]))
+
+
+class SweepRecorder:
+    """Records ``gd.sweep`` runs as one sweep in a store (pass it as ``gd.sweep(..., record=...)``).
+
+    ``sweep_id`` is chosen when the recorder is made (or is the resumed sweep's).
+    With ``finish_on_end`` (the default) the sweep is closed when ``gd.sweep``
+    ends; otherwise several sweeps may be recorded into it until ``finish()``.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, kind: str = "sweep", extra: dict[str, Any] | None = None,
+        *, finish_on_end: bool = True, sweep_id: str | None = None, todo: dict[Key, str] | None = None,
+    ) -> None:
+        if kind not in SWEEP_KINDS:
+            raise ValueError(f"kind must be one of {SWEEP_KINDS}; got {kind!r}.")
+        self.conn = conn
+        self.kind = kind
+        self.extra = dict(extra or {})
+        self.finish_on_end = finish_on_end
+        self.sweep_id = sweep_id or secrets.token_hex(4)
+        self._exists = sweep_id is not None
+        self._todo = dict(todo or {})  # members in the store to (re)run, by key
+        self._insert_new = todo is None  # False once planned: only the planned members are recorded
+        self._ids: dict[int, str] = {}  # position in the current gd.sweep call -> member run id
+        self._steps: dict[int, int] = {}
+
+    def plan(
+        self, config: dict[str, Any], members: list[dict[str, Any]], results: dict[str, Any] | None = None
+    ) -> None:
+        """Create the sweep with all its members now (they are taken over as gd.sweep calls reach them)."""
+        with transaction(self.conn):
+            self._create(config)
+            _merge_results(self.conn, self.sweep_id, results or {})
+            for member in members:
+                self._todo[member_key(member)] = self._insert_member(member)
+        self._insert_new = False
+
+    def begin_sweep(self, config: dict[str, Any], members: list[dict[str, Any]]) -> None:
+        self._ids, self._steps = {}, {}
+        with transaction(self.conn):
+            if self._exists:
+                self.conn.execute(
+                    "UPDATE sweeps SET status = 'running', reason = '', updated_at = ?, pid = ?, host = ?, "
+                    "process_start = ? WHERE id = ?", (now(), *this_process(), self.sweep_id))
+            else:
+                self._create(config)
+            for position, member in enumerate(members):
+                key = member_key(member)
+                if key in self._todo:
+                    run_id = self._todo.pop(key)
+                    self._take_over(run_id, member)
+                elif self._insert_new:
+                    run_id = self._insert_member(member)
+                else:
+                    continue  # finished already (a resumed sweep reruns a grid that covers it)
+                self._ids[position] = run_id
+                self._steps[position] = int(member.get("steps_per_epoch", 0))
+
+    def sweep_epoch(self, epoch: SweepEpoch) -> None:
+        stamp = now()
+        with transaction(self.conn):
+            for position, metrics in epoch.metrics.items():
+                if position not in self._ids:
+                    continue
+                run_id = self._ids[position]
+                self.conn.executemany("INSERT INTO metrics (run_id, epoch, name, value) VALUES (?, ?, ?, ?)",
+                                      [(run_id, epoch.epoch, k, real(v)) for k, v in metrics.items()])
+                self.conn.execute("UPDATE runs SET epochs_run = ?, steps_run = ?, updated_at = ? WHERE id = ?",
+                                  (epoch.epoch, epoch.epoch * self._steps[position], stamp, run_id))
+            for position, value in epoch.initial_loss.items():
+                if position in self._ids:
+                    self.conn.execute("UPDATE runs SET initial_loss = ? WHERE id = ?",
+                                      (real(value), self._ids[position]))
+            for position, ended in epoch.ended.items():
+                if position in self._ids:
+                    self.conn.execute(
+                        "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
+                        "WHERE id = ?", (*ended, stamp, self._ids[position]))
+            self.conn.execute("UPDATE sweeps SET updated_at = ? WHERE id = ?", (stamp, self.sweep_id))
+
+    def end_sweep(self, result: SweepResult) -> None:
+        seconds = {str(g.config["batch_size"]): g.seconds for g in result.groups}
+        with transaction(self.conn):
+            _merge_results(self.conn, self.sweep_id, {"seconds": seconds})
+            if self.finish_on_end:
+                _close(self.conn, self.sweep_id)
+
+    def fail_sweep(self, error: BaseException) -> None:
+        status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
+        text = str(error).splitlines()[0] if str(error) else ""
+        reason = f"{status}: {type(error).__name__}{': ' + text if text else ''}"
+        try:
+            if self.conn.in_transaction:  # the error struck inside an epoch's transaction
+                self.conn.execute("ROLLBACK")
+            with transaction(self.conn):
+                self.conn.execute(
+                    "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
+                    "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
+                    (status, f"{reason}; gdlab resume {self.sweep_id} reruns it", now(), self.sweep_id))
+                self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                                  (status, reason, now(), self.sweep_id))
+        except sqlite3.Error as err:  # the sweep's own error matters more
+            logger.warning("could not record that sweep %s %s: %s", self.sweep_id, status, err)
+
+    def finish(self, results: dict[str, Any] | None = None) -> None:
+        """Close the sweep (its status from its members'), merging results into its stored results."""
+        with transaction(self.conn):
+            _merge_results(self.conn, self.sweep_id, results or {})
+            _close(self.conn, self.sweep_id)
+
+    def _create(self, config: dict[str, Any]) -> None:
+        stamp = now()
+        for _ in range(5):
+            try:
+                self.conn.execute(
+                    "INSERT INTO sweeps (id, kind, created_at, updated_at, status, config, pid, host, process_start) "
+                    "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                    (self.sweep_id, self.kind, stamp, stamp, config_json({**config, **self.extra}),
+                     *this_process()))
+                self._exists = True
+                return
+            except sqlite3.IntegrityError:
+                self.sweep_id = secrets.token_hex(4)
+        raise StoreError("could not find a free sweep id after 5 tries.")
+
+    def _insert_member(self, member: dict[str, Any]) -> str:
+        position = self.conn.execute(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM sweep_runs WHERE sweep_id = ?", (self.sweep_id,)
+        ).fetchone()[0]
+        for _ in range(5):
+            run_id = secrets.token_hex(4)
+            try:
+                insert_run(self.conn, run_id, member, "sweep", 0)
+            except sqlite3.IntegrityError:
+                continue
+            self.conn.execute("INSERT INTO sweep_runs (sweep_id, position, run_id) VALUES (?, ?, ?)",
+                              (self.sweep_id, position, run_id))
+            return run_id
+        raise StoreError("could not find a free run id after 5 tries.")
+
+    def _take_over(self, run_id: str, member: dict[str, Any]) -> None:
+        """Start a planned or unfinished member afresh: its full configuration, no metrics, this process."""
+        self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+        self.conn.execute(
+            "UPDATE runs SET status = 'running', reason = '', config = ?, epochs = ?, epochs_run = 0, steps_run = 0, "
+            "initial_loss = NULL, resumed = resumed + (epochs_run > 0 OR status != 'running'), "
+            "pid = ?, host = ?, process_start = ?, updated_at = ? WHERE id = ?",
+            (config_json(member), int(member.get("epochs", 0)), *this_process(), now(), run_id))
+
+
+def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:
+    stored = json.loads(conn.execute("SELECT results FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()[0])
+    for key, value in results.items():
+        if isinstance(value, dict) and isinstance(stored.get(key), dict):
+            stored[key] = {**stored[key], **value}
+        else:
+            stored[key] = value
+    conn.execute("UPDATE sweeps SET results = ? WHERE id = ?", (config_json(stored), sweep_id))
+
+
+def _close(conn: sqlite3.Connection, sweep_id: str) -> None:
+    """The sweep's status from its members': running, interrupted or failed if any is, else done."""
+    counts = dict(conn.execute(
+        "SELECT r.status, COUNT(*) FROM sweep_runs s JOIN runs r ON r.id = s.run_id WHERE s.sweep_id = ? "
+        "GROUP BY r.status", (sweep_id,)).fetchall())
+    unfinished = [s for s in ("running", "interrupted", "failed") if counts.get(s)]
+    status = unfinished[0] if unfinished else "done"
+    reason = f"{status}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                 (status, reason, now(), sweep_id))

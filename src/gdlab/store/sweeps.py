@@ -1,0 +1,182 @@
+"""Reading recorded sweeps: the sweep rows, their members, and a member grid back as a ``SweepResult``."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdlab.core.checks import check_choice
+from gdlab.engine.sweep_result import Group, SweepResult
+from gdlab.store.processes import Process, is_alive
+from gdlab.store.records import Run, find_run, history, transaction, utc_text
+from gdlab.store.schema import StoreError, now
+from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, member_key
+
+FINISHED = ("done", "max_epochs", "max_steps", "time_budget", "converged", "diverged", "target", "early_stopping")
+"""Member statuses of a config that needs no rerun (every status but running, interrupted, failed)."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One recorded sweep (a row of ``sweeps``) and its member runs' ids in position order."""
+
+    id: str
+    kind: str
+    created_at: str
+    updated_at: str
+    status: str
+    reason: str
+    config: dict[str, Any]
+    results: dict[str, Any]
+    run_ids: tuple[str, ...]
+
+
+SWEEP_METRICS = ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy", "epoch_time", "wall_time")
+"""The history of a sweep's group holds each of these (NaN where a member does not record it)."""
+
+SWEEP_COLUMNS = ("id", "kind", "created_at", "updated_at", "status", "reason", "config", "results")
+
+
+def list_sweeps(
+    conn: sqlite3.Connection, status: str | None = None, since: str | datetime.datetime | None = None
+) -> list[Sweep]:
+    """Sweeps, newest first; only those with this status, created at or after since."""
+    where, args = [], []
+    if status is not None:
+        where.append("status = ?")
+        args.append(check_choice("status", status, SWEEP_STATUSES))
+    if since is not None:
+        where.append("created_at >= ?")
+        args.append(utc_text(since))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps {clause} ORDER BY created_at DESC, rowid DESC", args
+    ).fetchall()
+    return [_sweep(conn, row) for row in rows]
+
+
+def find_sweep(conn: sqlite3.Connection, sweep_id: str) -> Sweep | None:
+    """The sweep with this id, or the only one whose id starts with it; None if none."""
+    select = f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps"
+    row = conn.execute(f"{select} WHERE id = ?", (sweep_id,)).fetchone()
+    if row is None and sweep_id:
+        rows = conn.execute(f"{select} WHERE substr(id, 1, ?) = ?", (len(sweep_id), sweep_id)).fetchall()
+        row = rows[0] if len(rows) == 1 else None
+    return None if row is None else _sweep(conn, row)
+
+
+def find_record(conn: sqlite3.Connection, record_id: str, path: Path) -> Run | Sweep:
+    """The run or the sweep with this id, else the only run or sweep whose id starts with it."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (record_id,)).fetchone():
+        return find_run(conn, record_id, path)
+    sweeps = [s for (s,) in conn.execute("SELECT id FROM sweeps WHERE substr(id, 1, ?) = ?",
+                                         (len(record_id), record_id))] if record_id else []
+    if record_id in sweeps or (len(sweeps) == 1 and not _run_prefixed(conn, record_id)):
+        found = find_sweep(conn, record_id)
+        assert found is not None
+        return found
+    if sweeps and _run_prefixed(conn, record_id):
+        raise StoreError(f"run_id {record_id!r} is the start of a run and of a sweep ({sweeps[0]}); give more of it.")
+    if len(sweeps) > 1:
+        raise StoreError(f"run_id {record_id!r} is the start of {len(sweeps)} sweeps "
+                         f"({', '.join(sorted(sweeps)[:5])}); give more of it.")
+    return find_run(conn, record_id, path)
+
+
+def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
+    return conn.execute("SELECT 1 FROM runs WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None
+
+
+def members(conn: sqlite3.Connection, sweep: Sweep) -> list[Run]:
+    """The sweep's member runs in position order."""
+    return [find_run(conn, run_id, Path()) for run_id in sweep.run_ids]
+
+
+def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
+    """The members that did not finish (running, interrupted or failed): key -> run id."""
+    return {member_key(run.config): run.id for run in members(conn, sweep) if run.status not in FINISHED}
+
+
+def sweep_result(conn: sqlite3.Connection, sweep: Sweep) -> tuple[SweepResult, dict[int, float]]:
+    """The sweep's members as a SweepResult (no params), and each seed's train loss before training."""
+    runs = members(conn, sweep)
+    groups_of = list(dict.fromkeys(member_key(run.config)[:2] for run in runs))  # (batch size, schedule)
+    groups = [_group(conn, sweep, [r for r in runs if member_key(r.config)[:2] == g]) for g in groups_of]
+    initial: dict[int, float] = {}
+    for run in runs:
+        if run.initial_loss is not None:
+            initial.setdefault(run.seed, float(run.initial_loss))
+    return SweepResult(groups=tuple(groups)), initial
+
+
+def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
+    """The members of one batch size as the arrays of a Group: [seed, pair], history [epoch, seed, pair]."""
+    pairs = list(dict.fromkeys((float(r.config["learning_rate"]), float(r.config.get("momentum", 0.0))) for r in runs))
+    seeds = list(dict.fromkeys(r.seed for r in runs))
+    shape = (len(seeds), len(pairs))
+    if len(runs) != len(seeds) * len(pairs):
+        raise StoreError(f"sweep {sweep.id} is damaged: its members at batch_size {runs[0].config['batch_size']} "
+                         "do not form a grid of learning rates, momenta and seeds.")
+    histories = {(seeds.index(r.seed), pairs.index(member_key(r.config)[2:4])): history(conn, r.id) for r in runs}
+    epochs = max((len(next(iter(h.values()), [])) for h in histories.values()), default=0)
+    names = list(dict.fromkeys([*SWEEP_METRICS, *(name for h in histories.values() for name in h)]))
+    arrays = {name: np.full((epochs, *shape), np.nan) for name in names}
+    status, reason = np.empty(shape, object), np.empty(shape, object)
+    steps_run, epochs_run = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    for run in runs:
+        i, j = seeds.index(run.seed), pairs.index(member_key(run.config)[2:4])
+        for name, values in histories[i, j].items():
+            arrays[name][: len(values), i, j] = values
+        status[i, j], reason[i, j], steps_run[i, j], epochs_run[i, j] = (
+            run.status, run.reason, run.steps_run, run.epochs_run)
+    first = runs[0].config
+    config = {key: first.get(key) for key in ("batch_size", "loss", "epochs", "nesterov", "weight_decay",
+                                              "metrics", "steps_per_epoch")}
+    config["schedule"] = str(first.get("schedule", "constant"))
+    seconds = sweep.results.get("seconds", {}).get(str(first["batch_size"]))
+    if seconds is None:  # not closed: the longest member's clock
+        seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
+    return Group(config=config, pairs=pairs, seeds=seeds, params=None, history=arrays, status=status,
+                 reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds))
+
+
+def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:
+    """Delete a sweep and its member runs (their metrics too); refuse one whose process still records it."""
+    row = conn.execute("SELECT pid, host, process_start FROM sweeps WHERE id = ?", (sweep.id,)).fetchone()
+    if sweep.status == "running" and row[0] is not None and is_alive(Process(*row)) is not False:
+        raise StoreError(f"sweep {sweep.id} is running (pid {row[0]} on {row[1]}); stop it before deleting it.")
+    with transaction(conn):
+        conn.execute("DELETE FROM runs WHERE id IN (SELECT run_id FROM sweep_runs WHERE sweep_id = ?)", (sweep.id,))
+        conn.execute("DELETE FROM sweeps WHERE id = ?", (sweep.id,))
+
+
+def mark_sweeps_interrupted(conn: sqlite3.Connection) -> list[str]:
+    """Mark ``interrupted`` every running sweep whose process (on this host) is gone; their ids."""
+    rows = conn.execute("SELECT id, pid, host, process_start FROM sweeps WHERE status = 'running'").fetchall()
+    dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
+    if not dead:
+        return []
+    with transaction(conn):
+        for sweep_id, pid, host, start in dead:
+            reason = (f"interrupted: its process (pid {pid} on {host}) ended; gdlab resume {sweep_id} "
+                      "reruns its unfinished configs")
+            conn.execute(
+                "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "
+                "WHERE id = ? AND status = 'running' AND pid = ? AND process_start IS ?",
+                (reason, now(), sweep_id, pid, start))
+    return [r[0] for r in dead]
+
+
+def _sweep(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sweep:
+    fields = dict(zip(SWEEP_COLUMNS, row))
+    fields["config"] = json.loads(fields["config"])
+    fields["results"] = json.loads(fields["results"])
+    ids = conn.execute("SELECT run_id FROM sweep_runs WHERE sweep_id = ? ORDER BY position", (fields["id"],))
+    return Sweep(**fields, run_ids=tuple(r[0] for r in ids))

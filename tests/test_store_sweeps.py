@@ -1,0 +1,152 @@
+"""Sweeps and learning-rate finders in the store: records equal the results, kills leave whole epochs, resume."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.engine.sweep import config_bytes
+
+TIMES = ("epoch_time", "wall_time")
+MODEL = gd.models.linear()
+GRID = {"learning_rate": [0.01, 0.1, 100.0], "batch_size": [50, 100], "seeds": 2, "epochs": 4}
+# 100.0 diverges in epoch 1 on linreg; batch_size 50 is 16 updates an epoch
+
+
+@pytest.fixture(scope="module")
+def data() -> gd.Dataset:
+    return gd.datasets.load("linreg")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data: gd.Dataset) -> gd.SweepResult:
+    return gd.sweep(MODEL, data, **GRID)
+
+
+def _one_pair_per_chunk(data: gd.Dataset) -> int:
+    """A memory budget that holds one (learning rate, momentum) pair for 2 seeds: a chunk per pair."""
+    params = MODEL.init(jax.random.PRNGKey(0), data.input_shape, data.outputs)
+    budget = 2 * config_bytes(params, 100) + 1
+    assert budget < 2 * 2 * config_bytes(params, 50)  # not two pairs of batch size 50
+    return budget
+
+
+def _assert_same_rows(a: gd.SweepResult, b: gd.SweepResult, rtol: float = 0.0) -> None:
+    assert len(a) == len(b)
+    for k, (x, y) in enumerate(zip(a.rows, b.rows, strict=True)):
+        assert x.keys() == y.keys(), k
+        for key in x.keys() - {"seconds"}:
+            if isinstance(x[key], float):
+                np.testing.assert_allclose(x[key], y[key], rtol=rtol, err_msg=f"config {k} {key}")
+            else:
+                assert x[key] == y[key], (k, key)
+        hx, hy = a.run(k).history, b.run(k).history
+        assert hx.keys() == hy.keys()
+        for name in hx.keys() - set(TIMES):
+            np.testing.assert_allclose(hx[name], hy[name], rtol=rtol, err_msg=f"config {k} {name}")
+
+
+def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp_path, data, uninterrupted) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:
+        result = gd.sweep(MODEL, data, **GRID, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        members = store.members(sweep.id)
+        stored, initial = store.sweep_result(sweep.id)
+        kinds = {run.kind for run in store.runs()}
+        gd.fit(MODEL, data, gd.sgd(0.1), batch_size=50, epochs=1, seed=1, record=store)
+        fit_initial = store.run(store.last_run_id).initial_loss
+    _assert_same_rows(result, uninterrupted)  # recording changes nothing
+    _assert_same_rows(stored, result)  # and the store gives back exactly what the sweep returned
+    assert (sweep.kind, sweep.status) == ("sweep", "done") and kinds == {"sweep"}
+    assert sweep.reason == "done: 4 diverged, 8 max_epochs"
+    assert sweep.config["learning_rate"] == [0.01, 0.1, 100.0] and sweep.config["batch_size"] == [50, 100]
+    assert set(sweep.results["seconds"]) == {"50", "100"}
+    assert [(m.config["batch_size"], m.config["learning_rate"], m.seed) for m in members] == [
+        (size, lr, seed) for size in (50, 100) for lr in (0.01, 0.1, 100.0) for seed in (0, 1)]
+    assert [m.status for m in members] == [r["status"] for r in result.rows]
+    assert [m.epochs_run for m in members] == [r["epochs_run"] for r in result.rows] == [4, 4, 4, 4, 1, 1] * 2
+    assert [m.steps_run for m in members] == [r["steps_run"] for r in result.rows]
+    assert initial[1] == pytest.approx(fit_initial, rel=1e-6) and initial[0] != initial[1]  # the loss before training
+    assert [m.initial_loss for m in members] == pytest.approx([initial[m.seed] for m in members], rel=1e-6)
+    assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
+
+
+def test_a_sweep_killed_mid_chunk_keeps_whole_epochs_and_resumes_only_its_unfinished_configs(
+    tmp_path, data, uninterrupted
+) -> None:
+    path = tmp_path / "killed.db"
+    # the child kills itself (SIGKILL: no cleanup) after epoch 2 of the second chunk of batch size 50
+    script = f"""
+import os, signal, gdlab as gd
+data = gd.datasets.load("linreg")
+seen = []
+def kill(group, epoch, active):
+    seen.append((group, epoch))
+    if len(seen) == 4 + 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+with gd.store.open({str(path)!r}) as store:
+    gd.sweep(gd.models.linear(), data, **{GRID!r}, max_memory={_one_pair_per_chunk(data)}, callback=kill,
+             record=store)
+"""
+    child = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, check=False)
+    assert child.returncode == -9, child.stderr
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    with gd.store.open(path) as store:  # opening marks the dead process's sweep and members interrupted
+        sweep = store.sweeps()[0]
+        members = store.members(sweep.id)
+        epochs = {m.id: len(store.history(m.id).get("train_loss", [])) for m in members}
+        assert sweep.status == "interrupted" and "gdlab resume" in sweep.reason
+        assert [m.status for m in members] == ["max_epochs"] * 2 + ["interrupted"] * 10
+        assert [m.epochs_run for m in members] == [4, 4, 2, 2] + [0] * 8
+        assert [epochs[m.id] for m in members] == [m.epochs_run for m in members]  # whole epochs, no more
+        finished = {m.id: m.updated_at for m in members if m.status == "max_epochs"}
+        resumed = gd.store.resume_sweep(sweep.id, store, MODEL, data)
+        after = store.members(sweep.id)
+        assert store.sweep(sweep.id).status == "done"
+    assert {m.id: m.updated_at for m in after if m.id in finished} == finished  # not rerun
+    assert [m.resumed for m in after] == [0, 0] + [1] * 10
+    _assert_same_rows(resumed, uninterrupted, rtol=1e-6)
+
+
+def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_what_it_must(tmp_path, data) -> None:
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        if (group, epoch) == (1, 2):
+            raise KeyboardInterrupt
+
+    with gd.store.open(tmp_path / "s.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            gd.sweep(MODEL, data, **GRID, callback=interrupt, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        statuses = [m.status for m in store.members(sweep.id)]
+        assert sweep.status == "interrupted" and sweep.reason == "interrupted: KeyboardInterrupt"
+        assert statuses == ["max_epochs"] * 4 + ["diverged"] * 2 + ["interrupted"] * 4 + ["diverged"] * 2
+        with pytest.raises(gd.store.StoreError, match="data must be the data set sweep"):
+            gd.store.resume_sweep(sweep.id, store, MODEL, gd.datasets.load("linreg", n=500))
+        with pytest.raises(gd.store.StoreError, match=r"stop must be the sweep's .* had rules \[\]; got \['plateau'\]"):
+            gd.store.resume_sweep(sweep.id, store, MODEL, data, stop=gd.stop.plateau())
+        gd.store.resume_sweep(sweep.id, store, MODEL, data)
+        with pytest.raises(gd.store.StoreError, match="no unfinished configs; there is nothing to resume"):
+            gd.store.resume_sweep(sweep.id, store, MODEL, data)
+        assert [m.status for m in store.members(sweep.id)] == ["max_epochs"] * 4 + ["diverged"] * 2 + [
+            "max_epochs"] * 4 + ["diverged"] * 2
+
+
+def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:
+        gd.fit(MODEL, data, gd.sgd(0.1), epochs=1, record=store)
+        kept = store.last_run_id
+        gd.sweep(MODEL, data, learning_rate=[0.1], seeds=2, epochs=1, record=store)
+        sweep_id = store.last_sweep_id
+        assert store.find(sweep_id[:5]).id == sweep_id
+        store.delete(sweep_id)
+        assert [r.id for r in store.runs()] == [kept] and store.sweeps() == []
+        assert store.connection.execute("SELECT COUNT(*) FROM metrics WHERE run_id != ?", (kept,)).fetchone() == (0,)
