@@ -150,3 +150,17 @@ def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:
         store.delete(sweep_id)
         assert [r.id for r in store.runs()] == [kept] and store.sweeps() == []
         assert store.connection.execute("SELECT COUNT(*) FROM metrics WHERE run_id != ?", (kept,)).fetchone() == (0,)
+
+
+def test_a_schedule_grid_is_recorded_by_schedule_and_resumes_by_name(tmp_path, data) -> None:
+    grid = {"learning_rate": [0.01, 0.1], "batch_size": [50], "seeds": 1, "epochs": 3,
+            "schedule": ["constant", "cosine"]}
+    with gd.store.open(tmp_path / "s.db") as store:
+        result = gd.sweep(MODEL, data, **grid, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        stored, _ = store.sweep_result(sweep.id)
+        members = store.members(sweep.id)
+    assert [m.config["schedule"] for m in members] == ["constant"] * 2 + ["cosine"] * 2
+    assert [g.config["schedule"] for g in stored.groups] == ["constant", "cosine"]
+    assert set(sweep.results["seconds"]) == {"50", "50 cosine"}
+    _assert_same_rows(stored, result)

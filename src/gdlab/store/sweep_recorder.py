@@ -37,6 +37,12 @@ Key = tuple[int, str, float, float, int]
 """A member's (batch_size, learning_rate, momentum, seed)."""
 
 
+def group_label(config: dict[str, Any]) -> str:
+    """The key of a (batch size, schedule) group in a sweep's results: "32", or "32 cosine"."""
+    schedule = str(config.get("schedule", "constant"))
+    return str(config["batch_size"]) + ("" if schedule == "constant" else f" {schedule}")
+
+
 def member_key(config: dict[str, Any]) -> Key:
     """(batch_size, schedule, learning_rate, momentum, seed) of a member's config."""
     return (int(config["batch_size"]), str(config.get("schedule", "constant")), float(config["learning_rate"]),
@@ -123,7 +129,7 @@ class SweepRecorder:
             self.conn.execute("UPDATE sweeps SET updated_at = ? WHERE id = ?", (stamp, self.sweep_id))
 
     def end_sweep(self, result: SweepResult) -> None:
-        seconds = {str(g.config["batch_size"]): g.seconds for g in result.groups}
+        seconds = {group_label(g.config): g.seconds for g in result.groups}
         with transaction(self.conn):
             _merge_results(self.conn, self.sweep_id, {"seconds": seconds})
             if self.finish_on_end:

@@ -17,7 +17,7 @@ from gdlab.engine.sweep_result import Group, SweepResult
 from gdlab.store.processes import Process, is_alive
 from gdlab.store.records import Run, find_run, history, transaction, utc_text
 from gdlab.store.schema import StoreError, now
-from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, member_key
+from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
 
 FINISHED = ("done", "max_epochs", "max_steps", "time_budget", "converged", "diverged", "target", "early_stopping")
 """Member statuses of a config that needs no rerun (every status but running, interrupted, failed)."""
@@ -140,7 +140,7 @@ def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
     config = {key: first.get(key) for key in ("batch_size", "loss", "epochs", "nesterov", "weight_decay",
                                               "metrics", "steps_per_epoch")}
     config["schedule"] = str(first.get("schedule", "constant"))
-    seconds = sweep.results.get("seconds", {}).get(str(first["batch_size"]))
+    seconds = sweep.results.get("seconds", {}).get(group_label(first))
     if seconds is None:  # not closed: the longest member's clock
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
     return Group(config=config, pairs=pairs, seeds=seeds, params=None, history=arrays, status=status,
