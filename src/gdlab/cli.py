@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 SCHEDULE_PANEL = "Learning-rate schedule"
 STOP_PANEL = "Stopping"
 RECORD_PANEL = "Run records"
+PARALLEL_PANEL = "Devices and hosts"
 DB_HELP = "The gdlab database (SQLite) of run records."
 runs_app = typer.Typer(
     name="runs",
@@ -176,6 +177,10 @@ def fit(
         1, "--checkpoint-every", help="Save a checkpoint every N epochs (and at the end).",
         rich_help_panel=RECORD_PANEL,
     ),
+    devices: Optional[int] = typer.Option(
+        None, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
+        rich_help_panel=PARALLEL_PANEL, show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
@@ -199,6 +204,7 @@ def fit(
         seed=seed,
         metrics=metrics,
         stop=tuple(stop),
+        devices=devices,
         schedule=ScheduleOptions(
             schedule=schedule,
             warmup_steps=warmup_steps,

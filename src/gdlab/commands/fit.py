@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,6 +18,7 @@ from gdlab.commands.schedule_options import ScheduleOptions, build_schedule
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range
 from gdlab.core.dataset import TASKS
+from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
 
 DEFAULT_BATCH_SIZE = 32
@@ -41,6 +43,7 @@ class FitOptions:
     seed: int = 0
     metrics: str = "exact"
     stop: tuple[str, ...] = ()
+    devices: int | None = None  # None: one device; N: data parallel over N
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
 
 
@@ -72,6 +75,7 @@ def run_fit(
     check_int_range("epochs", options.epochs, 1)
     check_int_range("seed", options.seed, 0, 2**32 - 1)
     check_choice("metrics", options.metrics, METRICS)
+    check_devices(options.devices, jax.device_count())
     stop = parse_stop(options.stop)
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
@@ -117,6 +121,7 @@ def _train(
             metrics=options.metrics,
             stop=stop,
             callback=callback,
+            devices=options.devices,
         )
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:
@@ -286,6 +291,9 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
         f"momentum {options.momentum:g}",
     )
     table.add_row("epochs", f"{result.epochs_run} ({result.steps_run} updates)")
+    if config.get("devices", 1) > 1:
+        noise = result.history["noise_scale"][-1]
+        table.add_row("devices", f"{config['devices']} (data parallel; last epoch's noise scale {_fmt(noise)})")
     for name in ("train_loss", "grad_norm", "test_loss", "test_accuracy"):
         if name in result.history:
             table.add_row(f"final {name}", _fmt(result.history[name][-1]))
