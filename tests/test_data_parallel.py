@@ -15,6 +15,7 @@ import pytest
 
 import gdlab as gd
 from gdlab.engine.data_parallel import check_divides
+from gdlab.engine.sweep import auto_layout, check_layout
 
 FOUR_DEVICES = textwrap.dedent("""
     import json, sys
@@ -44,6 +45,20 @@ FOUR_DEVICES = textwrap.dedent("""
             gd.fit(mlp, small, gd.sgd(0.1), epochs=1, **{"batch_size": 60, **kw})
         except ValueError as err:
             errors[name] = str(err)
+    grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[60], seeds=[0, 4], epochs=2)
+    flat = gd.sweep(mlp, small, mesh=(1, 1), **grid)
+    auto = gd.sweep(mlp, small, **grid)  # 3 pairs on 4 devices: 2 for configs, 2 for data
+    out["sweep"] = {name: {"mesh": r.groups[0].config["mesh"], "rows": r.rows,
+                           "params": [leaves(r.run(k)) for k in range(len(r))]} for name, r in
+                    (("flat", flat), ("auto", auto))}
+    try:
+        gd.sweep(mlp, small, mesh=(2, 4), **grid)
+    except ValueError as err:
+        errors["mesh"] = str(err)
+    try:
+        gd.sweep(mlp, small, mesh=(1, 4), **{**grid, "batch_size": [50]})
+    except ValueError as err:
+        errors["mesh_batch"] = str(err)
     out["errors"] = errors
     import contextlib, io
     from gdlab.cli import main
@@ -117,6 +132,38 @@ def test_bad_device_counts(four) -> None:
     )
     assert errors["too_many"].startswith("devices must be an integer in [1, 4] (4 cpu devices available); got 5")
     assert errors["zero"].startswith("devices must be an integer in [1, 4]")
+
+
+def test_a_sweep_on_a_2d_mesh_equals_the_unsharded_sweep(four) -> None:
+    flat, auto = four["sweep"]["flat"], four["sweep"]["auto"]
+    assert flat["mesh"] == [1, 1] and auto["mesh"] == [2, 2]
+    for a, b in zip(flat["rows"], auto["rows"], strict=True):
+        assert (a["learning_rate"], a["seed"], a["status"]) == (b["learning_rate"], b["seed"], b["status"])
+        for name in ("final_train_loss", "final_test_loss", "final_grad_norm"):
+            assert b[name] == pytest.approx(a[name], rel=1e-5)
+    for a, b in zip(flat["params"], auto["params"], strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+    assert four["errors"]["mesh"] == "mesh must use at most the 4 available devices; got 2 x 4 = 8."
+    assert four["errors"]["mesh_batch"].startswith(
+        "batch_size must be a multiple of the mesh's data axis (4) so each device gets the same share"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "batch_size", "devices", "layout"),
+    [(6, 32, 4, (4, 1)), (3, 32, 4, (2, 2)), (1, 32, 4, (1, 4)), (1, 30, 4, (1, 2)), (1, 7, 4, (1, 1)),
+     (5, 64, 8, (4, 2)), (2, 64, 1, (1, 1))],
+)
+def test_the_automatic_sweep_layout_gives_configs_the_devices_first(pairs, batch_size, devices, layout) -> None:
+    assert auto_layout(pairs, batch_size, devices) == layout
+
+
+def test_bad_sweep_meshes() -> None:
+    with pytest.raises(TypeError, match=r"mesh must be a pair \(configs, data\) of integers; got 4"):
+        check_layout(4, 4)
+    with pytest.raises(ValueError, match=r"mesh\[1\] \(data\) must be an integer in \[1, 4\]; got 0"):
+        check_layout((1, 0), 4)
 
 
 def test_cli_devices(four) -> None:

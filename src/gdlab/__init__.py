@@ -6,7 +6,7 @@
     result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
 """
 
-from gdlab import datasets, losses, models, schedules, stop, store
+from gdlab import datasets, distributed, losses, models, schedules, stop, store
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
@@ -38,6 +38,7 @@ __all__ = [
     "__version__",
     "apply_updates",
     "datasets",
+    "distributed",
     "enable_compilation_cache",
     "exact_noise_scale",
     "find_learning_rate",

@@ -56,7 +56,7 @@ def check_devices(devices: Any, available: int) -> int:
     return int(devices)
 
 
-def check_divides(batch_size: int, devices: int, n: int) -> None:
+def check_divides(batch_size: int, devices: int, n: int, who: str = "devices") -> None:
     """The global batch must split evenly over the devices; say which sizes would."""
     if batch_size % devices:
         below = batch_size - batch_size % devices
@@ -64,7 +64,7 @@ def check_divides(batch_size: int, devices: int, n: int) -> None:
         options = [b for b in (below, above) if 1 <= b <= n]
         hint = " or ".join(str(b) for b in options) or f"a multiple of {devices}"
         raise ValueError(
-            f"batch_size must be a multiple of devices ({devices}) so each device gets the same "
+            f"batch_size must be a multiple of {who} ({devices}) so each device gets the same "
             f"share of the global batch; got {batch_size} (use {hint}, or fewer devices)."
         )
 
@@ -119,5 +119,37 @@ def sum_of_squares(tree: Any) -> Array:
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
-    """Every leaf of tree placed whole on every device of the mesh."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    """Every leaf of tree placed whole on every device of the mesh (of every process)."""
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda a: jax.make_array_from_process_local_data(sharding, np.asarray(a)), tree)
+
+
+def process_rows(n_local: int, what: str) -> int:
+    """The rows of all processes together (each process holds n_local; they must agree)."""
+    if jax.process_count() == 1:
+        return n_local
+    from jax.experimental import multihost_utils
+
+    counts = [int(c) for c in np.ravel(multihost_utils.process_allgather(np.array(n_local)))]
+    if len(set(counts)) != 1:
+        raise ValueError(f"{what} must be the same in every process (an equal shard each); got {counts}.")
+    return sum(counts)
+
+
+def place_data(arrays: tuple[jax.Array, ...], mesh: Mesh) -> tuple[jax.Array, ...]:
+    """The data on the mesh: replicated in one process; with several, each process's rows its shard."""
+    if jax.process_count() == 1:
+        return tuple(replicate(arrays, mesh))
+    sharding = NamedSharding(mesh, PartitionSpec(DATA))
+    local = jax.local_device_count()
+    placed = []
+    for a in arrays:
+        if a.shape[0] % local:
+            raise ValueError(
+                f"each process's rows must be a multiple of its {local} devices; got {a.shape[0]}."
+            )
+        shape = (a.shape[0] * jax.process_count(), *a.shape[1:])
+        placed.append(jax.make_array_from_process_local_data(sharding, np.asarray(a), shape))
+    return tuple(placed)

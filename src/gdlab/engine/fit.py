@@ -13,7 +13,14 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
-from gdlab.engine.data_parallel import check_devices, check_divides, data_mesh, replicate
+from gdlab.engine.data_parallel import (
+    check_devices,
+    check_divides,
+    data_mesh,
+    place_data,
+    process_rows,
+    replicate,
+)
 from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.recording import Recorder
@@ -86,11 +93,13 @@ def fit(
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)
-    size = resolve_batch_size(batch_size, data.n_train)
-    plan = batch_plan(data.n_train, size, drop_last)
-    n_devices = check_devices(devices, jax.device_count())
+    n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
+    process_rows(data.n_test, "n_test")
+    size = resolve_batch_size(batch_size, n_train)
+    plan = batch_plan(n_train, size, drop_last)
+    n_devices = _devices(devices)
     if n_devices > 1:
-        check_divides(size, n_devices, data.n_train)
+        check_divides(size, n_devices, n_train)
     init_key, data_key = seed_keys(np.uint32(seed))
     objective, params, loss_name = objective_and_params(model, data, params, loss, init_key)
     arrays = device_arrays(data, params)
@@ -99,7 +108,9 @@ def fit(
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)
-        params, state, data_key, arrays = replicate((params, state, data_key, arrays), mesh)
+        params, state, data_key = replicate((params, state, data_key), mesh)
+        arrays = place_data(arrays, mesh)
+        record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
     stop = with_divergence(stop, spec)
     track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
@@ -127,7 +138,7 @@ def fit(
         _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
-                      "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train})
+                      "dataset_fingerprint": data.fingerprint(), "n_train": n_train})
         on_epoch = _both(record.epoch, on_epoch)
     try:
         out = train_epochs(
@@ -154,6 +165,18 @@ def fit(
     if record is not None:
         record.end(result)
     return result
+
+
+def _devices(devices: int | None) -> int:
+    """One process: devices (None: 1) checked against the devices there; several: all of them."""
+    if jax.process_count() == 1:
+        return check_devices(devices, jax.device_count())
+    if devices is not None and devices != jax.device_count():
+        raise ValueError(
+            f"devices must be None or {jax.device_count()} (every device of the {jax.process_count()} "
+            f"processes) when training across processes; got {devices!r}."
+        )
+    return jax.device_count()
 
 
 def _both(

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_bool, check_float_range, check_choice, check_int_range, check_positive_float
@@ -27,6 +28,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
+from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides
 from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
@@ -53,6 +55,7 @@ def sweep(
     params: Params | None = None,
     max_memory: int | None = None,
     callback: SweepCallback | None = None,
+    mesh: tuple[int, int] | None = None,
 ) -> SweepResult:
     """Train every (batch_size, learning_rate, momentum, seed) combination with ``sgd``.
 
@@ -61,6 +64,15 @@ def sweep(
     float rounding of batched matrix products). ``seeds`` is a count (seeds 0..n-1)
     or a list. ``max_memory`` (bytes) bounds one chunk of configs; by default a
     quarter of the free memory.
+
+    ``mesh`` = (configs, data) lays the devices out as a 2-D mesh: the
+    (learning rate, momentum) pairs split over ``configs`` devices, each
+    global batch over ``data`` devices (gradients averaged with pmean, as
+    ``gd.fit(..., devices=data)``); (1, 1) runs on one device. By default
+    configs come first: configs is the largest divisor of the device count
+    not above the number of pairs, and data the largest divisor of the rest
+    that divides the batch size. The result equals the unsharded sweep up to
+    float rounding.
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
@@ -71,11 +83,16 @@ def sweep(
     metrics = check_choice("metrics", metrics, METRICS)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
+    layout = None if mesh is None else check_layout(mesh, jax.device_count())
     groups = []
     for index, size in enumerate(sizes):
         progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
+        pairs = len(rates) * len(momenta)
+        shape = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+        if shape[1] > 1:
+            check_divides(size, shape[1], data.n_train, "the mesh's data axis")
         groups.append(_run_group(model, data, size, rates, momenta, seeds_used, epochs, stop,
-                                 nesterov, weight_decay, metrics, loss, params, budget, progress))
+                                 nesterov, weight_decay, metrics, loss, params, budget, progress, shape))
     return SweepResult(groups=tuple(groups))
 
 
@@ -92,6 +109,7 @@ def _run_group(
     model: Any, data: Dataset, size: int, rates: list[float], momenta: list[float], seeds: list[int],
     epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
+    layout: tuple[int, int],
 ) -> Group:
     pairs = list(itertools.product(rates, momenta))
     velocity = any(m > 0 for _, m in pairs)
@@ -104,31 +122,36 @@ def _run_group(
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
-    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True)
+    mesh = sweep_mesh(layout)
+    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
+                     mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
     chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
     start = time.perf_counter()
     parts = []
     for first in range(0, len(pairs), chunk):
         part = pairs[first : first + chunk]
-        parts.append(_train_chunk(spec, rule, inits, keys, part, epochs, stop_rule, arrays, progress))
+        parts.append(_train_chunk(spec, rule, inits, keys, part, epochs, stop_rule, arrays, progress, mesh))
     config = {"batch_size": size, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
-              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps}
+              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
+              "mesh": layout}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
 
 
 def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
     epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...], progress: Callable[[int, int], None] | None,
+    mesh: Mesh | None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
-    With several devices the pair axis is sharded over them (padded with
-    inactive copies of the last pair to a multiple of the device count).
+    With a mesh the pair axis is sharded over its configs axis (padded with
+    inactive copies of the last pair to a multiple of its size) and, with a
+    data axis, each batch over that.
     """
     real = len(pairs)
-    devices = jax.devices()
-    pairs = pairs + [pairs[-1]] * (-len(pairs) % len(devices))
+    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
+    pairs = pairs + [pairs[-1]] * (-len(pairs) % configs)
     n_seeds, n_pairs = len(inits), len(pairs)
     params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
     params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
@@ -144,8 +167,9 @@ def _train_chunk(
     scale = np.ones((n_seeds, n_pairs), dtype)
     active = np.ones((n_seeds, n_pairs), bool)
     active[:, real:] = False
-    if len(devices) > 1:
-        params, state, scale, active, arrays = _shard(devices, params, state, scale, active, arrays)
+    if mesh is not None:
+        params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
+                                                                 data_keys, arrays)
     args = (params, state, data_keys, np.int32(0), scale, active, arrays)
     program, _ = compiled_epoch(spec, *args, configs=2)
     stop_state = stop.init()
@@ -206,16 +230,45 @@ def _train_chunk(
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
 
 
-def _shard(devices: list[Any], *trees: Any) -> tuple[Any, ...]:
-    """Configs (axis 1 of params, state, scale, active) split over devices; the data replicated."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    mesh = Mesh(np.array(devices), ("configs",))
-    by_config = NamedSharding(mesh, PartitionSpec(None, "configs"))
+def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
+    """Configs (axis 1 of params, state, scale, active) split over the configs axis; keys, data replicated."""
+    by_config = NamedSharding(mesh, PartitionSpec(None, CONFIGS))
     replicated = NamedSharding(mesh, PartitionSpec())
-    *configs, data = trees
+    *configs, keys, data = trees
     placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
-    return (*placed, jax.tree.map(lambda a: jax.device_put(a, replicated), data))
+    return (*placed, *jax.device_put((keys, data), replicated))
+
+
+def check_layout(mesh: Any, available: int) -> tuple[int, int]:
+    """mesh = (configs, data): two integers >= 1 whose product is at most the device count."""
+    if not (isinstance(mesh, (tuple, list)) and len(mesh) == 2):
+        raise TypeError(f"mesh must be a pair (configs, data) of integers; got {mesh!r}.")
+    configs = check_int_range("mesh[0] (configs)", mesh[0], 1, available)
+    data = check_int_range("mesh[1] (data)", mesh[1], 1, available)
+    if configs * data > available:
+        raise ValueError(
+            f"mesh must use at most the {available} available devices; got {configs} x {data} = "
+            f"{configs * data}."
+        )
+    return configs, data
+
+
+def auto_layout(pairs: int, batch_size: int, available: int) -> tuple[int, int]:
+    """Configs first: the largest divisor c of the device count with c <= pairs, then the largest
+    divisor d of the rest (available / c) that divides the batch size."""
+    configs = max(c for c in range(1, available + 1) if available % c == 0 and c <= pairs)
+    rest = available // configs
+    data = max(d for d in range(1, rest + 1) if rest % d == 0 and batch_size % d == 0)
+    return configs, data
+
+
+def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
+    """The (configs, data) mesh over the first configs*data devices (None on one device)."""
+    configs, data = layout
+    if configs * data == 1:
+        return None
+    devices = np.array(jax.devices()[: configs * data]).reshape(configs, data)
+    return Mesh(devices, (CONFIGS, DATA))
 
 
 def _pick(tree: Any, i: int, j: int) -> Any:
