@@ -96,3 +96,42 @@ def test_each_process_gets_an_equal_block_of_rows() -> None:
     assert {p.n_train for p in parts} == {20}
     with pytest.raises(ValueError, match=r"n_train must be a multiple of the 3 processes .*got 80 \(drop 2 rows\)"):
         gd.distributed.shard(data, process_id=0, num_processes=3)
+
+
+def test_cli_two_processes_record_once(tmp_path, data_cache) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["GDLAB_CACHE_DIR"] = str(data_cache)
+    args = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "2", "--batch-size", "40",
+            "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--json", "--no-progress"]
+    procs = [subprocess.Popen([sys.executable, "-m", "gdlab.cli", *args, "--process-id", str(i),
+                               "--db", str(tmp_path / f"p{i}.db")], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    summaries = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr[-3000:]
+        summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert summaries[0]["config"]["devices"] == 2
+    assert summaries[0]["final_train_loss"] == summaries[1]["final_train_loss"]
+    alone = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), batch_size=40, epochs=2)
+    assert summaries[0]["final_train_loss"] == pytest.approx(alone.history["train_loss"][-1], rel=1e-5)
+    assert summaries[0]["run_id"] is not None and summaries[1]["run_id"] is None
+    assert (tmp_path / "p0.db").exists() and not (tmp_path / "p1.db").exists()
+
+
+def test_cli_coordinator_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from gdlab.cli import main
+
+    port = _free_port()
+    code = main(["fit", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", "1",
+                 "--coordinator-timeout", "0.3", "--no-record"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(f"error: coordinator 127.0.0.1:{port} could not be reached within 0.3 s")
+    assert len(err.splitlines()) == 1
+    code = main(["fit", "--coordinator", "127.0.0.1:1234", "--no-record"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: num_processes must be given with coordinator, process_id "
+        "(--coordinator HOST:PORT --num-processes N --process-id I).\n"
+    )

@@ -56,14 +56,46 @@ class RecordOptions:
     resume: str | None = None
 
 
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Training across processes: coordinator None is one process."""
+
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    timeout: float = 60.0
+
+
+def join_processes(processes: ProcessOptions) -> None:
+    """gd.distributed.initialize when a coordinator is given (all three options, or none)."""
+    given = {"coordinator": processes.coordinator, "num_processes": processes.num_processes,
+             "process_id": processes.process_id}
+    if all(v is None for v in given.values()):
+        return
+    missing = [name for name, v in given.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"{missing[0]} must be given with {', '.join(k for k in given if k != missing[0])} "
+            "(--coordinator HOST:PORT --num-processes N --process-id I)."
+        )
+    gd.distributed.initialize(str(processes.coordinator), int(processes.num_processes or 0),
+                              int(processes.process_id or 0), timeout=processes.timeout)
+
+
 def run_fit(
-    options: FitOptions, *, show_progress: bool, as_json: bool, record: RecordOptions = RecordOptions()
+    options: FitOptions, *, show_progress: bool, as_json: bool, record: RecordOptions = RecordOptions(),
+    processes: ProcessOptions = ProcessOptions(),
 ) -> dict[str, Any]:
     """Train as the options say (recording the run in record.db); print progress and a summary unless as_json.
 
     Every option that does not need the data is checked, and the database
     opened, before the data set is loaded (generating MNIST-1D takes seconds).
+    Across processes (``processes``), each trains on its shard of the data
+    and only process 0 opens the database.
     """
+    join_processes(processes)  # before anything else starts JAX
+    if jax.process_count() > 1 and record.resume is not None:
+        raise ValueError("resume must run in one process; got --coordinator with a run to resume.")
     model = build_model(options.model, options.hidden, options.activation)
     gd.sgd(  # checks the rule's options before the data is loaded
         options.learning_rate,
@@ -79,7 +111,8 @@ def run_fit(
     stop = parse_stop(options.stop)
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
-    store = None if record.db is None else gd.store.open(record.db, create=record.resume is None)
+    recording = record.db is not None and jax.process_index() == 0
+    store = gd.store.open(str(record.db), create=record.resume is None) if recording else None
     try:
         return _train(options, model, batch_size, stop, store, record, show_progress, as_json)
     finally:
@@ -98,6 +131,8 @@ def _train(
     as_json: bool,
 ) -> dict[str, Any]:
     data = load_data(options.dataset, options.target, options.task)
+    if jax.process_count() > 1:
+        data = gd.distributed.shard(data)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
     steps = batch_plan(data.n_train, resolve_batch_size(batch_size, data.n_train)).steps
