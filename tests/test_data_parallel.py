@@ -45,6 +45,9 @@ FOUR_DEVICES = textwrap.dedent("""
             gd.fit(mlp, small, gd.sgd(0.1), epochs=1, **{"batch_size": 60, **kw})
         except ValueError as err:
             errors[name] = str(err)
+    line = gd.datasets.load("linreg", n=400)
+    out["diverged"] = [gd.fit(gd.models.linear(), line, gd.sgd(1e30), batch_size=40, epochs=3, devices=n).reason
+                       for n in (None, 4)]
     grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[60], seeds=[0, 4], epochs=2)
     flat = gd.sweep(mlp, small, mesh=(1, 1), **grid)
     auto = gd.sweep(mlp, small, **grid)  # 3 pairs on 4 devices: 2 for configs, 2 for data
@@ -115,6 +118,12 @@ def test_data_parallel_fit_equals_the_one_device_fit_in_float32(four) -> None:
 
 def test_data_parallel_fit_equals_the_one_device_fit_in_float64(four) -> None:
     _same_run(four["f64"], rtol=1e-12, atol=1e-13)
+
+
+def test_a_diverging_data_parallel_run_stops_at_the_same_step(four) -> None:
+    alone, split = four["diverged"]
+    assert split == alone
+    assert split.startswith("diverged: non-finite gradient or update (loss 5.078) at epoch 1, step 1 of 8")
 
 
 def test_the_noise_scale_recorded_while_training_matches_the_exact_one(four) -> None:
