@@ -12,6 +12,11 @@ checks every step's loss, gradient and update: the first non-finite step is not
 applied, the params and state freeze (``jnp.where``) for the rest of the epoch,
 and the step and its loss are reported. A diverging run therefore costs one
 extra epoch, and a healthy one pays nothing for the checks.
+
+With ``spec.mesh`` (data parallel, engine/data_parallel.py) the same epoch runs
+on every device inside ``jax.shard_map``: the scan goes over the global
+batches' row indices, each device computes the gradient of its share and
+``pmean`` averages them. Without a mesh nothing of that is traced.
 """
 
 from __future__ import annotations
