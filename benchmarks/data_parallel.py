@@ -82,8 +82,9 @@ def _cpu_worker(devices: int, epochs: int) -> list[dict[str, Any]]:
 
 def _epoch_row(name: str, model: Any, data: Any, devices: int, batch: int, epochs: int,
                peak_tflops: float | None) -> dict[str, Any]:
-    import gdlab as gd
     import jax
+
+    import gdlab as gd
 
     result = gd.fit(model, data, gd.sgd(0.05), batch_size=batch, epochs=epochs, metrics="running",
                     devices=devices, check_stability=False)
@@ -100,10 +101,11 @@ def _epoch_row(name: str, model: Any, data: Any, devices: int, batch: int, epoch
 
 def _sweep_row(model: Any, data: Any, mesh: tuple[int, int], epochs: int) -> dict[str, Any]:
     """gd.sweep of SWEEP_RATES learning rates on a (configs, data) mesh; time without compiling."""
-    import gdlab as gd
     import jax
 
-    grid = dict(learning_rate=gd.logspace(0.01, 0.5, SWEEP_RATES), batch_size=[BATCH], seeds=1)
+    import gdlab as gd
+
+    grid = {"learning_rate": gd.logspace(0.01, 0.5, SWEEP_RATES), "batch_size": [BATCH], "seeds": 1}
     gd.sweep(model, data, epochs=1, mesh=mesh, **grid)  # compiles the epoch program
     start = time.perf_counter()
     result = gd.sweep(model, data, epochs=epochs, mesh=mesh, **grid)
@@ -116,9 +118,10 @@ def _sweep_row(model: Any, data: Any, mesh: tuple[int, int], epochs: int) -> dic
 
 
 def _gpu(devices: int, epochs: int, peak_tflops: float | None) -> list[dict[str, Any]]:
-    import gdlab as gd
     import jax
     import numpy as np
+
+    import gdlab as gd
 
     print(f"devices: {jax.devices()}", flush=True)
     data = gd.datasets.load("mnist1d")

@@ -25,7 +25,6 @@ from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.recording import Recorder
 from gdlab.engine.result import Result
-from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 from gdlab.engine.setup import (
     check_params_fit_data,
     check_types,
@@ -33,6 +32,7 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
+from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 
 
 def fit(

@@ -23,7 +23,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_float_range, check_choice, check_int_range, check_positive_float
+from gdlab.core.checks import (
+    check_bool,
+    check_choice,
+    check_float_range,
+    check_int_range,
+    check_positive_float,
+)
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
 from gdlab.core.stopping import StopRule, fired_flags
@@ -31,7 +37,13 @@ from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides
 from gdlab.engine.epoch import METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
-from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.setup import (
+    check_params_fit_data,
+    check_types,
+    device_arrays,
+    objective_and_params,
+    seed_keys,
+)
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
 SweepCallback = Callable[[int, int, int], None]
