@@ -9,7 +9,7 @@
 import importlib
 from typing import Any
 
-from gdlab import datasets, losses, models, schedules, stop, store
+from gdlab import datasets, distributed, losses, models, schedules, stop, store
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "apply_updates",
     "datasets",
+    "distributed",
     "enable_compilation_cache",
     "exact_noise_scale",
     "find_learning_rate",

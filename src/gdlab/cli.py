@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 SCHEDULE_PANEL = "Learning-rate schedule"
 STOP_PANEL = "Stopping"
 RECORD_PANEL = "Run records"
+PARALLEL_PANEL = "Devices and hosts"
 DB_HELP = "The gdlab database (SQLite) of run records."
 runs_app = typer.Typer(
     name="runs",
@@ -179,11 +180,31 @@ def fit(
         1, "--checkpoint-every", help="Save a checkpoint every N epochs (and at the end).",
         rich_help_panel=RECORD_PANEL,
     ),
+    devices: Optional[int] = typer.Option(
+        None, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
+        rich_help_panel=PARALLEL_PANEL, show_default=False,
+    ),
+    coordinator: Optional[str] = typer.Option(
+        None, help="HOST:PORT of process 0, to train across processes (with --num-processes, --process-id).",
+        rich_help_panel=PARALLEL_PANEL, show_default=False,
+    ),
+    num_processes: Optional[int] = typer.Option(
+        None, "--num-processes", help="How many processes train together.", rich_help_panel=PARALLEL_PANEL,
+        show_default=False,
+    ),
+    process_id: Optional[int] = typer.Option(
+        None, "--process-id", help="This process's index, 0 .. num-processes - 1 (0 records the run).",
+        rich_help_panel=PARALLEL_PANEL, show_default=False,
+    ),
+    coordinator_timeout: float = typer.Option(
+        60.0, "--coordinator-timeout", help="Seconds to wait for the coordinator before giving up.",
+        rich_help_panel=PARALLEL_PANEL,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train a model with gradient descent, record the run in --db and print a summary."""
-    from gdlab.commands.fit import FitOptions, RecordOptions, run_fit
+    from gdlab.commands.fit import FitOptions, ProcessOptions, RecordOptions, run_fit
     from gdlab.core.run_schedules import ScheduleOptions
 
     options = FitOptions(
@@ -202,6 +223,7 @@ def fit(
         seed=seed,
         metrics=metrics,
         stop=tuple(stop),
+        devices=devices,
         schedule=ScheduleOptions(
             schedule=schedule,
             warmup_steps=warmup_steps,
@@ -223,6 +245,7 @@ def fit(
     summary = run_fit(
         options, show_progress=progress and not as_json, as_json=as_json,
         record=RecordOptions(db=db if record else None, checkpoint_every=checkpoint_every),
+        processes=ProcessOptions(coordinator, num_processes, process_id, coordinator_timeout),
     )
     if as_json:
         typer.echo(json.dumps(summary))

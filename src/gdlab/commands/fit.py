@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jax
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,6 +18,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range
 from gdlab.core.dataset import TASKS
+from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
 
 DEFAULT_BATCH_SIZE = 32
@@ -41,6 +43,7 @@ class FitOptions:
     seed: int = 0
     metrics: str = "exact"
     stop: tuple[str, ...] = ()
+    devices: int | None = None  # None: one device; N: data parallel over N
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
     track_noise_scale: int = 0  # every n epochs; 0: off
 
@@ -54,14 +57,46 @@ class RecordOptions:
     resume: str | None = None
 
 
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Training across processes: coordinator None is one process."""
+
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    timeout: float = 60.0
+
+
+def join_processes(processes: ProcessOptions) -> None:
+    """gd.distributed.initialize when a coordinator is given (all three options, or none)."""
+    given = {"coordinator": processes.coordinator, "num_processes": processes.num_processes,
+             "process_id": processes.process_id}
+    if all(v is None for v in given.values()):
+        return
+    missing = [name for name, v in given.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"{missing[0]} must be given with {', '.join(k for k in given if k != missing[0])} "
+            "(--coordinator HOST:PORT --num-processes N --process-id I)."
+        )
+    gd.distributed.initialize(str(processes.coordinator), int(processes.num_processes or 0),
+                              int(processes.process_id or 0), timeout=processes.timeout)
+
+
 def run_fit(
-    options: FitOptions, *, show_progress: bool, as_json: bool, record: RecordOptions = RecordOptions()
+    options: FitOptions, *, show_progress: bool, as_json: bool, record: RecordOptions = RecordOptions(),
+    processes: ProcessOptions = ProcessOptions(),
 ) -> dict[str, Any]:
     """Train as the options say (recording the run in record.db); print progress and a summary unless as_json.
 
     Every option that does not need the data is checked, and the database
     opened, before the data set is loaded (generating MNIST-1D takes seconds).
+    Across processes (``processes``), each trains on its shard of the data
+    and only process 0 opens the database.
     """
+    join_processes(processes)  # before anything else starts JAX
+    if jax.process_count() > 1 and record.resume is not None:
+        raise ValueError("resume must run in one process; got --coordinator with a run to resume.")
     model = build_model(options.model, options.hidden, options.activation)
     gd.sgd(  # checks the rule's options before the data is loaded
         options.learning_rate,
@@ -73,10 +108,12 @@ def run_fit(
     check_int_range("epochs", options.epochs, 1)
     check_int_range("seed", options.seed, 0, 2**32 - 1)
     check_choice("metrics", options.metrics, METRICS)
+    check_devices(options.devices, jax.device_count())
     stop = parse_stop(options.stop)
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
-    store = None if record.db is None else gd.store.open(record.db, create=record.resume is None)
+    recording = record.db is not None and jax.process_index() == 0
+    store = gd.store.open(str(record.db), create=record.resume is None) if recording else None
     try:
         return _train(options, model, batch_size, stop, store, record, show_progress, as_json)
     finally:
@@ -95,6 +132,8 @@ def _train(
     as_json: bool,
 ) -> dict[str, Any]:
     data = load_data(options.dataset, options.target, options.task)
+    if jax.process_count() > 1:
+        data = gd.distributed.shard(data)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
     steps = batch_plan(data.n_train, resolve_batch_size(batch_size, data.n_train)).steps
@@ -119,6 +158,7 @@ def _train(
             stop=stop,
             callback=callback,
             track_noise_scale=options.track_noise_scale,
+            devices=options.devices,
         )
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:
@@ -288,6 +328,9 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
         f"momentum {options.momentum:g}",
     )
     table.add_row("epochs", f"{result.epochs_run} ({result.steps_run} updates)")
+    if config.get("devices", 1) > 1:
+        noise = result.history["device_noise_scale"][-1]
+        table.add_row("devices", f"{config['devices']} (data parallel; last epoch's noise scale {_fmt(noise)})")
     for name in ("train_loss", "grad_norm", "test_loss", "test_accuracy"):
         if name in result.history:
             table.add_row(f"final {name}", _fmt(result.history[name][-1]))

@@ -12,6 +12,11 @@ checks every step's loss, gradient and update: the first non-finite step is not
 applied, the params and state freeze (``jnp.where``) for the rest of the epoch,
 and the step and its loss are reported. A diverging run therefore costs one
 extra epoch, and a healthy one pays nothing for the checks.
+
+With ``spec.mesh`` (data parallel, engine/data_parallel.py) the same epoch runs
+on every device inside ``jax.shard_map``: the scan goes over the global
+batches' row indices, each device computes the gradient of its share and
+``pmean`` averages them. Without a mesh nothing of that is traced.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec
 
 from gdlab.core.batching import BatchPlan, epoch_indices, epoch_permutation, identity_order
 from gdlab.core.rules import apply_updates
 from gdlab.core.types import Array, OptState, Params, UpdateFn
+from gdlab.engine.data_parallel import CONFIGS, batch_value_and_grad, data_devices, sum_of_squares
 from gdlab.engine.objective import Objective
 
 METRICS = ("exact", "running")
@@ -44,6 +51,7 @@ class EpochSpec(NamedTuple):
     metrics: str = "exact"
     careful: bool = False
     masked: bool = False  # a sweep: the active flag can freeze a finished config
+    mesh: Mesh | None = None  # data parallel over its "data" axis (and a sweep's "configs" axis)
 
 
 class EpochStats(NamedTuple):
@@ -58,6 +66,8 @@ class EpochStats(NamedTuple):
     bad_step: Array  # careful variant: index in the epoch of the first non-finite step (-1: none)
     bad_loss: Array  # careful variant: that step's loss
     initial_loss: Array  # train loss on all data at the epoch's start params, in epoch 0 (else NaN)
+    small_grad_sq: Array | None  # data parallel: mean over the epoch's full batches of |g_d|^2 (batch B/N)
+    big_grad_sq: Array | None  # data parallel: mean over the same batches of |g|^2 (batch B)
 
 
 class _Carry(NamedTuple):
@@ -69,6 +79,8 @@ class _Carry(NamedTuple):
     step: Array
     bad_step: Array
     bad_loss: Array
+    small_sq: Array | None  # data parallel only: running sums for the noise scale
+    big_sq: Array | None
 
 
 Data = tuple[Array, Array, Array, Array]
@@ -99,17 +111,49 @@ def run_epoch(
     )
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
-    carry = _initial_carry(params, state)
-    step = _step_fn(spec, lr_scale, active)
-    if plan.full_batches:
-        carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
-    if rest_idx is not None:
-        carry, _ = step(carry, (x[rest_idx], y[rest_idx]))
+    devices = data_devices(spec.mesh)
+    carry = _initial_carry(params, state, devices > 1 and not spec.masked)
+    grads = _local_grads(spec) if devices == 1 else _split_grads(spec, x, y, devices)
+    step, last = _step_fn(spec, lr_scale, active, grads), _step_fn(spec, lr_scale, active, grads, False)
+    if devices == 1:
+        if plan.full_batches:
+            carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
+        if rest_idx is not None:
+            carry, _ = last(carry, (x[rest_idx], y[rest_idx]))
+    else:
+        carry, _ = jax.lax.scan(step, carry, full_idx)
+        if rest_idx is not None:
+            carry, _ = last(carry, rest_idx)
     seen = plan.full_batches * plan.batch_size + plan.remainder
     if spec.learning_rate is not None and not spec.careful and _counts_steps(carry.state):
-        last = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
-        carry = carry._replace(learning_rate=(spec.learning_rate(last) * lr_scale).astype(nan.dtype))
+        last_state = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
+        carry = carry._replace(learning_rate=(spec.learning_rate(last_state) * lr_scale).astype(nan.dtype))
     return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss)
+
+
+GradFn = Callable[[Params, Any], tuple[Array, Params, Array | None, int]]
+"""(params, batch) -> (mean batch loss, its gradient, mean |g_d|^2 or None, rows in the batch)."""
+
+
+def _local_grads(spec: EpochSpec) -> GradFn:
+    """One device: the batch is (x rows, y rows)."""
+    grad_fn = jax.value_and_grad(spec.objective.loss)
+
+    def grads(params: Params, batch: tuple[Array, Array]) -> tuple[Array, Params, None, int]:
+        loss, g = grad_fn(params, *batch)
+        return loss, g, None, batch[0].shape[0]
+
+    return grads
+
+
+def _split_grads(spec: EpochSpec, x: Array, y: Array, devices: int) -> GradFn:
+    """Data parallel: the batch is the global batch's row indices; each device takes its share."""
+
+    def grads(params: Params, idx: Array) -> tuple[Array, Params, Array, int]:
+        loss, g, local_sq = batch_value_and_grad(spec.objective.loss, params, x, y, idx, devices)
+        return loss, g, local_sq, idx.shape[0]
+
+    return grads
 
 
 def _counts_steps(state: OptState) -> bool:
@@ -123,14 +167,23 @@ def _stats(
     x, y, x_test, y_test = data
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
     train_loss, grad_norm = carry.loss_sum / seen, nan
-    if spec.metrics == "exact":
+    devices = data_devices(spec.mesh)
+    if spec.metrics == "exact" and devices == 1:
         train_loss, grads = sliced_mean(jax.value_and_grad(spec.objective.loss), carry.params, x, y)
-        grad_norm = jnp.sqrt(_sum_of_squares(grads))
+        grad_norm = jnp.sqrt(sum_of_squares(grads))
+    elif spec.metrics == "exact":
+        rows = jnp.arange(x.shape[0])
+        train_loss, grads, _ = batch_value_and_grad(spec.objective.loss, carry.params, x, y, rows, devices)
+        grad_norm = jnp.sqrt(sum_of_squares(grads))
+    small_sq = big_sq = None  # one device: no outputs, so the program is the same as without this
+    if carry.small_sq is not None and carry.big_sq is not None and spec.plan.full_batches:
+        small_sq = carry.small_sq / spec.plan.full_batches
+        big_sq = carry.big_sq / spec.plan.full_batches
     test_loss = test_accuracy = nan
     if spec.has_test:
         test_loss, test_accuracy = sliced_mean(spec.objective.evaluate, carry.params, x_test, y_test)
     finite = carry.finite & jnp.isfinite(carry.loss_sum)
-    finite = finite & jnp.isfinite(_sum_of_squares((carry.params, carry.state)))
+    finite = finite & jnp.isfinite(sum_of_squares((carry.params, carry.state)))
     return EpochStats(
         train_loss=train_loss,
         grad_norm=grad_norm,
@@ -141,6 +194,8 @@ def _stats(
         bad_step=carry.bad_step,
         bad_loss=carry.bad_loss,
         initial_loss=initial_loss,
+        small_grad_sq=small_sq,
+        big_grad_sq=big_sq,
     )
 
 
@@ -176,7 +231,7 @@ def sliced_mean(fn: Callable[..., Any], params: Params, x: Array, y: Array, rows
     return total
 
 
-def _initial_carry(params: Params, state: OptState) -> _Carry:
+def _initial_carry(params: Params, state: OptState, noise: bool = False) -> _Carry:
     dtype = jnp.result_type(*jax.tree.leaves(params))
     return _Carry(
         params=params,
@@ -187,24 +242,28 @@ def _initial_carry(params: Params, state: OptState) -> _Carry:
         step=jnp.zeros((), jnp.int32),
         bad_step=jnp.full((), -1, jnp.int32),
         bad_loss=jnp.full((), jnp.nan, dtype),
+        small_sq=jnp.zeros((), dtype) if noise else None,
+        big_sq=jnp.zeros((), dtype) if noise else None,
     )
 
 
 def _step_fn(
-    spec: EpochSpec, lr_scale: Array, active: Array
-) -> Callable[[_Carry, tuple[Array, Array]], tuple[_Carry, None]]:
-    grad_fn = jax.value_and_grad(spec.objective.loss)
+    spec: EpochSpec, lr_scale: Array, active: Array, grad_fn: GradFn, noise: bool = True
+) -> Callable[[_Carry, Any], tuple[_Carry, None]]:
+    """One update; with noise (the full batches) a data-parallel step adds to the noise-scale sums."""
 
-    def step(carry: _Carry, batch: tuple[Array, Array]) -> tuple[_Carry, None]:
-        xb, yb = batch
-        loss, grads = grad_fn(carry.params, xb, yb)
+    def step(carry: _Carry, batch: Any) -> tuple[_Carry, None]:
+        loss, grads, local_sq, rows = grad_fn(carry.params, batch)
+        if noise and local_sq is not None and carry.small_sq is not None and carry.big_sq is not None:
+            big_sq = sum_of_squares(grads)
+            carry = carry._replace(small_sq=carry.small_sq + local_sq, big_sq=carry.big_sq + big_sq)
         updates, new_state = spec.update(grads, carry.state, carry.params)
         updates = jax.tree.map(lambda u: (u * lr_scale).astype(u.dtype), updates)
         new_params = apply_updates(carry.params, updates)
         lr = carry.learning_rate
         if spec.learning_rate is not None and (spec.careful or not _counts_steps(carry.state)):
             lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
-        batch_loss = loss * xb.shape[0]
+        batch_loss = loss * rows
         if spec.masked and not spec.careful:
             new_params = _select(active, new_params, carry.params)
             new_state = _select(active, new_state, carry.state)
@@ -218,13 +277,13 @@ def _step_fn(
                 learning_rate=lr,
             )
             return new, None
-        ok = jnp.isfinite(loss) & jnp.isfinite(_sum_of_squares((grads, updates)))
+        ok = jnp.isfinite(loss) & jnp.isfinite(sum_of_squares((grads, updates)))
         if spec.masked:
             ok = ok | ~active  # a frozen config is never the bad one
         take = carry.finite & ok
         apply = take & active if spec.masked else take
         newly_bad = carry.finite & ~ok
-        new = _Carry(
+        new = carry._replace(
             params=_select(apply, new_params, carry.params),
             state=_select(apply, new_state, carry.state),
             finite=take,
@@ -237,11 +296,6 @@ def _step_fn(
         return new, None
 
     return step
-
-
-def _sum_of_squares(tree: Any) -> Array:
-    leaves = [leaf for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-    return sum((jnp.sum(jnp.square(leaf)) for leaf in leaves), jnp.zeros(()))
 
 
 def _select(flag: Array, new: Any, old: Any) -> Any:
@@ -273,6 +327,8 @@ def compiled_epoch(
     if configs:
         fn = jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None))
         fn = jax.vmap(fn, in_axes=(0, 0, 0, None, 0, 0, None))
+    if spec.mesh is not None:
+        fn = _per_device(fn, spec.mesh, bool(configs))  # type: ignore[assignment]
     program = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start
     if len(_COMPILED) >= _CACHE_SIZE:
@@ -284,6 +340,20 @@ def compiled_epoch(
 def _matmul_precision() -> Any:
     """The jax.default_matmul_precision in force (it changes the compiled program)."""
     return getattr(jax.config, "jax_default_matmul_precision", None)
+
+
+def _per_device(fn: Callable[..., Any], mesh: Mesh, configs: bool) -> Callable[..., Any]:
+    """fn run on every device of the mesh: replicated arguments, a sweep's configs split.
+
+    Arguments are (params, state, data_key, epoch, scale, active, data); a
+    sweep's params, state, scale and active have axes (seeds, configs, ...).
+    """
+    every = PartitionSpec()
+    split = PartitionSpec(None, CONFIGS) if configs else every
+    in_specs = (split, split, every, every, split, split, every)
+    # check_vma=False: a gradient taken on a device is that device's own (with the check on,
+    # JAX sums the gradient of a replicated input over devices by itself); pmean averages it.
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=(split, split, split), check_vma=False)
 
 
 def _signature(args: Any) -> tuple[Any, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
@@ -12,12 +13,19 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
+from gdlab.engine.data_parallel import (
+    check_devices,
+    check_divides,
+    data_mesh,
+    place_data,
+    process_rows,
+    replicate,
+)
 from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.noise_tracking import noise_scale_tracker
 from gdlab.engine.recording import Recorder
 from gdlab.engine.result import Result
-from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 from gdlab.engine.setup import (
     check_params_fit_data,
     check_types,
@@ -25,6 +33,7 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
+from gdlab.engine.sharpness import top_eigenvalue, warn_if_unstable
 
 
 def fit(
@@ -48,6 +57,7 @@ def fit(
     resume: Checkpoint | None = None,
     on_epoch: Callable[[Checkpoint], None] | None = None,
     record: Recorder | None = None,
+    devices: int | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
 
@@ -77,20 +87,36 @@ def fit(
     otherwise) goes on from it and ends exactly as the uninterrupted run would.
     ``record`` (a ``Recorder`` such as ``gd.store.open(path)``) receives the
     configuration, every epoch and the result. The same seed gives the same run.
+    ``devices`` N > 1 trains data parallel: each global batch of ``batch_size``
+    is split over N devices (``batch_size`` a multiple of N), the gradients
+    averaged with ``pmean``; the run equals the one-device run up to float
+    rounding, and ``history["device_noise_scale"]`` records the gradient noise scale
+    B_simple each epoch from the per-device (B/N) and global (B) gradient norms.
     """
     check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)
-    size = resolve_batch_size(batch_size, data.n_train)
-    plan = batch_plan(data.n_train, size, drop_last)
+    n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
+    process_rows(data.n_test, "n_test")
+    size = resolve_batch_size(batch_size, n_train)
+    plan = batch_plan(n_train, size, drop_last)
+    n_devices = _devices(devices)
+    if n_devices > 1:
+        check_divides(size, n_devices, n_train)
     init_key, data_key = seed_keys(np.uint32(seed))
     objective, params, loss_name = objective_and_params(model, data, params, loss, init_key)
     arrays = device_arrays(data, params)
     check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
-    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics)
+    mesh = None
+    if n_devices > 1:
+        mesh = data_mesh(n_devices)
+        params, state, data_key = replicate((params, state, data_key), mesh)
+        arrays = place_data(arrays, mesh)
+        record = record if jax.process_index() == 0 else None  # one process records the run
+    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
     stop = with_divergence(stop, spec)
     track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
     if plan.is_full_batch if check_stability is None else check_bool("check_stability", check_stability):
@@ -109,6 +135,7 @@ def fit(
         "drop_last": drop_last,
         "metrics": metrics,
         "steps_per_epoch": plan.steps,
+        "devices": n_devices,
     }
     if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
         raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
@@ -117,7 +144,7 @@ def fit(
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
-                      "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train,
+                      "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
                       **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
     try:
@@ -145,6 +172,18 @@ def fit(
     if record is not None:
         record.end(result)
     return result
+
+
+def _devices(devices: int | None) -> int:
+    """One process: devices (None: 1) checked against the devices there; several: all of them."""
+    if jax.process_count() == 1:
+        return check_devices(devices, jax.device_count())
+    if devices is not None and devices != jax.device_count():
+        raise ValueError(
+            f"devices must be None or {jax.device_count()} (every device of the {jax.process_count()} "
+            f"processes) when training across processes; got {devices!r}."
+        )
+    return jax.device_count()
 
 
 def _both(

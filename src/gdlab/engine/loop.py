@@ -13,7 +13,9 @@ import numpy as np
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
+from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
 
@@ -127,7 +129,7 @@ def train_epochs(
         now = time.perf_counter()
         params, state = new_params, new_state
         initial_loss = float(stats.initial_loss) if epoch == 0 else initial_loss
-        rows.append(_row(stats, spec, now - tick, now - start))
+        rows.append(_row(stats, spec, now - tick, now - start, int(arrays[0].shape[0])))
         measuring = time.perf_counter()
         every, measure = sharpness
         if every and measure is not None:
@@ -246,10 +248,16 @@ def _warn_on_budget(status: str, reason: str, stop: StopRule) -> None:
         )
 
 
-def _row(stats: EpochStats, spec: EpochSpec, epoch_time: float, wall_time: float) -> dict[str, float]:
+def _row(stats: EpochStats, spec: EpochSpec, epoch_time: float, wall_time: float, n: int) -> dict[str, float]:
     row = {"train_loss": float(stats.train_loss)}
     if spec.metrics == "exact":
         row["grad_norm"] = float(stats.grad_norm)
+    devices = data_devices(spec.mesh)
+    if devices > 1 and stats.small_grad_sq is not None and stats.big_grad_sq is not None:
+        big = spec.plan.batch_size
+        small_sq, big_sq = float(stats.small_grad_sq), float(stats.big_grad_sq)
+        finite = np.isfinite(small_sq) and np.isfinite(big_sq)
+        row["device_noise_scale"] = estimate_from_norms(small_sq, big_sq, big // devices, big, n)[0] if finite else np.nan
     row["learning_rate"] = float(stats.learning_rate)
     row["test_loss"] = float(stats.test_loss)
     if spec.objective.classification:

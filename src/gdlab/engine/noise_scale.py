@@ -80,9 +80,9 @@ def noise_scale(
     rng = np.random.default_rng(check_int_range("seed", seed, 0, 2**32 - 1))
     norms = {b: _batch_norms(objective.loss, params, x, y, _draw(rng, data.n_train, b, batches)) for b in (small, big)}
     n = data.n_train
-    b_simple, g2, trace = _estimate(norms[small].mean(), norms[big].mean(), small, big, n)
+    b_simple, g2, trace = estimate_from_norms(norms[small].mean(), norms[big].mean(), small, big, n)
     draws = rng.integers(0, batches, size=(bootstrap, batches))
-    boot = np.array([_estimate(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
+    boot = np.array([estimate_from_norms(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
     tail = (1 - confidence) / 2
     interval = (float(np.nanquantile(boot, tail)), float(np.nanquantile(boot, 1 - tail)))
     recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
@@ -105,7 +105,10 @@ def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss
     return trace / float(mean @ mean)
 
 
-def _estimate(small_sq: float, big_sq: float, small: int, big: int, n: int) -> tuple[float, float, float]:
+def estimate_from_norms(
+    small_sq: float, big_sq: float, small: int, big: int, n: int
+) -> tuple[float, float, float]:
+    """(B_simple, |G|^2, tr(Sigma)) from E|g_small|^2 and E|g_big|^2 at batch sizes small and big of n."""
     c_small, c_big = _c(small, n), _c(big, n)
     trace = (small_sq - big_sq) / (c_small - c_big)
     g2 = big_sq - c_big * trace

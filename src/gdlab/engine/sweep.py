@@ -21,19 +21,33 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_float_range, check_choice, check_int_range, check_positive_float
+from gdlab.core.checks import (
+    check_bool,
+    check_choice,
+    check_float_range,
+    check_int_range,
+    check_positive_float,
+)
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
+from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.recording import SweepRecorder
-from gdlab.engine.setup import check_params_fit_data, check_types, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.setup import (
+    check_params_fit_data,
+    check_types,
+    device_arrays,
+    objective_and_params,
+    seed_keys,
+)
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver, chunk_observer, member_metrics, sweep_configs
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
@@ -66,6 +80,7 @@ def sweep(
     compute_dtype: str | None = None,
     callback: SweepCallback | None = None,
     record: SweepRecorder | None = None,
+    mesh: tuple[int, int] | None = None,
 ) -> SweepResult:
     """Train every (batch_size, schedule, learning_rate, momentum, seed) combination with ``sgd``.
 
@@ -81,6 +96,15 @@ def sweep(
     bfloat16 with float32 master weights. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
     member, every epoch of every chunk, and the result.
+
+    ``mesh`` = (configs, data) lays the devices out as a 2-D mesh: the
+    (learning rate, momentum) pairs split over ``configs`` devices, each
+    global batch over ``data`` devices (gradients averaged with pmean, as
+    ``gd.fit(..., devices=data)``); (1, 1) runs on one device. By default
+    configs come first: configs is the largest divisor of the device count
+    not above the number of pairs, and data the largest divisor of the rest
+    that divides the batch size. The result equals the unsharded sweep up to
+    float rounding.
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
@@ -98,15 +122,20 @@ def sweep(
                     "loss": loss_name, "compute_dtype": compute_dtype or "float32"}
         record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
                                           stop))
+    layout = None if mesh is None else check_layout(mesh, jax.device_count())
     groups = []
     try:
         for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
             progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
             steps = epochs * batch_plan(data.n_train, size).steps
             offset = index * len(rates) * len(momenta) * len(seeds_used)
+            pairs = len(rates) * len(momenta)
+            devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+            if devices[1] > 1:
+                check_divides(size, devices[1], data.n_train, "the mesh's data axis")
             groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
                                      seeds_used, epochs, stop, nesterov, weight_decay, metrics, loss, params,
-                                     budget, progress, compute_dtype, (record, offset)))
+                                     budget, progress, compute_dtype, devices, (record, offset)))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -173,6 +202,7 @@ def _run_group(
     seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
+    layout: tuple[int, int],
     recording: tuple[SweepRecorder | None, int] = (None, 0),
 ) -> Group:
     label, fn, lr_params = schedule
@@ -189,7 +219,9 @@ def _run_group(
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
-    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True)
+    mesh = sweep_mesh(layout)
+    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
+                     mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
     chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
     start = time.perf_counter()
@@ -200,26 +232,28 @@ def _run_group(
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
-                                  observe))
+                                  mesh, observe))
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
-              "compute_dtype": compute_dtype or "float32"}
+              "compute_dtype": compute_dtype or "float32", "mesh": layout}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
 
 
 def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
     lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
-    progress: Callable[[int, int], None] | None, observe: ChunkObserver | None = None,
+    progress: Callable[[int, int], None] | None,
+    mesh: Mesh | None, observe: ChunkObserver | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
-    With several devices the pair axis is sharded over them (padded with
-    inactive copies of the last pair to a multiple of the device count).
+    With a mesh the pair axis is sharded over its configs axis (padded with
+    inactive copies of the last pair to a multiple of its size) and, with a
+    data axis, each batch over that.
     """
     real = len(pairs)
-    devices = jax.devices()
-    pairs = pairs + [pairs[-1]] * (-len(pairs) % len(devices))
+    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
+    pairs = pairs + [pairs[-1]] * (-len(pairs) % configs)
     n_seeds, n_pairs = len(inits), len(pairs)
     params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
     params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
@@ -237,8 +271,9 @@ def _train_chunk(
     scale = np.ones((n_seeds, n_pairs), dtype)
     active = np.ones((n_seeds, n_pairs), bool)
     active[:, real:] = False
-    if len(devices) > 1:
-        params, state, scale, active, arrays = _shard(devices, params, state, scale, active, arrays)
+    if mesh is not None:
+        params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
+                                                                 data_keys, arrays)
     args = (params, state, data_keys, np.int32(0), scale, active, arrays)
     program, _ = compiled_epoch(spec, *args, configs=2)
     stop_state = stop.init()
@@ -307,16 +342,45 @@ def _train_chunk(
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
 
 
-def _shard(devices: list[Any], *trees: Any) -> tuple[Any, ...]:
-    """Configs (axis 1 of params, state, scale, active) split over devices; the data replicated."""
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    mesh = Mesh(np.array(devices), ("configs",))
-    by_config = NamedSharding(mesh, PartitionSpec(None, "configs"))
+def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
+    """Configs (axis 1 of params, state, scale, active) split over the configs axis; keys, data replicated."""
+    by_config = NamedSharding(mesh, PartitionSpec(None, CONFIGS))
     replicated = NamedSharding(mesh, PartitionSpec())
-    *configs, data = trees
+    *configs, keys, data = trees
     placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
-    return (*placed, jax.tree.map(lambda a: jax.device_put(a, replicated), data))
+    return (*placed, *jax.device_put((keys, data), replicated))
+
+
+def check_layout(mesh: Any, available: int) -> tuple[int, int]:
+    """mesh = (configs, data): two integers >= 1 whose product is at most the device count."""
+    if not (isinstance(mesh, (tuple, list)) and len(mesh) == 2):
+        raise TypeError(f"mesh must be a pair (configs, data) of integers; got {mesh!r}.")
+    configs = check_int_range("mesh[0] (configs)", mesh[0], 1, available)
+    data = check_int_range("mesh[1] (data)", mesh[1], 1, available)
+    if configs * data > available:
+        raise ValueError(
+            f"mesh must use at most the {available} available devices; got {configs} x {data} = "
+            f"{configs * data}."
+        )
+    return configs, data
+
+
+def auto_layout(pairs: int, batch_size: int, available: int) -> tuple[int, int]:
+    """Configs first: the largest divisor c of the device count with c <= pairs, then the largest
+    divisor d of the rest (available / c) that divides the batch size."""
+    configs = max(c for c in range(1, available + 1) if available % c == 0 and c <= pairs)
+    rest = available // configs
+    data = max(d for d in range(1, rest + 1) if rest % d == 0 and batch_size % d == 0)
+    return configs, data
+
+
+def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
+    """The (configs, data) mesh over the first configs*data devices (None on one device)."""
+    configs, data = layout
+    if configs * data == 1:
+        return None
+    devices = np.array(jax.devices()[: configs * data]).reshape(configs, data)
+    return Mesh(devices, (CONFIGS, DATA))
 
 
 def _pick(tree: Any, i: int, j: int) -> Any:

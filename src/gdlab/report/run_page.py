@@ -24,6 +24,7 @@ DIAGNOSTICS = {
     "grad_norm": "gradient norm |G| on all training data",
     "sharpness": "sharpness: top Hessian eigenvalue",
     "noise_scale": "gradient noise scale B_simple",
+    "device_noise_scale": "gradient noise scale B_simple from per-device gradients (data parallel)",
 }
 
 
