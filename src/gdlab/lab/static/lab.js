@@ -148,7 +148,7 @@ function markSlider() {
   const pos = (v) => (100 * (Math.log10(v) - LR_MIN)) / (LR_MAX - LR_MIN);
   marks.innerHTML =
     `<span class="mark-opt" style="left:${pos(q.optimal_learning_rate)}%" title="2/(mu+L)">2/(μ+L)</span>` +
-    `<span class="mark-limit" style="left:${pos(q.two_over_L)}%;top:8px" title="2/L">2/L</span>`;
+    `<span class="mark-limit" style="left:${pos(q.two_over_L)}%" title="2/L">2/L</span>`;
 }
 
 function play() {
@@ -345,7 +345,7 @@ async function startTraining() {
     };
     source.addEventListener("end", (msg) => {
       const end = JSON.parse(msg.data);
-      finish(`${end.status}: ${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, "");
+      finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, "");
     });
     source.addEventListener("error", (msg) => {
       if (msg.data) finish(JSON.parse(msg.data).detail, "error");
