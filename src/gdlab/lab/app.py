@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -125,7 +125,7 @@ def _job(jobs: Jobs, job_id: str) -> Any:
     try:
         return jobs.get(job_id)
     except KeyError as missing:
-        raise ValueError(str(missing).strip("'\"")) from None
+        raise HTTPException(404, str(missing).strip("'\"")) from None
 
 
 async def _stream(job: Any, request: Request) -> AsyncIterator[str]:

@@ -66,7 +66,7 @@ SURFACES: dict[str, Surface] = {
         Surface("quadratic", _quadratic, (-3, 3, -3, 3), (-2.5, 2.0), 0.5, "(L*u^2 + mu*v^2)/2"),
         Surface("rosenbrock", _rosenbrock, (-2, 2, -1, 3), (-1.5, 2.0), 0.001, "(1-x)^2 + 100*(y-x^2)^2"),
         Surface("himmelblau", _himmelblau, (-5, 5, -5, 5), (0.0, 0.0), 0.01, "(x^2+y-11)^2 + (x+y^2-7)^2"),
-        Surface("beale", _beale, (-4.5, 4.5, -4.5, 4.5), (-1.0, 1.5), 0.005,
+        Surface("beale", _beale, (-4.5, 4.5, -4.5, 4.5), (1.0, 1.5), 0.01,
                 "(1.5-x+xy)^2 + (2.25-x+xy^2)^2 + (2.625-x+xy^3)^2"),
         Surface("saddle", _saddle, (-2, 2, -2, 2), (-1.5, 0.01), 0.1, "(x^2 - y^2)/2"),
     )

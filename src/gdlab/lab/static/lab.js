@@ -37,7 +37,7 @@ function showTab(name) {
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
 // ------------------------------------------------------------------ surfaces
-const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.005, saddle: 0.1, formula: 0.05 };
+const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
 const S = { data: null, shown: 0, timer: null, seq: 0, start: null };
 const LR_MIN = -4, LR_MAX = 1;
 
