@@ -59,14 +59,14 @@ def create_app(db: str | None = None) -> FastAPI:
                             headers={"Cache-Control": "max-age=86400"})
 
     @app.post("/api/surface")
-    def surface(req: SurfaceRequest) -> dict[str, Any]:
+    def surface(req: SurfaceRequest) -> JSONResponse:
         """Gradient descent on a 2-D surface: contour grid, one path per optimizer, verdicts."""
-        return views.surface_view(req)
+        return JSONResponse(views.surface_view(req))  # plain json.dumps: the grid is thousands of numbers
 
     @app.post("/api/regression")
-    def regression(req: RegressionRequest) -> dict[str, Any]:
+    def regression(req: RegressionRequest) -> JSONResponse:
         """Batch, SGD and mini-batch descents on y = w*x + b from the same start and data order."""
-        return views.regression_view(req)
+        return JSONResponse(views.regression_view(req))
 
     @app.post("/api/train")
     def train(req: TrainRequest) -> dict[str, Any]:

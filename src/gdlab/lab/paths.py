@@ -120,3 +120,14 @@ def gradient_norm(surf: Surface, shape: tuple[float, float], at: np.ndarray) -> 
 @functools.lru_cache(maxsize=128)
 def _gradient(fn: Callable[..., Any]) -> Callable[..., Any]:
     return jax.jit(jax.grad(lambda w, shape: fn(w[0], w[1], shape)))
+
+
+def grid_values(surf: Surface, shape: tuple[float, float], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """f on the grid (len(ys), len(xs)), one compiled program per surface and grid size."""
+    x, y = np.meshgrid(np.asarray(xs, np.float32), np.asarray(ys, np.float32))
+    return np.asarray(_on_grid(surf.fn)(x, y, np.asarray(shape, np.float32)))
+
+
+@functools.lru_cache(maxsize=128)
+def _on_grid(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return jax.jit(fn)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from gdlab.lab import paths, regression, verdicts
@@ -84,13 +83,27 @@ def regression_view(req: RegressionRequest) -> dict[str, Any]:
 
 
 def rounded(values: Any) -> Any:
-    """Floats (or nested arrays of them) at 6 significant digits; non-finite as None."""
-    array = np.asarray(values, np.float64)
-    if array.ndim == 0:
-        v = float(array)
-        return float(f"{v:.6g}") if math.isfinite(v) else None
-    flat = [float(f"{v:.6g}") if math.isfinite(v) else None for v in array.ravel().tolist()]
-    return np.asarray(flat, dtype=object).reshape(array.shape).tolist()
+    """Floats (or nested arrays of them) at 6 significant digits; non-finite as None.
+
+    v -> round(v * 10^d) / 10^d with d = 5 - floor(log10|v|): dividing a whole number
+    by an exact power of ten gives the double nearest the decimal, so it prints short.
+    Values under 1e-17 in size become 0.
+    """
+    a = np.asarray(values, np.float64)
+    finite = np.isfinite(a)
+    size = np.where(finite & (a != 0), np.abs(a), 1.0)
+    digits = np.clip(5 - np.floor(np.log10(size)), -300, 22)
+    up = 10.0 ** np.maximum(digits, 0)
+    down = 10.0 ** np.maximum(-digits, 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = np.where(finite, np.round(a * up / down) * down / up, 0.0)
+    if a.ndim == 0:
+        return float(out) if bool(finite) else None
+    if finite.all():
+        return out.tolist()
+    shown = out.astype(object)
+    shown[~finite] = None
+    return shown.tolist()
 
 
 def _series(s: regression.Series) -> dict[str, Any]:
@@ -116,8 +129,6 @@ def _quadratic(surf: Any, shape: tuple[float, float]) -> dict[str, float]:
 
 
 def _grid(surf: Any, shape: tuple[float, float], view: Any, size: int) -> dict[str, Any]:
-    xs = np.linspace(view[0], view[1], size, dtype=np.float32)
-    ys = np.linspace(view[2], view[3], size, dtype=np.float32)
-    x, y = np.meshgrid(xs, ys)
-    z = np.asarray(surf.fn(jnp.asarray(x), jnp.asarray(y), jnp.asarray(shape, jnp.float32)))
-    return {"x": rounded(xs), "y": rounded(ys), "z": rounded(z)}
+    xs = np.linspace(view[0], view[1], size)
+    ys = np.linspace(view[2], view[3], size)
+    return {"x": rounded(xs), "y": rounded(ys), "z": rounded(paths.grid_values(surf, shape, xs, ys))}
