@@ -79,6 +79,29 @@ def test_the_learning_rate_slider_past_2_over_L_makes_the_page_say_diverges(page
     expect(verdict).to_have_attribute("data-verdict", "oscillates")
 
 
+def test_a_click_on_the_contour_moves_the_start(page: Page) -> None:
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    before = page.evaluate("() => document.getElementById('s-plot').data.at(-1).x[0]")
+    box = page.locator("#s-plot .nsewdrag").first.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.5)  # right of the centre
+    page.wait_for_function(f"() => document.getElementById('s-plot').data.at(-1).x[0] !== {before}")
+    start = page.evaluate("() => [document.getElementById('s-plot').data.at(-1).x[0], "
+                          "document.getElementById('s-plot').data.at(-1).y[0]]")
+    assert start[0] == pytest.approx(1.8, abs=0.2) and start[1] == pytest.approx(0.0, abs=0.2)
+    first = page.evaluate("() => [document.getElementById('s-plot').data[1].x[0], "
+                          "document.getElementById('s-plot').data[1].y[0]]")
+    assert first == start  # the path starts there
+
+
+def test_a_lesson_button_opens_its_preset(page: Page) -> None:
+    page.locator(".tab[data-tab=learn]").click()
+    expect(page.locator("#learn")).to_contain_text("Glossary")
+    page.locator("[data-preset=rate]").click()
+    expect(page.locator("#surfaces")).to_be_visible()
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
+
+
 def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:
     for name in ("momentum", "nesterov"):
         page.locator(f".s-opt[value={name}]").check()

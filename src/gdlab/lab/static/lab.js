@@ -7,6 +7,7 @@ const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
 const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
                  batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
 const CONFIG = { displayModeBar: false, responsive: true };
+const LIGHT = [[0, "#fdfdf6"], [0.35, "#dcebd9"], [0.7, "#a9c7e6"], [1, "#7d8fc9"]];  // low to high
 
 function esc(text) {
   return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -96,8 +97,8 @@ function drawSurface() {
   const traces = [];
   if (d.grid) {
     traces.push({ type: "contour", x: d.grid.x, y: d.grid.y, z: contourZ(d.grid.z), ncontours: 28,
-                  colorscale: "Viridis", reversescale: true, showscale: false, hoverinfo: "x+y",
-                  contours: { coloring: "heatmap" }, line: { width: 0.5, color: "#fff8" } });
+                  colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
+                  contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } });
   }
   for (const p of d.paths) {
     const pts = p.points.slice(0, S.shown + 1);
@@ -214,8 +215,8 @@ async function runRegression() {
 function drawRegression() {
   const d = R.data;
   const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
-                    ncontours: 25, colorscale: "Greys", reversescale: true, showscale: false, hoverinfo: "x+y",
-                    contours: { coloring: "heatmap" } }];
+                    ncontours: 25, colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
+                    contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } }];
   for (const s of d.series) {
     traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})`,
                   x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
