@@ -327,7 +327,7 @@ def test_a_bad_csv_cell_is_one_error_line(
 def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
-    assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, noise-scale, report, resume, runs, sharpness, version)\n"
+    assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, lab, noise-scale, report, resume, runs, sharpness, version)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
