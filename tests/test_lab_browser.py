@@ -132,6 +132,20 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
         expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
     assert page.locator("#r-scatter circle").count() == 50
     page.screenshot(path=str(tmp_path / "batches.png"))
+    # drag the first point 80 px up: the server recomputes from the moved data
+    before = page.evaluate("() => R.data.points[0]")
+    box = page.locator("#r-scatter circle").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y - 40)
+    page.mouse.move(x, y - 80)
+    page.mouse.up()
+    page.wait_for_function(f"() => R.data.points[0][1] > {before[1]} + 0.5")
+    after = page.evaluate("() => R.data.points[0]")
+    assert after[0] == pytest.approx(before[0], abs=0.05)  # moved straight up
+    assert page.evaluate("() => R.data.points.length") == 50
 
 
 def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path) -> None:
@@ -153,3 +167,9 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.screenshot(path=str(tmp_path / "train.png"))
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label")).to_have_count(1)
+    page.locator("#t-runs input").check()  # overlay the recorded run: a dotted curve, equal to the live one
+    page.wait_for_function("() => document.getElementById('t-loss').data.some(t => t.name.startsWith('run '))")
+    overlay = page.evaluate(
+        "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")
+    live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
+    assert overlay == pytest.approx(live, rel=1e-5)

@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -43,82 +43,96 @@ logger = logging.getLogger(__name__)
 def create_app(db: str | None = None) -> FastAPI:
     """The lab app; ``db`` is the gdlab database whose runs it lists and records (None: no records)."""
     app = FastAPI(title="gdlab lab", version="1", docs_url=None, redoc_url=None)
-    jobs = Jobs(db)
+    app.state.db = db
+    app.state.jobs = Jobs(db)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ValueError, _bad_value)
     app.add_exception_handler(TypeError, _bad_value)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    @app.get("/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_js() -> FileResponse:
-        return FileResponse(_plotly_js(), media_type="text/javascript",
-                            headers={"Cache-Control": "max-age=86400"})
-
-    @app.post("/api/surface")
-    def surface(req: SurfaceRequest) -> JSONResponse:
-        """Gradient descent on a 2-D surface: contour grid, one path per optimizer, verdicts."""
-        return JSONResponse(views.surface_view(req))  # plain json.dumps: the grid is thousands of numbers
-
-    @app.post("/api/regression")
-    def regression(req: RegressionRequest) -> JSONResponse:
-        """Batch, SGD and mini-batch descents on y = w*x + b from the same start and data order."""
-        return JSONResponse(views.regression_view(req))
-
-    @app.post("/api/train")
-    def train(req: TrainRequest) -> dict[str, Any]:
-        """Start a training run of the engine in the background; read it from /api/train/{job}/events."""
-        spec = TrainSpec(**{**req.model_dump(), "hidden": tuple(req.hidden)})
-        try:
-            job = jobs.start(spec)
-        except RuntimeError as busy:
-            return JSONResponse({"detail": str(busy)}, status_code=429)  # type: ignore[return-value]
-        return {"job": job.id}
-
-    @app.get("/api/train/{job_id}/events")
-    async def events(job_id: str, request: Request) -> StreamingResponse:
-        """The job's events as server-sent events: epoch, ..., then end (or error)."""
-        job = _job(jobs, job_id)
-        return StreamingResponse(_stream(job, request), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
-
-    @app.post("/api/train/{job_id}/stop")
-    def stop(job_id: str) -> dict[str, Any]:
-        """Ask the job to stop after its current epoch."""
-        job = _job(jobs, job_id)
-        job.stop.set()
-        return {"job": job.id, "stopping": not job.finished}
-
-    @app.get("/api/runs")
-    def runs(limit: int = 50) -> dict[str, Any]:
-        """The recorded runs (newest first, at most limit) with their last train loss."""
-        if not 1 <= limit <= 500:
-            raise ValueError(f"limit must be an integer in [1, 500]; got {limit}.")
-        if db is None or not Path(db).exists():
-            return {"db": db, "runs": []}
-        with open_store(db, create=False) as store:
-            rows = [{"id": r.id, "model": r.model, "dataset": r.dataset, "status": r.status,
-                     "created_at": r.created_at, "epochs_run": r.epochs_run,
-                     "learning_rate": r.config.get("lab", r.config.get("cli", {})).get("learning_rate"),
-                     "batch_size": r.config.get("batch_size")} for r in store.runs()[:limit]]
-        return {"db": db, "runs": rows}
-
-    @app.get("/api/runs/{run_id}")
-    def run_history(run_id: str) -> dict[str, Any]:
-        """One run's per-epoch metrics."""
-        if db is None or not Path(db).exists():
-            raise ValueError(f"run_id: no run {run_id!r} (the lab has no database).")
-        with open_store(db, create=False) as store:
-            run = store.run(run_id)
-            history = store.history(run.id)
-        return {"id": run.id, "model": run.model, "dataset": run.dataset, "status": run.status,
-                "history": {k: views.rounded(v) for k, v in history.items()}}
-
+    app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def index() -> FileResponse:
+    return FileResponse(STATIC / "index.html")
+
+
+@router.get("/vendor/plotly.min.js", include_in_schema=False)
+def plotly_js() -> FileResponse:
+    return FileResponse(_plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.post("/api/surface")
+def surface(req: SurfaceRequest) -> JSONResponse:
+    """Gradient descent on a 2-D surface: contour grid, one path per optimizer, verdicts."""
+    return JSONResponse(views.surface_view(req))  # plain json.dumps: the grid is thousands of numbers
+
+
+@router.post("/api/regression")
+def regression(req: RegressionRequest) -> JSONResponse:
+    """Batch, SGD and mini-batch descents on y = w*x + b from the same start and data order."""
+    return JSONResponse(views.regression_view(req))
+
+
+@router.post("/api/train")
+def train(req: TrainRequest, request: Request) -> dict[str, Any]:
+    """Start a training run of the engine in the background; read it from /api/train/{job}/events."""
+    spec = TrainSpec(**{**req.model_dump(), "hidden": tuple(req.hidden)})
+    try:
+        job = request.app.state.jobs.start(spec)
+    except RuntimeError as busy:
+        raise HTTPException(429, str(busy)) from None
+    return {"job": job.id}
+
+
+@router.get("/api/train/{job_id}/events")
+async def events(job_id: str, request: Request) -> StreamingResponse:
+    """The job's events as server-sent events: epoch, ..., then end (or error)."""
+    job = _job(request.app.state.jobs, job_id)
+    return StreamingResponse(_stream(job, request), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/api/train/{job_id}/stop")
+def stop(job_id: str, request: Request) -> dict[str, Any]:
+    """Ask the job to stop after its current epoch."""
+    job = _job(request.app.state.jobs, job_id)
+    job.stop.set()
+    return {"job": job.id, "stopping": not job.finished}
+
+
+@router.get("/api/runs")
+def runs(request: Request, limit: int = 50) -> dict[str, Any]:
+    """The recorded runs (newest first, at most limit)."""
+    if not 1 <= limit <= 500:
+        raise ValueError(f"limit must be an integer in [1, 500]; got {limit}.")
+    db = request.app.state.db
+    if db is None or not Path(db).exists():
+        return {"db": db, "runs": []}
+    with open_store(db, create=False) as store:
+        rows = [{"id": r.id, "model": r.model, "dataset": r.dataset, "status": r.status,
+                 "created_at": r.created_at, "epochs_run": r.epochs_run,
+                 "learning_rate": r.config.get("lab", r.config.get("cli", {})).get("learning_rate"),
+                 "batch_size": r.config.get("batch_size")} for r in store.runs()[:limit]]
+    return {"db": db, "runs": rows}
+
+
+@router.get("/api/runs/{run_id}")
+def run_history(run_id: str, request: Request) -> dict[str, Any]:
+    """One run's per-epoch metrics."""
+    db = request.app.state.db
+    if db is None or not Path(db).exists():
+        raise ValueError(f"run_id: no run {run_id!r} (the lab has no database).")
+    with open_store(db, create=False) as store:
+        run = store.run(run_id)
+        history = store.history(run.id)
+    return {"id": run.id, "model": run.model, "dataset": run.dataset, "status": run.status,
+            "history": {k: views.rounded(v) for k, v in history.items()}}
 
 
 def _job(jobs: Jobs, job_id: str) -> Any:

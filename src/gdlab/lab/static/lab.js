@@ -260,8 +260,10 @@ function drawScatter() {
     const i = +c.dataset.i;
     c.setPointerCapture(ev.pointerId);
     c.classList.add("dragging");
-    const box = svg.getBoundingClientRect();
-    const toSvg = (e) => [((e.clientX - box.left) / box.width) * 400, ((e.clientY - box.top) / box.height) * 300];
+    const toSvg = (e) => {  // client pixels to viewBox units (the viewBox keeps its aspect ratio)
+      const q = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
+      return [q.x, q.y];
+    };
     c.onpointermove = (e) => { const [px, py] = toSvg(e); c.setAttribute("cx", px); c.setAttribute("cy", py); };
     c.onpointerup = (e) => {
       c.onpointermove = c.onpointerup = null;
