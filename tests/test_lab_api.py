@@ -457,8 +457,20 @@ def test_serve_prints_the_url_and_warns_off_loopback(
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("192.168.1.2")
 
 
-def test_gdlab_lab_refuses_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+def test_gdlab_lab_passes_its_options_to_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import uvicorn
+
     from gdlab.cli import main
 
+    served: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    db = tmp_path / "runs.db"
+    assert main(["lab", "--port", "9001", "--host", "0.0.0.0", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "http://0.0.0.0:9001/" in out and "warning: bound to 0.0.0.0" in err
+    app, options = served[0]
+    assert options["host"] == "0.0.0.0" and options["port"] == 9001 and app.state.db == str(db)
     assert main(["lab", "--port", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
