@@ -124,7 +124,7 @@ def test_a_typed_formula_descends_by_its_own_gradient(client: TestClient) -> Non
     np.testing.assert_allclose(path[:, 1], 0.7**k, rtol=1e-5)
     x, y = np.meshgrid(out["grid"]["x"], out["grid"]["y"])
     np.testing.assert_allclose(out["grid"]["z"], x**2 + 3 * y**2, rtol=1e-5, atol=1e-6)
-    assert out["text"] == "((x^2.0)+(3.0*(y^2.0)))"
+    assert out["text"] == "x^2 + 3*y^2" and out["canonical"] == "((x^2.0)+(3.0*(y^2.0)))"
 
 
 def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:

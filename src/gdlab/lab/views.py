@@ -39,7 +39,8 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
     curvature = paths.hessian_eigenvalues(surf, shape, start)
     return {
         "surface": req.surface,
-        "text": surf.text,
+        "text": req.formula if req.surface == "formula" else surf.text,
+        "canonical": surf.text if req.surface == "formula" else None,
         "view": list(view),
         "start": list(start),
         "learning_rate": req.learning_rate,

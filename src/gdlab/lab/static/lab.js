@@ -39,6 +39,7 @@ document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () 
 
 // ------------------------------------------------------------------ surfaces
 const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
+const DEFAULT_STEPS = { quadratic: 60, rosenbrock: 1500, himmelblau: 150, beale: 800, saddle: 60, formula: 100 };
 const S = { data: null, shown: 0, timer: null, seq: 0, start: null };
 const LR_MIN = -4, LR_MAX = 1;
 
@@ -175,6 +176,7 @@ $("s-surface").addEventListener("change", () => {
   $("s-quad-rows").hidden = name !== "quadratic";
   S.start = null;
   setSurfaceLr(DEFAULT_LR[name]);
+  $("s-steps").value = DEFAULT_STEPS[name];
   updateSurface();
 });
 for (const id of ["s-lr", "s-condition", "s-angle", "s-momentum"]) $(id).addEventListener("input", updateSurface);
