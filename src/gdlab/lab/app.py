@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -37,7 +36,6 @@ from gdlab.store import open as open_store
 
 MAX_BODY = 64 * 1024
 STATIC = Path(str(resources.files("gdlab.lab") / "static"))
-logger = logging.getLogger(__name__)
 
 
 def create_app(db: str | None = None) -> FastAPI:

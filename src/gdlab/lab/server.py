@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 import sys
 
 from gdlab.core.checks import check_int_range
-
-logger = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:

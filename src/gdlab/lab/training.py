@@ -8,6 +8,7 @@ event that the job reads after each epoch; the run then ends as ``interrupted``
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 import uuid
@@ -32,6 +33,7 @@ DATASETS = ("linreg", "mnist1d")
 MODELS = ("linear", "logistic", "mlp")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")
 MAX_RUNNING = 2
+logger = logging.getLogger(__name__)
 KEPT = 20
 """Finished jobs kept (their events can still be read)."""
 
@@ -131,6 +133,7 @@ class Jobs:
             job.events.append({"type": "end", "status": "interrupted", "reason": str(stopped),
                                "run_id": job.run_id})
         except Exception as error:  # noqa: BLE001 -- the page shows it; the server goes on
+            logger.warning("training job %s failed: %s", job.id, error)
             job.events.append({"type": "error", "detail": str(error) or type(error).__name__})
         finally:
             if store is not None:

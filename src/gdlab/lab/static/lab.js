@@ -40,7 +40,7 @@ document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () 
 // ------------------------------------------------------------------ surfaces
 const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
 const DEFAULT_STEPS = { quadratic: 60, rosenbrock: 1500, himmelblau: 150, beale: 800, saddle: 60, formula: 100 };
-const S = { data: null, shown: 0, timer: null, seq: 0, start: null };
+const S = { data: null, shown: 0, timer: null, seq: 0, start: null, grid: null, gridKey: null };
 const LR_MIN = -4, LR_MAX = 1;
 
 function surfaceLr() { return Math.pow(10, +$("s-lr").value); }
@@ -70,9 +70,13 @@ async function updateSurface() {
   $("s-condition-out").textContent = fmt(req.condition);
   $("s-angle-out").textContent = `${req.angle}°`;
   $("s-momentum-out").textContent = req.momentum;
+  // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
+  const gridKey = JSON.stringify([req.surface, req.formula, req.condition, req.angle]);
+  if (gridKey === S.gridKey) req.grid = 0;
   try {
     const data = await api("/api/surface", req);
     if (seq !== S.seq) return;  // a newer request is on its way
+    if (data.grid) { S.grid = data.grid; S.gridKey = gridKey; } else data.grid = S.grid;
     S.data = data;
     if (!S.timer) S.shown = req.steps;
     drawSurface();
