@@ -362,6 +362,15 @@ def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None
     assert client.get(f"/api/runs/{end['run_id']}").json()["status"] == "interrupted"
 
 
+def test_a_run_the_engine_refuses_ends_with_an_error_event(client: TestClient) -> None:
+    """linreg is regression: a rule on test accuracy could never fire, and gd.fit says so."""
+    body = {"dataset": "linreg", "model": "linear", "epochs": 2, "stop": "target:test_accuracy:0.9"}
+    job = client.post("/api/train", json=body).json()["job"]
+    events = _events(client, job)
+    assert [e["type"] for e in events] == ["error"]
+    assert "test_accuracy" in events[0]["detail"]
+
+
 def test_at_most_two_runs_at_once(client: TestClient) -> None:
     body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
     jobs = [client.post("/api/train", json=body).json()["job"] for _ in range(2)]
