@@ -327,7 +327,7 @@ def test_a_bad_csv_cell_is_one_error_line(
 def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
-    assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, noise-scale, report, resume, runs, sharpness, version)\n"
+    assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, lab, noise-scale, report, resume, runs, sharpness, version)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
@@ -392,8 +392,9 @@ FIT_OPTIONS = [
         (["report"], ["path", "--out", "a saved sweep"]),
         (["find-lr"], ["--min-lr", "--max-lr", "--steps", "--seeds", "--plot", "validated"]),
         (["noise-scale"], ["--small-batch", "--big-batch", "--batches", "B_simple"]),
+        (["lab"], ["--port", "--host", "--db", "web page"]),
     ],
-    ids=["gdlab", "fit", "sharpness", "datasets", "version", "compare", "report", "find-lr", "noise-scale"],
+    ids=["gdlab", "fit", "sharpness", "datasets", "version", "compare", "report", "find-lr", "noise-scale", "lab"],
 )
 def test_every_command_has_help(
     capsys: pytest.CaptureFixture[str], command: list[str], mentions: list[str]
@@ -407,7 +408,8 @@ def test_every_command_has_help(
 
 def test_the_help_tests_cover_every_command() -> None:
     assert sorted(app_commands()) == [
-        "compare", "datasets", "find-lr", "fit", "noise-scale", "report", "resume", "runs", "sharpness", "version"
+        "compare", "datasets", "find-lr", "fit", "lab", "noise-scale", "report", "resume", "runs", "sharpness",
+        "version",
     ]
 
 

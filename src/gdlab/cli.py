@@ -506,6 +506,20 @@ def noise_scale(
 
 
 @app.command()
+def lab(
+    port: int = typer.Option(8765, min=1, max=65535, help="The port to listen on."),
+    host: str = typer.Option(
+        "127.0.0.1", help="The address to bind (127.0.0.1: this machine only; anything else warns)."
+    ),
+    db: str = _db_option(),
+) -> None:
+    """Open the lab: a local web page where gradient descent moves (prints its URL; Ctrl-C stops it)."""
+    from gdlab.lab import serve
+
+    serve(host=host, port=port, db=db)
+
+
+@app.command()
 def datasets() -> None:
     """List the named data sets."""
     from gdlab.datasets import NAMES

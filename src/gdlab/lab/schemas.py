@@ -1,0 +1,115 @@
+"""The lab's request bodies: pydantic models with every range and cap (422 names the field)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gdlab.lab.formula import MAX_LENGTH
+from gdlab.lab.paths import MAX_STEPS
+from gdlab.lab.regression import MAX_POINTS
+
+COORD = 1e4
+"""The largest |coordinate| of a start point or view."""
+MAX_GRID = 200
+MAX_EPOCHS = 200
+Optimizer = Literal["plain", "momentum", "nesterov"]
+_PLAIN: tuple[Optimizer] = ("plain",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SurfaceRequest(_Strict):
+    """A surface, its view and grid, and the optimizers to run from a start point."""
+
+    surface: Literal["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "formula"] = "quadratic"
+    formula: str | None = Field(None, max_length=MAX_LENGTH)
+    condition: float = Field(10.0, ge=1.0, le=1000.0, description="quadratic: L/mu")
+    angle: float = Field(0.0, ge=-180.0, le=180.0, description="quadratic: rotation in degrees")
+    start: tuple[float, float] | None = None
+    learning_rate: float = Field(0.5, gt=0.0, le=100.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    optimizers: list[Optimizer] = Field(default_factory=lambda: list(_PLAIN), min_length=1, max_length=3)
+    steps: int = Field(100, ge=1, le=MAX_STEPS)
+    grid: int = Field(80, ge=0, le=MAX_GRID, description="grid points per side of the contour (0: none)")
+    view: tuple[float, float, float, float] | None = Field(None, description="xmin, xmax, ymin, ymax")
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, start: tuple[float, float] | None) -> tuple[float, float] | None:
+        if start is not None and any(abs(v) > COORD for v in start):
+            raise ValueError(f"coordinates must be within [-{COORD:g}, {COORD:g}]; got {list(start)}")
+        return start
+
+    @field_validator("view")
+    @classmethod
+    def _view(cls, view: tuple[float, float, float, float] | None) -> tuple[float, ...] | None:
+        if view is None:
+            return view
+        if any(abs(v) > COORD for v in view):
+            raise ValueError(f"coordinates must be within [-{COORD:g}, {COORD:g}]; got {list(view)}")
+        if not (view[0] < view[1] and view[2] < view[3]):
+            raise ValueError(f"must be xmin < xmax, ymin < ymax; got {list(view)}")
+        return view
+
+
+class RegressionRequest(_Strict):
+    """Points for y = w*x + b (generated, or given), and the three descents over (w, b)."""
+
+    n: int = Field(50, ge=2, le=MAX_POINTS)
+    noise: float = Field(0.5, ge=0.0, le=10.0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    points: list[tuple[float, float]] | None = Field(None, min_length=2, max_length=MAX_POINTS)
+    batch_size: int = Field(8, ge=1, le=MAX_POINTS)
+    learning_rate: float = Field(0.1, gt=0.0, le=10.0)
+    epochs: int = Field(5, ge=1, le=50)
+    start: tuple[float, float] = (-1.0, 2.0)
+    grid: int = Field(60, ge=0, le=MAX_GRID)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, start: tuple[float, float]) -> tuple[float, float]:
+        if any(abs(v) > 100 for v in start):
+            raise ValueError(f"coordinates must be within [-100, 100]; got {list(start)}")
+        return start
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, points: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if points is not None and any(abs(v) > 100 for p in points for v in p):
+            raise ValueError("coordinates must be within [-100, 100]")
+        return points
+
+
+class TrainRequest(_Strict):
+    """A training run of the real engine (bounded: MAX_EPOCHS epochs, small models)."""
+
+    dataset: Literal["linreg", "mnist1d"] = "linreg"
+    model: Literal["linear", "logistic", "mlp"] = "linear"
+    hidden: list[int] = Field(default_factory=lambda: [32], min_length=1, max_length=3)
+    batch_size: Literal["full"] | int = 32
+    learning_rate: float = Field(0.05, gt=0.0, le=100.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    schedule: Literal["constant", "step", "exponential", "cosine", "one_cycle"] = "constant"
+    warmup_steps: int = Field(0, ge=0, le=100_000)
+    stop: str | None = Field(None, max_length=200)
+    epochs: int = Field(20, ge=1, le=MAX_EPOCHS)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, hidden: list[int]) -> list[int]:
+        if any(not 1 <= h <= 256 for h in hidden):
+            raise ValueError(f"sizes must be in [1, 256]; got {hidden}")
+        return hidden
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size(cls, size: str | int) -> str | int:
+        if isinstance(size, int) and not 1 <= size <= 4000:
+            raise ValueError(f"must be 'full' or an integer in [1, 4000]; got {size}")
+        return size

@@ -1,0 +1,414 @@
+// gdlab lab: the page only draws; every number comes from the server (gdlab's own rules and engine).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
+                 batch: "#2e7d32", sgd: "#c62828", minibatch: "#1565c0" };
+const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
+                 batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
+const CONFIG = { displayModeBar: false, responsive: true };
+const LIGHT = [[0, "#fdfdf6"], [0.35, "#dcebd9"], [0.7, "#a9c7e6"], [1, "#7d8fc9"]];  // low to high
+
+function esc(text) {
+  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+}
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.detail || response.statusText);
+  return data;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : (+v.toPrecision(4)).toString();
+}
+
+// ------------------------------------------------------------------ tabs
+function showTab(name) {
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("active", p.id === name));
+  if (name === "batches" && !R.data) runRegression();
+  document.querySelectorAll(`#${name} .js-plotly-plot`).forEach((el) => Plotly.Plots.resize(el));
+}
+document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+// ------------------------------------------------------------------ surfaces
+const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
+const DEFAULT_STEPS = { quadratic: 60, rosenbrock: 1500, himmelblau: 150, beale: 800, saddle: 60, formula: 100 };
+const S = { data: null, shown: 0, timer: null, seq: 0, start: null, grid: null, gridKey: null };
+const LR_MIN = -4, LR_MAX = 1;
+
+function surfaceLr() { return Math.pow(10, +$("s-lr").value); }
+function setSurfaceLr(lr) { $("s-lr").value = Math.log10(lr); $("s-lr-out").textContent = fmt(lr); }
+
+function surfaceRequest() {
+  const name = $("s-surface").value;
+  const optimizers = [...document.querySelectorAll(".s-opt:checked")].map((c) => c.value);
+  return {
+    surface: name,
+    formula: name === "formula" ? $("s-formula").value : null,
+    condition: Math.pow(10, +$("s-condition").value),
+    angle: +$("s-angle").value,
+    learning_rate: surfaceLr(),
+    momentum: +$("s-momentum").value,
+    optimizers: optimizers.length ? optimizers : ["plain"],
+    steps: Math.max(1, Math.min(2000, Math.round(+$("s-steps").value) || 1)),
+    start: S.start,
+    grid: 90,
+  };
+}
+
+async function updateSurface() {
+  const seq = ++S.seq;
+  const req = surfaceRequest();
+  $("s-lr-out").textContent = fmt(req.learning_rate);
+  $("s-condition-out").textContent = fmt(req.condition);
+  $("s-angle-out").textContent = `${req.angle}°`;
+  $("s-momentum-out").textContent = req.momentum;
+  // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
+  const gridKey = JSON.stringify([req.surface, req.formula, req.condition, req.angle]);
+  if (gridKey === S.gridKey) req.grid = 0;
+  try {
+    const data = await api("/api/surface", req);
+    if (seq !== S.seq) return;  // a newer request is on its way
+    if (data.grid) { S.grid = data.grid; S.gridKey = gridKey; } else data.grid = S.grid;
+    S.data = data;
+    if (!S.timer) S.shown = req.steps;
+    drawSurface();
+    showVerdicts();
+    markSlider();
+  } catch (err) {
+    if (seq !== S.seq) return;
+    $("s-verdict").dataset.verdict = "error";
+    $("s-verdict").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  }
+}
+
+function contourZ(z) {
+  // a log scale when the surface spans orders of magnitude (Rosenbrock), so the valley shows
+  let lo = Infinity, hi = -Infinity;
+  for (const row of z) for (const v of row) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi - lo > 50)) return z;
+  return z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
+}
+
+function drawSurface() {
+  const d = S.data;
+  const traces = [];
+  if (d.grid) {
+    traces.push({ type: "contour", x: d.grid.x, y: d.grid.y, z: contourZ(d.grid.z), ncontours: 28,
+                  colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
+                  contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } });
+  }
+  for (const p of d.paths) {
+    const pts = p.points.slice(0, S.shown + 1);
+    traces.push({ type: "scatter", mode: "lines+markers", name: LABELS[p.optimizer],
+                  x: pts.map((q) => q[0]), y: pts.map((q) => q[1]),
+                  line: { color: COLORS[p.optimizer], width: 2 }, marker: { size: 4 } });
+  }
+  traces.push({ type: "scatter", mode: "markers", name: "start", x: [d.start[0]], y: [d.start[1]],
+                marker: { size: 11, color: "#fff", line: { color: "#000", width: 2 } } });
+  const layout = {
+    margin: { l: 40, r: 10, t: 30, b: 35 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
+    xaxis: { range: [d.view[0], d.view[1]] }, yaxis: { range: [d.view[2], d.view[3]] },
+    legend: { x: 0.01, y: 0.99, bgcolor: "#fffc" }, uirevision: d.surface,
+  };
+  const plot = $("s-plot");
+  Plotly.react(plot, traces, layout, CONFIG).then(() => {
+    if (!plot.dataset.clicks) {
+      plot.dataset.clicks = "on";
+      plot.on("plotly_click", (ev) => {
+        const p = ev.points[0];
+        S.start = [p.x, p.y];
+        updateSurface();
+      });
+    }
+  });
+  plot.dataset.paths = String(d.paths.length);
+}
+
+function showVerdicts() {
+  const d = S.data;
+  const box = $("s-verdict");
+  box.dataset.verdict = d.verdicts.map((v) => v.verdict).join(" ");
+  box.innerHTML = d.verdicts.map((v) =>
+    `<p><b>${LABELS[v.optimizer]}</b>: <span class="${v.verdict}">${v.verdict}</span> — ${esc(v.why)}.</p>`).join("");
+  const q = d.quadratic;
+  const steps = d.paths.map((p) => `${LABELS[p.optimizer]}: ${p.points.length - 1} steps` +
+    (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`));
+  $("s-info").innerHTML = (q
+    ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
+      `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
+    : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ");
+}
+
+function markSlider() {
+  const q = S.data.quadratic;
+  const marks = $("s-lr-marks");
+  if (!q) { marks.innerHTML = ""; return; }
+  const pos = (v) => (100 * (Math.log10(v) - LR_MIN)) / (LR_MAX - LR_MIN);
+  marks.innerHTML =
+    `<span class="mark-opt" style="left:${pos(q.optimal_learning_rate)}%" title="2/(mu+L)">2/(μ+L)</span>` +
+    `<span class="mark-limit" style="left:${pos(q.two_over_L)}%" title="2/L">2/L</span>`;
+}
+
+function play() {
+  if (!S.data) return;
+  if (S.shown >= maxSteps()) S.shown = 0;
+  clearInterval(S.timer);
+  S.timer = setInterval(() => {
+    S.shown += 1;
+    drawSurface();
+    if (S.shown >= maxSteps()) pause();
+  }, 60);
+}
+function pause() { clearInterval(S.timer); S.timer = null; }
+function maxSteps() { return Math.max(...S.data.paths.map((p) => p.points.length - 1)); }
+
+$("s-play").addEventListener("click", play);
+$("s-pause").addEventListener("click", pause);
+$("s-step").addEventListener("click", () => { pause(); S.shown = Math.min(S.shown + 1, maxSteps()); drawSurface(); });
+$("s-all").addEventListener("click", () => { pause(); S.shown = maxSteps(); drawSurface(); });
+$("s-surface").addEventListener("change", () => {
+  const name = $("s-surface").value;
+  $("s-formula-row").hidden = name !== "formula";
+  $("s-quad-rows").hidden = name !== "quadratic";
+  S.start = null;
+  setSurfaceLr(DEFAULT_LR[name]);
+  $("s-steps").value = DEFAULT_STEPS[name];
+  updateSurface();
+});
+for (const id of ["s-lr", "s-condition", "s-angle", "s-momentum"]) $(id).addEventListener("input", updateSurface);
+for (const id of ["s-steps", "s-formula"]) $(id).addEventListener("change", updateSurface);
+document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", updateSurface));
+
+// ------------------------------------------------------------------ batch / SGD / mini-batch
+const R = { data: null, points: null, custom: false, seq: 0 };
+
+function regressionRequest() {
+  const n = +$("r-n").value;
+  const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
+  return {
+    n, noise: +$("r-noise").value, seed: +$("r-seed").value, batch_size: batch,
+    learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
+    points: R.custom ? R.points : null, grid: 60,
+  };
+}
+
+async function runRegression() {
+  const seq = ++R.seq;
+  const req = regressionRequest();
+  for (const id of ["r-n", "r-noise", "r-batch", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
+  $("r-lr-out").textContent = fmt(req.learning_rate);
+  $("r-batch").max = req.points ? req.points.length : req.n;
+  try {
+    const d = await api("/api/regression", req);
+    if (seq !== R.seq) return;
+    R.data = d;
+    R.points = d.points;
+    drawScatter();
+    drawRegression();
+  } catch (err) {
+    if (seq === R.seq) $("r-info").innerHTML = `<span class="error">${esc(err.message)}</span>`;
+  }
+}
+
+function drawRegression() {
+  const d = R.data;
+  const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
+                    ncontours: 25, colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
+                    contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } }];
+  for (const s of d.series) {
+    traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})`,
+                  x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
+                  line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2.5 } });
+  }
+  traces.push({ type: "scatter", mode: "markers", name: "least squares", x: [d.least_squares[0]], y: [d.least_squares[1]],
+                marker: { symbol: "star", size: 13, color: "#f9a825", line: { color: "#000", width: 1 } } });
+  const small = { margin: { l: 50, r: 10, t: 30, b: 40 }, legend: { x: 0.01, y: 0.99, bgcolor: "#fffc", font: { size: 10 } } };
+  Plotly.react("r-contour", traces, { ...small, title: { text: "full-data loss over (w, b)", font: { size: 13 } },
+    xaxis: { title: "w" }, yaxis: { title: "b" } }, CONFIG);
+  $("r-contour").dataset.paths = String(d.series.length);
+  const curve = (key) => d.series.map((s) => ({ type: "scatter", mode: "lines", name: LABELS[s.name],
+    x: s[key], y: s.loss, line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2 } }));
+  Plotly.react("r-updates", curve("updates"), { ...small, title: { text: "loss vs updates", font: { size: 13 } },
+    xaxis: { title: "updates", type: "log" }, yaxis: { title: "full-data loss", type: "log" } }, CONFIG);
+  Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
+    xaxis: { title: "samples seen" }, yaxis: { title: "full-data loss", type: "log" } }, CONFIG);
+  $("r-info").innerHTML = d.series.map((s) =>
+    `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(s.loss[s.loss.length - 1])}`).join("; ") +
+    `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
+}
+
+function drawScatter() {
+  const svg = $("r-scatter");
+  const pts = R.points;
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const pad = (lo, hi) => [lo - 0.1 * (hi - lo || 1), hi + 0.1 * (hi - lo || 1)];
+  const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
+  const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
+  const sx = (x) => 30 + ((x - x0) / (x1 - x0)) * 360, sy = (y) => 285 - ((y - y0) / (y1 - y0)) * 270;
+  const ux = (px) => x0 + ((px - 30) / 360) * (x1 - x0), uy = (py) => y0 + ((285 - py) / 270) * (y1 - y0);
+  const lines = R.data.series.map((s) => {
+    const [w, b] = s.points[s.points.length - 1];
+    return `<line x1="${sx(x0)}" y1="${sy(w * x0 + b)}" x2="${sx(x1)}" y2="${sy(w * x1 + b)}" stroke="${COLORS[s.name]}" stroke-width="1.5"/>`;
+  }).join("");
+  svg.innerHTML = `<rect x="0" y="0" width="400" height="300" fill="#fff"/>` +
+    `<text x="200" y="12" text-anchor="middle" font-size="11">data: drag a point (lines: each variant's final w, b)</text>` +
+    lines +
+    pts.map((p, i) => `<circle r="4" cx="${sx(p[0])}" cy="${sy(p[1])}" data-i="${i}"/>`).join("");
+  svg.querySelectorAll("circle").forEach((c) => c.addEventListener("pointerdown", (ev) => {
+    const i = +c.dataset.i;
+    c.setPointerCapture(ev.pointerId);
+    c.classList.add("dragging");
+    const toSvg = (e) => {  // client pixels to viewBox units (the viewBox keeps its aspect ratio)
+      const q = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
+      return [q.x, q.y];
+    };
+    c.onpointermove = (e) => { const [px, py] = toSvg(e); c.setAttribute("cx", px); c.setAttribute("cy", py); };
+    c.onpointerup = (e) => {
+      c.onpointermove = c.onpointerup = null;
+      const [px, py] = toSvg(e);
+      R.points = R.points.map((p, j) => (j === i ? [ux(px), uy(py)] : p));
+      R.custom = true;
+      runRegression();
+    };
+  }));
+}
+
+for (const id of ["r-noise", "r-n", "r-seed"]) $(id).addEventListener("change", () => { R.custom = false; runRegression(); });
+for (const id of ["r-batch", "r-lr", "r-epochs"]) $(id).addEventListener("change", runRegression);
+for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
+  $(id).addEventListener("input", () => {
+    $(`${id}-out`).textContent = id === "r-lr" ? fmt(Math.pow(10, +$(id).value)) : $(id).value;
+  });
+}
+$("r-run").addEventListener("click", runRegression);
+$("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
+
+// ------------------------------------------------------------------ train
+const T = { job: null, source: null, epochs: [], overlays: {} };
+
+function trainRequest() {
+  const variant = $("t-variant").value;
+  const stop = $("t-stop").value.trim();
+  return {
+    dataset: $("t-dataset").value, model: $("t-model").value,
+    hidden: $("t-hidden").value.split(",").map((s) => parseInt(s, 10)).filter((h) => h > 0),
+    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : +$("t-batch").value,
+    learning_rate: +$("t-lr").value, momentum: +$("t-momentum").value,
+    schedule: $("t-schedule").value, warmup_steps: +$("t-warmup").value,
+    stop: stop || null, epochs: +$("t-epochs").value,
+  };
+}
+
+function drawTraining() {
+  const e = T.epochs;
+  const x = e.map((r) => r.epoch);
+  const loss = [{ type: "scatter", mode: "lines+markers", name: "train loss", x, y: e.map((r) => r.train_loss), line: { color: "#c62828" } }];
+  if (e.some((r) => r.test_loss !== undefined)) {
+    loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
+  }
+  for (const [id, run] of Object.entries(T.overlays)) {
+    loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
+                y: run.history.train_loss, line: { dash: "dot", width: 1.5 } });
+  }
+  const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: { title: "epoch" } };
+  Plotly.react("t-loss", loss, { ...small, title: { text: "loss", font: { size: 13 } }, yaxis: { type: "log" } }, CONFIG);
+  const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
+    ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
+    : [];
+  Plotly.react("t-acc", acc, { ...small, title: { text: acc.length ? "test accuracy" : "test accuracy (classification only)", font: { size: 13 } } }, CONFIG);
+  $("t-loss").dataset.epochs = String(e.length);
+}
+
+async function startTraining() {
+  T.epochs = [];
+  drawTraining();
+  $("t-status").textContent = "starting…";
+  try {
+    const { job } = await api("/api/train", trainRequest());
+    T.job = job;
+    $("t-start").disabled = true;
+    $("t-stop-btn").disabled = false;
+    const source = new EventSource(`/api/train/${job}/events`);
+    T.source = source;
+    source.addEventListener("epoch", (msg) => {
+      const row = JSON.parse(msg.data);
+      T.epochs.push(row);
+      $("t-status").textContent = `epoch ${row.epoch}: train loss ${fmt(row.train_loss)}` +
+        (row.test_accuracy !== undefined && row.test_accuracy !== null ? `, test accuracy ${fmt(row.test_accuracy)}` : "");
+      drawTraining();
+    });
+    const finish = (text, cls) => {
+      source.close();
+      $("t-start").disabled = false;
+      $("t-stop-btn").disabled = true;
+      $("t-status").innerHTML = `<span class="${cls}">${esc(text)}</span>`;
+      loadRuns();
+    };
+    source.addEventListener("end", (msg) => {
+      const end = JSON.parse(msg.data);
+      finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, "");
+    });
+    source.addEventListener("error", (msg) => {
+      if (msg.data) finish(JSON.parse(msg.data).detail, "error");
+      else if (source.readyState === EventSource.CLOSED) finish("the connection closed", "error");
+    });
+  } catch (err) {
+    $("t-status").innerHTML = `<span class="error">${esc(err.message)}</span>`;
+  }
+}
+
+async function loadRuns() {
+  try {
+    const { runs } = await api("/api/runs");
+    $("t-runs").innerHTML = runs.length ? runs.map((r) =>
+      `<label><input type="checkbox" value="${esc(r.id)}" ${T.overlays[r.id] ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
+      `${esc(r.status)}, ${r.epochs_run} epochs</label>`).join("") : "<p>No recorded runs yet.</p>";
+    $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", async () => {
+      if (box.checked) T.overlays[box.value] = await api(`/api/runs/${encodeURIComponent(box.value)}`);
+      else delete T.overlays[box.value];
+      drawTraining();
+    }));
+  } catch (err) {
+    $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  }
+}
+
+$("t-start").addEventListener("click", startTraining);
+$("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
+$("t-runs-box").addEventListener("toggle", loadRuns);
+$("t-variant").addEventListener("change", () => { $("t-batch").disabled = $("t-variant").value !== "minibatch"; });
+
+// ------------------------------------------------------------------ learn: presets
+const PRESETS = {
+  update() {
+    showTab("surfaces");
+    $("s-surface").value = "quadratic"; $("s-surface").dispatchEvent(new Event("change"));
+    $("s-condition").value = 0; setSurfaceLr(0.2);
+    document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
+    S.shown = 0; updateSurface().then(play);
+  },
+  rate() {
+    showTab("surfaces");
+    $("s-surface").value = "quadratic"; $("s-surface").dispatchEvent(new Event("change"));
+    $("s-condition").value = 1; setSurfaceLr(1.9);
+    document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
+    updateSurface();
+  },
+  batches() { showTab("batches"); $("r-batch").value = 8; runRegression(); },
+  schedule() {
+    showTab("train");
+    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; $("t-variant").value = "minibatch";
+    $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
+  },
+};
+document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => PRESETS[b.dataset.preset]()));
+
+updateSurface();

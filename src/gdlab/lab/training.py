@@ -1,0 +1,183 @@
+"""Training jobs: ``gd.fit`` in a background thread, its epochs collected for the page to stream.
+
+A job records its run in the store when the lab has one. The stop button sets an
+event that the job reads after each epoch; the run then ends as ``interrupted``
+(its last epoch saved, so ``gdlab resume`` can go on with it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gdlab.core.batching import resolve_batch_size
+from gdlab.core.checks import check_choice
+from gdlab.core.dataset import Dataset
+from gdlab.core.models import linear, logistic, mlp
+from gdlab.core.rules import sgd
+from gdlab.core.schedules import Schedule, constant, cosine, exponential, one_cycle, step, warmup
+from gdlab.core.stop_syntax import parse as parse_stop
+from gdlab.core.stopping import StopRule
+from gdlab.core.types import Model
+from gdlab.datasets import linreg, mnist1d
+from gdlab.engine.fit import fit
+from gdlab.engine.loop import Checkpoint
+from gdlab.store import open as open_store
+
+DATASETS = ("linreg", "mnist1d")
+MODELS = ("linear", "logistic", "mlp")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "one_cycle")
+MAX_RUNNING = 2
+logger = logging.getLogger(__name__)
+KEPT = 20
+"""Finished jobs kept (their events can still be read)."""
+
+
+class StopRequested(KeyboardInterrupt):
+    """Raised after an epoch when the stop button was pressed (the store marks the run interrupted)."""
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """What to train: checked by the lab's request model before a job starts."""
+
+    dataset: str = "linreg"
+    model: str = "linear"
+    hidden: tuple[int, ...] = (32,)
+    batch_size: int | str = 32
+    learning_rate: float = 0.05
+    momentum: float = 0.0
+    nesterov: bool = False
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    stop: str | None = None
+    epochs: int = 20
+    seed: int = 0
+
+
+@dataclass
+class Job:
+    """A running or finished training job: its events (epochs, then one end or error event)."""
+
+    id: str
+    spec: TrainSpec
+    events: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    run_id: str | None = None
+
+
+class Jobs:
+    """The lab's jobs: start (at most MAX_RUNNING at once), look up, stop."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, spec: TrainSpec) -> Job:
+        """Check what can be checked now (ValueError naming the field), then train in a thread."""
+        stop_rule = parse_stop(spec.stop) if spec.stop else None
+        build_model(spec)
+        data = load_dataset(spec.dataset)
+        resolve_batch_size(spec.batch_size, data.n_train)
+        sgd(build_schedule(spec, data.n_train), momentum=spec.momentum, nesterov=spec.nesterov)
+        with self._lock:
+            if sum(not j.finished for j in self._jobs.values()) >= MAX_RUNNING:
+                raise RuntimeError(f"at most {MAX_RUNNING} training runs at once; stop one first.")
+            job = Job(uuid.uuid4().hex[:12], spec)
+            self._jobs[job.id] = job
+            self._forget_old()
+        threading.Thread(target=self._train, args=(job, stop_rule), daemon=True, name=f"lab-{job.id}").start()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"job: no training job {job_id!r}.")
+        return job
+
+    def _forget_old(self) -> None:
+        done = [j for j in self._jobs.values() if j.finished]
+        for job in done[: max(0, len(done) - KEPT)]:
+            del self._jobs[job.id]
+
+    def _train(self, job: Job, stop_rule: StopRule | None) -> None:
+        store = None
+        try:
+            data = load_dataset(job.spec.dataset)
+            rule = sgd(build_schedule(job.spec, data.n_train), momentum=job.spec.momentum,
+                       nesterov=job.spec.nesterov)
+            store = open_store(self.db) if self.db else None
+            recorder = store.recorder(extra={"lab": _plain_spec(job.spec)}) if store else None
+            job.run_id = recorder.run_id if recorder else None
+
+            def epoch_done(epoch: int, metrics: dict[str, float]) -> None:
+                job.events.append({"type": "epoch", "epoch": epoch, **{k: _finite(v) for k, v in metrics.items()}})
+
+            def check_stop(checkpoint: Checkpoint) -> None:
+                if job.stop.is_set():
+                    raise StopRequested(f"stopped from the lab after epoch {checkpoint.epoch}")
+
+            result = fit(build_model(job.spec), data, rule, batch_size=job.spec.batch_size,
+                         epochs=job.spec.epochs, seed=job.spec.seed, stop=stop_rule, callback=epoch_done,
+                         on_epoch=check_stop, record=recorder, check_stability=False)
+            job.events.append({"type": "end", "status": result.status, "reason": result.reason,
+                               "run_id": job.run_id})
+        except StopRequested as stopped:
+            job.events.append({"type": "end", "status": "interrupted", "reason": str(stopped),
+                               "run_id": job.run_id})
+        except Exception as error:  # noqa: BLE001 -- the page shows it; the server goes on
+            logger.warning("training job %s failed: %s", job.id, error)
+            job.events.append({"type": "error", "detail": str(error) or type(error).__name__})
+        finally:
+            if store is not None:
+                store.close()
+            job.finished = True
+
+
+def build_model(spec: TrainSpec) -> Model:
+    """The model the spec names (mlp with its hidden sizes)."""
+    name = check_choice("model", spec.model, MODELS)
+    if name == "mlp":
+        return mlp(spec.hidden)
+    return linear() if name == "linear" else logistic()
+
+
+def build_schedule(spec: TrainSpec, n_train: int) -> Schedule:
+    """The learning-rate schedule over the run's updates, after a linear warmup of warmup_steps."""
+    size = n_train if spec.batch_size == "full" else int(spec.batch_size)
+    total = spec.epochs * math.ceil(n_train / min(size, n_train))
+    if spec.warmup_steps >= total:
+        raise ValueError(f"warmup_steps must be less than the run's {total} updates; got {spec.warmup_steps}.")
+    lr, span = spec.learning_rate, total - spec.warmup_steps
+    name = check_choice("schedule", spec.schedule, SCHEDULES)
+    schedule = {
+        "constant": lambda: constant(lr),
+        "step": lambda: step(lr, max(1, span // 3), 0.1),
+        "exponential": lambda: exponential(lr, 0.01, span),
+        "cosine": lambda: cosine(lr, span),
+        "one_cycle": lambda: one_cycle(lr, span),
+    }[name]()
+    return warmup(schedule, spec.warmup_steps) if spec.warmup_steps else schedule
+
+
+@functools.cache
+def load_dataset(name: str) -> Dataset:
+    """linreg (1000 samples, 10 features) or MNIST-1D (generated locally and cached)."""
+    name = check_choice("dataset", name, DATASETS)
+    return linreg(n=1000) if name == "linreg" else mnist1d()
+
+
+def _finite(value: float) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _plain_spec(spec: TrainSpec) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()}

@@ -1,0 +1,105 @@
+"""Verdicts in words: does this learning rate converge, oscillate or diverge, and why.
+
+On a quadratic with Hessian eigenvalues mu <= L, every optimizer is a linear map
+per eigen-direction lambda, and its spectral radius rho decides:
+
+    plain       x <- (1 - lr*lambda) x                      stable for lr < 2/L
+    momentum    z^2 - (1 + m - lr*lambda) z + m = 0         stable for lr < (2 + 2m)/L
+    nesterov    z^2 - (1 + m)(1 - lr*lambda) z + m(1 - lr*lambda) = 0
+                                                            stable for lr < (2 + 2m)/((1 + 2m) L)
+
+rho < 1 converges (with overshoot when the dominant root is negative or complex),
+rho = 1 oscillates for ever, rho > 1 diverges. The best constant rate for plain
+gradient descent is 2/(mu + L), with rho = (L - mu)/(L + mu).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+TOUCH = 1e-6
+"""Relative distance to the stability limit below which a rate counts as on it."""
+
+
+def stability_limit(optimizer: str, big: float, momentum: float) -> float:
+    """The largest stable learning rate for curvature ``big`` (L): the formulas in the module docstring."""
+    m = 0.0 if optimizer == "plain" else momentum
+    if optimizer == "nesterov":
+        return (2 + 2 * m) / ((1 + 2 * m) * big)
+    return (2 + 2 * m) / big
+
+
+def roots(optimizer: str, lam: float, learning_rate: float, momentum: float) -> np.ndarray:
+    """The roots of the optimizer's per-direction step map (one for plain, two with momentum)."""
+    a, m = learning_rate * lam, momentum
+    if optimizer == "plain":
+        return np.array([1.0 - a], complex)
+    if optimizer == "momentum":
+        return np.roots([1.0, -(1 + m - a), m]).astype(complex)
+    return np.roots([1.0, -(1 + m) * (1 - a), m * (1 - a)]).astype(complex)
+
+
+def quadratic_verdict(
+    optimizer: str, small: float, big: float, learning_rate: float, momentum: float
+) -> dict[str, Any]:
+    """Verdict for one optimizer on a quadratic with eigenvalues small (mu) and big (L)."""
+    by_direction = {lam: roots(optimizer, lam, learning_rate, momentum) for lam in (small, big)}
+    lam, z = max(by_direction.items(), key=lambda item: np.max(np.abs(item[1])))
+    rho = float(np.max(np.abs(z)))
+    swinging = [d for d, r in by_direction.items() if np.any((r.real < 0) | (np.abs(r.imag) > 1e-12))]
+    limit = stability_limit(optimizer, big, momentum)
+    limit_text = _limit_text(optimizer, momentum, limit)
+    if abs(learning_rate - limit) <= TOUCH * limit:
+        verdict, why = "oscillates", (
+            f"learning rate {learning_rate:.4g} sits on the stability limit {limit_text}: along the "
+            "steepest direction each step lands as far on the other side, for ever")
+    elif learning_rate > limit:
+        verdict, why = "diverges", (
+            f"learning rate {learning_rate:.4g} > {limit_text}: along the steepest direction "
+            f"(curvature {big:.4g}) each step overshoots by more than it gains; the distance grows "
+            f"{rho:.3g}x per step")
+    elif swinging:
+        verdict, why = "oscillates", (
+            f"learning rate {learning_rate:.4g} < {limit_text}, so it converges, but it overshoots "
+            f"along the direction of curvature {max(swinging):.4g} ({_overshoot(optimizer)}); "
+            f"the distance shrinks {rho:.3g}x per step")
+    else:
+        verdict, why = "converges", (
+            f"learning rate {learning_rate:.4g} < {limit_text}: every direction shrinks without "
+            f"overshooting; the slowest (curvature {lam:.4g}) by {rho:.3g}x per step")
+    return {"optimizer": optimizer, "verdict": verdict, "why": why, "rate": rho,
+            "stability_limit": limit}
+
+
+def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
+                 steps: int) -> dict[str, Any]:
+    """Verdict for a path on a surface with no closed form: read from the path itself."""
+    if diverged_at is not None:
+        return {"optimizer": optimizer, "verdict": "diverges", "why": (
+            f"the iterate left |x|, |y| <= 1e6 (or f stopped being finite) at step {diverged_at}: "
+            "the rate is too large for the curvature it met, or f has no minimum that way")}
+    last = float(values[-1])
+    if grad_norm < 1e-3:
+        return {"optimizer": optimizer, "verdict": "converges", "why": (
+            f"after {steps} steps the gradient norm is {grad_norm:.2e}: it has settled at f = {last:.4g}")}
+    rising = values.size > 2 and float(np.max(np.diff(values))) > 0
+    return {"optimizer": optimizer, "verdict": "oscillates" if rising else "converges", "why": (
+        f"after {steps} steps f = {last:.4g} and the gradient norm is {grad_norm:.3g}; "
+        + ("f went up on some steps: the rate overshoots where the surface is steep"
+           if rising else "f fell on every step: it is still descending"))}
+
+
+def _limit_text(optimizer: str, momentum: float, limit: float) -> str:
+    if optimizer == "plain":
+        return f"2/L = {limit:.4g}"
+    if optimizer == "momentum":
+        return f"(2 + 2m)/L = {limit:.4g} (m = {momentum:g})"
+    return f"(2 + 2m)/((1 + 2m) L) = {limit:.4g} (m = {momentum:g})"
+
+
+def _overshoot(optimizer: str) -> str:
+    if optimizer == "plain":
+        return "lr > 1/L: the step 1 - lr*L is negative, so it jumps across the valley"
+    return "momentum carries it past the minimum and back"

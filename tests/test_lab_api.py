@@ -1,0 +1,485 @@
+"""The lab's JSON API in-process (FastAPI's TestClient): numbers against closed forms and the engine,
+every endpoint, and bad input of every kind answered 400/404/422 with the field named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import gdlab as gd
+from gdlab.lab import create_app
+from gdlab.lab.regression import loss_fn
+from gdlab.lab.server import is_loopback, serve
+from gdlab.lab.verdicts import stability_limit
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lab") / "lab.db"
+
+
+@pytest.fixture(scope="module")
+def client(db: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(str(db))) as c:
+        yield c
+
+
+def _surface(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/api/surface", json={"grid": 0, **body})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _refused(client: TestClient, path: str, body: Any, status: int, *words: str) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    for word in words:
+        assert word in detail, detail
+
+
+# --- surfaces: closed forms ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("learning_rate", [0.1, 0.7, 1.5, 1.99])
+def test_plain_gd_on_the_quadratic_is_the_exact_iterate(client: TestClient, learning_rate: float) -> None:
+    """f = (x^2 + y^2/c)/2: x_k = (1 - lr)^k x_0 and y_k = (1 - lr/c)^k y_0."""
+    out = _surface(client, condition=8.0, learning_rate=learning_rate, start=[-2.5, 2.0], steps=40)
+    path = np.asarray(out["paths"][0]["points"])
+    k = np.arange(41)
+    np.testing.assert_allclose(path[:, 0], (1 - learning_rate) ** k * -2.5, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(path[:, 1], (1 - learning_rate / 8.0) ** k * 2.0, rtol=1e-4, atol=1e-6)
+    f = 0.5 * (path[:, 0] ** 2 + path[:, 1] ** 2 / 8.0)
+    np.testing.assert_allclose(out["paths"][0]["values"], f, rtol=1e-4, atol=1e-7)
+
+
+def test_the_limits_come_from_the_hessian_eigenvalues(client: TestClient) -> None:
+    """Rotated by 30 degrees with condition 20: eigenvalues 1 and 1/20, so 2/L = 2, 2/(mu+L) = 2/1.05."""
+    q = _surface(client, condition=20.0, angle=30.0)["quadratic"]
+    assert q["L"] == pytest.approx(1.0, rel=1e-5) and q["mu"] == pytest.approx(0.05, rel=1e-4)
+    assert q["two_over_L"] == pytest.approx(2.0, rel=1e-5)
+    assert q["optimal_learning_rate"] == pytest.approx(2 / 1.05, rel=1e-5)
+    assert q["rate_at_optimal"] == pytest.approx(0.95 / 1.05, rel=1e-4)
+
+
+@pytest.mark.parametrize(("learning_rate", "verdict"), [(0.5, "converges"), (1.5, "oscillates"),
+                                                         (2.0, "oscillates"), (2.3, "diverges")])
+def test_the_verdict_in_words(client: TestClient, learning_rate: float, verdict: str) -> None:
+    out = _surface(client, condition=10.0, learning_rate=learning_rate, steps=2000)
+    said = out["verdicts"][0]
+    assert said["verdict"] == verdict
+    assert "2/L = 2" in said["why"]
+    assert said["rate"] == pytest.approx(max(abs(1 - learning_rate), abs(1 - learning_rate / 10)), rel=1e-5)
+    assert (out["paths"][0]["diverged_at"] is not None) == (verdict == "diverges")
+
+
+def test_on_the_limit_the_steep_coordinate_swings_for_ever(client: TestClient) -> None:
+    out = _surface(client, condition=10.0, learning_rate=2.0, start=[1.0, 0.0], steps=50)
+    x = np.asarray(out["paths"][0]["points"])[:, 0]
+    np.testing.assert_allclose(x, (-1.0) ** np.arange(51), rtol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["plain", "momentum", "nesterov"])
+@pytest.mark.parametrize("momentum", [0.5, 0.9])
+def test_each_optimizer_diverges_just_past_its_stability_limit_and_not_before(
+    client: TestClient, optimizer: str, momentum: float
+) -> None:
+    limit = stability_limit(optimizer, 1.0, momentum)
+    for factor, diverges in ((0.97, False), (1.03, True)):
+        out = _surface(client, learning_rate=limit * factor, momentum=momentum, optimizers=[optimizer],
+                       steps=2000, condition=4.0)
+        assert (out["paths"][0]["diverged_at"] is not None) == diverges, (factor, out["verdicts"])
+        assert (out["verdicts"][0]["verdict"] == "diverges") == diverges
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_paths_equal_a_python_loop_of_the_update(client: TestClient, nesterov: bool) -> None:
+    """v <- m v + g; w <- w - lr v (heavy ball) or w - lr (g + m v) (Nesterov), g = grad f(w)."""
+    lr, m, c = 0.3, 0.8, 5.0
+    out = _surface(client, learning_rate=lr, momentum=m, condition=c, start=[2.0, -1.0], steps=30,
+                   optimizers=["nesterov" if nesterov else "momentum"])
+    w, v, expected = np.array([2.0, -1.0]), np.zeros(2), [np.array([2.0, -1.0])]
+    for _ in range(30):
+        g = w * np.array([1.0, 1.0 / c])
+        v = m * v + g
+        w = w - lr * (g + m * v if nesterov else v)
+        expected.append(w)
+    np.testing.assert_allclose(out["paths"][0]["points"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_typed_formula_descends_by_its_own_gradient(client: TestClient) -> None:
+    """f = x^2 + 3*y^2: x_k = (1 - 2 lr)^k x_0, y_k = (1 - 6 lr)^k y_0."""
+    out = _surface(client, surface="formula", formula="x^2 + 3*y^2", learning_rate=0.05, start=[1.0, 1.0],
+                   steps=20, grid=11)
+    path = np.asarray(out["paths"][0]["points"])
+    k = np.arange(21)
+    np.testing.assert_allclose(path[:, 0], 0.9**k, rtol=1e-5)
+    np.testing.assert_allclose(path[:, 1], 0.7**k, rtol=1e-5)
+    x, y = np.meshgrid(out["grid"]["x"], out["grid"]["y"])
+    np.testing.assert_allclose(out["grid"]["z"], x**2 + 3 * y**2, rtol=1e-5, atol=1e-6)
+    assert out["text"] == "x^2 + 3*y^2" and out["canonical"] == "((x^2.0)+(3.0*(y^2.0)))"
+
+
+def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:
+    out = _surface(client, surface="rosenbrock", grid=21, learning_rate=0.001, steps=2000)
+    x, y = np.meshgrid(out["grid"]["x"], out["grid"]["y"])
+    np.testing.assert_allclose(out["grid"]["z"], (1 - x) ** 2 + 100 * (y - x**2) ** 2, rtol=1e-5)
+    values = np.asarray(out["paths"][0]["values"])
+    assert values[0] == pytest.approx(12.5) and values[-1] < values[0] / 4  # f(-1.5, 2) = 6.25 + 6.25
+    end = np.asarray(out["paths"][0]["points"][-1])
+    assert np.linalg.norm(end - 1) < np.linalg.norm(np.array([-1.5, 2.0]) - 1)  # along the valley to (1, 1)
+    assert out["verdicts"][0]["verdict"] in ("converges", "oscillates")
+    for name, minimum in (("himmelblau", (3.0, 2.0)), ("beale", (3.0, 0.5))):  # from their default starts
+        far = _surface(client, surface=name, learning_rate=0.01, steps=2000)
+        assert far["paths"][0]["values"][-1] == pytest.approx(0.0, abs=1e-5)
+        np.testing.assert_allclose(far["paths"][0]["points"][-1], minimum, atol=2e-3)
+        assert far["verdicts"][0]["verdict"] == "converges"
+    saddle = _surface(client, surface="saddle", learning_rate=0.5, steps=200)
+    assert saddle["curvature_at_start"] == pytest.approx([-1.0, 1.0])
+    assert saddle["paths"][0]["diverged_at"] is not None  # it slides off the saddle without bound
+
+
+def test_a_surface_answer_stays_small(client: TestClient) -> None:
+    response = client.post("/api/surface", json={"optimizers": ["plain", "momentum", "nesterov"],
+                                                 "steps": 2000, "grid": 200})
+    assert response.status_code == 200
+    assert len(response.content) < 2_000_000
+
+
+# --- surfaces: bad input -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["__import__('os')", "().__class__", "x.__class__", "eval('1')", "open('/etc/passwd')", "x; y",
+     "lambda: 0", "x[0]", "2x", "(" * 40 + "x" + ")" * 40, "-" * 60 + "x", "x^" * 40 + "2", "1e400", "X"],
+)
+def test_hostile_or_broken_formulas_are_refused_by_name(client: TestClient, formula: str) -> None:
+    _refused(client, "/api/surface", {"surface": "formula", "formula": formula}, 400, "formula")
+
+
+def test_a_long_formula_is_refused_before_parsing(client: TestClient) -> None:
+    deep = "(" * 1000 + "x" + ")" * 1000
+    _refused(client, "/api/surface", {"surface": "formula", "formula": deep}, 422, "formula", "200")
+    _refused(client, "/api/surface", {"surface": "formula"}, 400, "formula must be given")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"learning_rate": "abc"}, "learning_rate"),
+        ({"learning_rate": -1}, "learning_rate"),
+        ({"learning_rate": 1e308}, "learning_rate"),
+        ({"steps": 2001}, "steps"),
+        ({"steps": 10**30}, "steps"),
+        ({"steps": 1.5}, "steps"),
+        ({"grid": 201}, "grid"),
+        ({"condition": 0.5}, "condition"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"optimizers": ["adam"]}, "optimizers.0"),
+        ({"optimizers": []}, "optimizers"),
+        ({"surface": "sphere"}, "surface"),
+        ({"start": [1e9, 0]}, "start"),
+        ({"start": "here"}, "start"),
+        ({"view": [1, -1, 0, 1]}, "view"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_values_answer_422_naming_the_field(client: TestClient, body: dict[str, Any], field: str) -> None:
+    response = client.post("/api/surface", json=body)
+    assert response.status_code == 422, response.text
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert response.json()["detail"].startswith(field)
+
+
+def test_non_numbers_and_broken_json(client: TestClient) -> None:
+    for text in ('{"learning_rate": NaN}', '{"learning_rate": Infinity}', '{"learning_rate": ', "[]"):
+        response = client.post("/api/surface", content=text, headers={"content-type": "application/json"})
+        assert response.status_code == 422, text
+
+
+def test_a_megabyte_body_is_refused_unread(client: TestClient) -> None:
+    big = json.dumps({"surface": "formula", "formula": "x" * (1 << 20)})
+    _refused_raw = client.post("/api/surface", content=big, headers={"content-type": "application/json"})
+    assert _refused_raw.status_code == 400
+    assert _refused_raw.json()["detail"] == f"body must be at most 65536 bytes; got {len(big)} bytes."
+
+
+def test_a_streamed_body_is_cut_at_the_limit(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b" " * 4096
+
+    response = client.post("/api/surface", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "65536" in response.json()["detail"]
+
+
+# --- batch, SGD, mini-batch --------------------------------------------------------------
+
+
+def _regression(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/api/regression", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_three_paths_from_the_same_start_with_their_counts(client: TestClient) -> None:
+    out = _regression(client, n=40, batch_size=16, epochs=3, start=[-1.0, 2.0])
+    batch, sgd, mini = out["series"]
+    assert [s["name"] for s in out["series"]] == ["batch", "sgd", "minibatch"]
+    assert [s["batch_size"] for s in out["series"]] == [40, 1, 16]
+    assert len(batch["points"]) == 3 + 1 and len(sgd["points"]) == 3 * 40 + 1 and len(mini["points"]) == 3 * 3 + 1
+    for s in out["series"]:
+        assert s["points"][0] == [-1.0, 2.0]
+    assert batch["samples"] == [0, 40, 80, 120]
+    assert sgd["samples"] == list(range(121))
+    assert mini["samples"] == [0, 16, 32, 40, 56, 72, 80, 96, 112, 120]  # 16 + 16 + 8 per epoch
+
+
+def test_every_path_ends_where_the_engine_ends(client: TestClient) -> None:
+    """gd.fit with the same data, start, seed, rate and batch size ends at the same (w, b)."""
+    out = _regression(client, n=30, noise=0.3, seed=7, batch_size=4, learning_rate=0.05, epochs=4)
+    points = np.asarray(out["points"], np.float32)
+    data = gd.Dataset(x_train=points[:, :1], y_train=points[:, 1], x_test=points[:0, :1], y_test=points[:0, 1],
+                      task="regression", n_classes=None)
+    for s in out["series"]:
+        result = gd.fit(loss_fn, data, gd.sgd(0.05), params=jnp.asarray([-1.0, 2.0], jnp.float32),
+                        batch_size=s["batch_size"], epochs=4, seed=7, check_stability=False)
+        np.testing.assert_allclose(s["points"][-1], np.asarray(result.params), rtol=1e-4, atol=1e-5)
+        assert s["loss"][-1] == pytest.approx(float(result.history["train_loss"][-1]), rel=1e-4)
+
+
+def test_losses_and_contour_are_the_full_data_loss(client: TestClient) -> None:
+    out = _regression(client, n=25, batch_size=5, epochs=2, grid=9)
+    xy = np.asarray(out["points"], np.float64)
+
+    def loss(w: float, b: float) -> float:
+        return float(np.mean((w * xy[:, 0] + b - xy[:, 1]) ** 2))
+
+    for s in out["series"]:
+        for (w, b), value in zip(s["points"], s["loss"]):
+            assert value == pytest.approx(loss(w, b), rel=1e-4)
+    grid = out["grid"]
+    for i in (0, 4, 8):
+        for j in (0, 3, 8):
+            assert grid["z"][i][j] == pytest.approx(loss(grid["w"][j], grid["b"][i]), rel=1e-5)
+    w, b = np.polyfit(xy[:, 0], xy[:, 1], 1)
+    np.testing.assert_allclose(out["least_squares"], [w, b], rtol=1e-4)
+
+
+def test_batch_gd_is_the_closed_form_gradient_step(client: TestClient) -> None:
+    """(w, b) <- (w, b) - lr * 2 mean(r * (x, 1)), r = w x + b - y."""
+    given = [[-1.0, -2.0], [0.0, 0.5], [1.0, 1.0], [2.0, 3.5]]
+    out = _regression(client, points=given, batch_size=2, learning_rate=0.1, epochs=5, start=[0.0, 0.0])
+    xy, wb = np.asarray(given), np.zeros(2)
+    expected = [wb]
+    for _ in range(5):
+        r = wb[0] * xy[:, 0] + wb[1] - xy[:, 1]
+        wb = wb - 0.1 * 2 * np.array([np.mean(r * xy[:, 0]), np.mean(r)])
+        expected.append(wb)
+    np.testing.assert_allclose(out["series"][0]["points"], expected, rtol=1e-5, atol=1e-6)
+    assert out["points"] == given
+
+
+def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None:
+    out = _regression(client, n=500, batch_size=10, epochs=10, grid=0)
+    sgd = out["series"][1]
+    assert len(sgd["loss"]) == 1000 and sgd["updates"][0] == 0 and sgd["updates"][-1] == 5000
+    assert sgd["samples"][-1] == 5000 and out["grid"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"n": 1}, 422, ("n",)),
+        ({"n": 1001}, 422, ("n",)),
+        ({"batch_size": 60, "n": 50}, 400, ("batch_size", "50")),
+        ({"epochs": 51}, 422, ("epochs",)),
+        ({"n": 1000, "epochs": 50}, 400, ("epochs", "20000")),
+        ({"noise": -0.1}, 422, ("noise",)),
+        ({"points": [[0, 0]] * 1001}, 422, ("points",)),
+        ({"points": [[0, 1e6], [1, 1]]}, 422, ("points",)),
+        ({"points": [[0, "a"], [1, 1]]}, 422, ("points",)),
+        ({"start": [0, 1000]}, 422, ("start",)),
+        ({"learning_rate": 0}, 422, ("learning_rate",)),
+    ],
+)
+def test_bad_regression_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
+    _refused(client, "/api/regression", body, status, *words)
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def _events(client: TestClient, job: str) -> list[dict[str, Any]]:
+    events = []
+    with client.stream("GET", f"/api/train/{job}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                event = json.loads(line[6:])
+                assert event["type"] == kind
+                events.append(event)
+    return events
+
+
+def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestClient) -> None:
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
+    job = client.post("/api/train", json=body).json()["job"]
+    events = _events(client, job)
+    assert [e["type"] for e in events] == ["epoch", "epoch", "epoch", "end"]
+    assert [e["epoch"] for e in events[:3]] == [1, 2, 3]
+    assert events[-1]["status"] == "max_epochs"
+    direct = gd.fit(gd.models.linear(), gd.datasets.linreg(n=1000), gd.sgd(0.05), batch_size=32, epochs=3, seed=0)
+    np.testing.assert_allclose([e["train_loss"] for e in events[:3]], direct.history["train_loss"], rtol=1e-5)
+    run_id = events[-1]["run_id"]
+    listed = client.get("/api/runs").json()["runs"]
+    assert run_id in [r["id"] for r in listed]
+    stored = client.get(f"/api/runs/{run_id}").json()
+    assert stored["status"] == "max_epochs"
+    np.testing.assert_allclose(stored["history"]["train_loss"], direct.history["train_loss"], rtol=1e-5)
+
+
+def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
+    job = client.post("/api/train", json=body).json()["job"]
+    assert client.post(f"/api/train/{job}/stop").json() == {"job": job, "stopping": True}
+    events = _events(client, job)
+    end = events[-1]
+    assert end["type"] == "end" and end["status"] == "interrupted"
+    epochs = [e for e in events if e["type"] == "epoch"]
+    assert 1 <= len(epochs) < 200
+    assert client.get(f"/api/runs/{end['run_id']}").json()["status"] == "interrupted"
+
+
+def test_a_run_the_engine_refuses_ends_with_an_error_event(client: TestClient) -> None:
+    """linreg is regression: a rule on test accuracy could never fire, and gd.fit says so."""
+    body = {"dataset": "linreg", "model": "linear", "epochs": 2, "stop": "target:test_accuracy:0.9"}
+    job = client.post("/api/train", json=body).json()["job"]
+    events = _events(client, job)
+    assert [e["type"] for e in events] == ["error"]
+    assert "test_accuracy" in events[0]["detail"]
+
+
+def test_at_most_two_runs_at_once(client: TestClient) -> None:
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
+    jobs = [client.post("/api/train", json=body).json()["job"] for _ in range(2)]
+    busy = client.post("/api/train", json=body)
+    assert busy.status_code == 429 and "at most 2" in busy.json()["detail"]
+    for job in jobs:
+        client.post(f"/api/train/{job}/stop")
+        assert _events(client, job)[-1]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"dataset": "cifar"}, 422, ("dataset",)),
+        ({"model": "resnet"}, 422, ("model",)),
+        ({"hidden": [0]}, 422, ("hidden",)),
+        ({"hidden": [8, 8, 8, 8]}, 422, ("hidden",)),
+        ({"batch_size": "half"}, 422, ("batch_size",)),
+        ({"batch_size": 900}, 400, ("batch_size", "800")),
+        ({"epochs": 201}, 422, ("epochs",)),
+        ({"stop": "grad<<1"}, 400, ("stop",)),
+        ({"nesterov": True}, 400, ("nesterov",)),
+        ({"warmup_steps": 10_000, "epochs": 1}, 400, ("warmup_steps",)),
+        ({"learning_rate": "fast"}, 422, ("learning_rate",)),
+    ],
+)
+def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
+    _refused(client, "/api/train", body, status, *words)
+
+
+def test_unknown_jobs_and_runs(client: TestClient) -> None:
+    assert client.get("/api/train/nope/events").status_code == 404
+    assert client.post("/api/train/nope/stop").status_code == 404
+    assert client.get("/api/runs/ffffffff").status_code == 400
+    assert client.get("/api/runs", params={"limit": 0}).status_code == 400
+
+
+def test_a_lab_without_a_database_lists_no_runs() -> None:
+    with TestClient(create_app(None)) as bare:
+        assert bare.get("/api/runs").json() == {"db": None, "runs": []}
+        assert bare.get("/api/runs/abc").status_code == 400
+
+
+# --- page, assets, schema, server --------------------------------------------------------
+
+
+def test_the_page_and_its_assets_are_local(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "gdlab lab" in page.text
+    for asset in ("/static/lab.js", "/static/lab.css"):
+        text = client.get(asset).text
+        assert "http://" not in text and "https://" not in text, asset
+    assert "http://" not in page.text and "https://" not in page.text
+    plotly = client.get("/vendor/plotly.min.js")
+    assert plotly.status_code == 200 and "javascript" in plotly.headers["content-type"]
+    assert len(plotly.content) > 1_000_000 and b"plotly" in plotly.content[:2000].lower()
+
+
+@pytest.mark.parametrize("path", ["/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fapp.py",
+                                  "/static/%2e%2e/%2e%2e/__init__.py", "/static//etc/passwd"])
+def test_static_files_cannot_escape_their_folder(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "import" not in response.text and "root:" not in response.text
+
+
+def test_the_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {
+        "/api/surface", "/api/regression", "/api/train", "/api/train/{job_id}/events",
+        "/api/train/{job_id}/stop", "/api/runs", "/api/runs/{run_id}",
+    }
+    surface = schema["components"]["schemas"]["SurfaceRequest"]["properties"]
+    assert surface["steps"]["maximum"] == 2000 and surface["grid"]["maximum"] == 200
+
+
+def test_serve_prints_the_url_and_warns_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    serve(host="127.0.0.1", port=8765, db=None)
+    out, err = capsys.readouterr()
+    assert out.strip() == "gdlab lab: http://127.0.0.1:8765/  (Ctrl-C to stop)" and err == ""
+    serve(host="0.0.0.0", port=9000, db=None)
+    out, err = capsys.readouterr()
+    assert "http://0.0.0.0:9000/" in out and err.startswith("warning: bound to 0.0.0.0")
+    assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == 9000
+    with pytest.raises(ValueError, match="port"):
+        serve(port=70000)
+    assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("192.168.1.2")
+
+
+def test_gdlab_lab_passes_its_options_to_the_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from gdlab.cli import main
+
+    served: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    db = tmp_path / "runs.db"
+    assert main(["lab", "--port", "9001", "--host", "0.0.0.0", "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "http://0.0.0.0:9001/" in out and "warning: bound to 0.0.0.0" in err
+    app, options = served[0]
+    assert options["host"] == "0.0.0.0" and options["port"] == 9001 and app.state.db == str(db)
+    assert main(["lab", "--port", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

@@ -1,0 +1,175 @@
+"""The lab in a real browser: Debian's chromium driven by Playwright (never downloaded by a test).
+
+The server is uvicorn on a loopback socket opened here (so it accepts as soon as it
+runs); the page loads plotly.js from the server, with no network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from gdlab.lab import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+WAIT_MS = 60_000  # first requests compile JAX programs on a busy 2-core machine
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("lab") / "lab.db"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(create_app(str(db)), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    server.should_exit = True
+    thread.join(timeout=30)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, url: str) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("request", lambda req: errors.append(f"left loopback: {req.url}")
+            if not req.url.startswith(url) else None)
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    yield page
+    page.close()
+    assert errors == []
+
+
+def test_the_learning_rate_slider_past_2_over_L_makes_the_page_say_diverges(page: Page, tmp_path: Path) -> None:
+    verdict = page.locator("#s-verdict")
+    expect(verdict).to_contain_text("converges")  # the default rate 0.5 on L = 1
+    expect(page.locator("#s-info")).to_contain_text("2/L = 2")
+    expect(page.locator("#s-lr-marks .mark-limit")).to_have_text("2/L")
+    page.locator("#s-lr").fill(str(math.log10(2.3)))  # past 2/L = 2
+    expect(verdict).to_contain_text("diverges")
+    expect(verdict).to_contain_text("2/L = 2")
+    assert float(page.locator("#s-lr-out").inner_text()) == pytest.approx(2.3, abs=0.01)  # slider steps
+    page.screenshot(path=str(tmp_path / "surfaces-diverging.png"))
+    page.locator("#s-lr").fill(str(math.log10(1.5)))  # between 1/L and 2/L
+    expect(verdict).to_have_attribute("data-verdict", "oscillates")
+
+
+def test_a_click_on_the_contour_moves_the_start(page: Page) -> None:
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    before = page.evaluate("() => document.getElementById('s-plot').data.at(-1).x[0]")
+    box = page.locator("#s-plot .nsewdrag").first.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.5)  # right of the centre
+    page.wait_for_function(f"() => document.getElementById('s-plot').data.at(-1).x[0] !== {before}")
+    start = page.evaluate("() => [document.getElementById('s-plot').data.at(-1).x[0], "
+                          "document.getElementById('s-plot').data.at(-1).y[0]]")
+    assert start[0] == pytest.approx(1.8, abs=0.2) and start[1] == pytest.approx(0.0, abs=0.2)
+    first = page.evaluate("() => [document.getElementById('s-plot').data[1].x[0], "
+                          "document.getElementById('s-plot').data[1].y[0]]")
+    assert first == start  # the path starts there
+
+
+def test_a_lesson_button_opens_its_preset(page: Page) -> None:
+    page.locator(".tab[data-tab=learn]").click()
+    expect(page.locator("#learn")).to_contain_text("Glossary")
+    page.locator("[data-preset=rate]").click()
+    expect(page.locator("#surfaces")).to_be_visible()
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
+
+
+def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:
+    for name in ("momentum", "nesterov"):
+        page.locator(f".s-opt[value={name}]").check()
+    page.locator("#s-condition").fill("1.3")  # condition 20
+    page.locator("#s-angle").fill("30")
+    page.locator("#s-lr").fill(str(math.log10(0.6)))
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "3")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "converges oscillates oscillates")
+    lines = page.locator("#s-plot .scatterlayer .trace")
+    expect(lines).to_have_count(4)  # three paths and the start
+    page.screenshot(path=str(tmp_path / "surfaces.png"))
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "lab.png"))
+
+
+def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tmp_path: Path) -> None:
+    page.locator(".tab[data-tab=batches]").click()
+    contour = page.locator("#r-contour")
+    expect(contour).to_have_attribute("data-paths", "3")
+    drawn = page.evaluate(
+        "() => document.getElementById('r-contour').data"
+        ".filter(t => t.type === 'scatter' && t.mode === 'lines').map(t => [t.name, t.x.length])"
+    )
+    assert [name.split(" (")[0] for name, _ in drawn] == ["batch GD", "SGD", "mini-batch"]
+    assert [length for _, length in drawn] == [5 + 1, 5 * 50 + 1, 5 * 7 + 1]  # 50 points, batch 8: 7 per epoch
+    assert page.locator("#r-contour .scatterlayer .trace path.js-line").count() == 3
+    for chart in ("#r-updates", "#r-samples"):
+        expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
+    assert page.locator("#r-scatter circle").count() == 50
+    page.screenshot(path=str(tmp_path / "batches.png"))
+    # drag the first point 80 px up: the server recomputes from the moved data
+    before = page.evaluate("() => R.data.points[0]")
+    box = page.locator("#r-scatter circle").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y - 40)
+    page.mouse.move(x, y - 80)
+    page.mouse.up()
+    page.wait_for_function(f"() => R.data.points[0][1] > {before[1]} + 0.5")
+    after = page.evaluate("() => R.data.points[0]")
+    assert after[0] == pytest.approx(before[0], abs=0.05)  # moved straight up
+    assert page.evaluate("() => R.data.points.length") == 50
+
+
+def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path) -> None:
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-epochs").fill("15")
+    page.evaluate(  # record every redraw of the loss chart
+        "() => { window.seen = []; new MutationObserver(() => window.seen.push("
+        "+document.getElementById('t-loss').dataset.epochs)).observe("
+        "document.getElementById('t-loss'), {attributes: true, attributeFilter: ['data-epochs']}); }"
+    )
+    page.locator("#t-start").click()
+    loss = page.locator("#t-loss")
+    expect(loss).to_have_attribute("data-epochs", "15")
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    points = page.evaluate("() => document.getElementById('t-loss').data[0].y.length")
+    assert points == 15
+    seen = page.evaluate("() => window.seen")
+    assert [n for n in seen if n] == list(range(1, 16))  # one redraw per epoch, as they arrived
+    page.screenshot(path=str(tmp_path / "train.png"))
+    page.locator("#t-runs-box summary").click()
+    expect(page.locator("#t-runs label")).to_have_count(1)
+    page.locator("#t-runs input").check()  # overlay the recorded run: a dotted curve, equal to the live one
+    page.wait_for_function("() => document.getElementById('t-loss').data.some(t => t.name.startsWith('run '))")
+    overlay = page.evaluate(
+        "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")
+    live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
+    assert overlay == pytest.approx(live, rel=1e-5)
