@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from gdlab.commands.cpu_devices import arrange_cpu_devices
+
 app = typer.Typer(
     name="gdlab",
     help="gdlab: a gradient-descent laboratory (batch, stochastic and mini-batch gradient descent).",
@@ -555,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        arrange_cpu_devices()
         code = app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
