@@ -18,6 +18,7 @@ import numpy as np
 import gdlab as gd
 from gdlab.core.checks import check_choice
 from gdlab.store.sweeps import FINISHED
+from gdlab.store.records import flat_config
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
 """The final metrics a listing shows."""
@@ -108,7 +109,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
             lines.append(f"command: {command_line(run.config['cli'])}")
         lines.append("config:")
         config = {k: v for k, v in run.config.items() if k != "cli"}
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat(config).items()]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat_config(config).items()]
         lines.append("final:")
         lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
         if "train_loss" in history:
@@ -147,7 +148,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         lines = [f"sweep {sweep.id} ({sweep.kind}): {sweep.status}", f"  reason: {sweep.reason or '-'}",
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
         config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat(config).items()]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat_config(config).items()]
         columns = ["run_id", "status", "batch_size", "learning_rate", "momentum", "seed", "epochs",
                    *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)]
@@ -167,7 +168,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     with gd.store.open(db, create=False) as store:
         runs = [store.run(run_id) for run_id in run_ids]
         rows = [brief(run, store.last_metrics(run.id)) for run in runs]
-    configs = [flat(run.config) for run in runs]
+    configs = [flat_config(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
     differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
     shown = {"dataset", "model", "epochs"}  # in the rows above
@@ -262,9 +263,9 @@ def command_line(cli: dict[str, Any]) -> str:
     """The gdlab fit command that gives these recorded options (defaults left out)."""
     from gdlab.commands.fit import FitOptions
 
-    defaults = flat(asdict(FitOptions()))
+    defaults = flat_config(asdict(FitOptions()))
     words = ["gdlab", "fit"]
-    for key, value in flat(cli).items():
+    for key, value in flat_config(cli).items():
         if value is None or (key in defaults and value == defaults[key]):
             continue
         flag = "--" + key.split(".")[-1].replace("_", "-")
@@ -319,15 +320,6 @@ def aligned(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *rows]]
 
 
-def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one level with dotted keys: {"rule": {"momentum": 0.9}} -> {"rule.momentum": 0.9}."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def jsonable(value: Any) -> Any:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from gdlab.report.html import figure, page
 from gdlab.report.plots import _style, _svg
+from gdlab.store.records import flat_config
 
 LOSSES = ("train_loss", "test_loss")
 DIAGNOSTICS = {
@@ -143,19 +144,11 @@ def _summary(history: dict[str, np.ndarray]) -> str:
 def _config_rows(run: dict[str, Any]) -> list[list[str]]:
     rows = [[key, number(run.get(key))] for key in ("id", "kind", "status", "dataset_fingerprint", "gdlab_version",
                                                     "jax_version", "device") if key in run]
-    for key, value in _flat(run.get("config", {})).items():
+    for key, value in flat_config(run.get("config", {})).items():
         rows.append([key, value if isinstance(value, str) else json.dumps(value)])
     return rows
 
 
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _spans_decades(history: dict[str, np.ndarray]) -> bool:

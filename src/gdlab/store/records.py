@@ -216,3 +216,13 @@ def _run(row: tuple[Any, ...]) -> Run:
     fields = dict(zip(RUN_COLUMNS, row))
     fields["config"] = json.loads(fields["config"])
     return Run(**fields)
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: {"rule": {"momentum": 0.9}} -> {"rule.momentum": 0.9}."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
