@@ -102,6 +102,7 @@ def test_cli_two_processes_record_once(tmp_path, data_cache) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["GDLAB_CACHE_DIR"] = str(data_cache)
+    env["GDLAB_CPU_DEVICES"] = "1"  # one device per process (the CLI's default is one per core)
     args = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "2", "--batch-size", "40",
             "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--json", "--no-progress"]
     procs = [subprocess.Popen([sys.executable, "-m", "gdlab.cli", *args, "--process-id", str(i),
