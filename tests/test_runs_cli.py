@@ -486,10 +486,10 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)
     lines = out.splitlines()
-    assert code == 0 and len(lines) == 5 and lines[0].startswith("learning_rate,batch_size,momentum,seed,status,")
-    assert [line.split(",")[:5] for line in lines[1:]] == [
-        ["0.01", "800", "0.0", "0", "max_epochs"], ["0.01", "800", "0.0", "1", "max_epochs"],
-        ["100.0", "800", "0.0", "0", "diverged"], ["100.0", "800", "0.0", "1", "diverged"]]
+    assert code == 0 and len(lines) == 5 and lines[0].startswith("learning_rate,batch_size,momentum,schedule,seed,status,")
+    assert [line.split(",")[:6] for line in lines[1:]] == [
+        ["0.01", "800", "0.0", "constant", "0", "max_epochs"], ["0.01", "800", "0.0", "constant", "1", "max_epochs"],
+        ["100.0", "800", "0.0", "constant", "0", "diverged"], ["100.0", "800", "0.0", "constant", "1", "diverged"]]
     assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
     assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")

@@ -557,7 +557,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        arrange_cpu_devices()
         code = app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
@@ -617,5 +616,18 @@ def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``gdlab`` program: one CPU device per core for sweeps (before JAX starts), then ``main``.
+
+    Tests call ``main`` in-process and never change how their own JAX starts.
+    """
+    try:
+        arrange_cpu_devices()
+    except ValueError as err:
+        _error(str(err))
+        sys.exit(2)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
