@@ -423,7 +423,7 @@ def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_path: Path) -> None:
     (script,) = importlib.metadata.entry_points(group="console_scripts", name="gdlab")
-    assert script.value == "gdlab.cli:main"
+    assert script.value == "gdlab.cli:run"
     env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [sys.executable, "-m", "gdlab.cli", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
