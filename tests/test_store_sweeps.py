@@ -164,3 +164,7 @@ def test_a_schedule_grid_is_recorded_by_schedule_and_resumes_by_name(tmp_path, d
     assert [g.config["schedule"] for g in stored.groups] == ["constant", "cosine"]
     assert set(sweep.results["seconds"]) == {"50", "50 cosine"}
     _assert_same_rows(stored, result)
+    from gdlab.report.comparison import from_sweep
+
+    with pytest.raises(ValueError, match=r"one schedule per batch size; .*\['constant', 'cosine'\] at batch sizes \[50, 50\]"):
+        from_sweep(stored, {"n_train": data.n_train}, {0: 1.0})
