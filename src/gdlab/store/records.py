@@ -75,21 +75,25 @@ def list_runs(
     since: str | datetime.datetime | None = None,
 ) -> list[Run]:
     """Runs, newest first; only those with this status, on this data set, created at or after since."""
-    where, args = [], []
-    if status is not None:
-        where.append("status = ?")
-        args.append(check_choice("status", status, RECORD_STATUSES))
-    if dataset is not None:
-        where.append("dataset = ?")
-        args.append(dataset)
+    status = None if status is None else check_choice("status", status, RECORD_STATUSES)
+    return [_run(row) for row in newest_first(conn, "runs", RUN_COLUMNS,
+                                               {"status": status, "dataset": dataset}, since)]
+
+
+def newest_first(
+    conn: sqlite3.Connection, table: str, columns: tuple[str, ...], equal: dict[str, Any],
+    since: str | datetime.datetime | None,
+) -> list[tuple[Any, ...]]:
+    """Rows of table, newest first, whose columns equal the given values (None: any), created at or after since."""
+    where = [f"{name} = ?" for name, value in equal.items() if value is not None]
+    args = [value for value in equal.values() if value is not None]
     if since is not None:
         where.append("created_at >= ?")
         args.append(utc_text(since))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(
-        f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {clause} ORDER BY created_at DESC, rowid DESC", args
-    )
-    return [_run(row) for row in rows]
+    return conn.execute(
+        f"SELECT {', '.join(columns)} FROM {table} {clause} ORDER BY created_at DESC, rowid DESC", args
+    ).fetchall()
 
 
 def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:

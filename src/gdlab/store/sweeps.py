@@ -15,7 +15,7 @@ import numpy as np
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import Group, SweepResult
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import Run, find_run, history, transaction, utc_text
+from gdlab.store.records import Run, find_run, history, newest_first, transaction
 from gdlab.store.schema import StoreError, now
 from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
 
@@ -48,18 +48,8 @@ def list_sweeps(
     conn: sqlite3.Connection, status: str | None = None, since: str | datetime.datetime | None = None
 ) -> list[Sweep]:
     """Sweeps, newest first; only those with this status, created at or after since."""
-    where, args = [], []
-    if status is not None:
-        where.append("status = ?")
-        args.append(check_choice("status", status, SWEEP_STATUSES))
-    if since is not None:
-        where.append("created_at >= ?")
-        args.append(utc_text(since))
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(
-        f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps {clause} ORDER BY created_at DESC, rowid DESC", args
-    ).fetchall()
-    return [_sweep(conn, row) for row in rows]
+    status = None if status is None else check_choice("status", status, SWEEP_STATUSES)
+    return [_sweep(conn, row) for row in newest_first(conn, "sweeps", SWEEP_COLUMNS, {"status": status}, since)]
 
 
 def find_sweep(conn: sqlite3.Connection, sweep_id: str) -> Sweep | None:
