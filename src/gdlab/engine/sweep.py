@@ -223,7 +223,7 @@ def _run_group(
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
-    chunk = _chunk_size(inits[0], size, len(seeds), len(pairs), budget)
+    chunk = _even_chunk(_chunk_size(inits[0], size, len(seeds), len(pairs), budget), len(pairs))
     start = time.perf_counter()
     parts = []
     record, offset = recording
@@ -232,7 +232,7 @@ def _run_group(
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
-                                  mesh, observe))
+                                  mesh, observe, pad_to=chunk))
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32", "mesh": layout}
@@ -243,17 +243,19 @@ def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
     lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
     progress: Callable[[int, int], None] | None,
-    mesh: Mesh | None, observe: ChunkObserver | None = None,
+    mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
-    With a mesh the pair axis is sharded over its configs axis (padded with
-    inactive copies of the last pair to a multiple of its size) and, with a
-    data axis, each batch over that.
+    The pair axis is padded with inactive copies of the last pair to pad_to
+    pairs (every chunk of a group then has one shape: one compiled program)
+    and, with a mesh, to a multiple of its configs axis, over which it is
+    sharded; with a data axis each batch is split over that.
     """
     real = len(pairs)
     configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
-    pairs = pairs + [pairs[-1]] * (-len(pairs) % configs)
+    target = max(pad_to, real)
+    pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
     n_seeds, n_pairs = len(inits), len(pairs)
     params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
     params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
@@ -454,6 +456,12 @@ def config_bytes(params: Params, batch_size: int) -> int:
     itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
     widths = sum(int(np.shape(a)[-1]) for a in leaves if np.ndim(a) >= 1)
     return itemsize * (6 * n_params + 4 * max(batch_size, EVAL_ROWS) * widths)
+
+
+def _even_chunk(largest: int, n_pairs: int) -> int:
+    """Pairs per chunk when at most `largest` fit: as many chunks as needed, all of one size (the last padded)."""
+    chunks = -(-n_pairs // largest)
+    return -(-n_pairs // chunks)
 
 
 def _chunk_size(params: Params, batch_size: int, n_seeds: int, n_pairs: int, budget: int) -> int:
