@@ -7,10 +7,16 @@ from pathlib import Path
 
 import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 import gdlab as gd
 
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+JAX_CACHE_OPTIONS = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +28,22 @@ def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def mnist1d(data_cache: Path) -> gd.Dataset:
     return gd.datasets.load("mnist1d", cache_path=data_cache)
+
+
+@pytest.fixture
+def restore_jax_cache() -> Iterator[None]:
+    """Undo the CLI's process-wide JAX cache settings after the test.
+
+    ``gdlab fit`` and ``gdlab compare`` turn on JAX's persistent compilation cache with
+    jax.config.update, which outlives the call; without this every later test would
+    write its programs to this test's directory.
+    """
+    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
+    compilation_cache.reset_cache()
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
 
 
 @pytest.fixture

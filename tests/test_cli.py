@@ -13,48 +13,21 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 import gdlab as gd
-from gdlab.cli import app_commands, main
+from cli_calls import json_cli as _json
+from cli_calls import run_cli as _run
+from gdlab.cli import app_commands
 
-JAX_CACHE_OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_persistent_cache_min_entry_size_bytes",
-)
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
 
 
 @pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Run in tmp_path with GDLAB_CACHE_DIR there; undo the CLI's process-wide JAX cache settings.
-
-    ``gdlab fit`` turns on JAX's persistent compilation cache with jax.config.update,
-    which outlives the call; without this every later test would write its programs
-    to this test's directory.
-    """
+def cache_dir(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Run in tmp_path with GDLAB_CACHE_DIR there (restore_jax_cache undoes the CLI's JAX cache settings)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
-    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
-    compilation_cache.reset_cache()
     yield tmp_path / "cache"
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
-    code, out, err = _run(capsys, *args, "--json")
-    assert code == 0, err
-    assert len(out.splitlines()) == 1  # one JSON object on one line
-    return json.loads(out)
 
 
 def _write_csv(path: Path, n: int, features: int, target_column: int, seed: int = 0) -> Path:

@@ -11,10 +11,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 import gdlab as gd
 from gdlab.cli import compare, main
@@ -27,24 +25,15 @@ from gdlab.commands.compare import (
 )
 from gdlab.report import load, render
 
-JAX_CACHE_OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_persistent_cache_min_entry_size_bytes",
-)
-
 
 @pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_cache: Path) -> Iterator[Path]:
+def cache_dir(
+    restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_cache: Path
+) -> Iterator[Path]:
     """Run in tmp_path with GDLAB_CACHE_DIR in the session's temporary cache; undo the JAX cache settings."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GDLAB_CACHE_DIR", str(data_cache))
-    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
-    compilation_cache.reset_cache()
     yield data_cache
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")

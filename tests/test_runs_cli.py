@@ -17,22 +17,16 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 import gdlab as gd
-from gdlab.cli import main
+from cli_calls import json_cli as _json
+from cli_calls import run_cli as _run
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
 from gdlab.store.schema import CURRENT_VERSION
 
-JAX_CACHE_OPTIONS = (
-    "jax_compilation_cache_dir",
-    "jax_persistent_cache_min_compile_time_secs",
-    "jax_persistent_cache_min_entry_size_bytes",
-)
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
 TIMES = {"epoch_time", "wall_time"}
 # ~5 ms an epoch (100 updates with momentum and a cosine schedule, recorded): long enough to kill mid-run
@@ -41,17 +35,12 @@ SLOW_FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "
 
 
 @pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def in_tmp_path(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run in tmp_path (so ./gdlab.db lands there) and undo the CLI's process-wide JAX cache settings."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("GDLAB_DB", raising=False)
-    saved = {name: getattr(jax.config, name) for name in JAX_CACHE_OPTIONS}
-    compilation_cache.reset_cache()
     yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +48,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of gdlab subprocesses: one compilation cache for all (they compile the same programs)."""
     environ = {k: v for k, v in os.environ.items() if k != "GDLAB_DB"}
     return {**environ, "GDLAB_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
-    code, out, err = _run(capsys, *args, "--json")
-    assert code == 0, err
-    assert len(out.splitlines()) == 1
-    return json.loads(out)
 
 
 def _one_error(capsys: pytest.CaptureFixture[str], *args: str, code: int = 2) -> str:
