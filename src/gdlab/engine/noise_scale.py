@@ -29,6 +29,7 @@ import numpy as np
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.types import Array, LossFn, Model, Params
+from gdlab.engine.data_parallel import sum_of_squares
 from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params
 
 
@@ -136,7 +137,7 @@ def _compiled_norms(loss: LossFn) -> Any:
     def norms(params: Params, x: Array, y: Array, idx: Array) -> Array:
         def one(rows: Array) -> Array:
             grads = jax.grad(loss)(params, x[rows], y[rows])
-            return sum((jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)), jnp.zeros(()))
+            return sum_of_squares(grads)
 
         return jax.lax.map(one, idx)
 
