@@ -14,6 +14,7 @@ import pytest
 
 import gdlab as gd
 from gdlab.engine.epoch import _COMPILED
+from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import config_bytes
 
 
@@ -157,6 +158,9 @@ def test_bfloat16_compute_keeps_float32_weights_and_tracks_float32(small) -> Non
     low = gd.sweep(MODEL, small, compute_dtype="bfloat16", **grid)
     assert all(np.asarray(a).dtype == np.float32 for a in jax.tree.leaves(low.run(0).params))
     assert low.run(0).config["compute_dtype"] == "bfloat16"
+    key = jax.random.PRNGKey(0)  # "float32" is no cast: the same objective (and programs) as the default
+    assert objective_and_params(MODEL, small, None, None, key, "float32")[0] is \
+        objective_and_params(MODEL, small, None, None, key)[0]
     for a, b in zip(full.rows, low.rows):
         assert b["final_train_loss"] == pytest.approx(a["final_train_loss"], rel=0.05)
         assert b["final_train_loss"] != a["final_train_loss"]  # it did compute in another precision

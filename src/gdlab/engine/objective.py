@@ -31,12 +31,12 @@ def model_objective(
 ) -> Objective:
     """The objective of a model trained with a named per-example loss (built once per pair).
 
-    compute_dtype "bfloat16" is mixed precision: outputs = apply(bf16(params), bf16(x))
+    compute_dtype None computes in the params' dtype; "bfloat16" is mixed precision: outputs = apply(bf16(params), bf16(x))
     cast back to the params' dtype before the loss, so the loss, the gradients (through
     the casts) and the update stay in the params' dtype (float32 master weights).
     """
     per_example = LOSSES[loss_name]
-    forward = apply if compute_dtype in (None, "float32") else _cast_forward(apply, jnp.dtype(compute_dtype))
+    forward = apply if compute_dtype is None else _cast_forward(apply, jnp.dtype(compute_dtype))
 
     def loss(params: Params, x: Array, y: Array) -> Array:
         return jnp.mean(per_example(forward(params, x), y))

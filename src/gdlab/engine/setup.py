@@ -45,7 +45,8 @@ def objective_and_params(
         if params is None:
             params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
-        return model_objective(model.apply, loss_name, classification, compute_dtype), params, loss_name
+        low = None if compute_dtype == "float32" else compute_dtype  # float32 is no cast: the same objective
+        return model_objective(model.apply, loss_name, classification, low), params, loss_name
     if callable(model):
         if params is None:
             raise TypeError("params must be given when model is a loss function loss_fn(params, x, y).")
