@@ -49,16 +49,19 @@ def host_peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _gdlab_workload(gd: Any, sizes: tuple[int, ...]) -> tuple[Any, Any, Any]:
+    """The MLP of these layer sizes, MNIST-1D, and the shared initial weights as gdlab params."""
+    params = tuple({"w": w, "b": b} for w, b in initial_weights(sizes=sizes))
+    return gd.models.mlp(hidden=sizes[1:-1]), gd.datasets.load("mnist1d"), params
+
+
 def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     """gd.sweep over the learning rates: one compiled, vmapped program (config counts ascending)."""
     import jax
 
     import gdlab as gd
 
-    sizes = tuple(args["sizes"])
-    data = gd.datasets.load("mnist1d")
-    params = tuple({"w": w, "b": b} for w, b in initial_weights(sizes=sizes))
-    model = gd.models.mlp(hidden=sizes[1:-1])
+    model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
     compute = "bfloat16" if args["mode"] == "bfloat16" else None
     precision = "highest" if args["mode"] == "highest" else None
     out = []
@@ -86,10 +89,7 @@ def run_gdlab_fits(args: dict[str, Any]) -> list[dict[str, Any]]:
 
     import gdlab as gd
 
-    sizes = tuple(args["sizes"])
-    data = gd.datasets.load("mnist1d")
-    params = tuple({"w": w, "b": b} for w, b in initial_weights(sizes=sizes))
-    model = gd.models.mlp(hidden=sizes[1:-1])
+    model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
     common = dict(batch_size=args["batch_size"], metrics="running", params=params, check_stability=False)
     out = []
     for configs in args["configs"]:
