@@ -14,12 +14,14 @@ epoch of all configs), final test accuracies per config, and peak memory
 (device bytes on a GPU, resident set size on the CPU).
 
 Peers: ``gdlab_sweep`` (one ``gd.sweep`` call, vmapped; ``mode`` picks the
-precision: "default", "highest" or "bfloat16"), ``gdlab_fits`` (one ``gd.fit``
+precision: "default", "highest" or "bfloat16"; an optional ``max_memory`` is passed on), ``gdlab_fits`` (one ``gd.fit``
 per config, one after another), ``torch_loop`` (one PyTorch model per config, one
 after another: preloaded tensors, ``x[perm[i:i+b]]`` indexing, ``torch.optim.SGD``),
 ``torch_func`` (PyTorch's model-ensembling recipe: the stacked params
 ``stack_module_state`` makes, ``vmap(grad_and_value(functional_call ...))`` over
-them, one SGD update on the stacked tensors; ``mode`` "tf32" allows TF32 matmuls).
+them, one SGD update on the stacked tensors; ``mode`` "tf32" allows TF32 matmuls), ``sweep_bound``
+(``part`` "step" or "matmuls", ``mode`` "default" or "bfloat16": the bare programs of ``benchmarks.sweep_bound`` that bound any
+vmapped sweep from above; no test pass per epoch).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
             grid = dict(learning_rate=learning_rates(configs, args["lr_range"]), batch_size=[args["batch_size"]],
-                        metrics="running", params=params, compute_dtype=compute)
+                        metrics="running", params=params, compute_dtype=compute, max_memory=args.get("max_memory"))
             tick = time.perf_counter()
             gd.sweep(model, data, epochs=1, **grid)
             warmup = time.perf_counter() - tick
@@ -203,6 +205,37 @@ def run_torch_func(args: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def run_sweep_bound(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bare vmapped sweep (benchmarks.sweep_bound): ``part`` "step" or "matmuls", configs over every device."""
+    import jax
+    import jax.numpy as jnp
+
+    from benchmarks.sweep_bound import accuracy, epoch_program, place
+
+    a = load_arrays()
+    x, y = jnp.asarray(a.x_train), jnp.asarray(a.y_train, jnp.int32)
+    weights = initial_weights(sizes=tuple(args["sizes"]))
+    dtype = jnp.bfloat16 if args["mode"] == "bfloat16" else None
+    epoch = epoch_program(args["part"], x, y, args["batch_size"], dtype)
+    out = []
+    for configs in args["configs"]:
+        start = place([tuple(np.broadcast_to(t, (configs, *t.shape)).copy() for t in layer) for layer in weights])
+        lr = place(np.asarray(learning_rates(configs, args["lr_range"]), np.float32))
+        tick = time.perf_counter()
+        jax.block_until_ready(epoch(start, lr, jax.random.PRNGKey(0)))
+        warmup = time.perf_counter() - tick
+        tick = time.perf_counter()
+        params = start
+        for e in range(args["epochs"]):
+            params = epoch(params, lr, jax.random.PRNGKey(e + 1))
+        jax.block_until_ready(params)
+        seconds = time.perf_counter() - tick
+        accuracies = ([float(v) for v in accuracy(params, jnp.asarray(a.x_test), jnp.asarray(a.y_test, jnp.int32))]
+                      if args["part"] == "step" else [float("nan")] * configs)
+        out.append(_outcome(configs, seconds, seconds / args["epochs"], warmup, accuracies, 0, _device_peak(jax)))
+    return out
+
+
 def _outcome(configs: int, seconds: float, epoch_seconds: float, warmup: float, accuracies: list[float],
              diverged: int, peak_bytes: int) -> dict[str, Any]:
     return {"configs": configs, "seconds": seconds, "epoch_seconds": epoch_seconds, "warmup_seconds": warmup,
@@ -226,7 +259,7 @@ def _torch_peak(torch: Any, device: Any) -> int:
 
 
 PEERS = {"gdlab_sweep": run_gdlab_sweep, "gdlab_fits": run_gdlab_fits,
-         "torch_loop": run_torch_loop, "torch_func": run_torch_func}
+         "torch_loop": run_torch_loop, "torch_func": run_torch_func, "sweep_bound": run_sweep_bound}
 
 
 if __name__ == "__main__":

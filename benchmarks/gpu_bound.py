@@ -1,0 +1,106 @@
+"""One short GPU call: gd.sweep against the bare programs that bound it, and where its fixed cost goes.
+
+``python -m benchmarks.gpu_bound [--configs 16384] [--wide 512] [--json PATH]``
+
+For the MNIST-1D MLP (``--configs``) and the wide 40-1024-1024-10 MLP (``--wide``), in
+JAX's default precision (TF32 on a recent NVIDIA card) and with bfloat16 compute:
+``gd.sweep`` (10 epochs: wall seconds per epoch and the median epoch; for the MNIST-1D MLP
+also with a memory budget that holds every config in one chunk), the bare training
+step and its matmuls alone (``benchmarks.sweep_bound``: the ceiling of any XLA program
+for this step), and the ``torch.func`` recipe in TF32. Then one ``gd.sweep`` of the
+MNIST-1D MLP under ``cProfile``: the functions the host waited in, to say where the
+seconds outside the epochs go. Each line prints as soon as it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.sweep import MNIST_MLP, WIDE_MLP, run_peer
+from benchmarks.sweep_peers import flops_per_config_epoch
+
+
+def _measure(label: str, peer: str, args: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    try:
+        (r,) = run_peer(peer, args)
+    except RuntimeError as err:
+        print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
+        return
+    flops = args["configs"][0] * flops_per_config_epoch(tuple(args["sizes"]))
+    r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12)
+    line = f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s"
+    if "median_epoch_seconds" in r:
+        r["median_tflops"] = flops / r["median_epoch_seconds"] / 1e12
+        line += f" (median epoch {r['median_epoch_seconds']:.4f} s: {r['median_tflops']:.2f} TFLOP/s)"
+    print(f"{line} peak {r['peak_bytes'] / 1e9:.1f} GB", flush=True)
+    rows.append(r)
+
+
+def _profile(configs: int) -> str:
+    """cProfile of one gd.sweep (after a compiling call): the 25 functions with the most cumulative time."""
+    import jax
+    import numpy as np
+
+    import gdlab as gd
+    from benchmarks.sweep_peers import _gdlab_workload, learning_rates
+
+    model, data, params = _gdlab_workload(gd, MNIST_MLP)
+    grid = dict(learning_rate=learning_rates(configs, (1e-3, 0.5)), batch_size=[128], metrics="running",
+                params=params)
+    gd.sweep(model, data, epochs=1, **grid)
+    profile = cProfile.Profile()
+    tick = time.perf_counter()
+    profile.enable()
+    result = gd.sweep(model, data, epochs=10, **grid)
+    profile.disable()
+    seconds = time.perf_counter() - tick
+    epochs = result.groups[0].history["epoch_time"][:, 0, 0]
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
+    return (f"device {jax.devices()[0].device_kind}: {configs} configs, 10 epochs in {seconds:.3f} s; "
+            f"epoch times {np.round(epochs, 4).tolist()} (sum {epochs.sum():.3f} s)\n{out.getvalue()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=16384)
+    parser.add_argument("--wide", type=int, default=512)
+    parser.add_argument("--json", help="save every number to this file")
+    parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.profile_only:
+        print(_profile(args.configs))
+        return 0
+    rows: list[dict[str, Any]] = []
+    for sizes, configs in ((MNIST_MLP, args.configs), (WIDE_MLP, args.wide)):
+        name = "-".join(map(str, sizes))
+        base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
+                "lr_range": [1e-3, 0.5] if sizes == MNIST_MLP else [1e-4, 0.1]}
+        for mode in ("default", "bfloat16"):
+            _measure(f"{name} x{configs} gd.sweep {mode}", "gdlab_sweep", {**base, "mode": mode}, rows)
+            if mode == "default" and sizes == MNIST_MLP:
+                _measure(f"{name} x{configs} gd.sweep {mode}, one chunk (max_memory 100 GB)", "gdlab_sweep",
+                         {**base, "mode": mode, "max_memory": 100 * 10**9}, rows)
+            for part in ("step", "matmuls"):
+                _measure(f"{name} x{configs} bound {part} {mode}", "sweep_bound", {**base, "mode": mode, "part": part},
+                         rows)
+        _measure(f"{name} x{configs} torch.func tf32", "torch_func", {**base, "epochs": 3, "mode": "tf32"}, rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_bound", "--profile-only", "--configs",
+                           str(args.configs)], capture_output=True, text=True, check=False)
+    print(done.stdout[-6000:] or done.stderr[-3000:], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""How fast could any vmapped sweep of this MLP be? Two bare programs that bound ``gd.sweep`` from above.
+
+Not the engine: C copies of the MLP trained with plain SGD, one learning rate
+each, one shared data order per epoch, one ``lax.scan`` over the batches, the
+configs split over every device with ``shard_map`` (one CPU device per core when
+the caller forces them). Both run the same matrix products as one training step
+of ``gd.sweep`` on the same shapes:
+
+- ``step``: the whole SGD step written out by hand (bias, ReLU, softmax
+  cross-entropy and its gradient, the update), nothing else: no test pass, no
+  stop rules, no masking, no running loss.
+- ``matmuls``: only the step's matrix products (3 forward, 2 for the inputs'
+  gradients, 3 for the weights' gradients) with a plain subtraction as the
+  update, no bias, activation or loss: what XLA's matmuls reach on these
+  shapes. It trains nothing (its accuracy is not reported); it is the ceiling
+  for any program that computes this step with XLA on this machine.
+
+Both take the products' operands in float32 (JAX's default precision: TF32 on
+a recent NVIDIA GPU) or, with ``dtype=jnp.bfloat16``, in bfloat16 with float32
+master weights (``gd.sweep(compute_dtype="bfloat16")``).
+
+Used by ``benchmarks.sweep`` (peer ``sweep_bound`` of ``benchmarks.sweep_peers``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+PARTS = ("step", "matmuls")
+
+
+def _mm(spec: str, a: Any, b: Any, dtype: Any = None) -> Any:
+    """einsum(spec, a, b) with both operands and the product in dtype (None: as they are), as float32."""
+    if dtype is None:
+        return jnp.einsum(spec, a, b)
+    return jnp.einsum(spec, a.astype(dtype), b.astype(dtype)).astype(jnp.float32)
+
+
+def _layers(params: list[tuple[Any, Any]], x: Any, dtype: Any = None) -> list[Any]:
+    """Pre-activations z_l of every layer; x (batch, in) is shared, params have a leading config axis."""
+    zs = [_mm("bi,cio->cbo", x, params[0][0], dtype) + params[0][1][:, None]]
+    for w, b in params[1:]:
+        zs.append(_mm("cbi,cio->cbo", jax.nn.relu(zs[-1]), w, dtype) + b[:, None])
+    return zs
+
+
+def sgd_step(params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None) -> list[tuple[Any, Any]]:
+    """One SGD step of every config on the batch (x, y), gradients written out by hand.
+
+    d_L = (softmax(z_L) - onehot(y)) / B; d_l = (d_{l+1} W_{l+1}^T) * [z_l > 0];
+    grad W_l = h_{l-1}^T d_l, grad b_l = sum_batch d_l; p <- p - lr * grad. The products take
+    their operands in dtype (bfloat16: float32 master weights).
+    """
+    zs = _layers(params, x, dtype)
+    inputs = [None] + [jax.nn.relu(z) for z in zs[:-1]]
+    delta = (jax.nn.softmax(zs[-1], axis=-1) - jax.nn.one_hot(y, zs[-1].shape[-1])) / x.shape[0]
+    new = []
+    for layer in range(len(params) - 1, -1, -1):
+        w, b = params[layer]
+        grad_w = (_mm("bi,cbo->cio", x, delta, dtype) if layer == 0
+                  else _mm("cbi,cbo->cio", inputs[layer], delta, dtype))
+        new.append((w - lr[:, None, None] * grad_w, b - lr[:, None] * delta.sum(1)))
+        if layer:
+            delta = _mm("cbo,cio->cbi", delta, w, dtype) * (zs[layer - 1] > 0)
+    return new[::-1]
+
+
+def matmuls_only(
+    params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None
+) -> list[tuple[Any, Any]]:
+    """The products of sgd_step alone (same shapes), with w - lr * (h^T d) as the only other work."""
+    del y
+    hs = [_mm("bi,cio->cbo", x, params[0][0], dtype)]
+    for w, _ in params[1:]:
+        hs.append(_mm("cbi,cio->cbo", hs[-1], w, dtype))
+    delta, new = hs[-1], []
+    for layer in range(len(params) - 1, -1, -1):
+        w, b = params[layer]
+        grad_w = (_mm("bi,cbo->cio", x, delta, dtype) if layer == 0
+                  else _mm("cbi,cbo->cio", hs[layer - 1], delta, dtype))
+        new.append((w - lr[:, None, None] * grad_w, b))
+        if layer:
+            delta = _mm("cbo,cio->cbi", delta, w, dtype)
+    return new[::-1]
+
+
+def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None) -> Callable[..., Any]:
+    """(params, lr, key) -> params after one epoch, compiled, configs split over every device."""
+    update = functools.partial({"step": sgd_step, "matmuls": matmuls_only}[part], dtype=dtype)
+    n = x.shape[0]
+    steps = n // batch_size
+
+    def epoch(params: Any, lr: Any, key: Any) -> Any:
+        idx = jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
+
+        def body(p: Any, i: Any) -> tuple[Any, None]:
+            return update(p, lr, x[i], y[i]), None
+
+        return jax.lax.scan(body, params, idx)[0]
+
+    mesh = Mesh(np.array(jax.devices()), ("configs",))
+    split, every = PartitionSpec("configs"), PartitionSpec()
+    sharded = jax.shard_map(epoch, mesh=mesh, in_specs=(split, split, every), out_specs=split, check_vma=False)
+    return jax.jit(sharded)
+
+
+def place(tree: Any) -> Any:
+    """Arrays with a leading config axis, split over every device."""
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("configs",)), PartitionSpec("configs"))
+    return jax.tree.map(functools.partial(jax.device_put, device=sharding), tree)
+
+
+def accuracy(params: list[tuple[Any, Any]], x: Any, y: Any) -> np.ndarray:
+    """Test accuracy of every config."""
+    logits = _layers(params, x)[-1]
+    return np.asarray(jnp.mean(jnp.argmax(logits, -1) == y[None], axis=1))
