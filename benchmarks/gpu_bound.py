@@ -53,8 +53,8 @@ def _profile(configs: int) -> str:
     from benchmarks.sweep_peers import _gdlab_workload, learning_rates
 
     model, data, params = _gdlab_workload(gd, MNIST_MLP)
-    grid = dict(learning_rate=learning_rates(configs, (1e-3, 0.5)), batch_size=[128], metrics="running",
-                params=params)
+    grid = {"learning_rate": learning_rates(configs, (1e-3, 0.5)), "batch_size": [128], "metrics": "running",
+            "params": params}
     gd.sweep(model, data, epochs=1, **grid)
     profile = cProfile.Profile()
     tick = time.perf_counter()

@@ -25,7 +25,8 @@ Used by ``benchmarks.sweep`` (peer ``sweep_bound`` of ``benchmarks.sweep_peers``
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
