@@ -1,6 +1,6 @@
 """One short GPU call: gd.sweep against the bare programs that bound it, and where its fixed cost goes.
 
-``python -m benchmarks.gpu_bound [--configs 16384] [--wide 512] [--json PATH]``
+``python -m benchmarks.gpu_bound [--configs 16384] [--wide 512] [--peers gd.sweep bound torch.func] [--json PATH]``
 
 For the MNIST-1D MLP (``--configs``) and the wide 40-1024-1024-10 MLP (``--wide``), in
 JAX's default precision (TF32 on a recent NVIDIA card) and with bfloat16 compute:
@@ -26,6 +26,8 @@ from typing import Any
 
 from benchmarks.sweep import MNIST_MLP, WIDE_MLP, run_peer
 from benchmarks.sweep_peers import flops_per_config_epoch
+
+PEERS = ("gd.sweep", "bound", "torch.func")
 
 
 def _measure(label: str, peer: str, args: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -74,6 +76,7 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=16384)
     parser.add_argument("--wide", type=int, default=512)
     parser.add_argument("--json", help="save every number to this file")
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS), help="which peers to run")
     parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile_only:
@@ -85,14 +88,16 @@ def main() -> int:
         base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
                 "lr_range": [1e-3, 0.5] if sizes == MNIST_MLP else [1e-4, 0.1]}
         for mode in ("default", "bfloat16"):
-            _measure(f"{name} x{configs} gd.sweep {mode}", "gdlab_sweep", {**base, "mode": mode}, rows)
-            if mode == "default" and sizes == MNIST_MLP:
+            if "gd.sweep" in args.peers:
+                _measure(f"{name} x{configs} gd.sweep {mode}", "gdlab_sweep", {**base, "mode": mode}, rows)
+            if "gd.sweep" in args.peers and mode == "default" and sizes == MNIST_MLP:
                 _measure(f"{name} x{configs} gd.sweep {mode}, one chunk (max_memory 100 GB)", "gdlab_sweep",
                          {**base, "mode": mode, "max_memory": 100 * 10**9}, rows)
-            for part in ("step", "matmuls"):
+            for part in ("step", "matmuls") if "bound" in args.peers else ():
                 _measure(f"{name} x{configs} bound {part} {mode}", "sweep_bound", {**base, "mode": mode, "part": part},
                          rows)
-        _measure(f"{name} x{configs} torch.func tf32", "torch_func", {**base, "epochs": 3, "mode": "tf32"}, rows)
+        if "torch.func" in args.peers:
+            _measure(f"{name} x{configs} torch.func tf32", "torch_func", {**base, "epochs": 3, "mode": "tf32"}, rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

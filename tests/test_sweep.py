@@ -84,6 +84,13 @@ def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
     for a, b in zip(whole.rows, chunked.rows):
         assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-6)
         assert a["status"] == b["status"] and a["epochs_run"] == b["epochs_run"]
+    assert len(chunked.groups[0].chunk_params) == 3
+    joined = chunked.groups[0].params  # [seed, pair, ...] from the three chunks
+    for k, (g, i, j) in enumerate(chunked.index):
+        for a, b, c in zip(jax.tree.leaves(whole.run(k).params), jax.tree.leaves(chunked.run(k).params),
+                           jax.tree.leaves(jax.tree.map(lambda leaf: leaf[i, j], joined)), strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(c, b)
     with pytest.raises(ValueError, match=r"max_memory must hold at least one config per seed \(\d+ bytes"):
         gd.sweep(MODEL, small, max_memory=100, **grid)
 

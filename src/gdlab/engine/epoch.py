@@ -199,7 +199,7 @@ def _stats(
     )
 
 
-EVAL_ROWS = 1024
+EVAL_ROWS = 512
 """Whole-data passes (initial loss, exact metrics, test metrics) run over slices of this many rows,
 so their activations take no more memory than a batch of EVAL_ROWS (a sweep multiplies it by
 every config)."""

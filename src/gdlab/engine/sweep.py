@@ -223,7 +223,7 @@ def _run_group(
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
-    chunk = _even_chunk(_chunk_size(inits[0], size, len(seeds), len(pairs), budget), len(pairs))
+    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
     start = time.perf_counter()
     parts = []
     record, offset = recording
@@ -233,6 +233,8 @@ def _run_group(
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
                                   mesh, observe, pad_to=chunk))
+        if len(parts) > 1:  # the previous chunk's copy ran while this one trained: free its device memory
+            parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32", "mesh": layout}
@@ -338,10 +340,17 @@ def _train_chunk(
         observe(ChunkEpoch(epochs_run, np.zeros_like(active[:, :real]), {}, None, active[:, :real], status, reason,
                            ran, stopped_at))
     keep = (slice(None), slice(0, real))
-    return {"params": jax.tree.map(lambda a: np.asarray(a)[keep], params),
+    return {"params": _to_host_later(jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params)),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
+
+
+def _to_host_later(params: Params) -> Params:
+    """Device arrays whose copy to the host has started (np.asarray on them waits for it)."""
+    for leaf in jax.tree.leaves(params):
+        leaf.copy_to_host_async()
+    return params
 
 
 def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
@@ -445,17 +454,22 @@ def _free_memory() -> int:
     return int(os.environ.get("GDLAB_MEMORY_BYTES", 4 * 2**30))
 
 
-def config_bytes(params: Params, batch_size: int) -> int:
+def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int:
     """A generous estimate of one config's memory: params, grads, state and activations.
 
-    Activations are those of the larger of a batch and a slice of a whole-data pass
-    (``EVAL_ROWS`` rows: the initial loss, exact and test metrics).
+    bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
+    (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
+    larger of 4 x batch_size (a step's activations and their gradients) and a slice of a
+    whole-data pass (``EVAL_ROWS`` rows: the initial loss and test metrics, forward only,
+    2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS).
     """
     leaves = jax.tree.leaves(params)
     n_params = sum(int(np.prod(np.shape(a))) for a in leaves)
     itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
-    widths = sum(int(np.shape(a)[-1]) for a in leaves if np.ndim(a) >= 1)
-    return itemsize * (6 * n_params + 4 * max(batch_size, EVAL_ROWS) * widths)
+    matrices = [a for a in leaves if np.ndim(a) >= 2] or [a for a in leaves if np.ndim(a) >= 1]
+    widths = sum(int(np.shape(a)[-1]) for a in matrices)
+    rows = max(4 * batch_size, (4 if metrics == "exact" else 2) * EVAL_ROWS)
+    return itemsize * (6 * n_params + rows * widths)
 
 
 def _even_chunk(largest: int, n_pairs: int) -> int:
@@ -464,8 +478,8 @@ def _even_chunk(largest: int, n_pairs: int) -> int:
     return -(-n_pairs // chunks)
 
 
-def _chunk_size(params: Params, batch_size: int, n_seeds: int, n_pairs: int, budget: int) -> int:
-    per_pair = n_seeds * config_bytes(params, batch_size)
+def _chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: int) -> int:
+    per_pair = n_seeds * config_bytes(params, batch_size, metrics)
     if per_pair > budget:
         raise ValueError(
             f"max_memory must hold at least one config per seed ({per_pair} bytes for {n_seeds} seeds "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -19,18 +20,45 @@ CLASSIFICATION_METRICS = ("test_accuracy",)
 
 @dataclass(frozen=True, eq=False)
 class Group:
-    """The configs of one batch size: arrays indexed [seed, pair] (history: [epoch, seed, pair])."""
+    """The configs of one batch size: arrays indexed [seed, pair] (history: [epoch, seed, pair]).
+
+    chunk_params holds each chunk's final params, [seed, pair in the chunk, ...]: NumPy
+    arrays, or for the last chunk device arrays whose copy to the host runs in the
+    background; ``params`` joins them on first use (() for a sweep read back from a store).
+    """
 
     config: dict[str, Any]
     pairs: list[tuple[float, float]]
     seeds: list[int]
-    params: Any
+    chunk_params: tuple[Any, ...]
     history: dict[str, np.ndarray]
     status: np.ndarray
     reason: np.ndarray
     steps_run: np.ndarray
     epochs_run: np.ndarray
     seconds: float
+
+    @functools.cached_property
+    def params(self) -> Any:
+        """Every config's final params as NumPy arrays [seed, pair, ...] (None when not kept)."""
+        if not self.chunk_params:
+            return None
+        return jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a], axis=1), *self.chunk_params)
+
+    def config_params(self, i: int, j: int) -> Any:
+        """The final params of seed i, pair j, without joining the chunks (None when not kept)."""
+        if not self.chunk_params:
+            return None
+        for chunk in self.chunk_params:
+            width = np.shape(jax.tree.leaves(chunk)[0])[1]
+            if j < width:
+                return _config_of(chunk, i, j)
+            j -= width
+        raise IndexError(f"pair {j} is not in this group's params")
+
+
+def _config_of(tree: Any, i: int, j: int) -> Any:
+    return jax.tree.map(lambda a: np.asarray(a)[i, j], tree)
 
 
 def group_outcome(
@@ -50,7 +78,7 @@ def group_outcome(
         config=config,
         pairs=pairs,
         seeds=seeds,
-        params=jax.tree.map(lambda *a: np.concatenate(a, axis=1), *[p["params"] for p in parts]),
+        chunk_params=tuple(p["params"] for p in parts),
         history=history,
         status=np.concatenate([p["status"] for p in parts], axis=1),
         reason=np.concatenate([p["reason"] for p in parts], axis=1),
@@ -107,7 +135,7 @@ class SweepResult:
         ran = int(group.epochs_run[i, j])
         lr, momentum = group.pairs[j]
         return Result(
-            params=jax.tree.map(lambda a: a[i, j], group.params),
+            params=group.config_params(i, j),
             history={k: v[:ran, i, j] for k, v in group.history.items() if not np.all(np.isnan(v[:ran, i, j]))},
             status=str(group.status[i, j]),
             reason=str(group.reason[i, j]),

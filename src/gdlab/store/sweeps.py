@@ -133,7 +133,7 @@ def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
     seconds = sweep.results.get("seconds", {}).get(group_label(first))
     if seconds is None:  # not closed: the longest member's clock
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
-    return Group(config=config, pairs=pairs, seeds=seeds, params=None, history=arrays, status=status,
+    return Group(config=config, pairs=pairs, seeds=seeds, chunk_params=(), history=arrays, status=status,
                  reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds))
 
 
