@@ -67,7 +67,8 @@ def _profile(configs: int) -> str:
     epochs = result.groups[0].history["epoch_time"][:, 0, 0]
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(25)
-    return (f"device {jax.devices()[0].device_kind}: {configs} configs, 10 epochs in {seconds:.3f} s; "
+    chunks = len(result.groups[0].chunk_params)
+    return (f"device {jax.devices()[0].device_kind}: {configs} configs in {chunks} chunk(s), 10 epochs in {seconds:.3f} s; "
             f"epoch times {np.round(epochs, 4).tolist()} (sum {epochs.sum():.3f} s)\n{out.getvalue()}")
 
 
