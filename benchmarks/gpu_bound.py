@@ -4,8 +4,7 @@
 
 For the MNIST-1D MLP (``--configs``) and the wide 40-1024-1024-10 MLP (``--wide``), in
 JAX's default precision (TF32 on a recent NVIDIA card) and with bfloat16 compute:
-``gd.sweep`` (10 epochs: wall seconds per epoch and the median epoch; for the MNIST-1D MLP
-also with a memory budget that holds every config in one chunk), the bare training
+``gd.sweep`` (10 epochs: wall seconds per epoch and the median epoch), the bare training
 step and its matmuls alone (``benchmarks.sweep_bound``: the ceiling of any XLA program
 for this step), and the ``torch.func`` recipe in TF32. Then one ``gd.sweep`` of the
 MNIST-1D MLP under ``cProfile``: the functions the host waited in, to say where the
@@ -91,9 +90,6 @@ def main() -> int:
         for mode in ("default", "bfloat16"):
             if "gd.sweep" in args.peers:
                 _measure(f"{name} x{configs} gd.sweep {mode}", "gdlab_sweep", {**base, "mode": mode}, rows)
-            if "gd.sweep" in args.peers and mode == "default" and sizes == MNIST_MLP:
-                _measure(f"{name} x{configs} gd.sweep {mode}, one chunk (max_memory 100 GB)", "gdlab_sweep",
-                         {**base, "mode": mode, "max_memory": 100 * 10**9}, rows)
             for part in ("step", "matmuls") if "bound" in args.peers else ():
                 _measure(f"{name} x{configs} bound {part} {mode}", "sweep_bound", {**base, "mode": mode, "part": part},
                          rows)

@@ -175,8 +175,11 @@ def _schedule_params(
     label: str, shape: str | ScheduleFactory, rates: list[float], steps: int
 ) -> tuple[str, ScheduleFn, dict[float, Any]]:
     """The shape's label, formula, and learning rate -> the numbers of its schedule."""
-    made = {lr: build_schedule(lr, ScheduleOptions(schedule=shape), steps) if isinstance(shape, str)
-            else shape(lr) for lr in rates}
+    if isinstance(shape, str):  # every rate gets the same kind of schedule: no need to check
+        options = ScheduleOptions(schedule=shape)
+        made = {lr: build_schedule(lr, options, steps) for lr in rates}
+        return label, made[rates[0]].fn, {lr: schedule.params for lr, schedule in made.items()}
+    made = {lr: shape(lr) for lr in rates}
     first = made[rates[0]]
     for lr, schedule in made.items():
         if not isinstance(schedule, Schedule):
@@ -233,7 +236,7 @@ def _run_group(
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
                                   mesh, observe, pad_to=chunk))
-        if len(parts) > 1:  # the previous chunk's copy ran while this one trained: free its device memory
+        if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
@@ -340,17 +343,10 @@ def _train_chunk(
         observe(ChunkEpoch(epochs_run, np.zeros_like(active[:, :real]), {}, None, active[:, :real], status, reason,
                            ran, stopped_at))
     keep = (slice(None), slice(0, real))
-    return {"params": _to_host_later(jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params)),
+    return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
-
-
-def _to_host_later(params: Params) -> Params:
-    """Device arrays whose copy to the host has started (np.asarray on them waits for it)."""
-    for leaf in jax.tree.leaves(params):
-        leaf.copy_to_host_async()
-    return params
 
 
 def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:

@@ -23,8 +23,8 @@ class Group:
     """The configs of one batch size: arrays indexed [seed, pair] (history: [epoch, seed, pair]).
 
     chunk_params holds each chunk's final params, [seed, pair in the chunk, ...]: NumPy
-    arrays, or for the last chunk device arrays whose copy to the host runs in the
-    background; ``params`` joins them on first use (() for a sweep read back from a store).
+    arrays, except the last chunk's, left on the device until asked for; ``params`` joins
+    them on first use (() for a sweep read back from a store).
     """
 
     config: dict[str, Any]
