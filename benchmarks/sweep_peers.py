@@ -80,7 +80,11 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
             row = _outcome(configs, seconds, seconds / args["epochs"], warmup,
                            [r.get("final_test_accuracy", float("nan")) for r in result.rows],
                            sum(r["status"] == "diverged" for r in result.rows), _device_peak(jax))
-            row["median_epoch_seconds"] = float(np.median(result.groups[0].history["epoch_time"][1:, 0, 0]))
+            group = result.groups[0]  # epoch_time is per chunk: an epoch of every config is the sum over chunks
+            widths = [np.shape(jax.tree.leaves(chunk)[0])[1] for chunk in group.chunk_params]
+            starts = np.cumsum([0, *widths])[:-1]
+            row["chunks"] = len(widths)
+            row["median_epoch_seconds"] = float(np.median(group.history["epoch_time"][1:, 0, starts].sum(axis=1)))
             out.append(row)
     return out
 
