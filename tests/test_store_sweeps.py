@@ -109,7 +109,11 @@ with gd.store.open({str(path)!r}) as store:
         assert [m.epochs_run for m in members] == [4, 4, 2, 2] + [0] * 8
         assert [epochs[m.id] for m in members] == [m.epochs_run for m in members]  # whole epochs, no more
         finished = {m.id: m.updated_at for m in members if m.status == "max_epochs"}
-        resumed = gd.store.resume_sweep(sweep.id, store, MODEL, data)
+        groups = gd.store.unfinished_groups(sweep.id, store)
+        assert [(size, n) for size, _, n in groups] == [(50, 4), (100, 6)]  # the order resume runs them in
+        seen: list[tuple[int, int]] = []
+        resumed = gd.store.resume_sweep(sweep.id, store, MODEL, data, callback=lambda g, e, a: seen.append((g, e)))
+        assert seen == [(0, e) for e in range(1, 5)] + [(1, e) for e in range(1, 5)]  # one index per group
         after = store.members(sweep.id)
         assert store.sweep(sweep.id).status == "done"
     assert {m.id: m.updated_at for m in after if m.id in finished} == finished  # not rerun

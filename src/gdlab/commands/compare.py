@@ -79,7 +79,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     console = Console(stderr=True)
     store: gd.store.Store | None = None
     try:
-        with _Bars(console, show_progress) as bars:
+        with Bars(console, show_progress) as bars:
             data = bars.step("loading data", lambda: load_data(options.dataset, None))
             plan = _variants(sizes, rates, data.n_train)
             metric = _metric(data)
@@ -307,7 +307,7 @@ def _print(console: Console, summary: Summary, comparison: Comparison, text: str
         console.print(f"{name}: {path}", highlight=False)
 
 
-class _Bars:
+class Bars:
     """rich progress bars on stderr (or none): a spinner per step, a bar over epochs per variant."""
 
     def __init__(self, console: Console, show: bool) -> None:

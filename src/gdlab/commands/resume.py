@@ -43,7 +43,9 @@ def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
     """Rebuild a gdlab compare sweep's model and data from its record and rerun its unfinished configs."""
-    from gdlab.commands.compare import CompareOptions
+    from rich.console import Console
+
+    from gdlab.commands.compare import Bars, CompareOptions
     from gdlab.commands.fit import build_model, load_data
 
     recorded = sweep.config.get("cli")
@@ -59,7 +61,19 @@ def _resume_sweep(
     model = build_model(options.model, options.hidden, "relu")
     data = load_data(options.dataset, None)
     gd.enable_compilation_cache()
-    gd.store.resume_sweep(sweep.id, store, model, data)
+    groups = gd.store.unfinished_groups(sweep.id, store)
+    epochs = int(options.epochs)
+    with Bars(Console(stderr=True), show_progress) as bars:
+        tasks = [bars.bar.add_task(f"batch size {size}{'' if schedule == 'constant' else f', {schedule}'}: "
+                                   f"{n} unfinished config{'' if n == 1 else 's'}", total=epochs, status="waiting", visible=show_progress)
+                 for size, schedule, n in groups]
+
+        def callback(group: int, epoch: int, active: int) -> None:
+            bars.bar.update(tasks[group], completed=epoch, status=f"{active} configs training")
+
+        gd.store.resume_sweep(sweep.id, store, model, data, callback=callback)
+        for task in tasks:
+            bars.bar.update(task, completed=epochs, status="done")
     done = store.sweep(sweep.id)
     summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
     if not as_json:

@@ -17,7 +17,7 @@ from gdlab.store.records import RECORD_STATUSES, Run
 from gdlab.store.resume import resume
 from gdlab.store.schema import CURRENT_VERSION, MIGRATIONS, StoreError
 from gdlab.store.sweep_recorder import SweepRecorder
-from gdlab.store.sweep_resume import resume_sweep
+from gdlab.store.sweep_resume import resume_sweep, unfinished_groups
 from gdlab.store.sweeps import Sweep
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "restore",
     "resume",
     "resume_sweep",
+    "unfinished_groups",
 ]

@@ -35,6 +35,7 @@ def resume_sweep(
     would have in the first place), one ``gd.sweep`` per batch size and schedule over the
     unfinished learning rates, momenta and seeds. Give the sweep's model and
     data (checked against the record) and its stop rule, if it had one.
+    ``callback(group, epoch, active)`` numbers the groups as ``unfinished_groups`` lists them.
     """
     record = store.sweep(sweep_id)
     _check_resumable(store, record)
@@ -50,7 +51,8 @@ def resume_sweep(
     _check_stop(record, stop)
     configs = {run.id: run.config for run in members(store.connection, record)}
     recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False)
-    for (size, schedule), keys in _by_group(todo).items():
+    for index, ((size, schedule), keys) in enumerate(_by_group(todo).items()):
+        progress = None if callback is None else (lambda g, e, a, i=index: callback(i, e, a))
         settings = configs[todo[keys[0]]]
         if schedule not in SCHEDULES:
             raise StoreError(f"sweep_id {record.id} trained schedule {schedule!r}, a function, which a record "
@@ -60,11 +62,17 @@ def resume_sweep(
               compute_dtype=settings.get("compute_dtype"),
               epochs=int(settings["epochs"]), stop=stop, nesterov=bool(settings.get("nesterov", False)),
               weight_decay=float(settings.get("weight_decay", 0.0)), metrics=str(settings["metrics"]),
-              loss=settings.get("loss"), params=params, max_memory=max_memory, callback=callback,
+              loss=settings.get("loss"), params=params, max_memory=max_memory, callback=progress,
               record=recorder)
     recorder.finish()
     store.last_sweep_id = record.id
     return store.sweep_result(record.id)[0]
+
+
+def unfinished_groups(sweep_id: str, store: Store) -> list[tuple[int, str, int]]:
+    """(batch size, schedule, unfinished configs) of each gd.sweep that resume_sweep would run, in its order."""
+    todo = unfinished(store.connection, store.sweep(sweep_id))
+    return [(size, schedule, len(keys)) for (size, schedule), keys in _by_group(todo).items()]
 
 
 def _check_resumable(store: Store, record: Sweep) -> None:
