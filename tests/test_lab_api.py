@@ -3,6 +3,7 @@ every endpoint, and bad input of every kind answered 400/404/422 with the field 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 import gdlab as gd
 from gdlab.lab import create_app
+from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
 from gdlab.lab.verdicts import stability_limit
@@ -208,8 +210,25 @@ def test_non_numbers_and_broken_json(client: TestClient) -> None:
 def test_a_megabyte_body_is_refused_unread(client: TestClient) -> None:
     big = json.dumps({"surface": "formula", "formula": "x" * (1 << 20)})
     _refused_raw = client.post("/api/surface", content=big, headers={"content-type": "application/json"})
-    assert _refused_raw.status_code == 400
+    assert _refused_raw.status_code == 413  # Content Too Large
     assert _refused_raw.json()["detail"] == f"body must be at most 65536 bytes; got {len(big)} bytes."
+
+
+def test_a_content_length_that_is_not_a_number_answers_400_unread() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(*args: Any) -> None:
+        raise AssertionError("the app must not see the request")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(BodyLimit(app, limit=10)({"type": "http", "headers": [(b"content-length", b"ten")]}, receive, send))
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"]) == {"detail": "content-length must be a number of bytes; got 'ten'."}
 
 
 def test_a_streamed_body_is_cut_at_the_limit(client: TestClient) -> None:
@@ -218,7 +237,7 @@ def test_a_streamed_body_is_cut_at_the_limit(client: TestClient) -> None:
             yield b" " * 4096
 
     response = client.post("/api/surface", content=chunks(), headers={"content-type": "application/json"})
-    assert response.status_code == 400 and "65536" in response.json()["detail"]
+    assert response.status_code == 413 and "65536" in response.json()["detail"]
 
 
 # --- batch, SGD, mini-batch --------------------------------------------------------------

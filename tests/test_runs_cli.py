@@ -70,7 +70,7 @@ def _epochs_in(path: Path) -> int:
         conn.close()
 
 
-def _wait_for_epochs(path: Path, k: int, process: subprocess.Popen, seconds: float = 90) -> int:
+def _wait_for_epochs(path: Path, k: int, process: subprocess.Popen, seconds: float = 300) -> int:
     """Poll the database until it holds k epochs (a deadline, not a blind sleep)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -11,7 +11,7 @@
     GET  /openapi.json              the API schema (FastAPI's own)
 
 Bad values answer 400 (``ValueError`` from gdlab) or 422 (the request model), with
-``detail`` naming the field; bodies over ``MAX_BODY`` bytes answer 400 unread.
+``detail`` naming the field; bodies over ``MAX_BODY`` bytes answer 413 unread.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse (400) a request body over ``limit`` bytes, by header or as it streams in."""
+    """ASGI middleware: refuse (413) a request body over ``limit`` bytes, by header or as it streams in."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -191,7 +191,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and not length.isdigit():
+            await _answer(send, 400, f"content-length must be a number of bytes; got {length.decode('latin-1')!r}.")
+            return
+        if length is not None and int(length) > self.limit:
             await self._refuse(send, length.decode("latin-1"))
             return
         body, more = b"", True
@@ -216,9 +219,13 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Any, size: str) -> None:
-        detail = f"body must be at most {self.limit} bytes; got {size} bytes."
-        payload = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": 400,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+        await _answer(send, 413, f"body must be at most {self.limit} bytes; got {size} bytes.")
+
+
+async def _answer(send: Any, status: int, detail: str) -> None:
+    """A JSON {"detail": ...} response sent straight through ASGI (the app never sees the request)."""
+    payload = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
