@@ -94,7 +94,7 @@ class SweepResult:
 
     groups: tuple[Group, ...]
 
-    @property
+    @functools.cached_property
     def index(self) -> list[tuple[int, int, int]]:
         """(group, seed index, pair index) of config i."""
         return [(g, i, j) for g, group in enumerate(self.groups)
