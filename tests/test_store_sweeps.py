@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+from cli_calls import json_cli, run_cli
 from gdlab.engine.sweep import config_bytes
 
 TIMES = ("epoch_time", "wall_time")
@@ -172,3 +173,25 @@ def test_a_schedule_grid_is_recorded_by_schedule_and_resumes_by_name(tmp_path, d
 
     with pytest.raises(ValueError, match=r"one schedule per batch size; .*\['constant', 'cosine'\] at batch sizes \[50, 50\]"):
         from_sweep(stored, {"n_train": data.n_train}, {0: 1.0})
+    cosine = stored.select("cosine")
+    assert [(r["schedule"], r["learning_rate"]) for r in cosine.rows] == [("cosine", 0.01), ("cosine", 0.1)]
+    with pytest.raises(ValueError, match=r"schedule must be one this sweep trained, one of \['constant', 'cosine'\]; "
+                                         r"got 'step'\."):
+        stored.select("step")
+
+
+def test_gdlab_report_of_a_schedule_grid_reports_one_schedule(tmp_path, data, capsys) -> None:
+    db = str(tmp_path / "s.db")
+    with gd.store.open(db) as store:
+        gd.sweep(MODEL, data, learning_rate=[0.01, 0.1], batch_size=[50, 100], epochs=2, schedule=["constant", "cosine"],
+                 record=store)
+        sweep_id = store.last_sweep_id
+    code, out, err = run_cli(capsys, "report", sweep_id, "--db", db)
+    assert code == 2 and out == "" and "gdlab report ID --schedule NAME" in err and len(err.splitlines()) == 1
+    page = tmp_path / "cosine.html"
+    summary = json_cli(capsys, "report", sweep_id, "--db", db, "--schedule", "cosine", "-o", str(page))
+    assert summary["schedule"] == "cosine" and summary["out"] == str(page)
+    assert "learning-rate schedule cosine" in page.read_text() and "mini-batch 50" in page.read_text()
+    code, out, err = run_cli(capsys, "report", sweep_id, "--db", db, "--schedule", "step")
+    assert code == 2
+    assert err == "error: schedule must be one this sweep trained, one of ['constant', 'cosine']; got 'step'.\n"

@@ -437,12 +437,16 @@ def report(
         show_default=False,
     ),
     db: str = _db_option(),
+    schedule: Optional[str] = typer.Option(
+        None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (with the report's path) as one JSON object."),
 ) -> None:
     """Write the self-contained HTML report of a recorded run, sweep or find-lr, or of a saved sweep file."""
     from gdlab.commands.report import run_report
 
-    summary = run_report(target, out, db, as_json=as_json)
+    summary = run_report(target, out, db, as_json=as_json, schedule=schedule)
     if as_json:
         typer.echo(json.dumps(summary))
 

@@ -17,8 +17,16 @@ from gdlab.store.sweeps import FINISHED
 LIBRARY_RATES = "as given to gd.sweep, the same for every batch size"
 
 
-def run_report(target: str, out: str | None, db: str, *, as_json: bool) -> dict[str, Any]:
-    """Write the report of target (a saved comparison file, else a run, sweep or finder id in db)."""
+def run_report(
+    target: str, out: str | None, db: str, *, as_json: bool, schedule: str | None = None
+) -> dict[str, Any]:
+    """Write the report of target (a saved comparison file, else a run, sweep or finder id in db).
+
+    schedule picks one schedule of a sweep that trained a schedule grid.
+    """
+    if schedule is not None and _is_file(target):
+        raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
+                         f"{target!r}, which holds one schedule per batch size already.")
     if _is_file(target):
         return report_file(target, out or "gdlab-compare.html", as_json=as_json)
     if not Path(db).exists():
@@ -27,8 +35,11 @@ def run_report(target: str, out: str | None, db: str, *, as_json: bool) -> dict[
     with gd.store.open(db, create=False) as store:
         record = store.find(target)
         path = _output_path("output", out or f"gdlab-report-{record.id}.html")
+        if schedule is not None and not isinstance(record, gd.store.Sweep):
+            raise ValueError(f"schedule applies to a sweep; got --schedule {schedule!r} with {record.kind} "
+                             f"run {record.id}.")
         if isinstance(record, gd.store.Sweep):
-            summary = _sweep_report(store, record, path)
+            summary = _sweep_report(store, record, path, schedule)
         elif record.kind == "lr_finder":
             result = store.finder(record.id)
             path.write_text(render_finder(asdict(record), result))
@@ -42,8 +53,8 @@ def run_report(target: str, out: str | None, db: str, *, as_json: bool) -> dict[
     return summary
 
 
-def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path) -> dict[str, Any]:
-    """The sweep's report, as gdlab compare writes it (a finished sweep only)."""
+def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path, schedule: str | None) -> dict[str, Any]:
+    """The sweep's report, as gdlab compare writes it (a finished sweep only; one schedule of a grid)."""
     members = store.members(sweep.id)
     left = [run for run in members if run.status not in FINISHED]
     if left:
@@ -54,9 +65,13 @@ def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path) -> d
     if stored_initial:
         initial = {int(seed): float(loss) for seed, loss in stored_initial.items()}
     settings = sweep.config.get("settings") or _settings(sweep.config)
+    if schedule is not None:
+        result = result.select(schedule)
+        settings = {**settings, "schedule": schedule}
     comparison = from_sweep(result, settings, initial)
     write_html(comparison, path)
-    return {"kind": sweep.kind, "status": sweep.status, "conclusion": conclusion(summarize(comparison))}
+    picked = {} if schedule is None else {"schedule": schedule}
+    return {"kind": sweep.kind, "status": sweep.status, **picked, "conclusion": conclusion(summarize(comparison))}
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,13 @@ class SweepResult:
     def __len__(self) -> int:
         return len(self.index)
 
+    def select(self, schedule: str) -> SweepResult:
+        """The configs trained with one schedule of a schedule grid (by its label), as a sweep of their own."""
+        labels = list(dict.fromkeys(str(g.config.get("schedule", "constant")) for g in self.groups))
+        if schedule not in labels:
+            raise ValueError(f"schedule must be one this sweep trained, one of {labels}; got {schedule!r}.")
+        return SweepResult(groups=tuple(g for g in self.groups if str(g.config.get("schedule", "constant")) == schedule))
+
     @property
     def rows(self) -> list[dict[str, Any]]:
         """One dict per config: hyperparameters, seed, status, reason, final and best metrics."""

@@ -44,8 +44,8 @@ def from_sweep(result: SweepResult, settings: dict[str, Any], initial_train_loss
     sizes = [int(g.config["batch_size"]) for g in result.groups]
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"a comparison report shows one schedule per batch size; this sweep trained the "
-                         f"schedules {sorted(set(schedules))} at batch sizes {sizes} (report each schedule's "
-                         "sweep on its own, or read the rows with gdlab runs export).")
+                         f"schedules {sorted(set(schedules))} at batch sizes {sizes} (report one schedule at a "
+                         "time: gdlab report ID --schedule NAME, or SweepResult.select(schedule)).")
     variants = []
     for group in result.groups:
         size = int(group.config["batch_size"])

@@ -81,7 +81,8 @@ def _subtitle(s: dict[str, Any], summary: Summary) -> str:
     seeds = len(s["seeds"]) if isinstance(s["seeds"], list) else s["seeds"]
     target = "" if summary.target is None else f"; target {metric_name(summary.metric)} " \
         f"{target_text(summary.metric, summary.target)}"
-    return (f"{s['model']} on {s['dataset']} ({s['n_train']} training and {s['n_test']} test samples); "
+    schedule = f", learning-rate schedule {s['schedule']}" if s.get("schedule") else ""
+    return (f"{s['model']}{schedule} on {s['dataset']} ({s['n_train']} training and {s['n_test']} test samples); "
             f"budget {summary.epochs} epochs for every variant; {seeds} seeds per config{target}.")
 
 
