@@ -81,11 +81,19 @@ def test_the_finder_builds_a_schedule_from_its_answer(least_squares) -> None:
         ({"steps": 5}, r"steps must be an integer in \[20, inf\]"),
         ({"batch_size": 10_000}, "batch_size"),
         ({"min_lr": 1e3, "max_lr": 1e9}, "steps must leave at least 10 points"),
+        ({"validate_epochs": 0}, r"validate_epochs must be an integer in \[1, inf\]; got 0"),
     ],
 )
 def test_bad_finder_arguments(least_squares, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         find_learning_rate(gd.models.linear(), least_squares, **{"batch_size": 25, "steps": 40, **kwargs})
+
+
+def test_the_finder_reports_its_progress(least_squares) -> None:
+    seen: list[tuple[str, int, int]] = []
+    find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=1, steps=40, validate_epochs=3,
+                       callback=lambda *stage: seen.append(stage))
+    assert seen == [("range test", 0, 1), ("range test", 1, 1)] + [("validation", e, 3) for e in (1, 2, 3)]
 
 
 def test_a_model_that_is_not_finite_at_min_lr_is_refused(least_squares) -> None:

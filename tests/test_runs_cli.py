@@ -433,8 +433,10 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert "the grey band is its interval" in page
     assert all(f"<td>{rule}</td>" in page for rule in found["suggestions"])
 
-    _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps", "40",
-          "--validate-epochs", "1", "--db", "f.db", "--no-record")
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
+                          "40", "--validate-epochs", "2", "--db", "f.db", "--no-record")
+    assert code == 0 and "validated" in out
+    assert "range test: 40 steps x 2 seeds" in err and "validating the suggestions" in err and "2/2" in err
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
 
 

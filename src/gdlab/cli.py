@@ -468,6 +468,7 @@ def find_lr(
         True, help="Record the finder (curves, suggestions, the validated answer) in --db.",
         rich_help_panel=RECORD_PANEL,
     ),
+    progress: bool = typer.Option(True, help="Show progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """The learning-rate range test over several seeds, with its suggestions validated by a short sweep."""
@@ -476,7 +477,7 @@ def find_lr(
     summary = run_find_lr(
         dataset=dataset, model=model, hidden=hidden, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
         max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, plot=plot, as_json=as_json,
-        db=db if record else None,
+        db=db if record else None, show_progress=progress and not as_json,
     )
     if as_json:
         typer.echo(json.dumps(summary))

@@ -16,15 +16,28 @@ from gdlab.core.batching import run_keys
 def run_find_lr(
     *, dataset: str, model: str, hidden: str, batch_size: int, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
+    from gdlab.commands.compare import Bars
+
     net = build_model(model, hidden, "relu")
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, None)
         gd.enable_compilation_cache()
-        result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
-                                       max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, record=store)
+        with Bars(Console(stderr=True), show_progress) as bars:
+            tasks = {"range test": bars.bar.add_task(f"range test: {steps} steps x {seeds} seeds", total=1,
+                                                     status="", visible=show_progress),
+                     "validation": bars.bar.add_task("validating the suggestions", total=validate_epochs,
+                                                     status="", visible=show_progress)}
+
+            def callback(stage: str, done: int, total: int) -> None:
+                bars.bar.update(tasks[stage], completed=done, total=total)
+
+            result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+                                           max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
+                                           record=store, callback=callback)
     finally:
         if store is not None:
             store.close()

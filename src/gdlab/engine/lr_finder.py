@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -31,6 +31,9 @@ from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_a
 from gdlab.engine.sweep import seed_list, sweep
 
 RULES = ("steepest", "valley", "minimum/10", "largest_stable")
+
+FinderCallback = Callable[[str, int, int], None]
+"""callback(stage, done, total): stage "range test" or "validation"."""
 
 
 class Suggestion(NamedTuple):
@@ -85,12 +88,15 @@ def find_learning_rate(
     grid_per_decade: int = 4,
     loss: str | None = None,
     record: FinderRecorder | None = None,
+    callback: FinderCallback | None = None,
 ) -> LRFinderResult:
     """Run the range test over ``seeds`` seeds at once, then validate the candidates by a short sweep.
 
     ``seeds`` is a count (seeds 0..n-1) or a list. ``params`` (optional) start
     every seed's test; they are never changed. ``record`` (a ``FinderRecorder``
     such as ``gd.store.open(path)``) receives the configuration and the result.
+    ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1),
+    then ("validation", epoch, validate_epochs) after each epoch of the sweep.
     """
     min_lr, max_lr = check_positive_float("min_lr", min_lr), check_positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
@@ -100,8 +106,12 @@ def find_learning_rate(
     batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
     beta = check_float_range("beta", beta, 0.0, 1.0)
     diverge = check_float_range("diverge", diverge, 1.0, math.inf)
+    validate_epochs = check_int_range("validate_epochs", validate_epochs, 1)
+    report = callback or (lambda stage, done, total: None)
     rates = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
+    report("range test", 0, 1)
     raw = _range_test(model, data, params, loss, batch_size, seeds, min_lr, max_lr, steps, momentum)
+    report("range test", 1, 1)
     smoothed = np.stack([_smooth(curve, beta, diverge) for curve in raw])
     if np.isnan(smoothed[:, 0]).all():
         raise ValueError(
@@ -118,8 +128,8 @@ def find_learning_rate(
     suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
     grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
     result = sweep(model, data, learning_rate=grid, batch_size=[batch_size], momentum=[momentum],
-                   seeds=seeds, epochs=check_int_range("validate_epochs", validate_epochs, 1),
-                   params=params, loss=loss, metrics="running")
+                   seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics="running",
+                   callback=lambda group, epoch, active: report("validation", epoch, validate_epochs))
     validation = _validation(result.rows, grid)
     best = min(validation, key=lambda v: v["mean"])
     close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
