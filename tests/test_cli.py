@@ -472,6 +472,8 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
                         "--learning-rate", "0.1", "--json")
     assert json.loads(out)["verdict"].startswith("converges")
+    code, out, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear")
+    assert code == 0 and "lambda_max" in out and "power iteration for lambda_max" in err  # its spinner
 
 
 # --- find-lr and noise-scale ----------------------------------------------------------------------
@@ -501,5 +503,8 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
     assert code == 0
     assert summary["interval"][0] <= summary["b_simple"] <= summary["interval"][1]
     assert summary["recommended_learning_rate"] == pytest.approx(0.1 * summary["recommended_batch_size"] / 8)
+    code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
+                          "--big-batch", "256")
+    assert code == 0 and "B_simple" in out and "measuring B_simple: 64 batches of 8 and of 256" in err
     code, out, err = _run(capsys, "noise-scale", "--small-batch", "64", "--big-batch", "32")
     assert code == 2 and err.startswith("error: big_batch must be larger than small_batch (64); got 32")

@@ -370,6 +370,7 @@ def sharpness(
     ),
     learning_rate: float = typer.Option(0.1, "--learning-rate", help="The rate to judge."),
     momentum: float = typer.Option(0.0, help="Heavy-ball momentum: the limit is (2 + 2*momentum)/L."),
+    progress: bool = typer.Option(True, help="Show a progress spinner."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Print lambda_max (the top Hessian eigenvalue), the stability limit 2/lambda_max and a verdict."""
@@ -378,6 +379,7 @@ def sharpness(
     summary = run_sharpness(
         dataset=dataset, model=model, hidden=hidden, activation=activation, seed=seed,
         batch_size=batch_size, learning_rate=learning_rate, momentum=momentum, as_json=as_json,
+        show_progress=progress and not as_json,
     )
     if as_json:
         typer.echo(json.dumps(summary))
@@ -499,6 +501,7 @@ def noise_scale(
         None, "--batch-size", help="The batch size --learning-rate was tuned at (default: --small-batch).",
         show_default=False,
     ),
+    progress: bool = typer.Option(True, help="Show a progress spinner."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Batch-size guidance: the gradient noise scale B_simple, with a recommended batch size and rate."""
@@ -507,6 +510,7 @@ def noise_scale(
     summary = run_noise_scale(
         dataset=dataset, model=model, hidden=hidden, seed=seed, small_batch=small_batch, big_batch=big_batch,
         batches=batches, learning_rate=learning_rate, batch_size=batch_size, as_json=as_json,
+        show_progress=progress and not as_json,
     )
     if as_json:
         typer.echo(json.dumps(summary))

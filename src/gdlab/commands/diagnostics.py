@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands.compare import Bars
 from gdlab.commands.fit import build_model, load_data
 from gdlab.core.batching import run_keys
 
@@ -19,8 +20,6 @@ def run_find_lr(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
-    from gdlab.commands.compare import Bars
-
     net = build_model(model, hidden, "relu")
     store = None if db is None else gd.store.open(db)
     try:
@@ -80,15 +79,17 @@ def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) ->
 
 def run_noise_scale(
     *, dataset: str, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
-    learning_rate: float | None, batch_size: int | None, as_json: bool,
+    learning_rate: float | None, batch_size: int | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     net = build_model(model, hidden, "relu")
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)
-    r = gd.noise_scale(net, params, data, small_batch, big_batch, batches=batches, seed=seed,
-                       learning_rate=learning_rate, batch_size=batch_size)
+    with Bars(Console(stderr=True), show_progress) as bars:
+        r = bars.step(f"measuring B_simple: {batches} batches of {small_batch} and of {big_batch}",
+                      lambda: gd.noise_scale(net, params, data, small_batch, big_batch, batches=batches, seed=seed,
+                                             learning_rate=learning_rate, batch_size=batch_size))
     summary = {**r._asdict(), "interval": list(r.interval)}
     if not as_json:
         table = Table(title="gdlab noise-scale", show_header=False)

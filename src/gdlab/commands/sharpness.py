@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands.compare import Bars
 from gdlab.commands.fit import build_model, load_data
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 
@@ -26,7 +27,7 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0) -> str:
 
 def run_sharpness(
     *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | None,
-    learning_rate: float, momentum: float, as_json: bool,
+    learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """lambda_max at the model's initial params (seeded), 2/lambda_max and the verdict."""
     check_positive_float("learning_rate", learning_rate)
@@ -36,7 +37,9 @@ def run_sharpness(
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
-    top = gd.sharpness(net, params, data, batch_size=batch_size, seed=seed)
+    with Bars(Console(stderr=True), show_progress) as bars:
+        top = bars.step("power iteration for lambda_max", lambda: gd.sharpness(net, params, data, batch_size=batch_size,
+                                                                                seed=seed))
     summary = {
         "lambda_max": top,
         "stability_limit": (2 + 2 * momentum) / top if top > 0 else None,
