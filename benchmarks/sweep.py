@@ -1,6 +1,6 @@
 """Sweep benchmark: many learning rates trained at once against one after another.
 
-``python -m benchmarks.sweep`` (CPU, about 3 minutes on 2 cores):
+``python -m benchmarks.sweep`` (CPU, about 5 minutes on 2 cores):
 32 learning rates x batch 128 x 50 epochs on the MNIST-1D MLP with
 ``gd.sweep`` (one device, and two CPU devices, one per core), against the same
 32 runs one after another with PyTorch, with PyTorch's ``torch.func`` ensembling
