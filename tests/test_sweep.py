@@ -95,6 +95,24 @@ def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
         gd.sweep(MODEL, small, max_memory=100, **grid)
 
 
+@pytest.mark.parametrize(
+    ("hidden", "batch_size", "metrics"),
+    [((100, 100), 128, "running"), ((100, 100), 4000, "exact"), ((512,), 64, "running")],
+)
+def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidden, batch_size, metrics) -> None:
+    """16 configs' config_bytes against the compiled program's own count (temp + arguments + outputs, less the data)."""
+    model = gd.models.mlp(hidden=hidden)
+    _COMPILED.clear()
+    gd.sweep(model, mnist1d, learning_rate=gd.logspace(1e-3, 0.05, 16), batch_size=[batch_size], epochs=1,
+             metrics=metrics)
+    (program,) = _COMPILED.values()
+    m = program.memory_analysis()
+    data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
+    allocated = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes - data
+    estimate = 16 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), batch_size, metrics)
+    assert 0.75 * allocated <= estimate <= 2.5 * allocated  # the default budget (free / 4) absorbs the rest
+
+
 def test_results_best_table_and_files(small, tmp_path) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.2], seeds=2, epochs=2, batch_size=[60])
     rows = result.rows

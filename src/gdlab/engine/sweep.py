@@ -451,7 +451,12 @@ def _free_memory() -> int:
 
 
 def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int:
-    """A generous estimate of one config's memory: params, grads, state and activations.
+    """An estimate of one config's memory: params, grads, state and activations.
+
+    Tested against XLA's own count of the compiled sweep (CPU, MNIST-1D MLPs): 1.33x it for
+    40-100-100-10 at batch 128, 1.61x at full batch, 0.84x for a wide 40-512-10; the default
+    budget, a quarter of the free memory, leaves room for the shortfall. On the H200 the
+    16384-config 40-100-100-10 sweep was estimated at 20.1 GB and peaked at 15.2 GB.
 
     bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
     (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
