@@ -15,7 +15,7 @@ import pytest
 import gdlab as gd
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
-from gdlab.engine.sweep import config_bytes
+from gdlab.engine.sweep import allocated_bytes, config_bytes
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +86,9 @@ def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
         assert a["status"] == b["status"] and a["epochs_run"] == b["epochs_run"]
     assert len(chunked.groups[0].chunk_params) == 3
     joined = chunked.groups[0].params  # [seed, pair, ...] from the three chunks
-    for k, (g, i, j) in enumerate(chunked.index):
+    for k, (_, i, j) in enumerate(chunked.index):
         for a, b, c in zip(jax.tree.leaves(whole.run(k).params), jax.tree.leaves(chunked.run(k).params),
-                           jax.tree.leaves(jax.tree.map(lambda leaf: leaf[i, j], joined)), strict=True):
+                           [leaf[i, j] for leaf in jax.tree.leaves(joined)], strict=True):
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
             np.testing.assert_array_equal(c, b)
     with pytest.raises(ValueError, match=r"max_memory must hold at least one config per seed \(\d+ bytes"):
@@ -106,11 +106,25 @@ def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidde
     gd.sweep(model, mnist1d, learning_rate=gd.logspace(1e-3, 0.05, 16), batch_size=[batch_size], epochs=1,
              metrics=metrics)
     (program,) = _COMPILED.values()
-    m = program.memory_analysis()
     data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
-    allocated = m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes - data
+    allocated = allocated_bytes(program) - data
     estimate = 16 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), batch_size, metrics)
     assert 0.75 * allocated <= estimate <= 2.5 * allocated  # the default budget (free / 4) absorbs the rest
+
+
+def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d) -> None:
+    model = gd.models.mlp(hidden=(512,))  # a wide layer, which the estimate undercounts
+    budget = int(8 * 1.05 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), 64, "running"))
+    grid = {"learning_rate": gd.logspace(1e-3, 0.05, 8), "batch_size": [64], "epochs": 1, "metrics": "running"}
+    _COMPILED.clear()
+    chunked = gd.sweep(model, mnist1d, max_memory=budget, **grid)  # the estimate alone: all 8 in one chunk
+    data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
+    first, trained = [allocated_bytes(program) - data for program in _COMPILED.values()]
+    assert first > budget >= trained  # 8 configs did not fit; the chunks trained do
+    assert len(chunked.groups[0].chunk_params) == 2
+    whole = gd.sweep(model, mnist1d, max_memory=10**10, **grid)
+    for a, b in zip(whole.rows, chunked.rows, strict=True):
+        assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
 
 
 def test_results_best_table_and_files(small, tmp_path) -> None:

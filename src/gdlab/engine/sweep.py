@@ -91,7 +91,9 @@ def sweep(
     lr to 0 over all epochs x updates per epoch, as ``gdlab fit --schedule``
     does) or functions lr -> schedule; a mapping gives them labels.
     ``seeds`` is a count (seeds 0..n-1) or a list. ``max_memory`` (bytes)
-    bounds one chunk of configs; by default a quarter of the free memory.
+    bounds one chunk of configs (by default a quarter of the free memory): an
+    estimate picks the chunk, and XLA's memory analysis of its compiled epoch
+    shrinks it where the estimate fell short.
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
     bfloat16 with float32 master weights. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
@@ -227,6 +229,8 @@ def _run_group(
                      mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
+    chunk = _measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compiled_epoch(
+        spec, *_chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)[0], configs=2)[0])
     start = time.perf_counter()
     parts = []
     record, offset = recording
@@ -257,31 +261,9 @@ def _train_chunk(
     and, with a mesh, to a multiple of its configs axis, over which it is
     sharded; with a data axis each batch is split over that.
     """
-    real = len(pairs)
-    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
-    target = max(pad_to, real)
-    pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
-    n_seeds, n_pairs = len(inits), len(pairs)
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
-    template = rule.init(inits[0])
-    dtype = jax.tree.leaves(params)[0].dtype
-    grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
-    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
-    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
-                             *[lr_params[lr] for lr, _ in pairs])
-    state = state._replace(hyper=SgdHyper(
-        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
-        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
-    ))
-    data_keys = jnp.stack([k[1] for k in keys])
-    scale = np.ones((n_seeds, n_pairs), dtype)
-    active = np.ones((n_seeds, n_pairs), bool)
-    active[:, real:] = False
-    if mesh is not None:
-        params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
-                                                                 data_keys, arrays)
-    args = (params, state, data_keys, np.int32(0), scale, active, arrays)
+    args, real = _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
+    params, state, data_keys, _, scale, active, arrays = args
+    n_seeds, n_pairs = np.shape(active)
     program, _ = compiled_epoch(spec, *args, configs=2)
     stop_state = stop.init()
     rows: list[dict[str, np.ndarray]] = []
@@ -347,6 +329,65 @@ def _train_chunk(
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
+
+
+def _chunk_inputs(
+    rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]], lr_params: dict[float, Any],
+    arrays: tuple[jax.Array, ...], mesh: Mesh | None, pad_to: int,
+) -> tuple[tuple[Any, ...], int]:
+    """The epoch program's arguments for a chunk of pairs (padded, sharded), and its number of real pairs."""
+    real = len(pairs)
+    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
+    target = max(pad_to, real)
+    pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
+    n_seeds, n_pairs = len(inits), len(pairs)
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
+    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
+    template = rule.init(inits[0])
+    dtype = jax.tree.leaves(params)[0].dtype
+    grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
+    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
+    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
+                             *[lr_params[lr] for lr, _ in pairs])
+    state = state._replace(hyper=SgdHyper(
+        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
+        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
+    ))
+    data_keys = jnp.stack([k[1] for k in keys])
+    scale = np.ones((n_seeds, n_pairs), dtype)
+    active = np.ones((n_seeds, n_pairs), bool)
+    active[:, real:] = False
+    if mesh is not None:
+        params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
+                                                                 data_keys, arrays)
+    return (params, state, data_keys, np.int32(0), scale, active, arrays), real
+
+
+def _measured_chunk(
+    chunk: int, budget: int, n_pairs: int, arrays: tuple[jax.Array, ...], program_of: Callable[[int], Any]
+) -> int:
+    """The largest chunk, at most `chunk`, whose compiled epoch XLA says fits the budget (besides the data).
+
+    The estimate (config_bytes) picks the first size; its program (compiled here and reused
+    by the training) is checked against the budget with XLA's memory analysis, and a chunk
+    that does not fit shrinks in proportion. Where XLA gives no analysis, the estimate stands.
+    """
+    data = sum(int(a.nbytes) for a in arrays)
+    for _ in range(4):
+        used = allocated_bytes(program_of(chunk))
+        if used is None or used - data <= budget or chunk == 1:
+            return chunk
+        chunk = min(chunk - 1, _even_chunk(max(1, chunk * budget // (used - data)), n_pairs))
+    return chunk
+
+
+def allocated_bytes(program: Any) -> int | None:
+    """What XLA allocates for a compiled program: temporaries, arguments and outputs, less what they share."""
+    try:
+        m = program.memory_analysis()
+        return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
+    except (AttributeError, NotImplementedError, TypeError, jax.errors.JaxRuntimeError):
+        return None
 
 
 def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
@@ -454,9 +495,9 @@ def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int
     """An estimate of one config's memory: params, grads, state and activations.
 
     Tested against XLA's own count of the compiled sweep (CPU, MNIST-1D MLPs): 1.33x it for
-    40-100-100-10 at batch 128, 1.61x at full batch, 0.84x for a wide 40-512-10; the default
-    budget, a quarter of the free memory, leaves room for the shortfall. On the H200 the
-    16384-config 40-100-100-10 sweep was estimated at 20.1 GB and peaked at 15.2 GB.
+    40-100-100-10 at batch 128, 1.61x at full batch, 0.84x for a wide 40-512-10 (where
+    ``_measured_chunk`` shrinks the chunk). On the H200 the 16384-config 40-100-100-10
+    sweep was estimated at 20.1 GB and peaked at 15.2 GB.
 
     bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
     (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
