@@ -130,6 +130,9 @@ def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d) -> None:
 def test_results_best_table_and_files(small, tmp_path) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.2], seeds=2, epochs=2, batch_size=[60])
     rows = result.rows
+    rows[0]["status"] = "changed by the caller"
+    assert result.rows[0]["status"] == "max_epochs"  # each call hands out fresh dicts
+    rows = result.rows
     expected_keys = {"learning_rate", "batch_size", "seed", "status", "final_train_loss",
                      "final_test_loss", "final_test_accuracy"}
     assert expected_keys <= set(rows[0])

@@ -112,7 +112,11 @@ class SweepResult:
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per config: hyperparameters, seed, status, reason, final and best metrics."""
+        """One dict per config: hyperparameters, seed, status, reason, final and best metrics (fresh copies)."""
+        return [dict(row) for row in self._rows]
+
+    @functools.cached_property
+    def _rows(self) -> list[dict[str, Any]]:
         return [self._row(*where) for where in self.index]
 
     def _row(self, g: int, i: int, j: int) -> dict[str, Any]:
