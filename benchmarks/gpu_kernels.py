@@ -30,8 +30,8 @@ def workload(program: str, sizes: tuple[int, ...], configs: int, mode: str) -> C
     import numpy as np
 
     import gdlab as gd
-    from benchmarks.sweep_bound import epoch_program, place
-    from benchmarks.workload import initial_weights, load_arrays
+    from benchmarks.sweep_bound import epoch_program, starting_point
+    from benchmarks.workload import load_arrays
 
     rates = [float(v) for v in np.geomspace(1e-3, 0.5, configs)]
     if program == "gd.sweep":
@@ -46,9 +46,7 @@ def workload(program: str, sizes: tuple[int, ...], configs: int, mode: str) -> C
     arrays = load_arrays()
     epoch = epoch_program("step", jnp.asarray(arrays.x_train), jnp.asarray(arrays.y_train, jnp.int32), 128,
                           jnp.bfloat16 if mode == "bfloat16" else None)
-    start = place([tuple(np.broadcast_to(t, (configs, *t.shape)).copy() for t in layer)
-                   for layer in initial_weights(sizes=sizes)])
-    lr = place(np.asarray(rates, np.float32))
+    start, lr = starting_point(sizes, rates)
 
     def run(epochs: int) -> None:
         params = start

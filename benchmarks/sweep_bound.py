@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from benchmarks.workload import initial_weights
+
 PARTS = ("step", "matmuls")
 
 
@@ -115,6 +117,13 @@ def place(tree: Any) -> Any:
     """Arrays with a leading config axis, split over every device."""
     sharding = NamedSharding(Mesh(np.array(jax.devices()), ("configs",)), PartitionSpec("configs"))
     return jax.tree.map(functools.partial(jax.device_put, device=sharding), tree)
+
+
+def starting_point(sizes: tuple[int, ...], rates: list[float]) -> tuple[Any, Any]:
+    """(params, lr): one copy of the shared initial weights and one learning rate per config, placed."""
+    weights = initial_weights(sizes=sizes)
+    params = [tuple(np.broadcast_to(t, (len(rates), *t.shape)).copy() for t in layer) for layer in weights]
+    return place(params), place(np.asarray(rates, np.float32))
 
 
 def accuracy(params: list[tuple[Any, Any]], x: Any, y: Any) -> np.ndarray:

@@ -214,17 +214,15 @@ def run_sweep_bound(args: dict[str, Any]) -> list[dict[str, Any]]:
     import jax
     import jax.numpy as jnp
 
-    from benchmarks.sweep_bound import accuracy, epoch_program, place
+    from benchmarks.sweep_bound import accuracy, epoch_program, starting_point
 
     a = load_arrays()
     x, y = jnp.asarray(a.x_train), jnp.asarray(a.y_train, jnp.int32)
-    weights = initial_weights(sizes=tuple(args["sizes"]))
     dtype = jnp.bfloat16 if args["mode"] == "bfloat16" else None
     epoch = epoch_program(args["part"], x, y, args["batch_size"], dtype)
     out = []
     for configs in args["configs"]:
-        start = place([tuple(np.broadcast_to(t, (configs, *t.shape)).copy() for t in layer) for layer in weights])
-        lr = place(np.asarray(learning_rates(configs, args["lr_range"]), np.float32))
+        start, lr = starting_point(tuple(args["sizes"]), learning_rates(configs, args["lr_range"]))
         tick = time.perf_counter()
         jax.block_until_ready(epoch(start, lr, jax.random.PRNGKey(0)))
         warmup = time.perf_counter() - tick

@@ -8,28 +8,19 @@ and the report. Every option is checked before the data is loaded.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands.fit import build_model, load_data, parse_batch_size
+from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
@@ -79,7 +70,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     console = Console(stderr=True)
     store: gd.store.Store | None = None
     try:
-        with Bars(console, show_progress) as bars:
+        with Bars(show_progress, console) as bars:
             data = bars.step("loading data", lambda: load_data(options.dataset, None))
             plan = _variants(sizes, rates, data.n_train)
             metric = _metric(data)
@@ -305,41 +296,3 @@ def _print(console: Console, summary: Summary, comparison: Comparison, text: str
     console.print()
     for name, path in paths.items():
         console.print(f"{name}: {path}", highlight=False)
-
-
-class Bars:
-    """rich progress bars on stderr (or none): a spinner per step, a bar over epochs per variant."""
-
-    def __init__(self, console: Console, show: bool) -> None:
-        self.show = show
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
-
-    def __enter__(self) -> Self:
-        if self.show:
-            self.bar.start()
-        return self
-
-    def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
-        if not self.show:
-            return
-        if error is not None:  # an error is one line: the bars' last frame goes nowhere
-            self.bar.live.transient = True
-            self.bar.console.file = io.StringIO()
-        self.bar.stop()
-
-    def step(self, name: str, work: Callable[[], Any]) -> Any:
-        task = self.bar.add_task(name, total=1, status="", visible=self.show)
-        done = work()
-        self.bar.update(task, completed=1)
-        return done
-
-    def sweep(self, name: str, epochs: int, work: Callable[[Any], gd.SweepResult]) -> gd.SweepResult:
-        task = self.bar.add_task(name, total=epochs, status="compiling", visible=self.show)
-
-        def callback(group: int, epoch: int, active: int) -> None:
-            self.bar.update(task, completed=epoch, status=f"{active} configs training")
-
-        result = work(callback)
-        self.bar.update(task, completed=epochs, status="done")
-        return result

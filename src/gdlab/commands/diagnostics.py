@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.compare import Bars
 from gdlab.commands.fit import build_model, load_data
+from gdlab.commands.progress import Bars
 from gdlab.core.batching import run_keys
 
 
@@ -25,11 +25,9 @@ def run_find_lr(
     try:
         data = load_data(dataset, None)
         gd.enable_compilation_cache()
-        with Bars(Console(stderr=True), show_progress) as bars:
-            tasks = {"range test": bars.bar.add_task(f"range test: {steps} steps x {seeds} seeds", total=1,
-                                                     status="", visible=show_progress),
-                     "validation": bars.bar.add_task("validating the suggestions", total=validate_epochs,
-                                                     status="", visible=show_progress)}
+        with Bars(show_progress) as bars:
+            tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
+                     "validation": bars.add("validating the suggestions", validate_epochs)}
 
             def callback(stage: str, done: int, total: int) -> None:
                 bars.bar.update(tasks[stage], completed=done, total=total)
@@ -86,7 +84,7 @@ def run_noise_scale(
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)
-    with Bars(Console(stderr=True), show_progress) as bars:
+    with Bars(show_progress) as bars:
         r = bars.step(f"measuring B_simple: {batches} batches of {small_batch} and of {big_batch}",
                       lambda: gd.noise_scale(net, params, data, small_batch, big_batch, batches=batches, seed=seed,
                                              learning_rate=learning_rate, batch_size=batch_size))

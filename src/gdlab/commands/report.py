@@ -24,10 +24,10 @@ def run_report(
 
     schedule picks one schedule of a sweep that trained a schedule grid.
     """
-    if schedule is not None and _is_file(target):
-        raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
-                         f"{target!r}, which holds one schedule per batch size already.")
     if _is_file(target):
+        if schedule is not None:
+            raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
+                             f"{target!r}, which holds one schedule per batch size already.")
         return report_file(target, out or "gdlab-compare.html", as_json=as_json)
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "

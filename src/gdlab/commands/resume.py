@@ -43,10 +43,9 @@ def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
     """Rebuild a gdlab compare sweep's model and data from its record and rerun its unfinished configs."""
-    from rich.console import Console
-
-    from gdlab.commands.compare import Bars, CompareOptions
+    from gdlab.commands.compare import CompareOptions
     from gdlab.commands.fit import build_model, load_data
+    from gdlab.commands.progress import Bars
 
     recorded = sweep.config.get("cli")
     if sweep.kind != "compare" or not isinstance(recorded, dict):
@@ -63,15 +62,12 @@ def _resume_sweep(
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
     epochs = int(options.epochs)
-    with Bars(Console(stderr=True), show_progress) as bars:
-        tasks = [bars.bar.add_task(f"batch size {size}{'' if schedule == 'constant' else f', {schedule}'}: "
-                                   f"{n} unfinished config{'' if n == 1 else 's'}", total=epochs, status="waiting", visible=show_progress)
+    with Bars(show_progress) as bars:
+        tasks = [bars.add(f"batch size {size}{'' if schedule == 'constant' else f', {schedule}'}: "
+                          f"{n} unfinished config{'' if n == 1 else 's'}", epochs, "waiting")
                  for size, schedule, n in groups]
-
-        def callback(group: int, epoch: int, active: int) -> None:
-            bars.bar.update(tasks[group], completed=epoch, status=f"{active} configs training")
-
-        gd.store.resume_sweep(sweep.id, store, model, data, callback=callback)
+        moves = [bars.epochs(task) for task in tasks]
+        gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")
     done = store.sweep(sweep.id)

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.compare import Bars
 from gdlab.commands.fit import build_model, load_data
+from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 
 
@@ -37,7 +37,7 @@ def run_sharpness(
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
-    with Bars(Console(stderr=True), show_progress) as bars:
+    with Bars(show_progress) as bars:
         top = bars.step("power iteration for lambda_max", lambda: gd.sharpness(net, params, data, batch_size=batch_size,
                                                                                 seed=seed))
     summary = {

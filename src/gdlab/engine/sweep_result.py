@@ -38,6 +38,11 @@ class Group:
     epochs_run: np.ndarray
     seconds: float
 
+    @property
+    def schedule(self) -> str:
+        """The label of the schedule this group trained ("constant" when none was named)."""
+        return str(self.config.get("schedule", "constant"))
+
     @functools.cached_property
     def params(self) -> Any:
         """Every config's final params as NumPy arrays [seed, pair, ...] (None when not kept)."""
@@ -105,10 +110,10 @@ class SweepResult:
 
     def select(self, schedule: str) -> SweepResult:
         """The configs trained with one schedule of a schedule grid (by its label), as a sweep of their own."""
-        labels = list(dict.fromkeys(str(g.config.get("schedule", "constant")) for g in self.groups))
+        labels = list(dict.fromkeys(g.schedule for g in self.groups))
         if schedule not in labels:
             raise ValueError(f"schedule must be one this sweep trained, one of {labels}; got {schedule!r}.")
-        return SweepResult(groups=tuple(g for g in self.groups if str(g.config.get("schedule", "constant")) == schedule))
+        return SweepResult(groups=tuple(g for g in self.groups if g.schedule == schedule))
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -125,7 +130,7 @@ class SweepResult:
         ran = int(group.epochs_run[i, j])
         row: dict[str, Any] = {
             "learning_rate": lr, "batch_size": group.config["batch_size"], "momentum": momentum,
-            "schedule": group.config.get("schedule", "constant"),
+            "schedule": group.schedule,
             "seed": group.seeds[i], "status": str(group.status[i, j]), "reason": str(group.reason[i, j]),
             "epochs_run": ran, "steps_run": int(group.steps_run[i, j]),
             "seconds": group.seconds / group.status.size,

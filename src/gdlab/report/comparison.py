@@ -40,7 +40,7 @@ class Comparison:
 def from_sweep(result: SweepResult, settings: dict[str, Any], initial_train_loss: dict[int, float]) -> Comparison:
     """The comparison of a sweep; initial_train_loss maps each seed to its loss before training."""
     n_train = int(settings["n_train"])
-    schedules = [str(g.config.get("schedule", "constant")) for g in result.groups]
+    schedules = [g.schedule for g in result.groups]
     sizes = [int(g.config["batch_size"]) for g in result.groups]
     if len(set(sizes)) != len(sizes):
         raise ValueError(f"a comparison report shows one schedule per batch size; this sweep trained the "
