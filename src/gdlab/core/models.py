@@ -94,7 +94,7 @@ def _dense_stack(
             h = act(h @ layer["w"] + layer["b"])
         return h @ params[-1]["w"] + params[-1]["b"]
 
-    return Model(name=name, init=init, apply=apply, outputs=outputs)
+    return Model(name=name, init=init, apply=apply, outputs=outputs, activation=activation)
 
 
 def _dense_init(key: PRNGKey, fan_in: int, fan_out: int) -> dict[str, Array]:

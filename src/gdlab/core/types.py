@@ -57,3 +57,4 @@ class Model(NamedTuple):
     init: Callable[..., Params]
     apply: Callable[[Params, Array], Array]
     outputs: int | None
+    activation: str | None = None  # a dense stack's hidden activation (None for other models)

@@ -137,7 +137,7 @@ GradFn = Callable[[Params, Any], tuple[Array, Params, Array | None, int]]
 
 def _local_grads(spec: EpochSpec) -> GradFn:
     """One device: the batch is (x rows, y rows)."""
-    grad_fn = jax.value_and_grad(spec.objective.loss)
+    grad_fn = spec.objective.value_and_grad or jax.value_and_grad(spec.objective.loss)
 
     def grads(params: Params, batch: tuple[Array, Array]) -> tuple[Array, Params, None, int]:
         loss, g = grad_fn(params, *batch)

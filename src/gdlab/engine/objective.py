@@ -10,14 +10,20 @@ import jax.numpy as jnp
 
 from gdlab.core.losses import LOSSES, correct
 from gdlab.core.types import Array, LossFn, Params
+from gdlab.engine.fused_mlp import fused_value_and_grad
 
 
 class Objective(NamedTuple):
-    """loss(params, x, y) -> mean loss; evaluate(params, x, y) -> (mean loss, accuracy)."""
+    """loss(params, x, y) -> mean loss; evaluate(params, x, y) -> (mean loss, accuracy).
+
+    value_and_grad, when given, computes (loss, gradient) of a training step in place of
+    ``jax.value_and_grad(loss)`` (the fused kernel, engine/fused_mlp.py).
+    """
 
     loss: LossFn
     evaluate: Callable[[Params, Array, Array], tuple[Array, Array]]
     classification: bool
+    value_and_grad: Callable[[Params, Array, Array], tuple[Array, Params]] | None = None
 
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -27,13 +33,15 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 @functools.lru_cache(maxsize=None)
 def model_objective(
     apply: Callable[[Params, Array], Array], loss_name: str, classification: bool,
-    compute_dtype: str | None = None,
+    compute_dtype: str | None = None, fused: str | None = None,
 ) -> Objective:
     """The objective of a model trained with a named per-example loss (built once per pair).
 
     compute_dtype None computes in the params' dtype; "bfloat16" is mixed precision: outputs = apply(bf16(params), bf16(x))
     cast back to the params' dtype before the loss, so the loss, the gradients (through
     the casts) and the update stay in the params' dtype (float32 master weights).
+    fused (an MLP's activation) computes training steps with the fused kernel, which
+    keeps the activations in float32 and multiplies in compute_dtype.
     """
     per_example = LOSSES[loss_name]
     forward = apply if compute_dtype is None else _cast_forward(apply, jnp.dtype(compute_dtype))
@@ -48,7 +56,8 @@ def model_objective(
             return mean_loss, jnp.full((), jnp.nan, mean_loss.dtype)
         return mean_loss, jnp.mean(correct(outputs, y))
 
-    return Objective(loss=loss, evaluate=evaluate, classification=classification)
+    step = None if fused is None else fused_value_and_grad(fused, compute_dtype)
+    return Objective(loss=loss, evaluate=evaluate, classification=classification, value_and_grad=step)
 
 
 def _cast_forward(apply: Callable[[Params, Array], Array], dtype: jnp.dtype) -> Callable[[Params, Array], Array]:

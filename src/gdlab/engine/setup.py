@@ -15,6 +15,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.losses import LOSSES
 from gdlab.core.models import input_size
 from gdlab.core.types import Model, Params, UpdateRule
+from gdlab.engine.fused_mlp import FUSED_ACTIVATIONS, KERNELS
 from gdlab.engine.objective import COMPUTE_DTYPES, Objective, function_objective, model_objective
 
 
@@ -30,9 +31,13 @@ def check_types(data: Any, rule: Any) -> None:
 
 def objective_and_params(
     model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array,
-    compute_dtype: str | None = None,
+    compute_dtype: str | None = None, kernel: str = "xla",
 ) -> tuple[Objective, Params, str]:
-    """The objective to minimise, the initial params (drawn from key unless given) and the loss name."""
+    """The objective to minimise, the initial params (drawn from key unless given) and the loss name.
+
+    kernel "fused" computes training steps with the fused MLP kernel (engine/fused_mlp.py).
+    """
+    check_choice("kernel", kernel, KERNELS)
     if compute_dtype is not None:
         check_choice("compute_dtype", compute_dtype, COMPUTE_DTYPES)
         if not isinstance(model, Model):
@@ -46,7 +51,11 @@ def objective_and_params(
             params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
         low = None if compute_dtype == "float32" else compute_dtype  # float32 is no cast: the same objective
-        return model_objective(model.apply, loss_name, classification, low), params, loss_name
+        fused = _fused_activation(model, loss_name, params) if kernel == "fused" else None
+        return model_objective(model.apply, loss_name, classification, low, fused), params, loss_name
+    if kernel != "xla":
+        raise ValueError(f"kernel must be 'xla' with a loss function (the fused kernel is for gd.models.mlp); "
+                         f"got kernel={kernel!r}.")
     if callable(model):
         if params is None:
             raise TypeError("params must be given when model is a loss function loss_fn(params, x, y).")
@@ -56,6 +65,20 @@ def objective_and_params(
     raise TypeError(
         f"model must be a gd.models model or a loss function loss_fn(params, x, y); got {type(model).__name__}."
     )
+
+
+def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
+    """The activation the fused kernel runs, after checking it can run this model, loss and params."""
+    if model.activation not in FUSED_ACTIVATIONS:
+        raise ValueError(f"kernel='fused' needs an mlp, logistic or linear model with activation one of "
+                         f"{', '.join(FUSED_ACTIVATIONS)}; got model {model.name!r} with activation {model.activation!r}.")
+    if loss_name != "cross_entropy":
+        raise ValueError(f"kernel='fused' computes the cross_entropy loss (classification into 2 or more outputs); "
+                         f"got loss {loss_name!r}.")
+    dtypes = {str(jnp.result_type(a)) for a in jax.tree.leaves(params)}
+    if dtypes != {"float32"}:
+        raise ValueError(f"kernel='fused' needs float32 params; got dtypes {sorted(dtypes)}.")
+    return model.activation
 
 
 MODEL_TASKS = {"linear": "regression", "logistic": "classification"}

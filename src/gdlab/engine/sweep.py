@@ -40,6 +40,7 @@ from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
+from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
     check_params_fit_data,
@@ -81,6 +82,7 @@ def sweep(
     callback: SweepCallback | None = None,
     record: SweepRecorder | None = None,
     mesh: tuple[int, int] | None = None,
+    kernel: str = "xla",
 ) -> SweepResult:
     """Train every (batch_size, schedule, learning_rate, momentum, seed) combination with ``sgd``.
 
@@ -95,7 +97,10 @@ def sweep(
     estimate picks the chunk, and XLA's memory analysis of its compiled epoch
     shrinks it where the estimate fell short.
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
-    bfloat16 with float32 master weights. ``record`` (a ``SweepRecorder`` such as
+    bfloat16 with float32 master weights. ``kernel`` "fused" computes each step's
+    loss and gradient with one fused GPU kernel per config (an MLP with relu, tanh or
+    sigmoid and the cross_entropy loss, float32 params; engine/fused_mlp.py) in place
+    of XLA's batched products; on a CPU it runs in Pallas's interpreter, for tests only. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
     member, every epoch of every chunk, and the result.
 
@@ -118,10 +123,11 @@ def sweep(
     metrics = check_choice("metrics", metrics, METRICS)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
+    kernel = check_choice("kernel", kernel, KERNELS)
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
-                    "loss": loss_name, "compute_dtype": compute_dtype or "float32"}
+                    "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
         record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
                                           stop))
     layout = None if mesh is None else check_layout(mesh, jax.device_count())
@@ -137,7 +143,7 @@ def sweep(
                 check_divides(size, devices[1], data.n_train, "the mesh's data axis")
             groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
                                      seeds_used, epochs, stop, nesterov, weight_decay, metrics, loss, params,
-                                     budget, progress, compute_dtype, devices, (record, offset)))
+                                     budget, progress, compute_dtype, devices, (record, offset), kernel))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -208,7 +214,7 @@ def _run_group(
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
     layout: tuple[int, int],
-    recording: tuple[SweepRecorder | None, int] = (None, 0),
+    recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla",
 ) -> Group:
     label, fn, lr_params = schedule
     rates = list(lr_params)
@@ -219,7 +225,7 @@ def _run_group(
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     inits = []
     for init_key, _ in keys:
-        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype)
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel)
         inits.append(p)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
@@ -244,7 +250,7 @@ def _run_group(
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
-              "compute_dtype": compute_dtype or "float32", "mesh": layout}
+              "compute_dtype": compute_dtype or "float32", "mesh": layout, "kernel": kernel}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
 
 

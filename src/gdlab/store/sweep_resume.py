@@ -59,7 +59,7 @@ def resume_sweep(
                              "cannot hold; only sweeps over named schedules can be resumed.")
         sweep(model, data, learning_rate=_unique(k[2] for k in keys), batch_size=[size], schedule=[schedule],
               momentum=_unique(k[3] for k in keys), seeds=_unique(k[4] for k in keys),
-              compute_dtype=settings.get("compute_dtype"),
+              compute_dtype=settings.get("compute_dtype"), kernel=str(settings.get("kernel", "xla")),
               epochs=int(settings["epochs"]), stop=stop, nesterov=bool(settings.get("nesterov", False)),
               weight_decay=float(settings.get("weight_decay", 0.0)), metrics=str(settings["metrics"]),
               loss=settings.get("loss"), params=params, max_memory=max_memory, callback=progress,

@@ -1,0 +1,188 @@
+"""One fused GPU kernel for the loss and gradient of an MLP under softmax cross-entropy.
+
+XLA runs a vmapped sweep's step as batched matrix products, one kernel per
+product, each reading and writing its operands in device memory. For a small
+MLP (MNIST-1D: 40-100-100-10) every product of one config is tiny, so the
+step is bound by those round trips. This kernel (Pallas, lowered to Triton)
+computes one config's whole forward and backward pass in one program, keeping
+the weights, activations and gradients on chip; vmapping it (as the sweep's
+epoch does, over seeds and configs) makes a grid with one program per config.
+
+For layers l = 1..L with h_0 = x, z_l = h_{l-1} W_l + b_l, h_l = act(z_l), and
+logits z_L, over the B rows of the batch:
+
+    loss   = (1/B) sum_i [logsumexp(z_L,i) - z_L,i[y_i]]
+    d_L    = (softmax(z_L) - onehot(y)) / B
+    dW_l   = h_{l-1}^T d_l,   db_l = sum_i d_l,i
+    d_{l-1} = (d_l W_l^T) * act'(h_{l-1})
+
+Triton works on tiles whose sides are powers of two (at least 16 for a
+product): every width is padded up to one by masked loads (zeros outside the
+array), padded logits are -inf before the softmax, and only the true entries
+are stored. The batch is walked in row blocks, the gradients summed over them.
+On a CPU the same kernel runs in Pallas's interpreter (slow; for tests).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plgpu
+
+from gdlab.core.types import Array, Params
+
+FUSED_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+"""Hidden activations whose derivative the kernel reads off the activation itself."""
+
+KERNELS = ("xla", "fused")
+"""How a sweep computes each step's loss and gradient: XLA's batched products, or this kernel."""
+
+_MIN_TILE = 16  # the smallest side of a Triton matrix product
+
+
+def fused_value_and_grad(
+    activation: str, compute_dtype: str | None = None, row_block: int = 64, num_warps: int = 4,
+    interpret: bool | None = None,
+) -> Callable[[Params, Array, Array], tuple[Array, Params]]:
+    """(params, x, y) -> (mean cross-entropy, its gradient) for an MLP, as one kernel.
+
+    params is the dense stack's tuple of {"w": (fan_in, fan_out), "b": (fan_out,)};
+    x has shape (B, features), y holds integer labels. compute_dtype "bfloat16"
+    multiplies in bfloat16 with float32 sums (the activations stay float32).
+    interpret None runs the Triton kernel on a GPU and the interpreter elsewhere.
+    """
+    if activation not in FUSED_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(FUSED_ACTIVATIONS)} for the fused kernel; "
+                         f"got {activation!r}.")
+    return functools.partial(_value_and_grad, activation, compute_dtype, row_block, num_warps, interpret)
+
+
+def _value_and_grad(
+    activation: str, compute_dtype: str | None, row_block: int, num_warps: int, interpret: bool | None,
+    params: Params, x: Array, y: Array,
+) -> tuple[Array, Params]:
+    x = x.reshape(x.shape[0], -1)
+    widths = (x.shape[1], *(layer["w"].shape[1] for layer in params))
+    rows = x.shape[0]
+    block = min(_tile(row_block), _tile(rows))
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    kernel = functools.partial(_kernel, widths, rows, block, activation, compute_dtype, _precision())
+    w_shapes = [jax.ShapeDtypeStruct(layer["w"].shape, dtype) for layer in params]
+    b_shapes = [jax.ShapeDtypeStruct(layer["b"].shape, dtype) for layer in params]
+    if interpret is None:
+        interpret = jax.default_backend() != "gpu"
+    outputs = pl.pallas_call(
+        kernel,
+        out_shape=(jax.ShapeDtypeStruct((), dtype), *w_shapes, *b_shapes),
+        interpret=interpret,
+        compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=1),
+        name="gdlab_fused_mlp",
+    )(x.astype(dtype), y.astype(jnp.int32), *(layer["w"] for layer in params), *(layer["b"] for layer in params))
+    loss, grads = outputs[0], outputs[1:]
+    depth = len(params)
+    return loss, tuple({"w": grads[i], "b": grads[depth + i]} for i in range(depth))
+
+
+def _tile(n: int) -> int:
+    """The smallest power of two >= n (and >= the smallest product tile)."""
+    return max(_MIN_TILE, 1 << (max(n, 1) - 1).bit_length())
+
+
+def _precision() -> jax.lax.Precision:
+    """float32 products in TF32 (JAX's GPU default) unless the matmul precision asks for full float32."""
+    asked = getattr(jax.config, "jax_default_matmul_precision", None)
+    full = asked in ("highest", "float32", "F32_F32_F32")
+    return jax.lax.Precision.HIGHEST if full else jax.lax.Precision.DEFAULT
+
+
+def _kernel(
+    widths: tuple[int, ...], rows: int, block: int, activation: str, compute_dtype: str | None,
+    precision: jax.lax.Precision, x_ref: Array, y_ref: Array, *refs: Array,
+) -> None:
+    depth = len(widths) - 1
+    w_refs, b_refs = refs[:depth], refs[depth : 2 * depth]
+    loss_ref, gw_refs, gb_refs = refs[2 * depth], refs[2 * depth + 1 : 3 * depth + 1], refs[3 * depth + 1 :]
+    tiles = [_tile(n) for n in widths]
+    ws = [_load_matrix(w_refs[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1]) for i in range(depth)]
+    bs = [_load_vector(b_refs[i], widths[i + 1], tiles[i + 1]) for i in range(depth)]
+    dot = functools.partial(_dot, compute_dtype, precision)
+
+    def add_block(r: Array, carry: tuple[Array, list[Array], list[Array]]) -> tuple[Array, list[Array], list[Array]]:
+        loss_sum, gws, gbs = carry
+        row = r * block + jnp.arange(block)
+        real = row < rows
+        x = plgpu.load(x_ref.at[pl.ds(r * block, block), pl.ds(0, tiles[0])],
+                       mask=real[:, None] & _inside(widths[0], tiles[0])[None, :], other=0.0)
+        y = plgpu.load(y_ref.at[pl.ds(r * block, block)], mask=real, other=0)
+        hs = [x]
+        for i in range(depth - 1):
+            hs.append(_ACT[activation](dot(hs[-1], ws[i]) + bs[i][None, :]))
+        z = dot(hs[-1], ws[-1]) + bs[-1][None, :]
+        z = jnp.where(_inside(widths[-1], tiles[-1])[None, :], z, -jnp.inf)
+        top = jnp.max(z, axis=1)
+        e = jnp.exp(z - top[:, None])
+        total = jnp.sum(e, axis=1)
+        onehot = jnp.arange(tiles[-1])[None, :] == y[:, None]
+        picked = jnp.sum(jnp.where(onehot, z, 0.0), axis=1)
+        loss_sum = loss_sum + jnp.sum(jnp.where(real, top + jnp.log(total) - picked, 0.0))
+        d = (e / total[:, None] - onehot.astype(e.dtype)) * jnp.where(real, 1.0 / rows, 0.0)[:, None]
+        gws, gbs = list(gws), list(gbs)
+        for i in reversed(range(depth)):
+            gws[i] = gws[i] + dot(hs[i].T, d)
+            gbs[i] = gbs[i] + jnp.sum(d, axis=0)
+            if i:
+                d = dot(d, ws[i].T) * _ACT_GRAD[activation](hs[i])
+        return loss_sum, gws, gbs
+
+    zeros = (jnp.zeros((), jnp.float32), [jnp.zeros_like(w) for w in ws], [jnp.zeros_like(b) for b in bs])
+    blocks = -(-rows // block)
+    if blocks == 1:
+        loss_sum, gws, gbs = add_block(jnp.int32(0), zeros)
+    else:
+        loss_sum, gws, gbs = jax.lax.fori_loop(0, blocks, add_block, zeros)
+    loss_ref[...] = (loss_sum / rows).astype(loss_ref.dtype)
+    for i in range(depth):
+        _store_matrix(gw_refs[i], gws[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
+        plgpu.store(gb_refs[i].at[pl.ds(0, tiles[i + 1])], gbs[i].astype(gb_refs[i].dtype),
+                    mask=_inside(widths[i + 1], tiles[i + 1]))
+
+
+def _inside(n: int, tile: int) -> Array:
+    return jnp.arange(tile) < n
+
+
+def _load_matrix(ref: Array, n: int, m: int, tile_n: int, tile_m: int) -> Array:
+    mask = _inside(n, tile_n)[:, None] & _inside(m, tile_m)[None, :]
+    return plgpu.load(ref.at[pl.ds(0, tile_n), pl.ds(0, tile_m)], mask=mask, other=0.0).astype(jnp.float32)
+
+
+def _load_vector(ref: Array, n: int, tile: int) -> Array:
+    return plgpu.load(ref.at[pl.ds(0, tile)], mask=_inside(n, tile), other=0.0).astype(jnp.float32)
+
+
+def _store_matrix(ref: Array, value: Array, n: int, m: int, tile_n: int, tile_m: int) -> None:
+    mask = _inside(n, tile_n)[:, None] & _inside(m, tile_m)[None, :]
+    plgpu.store(ref.at[pl.ds(0, tile_n), pl.ds(0, tile_m)], value.astype(ref.dtype), mask=mask)
+
+
+def _dot(compute_dtype: str | None, precision: jax.lax.Precision, a: Array, b: Array) -> Array:
+    """a @ b summed in float32; in bfloat16 with compute_dtype "bfloat16"."""
+    if compute_dtype == "bfloat16":
+        return jnp.dot(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+    return jnp.dot(a, b, precision=precision, preferred_element_type=jnp.float32)
+
+
+_ACT: dict[str, Callable[[Array], Array]] = {
+    "relu": lambda z: jnp.maximum(z, 0.0),
+    "tanh": jnp.tanh,
+    "sigmoid": lambda z: 1.0 / (1.0 + jnp.exp(-z)),
+}
+_ACT_GRAD: dict[str, Callable[[Array], Array]] = {
+    "relu": lambda h: (h > 0.0).astype(h.dtype),  # h = relu(z) > 0 exactly where z > 0 (jax.nn.relu's 0 at 0)
+    "tanh": lambda h: 1.0 - h * h,
+    "sigmoid": lambda h: h * (1.0 - h),
+}
