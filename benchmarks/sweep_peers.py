@@ -66,11 +66,14 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
     compute = "bfloat16" if args["mode"] == "bfloat16" else None
     precision = "highest" if args["mode"] == "highest" else None
+    if args.get("fused_tiles"):
+        _fused_tiles(*args["fused_tiles"])
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
             grid = dict(learning_rate=learning_rates(configs, args["lr_range"]), batch_size=[args["batch_size"]],
-                        metrics="running", params=params, compute_dtype=compute, max_memory=args.get("max_memory"))
+                        metrics="running", params=params, compute_dtype=compute, max_memory=args.get("max_memory"),
+                        kernel=args.get("kernel", "xla"))
             tick = time.perf_counter()
             gd.sweep(model, data, epochs=1, **grid)
             warmup = time.perf_counter() - tick
@@ -87,6 +90,17 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
             row["median_epoch_seconds"] = float(np.median(group.history["epoch_time"][1:, 0, starts].sum(axis=1)))
             out.append(row)
     return out
+
+
+def _fused_tiles(row_block: int, num_warps: int) -> None:
+    """Benchmark only: the fused kernel's tile setting for this process (gdlab picks its default)."""
+    import functools
+
+    from gdlab.engine import fused_mlp, objective
+
+    objective.fused_value_and_grad = functools.partial(  # type: ignore[assignment]
+        fused_mlp.fused_value_and_grad, row_block=row_block, num_warps=num_warps)
+    objective.model_objective.cache_clear()
 
 
 def run_gdlab_fits(args: dict[str, Any]) -> list[dict[str, Any]]:

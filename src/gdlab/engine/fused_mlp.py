@@ -41,6 +41,9 @@ FUSED_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 KERNELS = ("xla", "fused")
 """How a sweep computes each step's loss and gradient: XLA's batched products, or this kernel."""
 
+FUSED_MAX_WIDTH = 256
+"""The widest input or layer the kernel takes: its tiles (padded to 256) must fit a GPU core's registers."""
+
 _MIN_TILE = 16  # the smallest side of a Triton matrix product
 
 

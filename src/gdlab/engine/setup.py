@@ -15,7 +15,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.losses import LOSSES
 from gdlab.core.models import input_size
 from gdlab.core.types import Model, Params, UpdateRule
-from gdlab.engine.fused_mlp import FUSED_ACTIVATIONS, KERNELS
+from gdlab.engine.fused_mlp import FUSED_ACTIVATIONS, FUSED_MAX_WIDTH, KERNELS
 from gdlab.engine.objective import COMPUTE_DTYPES, Objective, function_objective, model_objective
 
 
@@ -78,6 +78,10 @@ def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
     dtypes = {str(jnp.result_type(a)) for a in jax.tree.leaves(params)}
     if dtypes != {"float32"}:
         raise ValueError(f"kernel='fused' needs float32 params; got dtypes {sorted(dtypes)}.")
+    widest = max(max(jnp.shape(layer["w"])) for layer in params)
+    if widest > FUSED_MAX_WIDTH:
+        raise ValueError(f"kernel='fused' keeps a config's weights on chip: inputs and layers at most "
+                         f"{FUSED_MAX_WIDTH} wide; got a layer {widest} wide (use kernel='xla').")
     return model.activation
 
 

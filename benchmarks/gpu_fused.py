@@ -1,0 +1,147 @@
+"""One short GPU call: the fused MLP kernel's tile settings, then gd.sweep with it against XLA's batched products.
+
+``python -m benchmarks.gpu_fused [--configs 16384] [--json PATH]``
+
+1. One training step's loss and gradient for ``--configs`` MLPs at batch 128 (MNIST-1D
+   rows): XLA (``jax.value_and_grad`` of gdlab's objective, vmapped) against the fused
+   kernel (``gdlab.engine.fused_mlp``) at each (row block, warps), in JAX's default
+   precision (TF32) and with bfloat16 products; TFLOP/s (6 x batch x weights per config)
+   and the largest difference from XLA's gradient. Also the 40-256-256-10 MLP (the
+   widest the kernel takes).
+2. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, ``kernel="xla"`` and ``kernel="fused"``
+   (with the fastest tile setting of part 1), TF32 and bfloat16, each in a fresh process
+   (``benchmarks.sweep_peers``): wall and median-epoch TFLOP/s, test accuracies.
+Each line prints as soon as it is measured; a setting that fails prints its error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from benchmarks.sweep import MNIST_MLP, run_peer
+from benchmarks.sweep_peers import flops_per_config_epoch
+
+TILES = ((32, 4), (64, 4), (128, 4), (32, 8), (64, 8), (128, 8))
+"""(row block, warps) settings tried."""
+
+
+def _step_inputs(sizes: tuple[int, ...], configs: int) -> tuple[Any, Any, Any]:
+    import jax
+    import numpy as np
+
+    import gdlab as gd
+    from benchmarks.workload import load_arrays
+
+    arrays = load_arrays()
+    model = gd.models.mlp(hidden=sizes[1:-1])
+    keys = jax.random.split(jax.random.PRNGKey(0), configs)
+    params = jax.jit(jax.vmap(lambda k: model.init(k, sizes[0], sizes[-1])))(keys)
+    x = jax.device_put(np.asarray(arrays.x_train[:128, : sizes[0]], np.float32))
+    y = jax.device_put(np.asarray(arrays.y_train[:128], np.int32))
+    return params, x, y
+
+
+def _time(fn: Any, *args: Any, reps: int = 10) -> tuple[float, Any]:
+    import jax
+    import numpy as np
+
+    out = jax.block_until_ready(fn(*args))  # compile
+    times = []
+    for _ in range(reps):
+        tick = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - tick)
+    return float(np.median(times)), out
+
+
+def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[int, int], ...]) -> list[dict[str, Any]]:
+    """Seconds per step of XLA's vmapped gradient and of the kernel at each tile setting."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import gdlab as gd
+    from gdlab.engine.fused_mlp import fused_value_and_grad
+    from gdlab.engine.objective import model_objective
+
+    params, x, y = _step_inputs(sizes, configs)
+    compute = "bfloat16" if mode == "bfloat16" else None
+    flops = configs * 6.0 * 128 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    name = f"{'-'.join(map(str, sizes))} x{configs} {mode}"
+    xla_step = model_objective(gd.models.mlp(hidden=sizes[1:-1]).apply, "cross_entropy", True, compute)
+    reference = jax.jit(jax.vmap(jax.value_and_grad(xla_step.loss), in_axes=(0, None, None)))
+    seconds, (ref_loss, ref_grads) = _time(reference, params, x, y)
+    rows = [{"label": f"{name} xla", "seconds": seconds, "tflops": flops / seconds / 1e12}]
+    print(f"{rows[-1]['label']}: {seconds * 1e3:.3f} ms/step {rows[-1]['tflops']:.2f} TFLOP/s", flush=True)
+    for block, warps in tiles:
+        label = f"{name} fused rows {block} warps {warps}"
+        try:
+            fused = jax.jit(jax.vmap(fused_value_and_grad("relu", compute, block, warps), in_axes=(0, None, None)))
+            seconds, (loss, grads) = _time(fused, params, x, y)
+        except Exception as err:  # a setting Triton cannot compile: report it, try the next
+            print(f"{label}: failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}", flush=True)
+            continue
+        diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)))
+        rows.append({"label": label, "rows": block, "warps": warps, "seconds": seconds,
+                     "tflops": flops / seconds / 1e12, "grad_diff": diff,
+                     "loss_diff": float(np.max(np.abs(np.asarray(loss) - np.asarray(ref_loss))))})
+        print(f"{label}: {seconds * 1e3:.3f} ms/step {rows[-1]['tflops']:.2f} TFLOP/s "
+              f"(max |grad - xla| {diff:.2e}, |loss - xla| {rows[-1]['loss_diff']:.2e})", flush=True)
+    return rows
+
+
+def _sweeps(configs: int, tiles: tuple[int, int] | None, rows: list[dict[str, Any]]) -> None:
+    import numpy as np
+
+    base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu",
+            "lr_range": [1e-3, 0.5]}
+    flops = configs * flops_per_config_epoch(MNIST_MLP)
+    for mode in ("default", "bfloat16"):
+        for kernel in ("xla", "fused"):
+            label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
+            args = {**base, "mode": mode, "kernel": kernel, "fused_tiles": tiles}
+            try:
+                (r,) = run_peer("gdlab_sweep", args)
+            except RuntimeError as err:
+                print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
+                continue
+            r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12,
+                     median_tflops=flops / r["median_epoch_seconds"] / 1e12)
+            acc = np.asarray(r.get("test_accuracy", [np.nan]), float)
+            print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s (median epoch "
+                  f"{r['median_tflops']:.2f}), compile+1 epoch {r.get('warmup_seconds', float('nan')):.1f} s, "
+                  f"test accuracy median {np.nanmedian(acc):.4f} max {np.nanmax(acc):.4f}, "
+                  f"diverged {r.get('diverged')}", flush=True)
+            rows.append(r)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=16384)
+    parser.add_argument("--json", help="save every number to this file")
+    args = parser.parse_args()
+    import jax
+
+    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
+    rows: list[dict[str, Any]] = []
+    best: dict[str, tuple[float, tuple[int, int]]] = {}
+    for mode in ("default", "bfloat16"):
+        for r in micro(MNIST_MLP, args.configs, mode, TILES):
+            if "rows" in r and r["seconds"] < best.get(mode, (float("inf"), (0, 0)))[0]:
+                best[mode] = (r["seconds"], (r["rows"], r["warps"]))
+            rows.append(r)
+    rows += micro((40, 256, 256, 10), max(args.configs // 4, 1), "default", ((32, 8), (64, 8)))
+    tiles = best.get("default", (0.0, None))[1]
+    print(f"fastest tiles (TF32): {tiles}; (bfloat16): {best.get('bfloat16', (0.0, None))[1]}", flush=True)
+    _sweeps(args.configs, tiles, rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
