@@ -1,16 +1,18 @@
 """One short GPU call: the fused MLP kernel's tile settings, then gd.sweep with it against XLA's batched products.
 
-``python -m benchmarks.gpu_fused [--configs 16384] [--json PATH]``
+``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 128,8] [--counts 16384] [--kernels xla fused]
+[--json PATH]``
 
 1. One training step's loss and gradient for ``--configs`` MLPs at batch 128 (MNIST-1D
    rows): XLA (``jax.value_and_grad`` of gdlab's objective, vmapped) against the fused
    kernel (``gdlab.engine.fused_mlp``) at each (row block, warps), in JAX's default
    precision (TF32) and with bfloat16 products; TFLOP/s (6 x batch x weights per config)
-   and the largest difference from XLA's gradient. Also the 40-256-256-10 MLP (the
-   widest the kernel takes).
-2. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, ``kernel="xla"`` and ``kernel="fused"``
-   (with the fastest tile setting of part 1), TF32 and bfloat16, each in a fresh process
-   (``benchmarks.sweep_peers``): wall and median-epoch TFLOP/s, test accuracies.
+   and the largest difference from XLA's gradient. Then the widest and deepest MLPs
+   the kernel takes (128 wide, 3 and 5 layers) at the default tiles: do they compile, how fast.
+2. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, at each of ``--counts`` configs, with each
+   of ``--kernels`` (the fused one at its default tiles, gdlab's ``TILES``), TF32 and
+   bfloat16, each in a fresh process (``benchmarks.sweep_peers``): wall and median-epoch
+   TFLOP/s, test accuracies.
 Each line prints as soon as it is measured; a setting that fails prints its error.
 """
 
@@ -39,7 +41,8 @@ def _step_inputs(sizes: tuple[int, ...], configs: int) -> tuple[Any, Any, Any]:
     model = gd.models.mlp(hidden=sizes[1:-1])
     keys = jax.random.split(jax.random.PRNGKey(0), configs)
     params = jax.jit(jax.vmap(lambda k: model.init(k, sizes[0], sizes[-1])))(keys)
-    x = jax.device_put(np.asarray(arrays.x_train[:128, : sizes[0]], np.float32))
+    x = np.asarray(arrays.x_train[:128], np.float32)
+    x = jax.device_put(np.tile(x, (1, -(-sizes[0] // x.shape[1])))[:, : sizes[0]])  # wider inputs repeat columns
     y = jax.device_put(np.asarray(arrays.y_train[:128], np.int32))
     return params, x, y
 
@@ -93,50 +96,56 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
     return rows
 
 
-def _sweeps(configs: int, tiles: tuple[int, int] | None, rows: list[dict[str, Any]]) -> None:
+def _sweeps(counts: list[int], kernels: list[str], rows: list[dict[str, Any]]) -> None:
     import numpy as np
 
-    base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu",
-            "lr_range": [1e-3, 0.5]}
-    flops = configs * flops_per_config_epoch(MNIST_MLP)
-    for mode in ("default", "bfloat16"):
-        for kernel in ("xla", "fused"):
-            label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
-            args = {**base, "mode": mode, "kernel": kernel, "fused_tiles": tiles}
-            try:
-                (r,) = run_peer("gdlab_sweep", args)
-            except RuntimeError as err:
-                print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
-                continue
-            r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12,
-                     median_tflops=flops / r["median_epoch_seconds"] / 1e12)
-            acc = np.asarray(r.get("test_accuracy", [np.nan]), float)
-            print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s (median epoch "
-                  f"{r['median_tflops']:.2f}), compile+1 epoch {r.get('warmup_seconds', float('nan')):.1f} s, "
-                  f"test accuracy median {np.nanmedian(acc):.4f} max {np.nanmax(acc):.4f}, "
-                  f"diverged {r.get('diverged')}", flush=True)
-            rows.append(r)
+    base = {"epochs": 10, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu", "lr_range": [1e-3, 0.5]}
+    for configs in counts:
+        flops = configs * flops_per_config_epoch(MNIST_MLP)
+        for mode in ("default", "bfloat16"):
+            for kernel in kernels:
+                label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
+                try:
+                    (r,) = run_peer("gdlab_sweep", {**base, "configs": [configs], "mode": mode, "kernel": kernel})
+                except RuntimeError as err:
+                    print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
+                    continue
+                r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12,
+                         median_tflops=flops / r["median_epoch_seconds"] / 1e12)
+                acc = np.asarray(r.get("test_accuracy", [np.nan]), float)
+                print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s (median epoch "
+                      f"{r['median_tflops']:.2f}), compile+1 epoch {r.get('warmup_seconds', float('nan')):.1f} s, "
+                      f"test accuracy median {np.nanmedian(acc):.4f} max {np.nanmax(acc):.4f}, "
+                      f"diverged {r.get('diverged')}", flush=True)
+                rows.append(r)
+
+
+def _pairs(text: str) -> tuple[int, int]:
+    rows, warps = text.split(",")
+    return int(rows), int(warps)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", type=int, default=16384)
+    parser.add_argument("--configs", type=int, default=16384, help="configs of the one-step measurements")
+    parser.add_argument("--tiles", nargs="+", type=_pairs, default=list(TILES), help="ROWS,WARPS settings to try")
+    parser.add_argument("--counts", nargs="+", type=int, default=[16384], help="configs of the gd.sweep runs")
+    parser.add_argument("--kernels", nargs="+", choices=("xla", "fused"), default=["xla", "fused"])
     parser.add_argument("--json", help="save every number to this file")
     args = parser.parse_args()
     import jax
 
+    from gdlab.engine.fused_mlp import TILES as DEFAULT_TILES
+
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
     rows: list[dict[str, Any]] = []
-    best: dict[str, tuple[float, tuple[int, int]]] = {}
     for mode in ("default", "bfloat16"):
-        for r in micro(MNIST_MLP, args.configs, mode, TILES):
-            if "rows" in r and r["seconds"] < best.get(mode, (float("inf"), (0, 0)))[0]:
-                best[mode] = (r["seconds"], (r["rows"], r["warps"]))
-            rows.append(r)
-    rows += micro((40, 256, 256, 10), max(args.configs // 4, 1), "default", ((32, 8), (64, 8)))
-    tiles = best.get("default", (0.0, None))[1]
-    print(f"fastest tiles (TF32): {tiles}; (bfloat16): {best.get('bfloat16', (0.0, None))[1]}", flush=True)
-    _sweeps(args.configs, tiles, rows)
+        rows += micro(MNIST_MLP, args.configs, mode, tuple(args.tiles))
+    for sizes in ((128, 128, 128, 128), (128,) * 6):
+        for mode in ("default", "bfloat16"):
+            tile = DEFAULT_TILES["bfloat16" if mode == "bfloat16" else "float32"]
+            rows += micro(sizes, max(args.configs // 4, 1), mode, (tile,))
+    _sweeps(args.counts, args.kernels, rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -1,0 +1,151 @@
+"""The fused MLP kernel: equal to autodiff of the model's loss, to XLA's sweep and to gd.fit; clear refusals.
+
+On a CPU the kernel runs in Pallas's interpreter (the same kernel code, executed as JAX
+operations); its Triton lowering is checked by lowering for CUDA, which needs no GPU.
+On a GPU these tests run the compiled kernel.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gdlab as gd
+from gdlab.engine.fused_mlp import TILES, fused_value_and_grad
+from gdlab.engine.objective import model_objective
+
+
+def _problem(sizes: tuple[int, ...], rows: int, activation: str = "relu", seed: int = 0):
+    model = gd.models.mlp(hidden=sizes[1:-1], activation=activation)
+    kp, kx, ky = jax.random.split(jax.random.PRNGKey(seed), 3)
+    params = model.init(kp, sizes[0], sizes[-1])
+    x = jax.random.normal(kx, (rows, sizes[0]))
+    y = jax.random.randint(ky, (rows,), 0, sizes[-1])
+    return model, params, x, y
+
+
+def _autodiff(model, params, x, y, compute_dtype=None):
+    loss = model_objective(model.apply, "cross_entropy", True, compute_dtype).loss
+    with jax.default_matmul_precision("highest"):
+        return jax.value_and_grad(loss)(params, x, y)
+
+
+def _max_gap(a, b) -> float:
+    return max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("sizes,rows", [((12, 20, 17, 3), 50), ((40, 10), 130), ((5, 33, 31, 2, 7), 1)])
+def test_loss_and_gradient_equal_autodiff(activation, sizes, rows) -> None:
+    model, params, x, y = _problem(sizes, rows, activation)
+    want_loss, want = _autodiff(model, params, x, y)
+    with jax.default_matmul_precision("highest"):
+        loss, grads = jax.jit(fused_value_and_grad(activation, row_block=32))(params, x, y)
+    assert jax.tree.structure(grads) == jax.tree.structure(want)
+    assert float(loss) == pytest.approx(float(want_loss), rel=1e-6)
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(want))
+    assert _max_gap(grads, want) <= 1e-5 * scale
+
+
+def test_row_blocks_sum_to_the_whole_batch() -> None:
+    model, params, x, y = _problem((40, 100, 100, 10), 200)
+    with jax.default_matmul_precision("highest"):
+        whole = jax.jit(fused_value_and_grad("relu", row_block=256))(params, x, y)
+        blocks = jax.jit(fused_value_and_grad("relu", row_block=16))(params, x, y)  # 13 blocks, the last 8 rows
+    assert _max_gap(whole, blocks) < 1e-6
+
+
+def test_bfloat16_products_stay_near_float32_and_differ_from_it() -> None:
+    model, params, x, y = _problem((40, 100, 100, 10), 128)
+    want_loss, want = _autodiff(model, params, x, y)
+    loss, grads = jax.jit(fused_value_and_grad("relu", "bfloat16"))(params, x, y)
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(want))
+    gap = _max_gap(grads, want)
+    assert 0.0 < gap <= 2e-2 * scale
+    assert float(loss) == pytest.approx(float(want_loss), rel=1e-2)
+
+
+def test_vmapped_over_configs_and_seeds_equals_one_call_each() -> None:
+    model, params, x, y = _problem((12, 20, 3), 40)
+    stacked = jax.tree.map(lambda a: jnp.stack([jnp.stack([a, 2.0 * a]), jnp.stack([-a, 0.5 * a])]), params)
+    xs, ys = jnp.stack([x, x[::-1]]), jnp.stack([y, y[::-1]])
+    step = jax.jit(fused_value_and_grad("tanh"))
+    both = jax.jit(jax.vmap(jax.vmap(step, in_axes=(0, None, None))))(stacked, xs, ys)  # x shared within a seed
+    for i in range(2):
+        for j in range(2):
+            one = step(jax.tree.map(lambda a: a[i, j], stacked), xs[i], ys[i])
+            assert _max_gap(jax.tree.map(lambda a: a[i, j], both), one) < 1e-6
+
+
+@pytest.mark.parametrize("compute_dtype", [None, "bfloat16"])
+def test_lowers_to_one_triton_kernel_for_cuda(compute_dtype) -> None:
+    """The GPU path: Pallas lowers the kernel to Triton (no GPU needed), one launch for every config."""
+    _, params, x, y = _problem((40, 100, 100, 10), 128)
+    stacked = jax.tree.map(lambda a: jnp.stack([a] * 3), params)
+    step = jax.vmap(fused_value_and_grad("relu", compute_dtype, interpret=False), in_axes=(0, None, None))
+    text = jax.jit(step).trace(stacked, x, y).lower(lowering_platforms=("cuda",)).as_text()
+    assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
+    rows, warps = TILES[compute_dtype or "float32"]
+    assert "grid_x = 3" in text and f"num_warps = {warps}" in text
+
+
+@pytest.fixture(scope="module")
+def small(mnist1d: gd.Dataset) -> gd.Dataset:
+    return gd.datasets.from_arrays(mnist1d.x_train[:600], mnist1d.y_train[:600], test_fraction=0.25, seed=1)
+
+
+def test_a_fused_sweep_equals_the_xla_sweep_and_each_standalone_fit(small) -> None:
+    model = gd.models.mlp(hidden=(24, 16))
+    grid = dict(learning_rate=[0.05, 0.3], batch_size=[50, "full"], momentum=[0.0, 0.9], seeds=[3], epochs=3)
+    with jax.default_matmul_precision("highest"):
+        fused = gd.sweep(model, small, kernel="fused", **grid)
+        xla = gd.sweep(model, small, **grid)
+    assert fused.groups[0].config["kernel"] == "fused" and xla.groups[0].config["kernel"] == "xla"
+    for k, row in enumerate(fused.rows):
+        assert _max_gap(fused.run(k).params, xla.run(k).params) < 2e-5
+        for name in ("final_train_loss", "final_test_loss", "final_test_accuracy"):
+            assert row[name] == pytest.approx(xla.rows[k][name], rel=2e-5)
+    row = fused.rows[5]
+    alone = gd.fit(model, small, gd.sgd(row["learning_rate"], momentum=row["momentum"]),
+                   batch_size=row["batch_size"], epochs=3, seed=3, check_stability=False)
+    assert _max_gap(fused.run(5).params, alone.params) < 2e-5
+    np.testing.assert_allclose(fused.run(5).history["train_loss"], alone.history["train_loss"], rtol=2e-5)
+
+
+def test_a_diverging_fused_config_freezes_and_the_other_trains(small) -> None:
+    model = gd.models.mlp(hidden=(24,))
+    result = gd.sweep(model, small, learning_rate=[0.1, 1e4], batch_size=[50], epochs=3, kernel="fused")
+    good, bad = result.rows
+    assert bad["status"] == "diverged" and good["status"] == "max_epochs"
+    assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(result.run(1).params))
+    assert good["final_train_loss"] < result.run(0).history["train_loss"][0]
+
+
+@pytest.mark.parametrize("model,loss,needle", [
+    (gd.models.mlp(hidden=(8,), activation="gelu"), None, "activation one of relu, tanh, sigmoid; got model 'mlp' "
+                                                        "with activation 'gelu'"),
+    (gd.models.mlp(hidden=(8,)), "mse", "cross_entropy loss"),
+    (gd.models.mlp(hidden=(129,)), None, "at most 128 wide; got a layer 129 wide"),
+])
+def test_models_the_kernel_cannot_run_are_refused(small, model, loss, needle) -> None:
+    with pytest.raises(ValueError, match="kernel='fused'") as err:
+        gd.sweep(model, small, learning_rate=[0.1], epochs=1, loss=loss, kernel="fused")
+    assert needle in str(err.value)
+
+
+def test_unknown_kernel_and_a_loss_function_are_refused(small) -> None:
+    with pytest.raises(ValueError, match=r"kernel must be one of \{'fused', 'xla'\}; got 'triton'"):
+        gd.sweep(gd.models.mlp(hidden=(8,)), small, learning_rate=[0.1], epochs=1, kernel="triton")
+
+    def loss_fn(params, x, y):
+        return jnp.mean((x @ params["w"]) ** 2)
+
+    with pytest.raises(ValueError, match="kernel must be 'xla' with a loss function"):
+        gd.sweep(loss_fn, small, learning_rate=[0.1], epochs=1, params={"w": jnp.zeros((40,))}, kernel="fused")
+
+
+def test_models_name_their_activation() -> None:
+    assert gd.models.mlp(hidden=(8,), activation="tanh").activation == "tanh"
+    assert gd.models.mlp(hidden=(8,)).activation == "relu"
