@@ -44,9 +44,10 @@ def test_loss_and_gradient_equal_autodiff(activation, sizes, rows) -> None:
     with jax.default_matmul_precision("highest"):
         loss, grads = jax.jit(fused_value_and_grad(activation, row_block=32))(params, x, y)
     assert jax.tree.structure(grads) == jax.tree.structure(want)
-    assert float(loss) == pytest.approx(float(want_loss), rel=1e-6)
+    assert float(loss) == pytest.approx(float(want_loss), rel=1e-5)  # sums in another order (GPU)
     scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(want))
-    assert _max_gap(grads, want) <= 1e-5 * scale
+    gap = _max_gap(grads, want)
+    assert gap <= 1e-5 * scale, f"largest gradient gap {gap:.3e}, largest gradient {scale:.3e}"
 
 
 def test_row_blocks_sum_to_the_whole_batch() -> None:
@@ -149,3 +150,24 @@ def test_unknown_kernel_and_a_loss_function_are_refused(small) -> None:
 def test_models_name_their_activation() -> None:
     assert gd.models.mlp(hidden=(8,), activation="tanh").activation == "tanh"
     assert gd.models.mlp(hidden=(8,)).activation == "relu"
+
+
+def test_a_kernel_the_gpu_cannot_hold_gives_way_to_xla_with_a_warning(small, monkeypatch) -> None:
+    """Triton refuses a kernel that needs more shared memory than the GPU has: the sweep warns and runs XLA."""
+    from gdlab.engine import sweep as sweep_module
+
+    real = sweep_module.compiled_epoch
+
+    def compile_or_refuse(spec, *args, **kwargs):
+        if spec.objective.value_and_grad is not None:
+            raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Shared memory size limit exceeded: requested 376832, "
+                                             "available: 232448")
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "compiled_epoch", compile_or_refuse)
+    model = gd.models.mlp(hidden=(16,))
+    grid = dict(learning_rate=[0.1], batch_size=[50], epochs=2)
+    with pytest.warns(gd.KernelWarning, match=r"does not fit this device .*requested 376832.*runs kernel='xla'"):
+        fallen = gd.sweep(model, small, kernel="fused", **grid)
+    assert fallen.groups[0].config["kernel"] == "xla"
+    assert fallen.rows[0]["final_train_loss"] == gd.sweep(model, small, **grid).rows[0]["final_train_loss"]

@@ -15,7 +15,7 @@ from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
 from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.engine.fit import fit
-from gdlab.engine.sweep import logspace, sweep
+from gdlab.engine.sweep import KernelWarning, logspace, sweep
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
@@ -39,6 +39,7 @@ __all__ = [
     "NoiseScale",
     "ConvergenceWarning",
     "Dataset",
+    "KernelWarning",
     "Model",
     "Result",
     "SgdState",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -100,7 +101,9 @@ def sweep(
     bfloat16 with float32 master weights. ``kernel`` "fused" computes each step's
     loss and gradient with one fused GPU kernel per config (an MLP with relu, tanh or
     sigmoid and the cross_entropy loss, float32 params; engine/fused_mlp.py) in place
-    of XLA's batched products; on a CPU it runs in Pallas's interpreter, for tests only. ``record`` (a ``SweepRecorder`` such as
+    of XLA's batched products; on a CPU it runs in Pallas's interpreter, for tests only. Where the
+    kernel does not fit the GPU (shared memory, for wider or deeper MLPs) the sweep warns
+    (``gd.KernelWarning``) and runs XLA's step; the group's ``config["kernel"]`` says which ran. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
     member, every epoch of every chunk, and the result.
 
@@ -235,8 +238,13 @@ def _run_group(
                      mesh=mesh if layout[1] > 1 else None)
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
-    chunk = _measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compiled_epoch(
-        spec, *_chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)[0], configs=2)[0])
+
+    def compile_chunk(s: EpochSpec, c: int) -> Any:
+        return compiled_epoch(s, *_chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)[0],
+                              configs=2)[0]
+
+    spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
+    chunk = _measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c))
     start = time.perf_counter()
     parts = []
     record, offset = recording
@@ -250,8 +258,29 @@ def _run_group(
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
-              "compute_dtype": compute_dtype or "float32", "mesh": layout, "kernel": kernel}
+              "compute_dtype": compute_dtype or "float32", "mesh": layout,
+              "kernel": "xla" if spec.objective.value_and_grad is None else kernel}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
+
+
+class KernelWarning(UserWarning):
+    """kernel='fused' did not compile for this model on this device; the sweep ran kernel='xla'."""
+
+
+def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> EpochSpec:
+    """spec, whose first chunk compiles; a fused kernel that asks for more of the GPU than it has
+    (shared memory, for a wide or deep MLP) gives way to XLA's step, with a KernelWarning."""
+    if spec.objective.value_and_grad is None:
+        return spec
+    try:
+        compile_first(spec)
+    except jax.errors.JaxRuntimeError as err:
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        warnings.warn(f"kernel='fused' does not fit this device for this model ({str(err).splitlines()[0][:200]}); "
+                      "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=4)
+        return spec._replace(objective=spec.objective._replace(value_and_grad=None))
+    return spec
 
 
 def _train_chunk(
