@@ -51,10 +51,10 @@ def test_loss_and_gradient_equal_autodiff(activation, sizes, rows) -> None:
 
 
 def test_row_blocks_sum_to_the_whole_batch() -> None:
-    model, params, x, y = _problem((40, 100, 100, 10), 200)
+    model, params, x, y = _problem((40, 100, 100, 10), 120)  # (a 256-row block overflows an H200's shared memory)
     with jax.default_matmul_precision("highest"):
-        whole = jax.jit(fused_value_and_grad("relu", row_block=256))(params, x, y)
-        blocks = jax.jit(fused_value_and_grad("relu", row_block=16))(params, x, y)  # 13 blocks, the last 8 rows
+        whole = jax.jit(fused_value_and_grad("relu", row_block=128))(params, x, y)
+        blocks = jax.jit(fused_value_and_grad("relu", row_block=16))(params, x, y)  # 8 blocks, the last 8 rows
     assert _max_gap(whole, blocks) < 1e-6
 
 
@@ -109,10 +109,15 @@ def test_a_fused_sweep_equals_the_xla_sweep_and_each_standalone_fit(small) -> No
         for name in ("final_train_loss", "final_test_loss", "final_test_accuracy"):
             assert row[name] == pytest.approx(xla.rows[k][name], rel=2e-5)
     row = fused.rows[5]
-    alone = gd.fit(model, small, gd.sgd(row["learning_rate"], momentum=row["momentum"]),
-                   batch_size=row["batch_size"], epochs=3, seed=3, check_stability=False)
-    assert _max_gap(fused.run(5).params, alone.params) < 2e-5
-    np.testing.assert_allclose(fused.run(5).history["train_loss"], alone.history["train_loss"], rtol=2e-5)
+    with jax.default_matmul_precision("highest"):
+        alone = gd.fit(model, small, gd.sgd(row["learning_rate"], momentum=row["momentum"]),
+                       batch_size=row["batch_size"], epochs=3, seed=3, check_stability=False)
+    # On an H200 at full float32 the fused and XLA sweeps agreed within 2e-5, and XLA's sweep and fit
+    # within 2e-5 (tests/test_sweep.py); a GPU sums in other orders, so the fused sweep and the fit
+    # may differ by both. (With the fit left at TF32 the gap was 4.4e-5.)
+    tol = 2e-5 if jax.default_backend() == "cpu" else 4e-5
+    assert _max_gap(fused.run(5).params, alone.params) < tol
+    np.testing.assert_allclose(fused.run(5).history["train_loss"], alone.history["train_loss"], rtol=tol)
 
 
 def test_a_diverging_fused_config_freezes_and_the_other_trains(small) -> None:
