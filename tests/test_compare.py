@@ -82,6 +82,18 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert Path("again.html").read_text() == page == render(saved)
 
 
+def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
+    grid = [*_grid(tiny), "--batch-sizes", "1,40", "--no-record", "--json"]
+    code, fused = main([*grid, "--kernel", "fused", "--out", "f.html"]), json.loads(capsys.readouterr().out)
+    assert code == 0 and fused["settings"]["kernel"] == "fused"
+    code, xla = main([*grid, "--out", "x.html"]), json.loads(capsys.readouterr().out)
+    assert code == 0 and xla["settings"]["kernel"] == "xla"
+    for a, b in zip(fused["variants"], xla["variants"]):
+        assert (a["label"], a["best_learning_rate"]) == (b["label"], b["best_learning_rate"])
+        assert a["mean"] == pytest.approx(b["mean"], abs=1e-6)
+        assert a["lowest_final_train_loss"] == pytest.approx(b["lowest_final_train_loss"], rel=1e-5)
+
+
 def test_compare_prints_the_table_and_the_conclusion(tiny, capsys) -> None:
     code = main(["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "40,full",
                  "--learning-rates", "0.1", "--seeds", "1", "--epochs", "1"])
@@ -135,6 +147,8 @@ def test_parse_learning_rates() -> None:
         (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),
         (["--hidden", "0"], "hidden must be comma-separated layer sizes"),
         (["--metrics", "fast"], r"metrics must be one of \{'exact', 'running'\}; got 'fast'"),
+        (["--kernel", "triton"], r"kernel must be one of \{'fused', 'xla'\}; got 'triton'"),
+        (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
         (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
         (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),

@@ -402,6 +402,10 @@ def compare(
         show_default=False,
     ),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper)."),
+    kernel: str = typer.Option(
+        "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
+        "with relu; on a CPU it runs interpreted, slowly)."
+    ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: Optional[str] = typer.Option(None, help="Also write one CSV row per config here."),
     json_out: Optional[str] = typer.Option(
@@ -420,7 +424,7 @@ def compare(
     options = CompareOptions(
         dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
         seeds=seeds, epochs=epochs, target=target, metrics=metrics, out=out, csv=csv, json_out=json_out,
-        db=db if record else None,
+        db=db if record else None, kernel=kernel,
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
     if as_json:

@@ -24,6 +24,7 @@ from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
+from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import device_arrays, objective_and_params, seed_keys
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
@@ -53,6 +54,7 @@ class CompareOptions:
     csv: str | None = None
     json_out: str | None = None
     db: str | None = None  # the gdlab database to record the comparison in (the CLI: --db); None: not recorded
+    kernel: str = "xla"  # "fused": the fused MLP kernel for each step (a GPU; engine/fused_mlp.py)
 
 
 def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
@@ -64,6 +66,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     seeds = list(range(check_int_range("seeds", options.seeds, 1)))
     epochs = check_int_range("epochs", options.epochs, 1)
     metrics = check_choice("metrics", options.metrics, METRICS)
+    kernel = check_choice("kernel", options.kernel, KERNELS)
     target = None if options.target is None else check_positive_float("target", options.target)
     paths = {name: _output_path(name, value) for name, value in
              (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
@@ -80,7 +83,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             settings = {
                 "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
                 "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
-                "metrics": metrics, "learning_rates": {str(s): g for s, g in plan},
+                "metrics": metrics, "kernel": kernel, "learning_rates": {str(s): g for s, g in plan},
                 "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
                 "gdlab": gd.__version__,
             }
@@ -90,7 +93,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             for size, grid in plan:
                 def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
                     return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                    metrics=metrics, callback=callback, record=recorder)
+                                    metrics=metrics, callback=callback, record=recorder, kernel=kernel)
 
                 groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
             if recorder is not None:
