@@ -19,6 +19,7 @@ Each line prints as soon as it is measured; a setting that fails prints its erro
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from typing import Any
@@ -72,7 +73,7 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
 
     params, x, y = _step_inputs(sizes, configs)
     compute = "bfloat16" if mode == "bfloat16" else None
-    flops = configs * 6.0 * 128 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    flops = configs * 6.0 * 128 * sum(a * b for a, b in itertools.pairwise(sizes))
     name = f"{'-'.join(map(str, sizes))} x{configs} {mode}"
     xla_step = model_objective(gd.models.mlp(hidden=sizes[1:-1]).apply, "cross_entropy", True, compute)
     reference = jax.jit(jax.vmap(jax.value_and_grad(xla_step.loss), in_axes=(0, None, None)))
@@ -84,7 +85,7 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
         try:
             fused = jax.jit(jax.vmap(fused_value_and_grad("relu", compute, block, warps), in_axes=(0, None, None)))
             seconds, (loss, grads) = _time(fused, params, x, y)
-        except Exception as err:  # a setting Triton cannot compile: report it, try the next
+        except Exception as err:  # noqa: BLE001 -- a setting Triton cannot compile: report it, try the next
             print(f"{label}: failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}", flush=True)
             continue
         diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)))

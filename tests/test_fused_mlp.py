@@ -51,7 +51,7 @@ def test_loss_and_gradient_equal_autodiff(activation, sizes, rows) -> None:
 
 
 def test_row_blocks_sum_to_the_whole_batch() -> None:
-    model, params, x, y = _problem((40, 100, 100, 10), 120)  # (a 256-row block overflows an H200's shared memory)
+    _, params, x, y = _problem((40, 100, 100, 10), 120)  # (a 256-row block overflows an H200's shared memory)
     with jax.default_matmul_precision("highest"):
         whole = jax.jit(fused_value_and_grad("relu", row_block=128))(params, x, y)
         blocks = jax.jit(fused_value_and_grad("relu", row_block=16))(params, x, y)  # 8 blocks, the last 8 rows
@@ -69,15 +69,16 @@ def test_bfloat16_products_stay_near_float32_and_differ_from_it() -> None:
 
 
 def test_vmapped_over_configs_and_seeds_equals_one_call_each() -> None:
-    model, params, x, y = _problem((12, 20, 3), 40)
+    _, params, x, y = _problem((12, 20, 3), 40)
     stacked = jax.tree.map(lambda a: jnp.stack([jnp.stack([a, 2.0 * a]), jnp.stack([-a, 0.5 * a])]), params)
     xs, ys = jnp.stack([x, x[::-1]]), jnp.stack([y, y[::-1]])
     step = jax.jit(fused_value_and_grad("tanh"))
     both = jax.jit(jax.vmap(jax.vmap(step, in_axes=(0, None, None))))(stacked, xs, ys)  # x shared within a seed
     for i in range(2):
         for j in range(2):
-            one = step(jax.tree.map(lambda a: a[i, j], stacked), xs[i], ys[i])
-            assert _max_gap(jax.tree.map(lambda a: a[i, j], both), one) < 1e-6
+            pick = (i, j)
+            one = step(jax.tree.map(lambda a, k=pick: a[k], stacked), xs[i], ys[i])
+            assert _max_gap(jax.tree.map(lambda a, k=pick: a[k], both), one) < 1e-6
 
 
 @pytest.mark.parametrize("compute_dtype", [None, "bfloat16"])
@@ -88,7 +89,7 @@ def test_lowers_to_one_triton_kernel_for_cuda(compute_dtype) -> None:
     step = jax.vmap(fused_value_and_grad("relu", compute_dtype, interpret=False), in_axes=(0, None, None))
     text = jax.jit(step).trace(stacked, x, y).lower(lowering_platforms=("cuda",)).as_text()
     assert text.count("custom_call @__gpu$xla.gpu.triton") == 1
-    rows, warps = TILES[compute_dtype or "float32"]
+    _, warps = TILES[compute_dtype or "float32"]
     assert "grid_x = 3" in text and f"num_warps = {warps}" in text
 
 
@@ -99,7 +100,7 @@ def small(mnist1d: gd.Dataset) -> gd.Dataset:
 
 def test_a_fused_sweep_equals_the_xla_sweep_and_each_standalone_fit(small) -> None:
     model = gd.models.mlp(hidden=(24, 16))
-    grid = dict(learning_rate=[0.05, 0.3], batch_size=[50, "full"], momentum=[0.0, 0.9], seeds=[3], epochs=3)
+    grid = {"learning_rate": [0.05, 0.3], "batch_size": [50, "full"], "momentum": [0.0, 0.9], "seeds": [3], "epochs": 3}
     with jax.default_matmul_precision("highest"):
         fused = gd.sweep(model, small, kernel="fused", **grid)
         xla = gd.sweep(model, small, **grid)
@@ -130,8 +131,8 @@ def test_a_diverging_fused_config_freezes_and_the_other_trains(small) -> None:
 
 
 @pytest.mark.parametrize("model,loss,needle", [
-    (gd.models.mlp(hidden=(8,), activation="gelu"), None, "activation one of relu, tanh, sigmoid; got model 'mlp' "
-                                                        "with activation 'gelu'"),
+    (gd.models.mlp(hidden=(8,), activation="gelu"), None,
+     "activation one of relu, tanh, sigmoid; got model 'mlp' with activation 'gelu'"),
     (gd.models.mlp(hidden=(8,)), "mse", "cross_entropy loss"),
     (gd.models.mlp(hidden=(129,)), None, "at most 128 wide; got a layer 129 wide"),
 ])
@@ -171,7 +172,7 @@ def test_a_kernel_the_gpu_cannot_hold_gives_way_to_xla_with_a_warning(small, mon
 
     monkeypatch.setattr(sweep_module, "compiled_epoch", compile_or_refuse)
     model = gd.models.mlp(hidden=(16,))
-    grid = dict(learning_rate=[0.1], batch_size=[50], epochs=2)
+    grid = {"learning_rate": [0.1], "batch_size": [50], "epochs": 2}
     with pytest.warns(gd.KernelWarning, match=r"does not fit this device .*requested 376832.*runs kernel='xla'"):
         fallen = gd.sweep(model, small, kernel="fused", **grid)
     assert fallen.groups[0].config["kernel"] == "xla"

@@ -26,7 +26,8 @@ On a CPU the same kernel runs in Pallas's interpreter (slow; for tests).
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -114,7 +115,7 @@ def _precision() -> jax.lax.Precision:
 
 def _kernel(
     widths: tuple[int, ...], rows: int, block: int, activation: str, compute_dtype: str | None,
-    precision: jax.lax.Precision, x_ref: Array, y_ref: Array, *refs: Array,
+    precision: jax.lax.Precision, x_ref: Any, y_ref: Any, *refs: Any,
 ) -> None:
     depth = len(widths) - 1
     w_refs, b_refs = refs[:depth], refs[depth : 2 * depth]
@@ -168,16 +169,16 @@ def _inside(n: int, tile: int) -> Array:
     return jnp.arange(tile) < n
 
 
-def _load_matrix(ref: Array, n: int, m: int, tile_n: int, tile_m: int) -> Array:
+def _load_matrix(ref: Any, n: int, m: int, tile_n: int, tile_m: int) -> Array:
     mask = _inside(n, tile_n)[:, None] & _inside(m, tile_m)[None, :]
     return plgpu.load(ref.at[pl.ds(0, tile_n), pl.ds(0, tile_m)], mask=mask, other=0.0).astype(jnp.float32)
 
 
-def _load_vector(ref: Array, n: int, tile: int) -> Array:
+def _load_vector(ref: Any, n: int, tile: int) -> Array:
     return plgpu.load(ref.at[pl.ds(0, tile)], mask=_inside(n, tile), other=0.0).astype(jnp.float32)
 
 
-def _store_matrix(ref: Array, value: Array, n: int, m: int, tile_n: int, tile_m: int) -> None:
+def _store_matrix(ref: Any, value: Array, n: int, m: int, tile_n: int, tile_m: int) -> None:
     mask = _inside(n, tile_n)[:, None] & _inside(m, tile_m)[None, :]
     plgpu.store(ref.at[pl.ds(0, tile_n), pl.ds(0, tile_m)], value.astype(ref.dtype), mask=mask)
 
