@@ -9,7 +9,10 @@
    precision (TF32) and with bfloat16 products; TFLOP/s (6 x batch x weights per config)
    and the largest difference from XLA's gradient. Then the widest and deepest MLPs
    the kernel takes (128 wide, 3 and 5 layers) at the default tiles: do they compile, how fast.
-2. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, at each of ``--counts`` configs, with each
+2. The bare SGD step of ``benchmarks.sweep_bound`` over 10 epochs of ``--configs``: written in
+   XLA (``step``) and as the fused kernel with the update folded in (``fused``): how much the
+   engine would gain by folding the update into the kernel.
+3. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, at each of ``--counts`` configs, with each
    of ``--kernels`` (the fused one at its default tiles, gdlab's ``TILES``), TF32 and
    bfloat16, each in a fresh process (``benchmarks.sweep_peers``): wall and median-epoch
    TFLOP/s, test accuracies.
@@ -121,6 +124,26 @@ def _sweeps(counts: list[int], kernels: list[str], rows: list[dict[str, Any]]) -
                 rows.append(r)
 
 
+def _bounds(configs: int, rows: list[dict[str, Any]]) -> None:
+    import numpy as np
+
+    flops = configs * flops_per_config_epoch(MNIST_MLP)
+    base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu",
+            "lr_range": [1e-3, 0.5]}
+    for mode in ("default", "bfloat16"):
+        for part in ("step", "fused"):
+            label = f"bare step {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} {part}"
+            try:
+                (r,) = run_peer("sweep_bound", {**base, "mode": mode, "part": part})
+            except RuntimeError as err:
+                print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
+                continue
+            r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12)
+            print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s, test accuracy median "
+                  f"{np.nanmedian(np.asarray(r['test_accuracy'], float)):.4f}", flush=True)
+            rows.append(r)
+
+
 def _pairs(text: str) -> tuple[int, int]:
     rows, warps = text.split(",")
     return int(rows), int(warps)
@@ -146,6 +169,7 @@ def main() -> int:
         for mode in ("default", "bfloat16"):
             tile = DEFAULT_TILES["bfloat16" if mode == "bfloat16" else "float32"]
             rows += micro(sizes, max(args.configs // 4, 1), mode, (tile,))
+    _bounds(args.configs, rows)
     _sweeps(args.counts, args.kernels, rows)
     if args.json:
         with open(args.json, "w") as f:

@@ -14,6 +14,9 @@ of ``gd.sweep`` on the same shapes:
   update, no bias, activation or loss: what XLA's matmuls reach on these
   shapes. It trains nothing (its accuracy is not reported); it is the ceiling
   for any program that computes this step with XLA on this machine.
+- ``fused``: the whole SGD step as gdlab's fused kernel (``gdlab.engine.fused_mlp.fused_sgd_step``,
+  one Pallas/Triton program per config that writes the updated params in place): what the fused
+  path could reach once the engine folds the update into the kernel (a GPU; interpreted elsewhere).
 
 Both take the products' operands in float32 (JAX's default precision: TF32 on
 a recent NVIDIA GPU) or, with ``dtype=jnp.bfloat16``, in bfloat16 with float32
@@ -35,7 +38,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from benchmarks.workload import initial_weights
 
-PARTS = ("step", "matmuls")
+PARTS = ("step", "matmuls", "fused")
 
 
 def _mm(spec: str, a: Any, b: Any, dtype: Any = None) -> Any:
@@ -95,7 +98,7 @@ def matmuls_only(
 
 def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None) -> Callable[..., Any]:
     """(params, lr, key) -> params after one epoch, compiled, configs split over every device."""
-    update = functools.partial({"step": sgd_step, "matmuls": matmuls_only}[part], dtype=dtype)
+    update = functools.partial({"step": sgd_step, "matmuls": matmuls_only, "fused": fused_step}[part], dtype=dtype)
     n = x.shape[0]
     steps = n // batch_size
 
@@ -111,6 +114,15 @@ def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None)
     split, every = PartitionSpec("configs"), PartitionSpec()
     sharded = jax.shard_map(epoch, mesh=mesh, in_specs=(split, split, every), out_specs=split, check_vma=False)
     return jax.jit(sharded)
+
+
+def fused_step(params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None) -> list[tuple[Any, Any]]:
+    """One SGD step of every config as the fused kernel: params - lr * gradient, written in place."""
+    from gdlab.engine.fused_mlp import fused_sgd_step
+
+    step = fused_sgd_step("relu", "bfloat16" if dtype == jnp.bfloat16 else None)
+    _, new = jax.vmap(step, in_axes=(0, 0, None, None))(tuple({"w": w, "b": b} for w, b in params), lr, x, y)
+    return [(layer["w"], layer["b"]) for layer in new]
 
 
 def place(tree: Any) -> Any:

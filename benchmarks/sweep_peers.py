@@ -247,7 +247,7 @@ def run_sweep_bound(args: dict[str, Any]) -> list[dict[str, Any]]:
         jax.block_until_ready(params)
         seconds = time.perf_counter() - tick
         accuracies = ([float(v) for v in accuracy(params, jnp.asarray(a.x_test), jnp.asarray(a.y_test, jnp.int32))]
-                      if args["part"] == "step" else [float("nan")] * configs)
+                      if args["part"] in ("step", "fused") else [float("nan")] * configs)
         out.append(_outcome(configs, seconds, seconds / args["epochs"], warmup, accuracies, 0, _device_peak(jax)))
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
-from gdlab.engine.fused_mlp import TILES, fused_value_and_grad
+from gdlab.engine.fused_mlp import TILES, fused_sgd_step, fused_value_and_grad
 from gdlab.engine.objective import model_objective
 
 
@@ -177,3 +177,16 @@ def test_a_kernel_the_gpu_cannot_hold_gives_way_to_xla_with_a_warning(small, mon
         fallen = gd.sweep(model, small, kernel="fused", **grid)
     assert fallen.groups[0].config["kernel"] == "xla"
     assert fallen.rows[0]["final_train_loss"] == gd.sweep(model, small, **grid).rows[0]["final_train_loss"]
+
+
+def test_the_sgd_step_kernel_writes_params_minus_rate_times_gradient() -> None:
+    _, params, x, y = _problem((12, 20, 17, 3), 50)
+    stacked = jax.tree.map(lambda a: jnp.stack([a, 2.0 * a]), params)
+    rates = jnp.array([0.1, 0.03])
+    with jax.default_matmul_precision("highest"):
+        grads = jax.jit(jax.vmap(fused_value_and_grad("relu"), in_axes=(0, None, None)))(stacked, x, y)
+        step = jax.jit(jax.vmap(fused_sgd_step("relu"), in_axes=(0, 0, None, None)))
+        loss, new = step(stacked, rates, x, y)
+    want = jax.tree.map(lambda p, g: p - rates.reshape(-1, *[1] * (p.ndim - 1)) * g, stacked, grads[1])
+    assert _max_gap(loss, grads[0]) == 0.0
+    assert _max_gap(new, want) < 1e-6 and _max_gap(new, stacked) > 1e-3

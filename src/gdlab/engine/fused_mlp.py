@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,39 +66,78 @@ def fused_value_and_grad(
     row_block and num_warps default to TILES; interpret None runs the Triton kernel on a GPU
     and the interpreter elsewhere.
     """
-    default_rows, default_warps = TILES[compute_dtype or "float32"]
-    row_block = default_rows if row_block is None else row_block
-    num_warps = default_warps if num_warps is None else num_warps
+    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret)
+
+    def value_and_grad(params: Params, x: Array, y: Array) -> tuple[Array, Params]:
+        return _call(settings, params, x, y, None)
+
+    return value_and_grad
+
+
+def fused_sgd_step(
+    activation: str, compute_dtype: str | None = None, row_block: int | None = None,
+    num_warps: int | None = None, interpret: bool | None = None,
+) -> Callable[[Params, Array, Array, Array], tuple[Array, Params]]:
+    """(params, learning_rate, x, y) -> (mean cross-entropy, params - learning_rate * gradient), as one kernel.
+
+    The same kernel as ``fused_value_and_grad``, which writes the updated params in place of
+    the old ones (one pass over the weights instead of a gradient to write and an update to
+    read it). Not used by the engine yet: ``benchmarks/gpu_fused.py --bound`` measures it.
+    """
+    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret)
+
+    def step(params: Params, learning_rate: Array, x: Array, y: Array) -> tuple[Array, Params]:
+        return _call(settings, params, x, y, learning_rate)
+
+    return step
+
+
+class _Settings(NamedTuple):
+    activation: str
+    compute_dtype: str | None
+    row_block: int
+    num_warps: int
+    interpret: bool | None
+
+
+def _settings(
+    activation: str, compute_dtype: str | None, row_block: int | None, num_warps: int | None, interpret: bool | None,
+) -> _Settings:
     if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(FUSED_ACTIVATIONS)} for the fused kernel; "
                          f"got {activation!r}.")
-    return functools.partial(_value_and_grad, activation, compute_dtype, row_block, num_warps, interpret)
+    default_rows, default_warps = TILES[compute_dtype or "float32"]
+    return _Settings(activation, compute_dtype, default_rows if row_block is None else row_block,
+                     default_warps if num_warps is None else num_warps, interpret)
 
 
-def _value_and_grad(
-    activation: str, compute_dtype: str | None, row_block: int, num_warps: int, interpret: bool | None,
-    params: Params, x: Array, y: Array,
-) -> tuple[Array, Params]:
+def _call(settings: _Settings, params: Params, x: Array, y: Array, learning_rate: Array | None) -> tuple[Array, Params]:
+    """The kernel over one config: (loss, gradient), or with a learning rate (loss, updated params)."""
     x = x.reshape(x.shape[0], -1)
     widths = (x.shape[1], *(layer["w"].shape[1] for layer in params))
     rows = x.shape[0]
-    block = min(_tile(row_block), _tile(rows))
+    block = min(_tile(settings.row_block), _tile(rows))
     dtype = jnp.result_type(*jax.tree.leaves(params))
-    kernel = functools.partial(_kernel, widths, rows, block, activation, compute_dtype, _precision())
+    update = learning_rate is not None
+    kernel = functools.partial(_kernel, widths, rows, block, settings.activation, settings.compute_dtype,
+                               _precision(), update)
     w_shapes = [jax.ShapeDtypeStruct(layer["w"].shape, dtype) for layer in params]
     b_shapes = [jax.ShapeDtypeStruct(layer["b"].shape, dtype) for layer in params]
-    if interpret is None:
-        interpret = jax.default_backend() != "gpu"
+    interpret = jax.default_backend() != "gpu" if settings.interpret is None else settings.interpret
+    depth = len(params)
+    rate = [jnp.asarray(learning_rate, dtype)] if update else []
+    first = 2 + len(rate)  # inputs: x, y, (learning rate), weights, biases; outputs: loss, weights, biases
     outputs = pl.pallas_call(
         kernel,
         out_shape=(jax.ShapeDtypeStruct((), dtype), *w_shapes, *b_shapes),
         interpret=interpret,
-        compiler_params=plgpu.CompilerParams(num_warps=num_warps, num_stages=1),
+        input_output_aliases={first + i: 1 + i for i in range(2 * depth)} if update else {},
+        compiler_params=plgpu.CompilerParams(num_warps=settings.num_warps, num_stages=1),
         name="gdlab_fused_mlp",
-    )(x.astype(dtype), y.astype(jnp.int32), *(layer["w"] for layer in params), *(layer["b"] for layer in params))
-    loss, grads = outputs[0], outputs[1:]
-    depth = len(params)
-    return loss, tuple({"w": grads[i], "b": grads[depth + i]} for i in range(depth))
+    )(x.astype(dtype), y.astype(jnp.int32), *rate, *(layer["w"] for layer in params),
+      *(layer["b"] for layer in params))
+    loss, arrays = outputs[0], outputs[1:]
+    return loss, tuple({"w": arrays[i], "b": arrays[depth + i]} for i in range(depth))
 
 
 def _tile(n: int) -> int:
@@ -115,9 +154,11 @@ def _precision() -> jax.lax.Precision:
 
 def _kernel(
     widths: tuple[int, ...], rows: int, block: int, activation: str, compute_dtype: str | None,
-    precision: jax.lax.Precision, x_ref: Any, y_ref: Any, *refs: Any,
+    precision: jax.lax.Precision, update: bool, x_ref: Any, y_ref: Any, *refs: Any,
 ) -> None:
     depth = len(widths) - 1
+    rate = refs[0][...] if update else None  # with update, store w - rate * dW in place of dW
+    refs = refs[1:] if update else refs
     w_refs, b_refs = refs[:depth], refs[depth : 2 * depth]
     loss_ref, gw_refs, gb_refs = refs[2 * depth], refs[2 * depth + 1 : 3 * depth + 1], refs[3 * depth + 1 :]
     tiles = [_tile(n) for n in widths]
@@ -159,6 +200,9 @@ def _kernel(
     else:
         loss_sum, gws, gbs = jax.lax.fori_loop(0, blocks, add_block, zeros)
     loss_ref[...] = (loss_sum / rows).astype(loss_ref.dtype)
+    if rate is not None:
+        gws = [w - rate * g for w, g in zip(ws, gws)]
+        gbs = [b - rate * g for b, g in zip(bs, gbs)]
     for i in range(depth):
         _store_matrix(gw_refs[i], gws[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
         plgpu.store(gb_refs[i].at[pl.ds(0, tiles[i + 1])], gbs[i].astype(gb_refs[i].dtype),
