@@ -111,8 +111,12 @@ def test_typed_trees_parse_back_to_the_same_tree_and_value(case: tuple[formula.N
     got = np.asarray(compile_formula(parsed)(jnp.asarray(X), jnp.asarray(Y)))
     with np.errstate(all="ignore"):
         expected = _reference(parsed, X, Y)
+        exact = _reference(parsed, X.astype(np.float64), Y.astype(np.float64))
     assert got.shape == X.shape
-    both = np.isfinite(got) & np.isfinite(expected) & (np.abs(expected) < 1e4)
+    # Where float32 itself cannot evaluate the tree faithfully (sin(sinh(11)): an ulp of sinh(11) in
+    # float32 moves the sine by 0.01), two float32 evaluations need not agree: compare elsewhere.
+    conditioned = np.isclose(expected, exact, rtol=2e-4, atol=2e-4)
+    both = np.isfinite(got) & np.isfinite(expected) & (np.abs(expected) < 1e4) & conditioned
     np.testing.assert_allclose(got[both], expected[both], rtol=2e-3, atol=2e-3)
 
 
