@@ -1,11 +1,11 @@
 """One short GPU call: the fused MLP kernel's tile settings, then gd.sweep with it against XLA's batched products.
 
-``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 128,8] [--counts 16384] [--kernels xla fused]
+``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 64,8,reload] [--counts 16384] [--kernels xla fused]
 [--json PATH]``
 
 1. One training step's loss and gradient for ``--configs`` MLPs at batch 128 (MNIST-1D
    rows): XLA (``jax.value_and_grad`` of gdlab's objective, vmapped) against the fused
-   kernel (``gdlab.engine.fused_mlp``) at each (row block, warps), in JAX's default
+   kernel (``gdlab.engine.fused_mlp``) at each (row block, warps, weights held or reloaded), in JAX's default
    precision (TF32) and with bfloat16 products; TFLOP/s (6 x batch x weights per config)
    and the largest difference from XLA's gradient. Then the widest and deepest MLPs
    the kernel takes (128 wide, 3 and 5 layers) at the default tiles: do they compile, how fast.
@@ -30,8 +30,8 @@ from typing import Any
 from benchmarks.sweep import MNIST_MLP, run_peer
 from benchmarks.sweep_peers import flops_per_config_epoch
 
-TILES = ((32, 4), (64, 4), (128, 4), (32, 8), (64, 8), (128, 8))
-"""(row block, warps) settings tried."""
+TILES = ((32, 8), (128, 8), (32, 8, 0), (64, 8, 0), (128, 8, 0), (32, 4, 0), (64, 4, 0))
+"""(row block, warps) settings tried, with a third entry 0: weights loaded at each use, not held."""
 
 
 def _step_inputs(sizes: tuple[int, ...], configs: int) -> tuple[Any, Any, Any]:
@@ -64,7 +64,7 @@ def _time(fn: Any, *args: Any, reps: int = 10) -> tuple[float, Any]:
     return float(np.median(times)), out
 
 
-def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[int, int], ...]) -> list[dict[str, Any]]:
+def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[int, ...], ...]) -> list[dict[str, Any]]:
     """Seconds per step of XLA's vmapped gradient and of the kernel at each tile setting."""
     import jax
     import jax.numpy as jnp
@@ -83,16 +83,18 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
     seconds, (ref_loss, ref_grads) = _time(reference, params, x, y)
     rows = [{"label": f"{name} xla", "seconds": seconds, "tflops": flops / seconds / 1e12}]
     print(f"{rows[-1]['label']}: {seconds * 1e3:.3f} ms/step {rows[-1]['tflops']:.2f} TFLOP/s", flush=True)
-    for block, warps in tiles:
-        label = f"{name} fused rows {block} warps {warps}"
+    for block, warps, *held in tiles:
+        resident = bool(held[0]) if held else True
+        label = f"{name} fused rows {block} warps {warps}{'' if resident else ' reload'}"
         try:
-            fused = jax.jit(jax.vmap(fused_value_and_grad("relu", compute, block, warps), in_axes=(0, None, None)))
+            step = fused_value_and_grad("relu", compute, block, warps, resident_weights=resident)
+            fused = jax.jit(jax.vmap(step, in_axes=(0, None, None)))
             seconds, (loss, grads) = _time(fused, params, x, y)
         except Exception as err:  # noqa: BLE001 -- a setting Triton cannot compile: report it, try the next
             print(f"{label}: failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}", flush=True)
             continue
         diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)))
-        rows.append({"label": label, "rows": block, "warps": warps, "seconds": seconds,
+        rows.append({"label": label, "rows": block, "warps": warps, "resident": resident, "seconds": seconds,
                      "tflops": flops / seconds / 1e12, "grad_diff": diff,
                      "loss_diff": float(np.max(np.abs(np.asarray(loss) - np.asarray(ref_loss))))})
         print(f"{label}: {seconds * 1e3:.3f} ms/step {rows[-1]['tflops']:.2f} TFLOP/s "
@@ -144,15 +146,17 @@ def _bounds(configs: int, rows: list[dict[str, Any]]) -> None:
             rows.append(r)
 
 
-def _pairs(text: str) -> tuple[int, int]:
-    rows, warps = text.split(",")
-    return int(rows), int(warps)
+def _pairs(text: str) -> tuple[int, ...]:
+    """ROWS,WARPS (weights held for the whole kernel) or ROWS,WARPS,reload (loaded at each use)."""
+    rows, warps, *reload = text.split(",")
+    return (int(rows), int(warps), *([0] if reload == ["reload"] else []))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=16384, help="configs of the one-step measurements")
-    parser.add_argument("--tiles", nargs="+", type=_pairs, default=list(TILES), help="ROWS,WARPS settings to try")
+    parser.add_argument("--tiles", nargs="+", type=_pairs, default=list(TILES),
+                        help="ROWS,WARPS or ROWS,WARPS,reload settings to try")
     parser.add_argument("--counts", nargs="+", type=int, default=[16384], help="configs of the gd.sweep runs")
     parser.add_argument("--kernels", nargs="+", choices=("xla", "fused"), default=["xla", "fused"])
     parser.add_argument("--json", help="save every number to this file")
@@ -168,7 +172,7 @@ def main() -> int:
     for sizes in ((128, 128, 128, 128), (128,) * 6):
         for mode in ("default", "bfloat16"):
             tile = DEFAULT_TILES["bfloat16" if mode == "bfloat16" else "float32"]
-            rows += micro(sizes, max(args.configs // 4, 1), mode, (tile,))
+            rows += micro(sizes, max(args.configs // 4, 1), mode, (tile, (*tile, 0)))
     _bounds(args.configs, rows)
     _sweeps(args.counts, args.kernels, rows)
     if args.json:

@@ -190,3 +190,16 @@ def test_the_sgd_step_kernel_writes_params_minus_rate_times_gradient() -> None:
     want = jax.tree.map(lambda p, g: p - rates.reshape(-1, *[1] * (p.ndim - 1)) * g, stacked, grads[1])
     assert _max_gap(loss, grads[0]) == 0.0
     assert _max_gap(new, want) < 1e-6 and _max_gap(new, stacked) > 1e-3
+
+
+def test_weights_loaded_at_each_use_give_the_same_gradient_and_lower_for_cuda() -> None:
+    _, params, x, y = _problem((40, 100, 100, 10), 100)
+    with jax.default_matmul_precision("highest"):
+        held = jax.jit(fused_value_and_grad("sigmoid", row_block=32))(params, x, y)
+        loaded = jax.jit(fused_value_and_grad("sigmoid", row_block=32, resident_weights=False))(params, x, y)
+        stepped = jax.jit(fused_sgd_step("sigmoid", row_block=32, resident_weights=False))(params, 0.5, x, y)[1]
+    assert _max_gap(held, loaded) == 0.0
+    assert _max_gap(stepped, jax.tree.map(lambda p, g: p - 0.5 * g, params, held[1])) < 1e-6
+    step = jax.vmap(fused_value_and_grad("relu", interpret=False, resident_weights=False), in_axes=(0, None, None))
+    stacked = jax.tree.map(lambda a: jnp.stack([a] * 2), params)
+    assert "gpu.triton" in jax.jit(step).trace(stacked, x, y).lower(lowering_platforms=("cuda",)).as_text()

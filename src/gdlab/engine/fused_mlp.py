@@ -56,7 +56,7 @@ _MIN_TILE = 16  # the smallest side of a Triton matrix product
 
 def fused_value_and_grad(
     activation: str, compute_dtype: str | None = None, row_block: int | None = None,
-    num_warps: int | None = None, interpret: bool | None = None,
+    num_warps: int | None = None, interpret: bool | None = None, resident_weights: bool = True,
 ) -> Callable[[Params, Array, Array], tuple[Array, Params]]:
     """(params, x, y) -> (mean cross-entropy, its gradient) for an MLP, as one kernel.
 
@@ -64,9 +64,11 @@ def fused_value_and_grad(
     x has shape (B, features), y holds integer labels. compute_dtype "bfloat16"
     multiplies in bfloat16 with float32 sums (the activations stay float32).
     row_block and num_warps default to TILES; interpret None runs the Triton kernel on a GPU
-    and the interpreter elsewhere.
+    and the interpreter elsewhere. resident_weights False loads each weight matrix at each
+    use (from the cache) instead of once for the whole kernel: less shared memory per program,
+    so more programs per core (unmeasured; ``benchmarks/gpu_fused.py`` tries both).
     """
-    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret)
+    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret, resident_weights)
 
     def value_and_grad(params: Params, x: Array, y: Array) -> tuple[Array, Params]:
         return _call(settings, params, x, y, None)
@@ -76,7 +78,7 @@ def fused_value_and_grad(
 
 def fused_sgd_step(
     activation: str, compute_dtype: str | None = None, row_block: int | None = None,
-    num_warps: int | None = None, interpret: bool | None = None,
+    num_warps: int | None = None, interpret: bool | None = None, resident_weights: bool = True,
 ) -> Callable[[Params, Array, Array, Array], tuple[Array, Params]]:
     """(params, learning_rate, x, y) -> (mean cross-entropy, params - learning_rate * gradient), as one kernel.
 
@@ -84,7 +86,7 @@ def fused_sgd_step(
     the old ones (one pass over the weights instead of a gradient to write and an update to
     read it). Not used by the engine yet: ``benchmarks/gpu_fused.py --bound`` measures it.
     """
-    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret)
+    settings = _settings(activation, compute_dtype, row_block, num_warps, interpret, resident_weights)
 
     def step(params: Params, learning_rate: Array, x: Array, y: Array) -> tuple[Array, Params]:
         return _call(settings, params, x, y, learning_rate)
@@ -98,17 +100,19 @@ class _Settings(NamedTuple):
     row_block: int
     num_warps: int
     interpret: bool | None
+    resident_weights: bool
 
 
 def _settings(
     activation: str, compute_dtype: str | None, row_block: int | None, num_warps: int | None, interpret: bool | None,
+    resident_weights: bool,
 ) -> _Settings:
     if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(FUSED_ACTIVATIONS)} for the fused kernel; "
                          f"got {activation!r}.")
     default_rows, default_warps = TILES[compute_dtype or "float32"]
     return _Settings(activation, compute_dtype, default_rows if row_block is None else row_block,
-                     default_warps if num_warps is None else num_warps, interpret)
+                     default_warps if num_warps is None else num_warps, interpret, resident_weights)
 
 
 def _call(settings: _Settings, params: Params, x: Array, y: Array, learning_rate: Array | None) -> tuple[Array, Params]:
@@ -120,7 +124,7 @@ def _call(settings: _Settings, params: Params, x: Array, y: Array, learning_rate
     dtype = jnp.result_type(*jax.tree.leaves(params))
     update = learning_rate is not None
     kernel = functools.partial(_kernel, widths, rows, block, settings.activation, settings.compute_dtype,
-                               _precision(), update)
+                               _precision(), update, settings.resident_weights)
     w_shapes = [jax.ShapeDtypeStruct(layer["w"].shape, dtype) for layer in params]
     b_shapes = [jax.ShapeDtypeStruct(layer["b"].shape, dtype) for layer in params]
     interpret = jax.default_backend() != "gpu" if settings.interpret is None else settings.interpret
@@ -154,7 +158,7 @@ def _precision() -> jax.lax.Precision:
 
 def _kernel(
     widths: tuple[int, ...], rows: int, block: int, activation: str, compute_dtype: str | None,
-    precision: jax.lax.Precision, update: bool, x_ref: Any, y_ref: Any, *refs: Any,
+    precision: jax.lax.Precision, update: bool, resident: bool, x_ref: Any, y_ref: Any, *refs: Any,
 ) -> None:
     depth = len(widths) - 1
     rate = refs[0][...] if update else None  # with update, store w - rate * dW in place of dW
@@ -162,7 +166,12 @@ def _kernel(
     w_refs, b_refs = refs[:depth], refs[depth : 2 * depth]
     loss_ref, gw_refs, gb_refs = refs[2 * depth], refs[2 * depth + 1 : 3 * depth + 1], refs[3 * depth + 1 :]
     tiles = [_tile(n) for n in widths]
-    ws = [_load_matrix(w_refs[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1]) for i in range(depth)]
+
+    def weight(i: int) -> Array:
+        return _load_matrix(w_refs[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
+
+    held = [weight(i) for i in range(depth)] if resident else []
+    ws: Callable[[int], Array] = held.__getitem__ if resident else weight  # resident: loaded once, else at each use
     bs = [_load_vector(b_refs[i], widths[i + 1], tiles[i + 1]) for i in range(depth)]
     dot = functools.partial(_dot, compute_dtype, precision)
 
@@ -175,8 +184,8 @@ def _kernel(
         y = plgpu.load(y_ref.at[pl.ds(r * block, block)], mask=real, other=0)
         hs = [x]
         for i in range(depth - 1):
-            hs.append(_ACT[activation](dot(hs[-1], ws[i]) + bs[i][None, :]))
-        z = dot(hs[-1], ws[-1]) + bs[-1][None, :]
+            hs.append(_ACT[activation](dot(hs[-1], ws(i)) + bs[i][None, :]))
+        z = dot(hs[-1], ws(depth - 1)) + bs[-1][None, :]
         z = jnp.where(_inside(widths[-1], tiles[-1])[None, :], z, -jnp.inf)
         top = jnp.max(z, axis=1)
         e = jnp.exp(z - top[:, None])
@@ -190,10 +199,11 @@ def _kernel(
             gws[i] = gws[i] + dot(hs[i].T, d)
             gbs[i] = gbs[i] + jnp.sum(d, axis=0)
             if i:
-                d = dot(d, ws[i].T) * _ACT_GRAD[activation](hs[i])
+                d = dot(d, ws(i).T) * _ACT_GRAD[activation](hs[i])
         return loss_sum, gws, gbs
 
-    zeros = (jnp.zeros((), jnp.float32), [jnp.zeros_like(w) for w in ws], [jnp.zeros_like(b) for b in bs])
+    zeros = (jnp.zeros((), jnp.float32), [jnp.zeros((tiles[i], tiles[i + 1]), jnp.float32) for i in range(depth)],
+             [jnp.zeros_like(b) for b in bs])
     blocks = -(-rows // block)
     if blocks == 1:
         loss_sum, gws, gbs = add_block(jnp.int32(0), zeros)
@@ -201,7 +211,7 @@ def _kernel(
         loss_sum, gws, gbs = jax.lax.fori_loop(0, blocks, add_block, zeros)
     loss_ref[...] = (loss_sum / rows).astype(loss_ref.dtype)
     if rate is not None:
-        gws = [w - rate * g for w, g in zip(ws, gws)]
+        gws = [ws(i) - rate * g for i, g in enumerate(gws)]
         gbs = [b - rate * g for b, g in zip(bs, gbs)]
     for i in range(depth):
         _store_matrix(gw_refs[i], gws[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
