@@ -68,6 +68,8 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     precision = "highest" if args["mode"] == "highest" else None
     if args.get("fused_tiles"):
         _fused_tiles(*args["fused_tiles"])
+    if args.get("fused_update") is False:
+        _gradient_kernel_only()
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
@@ -100,6 +102,14 @@ def _fused_tiles(row_block: int, num_warps: int) -> None:
 
     objective.fused_value_and_grad = functools.partial(  # type: ignore[assignment]
         fused_mlp.fused_value_and_grad, row_block=row_block, num_warps=num_warps)
+    objective.model_objective.cache_clear()
+
+
+def _gradient_kernel_only() -> None:
+    """Benchmark only: kernel="fused" computes gradients only, the update stays in XLA (as with momentum)."""
+    from gdlab.engine import objective
+
+    objective.fused_sgd_step = lambda *args, **kwargs: None  # type: ignore[assignment]
     objective.model_objective.cache_clear()
 
 

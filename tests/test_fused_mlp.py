@@ -203,3 +203,34 @@ def test_weights_loaded_at_each_use_give_the_same_gradient_and_lower_for_cuda() 
     step = jax.vmap(fused_value_and_grad("relu", interpret=False, resident_weights=False), in_axes=(0, None, None))
     stacked = jax.tree.map(lambda a: jnp.stack([a] * 2), params)
     assert "gpu.triton" in jax.jit(step).trace(stacked, x, y).lower(lowering_platforms=("cuda",)).as_text()
+
+
+def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypatch) -> None:
+    """Without momentum or weight decay the kernel also writes w - lr * dW (a frozen config keeps w)."""
+    from gdlab.engine import epoch
+
+    traced = []
+    real = epoch._fused_update_step
+    monkeypatch.setattr(epoch, "_fused_update_step", lambda *a: traced.append(1) or real(*a))
+    epoch._COMPILED.clear()
+    model = gd.models.mlp(hidden=(24,))
+    grid = {"learning_rate": [0.05, 0.5, 1e4], "batch_size": [50], "seeds": [2], "epochs": 3,
+            "schedule": ["constant", "cosine"], "metrics": "running"}
+    with jax.default_matmul_precision("highest"):
+        fused = gd.sweep(model, small, kernel="fused", **grid)
+        xla = gd.sweep(model, small, **grid)
+    assert traced, "the fused update was not traced"
+    assert [r["status"] for r in fused.rows] == [r["status"] for r in xla.rows]
+    assert [r["status"] for r in fused.rows].count("diverged") == 2  # 1e4 with both schedules
+    assert [r["steps_run"] for r in fused.rows] == [r["steps_run"] for r in xla.rows]
+    for k, row in enumerate(fused.rows):
+        if row["status"] == "diverged":  # frozen at the same step, params near 1e17: finite, not compared
+            assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(fused.run(k).params))
+            continue
+        assert _max_gap(fused.run(k).params, xla.run(k).params) < 2e-5
+        np.testing.assert_allclose(fused.run(k).history["train_loss"], xla.run(k).history["train_loss"], rtol=2e-5)
+        np.testing.assert_allclose(fused.run(k).history["learning_rate"], xla.run(k).history["learning_rate"],
+                                   rtol=1e-6)
+    traced.clear()
+    gd.sweep(model, small, kernel="fused", **{**grid, "momentum": [0.0, 0.9], "schedule": ["constant"]})
+    assert not traced  # momentum: the kernel computes the gradient, the rule the update

@@ -51,6 +51,7 @@ class EpochSpec(NamedTuple):
     metrics: str = "exact"
     careful: bool = False
     masked: bool = False  # a sweep: the active flag can freeze a finished config
+    fused_update: bool = False  # plain SGD whose whole step is objective.sgd_step (the fused kernel)
     mesh: Mesh | None = None  # data parallel over its "data" axis (and a sweep's "configs" axis)
 
 
@@ -253,6 +254,8 @@ def _step_fn(
     """One update; with noise (the full batches) a data-parallel step adds to the noise-scale sums."""
 
     def step(carry: _Carry, batch: Any) -> tuple[_Carry, None]:
+        if spec.fused_update and not spec.careful:
+            return _fused_update_step(spec, lr_scale, active, carry, batch), None
         loss, grads, local_sq, rows = grad_fn(carry.params, batch)
         if noise and local_sq is not None and carry.small_sq is not None and carry.big_sq is not None:
             big_sq = sum_of_squares(grads)
@@ -296,6 +299,31 @@ def _step_fn(
         return new, None
 
     return step
+
+
+def _fused_update_step(spec: EpochSpec, lr_scale: Array, active: Array, carry: _Carry, batch: Any) -> _Carry:
+    """Plain SGD as one kernel: w <- w - lr * dW written in place; a frozen config's rate is 0.
+
+    The rule's own update still advances its state (its step count): its updates go unused,
+    so XLA drops them. The fast variant only (the careful one checks each gradient).
+    """
+    assert spec.objective.sgd_step is not None and spec.learning_rate is not None
+    dtype = carry.loss_sum.dtype
+    lr = (spec.learning_rate(carry.state) * lr_scale).astype(dtype)
+    rate = jnp.where(active, lr, 0.0).astype(dtype) if spec.masked else lr
+    loss, new_params = spec.objective.sgd_step(carry.params, rate, *batch)
+    _, new_state = spec.update(jax.tree.map(jnp.zeros_like, carry.params), carry.state, carry.params)
+    batch_loss = loss * batch[0].shape[0]
+    if spec.masked:
+        new_state = _select(active, new_state, carry.state)
+        batch_loss = jnp.where(active, batch_loss, 0.0)
+    running = spec.metrics == "running"
+    return carry._replace(
+        params=new_params,
+        state=new_state,
+        loss_sum=carry.loss_sum + batch_loss if running else carry.loss_sum,
+        learning_rate=carry.learning_rate if _counts_steps(carry.state) else lr,
+    )
 
 
 def _select(flag: Array, new: Any, old: Any) -> Any:

@@ -84,7 +84,9 @@ def fused_sgd_step(
 
     The same kernel as ``fused_value_and_grad``, which writes the updated params in place of
     the old ones (one pass over the weights instead of a gradient to write and an update to
-    read it). Not used by the engine yet: ``benchmarks/gpu_fused.py --bound`` measures it.
+    read it). A rate of 0 keeps the params as they are, whatever the gradient (a frozen
+    sweep member's may be non-finite). gd.sweep uses it for plain SGD (no momentum, no
+    weight decay) with kernel="fused".
     """
     settings = _settings(activation, compute_dtype, row_block, num_warps, interpret, resident_weights)
 
@@ -210,9 +212,9 @@ def _kernel(
     else:
         loss_sum, gws, gbs = jax.lax.fori_loop(0, blocks, add_block, zeros)
     loss_ref[...] = (loss_sum / rows).astype(loss_ref.dtype)
-    if rate is not None:
-        gws = [ws(i) - rate * g for i, g in enumerate(gws)]
-        gbs = [b - rate * g for b, g in zip(bs, gbs)]
+    if rate is not None:  # rate 0 (a frozen config) keeps w exactly, even where dW is not finite
+        gws = [jnp.where(rate != 0.0, ws(i) - rate * g, ws(i)) for i, g in enumerate(gws)]
+        gbs = [jnp.where(rate != 0.0, b - rate * g, b) for b, g in zip(bs, gbs)]
     for i in range(depth):
         _store_matrix(gw_refs[i], gws[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
         plgpu.store(gb_refs[i].at[pl.ds(0, tiles[i + 1])], gbs[i].astype(gb_refs[i].dtype),

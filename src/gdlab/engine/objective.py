@@ -10,20 +10,22 @@ import jax.numpy as jnp
 
 from gdlab.core.losses import LOSSES, correct
 from gdlab.core.types import Array, LossFn, Params
-from gdlab.engine.fused_mlp import fused_value_and_grad
+from gdlab.engine.fused_mlp import fused_sgd_step, fused_value_and_grad
 
 
 class Objective(NamedTuple):
     """loss(params, x, y) -> mean loss; evaluate(params, x, y) -> (mean loss, accuracy).
 
     value_and_grad, when given, computes (loss, gradient) of a training step in place of
-    ``jax.value_and_grad(loss)`` (the fused kernel, engine/fused_mlp.py).
+    ``jax.value_and_grad(loss)`` (the fused kernel, engine/fused_mlp.py); sgd_step computes
+    (loss, params - learning_rate * gradient) in one kernel, for plain SGD.
     """
 
     loss: LossFn
     evaluate: Callable[[Params, Array, Array], tuple[Array, Array]]
     classification: bool
     value_and_grad: Callable[[Params, Array, Array], tuple[Array, Params]] | None = None
+    sgd_step: Callable[[Params, Array, Array, Array], tuple[Array, Params]] | None = None
 
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -56,8 +58,10 @@ def model_objective(
             return mean_loss, jnp.full((), jnp.nan, mean_loss.dtype)
         return mean_loss, jnp.mean(correct(outputs, y))
 
-    step = None if fused is None else fused_value_and_grad(fused, compute_dtype)
-    return Objective(loss=loss, evaluate=evaluate, classification=classification, value_and_grad=step)
+    grads = None if fused is None else fused_value_and_grad(fused, compute_dtype)
+    step = None if fused is None else fused_sgd_step(fused, compute_dtype)
+    return Objective(loss=loss, evaluate=evaluate, classification=classification, value_and_grad=grads,
+                     sgd_step=step)
 
 
 def _cast_forward(apply: Callable[[Params, Array], Array], dtype: jnp.dtype) -> Callable[[Params, Array], Array]:

@@ -101,7 +101,8 @@ def sweep(
     bfloat16 with float32 master weights. ``kernel`` "fused" computes each step's
     loss and gradient with one fused GPU kernel per config (an MLP with relu, tanh or
     sigmoid and the cross_entropy loss, float32 params; engine/fused_mlp.py) in place
-    of XLA's batched products; on a CPU it runs in Pallas's interpreter, for tests only. Where the
+    of XLA's batched products, and with plain SGD (no momentum, no weight decay) writes the
+    update too; on a CPU it runs in Pallas's interpreter, for tests only. Where the
     kernel does not fit the GPU (shared memory, for wider or deeper MLPs) the sweep warns
     (``gd.KernelWarning``) and runs XLA's step; the group's ``config["kernel"]`` says which ran. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
@@ -234,8 +235,9 @@ def _run_group(
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
+    plain = not velocity and weight_decay == 0.0 and layout[1] == 1  # u = -lr * g: the kernel can update
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
-                     mesh=mesh if layout[1] > 1 else None)
+                     mesh=mesh if layout[1] > 1 else None, fused_update=plain and objective.sgd_step is not None)
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
 
@@ -279,7 +281,7 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
             raise
         warnings.warn(f"kernel='fused' does not fit this device for this model ({str(err).splitlines()[0][:200]}); "
                       "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=4)
-        return spec._replace(objective=spec.objective._replace(value_and_grad=None))
+        return spec._replace(objective=spec.objective._replace(value_and_grad=None, sgd_step=None), fused_update=False)
     return spec
 
 
