@@ -7,6 +7,12 @@ On a GPU these tests run the compiled kernel.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -234,3 +240,25 @@ def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypa
     traced.clear()
     gd.sweep(model, small, kernel="fused", **{**grid, "momentum": [0.0, 0.9], "schedule": ["constant"]})
     assert not traced  # momentum: the kernel computes the gradient, the rule the update
+
+
+def test_a_fused_sweep_over_two_devices_runs_each_devices_configs_and_equals_one_device(small, data_cache) -> None:
+    script = textwrap.dedent("""
+        import json, sys
+        import gdlab as gd
+        import jax
+        d = gd.datasets.load("mnist1d", cache_path=sys.argv[1])
+        small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
+        r = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3, 0.6], batch_size=[50],
+                     seeds=1, epochs=2, kernel="fused")
+        print(json.dumps({"devices": len(jax.devices()), "mesh": r.groups[0].config["mesh"],
+                          "losses": [x["final_train_loss"] for x in r.rows]}))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
+                         text=True, check=True, timeout=300)
+    sharded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sharded["devices"] == 2 and sharded["mesh"] == [2, 1]
+    local = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3, 0.6], batch_size=[50],
+                     seeds=1, epochs=2)
+    np.testing.assert_allclose(sharded["losses"], [r["final_train_loss"] for r in local.rows], rtol=1e-5)

@@ -236,8 +236,11 @@ def _run_group(
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     plain = not velocity and weight_decay == 0.0 and layout[1] == 1  # u = -lr * g: the kernel can update
+    # Configs split over devices by XLA's partitioner, except with a data axis (shard_map) or the fused
+    # kernel, which XLA cannot partition: shard_map runs each device's configs through it locally.
+    per_device = layout[1] > 1 or (objective.value_and_grad is not None and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
-                     mesh=mesh if layout[1] > 1 else None, fused_update=plain and objective.sgd_step is not None)
+                     mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None)
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
 
