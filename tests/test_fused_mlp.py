@@ -242,23 +242,30 @@ def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypa
     assert not traced  # momentum: the kernel computes the gradient, the rule the update
 
 
-def test_a_fused_sweep_over_two_devices_runs_each_devices_configs_and_equals_one_device(small, data_cache) -> None:
+def test_a_fused_sweep_over_two_devices_runs_each_devices_configs_and_gives_way_to_a_data_axis(small, data_cache) -> None:
     script = textwrap.dedent("""
-        import json, sys
+        import json, sys, warnings
         import gdlab as gd
         import jax
         d = gd.datasets.load("mnist1d", cache_path=sys.argv[1])
         small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
         r = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3, 0.6], batch_size=[50],
                      seeds=1, epochs=2, kernel="fused")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            split = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05], batch_size=[50], epochs=1,
+                             kernel="fused", mesh=(1, 2))
         print(json.dumps({"devices": len(jax.devices()), "mesh": r.groups[0].config["mesh"],
-                          "losses": [x["final_train_loss"] for x in r.rows]}))
+                          "losses": [x["final_train_loss"] for x in r.rows],
+                          "split": split.groups[0].config["kernel"], "warned": [str(w.message) for w in caught]}))
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
                          text=True, check=True, timeout=300)
     sharded = json.loads(out.stdout.strip().splitlines()[-1])
     assert sharded["devices"] == 2 and sharded["mesh"] == [2, 1]
+    assert sharded["split"] == "xla"  # a data axis splits each batch: the kernel gives way, and says so
+    assert any("data axis of 2 devices the sweep runs kernel='xla'" in w for w in sharded["warned"])
     local = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3, 0.6], batch_size=[50],
                      seeds=1, epochs=2)
     np.testing.assert_allclose(sharded["losses"], [r["final_train_loss"] for r in local.rows], rtol=1e-5)

@@ -38,7 +38,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
-from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides
+from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
@@ -277,6 +277,12 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
     (shared memory, for a wide or deep MLP) gives way to XLA's step, with a KernelWarning."""
     if spec.objective.value_and_grad is None:
         return spec
+    xla = spec._replace(objective=spec.objective._replace(value_and_grad=None, sgd_step=None), fused_update=False)
+    if data_devices(spec.mesh) > 1:
+        warnings.warn(f"kernel='fused' computes each device's whole batch; with the mesh's data axis of "
+                      f"{data_devices(spec.mesh)} devices the sweep runs kernel='xla' instead.", KernelWarning,
+                      stacklevel=4)
+        return xla
     try:
         compile_first(spec)
     except jax.errors.JaxRuntimeError as err:
@@ -284,7 +290,7 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
             raise
         warnings.warn(f"kernel='fused' does not fit this device for this model ({str(err).splitlines()[0][:200]}); "
                       "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=4)
-        return spec._replace(objective=spec.objective._replace(value_and_grad=None, sgd_step=None), fused_update=False)
+        return xla
     return spec
 
 
