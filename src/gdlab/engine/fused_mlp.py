@@ -188,14 +188,8 @@ def _kernel(
         for i in range(depth - 1):
             hs.append(_ACT[activation](dot(hs[-1], ws(i)) + bs[i][None, :]))
         z = dot(hs[-1], ws(depth - 1)) + bs[-1][None, :]
-        z = jnp.where(_inside(widths[-1], tiles[-1])[None, :], z, -jnp.inf)
-        top = jnp.max(z, axis=1)
-        e = jnp.exp(z - top[:, None])
-        total = jnp.sum(e, axis=1)
-        onehot = jnp.arange(tiles[-1])[None, :] == y[:, None]
-        picked = jnp.sum(jnp.where(onehot, z, 0.0), axis=1)
-        loss_sum = loss_sum + jnp.sum(jnp.where(real, top + jnp.log(total) - picked, 0.0))
-        d = (e / total[:, None] - onehot.astype(e.dtype)) * jnp.where(real, 1.0 / rows, 0.0)[:, None]
+        block_loss, d = _cross_entropy(z, y, real, rows, widths[-1])
+        loss_sum = loss_sum + block_loss
         gws, gbs = list(gws), list(gbs)
         for i in reversed(range(depth)):
             gws[i] = gws[i] + dot(hs[i].T, d)
@@ -219,6 +213,22 @@ def _kernel(
         _store_matrix(gw_refs[i], gws[i], widths[i], widths[i + 1], tiles[i], tiles[i + 1])
         plgpu.store(gb_refs[i].at[pl.ds(0, tiles[i + 1])], gbs[i].astype(gb_refs[i].dtype),
                     mask=_inside(widths[i + 1], tiles[i + 1]))
+
+
+def _cross_entropy(z: Array, y: Array, real: Array, rows: int, classes: int) -> tuple[Array, Array]:
+    """Over a block's real rows: sum_i [logsumexp(z_i) - z_i[y_i]], and d = (softmax(z) - onehot(y)) / rows.
+
+    Padded columns (classes and beyond) are -inf before the softmax, so they take no share.
+    """
+    z = jnp.where(_inside(classes, z.shape[1])[None, :], z, -jnp.inf)
+    top = jnp.max(z, axis=1)
+    e = jnp.exp(z - top[:, None])
+    total = jnp.sum(e, axis=1)
+    onehot = jnp.arange(z.shape[1])[None, :] == y[:, None]
+    picked = jnp.sum(jnp.where(onehot, z, 0.0), axis=1)
+    loss = jnp.sum(jnp.where(real, top + jnp.log(total) - picked, 0.0))
+    d = (e / total[:, None] - onehot.astype(e.dtype)) * jnp.where(real, 1.0 / rows, 0.0)[:, None]
+    return loss, d
 
 
 def _inside(n: int, tile: int) -> Array:
