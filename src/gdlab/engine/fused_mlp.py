@@ -20,7 +20,9 @@ Triton works on tiles whose sides are powers of two (at least 16 for a
 product): every width is padded up to one by masked loads (zeros outside the
 array), padded logits are -inf before the softmax, and only the true entries
 are stored. The batch is walked in row blocks, the gradients summed over them.
-On a CPU the same kernel runs in Pallas's interpreter (slow; for tests).
+``fused_sgd_step`` is the same kernel storing W_l - lr dW_l (and b_l - lr db_l) in
+place of the gradient, for plain SGD. On a CPU the same kernel runs in Pallas's
+interpreter (slow; for tests).
 """
 
 from __future__ import annotations
