@@ -55,9 +55,9 @@ def check_int_range(name: str, value: Any, low: int, high: int | None = None) ->
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
     """Return value if it is one of the allowed strings."""
-    options = sorted(allowed)
-    if value not in options:
-        shown = "{" + ", ".join(repr(o) for o in options) + "}"
+    options = tuple(allowed)
+    if not isinstance(value, str) or value not in options:
+        shown = "{" + ", ".join(repr(o) for o in sorted(options)) + "}"
         raise ValueError(f"{name} must be one of {shown}; got {value!r}.")
     return str(value)
 

@@ -40,12 +40,21 @@ def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -
     (exponential falls 100x, inverse_time and power 11x), step decays at thirds,
     multistep at 1/2 and 3/4, cyclic runs 4 cycles up to 10x the rate.
     """
+    return build_schedules([learning_rate], o, total_steps)[0]
+
+
+def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps: int) -> list[s.Schedule]:
+    """build_schedule for each learning rate of a sweep grid, the options checked once."""
     o.check()
     if o.warmup_steps >= total_steps:
         raise ValueError(
             f"warmup_steps must be less than the run's {total_steps} updates "
             f"(epochs x updates per epoch); got {o.warmup_steps}."
         )
+    return [_schedule(lr, o, total_steps) for lr in learning_rates]
+
+
+def _schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.Schedule:
     span = total_steps - o.warmup_steps
     lr = learning_rate
     name = o.schedule

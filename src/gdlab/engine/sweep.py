@@ -34,7 +34,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import SgdHyper, sgd
-from gdlab.core.run_schedules import ScheduleOptions, build_schedule
+from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
@@ -189,7 +189,7 @@ def _schedule_params(
     """The shape's label, formula, and learning rate -> the numbers of its schedule."""
     if isinstance(shape, str):  # every rate gets the same kind of schedule: no need to check
         options = ScheduleOptions(schedule=shape)
-        made = {lr: build_schedule(lr, options, steps) for lr in rates}
+        made = dict(zip(rates, build_schedules(rates, options, steps)))
         return label, made[rates[0]].fn, {lr: schedule.params for lr, schedule in made.items()}
     made = {lr: shape(lr) for lr in rates}
     first = made[rates[0]]
@@ -244,9 +244,13 @@ def _run_group(
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
 
+    built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
+
     def compile_chunk(s: EpochSpec, c: int) -> Any:
-        return compiled_epoch(s, *_chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)[0],
-                              configs=2)[0]
+        if c not in built:
+            built.clear()
+            built[c] = _chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)
+        return compiled_epoch(s, *built[c][0], configs=2)[0]
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
     chunk = _measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c))
@@ -258,7 +262,7 @@ def _run_group(
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
-                                  mesh, observe, pad_to=chunk))
+                                  mesh, observe, pad_to=chunk, inputs=built.pop(chunk, None) if first == 0 else None))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
@@ -299,15 +303,17 @@ def _train_chunk(
     lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
+    inputs: tuple[tuple[Any, ...], int] | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
     The pair axis is padded with inactive copies of the last pair to pad_to
     pairs (every chunk of a group then has one shape: one compiled program)
     and, with a mesh, to a multiple of its configs axis, over which it is
-    sharded; with a data axis each batch is split over that.
+    sharded; with a data axis each batch is split over that. inputs: these pairs' program
+    arguments when already built (the first chunk's, built to compile and measure it).
     """
-    args, real = _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
+    args, real = inputs or _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
     params, state, data_keys, _, scale, active, arrays = args
     n_seeds, n_pairs = np.shape(active)
     program, _ = compiled_epoch(spec, *args, configs=2)
