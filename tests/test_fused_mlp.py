@@ -216,8 +216,8 @@ def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypa
     from gdlab.engine import epoch
 
     traced = []
-    real = epoch._fused_update_step
-    monkeypatch.setattr(epoch, "_fused_update_step", lambda *a: traced.append(1) or real(*a))
+    real = epoch._fused_update
+    monkeypatch.setattr(epoch, "_fused_update", lambda *a: traced.append(1) or real(*a))
     epoch._COMPILED.clear()
     model = gd.models.mlp(hidden=(24,))
     grid = {"learning_rate": [0.05, 0.5, 1e4], "batch_size": [50], "seeds": [2], "epochs": 3,

@@ -255,7 +255,9 @@ def _step_fn(
 
     def step(carry: _Carry, batch: Any) -> tuple[_Carry, None]:
         if spec.fused_update and not spec.careful:
-            return _fused_update_step(spec, lr_scale, active, carry, batch), None
+            loss, new_params, new_state = _fused_update(spec, lr_scale, active, carry, batch)
+            return _fast_carry(spec, lr_scale, active, carry, loss * batch[0].shape[0], new_params, new_state,
+                               params_masked=True), None
         loss, grads, local_sq, rows = grad_fn(carry.params, batch)
         if noise and local_sq is not None and carry.small_sq is not None and carry.big_sq is not None:
             big_sq = sum_of_squares(grads)
@@ -263,23 +265,12 @@ def _step_fn(
         updates, new_state = spec.update(grads, carry.state, carry.params)
         updates = jax.tree.map(lambda u: (u * lr_scale).astype(u.dtype), updates)
         new_params = apply_updates(carry.params, updates)
-        lr = carry.learning_rate
-        if spec.learning_rate is not None and (spec.careful or not _counts_steps(carry.state)):
-            lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
         batch_loss = loss * rows
-        if spec.masked and not spec.careful:
-            new_params = _select(active, new_params, carry.params)
-            new_state = _select(active, new_state, carry.state)
-            batch_loss = jnp.where(active, batch_loss, 0.0)
         if not spec.careful:
-            running = spec.metrics == "running"
-            new = carry._replace(
-                params=new_params,
-                state=new_state,
-                loss_sum=carry.loss_sum + batch_loss if running else carry.loss_sum,
-                learning_rate=lr,
-            )
-            return new, None
+            return _fast_carry(spec, lr_scale, active, carry, batch_loss, new_params, new_state), None
+        lr = carry.learning_rate
+        if spec.learning_rate is not None:
+            lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
         ok = jnp.isfinite(loss) & jnp.isfinite(sum_of_squares((grads, updates)))
         if spec.masked:
             ok = ok | ~active  # a frozen config is never the bad one
@@ -301,20 +292,18 @@ def _step_fn(
     return step
 
 
-def _fused_update_step(spec: EpochSpec, lr_scale: Array, active: Array, carry: _Carry, batch: Any) -> _Carry:
-    """Plain SGD as one kernel: w <- w - lr * dW written in place; a frozen config's rate is 0.
-
-    The rule's own update still advances its state (its step count): its updates go unused,
-    so XLA drops them. The fast variant only (the careful one checks each gradient).
-    """
-    assert spec.objective.sgd_step is not None and spec.learning_rate is not None
-    dtype = carry.loss_sum.dtype
-    lr = (spec.learning_rate(carry.state) * lr_scale).astype(dtype)
-    rate = jnp.where(active, lr, 0.0).astype(dtype) if spec.masked else lr
-    loss, new_params = spec.objective.sgd_step(carry.params, rate, *batch)
-    _, new_state = spec.update(jax.tree.map(jnp.zeros_like, carry.params), carry.state, carry.params)
-    batch_loss = loss * batch[0].shape[0]
+def _fast_carry(
+    spec: EpochSpec, lr_scale: Array, active: Array, carry: _Carry, batch_loss: Array, new_params: Params,
+    new_state: OptState, params_masked: bool = False,
+) -> _Carry:
+    """The fast variant's next carry: a frozen config keeps its params and state (params_masked: the
+    update kept them already), the running loss adds the batch's, and the rate is recorded where the
+    state cannot give it back at the epoch's end."""
+    lr = carry.learning_rate
+    if spec.learning_rate is not None and not _counts_steps(carry.state):
+        lr = (spec.learning_rate(carry.state) * lr_scale).astype(lr.dtype)
     if spec.masked:
+        new_params = new_params if params_masked else _select(active, new_params, carry.params)
         new_state = _select(active, new_state, carry.state)
         batch_loss = jnp.where(active, batch_loss, 0.0)
     running = spec.metrics == "running"
@@ -322,8 +311,26 @@ def _fused_update_step(spec: EpochSpec, lr_scale: Array, active: Array, carry: _
         params=new_params,
         state=new_state,
         loss_sum=carry.loss_sum + batch_loss if running else carry.loss_sum,
-        learning_rate=carry.learning_rate if _counts_steps(carry.state) else lr,
+        learning_rate=lr,
     )
+
+
+def _fused_update(
+    spec: EpochSpec, lr_scale: Array, active: Array, carry: _Carry, batch: Any
+) -> tuple[Array, Params, OptState]:
+    """Plain SGD as one kernel: (batch loss, w - lr * dW written in place, the rule's next state).
+
+    A frozen config's rate is 0, so the kernel keeps its params. The rule's own update still
+    advances its state (its step count); its updates go unused, so XLA drops them. The fast
+    variant only (the careful one checks each gradient).
+    """
+    assert spec.objective.sgd_step is not None and spec.learning_rate is not None
+    dtype = carry.loss_sum.dtype
+    lr = (spec.learning_rate(carry.state) * lr_scale).astype(dtype)
+    rate = jnp.where(active, lr, 0.0).astype(dtype) if spec.masked else lr
+    loss, new_params = spec.objective.sgd_step(carry.params, rate, *batch)
+    _, new_state = spec.update(jax.tree.map(jnp.zeros_like, carry.params), carry.state, carry.params)
+    return loss, new_params, new_state
 
 
 def _select(flag: Array, new: Any, old: Any) -> Any:

@@ -235,7 +235,7 @@ def _run_group(
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
-    plain = not velocity and weight_decay == 0.0 and layout[1] == 1  # u = -lr * g: the kernel can update
+    plain = not velocity and weight_decay == 0.0  # u = -lr * g: the kernel can update
     # Configs split over devices by XLA's partitioner, except with a data axis (shard_map) or the fused
     # kernel, which XLA cannot partition: shard_map runs each device's configs through it locally.
     per_device = layout[1] > 1 or (objective.value_and_grad is not None and layout[0] > 1)
