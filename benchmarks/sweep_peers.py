@@ -66,10 +66,8 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
     compute = "bfloat16" if args["mode"] == "bfloat16" else None
     precision = "highest" if args["mode"] == "highest" else None
-    if args.get("fused_tiles"):
-        _fused_tiles(*args["fused_tiles"])
-    if args.get("fused_update") is False:
-        _gradient_kernel_only()
+    if args.get("fused_tiles") or args.get("fused_update") is False:
+        _fused_kernel(args.get("fused_tiles"), args.get("fused_update", True))
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
@@ -94,22 +92,17 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _fused_tiles(row_block: int, num_warps: int) -> None:
-    """Benchmark only: the fused kernel's tile setting for this process (gdlab picks its default)."""
+def _fused_kernel(tiles: list[int] | None, update: bool) -> None:
+    """Benchmark only: the fused kernel's (row block, warps) for this process (gdlab's TILES when None),
+    and whether plain SGD's update runs in it (False: the kernel gives the gradient, XLA updates)."""
     import functools
 
     from gdlab.engine import fused_mlp, objective
 
-    objective.fused_value_and_grad = functools.partial(  # type: ignore[assignment]
-        fused_mlp.fused_value_and_grad, row_block=row_block, num_warps=num_warps)
-    objective.model_objective.cache_clear()
-
-
-def _gradient_kernel_only() -> None:
-    """Benchmark only: kernel="fused" computes gradients only, the update stays in XLA (as with momentum)."""
-    from gdlab.engine import objective
-
-    objective.fused_sgd_step = lambda *args, **kwargs: None  # type: ignore[assignment]
+    settings = {"row_block": tiles[0], "num_warps": tiles[1]} if tiles else {}
+    objective.fused_value_and_grad = functools.partial(fused_mlp.fused_value_and_grad, **settings)  # type: ignore[assignment]
+    objective.fused_sgd_step = (  # type: ignore[assignment]
+        functools.partial(fused_mlp.fused_sgd_step, **settings) if update else lambda *args, **kwargs: None)
     objective.model_objective.cache_clear()
 
 
