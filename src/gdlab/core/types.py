@@ -58,3 +58,5 @@ class Model(NamedTuple):
     apply: Callable[[Params, Array], Array]
     outputs: int | None
     activation: str | None = None  # a dense stack's hidden activation (None for other models)
+    apply_vmapped: Callable[[Params, Array], Array] | None = None
+    """The same function as apply, laid out to run fast vmapped over a leading config axis (sweeps); None: apply."""

@@ -31,11 +31,12 @@ def check_types(data: Any, rule: Any) -> None:
 
 def objective_and_params(
     model: Any, data: Dataset, params: Params | None, loss: str | None, key: jax.Array,
-    compute_dtype: str | None = None, kernel: str = "xla",
+    compute_dtype: str | None = None, kernel: str = "xla", vmapped: bool = False,
 ) -> tuple[Objective, Params, str]:
     """The objective to minimise, the initial params (drawn from key unless given) and the loss name.
 
     kernel "fused" computes training steps with the fused MLP kernel (engine/fused_mlp.py).
+    vmapped: the objective runs vmapped over configs (a sweep): the model's ``apply_vmapped``, where it has one.
     """
     check_choice("kernel", kernel, KERNELS)
     if compute_dtype is not None:
@@ -52,7 +53,8 @@ def objective_and_params(
         classification = data.task == "classification"
         low = None if compute_dtype == "float32" else compute_dtype  # float32 is no cast: the same objective
         fused = _fused_activation(model, loss_name, params) if kernel == "fused" else None
-        return model_objective(model.apply, loss_name, classification, low, fused), params, loss_name
+        apply = model.apply_vmapped if vmapped and model.apply_vmapped is not None else model.apply
+        return model_objective(apply, loss_name, classification, low, fused), params, loss_name
     if kernel != "xla":
         raise ValueError(f"kernel must be 'xla' with a loss function (the fused kernel is for gd.models.mlp); "
                          f"got kernel={kernel!r}.")

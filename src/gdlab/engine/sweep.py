@@ -212,6 +212,10 @@ def logspace(low: float, high: float, n: int) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
+VMAPPED_APPLY_BACKENDS = ("cpu",)
+"""Where a sweep runs the model's ``apply_vmapped`` (measured faster there; elsewhere apply, until measured)."""
+
+
 def _run_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
     seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
@@ -228,8 +232,10 @@ def _run_group(
                weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     inits = []
+    vmapped = jax.default_backend() in VMAPPED_APPLY_BACKENDS
     for init_key, _ in keys:
-        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel)
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel,
+                                                       vmapped)
         inits.append(p)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
