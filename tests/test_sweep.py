@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+import gdlab.engine.sweep
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import allocated_bytes, config_bytes
@@ -24,6 +25,13 @@ def small(mnist1d: gd.Dataset) -> gd.Dataset:
 
 
 MODEL = gd.models.mlp(hidden=(24,))
+
+
+@pytest.fixture
+def all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every config of a chunk at once, as on a GPU (on the CPU a device trains them in cache-sized blocks,
+    which need less memory than the estimate: tests/test_config_blocks.py)."""
+    monkeypatch.setattr(gdlab.engine.sweep, "config_block", lambda params, batch_size: 0)
 
 
 def _close(result: gd.Result, other: gd.Result, rtol: float = 2e-5) -> None:
@@ -99,7 +107,8 @@ def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
     ("hidden", "batch_size", "metrics"),
     [((100, 100), 128, "running"), ((100, 100), 4000, "exact"), ((512,), 64, "running")],
 )
-def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidden, batch_size, metrics) -> None:
+def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidden, batch_size, metrics,
+                                                                  all_at_once) -> None:
     """16 configs' config_bytes against the compiled program's own count (temp + arguments + outputs, less the data)."""
     model = gd.models.mlp(hidden=hidden)
     _COMPILED.clear()
@@ -112,7 +121,7 @@ def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidde
     assert 0.75 * allocated <= estimate <= 2.5 * allocated  # the default budget (free / 4) absorbs the rest
 
 
-def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d) -> None:
+def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d, all_at_once) -> None:
     model = gd.models.mlp(hidden=(512,))  # a wide layer, which the estimate undercounts
     budget = int(8 * 1.05 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), 64, "running"))
     grid = {"learning_rate": gd.logspace(1e-3, 0.05, 8), "batch_size": [64], "epochs": 1, "metrics": "running"}
@@ -220,12 +229,16 @@ def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_
         import json, sys
         import numpy as np
         import gdlab as gd
+        import gdlab.engine.sweep
         import jax
         d = gd.datasets.load("mnist1d", cache_path=sys.argv[1])
         small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
-        r = gd.sweep(gd.models.mlp(hidden=(24,)), small, learning_rate=[0.05, 0.1, 0.3], batch_size=[50],
-                     momentum=[0.0, 0.5], seeds=1, epochs=2)
-        print(json.dumps({"devices": len(jax.devices()), "losses": [x["final_train_loss"] for x in r.rows]}))
+        grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[50], momentum=[0.0, 0.5], seeds=1, epochs=2)
+        r = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
+        gdlab.engine.sweep.config_block = lambda params, batch_size: 1  # each device: one config at a time
+        blocks = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
+        print(json.dumps({"devices": len(jax.devices()), "losses": [x["final_train_loss"] for x in r.rows],
+                          "blocks": [x["final_train_loss"] for x in blocks.rows]}))
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
@@ -235,3 +248,4 @@ def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_
     local = gd.sweep(MODEL, small, learning_rate=[0.05, 0.1, 0.3], batch_size=[50], momentum=[0.0, 0.5],
                      seeds=1, epochs=2)
     np.testing.assert_allclose(sharded["losses"], [r["final_train_loss"] for r in local.rows], rtol=1e-5)
+    np.testing.assert_allclose(sharded["blocks"], sharded["losses"], rtol=1e-6)

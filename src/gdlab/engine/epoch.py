@@ -32,6 +32,7 @@ from jax.sharding import Mesh, PartitionSpec
 from gdlab.core.batching import BatchPlan, epoch_indices, epoch_permutation, identity_order
 from gdlab.core.rules import apply_updates
 from gdlab.core.types import Array, OptState, Params, UpdateFn
+from gdlab.engine.config_blocks import in_blocks
 from gdlab.engine.data_parallel import CONFIGS, batch_value_and_grad, data_devices, sum_of_squares
 from gdlab.engine.objective import Objective
 
@@ -52,6 +53,7 @@ class EpochSpec(NamedTuple):
     careful: bool = False
     masked: bool = False  # a sweep: the active flag can freeze a finished config
     fused_update: bool = False  # plain SGD whose whole step is objective.sgd_step (the fused kernel)
+    config_block: int = 0  # a sweep: the most configs a device trains at once (engine/config_blocks.py; 0: all)
     mesh: Mesh | None = None  # data parallel over its "data" axis (and a sweep's "configs" axis)
 
 
@@ -361,6 +363,7 @@ def compiled_epoch(
     fn = functools.partial(run_epoch, spec)
     if configs:
         fn = _over_seeds(jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None)), int(jnp.shape(args[5])[0]))
+        fn = in_blocks(fn, spec.config_block)
     if spec.mesh is not None:
         fn = _per_device(fn, spec.mesh, bool(configs))  # type: ignore[assignment]
     program = jax.jit(fn).lower(*args).compile()

@@ -38,6 +38,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
+from gdlab.engine.config_blocks import config_block
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
@@ -212,10 +213,6 @@ def logspace(low: float, high: float, n: int) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
-VMAPPED_APPLY_BACKENDS = ("cpu",)
-"""Where a sweep runs the model's ``apply_vmapped`` (measured faster there; elsewhere apply, until measured)."""
-
-
 def _run_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
     seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
@@ -232,21 +229,25 @@ def _run_group(
                weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     inits = []
-    vmapped = jax.default_backend() in VMAPPED_APPLY_BACKENDS
+    # On a CPU the step runs the model's apply_vmapped and each device trains its configs in cache-sized
+    # blocks (engine/config_blocks.py), both measured faster there; a GPU runs apply, all configs at once.
+    cpu = jax.default_backend() == "cpu"
     for init_key, _ in keys:
-        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel,
-                                                       vmapped)
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel, cpu)
         inits.append(p)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     plain = not velocity and weight_decay == 0.0  # u = -lr * g: the kernel can update
-    # Configs split over devices by XLA's partitioner, except with a data axis (shard_map) or the fused
-    # kernel, which XLA cannot partition: shard_map runs each device's configs through it locally.
-    per_device = layout[1] > 1 or (objective.value_and_grad is not None and layout[0] > 1)
+    # Configs split over devices by XLA's partitioner, except with a data axis (shard_map), the fused
+    # kernel, which XLA cannot partition, or config blocks (a loop over each device's own configs):
+    # shard_map runs each device's configs locally.
+    block = config_block(inits[0], size) if cpu else 0
+    per_device = layout[1] > 1 or ((objective.value_and_grad is not None or block > 0) and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
-                     mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None)
+                     mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
+                     config_block=block)
     stop_rule = with_divergence(stop, spec)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
 
