@@ -1,6 +1,7 @@
 """One short GPU call: the fused MLP kernel's tile settings, then gd.sweep with it against XLA's batched products.
 
-``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 64,8,reload] [--counts 16384] [--kernels xla fused fused-grad]
+``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 64,8,reload] [--counts 16384]
+[--kernels xla xla-ff fused fused-grad]
 [--json PATH]``
 
 1. One training step's loss and gradient for ``--configs`` MLPs at batch 128 (MNIST-1D
@@ -14,7 +15,8 @@
    engine would gain by folding the update into the kernel.
 3. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, at each of ``--counts`` configs, with each
    of ``--kernels`` (the fused one at its default tiles, gdlab's ``TILES``, with the SGD
-   update folded into the kernel; ``fused-grad``: the kernel's gradient, XLA's update), TF32 and
+   update folded into the kernel; ``fused-grad``: the kernel's gradient, XLA's update; ``xla-ff``:
+   XLA with the activations features-first, the layout gd.sweep takes on a CPU), TF32 and
    bfloat16, each in a fresh process (``benchmarks.sweep_peers``): wall and median-epoch
    TFLOP/s, test accuracies.
 Each line prints as soon as it is measured; a setting that fails prints its error.
@@ -113,7 +115,7 @@ def _sweeps(counts: list[int], kernels: list[str], rows: list[dict[str, Any]]) -
             for kernel in kernels:
                 label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
                 peer = {**base, "configs": [configs], "mode": mode, "kernel": kernel.split("-")[0],
-                        "fused_update": kernel != "fused-grad"}
+                        "fused_update": kernel != "fused-grad", "features_first": kernel == "xla-ff"}
                 try:
                     (r,) = run_peer("gdlab_sweep", peer)
                 except RuntimeError as err:
@@ -161,8 +163,10 @@ def main() -> int:
     parser.add_argument("--tiles", nargs="+", type=_pairs, default=list(TILES),
                         help="ROWS,WARPS or ROWS,WARPS,reload settings to try")
     parser.add_argument("--counts", nargs="+", type=int, default=[16384], help="configs of the gd.sweep runs")
-    parser.add_argument("--kernels", nargs="+", choices=("xla", "fused", "fused-grad"),
-                        default=["xla", "fused", "fused-grad"], help="fused-grad: the kernel computes the gradient only, XLA the update")
+    parser.add_argument("--kernels", nargs="+", choices=("xla", "xla-ff", "fused", "fused-grad"),
+                        default=["xla", "xla-ff", "fused", "fused-grad"],
+                        help="fused-grad: the kernel computes the gradient only, XLA the update; xla-ff: XLA with "
+                             "the activations features-first (Model.apply_vmapped), the CPU's layout")
     parser.add_argument("--json", help="save every number to this file")
     args = parser.parse_args()
     import jax

@@ -4,9 +4,10 @@
 32 learning rates x batch 128 x 50 epochs on the MNIST-1D MLP with
 ``gd.sweep`` (one device, and two CPU devices, one per core), against the same
 32 runs one after another with PyTorch, with PyTorch's ``torch.func`` ensembling
-recipe, and with one ``gd.fit`` per rate, and against two bare programs that bound
-any vmapped sweep from above (``benchmarks.sweep_bound``: the training step alone,
-and its matmuls alone); then how ``gd.sweep`` grows from 1 to 8
+recipe, and with one ``gd.fit`` per rate, and against bare programs that bound
+a vmapped sweep from above (``benchmarks.sweep_bound``: the training step alone,
+and its matmuls alone, in the rows-first layout with all configs at once, and the
+matmuls features-first, 8 configs at a time per device, as gd.sweep runs on a CPU); then how ``gd.sweep`` grows from 1 to 8
 to 64 to 512 configs (5 epochs each) with its peak memory.
 
 ``python -m benchmarks.sweep --gpu``: the GPU tables (1024, 4096 and 16384
@@ -36,6 +37,7 @@ MNIST_MLP = (40, 100, 100, 10)
 WIDE_MLP = (40, 1024, 1024, 10)
 BOUND_STEP = "bound: bare vmapped step, 2 devices"
 BOUND_MATMULS = "bound: its matmuls only, 2 devices"
+BOUND_MATMULS_FF = "bound: matmuls, features-first, x8"
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
@@ -61,6 +63,7 @@ def cpu_benchmark(quick: bool) -> dict[str, Any]:
         "PyTorch torch.func vmap": run_peer("torch_func", base)[0],
         BOUND_STEP: run_peer("sweep_bound", {**base, "part": "step"}, TWO_DEVICES)[0],
         BOUND_MATMULS: run_peer("sweep_bound", {**base, "part": "matmuls"}, TWO_DEVICES)[0],
+        BOUND_MATMULS_FF: run_peer("sweep_bound", {**base, "part": "matmuls-ff", "block": 8}, TWO_DEVICES)[0],
     }
     scaling = {}
     short = {**base, "epochs": 2 if quick else 5}
@@ -136,8 +139,8 @@ def render_cpu(report: dict[str, Any]) -> str:
         lines.append(f"{name:36} {r['seconds']:8.2f} {gflops:8.1f} {100 * gflops / peak:6.1f}% "
                      f"{speedup:8.2f}x {best} {gap} {r['peak_bytes'] / 2**20:7.0f}MB")
     lines.append("'x faster': the peer's seconds over gd.sweep on 2 CPU devices (>1: gd.sweep is faster)")
-    lines.append("bounds: bare programs of benchmarks.sweep_bound (no test pass); the matmuls alone are the ceiling "
-                 "of any XLA program for this step")
+    lines.append("bounds: bare programs of benchmarks.sweep_bound (no test pass); the matmuls alone, features-first "
+                 "in blocks of 8 configs (gd.sweep's CPU layout), are the ceiling of gd.sweep's step")
     lines += _targets(peers, work, flops, peak)
     for layout, runs in report["scaling"].items():
         epochs = report["scaling_epochs"]

@@ -14,6 +14,10 @@ of ``gd.sweep`` on the same shapes:
   update, no bias, activation or loss: what XLA's matmuls reach on these
   shapes. It trains nothing (its accuracy is not reported); it is the ceiling
   for any program that computes this step with XLA on this machine.
+- ``matmuls-ff``: the same products with the activations held features-first, the layout
+  gd.sweep's step takes on a CPU; with ``block`` (``run_sweep_bound``'s "block") each device
+  runs its configs that many at a time, as gd.sweep does on a CPU: the ceiling for gd.sweep's
+  CPU step.
 - ``fused``: the whole SGD step as gdlab's fused kernel (``gdlab.engine.fused_mlp.fused_sgd_step``,
   one Pallas/Triton program per config that writes the updated params in place): what the fused
   path could reach once the engine folds the update into the kernel (a GPU; interpreted elsewhere).
@@ -38,7 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from benchmarks.workload import initial_weights
 
-PARTS = ("step", "matmuls", "fused")
+PARTS = ("step", "matmuls", "matmuls-ff", "fused")
 
 
 def _mm(spec: str, a: Any, b: Any, dtype: Any = None) -> Any:
@@ -96,19 +100,55 @@ def matmuls_only(
     return new[::-1]
 
 
-def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None) -> Callable[..., Any]:
-    """(params, lr, key) -> params after one epoch, compiled, configs split over every device."""
-    update = functools.partial({"step": sgd_step, "matmuls": matmuls_only, "fused": fused_step}[part], dtype=dtype)
+def matmuls_features_first(
+    params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None
+) -> list[tuple[Any, Any]]:
+    """matmuls_only with the activations held features-first (h^T: (config, width, batch)), the layout
+    gd.sweep's step takes on a CPU (``Model.apply_vmapped``)."""
+    del y
+    xt = x.T
+    hs = [_mm("cio,ib->cob", params[0][0], xt, dtype)]
+    for w, _ in params[1:]:
+        hs.append(_mm("cio,cib->cob", w, hs[-1], dtype))
+    delta, new = hs[-1], []
+    for layer in range(len(params) - 1, -1, -1):
+        w, b = params[layer]
+        grad_w = (_mm("ib,cob->cio", xt, delta, dtype) if layer == 0
+                  else _mm("cib,cob->cio", hs[layer - 1], delta, dtype))
+        new.append((w - lr[:, None, None] * grad_w, b))
+        if layer:
+            delta = _mm("cio,cob->cib", w, delta, dtype)
+    return new[::-1]
+
+
+UPDATES = {"step": sgd_step, "matmuls": matmuls_only, "matmuls-ff": matmuls_features_first}
+
+
+def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None, block: int = 0) -> Callable[..., Any]:
+    """(params, lr, key) -> params after one epoch, compiled, configs split over every device.
+
+    block > 0: each device trains its configs block configs at a time (``lax.map`` over blocks of the
+    epoch), as gd.sweep does on a CPU (engine/config_blocks.py).
+    """
+    update = functools.partial({**UPDATES, "fused": fused_step}[part], dtype=dtype)
     n = x.shape[0]
     steps = n // batch_size
 
-    def epoch(params: Any, lr: Any, key: Any) -> Any:
+    def whole(params: Any, lr: Any, key: Any) -> Any:
         idx = jax.random.permutation(key, n)[: steps * batch_size].reshape(steps, batch_size)
 
         def body(p: Any, i: Any) -> tuple[Any, None]:
             return update(p, lr, x[i], y[i]), None
 
         return jax.lax.scan(body, params, idx)[0]
+
+    def epoch(params: Any, lr: Any, key: Any) -> Any:
+        configs = lr.shape[0]
+        if block <= 0 or configs <= block or configs % block:
+            return whole(params, lr, key)
+        split = functools.partial(jax.tree.map, lambda a: a.reshape(configs // block, block, *a.shape[1:]))
+        out = jax.lax.map(lambda chunk: whole(*chunk, key), split((params, lr)))
+        return jax.tree.map(lambda a: a.reshape(configs, *a.shape[2:]), out)
 
     mesh = Mesh(np.array(jax.devices()), ("configs",))
     split, every = PartitionSpec("configs"), PartitionSpec()

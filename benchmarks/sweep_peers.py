@@ -68,6 +68,11 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     precision = "highest" if args["mode"] == "highest" else None
     if args.get("fused_tiles") or args.get("fused_update") is False:
         _fused_kernel(args.get("fused_tiles"), args.get("fused_update", True))
+    if args.get("features_first"):  # the CPU's layout (Model.apply_vmapped) on any device, all configs at once
+        import gdlab.engine.sweep as sweep_module
+
+        sweep_module._cpu_layout = lambda: True  # type: ignore[attr-defined]
+        sweep_module.config_block = lambda params, batch_size: 0  # type: ignore[attr-defined]
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
@@ -227,7 +232,8 @@ def run_torch_func(args: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_sweep_bound(args: dict[str, Any]) -> list[dict[str, Any]]:
-    """A bare vmapped sweep (benchmarks.sweep_bound): ``part`` "step" or "matmuls", configs over every device."""
+    """A bare vmapped sweep (benchmarks.sweep_bound): ``part`` "step", "matmuls" or "matmuls-ff", configs over
+    every device (``block`` at a time on each, where given)."""
     import jax
     import jax.numpy as jnp
 
@@ -236,7 +242,7 @@ def run_sweep_bound(args: dict[str, Any]) -> list[dict[str, Any]]:
     a = load_arrays()
     x, y = jnp.asarray(a.x_train), jnp.asarray(a.y_train, jnp.int32)
     dtype = jnp.bfloat16 if args["mode"] == "bfloat16" else None
-    epoch = epoch_program(args["part"], x, y, args["batch_size"], dtype)
+    epoch = epoch_program(args["part"], x, y, args["batch_size"], dtype, args.get("block", 0))
     out = []
     for configs in args["configs"]:
         start, lr = starting_point(tuple(args["sizes"]), learning_rates(configs, args["lr_range"]))

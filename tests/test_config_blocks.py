@@ -8,7 +8,13 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.sweep as sweep_module
-from gdlab.engine.config_blocks import CACHE_MULTIPLE, block_pairs, config_block, l2_bytes, step_bytes
+from gdlab.engine.config_blocks import (
+    CACHE_MULTIPLE,
+    block_pairs,
+    config_block,
+    l2_bytes,
+    step_bytes,
+)
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.sweep import allocated_bytes
 

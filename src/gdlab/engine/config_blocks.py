@@ -13,8 +13,9 @@ the 8-config speed. The numbers are the same as all at once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

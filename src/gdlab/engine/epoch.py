@@ -360,12 +360,12 @@ def compiled_epoch(
     if program is not None:
         return program, 0.0
     start = time.perf_counter()
-    fn = functools.partial(run_epoch, spec)
+    fn: Callable[..., Any] = functools.partial(run_epoch, spec)
     if configs:
         fn = _over_seeds(jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None)), int(jnp.shape(args[5])[0]))
         fn = in_blocks(fn, spec.config_block)
     if spec.mesh is not None:
-        fn = _per_device(fn, spec.mesh, bool(configs))  # type: ignore[assignment]
+        fn = _per_device(fn, spec.mesh, bool(configs))
     program = jax.jit(fn).lower(*args).compile()
     seconds = time.perf_counter() - start
     if len(_COMPILED) >= _CACHE_SIZE:

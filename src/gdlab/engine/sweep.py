@@ -213,6 +213,13 @@ def logspace(low: float, high: float, n: int) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
+def _cpu_layout() -> bool:
+    """Whether the sweep runs the model's apply_vmapped and trains each device's configs in cache-sized
+    blocks (engine/config_blocks.py): on a CPU, where both are measured faster; a GPU runs apply with
+    all configs at once (apply_vmapped there is measured by ``benchmarks.gpu_fused --kernels xla-ff``)."""
+    return jax.default_backend() == "cpu"
+
+
 def _run_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
     seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
@@ -229,9 +236,7 @@ def _run_group(
                weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     inits = []
-    # On a CPU the step runs the model's apply_vmapped and each device trains its configs in cache-sized
-    # blocks (engine/config_blocks.py), both measured faster there; a GPU runs apply, all configs at once.
-    cpu = jax.default_backend() == "cpu"
+    cpu = _cpu_layout()
     for init_key, _ in keys:
         objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel, cpu)
         inits.append(p)
