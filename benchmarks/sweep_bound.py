@@ -81,47 +81,37 @@ def sgd_step(params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any 
     return new[::-1]
 
 
+ROWS_FIRST = ("bi,cio->cbo", "cbi,cio->cbo", "bi,cbo->cio", "cbi,cbo->cio", "cbo,cio->cbi")
+FEATURES_FIRST = ("ib,cio->cob", "cib,cio->cob", "ib,cob->cio", "cib,cob->cio", "cob,cio->cib")
+"""The products' einsums (first layer, later layers, first layer's and later layers' weight gradients,
+the gradient passed back) with activations (config, batch, width) or features-first (config, width, batch)."""
+
+
 def matmuls_only(
-    params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None
+    params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None, layout: tuple[str, ...] = ROWS_FIRST
 ) -> list[tuple[Any, Any]]:
-    """The products of sgd_step alone (same shapes), with w - lr * (h^T d) as the only other work."""
+    """The products of sgd_step alone (same shapes), with w - lr * (h^T d) as the only other work.
+
+    layout FEATURES_FIRST holds the activations features-first, as gd.sweep's step on a CPU
+    (``Model.apply_vmapped``)."""
     del y
-    hs = [_mm("bi,cio->cbo", x, params[0][0], dtype)]
+    first, later, grad_first, grad_later, back = layout
+    x = x if layout == ROWS_FIRST else x.T
+    hs = [_mm(first, x, params[0][0], dtype)]
     for w, _ in params[1:]:
-        hs.append(_mm("cbi,cio->cbo", hs[-1], w, dtype))
+        hs.append(_mm(later, hs[-1], w, dtype))
     delta, new = hs[-1], []
     for layer in range(len(params) - 1, -1, -1):
         w, b = params[layer]
-        grad_w = (_mm("bi,cbo->cio", x, delta, dtype) if layer == 0
-                  else _mm("cbi,cbo->cio", hs[layer - 1], delta, dtype))
+        grad_w = _mm(grad_first, x, delta, dtype) if layer == 0 else _mm(grad_later, hs[layer - 1], delta, dtype)
         new.append((w - lr[:, None, None] * grad_w, b))
         if layer:
-            delta = _mm("cbo,cio->cbi", delta, w, dtype)
+            delta = _mm(back, delta, w, dtype)
     return new[::-1]
 
 
-def matmuls_features_first(
-    params: list[tuple[Any, Any]], lr: Any, x: Any, y: Any, dtype: Any = None
-) -> list[tuple[Any, Any]]:
-    """matmuls_only with the activations held features-first (h^T: (config, width, batch)), the layout
-    gd.sweep's step takes on a CPU (``Model.apply_vmapped``)."""
-    del y
-    xt = x.T
-    hs = [_mm("cio,ib->cob", params[0][0], xt, dtype)]
-    for w, _ in params[1:]:
-        hs.append(_mm("cio,cib->cob", w, hs[-1], dtype))
-    delta, new = hs[-1], []
-    for layer in range(len(params) - 1, -1, -1):
-        w, b = params[layer]
-        grad_w = (_mm("ib,cob->cio", xt, delta, dtype) if layer == 0
-                  else _mm("cib,cob->cio", hs[layer - 1], delta, dtype))
-        new.append((w - lr[:, None, None] * grad_w, b))
-        if layer:
-            delta = _mm("cio,cob->cib", w, delta, dtype)
-    return new[::-1]
-
-
-UPDATES = {"step": sgd_step, "matmuls": matmuls_only, "matmuls-ff": matmuls_features_first}
+UPDATES = {"step": sgd_step, "matmuls": matmuls_only,
+           "matmuls-ff": functools.partial(matmuls_only, layout=FEATURES_FIRST)}
 
 
 def epoch_program(part: str, x: Any, y: Any, batch_size: int, dtype: Any = None, block: int = 0) -> Callable[..., Any]:
