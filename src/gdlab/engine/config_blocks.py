@@ -40,17 +40,25 @@ def l2_bytes() -> int:
         return 1 << 20
 
 
-def step_bytes(params: Params, batch_size: int) -> int:
-    """One config's working set in a training step: itemsize x (2 x n_params + 2 x batch_size x widths).
+def param_sizes(params: Params) -> tuple[int, int, int]:
+    """(number of params, largest itemsize, widths) of one config's params.
 
-    The params and their gradient, and each layer's pre-activations and activations
-    (widths: the sum of the layers' output widths, the last dims of params with 2 or more dims).
+    widths sums the layers' output widths: the last dims of params with 2 or more dims
+    (of every leaf when none has).
     """
     leaves = jax.tree.leaves(params)
     n_params = sum(int(np.prod(np.shape(a))) for a in leaves)
     itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
     matrices = [a for a in leaves if np.ndim(a) >= 2] or [a for a in leaves if np.ndim(a) >= 1]
-    widths = sum(int(np.shape(a)[-1]) for a in matrices)
+    return n_params, itemsize, sum(int(np.shape(a)[-1]) for a in matrices)
+
+
+def step_bytes(params: Params, batch_size: int) -> int:
+    """One config's working set in a training step: itemsize x (2 x n_params + 2 x batch_size x widths).
+
+    The params and their gradient, and each layer's pre-activations and activations (``param_sizes``).
+    """
+    n_params, itemsize, widths = param_sizes(params)
     return itemsize * (2 * n_params + 2 * batch_size * widths)
 
 

@@ -38,7 +38,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
-from gdlab.engine.config_blocks import config_block
+from gdlab.engine.config_blocks import config_block, param_sizes
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
 from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
 from gdlab.engine.fit import with_divergence
@@ -569,11 +569,7 @@ def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int
     whole-data pass (``EVAL_ROWS`` rows: the initial loss and test metrics, forward only,
     2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS).
     """
-    leaves = jax.tree.leaves(params)
-    n_params = sum(int(np.prod(np.shape(a))) for a in leaves)
-    itemsize = max(np.dtype(a.dtype).itemsize for a in leaves)
-    matrices = [a for a in leaves if np.ndim(a) >= 2] or [a for a in leaves if np.ndim(a) >= 1]
-    widths = sum(int(np.shape(a)[-1]) for a in matrices)
+    n_params, itemsize, widths = param_sizes(params)
     rows = max(4 * batch_size, (4 if metrics == "exact" else 2) * EVAL_ROWS)
     return itemsize * (6 * n_params + rows * widths)
 
