@@ -121,6 +121,15 @@ def test_fit_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert (summary["config"]["seed"], summary["config"]["momentum"]) == (3, 0.5)
 
 
+def test_fit_test_every_reaches_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    summary = _json(capsys, *FIT, "--epochs", "3", "--test-every", "2", "--learning-rate", "0.05")
+    result = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.05), batch_size=32, epochs=3,
+                    test_every=2)
+    assert summary["config"]["test_every"] == 2
+    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
+    assert np.isnan(result.history["test_loss"][0]) and np.isfinite(result.history["test_loss"][1])
+
+
 def test_fit_on_a_csv_file_with_a_target_column(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -242,6 +251,11 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
         (["--seed", "-1"], "seed must be an integer in [0, 4294967295]; got -1."),
         (["--metrics", "fast"], "metrics must be one of {'exact', 'running'}; got 'fast'."),
+        (["--test-every", "0"], "test_every must be an integer in [1, "),
+        (
+            ["--test-every", "2", "--stop", "early:test_loss:3"],
+            "stop rule early_stopping reads test_loss, which test_every=2 measures only once every 2 epochs",
+        ),
         (
             ["--target", "y"],
             "target must be used with a .csv/.npz dataset file; got dataset 'linreg'.",

@@ -94,6 +94,19 @@ def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> N
         assert a["lowest_final_train_loss"] == pytest.approx(b["lowest_final_train_loss"], rel=1e-5)
 
 
+def test_compare_test_every_measures_the_test_metrics_every_nth_epoch_and_at_the_last(tiny, capsys) -> None:
+    grid = ["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "40", "--learning-rates", "0.1",
+            "--seeds", "1", "--epochs", "3", "--no-record", "--json"]
+    assert main([*grid, "--test-every", "2", "--out", "a.html", "--json-out", "a.json"]) == 0
+    sparse = json.loads(capsys.readouterr().out)
+    assert main([*grid, "--out", "b.html", "--json-out", "b.json"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert sparse["settings"]["test_every"] == 2 and every["settings"]["test_every"] == 1
+    a, b = load("a.json").histories[0]["test_accuracy"], load("b.json").histories[0]["test_accuracy"]
+    assert math.isnan(a[0]) and (a[1], a[2]) == (b[1], b[2]) and not math.isnan(b[0])
+    assert sparse["variants"][0]["mean"] == every["variants"][0]["mean"]
+
+
 def test_compare_prints_the_table_and_the_conclusion(tiny, capsys) -> None:
     code = main(["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "40,full",
                  "--learning-rates", "0.1", "--seeds", "1", "--epochs", "1"])
@@ -147,6 +160,7 @@ def test_parse_learning_rates() -> None:
         (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),
         (["--hidden", "0"], "hidden must be comma-separated layer sizes"),
         (["--metrics", "fast"], r"metrics must be one of \{'exact', 'running'\}; got 'fast'"),
+        (["--test-every", "0"], r"test_every must be an integer in \[1, "),
         (["--kernel", "triton"], r"kernel must be one of \{'fused', 'xla'\}; got 'triton'"),
         (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),

@@ -78,6 +78,7 @@ def fit(
     epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
+    test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
     stop: list[str] = typer.Option(
         [],
         "--stop",
@@ -224,6 +225,7 @@ def fit(
         epochs=epochs,
         seed=seed,
         metrics=metrics,
+        test_every=test_every,
         stop=tuple(stop),
         devices=devices,
         schedule=ScheduleOptions(
@@ -402,6 +404,10 @@ def compare(
         show_default=False,
     ),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper)."),
+    test_every: int = typer.Option(
+        1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (the target is "
+        "then checked only there), >= 1."
+    ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
         "with relu; on a CPU it runs interpreted, slowly)."
@@ -423,7 +429,7 @@ def compare(
 
     options = CompareOptions(
         dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
-        seeds=seeds, epochs=epochs, target=target, metrics=metrics, out=out, csv=csv, json_out=json_out,
+        seeds=seeds, epochs=epochs, target=target, metrics=metrics, test_every=test_every, out=out, csv=csv, json_out=json_out,
         db=db if record else None, kernel=kernel,
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)

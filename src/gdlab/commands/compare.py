@@ -50,6 +50,7 @@ class CompareOptions:
     epochs: int = DEFAULT_EPOCHS
     target: float | None = None  # None: DEFAULT_TARGET for an accuracy, no target for a loss
     metrics: str = "exact"
+    test_every: int = 1  # the test metrics every n-th epoch and at the last
     out: str = "gdlab-compare.html"
     csv: str | None = None
     json_out: str | None = None
@@ -66,6 +67,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     seeds = list(range(check_int_range("seeds", options.seeds, 1)))
     epochs = check_int_range("epochs", options.epochs, 1)
     metrics = check_choice("metrics", options.metrics, METRICS)
+    test_every = check_int_range("test_every", options.test_every, 1)
     kernel = check_choice("kernel", options.kernel, KERNELS)
     target = None if options.target is None else check_positive_float("target", options.target)
     paths = {name: _output_path(name, value) for name, value in
@@ -83,7 +85,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             settings = {
                 "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
                 "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
-                "metrics": metrics, "kernel": kernel, "learning_rates": {str(s): g for s, g in plan},
+                "metrics": metrics, "test_every": test_every, "kernel": kernel, "learning_rates": {str(s): g for s, g in plan},
                 "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
                 "gdlab": gd.__version__,
             }
@@ -93,7 +95,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             for size, grid in plan:
                 def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
                     return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                    metrics=metrics, callback=callback, record=recorder, kernel=kernel)
+                                    metrics=metrics, test_every=test_every, callback=callback, record=recorder, kernel=kernel)
 
                 groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
             if recorder is not None:
@@ -122,7 +124,7 @@ def _plan(
     """Record the comparison as one sweep, with every config of every variant as a member from the start."""
     loss = objective_and_params(model, data, None, None, seed_keys(np.uint32(0))[0])[2]
     common = {"epochs": settings["epochs"], "nesterov": False, "weight_decay": 0.0, "metrics": settings["metrics"],
-              "loss": loss}
+              "test_every": settings["test_every"], "loss": loss}
     members, grids = [], []
     for size, grid in plan:
         config, part = sweep_configs(model, data, [size], ["constant"], grid, [0.0], settings["seeds"], common, None)

@@ -42,6 +42,7 @@ class FitOptions:
     epochs: int = 30
     seed: int = 0
     metrics: str = "exact"
+    test_every: int = 1  # the test metrics every n-th epoch and at the last
     stop: tuple[str, ...] = ()
     devices: int | None = None  # None: one device; N: data parallel over N
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
@@ -108,6 +109,7 @@ def run_fit(
     check_int_range("epochs", options.epochs, 1)
     check_int_range("seed", options.seed, 0, 2**32 - 1)
     check_choice("metrics", options.metrics, METRICS)
+    check_int_range("test_every", options.test_every, 1)
     check_devices(options.devices, jax.device_count())
     stop = parse_stop(options.stop)
     options.schedule.check()
@@ -155,6 +157,7 @@ def _train(
             epochs=options.epochs,
             seed=options.seed,
             metrics=options.metrics,
+            test_every=options.test_every,
             stop=stop,
             callback=callback,
             track_noise_scale=options.track_noise_scale,

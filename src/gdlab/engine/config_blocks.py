@@ -78,17 +78,19 @@ def block_pairs(pairs: int, most: int) -> int:
 def in_blocks(fn: Callable[..., Any], block: int) -> Callable[..., Any]:
     """fn (a sweep's epoch over (seeds, pairs) of configs) run over blocks of pairs, about block configs each.
 
-    Arguments are (params, state, data key, epoch, scale, active, data): params, state,
+    Arguments are (params, state, data key, epoch, scale, active, test, data): params, state,
     scale and active have axes (seeds, pairs, ...); every output has them too. Block 0: fn.
     """
     if block <= 0:
         return fn
 
-    def blocked(params: Any, state: Any, key: Any, epoch: Any, scale: Any, active: Any, data: Any) -> Any:
+    def blocked(
+        params: Any, state: Any, key: Any, epoch: Any, scale: Any, active: Any, test: Any, data: Any
+    ) -> Any:
         seeds, pairs = jnp.shape(active)
         size = block_pairs(pairs, max(1, block // seeds))
         if size == pairs:
-            return fn(params, state, key, epoch, scale, active, data)
+            return fn(params, state, key, epoch, scale, active, test, data)
         blocks = pairs // size
 
         def split(a: Any) -> Any:
@@ -99,7 +101,7 @@ def in_blocks(fn: Callable[..., Any], block: int) -> Callable[..., Any]:
 
         def one(part: Any) -> Any:
             p, s, sc, ac = part
-            return fn(p, s, key, epoch, sc, ac, data)
+            return fn(p, s, key, epoch, sc, ac, test, data)
 
         out = jax.lax.map(one, jax.tree.map(split, (params, state, scale, active)))
         return jax.tree.map(join, out)

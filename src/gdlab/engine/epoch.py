@@ -97,6 +97,7 @@ def run_epoch(
     epoch: Array,
     lr_scale: Array,
     active: Array,
+    test: Array,
     data: Data,
 ) -> tuple[Params, OptState, EpochStats]:
     """Train for one epoch (traceable; compiled by ``compiled_epoch``).
@@ -104,6 +105,8 @@ def run_epoch(
     lr_scale multiplies every update (and the recorded learning rate): the
     scale a plateau rule sets, 1.0 otherwise. With spec.masked, a config whose
     active flag is False keeps its params and state (a finished sweep member).
+    test (a traced bool, the same for every config) runs the test pass at the
+    epoch's end; False skips it (``lax.cond``) and reports NaN test metrics.
     """
     x, y, x_test, y_test = data
     n = x.shape[0]
@@ -131,7 +134,7 @@ def run_epoch(
     if spec.learning_rate is not None and not spec.careful and _counts_steps(carry.state):
         last_state = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
         carry = carry._replace(learning_rate=(spec.learning_rate(last_state) * lr_scale).astype(nan.dtype))
-    return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss)
+    return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss, test)
 
 
 GradFn = Callable[[Params, Any], tuple[Array, Params, Array | None, int]]
@@ -165,7 +168,7 @@ def _counts_steps(state: OptState) -> bool:
 
 
 def _stats(
-    spec: EpochSpec, carry: _Carry, seen: int, data: Data, initial_loss: Array
+    spec: EpochSpec, carry: _Carry, seen: int, data: Data, initial_loss: Array, test: Array
 ) -> EpochStats:
     x, y, x_test, y_test = data
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
@@ -184,7 +187,7 @@ def _stats(
         big_sq = carry.big_sq / spec.plan.full_batches
     test_loss = test_accuracy = nan
     if spec.has_test:
-        test_loss, test_accuracy = sliced_mean(spec.objective.evaluate, carry.params, x_test, y_test)
+        test_loss, test_accuracy = _test_metrics(spec.objective.evaluate, carry.params, x_test, y_test, test, nan)
     finite = carry.finite & jnp.isfinite(carry.loss_sum)
     finite = finite & jnp.isfinite(sum_of_squares((carry.params, carry.state)))
     return EpochStats(
@@ -200,6 +203,38 @@ def _stats(
         small_grad_sq=small_sq,
         big_grad_sq=big_sq,
     )
+
+
+def _test_metrics(
+    evaluate: Callable[..., Any], params: Params, x_test: Array, y_test: Array, test: Array, nan: Array
+) -> tuple[Array, Array]:
+    """(test loss, test accuracy) of params when test is True, else (NaN, NaN) without the pass."""
+
+    def measured() -> tuple[Array, Array]:
+        loss, accuracy = sliced_mean(evaluate, params, x_test, y_test)
+        return loss.astype(nan.dtype), accuracy.astype(nan.dtype)
+
+    return jax.lax.cond(test, measured, lambda: (nan, nan))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def measure_test(evaluate: Callable[..., Any], axes: int, params: Params, x_test: Array, y_test: Array) -> Any:
+    """(test loss, test accuracy) of params, vmapped over their ``axes`` leading axes (a sweep's: 2).
+
+    For a run's last epoch when the epoch program skipped its test pass (``test_every``).
+    """
+
+    def measure(p: Params) -> Any:
+        return sliced_mean(evaluate, p, x_test, y_test)
+
+    for _ in range(axes):
+        measure = jax.vmap(measure)
+    return measure(params)
+
+
+def is_test_epoch(epoch: int, epochs: int, test_every: int) -> bool:
+    """Whether 0-based epoch ``epoch`` of ``epochs`` runs its test pass: every test_every-th and the last."""
+    return (epoch + 1) % test_every == 0 or epoch + 1 == epochs
 
 
 EVAL_ROWS = 512
@@ -362,7 +397,7 @@ def compiled_epoch(
     start = time.perf_counter()
     fn: Callable[..., Any] = functools.partial(run_epoch, spec)
     if configs:
-        fn = _over_seeds(jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None)), int(jnp.shape(args[5])[0]))
+        fn = _over_seeds(jax.vmap(fn, in_axes=(0, 0, None, None, 0, 0, None, None)), int(jnp.shape(args[5])[0]))
         fn = in_blocks(fn, spec.config_block)
     if spec.mesh is not None:
         fn = _per_device(fn, spec.mesh, bool(configs))
@@ -381,11 +416,13 @@ def _over_seeds(fn: Callable[..., Any], seeds: int) -> Callable[..., Any]:
     the features-first layout (Model.apply_vmapped) its whole 1.2-1.3x gain.
     """
     if seeds > 1:
-        return jax.vmap(fn, in_axes=(0, 0, 0, None, 0, 0, None))
+        return jax.vmap(fn, in_axes=(0, 0, 0, None, 0, 0, None, None))
 
-    def one_seed(params: Any, state: Any, key: Any, epoch: Any, scale: Any, active: Any, data: Any) -> Any:
+    def one_seed(
+        params: Any, state: Any, key: Any, epoch: Any, scale: Any, active: Any, test: Any, data: Any
+    ) -> Any:
         first = functools.partial(jax.tree.map, lambda a: a[0])
-        out = fn(first(params), first(state), key[0], epoch, scale[0], active[0], data)
+        out = fn(first(params), first(state), key[0], epoch, scale[0], active[0], test, data)
         return jax.tree.map(lambda a: a[None], out)
 
     return one_seed
@@ -399,12 +436,12 @@ def _matmul_precision() -> Any:
 def _per_device(fn: Callable[..., Any], mesh: Mesh, configs: bool) -> Callable[..., Any]:
     """fn run on every device of the mesh: replicated arguments, a sweep's configs split.
 
-    Arguments are (params, state, data_key, epoch, scale, active, data); a
+    Arguments are (params, state, data_key, epoch, scale, active, test, data); a
     sweep's params, state, scale and active have axes (seeds, configs, ...).
     """
     every = PartitionSpec()
     split = PartitionSpec(None, CONFIGS) if configs else every
-    in_specs = (split, split, every, every, split, split, every)
+    in_specs = (split, split, every, every, split, split, every, every)
     # check_vma=False: a gradient taken on a device is that device's own (with the check on,
     # JAX sums the gradient of a replicated input over devices by itself); pmean averages it.
     return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=(split, split, split), check_vma=False)

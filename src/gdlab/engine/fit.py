@@ -48,6 +48,7 @@ def fit(
     loss: str | None = None,
     drop_last: bool = False,
     metrics: str = "exact",
+    test_every: int = 1,
     stop: StopRule | None = None,
     check_stability: bool | None = None,
     track_sharpness: int = 0,
@@ -69,7 +70,9 @@ def fit(
     classes, "mse" for regression). ``metrics`` "exact" measures the train
     loss and gradient norm on all training data after each epoch; "running"
     records the mean of the epoch's batch losses instead (cheaper; no
-    gradient norm). ``stop`` is a rule from ``gd.stop`` (combine with ``|``
+    gradient norm). ``test_every`` n measures the test metrics every n-th
+    epoch and at the run's last (NaN between; the pass costs about n_test /
+    (3 x n_train) of an epoch); rules that read a test metric need n = 1. ``stop`` is a rule from ``gd.stop`` (combine with ``|``
     and ``&``); ``diverged()`` is always added. ``epochs`` is the budget:
     a run that asked for convergence and ends on it warns
     (``ConvergenceWarning``). ``check_stability`` (default: on for batch
@@ -98,6 +101,7 @@ def fit(
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)
+    test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
     size = resolve_batch_size(batch_size, n_train)
@@ -117,7 +121,7 @@ def fit(
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
-    stop = with_divergence(stop, spec)
+    stop = with_divergence(stop, spec, test_every)
     track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
     if plan.is_full_batch if check_stability is None else check_bool("check_stability", check_stability):
         warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state)
@@ -136,11 +140,12 @@ def fit(
         "metrics": metrics,
         "steps_per_epoch": plan.steps,
         "devices": n_devices,
+        **({"test_every": test_every} if test_every > 1 else {}),  # absent: 1 (runs recorded before it resume)
     }
     if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
         raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     if reduce_lr is not None:
-        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec)
+        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec, test_every)
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
@@ -150,7 +155,7 @@ def fit(
     try:
         out = train_epochs(
             spec, params, state, data_key, arrays, epochs, stop, callback,
-            (track_sharpness, measure), reduce_lr, resume, on_epoch, () if noise is None else (noise,),
+            (track_sharpness, measure), reduce_lr, resume, on_epoch, () if noise is None else (noise,), test_every,
         )
     except BaseException as error:
         if record is not None:
@@ -216,21 +221,22 @@ def _rule_names(stop: StopRule) -> list[str]:
     return [leaf.name for leaf in leaves(stop)]
 
 
-def with_divergence(stop: StopRule | None, spec: EpochSpec) -> StopRule:
-    """The user's rule (checked against the metrics this run records) or-ed with diverged()."""
+def with_divergence(stop: StopRule | None, spec: EpochSpec, test_every: int = 1) -> StopRule:
+    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()."""
     if stop is None:
         return diverged()
     if not isinstance(stop, StopRule):
         raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
     for leaf in leaves(stop):
-        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, spec)
+        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, spec, test_every)
     if any(leaf.name == "diverged" for leaf in leaves(stop)):
         return stop
     return stop | diverged()
 
 
-def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec) -> None:
-    """Refuse a rule that reads a metric this run never records (it could never fire)."""
+def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec, test_every: int = 1) -> None:
+    """Refuse a rule that reads a metric this run never records (it could never fire) or records only
+    every test_every-th epoch."""
     recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
     recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
     recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
@@ -239,6 +245,11 @@ def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec) -> None:
             raise ValueError(
                 f"{who} reads {name}, which a run without test data never records; "
                 "give the data a test split or use a train metric."
+            )
+        if name.startswith("test_") and test_every > 1:
+            raise ValueError(
+                f"{who} reads {name}, which test_every={test_every} measures only once every {test_every} epochs; "
+                "use test_every=1 or a train metric."
             )
         if name not in recorded:
             hint = " (needs metrics='exact')" if name == "grad_norm" else ""

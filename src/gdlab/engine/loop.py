@@ -14,7 +14,7 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
-from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
@@ -90,13 +90,16 @@ def train_epochs(
     resume: Checkpoint | None = None,
     on_epoch: Callable[[Checkpoint], None] | None = None,
     trackers: Sequence[Tracker] = (),
+    test_every: int = 1,
 ) -> Outcome:
     """Run up to ``epochs`` epochs; stop early when ``stop`` fires or a step is not finite.
 
     With ``resume`` the run goes on from that checkpoint; ``on_epoch`` receives
     a checkpoint after every epoch (to record or save it). Each tracker adds
     its names to the history: measured every n-th finite epoch, NaN otherwise
-    (the time measuring takes is left out of wall_time, as is sharpness's).
+    (the time measuring takes is left out of wall_time, as is sharpness's). The
+    test metrics are measured every ``test_every``-th epoch and at the run's
+    last epoch (NaN between).
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
@@ -109,21 +112,22 @@ def train_epochs(
         rules = _replay(rules, rows, spec.plan.steps, initial_loss, resume)
         clock = rows[-1]["wall_time"] if rows else 0.0
     scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
-    args = (params, state, data_key, np.int32(0), scale, np.True_, arrays)
+    args = (params, state, data_key, np.int32(0), scale, np.True_, np.True_, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
         tick = time.perf_counter()
+        test = np.bool_(is_test_epoch(epoch, epochs, test_every))
         new_params, new_state, stats = program(
-            params, state, data_key, np.int32(epoch), scale, np.True_, arrays
+            params, state, data_key, np.int32(epoch), scale, np.True_, test, arrays
         )
         stats = jax.device_get(stats)
         if not stats.finite:
             careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
             compile_seconds += seconds
             new_params, new_state, stats = careful(
-                params, state, data_key, np.int32(epoch), scale, np.True_, arrays
+                params, state, data_key, np.int32(epoch), scale, np.True_, test, arrays
             )
             stats = jax.device_get(stats)
         now = time.perf_counter()
@@ -140,16 +144,21 @@ def train_epochs(
             values = tracker.measure(new_params, epoch + 1) if due else (float("nan"),) * len(tracker.names)
             rows[-1].update(zip(tracker.names, values))
         start += time.perf_counter() - measuring  # wall_time counts training, not the measurements
-        if callback is not None:
-            callback(epoch + 1, rows[-1])
         if not stats.finite:
             status, reason = "diverged", _non_finite_reason(stats, epoch, spec.plan.steps)
             steps_run += max(int(stats.bad_step), 0)
+            _test_last(rows[-1], spec, params, arrays, bool(test))
+            if callback is not None:
+                callback(epoch + 1, rows[-1])
             break
         steps_run += spec.plan.steps
         metrics = _epoch_metrics(rows[-1], epoch, steps_run, initial_loss)
         rules = _apply_rules(rules, metrics, params)
         scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
+        if stop.fired(rules.stop_state):
+            _test_last(rows[-1], spec, params, arrays, bool(test))
+        if callback is not None:
+            callback(epoch + 1, rows[-1])
         if on_epoch is not None:
             on_epoch(_checkpoint(epoch + 1, params, state, rows, initial_loss, rules.best))
         if stop.fired(rules.stop_state):
@@ -175,6 +184,16 @@ def train_epochs(
         train_seconds=time.perf_counter() - start,
         best_epoch=None if best is None else best.epoch,
     )
+
+
+def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: Any, tested: bool) -> None:
+    """A run's last epoch always has test metrics: measured now when its epoch skipped the pass."""
+    if tested or not spec.has_test:
+        return
+    loss, accuracy = jax.device_get(measure_test(spec.objective.evaluate, 0, params, arrays[2], arrays[3]))
+    row["test_loss"] = float(loss)
+    if "test_accuracy" in row:
+        row["test_accuracy"] = float(accuracy)
 
 
 def _epoch_metrics(row: dict[str, float], epoch: int, steps_run: int, initial_loss: float) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.config_blocks import config_block, param_sizes
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
-from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch
+from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch, is_test_epoch, measure_test
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.recording import SweepRecorder
@@ -77,6 +77,7 @@ def sweep(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     metrics: str = "exact",
+    test_every: int = 1,
     loss: str | None = None,
     params: Params | None = None,
     max_memory: int | None = None,
@@ -98,6 +99,8 @@ def sweep(
     bounds one chunk of configs (by default a quarter of the free memory): an
     estimate picks the chunk, and XLA's memory analysis of its compiled epoch
     shrinks it where the estimate fell short.
+    ``test_every`` n runs the test pass every n-th epoch and at each config's
+    last (NaN between; stop rules that read a test metric need n = 1).
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
     bfloat16 with float32 master weights. ``kernel`` "fused" computes each step's
     loss and gradient with one fused GPU kernel per config (an MLP with relu, tanh or
@@ -126,13 +129,14 @@ def sweep(
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     metrics = check_choice("metrics", metrics, METRICS)
+    test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
-                    "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
+                    "test_every": test_every, "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
         record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
                                           stop))
     layout = None if mesh is None else check_layout(mesh, jax.device_count())
@@ -147,7 +151,7 @@ def sweep(
             if devices[1] > 1:
                 check_divides(size, devices[1], data.n_train, "the mesh's data axis")
             groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
-                                     seeds_used, epochs, stop, nesterov, weight_decay, metrics, loss, params,
+                                     seeds_used, (epochs, test_every), stop, nesterov, weight_decay, metrics, loss, params,
                                      budget, progress, compute_dtype, devices, (record, offset), kernel))
     except BaseException as error:
         if record is not None:
@@ -222,13 +226,15 @@ def _cpu_layout() -> bool:
 
 def _run_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
-    seeds: list[int], epochs: int, stop: StopRule | None, nesterov: bool, weight_decay: float, metrics: str,
+    seeds: list[int], epoch_plan: tuple[int, int], stop: StopRule | None, nesterov: bool, weight_decay: float,
+    metrics: str,
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
     layout: tuple[int, int],
     recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla",
 ) -> Group:
     label, fn, lr_params = schedule
+    epochs, test_every = epoch_plan
     rates = list(lr_params)
     pairs = list(itertools.product(rates, momenta))
     velocity = any(m > 0 for _, m in pairs)
@@ -253,7 +259,7 @@ def _run_group(
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
-    stop_rule = with_divergence(stop, spec)
+    stop_rule = with_divergence(stop, spec, test_every)
     chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
@@ -273,12 +279,14 @@ def _run_group(
     for first in range(0, len(pairs), chunk):
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
-        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, epochs, stop_rule, arrays, progress,
+        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
+                                  progress,
                                   mesh, observe, pad_to=chunk, inputs=built.pop(chunk, None) if first == 0 else None))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
-              "weight_decay": weight_decay, "metrics": metrics, "steps_per_epoch": plan.steps,
+              "weight_decay": weight_decay, "metrics": metrics, "test_every": test_every,
+              "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32", "mesh": layout,
               "kernel": "xla" if spec.objective.value_and_grad is None else kernel}
     return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
@@ -312,7 +320,7 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
 
 def _train_chunk(
     spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
-    lr_params: dict[float, Any], epochs: int, stop: StopRule, arrays: tuple[jax.Array, ...],
+    lr_params: dict[float, Any], epoch_plan: tuple[int, int], stop: StopRule, arrays: tuple[jax.Array, ...],
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
     inputs: tuple[tuple[Any, ...], int] | None = None,
@@ -323,10 +331,12 @@ def _train_chunk(
     pairs (every chunk of a group then has one shape: one compiled program)
     and, with a mesh, to a multiple of its configs axis, over which it is
     sharded; with a data axis each batch is split over that. inputs: these pairs' program
-    arguments when already built (the first chunk's, built to compile and measure it).
+    arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
+    (epochs, test_every); a config's last epoch always has test metrics.
     """
+    epochs, test_every = epoch_plan
     args, real = inputs or _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
-    params, state, data_keys, _, scale, active, arrays = args
+    params, state, data_keys, _, scale, active, _, arrays = args
     n_seeds, n_pairs = np.shape(active)
     program, _ = compiled_epoch(spec, *args, configs=2)
     stop_state = stop.init()
@@ -339,14 +349,16 @@ def _train_chunk(
     start = time.perf_counter()
     for epoch in range(epochs):
         tick = time.perf_counter()
-        new_params, new_state, stats = program(params, state, data_keys, np.int32(epoch), scale, active, arrays)
+        test = np.bool_(is_test_epoch(epoch, epochs, test_every))
+        new_params, new_state, stats = program(params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
         stats = jax.device_get(stats)
         active = np.asarray(active)
         trained = active.copy()
         bad = active & ~np.asarray(stats.finite)
         if bad.any():
             careful, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
-            new_params, new_state, stats = careful(params, state, data_keys, np.int32(epoch), scale, active, arrays)
+            new_params, new_state, stats = careful(params, state, data_keys, np.int32(epoch), scale, active, test,
+                                                   arrays)
             stats = jax.device_get(stats)
         params, state = new_params, new_state
         now = time.perf_counter()
@@ -370,6 +382,8 @@ def _train_chunk(
             stopped_at[i, j] = steps
             ran[i, j] = epoch + 1
         active = active & ~diverged & ~fired
+        if not test and spec.has_test and (diverged | fired).any():
+            _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
             first_loss = None if epoch or initial_loss is None else initial_loss[:, :real]
             observe(ChunkEpoch(epoch + 1, trained[:, :real], {k: v[:, :real] for k, v in row.items()}, first_loss,
@@ -393,6 +407,14 @@ def _train_chunk(
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
             "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
+
+
+def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, params: Params,
+                arrays: tuple[jax.Array, ...]) -> None:
+    """The configs that ended this epoch get its test metrics, measured now (the epoch skipped the pass)."""
+    loss, accuracy = jax.device_get(measure_test(spec.objective.evaluate, 2, params, arrays[2], arrays[3]))
+    row["test_loss"] = np.where(ended, np.asarray(loss, np.float64), row["test_loss"])
+    row["test_accuracy"] = np.where(ended, np.asarray(accuracy, np.float64), row["test_accuracy"])
 
 
 def _chunk_inputs(
@@ -424,7 +446,7 @@ def _chunk_inputs(
     if mesh is not None:
         params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
                                                                  data_keys, arrays)
-    return (params, state, data_keys, np.int32(0), scale, active, arrays), real
+    return (params, state, data_keys, np.int32(0), scale, active, np.True_, arrays), real
 
 
 def _measured_chunk(

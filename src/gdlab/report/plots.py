@@ -137,10 +137,13 @@ def colors(summary: Summary) -> list[str]:
 
 
 def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
+    """The seed mean joined over the epochs where it was measured (test_every skips some), and the seeds' range."""
     mean = np.mean(values, axis=0)
-    ax.plot(x, mean, "-o", ms=3, color=color, lw=1.8, label=label)
+    shown = np.isfinite(mean) | np.all(np.isnan(mean))  # a curve never measured still gets its legend entry
+    ax.plot(x[shown], mean[shown], "-o", ms=3, color=color, lw=1.8, label=label)
     if values.shape[0] > 1:
-        ax.fill_between(x, np.min(values, axis=0), np.max(values, axis=0), color=color, alpha=0.18, lw=0)
+        ax.fill_between(x[shown], np.min(values, axis=0)[shown], np.max(values, axis=0)[shown], color=color,
+                        alpha=0.18, lw=0)
 
 
 def _clipped_mean(rows: list[dict[str, Any]], top: float) -> float:

@@ -67,13 +67,16 @@ def curves(history: dict[str, np.ndarray]) -> str:
         for x, col, label in ((epochs, 0, "epoch"), (seconds, 1, "seconds of training")):
             for name in LOSSES:
                 if name in history and np.isfinite(history[name]).any():
-                    axes[0, col].plot(x, history[name], "-o", ms=3, label=name.replace("_", " "))
+                    shown = np.isfinite(history[name])  # joined over the measured epochs (test_every)
+                    axes[0, col].plot(x[shown], history[name][shown], "-o", ms=3, label=name.replace("_", " "))
             axes[0, col].set_xlabel(label)
             axes[0, col].set_ylabel("loss")
             if _spans_decades(history):
                 axes[0, col].set_yscale("log")
             if accuracy:
-                axes[1, col].plot(x, history["test_accuracy"], "-o", ms=3, color="#2ca02c", label="test accuracy")
+                shown = np.isfinite(history["test_accuracy"])
+                axes[1, col].plot(x[shown], history["test_accuracy"][shown], "-o", ms=3, color="#2ca02c",
+                                  label="test accuracy")
                 axes[1, col].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
                 axes[1, col].set_xlabel(label)
                 axes[1, col].set_ylabel("test accuracy")

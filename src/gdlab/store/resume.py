@@ -18,7 +18,7 @@ from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run, load_checkpoint
 from gdlab.store.schema import StoreError
 
-FROM_CONFIG = ("batch_size", "epochs", "seed", "metrics", "drop_last")
+FROM_CONFIG = ("batch_size", "epochs", "seed", "metrics", "test_every", "drop_last")
 """fit arguments that default to the run's own when resuming."""
 
 
@@ -36,8 +36,8 @@ def resume(
     """Continue an interrupted or failed run from its last checkpoint, recording into the same run.
 
     Give the run's model, data and rule, and any other ``gd.fit`` arguments it
-    had (``stop``, ``reduce_lr``, ...); batch_size, epochs, seed, metrics and
-    drop_last default to the run's. The data and every recorded setting must
+    had (``stop``, ``reduce_lr``, ...); batch_size, epochs, seed, metrics,
+    test_every and drop_last default to the run's. The data and every recorded setting must
     be the run's (checked); the run then ends exactly as it would have
     without the interruption.
     """

@@ -62,6 +62,7 @@ def resume_sweep(
               compute_dtype=settings.get("compute_dtype"), kernel=str(settings.get("kernel", "xla")),
               epochs=int(settings["epochs"]), stop=stop, nesterov=bool(settings.get("nesterov", False)),
               weight_decay=float(settings.get("weight_decay", 0.0)), metrics=str(settings["metrics"]),
+              test_every=int(settings.get("test_every", 1)),
               loss=settings.get("loss"), params=params, max_memory=max_memory, callback=progress,
               record=recorder)
     recorder.finish()
