@@ -4,8 +4,9 @@
 32 learning rates x batch 128 x 50 epochs on the MNIST-1D MLP with
 ``gd.sweep`` (one device, and two CPU devices, one per core), against the same
 32 runs one after another with PyTorch, with PyTorch's ``torch.func`` ensembling
-recipe (both test their final params only; gd.sweep tests every epoch, and once more
-as they do: its test pass at the end only), and with one ``gd.fit`` per rate, and against bare programs that bound
+recipe (all of these test after every epoch; gd.sweep once more with
+``test_every=epochs``, training alone: its share of the matmul peak, whose FLOPs
+count the training products only), and with one ``gd.fit`` per rate, and against bare programs that bound
 a vmapped sweep from above (``benchmarks.sweep_bound``: the training step alone,
 and its matmuls alone, in the rows-first layout with all configs at once, and the
 matmuls features-first, 8 configs at a time per device, as gd.sweep runs on a CPU); then how ``gd.sweep`` grows from 1 to 8
@@ -60,7 +61,7 @@ def cpu_benchmark(quick: bool) -> dict[str, Any]:
     peers = {
         "gd.sweep, 2 CPU devices": run_peer("gdlab_sweep", base, TWO_DEVICES)[0],
         "gd.sweep, 1 device": run_peer("gdlab_sweep", base)[0],
-        TEST_AT_END: run_peer("gdlab_sweep", {**base, "test_at_end": True}, TWO_DEVICES)[0],
+        TEST_AT_END: run_peer("gdlab_sweep", {**base, "test_every": epochs}, TWO_DEVICES)[0],
         "gd.fit one after another": run_peer("gdlab_fits", base)[0],
         "PyTorch loop one after another": run_peer("torch_loop", base)[0],
         "PyTorch torch.func vmap": run_peer("torch_func", base)[0],
@@ -163,9 +164,10 @@ def _targets(peers: dict[str, Any], work: dict[str, Any], flops: float, peak: fl
               ("share of 2-core matmul peak", gflops / peak, 0.65)]
     lines = [f"target {name}: {value:.2f} (>= {goal}) {'PASS' if value >= goal else 'MISS'}"
              for name, value, goal in checks]
-    if TEST_AT_END in peers:  # the peers test once, at the end; gd.sweep by default after every epoch
-        alike = work["configs"][0] * work["epochs"] * flops / peers[TEST_AT_END]["seconds"] / 1e9 / peak
-        lines.append(f"  the same share with gd.sweep testing at the end only, as the PyTorch peers do: {alike:.2f}")
+    if TEST_AT_END in peers:  # every peer tests after each epoch; the FLOPs count training only
+        alone = work["configs"][0] * work["epochs"] * flops / peers[TEST_AT_END]["seconds"] / 1e9 / peak
+        lines.append(f"  the same share for training alone (gd.sweep, test_every=epochs: the test pass at the end "
+                     f"only): {alone:.2f} {'PASS' if alone >= 0.65 else 'MISS'}")
     return lines
 
 

@@ -4,7 +4,8 @@ Every peer trains ``configs`` copies of one MLP, each with its own learning rate
 (log-spaced over ``lr_range``), from the same initial weights, with plain SGD at
 batch size ``batch_size`` for ``epochs`` epochs: per epoch one shuffled pass with a
 running sum of the batch losses, then the test loss and accuracy (what
-``gd.sweep(..., metrics="running")`` does). Each config-epoch is
+``gd.sweep(..., metrics="running")`` does; the gdlab peers take ``test_every``, default 1,
+to test every n-th epoch and the last only). Each config-epoch is
 6 x 4000 x (sum of fan_in x fan_out) FLOPs of matrix products.
 
 A peer first runs a one-epoch warm-up of the same shapes (compiling, CUDA
@@ -26,7 +27,6 @@ vmapped sweep from above; no test pass per epoch).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import resource
@@ -74,24 +74,18 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
 
         sweep_module._cpu_layout = lambda: True  # type: ignore[attr-defined]
         sweep_module.config_block = lambda params, batch_size: 0  # type: ignore[attr-defined]
-    # test_at_end: no test pass each epoch, the test accuracy of the final params only (as the PyTorch peers)
-    train = dataclasses.replace(data, x_test=data.x_test[:0], y_test=data.y_test[:0]) if args.get("test_at_end") else data
-    accuracy = _test_accuracy(model, data) if args.get("test_at_end") else None
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
             grid = dict(learning_rate=learning_rates(configs, args["lr_range"]), batch_size=[args["batch_size"]],
                         metrics="running", params=params, compute_dtype=compute, max_memory=args.get("max_memory"),
-                        kernel=args.get("kernel", "xla"))
+                        kernel=args.get("kernel", "xla"), test_every=args.get("test_every", 1))
             tick = time.perf_counter()
-            warm = gd.sweep(model, train, epochs=1, **grid)
-            if accuracy is not None:  # compile it
-                accuracy(warm.run(0).params)
+            gd.sweep(model, data, epochs=1, **grid)
             warmup = time.perf_counter() - tick
             tick = time.perf_counter()
-            result = gd.sweep(model, train, epochs=args["epochs"], **grid)
-            accuracies = ([r.get("final_test_accuracy", float("nan")) for r in result.rows] if accuracy is None
-                          else [float(accuracy(result.run(i).params)) for i in range(len(result))])
+            result = gd.sweep(model, data, epochs=args["epochs"], **grid)
+            accuracies = [r.get("final_test_accuracy", float("nan")) for r in result.rows]
             seconds = time.perf_counter() - tick
             row = _outcome(configs, seconds, seconds / args["epochs"], warmup, accuracies,
                            sum(r["status"] == "diverged" for r in result.rows), _device_peak(jax))
@@ -102,15 +96,6 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
             row["median_epoch_seconds"] = float(np.median(group.history["epoch_time"][1:, 0, starts].sum(axis=1)))
             out.append(row)
     return out
-
-
-def _test_accuracy(model: Any, data: Any) -> Any:
-    """params -> test accuracy, one compiled forward pass."""
-    import jax
-    import jax.numpy as jnp
-
-    x, y = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    return jax.jit(lambda p: jnp.mean(jnp.argmax(model.apply(p, x), -1) == y))
 
 
 def _fused_kernel(tiles: list[int] | None, update: bool) -> None:
@@ -134,7 +119,8 @@ def run_gdlab_fits(args: dict[str, Any]) -> list[dict[str, Any]]:
     import gdlab as gd
 
     model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
-    common = dict(batch_size=args["batch_size"], metrics="running", params=params, check_stability=False)
+    common = dict(batch_size=args["batch_size"], metrics="running", params=params, check_stability=False,
+                  test_every=args.get("test_every", 1))
     out = []
     for configs in args["configs"]:
         rates = learning_rates(configs, args["lr_range"])
