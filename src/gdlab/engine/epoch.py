@@ -11,7 +11,8 @@ engine runs the epoch again from the same start with the careful variant, which
 checks every step's loss, gradient and update: the first non-finite step is not
 applied, the params and state freeze (``jnp.where``) for the rest of the epoch,
 and the step and its loss are reported. A diverging run therefore costs one
-extra epoch, and a healthy one pays nothing for the checks.
+extra epoch, and a healthy one pays nothing for the checks. A sweep reruns only
+the pairs that hold a non-finite config (engine/sweep_careful.py).
 
 With ``spec.mesh`` (data parallel, engine/data_parallel.py) the same epoch runs
 on every device inside ``jax.shard_map``: the scan goes over the global

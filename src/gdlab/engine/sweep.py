@@ -16,13 +16,13 @@ import itertools
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import (
@@ -40,7 +40,14 @@ from gdlab.core.stopping import StopRule, fired_flags
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.config_blocks import config_block, param_sizes
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
-from gdlab.engine.epoch import EVAL_ROWS, METRICS, EpochSpec, compiled_epoch, is_test_epoch, measure_test
+from gdlab.engine.epoch import (
+    EVAL_ROWS,
+    METRICS,
+    EpochSpec,
+    compiled_epoch,
+    is_test_epoch,
+    measure_test,
+)
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.recording import SweepRecorder
@@ -51,7 +58,14 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver, chunk_observer, member_metrics, sweep_configs
+from gdlab.engine.sweep_careful import rerun_careful, shard_configs
+from gdlab.engine.sweep_recording import (
+    ChunkEpoch,
+    ChunkObserver,
+    chunk_observer,
+    member_metrics,
+    sweep_configs,
+)
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
 
 SweepCallback = Callable[[int, int, int], None]
@@ -355,11 +369,10 @@ def _train_chunk(
         active = np.asarray(active)
         trained = active.copy()
         bad = active & ~np.asarray(stats.finite)
-        if bad.any():
-            careful, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
-            new_params, new_state, stats = careful(params, state, data_keys, np.int32(epoch), scale, active, test,
-                                                   arrays)
-            stats = jax.device_get(stats)
+        if bad.any():  # the pairs holding a non-finite config again, careful (engine/sweep_careful.py)
+            start_of_epoch = (params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
+            new_params, new_state, stats = rerun_careful(spec, start_of_epoch, bad, (new_params, new_state, stats),
+                                                         mesh)
         params, state = new_params, new_state
         now = time.perf_counter()
         initial_loss = np.asarray(stats.initial_loss) if epoch == 0 else initial_loss
@@ -444,8 +457,8 @@ def _chunk_inputs(
     active = np.ones((n_seeds, n_pairs), bool)
     active[:, real:] = False
     if mesh is not None:
-        params, state, scale, active, data_keys, arrays = _shard(mesh, params, state, scale, active,
-                                                                 data_keys, arrays)
+        params, state, scale, active, data_keys, arrays = shard_configs(mesh, params, state, scale, active,
+                                                                        data_keys, arrays)
     return (params, state, data_keys, np.int32(0), scale, active, np.True_, arrays), real
 
 
@@ -474,15 +487,6 @@ def allocated_bytes(program: Any) -> int | None:
         return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
     except (AttributeError, NotImplementedError, TypeError, jax.errors.JaxRuntimeError):
         return None
-
-
-def _shard(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
-    """Configs (axis 1 of params, state, scale, active) split over the configs axis; keys, data replicated."""
-    by_config = NamedSharding(mesh, PartitionSpec(None, CONFIGS))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    *configs, keys, data = trees
-    placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
-    return (*placed, *jax.device_put((keys, data), replicated))
 
 
 def check_layout(mesh: Any, available: int) -> tuple[int, int]:

@@ -1,0 +1,88 @@
+"""A sweep epoch rerun with the careful variant, for the pairs where a config went non-finite only.
+
+The fast epoch (engine/epoch.py) reports, per config, whether its loss, params and
+state stayed finite. Where one did not, the epoch is run again from the same start
+with the careful variant, which stops that config at its first non-finite step.
+Only the (learning rate, momentum) pairs holding such a config are rerun, every seed
+of each, ``width`` pairs at a time (the configs axis of the mesh: one compiled shape
+per group); every other pair keeps the fast epoch's results. A careful epoch of a
+few pairs costs a few pairs' time: on the CPU an SGD epoch of 24 configs took 0.7 s,
+of 6 configs 0.18 s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gdlab.engine.data_parallel import CONFIGS
+from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+
+
+def shard_configs(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
+    """Configs (axis 1 of params, state, scale, active) split over the configs axis; keys, data replicated."""
+    by_config = NamedSharding(mesh, PartitionSpec(None, CONFIGS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    *configs, keys, data = trees
+    placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
+    return (*placed, *jax.device_put((keys, data), replicated))
+
+
+def rerun_careful(
+    spec: EpochSpec, inputs: tuple[Any, ...], bad: np.ndarray, fast: tuple[Any, Any, EpochStats], mesh: Mesh | None,
+) -> tuple[Any, Any, EpochStats]:
+    """The epoch's (params, state, stats) with the pairs where ``bad`` (seeds x pairs) holds a config run
+    again careful from ``inputs`` (the fast epoch's arguments); ``fast`` is what the fast epoch returned."""
+    params, state, keys, epoch, scale, active, test, arrays = inputs
+    new_params, new_state, stats = fast
+    width = 1 if mesh is None else int(mesh.shape[CONFIGS])
+    columns = [int(c) for c in np.nonzero(bad.any(axis=0))[0]]
+    for first in range(0, len(columns), width):
+        real = columns[first : first + width]
+        index = np.array(real + [real[-1]] * (width - len(real)))  # padded with inactive copies
+        part_active = np.asarray(active)[:, index].copy()
+        part_active[:, len(real):] = False
+        part = (_columns(params, index), _columns(state, index), np.asarray(scale)[:, index], part_active)
+        if mesh is not None:
+            *part_list, keys, arrays = shard_configs(mesh, *part, keys, arrays)
+            part = tuple(part_list)
+        args = (part[0], part[1], keys, epoch, part[2], part[3], test, arrays)
+        program, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
+        part_params, part_state, part_stats = program(*args)
+        n = len(real)
+        new_params = _set_columns(new_params, real, part_params, n)
+        new_state = _set_columns(new_state, real, part_state, n)
+        stats = _merge_stats(stats, real, jax.device_get(part_stats), n)
+    return new_params, new_state, stats
+
+
+def _columns(tree: Any, index: np.ndarray) -> Any:
+    """Pairs ``index`` (axis 1) of every leaf of a (seeds, pairs, ...) tree."""
+    return jax.tree.map(lambda a: a[:, index], tree)
+
+
+def _set_columns(tree: Any, real: list[int], part: Any, n: int) -> Any:
+    """tree with its pairs ``real`` replaced by the first n pairs of part (each leaf keeps its placement)."""
+
+    def put(a: Any, b: Any) -> Any:
+        merged = a.at[:, np.array(real)].set(b[:, :n])
+        sharding = getattr(a, "sharding", None)
+        return merged if sharding is None else jax.device_put(merged, sharding)
+
+    return jax.tree.map(put, tree, part)
+
+
+def _merge_stats(stats: EpochStats, real: list[int], part: EpochStats, n: int) -> EpochStats:
+    """The fast epoch's stats (host arrays, seeds x pairs) with pairs ``real`` taken from the careful part."""
+    merged: dict[str, Any] = {}
+    for name, value in stats._asdict().items():
+        if value is None:
+            merged[name] = None
+            continue
+        value = np.array(value)
+        value[:, real] = np.asarray(getattr(part, name))[:, :n]
+        merged[name] = value
+    return EpochStats(**merged)
