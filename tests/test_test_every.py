@@ -109,3 +109,27 @@ def test_report_curves_join_the_measured_epochs() -> None:
     values = np.array([[nan, 0.3, nan, 0.5, 0.6], [nan, 0.5, nan, 0.7, 0.8]])  # 2 seeds, 5 epochs
     _band(ax, np.arange(1, 6), values, "red", "mini-batch")
     np.testing.assert_allclose(ax.lines[0].get_xydata(), [[2, 0.4], [4, 0.6], [5, 0.7]])
+
+
+def test_a_recorded_run_resumes_with_its_test_every_and_ends_as_the_uninterrupted_run(small, tmp_path) -> None:
+    args = dict(batch_size=30, epochs=7, test_every=3)
+    whole = gd.fit(gd.models.mlp(hidden=(8,)), small, gd.sgd(0.1), **args)
+    store = gd.store.open(tmp_path / "runs.db")
+    crashed = store.recorder(checkpoint_every=2)
+    crashed.fail = lambda error: None  # a crash records nothing more
+
+    def crash_after_5(checkpoint: gd.Checkpoint) -> None:
+        if checkpoint.epoch == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.mlp(hidden=(8,)), small, gd.sgd(0.1), record=crashed, on_epoch=crash_after_5, **args)
+    store.connection.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (crashed.run_id,))
+    again = gd.resume(crashed.run_id, store, gd.models.mlp(hidden=(8,)), small, gd.sgd(0.1))  # test_every: the run's
+    assert again.config["test_every"] == 3
+    stored = store.history(crashed.run_id)
+    for name in ("train_loss", *TESTED):
+        np.testing.assert_array_equal(again.history[name], whole.history[name])  # NaN where untested
+        np.testing.assert_array_equal(stored[name], whole.history[name])
+    assert np.isnan(stored["test_loss"]).sum() == 4  # epochs 1, 2, 4, 5
+    store.close()
