@@ -32,6 +32,8 @@ def test_a_block_holds_about_three_l2_caches_of_step_working_set() -> None:
     assert config_block(params, 128, cache=1 << 20) == (CACHE_MULTIPLE << 20) // (4 * (2 * 15210 + 2 * 128 * 210))
     assert config_block(params, 128, cache=1 << 20) == 9  # blocks of 8 pairs for a 16-pair device
     assert config_block(params, 4000, cache=1 << 20) == 1  # a full batch of 4000 rows: one config at a time
+    assert config_block(params, 1, cache=1 << 20) == (1 << 20) // (4 * 4 * 15210) == 4  # SGD: weights in L2 / 2
+    assert config_block(params, 2, cache=1 << 20) == (CACHE_MULTIPLE << 20) // (4 * (2 * 15210 + 2 * 2 * 210))
     assert l2_bytes() >= 1 << 14
 
 
