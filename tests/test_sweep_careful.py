@@ -41,6 +41,11 @@ def test_only_the_diverging_pairs_rerun_and_every_config_equals_its_fit(small, m
         alone = gd.fit(MODEL, small, gd.sgd(row["learning_rate"]), batch_size=50, epochs=2, seed=row["seed"])
         run = result.run(k)
         assert (run.status, run.epochs_run, run.steps_run) == (alone.status, alone.epochs_run, alone.steps_run)
+        if run.status == "diverged":  # the same step; the loss there rounds apart (weights of 1e16)
+            assert run.reason.split(" (loss")[0] == alone.reason.split(" (loss")[0]
+            assert run.reason.split("at epoch")[1] == alone.reason.split("at epoch")[1]
+        else:
+            assert run.reason == alone.reason
         if run.status == "diverged":  # the same bad step (steps_run); weights of 1e16 round apart
             assert all(np.isfinite(np.asarray(a)).all() for a in jax.tree.leaves(run.params))
             continue

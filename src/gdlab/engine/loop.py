@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -145,7 +145,7 @@ def train_epochs(
             rows[-1].update(zip(tracker.names, values))
         start += time.perf_counter() - measuring  # wall_time counts training, not the measurements
         if not stats.finite:
-            status, reason = "diverged", _non_finite_reason(stats, epoch, spec.plan.steps)
+            status, reason = "diverged", non_finite_reason(stats, epoch, spec.plan.steps)
             steps_run += max(int(stats.bad_step), 0)
             _test_last(rows[-1], spec, params, arrays, bool(test))
             if callback is not None:
@@ -165,10 +165,7 @@ def train_epochs(
             status, reason = stop.explain(rules.stop_state, metrics)
             break
     if not reason:
-        reason = (
-            f"max_epochs: ran {len(rows)} epochs ({steps_run} updates); "
-            f"final train loss {rows[-1]['train_loss']:.4g}"
-        )
+        reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None and status != "diverged":
@@ -194,6 +191,11 @@ def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: A
     row["test_loss"] = float(loss)
     if "test_accuracy" in row:
         row["test_accuracy"] = float(accuracy)
+
+
+def max_epochs_reason(epochs: int, updates: int, train_loss: float) -> str:
+    """The reason of a run (or sweep config) that used its whole budget of epochs."""
+    return f"max_epochs: ran {epochs} epochs ({updates} updates); final train loss {train_loss:.4g}"
 
 
 def _epoch_metrics(row: dict[str, float], epoch: int, steps_run: int, initial_loss: float) -> dict[str, Any]:
@@ -286,7 +288,8 @@ def _row(stats: EpochStats, spec: EpochSpec, epoch_time: float, wall_time: float
     return row
 
 
-def _non_finite_reason(stats: EpochStats, epoch: int, steps_per_epoch: int) -> str:
+def non_finite_reason(stats: EpochStats, epoch: int, steps_per_epoch: int) -> str:
+    """The reason of a run (or sweep config: its stats) that diverged in 0-based epoch ``epoch``."""
     step = int(stats.bad_step)
     update = epoch * steps_per_epoch + step + 1
     what = (

@@ -50,6 +50,7 @@ from gdlab.engine.epoch import (
 )
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
+from gdlab.engine.loop import max_epochs_reason, non_finite_reason
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
     check_params_fit_data,
@@ -387,7 +388,7 @@ def _train_chunk(
         diverged = active & ~np.asarray(stats.finite)
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         for i, j in zip(*np.nonzero(diverged)):
-            status[i, j], reason[i, j] = "diverged", _non_finite(stats, i, j, epoch, spec.plan.steps)
+            status[i, j], reason[i, j] = "diverged", non_finite_reason(_pick(stats, i, j), epoch, spec.plan.steps)
             stopped_at[i, j] = epoch * spec.plan.steps + max(int(stats.bad_step[i, j]), 0)
             ran[i, j] = epoch + 1
         for i, j in zip(*np.nonzero(fired)):
@@ -409,7 +410,7 @@ def _train_chunk(
     active = np.asarray(active)
     for i, j in zip(*np.nonzero(active)):
         status[i, j] = "max_epochs"
-        reason[i, j] = f"max_epochs: ran {epochs_run} epochs ({epochs_run * spec.plan.steps} updates)"
+        reason[i, j] = max_epochs_reason(epochs_run, epochs_run * spec.plan.steps, rows[-1]["train_loss"][i, j])
         stopped_at[i, j] = epochs_run * spec.plan.steps
         ran[i, j] = epochs_run
     if observe is not None and active[:, :real].any():
@@ -524,12 +525,6 @@ def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
 def _pick(tree: Any, i: int, j: int) -> Any:
     """Config (i, j) of a tree whose leaves are scalars or (seeds, pairs) arrays."""
     return jax.tree.map(lambda a: np.asarray(a)[i, j] if np.ndim(a) == 2 else a, tree)
-
-
-def _non_finite(stats: Any, i: int, j: int, epoch: int, steps_per_epoch: int) -> str:
-    step = int(stats.bad_step[i, j])
-    return (f"diverged: non-finite loss or gradient ({float(stats.bad_loss[i, j]):.4g}) at epoch "
-            f"{epoch + 1}, step {step + 1} of {steps_per_epoch}; params kept from the last finite update")
 
 
 def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]:
