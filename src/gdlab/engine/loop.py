@@ -155,13 +155,14 @@ def train_epochs(
         metrics = _epoch_metrics(rows[-1], epoch, steps_run, initial_loss)
         rules = _apply_rules(rules, metrics, params)
         scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
-        if stop.fired(rules.stop_state):
+        fired = stop.fired(rules.stop_state)
+        if fired:
             _test_last(rows[-1], spec, params, arrays, bool(test))
         if callback is not None:
             callback(epoch + 1, rows[-1])
         if on_epoch is not None:
             on_epoch(_checkpoint(epoch + 1, params, state, rows, initial_loss, rules.best))
-        if stop.fired(rules.stop_state):
+        if fired:
             status, reason = stop.explain(rules.stop_state, metrics)
             break
     if not reason:
