@@ -13,6 +13,7 @@ import pytest
 
 import gdlab as gd
 from cli_calls import json_cli, run_cli
+from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
 
 TIMES = ("epoch_time", "wall_time")
@@ -77,6 +78,28 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert initial[1] == pytest.approx(fit_initial, rel=1e-6) and initial[0] != initial[1]  # the loss before training
     assert [m.initial_loss for m in members] == pytest.approx([initial[m.seed] for m in members], rel=1e-6)
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
+
+
+def test_the_loss_before_training_is_the_initial_params_mean_squared_error(tmp_path, data, compile_counter) -> None:
+    """Recorded once per run and per sweep seed, measured by one small program that every group reuses."""
+    x, y = np.asarray(data.x_train, np.float64), np.asarray(data.y_train, np.float64).reshape(len(data.x_train), -1)
+
+    def by_hand(seed: int) -> float:
+        layer = MODEL.init(seed_keys(np.uint32(seed))[0], data.input_shape, data.outputs)[0]
+        w, b = (np.asarray(layer[k], np.float64) for k in ("w", "b"))
+        return float(np.mean((x @ w + b - y) ** 2))
+
+    with gd.store.open(tmp_path / "s.db") as store:
+        gd.sweep(MODEL, data, learning_rate=[0.01], batch_size=[50], seeds=2, epochs=1, record=store)
+        before = compile_counter.count
+        gd.sweep(MODEL, data, learning_rate=[0.01], batch_size=[100], seeds=2, epochs=1, record=store)
+        compiled = compile_counter.count - before
+        members = store.members(store.last_sweep_id)
+        gd.fit(MODEL, data, gd.sgd(0.01), batch_size=50, epochs=1, seed=1, record=store)
+        fit_initial = store.run(store.last_run_id).initial_loss
+    assert [m.initial_loss for m in members] == pytest.approx([by_hand(m.seed) for m in members], rel=1e-5)
+    assert fit_initial == pytest.approx(by_hand(1), rel=1e-5)
+    assert compiled == 1  # the second sweep compiled its epoch program, and nothing for its initial loss
 
 
 def test_a_sweep_killed_mid_chunk_keeps_whole_epochs_and_resumes_only_its_unfinished_configs(

@@ -69,7 +69,6 @@ class EpochStats(NamedTuple):
     finite: Array  # the loss, params and state stayed finite all epoch
     bad_step: Array  # careful variant: index in the epoch of the first non-finite step (-1: none)
     bad_loss: Array  # careful variant: that step's loss
-    initial_loss: Array  # train loss on all data at the epoch's start params, in epoch 0 (else NaN)
     small_grad_sq: Array | None  # data parallel: mean over the epoch's full batches of |g_d|^2 (batch B/N)
     big_grad_sq: Array | None  # data parallel: mean over the same batches of |g|^2 (batch B)
 
@@ -112,10 +111,6 @@ def run_epoch(
     x, y, x_test, y_test = data
     n = x.shape[0]
     plan = spec.plan
-    nan = jnp.full((), jnp.nan, jnp.result_type(*jax.tree.leaves(params)))
-    initial_loss = jax.lax.cond(
-        epoch == 0, lambda: sliced_mean(spec.objective.loss, params, x, y).astype(nan.dtype), lambda: nan
-    )
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)
     full_idx, rest_idx = epoch_indices(plan, order)
     devices = data_devices(spec.mesh)
@@ -134,8 +129,8 @@ def run_epoch(
     seen = plan.full_batches * plan.batch_size + plan.remainder
     if spec.learning_rate is not None and not spec.careful and _counts_steps(carry.state):
         last_state = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
-        carry = carry._replace(learning_rate=(spec.learning_rate(last_state) * lr_scale).astype(nan.dtype))
-    return carry.params, carry.state, _stats(spec, carry, seen, data, initial_loss, test)
+        carry = carry._replace(learning_rate=(spec.learning_rate(last_state) * lr_scale).astype(carry.loss_sum.dtype))
+    return carry.params, carry.state, _stats(spec, carry, seen, data, test)
 
 
 GradFn = Callable[[Params, Any], tuple[Array, Params, Array | None, int]]
@@ -169,7 +164,7 @@ def _counts_steps(state: OptState) -> bool:
 
 
 def _stats(
-    spec: EpochSpec, carry: _Carry, seen: int, data: Data, initial_loss: Array, test: Array
+    spec: EpochSpec, carry: _Carry, seen: int, data: Data, test: Array
 ) -> EpochStats:
     x, y, x_test, y_test = data
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
@@ -200,7 +195,6 @@ def _stats(
         finite=finite,
         bad_step=carry.bad_step,
         bad_loss=carry.bad_loss,
-        initial_loss=initial_loss,
         small_grad_sq=small_sq,
         big_grad_sq=big_sq,
     )
@@ -231,6 +225,16 @@ def measure_test(evaluate: Callable[..., Any], axes: int, params: Params, x_test
     for _ in range(axes):
         measure = jax.vmap(measure)
     return measure(params)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def initial_train_loss(loss: Callable[..., Any], params: Params, x: Array, y: Array) -> Array:
+    """The mean train loss of params on all of (x, y), before training: what "collapsed" compares with.
+
+    Its own small program, outside the epoch's (all of a sweep's configs that share a seed start
+    from the same params, so a sweep asks once per seed, and every group of a sweep reuses it).
+    """
+    return sliced_mean(loss, params, x, y).astype(jnp.result_type(*jax.tree.leaves(params)))
 
 
 def is_test_epoch(epoch: int, epochs: int, test_every: int) -> bool:

@@ -14,7 +14,9 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
-from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
+from gdlab.engine.epoch import (
+    EpochSpec, EpochStats, compiled_epoch, initial_train_loss, is_test_epoch, measure_test,
+)
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
@@ -114,6 +116,8 @@ def train_epochs(
     scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
     args = (params, state, data_key, np.int32(0), scale, np.True_, np.True_, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
+    if resume is None:
+        initial_loss = float(initial_train_loss(spec.objective.loss, params, arrays[0], arrays[1]))
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
@@ -132,7 +136,6 @@ def train_epochs(
             stats = jax.device_get(stats)
         now = time.perf_counter()
         params, state = new_params, new_state
-        initial_loss = float(stats.initial_loss) if epoch == 0 else initial_loss
         rows.append(_row(stats, spec, now - tick, now - start, int(arrays[0].shape[0])))
         measuring = time.perf_counter()
         every, measure = sharpness

@@ -45,6 +45,7 @@ from gdlab.engine.epoch import (
     METRICS,
     EpochSpec,
     compiled_epoch,
+    initial_train_loss,
     is_test_epoch,
     measure_test,
 )
@@ -263,6 +264,7 @@ def _run_group(
         inits.append(p)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
+    before = np.array([initial_train_loss(objective.loss, p, arrays[0], arrays[1]) for p in inits])  # per seed
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     plain = not velocity and weight_decay == 0.0  # u = -lr * g: the kernel can update
@@ -295,8 +297,8 @@ def _run_group(
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
-                                  progress,
-                                  mesh, observe, pad_to=chunk, inputs=built.pop(chunk, None) if first == 0 else None))
+                                  progress, mesh, observe, pad_to=chunk,
+                                  inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
@@ -338,7 +340,7 @@ def _train_chunk(
     lr_params: dict[float, Any], epoch_plan: tuple[int, int], stop: StopRule, arrays: tuple[jax.Array, ...],
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
-    inputs: tuple[tuple[Any, ...], int] | None = None,
+    inputs: tuple[tuple[Any, ...], int] | None = None, initial_loss: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -347,7 +349,8 @@ def _train_chunk(
     and, with a mesh, to a multiple of its configs axis, over which it is
     sharded; with a data axis each batch is split over that. inputs: these pairs' program
     arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
-    (epochs, test_every); a config's last epoch always has test metrics.
+    (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
+    train loss before training (``initial_train_loss`` of its params; NaN where not given).
     """
     epochs, test_every = epoch_plan
     args, real = inputs or _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
@@ -360,7 +363,8 @@ def _train_chunk(
     ran = np.zeros((n_seeds, n_pairs), np.int32)
     status = np.full((n_seeds, n_pairs), "", dtype=object)
     reason = np.full((n_seeds, n_pairs), "", dtype=object)
-    initial_loss = None
+    seed_loss = np.full(n_seeds, np.nan) if initial_loss is None else np.asarray(initial_loss, np.float64)
+    initial_loss = np.broadcast_to(seed_loss[:, None], (n_seeds, n_pairs))
     start = time.perf_counter()
     for epoch in range(epochs):
         tick = time.perf_counter()
@@ -376,7 +380,6 @@ def _train_chunk(
                                                          mesh)
         params, state = new_params, new_state
         now = time.perf_counter()
-        initial_loss = np.asarray(stats.initial_loss) if epoch == 0 else initial_loss
         row = {name: np.asarray(getattr(stats, name), np.float64) for name in
                ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")}
         row["epoch_time"] = np.full((n_seeds, n_pairs), now - tick)
@@ -399,7 +402,7 @@ def _train_chunk(
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
-            first_loss = None if epoch or initial_loss is None else initial_loss[:, :real]
+            first_loss = None if epoch else initial_loss[:, :real]
             observe(ChunkEpoch(epoch + 1, trained[:, :real], {k: v[:, :real] for k, v in row.items()}, first_loss,
                                (diverged | fired)[:, :real], status, reason, ran, stopped_at))
         if progress is not None:
@@ -587,7 +590,7 @@ def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int
     bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
     (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
     larger of 4 x batch_size (a step's activations and their gradients) and a slice of a
-    whole-data pass (``EVAL_ROWS`` rows: the initial loss and test metrics, forward only,
+    whole-data pass (``EVAL_ROWS`` rows: the test metrics, forward only,
     2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS).
     """
     n_params, itemsize, widths = param_sizes(params)
