@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -33,10 +32,10 @@ from gdlab.core.checks import (
     check_positive_float,
 )
 from gdlab.core.dataset import Dataset
-from gdlab.core.rules import SgdHyper, sgd
+from gdlab.core.rules import sgd
 from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
-from gdlab.core.stopping import StopRule, fired_flags
+from gdlab.core.stopping import StopRule
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.config_blocks import config_block, param_sizes
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
@@ -46,12 +45,9 @@ from gdlab.engine.epoch import (
     EpochSpec,
     compiled_epoch,
     initial_train_loss,
-    is_test_epoch,
-    measure_test,
 )
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
-from gdlab.engine.loop import max_epochs_reason, non_finite_reason
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
     check_params_fit_data,
@@ -60,10 +56,8 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep_careful import rerun_careful, shard_configs
+from gdlab.engine.sweep_chunk import chunk_inputs, train_chunk
 from gdlab.engine.sweep_recording import (
-    ChunkEpoch,
-    ChunkObserver,
     chunk_observer,
     member_metrics,
     sweep_configs,
@@ -284,7 +278,7 @@ def _run_group(
     def compile_chunk(s: EpochSpec, c: int) -> Any:
         if c not in built:
             built.clear()
-            built[c] = _chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)
+            built[c] = chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)
         return compiled_epoch(s, *built[c][0], configs=2)[0]
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
@@ -296,7 +290,7 @@ def _run_group(
     for first in range(0, len(pairs), chunk):
         part = pairs[first : first + chunk]
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
-        parts.append(_train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
+        parts.append(train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
                                   progress, mesh, observe, pad_to=chunk,
                                   inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
@@ -333,137 +327,6 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
                       "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=4)
         return xla
     return spec
-
-
-def _train_chunk(
-    spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
-    lr_params: dict[float, Any], epoch_plan: tuple[int, int], stop: StopRule, arrays: tuple[jax.Array, ...],
-    progress: Callable[[int, int], None] | None,
-    mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
-    inputs: tuple[tuple[Any, ...], int] | None = None, initial_loss: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
-
-    The pair axis is padded with inactive copies of the last pair to pad_to
-    pairs (every chunk of a group then has one shape: one compiled program)
-    and, with a mesh, to a multiple of its configs axis, over which it is
-    sharded; with a data axis each batch is split over that. inputs: these pairs' program
-    arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
-    (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
-    train loss before training (``initial_train_loss`` of its params; NaN where not given).
-    """
-    epochs, test_every = epoch_plan
-    args, real = inputs or _chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
-    params, state, data_keys, _, scale, active, _, arrays = args
-    n_seeds, n_pairs = np.shape(active)
-    program, _ = compiled_epoch(spec, *args, configs=2)
-    stop_state = stop.init()
-    rows: list[dict[str, np.ndarray]] = []
-    stopped_at = np.zeros((n_seeds, n_pairs), np.int32)
-    ran = np.zeros((n_seeds, n_pairs), np.int32)
-    status = np.full((n_seeds, n_pairs), "", dtype=object)
-    reason = np.full((n_seeds, n_pairs), "", dtype=object)
-    seed_loss = np.full(n_seeds, np.nan) if initial_loss is None else np.asarray(initial_loss, np.float64)
-    initial_loss = np.broadcast_to(seed_loss[:, None], (n_seeds, n_pairs))
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        tick = time.perf_counter()
-        test = np.bool_(is_test_epoch(epoch, epochs, test_every))
-        new_params, new_state, stats = program(params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
-        stats = jax.device_get(stats)
-        active = np.asarray(active)
-        trained = active.copy()
-        bad = active & ~np.asarray(stats.finite)
-        if bad.any():  # the pairs holding a non-finite config again, careful (engine/sweep_careful.py)
-            start_of_epoch = (params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
-            new_params, new_state, stats = rerun_careful(spec, start_of_epoch, bad, (new_params, new_state, stats),
-                                                         mesh)
-        params, state = new_params, new_state
-        now = time.perf_counter()
-        row = {name: np.asarray(getattr(stats, name), np.float64) for name in
-               ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")}
-        row["epoch_time"] = np.full((n_seeds, n_pairs), now - tick)
-        row["wall_time"] = np.full((n_seeds, n_pairs), now - start)
-        rows.append(row)
-        steps = (epoch + 1) * spec.plan.steps
-        metrics = {**row, "epoch": epoch + 1, "step": steps, "time": now - start, "initial_loss": initial_loss}
-        stop_state = stop.update(stop_state, metrics)
-        diverged = active & ~np.asarray(stats.finite)
-        fired = active & ~diverged & np.asarray(fired_flags(stop_state))
-        for i, j in zip(*np.nonzero(diverged)):
-            status[i, j], reason[i, j] = "diverged", non_finite_reason(_pick(stats, i, j), epoch, spec.plan.steps)
-            stopped_at[i, j] = epoch * spec.plan.steps + max(int(stats.bad_step[i, j]), 0)
-            ran[i, j] = epoch + 1
-        for i, j in zip(*np.nonzero(fired)):
-            status[i, j], reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
-            stopped_at[i, j] = steps
-            ran[i, j] = epoch + 1
-        active = active & ~diverged & ~fired
-        if not test and spec.has_test and (diverged | fired).any():
-            _test_ended(row, diverged | fired, spec, params, arrays)
-        if observe is not None:
-            first_loss = None if epoch else initial_loss[:, :real]
-            observe(ChunkEpoch(epoch + 1, trained[:, :real], {k: v[:, :real] for k, v in row.items()}, first_loss,
-                               (diverged | fired)[:, :real], status, reason, ran, stopped_at))
-        if progress is not None:
-            progress(epoch + 1, int(active.sum()))
-        if not active.any():
-            break
-    epochs_run = len(rows)
-    active = np.asarray(active)
-    for i, j in zip(*np.nonzero(active)):
-        status[i, j] = "max_epochs"
-        reason[i, j] = max_epochs_reason(epochs_run, epochs_run * spec.plan.steps, rows[-1]["train_loss"][i, j])
-        stopped_at[i, j] = epochs_run * spec.plan.steps
-        ran[i, j] = epochs_run
-    if observe is not None and active[:, :real].any():
-        observe(ChunkEpoch(epochs_run, np.zeros_like(active[:, :real]), {}, None, active[:, :real], status, reason,
-                           ran, stopped_at))
-    keep = (slice(None), slice(0, real))
-    return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
-            "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
-            "status": status[keep], "reason": reason[keep], "steps_run": stopped_at[keep],
-            "epochs_run": ran[keep], "seconds": time.perf_counter() - start}
-
-
-def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, params: Params,
-                arrays: tuple[jax.Array, ...]) -> None:
-    """The configs that ended this epoch get its test metrics, measured now (the epoch skipped the pass)."""
-    loss, accuracy = jax.device_get(measure_test(spec.objective.evaluate, 2, params, arrays[2], arrays[3]))
-    row["test_loss"] = np.where(ended, np.asarray(loss, np.float64), row["test_loss"])
-    row["test_accuracy"] = np.where(ended, np.asarray(accuracy, np.float64), row["test_accuracy"])
-
-
-def _chunk_inputs(
-    rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]], lr_params: dict[float, Any],
-    arrays: tuple[jax.Array, ...], mesh: Mesh | None, pad_to: int,
-) -> tuple[tuple[Any, ...], int]:
-    """The epoch program's arguments for a chunk of pairs (padded, sharded), and its number of real pairs."""
-    real = len(pairs)
-    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
-    target = max(pad_to, real)
-    pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
-    n_seeds, n_pairs = len(inits), len(pairs)
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
-    template = rule.init(inits[0])
-    dtype = jax.tree.leaves(params)[0].dtype
-    grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
-    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
-    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
-                             *[lr_params[lr] for lr, _ in pairs])
-    state = state._replace(hyper=SgdHyper(
-        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
-        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
-    ))
-    data_keys = jnp.stack([k[1] for k in keys])
-    scale = np.ones((n_seeds, n_pairs), dtype)
-    active = np.ones((n_seeds, n_pairs), bool)
-    active[:, real:] = False
-    if mesh is not None:
-        params, state, scale, active, data_keys, arrays = shard_configs(mesh, params, state, scale, active,
-                                                                        data_keys, arrays)
-    return (params, state, data_keys, np.int32(0), scale, active, np.True_, arrays), real
 
 
 def _measured_chunk(
@@ -523,11 +386,6 @@ def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
         return None
     devices = np.array(jax.devices()[: configs * data]).reshape(configs, data)
     return Mesh(devices, (CONFIGS, DATA))
-
-
-def _pick(tree: Any, i: int, j: int) -> Any:
-    """Config (i, j) of a tree whose leaves are scalars or (seeds, pairs) arrays."""
-    return jax.tree.map(lambda a: np.asarray(a)[i, j] if np.ndim(a) == 2 else a, tree)
 
 
 def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]:

@@ -1,0 +1,190 @@
+"""One chunk of a sweep group: its program's inputs, its epochs, and how each of its configs ended.
+
+A chunk is every seed of some (learning rate, momentum) pairs, trained by one
+compiled epoch program (engine/epoch.py) epoch after epoch. After each epoch
+the host reads the configs' stats: a non-finite config is rerun careful to find
+its step (engine/sweep_careful.py) and freezes as diverged, one whose stop rule
+fired freezes as stopped, and the others go on until the budget of epochs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from gdlab.core.rules import SgdHyper
+from gdlab.core.stopping import StopRule, fired_flags
+from gdlab.core.types import Params
+from gdlab.engine.data_parallel import CONFIGS
+from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
+from gdlab.engine.loop import max_epochs_reason, non_finite_reason
+from gdlab.engine.sweep_careful import rerun_careful, shard_configs
+from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
+
+ROW_STATS = ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")
+"""The EpochStats fields a chunk's history keeps, per epoch and config."""
+
+
+class _Ends(NamedTuple):
+    """How each config of a chunk ended (seeds x pairs arrays; status "" while it trains), in
+    ChunkEpoch's order."""
+
+    status: np.ndarray
+    reason: np.ndarray
+    epochs_run: np.ndarray
+    steps_run: np.ndarray
+
+
+def train_chunk(
+    spec: EpochSpec, rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]],
+    lr_params: dict[float, Any], epoch_plan: tuple[int, int], stop: StopRule, arrays: tuple[jax.Array, ...],
+    progress: Callable[[int, int], None] | None,
+    mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
+    inputs: tuple[tuple[Any, ...], int] | None = None, initial_loss: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
+
+    The pair axis is padded with inactive copies of the last pair to pad_to
+    pairs (every chunk of a group then has one shape: one compiled program)
+    and, with a mesh, to a multiple of its configs axis, over which it is
+    sharded; with a data axis each batch is split over that. inputs: these pairs' program
+    arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
+    (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
+    train loss before training (``initial_train_loss`` of its params; NaN where not given).
+    """
+    epochs, test_every = epoch_plan
+    args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
+    params, state, data_keys, _, scale, active, _, arrays = args
+    shape = np.shape(active)
+    program, _ = compiled_epoch(spec, *args, configs=2)
+    stop_state = stop.init()
+    rows: list[dict[str, np.ndarray]] = []
+    ends = _Ends(np.full(shape, "", dtype=object), np.full(shape, "", dtype=object), np.zeros(shape, np.int32),
+                 np.zeros(shape, np.int32))
+    seed_loss = np.full(shape[0], np.nan) if initial_loss is None else np.asarray(initial_loss, np.float64)
+    before = np.broadcast_to(seed_loss[:, None], shape)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        tick = time.perf_counter()
+        test = np.bool_(is_test_epoch(epoch, epochs, test_every))
+        active = np.asarray(active)
+        inputs_now = (params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
+        params, state, stats = _epoch(spec, program, inputs_now, mesh)
+        now = time.perf_counter()
+        row = {name: np.asarray(getattr(stats, name), np.float64) for name in ROW_STATS}
+        row["epoch_time"] = np.full(shape, now - tick)
+        row["wall_time"] = np.full(shape, now - start)
+        rows.append(row)
+        metrics = {**row, "epoch": epoch + 1, "step": (epoch + 1) * spec.plan.steps, "time": now - start,
+                   "initial_loss": before}
+        stop_state = stop.update(stop_state, metrics)
+        diverged = active & ~np.asarray(stats.finite)
+        fired = active & ~diverged & np.asarray(fired_flags(stop_state))
+        _end_diverged(ends, diverged, stats, epoch, spec.plan.steps)
+        _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps)
+        if not test and spec.has_test and (diverged | fired).any():
+            _test_ended(row, diverged | fired, spec, params, arrays)
+        if observe is not None:
+            observe(ChunkEpoch(epoch + 1, active[:, :real], {k: v[:, :real] for k, v in row.items()},
+                               None if epoch else before[:, :real], (diverged | fired)[:, :real], *ends))
+        active = active & ~diverged & ~fired
+        if progress is not None:
+            progress(epoch + 1, int(active.sum()))
+        if not active.any():
+            break
+    _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps)
+    if observe is not None and active[:, :real].any():
+        observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends))
+    keep = (slice(None), slice(0, real))
+    return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
+            "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
+            "status": ends.status[keep], "reason": ends.reason[keep], "steps_run": ends.steps_run[keep],
+            "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start}
+
+
+def _epoch(spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | None) -> tuple[Any, Any, EpochStats]:
+    """One epoch of the chunk: (params, state, host stats); the pairs holding a non-finite config run
+    again careful (engine/sweep_careful.py) to find the step where it went."""
+    params, state, stats = program(*inputs)
+    stats = jax.device_get(stats)
+    active = inputs[5]
+    bad = active & ~np.asarray(stats.finite)
+    if bad.any():
+        params, state, stats = rerun_careful(spec, inputs, bad, (params, state, stats), mesh)
+    return params, state, stats
+
+
+def _end_diverged(ends: _Ends, diverged: np.ndarray, stats: EpochStats, epoch: int, steps: int) -> None:
+    for i, j in zip(*np.nonzero(diverged)):
+        ends.status[i, j], ends.reason[i, j] = "diverged", non_finite_reason(_pick(stats, i, j), epoch, steps)
+        ends.steps_run[i, j] = epoch * steps + max(int(stats.bad_step[i, j]), 0)
+        ends.epochs_run[i, j] = epoch + 1
+
+
+def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any, metrics: dict[str, Any],
+                 epoch: int, steps: int) -> None:
+    for i, j in zip(*np.nonzero(fired)):
+        ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
+        ends.steps_run[i, j] = (epoch + 1) * steps
+        ends.epochs_run[i, j] = epoch + 1
+
+
+def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndarray]], steps: int) -> None:
+    """The configs still training after the last epoch ran: status max_epochs."""
+    epochs_run = len(rows)
+    for i, j in zip(*np.nonzero(active)):
+        ends.status[i, j] = "max_epochs"
+        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, rows[-1]["train_loss"][i, j])
+        ends.steps_run[i, j] = epochs_run * steps
+        ends.epochs_run[i, j] = epochs_run
+
+
+def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, params: Params,
+                arrays: tuple[jax.Array, ...]) -> None:
+    """The configs that ended this epoch get its test metrics, measured now (the epoch skipped the pass)."""
+    loss, accuracy = jax.device_get(measure_test(spec.objective.evaluate, 2, params, arrays[2], arrays[3]))
+    row["test_loss"] = np.where(ended, np.asarray(loss, np.float64), row["test_loss"])
+    row["test_accuracy"] = np.where(ended, np.asarray(accuracy, np.float64), row["test_accuracy"])
+
+
+def chunk_inputs(
+    rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]], lr_params: dict[float, Any],
+    arrays: tuple[jax.Array, ...], mesh: Mesh | None, pad_to: int,
+) -> tuple[tuple[Any, ...], int]:
+    """The epoch program's arguments for a chunk of pairs (padded, sharded), and its number of real pairs."""
+    real = len(pairs)
+    configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
+    target = max(pad_to, real)
+    pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
+    n_seeds, n_pairs = len(inits), len(pairs)
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
+    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
+    template = rule.init(inits[0])
+    dtype = jax.tree.leaves(params)[0].dtype
+    grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
+    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
+    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
+                             *[lr_params[lr] for lr, _ in pairs])
+    state = state._replace(hyper=SgdHyper(
+        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
+        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
+    ))
+    data_keys = jnp.stack([k[1] for k in keys])
+    scale = np.ones((n_seeds, n_pairs), dtype)
+    active = np.ones((n_seeds, n_pairs), bool)
+    active[:, real:] = False
+    if mesh is not None:
+        params, state, scale, active, data_keys, arrays = shard_configs(mesh, params, state, scale, active,
+                                                                        data_keys, arrays)
+    return (params, state, data_keys, np.int32(0), scale, active, np.True_, arrays), real
+
+
+def _pick(tree: Any, i: int, j: int) -> Any:
+    """Config (i, j) of a tree whose leaves are scalars or (seeds, pairs) arrays."""
+    return jax.tree.map(lambda a: np.asarray(a)[i, j] if np.ndim(a) == 2 else a, tree)
