@@ -46,8 +46,8 @@ def _xent(logits: jax.Array, y: jax.Array) -> jax.Array:
     return -jnp.take_along_axis(jax.nn.log_softmax(logits), y, axis=-1)[..., 0]
 
 
-def _vmap_epoch(lrs: jax.Array):  # noqa: ANN202
-    def loss(p, xb, yb):  # noqa: ANN001, ANN202
+def _vmap_epoch(lrs: jax.Array):
+    def loss(p, xb, yb):
         h = xb
         for i, (w, b) in enumerate(p):
             h = h @ w + b
@@ -56,37 +56,37 @@ def _vmap_epoch(lrs: jax.Array):  # noqa: ANN202
 
     grads = jax.vmap(jax.grad(loss), in_axes=(0, None, None))
 
-    def step(p, batch):  # noqa: ANN001, ANN202
+    def step(p, batch):
         g = grads(p, *batch)
         return jax.tree.map(lambda a, d: a - lrs.reshape((-1,) + (1,) * (a.ndim - 1)) * d, p, g), None
 
     return step
 
 
-def _einsum_first_epoch(lrs: jax.Array):  # noqa: ANN202
-    def loss(p, xb, yb):  # noqa: ANN001, ANN202
+def _einsum_first_epoch(lrs: jax.Array):
+    def loss(p, xb, yb):
         h = jnp.einsum("bi,cio->cbo", xb, p[0][0]) + p[0][1][:, None, :]
         for w, b in p[1:]:
             h = jnp.einsum("cbi,cio->cbo", jax.nn.relu(h), w) + b[:, None, :]
         return jnp.sum(jnp.mean(_xent(h, jnp.broadcast_to(yb[None, :, None], (*h.shape[:2], 1))), axis=1))
 
-    def step(p, batch):  # noqa: ANN001, ANN202
+    def step(p, batch):
         g = jax.grad(loss)(p, *batch)
         return jax.tree.map(lambda a, d: a - lrs.reshape((-1,) + (1,) * (a.ndim - 1)) * d, p, g), None
 
     return step
 
 
-def _einsum_inside_epoch(lrs: jax.Array):  # noqa: ANN202
-    def loss(p, xb, yb):  # noqa: ANN001, ANN202
+def _einsum_inside_epoch(lrs: jax.Array):
+    def loss(p, xb, yb):
         h = jnp.einsum("bi,ico->bco", xb, p[0][0]) + p[0][1]
         for w, b in p[1:]:
             h = jnp.einsum("bci,ico->bco", jax.nn.relu(h), w) + b
         return jnp.sum(jnp.mean(_xent(h, jnp.broadcast_to(yb[:, None, None], (*h.shape[:2], 1))), axis=0))
 
-    def step(p, batch):  # noqa: ANN001, ANN202
+    def step(p, batch):
         g = jax.grad(loss)(p, *batch)
-        scale = lambda a: lrs.reshape((1,) * (a.ndim - 2) + (-1, 1))  # noqa: E731
+        scale = lambda a: lrs.reshape((1,) * (a.ndim - 2) + (-1, 1))
         return jax.tree.map(lambda a, d: a - scale(a) * d, p, g), None
 
     return step
@@ -103,7 +103,7 @@ def _run(name: str, configs: int, epochs: int) -> tuple[float, list[np.ndarray]]
     step = make(lrs)
 
     @jax.jit
-    def epoch(p, key):  # noqa: ANN001, ANN202
+    def epoch(p, key):
         idx = jax.random.permutation(key, N)[: (N // BATCH) * BATCH].reshape(-1, BATCH)
         p, _ = jax.lax.scan(step, p, (x[idx], y[idx]))
         return p

@@ -15,13 +15,13 @@ from gdlab.core.rules import SgdState, apply_updates, sgd
 from gdlab.core.types import Model, UpdateRule
 from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.engine.fit import fit
-from gdlab.engine.sweep import KernelWarning, logspace, sweep
-from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
 from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
+from gdlab.engine.sweep import KernelWarning, logspace, sweep
+from gdlab.engine.sweep_result import SweepResult
 from gdlab.store import resume
 
 __version__ = "0.1.0"
@@ -35,12 +35,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Checkpoint",
-    "LRFinderResult",
-    "NoiseScale",
     "ConvergenceWarning",
     "Dataset",
     "KernelWarning",
+    "LRFinderResult",
     "Model",
+    "NoiseScale",
     "Result",
     "SgdState",
     "StabilityWarning",

@@ -9,7 +9,6 @@ import json
 import logging
 import sqlite3
 import sys
-from typing import Optional
 
 import typer
 
@@ -53,10 +52,10 @@ def fit(
     dataset: str = typer.Option(
         "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
     ),
-    target: Optional[str] = typer.Option(
+    target: str | None = typer.Option(
         None, help="Target column of a CSV file (default: the last)."
     ),
-    task: Optional[str] = typer.Option(
+    task: str | None = typer.Option(
         None,
         help="Task of a .csv/.npz file: classification or regression "
         "(default: whole-number targets are class labels).",
@@ -64,7 +63,7 @@ def fit(
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
-    batch_size: Optional[str] = typer.Option(
+    batch_size: str | None = typer.Option(
         None,
         "--batch-size",
         help="Batch size: 1 (SGD), k (mini-batch) or 'full' (batch GD). "
@@ -99,14 +98,14 @@ def fit(
         help="Linear warmup from 0 over this many updates, before the schedule.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
-    decay_steps: Optional[int] = typer.Option(
+    decay_steps: int | None = typer.Option(
         None,
         "--decay-steps",
         help="exponential, inverse_time, polynomial, cosine: decay length (default: the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
-    decay_rate: Optional[float] = typer.Option(
+    decay_rate: float | None = typer.Option(
         None,
         "--decay-rate",
         help="exponential (default 0.01 over the run), inverse_time (default 1.0).",
@@ -127,35 +126,35 @@ def fit(
         help="step, multistep: multiply the rate by this at each drop.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
-    step_size_steps: Optional[int] = typer.Option(
+    step_size_steps: int | None = typer.Option(
         None,
         "--step-size-steps",
         help="step: updates between drops (default: a third of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
-    milestones_steps: Optional[str] = typer.Option(
+    milestones_steps: str | None = typer.Option(
         None,
         "--milestones-steps",
         help="multistep: comma-separated updates to drop at (default: 1/2 and 3/4 of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
-    scale_steps: Optional[int] = typer.Option(
+    scale_steps: int | None = typer.Option(
         None,
         "--scale-steps",
         help="power: lr / (1 + t/scale_steps)^power (default: a tenth of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
-    max_learning_rate: Optional[float] = typer.Option(
+    max_learning_rate: float | None = typer.Option(
         None,
         "--max-learning-rate",
         help="cyclic: the top of the cycle (default 10x the rate).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
-    half_cycle_steps: Optional[int] = typer.Option(
+    half_cycle_steps: int | None = typer.Option(
         None,
         "--half-cycle-steps",
         help="cyclic: updates from bottom to top (default: an eighth of the run).",
@@ -183,19 +182,19 @@ def fit(
         1, "--checkpoint-every", help="Save a checkpoint every N epochs (and at the end).",
         rich_help_panel=RECORD_PANEL,
     ),
-    devices: Optional[int] = typer.Option(
+    devices: int | None = typer.Option(
         None, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
-    coordinator: Optional[str] = typer.Option(
+    coordinator: str | None = typer.Option(
         None, help="HOST:PORT of process 0, to train across processes (with --num-processes, --process-id).",
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
-    num_processes: Optional[int] = typer.Option(
+    num_processes: int | None = typer.Option(
         None, "--num-processes", help="How many processes train together.", rich_help_panel=PARALLEL_PANEL,
         show_default=False,
     ),
-    process_id: Optional[int] = typer.Option(
+    process_id: int | None = typer.Option(
         None, "--process-id", help="This process's index, 0 .. num-processes - 1 (0 records the run).",
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
@@ -275,9 +274,9 @@ def resume(
 
 @runs_app.command("list")
 def runs_list(
-    status: Optional[str] = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
-    dataset: Optional[str] = typer.Option(None, help="Only runs on this data set."),
-    since: Optional[str] = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
+    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
+    dataset: str | None = typer.Option(None, help="Only runs on this data set."),
+    since: str | None = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
     sweeps: bool = typer.Option(
         False, "--sweeps", help="List the sweeps (gdlab compare, gd.sweep) instead, one line per sweep."
     ),
@@ -366,7 +365,7 @@ def sharpness(
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
     seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
-    batch_size: Optional[int] = typer.Option(
+    batch_size: int | None = typer.Option(
         None, "--batch-size", help="Hessian of one random batch of this size (default: all training data).",
         show_default=False,
     ),
@@ -392,14 +391,14 @@ def compare(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    learning_rates: Optional[str] = typer.Option(
+    learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
         "Default: 8 rates per batch size, shifted with sqrt(batch_size).", show_default=False,
     ),
     batch_sizes: str = typer.Option("1,32,128,full", "--batch-sizes", help="Batch sizes: 1 (SGD), k, full."),
     seeds: int = typer.Option(3, help="Seeds per config (0, 1, ...)."),
     epochs: int = typer.Option(5, help="The budget: epochs for every variant (the same samples seen)."),
-    target: Optional[float] = typer.Option(
+    target: float | None = typer.Option(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,
     ),
@@ -413,8 +412,8 @@ def compare(
         "with relu; on a CPU it runs interpreted, slowly)."
     ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
-    csv: Optional[str] = typer.Option(None, help="Also write one CSV row per config here."),
-    json_out: Optional[str] = typer.Option(
+    csv: str | None = typer.Option(None, help="Also write one CSV row per config here."),
+    json_out: str | None = typer.Option(
         None, "--json-out", help="Also save the sweep here (for gdlab report).", show_default=False
     ),
     db: str = _db_option(),
@@ -443,13 +442,13 @@ def report(
         ..., metavar="ID_OR_FILE",
         help="A run, sweep or find-lr id in --db (see gdlab runs list), or a sweep saved by gdlab compare --json-out.",
     ),
-    out: Optional[str] = typer.Option(
+    out: str | None = typer.Option(
         None, "--output", "--out", "-o",
         help="The HTML report to write (default: gdlab-compare.html for a saved file, gdlab-report-ID.html for an id).",
         show_default=False,
     ),
     db: str = _db_option(),
-    schedule: Optional[str] = typer.Option(
+    schedule: str | None = typer.Option(
         None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
         show_default=False,
     ),
@@ -474,7 +473,7 @@ def find_lr(
     max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
     steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
     validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
-    plot: Optional[str] = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
+    plot: str | None = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
     db: str = _db_option(),
     record: bool = typer.Option(
         True, help="Record the finder (curves, suggestions, the validated answer) in --db.",
@@ -504,10 +503,10 @@ def noise_scale(
     small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
     big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
     batches: int = typer.Option(64, help="Batches measured at each size."),
-    learning_rate: Optional[float] = typer.Option(
+    learning_rate: float | None = typer.Option(
         None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
     ),
-    batch_size: Optional[int] = typer.Option(
+    batch_size: int | None = typer.Option(
         None, "--batch-size", help="The batch size --learning-rate was tuned at (default: --small-batch).",
         show_default=False,
     ),

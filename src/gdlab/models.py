@@ -5,4 +5,4 @@ from gdlab.core.types import Model
 
 NAMES = ("linear", "logistic", "mlp")
 
-__all__ = ["ACTIVATIONS", "Model", "NAMES", "linear", "logistic", "mlp"]
+__all__ = ["ACTIVATIONS", "NAMES", "Model", "linear", "logistic", "mlp"]

@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range
 from gdlab.core.dataset import TASKS
+from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
 
@@ -311,7 +311,7 @@ class _progress:
 
         return callback
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar.tasks:  # stopping a bar that never started still writes a blank line
             self.bar.stop()
 

@@ -17,8 +17,8 @@ import numpy as np
 
 import gdlab as gd
 from gdlab.core.checks import check_choice
-from gdlab.store.sweeps import FINISHED
 from gdlab.store.records import flat_config
+from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
 """The final metrics a listing shows."""

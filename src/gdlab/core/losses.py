@@ -6,7 +6,7 @@ losses of shape (batch,); the training loss is their mean.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

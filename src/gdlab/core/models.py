@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +64,7 @@ def _check_outputs(outputs: int | None) -> int | None:
     return None if outputs is None else check_int_range("outputs", outputs, 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dense_stack(
     name: str, hidden: tuple[int, ...], activation: str, outputs: int | None
 ) -> Model:

@@ -9,7 +9,8 @@ Nesterov, a schedule function) is fixed when the program is built.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +85,7 @@ def sgd(
     return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sgd_learning_rate(schedule: ScheduleFn) -> Callable[[OptState], Array]:
     """The learning rate the next update will use: schedule(numbers in the state, step)."""
 
@@ -94,7 +95,7 @@ def _sgd_learning_rate(schedule: ScheduleFn) -> Callable[[OptState], Array]:
     return learning_rate
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sgd_update(
     use_momentum: bool, nesterov: bool, use_weight_decay: bool, schedule: ScheduleFn
 ) -> Callable[..., tuple[Updates, SgdState]]:

@@ -13,7 +13,8 @@ Example: ``grad<1e-4 | plateau:1e-4:5 & epochs:20``.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gdlab.core import stopping
 from gdlab.core.stopping import StopRule

@@ -16,7 +16,8 @@ max_epochs, max_steps, time_budget.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -54,13 +55,13 @@ class StopRule(NamedTuple):
     """The metric names the rule reads (checked against what a run records)."""
     restore: str | None = None
     """A metric by which the run returns its best epoch's params (early_stopping)."""
-    children: tuple["StopRule", ...] = ()
+    children: tuple[StopRule, ...] = ()
     """The rules a combined rule (any/all) is made of."""
 
-    def __or__(self, other: "StopRule") -> "StopRule":
+    def __or__(self, other: StopRule) -> StopRule:
         return any_of(self, other)
 
-    def __and__(self, other: "StopRule") -> "StopRule":
+    def __and__(self, other: StopRule) -> StopRule:
         return all_of(self, other)
 
     def fired(self, state: Any) -> bool:
@@ -248,7 +249,7 @@ def diverged(factor: float = 100.0) -> StopRule:
         why = "is not finite" if not math.isfinite(loss) else f"> {factor:g} x the initial loss {initial:.4g}"
         return "diverged", f"diverged: train loss {loss:.4g} {why} at epoch {int(metrics['epoch'])}"
 
-    init = lambda: DivergedState(np.bool_(False), np.float64(np.nan))  # noqa: E731
+    init = lambda: DivergedState(np.bool_(False), np.float64(np.nan))
     return StopRule("diverged", init, update, explain, ("train_loss",))
 
 

@@ -8,7 +8,8 @@ regression problem with known true weights.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gdlab.core.checks import check_choice
 from gdlab.core.dataset import Dataset
@@ -27,4 +28,4 @@ def load(name: str, **options: Any) -> Dataset:
     return LOADERS[name](**options)
 
 
-__all__ = ["Dataset", "NAMES", "from_arrays", "from_file", "linreg", "load", "mnist1d"]
+__all__ = ["NAMES", "Dataset", "from_arrays", "from_file", "linreg", "load", "mnist1d"]

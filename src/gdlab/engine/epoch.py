@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -108,7 +109,7 @@ def run_epoch(
     test (a traced bool, the same for every config) runs the test pass at the
     epoch's end; False skips it (``lax.cond``) and reports NaN test metrics.
     """
-    x, y, x_test, y_test = data
+    x, y = data[:2]
     n = x.shape[0]
     plan = spec.plan
     order = identity_order(n) if plan.is_full_batch else epoch_permutation(data_key, epoch, n)

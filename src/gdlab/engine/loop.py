@@ -15,7 +15,12 @@ from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
-    EpochSpec, EpochStats, compiled_epoch, initial_train_loss, is_test_epoch, measure_test,
+    EpochSpec,
+    EpochStats,
+    compiled_epoch,
+    initial_train_loss,
+    is_test_epoch,
+    measure_test,
 )
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker

@@ -176,7 +176,7 @@ def _exponential_range(params: Any, step: Any) -> Array:
     return low * (high / low) ** (jnp.asarray(step, jnp.result_type(float)) / last)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_range_test(loss: LossFn, update: Any) -> Any:  # update: a hashable UpdateFn
     def one_seed(params: Params, state: Any, x: Array, y: Array, idx: Array) -> Array:
         def step(carry: tuple[Params, Any], rows: Array) -> tuple[tuple[Params, Any], Array]:

@@ -130,7 +130,7 @@ def _batch_norms(loss: LossFn, params: Params, x: Array, y: Array, idx: np.ndarr
     return np.asarray(_compiled_norms(loss)(params, x, y, jnp.asarray(idx)), np.float64)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_norms(loss: LossFn) -> Any:
     """|grad of the mean loss on x[idx_k]|^2 for each row k of idx, compiled once per loss."""
 
@@ -144,7 +144,7 @@ def _compiled_norms(loss: LossFn) -> Any:
     return jax.jit(norms)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _per_example_grads(loss: LossFn) -> Any:
     def one(params: Params, xi: Array, yi: Array) -> Params:
         return jax.grad(loss)(params, xi[None], yi[None])

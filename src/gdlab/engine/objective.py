@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 """The dtypes a model's forward and backward pass can compute in (params stay in their own dtype)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_objective(
     apply: Callable[[Params, Array], Array], loss_name: str, classification: bool,
     compute_dtype: str | None = None, fused: str | None = None,
@@ -73,7 +74,7 @@ def _cast_forward(apply: Callable[[Params, Array], Array], dtype: jnp.dtype) -> 
     return forward
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def function_objective(loss_fn: LossFn) -> Objective:
     """The objective of a user's differentiable loss_fn(params, x, y) (no accuracy)."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -124,7 +125,7 @@ seed_keys = jax.jit(run_keys)
 """run_keys as one compiled program: seed -> (init_key, data_key)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_init(
     init: Callable[..., Params], input_shape: tuple[int, ...], outputs: int
 ) -> Callable[[jax.Array], Params]:

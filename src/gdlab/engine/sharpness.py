@@ -129,7 +129,7 @@ def warn_if_unstable(
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_hvp(loss: LossFn) -> Any:
     """Hv = jvp(grad L)(params; v), compiled once per loss function."""
 

@@ -434,7 +434,7 @@ def _free_memory() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return int(os.environ.get("GDLAB_MEMORY_BYTES", 4 * 2**30))
+    return int(os.environ.get("GDLAB_MEMORY_BYTES", str(4 * 2**30)))
 
 
 def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int:
