@@ -51,7 +51,12 @@ def pack(checkpoint: Checkpoint) -> tuple[bytes, str, str]:
         for i, leaf in enumerate(jax.device_get(leaves)):
             arrays[f"{part}_{i:05d}"] = np.asarray(leaf)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    try:
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    except ValueError as err:  # Ctrl-C inside zipfile's write: its close() then fails and hides the interrupt
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise err.__context__ from None
+        raise
     blob = buffer.getvalue()
     return blob, hashlib.sha256(blob).hexdigest(), json.dumps(structure)
 
