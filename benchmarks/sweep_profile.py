@@ -36,17 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=1"
                                " --xla_cpu_enable_xprof_traceme=true").strip()
-    totals, steps = profile(args.batch_size, args.configs, args.epochs, args.hlo)
+    totals, calls, steps = profile(args.batch_size, args.configs, args.epochs, args.hlo)
     step_total = sum(totals.values()) / steps
     print(f"batch {args.batch_size}, {args.configs} configs, {steps} steps traced: "
           f"{step_total:.1f} us per step in the program's operations")
+    print(f"{'us/step':>9}  {'share':>5}  {'runs/step':>9}  operation")
     for name, micros in sorted(totals.items(), key=lambda kv: -kv[1])[: args.top]:
-        print(f"{micros / steps:9.1f} us  {100 * micros / steps / step_total:5.1f}%  {name}")
+        print(f"{micros / steps:9.1f}  {100 * micros / steps / step_total:4.1f}%  {calls[name] / steps:9.3f}  {name}")
     return 0
 
 
-def profile(batch_size: int, configs: int, epochs: int, hlo: Path | None) -> tuple[dict[str, float], int]:
-    """(microseconds per operation summed over the traced epochs, training steps traced)."""
+def profile(
+    batch_size: int, configs: int, epochs: int, hlo: Path | None
+) -> tuple[dict[str, float], dict[str, int], int]:
+    """(microseconds per operation summed over the traced epochs, its runs, training steps traced)."""
     import jax
     import numpy as np
 
@@ -64,9 +67,9 @@ def profile(batch_size: int, configs: int, epochs: int, hlo: Path | None) -> tup
         with jax.profiler.trace(directory):
             result = gd.sweep(gd.models.mlp(), data, epochs=epochs, **grid)
         events = _events(directory)
-    program_ops = _program_operations(events)
+    totals, calls = _program_operations(events)
     steps = int(result.groups[0].config["steps_per_epoch"]) * epochs
-    return program_ops, steps
+    return totals, calls, steps
 
 
 def _events(directory: str) -> list[dict[str, Any]]:
@@ -76,10 +79,11 @@ def _events(directory: str) -> list[dict[str, Any]]:
     return [e for e in trace["traceEvents"] if e.get("ph") == "X"]
 
 
-def _program_operations(events: list[dict[str, Any]]) -> dict[str, float]:
-    """Microseconds per XLA operation: the events XLA's thunks emit, not JAX's Python-side ones
-    (those carry a "$" file marker) or the executor's wrappers."""
+def _program_operations(events: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, int]]:
+    """Microseconds and runs per XLA operation: the events XLA's thunks emit, not JAX's Python-side
+    ones (those carry a "$" file marker) or the executor's and control flow's wrappers."""
     totals: dict[str, float] = collections.defaultdict(float)
+    calls: collections.Counter[str] = collections.Counter()
     for e in events:
         name = e["name"]
         if name.startswith(("$", "while", "cond", "call")) or "Execute" in name:
@@ -87,7 +91,8 @@ def _program_operations(events: list[dict[str, Any]]) -> dict[str, float]:
         if any(ch in name for ch in " :(/"):
             continue
         totals[name] += float(e["dur"])
-    return totals
+        calls[name] += 1
+    return totals, calls
 
 
 if __name__ == "__main__":
