@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
-from gdlab.commands.compare import initial_train_loss
+from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
     conclusion,
@@ -45,7 +45,7 @@ def comparison(sweep: gd.SweepResult, small: gd.Dataset) -> Comparison:
     settings = {"dataset": "small", "model": "MLP 40-16-10", "n_train": small.n_train, "n_test": small.n_test,
                 "epochs": 3, "seeds": [0, 1], "target": 0.2, "metric": "final_test_accuracy",
                 "learning_rates": {"10": RATES, str(small.n_train): RATES}}
-    return from_sweep(sweep, settings, initial_train_loss(MODEL, small, [0, 1]))
+    return from_sweep(sweep, settings, seed_initial_losses(MODEL, small, [0, 1]))
 
 
 def test_the_summary_equals_what_the_sweep_result_says(sweep, comparison) -> None:
@@ -78,7 +78,7 @@ def test_epochs_and_seconds_to_target_follow_the_histories(sweep, comparison) ->
 
 
 def test_the_initial_train_loss_is_the_loss_before_the_first_update(small) -> None:
-    initial = initial_train_loss(MODEL, small, [0, 3])
+    initial = seed_initial_losses(MODEL, small, [0, 3])
     barely = gd.sweep(MODEL, small, learning_rate=[1e-7], batch_size=["full"], seeds=[0, 3], epochs=1)
     for row in barely.rows:
         assert initial[row["seed"]] == pytest.approx(row["final_train_loss"], rel=1e-5)

@@ -25,7 +25,8 @@ from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
-from gdlab.engine.setup import device_arrays, objective_and_params, seed_keys
+from gdlab.engine.setup import objective_and_params, seed_keys
+from gdlab.engine.sweep import seed_initial_losses
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
@@ -81,7 +82,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             metric = _metric(data)
             target = _target(target, metric)
             gd.enable_compilation_cache()
-            initial = initial_train_loss(model, data, seeds)
+            initial = seed_initial_losses(model, data, seeds, kernel=kernel)
             settings = {
                 "dataset": data.name, "model": _model_text(options, data), "n_train": data.n_train,
                 "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
@@ -231,19 +232,6 @@ def _output_path(name: str, value: str) -> Path:
         why = "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
     return path
-
-
-def initial_train_loss(model: gd.Model, data: gd.Dataset, seeds: list[int]) -> dict[int, float]:
-    """Each seed's train loss at its initial params (as the sweep draws them)."""
-    import jax
-
-    out = {}
-    for seed in seeds:
-        init_key, _ = seed_keys(np.uint32(seed))
-        objective, params, _ = objective_and_params(model, data, None, None, init_key)
-        x, y, _, _ = device_arrays(data, params)
-        out[seed] = float(jax.jit(objective.loss)(params, x, y))
-    return out
 
 
 def _model_text(options: CompareOptions, data: gd.Dataset) -> str:

@@ -227,6 +227,21 @@ def logspace(low: float, high: float, n: int) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
+def seed_initial_losses(
+    model: Model | LossFn, data: Dataset, seeds: Sequence[int], loss: str | None = None,
+    compute_dtype: str | None = None, kernel: str = "xla",
+) -> dict[int, float]:
+    """Each seed's train loss before training, as gd.sweep measures it (the same program and numbers)."""
+    out = {}
+    for seed in seeds:
+        init_key, _ = seed_keys(np.uint32(seed))
+        objective, params, _ = objective_and_params(model, data, None, loss, init_key, compute_dtype, kernel,
+                                                    _cpu_layout())
+        x, y, _, _ = device_arrays(data, params)
+        out[seed] = float(initial_train_loss(objective.loss, params, x, y))
+    return out
+
+
 def _cpu_layout() -> bool:
     """Whether the sweep runs the model's apply_vmapped and trains each device's configs in cache-sized
     blocks (engine/config_blocks.py): on a CPU, where both are measured faster; a GPU runs apply with
