@@ -46,7 +46,7 @@ def train_chunk(
     lr_params: dict[float, Any], epoch_plan: tuple[int, int], stop: StopRule, arrays: tuple[jax.Array, ...],
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
-    inputs: tuple[tuple[Any, ...], int] | None = None, initial_loss: np.ndarray | None = None,
+    inputs: tuple[tuple[Any, ...], int] | None = None, *, initial_loss: np.ndarray,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -56,7 +56,7 @@ def train_chunk(
     sharded; with a data axis each batch is split over that. inputs: these pairs' program
     arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
     (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
-    train loss before training (``initial_train_loss`` of its params; NaN where not given).
+    train loss before training (``initial_train_loss`` of its params).
     """
     epochs, test_every = epoch_plan
     args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
@@ -67,8 +67,7 @@ def train_chunk(
     rows: list[dict[str, np.ndarray]] = []
     ends = _Ends(np.full(shape, "", dtype=object), np.full(shape, "", dtype=object), np.zeros(shape, np.int32),
                  np.zeros(shape, np.int32))
-    seed_loss = np.full(shape[0], np.nan) if initial_loss is None else np.asarray(initial_loss, np.float64)
-    before = np.broadcast_to(seed_loss[:, None], shape)
+    before = np.broadcast_to(np.asarray(initial_loss, np.float64)[:, None], shape)
     start = time.perf_counter()
     for epoch in range(epochs):
         tick = time.perf_counter()
