@@ -9,7 +9,7 @@ recipe (all of these test after every epoch; gd.sweep once more with
 count the training products only), and with one ``gd.fit`` per rate, and against bare programs that bound
 a vmapped sweep from above (``benchmarks.sweep_bound``: the training step alone,
 and its matmuls alone, in the rows-first layout with all configs at once, and the
-matmuls features-first, 8 configs at a time per device, as gd.sweep runs on a CPU); then how ``gd.sweep`` grows from 1 to 8
+matmuls features-first, in gd.sweep's CPU layout, 8 configs at a time per device); then how ``gd.sweep`` grows from 1 to 8
 to 64 to 512 configs (5 epochs each) with its peak memory.
 
 ``python -m benchmarks.sweep --gpu``: the GPU tables (1024, 4096 and 16384
@@ -144,7 +144,7 @@ def render_cpu(report: dict[str, Any]) -> str:
                      f"{speedup:8.2f}x {best} {gap} {r['peak_bytes'] / 2**20:7.0f}MB")
     lines.append("'x faster': the peer's seconds over gd.sweep on 2 CPU devices (>1: gd.sweep is faster)")
     lines.append("bounds: bare programs of benchmarks.sweep_bound (no test pass); the matmuls alone, features-first "
-                 "in blocks of 8 configs (gd.sweep's CPU layout), are the ceiling of gd.sweep's step")
+                 "(gd.sweep's CPU layout) in blocks of 8 configs, are the ceiling of gd.sweep's step")
     lines += _targets(peers, work, flops, peak)
     for layout, runs in report["scaling"].items():
         epochs = report["scaling_epochs"]

@@ -73,7 +73,7 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
         import gdlab.engine.sweep as sweep_module
 
         sweep_module._cpu_layout = lambda: True  # type: ignore[attr-defined]
-        sweep_module.config_block = lambda params, batch_size: 0  # type: ignore[attr-defined]
+        sweep_module.config_block = lambda *args: 0  # type: ignore[attr-defined]
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:

@@ -10,9 +10,11 @@ import gdlab as gd
 import gdlab.engine.sweep as sweep_module
 from gdlab.engine.config_blocks import (
     CACHE_MULTIPLE,
+    MIN_PAIRS,
     block_pairs,
     config_block,
     l2_bytes,
+    l3_bytes,
     step_bytes,
 )
 from gdlab.engine.epoch import _COMPILED
@@ -26,15 +28,24 @@ def test_block_pairs_divides_the_pairs_and_keeps_blocks_near_the_most(pairs: int
     assert block_pairs(pairs, most) == size
 
 
-def test_a_block_holds_about_three_l2_caches_of_step_working_set() -> None:
+def test_a_block_holds_about_one_l2_cache_of_step_working_set_and_two_pairs_of_each_seed() -> None:
     params = gd.models.mlp().init(jax.random.PRNGKey(0), (40,), 10)  # 15210 params, widths 100 + 100 + 10
+    caches = {"cache": 1 << 20, "l3": 36 << 20}
     assert step_bytes(params, 128) == 4 * (2 * 15210 + 2 * 128 * 210)
-    assert config_block(params, 128, cache=1 << 20) == (CACHE_MULTIPLE << 20) // (4 * (2 * 15210 + 2 * 128 * 210))
-    assert config_block(params, 128, cache=1 << 20) == 9  # blocks of 8 pairs for a 16-pair device
-    assert config_block(params, 4000, cache=1 << 20) == 1  # a full batch of 4000 rows: one config at a time
-    assert config_block(params, 1, cache=1 << 20) == (1 << 20) // (4 * 4 * 15210) == 4  # SGD: weights in L2 / 2
-    assert config_block(params, 2, cache=1 << 20) == (CACHE_MULTIPLE << 20) // (4 * (2 * 15210 + 2 * 2 * 210))
-    assert l2_bytes() >= 1 << 14
+    assert CACHE_MULTIPLE == 1 and MIN_PAIRS == 2
+    assert config_block(params, 128, **caches) == (1 << 20) // (4 * (2 * 15210 + 2 * 128 * 210)) == 3
+    assert block_pairs(16, config_block(params, 128, **caches)) == 2  # a 16-pair device: blocks of 2
+    assert config_block(params, 128, seeds=3, **caches) == 6  # 3 seeds: still 2 pairs of each
+    assert config_block(params, 1, **caches) == (1 << 20) // (4 * 4 * 15210) == 4  # SGD: weights in L2 / 2
+    assert config_block(params, 1, seeds=3, **caches) == 6
+    assert config_block(params, 2, **caches) == (1 << 20) // (4 * (2 * 15210 + 2 * 2 * 210)) == 8
+    # the floor of 2 pairs holds while they fit in 2/3 of the L3: 6 configs of 3.4 MB (batch 2000) do,
+    # 6 of 6.8 MB (the full batch of 4000 rows) do not, 2 of them do
+    assert config_block(params, 2000, seeds=3, **caches) == 6
+    assert config_block(params, 4000, seeds=3, **caches) == 1
+    assert config_block(params, 4000, seeds=1, **caches) == 2
+    assert config_block(params, 4000, seeds=1, cache=1 << 20, l3=1 << 20) == 1  # no L3 room: one at a time
+    assert l2_bytes() >= 1 << 14 and l3_bytes() >= l2_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +63,7 @@ def test_a_sweep_in_blocks_equals_the_sweep_all_at_once(small, monkeypatch) -> N
     programs = {}
     results = {}
     for block in (0, 2):
-        monkeypatch.setattr(sweep_module, "config_block", lambda params, batch_size, b=block: b)
+        monkeypatch.setattr(sweep_module, "config_block", lambda *args, b=block: b)
         _COMPILED.clear()
         results[block] = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
         programs[block] = allocated_bytes(next(iter(_COMPILED.values())))

@@ -31,7 +31,7 @@ MODEL = gd.models.mlp(hidden=(24,))
 def all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every config of a chunk at once, as on a GPU (on the CPU a device trains them in cache-sized blocks,
     which need less memory than the estimate: tests/test_config_blocks.py)."""
-    monkeypatch.setattr(gdlab.engine.sweep, "config_block", lambda params, batch_size: 0)
+    monkeypatch.setattr(gdlab.engine.sweep, "config_block", lambda *args: 0)
 
 
 def _close(result: gd.Result, other: gd.Result, rtol: float = 2e-5) -> None:
@@ -235,7 +235,7 @@ def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_
         small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
         grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[50], momentum=[0.0, 0.5], seeds=1, epochs=2)
         r = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
-        gdlab.engine.sweep.config_block = lambda params, batch_size: 1  # each device: one config at a time
+        gdlab.engine.sweep.config_block = lambda *args: 1  # each device: one config at a time
         blocks = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
         print(json.dumps({"devices": len(jax.devices()), "losses": [x["final_train_loss"] for x in r.rows],
                           "blocks": [x["final_train_loss"] for x in blocks.rows]}))

@@ -280,7 +280,7 @@ def _run_group(
     # Configs split over devices by XLA's partitioner, except with a data axis (shard_map), the fused
     # kernel, which XLA cannot partition, or config blocks (a loop over each device's own configs):
     # shard_map runs each device's configs locally.
-    block = config_block(inits[0], size) if cpu else 0
+    block = config_block(inits[0], size, len(seeds)) if cpu else 0
     per_device = layout[1] > 1 or ((objective.value_and_grad is not None or block > 0) and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
