@@ -19,11 +19,15 @@ from gdlab.cli import compare, main
 from gdlab.commands.compare import (
     DEFAULT_EPOCHS,
     CompareOptions,
+    _variants,
     default_learning_rates,
+    parse_batch_sizes,
     parse_learning_rates,
     write_csv,
 )
+from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import load, render
+from gdlab.report.summary import failure
 
 
 @pytest.fixture(autouse=True)
@@ -122,11 +126,29 @@ def test_the_default_grid() -> None:
     assert DEFAULT_EPOCHS == CompareOptions().epochs
     assert inspect.signature(compare).parameters["epochs"].default.default == DEFAULT_EPOCHS
     assert CompareOptions().batch_sizes == "1,32,128,full" and CompareOptions().seeds == 3
-    for size, first in ((1, 1e-4), (32, 1e-3), (128, 10**-2.5), (4000, 1e-2)):
+    for size, first in ((1, 1e-4), (8, 1e-3), (32, 10**-2.5), (128, 10**-2.5), (256, 1e-2), (4000, 1e-2)):
         rates = default_learning_rates(size)
         assert len(rates) == 8
-        assert rates[0] == pytest.approx(first) and rates[0] >= 1e-4 * math.sqrt(size) * (1 - 1e-12)
+        assert rates[0] == pytest.approx(first)
+        assert rates[0] >= min(1e-4 * size**0.7, 1e-2) * (1 - 1e-12)  # the first half-decade at or above it
+        assert rates[0] / 10**0.5 < 1e-4 * size**0.7
         np.testing.assert_allclose(np.diff(np.log10(rates)), 0.5)
+
+
+def test_the_largest_default_rate_of_every_variant_fails_for_every_seed(mnist1d: gd.Dataset) -> None:
+    """The main job's grids reach far enough that their largest rate is too high: with compare's defaults
+    (data, model, seeds, epochs, metrics), every seed of each variant's largest rate diverges or collapses
+    (compare's own test, ``report.summary.failure``), so the report can say where the rate became too high.
+    (The earlier grid stopped mini-batch 32 at 3.16, where one seed of three still trained.)"""
+    options = CompareOptions()
+    model = gd.models.mlp()
+    seeds = list(range(options.seeds))
+    initial = seed_initial_losses(model, mnist1d, seeds)
+    for size, grid in _variants(parse_batch_sizes(options.batch_sizes), None, mnist1d.n_train):
+        sweep = gd.sweep(model, mnist1d, learning_rate=grid[-1:], batch_size=[size], seeds=seeds,
+                         epochs=options.epochs, metrics=options.metrics)
+        failed = [failure({**row, "initial_train_loss": initial[row["seed"]]}) for row in sweep.rows]
+        assert None not in failed, (size, grid[-1], failed)
 
 
 def test_the_csv_has_every_column_even_when_the_first_config_has_no_final_metrics(tmp_path: Path) -> None:

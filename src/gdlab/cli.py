@@ -393,7 +393,8 @@ def compare(
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
-        "Default: 8 rates per batch size, shifted with sqrt(batch_size).", show_default=False,
+        "Default: 8 rates per batch size, shifted with batch_size^0.7 (from 1e-4 for SGD, from 0.01 at most).",
+        show_default=False,
     ),
     batch_sizes: str = typer.Option("1,32,128,full", "--batch-sizes", help="Batch sizes: 1 (SGD), k, full."),
     seeds: int = typer.Option(3, help="Seeds per config (0, 1, ...)."),

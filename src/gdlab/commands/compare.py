@@ -34,8 +34,11 @@ from gdlab.report import table as summary_table
 DEFAULT_EPOCHS = 5
 DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
 RATES_PER_VARIANT = 8
+RATE_EXPONENT = 0.7
+FIRST_RATE_CAP = 1e-2
 RATES_RULE = ("8 per variant, half a decade apart, starting at the first half-decade at or above "
-              "1e-4 * sqrt(batch_size): smaller batches have noisier gradients and need smaller rates")
+              "1e-4 * batch_size^0.7, and at 0.01 at most: smaller batches have noisier gradients and need "
+              "smaller rates, while past some batch size the curvature alone sets the largest stable rate")
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,15 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
 
 
 def default_learning_rates(batch_size: int, n: int = RATES_PER_VARIANT) -> list[float]:
-    """n rates half a decade apart from the first half-decade >= 1e-4 * sqrt(batch_size)."""
-    first = math.ceil(2 * math.log10(1e-4 * math.sqrt(batch_size)) - 1e-9)
+    """n rates half a decade apart from the first half-decade >= 1e-4 * batch_size^0.7, at most 0.01.
+
+    On MNIST-1D's MLP (5 epochs, 3 seeds) most seeds failed from 0.316 for SGD, from 3.16-10 for
+    mini-batch 32, from 10 for mini-batch 128 and from 3.16 for batch GD: the largest stable rate
+    grows with the batch, then stops. SGD's grid runs 1e-4 to 0.316, mini-batch 32's and 128's
+    0.00316 to 10, batch GD's 0.01 to 31.6, so the largest rates of each fail and the smallest are slow.
+    """
+    first = math.ceil(2 * math.log10(1e-4 * batch_size**RATE_EXPONENT) - 1e-9)
+    first = min(first, round(2 * math.log10(FIRST_RATE_CAP)))
     return [float(10 ** ((first + i) / 2)) for i in range(n)]
 
 
