@@ -1,4 +1,4 @@
-"""Datasets from .csv and .npz files."""
+"""Datasets from .csv and .npz files, and writing .npz archives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -138,3 +138,18 @@ def _read_npz(path: Path) -> dict[str, Any]:
                 return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"path must be a readable .npz file; could not read {str(path)!r}: {err}.") from None
+
+
+def write_npz(file: str | os.PathLike[str] | IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """np.savez(file, **arrays), where a Ctrl-C stays a KeyboardInterrupt.
+
+    An interrupt inside zipfile's close of a member leaves that member's write handle open;
+    zipfile's own close then raises ValueError ("Can't close the ZIP file while there is an open
+    writing handle") over it, and the interrupt would surface as that error.
+    """
+    try:
+        np.savez(file, **arrays)  # type: ignore[arg-type]
+    except ValueError as err:
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise err.__context__ from None
+        raise

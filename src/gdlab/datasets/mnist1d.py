@@ -13,6 +13,7 @@ import numpy as np
 from gdlab.core.checks import check_bool
 from gdlab.core.dataset import Dataset
 from gdlab.datasets.cache import cache_dir
+from gdlab.datasets.files import write_npz
 
 
 def mnist1d(cache: bool = True, cache_path: str | os.PathLike[str] | None = None) -> Dataset:
@@ -76,6 +77,10 @@ def _read(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache through a temporary file, so an interrupted write leaves no cache and no litter."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, x=arrays["x"], y=arrays["y"], x_test=arrays["x_test"], y_test=arrays["y_test"])
-    os.replace(tmp, path)
+    try:
+        write_npz(tmp, {key: arrays[key] for key in SHAPES})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from gdlab.datasets.files import write_npz
 from gdlab.engine.loop import Checkpoint
 from gdlab.store.schema import StoreError
 
@@ -51,12 +52,7 @@ def pack(checkpoint: Checkpoint) -> tuple[bytes, str, str]:
         for i, leaf in enumerate(jax.device_get(leaves)):
             arrays[f"{part}_{i:05d}"] = np.asarray(leaf)
     buffer = io.BytesIO()
-    try:
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-    except ValueError as err:  # Ctrl-C inside zipfile's write: its close() then fails and hides the interrupt
-        if isinstance(err.__context__, KeyboardInterrupt):
-            raise err.__context__ from None
-        raise
+    write_npz(buffer, arrays)
     blob = buffer.getvalue()
     return blob, hashlib.sha256(blob).hexdigest(), json.dumps(structure)
 
