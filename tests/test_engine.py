@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
-from gdlab.core.batching import batch_plan, epoch_permutation, run_keys
+from gdlab.core.batching import batch_plan, epoch_permutation, run_keys, stable_order
 
 
 def _linreg64(n: int = 200, features: int = 3, noise: float = 0.1) -> gd.Dataset:
@@ -80,6 +80,38 @@ def test_every_sample_is_used_once_per_epoch(n: int, batch_size: int) -> None:
     used = np.concatenate([np.asarray(full).ravel()] + ([np.asarray(rest)] if rest is not None else []))
     assert sorted(used.tolist()) == list(range(n))
     assert plan.steps == -(-n // batch_size)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100, 4000, 65536, 70000])
+def test_the_epoch_permutation_is_jax_random_permutation(n: int) -> None:
+    """gdlab's faster sort gives JAX's own permutation of fold_in(key, epoch), so every run keeps its data
+    order (65536: the largest n of the two-sort path; 70000: the pair sort)."""
+    for seed, epoch in ((0, 0), (1, 3), (7, 12)):
+        key = run_keys(seed)[1]
+        expected = jax.random.permutation(jax.random.fold_in(key, epoch), n)
+        got = epoch_permutation(key, epoch, n)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.usefixtures("x64")
+def test_the_epoch_permutation_is_jax_random_permutation_in_64_bit_mode() -> None:
+    key = run_keys(3)[1]
+    expected = jax.random.permutation(jax.random.fold_in(key, 5), 1000)
+    got = epoch_permutation(key, 5, 1000)
+    assert got.dtype == expected.dtype == np.int64
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_stable_order_breaks_ties_by_index_as_a_stable_sort_does() -> None:
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 6, 4000).astype(np.uint32)  # many ties
+    keys[:3] = [0, 2**32 - 1, 2**32 - 1]
+    expected = np.argsort(keys, kind="stable")
+    np.testing.assert_array_equal(stable_order(jnp.asarray(keys)), expected)
+    np.testing.assert_array_equal(jax.lax.sort_key_val(jnp.asarray(keys), jnp.arange(4000))[1], expected)
+    distinct = rng.permutation(2**20)[:3000].astype(np.uint32) * 4096 + 7
+    np.testing.assert_array_equal(stable_order(jnp.asarray(distinct)), np.argsort(distinct, kind="stable"))
 
 
 def test_drop_last_skips_the_smaller_batch() -> None:
