@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,21 @@ def x64() -> Iterator[None]:
     """Run a test in float64 (JAX's x64 mode), restored afterwards."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture
+def interrupted_zip_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next close of a zip member (np.savez writing one array) raises KeyboardInterrupt, as a Ctrl-C
+    there would; the closes after it work. zipfile's own close then finds the member's handle open."""
+    close = zipfile._ZipWriteFile.close  # type: ignore[attr-defined]
+    strikes = iter([True])
+
+    def interrupted_close(self: object) -> None:
+        if next(strikes, False):
+            raise KeyboardInterrupt
+        close(self)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted_close)  # type: ignore[attr-defined]
 
 
 class CompileCounter:

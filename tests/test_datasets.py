@@ -96,21 +96,13 @@ def test_second_load_reads_the_cache_and_returns_identical_arrays(
     _assert_same_arrays(second, mnist1d)
 
 
+@pytest.mark.usefixtures("interrupted_zip_write")
 def test_ctrl_c_while_the_cache_is_written_is_an_interrupt_and_leaves_no_file(
     mnist1d: gd.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C inside zipfile's close of a member: the interrupt surfaces (not zipfile's "Can't close the
     ZIP file" ValueError raised over it), and neither the cache nor its temporary file is left behind."""
-    close = zipfile._ZipWriteFile.close  # type: ignore[attr-defined]
-    strikes = iter([True])
-
-    def interrupted_close(self: object) -> None:
-        if next(strikes, False):
-            raise KeyboardInterrupt
-        close(self)
-
     monkeypatch.setattr(mnist1d_module, "_generate", lambda: _arrays(mnist1d))
-    monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted_close)  # type: ignore[attr-defined]
     with pytest.raises(KeyboardInterrupt):
         gd.datasets.load("mnist1d", cache_path=tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -127,22 +127,13 @@ def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path
     assert store.checkpoint(run.id).epoch == 4  # not due (every 10), saved because the run stopped
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_is_an_interrupt_not_a_zip_error(tmp_path, data, monkeypatch) -> None:
+def test_ctrl_c_while_a_checkpoint_is_written_is_an_interrupt_not_a_zip_error(
+    tmp_path, data, interrupted_zip_write
+) -> None:
     """Ctrl-C inside zipfile's close of a member leaves its write handle open; zipfile's own close then
     raises ValueError, which must not hide the interrupt (the CLI said "error: Can't close the ZIP file")."""
-    import zipfile
-
-    close = zipfile._ZipWriteFile.close  # type: ignore[attr-defined]
-    strikes = iter([True])
-
-    def interrupted_close(self: object) -> None:
-        if next(strikes, False):
-            raise KeyboardInterrupt
-        close(self)
-
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder(checkpoint_every=1)
-    monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted_close)  # type: ignore[attr-defined]
     with pytest.raises(KeyboardInterrupt):
         gd.fit(gd.models.linear(), data, _rule(), record=recorder, **KW)
     run = store.run(recorder.run_id)
