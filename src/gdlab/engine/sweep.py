@@ -48,6 +48,7 @@ from gdlab.engine.epoch import (
 )
 from gdlab.engine.fit import with_divergence
 from gdlab.engine.fused_mlp import KERNELS
+from gdlab.engine.objective import Objective
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
     check_params_fit_data,
@@ -232,14 +233,28 @@ def seed_initial_losses(
     compute_dtype: str | None = None, kernel: str = "xla",
 ) -> dict[int, float]:
     """Each seed's train loss before training, as gd.sweep measures it (the same program and numbers)."""
-    out = {}
-    for seed in seeds:
-        init_key, _ = seed_keys(np.uint32(seed))
-        objective, params, _ = objective_and_params(model, data, None, loss, init_key, compute_dtype, kernel,
-                                                    _cpu_layout())
-        x, y, _, _ = device_arrays(data, params)
-        out[seed] = float(initial_train_loss(objective.loss, params, x, y))
-    return out
+    objective, inits, _ = _seed_inits(model, data, None, loss, [seed_keys(np.uint32(s)) for s in seeds],
+                                      compute_dtype, kernel)
+    losses = _initial_losses(objective, inits, device_arrays(data, inits[0]))
+    return {seed: float(value) for seed, value in zip(seeds, losses, strict=True)}
+
+
+def _seed_inits(
+    model: Model | LossFn, data: Dataset, params: Params | None, loss: str | None, keys: list[Any],
+    compute_dtype: str | None, kernel: str,
+) -> tuple[Objective, list[Params], str]:
+    """(objective, each seed's initial params (drawn from its init key unless params is given), loss name)."""
+    inits = []
+    for init_key, _ in keys:
+        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel,
+                                                       _cpu_layout())
+        inits.append(p)
+    return objective, inits, loss_name
+
+
+def _initial_losses(objective: Objective, inits: list[Params], arrays: tuple[jax.Array, ...]) -> np.ndarray:
+    """Each seed's mean train loss at its initial params (``epoch.initial_train_loss``)."""
+    return np.array([initial_train_loss(objective.loss, p, arrays[0], arrays[1]) for p in inits])
 
 
 def _cpu_layout() -> bool:
@@ -266,21 +281,17 @@ def _run_group(
     rule = sgd(Schedule(fn, lr_params[rates[0]]), momentum=max(momenta), nesterov=nesterov,
                weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
-    inits = []
-    cpu = _cpu_layout()
-    for init_key, _ in keys:
-        objective, p, loss_name = objective_and_params(model, data, params, loss, init_key, compute_dtype, kernel, cpu)
-        inits.append(p)
+    objective, inits, loss_name = _seed_inits(model, data, params, loss, keys, compute_dtype, kernel)
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
-    before = np.array([initial_train_loss(objective.loss, p, arrays[0], arrays[1]) for p in inits])  # per seed
+    before = _initial_losses(objective, inits, arrays)  # per seed
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     plain = not velocity and weight_decay == 0.0  # u = -lr * g: the kernel can update
     # Configs split over devices by XLA's partitioner, except with a data axis (shard_map), the fused
     # kernel, which XLA cannot partition, or config blocks (a loop over each device's own configs):
     # shard_map runs each device's configs locally.
-    block = config_block(inits[0], size, len(seeds)) if cpu else 0
+    block = config_block(inits[0], size, len(seeds)) if _cpu_layout() else 0
     per_device = layout[1] > 1 or ((objective.value_and_grad is not None or block > 0) and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
