@@ -36,9 +36,10 @@ DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
 RATES_PER_VARIANT = 8
 RATE_EXPONENT = 0.7
 FIRST_RATE_CAP = 1e-2
-RATES_RULE = ("8 per variant, half a decade apart, starting at the first half-decade at or above "
-              "1e-4 * batch_size^0.7, and at 0.01 at most: smaller batches have noisier gradients and need "
-              "smaller rates, while past some batch size the curvature alone sets the largest stable rate")
+RATES_RULE = (f"{RATES_PER_VARIANT} per variant, half a decade apart, starting at the first half-decade at or "
+              f"above 1e-4 * batch_size^{RATE_EXPONENT:g}, and at {FIRST_RATE_CAP:g} at most: smaller batches have "
+              "noisier gradients and need smaller rates, while past some batch size the curvature alone sets the "
+              "largest stable rate")
 
 
 @dataclass(frozen=True)
