@@ -100,8 +100,9 @@ def test_failure_marks_diverged_and_collapsed_configs() -> None:
     assert failure({"status": "diverged", "initial_train_loss": 2.3}) == "diverged"  # no final loss recorded
 
 
-def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs: int = 4) -> Comparison:
-    """One rate per batch size, two seeds with the same test accuracy curve and the given epoch time."""
+def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs: int = 4,
+               train: dict[int, list[float]] | None = None) -> Comparison:
+    """One rate per batch size, two seeds with the same test accuracy (and train loss) curve and epoch time."""
     rows, histories, variants = [], [], []
     for size, accuracy in curves.items():
         label = variant_label(size, 1000)
@@ -110,7 +111,7 @@ def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs
         for seed in (0, 1):
             rows.append({"learning_rate": 0.1, "batch_size": size, "seed": seed, "status": "max_epochs",
                          "final_train_loss": 1.0, "initial_train_loss": 2.3, "final_test_accuracy": accuracy[-1]})
-            histories.append({"train_loss": list(np.linspace(2.0, 1.0, epochs)), "test_accuracy": accuracy,
+            histories.append({"train_loss": (train or {}).get(size, list(np.linspace(2.0, 1.0, epochs))), "test_accuracy": accuracy,
                               "epoch_time": [2 * seconds[size]] * epochs})
     settings = {"dataset": "toy", "model": "MLP", "n_train": 1000, "n_test": 100, "epochs": epochs,
                 "seeds": [0, 1], "target": 0.5, "metric": "final_test_accuracy",
@@ -141,6 +142,17 @@ def test_the_conclusion_says_when_no_variant_reached_the_target() -> None:
     summary = summarize(_synthetic({1: [0.1, 0.2], 32: [0.1, 0.3]}, {1: 1.0, 32: 0.1}, epochs=2))
     assert summary.first_by_epoch is None and summary.first_by_second is None
     assert "No variant reached the target test accuracy of 50% within 2 epochs." in conclusion(summary)
+
+
+@pytest.mark.parametrize(("largest", "calm"), [(1000, "whose one exact step per epoch is calm."),
+                                               (128, "whose every step averages 128 samples.")])
+def test_the_conclusion_says_how_often_the_smallest_batch_rose_and_why_the_largest_is_calm(
+        largest: int, calm: str) -> None:
+    toy = _synthetic({1: [0.3, 0.4, 0.5, 0.6], largest: [0.3, 0.4, 0.5, 0.6]}, {1: 1.0, largest: 0.1},
+                     train={1: [2.0, 1.5, 1.7, 1.6], largest: [2.0, 1.9, 1.8, 1.7]})
+    text = conclusion(summarize(toy))
+    assert "its train loss went up in 1 of 3 epoch-to-epoch changes (mean over seeds) against 0 for " in text
+    assert text.endswith(calm)
 
 
 def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparison) -> None:

@@ -101,13 +101,15 @@ def _noise(s: Summary) -> str:
                 f"failed {tail}. ")
     noisier = []
     if small.rises > large.rises:
-        noisier.append(f"its train loss rose in {small.rises:.2g} of {s.epochs - 1} epochs against "
-                      f"{large.rises:.2g} for {large.label}")
+        noisier.append(f"its train loss went up in {small.rises:.2g} of {s.epochs - 1} epoch-to-epoch changes "
+                      f"(mean over seeds) against {large.rises:.2g} for {large.label}")
     if small.std > large.std:
         noisier.append(f"its final {metric_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
                       f"against ± {metric_text(s.metric, large.std)} for {large.label}")
     if noisier:
-        text += f"At its best rate {small.label} was the noisier: {_join(noisier)}, whose one exact step per epoch is calm."
+        calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1
+                else f"whose every step averages {_samples(large.batch_size)}")
+        text += f"At its best rate {small.label} was the noisier: {_join(noisier)}, {calm}."
     return text.strip()
 
 
