@@ -299,6 +299,41 @@ def test_a_model_made_for_the_other_task_is_refused(mnist1d) -> None:
         gd.fit(gd.models.logistic(), gd.datasets.load("linreg", n=20), gd.sgd(0.1))
 
 
+def _tiny(y: np.ndarray) -> gd.Dataset:
+    x = np.random.default_rng(0).normal(size=(len(y), 3)).astype(np.float32)
+    return gd.datasets.from_arrays(x, y, test_fraction=0.25)
+
+
+@pytest.mark.parametrize(
+    ("model", "y", "loss", "match"),
+    [
+        (gd.models.logistic(), np.arange(12) % 3, "mse", "loss must be 'cross_entropy' for classification with 3 outputs; got 'mse'"),
+        (gd.models.logistic(), np.arange(12) % 3, "binary_cross_entropy", "'cross_entropy' for classification with 3"),
+        (gd.models.logistic(outputs=1), np.arange(12) % 2, "cross_entropy", "'binary_cross_entropy' for classification with one output"),
+        (gd.models.mlp((4,)), np.linspace(-2.0, 2.0, 12), "cross_entropy", "loss must be 'mse' for regression"),
+        (gd.models.mlp((4,)), np.linspace(-2.0, 2.0, 12), "binary_cross_entropy", "targets in \\[0, 1\\]\\); got 'binary"),
+    ],
+)
+def test_a_loss_that_does_not_fit_the_task_and_outputs_is_refused(model, y, loss, match) -> None:
+    """These pairs used to train on meaningless numbers (or diverge at once) without an error."""
+    with pytest.raises(ValueError, match=match):
+        gd.fit(model, _tiny(y), gd.sgd(0.1), loss=loss, epochs=1)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("shape", [(16,), (16, 1)])
+def test_binary_cross_entropy_on_soft_targets_in_0_1_is_the_log_loss(shape) -> None:
+    """Regression targets p in [0, 1] of shape (n,) or (n, 1): L = mean softplus(z) - p*z, z = x.w + b."""
+    data = _tiny(np.linspace(0.0, 1.0, 16).reshape(shape))
+    result = gd.fit(gd.models.mlp((), outputs=1), data, gd.sgd(0.5), loss="binary_cross_entropy",
+                    epochs=3, batch_size="full")
+    layer = result.params[0]
+    z = data.x_train @ np.asarray(layer["w"])[:, 0] + np.asarray(layer["b"])[0]
+    p = data.y_train.reshape(-1)
+    expected = np.mean(np.logaddexp(0.0, z) - p * z)
+    np.testing.assert_allclose(result.history["train_loss"][-1], expected, rtol=1e-10)
+
+
 def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d) -> None:
     model = gd.models.mlp(hidden=(16,))
     kwargs = dict(

@@ -68,7 +68,8 @@ def fit(
     or a differentiable ``loss_fn(params, x, y) -> mean loss`` (then ``params``
     is required). ``loss`` overrides the task's default loss ("cross_entropy"
     for classification, "binary_cross_entropy" for one output and two
-    classes, "mse" for regression). ``metrics`` "exact" measures the train
+    classes, "mse" for regression; "binary_cross_entropy" also fits one
+    regression target in [0, 1]; any other pair is a ValueError). ``metrics`` "exact" measures the train
     loss and gradient norm on all training data after each epoch; "running"
     records the mean of the epoch's batch losses instead (cheaper; no
     gradient norm). ``test_every`` n measures the test metrics every n-th

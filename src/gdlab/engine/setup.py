@@ -48,7 +48,7 @@ def objective_and_params(
     if isinstance(model, Model):
         _check_task(model, data)
         outputs = _model_outputs(model, data)
-        loss_name = _default_loss(data, outputs) if loss is None else check_choice("loss", loss, LOSSES)
+        loss_name = _default_loss(data, outputs) if loss is None else _check_loss(loss, data, outputs)
         if params is None:
             params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
@@ -113,6 +113,22 @@ def _model_outputs(model: Model, data: Dataset) -> int:
             f"{'classes' if data.task == 'classification' else 'targets'}; got outputs={model.outputs}."
         )
     return model.outputs
+
+
+def _check_loss(loss: Any, data: Dataset, outputs: int) -> str:
+    """A loss that fits the task and the model's outputs (the others train on meaningless numbers)."""
+    check_choice("loss", loss, LOSSES)
+    if data.task == "regression":
+        soft_labels = outputs == 1 and all(np.all((y >= 0) & (y <= 1)) for y in (data.y_train, data.y_test))
+        fits = loss == "mse" or (loss == "binary_cross_entropy" and soft_labels)
+        allowed = "'mse' for regression (or 'binary_cross_entropy' for one output and targets in [0, 1])"
+    elif outputs == 1:
+        fits, allowed = loss == "binary_cross_entropy", "'binary_cross_entropy' for classification with one output"
+    else:
+        fits, allowed = loss == "cross_entropy", f"'cross_entropy' for classification with {outputs} outputs"
+    if not fits:
+        raise ValueError(f"loss must be {allowed}; got {loss!r}.")
+    return str(loss)
 
 
 def _default_loss(data: Dataset, outputs: int) -> str:
