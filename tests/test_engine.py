@@ -334,6 +334,49 @@ def test_binary_cross_entropy_on_soft_targets_in_0_1_is_the_log_loss(shape) -> N
     np.testing.assert_allclose(result.history["train_loss"][-1], expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize(
+    ("hook", "match"),
+    [
+        ({"callback": 3}, r"callback must be None or a function callback\(epoch, metrics\); got 3"),
+        ({"on_epoch": "print"}, r"on_epoch must be None or a function on_epoch\(checkpoint\); got 'print'"),
+        ({"resume": {"epoch": 1}}, r"resume must be None or a gd.Checkpoint .*; got \{'epoch': 1\}"),
+        ({"record": object()}, r"record must be None or a recorder with methods begin, epoch, end, fail"),
+    ],
+)
+def test_hooks_of_the_wrong_type_are_refused_before_anything_compiles(hook, match, compile_counter) -> None:
+    """They used to fail after the first epoch (int not callable, no attribute 'params')."""
+    x = np.random.default_rng(1).normal(size=(10, 7)).astype(np.float32)
+    with pytest.raises(TypeError, match=match):
+        gd.fit(gd.models.mlp((5,)), gd.datasets.from_arrays(x, np.arange(10) % 2), gd.sgd(0.1), **hook)
+    assert compile_counter.count == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({}, ValueError, r"params must hold at least one array; got \{\}"),
+        ({"c": "2.0"}, TypeError, r"params must be a pytree of float arrays; got a leaf '2.0'"),
+        ([1.0, 2.0], ValueError, r"loss_fn\(params, x, y\) must accept the params and a batch x \(1, 3\) "
+                                 r"float32, y \(1,\) float32; it raised TypeError: list indices"),
+    ],
+)
+def test_loss_function_params_that_cannot_work_are_named(params, error, match) -> None:
+    def loss_fn(p, x, y):
+        return jnp.mean((x[:, 0] * p["c"] - y) ** 2)
+
+    with pytest.raises(error, match=match):
+        gd.fit(loss_fn, _tiny(np.linspace(-1.0, 1.0, 12)), gd.sgd(0.1), params=params)
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_python_float_is_a_param_of_a_loss_function() -> None:
+    """f(c) = (c - 3)^2 / 2 with c = 0.0 given as a float: c_k = 3 - 3 (1 - lr)^k."""
+    data = _tiny(np.zeros(12))
+    result = gd.fit(lambda c, x, y: 0.5 * (c - 3.0) ** 2, data, gd.sgd(0.25), params=0.0,
+                    batch_size="full", epochs=5)
+    np.testing.assert_allclose(float(result.params), 3.0 - 3.0 * 0.75**5, rtol=1e-12)
+
+
 def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d) -> None:
     model = gd.models.mlp(hidden=(16,))
     kwargs = dict(

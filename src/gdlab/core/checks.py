@@ -76,3 +76,10 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool (True or False); got {value!r}.")
     return bool(value)
+
+
+def check_callable(name: str, value: Any, allowed: str) -> Any:
+    """Return value if it is None or callable; allowed says what it is called with."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be None or a function {allowed}; got {value!r}.")
+    return value

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_choice, check_int_range
+from gdlab.core.checks import check_bool, check_callable, check_choice, check_int_range
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
@@ -104,6 +104,7 @@ def fit(
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)
     test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
+    _check_hooks(callback, on_epoch, resume, record)
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
     size = resolve_batch_size(batch_size, n_train)
@@ -179,6 +180,22 @@ def fit(
     if record is not None:
         record.end(result)
     return result
+
+
+RECORDER_METHODS = ("begin", "epoch", "end", "fail")
+
+
+def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None:
+    """The hooks' types, before anything compiles (else they fail after the first epoch)."""
+    check_callable("callback", callback, "callback(epoch, metrics)")
+    check_callable("on_epoch", on_epoch, "on_epoch(checkpoint)")
+    if resume is not None and not isinstance(resume, Checkpoint):
+        raise TypeError(f"resume must be None or a gd.Checkpoint (as on_epoch receives); got {resume!r}.")
+    if record is not None and not all(callable(getattr(record, m, None)) for m in RECORDER_METHODS):
+        raise TypeError(
+            f"record must be None or a recorder with methods {', '.join(RECORDER_METHODS)} "
+            f"(gd.store.open(path)); got {record!r}."
+        )
 
 
 def _devices(devices: int | None) -> int:

@@ -45,6 +45,8 @@ def objective_and_params(
         if not isinstance(model, Model):
             raise ValueError(f"compute_dtype needs a gd.models model (a loss function computes in its own dtype); "
                              f"got compute_dtype={compute_dtype!r} with a loss function.")
+    if params is not None:
+        params = _param_arrays(params)
     if isinstance(model, Model):
         _check_task(model, data)
         outputs = _model_outputs(model, data)
@@ -68,6 +70,17 @@ def objective_and_params(
     raise TypeError(
         f"model must be a gd.models model or a loss function loss_fn(params, x, y); got {type(model).__name__}."
     )
+
+
+def _param_arrays(params: Any) -> Params:
+    """The given params with every leaf an array (a Python float 0.5 becomes jnp.asarray(0.5))."""
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError(f"params must hold at least one array; got {params!r}.")
+    for leaf in leaves:
+        if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float)) or isinstance(leaf, bool):
+            raise TypeError(f"params must be a pytree of float arrays; got a leaf {leaf!r}.")
+    return jax.tree.map(jnp.asarray, params)
 
 
 def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
@@ -171,6 +184,11 @@ def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[ja
     try:
         out = jax.eval_shape(objective.loss, params, x, y)
     except (TypeError, ValueError) as err:
+        if objective.user_loss:
+            raise ValueError(
+                f"loss_fn(params, x, y) must accept the params and a batch x {x.shape} {x.dtype}, "
+                f"y {y.shape} {y.dtype}; it raised {type(err).__name__}: {str(err).splitlines()[0]}"
+            ) from err
         raise ValueError(
             f"model input size must match the data's {features} features; "
             f"the params do not fit them ({str(err).splitlines()[0]})."
