@@ -6,7 +6,7 @@ composes with them: lr(step) = scale * schedule(step). Once per epoch:
     better  = metric < best * (1 - threshold)   (losses; accuracy: > best * (1 + threshold))
     best, bad_epochs = (metric, 0) if better else (best, bad_epochs + 1)
     in cooldown: cooldown_left -= 1 and bad_epochs = 0
-    if bad_epochs > patience: scale <- max(scale * factor, min_lr / schedule lr),
+    if bad_epochs > patience: scale <- min(scale, max(scale * factor, min_lr / schedule lr)),
                               cooldown_left = cooldown, bad_epochs = 0
 
 Example, patience=2 and cooldown=1, train losses 1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.1:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from gdlab.core.checks import check_choice, check_float_range, check_int_range
+from gdlab.core.checks import check_choice, check_float_range, check_int_range, is_real
 
 MAXIMIZED = ("test_accuracy",)
 METRICS = ("train_loss", "test_loss", "grad_norm", "test_accuracy")
@@ -62,7 +62,7 @@ class ReduceOnPlateau(NamedTuple):
         if bad <= self.patience:
             return PlateauLRState(state.scale, best, bad, cooldown_left, state.reductions)
         floor = self.min_lr / schedule_lr if schedule_lr > 0 else 0.0
-        scale = max(state.scale * self.factor, floor)
+        scale = min(state.scale, max(state.scale * self.factor, floor))  # never raises the rate
         return PlateauLRState(scale, best, 0, self.cooldown, state.reductions + (scale < state.scale))
 
 
@@ -90,7 +90,8 @@ def reduce_on_plateau(
 
 
 def _check_factor(factor: Any) -> float:
-    value = check_float_range("factor", factor, 0.0, 1.0)
-    if value == 0.0:
+    if not is_real(factor):
+        raise TypeError(f"factor must be a float in (0, 1); got {factor!r}.")
+    if not 0.0 < float(factor) < 1.0:
         raise ValueError(f"factor must be a float in (0, 1); got {factor!r}.")
-    return value
+    return float(factor)
