@@ -277,7 +277,7 @@ def one_cycle(
     final from then on (torch raises past total_steps).
     """
     lr = check_positive_float("learning_rate", learning_rate)
-    total = _check_steps("total_steps", total_steps)
+    total = float(check_int_range("total_steps", total_steps, 2))  # a warm-up of one step needs two
     pct = _check_unit("pct_start", pct_start)
     if not pct * total > 1.0:
         raise ValueError(
@@ -466,6 +466,8 @@ def _check_increasing_steps(
 ) -> tuple[float, ...]:
     """Strictly increasing integer steps >= 1, stored as floats."""
     allowed = "a strictly increasing sequence of integers in [1, inf)"
+    if not isinstance(values, Sequence) and getattr(values, "ndim", None) == 1:
+        values = list(values)  # a 1-D NumPy or JAX array
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be {allowed}; got {values!r}.")
     if not values and not allow_empty:
