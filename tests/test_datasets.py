@@ -449,6 +449,17 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
+def test_from_arrays_rejects_complex_arrays_and_empty_ones_naming_x_and_y() -> None:
+    """Complex x used to become float32 with its imaginary part dropped (only a ComplexWarning);
+    empty arrays were reported as x_train, a name the caller never gave."""
+    with pytest.raises(TypeError, match=r"x must be a real array; got dtype complex128"):
+        gd.datasets.from_arrays(np.array([[1 + 2j], [3 + 0j]]), np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"y must be a real array; got dtype complex64"):
+        gd.datasets.from_arrays(np.zeros((2, 1)), np.array([1 + 1j, 2], np.complex64))
+    with pytest.raises(ValueError, match=r"x and y must hold at least one sample; got shapes \(0, 3\) and \(0,\)"):
+        gd.datasets.from_arrays(np.zeros((0, 3)), np.zeros(0, int))
+
+
 # --- Dataset -----------------------------------------------------------------------------
 
 

@@ -49,6 +49,8 @@ def prepare_arrays(
         x_arr = x_arr[:, None]
     if len(x_arr) != len(y_arr):
         raise ValueError(f"x and y must have the same length; got {len(x_arr)} and {len(y_arr)}.")
+    if len(x_arr) == 0:
+        raise ValueError(f"x and y must hold at least one sample; got shapes {x_arr.shape} and {y_arr.shape}.")
     _check_finite(x_arr, "x")
     if task is None:
         labels = np.issubdtype(y_arr.dtype, np.integer) or y_arr.dtype == bool
@@ -93,6 +95,8 @@ def split_arrays(
 
 
 def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype.kind == "c":  # astype(float32) would drop the imaginary part with only a warning
+        raise TypeError(f"{name} must be a real array; got dtype {x.dtype} (give real and imaginary parts as features).")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}.")
     if np.issubdtype(x.dtype, np.floating):
