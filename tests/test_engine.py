@@ -340,7 +340,7 @@ def test_binary_cross_entropy_on_soft_targets_in_0_1_is_the_log_loss(shape) -> N
         ({"callback": 3}, r"callback must be None or a function callback\(epoch, metrics\); got 3"),
         ({"on_epoch": "print"}, r"on_epoch must be None or a function on_epoch\(checkpoint\); got 'print'"),
         ({"resume": {"epoch": 1}}, r"resume must be None or a gd.Checkpoint .*; got \{'epoch': 1\}"),
-        ({"record": object()}, r"record must be None or a recorder with methods begin, epoch, end, fail"),
+        ({"record": object()}, r"record must be None or an object with methods begin, epoch, end, fail \(a recorder"),
     ],
 )
 def test_hooks_of_the_wrong_type_are_refused_before_anything_compiles(hook, match, compile_counter) -> None:

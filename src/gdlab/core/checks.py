@@ -83,3 +83,11 @@ def check_callable(name: str, value: Any, allowed: str) -> Any:
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be None or a function {allowed}; got {value!r}.")
     return value
+
+
+def check_methods(name: str, value: Any, methods: Iterable[str], example: str) -> Any:
+    """Return value if it is None or has every one of methods (a recorder, duck-typed)."""
+    names = tuple(methods)
+    if value is not None and not all(callable(getattr(value, m, None)) for m in names):
+        raise TypeError(f"{name} must be None or an object with methods {', '.join(names)} ({example}); got {value!r}.")
+    return value

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_callable, check_choice, check_int_range
+from gdlab.core.checks import check_bool, check_callable, check_choice, check_int_range, check_methods
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
@@ -182,20 +182,13 @@ def fit(
     return result
 
 
-RECORDER_METHODS = ("begin", "epoch", "end", "fail")
-
-
 def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None:
     """The hooks' types, before anything compiles (else they fail after the first epoch)."""
     check_callable("callback", callback, "callback(epoch, metrics)")
     check_callable("on_epoch", on_epoch, "on_epoch(checkpoint)")
     if resume is not None and not isinstance(resume, Checkpoint):
         raise TypeError(f"resume must be None or a gd.Checkpoint (as on_epoch receives); got {resume!r}.")
-    if record is not None and not all(callable(getattr(record, m, None)) for m in RECORDER_METHODS):
-        raise TypeError(
-            f"record must be None or a recorder with methods {', '.join(RECORDER_METHODS)} "
-            f"(gd.store.open(path)); got {record!r}."
-        )
+    check_methods("record", record, ("begin", "epoch", "end", "fail"), "a recorder such as gd.store.open(path)")
 
 
 def _devices(devices: int | None) -> int:

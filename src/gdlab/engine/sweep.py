@@ -26,10 +26,13 @@ from jax.sharding import Mesh
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import (
     check_bool,
+    check_callable,
     check_choice,
     check_float_range,
     check_int_range,
+    check_methods,
     check_positive_float,
+    is_real,
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import sgd
@@ -144,6 +147,9 @@ def sweep(
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
+    check_callable("callback", callback, "callback(group, epoch, active configs)")
+    check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
+                  "a sweep recorder such as gd.store.open(path)")
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
@@ -423,8 +429,14 @@ def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]
 
 
 def _as_list(name: str, values: Any) -> list[Any]:
+    """A grid as a list: sequences, arrays, generators as they are; one value (0.1, "full", None) as [value]."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        values = [values] if values is None or isinstance(values, (int, float, str)) else list(values)
+        if values is None or isinstance(values, str) or is_real(values):
+            values = [values]
+        elif getattr(values, "ndim", 1) == 1 and hasattr(values, "__iter__"):
+            values = list(values)
+        else:
+            raise TypeError(f"{name} must be a list of values (or one value); got {values!r}.")
     if len(values) == 0:
         raise ValueError(f"{name} must hold at least one value; got an empty grid.")
     return list(values)
