@@ -356,8 +356,8 @@ def test_hooks_of_the_wrong_type_are_refused_before_anything_compiles(hook, matc
     [
         ({}, ValueError, r"params must hold at least one array; got \{\}"),
         ({"c": "2.0"}, TypeError, r"params must be a pytree of float arrays; got a leaf '2.0'"),
-        ([1.0, 2.0], ValueError, r"loss_fn\(params, x, y\) must accept the params and a batch x \(1, 3\) "
-                                 r"float32, y \(1,\) float32; it raised TypeError: list indices"),
+        ([1.0, 2.0], ValueError, (r"loss_fn\(params, x, y\) must accept the params and a batch x \(1, 3\) "
+                                  r"float32, y \(1,\) float32; it raised TypeError: list indices")),
     ],
 )
 def test_loss_function_params_that_cannot_work_are_named(params, error, match) -> None:

@@ -9,7 +9,13 @@ import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_callable, check_choice, check_int_range, check_methods
+from gdlab.core.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int_range,
+    check_methods,
+)
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
