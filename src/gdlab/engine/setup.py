@@ -20,12 +20,17 @@ from gdlab.engine.fused_mlp import FUSED_ACTIVATIONS, FUSED_MAX_WIDTH, KERNELS
 from gdlab.engine.objective import COMPUTE_DTYPES, Objective, function_objective, model_objective
 
 
-def check_types(data: Any, rule: Any) -> None:
+def check_data(data: Any) -> Dataset:
     if not isinstance(data, Dataset):
         raise TypeError(
             "data must be a gdlab Dataset (gd.datasets.load / from_arrays / from_file); "
             f"got {type(data).__name__}."
         )
+    return data
+
+
+def check_types(data: Any, rule: Any) -> None:
+    check_data(data)
     if not isinstance(rule, UpdateRule):
         raise TypeError(f"rule must be an update rule such as gd.sgd(0.1); got {type(rule).__name__}.")
 
@@ -39,6 +44,7 @@ def objective_and_params(
     kernel "fused" computes training steps with the fused MLP kernel (engine/fused_mlp.py).
     vmapped: the objective runs vmapped over configs (a sweep): the model's ``apply_vmapped``, where it has one.
     """
+    check_data(data)
     check_choice("kernel", kernel, KERNELS)
     if compute_dtype is not None:
         check_choice("compute_dtype", compute_dtype, COMPUTE_DTYPES)
