@@ -399,6 +399,22 @@ def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d)
     assert len(set(whole.history["learning_rate"])) > 1  # the plateau rule did act
 
 
+def test_a_checkpoint_of_another_model_rule_or_longer_run_is_refused() -> None:
+    """An mlp resumed from a linear model's checkpoint used to train the linear params under the
+    mlp's name; another rule failed inside tree_map; a shorter budget returned more epochs than asked."""
+    data = gd.datasets.load("linreg", n=40, features=3, seed=2)
+    saved: list[gd.Checkpoint] = []
+    gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, on_epoch=saved.append)
+    with pytest.raises(ValueError, match=r"resume must be a checkpoint of this model .*its params have leaves of "
+                                         r"shapes \[\(1,\), \(3, 1\)\] where this run's have \[\(3,\), \(3, 3\)"):
+        gd.fit(gd.models.mlp((3,)), data, gd.sgd(0.1), epochs=5, resume=saved[1])
+    with pytest.raises(ValueError, match="resume must be a checkpoint of this model and rule .*its opt_state"):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=5, resume=saved[1])
+    with pytest.raises(ValueError, match="epochs must be at least the checkpoint's 3 epochs to resume it; got 2"):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=2, resume=saved[2])
+    assert gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, resume=saved[2]).epochs_run == 3
+
+
 @pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize("n", [7, 1024, 2500, 4096])
 def test_whole_data_passes_over_slices_equal_one_pass(n: int) -> None:

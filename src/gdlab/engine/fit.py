@@ -123,6 +123,8 @@ def fit(
     arrays = device_arrays(data, params)
     check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
+    if resume is not None:
+        _check_resume(resume, params, state, epochs)
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)
@@ -195,6 +197,30 @@ def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None
     if resume is not None and not isinstance(resume, Checkpoint):
         raise TypeError(f"resume must be None or a gd.Checkpoint (as on_epoch receives); got {resume!r}.")
     check_methods("record", record, ("begin", "epoch", "end", "fail"), "a recorder such as gd.store.open(path)")
+
+
+def _check_resume(resume: Checkpoint, params: Params, state: Any, epochs: int) -> None:
+    """A checkpoint of this model and rule (the same pytrees and shapes) within the epochs asked for."""
+    if resume.epoch > epochs:
+        raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
+    for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
+        (their_tree, their_shapes), (our_tree, our_shapes) = _layout(theirs), _layout(ours)
+        if their_shapes != our_shapes:
+            raise ValueError(
+                f"resume must be a checkpoint of this model and rule (the same arguments otherwise); its {name} "
+                f"have leaves of shapes {their_shapes} where this run's have {our_shapes}."
+            )
+        if their_tree != our_tree:
+            raise ValueError(
+                f"resume must be a checkpoint of this model and rule (the same arguments otherwise); its {name} "
+                f"are {their_tree} where this run's are {our_tree}."
+            )
+
+
+def _layout(tree: Any) -> tuple[Any, list[tuple[int, ...]]]:
+    """A pytree's structure and its leaves' shapes."""
+    leaves, structure = jax.tree.flatten(tree)
+    return structure, [tuple(np.shape(leaf)) for leaf in leaves]
 
 
 def _devices(devices: int | None) -> int:
