@@ -449,6 +449,13 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
+def test_from_arrays_shows_a_huge_label_as_given_not_wrapped_round() -> None:
+    """astype(int64) turned 2**63 (uint64) and 1e20 (a whole float) into -2**63 in the message."""
+    for y, shown in ((np.array([0, 2**63], np.uint64), "9223372036854775808"), (np.array([0.0, 1e20]), "1e\\+20")):
+        with pytest.raises(ValueError, match=rf"y labels must be integers in \[0, 2\*\*62\); got {shown} at index 1"):
+            gd.datasets.from_arrays(np.zeros((2, 1)), y, task="classification")
+
+
 def test_from_arrays_rejects_complex_arrays_and_empty_ones_naming_x_and_y() -> None:
     """Complex x used to become float32 with its imaginary part dropped (only a ComplexWarning);
     empty arrays were reported as x_train, a name the caller never gave."""
@@ -581,6 +588,13 @@ def test_csv_float_target_is_regression_and_task_overrides(tmp_path: Path) -> No
     np.testing.assert_array_equal(np.sort(data.y_train), [-2.0, 0.0, 0.5, 1.25])
     whole = gd.datasets.from_file(_traced_csv(tmp_path), target="b", task="regression")
     assert whole.task == "regression" and whole.n_classes is None
+
+
+def test_csv_whole_numbers_too_big_for_labels_are_a_regression_target(tmp_path: Path) -> None:
+    """1e20 used to become the int64 label -2**63 and fail as 'labels must be in [0, 2)'."""
+    data = gd.datasets.from_file(_csv(tmp_path, "a,y\n1,1e20\n2,3\n"), test_fraction=0.0)
+    assert data.task == "regression"
+    np.testing.assert_array_equal(np.sort(data.y_train), np.array([3.0, 1e20], np.float32))
 
 
 def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) -> None:
