@@ -108,6 +108,8 @@ def test_or_fires_on_any_and_on_all_and_explains_the_first() -> None:
         (lambda: gd.stop.grad_norm(0.0), "tol"),
         (lambda: gd.stop.diverged(factor=0.5), "factor"),
         (lambda: gd.stop.target("loss", 1.0), "metric"),
+        (lambda: gd.stop.target("test_accuracy", 1.5), r"value must be a float in \[0.0, 1.0\]; got 1.5"),
+        (lambda: gd.stop.target("grad_norm", -1e-3), r"value must be a float in \[0.0, inf\); got -0.001"),
         (lambda: gd.stop.max_epochs(0), "max_epochs"),
         (lambda: gd.stop.time_budget(-1), "seconds"),
     ],

@@ -124,10 +124,15 @@ def grad_norm(tol: float) -> StopRule:
     )
 
 
+TARGET_RANGES = {"test_accuracy": (0.0, 1.0), "grad_norm": (0.0, math.inf)}
+"""The values a target can take: an accuracy is a fraction, a norm is not negative (losses may be)."""
+
+
 def target(metric: str, value: float) -> StopRule:
     """Target reached when metric <= value (losses) or >= value (accuracy)."""
     metric = check_choice("metric", metric, METRIC_NAMES)
-    value = float(check_float_range("value", value, -math.inf, math.inf))
+    low, high = TARGET_RANGES.get(metric, (-math.inf, math.inf))  # a value outside could never be reached
+    value = float(check_float_range("value", value, low, high, high_open=high == math.inf))
     sign = ">=" if metric in MAXIMIZED else "<="
 
     def reached(v: Any) -> Any:
