@@ -352,6 +352,31 @@ def test_hooks_of_the_wrong_type_are_refused_before_anything_compiles(hook, matc
 
 
 @pytest.mark.parametrize(
+    ("features", "kwargs", "error", "match"),
+    [
+        (13, {"reduce_lr": 0.5}, TypeError, r"reduce_lr must be gd.schedules.reduce_on_plateau\(...\); got 0.5"),
+        (14, {"track_noise_scale": -1}, ValueError, r"track_noise_scale must be an integer in \[0, inf\]; got -1"),
+        (15, {"track_sharpness": 1.0}, TypeError, "track_sharpness"),
+        (16, {"check_stability": "yes"}, TypeError, "check_stability must be a bool"),
+        (17, {"stop": "plateau"}, TypeError, "stop must be a rule from gd.stop"),
+        (18, {"stop": gd.stop.grad_norm(1e-3), "metrics": "running"}, ValueError,
+         r"stop rule grad_norm reads grad_norm \(needs metrics='exact'\)"),
+        (19, {"reduce_lr": gd.schedules.reduce_on_plateau(metric="test_accuracy"), "test_every": 2}, ValueError,
+         "reduce_on_plateau reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
+    ],
+)
+def test_rule_and_tracking_arguments_are_refused_before_anything_compiles(features, kwargs, error, match,
+                                                                          compile_counter) -> None:
+    """A bad reduce_lr or track_noise_scale was found after the stability check had compiled the
+    Hessian-vector products (8-13 programs); the others after the initial params had compiled."""
+    x = np.random.default_rng(features).normal(size=(12, features)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, np.arange(12) % 2, test_fraction=0.25)
+    with pytest.raises(error, match=match):
+        gd.fit(gd.models.mlp((features,)), data, gd.sgd(0.1), epochs=1, **kwargs)
+    assert compile_counter.count == 0
+
+
+@pytest.mark.parametrize(
     ("params", "error", "match"),
     [
         ({}, ValueError, r"params must hold at least one array; got \{\}"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -111,6 +111,14 @@ def fit(
     metrics = check_choice("metrics", metrics, METRICS)
     test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
     _check_hooks(callback, on_epoch, resume, record)
+    track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
+    check_int_range("track_noise_scale", track_noise_scale, 0)
+    if check_stability is not None:
+        check_bool("check_stability", check_stability)
+    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
+        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
+    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    _check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
     size = resolve_batch_size(batch_size, n_train)
@@ -132,9 +140,9 @@ def fit(
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
-    stop = with_divergence(stop, spec, test_every)
-    track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
-    if plan.is_full_batch if check_stability is None else check_bool("check_stability", check_stability):
+    stop = with_divergence(stop, spec, test_every, reduce_lr)
+    noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
+    if plan.is_full_batch if check_stability is None else check_stability:
         warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state)
     measure = None
     if track_sharpness:
@@ -153,11 +161,6 @@ def fit(
         "devices": n_devices,
         **({"test_every": test_every} if test_every > 1 else {}),  # absent: 1 (runs recorded before it resume)
     }
-    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
-        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
-    if reduce_lr is not None:
-        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec, test_every)
-    noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
                       "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
@@ -265,27 +268,44 @@ def _rule_names(stop: StopRule) -> list[str]:
     return [leaf.name for leaf in leaves(stop)]
 
 
-def with_divergence(stop: StopRule | None, spec: EpochSpec, test_every: int = 1) -> StopRule:
+class Recorded(NamedTuple):
+    """What decides the metrics a run records: metrics ("exact"/"running"), a test split, accuracy."""
+
+    metrics: str
+    has_test: bool
+    classification: bool
+
+
+def _check_rules(stop: Any, reduce_lr: ReduceOnPlateau | None, recorded: Recorded, test_every: int) -> None:
+    """The stop rule's type, and the metrics it and reduce_lr read against those the run records."""
+    if stop is not None and not isinstance(stop, StopRule):
+        raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
+    for leaf in leaves(stop) if stop is not None else ():
+        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, recorded, test_every)
+    if reduce_lr is not None:
+        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), recorded, test_every)
+
+
+def with_divergence(
+    stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
+) -> StopRule:
     """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()."""
+    _check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
     if stop is None:
         return diverged()
-    if not isinstance(stop, StopRule):
-        raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
-    for leaf in leaves(stop):
-        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, spec, test_every)
     if any(leaf.name == "diverged" for leaf in leaves(stop)):
         return stop
     return stop | diverged()
 
 
-def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec, test_every: int = 1) -> None:
+def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every: int = 1) -> None:
     """Refuse a rule that reads a metric this run never records (it could never fire) or records only
     every test_every-th epoch."""
     recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
-    recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
-    recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
+    recorded |= {"grad_norm"} if run.metrics == "exact" else set()
+    recorded |= {"test_loss"} | ({"test_accuracy"} if run.classification else set())
     for name in names:
-        if name.startswith("test_") and not spec.has_test:
+        if name.startswith("test_") and not run.has_test:
             raise ValueError(
                 f"{who} reads {name}, which a run without test data never records; "
                 "give the data a test split or use a train metric."
