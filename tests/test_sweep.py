@@ -216,6 +216,28 @@ def test_bad_hooks_are_named_before_anything_compiles(tiny, compile_counter) -> 
     assert compile_counter.count == 0
 
 
+@pytest.mark.parametrize(
+    ("features", "kwargs", "error", "match"),
+    [
+        (29, {"stop": "plateau"}, TypeError, "stop must be a rule from gd.stop"),
+        (30, {"stop": gd.stop.grad_norm(1e-3), "metrics": "running"}, ValueError,
+         r"stop rule grad_norm reads grad_norm \(needs metrics='exact'\)"),
+        (31, {"stop": gd.stop.early_stopping("test_accuracy", 2), "test_every": 2}, ValueError,
+         "stop rule early_stopping reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
+        (32, {"schedule": ["one_cycle"]}, ValueError,  # one update: was "total_steps must be ... got 1", not a sweep argument
+         r"schedule 'one_cycle' needs at least 2 updates after warmup_steps \(0\); the run has 1"),
+    ],
+)
+def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(features, kwargs, error, match,
+                                                                               compile_counter) -> None:
+    """The stop rule was checked after each seed's initial params had compiled."""
+    x = np.random.default_rng(5).normal(size=(12, features)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, np.arange(12) % 2, test_fraction=0.25)
+    with pytest.raises(error, match=match):
+        gd.sweep(gd.models.mlp((features,)), data, learning_rate=[0.1], epochs=1, **kwargs)
+    assert compile_counter.count == 0
+
+
 def test_result_accessors_name_bad_arguments(tiny, tmp_path, monkeypatch) -> None:
     result = gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1, 0.5], epochs=1)
     assert result.run(np.int64(1)).config["learning_rate"] == 0.5

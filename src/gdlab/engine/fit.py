@@ -118,7 +118,7 @@ def fit(
     if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
         raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
-    _check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
+    check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
     size = resolve_batch_size(batch_size, n_train)
@@ -276,7 +276,7 @@ class Recorded(NamedTuple):
     classification: bool
 
 
-def _check_rules(stop: Any, reduce_lr: ReduceOnPlateau | None, recorded: Recorded, test_every: int) -> None:
+def check_rules(stop: Any, reduce_lr: ReduceOnPlateau | None, recorded: Recorded, test_every: int) -> None:
     """The stop rule's type, and the metrics it and reduce_lr read against those the run records."""
     if stop is not None and not isinstance(stop, StopRule):
         raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
@@ -290,7 +290,7 @@ def with_divergence(
     stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
 ) -> StopRule:
     """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()."""
-    _check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
+    check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
     if stop is None:
         return diverged()
     if any(leaf.name == "diverged" for leaf in leaves(stop)):

@@ -49,7 +49,7 @@ from gdlab.engine.epoch import (
     compiled_epoch,
     initial_train_loss,
 )
-from gdlab.engine.fit import with_divergence
+from gdlab.engine.fit import Recorded, check_rules, with_divergence
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.objective import Objective
 from gdlab.engine.recording import SweepRecorder
@@ -147,6 +147,8 @@ def sweep(
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
+    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    check_rules(stop, None, recorded, test_every)  # before the initial params compile
     check_callable("callback", callback, "callback(group, epoch, active configs)")
     check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
                   "a sweep recorder such as gd.store.open(path)")
