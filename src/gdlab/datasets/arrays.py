@@ -126,6 +126,7 @@ def _targets(y: np.ndarray, task: str) -> np.ndarray:
     elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
         raise TypeError(f"y must be a numeric array; got dtype {y.dtype}.")
     if y.dtype != bool and y.size and np.max(y) >= 2**62:  # int64 would wrap it round to a negative label
-        i = int(np.argmax(y))
-        raise ValueError(f"y labels must be integers in [0, 2**62); got {y[i]} at index {i}.")
+        at = np.unravel_index(int(np.argmax(y)), y.shape)
+        index = int(at[0]) if y.ndim == 1 else tuple(int(k) for k in at)
+        raise ValueError(f"y labels must be integers in [0, 2**62); got {y[at]} at index {index}.")
     return y.astype(np.int64)
