@@ -106,6 +106,15 @@ def test_finder_arguments_that_used_to_fail_after_the_range_test(least_squares, 
     assert compile_counter.count == 0
 
 
+def test_the_finder_takes_full_batch_as_fit_does(least_squares) -> None:
+    """batch_size="full" (or None) is every sample, as in gd.fit; it was a TypeError."""
+    kwargs = {"seeds": 1, "steps": 40, "validate_epochs": 2}
+    full = find_learning_rate(gd.models.linear(), least_squares, batch_size="full", **kwargs)
+    n = find_learning_rate(gd.models.linear(), least_squares, batch_size=least_squares.n_train, **kwargs)
+    np.testing.assert_array_equal(full.raw_losses, n.raw_losses)
+    assert full.suggestion == n.suggestion
+
+
 def test_diagnostics_name_data_of_the_wrong_type(least_squares) -> None:
     model = gd.models.linear()
     params = model.init(jax.random.PRNGKey(0), (5,), 1)

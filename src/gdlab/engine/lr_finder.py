@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import (
     check_callable,
     check_float_range,
@@ -87,7 +88,7 @@ def find_learning_rate(
     model: Model | LossFn,
     data: Dataset,
     *,
-    batch_size: int = 32,
+    batch_size: int | str | None = 32,
     seeds: int | Sequence[int] = 3,
     min_lr: float = 1e-5,
     max_lr: float = 10.0,
@@ -119,7 +120,7 @@ def find_learning_rate(
         raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
     steps = check_int_range("steps", steps, 20)
     seeds = seed_list(seeds)
-    batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
+    batch_size = resolve_batch_size(batch_size, data.n_train)  # "full" / None: every sample, as in fit
     beta = check_float_range("beta", beta, 0.0, 1.0)
     diverge = check_float_range("diverge", diverge, 1.0, math.inf)
     validate_epochs = check_int_range("validate_epochs", validate_epochs, 1)
