@@ -278,6 +278,12 @@ def test_linreg_rejects_bad_options(options: dict, pattern: str) -> None:
         gd.datasets.load("linreg", **options)
 
 
+def test_linreg_bias_must_be_a_bool() -> None:
+    """bias="no" was truthy: a bias was drawn."""
+    with pytest.raises(TypeError, match=r"bias must be a bool \(True or False\); got 'no'"):
+        gd.datasets.load("linreg", bias="no")
+
+
 # --- from_arrays --------------------------------------------------------------------------
 
 
