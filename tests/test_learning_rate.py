@@ -81,6 +81,17 @@ def test_reduce_on_plateau_never_raises_the_rate_when_min_lr_is_above_it() -> No
     assert state.scale == 1.0
 
 
+def test_reduce_on_plateau_on_a_negative_loss_needs_a_real_improvement() -> None:
+    """A loss_fn's loss may be negative: -10 then -9.9995 is worse (fires at patience 0); best * (1 - threshold)
+    = -9.999 counted it as better and moved best up to it."""
+    rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=1e-4)
+    state = rule.update(rule.init(), -10.0, 0.1)
+    worse = rule.update(state, -9.9995, 0.1)
+    assert worse.scale == 0.5 and worse.best == -10.0
+    better = rule.update(state, -10.002, 0.1)  # improves by 0.002 > 1e-4 * 10
+    assert better.scale == 1.0 and better.best == -10.002
+
+
 def test_reduce_on_plateau_in_fit_scales_the_schedule_from_the_next_epoch(mnist1d) -> None:
     rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.5)  # fires every epoch
     schedule = gd.schedules.exponential(0.1, 0.5, 10)

@@ -3,7 +3,9 @@
 The rule keeps a scale that multiplies the learning rate of any schedule, so it
 composes with them: lr(step) = scale * schedule(step). Once per epoch:
 
-    better  = metric < best * (1 - threshold)   (losses; accuracy: > best * (1 + threshold))
+    better  = metric < best - threshold * |best|   (losses; accuracy: > best + threshold * |best|;
+              torch's best * (1 - threshold), the same for positive metrics, but for a negative loss it
+              counts a slightly worse value as better)
     best, bad_epochs = (metric, 0) if better else (best, bad_epochs + 1)
     in cooldown: cooldown_left -= 1 and bad_epochs = 0
     if bad_epochs > patience: scale <- min(scale, max(scale * factor, min_lr / schedule lr)),
@@ -51,10 +53,11 @@ class ReduceOnPlateau(NamedTuple):
 
     def update(self, state: PlateauLRState, value: float, schedule_lr: float) -> PlateauLRState:
         """One epoch: value is the metric, schedule_lr the unscaled rate of the epoch's last step."""
+        margin = self.threshold * abs(state.best) if math.isfinite(state.best) else 0.0
         if self.metric in MAXIMIZED:
-            better = value > state.best * (1 + self.threshold)
+            better = value > state.best + margin
         else:
-            better = value < state.best * (1 - self.threshold)
+            better = value < state.best - margin  # torch's best * (1 - threshold) counts a worse negative loss
         best, bad = (value, 0) if better else (state.best, state.bad_epochs + 1)
         cooldown_left = state.cooldown_left
         if cooldown_left > 0:
