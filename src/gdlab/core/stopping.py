@@ -155,7 +155,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
 
     An epoch improves when (best - loss) / |best| > tol; best is then updated.
     When it fires the run is converged, or stalled if the loss is not below
-    (1 - 0.01) x the initial loss (a plateau at or near the start is no convergence).
+    initial - 0.01 x |initial| (a plateau at or near the start is no convergence).
     """
     tol = check_float_range("tol", tol, 0.0, math.inf)
     patience = check_int_range("patience", patience, 1)
@@ -178,7 +178,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         loss, initial = float(metrics["train_loss"]), float(metrics["initial_loss"])
         epoch = int(metrics["epoch"])
         what = f"train loss improved by <= {tol:g} (relative) for {patience} epochs"
-        if not loss < (1 - STALL_MARGIN) * initial:
+        if not loss < initial - STALL_MARGIN * abs(initial):  # (1 - margin) * initial: above it when negative
             return "stalled", (
                 f"stalled: {what}, at {loss:.4g}, not below the initial loss {initial:.4g}, at epoch {epoch}"
             )
