@@ -70,6 +70,16 @@ def test_sharpness_on_a_batch_uses_that_batch() -> None:
     np.testing.assert_allclose(got, np.linalg.eigvalsh(2 * x.T @ x / 20).max(), rtol=1e-4)
 
 
+def test_sharpness_takes_full_batch_as_fit_does() -> None:
+    """batch_size="full" is all the training data (it was a TypeError): 2 X^T X / n's top eigenvalue."""
+    data = gd.datasets.load("linreg", n=60, features=3, seed=3, dtype="float64")
+    model = gd.models.linear()
+    params = model.init(gd.core.batching.run_keys(0)[0], (3,), 1)
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))])
+    expected = np.linalg.eigvalsh(2 * x.T @ x / data.n_train).max()
+    np.testing.assert_allclose(gd.sharpness(model, params, data, batch_size="full"), expected, rtol=1e-4)
+
+
 def _distances(a: np.ndarray, rule: gd.UpdateRule, steps: int, seed: int = 4) -> np.ndarray:
     """|w_k - w*| for gradient steps on f(w) = 1/2 w^T A w (w* = 0)."""
     w = jnp.asarray(np.random.default_rng(seed).normal(size=len(a)))

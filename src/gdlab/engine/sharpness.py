@@ -20,6 +20,7 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import stability_formula, stability_limit
@@ -32,7 +33,7 @@ def sharpness(
     model: Model | LossFn,
     params: Params,
     data: Dataset,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
     *,
     loss: str | None = None,
     tol: float = 1e-6,
@@ -52,8 +53,8 @@ def sharpness(
     objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
-    if batch_size is not None:
-        batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
+    batch_size = resolve_batch_size(batch_size, data.n_train)  # None / "full": all of it, as in fit
+    if batch_size < data.n_train:
         pick = np.random.default_rng(seed).choice(data.n_train, size=batch_size, replace=False)
         x, y = x[np.sort(pick)], y[np.sort(pick)]
     return top_eigenvalue(objective, params, x, y, tol=tol, max_iter=max_iter, seed=seed)
