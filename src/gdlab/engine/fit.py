@@ -85,8 +85,9 @@ def fit(
     a run that asked for convergence and ends on it warns
     (``ConvergenceWarning``). ``check_stability`` (default: on for batch
     gradient descent) compares the initial learning rate with the stability
-    limit 2/L (``(2 + 2*momentum)/L`` with momentum), L the top Hessian
-    eigenvalue at the initial params, and warns (``StabilityWarning``) when it
+    limit of the rule (``rule.stability_limit``: 2/L, ``(2 + 2*momentum)/L`` with
+    momentum, ``(2 + 2*momentum)/((1 + 2*momentum) L)`` with Nesterov; weight decay
+    adds to L), L the top Hessian eigenvalue at the initial params, and warns (``StabilityWarning``) when it
     is exceeded. ``track_sharpness`` n > 0 records L in ``history["sharpness"]``
     every n epochs (NaN between); ``track_noise_scale`` n > 0 records the gradient
     noise scale B_simple and its interval (``history["noise_scale"]``,
