@@ -455,6 +455,28 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
+@pytest.mark.parametrize(
+    ("x", "y", "match", "dataset_match"),
+    [
+        (np.zeros((5, 0)), np.arange(5) % 2, r"x must have at least one feature; got shape \(5, 0\)",
+         r"x_train must have shape \(n, features...\) with features >= 1; got shape \(5, 0\)"),
+        (np.zeros((5, 2)), np.zeros((5, 0)), r"y must have shape \(n,\) or \(n, k\) with k >= 1 for regression; "
+                                             r"got shape \(5, 0\)", r"y_train must have shape .*; got shape \(5, 0\)"),
+        (np.zeros((5, 2)), np.zeros((5, 2, 2)), r"y must have shape .* for regression; got shape \(5, 2, 2\)",
+         r"y_train must have shape \(n,\) or \(n, k\) .*; got shape \(5, 2, 2\)"),
+    ],
+)
+def test_from_arrays_and_dataset_reject_shapes_no_model_can_fit(x, y, match, dataset_match) -> None:
+    """These made Datasets that failed only in fit ("input_shape[0] must be ...", "outputs must be ...",
+    or a (2, 2) target read as 2 outputs and reported as a feature mismatch)."""
+    with pytest.raises(ValueError, match=match):
+        gd.datasets.from_arrays(x, y)
+    arrays = {"x_train": np.asarray(x, np.float32), "y_train": np.asarray(y, np.float32)}
+    arrays |= {"x_test": arrays["x_train"][:0], "y_test": arrays["y_train"][:0]}
+    with pytest.raises(ValueError, match=dataset_match):
+        gd.Dataset(**arrays, task="regression", n_classes=None)
+
+
 def test_from_arrays_shows_a_huge_label_as_given_not_wrapped_round() -> None:
     """astype(int64) turned 2**63 (uint64) and 1e20 (a whole float) into -2**63 in the message."""
     for y, shown in ((np.array([0, 2**63], np.uint64), "9223372036854775808"), (np.array([0.0, 1e20]), "1e\\+20")):

@@ -51,6 +51,8 @@ def prepare_arrays(
         raise ValueError(f"x and y must have the same length; got {len(x_arr)} and {len(y_arr)}.")
     if len(x_arr) == 0:
         raise ValueError(f"x and y must hold at least one sample; got shapes {x_arr.shape} and {y_arr.shape}.")
+    if 0 in x_arr.shape[1:]:
+        raise ValueError(f"x must have at least one feature; got shape {x_arr.shape}.")
     _check_finite(x_arr, "x")
     if task is None:
         labels = np.issubdtype(y_arr.dtype, np.integer) or y_arr.dtype == bool
@@ -58,6 +60,8 @@ def prepare_arrays(
     check_choice("task", task, TASKS)
     y_arr = _targets(y_arr, task)
     if task != "classification":
+        if y_arr.ndim > 2 or 0 in y_arr.shape[1:]:
+            raise ValueError(f"y must have shape (n,) or (n, k) with k >= 1 for regression; got shape {y_arr.shape}.")
         _check_finite(y_arr, "y")
         return x_arr, y_arr, task, None
     if n_classes is None:
