@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gdlab as gd
@@ -67,6 +68,31 @@ def test_one_epoch_equals_a_numpy_loop_over_the_same_permutation(batch_size: int
             v = v - lr * 2 * x[idx].T @ (x[idx] @ v - y[idx]) / len(idx)
     np.testing.assert_allclose(_flat(result.params), v, rtol=0, atol=1e-12)
     assert result.steps_run == 2 * -(-40 // batch_size)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"), [(0.9, False, 0.0), (0.8, True, 0.05)])
+def test_momentum_carries_across_batches_and_epochs_as_optax_does(momentum, nesterov, weight_decay) -> None:
+    """Three epochs of mini-batches (7 of 40, the last 5) through fit against optax.sgd (with
+    add_decayed_weights first) stepping over the same permutations: one momentum buffer for the run."""
+    data = _linreg64(n=50)
+    x, y = jnp.asarray(_xb(data)), jnp.asarray(data.y_train)
+    model = gd.models.linear()
+    init_key, data_key = run_keys(5)
+    params = model.init(init_key, data.input_shape, 1)
+    rule = gd.sgd(0.02, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    result = gd.fit(model, data, rule, batch_size=7, epochs=3, seed=5, params=params)
+    opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(0.02, momentum=momentum, nesterov=nesterov))
+    v = jnp.asarray(_flat(params))
+    state = opt.init(v)
+    for epoch in range(3):
+        order = np.asarray(epoch_permutation(data_key, epoch, data.n_train))
+        for start in range(0, data.n_train, 7):
+            idx = order[start : start + 7]
+            grad = 2 * x[idx].T @ (x[idx] @ v - y[idx]) / len(idx)
+            updates, state = opt.update(grad, state, v)
+            v = optax.apply_updates(v, updates)
+    np.testing.assert_allclose(_flat(result.params), np.asarray(v), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (10, 10), (7, 1), (100, 32), (33, 5)])
