@@ -238,6 +238,23 @@ def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(f
     assert compile_counter.count == 0
 
 
+def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(compile_counter) -> None:
+    """batch_size=[8, "full"] under a budget that holds only the batch-8 config trained the whole batch-8
+    group (compiling and running every epoch) before failing on "full"."""
+    x = np.random.default_rng(2).normal(size=(1600, 10)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(int), test_fraction=0.25)
+    model = gd.models.mlp((17,))
+    params = model.init(jax.random.PRNGKey(0), (10,), 2)
+    small, full = config_bytes(params, 8), config_bytes(params, data.n_train)
+    assert small < full
+    compiled, epochs = compile_counter.count, []
+    with pytest.raises(ValueError, match=rf"max_memory must hold at least one config per seed \({full} bytes for 1 "
+                                         rf"seeds at batch_size 1200\); got {(small + full) // 2}"):
+        gd.sweep(model, data, learning_rate=[0.1], batch_size=[8, "full"], epochs=2, max_memory=(small + full) // 2,
+                 callback=lambda group, epoch, active: epochs.append(epoch))
+    assert epochs == [] and compile_counter.count == compiled
+
+
 def test_result_accessors_name_bad_arguments(tiny, tmp_path, monkeypatch) -> None:
     result = gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1, 0.5], epochs=1)
     assert result.run(np.int64(1)).config["learning_rate"] == 0.5

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -152,6 +153,9 @@ def sweep(
     check_callable("callback", callback, "callback(group, epoch, active configs)")
     check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
                   "a sweep recorder such as gd.store.open(path)")
+    shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)  # nothing compiles
+    for size in sizes:  # every group fits max_memory, or none trains (a later one would fail after the first)
+        _chunk_size(shapes, size, metrics, len(seeds_used), 1, budget)
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
@@ -258,6 +262,15 @@ def _seed_inits(
                                                        _cpu_layout())
         inits.append(p)
     return objective, inits, loss_name
+
+
+def _param_shapes(
+    model: Model | LossFn, data: Dataset, params: Params | None, loss: str | None, compute_dtype: str | None,
+    kernel: str,
+) -> Any:
+    """The initial params' shapes and dtypes (jax.eval_shape: traced, never compiled), with the model checks."""
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    return jax.eval_shape(lambda k: objective_and_params(model, data, params, loss, k, compute_dtype, kernel)[1], key)
 
 
 def _initial_losses(objective: Objective, inits: list[Params], arrays: tuple[jax.Array, ...]) -> np.ndarray:
