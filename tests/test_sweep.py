@@ -255,6 +255,16 @@ def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(c
     assert epochs == [] and compile_counter.count == compiled
 
 
+def test_a_schedule_one_group_cannot_run_is_refused_before_any_group_trains(tiny) -> None:
+    """one_cycle over 2 epochs: 10 updates at batch size 4, 2 at full batch (too few for a warm-up of
+    pct_start 0.3); the batch-4 group trained before the full-batch one failed."""
+    epochs: list[int] = []
+    with pytest.raises(ValueError, match=r"pct_start must be a float in \(0.5, 1\) with total_steps=2"):
+        gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1], batch_size=[4, "full"], schedule=["one_cycle"],
+                 epochs=2, callback=lambda group, epoch, active: epochs.append(epoch))
+    assert epochs == []
+
+
 def test_result_accessors_name_bad_arguments(tiny, tmp_path, monkeypatch) -> None:
     result = gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1, 0.5], epochs=1)
     assert result.run(np.int64(1)).config["learning_rate"] == 0.5

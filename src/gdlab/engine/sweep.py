@@ -153,29 +153,33 @@ def sweep(
     check_callable("callback", callback, "callback(group, epoch, active configs)")
     check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
                   "a sweep recorder such as gd.store.open(path)")
-    shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)  # nothing compiles
-    for size in sizes:  # every group fits max_memory, or none trains (a later one would fail after the first)
-        _chunk_size(shapes, size, metrics, len(seeds_used), 1, budget)
+    layout = None if mesh is None else check_layout(mesh, jax.device_count())
+    # Every group is checked before any trains (a later one would fail after the first): memory from
+    # the params' shapes (nothing compiles), the schedule built for its run length, the mesh's data axis.
+    param_shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)
+    plans = []
+    for size, (label, shape) in itertools.product(sizes, shapes.items()):
+        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget)
+        pairs = len(rates) * len(momenta)
+        devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+        if devices[1] > 1:
+            check_divides(size, devices[1], data.n_train, "the mesh's data axis")
+        steps = epochs * batch_plan(data.n_train, size).steps
+        plans.append((size, _schedule_params(label, shape, rates, steps), devices))
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
                     "test_every": test_every, "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
         record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
                                           stop))
-    layout = None if mesh is None else check_layout(mesh, jax.device_count())
     groups = []
     try:
-        for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
+        for index, (size, schedule_params, devices) in enumerate(plans):
             progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
-            steps = epochs * batch_plan(data.n_train, size).steps
             offset = index * len(rates) * len(momenta) * len(seeds_used)
-            pairs = len(rates) * len(momenta)
-            devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
-            if devices[1] > 1:
-                check_divides(size, devices[1], data.n_train, "the mesh's data axis")
-            groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
-                                     seeds_used, (epochs, test_every), stop, nesterov, weight_decay, metrics, loss, params,
-                                     budget, progress, compute_dtype, devices, (record, offset), kernel))
+            groups.append(_run_group(model, data, size, schedule_params, momenta, seeds_used, (epochs, test_every),
+                                     stop, nesterov, weight_decay, metrics, loss, params, budget, progress,
+                                     compute_dtype, devices, (record, offset), kernel))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
