@@ -116,8 +116,6 @@ def fit(
     check_int_range("track_noise_scale", track_noise_scale, 0)
     if check_stability is not None:
         check_bool("check_stability", check_stability)
-    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
-        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
     check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
@@ -277,10 +275,12 @@ class Recorded(NamedTuple):
     classification: bool
 
 
-def check_rules(stop: Any, reduce_lr: ReduceOnPlateau | None, recorded: Recorded, test_every: int) -> None:
-    """The stop rule's type, and the metrics it and reduce_lr read against those the run records."""
+def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) -> None:
+    """The stop rule's and reduce_lr's types, and the metrics they read against those the run records."""
     if stop is not None and not isinstance(stop, StopRule):
         raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
+    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
+        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
     for leaf in leaves(stop) if stop is not None else ():
         _check_recorded(f"stop rule {leaf.name}", leaf.metrics, recorded, test_every)
     if reduce_lr is not None:
