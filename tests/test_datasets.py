@@ -278,6 +278,12 @@ def test_linreg_rejects_bad_options(options: dict, pattern: str) -> None:
         gd.datasets.load("linreg", **options)
 
 
+def test_linreg_bias_must_be_a_bool() -> None:
+    """bias="no" was truthy: a bias was drawn."""
+    with pytest.raises(TypeError, match=r"bias must be a bool \(True or False\); got 'no'"):
+        gd.datasets.load("linreg", bias="no")
+
+
 # --- from_arrays --------------------------------------------------------------------------
 
 
@@ -449,6 +455,46 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
+@pytest.mark.parametrize(
+    ("x", "y", "match", "dataset_match"),
+    [
+        (np.zeros((5, 0)), np.arange(5) % 2, r"x must have at least one feature; got shape \(5, 0\)",
+         r"x_train must have shape \(n, features...\) with features >= 1; got shape \(5, 0\)"),
+        (np.zeros((5, 2)), np.zeros((5, 0)), r"y must have shape \(n,\) or \(n, k\) with k >= 1 for regression; got shape",
+         r"y_train must have shape .*; got shape \(5, 0\)"),
+        (np.zeros((5, 2)), np.zeros((5, 2, 2)), r"y must have shape .* for regression; got shape \(5, 2, 2\)",
+         r"y_train must have shape \(n,\) or \(n, k\) .*; got shape \(5, 2, 2\)"),
+    ],
+)
+def test_from_arrays_and_dataset_reject_shapes_no_model_can_fit(x, y, match, dataset_match) -> None:
+    """These made Datasets that failed only in fit ("input_shape[0] must be ...", "outputs must be ...",
+    or a (2, 2) target read as 2 outputs and reported as a feature mismatch)."""
+    with pytest.raises(ValueError, match=match):
+        gd.datasets.from_arrays(x, y)
+    arrays = {"x_train": np.asarray(x, np.float32), "y_train": np.asarray(y, np.float32)}
+    arrays |= {"x_test": arrays["x_train"][:0], "y_test": arrays["y_train"][:0]}
+    with pytest.raises(ValueError, match=dataset_match):
+        gd.Dataset(**arrays, task="regression", n_classes=None)
+
+
+def test_from_arrays_shows_a_huge_label_as_given_not_wrapped_round() -> None:
+    """astype(int64) turned 2**63 (uint64) and 1e20 (a whole float) into -2**63 in the message."""
+    for y, shown in ((np.array([0, 2**63], np.uint64), "9223372036854775808"), (np.array([0.0, 1e20]), "1e\\+20")):
+        with pytest.raises(ValueError, match=rf"y labels must be integers in \[0, 2\*\*62\); got {shown} at index 1"):
+            gd.datasets.from_arrays(np.zeros((2, 1)), y, task="classification")
+
+
+def test_from_arrays_rejects_complex_arrays_and_empty_ones_naming_x_and_y() -> None:
+    """Complex x used to become float32 with its imaginary part dropped (only a ComplexWarning);
+    empty arrays were reported as x_train, a name the caller never gave."""
+    with pytest.raises(TypeError, match=r"x must be a real array; got dtype complex128"):
+        gd.datasets.from_arrays(np.array([[1 + 2j], [3 + 0j]]), np.array([0, 1]))
+    with pytest.raises(TypeError, match=r"y must be a real array; got dtype complex64"):
+        gd.datasets.from_arrays(np.zeros((2, 1)), np.array([1 + 1j, 2], np.complex64))
+    with pytest.raises(ValueError, match=r"x and y must hold at least one sample; got shapes \(0, 3\) and \(0,\)"):
+        gd.datasets.from_arrays(np.zeros((0, 3)), np.zeros(0, int))
+
+
 # --- Dataset -----------------------------------------------------------------------------
 
 
@@ -570,6 +616,13 @@ def test_csv_float_target_is_regression_and_task_overrides(tmp_path: Path) -> No
     np.testing.assert_array_equal(np.sort(data.y_train), [-2.0, 0.0, 0.5, 1.25])
     whole = gd.datasets.from_file(_traced_csv(tmp_path), target="b", task="regression")
     assert whole.task == "regression" and whole.n_classes is None
+
+
+def test_csv_whole_numbers_too_big_for_labels_are_a_regression_target(tmp_path: Path) -> None:
+    """1e20 used to become the int64 label -2**63 and fail as 'labels must be in [0, 2)'."""
+    data = gd.datasets.from_file(_csv(tmp_path, "a,y\n1,1e20\n2,3\n"), test_fraction=0.0)
+    assert data.task == "regression"
+    np.testing.assert_array_equal(np.sort(data.y_train), np.array([3.0, 1e20], np.float32))
 
 
 def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) -> None:

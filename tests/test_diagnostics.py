@@ -89,6 +89,42 @@ def test_bad_finder_arguments(least_squares, kwargs, match) -> None:
         find_learning_rate(gd.models.linear(), least_squares, **{"batch_size": 25, "steps": 40, **kwargs})
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"grid_per_decade": 0}, ValueError, r"grid_per_decade must be an integer in \[1, inf\]; got 0"),
+        ({"callback": 3}, TypeError, r"callback must be None or a function callback\(stage, done, total\)"),
+        ({"record": "runs.db"}, TypeError, "record must be None or an object with methods record_finder"),
+    ],
+)
+def test_finder_arguments_that_used_to_fail_after_the_range_test(least_squares, kwargs, error, match,
+                                                                 compile_counter) -> None:
+    """grid_per_decade=0 was a ZeroDivisionError, a bad callback or record an AttributeError,
+    each after the range test had compiled and run."""
+    with pytest.raises(error, match=match):
+        find_learning_rate(gd.models.linear(), least_squares, **{"batch_size": 25, "steps": 40, **kwargs})
+    assert compile_counter.count == 0
+
+
+def test_the_finder_takes_full_batch_as_fit_does(least_squares) -> None:
+    """batch_size="full" (or None) is every sample, as in gd.fit; it was a TypeError."""
+    kwargs = {"seeds": 1, "steps": 40, "validate_epochs": 2}
+    full = find_learning_rate(gd.models.linear(), least_squares, batch_size="full", **kwargs)
+    n = find_learning_rate(gd.models.linear(), least_squares, batch_size=least_squares.n_train, **kwargs)
+    np.testing.assert_array_equal(full.raw_losses, n.raw_losses)
+    assert full.suggestion == n.suggestion
+
+
+def test_diagnostics_name_data_of_the_wrong_type(least_squares) -> None:
+    model = gd.models.linear()
+    params = model.init(jax.random.PRNGKey(0), (5,), 1)
+    arrays = (least_squares.x_train, least_squares.y_train)
+    for call in (lambda: find_learning_rate(model, arrays), lambda: noise_scale(model, params, arrays),
+                 lambda: exact_noise_scale(model, params, arrays), lambda: gd.sharpness(model, params, arrays)):
+        with pytest.raises(TypeError, match="data must be a gdlab Dataset .*; got tuple"):
+            call()  # was AttributeError: 'tuple' object has no attribute 'n_train' / 'task'
+
+
 def test_the_finder_reports_its_progress(least_squares) -> None:
     seen: list[tuple[str, int, int]] = []
     find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=1, steps=40, validate_epochs=3,
@@ -126,6 +162,20 @@ def test_two_batch_noise_scale_is_within_20_percent_of_the_exact_value() -> None
         float(((per_example - per_example.mean(0)) ** 2).sum(1).mean() / (per_example.mean(0) @ per_example.mean(0))),
         rel=1e-9,
     )
+
+
+@pytest.mark.usefixtures("x64")
+def test_exact_noise_scale_in_closed_form_and_infinite_without_a_mean_gradient() -> None:
+    """f_i(c) = (c - y_i)^2 / 2: g_i = c - y_i, G = c - mean(y), tr(Sigma) = var(y), B = var(y) / G^2.
+    With mean(y) = c, G = 0: B = inf, as noise_scale reports it (was a ZeroDivisionError)."""
+    y = np.array([-1.0, 1.0, -1.0, 1.0, -3.0, 3.0])
+    data = gd.datasets.from_arrays(np.zeros((6, 1)), y, test_fraction=0.0)
+
+    def loss_fn(c, x, y):
+        return jnp.mean((c - y) ** 2) / 2
+
+    assert exact_noise_scale(loss_fn, jnp.asarray(0.5), data) == pytest.approx(np.var(y) / 0.25, rel=1e-12)
+    assert exact_noise_scale(loss_fn, jnp.asarray(0.0), data) == float("inf")
 
 
 @pytest.mark.parametrize(

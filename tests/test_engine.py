@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import gdlab as gd
@@ -67,6 +68,31 @@ def test_one_epoch_equals_a_numpy_loop_over_the_same_permutation(batch_size: int
             v = v - lr * 2 * x[idx].T @ (x[idx] @ v - y[idx]) / len(idx)
     np.testing.assert_allclose(_flat(result.params), v, rtol=0, atol=1e-12)
     assert result.steps_run == 2 * -(-40 // batch_size)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize(("momentum", "nesterov", "weight_decay"), [(0.9, False, 0.0), (0.8, True, 0.05)])
+def test_momentum_carries_across_batches_and_epochs_as_optax_does(momentum, nesterov, weight_decay) -> None:
+    """Three epochs of mini-batches (7 of 40, the last 5) through fit against optax.sgd (with
+    add_decayed_weights first) stepping over the same permutations: one momentum buffer for the run."""
+    data = _linreg64(n=50)
+    x, y = jnp.asarray(_xb(data)), jnp.asarray(data.y_train)
+    model = gd.models.linear()
+    init_key, data_key = run_keys(5)
+    params = model.init(init_key, data.input_shape, 1)
+    rule = gd.sgd(0.02, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    result = gd.fit(model, data, rule, batch_size=7, epochs=3, seed=5, params=params)
+    opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.sgd(0.02, momentum=momentum, nesterov=nesterov))
+    v = jnp.asarray(_flat(params))
+    state = opt.init(v)
+    for epoch in range(3):
+        order = np.asarray(epoch_permutation(data_key, epoch, data.n_train))
+        for start in range(0, data.n_train, 7):
+            idx = order[start : start + 7]
+            grad = 2 * x[idx].T @ (x[idx] @ v - y[idx]) / len(idx)
+            updates, state = opt.update(grad, state, v)
+            v = optax.apply_updates(v, updates)
+    np.testing.assert_allclose(_flat(result.params), np.asarray(v), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(("n", "batch_size"), [(10, 3), (10, 10), (7, 1), (100, 32), (33, 5)])
@@ -299,6 +325,109 @@ def test_a_model_made_for_the_other_task_is_refused(mnist1d) -> None:
         gd.fit(gd.models.logistic(), gd.datasets.load("linreg", n=20), gd.sgd(0.1))
 
 
+def _tiny(y: np.ndarray) -> gd.Dataset:
+    x = np.random.default_rng(0).normal(size=(len(y), 3)).astype(np.float32)
+    return gd.datasets.from_arrays(x, y, test_fraction=0.25)
+
+
+@pytest.mark.parametrize(
+    ("model", "y", "loss", "match"),
+    [
+        (gd.models.logistic(), np.arange(12) % 3, "mse", "loss must be 'cross_entropy' for classification with 3 outputs; got 'mse'"),
+        (gd.models.logistic(), np.arange(12) % 3, "binary_cross_entropy", "'cross_entropy' for classification with 3"),
+        (gd.models.logistic(outputs=1), np.arange(12) % 2, "cross_entropy", "'binary_cross_entropy' for classification with one output"),
+        (gd.models.mlp((4,)), np.linspace(-2.0, 2.0, 12), "cross_entropy", "loss must be 'mse' for regression"),
+        (gd.models.mlp((4,)), np.linspace(-2.0, 2.0, 12), "binary_cross_entropy", "targets in \\[0, 1\\]\\); got 'binary"),
+    ],
+)
+def test_a_loss_that_does_not_fit_the_task_and_outputs_is_refused(model, y, loss, match) -> None:
+    """These pairs used to train on meaningless numbers (or diverge at once) without an error."""
+    with pytest.raises(ValueError, match=match):
+        gd.fit(model, _tiny(y), gd.sgd(0.1), loss=loss, epochs=1)
+
+
+@pytest.mark.usefixtures("x64")
+@pytest.mark.parametrize("shape", [(16,), (16, 1)])
+def test_binary_cross_entropy_on_soft_targets_in_0_1_is_the_log_loss(shape) -> None:
+    """Regression targets p in [0, 1] of shape (n,) or (n, 1): L = mean softplus(z) - p*z, z = x.w + b."""
+    data = _tiny(np.linspace(0.0, 1.0, 16).reshape(shape))
+    result = gd.fit(gd.models.mlp((), outputs=1), data, gd.sgd(0.5), loss="binary_cross_entropy",
+                    epochs=3, batch_size="full")
+    layer = result.params[0]
+    z = data.x_train @ np.asarray(layer["w"])[:, 0] + np.asarray(layer["b"])[0]
+    p = data.y_train.reshape(-1)
+    expected = np.mean(np.logaddexp(0.0, z) - p * z)
+    np.testing.assert_allclose(result.history["train_loss"][-1], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("hook", "match"),
+    [
+        ({"callback": 3}, r"callback must be None or a function callback\(epoch, metrics\); got 3"),
+        ({"on_epoch": "print"}, r"on_epoch must be None or a function on_epoch\(checkpoint\); got 'print'"),
+        ({"resume": {"epoch": 1}}, r"resume must be None or a gd.Checkpoint .*; got \{'epoch': 1\}"),
+        ({"record": object()}, r"record must be None or an object with methods begin, epoch, end, fail \(a recorder"),
+    ],
+)
+def test_hooks_of_the_wrong_type_are_refused_before_anything_compiles(hook, match, compile_counter) -> None:
+    """They used to fail after the first epoch (int not callable, no attribute 'params')."""
+    x = np.random.default_rng(1).normal(size=(10, 7)).astype(np.float32)
+    with pytest.raises(TypeError, match=match):
+        gd.fit(gd.models.mlp((5,)), gd.datasets.from_arrays(x, np.arange(10) % 2), gd.sgd(0.1), **hook)
+    assert compile_counter.count == 0
+
+
+@pytest.mark.parametrize(
+    ("features", "kwargs", "error", "match"),
+    [
+        (13, {"reduce_lr": 0.5}, TypeError, r"reduce_lr must be gd.schedules.reduce_on_plateau\(...\); got 0.5"),
+        (14, {"track_noise_scale": -1}, ValueError, r"track_noise_scale must be an integer in \[0, inf\]; got -1"),
+        (15, {"track_sharpness": 1.0}, TypeError, "track_sharpness"),
+        (16, {"check_stability": "yes"}, TypeError, "check_stability must be a bool"),
+        (17, {"stop": "plateau"}, TypeError, "stop must be a rule from gd.stop"),
+        (18, {"stop": gd.stop.grad_norm(1e-3), "metrics": "running"}, ValueError,
+         r"stop rule grad_norm reads grad_norm \(needs metrics='exact'\)"),
+        (19, {"reduce_lr": gd.schedules.reduce_on_plateau(metric="test_accuracy"), "test_every": 2}, ValueError,
+         "reduce_on_plateau reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
+    ],
+)
+def test_rule_and_tracking_arguments_are_refused_before_anything_compiles(features, kwargs, error, match,
+                                                                          compile_counter) -> None:
+    """A bad reduce_lr or track_noise_scale was found after the stability check had compiled the
+    Hessian-vector products (8-13 programs); the others after the initial params had compiled."""
+    x = np.random.default_rng(features).normal(size=(12, features)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, np.arange(12) % 2, test_fraction=0.25)
+    with pytest.raises(error, match=match):
+        gd.fit(gd.models.mlp((features,)), data, gd.sgd(0.1), epochs=1, **kwargs)
+    assert compile_counter.count == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ({}, ValueError, r"params must hold at least one array; got \{\}"),
+        ({"c": "2.0"}, TypeError, r"params must be a pytree of float arrays; got a leaf '2.0'"),
+        ([1.0, 2.0], ValueError, (r"loss_fn\(params, x, y\) must accept the params and a batch x \(1, 3\) "
+                                  r"float32, y \(1,\) float32; it raised TypeError: list indices")),
+    ],
+)
+def test_loss_function_params_that_cannot_work_are_named(params, error, match) -> None:
+    def loss_fn(p, x, y):
+        return jnp.mean((x[:, 0] * p["c"] - y) ** 2)
+
+    with pytest.raises(error, match=match):
+        gd.fit(loss_fn, _tiny(np.linspace(-1.0, 1.0, 12)), gd.sgd(0.1), params=params)
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_python_float_is_a_param_of_a_loss_function() -> None:
+    """f(c) = (c - 3)^2 / 2 with c = 0.0 given as a float: c_k = 3 - 3 (1 - lr)^k."""
+    data = _tiny(np.zeros(12))
+    result = gd.fit(lambda c, x, y: 0.5 * (c - 3.0) ** 2, data, gd.sgd(0.25), params=0.0,
+                    batch_size="full", epochs=5)
+    np.testing.assert_allclose(float(result.params), 3.0 - 3.0 * 0.75**5, rtol=1e-12)
+
+
 def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d) -> None:
     model = gd.models.mlp(hidden=(16,))
     kwargs = dict(
@@ -319,6 +448,22 @@ def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d)
     for name in ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy"):
         np.testing.assert_array_equal(whole.history[name], again.history[name])
     assert len(set(whole.history["learning_rate"])) > 1  # the plateau rule did act
+
+
+def test_a_checkpoint_of_another_model_rule_or_longer_run_is_refused() -> None:
+    """An mlp resumed from a linear model's checkpoint used to train the linear params under the
+    mlp's name; another rule failed inside tree_map; a shorter budget returned more epochs than asked."""
+    data = gd.datasets.load("linreg", n=40, features=3, seed=2)
+    saved: list[gd.Checkpoint] = []
+    gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, on_epoch=saved.append)
+    with pytest.raises(ValueError, match=r"resume must be a checkpoint of this model .*its params have leaves of "
+                                         r"shapes \[\(1,\), \(3, 1\)\] where this run's have \[\(3,\), \(3, 3\)"):
+        gd.fit(gd.models.mlp((3,)), data, gd.sgd(0.1), epochs=5, resume=saved[1])
+    with pytest.raises(ValueError, match="resume must be a checkpoint of this model and rule .*its opt_state"):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=5, resume=saved[1])
+    with pytest.raises(ValueError, match="epochs must be at least the checkpoint's 3 epochs to resume it; got 2"):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=2, resume=saved[2])
+    assert gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, resume=saved[2]).epochs_run == 3
 
 
 @pytest.mark.usefixtures("x64")

@@ -136,15 +136,16 @@ def test_a_diverging_fused_config_freezes_and_the_other_trains(small) -> None:
     assert good["final_train_loss"] < result.run(0).history["train_loss"][0]
 
 
-@pytest.mark.parametrize("model,loss,needle", [
-    (gd.models.mlp(hidden=(8,), activation="gelu"), None,
+@pytest.mark.parametrize("model,binary,needle", [
+    (gd.models.mlp(hidden=(8,), activation="gelu"), False,
      "activation one of relu, tanh, sigmoid; got model 'mlp' with activation 'gelu'"),
-    (gd.models.mlp(hidden=(8,)), "mse", "cross_entropy loss"),
-    (gd.models.mlp(hidden=(129,)), None, "at most 128 wide; got a layer 129 wide"),
+    (gd.models.mlp(hidden=(8,), outputs=1), True, "cross_entropy loss"),
+    (gd.models.mlp(hidden=(129,)), False, "at most 128 wide; got a layer 129 wide"),
 ])
-def test_models_the_kernel_cannot_run_are_refused(small, model, loss, needle) -> None:
+def test_models_the_kernel_cannot_run_are_refused(small, model, binary, needle) -> None:
+    data = gd.datasets.from_arrays(small.x_train, small.y_train % 2) if binary else small
     with pytest.raises(ValueError, match="kernel='fused'") as err:
-        gd.sweep(model, small, learning_rate=[0.1], epochs=1, loss=loss, kernel="fused")
+        gd.sweep(model, data, learning_rate=[0.1], epochs=1, kernel="fused")
     assert needle in str(err.value)
 
 

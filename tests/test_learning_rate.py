@@ -70,6 +70,28 @@ def test_reduce_on_plateau_threshold_accuracy_and_min_lr() -> None:
     assert state.scale * 0.1 == pytest.approx(0.004)
 
 
+def test_reduce_on_plateau_never_raises_the_rate_when_min_lr_is_above_it() -> None:
+    """torch: new_lr = max(lr * factor, min_lr), applied only when below lr. min_lr 1.0 above the
+    schedule's 0.1 used to set scale = 1.0 / 0.1 = 10 on the first firing: a 10x larger rate."""
+    rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, min_lr=1.0)
+    state = rule.update(rule.init(), 1.0, 0.1)
+    state = rule.update(state, 1.0, 0.1)  # no improvement: fires, but lr 0.1 is already below min_lr
+    assert state.scale == 1.0 and state.reductions == 0
+    state = rule.update(state, 1.0, 0.5)  # a schedule at 0.5 < min_lr: still no change
+    assert state.scale == 1.0
+
+
+def test_reduce_on_plateau_on_a_negative_loss_needs_a_real_improvement() -> None:
+    """A loss_fn's loss may be negative: -10 then -9.9995 is worse (fires at patience 0); best * (1 - threshold)
+    = -9.999 counted it as better and moved best up to it."""
+    rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=1e-4)
+    state = rule.update(rule.init(), -10.0, 0.1)
+    worse = rule.update(state, -9.9995, 0.1)
+    assert worse.scale == 0.5 and worse.best == -10.0
+    better = rule.update(state, -10.002, 0.1)  # improves by 0.002 > 1e-4 * 10
+    assert better.scale == 1.0 and better.best == -10.002
+
+
 def test_reduce_on_plateau_in_fit_scales_the_schedule_from_the_next_epoch(mnist1d) -> None:
     rule = gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.5)  # fires every epoch
     schedule = gd.schedules.exponential(0.1, 0.5, 10)
@@ -82,7 +104,7 @@ def test_reduce_on_plateau_in_fit_scales_the_schedule_from_the_next_epoch(mnist1
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"factor": 1.0}, "factor"), ({"factor": 0.0}, r"factor must be a float in \(0, 1\)"),
+    [({"factor": 1.0}, r"factor must be a float in \(0, 1\); got 1.0"), ({"factor": 0.0}, r"factor must be a float in \(0, 1\)"),
      ({"patience": -1}, "patience"), ({"cooldown": -2}, "cooldown"), ({"min_lr": -1.0}, "min_lr"),
      ({"metric": "val_loss"}, "metric")],
 )

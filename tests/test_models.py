@@ -61,6 +61,14 @@ def test_the_same_structure_gives_the_same_functions() -> None:
     assert gd.models.mlp(hidden=(10,)).apply is not gd.models.mlp(hidden=(11,)).apply
 
 
+def test_hidden_sizes_may_be_a_numpy_or_jax_array() -> None:
+    """np.array([100, 100]) used to be refused as 'not a sequence of layer sizes'."""
+    for sizes in (np.array([100, 100]), jnp.array([100, 100])):
+        assert gd.models.mlp(hidden=sizes).apply is gd.models.mlp(hidden=(100, 100)).apply
+    with pytest.raises(TypeError, match="hidden must be a sequence of layer sizes"):
+        gd.models.mlp(hidden=np.array([[100]]))
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

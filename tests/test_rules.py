@@ -86,6 +86,21 @@ def test_new_hyperparameters_reuse_the_same_update_function() -> None:
 
 
 @pytest.mark.parametrize(
+    "learning_rate",
+    [np.float32(0.25), np.array(0.25), jnp.float32(0.25), jnp.asarray(0.25), np.int64(1), jnp.asarray(1)],
+    ids=["np.float32", "np-0d", "jnp.float32", "jnp-0d", "np.int64", "jnp-int"],
+)
+def test_a_numpy_or_jax_scalar_learning_rate_is_a_number(learning_rate) -> None:
+    """0-d arrays are numbers. f = |w|^2 / 2 (g = w), momentum 0.5, two steps:
+    w_1 = (1 - lr) w_0;  v_2 = 0.5 w_0 + w_1;  w_2 = w_1 - lr v_2 = (1 - lr)^2 w_0 - 0.5 lr w_0."""
+    w0 = jnp.asarray([2.0, -4.0])
+    rule = gd.sgd(learning_rate, momentum=jnp.float32(0.5))
+    assert float(rule.learning_rate(rule.init(w0))) == float(learning_rate)
+    np.testing.assert_allclose(_run(rule, lambda w: w, w0, 2),
+                               (1 - float(learning_rate)) ** 2 * w0 - 0.5 * float(learning_rate) * w0, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
         ({"learning_rate": -0.1}, ValueError, r"learning_rate must be a float in \(0, inf\); got -0.1"),
@@ -93,6 +108,9 @@ def test_new_hyperparameters_reuse_the_same_update_function() -> None:
         ({"learning_rate": float("nan")}, ValueError, "learning_rate"),
         ({"learning_rate": float("inf")}, ValueError, "learning_rate"),
         ({"learning_rate": "0.1"}, TypeError, "learning_rate"),
+        ({"learning_rate": jnp.asarray([0.1])}, TypeError, "learning_rate"),
+        ({"learning_rate": jnp.asarray(-0.1)}, ValueError, "learning_rate"),
+        ({"learning_rate": np.array(True)}, TypeError, "learning_rate"),
         ({"learning_rate": 0.1, "momentum": 1.0}, ValueError, r"momentum must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": 0.1, "momentum": -0.5}, ValueError, "momentum"),
         ({"learning_rate": 0.1, "weight_decay": -1.0}, ValueError, "weight_decay"),

@@ -363,6 +363,18 @@ def test_as_schedule_takes_floats_callables_and_schedules() -> None:
     np.testing.assert_allclose(_values(wrapped, [0, 1, 3]), [0.1, 0.05, 0.025], rtol=1e-6)
 
 
+def test_step_lists_may_be_numpy_or_jax_arrays() -> None:
+    """milestones_steps / boundaries_steps as 1-D arrays (np.arange, jnp.array) are step lists."""
+    listed = S.multistep(0.1, [5, 10], 0.5)
+    steps = jnp.arange(14)
+    for milestones in (np.array([5, 10]), jnp.array([5, 10]), (5, 10)):
+        np.testing.assert_array_equal(S.multistep(0.1, milestones, 0.5)(steps), listed(steps))
+    joined = S.join([0.1, 0.2, 0.3], np.array([4, 8]))
+    np.testing.assert_allclose(joined(jnp.array([3, 4, 7, 8])), [0.1, 0.2, 0.2, 0.3], rtol=1e-6)
+    with pytest.raises(TypeError, match="milestones_steps must be a strictly increasing sequence"):
+        S.multistep(0.1, np.array([[5, 10]]), 0.5)
+
+
 def test_schedules_table_names_each_factory_taking_learning_rate_first() -> None:
     assert gd.schedules.SCHEDULES is S.SCHEDULES
     assert set(S.SCHEDULES) == {"constant", "step", "multistep", "exponential", "inverse_time",
@@ -418,6 +430,7 @@ def test_schedules_table_names_each_factory_taking_learning_rate_first() -> None
         (S.one_cycle, (0.1, 100, 1.0), ValueError, r"pct_start must be a float in \(0, 1\)"),
         (S.one_cycle, (0.1, 100, 0.0), ValueError, "pct_start"),
         (S.one_cycle, (0.1, 10, 0.1), ValueError, r"pct_start .* total_steps=10 .*got 0.1"),
+        (S.one_cycle, (0.1, 1), ValueError, r"total_steps must be an integer in \[2, inf\]; got 1"),
         (S.one_cycle, (0.1, 100, 0.3, 0.5), ValueError, "div_factor"),
         (S.one_cycle, (0.1, 100, 0.3, 25.0, 0.1), ValueError, "final_div_factor"),
         (S.warmup, (S.constant(0.1), 0), ValueError, "warmup_steps"),

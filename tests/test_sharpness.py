@@ -70,6 +70,16 @@ def test_sharpness_on_a_batch_uses_that_batch() -> None:
     np.testing.assert_allclose(got, np.linalg.eigvalsh(2 * x.T @ x / 20).max(), rtol=1e-4)
 
 
+def test_sharpness_takes_full_batch_as_fit_does() -> None:
+    """batch_size="full" is all the training data (it was a TypeError): 2 X^T X / n's top eigenvalue."""
+    data = gd.datasets.load("linreg", n=60, features=3, seed=3, dtype="float64")
+    model = gd.models.linear()
+    params = model.init(gd.core.batching.run_keys(0)[0], (3,), 1)
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))])
+    expected = np.linalg.eigvalsh(2 * x.T @ x / data.n_train).max()
+    np.testing.assert_allclose(gd.sharpness(model, params, data, batch_size="full"), expected, rtol=1e-4)
+
+
 def _distances(a: np.ndarray, rule: gd.UpdateRule, steps: int, seed: int = 4) -> np.ndarray:
     """|w_k - w*| for gradient steps on f(w) = 1/2 w^T A w (w* = 0)."""
     w = jnp.asarray(np.random.default_rng(seed).normal(size=len(a)))
@@ -115,6 +125,36 @@ def test_heavy_ball_with_the_optimal_pair_reaches_the_accelerated_rate() -> None
     assert observed <= rate * 1.03
     plain = _distances(a, gd.sgd(2 / (MU + BIG_L)), steps)
     assert (plain[-1] / plain[0]) ** (1 / steps) > observed + 0.15  # clearly faster than plain GD
+
+
+@pytest.mark.parametrize(
+    ("momentum", "nesterov", "weight_decay", "expected"),
+    [(0.0, False, 0.0, 2 / BIG_L), (0.9, False, 0.0, 3.8 / BIG_L), (0.9, True, 0.0, 3.8 / (2.8 * BIG_L)),
+     (0.5, True, 0.0, 3.0 / (2.0 * BIG_L)), (0.5, False, 1.0, 3.0 / (BIG_L + 1.0))],
+)
+def test_the_rules_stability_limit_is_where_the_iteration_turns_unstable(momentum, nesterov, weight_decay,
+                                                                         expected) -> None:
+    """Heavy ball (2 + 2m)/L, Nesterov (2 + 2m)/((1 + 2m) L), weight decay adds to L: 2% below the
+    limit the iterates shrink, 2% above they grow (the top eigen-direction leaves at eigenvalue -1)."""
+    a = _rotated(np.linspace(MU, BIG_L, 10))
+    rule = gd.sgd(0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    limit, formula = rule.stability_limit(rule.init(jnp.zeros(10)), BIG_L)
+    assert limit == pytest.approx(expected, rel=1e-12)
+    assert ("Nesterov" in formula) == nesterov
+    kwargs = {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
+    below = _distances(a, gd.sgd(0.98 * limit, **kwargs), 400)
+    above = _distances(a, gd.sgd(1.02 * limit, **kwargs), 400)
+    assert below[-1] < 0.1 * below[0] and above[-1] > 10 * above[0]
+
+
+def test_fit_warns_for_a_nesterov_rate_above_its_limit() -> None:
+    """Nesterov momentum 0.9 at lr 2 on L = 1 diverges (limit 3.8/2.8 = 1.36) but passed the heavy-ball
+    check (3.8) without a StabilityWarning."""
+    loss = _quadratic_loss(np.eye(2))
+    with pytest.warns(gd.StabilityWarning, match=r"learning_rate 2 exceeds the stability limit "
+                                                  r"\(2 \+ 2\*momentum\)/\(\(1 \+ 2\*momentum\) L\) with Nesterov "
+                                                  r"momentum 0.9 = 1.4 \(L = 1\)"):
+        gd.fit(loss, _dummy(), gd.sgd(2.0, momentum=0.9, nesterov=True), params={"w": jnp.ones(2)}, epochs=1)
 
 
 def test_history_tracks_sharpness_every_n_epochs() -> None:

@@ -45,6 +45,22 @@ def test_a_plateau_near_the_initial_loss_is_stalled_not_converged() -> None:
     assert "not below the initial loss 2.3" in reason
 
 
+def test_a_plateau_just_above_a_negative_initial_loss_is_stalled() -> None:
+    """A loss_fn may start below 0: initial -5, plateau at -4.97 (worse than the start) is stalled;
+    (1 - 0.01) * initial = -4.95 called it converged. -5.1 is below -5 - 0.05: converged."""
+    def run(values: tuple[float, ...]) -> str:
+        rule = gd.stop.plateau(tol=1e-3, patience=2)
+        state = rule.init()
+        for epoch, v in enumerate(values, start=1):
+            metrics = {"epoch": epoch, "train_loss": v, "initial_loss": -5.0}
+            state = rule.update(state, metrics)
+        assert rule.fired(state)
+        return rule.explain(state, metrics)[0]
+
+    assert run((-4.97, -4.97, -4.97)) == "stalled"
+    assert run((-5.1, -5.1, -5.1)) == "converged"
+
+
 def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
     seq = [{"grad_norm": g} for g in (1.0, 1e-3, 2e-4, 8.1e-5, 1e-6)]
     epoch, (status, reason) = _fire_epoch(gd.stop.grad_norm(1e-4), seq)
@@ -108,6 +124,8 @@ def test_or_fires_on_any_and_on_all_and_explains_the_first() -> None:
         (lambda: gd.stop.grad_norm(0.0), "tol"),
         (lambda: gd.stop.diverged(factor=0.5), "factor"),
         (lambda: gd.stop.target("loss", 1.0), "metric"),
+        (lambda: gd.stop.target("test_accuracy", 1.5), r"value must be a float in \[0.0, 1.0\]; got 1.5"),
+        (lambda: gd.stop.target("grad_norm", -1e-3), r"value must be a float in \[0.0, inf\); got -0.001"),
         (lambda: gd.stop.max_epochs(0), "max_epochs"),
         (lambda: gd.stop.time_budget(-1), "seconds"),
     ],

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -181,6 +182,103 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
 def test_bad_grids(small, kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         gd.sweep(MODEL, small, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> gd.Dataset:
+    x = np.random.default_rng(0).normal(size=(24, 3)).astype(np.float32)
+    return gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(int), test_fraction=0.25)
+
+
+def _losses(result: gd.SweepResult) -> list[tuple[float, float]]:
+    return [(row["learning_rate"], row["final_train_loss"]) for row in result.rows]
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [np.float32(0.5), jnp.float32(0.5), np.array(0.5), (r for r in [0.5]), jnp.array([0.5]), {0.5}],
+    ids=["np.float32", "jnp.float32", "np-0d", "generator", "jnp-1d", "set"],
+)
+def test_one_value_arrays_and_generators_are_grids(tiny, grid) -> None:
+    """A NumPy or JAX scalar used to raise "'numpy.float32' object is not iterable"."""
+    expected = gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.5], epochs=2)
+    got = gd.sweep(gd.models.logistic(), tiny, learning_rate=grid, momentum=np.float32(0.0), epochs=2)
+    assert _losses(got) == _losses(expected)
+
+
+def test_bad_hooks_are_named_before_anything_compiles(tiny, compile_counter) -> None:
+    with pytest.raises(TypeError, match=r"callback must be None or a function callback\(group, epoch, active"):
+        gd.sweep(gd.models.mlp((3,)), tiny, learning_rate=[0.1], callback=3)
+    with pytest.raises(TypeError, match="record must be None or an object with methods begin_sweep, sweep_epoch"):
+        gd.sweep(gd.models.mlp((3,)), tiny, learning_rate=[0.1], record=object())
+    with pytest.raises(TypeError, match=r"learning_rate must be a list of values \(or one value\); got <object"):
+        gd.sweep(gd.models.mlp((3,)), tiny, learning_rate=object())
+    assert compile_counter.count == 0
+
+
+@pytest.mark.parametrize(
+    ("features", "kwargs", "error", "match"),
+    [
+        (29, {"stop": "plateau"}, TypeError, "stop must be a rule from gd.stop"),
+        (30, {"stop": gd.stop.grad_norm(1e-3), "metrics": "running"}, ValueError,
+         r"stop rule grad_norm reads grad_norm \(needs metrics='exact'\)"),
+        (31, {"stop": gd.stop.early_stopping("test_accuracy", 2), "test_every": 2}, ValueError,
+         "stop rule early_stopping reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
+        (32, {"schedule": ["one_cycle"]}, ValueError,  # one update: was "total_steps must be ... got 1", not a sweep argument
+         r"schedule 'one_cycle' needs at least 2 updates after warmup_steps \(0\); the run has 1"),
+    ],
+)
+def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(features, kwargs, error, match,
+                                                                               compile_counter) -> None:
+    """The stop rule was checked after each seed's initial params had compiled."""
+    x = np.random.default_rng(5).normal(size=(12, features)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, np.arange(12) % 2, test_fraction=0.25)
+    with pytest.raises(error, match=match):
+        gd.sweep(gd.models.mlp((features,)), data, learning_rate=[0.1], epochs=1, **kwargs)
+    assert compile_counter.count == 0
+
+
+def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(compile_counter) -> None:
+    """batch_size=[8, "full"] under a budget that holds only the batch-8 config trained the whole batch-8
+    group (compiling and running every epoch) before failing on "full"."""
+    x = np.random.default_rng(2).normal(size=(1600, 10)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(int), test_fraction=0.25)
+    model = gd.models.mlp((17,))
+    params = model.init(jax.random.PRNGKey(0), (10,), 2)
+    small, full = config_bytes(params, 8), config_bytes(params, data.n_train)
+    assert small < full
+    compiled, epochs = compile_counter.count, []
+    with pytest.raises(ValueError, match=rf"max_memory must hold at least one config per seed \({full} bytes for 1 "
+                                         rf"seeds at batch_size 1200\); got {(small + full) // 2}"):
+        gd.sweep(model, data, learning_rate=[0.1], batch_size=[8, "full"], epochs=2, max_memory=(small + full) // 2,
+                 callback=lambda group, epoch, active: epochs.append(epoch))
+    assert epochs == [] and compile_counter.count == compiled
+
+
+def test_a_schedule_one_group_cannot_run_is_refused_before_any_group_trains(tiny) -> None:
+    """one_cycle over 2 epochs: 10 updates at batch size 4, 2 at full batch (too few for a warm-up of
+    pct_start 0.3); the batch-4 group trained before the full-batch one failed."""
+    epochs: list[int] = []
+    with pytest.raises(ValueError, match=r"pct_start must be a float in \(0.5, 1\) with total_steps=2"):
+        gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1], batch_size=[4, "full"], schedule=["one_cycle"],
+                 epochs=2, callback=lambda group, epoch, active: epochs.append(epoch))
+    assert epochs == []
+
+
+def test_result_accessors_name_bad_arguments(tiny, tmp_path, monkeypatch) -> None:
+    result = gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1, 0.5], epochs=1)
+    assert result.run(np.int64(1)).config["learning_rate"] == 0.5
+    for k, error in ((2, ValueError), (-1, ValueError), (True, TypeError), (1.0, TypeError)):
+        with pytest.raises(error, match=rf"k must be an integer in \[0, 1\]; got {k!r}"):
+            result.run(k)  # 2 was a bare IndexError; -1 silently the last config
+    with pytest.raises(ValueError, match=r"metric must be one of .*'final_train_loss'.*; got 'status'"):
+        result.best("status")  # was a NumPy ufunc TypeError
+    for write in (result.to_csv, result.to_json):
+        with pytest.raises(ValueError, match="path must be in an existing directory; got .*nope' does not exist"):
+            write(tmp_path / "nope" / "rows.out")
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="to_pandas needs pandas.*pip install pandas"):
+        result.to_pandas()
 
 
 def test_schedule_grid_configs_equal_their_standalone_fits(small) -> None:

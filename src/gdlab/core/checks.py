@@ -13,15 +13,24 @@ from typing import Any
 import numpy as np
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool
-    )
+def is_real(value: Any) -> bool:
+    """True for a real number: a Python, NumPy or 0-d array (NumPy, JAX) int or float; not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return _is_scalar_array(value, "iuf")
+
+
+def _is_scalar_array(value: Any, kinds: str) -> bool:
+    """A 0-d array (np.array(0.1), jnp.float32(0.1)) whose dtype kind is one of kinds."""
+    dtype = getattr(value, "dtype", None)
+    return getattr(value, "shape", None) == () and dtype is not None and np.dtype(dtype).kind in kinds
 
 
 def check_positive_float(name: str, value: Any) -> float:
     """Return value as float if it is a finite number > 0."""
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"{name} must be a float in (0, inf); got {value!r}.")
     if not (math.isfinite(float(value)) and float(value) > 0):
         raise ValueError(f"{name} must be a float in (0, inf); got {value!r}.")
@@ -34,7 +43,7 @@ def check_float_range(
     """Return value as float if low <= value < high (or <= high when closed)."""
     bracket = ")" if high_open else "]"
     allowed = f"a float in [{low}, {high}{bracket}"
-    if not _is_real(value):
+    if not is_real(value):
         raise TypeError(f"{name} must be {allowed}; got {value!r}.")
     v = float(value)
     inside = low <= v < high if high_open else low <= v <= high
@@ -46,7 +55,7 @@ def check_float_range(
 def check_int_range(name: str, value: Any, low: int, high: int | None = None) -> int:
     """Return value as int if it is an integer in [low, high]."""
     allowed = f"an integer in [{low}, {'inf' if high is None else high}]"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) or _is_scalar_array(value, "iu")):
         raise TypeError(f"{name} must be {allowed}; got {value!r}.")
     if value < low or (high is not None and value > high):
         raise ValueError(f"{name} must be {allowed}; got {value!r}.")
@@ -67,3 +76,18 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool (True or False); got {value!r}.")
     return bool(value)
+
+
+def check_callable(name: str, value: Any, allowed: str) -> Any:
+    """Return value if it is None or callable; allowed says what it is called with."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be None or a function {allowed}; got {value!r}.")
+    return value
+
+
+def check_methods(name: str, value: Any, methods: Iterable[str], example: str) -> Any:
+    """Return value if it is None or has every one of methods (a recorder, duck-typed)."""
+    names = tuple(methods)
+    if value is not None and not all(callable(getattr(value, m, None)) for m in names):
+        raise TypeError(f"{name} must be None or an object with methods {', '.join(names)} ({example}); got {value!r}.")
+    return value

@@ -75,8 +75,10 @@ def _validate(d: Dataset) -> None:
         x, y = getattr(d, f"x_{split}"), getattr(d, f"y_{split}")
         if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
             raise TypeError(f"x_{split} and y_{split} must be NumPy arrays; got {type(x).__name__}.")
-        if x.ndim < 2:
-            raise ValueError(f"x_{split} must have shape (n, features...); got shape {x.shape}.")
+        if x.ndim < 2 or 0 in x.shape[1:]:
+            raise ValueError(f"x_{split} must have shape (n, features...) with features >= 1; got shape {x.shape}.")
+        if d.task == "regression" and (y.ndim > 2 or 0 in y.shape[1:]):
+            raise ValueError(f"y_{split} must have shape (n,) or (n, k) with k >= 1 for regression; got shape {y.shape}.")
         if len(x) != len(y):
             raise ValueError(
                 f"x_{split} and y_{split} must have the same length; got {len(x)} and {len(y)}."

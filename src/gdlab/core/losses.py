@@ -31,7 +31,7 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
 def binary_cross_entropy(logits: Array, labels: Array) -> Array:
     """l_i = softplus(z_i) - y_i*z_i = -[y log s(z) + (1-y) log(1-s(z))], stable for any z."""
     z = logits.reshape(logits.shape[0])
-    return jax.nn.softplus(z) - labels.astype(z.dtype) * z
+    return jax.nn.softplus(z) - labels.reshape(z.shape).astype(z.dtype) * z
 
 
 LOSSES: dict[str, PerExampleLoss] = {

@@ -3,10 +3,12 @@
 The rule keeps a scale that multiplies the learning rate of any schedule, so it
 composes with them: lr(step) = scale * schedule(step). Once per epoch:
 
-    better  = metric < best * (1 - threshold)   (losses; accuracy: > best * (1 + threshold))
+    better  = metric < best - threshold * |best|   (losses; accuracy: > best + threshold * |best|;
+              torch's best * (1 - threshold), the same for positive metrics, but for a negative loss it
+              counts a slightly worse value as better)
     best, bad_epochs = (metric, 0) if better else (best, bad_epochs + 1)
     in cooldown: cooldown_left -= 1 and bad_epochs = 0
-    if bad_epochs > patience: scale <- max(scale * factor, min_lr / schedule lr),
+    if bad_epochs > patience: scale <- min(scale, max(scale * factor, min_lr / schedule lr)),
                               cooldown_left = cooldown, bad_epochs = 0
 
 Example, patience=2 and cooldown=1, train losses 1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.1:
@@ -19,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from gdlab.core.checks import check_choice, check_float_range, check_int_range
+from gdlab.core.checks import check_choice, check_float_range, check_int_range, is_real
 
 MAXIMIZED = ("test_accuracy",)
 METRICS = ("train_loss", "test_loss", "grad_norm", "test_accuracy")
@@ -51,10 +53,11 @@ class ReduceOnPlateau(NamedTuple):
 
     def update(self, state: PlateauLRState, value: float, schedule_lr: float) -> PlateauLRState:
         """One epoch: value is the metric, schedule_lr the unscaled rate of the epoch's last step."""
+        margin = self.threshold * abs(state.best) if math.isfinite(state.best) else 0.0
         if self.metric in MAXIMIZED:
-            better = value > state.best * (1 + self.threshold)
+            better = value > state.best + margin
         else:
-            better = value < state.best * (1 - self.threshold)
+            better = value < state.best - margin  # torch's best * (1 - threshold) counts a worse negative loss
         best, bad = (value, 0) if better else (state.best, state.bad_epochs + 1)
         cooldown_left = state.cooldown_left
         if cooldown_left > 0:
@@ -62,7 +65,7 @@ class ReduceOnPlateau(NamedTuple):
         if bad <= self.patience:
             return PlateauLRState(state.scale, best, bad, cooldown_left, state.reductions)
         floor = self.min_lr / schedule_lr if schedule_lr > 0 else 0.0
-        scale = max(state.scale * self.factor, floor)
+        scale = min(state.scale, max(state.scale * self.factor, floor))  # never raises the rate
         return PlateauLRState(scale, best, 0, self.cooldown, state.reductions + (scale < state.scale))
 
 
@@ -90,7 +93,8 @@ def reduce_on_plateau(
 
 
 def _check_factor(factor: Any) -> float:
-    value = check_float_range("factor", factor, 0.0, 1.0)
-    if value == 0.0:
+    if not is_real(factor):
+        raise TypeError(f"factor must be a float in (0, 1); got {factor!r}.")
+    if not 0.0 < float(factor) < 1.0:
         raise ValueError(f"factor must be a float in (0, 1); got {factor!r}.")
-    return value
+    return float(factor)

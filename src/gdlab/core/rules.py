@@ -82,7 +82,37 @@ def sgd(
         return SgdState(step=_scalar(0, np.int32), velocity=buffer, hyper=hyper)
 
     update = _sgd_update(use_velocity, nesterov, weight_decay > 0, schedule.fn)
-    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn))
+
+    def limit(state: SgdState, curvature: float) -> tuple[float, str]:
+        m, wd = float(state.hyper.momentum), float(state.hyper.weight_decay)
+        return stability_limit(curvature, m, nesterov, wd), stability_formula(m, nesterov, wd)
+
+    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn), stability_limit=limit)
+
+
+def stability_limit(curvature: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> float:
+    """The largest stable constant rate of sgd on f = L w^2 / 2, L = curvature (inf when L + wd <= 0).
+
+    With a = lr * (L + weight_decay), one step maps (w, lr*v) by a 2x2 matrix of trace T and
+    determinant D; it is stable while 1 + T + D > 0 (the other Jury conditions hold below it):
+    plain a < 2;  heavy ball (T = 1 - a + m, D = m) a < 2 + 2m;
+    Nesterov (T = 1 - a(1 + m) + m, D = m(1 - a)) a < (2 + 2m) / (1 + 2m).
+    """
+    curvature = curvature + weight_decay
+    if not curvature > 0:
+        return float("inf")
+    scale = 1.0 + 2.0 * momentum if nesterov else 1.0
+    return (2.0 + 2.0 * momentum) / (scale * curvature)
+
+
+def stability_formula(momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> str:
+    """stability_limit's formula as text, e.g. "(2 + 2*momentum)/L with momentum 0.9"."""
+    curvature = f"(L + weight_decay {weight_decay:g})" if weight_decay else "L"
+    if momentum == 0:
+        return f"2/{curvature}"
+    if nesterov:
+        return f"(2 + 2*momentum)/((1 + 2*momentum) {curvature}) with Nesterov momentum {momentum:g}"
+    return f"(2 + 2*momentum)/{curvature} with momentum {momentum:g}"
 
 
 @functools.cache

@@ -51,6 +51,11 @@ def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps
             f"warmup_steps must be less than the run's {total_steps} updates "
             f"(epochs x updates per epoch); got {o.warmup_steps}."
         )
+    if o.schedule == "one_cycle" and total_steps - o.warmup_steps < 2:
+        raise ValueError(
+            f"schedule 'one_cycle' needs at least 2 updates after warmup_steps ({o.warmup_steps}); the run has "
+            f"{total_steps} (epochs x updates per epoch)."
+        )
     return [_schedule(lr, o, total_steps) for lr in learning_rates]
 
 

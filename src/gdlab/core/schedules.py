@@ -27,13 +27,13 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from gdlab.core.checks import (
     check_bool,
     check_float_range,
     check_int_range,
     check_positive_float,
+    is_real,
 )
 from gdlab.core.types import Array
 
@@ -277,7 +277,7 @@ def one_cycle(
     final from then on (torch raises past total_steps).
     """
     lr = check_positive_float("learning_rate", learning_rate)
-    total = _check_steps("total_steps", total_steps)
+    total = float(check_int_range("total_steps", total_steps, 2))  # a warm-up of one step needs two
     pct = _check_unit("pct_start", pct_start)
     if not pct * total > 1.0:
         raise ValueError(
@@ -411,7 +411,7 @@ def _as_schedule(name: str, value: Any) -> Schedule:
         return value
     if callable(value):
         return Schedule(_wrap(value), ())
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(
             f"{name} must be a float in (0, inf) or a schedule (step -> learning rate);"
             f" got {value!r}."
@@ -453,7 +453,7 @@ def _check_steps(name: str, value: Any) -> float:
 def _check_unit(name: str, value: Any, *, one_allowed: bool = False) -> float:
     """A float in (0, 1), or (0, 1] when one_allowed."""
     allowed = f"a float in (0, 1{']' if one_allowed else ')'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise TypeError(f"{name} must be {allowed}; got {value!r}.")
     v = float(value)
     if not (0.0 < v < 1.0 or (one_allowed and v == 1.0)):
@@ -466,6 +466,8 @@ def _check_increasing_steps(
 ) -> tuple[float, ...]:
     """Strictly increasing integer steps >= 1, stored as floats."""
     allowed = "a strictly increasing sequence of integers in [1, inf)"
+    if not isinstance(values, Sequence) and getattr(values, "ndim", None) == 1:
+        values = list(values)  # a 1-D NumPy or JAX array
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be {allowed}; got {values!r}.")
     if not values and not allow_empty:

@@ -124,10 +124,15 @@ def grad_norm(tol: float) -> StopRule:
     )
 
 
+TARGET_RANGES = {"test_accuracy": (0.0, 1.0), "grad_norm": (0.0, math.inf)}
+"""The values a target can take: an accuracy is a fraction, a norm is not negative (losses may be)."""
+
+
 def target(metric: str, value: float) -> StopRule:
     """Target reached when metric <= value (losses) or >= value (accuracy)."""
     metric = check_choice("metric", metric, METRIC_NAMES)
-    value = float(check_float_range("value", value, -math.inf, math.inf))
+    low, high = TARGET_RANGES.get(metric, (-math.inf, math.inf))  # a value outside could never be reached
+    value = float(check_float_range("value", value, low, high, high_open=high == math.inf))
     sign = ">=" if metric in MAXIMIZED else "<="
 
     def reached(v: Any) -> Any:
@@ -150,7 +155,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
 
     An epoch improves when (best - loss) / |best| > tol; best is then updated.
     When it fires the run is converged, or stalled if the loss is not below
-    (1 - 0.01) x the initial loss (a plateau at or near the start is no convergence).
+    initial - 0.01 x |initial| (a plateau at or near the start is no convergence).
     """
     tol = check_float_range("tol", tol, 0.0, math.inf)
     patience = check_int_range("patience", patience, 1)
@@ -173,7 +178,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         loss, initial = float(metrics["train_loss"]), float(metrics["initial_loss"])
         epoch = int(metrics["epoch"])
         what = f"train loss improved by <= {tol:g} (relative) for {patience} epochs"
-        if not loss < (1 - STALL_MARGIN) * initial:
+        if not loss < initial - STALL_MARGIN * abs(initial):  # (1 - margin) * initial: above it when negative
             return "stalled", (
                 f"stalled: {what}, at {loss:.4g}, not below the initial loss {initial:.4g}, at epoch {epoch}"
             )

@@ -44,6 +44,9 @@ class UpdateRule(NamedTuple):
     update: UpdateFn
     learning_rate: Callable[[OptState], Array] | None = None
     """The learning rate the next update will use, read from the state (or None)."""
+    stability_limit: Callable[[OptState, float], tuple[float, str]] | None = None
+    """(state, L) -> the largest stable constant learning rate on a quadratic whose Hessian's top
+    eigenvalue is L, and its formula as text (None: 2/L, plain gradient descent)."""
 
 
 class Model(NamedTuple):

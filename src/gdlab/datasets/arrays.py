@@ -49,6 +49,10 @@ def prepare_arrays(
         x_arr = x_arr[:, None]
     if len(x_arr) != len(y_arr):
         raise ValueError(f"x and y must have the same length; got {len(x_arr)} and {len(y_arr)}.")
+    if len(x_arr) == 0:
+        raise ValueError(f"x and y must hold at least one sample; got shapes {x_arr.shape} and {y_arr.shape}.")
+    if 0 in x_arr.shape[1:]:
+        raise ValueError(f"x must have at least one feature; got shape {x_arr.shape}.")
     _check_finite(x_arr, "x")
     if task is None:
         labels = np.issubdtype(y_arr.dtype, np.integer) or y_arr.dtype == bool
@@ -56,6 +60,8 @@ def prepare_arrays(
     check_choice("task", task, TASKS)
     y_arr = _targets(y_arr, task)
     if task != "classification":
+        if y_arr.ndim > 2 or 0 in y_arr.shape[1:]:
+            raise ValueError(f"y must have shape (n,) or (n, k) with k >= 1 for regression; got shape {y_arr.shape}.")
         _check_finite(y_arr, "y")
         return x_arr, y_arr, task, None
     if n_classes is None:
@@ -93,6 +99,8 @@ def split_arrays(
 
 
 def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype.kind == "c":  # astype(float32) would drop the imaginary part with only a warning
+        raise TypeError(f"{name} must be a real array; got dtype {x.dtype} (give real and imaginary parts as features).")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}.")
     if np.issubdtype(x.dtype, np.floating):
@@ -121,4 +129,8 @@ def _targets(y: np.ndarray, task: str) -> np.ndarray:
             )
     elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
         raise TypeError(f"y must be a numeric array; got dtype {y.dtype}.")
+    if y.dtype != bool and y.size and np.max(y) >= 2**62:  # int64 would wrap it round to a negative label
+        at = np.unravel_index(int(np.argmax(y)), y.shape)
+        index = int(at[0]) if y.ndim == 1 else tuple(int(k) for k in at)
+        raise ValueError(f"y labels must be integers in [0, 2**62); got {y[at]} at index {index}.")
     return y.astype(np.int64)

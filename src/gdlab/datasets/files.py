@@ -96,7 +96,7 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     values = _csv_values(path, header, rows[1:])
     y = values[:, column]
     x = np.delete(values, column, axis=1)
-    if np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+    if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**62):  # int64 holds them
         return x.astype(np.float32), y.astype(np.int64)
     return x.astype(np.float32), y.astype(np.float32)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdlab.core.checks import check_choice, check_float_range, check_int_range
+from gdlab.core.checks import check_bool, check_choice, check_float_range, check_int_range
 from gdlab.core.dataset import Dataset
 
 
@@ -28,6 +28,7 @@ def linreg(
     noise = check_float_range("noise", noise, 0.0, float("inf"))
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
     test_fraction = check_float_range("test_fraction", test_fraction, 0.0, 1.0)
+    bias = check_bool("bias", bias)  # "no" would be truthy
     rng = np.random.default_rng(seed)
     w = rng.normal(size=features)
     b = float(rng.normal()) if bias else 0.0

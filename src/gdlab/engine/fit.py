@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_bool, check_choice, check_int_range
+from gdlab.core.checks import (
+    check_bool,
+    check_callable,
+    check_choice,
+    check_int_range,
+    check_methods,
+)
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, diverged, leaves
@@ -68,7 +74,8 @@ def fit(
     or a differentiable ``loss_fn(params, x, y) -> mean loss`` (then ``params``
     is required). ``loss`` overrides the task's default loss ("cross_entropy"
     for classification, "binary_cross_entropy" for one output and two
-    classes, "mse" for regression). ``metrics`` "exact" measures the train
+    classes, "mse" for regression; "binary_cross_entropy" also fits one
+    regression target in [0, 1]; any other pair is a ValueError). ``metrics`` "exact" measures the train
     loss and gradient norm on all training data after each epoch; "running"
     records the mean of the epoch's batch losses instead (cheaper; no
     gradient norm). ``test_every`` n measures the test metrics every n-th
@@ -78,8 +85,9 @@ def fit(
     a run that asked for convergence and ends on it warns
     (``ConvergenceWarning``). ``check_stability`` (default: on for batch
     gradient descent) compares the initial learning rate with the stability
-    limit 2/L (``(2 + 2*momentum)/L`` with momentum), L the top Hessian
-    eigenvalue at the initial params, and warns (``StabilityWarning``) when it
+    limit of the rule (``rule.stability_limit``: 2/L, ``(2 + 2*momentum)/L`` with
+    momentum, ``(2 + 2*momentum)/((1 + 2*momentum) L)`` with Nesterov; weight decay
+    adds to L), L the top Hessian eigenvalue at the initial params, and warns (``StabilityWarning``) when it
     is exceeded. ``track_sharpness`` n > 0 records L in ``history["sharpness"]``
     every n epochs (NaN between); ``track_noise_scale`` n > 0 records the gradient
     noise scale B_simple and its interval (``history["noise_scale"]``,
@@ -103,6 +111,13 @@ def fit(
     drop_last = check_bool("drop_last", drop_last)
     metrics = check_choice("metrics", metrics, METRICS)
     test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
+    _check_hooks(callback, on_epoch, resume, record)
+    track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
+    check_int_range("track_noise_scale", track_noise_scale, 0)
+    if check_stability is not None:
+        check_bool("check_stability", check_stability)
+    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
     size = resolve_batch_size(batch_size, n_train)
@@ -115,6 +130,8 @@ def fit(
     arrays = device_arrays(data, params)
     check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
+    if resume is not None:
+        _check_resume(resume, params, state, epochs)
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)
@@ -122,9 +139,9 @@ def fit(
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
-    stop = with_divergence(stop, spec, test_every)
-    track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
-    if plan.is_full_batch if check_stability is None else check_bool("check_stability", check_stability):
+    stop = with_divergence(stop, spec, test_every, reduce_lr)
+    noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
+    if plan.is_full_batch if check_stability is None else check_stability:
         warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state)
     measure = None
     if track_sharpness:
@@ -143,11 +160,6 @@ def fit(
         "devices": n_devices,
         **({"test_every": test_every} if test_every > 1 else {}),  # absent: 1 (runs recorded before it resume)
     }
-    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
-        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
-    if reduce_lr is not None:
-        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), spec, test_every)
-    noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
                       "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
@@ -178,6 +190,39 @@ def fit(
     if record is not None:
         record.end(result)
     return result
+
+
+def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None:
+    """The hooks' types, before anything compiles (else they fail after the first epoch)."""
+    check_callable("callback", callback, "callback(epoch, metrics)")
+    check_callable("on_epoch", on_epoch, "on_epoch(checkpoint)")
+    if resume is not None and not isinstance(resume, Checkpoint):
+        raise TypeError(f"resume must be None or a gd.Checkpoint (as on_epoch receives); got {resume!r}.")
+    check_methods("record", record, ("begin", "epoch", "end", "fail"), "a recorder such as gd.store.open(path)")
+
+
+def _check_resume(resume: Checkpoint, params: Params, state: Any, epochs: int) -> None:
+    """A checkpoint of this model and rule (the same pytrees and shapes) within the epochs asked for."""
+    if resume.epoch > epochs:
+        raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
+    for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
+        (their_tree, their_shapes), (our_tree, our_shapes) = _layout(theirs), _layout(ours)
+        if their_shapes != our_shapes:
+            raise ValueError(
+                f"resume must be a checkpoint of this model and rule (the same arguments otherwise); its {name} "
+                f"have leaves of shapes {their_shapes} where this run's have {our_shapes}."
+            )
+        if their_tree != our_tree:
+            raise ValueError(
+                f"resume must be a checkpoint of this model and rule (the same arguments otherwise); its {name} "
+                f"are {their_tree} where this run's are {our_tree}."
+            )
+
+
+def _layout(tree: Any) -> tuple[Any, list[tuple[int, ...]]]:
+    """A pytree's structure and its leaves' shapes."""
+    leaves, structure = jax.tree.flatten(tree)
+    return structure, [tuple(np.shape(leaf)) for leaf in leaves]
 
 
 def _devices(devices: int | None) -> int:
@@ -222,27 +267,46 @@ def _rule_names(stop: StopRule) -> list[str]:
     return [leaf.name for leaf in leaves(stop)]
 
 
-def with_divergence(stop: StopRule | None, spec: EpochSpec, test_every: int = 1) -> StopRule:
+class Recorded(NamedTuple):
+    """What decides the metrics a run records: metrics ("exact"/"running"), a test split, accuracy."""
+
+    metrics: str
+    has_test: bool
+    classification: bool
+
+
+def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) -> None:
+    """The stop rule's and reduce_lr's types, and the metrics they read against those the run records."""
+    if stop is not None and not isinstance(stop, StopRule):
+        raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
+    if reduce_lr is not None and not isinstance(reduce_lr, ReduceOnPlateau):
+        raise TypeError(f"reduce_lr must be gd.schedules.reduce_on_plateau(...); got {reduce_lr!r}.")
+    for leaf in leaves(stop) if stop is not None else ():
+        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, recorded, test_every)
+    if reduce_lr is not None:
+        _check_recorded("reduce_on_plateau", (reduce_lr.metric,), recorded, test_every)
+
+
+def with_divergence(
+    stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
+) -> StopRule:
     """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()."""
+    check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
     if stop is None:
         return diverged()
-    if not isinstance(stop, StopRule):
-        raise TypeError(f"stop must be a rule from gd.stop such as gd.stop.plateau(); got {stop!r}.")
-    for leaf in leaves(stop):
-        _check_recorded(f"stop rule {leaf.name}", leaf.metrics, spec, test_every)
     if any(leaf.name == "diverged" for leaf in leaves(stop)):
         return stop
     return stop | diverged()
 
 
-def _check_recorded(who: str, names: tuple[str, ...], spec: EpochSpec, test_every: int = 1) -> None:
+def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every: int = 1) -> None:
     """Refuse a rule that reads a metric this run never records (it could never fire) or records only
     every test_every-th epoch."""
     recorded = {"epoch", "step", "time", "train_loss", "learning_rate"}
-    recorded |= {"grad_norm"} if spec.metrics == "exact" else set()
-    recorded |= {"test_loss"} | ({"test_accuracy"} if spec.objective.classification else set())
+    recorded |= {"grad_norm"} if run.metrics == "exact" else set()
+    recorded |= {"test_loss"} | ({"test_accuracy"} if run.classification else set())
     for name in names:
-        if name.startswith("test_") and not spec.has_test:
+        if name.startswith("test_") and not run.has_test:
             raise ValueError(
                 f"{who} reads {name}, which a run without test data never records; "
                 "give the data a test split or use a train metric."

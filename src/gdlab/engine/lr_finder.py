@@ -21,13 +21,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.batching import resolve_batch_size
+from gdlab.core.checks import (
+    check_callable,
+    check_float_range,
+    check_int_range,
+    check_methods,
+    check_positive_float,
+)
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import apply_updates, sgd
 from gdlab.core.schedules import Schedule
 from gdlab.core.types import Array, LossFn, Model, Params
 from gdlab.engine.recording import FinderRecorder
-from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params, seed_keys
+from gdlab.engine.setup import (
+    check_data,
+    check_params_fit_data,
+    device_arrays,
+    objective_and_params,
+    seed_keys,
+)
 from gdlab.engine.sweep import seed_list, sweep
 
 RULES = ("steepest", "valley", "minimum/10", "largest_stable")
@@ -75,7 +88,7 @@ def find_learning_rate(
     model: Model | LossFn,
     data: Dataset,
     *,
-    batch_size: int = 32,
+    batch_size: int | str | None = 32,
     seeds: int | Sequence[int] = 3,
     min_lr: float = 1e-5,
     max_lr: float = 10.0,
@@ -98,12 +111,16 @@ def find_learning_rate(
     ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1),
     then ("validation", epoch, validate_epochs) after each epoch of the sweep.
     """
+    check_data(data)
+    grid_per_decade = check_int_range("grid_per_decade", grid_per_decade, 1)
+    check_callable("callback", callback, "callback(stage, done, total)")
+    check_methods("record", record, ("record_finder",), "a finder recorder such as gd.store.open(path)")
     min_lr, max_lr = check_positive_float("min_lr", min_lr), check_positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
         raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
     steps = check_int_range("steps", steps, 20)
     seeds = seed_list(seeds)
-    batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
+    batch_size = resolve_batch_size(batch_size, data.n_train)  # "full" / None: every sample, as in fit
     beta = check_float_range("beta", beta, 0.0, 1.0)
     diverge = check_float_range("diverge", diverge, 1.0, math.inf)
     validate_epochs = check_int_range("validate_epochs", validate_epochs, 1)

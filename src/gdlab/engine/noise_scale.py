@@ -30,7 +30,12 @@ from gdlab.core.checks import check_float_range, check_int_range, check_positive
 from gdlab.core.dataset import Dataset
 from gdlab.core.types import Array, LossFn, Model, Params
 from gdlab.engine.data_parallel import sum_of_squares
-from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params
+from gdlab.engine.setup import (
+    check_data,
+    check_params_fit_data,
+    device_arrays,
+    objective_and_params,
+)
 
 
 class NoiseScale(NamedTuple):
@@ -68,7 +73,7 @@ def noise_scale(
     recommended learning rate by linear scaling. The interval is a percentile
     bootstrap over the batches at the given confidence.
     """
-    small = check_int_range("small_batch", small_batch, 1, data.n_train)
+    small = check_int_range("small_batch", small_batch, 1, check_data(data).n_train)
     if not small < big_batch:
         raise ValueError(f"big_batch must be larger than small_batch ({small}); got {big_batch}.")
     big = check_int_range("big_batch", big_batch, small + 1, data.n_train)
@@ -103,7 +108,8 @@ def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss
     flat = np.asarray(rows, np.float64)
     mean = flat.mean(axis=0)
     trace = float(((flat - mean) ** 2).sum(axis=1).mean())
-    return trace / float(mean @ mean)
+    g2 = float(mean @ mean)
+    return trace / g2 if g2 > 0 else float("inf")  # as estimate_from_norms: no mean gradient, all noise
 
 
 def estimate_from_norms(

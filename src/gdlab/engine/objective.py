@@ -27,6 +27,8 @@ class Objective(NamedTuple):
     classification: bool
     value_and_grad: Callable[[Params, Array, Array], tuple[Array, Params]] | None = None
     sgd_step: Callable[[Params, Array, Array, Array], tuple[Array, Params]] | None = None
+    user_loss: bool = False
+    """True for a user's loss_fn(params, x, y) (its errors are the user's, not a shape mismatch)."""
 
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -82,4 +84,4 @@ def function_objective(loss_fn: LossFn) -> Objective:
         value = jnp.asarray(loss_fn(params, x, y))
         return value, jnp.full((), jnp.nan, value.dtype)
 
-    return Objective(loss=loss_fn, evaluate=evaluate, classification=False)
+    return Objective(loss=loss_fn, evaluate=evaluate, classification=False, user_loss=True)

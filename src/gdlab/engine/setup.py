@@ -20,12 +20,17 @@ from gdlab.engine.fused_mlp import FUSED_ACTIVATIONS, FUSED_MAX_WIDTH, KERNELS
 from gdlab.engine.objective import COMPUTE_DTYPES, Objective, function_objective, model_objective
 
 
-def check_types(data: Any, rule: Any) -> None:
+def check_data(data: Any) -> Dataset:
     if not isinstance(data, Dataset):
         raise TypeError(
             "data must be a gdlab Dataset (gd.datasets.load / from_arrays / from_file); "
             f"got {type(data).__name__}."
         )
+    return data
+
+
+def check_types(data: Any, rule: Any) -> None:
+    check_data(data)
     if not isinstance(rule, UpdateRule):
         raise TypeError(f"rule must be an update rule such as gd.sgd(0.1); got {type(rule).__name__}.")
 
@@ -39,16 +44,19 @@ def objective_and_params(
     kernel "fused" computes training steps with the fused MLP kernel (engine/fused_mlp.py).
     vmapped: the objective runs vmapped over configs (a sweep): the model's ``apply_vmapped``, where it has one.
     """
+    check_data(data)
     check_choice("kernel", kernel, KERNELS)
     if compute_dtype is not None:
         check_choice("compute_dtype", compute_dtype, COMPUTE_DTYPES)
         if not isinstance(model, Model):
             raise ValueError(f"compute_dtype needs a gd.models model (a loss function computes in its own dtype); "
                              f"got compute_dtype={compute_dtype!r} with a loss function.")
+    if params is not None:
+        params = _param_arrays(params)
     if isinstance(model, Model):
         _check_task(model, data)
         outputs = _model_outputs(model, data)
-        loss_name = _default_loss(data, outputs) if loss is None else check_choice("loss", loss, LOSSES)
+        loss_name = _default_loss(data, outputs) if loss is None else _check_loss(loss, data, outputs)
         if params is None:
             params = _jitted_init(model.init, data.input_shape, outputs)(key)
         classification = data.task == "classification"
@@ -68,6 +76,17 @@ def objective_and_params(
     raise TypeError(
         f"model must be a gd.models model or a loss function loss_fn(params, x, y); got {type(model).__name__}."
     )
+
+
+def _param_arrays(params: Any) -> Params:
+    """The given params with every leaf an array (a Python float 0.5 becomes jnp.asarray(0.5))."""
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ValueError(f"params must hold at least one array; got {params!r}.")
+    for leaf in leaves:
+        if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float)) or isinstance(leaf, bool):
+            raise TypeError(f"params must be a pytree of float arrays; got a leaf {leaf!r}.")
+    return jax.tree.map(jnp.asarray, params)
 
 
 def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
@@ -115,6 +134,22 @@ def _model_outputs(model: Model, data: Dataset) -> int:
     return model.outputs
 
 
+def _check_loss(loss: Any, data: Dataset, outputs: int) -> str:
+    """A loss that fits the task and the model's outputs (the others train on meaningless numbers)."""
+    check_choice("loss", loss, LOSSES)
+    if data.task == "regression":
+        soft_labels = outputs == 1 and all(np.all((y >= 0) & (y <= 1)) for y in (data.y_train, data.y_test))
+        fits = loss == "mse" or (loss == "binary_cross_entropy" and soft_labels)
+        allowed = "'mse' for regression (or 'binary_cross_entropy' for one output and targets in [0, 1])"
+    elif outputs == 1:
+        fits, allowed = loss == "binary_cross_entropy", "'binary_cross_entropy' for classification with one output"
+    else:
+        fits, allowed = loss == "cross_entropy", f"'cross_entropy' for classification with {outputs} outputs"
+    if not fits:
+        raise ValueError(f"loss must be {allowed}; got {loss!r}.")
+    return str(loss)
+
+
 def _default_loss(data: Dataset, outputs: int) -> str:
     if data.task == "regression":
         return "mse"
@@ -155,6 +190,11 @@ def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[ja
     try:
         out = jax.eval_shape(objective.loss, params, x, y)
     except (TypeError, ValueError) as err:
+        if objective.user_loss:
+            raise ValueError(
+                f"loss_fn(params, x, y) must accept the params and a batch x {x.shape} {x.dtype}, "
+                f"y {y.shape} {y.dtype}; it raised {type(err).__name__}: {str(err).splitlines()[0]}"
+            ) from err
         raise ValueError(
             f"model input size must match the data's {features} features; "
             f"the params do not fit them ({str(err).splitlines()[0]})."

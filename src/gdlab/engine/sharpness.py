@@ -20,8 +20,10 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
+from gdlab.core.rules import stability_formula, stability_limit
 from gdlab.core.types import Array, LossFn, Model, OptState, Params, UpdateRule
 from gdlab.engine.objective import Objective
 from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params
@@ -31,7 +33,7 @@ def sharpness(
     model: Model | LossFn,
     params: Params,
     data: Dataset,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
     *,
     loss: str | None = None,
     tol: float = 1e-6,
@@ -51,8 +53,8 @@ def sharpness(
     objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
-    if batch_size is not None:
-        batch_size = check_int_range("batch_size", batch_size, 1, data.n_train)
+    batch_size = resolve_batch_size(batch_size, data.n_train)  # None / "full": all of it, as in fit
+    if batch_size < data.n_train:
         pick = np.random.default_rng(seed).choice(data.n_train, size=batch_size, replace=False)
         x, y = x[np.sort(pick)], y[np.sort(pick)]
     return top_eigenvalue(objective, params, x, y, tol=tol, max_iter=max_iter, seed=seed)
@@ -101,8 +103,7 @@ def max_stable_learning_rate(
 ) -> float:
     """The largest stable rate on the local quadratic: 2 / lambda_max, or (2 + 2*momentum) / lambda_max."""
     momentum = check_float_range("momentum", momentum, 0.0, 1.0)
-    top = sharpness(model, params, data, **options)
-    return float("inf") if top <= 0 else (2.0 + 2.0 * momentum) / top
+    return stability_limit(sharpness(model, params, data, **options), momentum)
 
 
 class StabilityWarning(UserWarning):
@@ -112,15 +113,16 @@ class StabilityWarning(UserWarning):
 def warn_if_unstable(
     objective: Objective, params: Params, x: Array, y: Array, rule: UpdateRule, state: OptState
 ) -> None:
-    """Warn when the rule's first learning rate exceeds (2 + 2*momentum) / lambda_max."""
+    """Warn when the rule's first learning rate exceeds its stability limit at lambda_max (rule.stability_limit)."""
     if rule.learning_rate is None:
         return
     lr = float(rule.learning_rate(state))
-    momentum = float(getattr(getattr(state, "hyper", None), "momentum", 0.0))
     top = top_eigenvalue(objective, params, x, y, tol=1e-3, max_iter=100)
-    limit = float("inf") if top <= 0 else (2.0 + 2.0 * momentum) / top
+    if rule.stability_limit is None:
+        limit, formula = stability_limit(top), stability_formula()
+    else:
+        limit, formula = rule.stability_limit(state, top)
     if lr > limit:
-        formula = "2/L" if momentum == 0 else f"(2 + 2*momentum)/L with momentum {momentum:g}"
         warnings.warn(
             f"learning_rate {lr:.3g} exceeds the stability limit {formula} = {limit:.2g} "
             f"(L = {top:.3g}) at the initial point; expect oscillation or divergence",

@@ -20,16 +20,20 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import (
     check_bool,
+    check_callable,
     check_choice,
     check_float_range,
     check_int_range,
+    check_methods,
     check_positive_float,
+    is_real,
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import sgd
@@ -46,7 +50,7 @@ from gdlab.engine.epoch import (
     compiled_epoch,
     initial_train_loss,
 )
-from gdlab.engine.fit import with_divergence
+from gdlab.engine.fit import Recorded, check_rules, with_divergence
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.objective import Objective
 from gdlab.engine.recording import SweepRecorder
@@ -144,26 +148,38 @@ def sweep(
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
+    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    check_rules(stop, None, recorded, test_every)  # before the initial params compile
+    check_callable("callback", callback, "callback(group, epoch, active configs)")
+    check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
+                  "a sweep recorder such as gd.store.open(path)")
+    layout = None if mesh is None else check_layout(mesh, jax.device_count())
+    # Every group is checked before any trains (a later one would fail after the first): memory from
+    # the params' shapes (nothing compiles), the schedule built for its run length, the mesh's data axis.
+    param_shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)
+    plans = []
+    for size, (label, shape) in itertools.product(sizes, shapes.items()):
+        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget)
+        pairs = len(rates) * len(momenta)
+        devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+        if devices[1] > 1:
+            check_divides(size, devices[1], data.n_train, "the mesh's data axis")
+        steps = epochs * batch_plan(data.n_train, size).steps
+        plans.append((size, _schedule_params(label, shape, rates, steps), devices))
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
                     "test_every": test_every, "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
         record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
                                           stop))
-    layout = None if mesh is None else check_layout(mesh, jax.device_count())
     groups = []
     try:
-        for index, (size, (label, shape)) in enumerate(itertools.product(sizes, shapes.items())):
+        for index, (size, schedule_params, devices) in enumerate(plans):
             progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
-            steps = epochs * batch_plan(data.n_train, size).steps
             offset = index * len(rates) * len(momenta) * len(seeds_used)
-            pairs = len(rates) * len(momenta)
-            devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
-            if devices[1] > 1:
-                check_divides(size, devices[1], data.n_train, "the mesh's data axis")
-            groups.append(_run_group(model, data, size, _schedule_params(label, shape, rates, steps), momenta,
-                                     seeds_used, (epochs, test_every), stop, nesterov, weight_decay, metrics, loss, params,
-                                     budget, progress, compute_dtype, devices, (record, offset), kernel))
+            groups.append(_run_group(model, data, size, schedule_params, momenta, seeds_used, (epochs, test_every),
+                                     stop, nesterov, weight_decay, metrics, loss, params, budget, progress,
+                                     compute_dtype, devices, (record, offset), kernel))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -250,6 +266,15 @@ def _seed_inits(
                                                        _cpu_layout())
         inits.append(p)
     return objective, inits, loss_name
+
+
+def _param_shapes(
+    model: Model | LossFn, data: Dataset, params: Params | None, loss: str | None, compute_dtype: str | None,
+    kernel: str,
+) -> Any:
+    """The initial params' shapes and dtypes (jax.eval_shape: traced, never compiled), with the model checks."""
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    return jax.eval_shape(lambda k: objective_and_params(model, data, params, loss, k, compute_dtype, kernel)[1], key)
 
 
 def _initial_losses(objective: Objective, inits: list[Params], arrays: tuple[jax.Array, ...]) -> np.ndarray:
@@ -423,8 +448,14 @@ def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]
 
 
 def _as_list(name: str, values: Any) -> list[Any]:
+    """A grid as a list: sequences, arrays, generators as they are; one value (0.1, "full", None) as [value]."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        values = [values] if values is None or isinstance(values, (int, float, str)) else list(values)
+        if values is None or isinstance(values, str) or is_real(values):
+            values = [values]
+        elif getattr(values, "ndim", 1) == 1 and hasattr(values, "__iter__"):
+            values = list(values)
+        else:
+            raise TypeError(f"{name} must be a list of values (or one value); got {values!r}.")
     if len(values) == 0:
         raise ValueError(f"{name} must hold at least one value; got an empty grid.")
     return list(values)

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from gdlab.core.checks import check_int_range
 from gdlab.engine.result import Result
 
 CLASSIFICATION_METRICS = ("test_accuracy",)
@@ -146,7 +147,7 @@ class SweepResult:
 
     def run(self, k: int) -> Result:
         """Config k as the Result gd.fit returns (params as NumPy arrays; no rule state)."""
-        g, i, j = self.index[k]
+        g, i, j = self.index[check_int_range("k", k, 0, len(self) - 1)]
         group = self.groups[g]
         ran = int(group.epochs_run[i, j])
         lr, momentum = group.pairs[j]
@@ -167,8 +168,8 @@ class SweepResult:
         """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread."""
         rows = self.rows
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
-        if metric not in keys:
-            allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
+        allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
+        if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
             raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
         maximise = "accuracy" in metric
         by_config: dict[tuple[float, int, float, str], list[float]] = {}
@@ -200,7 +201,7 @@ class SweepResult:
 
     def to_csv(self, path: str | Path) -> Path:
         rows = self.rows
-        with Path(path).open("w", newline="") as f:
+        with _in_existing_directory(path).open("w", newline="") as f:
             columns = list(dict.fromkeys(k for row in rows for k in row))  # a config may lack some
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
@@ -208,14 +209,28 @@ class SweepResult:
         return Path(path)
 
     def to_json(self, path: str | Path) -> Path:
-        Path(path).write_text(json.dumps([{k: _json(v) for k, v in r.items()} for r in self.rows], indent=1))
+        _in_existing_directory(path).write_text(json.dumps([{k: _json(v) for k, v in r.items()} for r in self.rows], indent=1))
         return Path(path)
 
     def to_pandas(self) -> Any:
         """The rows as a pandas DataFrame (needs pandas installed)."""
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ModuleNotFoundError(
+                f"to_pandas needs pandas, which is not installed ({err}); pip install pandas, "
+                "or use .rows, .to_csv(path) or .to_json(path)."
+            ) from err
 
         return pd.DataFrame(self.rows)
+
+
+def _in_existing_directory(path: str | Path) -> Path:
+    """path, whose directory must exist (a missing one is the caller's typo, not ours to create)."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise ValueError(f"path must be in an existing directory; got {str(path)!r} ({str(p.parent)!r} does not exist).")
+    return p
 
 
 def _cell(value: Any) -> str:
