@@ -461,6 +461,15 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--warmup", "100000"], r"warmup_steps must be less than the run's 8 updates"),
         (["--schedule", "step", "--factor", "2"], "factor"),
         (["--schedule", "multistep", "--milestones-steps", "a,b"], "milestones_steps"),
+        # 0 is a value given, not 'use the default': each is refused by its schedule
+        (["--schedule", "step", "--step-size-steps", "0"], r"step_size_steps must be .*; got 0\."),
+        (["--schedule", "exponential", "--decay-rate", "0"], r"decay_rate must be .*; got 0\.0\."),
+        (["--schedule", "exponential", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "inverse_time", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "power", "--scale-steps", "0"], r"scale_steps must be .*; got 0\."),
+        (["--schedule", "cosine", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"half_cycle_steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--max-learning-rate", "0"], r"max_learning_rate must be .*; got 0\.0\."),
     ],
 )
 def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args, match) -> None:

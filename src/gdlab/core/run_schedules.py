@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gdlab.core import schedules as s
 from gdlab.core.checks import check_choice, check_int_range
+
+T = TypeVar("T", int, float)
 
 
 @dataclass(frozen=True)
@@ -61,24 +64,29 @@ def _schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.S
     if name == "constant":
         schedule = s.constant(lr)
     elif name == "step":
-        schedule = s.step(lr, o.step_size_steps or max(1, span // 3), o.factor)
+        schedule = s.step(lr, _given(o.step_size_steps, max(1, span // 3)), o.factor)
     elif name == "multistep":
         schedule = s.multistep(lr, _milestones(o.milestones_steps, span), o.factor)
     elif name == "exponential":
-        schedule = s.exponential(lr, o.decay_rate or 0.01, o.decay_steps or span)
+        schedule = s.exponential(lr, _given(o.decay_rate, 0.01), _given(o.decay_steps, span))
     elif name == "inverse_time":
-        schedule = s.inverse_time(lr, o.decay_rate or 1.0, o.decay_steps or max(1, span // 10))
+        schedule = s.inverse_time(lr, _given(o.decay_rate, 1.0), _given(o.decay_steps, max(1, span // 10)))
     elif name == "power":
-        schedule = s.power(lr, o.power, o.scale_steps or max(1, span // 10))
+        schedule = s.power(lr, o.power, _given(o.scale_steps, max(1, span // 10)))
     elif name == "polynomial":
-        schedule = s.polynomial(lr, o.end_value, o.power, o.decay_steps or span)
+        schedule = s.polynomial(lr, o.end_value, o.power, _given(o.decay_steps, span))
     elif name == "cosine":
-        schedule = s.cosine(lr, o.decay_steps or span, o.end_value, o.restarts)
+        schedule = s.cosine(lr, _given(o.decay_steps, span), o.end_value, o.restarts)
     elif name == "cyclic":
-        schedule = s.cyclic(lr, o.max_learning_rate or 10 * lr, o.half_cycle_steps or max(1, span // 8))
+        schedule = s.cyclic(lr, _given(o.max_learning_rate, 10 * lr), _given(o.half_cycle_steps, max(1, span // 8)))
     else:
         schedule = s.one_cycle(lr, span, o.pct_start)
     return s.warmup(schedule, o.warmup_steps) if o.warmup_steps else schedule
+
+
+def _given(value: T | None, default: T) -> T:
+    """value when the option was given (0 included, for the schedule to check), else the default."""
+    return default if value is None else value
 
 
 def _milestones(text: str | None, span: int) -> list[int]:
