@@ -246,6 +246,8 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
             ["--model", "mlp", "--hidden", "10,x"],
             "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
         ),
+        (["--model", "mlp", "--hidden", "10,"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
+        (["--model", "mlp", "--hidden", "10,,10"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
         (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),
         (["--nesterov"], "nesterov must be False when momentum is 0.0"),
         (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
@@ -461,6 +463,8 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--warmup", "100000"], r"warmup_steps must be less than the run's 8 updates"),
         (["--schedule", "step", "--factor", "2"], "factor"),
         (["--schedule", "multistep", "--milestones-steps", "a,b"], "milestones_steps"),
+        (["--schedule", "multistep", "--milestones-steps", "5,,10"], r"milestones_steps must be .*; got '5,,10'\."),
+        (["--schedule", "multistep", "--milestones-steps", "5,"], r"milestones_steps must be .*; got '5,'\."),
         # 0 is a value given, not 'use the default': each is refused by its schedule
         (["--schedule", "step", "--step-size-steps", "0"], r"step_size_steps must be .*; got 0\."),
         (["--schedule", "exponential", "--decay-rate", "0"], r"decay_rate must be .*; got 0\.0\."),

@@ -176,6 +176,7 @@ def test_parse_learning_rates() -> None:
         (["--batch-sizes", ""], "batch_sizes must list at least one batch size"),
         (["--batch-sizes", "1,0"], "batch_sizes must hold integers >= 1 or 'full'; got '1,0'"),
         (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
+        (["--batch-sizes", "1,40,"], "batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
         (["--seeds", "0"], r"seeds must be an integer in \[1, "),
         (["--epochs", "0"], r"epochs must be an integer in \[1, "),
         (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.fit import build_model, load_data, parse_batch_size
+from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
@@ -195,9 +195,13 @@ def parse_learning_rates(text: str) -> list[float]:
 
 def parse_batch_sizes(text: str) -> list[int | str]:
     """'1,32,128,full' -> [1, 32, 128, 'full'] (checked against the data later)."""
-    sizes = [parse_batch_size(p.strip()) for p in text.split(",")] if text.strip() else []
-    if not sizes:
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    if not parts:
         raise ValueError(f"batch_sizes must list at least one batch size such as 1,32,128,full; got {text!r}.")
+    if "" in parts:
+        raise ValueError(f"batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them "
+                         f"empty; got {text!r}.")
+    sizes = [parse_batch_size(p) for p in parts]
     for size in sizes:
         if isinstance(size, int) and size < 1:
             raise ValueError(f"batch_sizes must hold integers >= 1 or 'full'; got {text!r}.")
@@ -248,7 +252,7 @@ def _output_path(name: str, value: str) -> Path:
 def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
     if options.model != "mlp":
         return options.model
-    sizes = [data.input_shape[-1], *(int(h) for h in options.hidden.split(",") if h.strip()), data.outputs]
+    sizes = [data.input_shape[-1], *parse_hidden(options.hidden), data.outputs]
     return "MLP " + "-".join(str(s) for s in sizes)
 
 

@@ -261,9 +261,9 @@ def build_model(name: str, hidden: str, activation: str) -> gd.Model:
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'100,100' -> (100, 100)."""
+    """'100,100' -> (100, 100); an empty entry ('100,', '100,,100') is refused, not skipped."""
     try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+        sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:

@@ -93,7 +93,7 @@ def _milestones(text: str | None, span: int) -> list[int]:
     if text is None:
         return sorted({max(1, span // 2), max(2, 3 * span // 4)})
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in text.split(",")]  # an empty entry ('5,', '5,,10') is refused
     except ValueError:
         raise ValueError(
             f"milestones_steps must be comma-separated step counts such as 1000,2000; got {text!r}."
