@@ -523,6 +523,25 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert code == 2 and err == "error: min_lr must be smaller than max_lr (0.5); got 1.0.\n"
 
 
+@pytest.mark.parametrize(
+    ("plot", "why"),
+    [
+        ("missing/lr.png", "got 'missing/lr.png' (no directory 'missing')."),
+        (".", "got '.' (a directory)."),  # savefig wrote './.png' after the whole run
+        ("", "got '' (empty)."),  # was silently no plot
+        ("lr.txt", "plot must end in one of ('.png', '.svg'); got 'lr.txt'."),  # matplotlib's error, after the run
+    ],
+)
+def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, plot: str, why: str
+) -> None:
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1",
+                          "--steps", "20", "--validate-epochs", "1", "--no-progress", "--plot", plot)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith("error: plot must ")
+    assert why in err
+    assert list(tmp_path.iterdir()) == []  # nothing trained: no run recorded, no file written
+
+
 def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
                           "--big-batch", "256", "--learning-rate", "0.1", "--batch-size", "8", "--json")

@@ -75,7 +75,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     test_every = check_int_range("test_every", options.test_every, 1)
     kernel = check_choice("kernel", options.kernel, KERNELS)
     target = None if options.target is None else check_positive_float("target", options.target)
-    paths = {name: _output_path(name, value) for name, value in
+    paths = {name: output_path(name, value) for name, value in
              (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
     console = Console(stderr=True)
     store: gd.store.Store | None = None
@@ -146,7 +146,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     """Write the HTML report of a saved comparison (gdlab compare --json-out)."""
     from gdlab.report import load
 
-    target = _output_path("out", out)
+    target = output_path("out", out)
     comparison = load(path)
     summary = summarize(comparison)
     write_html(comparison, target)
@@ -241,11 +241,14 @@ def _target(target: float | None, metric: str) -> float | None:
     return target
 
 
-def _output_path(name: str, value: str) -> Path:
+def output_path(name: str, value: str, suffixes: tuple[str, ...] = ()) -> Path:
+    """value as a file to write: a path in an existing directory (ending in one of suffixes, when given)."""
     path = Path(value)
-    if path.is_dir() or not path.parent.is_dir():
-        why = "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
+    if not value or path.is_dir() or not path.parent.is_dir():
+        why = "empty" if not value else "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
     return path
 
 

@@ -9,9 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands.compare import output_path
 from gdlab.commands.fit import build_model, load_data
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import run_keys
+
+PLOT_SUFFIXES = (".png", ".svg")
 
 
 def run_find_lr(
@@ -21,6 +24,7 @@ def run_find_lr(
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     net = build_model(model, hidden, "relu")
+    plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES)  # before the range test runs
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, None)
@@ -48,8 +52,8 @@ def run_find_lr(
     }
     if store is not None:
         summary |= {"run_id": store.last_run_id, "db": str(db)}
-    if plot:
-        summary["plot"] = str(save_finder_plot(result, Path(plot)))
+    if plot_path is not None:
+        summary["plot"] = str(save_finder_plot(result, plot_path))
     if not as_json:
         table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
         for column in ("rule", "suggestion", "spread over seeds"):
