@@ -317,6 +317,9 @@ def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
     assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, lab, noise-scale, report, resume, runs, sharpness, version)\n"
+    code, out, err = _run(capsys, "runs", "remove")  # the runs group's own commands, not gdlab's
+    assert (code, out) == (2, "")
+    assert err == "error: No such command 'remove'. (commands: compare, delete, export, list, show)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(

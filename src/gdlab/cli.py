@@ -9,6 +9,7 @@ import json
 import logging
 import sqlite3
 import sys
+from typing import Any
 
 import typer
 
@@ -611,8 +612,16 @@ def _usage_message(err: typer.TyperException, args: list[str]) -> str:
     if type(err).__name__ == "BadParameter" and given is not None:
         message = f"{message.rstrip('.')}; got {given!r}."
     if "No such command" in message:
-        message += f" (commands: {', '.join(sorted(app_commands()))})"
+        message += f" (commands: {', '.join(_group_commands(err))})"
     return message
+
+
+def _group_commands(err: typer.TyperException) -> list[str]:
+    """The commands of the group the unknown name was given to (gdlab, or gdlab runs)."""
+    ctx: Any = getattr(err, "ctx", None)
+    if ctx is None or not hasattr(ctx.command, "list_commands"):
+        return sorted(app_commands())
+    return sorted(ctx.command.list_commands(ctx))
 
 
 def _given_value(args: list[str], opts: list[str]) -> str | None:
