@@ -449,6 +449,14 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_from_arrays_rejects_complex_values_instead_of_dropping_the_imaginary_part(which: str) -> None:
+    arrays = {"x": np.ones((4, 2)), "y": np.array([0.5, 1.5, 2.5, 3.5])}
+    arrays[which] = arrays[which] + 1j
+    with pytest.raises(TypeError, match=rf"{which} must be a real numeric array; got dtype complex128\."):
+        gd.datasets.from_arrays(arrays["x"], arrays["y"])
+
+
 # --- Dataset -----------------------------------------------------------------------------
 
 
@@ -707,14 +715,22 @@ def _npy_bytes() -> bytes:
     return buffer.getvalue()
 
 
+NOT_ZIP = r"it is not an .npz \(zip\) archive, or it is cut short\.$"
+
+
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"PK\x03\x04 truncated", b"plain text", _npy_bytes()],
+    ("content", "why"),
+    [
+        (b"", NOT_ZIP),
+        (b"PK\x03\x04 truncated", NOT_ZIP),
+        (b"plain text", NOT_ZIP),  # np.load's own reason: 'This file contains pickled (object) data'
+        (_npy_bytes(), r"it holds a single .npy array, not an .npz archive of named arrays\.$"),
+    ],
     ids=["empty", "truncated", "text", "npy"],
 )
-def test_unreadable_npz_is_a_value_error(tmp_path: Path, content: bytes) -> None:
+def test_unreadable_npz_is_a_value_error(tmp_path: Path, content: bytes, why: str) -> None:
     (tmp_path / "bad.npz").write_bytes(content)
     with pytest.raises(
-        ValueError, match=r"path must be a readable .npz file; could not read '.*bad.npz'"
+        ValueError, match=r"path must be a readable .npz file; could not read '.*bad.npz': " + why
     ):
         gd.datasets.from_file(tmp_path / "bad.npz")

@@ -131,6 +131,9 @@ def _column(header: list[str], target: str) -> int:
 def _read_npz(path: Path) -> dict[str, Any]:
     try:  # open the file here: np.load leaks its handle when the zip is damaged
         with path.open("rb") as handle:
+            if handle.read(6) != b"\x93NUMPY" and not zipfile.is_zipfile(handle):  # np.load: 'pickled data'
+                raise ValueError("it is not an .npz (zip) archive, or it is cut short")
+            handle.seek(0)
             archive = np.load(handle, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")
