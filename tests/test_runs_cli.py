@@ -338,6 +338,7 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "notes.txt", future)}
     cases = [
         (["--db", str(tmp_path)], "db must be a database file path; got"),
+        (["--db", ""], "db must be a database file path; got '' (empty)."),  # was: got '.', a directory
         (["--db", "notes.txt"], "db must be a gdlab database; 'notes.txt' is not an SQLite file."),
         (["--db", "future.db"], f"has schema version 99, newer than this gdlab reads (up to {CURRENT_VERSION})"),
     ]

@@ -181,4 +181,6 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or Path); got {path!r}.")
+    if os.fspath(path) == "":  # Path('') is '.', which the message would show instead
+        raise StoreError("db must be a database file path; got '' (empty).")
     return Store(Path(path), create)
