@@ -271,6 +271,9 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     code, out, _ = _run(capsys, "runs", "compare", a, b)
     assert code == 0 and "rule.learning_rate" in out and a in out and b in out
     assert "at least two runs" in _one_error(capsys, "runs", "compare", a)
+    prefix = next(a[:k] for k in range(1, len(a)) if not b.startswith(a[:k]))  # names a, not b
+    err = _one_error(capsys, "runs", "compare", a, b, prefix)  # the same run twice, once by a prefix
+    assert err == f"error: run_ids must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
 
 
 def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:

@@ -167,6 +167,10 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         raise ValueError(f"run_ids must name at least two runs to compare; got {run_ids}.")
     with gd.store.open(db, create=False) as store:
         runs = [store.run(run_id) for run_id in run_ids]
+        ids = [run.id for run in runs]
+        twice = next((i for i in ids if ids.count(i) > 1), None)
+        if twice is not None:
+            raise ValueError(f"run_ids must name different runs; got {run_ids}, which name {twice} twice.")
         rows = [brief(run, store.last_metrics(run.id)) for run in runs]
     configs = [flat_config(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
