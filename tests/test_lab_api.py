@@ -192,6 +192,10 @@ def test_a_long_formula_is_refused_before_parsing(client: TestClient) -> None:
         ({"start": "here"}, "start"),
         ({"view": [1, -1, 0, 1]}, "view"),
         ({"colour": "red"}, "colour"),
+        ({"learning_rate": True}, "learning_rate"),  # pydantic's lax mode took true as 1.0
+        ({"learning_rate": "0.5"}, "learning_rate"),
+        ({"grid": True}, "grid"),
+        ({"start": [True, 0]}, "start.0"),
     ],
 )
 def test_bad_values_answer_422_naming_the_field(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -328,6 +332,8 @@ def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None
         ({"points": [[0, "a"], [1, 1]]}, 422, ("points",)),
         ({"start": [0, 1000]}, 422, ("start",)),
         ({"learning_rate": 0}, 422, ("learning_rate",)),
+        ({"epochs": True}, 422, ("epochs",)),
+        ({"points": [[0, 1], [True, 2]]}, 422, ("points.1.0",)),
     ],
 )
 def test_bad_regression_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
@@ -414,6 +420,10 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
         ({"nesterov": True}, 400, ("nesterov",)),
         ({"warmup_steps": 10_000, "epochs": 1}, 400, ("warmup_steps",)),
         ({"learning_rate": "fast"}, 422, ("learning_rate",)),
+        ({"batch_size": True}, 422, ("batch_size",)),  # was a job with batch size 1
+        ({"learning_rate": True}, 422, ("learning_rate",)),
+        ({"hidden": [True]}, 422, ("hidden",)),
+        ({"nesterov": 1, "momentum": 0.5}, 422, ("nesterov",)),
     ],
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
