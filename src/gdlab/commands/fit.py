@@ -112,6 +112,8 @@ def run_fit(
     check_int_range("test_every", options.test_every, 1)
     check_devices(options.devices, jax.device_count())
     stop = parse_stop(options.stop)
+    if record.resume is None:  # a recorded run is resumed as it was recorded
+        options.schedule.check_all_used()
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
     recording = record.db is not None and jax.process_index() == 0

@@ -35,6 +35,31 @@ class ScheduleOptions:
         check_choice("schedule", self.schedule, s.SCHEDULES)
         check_int_range("warmup_steps", self.warmup_steps, 0)
 
+    def check_all_used(self) -> None:
+        """Refuse an option set away from its default that the schedule does not read (it would be ignored)."""
+        self.check()
+        for name, default in vars(ScheduleOptions()).items():
+            value = getattr(self, name)
+            if name not in ("schedule", "warmup_steps", *USES[self.schedule]) and value != default:
+                users = "{" + ", ".join(sorted(repr(k) for k, uses in USES.items() if name in uses)) + "}"
+                raise ValueError(f"{name} applies only to schedules {users}; got {name}={value!r} with "
+                                 f"schedule {self.schedule!r}.")
+
+
+USES: dict[str, tuple[str, ...]] = {
+    "constant": (),
+    "step": ("step_size_steps", "factor"),
+    "multistep": ("milestones_steps", "factor"),
+    "exponential": ("decay_rate", "decay_steps"),
+    "inverse_time": ("decay_rate", "decay_steps"),
+    "power": ("power", "scale_steps"),
+    "polynomial": ("end_value", "power", "decay_steps"),
+    "cosine": ("decay_steps", "end_value", "restarts"),
+    "cyclic": ("max_learning_rate", "half_cycle_steps"),
+    "one_cycle": ("pct_start",),
+}
+"""The options each schedule reads besides schedule and warmup_steps (as _schedule builds it)."""
+
 
 def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.Schedule:
     """The schedule o names, over total_steps updates, with a linear warmup of o.warmup_steps first.
