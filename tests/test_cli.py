@@ -478,13 +478,13 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"half_cycle_steps must be .*; got 0\."),
         (["--schedule", "cyclic", "--max-learning-rate", "0"], r"max_learning_rate must be .*; got 0\.0\."),
         # an option the schedule does not read was silently ignored
-        (["--decay-rate", "0.5"], r"decay_rate applies only to schedules \{'exponential', 'inverse_time'\}; "
-                                  r"got decay_rate=0\.5 with schedule 'constant'\."),
-        (["--schedule", "cosine", "--factor", "0.5"], r"factor applies only to schedules \{'multistep', 'step'\}; "
-                                                       r"got factor=0\.5 with schedule 'cosine'\."),
+        (["--decay-rate", "0.5"], (r"decay_rate applies only to schedules \{'exponential', 'inverse_time'\}; "
+                                   r"got decay_rate=0\.5 with schedule 'constant'\.")),
+        (["--schedule", "cosine", "--factor", "0.5"], (r"factor applies only to schedules \{'multistep', 'step'\}; "
+                                                        r"got factor=0\.5 with schedule 'cosine'\.")),
         (["--schedule", "step", "--restarts"], r"restarts applies only to schedules \{'cosine'\}; got restarts=True"),
-        (["--schedule", "one_cycle", "--decay-steps", "5"], r"decay_steps applies only to schedules \{'cosine', "
-                                                             r"'exponential', 'inverse_time', 'polynomial'\}"),
+        (["--schedule", "one_cycle", "--decay-steps", "5"], (r"decay_steps applies only to schedules \{'cosine', "
+                                                              r"'exponential', 'inverse_time', 'polynomial'\}")),
     ],
 )
 def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args, match) -> None:
