@@ -15,7 +15,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
@@ -80,8 +80,9 @@ def join_processes(processes: ProcessOptions) -> None:
             f"{missing[0]} must be given with {', '.join(k for k in given if k != missing[0])} "
             "(--coordinator HOST:PORT --num-processes N --process-id I)."
         )
+    timeout = check_positive_float("coordinator_timeout", processes.timeout)  # the flag's name, not initialize's
     gd.distributed.initialize(str(processes.coordinator), int(processes.num_processes or 0),
-                              int(processes.process_id or 0), timeout=processes.timeout)
+                              int(processes.process_id or 0), timeout=timeout)
 
 
 def run_fit(
