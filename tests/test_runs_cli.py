@@ -25,6 +25,7 @@ from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
+from gdlab.lab.training import TrainSpec, _plain_spec
 from gdlab.store.schema import CURRENT_VERSION
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
@@ -320,6 +321,14 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
             gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), record=recorder, epochs=2,
                    on_epoch=_interrupt)
     assert "was recorded from the library, not by gdlab fit" in _one_error(capsys, "resume", recorder.run_id)
+    with gd.store.open("gdlab.db") as store:  # a run of the lab's page, recorded as the lab records it
+        lab = store.recorder(extra={"lab": _plain_spec(TrainSpec(learning_rate=0.05))})
+        with pytest.raises(KeyboardInterrupt):
+            gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.05), record=lab, epochs=2,
+                   on_epoch=_interrupt)
+    assert "was recorded by gdlab lab, not by gdlab fit" in _one_error(capsys, "resume", lab.run_id)
+    listed = _json(capsys, "runs", "list")[0]
+    assert (listed["run_id"], listed["learning_rate"]) == (lab.run_id, 0.05)  # was [0.05000000074505806]
     assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
     assert not (tmp_path / "missing.db").exists()
 

@@ -25,8 +25,9 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         check_resumable(run)
         recorded = run.config.get("cli")
         if not isinstance(recorded, dict):
+            where = "by gdlab lab" if "lab" in run.config else "from the library"
             raise gd.store.StoreError(
-                f"run_id {run.id} was recorded from the library, not by gdlab fit; "
+                f"run_id {run.id} was recorded {where}, not by gdlab fit; "
                 "resume it with gd.resume(run_id, store, model, data, rule)."
             )
         try:

@@ -248,7 +248,8 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
     rule = run.config.get("rule", {})
-    rate = run.config.get("cli", {}).get("learning_rate", rule.get("learning_rate"))
+    options = run.config.get("cli", run.config.get("lab", {}))  # the rate as given (rule: the schedule's numbers)
+    rate = options.get("learning_rate", rule.get("learning_rate"))
     return jsonable({
         "run_id": run.id,
         "kind": run.kind,
