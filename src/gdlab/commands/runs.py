@@ -352,4 +352,6 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list):  # a library run's schedule numbers, float32 in float64: [0.1], not [0.10000000149...]
+        return "[" + ", ".join(_text(v) for v in value) + "]"
     return str(value)
