@@ -330,7 +330,7 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
     listed = _json(capsys, "runs", "list")[0]
     assert (listed["run_id"], listed["learning_rate"]) == (lab.run_id, 0.05)  # was [0.05000000074505806]
     code, out, _ = _run(capsys, "runs", "list")  # the library run's rate is its schedule's numbers, as text
-    assert code == 0 and re.search(rf"^{recorder.run_id} .* \[0\.1\] ", out, re.M), out
+    assert code == 0 and re.search(rf"^{recorder.run_id} .* \[0\.1\] ", out, re.MULTILINE), out
     assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
     assert not (tmp_path / "missing.db").exists()
 
