@@ -443,6 +443,18 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     listed = _json(capsys, "runs", "list", "--db", "f.db")
     assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]
 
+    # export: one row per range-test step (it was the lone header 'epoch')
+    with gd.store.open("f.db") as store:
+        finder = store.finder(run_id)
+    code, out, _ = _run(capsys, "runs", "export", run_id, "--db", "f.db")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 40
+    assert list(rows[0]) == ["step", "learning_rate", "loss_seed0", "raw_loss_seed0", "loss_seed1", "raw_loss_seed1"]
+    assert [float(r["learning_rate"]) for r in rows] == finder.learning_rates.tolist()
+    assert [float(r["raw_loss_seed1"]) for r in rows] == finder.raw_losses[1].tolist()
+    exported = _json(capsys, "runs", "export", run_id, "--db", "f.db")
+    assert exported["run"]["id"] == run_id and [r["step"] for r in exported["rows"]] == list(range(1, 41))
+
     reported = _json(capsys, "report", run_id, "--db", "f.db", "-o", "finder.html")
     assert reported["suggestion"] == found["suggestion"]
     page = Path("finder.html").read_text()

@@ -332,7 +332,7 @@ def runs_export(
     as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: str = _db_option(),
 ) -> None:
-    """Export a run's per-epoch metrics to standard output."""
+    """Export a run's per-epoch metrics to standard output (a sweep: one row per config; find-lr: per step)."""
     from gdlab.commands.runs import run_export
 
     typer.echo(run_export(db, run_id, "json" if as_json else format), nl=as_json or format == "json")

@@ -195,14 +195,17 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
 def run_export(db: str, run_id: str, fmt: str) -> str:
     """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record).
 
-    A sweep gives one row per config instead (as ``SweepResult.rows``).
+    A sweep gives one row per config instead (as ``SweepResult.rows``), a find-lr run one row per step
+    of its range test (the learning rate, then each seed's smoothed and raw loss).
     """
     fmt = check_choice("format", fmt, ("csv", "json"))
     with gd.store.open(db, create=False) as store:
         record = store.find(run_id)
         if isinstance(record, gd.store.Sweep):
-            return _export_sweep(record, store.sweep_result(record.id)[0].rows, fmt)
+            return _export_rows("sweep", record, store.sweep_result(record.id)[0].rows, fmt)
         run = record
+        if run.kind == "lr_finder":  # no epochs: its export was the header 'epoch' alone
+            return _export_rows("run", run, _finder_rows(run, store.finder(run.id)), fmt)
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
@@ -216,9 +219,22 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
     return out.getvalue()
 
 
-def _export_sweep(sweep: gd.store.Sweep, rows: list[dict[str, Any]], fmt: str) -> str:
+def _finder_rows(run: gd.store.Run, finder: Any) -> list[dict[str, Any]]:
+    """One row per range-test step: step (from 1), learning_rate, loss_seedS and raw_loss_seedS per seed."""
+    seeds = run.config.get("seeds") or list(range(len(finder.losses)))
+    rows = []
+    for i, rate in enumerate(finder.learning_rates):
+        row = {"step": i + 1, "learning_rate": float(rate)}
+        for k, seed in enumerate(seeds):
+            row |= {f"loss_seed{seed}": float(finder.losses[k, i]), f"raw_loss_seed{seed}": float(finder.raw_losses[k, i])}
+        rows.append(row)
+    return rows
+
+
+def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -> str:
+    """rows as CSV, or as JSON with the record under kind ("sweep" or "run")."""
     if fmt == "json":
-        return json.dumps(jsonable({"sweep": asdict(sweep), "rows": rows}))
+        return json.dumps(jsonable({kind: asdict(record), "rows": rows}))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
                             lineterminator="\n")
