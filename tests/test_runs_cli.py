@@ -500,6 +500,9 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         ["100.0", "800", "0.0", "constant", "0", "diverged"], ["100.0", "800", "0.0", "constant", "1", "diverged"]]
     assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
     assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
+    assert _one_error(capsys, "runs", "compare", member, sweep_id) == (  # it was 'must name a run ... got'
+        f"error: run_ids must name runs; {sweep_id} is a sweep (sweep), whose configs gdlab runs show {sweep_id} "
+        "lists.\n")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
     assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
     assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}

@@ -166,7 +166,12 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     if len(run_ids) < 2:
         raise ValueError(f"run_ids must name at least two runs to compare; got {run_ids}.")
     with gd.store.open(db, create=False) as store:
-        runs = [store.run(run_id) for run_id in run_ids]
+        found = [store.find(run_id) for run_id in run_ids]
+        sweep = next((r for r in found if isinstance(r, gd.store.Sweep)), None)
+        if sweep is not None:  # store.run said 'must name a run ... (see gdlab runs list)', as if it did not exist
+            raise ValueError(f"run_ids must name runs; {sweep.id} is a sweep ({sweep.kind}), whose configs "
+                             f"gdlab runs show {sweep.id} lists.")
+        runs = [r for r in found if not isinstance(r, gd.store.Sweep)]
         ids = [run.id for run in runs]
         twice = next((i for i in ids if ids.count(i) > 1), None)
         if twice is not None:
