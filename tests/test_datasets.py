@@ -604,6 +604,8 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         ("a\n1\n", {}, r"path must be a CSV file with at least two columns; .* has \['a'\]"),
         ("a,b\n1,nan\n2,3\n", {}, r"y must hold finite values; got nan at index"),
         ("a,b\n1,2\n", {"test_fraction": 1.5}, r"test_fraction must be .*; got 1.5"),
+        ("y,a,y\n1,2,3\n", {"target": "y"},
+         r"target must name one CSV column; got 'y', which names 2 of the columns \['y', 'a', 'y'\]\."),
     ],
     ids=[
         "missing_target",
@@ -613,6 +615,7 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         "one_column",
         "nan",
         "test_fraction",
+        "ambiguous_target",
     ],
 )
 def test_csv_rejects_bad_files_naming_the_problem(

@@ -125,6 +125,9 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
 def _column(header: list[str], target: str) -> int:
     if target not in header:
         raise ValueError(f"target must be one of the CSV columns {header}; got {target!r}.")
+    if header.count(target) > 1:  # index() took the first one silently
+        raise ValueError(f"target must name one CSV column; got {target!r}, which names {header.count(target)} "
+                         f"of the columns {header}.")
     return header.index(target)
 
 
