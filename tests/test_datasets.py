@@ -658,6 +658,9 @@ def test_npz_target_names_the_y_array(tmp_path: Path) -> None:
     np.savez(tmp_path / "named.npz", x=x, price=y)
     data = gd.datasets.from_file(tmp_path / "named.npz", target="price")
     np.testing.assert_array_equal(data.y_train, 100 * data.x_train[:, 0])
+    with pytest.raises(ValueError, match=r"target must name the .npz array of targets, not the features 'x'; "
+                                         r"got 'x'\."):  # x was both the features and the target
+        gd.datasets.from_file(tmp_path / "named.npz", target="x")
 
 
 def test_npz_with_a_split_keeps_it_in_order(tmp_path: Path) -> None:
@@ -673,6 +676,9 @@ def test_npz_with_a_split_keeps_it_in_order(tmp_path: Path) -> None:
     assert (data.task, data.n_classes, data.n_train, data.n_test) == ("classification", 4, 7, 3)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(data, key), arrays[key], err_msg=key)
+    with pytest.raises(ValueError, match=r"target must be left out for an .npz file with x_train, y_train, "
+                                         r"x_test, y_test .*; got 'y_train'\."):  # it was ignored
+        gd.datasets.from_file(tmp_path / "split.npz", target="y_train")
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,13 @@ def from_file(
         return from_arrays(x, y, task=task, test_fraction=test_fraction, seed=seed, name=p.stem)
     arrays = _read_npz(p)
     if all(k in arrays for k in _SPLIT):
+        if target is not None:  # it was ignored
+            raise ValueError(f"target must be left out for an .npz file with {', '.join(_SPLIT)} (their y arrays "
+                             f"are the targets); got {target!r}.")
         return _presplit(arrays, task, p)
-    y_key = target or "y"
+    if target == "x":  # x would be both the features and the target
+        raise ValueError(f"target must name the .npz array of targets, not the features 'x'; got {target!r}.")
+    y_key = "y" if target is None else target
     if "x" not in arrays or y_key not in arrays:
         raise ValueError(
             f"path must hold arrays 'x' and {y_key!r} (or x_train, y_train, x_test, y_test); "
