@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -483,13 +484,14 @@ def test_serve_prints_the_url_and_warns_off_loopback(
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    serve(host="127.0.0.1", port=8765, db=None)
+    port = _free_port()
+    serve(host="127.0.0.1", port=port, db=None)
     out, err = capsys.readouterr()
-    assert out.strip() == "gdlab lab: http://127.0.0.1:8765/  (Ctrl-C to stop)" and err == ""
-    serve(host="0.0.0.0", port=9000, db=None)
+    assert out.strip() == f"gdlab lab: http://127.0.0.1:{port}/  (Ctrl-C to stop)" and err == ""
+    serve(host="0.0.0.0", port=port, db=None)
     out, err = capsys.readouterr()
-    assert "http://0.0.0.0:9000/" in out and err.startswith("warning: bound to 0.0.0.0")
-    assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == 9000
+    assert f"http://0.0.0.0:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
+    assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == port
     with pytest.raises(ValueError, match="port"):
         serve(port=70000)
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("192.168.1.2")
@@ -505,10 +507,41 @@ def test_gdlab_lab_passes_its_options_to_the_server(
     served: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
     db = tmp_path / "runs.db"
-    assert main(["lab", "--port", "9001", "--host", "0.0.0.0", "--db", str(db)]) == 0
+    port = _free_port()
+    assert main(["lab", "--port", str(port), "--host", "0.0.0.0", "--db", str(db)]) == 0
     out, err = capsys.readouterr()
-    assert "http://0.0.0.0:9001/" in out and "warning: bound to 0.0.0.0" in err
+    assert f"http://0.0.0.0:{port}/" in out and "warning: bound to 0.0.0.0" in err
     app, options = served[0]
-    assert options["host"] == "0.0.0.0" and options["port"] == 9001 and app.state.db == str(db)
+    assert options["host"] == "0.0.0.0" and options["port"] == port and app.state.db == str(db)
     assert main(["lab", "--port", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn printed its own 'ERROR: [Errno 98] ...' after the URL and exited with code 3."""
+    import uvicorn
+
+    from gdlab.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("the lab must not start"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["lab", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"error: the lab cannot listen on 127.0.0.1 port {port}: Address already in use "
+                                 "(choose another --port or --host).\n")
+    assert main(["lab", "--host", "no-such-host.invalid", "--port", str(_free_port())]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: host must be an address or a name of this machine; got "
+                                        "'no-such-host.invalid' (")
+    assert len(err.splitlines()) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
