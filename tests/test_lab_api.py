@@ -541,6 +541,24 @@ def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the
     assert len(err.splitlines()) == 1
 
 
+def test_gdlab_lab_refuses_a_bad_database_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The lab served, and every training run ended in an error event, /api/runs answered 400."""
+    import uvicorn
+
+    from gdlab.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("the lab must not start"))
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    for db, why in ((tmp_path, "db must be a database file path; got"),
+                    (tmp_path / "notes.txt", "db must be a gdlab database; ")):
+        assert main(["lab", "--port", str(_free_port()), "--db", str(db)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"error: {why}") and len(err.splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "not a database\n"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -7,6 +7,7 @@ import socket
 import sys
 
 from gdlab.core.checks import check_int_range
+from gdlab.store import open as open_store
 
 
 def is_loopback(host: str) -> bool:
@@ -29,6 +30,8 @@ def serve(host: str = "127.0.0.1", port: int = 8765, db: str | None = "gdlab.db"
     if not host:
         raise ValueError(f"host must be an address such as 127.0.0.1; got {host!r}.")
     check_can_listen(host, port)
+    if db is not None:  # a folder or a file that is no gdlab database, refused now, not at the first run
+        open_store(db).close()
     shown = f"[{host}]" if ":" in host else host
     print(f"gdlab lab: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
     if not is_loopback(host):
