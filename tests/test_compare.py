@@ -86,6 +86,23 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert Path("again.html").read_text() == page == render(saved)
 
 
+    # a damaged file is one error line naming it (these were tracebacks: KeyError, AttributeError)
+    outline = "settings must be an object and variants, rows and histories lists of objects; histories is not."
+    document = json.loads(Path("s.json").read_text())
+    for change, why in [
+        ({"histories": [{"train_loss": 1}] * 12, "rows": [{}] * 12}, "the report failed on it with KeyError: "),
+        ({"settings": {k: v for k, v in document["settings"].items() if k != "epochs"}},
+         "the report failed on it with KeyError: 'epochs'."),
+        ({"histories": "lost"}, outline),
+        ({"histories": ["lost"] * 12}, outline),
+    ]:
+        Path("bad.json").write_text(json.dumps({**document, **change}))
+        assert main(["report", "bad.json", "--out", "bad.html"]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"error: path 'bad.json' is damaged: {why}"), err
+        assert len(err.splitlines()) == 1
+
+
 def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
     grid = [*_grid(tiny), "--batch-sizes", "1,40", "--no-record", "--json"]
     code, fused = main([*grid, "--kernel", "fused", "--out", "f.html"]), json.loads(capsys.readouterr().out)

@@ -148,9 +148,13 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
 
     target = output_path("out", out)
     comparison = load(path)
-    summary = summarize(comparison)
-    write_html(comparison, target)
-    text = conclusion(summary)
+    try:  # load checked the file's outline; a field the report reads may still be missing or of another type
+        summary = summarize(comparison)
+        write_html(comparison, target)
+        text = conclusion(summary)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+        raise ValueError(f"path {path!r} is damaged: the report failed on it with {type(err).__name__}: {err}.") \
+            from None
     if not as_json:
         _print(_stdout(), summary, comparison, text, {"out": target})
     return _plain({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
