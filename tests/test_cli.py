@@ -332,6 +332,28 @@ def test_an_unwritable_cache_dir_is_one_error_line(
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "a_file" in err
 
 
+def test_running_out_of_memory_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XLA's error for --hidden 1000000,1000000 (what gd.fit raised under a memory limit) was a traceback."""
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise jax.errors.JaxRuntimeError(
+            "INTERNAL: Error dispatching computation: Out of memory allocating 4000000000000 bytes.")
+
+    monkeypatch.setattr(gd, "fit", out_of_memory)
+    code, out, err = _run(capsys, *FIT, "--no-record")
+    assert (code, out) == (1, "")
+    assert err == ("error: out of memory: INTERNAL: Error dispatching computation: Out of memory allocating "
+                   "4000000000000 bytes. (a smaller model, batch size or data set needs less)\n")
+
+    def another_error(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gd, "fit", another_error)
+    with pytest.raises(RuntimeError, match="a bug"):  # any other error keeps its traceback
+        _run(capsys, *FIT, "--no-record")
+
+
 # --- other commands and help -------------------------------------------------------------
 
 

@@ -571,8 +571,8 @@ def _ask(question: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
-    An operating-system error (an unwritable cache directory, a full disk) is
-    one line too, with exit code 1.
+    An operating-system error (an unwritable cache directory, a full disk) or
+    running out of memory is one line too, with exit code 1.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
@@ -597,7 +597,18 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.Error as err:  # a damaged database file, a full disk
         _error(f"database: {err}")
         return 1
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
+        return 1
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """MemoryError, or XLA's RESOURCE_EXHAUSTED / 'Out of memory allocating N bytes' (a JaxRuntimeError)."""
+    return isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err) or "Out of memory" in str(err)
 
 
 def _usage_message(err: typer.TyperException, args: list[str]) -> str:
