@@ -499,6 +499,8 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--schedule", "cosine", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
         (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"half_cycle_steps must be .*; got 0\."),
         (["--schedule", "cyclic", "--max-learning-rate", "0"], r"max_learning_rate must be .*; got 0\.0\."),
+        (["--schedule", "cosine", "--decay-steps", "99999999999999999999"],
+         r"decay_steps must be an integer in \[1, 2147483647\]; got 99999999999999999999\."),  # was a NaN loss
         # an option the schedule does not read was silently ignored
         (["--decay-rate", "0.5"], (r"decay_rate applies only to schedules \{'exponential', 'inverse_time'\}; "
                                    r"got decay_rate=0\.5 with schedule 'constant'\.")),

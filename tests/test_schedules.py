@@ -383,7 +383,10 @@ def test_schedules_table_names_each_factory_taking_learning_rate_first() -> None
     [
         (S.constant, (0.0,), ValueError, r"learning_rate must be a float in \(0, inf\); got 0.0"),
         (S.constant, ("0.1",), TypeError, "learning_rate"),
-        (S.step, (0.1, 0, 0.5), ValueError, r"step_size_steps must be an integer in \[1, inf\]"),
+        (S.step, (0.1, 0, 0.5), ValueError, r"step_size_steps must be an integer in \[1, 2147483647\]; got 0\."),
+        # 10**20 steps passed and made gd.fit's loss NaN at its first update
+        (S.cosine, (0.1, 10**20), ValueError, r"decay_steps must be an integer in \[1, 2147483647\]; got 1(0){20}\."),
+        (S.multistep, (0.1, [5, 10**20], 0.5), ValueError, r"milestones_steps\[1\] must be an integer in \[1, 2147483647\]"),
         (S.step, (0.1, 2.5, 0.5), TypeError, "step_size_steps"),
         (S.step, (0.1, 5, 1.0), ValueError, r"factor must be a float in \(0, 1\); got 1.0"),
         (S.step, (0.1, 5, 0.0), ValueError, "factor"),

@@ -445,9 +445,13 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 # --- checks ----------------------------------------------------------------------
 
 
+MAX_STEPS = 2**31 - 1
+"""The largest count of steps (as gd.fit's epochs): 10**20 passed the check and made the run's loss NaN."""
+
+
 def _check_steps(name: str, value: Any) -> float:
-    """A count of steps: an integer >= 1, stored as a float."""
-    return float(check_int_range(name, value, 1))
+    """A count of steps: an integer in [1, MAX_STEPS], stored as a float."""
+    return float(check_int_range(name, value, 1, MAX_STEPS))
 
 
 def _check_unit(name: str, value: Any, *, one_allowed: bool = False) -> float:
@@ -465,7 +469,7 @@ def _check_increasing_steps(
     name: str, values: Any, *, allow_empty: bool = False
 ) -> tuple[float, ...]:
     """Strictly increasing integer steps >= 1, stored as floats."""
-    allowed = "a strictly increasing sequence of integers in [1, inf)"
+    allowed = f"a strictly increasing sequence of integers in [1, {MAX_STEPS}]"
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be {allowed}; got {values!r}.")
     if not values and not allow_empty:
