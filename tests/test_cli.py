@@ -589,3 +589,5 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
     assert code == 0 and "B_simple" in out and "measuring B_simple: 64 batches of 8 and of 256" in err
     code, out, err = _run(capsys, "noise-scale", "--small-batch", "64", "--big-batch", "32")
     assert code == 2 and err.startswith("error: big_batch must be larger than small_batch (64); got 32")
+    code, out, err = _run(capsys, "noise-scale", "--seed", "99999999999999999999")  # was an OverflowError traceback
+    assert (code, out) == (2, "") and err == "error: seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"

@@ -13,6 +13,7 @@ from gdlab.commands.compare import output_path
 from gdlab.commands.fit import build_model, load_data
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import run_keys
+from gdlab.core.checks import check_int_range
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -85,6 +86,7 @@ def run_noise_scale(
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     net = build_model(model, hidden, "relu")
+    check_int_range("seed", seed, 0, 2**32 - 1)  # before run_keys (10**20 was an OverflowError traceback)
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)
