@@ -188,6 +188,7 @@ def test_a_long_formula_is_refused_before_parsing(client: TestClient) -> None:
         ({"momentum": 1.0}, "momentum"),
         ({"optimizers": ["adam"]}, "optimizers.0"),
         ({"optimizers": []}, "optimizers"),
+        ({"optimizers": ["plain", "momentum", "plain"]}, "optimizers"),  # drew the plain path twice
         ({"surface": "sphere"}, "surface"),
         ({"start": [1e9, 0]}, "start"),
         ({"start": "here"}, "start"),

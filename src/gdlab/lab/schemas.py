@@ -50,6 +50,13 @@ class SurfaceRequest(_Strict):
         None, description="xmin, xmax, ymin, ymax"
     )
 
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers(cls, optimizers: list[Optimizer]) -> list[Optimizer]:
+        if len(set(optimizers)) != len(optimizers):
+            raise ValueError(f"must not repeat an optimizer; got {optimizers}")
+        return optimizers
+
     @field_validator("start")
     @classmethod
     def _start(cls, start: tuple[float, float] | None) -> tuple[float, float] | None:
