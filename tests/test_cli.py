@@ -246,6 +246,9 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
             ["--model", "mlp", "--hidden", "10,x"],
             "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
         ),
+        # options the model would ignore (as --nesterov without momentum)
+        (["--hidden", "10"], "hidden applies only to model 'mlp'; got hidden='10' with model 'linear'."),
+        (["--activation", "tanh"], "activation applies only to model 'mlp'; got activation='tanh' with model 'linear'."),
         (["--model", "mlp", "--hidden", "10,"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
         (["--model", "mlp", "--hidden", "10,,10"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
         (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),

@@ -99,7 +99,7 @@ def run_fit(
     join_processes(processes)  # before anything else starts JAX
     if jax.process_count() > 1 and record.resume is not None:
         raise ValueError("resume must run in one process; got --coordinator with a run to resume.")
-    model = build_model(options.model, options.hidden, options.activation)
+    model = build_model(options.model, options.hidden, options.activation, all_used=record.resume is None)
     gd.sgd(  # checks the rule's options before the data is loaded
         options.learning_rate,
         momentum=options.momentum,
@@ -255,9 +255,17 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
     return gd.datasets.load(name)
 
 
-def build_model(name: str, hidden: str, activation: str) -> gd.Model:
-    """A model by name; hidden is a comma-separated list of layer sizes (mlp only)."""
+def build_model(name: str, hidden: str, activation: str, *, all_used: bool = True) -> gd.Model:
+    """A model by name; hidden is a comma-separated list of layer sizes (mlp only).
+
+    all_used refuses a hidden or activation away from its default for a model without hidden
+    layers, which would ignore it (a recorded run is resumed as it was: all_used=False).
+    """
     check_choice("model", name, gd.models.NAMES)
+    given = {"hidden": (hidden, FitOptions.hidden), "activation": (activation, FitOptions.activation)}
+    for option, (value, default) in given.items():
+        if all_used and name != "mlp" and value != default:
+            raise ValueError(f"{option} applies only to model 'mlp'; got {option}={value!r} with model {name!r}.")
     if name == "mlp":
         return gd.models.mlp(hidden=parse_hidden(hidden), activation=activation)
     return gd.models.linear() if name == "linear" else gd.models.logistic()

@@ -58,7 +58,7 @@ def _resume_sweep(
         options = CompareOptions(**recorded)
     except TypeError as err:
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
-    model = build_model(options.model, options.hidden, "relu")
+    model = build_model(options.model, options.hidden, "relu", all_used=False)
     data = load_data(options.dataset, None)
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
