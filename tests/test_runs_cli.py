@@ -367,11 +367,13 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     ("args", "message"),
     [
         ([*FIT, "--checkpoint-every", "0"], "checkpoint_every must be an integer in [1, inf]; got 0."),
+        ([*FIT, "--checkpoint-every", "5", "--no-record"],  # it was ignored
+         "checkpoint_every applies only to a recorded run; got checkpoint_every=5 with --no-record."),
         (["runs", "list", "--status", "lost"], "status must be one of {"),
         (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
         (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
-    ids=["checkpoint-every", "status", "since", "unknown-id"],
+    ids=["checkpoint-every", "checkpoint-every-no-record", "status", "since", "unknown-id"],
 )
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, message) -> None:
     gd.store.open("gdlab.db").close()

@@ -117,6 +117,9 @@ def run_fit(
         options.schedule.check_all_used()
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
+    if record.db is None and record.checkpoint_every != RecordOptions.checkpoint_every:  # nothing to save it in
+        raise ValueError(f"checkpoint_every applies only to a recorded run; got checkpoint_every="
+                         f"{record.checkpoint_every} with --no-record.")
     recording = record.db is not None and jax.process_index() == 0
     store = gd.store.open(str(record.db), create=record.resume is None) if recording else None
     try:
