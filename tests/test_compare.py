@@ -84,6 +84,9 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     again = json.loads(capsys.readouterr().out)
     assert again["conclusion"] == summary["conclusion"]
     assert Path("again.html").read_text() == page == render(saved)
+    assert main(["report", "s.json", "--out", "s.json"]) == 2  # the report was written over the saved sweep
+    assert capsys.readouterr().err == "error: out must be another file than ID_OR_FILE; got 's.json' for both.\n"
+    assert load("s.json").rows == saved.rows
 
 
     # a damaged file is one error line naming it (these were tracebacks: KeyError, AttributeError)
@@ -101,6 +104,17 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
         out, err = capsys.readouterr()
         assert out == "" and err.startswith(f"error: path 'bad.json' is damaged: {why}"), err
         assert len(err.splitlines()) == 1
+
+
+def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, capsys) -> None:
+    gd.store.open("runs.db").close()
+    before = Path("runs.db").read_bytes()
+    for option in ("--out", "--csv", "--json-out"):
+        assert main([*_grid(tiny), "--no-record", option, "runs.db"]) == 2
+        name = option.removeprefix("--").replace("-", "_")
+        assert capsys.readouterr().err == (f"error: {name} must not be an SQLite database, which writing would "
+                                           "destroy; got 'runs.db'.\n")
+    assert Path("runs.db").read_bytes() == before
 
 
 def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
@@ -205,6 +219,9 @@ def test_parse_learning_rates() -> None:
         (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
         (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
+        (["--out", "r.html", "--csv", "./r.html"], r"csv must be another file than out; got 'r.html' for both\."),
+        (["--csv", "s.csv", "--json-out", "s.csv"], r"json_out must be another file than csv; got 's.csv' for both\."),
+        (["--db", "runs.db", "--out", "runs.db"], r"out must be another file than db; got 'runs.db' for both\."),
         (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),
         (["--batch-sizes", "120,full"], r"batch_sizes must not repeat a batch size \('full' is 120\)"),
     ],

@@ -426,6 +426,10 @@ def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> 
     # an empty --output is a value given, not 'the default' (it wrote gdlab-report-ID.html)
     err = _one_error(capsys, "report", run_id, "--output", "")
     assert err == "error: output must be a file path in an existing directory; got '' (empty).\n"
+    before = Path("gdlab.db").read_bytes()  # the report was written over the run store
+    err = _one_error(capsys, "report", run_id, "--output", "./gdlab.db")
+    assert err == "error: output must be another file than db; got 'gdlab.db' for both.\n"
+    assert Path("gdlab.db").read_bytes() == before
 
 
 def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:

@@ -30,6 +30,7 @@ from gdlab.engine.sweep import seed_initial_losses
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
+from gdlab.store.schema import SQLITE_HEADER
 
 DEFAULT_EPOCHS = 5
 DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
@@ -75,8 +76,10 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     test_every = check_int_range("test_every", options.test_every, 1)
     kernel = check_choice("kernel", options.kernel, KERNELS)
     target = None if options.target is None else check_positive_float("target", options.target)
-    paths = {name: output_path(name, value) for name, value in
-             (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
+    paths: dict[str, Path] = {}
+    for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
+        if value is not None:  # each its own file, and not the database (the report was written over it)
+            paths[name] = output_path(name, value, others={"db": options.db, **paths})
     console = Console(stderr=True)
     store: gd.store.Store | None = None
     try:
@@ -146,7 +149,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     """Write the HTML report of a saved comparison (gdlab compare --json-out)."""
     from gdlab.report import load
 
-    target = output_path("out", out)
+    target = output_path("out", out, others={"ID_OR_FILE": path})
     comparison = load(path)
     try:  # load checked the file's outline; a field the report reads may still be missing or of another type
         summary = summarize(comparison)
@@ -245,14 +248,24 @@ def _target(target: float | None, metric: str) -> float | None:
     return target
 
 
-def output_path(name: str, value: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """value as a file to write: a path in an existing directory (ending in one of suffixes, when given)."""
+def output_path(
+    name: str, value: str, suffixes: tuple[str, ...] = (), others: dict[str, str | Path | None] | None = None
+) -> Path:
+    """value as a file to write: a path in an existing directory (ending in one of suffixes, when given),
+    and none of the files in others (option name -> path; None: not given), which writing it would destroy."""
     path = Path(value)
     if not value or path.is_dir() or not path.parent.is_dir():
         why = "empty" if not value else "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
     if suffixes and path.suffix.lower() not in suffixes:
         raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
+    for other, taken in (others or {}).items():
+        if taken is not None and str(taken) and Path(taken).resolve() == path.resolve():
+            raise ValueError(f"{name} must be another file than {other}; got {str(path)!r} for both.")
+    if path.is_file():
+        with path.open("rb") as f:
+            if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:  # a run store (--no-record still wrote over it)
+                raise ValueError(f"{name} must not be an SQLite database, which writing would destroy; got {value!r}.")
     return path
 
 

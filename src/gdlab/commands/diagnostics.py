@@ -25,7 +25,7 @@ def run_find_lr(
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     net = build_model(model, hidden, "relu")
-    plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES)  # before the range test runs
+    plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, None)

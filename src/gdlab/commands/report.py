@@ -34,7 +34,7 @@ def run_report(
                          f"{target!r}, and {db!r} does not exist.")
     with gd.store.open(db, create=False) as store:
         record = store.find(target)
-        path = output_path("output", f"gdlab-report-{record.id}.html" if out is None else out)
+        path = output_path("output", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
         if schedule is not None and not isinstance(record, gd.store.Sweep):
             raise ValueError(f"schedule applies to a sweep; got --schedule {schedule!r} with {record.kind} "
                              f"run {record.id}.")
