@@ -449,14 +449,6 @@ def test_from_arrays_rejects_non_numeric_features() -> None:
         gd.datasets.from_arrays(np.array([["a"], ["b"]]), np.array([0, 1]))
 
 
-@pytest.mark.parametrize("which", ["x", "y"])
-def test_from_arrays_rejects_complex_values_instead_of_dropping_the_imaginary_part(which: str) -> None:
-    arrays = {"x": np.ones((4, 2)), "y": np.array([0.5, 1.5, 2.5, 3.5])}
-    arrays[which] = arrays[which] + 1j
-    with pytest.raises(TypeError, match=rf"{which} must be a real numeric array; got dtype complex128\."):
-        gd.datasets.from_arrays(arrays["x"], arrays["y"])
-
-
 # --- Dataset -----------------------------------------------------------------------------
 
 

@@ -95,8 +95,6 @@ def split_arrays(
 def _as_float(x: np.ndarray, name: str) -> np.ndarray:
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise TypeError(f"{name} must be a numeric array; got dtype {x.dtype}.")
-    if np.issubdtype(x.dtype, np.complexfloating):  # a cast would drop the imaginary part
-        raise TypeError(f"{name} must be a real numeric array; got dtype {x.dtype}.")
     if np.issubdtype(x.dtype, np.floating):
         return x
     return x.astype(np.float32)
