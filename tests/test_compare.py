@@ -106,6 +106,24 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
         assert len(err.splitlines()) == 1
 
 
+def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch) -> None:
+    """typer turned the interrupt into exit code 130 without a word (gdlab fit says how to go on)."""
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gd, "sweep", interrupted)
+    assert main([*_grid(tiny), "--db", "runs.db", "--no-progress"]) == 130
+    with gd.store.open("runs.db") as store:
+        (sweep,) = store.sweeps()
+    message = f"interrupted: gdlab resume {sweep.id} --db runs.db reruns the unfinished configs"
+    assert capsys.readouterr().err.strip() == message
+    with gd.store.open("runs.db") as store:  # as the store marks it once this process is gone
+        store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+    monkeypatch.setattr(gd.store, "resume_sweep", interrupted)
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip() == message
+
+
 def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, capsys) -> None:
     gd.store.open("runs.db").close()
     before = Path("runs.db").read_bytes()

@@ -99,13 +99,9 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             }
             store = None if options.db is None else gd.store.open(options.db)  # once every option is checked
             recorder = None if store is None else _plan(store, options, model, data, plan, settings, initial)
-            groups = []
-            for size, grid in plan:
-                def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
-                    return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                    metrics=metrics, test_every=test_every, callback=callback, record=recorder, kernel=kernel)
-
-                groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
+            sweep_options = {"seeds": seeds, "epochs": epochs, "metrics": metrics, "test_every": test_every,
+                             "record": recorder, "kernel": kernel}
+            groups = _train_variants(bars, console, model, data, plan, sweep_options, options.db)
             if recorder is not None:
                 recorder.finish()
             result = gd.SweepResult(groups=tuple(groups))
@@ -123,6 +119,27 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                    "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
                    "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
                    "seconds": time.perf_counter() - start})
+
+
+def _train_variants(
+    bars: Bars, console: Console, model: gd.Model, data: gd.Dataset, plan: list[tuple[int, list[float]]],
+    sweep_options: dict[str, Any], db: str | None,
+) -> list[Any]:
+    """One gd.sweep per variant (batch size, its rates), with its progress bar; on Ctrl-C, say how to go on."""
+    groups = []
+    try:
+        for size, grid in plan:
+            def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
+                return gd.sweep(model, data, learning_rate=grid, batch_size=[size], callback=callback, **sweep_options)
+
+            groups.append(bars.sweep(_label(size, data.n_train, grid), sweep_options["epochs"], work).groups[0])
+    except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
+        recorder = sweep_options["record"]
+        if recorder is not None:
+            console.print(f"interrupted: gdlab resume {recorder.sweep_id} --db {db} reruns the unfinished configs",
+                          style="yellow", highlight=False, soft_wrap=True)
+        raise
+    return groups
 
 
 def _plan(

@@ -68,7 +68,11 @@ def _resume_sweep(
                           f"{n} unfinished config{'' if n == 1 else 's'}", epochs, "waiting")
                  for size, schedule, n in groups]
         moves = [bars.epochs(task) for task in tasks]
-        gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
+        try:
+            gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
+        except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
+            sys.stderr.write(f"interrupted: gdlab resume {sweep.id} --db {store.path} reruns the unfinished configs\n")
+            raise
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")
     done = store.sweep(sweep.id)
