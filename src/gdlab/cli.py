@@ -79,7 +79,7 @@ def fit(
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
     test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
-    stop: list[str] = typer.Option(
+    stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
         "--stop",
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
@@ -313,7 +313,7 @@ def runs_show(
 
 @runs_app.command("compare")
 def runs_compare(
-    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),
+    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),  # noqa: B008 -- typer's idiom
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
 ) -> None:

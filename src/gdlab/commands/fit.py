@@ -158,17 +158,17 @@ def _train(
         record=True
     ) as caught:
         warnings.simplefilter("always")
-        kwargs: dict[str, Any] = dict(
-            batch_size=batch_size,
-            epochs=options.epochs,
-            seed=options.seed,
-            metrics=options.metrics,
-            test_every=options.test_every,
-            stop=stop,
-            callback=callback,
-            track_noise_scale=options.track_noise_scale,
-            devices=options.devices,
-        )
+        kwargs: dict[str, Any] = {
+            "batch_size": batch_size,
+            "epochs": options.epochs,
+            "seed": options.seed,
+            "metrics": options.metrics,
+            "test_every": options.test_every,
+            "stop": stop,
+            "callback": callback,
+            "track_noise_scale": options.track_noise_scale,
+            "devices": options.devices,
+        }
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:
         console.print(f"warning: {warning.message}", style="yellow", highlight=False)

@@ -144,7 +144,7 @@ def _read_npz(path: Path) -> dict[str, Any]:
             handle.seek(0)
             archive = np.load(handle, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")
+                raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")  # noqa: TRY004 -- caught below
             with archive as f:
                 return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
