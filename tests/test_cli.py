@@ -246,6 +246,11 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
             ["--model", "mlp", "--hidden", "10,x"],
             "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
         ),
+        # options the model would ignore (as --nesterov without momentum)
+        (["--hidden", "10"], "hidden applies only to model 'mlp'; got hidden='10' with model 'linear'."),
+        (["--activation", "tanh"], "activation applies only to model 'mlp'; got activation='tanh' with model 'linear'."),
+        (["--model", "mlp", "--hidden", "10,"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
+        (["--model", "mlp", "--hidden", "10,,10"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
         (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),
         (["--nesterov"], "nesterov must be False when momentum is 0.0"),
         (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
@@ -315,6 +320,9 @@ def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str
     code, out, err = _run(capsys, "train")
     assert code == 2 and out == ""
     assert err == "error: No such command 'train'. (commands: compare, datasets, find-lr, fit, lab, noise-scale, report, resume, runs, sharpness, version)\n"
+    code, out, err = _run(capsys, "runs", "remove")  # the runs group's own commands, not gdlab's
+    assert (code, out) == (2, "")
+    assert err == "error: No such command 'remove'. (commands: compare, delete, export, list, show)\n"
 
 
 def test_an_unwritable_cache_dir_is_one_error_line(
@@ -325,6 +333,28 @@ def test_an_unwritable_cache_dir_is_one_error_line(
     code, out, err = _run(capsys, *FIT)
     assert code == 1 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "a_file" in err
+
+
+def test_running_out_of_memory_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XLA's error for --hidden 1000000,1000000 (what gd.fit raised under a memory limit) was a traceback."""
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise jax.errors.JaxRuntimeError(
+            "INTERNAL: Error dispatching computation: Out of memory allocating 4000000000000 bytes.")
+
+    monkeypatch.setattr(gd, "fit", out_of_memory)
+    code, out, err = _run(capsys, *FIT, "--no-record")
+    assert (code, out) == (1, "")
+    assert err == ("error: out of memory: INTERNAL: Error dispatching computation: Out of memory allocating "
+                   "4000000000000 bytes. (a smaller model, batch size or data set needs less)\n")
+
+    def another_error(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(gd, "fit", another_error)
+    with pytest.raises(RuntimeError, match="a bug"):  # any other error keeps its traceback
+        _run(capsys, *FIT, "--no-record")
 
 
 # --- other commands and help -------------------------------------------------------------
@@ -461,6 +491,27 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--warmup", "100000"], r"warmup_steps must be less than the run's 8 updates"),
         (["--schedule", "step", "--factor", "2"], "factor"),
         (["--schedule", "multistep", "--milestones-steps", "a,b"], "milestones_steps"),
+        (["--schedule", "multistep", "--milestones-steps", "5,,10"], r"milestones_steps must be .*; got '5,,10'\."),
+        (["--schedule", "multistep", "--milestones-steps", "5,"], r"milestones_steps must be .*; got '5,'\."),
+        # 0 is a value given, not 'use the default': each is refused by its schedule
+        (["--schedule", "step", "--step-size-steps", "0"], r"step_size_steps must be .*; got 0\."),
+        (["--schedule", "exponential", "--decay-rate", "0"], r"decay_rate must be .*; got 0\.0\."),
+        (["--schedule", "exponential", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "inverse_time", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "power", "--scale-steps", "0"], r"scale_steps must be .*; got 0\."),
+        (["--schedule", "cosine", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"half_cycle_steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--max-learning-rate", "0"], r"max_learning_rate must be .*; got 0\.0\."),
+        (["--schedule", "cosine", "--decay-steps", "99999999999999999999"],
+         r"decay_steps must be an integer in \[1, 2147483647\]; got 99999999999999999999\."),  # was a NaN loss
+        # an option the schedule does not read was silently ignored
+        (["--decay-rate", "0.5"], (r"decay_rate applies only to schedules \{'exponential', 'inverse_time'\}; "
+                                   r"got decay_rate=0\.5 with schedule 'constant'\.")),
+        (["--schedule", "cosine", "--factor", "0.5"], (r"factor applies only to schedules \{'multistep', 'step'\}; "
+                                                        r"got factor=0\.5 with schedule 'cosine'\.")),
+        (["--schedule", "step", "--restarts"], r"restarts applies only to schedules \{'cosine'\}; got restarts=True"),
+        (["--schedule", "one_cycle", "--decay-steps", "5"], (r"decay_steps applies only to schedules \{'cosine', "
+                                                              r"'exponential', 'inverse_time', 'polynomial'\}")),
     ],
 )
 def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args, match) -> None:
@@ -510,6 +561,25 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert code == 2 and err == "error: min_lr must be smaller than max_lr (0.5); got 1.0.\n"
 
 
+@pytest.mark.parametrize(
+    ("plot", "why"),
+    [
+        ("missing/lr.png", "got 'missing/lr.png' (no directory 'missing')."),
+        (".", "got '.' (a directory)."),  # savefig wrote './.png' after the whole run
+        ("", "got '' (empty)."),  # was silently no plot
+        ("lr.txt", "plot must end in one of ('.png', '.svg'); got 'lr.txt'."),  # matplotlib's error, after the run
+    ],
+)
+def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, plot: str, why: str
+) -> None:
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1",
+                          "--steps", "20", "--validate-epochs", "1", "--no-progress", "--plot", plot)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith("error: plot must ")
+    assert why in err
+    assert list(tmp_path.iterdir()) == []  # nothing trained: no run recorded, no file written
+
+
 def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
                           "--big-batch", "256", "--learning-rate", "0.1", "--batch-size", "8", "--json")
@@ -522,3 +592,5 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
     assert code == 0 and "B_simple" in out and "measuring B_simple: 64 batches of 8 and of 256" in err
     code, out, err = _run(capsys, "noise-scale", "--small-batch", "64", "--big-batch", "32")
     assert code == 2 and err.startswith("error: big_batch must be larger than small_batch (64); got 32")
+    code, out, err = _run(capsys, "noise-scale", "--seed", "99999999999999999999")  # was an OverflowError traceback
+    assert (code, out) == (2, "") and err == "error: seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"

@@ -84,6 +84,55 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     again = json.loads(capsys.readouterr().out)
     assert again["conclusion"] == summary["conclusion"]
     assert Path("again.html").read_text() == page == render(saved)
+    assert main(["report", "s.json", "--out", "s.json"]) == 2  # the report was written over the saved sweep
+    assert capsys.readouterr().err == "error: out must be another file than ID_OR_FILE; got 's.json' for both.\n"
+    assert load("s.json").rows == saved.rows
+
+
+    # a damaged file is one error line naming it (these were tracebacks: KeyError, AttributeError)
+    outline = "settings must be an object and variants, rows and histories lists of objects; histories is not."
+    document = json.loads(Path("s.json").read_text())
+    for change, why in [
+        ({"histories": [{"train_loss": 1}] * 12, "rows": [{}] * 12}, "the report failed on it with KeyError: "),
+        ({"settings": {k: v for k, v in document["settings"].items() if k != "epochs"}},
+         "the report failed on it with KeyError: 'epochs'."),
+        ({"histories": "lost"}, outline),
+        ({"histories": ["lost"] * 12}, outline),
+    ]:
+        Path("bad.json").write_text(json.dumps({**document, **change}))
+        assert main(["report", "bad.json", "--out", "bad.html"]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"error: path 'bad.json' is damaged: {why}"), err
+        assert len(err.splitlines()) == 1
+
+
+def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch) -> None:
+    """typer turned the interrupt into exit code 130 without a word (gdlab fit says how to go on)."""
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gd, "sweep", interrupted)
+    assert main([*_grid(tiny), "--db", "runs.db", "--no-progress"]) == 130
+    with gd.store.open("runs.db") as store:
+        (sweep,) = store.sweeps()
+    message = f"interrupted: gdlab resume {sweep.id} --db runs.db reruns the unfinished configs"
+    assert capsys.readouterr().err.strip() == message
+    with gd.store.open("runs.db") as store:  # as the store marks it once this process is gone
+        store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+    monkeypatch.setattr(gd.store, "resume_sweep", interrupted)
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, capsys) -> None:
+    gd.store.open("runs.db").close()
+    before = Path("runs.db").read_bytes()
+    for option in ("--out", "--csv", "--json-out"):
+        assert main([*_grid(tiny), "--no-record", option, "runs.db"]) == 2
+        name = option.removeprefix("--").replace("-", "_")
+        assert capsys.readouterr().err == (f"error: {name} must not be an SQLite database, which writing would "
+                                           "destroy; got 'runs.db'.\n")
+    assert Path("runs.db").read_bytes() == before
 
 
 def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
@@ -176,6 +225,7 @@ def test_parse_learning_rates() -> None:
         (["--batch-sizes", ""], "batch_sizes must list at least one batch size"),
         (["--batch-sizes", "1,0"], "batch_sizes must hold integers >= 1 or 'full'; got '1,0'"),
         (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
+        (["--batch-sizes", "1,40,"], "batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
         (["--seeds", "0"], r"seeds must be an integer in \[1, "),
         (["--epochs", "0"], r"epochs must be an integer in \[1, "),
         (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),
@@ -187,6 +237,9 @@ def test_parse_learning_rates() -> None:
         (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
         (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
+        (["--out", "r.html", "--csv", "./r.html"], r"csv must be another file than out; got 'r.html' for both\."),
+        (["--csv", "s.csv", "--json-out", "s.csv"], r"json_out must be another file than csv; got 's.csv' for both\."),
+        (["--db", "runs.db", "--out", "runs.db"], r"out must be another file than db; got 'runs.db' for both\."),
         (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),
         (["--batch-sizes", "120,full"], r"batch_sizes must not repeat a batch size \('full' is 120\)"),
     ],

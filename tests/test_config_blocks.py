@@ -58,8 +58,8 @@ def test_a_sweep_in_blocks_equals_the_sweep_all_at_once(small, monkeypatch) -> N
 
     Not bit for bit: a vmap over 3 pairs and one over 1 round differently (by 1e-7; a chaotic config,
     lr 0.5 with momentum 0.9, grows that to 20% in 8 epochs, so the grid leaves it out)."""
-    grid = dict(learning_rate=[0.02, 0.5, 1e4], momentum=[0.0, 0.5], batch_size=[30], seeds=[1, 2],
-                epochs=8, stop=gd.stop.target("train_loss", 1.5))
+    grid = {"learning_rate": [0.02, 0.5, 1e4], "momentum": [0.0, 0.5], "batch_size": [30], "seeds": [1, 2],
+                "epochs": 8, "stop": gd.stop.target("train_loss", 1.5)}
     programs = {}
     results = {}
     for block in (0, 2):

@@ -649,6 +649,8 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         ("a\n1\n", {}, r"path must be a CSV file with at least two columns; .* has \['a'\]"),
         ("a,b\n1,nan\n2,3\n", {}, r"y must hold finite values; got nan at index"),
         ("a,b\n1,2\n", {"test_fraction": 1.5}, r"test_fraction must be .*; got 1.5"),
+        ("y,a,y\n1,2,3\n", {"target": "y"},
+         r"target must name one CSV column; got 'y', which names 2 of the columns \['y', 'a', 'y'\]\."),
     ],
     ids=[
         "missing_target",
@@ -658,6 +660,7 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         "one_column",
         "nan",
         "test_fraction",
+        "ambiguous_target",
     ],
 )
 def test_csv_rejects_bad_files_naming_the_problem(
@@ -700,6 +703,9 @@ def test_npz_target_names_the_y_array(tmp_path: Path) -> None:
     np.savez(tmp_path / "named.npz", x=x, price=y)
     data = gd.datasets.from_file(tmp_path / "named.npz", target="price")
     np.testing.assert_array_equal(data.y_train, 100 * data.x_train[:, 0])
+    with pytest.raises(ValueError, match=r"target must name the .npz array of targets, not the features 'x'; "
+                                         r"got 'x'\."):  # x was both the features and the target
+        gd.datasets.from_file(tmp_path / "named.npz", target="x")
 
 
 def test_npz_with_a_split_keeps_it_in_order(tmp_path: Path) -> None:
@@ -715,6 +721,9 @@ def test_npz_with_a_split_keeps_it_in_order(tmp_path: Path) -> None:
     assert (data.task, data.n_classes, data.n_train, data.n_test) == ("classification", 4, 7, 3)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(data, key), arrays[key], err_msg=key)
+    with pytest.raises(ValueError, match=r"target must be left out for an .npz file with x_train, y_train, "
+                                         r"x_test, y_test .*; got 'y_train'\."):  # it was ignored
+        gd.datasets.from_file(tmp_path / "split.npz", target="y_train")
 
 
 @pytest.mark.parametrize(
@@ -760,14 +769,22 @@ def _npy_bytes() -> bytes:
     return buffer.getvalue()
 
 
+NOT_ZIP = r"it is not an .npz \(zip\) archive, or it is cut short\.$"
+
+
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"PK\x03\x04 truncated", b"plain text", _npy_bytes()],
+    ("content", "why"),
+    [
+        (b"", NOT_ZIP),
+        (b"PK\x03\x04 truncated", NOT_ZIP),
+        (b"plain text", NOT_ZIP),  # np.load's own reason: 'This file contains pickled (object) data'
+        (_npy_bytes(), r"it holds a single .npy array, not an .npz archive of named arrays\.$"),
+    ],
     ids=["empty", "truncated", "text", "npy"],
 )
-def test_unreadable_npz_is_a_value_error(tmp_path: Path, content: bytes) -> None:
+def test_unreadable_npz_is_a_value_error(tmp_path: Path, content: bytes, why: str) -> None:
     (tmp_path / "bad.npz").write_bytes(content)
     with pytest.raises(
-        ValueError, match=r"path must be a readable .npz file; could not read '.*bad.npz'"
+        ValueError, match=r"path must be a readable .npz file; could not read '.*bad.npz': " + why
     ):
         gd.datasets.from_file(tmp_path / "bad.npz")

@@ -181,7 +181,12 @@ def test_exact_noise_scale_in_closed_form_and_infinite_without_a_mean_gradient()
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"small_batch": 64, "big_batch": 32}, r"big_batch must be larger than small_batch \(64\); got 32"),
-     ({"small_batch": 0}, "small_batch"), ({"big_batch": 10**6}, "big_batch"), ({"batches": 1}, "batches")],
+     ({"small_batch": 0}, "small_batch"), ({"big_batch": 10**6}, "big_batch"), ({"batches": 1}, "batches"),
+     # batch_size only scales learning_rate: alone it was silently ignored
+     ({"batch_size": 8}, (r"batch_size is the batch size learning_rate was tuned at, so it needs learning_rate; "
+                          r"got batch_size=8 without learning_rate\.")),
+     ({"learning_rate": 0.1, "batch_size": 0}, r"batch_size must be an integer in \[1, "),
+     ({"learning_rate": -0.1}, r"learning_rate must be a float in \(0, inf\); got -0.1")],
 )
 def test_bad_noise_scale_arguments(least_squares, kwargs, match) -> None:
     model = gd.models.linear()

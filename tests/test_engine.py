@@ -430,11 +430,11 @@ def test_a_python_float_is_a_param_of_a_loss_function() -> None:
 
 def test_resume_from_a_checkpoint_ends_exactly_as_the_uninterrupted_run(mnist1d) -> None:
     model = gd.models.mlp(hidden=(16,))
-    kwargs = dict(
-        batch_size=64, epochs=8, seed=7,
-        stop=gd.stop.plateau(tol=0.05, patience=2) | gd.stop.early_stopping("test_loss", patience=50),
-        reduce_lr=gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.05),
-    )
+    kwargs = {
+        "batch_size": 64, "epochs": 8, "seed": 7,
+        "stop": gd.stop.plateau(tol=0.05, patience=2) | gd.stop.early_stopping("test_loss", patience=50),
+        "reduce_lr": gd.schedules.reduce_on_plateau(factor=0.5, patience=0, threshold=0.05),
+    }
     rule = gd.sgd(gd.schedules.cosine(0.3, 1000), momentum=0.5)
     saved: list[gd.Checkpoint] = []
     whole = gd.fit(model, mnist1d, rule, on_epoch=saved.append, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,11 +188,16 @@ def test_a_long_formula_is_refused_before_parsing(client: TestClient) -> None:
         ({"momentum": 1.0}, "momentum"),
         ({"optimizers": ["adam"]}, "optimizers.0"),
         ({"optimizers": []}, "optimizers"),
+        ({"optimizers": ["plain", "momentum", "plain"]}, "optimizers"),  # drew the plain path twice
         ({"surface": "sphere"}, "surface"),
         ({"start": [1e9, 0]}, "start"),
         ({"start": "here"}, "start"),
         ({"view": [1, -1, 0, 1]}, "view"),
         ({"colour": "red"}, "colour"),
+        ({"learning_rate": True}, "learning_rate"),  # pydantic's lax mode took true as 1.0
+        ({"learning_rate": "0.5"}, "learning_rate"),
+        ({"grid": True}, "grid"),
+        ({"start": [True, 0]}, "start.0"),
     ],
 )
 def test_bad_values_answer_422_naming_the_field(client: TestClient, body: dict[str, Any], field: str) -> None:
@@ -328,6 +334,8 @@ def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None
         ({"points": [[0, "a"], [1, 1]]}, 422, ("points",)),
         ({"start": [0, 1000]}, 422, ("start",)),
         ({"learning_rate": 0}, 422, ("learning_rate",)),
+        ({"epochs": True}, 422, ("epochs",)),
+        ({"points": [[0, 1], [True, 2]]}, 422, ("points.1.0",)),
     ],
 )
 def test_bad_regression_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
@@ -414,6 +422,10 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
         ({"nesterov": True}, 400, ("nesterov",)),
         ({"warmup_steps": 10_000, "epochs": 1}, 400, ("warmup_steps",)),
         ({"learning_rate": "fast"}, 422, ("learning_rate",)),
+        ({"batch_size": True}, 422, ("batch_size",)),  # was a job with batch size 1
+        ({"learning_rate": True}, 422, ("learning_rate",)),
+        ({"hidden": [True]}, 422, ("hidden",)),
+        ({"nesterov": 1, "momentum": 0.5}, 422, ("nesterov",)),
     ],
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
@@ -473,13 +485,14 @@ def test_serve_prints_the_url_and_warns_off_loopback(
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    serve(host="127.0.0.1", port=8765, db=None)
+    port = _free_port()
+    serve(host="127.0.0.1", port=port, db=None)
     out, err = capsys.readouterr()
-    assert out.strip() == "gdlab lab: http://127.0.0.1:8765/  (Ctrl-C to stop)" and err == ""
-    serve(host="0.0.0.0", port=9000, db=None)
+    assert out.strip() == f"gdlab lab: http://127.0.0.1:{port}/  (Ctrl-C to stop)" and err == ""
+    serve(host="0.0.0.0", port=port, db=None)
     out, err = capsys.readouterr()
-    assert "http://0.0.0.0:9000/" in out and err.startswith("warning: bound to 0.0.0.0")
-    assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == 9000
+    assert f"http://0.0.0.0:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
+    assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == port
     with pytest.raises(ValueError, match="port"):
         serve(port=70000)
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("192.168.1.2")
@@ -495,10 +508,59 @@ def test_gdlab_lab_passes_its_options_to_the_server(
     served: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
     db = tmp_path / "runs.db"
-    assert main(["lab", "--port", "9001", "--host", "0.0.0.0", "--db", str(db)]) == 0
+    port = _free_port()
+    assert main(["lab", "--port", str(port), "--host", "0.0.0.0", "--db", str(db)]) == 0
     out, err = capsys.readouterr()
-    assert "http://0.0.0.0:9001/" in out and "warning: bound to 0.0.0.0" in err
+    assert f"http://0.0.0.0:{port}/" in out and "warning: bound to 0.0.0.0" in err
     app, options = served[0]
-    assert options["host"] == "0.0.0.0" and options["port"] == 9001 and app.state.db == str(db)
+    assert options["host"] == "0.0.0.0" and options["port"] == port and app.state.db == str(db)
     assert main(["lab", "--port", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn printed its own 'ERROR: [Errno 98] ...' after the URL and exited with code 3."""
+    import uvicorn
+
+    from gdlab.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("the lab must not start"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["lab", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"error: the lab cannot listen on 127.0.0.1 port {port}: Address already in use "
+                                 "(choose another --port or --host).\n")
+    assert main(["lab", "--host", "no-such-host.invalid", "--port", str(_free_port())]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: host must be an address or a name of this machine; got "
+                                        "'no-such-host.invalid' (")
+    assert len(err.splitlines()) == 1
+
+
+def test_gdlab_lab_refuses_a_bad_database_before_serving(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The lab served, and every training run ended in an error event, /api/runs answered 400."""
+    import uvicorn
+
+    from gdlab.cli import main
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("the lab must not start"))
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    for db, why in ((tmp_path, "db must be a database file path; got"),
+                    (tmp_path / "notes.txt", "db must be a gdlab database; ")):
+        assert main(["lab", "--port", str(_free_port()), "--db", str(db)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"error: {why}") and len(err.splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "not a database\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -197,6 +197,10 @@ def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: 
         ('{"format": "gdlab-comparison", "version": 99}', "version must be 1; got 99"),
         (('{"format": "gdlab-comparison", "version": 1, "settings": {}, "variants": [], "rows": [{}], '
           '"histories": []}'), "damaged: it needs as many rows as histories"),
+        ('{"format": "gdlab-comparison", "version": 1, "variants": [], "rows": [], "histories": []}',
+         "damaged: it has no settings"),
+        (('{"format": "gdlab-comparison", "version": 1, "settings": null, "variants": [], "rows": [{}], '
+          '"histories": [{}]}'), "damaged: settings must be an object .*; settings is not"),
     ],
 )
 def test_load_refuses_what_is_not_a_saved_comparison(tmp_path: Path, content: str | None, match: str) -> None:

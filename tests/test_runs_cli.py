@@ -25,6 +25,7 @@ from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
+from gdlab.lab.training import TrainSpec, _plain_spec
 from gdlab.store.schema import CURRENT_VERSION
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
@@ -271,6 +272,9 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     code, out, _ = _run(capsys, "runs", "compare", a, b)
     assert code == 0 and "rule.learning_rate" in out and a in out and b in out
     assert "at least two runs" in _one_error(capsys, "runs", "compare", a)
+    prefix = next(a[:k] for k in range(1, len(a)) if not b.startswith(a[:k]))  # names a, not b
+    err = _one_error(capsys, "runs", "compare", a, b, prefix)  # the same run twice, once by a prefix
+    assert err == f"error: run_ids must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
 
 
 def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
@@ -317,6 +321,16 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
             gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), record=recorder, epochs=2,
                    on_epoch=_interrupt)
     assert "was recorded from the library, not by gdlab fit" in _one_error(capsys, "resume", recorder.run_id)
+    with gd.store.open("gdlab.db") as store:  # a run of the lab's page, recorded as the lab records it
+        lab = store.recorder(extra={"lab": _plain_spec(TrainSpec(learning_rate=0.05))})
+        with pytest.raises(KeyboardInterrupt):
+            gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.05), record=lab, epochs=2,
+                   on_epoch=_interrupt)
+    assert "was recorded by gdlab lab, not by gdlab fit" in _one_error(capsys, "resume", lab.run_id)
+    listed = _json(capsys, "runs", "list")[0]
+    assert (listed["run_id"], listed["learning_rate"]) == (lab.run_id, 0.05)  # was [0.05000000074505806]
+    code, out, _ = _run(capsys, "runs", "list")  # the library run's rate is its schedule's numbers, as text
+    assert code == 0 and re.search(rf"^{recorder.run_id} .* \[0\.1\] ", out, re.MULTILINE), out
     assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
     assert not (tmp_path / "missing.db").exists()
 
@@ -338,6 +352,7 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "notes.txt", future)}
     cases = [
         (["--db", str(tmp_path)], "db must be a database file path; got"),
+        (["--db", ""], "db must be a database file path; got '' (empty)."),  # was: got '.', a directory
         (["--db", "notes.txt"], "db must be a gdlab database; 'notes.txt' is not an SQLite file."),
         (["--db", "future.db"], f"has schema version 99, newer than this gdlab reads (up to {CURRENT_VERSION})"),
     ]
@@ -352,11 +367,13 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     ("args", "message"),
     [
         ([*FIT, "--checkpoint-every", "0"], "checkpoint_every must be an integer in [1, inf]; got 0."),
+        ([*FIT, "--checkpoint-every", "5", "--no-record"],  # it was ignored
+         "checkpoint_every applies only to a recorded run; got checkpoint_every=5 with --no-record."),
         (["runs", "list", "--status", "lost"], "status must be one of {"),
         (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
         (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
-    ids=["checkpoint-every", "status", "since", "unknown-id"],
+    ids=["checkpoint-every", "checkpoint-every-no-record", "status", "since", "unknown-id"],
 )
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, message) -> None:
     gd.store.open("gdlab.db").close()
@@ -406,6 +423,13 @@ def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> 
     assert "B_simple is the batch size above which" in page and "<td>cli.track_noise_scale</td><td>2</td>" in page
     code, out, _ = _run(capsys, "report", run_id)
     assert code == 0 and out == f"report: gdlab-report-{run_id}.html\n" and Path(out.split()[1]).is_file()
+    # an empty --output is a value given, not 'the default' (it wrote gdlab-report-ID.html)
+    err = _one_error(capsys, "report", run_id, "--output", "")
+    assert err == "error: output must be a file path in an existing directory; got '' (empty).\n"
+    before = Path("gdlab.db").read_bytes()  # the report was written over the run store
+    err = _one_error(capsys, "report", run_id, "--output", "./gdlab.db")
+    assert err == "error: output must be another file than db; got 'gdlab.db' for both.\n"
+    assert Path("gdlab.db").read_bytes() == before
 
 
 def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
@@ -424,6 +448,18 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert f"suggestion: learning_rate {found['suggestion']:.4g} (validated; interval" in out
     listed = _json(capsys, "runs", "list", "--db", "f.db")
     assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]
+
+    # export: one row per range-test step (it was the lone header 'epoch')
+    with gd.store.open("f.db") as store:
+        finder = store.finder(run_id)
+    code, out, _ = _run(capsys, "runs", "export", run_id, "--db", "f.db")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 40
+    assert list(rows[0]) == ["step", "learning_rate", "loss_seed0", "raw_loss_seed0", "loss_seed1", "raw_loss_seed1"]
+    assert [float(r["learning_rate"]) for r in rows] == finder.learning_rates.tolist()
+    assert [float(r["raw_loss_seed1"]) for r in rows] == finder.raw_losses[1].tolist()
+    exported = _json(capsys, "runs", "export", run_id, "--db", "f.db")
+    assert exported["run"]["id"] == run_id and [r["step"] for r in exported["rows"]] == list(range(1, 41))
 
     reported = _json(capsys, "report", run_id, "--db", "f.db", "-o", "finder.html")
     assert reported["suggestion"] == found["suggestion"]
@@ -470,6 +506,9 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         ["100.0", "800", "0.0", "constant", "0", "diverged"], ["100.0", "800", "0.0", "constant", "1", "diverged"]]
     assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
     assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
+    assert _one_error(capsys, "runs", "compare", member, sweep_id) == (  # it was 'must name a run ... got'
+        f"error: run_ids must name runs; {sweep_id} is a sweep (sweep), whose configs gdlab runs show {sweep_id} "
+        "lists.\n")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
     assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
     assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 import gdlab as gd
 from gdlab import schedules as S
+from gdlab.core.run_schedules import USES, ScheduleOptions, build_schedule
 
 
 @jax.jit
@@ -393,7 +395,10 @@ def test_schedules_table_names_each_factory_taking_learning_rate_first() -> None
     [
         (S.constant, (0.0,), ValueError, r"learning_rate must be a float in \(0, inf\); got 0.0"),
         (S.constant, ("0.1",), TypeError, "learning_rate"),
-        (S.step, (0.1, 0, 0.5), ValueError, r"step_size_steps must be an integer in \[1, inf\]"),
+        (S.step, (0.1, 0, 0.5), ValueError, r"step_size_steps must be an integer in \[1, 2147483647\]; got 0\."),
+        # 10**20 steps passed and made gd.fit's loss NaN at its first update
+        (S.cosine, (0.1, 10**20), ValueError, r"decay_steps must be an integer in \[1, 2147483647\]; got 1(0){20}\."),
+        (S.multistep, (0.1, [5, 10**20], 0.5), ValueError, r"milestones_steps\[1\] must be an integer in \[1, 2147483647\]"),
         (S.step, (0.1, 2.5, 0.5), TypeError, "step_size_steps"),
         (S.step, (0.1, 5, 1.0), ValueError, r"factor must be a float in \(0, 1\); got 1.0"),
         (S.step, (0.1, 5, 0.0), ValueError, "factor"),
@@ -452,3 +457,29 @@ def test_schedules_table_names_each_factory_taking_learning_rate_first() -> None
 def test_bad_arguments_name_the_parameter(factory, args, error, match) -> None:
     with pytest.raises(error, match=match):
         factory(*args)
+
+
+# --- run_schedules: the --schedule options each schedule reads ---------------------------------------------------
+
+_CHANGED = {"decay_steps": 7, "decay_rate": 0.5, "end_value": 0.01, "power": 0.5, "factor": 0.5,
+            "step_size_steps": 7, "milestones_steps": "7", "scale_steps": 7, "max_learning_rate": 0.5,
+            "half_cycle_steps": 7, "restarts": True, "pct_start": 0.5}
+
+
+@pytest.mark.parametrize("name", sorted(USES))
+def test_uses_lists_exactly_the_options_that_change_each_schedule(name: str) -> None:
+    """Each option away from its default changes the schedule (steps 0..99 of a 40-step run) iff USES lists it,
+    so check_all_used refuses exactly the options that would be ignored."""
+    steps = jnp.arange(100)
+    base = np.asarray(build_schedule(0.1, ScheduleOptions(schedule=name), 40)(steps))
+    reads = []
+    for option, value in _CHANGED.items():
+        options = dataclasses.replace(ScheduleOptions(schedule=name), **{option: value})
+        if not np.array_equal(np.asarray(build_schedule(0.1, options, 40)(steps)), base):
+            reads.append(option)
+            options.check_all_used()
+        else:
+            with pytest.raises(ValueError, match=rf"{option} applies only to schedules .*; got {option}="):
+                options.check_all_used()
+    assert sorted(reads) == sorted(USES[name])
+    assert set(_CHANGED) == set(vars(ScheduleOptions())) - {"schedule", "warmup_steps"}

@@ -168,7 +168,7 @@ def test_below_two_over_l_converges_above_it_diverges() -> None:
 @pytest.mark.usefixtures("x64")
 def test_early_stopping_restores_the_best_epoch_even_if_another_rule_stopped(mnist1d) -> None:
     model = gd.models.logistic()
-    kwargs = dict(batch_size=50, seed=3)
+    kwargs = {"batch_size": 50, "seed": 3}
     stop = gd.stop.early_stopping("test_loss", patience=100) | gd.stop.max_epochs(6)
     with pytest.warns(gd.ConvergenceWarning, match="before early_stopping fired"):
         result = gd.fit(model, mnist1d, gd.sgd(2.0), epochs=6, stop=stop, **kwargs)

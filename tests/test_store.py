@@ -230,6 +230,22 @@ def test_a_corrupted_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_
     assert store.run(recorder.run_id).status == "interrupted"
 
 
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [("{cut sho", r"run \w+'s config is not JSON \(Expecting"),
+     ("null", r"run \w+'s config must be a JSON object; got None")],
+)
+def test_a_damaged_config_is_a_store_error_naming_the_run(tmp_path, data, config: str, why: str) -> None:
+    """It was json's bare 'Expecting property name ...' or an AttributeError traceback in gdlab runs list."""
+    store = gd.store.open(tmp_path / "runs.db")
+    gd.fit(gd.models.linear(), data, _rule(), record=store, **KW)
+    store.connection.execute("UPDATE runs SET config = ?", (config,))
+    for read in (store.runs, lambda: store.run(store.last_run_id)):
+        with pytest.raises(gd.store.StoreError, match=rf"^the database is damaged: {why}"):
+            read()
+    store.close()
+
+
 def test_a_checkpoint_that_does_not_fit_the_model_is_refused(tmp_path, data) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder()

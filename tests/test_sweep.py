@@ -83,7 +83,7 @@ def test_each_config_stops_on_its_own_epoch(small) -> None:
 
 
 def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
-    grid = dict(learning_rate=gd.logspace(0.01, 1.0, 5), batch_size=[100], seeds=2, epochs=2)
+    grid = {"learning_rate": gd.logspace(0.01, 1.0, 5), "batch_size": [100], "seeds": 2, "epochs": 2}
     whole = gd.sweep(MODEL, small, **grid)
 
     per_config = config_bytes(MODEL.init(jax.random.PRNGKey(0), (40,), 10), 100)
@@ -302,7 +302,7 @@ def test_schedule_grid_configs_equal_their_standalone_fits(small) -> None:
 
 
 def test_bfloat16_compute_keeps_float32_weights_and_tracks_float32(small) -> None:
-    grid = dict(learning_rate=[0.1, 0.3], batch_size=[50], seeds=2, epochs=4)
+    grid = {"learning_rate": [0.1, 0.3], "batch_size": [50], "seeds": 2, "epochs": 4}
     full = gd.sweep(MODEL, small, **grid)
     low = gd.sweep(MODEL, small, compute_dtype="bfloat16", **grid)
     assert all(np.asarray(a).dtype == np.float32 for a in jax.tree.leaves(low.run(0).params))

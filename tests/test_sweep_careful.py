@@ -16,7 +16,7 @@ import gdlab as gd
 import gdlab.engine.sweep_careful as careful_module
 
 MODEL = gd.models.mlp(hidden=(24,))
-GRID = dict(learning_rate=[0.05, 1e4, 0.1, 3e4], batch_size=[50], seeds=[0, 1], epochs=2)
+GRID = {"learning_rate": [0.05, 1e4, 0.1, 3e4], "batch_size": [50], "seeds": [0, 1], "epochs": 2}
 
 
 @pytest.fixture(scope="module")

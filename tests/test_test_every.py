@@ -38,7 +38,7 @@ def _same_but_untested(every_epoch: dict, sparse: dict, tested: list[int]) -> No
 
 
 def test_fit_tests_every_nth_epoch_and_trains_as_it_would_testing_every_epoch(small) -> None:
-    args = dict(batch_size=30, epochs=7, metrics="running")
+    args = {"batch_size": 30, "epochs": 7, "metrics": "running"}
     every = gd.fit(gd.models.mlp(hidden=(24,)), small, gd.sgd(0.05), **args)
     sparse = gd.fit(gd.models.mlp(hidden=(24,)), small, gd.sgd(0.05), test_every=3, **args)
     _same_but_untested(every.history, sparse.history, [3, 6, 7])
@@ -47,7 +47,7 @@ def test_fit_tests_every_nth_epoch_and_trains_as_it_would_testing_every_epoch(sm
 
 @pytest.mark.parametrize(("lr", "status"), [(0.5, "target_reached"), (1e4, "diverged")])
 def test_a_fit_that_ends_between_test_epochs_measures_its_last_epoch(small, lr: float, status: str) -> None:
-    args = dict(batch_size=30, epochs=8, stop=gd.stop.target("train_loss", 1.5))
+    args = {"batch_size": 30, "epochs": 8, "stop": gd.stop.target("train_loss", 1.5)}
     every = gd.fit(gd.models.mlp(hidden=(24,)), small, gd.sgd(lr), **args)
     sparse = gd.fit(gd.models.mlp(hidden=(24,)), small, gd.sgd(lr), test_every=3, **args)
     assert every.status == sparse.status == status
@@ -65,8 +65,8 @@ def test_a_callback_sees_the_last_epochs_test_metrics(small) -> None:
 
 
 def test_a_sweep_tests_every_nth_epoch_and_each_configs_last(small) -> None:
-    grid = dict(learning_rate=[0.02, 0.5, 1e4], batch_size=[30], seeds=2, epochs=8,
-                stop=gd.stop.target("train_loss", 1.5))
+    grid = {"learning_rate": [0.02, 0.5, 1e4], "batch_size": [30], "seeds": 2, "epochs": 8,
+                "stop": gd.stop.target("train_loss", 1.5)}
     every = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
     sparse = gd.sweep(gd.models.mlp(hidden=(24,)), small, test_every=3, **grid)
     assert {r["status"] for r in sparse.rows} == {"diverged", "max_epochs", "target_reached"}
@@ -112,7 +112,7 @@ def test_report_curves_join_the_measured_epochs() -> None:
 
 
 def test_a_recorded_run_resumes_with_its_test_every_and_ends_as_the_uninterrupted_run(small, tmp_path) -> None:
-    args = dict(batch_size=30, epochs=7, test_every=3)
+    args = {"batch_size": 30, "epochs": 7, "test_every": 3}
     whole = gd.fit(gd.models.mlp(hidden=(8,)), small, gd.sgd(0.1), **args)
     store = gd.store.open(tmp_path / "runs.db")
     crashed = store.recorder(checkpoint_every=2)

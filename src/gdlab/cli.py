@@ -9,6 +9,7 @@ import json
 import logging
 import sqlite3
 import sys
+from typing import Any
 
 import typer
 
@@ -78,7 +79,7 @@ def fit(
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
     test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
-    stop: list[str] = typer.Option(
+    stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
         "--stop",
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
@@ -312,7 +313,7 @@ def runs_show(
 
 @runs_app.command("compare")
 def runs_compare(
-    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),
+    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),  # noqa: B008 -- typer's idiom
     db: str = _db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
 ) -> None:
@@ -331,7 +332,7 @@ def runs_export(
     as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: str = _db_option(),
 ) -> None:
-    """Export a run's per-epoch metrics to standard output."""
+    """Export a run's per-epoch metrics to standard output (a sweep: one row per config; find-lr: per step)."""
     from gdlab.commands.runs import run_export
 
     typer.echo(run_export(db, run_id, "json" if as_json else format), nl=as_json or format == "json")
@@ -570,8 +571,8 @@ def _ask(question: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
-    An operating-system error (an unwritable cache directory, a full disk) is
-    one line too, with exit code 1.
+    An operating-system error (an unwritable cache directory, a full disk) or
+    running out of memory is one line too, with exit code 1.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
@@ -596,7 +597,18 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.Error as err:  # a damaged database file, a full disk
         _error(f"database: {err}")
         return 1
+    except (MemoryError, RuntimeError) as err:
+        if not _out_of_memory(err):
+            raise
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
+        return 1
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """MemoryError, or XLA's RESOURCE_EXHAUSTED / 'Out of memory allocating N bytes' (a JaxRuntimeError)."""
+    return isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err) or "Out of memory" in str(err)
 
 
 def _usage_message(err: typer.TyperException, args: list[str]) -> str:
@@ -611,8 +623,16 @@ def _usage_message(err: typer.TyperException, args: list[str]) -> str:
     if type(err).__name__ == "BadParameter" and given is not None:
         message = f"{message.rstrip('.')}; got {given!r}."
     if "No such command" in message:
-        message += f" (commands: {', '.join(sorted(app_commands()))})"
+        message += f" (commands: {', '.join(_group_commands(err))})"
     return message
+
+
+def _group_commands(err: typer.TyperException) -> list[str]:
+    """The commands of the group the unknown name was given to (gdlab, or gdlab runs)."""
+    ctx: Any = getattr(err, "ctx", None)
+    if ctx is None or not hasattr(ctx.command, "list_commands"):
+        return sorted(app_commands())
+    return sorted(ctx.command.list_commands(ctx))
 
 
 def _given_value(args: list[str], opts: list[str]) -> str | None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.fit import build_model, load_data, parse_batch_size
+from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
@@ -30,6 +30,7 @@ from gdlab.engine.sweep import seed_initial_losses
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
+from gdlab.store.schema import SQLITE_HEADER
 
 DEFAULT_EPOCHS = 5
 DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
@@ -75,8 +76,10 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     test_every = check_int_range("test_every", options.test_every, 1)
     kernel = check_choice("kernel", options.kernel, KERNELS)
     target = None if options.target is None else check_positive_float("target", options.target)
-    paths = {name: _output_path(name, value) for name, value in
-             (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)) if value is not None}
+    paths: dict[str, Path] = {}
+    for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
+        if value is not None:  # each its own file, and not the database (the report was written over it)
+            paths[name] = output_path(name, value, others={"db": options.db, **paths})
     console = Console(stderr=True)
     store: gd.store.Store | None = None
     try:
@@ -96,13 +99,9 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             }
             store = None if options.db is None else gd.store.open(options.db)  # once every option is checked
             recorder = None if store is None else _plan(store, options, model, data, plan, settings, initial)
-            groups = []
-            for size, grid in plan:
-                def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
-                    return gd.sweep(model, data, learning_rate=grid, batch_size=[size], seeds=seeds, epochs=epochs,
-                                    metrics=metrics, test_every=test_every, callback=callback, record=recorder, kernel=kernel)
-
-                groups.append(bars.sweep(_label(size, data.n_train, grid), epochs, work).groups[0])
+            sweep_options = {"seeds": seeds, "epochs": epochs, "metrics": metrics, "test_every": test_every,
+                             "record": recorder, "kernel": kernel}
+            groups = _train_variants(bars, console, model, data, plan, sweep_options, options.db)
             if recorder is not None:
                 recorder.finish()
             result = gd.SweepResult(groups=tuple(groups))
@@ -120,6 +119,27 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                    "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
                    "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
                    "seconds": time.perf_counter() - start})
+
+
+def _train_variants(
+    bars: Bars, console: Console, model: gd.Model, data: gd.Dataset, plan: list[tuple[int, list[float]]],
+    sweep_options: dict[str, Any], db: str | None,
+) -> list[Any]:
+    """One gd.sweep per variant (batch size, its rates), with its progress bar; on Ctrl-C, say how to go on."""
+    groups = []
+    try:
+        for size, grid in plan:
+            def work(callback: Any, size: int = size, grid: list[float] = grid) -> gd.SweepResult:
+                return gd.sweep(model, data, learning_rate=grid, batch_size=[size], callback=callback, **sweep_options)
+
+            groups.append(bars.sweep(_label(size, data.n_train, grid), sweep_options["epochs"], work).groups[0])
+    except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
+        recorder = sweep_options["record"]
+        if recorder is not None:
+            console.print(f"interrupted: gdlab resume {recorder.sweep_id} --db {db} reruns the unfinished configs",
+                          style="yellow", highlight=False, soft_wrap=True)
+        raise
+    return groups
 
 
 def _plan(
@@ -146,11 +166,15 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     """Write the HTML report of a saved comparison (gdlab compare --json-out)."""
     from gdlab.report import load
 
-    target = _output_path("out", out)
+    target = output_path("out", out, others={"ID_OR_FILE": path})
     comparison = load(path)
-    summary = summarize(comparison)
-    write_html(comparison, target)
-    text = conclusion(summary)
+    try:  # load checked the file's outline; a field the report reads may still be missing or of another type
+        summary = summarize(comparison)
+        write_html(comparison, target)
+        text = conclusion(summary)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+        raise ValueError(f"path {path!r} is damaged: the report failed on it with {type(err).__name__}: {err}.") \
+            from None
     if not as_json:
         _print(_stdout(), summary, comparison, text, {"out": target})
     return _plain({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
@@ -195,9 +219,13 @@ def parse_learning_rates(text: str) -> list[float]:
 
 def parse_batch_sizes(text: str) -> list[int | str]:
     """'1,32,128,full' -> [1, 32, 128, 'full'] (checked against the data later)."""
-    sizes = [parse_batch_size(p.strip()) for p in text.split(",")] if text.strip() else []
-    if not sizes:
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    if not parts:
         raise ValueError(f"batch_sizes must list at least one batch size such as 1,32,128,full; got {text!r}.")
+    if "" in parts:
+        raise ValueError(f"batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them "
+                         f"empty; got {text!r}.")
+    sizes = [parse_batch_size(p) for p in parts]
     for size in sizes:
         if isinstance(size, int) and size < 1:
             raise ValueError(f"batch_sizes must hold integers >= 1 or 'full'; got {text!r}.")
@@ -237,18 +265,31 @@ def _target(target: float | None, metric: str) -> float | None:
     return target
 
 
-def _output_path(name: str, value: str) -> Path:
+def output_path(
+    name: str, value: str, suffixes: tuple[str, ...] = (), others: dict[str, str | Path | None] | None = None
+) -> Path:
+    """value as a file to write: a path in an existing directory (ending in one of suffixes, when given),
+    and none of the files in others (option name -> path; None: not given), which writing it would destroy."""
     path = Path(value)
-    if path.is_dir() or not path.parent.is_dir():
-        why = "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
+    if not value or path.is_dir() or not path.parent.is_dir():
+        why = "empty" if not value else "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
+    for other, taken in (others or {}).items():
+        if taken is not None and str(taken) and Path(taken).resolve() == path.resolve():
+            raise ValueError(f"{name} must be another file than {other}; got {str(path)!r} for both.")
+    if path.is_file():
+        with path.open("rb") as f:
+            if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:  # a run store (--no-record still wrote over it)
+                raise ValueError(f"{name} must not be an SQLite database, which writing would destroy; got {value!r}.")
     return path
 
 
 def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
     if options.model != "mlp":
         return options.model
-    sizes = [data.input_shape[-1], *(int(h) for h in options.hidden.split(",") if h.strip()), data.outputs]
+    sizes = [data.input_shape[-1], *parse_hidden(options.hidden), data.outputs]
     return "MLP " + "-".join(str(s) for s in sizes)
 
 

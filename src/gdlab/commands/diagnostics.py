@@ -9,9 +9,13 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands.compare import output_path
 from gdlab.commands.fit import build_model, load_data
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import run_keys
+from gdlab.core.checks import check_int_range
+
+PLOT_SUFFIXES = (".png", ".svg")
 
 
 def run_find_lr(
@@ -21,6 +25,7 @@ def run_find_lr(
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     net = build_model(model, hidden, "relu")
+    plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, None)
@@ -48,8 +53,8 @@ def run_find_lr(
     }
     if store is not None:
         summary |= {"run_id": store.last_run_id, "db": str(db)}
-    if plot:
-        summary["plot"] = str(save_finder_plot(result, Path(plot)))
+    if plot_path is not None:
+        summary["plot"] = str(save_finder_plot(result, plot_path))
     if not as_json:
         table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
         for column in ("rule", "suggestion", "spread over seeds"):
@@ -81,6 +86,7 @@ def run_noise_scale(
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     net = build_model(model, hidden, "relu")
+    check_int_range("seed", seed, 0, 2**32 - 1)  # before run_keys (10**20 was an OverflowError traceback)
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
     params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)

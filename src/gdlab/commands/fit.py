@@ -15,7 +15,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.core.batching import batch_plan, resolve_batch_size
-from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
@@ -80,8 +80,9 @@ def join_processes(processes: ProcessOptions) -> None:
             f"{missing[0]} must be given with {', '.join(k for k in given if k != missing[0])} "
             "(--coordinator HOST:PORT --num-processes N --process-id I)."
         )
+    timeout = check_positive_float("coordinator_timeout", processes.timeout)  # the flag's name, not initialize's
     gd.distributed.initialize(str(processes.coordinator), int(processes.num_processes or 0),
-                              int(processes.process_id or 0), timeout=processes.timeout)
+                              int(processes.process_id or 0), timeout=timeout)
 
 
 def run_fit(
@@ -98,7 +99,7 @@ def run_fit(
     join_processes(processes)  # before anything else starts JAX
     if jax.process_count() > 1 and record.resume is not None:
         raise ValueError("resume must run in one process; got --coordinator with a run to resume.")
-    model = build_model(options.model, options.hidden, options.activation)
+    model = build_model(options.model, options.hidden, options.activation, all_used=record.resume is None)
     gd.sgd(  # checks the rule's options before the data is loaded
         options.learning_rate,
         momentum=options.momentum,
@@ -112,8 +113,13 @@ def run_fit(
     check_int_range("test_every", options.test_every, 1)
     check_devices(options.devices, jax.device_count())
     stop = parse_stop(options.stop)
+    if record.resume is None:  # a recorded run is resumed as it was recorded
+        options.schedule.check_all_used()
     options.schedule.check()
     check_int_range("checkpoint_every", record.checkpoint_every, 1)
+    if record.db is None and record.checkpoint_every != RecordOptions.checkpoint_every:  # nothing to save it in
+        raise ValueError(f"checkpoint_every applies only to a recorded run; got checkpoint_every="
+                         f"{record.checkpoint_every} with --no-record.")
     recording = record.db is not None and jax.process_index() == 0
     store = gd.store.open(str(record.db), create=record.resume is None) if recording else None
     try:
@@ -152,17 +158,17 @@ def _train(
         record=True
     ) as caught:
         warnings.simplefilter("always")
-        kwargs: dict[str, Any] = dict(
-            batch_size=batch_size,
-            epochs=options.epochs,
-            seed=options.seed,
-            metrics=options.metrics,
-            test_every=options.test_every,
-            stop=stop,
-            callback=callback,
-            track_noise_scale=options.track_noise_scale,
-            devices=options.devices,
-        )
+        kwargs: dict[str, Any] = {
+            "batch_size": batch_size,
+            "epochs": options.epochs,
+            "seed": options.seed,
+            "metrics": options.metrics,
+            "test_every": options.test_every,
+            "stop": stop,
+            "callback": callback,
+            "track_noise_scale": options.track_noise_scale,
+            "devices": options.devices,
+        }
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
     for warning in caught:
         console.print(f"warning: {warning.message}", style="yellow", highlight=False)
@@ -252,18 +258,26 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
     return gd.datasets.load(name)
 
 
-def build_model(name: str, hidden: str, activation: str) -> gd.Model:
-    """A model by name; hidden is a comma-separated list of layer sizes (mlp only)."""
+def build_model(name: str, hidden: str, activation: str, *, all_used: bool = True) -> gd.Model:
+    """A model by name; hidden is a comma-separated list of layer sizes (mlp only).
+
+    all_used refuses a hidden or activation away from its default for a model without hidden
+    layers, which would ignore it (a recorded run is resumed as it was: all_used=False).
+    """
     check_choice("model", name, gd.models.NAMES)
+    given = {"hidden": (hidden, FitOptions.hidden), "activation": (activation, FitOptions.activation)}
+    for option, (value, default) in given.items():
+        if all_used and name != "mlp" and value != default:
+            raise ValueError(f"{option} applies only to model 'mlp'; got {option}={value!r} with model {name!r}.")
     if name == "mlp":
         return gd.models.mlp(hidden=parse_hidden(hidden), activation=activation)
     return gd.models.linear() if name == "linear" else gd.models.logistic()
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'100,100' -> (100, 100)."""
+    """'100,100' -> (100, 100); an empty entry ('100,', '100,,100') is refused, not skipped."""
     try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+        sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import gdlab as gd
-from gdlab.commands.compare import _output_path
+from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
 from gdlab.commands.runs import jsonable
 from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
@@ -28,13 +28,13 @@ def run_report(
         if schedule is not None:
             raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
                              f"{target!r}, which holds one schedule per batch size already.")
-        return report_file(target, out or "gdlab-compare.html", as_json=as_json)
+        return report_file(target, "gdlab-compare.html" if out is None else out, as_json=as_json)
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
     with gd.store.open(db, create=False) as store:
         record = store.find(target)
-        path = _output_path("output", out or f"gdlab-report-{record.id}.html")
+        path = output_path("output", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
         if schedule is not None and not isinstance(record, gd.store.Sweep):
             raise ValueError(f"schedule applies to a sweep; got --schedule {schedule!r} with {record.kind} "
                              f"run {record.id}.")

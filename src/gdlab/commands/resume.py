@@ -25,8 +25,9 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         check_resumable(run)
         recorded = run.config.get("cli")
         if not isinstance(recorded, dict):
+            where = "by gdlab lab" if "lab" in run.config else "from the library"
             raise gd.store.StoreError(
-                f"run_id {run.id} was recorded from the library, not by gdlab fit; "
+                f"run_id {run.id} was recorded {where}, not by gdlab fit; "
                 "resume it with gd.resume(run_id, store, model, data, rule)."
             )
         try:
@@ -57,7 +58,7 @@ def _resume_sweep(
         options = CompareOptions(**recorded)
     except TypeError as err:
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
-    model = build_model(options.model, options.hidden, "relu")
+    model = build_model(options.model, options.hidden, "relu", all_used=False)
     data = load_data(options.dataset, None)
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
@@ -67,7 +68,11 @@ def _resume_sweep(
                           f"{n} unfinished config{'' if n == 1 else 's'}", epochs, "waiting")
                  for size, schedule, n in groups]
         moves = [bars.epochs(task) for task in tasks]
-        gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
+        try:
+            gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
+        except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
+            sys.stderr.write(f"interrupted: gdlab resume {sweep.id} --db {store.path} reruns the unfinished configs\n")
+            raise
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")
     done = store.sweep(sweep.id)

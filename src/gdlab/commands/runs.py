@@ -166,7 +166,16 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     if len(run_ids) < 2:
         raise ValueError(f"run_ids must name at least two runs to compare; got {run_ids}.")
     with gd.store.open(db, create=False) as store:
-        runs = [store.run(run_id) for run_id in run_ids]
+        found = [store.find(run_id) for run_id in run_ids]
+        sweep = next((r for r in found if isinstance(r, gd.store.Sweep)), None)
+        if sweep is not None:  # store.run said 'must name a run ... (see gdlab runs list)', as if it did not exist
+            raise ValueError(f"run_ids must name runs; {sweep.id} is a sweep ({sweep.kind}), whose configs "
+                             f"gdlab runs show {sweep.id} lists.")
+        runs = [r for r in found if not isinstance(r, gd.store.Sweep)]
+        ids = [run.id for run in runs]
+        twice = next((i for i in ids if ids.count(i) > 1), None)
+        if twice is not None:
+            raise ValueError(f"run_ids must name different runs; got {run_ids}, which name {twice} twice.")
         rows = [brief(run, store.last_metrics(run.id)) for run in runs]
     configs = [flat_config(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
@@ -191,14 +200,17 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
 def run_export(db: str, run_id: str, fmt: str) -> str:
     """A run's per-epoch metrics as CSV (epoch, then one column per metric) or JSON (with its record).
 
-    A sweep gives one row per config instead (as ``SweepResult.rows``).
+    A sweep gives one row per config instead (as ``SweepResult.rows``), a find-lr run one row per step
+    of its range test (the learning rate, then each seed's smoothed and raw loss).
     """
     fmt = check_choice("format", fmt, ("csv", "json"))
     with gd.store.open(db, create=False) as store:
         record = store.find(run_id)
         if isinstance(record, gd.store.Sweep):
-            return _export_sweep(record, store.sweep_result(record.id)[0].rows, fmt)
+            return _export_rows("sweep", record, store.sweep_result(record.id)[0].rows, fmt)
         run = record
+        if run.kind == "lr_finder":  # no epochs: its export was the header 'epoch' alone
+            return _export_rows("run", run, _finder_rows(run, store.finder(run.id)), fmt)
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
@@ -212,9 +224,22 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
     return out.getvalue()
 
 
-def _export_sweep(sweep: gd.store.Sweep, rows: list[dict[str, Any]], fmt: str) -> str:
+def _finder_rows(run: gd.store.Run, finder: Any) -> list[dict[str, Any]]:
+    """One row per range-test step: step (from 1), learning_rate, loss_seedS and raw_loss_seedS per seed."""
+    seeds = run.config.get("seeds") or list(range(len(finder.losses)))
+    rows = []
+    for i, rate in enumerate(finder.learning_rates):
+        row = {"step": i + 1, "learning_rate": float(rate)}
+        for k, seed in enumerate(seeds):
+            row |= {f"loss_seed{seed}": float(finder.losses[k, i]), f"raw_loss_seed{seed}": float(finder.raw_losses[k, i])}
+        rows.append(row)
+    return rows
+
+
+def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -> str:
+    """rows as CSV, or as JSON with the record under kind ("sweep" or "run")."""
     if fmt == "json":
-        return json.dumps(jsonable({"sweep": asdict(sweep), "rows": rows}))
+        return json.dumps(jsonable({kind: asdict(record), "rows": rows}))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
                             lineterminator="\n")
@@ -244,7 +269,8 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
     rule = run.config.get("rule", {})
-    rate = run.config.get("cli", {}).get("learning_rate", rule.get("learning_rate"))
+    options = run.config.get("cli", run.config.get("lab", {}))  # the rate as given (rule: the schedule's numbers)
+    rate = options.get("learning_rate", rule.get("learning_rate"))
     return jsonable({
         "run_id": run.id,
         "kind": run.kind,
@@ -347,4 +373,6 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list):  # a library run's schedule numbers, float32 in float64: [0.1], not [0.10000000149...]
+        return "[" + ", ".join(_text(v) for v in value) + "]"
     return str(value)

@@ -41,8 +41,8 @@ def resolve_batch_size(batch_size: Any, n: int) -> int:
     """Turn None / "full" into n; otherwise check 1 <= batch_size <= n."""
     if batch_size is None or batch_size == "full":
         return n
-    if isinstance(batch_size, str):
-        raise ValueError(
+    if isinstance(batch_size, str):  # a string other than 'full' is a wrong value of an allowed type
+        raise ValueError(  # noqa: TRY004
             f"batch_size must be an integer in [1, {n}] or 'full'; got {batch_size!r}."
         )
     return check_int_range("batch_size", batch_size, 1, n)

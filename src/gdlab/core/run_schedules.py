@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gdlab.core import schedules as s
 from gdlab.core.checks import check_choice, check_int_range
+
+T = TypeVar("T", int, float)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,31 @@ class ScheduleOptions:
         """Check what can be checked before the run's length is known."""
         check_choice("schedule", self.schedule, s.SCHEDULES)
         check_int_range("warmup_steps", self.warmup_steps, 0)
+
+    def check_all_used(self) -> None:
+        """Refuse an option set away from its default that the schedule does not read (it would be ignored)."""
+        self.check()
+        for name, default in vars(ScheduleOptions()).items():
+            value = getattr(self, name)
+            if name not in ("schedule", "warmup_steps", *USES[self.schedule]) and value != default:
+                users = "{" + ", ".join(sorted(repr(k) for k, uses in USES.items() if name in uses)) + "}"
+                raise ValueError(f"{name} applies only to schedules {users}; got {name}={value!r} with "
+                                 f"schedule {self.schedule!r}.")
+
+
+USES: dict[str, tuple[str, ...]] = {
+    "constant": (),
+    "step": ("step_size_steps", "factor"),
+    "multistep": ("milestones_steps", "factor"),
+    "exponential": ("decay_rate", "decay_steps"),
+    "inverse_time": ("decay_rate", "decay_steps"),
+    "power": ("power", "scale_steps"),
+    "polynomial": ("end_value", "power", "decay_steps"),
+    "cosine": ("decay_steps", "end_value", "restarts"),
+    "cyclic": ("max_learning_rate", "half_cycle_steps"),
+    "one_cycle": ("pct_start",),
+}
+"""The options each schedule reads besides schedule and warmup_steps (as _schedule builds it)."""
 
 
 def build_schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.Schedule:
@@ -66,31 +94,36 @@ def _schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.S
     if name == "constant":
         schedule = s.constant(lr)
     elif name == "step":
-        schedule = s.step(lr, o.step_size_steps or max(1, span // 3), o.factor)
+        schedule = s.step(lr, _given(o.step_size_steps, max(1, span // 3)), o.factor)
     elif name == "multistep":
         schedule = s.multistep(lr, _milestones(o.milestones_steps, span), o.factor)
     elif name == "exponential":
-        schedule = s.exponential(lr, o.decay_rate or 0.01, o.decay_steps or span)
+        schedule = s.exponential(lr, _given(o.decay_rate, 0.01), _given(o.decay_steps, span))
     elif name == "inverse_time":
-        schedule = s.inverse_time(lr, o.decay_rate or 1.0, o.decay_steps or max(1, span // 10))
+        schedule = s.inverse_time(lr, _given(o.decay_rate, 1.0), _given(o.decay_steps, max(1, span // 10)))
     elif name == "power":
-        schedule = s.power(lr, o.power, o.scale_steps or max(1, span // 10))
+        schedule = s.power(lr, o.power, _given(o.scale_steps, max(1, span // 10)))
     elif name == "polynomial":
-        schedule = s.polynomial(lr, o.end_value, o.power, o.decay_steps or span)
+        schedule = s.polynomial(lr, o.end_value, o.power, _given(o.decay_steps, span))
     elif name == "cosine":
-        schedule = s.cosine(lr, o.decay_steps or span, o.end_value, o.restarts)
+        schedule = s.cosine(lr, _given(o.decay_steps, span), o.end_value, o.restarts)
     elif name == "cyclic":
-        schedule = s.cyclic(lr, o.max_learning_rate or 10 * lr, o.half_cycle_steps or max(1, span // 8))
+        schedule = s.cyclic(lr, _given(o.max_learning_rate, 10 * lr), _given(o.half_cycle_steps, max(1, span // 8)))
     else:
         schedule = s.one_cycle(lr, span, o.pct_start)
     return s.warmup(schedule, o.warmup_steps) if o.warmup_steps else schedule
+
+
+def _given(value: T | None, default: T) -> T:
+    """value when the option was given (0 included, for the schedule to check), else the default."""
+    return default if value is None else value
 
 
 def _milestones(text: str | None, span: int) -> list[int]:
     if text is None:
         return sorted({max(1, span // 2), max(2, 3 * span // 4)})
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        return [int(part) for part in text.split(",")]  # an empty entry ('5,', '5,,10') is refused
     except ValueError:
         raise ValueError(
             f"milestones_steps must be comma-separated step counts such as 1000,2000; got {text!r}."

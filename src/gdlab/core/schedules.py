@@ -445,9 +445,13 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 # --- checks ----------------------------------------------------------------------
 
 
+MAX_STEPS = 2**31 - 1
+"""The largest count of steps (as gd.fit's epochs): 10**20 passed the check and made the run's loss NaN."""
+
+
 def _check_steps(name: str, value: Any) -> float:
-    """A count of steps: an integer >= 1, stored as a float."""
-    return float(check_int_range(name, value, 1))
+    """A count of steps: an integer in [1, MAX_STEPS], stored as a float."""
+    return float(check_int_range(name, value, 1, MAX_STEPS))
 
 
 def _check_unit(name: str, value: Any, *, one_allowed: bool = False) -> float:

@@ -43,8 +43,13 @@ def from_file(
         return from_arrays(x, y, task=task, test_fraction=test_fraction, seed=seed, name=p.stem)
     arrays = _read_npz(p)
     if all(k in arrays for k in _SPLIT):
+        if target is not None:  # it was ignored
+            raise ValueError(f"target must be left out for an .npz file with {', '.join(_SPLIT)} (their y arrays "
+                             f"are the targets); got {target!r}.")
         return _presplit(arrays, task, p)
-    y_key = target or "y"
+    if target == "x":  # x would be both the features and the target
+        raise ValueError(f"target must name the .npz array of targets, not the features 'x'; got {target!r}.")
+    y_key = "y" if target is None else target
     if "x" not in arrays or y_key not in arrays:
         raise ValueError(
             f"path must hold arrays 'x' and {y_key!r} (or x_train, y_train, x_test, y_test); "
@@ -125,15 +130,21 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
 def _column(header: list[str], target: str) -> int:
     if target not in header:
         raise ValueError(f"target must be one of the CSV columns {header}; got {target!r}.")
+    if header.count(target) > 1:  # index() took the first one silently
+        raise ValueError(f"target must name one CSV column; got {target!r}, which names {header.count(target)} "
+                         f"of the columns {header}.")
     return header.index(target)
 
 
 def _read_npz(path: Path) -> dict[str, Any]:
     try:  # open the file here: np.load leaks its handle when the zip is damaged
         with path.open("rb") as handle:
+            if handle.read(6) != b"\x93NUMPY" and not zipfile.is_zipfile(handle):  # np.load: 'pickled data'
+                raise ValueError("it is not an .npz (zip) archive, or it is cut short")
+            handle.seek(0)
             archive = np.load(handle, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")
+                raise ValueError("it holds a single .npy array, not an .npz archive of named arrays")  # noqa: TRY004 -- caught below
             with archive as f:
                 return {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:

@@ -80,6 +80,12 @@ def noise_scale(
     batches = check_int_range("batches", batches, 2)
     bootstrap = check_int_range("bootstrap", bootstrap, 10)
     confidence = check_float_range("confidence", confidence, 0.5, 1.0)
+    if learning_rate is not None:
+        learning_rate = check_positive_float("learning_rate", learning_rate)
+    elif batch_size is not None:
+        raise ValueError(f"batch_size is the batch size learning_rate was tuned at, so it needs learning_rate; "
+                         f"got batch_size={batch_size!r} without learning_rate.")
+    base_batch = small if batch_size is None else check_int_range("batch_size", batch_size, 1, data.n_train)
     objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
@@ -92,10 +98,7 @@ def noise_scale(
     tail = (1 - confidence) / 2
     interval = (float(np.nanquantile(boot, tail)), float(np.nanquantile(boot, 1 - tail)))
     recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
-    base_batch = small if batch_size is None else check_int_range("batch_size", batch_size, 1, n)
-    rate = None
-    if learning_rate is not None:
-        rate = check_positive_float("learning_rate", learning_rate) * recommended / base_batch
+    rate = None if learning_rate is None else learning_rate * recommended / base_batch
     return NoiseScale(b_simple, interval, g2, trace, recommended, rate, small, big, batches)
 
 

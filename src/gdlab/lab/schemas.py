@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from gdlab.lab.formula import MAX_LENGTH
 from gdlab.lab.paths import MAX_STEPS
@@ -19,6 +27,9 @@ _PLAIN: tuple[Optimizer] = ("plain",)
 
 
 class _Strict(BaseModel):
+    """Numbers are StrictFloat/StrictInt and flags StrictBool: true is not 1, "0.5" is not 0.5 and 1 is not
+    true (a JSON integer is still a float)."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -27,15 +38,24 @@ class SurfaceRequest(_Strict):
 
     surface: Literal["quadratic", "rosenbrock", "himmelblau", "beale", "saddle", "formula"] = "quadratic"
     formula: str | None = Field(None, max_length=MAX_LENGTH)
-    condition: float = Field(10.0, ge=1.0, le=1000.0, description="quadratic: L/mu")
-    angle: float = Field(0.0, ge=-180.0, le=180.0, description="quadratic: rotation in degrees")
-    start: tuple[float, float] | None = None
-    learning_rate: float = Field(0.5, gt=0.0, le=100.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    condition: StrictFloat = Field(10.0, ge=1.0, le=1000.0, description="quadratic: L/mu")
+    angle: StrictFloat = Field(0.0, ge=-180.0, le=180.0, description="quadratic: rotation in degrees")
+    start: tuple[StrictFloat, StrictFloat] | None = None
+    learning_rate: StrictFloat = Field(0.5, gt=0.0, le=100.0)
+    momentum: StrictFloat = Field(0.9, ge=0.0, lt=1.0)
     optimizers: list[Optimizer] = Field(default_factory=lambda: list(_PLAIN), min_length=1, max_length=3)
-    steps: int = Field(100, ge=1, le=MAX_STEPS)
-    grid: int = Field(80, ge=0, le=MAX_GRID, description="grid points per side of the contour (0: none)")
-    view: tuple[float, float, float, float] | None = Field(None, description="xmin, xmax, ymin, ymax")
+    steps: StrictInt = Field(100, ge=1, le=MAX_STEPS)
+    grid: StrictInt = Field(80, ge=0, le=MAX_GRID, description="grid points per side of the contour (0: none)")
+    view: tuple[StrictFloat, StrictFloat, StrictFloat, StrictFloat] | None = Field(
+        None, description="xmin, xmax, ymin, ymax"
+    )
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers(cls, optimizers: list[Optimizer]) -> list[Optimizer]:
+        if len(set(optimizers)) != len(optimizers):
+            raise ValueError(f"must not repeat an optimizer; got {optimizers}")
+        return optimizers
 
     @field_validator("start")
     @classmethod
@@ -59,15 +79,15 @@ class SurfaceRequest(_Strict):
 class RegressionRequest(_Strict):
     """Points for y = w*x + b (generated, or given), and the three descents over (w, b)."""
 
-    n: int = Field(50, ge=2, le=MAX_POINTS)
-    noise: float = Field(0.5, ge=0.0, le=10.0)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    points: list[tuple[float, float]] | None = Field(None, min_length=2, max_length=MAX_POINTS)
-    batch_size: int = Field(8, ge=1, le=MAX_POINTS)
-    learning_rate: float = Field(0.1, gt=0.0, le=10.0)
-    epochs: int = Field(5, ge=1, le=50)
-    start: tuple[float, float] = (-1.0, 2.0)
-    grid: int = Field(60, ge=0, le=MAX_GRID)
+    n: StrictInt = Field(50, ge=2, le=MAX_POINTS)
+    noise: StrictFloat = Field(0.5, ge=0.0, le=10.0)
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
+    points: list[tuple[StrictFloat, StrictFloat]] | None = Field(None, min_length=2, max_length=MAX_POINTS)
+    batch_size: StrictInt = Field(8, ge=1, le=MAX_POINTS)
+    learning_rate: StrictFloat = Field(0.1, gt=0.0, le=10.0)
+    epochs: StrictInt = Field(5, ge=1, le=50)
+    start: tuple[StrictFloat, StrictFloat] = (-1.0, 2.0)
+    grid: StrictInt = Field(60, ge=0, le=MAX_GRID)
 
     @field_validator("start")
     @classmethod
@@ -89,16 +109,16 @@ class TrainRequest(_Strict):
 
     dataset: Literal["linreg", "mnist1d"] = "linreg"
     model: Literal["linear", "logistic", "mlp"] = "linear"
-    hidden: list[int] = Field(default_factory=lambda: [32], min_length=1, max_length=3)
-    batch_size: Literal["full"] | int = 32
-    learning_rate: float = Field(0.05, gt=0.0, le=100.0)
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    nesterov: bool = False
+    hidden: list[StrictInt] = Field(default_factory=lambda: [32], min_length=1, max_length=3)
+    batch_size: Literal["full"] | StrictInt = 32
+    learning_rate: StrictFloat = Field(0.05, gt=0.0, le=100.0)
+    momentum: StrictFloat = Field(0.0, ge=0.0, lt=1.0)
+    nesterov: StrictBool = False
     schedule: Literal["constant", "step", "exponential", "cosine", "one_cycle"] = "constant"
-    warmup_steps: int = Field(0, ge=0, le=100_000)
+    warmup_steps: StrictInt = Field(0, ge=0, le=100_000)
     stop: str | None = Field(None, max_length=200)
-    epochs: int = Field(20, ge=1, le=MAX_EPOCHS)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    epochs: StrictInt = Field(20, ge=1, le=MAX_EPOCHS)
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
 
     @field_validator("hidden")
     @classmethod

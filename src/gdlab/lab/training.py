@@ -2,7 +2,7 @@
 
 A job records its run in the store when the lab has one. The stop button sets an
 event that the job reads after each epoch; the run then ends as ``interrupted``
-(its last epoch saved, so ``gdlab resume`` can go on with it).
+(its last epoch saved, so ``gd.resume`` can go on with it; ``gdlab resume`` takes ``gdlab fit`` runs only).
 """
 
 from __future__ import annotations

@@ -96,9 +96,18 @@ def load(path: str | Path) -> Comparison:
         )
     if document.get("version") != VERSION:
         raise ValueError(f"version must be {VERSION}; got {document.get('version')!r} in {str(path)!r}.")
+    damaged = f"path {str(path)!r} is damaged"
     missing = [k for k in ("settings", "variants", "rows", "histories") if k not in document]
-    if missing or len(document["rows"]) != len(document["histories"]) or not document["rows"]:
-        raise ValueError(f"path {str(path)!r} is damaged: it needs as many rows as histories (missing {missing}).")
+    if missing:
+        raise ValueError(f"{damaged}: it has no {', '.join(missing)}.")
+    wrong = [k for k, kind in (("settings", dict), ("variants", list), ("rows", list), ("histories", list))
+             if not isinstance(document[k], kind) or (kind is list and not all(isinstance(v, dict) for v in document[k]))]
+    if wrong:
+        raise ValueError(f"{damaged}: settings must be an object and variants, rows and histories lists of objects; "
+                         f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not.")
+    if len(document["rows"]) != len(document["histories"]) or not document["rows"]:
+        raise ValueError(f"{damaged}: it needs as many rows as histories, at least one; got {len(document['rows'])} "
+                         f"and {len(document['histories'])}.")
     decoded = _decode(document)
     return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class Store:
     def close(self) -> None:
         self.connection.close()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,4 +181,6 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or Path); got {path!r}.")
+    if os.fspath(path) == "":  # Path('') is '.', which the message would show instead
+        raise StoreError("db must be a database file path; got '' (empty).")
     return Store(Path(path), create)

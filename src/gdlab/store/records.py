@@ -218,8 +218,19 @@ def _process_of(conn: sqlite3.Connection, run_id: str) -> bool | None:
 
 def _run(row: tuple[Any, ...]) -> Run:
     fields = dict(zip(RUN_COLUMNS, row))
-    fields["config"] = json.loads(fields["config"])
+    fields["config"] = stored_object(fields["config"], f"run {fields['id']}'s config")
     return Run(**fields)
+
+
+def stored_object(text: Any, what: str) -> dict[str, Any]:
+    """A JSON object stored as text; a damaged one (edited by hand, cut short) is a StoreError naming what."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"the database is damaged: {what} is not JSON ({err}).") from None
+    if not isinstance(value, dict):
+        raise StoreError(f"the database is damaged: {what} must be a JSON object; got {value!r:.60}.")
+    return value
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts as one level with dotted keys: {"rule": {"momentum": 0.9}} -> {"rule.momentum": 0.9}."""

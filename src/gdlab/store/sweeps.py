@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import sqlite3
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import numpy as np
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import Group, SweepResult
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import Run, find_run, history, newest_first, transaction
+from gdlab.store.records import Run, find_run, history, newest_first, stored_object, transaction
 from gdlab.store.schema import StoreError, now
 from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
 
@@ -166,7 +165,7 @@ def mark_sweeps_interrupted(conn: sqlite3.Connection) -> list[str]:
 
 def _sweep(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Sweep:
     fields = dict(zip(SWEEP_COLUMNS, row))
-    fields["config"] = json.loads(fields["config"])
-    fields["results"] = json.loads(fields["results"])
+    fields["config"] = stored_object(fields["config"], f"sweep {fields['id']}'s config")
+    fields["results"] = stored_object(fields["results"], f"sweep {fields['id']}'s results")
     ids = conn.execute("SELECT run_id FROM sweep_runs WHERE sweep_id = ? ORDER BY position", (fields["id"],))
     return Sweep(**fields, run_ids=tuple(r[0] for r in ids))
