@@ -254,6 +254,7 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),
         (["--nesterov"], "nesterov must be False when momentum is 0.0"),
         (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
+        (["--learning-rate", "1e39"], "learning_rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
         (["--seed", "-1"], "seed must be an integer in [0, 4294967295]; got -1."),
         (["--metrics", "fast"], "metrics must be one of {'exact', 'running'}; got 'fast'."),
         (["--test-every", "0"], "test_every must be an integer in [1, "),

@@ -82,6 +82,7 @@ def test_the_finder_builds_a_schedule_from_its_answer(least_squares) -> None:
         ({"batch_size": 10_000}, "batch_size"),
         ({"min_lr": 1e3, "max_lr": 1e9}, "steps must leave at least 10 points"),
         ({"validate_epochs": 0}, r"validate_epochs must be an integer in \[1, inf\]; got 0"),
+        ({"max_lr": 1e300}, r"max_lr must be at most 3.403e\+38 in size to fit float32; got 1e\+300"),
     ],
 )
 def test_bad_finder_arguments(least_squares, kwargs, match) -> None:

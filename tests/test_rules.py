@@ -121,3 +121,16 @@ def test_a_numpy_or_jax_scalar_learning_rate_is_a_number(learning_rate) -> None:
 def test_bad_hyperparameters_name_the_parameter(kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         gd.sgd(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("rule", "name"),
+    [(lambda: gd.sgd(1e39), "learning_rate"), (lambda: gd.sgd(0.1, weight_decay=1e39), "weight_decay"),
+     (lambda: gd.sgd(gd.schedules.exponential(1e39, 0.5, 10)), "learning_rate")],
+    ids=["rate", "weight_decay", "schedule"],
+)
+def test_a_number_too_large_for_the_params_dtype_is_refused_not_made_inf(rule, name) -> None:
+    # numpy would cast 1e39 to float32 inf (with only a RuntimeWarning) and the run would diverge
+    with pytest.raises(ValueError, match=rf"{name} must be at most 3.403e\+38 in size to fit float32; got 1e\+39"):
+        rule().init({"w": jnp.zeros(3)})
+    assert float(gd.sgd(3e38).init({"w": jnp.zeros(3)}).hyper.learning_rate[0]) == pytest.approx(3e38)

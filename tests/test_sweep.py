@@ -177,6 +177,8 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
                                                      else gd.schedules.cosine(lr, 10)]},
          r"schedule 'schedule\[0\]' must give every learning rate the same kind of schedule"),
         ({"learning_rate": [0.1], "compute_dtype": "float16"}, r"compute_dtype must be one of .*got 'float16'"),
+        ({"learning_rate": [0.1, 1e39]}, r"learning_rate must be at most 3.403e\+38 in size to fit float32"),
+        ({"learning_rate": [0.1], "weight_decay": 1e39}, r"weight_decay must be at most 3.403e\+38"),
     ],
 )
 def test_bad_grids(small, kwargs, match) -> None:

@@ -28,6 +28,17 @@ def _is_scalar_array(value: Any, kinds: str) -> bool:
     return getattr(value, "shape", None) == () and dtype is not None and np.dtype(dtype).kind in kinds
 
 
+def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
+    """value as an array of dtype, refused when a finite number becomes inf there (1e39 in float32)."""
+    with np.errstate(over="ignore"):
+        array = np.asarray(value, dtype)
+    given = np.asarray(value, np.float64)
+    if array.dtype.kind == "f" and np.any(np.isinf(array) & np.isfinite(given)):
+        largest = float(np.finfo(array.dtype).max)
+        raise ValueError(f"{name} must be at most {largest:.4g} in size to fit {array.dtype.name}; got {value!r}.")
+    return array
+
+
 def check_positive_float(name: str, value: Any) -> float:
     """Return value as float if it is a finite number > 0."""
     if not is_real(value):

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.checks import check_bool, check_float_range
+from gdlab.core.checks import check_bool, check_fits_dtype, check_float_range
 from gdlab.core.schedules import Schedule, ScheduleFn, as_schedule
 from gdlab.core.types import Array, LearningRate, OptState, Params, UpdateRule, Updates
 
@@ -74,9 +74,9 @@ def sgd(
     def init(params: Params) -> SgdState:
         dtype = _float_dtype(params)
         hyper = SgdHyper(
-            learning_rate=jax.tree.map(lambda v: _scalar(v, dtype), schedule.params),
-            momentum=_scalar(momentum, dtype),
-            weight_decay=_scalar(weight_decay, dtype),
+            learning_rate=jax.tree.map(lambda v: _scalar(v, dtype, "learning_rate"), schedule.params),
+            momentum=_scalar(momentum, dtype, "momentum"),
+            weight_decay=_scalar(weight_decay, dtype, "weight_decay"),
         )
         buffer = _zeros_like(params) if use_velocity else ()
         return SgdState(step=_scalar(0, np.int32), velocity=buffer, hyper=hyper)
@@ -166,9 +166,10 @@ def _zeros_like(tree: Params) -> Params:
     return jax.tree.map(lambda p: jax.device_put(np.zeros(np.shape(p), p.dtype)), tree)
 
 
-def _scalar(value: float, dtype: Any) -> Array:
-    """A scalar array made on the host and placed on the device (no compiled op)."""
-    return jax.device_put(np.asarray(value, dtype))
+def _scalar(value: float, dtype: Any, name: str = "value") -> Array:
+    """A scalar array made on the host and placed on the device (no compiled op); name: for the error
+    when the number does not fit dtype (a learning rate of 1e39 in float32 params)."""
+    return jax.device_put(check_fits_dtype(name, value, dtype))
 
 
 def _float_dtype(params: Params) -> jnp.dtype:

@@ -24,6 +24,7 @@ import numpy as np
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import (
     check_callable,
+    check_fits_dtype,
     check_float_range,
     check_int_range,
     check_methods,
@@ -116,6 +117,7 @@ def find_learning_rate(
     check_callable("callback", callback, "callback(stage, done, total)")
     check_methods("record", record, ("record_finder",), "a finder recorder such as gd.store.open(path)")
     min_lr, max_lr = check_positive_float("min_lr", min_lr), check_positive_float("max_lr", max_lr)
+    check_fits_dtype("max_lr", max_lr, np.float32)  # the rule holds it in the params' dtype (float32 by default)
     if not min_lr < max_lr:
         raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
     steps = check_int_range("steps", steps, 20)

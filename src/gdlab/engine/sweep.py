@@ -29,6 +29,7 @@ from gdlab.core.checks import (
     check_bool,
     check_callable,
     check_choice,
+    check_fits_dtype,
     check_float_range,
     check_int_range,
     check_methods,
@@ -157,6 +158,8 @@ def sweep(
     # Every group is checked before any trains (a later one would fail after the first): memory from
     # the params' shapes (nothing compiles), the schedule built for its run length, the mesh's data axis.
     param_shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)
+    dtype = jnp.result_type(*jax.tree.leaves(param_shapes))
+    check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
         _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget)
@@ -166,6 +169,7 @@ def sweep(
             check_divides(size, devices[1], data.n_train, "the mesh's data axis")
         steps = epochs * batch_plan(data.n_train, size).steps
         plans.append((size, _schedule_params(label, shape, rates, steps), devices))
+        jax.tree.map(lambda v: check_fits_dtype("learning_rate", v, dtype), plans[-1][1][2])
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
