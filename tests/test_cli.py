@@ -540,6 +540,19 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert json.loads(out)["verdict"].startswith("converges")
     code, out, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear")
     assert code == 0 and "lambda_max" in out and "power iteration for lambda_max" in err  # its spinner
+    # Nesterov's limit (2 + 2m)/((1 + 2m) L) is below heavy ball's (2 + 2m)/L: at 2/L with m = 0.5 only it diverges
+    rate = f"{2 / top:.6g}"
+    code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
+                        "--momentum", "0.5", "--json")
+    assert json.loads(out)["verdict"].startswith("converges")
+    code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
+                        "--momentum", "0.5", "--nesterov", "--json")
+    summary = json.loads(out)
+    assert summary["stability_limit"] == pytest.approx(1.5 / top, rel=1e-3)
+    assert summary["verdict"].startswith("diverges") and summary["nesterov"] is True
+    assert summary["formula"] == "(2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov momentum 0.5"
+    code, _, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--nesterov")
+    assert code == 2 and err.startswith("error: nesterov must be False when momentum is 0.0")
 
 
 # --- find-lr and noise-scale ----------------------------------------------------------------------

@@ -58,6 +58,8 @@ def test_sharpness_of_least_squares_is_the_top_eigenvalue_of_xtx_over_n() -> Non
     np.testing.assert_allclose(gd.sharpness(model, params, data), 2 * np.linalg.eigvalsh(xtx_n).max(), rtol=1e-4)
     limit = gd.max_stable_learning_rate(model, params, data, momentum=0.5)
     np.testing.assert_allclose(limit, 3.0 / (2 * np.linalg.eigvalsh(xtx_n).max()), rtol=1e-4)
+    limit = gd.max_stable_learning_rate(model, params, data, momentum=0.5, nesterov=True, weight_decay=0.1)
+    np.testing.assert_allclose(limit, 3.0 / (2 * (2 * np.linalg.eigvalsh(xtx_n).max() + 0.1)), rtol=1e-4)
 
 
 def test_sharpness_on_a_batch_uses_that_batch() -> None:

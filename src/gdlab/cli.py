@@ -372,6 +372,9 @@ def sharpness(
     ),
     learning_rate: float = typer.Option(0.1, "--learning-rate", help="The rate to judge."),
     momentum: float = typer.Option(0.0, help="Heavy-ball momentum: the limit is (2 + 2*momentum)/L."),
+    nesterov: bool = typer.Option(
+        False, "--nesterov", help="Nesterov momentum: the limit is (2 + 2*momentum)/((1 + 2*momentum) L)."
+    ),
     progress: bool = typer.Option(True, help="Show a progress spinner."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
@@ -381,7 +384,7 @@ def sharpness(
     summary = run_sharpness(
         dataset=dataset, model=model, hidden=hidden, activation=activation, seed=seed,
         batch_size=batch_size, learning_rate=learning_rate, momentum=momentum, as_json=as_json,
-        show_progress=progress and not as_json,
+        show_progress=progress and not as_json, nesterov=nesterov,
     )
     if as_json:
         typer.echo(json.dumps(summary))

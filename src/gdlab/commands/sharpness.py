@@ -11,13 +11,14 @@ import gdlab as gd
 from gdlab.commands.fit import build_model, load_data
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.rules import stability_formula, stability_limit
 
 
-def verdict(learning_rate: float, top: float, momentum: float = 0.0) -> str:
-    """What plain or heavy-ball gradient descent does along the sharpest direction at this rate."""
+def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: bool = False) -> str:
+    """What gradient descent (plain, heavy-ball or Nesterov) does along the sharpest direction at this rate."""
     if top <= 0:
         return "no positive curvature here: the stability limit does not bind"
-    limit = (2 + 2 * momentum) / top
+    limit = stability_limit(top, momentum, nesterov)
     if learning_rate > limit:
         return f"diverges: learning_rate {learning_rate:g} > {limit:.3g}, the iterates grow along the sharpest direction"
     if momentum == 0 and learning_rate > 1 / top:
@@ -27,11 +28,13 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0) -> str:
 
 def run_sharpness(
     *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | None,
-    learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False,
+    learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False, nesterov: bool = False,
 ) -> dict[str, Any]:
-    """lambda_max at the model's initial params (seeded), 2/lambda_max and the verdict."""
+    """lambda_max at the model's initial params (seeded), the rule's stability limit and the verdict."""
     check_positive_float("learning_rate", learning_rate)
     check_float_range("momentum", momentum, 0.0, 1.0)
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0.")
     check_int_range("seed", seed, 0, 2**32 - 1)
     net = build_model(model, hidden, activation)
     data = load_data(dataset, None)
@@ -42,10 +45,12 @@ def run_sharpness(
                                                                                 seed=seed))
     summary = {
         "lambda_max": top,
-        "stability_limit": (2 + 2 * momentum) / top if top > 0 else None,
+        "stability_limit": stability_limit(top, momentum, nesterov) if top > 0 else None,
+        "formula": stability_formula(momentum, nesterov),
         "learning_rate": learning_rate,
         "momentum": momentum,
-        "verdict": verdict(learning_rate, top, momentum),
+        "nesterov": nesterov,
+        "verdict": verdict(learning_rate, top, momentum, nesterov),
         "where": f"initial params of {model} (seed {seed}) on {data.name}"
         + (f", a batch of {batch_size}" if batch_size else ", all training data"),
     }

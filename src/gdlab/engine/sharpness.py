@@ -21,7 +21,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from gdlab.core.batching import resolve_batch_size
-from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.checks import check_bool, check_float_range, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import stability_formula, stability_limit
 from gdlab.core.types import Array, LossFn, Model, OptState, Params, UpdateRule
@@ -99,11 +99,16 @@ def top_eigenvalue(
 
 
 def max_stable_learning_rate(
-    model: Model | LossFn, params: Params, data: Dataset, momentum: float = 0.0, **options: Any
+    model: Model | LossFn, params: Params, data: Dataset, momentum: float = 0.0, nesterov: bool = False,
+    weight_decay: float = 0.0, **options: Any,
 ) -> float:
-    """The largest stable rate on the local quadratic: 2 / lambda_max, or (2 + 2*momentum) / lambda_max."""
+    """The largest stable rate of gd.sgd with these settings on the local quadratic (core.rules.stability_limit):
+    2/L, (2 + 2*momentum)/L with heavy-ball momentum, (2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov's;
+    weight decay adds to L = lambda_max."""
     momentum = check_float_range("momentum", momentum, 0.0, 1.0)
-    return stability_limit(sharpness(model, params, data, **options), momentum)
+    nesterov = check_bool("nesterov", nesterov)
+    weight_decay = check_float_range("weight_decay", weight_decay, 0.0, float("inf"))
+    return stability_limit(sharpness(model, params, data, **options), momentum, nesterov, weight_decay)
 
 
 class StabilityWarning(UserWarning):

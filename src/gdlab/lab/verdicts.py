@@ -19,16 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from gdlab.core import rules
+
 TOUCH = 1e-6
 """Relative distance to the stability limit below which a rate counts as on it."""
 
 
 def stability_limit(optimizer: str, big: float, momentum: float) -> float:
-    """The largest stable learning rate for curvature ``big`` (L): the formulas in the module docstring."""
+    """The largest stable learning rate for curvature ``big`` (L): the formulas in the module docstring
+    (gd.sgd's own, core.rules.stability_limit)."""
     m = 0.0 if optimizer == "plain" else momentum
-    if optimizer == "nesterov":
-        return (2 + 2 * m) / ((1 + 2 * m) * big)
-    return (2 + 2 * m) / big
+    return rules.stability_limit(big, m, nesterov=optimizer == "nesterov")
 
 
 def roots(optimizer: str, lam: float, learning_rate: float, momentum: float) -> np.ndarray:
