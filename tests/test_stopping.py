@@ -95,6 +95,10 @@ def test_diverged_fires_on_non_finite_or_a_factor_above_the_initial_loss() -> No
     assert reason == "diverged: train loss 24 > 10 x the initial loss 2.3 at epoch 3"
     epoch, (_, reason) = _fire_epoch(gd.stop.diverged(), _losses(2.0, math.nan))
     assert epoch == 2 and "train loss nan is not finite" in reason
+    # from an initial loss of exactly 0 (params at a minimum) only a non-finite loss is divergence
+    start = [{"train_loss": v, "initial_loss": 0.0} for v in (1e-6, 0.5, 3.0)]
+    assert _fire_epoch(gd.stop.diverged(), start)[0] is None
+    assert _fire_epoch(gd.stop.diverged(), [*start, {"train_loss": math.inf, "initial_loss": 0.0}])[0] == 4
 
 
 def test_budgets() -> None:

@@ -239,13 +239,15 @@ class DivergedState(NamedTuple):
 
 
 def diverged(factor: float = 100.0) -> StopRule:
-    """Diverged when the train loss is not finite or exceeds factor x the initial loss."""
+    """Diverged when the train loss is not finite or exceeds factor x |the initial loss| (that part only
+    when the initial loss is not 0: from an exact minimum any rise would be 'infinitely' many times it)."""
     factor = check_float_range("factor", factor, 1.0, math.inf)
 
     def update(state: DivergedState, metrics: Metrics) -> DivergedState:
         loss, initial = metrics["train_loss"], metrics["initial_loss"]
         xp = _xp(loss, initial, state.fired)
-        bad = xp.logical_or(~xp.isfinite(loss), loss > factor * xp.abs(initial))
+        grown = xp.logical_and(loss > factor * xp.abs(initial), initial != 0)
+        bad = xp.logical_or(~xp.isfinite(loss), grown)
         newly = xp.logical_and(bad, ~state.fired)
         return DivergedState(xp.logical_or(state.fired, bad), xp.where(newly, loss, state.loss))
 
