@@ -227,6 +227,7 @@ def test_parse_learning_rates() -> None:
         (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
         (["--batch-sizes", "1,40,"], "batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
         (["--seeds", "0"], r"seeds must be an integer in \[1, "),
+        (["--seeds", "1000000000"], r"seeds must be an integer in \[1, 65536\]; got 1000000000"),
         (["--epochs", "0"], r"epochs must be an integer in \[1, "),
         (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),
         (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),

@@ -293,6 +293,9 @@ def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
     for name, values in history.items():
         np.testing.assert_array_equal(np.array(exported["history"][name], dtype=float), values)
     assert "format must be one of {'csv', 'json'}; got 'xml'." in _one_error(capsys, "runs", "export", run_id, "--format", "xml")
+    assert "format must be 'json' (or left out) with --json; got 'csv'." in _one_error(
+        capsys, "runs", "export", run_id, "--format", "csv", "--json")
+    assert _json(capsys, "runs", "export", run_id, "--format", "json", "--json") == exported
 
 
 def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) -> None:

@@ -170,6 +170,7 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": [0.1], "seeds": 0}, "seeds"),
         ({"learning_rate": [0.1], "seeds": [1, 1]}, "seeds must not repeat"),
+        ({"learning_rate": [0.1], "seeds": 10**9}, r"seeds must be an integer in \[1, 65536\]; got 1000000000"),
         ({"learning_rate": [0.1], "schedule": []}, "schedule must hold at least one value"),
         ({"learning_rate": [0.1], "schedule": ["cosine", "cosin"]}, r"schedule\[1\] must be one of .*got 'cosin'"),
         ({"learning_rate": [0.1], "schedule": ["cosine", "cosine"]}, "schedule must not repeat a label"),

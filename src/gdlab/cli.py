@@ -328,14 +328,20 @@ def runs_compare(
 @runs_app.command("export")
 def runs_export(
     run_id: str = typer.Argument(..., help="The run to export."),
-    format: str = typer.Option("csv", "--format", help="csv (one row per epoch) or json (record and metrics)."),
+    format: str | None = typer.Option(
+        None, "--format", help="csv (one row per epoch) or json (record and metrics). [default: csv]",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: str = _db_option(),
 ) -> None:
     """Export a run's per-epoch metrics to standard output (a sweep: one row per config; find-lr: per step)."""
     from gdlab.commands.runs import run_export
 
-    typer.echo(run_export(db, run_id, "json" if as_json else format), nl=as_json or format == "json")
+    if as_json and format not in (None, "json"):
+        raise ValueError(f"format must be 'json' (or left out) with --json; got {format!r}.")
+    fmt = "json" if as_json else format or "csv"
+    typer.echo(run_export(db, run_id, fmt), nl=fmt == "json")
 
 
 @runs_app.command("delete")

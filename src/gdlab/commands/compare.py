@@ -26,7 +26,7 @@ from gdlab.core.checks import check_choice, check_int_range, check_positive_floa
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import objective_and_params, seed_keys
-from gdlab.engine.sweep import seed_initial_losses
+from gdlab.engine.sweep import seed_initial_losses, seed_list
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
@@ -70,7 +70,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     model = build_model(options.model, options.hidden, "relu")
     sizes = parse_batch_sizes(options.batch_sizes)
     rates = None if options.learning_rates is None else parse_learning_rates(options.learning_rates)
-    seeds = list(range(check_int_range("seeds", options.seeds, 1)))
+    seeds = seed_list(options.seeds)
     epochs = check_int_range("epochs", options.epochs, 1)
     metrics = check_choice("metrics", options.metrics, METRICS)
     test_every = check_int_range("test_every", options.test_every, 1)

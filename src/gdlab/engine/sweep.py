@@ -469,10 +469,14 @@ def _momentum(name: str, value: Any) -> float:
     return check_float_range(name, value, 0.0, 1.0)
 
 
+MAX_SEEDS = 2**16
+"""The most seeds a count may ask for (each one its own initial params): 10**9 built a list of them first."""
+
+
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
-    """A count n as seeds 0..n-1, or a list of distinct seeds (checked)."""
+    """A count n as seeds 0..n-1 (n at most MAX_SEEDS), or a list of distinct seeds (checked)."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_int_range("seeds", seeds, 1)))
+        return list(range(check_int_range("seeds", seeds, 1, MAX_SEEDS)))
     return _grid("seeds", seeds, lambda n, v: check_int_range(n, v, 0, 2**32 - 1))
 
 
