@@ -555,6 +555,34 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert code == 2 and err.startswith("error: nesterov must be False when momentum is 0.0")
 
 
+def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    n = gd.datasets.load("linreg").n_train
+    base = ["--dataset", "linreg", "--model", "linear", "--json"]
+    code, out, _ = _run(capsys, "sharpness", *base)
+    every = json.loads(out)
+    code, out, err = _run(capsys, "sharpness", *base, "--batch-size", "full")  # was: 'full' is not a valid integer
+    assert code == 0, err
+    full = json.loads(out)
+    assert full["lambda_max"] == pytest.approx(every["lambda_max"], rel=1e-6)
+    assert full["where"].endswith(", all training data")
+    code, out, err = _run(capsys, "find-lr", *base, "--batch-size", "full", "--seeds", "1", "--steps", "20",
+                          "--validate-epochs", "1", "--no-record")
+    assert code == 0, err
+    assert json.loads(out)["batch_size"] == "full"
+    # noise-scale: --batch-size full is a rate tuned for batch GD on all n samples: lr * recommended / n
+    code, out, err = _run(capsys, "noise-scale", *base, "--small-batch", "8", "--big-batch", "64",
+                          "--learning-rate", "0.5", "--batch-size", "full")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["recommended_learning_rate"] == pytest.approx(0.5 * summary["recommended_batch_size"] / n)
+    for command in ("sharpness", "find-lr", "noise-scale"):
+        code, out, err = _run(capsys, command, *base, "--batch-size", "fu11")
+        assert (code, out) == (2, ""), command
+        assert err == "error: batch_size must be an integer >= 1 or 'full'; got 'fu11'.\n", command
+
+
 # --- find-lr and noise-scale ----------------------------------------------------------------------
 
 

@@ -372,8 +372,8 @@ def sharpness(
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
     seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Hessian of one random batch of this size (default: all training data).",
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="Hessian of one random batch of this size, or 'full' (default: all training data).",
         show_default=False,
     ),
     learning_rate: float = typer.Option(0.1, "--learning-rate", help="The rate to judge."),
@@ -478,7 +478,9 @@ def find_lr(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Batch size of the range test and the validation."),
+    batch_size: str = typer.Option(
+        "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
+    ),
     seeds: int = typer.Option(3, help="Seeds run at once (the spread of each suggestion)."),
     min_lr: float = typer.Option(1e-5, "--min-lr", help="The range test's first learning rate."),
     max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
@@ -517,8 +519,9 @@ def noise_scale(
     learning_rate: float | None = typer.Option(
         None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
     ),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="The batch size --learning-rate was tuned at (default: --small-batch).",
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="The batch size --learning-rate was tuned at: k, or 'full' for a rate tuned "
+        "for batch GD (default: --small-batch).",
         show_default=False,
     ),
     progress: bool = typer.Option(True, help="Show a progress spinner."),

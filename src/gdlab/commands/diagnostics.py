@@ -10,7 +10,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands.compare import output_path
-from gdlab.commands.fit import build_model, load_data
+from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import run_keys
 from gdlab.core.checks import check_int_range
@@ -19,11 +19,13 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 
 def run_find_lr(
-    *, dataset: str, model: str, hidden: str, batch_size: int, seeds: int, min_lr: float, max_lr: float,
+    *, dataset: str, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
+    if isinstance(batch_size, str):
+        batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, "relu")
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
@@ -82,9 +84,11 @@ def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) ->
 
 def run_noise_scale(
     *, dataset: str, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
-    learning_rate: float | None, batch_size: int | None, as_json: bool, show_progress: bool = False,
+    learning_rate: float | None, batch_size: int | str | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
+    if isinstance(batch_size, str):
+        batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, "relu")
     check_int_range("seed", seed, 0, 2**32 - 1)  # before run_keys (10**20 was an OverflowError traceback)
     data = load_data(dataset, None)

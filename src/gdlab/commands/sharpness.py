@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
-from gdlab.commands.fit import build_model, load_data
+from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 from gdlab.core.rules import stability_formula, stability_limit
@@ -27,7 +27,7 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: b
 
 
 def run_sharpness(
-    *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | None,
+    *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | str | None,
     learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False, nesterov: bool = False,
 ) -> dict[str, Any]:
     """lambda_max at the model's initial params (seeded), the rule's stability limit and the verdict."""
@@ -36,6 +36,8 @@ def run_sharpness(
     if nesterov and momentum == 0:
         raise ValueError("nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0.")
     check_int_range("seed", seed, 0, 2**32 - 1)
+    if isinstance(batch_size, str):
+        batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, activation)
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
@@ -52,7 +54,7 @@ def run_sharpness(
         "nesterov": nesterov,
         "verdict": verdict(learning_rate, top, momentum, nesterov),
         "where": f"initial params of {model} (seed {seed}) on {data.name}"
-        + (f", a batch of {batch_size}" if batch_size else ", all training data"),
+        + (f", a batch of {batch_size}" if batch_size not in (None, "full") else ", all training data"),
     }
     if not as_json:
         table = Table(title="gdlab sharpness", show_header=False)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
 from gdlab.core.dataset import Dataset
 from gdlab.core.types import Array, LossFn, Model, Params
@@ -61,7 +62,7 @@ def noise_scale(
     *,
     batches: int = 64,
     learning_rate: float | None = None,
-    batch_size: int | None = None,
+    batch_size: int | str | None = None,
     seed: int = 0,
     bootstrap: int = 1000,
     confidence: float = 0.9,
@@ -69,8 +70,9 @@ def noise_scale(
 ) -> NoiseScale:
     """B_simple at params from gradient norms of ``batches`` random batches at each of two sizes.
 
-    ``learning_rate`` (tuned at ``batch_size``, default small_batch) gives the
-    recommended learning rate by linear scaling. The interval is a percentile
+    ``learning_rate`` (tuned at ``batch_size``, default small_batch; "full":
+    tuned for batch GD on all n_train samples) gives the recommended learning
+    rate by linear scaling. The interval is a percentile
     bootstrap over the batches at the given confidence.
     """
     small = check_int_range("small_batch", small_batch, 1, check_data(data).n_train)
@@ -85,7 +87,7 @@ def noise_scale(
     elif batch_size is not None:
         raise ValueError(f"batch_size is the batch size learning_rate was tuned at, so it needs learning_rate; "
                          f"got batch_size={batch_size!r} without learning_rate.")
-    base_batch = small if batch_size is None else check_int_range("batch_size", batch_size, 1, data.n_train)
+    base_batch = small if batch_size is None else resolve_batch_size(batch_size, data.n_train)
     objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
