@@ -332,8 +332,9 @@ def test_an_unwritable_cache_dir_is_one_error_line(
     (tmp_path / "a_file").write_text("")
     monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "a_file"))
     code, out, err = _run(capsys, *FIT)
-    assert code == 1 and out == ""
-    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "a_file" in err
+    assert (code, out) == (2, "")  # a bad value, exit 2 (was exit 1 with '[Errno 20] Not a directory: ...')
+    assert err == (f"error: $GDLAB_CACHE_DIR/jax must be a directory that can be created and written; "
+                   f"got '{tmp_path / 'a_file' / 'jax'}' (a file is in the way).\n")
 
 
 def test_running_out_of_memory_is_one_error_line(

@@ -121,6 +121,18 @@ def test_the_cache_lives_in_gdlab_cache_dir_unless_a_path_is_given(
     assert not (tmp_path / "off").exists() or not any((tmp_path / "off").iterdir())
 
 
+def test_a_cache_path_that_is_a_file_is_a_value_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match=r"^cache_path must be a directory that can be created and written; "
+                       r"got '.*a_file' \(a file, not a directory\)\.$"):
+        gd.datasets.load("mnist1d", cache_path=tmp_path / "a_file")  # was FileExistsError
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "a_file" / "below"))
+    with pytest.raises(ValueError, match=r"^\$GDLAB_CACHE_DIR must be .*a_file/below' \(a file is in the way\)"):
+        gd.datasets.load("mnist1d")  # was NotADirectoryError
+
+
 def _truncated_npz(arrays: dict[str, np.ndarray], path: Path) -> bytes:
     np.savez(path, **arrays)
     return path.read_bytes()[: path.stat().st_size // 2]

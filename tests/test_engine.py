@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -483,3 +485,21 @@ def test_whole_data_passes_over_slices_equal_one_pass(n: int) -> None:
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12)
     accuracy = sliced_mean(objective.evaluate, params, x, y, rows=1000)[1]
     assert float(accuracy) == pytest.approx(float(objective.evaluate(params, x, y)[1]), rel=1e-12)
+
+
+def test_enable_compilation_cache_refuses_a_file_with_a_value_error_naming_path(
+    restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a_file").write_text("")
+    before = jax.config.jax_compilation_cache_dir
+    with pytest.raises(ValueError, match=r"^path must be a directory that can be created and written; "
+                       r"got '.*a_file' \(a file, not a directory\)\.$"):  # was FileExistsError
+        gd.enable_compilation_cache(tmp_path / "a_file")
+    with pytest.raises(ValueError, match=r"^path must be .*a_file/jax' \(a file is in the way\)"):
+        gd.enable_compilation_cache(tmp_path / "a_file" / "jax")  # was NotADirectoryError
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "a_file"))
+    with pytest.raises(ValueError, match=r"^\$GDLAB_CACHE_DIR/jax must be .*a_file/jax' \(a file is in the way\)"):
+        gd.enable_compilation_cache()
+    assert jax.config.jax_compilation_cache_dir == before  # JAX's settings untouched
+    assert gd.enable_compilation_cache(tmp_path / "new" / "jax") == tmp_path / "new" / "jax"
+    assert (tmp_path / "new" / "jax").is_dir()

@@ -583,7 +583,7 @@ def _ask(question: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
-    An operating-system error (an unwritable cache directory, a full disk) or
+    An operating-system error (a full disk, a file that cannot be read) or
     running out of memory is one line too, with exit code 1.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -7,7 +7,9 @@ never inside traced code.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,3 +104,20 @@ def check_methods(name: str, value: Any, methods: Iterable[str], example: str) -
     if value is not None and not all(callable(getattr(value, m, None)) for m in names):
         raise TypeError(f"{name} must be None or an object with methods {', '.join(names)} ({example}); got {value!r}.")
     return value
+
+
+def check_directory(name: str, directory: Path) -> Path:
+    """Return directory, created if missing, if it can be written (not a file, not read-only)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        why = "a file, not a directory"
+    except NotADirectoryError:
+        why = "a file is in the way"
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+    else:
+        if os.access(directory, os.W_OK | os.X_OK):
+            return directory
+        why = "not writable"
+    raise ValueError(f"{name} must be a directory that can be created and written; got {str(directory)!r} ({why}).")

@@ -8,21 +8,26 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache
 
+from gdlab.core.checks import check_directory
+
 
 def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
     """Store compiled programs on disk so a new process with the same shapes skips compiling.
 
     path None uses $GDLAB_CACHE_DIR/jax, else $XDG_CACHE_HOME/gdlab/jax, else
     ~/.cache/gdlab/jax. This sets JAX's process-wide cache options; call it
-    once, before training. Returns the directory used.
+    once, before training. Returns the directory used; a path that is a file
+    or cannot be written is a ValueError naming it.
     """
+    name = "path"
     if path is None:
+        name = ("$GDLAB_CACHE_DIR/jax" if os.environ.get("GDLAB_CACHE_DIR")
+                else "$XDG_CACHE_HOME/gdlab/jax" if os.environ.get("XDG_CACHE_HOME") else "~/.cache/gdlab/jax")
         base = os.environ.get("GDLAB_CACHE_DIR") or str(
             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gdlab"
         )
         path = Path(base) / "jax"
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = check_directory(name, Path(path))
     if getattr(jax.config, "jax_compilation_cache_dir", None) not in (None, str(directory)):
         compilation_cache.reset_cache()  # JAX binds its cache to the first directory otherwise
     jax.config.update("jax_compilation_cache_dir", str(directory))
