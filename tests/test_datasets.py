@@ -729,13 +729,18 @@ def test_npz_with_a_split_keeps_it_in_order(tmp_path: Path) -> None:
         "y_test": np.array([3, 2, 1]),
     }
     np.savez(tmp_path / "split.npz", **arrays)
-    data = gd.datasets.from_file(tmp_path / "split.npz", seed=9, test_fraction=0.5)
+    data = gd.datasets.from_file(tmp_path / "split.npz")
     assert (data.task, data.n_classes, data.n_train, data.n_test) == ("classification", 4, 7, 3)
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(data, key), arrays[key], err_msg=key)
     with pytest.raises(ValueError, match=r"target must be left out for an .npz file with x_train, y_train, "
                                          r"x_test, y_test .*; got 'y_train'\."):  # it was ignored
         gd.datasets.from_file(tmp_path / "split.npz", target="y_train")
+    for given, value in (({"test_fraction": 0.5}, "0.5"), ({"seed": 9}, "9"), ({"seed": 0}, "0")):
+        name = next(iter(given))  # they were ignored silently, even when not the default
+        with pytest.raises(ValueError, match=rf"^{name} must be left out for an .npz file with x_train, y_train, "
+                                             rf"x_test, y_test \(it keeps its own train/test split\); got {value}\.$"):
+            gd.datasets.from_file(tmp_path / "split.npz", **given)
 
 
 @pytest.mark.parametrize(

@@ -21,17 +21,20 @@ def from_file(
     target: str | None = None,
     *,
     task: str | None = None,
-    test_fraction: float = 0.2,
-    seed: int = 0,
+    test_fraction: float | None = None,
+    seed: int | None = None,
 ) -> Dataset:
     """A Dataset from a .csv file (a header row, numeric columns) or an .npz file.
 
     CSV: ``target`` names the target column (None: the last column); the other
     columns are float32 features; a whole-number target becomes int64 labels
     (classification unless task="regression"), any other target float32.
-    NPZ: arrays x_train, y_train, x_test, y_test (kept as split), or x and y
-    (``target`` may name the y array), split by seed.
+    NPZ: arrays x_train, y_train, x_test, y_test (kept as split, so
+    test_fraction and seed must be left out), or x and y (``target`` may name
+    the y array). A split here is from_arrays' (test_fraction None: 0.2,
+    seed None: 0).
     """
+    split: dict[str, Any] = {k: v for k, v in (("test_fraction", test_fraction), ("seed", seed)) if v is not None}
     p = Path(path)
     if p.suffix.lower() not in SUFFIXES:
         raise ValueError(f"path must end in one of {SUFFIXES}; got {str(path)!r}.")
@@ -40,12 +43,15 @@ def from_file(
         raise ValueError(f"path must be an existing file; got {str(path)!r} ({why}).")
     if p.suffix.lower() == ".csv":
         x, y = _read_csv(p, target)
-        return from_arrays(x, y, task=task, test_fraction=test_fraction, seed=seed, name=p.stem)
+        return from_arrays(x, y, task=task, name=p.stem, **split)
     arrays = _read_npz(p)
     if all(k in arrays for k in _SPLIT):
         if target is not None:  # it was ignored
             raise ValueError(f"target must be left out for an .npz file with {', '.join(_SPLIT)} (their y arrays "
                              f"are the targets); got {target!r}.")
+        for name, value in split.items():  # they were ignored: the file keeps its own split
+            raise ValueError(f"{name} must be left out for an .npz file with {', '.join(_SPLIT)} (it keeps its own "
+                             f"train/test split); got {value!r}.")
         return _presplit(arrays, task, p)
     if target == "x":  # x would be both the features and the target
         raise ValueError(f"target must name the .npz array of targets, not the features 'x'; got {target!r}.")
@@ -56,7 +62,7 @@ def from_file(
             f"{str(path)!r} holds {sorted(arrays)}."
         )
     return from_arrays(
-        arrays["x"], arrays[y_key], task=task, test_fraction=test_fraction, seed=seed, name=p.stem
+        arrays["x"], arrays[y_key], task=task, name=p.stem, **split
     )
 
 
