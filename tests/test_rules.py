@@ -78,6 +78,37 @@ def test_a_schedule_sets_the_learning_rate_of_each_step() -> None:
     np.testing.assert_allclose(seen, [0.1, 0.05, 0.1 / 3], rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("learning_rate", "match"),
+    [
+        (lambda step: -0.1, r"^learning_rate must return a finite rate >= 0 at step 0 \(the first update\); got -0\.1\.$"),
+        (lambda step: jnp.nan, r"^learning_rate must return a finite rate >= 0 at step 0 .*; got nan\.$"),
+        (lambda step: jnp.inf * (1.0 + step), r"^learning_rate must return a finite rate >= 0 at step 0 .*; got inf\.$"),
+        (lambda step: 0.1 * step - 0.5, r"^learning_rate must return .*; got -0\.5\.$"),
+        (lambda step: 0.0 * step, (r"^learning_rate must return a rate > 0 at step 0, or rise above 0 after it "
+                                  r"\(a warm-up\); got 0\.0 at steps 0, 1, 10, 100, 1000, 10000\.$")),
+    ],
+    ids=["negative", "nan", "inf", "negative_then_positive", "zero"],
+)
+def test_a_callable_rate_is_checked_at_step_0_before_the_run(learning_rate: object, match: str) -> None:
+    """It was only called inside the compiled loop: the run diverged (-0.1, nan) or did nothing (0)."""
+    with pytest.raises(ValueError, match=match):
+        gd.sgd(learning_rate)
+    with pytest.raises(ValueError, match=match.replace("^learning_rate", "^schedules\\[1\\]")):
+        gd.schedules.join([0.1, learning_rate], [5])
+
+
+def test_a_callable_rate_may_warm_up_from_0() -> None:
+    """optax's warm-up from 0 starts at 0: accepted, and its rates are used step by step."""
+    warm = optax.linear_schedule(0.0, 0.1, transition_steps=4)
+    rule, w = gd.sgd(warm), jnp.ones(2)
+    state = rule.init(w)
+    for step in range(3):
+        np.testing.assert_allclose(float(rule.learning_rate(state)), 0.025 * step, rtol=1e-6)
+        _, state = rule.update(jnp.ones(2), state, w)
+    gd.sgd(lambda step: jnp.where(step < 10, 0.1, 0.01))  # branch-free callables are accepted as before
+
+
 def test_new_hyperparameters_reuse_the_same_update_function() -> None:
     """Numbers live in the state, so a compiled program built on update serves every value."""
     assert gd.sgd(0.1).update is gd.sgd(0.7).update

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdlab.core.checks import (
     check_bool,
@@ -410,6 +411,7 @@ def _as_schedule(name: str, value: Any) -> Schedule:
     if isinstance(value, Schedule):
         return value
     if callable(value):
+        _check_callable_rate(name, value)
         return Schedule(_wrap(value), ())
     if not is_real(value):
         raise TypeError(
@@ -417,6 +419,35 @@ def _as_schedule(name: str, value: Any) -> Schedule:
             f" got {value!r}."
         )
     return Schedule(_constant, (check_positive_float(name, value),))
+
+
+WARMUP_PROBE_STEPS = (1, 10, 100, 1_000, 10_000)
+"""Where a callable rate that is 0 at step 0 must rise above 0 somewhere (a warm-up from 0)."""
+
+
+def _check_callable_rate(name: str, fn: Callable[[Any], Any]) -> None:
+    """fn(0), called once on the host with the run's first step (an int32 0): finite and >= 0.
+
+    A 0 there is a warm-up only if some step in WARMUP_PROBE_STEPS gives a rate > 0.
+    A result that is not one number is left to the run.
+    """
+    first = _rate_at(fn, 0)
+    if first is None:
+        return
+    if not (math.isfinite(first) and first >= 0):
+        raise ValueError(f"{name} must return a finite rate >= 0 at step 0 (the first update); got {first!r}.")
+    if first == 0 and not any((_rate_at(fn, s) or 0.0) > 0 for s in WARMUP_PROBE_STEPS):
+        steps = ", ".join(map(str, (0, *WARMUP_PROBE_STEPS)))
+        raise ValueError(f"{name} must return a rate > 0 at step 0, or rise above 0 after it (a warm-up); "
+                         f"got 0.0 at steps {steps}.")
+
+
+def _rate_at(fn: Callable[[Any], Any], step: int) -> float | None:
+    """fn at a concrete int32 step as a float (None when it is not one real number)."""
+    value = np.asarray(fn(jnp.asarray(step, jnp.int32)))
+    if value.size != 1 or value.dtype.kind not in "biuf":
+        return None
+    return float(value.reshape(()))
 
 
 @functools.cache
