@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app
+from gdlab.lab import create_app, training
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -361,7 +361,7 @@ def _events(client: TestClient, job: str) -> list[dict[str, Any]]:
 
 
 def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestClient) -> None:
-    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
+    body = {"dataset": "linreg", "model": "linear", "hidden": [32], "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
     job = client.post("/api/train", json=body).json()["job"]
     events = _events(client, job)
     assert [e["type"] for e in events] == ["epoch", "epoch", "epoch", "end"]
@@ -389,13 +389,17 @@ def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None
     assert client.get(f"/api/runs/{end['run_id']}").json()["status"] == "interrupted"
 
 
-def test_a_run_the_engine_refuses_ends_with_an_error_event(client: TestClient) -> None:
-    """linreg is regression: a rule on test accuracy could never fire, and gd.fit says so."""
-    body = {"dataset": "linreg", "model": "linear", "epochs": 2, "stop": "target:test_accuracy:0.9"}
+def test_a_run_the_engine_refuses_ends_with_an_error_event(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the request checks cannot see (here a refusal from gd.fit itself) ends the stream with an error."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ValueError("data: refused by the engine.")
+
+    monkeypatch.setattr(training, "fit", refuse)
+    body = {"dataset": "linreg", "model": "linear", "epochs": 2}
     job = client.post("/api/train", json=body).json()["job"]
-    events = _events(client, job)
-    assert [e["type"] for e in events] == ["error"]
-    assert "test_accuracy" in events[0]["detail"]
+    assert _events(client, job) == [{"type": "error", "detail": "data: refused by the engine."}]
 
 
 def test_at_most_two_runs_at_once(client: TestClient) -> None:
@@ -426,6 +430,13 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
         ({"learning_rate": True}, 422, ("learning_rate",)),
         ({"hidden": [True]}, 422, ("hidden",)),
         ({"nesterov": 1, "momentum": 0.5}, 422, ("nesterov",)),
+        # these were accepted (200) and then failed in the event stream
+        ({"dataset": "linreg", "model": "logistic"}, 400,
+         ("model logistic is for classification; the data set 'linreg' is regression",)),
+        ({"dataset": "linreg", "model": "linear", "stop": "target:test_accuracy:0.9"}, 400,
+         ("stop rule target reads test_accuracy; this run records",)),
+        ({"dataset": "linreg", "model": "mlp", "hidden": [4], "stop": "epochs:3 | early:test_accuracy"}, 400,
+         ("stop rule early_stopping reads test_accuracy",)),
     ],
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:

@@ -54,7 +54,7 @@ def objective_and_params(
     if params is not None:
         params = _param_arrays(params)
     if isinstance(model, Model):
-        _check_task(model, data)
+        check_task(model, data)
         outputs = _model_outputs(model, data)
         loss_name = _default_loss(data, outputs) if loss is None else _check_loss(loss, data, outputs)
         if params is None:
@@ -111,7 +111,8 @@ MODEL_TASKS = {"linear": "regression", "logistic": "classification"}
 """Models made for one task; mlp serves both."""
 
 
-def _check_task(model: Model, data: Dataset) -> None:
+def check_task(model: Model, data: Dataset) -> None:
+    """Refuse a model made for the other task (logistic on regression data, linear on classes)."""
     task = MODEL_TASKS.get(model.name)
     if task is not None and task != data.task:
         other = "logistic" if task == "regression" else "linear"

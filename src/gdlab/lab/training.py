@@ -25,8 +25,9 @@ from gdlab.core.stop_syntax import parse as parse_stop
 from gdlab.core.stopping import StopRule
 from gdlab.core.types import Model
 from gdlab.datasets import linreg, mnist1d
-from gdlab.engine.fit import fit
+from gdlab.engine.fit import Recorded, check_rules, fit
 from gdlab.engine.loop import Checkpoint
+from gdlab.engine.setup import check_task
 from gdlab.store import open as open_store
 
 DATASETS = ("linreg", "mnist1d")
@@ -83,8 +84,10 @@ class Jobs:
     def start(self, spec: TrainSpec) -> Job:
         """Check what can be checked now (ValueError naming the field), then train in a thread."""
         stop_rule = parse_stop(spec.stop) if spec.stop else None
-        build_model(spec)
+        model = build_model(spec)
         data = load_dataset(spec.dataset)
+        check_task(model, data)  # logistic on linreg failed in the event stream after a 200
+        check_rules(stop_rule, None, Recorded("exact", data.n_test > 0, data.task == "classification"), 1)
         resolve_batch_size(spec.batch_size, data.n_train)
         sgd(build_schedule(spec, data.n_train), momentum=spec.momentum, nesterov=spec.nesterov)
         with self._lock:
