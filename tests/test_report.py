@@ -8,8 +8,10 @@ import re
 from html import escape
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 import gdlab as gd
 from gdlab.engine.sweep import seed_initial_losses
@@ -19,6 +21,7 @@ from gdlab.report import (
     failure,
     from_sweep,
     load,
+    plots,
     render,
     save,
     summarize,
@@ -239,3 +242,55 @@ def test_gd_report_is_public_and_imported_only_when_used() -> None:
     assert done.stdout.split("\n")[0] == "['gdlab.report', 'matplotlib']"
     with pytest.raises(AttributeError, match="module 'gdlab' has no attribute 'reports'"):
         gd.reports  # noqa: B018
+
+
+def _diverging(final: dict[float, float]) -> Comparison:
+    """Batch GD on a toy regression at the rates of final (rate -> final train loss); two seeds, 1 epoch."""
+    rows, histories = [], []
+    for rate, loss in final.items():
+        for seed in (0, 1):
+            status = "max_epochs" if math.isfinite(loss) and loss < 5.5 else "diverged"
+            rows.append({"learning_rate": rate, "batch_size": 100, "seed": seed, "status": status,
+                         "final_train_loss": loss, "initial_train_loss": 5.5, "final_test_loss": loss})
+            histories.append({"train_loss": [loss], "test_loss": [loss], "epoch_time": [0.01]})
+    settings = {"dataset": "toy", "model": "linear", "n_train": 100, "n_test": 20, "epochs": 1, "seeds": [0, 1],
+                "target": None, "metric": "final_test_loss", "learning_rates": {"100": list(final)}}
+    variants = [{"batch_size": 100, "label": "batch GD", "steps_per_epoch": 1, "configs": len(rows), "seconds": 0.0}]
+    return Comparison(settings, variants, rows, histories)
+
+
+def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_rate() -> None:
+    text = conclusion(summarize(_diverging({100.0: 2e5, 1e3: math.inf, 1e4: 2e9})))
+    assert text.startswith("No learning rate in the grid trained: all 6 configs diverged or collapsed within 1 "
+                           "epochs, so no variant ended best")
+    assert "ended best" not in text.replace("no variant ended best", "")
+    assert "Too low a rate" not in text and "inf" not in text  # not 'the loss only fell from 5.5 to inf'
+    slow = conclusion(summarize(_diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})))
+    assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
+
+
+def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
+    toy = _diverging({0.001: 5.4, 0.01: 3.0, 0.1: 0.01, 1e3: 1e30, 1e4: math.inf})
+    summary = summarize(toy)
+    fig = plots.heatmap_figure(toy, summary)
+    image = fig.axes[0].images[0]
+    colours = image.to_rgba(np.asarray(image.get_array()))[0]
+    assert len({tuple(np.round(c, 3)) for c in colours[:3]}) == 3  # 5.4, 3.0 and 0.01 tell apart
+    assert isinstance(image.norm, matplotlib.colors.LogNorm)  # 0.01 to 5.4: over two decades
+    assert_allclose((image.norm.vmin, image.norm.vmax), (0.01, 5.4))
+    assert_allclose(colours[3], colours[0])  # a diverged cell takes the worst colour,
+    assert_allclose(colours[4], colours[0])  # one with no finite loss too, not the grey of a missing cell
+
+
+def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})
+    fig = plots.u_curve_figure(toy, summarize(toy))
+    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+
+
+def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0})
+    axes = plots.curves_figure(toy, summarize(toy)).axes
+    assert axes[0].get_shared_x_axes().joined(axes[0], axes[2])
+    low, high = axes[2].get_xlim()
+    assert low < 0 and high > 1  # epoch 0 to 1, not 0.95 to 1.05

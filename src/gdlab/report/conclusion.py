@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gdlab.report.summary import Summary, VariantSummary, higher_is_better
 
 
@@ -28,6 +30,10 @@ def metric_name(metric: str) -> str:
 
 
 def _winner(s: Summary) -> str:
+    configs = sum(v.configs for v in s.variants)
+    if sum(v.diverged + v.collapsed for v in s.variants) == configs:
+        return (f"No learning rate in the grid trained: all {configs} configs diverged or collapsed within "
+                f"{s.epochs} epochs, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
     best = pick(s.variants, key=lambda v: v.mean)
     spread = f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)}"
@@ -80,7 +86,9 @@ def _too_high(s: Summary) -> str:
 
 
 def _too_low(s: Summary) -> str:
-    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate]
+    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate  # and the lowest rate trained:
+            and (v.too_high is None or v.too_high > v.lowest_learning_rate)
+            and math.isfinite(v.lowest_final_train_loss)]
     if not slow:
         return ""
     moved = _join([f"{v.lowest_final_train_loss:.3g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
