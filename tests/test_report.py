@@ -23,6 +23,7 @@ from gdlab.report import (
     load,
     plots,
     render,
+    render_run,
     save,
     summarize,
     table,
@@ -294,3 +295,26 @@ def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss()
     assert axes[0].get_shared_x_axes().joined(axes[0], axes[2])
     low, high = axes[2].get_xlim()
     assert low < 0 and high > 1  # epoch 0 to 1, not 0.95 to 1.05
+
+
+def _run_record(status: str, reason: str) -> dict:
+    return {"id": "r1", "status": status, "reason": reason, "model": "linear", "dataset": "linreg", "epochs": 3,
+            "epochs_run": 3, "steps_run": 9, "seed": 0, "config": {"batch_size": 32}}
+
+
+def test_a_run_that_diverged_in_its_first_epoch_says_so_instead_of_an_empty_figure() -> None:
+    reason = "diverged: non-finite loss inf at epoch 1, step 9 of 25 (update 9)"
+    history = {"train_loss": np.array([np.inf]), "test_loss": np.array([np.inf]), "wall_time": np.array([0.1])}
+    page = render_run(_run_record("diverged", reason), history)  # an empty legend warned (an error here)
+    assert f'<p class="conclusion">{reason}</p>' in page  # not 'diverged: diverged: ...'
+    assert "No finite loss was recorded: the run diverged in its first epoch" in page
+    assert "<svg" not in page
+
+
+def test_a_run_that_diverged_later_marks_the_epoch_on_its_curves() -> None:
+    history = {"train_loss": np.array([2.0, 1.5, np.inf]), "test_loss": np.array([2.1, 1.6, np.inf]),
+               "wall_time": np.array([0.1, 0.2, 0.3])}
+    page = render_run(_run_record("diverged", "diverged: non-finite loss inf at epoch 3"), history)
+    assert page.count("stroke: #b00020") == 3  # the diverged epoch on both axes, and in the legend
+    calm = render_run(_run_record("max_epochs", "ran 3 epochs"), {**history, "train_loss": np.array([2.0, 1.5, 1.2])})
+    assert "stroke: #b00020" not in calm and '<p class="conclusion">max_epochs: ran 3 epochs</p>' in calm
