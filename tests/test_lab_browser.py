@@ -131,6 +131,14 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
     for chart in ("#r-updates", "#r-samples"):
         expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
     assert page.locator("#r-scatter circle").count() == 50
+    for chart, x_title, y_title in (("#r-contour", "w", "b"), ("#r-updates", "updates", "full-data loss"),
+                                    ("#r-samples", "samples seen", "full-data loss")):
+        assert page.locator(f"{chart} .g-xtitle").text_content() == x_title  # plotly.js 4 drops string titles
+        assert page.locator(f"{chart} .g-ytitle").text_content() == y_title
+        legend = page.locator(f"{chart} .legend").bounding_box()
+        area = page.locator(f"{chart} .nsewdrag").first.bounding_box()
+        assert legend is not None and area is not None
+        assert legend["y"] >= area["y"] + area["height"]  # below the axes: not over the paths' start
     page.screenshot(path=str(tmp_path / "batches.png"))
     # drag the first point 80 px up: the server recomputes from the moved data
     before = page.evaluate("() => R.data.points[0]")
@@ -164,6 +172,10 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     assert points == 15
     seen = page.evaluate("() => window.seen")
     assert [n for n in seen if n] == list(range(1, 16))  # one redraw per epoch, as they arrived
+    assert page.locator("#t-loss .g-xtitle").text_content() == "epoch"
+    ticks = page.locator("#t-loss .xtick text").all_text_contents()
+    assert ticks and all(t.isdigit() for t in ticks), ticks  # whole epochs, no 2.5
+    expect(page.locator("#t-acc")).to_be_hidden()  # linreg: no accuracy, no empty chart
     page.screenshot(path=str(tmp_path / "train.png"))
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label")).to_have_count(1)
