@@ -176,6 +176,7 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     ticks = page.locator("#t-loss .xtick text").all_text_contents()
     assert ticks and all(t.isdigit() for t in ticks), ticks  # whole epochs, no 2.5
     expect(page.locator("#t-acc")).to_be_hidden()  # linreg: no accuracy, no empty chart
+    expect(page.locator("#t-loss .annotation-text")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "train.png"))
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label")).to_have_count(1)
@@ -185,3 +186,8 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
         "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")
     live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
     assert overlay == pytest.approx(live, rel=1e-5)
+    page.locator("#t-lr").fill("100")  # diverges in epoch 1: no finite loss to draw, the chart says so
+    page.locator("#t-epochs").fill("2")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
