@@ -318,3 +318,18 @@ def test_a_run_that_diverged_later_marks_the_epoch_on_its_curves() -> None:
     assert page.count("stroke: #b00020") == 3  # the diverged epoch on both axes, and in the legend
     calm = render_run(_run_record("max_epochs", "ran 3 epochs"), {**history, "train_loss": np.array([2.0, 1.5, 1.2])})
     assert "stroke: #b00020" not in calm and '<p class="conclusion">max_epochs: ran 3 epochs</p>' in calm
+
+
+def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None:
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import render_finder
+
+    rates = np.geomspace(1e-4, 1.0, 20)
+    losses = np.stack([2 - np.log10(rates) * 0.1])
+    suggestions = {"steepest": Suggestion(1e-2, (1e-2,)), "valley": Suggestion(math.nan, (math.nan,))}
+    validation = [{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0}, {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}]
+    result = LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
+    page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
+    assert "<tr><td>1</td><td>diverged</td><td>—</td><td></td></tr>" in page  # the mean train loss was inf
+    assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
+    assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
