@@ -333,3 +333,11 @@ def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None
     assert "<tr><td>1</td><td>diverged</td><td>—</td><td></td></tr>" in page  # the mean train loss was inf
     assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
+
+
+def test_the_seconds_axes_label_small_times_in_readable_units() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0})  # 0.01 s per epoch over 4 configs: 2.5 ms per config
+    fig = plots.curves_figure(toy, summarize(toy))
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+    assert "2 ms" in labels and all(label.endswith("s") and len(label) <= 7 for label in labels), labels

@@ -53,7 +53,9 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
     for row, name in ((0, "train loss"), (1, metric_name(test))):
         axes[row, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axes[row, 0].set_xlabel("epoch (the same samples seen for every variant)")
-        axes[row, 1].set_xlabel("training seconds per config (each variant's median epoch time)")
+        axes[row, 1].set_xlabel("training time per config (each variant's median epoch time)")
+        axes[row, 1].xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="s"))  # not 0.00025 0.0005 ...
+        axes[row, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         for ax in axes[row]:
             ax.set_ylabel(name)
             ax.tick_params(labelbottom=True)
