@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import metric_name, target_text
+from gdlab.report.conclusion import counted, metric_name, target_text
 from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
 
 SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
@@ -101,7 +101,7 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.set_xscale("log")
     ax.set_ylim(bottom, top * 1.05)
     ax.set_xlabel("learning rate")
-    ax.set_ylabel(f"final train loss after {summary.epochs} epochs")
+    ax.set_ylabel(f"final train loss after {counted(summary.epochs, 'epoch')}")
     ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
