@@ -263,7 +263,7 @@ def _diverging(final: dict[float, float]) -> Comparison:
 def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_rate() -> None:
     text = conclusion(summarize(_diverging({100.0: 2e5, 1e3: math.inf, 1e4: 2e9})))
     assert text.startswith("No learning rate in the grid trained: all 6 configs diverged or collapsed within 1 "
-                           "epochs, so no variant ended best")
+                           "epoch, so no variant ended best")
     assert "ended best" not in text.replace("no variant ended best", "")
     assert "Too low a rate" not in text and "inf" not in text  # not 'the loss only fell from 5.5 to inf'
     slow = conclusion(summarize(_diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})))
