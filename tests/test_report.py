@@ -341,3 +341,12 @@ def test_the_seconds_axes_label_small_times_in_readable_units() -> None:
     fig.draw_without_rendering()
     labels = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
     assert "2 ms" in labels and all(label.endswith("s") and len(label) <= 7 for label in labels), labels
+
+
+def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> None:
+    run = {**_run_record("max_epochs", "ran 2 epochs"), "dataset_fingerprint": "abc",
+           "config": {"batch_size": 32, "dataset_fingerprint": "abc"}}
+    history = {"train_loss": np.array([2.0, 1.5]), "learning_rate": np.array([0.1, 0.05])}
+    page = render_run(run, history)
+    assert page.count("<td>dataset_fingerprint</td>") == 1
+    assert "<tr><td>learning_rate</td><td>0.05</td><td></td></tr>" in page  # not '0.05 (epoch 2)' as a best

@@ -157,8 +157,8 @@ def _summary(history: dict[str, np.ndarray]) -> str:
         finite = np.isfinite(v)
         pick = np.nanargmax if "accuracy" in name else np.nanargmin
         best = int(pick(np.where(finite, v, np.nan))) if finite.any() else None
-        rows.append([name, number(float(v[-1])),
-                     "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
+        rows.append([name, number(float(v[-1])), "" if name == "learning_rate"  # a rate has no best
+                     else "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
     if "wall_time" in history and len(history["wall_time"]):
         rows.append(["seconds of training", number(float(history["wall_time"][-1])), ""])
     return table(["metric", "last epoch", "best (epoch)"], rows)
@@ -167,8 +167,10 @@ def _summary(history: dict[str, np.ndarray]) -> str:
 def _config_rows(run: dict[str, Any]) -> list[list[str]]:
     rows = [[key, number(run.get(key))] for key in ("id", "kind", "status", "dataset_fingerprint", "gdlab_version",
                                                     "jax_version", "device") if key in run]
+    shown = {row[0] for row in rows}
     for key, value in flat_config(run.get("config", {})).items():
-        rows.append([key, value if isinstance(value, str) else json.dumps(value)])
+        if key not in shown:  # the config repeats dataset_fingerprint
+            rows.append([key, value if isinstance(value, str) else json.dumps(value)])
     return rows
 
 
