@@ -191,3 +191,29 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
     expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+
+
+def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path: Path) -> None:
+    """The ten-column summary table wrapped past the page's right edge (a sideways scroll) at 800 px."""
+    from gdlab.report import Comparison, variant_label, write_html
+
+    rows, histories, variants = [], [], []
+    for size, steps in ((1, 800), (16, 50), (800, 1)):
+        variants.append({"batch_size": size, "label": variant_label(size, 800), "steps_per_epoch": steps,
+                         "configs": 4, "seconds": 0.0})
+        for rate in (0.001, 0.0316):
+            for seed in (0, 1):
+                loss = 0.01025 + 4e-5 * seed + rate
+                rows.append({"learning_rate": rate, "batch_size": size, "seed": seed, "status": "max_epochs",
+                             "final_train_loss": loss, "initial_train_loss": 6.04, "final_test_loss": loss})
+                histories.append({"train_loss": [1.0, loss], "test_loss": [1.1, loss], "epoch_time": [0.00061] * 2})
+    settings = {"dataset": "linreg", "model": "linear", "n_train": 800, "n_test": 200, "epochs": 2, "seeds": [0, 1],
+                "target": 0.05, "metric": "final_test_loss",
+                "learning_rates": {str(v["batch_size"]): [0.001, 0.0316] for v in variants}}
+    path = write_html(Comparison(settings, variants, rows, histories), tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 800, "height": 900})
+    page.goto(path.as_uri())
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 800
+    right = page.evaluate("() => document.querySelector('table').getBoundingClientRect().right")
+    assert right <= 800
+    page.close()

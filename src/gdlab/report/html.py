@@ -33,6 +33,12 @@ figcaption { color: #444; font-size: 14px; padding: 6px 4px 2px; }
 details { margin-top: 12px; }
 details table { font-size: 12px; }
 .failed { color: #b00020; }
+@media (max-width: 900px) {  /* a narrow window: the ten-column summary fits without a sideways scroll */
+  main { padding: 16px 10px 40px; }
+  table { font-size: 12px; }
+  th, td { padding: 4px 4px; }
+  details { overflow-x: auto; }
+}
 """
 
 
