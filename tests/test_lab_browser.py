@@ -186,6 +186,8 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
         "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")
     live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
     assert overlay == pytest.approx(live, rel=1e-5)
+    xs = page.evaluate("() => document.getElementById('t-loss').data.map(t => Array.from(t.x))")
+    assert xs[-1] == xs[0] == list(range(1, 16))  # the recorded run on the same epochs, not one to the left
     page.locator("#t-lr").fill("100")  # diverges in epoch 1: no finite loss to draw, the chart says so
     page.locator("#t-epochs").fill("2")
     page.locator("#t-start").click()

@@ -323,7 +323,10 @@ function drawTraining() {
   }
   // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2); axis titles are objects since plotly.js 3
   const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(Math.max(0, ...x) / 10)) };
-  const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs };
+  // the legend above the axes, right (at the side it narrowed the loss chart: its epochs sat left of the
+  // accuracy chart's below); the titles at the left, clear of it
+  const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
+                  legend: { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" } };
   const broke = e.find((r) => r.train_loss === null);  // a non-finite loss comes as null: say where, not a blank
   const mark = broke ? {
     shapes: [{ type: "line", x0: broke.epoch, x1: broke.epoch, yref: "paper", y0: 0, y1: 1,
@@ -331,14 +334,14 @@ function drawTraining() {
     annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: "right", yanchor: "top", showarrow: false,
                     text: `diverged in epoch ${broke.epoch} (non-finite loss) `, font: { color: "#c62828" } }],
   } : { shapes: [], annotations: [] };
-  Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", font: { size: 13 } },
+  Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", x: 0.01, xanchor: "left", font: { size: 13 } },
     yaxis: { title: { text: "loss" }, type: "log" } }, CONFIG);
   const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
     ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
     : [];
   $("t-acc").hidden = !acc.length;  // a regression has no accuracy: no empty chart
   if (acc.length) {
-    Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", font: { size: 13 } },
+    Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", x: 0.01, xanchor: "left", font: { size: 13 } },
       yaxis: { title: { text: "test accuracy" }, tickformat: ".0%" } }, CONFIG);
   }
   $("t-loss").dataset.epochs = String(e.length);
