@@ -100,6 +100,12 @@ def test_a_lesson_button_opens_its_preset(page: Page) -> None:
     page.locator("[data-preset=rate]").click()
     expect(page.locator("#surfaces")).to_be_visible()
     expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("sgd")  # greys out Batch size
+    page.locator(".tab[data-tab=learn]").click()
+    page.locator("[data-preset=schedule]").click()  # mini-batch 16: its Batch size is live again
+    expect(page.locator("#t-batch")).to_be_enabled()
+    expect(page.locator("#t-batch")).to_have_value("16")
 
 
 def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:

@@ -422,10 +422,11 @@ const PRESETS = {
     document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
     updateSurface();
   },
-  batches() { showTab("batches"); $("r-batch").value = 8; runRegression(); },
+  batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
   schedule() {
     showTab("train");
-    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; $("t-variant").value = "minibatch";
+    $("t-dataset").value = "linreg"; $("t-model").value = "linear";
+    $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
     $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
   },
 };
