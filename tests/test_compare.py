@@ -166,7 +166,10 @@ def test_compare_prints_the_table_and_the_conclusion(tiny, capsys) -> None:
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "gdlab compare" in out and "mini-batch 40" in out and "batch GD" in out
-    assert "With the same budget of 1 epochs for every variant" in " ".join(out.split())
+    text = " ".join(out.split())
+    assert "1 epoch for every variant (" in text and "), 1 seed " in text  # the table's title, not '1 epochs'
+    assert "With the same budget of 1 epoch for every variant" in text and " (one seed) at learning rate" in text
+    assert "± 0 (mean ± std over 1 seeds)" not in text
     assert "out: gdlab-compare.html" in out and Path("gdlab-compare.html").is_file()
     assert "mini-batch 40" in err and "writing the report" in err  # the progress bars
 

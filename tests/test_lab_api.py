@@ -375,6 +375,7 @@ def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestC
     stored = client.get(f"/api/runs/{run_id}").json()
     assert stored["status"] == "max_epochs"
     np.testing.assert_allclose(stored["history"]["train_loss"], direct.history["train_loss"], rtol=1e-5)
+    assert stored["history"]["epoch"] == [1, 2, 3]  # the overlay's x: as streamed (it was drawn at 0, 1, 2)
 
 
 def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:

@@ -100,6 +100,12 @@ def test_a_lesson_button_opens_its_preset(page: Page) -> None:
     page.locator("[data-preset=rate]").click()
     expect(page.locator("#surfaces")).to_be_visible()
     expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("sgd")  # greys out Batch size
+    page.locator(".tab[data-tab=learn]").click()
+    page.locator("[data-preset=schedule]").click()  # mini-batch 16: its Batch size is live again
+    expect(page.locator("#t-batch")).to_be_enabled()
+    expect(page.locator("#t-batch")).to_have_value("16")
 
 
 def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:
@@ -131,6 +137,14 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
     for chart in ("#r-updates", "#r-samples"):
         expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
     assert page.locator("#r-scatter circle").count() == 50
+    for chart, x_title, y_title in (("#r-contour", "w", "b"), ("#r-updates", "updates", "full-data loss"),
+                                    ("#r-samples", "samples seen", "full-data loss")):
+        assert page.locator(f"{chart} .g-xtitle").text_content() == x_title  # plotly.js 4 drops string titles
+        assert page.locator(f"{chart} .g-ytitle").text_content() == y_title
+        legend = page.locator(f"{chart} .legend").bounding_box()
+        area = page.locator(f"{chart} .nsewdrag").first.bounding_box()
+        assert legend is not None and area is not None
+        assert legend["y"] >= area["y"] + area["height"]  # below the axes: not over the paths' start
     page.screenshot(path=str(tmp_path / "batches.png"))
     # drag the first point 80 px up: the server recomputes from the moved data
     before = page.evaluate("() => R.data.points[0]")
@@ -164,6 +178,11 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     assert points == 15
     seen = page.evaluate("() => window.seen")
     assert [n for n in seen if n] == list(range(1, 16))  # one redraw per epoch, as they arrived
+    assert page.locator("#t-loss .g-xtitle").text_content() == "epoch"
+    ticks = page.locator("#t-loss .xtick text").all_text_contents()
+    assert ticks and all(t.isdigit() for t in ticks), ticks  # whole epochs, no 2.5
+    expect(page.locator("#t-acc")).to_be_hidden()  # linreg: no accuracy, no empty chart
+    expect(page.locator("#t-loss .annotation-text")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "train.png"))
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label")).to_have_count(1)
@@ -173,3 +192,36 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
         "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")
     live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
     assert overlay == pytest.approx(live, rel=1e-5)
+    xs = page.evaluate("() => document.getElementById('t-loss').data.map(t => Array.from(t.x))")
+    assert xs[-1] == xs[0] == list(range(1, 16))  # the recorded run on the same epochs, not one to the left
+    page.locator("#t-lr").fill("100")  # diverges in epoch 1: no finite loss to draw, the chart says so
+    page.locator("#t-epochs").fill("2")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+
+
+def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path: Path) -> None:
+    """The ten-column summary table wrapped past the page's right edge (a sideways scroll) at 800 px."""
+    from gdlab.report import Comparison, variant_label, write_html
+
+    rows, histories, variants = [], [], []
+    for size, steps in ((1, 800), (16, 50), (800, 1)):
+        variants.append({"batch_size": size, "label": variant_label(size, 800), "steps_per_epoch": steps,
+                         "configs": 4, "seconds": 0.0})
+        for rate in (0.001, 0.0316):
+            for seed in (0, 1):
+                loss = 0.01025 + 4e-5 * seed + rate
+                rows.append({"learning_rate": rate, "batch_size": size, "seed": seed, "status": "max_epochs",
+                             "final_train_loss": loss, "initial_train_loss": 6.04, "final_test_loss": loss})
+                histories.append({"train_loss": [1.0, loss], "test_loss": [1.1, loss], "epoch_time": [0.00061] * 2})
+    settings = {"dataset": "linreg", "model": "linear", "n_train": 800, "n_test": 200, "epochs": 2, "seeds": [0, 1],
+                "target": 0.05, "metric": "final_test_loss",
+                "learning_rates": {str(v["batch_size"]): [0.001, 0.0316] for v in variants}}
+    path = write_html(Comparison(settings, variants, rows, histories), tmp_path / "report.html")
+    page = browser.new_page(viewport={"width": 800, "height": 900})
+    page.goto(path.as_uri())
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 800
+    right = page.evaluate("() => document.querySelector('table').getBoundingClientRect().right")
+    assert right <= 800
+    page.close()

@@ -8,8 +8,10 @@ import re
 from html import escape
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 import gdlab as gd
 from gdlab.engine.sweep import seed_initial_losses
@@ -19,7 +21,9 @@ from gdlab.report import (
     failure,
     from_sweep,
     load,
+    plots,
     render,
+    render_run,
     save,
     summarize,
     table,
@@ -239,3 +243,110 @@ def test_gd_report_is_public_and_imported_only_when_used() -> None:
     assert done.stdout.split("\n")[0] == "['gdlab.report', 'matplotlib']"
     with pytest.raises(AttributeError, match="module 'gdlab' has no attribute 'reports'"):
         gd.reports  # noqa: B018
+
+
+def _diverging(final: dict[float, float]) -> Comparison:
+    """Batch GD on a toy regression at the rates of final (rate -> final train loss); two seeds, 1 epoch."""
+    rows, histories = [], []
+    for rate, loss in final.items():
+        for seed in (0, 1):
+            status = "max_epochs" if math.isfinite(loss) and loss < 5.5 else "diverged"
+            rows.append({"learning_rate": rate, "batch_size": 100, "seed": seed, "status": status,
+                         "final_train_loss": loss, "initial_train_loss": 5.5, "final_test_loss": loss})
+            histories.append({"train_loss": [loss], "test_loss": [loss], "epoch_time": [0.01]})
+    settings = {"dataset": "toy", "model": "linear", "n_train": 100, "n_test": 20, "epochs": 1, "seeds": [0, 1],
+                "target": None, "metric": "final_test_loss", "learning_rates": {"100": list(final)}}
+    variants = [{"batch_size": 100, "label": "batch GD", "steps_per_epoch": 1, "configs": len(rows), "seconds": 0.0}]
+    return Comparison(settings, variants, rows, histories)
+
+
+def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_rate() -> None:
+    text = conclusion(summarize(_diverging({100.0: 2e5, 1e3: math.inf, 1e4: 2e9})))
+    assert text.startswith("No learning rate in the grid trained: all 6 configs diverged or collapsed within 1 "
+                           "epoch, so no variant ended best")
+    assert "ended best" not in text.replace("no variant ended best", "")
+    assert "Too low a rate" not in text and "inf" not in text  # not 'the loss only fell from 5.5 to inf'
+    slow = conclusion(summarize(_diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})))
+    assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
+
+
+def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
+    toy = _diverging({0.001: 5.4, 0.01: 3.0, 0.1: 0.01, 1e3: 1e30, 1e4: math.inf})
+    summary = summarize(toy)
+    fig = plots.heatmap_figure(toy, summary)
+    image = fig.axes[0].images[0]
+    colours = image.to_rgba(np.asarray(image.get_array()))[0]
+    assert len({tuple(np.round(c, 3)) for c in colours[:3]}) == 3  # 5.4, 3.0 and 0.01 tell apart
+    assert isinstance(image.norm, matplotlib.colors.LogNorm)  # 0.01 to 5.4: over two decades
+    assert_allclose((image.norm.vmin, image.norm.vmax), (0.01, 5.4))
+    assert_allclose(colours[3], colours[0])  # a diverged cell takes the worst colour,
+    assert_allclose(colours[4], colours[0])  # one with no finite loss too, not the grey of a missing cell
+
+
+def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})
+    fig = plots.u_curve_figure(toy, summarize(toy))
+    assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+
+
+def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0})
+    axes = plots.curves_figure(toy, summarize(toy)).axes
+    assert axes[0].get_shared_x_axes().joined(axes[0], axes[2])
+    low, high = axes[2].get_xlim()
+    assert low < 0 and high > 1  # epoch 0 to 1, not 0.95 to 1.05
+
+
+def _run_record(status: str, reason: str) -> dict:
+    return {"id": "r1", "status": status, "reason": reason, "model": "linear", "dataset": "linreg", "epochs": 3,
+            "epochs_run": 3, "steps_run": 9, "seed": 0, "config": {"batch_size": 32}}
+
+
+def test_a_run_that_diverged_in_its_first_epoch_says_so_instead_of_an_empty_figure() -> None:
+    reason = "diverged: non-finite loss inf at epoch 1, step 9 of 25 (update 9)"
+    history = {"train_loss": np.array([np.inf]), "test_loss": np.array([np.inf]), "wall_time": np.array([0.1])}
+    page = render_run(_run_record("diverged", reason), history)  # an empty legend warned (an error here)
+    assert f'<p class="conclusion">{reason}</p>' in page  # not 'diverged: diverged: ...'
+    assert "No finite loss was recorded: the run diverged in its first epoch" in page
+    assert "<svg" not in page
+
+
+def test_a_run_that_diverged_later_marks_the_epoch_on_its_curves() -> None:
+    history = {"train_loss": np.array([2.0, 1.5, np.inf]), "test_loss": np.array([2.1, 1.6, np.inf]),
+               "wall_time": np.array([0.1, 0.2, 0.3])}
+    page = render_run(_run_record("diverged", "diverged: non-finite loss inf at epoch 3"), history)
+    assert page.count("stroke: #b00020") == 3  # the diverged epoch on both axes, and in the legend
+    calm = render_run(_run_record("max_epochs", "ran 3 epochs"), {**history, "train_loss": np.array([2.0, 1.5, 1.2])})
+    assert "stroke: #b00020" not in calm and '<p class="conclusion">max_epochs: ran 3 epochs</p>' in calm
+
+
+def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None:
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import render_finder
+
+    rates = np.geomspace(1e-4, 1.0, 20)
+    losses = np.stack([2 - np.log10(rates) * 0.1])
+    suggestions = {"steepest": Suggestion(1e-2, (1e-2,)), "valley": Suggestion(math.nan, (math.nan,))}
+    validation = [{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0}, {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}]
+    result = LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
+    page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
+    assert "<tr><td>1</td><td>diverged</td><td>—</td><td></td></tr>" in page  # the mean train loss was inf
+    assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
+    assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
+
+
+def test_the_seconds_axes_label_small_times_in_readable_units() -> None:
+    toy = _diverging({0.001: 5.4, 0.1: 1.0})  # 0.01 s per epoch over 4 configs: 2.5 ms per config
+    fig = plots.curves_figure(toy, summarize(toy))
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+    assert "2 ms" in labels and all(label.endswith("s") and len(label) <= 7 for label in labels), labels
+
+
+def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> None:
+    run = {**_run_record("max_epochs", "ran 2 epochs"), "dataset_fingerprint": "abc",
+           "config": {"batch_size": 32, "dataset_fingerprint": "abc"}}
+    history = {"train_loss": np.array([2.0, 1.5]), "learning_rate": np.array([0.1, 0.05])}
+    page = render_run(run, history)
+    assert page.count("<td>dataset_fingerprint</td>") == 1
+    assert "<tr><td>learning_rate</td><td>0.05</td><td></td></tr>" in page  # not '0.05 (epoch 2)' as a best

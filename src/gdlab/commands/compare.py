@@ -30,6 +30,7 @@ from gdlab.engine.sweep import seed_initial_losses, seed_list
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
+from gdlab.report.conclusion import counted
 from gdlab.store.schema import SQLITE_HEADER
 
 DEFAULT_EPOCHS = 5
@@ -326,8 +327,8 @@ def _stdout() -> Console:
 
 def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Any]) -> None:
     s = comparison.settings
-    grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {summary.epochs} epochs for every variant "
-                 f"({summary.epochs * int(s['n_train'])} samples seen), {len(s['seeds'])} seeds")
+    grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {counted(summary.epochs, 'epoch')} for every "
+                 f"variant ({summary.epochs * int(s['n_train'])} samples seen), {counted(len(s['seeds']), 'seed')}")
     for k, header in enumerate(summary_table.headers(summary)):
         grid.add_column(header, justify="left" if k == 0 else "right", no_wrap=k == 0)
     for row in summary_table.cells(summary):

@@ -7,7 +7,7 @@
     GET  /api/train/{job}/events    the job's epochs as server-sent events, then an end event
     POST /api/train/{job}/stop      stop the job after its current epoch
     GET  /api/runs                  recorded runs in the store (newest first)
-    GET  /api/runs/{run_id}         one run's per-epoch metrics (to overlay)
+    GET  /api/runs/{run_id}         one run's per-epoch metrics, with epoch 1..n (to overlay)
     GET  /openapi.json              the API schema (FastAPI's own)
 
 Bad values answer 400 (``ValueError`` from gdlab) or 422 (the request model), with
@@ -129,8 +129,9 @@ def run_history(run_id: str, request: Request) -> dict[str, Any]:
     with open_store(db, create=False) as store:
         run = store.run(run_id)
         history = store.history(run.id)
-    return {"id": run.id, "model": run.model, "dataset": run.dataset, "status": run.status,
-            "history": {k: views.rounded(v) for k, v in history.items()}}
+    epochs = len(history.get("train_loss", []))
+    return {"id": run.id, "model": run.model, "dataset": run.dataset, "status": run.status,  # epochs from 1, as streamed
+            "history": {"epoch": list(range(1, epochs + 1)), **{k: views.rounded(v) for k, v in history.items()}}}
 
 
 def _job(jobs: Jobs, job_id: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from gdlab.report.summary import Summary, VariantSummary, higher_is_better
 
 
@@ -22,17 +24,28 @@ def target_text(metric: str, value: float) -> str:
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def metric_name(metric: str) -> str:
     """'final_test_accuracy' -> 'test accuracy'."""
     return metric.removeprefix("final_").removeprefix("best_").replace("_", " ")
 
 
 def _winner(s: Summary) -> str:
+    configs = sum(v.configs for v in s.variants)
+    if sum(v.diverged + v.collapsed for v in s.variants) == configs:
+        return (f"No learning rate in the grid trained: all {configs} configs diverged or collapsed within "
+                f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
     best = pick(s.variants, key=lambda v: v.mean)
-    spread = f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)}"
-    return (f"With the same budget of {s.epochs} epochs for every variant, {best.label} ended best: final "
-            f"{metric_name(s.metric)} {spread} (mean ± std over {best.seeds} seeds) at learning rate "
+    spread = (f"{metric_text(s.metric, best.mean)} (one seed)" if best.seeds == 1 else
+              f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
+              f"{best.seeds} seeds)")
+    return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
+            f"final {metric_name(s.metric)} {spread} at learning rate "
             f"{best.best_learning_rate:.3g}.")
 
 
@@ -42,7 +55,7 @@ def _target(s: Summary) -> str:
     goal = f"the target {metric_name(s.metric)} of {target_text(s.metric, s.target)}"
     missed = [v.label for v in s.variants if v.epochs_to_target is None]
     if s.first_by_epoch is None:
-        return f"No variant reached {goal} within {s.epochs} epochs."
+        return f"No variant reached {goal} within {counted(s.epochs, 'epoch')}."
     by_epoch = _named(s, s.first_by_epoch)
     by_second = _named(s, s.first_by_second)
     if by_epoch is by_second:
@@ -58,7 +71,7 @@ def _target(s: Summary) -> str:
     if close:
         text += f" Within 10% of that per second: {_join([f'{v.label} ({_seconds(v)})' for v in close])}."
     if missed:
-        text += f" It was not reached within {s.epochs} epochs by {_join(missed)}."
+        text += f" It was not reached within {counted(s.epochs, 'epoch')} by {_join(missed)}."
     return text
 
 
@@ -80,7 +93,9 @@ def _too_high(s: Summary) -> str:
 
 
 def _too_low(s: Summary) -> str:
-    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate]
+    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate  # and the lowest rate trained:
+            and (v.too_high is None or v.too_high > v.lowest_learning_rate)
+            and math.isfinite(v.lowest_final_train_loss)]
     if not slow:
         return ""
     moved = _join([f"{v.lowest_final_train_loss:.3g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])

@@ -49,9 +49,10 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     low, high = result.interval
     answer = (f"Validated learning rate {result.suggestion:.3g} (within one standard deviation of the best: "
               f"{low:.3g} to {high:.3g}).")
-    rules = [[rule, number(s.value), f"{number(s.spread[0])} to {number(s.spread[1])}",
-              ", ".join(number(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
-    validation = [[number(v["learning_rate"]), number(v["mean"]), number(v["std"]),
+    rules = [[rule, _rate(s.value), "—" if math.isnan(s.spread[0]) else f"{number(s.spread[0])} to "
+              f"{number(s.spread[1])}", ", ".join(_rate(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
+    validation = [[number(v["learning_rate"]), number(v["mean"]) if math.isfinite(v["mean"]) else "diverged",
+                   number(v["std"]) if math.isfinite(v["mean"]) else "—",
                    "answer" if v["learning_rate"] == result.suggestion else ""] for v in result.validation]
     sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
            f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
@@ -65,6 +66,11 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
         "<h2>Validation</h2>", table(["learning_rate", "mean final train loss", "std over seeds", ""], validation),
     ]
     return page(title, "\n".join(sections))
+
+
+def _rate(value: float) -> str:
+    """A suggested rate, or — where a rule found none (NaN: the seed's curve had no such point)."""
+    return "—" if math.isnan(value) else number(value)
 
 
 _CAPTION = ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving "

@@ -9,7 +9,7 @@ from typing import Any
 
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import conclusion, metric_name, target_text
+from gdlab.report.conclusion import conclusion, counted, metric_name, target_text
 from gdlab.report.summary import Summary, failure, summarize
 
 CSS = """
@@ -33,6 +33,12 @@ figcaption { color: #444; font-size: 14px; padding: 6px 4px 2px; }
 details { margin-top: 12px; }
 details table { font-size: 12px; }
 .failed { color: #b00020; }
+@media (max-width: 900px) {  /* a narrow window: the ten-column summary fits without a sideways scroll */
+  main { padding: 16px 10px 40px; }
+  table { font-size: 12px; }
+  th, td { padding: 4px 4px; }
+  details { overflow-x: auto; }
+}
 """
 
 
@@ -83,7 +89,7 @@ def _subtitle(s: dict[str, Any], summary: Summary) -> str:
         f"{target_text(summary.metric, summary.target)}"
     schedule = f", learning-rate schedule {s['schedule']}" if s.get("schedule") else ""
     return (f"{s['model']}{schedule} on {s['dataset']} ({s['n_train']} training and {s['n_test']} test samples); "
-            f"budget {summary.epochs} epochs for every variant; {seeds} seeds per config{target}.")
+            f"budget {counted(summary.epochs, 'epoch')} for every variant; {counted(seeds, 'seed')} per config{target}.")
 
 
 def _summary_table(summary: Summary) -> str:
@@ -99,7 +105,7 @@ def figure(svg: str, caption: str) -> str:
 def _notes(s: dict[str, Any], summary: Summary) -> str:
     grids = "; ".join(f"{v.label}: {_rates(s['learning_rates'][str(v.batch_size)])}" for v in summary.variants)
     items = [
-        (f"Budget: {summary.epochs} epochs for every variant, so every config sees the same "
+        (f"Budget: {counted(summary.epochs, 'epoch')} for every variant, so every config sees the same "
          f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a "
          "full-batch epoch one."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",

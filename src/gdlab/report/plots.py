@@ -13,13 +13,14 @@ import re
 from typing import Any
 
 import matplotlib
+import matplotlib.colors
 import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import metric_name, target_text
+from gdlab.report.conclusion import counted, metric_name, target_text
 from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
 
 SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
@@ -31,70 +32,90 @@ RC = {"svg.fonttype": "path", "svg.hashsalt": "gdlab", "font.size": 10, "axes.sp
 def loss_curves(comparison: Comparison, summary: Summary) -> str:
     """Train loss and the test metric of each variant's best config, per epoch and per second."""
     with _style():
-        fig = Figure(figsize=(11, 7.2), layout="constrained")
-        axes = fig.subplots(2, 2)
-        test = summary.metric.removeprefix("final_")
-        for k, v in enumerate(summary.variants):
-            loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
-            loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
-            metric = curves(comparison, v.batch_size, v.best_learning_rate, test)
-            label = f"{v.label}, learning rate {v.best_learning_rate:.3g}"
-            color = colors(summary)[k]
-            for row, values, start in ((0, loss, 0), (1, metric, 1)):
-                epochs = np.arange(start, start + values.shape[1])
-                _band(axes[row, 0], epochs, values, color, label)
-                _band(axes[row, 1], epochs * v.seconds_per_epoch, values, color, label)
-        for row, name in ((0, "train loss"), (1, metric_name(test))):
-            axes[row, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-            axes[row, 0].set_xlabel("epoch (the same samples seen for every variant)")
-            axes[row, 1].set_xlabel("training seconds per config (each variant's median epoch time)")
-            for ax in axes[row]:
-                ax.set_ylabel(name)
-        if "accuracy" in test:
-            for ax in axes[1]:
-                ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        if summary.target is not None:
-            for ax in axes[1]:
-                ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {target_text(test, summary.target)}")
-        handles, labels = axes[1, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9)
-        fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right)\n"
-                     "lines: mean over seeds; bands: min to max over seeds")
-        return _svg(fig, "curves")
+        return _svg(curves_figure(comparison, summary), "curves")
+
+
+def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
+    """The figure of loss_curves: rows train loss and test metric; columns per epoch and per second."""
+    fig = Figure(figsize=(11, 7.2), layout="constrained")
+    axes = fig.subplots(2, 2, sharex="col")  # test metrics from epoch 1 on the train loss's epoch axis
+    test = summary.metric.removeprefix("final_")
+    for k, v in enumerate(summary.variants):
+        loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
+        loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
+        metric = curves(comparison, v.batch_size, v.best_learning_rate, test)
+        label = f"{v.label}, learning rate {v.best_learning_rate:.3g}"
+        color = colors(summary)[k]
+        for row, values, start in ((0, loss, 0), (1, metric, 1)):
+            epochs = np.arange(start, start + values.shape[1])
+            _band(axes[row, 0], epochs, values, color, label)
+            _band(axes[row, 1], epochs * v.seconds_per_epoch, values, color, label)
+    for row, name in ((0, "train loss"), (1, metric_name(test))):
+        axes[row, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        axes[row, 0].set_xlabel("epoch (the same samples seen for every variant)")
+        axes[row, 1].set_xlabel("training time per config (each variant's median epoch time)")
+        axes[row, 1].xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="s"))  # not 0.00025 0.0005 ...
+        axes[row, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
+        for ax in axes[row]:
+            ax.set_ylabel(name)
+            ax.tick_params(labelbottom=True)
+    if "accuracy" in test:
+        for ax in axes[1]:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    if summary.target is not None:
+        for ax in axes[1]:
+            ax.axhline(summary.target, color="black", ls="--", lw=1, label=f"target {target_text(test, summary.target)}")
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9)
+    fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right)\n"
+                 "lines: mean over seeds; bands: min to max over seeds")
+    return fig
 
 
 def u_curve(comparison: Comparison, summary: Summary) -> str:
     """Final train loss against learning rate for each batch size; diverged and collapsed configs marked."""
     with _style():
-        fig = Figure(figsize=(11, 4.6), layout="constrained")
-        ax = fig.subplots()
-        start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
-        finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
-        top = start * 1.6
-        bottom = min(finite, default=start) * 0.8
-        for k, v in enumerate(summary.variants):
-            color = colors(summary)[k]
-            rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size]
-            rates = sorted({r["learning_rate"] for r in rows})
-            means = [_clipped_mean([r for r in rows if r["learning_rate"] == lr], top) for lr in rates]
-            ax.plot(rates, means, "-", color=color, lw=2, label=v.label)
-            _seeds(ax, rows, color, top)
-        ax.axhline(start, color="grey", ls="--", lw=1)
-        ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
-                fontsize=8, color="grey")
-        ax.plot([], [], "x", color="black", label="diverged (non-finite, drawn at the top)")
-        ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")
-        ax.set_xscale("log")
-        ax.set_ylim(bottom, top * 1.05)
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel(f"final train loss after {summary.epochs} epochs")
-        ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
-        ax.legend(fontsize=8, loc="upper left", ncols=2)
-        return _svg(fig, "ucurve")
+        return _svg(u_curve_figure(comparison, summary), "ucurve")
+
+
+def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
+    """The figure of u_curve, its legend below the axes (diverged marks sit at their top)."""
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    ax = fig.subplots()
+    start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
+    finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
+    top = start * 1.6
+    bottom = min(finite, default=start) * 0.8
+    for k, v in enumerate(summary.variants):
+        color = colors(summary)[k]
+        rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size]
+        rates = sorted({r["learning_rate"] for r in rows})
+        means = [_clipped_mean([r for r in rows if r["learning_rate"] == lr], top) for lr in rates]
+        ax.plot(rates, means, "-", color=color, lw=2, label=v.label)
+        _seeds(ax, rows, color, top)
+    ax.axhline(start, color="grey", ls="--", lw=1)
+    ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
+            fontsize=8, color="grey")
+    ax.plot([], [], "x", color="black", label="diverged (drawn at the top)")
+    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")
+    ax.set_xscale("log")
+    ax.set_ylim(bottom, top * 1.05)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(f"final train loss after {counted(summary.epochs, 'epoch')}")
+    ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
+    return fig
 
 
 def heatmap(comparison: Comparison, summary: Summary) -> str:
     """Mean final test metric over (batch size, learning rate); failed cells crossed, missing ones grey."""
+    with _style(grid=False):
+        return _svg(heatmap_figure(comparison, summary), "heatmap")
+
+
+def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
+    """The figure of heatmap: colours over the cells that trained, failed ones in the worst colour."""
     rates = sorted({r["learning_rate"] for r in comparison.rows})
     grid = np.full((len(summary.variants), len(rates)), np.nan)
     failed = np.zeros(grid.shape, bool)
@@ -104,22 +125,24 @@ def heatmap(comparison: Comparison, summary: Summary) -> str:
             if rows:
                 grid[i, j] = np.mean([r.get(summary.metric, math.nan) for r in rows])
                 failed[i, j] = 2 * sum(failure(r) is not None for r in rows) > len(rows)
-    with _style(grid=False):
-        fig = Figure(figsize=(11, 1.3 + 0.62 * len(summary.variants)), layout="constrained")
-        ax = fig.subplots()
-        ax.set_facecolor("#eeeeee")
-        cmap = matplotlib.colormaps["viridis" if higher_is_better(summary.metric) else "viridis_r"]
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
-        for (i, j), value in np.ndenumerate(grid):
-            ink = "black" if _light(image.to_rgba(value)) else "white"
+    fig = Figure(figsize=(11, 1.3 + 0.62 * len(summary.variants)), layout="constrained")
+    ax = fig.subplots()
+    ax.set_facecolor("#eeeeee")
+    cmap = matplotlib.colormaps["viridis" if higher_is_better(summary.metric) else "viridis_r"]
+    shown = _shown(grid, failed, summary.metric)
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto",
+                      norm=_norm(grid[~failed & np.isfinite(grid)], summary.metric))
+    for (i, j), value in np.ndenumerate(grid):
+        ink = "black" if _light(image.to_rgba(shown[i, j])) else "white"
+        if not math.isnan(grid[i, j]) or failed[i, j]:
             _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, _best(summary.variants[i], rates[j]), ink)
-        ax.set_xticks(range(len(rates)), [f"{lr:.3g}" for lr in rates], rotation=45)
-        ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
-        ax.set_xlabel("learning rate (grey: not in this variant's grid)")
-        fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
-        ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
-                     "collapsed; box: the best rate")
-        return _svg(fig, "heatmap")
+    ax.set_xticks(range(len(rates)), [f"{lr:.3g}" for lr in rates], rotation=45)
+    ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
+    ax.set_xlabel("learning rate (grey: not in this variant's grid)")
+    fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
+    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
+                 "collapsed; box: the best rate")
+    return fig
 
 
 def _style(grid: bool = True) -> Any:
@@ -172,11 +195,33 @@ def _light(rgba: Any) -> bool:
     return 0.299 * red + 0.587 * green + 0.114 * blue > 0.55
 
 
+def _shown(grid: np.ndarray, failed: np.ndarray, metric: str) -> np.ndarray:
+    """The colours' values: a failed cell with no finite value takes the worst colour (grey means not trained)."""
+    finite = grid[np.isfinite(grid)]
+    worst = 0.0 if higher_is_better(metric) else float(np.max(finite, initial=1.0))
+    return np.where(failed & ~np.isfinite(grid), worst, grid)
+
+
+def _norm(good: np.ndarray, metric: str) -> Any:
+    """The colour scale over the cells that trained (a diverged loss of 1e30 would flatten the rest).
+
+    Logarithmic for a loss spanning more than two decades; cells past the scale take its end colour.
+    """
+    if good.size == 0:
+        return None
+    low, high = float(np.min(good)), float(np.max(good))
+    if not higher_is_better(metric) and low > 0 and high > 100 * low:
+        return matplotlib.colors.LogNorm(low, high, clip=True)
+    return matplotlib.colors.Normalize(low, high if high > low else low + 1e-12, clip=True)
+
+
 def _cell(ax: Any, i: int, j: int, value: float, failed: bool, metric: str, best: bool, ink: str) -> None:
-    if math.isnan(value):
-        return
-    text = f"{value:.0%}" if "accuracy" in metric else f"{value:.3g}"
-    ax.text(j, i, ("× " if failed else "") + text, ha="center", va="center", fontsize=9, color=ink,
+    """The cell's mean, or × for a failed one (with its accuracy; a failed loss says nothing)."""
+    if "accuracy" in metric:
+        text = ("× " if failed else "") + (f"{value:.0%}" if math.isfinite(value) else "")
+    else:
+        text = "×" if failed else f"{value:.3g}"
+    ax.text(j, i, text.strip(), ha="center", va="center", fontsize=9, color=ink,
             weight="bold" if best else "normal")
     if best:
         ax.add_patch(matplotlib.patches.Rectangle((j - 0.46, i - 0.44), 0.92, 0.88, fill=False, ec=ink, lw=2))

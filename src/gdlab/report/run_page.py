@@ -35,10 +35,12 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
     sections = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(_subtitle(run))}</p>',
-        f'<p class="conclusion">{escape(str(run["status"]))}: {escape(str(run.get("reason") or "-"))}</p>',
+        f'<p class="conclusion">{escape(_verdict(run))}</p>',
         "<h2>Summary</h2>", _summary(history),
     ]
-    if history.get("train_loss") is not None and len(history["train_loss"]):
+    if not any(np.isfinite(history.get(name, [])).any() for name in LOSSES) and len(history.get("train_loss", [])):
+        sections.append("<p>No finite loss was recorded: the run diverged in its first epoch (see above).</p>")
+    elif history.get("train_loss") is not None and len(history["train_loss"]):
         sections += ["<h2>Loss and accuracy</h2>", figure(curves(history), _CURVES)]
         tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
         if tracked:
@@ -80,8 +82,14 @@ def curves(history: dict[str, np.ndarray]) -> str:
                 axes[1, col].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
                 axes[1, col].set_xlabel(label)
                 axes[1, col].set_ylabel("test accuracy")
+        broke = np.flatnonzero(~np.isfinite(np.asarray(history["train_loss"], np.float64)))
+        if broke.size:  # the epoch whose loss became non-finite, on both axes
+            marks = [(0, epochs)] + ([(1, seconds)] if np.isfinite(seconds[broke[0]]) else [])
+            for col, x in marks:
+                axes[0, col].axvline(x[broke[0]], color="#b00020", ls=":", lw=1.5,
+                                     label=f"diverged (epoch {broke[0] + 1}: non-finite loss)")
         for ax in axes[:, 0]:
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            _epoch_axis(ax, len(epochs))
         axes[0, 0].legend(fontsize=9)
         return _svg(fig, "run-curves")
 
@@ -103,7 +111,7 @@ def diagnostics(history: dict[str, np.ndarray], names: list[str]) -> str:
                 ax.legend(fontsize=8)
             ax.set_ylabel(name)
             ax.set_title(DIAGNOSTICS[name], fontsize=10)
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            _epoch_axis(ax, len(epochs))
         axes[-1].set_xlabel("epoch")
         return _svg(fig, "run-diagnostics")
 
@@ -118,6 +126,18 @@ def number(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}" if math.isfinite(value) else str(float(value))
     return "-" if value is None else str(value)
+
+
+def _verdict(run: dict[str, Any]) -> str:
+    """'status: reason', once: a recorded reason starts with its status ('diverged: non-finite loss ...')."""
+    status, reason = str(run["status"]), str(run.get("reason") or "-")
+    return reason if reason.startswith(f"{status}:") else f"{status}: {reason}"
+
+
+def _epoch_axis(ax: Any, epochs: int) -> None:
+    """Whole epochs 1..epochs, half an epoch of margin (one epoch is not 0.95 to 1.05)."""
+    ax.set_xlim(0.5, epochs + 0.5)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 
 
 def _subtitle(run: dict[str, Any]) -> str:
@@ -137,8 +157,8 @@ def _summary(history: dict[str, np.ndarray]) -> str:
         finite = np.isfinite(v)
         pick = np.nanargmax if "accuracy" in name else np.nanargmin
         best = int(pick(np.where(finite, v, np.nan))) if finite.any() else None
-        rows.append([name, number(float(v[-1])),
-                     "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
+        rows.append([name, number(float(v[-1])), "" if name == "learning_rate"  # a rate has no best
+                     else "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
     if "wall_time" in history and len(history["wall_time"]):
         rows.append(["seconds of training", number(float(history["wall_time"][-1])), ""])
     return table(["metric", "last epoch", "best (epoch)"], rows)
@@ -147,8 +167,10 @@ def _summary(history: dict[str, np.ndarray]) -> str:
 def _config_rows(run: dict[str, Any]) -> list[list[str]]:
     rows = [[key, number(run.get(key))] for key in ("id", "kind", "status", "dataset_fingerprint", "gdlab_version",
                                                     "jax_version", "device") if key in run]
+    shown = {row[0] for row in rows}
     for key, value in flat_config(run.get("config", {})).items():
-        rows.append([key, value if isinstance(value, str) else json.dumps(value)])
+        if key not in shown:  # the config repeats dataset_fingerprint
+            rows.append([key, value if isinstance(value, str) else json.dumps(value)])
     return rows
 
 

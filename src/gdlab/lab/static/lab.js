@@ -230,16 +230,19 @@ function drawRegression() {
   }
   traces.push({ type: "scatter", mode: "markers", name: "least squares", x: [d.least_squares[0]], y: [d.least_squares[1]],
                 marker: { symbol: "star", size: 13, color: "#f9a825", line: { color: "#000", width: 1 } } });
-  const small = { margin: { l: 50, r: 10, t: 30, b: 40 }, legend: { x: 0.01, y: 0.99, bgcolor: "#fffc", font: { size: 10 } } };
-  Plotly.react("r-contour", traces, { ...small, title: { text: "full-data loss over (w, b)", font: { size: 13 } },
-    xaxis: { title: "w" }, yaxis: { title: "b" } }, CONFIG);
+  // the legend below the axes: inside, it covered the start of the paths and curves (top left)
+  const small = { margin: { l: 50, r: 10, t: 30, b: 100 },
+                  legend: { orientation: "h", x: 0, xref: "container", y: 0, yref: "container", yanchor: "bottom",
+                            font: { size: 10 } } };
+  Plotly.react("r-contour", traces, { ...small, margin: { ...small.margin, b: 130 }, title: { text: "full-data loss over (w, b)", font: { size: 13 } },
+    xaxis: { title: { text: "w" } }, yaxis: { title: { text: "b" } } }, CONFIG);
   $("r-contour").dataset.paths = String(d.series.length);
   const curve = (key) => d.series.map((s) => ({ type: "scatter", mode: "lines", name: LABELS[s.name],
     x: s[key], y: s.loss, line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2 } }));
   Plotly.react("r-updates", curve("updates"), { ...small, title: { text: "loss vs updates", font: { size: 13 } },
-    xaxis: { title: "updates", type: "log" }, yaxis: { title: "full-data loss", type: "log" } }, CONFIG);
+    xaxis: { title: { text: "updates" }, type: "log" }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
-    xaxis: { title: "samples seen" }, yaxis: { title: "full-data loss", type: "log" } }, CONFIG);
+    xaxis: { title: { text: "samples seen" } }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   $("r-info").innerHTML = d.series.map((s) =>
     `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(s.loss[s.loss.length - 1])}`).join("; ") +
     `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
@@ -318,12 +321,29 @@ function drawTraining() {
     loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
                 y: run.history.train_loss, line: { dash: "dot", width: 1.5 } });
   }
-  const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: { title: "epoch" } };
-  Plotly.react("t-loss", loss, { ...small, title: { text: "loss", font: { size: 13 } }, yaxis: { type: "log" } }, CONFIG);
+  // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2); axis titles are objects since plotly.js 3
+  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(Math.max(0, ...x) / 10)) };
+  // the legend above the axes, right (at the side it narrowed the loss chart: its epochs sat left of the
+  // accuracy chart's below); the titles at the left, clear of it
+  const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
+                  legend: { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" } };
+  const broke = e.find((r) => r.train_loss === null);  // a non-finite loss comes as null: say where, not a blank
+  const mark = broke ? {
+    shapes: [{ type: "line", x0: broke.epoch, x1: broke.epoch, yref: "paper", y0: 0, y1: 1,
+               line: { color: "#c62828", dash: "dot", width: 1.5 } }],
+    annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: "right", yanchor: "top", showarrow: false,
+                    text: `diverged in epoch ${broke.epoch} (non-finite loss) `, font: { color: "#c62828" } }],
+  } : { shapes: [], annotations: [] };
+  Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", x: 0.01, xanchor: "left", font: { size: 13 } },
+    yaxis: { title: { text: "loss" }, type: "log" } }, CONFIG);
   const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
     ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
     : [];
-  Plotly.react("t-acc", acc, { ...small, title: { text: acc.length ? "test accuracy" : "test accuracy (classification only)", font: { size: 13 } } }, CONFIG);
+  $("t-acc").hidden = !acc.length;  // a regression has no accuracy: no empty chart
+  if (acc.length) {
+    Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", x: 0.01, xanchor: "left", font: { size: 13 } },
+      yaxis: { title: { text: "test accuracy" }, tickformat: ".0%" } }, CONFIG);
+  }
   $("t-loss").dataset.epochs = String(e.length);
 }
 
@@ -402,10 +422,11 @@ const PRESETS = {
     document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
     updateSurface();
   },
-  batches() { showTab("batches"); $("r-batch").value = 8; runRegression(); },
+  batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
   schedule() {
     showTab("train");
-    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; $("t-variant").value = "minibatch";
+    $("t-dataset").value = "linreg"; $("t-model").value = "linear";
+    $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
     $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
   },
 };
