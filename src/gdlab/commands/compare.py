@@ -137,10 +137,14 @@ def _train_variants(
     except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
         recorder = sweep_options["record"]
         if recorder is not None:
-            console.print(f"interrupted: gdlab resume {recorder.sweep_id} --db {db} reruns the unfinished configs",
-                          style="yellow", highlight=False, soft_wrap=True)
+            console.print(interrupted_text(recorder.sweep_id, db), style="yellow", highlight=False, soft_wrap=True)
         raise
     return groups
+
+
+def interrupted_text(sweep_id: str, db: str | Path | None) -> str:
+    """What to say when Ctrl-C stops a recorded sweep (typer turns it into exit code 130 without a word)."""
+    return f"interrupted: gdlab resume {sweep_id} --db {db} reruns the unfinished configs"
 
 
 def _plan(

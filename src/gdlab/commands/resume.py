@@ -44,7 +44,7 @@ def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
     """Rebuild a gdlab compare sweep's model and data from its record and rerun its unfinished configs."""
-    from gdlab.commands.compare import CompareOptions
+    from gdlab.commands.compare import CompareOptions, interrupted_text
     from gdlab.commands.fit import build_model, load_data
     from gdlab.commands.progress import Bars
 
@@ -71,7 +71,7 @@ def _resume_sweep(
         try:
             gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
         except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
-            sys.stderr.write(f"interrupted: gdlab resume {sweep.id} --db {store.path} reruns the unfinished configs\n")
+            sys.stderr.write(interrupted_text(sweep.id, store.path) + "\n")
             raise
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")

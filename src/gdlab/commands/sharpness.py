@@ -10,7 +10,7 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
-from gdlab.core.checks import check_float_range, check_int_range, check_positive_float
+from gdlab.core.checks import check_int_range
 from gdlab.core.rules import stability_formula, stability_limit
 
 
@@ -31,10 +31,7 @@ def run_sharpness(
     learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False, nesterov: bool = False,
 ) -> dict[str, Any]:
     """lambda_max at the model's initial params (seeded), the rule's stability limit and the verdict."""
-    check_positive_float("learning_rate", learning_rate)
-    check_float_range("momentum", momentum, 0.0, 1.0)
-    if nesterov and momentum == 0:
-        raise ValueError("nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0.")
+    gd.sgd(learning_rate, momentum=momentum, nesterov=nesterov)  # checks the rule's options, as gdlab fit does
     check_int_range("seed", seed, 0, 2**32 - 1)
     if isinstance(batch_size, str):
         batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,13 @@ def _is_scalar_array(value: Any, kinds: str) -> bool:
     """A 0-d array (np.array(0.1), jnp.float32(0.1)) whose dtype kind is one of kinds."""
     dtype = getattr(value, "dtype", None)
     return getattr(value, "shape", None) == () and dtype is not None and np.dtype(dtype).kind in kinds
+
+
+def array_as_list(value: Any) -> Any:
+    """A 1-D NumPy or JAX array as the list of its numbers (a sequence check then accepts it); else value."""
+    if not isinstance(value, Sequence) and getattr(value, "ndim", None) == 1:
+        return list(value)
+    return value
 
 
 def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
@@ -121,3 +128,13 @@ def check_directory(name: str, directory: Path) -> Path:
             return directory
         why = "not writable"
     raise ValueError(f"{name} must be a directory that can be created and written; got {str(directory)!r} ({why}).")
+
+
+def default_cache_dir() -> tuple[str, Path]:
+    """The gdlab cache directory, not created, and how messages name it: $GDLAB_CACHE_DIR, else
+    $XDG_CACHE_HOME/gdlab, else ~/.cache/gdlab (generated data there, JAX's compiled programs in jax/)."""
+    if os.environ.get("GDLAB_CACHE_DIR"):
+        return "$GDLAB_CACHE_DIR", Path(os.environ["GDLAB_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return "$XDG_CACHE_HOME/gdlab", Path(os.environ["XDG_CACHE_HOME"]) / "gdlab"
+    return "~/.cache/gdlab", Path.home() / ".cache" / "gdlab"

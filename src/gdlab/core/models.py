@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.checks import array_as_list, check_choice, check_int_range
 from gdlab.core.types import Array, Model, Params, PRNGKey
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
@@ -43,8 +43,7 @@ def mlp(
     hidden: Sequence[int] = (100, 100), activation: str = "relu", outputs: int | None = None
 ) -> Model:
     """Multilayer perceptron: h_0 = x; h_l = act(h_{l-1} W_l + b_l); outputs = h_L W + b."""
-    if not isinstance(hidden, Sequence) and getattr(hidden, "ndim", None) == 1:
-        hidden = list(hidden)  # a 1-D NumPy or JAX array of sizes
+    hidden = array_as_list(hidden)  # a 1-D NumPy or JAX array of sizes
     if isinstance(hidden, (int, str)) or not isinstance(hidden, Sequence):
         raise TypeError(f"hidden must be a sequence of layer sizes such as (100, 100); got {hidden!r}.")
     sizes = tuple(check_int_range(f"hidden[{i}]", h, 1) for i, h in enumerate(hidden))

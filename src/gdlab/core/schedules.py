@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab.core.checks import (
+    array_as_list,
     check_bool,
     check_float_range,
     check_int_range,
@@ -501,8 +502,7 @@ def _check_increasing_steps(
 ) -> tuple[float, ...]:
     """Strictly increasing integer steps >= 1, stored as floats."""
     allowed = "a strictly increasing sequence of integers in [1, inf)"
-    if not isinstance(values, Sequence) and getattr(values, "ndim", None) == 1:
-        values = list(values)  # a 1-D NumPy or JAX array
+    values = array_as_list(values)
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"{name} must be {allowed}; got {values!r}.")
     if not values and not allow_empty:

@@ -8,7 +8,7 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache
 
-from gdlab.core.checks import check_directory
+from gdlab.core.checks import check_directory, default_cache_dir
 
 
 def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
@@ -19,14 +19,11 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path
     once, before training. Returns the directory used; a path that is a file
     or cannot be written is a ValueError naming it.
     """
-    name = "path"
     if path is None:
-        name = ("$GDLAB_CACHE_DIR/jax" if os.environ.get("GDLAB_CACHE_DIR")
-                else "$XDG_CACHE_HOME/gdlab/jax" if os.environ.get("XDG_CACHE_HOME") else "~/.cache/gdlab/jax")
-        base = os.environ.get("GDLAB_CACHE_DIR") or str(
-            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gdlab"
-        )
-        path = Path(base) / "jax"
+        base_name, base = default_cache_dir()
+        name, path = f"{base_name}/jax", base / "jax"
+    else:
+        name = "path"
     directory = check_directory(name, Path(path))
     if getattr(jax.config, "jax_compilation_cache_dir", None) not in (None, str(directory)):
         compilation_cache.reset_cache()  # JAX binds its cache to the first directory otherwise
