@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -272,9 +273,13 @@ def together(checkpoint):  # after its first epoch, each waits for the other: th
             assert time.monotonic() < deadline, "the other writer never started"
             time.sleep(0.001)
 
-store = gd.store.open(db)
-gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.01), batch_size=8, epochs=60, seed=seed,
-       record=store, on_epoch=together)
+try:
+    store = gd.store.open(db)
+    gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.01), batch_size=8, epochs=60, seed=seed,
+           record=store, on_epoch=together)
+except BaseException:
+    (ready / f"{seed}-failed").touch()  # the other writer stops waiting: the test fails now, not in 8 min
+    raise
 print(store.last_run_id)
 """
 
@@ -297,6 +302,34 @@ def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_
     assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
     assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
     assert migrations == [(1,), (2,), (3,)]  # created and migrated once
+
+
+def test_threads_opening_one_new_database_at_once_all_open_it(tmp_path) -> None:
+    # Opened at once, a new file could be read between another opener's migration steps
+    # ("another SQLite database": tables, no application_id yet) or answer "database is
+    # locked" to the change to WAL (no busy handler there): two writers' CI failure.
+    errors: list[str] = []
+
+    def open_it(path: Path, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            gd.store.open(path).close()
+        except Exception as err:  # noqa: BLE001 - every failure is the test's finding
+            errors.append(f"{type(err).__name__}: {err}")
+
+    for attempt in range(40):
+        path = tmp_path / f"new{attempt}.db"
+        start = threading.Barrier(4)
+        openers = [threading.Thread(target=open_it, args=(path, start)) for _ in range(4)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join()
+        with gd.store.open(path) as store:
+            migrations = store.connection.execute("SELECT version FROM schema_migrations").fetchall()
+            mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
+        assert (migrations, mode) == ([(1,), (2,), (3,)], "wal")
+    assert errors == []
 
 
 # --- which runs are interrupted ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -164,7 +165,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _check_ours(conn, path)
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn, path)
@@ -220,9 +221,17 @@ def _refuse_future(version: int, path: Path) -> None:
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse, before writing anything, an SQLite file that is not a gdlab database."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    """Refuse, before writing anything, an SQLite file that is not a gdlab database.
+
+    Both reads are one snapshot: read apart, another process's migration could
+    commit between them (tables, but application_id still 0: "another database").
+    """
+    conn.execute("BEGIN")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    finally:
+        conn.execute("COMMIT")
     if app_id == APPLICATION_ID:
         _refuse_future(_version(conn), path)
     elif app_id != 0 or tables:
@@ -231,6 +240,27 @@ def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
             f"db must be a gdlab database; {str(path)!r} is another SQLite database ({what}). "
             "Nothing was changed."
         )
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (it stays so), waiting out other processes doing the same.
+
+    SQLite answers "database is locked" to a journal-mode change at once, without its
+    busy handler, while another connection reads or changes it: retry up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return
+        time.sleep(pause)
+        pause = min(2 * pause, 0.05)
 
 
 def _check_path(path: Path, create: bool) -> None:
