@@ -24,8 +24,7 @@ def run_find_lr(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
-    if isinstance(batch_size, str):
-        batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
+    batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, "relu")
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
@@ -87,8 +86,7 @@ def run_noise_scale(
     learning_rate: float | None, batch_size: int | str | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
-    if isinstance(batch_size, str):
-        batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
+    batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, "relu")
     check_int_range("seed", seed, 0, 2**32 - 1)  # before run_keys (10**20 was an OverflowError traceback)
     data = load_data(dataset, None)

@@ -6,7 +6,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import jax
 from rich.console import Console
@@ -106,7 +106,7 @@ def run_fit(
         nesterov=options.nesterov,
         weight_decay=options.weight_decay,
     )
-    batch_size = None if options.batch_size is None else parse_batch_size(options.batch_size)
+    batch_size = parse_batch_size(options.batch_size)
     check_int_range("epochs", options.epochs, 1)
     check_int_range("seed", options.seed, 0, 2**32 - 1)
     check_choice("metrics", options.metrics, METRICS)
@@ -285,8 +285,15 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def parse_batch_size(text: str) -> int | str:
-    """'full' stays 'full'; digits become an int (checked against the data by fit)."""
+@overload
+def parse_batch_size(text: str | int) -> int | str: ...
+@overload
+def parse_batch_size(text: str | int | None) -> int | str | None: ...
+def parse_batch_size(text: str | int | None) -> int | str | None:
+    """As typed: 'full' stays 'full', digits become an int (checked against the data by fit);
+    an int or None (called from Python) passes as it is."""
+    if not isinstance(text, str):
+        return text
     if text.strip().lower() == "full":
         return "full"
     try:

@@ -33,8 +33,7 @@ def run_sharpness(
     """lambda_max at the model's initial params (seeded), the rule's stability limit and the verdict."""
     gd.sgd(learning_rate, momentum=momentum, nesterov=nesterov)  # checks the rule's options, as gdlab fit does
     check_int_range("seed", seed, 0, 2**32 - 1)
-    if isinstance(batch_size, str):
-        batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
+    batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, activation)
     data = load_data(dataset, None)
     gd.enable_compilation_cache()

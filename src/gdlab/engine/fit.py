@@ -116,7 +116,7 @@ def fit(
     check_int_range("track_noise_scale", track_noise_scale, 0)
     if check_stability is not None:
         check_bool("check_stability", check_stability)
-    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    recorded = Recorded.of(metrics, model, data)
     check_rules(stop, reduce_lr, recorded, test_every)  # before anything compiles; again below on the spec
     n_train = process_rows(data.n_train, "n_train")  # several processes: data is this one's shard
     process_rows(data.n_test, "n_test")
@@ -273,6 +273,11 @@ class Recorded(NamedTuple):
     metrics: str
     has_test: bool
     classification: bool
+
+    @classmethod
+    def of(cls, metrics: str, model: Model | LossFn, data: Dataset) -> Recorded:
+        """A run of model on data: test metrics if data has a test split, accuracy for a classifier."""
+        return cls(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
 
 
 def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) -> None:

@@ -149,7 +149,7 @@ def sweep(
     nesterov = check_bool("nesterov", nesterov)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
-    recorded = Recorded(metrics, data.n_test > 0, isinstance(model, Model) and data.task == "classification")
+    recorded = Recorded.of(metrics, model, data)
     check_rules(stop, None, recorded, test_every)  # before the initial params compile
     check_callable("callback", callback, "callback(group, epoch, active configs)")
     check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),

@@ -87,7 +87,7 @@ class Jobs:
         model = build_model(spec)
         data = load_dataset(spec.dataset)
         check_task(model, data)  # logistic on linreg failed in the event stream after a 200
-        check_rules(stop_rule, None, Recorded("exact", data.n_test > 0, data.task == "classification"), 1)
+        check_rules(stop_rule, None, Recorded.of("exact", model, data), 1)
         resolve_batch_size(spec.batch_size, data.n_train)
         sgd(build_schedule(spec, data.n_train), momentum=spec.momentum, nesterov=spec.nesterov)
         with self._lock:

@@ -232,6 +232,7 @@ def stored_object(text: Any, what: str) -> dict[str, Any]:
         raise StoreError(f"the database is damaged: {what} must be a JSON object; got {value!r:.60}.")
     return value
 
+
 def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts as one level with dotted keys: {"rule": {"momentum": 0.9}} -> {"rule.momentum": 0.9}."""
     out: dict[str, Any] = {}
