@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Error, Page, Route, expect, sync_playwright
 
 from gdlab.lab import create_app
 
@@ -121,6 +121,37 @@ def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, t
     assert (newest["dataset"], newest["model"], newest["batch_size"], newest["learning_rate"]) == (
         "linreg", "linear", 16, 0.1)
     page.screenshot(path=str(tmp_path / "schedule-lesson.png"))
+
+
+def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(page: Page) -> None:
+    """The schedule lesson now starts a run: one already going is stopped and its stream closed, not mixed into
+    the chart. The first run's event stream is held (route interception) until the lesson has started its own."""
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/train/*/events", hold_the_first)
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-epochs").fill("200")
+    with page.expect_request("**/api/train/*/events"):
+        page.locator("#t-start").click()
+    expect(page.locator("#t-stop-btn")).to_be_enabled()
+    page.locator(".tab[data-tab=learn]").click()
+    with page.expect_request("**/api/train/*/events"):
+        page.locator("[data-preset=schedule]").click()
+    assert len(held) == 1
+    try:
+        held[0].continue_()  # the first run's epochs, were its stream still open
+    except Error:
+        pass  # the page closed that stream
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
+    page.wait_for_function("async () => (await api('/api/runs')).runs.some(r => r.status === 'interrupted')",
+                           polling=200)  # the first run was stopped
 
 
 def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: Path) -> None:
