@@ -362,6 +362,8 @@ async function startTraining() {
   if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
     T.source.close();
     api(`/api/train/${T.job}/stop`, {}).catch(() => {});
+    $("t-start").disabled = false;  // live again should the new run be refused
+    $("t-stop-btn").disabled = true;
   }
   T.epochs = [];
   drawTraining();
