@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from gdlab.lab import create_app, training
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
-from gdlab.lab.verdicts import stability_limit
+from gdlab.lab.verdicts import path_verdict, stability_limit
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +139,7 @@ def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:
     assert values[0] == pytest.approx(12.5) and values[-1] < values[0] / 4  # f(-1.5, 2) = 6.25 + 6.25
     end = np.asarray(out["paths"][0]["points"][-1])
     assert np.linalg.norm(end - 1) < np.linalg.norm(np.array([-1.5, 2.0]) - 1)  # along the valley to (1, 1)
-    assert out["verdicts"][0]["verdict"] in ("converges", "oscillates")
+    assert out["verdicts"][0]["verdict"] == "descending"  # |grad f| = 0.59 at the end: not converged
     for name, minimum in (("himmelblau", (3.0, 2.0)), ("beale", (3.0, 0.5))):  # from their default starts
         far = _surface(client, surface=name, learning_rate=0.01, steps=2000)
         assert far["paths"][0]["values"][-1] == pytest.approx(0.0, abs=1e-5)
@@ -147,6 +148,73 @@ def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:
     saddle = _surface(client, surface="saddle", learning_rate=0.5, steps=200)
     assert saddle["curvature_at_start"] == pytest.approx([-1.0, 1.0])
     assert saddle["paths"][0]["diverged_at"] is not None  # it slides off the saddle without bound
+
+
+WHY = {"converges": "it has settled", "descending": "still descending", "oscillates": "f went up",
+       "diverges": "left |x|, |y| <= 1e6"}
+"""The words in a path verdict's explanation that belong to its verdict word (and to no other)."""
+
+
+def _said_gradient_norm(why: str) -> float:
+    found = re.search(r"the gradient norm is ([-+.e\d]+)", why)
+    assert found is not None, why
+    return float(found.group(1))
+
+
+@pytest.mark.parametrize(("steps", "verdict"), [(100, "descending"), (200, "converges")])
+def test_a_path_verdict_on_the_exact_gd_iterate(steps: int, verdict: str) -> None:
+    """f = x^2/2, lr = 0.05: x_k = 0.95^k x_0, f falls every step, |grad f| = 0.95^N < 1e-3 from N = 135."""
+    x = 0.95 ** np.arange(steps + 1)
+    grad_norm = float(x[-1])
+    said = path_verdict("plain", 0.5 * x**2, grad_norm, None, steps)
+    assert said["verdict"] == verdict
+    assert WHY[verdict] in said["why"] and not any(WHY[v] in said["why"] for v in WHY if v != verdict)
+    assert _said_gradient_norm(said["why"]) == pytest.approx(grad_norm, rel=5e-3)
+    assert f"after {steps} steps" in said["why"]
+
+
+@pytest.mark.parametrize(("optimizer", "steps", "verdict"),
+                         [("plain", 40, "descending"), ("plain", 120, "converges"), ("momentum", 40, "oscillates")])
+def test_a_path_verdict_agrees_with_the_numbers_of_its_path(
+    client: TestClient, optimizer: str, steps: int, verdict: str
+) -> None:
+    """f = x^2 + 3*y^2 from (1, 1), lr = 0.05, m = 0.9: the verdict decided from a Python loop of the update
+    (plain: x_k = 0.9^k, y_k = 0.7^k) -- settled when |grad f| < 1e-3, else went up on a step or still descending."""
+    out = _surface(client, surface="formula", formula="x^2 + 3*y^2", learning_rate=0.05, momentum=0.9,
+                   start=[1.0, 1.0], steps=steps, optimizers=[optimizer])
+    w, v, f = np.array([1.0, 1.0]), np.zeros(2), [4.0]
+    m = 0.9 if optimizer == "momentum" else 0.0
+    for _ in range(steps):
+        v = m * v + np.array([2.0, 6.0]) * w
+        w = w - 0.05 * v
+        f.append(w[0] ** 2 + 3 * w[1] ** 2)
+    grad_norm = float(np.hypot(2 * w[0], 6 * w[1]))
+    expected = ("converges" if grad_norm < 1e-3 else "oscillates" if np.any(np.diff(f) > 0) else "descending")
+    assert expected == verdict  # plain, 40 steps: |grad f| = 2*0.9^40 = 0.03; 120 steps: 6e-6
+    said = out["verdicts"][0]
+    assert said["verdict"] == expected, said
+    assert WHY[expected] in said["why"] and not any(WHY[v] in said["why"] for v in WHY if v != expected)
+    assert _said_gradient_norm(said["why"]) == pytest.approx(grad_norm, rel=5e-3)  # 3 digits
+
+
+@pytest.mark.parametrize(("surface", "learning_rate", "steps"),
+                         [("rosenbrock", 0.001, 1500), ("beale", 0.01, 800), ("saddle", 0.1, 60),
+                          ("himmelblau", 0.01, 150)])
+def test_the_verdict_word_and_its_explanation_agree_at_the_pages_defaults(
+    client: TestClient, surface: str, learning_rate: float, steps: int
+) -> None:
+    """The page's default rate and steps per surface (lab.js DEFAULT_LR, DEFAULT_STEPS). Rosenbrock at 1500
+    steps said 'converges' over 'still descending'."""
+    out = _surface(client, surface=surface, learning_rate=learning_rate, steps=steps)
+    said = out["verdicts"][0]
+    assert WHY[said["verdict"]] in said["why"], said
+    assert not any(WHY[v] in said["why"] for v in WHY if v != said["verdict"]), said
+    if surface == "rosenbrock":  # f = (1 - x)^2 + 100 (y - x^2)^2 falls all the way, but is far from flat
+        x, y = out["paths"][0]["points"][-1]
+        grad_norm = np.hypot(-2 * (1 - x) - 400 * x * (y - x**2), 200 * (y - x**2))
+        assert grad_norm > 0.1 and np.all(np.diff(out["paths"][0]["values"]) <= 0)
+        assert said["verdict"] == "descending"
+        assert _said_gradient_norm(said["why"]) == pytest.approx(grad_norm, rel=1e-2)
 
 
 def test_a_surface_answer_stays_small(client: TestClient) -> None:

@@ -6,6 +6,7 @@ runs); the page loads plotly.js from the server, with no network beyond loopback
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Error, Page, Route, expect, sync_playwright
 
 from gdlab.lab import create_app
 
@@ -100,12 +101,104 @@ def test_a_lesson_button_opens_its_preset(page: Page) -> None:
     page.locator("[data-preset=rate]").click()
     expect(page.locator("#surfaces")).to_be_visible()
     expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
+
+
+def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, tmp_path: Path) -> None:
+    """It filled the form and stopped there: the chart stayed empty until Start."""
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-variant").select_option("sgd")  # greys out Batch size
     page.locator(".tab[data-tab=learn]").click()
-    page.locator("[data-preset=schedule]").click()  # mini-batch 16: its Batch size is live again
-    expect(page.locator("#t-batch")).to_be_enabled()
+    page.locator("[data-preset=schedule]").click()
+    expect(page.locator("#train")).to_be_visible()
+    expect(page.locator("#t-batch")).to_be_enabled()  # mini-batch 16: its Batch size is live again
     expect(page.locator("#t-batch")).to_have_value("16")
+    expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "20")  # 20 epochs plotted as they came
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")
+    assert len(losses) == 20 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert page.locator("#t-loss .scatterlayer .trace path.js-line").count() >= 1
+    newest = page.evaluate("() => api('/api/runs')")["runs"][0]  # the lesson's settings, recorded
+    assert (newest["dataset"], newest["model"], newest["batch_size"], newest["learning_rate"]) == (
+        "linreg", "linear", 16, 0.1)
+    page.screenshot(path=str(tmp_path / "schedule-lesson.png"))
+
+
+def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(page: Page) -> None:
+    """The schedule lesson now starts a run: one already going is stopped and its stream closed, not mixed into
+    the chart. The first run's event stream is held (route interception) until the lesson has started its own."""
+    held: list[Route] = []
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/train/*/events", hold_the_first)
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-epochs").fill("200")
+    with page.expect_request("**/api/train/*/events"):
+        page.locator("#t-start").click()
+    expect(page.locator("#t-stop-btn")).to_be_enabled()
+    page.locator(".tab[data-tab=learn]").click()
+    with page.expect_request("**/api/train/*/events"):
+        page.locator("[data-preset=schedule]").click()
+    assert len(held) == 1
+    try:
+        held[0].continue_()  # the first run's epochs, were its stream still open
+    except Error:
+        pass  # the page closed that stream
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
+    page.wait_for_function("async () => (await api('/api/runs')).runs.some(r => r.status === 'interrupted')",
+                           polling=200)  # the first run was stopped
+
+
+def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: Path) -> None:
+    """Rosenbrock at its defaults (rate 0.001, 1500 steps): the verdict word said 'converges' and its
+    text 'still descending'."""
+    page.locator("#s-surface").select_option("rosenbrock")
+    verdict = page.locator("#s-verdict")
+    expect(verdict).to_have_attribute("data-verdict", "descending")
+    expect(verdict.locator("span.descending")).to_have_text("descending")
+    expect(verdict).to_contain_text("still descending, not yet converged within the 1500 steps")
+    color = verdict.locator("span.descending").evaluate("(el) => getComputedStyle(el).color")
+    assert color == "rgb(53, 87, 197)"  # its own colour, as bold as the other words
+    page.screenshot(path=str(tmp_path / "rosenbrock-descending.png"))
+
+
+def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Path) -> None:
+    """The tab stayed blank for seconds while its first program compiled: now a note says so until the
+    answer comes (the request is held here by route interception), and an error answer is shown."""
+    held: list[Route] = []
+    page.route("**/api/regression", lambda route: held.append(route))  # held until the test lets it go
+    status = page.locator("#r-status")
+    expect(status).to_be_hidden()
+    with page.expect_request("**/api/regression"):
+        page.locator(".tab[data-tab=batches]").click()
+    expect(status).to_be_visible()
+    expect(status).to_have_attribute("data-state", "busy")
+    expect(status).to_contain_text("compiling: the first run takes a few seconds")
+    assert len(held) == 1 and page.locator("#r-contour").get_attribute("data-paths") is None  # nothing drawn
+    page.screenshot(path=str(tmp_path / "batches-compiling.png"))
+    held.pop().continue_()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    expect(status).to_be_hidden()
+    # later requests: "computing…" while out; an answer of 400 replaces the note by its message
+    with page.expect_request("**/api/regression"):
+        page.locator("#r-run").click()
+    expect(status).to_have_attribute("data-state", "busy")
+    expect(status).to_have_text("computing…")
+    route = held.pop()
+    body = json.loads(route.request.post_data or "{}")
+    route.continue_(post_data=json.dumps({**body, "batch_size": 60}))  # more than the 50 points
+    expect(status).to_have_attribute("data-state", "error")
+    expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
+    expect(status).to_be_visible()
+    page.screenshot(path=str(tmp_path / "batches-error.png"))
+    page.unroute("**/api/regression")
+    page.locator("#r-run").click()  # a good answer clears the error
+    expect(status).to_be_hidden()
 
 
 def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:
@@ -163,6 +256,7 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
 
 
 def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path) -> None:
+    runs_before = len(page.evaluate("() => api('/api/runs')")["runs"])  # the lesson's run may be there
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-epochs").fill("15")
     page.evaluate(  # record every redraw of the loss chart
@@ -185,8 +279,8 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     expect(page.locator("#t-loss .annotation-text")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "train.png"))
     page.locator("#t-runs-box summary").click()
-    expect(page.locator("#t-runs label")).to_have_count(1)
-    page.locator("#t-runs input").check()  # overlay the recorded run: a dotted curve, equal to the live one
+    expect(page.locator("#t-runs label")).to_have_count(runs_before + 1)
+    page.locator("#t-runs input").first.check()  # newest first: this run  # overlay the recorded run: a dotted curve, equal to the live one
     page.wait_for_function("() => document.getElementById('t-loss').data.some(t => t.name.startsWith('run '))")
     overlay = page.evaluate(
         "() => document.getElementById('t-loss').data.filter(t => t.name.startsWith('run '))[0].y")

@@ -23,6 +23,8 @@ from gdlab.core import rules
 
 TOUCH = 1e-6
 """Relative distance to the stability limit below which a rate counts as on it."""
+SETTLED = 1e-3
+"""Gradient norm below which a path on a surface with no closed form counts as converged."""
 
 
 def stability_limit(optimizer: str, big: float, momentum: float) -> float:
@@ -76,20 +78,29 @@ def quadratic_verdict(
 
 def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
                  steps: int) -> dict[str, Any]:
-    """Verdict for a path on a surface with no closed form: read from the path itself."""
+    """Verdict for a path on a surface with no closed form, read from the path itself.
+
+    diverges    it left the box (or f stopped being finite) at step diverged_at
+    converges   |grad f| < SETTLED at the last point
+    oscillates  not settled, and f_{k+1} > f_k on some step
+    descending  not settled, and f fell on every step: not yet converged within the steps
+    """
     if diverged_at is not None:
         return {"optimizer": optimizer, "verdict": "diverges", "why": (
             f"the iterate left |x|, |y| <= 1e6 (or f stopped being finite) at step {diverged_at}: "
             "the rate is too large for the curvature it met, or f has no minimum that way")}
     last = float(values[-1])
-    if grad_norm < 1e-3:
+    if grad_norm < SETTLED:
         return {"optimizer": optimizer, "verdict": "converges", "why": (
-            f"after {steps} steps the gradient norm is {grad_norm:.2e}: it has settled at f = {last:.4g}")}
-    rising = values.size > 2 and float(np.max(np.diff(values))) > 0
-    return {"optimizer": optimizer, "verdict": "oscillates" if rising else "converges", "why": (
-        f"after {steps} steps f = {last:.4g} and the gradient norm is {grad_norm:.3g}; "
-        + ("f went up on some steps: the rate overshoots where the surface is steep"
-           if rising else "f fell on every step: it is still descending"))}
+            f"after {steps} steps the gradient norm is {grad_norm:.2e} < {SETTLED:g}: "
+            f"it has settled at f = {last:.4g}")}
+    unsettled = f"after {steps} steps f = {last:.4g} and the gradient norm is {grad_norm:.3g} >= {SETTLED:g}"
+    if values.size > 1 and float(np.max(np.diff(values))) > 0:
+        return {"optimizer": optimizer, "verdict": "oscillates", "why": (
+            f"{unsettled}; f went up on some steps: the rate overshoots where the surface is steep")}
+    return {"optimizer": optimizer, "verdict": "descending", "why": (
+        f"{unsettled}; f fell on every step: it is still descending, not yet converged within "
+        f"the {steps} steps")}
 
 
 def _limit_text(optimizer: str, momentum: float, limit: float) -> str:

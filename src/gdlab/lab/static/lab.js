@@ -206,16 +206,27 @@ async function runRegression() {
   for (const id of ["r-n", "r-noise", "r-batch", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-lr-out").textContent = fmt(req.learning_rate);
   $("r-batch").max = req.points ? req.points.length : req.n;
+  // a note while the request is out: the first one compiles the descents, which takes seconds
+  showRegressionStatus(R.data ? "computing…" : "compiling: the first run takes a few seconds…", "busy");
   try {
     const d = await api("/api/regression", req);
-    if (seq !== R.seq) return;
+    if (seq !== R.seq) return;  // a newer request is on its way (its note stays)
     R.data = d;
     R.points = d.points;
     drawScatter();
     drawRegression();
+    showRegressionStatus("", null);
   } catch (err) {
-    if (seq === R.seq) $("r-info").innerHTML = `<span class="error">${esc(err.message)}</span>`;
+    if (seq === R.seq) showRegressionStatus(err.message, "error");
   }
+}
+
+function showRegressionStatus(text, kind) {  // kind: "busy", "error", or null to hide the note
+  const box = $("r-status");
+  box.textContent = text;
+  box.className = `status ${kind || ""}`;
+  box.dataset.state = kind || "";
+  box.hidden = !kind;
 }
 
 function drawRegression() {
@@ -348,6 +359,12 @@ function drawTraining() {
 }
 
 async function startTraining() {
+  if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
+    T.source.close();
+    api(`/api/train/${T.job}/stop`, {}).catch(() => {});
+    $("t-start").disabled = false;  // live again should the new run be refused
+    $("t-stop-btn").disabled = true;
+  }
   T.epochs = [];
   drawTraining();
   $("t-status").textContent = "starting…";
@@ -428,6 +445,7 @@ const PRESETS = {
     $("t-dataset").value = "linreg"; $("t-model").value = "linear";
     $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
     $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
+    startTraining();  // like the other lessons: open it running
   },
 };
 document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => PRESETS[b.dataset.preset]()));
