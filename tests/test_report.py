@@ -330,7 +330,7 @@ def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None
     validation = [{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0}, {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}]
     result = LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
     page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
-    assert "<tr><td>1</td><td>diverged</td><td>—</td><td></td></tr>" in page  # the mean train loss was inf
+    assert '<tr><td>1</td><td class="failed">diverged</td><td>—</td><td></td></tr>' in page  # the mean was inf
     assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
 
