@@ -194,7 +194,7 @@ def test_a_variant_none_of_whose_rates_trained_shows_no_best_learning_rate(capsy
     assert "batch GD ended best" in text and "SGD ended best" not in text
     assert "At its best rate SGD" not in text  # no claim about the least bad rate as if it were the best
     table = _summary_html(Path("gdlab-compare.html").read_text())
-    assert "<td>SGD</td><td>1</td><td>800</td><td>— (all diverged)</td><td>—</td>" in table
+    assert '<td>SGD</td><td>1</td><td>800</td><td class="failed">— (all diverged)</td><td>—</td>' in table
     assert "<td>batch GD</td><td>800 (all)</td><td>1</td><td>0.5</td>" in table
     assert main(["report", "s.json", "--json", "-o", "again.html"]) == 0
     sgd, batch = json.loads(capsys.readouterr().out)["variants"]
