@@ -508,6 +508,18 @@ def test_find_lr_marks_the_candidates_that_diverged_in_its_validation(capsys) ->
     assert section.count('<td class="failed">diverged</td>') == len(diverged) and "e+" not in section
 
 
+def test_a_sweep_whose_every_config_diverged_lists_no_best_config(capsys) -> None:
+    with gd.store.open("gdlab.db") as store:  # batch 20 at rate 1 on linreg: a finite 3e15 > 100 x the start
+        result = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[1.0], batch_size=[20],
+                          seeds=2, epochs=1, record=store)
+    assert {r["status"] for r in result.rows} == {"diverged"}
+    assert all(np.isfinite(r["final_train_loss"]) for r in result.rows)
+    [listed] = _json(capsys, "runs", "list", "--sweeps")
+    assert (listed["best_config"], listed["best_train_loss"]) == (None, None)  # was the diverged config
+    code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
+    assert code == 0 and out.splitlines()[-1] == "best: -"
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,

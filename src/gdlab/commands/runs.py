@@ -63,7 +63,8 @@ def sweep_brief(
 ) -> dict[str, Any]:
     """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
 
-    The best config has the lowest final train loss, mean over its seeds, among the finished ones.
+    The best config has the lowest final train loss, mean over its seeds, among the finished ones none of
+    whose seeds diverged (a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
     """
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
@@ -71,7 +72,8 @@ def sweep_brief(
         key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
         if run.config.get("momentum"):
             key += f", momentum {run.config['momentum']:.4g}"
-        by_config.setdefault(key, []).append(finals[run.id].get("train_loss", math.nan))
+        by_config.setdefault(key, []).append(math.nan if run.status == "diverged" else
+                                             finals[run.id].get("train_loss", math.nan))
     scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
     best = min(scored, default=(None, None))
     return jsonable({
