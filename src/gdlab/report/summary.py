@@ -22,7 +22,8 @@ class VariantSummary:
     """One batch size at its best learning rate (means over seeds); None where not reached.
 
     When no config of the variant trained (each diverged or collapsed: ``trained`` is False),
-    best_learning_rate and mean are those of the least bad rate, kept as numbers but no recommendation.
+    best_learning_rate and mean are those of the least bad rate, kept as numbers but no recommendation,
+    and the target counts as not reached (a curve may pass it on its way up before it blows up).
     """
 
     label: str
@@ -145,9 +146,10 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
     rate, values = best_learning_rate(rows, metric)
     mean, std = mean_and_std(values)
     history_name = metric.removeprefix("final_").removeprefix("best_")
-    epochs = reach(curves(comparison, size, rate, history_name), target, metric)
-    per_epoch = seconds_per_epoch(comparison, size)
     failures = [failure(r) for r in rows]
+    trained = failures.count(None) > 0
+    epochs = reach(curves(comparison, size, rate, history_name), target, metric) if trained else None
+    per_epoch = seconds_per_epoch(comparison, size)
     lowest = min(r["learning_rate"] for r in rows)
     train = curves(comparison, size, rate, "train_loss")
     return VariantSummary(
@@ -161,7 +163,7 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
                                                if r["learning_rate"] == lowest])),
         initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
         rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
-        trained=failures.count(None) > 0,
+        trained=trained,
     )
 
 
