@@ -174,6 +174,54 @@ def test_compare_prints_the_table_and_the_conclusion(tiny, capsys) -> None:
     assert "mini-batch 40" in err and "writing the report" in err  # the progress bars
 
 
+def _summary_html(page: str) -> str:
+    """The report's summary table (its first table)."""
+    return page[page.index("<h2>Summary</h2>"):page.index("</table>")]
+
+
+def test_a_variant_none_of_whose_rates_trained_shows_no_best_learning_rate(capsys) -> None:
+    # SGD diverges at both rates on linreg, batch GD trains at both (2 seeds, 2 epochs)
+    code = main(["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "1,full",
+                 "--learning-rates", "0.5,0.9", "--seeds", "2", "--epochs", "2", "--no-record", "--no-progress",
+                 "--json-out", "s.json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    sgd = next(line for line in out.splitlines() if "│ SGD " in line)
+    assert "— (all diverged)" in sgd and "4/4" in sgd and " 0.5 │ " not in sgd.replace("│ 0.5 │", "")
+    text = " ".join(out.split())
+    assert "No learning rate in the grid trained SGD (all 4 configs diverged) within 2 epochs, so it has no best " \
+           "learning rate" in text
+    assert "batch GD ended best" in text and "SGD ended best" not in text
+    assert "At its best rate SGD" not in text  # no claim about the least bad rate as if it were the best
+    table = _summary_html(Path("gdlab-compare.html").read_text())
+    assert '<td>SGD</td><td>1</td><td>800</td><td class="failed">— (all diverged)</td><td>—</td>' in table
+    assert "<td>batch GD</td><td>800 (all)</td><td>1</td><td>0.5</td>" in table
+    assert main(["report", "s.json", "--json", "-o", "again.html"]) == 0
+    sgd, batch = json.loads(capsys.readouterr().out)["variants"]
+    assert (sgd["trained"], sgd["best_learning_rate"], sgd["diverged"], sgd["configs"]) == (False, 0.5, 4, 4)
+    assert (batch["trained"], batch["best_learning_rate"]) == (True, 0.5)  # the numbers stay, with the flag
+
+
+def test_without_a_target_the_table_has_no_target_columns(capsys) -> None:
+    grid = ["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "full", "--learning-rates",
+            "0.5", "--seeds", "1", "--epochs", "2", "--no-record", "--no-progress"]
+    assert main(grid) == 0  # a regression: no default target loss
+    out = capsys.readouterr().out
+    header = out[: out.index("│ batch GD")]
+    assert "target" not in header and "epochs to" not in header and "seconds to" not in header
+    assert "final test loss" in header and "too high from" in header
+    assert "seconds:" not in out  # the note on a column that is not there
+    table = _summary_html(Path("gdlab-compare.html").read_text())
+    assert "epochs to" not in table and "seconds to" not in table and table.count("<th>") == 8
+    assert "<td>—</td>" not in table.replace("<td>—</td></tr>", "")  # too high from: the only empty cell
+    assert main([*grid, "--target", "1"]) == 0  # with a target loss the columns are there, and filled
+    out = " ".join(capsys.readouterr().out.split())
+    assert "epochs to 1" in out and "seconds to 1" in out and "seconds: each variant" in out
+    table = _summary_html(Path("gdlab-compare.html").read_text())
+    assert "<th>epochs to 1</th><th>seconds to 1</th>" in table
+    assert re.search(r"<td>0\.5</td><td>[^<]+</td><td>1</td><td>[0-9.e-]+</td><td>0/1</td>", table)  # epoch 1
+
+
 def test_the_default_grid() -> None:
     assert DEFAULT_EPOCHS == CompareOptions().epochs
     assert inspect.signature(compare).parameters["epochs"].default.default == DEFAULT_EPOCHS

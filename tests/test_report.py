@@ -142,6 +142,21 @@ def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_sec
     assert "SGD reached the target test accuracy of 50% first both per epoch (epoch 2) and per second" in conclusion(both)
 
 
+def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_best() -> None:
+    toy = _synthetic({1: [0.55, 0.6], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)  # SGD: 55% at epoch 1,
+    rows = [{**r, "status": "diverged"} if r["batch_size"] == 1 else r for r in toy.rows]  # then diverged
+    summary = summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+    sgd, mini = summary.variants
+    assert (sgd.trained, sgd.epochs_to_target, sgd.seconds_to_target, mini.trained) == (False, None, None, True)
+    assert (summary.first_by_epoch, summary.first_by_second) == ("mini-batch 32", "mini-batch 32")
+    assert sgd.best_learning_rate == 0.1 and sgd.mean == pytest.approx(0.6)  # the numbers stay
+    text = conclusion(summary)
+    assert "mini-batch 32 ended best" in text and "SGD ended best" not in text
+    assert "No learning rate in the grid trained SGD (all 2 configs diverged) within 2 epochs" in text
+    assert "Mini-batch 32 reached the target test accuracy of 50% first both per epoch (epoch 2)" in text
+    assert table.cells(summary)[0][3] == "— (all diverged)" and table.cells(summary)[1][3] == "0.1"
+
+
 def test_the_conclusion_says_when_no_variant_reached_the_target() -> None:
     summary = summarize(_synthetic({1: [0.1, 0.2], 32: [0.1, 0.3]}, {1: 1.0, 32: 0.1}, epochs=2))
     assert summary.first_by_epoch is None and summary.first_by_second is None
@@ -330,7 +345,7 @@ def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None
     validation = [{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0}, {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}]
     result = LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
     page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
-    assert "<tr><td>1</td><td>diverged</td><td>—</td><td></td></tr>" in page  # the mean train loss was inf
+    assert '<tr><td>1</td><td class="failed">diverged</td><td>—</td><td></td></tr>' in page  # the mean was inf
     assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
 

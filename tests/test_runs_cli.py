@@ -479,6 +479,47 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
 
 
+def test_find_lr_marks_the_candidates_that_diverged_in_its_validation(capsys) -> None:
+    # max_lr 100: largest_stable suggests about 1.6, whose candidates 1 to 3.2 blow up over 2 epochs (a loss
+    # of 1e15 to 1e34, finite at first, above 100 x the initial loss), while 0.018 to 0.56 train
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
+                          "40", "--batch-size", "20", "--max-lr", "100", "--validate-epochs", "2", "--no-progress")
+    assert code == 0, err
+    [run] = _json(capsys, "runs", "list")
+    validation = _json(capsys, "runs", "show", run["run_id"])["finder"]["validation"]
+    grid = [v["learning_rate"] for v in validation]
+    rows = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=grid, batch_size=[20], seeds=2,
+                    epochs=2, metrics="running").rows  # the finder's validation sweep, again: the reference
+    diverged = {r["learning_rate"] for r in rows if r["status"] == "diverged"}
+    assert 0 < len(diverged) < len(grid)
+    assert {v["learning_rate"] for v in validation if v["diverged"]} == diverged
+    assert all(v["mean"] == "inf" for v in validation if v["diverged"])  # inf as runs show --json writes it
+    assert all(v["mean"] < 1 for v in validation if not v["diverged"])
+    table = out[out.index("validation: 2 epochs per candidate"):]
+    marked = [line for line in table.splitlines() if "diverged" in line and "│" in line]
+    assert len(marked) == len(diverged) and "e+" not in table  # no blown-up loss shown as a number
+    assert "gd.stop.diverged" in " ".join(out.split())
+    code, shown, _ = _run(capsys, "runs", "show", run["run_id"])
+    lines = shown[shown.index("validation ("):].splitlines()
+    assert sum(line.split()[1:2] == ["diverged"] for line in lines) == len(diverged) and "e+" not in shown
+    _run(capsys, "report", run["run_id"], "-o", "finder.html")
+    page = Path("finder.html").read_text()
+    section = page[page.index("<h2>Validation</h2>"):]
+    assert section.count('<td class="failed">diverged</td>') == len(diverged) and "e+" not in section
+
+
+def test_a_sweep_whose_every_config_diverged_lists_no_best_config(capsys) -> None:
+    with gd.store.open("gdlab.db") as store:  # batch 20 at rate 1 on linreg: a finite 3e15 > 100 x the start
+        result = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[1.0], batch_size=[20],
+                          seeds=2, epochs=1, record=store)
+    assert {r["status"] for r in result.rows} == {"diverged"}
+    assert all(np.isfinite(r["final_train_loss"]) for r in result.rows)
+    [listed] = _json(capsys, "runs", "list", "--sweeps")
+    assert (listed["best_config"], listed["best_train_loss"]) == (None, None)  # was the diverged config
+    code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
+    assert code == 0 and out.splitlines()[-1] == "best: -"
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,

@@ -69,7 +69,16 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path
     _close(result.run(0), alone)
     header = result.to_csv(tmp_path / "rows.csv").read_text().splitlines()[0].split(",")
     assert set(header) == set(good) | set(bad)  # every column of any row
-    assert result.best("final_train_loss")["learning_rate"] == 0.1
+    best = result.best("final_train_loss")
+    assert (best["learning_rate"], best["diverged"], best["all_diverged"]) == (0.1, 0, False)
+
+
+def test_best_says_when_every_config_diverged(small) -> None:
+    result = gd.sweep(MODEL, small, learning_rate=[1e4, 1e5], batch_size=[50], seeds=2, epochs=2)
+    assert {row["status"] for row in result.rows} == {"diverged"}
+    best = result.best("final_train_loss")  # the least bad, flagged: no learning rate trained
+    assert (best["diverged"], best["seeds"], best["all_diverged"]) == (2, 2, True)
+    assert best["learning_rate"] in (1e4, 1e5) and best["metric"] == "final_train_loss"
 
 
 def test_each_config_stops_on_its_own_epoch(small) -> None:

@@ -339,8 +339,9 @@ def _print(console: Console, summary: Summary, comparison: Comparison, text: str
         grid.add_row(*row)
     console.print(grid)
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
-    console.print("seconds: each variant's median epoch time over its configs (compile time left out); "
-                  "collapsed: final train loss >= the loss before training.", highlight=False)
+    seconds = ("" if summary.target is None else  # no target: no seconds column
+               "seconds: each variant's median epoch time over its configs (compile time left out); ")
+    console.print(f"{seconds}collapsed: final train loss >= the loss before training.", highlight=False)
     console.print()
     console.print(text, highlight=False)
     console.print()

@@ -63,7 +63,8 @@ def sweep_brief(
 ) -> dict[str, Any]:
     """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
 
-    The best config has the lowest final train loss, mean over its seeds, among the finished ones.
+    The best config has the lowest final train loss, mean over its seeds, among the finished ones none of
+    whose seeds diverged (a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
     """
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
@@ -71,7 +72,8 @@ def sweep_brief(
         key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
         if run.config.get("momentum"):
             key += f", momentum {run.config['momentum']:.4g}"
-        by_config.setdefault(key, []).append(finals[run.id].get("train_loss", math.nan))
+        by_config.setdefault(key, []).append(math.nan if run.status == "diverged" else
+                                             finals[run.id].get("train_loss", math.nan))
     scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
     best = min(scored, default=(None, None))
     return jsonable({
@@ -134,7 +136,12 @@ def _finder_lines(finder: Any) -> list[str]:
              "suggestions by rule (geometric mean over seeds; spread):"]
     for rule, s in finder.suggestions.items():
         lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
-    return lines
+    from gdlab.report.finder import DIVERGED_NOTE, VALIDATION_HEADERS, validation_cells
+
+    lines.append("validation (mean and std over seeds of the final train loss):")
+    cells = validation_cells(finder)
+    lines += ["  " + line for line in aligned(VALIDATION_HEADERS, cells)]
+    return [*lines, f"  {DIVERGED_NOTE}"] if any(row[1] == "diverged" for row in cells) else lines
 
 
 def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> dict[str, Any]:

@@ -71,7 +71,7 @@ class LRFinderResult(NamedTuple):
     learning_rates: np.ndarray  # (steps,)
     losses: np.ndarray  # (seeds, steps) smoothed; NaN after a seed's curve ended
     raw_losses: np.ndarray  # (seeds, steps)
-    validation: list[dict[str, Any]]  # candidate rate, mean and std of the final train loss
+    validation: list[dict[str, Any]]  # candidate learning_rate, mean and std of the final train loss, diverged
 
     def schedule(self, kind: str, total_steps: int, warmup_steps: int = 0) -> Schedule:
         """A schedule built from the answer: "cosine" (with warmup) or "one_cycle" (peak at the answer)."""
@@ -274,11 +274,15 @@ def _candidates(values: list[float], per_decade: int, low: float, high: float) -
 
 
 def _validation(rows: list[dict[str, Any]], grid: list[float]) -> list[dict[str, Any]]:
+    """Per candidate the mean and std over seeds of the final train loss; inf and 0, and diverged True,
+    where a seed diverged: its sweep status, from a non-finite loss or one above 100 x the initial loss
+    (gd.stop.diverged), so a blown-up 3.8e21 is not shown as a finite result."""
     out = []
     for rate in grid:
-        losses = [r["final_train_loss"] if math.isfinite(r.get("final_train_loss", math.nan)) else math.inf
-                  for r in rows if r["learning_rate"] == rate]
-        mean = float(np.mean(losses))
-        out.append({"learning_rate": rate, "mean": mean if math.isfinite(mean) else math.inf,
-                    "std": float(np.std(losses)) if math.isfinite(mean) else 0.0})
+        picked = [r for r in rows if r["learning_rate"] == rate]
+        diverged = any(r["status"] == "diverged" or not math.isfinite(r.get("final_train_loss", math.nan))
+                       for r in picked)
+        losses = [r["final_train_loss"] for r in picked] if not diverged else [math.inf]
+        out.append({"learning_rate": rate, "mean": float(np.mean(losses)),
+                    "std": 0.0 if diverged else float(np.std(losses)), "diverged": diverged})
     return out

@@ -165,27 +165,35 @@ class SweepResult:
         )
 
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
-        """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread."""
+        """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread.
+
+        A mean that is not finite ranks last. ``diverged`` counts the seeds of the returned config
+        whose status is "diverged"; ``all_diverged`` is True when every config of the sweep diverged,
+        so the returned one is only the least bad (no learning rate trained).
+        """
         rows = self.rows
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
             raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
         maximise = "accuracy" in metric
-        by_config: dict[tuple[float, int, float, str], list[float]] = {}
+        by_config: dict[tuple[float, int, float, str], list[dict[str, Any]]] = {}
         for row in rows:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
-            by_config.setdefault(key, []).append(row.get(metric, math.nan))
+            by_config.setdefault(key, []).append(row)
 
-        def score(values: list[float]) -> float:
-            mean = float(np.mean(values))
+        def score(picked: list[dict[str, Any]]) -> float:
+            mean = mean_and_std([r.get(metric, math.nan) for r in picked])[0]
             if not math.isfinite(mean):
                 return -math.inf
             return mean if maximise else -mean
 
-        key, values = max(by_config.items(), key=lambda item: score(item[1]))
+        key, picked = max(by_config.items(), key=lambda item: score(item[1]))
+        mean, std = mean_and_std([r.get(metric, math.nan) for r in picked])
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
-                "mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+                "mean": mean, "std": std, "seeds": len(picked),
+                "diverged": sum(r["status"] == "diverged" for r in picked),
+                "all_diverged": all(r["status"] == "diverged" for r in rows)}
 
     def table(self) -> str:
         """The rows as an aligned text table."""
@@ -223,6 +231,12 @@ class SweepResult:
             ) from err
 
         return pd.DataFrame(self.rows)
+
+
+def mean_and_std(values: list[float]) -> tuple[float, float]:
+    """The mean and standard deviation of values; NaN or inf where a value is not finite (without a warning)."""
+    with np.errstate(invalid="ignore"):  # inf - inf in the std of diverged losses
+        return float(np.mean(values)), float(np.std(values))
 
 
 def _in_existing_directory(path: str | Path) -> Path:

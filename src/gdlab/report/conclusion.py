@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-from gdlab.report.summary import Summary, VariantSummary, higher_is_better
+from gdlab.report.summary import Summary, VariantSummary, higher_is_better, untrained_text
 
 
 def conclusion(summary: Summary) -> str:
-    """One paragraph: the winner, who reached the target first, too high and too low rates, noise."""
-    parts = [_winner(summary), _target(summary), _too_high(summary), _too_low(summary), _noise(summary),
-             _balance(summary)]
+    """One paragraph: the winner, the variants no rate trained, who reached the target first, too high and
+    too low rates, noise. A variant none of whose configs trained is never named best, nor its rate."""
+    parts = [_winner(summary), _untrained(summary), _target(summary), _too_high(summary), _too_low(summary),
+             _noise(summary), _balance(summary)]
     return " ".join(p[0].upper() + p[1:] for p in parts if p)
 
 
@@ -40,13 +41,23 @@ def _winner(s: Summary) -> str:
         return (f"No learning rate in the grid trained: all {configs} configs diverged or collapsed within "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
-    best = pick(s.variants, key=lambda v: v.mean)
+    best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
     spread = (f"{metric_text(s.metric, best.mean)} (one seed)" if best.seeds == 1 else
               f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
             f"final {metric_name(s.metric)} {spread} at learning rate "
             f"{best.best_learning_rate:.3g}.")
+
+
+def _untrained(s: Summary) -> str:
+    """'No learning rate in the grid trained SGD (all 8 configs diverged); ...' unless none trained at all."""
+    failed = [v for v in s.variants if not v.trained]
+    if not failed or len(failed) == len(s.variants):  # none trained: _winner said so
+        return ""
+    each = _join([f"{v.label} ({untrained_text(v).replace('all', f'all {v.configs} configs')})" for v in failed])
+    return (f"No learning rate in the grid trained {each} within {counted(s.epochs, 'epoch')}, so "
+            f"{'it has' if len(failed) == 1 else 'they have'} no best learning rate; try smaller learning rates.")
 
 
 def _target(s: Summary) -> str:
@@ -93,7 +104,7 @@ def _too_high(s: Summary) -> str:
 
 
 def _too_low(s: Summary) -> str:
-    slow = [v for v in s.variants if v.lowest_learning_rate < v.best_learning_rate  # and the lowest rate trained:
+    slow = [v for v in s.variants if v.trained and v.lowest_learning_rate < v.best_learning_rate  # the lowest trained:
             and (v.too_high is None or v.too_high > v.lowest_learning_rate)
             and math.isfinite(v.lowest_final_train_loss)]
     if not slow:
@@ -115,6 +126,8 @@ def _noise(s: Summary) -> str:
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
     noisier = []
+    if not (small.trained and large.trained):  # "at its best rate" would name a rate that did not train
+        return text.strip()
     if small.rises > large.rises:
         noisier.append(f"its train loss went up in {small.rises:.2g} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {large.rises:.2g} for {large.label}")

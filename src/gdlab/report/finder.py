@@ -51,9 +51,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
               f"{low:.3g} to {high:.3g}).")
     rules = [[rule, _rate(s.value), "—" if math.isnan(s.spread[0]) else f"{number(s.spread[0])} to "
               f"{number(s.spread[1])}", ", ".join(_rate(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
-    validation = [[number(v["learning_rate"]), number(v["mean"]) if math.isfinite(v["mean"]) else "diverged",
-                   number(v["std"]) if math.isfinite(v["mean"]) else "—",
-                   "answer" if v["learning_rate"] == result.suggestion else ""] for v in result.validation]
+    validation = validation_cells(result)
     sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
            f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
            f"validated by {config.get('validate_epochs', '?')} epochs per candidate.")
@@ -63,9 +61,33 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
         "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _CAPTION),
         "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
                                                  "per seed"], rules),
-        "<h2>Validation</h2>", table(["learning_rate", "mean final train loss", "std over seeds", ""], validation),
+        "<h2>Validation</h2>", _marked(table(VALIDATION_HEADERS, validation)),
+        *([f'<p class="sub">{escape(DIVERGED_NOTE)}</p>'] if any(row[1] == "diverged" for row in validation) else []),
     ]
     return page(title, "\n".join(sections))
+
+
+VALIDATION_HEADERS = ["learning_rate", "mean final train loss", "std over seeds", ""]
+DIVERGED_NOTE = ("diverged: in at least one seed the train loss became non-finite or rose above 100 x its "
+                 "initial loss (gdlab's divergence rule, gd.stop.diverged), so no mean is shown.")
+
+
+def validation_cells(result: LRFinderResult) -> list[list[str]]:
+    """The validation sweep as text, the same in the terminal and on the page: 'diverged' instead of a blown-up
+    loss (its mean is inf), and the answer marked."""
+    return [[number(v["learning_rate"]), "diverged" if _diverged(v) else number(v["mean"]),
+             "—" if _diverged(v) else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
+            for v in result.validation]
+
+
+def _marked(html: str) -> str:
+    """The table with each 'diverged' cell in the report's failure colour (as on the compare page)."""
+    return html.replace("<td>diverged</td>", '<td class="failed">diverged</td>')
+
+
+def _diverged(entry: dict[str, Any]) -> bool:
+    """A validated candidate some seed of which diverged (older records: a mean that is not finite)."""
+    return bool(entry.get("diverged", False)) or not math.isfinite(entry["mean"])
 
 
 def _rate(value: float) -> str:

@@ -19,6 +19,7 @@ main { max-width: 1140px; margin: 0 auto; padding: 24px 28px 60px; }
 h1 { font-size: 26px; margin: 8px 0 2px; }
 h2 { font-size: 19px; margin: 34px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .sub { color: #555; margin: 0 0 16px; }
+table + .sub { margin-top: 8px; }  /* a note under a table (the finder's 'diverged') */
 .conclusion { background: #fff; border-left: 5px solid #2ca02c; padding: 14px 18px; font-size: 16px;
               box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 table { border-collapse: collapse; background: #fff; font-size: 14px; width: 100%;
@@ -94,8 +95,13 @@ def _subtitle(s: dict[str, Any], summary: Summary) -> str:
 
 def _summary_table(summary: Summary) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers(summary))
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in table.cells(summary))
+    body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in table.cells(summary))
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+
+
+def _td(cell: str) -> str:
+    """A summary cell; '— (all diverged)' (no rate of the variant trained) in the failure colour."""
+    return f'<td class="failed">{escape(cell)}</td>' if cell.startswith("— (all") else f"<td>{escape(cell)}</td>"
 
 
 def figure(svg: str, caption: str) -> str:

@@ -21,7 +21,14 @@ from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import counted, metric_name, target_text
-from gdlab.report.summary import Summary, VariantSummary, curves, failure, higher_is_better
+from gdlab.report.summary import (
+    Summary,
+    VariantSummary,
+    curves,
+    failure,
+    higher_is_better,
+    untrained_text,
+)
 
 SGD_COLOR, BATCH_COLOR = "#d62728", "#3b3b98"
 MINI_BATCH_COLORS = ("#2ca02c", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
@@ -44,7 +51,7 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
         loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
         loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
         metric = curves(comparison, v.batch_size, v.best_learning_rate, test)
-        label = f"{v.label}, learning rate {v.best_learning_rate:.3g}"
+        label = f"{v.label}, learning rate {v.best_learning_rate:.3g}" + ("" if v.trained else f" ({untrained_text(v)})")
         color = colors(summary)[k]
         for row, values, start in ((0, loss, 0), (1, metric, 1)):
             epochs = np.arange(start, start + values.shape[1])
@@ -187,7 +194,8 @@ def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
-    return v.best_learning_rate == rate
+    """The variant's best rate (none boxed where no rate of the variant trained)."""
+    return v.trained and v.best_learning_rate == rate
 
 
 def _light(rgba: Any) -> bool:

@@ -13,12 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from gdlab.engine.sweep_result import mean_and_std
 from gdlab.report.comparison import Comparison
 
 
 @dataclass(frozen=True)
 class VariantSummary:
-    """One batch size at its best learning rate (means over seeds); None where not reached."""
+    """One batch size at its best learning rate (means over seeds); None where not reached.
+
+    When no config of the variant trained (each diverged or collapsed: ``trained`` is False),
+    best_learning_rate and mean are those of the least bad rate, kept as numbers but no recommendation,
+    and the target counts as not reached (a curve may pass it on its way up before it blows up).
+    """
 
     label: str
     batch_size: int
@@ -38,6 +44,7 @@ class VariantSummary:
     lowest_final_train_loss: float  # mean over seeds, at the smallest learning rate
     initial_train_loss: float  # mean over seeds
     rises: float  # epochs in which the train loss rose, at the best learning rate (mean over seeds)
+    trained: bool  # some config neither diverged nor collapsed; False: best_learning_rate is only the least bad
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,13 @@ def failure(row: dict[str, Any]) -> str | None:
     if final >= row["initial_train_loss"]:
         return "collapsed"
     return None
+
+
+def untrained_text(v: VariantSummary) -> str:
+    """Why a variant has no best rate: 'all diverged', 'all collapsed' or 'all diverged or collapsed'."""
+    if v.diverged == v.configs:
+        return "all diverged"
+    return "all collapsed" if v.collapsed == v.configs else "all diverged or collapsed"
 
 
 def higher_is_better(metric: str) -> bool:
@@ -87,7 +101,7 @@ def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, 
     sign = 1.0 if higher_is_better(metric) else -1.0
 
     def score(values: list[float]) -> float:
-        mean = float(np.mean(values))
+        mean = mean_and_std(values)[0]
         return sign * mean if math.isfinite(mean) else -math.inf
 
     rate, values = max(by_rate.items(), key=lambda item: score(item[1]))
@@ -130,15 +144,17 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
     size = info["batch_size"]
     rows = [r for r in comparison.rows if r["batch_size"] == size]
     rate, values = best_learning_rate(rows, metric)
+    mean, std = mean_and_std(values)
     history_name = metric.removeprefix("final_").removeprefix("best_")
-    epochs = reach(curves(comparison, size, rate, history_name), target, metric)
-    per_epoch = seconds_per_epoch(comparison, size)
     failures = [failure(r) for r in rows]
+    trained = failures.count(None) > 0
+    epochs = reach(curves(comparison, size, rate, history_name), target, metric) if trained else None
+    per_epoch = seconds_per_epoch(comparison, size)
     lowest = min(r["learning_rate"] for r in rows)
     train = curves(comparison, size, rate, "train_loss")
     return VariantSummary(
         label=info["label"], batch_size=size, steps_per_epoch=info["steps_per_epoch"],
-        best_learning_rate=rate, mean=float(np.mean(values)), std=float(np.std(values)), seeds=len(values),
+        best_learning_rate=rate, mean=mean, std=std, seeds=len(values),
         epochs_to_target=epochs, seconds_to_target=None if epochs is None else epochs * per_epoch,
         seconds_per_epoch=per_epoch, diverged=failures.count("diverged"), collapsed=failures.count("collapsed"),
         configs=len(rows), too_high=_too_high(rows),
@@ -147,6 +163,7 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
                                                if r["learning_rate"] == lowest])),
         initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
         rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
+        trained=trained,
     )
 
 

@@ -1,33 +1,50 @@
-"""The summary table as text cells, the same in the terminal and on the HTML page."""
+"""The summary table as text cells, the same in the terminal and on the HTML page.
+
+Without a target (a regression compared with no --target) the two target columns,
+which could never hold a value, are left out. A variant none of whose configs
+trained shows no best learning rate: "— (all diverged)" instead of the least bad one.
+"""
 
 from __future__ import annotations
 
+import math
+
 from gdlab.report.conclusion import metric_name, metric_text, target_text
-from gdlab.report.summary import Summary
+from gdlab.report.summary import Summary, untrained_text
 
 
 def headers(summary: Summary) -> list[str]:
-    """Column titles; the target columns name the target."""
-    target = "target" if summary.target is None else f"{target_text(summary.metric, summary.target)}"
+    """Column titles; the target columns name the target and are there only with one."""
+    target = [] if summary.target is None else [f"epochs to {target_text(summary.metric, summary.target)}",
+                                                 f"seconds to {target_text(summary.metric, summary.target)}"]
     return ["variant", "batch size", "updates per epoch", "best learning rate", f"final {metric_name(summary.metric)}",
-            f"epochs to {target}", f"seconds to {target}", "diverged", "collapsed",
-            "too high from"]
+            *target, "diverged", "collapsed", "too high from"]
 
 
 def cells(summary: Summary) -> list[list[str]]:
-    """One row of text per variant (— where a value does not exist)."""
+    """One row of text per variant (— where a value does not exist), in the columns of headers."""
     rows = []
     for v in summary.variants:
+        target = [] if summary.target is None else [
+            "—" if v.epochs_to_target is None else str(v.epochs_to_target),
+            "—" if v.seconds_to_target is None else f"{v.seconds_to_target:.3g}",
+        ]
         rows.append([
             v.label,
             str(v.batch_size) + (" (all)" if v.steps_per_epoch == 1 else ""),
             str(v.steps_per_epoch),
-            f"{v.best_learning_rate:.3g}",
-            f"{metric_text(summary.metric, v.mean)} ± {metric_text(summary.metric, v.std)}",
-            "—" if v.epochs_to_target is None else str(v.epochs_to_target),
-            "—" if v.seconds_to_target is None else f"{v.seconds_to_target:.3g}",
+            f"{v.best_learning_rate:.3g}" if v.trained else f"— ({untrained_text(v)})",
+            _final(summary.metric, v.mean, v.std),
+            *target,
             f"{v.diverged}/{v.configs}",
             f"{v.collapsed}/{v.configs}",
             "—" if v.too_high is None else f"{v.too_high:.3g}",
         ])
     return rows
+
+
+def _final(metric: str, mean: float, std: float) -> str:
+    """'0.613 ± 0.02', or — where the mean is not finite (every seed of the rate diverged)."""
+    if not math.isfinite(mean):
+        return "—"
+    return f"{metric_text(metric, mean)} ± {metric_text(metric, std)}"

@@ -92,7 +92,8 @@ def load_finder(conn: sqlite3.Connection, run: Run) -> LRFinderResult:
             suggestions[rule] = Suggestion(_float(value), tuple(float(v) for v in json.loads(per_seed)))
     if validated is None:
         raise StoreError(f"run {run.id} has no recorded finder result; it may have been cut short.")
-    validation = [{"learning_rate": rate, "mean": _float(mean), "std": _float(std)} for rate, mean, std in
+    validation = [{"learning_rate": rate, "mean": _float(mean), "std": _float(std),
+                   "diverged": not math.isfinite(_float(mean))} for rate, mean, std in  # mean inf: diverged
                   conn.execute("SELECT learning_rate, mean, std FROM lr_finder_validation WHERE run_id = ? "
                                "ORDER BY rowid", (run.id,))]
     return LRFinderResult(validated[0], validated[1], suggestions, rates, losses, raw, validation)
