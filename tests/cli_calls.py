@@ -18,8 +18,13 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 
 def json_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    """The one JSON object, on one line, that a command prints with --json (exit code 0)."""
+    """The one strict JSON object, on one line, that a command prints with --json (exit code 0)."""
     code, out, err = run_cli(capsys, *args, "--json")
     assert code == 0, err
     assert len(out.splitlines()) == 1  # one JSON object on one line
-    return json.loads(out)
+    return json.loads(out, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON.parse and jq refuse them: so must the tests."""
+    raise AssertionError(f"--json wrote {constant}, which is not JSON (a non-finite number is written as text)")

@@ -5,7 +5,6 @@ Bad input prints one line ``error: ...`` and exits with code 2, no traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 import typer
 
 from gdlab.commands.cpu_devices import arrange_cpu_devices
+from gdlab.commands.json_output import json_text
 
 app = typer.Typer(
     name="gdlab",
@@ -252,7 +252,7 @@ def fit(
         processes=ProcessOptions(coordinator, num_processes, process_id, coordinator_timeout),
     )
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command()
@@ -270,7 +270,7 @@ def resume(
 
     summary = run_resume(run_id, db, show_progress=progress and not as_json, as_json=as_json)
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @runs_app.command("list")
@@ -294,7 +294,7 @@ def runs_list(
     else:
         rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
     if as_json:
-        typer.echo(json.dumps(rows))
+        typer.echo(json_text(rows))
 
 
 @runs_app.command("show")
@@ -308,7 +308,7 @@ def runs_show(
 
     shown = run_show(db, run_id, as_json=as_json)
     if as_json:
-        typer.echo(json.dumps(shown))
+        typer.echo(json_text(shown))
 
 
 @runs_app.command("compare")
@@ -322,7 +322,7 @@ def runs_compare(
 
     compared = run_compare(db, run_ids, as_json=as_json)
     if as_json:
-        typer.echo(json.dumps(compared))
+        typer.echo(json_text(compared))
 
 
 @runs_app.command("export")
@@ -356,7 +356,7 @@ def runs_delete(
 
     done = run_delete(db, run_id, yes=yes, confirm=_ask)
     if as_json:
-        typer.echo(json.dumps(done))
+        typer.echo(json_text(done))
     elif done["deleted"]:
         typer.echo(f"deleted run {done['deleted']}")
     else:
@@ -393,7 +393,7 @@ def sharpness(
         show_progress=progress and not as_json, nesterov=nesterov,
     )
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command()
@@ -444,7 +444,7 @@ def compare(
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command()
@@ -470,7 +470,7 @@ def report(
 
     summary = run_report(target, out, db, as_json=as_json, schedule=schedule)
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command("find-lr")
@@ -504,7 +504,7 @@ def find_lr(
         db=db if record else None, show_progress=progress and not as_json,
     )
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command("noise-scale")
@@ -536,7 +536,7 @@ def noise_scale(
         show_progress=progress and not as_json,
     )
     if as_json:
-        typer.echo(json.dumps(summary))
+        typer.echo(json_text(summary))
 
 
 @app.command()

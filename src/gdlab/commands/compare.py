@@ -20,6 +20,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
+from gdlab.commands.json_output import jsonable
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
@@ -116,7 +117,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     text = conclusion(summary)
     if not as_json:
         _print(_stdout(), summary, comparison, text, {**paths, **paths_note})
-    return _plain({"settings": settings, "variants": [asdict(v) for v in summary.variants],
+    return jsonable({"settings": settings, "variants": [asdict(v) for v in summary.variants],
                    "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
                    "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
                    "seconds": time.perf_counter() - start})
@@ -182,7 +183,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
             from None
     if not as_json:
         _print(_stdout(), summary, comparison, text, {"out": target})
-    return _plain({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
+    return jsonable({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
 
 
 def default_learning_rates(batch_size: int, n: int = RATES_PER_VARIANT) -> list[float]:
@@ -243,15 +244,6 @@ def _variants(sizes: list[int | str], rates: list[float] | None, n_train: int) -
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"batch_sizes must not repeat a batch size ('full' is {n_train}); got {sizes!r}.")
     return [(s, list(rates) if rates is not None else default_learning_rates(s)) for s in resolved]
-
-
-def _plain(value: Any) -> Any:
-    """value with every non-finite float as None, so json.dumps writes strict JSON."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _metric(data: gd.Dataset) -> str:

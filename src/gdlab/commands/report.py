@@ -10,7 +10,7 @@ from typing import Any
 import gdlab as gd
 from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
-from gdlab.commands.runs import jsonable
+from gdlab.commands.json_output import jsonable
 from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
 from gdlab.store.sweeps import FINISHED
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import gdlab as gd
+from gdlab.commands.json_output import json_text, jsonable
 from gdlab.core.checks import check_choice
 from gdlab.store.records import flat_config
 from gdlab.store.sweeps import FINISHED
@@ -221,7 +222,7 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
-        return json.dumps(jsonable(data))
+        return json_text(data)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["epoch", *history])
@@ -246,7 +247,7 @@ def _finder_rows(run: gd.store.Run, finder: Any) -> list[dict[str, Any]]:
 def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -> str:
     """rows as CSV, or as JSON with the record under kind ("sweep" or "run")."""
     if fmt == "json":
-        return json.dumps(jsonable({kind: asdict(record), "rows": rows}))
+        return json_text({kind: asdict(record), "rows": rows})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
                             lineterminator="\n")
@@ -351,19 +352,6 @@ def aligned(header: list[str], rows: list[list[str]]) -> list[str]:
         return []
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *rows]]
-
-
-
-
-def jsonable(value: Any) -> Any:
-    """Value with every non-finite float written as text ("nan", "inf", "-inf"), as strict JSON needs."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def _write(lines: list[str]) -> None:

@@ -1,0 +1,23 @@
+"""What the commands' --json prints: strict JSON, with non-finite numbers as text."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def jsonable(value: Any) -> Any:
+    """Value with every non-finite float written as text ("nan", "inf", "-inf"), as strict JSON needs."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def json_text(value: Any) -> str:
+    """value as one line of strict JSON (no NaN or Infinity, which JSON.parse and jq refuse)."""
+    return json.dumps(jsonable(value), allow_nan=False)
