@@ -10,6 +10,7 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,6 +200,95 @@ def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Pa
     page.unroute("**/api/regression")
     page.locator("#r-run").click()  # a good answer clears the error
     expect(status).to_be_hidden()
+
+
+RED = "rgb(198, 40, 40)"  # lab.css's error colour, #c62828
+
+
+def _held(page: Page, held: list[Route], count: int = 1) -> Route:
+    """The newest held request once the route handler has it: Playwright runs the handler in its own task,
+    which can come after page.expect_request has returned (on a loaded machine it did)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while len(held) < count:
+        assert time.monotonic() < deadline, f"{count} request(s) not held after {WAIT_MS} ms: {len(held)}"
+        page.wait_for_timeout(20)  # lets Playwright dispatch the route event
+    return held[-1]
+
+
+def test_the_surfaces_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Path) -> None:
+    """The tab stayed blank for seconds while its first program compiled, as the Batch tab did: the same note
+    says so until the answer comes (the page's first request held here by route interception, from a reload),
+    'computing…' when a later one is slow, and an error answer in red."""
+    held: list[Route] = []
+    page.route("**/api/surface", lambda route: held.append(route))  # held until the test lets it go
+    page.reload()
+    status = page.locator("#s-status")
+    _held(page, held)
+    expect(status).to_be_visible()
+    expect(status).to_have_attribute("data-state", "busy")
+    expect(status).to_have_text("compiling: the first run takes a few seconds…")
+    assert page.locator("#s-plot").get_attribute("data-paths") is None  # nothing drawn yet
+    page.screenshot(path=str(tmp_path / "surfaces-compiling.png"))
+    held.pop().continue_()
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    expect(status).to_be_hidden()
+    page.locator("#s-lr").fill(str(math.log10(0.3)))  # a later request, held: "computing…" while out
+    route = _held(page, held)
+    expect(status).to_have_attribute("data-state", "busy")
+    expect(status).to_have_text("computing…")
+    body = json.loads(route.request.post_data or "{}")
+    held.pop().continue_(post_data=json.dumps({**body, "surface": "formula", "formula": "x +"}))
+    expect(status).to_have_attribute("data-state", "error")
+    expect(status).to_have_text("formula: expected a number, x, y, a function or '(' at position 3; got the end.")
+    assert status.evaluate("(el) => getComputedStyle(el).color") == RED
+    expect(page.locator("#s-verdict")).to_have_text("")  # no verdict of the earlier rate beside the error
+    page.screenshot(path=str(tmp_path / "surfaces-error.png"))
+    page.unroute("**/api/surface")
+    page.locator("#s-lr").fill(str(math.log10(0.4)))  # a good answer clears the error
+    expect(status).to_be_hidden()
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+
+
+def test_the_train_tab_says_so_until_the_first_epoch(page: Page, tmp_path: Path) -> None:
+    """Between Start and the first epoch (seconds: the run compiles) the chart stayed blank and only a small
+    'starting…' under the buttons moved: the note now says so until the first epoch comes (the event stream
+    held here by route interception); a refused run and an error event show in red in it."""
+    held: list[Route] = []
+    page.route("**/api/train/*/events", lambda route: held.append(route))
+    page.locator(".tab[data-tab=train]").click()
+    note = page.locator("#t-note")
+    expect(note).to_be_hidden()
+    page.locator("#t-epochs").fill("2")
+    page.locator("#t-start").click()
+    _held(page, held)
+    expect(note).to_be_visible()
+    expect(note).to_have_attribute("data-state", "busy")
+    expect(note).to_have_text("compiling: the first epoch takes a few seconds…")
+    expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "0")
+    page.screenshot(path=str(tmp_path / "train-compiling.png"))
+    held.pop().continue_()
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")  # the run ended: none left running
+    expect(note).to_be_hidden()
+    page.unroute("**/api/train/*/events")
+    # a run the server refuses: its message in red in the note
+    page.locator("#t-stop").fill("grad<<1")
+    page.locator("#t-start").click()
+    expect(note).to_have_attribute("data-state", "error")
+    expect(note).to_have_text("stop 'grad<<1' does not parse at column 6 ('<1'): '<1' is not a number.")
+    assert note.evaluate("(el) => getComputedStyle(el).color") == RED
+    expect(page.locator("#t-start")).to_be_enabled()
+    # an error event from the stream (the job and its stream answered here: no run starts on the server)
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "fake"}))
+    page.route("**/api/train/fake/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body='event: error\ndata: {"type": "error", "detail": "data: refused by the engine."}\n\n'))
+    page.locator("#t-stop").fill("")
+    page.locator("#t-start").click()
+    expect(note).to_have_attribute("data-state", "error")
+    expect(note).to_have_text("data: refused by the engine.")
+    expect(page.locator("#t-start")).to_be_enabled()
+    page.screenshot(path=str(tmp_path / "train-error.png"))
 
 
 def test_the_three_optimizers_side_by_side_for_the_readme(page: Page, tmp_path: Path) -> None:

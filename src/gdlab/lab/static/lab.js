@@ -28,6 +28,27 @@ function fmt(v) {
   return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(2) : (+v.toPrecision(4)).toString();
 }
 
+// ------------------------------------------------------------------ a tab's note over its charts
+// Every tab's first request compiles gdlab's programs (seconds, a blank chart without a word): a note says so
+// while it is out, "computing…" when a later one is slow (shown only after NOTE_DELAY_MS, so that a slider
+// dragged over fast answers does not flicker), the server's error in red after a failure.
+const NOTE_DELAY_MS = 300;
+
+function showNote(id, text, kind, delay = 0) {  // kind: "busy", "error", or null to hide the note
+  const box = $(id);
+  clearTimeout(box.pending);  // a note asked for earlier, not shown yet, is dropped
+  if (delay > 0) { box.pending = setTimeout(() => showNote(id, text, kind), delay); return; }
+  box.textContent = text;
+  box.className = `status ${kind || ""}`;
+  box.dataset.state = kind || "";
+  box.hidden = !kind;
+}
+
+function noteRequest(id, first) {  // the note while a tab's request is out
+  if (first) showNote(id, "compiling: the first run takes a few seconds…", "busy");
+  else showNote(id, "computing…", "busy", NOTE_DELAY_MS);
+}
+
 // ------------------------------------------------------------------ tabs
 function showTab(name) {
   document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
@@ -73,19 +94,22 @@ async function updateSurface() {
   // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
   const gridKey = JSON.stringify([req.surface, req.formula, req.condition, req.angle]);
   if (gridKey === S.gridKey) req.grid = 0;
+  noteRequest("s-status", !S.data);
   try {
     const data = await api("/api/surface", req);
-    if (seq !== S.seq) return;  // a newer request is on its way
+    if (seq !== S.seq) return;  // a newer request is on its way (its note stays)
     if (data.grid) { S.grid = data.grid; S.gridKey = gridKey; } else data.grid = S.grid;
     S.data = data;
     if (!S.timer) S.shown = req.steps;
     drawSurface();
     showVerdicts();
     markSlider();
+    showNote("s-status", "", null);
   } catch (err) {
     if (seq !== S.seq) return;
-    $("s-verdict").dataset.verdict = "error";
-    $("s-verdict").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+    showNote("s-status", err.message, "error");
+    $("s-verdict").dataset.verdict = "error";  // no verdict of the last good answer beside the error
+    $("s-verdict").innerHTML = "";
   }
 }
 
@@ -206,8 +230,7 @@ async function runRegression() {
   for (const id of ["r-n", "r-noise", "r-batch", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-lr-out").textContent = fmt(req.learning_rate);
   $("r-batch").max = req.points ? req.points.length : req.n;
-  // a note while the request is out: the first one compiles the descents, which takes seconds
-  showRegressionStatus(R.data ? "computing…" : "compiling: the first run takes a few seconds…", "busy");
+  noteRequest("r-status", !R.data);
   try {
     const d = await api("/api/regression", req);
     if (seq !== R.seq) return;  // a newer request is on its way (its note stays)
@@ -215,18 +238,10 @@ async function runRegression() {
     R.points = d.points;
     drawScatter();
     drawRegression();
-    showRegressionStatus("", null);
+    showNote("r-status", "", null);
   } catch (err) {
-    if (seq === R.seq) showRegressionStatus(err.message, "error");
+    if (seq === R.seq) showNote("r-status", err.message, "error");
   }
-}
-
-function showRegressionStatus(text, kind) {  // kind: "busy", "error", or null to hide the note
-  const box = $("r-status");
-  box.textContent = text;
-  box.className = `status ${kind || ""}`;
-  box.dataset.state = kind || "";
-  box.hidden = !kind;
 }
 
 function drawRegression() {
@@ -368,6 +383,8 @@ async function startTraining() {
   T.epochs = [];
   drawTraining();
   $("t-status").textContent = "starting…";
+  // every run compiles its own program: seconds before the first epoch, with an empty chart
+  showNote("t-note", "compiling: the first epoch takes a few seconds…", "busy");
   try {
     const { job } = await api("/api/train", trainRequest());
     T.job = job;
@@ -378,6 +395,7 @@ async function startTraining() {
     source.addEventListener("epoch", (msg) => {
       const row = JSON.parse(msg.data);
       T.epochs.push(row);
+      showNote("t-note", "", null);
       $("t-status").textContent = `epoch ${row.epoch}: train loss ${fmt(row.train_loss)}` +
         (row.test_accuracy !== undefined && row.test_accuracy !== null ? `, test accuracy ${fmt(row.test_accuracy)}` : "");
       drawTraining();
@@ -386,19 +404,26 @@ async function startTraining() {
       source.close();
       $("t-start").disabled = false;
       $("t-stop-btn").disabled = true;
-      $("t-status").innerHTML = `<span class="${cls}">${esc(text)}</span>`;
+      if (cls === "error") {  // the error in the note, in red; the line under the buttons says where to look
+        showNote("t-note", text, "error");
+        $("t-status").innerHTML = `<span class="error">the run failed (the message is above the chart)</span>`;
+      } else {
+        showNote("t-note", "", null);
+        $("t-status").textContent = text;
+      }
       loadRuns();
     };
     source.addEventListener("end", (msg) => {
       const end = JSON.parse(msg.data);
-      finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, "");
+      finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, null);
     });
     source.addEventListener("error", (msg) => {
       if (msg.data) finish(JSON.parse(msg.data).detail, "error");
       else if (source.readyState === EventSource.CLOSED) finish("the connection closed", "error");
     });
-  } catch (err) {
-    $("t-status").innerHTML = `<span class="error">${esc(err.message)}</span>`;
+  } catch (err) {  // refused before it started
+    showNote("t-note", err.message, "error");
+    $("t-status").textContent = "";
   }
 }
 
