@@ -37,11 +37,14 @@ const NOTE_DELAY_MS = 300;
 function showNote(id, text, kind, delay = 0) {  // kind: "busy", "error", or null to hide the note
   const box = $(id);
   clearTimeout(box.pending);  // a note asked for earlier, not shown yet, is dropped
-  if (delay > 0) { box.pending = setTimeout(() => showNote(id, text, kind), delay); return; }
-  box.textContent = text;
-  box.className = `status ${kind || ""}`;
-  box.dataset.state = kind || "";
-  box.hidden = !kind;
+  box.dataset.state = kind || "";  // at once, shown or not: "" once the latest request's answer is drawn
+  const show = () => {
+    box.textContent = text;
+    box.className = `status ${kind || ""}`;
+    box.hidden = !kind;
+  };
+  if (delay > 0) box.pending = setTimeout(show, delay);
+  else show();
 }
 
 function noteRequest(id, first) {  // the note while a tab's request is out
@@ -321,7 +324,7 @@ $("r-run").addEventListener("click", runRegression);
 $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
 
 // ------------------------------------------------------------------ train
-const T = { job: null, source: null, epochs: [], overlays: {} };
+const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0 };
 
 function trainRequest() {
   const variant = $("t-variant").value;
@@ -344,6 +347,7 @@ function drawTraining() {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
   for (const [id, run] of Object.entries(T.overlays)) {
+    if (!T.ticked.has(id)) continue;
     loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
                 y: run.history.train_loss, line: { dash: "dot", width: 1.5 } });
   }
@@ -428,18 +432,29 @@ async function startTraining() {
 }
 
 async function loadRuns() {
+  // asked twice when a run ends with the box open (the run's end, the box's toggle): only the newest answer is
+  // drawn, and a run stays ticked from the click on (T.ticked), not from when its curve came
+  const seq = ++T.listSeq;
   try {
     const { runs } = await api("/api/runs");
+    if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
-      `<label><input type="checkbox" value="${esc(r.id)}" ${T.overlays[r.id] ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
+      `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
       `${esc(r.status)}, ${r.epochs_run} epochs</label>`).join("") : "<p>No recorded runs yet.</p>";
-    $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", async () => {
-      if (box.checked) T.overlays[box.value] = await api(`/api/runs/${encodeURIComponent(box.value)}`);
-      else delete T.overlays[box.value];
-      drawTraining();
-    }));
+    $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
-    $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+    if (seq === T.listSeq) $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  }
+}
+
+async function tickRun(id, ticked) {  // a past run's curve over the live one, fetched once
+  if (!ticked) { T.ticked.delete(id); drawTraining(); return; }
+  T.ticked.add(id);
+  try {
+    T.overlays[id] = T.overlays[id] || await api(`/api/runs/${encodeURIComponent(id)}`);
+    drawTraining();
+  } catch (err) {
+    showNote("t-note", err.message, "error");
   }
 }
 
