@@ -4,6 +4,7 @@ every endpoint, and bad input of every kind answered 400/404/422 with the field 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -565,12 +566,12 @@ def test_serve_prints_the_url_and_warns_off_loopback(
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
-    port = _free_port()
-    serve(host="127.0.0.1", port=port, db=None)
-    out, err = capsys.readouterr()
-    assert out.strip() == f"gdlab lab: http://127.0.0.1:{port}/  (Ctrl-C to stop)" and err == ""
-    serve(host="0.0.0.0", port=port, db=None)
-    out, err = capsys.readouterr()
+    with _free_port() as port:
+        serve(host="127.0.0.1", port=port, db=None)
+        out, err = capsys.readouterr()
+        assert out.strip() == f"gdlab lab: http://127.0.0.1:{port}/  (Ctrl-C to stop)" and err == ""
+        serve(host="0.0.0.0", port=port, db=None)
+        out, err = capsys.readouterr()
     assert f"http://0.0.0.0:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
     assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == port
     with pytest.raises(ValueError, match="port"):
@@ -588,8 +589,8 @@ def test_gdlab_lab_passes_its_options_to_the_server(
     served: list[tuple[Any, dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
     db = tmp_path / "runs.db"
-    port = _free_port()
-    assert main(["lab", "--port", str(port), "--host", "0.0.0.0", "--db", str(db)]) == 0
+    with _free_port() as port:
+        assert main(["lab", "--port", str(port), "--host", "0.0.0.0", "--db", str(db)]) == 0
     out, err = capsys.readouterr()
     assert f"http://0.0.0.0:{port}/" in out and "warning: bound to 0.0.0.0" in err
     app, options = served[0]
@@ -615,7 +616,8 @@ def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the
     out, err = capsys.readouterr()
     assert out == "" and err == (f"error: the lab cannot listen on 127.0.0.1 port {port}: Address already in use "
                                  "(choose another --port or --host).\n")
-    assert main(["lab", "--host", "no-such-host.invalid", "--port", str(_free_port())]) == 2
+    with _free_port() as port:
+        assert main(["lab", "--host", "no-such-host.invalid", "--port", str(port)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: host must be an address or a name of this machine; got "
                                         "'no-such-host.invalid' (")
@@ -634,13 +636,19 @@ def test_gdlab_lab_refuses_a_bad_database_before_serving(
     (tmp_path / "notes.txt").write_text("not a database\n")
     for db, why in ((tmp_path, "db must be a database file path; got"),
                     (tmp_path / "notes.txt", "db must be a gdlab database; ")):
-        assert main(["lab", "--port", str(_free_port()), "--db", str(db)]) == 2
+        with _free_port() as port:
+            assert main(["lab", "--port", str(port), "--db", str(db)]) == 2
         out, err = capsys.readouterr()
         assert out == "" and err.startswith(f"error: {why}") and len(err.splitlines()) == 1
     assert (tmp_path / "notes.txt").read_text() == "not a database\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@contextlib.contextmanager
+def _free_port() -> Iterator[int]:
+    """A port no other process can take while the test uses it: held bound (not listening) with SO_REUSEADDR,
+    which the lab's own check binds as well (a port closed before use may meanwhile go to another process,
+    and the lab would refuse it as in use)."""
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
