@@ -387,8 +387,9 @@ async function startTraining() {
   T.epochs = [];
   drawTraining();
   $("t-status").textContent = "starting…";
-  // every run compiles its own program: seconds before the first epoch, with an empty chart
-  showNote("t-note", "compiling: the first epoch takes a few seconds…", "busy");
+  // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
+  // empty chart (a run like an earlier one reuses it, hence "may")
+  showNote("t-note", "starting: the first epoch may take a few seconds while it compiles…", "busy");
   try {
     const { job } = await api("/api/train", trainRequest());
     T.job = job;
