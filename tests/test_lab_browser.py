@@ -412,7 +412,9 @@ def test_a_runs_list_answered_late_does_not_untick_a_run(page: Page) -> None:
     lists[0].fulfill(json={"db": "lab.db", "runs": [run]})  # the older answer, late, read before the curve
     page.wait_for_function("() => window.listed === 2")
     curves[0].fulfill(json={**run, "history": {"epoch": [1, 2], "train_loss": [1.0, 0.5]}})
-    page.wait_for_function("() => document.getElementById('t-loss').data.some(t => t.name === 'run 0123abcd train loss')")
+    # the chart has no data before its first draw (nothing trained on this page): a throwing predicate ends the wait
+    page.wait_for_function("() => (document.getElementById('t-loss').data || [])"
+                           ".some(t => t.name === 'run 0123abcd train loss')")
     expect(box).to_be_checked()
     assert page.locator("#t-runs label").count() == 1
 
