@@ -448,11 +448,11 @@ async function loadRuns() {
   }
 }
 
-async function tickRun(id, ticked) {  // a past run's curve over the live one, fetched once
+async function tickRun(id, ticked) {  // a past run's curve over the live one (drawn while it stays ticked)
   if (!ticked) { T.ticked.delete(id); drawTraining(); return; }
   T.ticked.add(id);
   try {
-    T.overlays[id] = T.overlays[id] || await api(`/api/runs/${encodeURIComponent(id)}`);
+    T.overlays[id] = await api(`/api/runs/${encodeURIComponent(id)}`);
     drawTraining();
   } catch (err) {
     showNote("t-note", err.message, "error");
