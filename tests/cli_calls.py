@@ -22,7 +22,12 @@ def json_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     code, out, err = run_cli(capsys, *args, "--json")
     assert code == 0, err
     assert len(out.splitlines()) == 1  # one JSON object on one line
-    return json.loads(out, parse_constant=_not_json)
+    return strict_json(out)
+
+
+def strict_json(text: str) -> Any:
+    """text read as strict JSON: NaN or Infinity in it fail the test."""
+    return json.loads(text, parse_constant=_not_json)
 
 
 def _not_json(constant: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 import gdlab as gd
 from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
+from cli_calls import strict_json
 from gdlab.cli import app_commands
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
@@ -531,24 +531,24 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     top = 2 * np.linalg.eigvalsh(x.T @ x / len(x)).max()  # MSE: Hessian 2 X^T X / n
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
                         "--learning-rate", "0.9", "--json")
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert code == 0
     assert summary["lambda_max"] == pytest.approx(top, rel=1e-3)
     assert summary["stability_limit"] == pytest.approx(2 / top, rel=1e-3)
     assert summary["verdict"].startswith("diverges")
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear",
                         "--learning-rate", "0.1", "--json")
-    assert json.loads(out)["verdict"].startswith("converges")
+    assert strict_json(out)["verdict"].startswith("converges")
     code, out, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear")
     assert code == 0 and "lambda_max" in out and "power iteration for lambda_max" in err  # its spinner
     # Nesterov's limit (2 + 2m)/((1 + 2m) L) is below heavy ball's (2 + 2m)/L: at 2/L with m = 0.5 only it diverges
     rate = f"{2 / top:.6g}"
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
                         "--momentum", "0.5", "--json")
-    assert json.loads(out)["verdict"].startswith("converges")
+    assert strict_json(out)["verdict"].startswith("converges")
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
                         "--momentum", "0.5", "--nesterov", "--json")
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert summary["stability_limit"] == pytest.approx(1.5 / top, rel=1e-3)
     assert summary["verdict"].startswith("diverges") and summary["nesterov"] is True
     assert summary["formula"] == "(2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov momentum 0.5"
@@ -562,21 +562,21 @@ def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
     n = gd.datasets.load("linreg").n_train
     base = ["--dataset", "linreg", "--model", "linear", "--json"]
     code, out, _ = _run(capsys, "sharpness", *base)
-    every = json.loads(out)
+    every = strict_json(out)
     code, out, err = _run(capsys, "sharpness", *base, "--batch-size", "full")  # was: 'full' is not a valid integer
     assert code == 0, err
-    full = json.loads(out)
+    full = strict_json(out)
     assert full["lambda_max"] == pytest.approx(every["lambda_max"], rel=1e-6)
     assert full["where"].endswith(", all training data")
     code, out, err = _run(capsys, "find-lr", *base, "--batch-size", "full", "--seeds", "1", "--steps", "20",
                           "--validate-epochs", "1", "--no-record")
     assert code == 0, err
-    assert json.loads(out)["batch_size"] == "full"
+    assert strict_json(out)["batch_size"] == "full"
     # noise-scale: --batch-size full is a rate tuned for batch GD on all n samples: lr * recommended / n
     code, out, err = _run(capsys, "noise-scale", *base, "--small-batch", "8", "--big-batch", "64",
                           "--learning-rate", "0.5", "--batch-size", "full")
     assert code == 0, err
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert summary["recommended_learning_rate"] == pytest.approx(0.5 * summary["recommended_batch_size"] / n)
     for command in ("sharpness", "find-lr", "noise-scale"):
         code, out, err = _run(capsys, command, *base, "--batch-size", "fu11")
@@ -593,10 +593,10 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     plot = tmp_path / "lr.png"
     code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--batch-size", "20",
                           "--seeds", "2", "--steps", "60", "--plot", str(plot), "--json")
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert code == 0
     grid = [v["learning_rate"] for v in summary["validation"]]
-    best = min(summary["validation"], key=lambda v: v["mean"])
+    best = min(summary["validation"], key=lambda v: float(v["mean"]))  # a diverged candidate's mean is "inf"
     assert summary["suggestion"] == best["learning_rate"] and summary["suggestion"] in grid
     assert set(summary["suggestions"]) == {"steepest", "valley", "minimum/10", "largest_stable"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -626,7 +626,7 @@ def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
 def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
                           "--big-batch", "256", "--learning-rate", "0.1", "--batch-size", "8", "--json")
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert code == 0
     assert summary["interval"][0] <= summary["b_simple"] <= summary["interval"][1]
     assert summary["recommended_learning_rate"] == pytest.approx(0.1 * summary["recommended_batch_size"] / 8)

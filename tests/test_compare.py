@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+from cli_calls import strict_json
 from gdlab.cli import compare, main
 from gdlab.commands.compare import (
     DEFAULT_EPOCHS,
@@ -59,7 +60,7 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     out, err = capsys.readouterr()
     assert code == 0, err
     assert len(out.splitlines()) == 1
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert [v["label"] for v in summary["variants"]] == ["SGD", "mini-batch 40", "batch GD"]  # smallest first
     assert [v["steps_per_epoch"] for v in summary["variants"]] == [120, 3, 1]
     assert summary["settings"]["learning_rates"] == {s: [0.01, 0.1] for s in ("1", "40", "120")}

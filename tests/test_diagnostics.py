@@ -30,6 +30,27 @@ def test_full_batch_suggestion_is_within_a_factor_of_two_of_two_over_mu_plus_l(l
     assert result.losses.shape == (2, 100) and result.learning_rates[0] == pytest.approx(1e-4)
 
 
+def test_when_every_candidate_diverges_the_finder_validates_a_decade_lower(least_squares, monkeypatch) -> None:
+    # Batch GD on least squares diverges exactly above 2/L. Candidates both above it (as a range test can
+    # leave when a slow blow-up outlasts its few steps per rate) must not give a diverged answer.
+    data = least_squares
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))]).astype(np.float64)
+    limit = 2 / np.linalg.eigvalsh(2 * x.T @ x / len(x)).max()
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [3 * limit, 6 * limit])
+    result = find_learning_rate(gd.models.linear(), data, batch_size="full", seeds=2, min_lr=1e-4, max_lr=10.0,
+                                steps=100, validate_epochs=8)
+    rates = [v["learning_rate"] for v in result.validation]
+    np.testing.assert_allclose(rates, [0.3 * limit, 0.6 * limit, 3 * limit, 6 * limit], rtol=1e-12)
+    assert [v["diverged"] for v in result.validation] == [False, False, True, True]
+    assert result.suggestion == pytest.approx(0.6 * limit)  # the faster of the two that train, in 8 steps
+    assert result.suggestion < limit
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [3 * limit, 30 * limit])
+    spread = find_learning_rate(gd.models.linear(), data, batch_size="full", seeds=1, min_lr=1e-4, max_lr=100.0,
+                                steps=100, validate_epochs=8)  # a decade lower meets 3 * limit again: once
+    np.testing.assert_allclose([v["learning_rate"] for v in spread.validation],
+                               [0.3 * limit, 3 * limit, 30 * limit], rtol=1e-12)
+
+
 def test_the_validated_answer_is_stable_across_seed_sets(mnist1d) -> None:
     small = gd.datasets.from_arrays(mnist1d.x_train[:1000], mnist1d.y_train[:1000], test_fraction=0.2)
     model = gd.models.mlp(hidden=(32,))

@@ -23,6 +23,7 @@ import pytest
 import gdlab as gd
 from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
+from cli_calls import strict_json
 from gdlab.commands.fit import FitOptions
 from gdlab.commands.runs import text_chart
 from gdlab.lab.training import TrainSpec, _plain_spec
@@ -105,7 +106,7 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_pat
         killed.communicate()  # reaped, its pipes closed
     out, err = whole.communicate(timeout=120)
     assert whole.returncode == 0, err
-    reference = json.loads(out)
+    reference = strict_json(out)
 
     with sqlite3.connect(killed_db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

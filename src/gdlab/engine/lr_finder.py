@@ -111,6 +111,8 @@ def find_learning_rate(
     such as ``gd.store.open(path)``) receives the configuration and the result.
     ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1),
     then ("validation", epoch, validate_epochs) after each epoch of the sweep.
+    Should every candidate diverge within validate_epochs (the range test's few steps at each
+    rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr.
     """
     check_data(data)
     grid_per_decade = check_int_range("grid_per_decade", grid_per_decade, 1)
@@ -146,10 +148,18 @@ def find_learning_rate(
     per_rule = {rule: tuple(_suggest(rule, rates, curve) for curve in smoothed) for rule in RULES}
     suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
     grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
-    result = sweep(model, data, learning_rate=grid, batch_size=[batch_size], momentum=[momentum],
-                   seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics="running",
-                   callback=lambda group, epoch, active: report("validation", epoch, validate_epochs))
-    validation = _validation(result.rows, grid)
+
+    def validate(rates: list[float]) -> list[dict[str, Any]]:
+        result = sweep(model, data, learning_rate=rates, batch_size=[batch_size], momentum=[momentum],
+                       seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics="running",
+                       callback=lambda group, epoch, active: report("validation", epoch, validate_epochs))
+        return _validation(result.rows, rates)
+
+    validation = validate(grid)
+    while all(v["diverged"] for v in validation) and min(grid) > min_lr:  # a decade lower, down to min_lr
+        done = {v["learning_rate"] for v in validation}
+        grid = sorted({max(min_lr, rate / 10) for rate in grid} - done)  # its lowest rate is new
+        validation = sorted(validate(grid) + validation, key=lambda v: v["learning_rate"])
     best = min(validation, key=lambda v: v["mean"])
     close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
     found = LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
