@@ -267,10 +267,16 @@ def test_the_train_tab_says_so_until_the_first_epoch(page: Page, tmp_path: Path)
     expect(note).to_have_attribute("data-state", "busy")
     expect(note).to_have_text("starting: the first epoch may take a few seconds while it compiles…")
     expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "0")
+    # the empty chart says what will come there, without Plotly's bare -1..6 axes
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("the train loss appears here, one point per epoch")
+    expect(page.locator("#t-loss .xtick")).to_have_count(0)
+    expect(page.locator("#t-loss .ytick")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "train-compiling.png"))
     held.pop().continue_()
     expect(page.locator("#t-status")).to_contain_text("max_epochs")  # the run ended: none left running
     expect(note).to_be_hidden()
+    expect(page.locator("#t-loss .annotation-text")).to_have_count(0)
+    expect(page.locator("#t-loss .xtick")).not_to_have_count(0)
     page.unroute("**/api/train/*/events")
     # a run the server refuses: its message in red in the note
     page.locator("#t-stop").fill("grad<<1")

@@ -364,8 +364,14 @@ function drawTraining() {
     annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: "right", yanchor: "top", showarrow: false,
                     text: `diverged in epoch ${broke.epoch} (non-finite loss) `, font: { color: "#c62828" } }],
   } : { shapes: [], annotations: [] };
+  // nothing to draw yet (a run starting, before its first epoch): a sentence, not Plotly's bare -1..6 axes
+  const empty = !e.length && loss.length === 1;
+  if (empty) {
+    mark.annotations = [{ xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { color: "#666" },
+                          text: "the train loss appears here, one point per epoch" }];
+  }
   Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", x: 0.01, xanchor: "left", font: { size: 13 } },
-    yaxis: { title: { text: "loss" }, type: "log" } }, CONFIG);
+    xaxis: { ...epochs, visible: !empty }, yaxis: { title: { text: "loss" }, type: "log", visible: !empty } }, CONFIG);
   const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
     ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
     : [];
