@@ -57,7 +57,7 @@ def run_find_lr(
     if plot_path is not None:
         summary["plot"] = str(save_finder_plot(result, plot_path))
     if not as_json:
-        from gdlab.report.finder import DIVERGED_NOTE, validation_cells
+        from gdlab.report.finder import validation_cells, validation_notes
 
         table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
         for column in ("rule", "suggestion", "spread over seeds"):
@@ -69,24 +69,26 @@ def run_find_lr(
         table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
                       style="bold")
         Console().print(table)
-        Console().print(validation_table(result, validate_epochs))
-        if any(row[1] == "diverged" for row in validation_cells(result)):
-            Console().print(DIVERGED_NOTE, highlight=False)
+        cells = validation_cells(result)
+        Console().print(validation_table(cells, validate_epochs))
+        for note in validation_notes(cells):
+            Console().print(note, highlight=False)
         if store is not None:
             Console().print(f"recorded as run {store.last_run_id} in {db} (gdlab report {store.last_run_id} "
                             "writes its report)", highlight=False)
     return summary
 
 
-def validation_table(result: Any, epochs: int) -> Table:
-    """The candidates' short sweep: mean and std of the final train loss, 'diverged' where a seed blew up."""
+def validation_table(cells: list[list[str]], epochs: int) -> Table:
+    """The candidates' short sweep (report.finder.validation_cells): mean and std of the final train loss,
+    'diverged' where a seed blew up."""
     from gdlab.report.conclusion import counted
-    from gdlab.report.finder import VALIDATION_HEADERS, validation_cells
+    from gdlab.report.finder import VALIDATION_HEADERS
 
     table = Table(title=f"validation: {counted(epochs, 'epoch')} per candidate")
     for k, column in enumerate(VALIDATION_HEADERS):
         table.add_column(column, justify="left" if k == len(VALIDATION_HEADERS) - 1 else "right")
-    for row in validation_cells(result):
+    for row in cells:
         table.add_row(*row, style="red" if row[1] == "diverged" else "bold" if row[3] else None)
     return table
 

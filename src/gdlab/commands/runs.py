@@ -137,12 +137,11 @@ def _finder_lines(finder: Any) -> list[str]:
              "suggestions by rule (geometric mean over seeds; spread):"]
     for rule, s in finder.suggestions.items():
         lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
-    from gdlab.report.finder import DIVERGED_NOTE, VALIDATION_HEADERS, validation_cells
+    from gdlab.report.finder import VALIDATION_HEADERS, validation_cells, validation_notes
 
     lines.append("validation (mean and std over seeds of the final train loss):")
     cells = validation_cells(finder)
-    lines += ["  " + line for line in aligned(VALIDATION_HEADERS, cells)]
-    return [*lines, f"  {DIVERGED_NOTE}"] if any(row[1] == "diverged" for row in cells) else lines
+    return lines + ["  " + line for line in [*aligned(VALIDATION_HEADERS, cells), *validation_notes(cells)]]
 
 
 def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> dict[str, Any]:

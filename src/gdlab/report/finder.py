@@ -62,7 +62,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
         "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
                                                  "per seed"], rules),
         "<h2>Validation</h2>", _marked(table(VALIDATION_HEADERS, validation)),
-        *([f'<p class="sub">{escape(DIVERGED_NOTE)}</p>'] if any(row[1] == "diverged" for row in validation) else []),
+        *(f'<p class="sub">{escape(note)}</p>' for note in validation_notes(validation)),
     ]
     return page(title, "\n".join(sections))
 
@@ -78,6 +78,11 @@ def validation_cells(result: LRFinderResult) -> list[list[str]]:
     return [[number(v["learning_rate"]), "diverged" if _diverged(v) else number(v["mean"]),
              "—" if _diverged(v) else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
             for v in result.validation]
+
+
+def validation_notes(cells: list[list[str]]) -> list[str]:
+    """What to say under the validation cells: what 'diverged' means, where a row shows it."""
+    return [DIVERGED_NOTE] if any(row[1] == "diverged" for row in cells) else []
 
 
 def _marked(html: str) -> str:
