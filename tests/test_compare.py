@@ -8,6 +8,8 @@ import json
 import math
 import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,13 +118,51 @@ def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch)
     assert main([*_grid(tiny), "--db", "runs.db", "--no-progress"]) == 130
     with gd.store.open("runs.db") as store:
         (sweep,) = store.sweeps()
-    message = f"interrupted: gdlab resume {sweep.id} --db runs.db reruns the unfinished configs"
+    message = f"interrupted: gdlab resume {sweep.id} --db runs.db goes on with the unfinished configs"
     assert capsys.readouterr().err.strip() == message
     with gd.store.open("runs.db") as store:  # as the store marks it once this process is gone
         store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
     monkeypatch.setattr(gd.store, "resume_sweep", interrupted)
     assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 130
     assert capsys.readouterr().err.strip() == message
+
+
+def test_a_killed_compare_goes_on_from_its_checkpoints_to_the_uninterrupted_numbers(tiny, capsys) -> None:
+    """gdlab compare --checkpoint-seconds 0 killed (SIGKILL) after its first chunk epoch: gdlab resume goes on
+    from that epoch's checkpoints for that variant, from the start for the others, and every member ends
+    as in an uninterrupted comparison."""
+    grid = [*_grid(tiny), "--epochs", "3", "--no-progress", "--checkpoint-seconds", "0"]
+    script = f"""
+import os, signal, sys
+from gdlab.cli import main
+from gdlab.store.sweep_recorder import SweepRecorder
+record = SweepRecorder.sweep_epoch
+def kill_after_one(self, epoch):
+    record(self, epoch)
+    os.kill(os.getpid(), signal.SIGKILL)
+SweepRecorder.sweep_epoch = kill_after_one
+main({[*grid, "--db", "killed.db"]!r})
+"""
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert child.returncode == -9, child.stderr
+    assert main([*grid, "--db", "whole.db"]) == 0
+    capsys.readouterr()
+    with gd.store.open("killed.db") as store:
+        (sweep,) = store.sweeps()
+        groups = gd.store.unfinished_groups(sweep.id, store)
+    assert [(g.configs, g.from_epoch) for g in groups] == [(4, 1), (4, 0), (4, 0)]
+    assert main(["resume", sweep.id, "--db", "killed.db"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"batch size \d+: 4 unfinished configs from epoch 1", err), err
+    members = {}
+    for db in ("killed.db", "whole.db"):
+        with gd.store.open(db) as store:
+            (done,) = store.sweeps()
+            assert done.status == "done"
+            members[db] = [(m.config["batch_size"], m.config["learning_rate"], m.seed, m.status,
+                            store.history(m.id)["train_loss"].tolist()) for m in store.members(done.id)]
+            assert store.connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone() == (0,)
+    assert members["killed.db"] == members["whole.db"]
 
 
 def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, capsys) -> None:

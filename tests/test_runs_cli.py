@@ -373,11 +373,15 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
         ([*FIT, "--checkpoint-every", "0"], "checkpoint_every must be an integer in [1, inf]; got 0."),
         ([*FIT, "--checkpoint-every", "5", "--no-record"],  # it was ignored
          "checkpoint_every applies only to a recorded run; got checkpoint_every=5 with --no-record."),
+        (["compare", "--checkpoint-seconds", "-1"], "checkpoint_seconds must be a float in [0.0, inf); got -1.0."),
+        (["compare", "--checkpoint-seconds", "5", "--no-record"],
+         "checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds=5 with --no-record."),
         (["runs", "list", "--status", "lost"], "status must be one of {"),
         (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
         (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
-    ids=["checkpoint-every", "checkpoint-every-no-record", "status", "since", "unknown-id"],
+    ids=["checkpoint-every", "checkpoint-every-no-record", "checkpoint-seconds", "checkpoint-seconds-no-record",
+         "status", "since", "unknown-id"],
 )
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, message) -> None:
     gd.store.open("gdlab.db").close()
@@ -394,7 +398,8 @@ def test_every_runs_command_has_help_with_db_and_json(capsys, command) -> None:
 
 def test_resume_and_fit_help_show_the_record_options(capsys) -> None:
     for command, options in (("resume", ["run_id", "--db", "--json"]),
-                             ("fit", ["--db", "--no-record", "--checkpoint-every"])):
+                             ("fit", ["--db", "--no-record", "--checkpoint-every"]),
+                             ("compare", ["--db", "--no-record", "--checkpoint-seconds"])):
         code, out, _ = _run(capsys, command, "--help")
         assert code == 0 and all(option in out for option in options), command
 
@@ -540,7 +545,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         f"error: sweep_id {sweep_id} was recorded from the library, not by gdlab compare; "
         "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
     assert _one_error(capsys, "resume", member) == (
-        f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} reruns it.\n")
+        f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} goes on with it.\n")
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
         "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)

@@ -345,10 +345,22 @@ def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_
         small = gd.datasets.from_arrays(d.x_train[:600], d.y_train[:600], test_fraction=0.25, seed=1)
         grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[50], momentum=[0.0, 0.5], seeds=1, epochs=2)
         r = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
+        class After1:  # each config's state after epoch 1, read from the four devices
+            def begin_sweep(self, config, members): self.members, self.states = members, {}
+            def sweep_epoch(self, epoch): self.states.update(epoch.snapshot() if epoch.epoch == 1 else {})
+            def end_sweep(self, result): pass
+            def fail_sweep(self, error): pass
+        after1 = After1()
+        gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid, record=after1)
+        start = {(m["batch_size"], m["schedule"], m["learning_rate"], m["momentum"], m["seed"]):
+                 gd.ConfigStart(1, after1.states[k], {n: v[:1] for n, v in r.run(k).history.items()})
+                 for k, m in enumerate(after1.members)}
+        resumed = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid, start=start)  # placed, then sharded
         gdlab.engine.sweep.config_block = lambda *args: 1  # each device: one config at a time
         blocks = gd.sweep(gd.models.mlp(hidden=(24,)), small, **grid)
         print(json.dumps({"devices": len(jax.devices()), "losses": [x["final_train_loss"] for x in r.rows],
-                          "blocks": [x["final_train_loss"] for x in blocks.rows]}))
+                          "blocks": [x["final_train_loss"] for x in blocks.rows],
+                          "resumed": [x["final_train_loss"] for x in resumed.rows]}))
     """)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
@@ -359,3 +371,71 @@ def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_
                      seeds=1, epochs=2)
     np.testing.assert_allclose(sharded["losses"], [r["final_train_loss"] for r in local.rows], rtol=1e-5)
     np.testing.assert_allclose(sharded["blocks"], sharded["losses"], rtol=1e-6)
+    assert sharded["resumed"] == sharded["losses"]  # going on from the states after epoch 1: bit for bit
+
+
+class _Snapshots:
+    """A sweep recorder that keeps the members' configs and their states after one epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.members, self.states = epoch, [], {}
+
+    def begin_sweep(self, config, members) -> None:
+        self.members = members
+
+    def sweep_epoch(self, epoch) -> None:
+        if epoch.epoch == self.epoch:
+            self.states.update(epoch.snapshot())
+
+    def end_sweep(self, result) -> None: ...
+
+    def fail_sweep(self, error) -> None: ...
+
+
+def test_configs_started_from_their_state_after_an_epoch_end_exactly_as_uninterrupted(small) -> None:
+    """Going on from the states after epoch 2 (momentum buffers, update counts, the plateau rule's
+    streaks replayed over the recorded epochs) gives the uninterrupted sweep's numbers bit for bit; the
+    configs given no start are skipped."""
+    grid = {"learning_rate": [0.05, 0.5, 50.0], "momentum": [0.0, 0.9], "batch_size": [32], "seeds": 2,
+            "epochs": 6, "stop": gd.stop.plateau(tol=0.1, patience=2)}
+    snapshots = _Snapshots(epoch=2)
+    full = gd.sweep(MODEL, small, **grid, record=snapshots)
+    start = {}
+    for k, state in snapshots.states.items():
+        m = snapshots.members[k]
+        history = {name: values[:2] for name, values in full.run(k).history.items()}
+        start[m["batch_size"], m["schedule"], m["learning_rate"], m["momentum"], m["seed"]] = gd.ConfigStart(
+            2, state, history)
+    going_on = sorted(snapshots.states)
+    # lr 0.05 without momentum stops at epoch 3 on a streak begun at epoch 2 (before the start): replayed
+    assert [full.rows[k]["epochs_run"] for k in going_on] == [3, 3, 6, 6, 3, 3, 3, 3]
+    assert {full.rows[k]["status"] for k in going_on} == {"converged", "stalled"}
+    resumed = gd.sweep(MODEL, small, **grid, start=start)
+    for k, (a, b) in enumerate(zip(full.rows, resumed.rows, strict=True)):
+        if k not in going_on:
+            assert (a["status"], b["status"]) == ("diverged", "skipped"), k
+            continue
+        assert {key: v for key, v in a.items() if key != "seconds"} == {
+            key: v for key, v in b.items() if key != "seconds"}, k
+        ha, hb = full.run(k).history, resumed.run(k).history
+        for name in ha.keys() - {"epoch_time", "wall_time"}:
+            np.testing.assert_array_equal(ha[name], hb[name], err_msg=f"config {k} {name}")
+        for x, y in zip(jax.tree.leaves(full.run(k).params), jax.tree.leaves(resumed.run(k).params), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_start_outside_the_grid_or_at_two_epochs_of_a_group_is_refused(small) -> None:
+    params = MODEL.init(jax.random.PRNGKey(0), small.input_shape, small.outputs)
+    state = gd.ConfigState(params, 3, None)
+    grid = {"learning_rate": [0.1, 0.2], "batch_size": [32], "seeds": 1, "epochs": 3}
+    with pytest.raises(ValueError, match=r"start must name configs of the grid .*got \(32, 'constant', 0.3, 0.0, 0\)"):
+        gd.sweep(MODEL, small, **grid, start={(32, "constant", 0.3, 0.0, 0): gd.ConfigStart(1, state, {})})
+    with pytest.raises(ValueError, match=r"must give the configs of batch size 32, schedule 'constant' one epoch; "
+                                         r"got epochs \[1, 2\]"):
+        gd.sweep(MODEL, small, **grid, start={(32, "constant", 0.1, 0.0, 0): gd.ConfigStart(1, state, {}),
+                                              (32, "constant", 0.2, 0.0, 0): gd.ConfigStart(2, state, {})})
+    with pytest.raises(ValueError, match=r"start\[\(32, 'constant', 0.1, 0.0, 0\)\] must be a ConfigStart at an "
+                                         r"epoch from 0 to epochs=3; got ConfigStart\(epoch=4"):
+        gd.sweep(MODEL, small, **grid, start={(32, "constant", 0.1, 0.0, 0): gd.ConfigStart(4, state, {})})
+    with pytest.raises(TypeError, match="start must map .* to a ConfigStart; got list"):
+        gd.sweep(MODEL, small, **grid, start=[])

@@ -22,6 +22,7 @@ from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
 from gdlab.engine.sweep import KernelWarning, logspace, sweep
 from gdlab.engine.sweep_result import SweepResult
+from gdlab.engine.sweep_start import ConfigStart, ConfigState
 from gdlab.store import resume
 
 __version__ = "0.1.0"
@@ -35,6 +36,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Checkpoint",
+    "ConfigStart",
+    "ConfigState",
     "ConvergenceWarning",
     "Dataset",
     "KernelWarning",

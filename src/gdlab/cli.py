@@ -265,7 +265,7 @@ def resume(
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Go on with an interrupted gdlab fit run from its last checkpoint (it ends as if never stopped),
-    or rerun the unfinished configs of an interrupted gdlab compare sweep."""
+    or go on with the unfinished configs of an interrupted gdlab compare sweep from their last checkpoints."""
     from gdlab.commands.resume import run_resume
 
     summary = run_resume(run_id, db, show_progress=progress and not as_json, as_json=as_json)
@@ -431,6 +431,11 @@ def compare(
     record: bool = typer.Option(
         True, help="Record the comparison (a sweep with one run per config) in --db.", rich_help_panel=RECORD_PANEL
     ),
+    checkpoint_seconds: float = typer.Option(
+        30.0, "--checkpoint-seconds", help="Save the configs still training at the first epoch end this many "
+        "seconds after the last save (0: every epoch); gdlab resume goes on from there.",
+        rich_help_panel=RECORD_PANEL,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -440,7 +445,7 @@ def compare(
     options = CompareOptions(
         dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
         seeds=seeds, epochs=epochs, target=target, metrics=metrics, test_every=test_every, out=out, csv=csv, json_out=json_out,
-        db=db if record else None, kernel=kernel,
+        db=db if record else None, kernel=kernel, checkpoint_seconds=checkpoint_seconds,
     )
     summary = run_compare(options, show_progress=progress and not as_json, as_json=as_json)
     if as_json:

@@ -23,7 +23,7 @@ from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_h
 from gdlab.commands.json_output import jsonable
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
-from gdlab.core.checks import check_choice, check_int_range, check_positive_float
+from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import objective_and_params, seed_keys
@@ -33,6 +33,7 @@ from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summ
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted
 from gdlab.store.schema import SQLITE_HEADER
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS
 
 DEFAULT_EPOCHS = 5
 DEFAULT_TARGET = 0.5  # test accuracy; a loss target has no default
@@ -64,6 +65,7 @@ class CompareOptions:
     json_out: str | None = None
     db: str | None = None  # the gdlab database to record the comparison in (the CLI: --db); None: not recorded
     kernel: str = "xla"  # "fused": the fused MLP kernel for each step (a GPU; engine/fused_mlp.py)
+    checkpoint_seconds: float = CHECKPOINT_SECONDS  # recorded: the least time between members' checkpoints
 
 
 def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
@@ -77,6 +79,10 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     metrics = check_choice("metrics", options.metrics, METRICS)
     test_every = check_int_range("test_every", options.test_every, 1)
     kernel = check_choice("kernel", options.kernel, KERNELS)
+    check_float_range("checkpoint_seconds", options.checkpoint_seconds, 0.0, math.inf)
+    if options.db is None and options.checkpoint_seconds != CHECKPOINT_SECONDS:  # it would be ignored
+        raise ValueError(f"checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds="
+                         f"{options.checkpoint_seconds:g} with --no-record.")
     target = None if options.target is None else check_positive_float("target", options.target)
     paths: dict[str, Path] = {}
     for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
@@ -145,7 +151,7 @@ def _train_variants(
 
 def interrupted_text(sweep_id: str, db: str | Path | None) -> str:
     """What to say when Ctrl-C stops a recorded sweep (typer turns it into exit code 130 without a word)."""
-    return f"interrupted: gdlab resume {sweep_id} --db {db} reruns the unfinished configs"
+    return f"interrupted: gdlab resume {sweep_id} --db {db} goes on with the unfinished configs"
 
 
 def _plan(
@@ -163,7 +169,8 @@ def _plan(
         grids.append(config)
     config = {**grids[0], "batch_size": [s for s, _ in plan], "learning_rate": settings["learning_rates"],
               "settings": settings}
-    recorder = store.sweep_recorder("compare", extra={"cli": asdict(options)}, finish_on_end=False)
+    recorder = store.sweep_recorder("compare", extra={"cli": asdict(options)}, finish_on_end=False,
+                                    checkpoint_seconds=options.checkpoint_seconds)
     recorder.plan(config, members, {"initial_train_loss": {str(k): v for k, v in initial.items()}})
     return recorder
 

@@ -1,5 +1,5 @@
-"""``gdlab resume ID``: go on with an interrupted ``gdlab fit`` run from its last checkpoint, or rerun the
-unfinished configs of an interrupted ``gdlab compare`` sweep."""
+"""``gdlab resume ID``: go on with an interrupted ``gdlab fit`` run from its last checkpoint, or go on
+with the unfinished configs of an interrupted ``gdlab compare`` sweep from their last checkpoints."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         run = found
         if run.kind != "fit":
             where = store.connection.execute("SELECT sweep_id FROM sweep_runs WHERE run_id = ?", (run.id,)).fetchone()
-            then = f"; gdlab resume {where[0]} reruns it" if where else ""
+            then = f"; gdlab resume {where[0]} goes on with it" if where else ""
             raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
         check_resumable(run)
         recorded = run.config.get("cli")
@@ -43,7 +43,7 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
 def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
-    """Rebuild a gdlab compare sweep's model and data from its record and rerun its unfinished configs."""
+    """Rebuild a gdlab compare sweep's model and data from its record and go on with its unfinished configs."""
     from gdlab.commands.compare import CompareOptions, interrupted_text
     from gdlab.commands.fit import build_model, load_data
     from gdlab.commands.progress import Bars
@@ -65,11 +65,15 @@ def _resume_sweep(
     epochs = int(options.epochs)
     with Bars(show_progress) as bars:
         tasks = [bars.add(f"batch size {size}{'' if schedule == 'constant' else f', {schedule}'}: "
-                          f"{n} unfinished config{'' if n == 1 else 's'}", epochs, "waiting")
-                 for size, schedule, n in groups]
+                          f"{n} unfinished config{'' if n == 1 else 's'}"
+                          f"{f' from epoch {start}' if start else ''}", epochs, "waiting")
+                 for size, schedule, n, start in groups]
+        for task, group in zip(tasks, groups, strict=True):
+            bars.bar.update(task, completed=group.from_epoch)
         moves = [bars.epochs(task) for task in tasks]
         try:
-            gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a))
+            gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a),
+                                  checkpoint_seconds=options.checkpoint_seconds)
         except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
             sys.stderr.write(interrupted_text(sweep.id, store.path) + "\n")
             raise

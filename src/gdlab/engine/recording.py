@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
 from gdlab.engine.sweep_result import SweepResult
+from gdlab.engine.sweep_start import ConfigState
 
 if TYPE_CHECKING:  # lr_finder records through this module
     from gdlab.engine.lr_finder import LRFinderResult
@@ -45,13 +47,17 @@ class SweepEpoch(NamedTuple):
     ``metrics``: the epoch's metrics of each member that trained in it;
     ``ended``: the members that finished in it (or, at ``epoch`` = epochs run
     and no metrics, those still running when the budget ran out);
-    ``initial_loss``: each member's train loss before training (epoch 1 only).
+    ``initial_loss``: each member's train loss before training (epoch 1 only);
+    ``snapshot()``: the params and sgd state of each member still training after this
+    epoch, read from the device only when called (a checkpoint; ``gd.store.resume_sweep``
+    goes on from it).
     """
 
     epoch: int
     metrics: dict[int, dict[str, float]]
     ended: dict[int, Ended]
     initial_loss: dict[int, float]
+    snapshot: Callable[[], dict[int, ConfigState]] | None = None
 
 
 class SweepRecorder(Protocol):

@@ -62,19 +62,26 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep_chunk import chunk_inputs, train_chunk
+from gdlab.engine.sweep_chunk import ROW_STATS, chunk_inputs, train_chunk
 from gdlab.engine.sweep_recording import (
     chunk_observer,
     member_metrics,
     sweep_configs,
 )
 from gdlab.engine.sweep_result import Group, SweepResult, group_outcome
+from gdlab.engine.sweep_start import ConfigStart, StartOf, chunk_start
 
 SweepCallback = Callable[[int, int, int], None]
 """callback(group index, epoch, active configs) after each epoch of each (batch size, schedule) group."""
 
 ScheduleFactory = Callable[[float], Schedule]
 """A schedule shape: learning rate (the grid value) -> gd.schedules schedule."""
+
+StartKey = tuple[int, str, float, float, int]
+"""A config of a sweep: (batch_size, schedule label, learning_rate, momentum, seed)."""
+
+HISTORY = (*ROW_STATS, "epoch_time", "wall_time")
+"""The metrics of a chunk's history rows."""
 
 ScheduleGrid = Sequence[str | ScheduleFactory] | Mapping[str, str | ScheduleFactory]
 
@@ -102,6 +109,7 @@ def sweep(
     record: SweepRecorder | None = None,
     mesh: tuple[int, int] | None = None,
     kernel: str = "xla",
+    start: Mapping[StartKey, ConfigStart] | None = None,
 ) -> SweepResult:
     """Train every (batch_size, schedule, learning_rate, momentum, seed) combination with ``sgd``.
 
@@ -136,6 +144,12 @@ def sweep(
     not above the number of pairs, and data the largest divisor of the rest
     that divides the batch size. The result equals the unsharded sweep up to
     float rounding.
+
+    ``start`` (how ``gd.store.resume_sweep`` goes on from checkpoints) maps
+    (batch_size, schedule label, learning_rate, momentum, seed) to where that config
+    starts (``ConfigStart``: its params and sgd state after some epochs, and its history),
+    one epoch for all of a (batch size, schedule) group; the grid's other configs are skipped
+    (status "skipped").
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
@@ -155,9 +169,10 @@ def sweep(
     check_methods("record", record, ("begin_sweep", "sweep_epoch", "end_sweep", "fail_sweep"),
                   "a sweep recorder such as gd.store.open(path)")
     layout = None if mesh is None else check_layout(mesh, jax.device_count())
+    starts = _group_starts(start, sizes, list(shapes), (rates, momenta, seeds_used), epochs)
     # Every group is checked before any trains (a later one would fail after the first): memory from
     # the params' shapes (nothing compiles), the schedule built for its run length, the mesh's data axis.
-    param_shapes = _param_shapes(model, data, params, loss, compute_dtype, kernel)
+    param_shapes = param_template(model, data, params, loss, compute_dtype, kernel)
     dtype = jnp.result_type(*jax.tree.leaves(param_shapes))
     check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
@@ -183,7 +198,8 @@ def sweep(
             offset = index * len(rates) * len(momenta) * len(seeds_used)
             groups.append(_run_group(model, data, size, schedule_params, momenta, seeds_used, (epochs, test_every),
                                      stop, nesterov, weight_decay, metrics, loss, params, budget, progress,
-                                     compute_dtype, devices, (record, offset), kernel))
+                                     compute_dtype, devices, (record, offset), kernel,
+                                     None if starts is None else starts[size, schedule_params[0]]))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -192,6 +208,42 @@ def sweep(
     if record is not None:
         record.end_sweep(result)
     return result
+
+
+def _group_starts(
+    start: Mapping[StartKey, ConfigStart] | None, sizes: list[int], labels: list[str],
+    grid: tuple[list[float], list[float], list[int]], epochs: int,
+) -> dict[tuple[int, str], StartOf] | None:
+    """start checked (keys in the grid, one epoch per group, at most epochs) as a StartOf per group."""
+    if start is None:
+        return None
+    if not isinstance(start, Mapping):
+        raise TypeError(f"start must map (batch_size, schedule, learning_rate, momentum, seed) to a ConfigStart; "
+                        f"got {type(start).__name__}.")
+    rates, momenta, seeds = grid
+    known = set(itertools.product(sizes, labels, rates, momenta, seeds))
+    by_group: dict[tuple[int, str], dict[tuple[float, float, int], ConfigStart]] = {
+        group: {} for group in itertools.product(sizes, labels)}
+    for key, config in start.items():
+        if key not in known:
+            raise ValueError(f"start must name configs of the grid (batch_size, schedule, learning_rate, momentum, "
+                             f"seed); got {key!r}.")
+        if not isinstance(config, ConfigStart) or not 0 <= config.epoch <= epochs:
+            raise ValueError(f"start[{key!r}] must be a ConfigStart at an epoch from 0 to epochs={epochs}; "
+                             f"got {config!r:.200}.")
+        by_group[key[:2]][key[2:]] = config
+    for group, configs in by_group.items():
+        if len({c.epoch for c in configs.values()}) > 1:
+            raise ValueError(f"start must give the configs of batch size {group[0]}, schedule {group[1]!r} one "
+                             f"epoch; got epochs {sorted({c.epoch for c in configs.values()})}.")
+    return {group: _start_of(configs) for group, configs in by_group.items()}
+
+
+def _start_of(configs: dict[tuple[float, float, int], ConfigStart]) -> StartOf:
+    def start_of(learning_rate: float, momentum: float, seed: int) -> ConfigStart | None:
+        return configs.get((learning_rate, momentum, seed))
+
+    return start_of
 
 
 def _schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
@@ -272,11 +324,12 @@ def _seed_inits(
     return objective, inits, loss_name
 
 
-def _param_shapes(
+def param_template(
     model: Model | LossFn, data: Dataset, params: Params | None, loss: str | None, compute_dtype: str | None,
     kernel: str,
 ) -> Any:
-    """The initial params' shapes and dtypes (jax.eval_shape: traced, never compiled), with the model checks."""
+    """The initial params' shapes and dtypes (jax.eval_shape: traced, never compiled), with the model checks:
+    the params template of a checkpoint (gd.store.resume_sweep)."""
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     return jax.eval_shape(lambda k: objective_and_params(model, data, params, loss, k, compute_dtype, kernel)[1], key)
 
@@ -300,7 +353,7 @@ def _run_group(
     loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
     layout: tuple[int, int],
-    recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla",
+    recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla", start_of: StartOf | None = None,
 ) -> Group:
     label, fn, lr_params = schedule
     epochs, test_every = epoch_plan
@@ -333,7 +386,8 @@ def _run_group(
     def compile_chunk(s: EpochSpec, c: int) -> Any:
         if c not in built:
             built.clear()
-            built[c] = chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c)
+            built[c] = chunk_inputs(rule, inits, keys, pairs[:c], lr_params, arrays, mesh, c,
+                                    None if start_of is None else (start_of, seeds))
         return compiled_epoch(s, *built[c][0], configs=2)[0]
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
@@ -347,7 +401,8 @@ def _run_group(
         observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
         parts.append(train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
                                   progress, mesh, observe, pad_to=chunk,
-                                  inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before))
+                                  inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before,
+                                  start=None if start_of is None else chunk_start(start_of, part, seeds, HISTORY)))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,

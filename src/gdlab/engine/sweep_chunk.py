@@ -9,6 +9,7 @@ fired freezes as stopped, and the others go on until the budget of epochs.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,6 +27,7 @@ from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_ep
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
+from gdlab.engine.sweep_start import SKIPPED, ChunkStart, ConfigState, StartOf, place_states, replay
 
 ROW_STATS = ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")
 """The EpochStats fields a chunk's history keeps, per epoch and config."""
@@ -47,6 +49,7 @@ def train_chunk(
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
     inputs: tuple[tuple[Any, ...], int] | None = None, *, initial_loss: np.ndarray,
+    start: ChunkStart | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -56,20 +59,25 @@ def train_chunk(
     sharded; with a data axis each batch is split over that. inputs: these pairs' program
     arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
     (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
-    train loss before training (``initial_train_loss`` of its params).
+    train loss before training (``initial_train_loss`` of its params). start: where a resumed
+    chunk goes on from (engine/sweep_start.py; inputs then hold its configs' states).
     """
     epochs, test_every = epoch_plan
-    args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to)
+    args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to,
+                                        None if start is None else start.source)
     params, state, data_keys, _, scale, active, _, arrays = args
     shape = np.shape(active)
     program, _ = compiled_epoch(spec, *args, configs=2)
-    stop_state = stop.init()
-    rows: list[dict[str, np.ndarray]] = []
     ends = _Ends(np.full(shape, "", dtype=object), np.full(shape, "", dtype=object), np.zeros(shape, np.int32),
                  np.zeros(shape, np.int32))
     before = np.broadcast_to(np.asarray(initial_loss, np.float64)[:, None], shape)
-    start = time.perf_counter()
-    for epoch in range(epochs):
+    rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
+    stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
+    if start is not None:
+        _end_skipped(ends, start.skipped[:, :real])
+    first = len(rows)
+    start_time = time.perf_counter() - (0.0 if start is None else start.elapsed)
+    for epoch in range(first, epochs):
         tick = time.perf_counter()
         test = np.bool_(is_test_epoch(epoch, epochs, test_every))
         active = np.asarray(active)
@@ -78,9 +86,9 @@ def train_chunk(
         now = time.perf_counter()
         row = {name: np.asarray(getattr(stats, name), np.float64) for name in ROW_STATS}
         row["epoch_time"] = np.full(shape, now - tick)
-        row["wall_time"] = np.full(shape, now - start)
+        row["wall_time"] = np.full(shape, now - start_time)
         rows.append(row)
-        metrics = {**row, "epoch": epoch + 1, "step": (epoch + 1) * spec.plan.steps, "time": now - start,
+        metrics = {**row, "epoch": epoch + 1, "step": (epoch + 1) * spec.plan.steps, "time": now - start_time,
                    "initial_loss": before}
         stop_state = stop.update(stop_state, metrics)
         diverged = active & ~np.asarray(stats.finite)
@@ -90,8 +98,10 @@ def train_chunk(
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
+            going_on = (active & ~diverged & ~fired)[:, :real]
             observe(ChunkEpoch(epoch + 1, active[:, :real], {k: v[:, :real] for k, v in row.items()},
-                               None if epoch else before[:, :real], (diverged | fired)[:, :real], *ends))
+                               None if epoch else before[:, :real], (diverged | fired)[:, :real], *ends,
+                               snapshot=_snapshot(params, state, going_on)))
         active = active & ~diverged & ~fired
         if progress is not None:
             progress(epoch + 1, int(active.sum()))
@@ -104,7 +114,7 @@ def train_chunk(
     return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": ends.status[keep], "reason": ends.reason[keep], "steps_run": ends.steps_run[keep],
-            "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start}
+            "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start_time}
 
 
 def _epoch(spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | None) -> tuple[Any, Any, EpochStats]:
@@ -117,6 +127,37 @@ def _epoch(spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | 
     if bad.any():
         params, state, stats = rerun_careful(spec, inputs, bad, (params, state, stats), mesh)
     return params, state, stats
+
+
+def _snapshot(params: Params, state: Any, going_on: np.ndarray) -> Callable[[], dict[tuple[int, int], ConfigState]]:
+    """A function giving the state of each config still training ([seed, pair]), read from the device
+    only when asked (a recorder's checkpoint)."""
+
+    def read() -> dict[tuple[int, int], ConfigState]:
+        p, step, velocity = jax.device_get((params, state.step, state.velocity))
+        moving = bool(jax.tree.leaves(velocity))
+        return {(i, j): ConfigState(_pick_leaves(p, i, j), int(step[i, j]),
+                                    _pick_leaves(velocity, i, j) if moving else None)
+                for i, j in zip(*np.nonzero(going_on))}
+
+    return read
+
+
+def _pick_leaves(tree: Any, i: int, j: int) -> Any:
+    return jax.tree.map(lambda a: np.array(a[i, j]), tree)
+
+
+def _pad(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A recorded [seed, pair] row widened with NaN to the chunk's padded pairs."""
+    out = np.full(shape, np.nan)
+    out[:, : values.shape[1]] = values
+    return out
+
+
+def _end_skipped(ends: _Ends, skipped: np.ndarray) -> None:
+    for i, j in zip(*np.nonzero(skipped)):
+        ends.status[i, j] = SKIPPED
+        ends.reason[i, j] = "not trained: a resumed sweep trains only the configs it was asked to"
 
 
 def _end_diverged(ends: _Ends, diverged: np.ndarray, stats: EpochStats, epoch: int, steps: int) -> None:
@@ -154,10 +195,15 @@ def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, 
 
 def chunk_inputs(
     rule: Any, inits: list[Params], keys: list[Any], pairs: list[tuple[float, float]], lr_params: dict[float, Any],
-    arrays: tuple[jax.Array, ...], mesh: Mesh | None, pad_to: int,
+    arrays: tuple[jax.Array, ...], mesh: Mesh | None, pad_to: int, resumed: tuple[StartOf, list[int]] | None = None,
 ) -> tuple[tuple[Any, ...], int]:
-    """The epoch program's arguments for a chunk of pairs (padded, sharded), and its number of real pairs."""
+    """The epoch program's arguments for a chunk of pairs (padded, sharded), and its number of real pairs.
+
+    resumed: (start_of, seeds) of a resumed sweep: each config starts from its own state
+    (engine/sweep_start.py), and a config without one is inactive.
+    """
     real = len(pairs)
+    real_pairs = pairs
     configs = 1 if mesh is None else int(mesh.shape[CONFIGS])
     target = max(pad_to, real)
     pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
@@ -178,6 +224,11 @@ def chunk_inputs(
     scale = np.ones((n_seeds, n_pairs), dtype)
     active = np.ones((n_seeds, n_pairs), bool)
     active[:, real:] = False
+    if resumed is not None:
+        start_of, seeds = resumed
+        params, state = place_states(params, state, start_of, real_pairs, seeds)
+        for (i, seed), (j, (lr, m)) in itertools.product(enumerate(seeds), enumerate(real_pairs)):
+            active[i, j] = start_of(lr, m, seed) is not None
     if mesh is not None:
         params, state, scale, active, data_keys, arrays = shard_configs(mesh, params, state, scale, active,
                                                                         data_keys, arrays)

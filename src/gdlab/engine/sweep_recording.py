@@ -16,13 +16,15 @@ from gdlab.core.batching import batch_plan
 from gdlab.core.dataset import Dataset
 from gdlab.core.stopping import StopRule, leaves
 from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder
+from gdlab.engine.sweep_start import ConfigState
 
 
 class ChunkEpoch(NamedTuple):
     """One epoch of a chunk, arrays indexed [seed, pair] (the chunk's real pairs only).
 
     ``trained``: configs that ran this epoch (their metrics are ``row``);
-    ``ended``: configs whose status was set this epoch.
+    ``ended``: configs whose status was set this epoch; ``snapshot()``: the state of each
+    config still training, by [seed, pair] (read from the device only when called).
     """
 
     epoch: int
@@ -34,6 +36,7 @@ class ChunkEpoch(NamedTuple):
     reason: np.ndarray
     epochs_run: np.ndarray
     steps_run: np.ndarray
+    snapshot: Callable[[], dict[tuple[int, int], ConfigState]] | None = None
 
 
 ChunkObserver = Callable[[ChunkEpoch], None]
@@ -83,7 +86,10 @@ def chunk_observer(
                  for i, j in zip(*np.nonzero(chunk.ended))}
         initial = {} if chunk.initial_loss is None else {
             position(i, j): float(chunk.initial_loss[i, j]) for i, j in np.ndindex(chunk.initial_loss.shape)}
-        record.sweep_epoch(SweepEpoch(chunk.epoch, metrics, ended, initial))
+        snapshot = chunk.snapshot
+        states = None if snapshot is None else (
+            lambda: {position(i, j): state for (i, j), state in snapshot().items()})
+        record.sweep_epoch(SweepEpoch(chunk.epoch, metrics, ended, initial, states))
 
     return observe
 

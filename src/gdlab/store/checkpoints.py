@@ -75,16 +75,16 @@ def restore(stored: StoredCheckpoint, params_like: Any, opt_state_like: Any) -> 
     best = stored.leaves.get("best_params")
     return Checkpoint(
         epoch=stored.epoch,
-        params=_rebuild(stored.leaves["params"], params_like, f"params of {where}"),
-        opt_state=_rebuild(stored.leaves["opt_state"], opt_state_like, f"opt_state of {where}"),
+        params=rebuild(stored.leaves["params"], params_like, f"params of {where}"),
+        opt_state=rebuild(stored.leaves["opt_state"], opt_state_like, f"opt_state of {where}"),
         history=stored.history,
         initial_loss=stored.initial_loss,
         best_epoch=stored.best_epoch,
-        best_params=None if best is None else _rebuild(best, params_like, f"best_params of {where}"),
+        best_params=None if best is None else rebuild(best, params_like, f"best_params of {where}"),
     )
 
 
-def _rebuild(leaves: list[np.ndarray], like: Any, what: str) -> Any:
+def rebuild(leaves: list[np.ndarray], like: Any, what: str) -> Any:
     like_leaves, treedef = jax.tree.flatten(like)
     if len(leaves) != len(like_leaves):
         raise StoreError(

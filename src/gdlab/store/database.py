@@ -19,7 +19,7 @@ from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
 from gdlab.store.schema import StoreError, connect
-from gdlab.store.sweep_recorder import SweepRecorder
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder
 from gdlab.store.sweeps import Sweep
 
 
@@ -110,10 +110,13 @@ class Store:
         return sweeps.sweep_result(self.connection, self.sweep(sweep_id))
 
     def sweep_recorder(
-        self, kind: str = "sweep", extra: dict[str, Any] | None = None, finish_on_end: bool = True
+        self, kind: str = "sweep", extra: dict[str, Any] | None = None, finish_on_end: bool = True,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS,
     ) -> SweepRecorder:
-        """A recorder of one new sweep; ``extra`` is merged into its stored configuration."""
-        return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end)
+        """A recorder of one new sweep; ``extra`` is merged into its stored configuration; a checkpoint of
+        the members still training at most every ``checkpoint_seconds`` (0: every epoch)."""
+        return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
+                             checkpoint_seconds=checkpoint_seconds)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""

@@ -187,7 +187,7 @@ def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
     with transaction(conn):
         for run_id, pid, host, start, epochs_run, sweep_id in dead:
             then = (f"gdlab resume {run_id} goes on from the last checkpoint" if sweep_id is None
-                    else f"gdlab resume {sweep_id} reruns it")
+                    else f"gdlab resume {sweep_id} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "

@@ -57,7 +57,10 @@ def resume(
 
 
 def check_resumable(run: Run) -> None:
-    """Refuse a finished run, or one whose process is (or may be) still recording it."""
+    """Refuse a run other than gd.fit's, a finished run, or one whose process is (or may be) still recording it."""
+    if run.kind != "fit":
+        raise StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gd.fit run; "
+                         "gd.store.resume_sweep goes on with a sweep's members.")
     if run.status in ("interrupted", "failed"):
         return
     if run.status == "running":  # a run whose process is gone was marked interrupted on open

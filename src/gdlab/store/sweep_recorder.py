@@ -5,26 +5,35 @@ order of ``SweepResult.rows``). Members are inserted, all at once, when the swee
 begins, with status ``running``; each epoch of each chunk commits the metrics
 of the members that trained in it and the status of those that ended, so a
 sweep killed at any moment leaves every completed epoch, and its unfinished
-members are marked ``interrupted`` when the database is next opened.
+members are marked ``interrupted`` when the database is next opened. At the
+first epoch end ``checkpoint_seconds`` after the last checkpoint, the same
+transaction stores a checkpoint of each member still training (its params and
+sgd state; a member that ends drops its own), from which
+``gd.store.resume_sweep`` goes on.
 
 A recorder can also be given members to take over (``planned``): those already
 in the store, matched by (batch_size, learning_rate, momentum, seed). That is how
 ``gdlab compare`` records several ``gd.sweep`` calls (one per batch size) as one
-sweep, and how a resumed sweep reruns only its unfinished members.
+sweep, and how a resumed sweep goes on with only its unfinished members.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import sqlite3
+import time
 from typing import Any
 
+from gdlab.core.checks import check_float_range
 from gdlab.engine.recording import SweepEpoch
 from gdlab.engine.sweep_result import SweepResult
+from gdlab.engine.sweep_start import ConfigState
+from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
-from gdlab.store.recorder import config_json, insert_run, real
+from gdlab.store.recorder import config_json, insert_run, real, save_checkpoint
 from gdlab.store.records import transaction
 from gdlab.store.schema import StoreError, now
 
@@ -32,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 SWEEP_KINDS = ("sweep", "compare")
 SWEEP_STATUSES = ("running", "done", "interrupted", "failed")
+CHECKPOINT_SECONDS = 30.0
+"""The least time between two checkpoints of a sweep's members, by default."""
 
 Key = tuple[int, str, float, float, int]
 """A member's (batch_size, learning_rate, momentum, seed)."""
@@ -55,14 +66,21 @@ class SweepRecorder:
     ``sweep_id`` is chosen when the recorder is made (or is the resumed sweep's).
     With ``finish_on_end`` (the default) the sweep is closed when ``gd.sweep``
     ends; otherwise several sweeps may be recorded into it until ``finish()``.
+    ``checkpoint_seconds``: the least time between two checkpoints of the members
+    (0: after every epoch). ``from_epoch``: of the members taken over (``todo``), those
+    that go on from a checkpoint, by run id (their metrics up to it are kept).
     """
 
     def __init__(
         self, conn: sqlite3.Connection, kind: str = "sweep", extra: dict[str, Any] | None = None,
         *, finish_on_end: bool = True, sweep_id: str | None = None, todo: dict[Key, str] | None = None,
+        checkpoint_seconds: float = CHECKPOINT_SECONDS, from_epoch: dict[str, int] | None = None,
     ) -> None:
         if kind not in SWEEP_KINDS:
             raise ValueError(f"kind must be one of {SWEEP_KINDS}; got {kind!r}.")
+        self.checkpoint_seconds = check_float_range("checkpoint_seconds", checkpoint_seconds, 0.0, math.inf)
+        self._from_epoch = dict(from_epoch or {})
+        self._checkpointed = time.monotonic()
         self.conn = conn
         self.kind = kind
         self.extra = dict(extra or {})
@@ -98,11 +116,11 @@ class SweepRecorder:
                 key = member_key(member)
                 if key in self._todo:
                     run_id = self._todo.pop(key)
-                    self._take_over(run_id, member)
+                    self._take_over(run_id, member, self._from_epoch.get(run_id, 0))
                 elif self._insert_new:
                     run_id = self._insert_member(member)
                 else:
-                    continue  # finished already (a resumed sweep reruns a grid that covers it)
+                    continue  # finished already, or skipped (a resumed sweep goes on with a grid that covers it)
                 self._ids[position] = run_id
                 self._steps[position] = int(member.get("steps_per_epoch", 0))
 
@@ -126,6 +144,9 @@ class SweepRecorder:
                     self.conn.execute(
                         "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
                         "WHERE id = ?", (*ended, stamp, self._ids[position]))
+                    self.conn.execute("DELETE FROM checkpoints WHERE run_id = ?", (self._ids[position],))
+            if epoch.snapshot is not None and time.monotonic() - self._checkpointed >= self.checkpoint_seconds:
+                self._checkpoint(epoch.epoch, epoch.snapshot())
             self.conn.execute("UPDATE sweeps SET updated_at = ? WHERE id = ?", (stamp, self.sweep_id))
 
     def end_sweep(self, result: SweepResult) -> None:
@@ -146,7 +167,7 @@ class SweepRecorder:
                 self.conn.execute(
                     "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
                     "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
-                    (status, f"{reason}; gdlab resume {self.sweep_id} reruns it", now(), self.sweep_id))
+                    (status, f"{reason}; gdlab resume {self.sweep_id} goes on with it", now(), self.sweep_id))
                 self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                                   (status, reason, now(), self.sweep_id))
         except sqlite3.Error as err:  # the sweep's own error matters more
@@ -188,14 +209,25 @@ class SweepRecorder:
             return run_id
         raise StoreError("could not find a free run id after 5 tries.")
 
-    def _take_over(self, run_id: str, member: dict[str, Any]) -> None:
-        """Start a planned or unfinished member afresh: its full configuration, no metrics, this process."""
-        self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+    def _checkpoint(self, epoch: int, states: dict[int, ConfigState]) -> None:
+        """Store each member's state after this epoch (inside the epoch's transaction)."""
+        for position, state in states.items():
+            if position in self._ids:
+                save_checkpoint(self.conn, self._ids[position], member_checkpoint(epoch, state))
+        self._checkpointed = time.monotonic()
+
+    def _take_over(self, run_id: str, member: dict[str, Any], epoch: int) -> None:
+        """Start a planned or unfinished member afresh (epoch 0: no metrics) or from its checkpoint at
+        epoch (its metrics up to it kept): its full configuration, this process."""
+        self.conn.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, epoch))
+        self.conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch != ?", (run_id, epoch))
         self.conn.execute(
-            "UPDATE runs SET status = 'running', reason = '', config = ?, epochs = ?, epochs_run = 0, steps_run = 0, "
-            "initial_loss = NULL, resumed = resumed + (epochs_run > 0 OR status != 'running'), "
+            "UPDATE runs SET status = 'running', reason = '', config = ?, epochs = ?, epochs_run = ?, steps_run = ?, "
+            "initial_loss = CASE WHEN ? > 0 THEN initial_loss END, "
+            "resumed = resumed + (epochs_run > 0 OR status != 'running'), "
             "pid = ?, host = ?, process_start = ?, updated_at = ? WHERE id = ?",
-            (config_json(member), int(member.get("epochs", 0)), *this_process(), now(), run_id))
+            (config_json(member), int(member.get("epochs", 0)), epoch,
+             epoch * int(member.get("steps_per_epoch", 0)), epoch, *this_process(), now(), run_id))
 
 
 def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:

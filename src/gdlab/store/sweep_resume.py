@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
 from gdlab.core.stopping import StopRule, leaves
 from gdlab.core.types import LossFn, Model, Params
-from gdlab.engine.sweep import SweepCallback, sweep
+from gdlab.engine.sweep import SweepCallback, param_template, sweep
 from gdlab.engine.sweep_result import SweepResult
+from gdlab.engine.sweep_start import ConfigStart
 from gdlab.store.database import Store
+from gdlab.store.member_checkpoints import checkpoint_epochs, member_start
 from gdlab.store.processes import Process, is_alive
+from gdlab.store.records import load_checkpoint
 from gdlab.store.schema import StoreError
-from gdlab.store.sweep_recorder import Key, SweepRecorder
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
 from gdlab.store.sweeps import Sweep, members, unfinished
 
 
@@ -27,14 +30,16 @@ def resume_sweep(
     params: Params | None = None,
     max_memory: int | None = None,
     callback: SweepCallback | None = None,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> SweepResult:
-    """Rerun the configs of an interrupted or failed sweep that did not finish; the whole sweep as recorded.
+    """Go on with the configs of an interrupted or failed sweep that did not finish; the whole sweep as recorded.
 
-    Finished configs are kept as they are; each unfinished one is trained
-    again from the start with its recorded settings and seed (so it ends as it
-    would have in the first place), one ``gd.sweep`` per batch size and schedule over the
-    unfinished learning rates, momenta and seeds. Give the sweep's model and
-    data (checked against the record) and its stop rule, if it had one.
+    Finished configs are kept as they are; each unfinished one goes on from its
+    last checkpoint (the sweep's recorder stores one every ``checkpoint_seconds``), or
+    from the start where it has none, with its recorded settings and seed, so it
+    ends as it would have without the interruption: one ``gd.sweep`` per batch size,
+    schedule and checkpoint epoch, training only those configs. Give the sweep's
+    model and data (checked against the record) and its stop rule, if it had one.
     ``callback(group, epoch, active)`` numbers the groups as ``unfinished_groups`` lists them.
     """
     record = store.sweep(sweep_id)
@@ -50,13 +55,18 @@ def resume_sweep(
         )
     _check_stop(record, stop)
     configs = {run.id: run.config for run in members(store.connection, record)}
-    recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False)
-    for index, ((size, schedule), keys) in enumerate(_by_group(todo).items()):
+    from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
+    recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False,
+                             checkpoint_seconds=checkpoint_seconds, from_epoch=from_epoch)
+    for index, ((size, schedule, epoch), keys) in enumerate(_by_group(todo, from_epoch).items()):
         progress = None if callback is None else (lambda g, e, a, i=index: callback(i, e, a))
         settings = configs[todo[keys[0]]]
         if schedule not in SCHEDULES:
             raise StoreError(f"sweep_id {record.id} trained schedule {schedule!r}, a function, which a record "
                              "cannot hold; only sweeps over named schedules can be resumed.")
+        template = param_template(model, data, params, settings.get("loss"), settings.get("compute_dtype"),
+                                  str(settings.get("kernel", "xla")))
+        start = {key: _start(store, todo[key], epoch, template) for key in keys}
         sweep(model, data, learning_rate=_unique(k[2] for k in keys), batch_size=[size], schedule=[schedule],
               momentum=_unique(k[3] for k in keys), seeds=_unique(k[4] for k in keys),
               compute_dtype=settings.get("compute_dtype"), kernel=str(settings.get("kernel", "xla")),
@@ -64,16 +74,38 @@ def resume_sweep(
               weight_decay=float(settings.get("weight_decay", 0.0)), metrics=str(settings["metrics"]),
               test_every=int(settings.get("test_every", 1)),
               loss=settings.get("loss"), params=params, max_memory=max_memory, callback=progress,
-              record=recorder)
+              record=recorder, start=start)
     recorder.finish()
     store.last_sweep_id = record.id
     return store.sweep_result(record.id)[0]
 
 
-def unfinished_groups(sweep_id: str, store: Store) -> list[tuple[int, str, int]]:
-    """(batch size, schedule, unfinished configs) of each gd.sweep that resume_sweep would run, in its order."""
+class UnfinishedGroup(NamedTuple):
+    """Unfinished configs of a sweep that resume_sweep trains in one gd.sweep: their batch size, schedule,
+    number, and the epoch they go on from (that of their checkpoint; 0: from the start)."""
+
+    batch_size: int
+    schedule: str
+    configs: int
+    from_epoch: int
+
+
+def unfinished_groups(sweep_id: str, store: Store) -> list[UnfinishedGroup]:
+    """Each gd.sweep that resume_sweep would run, in its order."""
     todo = unfinished(store.connection, store.sweep(sweep_id))
-    return [(size, schedule, len(keys)) for (size, schedule), keys in _by_group(todo).items()]
+    from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
+    return [UnfinishedGroup(size, schedule, len(keys), epoch)
+            for (size, schedule, epoch), keys in _by_group(todo, from_epoch).items()]
+
+
+def _start(store: Store, run_id: str, epoch: int, template: Any) -> ConfigStart:
+    """Where a member goes on from: its checkpoint at epoch on the params template (epoch 0: the start)."""
+    if epoch == 0:
+        return ConfigStart(0, None, {})
+    stored = load_checkpoint(store.connection, run_id, epoch)
+    if stored is None:
+        raise StoreError(f"run {run_id}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
+    return member_start(stored, template)
 
 
 def _check_resumable(store: Store, record: Sweep) -> None:
@@ -93,11 +125,11 @@ def _check_stop(record: Sweep, stop: StopRule | None) -> None:
                          f"got {given}.")
 
 
-def _by_group(todo: dict[Key, str]) -> dict[tuple[int, str], list[Key]]:
-    """The unfinished members by (batch size, schedule): one gd.sweep each."""
-    out: dict[tuple[int, str], list[Key]] = {}
-    for key in todo:
-        out.setdefault(key[:2], []).append(key)
+def _by_group(todo: dict[Key, str], from_epoch: dict[str, int]) -> dict[tuple[int, str, int], list[Key]]:
+    """The unfinished members by (batch size, schedule, checkpoint epoch): one gd.sweep each."""
+    out: dict[tuple[int, str, int], list[Key]] = {}
+    for key, run_id in todo.items():
+        out.setdefault((*key[:2], from_epoch.get(run_id, 0)), []).append(key)
     return out
 
 

@@ -155,7 +155,7 @@ def mark_sweeps_interrupted(conn: sqlite3.Connection) -> list[str]:
     with transaction(conn):
         for sweep_id, pid, host, start in dead:
             reason = (f"interrupted: its process (pid {pid} on {host}) ended; gdlab resume {sweep_id} "
-                      "reruns its unfinished configs")
+                      "goes on with its unfinished configs")
             conn.execute(
                 "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "
                 "WHERE id = ? AND status = 'running' AND pid = ? AND process_start IS ?",

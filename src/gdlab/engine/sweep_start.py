@@ -1,0 +1,126 @@
+"""Resuming sweep configs from a checkpoint: where each goes on from, placed into its chunk.
+
+A sweep config's checkpoint is its params and ``sgd`` state (update count and
+momentum buffer; the hyperparameters come from the grid) after some epochs,
+with its history up to then. The configs of a chunk that resume share that
+epoch: the chunk's epochs start there, its histories begin with the recorded
+rows, and the stop rules' states are replayed over them (they are pure
+functions of the metrics), so a resumed config ends as it would have
+without the interruption. Configs of the grid given no start are skipped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdlab.core.stopping import StopRule
+from gdlab.core.types import Params
+
+SKIPPED = "skipped"
+"""The status of a grid config that a resumed sweep was not asked to train."""
+
+
+class ConfigState(NamedTuple):
+    """A sweep config's params and ``sgd`` state (update count, momentum buffer or None) after some epochs."""
+
+    params: Params
+    step: int
+    velocity: Params | None
+
+
+class ConfigStart(NamedTuple):
+    """Where a config of a resumed sweep goes on from: its state after ``epoch`` epochs and its history
+    up to then (metric name -> ``epoch`` values; a missing metric reads NaN). At epoch 0 (the
+    start: the sweep's own initial params) state is None."""
+
+    epoch: int
+    state: ConfigState | None
+    history: dict[str, np.ndarray]
+
+
+StartOf = Callable[[float, float, int], ConfigStart | None]
+"""(learning rate, momentum, seed) -> where that config starts; None: skip it."""
+
+
+class ChunkStart(NamedTuple):
+    """A resumed chunk: its first epoch, its history rows before it ([seed, pair] arrays), the wall
+    time already spent, which of its configs are skipped, and (start_of, seeds) to place its states."""
+
+    epoch: int
+    rows: list[dict[str, np.ndarray]]
+    elapsed: float
+    skipped: np.ndarray
+    source: tuple[StartOf, list[int]]
+
+
+def chunk_start(
+    start_of: StartOf, pairs: list[tuple[float, float]], seeds: list[int], names: tuple[str, ...]
+) -> ChunkStart:
+    """The ChunkStart of these pairs, every seed ([seed, pair] arrays); names: the history's metrics."""
+    starts = [[start_of(lr, m, s) for lr, m in pairs] for s in seeds]
+    epochs = {st.epoch for row in starts for st in row if st is not None}
+    if len(epochs) > 1:
+        raise ValueError(f"start must give the configs of one chunk one epoch; got epochs {sorted(epochs)}.")
+    epoch = epochs.pop() if epochs else 0
+    shape = (len(seeds), len(pairs))
+    rows = [{name: np.full(shape, np.nan) for name in names} for _ in range(epoch)]
+    elapsed = 0.0
+    skipped = np.zeros(shape, bool)
+    for (i, j) in itertools.product(range(len(seeds)), range(len(pairs))):
+        st = starts[i][j]
+        if st is None:
+            skipped[i, j] = True
+            continue
+        for name, values in st.history.items():
+            if name in names:
+                for k in range(epoch):
+                    rows[k][name][i, j] = values[k]
+        if epoch and "wall_time" in st.history:
+            elapsed = max(elapsed, float(np.nan_to_num(st.history["wall_time"][epoch - 1])))
+    return ChunkStart(epoch, rows, elapsed, skipped, (start_of, seeds))
+
+
+def place_states(
+    params: Params, state: Any, start_of: StartOf, pairs: list[tuple[float, float]], seeds: list[int]
+) -> tuple[Params, Any]:
+    """The chunk's stacked params and sgd state with each started config's own written at [seed, pair]."""
+    params_np = jax.tree.map(np.array, params)
+    step = np.array(state.step)
+    velocity = jax.tree.map(np.array, state.velocity)
+    keeps_velocity = bool(jax.tree.leaves(velocity))
+    for (i, seed), (j, (lr, m)) in itertools.product(enumerate(seeds), enumerate(pairs)):
+        st = start_of(lr, m, seed)
+        if st is None or st.state is None or st.epoch == 0:
+            continue
+        _write(params_np, st.state.params, i, j)
+        step[i, j] = st.state.step
+        if keeps_velocity and st.state.velocity is not None:
+            _write(velocity, st.state.velocity, i, j)
+    as_device = lambda tree: jax.tree.map(jnp.asarray, tree)
+    return as_device(params_np), state._replace(step=jnp.asarray(step), velocity=as_device(velocity))
+
+
+def _write(stacked: Any, one: Any, i: int, j: int) -> None:
+    """stacked[i, j] = one, leaf by leaf (the same tree structure; shapes checked)."""
+    leaves, treedef = jax.tree.flatten(stacked)
+    values, other = jax.tree.flatten(one)
+    if str(other) != str(treedef):
+        raise ValueError(f"start's params and momentum buffers must have the sweep's structure {treedef}; got {other}.")
+    for leaf, value in zip(leaves, values, strict=True):
+        leaf[i, j] = np.asarray(value)
+
+
+def replay(stop: StopRule, stop_state: Any, rows: list[dict[str, np.ndarray]], steps: int,
+           initial_loss: np.ndarray) -> Any:
+    """The stop rules' state after the recorded epochs (each epoch's metrics as the chunk gives them)."""
+    for k, row in enumerate(rows):
+        metrics = {**row, "epoch": k + 1, "step": (k + 1) * steps, "time": row["wall_time"],
+                   "initial_loss": initial_loss}
+        stop_state = stop.update(stop_state, metrics)
+    return stop_state

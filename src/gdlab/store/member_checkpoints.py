@@ -1,0 +1,44 @@
+"""Checkpoints of sweep members: a config's params and sgd state, stored as a run's checkpoint.
+
+The ``opt_state`` part holds {"step": update count, "velocity": momentum buffer
+or ()}; the hyperparameters are the member's recorded grid values. Read back,
+the params are rebuilt on the sweep's own params template and checked leaf by leaf.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import jax
+import numpy as np
+
+from gdlab.engine.loop import Checkpoint
+from gdlab.engine.sweep_start import ConfigStart, ConfigState
+from gdlab.store.checkpoints import StoredCheckpoint, rebuild
+
+
+def member_checkpoint(epoch: int, state: ConfigState) -> Checkpoint:
+    """A member's state after epoch as a checkpoint to store (its metrics are already stored)."""
+    opt_state = {"step": np.int32(state.step), "velocity": () if state.velocity is None else state.velocity}
+    return Checkpoint(epoch=epoch, params=state.params, opt_state=opt_state, history={}, initial_loss=float("nan"))
+
+
+def member_start(stored: StoredCheckpoint, params_like: Any) -> ConfigStart:
+    """Where a member goes on from: its stored checkpoint on the params template (shapes and dtypes checked)."""
+    where = f"run {stored.run_id} at epoch {stored.epoch}"
+    params = rebuild(stored.leaves["params"], params_like, f"params of {where}")
+    step, *velocity = stored.leaves["opt_state"]
+    buffer = rebuild(velocity, params_like, f"momentum buffer of {where}") if velocity else None
+    state = ConfigState(jax.device_get(params), int(step), None if buffer is None else jax.device_get(buffer))
+    return ConfigStart(stored.epoch, state, stored.history)
+
+
+def checkpoint_epochs(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int]:
+    """The epoch of each run's latest checkpoint (runs without one left out)."""
+    out: dict[str, int] = {}
+    for first in range(0, len(run_ids), 500):  # SQLite's limit on a statement's variables
+        part = run_ids[first : first + 500]
+        out.update(conn.execute(f"SELECT run_id, MAX(epoch) FROM checkpoints WHERE run_id IN "
+                                f"({', '.join('?' * len(part))}) GROUP BY run_id", part).fetchall())
+    return out
