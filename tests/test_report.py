@@ -154,7 +154,10 @@ def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_bes
     assert "mini-batch 32 ended best" in text and "SGD ended best" not in text
     assert "No learning rate in the grid trained SGD (all 2 configs diverged) within 2 epochs" in text
     assert "Mini-batch 32 reached the target test accuracy of 50% first both per epoch (epoch 2)" in text
-    assert table.cells(summary)[0][3] == "— (all diverged)" and table.cells(summary)[1][3] == "0.1"
+    cells = table.cells(summary)
+    assert cells[0][3] == "— (all diverged)" and cells[1][3] == "0.1"
+    marked = [[isinstance(c, table.Failed) for c in row] for row in cells]  # what the page colours
+    assert marked == [[k == 3 for k in range(len(row))] for row in cells[:1]] + [[False] * len(cells[1])]
 
 
 def test_the_conclusion_says_when_no_variant_reached_the_target() -> None:
