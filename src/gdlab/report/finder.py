@@ -75,20 +75,18 @@ DIVERGED_NOTE = ("diverged: in at least one seed the train loss became non-finit
 
 def validation_cells(result: LRFinderResult) -> list[list[str]]:
     """The validation sweep as text, the same in the terminal and on the page: 'diverged' (marked Failed) instead
-    of a blown-up loss (its mean is inf), and the answer marked."""
-    return [[number(v["learning_rate"]), Failed("diverged") if _diverged(v) else number(v["mean"]),
-             "—" if _diverged(v) else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
+    of a blown-up loss (its mean is inf), and the answer marked.
+
+    Every entry has 'diverged': the finder sets it, and store.finders.load_finder sets it for a recorded one.
+    """
+    return [[number(v["learning_rate"]), Failed("diverged") if v["diverged"] else number(v["mean"]),
+             "—" if v["diverged"] else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
             for v in result.validation]
 
 
 def validation_notes(cells: list[list[str]]) -> list[str]:
     """What to say under the validation cells: what 'diverged' means, where a row shows it."""
     return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
-
-
-def _diverged(entry: dict[str, Any]) -> bool:
-    """A validated candidate some seed of which diverged (older records: a mean that is not finite)."""
-    return bool(entry.get("diverged", False)) or not math.isfinite(entry["mean"])
 
 
 def _rate(value: float) -> str:
