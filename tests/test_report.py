@@ -154,7 +154,10 @@ def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_bes
     assert "mini-batch 32 ended best" in text and "SGD ended best" not in text
     assert "No learning rate in the grid trained SGD (all 2 configs diverged) within 2 epochs" in text
     assert "Mini-batch 32 reached the target test accuracy of 50% first both per epoch (epoch 2)" in text
-    assert table.cells(summary)[0][3] == "— (all diverged)" and table.cells(summary)[1][3] == "0.1"
+    cells = table.cells(summary)
+    assert cells[0][3] == "— (all diverged)" and cells[1][3] == "0.1"
+    marked = [[isinstance(c, table.Failed) for c in row] for row in cells]  # what the page colours
+    assert marked == [[k == 3 for k in range(len(row))] for row in cells[:1]] + [[False] * len(cells[1])]
 
 
 def test_the_conclusion_says_when_no_variant_reached_the_target() -> None:
@@ -335,19 +338,44 @@ def test_a_run_that_diverged_later_marks_the_epoch_on_its_curves() -> None:
     assert "stroke: #b00020" not in calm and '<p class="conclusion">max_epochs: ran 3 epochs</p>' in calm
 
 
-def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None:
+def _finder_result(validation: list[dict]) -> gd.LRFinderResult:
+    """A one-seed finder on a made-up curve: no valley, 0.01 validated, validation as given."""
     from gdlab.engine.lr_finder import LRFinderResult, Suggestion
-    from gdlab.report import render_finder
 
     rates = np.geomspace(1e-4, 1.0, 20)
     losses = np.stack([2 - np.log10(rates) * 0.1])
     suggestions = {"steepest": Suggestion(1e-2, (1e-2,)), "valley": Suggestion(math.nan, (math.nan,))}
-    validation = [{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0}, {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}]
-    result = LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
+    return LRFinderResult(1e-2, (1e-2, 1e-2), suggestions, rates, losses, losses, validation)
+
+
+def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None:
+    from gdlab.report import render_finder
+
+    result = _finder_result([{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0, "diverged": False},
+                             {"learning_rate": 1.0, "mean": math.inf, "std": 0.0, "diverged": True}])
     page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
     assert '<tr><td>1</td><td class="failed">diverged</td><td>—</td><td></td></tr>' in page  # the mean was inf
     assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
+
+
+def test_a_recorded_finder_reads_back_diverged_where_its_mean_is_not_finite(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from gdlab.report import render_finder
+
+    # no 'diverged' key, as an older gdlab's finder gave it: the store keeps only the mean, and load_finder
+    # derives 'diverged' from it
+    result = _finder_result([{"learning_rate": 1e-2, "mean": 0.5, "std": 0.0},
+                             {"learning_rate": 1.0, "mean": math.inf, "std": 0.0}])
+    with gd.store.open(tmp_path / "runs.db") as store:
+        store.record_finder({"model": "linear", "dataset": "linreg", "seeds": [0]}, result)
+        run = store.run(store.last_run_id)
+        back = store.finder(run.id)
+    assert [v["diverged"] for v in back.validation] == [False, True]
+    page = render_finder(asdict(run), back)
+    assert '<tr><td>1</td><td class="failed">diverged</td><td>—</td><td></td></tr>' in page
+    assert "<tr><td>0.01</td><td>0.5</td><td>0</td><td>answer</td></tr>" in page
 
 
 def test_the_seconds_axes_label_small_times_in_readable_units() -> None:

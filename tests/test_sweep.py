@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import gdlab.engine.sweep
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import allocated_bytes, config_bytes
+from gdlab.engine.sweep_result import best_by_mean
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,15 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path
     assert set(header) == set(good) | set(bad)  # every column of any row
     best = result.best("final_train_loss")
     assert (best["learning_rate"], best["diverged"], best["all_diverged"]) == (0.1, 0, False)
+
+
+def test_the_best_mean_ranks_a_non_finite_mean_last_and_keeps_the_first_of_equal_means() -> None:
+    # the one ranking of SweepResult.best and the report's best learning rate
+    values = {"a": [1.0, 3.0], "inf": [math.inf, 0.0], "-inf": [-math.inf], "nan": [math.nan], "b": [1.0, 1.0]}
+    assert best_by_mean(values, maximise=True) == ("a", 2.0, 1.0)  # not the inf mean
+    assert best_by_mean(values, maximise=False) == ("b", 1.0, 0.0)  # not the -inf mean
+    assert best_by_mean({"x": [2.0], "y": [1.0, 3.0]}, maximise=False) == ("x", 2.0, 0.0)  # equal: the first
+    assert best_by_mean({"nan": [math.nan], "inf": [math.inf]}, maximise=False)[0] == "nan"  # none finite: the first
 
 
 def test_best_says_when_every_config_diverged(small) -> None:

@@ -20,7 +20,6 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
-from gdlab.commands.json_output import jsonable
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
 from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
@@ -123,10 +122,10 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     text = conclusion(summary)
     if not as_json:
         _print(_stdout(), summary, comparison, text, {**paths, **paths_note})
-    return jsonable({"settings": settings, "variants": [asdict(v) for v in summary.variants],
-                   "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
-                   "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
-                   "seconds": time.perf_counter() - start})
+    return {"settings": settings, "variants": [asdict(v) for v in summary.variants],
+            "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
+            "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
+            "seconds": time.perf_counter() - start}
 
 
 def _train_variants(
@@ -190,7 +189,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
             from None
     if not as_json:
         _print(_stdout(), summary, comparison, text, {"out": target})
-    return jsonable({"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]})
+    return {"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]}
 
 
 def default_learning_rates(batch_size: int, n: int = RATES_PER_VARIANT) -> list[float]:

@@ -84,12 +84,13 @@ def validation_table(cells: list[list[str]], epochs: int) -> Table:
     'diverged' where a seed blew up."""
     from gdlab.report.conclusion import counted
     from gdlab.report.finder import VALIDATION_HEADERS
+    from gdlab.report.table import Failed
 
     table = Table(title=f"validation: {counted(epochs, 'epoch')} per candidate")
     for k, column in enumerate(VALIDATION_HEADERS):
         table.add_column(column, justify="left" if k == len(VALIDATION_HEADERS) - 1 else "right")
     for row in cells:
-        table.add_row(*row, style="red" if row[1] == "diverged" else "bold" if row[3] else None)
+        table.add_row(*row, style="red" if isinstance(row[1], Failed) else "bold" if row[3] else None)
     return table
 
 

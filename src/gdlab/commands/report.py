@@ -10,7 +10,6 @@ from typing import Any
 import gdlab as gd
 from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
-from gdlab.commands.json_output import jsonable
 from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
 from gdlab.store.sweeps import FINISHED
 
@@ -47,7 +46,7 @@ def run_report(
         else:
             path.write_text(render_run(asdict(record), store.history(record.id)))
             summary = {"kind": record.kind, "status": record.status, "reason": record.reason}
-    summary = jsonable({"id": record.id, "out": str(path), **summary})
+    summary = {"id": record.id, "out": str(path), **summary}
     if not as_json:
         sys.stdout.write(f"report: {path}\n")
     return summary

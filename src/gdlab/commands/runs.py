@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import gdlab as gd
-from gdlab.commands.json_output import json_text, jsonable
+from gdlab.commands.json_output import json_text
 from gdlab.core.checks import check_choice
 from gdlab.store.records import flat_config
 from gdlab.store.sweeps import FINISHED
@@ -28,7 +28,7 @@ SHOWN = ("train_loss", "test_loss", "test_accuracy")
 def run_list(
     db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
 ) -> list[dict[str, Any]]:
-    """The runs (newest first; not the members of sweeps) as JSON-ready dicts; a table unless as_json."""
+    """The runs (newest first; not the members of sweeps) as dicts; a table unless as_json."""
     with gd.store.open(db, create=False) as store:
         rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)
                 if run.kind != "sweep"]
@@ -45,7 +45,7 @@ def run_list(
 
 
 def sweep_list(db: str, *, status: str | None, since: str | None, as_json: bool) -> list[dict[str, Any]]:
-    """The sweeps (newest first) as JSON-ready dicts; a table unless as_json."""
+    """The sweeps (newest first) as dicts; a table unless as_json."""
     with gd.store.open(db, create=False) as store:
         rows = []
         for sweep in store.sweeps(status, since):
@@ -77,11 +77,11 @@ def sweep_brief(
                                              finals[run.id].get("train_loss", math.nan))
     scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
     best = min(scored, default=(None, None))
-    return jsonable({
+    return {
         "sweep_id": sweep.id, "kind": sweep.kind, "created_at": sweep.created_at, "status": sweep.status,
         "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "configs": len(members),
         "finished": len(done), "best_train_loss": best[0], "best_config": best[1],
-    })
+    }
 
 
 def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
@@ -98,10 +98,10 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         history = store.history(run.id)
         finder = store.finder(run.id) if run.kind == "lr_finder" else None
     cli = run.config.get("cli")
-    shown = {"run": jsonable(asdict(run)), "final": jsonable(final),
+    shown = {"run": asdict(run), "final": final,
              "command": command_line(cli) if isinstance(cli, dict) else None}
     if finder is not None:
-        shown["finder"] = jsonable(finder_summary(finder))
+        shown["finder"] = finder_summary(finder)
     if not as_json:
         lines = [f"run {run.id}: {run.status}", f"  reason: {run.reason or '-'}"]
         for key in ("created_at", "updated_at", "dataset", "dataset_fingerprint", "model", "seed",
@@ -150,7 +150,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
     finals = {run.id: store.last_metrics(run.id) for run in members}
     rows = [{**brief(run, finals[run.id]), "seed": run.seed, "momentum": run.config.get("momentum")}
             for run in members]
-    shown = {"sweep": jsonable(asdict(sweep)), "summary": sweep_brief(sweep, members, finals), "members": rows}
+    shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}
     if not as_json:
         lines = [f"sweep {sweep.id} ({sweep.kind}): {sweep.status}", f"  reason: {sweep.reason or '-'}",
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
@@ -194,7 +194,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         return key in shown or (key != name and (name in differ or f"rule.{name}" in differ))
 
     differences = {k: [config.get(k) for config in configs] for k in differ if not repeated(k)}
-    compared = {"runs": rows, "differences": jsonable(differences)}
+    compared = {"runs": rows, "differences": differences}
     if not as_json:
         names = [n for n in ("status", "dataset", "model", "epochs", *[f"final_{m}" for m in SHOWN])
                  if any(n in row for row in rows)]
@@ -278,7 +278,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     rule = run.config.get("rule", {})
     options = run.config.get("cli", run.config.get("lab", {}))  # the rate as given (rule: the schedule's numbers)
     rate = options.get("learning_rate", rule.get("learning_rate"))
-    return jsonable({
+    return {
         "run_id": run.id,
         "kind": run.kind,
         "created_at": run.created_at,
@@ -289,7 +289,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
-    })
+    }
 
 
 def command_line(cli: dict[str, Any]) -> str:

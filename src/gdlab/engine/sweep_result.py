@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -17,6 +17,7 @@ from gdlab.core.checks import check_int_range
 from gdlab.engine.result import Result
 
 CLASSIFICATION_METRICS = ("test_accuracy",)
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,20 +177,13 @@ class SweepResult:
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
             raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
-        maximise = "accuracy" in metric
         by_config: dict[tuple[float, int, float, str], list[dict[str, Any]]] = {}
         for row in rows:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
             by_config.setdefault(key, []).append(row)
-
-        def score(picked: list[dict[str, Any]]) -> float:
-            mean = mean_and_std([r.get(metric, math.nan) for r in picked])[0]
-            if not math.isfinite(mean):
-                return -math.inf
-            return mean if maximise else -mean
-
-        key, picked = max(by_config.items(), key=lambda item: score(item[1]))
-        mean, std = mean_and_std([r.get(metric, math.nan) for r in picked])
+        values = {key: [r.get(metric, math.nan) for r in picked] for key, picked in by_config.items()}
+        key, mean, std = best_by_mean(values, maximise="accuracy" in metric)
+        picked = by_config[key]
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": mean, "std": std, "seeds": len(picked),
                 "diverged": sum(r["status"] == "diverged" for r in picked),
@@ -237,6 +231,24 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
     """The mean and standard deviation of values; NaN or inf where a value is not finite (without a warning)."""
     with np.errstate(invalid="ignore"):  # inf - inf in the std of diverged losses
         return float(np.mean(values)), float(np.std(values))
+
+
+def best_by_mean(values: dict[K, list[float]], maximise: bool) -> tuple[K, float, float]:
+    """The key whose values have the best mean (the highest if maximise, else the lowest), that mean and std.
+
+    A mean that is not finite ranks last; of equal means the first key wins.
+    """
+    stats = {key: mean_and_std(v) for key, v in values.items()}
+
+    def score(key: K) -> float:
+        mean = stats[key][0]
+        if not math.isfinite(mean):
+            return -math.inf
+        return mean if maximise else -mean
+
+    key = max(stats, key=score)
+    mean, std = stats[key]
+    return key, mean, std
 
 
 def _in_existing_directory(path: str | Path) -> Path:

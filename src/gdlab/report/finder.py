@@ -12,6 +12,7 @@ from gdlab.engine.lr_finder import LRFinderResult
 from gdlab.report.html import figure, page
 from gdlab.report.plots import _style, _svg
 from gdlab.report.run_page import number, table
+from gdlab.report.table import Failed
 
 RULE_COLORS = {"steepest": "#d62728", "valley": "#ff7f0e", "minimum/10": "#9467bd", "largest_stable": "#8c564b"}
 
@@ -61,7 +62,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
         "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _CAPTION),
         "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
                                                  "per seed"], rules),
-        "<h2>Validation</h2>", _marked(table(VALIDATION_HEADERS, validation)),
+        "<h2>Validation</h2>", table(VALIDATION_HEADERS, validation),
         *(f'<p class="sub">{escape(note)}</p>' for note in validation_notes(validation)),
     ]
     return page(title, "\n".join(sections))
@@ -73,26 +74,19 @@ DIVERGED_NOTE = ("diverged: in at least one seed the train loss became non-finit
 
 
 def validation_cells(result: LRFinderResult) -> list[list[str]]:
-    """The validation sweep as text, the same in the terminal and on the page: 'diverged' instead of a blown-up
-    loss (its mean is inf), and the answer marked."""
-    return [[number(v["learning_rate"]), "diverged" if _diverged(v) else number(v["mean"]),
-             "—" if _diverged(v) else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
+    """The validation sweep as text, the same in the terminal and on the page: 'diverged' (marked Failed) instead
+    of a blown-up loss (its mean is inf), and the answer marked.
+
+    Every entry has 'diverged': the finder sets it, and store.finders.load_finder sets it for a recorded one.
+    """
+    return [[number(v["learning_rate"]), Failed("diverged") if v["diverged"] else number(v["mean"]),
+             "—" if v["diverged"] else number(v["std"]), "answer" if v["learning_rate"] == result.suggestion else ""]
             for v in result.validation]
 
 
 def validation_notes(cells: list[list[str]]) -> list[str]:
     """What to say under the validation cells: what 'diverged' means, where a row shows it."""
-    return [DIVERGED_NOTE] if any(row[1] == "diverged" for row in cells) else []
-
-
-def _marked(html: str) -> str:
-    """The table with each 'diverged' cell in the report's failure colour (as on the compare page)."""
-    return html.replace("<td>diverged</td>", '<td class="failed">diverged</td>')
-
-
-def _diverged(entry: dict[str, Any]) -> bool:
-    """A validated candidate some seed of which diverged (older records: a mean that is not finite)."""
-    return bool(entry.get("diverged", False)) or not math.isfinite(entry["mean"])
+    return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
 
 
 def _rate(value: float) -> str:

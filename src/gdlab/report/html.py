@@ -95,13 +95,13 @@ def _subtitle(s: dict[str, Any], summary: Summary) -> str:
 
 def _summary_table(summary: Summary) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers(summary))
-    body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in table.cells(summary))
+    body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in table.cells(summary))
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
 
 
-def _td(cell: str) -> str:
-    """A summary cell; '— (all diverged)' (no rate of the variant trained) in the failure colour."""
-    return f'<td class="failed">{escape(cell)}</td>' if cell.startswith("— (all") else f"<td>{escape(cell)}</td>"
+def td(cell: str) -> str:
+    """A table cell; one marked as a failure (table.Failed) in the failure colour."""
+    return f'<td class="failed">{escape(cell)}</td>' if isinstance(cell, table.Failed) else f"<td>{escape(cell)}</td>"
 
 
 def figure(svg: str, caption: str) -> str:

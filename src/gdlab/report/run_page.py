@@ -15,7 +15,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from gdlab.report.html import figure, page
+from gdlab.report.html import figure, page, td
 from gdlab.report.plots import _style, _svg
 from gdlab.store.records import flat_config
 
@@ -118,7 +118,7 @@ def diagnostics(history: dict[str, np.ndarray], names: list[str]) -> str:
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
 
 

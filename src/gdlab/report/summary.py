@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gdlab.engine.sweep_result import mean_and_std
+from gdlab.engine.sweep_result import best_by_mean, mean_and_std
 from gdlab.report.comparison import Comparison
 
 
@@ -94,18 +94,12 @@ def summarize(comparison: Comparison) -> Summary:
 
 
 def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
-    """The rate with the best mean of metric over seeds (as SweepResult.best), and its values."""
+    """The rate with the best mean of metric over seeds (best_by_mean, as SweepResult.best), and its values."""
     by_rate: dict[float, list[float]] = {}
     for row in rows:
         by_rate.setdefault(row["learning_rate"], []).append(row.get(metric, math.nan))
-    sign = 1.0 if higher_is_better(metric) else -1.0
-
-    def score(values: list[float]) -> float:
-        mean = mean_and_std(values)[0]
-        return sign * mean if math.isfinite(mean) else -math.inf
-
-    rate, values = max(by_rate.items(), key=lambda item: score(item[1]))
-    return rate, values
+    rate = best_by_mean(by_rate, maximise=higher_is_better(metric))[0]
+    return rate, by_rate[rate]
 
 
 def curves(comparison: Comparison, batch_size: int, learning_rate: float, name: str) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Without a target (a regression compared with no --target) the two target columns,
 which could never hold a value, are left out. A variant none of whose configs
-trained shows no best learning rate: "— (all diverged)" instead of the least bad one.
+trained shows no best learning rate: "— (all diverged)" instead of the least bad one,
+marked as a failure (Failed) for the HTML page's failure colour.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ import math
 
 from gdlab.report.conclusion import metric_name, metric_text, target_text
 from gdlab.report.summary import Summary, untrained_text
+
+
+class Failed(str):
+    """A cell's text that reports a failure ("— (all diverged)", "diverged"): the HTML page colours it."""
 
 
 def headers(summary: Summary) -> list[str]:
@@ -33,7 +38,7 @@ def cells(summary: Summary) -> list[list[str]]:
             v.label,
             str(v.batch_size) + (" (all)" if v.steps_per_epoch == 1 else ""),
             str(v.steps_per_epoch),
-            f"{v.best_learning_rate:.3g}" if v.trained else f"— ({untrained_text(v)})",
+            f"{v.best_learning_rate:.3g}" if v.trained else Failed(f"— ({untrained_text(v)})"),
             _final(summary.metric, v.mean, v.std),
             *target,
             f"{v.diverged}/{v.configs}",
