@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -49,6 +51,15 @@ def test_when_every_candidate_diverges_the_finder_validates_a_decade_lower(least
                                 steps=100, validate_epochs=8)  # a decade lower meets 3 * limit again: once
     np.testing.assert_allclose([v["learning_rate"] for v in spread.validation],
                                [0.3 * limit, 3 * limit, 30 * limit], rtol=1e-12)
+    # min_lr above the limit: a decade lower is min_lr itself, which diverges too (slowly: 100 epochs); no
+    # answer is given rather than a diverged one
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [3 * limit, 6 * limit])
+    tried = ", ".join(f"{k * limit:.3g}" for k in (1.15, 3, 6))
+    message = (f"min_lr must be low enough for a validated candidate to train; every one diverged within 100 "
+               f"epochs, down to min_lr={1.15 * limit:g} (got the rates {tried}): lower min_lr")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_learning_rate(gd.models.linear(), data, batch_size="full", seeds=2, min_lr=1.15 * limit,
+                           max_lr=1.6 * limit, steps=100, validate_epochs=100)
 
 
 def test_the_validated_answer_is_stable_across_seed_sets(mnist1d) -> None:

@@ -112,7 +112,8 @@ def find_learning_rate(
     ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1),
     then ("validation", epoch, validate_epochs) after each epoch of the sweep.
     Should every candidate diverge within validate_epochs (the range test's few steps at each
-    rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr.
+    rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr;
+    if even those diverge, a ValueError says so (no answer rather than a diverged one).
     """
     check_data(data)
     grid_per_decade = check_int_range("grid_per_decade", grid_per_decade, 1)
@@ -160,6 +161,12 @@ def find_learning_rate(
         done = {v["learning_rate"] for v in validation}
         grid = sorted({max(min_lr, rate / 10) for rate in grid} - done)  # its lowest rate is new
         validation = sorted(validate(grid) + validation, key=lambda v: v["learning_rate"])
+    if all(v["diverged"] for v in validation):
+        tried = ", ".join(f"{v['learning_rate']:.3g}" for v in validation)
+        raise ValueError(
+            f"min_lr must be low enough for a validated candidate to train; every one diverged within "
+            f"{validate_epochs} epochs, down to min_lr={min_lr:g} (got the rates {tried}): lower min_lr, or "
+            "check the model and data.")
     best = min(validation, key=lambda v: v["mean"])
     close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
     found = LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
