@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -36,9 +37,22 @@ TWO_PROCESSES = textwrap.dedent("""
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, below the ephemeral range (which the OS hands to every outgoing connection and
+    bind to port 0), so that nothing but an explicit bind can take it before JAX's coordinator binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    below = range(20000, min(ephemeral, 32768))
+    for port in random.Random().sample(below, min(200, len(below))) or [0]:  # 0: the OS picks (a wide range)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def test_two_processes_each_holding_half_the_data_equal_one_process(mnist1d, data_cache, tmp_path) -> None:
