@@ -101,7 +101,7 @@ def train_chunk(
             going_on = (active & ~diverged & ~fired)[:, :real]
             observe(ChunkEpoch(epoch + 1, active[:, :real], {k: v[:, :real] for k, v in row.items()},
                                None if epoch else before[:, :real], (diverged | fired)[:, :real], *ends,
-                               snapshot=_snapshot(params, state, going_on)))
+                               snapshot=None if epoch + 1 == epochs else _snapshot(params, state, going_on)))
         active = active & ~diverged & ~fired
         if progress is not None:
             progress(epoch + 1, int(active.sum()))

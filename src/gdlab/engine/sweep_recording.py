@@ -24,7 +24,8 @@ class ChunkEpoch(NamedTuple):
 
     ``trained``: configs that ran this epoch (their metrics are ``row``);
     ``ended``: configs whose status was set this epoch; ``snapshot()``: the state of each
-    config still training, by [seed, pair] (read from the device only when called).
+    config still training, by [seed, pair] (read from the device only when called; None after
+    the last epoch, when every config ends).
     """
 
     epoch: int
