@@ -104,7 +104,7 @@ def test_the_loss_before_training_is_the_initial_params_mean_squared_error(tmp_p
 
 @pytest.mark.parametrize("checkpoints", [False, True], ids=["no-checkpoint", "checkpoint-every-epoch"])
 def test_a_sweep_killed_mid_chunk_keeps_whole_epochs_and_resumes_only_its_unfinished_configs(
-    tmp_path, data, uninterrupted, checkpoints
+    tmp_path, data, uninterrupted, checkpoints, capsys
 ) -> None:
     """Killed after epoch 2 of batch size 50's second chunk (learning rate 0.1): without checkpoints its
     configs train again from the start; with a checkpoint every epoch they go on from epoch 2. Either way
@@ -143,6 +143,12 @@ with gd.store.open({str(path)!r}) as store:
         before = {m.id: store.history(m.id) for m in members[2:4]}
         finished = {m.id: m.updated_at for m in members if m.status == "max_epochs"}
         groups = gd.store.unfinished_groups(sweep.id, store)
+        shown = json_cli(capsys, "runs", "show", sweep.id, "--db", str(path))["unfinished"]
+        assert [gd.store.UnfinishedGroup(**g) for g in shown] == groups
+        code, out, _ = run_cli(capsys, "runs", "show", sweep.id, "--db", str(path))
+        assert code == 0 and out.endswith(f"gdlab resume {sweep.id} goes on with:\n" + "".join(
+            f"  batch size {g.batch_size}: {g.configs} unfinished configs"
+            f"{f' from epoch {g.from_epoch}' if g.from_epoch else ''}\n" for g in groups))
         seen: list[tuple[int, int]] = []
         resumed = gd.store.resume_sweep(sweep.id, store, MODEL, data, callback=lambda g, e, a: seen.append((g, e)))
         after = store.members(sweep.id)

@@ -40,6 +40,14 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
     return run_fit(options, show_progress=show_progress, as_json=as_json, record=record)
 
 
+def group_text(group: gd.store.UnfinishedGroup) -> str:
+    """'batch size 32, cosine: 4 unfinished configs from epoch 2' (no schedule when constant; no epoch when 0)."""
+    schedule = "" if group.schedule == "constant" else f", {group.schedule}"
+    start = f" from epoch {group.from_epoch}" if group.from_epoch else ""
+    return (f"batch size {group.batch_size}{schedule}: {group.configs} unfinished "
+            f"config{'' if group.configs == 1 else 's'}{start}")
+
+
 def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
@@ -64,10 +72,7 @@ def _resume_sweep(
     groups = gd.store.unfinished_groups(sweep.id, store)
     epochs = int(options.epochs)
     with Bars(show_progress) as bars:
-        tasks = [bars.add(f"batch size {size}{'' if schedule == 'constant' else f', {schedule}'}: "
-                          f"{n} unfinished config{'' if n == 1 else 's'}"
-                          f"{f' from epoch {start}' if start else ''}", epochs, "waiting")
-                 for size, schedule, n, start in groups]
+        tasks = [bars.add(group_text(group), epochs, "waiting") for group in groups]
         for task, group in zip(tasks, groups, strict=True):
             bars.bar.update(task, completed=group.from_epoch)
         moves = [bars.epochs(task) for task in tasks]

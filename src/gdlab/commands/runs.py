@@ -17,6 +17,7 @@ import numpy as np
 
 import gdlab as gd
 from gdlab.commands.json_output import json_text
+from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.store.records import flat_config
 from gdlab.store.sweeps import FINISHED
@@ -151,6 +152,8 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
     rows = [{**brief(run, finals[run.id]), "seed": run.seed, "momentum": run.config.get("momentum")}
             for run in members]
     shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}
+    if sweep.status in ("interrupted", "failed"):  # what gdlab resume would train, and from which epoch
+        shown["unfinished"] = [group._asdict() for group in gd.store.unfinished_groups(sweep.id, store)]
     if not as_json:
         lines = [f"sweep {sweep.id} ({sweep.kind}): {sweep.status}", f"  reason: {sweep.reason or '-'}",
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
@@ -164,6 +167,9 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
                                                   [[_text(row.get(c)) for c in columns] for row in rows])]
         best = shown["summary"]["best_config"]
         lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
+        if shown.get("unfinished"):
+            lines.append(f"gdlab resume {sweep.id} goes on with:")
+            lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
         _write(lines)
     return shown
 

@@ -17,7 +17,7 @@ from gdlab.store.records import RECORD_STATUSES, Run
 from gdlab.store.resume import resume
 from gdlab.store.schema import CURRENT_VERSION, MIGRATIONS, StoreError
 from gdlab.store.sweep_recorder import SweepRecorder
-from gdlab.store.sweep_resume import resume_sweep, unfinished_groups
+from gdlab.store.sweep_resume import UnfinishedGroup, resume_sweep, unfinished_groups
 from gdlab.store.sweeps import Sweep
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "StoredCheckpoint",
     "Sweep",
     "SweepRecorder",
+    "UnfinishedGroup",
     "open",
     "restore",
     "resume",
