@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
@@ -104,7 +105,7 @@ def test_the_loss_before_training_is_the_initial_params_mean_squared_error(tmp_p
 
 @pytest.mark.parametrize("checkpoints", [False, True], ids=["no-checkpoint", "checkpoint-every-epoch"])
 def test_a_sweep_killed_mid_chunk_keeps_whole_epochs_and_resumes_only_its_unfinished_configs(
-    tmp_path, data, uninterrupted, checkpoints, capsys
+    tmp_path, data, uninterrupted, checkpoints, capsys, monkeypatch
 ) -> None:
     """Killed after epoch 2 of batch size 50's second chunk (learning rate 0.1): without checkpoints its
     configs train again from the start; with a checkpoint every epoch they go on from epoch 2. Either way
@@ -150,9 +151,15 @@ with gd.store.open({str(path)!r}) as store:
             f"  batch size {g.batch_size}: {g.configs} unfinished configs"
             f"{f' from epoch {g.from_epoch}' if g.from_epoch else ''}\n" for g in groups))
         seen: list[tuple[int, int]] = []
+        calls: list[gd.SweepResult] = []
+        engine_sweep = gdlab.store.sweep_resume.sweep
+        monkeypatch.setattr(gdlab.store.sweep_resume, "sweep", lambda *a, **k: calls.append(engine_sweep(*a, **k)))
         resumed = gd.store.resume_sweep(sweep.id, store, MODEL, data, callback=lambda g, e, a: seen.append((g, e)))
         after = store.members(sweep.id)
         assert store.sweep(sweep.id).status == "done"
+        spent = {size: sum(c.groups[0].seconds for c in calls if c.groups[0].config["batch_size"] == size)
+                 for size in (50, 100)}
+        assert store.sweep(sweep.id).results["seconds"] == {"50": spent[50], "100": spent[100]}  # summed
         kept = {m.id: store.history(m.id)["train_loss"][:2].tolist() for m in after[2:4]}
         if checkpoints:  # the recorded epochs stay as they were (rerun from the start, they are recorded anew)
             assert kept == {i: h["train_loss"].tolist() for i, h in before.items()}

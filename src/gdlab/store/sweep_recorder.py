@@ -91,6 +91,7 @@ class SweepRecorder:
         self._insert_new = todo is None  # False once planned: only the planned members are recorded
         self._ids: dict[int, str] = {}  # position in the current gd.sweep call -> member run id
         self._steps: dict[int, int] = {}
+        self._seconds: dict[str, float] = {}  # per group label, summed over this recorder's gd.sweep calls
 
     def plan(
         self, config: dict[str, Any], members: list[dict[str, Any]], results: dict[str, Any] | None = None
@@ -150,9 +151,11 @@ class SweepRecorder:
             self.conn.execute("UPDATE sweeps SET updated_at = ? WHERE id = ?", (stamp, self.sweep_id))
 
     def end_sweep(self, result: SweepResult) -> None:
-        seconds = {group_label(g.config): g.seconds for g in result.groups}
+        for group in result.groups:  # a resumed group may come in several calls (one per checkpoint epoch)
+            label = group_label(group.config)
+            self._seconds[label] = self._seconds.get(label, 0.0) + group.seconds
         with transaction(self.conn):
-            _merge_results(self.conn, self.sweep_id, {"seconds": seconds})
+            _merge_results(self.conn, self.sweep_id, {"seconds": self._seconds})
             if self.finish_on_end:
                 _close(self.conn, self.sweep_id)
 
