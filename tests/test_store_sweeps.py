@@ -16,6 +16,7 @@ import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
+from gdlab.store.sweep_recorder import checkpoint_due
 
 TIMES = ("epoch_time", "wall_time")
 MODEL = gd.models.linear()
@@ -254,3 +255,18 @@ def test_gdlab_report_of_a_schedule_grid_reports_one_schedule(tmp_path, data, ca
     code, out, err = run_cli(capsys, "report", sweep_id, "--db", db, "--schedule", "step")
     assert code == 2
     assert err == "error: schedule must be one this sweep trained, one of ['constant', 'cosine']; got 'step'.\n"
+
+
+@pytest.mark.parametrize(
+    ("since", "cost", "every", "due"),
+    [
+        (29.9, 0.01, 30.0, False),  # not 30 s yet
+        (30.0, 0.01, 30.0, True),
+        (30.0, 4.0, 30.0, False),  # a 4 s checkpoint: the next waits 36 s, so they take at most 10%
+        (36.0, 4.0, 30.0, True),
+        (0.0, 100.0, 0.0, True),  # 0: every epoch, whatever it costs
+        (0.5, 0.1, 1.0, False),
+    ],
+)
+def test_checkpoints_wait_their_interval_and_take_at_most_a_tenth_of_the_time(since, cost, every, due) -> None:
+    assert checkpoint_due(since, cost, every) is due

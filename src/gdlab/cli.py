@@ -433,7 +433,8 @@ def compare(
     ),
     checkpoint_seconds: float = typer.Option(
         30.0, "--checkpoint-seconds", help="Save the configs still training at the first epoch end this many "
-        "seconds after the last save (0: every epoch); gdlab resume goes on from there.",
+        "seconds after the last save, and late enough that saving takes at most a tenth of the time (0: every "
+        "epoch); gdlab resume goes on from there.",
         rich_help_panel=RECORD_PANEL,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),

@@ -9,7 +9,9 @@ members are marked ``interrupted`` when the database is next opened. At the
 first epoch end ``checkpoint_seconds`` after the last checkpoint, the same
 transaction stores a checkpoint of each member still training (its params and
 sgd state; a member that ends drops its own), from which
-``gd.store.resume_sweep`` goes on.
+``gd.store.resume_sweep`` goes on. A checkpoint costs about 2 ms per member on
+a CPU (thousands of members in a chunk: seconds), so the next one also waits
+until checkpoints have taken at most CHECKPOINT_SHARE of the time.
 
 A recorder can also be given members to take over (``planned``): those already
 in the store, matched by (batch_size, learning_rate, momentum, seed). That is how
@@ -25,6 +27,7 @@ import math
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gdlab.core.checks import check_float_range
@@ -43,6 +46,8 @@ SWEEP_KINDS = ("sweep", "compare")
 SWEEP_STATUSES = ("running", "done", "interrupted", "failed")
 CHECKPOINT_SECONDS = 30.0
 """The least time between two checkpoints of a sweep's members, by default."""
+CHECKPOINT_SHARE = 0.1
+"""The most of a sweep's time that its checkpoints take (unless checkpoint_seconds is 0: every epoch)."""
 
 Key = tuple[int, str, float, float, int]
 """A member's (batch_size, learning_rate, momentum, seed)."""
@@ -80,7 +85,8 @@ class SweepRecorder:
             raise ValueError(f"kind must be one of {SWEEP_KINDS}; got {kind!r}.")
         self.checkpoint_seconds = check_float_range("checkpoint_seconds", checkpoint_seconds, 0.0, math.inf)
         self._from_epoch = dict(from_epoch or {})
-        self._checkpointed = time.monotonic()
+        self._checkpointed = time.monotonic()  # when the last checkpoint ended
+        self._checkpoint_cost = 0.0  # and how long it took
         self.conn = conn
         self.kind = kind
         self.extra = dict(extra or {})
@@ -146,8 +152,9 @@ class SweepRecorder:
                         "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
                         "WHERE id = ?", (*ended, stamp, self._ids[position]))
                     self.conn.execute("DELETE FROM checkpoints WHERE run_id = ?", (self._ids[position],))
-            if epoch.snapshot is not None and time.monotonic() - self._checkpointed >= self.checkpoint_seconds:
-                self._checkpoint(epoch.epoch, epoch.snapshot())
+            if epoch.snapshot is not None and checkpoint_due(time.monotonic() - self._checkpointed,
+                                                             self._checkpoint_cost, self.checkpoint_seconds):
+                self._checkpoint(epoch.epoch, epoch.snapshot)
             self.conn.execute("UPDATE sweeps SET updated_at = ? WHERE id = ?", (stamp, self.sweep_id))
 
     def end_sweep(self, result: SweepResult) -> None:
@@ -212,12 +219,14 @@ class SweepRecorder:
             return run_id
         raise StoreError("could not find a free run id after 5 tries.")
 
-    def _checkpoint(self, epoch: int, states: dict[int, ConfigState]) -> None:
+    def _checkpoint(self, epoch: int, snapshot: Callable[[], dict[int, ConfigState]]) -> None:
         """Store each member's state after this epoch (inside the epoch's transaction)."""
-        for position, state in states.items():
+        start = time.monotonic()
+        for position, state in snapshot().items():
             if position in self._ids:
                 save_checkpoint(self.conn, self._ids[position], member_checkpoint(epoch, state))
         self._checkpointed = time.monotonic()
+        self._checkpoint_cost = self._checkpointed - start
 
     def _take_over(self, run_id: str, member: dict[str, Any], epoch: int) -> None:
         """Start a planned or unfinished member afresh (epoch 0: no metrics) or from its checkpoint at
@@ -231,6 +240,13 @@ class SweepRecorder:
             "pid = ?, host = ?, process_start = ?, updated_at = ? WHERE id = ?",
             (config_json(member), int(member.get("epochs", 0)), epoch,
              epoch * int(member.get("steps_per_epoch", 0)), epoch, *this_process(), now(), run_id))
+
+
+def checkpoint_due(since: float, cost: float, every: float) -> bool:
+    """Whether to checkpoint now, ``since`` seconds after the last checkpoint ended, which took ``cost``:
+    after ``every`` seconds, and late enough that checkpoints take at most CHECKPOINT_SHARE of the time,
+    since >= cost x (1 / share - 1); ``every`` 0 checkpoints every epoch, whatever it costs."""
+    return every == 0 or since >= max(every, cost * (1 / CHECKPOINT_SHARE - 1))
 
 
 def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:
