@@ -134,7 +134,8 @@ def sweep(
     kernel does not fit the GPU (shared memory, for wider or deeper MLPs) the sweep warns
     (``gd.KernelWarning``) and runs XLA's step; the group's ``config["kernel"]`` says which ran. ``record`` (a ``SweepRecorder`` such as
     ``gd.store.open(path)``) receives the configuration of the sweep and of each
-    member, every epoch of every chunk, and the result.
+    member, every epoch of every chunk (with, when it asks, the state of each config
+    still training: its checkpoints), and the result.
 
     ``mesh`` = (configs, data) lays the devices out as a 2-D mesh: the
     (learning rate, momentum) pairs split over ``configs`` devices, each
