@@ -16,6 +16,8 @@ import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
+from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
+from gdlab.store.member_checkpoints import member_checkpoint, member_start
 from gdlab.store.sweep_recorder import checkpoint_due
 
 TIMES = ("epoch_time", "wall_time")
@@ -270,3 +272,23 @@ def test_gdlab_report_of_a_schedule_grid_reports_one_schedule(tmp_path, data, ca
 )
 def test_checkpoints_wait_their_interval_and_take_at_most_a_tenth_of_the_time(since, cost, every, due) -> None:
     assert checkpoint_due(since, cost, every) is due
+
+
+@pytest.mark.parametrize("velocity", [False, True], ids=["no-momentum", "momentum"])
+def test_a_member_checkpoint_reads_back_as_written_in_one_array_per_part(velocity) -> None:
+    like = gd.models.mlp(hidden=(5, 4)).init(jax.random.PRNGKey(0), (3,), 2)
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(lambda a: rng.normal(size=a.shape).astype(np.float32), like)
+    buffer = jax.tree.map(lambda a: rng.normal(size=a.shape).astype(np.float32), like) if velocity else None
+    blob, sha256, structure = pack(member_checkpoint(7, gd.ConfigState(params, 41, buffer)))
+    leaves = unpack(blob, sha256, structure, "test")
+    assert [len(leaves["params"]), len(leaves["opt_state"])] == [1, 2 if velocity else 1]  # flat: one entry each
+    start = member_start(StoredCheckpoint("r", 7, leaves, {"train_loss": np.ones(7)}, 1.0, None), like)
+    assert (start.epoch, start.state.step) == (7, 41) and start.history["train_loss"].shape == (7,)
+    for tree, back in ((params, start.state.params), (buffer, start.state.velocity)):
+        assert jax.tree.structure(back) == jax.tree.structure(tree)
+        for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(back), strict=True):
+            np.testing.assert_array_equal(a, b)
+    other = jax.tree.map(lambda a: np.zeros((*a.shape, 2), np.float32), like)  # another model: refused
+    with pytest.raises(gd.store.StoreError, match="params of run r at epoch 7 must match the run's model"):
+        member_start(StoredCheckpoint("r", 7, leaves, {}, 1.0, None), other)

@@ -19,7 +19,7 @@ import gdlab.engine.sweep
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import allocated_bytes, config_bytes
-from gdlab.engine.sweep_result import best_by_mean
+from gdlab.engine.sweep_result import Group, best_by_mean
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,24 @@ def test_the_best_mean_ranks_a_non_finite_mean_last_and_keeps_the_first_of_equal
     assert best_by_mean(values, maximise=False) == ("b", 1.0, 0.0)  # not the -inf mean
     assert best_by_mean({"x": [2.0], "y": [1.0, 3.0]}, maximise=False) == ("x", 2.0, 0.0)  # equal: the first
     assert best_by_mean({"nan": [math.nan], "inf": [math.inf]}, maximise=False)[0] == "nan"  # none finite: the first
+    # a key some seed of which failed ranks after every other, even with the better mean
+    assert best_by_mean({"edge": [0.9, 0.8], "safe": [0.6, 0.6]}, maximise=True, failed={"edge"})[0] == "safe"
+    assert best_by_mean({"edge": [0.9, 0.8], "worse": [0.7, 0.6]}, maximise=True, failed={"edge", "worse"}) == (
+        "edge", pytest.approx(0.85), pytest.approx(0.05))  # all failed: the best of them
+    assert best_by_mean({"edge": [0.9], "nan": [math.nan]}, maximise=True, failed={"edge"})[0] == "edge"
+
+
+def test_best_passes_over_a_rate_where_a_seed_diverged_for_one_where_every_seed_trained() -> None:
+    # lr 0.5: seed 1 diverged in epoch 2 after reaching 0.9 (its params froze before the bad step)
+    accuracy = np.array([[[0.8, 0.6], [0.85, 0.6]], [[0.9, 0.6], [0.9, 0.6]]])  # [epoch, seed, pair]
+    group = Group(config={"batch_size": 10}, pairs=[(0.5, 0.0), (0.1, 0.0)], seeds=[0, 1], chunk_params=(),
+                  history={"test_accuracy": accuracy, "train_loss": np.ones((2, 2, 2)), "test_loss": np.ones((2, 2, 2)),
+                           "grad_norm": np.ones((2, 2, 2))},
+                  status=np.array([["max_epochs", "max_epochs"], ["diverged", "max_epochs"]], object),
+                  reason=np.full((2, 2), "", object), steps_run=np.full((2, 2), 2), epochs_run=np.full((2, 2), 2),
+                  seconds=1.0)
+    best = gd.SweepResult(groups=(group,)).best("final_test_accuracy")
+    assert (best["learning_rate"], best["mean"], best["diverged"]) == (0.1, 0.6, 0)
 
 
 def test_best_says_when_every_config_diverged(small) -> None:

@@ -6,6 +6,7 @@ import csv
 import functools
 import json
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -168,9 +169,10 @@ class SweepResult:
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
         """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread.
 
-        A mean that is not finite ranks last. ``diverged`` counts the seeds of the returned config
-        whose status is "diverged"; ``all_diverged`` is True when every config of the sweep diverged,
-        so the returned one is only the least bad (no learning rate trained).
+        A config some seed of which diverged ranks after every config none of whose seeds did, and a
+        mean that is not finite last. ``diverged`` counts the seeds of the returned config whose status
+        is "diverged"; ``all_diverged`` is True when every config of the sweep diverged, so the returned
+        one is only the least bad (no learning rate trained).
         """
         rows = self.rows
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
@@ -182,7 +184,8 @@ class SweepResult:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
             by_config.setdefault(key, []).append(row)
         values = {key: [r.get(metric, math.nan) for r in picked] for key, picked in by_config.items()}
-        key, mean, std = best_by_mean(values, maximise="accuracy" in metric)
+        failed = {key for key, picked in by_config.items() if any(r["status"] == "diverged" for r in picked)}
+        key, mean, std = best_by_mean(values, maximise="accuracy" in metric, failed=failed)
         picked = by_config[key]
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": mean, "std": std, "seeds": len(picked),
@@ -233,18 +236,20 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
         return float(np.mean(values)), float(np.std(values))
 
 
-def best_by_mean(values: dict[K, list[float]], maximise: bool) -> tuple[K, float, float]:
+def best_by_mean(
+    values: dict[K, list[float]], maximise: bool, failed: Collection[K] = ()
+) -> tuple[K, float, float]:
     """The key whose values have the best mean (the highest if maximise, else the lowest), that mean and std.
 
-    A mean that is not finite ranks last; of equal means the first key wins.
+    A mean that is not finite ranks last; before it, a key in ``failed`` (some seed of it diverged: at
+    the edge of stability, no recommendation) ranks after every other; of equal means the first key wins.
     """
     stats = {key: mean_and_std(v) for key, v in values.items()}
 
-    def score(key: K) -> float:
+    def score(key: K) -> tuple[bool, bool, float]:
         mean = stats[key][0]
-        if not math.isfinite(mean):
-            return -math.inf
-        return mean if maximise else -mean
+        finite = math.isfinite(mean)
+        return finite, key not in failed, (mean if maximise else -mean) if finite else 0.0
 
     key = max(stats, key=score)
     mean, std = stats[key]

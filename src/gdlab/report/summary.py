@@ -94,11 +94,15 @@ def summarize(comparison: Comparison) -> Summary:
 
 
 def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
-    """The rate with the best mean of metric over seeds (best_by_mean, as SweepResult.best), and its values."""
+    """The rate with the best mean of metric over seeds (best_by_mean, as SweepResult.best), and its values;
+    a rate some seed of which diverged or collapsed ranks after every rate none of whose seeds did."""
     by_rate: dict[float, list[float]] = {}
+    failed = set()
     for row in rows:
         by_rate.setdefault(row["learning_rate"], []).append(row.get(metric, math.nan))
-    rate = best_by_mean(by_rate, maximise=higher_is_better(metric))[0]
+        if failure(row) is not None:
+            failed.add(row["learning_rate"])
+    rate = best_by_mean(by_rate, maximise=higher_is_better(metric), failed=failed)[0]
     return rate, by_rate[rate]
 
 

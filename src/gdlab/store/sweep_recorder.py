@@ -9,7 +9,7 @@ members are marked ``interrupted`` when the database is next opened. At the
 first epoch end ``checkpoint_seconds`` after the last checkpoint, the same
 transaction stores a checkpoint of each member still training (its params and
 sgd state; a member that ends drops its own), from which
-``gd.store.resume_sweep`` goes on. A checkpoint costs about 2 ms per member on
+``gd.store.resume_sweep`` goes on. A checkpoint costs about 1 ms per member on
 a CPU (thousands of members in a chunk: seconds), so the next one also waits
 until checkpoints have taken at most CHECKPOINT_SHARE of the time.
 
