@@ -429,17 +429,19 @@ def test_configs_started_from_their_state_after_an_epoch_end_exactly_as_uninterr
             "epochs": 6, "stop": gd.stop.plateau(tol=0.1, patience=2)}
     snapshots = _Snapshots(epoch=2)
     full = gd.sweep(MODEL, small, **grid, record=snapshots)
-    start = {}
+    start, asked = {}, []
     for k, state in snapshots.states.items():
         m = snapshots.members[k]
         history = {name: values[:2] for name, values in full.run(k).history.items()}
+        lazy = k % 2 == 1  # a state may also be a function, called once when its chunk is built
         start[m["batch_size"], m["schedule"], m["learning_rate"], m["momentum"], m["seed"]] = gd.ConfigStart(
-            2, state, history)
+            2, (lambda s=state, k=k: asked.append(k) or s) if lazy else state, history)
     going_on = sorted(snapshots.states)
     # lr 0.05 without momentum stops at epoch 3 on a streak begun at epoch 2 (before the start): replayed
     assert [full.rows[k]["epochs_run"] for k in going_on] == [3, 3, 6, 6, 3, 3, 3, 3]
     assert {full.rows[k]["status"] for k in going_on} == {"converged", "stalled"}
     resumed = gd.sweep(MODEL, small, **grid, start=start)
+    assert sorted(asked) == [k for k in going_on if k % 2 == 1]  # each function called once
     for k, (a, b) in enumerate(zip(full.rows, resumed.rows, strict=True)):
         if k not in going_on:
             assert (a["status"], b["status"]) == ("diverged", "skipped"), k

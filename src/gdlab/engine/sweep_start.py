@@ -37,10 +37,11 @@ class ConfigState(NamedTuple):
 class ConfigStart(NamedTuple):
     """Where a config of a resumed sweep goes on from: its state after ``epoch`` epochs and its history
     up to then (metric name -> ``epoch`` values; a missing metric reads NaN). At epoch 0 (the
-    start: the sweep's own initial params) state is None."""
+    start: the sweep's own initial params) state is None. state may also be a function giving it,
+    called when the config's chunk is built (a resumed sweep then holds one chunk's states at a time)."""
 
     epoch: int
-    state: ConfigState | None
+    state: ConfigState | Callable[[], ConfigState] | None
     history: dict[str, np.ndarray]
 
 
@@ -98,10 +99,11 @@ def place_states(
         st = start_of(lr, m, seed)
         if st is None or st.state is None or st.epoch == 0:
             continue
-        _write(params_np, st.state.params, i, j)
-        step[i, j] = st.state.step
-        if keeps_velocity and st.state.velocity is not None:
-            _write(velocity, st.state.velocity, i, j)
+        config = st.state() if callable(st.state) else st.state
+        _write(params_np, config.params, i, j)
+        step[i, j] = config.step
+        if keeps_velocity and config.velocity is not None:
+            _write(velocity, config.velocity, i, j)
     as_device = lambda tree: jax.tree.map(jnp.asarray, tree)
     return as_device(params_np), state._replace(step=jnp.asarray(step), velocity=as_device(velocity))
 

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from gdlab.engine.loop import Checkpoint
-from gdlab.engine.sweep_start import ConfigStart, ConfigState
+from gdlab.engine.sweep_start import ConfigState
 from gdlab.store.checkpoints import StoredCheckpoint, rebuild
 
 
@@ -28,15 +28,15 @@ def member_checkpoint(epoch: int, state: ConfigState) -> Checkpoint:
                       initial_loss=float("nan"))
 
 
-def member_start(stored: StoredCheckpoint, params_like: Any) -> ConfigStart:
-    """Where a member goes on from: its stored checkpoint on the params template (shapes and dtypes checked)."""
+def member_state(stored: StoredCheckpoint, params_like: Any) -> ConfigState:
+    """A member's params and sgd state from its stored checkpoint, on the params template (shapes and dtypes
+    checked)."""
     where = f"run {stored.run_id} at epoch {stored.epoch}"
     params = rebuild(_leaves(stored.leaves["params"], params_like), params_like, f"params of {where}")
     step, *velocity = stored.leaves["opt_state"]
     buffer = (rebuild(_leaves(velocity, params_like), params_like, f"momentum buffer of {where}")
               if velocity else None)
-    state = ConfigState(jax.device_get(params), int(step), None if buffer is None else jax.device_get(buffer))
-    return ConfigStart(stored.epoch, state, stored.history)
+    return ConfigState(jax.device_get(params), int(step), None if buffer is None else jax.device_get(buffer))
 
 
 def _flat(tree: Any) -> Any:

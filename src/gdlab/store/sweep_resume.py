@@ -10,11 +10,11 @@ from gdlab.core.stopping import StopRule, leaves
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
 from gdlab.engine.sweep_result import SweepResult
-from gdlab.engine.sweep_start import ConfigStart
+from gdlab.engine.sweep_start import ConfigStart, ConfigState
 from gdlab.store.database import Store
-from gdlab.store.member_checkpoints import checkpoint_epochs, member_start
+from gdlab.store.member_checkpoints import checkpoint_epochs, member_state
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import load_checkpoint
+from gdlab.store.records import history, load_checkpoint
 from gdlab.store.schema import StoreError
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
 from gdlab.store.sweeps import Sweep, members, unfinished
@@ -99,13 +99,18 @@ def unfinished_groups(sweep_id: str, store: Store) -> list[UnfinishedGroup]:
 
 
 def _start(store: Store, run_id: str, epoch: int, template: Any) -> ConfigStart:
-    """Where a member goes on from: its checkpoint at epoch on the params template (epoch 0: the start)."""
+    """Where a member goes on from (epoch 0: the start): its history up to its checkpoint at epoch, and
+    its state read from that checkpoint only when its chunk is built (one chunk's states in memory)."""
     if epoch == 0:
         return ConfigStart(0, None, {})
-    stored = load_checkpoint(store.connection, run_id, epoch)
-    if stored is None:
-        raise StoreError(f"run {run_id}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
-    return member_start(stored, template)
+
+    def state() -> ConfigState:
+        stored = load_checkpoint(store.connection, run_id, epoch)
+        if stored is None:
+            raise StoreError(f"run {run_id}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
+        return member_state(stored, template)
+
+    return ConfigStart(epoch, state, history(store.connection, run_id, up_to=epoch))
 
 
 def _check_resumable(store: Store, record: Sweep) -> None:
