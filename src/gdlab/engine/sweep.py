@@ -62,7 +62,7 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep_chunk import ROW_STATS, chunk_inputs, train_chunk
+from gdlab.engine.sweep_chunk import HISTORY, chunk_inputs, train_chunk
 from gdlab.engine.sweep_recording import (
     chunk_observer,
     member_metrics,
@@ -79,9 +79,6 @@ ScheduleFactory = Callable[[float], Schedule]
 
 StartKey = tuple[int, str, float, float, int]
 """A config of a sweep: (batch_size, schedule label, learning_rate, momentum, seed)."""
-
-HISTORY = (*ROW_STATS, "epoch_time", "wall_time")
-"""The metrics of a chunk's history rows."""
 
 ScheduleGrid = Sequence[str | ScheduleFactory] | Mapping[str, str | ScheduleFactory]
 

@@ -27,10 +27,22 @@ from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_ep
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
-from gdlab.engine.sweep_start import SKIPPED, ChunkStart, ConfigState, StartOf, place_states, replay
+from gdlab.engine.sweep_result import config_of
+from gdlab.engine.sweep_start import (
+    SKIPPED,
+    ChunkStart,
+    ConfigState,
+    StartOf,
+    place_states,
+    replay,
+    stop_metrics,
+)
 
 ROW_STATS = ("train_loss", "grad_norm", "learning_rate", "test_loss", "test_accuracy")
 """The EpochStats fields a chunk's history keeps, per epoch and config."""
+
+HISTORY = (*ROW_STATS, "epoch_time", "wall_time")
+"""The metrics of a chunk's history rows: ROW_STATS and the epoch's and the chunk's seconds."""
 
 
 class _Ends(NamedTuple):
@@ -88,8 +100,7 @@ def train_chunk(
         row["epoch_time"] = np.full(shape, now - tick)
         row["wall_time"] = np.full(shape, now - start_time)
         rows.append(row)
-        metrics = {**row, "epoch": epoch + 1, "step": (epoch + 1) * spec.plan.steps, "time": now - start_time,
-                   "initial_loss": before}
+        metrics = stop_metrics(row, epoch + 1, spec.plan.steps, now - start_time, before)
         stop_state = stop.update(stop_state, metrics)
         diverged = active & ~np.asarray(stats.finite)
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
@@ -136,15 +147,10 @@ def _snapshot(params: Params, state: Any, going_on: np.ndarray) -> Callable[[], 
     def read() -> dict[tuple[int, int], ConfigState]:
         p, step, velocity = jax.device_get((params, state.step, state.velocity))
         moving = bool(jax.tree.leaves(velocity))
-        return {(i, j): ConfigState(_pick_leaves(p, i, j), int(step[i, j]),
-                                    _pick_leaves(velocity, i, j) if moving else None)
+        return {(i, j): ConfigState(config_of(p, i, j), int(step[i, j]), config_of(velocity, i, j) if moving else None)
                 for i, j in zip(*np.nonzero(going_on))}
 
     return read
-
-
-def _pick_leaves(tree: Any, i: int, j: int) -> Any:
-    return jax.tree.map(lambda a: np.array(a[i, j]), tree)
 
 
 def _pad(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

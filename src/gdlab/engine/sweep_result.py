@@ -60,12 +60,13 @@ class Group:
         for chunk in self.chunk_params:
             width = np.shape(jax.tree.leaves(chunk)[0])[1]
             if j < width:
-                return _config_of(chunk, i, j)
+                return config_of(chunk, i, j)
             j -= width
         raise IndexError(f"pair {j} is not in this group's params")
 
 
-def _config_of(tree: Any, i: int, j: int) -> Any:
+def config_of(tree: Any, i: int, j: int) -> Any:
+    """Config [i, j] of a tree whose leaves are [seed, pair, ...] arrays, as NumPy arrays."""
     return jax.tree.map(lambda a: np.asarray(a)[i, j], tree)
 
 

@@ -65,10 +65,7 @@ def chunk_start(
 ) -> ChunkStart:
     """The ChunkStart of these pairs, every seed ([seed, pair] arrays); names: the history's metrics."""
     starts = [[start_of(lr, m, s) for lr, m in pairs] for s in seeds]
-    epochs = {st.epoch for row in starts for st in row if st is not None}
-    if len(epochs) > 1:
-        raise ValueError(f"start must give the configs of one chunk one epoch; got epochs {sorted(epochs)}.")
-    epoch = epochs.pop() if epochs else 0
+    epoch = next((st.epoch for row in starts for st in row if st is not None), 0)  # one per group: gd.sweep checks
     shape = (len(seeds), len(pairs))
     rows = [{name: np.full(shape, np.nan) for name in names} for _ in range(epoch)]
     elapsed = 0.0
@@ -90,16 +87,18 @@ def chunk_start(
 def place_states(
     params: Params, state: Any, start_of: StartOf, pairs: list[tuple[float, float]], seeds: list[int]
 ) -> tuple[Params, Any]:
-    """The chunk's stacked params and sgd state with each started config's own written at [seed, pair]."""
+    """The chunk's stacked params and sgd state with each started config's own written at [seed, pair]
+    (as given where none starts after epoch 0)."""
+    placed = [(i, j, st.state) for (i, seed), (j, (lr, m)) in itertools.product(enumerate(seeds), enumerate(pairs))
+              if (st := start_of(lr, m, seed)) is not None and st.state is not None and st.epoch > 0]
+    if not placed:
+        return params, state
     params_np = jax.tree.map(np.array, params)
     step = np.array(state.step)
     velocity = jax.tree.map(np.array, state.velocity)
     keeps_velocity = bool(jax.tree.leaves(velocity))
-    for (i, seed), (j, (lr, m)) in itertools.product(enumerate(seeds), enumerate(pairs)):
-        st = start_of(lr, m, seed)
-        if st is None or st.state is None or st.epoch == 0:
-            continue
-        config = st.state() if callable(st.state) else st.state
+    for i, j, given in placed:
+        config = given() if callable(given) else given
         _write(params_np, config.params, i, j)
         step[i, j] = config.step
         if keeps_velocity and config.velocity is not None:
@@ -118,11 +117,16 @@ def _write(stacked: Any, one: Any, i: int, j: int) -> None:
         leaf[i, j] = np.asarray(value)
 
 
+def stop_metrics(row: dict[str, np.ndarray], epoch: int, steps: int, seconds: Any,
+                 initial_loss: np.ndarray) -> dict[str, Any]:
+    """What a chunk's stop rules read after epoch (from 1): its row, the epoch, the updates and seconds so far,
+    and each config's loss before training."""
+    return {**row, "epoch": epoch, "step": epoch * steps, "time": seconds, "initial_loss": initial_loss}
+
+
 def replay(stop: StopRule, stop_state: Any, rows: list[dict[str, np.ndarray]], steps: int,
            initial_loss: np.ndarray) -> Any:
     """The stop rules' state after the recorded epochs (each epoch's metrics as the chunk gives them)."""
     for k, row in enumerate(rows):
-        metrics = {**row, "epoch": k + 1, "step": (k + 1) * steps, "time": row["wall_time"],
-                   "initial_loss": initial_loss}
-        stop_state = stop.update(stop_state, metrics)
+        stop_state = stop.update(stop_state, stop_metrics(row, k + 1, steps, row["wall_time"], initial_loss))
     return stop_state
