@@ -12,6 +12,7 @@ import pytest
 
 import gdlab as gd
 from gdlab.core.batching import batch_plan, epoch_permutation, run_keys, stable_order
+from gdlab.engine.setup import initial_params
 
 
 def _linreg64(n: int = 200, features: int = 3, noise: float = 0.1) -> gd.Dataset:
@@ -203,6 +204,20 @@ def test_the_compiled_epoch_is_reused_across_epochs_and_runs(mnist1d, compile_co
     assert compile_counter.count == before  # new learning rate and seed: no recompilation
     assert second.compile_seconds == 0.0
     assert not np.array_equal(first.history["train_loss"][:3], second.history["train_loss"])
+
+
+@pytest.mark.parametrize("model, shape, outputs", [
+    (gd.models.mlp(hidden=(100, 100)), (40,), 10), (gd.models.mlp(hidden=(33,), activation="tanh"), (13,), 1),
+    (gd.models.logistic(), (5,), 3), (gd.models.linear(), (7,), 1),
+], ids=["mlp", "mlp-tanh", "logistic", "linear"])
+def test_the_compiled_init_draws_the_models_own_params_bit_for_bit(model, shape, outputs) -> None:
+    """initial_params compiles init at a lower LLVM level (setup.INIT_COMPILER_OPTIONS; level 0 would change
+    half the values by an ulp): the params must stay those of model.init itself."""
+    for key in (jax.random.PRNGKey(3), jax.random.key(11)):
+        for got, want in zip(jax.tree.leaves(initial_params(model, shape, outputs, key)),
+                             jax.tree.leaves(model.init(key, shape, outputs)), strict=True):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
 
 
 def test_history_records_every_metric_per_epoch(mnist1d) -> None:
@@ -468,8 +483,16 @@ def test_a_checkpoint_of_another_model_rule_or_longer_run_is_refused() -> None:
     assert gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, resume=saved[2]).epochs_run == 3
 
 
+def test_whole_data_slices_divide_the_rows_where_a_divisor_is_near_the_limit() -> None:
+    from gdlab.engine.epoch import slice_rows
+
+    assert [slice_rows(n) for n in (300, 512, 1000, 4000, 1024, 4001, 2503)] == [300, 512, 500, 500, 512, 512, 512]
+    assert slice_rows(2503, 1000) == 1000  # 2503 is prime: slices of 1000 and a remainder of 503
+    assert slice_rows(2500, 1000) == 625
+
+
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("n", [7, 1024, 2500, 4096])
+@pytest.mark.parametrize("n", [7, 1024, 2500, 2503, 4096])
 def test_whole_data_passes_over_slices_equal_one_pass(n: int) -> None:
     from gdlab.engine.epoch import sliced_mean
     from gdlab.engine.objective import model_objective

