@@ -224,8 +224,8 @@ def chunk_inputs(
     schedules = jax.tree.map(lambda *v: np.broadcast_to(np.array(v, dtype), (n_seeds, n_pairs)),
                              *[lr_params[lr] for lr, _ in pairs])
     state = state._replace(hyper=SgdHyper(
-        learning_rate=schedules, momentum=grid[..., 1],
-        weight_decay=np.broadcast_to(np.asarray(template.hyper.weight_decay), (n_seeds, n_pairs)),
+        learning_rate=schedules, momentum=jnp.asarray(grid[..., 1]),  # a transfer, not a program
+        weight_decay=jnp.asarray(np.broadcast_to(np.asarray(template.hyper.weight_decay), (n_seeds, n_pairs))),
     ))
     data_keys = np.stack([np.asarray(k[1]) for k in keys])
     scale = np.ones((n_seeds, n_pairs), dtype)
