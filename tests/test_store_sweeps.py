@@ -81,6 +81,7 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert [m.steps_run for m in members] == [r["steps_run"] for r in result.rows]
     assert initial[1] == pytest.approx(fit_initial, rel=1e-6) and initial[0] != initial[1]  # the loss before training
     assert [m.initial_loss for m in members] == pytest.approx([initial[m.seed] for m in members], rel=1e-6)
+    assert [r["initial_train_loss"] for r in stored.rows] == [initial[r["seed"]] for r in stored.rows]
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
 
 

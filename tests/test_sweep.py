@@ -18,8 +18,8 @@ import gdlab as gd
 import gdlab.engine.sweep
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
-from gdlab.engine.sweep import allocated_bytes, config_bytes
-from gdlab.engine.sweep_result import Group, best_by_mean
+from gdlab.engine.sweep import allocated_bytes, config_bytes, seed_initial_losses
+from gdlab.engine.sweep_result import Group, best_by_mean, failure
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,37 @@ def test_best_passes_over_a_rate_where_a_seed_diverged_for_one_where_every_seed_
                   seconds=1.0)
     best = gd.SweepResult(groups=(group,)).best("final_test_accuracy")
     assert (best["learning_rate"], best["mean"], best["diverged"]) == (0.1, 0.6, 0)
+
+
+def test_best_passes_over_a_rate_where_a_seed_collapsed_and_says_when_every_rate_did() -> None:
+    # lr 0.5: seed 1 ended at its loss before training (2.3, chance level) with the best accuracy of all
+    accuracy = np.array([[[0.8, 0.6], [0.85, 0.6]], [[0.9, 0.6], [0.95, 0.6]]])  # [epoch, seed, pair]
+    train_loss = np.array([[[1.0, 1.5], [2.0, 1.5]], [[0.8, 1.4], [2.3, 1.4]]])
+
+    def sweep(initial: list[float]) -> gd.SweepResult:
+        return gd.SweepResult(groups=(Group(
+            config={"batch_size": 10}, pairs=[(0.5, 0.0), (0.1, 0.0)], seeds=[0, 1], chunk_params=(),
+            history={"test_accuracy": accuracy, "train_loss": train_loss, "test_loss": np.ones((2, 2, 2)),
+                     "grad_norm": np.ones((2, 2, 2))},
+            status=np.full((2, 2), "max_epochs", object), reason=np.full((2, 2), "", object),
+            steps_run=np.full((2, 2), 2), epochs_run=np.full((2, 2), 2), seconds=1.0,
+            initial_loss=np.array(initial)),))
+
+    result = sweep([2.3, 2.3])
+    assert [r["initial_train_loss"] for r in result.rows] == [2.3] * 4
+    assert [failure(r) for r in result.rows] == [None, "collapsed", None, None]
+    best = result.best("final_test_accuracy")
+    assert (best["learning_rate"], best["mean"], best["collapsed"], best["trained"]) == (0.1, 0.6, 0, True)
+    assert sweep([2.31, 2.31]).best("final_test_accuracy")["learning_rate"] == 0.5  # below its start: trained
+    every = sweep([1.0, 1.0]).best("final_test_accuracy")  # every config ended above 1.0: the least bad
+    assert (every["learning_rate"], every["collapsed"], every["diverged"], every["trained"]) == (0.5, 1, 0, False)
+
+
+def test_each_row_has_its_seeds_loss_before_training(small) -> None:
+    result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.1], batch_size=[50], seeds=2, epochs=1)
+    before = seed_initial_losses(MODEL, small, [0, 1])
+    assert [r["initial_train_loss"] for r in result.rows] == [before[r["seed"]] for r in result.rows]
+    assert before[0] != before[1]
 
 
 def test_best_says_when_every_config_diverged(small) -> None:

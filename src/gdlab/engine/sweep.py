@@ -408,7 +408,7 @@ def _run_group(
               "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32", "mesh": layout,
               "kernel": "xla" if spec.objective.value_and_grad is None else kernel}
-    return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start)
+    return group_outcome(parts, pairs, seeds, config, time.perf_counter() - start, before)
 
 
 class KernelWarning(UserWarning):

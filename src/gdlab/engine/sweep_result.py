@@ -40,6 +40,7 @@ class Group:
     steps_run: np.ndarray
     epochs_run: np.ndarray
     seconds: float
+    initial_loss: np.ndarray | None = None  # each seed's train loss before training (None: not known)
 
     @property
     def schedule(self) -> str:
@@ -72,7 +73,7 @@ def config_of(tree: Any, i: int, j: int) -> Any:
 
 def group_outcome(
     parts: list[dict[str, Any]], pairs: list[tuple[float, float]], seeds: list[int],
-    config: dict[str, Any], seconds: float,
+    config: dict[str, Any], seconds: float, initial_loss: np.ndarray | None = None,
 ) -> Group:
     """Join the chunks of a batch-size group along the pair axis (histories padded with NaN)."""
     epochs = max(next(iter(p["history"].values())).shape[0] for p in parts)
@@ -94,6 +95,7 @@ def group_outcome(
         steps_run=np.concatenate([p["steps_run"] for p in parts], axis=1),
         epochs_run=np.concatenate([p["epochs_run"] for p in parts], axis=1),
         seconds=seconds,
+        initial_loss=None if initial_loss is None else np.asarray(initial_loss, np.float64),
     )
 
 
@@ -139,6 +141,8 @@ class SweepResult:
             "epochs_run": ran, "steps_run": int(group.steps_run[i, j]),
             "seconds": group.seconds / group.status.size,
         }
+        if group.initial_loss is not None and math.isfinite(group.initial_loss[i]):
+            row["initial_train_loss"] = float(group.initial_loss[i])
         for name in ("train_loss", "test_loss", "test_accuracy", "grad_norm"):
             values = group.history[name][:ran, i, j]
             if np.all(np.isnan(values)):
@@ -170,10 +174,12 @@ class SweepResult:
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
         """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread.
 
-        A config some seed of which diverged ranks after every config none of whose seeds did, and a
-        mean that is not finite last. ``diverged`` counts the seeds of the returned config whose status
-        is "diverged"; ``all_diverged`` is True when every config of the sweep diverged, so the returned
-        one is only the least bad (no learning rate trained).
+        A config some seed of which failed (``failure``: diverged, or collapsed to a final train loss at or
+        above its loss before training) ranks after every config none of whose seeds did, and a mean that
+        is not finite last. ``diverged`` and ``collapsed`` count the seeds of the returned config that
+        did; ``all_diverged`` is True when every config of the sweep diverged, and ``trained`` is False
+        when every config has a failed seed: the returned one is then only the least bad (no learning
+        rate trained).
         """
         rows = self.rows
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
@@ -185,13 +191,15 @@ class SweepResult:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
             by_config.setdefault(key, []).append(row)
         values = {key: [r.get(metric, math.nan) for r in picked] for key, picked in by_config.items()}
-        failed = {key for key, picked in by_config.items() if any(r["status"] == "diverged" for r in picked)}
+        failed = {key for key, picked in by_config.items() if any(failure(r) for r in picked)}
         key, mean, std = best_by_mean(values, maximise="accuracy" in metric, failed=failed)
         picked = by_config[key]
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": mean, "std": std, "seeds": len(picked),
-                "diverged": sum(r["status"] == "diverged" for r in picked),
-                "all_diverged": all(r["status"] == "diverged" for r in rows)}
+                "diverged": sum(failure(r) == "diverged" for r in picked),
+                "collapsed": sum(failure(r) == "collapsed" for r in picked),
+                "all_diverged": all(r["status"] == "diverged" for r in rows),
+                "trained": len(failed) < len(by_config)}
 
     def table(self) -> str:
         """The rows as an aligned text table."""
@@ -237,13 +245,26 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
         return float(np.mean(values)), float(np.std(values))
 
 
+def failure(row: dict[str, Any]) -> str | None:
+    """How a config (one row) failed: "diverged" (status, or a final train loss that is not finite),
+    "collapsed" (a final train loss at or above its ``initial_train_loss``, where the row has one: a rate
+    too large for a classifier can settle at chance level, ln(classes), with no non-finite number), or None."""
+    final = row.get("final_train_loss", math.nan)
+    if row["status"] == "diverged" or not math.isfinite(final):
+        return "diverged"
+    if final >= row.get("initial_train_loss", math.inf):
+        return "collapsed"
+    return None
+
+
 def best_by_mean(
     values: dict[K, list[float]], maximise: bool, failed: Collection[K] = ()
 ) -> tuple[K, float, float]:
     """The key whose values have the best mean (the highest if maximise, else the lowest), that mean and std.
 
-    A mean that is not finite ranks last; before it, a key in ``failed`` (some seed of it diverged: at
-    the edge of stability, no recommendation) ranks after every other; of equal means the first key wins.
+    A mean that is not finite ranks last; before it, a key in ``failed`` (some seed of it diverged or
+    collapsed: at the edge of stability, no recommendation) ranks after every other; of equal means the
+    first key wins.
     """
     stats = {key: mean_and_std(v) for key, v in values.items()}
 

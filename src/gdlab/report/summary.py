@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gdlab.engine.sweep_result import best_by_mean, mean_and_std
+from gdlab.engine.sweep_result import best_by_mean, failure, mean_and_std
 from gdlab.report.comparison import Comparison
 
 
@@ -57,16 +57,6 @@ class Summary:
     variants: tuple[VariantSummary, ...]
     first_by_epoch: str | None
     first_by_second: str | None
-
-
-def failure(row: dict[str, Any]) -> str | None:
-    """'diverged' (non-finite loss), 'collapsed' (final train loss >= initial) or None."""
-    final = row.get("final_train_loss", math.nan)
-    if row["status"] == "diverged" or not math.isfinite(final):
-        return "diverged"
-    if final >= row["initial_train_loss"]:
-        return "collapsed"
-    return None
 
 
 def untrained_text(v: VariantSummary) -> str:

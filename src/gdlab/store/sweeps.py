@@ -132,8 +132,13 @@ def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
     seconds = sweep.results.get("seconds", {}).get(group_label(first))
     if seconds is None:  # not closed: the longest member's clock
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
+    initial = np.full(len(seeds), np.nan)
+    for run in runs:
+        if run.initial_loss is not None:
+            initial[seeds.index(run.seed)] = float(run.initial_loss)
     return Group(config=config, pairs=pairs, seeds=seeds, chunk_params=(), history=arrays, status=status,
-                 reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds))
+                 reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds),
+                 initial_loss=initial)
 
 
 def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:
