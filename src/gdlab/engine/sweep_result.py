@@ -191,13 +191,14 @@ class SweepResult:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])
             by_config.setdefault(key, []).append(row)
         values = {key: [r.get(metric, math.nan) for r in picked] for key, picked in by_config.items()}
-        failed = {key for key, picked in by_config.items() if any(failure(r) for r in picked)}
+        failures = {key: [failure(r) for r in picked] for key, picked in by_config.items()}
+        failed = {key for key, kinds in failures.items() if any(kinds)}
         key, mean, std = best_by_mean(values, maximise="accuracy" in metric, failed=failed)
         picked = by_config[key]
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": mean, "std": std, "seeds": len(picked),
-                "diverged": sum(failure(r) == "diverged" for r in picked),
-                "collapsed": sum(failure(r) == "collapsed" for r in picked),
+                "diverged": failures[key].count("diverged"),
+                "collapsed": failures[key].count("collapsed"),
                 "all_diverged": all(r["status"] == "diverged" for r in rows),
                 "trained": len(failed) < len(by_config)}
 
