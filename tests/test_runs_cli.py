@@ -526,6 +526,23 @@ def test_a_sweep_whose_every_config_diverged_lists_no_best_config(capsys) -> Non
     assert code == 0 and out.splitlines()[-1] == "best: -"
 
 
+def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
+    # batch gradient descent on linreg at 1.14 and 1.85 for 2 epochs: a loss 3x and 56x its start, finite and
+    # under the 100x divergence bound (status max_epochs); the listing's old rule named 1.14 the best config
+    with gd.store.open("gdlab.db") as store:
+        for grid in ([1.14, 1.85], [1.14, 1.85, 0.1]):
+            result = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=grid, batch_size=[800],
+                              seeds=2, epochs=2, record=store)
+    assert {r["status"] for r in result.rows} == {"max_epochs"}
+    collapsed = {r["learning_rate"] for r in result.rows if r["final_train_loss"] >= r["initial_train_loss"]}
+    assert collapsed == {1.14, 1.85}
+    mixed, only_collapsed = _json(capsys, "runs", "list", "--sweeps")  # newest first
+    assert (only_collapsed["best_config"], only_collapsed["best_train_loss"]) == (None, None)
+    assert mixed["best_config"] == "batch_size 800, learning_rate 0.1"
+    assert mixed["best_train_loss"] == pytest.approx(np.mean([r["final_train_loss"] for r in result.rows
+                                                              if r["learning_rate"] == 0.1]))
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,

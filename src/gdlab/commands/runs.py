@@ -19,6 +19,7 @@ import gdlab as gd
 from gdlab.commands.json_output import json_text
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
+from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config
 from gdlab.store.sweeps import FINISHED
 
@@ -66,7 +67,8 @@ def sweep_brief(
     """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
 
     The best config has the lowest final train loss, mean over its seeds, among the finished ones none of
-    whose seeds diverged (a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
+    whose seeds failed (``engine.sweep_result.failure``: diverged, or collapsed at or above its initial loss;
+    a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
     """
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
@@ -74,8 +76,10 @@ def sweep_brief(
         key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
         if run.config.get("momentum"):
             key += f", momentum {run.config['momentum']:.4g}"
-        by_config.setdefault(key, []).append(math.nan if run.status == "diverged" else
-                                             finals[run.id].get("train_loss", math.nan))
+        row = {"status": run.status, "final_train_loss": finals[run.id].get("train_loss", math.nan)}
+        if run.initial_loss is not None:
+            row["initial_train_loss"] = run.initial_loss
+        by_config.setdefault(key, []).append(math.nan if failure(row) else row["final_train_loss"])
     scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
     best = min(scored, default=(None, None))
     return {
