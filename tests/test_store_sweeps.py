@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+import gdlab.store.recorder
 import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
 from gdlab.store.member_checkpoints import member_checkpoint, member_state
+from gdlab.store.recorder import free_run_ids
 from gdlab.store.sweep_recorder import checkpoint_due
 
 TIMES = ("epoch_time", "wall_time")
@@ -218,6 +220,26 @@ def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:
         store.delete(sweep_id)
         assert [r.id for r in store.runs()] == [kept] and store.sweeps() == []
         assert store.connection.execute("SELECT COUNT(*) FROM metrics WHERE run_id != ?", (kept,)).fetchone() == (0,)
+
+
+def test_a_sweep_whose_member_run_is_gone_is_a_clear_error(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:
+        gd.sweep(MODEL, data, learning_rate=[0.1], seeds=2, epochs=1, record=store)
+        sweep_id = store.last_sweep_id
+        gone = store.members(sweep_id)[1].id
+        store.connection.execute("PRAGMA foreign_keys = OFF")  # as a hand edit of the file could
+        store.connection.execute("DELETE FROM runs WHERE id = ?", (gone,))
+        with pytest.raises(gd.store.StoreError, match=f"sweep {sweep_id} is damaged: its member runs {gone} are missing"):
+            store.sweep_result(sweep_id)
+
+
+def test_new_member_ids_are_distinct_and_none_is_a_runs_already(tmp_path, monkeypatch) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:
+        gd.fit(MODEL, gd.datasets.load("linreg"), gd.sgd(0.1), epochs=1, record=store)
+        taken = store.last_run_id
+        drawn = iter([taken, "0000000a", "0000000a", taken, "0000000a", "0000000b", "0000000c"])  # 3, 2, 2 asked
+        monkeypatch.setattr(gdlab.store.recorder.secrets, "token_hex", lambda n: next(drawn))
+        assert free_run_ids(store.connection, 3) == ["0000000a", "0000000b", "0000000c"]
 
 
 def test_a_schedule_grid_is_recorded_by_schedule_and_resumes_by_name(tmp_path, data) -> None:

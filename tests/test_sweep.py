@@ -126,6 +126,37 @@ def test_best_passes_over_a_rate_where_a_seed_collapsed_and_says_when_every_rate
     assert (every["learning_rate"], every["collapsed"], every["diverged"], every["trained"]) == (0.5, 1, 0, False)
 
 
+def test_rows_hold_each_configs_final_and_best_metrics_over_the_epochs_it_ran() -> None:
+    # [epoch, seed, pair]; seed 0: pair 0 ran 3 epochs, pair 1 diverged in epoch 2 (a NaN loss, an inf
+    # grad norm); seed 1: pair 0 ran 0 epochs (none of its numbers shown), pair 1 ran 2 of 3 (epoch 3 unrun)
+    nan, inf = np.nan, np.inf
+    loss = np.array([[[1.0, 2.0], [9.0, 4.0]], [[0.5, nan], [9.0, 3.0]], [[0.7, nan], [9.0, 1.0]]])
+    accuracy = np.array([[[0.2, 0.1], [0.9, 0.3]], [[0.6, nan], [0.9, 0.5]], [[0.4, nan], [0.9, 0.99]]])
+    grad_norm = np.array([[[inf, 3.0], [1.0, inf]], [[inf, inf], [1.0, inf]], [[inf, nan], [1.0, 1.0]]])
+    group = Group(config={"batch_size": 10, "schedule": "cosine"}, pairs=[(0.5, 0.0), (0.1, 0.9)], seeds=[3, 7],
+                  chunk_params=(), history={"train_loss": loss, "test_loss": np.full((3, 2, 2), nan),
+                                            "test_accuracy": accuracy, "grad_norm": grad_norm},
+                  status=np.array([["max_epochs", "diverged"], ["interrupted", "target"]], object),
+                  reason=np.array([["a", "b"], ["c", "d"]], object), steps_run=np.array([[30, 14], [0, 20]]),
+                  epochs_run=np.array([[3, 2], [0, 2]]), seconds=8.0, initial_loss=np.array([2.5, nan]))
+    common = {"batch_size": 10, "schedule": "cosine", "seconds": 2.0}
+    assert gd.SweepResult(groups=(group,)).rows == [
+        {**common, "learning_rate": 0.5, "momentum": 0.0, "seed": 3, "status": "max_epochs", "reason": "a",
+         "epochs_run": 3, "steps_run": 30, "initial_train_loss": 2.5, "final_train_loss": 0.7, "best_train_loss": 0.5,
+         "final_test_accuracy": 0.4, "best_test_accuracy": 0.6, "final_grad_norm": inf, "best_grad_norm": pytest.approx(nan, nan_ok=True)},
+        {**common, "learning_rate": 0.5, "momentum": 0.0, "seed": 7, "status": "interrupted", "reason": "c",
+         "epochs_run": 0, "steps_run": 0},
+        {**common, "learning_rate": 0.1, "momentum": 0.9, "seed": 3, "status": "diverged", "reason": "b",
+         "epochs_run": 2, "steps_run": 14, "initial_train_loss": 2.5, "final_train_loss": pytest.approx(nan, nan_ok=True),
+         "best_train_loss": 2.0, "final_test_accuracy": pytest.approx(nan, nan_ok=True), "best_test_accuracy": 0.1,
+         "final_grad_norm": inf, "best_grad_norm": 3.0},
+        {**common, "learning_rate": 0.1, "momentum": 0.9, "seed": 7, "status": "target", "reason": "d",
+         "epochs_run": 2, "steps_run": 20, "final_train_loss": 3.0, "best_train_loss": 3.0,
+         "final_test_accuracy": 0.5, "best_test_accuracy": 0.5, "final_grad_norm": inf,
+         "best_grad_norm": pytest.approx(nan, nan_ok=True)},
+    ]
+
+
 def test_each_row_has_its_seeds_loss_before_training(small) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.1], batch_size=[50], seeds=2, epochs=1)
     before = seed_initial_losses(MODEL, small, [0, 1])

@@ -76,7 +76,7 @@ def sweep_brief(
         key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
         if run.config.get("momentum"):
             key += f", momentum {run.config['momentum']:.4g}"
-        row = {"status": run.status, "final_train_loss": finals[run.id].get("train_loss", math.nan)}
+        row: dict[str, Any] = {"status": run.status, "final_train_loss": finals[run.id].get("train_loss", math.nan)}
         if run.initial_loss is not None:
             row["initial_train_loss"] = run.initial_loss
         by_config.setdefault(key, []).append(math.nan if failure(row) else row["final_train_loss"])

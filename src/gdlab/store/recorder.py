@@ -110,15 +110,24 @@ class RunRecorder:
 
 def save_checkpoint(conn: sqlite3.Connection, run_id: str, checkpoint: Checkpoint) -> None:
     """Store the checkpoint and drop the run's older ones (inside the caller's transaction)."""
-    blob, sha256, structure = pack(checkpoint)
-    conn.execute(
+    save_checkpoints(conn, [(run_id, checkpoint)])
+
+
+def save_checkpoints(conn: sqlite3.Connection, checkpoints: list[tuple[str, Checkpoint]]) -> None:
+    """Store each (run id, checkpoint) and drop those runs' older ones (inside the caller's transaction),
+    one statement for them all."""
+    stamp = now()
+    rows = []
+    for run_id, checkpoint in checkpoints:
+        blob, sha256, structure = pack(checkpoint)
+        rows.append((run_id, checkpoint.epoch, stamp, real(checkpoint.initial_loss), checkpoint.best_epoch,
+                     structure, blob, sha256))
+    conn.executemany(
         "INSERT OR REPLACE INTO checkpoints "
         "(run_id, epoch, created_at, initial_loss, best_epoch, structure, blob, sha256) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, checkpoint.epoch, now(), real(checkpoint.initial_loss), checkpoint.best_epoch,
-         structure, blob, sha256),
-    )
-    conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?", (run_id, checkpoint.epoch))
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND epoch < ?",
+                     [(run_id, checkpoint.epoch) for run_id, checkpoint in checkpoints])
 
 
 def config_json(config: Any) -> str:
@@ -139,20 +148,42 @@ def _insert_run(recorder: RunRecorder, config: dict[str, Any]) -> None:
 
 def insert_run(conn: sqlite3.Connection, run_id: str, config: dict[str, Any], kind: str, checkpoint_every: int) -> None:
     """Insert a new run row (status running, this process) inside the caller's transaction."""
+    insert_runs(conn, [(run_id, config)], kind, checkpoint_every)
+
+
+def insert_runs(
+    conn: sqlite3.Connection, runs: list[tuple[str, dict[str, Any]]], kind: str, checkpoint_every: int
+) -> None:
+    """Insert new run rows, (run id, config) each (status running, this process), inside the caller's
+    transaction: one statement for them all (a sweep's thousands of members)."""
     import gdlab
 
     device = jax.devices()[0]
-    stamp = now()
-    conn.execute(
+    stamp, process = now(), this_process()
+    conn.executemany(
         "INSERT INTO runs (id, kind, created_at, updated_at, status, config, model, dataset, "
         "dataset_fingerprint, seed, epochs, checkpoint_every, gdlab_version, jax_version, "
         "device, pid, host, process_start) "
         "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, kind, stamp, stamp, config_json(config), str(config.get("model", "")),
-         str(config.get("dataset", "")), str(config.get("dataset_fingerprint", "")),
-         int(config.get("seed", 0)), int(config.get("epochs", 0)), checkpoint_every,
-         gdlab.__version__, jax.__version__, f"{device.device_kind} ({device})", *this_process()),
+        [(run_id, kind, stamp, stamp, config_json(config), str(config.get("model", "")),
+          str(config.get("dataset", "")), str(config.get("dataset_fingerprint", "")),
+          int(config.get("seed", 0)), int(config.get("epochs", 0)), checkpoint_every,
+          gdlab.__version__, jax.__version__, f"{device.device_kind} ({device})", *process)
+         for run_id, config in runs],
     )
+
+
+def free_run_ids(conn: sqlite3.Connection, n: int) -> list[str]:
+    """n new random run ids (8 hex digits), distinct, none of them a run's already."""
+    ids: dict[str, None] = {}
+    while len(ids) < n:
+        fresh = [i for i in dict.fromkeys(secrets.token_hex(4) for _ in range(n - len(ids))) if i not in ids]
+        for first in range(0, len(fresh), 500):  # SQLite's limit on a statement's variables
+            part = fresh[first : first + 500]
+            taken = {row[0] for row in conn.execute(
+                f"SELECT id FROM runs WHERE id IN ({', '.join('?' * len(part))})", part)}
+            ids.update(dict.fromkeys(i for i in part if i not in taken))
+    return list(ids)
 
 
 def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ def list_runs(
 ) -> list[Run]:
     """Runs, newest first; only those with this status, on this data set, created at or after since."""
     status = None if status is None else check_choice("status", status, RECORD_STATUSES)
-    return [_run(row) for row in newest_first(conn, "runs", RUN_COLUMNS,
+    return [run_of(row) for row in newest_first(conn, "runs", RUN_COLUMNS,
                                                {"status": status, "dataset": dataset}, since)]
 
 
@@ -101,10 +101,10 @@ def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:
     select = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
     row = conn.execute(f"{select} WHERE id = ?", (run_id,)).fetchone()
     if row is not None:
-        return _run(row)
+        return run_of(row)
     rows = conn.execute(f"{select} WHERE substr(id, 1, ?) = ?", (len(run_id), run_id)).fetchall()
     if len(rows) == 1 and run_id:
-        return _run(rows[0])
+        return run_of(rows[0])
     if len(rows) > 1 and run_id:
         ids = ", ".join(sorted(r[0] for r in rows)[:5])
         raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}); give more of it.")
@@ -119,6 +119,12 @@ def history(conn: sqlite3.Connection, run_id: str, up_to: int | None = None) -> 
         "SELECT epoch, name, value FROM metrics WHERE run_id = ? AND epoch <= ? ORDER BY epoch, rowid",
         (run_id, up_to if up_to is not None else 2**62),
     ).fetchall()
+    return history_columns(run_id, rows)
+
+
+def history_columns(run_id: str, rows: list[tuple[int, str, Any]]) -> dict[str, np.ndarray]:
+    """A run's (epoch, name, value) metric rows, in epoch and insertion order, as name -> one float per epoch;
+    a metric that lacks an epoch another has is a StoreError."""
     columns: dict[str, list[float]] = {}
     last = max((r[0] for r in rows), default=0)
     for epoch, name, value in rows:
@@ -216,7 +222,7 @@ def _process_of(conn: sqlite3.Connection, run_id: str) -> bool | None:
     return None if row is None or row[0] is None else is_alive(Process(*row))
 
 
-def _run(row: tuple[Any, ...]) -> Run:
+def run_of(row: tuple[Any, ...]) -> Run:
     fields = dict(zip(RUN_COLUMNS, row))
     fields["config"] = stored_object(fields["config"], f"run {fields['id']}'s config")
     return Run(**fields)

@@ -5,18 +5,30 @@ from __future__ import annotations
 import datetime
 import math
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import Group, SweepResult
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import Run, find_run, history, newest_first, stored_object, transaction
+from gdlab.store.records import (
+    RUN_COLUMNS,
+    Run,
+    find_run,
+    history_columns,
+    newest_first,
+    run_of,
+    stored_object,
+    transaction,
+)
 from gdlab.store.schema import StoreError, now
 from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
+
+T = TypeVar("T")
 
 FINISHED = ("done", "max_epochs", "max_steps", "time_budget", "converged", "diverged", "target", "early_stopping")
 """Member statuses of a config that needs no rerun (every status but running, interrupted, failed)."""
@@ -84,8 +96,26 @@ def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
 
 
 def members(conn: sqlite3.Connection, sweep: Sweep) -> list[Run]:
-    """The sweep's member runs in position order."""
-    return [find_run(conn, run_id, Path()) for run_id in sweep.run_ids]
+    """The sweep's member runs in position order (one query: a sweep may have thousands)."""
+    columns = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+    rows = conn.execute(f"SELECT {columns} FROM sweep_runs s JOIN runs r ON r.id = s.run_id "
+                        "WHERE s.sweep_id = ? ORDER BY s.position", (sweep.id,)).fetchall()
+    found = [run_of(row) for row in rows]
+    if len(found) != len(sweep.run_ids):
+        missing = sorted(set(sweep.run_ids) - {run.id for run in found})
+        raise StoreError(f"sweep {sweep.id} is damaged: its member runs {', '.join(missing[:5])} are missing.")
+    return found
+
+
+def member_histories(conn: sqlite3.Connection, sweep: Sweep) -> dict[str, dict[str, np.ndarray]]:
+    """Every member's metrics (as ``history`` gives one run's), by run id, in one query."""
+    rows = conn.execute("SELECT m.run_id, m.epoch, m.name, m.value FROM sweep_runs s JOIN metrics m "
+                        "ON m.run_id = s.run_id WHERE s.sweep_id = ? ORDER BY s.position, m.epoch, m.rowid",
+                        (sweep.id,)).fetchall()
+    by_run: dict[str, list[tuple[int, str, Any]]] = {run_id: [] for run_id in sweep.run_ids}
+    for run_id, *rest in rows:
+        by_run[run_id].append(tuple(rest))
+    return {run_id: history_columns(run_id, part) for run_id, part in by_run.items()}
 
 
 def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
@@ -96,8 +126,11 @@ def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
 def sweep_result(conn: sqlite3.Connection, sweep: Sweep) -> tuple[SweepResult, dict[int, float]]:
     """The sweep's members as a SweepResult (no params), and each seed's train loss before training."""
     runs = members(conn, sweep)
-    groups_of = list(dict.fromkeys(member_key(run.config)[:2] for run in runs))  # (batch size, schedule)
-    groups = [_group(conn, sweep, [r for r in runs if member_key(r.config)[:2] == g]) for g in groups_of]
+    histories = member_histories(conn, sweep)
+    by_group: dict[tuple[int, str], list[Run]] = {}  # (batch size, schedule) -> its members, in order
+    for run in runs:
+        by_group.setdefault(member_key(run.config)[:2], []).append(run)
+    groups = [_group(sweep, part, histories) for part in by_group.values()]
     initial: dict[int, float] = {}
     for run in runs:
         if run.initial_loss is not None:
@@ -105,26 +138,29 @@ def sweep_result(conn: sqlite3.Connection, sweep: Sweep) -> tuple[SweepResult, d
     return SweepResult(groups=tuple(groups)), initial
 
 
-def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
+def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndarray]]) -> Group:
     """The members of one batch size as the arrays of a Group: [seed, pair], history [epoch, seed, pair]."""
-    pairs = list(dict.fromkeys((float(r.config["learning_rate"]), float(r.config.get("momentum", 0.0))) for r in runs))
-    seeds = list(dict.fromkeys(r.seed for r in runs))
+    pairs = _indices((float(r.config["learning_rate"]), float(r.config.get("momentum", 0.0))) for r in runs)
+    seeds = _indices(r.seed for r in runs)
     shape = (len(seeds), len(pairs))
     if len(runs) != len(seeds) * len(pairs):
         raise StoreError(f"sweep {sweep.id} is damaged: its members at batch_size {runs[0].config['batch_size']} "
                          "do not form a grid of learning rates, momenta and seeds.")
-    histories = {(seeds.index(r.seed), pairs.index(member_key(r.config)[2:4])): history(conn, r.id) for r in runs}
-    epochs = max((len(next(iter(h.values()), [])) for h in histories.values()), default=0)
-    names = list(dict.fromkeys([*SWEEP_METRICS, *(name for h in histories.values() for name in h)]))
+    where = {r.id: (seeds[r.seed], pairs[member_key(r.config)[2:4]]) for r in runs}
+    epochs = max((len(next(iter(histories[r.id].values()), [])) for r in runs), default=0)
+    names = list(dict.fromkeys([*SWEEP_METRICS, *(name for r in runs for name in histories[r.id])]))
     arrays = {name: np.full((epochs, *shape), np.nan) for name in names}
     status, reason = np.empty(shape, object), np.empty(shape, object)
     steps_run, epochs_run = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    initial = np.full(len(seeds), np.nan)
     for run in runs:
-        i, j = seeds.index(run.seed), pairs.index(member_key(run.config)[2:4])
-        for name, values in histories[i, j].items():
+        i, j = where[run.id]
+        for name, values in histories[run.id].items():
             arrays[name][: len(values), i, j] = values
         status[i, j], reason[i, j], steps_run[i, j], epochs_run[i, j] = (
             run.status, run.reason, run.steps_run, run.epochs_run)
+        if run.initial_loss is not None:
+            initial[i] = float(run.initial_loss)
     first = runs[0].config
     config = {key: first.get(key) for key in ("batch_size", "loss", "epochs", "nesterov", "weight_decay",
                                               "metrics", "steps_per_epoch")}
@@ -132,13 +168,14 @@ def _group(conn: sqlite3.Connection, sweep: Sweep, runs: list[Run]) -> Group:
     seconds = sweep.results.get("seconds", {}).get(group_label(first))
     if seconds is None:  # not closed: the longest member's clock
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
-    initial = np.full(len(seeds), np.nan)
-    for run in runs:
-        if run.initial_loss is not None:
-            initial[seeds.index(run.seed)] = float(run.initial_loss)
-    return Group(config=config, pairs=pairs, seeds=seeds, chunk_params=(), history=arrays, status=status,
-                 reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds),
+    return Group(config=config, pairs=list(pairs), seeds=list(seeds), chunk_params=(), history=arrays,
+                 status=status, reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds),
                  initial_loss=initial)
+
+
+def _indices(values: Iterable[T]) -> dict[T, int]:
+    """Each distinct value -> its index in the order values first appear."""
+    return {value: k for k, value in enumerate(dict.fromkeys(values))}
 
 
 def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:

@@ -1,0 +1,79 @@
+"""What recording a large sweep costs, and reading it back: the store at thousands of configs.
+
+``python -m benchmarks.sweep_store --configs 1000 10000`` trains a linear model on
+``linreg`` (cheap steps, so the store's own work shows) over a grid of learning
+rates x 4 seeds for 5 epochs, once without a store and once recorded in a fresh
+database (the recorder's defaults), then reads the sweep back
+(``store.sweep_result``) and asks its rows and ``best()``. It prints, per count of
+configs: both sweeps' seconds, the recording's extra seconds per config-epoch, and
+the seconds to read, to build the rows and to find the best config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gdlab as gd
+
+EPOCHS = 5
+SEEDS = 4
+
+
+def measure(configs: int, folder: Path) -> dict[str, Any]:
+    """One count of configs (a multiple of SEEDS): the sweep's seconds with and without a store, reading back."""
+    data = gd.datasets.load("linreg")
+    model = gd.models.linear()
+    grid = {"learning_rate": gd.logspace(1e-4, 0.5, configs // SEEDS), "batch_size": [80], "seeds": SEEDS}
+    gd.sweep(model, data, **grid, epochs=1)  # compiled once, outside the timings
+    out: dict[str, Any] = {"configs": configs, "epochs": EPOCHS}
+    start = time.perf_counter()
+    gd.sweep(model, data, **grid, epochs=EPOCHS)
+    out["sweep_seconds"] = time.perf_counter() - start
+    path = folder / f"{configs}.db"
+    with gd.store.open(path) as store:
+        start = time.perf_counter()
+        gd.sweep(model, data, **grid, epochs=EPOCHS, record=store)
+        out["recorded_sweep_seconds"] = time.perf_counter() - start
+        sweep_id = store.last_sweep_id
+    out["record_us_per_config_epoch"] = 1e6 * (out["recorded_sweep_seconds"] - out["sweep_seconds"]) / (
+        configs * EPOCHS)
+    with gd.store.open(path) as store:
+        start = time.perf_counter()
+        result, _ = store.sweep_result(sweep_id)
+        out["read_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    rows = result.rows
+    out["rows_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    result.best("final_train_loss")
+    out["best_seconds"] = time.perf_counter() - start
+    assert len(rows) == configs
+    out["db_mb"] = path.stat().st_size / 1e6
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for configs in args.configs:
+            results.append(measure(configs, Path(folder)))
+            r = results[-1]
+            print(f"{configs:>6} configs x {EPOCHS} epochs: sweep {r['sweep_seconds']:.2f} s, recorded "
+                  f"{r['recorded_sweep_seconds']:.2f} s ({r['record_us_per_config_epoch']:.0f} us per config-epoch), "
+                  f"read back {r['read_seconds']:.2f} s, rows {r['rows_seconds']:.2f} s, best {r['best_seconds']:.2f} s, "
+                  f"database {r['db_mb']:.1f} MB", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
