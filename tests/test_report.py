@@ -20,6 +20,7 @@ from gdlab.report import (
     conclusion,
     failure,
     from_sweep,
+    html,
     load,
     plots,
     render,
@@ -299,6 +300,26 @@ def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss()
     assert_allclose((image.norm.vmin, image.norm.vmax), (0.01, 5.4))
     assert_allclose(colours[3], colours[0])  # a diverged cell takes the worst colour,
     assert_allclose(colours[4], colours[0])  # one with no finite loss too, not the grey of a missing cell
+
+
+def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_tells_the_grid_by_its_range() -> None:
+    rates = list(np.geomspace(1e-4, 1e4, 400))
+    toy = _diverging({lr: (5.4 - lr if lr < 1 else 6.0 if lr < 100 else math.inf) for lr in rates})
+    for row in toy.rows:  # 1 to 100: collapsed, finite at 6.0 above its start of 5.5
+        row["status"] = "max_epochs" if row["final_train_loss"] == 6.0 else row["status"]
+    summary = summarize(toy)
+    ax = plots.u_curve_figure(toy, summary).axes[0]
+    marks = {line.get_marker(): line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_xdata())}
+    assert set(marks) == {".", "o", "x"}  # one line of marks per kind, not 800 lines
+    for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):
+        assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
+    assert set(marks["x"].get_ydata()) == {5.5 * 1.6}  # drawn at the top
+    heat = plots.heatmap_figure(toy, summary).axes[0]
+    assert len(heat.get_xticks()) == plots.LABELLED_RATES and len(heat.texts) == 1  # the best cell's value only
+    assert [t.get_text() for t in heat.get_xticklabels()][::15] == ["0.0001", "1e+04"]
+    assert html._rates(rates) == "400 from 0.0001 to 1e+04, log-spaced"
+    assert html._rates([*rates[:-1], 2e4]) == "400 from 0.0001 to 2e+04"  # not log-spaced
+    assert html._rates(rates[:3]) == "0.0001, 0.000105, 0.00011"
 
 
 def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:

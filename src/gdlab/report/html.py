@@ -7,6 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import conclusion, counted, metric_name, target_text
@@ -136,8 +138,18 @@ def _metrics_note(metrics: str) -> str:
             "(metrics=exact).")
 
 
+LISTED_RATES = 16
+"""A grid of more learning rates than this is told by its count and range, not listed."""
+
+
 def _rates(rates: list[float]) -> str:
-    return ", ".join(f"{r:.3g}" for r in rates)
+    """The grid's rates, or for a long one: "2500 from 0.0001 to 0.5, log-spaced"."""
+    if len(rates) <= LISTED_RATES:
+        return ", ".join(f"{r:.3g}" for r in rates)
+    ordered = np.sort(np.asarray(rates, float))
+    steps = np.diff(np.log(ordered)) if ordered[0] > 0 else np.array([np.nan])
+    spaced = ", log-spaced" if np.allclose(steps, steps[0], rtol=1e-6) else ""
+    return f"{len(rates)} from {ordered[0]:.3g} to {ordered[-1]:.3g}{spaced}"
 
 
 def _all_configs(comparison: Comparison, summary: Summary) -> str:

@@ -79,6 +79,11 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
     return fig
 
 
+LABELLED_RATES = 16
+"""Past this many learning rates the heatmap labels only the best cell and this many of its rates
+(a 2,500-rate sweep's cells are too narrow for text)."""
+
+
 def u_curve(comparison: Comparison, summary: Summary) -> str:
     """Final train loss against learning rate for each batch size; diverged and collapsed configs marked."""
     with _style():
@@ -93,13 +98,13 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
     top = start * 1.6
     bottom = min(finite, default=start) * 0.8
+    cells = _cells(comparison.rows)
     for k, v in enumerate(summary.variants):
         color = colors(summary)[k]
-        rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size]
-        rates = sorted({r["learning_rate"] for r in rows})
-        means = [_clipped_mean([r for r in rows if r["learning_rate"] == lr], top) for lr in rates]
+        rates = sorted(lr for size, lr in cells if size == v.batch_size)
+        means = [_clipped_mean(cells[v.batch_size, lr], top) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)
-        _seeds(ax, rows, color, top)
+        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
@@ -126,9 +131,10 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     rates = sorted({r["learning_rate"] for r in comparison.rows})
     grid = np.full((len(summary.variants), len(rates)), np.nan)
     failed = np.zeros(grid.shape, bool)
+    cells = _cells(comparison.rows)
     for i, v in enumerate(summary.variants):
         for j, lr in enumerate(rates):
-            rows = [r for r in comparison.rows if r["batch_size"] == v.batch_size and r["learning_rate"] == lr]
+            rows = cells.get((v.batch_size, lr), [])
             if rows:
                 grid[i, j] = np.mean([r.get(summary.metric, math.nan) for r in rows])
                 failed[i, j] = 2 * sum(failure(r) is not None for r in rows) > len(rows)
@@ -140,10 +146,12 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto",
                       norm=_norm(grid[~failed & np.isfinite(grid)], summary.metric))
     for (i, j), value in np.ndenumerate(grid):
-        ink = "black" if _light(image.to_rgba(shown[i, j])) else "white"
-        if not math.isnan(grid[i, j]) or failed[i, j]:
-            _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, _best(summary.variants[i], rates[j]), ink)
-    ax.set_xticks(range(len(rates)), [f"{lr:.3g}" for lr in rates], rotation=45)
+        best = _best(summary.variants[i], rates[j])
+        if (not math.isnan(value) or failed[i, j]) and (len(rates) <= LABELLED_RATES or best):
+            ink = "black" if _light(image.to_rgba(shown[i, j])) else "white"
+            _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, best, ink)
+    ticks = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), LABELLED_RATES)).round().astype(int))
+    ax.set_xticks(ticks, [f"{rates[j]:.3g}" for j in ticks], rotation=45)
     ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
     ax.set_xlabel("learning rate (grey: not in this variant's grid)")
     fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
@@ -181,16 +189,27 @@ def _clipped_mean(rows: list[dict[str, Any]], top: float) -> float:
     return float(np.mean(values))
 
 
+def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str, Any]]]:
+    """The rows of each (batch size, learning rate), in one pass (a sweep may have thousands of rates)."""
+    cells: dict[tuple[int, float], list[dict[str, Any]]] = {}
+    for row in rows:
+        cells.setdefault((row["batch_size"], row["learning_rate"]), []).append(row)
+    return cells
+
+
 def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
+    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind."""
+    points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "collapsed": ([], []),
+                                                                 None: ([], [])}
     for row in rows:
         kind = failure(row)
-        y = top if kind == "diverged" else min(row["final_train_loss"], top)
-        if kind == "diverged":
-            ax.plot(row["learning_rate"], y, "x", color=color, ms=8, mew=2)
-        elif kind == "collapsed":
-            ax.plot(row["learning_rate"], y, "o", mfc="none", color=color, ms=8, mew=1.5)
-        else:
-            ax.plot(row["learning_rate"], y, ".", color=color, ms=5, alpha=0.7)
+        points[kind][0].append(row["learning_rate"])
+        points[kind][1].append(top if kind == "diverged" else min(row["final_train_loss"], top))
+    style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "collapsed": {"marker": "o", "mfc": "none", "ms": 8,
+             "mew": 1.5}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
+    for kind, (x, y) in points.items():
+        if x:
+            ax.plot(x, y, ls="none", color=color, **style[kind])
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
