@@ -222,6 +222,19 @@ def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:
         assert store.connection.execute("SELECT COUNT(*) FROM metrics WHERE run_id != ?", (kept,)).fetchone() == (0,)
 
 
+def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:  # 100.0 diverges in epoch 1, the others run 3 epochs
+        gd.sweep(MODEL, data, learning_rate=[0.01, 100.0, 0.1], seeds=2, epochs=3, record=store)
+        sweep_id = store.last_sweep_id
+        finals = store.member_last_metrics(sweep_id)
+        members = store.members(sweep_id)
+        assert list(finals) == [run.id for run in members]
+        assert {run.epochs_run for run in members} == {1, 3}
+        for run in members:
+            assert finals[run.id].keys() == store.last_metrics(run.id).keys() and finals[run.id]
+            np.testing.assert_equal(list(finals[run.id].values()), list(store.last_metrics(run.id).values()))
+
+
 def test_a_sweep_whose_member_run_is_gone_is_a_clear_error(tmp_path, data) -> None:
     with gd.store.open(tmp_path / "s.db") as store:
         gd.sweep(MODEL, data, learning_rate=[0.1], seeds=2, epochs=1, record=store)

@@ -51,8 +51,7 @@ def sweep_list(db: str, *, status: str | None, since: str | None, as_json: bool)
     with gd.store.open(db, create=False) as store:
         rows = []
         for sweep in store.sweeps(status, since):
-            members = store.members(sweep.id)
-            rows.append(sweep_brief(sweep, members, {run.id: store.last_metrics(run.id) for run in members}))
+            rows.append(sweep_brief(sweep, store.members(sweep.id), store.member_last_metrics(sweep.id)))
     if not as_json:
         columns = ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
                    "best_train_loss", "best_config"]
@@ -152,7 +151,7 @@ def _finder_lines(finder: Any) -> list[str]:
 def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> dict[str, Any]:
     """A sweep: its status, reason, configuration and one line per member."""
     members = store.members(sweep.id)
-    finals = {run.id: store.last_metrics(run.id) for run in members}
+    finals = store.member_last_metrics(sweep.id)
     rows = [{**brief(run, finals[run.id]), "seed": run.seed, "momentum": run.config.get("momentum")}
             for run in members]
     shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}

@@ -105,6 +105,10 @@ class Store:
         """A sweep's member runs, in the order of ``SweepResult.rows``."""
         return sweeps.members(self.connection, self.sweep(sweep_id))
 
+    def member_last_metrics(self, sweep_id: str) -> dict[str, dict[str, float]]:
+        """Each member's metrics at its last recorded epoch, by run id (``last_metrics`` of each, at once)."""
+        return sweeps.member_last_metrics(self.connection, self.sweep(sweep_id))
+
     def sweep_result(self, sweep_id: str) -> tuple[SweepResult, dict[int, float]]:
         """A sweep's members as a ``SweepResult`` (without params) and each seed's loss before training."""
         return sweeps.sweep_result(self.connection, self.sweep(sweep_id))

@@ -123,6 +123,19 @@ def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
     return {member_key(run.config): run.id for run in members(conn, sweep) if run.status not in FINISHED}
 
 
+def member_last_metrics(conn: sqlite3.Connection, sweep: Sweep) -> dict[str, dict[str, float]]:
+    """Every member's metrics at its last recorded epoch (as ``last_metrics`` gives one run's), by run id,
+    in one query."""
+    rows = conn.execute(
+        "SELECT m.run_id, m.name, m.value FROM sweep_runs s JOIN metrics m ON m.run_id = s.run_id "
+        "WHERE s.sweep_id = ? AND m.epoch = (SELECT MAX(epoch) FROM metrics WHERE run_id = s.run_id) "
+        "ORDER BY s.position, m.rowid", (sweep.id,))
+    finals: dict[str, dict[str, float]] = {run_id: {} for run_id in sweep.run_ids}
+    for run_id, name, value in rows:
+        finals[run_id][name] = float("nan") if value is None else float(value)
+    return finals
+
+
 def sweep_result(conn: sqlite3.Connection, sweep: Sweep) -> tuple[SweepResult, dict[int, float]]:
     """The sweep's members as a SweepResult (no params), and each seed's train loss before training."""
     runs = members(conn, sweep)
