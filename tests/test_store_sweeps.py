@@ -20,6 +20,7 @@ from gdlab.engine.sweep import config_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
 from gdlab.store.member_checkpoints import member_checkpoint, member_state
 from gdlab.store.recorder import free_run_ids
+from gdlab.store.records import histories
 from gdlab.store.sweep_recorder import checkpoint_due
 
 TIMES = ("epoch_time", "wall_time")
@@ -233,6 +234,19 @@ def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> No
         for run in members:
             assert finals[run.id].keys() == store.last_metrics(run.id).keys() and finals[run.id]
             np.testing.assert_equal(list(finals[run.id].values()), list(store.last_metrics(run.id).values()))
+
+
+def test_many_runs_histories_read_at_once_are_what_the_sweep_trained(tmp_path, data) -> None:
+    with gd.store.open(tmp_path / "s.db") as store:  # 600 members: two queries of 500 and 100 runs
+        result = gd.sweep(MODEL, data, learning_rate=gd.logspace(1e-3, 3.0, 300), seeds=2, epochs=2, record=store)
+        ids = [run.id for run in store.members(store.last_sweep_id)]
+        whole, first = histories(store.connection, ids), histories(store.connection, ids, up_to=1)
+    assert list(whole) == ids and {r["status"] for r in result.rows} == {"max_epochs", "diverged"}
+    for k, run_id in enumerate(ids):
+        trained = result.run(k).history
+        for name in ("train_loss", "test_loss", "grad_norm", "learning_rate"):
+            np.testing.assert_array_equal(whole[run_id][name], trained[name], err_msg=f"{k} {name}")
+            np.testing.assert_array_equal(first[run_id][name], trained[name][:1], err_msg=f"{k} {name}")
 
 
 def test_a_sweep_whose_member_run_is_gone_is_a_clear_error(tmp_path, data) -> None:

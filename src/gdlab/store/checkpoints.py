@@ -84,7 +84,9 @@ def restore(stored: StoredCheckpoint, params_like: Any, opt_state_like: Any) -> 
     )
 
 
-def rebuild(leaves: list[np.ndarray], like: Any, what: str) -> Any:
+def rebuild(leaves: list[np.ndarray], like: Any, what: str, device: bool = True) -> Any:
+    """The leaves in like's tree structure, each checked against its shape and dtype; on the default device,
+    or as NumPy arrays where device is False."""
     like_leaves, treedef = jax.tree.flatten(like)
     if len(leaves) != len(like_leaves):
         raise StoreError(
@@ -101,5 +103,5 @@ def rebuild(leaves: list[np.ndarray], like: Any, what: str) -> Any:
                 f"{what} must match the run's model and rule: array {i} is {dtype}{list(ref.shape)}; "
                 f"the checkpoint holds {leaf.dtype}{list(leaf.shape)}."
             )
-        out.append(jax.device_put(leaf))
+        out.append(jax.device_put(leaf) if device else leaf)
     return jax.tree.unflatten(treedef, out)

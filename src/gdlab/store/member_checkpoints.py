@@ -32,11 +32,11 @@ def member_state(stored: StoredCheckpoint, params_like: Any) -> ConfigState:
     """A member's params and sgd state from its stored checkpoint, on the params template (shapes and dtypes
     checked)."""
     where = f"run {stored.run_id} at epoch {stored.epoch}"
-    params = rebuild(_leaves(stored.leaves["params"], params_like), params_like, f"params of {where}")
+    params = rebuild(_leaves(stored.leaves["params"], params_like), params_like, f"params of {where}", device=False)
     step, *velocity = stored.leaves["opt_state"]
-    buffer = (rebuild(_leaves(velocity, params_like), params_like, f"momentum buffer of {where}")
+    buffer = (rebuild(_leaves(velocity, params_like), params_like, f"momentum buffer of {where}", device=False)
               if velocity else None)
-    return ConfigState(jax.device_get(params), int(step), None if buffer is None else jax.device_get(buffer))
+    return ConfigState(params, int(step), buffer)
 
 
 def _flat(tree: Any) -> Any:

@@ -115,11 +115,22 @@ def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:
 
 def history(conn: sqlite3.Connection, run_id: str, up_to: int | None = None) -> dict[str, np.ndarray]:
     """The run's metrics, name -> one float per epoch 1..up_to (all recorded epochs by default)."""
-    rows = conn.execute(
-        "SELECT epoch, name, value FROM metrics WHERE run_id = ? AND epoch <= ? ORDER BY epoch, rowid",
-        (run_id, up_to if up_to is not None else 2**62),
-    ).fetchall()
-    return history_columns(run_id, rows)
+    return histories(conn, [run_id], up_to)[run_id]
+
+
+def histories(
+    conn: sqlite3.Connection, run_ids: list[str], up_to: int | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Each run's ``history``, by run id, read 500 runs to a query (a sweep's thousands of members)."""
+    by_run: dict[str, list[tuple[int, str, Any]]] = {run_id: [] for run_id in run_ids}
+    for first in range(0, len(run_ids), 500):  # SQLite's limit on a statement's variables
+        part = run_ids[first : first + 500]
+        rows = conn.execute(
+            f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({', '.join('?' * len(part))}) "
+            "AND epoch <= ? ORDER BY run_id, epoch, rowid", (*part, up_to if up_to is not None else 2**62))
+        for run_id, *rest in rows:
+            by_run[run_id].append(tuple(rest))
+    return {run_id: history_columns(run_id, rows) for run_id, rows in by_run.items()}
 
 
 def history_columns(run_id: str, rows: list[tuple[int, str, Any]]) -> dict[str, np.ndarray]:
@@ -148,8 +159,11 @@ def last_metrics(conn: sqlite3.Connection, run_id: str) -> dict[str, float]:
     return {name: float("nan") if value is None else float(value) for name, value in rows}
 
 
-def load_checkpoint(conn: sqlite3.Connection, run_id: str, epoch: int | None = None) -> StoredCheckpoint | None:
-    """The run's checkpoint at epoch (default: the latest), checksum verified; None if it has none."""
+def load_checkpoint(
+    conn: sqlite3.Connection, run_id: str, epoch: int | None = None, metrics: bool = True
+) -> StoredCheckpoint | None:
+    """The run's checkpoint at epoch (default: the latest), checksum verified; None if it has none.
+    metrics=False leaves its history empty (a sweep member's are read with its group's)."""
     query = "SELECT epoch, initial_loss, best_epoch, structure, blob, sha256 FROM checkpoints WHERE run_id = ?"
     with transaction(conn, "DEFERRED"):  # one snapshot: the checkpoint and its metrics agree
         if epoch is None:
@@ -159,13 +173,13 @@ def load_checkpoint(conn: sqlite3.Connection, run_id: str, epoch: int | None = N
         if row is None:
             return None
         found, initial_loss, best_epoch, structure, blob, sha256 = row
-        metrics = history(conn, run_id, up_to=found)
+        stored = history(conn, run_id, up_to=found) if metrics else {}
     leaves = unpack(blob, sha256, structure, f"run {run_id} at epoch {found}")
     return StoredCheckpoint(
         run_id=run_id,
         epoch=found,
         leaves=leaves,
-        history=metrics,
+        history=stored,
         initial_loss=float("nan") if initial_loss is None else float(initial_loss),
         best_epoch=best_epoch,
     )

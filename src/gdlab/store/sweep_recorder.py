@@ -120,17 +120,17 @@ class SweepRecorder:
             else:
                 self._create(config)
             new: list[int] = []
+            taken: list[tuple[str, dict[str, Any], int]] = []
             for position, member in enumerate(members):
                 key = member_key(member)
                 if key in self._todo:
                     run_id = self._todo.pop(key)
-                    self._take_over(run_id, member, self._from_epoch.get(run_id, 0))
+                    taken.append((run_id, member, self._from_epoch.get(run_id, 0)))
+                    self._ids[position] = run_id
                 elif self._insert_new:
                     new.append(position)
-                    continue
-                else:
-                    continue  # finished already, or skipped (a resumed sweep goes on with a grid that covers it)
-                self._ids[position] = run_id
+                # else finished already, or skipped (a resumed sweep goes on with a grid that covers it)
+            self._take_over(taken)
             for position, run_id in zip(new, self._insert_members([members[k] for k in new])):
                 self._ids[position] = run_id
             self._steps = {position: int(members[position].get("steps_per_epoch", 0)) for position in self._ids}
@@ -230,18 +230,22 @@ class SweepRecorder:
         self._checkpointed = time.monotonic()
         self._checkpoint_cost = self._checkpointed - start
 
-    def _take_over(self, run_id: str, member: dict[str, Any], epoch: int) -> None:
-        """Start a planned or unfinished member afresh (epoch 0: no metrics) or from its checkpoint at
-        epoch (its metrics up to it kept): its full configuration, this process."""
-        self.conn.execute("DELETE FROM metrics WHERE run_id = ? AND epoch > ?", (run_id, epoch))
-        self.conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch != ?", (run_id, epoch))
-        self.conn.execute(
+    def _take_over(self, members: list[tuple[str, dict[str, Any], int]]) -> None:
+        """Start planned or unfinished members, (run id, config, epoch) each, afresh (epoch 0: no metrics) or
+        from their checkpoint at epoch (their metrics up to it kept): their full configuration, this process."""
+        process, stamp = this_process(), now()
+        self.conn.executemany("DELETE FROM metrics WHERE run_id = ? AND epoch > ?",
+                              [(run_id, epoch) for run_id, _, epoch in members])
+        self.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND epoch != ?",
+                              [(run_id, epoch) for run_id, _, epoch in members])
+        self.conn.executemany(
             "UPDATE runs SET status = 'running', reason = '', config = ?, epochs = ?, epochs_run = ?, steps_run = ?, "
             "initial_loss = CASE WHEN ? > 0 THEN initial_loss END, "
             "resumed = resumed + (epochs_run > 0 OR status != 'running'), "
             "pid = ?, host = ?, process_start = ?, updated_at = ? WHERE id = ?",
-            (config_json(member), int(member.get("epochs", 0)), epoch,
-             epoch * int(member.get("steps_per_epoch", 0)), epoch, *this_process(), now(), run_id))
+            [(config_json(member), int(member.get("epochs", 0)), epoch,
+              epoch * int(member.get("steps_per_epoch", 0)), epoch, *process, stamp, run_id)
+             for run_id, member, epoch in members])
 
 
 def checkpoint_due(since: float, cost: float, every: float) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
 from gdlab.core.stopping import StopRule, leaves
@@ -14,7 +16,7 @@ from gdlab.engine.sweep_start import ConfigStart, ConfigState
 from gdlab.store.database import Store
 from gdlab.store.member_checkpoints import checkpoint_epochs, member_state
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import history, load_checkpoint
+from gdlab.store.records import histories, load_checkpoint
 from gdlab.store.schema import StoreError
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
 from gdlab.store.sweeps import Sweep, members, unfinished
@@ -47,14 +49,16 @@ def resume_sweep(
     todo = unfinished(store.connection, record)
     if not todo:
         raise StoreError(f"sweep_id {record.id} has no unfinished configs; there is nothing to resume.")
-    first = next(run for run in members(store.connection, record) if run.id in todo.values())
+    runs = members(store.connection, record)
+    waiting = set(todo.values())
+    first = next(run for run in runs if run.id in waiting)
     if data.fingerprint() != first.dataset_fingerprint:
         raise StoreError(
             f"data must be the data set sweep {record.id} was trained on ({first.dataset}, fingerprint "
             f"{first.dataset_fingerprint[:12]}); got {data.name} with fingerprint {data.fingerprint()[:12]}."
         )
     _check_stop(record, stop)
-    configs = {run.id: run.config for run in members(store.connection, record)}
+    configs = {run.id: run.config for run in runs}
     from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
     recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False,
                              checkpoint_seconds=checkpoint_seconds, from_epoch=from_epoch)
@@ -66,7 +70,8 @@ def resume_sweep(
                              "cannot hold; only sweeps over named schedules can be resumed.")
         template = param_template(model, data, params, settings.get("loss"), settings.get("compute_dtype"),
                                   str(settings.get("kernel", "xla")))
-        start = {key: _start(store, todo[key], epoch, template) for key in keys}
+        done = histories(store.connection, [todo[key] for key in keys], up_to=epoch) if epoch else {}
+        start = {key: _start(store, todo[key], epoch, template, done.get(todo[key], {})) for key in keys}
         sweep(model, data, learning_rate=_unique(k[2] for k in keys), batch_size=[size], schedule=[schedule],
               momentum=_unique(k[3] for k in keys), seeds=_unique(k[4] for k in keys),
               compute_dtype=settings.get("compute_dtype"), kernel=str(settings.get("kernel", "xla")),
@@ -98,19 +103,19 @@ def unfinished_groups(sweep_id: str, store: Store) -> list[UnfinishedGroup]:
             for (size, schedule, epoch), keys in _by_group(todo, from_epoch).items()]
 
 
-def _start(store: Store, run_id: str, epoch: int, template: Any) -> ConfigStart:
-    """Where a member goes on from (epoch 0: the start): its history up to its checkpoint at epoch, and
+def _start(store: Store, run_id: str, epoch: int, template: Any, metrics: dict[str, np.ndarray]) -> ConfigStart:
+    """Where a member goes on from (epoch 0: the start): its metrics up to its checkpoint at epoch, and
     its state read from that checkpoint only when its chunk is built (one chunk's states in memory)."""
     if epoch == 0:
         return ConfigStart(0, None, {})
 
     def state() -> ConfigState:
-        stored = load_checkpoint(store.connection, run_id, epoch)
+        stored = load_checkpoint(store.connection, run_id, epoch, metrics=False)
         if stored is None:
             raise StoreError(f"run {run_id}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
         return member_state(stored, template)
 
-    return ConfigStart(epoch, state, history(store.connection, run_id, up_to=epoch))
+    return ConfigStart(epoch, state, metrics)
 
 
 def _check_resumable(store: Store, record: Sweep) -> None:

@@ -19,7 +19,7 @@ from gdlab.store.records import (
     RUN_COLUMNS,
     Run,
     find_run,
-    history_columns,
+    histories,
     newest_first,
     run_of,
     stored_object,
@@ -108,14 +108,8 @@ def members(conn: sqlite3.Connection, sweep: Sweep) -> list[Run]:
 
 
 def member_histories(conn: sqlite3.Connection, sweep: Sweep) -> dict[str, dict[str, np.ndarray]]:
-    """Every member's metrics (as ``history`` gives one run's), by run id, in one query."""
-    rows = conn.execute("SELECT m.run_id, m.epoch, m.name, m.value FROM sweep_runs s JOIN metrics m "
-                        "ON m.run_id = s.run_id WHERE s.sweep_id = ? ORDER BY s.position, m.epoch, m.rowid",
-                        (sweep.id,)).fetchall()
-    by_run: dict[str, list[tuple[int, str, Any]]] = {run_id: [] for run_id in sweep.run_ids}
-    for run_id, *rest in rows:
-        by_run[run_id].append(tuple(rest))
-    return {run_id: history_columns(run_id, part) for run_id, part in by_run.items()}
+    """Every member's metrics (as ``history`` gives one run's), by run id."""
+    return histories(conn, list(sweep.run_ids))
 
 
 def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
