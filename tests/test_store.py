@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -20,6 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import gdlab as gd
+import gdlab.store.recorder
+from gdlab.store.checkpoints import pack, unpack
 from gdlab.store.processes import this_process
 from gdlab.store.schema import APPLICATION_ID, CURRENT_VERSION
 
@@ -128,17 +131,24 @@ def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path
     assert store.checkpoint(run.id).epoch == 4  # not due (every 10), saved because the run stopped
 
 
-def test_ctrl_c_while_a_checkpoint_is_written_is_an_interrupt_not_a_zip_error(
-    tmp_path, data, interrupted_zip_write
+def test_ctrl_c_while_a_checkpoint_is_packed_is_an_interrupt_and_leaves_no_checkpoint(
+    tmp_path, data, monkeypatch
 ) -> None:
-    """Ctrl-C inside zipfile's close of a member leaves its write handle open; zipfile's own close then
-    raises ValueError, which must not hide the interrupt (the CLI said "error: Can't close the ZIP file")."""
+    """A Ctrl-C inside the first checkpoint's packing (the epoch's transaction is open) ends the run as
+    interrupted, with neither that epoch nor a checkpoint half written (the CLI once said "error: Can't
+    close the ZIP file" over it, when checkpoints were zip files)."""
+
+    def interrupted(checkpoint: gd.Checkpoint) -> tuple[bytes, str, str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gdlab.store.recorder, "pack", interrupted)
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder(checkpoint_every=1)
     with pytest.raises(KeyboardInterrupt):
         gd.fit(gd.models.linear(), data, _rule(), record=recorder, **KW)
     run = store.run(recorder.run_id)
     assert run.status == "interrupted" and run.reason == "interrupted: KeyboardInterrupt after epoch 0"
+    assert store.checkpoint(run.id) is None and store.history(run.id) == {}
 
 
 # --- resume ------------------------------------------------------------------------------------
@@ -301,7 +311,7 @@ def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_
     assert {r.id for r in runs} == ids and len(ids) == 2
     assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
     assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
-    assert migrations == [(1,), (2,), (3,)]  # created and migrated once
+    assert migrations == [(1,), (2,), (3,), (4,)]  # created and migrated once
 
 
 def test_threads_opening_one_new_database_at_once_all_open_it(tmp_path) -> None:
@@ -328,7 +338,7 @@ def test_threads_opening_one_new_database_at_once_all_open_it(tmp_path) -> None:
         with gd.store.open(path) as store:
             migrations = store.connection.execute("SELECT version FROM schema_migrations").fetchall()
             mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
-        assert (migrations, mode) == ([(1,), (2,), (3,)], "wal")
+        assert (migrations, mode) == ([(1,), (2,), (3,), (4,)], "wal")
     assert errors == []
 
 
@@ -489,9 +499,9 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     conn.close()
     with gd.store.open(path) as store:
         conn = store.connection
-        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (3,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (4,)
         assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -528,17 +538,44 @@ def test_a_migrated_version_1_database_records_sweeps_and_finders(tmp_path, data
     _assert_same_finder(back, found)
 
 
-def test_a_version_3_database_is_refused_by_a_gdlab_that_reads_up_to_version_2(tmp_path, monkeypatch) -> None:
+def test_a_version_4_database_is_refused_by_a_gdlab_that_reads_up_to_version_3(tmp_path, monkeypatch) -> None:
     from gdlab.store import schema
 
-    path = tmp_path / "v3.db"
+    # version 4 changed no table, but a version 3 gdlab cannot read its checkpoints
+    path = tmp_path / "v4.db"
     gd.store.open(path).close()
     before = _digest(path)
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
-    monkeypatch.setattr(schema, "CURRENT_VERSION", 2)
-    with pytest.raises(gd.store.StoreError, match=r"has schema version 3, newer than this gdlab reads \(up to 2\)"):
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+    monkeypatch.setattr(schema, "CURRENT_VERSION", 3)
+    with pytest.raises(gd.store.StoreError, match=r"has schema version 4, newer than this gdlab reads \(up to 3\)"):
         gd.store.open(path)
     assert _digest(path) == before
+
+
+def test_a_checkpoint_packs_every_dtype_and_shape_and_a_blob_that_does_not_fit_its_structure_is_refused() -> None:
+    import ml_dtypes
+
+    params = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "h": np.array([1.5, -2.0], ml_dtypes.bfloat16),
+              "empty": np.zeros((0, 4), np.float64), "flag": np.array(True)}
+    state = (np.array(7, np.int32), {"v": np.full((3,), -0.0, np.float64)})
+    best = {"w": np.ones((2, 3), np.float16)}
+    blob, sha256, structure = pack(gd.Checkpoint(5, params, state, {}, 1.0, best_params=best))
+    leaves = unpack(blob, sha256, structure, "test")
+    for part, tree in (("params", params), ("opt_state", state), ("best_params", best)):
+        expected = jax.tree.leaves(tree)
+        assert len(leaves[part]) == len(expected)
+        for got, want in zip(leaves[part], expected):
+            assert got.shape == want.shape and got.flags.writeable
+            np.testing.assert_array_equal(got.view(want.dtype) if got.dtype.kind == "V" else got, want)
+            assert (got.dtype == want.dtype) or (got.dtype.kind == "V" and got.dtype.itemsize == want.dtype.itemsize)
+    assert np.signbit(leaves["opt_state"][1]).all()  # -0.0 kept
+    parts = json.loads(structure)
+    for bad, why in ((blob + b"\0", "1 bytes of the blob are not in its arrays"),
+                     (blob[:-1], "best_params needs more than the blob's"),
+                     (blob, "params lists 4 arrays of its 5 leaves")):
+        shape = {**parts, "params": {**parts["params"], "leaves": 5}} if "lists" in why else parts
+        with pytest.raises(gd.store.StoreError, match=f"checkpoint of test cannot be read \\({re.escape(why)}"):
+            unpack(bad, hashlib.sha256(bad).hexdigest(), json.dumps(shape), "test")
 
 
 def _assert_same_finder(back: gd.LRFinderResult, found: gd.LRFinderResult) -> None:

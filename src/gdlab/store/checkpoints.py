@@ -1,4 +1,11 @@
-"""Checkpoints as bytes: the leaves of params and rule state in one ``.npz`` blob, with a SHA-256.
+"""Checkpoints as bytes: the leaves of params and rule state one after another in one blob, with a SHA-256.
+
+The structure (JSON) gives, per part (params, opt_state, best_params), the number of
+leaves, the tree's definition as text and each leaf's dtype and shape, in
+``jax.tree.leaves`` order; the blob is their bytes in that order (C order). Packing
+and unpacking cost tens of microseconds, which matters for a sweep's thousands of
+member checkpoints (the ``.npz`` zip of databases before schema version 4 cost about
+1 ms each; those still read).
 
 A pytree's structure (NamedTuples, dicts, tuples) is not stored as code; it is
 rebuilt from a template made the same way as the run's (the model's init and
@@ -10,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from gdlab.datasets.files import write_npz
 from gdlab.engine.loop import Checkpoint
 from gdlab.store.schema import StoreError
 
@@ -44,16 +51,15 @@ def pack(checkpoint: Checkpoint) -> tuple[bytes, str, str]:
     trees = {"params": checkpoint.params, "opt_state": checkpoint.opt_state}
     if checkpoint.best_params is not None:
         trees["best_params"] = checkpoint.best_params
-    arrays: dict[str, np.ndarray] = {}
     structure: dict[str, Any] = {}
+    chunks: list[bytes] = []
     for part, tree in trees.items():
         leaves, treedef = jax.tree.flatten(tree)
-        structure[part] = {"leaves": len(leaves), "treedef": str(treedef)}
-        for i, leaf in enumerate(jax.device_get(leaves)):
-            arrays[f"{part}_{i:05d}"] = np.asarray(leaf)
-    buffer = io.BytesIO()
-    write_npz(buffer, arrays)
-    blob = buffer.getvalue()
+        arrays = [np.asarray(leaf) for leaf in jax.device_get(leaves)]  # tobytes: C order whatever the layout
+        structure[part] = {"leaves": len(arrays), "treedef": str(treedef),
+                           "arrays": [[a.dtype.str, list(a.shape)] for a in arrays]}
+        chunks += [a.tobytes() for a in arrays]
+    blob = b"".join(chunks)
     return blob, hashlib.sha256(blob).hexdigest(), json.dumps(structure)
 
 
@@ -61,12 +67,34 @@ def unpack(blob: bytes, sha256: str, structure: str, where: str) -> dict[str, li
     """The leaves of each part, after checking the blob's SHA-256; ``where`` names it in errors."""
     if hashlib.sha256(blob).hexdigest() != sha256:
         raise StoreError(f"checkpoint of {where} is corrupted: its SHA-256 does not match the stored one.")
-    counts = {part: int(info["leaves"]) for part, info in json.loads(structure).items()}
+    parts = json.loads(structure)
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            return {part: [npz[f"{part}_{i:05d}"] for i in range(n)] for part, n in counts.items()}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        if all("arrays" in info for info in parts.values()):
+            return _arrays(blob, parts)
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:  # written before schema version 4
+            return {part: [npz[f"{part}_{i:05d}"] for i in range(int(info["leaves"]))] for part, info in parts.items()}
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
         raise StoreError(f"checkpoint of {where} cannot be read ({err}).") from None
+
+
+def _arrays(blob: bytes, parts: dict[str, Any]) -> dict[str, list[np.ndarray]]:
+    """The leaves of each part read off the blob by their dtypes and shapes (writable copies)."""
+    buffer = bytearray(blob)
+    offset, out = 0, {}
+    for part, info in parts.items():
+        leaves = []
+        for descr, shape in info["arrays"]:
+            dtype, count = np.dtype(descr), math.prod(shape)
+            if offset + count * dtype.itemsize > len(buffer):
+                raise ValueError(f"{part} needs more than the blob's {len(buffer)} bytes")
+            leaves.append(np.frombuffer(buffer, dtype, count, offset).reshape(tuple(shape)))
+            offset += count * dtype.itemsize
+        if len(leaves) != int(info["leaves"]):
+            raise ValueError(f"{part} lists {len(leaves)} arrays of its {info['leaves']} leaves")
+        out[part] = leaves
+    if offset != len(buffer):
+        raise ValueError(f"{len(buffer) - offset} bytes of the blob are not in its arrays")
+    return out
 
 
 def restore(stored: StoredCheckpoint, params_like: Any, opt_state_like: Any) -> Checkpoint:

@@ -147,6 +147,8 @@ MIGRATIONS = (
     Migration(1, "runs, per-epoch metrics and checkpoints", V1),
     Migration(2, "runs.resumed; sweeps and their member runs (sweep_runs)", V2),
     Migration(3, "runs.initial_loss, sweeps.results; learning-rate finder curves and suggestions", V3),
+    # no table changes: new checkpoints are raw arrays (store/checkpoints.py), which an older gdlab cannot read
+    Migration(4, "checkpoint blobs as raw arrays, each array's dtype and shape in the structure", ()),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 
