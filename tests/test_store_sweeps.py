@@ -13,6 +13,7 @@ import pytest
 
 import gdlab as gd
 import gdlab.store.recorder
+import gdlab.store.sweep_recorder
 import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
@@ -247,6 +248,26 @@ def test_many_runs_histories_read_at_once_are_what_the_sweep_trained(tmp_path, d
         for name in ("train_loss", "test_loss", "grad_norm", "learning_rate"):
             np.testing.assert_array_equal(whole[run_id][name], trained[name], err_msg=f"{k} {name}")
             np.testing.assert_array_equal(first[run_id][name], trained[name][:1], err_msg=f"{k} {name}")
+
+
+def test_each_epochs_checkpoints_take_the_pages_of_the_last_ones(tmp_path, data, monkeypatch) -> None:
+    # 8 members (params and momentum buffer, 0.5 MB each) checkpointed after epochs 1, 2 and 3 of 4: the file
+    # holds one set of checkpoints; writing the new set before dropping the old held two from epoch 2 on
+    sizes = []
+    original = gdlab.store.sweep_recorder.SweepRecorder.sweep_epoch
+
+    def measured(self: gdlab.store.sweep_recorder.SweepRecorder, epoch: object) -> None:
+        original(self, epoch)
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0] * self.conn.execute("PRAGMA page_size").fetchone()[0]
+        sizes.append((pages, self.conn.execute("SELECT COALESCE(SUM(length(blob)), 0) FROM checkpoints").fetchone()[0]))
+
+    monkeypatch.setattr(gdlab.store.sweep_recorder.SweepRecorder, "sweep_epoch", measured)
+    with gd.store.open(tmp_path / "s.db") as store:
+        gd.sweep(gd.models.mlp(hidden=(256, 256)), data, learning_rate=[1e-4, 2e-4, 3e-4, 4e-4], momentum=[0.9],
+                 seeds=2, epochs=4, record=store.sweep_recorder(checkpoint_seconds=0))
+    (file_1, checkpoints_1), _, (file_3, checkpoints_3) = sizes[:3]
+    assert checkpoints_1 == checkpoints_3 > 8 * 2 * 4 * 256 * 256  # the 256 x 256 layers alone
+    assert file_3 < 1.25 * checkpoints_1 and file_1 < 1.25 * checkpoints_1, sizes  # was 2x from epoch 2 on
 
 
 def test_a_sweep_whose_member_run_is_gone_is_a_clear_error(tmp_path, data) -> None:
