@@ -16,6 +16,7 @@ import numpy as np
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.sweep_start import ConfigState
 from gdlab.store.checkpoints import StoredCheckpoint, rebuild
+from gdlab.store.records import in_batches
 
 
 def member_checkpoint(epoch: int, state: ConfigState) -> Checkpoint:
@@ -64,8 +65,7 @@ def _leaves(stored: list[np.ndarray], like: Any) -> list[np.ndarray]:
 def checkpoint_epochs(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int]:
     """The epoch of each run's latest checkpoint (runs without one left out)."""
     out: dict[str, int] = {}
-    for first in range(0, len(run_ids), 500):  # SQLite's limit on a statement's variables
-        part = run_ids[first : first + 500]
-        out.update(conn.execute(f"SELECT run_id, MAX(epoch) FROM checkpoints WHERE run_id IN "
-                                f"({', '.join('?' * len(part))}) GROUP BY run_id", part).fetchall())
+    for part, marks in in_batches(run_ids):
+        out.update(conn.execute(f"SELECT run_id, MAX(epoch) FROM checkpoints WHERE run_id IN ({marks}) "
+                                "GROUP BY run_id", part).fetchall())
     return out

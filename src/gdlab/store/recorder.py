@@ -17,7 +17,7 @@ from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
 from gdlab.store.checkpoints import pack
 from gdlab.store.processes import this_process
-from gdlab.store.records import Run, transaction
+from gdlab.store.records import Run, in_batches, transaction
 from gdlab.store.schema import StoreError, now
 
 logger = logging.getLogger(__name__)
@@ -180,10 +180,8 @@ def free_run_ids(conn: sqlite3.Connection, n: int) -> list[str]:
     ids: dict[str, None] = {}
     while len(ids) < n:
         fresh = [i for i in dict.fromkeys(secrets.token_hex(4) for _ in range(n - len(ids))) if i not in ids]
-        for first in range(0, len(fresh), 500):  # SQLite's limit on a statement's variables
-            part = fresh[first : first + 500]
-            taken = {row[0] for row in conn.execute(
-                f"SELECT id FROM runs WHERE id IN ({', '.join('?' * len(part))})", part)}
+        for part, marks in in_batches(fresh):
+            taken = {row[0] for row in conn.execute(f"SELECT id FROM runs WHERE id IN ({marks})", part)}
             ids.update(dict.fromkeys(i for i in part if i not in taken))
     return list(ids)
 

@@ -123,14 +123,20 @@ def histories(
 ) -> dict[str, dict[str, np.ndarray]]:
     """Each run's ``history``, by run id, read 500 runs to a query (a sweep's thousands of members)."""
     by_run: dict[str, list[tuple[int, str, Any]]] = {run_id: [] for run_id in run_ids}
-    for first in range(0, len(run_ids), 500):  # SQLite's limit on a statement's variables
-        part = run_ids[first : first + 500]
+    for part, marks in in_batches(run_ids):
         rows = conn.execute(
-            f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({', '.join('?' * len(part))}) "
+            f"SELECT run_id, epoch, name, value FROM metrics WHERE run_id IN ({marks}) "
             "AND epoch <= ? ORDER BY run_id, epoch, rowid", (*part, up_to if up_to is not None else 2**62))
         for run_id, *rest in rows:
             by_run[run_id].append(tuple(rest))
     return {run_id: history_columns(run_id, rows) for run_id, rows in by_run.items()}
+
+
+def in_batches(ids: list[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """ids size at a time (SQLite limits a statement's variables), each part with its "?, ?, ..." for IN (...)."""
+    for first in range(0, len(ids), size):
+        part = ids[first : first + size]
+        yield part, ", ".join("?" * len(part))
 
 
 def history_columns(run_id: str, rows: list[tuple[int, str, Any]]) -> dict[str, np.ndarray]:

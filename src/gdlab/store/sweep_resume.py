@@ -46,10 +46,10 @@ def resume_sweep(
     """
     record = store.sweep(sweep_id)
     _check_resumable(store, record)
-    todo = unfinished(store.connection, record)
+    runs = members(store.connection, record)
+    todo = unfinished(runs)
     if not todo:
         raise StoreError(f"sweep_id {record.id} has no unfinished configs; there is nothing to resume.")
-    runs = members(store.connection, record)
     waiting = set(todo.values())
     first = next(run for run in runs if run.id in waiting)
     if data.fingerprint() != first.dataset_fingerprint:
@@ -97,7 +97,7 @@ class UnfinishedGroup(NamedTuple):
 
 def unfinished_groups(sweep_id: str, store: Store) -> list[UnfinishedGroup]:
     """Each gd.sweep that resume_sweep would run, in its order."""
-    todo = unfinished(store.connection, store.sweep(sweep_id))
+    todo = unfinished(members(store.connection, store.sweep(sweep_id)))
     from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
     return [UnfinishedGroup(size, schedule, len(keys), epoch)
             for (size, schedule, epoch), keys in _by_group(todo, from_epoch).items()]

@@ -112,9 +112,10 @@ def member_histories(conn: sqlite3.Connection, sweep: Sweep) -> dict[str, dict[s
     return histories(conn, list(sweep.run_ids))
 
 
-def unfinished(conn: sqlite3.Connection, sweep: Sweep) -> dict[Key, str]:
-    """The members that did not finish (running, interrupted or failed): key -> run id."""
-    return {member_key(run.config): run.id for run in members(conn, sweep) if run.status not in FINISHED}
+def unfinished(runs: list[Run]) -> dict[Key, str]:
+    """Of a sweep's members (``members``), those that did not finish (running, interrupted or failed):
+    key -> run id."""
+    return {member_key(run.config): run.id for run in runs if run.status not in FINISHED}
 
 
 def member_last_metrics(conn: sqlite3.Connection, sweep: Sweep) -> dict[str, dict[str, float]]:
