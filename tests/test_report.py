@@ -322,6 +322,30 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     assert html._rates(rates[:3]) == "0.0001, 0.000105, 0.00011"
 
 
+def test_a_sweep_of_more_configs_than_listed_tables_the_best_of_each_batch_size(monkeypatch) -> None:
+    rates = list(np.geomspace(1e-3, 1e3, 30))
+    toy = _diverging({lr: (5.4 - lr if lr < 1 else 6.0 if lr < 100 else math.inf) for lr in rates})
+    for row in toy.rows:  # seed 1 a little worse than seed 0; 1 to 100: collapsed (finite, above the start)
+        row["final_test_loss"] = row["final_train_loss"] + 0.01 * row["seed"]
+    summary = summarize(toy)
+
+    def listed() -> list[tuple[str, int]]:  # (rate as the table prints it, seed)
+        body = html._all_configs(toy, summary)
+        return [(m[0], int(m[1])) for m in re.findall(r"<tr><td>100</td><td>([^<]+)</td><td>(\d)</td>", body)]
+
+    assert len(listed()) == 60 and "Every config (60)" in html._all_configs(toy, summary)
+    monkeypatch.setattr(html, "LISTED_CONFIGS", 7)
+    trained = sorted((r for r in toy.rows if failure(r) is None), key=lambda r: r["final_test_loss"])
+    assert [(f"{r['learning_rate']:.4g}", r["seed"]) for r in trained[:7]] == listed()
+    assert "The best 7 configs of each batch size by test loss, of 60" in html._all_configs(toy, summary)
+    accuracy = [{**r, "final_test_accuracy": r["learning_rate"]} for r in toy.rows]  # higher is better
+    best = html.best_rows(accuracy, "final_test_accuracy", 3)
+    assert [r["learning_rate"] for r in best] == sorted((r["learning_rate"] for r in trained), reverse=True)[:3]
+    two = [*toy.rows, *({**r, "batch_size": 10} for r in toy.rows)]
+    assert [r["batch_size"] for r in html.best_rows(two, "final_test_loss", 2)] == [100, 100, 10, 10]
+    assert [failure(r) for r in html.best_rows(toy.rows, "final_test_loss", 60)[-4:]] == ["diverged"] * 4
+
+
 def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
     toy = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})
     fig = plots.u_curve_figure(toy, summarize(toy))

@@ -19,7 +19,7 @@ from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep import config_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
-from gdlab.store.member_checkpoints import member_checkpoint, member_state
+from gdlab.store.member_checkpoints import member_checkpoint, member_state, member_states
 from gdlab.store.recorder import free_run_ids
 from gdlab.store.records import histories
 from gdlab.store.sweep_recorder import checkpoint_due
@@ -363,3 +363,15 @@ def test_a_member_checkpoint_reads_back_as_written_in_one_array_per_part(velocit
     other = jax.tree.map(lambda a: np.zeros((*a.shape, 2), np.float32), like)  # another model: refused
     with pytest.raises(gd.store.StoreError, match="params of run r at epoch 7 must match the run's model"):
         member_state(StoredCheckpoint("r", 7, leaves, {}, 1.0, None), other)
+    # many members by one query (a resumed chunk), in the order asked, at the epoch asked
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE checkpoints (run_id TEXT, epoch INTEGER, structure TEXT, blob BLOB, sha256 TEXT)")
+    for run_id, step in (("a", 3), ("b", 5), ("c", 9)):
+        for epoch in (7, 8):
+            blob, sha256, structure = pack(member_checkpoint(epoch, gd.ConfigState(params, step + epoch, buffer)))
+            conn.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)", (run_id, epoch, structure, blob, sha256))
+    states = member_states(conn, 7, like, ["c", "a"])
+    assert [st.step for st in states] == [16, 10]
+    np.testing.assert_array_equal(jax.tree.leaves(states[0].params)[-1], jax.tree.leaves(params)[-1])
+    with pytest.raises(gd.store.StoreError, match="run d's checkpoint at epoch 7 went away while the sweep resumed"):
+        member_states(conn, 7, like, ["a", "d"])

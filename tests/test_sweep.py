@@ -20,6 +20,7 @@ from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import allocated_bytes, config_bytes, seed_initial_losses
 from gdlab.engine.sweep_result import Group, best_by_mean, failure
+from gdlab.engine.sweep_start import Deferred
 
 
 @pytest.fixture(scope="module")
@@ -495,19 +496,26 @@ def test_configs_started_from_their_state_after_an_epoch_end_exactly_as_uninterr
             "epochs": 6, "stop": gd.stop.plateau(tol=0.1, patience=2)}
     snapshots = _Snapshots(epoch=2)
     full = gd.sweep(MODEL, small, **grid, record=snapshots)
-    start, asked = {}, []
+    start, asked, loads = {}, [], []
+
+    def load(refs: list[int]) -> list[gd.ConfigState]:  # the Deferred configs of a chunk, read at once
+        loads.append(refs)
+        return [snapshots.states[k] for k in refs]
+
     for k, state in snapshots.states.items():
         m = snapshots.members[k]
         history = {name: values[:2] for name, values in full.run(k).history.items()}
-        lazy = k % 2 == 1  # a state may also be a function, called once when its chunk is built
+        # a state may also be a function, called once when its chunk is built, or a Deferred
+        given = {0: state, 1: lambda s=state, k=k: asked.append(k) or s, 2: Deferred(load, k)}[k % 3]
         start[m["batch_size"], m["schedule"], m["learning_rate"], m["momentum"], m["seed"]] = gd.ConfigStart(
-            2, (lambda s=state, k=k: asked.append(k) or s) if lazy else state, history)
+            2, given, history)
     going_on = sorted(snapshots.states)
     # lr 0.05 without momentum stops at epoch 3 on a streak begun at epoch 2 (before the start): replayed
     assert [full.rows[k]["epochs_run"] for k in going_on] == [3, 3, 6, 6, 3, 3, 3, 3]
     assert {full.rows[k]["status"] for k in going_on} == {"converged", "stalled"}
     resumed = gd.sweep(MODEL, small, **grid, start=start)
-    assert sorted(asked) == [k for k in going_on if k % 2 == 1]  # each function called once
+    assert sorted(asked) == [k for k in going_on if k % 3 == 1]  # each function called once
+    assert [sorted(refs) for refs in loads] == [[k for k in going_on if k % 3 == 2]]  # one load for the chunk
     for k, (a, b) in enumerate(zip(full.rows, resumed.rows, strict=True)):
         if k not in going_on:
             assert (a["status"], b["status"]) == ("diverged", "skipped"), k
@@ -519,6 +527,39 @@ def test_configs_started_from_their_state_after_an_epoch_end_exactly_as_uninterr
             np.testing.assert_array_equal(ha[name], hb[name], err_msg=f"config {k} {name}")
         for x, y in zip(jax.tree.leaves(full.run(k).params), jax.tree.leaves(resumed.run(k).params), strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_deferred_states_are_loaded_a_bounded_part_at_a_time_and_each_written_where_it_belongs(monkeypatch) -> None:
+    from typing import NamedTuple
+
+    from gdlab.engine import sweep_start
+
+    class State(NamedTuple):
+        step: jax.Array
+        velocity: dict
+
+    seeds, pairs = [0, 1], [(0.1 * p, 0.0) for p in range(1, 6)]  # 2 seeds x 5 pairs, all started at epoch 1
+    params = {"w": jnp.zeros((2, 5, 3))}
+    state = State(jnp.zeros((2, 5), jnp.int32), {"w": jnp.zeros((2, 5, 3))})
+    loads = []
+
+    def load(refs):
+        loads.append(list(refs))
+        return [gd.ConfigState({"w": np.full(3, ref)}, ref, {"w": np.full(3, -ref)}) for ref in refs]
+
+    def start_of(lr, m, seed):
+        return gd.ConfigStart(1, Deferred(load, round(100 * seed + 10 * lr)), {})
+
+    monkeypatch.setattr(sweep_start, "LOADED_AT_ONCE", 4)
+    placed, new = sweep_start.place_states(params, state, start_of, pairs, seeds)
+    refs = [[100 * i + j + 1 for j in range(5)] for i in range(2)]
+    assert loads == [[1, 2, 3, 4], [5, 101, 102, 103], [104, 105]]  # at most 4 at once, in chunk order
+    np.testing.assert_array_equal(new.step, refs)
+    np.testing.assert_array_equal(placed["w"], np.repeat(np.array(refs)[..., None], 3, -1))
+    np.testing.assert_array_equal(new.velocity["w"], -placed["w"])
+    short = Deferred(lambda refs: [], 0)
+    with pytest.raises(ValueError, match="a Deferred's load must give one state per ref; it gave 0 for 4"):
+        sweep_start.place_states(params, state, lambda lr, m, seed: gd.ConfigStart(1, short, {}), pairs, seeds)
 
 
 def test_a_start_outside_the_grid_or_at_two_epochs_of_a_group_is_refused(small) -> None:

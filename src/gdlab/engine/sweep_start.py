@@ -34,14 +34,28 @@ class ConfigState(NamedTuple):
     velocity: Params | None
 
 
+class Deferred(NamedTuple):
+    """A config's state read when its chunk is built, together with the chunk's other configs that share
+    ``load``: ``load(refs)`` gives the states of refs in their order (a store reads many by one query),
+    at most LOADED_AT_ONCE at a time."""
+
+    load: Callable[[list[Any]], list[ConfigState]]
+    ref: Any
+
+
+LOADED_AT_ONCE = 256
+"""The most states a Deferred's load is asked for at once (the memory of that many states beside the chunk's)."""
+
+
 class ConfigStart(NamedTuple):
     """Where a config of a resumed sweep goes on from: its state after ``epoch`` epochs and its history
     up to then (metric name -> ``epoch`` values; a missing metric reads NaN). At epoch 0 (the
     start: the sweep's own initial params) state is None. state may also be a function giving it,
-    called when the config's chunk is built (a resumed sweep then holds one chunk's states at a time)."""
+    called when the config's chunk is built, or a Deferred (a resumed sweep then holds one chunk's
+    states at a time)."""
 
     epoch: int
-    state: ConfigState | Callable[[], ConfigState] | None
+    state: ConfigState | Callable[[], ConfigState] | Deferred | None
     history: dict[str, np.ndarray]
 
 
@@ -97,21 +111,40 @@ def place_states(
     step = np.array(state.step)
     velocity = jax.tree.map(np.array, state.velocity)
     keeps_velocity = bool(jax.tree.leaves(velocity))
-    for i, j, given in placed:
-        config = given() if callable(given) else given
-        _write(params_np, config.params, i, j)
+
+    params_leaves, velocity_leaves = jax.tree.flatten(params_np), jax.tree.flatten(velocity)
+
+    def put(i: int, j: int, config: ConfigState) -> None:
+        _write(params_leaves, config.params, i, j)
         step[i, j] = config.step
         if keeps_velocity and config.velocity is not None:
-            _write(velocity, config.velocity, i, j)
+            _write(velocity_leaves, config.velocity, i, j)
+
+    deferred: dict[Callable[[list[Any]], list[ConfigState]], list[tuple[int, int, Any]]] = {}
+    for i, j, given in placed:
+        if isinstance(given, Deferred):
+            deferred.setdefault(given.load, []).append((i, j, given.ref))
+        else:
+            put(i, j, given() if callable(given) else given)
+    for load, where in deferred.items():
+        for first in range(0, len(where), LOADED_AT_ONCE):
+            part = where[first : first + LOADED_AT_ONCE]
+            configs = load([ref for _, _, ref in part])
+            if len(configs) != len(part):
+                raise ValueError(f"a Deferred's load must give one state per ref; it gave {len(configs)} for "
+                                 f"{len(part)}.")
+            for (i, j, _), config in zip(part, configs):
+                put(i, j, config)
     as_device = lambda tree: jax.tree.map(jnp.asarray, tree)
     return as_device(params_np), state._replace(step=jnp.asarray(step), velocity=as_device(velocity))
 
 
-def _write(stacked: Any, one: Any, i: int, j: int) -> None:
-    """stacked[i, j] = one, leaf by leaf (the same tree structure; shapes checked)."""
-    leaves, treedef = jax.tree.flatten(stacked)
+def _write(stacked: tuple[list[np.ndarray], Any], one: Any, i: int, j: int) -> None:
+    """stacked[i, j] = one, leaf by leaf; stacked as (leaves, treedef), one of the same tree structure (shapes
+    checked)."""
+    leaves, treedef = stacked
     values, other = jax.tree.flatten(one)
-    if str(other) != str(treedef):
+    if other != treedef and str(other) != str(treedef):
         raise ValueError(f"start's params and momentum buffers must have the sweep's structure {treedef}; got {other}.")
     for leaf, value in zip(leaves, values, strict=True):
         leaf[i, j] = np.asarray(value)

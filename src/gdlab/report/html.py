@@ -12,7 +12,7 @@ import numpy as np
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import conclusion, counted, metric_name, target_text
-from gdlab.report.summary import Summary, failure, summarize
+from gdlab.report.summary import Summary, failure, higher_is_better, summarize
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif; margin: 0;
@@ -152,17 +152,45 @@ def _rates(rates: list[float]) -> str:
     return f"{len(rates)} from {ordered[0]:.3g} to {ordered[-1]:.3g}{spaced}"
 
 
+LISTED_CONFIGS = 1000
+"""A sweep of more configs than this lists only the best ones of each batch size (the page stays small)."""
+
+
 def _all_configs(comparison: Comparison, summary: Summary) -> str:
+    """Every config in a folded table; past LISTED_CONFIGS, the best of each batch size by the report's metric."""
     names = ["batch_size", "learning_rate", "seed", "status", "epochs_run", "final_train_loss", summary.metric]
     head = "".join(f"<th>{escape(n)}</th>" for n in names + ["failure"])
+    rows, title = comparison.rows, f"Every config ({len(comparison.rows)})"
+    if len(rows) > LISTED_CONFIGS:
+        each = max(1, LISTED_CONFIGS // len(comparison.variants))
+        rows = best_rows(rows, summary.metric, each)
+        title = (f"The best {each} configs of each batch size by {metric_name(summary.metric)}, of "
+                 f"{len(comparison.rows)} (every config: gdlab runs export ID, or SweepResult.to_csv)")
     lines = []
-    for row in comparison.rows:
+    for row in rows:
         kind = failure(row)
         cells = "".join(f"<td>{escape(_cell(row.get(n)))}</td>" for n in names)
         mark = f'<td class="failed">{kind}</td>' if kind else "<td></td>"
         lines.append(f"<tr>{cells}{mark}</tr>")
-    return (f"<details><summary>Every config ({len(comparison.rows)})</summary>\n<table><thead><tr>{head}</tr>"
+    return (f"<details><summary>{escape(title)}</summary>\n<table><thead><tr>{head}</tr>"
             f"</thead><tbody>{''.join(lines)}</tbody></table></details>")
+
+
+def best_rows(rows: list[dict[str, Any]], metric: str, each: int) -> list[dict[str, Any]]:
+    """The each best rows of every batch size (in the rows' order of batch sizes), best first; a failed
+    config (diverged, collapsed) or one without a finite metric after every other."""
+    by_size: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_size.setdefault(row["batch_size"], []).append(row)
+    sign = -1.0 if higher_is_better(metric) else 1.0
+
+    def rank(row: dict[str, Any]) -> tuple[bool, float]:
+        value = row.get(metric)
+        if failure(row) is None and isinstance(value, (int, float)) and math.isfinite(value):
+            return (False, sign * value)
+        return (True, 0.0)
+
+    return [row for part in by_size.values() for row in sorted(part, key=rank)[:each]]
 
 
 def _cell(value: Any) -> str:

@@ -7,16 +7,19 @@ the params are rebuilt on the sweep's own params template and checked leaf by le
 
 from __future__ import annotations
 
+import itertools
+import math
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.sweep_start import ConfigState
-from gdlab.store.checkpoints import StoredCheckpoint, rebuild
+from gdlab.store.checkpoints import StoredCheckpoint, rebuild, unpack
 from gdlab.store.records import in_batches
+from gdlab.store.schema import StoreError
 
 
 def member_checkpoint(epoch: int, state: ConfigState) -> Checkpoint:
@@ -33,10 +36,42 @@ def member_checkpoint(epoch: int, state: ConfigState) -> Checkpoint:
 def member_state(stored: StoredCheckpoint, params_like: Any) -> ConfigState:
     """A member's params and sgd state from its stored checkpoint, on the params template (shapes and dtypes
     checked)."""
-    where = f"run {stored.run_id} at epoch {stored.epoch}"
-    params = rebuild(_leaves(stored.leaves["params"], params_like), params_like, f"params of {where}", device=False)
-    step, *velocity = stored.leaves["opt_state"]
-    buffer = (rebuild(_leaves(velocity, params_like), params_like, f"momentum buffer of {where}", device=False)
+    return _state(stored.leaves, _Layout.of(params_like), f"run {stored.run_id} at epoch {stored.epoch}")
+
+
+def member_states(conn: sqlite3.Connection, epoch: int, params_like: Any, run_ids: list[str]) -> list[ConfigState]:
+    """The states of these members (``member_state``) from their checkpoints at epoch, in run_ids' order, read
+    500 to a query (a resumed sweep's chunk); a checkpoint that is not there is a StoreError."""
+    stored: dict[str, dict[str, list[np.ndarray]]] = {}
+    for part, marks in in_batches(run_ids):
+        rows = conn.execute(f"SELECT run_id, structure, blob, sha256 FROM checkpoints WHERE epoch = ? AND run_id IN "
+                            f"({marks})", (epoch, *part))
+        for run_id, structure, blob, sha256 in rows:
+            stored[run_id] = unpack(blob, sha256, structure, f"run {run_id} at epoch {epoch}")
+    missing = [run_id for run_id in run_ids if run_id not in stored]
+    if missing:
+        raise StoreError(f"run {missing[0]}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
+    layout = _Layout.of(params_like)
+    return [_state(stored[run_id], layout, f"run {run_id} at epoch {epoch}") for run_id in run_ids]
+
+
+class _Layout(NamedTuple):
+    """A params template's leaves: the tree, each leaf's shape and where it starts in the flat array."""
+
+    like: Any
+    shapes: list[tuple[int, ...]]
+    offsets: list[int]
+
+    @staticmethod
+    def of(like: Any) -> _Layout:
+        shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves(like)]
+        return _Layout(like, shapes, [0, *itertools.accumulate(math.prod(shape) for shape in shapes)])
+
+
+def _state(leaves: dict[str, list[np.ndarray]], layout: _Layout, where: str) -> ConfigState:
+    params = rebuild(_leaves(leaves["params"], layout), layout.like, f"params of {where}", device=False)
+    step, *velocity = leaves["opt_state"]
+    buffer = (rebuild(_leaves(velocity, layout), layout.like, f"momentum buffer of {where}", device=False)
               if velocity else None)
     return ConfigState(params, int(step), buffer)
 
@@ -49,17 +84,16 @@ def _flat(tree: Any) -> Any:
     return np.concatenate([leaf.ravel() for leaf in leaves])
 
 
-def _leaves(stored: list[np.ndarray], like: Any) -> list[np.ndarray]:
-    """The stored leaves in the template's shapes: one flat array split and reshaped, or the leaves as they are
+def _leaves(stored: list[np.ndarray], layout: _Layout) -> list[np.ndarray]:
+    """The stored leaves in the template's shapes: one flat array cut and reshaped, or the leaves as they are
     (rebuild checks every shape and dtype)."""
-    shapes = [tuple(leaf.shape) for leaf in jax.tree.leaves(like)]
-    sizes = [int(np.prod(shape)) for shape in shapes]
+    shapes, offsets = layout.shapes, layout.offsets
     if len(stored) != 1 or stored[0].ndim != 1 or len(shapes) == 1 and stored[0].shape == shapes[0]:
         return stored
-    if stored[0].size != sum(sizes):
+    if stored[0].size != offsets[-1]:
         return stored  # rebuild names the mismatch
-    parts = np.split(stored[0], np.cumsum(sizes)[:-1])
-    return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]
+    flat = stored[0]
+    return [flat[a:b].reshape(shape) for a, b, shape in zip(offsets, offsets[1:], shapes)]
 
 
 def checkpoint_epochs(conn: sqlite3.Connection, run_ids: list[str]) -> dict[str, int]:

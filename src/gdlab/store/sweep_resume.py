@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -12,11 +14,11 @@ from gdlab.core.stopping import StopRule, leaves
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
 from gdlab.engine.sweep_result import SweepResult
-from gdlab.engine.sweep_start import ConfigStart, ConfigState
+from gdlab.engine.sweep_start import ConfigStart, ConfigState, Deferred
 from gdlab.store.database import Store
-from gdlab.store.member_checkpoints import checkpoint_epochs, member_state
+from gdlab.store.member_checkpoints import checkpoint_epochs, member_states
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.records import histories, load_checkpoint
+from gdlab.store.records import histories
 from gdlab.store.schema import StoreError
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
 from gdlab.store.sweeps import Sweep, members, unfinished
@@ -71,7 +73,8 @@ def resume_sweep(
         template = param_template(model, data, params, settings.get("loss"), settings.get("compute_dtype"),
                                   str(settings.get("kernel", "xla")))
         done = histories(store.connection, [todo[key] for key in keys], up_to=epoch) if epoch else {}
-        start = {key: _start(store, todo[key], epoch, template, done.get(todo[key], {})) for key in keys}
+        load = functools.partial(member_states, store.connection, epoch, template)
+        start = {key: _start(load, todo[key], epoch, done.get(todo[key], {})) for key in keys}
         sweep(model, data, learning_rate=_unique(k[2] for k in keys), batch_size=[size], schedule=[schedule],
               momentum=_unique(k[3] for k in keys), seeds=_unique(k[4] for k in keys),
               compute_dtype=settings.get("compute_dtype"), kernel=str(settings.get("kernel", "xla")),
@@ -103,19 +106,11 @@ def unfinished_groups(sweep_id: str, store: Store) -> list[UnfinishedGroup]:
             for (size, schedule, epoch), keys in _by_group(todo, from_epoch).items()]
 
 
-def _start(store: Store, run_id: str, epoch: int, template: Any, metrics: dict[str, np.ndarray]) -> ConfigStart:
+def _start(load: Callable[[list[str]], list[ConfigState]], run_id: str, epoch: int,
+           metrics: dict[str, np.ndarray]) -> ConfigStart:
     """Where a member goes on from (epoch 0: the start): its metrics up to its checkpoint at epoch, and
-    its state read from that checkpoint only when its chunk is built (one chunk's states in memory)."""
-    if epoch == 0:
-        return ConfigStart(0, None, {})
-
-    def state() -> ConfigState:
-        stored = load_checkpoint(store.connection, run_id, epoch, metrics=False)
-        if stored is None:
-            raise StoreError(f"run {run_id}'s checkpoint at epoch {epoch} went away while the sweep resumed.")
-        return member_state(stored, template)
-
-    return ConfigStart(epoch, state, metrics)
+    its state read from that checkpoint with its chunk's others when the chunk is built (load)."""
+    return ConfigStart(epoch, Deferred(load, run_id), metrics) if epoch else ConfigStart(0, None, {})
 
 
 def _check_resumable(store: Store, record: Sweep) -> None:
