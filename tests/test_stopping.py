@@ -185,6 +185,17 @@ def test_early_stopping_restores_the_best_epoch_even_if_another_rule_stopped(mni
     assert best < 6 or np.argmin(result.history["test_loss"]) == 5  # a real choice was made
 
 
+def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_so() -> None:
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    rule = gd.sgd(gd.schedules.join([0.1, 3.0], [10]))  # 3.0 is past 2/L: it diverges after epoch 10
+    result = gd.fit(gd.models.linear(), data, rule, epochs=30, stop=gd.stop.early_stopping("test_loss", 20))
+    assert (result.status, result.best_epoch) == ("diverged", 10)
+    assert result.reason.endswith("; the params returned are those of epoch 10, the best test_loss")
+    again = gd.fit(gd.models.linear(), data, rule, epochs=10)
+    for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(again.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_budget_ends_warn_only_when_convergence_was_asked_for(mnist1d) -> None:
     model = gd.models.logistic()
     with pytest.warns(gd.ConvergenceWarning, match=r"ended on its budget before plateau fired \(max_epochs"):

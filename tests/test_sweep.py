@@ -183,6 +183,26 @@ def test_each_config_stops_on_its_own_epoch(small) -> None:
     _close(result.run(1), alone)
 
 
+def test_restore_best_gives_each_config_its_best_epochs_params_as_fit_does_divergence_too() -> None:
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    stop = gd.stop.early_stopping("test_loss", 4)  # restore_best=True, the default
+    result = gd.sweep(gd.models.linear(), data, learning_rate=[0.05, 0.3, 1.0], batch_size=[40], seeds=1,
+                      epochs=25, stop=stop)
+    assert [row["status"] for row in result.rows] == ["early_stopped", "early_stopped", "diverged"]
+    for k, row in enumerate(result.rows):
+        run = result.run(k)
+        alone = gd.fit(gd.models.linear(), data, gd.sgd(row["learning_rate"]), batch_size=40, epochs=25, stop=stop,
+                       check_stability=False)
+        assert (run.best_epoch, run.reason) == (alone.best_epoch, alone.reason)
+        assert run.best_epoch == int(np.nanargmin(run.history["test_loss"])) + 1 < run.epochs_run
+        for a, b in zip(jax.tree.leaves(run.params), jax.tree.leaves(alone.params), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    assert result.rows[2]["reason"].endswith("; the params returned are those of epoch 1, the best test_loss")
+    last = gd.sweep(gd.models.linear(), data, learning_rate=[0.3], batch_size=[40], seeds=1, epochs=25,
+                    stop=gd.stop.early_stopping("test_loss", 4, restore_best=False)).run(0)
+    assert last.best_epoch is None and not np.allclose(last.params[0]["w"], result.run(1).params[0]["w"])
+
+
 def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
     grid = {"learning_rate": gd.logspace(0.01, 1.0, 5), "batch_size": [100], "seeds": 2, "epochs": 2}
     whole = gd.sweep(MODEL, small, **grid)

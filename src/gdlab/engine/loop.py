@@ -177,8 +177,10 @@ def train_epochs(
         reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
     _warn_on_budget(status, reason, stop)
     best = rules.best
-    if best is not None and status != "diverged":
+    if best is not None:  # whatever ended the run, divergence too
         params = best.params
+        if status == "diverged":
+            reason += restored_note(best.epoch, best.metric)
     return Outcome(
         params=params,
         state=state,
@@ -190,6 +192,11 @@ def train_epochs(
         train_seconds=time.perf_counter() - start,
         best_epoch=None if best is None else best.epoch,
     )
+
+
+def restored_note(epoch: int, metric: str) -> str:
+    """What a diverged run's reason adds when early_stopping(restore_best=True) returns its best epoch's params."""
+    return f"; the params returned are those of epoch {epoch}, the best {metric}"
 
 
 def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: Any, tested: bool) -> None:

@@ -62,6 +62,7 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
+from gdlab.engine.sweep_best import keeps_best
 from gdlab.engine.sweep_chunk import HISTORY, chunk_inputs, train_chunk
 from gdlab.engine.sweep_recording import (
     chunk_observer,
@@ -147,7 +148,9 @@ def sweep(
     (batch_size, schedule label, learning_rate, momentum, seed) to where that config
     starts (``ConfigStart``: its params and sgd state after some epochs, and its history),
     one epoch for all of a (batch size, schedule) group; the grid's other configs are skipped
-    (status "skipped").
+    (status "skipped"). With ``early_stopping(restore_best=True)`` each config returns
+    the params of its best epoch, as ``gd.fit`` does (``run(k).best_epoch``); a started
+    config whose best epoch came before its start returns its last params (best_epoch None).
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
@@ -175,7 +178,7 @@ def sweep(
     check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
-        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget)
+        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, keeps_best(stop))
         pairs = len(rates) * len(momenta)
         devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
         if devices[1] > 1:
@@ -377,7 +380,8 @@ def _run_group(
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
     stop_rule = with_divergence(stop, spec, test_every)
-    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget), len(pairs))
+    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, keeps_best(stop)),
+                        len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
 
@@ -555,7 +559,7 @@ def _free_memory() -> int:
     return int(os.environ.get("GDLAB_MEMORY_BYTES", str(4 * 2**30)))
 
 
-def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int:
+def config_bytes(params: Params, batch_size: int, metrics: str = "exact", best: bool = False) -> int:
     """An estimate of one config's memory: params, grads, state and activations.
 
     Tested against XLA's own count of the compiled sweep (CPU, MNIST-1D MLPs): 1.33x it for
@@ -567,11 +571,12 @@ def config_bytes(params: Params, batch_size: int, metrics: str = "exact") -> int
     (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
     larger of 4 x batch_size (a step's activations and their gradients) and a slice of a
     whole-data pass (``EVAL_ROWS`` rows: the test metrics, forward only,
-    2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS).
+    2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS). best: the
+    params of the best epoch are kept too (early_stopping's restore_best), one more n_params.
     """
     n_params, itemsize, widths = param_sizes(params)
     rows = max(4 * batch_size, (4 if metrics == "exact" else 2) * EVAL_ROWS)
-    return itemsize * (6 * n_params + rows * widths)
+    return itemsize * ((7 if best else 6) * n_params + rows * widths)
 
 
 def _even_chunk(largest: int, n_pairs: int) -> int:
@@ -580,8 +585,9 @@ def _even_chunk(largest: int, n_pairs: int) -> int:
     return -(-n_pairs // chunks)
 
 
-def _chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: int) -> int:
-    per_pair = n_seeds * config_bytes(params, batch_size, metrics)
+def _chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: int,
+                best: bool) -> int:
+    per_pair = n_seeds * config_bytes(params, batch_size, metrics, best)
     if per_pair > budget:
         raise ValueError(
             f"max_memory must hold at least one config per seed ({per_pair} bytes for {n_seeds} seeds "

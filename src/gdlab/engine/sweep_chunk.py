@@ -21,11 +21,12 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gdlab.core.rules import SgdHyper
-from gdlab.core.stopping import StopRule, fired_flags
+from gdlab.core.stopping import StopRule, fired_flags, leaves
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
-from gdlab.engine.loop import max_epochs_reason, non_finite_reason
+from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
+from gdlab.engine.sweep_best import restored, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
 from gdlab.engine.sweep_result import config_of
@@ -86,6 +87,8 @@ def train_chunk(
     before = np.broadcast_to(np.asarray(initial_loss, np.float64)[:, None], shape)
     rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
     stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
+    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+    best = None if restore is None else start_best(restore, rows, shape)
     if start is not None:
         _end_skipped(ends, start.skipped[:, :real])
     first = len(rows)
@@ -107,6 +110,8 @@ def train_chunk(
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         _end_diverged(ends, diverged, stats, epoch, spec.plan.steps)
         _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps)
+        if best is not None:
+            best = track_best(best, row, epoch + 1, active & ~diverged, params)
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
@@ -120,13 +125,18 @@ def train_chunk(
         if not active.any():
             break
     _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps)
+    best_epoch = None
+    if best is not None:
+        params, best_epoch = restored(best, params)
+        _note_restored(ends, best_epoch, best.metric)
     if observe is not None and active[:, :real].any():
         observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends))
     keep = (slice(None), slice(0, real))
     return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": ends.status[keep], "reason": ends.reason[keep], "steps_run": ends.steps_run[keep],
-            "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start_time}
+            "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start_time,
+            "best_epoch": None if best_epoch is None else best_epoch[keep]}
 
 
 def _epoch(spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | None) -> tuple[Any, Any, EpochStats]:
@@ -190,6 +200,12 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
         ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, rows[-1]["train_loss"][i, j])
         ends.steps_run[i, j] = epochs_run * steps
         ends.epochs_run[i, j] = epochs_run
+
+
+def _note_restored(ends: _Ends, best_epoch: np.ndarray, metric: str) -> None:
+    """A diverged config whose best epoch's params are returned says so (the others' reasons name no params)."""
+    for i, j in zip(*np.nonzero((best_epoch > 0) & (ends.status == "diverged"))):
+        ends.reason[i, j] += restored_note(int(best_epoch[i, j]), metric)
 
 
 def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, params: Params,

@@ -42,6 +42,7 @@ class Group:
     epochs_run: np.ndarray
     seconds: float
     initial_loss: np.ndarray | None = None  # each seed's train loss before training (None: not known)
+    best_epoch: np.ndarray | None = None  # restore_best: the epoch whose params each config returns (0: none)
 
     @property
     def schedule(self) -> str:
@@ -141,6 +142,8 @@ def group_outcome(
         epochs_run=np.concatenate([p["epochs_run"] for p in parts], axis=1),
         seconds=seconds,
         initial_loss=None if initial_loss is None else np.asarray(initial_loss, np.float64),
+        best_epoch=None if parts[0].get("best_epoch") is None else np.concatenate([p["best_epoch"] for p in parts],
+                                                                                   axis=1),
     )
 
 
@@ -193,6 +196,7 @@ class SweepResult:
             compile_seconds=0.0,
             train_seconds=group.seconds / group.status.size,
             config={**group.config, "learning_rate": lr, "momentum": momentum, "seed": group.seeds[i]},
+            best_epoch=None if group.best_epoch is None or group.best_epoch[i, j] == 0 else int(group.best_epoch[i, j]),
         )
 
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
