@@ -194,6 +194,18 @@ def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparis
     assert "diverged" in page and "collapsed" in page
 
 
+def test_the_heatmap_writes_accuracy_as_the_table_does_and_its_colour_bar_in_percent(comparison) -> None:
+    summary = summarize(comparison)
+    fig = plots.heatmap_figure(comparison, summary)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    for v in summary.variants:
+        if v.trained:  # the best cell reads as the table's mean: 49.8%, not a rounded 50%
+            assert table.cells(summary)[summary.variants.index(v)][4].split(" ± ")[0] in texts
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels() if t.get_text()]
+    assert labels and all(label.endswith("%") for label in labels)
+
+
 def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: Path) -> None:
     broken = Comparison(comparison.settings, comparison.variants,
                         [{**comparison.rows[0], "final_train_loss": math.nan}, *comparison.rows[1:]],
@@ -314,6 +326,10 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):
         assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
     assert set(marks["x"].get_ydata()) == {5.5 * 1.6}  # drawn at the top
+    [line] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    np.testing.assert_allclose(y[x < 1], 5.4 - x[x < 1])  # the seeds' mean where both trained
+    assert np.isnan(y[x >= 1]).all()  # no mean of failed seeds (collapsed at 6.0 or diverged): the line breaks
     heat = plots.heatmap_figure(toy, summary).axes[0]
     assert len(heat.get_xticks()) == plots.LABELLED_RATES and len(heat.texts) == 1  # the best cell's value only
     assert [t.get_text() for t in heat.get_xticklabels()][::15] == ["0.0001", "1e+04"]
@@ -402,6 +418,16 @@ def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None
     assert '<tr><td>1</td><td class="failed">diverged</td><td>—</td><td></td></tr>' in page  # the mean was inf
     assert "<tr><td>valley</td><td>—</td><td>—</td><td>—</td></tr>" in page  # no valley on the one curve
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
+    # its interval is the one rate 0.01: no band of zero width, and the answer does not say "0.01 to 0.01"
+    assert "(the only candidate within one standard deviation of the best)" in page and "best: 0.01 to" not in page
+    assert "<th>chosen</th>" in page
+    assert not plots_of_finder(result).patches
+
+
+def plots_of_finder(result: gd.LRFinderResult):
+    from gdlab.report.finder import finder_figure
+
+    return finder_figure(result).axes[0]
 
 
 def test_a_recorded_finder_reads_back_diverged_where_its_mean_is_not_finite(tmp_path: Path) -> None:
@@ -438,3 +464,9 @@ def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> Non
     page = render_run(run, history)
     assert page.count("<td>dataset_fingerprint</td>") == 1
     assert "<tr><td>learning_rate</td><td>0.05</td><td></td></tr>" in page  # not '0.05 (epoch 2)' as a best
+
+    run["config"] = {"rule": {"learning_rate": [float(np.float32(0.1)), 0.123456789], "momentum": 0.9}}
+    page = render_run(run, {**history, "grad_norm": np.array([1.0, 0.5])})
+    assert "<td>rule.learning_rate</td><td>[0.1, 0.123456789]</td>" in page  # float32's 0.1, not 0.10000000149011612
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page  # readable on a phone
+    assert "Measured after each epoch.</figcaption>" in page and "track_sharpness" not in page  # none tracked

@@ -28,7 +28,8 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
         if math.isfinite(s.value):
             ax.axvline(s.value, ls=":", lw=1.5, color=RULE_COLORS.get(rule, "grey"), label=f"{rule} {s.value:.3g}")
     low, high = result.interval
-    ax.axvspan(low, high, color="black", alpha=0.08, lw=0, label=f"interval {low:.3g} to {high:.3g}")
+    if high > low:  # one rate alone within the interval: no band
+        ax.axvspan(low, high, color="black", alpha=0.08, lw=0, label=f"interval {low:.3g} to {high:.3g}")
     ax.axvline(result.suggestion, color="black", lw=2, label=f"validated {result.suggestion:.3g}")
     ax.set_xscale("log")
     ax.set_xlabel("learning_rate (log scale)")
@@ -48,8 +49,9 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     config = run.get("config", {})
     title = f"gdlab find-lr {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
     low, high = result.interval
-    answer = (f"Validated learning rate {result.suggestion:.3g} (within one standard deviation of the best: "
-              f"{low:.3g} to {high:.3g}).")
+    within = f"within one standard deviation of the best: {low:.3g} to {high:.3g}" if high > low else \
+        "the only candidate within one standard deviation of the best"
+    answer = f"Validated learning rate {result.suggestion:.3g} ({within})."
     rules = [[rule, _rate(s.value), "—" if math.isnan(s.spread[0]) else f"{number(s.spread[0])} to "
               f"{number(s.spread[1])}", ", ".join(_rate(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
     validation = validation_cells(result)
@@ -68,7 +70,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     return page(title, "\n".join(sections))
 
 
-VALIDATION_HEADERS = ["learning_rate", "mean final train loss", "std over seeds", ""]
+VALIDATION_HEADERS = ["learning_rate", "mean final train loss", "std over seeds", "chosen"]
 DIVERGED_NOTE = ("diverged: in at least one seed the train loss became non-finite or rose above 100 x its "
                  "initial loss (gdlab's divergence rule, gd.stop.diverged), so no mean is shown.")
 

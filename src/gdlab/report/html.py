@@ -72,7 +72,7 @@ def render(comparison: Comparison, summary: Summary | None = None) -> str:
 
 def page(title: str, body: str) -> str:
     """A whole HTML page: the title, the report's inline CSS and body (HTML); nothing fetched from elsewhere."""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{escape(title)}</title>\n'
             f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
 
 

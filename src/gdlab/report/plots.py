@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import counted, metric_name, target_text
+from gdlab.report.conclusion import counted, metric_name, metric_text, target_text
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
@@ -102,14 +102,15 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     for k, v in enumerate(summary.variants):
         color = colors(summary)[k]
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
-        means = [_clipped_mean(cells[v.batch_size, lr], top) for lr in rates]
-        ax.plot(rates, means, "-", color=color, lw=2, label=v.label)
+        means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
+        ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
         _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
     ax.plot([], [], "x", color="black", label="diverged (drawn at the top)")
-    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")
+    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start; at most the top)")
+    ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     ax.set_ylim(bottom, top * 1.05)
     ax.set_xlabel("learning rate")
@@ -154,7 +155,9 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.set_xticks(ticks, [f"{rates[j]:.3g}" for j in ticks], rotation=45)
     ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
     ax.set_xlabel("learning rate (grey: not in this variant's grid)")
-    fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
+    bar = fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
+    if "accuracy" in summary.metric:  # in percent, as the cells
+        bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
                  "collapsed; box: the best rate")
     return fig
@@ -184,9 +187,12 @@ def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: str, label: str) ->
                         alpha=0.18, lw=0)
 
 
-def _clipped_mean(rows: list[dict[str, Any]], top: float) -> float:
-    values = [min(r.get("final_train_loss", math.inf), top) if failure(r) != "diverged" else top for r in rows]
-    return float(np.mean(values))
+def _trained_mean(rows: list[dict[str, Any]]) -> float:
+    """The seeds' mean final train loss; NaN (no point: the line breaks) where a seed diverged or collapsed,
+    whose loss says only that the rate failed."""
+    if any(failure(r) is not None for r in rows):
+        return math.nan
+    return float(np.mean([r["final_train_loss"] for r in rows]))
 
 
 def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str, Any]]]:
@@ -245,7 +251,7 @@ def _norm(good: np.ndarray, metric: str) -> Any:
 def _cell(ax: Any, i: int, j: int, value: float, failed: bool, metric: str, best: bool, ink: str) -> None:
     """The cell's mean, or × for a failed one (with its accuracy; a failed loss says nothing)."""
     if "accuracy" in metric:
-        text = ("× " if failed else "") + (f"{value:.0%}" if math.isfinite(value) else "")
+        text = ("× " if failed else "") + (metric_text(metric, value) if math.isfinite(value) else "")  # as the table
     else:
         text = "×" if failed else f"{value:.3g}"
     ax.text(j, i, text.strip(), ha="center", va="center", fontsize=9, color=ink,

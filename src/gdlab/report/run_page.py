@@ -44,7 +44,7 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
         sections += ["<h2>Loss and accuracy</h2>", figure(curves(history), _CURVES)]
         tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
         if tracked:
-            sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _DIAGNOSTICS)]
+            sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _diagnostics_caption(tracked))]
     else:
         sections.append("<p>No epoch was recorded.</p>")
     sections += ["<h2>Configuration</h2>", table(["setting", "value"], _config_rows(run))]
@@ -53,8 +53,18 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
 
 _CURVES = ("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
            "where an epoch of many small updates costs more than one big one.")
-_DIAGNOSTICS = ("Measured after the epochs where they were tracked (gd.fit track_sharpness, track_noise_scale); "
-                "B_simple is the batch size above which larger batches buy little (McCandlish et al. 2018).")
+
+
+def _diagnostics_caption(tracked: list[str]) -> str:
+    """What the diagnostics figure shows: the rate and gradient norm every epoch; sharpness and the noise
+    scale only where tracked."""
+    parts = ["Measured after each epoch"]
+    if {"sharpness", "noise_scale", "device_noise_scale"} & set(tracked):
+        parts.append("; sharpness and the noise scale only after the epochs where they were tracked (gd.fit "
+                     "track_sharpness, track_noise_scale)")
+    if {"noise_scale", "device_noise_scale"} & set(tracked):
+        parts.append("; B_simple is the batch size above which larger batches buy little (McCandlish et al. 2018)")
+    return "".join(parts) + "."
 
 
 def curves(history: dict[str, np.ndarray]) -> str:
@@ -170,8 +180,20 @@ def _config_rows(run: dict[str, Any]) -> list[list[str]]:
     shown = {row[0] for row in rows}
     for key, value in flat_config(run.get("config", {})).items():
         if key not in shown:  # the config repeats dataset_fingerprint
-            rows.append([key, value if isinstance(value, str) else json.dumps(value)])
+            rows.append([key, value if isinstance(value, str) else json.dumps(_shortest(value))])
     return rows
+
+
+def _shortest(value: Any) -> Any:
+    """value with each float that is a float32 written as the float32's shortest text (0.1, not
+    0.10000000149011612: a rule's rate recorded from float32); other values as they are."""
+    if isinstance(value, list):
+        return [_shortest(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shortest(v) for k, v in value.items()}
+    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
+        return float(str(np.float32(value)))  # json writes the shortest repr of this float64
+    return value
 
 
 
