@@ -98,6 +98,49 @@ def test_a_callable_rate_is_checked_at_step_0_before_the_run(learning_rate: obje
         gd.schedules.join([0.1, learning_rate], [5])
 
 
+@pytest.mark.parametrize(
+    ("learning_rate", "match"),
+    [
+        (lambda step: 0.1 - 0.05 * step, r"gives -0\.05 at update 3 \(epoch 2, step 2 of 2\)\.$"),
+        (lambda step: jnp.where(step > 4, jnp.nan, 0.1), r"gives nan at update 5 \(epoch 3, step 2 of 2\)\.$"),
+    ],
+    ids=["negative_later", "nan_later"],
+)
+def test_a_callable_rate_is_checked_at_every_update_of_the_run_before_it_starts(learning_rate, match) -> None:
+    """Checked at step 0 only, the run did gradient ascent from update 3, or blamed the gradient for a NaN rate."""
+    data = gd.datasets.load("linreg", n=40, features=3, seed=0)
+    rule = gd.sgd(learning_rate)  # fine at step 0
+    with pytest.raises(ValueError, match="^learning_rate must be a finite rate >= 0 at every update of the run; "
+                                         "the schedule " + match):
+        gd.fit(gd.models.linear(), data, rule, batch_size=20, epochs=4)
+    gd.fit(gd.models.linear(), data, rule, batch_size=20, epochs=1)  # updates 0 and 1 only: fine
+
+
+@pytest.mark.parametrize(
+    ("learning_rate", "match"),
+    [
+        (lambda step: 0.1 if step < 5 else 0.01, r"^learning_rate must be a schedule JAX can trace \(use jnp\.where, "
+                                                  r"not a Python if, on the step\)"),
+        (lambda step: jnp.array([0.1, 0.2]), r"^learning_rate must give one number per step; got an array of shape "
+                                             r"\(2,\) at each step\.$"),
+    ],
+    ids=["python_if", "vector"],
+)
+def test_a_rate_function_jax_cannot_trace_or_that_gives_many_numbers_is_named(learning_rate, match) -> None:
+    data = gd.datasets.load("linreg", n=40, features=3, seed=0)
+    with pytest.raises(ValueError, match=match):
+        gd.fit(gd.models.linear(), data, gd.sgd(learning_rate), batch_size=20, epochs=2)
+
+
+def test_the_stability_check_compares_the_largest_rate_of_a_schedule() -> None:
+    """A warm-up to 3.0 starts small: checked at step 0 only, it diverged with no warning."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)  # 2/L = 0.76
+    warm = gd.schedules.warmup(gd.schedules.constant(3.0), 5)
+    with pytest.warns(gd.StabilityWarning, match=r"^learning_rate 3 \(the schedule's largest, at update 5\) exceeds "
+                                                  r"the stability limit 2/L = 0\.76"):
+        gd.fit(gd.models.linear(), data, gd.sgd(warm), epochs=8)
+
+
 def test_a_callable_rate_may_warm_up_from_0() -> None:
     """optax's warm-up from 0 starts at 0: accepted, and its rates are used step by step."""
     warm = optax.linear_schedule(0.0, 0.1, transition_steps=4)

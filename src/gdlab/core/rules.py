@@ -54,9 +54,10 @@ def sgd(
 
     Args:
         learning_rate: a float in (0, inf), a ``gd.schedules`` schedule, or any
-            function step -> learning rate (called once at step 0 here: a
-            non-finite or negative first rate, or one that stays 0, is refused).
-            A float is ``constant(learning_rate)``.
+            function step -> learning rate written with jnp (it is traced; called
+            once at step 0 here: a non-finite or negative first rate, or one that
+            stays 0, is refused; gd.fit checks every update of the run before it
+            starts). A float is ``constant(learning_rate)``.
         velocity: keep a momentum buffer (default: when momentum > 0). True at
             momentum 0 gives the same iterates and lets runs with and without
             momentum share one compiled program (as a sweep does).

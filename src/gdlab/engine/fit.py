@@ -33,6 +33,7 @@ from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.noise_tracking import noise_scale_tracker
 from gdlab.engine.recording import Recorder
 from gdlab.engine.result import Result
+from gdlab.engine.run_rates import check_run_rates, run_rates
 from gdlab.engine.setup import (
     check_params_fit_data,
     check_types,
@@ -84,7 +85,7 @@ def fit(
     and ``&``); ``diverged()`` is always added. ``epochs`` is the budget:
     a run that asked for convergence and ends on it warns
     (``ConvergenceWarning``). ``check_stability`` (default: on for batch
-    gradient descent) compares the initial learning rate with the stability
+    gradient descent) compares the schedule's largest learning rate with the stability
     limit of the rule (``rule.stability_limit``: 2/L, ``(2 + 2*momentum)/L`` with
     momentum, ``(2 + 2*momentum)/((1 + 2*momentum) L)`` with Nesterov; weight decay
     adds to L), L the top Hessian eigenvalue at the initial params, and warns (``StabilityWarning``) when it
@@ -130,6 +131,9 @@ def fit(
     arrays = device_arrays(data, params)
     check_params_fit_data(objective, params, arrays)
     state = rule.init(params)
+    rates = run_rates(rule, state, epochs * plan.steps)
+    if rates is not None:
+        check_run_rates(rates, plan.steps)
     if resume is not None:
         _check_resume(resume, params, state, epochs)
     mesh = None
@@ -142,7 +146,7 @@ def fit(
     stop = with_divergence(stop, spec, test_every, reduce_lr)
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if plan.is_full_batch if check_stability is None else check_stability:
-        warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state)
+        warn_if_unstable(objective, params, arrays[0], arrays[1], rule, state, rates)
     measure = None
     if track_sharpness:
         def measure(p: Params) -> float:

@@ -116,20 +116,24 @@ class StabilityWarning(UserWarning):
 
 
 def warn_if_unstable(
-    objective: Objective, params: Params, x: Array, y: Array, rule: UpdateRule, state: OptState
+    objective: Objective, params: Params, x: Array, y: Array, rule: UpdateRule, state: OptState,
+    rates: np.ndarray | None = None,
 ) -> None:
-    """Warn when the rule's first learning rate exceeds its stability limit at lambda_max (rule.stability_limit)."""
+    """Warn when the rule's largest learning rate of the run (rates: one per update; else its first) exceeds
+    its stability limit at lambda_max of the initial params (rule.stability_limit)."""
     if rule.learning_rate is None:
         return
-    lr = float(rule.learning_rate(state))
+    at = 0 if rates is None or not len(rates) else int(np.argmax(rates))
+    lr = float(rule.learning_rate(state)) if rates is None or not len(rates) else float(rates[at])
     top = top_eigenvalue(objective, params, x, y, tol=1e-3, max_iter=100)
     if rule.stability_limit is None:
         limit, formula = stability_limit(top), stability_formula()
     else:
         limit, formula = rule.stability_limit(state, top)
     if lr > limit:
+        which = f" (the schedule's largest, at update {at})" if at else ""
         warnings.warn(
-            f"learning_rate {lr:.3g} exceeds the stability limit {formula} = {limit:.2g} "
+            f"learning_rate {lr:.3g}{which} exceeds the stability limit {formula} = {limit:.2g} "
             f"(L = {top:.3g}) at the initial point; expect oscillation or divergence",
             StabilityWarning,
             stacklevel=3,
