@@ -34,6 +34,10 @@ def from_arrays(
     return split_arrays(x_arr, y_arr, order[n_test:], order[:n_test], task, n_classes, name)
 
 
+MAX_INFERRED_CLASSES = 1000
+"""Whole-number targets whose largest would make more classes than this are not taken for labels unasked."""
+
+
 def prepare_arrays(
     x: Any, y: Any, task: str | None, n_classes: int | None
 ) -> tuple[np.ndarray, np.ndarray, str, int | None]:
@@ -54,10 +58,12 @@ def prepare_arrays(
     if 0 in x_arr.shape[1:]:
         raise ValueError(f"x must have at least one feature; got shape {x_arr.shape}.")
     _check_finite(x_arr, "x")
+    inferred = task is None
     if task is None:
         labels = np.issubdtype(y_arr.dtype, np.integer) or y_arr.dtype == bool
         task = "classification" if labels else "regression"
     check_choice("task", task, TASKS)
+    hint = ' (whole numbers read as class labels; pass task="regression" if y is a quantity)' if inferred else ""
     y_arr = _targets(y_arr, task)
     if task != "classification":
         if y_arr.ndim > 2 or 0 in y_arr.shape[1:]:
@@ -66,13 +72,17 @@ def prepare_arrays(
         return x_arr, y_arr, task, None
     if n_classes is None:
         n_classes = max(int(y_arr.max()) + 1, 2) if len(y_arr) else 2
+        if inferred and n_classes > MAX_INFERRED_CLASSES:
+            raise ValueError(f"y must be class labels 0 .. n_classes - 1 when its whole numbers are read as labels; "
+                             f"its largest, {int(y_arr.max())}, would make {n_classes} classes for {len(y_arr)} "
+                             'samples (pass task="regression" if y is a quantity, or n_classes if it is labels).')
     n_classes = check_int_range("n_classes", n_classes, 2)
     outside = (y_arr < 0) | (y_arr >= n_classes)
     if np.any(outside):
         i = int(np.argmax(outside))
         raise ValueError(
             f"y labels must be in [0, {n_classes}) (n_classes={n_classes}); "
-            f"got {y_arr[i]} at index {i}."
+            f"got {y_arr[i]} at index {i}{hint}."
         )
     return x_arr, y_arr, task, n_classes
 
