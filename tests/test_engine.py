@@ -436,6 +436,33 @@ def test_loss_function_params_that_cannot_work_are_named(params, error, match) -
         gd.fit(loss_fn, _tiny(np.linspace(-1.0, 1.0, 12)), gd.sgd(0.1), params=params)
 
 
+@pytest.mark.parametrize(
+    ("loss_fn", "error", "match"),
+    [
+        (lambda p, x, y: (jnp.mean(x[:, 0] * p["c"]), 0.0), TypeError,
+         r"^loss must return one number \(the mean over the batch\); got a tuple of 2 arrays\.$"),
+        (lambda p, x, y: jnp.argmax(x[:, 0] * p["c"]), ValueError,
+         r"^loss must be a real floating-point number \(gradients need one\); got dtype int32\.$"),
+        (lambda p, x, y: jnp.mean(x[:, 0] * p["v"]), ValueError,
+         r"^loss_fn\(params, x, y\) must accept .*; it raised KeyError: 'v'$"),
+    ],
+    ids=["tuple", "integer", "key_error"],
+)
+def test_a_loss_function_that_cannot_be_trained_is_named(loss_fn, error, match) -> None:
+    with pytest.raises(error, match=match):
+        gd.fit(loss_fn, _tiny(np.linspace(-1.0, 1.0, 12)), gd.sgd(0.1), params={"c": jnp.zeros(())})
+
+
+def test_params_of_another_structure_than_the_models_are_named(mnist1d) -> None:
+    """It said 'model input size must match the data's 40 features ... (unhashable type: slice)'."""
+    with pytest.raises(ValueError, match=r"^params must have the structure logistic's init gives \(leaves "
+                                         r"\[0\]\['b'\], \[0\]\['w'\]\); got leaves \['w'\]\.$"):
+        gd.fit(gd.models.logistic(), mnist1d, gd.sgd(0.1), params={"w": np.zeros((40, 10), np.float32)})
+    model = gd.models.mlp(hidden=(8,))
+    as_list = list(model.init(jax.random.PRNGKey(0), (40,), 10))  # a list for the tuple: accepted
+    assert gd.fit(model, mnist1d, gd.sgd(0.1), params=as_list, epochs=1).status == "max_epochs"
+
+
 @pytest.mark.usefixtures("x64")
 def test_a_python_float_is_a_param_of_a_loss_function() -> None:
     """f(c) = (c - 3)^2 / 2 with c = 0.0 given as a float: c_k = 3 - 3 (1 - lr)^k."""

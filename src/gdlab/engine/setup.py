@@ -59,6 +59,8 @@ def objective_and_params(
         loss_name = _default_loss(data, outputs) if loss is None else _check_loss(loss, data, outputs)
         if params is None:
             params = initial_params(model, data.input_shape, outputs, key)
+        else:
+            _check_model_params(model, data.input_shape, outputs, params, key)
         classification = data.task == "classification"
         low = None if compute_dtype == "float32" else compute_dtype  # float32 is no cast: the same objective
         fused = _fused_activation(model, loss_name, params) if kernel == "fused" else None
@@ -207,12 +209,25 @@ def device_arrays(data: Dataset, params: Params) -> tuple[jax.Array, ...]:
     )
 
 
+def _check_model_params(model: Model, input_shape: tuple[int, ...], outputs: int | None, params: Params,
+                        key: jax.Array) -> None:
+    """Given params have the tree structure the model's init gives (the shapes are checked against the data)."""
+    expected = jax.eval_shape(lambda k: model.init(k, input_shape, outputs), key)
+    paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(expected)[0]]
+    given = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    if paths != given:  # a list for a tuple is the same structure here
+        raise ValueError(f"params must have the structure {model.name}'s init gives (leaves {', '.join(paths)}); "
+                         f"got leaves {', '.join(given) or '(none)'}.")
+
+
 def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[jax.Array, ...]) -> None:
     x, y = (jax.ShapeDtypeStruct((1, *a.shape[1:]), a.dtype) for a in arrays[:2])
     features = input_size(x.shape[1:])
     try:
         out = jax.eval_shape(objective.loss, params, x, y)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        if not objective.user_loss and isinstance(err, (KeyError, IndexError, AttributeError)):
+            raise
         if objective.user_loss:
             raise ValueError(
                 f"loss_fn(params, x, y) must accept the params and a batch x {x.shape} {x.dtype}, "
@@ -222,5 +237,10 @@ def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[ja
             f"model input size must match the data's {features} features; "
             f"the params do not fit them ({str(err).splitlines()[0]})."
         ) from None
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise TypeError(f"loss must return one number (the mean over the batch); got a "
+                         f"{type(out).__name__} of {len(jax.tree.leaves(out))} arrays.")
     if out.shape != ():
         raise ValueError(f"loss must be a scalar (the mean over the batch); got shape {out.shape}.")
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"loss must be a real floating-point number (gradients need one); got dtype {out.dtype}.")
