@@ -353,7 +353,10 @@ def test_bad_hooks_are_named_before_anything_compiles(tiny, compile_counter) -> 
         (31, {"stop": gd.stop.early_stopping("test_accuracy", 2), "test_every": 2}, ValueError,
          "stop rule early_stopping reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
         (32, {"schedule": ["one_cycle"]}, ValueError,  # one update: was "total_steps must be ... got 1", not a sweep argument
-         r"schedule 'one_cycle' needs at least 2 updates after warmup_steps \(0\); the run has 1"),
+         r"schedule 'one_cycle' needs a rise longer than one update: at pct_start 0\.3, at least 4 updates after "
+         r"warmup_steps \(0\); the run has 1 "),
+        (33, {"schedule": ["one_cycle"], "epochs": 3}, ValueError,  # 3 updates: it blamed pct_start, never given
+         r"at least 4 updates after warmup_steps \(0\); the run has 3 .*Give more epochs or a larger pct_start\.$"),
     ],
 )
 def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(features, kwargs, error, match,
@@ -362,7 +365,7 @@ def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(f
     x = np.random.default_rng(5).normal(size=(12, features)).astype(np.float32)
     data = gd.datasets.from_arrays(x, np.arange(12) % 2, test_fraction=0.25)
     with pytest.raises(error, match=match):
-        gd.sweep(gd.models.mlp((features,)), data, learning_rate=[0.1], epochs=1, **kwargs)
+        gd.sweep(gd.models.mlp((features,)), data, learning_rate=[0.1], **{"epochs": 1, **kwargs})
     assert compile_counter.count == 0
 
 
@@ -387,7 +390,7 @@ def test_a_schedule_one_group_cannot_run_is_refused_before_any_group_trains(tiny
     """one_cycle over 2 epochs: 10 updates at batch size 4, 2 at full batch (too few for a warm-up of
     pct_start 0.3); the batch-4 group trained before the full-batch one failed."""
     epochs: list[int] = []
-    with pytest.raises(ValueError, match=r"pct_start must be a float in \(0.5, 1\) with total_steps=2"):
+    with pytest.raises(ValueError, match=r"one_cycle. needs a rise longer than one update: .* the run has 2 "):
         gd.sweep(gd.models.logistic(), tiny, learning_rate=[0.1], batch_size=[4, "full"], schedule=["one_cycle"],
                  epochs=2, callback=lambda group, epoch, active: epochs.append(epoch))
     assert epochs == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -79,10 +81,13 @@ def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps
             f"warmup_steps must be less than the run's {total_steps} updates "
             f"(epochs x updates per epoch); got {o.warmup_steps}."
         )
-    if o.schedule == "one_cycle" and total_steps - o.warmup_steps < 2:
+    span = total_steps - o.warmup_steps
+    if o.schedule == "one_cycle" and not o.pct_start * span > 1.0:
+        need = math.floor(1.0 / o.pct_start) + 1  # the fewest updates whose pct_start share exceeds one
         raise ValueError(
-            f"schedule 'one_cycle' needs at least 2 updates after warmup_steps ({o.warmup_steps}); the run has "
-            f"{total_steps} (epochs x updates per epoch)."
+            f"schedule 'one_cycle' needs a rise longer than one update: at pct_start {o.pct_start:g}, at least "
+            f"{need} updates after warmup_steps ({o.warmup_steps}); the run has {span} (epochs x updates per "
+            "epoch less warmup_steps). Give more epochs or a larger pct_start."
         )
     return [_schedule(lr, o, total_steps) for lr in learning_rates]
 
