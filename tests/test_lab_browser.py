@@ -449,3 +449,36 @@ def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path:
     right = page.evaluate("() => document.querySelector('table').getBoundingClientRect().right")
     assert right <= 800
     page.close()
+
+
+def test_a_phone_stacks_the_controls_above_full_width_charts(browser: Browser, url: str, tmp_path: Path) -> None:
+    """At 390x844 the 270 px control column stayed beside the charts (squeezed to 20-60 px) and the header ran
+    off the right edge (the Learn tab cut off): now no sideways scroll, and each tab's main chart is drawn at
+    least 300 px wide."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    width = "() => document.documentElement.scrollWidth"
+    drawn = "(id) => (document.getElementById(id)._fullLayout || {}).width"
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    learn = page.locator(".tab[data-tab=learn]").bounding_box()
+    assert learn is not None and learn["x"] + learn["width"] <= 390  # the last tab on screen
+    for tab, plot in (("surfaces", "s-plot"), ("batches", "r-contour"), ("train", "t-loss"), ("learn", None)):
+        page.locator(f".tab[data-tab={tab}]").click()
+        if tab == "batches":
+            expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+        if tab == "train":
+            page.locator("#t-epochs").fill("2")
+            page.locator("#t-start").click()
+            expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "2")
+        page.screenshot(path=str(tmp_path / f"phone-{tab}.png"), full_page=True)
+        assert page.evaluate(width) <= 390, tab
+        if plot:
+            assert page.evaluate(drawn, plot) >= 300, tab
+            controls = page.locator(f"#{tab} .controls").bounding_box()
+            chart = page.locator(f"#{plot}").bounding_box()
+            assert controls is not None and chart is not None and chart["y"] >= controls["y"] + controls["height"]
+    page.close()
+    assert errors == []
