@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import socket
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app, training
+from gdlab.lab import create_app, regression, training
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -387,6 +388,30 @@ def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None
     sgd = out["series"][1]
     assert len(sgd["loss"]) == 1000 and sgd["updates"][0] == 0 and sgd["updates"][-1] == 5000
     assert sgd["samples"][-1] == 5000 and out["grid"] is None
+
+
+@pytest.mark.parametrize(("learning_rate", "at"), [(0.7, 42), (1.0, 19)])
+def test_sgd_that_diverges_is_named_and_cut_at_its_last_finite_point(
+    client: TestClient, learning_rate: float, at: int
+) -> None:
+    """At the page's defaults (50 points, batch 8) a rate in the slider's range sent SGD to 1e37 and then null:
+    the answer now says where it diverged, and its path stops before that, every number finite."""
+    out = _regression(client, learning_rate=learning_rate)
+    batch, sgd, mini = out["series"]
+    assert (sgd["diverged_at"], sgd["diverged_epoch"]) == (at, 1)  # 50 updates per epoch
+    assert batch["diverged_at"] is None and mini["diverged_at"] is None
+    assert len(sgd["points"]) == len(sgd["loss"]) == at and sgd["updates"][-1] == at - 1
+    assert all(v is not None and math.isfinite(v) for v in sgd["loss"])
+    assert max(abs(v) for p in sgd["points"] for v in p) <= regression.BLOW_UP
+    w = np.asarray(out["grid"]["w"])
+    assert np.all(np.isfinite(w)) and w[-1] - w[0] <= 2 * 100 * 1.15 + 1e-9  # the frame on finite points
+
+
+def test_first_divergence_finds_the_first_bad_point() -> None:
+    points = np.array([[0.0, 0.0], [1.0, 2.0], [2e6, 0.0], [np.nan, 0.0]])
+    assert regression.first_divergence(points, np.array([1.0, 2.0, 3.0, 4.0])) == 2
+    assert regression.first_divergence(points[:2], np.array([1.0, np.inf])) == 1
+    assert regression.first_divergence(points[:2], np.array([1.0, 2.0])) is None
 
 
 @pytest.mark.parametrize(

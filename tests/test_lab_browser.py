@@ -482,3 +482,22 @@ def test_a_phone_stacks_the_controls_above_full_width_charts(browser: Browser, u
             assert controls is not None and chart is not None and chart["y"] >= controls["y"] + controls["height"]
     page.close()
     assert errors == []
+
+
+def test_sgd_diverging_inside_the_sliders_range_is_named_and_the_frame_stays_finite(page: Page, tmp_path: Path) -> None:
+    """Learning rate 1 at the defaults (50 points, batch 8): SGD ran to 1e37 and null, Plotly threw
+    'createImageData ... source width is zero', the contour's axes went to ~1e37 and the info line kept the last
+    run's numbers. Now SGD is named as diverged (update and epoch), its path ends at its last finite point and the
+    axes stay on the contour."""
+    page.locator(".tab[data-tab=batches]").click()
+    info = page.locator("#r-info")
+    expect(info).to_contain_text("final loss")
+    page.locator("#r-lr").fill("0")  # 10^0 = 1, the slider's top
+    expect(info).to_have_attribute("data-diverged", "sgd")
+    expect(info).to_contain_text("SGD (1 sample): diverged at update 19 (epoch 1)")
+    names = page.evaluate("() => document.getElementById('r-contour').data.map(t => t.name)")
+    assert "SGD (1 sample) (B=1), diverged" in names and "SGD (1 sample) diverged here" in names
+    ranges = page.evaluate("() => { const l = document.getElementById('r-contour')._fullLayout; "
+                           "return [...l.xaxis.range, ...l.yaxis.range]; }")
+    assert all(math.isfinite(v) and abs(v) < 1e3 for v in ranges), ranges
+    page.screenshot(path=str(tmp_path / "batches-sgd-diverged.png"))

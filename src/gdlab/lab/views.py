@@ -111,7 +111,8 @@ def _series(s: regression.Series) -> dict[str, Any]:
     keep = _thin(len(s.loss))
     return {"name": s.name, "batch_size": s.batch_size, "updates": keep.tolist(),
             "points": rounded(s.points[keep]), "loss": rounded(s.loss[keep]),
-            "samples": s.samples[keep].astype(int).tolist()}
+            "samples": s.samples[keep].astype(int).tolist(),
+            "diverged_at": s.diverged_at, "diverged_epoch": s.diverged_epoch}
 
 
 def _thin(length: int) -> np.ndarray:

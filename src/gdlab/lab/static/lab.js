@@ -247,15 +247,35 @@ async function runRegression() {
   }
 }
 
+function regressionInfo(s) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
+  const last = s.loss[s.loss.length - 1], first = s.loss[0];
+  if (s.diverged_at !== null) {
+    return `${LABELS[s.name]}: <span class="error">diverged at update ${s.diverged_at} (epoch ${s.diverged_epoch})</span>: ` +
+      `w or b left ±1e6 or the loss stopped being finite; its path stops at the last finite point (loss ${fmt(last)})`;
+  }
+  const grew = last > first ? ` (<span class="error">grew from ${fmt(first)}</span>: the rate is too large)` : "";
+  return `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(last)}${grew}`;
+}
+
 function drawRegression() {
   const d = R.data;
+  // the numbers first: a chart that failed to draw must not leave the last run's line under it
+  $("r-info").innerHTML = d.series.map(regressionInfo).join("; ") +
+    `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
+  $("r-info").dataset.diverged = d.series.filter((s) => s.diverged_at !== null).map((s) => s.name).join(" ");
   const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
                     ncontours: 25, colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
                     contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } }];
   for (const s of d.series) {
-    traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})`,
+    const broke = s.diverged_at !== null;
+    traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})${broke ? ", diverged" : ""}`,
                   x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
                   line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2.5 } });
+    if (broke) {  // where the path was cut: its last finite point
+      const [w, b] = s.points[s.points.length - 1];
+      traces.push({ type: "scatter", mode: "markers", name: `${LABELS[s.name]} diverged here`, x: [w], y: [b],
+                    marker: { symbol: "x", size: 11, color: COLORS[s.name] } });
+    }
   }
   traces.push({ type: "scatter", mode: "markers", name: "least squares", x: [d.least_squares[0]], y: [d.least_squares[1]],
                 marker: { symbol: "star", size: 13, color: "#f9a825", line: { color: "#000", width: 1 } } });
@@ -264,7 +284,9 @@ function drawRegression() {
                   legend: { orientation: "h", x: 0, xref: "container", y: 0, yref: "container", yanchor: "bottom",
                             font: { size: 10 } } };
   Plotly.react("r-contour", traces, { ...small, margin: { ...small.margin, b: 130 }, title: { text: "full-data loss over (w, b)", font: { size: 13 } },
-    xaxis: { title: { text: "w" } }, yaxis: { title: { text: "b" } } }, CONFIG);
+    // the frame is the contour's (the server frames it on the finite points): a path running off does not stretch it
+    xaxis: { title: { text: "w" }, range: [d.grid.w[0], d.grid.w.at(-1)] },
+    yaxis: { title: { text: "b" }, range: [d.grid.b[0], d.grid.b.at(-1)] } }, CONFIG);
   $("r-contour").dataset.paths = String(d.series.length);
   const curve = (key) => d.series.map((s) => ({ type: "scatter", mode: "lines", name: LABELS[s.name],
     x: s[key], y: s.loss, line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2 } }));
@@ -272,9 +294,6 @@ function drawRegression() {
     xaxis: { title: { text: "updates" }, type: "log" }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
     xaxis: { title: { text: "samples seen" } }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
-  $("r-info").innerHTML = d.series.map((s) =>
-    `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(s.loss[s.loss.length - 1])}`).join("; ") +
-    `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
 }
 
 function drawScatter() {
