@@ -501,3 +501,25 @@ def test_sgd_diverging_inside_the_sliders_range_is_named_and_the_frame_stays_fin
                            "return [...l.xaxis.range, ...l.yaxis.range]; }")
     assert all(math.isfinite(v) and abs(v) < 1e3 for v in ranges), ranges
     page.screenshot(path=str(tmp_path / "batches-sgd-diverged.png"))
+
+
+def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colour(page: Page, tmp_path: Path) -> None:
+    """A 200-epoch past run over a 20-epoch live one: the tick spacing came from the live run (100+ overlapping
+    labels, negative epochs), and the overlay took Plotly's default colours, the live curves' own red and blue.
+    The curves are set here as the stream and the runs endpoint would bring them."""
+    page.locator(".tab[data-tab=train]").click()
+    page.evaluate("""() => {
+        T.epochs = Array.from({length: 20}, (_, i) => ({epoch: i + 1, train_loss: 1 / (i + 1), test_loss: 1.1 / (i + 1)}));
+        const epoch = Array.from({length: 200}, (_, i) => i + 1);
+        T.overlays = {old: {history: {epoch, train_loss: epoch.map((e) => 2 / e)}},
+                      older: {history: {epoch: [1, 2], train_loss: [3, 2]}}};
+        T.ticked = new Set(["old", "older"]);
+        drawTraining();
+    }""")
+    ticks = [int(t) for t in page.locator("#t-loss .xtick text").all_text_contents()]
+    assert 3 <= len(ticks) <= 12 and min(ticks) >= 1 and max(ticks) >= 150, ticks
+    colours = page.evaluate("() => document.getElementById('t-loss').data.map(t => t.line.color)")
+    live, overlays = colours[:2], colours[2:]
+    assert len(overlays) == 2 and all(c for c in overlays), colours
+    assert not set(overlays) & set(live) and len(set(overlays)) == 2, colours
+    page.screenshot(path=str(tmp_path / "train-overlay.png"))

@@ -6,6 +6,7 @@ const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
                  batch: "#2e7d32", sgd: "#c62828", minibatch: "#1565c0" };
 const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
                  batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
+const OVERLAY_COLORS = ["#8e24aa", "#ef6c00", "#00838f", "#6d4c41", "#c2185b", "#546e7a"];  // none a live curve's
 const CONFIG = { displayModeBar: false, responsive: true };
 const LIGHT = [[0, "#fdfdf6"], [0.35, "#dcebd9"], [0.7, "#a9c7e6"], [1, "#7d8fc9"]];  // low to high
 
@@ -365,13 +366,16 @@ function drawTraining() {
   if (e.some((r) => r.test_loss !== undefined)) {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
-  for (const [id, run] of Object.entries(T.overlays)) {
-    if (!T.ticked.has(id)) continue;
+  let last = Math.max(1, ...x);  // the widest run shown sets the axis
+  Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
     loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
-                y: run.history.train_loss, line: { dash: "dot", width: 1.5 } });
-  }
-  // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2); axis titles are objects since plotly.js 3
-  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(Math.max(0, ...x) / 10)) };
+                y: run.history.train_loss, line: { dash: "dot", width: 1.5, color: OVERLAY_COLORS[i % OVERLAY_COLORS.length] } });
+    last = Math.max(last, ...run.history.epoch);
+  });
+  // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
+  // objects since plotly.js 3
+  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(last / 10)),
+                   range: [1 - Math.max(0.3, last / 50), last + Math.max(0.3, last / 50)] };
   // the legend above the axes, right (at the side it narrowed the loss chart: its epochs sat left of the
   // accuracy chart's below); the titles at the left, clear of it
   const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
