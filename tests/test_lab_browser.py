@@ -523,3 +523,30 @@ def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colo
     assert len(overlays) == 2 and all(c for c in overlays), colours
     assert not set(overlays) & set(live) and len(set(overlays)) == 2, colours
     page.screenshot(path=str(tmp_path / "train-overlay.png"))
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)])
+def test_the_contour_is_drawn_at_equal_scale_with_the_legend_below(
+    browser: Browser, url: str, viewport: tuple[int, int], tmp_path: Path
+) -> None:
+    """One x unit was ~152 px and one y unit ~82 px at 1280x800 (a 45 degree valley drawn at ~28 degrees), and
+    the legend covered the start marker at (-2.5, 2)."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.locator("#s-angle").fill("45")
+    expect(page.locator("#s-angle-out")).to_have_text("45°")
+    expect(page.locator("#s-status")).to_have_attribute("data-state", "")
+    scale = page.evaluate("() => { const l = document.getElementById('s-plot')._fullLayout; "
+                          "return [l.xaxis._length / (l.xaxis.range[1] - l.xaxis.range[0]), "
+                          "l.yaxis._length / (l.yaxis.range[1] - l.yaxis.range[0])]; }")
+    assert scale[0] == pytest.approx(scale[1], rel=0.01), scale
+    shown = page.evaluate("() => [...document.getElementById('s-plot')._fullLayout.xaxis.range, "
+                          "...document.getElementById('s-plot')._fullLayout.yaxis.range]")
+    assert shown == pytest.approx([-3, 3, -3, 3], abs=1e-6)  # the whole view, and no more
+    legend = page.locator("#s-plot .legend").bounding_box()
+    area = page.locator("#s-plot .nsewdrag").first.bounding_box()
+    assert legend is not None and area is not None
+    assert legend["y"] >= area["y"] + area["height"]  # below the axes: not over the start
+    page.screenshot(path=str(tmp_path / "surfaces-equal-scale.png"))
+    page.close()

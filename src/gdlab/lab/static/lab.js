@@ -141,10 +141,14 @@ function drawSurface() {
   }
   traces.push({ type: "scatter", mode: "markers", name: "start", x: [d.start[0]], y: [d.start[1]],
                 marker: { size: 11, color: "#fff", line: { color: "#000", width: 2 } } });
+  // one unit as long on both axes (a 45 degree valley drawn at 45 degrees): the plot area shrinks to fit the view;
+  // the legend below the axes (inside, it covered the start at the top left)
   const layout = {
-    margin: { l: 40, r: 10, t: 30, b: 35 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
-    xaxis: { range: [d.view[0], d.view[1]] }, yaxis: { range: [d.view[2], d.view[3]] },
-    legend: { x: 0.01, y: 0.99, bgcolor: "#fffc" }, uirevision: d.surface,
+    margin: { l: 40, r: 10, t: 30, b: 60 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
+    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain" },
+    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+    legend: { orientation: "h", x: 0.5, xanchor: "center", y: 0, yref: "container", yanchor: "bottom" },
+    uirevision: d.surface,
   };
   const plot = $("s-plot");
   Plotly.react(plot, traces, layout, CONFIG).then(() => {
