@@ -50,6 +50,7 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
         "verdicts": [{k: rounded(v) if isinstance(v, float) else v for k, v in f.items()} for f in found],
         "quadratic": quadratic,
         "curvature_at_start": rounded(curvature),
+        "f_at_start": rounded(runs[0].values[0]) if len(runs[0].values) else None,
     }
 
 

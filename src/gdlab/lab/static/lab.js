@@ -176,6 +176,7 @@ function showVerdicts() {
   $("s-info").innerHTML = (q
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
+    : d.f_at_start === null ? `f is not defined at the start (${d.start.map(fmt).join(", ")}).<br>`
     : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ");
 }
 
