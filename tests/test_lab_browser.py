@@ -550,3 +550,61 @@ def test_the_contour_is_drawn_at_equal_scale_with_the_legend_below(
     assert legend["y"] >= area["y"] + area["height"]  # below the axes: not over the start
     page.screenshot(path=str(tmp_path / "surfaces-equal-scale.png"))
     page.close()
+
+
+def test_surfaces_refuses_bad_fields_aloud_and_leaves_no_stale_chart(page: Page) -> None:
+    """A formula that does not parse left the last formula's chart and info line; with no optimizer ticked plain
+    GD was drawn anyway; Steps 5000, 0 or -5 were clamped in silence; f NaN everywhere showed eigenvalues 0, 0."""
+    status, info, plot = page.locator("#s-status"), page.locator("#s-info"), page.locator("#s-plot")
+    expect(plot).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    expect(info).to_contain_text("Hessian eigenvalues at the start")
+    page.locator("#s-formula").fill("x +")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(status).to_have_attribute("data-state", "error")
+    expect(plot).to_have_attribute("data-paths", "0")
+    expect(info).to_have_text("")
+    assert page.locator("#s-plot .main-svg").count() == 0  # no chart of the earlier formula
+    page.locator("#s-formula").fill("sqrt(-1)+x")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(info).to_contain_text("f is not defined at the start (-2, 2)")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "undefined")
+    page.locator(".s-opt[value=plain]").uncheck()
+    expect(status).to_have_attribute("data-state", "hint")
+    expect(status).to_have_text("Tick an optimizer (plain, momentum or Nesterov) to draw its path.")
+    expect(plot).to_have_attribute("data-paths", "0")
+    page.locator(".s-opt[value=momentum]").check()
+    expect(plot).to_have_attribute("data-paths", "1")
+    for typed, said in (("5000", "5000"), ("0", "0"), ("-5", "-5"), ("", "nothing (the field is empty)")):
+        page.locator("#s-steps").fill(typed)
+        page.locator("#s-steps").dispatch_event("change")
+        expect(status).to_have_text(f"steps must be a whole number in [1, 2000]; got {said}.")
+        expect(plot).to_have_attribute("data-paths", "0")
+    page.locator("#s-steps").fill("30")
+    page.locator("#s-steps").dispatch_event("change")
+    expect(status).to_be_hidden()
+    expect(plot).to_have_attribute("data-paths", "1")
+
+
+def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> None:
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    page.locator("#r-batch").fill("40")
+    expect(page.locator("#r-batch-out")).to_have_text("40")
+    page.locator("#r-n").fill("10")  # fewer points than the batch: the batch is 10 now, and says so
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")
+    expect(page.locator("#r-batch-out")).to_have_text("10")
+
+
+def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(page: Page) -> None:
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-batch").fill("")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-note")).to_have_text("batch_size must be a number; got nothing (the field is empty).")
+    page.locator("#t-batch").fill("25")
+    page.locator("#t-lr").fill("0.02")
+    page.locator("#t-epochs").fill("1")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    page.locator("#t-runs-box summary").click()
+    expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")

@@ -81,16 +81,49 @@ function surfaceRequest() {
     angle: +$("s-angle").value,
     learning_rate: surfaceLr(),
     momentum: +$("s-momentum").value,
-    optimizers: optimizers.length ? optimizers : ["plain"],
-    steps: Math.max(1, Math.min(2000, Math.round(+$("s-steps").value) || 1)),
+    optimizers,
+    steps: wholeNumber("s-steps", "steps", 1, 2000),
     start: S.start,
     grid: 90,
   };
 }
 
+function wholeNumber(id, name, lo, hi) {  // a number field's value, or an error naming it, its value and the range
+  const text = $(id).value.trim();
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < lo || v > hi || text === "") {
+    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? "nothing (the field is empty)" : text}.`);
+  }
+  return v;
+}
+
+function clearSurface() {  // no chart, info or verdict of an earlier answer beside an error or a hint
+  const plot = $("s-plot");
+  pause();
+  S.data = null;
+  Plotly.purge(plot);  // its click listener goes with it
+  delete plot.dataset.clicks;
+  plot.dataset.paths = "0";
+  $("s-info").innerHTML = "";
+  $("s-verdict").dataset.verdict = "";
+  $("s-verdict").innerHTML = "";
+}
+
 async function updateSurface() {
   const seq = ++S.seq;
-  const req = surfaceRequest();
+  let req;
+  try {
+    req = surfaceRequest();
+  } catch (err) {  // a field the page refuses before asking
+    showNote("s-status", err.message, "error");
+    clearSurface();
+    return;
+  }
+  if (!req.optimizers.length) {
+    showNote("s-status", "Tick an optimizer (plain, momentum or Nesterov) to draw its path.", "hint");
+    clearSurface();
+    return;
+  }
   $("s-lr-out").textContent = fmt(req.learning_rate);
   $("s-condition-out").textContent = fmt(req.condition);
   $("s-angle-out").textContent = `${req.angle}°`;
@@ -98,7 +131,7 @@ async function updateSurface() {
   // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
   const gridKey = JSON.stringify([req.surface, req.formula, req.condition, req.angle]);
   if (gridKey === S.gridKey) req.grid = 0;
-  noteRequest("s-status", !S.data);
+  noteRequest("s-status", !S.grid);
   try {
     const data = await api("/api/surface", req);
     if (seq !== S.seq) return;  // a newer request is on its way (its note stays)
@@ -112,8 +145,8 @@ async function updateSurface() {
   } catch (err) {
     if (seq !== S.seq) return;
     showNote("s-status", err.message, "error");
-    $("s-verdict").dataset.verdict = "error";  // no verdict of the last good answer beside the error
-    $("s-verdict").innerHTML = "";
+    clearSurface();
+    $("s-verdict").dataset.verdict = "error";  // no chart, info or verdict of the last good answer beside it
   }
 }
 
@@ -205,8 +238,8 @@ function maxSteps() { return Math.max(...S.data.paths.map((p) => p.points.length
 
 $("s-play").addEventListener("click", play);
 $("s-pause").addEventListener("click", pause);
-$("s-step").addEventListener("click", () => { pause(); S.shown = Math.min(S.shown + 1, maxSteps()); drawSurface(); });
-$("s-all").addEventListener("click", () => { pause(); S.shown = maxSteps(); drawSurface(); });
+$("s-step").addEventListener("click", () => { pause(); if (!S.data) return; S.shown = Math.min(S.shown + 1, maxSteps()); drawSurface(); });
+$("s-all").addEventListener("click", () => { pause(); if (!S.data) return; S.shown = maxSteps(); drawSurface(); });
 $("s-surface").addEventListener("change", () => {
   const name = $("s-surface").value;
   $("s-formula-row").hidden = name !== "formula";
@@ -236,9 +269,10 @@ function regressionRequest() {
 async function runRegression() {
   const seq = ++R.seq;
   const req = regressionRequest();
-  for (const id of ["r-n", "r-noise", "r-batch", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
+  $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
+  for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
+  $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
-  $("r-batch").max = req.points ? req.points.length : req.n;
   noteRequest("r-status", !R.data);
   try {
     const d = await api("/api/regression", req);
@@ -351,16 +385,24 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 // ------------------------------------------------------------------ train
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0 };
 
+function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
+  const text = $(id).value.trim();
+  if (text === "" || !Number.isFinite(Number(text))) {
+    throw new Error(`${name} must be a number; got ${text === "" ? "nothing (the field is empty)" : JSON.stringify(text)}.`);
+  }
+  return Number(text);
+}
+
 function trainRequest() {
   const variant = $("t-variant").value;
   const stop = $("t-stop").value.trim();
   return {
     dataset: $("t-dataset").value, model: $("t-model").value,
     hidden: $("t-hidden").value.split(",").map((s) => parseInt(s, 10)).filter((h) => h > 0),
-    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : +$("t-batch").value,
-    learning_rate: +$("t-lr").value, momentum: +$("t-momentum").value,
-    schedule: $("t-schedule").value, warmup_steps: +$("t-warmup").value,
-    stop: stop || null, epochs: +$("t-epochs").value,
+    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : filled("t-batch", "batch_size"),
+    learning_rate: filled("t-lr", "learning_rate"), momentum: filled("t-momentum", "momentum"),
+    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "warmup_steps"),
+    stop: stop || null, epochs: filled("t-epochs", "epochs"),
   };
 }
 
@@ -475,7 +517,7 @@ async function loadRuns() {
     if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
       `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
-      `${esc(r.status)}, ${r.epochs_run} epochs</label>`).join("") : "<p>No recorded runs yet.</p>";
+      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}, batch size ${esc(r.batch_size ?? "–")}</label>`).join("") : "<p>No recorded runs yet.</p>";
     $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
     if (seq === T.listSeq) $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
