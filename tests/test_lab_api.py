@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import socket
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app, training
+from gdlab.lab import create_app, regression, training, verdicts
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -152,7 +153,7 @@ def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:
 
 
 WHY = {"converges": "it has settled", "descending": "still descending", "oscillates": "f went up",
-       "diverges": "left |x|, |y| <= 1e6"}
+       "diverges": "left |x|, |y| <= 1e6", "unbounded": "unbounded below", "undefined": "not defined"}
 """The words in a path verdict's explanation that belong to its verdict word (and to no other)."""
 
 
@@ -216,6 +217,46 @@ def test_the_verdict_word_and_its_explanation_agree_at_the_pages_defaults(
         assert grad_norm > 0.1 and np.all(np.diff(out["paths"][0]["values"]) <= 0)
         assert said["verdict"] == "descending"
         assert _said_gradient_norm(said["why"]) == pytest.approx(grad_norm, rel=1e-2)
+
+
+def test_a_path_falling_ever_faster_runs_off_to_minus_infinity() -> None:
+    """f = -y^2/2 with lr = 0.1: y_k = 1.1^k y_0, f_k = -1.21^k y_0^2/2 (no minimum): 'unbounded', not
+    'oscillates'. A path falling slower and slower to a deep minimum is not; nor one that went up at the end."""
+    f = -0.5 * 1.21 ** np.arange(200)
+    said = path_verdict("momentum", f, 1e5, None, 199)
+    assert said["verdict"] == "unbounded" and "runs off to -infinity" in said["why"], said
+    assert path_verdict("plain", f[:40], 40.0, None, 39)["verdict"] == "descending"  # -2e3 > 1e3*(1 + 0.5) below
+    assert path_verdict("plain", f[:5], 1.0, 5, 10)["verdict"] == "unbounded"  # left the box while falling
+    slowing = -1e6 * (1 - 0.9 ** np.arange(200))
+    assert path_verdict("plain", slowing, 1.0, None, 199)["verdict"] == "descending"
+    bounced = np.concatenate([f, [f[-2]]])
+    assert path_verdict("plain", bounced, 1e5, None, 200)["verdict"] == "oscillates"
+
+
+def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
+    """sqrt(-1) + x is NaN everywhere: it said 'diverges, the rate is too large' beside eigenvalues 0, 0."""
+    out = _surface(client, surface="formula", formula="sqrt(-1)+x", optimizers=["plain", "momentum"])
+    assert [v["verdict"] for v in out["verdicts"]] == ["undefined", "undefined"]
+    assert "not defined" in out["verdicts"][0]["why"] and out["f_at_start"] is None
+    assert path_verdict("plain", np.array([np.nan]), 0.0, 1, 100)["verdict"] == "undefined"
+
+
+def test_the_saddle_with_momentum_runs_off_to_minus_infinity(client: TestClient) -> None:
+    out = _surface(client, surface="saddle", learning_rate=0.1, steps=60, optimizers=["momentum", "nesterov"])
+    assert [v["verdict"] for v in out["verdicts"]] == ["unbounded", "unbounded"], out["verdicts"]
+
+
+@pytest.mark.parametrize(("a", "b", "shown"), [(1.9999, 2.0, ("1.9999", "2")), (0.5, 2.0, ("0.5", "2")),
+                                               (2.0, 2.0, ("2", "2")), (1.23449, 1.2345, ("1.23449", "1.2345"))])
+def test_a_stated_comparison_shows_enough_digits_to_read_true(a: float, b: float, shown: tuple[str, str]) -> None:
+    assert verdicts.pair_text(a, b) == shown
+
+
+def test_the_quadratic_verdict_near_its_limit_reads_true(client: TestClient) -> None:
+    """It said 'learning rate 2 < 2/L = 2' and 'shrinks 1x per step' at rate 1.9999 on a round bowl."""
+    why = _surface(client, condition=1.0, learning_rate=1.9999, grid=0)["verdicts"][0]["why"]
+    assert "learning rate 1.9999 < 2/L = 2," in why and "shrinks 0.9999x per step" in why, why
+    assert verdicts.factor_text(0.95) == "0.95" and verdicts.factor_text(0.9999999) == "0.9999999"
 
 
 def test_a_surface_answer_stays_small(client: TestClient) -> None:
@@ -387,6 +428,30 @@ def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None
     sgd = out["series"][1]
     assert len(sgd["loss"]) == 1000 and sgd["updates"][0] == 0 and sgd["updates"][-1] == 5000
     assert sgd["samples"][-1] == 5000 and out["grid"] is None
+
+
+@pytest.mark.parametrize(("learning_rate", "at"), [(0.7, 42), (1.0, 19)])
+def test_sgd_that_diverges_is_named_and_cut_at_its_last_finite_point(
+    client: TestClient, learning_rate: float, at: int
+) -> None:
+    """At the page's defaults (50 points, batch 8) a rate in the slider's range sent SGD to 1e37 and then null:
+    the answer now says where it diverged, and its path stops before that, every number finite."""
+    out = _regression(client, learning_rate=learning_rate)
+    batch, sgd, mini = out["series"]
+    assert (sgd["diverged_at"], sgd["diverged_epoch"]) == (at, 1)  # 50 updates per epoch
+    assert batch["diverged_at"] is None and mini["diverged_at"] is None
+    assert len(sgd["points"]) == len(sgd["loss"]) == at and sgd["updates"][-1] == at - 1
+    assert all(v is not None and math.isfinite(v) for v in sgd["loss"])
+    assert max(abs(v) for p in sgd["points"] for v in p) <= regression.BLOW_UP
+    w = np.asarray(out["grid"]["w"])
+    assert np.all(np.isfinite(w)) and w[-1] - w[0] <= 2 * 100 * 1.15 + 1e-9  # the frame on finite points
+
+
+def test_first_divergence_finds_the_first_bad_point() -> None:
+    points = np.array([[0.0, 0.0], [1.0, 2.0], [2e6, 0.0], [np.nan, 0.0]])
+    assert regression.first_divergence(points, np.array([1.0, 2.0, 3.0, 4.0])) == 2
+    assert regression.first_divergence(points[:2], np.array([1.0, np.inf])) == 1
+    assert regression.first_divergence(points[:2], np.array([1.0, 2.0])) is None
 
 
 @pytest.mark.parametrize(

@@ -449,3 +449,162 @@ def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path:
     right = page.evaluate("() => document.querySelector('table').getBoundingClientRect().right")
     assert right <= 800
     page.close()
+
+
+def test_a_phone_stacks_the_controls_above_full_width_charts(browser: Browser, url: str, tmp_path: Path) -> None:
+    """At 390x844 the 270 px control column stayed beside the charts (squeezed to 20-60 px) and the header ran
+    off the right edge (the Learn tab cut off): now no sideways scroll, and each tab's main chart is drawn at
+    least 300 px wide."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    width = "() => document.documentElement.scrollWidth"
+    drawn = "(id) => (document.getElementById(id)._fullLayout || {}).width"
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    learn = page.locator(".tab[data-tab=learn]").bounding_box()
+    assert learn is not None and learn["x"] + learn["width"] <= 390  # the last tab on screen
+    for tab, plot in (("surfaces", "s-plot"), ("batches", "r-contour"), ("train", "t-loss"), ("learn", None)):
+        page.locator(f".tab[data-tab={tab}]").click()
+        if tab == "batches":
+            expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+        if tab == "train":
+            page.locator("#t-epochs").fill("2")
+            page.locator("#t-start").click()
+            expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "2")
+        page.screenshot(path=str(tmp_path / f"phone-{tab}.png"), full_page=True)
+        assert page.evaluate(width) <= 390, tab
+        if plot:
+            assert page.evaluate(drawn, plot) >= 300, tab
+            controls = page.locator(f"#{tab} .controls").bounding_box()
+            chart = page.locator(f"#{plot}").bounding_box()
+            assert controls is not None and chart is not None and chart["y"] >= controls["y"] + controls["height"]
+    page.close()
+    assert errors == []
+
+
+def test_sgd_diverging_inside_the_sliders_range_is_named_and_the_frame_stays_finite(page: Page, tmp_path: Path) -> None:
+    """Learning rate 1 at the defaults (50 points, batch 8): SGD ran to 1e37 and null, Plotly threw
+    'createImageData ... source width is zero', the contour's axes went to ~1e37 and the info line kept the last
+    run's numbers. Now SGD is named as diverged (update and epoch), its path ends at its last finite point and the
+    axes stay on the contour."""
+    page.locator(".tab[data-tab=batches]").click()
+    info = page.locator("#r-info")
+    expect(info).to_contain_text("final loss")
+    page.locator("#r-lr").fill("0")  # 10^0 = 1, the slider's top
+    expect(info).to_have_attribute("data-diverged", "sgd")
+    expect(info).to_contain_text("SGD (1 sample): diverged at update 19 (epoch 1)")
+    names = page.evaluate("() => document.getElementById('r-contour').data.map(t => t.name)")
+    assert "SGD (1 sample) (B=1), diverged" in names and "SGD (1 sample) diverged here" in names
+    ranges = page.evaluate("() => { const l = document.getElementById('r-contour')._fullLayout; "
+                           "return [...l.xaxis.range, ...l.yaxis.range]; }")
+    assert all(math.isfinite(v) and abs(v) < 1e3 for v in ranges), ranges
+    page.screenshot(path=str(tmp_path / "batches-sgd-diverged.png"))
+
+
+def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colour(page: Page, tmp_path: Path) -> None:
+    """A 200-epoch past run over a 20-epoch live one: the tick spacing came from the live run (100+ overlapping
+    labels, negative epochs), and the overlay took Plotly's default colours, the live curves' own red and blue.
+    The curves are set here as the stream and the runs endpoint would bring them."""
+    page.locator(".tab[data-tab=train]").click()
+    page.evaluate("""() => {
+        T.epochs = Array.from({length: 20}, (_, i) => ({epoch: i + 1, train_loss: 1 / (i + 1), test_loss: 1.1 / (i + 1)}));
+        const epoch = Array.from({length: 200}, (_, i) => i + 1);
+        T.overlays = {old: {history: {epoch, train_loss: epoch.map((e) => 2 / e)}},
+                      older: {history: {epoch: [1, 2], train_loss: [3, 2]}}};
+        T.ticked = new Set(["old", "older"]);
+        drawTraining();
+    }""")
+    ticks = [int(t) for t in page.locator("#t-loss .xtick text").all_text_contents()]
+    assert 3 <= len(ticks) <= 12 and min(ticks) >= 1 and max(ticks) >= 150, ticks
+    colours = page.evaluate("() => document.getElementById('t-loss').data.map(t => t.line.color)")
+    live, overlays = colours[:2], colours[2:]
+    assert len(overlays) == 2 and all(c for c in overlays), colours
+    assert not set(overlays) & set(live) and len(set(overlays)) == 2, colours
+    page.screenshot(path=str(tmp_path / "train-overlay.png"))
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)])
+def test_the_contour_is_drawn_at_equal_scale_with_the_legend_below(
+    browser: Browser, url: str, viewport: tuple[int, int], tmp_path: Path
+) -> None:
+    """One x unit was ~152 px and one y unit ~82 px at 1280x800 (a 45 degree valley drawn at ~28 degrees), and
+    the legend covered the start marker at (-2.5, 2)."""
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.locator("#s-angle").fill("45")
+    expect(page.locator("#s-angle-out")).to_have_text("45°")
+    expect(page.locator("#s-status")).to_have_attribute("data-state", "")
+    scale = page.evaluate("() => { const l = document.getElementById('s-plot')._fullLayout; "
+                          "return [l.xaxis._length / (l.xaxis.range[1] - l.xaxis.range[0]), "
+                          "l.yaxis._length / (l.yaxis.range[1] - l.yaxis.range[0])]; }")
+    assert scale[0] == pytest.approx(scale[1], rel=0.01), scale
+    shown = page.evaluate("() => [...document.getElementById('s-plot')._fullLayout.xaxis.range, "
+                          "...document.getElementById('s-plot')._fullLayout.yaxis.range]")
+    assert shown == pytest.approx([-3, 3, -3, 3], abs=1e-6)  # the whole view, and no more
+    legend = page.locator("#s-plot .legend").bounding_box()
+    area = page.locator("#s-plot .nsewdrag").first.bounding_box()
+    assert legend is not None and area is not None
+    assert legend["y"] >= area["y"] + area["height"]  # below the axes: not over the start
+    page.screenshot(path=str(tmp_path / "surfaces-equal-scale.png"))
+    page.close()
+
+
+def test_surfaces_refuses_bad_fields_aloud_and_leaves_no_stale_chart(page: Page) -> None:
+    """A formula that does not parse left the last formula's chart and info line; with no optimizer ticked plain
+    GD was drawn anyway; Steps 5000, 0 or -5 were clamped in silence; f NaN everywhere showed eigenvalues 0, 0."""
+    status, info, plot = page.locator("#s-status"), page.locator("#s-info"), page.locator("#s-plot")
+    expect(plot).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    expect(info).to_contain_text("Hessian eigenvalues at the start")
+    page.locator("#s-formula").fill("x +")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(status).to_have_attribute("data-state", "error")
+    expect(plot).to_have_attribute("data-paths", "0")
+    expect(info).to_have_text("")
+    assert page.locator("#s-plot .main-svg").count() == 0  # no chart of the earlier formula
+    page.locator("#s-formula").fill("sqrt(-1)+x")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(info).to_contain_text("f is not defined at the start (-2, 2)")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "undefined")
+    page.locator(".s-opt[value=plain]").uncheck()
+    expect(status).to_have_attribute("data-state", "hint")
+    expect(status).to_have_text("Tick an optimizer (plain, momentum or Nesterov) to draw its path.")
+    expect(plot).to_have_attribute("data-paths", "0")
+    page.locator(".s-opt[value=momentum]").check()
+    expect(plot).to_have_attribute("data-paths", "1")
+    for typed, said in (("5000", "5000"), ("0", "0"), ("-5", "-5"), ("", "nothing (the field is empty)")):
+        page.locator("#s-steps").fill(typed)
+        page.locator("#s-steps").dispatch_event("change")
+        expect(status).to_have_text(f"steps must be a whole number in [1, 2000]; got {said}.")
+        expect(plot).to_have_attribute("data-paths", "0")
+    page.locator("#s-steps").fill("30")
+    page.locator("#s-steps").dispatch_event("change")
+    expect(status).to_be_hidden()
+    expect(plot).to_have_attribute("data-paths", "1")
+
+
+def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> None:
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    page.locator("#r-batch").fill("40")
+    expect(page.locator("#r-batch-out")).to_have_text("40")
+    page.locator("#r-n").fill("10")  # fewer points than the batch: the batch is 10 now, and says so
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")
+    expect(page.locator("#r-batch-out")).to_have_text("10")
+
+
+def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(page: Page) -> None:
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-batch").fill("")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-note")).to_have_text("batch_size must be a number; got nothing (the field is empty).")
+    page.locator("#t-batch").fill("25")
+    page.locator("#t-lr").fill("0.02")
+    page.locator("#t-epochs").fill("1")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    page.locator("#t-runs-box summary").click()
+    expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")

@@ -8,6 +8,9 @@ The three variants start from the same (w, b) and read the samples in the same
 order: epoch e visits the permutation ``epoch_permutation(data_key, e, n)`` of the
 engine (``gd.fit`` with the same seed and batch size ends at the same params);
 batch gradient descent uses every sample in each update.
+
+A path diverges at the first update whose (w, b) leaves |w|, |b| <= ``BLOW_UP``
+or whose loss is not finite: it is cut there, its last point the last finite one.
 """
 
 from __future__ import annotations
@@ -26,16 +29,24 @@ TRUE_WEIGHT, TRUE_BIAS = 1.5, -0.5
 MAX_POINTS = 1000
 MAX_UPDATES = 20_000
 """The most updates of any one path (SGD makes n per epoch)."""
+BLOW_UP = 1e6
+"""|w| or |b| past this (or a loss that is not finite) is divergence."""
 
 
 class Series(NamedTuple):
-    """One variant's run: its (w, b) after each update, the full-data loss there, the samples seen."""
+    """One variant's run: its (w, b) after each update, the full-data loss there, the samples seen.
+
+    diverged_at is the first update that diverged (the arrays stop before it) and
+    diverged_epoch its epoch (from 1); both None for a path that stayed finite.
+    """
 
     name: str
     batch_size: int
-    points: np.ndarray  # (updates + 1, 2)
-    loss: np.ndarray  # (updates + 1,)
-    samples: np.ndarray  # (updates + 1,)
+    points: np.ndarray  # (kept + 1, 2)
+    loss: np.ndarray  # (kept + 1,)
+    samples: np.ndarray  # (kept + 1,)
+    diverged_at: int | None = None
+    diverged_epoch: int | None = None
 
 
 def make_points(n: int, noise: float, seed: int) -> np.ndarray:
@@ -98,7 +109,19 @@ def descent_series(
     ws, losses = jax.device_get(_run(w0, rule.init(w0), x, y, data_mask, idx, mask))
     updates = plan.steps * epochs
     sizes = np.concatenate([[0], mask.sum(axis=1)[:updates]])
-    return Series(name, plan.batch_size, ws[: updates + 1], losses[: updates + 1], np.cumsum(sizes))
+    ws, losses, samples = ws[: updates + 1], losses[: updates + 1], np.cumsum(sizes)
+    at = first_divergence(ws, losses)
+    if at is None:
+        return Series(name, plan.batch_size, ws, losses, samples)
+    return Series(name, plan.batch_size, ws[:at], losses[:at], samples[:at], at, (at - 1) // plan.steps + 1)
+
+
+def first_divergence(points: np.ndarray, loss: np.ndarray) -> int | None:
+    """The first index where |w| or |b| > BLOW_UP or a value is not finite (None if there is none)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(loss) | ~np.all(np.isfinite(points), axis=1) | np.any(np.abs(points) > BLOW_UP, axis=1)
+    found = np.flatnonzero(bad)
+    return int(found[0]) if found.size else None
 
 
 def _batches(plan: Any, n: int, epochs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,8 @@ from gdlab.core import rules
 
 TOUCH = 1e-6
 """Relative distance to the stability limit below which a rate counts as on it."""
+RUNS_OFF = 1e3
+"""How far below f_0 (in units of 1 + |f_0|) a path still falling faster counts as running off to -infinity."""
 SETTLED = 1e-3
 """Gradient norm below which a path on a surface with no closed form counts as converged."""
 
@@ -53,25 +55,26 @@ def quadratic_verdict(
     rho = float(np.max(np.abs(z)))
     swinging = [d for d, r in by_direction.items() if np.any((r.real < 0) | (np.abs(r.imag) > 1e-12))]
     limit = stability_limit(optimizer, big, momentum)
-    limit_text = _limit_text(optimizer, momentum, limit)
+    lr_text, limit_number = pair_text(learning_rate, limit)
+    limit_text = _limit_text(optimizer, momentum, limit_number)
     if abs(learning_rate - limit) <= TOUCH * limit:
         verdict, why = "oscillates", (
-            f"learning rate {learning_rate:.4g} sits on the stability limit {limit_text}: along the "
-            "steepest direction each step lands as far on the other side, for ever")
+            f"learning rate {learning_rate:.4g} sits on the stability limit {_limit_text(optimizer, momentum, limit_number)}: "
+            "along the steepest direction each step lands as far on the other side, for ever")
     elif learning_rate > limit:
         verdict, why = "diverges", (
-            f"learning rate {learning_rate:.4g} > {limit_text}: along the steepest direction "
+            f"learning rate {lr_text} > {limit_text}: along the steepest direction "
             f"(curvature {big:.4g}) each step overshoots by more than it gains; the distance grows "
-            f"{rho:.3g}x per step")
+            f"{factor_text(rho)}x per step")
     elif swinging:
         verdict, why = "oscillates", (
-            f"learning rate {learning_rate:.4g} < {limit_text}, so it converges, but it overshoots "
+            f"learning rate {lr_text} < {limit_text}, so it converges, but it overshoots "
             f"along the direction of curvature {max(swinging):.4g} ({_overshoot(optimizer)}); "
-            f"the distance shrinks {rho:.3g}x per step")
+            f"the distance shrinks {factor_text(rho)}x per step")
     else:
         verdict, why = "converges", (
-            f"learning rate {learning_rate:.4g} < {limit_text}: every direction shrinks without "
-            f"overshooting; the slowest (curvature {lam:.4g}) by {rho:.3g}x per step")
+            f"learning rate {lr_text} < {limit_text}: every direction shrinks without "
+            f"overshooting; the slowest (curvature {lam:.4g}) by {factor_text(rho)}x per step")
     return {"optimizer": optimizer, "verdict": verdict, "why": why, "rate": rho,
             "stability_limit": limit}
 
@@ -80,11 +83,22 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
                  steps: int) -> dict[str, Any]:
     """Verdict for a path on a surface with no closed form, read from the path itself.
 
+    undefined   f is not a finite number at the start
+    unbounded   f fell from f_0 to its lowest value at the last point, and faster at the end than at
+                the start, by more than RUNS_OFF*(1 + |f_0|) (or it left the box while so falling)
     diverges    it left the box (or f stopped being finite) at step diverged_at
     converges   |grad f| < SETTLED at the last point
     oscillates  not settled, and f_{k+1} > f_k on some step
     descending  not settled, and f fell on every step: not yet converged within the steps
     """
+    if values.size == 0 or not np.isfinite(values[0]):
+        return {"optimizer": optimizer, "verdict": "undefined", "why": (
+            "f is not defined (not a finite number) at the start point, so there is no slope to follow: "
+            "pick another start or another formula")}
+    if _runs_off(values, diverged_at is not None):
+        return {"optimizer": optimizer, "verdict": "unbounded", "why": (
+            f"f fell from {values[0]:.4g} to {values[-1]:.4g} in {values.size - 1} steps and falls faster "
+            "every step: f has no minimum that way (unbounded below), so the path runs off to -infinity")}
     if diverged_at is not None:
         return {"optimizer": optimizer, "verdict": "diverges", "why": (
             f"the iterate left |x|, |y| <= 1e6 (or f stopped being finite) at step {diverged_at}: "
@@ -103,12 +117,37 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
         f"the {steps} steps")}
 
 
-def _limit_text(optimizer: str, momentum: float, limit: float) -> str:
+def _runs_off(values: np.ndarray, left: bool) -> bool:
+    """f at its lowest at the last point and falling faster there than at the start: by RUNS_OFF*(1 + |f_0|),
+    or by any amount on a path that left the box."""
+    if values.size < 3 or not np.all(np.isfinite(values)) or values[-1] > np.min(values):
+        return False
+    first, last = values[0] - values[1], values[-2] - values[-1]
+    deep = values[0] - values[-1] > (0.0 if left else RUNS_OFF * (1.0 + abs(values[0])))
+    return bool(deep and last > max(first, 0.0))
+
+
+def pair_text(a: float, b: float, digits: int = 4) -> tuple[str, str]:
+    """a and b with the fewest significant digits (at least ``digits``) that tell them apart, so that a
+    comparison stated between them reads true (1.9999 < 2, not 2 < 2)."""
+    for d in range(digits, 18):
+        texts = f"{a:.{d}g}", f"{b:.{d}g}"
+        if a == b or texts[0] != texts[1]:
+            return texts
+    return texts
+
+
+def factor_text(rho: float) -> str:
+    """A per-step factor with 3 significant digits, or as many more as keep it from reading 1 (0.9999x)."""
+    return pair_text(rho, 1.0, 3)[0]
+
+
+def _limit_text(optimizer: str, momentum: float, limit: str) -> str:
     if optimizer == "plain":
-        return f"2/L = {limit:.4g}"
+        return f"2/L = {limit}"
     if optimizer == "momentum":
-        return f"(2 + 2m)/L = {limit:.4g} (m = {momentum:g})"
-    return f"(2 + 2m)/((1 + 2m) L) = {limit:.4g} (m = {momentum:g})"
+        return f"(2 + 2m)/L = {limit} (m = {momentum:g})"
+    return f"(2 + 2m)/((1 + 2m) L) = {limit} (m = {momentum:g})"
 
 
 def _overshoot(optimizer: str) -> str:

@@ -50,6 +50,7 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
         "verdicts": [{k: rounded(v) if isinstance(v, float) else v for k, v in f.items()} for f in found],
         "quadratic": quadratic,
         "curvature_at_start": rounded(curvature),
+        "f_at_start": rounded(runs[0].values[0]) if len(runs[0].values) else None,
     }
 
 
@@ -111,7 +112,8 @@ def _series(s: regression.Series) -> dict[str, Any]:
     keep = _thin(len(s.loss))
     return {"name": s.name, "batch_size": s.batch_size, "updates": keep.tolist(),
             "points": rounded(s.points[keep]), "loss": rounded(s.loss[keep]),
-            "samples": s.samples[keep].astype(int).tolist()}
+            "samples": s.samples[keep].astype(int).tolist(),
+            "diverged_at": s.diverged_at, "diverged_epoch": s.diverged_epoch}
 
 
 def _thin(length: int) -> np.ndarray:

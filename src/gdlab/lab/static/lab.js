@@ -6,6 +6,7 @@ const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
                  batch: "#2e7d32", sgd: "#c62828", minibatch: "#1565c0" };
 const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
                  batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
+const OVERLAY_COLORS = ["#8e24aa", "#ef6c00", "#00838f", "#6d4c41", "#c2185b", "#546e7a"];  // none a live curve's
 const CONFIG = { displayModeBar: false, responsive: true };
 const LIGHT = [[0, "#fdfdf6"], [0.35, "#dcebd9"], [0.7, "#a9c7e6"], [1, "#7d8fc9"]];  // low to high
 
@@ -80,16 +81,49 @@ function surfaceRequest() {
     angle: +$("s-angle").value,
     learning_rate: surfaceLr(),
     momentum: +$("s-momentum").value,
-    optimizers: optimizers.length ? optimizers : ["plain"],
-    steps: Math.max(1, Math.min(2000, Math.round(+$("s-steps").value) || 1)),
+    optimizers,
+    steps: wholeNumber("s-steps", "steps", 1, 2000),
     start: S.start,
     grid: 90,
   };
 }
 
+function wholeNumber(id, name, lo, hi) {  // a number field's value, or an error naming it, its value and the range
+  const text = $(id).value.trim();
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < lo || v > hi || text === "") {
+    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? "nothing (the field is empty)" : text}.`);
+  }
+  return v;
+}
+
+function clearSurface() {  // no chart, info or verdict of an earlier answer beside an error or a hint
+  const plot = $("s-plot");
+  pause();
+  S.data = null;
+  Plotly.purge(plot);  // its click listener goes with it
+  delete plot.dataset.clicks;
+  plot.dataset.paths = "0";
+  $("s-info").innerHTML = "";
+  $("s-verdict").dataset.verdict = "";
+  $("s-verdict").innerHTML = "";
+}
+
 async function updateSurface() {
   const seq = ++S.seq;
-  const req = surfaceRequest();
+  let req;
+  try {
+    req = surfaceRequest();
+  } catch (err) {  // a field the page refuses before asking
+    showNote("s-status", err.message, "error");
+    clearSurface();
+    return;
+  }
+  if (!req.optimizers.length) {
+    showNote("s-status", "Tick an optimizer (plain, momentum or Nesterov) to draw its path.", "hint");
+    clearSurface();
+    return;
+  }
   $("s-lr-out").textContent = fmt(req.learning_rate);
   $("s-condition-out").textContent = fmt(req.condition);
   $("s-angle-out").textContent = `${req.angle}°`;
@@ -97,7 +131,7 @@ async function updateSurface() {
   // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
   const gridKey = JSON.stringify([req.surface, req.formula, req.condition, req.angle]);
   if (gridKey === S.gridKey) req.grid = 0;
-  noteRequest("s-status", !S.data);
+  noteRequest("s-status", !S.grid);
   try {
     const data = await api("/api/surface", req);
     if (seq !== S.seq) return;  // a newer request is on its way (its note stays)
@@ -111,8 +145,8 @@ async function updateSurface() {
   } catch (err) {
     if (seq !== S.seq) return;
     showNote("s-status", err.message, "error");
-    $("s-verdict").dataset.verdict = "error";  // no verdict of the last good answer beside the error
-    $("s-verdict").innerHTML = "";
+    clearSurface();
+    $("s-verdict").dataset.verdict = "error";  // no chart, info or verdict of the last good answer beside it
   }
 }
 
@@ -140,10 +174,14 @@ function drawSurface() {
   }
   traces.push({ type: "scatter", mode: "markers", name: "start", x: [d.start[0]], y: [d.start[1]],
                 marker: { size: 11, color: "#fff", line: { color: "#000", width: 2 } } });
+  // one unit as long on both axes (a 45 degree valley drawn at 45 degrees): the plot area shrinks to fit the view;
+  // the legend below the axes (inside, it covered the start at the top left)
   const layout = {
-    margin: { l: 40, r: 10, t: 30, b: 35 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
-    xaxis: { range: [d.view[0], d.view[1]] }, yaxis: { range: [d.view[2], d.view[3]] },
-    legend: { x: 0.01, y: 0.99, bgcolor: "#fffc" }, uirevision: d.surface,
+    margin: { l: 40, r: 10, t: 30, b: 60 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
+    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain" },
+    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+    legend: { orientation: "h", x: 0.5, xanchor: "center", y: 0, yref: "container", yanchor: "bottom" },
+    uirevision: d.surface,
   };
   const plot = $("s-plot");
   Plotly.react(plot, traces, layout, CONFIG).then(() => {
@@ -171,6 +209,7 @@ function showVerdicts() {
   $("s-info").innerHTML = (q
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
+    : d.f_at_start === null ? `f is not defined at the start (${d.start.map(fmt).join(", ")}).<br>`
     : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ");
 }
 
@@ -199,8 +238,8 @@ function maxSteps() { return Math.max(...S.data.paths.map((p) => p.points.length
 
 $("s-play").addEventListener("click", play);
 $("s-pause").addEventListener("click", pause);
-$("s-step").addEventListener("click", () => { pause(); S.shown = Math.min(S.shown + 1, maxSteps()); drawSurface(); });
-$("s-all").addEventListener("click", () => { pause(); S.shown = maxSteps(); drawSurface(); });
+$("s-step").addEventListener("click", () => { pause(); if (!S.data) return; S.shown = Math.min(S.shown + 1, maxSteps()); drawSurface(); });
+$("s-all").addEventListener("click", () => { pause(); if (!S.data) return; S.shown = maxSteps(); drawSurface(); });
 $("s-surface").addEventListener("change", () => {
   const name = $("s-surface").value;
   $("s-formula-row").hidden = name !== "formula";
@@ -230,9 +269,10 @@ function regressionRequest() {
 async function runRegression() {
   const seq = ++R.seq;
   const req = regressionRequest();
-  for (const id of ["r-n", "r-noise", "r-batch", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
+  $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
+  for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
+  $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
-  $("r-batch").max = req.points ? req.points.length : req.n;
   noteRequest("r-status", !R.data);
   try {
     const d = await api("/api/regression", req);
@@ -247,15 +287,35 @@ async function runRegression() {
   }
 }
 
+function regressionInfo(s) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
+  const last = s.loss[s.loss.length - 1], first = s.loss[0];
+  if (s.diverged_at !== null) {
+    return `${LABELS[s.name]}: <span class="error">diverged at update ${s.diverged_at} (epoch ${s.diverged_epoch})</span>: ` +
+      `w or b left ±1e6 or the loss stopped being finite; its path stops at the last finite point (loss ${fmt(last)})`;
+  }
+  const grew = last > first ? ` (<span class="error">grew from ${fmt(first)}</span>: the rate is too large)` : "";
+  return `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(last)}${grew}`;
+}
+
 function drawRegression() {
   const d = R.data;
+  // the numbers first: a chart that failed to draw must not leave the last run's line under it
+  $("r-info").innerHTML = d.series.map(regressionInfo).join("; ") +
+    `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
+  $("r-info").dataset.diverged = d.series.filter((s) => s.diverged_at !== null).map((s) => s.name).join(" ");
   const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
                     ncontours: 25, colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
                     contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } }];
   for (const s of d.series) {
-    traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})`,
+    const broke = s.diverged_at !== null;
+    traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})${broke ? ", diverged" : ""}`,
                   x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
                   line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2.5 } });
+    if (broke) {  // where the path was cut: its last finite point
+      const [w, b] = s.points[s.points.length - 1];
+      traces.push({ type: "scatter", mode: "markers", name: `${LABELS[s.name]} diverged here`, x: [w], y: [b],
+                    marker: { symbol: "x", size: 11, color: COLORS[s.name] } });
+    }
   }
   traces.push({ type: "scatter", mode: "markers", name: "least squares", x: [d.least_squares[0]], y: [d.least_squares[1]],
                 marker: { symbol: "star", size: 13, color: "#f9a825", line: { color: "#000", width: 1 } } });
@@ -264,7 +324,9 @@ function drawRegression() {
                   legend: { orientation: "h", x: 0, xref: "container", y: 0, yref: "container", yanchor: "bottom",
                             font: { size: 10 } } };
   Plotly.react("r-contour", traces, { ...small, margin: { ...small.margin, b: 130 }, title: { text: "full-data loss over (w, b)", font: { size: 13 } },
-    xaxis: { title: { text: "w" } }, yaxis: { title: { text: "b" } } }, CONFIG);
+    // the frame is the contour's (the server frames it on the finite points): a path running off does not stretch it
+    xaxis: { title: { text: "w" }, range: [d.grid.w[0], d.grid.w.at(-1)] },
+    yaxis: { title: { text: "b" }, range: [d.grid.b[0], d.grid.b.at(-1)] } }, CONFIG);
   $("r-contour").dataset.paths = String(d.series.length);
   const curve = (key) => d.series.map((s) => ({ type: "scatter", mode: "lines", name: LABELS[s.name],
     x: s[key], y: s.loss, line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2 } }));
@@ -272,9 +334,6 @@ function drawRegression() {
     xaxis: { title: { text: "updates" }, type: "log" }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
     xaxis: { title: { text: "samples seen" } }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
-  $("r-info").innerHTML = d.series.map((s) =>
-    `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(s.loss[s.loss.length - 1])}`).join("; ") +
-    `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
 }
 
 function drawScatter() {
@@ -326,16 +385,24 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 // ------------------------------------------------------------------ train
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0 };
 
+function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
+  const text = $(id).value.trim();
+  if (text === "" || !Number.isFinite(Number(text))) {
+    throw new Error(`${name} must be a number; got ${text === "" ? "nothing (the field is empty)" : JSON.stringify(text)}.`);
+  }
+  return Number(text);
+}
+
 function trainRequest() {
   const variant = $("t-variant").value;
   const stop = $("t-stop").value.trim();
   return {
     dataset: $("t-dataset").value, model: $("t-model").value,
     hidden: $("t-hidden").value.split(",").map((s) => parseInt(s, 10)).filter((h) => h > 0),
-    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : +$("t-batch").value,
-    learning_rate: +$("t-lr").value, momentum: +$("t-momentum").value,
-    schedule: $("t-schedule").value, warmup_steps: +$("t-warmup").value,
-    stop: stop || null, epochs: +$("t-epochs").value,
+    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : filled("t-batch", "batch_size"),
+    learning_rate: filled("t-lr", "learning_rate"), momentum: filled("t-momentum", "momentum"),
+    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "warmup_steps"),
+    stop: stop || null, epochs: filled("t-epochs", "epochs"),
   };
 }
 
@@ -346,13 +413,16 @@ function drawTraining() {
   if (e.some((r) => r.test_loss !== undefined)) {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
-  for (const [id, run] of Object.entries(T.overlays)) {
-    if (!T.ticked.has(id)) continue;
+  let last = Math.max(1, ...x);  // the widest run shown sets the axis
+  Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
     loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
-                y: run.history.train_loss, line: { dash: "dot", width: 1.5 } });
-  }
-  // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2); axis titles are objects since plotly.js 3
-  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(Math.max(0, ...x) / 10)) };
+                y: run.history.train_loss, line: { dash: "dot", width: 1.5, color: OVERLAY_COLORS[i % OVERLAY_COLORS.length] } });
+    last = Math.max(last, ...run.history.epoch);
+  });
+  // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
+  // objects since plotly.js 3
+  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(last / 10)),
+                   range: [1 - Math.max(0.3, last / 50), last + Math.max(0.3, last / 50)] };
   // the legend above the axes, right (at the side it narrowed the loss chart: its epochs sat left of the
   // accuracy chart's below); the titles at the left, clear of it
   const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
@@ -447,7 +517,7 @@ async function loadRuns() {
     if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
       `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
-      `${esc(r.status)}, ${r.epochs_run} epochs</label>`).join("") : "<p>No recorded runs yet.</p>";
+      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}, batch size ${esc(r.batch_size ?? "–")}</label>`).join("") : "<p>No recorded runs yet.</p>";
     $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
     if (seq === T.listSeq) $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
