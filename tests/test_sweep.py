@@ -289,7 +289,10 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
     ("kwargs", "match"),
     [
         ({"learning_rate": []}, "learning_rate must hold at least one value"),
-        ({"learning_rate": [0.1, 0.1]}, "learning_rate must not repeat a value"),
+        ({"learning_rate": [0.1, 0.1]}, r"learning_rate must not repeat a value; got \[0.1, 0.1\]"),
+        ({"learning_rate": [0.1, 0.1 + 1e-10]}, r"learning_rate must not repeat a value \(as the float32 numbers they "
+                                                r"train with\); got \[0.1, 0.1000000001\]"),
+        ({"learning_rate": [0.1], "momentum": [0.5, 0.5 + 1e-12]}, r"momentum must not repeat a value \(as the float32"),
         ({"learning_rate": [0.1, -1.0]}, r"learning_rate\[1\] must be a float in \(0, inf\); got -1.0"),
         ({"learning_rate": [0.1], "batch_size": [10_000]}, r"batch_size must be an integer in \[1, 450\]"),
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
@@ -449,8 +452,11 @@ def test_bfloat16_compute_keeps_float32_weights_and_tracks_float32(small) -> Non
 
 def test_logspace() -> None:
     np.testing.assert_allclose(gd.logspace(0.001, 1.0, 4), [0.001, 0.01, 0.1, 1.0])
-    with pytest.raises(ValueError, match="high must be >= low"):
+    with pytest.raises(ValueError, match=r"^high must be > low for n > 1 rates; got low=1.0, high=0.1\.$"):
         gd.logspace(1.0, 0.1, 3)
+    with pytest.raises(ValueError, match=r"^high must be > low for n > 1 rates; got low=0.1, high=0.1\.$"):
+        gd.logspace(0.1, 0.1, 3)  # three equal rates, which sweep refuses
+    assert gd.logspace(0.1, 0.1, 1) == [0.1]
 
 
 def test_a_sweep_sharded_over_four_devices_equals_the_unsharded_one(small, data_cache) -> None:

@@ -152,8 +152,8 @@ def sweep(
     the params of its best epoch, as ``gd.fit`` does (``run(k).best_epoch``); a started
     config whose best epoch came before its start returns its last params (best_epoch None).
     """
-    rates = _grid("learning_rate", learning_rate, check_positive_float)
-    momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v))
+    rates = _grid("learning_rate", learning_rate, check_positive_float, trained=True)
+    momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v), trained=True)
     seeds_used = seed_list(seeds)
     sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
     shapes = _schedule_grid(schedule)
@@ -296,8 +296,9 @@ def logspace(low: float, high: float, n: int) -> list[float]:
     """n learning rates spaced evenly on a log scale from low to high (both included)."""
     low, high = check_positive_float("low", low), check_positive_float("high", high)
     n = check_int_range("n", n, 1)
-    if high < low:
-        raise ValueError(f"high must be >= low; got low={low}, high={high}.")
+    if high < low or (high == low and n > 1):
+        raise ValueError(f"high must be {'>' if n > 1 else '>='} low{' for n > 1 rates' if n > 1 else ''}; "
+                         f"got low={low}, high={high}.")
     return [float(v) for v in np.geomspace(low, high, n)]
 
 
@@ -500,11 +501,16 @@ def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
     return Mesh(devices, (CONFIGS, DATA))
 
 
-def _grid(name: str, values: Any, check: Callable[[str, Any], Any]) -> list[Any]:
+def _grid(name: str, values: Any, check: Callable[[str, Any], Any], trained: bool = False) -> list[Any]:
+    """The grid's values, each checked; none may repeat (trained: compared as the float32 numbers they train
+    with, where 0.1 and 0.1 + 1e-10 are one)."""
     items = _as_list(name, values)
     checked = [check(f"{name}[{i}]", v) for i, v in enumerate(items)]
-    if len(set(checked)) != len(checked):
-        raise ValueError(f"{name} must not repeat a value; got {list(items)!r}.")
+    with np.errstate(over="ignore"):  # a rate past float32's range is named by its own check later
+        same = [float(np.float32(v)) for v in checked] if trained else checked
+    if len(set(same)) != len(same):
+        how = " (as the float32 numbers they train with)" if trained and len(set(checked)) == len(checked) else ""
+        raise ValueError(f"{name} must not repeat a value{how}; got {list(items)!r}.")
     return checked
 
 
