@@ -59,7 +59,7 @@ def quadratic_verdict(
     limit_text = _limit_text(optimizer, momentum, limit_number)
     if abs(learning_rate - limit) <= TOUCH * limit:
         verdict, why = "oscillates", (
-            f"learning rate {learning_rate:.4g} sits on the stability limit {_limit_text(optimizer, momentum, limit_number)}: "
+            f"learning rate {learning_rate:.4g} sits on the stability limit {limit_text}: "
             "along the steepest direction each step lands as far on the other side, for ever")
     elif learning_rate > limit:
         verdict, why = "diverges", (
