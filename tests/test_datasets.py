@@ -411,16 +411,16 @@ def test_from_arrays_makes_integer_features_float_and_a_vector_one_feature() -> 
             np.ones((3, 2)),
             np.array([0, -1, 1]),
             {},
-            r"y labels must be in \[0, 2\) \(n_classes=2\); got -1 at index 1 \(whole numbers read as class labels; "
-            r"pass task=\"regression\" if y is a quantity\)\.$",
+            (r"y labels must be in \[0, 2\) \(n_classes=2\); got -1 at index 1 \(whole numbers read as class labels; "
+            r"pass task=\"regression\" if y is a quantity\)\.$"),
         ),
         (
             np.ones((3, 2)),
             np.array([100_000, 101_000, 129_000]),  # prices, say: not 129001 classes
             {},
-            r"y must be class labels 0 \.\. n_classes - 1 when its whole numbers are read as labels; its largest, "
+            (r"y must be class labels 0 \.\. n_classes - 1 when its whole numbers are read as labels; its largest, "
             r"129000, would make 129001 classes for 3 samples \(pass task=\"regression\" if y is a quantity, or "
-            r"n_classes if it is labels\)\.$",
+            r"n_classes if it is labels\)\.$"),
         ),
         (
             np.ones((3, 2)),

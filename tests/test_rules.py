@@ -119,10 +119,10 @@ def test_a_callable_rate_is_checked_at_every_update_of_the_run_before_it_starts(
 @pytest.mark.parametrize(
     ("learning_rate", "match"),
     [
-        (lambda step: 0.1 if step < 5 else 0.01, r"^learning_rate must be a schedule JAX can trace \(use jnp\.where, "
-                                                  r"not a Python if, on the step\)"),
-        (lambda step: jnp.array([0.1, 0.2]), r"^learning_rate must give one number per step; got an array of shape "
-                                             r"\(2,\) at each step\.$"),
+        (lambda step: 0.1 if step < 5 else 0.01, (r"^learning_rate must be a schedule JAX can trace \(use jnp\.where, "
+                                                  r"not a Python if, on the step\)")),
+        (lambda step: jnp.array([0.1, 0.2]), (r"^learning_rate must give one number per step; got an array of shape "
+                                             r"\(2,\) at each step\.$")),
     ],
     ids=["python_if", "vector"],
 )

@@ -290,8 +290,8 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
     [
         ({"learning_rate": []}, "learning_rate must hold at least one value"),
         ({"learning_rate": [0.1, 0.1]}, r"learning_rate must not repeat a value; got \[0.1, 0.1\]"),
-        ({"learning_rate": [0.1, 0.1 + 1e-10]}, r"learning_rate must not repeat a value \(as the float32 numbers they "
-                                                r"train with\); got \[0.1, 0.1000000001\]"),
+        ({"learning_rate": [0.1, 0.1 + 1e-10]}, (r"learning_rate must not repeat a value \(as the float32 numbers they "
+                                                r"train with\); got \[0.1, 0.1000000001\]")),
         ({"learning_rate": [0.1], "momentum": [0.5, 0.5 + 1e-12]}, r"momentum must not repeat a value \(as the float32"),
         ({"learning_rate": [0.1, -1.0]}, r"learning_rate\[1\] must be a float in \(0, inf\); got -1.0"),
         ({"learning_rate": [0.1], "batch_size": [10_000]}, r"batch_size must be an integer in \[1, 450\]"),
@@ -356,8 +356,8 @@ def test_bad_hooks_are_named_before_anything_compiles(tiny, compile_counter) -> 
         (31, {"stop": gd.stop.early_stopping("test_accuracy", 2), "test_every": 2}, ValueError,
          "stop rule early_stopping reads test_accuracy, which test_every=2 measures only once every 2 epochs"),
         (32, {"schedule": ["one_cycle"]}, ValueError,  # one update: was "total_steps must be ... got 1", not a sweep argument
-         r"schedule 'one_cycle' needs a rise longer than one update: at pct_start 0\.3, at least 4 updates after "
-         r"warmup_steps \(0\); the run has 1 "),
+         (r"schedule 'one_cycle' needs a rise longer than one update: at pct_start 0\.3, at least 4 updates after "
+         r"warmup_steps \(0\); the run has 1 ")),
         (33, {"schedule": ["one_cycle"], "epochs": 3}, ValueError,  # 3 updates: it blamed pct_start, never given
          r"at least 4 updates after warmup_steps \(0\); the run has 3 .*Give more epochs or a larger pct_start\.$"),
     ],
