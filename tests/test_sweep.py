@@ -298,6 +298,9 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": [0.1], "seeds": 0}, "seeds"),
         ({"learning_rate": [0.1], "seeds": [1, 1]}, "seeds must not repeat"),
+        ({"learning_rate": [0.1], "seeds": 2.0}, (r"seeds must be a count \(an integer in \[1, 65536\]\) or a list of "
+                                                r"seeds; got 2\.0")),
+        ({"learning_rate": [0.1], "seeds": True}, r"seeds must be a count .*; got True"),
         ({"learning_rate": [0.1], "seeds": 10**9}, r"seeds must be an integer in \[1, 65536\]; got 1000000000"),
         ({"learning_rate": [0.1], "schedule": []}, "schedule must hold at least one value"),
         ({"learning_rate": [0.1], "schedule": ["cosine", "cosin"]}, r"schedule\[1\] must be one of .*got 'cosin'"),
@@ -311,7 +314,7 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
     ],
 )
 def test_bad_grids(small, kwargs, match) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         gd.sweep(MODEL, small, **kwargs)
 
 

@@ -540,6 +540,8 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
     """A count n as seeds 0..n-1 (n at most MAX_SEEDS), or a list of distinct seeds (checked)."""
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         return list(range(check_int_range("seeds", seeds, 1, MAX_SEEDS)))
+    if isinstance(seeds, (bool, np.bool_)) or is_real(seeds):  # 2.0 or True: neither a count nor a list
+        raise TypeError(f"seeds must be a count (an integer in [1, {MAX_SEEDS}]) or a list of seeds; got {seeds!r}.")
     return _grid("seeds", seeds, lambda n, v: check_int_range(n, v, 0, 2**32 - 1))
 
 
