@@ -424,6 +424,7 @@ def test_rule_and_tracking_arguments_are_refused_before_anything_compiles(featur
     [
         ({}, ValueError, r"params must hold at least one array; got \{\}"),
         ({"c": "2.0"}, TypeError, r"params must be a pytree of float arrays; got a leaf '2.0'"),
+        ({"c": np.array([1.0, np.inf])}, ValueError, r"^params must be finite to start from; got inf in params\['c'\]\.$"),
         ([1.0, 2.0], ValueError, (r"loss_fn\(params, x, y\) must accept the params and a batch x \(1, 3\) "
                                   r"float32, y \(1,\) float32; it raised TypeError: list indices")),
     ],

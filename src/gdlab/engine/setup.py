@@ -88,6 +88,11 @@ def _param_arrays(params: Any) -> Params:
     for leaf in leaves:
         if not isinstance(leaf, (jax.Array, np.ndarray, np.generic, int, float)) or isinstance(leaf, bool):
             raise TypeError(f"params must be a pytree of float arrays; got a leaf {leaf!r}.")
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        values = np.asarray(leaf)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad = values.ravel()[np.argmin(np.isfinite(values).ravel())]
+            raise ValueError(f"params must be finite to start from; got {bad} in params{jax.tree_util.keystr(path)}.")
     return jax.tree.map(jnp.asarray, params)
 
 
