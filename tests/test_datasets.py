@@ -346,6 +346,15 @@ def test_from_arrays_infers_the_task_from_the_label_dtype() -> None:
     assert one_class.n_classes == 2
 
 
+def test_from_arrays_takes_a_column_of_labels_and_names_y_for_other_shapes() -> None:
+    x = np.arange(12.0).reshape(6, 2)
+    column = gd.datasets.from_arrays(x, np.array([[0], [1], [2], [1], [0], [2]]), test_fraction=0.5)
+    assert (column.task, column.n_classes, column.y_train.shape) == ("classification", 3, (3,))
+    with pytest.raises(ValueError, match=r"^y must be one class label per sample, shape \(n,\) or \(n, 1\), for "
+                                         r"classification; got shape \(6, 2\)\.$"):
+        gd.datasets.from_arrays(x, np.zeros((6, 2), int))
+
+
 def test_from_arrays_task_and_n_classes_override_the_inference() -> None:
     x = np.arange(12.0).reshape(6, 2)
     data = gd.datasets.from_arrays(x, np.array([0, 1, 2, 1, 0, 2]), task="regression")

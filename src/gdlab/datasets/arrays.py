@@ -65,6 +65,12 @@ def prepare_arrays(
     check_choice("task", task, TASKS)
     hint = ' (whole numbers read as class labels; pass task="regression" if y is a quantity)' if inferred else ""
     y_arr = _targets(y_arr, task)
+    if task == "classification" and y_arr.ndim != 1:
+        if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+            y_arr = y_arr[:, 0]  # a column of labels
+        else:
+            raise ValueError(f"y must be one class label per sample, shape (n,) or (n, 1), for classification; "
+                             f"got shape {y_arr.shape}.")
     if task != "classification":
         if y_arr.ndim > 2 or 0 in y_arr.shape[1:]:
             raise ValueError(f"y must have shape (n,) or (n, k) with k >= 1 for regression; got shape {y_arr.shape}.")
