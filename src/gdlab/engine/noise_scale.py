@@ -55,7 +55,7 @@ class NoiseScale(NamedTuple):
 
 def noise_scale(
     model: Model | LossFn,
-    params: Params,
+    params: Params | None,
     data: Dataset,
     small_batch: int = 16,
     big_batch: int = 512,
@@ -69,6 +69,8 @@ def noise_scale(
     loss: str | None = None,
 ) -> NoiseScale:
     """B_simple at params from gradient norms of ``batches`` random batches at each of two sizes.
+
+    params None measures at the model's initial params drawn from ``seed`` (as ``gd.fit`` would start).
 
     ``learning_rate`` (tuned at ``batch_size``, default small_batch; "full":
     tuned for batch GD on all n_train samples) gives the recommended learning
