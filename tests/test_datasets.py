@@ -567,6 +567,9 @@ def test_dataset_accepts_consistent_arrays() -> None:
             r"y_test labels must be in \[0, 3\) \(n_classes=3\); got -1",
         ),
         ({"n_classes": 1}, r"n_classes must be an integer >= 2 for classification; got 1"),
+        ({"n_classes": 2.5}, r"n_classes must be an integer >= 2 for classification; got 2\.5"),
+        ({"task": "regression", "y_train": np.zeros(5, np.float32), "y_test": np.zeros(2, np.float32)},
+         r"n_classes must be None for a regression data set; got 3"),
         ({"task": "ranking"}, r"task must be one of .*; got 'ranking'"),
         (
             {"x_test": np.zeros((2, 3), np.float32)},
@@ -579,6 +582,8 @@ def test_dataset_accepts_consistent_arrays() -> None:
         "label_too_big",
         "negative_label",
         "n_classes",
+        "n_classes_float",
+        "n_classes_regression",
         "task",
         "features",
     ],

@@ -95,6 +95,8 @@ def _validate(d: Dataset) -> None:
         )
     if d.task == "classification":
         _validate_labels(d)
+    elif d.n_classes is not None:
+        raise ValueError(f"n_classes must be None for a regression data set; got {d.n_classes!r}.")
 
 
 def _check_finite_floats(name: str, a: np.ndarray) -> None:
@@ -108,8 +110,9 @@ def _check_finite_floats(name: str, a: np.ndarray) -> None:
 
 
 def _validate_labels(d: Dataset) -> None:
-    if d.n_classes is None or d.n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2 for classification; got {d.n_classes!r}.")
+    n = d.n_classes
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"n_classes must be an integer >= 2 for classification; got {n!r}.")
     for split in ("train", "test"):
         y = getattr(d, f"y_{split}")
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
