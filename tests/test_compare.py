@@ -386,7 +386,7 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     assert f"has 1 unfinished configs of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
     assert main(["resume", sweep_id, "--db", "runs.db"]) == 0
     out, err = capsys.readouterr()
-    assert out == f"sweep {sweep_id}: done: 12 max_epochs\ngdlab report {sweep_id} writes its report\n"
+    assert out == f"sweep {sweep_id}: done: 12 max_epochs\ngdlab report {sweep_id} --db runs.db writes its report\n"
     assert "batch size 40: 1 unfinished config " in err and "2/2 done" in err  # its progress bar
     assert main(["runs", "show", sweep_id, "--db", "runs.db", "--json"]) == 0
     after = json.loads(capsys.readouterr().out)["members"]

@@ -157,6 +157,20 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, env) 
     assert 2 <= stored.epoch == run.epochs_run < 100  # the last completed epoch was saved
 
 
+def test_ctrl_c_before_the_run_is_recorded_names_no_run_to_resume(tmp_path, capsys, monkeypatch) -> None:
+    """It printed 'gdlab resume ID ...' for an id no row held (Ctrl-C while compiling)."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gd, "fit", interrupted)
+    path = tmp_path / "runs.db"
+    code, _, err = _run(capsys, "fit", "--epochs", "1", "--db", str(path), "--no-progress")
+    assert code == 130 and "interrupted: before the run was recorded (nothing to resume)" in err
+    assert "gdlab resume" not in err
+    with gd.store.open(path) as store:
+        assert store.runs() == []
+
+
 # --- gdlab fit records -------------------------------------------------------------------------
 
 
@@ -367,6 +381,23 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
 
 
+def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, capsys) -> None:
+    """Its first pages read (it opens), the metrics' do not: it was 'database: ... malformed' with exit code 1."""
+    path = tmp_path / "damaged.db"
+    with gd.store.open(path) as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg", n=40, features=3, seed=0), gd.sgd(0.1), epochs=400,
+               record=store)
+        run_id = store.last_run_id
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # the last pages: the metrics' rows and index
+        f.seek(size - 3 * 4096)
+        f.write(b"\xde\xad" * 2048)
+    code, out, err = _run(capsys, "runs", "show", run_id, "--db", str(path))
+    assert (code, out) == (2, "") and err == (
+        "error: db is damaged: database disk image is malformed (SQLite). Restore it from a copy, or give another "
+        "--db.\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -376,12 +407,14 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
         (["compare", "--checkpoint-seconds", "-1"], "checkpoint_seconds must be a float in [0.0, inf); got -1.0."),
         (["compare", "--checkpoint-seconds", "5", "--no-record"],
          "checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds=5 with --no-record."),
+        ([*FIT, "--coordinator-timeout", "5", "--no-record"],  # it was ignored
+         "coordinator_timeout must be left out without --coordinator (one process waits for none); got 5.0."),
         (["runs", "list", "--status", "lost"], "status must be one of {"),
         (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
         (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
     ids=["checkpoint-every", "checkpoint-every-no-record", "checkpoint-seconds", "checkpoint-seconds-no-record",
-         "status", "since", "unknown-id"],
+         "coordinator-timeout", "status", "since", "unknown-id"],
 )
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, message) -> None:
     gd.store.open("gdlab.db").close()

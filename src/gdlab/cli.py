@@ -612,7 +612,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         _error(str(err))
         return 1
-    except sqlite3.Error as err:  # a damaged database file, a full disk
+    except sqlite3.DatabaseError as err:  # a damaged database file: the --db given is bad input
+        if not _damaged(err):
+            _error(f"database: {err}")
+            return 1
+        _error(f"db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
+        return 2
+    except sqlite3.Error as err:  # a full disk, a locked file
         _error(f"database: {err}")
         return 1
     except (MemoryError, RuntimeError) as err:
@@ -622,6 +628,11 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
         return 1
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+
+
+def _damaged(err: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a file whose pages are not a database any more."""
+    return any(words in str(err) for words in ("malformed", "not a database", "file is encrypted"))
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -683,7 +694,12 @@ def run() -> None:
     except ValueError as err:
         _error(str(err))
         sys.exit(2)
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (starting up, ending)
+        _error("interrupted")
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
@@ -150,7 +151,7 @@ def _train_variants(
 
 def interrupted_text(sweep_id: str, db: str | Path | None) -> str:
     """What to say when Ctrl-C stops a recorded sweep (typer turns it into exit code 130 without a word)."""
-    return f"interrupted: gdlab resume {sweep_id} --db {db} goes on with the unfinished configs"
+    return f"interrupted: {hints.gdlab(f'resume {sweep_id}', db)} goes on with the unfinished configs"
 
 
 def _plan(

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.commands.compare import output_path
 from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
@@ -74,8 +75,8 @@ def run_find_lr(
         for note in validation_notes(cells):
             Console().print(note, highlight=False)
         if store is not None:
-            Console().print(f"recorded as run {store.last_run_id} in {db} (gdlab report {store.last_run_id} "
-                            "writes its report)", highlight=False)
+            Console().print(f"recorded as run {store.last_run_id} in {db} "
+                            f"({hints.gdlab(f'report {store.last_run_id}', db)} writes its report)", highlight=False)
     return summary
 
 

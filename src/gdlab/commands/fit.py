@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
@@ -73,6 +74,9 @@ def join_processes(processes: ProcessOptions) -> None:
     given = {"coordinator": processes.coordinator, "num_processes": processes.num_processes,
              "process_id": processes.process_id}
     if all(v is None for v in given.values()):
+        if processes.timeout != ProcessOptions.timeout:  # it would be ignored
+            raise ValueError(f"coordinator_timeout must be left out without --coordinator (one process waits for "
+                             f"none); got {processes.timeout!r}.")
         return
     missing = [name for name, v in given.items() if v is None]
     if missing:
@@ -187,7 +191,7 @@ def _train(
     if not as_json:
         table = _summary_table(result, options)
         if store is not None:
-            table.add_row("run", f"{run_id} in {store.path} (gdlab runs show {run_id})")
+            table.add_row("run", f"{run_id} in {store.path} ({hints.gdlab(f'runs show {run_id}', store.path)})")
         Console().print(table)
     return summary
 
@@ -212,8 +216,10 @@ def _fit_or_resume(
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
         run_id = recorder.run_id if recorder else record.resume
-        console.print(f"interrupted: gdlab resume {run_id} --db {record.db} goes on from the last checkpoint",
-                      style="yellow", highlight=False, soft_wrap=True)
+        recorded = store.connection.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        said = (f"{hints.gdlab(f'resume {run_id}', record.db)} goes on from the last checkpoint" if recorded
+                else "before the run was recorded (nothing to resume)")
+        console.print(f"interrupted: {said}", style="yellow", highlight=False, soft_wrap=True)
         raise
     store.last_run_id = recorder.run_id
     return result

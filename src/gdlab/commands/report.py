@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
 from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
@@ -58,7 +59,7 @@ def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path, sche
     left = [run for run in members if run.status not in FINISHED]
     if left:
         raise ValueError(f"sweep {sweep.id} has {len(left)} unfinished configs of {len(members)} "
-                         f"({left[0].status}); gdlab resume {sweep.id} finishes it, then report it.")
+                         f"({left[0].status}); {hints.gdlab(f'resume {sweep.id}', store.path)} finishes it, then report it.")
     result, initial = store.sweep_result(sweep.id)
     stored_initial = sweep.results.get("initial_train_loss")
     if stored_initial:

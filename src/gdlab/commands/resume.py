@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.commands.fit import RecordOptions, options_from_dict, run_fit
 from gdlab.store.resume import check_resumable
 
@@ -20,7 +21,7 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         run = found
         if run.kind != "fit":
             where = store.connection.execute("SELECT sweep_id FROM sweep_runs WHERE run_id = ?", (run.id,)).fetchone()
-            then = f"; gdlab resume {where[0]} goes on with it" if where else ""
+            then = f"; {hints.gdlab(f'resume {where[0]}', db)} goes on with it" if where else ""
             raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
         check_resumable(run)
         recorded = run.config.get("cli")
@@ -87,5 +88,6 @@ def _resume_sweep(
     done = store.sweep(sweep.id)
     summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
     if not as_json:
-        sys.stdout.write(f"sweep {done.id}: {done.reason}\ngdlab report {done.id} writes its report\n")
+        sys.stdout.write(f"sweep {done.id}: {done.reason}\n{hints.gdlab(f'report {done.id}', store.path)} writes its "
+                         "report\n")
     return summary

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import gdlab as gd
+from gdlab.commands import hints
 from gdlab.commands.json_output import json_text
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
@@ -171,7 +172,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         best = shown["summary"]["best_config"]
         lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
         if shown.get("unfinished"):
-            lines.append(f"gdlab resume {sweep.id} goes on with:")
+            lines.append(f"{hints.gdlab(f'resume {sweep.id}', store.path)} goes on with:")
             lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
         _write(lines)
     return shown
@@ -186,7 +187,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         sweep = next((r for r in found if isinstance(r, gd.store.Sweep)), None)
         if sweep is not None:  # store.run said 'must name a run ... (see gdlab runs list)', as if it did not exist
             raise ValueError(f"run_ids must name runs; {sweep.id} is a sweep ({sweep.kind}), whose configs "
-                             f"gdlab runs show {sweep.id} lists.")
+                             f"{hints.gdlab(f'runs show {sweep.id}', db)} lists.")
         runs = [r for r in found if not isinstance(r, gd.store.Sweep)]
         ids = [run.id for run in runs]
         twice = next((i for i in ids if ids.count(i) > 1), None)
