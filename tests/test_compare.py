@@ -176,6 +176,25 @@ def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, caps
     assert Path("runs.db").read_bytes() == before
 
 
+def test_an_output_file_that_cannot_be_written_is_named_before_anything_trains(tiny, capsys, monkeypatch) -> None:
+    """It trained and recorded the sweep, then failed with a bare '[Errno 1] Operation not permitted' (exit 1)."""
+    opened = Path.open
+
+    def locked(self, *args, **kwargs):  # an immutable file (chattr +i): no one may open it to write
+        if self.name in ("locked.html", "locked.csv") and set(args[:1]) & {"a", "w"}:
+            raise PermissionError(1, "Operation not permitted")
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", locked)
+    for option, name in (("--out", "locked.html"), ("--csv", "locked.csv")):
+        assert main([*_grid(tiny), option, name, "--db", "runs.db"]) == 2
+        assert capsys.readouterr().err == (f"error: {option.removeprefix('--')} must be a file this user can write; "
+                                           f"got '{name}' (Operation not permitted).\n")
+    assert not Path("runs.db").exists() and not list(Path().glob("*.html"))  # nothing trained or recorded
+    assert main([*_grid(tiny), "--no-record", "--out", "fine.html", "--json"]) == 0  # a new file: probed, written
+    assert Path("fine.html").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
     grid = [*_grid(tiny), "--batch-sizes", "1,40", "--no-record", "--json"]
     code, fused = main([*grid, "--kernel", "fused", "--out", "f.html"]), json.loads(capsys.readouterr().out)

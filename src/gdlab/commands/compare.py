@@ -287,7 +287,21 @@ def output_path(
         with path.open("rb") as f:
             if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:  # a run store (--no-record still wrote over it)
                 raise ValueError(f"{name} must not be an SQLite database, which writing would destroy; got {value!r}.")
+    _check_writable(name, path)
     return path
+
+
+def _check_writable(name: str, path: Path) -> None:
+    """Opening path to append (nothing written; a file made here is removed) says now, before any training,
+    whether it can be written at the end."""
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name} must be a file this user can write; got {str(path)!r} ({err.strerror}).") from None
+    if not existed:
+        path.unlink()
 
 
 def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
