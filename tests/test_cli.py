@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -364,6 +365,7 @@ def test_running_out_of_memory_is_one_error_line(
 
 def test_datasets_lists_the_named_data_sets(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, "datasets") == (0, "linreg\nmnist1d\n", "")
+    assert _run(capsys, "datasets", "--json") == (0, '["linreg", "mnist1d"]\n', "")
 
 
 def test_version_prints_the_gdlab_and_jax_versions(capsys: pytest.CaptureFixture[str]) -> None:
@@ -373,6 +375,9 @@ def test_version_prints_the_gdlab_and_jax_versions(capsys: pytest.CaptureFixture
         out == f"gdlab {gd.__version__} (jax {jax.__version__}, backend {jax.default_backend()})\n"
     )
     assert gd.__version__ == importlib.metadata.version("gdlab")
+    code, out, _ = _run(capsys, "version", "--json")
+    assert (code, json.loads(out)) == (0, {"gdlab": gd.__version__, "jax": jax.__version__,
+                                           "backend": jax.default_backend()})
 
 
 FIT_OPTIONS = [

@@ -560,24 +560,29 @@ def lab(
 
 
 @app.command()
-def datasets() -> None:
+def datasets(
+    as_json: bool = typer.Option(False, "--json", help="Print the names as one JSON list."),
+) -> None:
     """List the named data sets."""
+    from gdlab.commands.json_output import json_text
     from gdlab.datasets import NAMES
 
-    for name in NAMES:
-        typer.echo(name)
+    typer.echo(json_text(list(NAMES)) if as_json else "\n".join(NAMES))
 
 
 @app.command()
-def version() -> None:
+def version(
+    as_json: bool = typer.Option(False, "--json", help="Print the versions as one JSON object."),
+) -> None:
     """Print the versions of gdlab and JAX."""
     import jax
 
     import gdlab
+    from gdlab.commands.json_output import json_text
 
-    typer.echo(
-        f"gdlab {gdlab.__version__} (jax {jax.__version__}, backend {jax.default_backend()})"
-    )
+    versions = {"gdlab": gdlab.__version__, "jax": jax.__version__, "backend": jax.default_backend()}
+    typer.echo(json_text(versions) if as_json else
+               f"gdlab {versions['gdlab']} (jax {versions['jax']}, backend {versions['backend']})")
 
 
 def _ask(question: str) -> bool:
