@@ -403,9 +403,11 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     conn.close()
     assert main(["report", sweep_id, "--db", "runs.db"]) == 2
     assert f"has 1 unfinished configs of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
+    Path("r.html").unlink()
     assert main(["resume", sweep_id, "--db", "runs.db"]) == 0
-    out, err = capsys.readouterr()
-    assert out == f"sweep {sweep_id}: done: 12 max_epochs\ngdlab report {sweep_id} --db runs.db writes its report\n"
+    out, err = capsys.readouterr()  # it finishes what the compare was asked: the table, conclusion and report
+    assert out.startswith(f"sweep {sweep_id}: done: 12 max_epochs\n") and summary["conclusion"][:60] in out
+    assert "\nout: r.html\n" in out and Path("r.html").exists()
     assert "batch size 40: 1 unfinished config " in err and "2/2 done" in err  # its progress bar
     assert main(["runs", "show", sweep_id, "--db", "runs.db", "--json"]) == 0
     after = json.loads(capsys.readouterr().out)["members"]
@@ -413,6 +415,7 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
         assert now["final_train_loss"] == pytest.approx(before["final_train_loss"], rel=1e-5)
     assert main(["report", sweep_id, "--db", "runs.db", "-o", "third.html"]) == 0
     assert "report: third.html" in capsys.readouterr().out
+    assert Path("r.html").read_text() == Path("third.html").read_text()  # the resume wrote the sweep's report
 
 
 def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:

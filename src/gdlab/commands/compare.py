@@ -84,10 +84,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         raise ValueError(f"checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds="
                          f"{options.checkpoint_seconds:g} with --no-record.")
     target = None if options.target is None else check_positive_float("target", options.target)
-    paths: dict[str, Path] = {}
-    for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
-        if value is not None:  # each its own file, and not the database (the report was written over it)
-            paths[name] = output_path(name, value, others={"db": options.db, **paths})
+    paths = output_paths(options)
     console = Console(stderr=True)
     store: gd.store.Store | None = None
     try:
@@ -115,14 +112,14 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
             summary = summarize(comparison)
-            bars.step("writing the report", lambda: _write(comparison, paths))
+            bars.step("writing the report", lambda: write_outputs(comparison, paths))
     finally:
         if store is not None:
             store.close()
     paths_note: dict[str, Any] = {} if recorder is None else {"sweep_id": recorder.sweep_id, "db": options.db}
     text = conclusion(summary)
     if not as_json:
-        _print(_stdout(), summary, comparison, text, {**paths, **paths_note})
+        print_summary(summary, comparison, text, {**paths, **paths_note})
     return {"settings": settings, "variants": [asdict(v) for v in summary.variants],
             "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
             "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
@@ -189,7 +186,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
         raise ValueError(f"path {path!r} is damaged: the report failed on it with {type(err).__name__}: {err}.") \
             from None
     if not as_json:
-        _print(_stdout(), summary, comparison, text, {"out": target})
+        print_summary(summary, comparison, text, {"out": target})
     return {"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]}
 
 
@@ -328,7 +325,18 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _write(comparison: Comparison, paths: dict[str, Path]) -> None:
+def output_paths(options: CompareOptions) -> dict[str, Path]:
+    """The files to write (out, csv, json_out), each checked: its own file, writable, not the database (the
+    report was written over it)."""
+    paths: dict[str, Path] = {}
+    for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
+        if value is not None:
+            paths[name] = output_path(name, value, others={"db": options.db, **paths})
+    return paths
+
+
+def write_outputs(comparison: Comparison, paths: dict[str, Path]) -> None:
+    """The report, and the CSV and JSON files where asked for."""
     write_html(comparison, paths["out"])
     if "csv" in paths:
         write_csv(comparison.rows, paths["csv"])
@@ -342,7 +350,9 @@ def _stdout() -> Console:
     return console if console.is_terminal else Console(width=150)
 
 
-def _print(console: Console, summary: Summary, comparison: Comparison, text: str, paths: dict[str, Any]) -> None:
+def print_summary(summary: Summary, comparison: Comparison, text: str, paths: dict[str, Any]) -> None:
+    """The table, the notes under it, the conclusion and the files written, on standard output."""
+    console = _stdout()
     s = comparison.settings
     grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {counted(summary.epochs, 'epoch')} for every "
                  f"variant ({summary.epochs * int(s['n_train'])} samples seen), {counted(len(s['seeds']), 'seed')}")

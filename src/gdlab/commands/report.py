@@ -11,7 +11,15 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
-from gdlab.report import conclusion, from_sweep, render_finder, render_run, summarize, write_html
+from gdlab.report import (
+    Comparison,
+    conclusion,
+    from_sweep,
+    render_finder,
+    render_run,
+    summarize,
+    write_html,
+)
 from gdlab.store.sweeps import FINISHED
 
 LIBRARY_RATES = "as given to gd.sweep, the same for every batch size"
@@ -55,6 +63,14 @@ def run_report(
 
 def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path, schedule: str | None) -> dict[str, Any]:
     """The sweep's report, as gdlab compare writes it (a finished sweep only; one schedule of a grid)."""
+    comparison = sweep_comparison(store, sweep, schedule)
+    write_html(comparison, path)
+    picked = {} if schedule is None else {"schedule": schedule}
+    return {"kind": sweep.kind, "status": sweep.status, **picked, "conclusion": conclusion(summarize(comparison))}
+
+
+def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str | None = None) -> Comparison:
+    """A finished sweep as the comparison gdlab compare reports (one schedule of a grid)."""
     members = store.members(sweep.id)
     left = [run for run in members if run.status not in FINISHED]
     if left:
@@ -68,10 +84,7 @@ def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path, sche
     if schedule is not None:
         result = result.select(schedule)
         settings = {**settings, "schedule": schedule}
-    comparison = from_sweep(result, settings, initial)
-    write_html(comparison, path)
-    picked = {} if schedule is None else {"schedule": schedule}
-    return {"kind": sweep.kind, "status": sweep.status, **picked, "conclusion": conclusion(summarize(comparison))}
+    return from_sweep(result, settings, initial)
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:

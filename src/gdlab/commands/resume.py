@@ -52,10 +52,19 @@ def group_text(group: gd.store.UnfinishedGroup) -> str:
 def _resume_sweep(
     store: gd.store.Store, sweep: gd.store.Sweep, *, show_progress: bool, as_json: bool
 ) -> dict[str, Any]:
-    """Rebuild a gdlab compare sweep's model and data from its record and go on with its unfinished configs."""
-    from gdlab.commands.compare import CompareOptions, interrupted_text
+    """Rebuild a gdlab compare sweep's model and data from its record, go on with its unfinished configs, and
+    write what the compare was asked for (its report, CSV and JSON files, and its table and conclusion)."""
+    from gdlab.commands.compare import (
+        CompareOptions,
+        interrupted_text,
+        output_paths,
+        print_summary,
+        write_outputs,
+    )
     from gdlab.commands.fit import build_model, load_data
     from gdlab.commands.progress import Bars
+    from gdlab.commands.report import sweep_comparison
+    from gdlab.report import conclusion, summarize
 
     recorded = sweep.config.get("cli")
     if sweep.kind != "compare" or not isinstance(recorded, dict):
@@ -67,6 +76,7 @@ def _resume_sweep(
         options = CompareOptions(**recorded)
     except TypeError as err:
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
+    paths = output_paths(options)  # written where the resume runs, checked before it trains
     model = build_model(options.model, options.hidden, "relu", all_used=False)
     data = load_data(options.dataset, None)
     gd.enable_compilation_cache()
@@ -87,7 +97,11 @@ def _resume_sweep(
             bars.bar.update(task, completed=epochs, status="done")
     done = store.sweep(sweep.id)
     summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
+    comparison = sweep_comparison(store, done)
+    write_outputs(comparison, paths)
+    shown = summarize(comparison)
+    text = conclusion(shown)
     if not as_json:
-        sys.stdout.write(f"sweep {done.id}: {done.reason}\n{hints.gdlab(f'report {done.id}', store.path)} writes its "
-                         "report\n")
-    return summary
+        sys.stdout.write(f"sweep {done.id}: {done.reason}\n")
+        print_summary(shown, comparison, text, {**paths, "sweep_id": done.id, "db": str(store.path)})
+    return {**summary, "conclusion": text, **{name: str(path) for name, path in paths.items()}}
