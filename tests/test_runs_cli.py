@@ -381,6 +381,29 @@ def test_bad_databases_are_one_error_line_and_stay_unchanged(tmp_path, capsys) -
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
 
 
+def test_a_database_this_user_cannot_write_is_read_by_the_read_commands(tmp_path, capsys, monkeypatch) -> None:
+    """An archived or shared file (chattr +i, or another user's): every command said 'db must be a writable file'."""
+    path = tmp_path / "archive.db"
+    with gd.store.open(path) as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg", n=40, features=3, seed=0), gd.sgd(0.1), epochs=3,
+               record=store)
+        run_id = store.last_run_id
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == path and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--db", str(path))] == [run_id]
+    assert _json(capsys, "runs", "show", run_id, "--db", str(path))["run"]["status"] == "max_epochs"
+    code, out, _ = _run(capsys, "runs", "export", run_id, "--db", str(path))
+    assert code == 0 and len(out.splitlines()) == 4  # a header and 3 epochs
+    assert _json(capsys, "report", run_id, "--db", str(path), "-o", str(tmp_path / "r.html"))["id"] == run_id
+    assert "db must be a writable file" in _one_error(capsys, "runs", "delete", run_id, "--yes", "--db", str(path))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    with gd.store.open(path, create=False, read_only=True) as store, pytest.raises(sqlite3.OperationalError,
+                                                                                   match="readonly database"):
+        store.connection.execute("DELETE FROM runs")
+
+
 def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, capsys) -> None:
     """Its first pages read (it opens), the metrics' do not: it was 'database: ... malformed' with exit code 1."""
     path = tmp_path / "damaged.db"

@@ -11,6 +11,7 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.compare import output_path
 from gdlab.commands.compare import run_report as report_file
+from gdlab.commands.reading import open_to_read
 from gdlab.report import (
     Comparison,
     conclusion,
@@ -40,7 +41,7 @@ def run_report(
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         record = store.find(target)
         path = output_path("output", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
         if schedule is not None and not isinstance(record, gd.store.Sweep):

@@ -18,6 +18,7 @@ import numpy as np
 import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.json_output import json_text
+from gdlab.commands.reading import open_to_read
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
@@ -32,7 +33,7 @@ def run_list(
     db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
 ) -> list[dict[str, Any]]:
     """The runs (newest first; not the members of sweeps) as dicts; a table unless as_json."""
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)
                 if run.kind != "sweep"]
         n_sweeps = len(store.sweeps())
@@ -49,7 +50,7 @@ def run_list(
 
 def sweep_list(db: str, *, status: str | None, since: str | None, as_json: bool) -> list[dict[str, Any]]:
     """The sweeps (newest first) as dicts; a table unless as_json."""
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         rows = []
         for sweep in store.sweeps(status, since):
             rows.append(sweep_brief(sweep, store.members(sweep.id), store.member_last_metrics(sweep.id)))
@@ -94,7 +95,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
 
     A sweep shows its members instead, and a find-lr run its suggestions.
     """
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         record = store.find(run_id)
         if isinstance(record, gd.store.Sweep):
             return _show_sweep(store, record, as_json)
@@ -182,7 +183,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     """Runs side by side: their status, final metrics and the configuration keys that differ."""
     if len(run_ids) < 2:
         raise ValueError(f"run_ids must name at least two runs to compare; got {run_ids}.")
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         found = [store.find(run_id) for run_id in run_ids]
         sweep = next((r for r in found if isinstance(r, gd.store.Sweep)), None)
         if sweep is not None:  # store.run said 'must name a run ... (see gdlab runs list)', as if it did not exist
@@ -221,7 +222,7 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
     of its range test (the learning rate, then each seed's smoothed and raw loss).
     """
     fmt = check_choice("format", fmt, ("csv", "json"))
-    with gd.store.open(db, create=False) as store:
+    with open_to_read(db) as store:
         record = store.find(run_id)
         if isinstance(record, gd.store.Sweep):
             return _export_rows("sweep", record, store.sweep_result(record.id)[0].rows, fmt)

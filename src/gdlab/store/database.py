@@ -34,13 +34,15 @@ class Store:
     (``store.last_run_id``). Close it with ``close()`` or use it in a ``with`` block.
     """
 
-    def __init__(self, path: Path, create: bool = True) -> None:
+    def __init__(self, path: Path, create: bool = True, read_only: bool = False) -> None:
         self.path = path
-        self.connection = connect(path, create=create)
+        self.connection = connect(path, create=create, read_only=read_only)
         self.last_run_id: str | None = None
         self.last_sweep_id: str | None = None
         self._active: RunRecorder | None = None
         self._sweep: SweepRecorder | None = None
+        if read_only:  # a run whose process is gone reads as it was left (running)
+            return
         try:
             records.mark_interrupted(self.connection)
             sweeps.mark_sweeps_interrupted(self.connection)
@@ -179,10 +181,12 @@ class Store:
         self.last_run_id = finders.record_finder(self.connection, config, result)
 
 
-def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
+def open_store(path: str | os.PathLike[str], create: bool = True, read_only: bool = False) -> Store:
     """Open the gdlab database at path (a new one is made unless create=False), migrating it if older.
 
-    Runs whose process on this host is gone are marked ``interrupted``. Raises
+    Runs whose process on this host is gone are marked ``interrupted``. read_only
+    opens an existing database only to read it (an archived or shared file this
+    user cannot write; nothing is marked or migrated). Raises
     ``gd.store.StoreError`` (a ValueError) for a directory, an unwritable
     place, a file that is not a gdlab database or one from a newer gdlab.
     """
@@ -190,4 +194,4 @@ def open_store(path: str | os.PathLike[str], create: bool = True) -> Store:
         raise TypeError(f"path must be a file path (str or Path); got {path!r}.")
     if os.fspath(path) == "":  # Path('') is '.', which the message would show instead
         raise StoreError("db must be a database file path; got '' (empty).")
-    return Store(Path(path), create)
+    return Store(Path(path), create, read_only)

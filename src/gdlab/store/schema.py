@@ -153,12 +153,15 @@ MIGRATIONS = (
 CURRENT_VERSION = MIGRATIONS[-1].version
 
 
-def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqlite3.Connection:
     """Open (or create) the gdlab database at path and bring its schema up to date.
 
     Nothing is written to a file that is not a gdlab database or whose schema
-    is newer than this gdlab's.
+    is newer than this gdlab's. read_only opens an existing database to read
+    only (a file this user cannot write): it must be of this gdlab's schema version.
     """
+    if read_only:
+        return _connect_read_only(path)
     _check_path(path, create)
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -171,6 +174,28 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn, path)
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    _check_path(path, create=False, writable=False)
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None)
+    except sqlite3.Error as err:
+        raise StoreError(f"db {str(path)!r} cannot be opened to read ({err}).") from None
+    try:
+        _check_ours(conn, path)
+        version = _version(conn)
+        if version < CURRENT_VERSION:
+            raise StoreError(f"db {str(path)!r} has schema version {version}; this gdlab reads version "
+                             f"{CURRENT_VERSION} after migrating it, which needs the file writable once.")
     except sqlite3.DatabaseError as err:
         conn.close()
         raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
@@ -265,8 +290,9 @@ def _use_wal(conn: sqlite3.Connection) -> None:
         pause = min(2 * pause, 0.05)
 
 
-def _check_path(path: Path, create: bool) -> None:
-    """A usable place for a database: a writable SQLite file, or a new file in a writable folder."""
+def _check_path(path: Path, create: bool, writable: bool = True) -> None:
+    """A usable place for a database: a writable SQLite file, or a new file in a writable folder (writable
+    False: an existing SQLite file, to read)."""
     shown = repr(str(path))
     if path.is_dir():
         raise StoreError(f"db must be a database file path; got {shown}, a directory.")
@@ -280,9 +306,11 @@ def _check_path(path: Path, create: bool) -> None:
             raise StoreError(
                 f"db must be a gdlab database; {shown} is not an SQLite file. Nothing was changed."
             )
+        if not writable:
+            return
         if not os.access(path, os.W_OK):
             raise StoreError(f"db must be a writable file; {shown} is not writable.")
-    elif not create:
+    elif not create or not writable:
         raise StoreError(f"db must be an existing gdlab database; {shown} does not exist.")
     if not folder.is_dir():
         raise StoreError(f"db must be in an existing folder; got {shown} ({str(folder)!r} is not a folder).")
