@@ -75,7 +75,7 @@ def noise_scale(
     ``learning_rate`` (tuned at ``batch_size``, default small_batch; "full":
     tuned for batch GD on all n_train samples) gives the recommended learning
     rate by linear scaling. The interval is a percentile
-    bootstrap over the batches at the given confidence.
+    bootstrap over the batches at the given confidence, cut at 0.
     """
     small = check_int_range("small_batch", small_batch, 1, check_data(data).n_train)
     if not small < big_batch:
@@ -100,7 +100,9 @@ def noise_scale(
     draws = rng.integers(0, batches, size=(bootstrap, batches))
     boot = np.array([estimate_from_norms(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
     tail = (1 - confidence) / 2
-    interval = (float(np.nanquantile(boot, tail)), float(np.nanquantile(boot, 1 - tail)))
+    # B_simple >= 0 (a variance over a squared norm); a resampled estimate can fall below 0 when noise
+    # hides the signal: the interval is cut at 0, which keeps its coverage
+    interval = (max(0.0, float(np.nanquantile(boot, tail))), max(0.0, float(np.nanquantile(boot, 1 - tail))))
     recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
     rate = None if learning_rate is None else learning_rate * recommended / base_batch
     return NoiseScale(b_simple, interval, g2, trace, recommended, rate, small, big, batches)
