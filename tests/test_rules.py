@@ -113,7 +113,8 @@ def test_a_callable_rate_is_checked_at_every_update_of_the_run_before_it_starts(
     with pytest.raises(ValueError, match="^learning_rate must be a finite rate >= 0 at every update of the run; "
                                          "the schedule " + match):
         gd.fit(gd.models.linear(), data, rule, batch_size=20, epochs=4)
-    gd.fit(gd.models.linear(), data, rule, batch_size=20, epochs=1)  # updates 0 and 1 only: fine
+    one = gd.fit(gd.models.linear(), data, rule, batch_size=20, epochs=1)  # updates 0 and 1 only: fine
+    assert one.reason.startswith("max_epochs: ran 1 epoch (2 updates);")  # not '1 epochs'
 
 
 @pytest.mark.parametrize(

@@ -211,7 +211,8 @@ def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: A
 
 def max_epochs_reason(epochs: int, updates: int, train_loss: float) -> str:
     """The reason of a run (or sweep config) that used its whole budget of epochs."""
-    return f"max_epochs: ran {epochs} epochs ({updates} updates); final train loss {train_loss:.4g}"
+    return (f"max_epochs: ran {epochs} epoch{'' if epochs == 1 else 's'} ({updates} update{'' if updates == 1 else 's'}); "
+            f"final train loss {train_loss:.4g}")
 
 
 def _epoch_metrics(row: dict[str, float], epoch: int, steps_run: int, initial_loss: float) -> dict[str, Any]:
