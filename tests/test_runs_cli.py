@@ -286,6 +286,7 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     assert compared["differences"]["seed"] == [4, 0]
     code, out, _ = _run(capsys, "runs", "compare", a, b)
     assert code == 0 and "rule.learning_rate" in out and a in out and b in out
+    assert re.search(r"rule\.learning_rate +\[0\.1\] +\[0\.05\]", out)  # the float32's text, not 0.100000001...
     assert "at least two runs" in _one_error(capsys, "runs", "compare", a)
     prefix = next(a[:k] for k in range(1, len(a)) if not b.startswith(a[:k]))  # names a, not b
     err = _one_error(capsys, "runs", "compare", a, b, prefix)  # the same run twice, once by a prefix

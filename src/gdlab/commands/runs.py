@@ -22,7 +22,7 @@ from gdlab.commands.reading import open_to_read
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
-from gdlab.store.records import flat_config
+from gdlab.store.records import flat_config, shortest_floats
 from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
@@ -118,7 +118,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
             lines.append(f"command: {command_line(run.config['cli'])}")
         lines.append("config:")
         config = {k: v for k, v in run.config.items() if k != "cli"}
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat_config(config).items()]
+        lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
         lines.append("final:")
         lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
         if "train_loss" in history:
@@ -163,7 +163,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         lines = [f"sweep {sweep.id} ({sweep.kind}): {sweep.status}", f"  reason: {sweep.reason or '-'}",
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
         config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
-        lines += [f"  {key}: {json.dumps(value)}" for key, value in flat_config(config).items()]
+        lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
         columns = ["run_id", "status", "batch_size", "learning_rate", "momentum", "seed", "epochs",
                    *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)]
@@ -210,7 +210,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         names = [n for n in ("status", "dataset", "model", "epochs", *[f"final_{m}" for m in SHOWN])
                  if any(n in row for row in rows)]
         cells = [[name, *(_text(row.get(name)) for row in rows)] for name in names]
-        cells += [[key, *(json.dumps(v) for v in values)] for key, values in differences.items()]
+        cells += [[key, *(json.dumps(shortest_floats(v)) for v in values)] for key, values in differences.items()]
         _write(aligned(["", *(row["run_id"] for row in rows)], cells))
     return compared
 

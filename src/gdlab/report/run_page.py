@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from gdlab.report.html import figure, page, td
 from gdlab.report.plots import _style, _svg
-from gdlab.store.records import flat_config
+from gdlab.store.records import flat_config, shortest_floats
 
 LOSSES = ("train_loss", "test_loss")
 DIAGNOSTICS = {
@@ -180,20 +180,8 @@ def _config_rows(run: dict[str, Any]) -> list[list[str]]:
     shown = {row[0] for row in rows}
     for key, value in flat_config(run.get("config", {})).items():
         if key not in shown:  # the config repeats dataset_fingerprint
-            rows.append([key, value if isinstance(value, str) else json.dumps(_shortest(value))])
+            rows.append([key, value if isinstance(value, str) else json.dumps(shortest_floats(value))])
     return rows
-
-
-def _shortest(value: Any) -> Any:
-    """value with each float that is a float32 written as the float32's shortest text (0.1, not
-    0.10000000149011612: a rule's rate recorded from float32); other values as they are."""
-    if isinstance(value, list):
-        return [_shortest(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _shortest(v) for k, v in value.items()}
-    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
-        return float(str(np.float32(value)))  # json writes the shortest repr of this float64
-    return value
 
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -256,6 +257,18 @@ def stored_object(text: Any, what: str) -> dict[str, Any]:
         raise StoreError(f"the database is damaged: {what} is not JSON ({err}).") from None
     if not isinstance(value, dict):
         raise StoreError(f"the database is damaged: {what} must be a JSON object; got {value!r:.60}.")
+    return value
+
+
+def shortest_floats(value: Any) -> Any:
+    """value with each float that is a float32 written as the float32's shortest text (0.1, not
+    0.10000000149011612: a rule's rate recorded from float32); other values as they are."""
+    if isinstance(value, list):
+        return [shortest_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: shortest_floats(v) for k, v in value.items()}
+    if isinstance(value, float) and math.isfinite(value) and float(np.float32(value)) == value:
+        return float(str(np.float32(value)))  # json writes the shortest repr of this float64
     return value
 
 
