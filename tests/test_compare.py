@@ -195,6 +195,33 @@ def test_an_output_file_that_cannot_be_written_is_named_before_anything_trains(t
     assert Path("fine.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def test_compare_and_the_diagnostics_take_a_csv_files_target_column_and_task(capsys) -> None:
+    """compare had no way to name it: it trained a regression on the last column, with the labels as a feature."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4))
+    label = (x[:, 0] + x[:, 1] > 0).astype(int)
+    rows = "\n".join(f"{a:.4f},{b:.4f},{y},{c:.4f},{d:.4f}" for (a, b, c, d), y in zip(x, label, strict=True))
+    Path("data.csv").write_text("a,b,label,c,d\n" + rows + "\n")
+    grid = ["compare", "--dataset", "data.csv", "--hidden", "8", "--batch-sizes", "full", "--learning-rates", "0.1",
+            "--seeds", "1", "--epochs", "1", "--no-record", "--json"]
+    summary = strict_json(_out(capsys, main([*grid, "--target-column", "label"])))
+    assert (summary["settings"]["model"], summary["settings"]["metric"]) == ("MLP 4-8-2", "final_test_accuracy")
+    summary = strict_json(_out(capsys, main([*grid, "--target-column", "label", "--task", "regression"])))
+    assert (summary["settings"]["model"], summary["settings"]["metric"]) == ("MLP 4-8-1", "final_test_loss")
+    for command, key in ((["sharpness"], "lambda_max"), (["noise-scale", "--small-batch", "4", "--big-batch", "16"],
+                                                           "b_simple")):
+        given = [*command, "--dataset", "data.csv", "--hidden", "8", "--json", "--no-progress"]
+        labels = strict_json(_out(capsys, main([*given, "--target-column", "label"])))[key]
+        last = strict_json(_out(capsys, main(given)))[key]  # column d, a regression
+        assert labels != last  # the option chose the target
+
+
+def _out(capsys, code: int) -> str:
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
 def test_compare_with_the_fused_kernel_gives_the_same_summary(tiny, capsys) -> None:
     grid = [*_grid(tiny), "--batch-sizes", "1,40", "--no-record", "--json"]
     code, fused = main([*grid, "--kernel", "fused", "--out", "f.html"]), json.loads(capsys.readouterr().out)

@@ -48,19 +48,28 @@ def _root() -> None:
     """gdlab: a gradient-descent laboratory."""
 
 
+TARGET_COLUMN_HELP = "The target of a .csv file (a column; default: the last) or .npz file (an array; default: y)."
+TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: whole-number targets are class "
+             "labels).")
+
+
+def _target_column_option() -> Any:
+    return typer.Option(None, "--target-column", help=TARGET_COLUMN_HELP, show_default=False)
+
+
+def _task_option() -> Any:
+    return typer.Option(None, "--task", help=TASK_HELP, show_default=False)
+
+
 @app.command()
 def fit(
     dataset: str = typer.Option(
         "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
     ),
     target: str | None = typer.Option(
-        None, help="Target column of a CSV file (default: the last)."
+        None, "--target", "--target-column", help=TARGET_COLUMN_HELP, show_default=False
     ),
-    task: str | None = typer.Option(
-        None,
-        help="Task of a .csv/.npz file: classification or regression "
-        "(default: whole-number targets are class labels).",
-    ),
+    task: str | None = typer.Option(None, help=TASK_HELP, show_default=False),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
@@ -368,6 +377,8 @@ def runs_delete(
 @app.command()
 def sharpness(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    target_column: str | None = _target_column_option(),
+    task: str | None = _task_option(),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
@@ -388,7 +399,7 @@ def sharpness(
     from gdlab.commands.sharpness import run_sharpness
 
     summary = run_sharpness(
-        dataset=dataset, model=model, hidden=hidden, activation=activation, seed=seed,
+        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, activation=activation, seed=seed,
         batch_size=batch_size, learning_rate=learning_rate, momentum=momentum, as_json=as_json,
         show_progress=progress and not as_json, nesterov=nesterov,
     )
@@ -399,6 +410,8 @@ def sharpness(
 @app.command()
 def compare(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    target_column: str | None = _target_column_option(),
+    task: str | None = _task_option(),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     learning_rates: str | None = typer.Option(
@@ -444,7 +457,8 @@ def compare(
     from gdlab.commands.compare import CompareOptions, run_compare
 
     options = CompareOptions(
-        dataset=dataset, model=model, hidden=hidden, learning_rates=learning_rates, batch_sizes=batch_sizes,
+        dataset=dataset, target_column=target_column, task=task, model=model, hidden=hidden,
+        learning_rates=learning_rates, batch_sizes=batch_sizes,
         seeds=seeds, epochs=epochs, target=target, metrics=metrics, test_every=test_every, out=out, csv=csv, json_out=json_out,
         db=db if record else None, kernel=kernel, checkpoint_seconds=checkpoint_seconds,
     )
@@ -482,6 +496,8 @@ def report(
 @app.command("find-lr")
 def find_lr(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    target_column: str | None = _target_column_option(),
+    task: str | None = _task_option(),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     batch_size: str = typer.Option(
@@ -505,7 +521,8 @@ def find_lr(
     from gdlab.commands.diagnostics import run_find_lr
 
     summary = run_find_lr(
-        dataset=dataset, model=model, hidden=hidden, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, batch_size=batch_size,
+        seeds=seeds, min_lr=min_lr,
         max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, plot=plot, as_json=as_json,
         db=db if record else None, show_progress=progress and not as_json,
     )
@@ -516,6 +533,8 @@ def find_lr(
 @app.command("noise-scale")
 def noise_scale(
     dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    target_column: str | None = _target_column_option(),
+    task: str | None = _task_option(),
     model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
@@ -537,7 +556,8 @@ def noise_scale(
     from gdlab.commands.diagnostics import run_noise_scale
 
     summary = run_noise_scale(
-        dataset=dataset, model=model, hidden=hidden, seed=seed, small_batch=small_batch, big_batch=big_batch,
+        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, seed=seed,
+        small_batch=small_batch, big_batch=big_batch,
         batches=batches, learning_rate=learning_rate, batch_size=batch_size, as_json=as_json,
         show_progress=progress and not as_json,
     )

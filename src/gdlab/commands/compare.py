@@ -51,6 +51,8 @@ class CompareOptions:
     """The comparison as given on the command line."""
 
     dataset: str = "mnist1d"
+    target_column: str | None = None  # the target of a .csv/.npz file (None: the last column, or y)
+    task: str | None = None  # of a .csv/.npz file (None: whole-number targets are class labels)
     model: str = "mlp"
     hidden: str = "100,100"
     learning_rates: str | None = None  # None: a range per batch size (RATES_RULE)
@@ -89,7 +91,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     store: gd.store.Store | None = None
     try:
         with Bars(show_progress, console) as bars:
-            data = bars.step("loading data", lambda: load_data(options.dataset, None))
+            data = bars.step("loading data", lambda: load_data(options.dataset, options.target_column, options.task))
             plan = _variants(sizes, rates, data.n_train)
             metric = _metric(data)
             target = _target(target, metric)

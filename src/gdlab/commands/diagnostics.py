@@ -20,7 +20,7 @@ PLOT_SUFFIXES = (".png", ".svg")
 
 
 def run_find_lr(
-    *, dataset: str, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
+    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def run_find_lr(
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
     try:
-        data = load_data(dataset, None)
+        data = load_data(dataset, target, task)
         gd.enable_compilation_cache()
         with Bars(show_progress) as bars:
             tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
@@ -104,14 +104,14 @@ def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) ->
 
 
 def run_noise_scale(
-    *, dataset: str, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
+    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
     learning_rate: float | None, batch_size: int | str | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, "relu")
     check_int_range("seed", seed, 0, 2**32 - 1)  # before seeding (10**20 was an OverflowError traceback)
-    data = load_data(dataset, None)
+    data = load_data(dataset, target, task)
     gd.enable_compilation_cache()
     params = seed_params(net, data, seed)
     with Bars(show_progress) as bars:

@@ -78,7 +78,7 @@ def _resume_sweep(
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
     paths = output_paths(options)  # written where the resume runs, checked before it trains
     model = build_model(options.model, options.hidden, "relu", all_used=False)
-    data = load_data(options.dataset, None)
+    data = load_data(options.dataset, options.target_column, options.task)
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
     epochs = int(options.epochs)

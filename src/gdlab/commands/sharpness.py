@@ -27,7 +27,7 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: b
 
 
 def run_sharpness(
-    *, dataset: str, model: str, hidden: str, activation: str, seed: int, batch_size: int | str | None,
+    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, activation: str, seed: int, batch_size: int | str | None,
     learning_rate: float, momentum: float, as_json: bool, show_progress: bool = False, nesterov: bool = False,
 ) -> dict[str, Any]:
     """lambda_max at the model's initial params (seeded), the rule's stability limit and the verdict."""
@@ -35,7 +35,7 @@ def run_sharpness(
     check_int_range("seed", seed, 0, 2**32 - 1)
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, activation)
-    data = load_data(dataset, None)
+    data = load_data(dataset, target, task)
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
     with Bars(show_progress) as bars:

@@ -101,8 +101,10 @@ def noise_scale(
     boot = np.array([estimate_from_norms(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
     tail = (1 - confidence) / 2
     # B_simple >= 0 (a variance over a squared norm); a resampled estimate can fall below 0 when noise
-    # hides the signal: the interval is cut at 0, which keeps its coverage
-    interval = (max(0.0, float(np.nanquantile(boot, tail))), max(0.0, float(np.nanquantile(boot, 1 - tail))))
+    # hides the signal: the interval is cut at 0, which keeps its coverage. No interpolation between draws:
+    # a draw with no mean gradient left is inf (inf - inf would make the bound NaN)
+    low, high = np.nanquantile(boot, tail, method="lower"), np.nanquantile(boot, 1 - tail, method="higher")
+    interval = (max(0.0, float(low)), max(0.0, float(high)))
     recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
     rate = None if learning_rate is None else learning_rate * recommended / base_batch
     return NoiseScale(b_simple, interval, g2, trace, recommended, rate, small, big, batches)
