@@ -6,6 +6,7 @@ Bad input prints one line ``error: ...`` and exits with code 2, no traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
 from typing import Any
@@ -92,7 +93,8 @@ def fit(
         [],
         "--stop",
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
-        "'target:test_accuracy:0.6', 'time:60'; & is all, | is any; repeat for any.",
+        "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
+        "epoch's end (steps and time stop at the first epoch end past them).",
         rich_help_panel=STOP_PANEL,
     ),
     schedule: str = typer.Option(
@@ -724,6 +726,10 @@ def run() -> None:
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (starting up, ending)
         _error("interrupted")
         code = 130
+    if code == 130:  # interrupted, its records closed: leave without tearing down XLA's threads, which a
+        sys.stdout.flush()  # Ctrl-C in the middle of compiling could leave to crash the exit (signal 11)
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
