@@ -160,20 +160,22 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
     is newer than this gdlab's. read_only opens an existing database to read
     only (a file this user cannot write): it must be of this gdlab's schema version.
     """
-    if read_only:
-        return _connect_read_only(path)
-    _check_path(path, create)
+    _check_path(path, create and not read_only, writable=not read_only)
+    target, uri = (f"{path.resolve().as_uri()}?mode=ro", True) if read_only else (str(path), False)
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
     except sqlite3.Error as err:
         raise StoreError(f"db {str(path)!r} cannot be opened ({err}).") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _check_ours(conn, path)
-        _use_wal(conn)
-        conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn, path)
+        if read_only:
+            _check_current(conn, path)
+        else:
+            _use_wal(conn)
+            conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, path)
     except sqlite3.DatabaseError as err:
         conn.close()
         raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
@@ -183,26 +185,12 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
     return conn
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    _check_path(path, create=False, writable=False)
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None)
-    except sqlite3.Error as err:
-        raise StoreError(f"db {str(path)!r} cannot be opened to read ({err}).") from None
-    try:
-        _check_ours(conn, path)
-        version = _version(conn)
-        if version < CURRENT_VERSION:
-            raise StoreError(f"db {str(path)!r} has schema version {version}; this gdlab reads version "
-                             f"{CURRENT_VERSION} after migrating it, which needs the file writable once.")
-    except sqlite3.DatabaseError as err:
-        conn.close()
-        raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def _check_current(conn: sqlite3.Connection, path: Path) -> None:
+    """A database opened to read only must not need migrating (which writes)."""
+    version = _version(conn)
+    if version < CURRENT_VERSION:
+        raise StoreError(f"db {str(path)!r} has schema version {version}; this gdlab reads version "
+                         f"{CURRENT_VERSION} after migrating it, which needs the file writable once.")
 
 
 def migrate(conn: sqlite3.Connection, path: Path, up_to: int = CURRENT_VERSION) -> int:
