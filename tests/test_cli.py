@@ -601,7 +601,9 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     summary = strict_json(out)
     assert code == 0
     grid = [v["learning_rate"] for v in summary["validation"]]
-    best = min(summary["validation"], key=lambda v: float(v["mean"]))  # a diverged candidate's mean is "inf"
+    trained = [v for v in summary["validation"] if not v["diverged"]]
+    assert all(v["mean"] is None and v["std"] is None for v in summary["validation"] if v["diverged"])  # as the table
+    best = min(trained, key=lambda v: v["mean"])
     assert summary["suggestion"] == best["learning_rate"] and summary["suggestion"] in grid
     assert set(summary["suggestions"]) == {"steepest", "valley", "minimum/10", "largest_stable"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -376,6 +376,7 @@ def test_parse_learning_rates() -> None:
         (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
         (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
+        (["--csv", "-"], r"csv must be a file path; got '-' \(writing to standard output is not supported\)\."),
         (["--out", "r.html", "--csv", "./r.html"], r"csv must be another file than out; got 'r.html' for both\."),
         (["--csv", "s.csv", "--json-out", "s.csv"], r"json_out must be another file than csv; got 's.csv' for both\."),
         (["--db", "runs.db", "--out", "runs.db"], r"out must be another file than db; got 'runs.db' for both\."),

@@ -274,6 +274,8 @@ def output_path(
     """value as a file to write: a path in an existing directory (ending in one of suffixes, when given),
     and none of the files in others (option name -> path; None: not given), which writing it would destroy."""
     path = Path(value)
+    if value == "-":  # not standard output: a file named '-' was written
+        raise ValueError(f"{name} must be a file path; got '-' (writing to standard output is not supported).")
     if not value or path.is_dir() or not path.parent.is_dir():
         why = "empty" if not value else "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")

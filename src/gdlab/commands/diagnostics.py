@@ -49,7 +49,8 @@ def run_find_lr(
         "suggestion": result.suggestion,
         "interval": list(result.interval),
         "suggestions": {k: {"value": s.value, "per_seed": list(s.per_seed)} for k, s in result.suggestions.items()},
-        "validation": result.validation,
+        # as the table: a diverged candidate has no mean or std (its mean is inf, a blown-up loss)
+        "validation": [{**v, "mean": None, "std": None} if v.get("diverged") else v for v in result.validation],
         "batch_size": batch_size,
         "seeds": seeds,
     }
