@@ -25,6 +25,8 @@ def run_find_lr(
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
+    from gdlab.report.finder import validation_json
+
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, "relu")
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
@@ -49,8 +51,7 @@ def run_find_lr(
         "suggestion": result.suggestion,
         "interval": list(result.interval),
         "suggestions": {k: {"value": s.value, "per_seed": list(s.per_seed)} for k, s in result.suggestions.items()},
-        # as the table: a diverged candidate has no mean or std (its mean is inf, a blown-up loss)
-        "validation": [{**v, "mean": None, "std": None} if v.get("diverged") else v for v in result.validation],
+        "validation": validation_json(result.validation),
         "batch_size": batch_size,
         "seeds": seeds,
     }

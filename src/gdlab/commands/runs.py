@@ -119,8 +119,9 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         lines.append("config:")
         config = {k: v for k, v in run.config.items() if k != "cli"}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
-        lines.append("final:")
-        lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
+        if final:  # a finder has no epochs: its steps are below
+            lines.append("final:")
+            lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
         if "train_loss" in history:
             lines += ["train_loss:", *text_chart(history["train_loss"])]
         if finder is not None:
@@ -131,10 +132,12 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
 
 def finder_summary(finder: Any) -> dict[str, Any]:
     """A finder's answer, interval and every rule's suggestion with its spread over seeds."""
+    from gdlab.report.finder import validation_json  # matplotlib: only for a finder
+
     return {"suggestion": finder.suggestion, "interval": list(finder.interval),
             "suggestions": {rule: {"value": s.value, "spread": list(s.spread), "per_seed": list(s.per_seed)}
                             for rule, s in finder.suggestions.items()},
-            "validation": finder.validation}
+            "validation": validation_json(finder.validation)}
 
 
 def _finder_lines(finder: Any) -> list[str]:
@@ -296,7 +299,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "status": run.status,
         "dataset": run.dataset,
         "model": run.model,
-        "epochs": f"{run.epochs_run}/{run.epochs}",
+        "epochs": f"{run.epochs_run}/{run.epochs}" if run.kind != "lr_finder" else "-",  # a finder runs steps
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},

@@ -86,6 +86,12 @@ def validation_cells(result: LRFinderResult) -> list[list[str]]:
             for v in result.validation]
 
 
+def validation_json(validation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A finder's validation as --json writes it, as the table shows it: a diverged candidate has no mean
+    or std (null; its mean is inf, a blown-up loss)."""
+    return [{**v, "mean": None, "std": None} if v.get("diverged") else v for v in validation]
+
+
 def validation_notes(cells: list[list[str]]) -> list[str]:
     """What to say under the validation cells: what 'diverged' means, where a row shows it."""
     return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
