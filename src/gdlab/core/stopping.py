@@ -307,6 +307,12 @@ def leaves(rule: StopRule) -> tuple[StopRule, ...]:
     return tuple(leaf for child in rule.children for leaf in leaves(child))
 
 
+def restored_metric(stop: StopRule | None) -> str | None:
+    """The metric whose best epoch's params a run with this rule returns (early_stopping(restore_best=True)),
+    or None."""
+    return None if stop is None else next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+
+
 def fired_flags(state: Any) -> Any:
     """The fired flag of a rule state: a scalar, or one per config when metrics are arrays (a sweep)."""
     return state.fired if hasattr(state, "fired") else state[0]

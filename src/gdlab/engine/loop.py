@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
+from gdlab.core.stopping import MAXIMIZED, StopRule, leaves, restored_metric
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
@@ -109,7 +109,7 @@ def train_epochs(
     last epoch (NaN between).
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
-    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+    restore = restored_metric(stop)
     rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, None)
     rows: list[dict[str, float]] = []
     first, initial_loss, clock = 0, float("nan"), 0.0

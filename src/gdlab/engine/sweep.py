@@ -40,7 +40,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.rules import sgd
 from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
-from gdlab.core.stopping import StopRule
+from gdlab.core.stopping import StopRule, restored_metric
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.config_blocks import config_block, param_sizes
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
@@ -62,7 +62,6 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep_best import keeps_best
 from gdlab.engine.sweep_chunk import HISTORY, chunk_inputs, train_chunk
 from gdlab.engine.sweep_recording import (
     chunk_observer,
@@ -178,7 +177,7 @@ def sweep(
     check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
-        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, keeps_best(stop))
+        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None)
         pairs = len(rates) * len(momenta)
         devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
         if devices[1] > 1:
@@ -381,7 +380,7 @@ def _run_group(
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
     stop_rule = with_divergence(stop, spec, test_every)
-    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, keeps_best(stop)),
+    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restored_metric(stop) is not None),
                         len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)

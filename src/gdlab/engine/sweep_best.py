@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.stopping import MAXIMIZED, StopRule, leaves
+from gdlab.core.stopping import MAXIMIZED
 from gdlab.core.types import Params
 
 
@@ -30,11 +30,6 @@ class BestParams(NamedTuple):
     epoch: np.ndarray
     params: Params | None
     first: int
-
-
-def keeps_best(stop: StopRule | None) -> bool:
-    """Whether a sweep with this stop rule keeps each config's best params (early_stopping(restore_best=True))."""
-    return stop is not None and any(leaf.restore for leaf in leaves(stop))
 
 
 def start_best(metric: str, rows: list[dict[str, np.ndarray]], shape: tuple[int, ...]) -> BestParams:

@@ -21,7 +21,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gdlab.core.rules import SgdHyper
-from gdlab.core.stopping import StopRule, fired_flags, leaves
+from gdlab.core.stopping import StopRule, fired_flags, restored_metric
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
@@ -87,7 +87,7 @@ def train_chunk(
     before = np.broadcast_to(np.asarray(initial_loss, np.float64)[:, None], shape)
     rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
     stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
-    restore = next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+    restore = restored_metric(stop)
     best = None if restore is None else start_best(restore, rows, shape)
     if start is not None:
         _end_skipped(ends, start.skipped[:, :real])
