@@ -308,6 +308,10 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1, 0.2], "schedule": [lambda lr: gd.schedules.constant(lr) if lr < 0.15
                                                      else gd.schedules.cosine(lr, 10)]},
          r"schedule 'schedule\[0\]' must give every learning rate the same kind of schedule"),
+        ({"learning_rate": [0.1], "schedule": {"c": gd.schedules.cosine(0.1, 10)}},
+         r"schedule\[0\] is a gd.schedules schedule, built for one learning rate; .* lambda lr: gd.schedules"),
+        ({"learning_rate": [0.1], "momentum": [0.9, 0.0], "nesterov": True},
+         r"nesterov=True needs every momentum > 0; got momentum\[1\]=0.0"),
         ({"learning_rate": [0.1], "compute_dtype": "float16"}, r"compute_dtype must be one of .*got 'float16'"),
         ({"learning_rate": [0.1, 1e39]}, r"learning_rate must be at most 3.403e\+38 in size to fit float32"),
         ({"learning_rate": [0.1], "weight_decay": 1e39}, r"weight_decay must be at most 3.403e\+38"),

@@ -160,7 +160,7 @@ def sweep(
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     metrics = check_choice("metrics", metrics, METRICS)
     test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
-    nesterov = check_bool("nesterov", nesterov)
+    nesterov = _check_nesterov(check_bool("nesterov", nesterov), momenta)
     budget = _budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
     recorded = Recorded.of(metrics, model, data)
@@ -257,6 +257,10 @@ def _schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
     for i, (label, shape) in enumerate(items):
         if isinstance(shape, str):
             check_choice(f"schedule[{i}]", shape, SCHEDULES)
+        elif isinstance(shape, Schedule):
+            raise TypeError(f"schedule[{i}] is a gd.schedules schedule, built for one learning rate; a sweep sets the "
+                            "learning rate from its grid, so give a name such as 'cosine' or a function "
+                            "learning_rate -> schedule, e.g. lambda lr: gd.schedules.cosine(lr, 1000).")
         elif not callable(shape):
             raise TypeError(f"schedule[{i}] must be a schedule name such as 'cosine' or a function "
                             f"learning_rate -> gd.schedules schedule; got {shape!r}.")
@@ -529,6 +533,14 @@ def _as_list(name: str, values: Any) -> list[Any]:
 
 def _momentum(name: str, value: Any) -> float:
     return check_float_range(name, value, 0.0, 1.0)
+
+
+def _check_nesterov(nesterov: bool, momenta: list[float]) -> bool:
+    """Nesterov needs momentum > 0 in every config, as gd.sgd does (with 0 it is plain SGD)."""
+    if nesterov and 0.0 in momenta:
+        raise ValueError(f"nesterov=True needs every momentum > 0; got momentum[{momenta.index(0.0)}]=0.0 "
+                         "(Nesterov with momentum 0 is plain SGD: sweep it in a second sweep with nesterov=False).")
+    return nesterov
 
 
 MAX_SEEDS = 2**16
