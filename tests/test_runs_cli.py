@@ -405,6 +405,23 @@ def test_a_database_this_user_cannot_write_is_read_by_the_read_commands(tmp_path
         store.connection.execute("DELETE FROM runs")
 
 
+def test_a_database_in_a_folder_this_user_cannot_write_is_read_by_the_read_commands(tmp_path, capsys,
+                                                                                     monkeypatch) -> None:
+    """The file writable, its folder not (SQLite's journal goes there): runs list said 'db must be in a writable
+    folder'."""
+    path = tmp_path / "archive.db"
+    with gd.store.open(path) as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg", n=40, features=3, seed=0), gd.sgd(0.1), epochs=3,
+               record=store)
+        run_id = store.last_run_id
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == tmp_path and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--db", str(path))] == [run_id]
+    assert "db must be in a writable folder" in _one_error(capsys, "runs", "delete", run_id, "--yes", "--db",
+                                                           str(path))
+
+
 def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, capsys) -> None:
     """Its first pages read (it opens), the metrics' do not: it was 'database: ... malformed' with exit code 1."""
     path = tmp_path / "damaged.db"
