@@ -14,6 +14,7 @@ epoch at the same params as the first.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
@@ -33,7 +34,7 @@ def _data() -> tuple[jax.Array, jax.Array]:
 def _init(configs: int) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(1)
     layers = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for fan_in, fan_out in itertools.pairwise(SIZES):
         bound = 1 / np.sqrt(fan_in)
         w = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
         b = rng.uniform(-bound, bound, (fan_out,)).astype(np.float32)
@@ -126,7 +127,7 @@ def main() -> int:
     parser.add_argument("--configs", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
-    flops = 6 * N * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+    flops = 6 * N * sum(a * b for a, b in itertools.pairwise(SIZES))
     print(f"device: {jax.devices()[0].device_kind}; seconds per epoch (median of {args.epochs}); same params after "
           "one epoch as vmap (max relative difference)")
     for configs in args.configs:

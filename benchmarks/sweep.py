@@ -130,10 +130,10 @@ def render_cpu(report: dict[str, Any]) -> str:
     peak = report["matmul_peaks"]["all_cores"]["best"]
     reference = peers["gd.sweep, 2 CPU devices"]
     ref_acc = np.array(reference["test_accuracy"])
-    lines = [f"{work['configs'][0]} learning rates x batch {work['batch_size']} x {work['epochs']} epochs, "
-             f"MNIST-1D MLP; 2-core float32 matmul peak {peak:.0f} GFLOP/s",
-             f"{'peer':36} {'seconds':>8} {'GFLOP/s':>8} {'% peak':>7} {'x faster':>9} {'best acc':>8} "
-             f"{'max|dacc|':>9} {'peak RSS':>9}"]
+    lines = [(f"{work['configs'][0]} learning rates x batch {work['batch_size']} x {work['epochs']} epochs, "
+             f"MNIST-1D MLP; 2-core float32 matmul peak {peak:.0f} GFLOP/s"),
+             (f"{'peer':36} {'seconds':>8} {'GFLOP/s':>8} {'% peak':>7} {'x faster':>9} {'best acc':>8} "
+             f"{'max|dacc|':>9} {'peak RSS':>9}")]
     for name, r in peers.items():
         gflops = work["configs"][0] * work["epochs"] * flops / r["seconds"] / 1e9
         speedup = r["seconds"] / reference["seconds"]
@@ -173,8 +173,8 @@ def _targets(peers: dict[str, Any], work: dict[str, Any], flops: float, peak: fl
 
 def render_gpu(report: dict[str, Any]) -> str:
     lines = [f"GPU: {report['device']}",
-             f"{'model':28} {'peer':32} {'mode':9} {'configs':>7} {'s/epoch':>8} {'TFLOP/s':>8} "
-             f"{'ms/model-ep':>11} {'peak GB':>8} {'best acc':>8} {'warmup s':>9}"]
+             (f"{'model':28} {'peer':32} {'mode':9} {'configs':>7} {'s/epoch':>8} {'TFLOP/s':>8} "
+             f"{'ms/model-ep':>11} {'peak GB':>8} {'best acc':>8} {'warmup s':>9}")]
     for r in report["rows"]:
         lines.append(f"{r['model']:28} {r['peer']:32} {r['mode']:9} {r['configs']:7d} {r['epoch_seconds']:8.3f} "
                      f"{r['tflops']:8.2f} {r['ms_per_model_epoch']:11.4f} {r['peak_bytes'] / 1e9:8.2f} "

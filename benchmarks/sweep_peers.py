@@ -77,9 +77,9 @@ def run_gdlab_sweep(args: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     with jax.default_matmul_precision(precision):
         for configs in args["configs"]:
-            grid = dict(learning_rate=learning_rates(configs, args["lr_range"]), batch_size=[args["batch_size"]],
-                        metrics="running", params=params, compute_dtype=compute, max_memory=args.get("max_memory"),
-                        kernel=args.get("kernel", "xla"), test_every=args.get("test_every", 1))
+            grid = {"learning_rate": learning_rates(configs, args["lr_range"]), "batch_size": [args["batch_size"]],
+                        "metrics": "running", "params": params, "compute_dtype": compute, "max_memory": args.get("max_memory"),
+                        "kernel": args.get("kernel", "xla"), "test_every": args.get("test_every", 1)}
             tick = time.perf_counter()
             gd.sweep(model, data, epochs=1, **grid)
             warmup = time.perf_counter() - tick
@@ -119,8 +119,8 @@ def run_gdlab_fits(args: dict[str, Any]) -> list[dict[str, Any]]:
     import gdlab as gd
 
     model, data, params = _gdlab_workload(gd, tuple(args["sizes"]))
-    common = dict(batch_size=args["batch_size"], metrics="running", params=params, check_stability=False,
-                  test_every=args.get("test_every", 1))
+    common = {"batch_size": args["batch_size"], "metrics": "running", "params": params, "check_stability": False,
+                  "test_every": args.get("test_every", 1)}
     out = []
     for configs in args["configs"]:
         rates = learning_rates(configs, args["lr_range"])
@@ -212,8 +212,8 @@ def run_torch_func(args: dict[str, Any]) -> list[dict[str, Any]]:
                 idx = order[i : i + b]
                 grads, loss = step(params, x[idx], y[idx])
                 with torch.no_grad():
-                    for k in params:
-                        params[k] -= lr.view(-1, *[1] * (params[k].ndim - 1)) * grads[k]
+                    for k, weights in params.items():
+                        weights -= lr.view(-1, *[1] * (weights.ndim - 1)) * grads[k]
                 total += loss.detach() * idx.numel()
             with torch.no_grad():
                 accuracy = (evaluate(params, x_test) == y_test).float().mean(1)
