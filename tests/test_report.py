@@ -274,6 +274,9 @@ def test_gd_report_is_public_and_imported_only_when_used() -> None:
     assert done.stdout.split("\n")[0] == "['gdlab.report', 'matplotlib']"
     with pytest.raises(AttributeError, match="module 'gdlab' has no attribute 'reports'"):
         gd.reports  # noqa: B018
+    names = dir(gd)  # what a shell completes: the lazy report, not the module's own imports
+    assert "report" in names and {"fit", "sweep", "sgd"} <= set(names)
+    assert not {"importlib", "Any"} & set(names)
 
 
 def _diverging(final: dict[float, float]) -> Comparison:

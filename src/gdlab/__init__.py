@@ -6,8 +6,8 @@
     result = gd.fit(model, data, gd.sgd(learning_rate=0.1), batch_size=32, epochs=30, seed=0)
 """
 
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 from gdlab import datasets, distributed, losses, models, schedules, stop, store
 from gdlab.core.dataset import Dataset
@@ -28,11 +28,16 @@ from gdlab.store import resume
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """``gd.report`` is imported on first use: it loads matplotlib (about 0.7 s), which training never needs."""
     if name == "report":
-        return importlib.import_module("gdlab.report")
+        return _importlib.import_module("gdlab.report")
     raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with ``report``, which is imported on first use (for completion in a shell)."""
+    return sorted({*globals(), "report"})
 
 __all__ = [
     "Checkpoint",
