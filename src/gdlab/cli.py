@@ -67,7 +67,7 @@ def fit(
     dataset: str = typer.Option(
         "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
     ),
-    target: str | None = typer.Option(
+    target_column: str | None = typer.Option(
         None, "--target", "--target-column", help=TARGET_COLUMN_HELP, show_default=False
     ),
     task: str | None = typer.Option(None, help=TASK_HELP, show_default=False),
@@ -223,7 +223,7 @@ def fit(
 
     options = FitOptions(
         dataset=dataset,
-        target=target,
+        target=target_column,
         task=task,
         model=model,
         hidden=hidden,
@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(_usage_message(err, args))
         return 2
     except (ValueError, TypeError) as err:
-        _error(str(err))
+        _error(_in_options(str(err), args))
         return 2
     except OSError as err:
         _error(str(err))
@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         if not _damaged(err):
             _error(f"database: {err}")
             return 1
-        _error(f"db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
+        _error(f"--db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
         return 2
     except sqlite3.Error as err:  # a full disk, a locked file
         _error(f"database: {err}")
@@ -655,6 +655,24 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
         return 1
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+
+
+def _in_options(message: str, args: list[str]) -> str:
+    """message with the parameters the command takes as options named as typed (--learning-rate, not
+    learning_rate); the library's own messages stay as they are for library users."""
+    from gdlab.commands.option_names import as_options
+
+    return as_options(message, _command(args).params, args)
+
+
+def _command(args: list[str]) -> Any:
+    """The click command args run (gdlab, gdlab runs, or one of their commands; typer's own click)."""
+    command: Any = typer.main.get_command(app)
+    for arg in (a for a in args if not a.startswith("-")):
+        if arg not in getattr(command, "commands", {}):
+            break
+        command = command.commands[arg]
+    return command
 
 
 def _damaged(err: sqlite3.DatabaseError) -> bool:
