@@ -20,6 +20,7 @@ from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from cli_calls import strict_json
 from gdlab.cli import app_commands
+from gdlab.commands import words
 from gdlab.commands.option_names import as_options
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
@@ -378,6 +379,44 @@ COMPARE_LIKE = [_Option("learning_rates", ["--learning-rates"]), _Option("epochs
 )
 def test_as_options_renames_only_the_command_s_options(message: str, args: list[str], expected: str) -> None:
     assert as_options(message, COMPARE_LIKE, args) == expected
+
+
+def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+    """--batch-size FULL was read as full, --model MLP refused: every name now reads in any case."""
+    summary = _json(capsys, "fit", "--dataset", "LINREG", "--model", "Linear", "--batch-size", "FULL", "--schedule",
+                    "COSINE", "--metrics", "Running", "--stop", "EPOCHS:1", "--epochs", "3", "--no-record")
+    config = summary["config"]
+    assert (config["dataset"], config["model"], config["schedule"], config["metrics"]) == (
+        "linreg", "linear", "cosine", "running")
+    assert (config["batch_size"], summary["epochs_run"]) == (800, 1)  # the stop rule epochs:1 was read
+    gd.store.open("gdlab.db").close()
+    assert _json(capsys, "runs", "list", "--status", "DONE") == []
+    for args, expected in [  # each name read, the command refuses a later option
+        (["sharpness", "--dataset", "LinReg", "--model", "MLP", "--activation", "TANH", "--task", "REGRESSION"],
+         "--task must be used with a .csv/.npz dataset file; got --dataset 'linreg'."),
+        (["compare", "--model", "MLP", "--metrics", "EXACT", "--kernel", "XLA", "--checkpoint-seconds", "-1"],
+         "--checkpoint-seconds must be a float in [0.0, inf); got -1.0."),
+        (["runs", "export", "abc", "--format", "JSON", "--json"], "run_id must name a run in 'gdlab.db'"),
+        # a name that is none of them is refused as typed
+        ([*FIT, "--model", "TREE"], "--model must be one of {'linear', 'logistic', 'mlp'}; got 'TREE'."),
+    ]:
+        code, out, err = _run(capsys, *args)
+        assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "read"),
+    [("model", "MLP", "mlp"), ("dataset", "MNIST1D", "mnist1d"), ("dataset", "Data.CSV", "Data.CSV"),
+     ("schedule", "One_Cycle", "one_cycle"), ("kernel", "Fused", "fused"), ("format", "Json", "json"),
+     ("status", "Interrupted", "interrupted"), ("task", "Regression", "regression"), ("activation", "GELU", "gelu"),
+     ("metrics", "Exact", "exact"), ("model", "Tree", "Tree"), ("model", None, None)],
+)
+def test_fold_reads_a_name_in_any_case_and_leaves_the_rest(option: str, value: str | None, read: str | None) -> None:
+    assert words.fold(option, value) == read
+
+
+def test_fold_stop_lowercases_a_rule_only_when_that_parses() -> None:
+    assert words.fold_stop(["Plateau:1E-4:5", "grad<1e-3", "Plato:1"]) == ["plateau:1e-4:5", "grad<1e-3", "Plato:1"]
 
 
 def test_a_bad_csv_cell_is_one_error_line(

@@ -54,26 +54,47 @@ TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: w
              "labels).")
 
 
+def _word(option: str) -> Any:
+    """A callback reading a name in any case: --model MLP is --model mlp (commands/words.py)."""
+    def fold(value: Any) -> Any:
+        from gdlab.commands import words
+
+        return words.fold_stop(value) if option == "stop" else words.fold(option, value)
+
+    return fold
+
+
+def _dataset_option() -> Any:
+    return typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path.",
+                        callback=_word("dataset"))
+
+
+def _model_option() -> Any:
+    return typer.Option("mlp", help="Model: linear, logistic or mlp.", callback=_word("model"))
+
+
+def _activation_option() -> Any:
+    return typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu.", callback=_word("activation"))
+
+
 def _target_column_option() -> Any:
     return typer.Option(None, "--target-column", help=TARGET_COLUMN_HELP, show_default=False)
 
 
 def _task_option() -> Any:
-    return typer.Option(None, "--task", help=TASK_HELP, show_default=False)
+    return typer.Option(None, "--task", help=TASK_HELP, show_default=False, callback=_word("task"))
 
 
 @app.command()
 def fit(
-    dataset: str = typer.Option(
-        "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
-    ),
+    dataset: str = _dataset_option(),
     target_column: str | None = typer.Option(
         None, "--target", "--target-column", help=TARGET_COLUMN_HELP, show_default=False
     ),
-    task: str | None = typer.Option(None, help=TASK_HELP, show_default=False),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    task: str | None = _task_option(),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
+    activation: str = _activation_option(),
     batch_size: str | None = typer.Option(
         None,
         "--batch-size",
@@ -87,7 +108,8 @@ def fit(
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay, >= 0."),
     epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
-    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
+    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running.",
+                                callback=_word("metrics")),
     test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
     stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
@@ -95,13 +117,13 @@ def fit(
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
         "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
         "epoch's end (steps and time stop at the first epoch end past them).",
-        rich_help_panel=STOP_PANEL,
+        rich_help_panel=STOP_PANEL, callback=_word("stop"),  # noqa: B008 -- as above
     ),
     schedule: str = typer.Option(
         "constant",
         help="Learning-rate schedule: constant, step, multistep, exponential, inverse_time, "
         "power, polynomial, cosine, cyclic or one_cycle (counted in updates).",
-        rich_help_panel=SCHEDULE_PANEL,
+        rich_help_panel=SCHEDULE_PANEL, callback=_word("schedule"),
     ),
     warmup_steps: int = typer.Option(
         0,
@@ -286,7 +308,8 @@ def resume(
 
 @runs_app.command("list")
 def runs_list(
-    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
+    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted).",
+                                      callback=_word("status")),
     dataset: str | None = typer.Option(None, help="Only runs on this data set."),
     since: str | None = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
     sweeps: bool = typer.Option(
@@ -341,7 +364,7 @@ def runs_export(
     run_id: str = typer.Argument(..., help="The run to export."),
     format: str | None = typer.Option(
         None, "--format", help="csv (one row per epoch) or json (record and metrics). [default: csv]",
-        show_default=False,
+        show_default=False, callback=_word("format"),
     ),
     as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: str = _db_option(),
@@ -378,12 +401,12 @@ def runs_delete(
 
 @app.command()
 def sharpness(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
+    activation: str = _activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
     batch_size: str | None = typer.Option(
         None, "--batch-size", help="Hessian of one random batch of this size, or 'full' (default: all training data).",
@@ -411,10 +434,10 @@ def sharpness(
 
 @app.command()
 def compare(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
@@ -428,14 +451,15 @@ def compare(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,
     ),
-    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper)."),
+    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper).",
+                                callback=_word("metrics")),
     test_every: int = typer.Option(
         1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (the target is "
         "then checked only there), >= 1."
     ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
-        "with relu; on a CPU it runs interpreted, slowly)."
+        "with relu; on a CPU it runs interpreted, slowly).", callback=_word("kernel"),
     ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: str | None = typer.Option(None, help="Also write one CSV row per config here."),
@@ -483,7 +507,7 @@ def report(
     db: str = _db_option(),
     schedule: str | None = typer.Option(
         None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
-        show_default=False,
+        show_default=False, callback=_word("schedule"),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary (with the report's path) as one JSON object."),
 ) -> None:
@@ -497,10 +521,10 @@ def report(
 
 @app.command("find-lr")
 def find_lr(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     batch_size: str = typer.Option(
         "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
@@ -534,10 +558,10 @@ def find_lr(
 
 @app.command("noise-scale")
 def noise_scale(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
     small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
