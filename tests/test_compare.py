@@ -442,8 +442,35 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     for before, now in zip(shown["members"], after, strict=True):
         assert now["final_train_loss"] == pytest.approx(before["final_train_loss"], rel=1e-5)
     assert main(["report", sweep_id, "--db", "runs.db", "-o", "third.html"]) == 0
-    assert "report: third.html" in capsys.readouterr().out
+    assert "\nout: third.html\n" in capsys.readouterr().out
     assert Path("r.html").read_text() == Path("third.html").read_text()  # the resume wrote the sweep's report
+
+
+def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsys) -> None:
+    """The file printed the table and --json gave out, conclusion, variants; the id printed only its path and
+    --json gave id, out, kind, status, conclusion."""
+    assert main(["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "100,full",
+                 "--learning-rates", "0.01,0.1", "--seeds", "1", "--epochs", "2", "--no-progress",
+                 "--json-out", "s.json", "--db", "runs.db", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    sweep_id = compared["sweep_id"]
+    assert main(["report", "s.json", "-o", "file.html"]) == 0
+    by_file = capsys.readouterr().out
+    assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html"]) == 0
+    by_id = capsys.readouterr().out
+    assert by_id == f"sweep {sweep_id} (compare): done: 4 max_epochs\n" + by_file.replace("file.html", "id.html")
+    assert "│ batch GD " in by_file and compared["conclusion"][:60] in " ".join(by_file.split())
+
+    assert main(["report", "s.json", "-o", "file.html", "--json"]) == 0
+    file_json = strict_json(capsys.readouterr().out)
+    assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html", "--json"]) == 0
+    id_json = strict_json(capsys.readouterr().out)
+    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion"]
+    assert list(file_json) == shared  # as gdlab compare --json says them, with the report's path
+    assert list(id_json) == ["id", "kind", "status", "reason", *shared]
+    assert (id_json["id"], id_json["kind"], id_json["status"]) == (sweep_id, "compare", "done")
+    assert {k: v for k, v in id_json.items() if k in shared[1:]} == {k: file_json[k] for k in shared[1:]} == {
+        k: compared[k] for k in shared[1:]}
 
 
 def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:

@@ -509,7 +509,11 @@ def report(
         None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
         show_default=False, callback=_word("schedule"),
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary (with the report's path) as one JSON object."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the summary as one JSON object: out (the report's path); for a sweep, saved "
+        "or recorded, settings, variants, first_by_epoch, first_by_second and conclusion (as gdlab compare --json); "
+        "for an id also id, kind, status and reason, and schedule (--schedule) or suggestion and interval (find-lr).",
+    ),
 ) -> None:
     """Write the self-contained HTML report of a recorded run, sweep or find-lr, or of a saved sweep file."""
     from gdlab.commands.report import run_report
