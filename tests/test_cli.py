@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -556,21 +557,38 @@ def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None
 # --- the installed entry point -----------------------------------------------------------
 
 
+ROOT = Path(__file__).resolve().parents[1]
+CTRL_C_WHILE_IMPORTING = """
+class CtrlC:  # Ctrl-C pressed while the console script imports gdlab (as JAX is first imported)
+    def find_spec(self, name, path=None, target=None):
+        if name == "jax":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def _console_script(tmp_path: Path, *args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+    """The gdlab program as pip's console script runs it: import pyproject's entry point, call it."""
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["gdlab"]
+    module, function = entry.split(":")
+    script = f"import sys\n{before}\nfrom {module} import {function}\nsys.argv[0] = 'gdlab'\nsys.exit({function}())\n"
+    path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": path}
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
 def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_path: Path) -> None:
-    (script,) = importlib.metadata.entry_points(group="console_scripts", name="gdlab")
-    assert script.value == "gdlab.cli:run"
-    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [sys.executable, "-m", "gdlab.cli", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = _console_script(tmp_path, "fit", "--dataset", "linreg", "--learning-rate", "-1")
     assert done.returncode == 2
     assert done.stderr == "error: --learning-rate must be a float in (0, inf); got -1.0.\n"
     assert done.stdout == ""
+
+
+def test_ctrl_c_while_the_console_script_imports_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
+    """The entry point was gdlab.cli:run, whose import (gdlab, JAX) ran before any handler: a traceback."""
+    done = _console_script(tmp_path, "version", before=CTRL_C_WHILE_IMPORTING)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "error: interrupted\n")
 
 
 # --- schedules, stopping rules and sharpness ----------------------------------------------------
