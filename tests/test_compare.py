@@ -170,8 +170,7 @@ def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, caps
     before = Path("runs.db").read_bytes()
     for option in ("--out", "--csv", "--json-out"):
         assert main([*_grid(tiny), "--no-record", option, "runs.db"]) == 2
-        name = option.removeprefix("--").replace("-", "_")
-        assert capsys.readouterr().err == (f"error: {name} must not be an SQLite database, which writing would "
+        assert capsys.readouterr().err == (f"error: {option} must not be an SQLite database, which writing would "
                                            "destroy; got 'runs.db'.\n")
     assert Path("runs.db").read_bytes() == before
 
