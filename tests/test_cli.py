@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -19,6 +21,8 @@ from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from cli_calls import strict_json
 from gdlab.cli import app_commands
+from gdlab.commands import words
+from gdlab.commands.option_names import as_options
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
 
@@ -222,54 +226,55 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--learning-rate", "-0.1"], "learning_rate must be a float in (0, inf); got -0.1."),
+        (["--learning-rate", "-0.1"], "--learning-rate must be a float in (0, inf); got -0.1."),
         (["--learning-rate", "abc"], "'--learning-rate'"),
-        (["--batch-size", "0"], "batch_size must be an integer in [1, 800]; got 0."),
-        (["--batch-size", "801"], "batch_size must be an integer in [1, 800]; got 801."),
-        (["--batch-size", "abc"], "batch_size must be an integer >= 1 or 'full'; got 'abc'."),
-        (["--epochs", "0"], "epochs must be an integer in [1, inf]; got 0."),
+        (["--batch-size", "0"], "--batch-size must be an integer in [1, 800]; got 0."),
+        (["--batch-size", "801"], "--batch-size must be an integer in [1, 800]; got 801."),
+        (["--batch-size", "abc"], "--batch-size must be an integer >= 1 or 'full'; got 'abc'."),
+        (["--epochs", "0"], "--epochs must be an integer in [1, inf]; got 0."),
         (["--epochs", "1.5"], "'--epochs'"),
         (["--epochs"], "'--epochs' requires an argument"),
         (
             ["--dataset", "mnist"],
-            "dataset must be one of {'linreg', 'mnist1d'} or a .csv/.npz file path; got 'mnist'.",
+            "--dataset must be one of {'linreg', 'mnist1d'} or a .csv/.npz file path; got 'mnist'.",
         ),
         (
             ["--dataset", "missing.csv"],
             (
-                "dataset must be a data set name or an existing .csv/.npz file; "
+                "--dataset must be a data set name or an existing .csv/.npz file; "
                 "got 'missing.csv' (not found)."
             ),
         ),
-        (["--model", "tree"], "model must be one of {'linear', 'logistic', 'mlp'}; got 'tree'."),
-        (["--model", "mlp", "--activation", "swish"], "activation must be one of"),
+        (["--model", "tree"], "--model must be one of {'linear', 'logistic', 'mlp'}; got 'tree'."),
+        (["--model", "mlp", "--activation", "swish"], "--activation must be one of"),
         (
             ["--model", "mlp", "--hidden", "10,x"],
-            "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
+            "--hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,x'.",
         ),
         # options the model would ignore (as --nesterov without momentum)
-        (["--hidden", "10"], "hidden applies only to model 'mlp'; got hidden='10' with model 'linear'."),
-        (["--activation", "tanh"], "activation applies only to model 'mlp'; got activation='tanh' with model 'linear'."),
-        (["--model", "mlp", "--hidden", "10,"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
-        (["--model", "mlp", "--hidden", "10,,10"], "hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
-        (["--momentum", "1.5"], "momentum must be a float in [0.0, 1.0); got 1.5."),
-        (["--nesterov"], "nesterov must be False when momentum is 0.0"),
-        (["--weight-decay", "-1"], "weight_decay must be a float in [0.0, inf); got -1.0."),
-        (["--learning-rate", "1e39"], "learning_rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
-        (["--seed", "-1"], "seed must be an integer in [0, 4294967295]; got -1."),
-        (["--metrics", "fast"], "metrics must be one of {'exact', 'running'}; got 'fast'."),
-        (["--test-every", "0"], "test_every must be an integer in [1, "),
+        (["--hidden", "10"], "--hidden applies only to --model 'mlp'; got --hidden='10' with --model 'linear'."),
+        (["--activation", "tanh"], ("--activation applies only to --model 'mlp'; got --activation='tanh' with --model "
+                                     "'linear'.")),
+        (["--model", "mlp", "--hidden", "10,"], "--hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
+        (["--model", "mlp", "--hidden", "10,,10"], "--hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
+        (["--momentum", "1.5"], "--momentum must be a float in [0.0, 1.0); got 1.5."),
+        (["--nesterov"], "--nesterov must be False when momentum is 0.0; got --nesterov=True with --momentum=0.0."),
+        (["--weight-decay", "-1"], "--weight-decay must be a float in [0.0, inf); got -1.0."),
+        (["--learning-rate", "1e39"], "--learning-rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
+        (["--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1."),
+        (["--metrics", "fast"], "--metrics must be one of {'exact', 'running'}; got 'fast'."),
+        (["--test-every", "0"], "--test-every must be an integer in [1, "),
         (
             ["--test-every", "2", "--stop", "early:test_loss:3"],
-            "stop rule early_stopping reads test_loss, which test_every=2 measures only once every 2 epochs",
+            "stop rule early_stopping reads test_loss, which --test-every=2 measures only once every 2 epochs",
         ),
         (
             ["--target", "y"],
-            "target must be used with a .csv/.npz dataset file; got dataset 'linreg'.",
+            "--target must be used with a .csv/.npz dataset file; got --dataset 'linreg'.",
         ),
         (
             ["--task", "ranking"],
-            "task must be one of {'classification', 'regression'}; got 'ranking'.",
+            "--task must be one of {'classification', 'regression'}; got 'ranking'.",
         ),
         (["--colour", "blue"], "No such option: --colour"),
     ],
@@ -305,7 +310,114 @@ def test_a_csv_without_the_target_column_lists_the_columns(
         capsys, "fit", "--dataset", str(path), "--target", "price", "--no-progress"
     )
     assert code == 2 and out == ""
-    assert err == "error: target must be one of the CSV columns ['f0', 'f1', 'y']; got 'price'.\n"
+    assert err == "error: --target must be one of the CSV columns ['f0', 'f1', 'y']; got 'price'.\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([*FIT, "--warmup", "100000"], "--warmup must be less than the run's 25 updates"),
+        ([*FIT, "--warmup-steps", "100000"], "--warmup-steps must be less than the run's 25 updates"),
+        (["compare", "--dataset", "linreg", "--target-column", "y", "--no-record"],
+         "--target-column must be used with a .csv/.npz dataset file; got --dataset 'linreg'."),
+        (["compare", "--target", "2", "--no-record"], "--target must be a test accuracy in (0, 1]; got 2.0."),
+        (["runs", "list", "--sweeps", "--status", "lost"], "--status must be one of {"),
+        (["find-lr", "--plot", "lr.txt", "--no-record"], "--plot must end in one of ('.png', '.svg'); got 'lr.txt'."),
+    ],
+    ids=["warmup", "warmup-steps", "target-column", "target", "status", "plot"],
+)
+def test_messages_name_the_option_as_typed(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    """The library's learning_rate is the CLI's --learning-rate: it was 'warmup_steps must ...' after --warmup."""
+    gd.store.open("gdlab.db").close()
+    code, out, err = _run(capsys, *args)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {expected}"), err
+    with pytest.raises(ValueError, match=r"^learning_rate must be a float in \(0, inf\)"):
+        gd.sgd(-0.1)  # the library keeps its own names
+
+
+class _Option(NamedTuple):
+    name: str
+    opts: list[str]
+    secondary_opts: tuple[str, ...] = ()
+    param_type_name: str = "option"
+
+
+COMPARE_LIKE = [_Option("learning_rates", ["--learning-rates"]), _Option("epochs", ["--epochs"]),
+                _Option("schedule", ["--schedule"]), _Option("target", ["--target"]),
+                _Option("target_column", ["--target-column"]), _Option("out", ["--output", "--out", "-o"]),
+                _Option("run_id", ["run_id"], param_type_name="argument")]
+
+
+@pytest.mark.parametrize(
+    ("message", "args", "expected"),
+    [
+        # a snake_case name anywhere, a plain word only where it stands as a name
+        ("learning_rates must not repeat; got learning_rates=[1, 1].", [],
+         "--learning-rates must not repeat; got --learning-rates=[1, 1]."),
+        ("epochs must be >= 1; ran 3 epochs.", [], "--epochs must be >= 1; ran 3 epochs."),
+        ("the file holds one schedule per batch size; got schedule 'x'.", [],
+         "the file holds one schedule per batch size; got --schedule 'x'."),
+        # never inside a quoted value, nor part of a longer or dotted name, nor an argument or another command's
+        ("metric must be one of {'epochs', 'learning_rates'}; got 'epochs'.", [],
+         "metric must be one of {'epochs', 'learning_rates'}; got 'epochs'."),
+        ("cli.learning_rates and max_epochs and --epochs and run_id stay.", [],
+         "cli.learning_rates and max_epochs and --epochs and run_id stay."),
+        ("batch_size must be an integer.", [], "batch_size must be an integer."),
+        # as typed: the short or the other long name
+        ("out must be another file than target_column.", ["-o", "x"], "-o must be another file than --target-column."),
+        ("out must be a file path.", ["--out=x"], "--out must be a file path."),
+        ("out must be a file path.", [], "--output must be a file path."),
+        # the data loader's target is --target-column, unless only --target was typed; both typed: left alone
+        ("target must be one of the CSV columns; got 'y'.", ["--target-column", "y"],
+         "--target-column must be one of the CSV columns; got 'y'."),
+        ("target must be a test accuracy; got 2.", ["--target", "2"], "--target must be a test accuracy; got 2."),
+        ("target must be a test accuracy; got 2.", ["--target", "2", "--target-column", "y"],
+         "target must be a test accuracy; got 2."),
+    ],
+)
+def test_as_options_renames_only_the_command_s_options(message: str, args: list[str], expected: str) -> None:
+    assert as_options(message, COMPARE_LIKE, args) == expected
+
+
+def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+    """--batch-size FULL was read as full, --model MLP refused: every name now reads in any case."""
+    summary = _json(capsys, "fit", "--dataset", "LINREG", "--model", "Linear", "--batch-size", "FULL", "--schedule",
+                    "COSINE", "--metrics", "Running", "--stop", "EPOCHS:1", "--epochs", "3", "--no-record")
+    config = summary["config"]
+    assert (config["dataset"], config["model"], config["schedule"], config["metrics"]) == (
+        "linreg", "linear", "cosine", "running")
+    assert (config["batch_size"], summary["epochs_run"]) == (800, 1)  # the stop rule epochs:1 was read
+    gd.store.open("gdlab.db").close()
+    assert _json(capsys, "runs", "list", "--status", "DONE") == []
+    for args, expected in [  # each name read, the command refuses a later option
+        (["sharpness", "--dataset", "LinReg", "--model", "MLP", "--activation", "TANH", "--task", "REGRESSION"],
+         "--task must be used with a .csv/.npz dataset file; got --dataset 'linreg'."),
+        (["compare", "--model", "MLP", "--metrics", "EXACT", "--kernel", "XLA", "--checkpoint-seconds", "-1"],
+         "--checkpoint-seconds must be a float in [0.0, inf); got -1.0."),
+        (["runs", "export", "abc", "--format", "JSON", "--json"], "run_id must name a run in 'gdlab.db'"),
+        # a name that is none of them is refused as typed
+        ([*FIT, "--model", "TREE"], "--model must be one of {'linear', 'logistic', 'mlp'}; got 'TREE'."),
+    ]:
+        code, out, err = _run(capsys, *args)
+        assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "read"),
+    [("model", "MLP", "mlp"), ("dataset", "MNIST1D", "mnist1d"), ("dataset", "Data.CSV", "Data.CSV"),
+     ("schedule", "One_Cycle", "one_cycle"), ("kernel", "Fused", "fused"), ("format", "Json", "json"),
+     ("status", "Interrupted", "interrupted"), ("task", "Regression", "regression"), ("activation", "GELU", "gelu"),
+     ("metrics", "Exact", "exact"), ("model", "Tree", "Tree"), ("model", None, None)],
+)
+def test_fold_reads_a_name_in_any_case_and_leaves_the_rest(option: str, value: str | None, read: str | None) -> None:
+    assert words.fold(option, value) == read
+
+
+def test_fold_stop_lowercases_a_rule_only_when_that_parses() -> None:
+    assert words.fold_stop(["Plateau:1E-4:5", "grad<1e-3", "Plato:1"]) == ["plateau:1e-4:5", "grad<1e-3", "Plato:1"]
 
 
 def test_a_bad_csv_cell_is_one_error_line(
@@ -445,21 +557,38 @@ def test_gdlab_alone_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None
 # --- the installed entry point -----------------------------------------------------------
 
 
+ROOT = Path(__file__).resolve().parents[1]
+CTRL_C_WHILE_IMPORTING = """
+class CtrlC:  # Ctrl-C pressed while the console script imports gdlab (as JAX is first imported)
+    def find_spec(self, name, path=None, target=None):
+        if name == "jax":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def _console_script(tmp_path: Path, *args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+    """The gdlab program as pip's console script runs it: import pyproject's entry point, call it."""
+    entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["gdlab"]
+    module, function = entry.split(":")
+    script = f"import sys\n{before}\nfrom {module} import {function}\nsys.argv[0] = 'gdlab'\nsys.exit({function}())\n"
+    path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": path}
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
 def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_path: Path) -> None:
-    (script,) = importlib.metadata.entry_points(group="console_scripts", name="gdlab")
-    assert script.value == "gdlab.cli:run"
-    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [sys.executable, "-m", "gdlab.cli", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = _console_script(tmp_path, "fit", "--dataset", "linreg", "--learning-rate", "-1")
     assert done.returncode == 2
-    assert done.stderr == "error: learning_rate must be a float in (0, inf); got -1.0.\n"
+    assert done.stderr == "error: --learning-rate must be a float in (0, inf); got -1.0.\n"
     assert done.stdout == ""
+
+
+def test_ctrl_c_while_the_console_script_imports_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
+    """The entry point was gdlab.cli:run, whose import (gdlab, JAX) ran before any handler: a traceback."""
+    done = _console_script(tmp_path, "version", before=CTRL_C_WHILE_IMPORTING)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "error: interrupted\n")
 
 
 # --- schedules, stopping rules and sharpness ----------------------------------------------------
@@ -493,31 +622,31 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--schedule", "cosin"], "schedule must be one of"),
-        (["--stop", "plateau:x"], r"stop 'plateau:x' does not parse at column 9"),
-        (["--warmup", "100000"], r"warmup_steps must be less than the run's 8 updates"),
+        (["--schedule", "cosin"], "--schedule must be one of"),
+        (["--stop", "plateau:x"], r"--stop 'plateau:x' does not parse at column 9"),
+        (["--warmup", "100000"], r"--warmup must be less than the run's 8 updates"),
         (["--schedule", "step", "--factor", "2"], "factor"),
-        (["--schedule", "multistep", "--milestones-steps", "a,b"], "milestones_steps"),
-        (["--schedule", "multistep", "--milestones-steps", "5,,10"], r"milestones_steps must be .*; got '5,,10'\."),
-        (["--schedule", "multistep", "--milestones-steps", "5,"], r"milestones_steps must be .*; got '5,'\."),
+        (["--schedule", "multistep", "--milestones-steps", "a,b"], "--milestones-steps"),
+        (["--schedule", "multistep", "--milestones-steps", "5,,10"], r"--milestones-steps must be .*; got '5,,10'\."),
+        (["--schedule", "multistep", "--milestones-steps", "5,"], r"--milestones-steps must be .*; got '5,'\."),
         # 0 is a value given, not 'use the default': each is refused by its schedule
-        (["--schedule", "step", "--step-size-steps", "0"], r"step_size_steps must be .*; got 0\."),
-        (["--schedule", "exponential", "--decay-rate", "0"], r"decay_rate must be .*; got 0\.0\."),
-        (["--schedule", "exponential", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
-        (["--schedule", "inverse_time", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
-        (["--schedule", "power", "--scale-steps", "0"], r"scale_steps must be .*; got 0\."),
-        (["--schedule", "cosine", "--decay-steps", "0"], r"decay_steps must be .*; got 0\."),
-        (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"half_cycle_steps must be .*; got 0\."),
-        (["--schedule", "cyclic", "--max-learning-rate", "0"], r"max_learning_rate must be .*; got 0\.0\."),
+        (["--schedule", "step", "--step-size-steps", "0"], r"--step-size-steps must be .*; got 0\."),
+        (["--schedule", "exponential", "--decay-rate", "0"], r"--decay-rate must be .*; got 0\.0\."),
+        (["--schedule", "exponential", "--decay-steps", "0"], r"--decay-steps must be .*; got 0\."),
+        (["--schedule", "inverse_time", "--decay-steps", "0"], r"--decay-steps must be .*; got 0\."),
+        (["--schedule", "power", "--scale-steps", "0"], r"--scale-steps must be .*; got 0\."),
+        (["--schedule", "cosine", "--decay-steps", "0"], r"--decay-steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--half-cycle-steps", "0"], r"--half-cycle-steps must be .*; got 0\."),
+        (["--schedule", "cyclic", "--max-learning-rate", "0"], r"--max-learning-rate must be .*; got 0\.0\."),
         (["--schedule", "cosine", "--decay-steps", "99999999999999999999"],
-         r"decay_steps must be an integer in \[1, 2147483647\]; got 99999999999999999999\."),  # was a NaN loss
+         r"--decay-steps must be an integer in \[1, 2147483647\]; got 99999999999999999999\."),  # was a NaN loss
         # an option the schedule does not read was silently ignored
-        (["--decay-rate", "0.5"], (r"decay_rate applies only to schedules \{'exponential', 'inverse_time'\}; "
-                                   r"got decay_rate=0\.5 with schedule 'constant'\.")),
-        (["--schedule", "cosine", "--factor", "0.5"], (r"factor applies only to schedules \{'multistep', 'step'\}; "
-                                                        r"got factor=0\.5 with schedule 'cosine'\.")),
-        (["--schedule", "step", "--restarts"], r"restarts applies only to schedules \{'cosine'\}; got restarts=True"),
-        (["--schedule", "one_cycle", "--decay-steps", "5"], (r"decay_steps applies only to schedules \{'cosine', "
+        (["--decay-rate", "0.5"], (r"--decay-rate applies only to schedules \{'exponential', 'inverse_time'\}; "
+                                   r"got --decay-rate=0\.5 with --schedule 'constant'\.")),
+        (["--schedule", "cosine", "--factor", "0.5"], (r"--factor applies only to schedules \{'multistep', 'step'\}; "
+                                                        r"got --factor=0\.5 with --schedule 'cosine'\.")),
+        (["--schedule", "step", "--restarts"], r"--restarts applies only to schedules \{'cosine'\}; got --restarts=True"),
+        (["--schedule", "one_cycle", "--decay-steps", "5"], (r"--decay-steps applies only to schedules \{'cosine', "
                                                               r"'exponential', 'inverse_time', 'polynomial'\}")),
     ],
 )
@@ -558,7 +687,7 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert summary["verdict"].startswith("diverges") and summary["nesterov"] is True
     assert summary["formula"] == "(2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov momentum 0.5"
     code, _, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--nesterov")
-    assert code == 2 and err.startswith("error: nesterov must be False when momentum is 0.0")
+    assert code == 2 and err.startswith("error: --nesterov must be False when momentum is 0.0")
 
 
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
@@ -586,7 +715,7 @@ def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
     for command in ("sharpness", "find-lr", "noise-scale"):
         code, out, err = _run(capsys, command, *base, "--batch-size", "fu11")
         assert (code, out) == (2, ""), command
-        assert err == "error: batch_size must be an integer >= 1 or 'full'; got 'fu11'.\n", command
+        assert err == "error: --batch-size must be an integer >= 1 or 'full'; got 'fu11'.\n", command
 
 
 # --- find-lr and noise-scale ----------------------------------------------------------------------
@@ -608,7 +737,7 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert set(summary["suggestions"]) == {"steepest", "valley", "minimum/10", "largest_stable"}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, err = _run(capsys, "find-lr", "--min-lr", "1", "--max-lr", "0.5")
-    assert code == 2 and err == "error: min_lr must be smaller than max_lr (0.5); got 1.0.\n"
+    assert code == 2 and err == "error: --min-lr must be smaller than --max-lr (0.5); got 1.0.\n"
 
 
 @pytest.mark.parametrize(
@@ -617,7 +746,7 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
         ("missing/lr.png", "got 'missing/lr.png' (no directory 'missing')."),
         (".", "got '.' (a directory)."),  # savefig wrote './.png' after the whole run
         ("", "got '' (empty)."),  # was silently no plot
-        ("lr.txt", "plot must end in one of ('.png', '.svg'); got 'lr.txt'."),  # matplotlib's error, after the run
+        ("lr.txt", "--plot must end in one of ('.png', '.svg'); got 'lr.txt'."),  # matplotlib's error, after the run
     ],
 )
 def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
@@ -625,7 +754,7 @@ def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
 ) -> None:
     code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1",
                           "--steps", "20", "--validate-epochs", "1", "--no-progress", "--plot", plot)
-    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith("error: plot must ")
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith("error: --plot must ")
     assert why in err
     assert list(tmp_path.iterdir()) == []  # nothing trained: no run recorded, no file written
 
@@ -641,6 +770,6 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
                           "--big-batch", "256")
     assert code == 0 and "B_simple" in out and "measuring B_simple: 64 batches of 8 and of 256" in err
     code, out, err = _run(capsys, "noise-scale", "--small-batch", "64", "--big-batch", "32")
-    assert code == 2 and err.startswith("error: big_batch must be larger than small_batch (64); got 32")
+    assert code == 2 and err.startswith("error: --big-batch must be larger than --small-batch (64); got 32")
     code, out, err = _run(capsys, "noise-scale", "--seed", "99999999999999999999")  # was an OverflowError traceback
-    assert (code, out) == (2, "") and err == "error: seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"
+    assert (code, out) == (2, "") and err == "error: --seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"

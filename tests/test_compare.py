@@ -88,7 +88,7 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert again["conclusion"] == summary["conclusion"]
     assert Path("again.html").read_text() == page == render(saved)
     assert main(["report", "s.json", "--out", "s.json"]) == 2  # the report was written over the saved sweep
-    assert capsys.readouterr().err == "error: out must be another file than ID_OR_FILE; got 's.json' for both.\n"
+    assert capsys.readouterr().err == "error: --out must be another file than ID_OR_FILE; got 's.json' for both.\n"
     assert load("s.json").rows == saved.rows
 
 
@@ -170,8 +170,7 @@ def test_an_output_file_that_is_a_database_is_refused_even_unrecorded(tiny, caps
     before = Path("runs.db").read_bytes()
     for option in ("--out", "--csv", "--json-out"):
         assert main([*_grid(tiny), "--no-record", option, "runs.db"]) == 2
-        name = option.removeprefix("--").replace("-", "_")
-        assert capsys.readouterr().err == (f"error: {name} must not be an SQLite database, which writing would "
+        assert capsys.readouterr().err == (f"error: {option} must not be an SQLite database, which writing would "
                                            "destroy; got 'runs.db'.\n")
     assert Path("runs.db").read_bytes() == before
 
@@ -188,7 +187,7 @@ def test_an_output_file_that_cannot_be_written_is_named_before_anything_trains(t
     monkeypatch.setattr(Path, "open", locked)
     for option, name in (("--out", "locked.html"), ("--csv", "locked.csv")):
         assert main([*_grid(tiny), option, name, "--db", "runs.db"]) == 2
-        assert capsys.readouterr().err == (f"error: {option.removeprefix('--')} must be a file this user can write; "
+        assert capsys.readouterr().err == (f"error: {option} must be a file this user can write; "
                                            f"got '{name}' (Operation not permitted).\n")
     assert not Path("runs.db").exists() and not list(Path().glob("*.html"))  # nothing trained or recorded
     assert main([*_grid(tiny), "--no-record", "--out", "fine.html", "--json"]) == 0  # a new file: probed, written
@@ -355,33 +354,33 @@ def test_parse_learning_rates() -> None:
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--learning-rates", "fast"], "learning_rates must be lo:hi:n .* got 'fast'"),
-        (["--learning-rates", "1:0.1:3"], r"learning_rates must be lo:hi:n .* got '1:0.1:3'"),
-        (["--learning-rates", "0:1:3"], "learning_rates must be lo:hi:n"),
-        (["--learning-rates", "0.1,-1"], r"learning_rates\[1\] must be a float in \(0, inf\); got -1.0"),
-        (["--learning-rates", "0.1,0.1"], "learning_rates must not repeat a value; got '0.1,0.1'"),
-        (["--batch-sizes", ""], "batch_sizes must list at least one batch size"),
-        (["--batch-sizes", "1,0"], "batch_sizes must hold integers >= 1 or 'full'; got '1,0'"),
+        (["--learning-rates", "fast"], "--learning-rates must be lo:hi:n .* got 'fast'"),
+        (["--learning-rates", "1:0.1:3"], r"--learning-rates must be lo:hi:n .* got '1:0.1:3'"),
+        (["--learning-rates", "0:1:3"], "--learning-rates must be lo:hi:n"),
+        (["--learning-rates", "0.1,-1"], r"--learning-rates\[1\] must be a float in \(0, inf\); got -1.0"),
+        (["--learning-rates", "0.1,0.1"], "--learning-rates must not repeat a value; got '0.1,0.1'"),
+        (["--batch-sizes", ""], "--batch-sizes must list at least one batch size"),
+        (["--batch-sizes", "1,0"], "--batch-sizes must hold integers >= 1 or 'full'; got '1,0'"),
         (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
-        (["--batch-sizes", "1,40,"], "batch_sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
-        (["--seeds", "0"], r"seeds must be an integer in \[1, "),
-        (["--seeds", "1000000000"], r"seeds must be an integer in \[1, 65536\]; got 1000000000"),
-        (["--epochs", "0"], r"epochs must be an integer in \[1, "),
-        (["--target", "1.5"], r"target must be a test accuracy in \(0, 1\]; got 1.5"),
-        (["--target", "-1"], r"target must be a float in \(0, inf\); got -1.0"),
-        (["--hidden", "0"], "hidden must be comma-separated layer sizes"),
-        (["--metrics", "fast"], r"metrics must be one of \{'exact', 'running'\}; got 'fast'"),
-        (["--test-every", "0"], r"test_every must be an integer in \[1, "),
-        (["--kernel", "triton"], r"kernel must be one of \{'fused', 'xla'\}; got 'triton'"),
-        (["--kernel", "fused", "--hidden", "200"], r"kernel='fused' .* at most 128 wide; got a layer 200 wide"),
-        (["--out", "missing/r.html"], "out must be a file path in an existing directory; got 'missing/r.html'"),
-        (["--json-out", "."], r"json_out must be a file path in an existing directory; got '.' \(a directory\)"),
-        (["--csv", "-"], r"csv must be a file path; got '-' \(writing to standard output is not supported\)\."),
-        (["--out", "r.html", "--csv", "./r.html"], r"csv must be another file than out; got 'r.html' for both\."),
-        (["--csv", "s.csv", "--json-out", "s.csv"], r"json_out must be another file than csv; got 's.csv' for both\."),
-        (["--db", "runs.db", "--out", "runs.db"], r"out must be another file than db; got 'runs.db' for both\."),
+        (["--batch-sizes", "1,40,"], "--batch-sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
+        (["--seeds", "0"], r"--seeds must be an integer in \[1, "),
+        (["--seeds", "1000000000"], r"--seeds must be an integer in \[1, 65536\]; got 1000000000"),
+        (["--epochs", "0"], r"--epochs must be an integer in \[1, "),
+        (["--target", "1.5"], r"--target must be a test accuracy in \(0, 1\]; got 1.5"),
+        (["--target", "-1"], r"--target must be a float in \(0, inf\); got -1.0"),
+        (["--hidden", "0"], "--hidden must be comma-separated layer sizes"),
+        (["--metrics", "fast"], r"--metrics must be one of \{'exact', 'running'\}; got 'fast'"),
+        (["--test-every", "0"], r"--test-every must be an integer in \[1, "),
+        (["--kernel", "triton"], r"--kernel must be one of \{'fused', 'xla'\}; got 'triton'"),
+        (["--kernel", "fused", "--hidden", "200"], r"--kernel='fused' .* at most 128 wide; got a layer 200 wide"),
+        (["--out", "missing/r.html"], "--out must be a file path in an existing directory; got 'missing/r.html'"),
+        (["--json-out", "."], r"--json-out must be a file path in an existing directory; got '.' \(a directory\)"),
+        (["--csv", "-"], r"--csv must be a file path; got '-' \(writing to standard output is not supported\)\."),
+        (["--out", "r.html", "--csv", "./r.html"], r"--csv must be another file than --out; got 'r.html' for both\."),
+        (["--csv", "s.csv", "--json-out", "s.csv"], r"--json-out must be another file than --csv; got 's.csv' for both\."),
+        (["--db", "runs.db", "--out", "runs.db"], r"--out must be another file than --db; got 'runs.db' for both\."),
         (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),
-        (["--batch-sizes", "120,full"], r"batch_sizes must not repeat a batch size \('full' is 120\)"),
+        (["--batch-sizes", "120,full"], r"--batch-sizes must not repeat a batch size \('full' is 120\)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tiny, capsys, args: list[str], match: str) -> None:
@@ -442,8 +441,35 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     for before, now in zip(shown["members"], after, strict=True):
         assert now["final_train_loss"] == pytest.approx(before["final_train_loss"], rel=1e-5)
     assert main(["report", sweep_id, "--db", "runs.db", "-o", "third.html"]) == 0
-    assert "report: third.html" in capsys.readouterr().out
+    assert "\nout: third.html\n" in capsys.readouterr().out
     assert Path("r.html").read_text() == Path("third.html").read_text()  # the resume wrote the sweep's report
+
+
+def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsys) -> None:
+    """The file printed the table and --json gave out, conclusion, variants; the id printed only its path and
+    --json gave id, out, kind, status, conclusion."""
+    assert main(["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "100,full",
+                 "--learning-rates", "0.01,0.1", "--seeds", "1", "--epochs", "2", "--no-progress",
+                 "--json-out", "s.json", "--db", "runs.db", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    sweep_id = compared["sweep_id"]
+    assert main(["report", "s.json", "-o", "file.html"]) == 0
+    by_file = capsys.readouterr().out
+    assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html"]) == 0
+    by_id = capsys.readouterr().out
+    assert by_id == f"sweep {sweep_id} (compare): done: 4 max_epochs\n" + by_file.replace("file.html", "id.html")
+    assert "│ batch GD " in by_file and compared["conclusion"][:60] in " ".join(by_file.split())
+
+    assert main(["report", "s.json", "-o", "file.html", "--json"]) == 0
+    file_json = strict_json(capsys.readouterr().out)
+    assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html", "--json"]) == 0
+    id_json = strict_json(capsys.readouterr().out)
+    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion"]
+    assert list(file_json) == shared  # as gdlab compare --json says them, with the report's path
+    assert list(id_json) == ["id", "kind", "status", "reason", *shared]
+    assert (id_json["id"], id_json["kind"], id_json["status"]) == (sweep_id, "compare", "done")
+    assert {k: v for k, v in id_json.items() if k in shared[1:]} == {k: file_json[k] for k in shared[1:]} == {
+        k: compared[k] for k in shared[1:]}
 
 
 def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:

@@ -182,7 +182,7 @@ def test_cli_devices(four) -> None:
     assert summary["final_train_loss"] == pytest.approx(four["cli_library_loss"], rel=1e-6)
     assert four["cli_error"]["code"] == 2
     assert four["cli_error"]["stderr"] == (
-        "error: batch_size must be a multiple of devices (4) so each device gets the same share of the "
+        "error: --batch-size must be a multiple of devices (4) so each device gets the same share of the "
         "global batch; got 30 (use 28 or 32, or fewer devices).\n"
     )
 
@@ -193,7 +193,7 @@ def test_cli_more_devices_than_exist(capsys: pytest.CaptureFixture[str], tmp_pat
     code = main(["fit", "--devices", "2", "--no-record", "--db", str(tmp_path / "x.db")])
     assert code == 2
     assert capsys.readouterr().err == (
-        "error: devices must be an integer in [1, 1] (1 cpu device available); got 2.\n"
+        "error: --devices must be an integer in [1, 1] (1 cpu device available); got 2.\n"
     )
 
 

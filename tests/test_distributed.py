@@ -147,10 +147,10 @@ def test_cli_coordinator_errors(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["fit", "--coordinator", "127.0.0.1:1234", "--no-record"])
     assert code == 2
     assert capsys.readouterr().err == (
-        "error: num_processes must be given with coordinator, process_id "
+        "error: --num-processes must be given with --coordinator, --process-id "
         "(--coordinator HOST:PORT --num-processes N --process-id I).\n"
     )
     code = main(["fit", "--coordinator", "127.0.0.1:1234", "--num-processes", "1", "--process-id", "0",
                  "--coordinator-timeout", "-1", "--no-record"])
     assert code == 2  # named by its flag (gd.distributed.initialize calls it timeout)
-    assert capsys.readouterr().err == "error: coordinator_timeout must be a float in (0, inf); got -1.0.\n"
+    assert capsys.readouterr().err == "error: --coordinator-timeout must be a float in (0, inf); got -1.0.\n"

@@ -684,7 +684,7 @@ def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the
     with _free_port() as port:
         assert main(["lab", "--host", "no-such-host.invalid", "--port", str(port)]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("error: host must be an address or a name of this machine; got "
+    assert out == "" and err.startswith("error: --host must be an address or a name of this machine; got "
                                         "'no-such-host.invalid' (")
     assert len(err.splitlines()) == 1
 
@@ -699,8 +699,8 @@ def test_gdlab_lab_refuses_a_bad_database_before_serving(
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: pytest.fail("the lab must not start"))
     (tmp_path / "notes.txt").write_text("not a database\n")
-    for db, why in ((tmp_path, "db must be a database file path; got"),
-                    (tmp_path / "notes.txt", "db must be a gdlab database; ")):
+    for db, why in ((tmp_path, "--db must be a database file path; got"),
+                    (tmp_path / "notes.txt", "--db must be a gdlab database; ")):
         with _free_port() as port:
             assert main(["lab", "--port", str(port), "--db", str(db)]) == 2
         out, err = capsys.readouterr()

@@ -435,23 +435,24 @@ def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, 
         f.write(b"\xde\xad" * 2048)
     code, out, err = _run(capsys, "runs", "show", run_id, "--db", str(path))
     assert (code, out) == (2, "") and err == (
-        "error: db is damaged: database disk image is malformed (SQLite). Restore it from a copy, or give another "
+        "error: --db is damaged: database disk image is malformed (SQLite). Restore it from a copy, or give another "
         "--db.\n")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([*FIT, "--checkpoint-every", "0"], "checkpoint_every must be an integer in [1, inf]; got 0."),
+        ([*FIT, "--checkpoint-every", "0"], "--checkpoint-every must be an integer in [1, inf]; got 0."),
         ([*FIT, "--checkpoint-every", "5", "--no-record"],  # it was ignored
-         "checkpoint_every applies only to a recorded run; got checkpoint_every=5 with --no-record."),
-        (["compare", "--checkpoint-seconds", "-1"], "checkpoint_seconds must be a float in [0.0, inf); got -1.0."),
+         "--checkpoint-every applies only to a recorded run; got --checkpoint-every=5 with --no-record."),
+        (["compare", "--checkpoint-seconds", "-1"], "--checkpoint-seconds must be a float in [0.0, inf); got -1.0."),
         (["compare", "--checkpoint-seconds", "5", "--no-record"],
-         "checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds=5 with --no-record."),
+         ("--checkpoint-seconds applies only to a recorded comparison; got --checkpoint-seconds=5 with "
+          "--no-record.")),
         ([*FIT, "--coordinator-timeout", "5", "--no-record"],  # it was ignored
-         "coordinator_timeout must be left out without --coordinator (one process waits for none); got 5.0."),
-        (["runs", "list", "--status", "lost"], "status must be one of {"),
-        (["runs", "list", "--since", "last week"], "since must be a date or time such as 2025-01-31"),
+         "--coordinator-timeout must be left out without --coordinator (one process waits for none); got 5.0."),
+        (["runs", "list", "--status", "lost"], "--status must be one of {"),
+        (["runs", "list", "--since", "last week"], "--since must be a date or time such as 2025-01-31"),
         (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
     ids=["checkpoint-every", "checkpoint-every-no-record", "checkpoint-seconds", "checkpoint-seconds-no-record",
@@ -505,13 +506,14 @@ def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> 
     assert np.isnan(history["noise_scale"][0]) and np.isfinite(history["noise_scale"][1])
     assert "B_simple is the batch size above which" in page and "<td>cli.track_noise_scale</td><td>2</td>" in page
     code, out, _ = _run(capsys, "report", run_id)
-    assert code == 0 and out == f"report: gdlab-report-{run_id}.html\n" and Path(out.split()[1]).is_file()
+    assert code == 0 and out == f"run {run_id} (fit): {fit['reason']}\nout: gdlab-report-{run_id}.html\n"
+    assert Path(f"gdlab-report-{run_id}.html").is_file()
     # an empty --output is a value given, not 'the default' (it wrote gdlab-report-ID.html)
     err = _one_error(capsys, "report", run_id, "--output", "")
-    assert err == "error: output must be a file path in an existing directory; got '' (empty).\n"
+    assert err == "error: --output must be a file path in an existing directory; got '' (empty).\n"
     before = Path("gdlab.db").read_bytes()  # the report was written over the run store
     err = _one_error(capsys, "report", run_id, "--output", "./gdlab.db")
-    assert err == "error: output must be another file than db; got 'gdlab.db' for both.\n"
+    assert err == "error: --output must be another file than --db; got 'gdlab.db' for both.\n"
     assert Path("gdlab.db").read_bytes() == before
 
 
@@ -638,7 +640,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     assert _one_error(capsys, "resume", member) == (
         f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} goes on with it.\n")
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
-        "error: status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
+        "error: --status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)
     lines = out.splitlines()
     assert code == 0 and len(lines) == 5 and lines[0].startswith("learning_rate,batch_size,momentum,schedule,seed,status,")

@@ -327,7 +327,7 @@ def test_gdlab_report_of_a_schedule_grid_reports_one_schedule(tmp_path, data, ca
     assert "learning-rate schedule cosine" in page.read_text() and "mini-batch 50" in page.read_text()
     code, out, err = run_cli(capsys, "report", sweep_id, "--db", db, "--schedule", "step")
     assert code == 2
-    assert err == "error: schedule must be one this sweep trained, one of ['constant', 'cosine']; got 'step'.\n"
+    assert err == "error: --schedule must be one this sweep trained, one of ['constant', 'cosine']; got 'step'.\n"
 
 
 @pytest.mark.parametrize(

@@ -54,26 +54,47 @@ TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: w
              "labels).")
 
 
+def _word(option: str) -> Any:
+    """A callback reading a name in any case: --model MLP is --model mlp (commands/words.py)."""
+    def fold(value: Any) -> Any:
+        from gdlab.commands import words
+
+        return words.fold_stop(value) if option == "stop" else words.fold(option, value)
+
+    return fold
+
+
+def _dataset_option() -> Any:
+    return typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path.",
+                        callback=_word("dataset"))
+
+
+def _model_option() -> Any:
+    return typer.Option("mlp", help="Model: linear, logistic or mlp.", callback=_word("model"))
+
+
+def _activation_option() -> Any:
+    return typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu.", callback=_word("activation"))
+
+
 def _target_column_option() -> Any:
     return typer.Option(None, "--target-column", help=TARGET_COLUMN_HELP, show_default=False)
 
 
 def _task_option() -> Any:
-    return typer.Option(None, "--task", help=TASK_HELP, show_default=False)
+    return typer.Option(None, "--task", help=TASK_HELP, show_default=False, callback=_word("task"))
 
 
 @app.command()
 def fit(
-    dataset: str = typer.Option(
-        "mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."
-    ),
-    target: str | None = typer.Option(
+    dataset: str = _dataset_option(),
+    target_column: str | None = typer.Option(
         None, "--target", "--target-column", help=TARGET_COLUMN_HELP, show_default=False
     ),
-    task: str | None = typer.Option(None, help=TASK_HELP, show_default=False),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    task: str | None = _task_option(),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
+    activation: str = _activation_option(),
     batch_size: str | None = typer.Option(
         None,
         "--batch-size",
@@ -87,7 +108,8 @@ def fit(
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay, >= 0."),
     epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
-    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running."),
+    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running.",
+                                callback=_word("metrics")),
     test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
     stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
@@ -95,13 +117,13 @@ def fit(
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
         "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
         "epoch's end (steps and time stop at the first epoch end past them).",
-        rich_help_panel=STOP_PANEL,
+        rich_help_panel=STOP_PANEL, callback=_word("stop"),  # noqa: B008 -- as above
     ),
     schedule: str = typer.Option(
         "constant",
         help="Learning-rate schedule: constant, step, multistep, exponential, inverse_time, "
         "power, polynomial, cosine, cyclic or one_cycle (counted in updates).",
-        rich_help_panel=SCHEDULE_PANEL,
+        rich_help_panel=SCHEDULE_PANEL, callback=_word("schedule"),
     ),
     warmup_steps: int = typer.Option(
         0,
@@ -223,7 +245,7 @@ def fit(
 
     options = FitOptions(
         dataset=dataset,
-        target=target,
+        target=target_column,
         task=task,
         model=model,
         hidden=hidden,
@@ -286,7 +308,8 @@ def resume(
 
 @runs_app.command("list")
 def runs_list(
-    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted)."),
+    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted).",
+                                      callback=_word("status")),
     dataset: str | None = typer.Option(None, help="Only runs on this data set."),
     since: str | None = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
     sweeps: bool = typer.Option(
@@ -341,7 +364,7 @@ def runs_export(
     run_id: str = typer.Argument(..., help="The run to export."),
     format: str | None = typer.Option(
         None, "--format", help="csv (one row per epoch) or json (record and metrics). [default: csv]",
-        show_default=False,
+        show_default=False, callback=_word("format"),
     ),
     as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: str = _db_option(),
@@ -378,12 +401,12 @@ def runs_delete(
 
 @app.command()
 def sharpness(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu."),
+    activation: str = _activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
     batch_size: str | None = typer.Option(
         None, "--batch-size", help="Hessian of one random batch of this size, or 'full' (default: all training data).",
@@ -411,10 +434,10 @@ def sharpness(
 
 @app.command()
 def compare(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
@@ -428,14 +451,15 @@ def compare(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,
     ),
-    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper)."),
+    metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper).",
+                                callback=_word("metrics")),
     test_every: int = typer.Option(
         1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (the target is "
         "then checked only there), >= 1."
     ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
-        "with relu; on a CPU it runs interpreted, slowly)."
+        "with relu; on a CPU it runs interpreted, slowly).", callback=_word("kernel"),
     ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: str | None = typer.Option(None, help="Also write one CSV row per config here."),
@@ -483,9 +507,13 @@ def report(
     db: str = _db_option(),
     schedule: str | None = typer.Option(
         None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
-        show_default=False,
+        show_default=False, callback=_word("schedule"),
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary (with the report's path) as one JSON object."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the summary as one JSON object: out (the report's path); for a sweep, saved "
+        "or recorded, settings, variants, first_by_epoch, first_by_second and conclusion (as gdlab compare --json); "
+        "for an id also id, kind, status and reason, and schedule (--schedule) or suggestion and interval (find-lr).",
+    ),
 ) -> None:
     """Write the self-contained HTML report of a recorded run, sweep or find-lr, or of a saved sweep file."""
     from gdlab.commands.report import run_report
@@ -497,10 +525,10 @@ def report(
 
 @app.command("find-lr")
 def find_lr(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     batch_size: str = typer.Option(
         "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
@@ -534,10 +562,10 @@ def find_lr(
 
 @app.command("noise-scale")
 def noise_scale(
-    dataset: str = typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path."),
+    dataset: str = _dataset_option(),
     target_column: str | None = _target_column_option(),
     task: str | None = _task_option(),
-    model: str = typer.Option("mlp", help="Model: linear, logistic or mlp."),
+    model: str = _model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
     small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
@@ -634,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(_usage_message(err, args))
         return 2
     except (ValueError, TypeError) as err:
-        _error(str(err))
+        _error(_in_options(str(err), args))
         return 2
     except OSError as err:
         _error(str(err))
@@ -643,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         if not _damaged(err):
             _error(f"database: {err}")
             return 1
-        _error(f"db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
+        _error(f"--db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
         return 2
     except sqlite3.Error as err:  # a full disk, a locked file
         _error(f"database: {err}")
@@ -655,6 +683,24 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
         return 1
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+
+
+def _in_options(message: str, args: list[str]) -> str:
+    """message with the parameters the command takes as options named as typed (--learning-rate, not
+    learning_rate); the library's own messages stay as they are for library users."""
+    from gdlab.commands.option_names import as_options
+
+    return as_options(message, _command(args).params, args)
+
+
+def _command(args: list[str]) -> Any:
+    """The click command args run (gdlab, gdlab runs, or one of their commands; typer's own click)."""
+    command: Any = typer.main.get_command(app)
+    for arg in (a for a in args if not a.startswith("-")):
+        if arg not in getattr(command, "commands", {}):
+            break
+        command = command.commands[arg]
+    return command
 
 
 def _damaged(err: sqlite3.DatabaseError) -> bool:

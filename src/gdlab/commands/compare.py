@@ -122,10 +122,15 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     text = conclusion(summary)
     if not as_json:
         print_summary(summary, comparison, text, {**paths, **paths_note})
-    return {"settings": settings, "variants": [asdict(v) for v in summary.variants],
+    return {**comparison_json(summary, comparison, text), **{name: str(p) for name, p in paths.items()},
+            **paths_note, "seconds": time.perf_counter() - start}
+
+
+def comparison_json(summary: Summary, comparison: Comparison, text: str) -> dict[str, Any]:
+    """What --json says of a comparison (gdlab compare, and gdlab report of a saved file or a sweep id)."""
+    return {"settings": comparison.settings, "variants": [asdict(v) for v in summary.variants],
             "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
-            "conclusion": text, **{name: str(p) for name, p in paths.items()}, **paths_note,
-            "seconds": time.perf_counter() - start}
+            "conclusion": text}
 
 
 def _train_variants(
@@ -175,7 +180,7 @@ def _plan(
 
 
 def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
-    """Write the HTML report of a saved comparison (gdlab compare --json-out)."""
+    """Write the HTML report of a saved comparison (gdlab compare --json-out); print its table unless as_json."""
     from gdlab.report import load
 
     target = output_path("out", out, others={"ID_OR_FILE": path})
@@ -189,7 +194,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
             from None
     if not as_json:
         print_summary(summary, comparison, text, {"out": target})
-    return {"out": str(target), "conclusion": text, "variants": [asdict(v) for v in summary.variants]}
+    return {"out": str(target), **comparison_json(summary, comparison, text)}
 
 
 def default_learning_rates(batch_size: int, n: int = RATES_PER_VARIANT) -> list[float]:

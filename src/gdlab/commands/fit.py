@@ -80,9 +80,9 @@ def join_processes(processes: ProcessOptions) -> None:
         return
     missing = [name for name, v in given.items() if v is None]
     if missing:
+        others = ", ".join("--" + k.replace("_", "-") for k in given if k != missing[0])
         raise ValueError(
-            f"{missing[0]} must be given with {', '.join(k for k in given if k != missing[0])} "
-            "(--coordinator HOST:PORT --num-processes N --process-id I)."
+            f"{missing[0]} must be given with {others} (--coordinator HOST:PORT --num-processes N --process-id I)."
         )
     timeout = check_positive_float("coordinator_timeout", processes.timeout)  # the flag's name, not initialize's
     gd.distributed.initialize(str(processes.coordinator), int(processes.num_processes or 0),
@@ -256,7 +256,7 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
     if name not in gd.datasets.NAMES:
         names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
         raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")
-    for option, value in (("target", target), ("task", task)):
+    for option, value in (("target_column", target), ("task", task)):
         if value is not None:
             raise ValueError(
                 f"{option} must be used with a .csv/.npz dataset file; got dataset {name!r}."

@@ -9,11 +9,12 @@ from typing import Any
 
 import gdlab as gd
 from gdlab.commands import hints
-from gdlab.commands.compare import output_path
+from gdlab.commands.compare import comparison_json, output_path, print_summary
 from gdlab.commands.compare import run_report as report_file
 from gdlab.commands.reading import open_to_read
 from gdlab.report import (
     Comparison,
+    Summary,
     conclusion,
     from_sweep,
     render_finder,
@@ -43,31 +44,41 @@ def run_report(
                          f"{target!r}, and {db!r} does not exist.")
     with open_to_read(db) as store:
         record = store.find(target)
-        path = output_path("output", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
+        path = output_path("out", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
         if schedule is not None and not isinstance(record, gd.store.Sweep):
             raise ValueError(f"schedule applies to a sweep; got --schedule {schedule!r} with {record.kind} "
                              f"run {record.id}.")
+        table: tuple[Summary, Comparison, str] | None = None
         if isinstance(record, gd.store.Sweep):
-            summary = _sweep_report(store, record, path, schedule)
+            comparison = sweep_comparison(store, record, schedule)
+            write_html(comparison, path)
+            shown = summarize(comparison)
+            table = (shown, comparison, conclusion(shown))
+            found = {**({} if schedule is None else {"schedule": schedule}), **comparison_json(*table)}
         elif record.kind == "lr_finder":
             result = store.finder(record.id)
             path.write_text(render_finder(asdict(record), result))
-            summary = {"kind": "lr_finder", "suggestion": result.suggestion, "interval": list(result.interval)}
+            found = {"suggestion": result.suggestion, "interval": list(result.interval)}
         else:
             path.write_text(render_run(asdict(record), store.history(record.id)))
-            summary = {"kind": record.kind, "status": record.status, "reason": record.reason}
-    summary = {"id": record.id, "out": str(path), **summary}
+            found = {}
+    summary = {"id": record.id, "kind": record.kind, "status": record.status, "reason": record.reason,
+               "out": str(path), **found}
     if not as_json:
-        sys.stdout.write(f"report: {path}\n")
+        _print(summary, "sweep" if isinstance(record, gd.store.Sweep) else "run", table)
     return summary
 
 
-def _sweep_report(store: gd.store.Store, sweep: gd.store.Sweep, path: Path, schedule: str | None) -> dict[str, Any]:
-    """The sweep's report, as gdlab compare writes it (a finished sweep only; one schedule of a grid)."""
-    comparison = sweep_comparison(store, sweep, schedule)
-    write_html(comparison, path)
-    picked = {} if schedule is None else {"schedule": schedule}
-    return {"kind": sweep.kind, "status": sweep.status, **picked, "conclusion": conclusion(summarize(comparison))}
+def _print(summary: dict[str, Any], noun: str, table: tuple[Summary, Comparison, str] | None) -> None:
+    """The record's line, then a sweep's table as for a saved file (gdlab compare's), else a finder's answer;
+    then the report's path."""
+    sys.stdout.write(f"{noun} {summary['id']} ({summary['kind']}): {summary['reason'] or summary['status']}\n")
+    if table is not None:
+        print_summary(*table, {"out": summary["out"]})
+        return
+    for name in ("suggestion", "interval", "out"):
+        if name in summary:
+            sys.stdout.write(f"{name}: {summary[name]}\n")
 
 
 def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str | None = None) -> Comparison:
