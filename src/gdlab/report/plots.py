@@ -84,6 +84,13 @@ LABELLED_RATES = 16
 (a 2,500-rate sweep's cells are too narrow for text)."""
 
 
+RASTERIZED_SEEDS = 1000
+"""Past this many configs the U-curve draws its seed marks as one embedded image under the vector mean lines:
+a mark costs about 150 bytes of SVG (10,000 took 1.6 MB), the image 10-60 KB whatever the count."""
+RASTER_DPI = 150
+"""Pixels per inch of that image (sharp at twice the page's scale); vector parts do not depend on it."""
+
+
 def u_curve(comparison: Comparison, summary: Summary) -> str:
     """Final train loss against learning rate for each batch size; diverged and collapsed configs marked."""
     with _style():
@@ -92,8 +99,9 @@ def u_curve(comparison: Comparison, summary: Summary) -> str:
 
 def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     """The figure of u_curve, its legend below the axes (diverged marks sit at their top)."""
-    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    fig = Figure(figsize=(11, 4.6), layout="constrained", dpi=RASTER_DPI)
     ax = fig.subplots()
+    rasterized = len(comparison.rows) > RASTERIZED_SEEDS
     start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
     finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
     top = start * 1.6
@@ -104,7 +112,7 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
         means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
-        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top)
+        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top, rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
@@ -203,8 +211,11 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
     return cells
 
 
-def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
-    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind."""
+def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, rasterized: bool = False) -> None:
+    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind.
+
+    rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
+    """
     points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "collapsed": ([], []),
                                                                  None: ([], [])}
     for row in rows:
@@ -213,9 +224,10 @@ def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
         points[kind][1].append(top if kind == "diverged" else min(row["final_train_loss"], top))
     style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "collapsed": {"marker": "o", "mfc": "none", "ms": 8,
              "mew": 1.5}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
+    layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
     for kind, (x, y) in points.items():
         if x:
-            ax.plot(x, y, ls="none", color=color, **style[kind])
+            ax.plot(x, y, ls="none", color=color, **style[kind], **layer)
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
