@@ -342,6 +342,21 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     assert html._rates(rates[:3]) == "0.0001, 0.000105, 0.00011"
 
 
+def test_a_grid_too_fine_for_a_cross_per_cell_hatches_each_run_of_failed_cells() -> None:
+    rates = list(np.geomspace(1e-4, 1e4, 400))  # diverged from 0.01 to 0.1 and from 1 on: two runs
+    toy = _diverging({lr: (math.inf if 0.01 <= lr < 0.1 or lr >= 1 else 5.4 - lr) for lr in rates})
+    heat = plots.heatmap_figure(toy, summarize(toy)).axes[0]
+    [hatched] = [patch for patch in heat.patches if patch.get_hatch()]
+    runs = [(min(x for x, _ in p), max(x for x, _ in p)) for p in hatched.get_path().to_polygons()]
+    failed = [j for j, lr in enumerate(rates) if 0.01 <= lr < 0.1 or lr >= 1]
+    split = next(k for k in range(1, len(failed)) if failed[k] != failed[k - 1] + 1)
+    assert runs == [(failed[0] - 0.5, failed[split - 1] + 0.5), (failed[split] - 0.5, failed[-1] + 0.5)]
+    assert "hatched: most seeds diverged" in heat.get_title() and len(heat.texts) == 1  # no × per cell
+    few = plots.heatmap_figure(small := _diverging({0.1: 1.0, 1e3: math.inf}), summarize(small)).axes[0]
+    assert not [patch for patch in few.patches if patch.get_hatch()] and "×: most seeds" in few.get_title()
+    assert [t.get_text() for t in few.texts] == ["1", "×"]
+
+
 def test_a_sweep_of_more_configs_than_listed_tables_the_best_of_each_batch_size(monkeypatch) -> None:
     rates = list(np.geomspace(1e-3, 1e3, 30))
     toy = _diverging({lr: (5.4 - lr if lr < 1 else 6.0 if lr < 100 else math.inf) for lr in rates})

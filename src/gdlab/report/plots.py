@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib
 import matplotlib.colors
 import matplotlib.patches
+import matplotlib.path
 import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
@@ -80,8 +81,8 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
 
 
 LABELLED_RATES = 16
-"""Past this many learning rates the heatmap labels only the best cell and this many of its rates
-(a 2,500-rate sweep's cells are too narrow for text)."""
+"""Past this many learning rates the heatmap labels only the best cell and this many of its rates, and
+hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are too narrow for text)."""
 
 
 RASTERIZED_SEEDS = 1000
@@ -130,7 +131,8 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
 
 
 def heatmap(comparison: Comparison, summary: Summary) -> str:
-    """Mean final test metric over (batch size, learning rate); failed cells crossed, missing ones grey."""
+    """Mean final test metric over (batch size, learning rate); failed cells crossed (hatched past
+    LABELLED_RATES), missing ones grey."""
     with _style(grid=False):
         return _svg(heatmap_figure(comparison, summary), "heatmap")
 
@@ -154,11 +156,14 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     shown = _shown(grid, failed, summary.metric)
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto",
                       norm=_norm(grid[~failed & np.isfinite(grid)], summary.metric))
+    labelled = len(rates) <= LABELLED_RATES
     for (i, j), value in np.ndenumerate(grid):
         best = _best(summary.variants[i], rates[j])
-        if (not math.isnan(value) or failed[i, j]) and (len(rates) <= LABELLED_RATES or best):
+        if (not math.isnan(value) or failed[i, j]) and (labelled or best):
             ink = "black" if _light(image.to_rgba(shown[i, j])) else "white"
             _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, best, ink)
+    if not labelled:
+        _hatch(ax, failed)
     ticks = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), LABELLED_RATES)).round().astype(int))
     ax.set_xticks(ticks, [f"{rates[j]:.3g}" for j in ticks], rotation=45)
     ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
@@ -166,8 +171,8 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     bar = fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
     if "accuracy" in summary.metric:  # in percent, as the cells
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
-                 "collapsed; box: the best rate")
+    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); {'×' if labelled else 'hatched'}: most "
+                 "seeds diverged or collapsed; box: the best rate")
     return fig
 
 
@@ -258,6 +263,19 @@ def _norm(good: np.ndarray, metric: str) -> Any:
     if not higher_is_better(metric) and low > 0 and high > 100 * low:
         return matplotlib.colors.LogNorm(low, high, clip=True)
     return matplotlib.colors.Normalize(low, high if high > low else low + 1e-12, clip=True)
+
+
+def _hatch(ax: Any, failed: np.ndarray) -> None:
+    """Hatch each row's runs of failed cells, a grid too fine for a × per cell; one path for all of them."""
+    vertices: list[tuple[float, float]] = []
+    for i, row in enumerate(failed):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))  # run starts, stops
+        for start, stop in zip(edges[::2] - 0.5, edges[1::2] - 0.5):
+            vertices += [(start, i - 0.5), (stop, i - 0.5), (stop, i + 0.5), (start, i + 0.5), (start, i - 0.5)]
+    if vertices:
+        codes = [matplotlib.path.Path.MOVETO, *[matplotlib.path.Path.LINETO] * 3, matplotlib.path.Path.CLOSEPOLY]
+        path = matplotlib.path.Path(vertices, codes * (len(vertices) // 5))
+        ax.add_patch(matplotlib.patches.PathPatch(path, fill=False, lw=0, hatch="xx", hatchcolor="white"))
 
 
 def _cell(ax: Any, i: int, j: int, value: float, failed: bool, metric: str, best: bool, ink: str) -> None:
