@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 import re
@@ -9,6 +11,7 @@ from html import escape
 from pathlib import Path
 
 import matplotlib.colors
+import matplotlib.image
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -17,6 +20,7 @@ import gdlab as gd
 from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
+    Summary,
     conclusion,
     failure,
     from_sweep,
@@ -341,6 +345,21 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     assert html._rates(rates[:3]) == "0.0001, 0.000105, 0.00011"
 
 
+def test_a_grid_too_fine_for_a_cross_per_cell_hatches_each_run_of_failed_cells() -> None:
+    rates = list(np.geomspace(1e-4, 1e4, 400))  # diverged from 0.01 to 0.1 and from 1 on: two runs
+    toy = _diverging({lr: (math.inf if 0.01 <= lr < 0.1 or lr >= 1 else 5.4 - lr) for lr in rates})
+    heat = plots.heatmap_figure(toy, summarize(toy)).axes[0]
+    [hatched] = [patch for patch in heat.patches if patch.get_hatch()]
+    runs = [(min(x for x, _ in p), max(x for x, _ in p)) for p in hatched.get_path().to_polygons()]
+    failed = [j for j, lr in enumerate(rates) if 0.01 <= lr < 0.1 or lr >= 1]
+    split = next(k for k in range(1, len(failed)) if failed[k] != failed[k - 1] + 1)
+    assert runs == [(failed[0] - 0.5, failed[split - 1] + 0.5), (failed[split] - 0.5, failed[-1] + 0.5)]
+    assert "hatched: most seeds diverged" in heat.get_title() and len(heat.texts) == 1  # no × per cell
+    few = plots.heatmap_figure(small := _diverging({0.1: 1.0, 1e3: math.inf}), summarize(small)).axes[0]
+    assert not [patch for patch in few.patches if patch.get_hatch()] and "×: most seeds" in few.get_title()
+    assert [t.get_text() for t in few.texts] == ["1", "×"]
+
+
 def test_a_sweep_of_more_configs_than_listed_tables_the_best_of_each_batch_size(monkeypatch) -> None:
     rates = list(np.geomspace(1e-3, 1e3, 30))
     toy = _diverging({lr: (5.4 - lr if lr < 1 else 6.0 if lr < 100 else math.inf) for lr in rates})
@@ -363,6 +382,45 @@ def test_a_sweep_of_more_configs_than_listed_tables_the_best_of_each_batch_size(
     two = [*toy.rows, *({**r, "batch_size": 10} for r in toy.rows)]
     assert [r["batch_size"] for r in html.best_rows(two, "final_test_loss", 2)] == [100, 100, 10, 10]
     assert [failure(r) for r in html.best_rows(toy.rows, "final_test_loss", 60)[-4:]] == ["diverged"] * 4
+
+
+def _seed_marks(svg: str, summary: Summary) -> int:
+    """The SVG's <use> marks in a variant's colour: the U-curve's seeds (ticks and legend keys are black)."""
+    colours = "|".join(plots.colors(summary))
+    return len(re.findall(rf'<use [^>]*\bx="[^>]*style="[^"]*(?:{colours})', svg))
+
+
+def test_a_small_sweeps_u_curve_draws_one_vector_mark_per_seed(comparison) -> None:
+    summary = summarize(comparison)
+    svg = plots.u_curve(comparison, summary)
+    assert _seed_marks(svg, summary) == len(comparison.rows) == 12  # trained, collapsed and diverged alike
+    assert "<image" not in svg
+
+
+def test_a_sweep_of_more_configs_than_rasterized_seeds_draws_every_seed_in_one_image_under_the_means() -> None:
+    rates = list(np.geomspace(1e-4, 1e4, 700))  # 1,400 configs; 1e3 and up diverge, 1 to 1e3 collapse
+    toy = _diverging({lr: (5.4 - lr if lr < 1 else 6.0 if lr < 1e3 else math.inf) for lr in rates})
+    for row in toy.rows:  # collapsed: finite at 6.0, above its start of 5.5
+        row["status"] = "max_epochs" if row["final_train_loss"] == 6.0 else row["status"]
+    summary = summarize(toy)
+    assert len(toy.rows) > plots.RASTERIZED_SEEDS
+    fig = plots.u_curve_figure(toy, summary)
+    ax = fig.axes[0]
+    marks = {line.get_marker(): line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_xdata())}
+    for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):  # still one mark per seed
+        assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
+    [mean] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
+    assert not mean.get_rasterized()
+    assert all(m.get_rasterized() and m.get_zorder() < mean.get_zorder() for m in marks.values())
+    assert "diverged (drawn at the top)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    svg = plots.u_curve(toy, summary)
+    assert svg.count("<image") == 1 and _seed_marks(svg, summary) == 0  # every variant's marks in one image
+    [data] = re.findall(r'"data:image/png;base64,([^"]+)"', svg)
+    pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
+    colour = np.all(np.abs(pixels[..., :3] - matplotlib.colors.to_rgb(plots.colors(summary)[0])) < 0.02, axis=-1)
+    assert np.sum(colour & (pixels[..., 3] > 0.5)) > 1000  # the marks are in it
+    assert len(svg) < 150_000  # 1,400 vector marks took 270 KB
+    assert len(render(toy, summary)) < 400_000
 
 
 def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib
 import matplotlib.colors
 import matplotlib.patches
+import matplotlib.path
 import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
@@ -80,8 +81,15 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
 
 
 LABELLED_RATES = 16
-"""Past this many learning rates the heatmap labels only the best cell and this many of its rates
-(a 2,500-rate sweep's cells are too narrow for text)."""
+"""Past this many learning rates the heatmap labels only the best cell and this many of its rates, and
+hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are too narrow for text)."""
+
+
+RASTERIZED_SEEDS = 1000
+"""Past this many configs the U-curve draws its seed marks as one embedded image under the vector mean lines:
+a mark costs about 150 bytes of SVG (10,000 took 1.6 MB), the image 10-60 KB whatever the count."""
+RASTER_DPI = 150
+"""Pixels per inch of that image (sharp at twice the page's scale); vector parts do not depend on it."""
 
 
 def u_curve(comparison: Comparison, summary: Summary) -> str:
@@ -92,8 +100,9 @@ def u_curve(comparison: Comparison, summary: Summary) -> str:
 
 def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     """The figure of u_curve, its legend below the axes (diverged marks sit at their top)."""
-    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    fig = Figure(figsize=(11, 4.6), layout="constrained", dpi=RASTER_DPI)
     ax = fig.subplots()
+    rasterized = len(comparison.rows) > RASTERIZED_SEEDS
     start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
     finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
     top = start * 1.6
@@ -104,7 +113,7 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
         means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
-        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top)
+        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top, rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
@@ -122,7 +131,8 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
 
 
 def heatmap(comparison: Comparison, summary: Summary) -> str:
-    """Mean final test metric over (batch size, learning rate); failed cells crossed, missing ones grey."""
+    """Mean final test metric over (batch size, learning rate); failed cells crossed (hatched past
+    LABELLED_RATES), missing ones grey."""
     with _style(grid=False):
         return _svg(heatmap_figure(comparison, summary), "heatmap")
 
@@ -146,11 +156,14 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     shown = _shown(grid, failed, summary.metric)
     image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto",
                       norm=_norm(grid[~failed & np.isfinite(grid)], summary.metric))
+    labelled = len(rates) <= LABELLED_RATES
     for (i, j), value in np.ndenumerate(grid):
         best = _best(summary.variants[i], rates[j])
-        if (not math.isnan(value) or failed[i, j]) and (len(rates) <= LABELLED_RATES or best):
+        if (not math.isnan(value) or failed[i, j]) and (labelled or best):
             ink = "black" if _light(image.to_rgba(shown[i, j])) else "white"
             _cell(ax, i, j, value, bool(failed[i, j]), summary.metric, best, ink)
+    if not labelled:
+        _hatch(ax, failed)
     ticks = np.unique(np.linspace(0, len(rates) - 1, min(len(rates), LABELLED_RATES)).round().astype(int))
     ax.set_xticks(ticks, [f"{rates[j]:.3g}" for j in ticks], rotation=45)
     ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
@@ -158,8 +171,8 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     bar = fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
     if "accuracy" in summary.metric:  # in percent, as the cells
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); ×: most seeds diverged or "
-                 "collapsed; box: the best rate")
+    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); {'×' if labelled else 'hatched'}: most "
+                 "seeds diverged or collapsed; box: the best rate")
     return fig
 
 
@@ -203,8 +216,11 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
     return cells
 
 
-def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
-    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind."""
+def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, rasterized: bool = False) -> None:
+    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind.
+
+    rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
+    """
     points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "collapsed": ([], []),
                                                                  None: ([], [])}
     for row in rows:
@@ -213,9 +229,10 @@ def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float) -> None:
         points[kind][1].append(top if kind == "diverged" else min(row["final_train_loss"], top))
     style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "collapsed": {"marker": "o", "mfc": "none", "ms": 8,
              "mew": 1.5}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
+    layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
     for kind, (x, y) in points.items():
         if x:
-            ax.plot(x, y, ls="none", color=color, **style[kind])
+            ax.plot(x, y, ls="none", color=color, **style[kind], **layer)
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
@@ -246,6 +263,19 @@ def _norm(good: np.ndarray, metric: str) -> Any:
     if not higher_is_better(metric) and low > 0 and high > 100 * low:
         return matplotlib.colors.LogNorm(low, high, clip=True)
     return matplotlib.colors.Normalize(low, high if high > low else low + 1e-12, clip=True)
+
+
+def _hatch(ax: Any, failed: np.ndarray) -> None:
+    """Hatch each row's runs of failed cells, a grid too fine for a × per cell; one path for all of them."""
+    vertices: list[tuple[float, float]] = []
+    for i, row in enumerate(failed):
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], row.astype(int), [0]])))  # run starts, stops
+        for start, stop in zip(edges[::2] - 0.5, edges[1::2] - 0.5):
+            vertices += [(start, i - 0.5), (stop, i - 0.5), (stop, i + 0.5), (start, i + 0.5), (start, i - 0.5)]
+    if vertices:
+        codes = [matplotlib.path.Path.MOVETO, *[matplotlib.path.Path.LINETO] * 3, matplotlib.path.Path.CLOSEPOLY]
+        path = matplotlib.path.Path(vertices, codes * (len(vertices) // 5))
+        ax.add_patch(matplotlib.patches.PathPatch(path, fill=False, lw=0, hatch="xx", hatchcolor="white"))
 
 
 def _cell(ax: Any, i: int, j: int, value: float, failed: bool, metric: str, best: bool, ink: str) -> None:
