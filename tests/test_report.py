@@ -308,6 +308,21 @@ def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_r
     assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
 
 
+def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:
+    """Two variants diverging at the same rate: the second's × hid the first's (one height for all)."""
+    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
+    rows = toy.rows + [{**row, "batch_size": 10} for row in toy.rows]
+    variants = [*toy.variants, {**toy.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
+    settings = {**toy.settings, "learning_rates": {"100": [0.01, 0.1, 1e3], "10": [0.01, 0.1, 1e3]}}
+    two = Comparison(settings, variants, rows, toy.histories * 2)
+    ax = plots.u_curve_figure(two, summarize(two)).axes[0]
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    heights = [set(line.get_ydata()) for line in crosses]
+    assert len(crosses) == 2 and all(len(h) == 1 for h in heights) and heights[0] != heights[1]
+    assert {line.get_color() for line in crosses} == set(plots.colors(summarize(two)))
+    assert heights[0] == {5.5 * 1.6} and 3.0 < min(heights[1].pop(), 5.5 * 1.6) < ax.get_ylim()[1]
+
+
 def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
     toy = _diverging({0.001: 5.4, 0.01: 3.0, 0.1: 0.01, 1e3: 1e30, 1e4: math.inf})
     summary = summarize(toy)
@@ -412,7 +427,7 @@ def test_a_sweep_of_more_configs_than_rasterized_seeds_draws_every_seed_in_one_i
     [mean] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
     assert not mean.get_rasterized()
     assert all(m.get_rasterized() and m.get_zorder() < mean.get_zorder() for m in marks.values())
-    assert "diverged (drawn at the top)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "diverged (drawn at the top, a row per batch size)" in [t.get_text() for t in fig.legends[0].get_texts()]
     svg = plots.u_curve(toy, summary)
     assert svg.count("<image") == 1 and _seed_marks(svg, summary) == 0  # every variant's marks in one image
     [data] = re.findall(r'"data:image/png;base64,([^"]+)"', svg)

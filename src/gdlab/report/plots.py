@@ -85,6 +85,8 @@ LABELLED_RATES = 16
 hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are too narrow for text)."""
 
 
+DIVERGED_ROWS = 0.035
+"""The U-curve's rows of diverged marks, one per variant, this fraction of the y axis apart (a mark's height)."""
 RASTERIZED_SEEDS = 1000
 """Past this many configs the U-curve draws its seed marks as one embedded image under the vector mean lines:
 a mark costs about 150 bytes of SVG (10,000 took 1.6 MB), the image 10-60 KB whatever the count."""
@@ -113,11 +115,12 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
         means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
-        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top, rasterized)
+        row = top - k * DIVERGED_ROWS * (top * 1.05 - bottom)  # its own row: one variant's × hid another's
+        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, (top, row), rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
-    ax.plot([], [], "x", color="black", label="diverged (drawn at the top)")
+    ax.plot([], [], "x", color="black", label="diverged (drawn at the top, a row per batch size)")
     ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start; at most the top)")
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
@@ -216,8 +219,9 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
     return cells
 
 
-def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, rasterized: bool = False) -> None:
-    """One mark per seed: × diverged (at the top), ○ collapsed, • trained; one line of marks per kind.
+def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: tuple[float, float], rasterized: bool = False) -> None:
+    """One mark per seed: × diverged (at top[1], the variant's row), ○ collapsed (at most top[0]), • trained;
+    one line of marks per kind.
 
     rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
     """
@@ -226,7 +230,7 @@ def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, rasteriz
     for row in rows:
         kind = failure(row)
         points[kind][0].append(row["learning_rate"])
-        points[kind][1].append(top if kind == "diverged" else min(row["final_train_loss"], top))
+        points[kind][1].append(top[1] if kind == "diverged" else min(row["final_train_loss"], top[0]))
     style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "collapsed": {"marker": "o", "mfc": "none", "ms": 8,
              "mew": 1.5}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
     layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
