@@ -320,7 +320,7 @@ def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> No
     heights = [set(line.get_ydata()) for line in crosses]
     assert len(crosses) == 2 and all(len(h) == 1 for h in heights) and heights[0] != heights[1]
     assert {line.get_color() for line in crosses} == set(plots.colors(summarize(two)))
-    assert heights[0] == {5.5 * 1.6} and 3.0 < min(heights[1].pop(), 5.5 * 1.6) < ax.get_ylim()[1]
+    assert heights[0] == {5.5 * 1.6} and 5.5 * 1.6 < heights[1].pop() < ax.get_ylim()[1]  # above the collapsed
 
 
 def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
