@@ -16,6 +16,7 @@ the last 3 epochs, recording them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -94,9 +95,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the databases in this folder (e.g. for gdlab report); default: a temporary one")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory() as folder:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory() as folder:
         for configs in args.configs:
             results.append(measure(configs, Path(folder)))
             r = results[-1]
