@@ -258,7 +258,7 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--model", "mlp", "--hidden", "10,"], "--hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,'."),
         (["--model", "mlp", "--hidden", "10,,10"], "--hidden must be comma-separated layer sizes >= 1 such as 100,100; got '10,,10'."),
         (["--momentum", "1.5"], "--momentum must be a float in [0.0, 1.0); got 1.5."),
-        (["--nesterov"], "--nesterov must be False when momentum is 0.0; got --nesterov=True with --momentum=0.0."),
+        (["--nesterov"], "--nesterov needs momentum > 0 (Nesterov with momentum 0 is plain SGD); got --momentum=0.0."),
         (["--weight-decay", "-1"], "--weight-decay must be a float in [0.0, inf); got -1.0."),
         (["--learning-rate", "1e39"], "--learning-rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
         (["--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1."),
@@ -323,8 +323,10 @@ def test_a_csv_without_the_target_column_lists_the_columns(
         (["compare", "--target", "2", "--no-record"], "--target must be a test accuracy in (0, 1]; got 2.0."),
         (["runs", "list", "--sweeps", "--status", "lost"], "--status must be one of {"),
         (["find-lr", "--plot", "lr.txt", "--no-record"], "--plot must end in one of ('.png', '.svg'); got 'lr.txt'."),
+        (["compare", "--dataset", "linreg", "--batch-sizes", "1,5000", "--no-record"],
+         "--batch-sizes must be an integer in [1, 800]; got 5000."),
     ],
-    ids=["warmup", "warmup-steps", "target-column", "target", "status", "plot"],
+    ids=["warmup", "warmup-steps", "target-column", "target", "status", "plot", "batch-sizes"],
 )
 def test_messages_name_the_option_as_typed(
     capsys: pytest.CaptureFixture[str], args: list[str], expected: str
@@ -687,7 +689,7 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert summary["verdict"].startswith("diverges") and summary["nesterov"] is True
     assert summary["formula"] == "(2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov momentum 0.5"
     code, _, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--nesterov")
-    assert code == 2 and err.startswith("error: --nesterov must be False when momentum is 0.0")
+    assert code == 2 and err.startswith("error: --nesterov needs momentum > 0")
 
 
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(

@@ -11,15 +11,16 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-ALIASES = {"target": "target_column"}
+ALIASES = {"target": "target_column", "batch_size": "batch_sizes"}
 """The library's name -> the command's parameter where they differ: gd.datasets.from_file's target is the
---target-column of every command but fit (whose --target it is)."""
+--target-column of every command but fit (whose --target it is); gd.sweep's batch_size is compare's
+--batch-sizes."""
 
 _QUOTED = re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"\n]*\"")
 _NAME = re.compile(r"(?<![\w.:$/-])[a-z][a-z0-9]*(?:_[a-z0-9]+)*(?![\w:/-]|\.\w)")
 """A lowercase word or snake_case name; not part of a dotted name, a path, an --option or a stop rule."""
-_AS_NAME = re.compile(r"=|\s+(?:must|applies|cannot)\b|\s+['\"]")
-"""What follows a plain word that stands as a parameter's name: =value, 'must', 'applies', 'cannot', a
+_AS_NAME = re.compile(r"=|\s+(?:must|needs|applies|cannot)\b|\s+['\"]")
+"""What follows a plain word that stands as a parameter's name: =value, 'must', 'needs', 'applies', 'cannot', a
 quoted value (got dataset 'x')."""
 
 
@@ -28,7 +29,7 @@ def as_options(message: str, params: Sequence[Any], args: Sequence[str]) -> str:
 
     params are the command's click parameters (name, opts, secondary_opts, param_type_name). A
     snake_case name is renamed wherever it stands outside quotes; a plain word (epochs, schedule) only
-    as a name: before =, must, applies, cannot or a quoted value, or after 'than'. A name two options
+    as a name: before =, must, needs, applies, cannot or a quoted value, or after 'than'. A name two options
     could mean (compare's target: --target or, from the data loader, --target-column) is renamed only
     when just one of them was typed.
     """

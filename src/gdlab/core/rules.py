@@ -67,7 +67,7 @@ def sgd(
     weight_decay = check_float_range("weight_decay", weight_decay, 0.0, float("inf"))
     if nesterov and momentum == 0.0:
         raise ValueError(
-            "nesterov must be False when momentum is 0.0; got nesterov=True with momentum=0.0."
+            "nesterov needs momentum > 0 (Nesterov with momentum 0 is plain SGD); got momentum=0.0."
         )
     schedule = as_schedule(learning_rate)
     use_velocity = momentum > 0 if velocity is None else check_bool("velocity", velocity)
