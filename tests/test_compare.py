@@ -361,7 +361,7 @@ def test_parse_learning_rates() -> None:
         (["--learning-rates", "0.1,0.1"], "--learning-rates must not repeat a value; got '0.1,0.1'"),
         (["--batch-sizes", ""], "--batch-sizes must list at least one batch size"),
         (["--batch-sizes", "1,0"], "--batch-sizes must hold integers >= 1 or 'full'; got '1,0'"),
-        (["--batch-sizes", "1,big"], "batch_size must be an integer >= 1 or 'full'; got 'big'"),
+        (["--batch-sizes", "1,big"], "--batch-sizes must be an integer >= 1 or 'full'; got 'big'"),
         (["--batch-sizes", "1,40,"], "--batch-sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
         (["--seeds", "0"], r"--seeds must be an integer in \[1, "),
         (["--seeds", "1000000000"], r"--seeds must be an integer in \[1, 65536\]; got 1000000000"),
@@ -379,7 +379,7 @@ def test_parse_learning_rates() -> None:
         (["--out", "r.html", "--csv", "./r.html"], r"--csv must be another file than --out; got 'r.html' for both\."),
         (["--csv", "s.csv", "--json-out", "s.csv"], r"--json-out must be another file than --csv; got 's.csv' for both\."),
         (["--db", "runs.db", "--out", "runs.db"], r"--out must be another file than --db; got 'runs.db' for both\."),
-        (["--batch-sizes", "1,500"], r"batch_size must be an integer in \[1, 120\]; got 500"),
+        (["--batch-sizes", "1,500"], r"--batch-sizes must be an integer in \[1, 120\]; got 500"),
         (["--batch-sizes", "120,full"], r"--batch-sizes must not repeat a batch size \('full' is 120\)"),
     ],
 )
