@@ -1,0 +1,89 @@
+"""The README's Python examples, read as the program a user would paste: every name they use is defined
+by them or by Python, and every ``gd.`` call names a function that exists with the arguments it takes.
+
+(Running them would train for minutes; what drifts is a renamed function, a dropped keyword, or a name
+the text forgot to define, and each of those is caught here without training.)
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gdlab as gd
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _examples() -> ast.Module:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 4, "the README's Python examples were not found"
+    return ast.parse("\n".join(blocks))
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """Names the examples bind: assignments, imports, loop targets, lambda and function parameters."""
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Lambda | ast.FunctionDef):
+            names |= {a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]}
+    return names
+
+
+def _gd_object(node: ast.expr) -> tuple[str, Any] | None:
+    """The gdlab object a ``gd.a.b`` chain names (and the chain as text), or None for any other call."""
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not (isinstance(node, ast.Name) and node.id == "gd") or not chain:
+        return None
+    obj: Any = gd
+    for name in reversed(chain):
+        obj = getattr(obj, name)  # AttributeError: the README names what gdlab does not have
+    return "gd." + ".".join(reversed(chain)), obj
+
+
+def test_every_name_the_examples_use_is_defined_by_them() -> None:
+    tree = _examples()
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert used - _defined(tree) - set(dir(builtins)) == set()
+
+
+def test_every_gd_call_in_the_examples_exists_and_takes_its_arguments() -> None:
+    calls = [n for n in ast.walk(_examples()) if isinstance(n, ast.Call)]
+    checked = 0
+    for call in calls:
+        found = _gd_object(call.func)
+        if found is None:
+            continue
+        text, obj = found
+        assert callable(obj), text
+        positional = [None] * len(call.args)
+        keywords = {k.arg: None for k in call.keywords if k.arg is not None}
+        try:
+            inspect.signature(obj).bind(*positional, **keywords)
+        except TypeError as err:
+            pytest.fail(f"README: {text}({', '.join(keywords)}) does not fit its signature: {err}")
+        checked += 1
+    assert checked >= 20  # the examples call gdlab throughout: a parse that found none proves nothing
+
+
+def test_the_check_fails_on_what_it_looks_for() -> None:
+    """A misnamed keyword, a missing function and an undefined name are each caught."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        inspect.signature(gd.fit).bind(None, None, None, epoch=3)
+    tree = ast.parse("gd.schedules.cosin(0.1, 10)")
+    with pytest.raises(AttributeError, match="cosin"):
+        _gd_object(tree.body[0].value.func)  # type: ignore[attr-defined]
+    tree = ast.parse("import gdlab as gd\nresult = gd.fit(model, data, rule)")
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    assert used - _defined(tree) - set(dir(builtins)) == {"model", "data", "rule"}
