@@ -587,6 +587,15 @@ def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_pa
     assert done.stdout == ""
 
 
+def test_python_dash_m_gdlab_is_the_gdlab_program(tmp_path: Path) -> None:
+    """Without the console script (an environment where scripts are not on PATH): 'No module named gdlab.__main__'."""
+    done = subprocess.run([sys.executable, "-m", "gdlab", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
+                          capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(gd.__file__).parents[1])})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: --learning-rate must be a float in (0, inf); got -1.0.\n"
+
+
 def test_ctrl_c_while_the_console_script_imports_is_one_line_and_exit_code_130(tmp_path: Path) -> None:
     """The entry point was gdlab.cli:run, whose import (gdlab, JAX) ran before any handler: a traceback."""
     done = _console_script(tmp_path, "version", before=CTRL_C_WHILE_IMPORTING)

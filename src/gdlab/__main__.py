@@ -1,0 +1,5 @@
+"""``python -m gdlab``: the gdlab program (``gdlab.cli.run``), for an environment without the console script."""
+
+from gdlab.cli import run
+
+run()
