@@ -407,6 +407,13 @@ def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
         assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
 
 
+def test_runs_list_reads_a_data_set_name_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
+    """fit --dataset LINREG recorded 'linreg', but runs list --dataset LINREG listed no runs."""
+    run_id = _json(capsys, *FIT)["run_id"]
+    assert [run["run_id"] for run in _json(capsys, "runs", "list", "--dataset", "LINREG")] == [run_id]
+    assert _json(capsys, "runs", "list", "--dataset", "Data.CSV") == []  # a path keeps its case
+
+
 @pytest.mark.parametrize(
     ("option", "value", "read"),
     [("model", "MLP", "mlp"), ("dataset", "MNIST1D", "mnist1d"), ("dataset", "Data.CSV", "Data.CSV"),

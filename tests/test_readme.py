@@ -3,6 +3,8 @@ by them or by Python, and every ``gd.`` call names a function that exists with t
 
 (Running them would train for minutes; what drifts is a renamed function, a dropped keyword, or a name
 the text forgot to define, and each of those is caught here without training.)
+
+Every ``gdlab COMMAND --option`` that README.md and docs/distributed.md show names an option the command takes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 import gdlab as gd
+from gdlab.cli import app_commands
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -87,3 +90,45 @@ def test_the_check_fails_on_what_it_looks_for() -> None:
     tree = ast.parse("import gdlab as gd\nresult = gd.fit(model, data, rule)")
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     assert used - _defined(tree) - set(dir(builtins)) == {"model", "data", "rule"}
+
+
+DOCS = [README, README.parent / "docs" / "distributed.md"]
+
+
+def _command_lines(text: str) -> list[str]:
+    """Every ``gdlab COMMAND ...`` the text shows in code (fenced blocks and inline spans), comments cut."""
+    code = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL) + re.findall(r"`([^`\n]+)`", text)
+    lines = [line.split(" #")[0] for block in code for line in block.splitlines()]
+    commands = "|".join(app_commands())  # "gdlab as gd" and "gdlab lab: the web app" are not commands
+    return [m for line in lines for m in re.findall(rf"\bgdlab (?:{commands})(?![\w:-]).*", line)]
+
+
+def _unknown_options(line: str) -> list[str]:
+    """The --options in one ``gdlab ...`` line that its command does not take (or the command, if none)."""
+    import typer
+
+    from gdlab.cli import app
+
+    command: Any = typer.main.get_command(app)  # a group has .commands (typer's click, not necessarily click)
+    words = line.split()[1:]
+    while hasattr(command, "commands") and words and words[0] in command.commands:
+        command = command.commands[words.pop(0)]
+    if hasattr(command, "commands"):
+        return [line]
+    taken = {"--help", *(opt for param in command.params for opt in [*param.opts, *param.secondary_opts])}
+    return [opt for opt in re.findall(r"(?<![\w-])--[a-z][a-z-]*", line) if opt not in taken]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_gdlab_command_the_docs_show_takes_its_options(doc: Path) -> None:
+    lines = _command_lines(doc.read_text())
+    assert len(lines) >= 5, f"{doc.name}: no gdlab commands found"
+    assert {line: bad for line in lines if (bad := _unknown_options(line))} == {}
+
+
+def test_the_command_check_fails_on_a_wrong_option_or_command() -> None:
+    text = "run `gdlab fit --epochs 3` or\n```bash\ngdlab runs list  # --nope\n```\n`gdlab lab: a page`"
+    assert _command_lines(text) == ["gdlab runs list ", "gdlab fit --epochs 3"]
+    assert _unknown_options("gdlab fit --epoch 3 --epochs 3") == ["--epoch"]
+    assert _unknown_options("gdlab runs lists --json") == ["gdlab runs lists --json"]
+    assert _unknown_options("gdlab runs list --sweeps --json") == []

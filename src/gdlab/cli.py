@@ -310,7 +310,7 @@ def resume(
 def runs_list(
     status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted).",
                                       callback=_word("status")),
-    dataset: str | None = typer.Option(None, help="Only runs on this data set."),
+    dataset: str | None = typer.Option(None, help="Only runs on this data set.", callback=_word("dataset")),
     since: str | None = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
     sweeps: bool = typer.Option(
         False, "--sweeps", help="List the sweeps (gdlab compare, gd.sweep) instead, one line per sweep."
