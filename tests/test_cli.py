@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from cli_calls import strict_json
 from gdlab.cli import app_commands
+from gdlab.commands import fit as fit_command
 from gdlab.commands import words
 from gdlab.commands.option_names import as_options
 
@@ -203,8 +205,15 @@ def test_fit_prints_a_summary_table_with_the_final_numbers(
     assert code == 0
     assert f"final train_loss │ {result.history['train_loss'][-1]:.4f}" in out
     assert f"final test_loss  │ {result.history['test_loss'][-1]:.4f}" in out
-    assert "2 (2 updates)" in out and "batch_size 800 (1 updates per epoch)" in out
+    assert "2 (2 updates)" in out and "batch_size 800 (1 update per epoch)" in out
     assert "2/2" in err and "error" not in err  # the progress bar goes to stderr
+
+
+@pytest.mark.parametrize(("value", "shown"), [(0.23456, "0.2346"), (0.0, "0.0000"), (1.5e19, "1.5e+19"),
+                                              (3e-7, "3e-07"), (-2.5e-5, "-2.5e-05"), (math.inf, "inf")])
+def test_the_fit_table_shows_huge_and_tiny_values_by_their_digits(value: float, shown: str) -> None:
+    """A diverging grad norm printed as 11696474953909010432.0000, a tiny loss as 0.0000."""
+    assert fit_command._fmt(value) == shown
 
 
 def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(

@@ -353,11 +353,11 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     table.add_row("data", f"{config['dataset']} ({config['model']}, loss {config['loss']})")
     table.add_row(
         "variant",
-        f"batch_size {config['batch_size']} ({config['steps_per_epoch']} updates per epoch), "
+        f"batch_size {config['batch_size']} ({_updates(config['steps_per_epoch'])} per epoch), "
         f"learning_rate {options.learning_rate:g} ({_schedule_text(options.schedule)}), "
         f"momentum {options.momentum:g}",
     )
-    table.add_row("epochs", f"{result.epochs_run} ({result.steps_run} updates)")
+    table.add_row("epochs", f"{result.epochs_run} ({_updates(result.steps_run)})")
     if config.get("devices", 1) > 1:
         noise = result.history["device_noise_scale"][-1]
         table.add_row("devices", f"{config['devices']} (data parallel; last epoch's noise scale {_fmt(noise)})")
@@ -374,5 +374,12 @@ def _schedule_text(o: ScheduleOptions) -> str:
     return o.schedule + (f" after {o.warmup_steps} warmup steps" if o.warmup_steps else "")
 
 
+def _updates(n: int) -> str:
+    return f"{n} update" if n == 1 else f"{n} updates"
+
+
 def _fmt(value: float) -> str:
-    return f"{value:.4f}" if math.isfinite(value) else str(value)
+    """4 decimals, or 4 significant digits where those would hide the value (1.17e+19, not 19 digits; 3e-07, not 0)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
