@@ -569,7 +569,8 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
         ({"dataset": "linreg", "model": "logistic"}, 400,
          ("model logistic is for classification; the data set 'linreg' is regression",)),
         ({"dataset": "linreg", "model": "linear", "stop": "target:test_accuracy:0.9"}, 400,
-         ("stop rule target reads test_accuracy; this run records",)),
+         (("stop rule target reads test_accuracy (recorded for classification only; this is a regression); "
+           "this run records"),)),
         ({"dataset": "linreg", "model": "mlp", "hidden": [4], "stop": "epochs:3 | early:test_accuracy"}, 400,
          ("stop rule early_stopping reads test_accuracy",)),
     ],

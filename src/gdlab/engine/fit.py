@@ -326,5 +326,6 @@ def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every:
                 "use test_every=1 or a train metric."
             )
         if name not in recorded:
-            hint = " (needs metrics='exact')" if name == "grad_norm" else ""
+            hint = {"grad_norm": " (needs metrics='exact')",
+                    "test_accuracy": " (recorded for classification only; this is a regression)"}.get(name, "")
             raise ValueError(f"{who} reads {name}{hint}; this run records {sorted(recorded)}.")
