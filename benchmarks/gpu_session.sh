@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One short GPU session for issue 4's GPU targets, in two steps.
+#
+#   bash benchmarks/gpu_session.sh prepare   # here, with the package index: .gpu_carry/ (mnist1d's wheel, the data)
+#   bash benchmarks/gpu_session.sh run       # on the GPU machine (no network), carrying .gpu_carry; writes $OUT
+#
+# The GPU machine has JAX with CUDA but not mnist1d, and cannot download: `prepare` fetches the wheel and
+# generates the data set into .gpu_carry (a few MB, ignored by git). `run` times the targets first
+# (benchmarks.gpu_bound: gd.sweep of the MNIST-1D MLP at 16384 configs and the wide MLP at 512, TF32 and
+# bfloat16), then the fused kernel's tests and benchmarks.gpu_fused, each under its own time limit (at most
+# 560 s in all, inside the device's 600 s per command) so that one slow step leaves the others' numbers.
+# Every line goes to $OUT/gpu.log too. Device call: carry [".gpu_carry"], timeout_s 600,
+# command "bash benchmarks/gpu_session.sh run".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CARRY=.gpu_carry
+
+prepare() {
+    set -e
+    grep -qx "/$CARRY/" .git/info/exclude 2>/dev/null || echo "/$CARRY/" >> .git/info/exclude
+    mkdir -p "$CARRY/whl"
+    python3 -m pip download -q --no-deps -d "$CARRY/whl" "mnist1d==0.0.2.post1"
+    GDLAB_CACHE_DIR="$PWD/$CARRY/cache" PYTHONPATH=src python3 -c "import gdlab as gd; gd.datasets.load('mnist1d')"
+    du -sh "$CARRY"
+}
+
+run() {
+    local out="${OUT:-/tmp/gpu-out}" log
+    mkdir -p "$out"
+    log="$out/gpu.log"
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$CARRY"/whl/*.whl
+    export PYTHONPATH="/tmp/site:$PWD/src:$PWD" GDLAB_CACHE_DIR="$PWD/$CARRY/cache" PYTHONUNBUFFERED=1
+    {
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+        python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
+        # the targets first: gd.sweep of both MLPs in TF32 and bfloat16 (and torch.func where torch is there)
+        local peers="gd.sweep"
+        python3 -c "import torch" 2>/dev/null && peers="gd.sweep torch.func"
+        timeout 240 python3 -m benchmarks.gpu_bound --peers $peers --json "$out/bound.json"
+        timeout 120 python3 -m pytest -q -x -p no:cacheprovider tests/test_fused_mlp.py 2>&1 | tail -3
+        timeout 200 python3 -m benchmarks.gpu_fused --counts 16384 --kernels xla fused --json "$out/fused.json"
+    } 2>&1 | tee "$log"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) run ;;
+    *) echo "usage: bash benchmarks/gpu_session.sh prepare|run" >&2; exit 2 ;;
+esac
