@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import gdlab as gd
+from gdlab import cli
 from gdlab.cli import app_commands
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -55,10 +56,14 @@ def _gd_object(node: ast.expr) -> tuple[str, Any] | None:
     return "gd." + ".".join(reversed(chain)), obj
 
 
-def test_every_name_the_examples_use_is_defined_by_them() -> None:
-    tree = _examples()
+def _undefined(tree: ast.Module) -> set[str]:
+    """Names the examples read that neither they nor Python define."""
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    assert used - _defined(tree) - set(dir(builtins)) == set()
+    return used - _defined(tree) - set(dir(builtins))
+
+
+def test_every_name_the_examples_use_is_defined_by_them() -> None:
+    assert _undefined(_examples()) == set()
 
 
 def test_every_gd_call_in_the_examples_exists_and_takes_its_arguments() -> None:
@@ -87,9 +92,7 @@ def test_the_check_fails_on_what_it_looks_for() -> None:
     tree = ast.parse("gd.schedules.cosin(0.1, 10)")
     with pytest.raises(AttributeError, match="cosin"):
         _gd_object(tree.body[0].value.func)  # type: ignore[attr-defined]
-    tree = ast.parse("import gdlab as gd\nresult = gd.fit(model, data, rule)")
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    assert used - _defined(tree) - set(dir(builtins)) == {"model", "data", "rule"}
+    assert _undefined(ast.parse("import gdlab as gd\nresult = gd.fit(model, data, rule)")) == {"model", "data", "rule"}
 
 
 DOCS = [README, README.parent / "docs" / "distributed.md"]
@@ -105,15 +108,8 @@ def _command_lines(text: str) -> list[str]:
 
 def _unknown_options(line: str) -> list[str]:
     """The --options in one ``gdlab ...`` line that its command does not take (or the command, if none)."""
-    import typer
-
-    from gdlab.cli import app
-
-    command: Any = typer.main.get_command(app)  # a group has .commands (typer's click, not necessarily click)
-    words = line.split()[1:]
-    while hasattr(command, "commands") and words and words[0] in command.commands:
-        command = command.commands[words.pop(0)]
-    if hasattr(command, "commands"):
+    command = cli._command(line.split()[1:])  # the command the CLI reports errors against
+    if hasattr(command, "commands"):  # a group: the line names no command of it
         return [line]
     taken = {"--help", *(opt for param in command.params for opt in [*param.opts, *param.secondary_opts])}
     return [opt for opt in re.findall(r"(?<![\w-])--[a-z][a-z-]*", line) if opt not in taken]
