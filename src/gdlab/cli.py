@@ -59,9 +59,16 @@ def _word(option: str) -> Any:
     def fold(value: Any) -> Any:
         from gdlab.commands import words
 
-        return words.fold_stop(value) if option == "stop" else words.fold(option, value)
+        return words.fold(option, value)
 
     return fold
+
+
+def _stop_words(texts: list[str]) -> list[str]:
+    """The --stop callback: each rule read in any case when it parses so (commands/words.py)."""
+    from gdlab.commands import words
+
+    return words.fold_stop(texts)
 
 
 def _dataset_option() -> Any:
@@ -117,7 +124,7 @@ def fit(
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
         "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
         "epoch's end (steps and time stop at the first epoch end past them).",
-        rich_help_panel=STOP_PANEL, callback=_word("stop"),  # noqa: B008 -- as above
+        rich_help_panel=STOP_PANEL, callback=_stop_words,
     ),
     schedule: str = typer.Option(
         "constant",
