@@ -354,6 +354,7 @@ class _Option(NamedTuple):
     opts: list[str]
     secondary_opts: tuple[str, ...] = ()
     param_type_name: str = "option"
+    metavar: str | None = None
 
 
 COMPARE_LIKE = [_Option("learning_rates", ["--learning-rates"]), _Option("epochs", ["--epochs"]),
@@ -374,23 +375,45 @@ COMPARE_LIKE = [_Option("learning_rates", ["--learning-rates"]), _Option("epochs
         # never inside a quoted value, nor part of a longer or dotted name, nor an argument or another command's
         ("metric must be one of {'epochs', 'learning_rates'}; got 'epochs'.", [],
          "metric must be one of {'epochs', 'learning_rates'}; got 'epochs'."),
-        ("cli.learning_rates and max_epochs and --epochs and run_id stay.", [],
-         "cli.learning_rates and max_epochs and --epochs and run_id stay."),
+        ("cli.learning_rates and max_epochs and --epochs stay.", [],
+         "cli.learning_rates and max_epochs and --epochs stay."),
         ("batch_size must be an integer.", [], "batch_size must be an integer."),
         # as typed: the short or the other long name
         ("out must be another file than target_column.", ["-o", "x"], "-o must be another file than --target-column."),
         ("out must be a file path.", ["--out=x"], "--out must be a file path."),
         ("out must be a file path.", [], "--output must be a file path."),
-        # the data loader's target is --target-column, unless only --target was typed; both typed: left alone
-        ("target must be one of the CSV columns; got 'y'.", ["--target-column", "y"],
+        # compare's target is --target, its target_column --target-column (load_data renames the loader's target)
+        ("target_column must be one of the CSV columns; got 'y'.", ["--target", "2", "--target-column", "y"],
          "--target-column must be one of the CSV columns; got 'y'."),
-        ("target must be a test accuracy; got 2.", ["--target", "2"], "--target must be a test accuracy; got 2."),
         ("target must be a test accuracy; got 2.", ["--target", "2", "--target-column", "y"],
-         "target must be a test accuracy; got 2."),
+         "--target must be a test accuracy; got 2."),
+        # an argument as the usage line shows it; the store's id names mean the command's one argument
+        ("run_id must name a run; got 'x'.", [], "RUN_ID must name a run; got 'x'."),
+        ("sweep_id x is a library sweep: gd.store.resume_sweep(sweep_id, store) goes on.", [],
+         "RUN_ID x is a library sweep: gd.store.resume_sweep(sweep_id, store) goes on."),  # Python keeps its names
     ],
 )
 def test_as_options_renames_only_the_command_s_options(message: str, args: list[str], expected: str) -> None:
     assert as_options(message, COMPARE_LIKE, args) == expected
+
+
+def test_a_data_file_s_target_and_compare_s_target_are_told_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With both --target and --target-column typed, an error of either said plain 'target'."""
+    data = str(_write_csv(tmp_path / "data.csv", 400, 2, 2))
+    for args, expected in [
+        (["compare", "--dataset", data, "--target-column", "z", "--target", "0.5"],
+         "--target-column must be one of the CSV columns ['f0', 'f1', 'y']; got 'z'."),
+        (["compare", "--dataset", data, "--target-column", "y", "--target", "0"], "--target must be a float in (0"),
+        (["fit", "--dataset", data, "--target", "z"], "--target must be one of the CSV columns"),
+        (["sharpness", "--dataset", data, "--target-column", "z"], "--target-column must be one of the CSV columns"),
+        (["runs", "show", "zzz"], "RUN_ID must name a run in 'gdlab.db' (see gdlab runs list); got 'zzz'."),
+    ]:
+        code, out, err = _run(capsys, *args)
+        assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
+    with pytest.raises(ValueError, match=r"^target must be one of the CSV columns"):
+        gd.datasets.from_file(data, target="z")  # the library keeps its own name
 
 
 def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
@@ -408,7 +431,7 @@ def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
          "--task must be used with a .csv/.npz dataset file; got --dataset 'linreg'."),
         (["compare", "--model", "MLP", "--metrics", "EXACT", "--kernel", "XLA", "--checkpoint-seconds", "-1"],
          "--checkpoint-seconds must be a float in [0.0, inf); got -1.0."),
-        (["runs", "export", "abc", "--format", "JSON", "--json"], "run_id must name a run in 'gdlab.db'"),
+        (["runs", "export", "abc", "--format", "JSON", "--json"], "RUN_ID must name a run in 'gdlab.db'"),
         # a name that is none of them is refused as typed
         ([*FIT, "--model", "TREE"], "--model must be one of {'linear', 'logistic', 'mlp'}; got 'TREE'."),
     ]:
@@ -590,10 +613,14 @@ def _console_script(tmp_path: Path, *args: str, before: str = "") -> subprocess.
     entry = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["gdlab"]
     module, function = entry.split(":")
     script = f"import sys\n{before}\nfrom {module} import {function}\nsys.argv[0] = 'gdlab'\nsys.exit({function}())\n"
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          env=_program_env(tmp_path), timeout=120, check=False)
+
+
+def _program_env(tmp_path: Path) -> dict[str, str]:
+    """The environment a gdlab program runs in here: this checkout's gdlab, its cache in tmp_path."""
     path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": path}
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)
+    return {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": path}
 
 
 def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_path: Path) -> None:
@@ -606,8 +633,7 @@ def test_the_console_script_turns_bad_input_into_one_line_and_exit_code_2(tmp_pa
 def test_python_dash_m_gdlab_is_the_gdlab_program(tmp_path: Path) -> None:
     """Without the console script (an environment where scripts are not on PATH): 'No module named gdlab.__main__'."""
     done = subprocess.run([sys.executable, "-m", "gdlab", "fit", "--dataset", "linreg", "--learning-rate", "-1"],
-                          capture_output=True, text=True, cwd=tmp_path, check=False,
-                          env={**os.environ, "PYTHONPATH": str(Path(gd.__file__).parents[1])})
+                          capture_output=True, text=True, cwd=tmp_path, check=False, env=_program_env(tmp_path))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "error: --learning-rate must be a float in (0, inf); got -1.0.\n"
 

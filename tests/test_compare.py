@@ -480,4 +480,4 @@ def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:
     gd.store.open("gdlab.db").close()
     assert main(["report", "abc123"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'abc123'.\n"
+    assert err == "error: ID_OR_FILE must name a run in 'gdlab.db' (see gdlab runs list); got 'abc123'.\n"

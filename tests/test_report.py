@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import struct
 from html import escape
 from pathlib import Path
 
@@ -546,3 +547,13 @@ def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> Non
     assert "<td>rule.learning_rate</td><td>[0.1, 0.123456789]</td>" in page  # float32's 0.1, not 0.10000000149011612
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page  # readable on a phone
     assert "Measured after each epoch.</figcaption>" in page and "track_sharpness" not in page  # none tracked
+
+
+def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
+    """A 400-rate heatmap was resampled to the figure's pixels and smoothed by the browser: cells blurred."""
+    rates = list(np.geomspace(1e-4, 1e4, 400))
+    toy = _diverging({lr: (math.inf if lr >= 1 else 5.4 - lr) for lr in rates})
+    svg = plots.heatmap(toy, summarize(toy))
+    [image] = [tag for tag in re.findall(r"<image [^>]*>", svg) if "pixelated" in tag]  # not the colour bar's
+    png = base64.b64decode(re.search(r'href="data:image/png;base64,\s*([^"]+)"', image).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (len(rates), 1)  # width, height

@@ -290,7 +290,7 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     assert "at least two runs" in _one_error(capsys, "runs", "compare", a)
     prefix = next(a[:k] for k in range(1, len(a)) if not b.startswith(a[:k]))  # names a, not b
     err = _one_error(capsys, "runs", "compare", a, b, prefix)  # the same run twice, once by a prefix
-    assert err == f"error: run_ids must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
+    assert err == f"error: RUN_IDS must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
 
 
 def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
@@ -332,7 +332,7 @@ def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) 
 
 def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_path, capsys) -> None:
     finished = _json(capsys, *FIT, "--epochs", "1")["run_id"]
-    assert f"run_id {finished} has finished (max_epochs); there is nothing to resume." in _one_error(
+    assert f"RUN_ID {finished} has finished (max_epochs); there is nothing to resume." in _one_error(
         capsys, "resume", finished)
     with gd.store.open("gdlab.db") as store:
         recorder = store.recorder()
@@ -453,7 +453,7 @@ def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, 
          "--coordinator-timeout must be left out without --coordinator (one process waits for none); got 5.0."),
         (["runs", "list", "--status", "lost"], "--status must be one of {"),
         (["runs", "list", "--since", "last week"], "--since must be a date or time such as 2025-01-31"),
-        (["runs", "show", "nope"], "run_id must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
+        (["runs", "show", "nope"], "RUN_ID must name a run in 'gdlab.db' (see gdlab runs list); got 'nope'."),
     ],
     ids=["checkpoint-every", "checkpoint-every-no-record", "checkpoint-seconds", "checkpoint-seconds-no-record",
          "coordinator-timeout", "status", "since", "unknown-id"],
@@ -635,10 +635,10 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     code, out, _ = _run(capsys, "runs", "show", sweep_id)
     assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2
     assert _one_error(capsys, "resume", sweep_id) == (
-        f"error: sweep_id {sweep_id} was recorded from the library, not by gdlab compare; "
+        f"error: RUN_ID {sweep_id} was recorded from the library, not by gdlab compare; "
         "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
     assert _one_error(capsys, "resume", member) == (
-        f"error: run_id {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} goes on with it.\n")
+        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} goes on with it.\n")
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
         "error: --status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)
@@ -650,7 +650,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
     assert len(json.loads(_run(capsys, "runs", "export", sweep_id, "--format", "json")[1])["rows"]) == 4
     assert "is a member of a sweep" in _one_error(capsys, "runs", "delete", member, "--yes")
     assert _one_error(capsys, "runs", "compare", member, sweep_id) == (  # it was 'must name a run ... got'
-        f"error: run_ids must name runs; {sweep_id} is a sweep (sweep), whose configs gdlab runs show {sweep_id} "
+        f"error: RUN_IDS must name runs; {sweep_id} is a sweep (sweep), whose configs gdlab runs show {sweep_id} "
         "lists.\n")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
     assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3

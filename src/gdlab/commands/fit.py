@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -252,7 +253,10 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
                 "dataset must be a data set name or an existing .csv/.npz file; "
                 f"got {name!r} ({why})."
             )
-        return gd.datasets.from_file(name, target=target, task=task)
+        try:
+            return gd.datasets.from_file(name, target=target, task=task)
+        except ValueError as err:  # from_file's target is every command's target_column (--target-column)
+            raise ValueError(re.sub(r"^target\b", "target_column", str(err))) from None
     if name not in gd.datasets.NAMES:
         names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
         raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")

@@ -158,7 +158,7 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.set_facecolor("#eeeeee")
     cmap = matplotlib.colormaps["viridis" if higher_is_better(summary.metric) else "viridis_r"]
     shown = _shown(grid, failed, summary.metric)
-    image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto",
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, aspect="auto", interpolation="none",
                       norm=_norm(grid[~failed & np.isfinite(grid)], summary.metric))
     labelled = len(rates) <= LABELLED_RATES
     for (i, j), value in np.ndenumerate(grid):
