@@ -160,8 +160,12 @@ def test_fit_on_a_csv_file_with_a_target_column(
     data = gd.datasets.from_file(path, target="y")
     result = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=2)
     assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
-    assert (summary["config"]["dataset"], summary["config"]["batch_size"]) == ("houses", 48)
+    assert (summary["config"]["dataset"], summary["config"]["batch_size"]) == (str(path), 48)  # it was "houses"
     assert summary["config"]["loss"] == "mse" and summary["steps_run"] == 2
+    assert "hidden" not in summary["config"] and "activation" not in summary["config"]  # a linear model has none
+    mlp = _json(capsys, "fit", "--dataset", str(path), "--target", "y", "--model", "mlp", "--hidden", "4,3",
+                "--activation", "tanh", "--epochs", "1", "--no-record")["config"]
+    assert (mlp["model"], mlp["hidden"], mlp["activation"]) == ("mlp", [4, 3], "tanh")  # they were left out
 
 
 def test_fit_task_option_makes_whole_number_targets_a_regression(
@@ -270,6 +274,8 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--nesterov"], "--nesterov needs momentum > 0 (Nesterov with momentum 0 is plain SGD); got --momentum=0.0."),
         (["--weight-decay", "-1"], "--weight-decay must be a float in [0.0, inf); got -1.0."),
         (["--learning-rate", "1e39"], "--learning-rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
+        (["--learning-rate", "1e-320"],  # it trained with a rate of 0
+         "--learning-rate must be at least 1.175e-38 in size (where not 0) to fit float32; got 1e-320."),
         (["--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1."),
         (["--metrics", "fast"], "--metrics must be one of {'exact', 'running'}; got 'fast'."),
         (["--test-every", "0"], "--test-every must be an integer in [1, "),
@@ -414,6 +420,19 @@ def test_a_data_file_s_target_and_compare_s_target_are_told_apart(
         assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
     with pytest.raises(ValueError, match=r"^target must be one of the CSV columns"):
         gd.datasets.from_file(data, target="z")  # the library keeps its own name
+
+
+def test_a_data_file_s_errors_name_dataset_and_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The loader's messages said 'path must ...' (the CLI's --dataset), and an .npz file's NaN named no file."""
+    (tmp_path / "text.csv").write_text("a,y\n1,2\nfoo,3\n")
+    np.savez(tmp_path / "nan.npz", x=np.array([[1.0], [np.nan]]), y=np.array([0, 1]))
+    for args, expected in [
+        (["fit", "--dataset", "text.csv"], "--dataset must hold numeric CSV values; 'text.csv' data row 2, column 'a'"),
+        (["compare", "--dataset", "text.csv"], "--dataset must hold numeric CSV values;"),
+        (["fit", "--dataset", "nan.npz"], "x must hold finite values; got nan at index (1, 0) in 'nan.npz'."),
+    ]:
+        code, out, err = _run(capsys, *args)
+        assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
 
 
 def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:

@@ -683,7 +683,9 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         ("a,b\n1,2\n3\n", {}, r"path must have 2 values on every CSV row; .*data row 2 has 1"),
         ("a,b\n", {}, r"path must be a CSV file with a header row and data rows; .* has 1 rows"),
         ("a\n1\n", {}, r"path must be a CSV file with at least two columns; .* has \['a'\]"),
-        ("a,b\n1,nan\n2,3\n", {}, r"y must hold finite values; got nan at index"),
+        # it was 'y must hold finite values; got nan at index 0': neither file, column nor row (counted from 1)
+        ("a,b\n1,2\n2, nan\n", {}, r"path must hold finite CSV values; .*data row 2, column 'b' has ' nan'\.$"),
+        ("a,b\n1,2\n-inf,3\n", {}, r"path must hold finite CSV values; .*data row 2, column 'a' has '-inf'\.$"),
         ("a,b\n1,2\n", {"test_fraction": 1.5}, r"test_fraction must be .*; got 1.5"),
         ("y,a,y\n1,2,3\n", {"target": "y"},
          r"target must name one CSV column; got 'y', which names 2 of the columns \['y', 'a', 'y'\]\."),
@@ -695,6 +697,7 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         "header_only",
         "one_column",
         "nan",
+        "inf",
         "test_fraction",
         "ambiguous_target",
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
 import math
@@ -181,6 +182,29 @@ def test_the_conclusion_says_how_often_the_smallest_batch_rose_and_why_the_large
     text = conclusion(summarize(toy))
     assert "its train loss went up in 1 of 3 epoch-to-epoch changes (mean over seeds) against 0 for " in text
     assert text.endswith(calm)
+
+
+def test_a_count_of_rises_is_written_as_a_count() -> None:
+    """After 300 epochs the conclusion said 'went up in 1.5e+02 of 299 epoch-to-epoch changes'."""
+    rises = [2.0, 1.5] * 150  # up in 149 of 299 changes, both seeds
+    toy = _synthetic({1: [0.1] * 299 + [0.6], 1000: [0.1] * 299 + [0.6]}, {1: 1.0, 1000: 0.1}, epochs=300,
+                     train={1: rises, 1000: list(np.linspace(2.0, 1.0, 300))})
+    assert "its train loss went up in 149 of 299 epoch-to-epoch changes" in conclusion(summarize(toy))
+    count = importlib.import_module("gdlab.report.conclusion")._count  # the package's conclusion is the function
+    assert [count(n) for n in (150.0, 2.0, 2 / 3, 7 / 3, 448 / 3)] == ["150", "2", "0.667", "2.33", "149.3"]
+
+
+def test_a_tie_per_epoch_is_told_as_a_tie() -> None:
+    """Mini-batch 8 and batch GD both reached the target at epoch 1; the conclusion said mini-batch 8 did so
+    'first both per epoch (epoch 1) and per second'."""
+    toy = _synthetic({8: [0.6, 0.7], 1000: [0.55, 0.7], 32: [0.2, 0.6]}, {8: 0.1, 1000: 0.5, 32: 0.01}, epochs=2)
+    text = conclusion(summarize(toy))
+    assert ("Mini-batch 8 and batch GD reached the target test accuracy of 50% in the same epoch (1); per second of "
+            "compute, mini-batch 32 was first (0.02 s per config, epoch 2).") in text
+    assert "first both per epoch" not in text and "Per epoch," not in text
+    alone = conclusion(summarize(_synthetic({8: [0.6, 0.7], 1000: [0.55, 0.7]}, {8: 0.1, 1000: 0.5}, epochs=2)))
+    assert ("Mini-batch 8 and batch GD reached the target test accuracy of 50% in the same epoch (1); per second of "
+            "compute, mini-batch 8 was first (0.1 s per config).") in alone
 
 
 def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparison) -> None:
@@ -557,3 +581,26 @@ def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
     [image] = [tag for tag in re.findall(r"<image [^>]*>", svg) if "pixelated" in tag]  # not the colour bar's
     png = base64.b64decode(re.search(r'href="data:image/png;base64,\s*([^"]+)"', image).group(1))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (len(rates), 1)  # width, height
+
+
+def test_one_seed_shows_no_spread_over_seeds() -> None:
+    """With --seeds 1 every accuracy read '± 0.0%' and the notes explained ± as a std over the seeds."""
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    one = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
+    single = Comparison({**toy.settings, "seeds": [0]}, [{**v, "configs": 1} for v in toy.variants],
+                        [toy.rows[k] for k in one], [toy.histories[k] for k in one])
+    summary = summarize(single)
+    assert [row[4] for row in table.cells(summary)] == ["55.0%", "52.0%"]
+    assert [row[4] for row in table.cells(summarize(toy))] == ["55.0% ± 0.0%", "52.0% ± 0.0%"]
+    page = render(single)
+    assert "± is the standard deviation" not in page and "one seed per config" in page
+    assert "± is the standard deviation" in render(toy)
+    assert "final test accuracy 55.0% (one seed)" in conclusion(summary)
+
+
+def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
+    """'the train loss only fell from about 2.32 to 2.32': three digits hid the fall."""
+    toy = _diverging({1e-4: 2.3187, 0.1: 1.0})  # the start is 5.5 there; make it 2.32
+    rows = [{**r, "initial_train_loss": 2.3209} for r in toy.rows]
+    text = conclusion(summarize(Comparison(toy.settings, toy.variants, rows, toy.histories)))
+    assert "the train loss only fell from about 2.321 to 2.319 (" in text, text

@@ -101,8 +101,9 @@ def test_a_callable_rate_is_checked_at_step_0_before_the_run(learning_rate: obje
 @pytest.mark.parametrize(
     ("learning_rate", "match"),
     [
-        (lambda step: 0.1 - 0.05 * step, r"gives -0\.05 at update 3 \(epoch 2, step 2 of 2\)\.$"),
-        (lambda step: jnp.where(step > 4, jnp.nan, 0.1), r"gives nan at update 5 \(epoch 3, step 2 of 2\)\.$"),
+        # updates count from 1 as in a diverged run's reason (it was 'update 3 (epoch 2, step 2 of 2)')
+        (lambda step: 0.1 - 0.05 * step, r"gives -0\.05 at update 4 \(epoch 2, step 2 of 2; schedule\(3\)\)\.$"),
+        (lambda step: jnp.where(step > 4, jnp.nan, 0.1), r"gives nan at update 6 \(epoch 3, step 2 of 2; schedule\(5\)\)\.$"),
     ],
     ids=["negative_later", "nan_later"],
 )
@@ -137,7 +138,7 @@ def test_the_stability_check_compares_the_largest_rate_of_a_schedule() -> None:
     """A warm-up to 3.0 starts small: checked at step 0 only, it diverged with no warning."""
     data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)  # 2/L = 0.76
     warm = gd.schedules.warmup(gd.schedules.constant(3.0), 5)
-    with pytest.warns(gd.StabilityWarning, match=r"^learning_rate 3 \(the schedule's largest, at update 5\) exceeds "
+    with pytest.warns(gd.StabilityWarning, match=r"^learning_rate 3 \(the schedule's largest, at update 6: schedule\(5\)\) exceeds "
                                                   r"the stability limit 2/L = 0\.76"):
         gd.fit(gd.models.linear(), data, gd.sgd(warm), epochs=8)
 
@@ -209,3 +210,17 @@ def test_a_number_too_large_for_the_params_dtype_is_refused_not_made_inf(rule, n
     with pytest.raises(ValueError, match=rf"{name} must be at most 3.403e\+38 in size to fit float32; got 1e\+39"):
         rule().init({"w": jnp.zeros(3)})
     assert float(gd.sgd(3e38).init({"w": jnp.zeros(3)}).hyper.learning_rate[0]) == pytest.approx(3e38)
+
+
+@pytest.mark.parametrize(
+    ("rule", "name"),
+    [(lambda: gd.sgd(1e-320), "learning_rate"), (lambda: gd.sgd(0.1, momentum=1e-40), "momentum"),
+     (lambda: gd.sgd(0.1, weight_decay=1e-39), "weight_decay")],
+    ids=["rate", "momentum", "weight_decay"],
+)
+def test_a_number_too_small_for_the_params_dtype_is_refused_not_made_zero(rule, name) -> None:
+    """gd.sgd(1e-320) trained with a learning rate of 0 (float32 has no such number), saying nothing."""
+    with pytest.raises(ValueError, match=rf"{name} must be at least 1.175e-38 in size \(where not 0\) to fit float32"):
+        rule().init({"w": jnp.zeros(3)})
+    hyper = gd.sgd(2e-38, momentum=0.0, weight_decay=0.0).init({"w": jnp.zeros(3)}).hyper
+    assert float(hyper.learning_rate[0]) == pytest.approx(2e-38) and float(hyper.weight_decay) == 0.0

@@ -188,7 +188,7 @@ def test_early_stopping_restores_the_best_epoch_even_if_another_rule_stopped(mni
 def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_so() -> None:
     data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
     rule = gd.sgd(gd.schedules.join([0.1, 3.0], [10]))  # 3.0 is past 2/L: it diverges after epoch 10
-    with pytest.warns(gd.StabilityWarning, match=r"learning_rate 3 \(the schedule's largest, at update 10\)"):
+    with pytest.warns(gd.StabilityWarning, match=r"learning_rate 3 \(the schedule's largest, at update 11: schedule\(10\)\)"):
         result = gd.fit(gd.models.linear(), data, rule, epochs=30, stop=gd.stop.early_stopping("test_loss", 20))
     assert (result.status, result.best_epoch) == ("diverged", 10)
     assert result.reason.endswith("; the params returned are those of epoch 10, the best test_loss")

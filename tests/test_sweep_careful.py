@@ -79,3 +79,38 @@ def test_on_two_devices_the_rerun_gives_the_one_device_rows(small, data_cache) -
     for (status, reason, loss), row in zip(sharded["rows"], local.rows, strict=True):
         assert (status, reason) == (row["status"], row["reason"])
         np.testing.assert_allclose(loss, row["final_train_loss"], rtol=1e-5)
+
+
+def test_compiling_the_careful_program_is_left_out_of_epoch_and_wall_time(small, monkeypatch) -> None:
+    """A diverging rate made its variant's seconds per epoch ~85x too large in gdlab compare: the epoch that
+    reran careful counted the careful program's compile. Here that compile is made to take 100 s (a clock
+    moved on by 100 s, and compiled_epoch reporting them)."""
+    import time
+
+    import gdlab.engine.loop as loop_module
+
+    offset = [0.0]
+    clock = time.perf_counter
+    monkeypatch.setattr(time, "perf_counter", lambda: clock() + offset[0])
+
+    def slow(real):
+        def compiled(spec, *args, **kwargs):
+            program, seconds = real(spec, *args, **kwargs)
+            if not spec.careful:
+                return program, seconds
+            offset[0] += 100.0
+            return program, seconds + 100.0
+        return compiled
+
+    monkeypatch.setattr(careful_module, "compiled_epoch", slow(careful_module.compiled_epoch))
+    monkeypatch.setattr(loop_module, "compiled_epoch", slow(loop_module.compiled_epoch))
+    result = gd.sweep(MODEL, small, **GRID)
+    assert {r["status"] for r in result.rows} == {"max_epochs", "diverged"} and offset[0] >= 100.0
+    for k, row in enumerate(result.rows):
+        history = result.run(k).history
+        assert row["seconds"] < 50 and max(history["epoch_time"]) < 50 and max(history["wall_time"]) < 50, row
+    offset[0] = 0.0
+    alone = gd.fit(MODEL, small, gd.sgd(1e4), batch_size=50, epochs=2)
+    assert alone.status == "diverged" and offset[0] == 100.0 and alone.compile_seconds >= 100.0
+    assert max(alone.history["epoch_time"]) < 50 and max(alone.history["wall_time"]) < 50
+    assert alone.train_seconds < 50

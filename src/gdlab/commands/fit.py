@@ -181,6 +181,9 @@ def _train(
     summary = {"run_id": run_id, **result.summary()}
     summary["warnings"] = [str(w.message) for w in caught]
     summary["config"].update(
+        dataset=options.dataset,  # as given: a name, or the .csv/.npz file's path (the library keeps its stem)
+        **({"hidden": list(parse_hidden(options.hidden)), "activation": options.activation}
+           if options.model == "mlp" else {}),
         learning_rate=options.learning_rate,
         momentum=options.momentum,
         nesterov=options.nesterov,
@@ -255,8 +258,9 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
             )
         try:
             return gd.datasets.from_file(name, target=target, task=task)
-        except ValueError as err:  # from_file's target is every command's target_column (--target-column)
-            raise ValueError(re.sub(r"^target\b", "target_column", str(err))) from None
+        except ValueError as err:  # from_file's path and target: every command's dataset and target_column
+            message = re.sub(r"^target\b", "target_column", str(err))
+            raise ValueError(re.sub(r"^path\b", "dataset", message)) from None
     if name not in gd.datasets.NAMES:
         names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
         raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")

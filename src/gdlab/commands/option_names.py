@@ -12,9 +12,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-ALIASES = {"batch_size": "batch_sizes"}
-"""The library's name -> the command's option where they differ: gd.sweep's batch_size is compare's
---batch-sizes. (gd.datasets.from_file's target is renamed target_column by the commands' load_data.)"""
+ALIASES = {"batch_size": "batch_sizes", "learning_rate": "learning_rates"}
+"""The library's name -> the command's option where they differ: gd.sweep's batch_size and learning_rate
+are compare's --batch-sizes and --learning-rates. (gd.datasets.from_file's target is renamed target_column by the commands' load_data.)"""
 ID_NAMES = ("run_id", "run_ids", "sweep_id")
 """The store's names for an id: the argument of a command that takes one (RUN_ID, RUN_IDS, ID_OR_FILE)."""
 

@@ -38,13 +38,20 @@ def array_as_list(value: Any) -> Any:
 
 
 def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
-    """value as an array of dtype, refused when a finite number becomes inf there (1e39 in float32)."""
-    with np.errstate(over="ignore"):
+    """value as an array of dtype, refused when a finite number becomes inf there (1e39 in float32), or a
+    number other than 0 falls below the smallest normal one (1e-320: 0 or subnormal, flushed to 0 on a CPU)."""
+    with np.errstate(over="ignore", under="ignore"):
         array = np.asarray(value, dtype)
     given = np.asarray(value, np.float64)
-    if array.dtype.kind == "f" and np.any(np.isinf(array) & np.isfinite(given)):
+    if array.dtype.kind != "f":
+        return array
+    if np.any(np.isinf(array) & np.isfinite(given)):
         largest = float(np.finfo(array.dtype).max)
         raise ValueError(f"{name} must be at most {largest:.4g} in size to fit {array.dtype.name}; got {value!r}.")
+    tiny = float(np.finfo(array.dtype).tiny)
+    if np.any((given != 0) & (np.abs(given) < tiny)):
+        raise ValueError(f"{name} must be at least {tiny:.4g} in size (where not 0) to fit {array.dtype.name}; "
+                         f"got {value!r}.")
     return array
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -61,9 +62,10 @@ def from_file(
             f"path must hold arrays 'x' and {y_key!r} (or x_train, y_train, x_test, y_test); "
             f"{str(path)!r} holds {sorted(arrays)}."
         )
-    return from_arrays(
-        arrays["x"], arrays[y_key], task=task, name=p.stem, **split
-    )
+    try:
+        return from_arrays(arrays["x"], arrays[y_key], task=task, name=p.stem, **split)
+    except ValueError as err:  # x, y: the file's arrays
+        raise ValueError(f"{str(err).rstrip('.')} in {str(path)!r}.") from None
 
 
 _SPLIT = ("x_train", "y_train", "x_test", "y_test")
@@ -130,6 +132,11 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
                     f"path must hold numeric CSV values; {str(path)!r} data row {line}, column "
                     f"{header[j]!r} has {cell!r}."
                 ) from None
+            if not math.isfinite(values[i, j]):  # float() reads nan and inf
+                raise ValueError(
+                    f"path must hold finite CSV values; {str(path)!r} data row {line}, column "
+                    f"{header[j]!r} has {cell!r}."
+                )
     return values
 
 

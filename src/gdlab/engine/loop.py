@@ -135,6 +135,8 @@ def train_epochs(
         if not stats.finite:
             careful, seconds = compiled_epoch(spec._replace(careful=True), *args)
             compile_seconds += seconds
+            tick += seconds  # epoch_time and wall_time count training, not compiling
+            start += seconds
             new_params, new_state, stats = careful(
                 params, state, data_key, np.int32(epoch), scale, np.True_, test, arrays
             )

@@ -63,5 +63,5 @@ def check_run_rates(rates: np.ndarray, steps_per_epoch: int) -> None:
         k = int(np.argmax(bad))
         epoch, step = divmod(k, steps_per_epoch)
         raise ValueError(f"learning_rate must be a finite rate >= 0 at every update of the run; the schedule gives "
-                         f"{float(rates[k]):.4g} at update {k} (epoch {epoch + 1}, step {step + 1} of "
-                         f"{steps_per_epoch}).")
+                         f"{float(rates[k]):.4g} at update {k + 1} (epoch {epoch + 1}, step {step + 1} of "
+                         f"{steps_per_epoch}; schedule({k})).")

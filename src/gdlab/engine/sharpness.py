@@ -131,7 +131,7 @@ def warn_if_unstable(
     else:
         limit, formula = rule.stability_limit(state, top)
     if lr > limit:
-        which = f" (the schedule's largest, at update {at})" if at else ""
+        which = f" (the schedule's largest, at update {at + 1}: schedule({at}))" if at else ""
         warnings.warn(
             f"learning_rate {lr:.3g}{which} exceeds the stability limit {formula} = {limit:.2g} "
             f"(L = {top:.3g}) at the initial point; expect oscillation or divergence",

@@ -20,7 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdlab.engine.data_parallel import CONFIGS
-from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch
+from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_call, compiled_epoch
 
 
 def shard_configs(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
@@ -35,29 +35,34 @@ def shard_configs(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:
 
 def rerun_careful(
     spec: EpochSpec, inputs: tuple[Any, ...], bad: np.ndarray, fast: tuple[Any, Any, EpochStats], mesh: Mesh | None,
-) -> tuple[Any, Any, EpochStats]:
+) -> tuple[Any, Any, EpochStats, float]:
     """The epoch's (params, state, stats) with the pairs where ``bad`` (seeds x pairs) holds a config run
-    again careful from ``inputs`` (the fast epoch's arguments); ``fast`` is what the fast epoch returned."""
+    again careful from ``inputs`` (the fast epoch's arguments), and the seconds spent compiling the careful
+    program (0.0 once compiled); ``fast`` is what the fast epoch returned."""
     params, state, keys, epoch, scale, active, test, arrays = inputs
     new_params, new_state, stats = fast
     width = 1 if mesh is None else int(mesh.shape[CONFIGS])
     columns = [int(c) for c in np.nonzero(bad.any(axis=0))[0]]
+    compiling = 0.0
     for first in range(0, len(columns), width):
         real = columns[first : first + width]
         index = np.array(real + [real[-1]] * (width - len(real)))  # padded with inactive copies
         part_active = np.asarray(active)[:, index].copy()
         part_active[:, len(real):] = False
-        part = (*_columns((params, state), index), np.asarray(scale)[:, index], part_active)
+        take, take_seconds = compiled_call(_columns, (params, state), index)
+        part = (*take((params, state), index), np.asarray(scale)[:, index], part_active)
         if mesh is not None:
             *part_list, keys, arrays = shard_configs(mesh, *part, keys, arrays)
             part = tuple(part_list)
         args = (part[0], part[1], keys, epoch, part[2], part[3], test, arrays)
-        program, _ = compiled_epoch(spec._replace(careful=True), *args, configs=2)
+        program, careful_seconds = compiled_epoch(spec._replace(careful=True), *args, configs=2)
         part_params, part_state, part_stats = program(*args)
         n = len(real)
-        new_params, new_state = _set_columns((new_params, new_state), real, (part_params, part_state), n)
+        (new_params, new_state), merge_seconds = _set_columns(
+            (new_params, new_state), real, (part_params, part_state), n)
+        compiling += take_seconds + careful_seconds + merge_seconds
         stats = _merge_stats(stats, real, jax.device_get(part_stats), n)
-    return new_params, new_state, stats
+    return new_params, new_state, stats, compiling
 
 
 @jax.jit
@@ -66,14 +71,17 @@ def _columns(tree: Any, index: jax.Array) -> Any:
     return jax.tree.map(lambda a: a[:, index], tree)
 
 
-def _set_columns(tree: Any, real: list[int], part: Any, n: int) -> Any:
-    """tree with its pairs ``real`` replaced by the first n pairs of part (each leaf keeps its placement)."""
+def _set_columns(tree: Any, real: list[int], part: Any, n: int) -> tuple[Any, float]:
+    """tree with its pairs ``real`` replaced by the first n pairs of part (each leaf keeps its placement),
+    and the seconds spent compiling the merge."""
     pairs = int(np.shape(jax.tree.leaves(tree)[0])[1])
     source = np.zeros(pairs, np.int32)  # pair j of the result comes from pair source[j] of part where taken[j]
     source[real] = np.arange(n)
     taken = np.isin(np.arange(pairs), real)
-    merged = _merged_columns(tree, part, source, taken)
-    return jax.tree.map(lambda a, m: jax.device_put(m, a.sharding) if hasattr(a, "sharding") else m, tree, merged)
+    merge, seconds = compiled_call(_merged_columns, tree, part, source, taken)
+    merged = merge(tree, part, source, taken)
+    placed = jax.tree.map(lambda a, m: jax.device_put(m, a.sharding) if hasattr(a, "sharding") else m, tree, merged)
+    return placed, seconds
 
 
 @jax.jit

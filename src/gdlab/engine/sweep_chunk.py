@@ -93,15 +93,18 @@ def train_chunk(
         _end_skipped(ends, start.skipped[:, :real])
     first = len(rows)
     start_time = time.perf_counter() - (0.0 if start is None else start.elapsed)
+    compile_seconds = 0.0
     for epoch in range(first, epochs):
         tick = time.perf_counter()
         test = np.bool_(is_test_epoch(epoch, epochs, test_every))
         active = np.asarray(active)
         inputs_now = (params, state, data_keys, np.int32(epoch), scale, active, test, arrays)
-        params, state, stats = _epoch(spec, program, inputs_now, mesh)
+        params, state, stats, compiling = _epoch(spec, program, inputs_now, mesh)
         now = time.perf_counter()
+        start_time += compiling  # the clock counts training, not compiling
+        compile_seconds += compiling
         row = {name: np.asarray(getattr(stats, name), np.float64) for name in ROW_STATS}
-        row["epoch_time"] = np.full(shape, now - tick)
+        row["epoch_time"] = np.full(shape, now - tick - compiling)
         row["wall_time"] = np.full(shape, now - start_time)
         rows.append(row)
         metrics = stop_metrics(row, epoch + 1, spec.plan.steps, now - start_time, before)
@@ -136,19 +139,22 @@ def train_chunk(
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": ends.status[keep], "reason": ends.reason[keep], "steps_run": ends.steps_run[keep],
             "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start_time,
+            "compile_seconds": compile_seconds,
             "best_epoch": None if best_epoch is None else best_epoch[keep]}
 
 
-def _epoch(spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | None) -> tuple[Any, Any, EpochStats]:
-    """One epoch of the chunk: (params, state, host stats); the pairs holding a non-finite config run
-    again careful (engine/sweep_careful.py) to find the step where it went."""
+def _epoch(
+    spec: EpochSpec, program: Any, inputs: tuple[Any, ...], mesh: Mesh | None
+) -> tuple[Any, Any, EpochStats, float]:
+    """One epoch of the chunk: (params, state, host stats, seconds compiling); the pairs holding a
+    non-finite config run again careful (engine/sweep_careful.py) to find the step where it went."""
     params, state, stats = program(*inputs)
     stats = jax.device_get(stats)
     active = inputs[5]
     bad = active & ~np.asarray(stats.finite)
     if bad.any():
-        params, state, stats = rerun_careful(spec, inputs, bad, (params, state, stats), mesh)
-    return params, state, stats
+        return rerun_careful(spec, inputs, bad, (params, state, stats), mesh)
+    return params, state, stats, 0.0
 
 
 def _snapshot(params: Params, state: Any, going_on: np.ndarray) -> Callable[[], dict[tuple[int, int], ConfigState]]:

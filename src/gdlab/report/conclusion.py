@@ -69,7 +69,12 @@ def _target(s: Summary) -> str:
         return f"No variant reached {goal} within {counted(s.epochs, 'epoch')}."
     by_epoch = _named(s, s.first_by_epoch)
     by_second = _named(s, s.first_by_second)
-    if by_epoch is by_second:
+    tied = [v for v in s.variants if v.epochs_to_target == by_epoch.epochs_to_target]
+    if len(tied) > 1:  # per epoch none was first
+        text = (f"{_join([v.label for v in tied])} reached {goal} in the same epoch ({by_epoch.epochs_to_target}); "
+                f"per second of compute, {by_second.label} was first ({_seconds(by_second)}"
+                f"{'' if by_second in tied else f', epoch {by_second.epochs_to_target}'}).")
+    elif by_epoch is by_second:
         text = (f"{by_epoch.label} reached {goal} first both per epoch (epoch {by_epoch.epochs_to_target}) "
                 f"and per second ({_seconds(by_epoch)}).")
     else:
@@ -109,9 +114,12 @@ def _too_low(s: Summary) -> str:
             and math.isfinite(v.lowest_final_train_loss)]
     if not slow:
         return ""
-    moved = _join([f"{v.lowest_final_train_loss:.3g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
     start = sum(v.initial_train_loss for v in slow) / len(slow)
-    return f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.3g} to {moved}."
+    ends = [v.lowest_final_train_loss for v in slow]
+    digits = next((d for d in range(3, 7) if all(f"{e:.{d}g}" != f"{start:.{d}g}" for e in ends)), 3)
+    moved = _join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
+    return (f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.{digits}g} "
+            f"to {moved}.")
 
 
 def _noise(s: Summary) -> str:
@@ -129,8 +137,8 @@ def _noise(s: Summary) -> str:
     if not (small.trained and large.trained):  # "at its best rate" would name a rate that did not train
         return text.strip()
     if small.rises > large.rises:
-        noisier.append(f"its train loss went up in {small.rises:.2g} of {s.epochs - 1} epoch-to-epoch changes "
-                      f"(mean over seeds) against {large.rises:.2g} for {large.label}")
+        noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
+                      f"(mean over seeds) against {_count(large.rises)} for {large.label}")
     if small.std > large.std:
         noisier.append(f"its final {metric_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
                       f"against ± {metric_text(s.metric, large.std)} for {large.label}")
@@ -149,6 +157,11 @@ def _balance(s: Summary) -> str:
     v = middle[0]
     return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
             f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+
+
+def _count(mean: float) -> str:
+    """A mean count over seeds: 150, not 1.5e+02; 2.33 with its fraction."""
+    return f"{mean:.0f}" if mean == round(mean) else f"{mean:.3g}" if mean < 100 else f"{mean:.1f}"
 
 
 def _samples(n: int) -> str:

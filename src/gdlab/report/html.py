@@ -110,6 +110,10 @@ def figure(svg: str, caption: str) -> str:
     return f"<figure>\n{svg}\n<figcaption>{escape(caption)}</figcaption>\n</figure>"
 
 
+def _seeds(summary: Summary) -> int:
+    return max((v.seeds for v in summary.variants), default=0)
+
+
 def _notes(s: dict[str, Any], summary: Summary) -> str:
     grids = "; ".join(f"{v.label}: {_rates(s['learning_rates'][str(v.batch_size)])}" for v in summary.variants)
     items = [
@@ -118,7 +122,8 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
          "full-batch epoch one."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
         (f"The best learning rate of a variant is the one with the best mean final {metric_name(summary.metric)} "
-         "over the seeds; ± is the standard deviation over the seeds."),
+         + ("over the seeds; ± is the standard deviation over the seeds." if _seeds(summary) > 1 else
+            "(one seed per config, so no spread over seeds is shown).")),
         ("Seconds are compute time per config: the variant's median epoch time (all its configs train together "
          "in one vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run "
          "of an epoch in which some config diverged, are left out."),

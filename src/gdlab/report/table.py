@@ -39,7 +39,7 @@ def cells(summary: Summary) -> list[list[str]]:
             str(v.batch_size) + (" (all)" if v.steps_per_epoch == 1 else ""),
             str(v.steps_per_epoch),
             f"{v.best_learning_rate:.3g}" if v.trained else Failed(f"— ({untrained_text(v)})"),
-            _final(summary.metric, v.mean, v.std),
+            _final(summary.metric, v.mean, v.std, v.seeds),
             *target,
             f"{v.diverged}/{v.configs}",
             f"{v.collapsed}/{v.configs}",
@@ -48,8 +48,9 @@ def cells(summary: Summary) -> list[list[str]]:
     return rows
 
 
-def _final(metric: str, mean: float, std: float) -> str:
-    """'0.613 ± 0.02', or — where the mean is not finite (every seed of the rate diverged)."""
+def _final(metric: str, mean: float, std: float, seeds: int) -> str:
+    """'0.613 ± 0.02' ('0.613' from one seed, which has no spread), or — where the mean is not finite (every
+    seed of the rate diverged)."""
     if not math.isfinite(mean):
         return "—"
-    return f"{metric_text(metric, mean)} ± {metric_text(metric, std)}"
+    return metric_text(metric, mean) if seeds == 1 else f"{metric_text(metric, mean)} ± {metric_text(metric, std)}"
