@@ -404,6 +404,97 @@ def _interrupt(checkpoint: gd.Checkpoint) -> None:
     raise KeyboardInterrupt
 
 
+def _interrupted_fit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """gdlab fit ARGS stopped by Ctrl-C after its second epoch (exit code 130); its run id."""
+    fit = gd.fit
+
+    def stopped(*a: object, **k: object) -> gd.Result:
+        return fit(*a, **k, on_epoch=lambda checkpoint: _interrupt(checkpoint) if checkpoint.epoch == 2 else None)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "fit", stopped)
+        code, _, err = _run(capsys, *args)
+    assert code == 130 and "goes on from the last checkpoint" in err, err
+    return err.split("gdlab resume ")[1].split()[0]
+
+
+def test_resume_finds_a_runs_data_file_from_any_folder(tmp_path, capsys, monkeypatch) -> None:
+    """gdlab resume looked for --dataset ok2.csv in the folder it ran in: 'not found' anywhere else."""
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    fit = [*FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4"]
+    monkeypatch.chdir(tmp_path / "x")
+    reference = _json(capsys, *fit, "--no-record")
+    run_id = _interrupted_fit(capsys, monkeypatch, *fit)
+    monkeypatch.chdir(tmp_path)  # no ok2.csv here
+    with gd.store.open("x/gdlab.db") as store:
+        assert store.run(run_id).config["dataset_file"] == str(data.resolve())  # beside the path as typed
+        assert store.run(run_id).config["cli"]["dataset"] == "ok2.csv"
+    resumed = _json(capsys, "resume", run_id, "--db", "x/gdlab.db", "--no-progress")
+    for key in ("status", "epochs_run", "final_train_loss", "final_test_loss"):
+        assert resumed[key] == reference[key], key
+    assert _json(capsys, "runs", "list", "--db", "x/gdlab.db")[0]["dataset"] == "ok2"
+
+
+def test_resume_says_which_data_file_is_gone_or_changed_and_keeps_the_record(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+    run_id = _interrupted_fit(capsys, monkeypatch, *FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4")
+    monkeypatch.chdir(tmp_path)
+    before = _final(tmp_path / "x" / "gdlab.db", run_id)[0]
+    data.rename(tmp_path / "moved.csv")
+    assert _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db") == (
+        f"error: run {run_id} was trained on the data file '{data.resolve()}', which is not there now; put the file "
+        "back at that path to resume it (the data is checked against the record).\n")
+    _small_csv(data).write_text(data.read_text().replace("\n-", "\n1", 1))  # other data under the same name
+    assert re.fullmatch(rf"error: the data file '{re.escape(str(data.resolve()))}' has changed since run {run_id} "
+                        r"was trained on it \(fingerprint \w{12}, now \w{12}\); put back the file it was trained "
+                        r"on to resume it\.\n", _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db"))
+    assert _final(tmp_path / "x" / "gdlab.db", run_id)[0] == before  # refused before it took the run over
+
+
+def test_resume_of_a_run_recorded_before_full_paths_reads_its_file_as_typed(tmp_path, capsys, monkeypatch) -> None:
+    """A record holding only the path as typed: resumed from its folder as before; elsewhere one line saying so."""
+    (tmp_path / "x").mkdir()
+    _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+    run_id = _interrupted_fit(capsys, monkeypatch, *FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4")
+    with sqlite3.connect("gdlab.db") as conn:  # as gdlab wrote it before it kept the full path
+        conn.execute("UPDATE runs SET config = json_remove(config, '$.dataset_file')")
+    conn.close()
+    monkeypatch.chdir(tmp_path)
+    assert _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db") == (
+        f"error: run {run_id} was trained on the data file 'ok2.csv' as typed in the folder it started in (its "
+        f"record is older than gdlab's full paths), and '{tmp_path.resolve() / 'ok2.csv'}' is not there; resume it "
+        "from that folder.\n")
+    monkeypatch.chdir(tmp_path / "x")
+    assert _json(capsys, "resume", run_id, "--no-progress")["epochs_run"] == 4
+
+
+def test_resume_finds_a_compare_sweeps_data_file_from_any_folder(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    compare = ["compare", "--dataset", "ok2.csv", "--model", "linear", "--batch-sizes", "10,full", "--learning-rates",
+               "0.01:0.1:2", "--seeds", "1", "--epochs", "2", "--no-progress"]
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "sweep", interrupted)
+        assert _run(capsys, *compare)[0] == 130
+    with gd.store.open("gdlab.db") as store:  # as the store marks it once this process is gone
+        store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+        (sweep,) = store.sweeps()
+    assert sweep.config["dataset_file"] == str(data.resolve())
+    monkeypatch.chdir(tmp_path)  # no ok2.csv here
+    resumed = _json(capsys, "resume", sweep.id, "--db", "x/gdlab.db", "--no-progress")
+    assert (resumed["sweep_id"], resumed["status"]) == (sweep.id, "done")
+    assert [(r["sweep_id"], r["finished"]) for r in _json(capsys, "runs", "list", "--sweeps", "--db", "x/gdlab.db",
+                                                             "--dataset", "ok2")] == [(sweep.id, 4)]
+
 
 # --- bad databases and options ----------------------------------------------------------------
 
