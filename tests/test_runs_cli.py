@@ -120,7 +120,8 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_pat
     assert checkpoint == done  # committed with its epoch's metrics
 
     listed = _json(capsys, "runs", "list", "--db", str(killed_db))
-    assert [(r["run_id"], r["status"], r["epochs"]) for r in listed] == [(run_id, "interrupted", f"{done}/100")]
+    assert [(r["run_id"], r["status"], r["epochs_run"], r["epochs"]) for r in listed] == [
+        (run_id, "interrupted", done, 100)]
     resumed = _json(capsys, "resume", run_id[:5], "--db", str(killed_db), "--no-progress")
     assert resumed["run_id"] == run_id
     for key in ("status", "reason", "epochs_run", "steps_run", "final_train_loss", "final_test_loss"):
@@ -213,12 +214,18 @@ def test_checkpoint_every_reaches_the_record(capsys) -> None:
 # --- gdlab runs --------------------------------------------------------------------------------
 
 
-def _three_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> list[str]:
-    """Runs on linreg (fine), linreg (diverged) and a CSV file, oldest first."""
+def _small_csv(path: Path) -> Path:
+    """50 rows of y = a + 2b - c + 0.5 as a CSV file at path."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 3)).round(3)
     rows = ["a,b,c,y"] + [f"{a},{b},{c},{a + 2 * b - c + 0.5:.4f}" for a, b, c in x]
-    (tmp_path / "small.csv").write_text("\n".join(rows) + "\n")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _three_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> list[str]:
+    """Runs on linreg (fine), linreg (diverged) and a CSV file, oldest first."""
+    _small_csv(tmp_path / "small.csv")
     return [
         _json(capsys, *FIT, "--epochs", "4")["run_id"],
         _json(capsys, *FIT, "--epochs", "4", "--learning-rate", "5")["run_id"],
@@ -230,8 +237,8 @@ def test_runs_list_is_newest_first_and_filters_by_status_dataset_and_date(tmp_pa
     ok, diverged, small = _three_runs(capsys, tmp_path)
     listed = _json(capsys, "runs", "list")
     assert [r["run_id"] for r in listed] == [small, diverged, ok]
-    assert [(r["status"], r["dataset"], r["epochs"]) for r in listed] == [
-        ("max_epochs", "small", "2/2"), ("diverged", "linreg", "1/4"), ("max_epochs", "linreg", "4/4")]
+    assert [(r["status"], r["dataset"], r["epochs_run"], r["epochs"]) for r in listed] == [  # numbers: was "2/2"
+        ("max_epochs", "small", 2, 2), ("diverged", "linreg", 1, 4), ("max_epochs", "linreg", 4, 4)]
     assert listed[2]["learning_rate"] == 0.1 and listed[2]["batch_size"] == 100
     assert [r["run_id"] for r in _json(capsys, "runs", "list", "--status", "diverged")] == [diverged]
     assert [r["run_id"] for r in _json(capsys, "runs", "list", "--dataset", "linreg")] == [diverged, ok]
@@ -239,6 +246,45 @@ def test_runs_list_is_newest_first_and_filters_by_status_dataset_and_date(tmp_pa
     assert _json(capsys, "runs", "list", "--since", "2999-12-31") == []
     code, out, _ = _run(capsys, "runs", "list")
     assert code == 0 and all(run_id in out for run_id in (ok, diverged, small)) and "diverged" in out
+    assert [line.split()[7] for line in out.splitlines()[1:]] == ["2/2", "1/4", "4/4"]  # run/planned: the table keeps it
+
+
+def _library_sweep(store: gd.store.Store, data: gd.Dataset) -> str:
+    """A finished two-config sweep (gd.sweep) on data recorded in store; its id."""
+    gd.sweep(gd.models.linear(), data, learning_rate=[0.01, 0.1], batch_size=[10], epochs=1, record=store)
+    assert store.last_sweep_id is not None
+    return store.last_sweep_id
+
+
+def test_runs_list_counts_only_the_sweeps_its_filters_list_and_names_them_so(tmp_path, capsys) -> None:
+    """The line 'and N sweeps: gdlab runs list --sweeps' counted every sweep, whatever the filters."""
+    with gd.store.open("gdlab.db") as store:
+        sweep_id = _library_sweep(store, gd.datasets.load("linreg"))
+    for filters in (["--since", "2099-01-01"], ["--dataset", "foo"], ["--status", "interrupted"],
+                    ["--status", "max_epochs"]):  # the sweep is done, on linreg, of today; max_epochs: runs only
+        assert _run(capsys, "runs", "list", *filters) == (0, "(no runs)\n", ""), filters
+    code, out, _ = _run(capsys, "runs", "list", "--status", "DONE", "--dataset", "LinReg", "--since", "2000-01-01")
+    hint = "gdlab runs list --sweeps --status done --dataset linreg --since 2000-01-01"  # names read in any case
+    assert (code, out) == (0, f"(no runs)\nand 1 sweep: {hint}\n")
+    assert [r["sweep_id"] for r in _json(capsys, *hint.split()[1:])] == [sweep_id]  # it lists that sweep
+    Path("gdlab.db").rename("other.db")
+    assert _run(capsys, "runs", "list", "--db", "other.db")[1] == (
+        "(no runs)\nand 1 sweep: gdlab runs list --sweeps --db other.db\n")
+
+
+def test_runs_list_sweeps_filters_by_data_set(tmp_path, capsys) -> None:
+    """--dataset with --sweeps was refused; it matches a sweep's data set as a run's: a name in any case, a file's
+    name (its stem) as typed."""
+    with gd.store.open("gdlab.db") as store:
+        on_linreg = _library_sweep(store, gd.datasets.load("linreg"))
+        on_file = _library_sweep(store, gd.datasets.from_file(_small_csv(tmp_path / "Small.csv")))
+    assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps")] == [on_file, on_linreg]
+    assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps", "--dataset", "LINREG")] == [on_linreg]
+    assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps", "--dataset", "Small")] == [on_file]
+    assert _json(capsys, "runs", "list", "--sweeps", "--dataset", "small") == []  # a file's name keeps its case
+    assert _json(capsys, "runs", "list", "--sweeps", "--dataset", "mnist1d", "--status", "done") == []
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps", "--dataset", "Small")
+    assert code == 0 and len(out.splitlines()) == 2 and out.splitlines()[1].startswith(f"{on_file}  sweep ")
 
 
 def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, capsys) -> None:
@@ -356,6 +402,98 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
 
 def _interrupt(checkpoint: gd.Checkpoint) -> None:
     raise KeyboardInterrupt
+
+
+def _interrupted_fit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    """gdlab fit ARGS stopped by Ctrl-C after its second epoch (exit code 130); its run id."""
+    fit = gd.fit
+
+    def stopped(*a: object, **k: object) -> gd.Result:
+        return fit(*a, **k, on_epoch=lambda checkpoint: _interrupt(checkpoint) if checkpoint.epoch == 2 else None)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "fit", stopped)
+        code, _, err = _run(capsys, *args)
+    assert code == 130 and "goes on from the last checkpoint" in err, err
+    return err.split("gdlab resume ")[1].split()[0]
+
+
+def test_resume_finds_a_runs_data_file_from_any_folder(tmp_path, capsys, monkeypatch) -> None:
+    """gdlab resume looked for --dataset ok2.csv in the folder it ran in: 'not found' anywhere else."""
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    fit = [*FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4"]
+    monkeypatch.chdir(tmp_path / "x")
+    reference = _json(capsys, *fit, "--no-record")
+    run_id = _interrupted_fit(capsys, monkeypatch, *fit)
+    monkeypatch.chdir(tmp_path)  # no ok2.csv here
+    with gd.store.open("x/gdlab.db") as store:
+        assert store.run(run_id).config["dataset_file"] == str(data.resolve())  # beside the path as typed
+        assert store.run(run_id).config["cli"]["dataset"] == "ok2.csv"
+    resumed = _json(capsys, "resume", run_id, "--db", "x/gdlab.db", "--no-progress")
+    for key in ("status", "epochs_run", "final_train_loss", "final_test_loss"):
+        assert resumed[key] == reference[key], key
+    assert _json(capsys, "runs", "list", "--db", "x/gdlab.db")[0]["dataset"] == "ok2"
+
+
+def test_resume_says_which_data_file_is_gone_or_changed_and_keeps_the_record(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+    run_id = _interrupted_fit(capsys, monkeypatch, *FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4")
+    monkeypatch.chdir(tmp_path)
+    before = _final(tmp_path / "x" / "gdlab.db", run_id)[0]
+    data.rename(tmp_path / "moved.csv")
+    assert _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db") == (
+        f"error: run {run_id} was trained on the data file '{data.resolve()}', which is not there now; put the file "
+        "back at that path to resume it (the data is checked against the record).\n")
+    _small_csv(data).write_text(data.read_text().replace("\n-", "\n1", 1))  # other data under the same name
+    assert re.fullmatch(rf"error: the data file '{re.escape(str(data.resolve()))}' has changed since run {run_id} "
+                        r"was trained on it \(fingerprint \w{12}, now \w{12}\); put back the file it was trained "
+                        r"on to resume it\.\n", _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db"))
+    assert _final(tmp_path / "x" / "gdlab.db", run_id)[0] == before  # refused before it took the run over
+
+
+def test_resume_of_a_run_recorded_before_full_paths_reads_its_file_as_typed(tmp_path, capsys, monkeypatch) -> None:
+    """A record holding only the path as typed: resumed from its folder as before; elsewhere one line saying so."""
+    (tmp_path / "x").mkdir()
+    _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+    run_id = _interrupted_fit(capsys, monkeypatch, *FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4")
+    with sqlite3.connect("gdlab.db") as conn:  # as gdlab wrote it before it kept the full path
+        conn.execute("UPDATE runs SET config = json_remove(config, '$.dataset_file')")
+    conn.close()
+    monkeypatch.chdir(tmp_path)
+    assert _one_error(capsys, "resume", run_id, "--db", "x/gdlab.db") == (
+        f"error: run {run_id} was trained on the data file 'ok2.csv' as typed in the folder it started in (its "
+        f"record is older than gdlab's full paths), and '{tmp_path.resolve() / 'ok2.csv'}' is not there; resume it "
+        "from that folder.\n")
+    monkeypatch.chdir(tmp_path / "x")
+    assert _json(capsys, "resume", run_id, "--no-progress")["epochs_run"] == 4
+
+
+def test_resume_finds_a_compare_sweeps_data_file_from_any_folder(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "x").mkdir()
+    data = _small_csv(tmp_path / "x" / "ok2.csv")
+    monkeypatch.chdir(tmp_path / "x")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    compare = ["compare", "--dataset", "ok2.csv", "--model", "linear", "--batch-sizes", "10,full", "--learning-rates",
+               "0.01:0.1:2", "--seeds", "1", "--epochs", "2", "--no-progress"]
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "sweep", interrupted)
+        assert _run(capsys, *compare)[0] == 130
+    with gd.store.open("gdlab.db") as store:  # as the store marks it once this process is gone
+        store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+        (sweep,) = store.sweeps()
+    assert sweep.config["dataset_file"] == str(data.resolve())
+    monkeypatch.chdir(tmp_path)  # no ok2.csv here
+    resumed = _json(capsys, "resume", sweep.id, "--db", "x/gdlab.db", "--no-progress")
+    assert (resumed["sweep_id"], resumed["status"]) == (sweep.id, "done")
+    assert [(r["sweep_id"], r["finished"]) for r in _json(capsys, "runs", "list", "--sweeps", "--db", "x/gdlab.db",
+                                                             "--dataset", "ok2")] == [(sweep.id, 4)]
 
 
 # --- bad databases and options ----------------------------------------------------------------
@@ -532,7 +670,8 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert code == 0
     assert f"suggestion: learning_rate {found['suggestion']:.4g} (validated; interval" in out
     listed = _json(capsys, "runs", "list", "--db", "f.db")
-    assert [(r["run_id"], r["kind"], r["status"]) for r in listed] == [(run_id, "lr_finder", "done")]
+    assert [(r["run_id"], r["kind"], r["status"], r["epochs_run"], r["epochs"]) for r in listed] == [
+        (run_id, "lr_finder", "done", None, None)]  # a finder runs steps, not epochs
 
     # export: one row per range-test step (it was the lone header 'epoch')
     with gd.store.open("f.db") as store:

@@ -315,10 +315,13 @@ def resume(
 
 @runs_app.command("list")
 def runs_list(
-    status: str | None = typer.Option(None, help="Only runs with this status (e.g. interrupted).",
+    status: str | None = typer.Option(None, help="Only runs (or sweeps) with this status (e.g. interrupted).",
                                       callback=_word("status")),
-    dataset: str | None = typer.Option(None, help="Only runs on this data set.", callback=_word("dataset")),
-    since: str | None = typer.Option(None, help="Only runs created at or after this date or time (ISO 8601)."),
+    dataset: str | None = typer.Option(
+        None, help="Only runs (or sweeps) on this data set: its name (a file's name without .csv/.npz).",
+        callback=_word("dataset")),
+    since: str | None = typer.Option(
+        None, help="Only runs (or sweeps) created at or after this date or time (ISO 8601)."),
     sweeps: bool = typer.Option(
         False, "--sweeps", help="List the sweeps (gdlab compare, gd.sweep) instead, one line per sweep."
     ),
@@ -329,9 +332,7 @@ def runs_list(
     from gdlab.commands.runs import run_list, sweep_list
 
     if sweeps:
-        if dataset is not None:
-            raise ValueError("dataset cannot filter sweeps; leave out --dataset with --sweeps.")
-        rows = sweep_list(db, status=status, since=since, as_json=as_json)
+        rows = sweep_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
     else:
         rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
     if as_json:

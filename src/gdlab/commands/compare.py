@@ -20,6 +20,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands import hints
+from gdlab.commands.data_files import file_record
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import resolve_batch_size
@@ -173,7 +174,8 @@ def _plan(
         grids.append(config)
     config = {**grids[0], "batch_size": [s for s, _ in plan], "learning_rate": settings["learning_rates"],
               "settings": settings}
-    recorder = store.sweep_recorder("compare", extra={"cli": asdict(options)}, finish_on_end=False,
+    extra = {"cli": asdict(options), **file_record(options.dataset)}  # resume finds the file from any folder
+    recorder = store.sweep_recorder("compare", extra=extra, finish_on_end=False,
                                     checkpoint_seconds=options.checkpoint_seconds)
     recorder.plan(config, members, {"initial_train_loss": {str(k): v for k, v in initial.items()}})
     return recorder

@@ -16,6 +16,7 @@ from rich.table import Table
 
 import gdlab as gd
 from gdlab.commands import hints
+from gdlab.commands.data_files import check_unchanged, file_record, is_file
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
@@ -213,10 +214,13 @@ def _fit_or_resume(
     """gd.fit (recording a new run when there is a store) or gd.resume; on Ctrl-C, say how to go on."""
     if store is None:
         return gd.fit(model, data, rule, **kwargs)
-    recorder = None if record.resume else store.recorder(record.checkpoint_every, extra={"cli": asdict(options)})
+    extra = {"cli": asdict(options), **file_record(options.dataset)}  # resume finds the file from any folder
+    recorder = None if record.resume else store.recorder(record.checkpoint_every, extra=extra)
     try:
         if recorder is None:
-            return gd.resume(str(record.resume), store, model, data, rule, **kwargs)
+            run = store.run(str(record.resume))
+            check_unchanged(options.dataset, run.dataset_fingerprint, data.fingerprint(), f"run {run.id}")
+            return gd.resume(run.id, store, model, data, rule, **kwargs)
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
         run_id = recorder.run_id if recorder else record.resume
@@ -249,7 +253,7 @@ def load_data(name: str, target: str | None, task: str | None = None) -> gd.Data
     """A named data set, or a .csv/.npz file when the name ends in one of those suffixes."""
     if task is not None:
         check_choice("task", task, TASKS)
-    if Path(name).suffix.lower() in (".csv", ".npz"):
+    if is_file(name):
         if not Path(name).is_file():
             why = "a directory" if Path(name).is_dir() else "not found"
             raise ValueError(

@@ -4,10 +4,12 @@ with the unfinished configs of an interrupted ``gdlab compare`` sweep from their
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 import gdlab as gd
 from gdlab.commands import hints
+from gdlab.commands.data_files import check_unchanged, recorded_dataset
 from gdlab.commands.fit import RecordOptions, options_from_dict, run_fit
 from gdlab.store.resume import check_resumable
 
@@ -37,6 +39,7 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
             raise gd.store.StoreError(
                 f"run_id {run.id} was recorded with options this gdlab does not know ({err})."
             ) from None
+        options = replace(options, dataset=recorded_dataset(run.config, options.dataset, f"run {run.id}"))
     record = RecordOptions(db=db, checkpoint_every=run.checkpoint_every, resume=run.id)
     return run_fit(options, show_progress=show_progress, as_json=as_json, record=record)
 
@@ -76,9 +79,11 @@ def _resume_sweep(
         options = CompareOptions(**recorded)
     except TypeError as err:
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
+    options = replace(options, dataset=recorded_dataset(sweep.config, options.dataset, f"sweep {sweep.id}"))
     paths = output_paths(options)  # written where the resume runs, checked before it trains
     model = build_model(options.model, options.hidden, "relu", all_used=False)
     data = load_data(options.dataset, options.target_column, options.task)
+    check_unchanged(options.dataset, sweep.config.get("dataset_fingerprint"), data.fingerprint(), f"sweep {sweep.id}")
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
     epochs = int(options.epochs)

@@ -23,6 +23,7 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
@@ -32,33 +33,38 @@ SHOWN = ("train_loss", "test_loss", "test_accuracy")
 def run_list(
     db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
 ) -> list[dict[str, Any]]:
-    """The runs (newest first; not the members of sweeps) as dicts; a table unless as_json."""
+    """The runs (newest first; not the members of sweeps) as dicts; a table unless as_json, with a line
+    naming the sweeps the same filters list (gdlab runs list --sweeps ...), if any."""
     with open_to_read(db) as store:
         rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)
                 if run.kind != "sweep"]
-        n_sweeps = len(store.sweeps())
+        n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
                    "learning_rate", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
-        cells = [[_text(_local_time(row[c]) if c == "created_at" else row.get(c)) for c in columns] for row in rows]
-        _write(aligned([c.removeprefix("final_") for c in columns], cells) or ["(no runs)"])
+        _write(aligned([c.removeprefix("final_") for c in columns], [[_cell(row, c) for c in columns] for row in rows])
+               or ["(no runs)"])
         if n_sweeps:
-            _write([f"and {n_sweeps} sweep{'s' if n_sweeps > 1 else ''}: gdlab runs list --sweeps"])
+            filters = "".join(f" --{name} {shlex.quote(value)}" for name, value in
+                              (("status", status), ("dataset", dataset), ("since", since)) if value is not None)
+            command = hints.gdlab(f"runs list --sweeps{filters}", db)
+            _write([f"and {n_sweeps} sweep{'s' if n_sweeps > 1 else ''}: {command}"])
     return rows
 
 
-def sweep_list(db: str, *, status: str | None, since: str | None, as_json: bool) -> list[dict[str, Any]]:
+def sweep_list(
+    db: str, *, status: str | None, dataset: str | None, since: str | None, as_json: bool
+) -> list[dict[str, Any]]:
     """The sweeps (newest first) as dicts; a table unless as_json."""
     with open_to_read(db) as store:
         rows = []
-        for sweep in store.sweeps(status, since):
+        for sweep in store.sweeps(status, since, dataset=dataset):
             rows.append(sweep_brief(sweep, store.members(sweep.id), store.member_last_metrics(sweep.id)))
     if not as_json:
         columns = ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
                    "best_train_loss", "best_config"]
-        cells = [[_text(_local_time(row[c]) if c == "created_at" else row.get(c)) for c in columns] for row in rows]
-        _write(aligned(columns, cells) or ["(no sweeps)"])
+        _write(aligned(columns, [[_cell(row, c) for c in columns] for row in rows]) or ["(no sweeps)"])
     return rows
 
 
@@ -172,7 +178,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         columns = [c for c in columns if any(c in row for row in rows)]
         lines += [f"members ({len(rows)}):"]
         lines += ["  " + line for line in aligned([c.removeprefix("final_") for c in columns],
-                                                  [[_text(row.get(c)) for c in columns] for row in rows])]
+                                                  [[_cell(row, c) for c in columns] for row in rows])]
         best = shown["summary"]["best_config"]
         lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
         if shown.get("unfinished"):
@@ -212,7 +218,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     if not as_json:
         names = [n for n in ("status", "dataset", "model", "epochs", *[f"final_{m}" for m in SHOWN])
                  if any(n in row for row in rows)]
-        cells = [[name, *(_text(row.get(name)) for row in rows)] for name in names]
+        cells = [[name, *(_cell(row, name) for row in rows)] for name in names]
         cells += [[key, *(json.dumps(shortest_floats(v)) for v in values)] for key, values in differences.items()]
         _write(aligned(["", *(row["run_id"] for row in rows)], cells))
     return compared
@@ -299,7 +305,8 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "status": run.status,
         "dataset": run.dataset,
         "model": run.model,
-        "epochs": f"{run.epochs_run}/{run.epochs}" if run.kind != "lr_finder" else "-",  # a finder runs steps
+        "epochs_run": run.epochs_run if run.kind != "lr_finder" else None,  # a finder runs steps, not epochs
+        "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
@@ -374,6 +381,15 @@ def _write(lines: list[str]) -> None:
 def _local_time(utc: str) -> str:
     """Stored UTC time as local 'YYYY-MM-DD HH:MM'."""
     return datetime.datetime.fromisoformat(utc).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    """A listing's cell: created_at in local time, epochs as run/planned ('3/5'; '-' for a finder)."""
+    if column == "created_at":
+        return _text(_local_time(row[column]))
+    if column == "epochs" and row.get("epochs") is not None:
+        return f"{row['epochs_run']}/{row['epochs']}"
+    return _text(row.get(column))
 
 
 def _text(value: Any) -> str:

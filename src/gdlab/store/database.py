@@ -92,9 +92,11 @@ class Store:
         """The run or sweep with this id (or the only one whose id starts with it)."""
         return sweeps.find_record(self.connection, record_id, self.path)
 
-    def sweeps(self, status: str | None = None, since: str | datetime.datetime | None = None) -> list[Sweep]:
-        """Sweeps, newest first, optionally only those with a status or since a time."""
-        return sweeps.list_sweeps(self.connection, status, since)
+    def sweeps(
+        self, status: str | None = None, since: str | datetime.datetime | None = None, *, dataset: str | None = None,
+    ) -> list[Sweep]:
+        """Sweeps, newest first, optionally only those with a status, since a time, or on a data set."""
+        return sweeps.list_sweeps(self.connection, status, since, dataset)
 
     def sweep(self, sweep_id: str) -> Sweep:
         """The sweep with this id (or the only one whose id starts with it)."""

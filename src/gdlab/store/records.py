@@ -85,7 +85,8 @@ def newest_first(
     conn: sqlite3.Connection, table: str, columns: tuple[str, ...], equal: dict[str, Any],
     since: str | datetime.datetime | None,
 ) -> list[tuple[Any, ...]]:
-    """Rows of table, newest first, whose columns equal the given values (None: any), created at or after since."""
+    """Rows of table, newest first, whose columns (or SQL expressions of them) equal the given values (None: any),
+    created at or after since."""
     where = [f"{name} = ?" for name, value in equal.items() if value is not None]
     args = [value for value in equal.values() if value is not None]
     if since is not None:

@@ -56,11 +56,14 @@ SWEEP_COLUMNS = ("id", "kind", "created_at", "updated_at", "status", "reason", "
 
 
 def list_sweeps(
-    conn: sqlite3.Connection, status: str | None = None, since: str | datetime.datetime | None = None
+    conn: sqlite3.Connection, status: str | None = None, since: str | datetime.datetime | None = None,
+    dataset: str | None = None,
 ) -> list[Sweep]:
-    """Sweeps, newest first; only those with this status, created at or after since."""
+    """Sweeps, newest first; only those with this status, on this data set (its config's dataset, as a
+    member run's), created at or after since."""
     status = None if status is None else check_choice("status", status, SWEEP_STATUSES)
-    return [_sweep(conn, row) for row in newest_first(conn, "sweeps", SWEEP_COLUMNS, {"status": status}, since)]
+    equal = {"status": status, "json_extract(config, '$.dataset')": dataset}
+    return [_sweep(conn, row) for row in newest_first(conn, "sweeps", SWEEP_COLUMNS, equal, since)]
 
 
 def find_sweep(conn: sqlite3.Connection, sweep_id: str) -> Sweep | None:
