@@ -701,6 +701,13 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--schedule", "multistep", "--milestones-steps", "a,b"], "--milestones-steps"),
         (["--schedule", "multistep", "--milestones-steps", "5,,10"], r"--milestones-steps must be .*; got '5,,10'\."),
         (["--schedule", "multistep", "--milestones-steps", "5,"], r"--milestones-steps must be .*; got '5,'\."),
+        # past the run's updates a step never fires (they were accepted and did nothing)
+        (["--schedule", "multistep", "--milestones-steps", "2,8"],
+         r"--milestones-steps must each be less than the run's 8 updates, or the rate never steps there; got '2,8'\.$"),
+        (["--schedule", "step", "--step-size-steps", "6", "--warmup", "2"],
+         (r"--step-size-steps must be less than the run's 6 updates after --warmup \(2\), or the rate never steps; "
+          r"got 6\.$")),
+        (["--track-noise-scale", "2"], r"--track-noise-scale must be at most epochs \(1\), or it never measures; got 2\.$"),
         # 0 is a value given, not 'use the default': each is refused by its schedule
         (["--schedule", "step", "--step-size-steps", "0"], r"--step-size-steps must be .*; got 0\."),
         (["--schedule", "exponential", "--decay-rate", "0"], r"--decay-rate must be .*; got 0\.0\."),

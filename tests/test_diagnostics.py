@@ -257,3 +257,6 @@ def test_the_tracked_noise_scale_equals_a_direct_call_at_the_same_params_and_see
     np.testing.assert_array_equal(untracked.history["train_loss"], history["train_loss"])  # measuring changes nothing
     with pytest.raises(ValueError, match=r"track_noise_scale must be an integer in \[0, "):
         gd.fit(model, data, gd.sgd(0.05), epochs=1, track_noise_scale=-1)
+    for name in ("track_noise_scale", "track_sharpness"):  # past the last epoch it measured nothing, silently
+        with pytest.raises(ValueError, match=rf"^{name} must be at most epochs \(4\), or it never measures; got 5\.$"):
+            gd.fit(model, data, gd.sgd(0.05), epochs=4, **{name: 5})

@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-FILE_SUFFIXES = (".csv", ".npz")
-"""A --dataset ending in one of these is a file (commands.fit.load_data); anything else is a name."""
+from gdlab.datasets.files import SUFFIXES
 
 
 def is_file(dataset: str) -> bool:
-    """Whether --dataset names a .csv/.npz file rather than a named data set."""
-    return Path(dataset).suffix.lower() in FILE_SUFFIXES
+    """Whether --dataset names a .csv/.npz file (gd.datasets.from_file's suffixes) rather than a named data set."""
+    return Path(dataset).suffix.lower() in SUFFIXES
 
 
 def file_record(dataset: str) -> dict[str, str]:

@@ -88,7 +88,20 @@ def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps
             f"{need} updates after warmup_steps ({o.warmup_steps}); the run has {span} (epochs x updates per "
             "epoch less warmup_steps). Give more epochs or a larger pct_start."
         )
+    _check_within(o, span)
     return [_schedule(lr, o, total_steps) for lr in learning_rates]
+
+
+def _check_within(o: ScheduleOptions, span: int) -> None:
+    """A step size or milestone at or past the run's last update would never fire: refused, as warmup_steps."""
+    run = f"the run's {span} updates" + (f" after warmup_steps ({o.warmup_steps})" if o.warmup_steps else "")
+    if o.schedule == "step" and o.step_size_steps is not None and o.step_size_steps >= span:
+        raise ValueError(f"step_size_steps must be less than {run}, or the rate never steps; got {o.step_size_steps}.")
+    if o.schedule == "multistep" and o.milestones_steps is not None:
+        late = [m for m in _milestones(o.milestones_steps, span) if m >= span]
+        if late:
+            raise ValueError(f"milestones_steps must each be less than {run}, or the rate never steps there; got "
+                             f"{o.milestones_steps!r}.")
 
 
 def _schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.Schedule:

@@ -115,6 +115,9 @@ def fit(
     _check_hooks(callback, on_epoch, resume, record)
     track_sharpness = check_int_range("track_sharpness", track_sharpness, 0)
     check_int_range("track_noise_scale", track_noise_scale, 0)
+    for name, every in (("track_sharpness", track_sharpness), ("track_noise_scale", track_noise_scale)):
+        if every > epochs:  # every n-th epoch: past the last one it would never measure
+            raise ValueError(f"{name} must be at most epochs ({epochs}), or it never measures; got {every}.")
     if check_stability is not None:
         check_bool("check_stability", check_stability)
     recorded = Recorded.of(metrics, model, data)
