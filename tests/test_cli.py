@@ -819,6 +819,33 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert code == 2 and err == "error: --min-lr must be smaller than --max-lr (0.5); got 1.0.\n"
 
 
+def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range_to_move(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """It printed 'validated 3.16e-08' for rates that left the loss at 5.544, and 'minimum/10 1.11e-10' below
+    --min-lr 1e-9; for --min-lr 1e3 it said '--steps must leave at least 10 points ...; got 1 (raise steps ...)'."""
+    base = ["find-lr", "--dataset", "linreg", "--model", "linear", "--no-record", "--no-progress"]
+    code, out, err = _run(capsys, *base, "--min-lr", "1e-9", "--max-lr", "1e-6", "--seeds", "1")
+    assert (code, out, len(err.splitlines())) == (2, "", 1)
+    assert err.startswith("error: --max-lr must be high enough for the loss to fall; got 1e-06, and no validated "
+                          "candidate (the rates 1e-09, ")
+    assert err.endswith(") lowered the mean train loss by more than 1% within 2 epochs: raise --max-lr (or "
+                        "--validate-epochs, if the loss starts to fall slowly).\n")
+    code, out, err = _run(capsys, *base, "--min-lr", "1e3", "--max-lr", "1e6")
+    assert (code, out) == (2, "")
+    assert err == ("error: --min-lr must be low enough for the loss to fall before it blows up; got 1000, and the "
+                   "loss blew up after 1 point of the range test, by the rate 1.04e+03 (10 points are needed): lower "
+                   "--min-lr by a decade or more.\n")
+    code, out, err = _run(capsys, *base, "--min-lr", "1e-5", "--max-lr", "1e30", "--steps", "20")
+    assert (code, out) == (2, "") and err.endswith(": try --steps=77 or more, or a --max-lr below 1e+30.\n")
+    code, out, err = _run(capsys, *base, "--min-lr", "0.1", "--max-lr", "100")  # minimum at about 0.5: no tenth
+    assert code == 0
+    row = next(line.split("│") for line in out.splitlines() if line.startswith("│ minimum/10 "))
+    assert [cell.strip() for cell in row[2:4]] == ["—", "—"]  # suggestion and spread: none in the range
+    assert "minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested (0.1)" in " ".join(
+        out.split())  # the note, as wrapped to the terminal
+
+
 @pytest.mark.parametrize(
     ("plot", "why"),
     [

@@ -12,6 +12,7 @@ import pytest
 import gdlab as gd
 from gdlab.engine.lr_finder import find_learning_rate
 from gdlab.engine.noise_scale import exact_noise_scale, noise_scale
+from gdlab.report.finder import suggestion_notes
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,67 @@ def test_when_every_candidate_diverges_the_finder_validates_a_decade_lower(least
     with pytest.raises(ValueError, match=re.escape(message)):
         find_learning_rate(gd.models.linear(), data, batch_size="full", seeds=2, min_lr=1.15 * limit,
                            max_lr=1.6 * limit, steps=100, validate_epochs=100)
+
+
+def test_a_range_too_low_to_move_the_loss_gives_no_answer(least_squares) -> None:
+    """Rates of 1e-9 to 1e-6 end where they began (to float noise): the finder answered 3.16e-08 'validated'."""
+    with pytest.raises(ValueError, match=re.escape(
+            "max_lr must be high enough for the loss to fall; got 1e-06, and no validated candidate (the rates ")) as info:
+        find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=2, min_lr=1e-9, max_lr=1e-6,
+                           steps=40)
+    assert str(info.value).endswith(") lowered the mean train loss by more than 1% within 2 epochs: raise max_lr "
+                                    "(or validate_epochs, if the loss starts to fall slowly).")
+
+
+def test_the_answer_and_its_interval_hold_only_candidates_that_lowered_the_loss(least_squares, monkeypatch) -> None:
+    # The seeds start 0.5 apart, so 1e-9 (which does not move: 7.70, 6.85, 6.44 before and after 2 epochs) lies
+    # within one std of 1e-3 (4.7% lower): it was the low end of the interval.
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-9, 1e-3])
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=3, steps=40)
+    still, best = result.validation
+    assert still["mean"] <= best["mean"] + best["std"]  # one std would have taken it in
+    assert result.suggestion == 1e-3 and result.interval == (1e-3, 1e-3)
+    # the rate that does not move with one that diverges (batch GD above 2/L): no candidate trained
+    x = np.hstack([least_squares.x_train, np.ones((least_squares.n_train, 1))]).astype(np.float64)
+    limit = 2 / np.linalg.eigvalsh(2 * x.T @ x / len(x)).max()
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-9, 6 * limit])
+    message = (f"validate_epochs must be enough for a validated candidate to train; got 8, and of the candidates the "
+               f"rates {6 * limit:.3g} diverged while 1e-09 did not lower the mean train loss by more than 1%: raise "
+               "validate_epochs, or check the model and data.")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_learning_rate(gd.models.linear(), least_squares, batch_size="full", seeds=2, steps=40, validate_epochs=8)
+
+
+def test_no_rule_offers_a_rate_outside_the_range_tested(least_squares) -> None:
+    """From min_lr=0.1, a seed's loss is lowest at about 0.5: minimum/10 was 0.05, below the range; it is NaN."""
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=2, min_lr=0.1, max_lr=100.0,
+                                steps=40)
+    values = [v for s in result.suggestions.values() for v in (s.value, *s.per_seed)]
+    assert all(0.1 <= v <= 100.0 for v in values if not np.isnan(v))
+    assert np.isnan(result.suggestions["minimum/10"].per_seed).any()
+    note = ("minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested (0.1), a tenth "
+            "of it lies below the range tested, and no rate is offered.")
+    assert suggestion_notes(result) == [note]
+
+
+def test_a_loss_that_blows_up_at_once_asks_for_a_lower_min_lr_and_sparse_points_for_more_steps(least_squares) -> None:
+    """It said 'steps must leave at least 10 points ...; got 1 (raise steps ...)' for both, and 1 was no count of
+    steps: from min_lr=1000 the first update blows the loss up, with any number of steps."""
+    for steps in (40, 400):
+        with pytest.raises(ValueError, match=re.escape(
+                "min_lr must be low enough for the loss to fall before it blows up; got 1000, and the loss blew up "
+                "after 1 point of the range test, by the rate ")) as info:
+            find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=2, min_lr=1e3, max_lr=1e9,
+                               steps=steps)
+        assert str(info.value).endswith(" (10 points are needed): lower min_lr by a decade or more.")
+    # 35 decades in 20 steps: 5 points before it blows up at about 1, far above min_lr; the steps asked for do
+    kwargs = {"batch_size": 25, "seeds": 2, "min_lr": 1e-5, "max_lr": 1e30}
+    with pytest.raises(ValueError, match=re.escape(
+            "steps must leave at least 10 points of the range test before the loss blows up; got 20, which left 5 "
+            "points below the rate 1.62e+04, by which it blew up: try steps=77 or more, or a max_lr below 1e+30.")):
+        find_learning_rate(gd.models.linear(), least_squares, steps=20, **kwargs)
+    result = find_learning_rate(gd.models.linear(), least_squares, steps=77, **kwargs)
+    assert np.isfinite(result.losses).sum(axis=1).max() >= 10
 
 
 def test_the_validated_answer_is_stable_across_seed_sets(mnist1d) -> None:
@@ -112,7 +174,7 @@ def test_the_finder_builds_a_schedule_from_its_answer(least_squares) -> None:
         ({"min_lr": -1.0}, "min_lr"),
         ({"steps": 5}, r"steps must be an integer in \[20, inf\]"),
         ({"batch_size": 10_000}, "batch_size"),
-        ({"min_lr": 1e3, "max_lr": 1e9}, "steps must leave at least 10 points"),
+        ({"min_lr": 1e3, "max_lr": 1e9}, "min_lr must be low enough for the loss to fall before it blows up"),
         ({"validate_epochs": 0}, r"validate_epochs must be an integer in \[1, inf\]; got 0"),
         ({"max_lr": 1e300}, r"max_lr must be at most 3.403e\+38 in size to fit float32; got 1e\+300"),
     ],
@@ -146,6 +208,16 @@ def test_the_finder_takes_full_batch_as_fit_does(least_squares) -> None:
     n = find_learning_rate(gd.models.linear(), least_squares, batch_size=least_squares.n_train, **kwargs)
     np.testing.assert_array_equal(full.raw_losses, n.raw_losses)
     assert full.suggestion == n.suggestion
+
+
+def test_one_full_batch_epoch_validates_by_the_loss_after_its_update(least_squares, monkeypatch) -> None:
+    """The running train loss of one full-batch epoch is the loss before its update: every candidate tied, and
+    the lowest rate was the answer."""
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-3, 0.1])
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size="full", seeds=2, steps=40,
+                                validate_epochs=1)
+    slow, fast = result.validation
+    assert fast["mean"] < 0.9 * slow["mean"] and result.suggestion == 0.1
 
 
 def test_diagnostics_name_data_of_the_wrong_type(least_squares) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +61,21 @@ def run_find_lr(
     if plot_path is not None:
         summary["plot"] = str(save_finder_plot(result, plot_path))
     if not as_json:
-        from gdlab.report.finder import validation_cells, validation_notes
+        from gdlab.report.finder import suggestion_notes, validation_cells, validation_notes
 
         table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
         for column in ("rule", "suggestion", "spread over seeds"):
             table.add_column(column)
-        for rule, s in result.suggestions.items():
+        for rule, s in result.suggestions.items():  # NaN: no rate in the range (suggestion_notes says why)
             low, high = s.spread
-            table.add_row(rule, f"{s.value:.3g}", f"{low:.3g} .. {high:.3g}")
+            table.add_row(rule, "—" if math.isnan(s.value) else f"{s.value:.3g}",
+                          "—" if math.isnan(low) else f"{low:.3g} .. {high:.3g}")
         low, high = result.interval
         table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
                       style="bold")
         Console().print(table)
+        for note in suggestion_notes(result):
+            Console().print(note, highlight=False)
         cells = validation_cells(result)
         Console().print(validation_table(cells, validate_epochs))
         for note in validation_notes(cells):

@@ -7,7 +7,10 @@ s_t = (beta m_{t-1} + (1 - beta) loss_t) / (1 - beta^(t+1)), and its curve ends
 where s_t exceeds ``diverge`` x its best so far or stops being finite. Rules read
 a suggestion off each curve; a short sweep of the candidates (snapped to a grid
 of ``grid_per_decade`` points per decade, with their neighbours) then picks the
-rate with the lowest mean train loss: that validated rate is the answer.
+rate with the lowest mean train loss among those that lowered it (by more than
+LOWERED of the loss before training): that validated rate is the answer, and a
+finder none of whose candidates trained gives none (a ValueError says which end
+of the range to move).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ FinderCallback = Callable[[str, int, int], None]
 
 
 class Suggestion(NamedTuple):
-    """One rule's answer: the geometric mean over seeds and the per-seed values."""
+    """One rule's answer: the geometric mean over seeds and the per-seed values (NaN where a seed's rate would
+    lie outside the range tested: minimum/10 of a curve whose minimum is in the range's first decade)."""
 
     value: float
     per_seed: tuple[float, ...]
@@ -113,7 +117,11 @@ def find_learning_rate(
     then ("validation", epoch, validate_epochs) after each epoch of the sweep.
     Should every candidate diverge within validate_epochs (the range test's few steps at each
     rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr;
-    if even those diverge, a ValueError says so (no answer rather than a diverged one).
+    if even those diverge, a ValueError says so (no answer rather than a diverged one). The answer and its
+    interval are candidates that lowered the mean train loss by more than LOWERED (1%) of the loss before
+    training; should none (a range too low to move the weights), a ValueError says so: raise max_lr. A range
+    test whose loss blew up within 10 points is refused too: lower min_lr where it blew up in the range's
+    first decade, else raise steps.
     """
     check_data(data)
     grid_per_decade = check_int_range("grid_per_decade", grid_per_decade, 1)
@@ -140,20 +148,21 @@ def find_learning_rate(
             f"min_lr must give a finite loss; the loss at min_lr={min_lr:g} is not finite for any seed "
             "(check the model and data, or lower min_lr)."
         )
-    usable = np.sum(np.isfinite(smoothed), axis=1)
-    if usable.max() < 10:
-        raise ValueError(
-            f"steps must leave at least 10 points before the loss blows up; got {int(usable.max())} "
-            f"(raise steps or lower max_lr={max_lr:g})."
-        )
+    _check_points(rates, int(np.sum(np.isfinite(smoothed), axis=1).max()), min_lr, max_lr)
     per_rule = {rule: tuple(_suggest(rule, rates, curve) for curve in smoothed) for rule in RULES}
     suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
     grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
 
+    lowered: set[float] = set()  # the candidates that lowered the loss (_lowered)
+    # the running train loss (the mean of an epoch's batch losses, cheaper) of one full-batch epoch is the loss
+    # before its one update, the same for every rate: then the loss after it, over all the data
+    metrics = "exact" if validate_epochs == 1 and batch_size == data.n_train else "running"
+
     def validate(rates: list[float]) -> list[dict[str, Any]]:
         result = sweep(model, data, learning_rate=rates, batch_size=[batch_size], momentum=[momentum],
-                       seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics="running",
+                       seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics=metrics,
                        callback=lambda group, epoch, active: report("validation", epoch, validate_epochs))
+        lowered.update(_lowered(result.rows, rates))
         return _validation(result.rows, rates)
 
     validation = validate(grid)
@@ -161,14 +170,10 @@ def find_learning_rate(
         done = {v["learning_rate"] for v in validation}
         grid = sorted({max(min_lr, rate / 10) for rate in grid} - done)  # its lowest rate is new
         validation = sorted(validate(grid) + validation, key=lambda v: v["learning_rate"])
-    if all(v["diverged"] for v in validation):
-        tried = ", ".join(f"{v['learning_rate']:.3g}" for v in validation)
-        raise ValueError(
-            f"min_lr must be low enough for a validated candidate to train; every one diverged within "
-            f"{validate_epochs} epochs, down to min_lr={min_lr:g} (got the rates {tried}): lower min_lr, or "
-            "check the model and data.")
-    best = min(validation, key=lambda v: v["mean"])
-    close = [v["learning_rate"] for v in validation if v["mean"] <= best["mean"] + best["std"]]
+    _check_trained(validation, lowered, min_lr, max_lr, validate_epochs)
+    trained = [v for v in validation if v["learning_rate"] in lowered]
+    best = min(trained, key=lambda v: v["mean"])
+    close = [v["learning_rate"] for v in trained if v["mean"] <= best["mean"] + best["std"]]
     found = LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
                            smoothed, raw, validation)
     if record is not None:
@@ -254,8 +259,8 @@ def _suggest(rule: str, rates: np.ndarray, curve: np.ndarray) -> float:
     n = int(np.sum(np.isfinite(curve)))
     lr, loss = rates[:n], curve[:n]
     low = int(np.argmin(loss))
-    if rule == "minimum/10":
-        return float(lr[low] / 10)
+    if rule == "minimum/10":  # none where the minimum is in the range's first decade: a tenth is below it
+        return float(lr[low] / 10) if lr[low] / 10 >= rates[0] else math.nan
     if rule == "steepest":
         skip = max(1, n // 10)
         slope = np.gradient(loss, np.log(lr))[skip : max(skip + 1, n - skip)]
@@ -277,6 +282,75 @@ def _valley(loss: np.ndarray) -> int:
 def _geomean(values: tuple[float, ...]) -> float:
     finite = [v for v in values if math.isfinite(v) and v > 0]
     return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def _check_points(rates: np.ndarray, points: int, min_lr: float, max_lr: float) -> None:
+    """Refuse a range test with fewer than 10 points before the loss blew up, naming what to change: min_lr
+    when it blew up within the range's first decade (more steps would crowd more points before the same
+    blow-up), else steps (the points were too sparse: their number below a rate grows with steps - 1, and
+    less than in proportion, as more steps at each rate blow up at a lower one: twice the proportion is asked)."""
+    if points >= 10:
+        return
+    at, counted = float(rates[points]), f"{points} point{'' if points == 1 else 's'}"  # rates[points]: cut there
+    if at < 10 * min_lr:
+        raise ValueError(
+            f"min_lr must be low enough for the loss to fall before it blows up; got {min_lr:g}, and the loss "
+            f"blew up after {counted} of the range test, by the rate {at:.3g} (10 points are needed): lower "
+            "min_lr by a decade or more.")
+    needed = 1 + math.ceil(2 * 10 * (len(rates) - 1) / points)
+    raise ValueError(
+        f"steps must leave at least 10 points of the range test before the loss blows up; got {len(rates)}, "
+        f"which left {counted} below the rate {at:.3g}, by which it blew up: try steps={needed} or more, or "
+        f"a max_lr below {max_lr:g}.")
+
+
+LOWERED = 0.01
+"""A candidate trained when its seeds' mean final train loss is below their mean loss before training by more
+than this fraction of it: a rate too small to move the weights ends where it began, up to float noise."""
+
+
+def _lowered(rows: list[dict[str, Any]], grid: list[float]) -> set[float]:
+    """The rates of grid that lowered the train loss: over the seeds, mean(initial - final) > LOWERED x
+    mean(|initial|), initial being each row's initial_train_loss (the sweep leaves it out where that loss was
+    not finite; a rate none of whose rows has one counts when its final losses are finite)."""
+    out = set()
+    for rate in grid:
+        picked = [r for r in rows if r["learning_rate"] == rate]
+        final = np.array([r.get("final_train_loss", math.nan) for r in picked])
+        known = np.array(["initial_train_loss" in r for r in picked])
+        if not known.any():
+            lowered = bool(np.isfinite(final).all())
+        else:
+            initial = np.array([r["initial_train_loss"] for r in picked if "initial_train_loss" in r])
+            lowered = bool(np.mean(initial - final[known]) > LOWERED * np.mean(np.abs(initial)))
+        if lowered:
+            out.add(rate)
+    return out
+
+
+def _check_trained(validation: list[dict[str, Any]], lowered: set[float], min_lr: float, max_lr: float,
+                   epochs: int) -> None:
+    """Refuse to answer when no validated candidate trained: each diverged (lower min_lr), or none lowered the
+    loss (raise max_lr: the range was too low to move the weights), or each did one or the other."""
+    if lowered:
+        return
+    diverged = ", ".join(f"{v['learning_rate']:.3g}" for v in validation if v["diverged"])
+    stalled = ", ".join(f"{v['learning_rate']:.3g}" for v in validation if not v["diverged"])
+    within = f"within {epochs} epoch{'' if epochs == 1 else 's'}"
+    if not stalled:
+        raise ValueError(
+            f"min_lr must be low enough for a validated candidate to train; every one diverged within "
+            f"{epochs} epochs, down to min_lr={min_lr:g} (got the rates {diverged}): lower min_lr, or "
+            "check the model and data.")
+    if not diverged:
+        raise ValueError(
+            f"max_lr must be high enough for the loss to fall; got {max_lr:g}, and no validated candidate (the "
+            f"rates {stalled}) lowered the mean train loss by more than {LOWERED:.0%} {within}: raise max_lr "
+            "(or validate_epochs, if the loss starts to fall slowly).")
+    raise ValueError(
+        f"validate_epochs must be enough for a validated candidate to train; got {epochs}, and of the "
+        f"candidates the rates {diverged} diverged while {stalled} did not lower the mean train loss by more "
+        f"than {LOWERED:.0%}: raise validate_epochs, or check the model and data.")
 
 
 def _candidates(values: list[float], per_decade: int, low: float, high: float) -> list[float]:

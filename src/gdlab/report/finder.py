@@ -64,6 +64,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
         "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _CAPTION),
         "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
                                                  "per seed"], rules),
+        *(f'<p class="sub">{escape(note)}</p>' for note in suggestion_notes(result)),
         "<h2>Validation</h2>", table(VALIDATION_HEADERS, validation),
         *(f'<p class="sub">{escape(note)}</p>' for note in validation_notes(validation)),
     ]
@@ -95,6 +96,17 @@ def validation_json(validation: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def validation_notes(cells: list[list[str]]) -> list[str]:
     """What to say under the validation cells: what 'diverged' means, where a row shows it."""
     return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
+
+
+def suggestion_notes(result: LRFinderResult) -> list[str]:
+    """What to say under the rules' suggestions, in the terminal and on the page: why minimum/10 shows — for a seed."""
+    rule = result.suggestions.get("minimum/10")
+    if rule is None or not any(math.isnan(v) for v in rule.per_seed):
+        return []
+    lowest = f"{result.learning_rates[0]:.3g}"
+    note = (f"minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested ({lowest}), "
+            "a tenth of it lies below the range tested, and no rate is offered.")
+    return [note]
 
 
 def _rate(value: float) -> str:
