@@ -435,6 +435,13 @@ def test_a_data_file_s_errors_name_dataset_and_the_file(tmp_path: Path, capsys: 
         assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
 
 
+def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "one.csv").write_text("a,y\n1,0\n")
+    summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")
+    assert summary["warnings"] == [("test_fraction 0.2 of 1 samples rounds down to no test sample: the test metrics "
+                                   "will be NaN (at least 5 samples give one; test_fraction=0 asks for none).")]
+
+
 def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
     """--batch-size FULL was read as full, --model MLP refused: every name now reads in any case."""
     summary = _json(capsys, "fit", "--dataset", "LINREG", "--model", "Linear", "--batch-size", "FULL", "--schedule",

@@ -832,3 +832,13 @@ def test_unreadable_npz_is_a_value_error(tmp_path: Path, content: bytes, why: st
         ValueError, match=r"path must be a readable .npz file; could not read '.*bad.npz': " + why
     ):
         gd.datasets.from_file(tmp_path / "bad.npz")
+
+
+def test_a_split_that_leaves_no_test_sample_warns() -> None:
+    """A one-row file trained with NaN test metrics and no word why."""
+    with pytest.warns(UserWarning, match=r"^test_fraction 0.2 of 4 samples rounds down to no test sample: the test "
+                                         r"metrics will be NaN \(at least 5 samples give one; test_fraction=0 asks"):
+        data = gd.datasets.from_arrays(np.arange(4.0), np.arange(4) % 2)
+    assert (data.n_train, data.n_test) == (4, 0)
+    assert gd.datasets.from_arrays(np.arange(5.0), np.arange(5) % 2).n_test == 1  # no warning (warnings are errors)
+    assert gd.datasets.from_arrays(np.arange(4.0), np.arange(4) % 2, test_fraction=0).n_test == 0  # asked for

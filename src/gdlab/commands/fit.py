@@ -145,7 +145,9 @@ def _train(
     show_progress: bool,
     as_json: bool,
 ) -> dict[str, Any]:
-    data = load_data(options.dataset, options.target, options.task)
+    with warnings.catch_warnings(record=True) as loading:  # a file too small for a test split, say
+        warnings.simplefilter("always")
+        data = load_data(options.dataset, options.target, options.task)
     if jax.process_count() > 1:
         data = gd.distributed.shard(data)
     if batch_size is None:
@@ -176,11 +178,11 @@ def _train(
             "devices": options.devices,
         }
         result = _fit_or_resume(options, model, data, rule, store, record, console, kwargs)
-    for warning in caught:
+    for warning in [*loading, *caught]:
         console.print(f"warning: {warning.message}", style="yellow", highlight=False)
     run_id = None if store is None else store.last_run_id
     summary = {"run_id": run_id, **result.summary()}
-    summary["warnings"] = [str(w.message) for w in caught]
+    summary["warnings"] = [str(w.message) for w in [*loading, *caught]]
     summary["config"].update(
         dataset=options.dataset,  # as given: a name, or the .csv/.npz file's path (the library keeps its stem)
         **({"hidden": list(parse_hidden(options.hidden)), "activation": options.activation}
