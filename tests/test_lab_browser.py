@@ -427,8 +427,8 @@ def test_a_runs_list_answered_late_does_not_untick_a_run(page: Page) -> None:
     assert page.locator("#t-runs label").count() == 1
 
 
-def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path: Path) -> None:
-    """The ten-column summary table wrapped past the page's right edge (a sideways scroll) at 800 px."""
+def _small_report(tmp_path: Path) -> Path:
+    """A compare report of three variants on linreg (two rates, two seeds each), written in tmp_path."""
     from gdlab.report import Comparison, variant_label, write_html
 
     rows, histories, variants = [], [], []
@@ -444,12 +444,29 @@ def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path:
     settings = {"dataset": "linreg", "model": "linear", "n_train": 800, "n_test": 200, "epochs": 2, "seeds": [0, 1],
                 "target": 0.05, "metric": "final_test_loss",
                 "learning_rates": {str(v["batch_size"]): [0.001, 0.0316] for v in variants}}
-    path = write_html(Comparison(settings, variants, rows, histories), tmp_path / "report.html")
+    return write_html(Comparison(settings, variants, rows, histories), tmp_path / "report.html")
+
+
+def test_the_compare_report_fits_an_800_pixel_window(browser: Browser, tmp_path: Path) -> None:
+    """The ten-column summary table wrapped past the page's right edge (a sideways scroll) at 800 px."""
     page = browser.new_page(viewport={"width": 800, "height": 900})
-    page.goto(path.as_uri())
+    page.goto(_small_report(tmp_path).as_uri())
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 800
     right = page.evaluate("() => document.querySelector('table').getBoundingClientRect().right")
     assert right <= 800
+    page.close()
+
+
+def test_on_a_phone_the_report_scrolls_its_table_and_figures_in_their_boxes(browser: Browser, tmp_path: Path) -> None:
+    """At 390 px the page was 608 px wide (the table) and the figures shrank to 0.44 (4-5 px text)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(_small_report(tmp_path).as_uri())
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # the page never scrolls sideways
+    boxes = page.evaluate("""() => [document.querySelector('.wide'), ...document.querySelectorAll('figure')]
+        .map(b => [b.clientWidth, b.scrollWidth, getComputedStyle(b).overflowX])""")
+    assert len(boxes) == 4 and all(client <= 390 and scroll > client and how == "auto" for client, scroll, how in boxes)
+    widths = page.evaluate("() => [...document.querySelectorAll('figure svg')].map(s => s.getBoundingClientRect().width)")
+    assert len(widths) == 3 and min(widths) >= 640  # drawn at a readable size, scrolled in its figure
     page.close()
 
 

@@ -29,8 +29,9 @@ table { border-collapse: collapse; background: #fff; font-size: 14px; width: 100
 th, td { padding: 6px 10px; border-bottom: 1px solid #e5e5e5; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f0f0ee; font-weight: 600; }
-figure { margin: 0; background: #fff; padding: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
-figure svg { width: 100%; height: auto; display: block; }
+figure { margin: 0; background: #fff; padding: 8px; box-shadow: 0 1px 3px rgba(0,0,0,.08); overflow-x: auto; }
+figure svg { width: 100%; min-width: 640px; height: auto; display: block; }  /* narrower: text too small to read */
+.wide { overflow-x: auto; }  /* a table wider than a phone scrolls in its box, not the page */
 figcaption { color: #444; font-size: 14px; padding: 6px 4px 2px; }
 .notes li { margin: 4px 0; }
 details { margin-top: 12px; }
@@ -98,7 +99,7 @@ def _subtitle(s: dict[str, Any], summary: Summary) -> str:
 def _summary_table(summary: Summary) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.headers(summary))
     body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in table.cells(summary))
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+    return f'<div class="wide"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table></div>'
 
 
 def td(cell: str) -> str:
