@@ -383,7 +383,7 @@ $("r-run").addEventListener("click", runRegression);
 $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
 
 // ------------------------------------------------------------------ train
-const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0 };
+const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0 };
 
 function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
   const text = $(id).value.trim();
@@ -453,6 +453,17 @@ function drawTraining() {
   $("t-loss").dataset.epochs = String(e.length);
 }
 
+// Epochs come in bursts (the stream is read every 50 ms; a fast run sends dozens at once): a full redraw per
+// epoch froze the page for seconds (Stop could not be clicked). The chart is redrawn at most once per
+// animation frame, with every epoch that came before it.
+function redrawTraining() {
+  if (!T.frame) T.frame = requestAnimationFrame(() => { T.frame = 0; drawTraining(); });
+}
+
+function flushTraining() {  // a redraw asked for and not yet done, now
+  if (T.frame) { cancelAnimationFrame(T.frame); T.frame = 0; drawTraining(); }
+}
+
 async function startTraining() {
   if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
     T.source.close();
@@ -479,10 +490,11 @@ async function startTraining() {
       showNote("t-note", "", null);
       $("t-status").textContent = `epoch ${row.epoch}: train loss ${fmt(row.train_loss)}` +
         (row.test_accuracy !== undefined && row.test_accuracy !== null ? `, test accuracy ${fmt(row.test_accuracy)}` : "");
-      drawTraining();
+      redrawTraining();
     });
     const finish = (text, cls) => {
       source.close();
+      flushTraining();  // the last epochs drawn before the line under the buttons says the run ended
       $("t-start").disabled = false;
       $("t-stop-btn").disabled = true;
       if (cls === "error") {  // the error in the note, in red; the line under the buttons says where to look
