@@ -579,6 +579,15 @@ def test_bad_training_requests(client: TestClient, body: dict[str, Any], status:
     _refused(client, "/api/train", body, status, *words)
 
 
+@pytest.mark.parametrize("size", [2.5, "2.5", "half", True, 0, 4001, None])
+def test_a_bad_batch_size_is_one_plain_message(client: TestClient, size: object) -> None:
+    """2.5 answered pydantic's union jargon: "batch_size.literal['full']: Input should be 'full'; batch_size.int: ..."."""
+    response = client.post("/api/train", json={"batch_size": size})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"batch_size: must be 'full' or a whole number in [1, 4000]; got {json.dumps(size)}")
+
+
 def test_unknown_jobs_and_runs(client: TestClient) -> None:
     assert client.get("/api/train/nope/events").status_code == 404
     assert client.post("/api/train/nope/stop").status_code == 404

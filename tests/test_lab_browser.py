@@ -625,7 +625,9 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-batch").fill("")
     page.locator("#t-start").click()
-    expect(page.locator("#t-note")).to_have_text("batch_size must be a number; got nothing (the field is empty).")
+    expect(page.locator("#t-note")).to_have_text(
+        'Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); '
+        "got nothing (the field is empty).")
     page.locator("#t-batch").fill("25")
     page.locator("#t-lr").fill("0.02")
     page.locator("#t-epochs").fill("1")
@@ -634,3 +636,45 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")
 
+
+def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page: Page) -> None:
+    """Hidden sizes were checked for linear and logistic models too ('hidden: List should have at least 1
+    item'), "64,abc" became [64] in silence, the Model list offered linear for MNIST-1D (refused with a 400),
+    and Batch size 2.5 answered pydantic's 'batch_size.literal['full']: ...'."""
+    note = page.locator("#t-note")
+    page.locator(".tab[data-tab=train]").click()
+    expect(page.locator("#t-hidden")).to_be_disabled()  # linear: no hidden layers, greyed like Batch size for SGD
+    page.locator("#t-model").select_option("mlp")
+    expect(page.locator("#t-hidden")).to_be_enabled()
+    for typed, why in (("64,abc", '"abc" is not'), ("abc", '"abc" is not'), ("64,,8", "an empty entry is not"),
+                       ("0,300", '"0", "300" are not'), ("", "got nothing (the field is empty)")):
+        page.locator("#t-hidden").fill(typed)
+        page.locator("#t-start").click()
+        expect(note).to_have_attribute("data-state", "error")
+        expect(note).to_contain_text("Hidden sizes must be 1 to 3 whole numbers in [1, 256]")
+        expect(note).to_contain_text(why)
+    page.locator("#t-model").select_option("linear")  # the bad sizes do not matter to a linear model: not sent
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "none"}))
+    page.route("**/api/train/none/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body='event: end\ndata: {"type": "end", "status": "max_epochs", "reason": "max_epochs: 0"}\n\n'))
+    with page.expect_request("**/api/train") as sent:
+        page.locator("#t-start").click()
+    body = json.loads(sent.value.post_data or "{}")
+    assert body["model"] == "linear" and "hidden" not in body
+    expect(page.locator("#t-status")).to_have_text("max_epochs: 0")
+    page.unroute("**/api/train")
+    page.locator("#t-dataset").select_option("mnist1d")  # classes: logistic or MLP, not linear
+    expect(page.locator("#t-model")).to_have_value("logistic")
+    assert page.evaluate("() => [...document.getElementById('t-model').options].filter(o => !o.disabled)"
+                         ".map(o => o.value)") == ["logistic", "mlp"]
+    page.locator("#t-dataset").select_option("linreg")
+    expect(page.locator("#t-model")).to_have_value("linear")
+    page.locator("#t-batch").fill("2.5")
+    page.locator("#t-start").click()
+    expect(note).to_have_text('Batch size must be a whole number in [1, 4000] (or choose the variant '
+                              '"batch (all data)"); got "2.5".')
+    page.locator("#t-batch").fill("32")
+    page.locator("#t-epochs").fill("201")  # the server's 422, by the form's label
+    page.locator("#t-start").click()
+    expect(note).to_have_text("Epochs: Input should be less than or equal to 200")

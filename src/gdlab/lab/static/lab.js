@@ -19,7 +19,7 @@ async function api(path, body) {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
   const data = await response.json();
-  if (!response.ok) throw new Error(data.detail || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(data.detail || response.statusText), { errors: data.errors });
   return data;
 }
 
@@ -385,25 +385,70 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 // ------------------------------------------------------------------ train
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0 };
 
+// the form's labels, for the page's own messages and the server's 422 ones ("field: message")
+const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
+                   learning_rate: "Learning rate", momentum: "Momentum", schedule: "Schedule",
+                   warmup_steps: "Warmup updates", stop: "Stop rules", epochs: "Epochs" };
+// the models each data set takes (gdlab refuses linear on classes and logistic on regression)
+const T_MODELS = { linreg: ["linear", "mlp"], mnist1d: ["logistic", "mlp"] };
+
+function said(text) { return text === "" ? "nothing (the field is empty)" : JSON.stringify(text); }
+
 function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
   const text = $(id).value.trim();
-  if (text === "" || !Number.isFinite(Number(text))) {
-    throw new Error(`${name} must be a number; got ${text === "" ? "nothing (the field is empty)" : JSON.stringify(text)}.`);
-  }
+  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(text)}.`);
   return Number(text);
+}
+
+function hiddenSizes() {  // "64,64" -> [64, 64]; every entry named when it is not a size
+  const text = $("t-hidden").value.trim();
+  const parts = text.split(",").map((p) => p.trim());
+  const bad = parts.filter((p) => !/^\d+$/.test(p) || +p < 1 || +p > 256);
+  if (text === "" || parts.length > 3 || bad.length) {
+    const why = text === "" ? "got nothing (the field is empty)"
+      : parts.length > 3 ? `got ${parts.length} sizes`
+      : `${bad.map((p) => (p === "" ? "an empty entry" : JSON.stringify(p))).join(", ")} ${bad.length > 1 ? "are" : "is"} not a whole number in [1, 256]`;
+    throw new Error(`Hidden sizes must be 1 to 3 whole numbers in [1, 256], separated by commas (such as 64,64); ${why}.`);
+  }
+  return parts.map(Number);
+}
+
+function batchSize(variant) {
+  if (variant === "full") return "full";
+  if (variant === "sgd") return 1;
+  const text = $("t-batch").value.trim();
+  const v = Number(text);
+  if (text === "" || !Number.isInteger(v) || v < 1 || v > 4000) {
+    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said(text)}.`);
+  }
+  return v;
 }
 
 function trainRequest() {
   const variant = $("t-variant").value;
   const stop = $("t-stop").value.trim();
-  return {
-    dataset: $("t-dataset").value, model: $("t-model").value,
-    hidden: $("t-hidden").value.split(",").map((s) => parseInt(s, 10)).filter((h) => h > 0),
-    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : filled("t-batch", "batch_size"),
-    learning_rate: filled("t-lr", "learning_rate"), momentum: filled("t-momentum", "momentum"),
-    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "warmup_steps"),
-    stop: stop || null, epochs: filled("t-epochs", "epochs"),
+  const model = $("t-model").value;
+  const req = {
+    dataset: $("t-dataset").value, model,
+    batch_size: batchSize(variant),
+    learning_rate: filled("t-lr", "Learning rate"), momentum: filled("t-momentum", "Momentum"),
+    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "Warmup updates"),
+    stop: stop || null, epochs: filled("t-epochs", "Epochs"),
   };
+  if (model === "mlp") req.hidden = hiddenSizes();  // the other models have no hidden layers: not sent
+  return req;
+}
+
+function trainError(err) {  // the server's 422 fields by the form's labels
+  if (!err.errors) return err.message;
+  return err.errors.map((e) => `${T_LABELS[e.field.split(".")[0]] || e.field}: ${e.message}`).join("; ");
+}
+
+function fitModels() {  // Hidden sizes only for the MLP; the Model list only what the data set takes
+  const allowed = T_MODELS[$("t-dataset").value];
+  for (const option of $("t-model").options) option.disabled = !allowed.includes(option.value);
+  if (!allowed.includes($("t-model").value)) $("t-model").value = allowed[0];
+  $("t-hidden").disabled = $("t-model").value !== "mlp";
 }
 
 function drawTraining() {
@@ -515,7 +560,7 @@ async function startTraining() {
       else if (source.readyState === EventSource.CLOSED) finish("the connection closed", "error");
     });
   } catch (err) {  // refused before it started
-    showNote("t-note", err.message, "error");
+    showNote("t-note", trainError(err), "error");
     $("t-status").textContent = "";
   }
 }
@@ -551,6 +596,8 @@ $("t-start").addEventListener("click", startTraining);
 $("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
 $("t-runs-box").addEventListener("toggle", loadRuns);
 $("t-variant").addEventListener("change", () => { $("t-batch").disabled = $("t-variant").value !== "minibatch"; });
+for (const id of ["t-dataset", "t-model"]) $(id).addEventListener("change", fitModels);
+fitModels();
 
 // ------------------------------------------------------------------ learn: presets
 const PRESETS = {
@@ -571,7 +618,7 @@ const PRESETS = {
   batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
   schedule() {
     showTab("train");
-    $("t-dataset").value = "linreg"; $("t-model").value = "linear";
+    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
     $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
     $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
     startTraining();  // like the other lessons: open it running
