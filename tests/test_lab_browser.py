@@ -678,3 +678,31 @@ def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page:
     page.locator("#t-epochs").fill("201")  # the server's 422, by the form's label
     page.locator("#t-start").click()
     expect(note).to_have_text("Epochs: Input should be less than or equal to 200")
+
+
+def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(page: Page, tmp_path: Path) -> None:
+    """A run that diverged in epoch 1 (loss 1e22) overlaid: its single point was drawn with mode "lines"
+    (invisible) and its 1e22 stretched the log axis to 22 decades, flattening the live curve. Now a single point
+    is a marker, the axis spans the trained losses and the diverged loss is marked on its top edge."""
+    page.locator(".tab[data-tab=train]").click()
+    page.evaluate("""() => {
+        T.epochs = Array.from({length: 20}, (_, i) => ({epoch: i + 1, train_loss: 1 / (i + 1)}));
+        T.overlays = {boom: {status: "diverged", history: {epoch: [1], train_loss: [1e22]}},
+                      once: {status: "max_epochs", history: {epoch: [1], train_loss: [0.3]}},
+                      late: {status: "diverged", history: {epoch: [1, 2, 3], train_loss: [0.4, 0.2, null]}}};
+        T.ticked = new Set(["boom", "once", "late"]);
+        drawTraining();
+    }""")
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => "
+                           "({name: t.name, mode: t.mode, x: Array.from(t.x), y: Array.from(t.y)}))")
+    by_name = {t["name"]: t for t in traces}
+    assert by_name["run once train loss"]["mode"] == "markers"  # one point: visible
+    assert by_name["run late train loss"]["y"] == [0.4, 0.2]  # its finite epochs, as a line
+    top = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")[1]
+    assert top < math.log10(2), top  # the trained losses 0.05..1 set the axis, not 1e22
+    for name, epoch in (("run boom diverged (loss 1.00e+22)", 1), ("run late diverged (loss not finite)", 3)):
+        mark = by_name[name]
+        assert mark["mode"] == "markers" and mark["x"] == [epoch]
+        assert 0 < math.log10(mark["y"][0]) <= top  # on the top edge, inside the axis
+    expect(page.locator("#t-loss .scatterlayer .point")).not_to_have_count(0)
+    page.screenshot(path=str(tmp_path / "train-overlay-diverged.png"))

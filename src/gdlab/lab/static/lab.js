@@ -459,11 +459,27 @@ function drawTraining() {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
   let last = Math.max(1, ...x);  // the widest run shown sets the axis
+  const trained = loss.flatMap((t) => t.y);  // the losses that set the y axis (not a diverged run's last one)
+  const blowups = [];  // a diverged past run's last loss (1e22, or none): marked, not allowed to set the axis
   Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
-    loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
-                y: run.history.train_loss, line: { dash: "dot", width: 1.5, color: OVERLAY_COLORS[i % OVERLAY_COLORS.length] } });
+    const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
+    const xs = [...run.history.epoch], ys = [...run.history.train_loss];
+    if (run.status === "diverged" && ys.length) blowups.push({ id, color, x: xs.pop(), y: ys.pop() });
+    trained.push(...ys);
+    // a single point drawn as "lines" is invisible: a marker
+    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss`, x: xs,
+                y: ys, line: { dash: "dot", width: 1.5, color }, marker: { color, size: 7 } });
     last = Math.max(last, ...run.history.epoch);
   });
+  const yrange = lossRange(trained, blowups);
+  for (const b of blowups) {  // at its value when the axis holds it, else on the top edge; the hover tells it
+    const value = b.y === null ? "not finite" : fmt(b.y);
+    const over = b.y === null || !yrange || Math.log10(b.y) > yrange[1];
+    loss.push({ type: "scatter", mode: "markers", name: `run ${b.id} diverged (loss ${value})`,
+                x: [b.x], y: [over && yrange ? Math.pow(10, yrange[1] - 0.03 * (yrange[1] - yrange[0])) : b.y],
+                cliponaxis: false, marker: { symbol: "triangle-up", size: 11, color: b.color },
+                hovertext: [`run ${b.id} diverged in epoch ${b.x}: loss ${value}`], hoverinfo: "text" });
+  }
   // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
   // objects since plotly.js 3
   const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(last / 10)),
@@ -486,7 +502,9 @@ function drawTraining() {
                           text: "the train loss appears here, one point per epoch" }];
   }
   Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", x: 0.01, xanchor: "left", font: { size: 13 } },
-    xaxis: { ...epochs, visible: !empty }, yaxis: { title: { text: "loss" }, type: "log", visible: !empty } }, CONFIG);
+    xaxis: { ...epochs, visible: !empty },
+    yaxis: { title: { text: "loss" }, type: "log", visible: !empty, ...(yrange ? { range: yrange } : { autorange: true }) },
+  }, CONFIG);
   const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
     ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
     : [];
@@ -496,6 +514,17 @@ function drawTraining() {
       yaxis: { title: { text: "test accuracy" }, tickformat: ".0%" } }, CONFIG);
   }
   $("t-loss").dataset.epochs = String(e.length);
+}
+
+function lossRange(trained, blowups) {
+  // the log axis over the finite trained losses, when a diverged run's last loss lies above them (or is not
+  // finite): a 1e22 would flatten every other curve; null lets Plotly fit the axis itself
+  const logs = trained.filter((v) => v !== null && Number.isFinite(v) && v > 0).map(Math.log10);
+  if (!logs.length || !blowups.length) return null;
+  const lo = Math.min(...logs), hi = Math.max(...logs);
+  if (!blowups.some((b) => b.y === null || !(Math.log10(b.y) <= hi))) return null;
+  const pad = Math.max(0.1, 0.08 * (hi - lo));
+  return [lo - pad, hi + pad];
 }
 
 // Epochs come in bursts (the stream is read every 50 ms; a fast run sends dozens at once): a full redraw per
