@@ -454,6 +454,21 @@ def test_first_divergence_finds_the_first_bad_point() -> None:
     assert regression.first_divergence(points[:2], np.array([1.0, 2.0])) is None
 
 
+def test_a_stop_that_waits_answers_once_the_run_has_ended(client: TestClient) -> None:
+    """The page stopped a live run and at once started another: refused ("at most 2 training runs at once")
+    while the stopped one finished its epoch. A stop with ?wait= answers once the run has ended."""
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
+    jobs = [client.post("/api/train", json=body).json()["job"] for _ in range(2)]
+    assert client.post(f"/api/train/{jobs[0]}/stop", params={"wait": 60}).json() == {"job": jobs[0], "stopping": False}
+    assert _events(client, jobs[0])[-1]["status"] == "interrupted"
+    again = client.post("/api/train", json={**body, "epochs": 1})  # its place is free at once
+    assert again.status_code == 200, again.json()
+    for job in (jobs[1], again.json()["job"]):
+        client.post(f"/api/train/{job}/stop", params={"wait": 60})
+    bad = client.post(f"/api/train/{jobs[1]}/stop", params={"wait": -1})
+    assert bad.status_code == 400 and bad.json()["detail"] == "wait must be a number of seconds in [0, 120]; got -1.0."
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [

@@ -170,6 +170,33 @@ def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(p
                            polling=200)  # the first run was stopped
 
 
+def test_a_lesson_over_a_live_run_waits_for_its_stop_before_starting_its_own(page: Page) -> None:
+    """With a second run going elsewhere (the server's limit is 2), the lesson stopped the page's run without
+    waiting for it to end, was refused ("at most 2 training runs at once") and left the chart empty."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("sgd")
+    page.locator("#t-epochs").fill("200")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-stop-btn")).to_be_enabled()
+    page.wait_for_function("() => +document.getElementById('t-loss').dataset.epochs >= 1", polling=50)
+    other = page.evaluate("async () => (await api('/api/train', {dataset: 'linreg', model: 'linear', "
+                          "batch_size: 1, epochs: 200})).job")
+    page.evaluate("() => { window.calls = []; const ask = api; window.api = (path, body) => {"  # the page's requests
+                  " const name = path.split('?')[0].split('/').pop(); window.calls.push(name);"
+                  " return ask(path, body).finally(() => window.calls.push(name + ' answered')); }; }")
+    try:
+        page.locator(".tab[data-tab=learn]").click()
+        page.locator("[data-preset=schedule]").click()
+        expect(page.locator("#t-status")).to_contain_text("max_epochs")
+        expect(page.locator("#t-note")).to_be_hidden()
+        assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
+        # the new run asked for once the stop was answered (the old run ended), not beside it
+        calls = page.evaluate("() => window.calls")
+        assert calls[:3] == ["stop", "stop answered", "train"], calls
+    finally:
+        page.evaluate(f"() => api('/api/train/{other}/stop?wait=60', {{}})")
+
+
 def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: Path) -> None:
     """Rosenbrock at its defaults (rate 0.001, 1500 steps): the verdict word said 'converges' and its
     text 'still descending'."""

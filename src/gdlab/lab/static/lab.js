@@ -383,6 +383,7 @@ $("r-run").addEventListener("click", runRegression);
 $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
 
 // ------------------------------------------------------------------ train
+const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0 };
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
@@ -541,9 +542,12 @@ function flushTraining() {  // a redraw asked for and not yet done, now
 async function startTraining() {
   if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
     T.source.close();
-    api(`/api/train/${T.job}/stop`, {}).catch(() => {});
-    $("t-start").disabled = false;  // live again should the new run be refused
     $("t-stop-btn").disabled = true;
+    $("t-status").textContent = "stopping the running run…";
+    // awaited to its end: asked for at once, the new run was refused while the old one finished its epoch
+    // ("at most 2 training runs at once") and the chart stayed empty
+    await api(`/api/train/${T.job}/stop?wait=${STOP_WAIT_S}`, {}).catch(() => {});
+    $("t-start").disabled = false;  // live again should the new run be refused
   }
   T.epochs = [];
   drawTraining();
