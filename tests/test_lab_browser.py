@@ -733,3 +733,19 @@ def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(pag
         assert 0 < math.log10(mark["y"][0]) <= top  # on the top edge, inside the axis
     expect(page.locator("#t-loss .scatterlayer .point")).not_to_have_count(0)
     page.screenshot(path=str(tmp_path / "train-overlay-diverged.png"))
+
+
+def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:
+    """Rosenbrock after Himmelblau: its view is x in [-2, 2], y in [-1, 3], but the x axis kept [-3, 3]
+    (Plotly.react under scaleanchor and constrain), with blank bands beside the contour."""
+    ranges = ("() => { const l = document.getElementById('s-plot')._fullLayout; "
+              "return [...l.xaxis.range, ...l.yaxis.range]; }")
+    plot = page.locator("#s-plot")
+    for surface, view in (("himmelblau", [-5, 5, -5, 5]), ("rosenbrock", [-2, 2, -1, 3]),
+                          ("quadratic", [-3, 3, -3, 3])):
+        page.locator("#s-surface").select_option(surface)
+        expect(page.locator("#s-status")).to_have_attribute("data-state", "")
+        page.wait_for_function(f"() => S.data && S.data.surface === '{surface}'")
+        expect(plot).to_have_attribute("data-clicks", "on")  # drawn (the click listener comes after the draw)
+        assert page.evaluate(ranges) == pytest.approx(view, abs=1e-6), surface
+    page.screenshot(path=str(tmp_path / "quadratic-after-rosenbrock.png"))

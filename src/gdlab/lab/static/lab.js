@@ -103,6 +103,7 @@ function clearSurface() {  // no chart, info or verdict of an earlier answer bes
   S.data = null;
   Plotly.purge(plot);  // its click listener goes with it
   delete plot.dataset.clicks;
+  delete plot.dataset.view;
   plot.dataset.paths = "0";
   $("s-info").innerHTML = "";
   $("s-verdict").dataset.verdict = "";
@@ -184,6 +185,14 @@ function drawSurface() {
     uirevision: d.surface,
   };
   const plot = $("s-plot");
+  // a new view (another surface) starts a new chart: Plotly.react kept the old x range under scaleanchor and
+  // constrain (Rosenbrock's [-2, 2] drawn over [-3, 3] after Himmelblau, blank bands at the sides)
+  const view = d.view.join(",");
+  if (plot.dataset.view !== view) {
+    Plotly.purge(plot);  // its click listener goes with it
+    delete plot.dataset.clicks;
+    plot.dataset.view = view;
+  }
   Plotly.react(plot, traces, layout, CONFIG).then(() => {
     if (!plot.dataset.clicks) {
       plot.dataset.clicks = "on";
