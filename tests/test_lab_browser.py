@@ -749,3 +749,31 @@ def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) ->
         expect(plot).to_have_attribute("data-clicks", "on")  # drawn (the click listener comes after the draw)
         assert page.evaluate(ranges) == pytest.approx(view, abs=1e-6), surface
     page.screenshot(path=str(tmp_path / "quadratic-after-rosenbrock.png"))
+
+
+def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: Page) -> None:
+    """Seed -1 answered an error with the previous run's charts and info line still shown; an empty Seed ran
+    as 0 and 100000 (over the field's 99999) ran in silence."""
+    status, contour, info = page.locator("#r-status"), page.locator("#r-contour"), page.locator("#r-info")
+    page.locator(".tab[data-tab=batches]").click()
+    expect(contour).to_have_attribute("data-paths", "3")
+    for typed, said in (("-1", "-1"), ("", "nothing (the field is empty)"), ("100000", "100000"), ("2.5", "2.5")):
+        page.locator("#r-seed").fill(typed)
+        page.locator("#r-seed").dispatch_event("change")
+        expect(status).to_have_text(f"Seed must be a whole number in [0, 99999]; got {said}.")
+        expect(contour).to_have_attribute("data-paths", "0")
+        expect(info).to_have_text("")
+        for chart in ("#r-contour", "#r-updates", "#r-samples"):
+            expect(page.locator(f"{chart} .main-svg")).to_have_count(0)
+        expect(page.locator("#r-scatter circle")).to_have_count(0)
+        page.locator("#r-seed").fill("3")  # a good seed draws again
+        page.locator("#r-seed").dispatch_event("change")
+        expect(contour).to_have_attribute("data-paths", "3")
+        expect(status).to_be_hidden()
+    # the server's refusal clears the charts too
+    page.route("**/api/regression", lambda route: route.continue_(
+        post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))
+    page.locator("#r-run").click()
+    expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
+    expect(contour).to_have_attribute("data-paths", "0")
+    expect(page.locator("#r-contour .main-svg")).to_have_count(0)

@@ -269,15 +269,31 @@ function regressionRequest() {
   const n = +$("r-n").value;
   const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
   return {
-    n, noise: +$("r-noise").value, seed: +$("r-seed").value, batch_size: batch,
+    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, 99999), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
     points: R.custom ? R.points : null, grid: 60,
   };
 }
 
+function clearRegression() {  // no chart or info line of an earlier answer beside an error (as on Surfaces)
+  R.data = null;
+  for (const id of ["r-contour", "r-updates", "r-samples"]) Plotly.purge(id);
+  $("r-contour").dataset.paths = "0";
+  $("r-scatter").innerHTML = "";
+  $("r-info").innerHTML = "";
+  $("r-info").dataset.diverged = "";
+}
+
 async function runRegression() {
   const seq = ++R.seq;
-  const req = regressionRequest();
+  let req;
+  try {
+    req = regressionRequest();
+  } catch (err) {  // a field the page refuses before asking
+    showNote("r-status", err.message, "error");
+    clearRegression();
+    return;
+  }
   $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
   for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-batch-out").textContent = req.batch_size;
@@ -292,7 +308,9 @@ async function runRegression() {
     drawRegression();
     showNote("r-status", "", null);
   } catch (err) {
-    if (seq === R.seq) showNote("r-status", err.message, "error");
+    if (seq !== R.seq) return;
+    showNote("r-status", err.message, "error");
+    clearRegression();
   }
 }
 
