@@ -777,3 +777,47 @@ def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: 
     expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
     expect(contour).to_have_attribute("data-paths", "0")
     expect(page.locator("#r-contour .main-svg")).to_have_count(0)
+
+
+def test_sliders_have_names_keyboard_steps_of_a_twentieth_decade_and_tabs_are_tabs(page: Page) -> None:
+    """The 9 sliders had no accessible name (their label holds an <output> before the <input>); the learning
+    rate moved 0.001 of a decade per arrow key (5 presses from 1e-4 gave 1.01e-4); the tabs were plain
+    buttons, without role="tab", aria-selected or arrow keys."""
+    names = {"s-condition": "Condition number L/μ", "s-angle": "Rotation", "s-lr": "Learning rate",
+             "s-momentum": "Momentum m", "r-n": "Points", "r-noise": "Noise", "r-batch": "Mini-batch size",
+             "r-lr": "Learning rate", "r-epochs": "Epochs"}
+    assert page.locator("input[type=range]").count() == len(names)
+    for tab in ("batches", "surfaces"):  # a slider in a hidden tab has no accessible name: each tab shown
+        page.locator(f".tab[data-tab={tab}]").click()
+        for slider, name in names.items():
+            if slider[0] == tab[0]:
+                expect(page.locator(f"#{slider}")).to_have_accessible_name(name)
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    page.evaluate("() => { setSurfaceLr(1e-4); document.getElementById('s-lr').dispatchEvent(new Event('input')); }")
+    expect(page.locator("#s-lr-out")).to_have_text("1.00e-4")
+    page.locator("#s-lr").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#s-lr-out")).to_have_text("1.78e-4")  # 10^(-4 + 5 * 0.05)
+    expect(page.locator("#s-lr")).to_have_attribute("aria-valuetext", "1.78e-4")  # said as the rate, not its log
+    page.keyboard.press("PageDown")
+    expect(page.locator("#s-lr-out")).to_have_text("1.00e-4")
+    # the tabs: role tab, one selected, arrow keys move along them (wrapping), Home and End
+    tabs = page.get_by_role("tablist", name="Lab sections").get_by_role("tab")
+    expect(tabs).to_have_count(4)
+    surfaces, batches = page.get_by_role("tab", name="Surfaces"), page.get_by_role("tab", name="Batch, SGD, mini-batch")
+    expect(surfaces).to_have_attribute("aria-selected", "true")
+    surfaces.focus()
+    page.keyboard.press("ArrowRight")
+    expect(batches).to_have_attribute("aria-selected", "true")
+    expect(batches).to_be_focused()
+    expect(page.get_by_role("tabpanel", name="Batch, SGD, mini-batch")).to_be_visible()
+    expect(surfaces).to_have_attribute("aria-selected", "false")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")  # past the first: the last
+    expect(page.get_by_role("tab", name="Learn")).to_be_focused()
+    expect(page.locator("#learn")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(surfaces).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#surfaces")).to_be_visible()
+    assert [t.get_attribute("tabindex") for t in tabs.all()] == ["0", "-1", "-1", "-1"]  # one tab stop

@@ -55,12 +55,48 @@ function noteRequest(id, first) {  // the note while a tab's request is out
 
 // ------------------------------------------------------------------ tabs
 function showTab(name) {
-  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach((b) => {
+    const on = b.dataset.tab === name;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-selected", String(on));
+    b.tabIndex = on ? 0 : -1;  // one tab stop for the tab list; the arrow keys move between tabs
+  });
   document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("active", p.id === name));
   if (name === "batches" && !R.data) runRegression();
   document.querySelectorAll(`#${name} .js-plotly-plot`).forEach((el) => Plotly.Plots.resize(el));
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+document.querySelector("[role=tablist]").addEventListener("keydown", (ev) => {  // the ARIA tabs pattern
+  const tabs = [...document.querySelectorAll(".tab")];
+  const at = tabs.indexOf(document.activeElement);
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+  if (at < 0 || next === undefined) return;
+  ev.preventDefault();
+  const tab = tabs[(next + tabs.length) % tabs.length];
+  showTab(tab.dataset.tab);
+  tab.focus();
+});
+
+// A slider over log10 of a value (the learning rate, the condition number) keeps a fine step, so that any
+// value can be set, but its arrow keys move DECADE_KEY_STEP of a decade (the browser's own step, 0.001 of a
+// decade, took ~1000 presses per decade); Page Up/Down five times that.
+const DECADE_KEY_STEP = 0.05;
+
+function decadeKeys(id) {
+  $(id).addEventListener("keydown", (ev) => {
+    const by = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, PageUp: 5, PageDown: -5 }[ev.key];
+    if (by === undefined) return;
+    ev.preventDefault();
+    const el = $(id);
+    el.value = String(Math.min(+el.max, Math.max(+el.min, +el.value + by * DECADE_KEY_STEP)));
+    el.dispatchEvent(new Event("input"));
+    el.dispatchEvent(new Event("change"));
+  });
+}
+
+function sayValue(id, text) {  // what a screen reader says for a slider: the value shown, not its log10
+  $(id).setAttribute("aria-valuetext", text);
+}
 
 // ------------------------------------------------------------------ surfaces
 const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
@@ -127,6 +163,8 @@ async function updateSurface() {
   }
   $("s-lr-out").textContent = fmt(req.learning_rate);
   $("s-condition-out").textContent = fmt(req.condition);
+  sayValue("s-lr", fmt(req.learning_rate));
+  sayValue("s-condition", fmt(req.condition));
   $("s-angle-out").textContent = `${req.angle}°`;
   $("s-momentum-out").textContent = req.momentum;
   // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
@@ -298,6 +336,7 @@ async function runRegression() {
   for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
+  sayValue("r-lr", fmt(req.learning_rate));
   noteRequest("r-status", !R.data);
   try {
     const d = await api("/api/regression", req);
@@ -407,6 +446,7 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
   });
 }
 $("r-run").addEventListener("click", runRegression);
+for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
 $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
 
 // ------------------------------------------------------------------ train
