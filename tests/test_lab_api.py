@@ -233,6 +233,31 @@ def test_a_path_falling_ever_faster_runs_off_to_minus_infinity() -> None:
     assert path_verdict("plain", bounced, 1e5, None, 200)["verdict"] == "oscillates"
 
 
+@pytest.mark.parametrize(("text", "verdict"), [("x", "unbounded"), ("x - 2*y", "unbounded"), ("x*y", "unbounded"),
+                                              ("abs(x) + abs(y)", "descending"), ("exp(x + y)", "descending")])
+def test_a_constant_slope_with_no_minimum_is_unbounded_not_descending(
+    client: TestClient, text: str, verdict: str
+) -> None:
+    """f = x falls by lr*1 per step for ever: it was 'descending ... not yet converged' (its fall never speeds up,
+    so the ever-faster test missed it), where x*y was 'unbounded'. f read far ahead of the path tells them apart;
+    |x| + |y| (a minimum ahead) and exp(x + y) (bounded below by 0) are still descending after 30 steps."""
+    out = _surface(client, surface="formula", formula=text, learning_rate=0.05, steps=30, grid=0)
+    said = out["verdicts"][0]
+    assert said["verdict"] == verdict, said
+    assert WHY[verdict] in said["why"]
+
+
+def test_path_verdict_reads_f_ahead_of_the_path() -> None:
+    """f = x from x_0 = -2 with lr 0.05: f_k = -2 - 0.05k; ahead of x_30 = -3.5 along -x, f = -3.5 - d."""
+    f = -2 - 0.05 * np.arange(31)
+    ahead = f[-1] - 10.0 ** np.arange(1, 7)
+    assert path_verdict("plain", f, 1.0, None, 30)["verdict"] == "descending"  # nothing read ahead
+    assert path_verdict("plain", f, 1.0, None, 30, ahead)["verdict"] == "unbounded"
+    assert path_verdict("plain", f, 1.0, None, 30, f[-1] - np.log1p(10.0 ** np.arange(1, 7)))["verdict"] == \
+        "descending"  # falls ahead, but not by RUNS_OFF*(1 + |f_0|) = 3000
+    assert path_verdict("plain", f, 1.0, None, 30, np.abs(ahead))["verdict"] == "descending"  # a minimum ahead
+
+
 def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
     """sqrt(-1) + x is NaN everywhere: it said 'diverges, the rate is too large' beside eigenvalues 0, 0."""
     out = _surface(client, surface="formula", formula="sqrt(-1)+x", optimizers=["plain", "momentum"])

@@ -821,3 +821,15 @@ def test_sliders_have_names_keyboard_steps_of_a_twentieth_decade_and_tabs_are_ta
     expect(surfaces).to_have_attribute("aria-selected", "true")
     expect(page.locator("#surfaces")).to_be_visible()
     assert [t.get_attribute("tabindex") for t in tabs.all()] == ["0", "-1", "-1", "-1"]  # one tab stop
+
+
+def test_the_info_line_agrees_with_the_verdict_on_a_formula_undefined_at_the_start(page: Page) -> None:
+    """log(x) at the start (-2, 2): the verdict said 'undefined' and the info line 'diverged at step 1'."""
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    page.locator("#s-formula").fill("log(x)")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "undefined")
+    info = page.locator("#s-info")
+    expect(info).to_contain_text("plain GD: no step (f is not defined at the start)")
+    expect(info).not_to_contain_text("diverged")

@@ -251,8 +251,10 @@ function showVerdicts() {
   box.innerHTML = d.verdicts.map((v) =>
     `<p><b>${LABELS[v.optimizer]}</b>: <span class="${v.verdict}">${v.verdict}</span> — ${esc(v.why)}.</p>`).join("");
   const q = d.quadratic;
-  const steps = d.paths.map((p) => `${LABELS[p.optimizer]}: ${p.points.length - 1} steps` +
-    (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`));
+  // f undefined at the start: no step was taken (the verdict says "undefined"), not "diverged at step 1"
+  const steps = d.paths.map((p) => `${LABELS[p.optimizer]}: ` + (p.values[0] === null ? "no step (f is not defined at the start)"
+    : `${p.points.length - 1} steps` +
+      (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`)));
   $("s-info").innerHTML = (q
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
