@@ -233,6 +233,31 @@ def test_a_path_falling_ever_faster_runs_off_to_minus_infinity() -> None:
     assert path_verdict("plain", bounced, 1e5, None, 200)["verdict"] == "oscillates"
 
 
+@pytest.mark.parametrize(("text", "verdict"), [("x", "unbounded"), ("x - 2*y", "unbounded"), ("x*y", "unbounded"),
+                                              ("abs(x) + abs(y)", "descending"), ("exp(x + y)", "descending")])
+def test_a_constant_slope_with_no_minimum_is_unbounded_not_descending(
+    client: TestClient, text: str, verdict: str
+) -> None:
+    """f = x falls by lr*1 per step for ever: it was 'descending ... not yet converged' (its fall never speeds up,
+    so the ever-faster test missed it), where x*y was 'unbounded'. f read far ahead of the path tells them apart;
+    |x| + |y| (a minimum ahead) and exp(x + y) (bounded below by 0) are still descending after 30 steps."""
+    out = _surface(client, surface="formula", formula=text, learning_rate=0.05, steps=30, grid=0)
+    said = out["verdicts"][0]
+    assert said["verdict"] == verdict, said
+    assert WHY[verdict] in said["why"]
+
+
+def test_path_verdict_reads_f_ahead_of_the_path() -> None:
+    """f = x from x_0 = -2 with lr 0.05: f_k = -2 - 0.05k; ahead of x_30 = -3.5 along -x, f = -3.5 - d."""
+    f = -2 - 0.05 * np.arange(31)
+    ahead = f[-1] - 10.0 ** np.arange(1, 7)
+    assert path_verdict("plain", f, 1.0, None, 30)["verdict"] == "descending"  # nothing read ahead
+    assert path_verdict("plain", f, 1.0, None, 30, ahead)["verdict"] == "unbounded"
+    assert path_verdict("plain", f, 1.0, None, 30, f[-1] - np.log1p(10.0 ** np.arange(1, 7)))["verdict"] == \
+        "descending"  # falls ahead, but not by RUNS_OFF*(1 + |f_0|) = 3000
+    assert path_verdict("plain", f, 1.0, None, 30, np.abs(ahead))["verdict"] == "descending"  # a minimum ahead
+
+
 def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
     """sqrt(-1) + x is NaN everywhere: it said 'diverges, the rate is too large' beside eigenvalues 0, 0."""
     out = _surface(client, surface="formula", formula="sqrt(-1)+x", optimizers=["plain", "momentum"])
@@ -454,6 +479,21 @@ def test_first_divergence_finds_the_first_bad_point() -> None:
     assert regression.first_divergence(points[:2], np.array([1.0, 2.0])) is None
 
 
+def test_a_stop_that_waits_answers_once_the_run_has_ended(client: TestClient) -> None:
+    """The page stopped a live run and at once started another: refused ("at most 2 training runs at once")
+    while the stopped one finished its epoch. A stop with ?wait= answers once the run has ended."""
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
+    jobs = [client.post("/api/train", json=body).json()["job"] for _ in range(2)]
+    assert client.post(f"/api/train/{jobs[0]}/stop", params={"wait": 60}).json() == {"job": jobs[0], "stopping": False}
+    assert _events(client, jobs[0])[-1]["status"] == "interrupted"
+    again = client.post("/api/train", json={**body, "epochs": 1})  # its place is free at once
+    assert again.status_code == 200, again.json()
+    for job in (jobs[1], again.json()["job"]):
+        client.post(f"/api/train/{job}/stop", params={"wait": 60})
+    bad = client.post(f"/api/train/{jobs[1]}/stop", params={"wait": -1})
+    assert bad.status_code == 400 and bad.json()["detail"] == "wait must be a number of seconds in [0, 120]; got -1.0."
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
@@ -577,6 +617,15 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
     _refused(client, "/api/train", body, status, *words)
+
+
+@pytest.mark.parametrize("size", [2.5, "2.5", "half", True, 0, 4001, None])
+def test_a_bad_batch_size_is_one_plain_message(client: TestClient, size: object) -> None:
+    """2.5 answered pydantic's union jargon: "batch_size.literal['full']: Input should be 'full'; batch_size.int: ..."."""
+    response = client.post("/api/train", json={"batch_size": size})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        f"batch_size: must be 'full' or a whole number in [1, 4000]; got {json.dumps(size)}")
 
 
 def test_unknown_jobs_and_runs(client: TestClient) -> None:

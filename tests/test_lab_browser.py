@@ -170,6 +170,33 @@ def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(p
                            polling=200)  # the first run was stopped
 
 
+def test_a_lesson_over_a_live_run_waits_for_its_stop_before_starting_its_own(page: Page) -> None:
+    """With a second run going elsewhere (the server's limit is 2), the lesson stopped the page's run without
+    waiting for it to end, was refused ("at most 2 training runs at once") and left the chart empty."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("sgd")
+    page.locator("#t-epochs").fill("200")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-stop-btn")).to_be_enabled()
+    page.wait_for_function("() => +document.getElementById('t-loss').dataset.epochs >= 1", polling=50)
+    other = page.evaluate("async () => (await api('/api/train', {dataset: 'linreg', model: 'linear', "
+                          "batch_size: 1, epochs: 200})).job")
+    page.evaluate("() => { window.calls = []; const ask = api; window.api = (path, body) => {"  # the page's requests
+                  " const name = path.split('?')[0].split('/').pop(); window.calls.push(name);"
+                  " return ask(path, body).finally(() => window.calls.push(name + ' answered')); }; }")
+    try:
+        page.locator(".tab[data-tab=learn]").click()
+        page.locator("[data-preset=schedule]").click()
+        expect(page.locator("#t-status")).to_contain_text("max_epochs")
+        expect(page.locator("#t-note")).to_be_hidden()
+        assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
+        # the new run asked for once the stop was answered (the old run ended), not beside it
+        calls = page.evaluate("() => window.calls")
+        assert calls[:3] == ["stop", "stop answered", "train"], calls
+    finally:
+        page.evaluate(f"() => api('/api/train/{other}/stop?wait=60', {{}})")
+
+
 def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: Path) -> None:
     """Rosenbrock at its defaults (rate 0.001, 1500 steps): the verdict word said 'converges' and its
     text 'still descending'."""
@@ -372,8 +399,9 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     points = page.evaluate("() => document.getElementById('t-loss').data[0].y.length")
     assert points == 15
-    seen = page.evaluate("() => window.seen") + [15]  # the values replaced, then the last
-    assert [n for n in seen if n] == list(range(1, 16))  # one redraw per epoch, as they arrived
+    seen = [n for n in page.evaluate("() => window.seen") + [15] if n]  # the values replaced, then the last
+    # redrawn as the epochs arrived (at most once per animation frame: a burst of epochs is one redraw)
+    assert seen == sorted(set(seen)) and seen[-1] == 15, seen
     assert page.locator("#t-loss .g-xtitle").text_content() == "epoch"
     ticks = page.locator("#t-loss .xtick text").all_text_contents()
     assert ticks and all(t.isdigit() for t in ticks), ticks  # whole epochs, no 2.5
@@ -395,6 +423,28 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
     expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+
+
+def test_a_burst_of_epochs_is_drawn_in_a_few_redraws_not_one_per_epoch(page: Page) -> None:
+    """A 200-epoch run froze the page for ~13 s: every epoch event redrew the whole chart (Plotly.react), and
+    the stream brings fast epochs in bursts. Here all 200 come in one answer (the job and its stream are
+    answered by the test): the chart is redrawn at most once per animation frame, so far fewer times than
+    epochs came, and ends with all 200."""
+    rows = "".join(f'event: epoch\ndata: {{"type": "epoch", "epoch": {i}, "train_loss": {1 / i}}}\n\n'
+                   for i in range(1, 201))
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "burst"}))
+    page.route("**/api/train/burst/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body=rows + 'event: end\ndata: {"type": "end", "status": "max_epochs", "reason": "max_epochs: 200"}\n\n'))
+    page.locator(".tab[data-tab=train]").click()
+    page.evaluate("() => { window.redraws = 0; const react = Plotly.react; Plotly.react = (el, ...rest) => {"
+                  " if ((el.id || el) === 't-loss') window.redraws += 1; return react(el, ...rest); }; }")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_have_text("max_epochs: 200")
+    expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "200")
+    assert page.evaluate("() => document.getElementById('t-loss').data[0].y.length") == 200
+    redraws = page.evaluate("() => window.redraws")
+    assert 1 <= redraws <= 10, redraws  # one for the empty chart at Start, then one per frame (was 201)
 
 
 def test_a_runs_list_answered_late_does_not_untick_a_run(page: Page) -> None:
@@ -619,7 +669,9 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-batch").fill("")
     page.locator("#t-start").click()
-    expect(page.locator("#t-note")).to_have_text("batch_size must be a number; got nothing (the field is empty).")
+    expect(page.locator("#t-note")).to_have_text(
+        'Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); '
+        "got nothing (the field is empty).")
     page.locator("#t-batch").fill("25")
     page.locator("#t-lr").fill("0.02")
     page.locator("#t-epochs").fill("1")
@@ -627,3 +679,174 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")
+
+
+def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page: Page) -> None:
+    """Hidden sizes were checked for linear and logistic models too ('hidden: List should have at least 1
+    item'), "64,abc" became [64] in silence, the Model list offered linear for MNIST-1D (refused with a 400),
+    and Batch size 2.5 answered pydantic's 'batch_size.literal['full']: ...'."""
+    note = page.locator("#t-note")
+    page.locator(".tab[data-tab=train]").click()
+    expect(page.locator("#t-hidden")).to_be_disabled()  # linear: no hidden layers, greyed like Batch size for SGD
+    page.locator("#t-model").select_option("mlp")
+    expect(page.locator("#t-hidden")).to_be_enabled()
+    for typed, why in (("64,abc", '"abc" is not'), ("abc", '"abc" is not'), ("64,,8", "an empty entry is not"),
+                       ("0,300", '"0", "300" are not'), ("", "got nothing (the field is empty)")):
+        page.locator("#t-hidden").fill(typed)
+        page.locator("#t-start").click()
+        expect(note).to_have_attribute("data-state", "error")
+        expect(note).to_contain_text("Hidden sizes must be 1 to 3 whole numbers in [1, 256]")
+        expect(note).to_contain_text(why)
+    page.locator("#t-model").select_option("linear")  # the bad sizes do not matter to a linear model: not sent
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "none"}))
+    page.route("**/api/train/none/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream",
+        body='event: end\ndata: {"type": "end", "status": "max_epochs", "reason": "max_epochs: 0"}\n\n'))
+    with page.expect_request("**/api/train") as sent:
+        page.locator("#t-start").click()
+    body = json.loads(sent.value.post_data or "{}")
+    assert body["model"] == "linear" and "hidden" not in body
+    expect(page.locator("#t-status")).to_have_text("max_epochs: 0")
+    page.unroute("**/api/train")
+    page.locator("#t-dataset").select_option("mnist1d")  # classes: logistic or MLP, not linear
+    expect(page.locator("#t-model")).to_have_value("logistic")
+    assert page.evaluate("() => [...document.getElementById('t-model').options].filter(o => !o.disabled)"
+                         ".map(o => o.value)") == ["logistic", "mlp"]
+    page.locator("#t-dataset").select_option("linreg")
+    expect(page.locator("#t-model")).to_have_value("linear")
+    page.locator("#t-batch").fill("2.5")
+    page.locator("#t-start").click()
+    expect(note).to_have_text('Batch size must be a whole number in [1, 4000] (or choose the variant '
+                              '"batch (all data)"); got "2.5".')
+    page.locator("#t-batch").fill("32")
+    page.locator("#t-epochs").fill("201")  # the server's 422, by the form's label
+    page.locator("#t-start").click()
+    expect(note).to_have_text("Epochs: Input should be less than or equal to 200")
+
+
+def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(page: Page, tmp_path: Path) -> None:
+    """A run that diverged in epoch 1 (loss 1e22) overlaid: its single point was drawn with mode "lines"
+    (invisible) and its 1e22 stretched the log axis to 22 decades, flattening the live curve. Now a single point
+    is a marker, the axis spans the trained losses and the diverged loss is marked on its top edge."""
+    page.locator(".tab[data-tab=train]").click()
+    page.evaluate("""() => {
+        T.epochs = Array.from({length: 20}, (_, i) => ({epoch: i + 1, train_loss: 1 / (i + 1)}));
+        T.overlays = {boom: {status: "diverged", history: {epoch: [1], train_loss: [1e22]}},
+                      once: {status: "max_epochs", history: {epoch: [1], train_loss: [0.3]}},
+                      late: {status: "diverged", history: {epoch: [1, 2, 3], train_loss: [0.4, 0.2, null]}}};
+        T.ticked = new Set(["boom", "once", "late"]);
+        drawTraining();
+    }""")
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => "
+                           "({name: t.name, mode: t.mode, x: Array.from(t.x), y: Array.from(t.y)}))")
+    by_name = {t["name"]: t for t in traces}
+    assert by_name["run once train loss"]["mode"] == "markers"  # one point: visible
+    assert by_name["run late train loss"]["y"] == [0.4, 0.2]  # its finite epochs, as a line
+    top = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")[1]
+    assert top < math.log10(2), top  # the trained losses 0.05..1 set the axis, not 1e22
+    for name, epoch in (("run boom diverged (loss 1.00e+22)", 1), ("run late diverged (loss not finite)", 3)):
+        mark = by_name[name]
+        assert mark["mode"] == "markers" and mark["x"] == [epoch]
+        assert 0 < math.log10(mark["y"][0]) <= top  # on the top edge, inside the axis
+    expect(page.locator("#t-loss .scatterlayer .point")).not_to_have_count(0)
+    page.screenshot(path=str(tmp_path / "train-overlay-diverged.png"))
+
+
+def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:
+    """Rosenbrock after Himmelblau: its view is x in [-2, 2], y in [-1, 3], but the x axis kept [-3, 3]
+    (Plotly.react under scaleanchor and constrain), with blank bands beside the contour."""
+    ranges = ("() => { const l = document.getElementById('s-plot')._fullLayout; "
+              "return [...l.xaxis.range, ...l.yaxis.range]; }")
+    plot = page.locator("#s-plot")
+    for surface, view in (("himmelblau", [-5, 5, -5, 5]), ("rosenbrock", [-2, 2, -1, 3]),
+                          ("quadratic", [-3, 3, -3, 3])):
+        page.locator("#s-surface").select_option(surface)
+        expect(page.locator("#s-status")).to_have_attribute("data-state", "")
+        page.wait_for_function(f"() => S.data && S.data.surface === '{surface}'")
+        expect(plot).to_have_attribute("data-clicks", "on")  # drawn (the click listener comes after the draw)
+        assert page.evaluate(ranges) == pytest.approx(view, abs=1e-6), surface
+    page.screenshot(path=str(tmp_path / "quadratic-after-rosenbrock.png"))
+
+
+def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: Page) -> None:
+    """Seed -1 answered an error with the previous run's charts and info line still shown; an empty Seed ran
+    as 0 and 100000 (over the field's 99999) ran in silence."""
+    status, contour, info = page.locator("#r-status"), page.locator("#r-contour"), page.locator("#r-info")
+    page.locator(".tab[data-tab=batches]").click()
+    expect(contour).to_have_attribute("data-paths", "3")
+    for typed, said in (("-1", "-1"), ("", "nothing (the field is empty)"), ("100000", "100000"), ("2.5", "2.5")):
+        page.locator("#r-seed").fill(typed)
+        page.locator("#r-seed").dispatch_event("change")
+        expect(status).to_have_text(f"Seed must be a whole number in [0, 99999]; got {said}.")
+        expect(contour).to_have_attribute("data-paths", "0")
+        expect(info).to_have_text("")
+        for chart in ("#r-contour", "#r-updates", "#r-samples"):
+            expect(page.locator(f"{chart} .main-svg")).to_have_count(0)
+        expect(page.locator("#r-scatter circle")).to_have_count(0)
+        page.locator("#r-seed").fill("3")  # a good seed draws again
+        page.locator("#r-seed").dispatch_event("change")
+        expect(contour).to_have_attribute("data-paths", "3")
+        expect(status).to_be_hidden()
+    # the server's refusal clears the charts too
+    page.route("**/api/regression", lambda route: route.continue_(
+        post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))
+    page.locator("#r-run").click()
+    expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
+    expect(contour).to_have_attribute("data-paths", "0")
+    expect(page.locator("#r-contour .main-svg")).to_have_count(0)
+
+
+def test_sliders_have_names_keyboard_steps_of_a_twentieth_decade_and_tabs_are_tabs(page: Page) -> None:
+    """The 9 sliders had no accessible name (their label holds an <output> before the <input>); the learning
+    rate moved 0.001 of a decade per arrow key (5 presses from 1e-4 gave 1.01e-4); the tabs were plain
+    buttons, without role="tab", aria-selected or arrow keys."""
+    names = {"s-condition": "Condition number L/μ", "s-angle": "Rotation", "s-lr": "Learning rate",
+             "s-momentum": "Momentum m", "r-n": "Points", "r-noise": "Noise", "r-batch": "Mini-batch size",
+             "r-lr": "Learning rate", "r-epochs": "Epochs"}
+    assert page.locator("input[type=range]").count() == len(names)
+    for tab in ("batches", "surfaces"):  # a slider in a hidden tab has no accessible name: each tab shown
+        page.locator(f".tab[data-tab={tab}]").click()
+        for slider, name in names.items():
+            if slider[0] == tab[0]:
+                expect(page.locator(f"#{slider}")).to_have_accessible_name(name)
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    page.evaluate("() => { setSurfaceLr(1e-4); document.getElementById('s-lr').dispatchEvent(new Event('input')); }")
+    expect(page.locator("#s-lr-out")).to_have_text("1.00e-4")
+    page.locator("#s-lr").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#s-lr-out")).to_have_text("1.78e-4")  # 10^(-4 + 5 * 0.05)
+    expect(page.locator("#s-lr")).to_have_attribute("aria-valuetext", "1.78e-4")  # said as the rate, not its log
+    page.keyboard.press("PageDown")
+    expect(page.locator("#s-lr-out")).to_have_text("1.00e-4")
+    # the tabs: role tab, one selected, arrow keys move along them (wrapping), Home and End
+    tabs = page.get_by_role("tablist", name="Lab sections").get_by_role("tab")
+    expect(tabs).to_have_count(4)
+    surfaces, batches = page.get_by_role("tab", name="Surfaces"), page.get_by_role("tab", name="Batch, SGD, mini-batch")
+    expect(surfaces).to_have_attribute("aria-selected", "true")
+    surfaces.focus()
+    page.keyboard.press("ArrowRight")
+    expect(batches).to_have_attribute("aria-selected", "true")
+    expect(batches).to_be_focused()
+    expect(page.get_by_role("tabpanel", name="Batch, SGD, mini-batch")).to_be_visible()
+    expect(surfaces).to_have_attribute("aria-selected", "false")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")  # past the first: the last
+    expect(page.get_by_role("tab", name="Learn")).to_be_focused()
+    expect(page.locator("#learn")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(surfaces).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#surfaces")).to_be_visible()
+    assert [t.get_attribute("tabindex") for t in tabs.all()] == ["0", "-1", "-1", "-1"]  # one tab stop
+
+
+def test_the_info_line_agrees_with_the_verdict_on_a_formula_undefined_at_the_start(page: Page) -> None:
+    """log(x) at the start (-2, 2): the verdict said 'undefined' and the info line 'diverged at step 1'."""
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    page.locator("#s-formula").fill("log(x)")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "undefined")
+    info = page.locator("#s-info")
+    expect(info).to_contain_text("plain GD: no step (f is not defined at the start)")
+    expect(info).not_to_contain_text("diverged")

@@ -5,7 +5,7 @@
     POST /api/regression            batch / SGD / mini-batch over (w, b) (RegressionRequest)
     POST /api/train                 start a training job (TrainRequest) -> {"job": id}
     GET  /api/train/{job}/events    the job's epochs as server-sent events, then an end event
-    POST /api/train/{job}/stop      stop the job after its current epoch
+    POST /api/train/{job}/stop      stop the job after its current epoch (?wait=s: answer once it has ended)
     GET  /api/runs                  recorded runs in the store (newest first)
     GET  /api/runs/{run_id}         one run's per-epoch metrics, with epoch 1..n (to overlay)
     GET  /openapi.json              the API schema (FastAPI's own)
@@ -35,6 +35,8 @@ from gdlab.lab.training import Jobs, TrainSpec
 from gdlab.store import open as open_store
 
 MAX_BODY = 64 * 1024
+MAX_STOP_WAIT = 120.0
+"""The longest a stop request waits for its run to end (an epoch of the lab's largest run is seconds)."""
 STATIC = Path(str(resources.files("gdlab.lab") / "static"))
 
 
@@ -97,10 +99,15 @@ async def events(job_id: str, request: Request) -> StreamingResponse:
 
 
 @router.post("/api/train/{job_id}/stop")
-def stop(job_id: str, request: Request) -> dict[str, Any]:
-    """Ask the job to stop after its current epoch."""
+def stop(job_id: str, request: Request, wait: float = 0.0) -> dict[str, Any]:
+    """Ask the job to stop after its current epoch; with wait > 0, answer once it has ended (or after wait
+    seconds), so that a run started next is not refused while this one still holds its place."""
+    if not 0.0 <= wait <= MAX_STOP_WAIT:
+        raise ValueError(f"wait must be a number of seconds in [0, {MAX_STOP_WAIT:g}]; got {wait}.")
     job = _job(request.app.state.jobs, job_id)
     job.stop.set()
+    if wait:
+        job.done.wait(wait)
     return {"job": job.id, "stopping": not job.finished}
 
 

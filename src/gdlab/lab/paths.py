@@ -100,6 +100,25 @@ def _program(fn: Callable[..., Any], update: Callable[..., Any], length: int) ->
     return run
 
 
+AHEAD = 10.0 ** np.arange(1, 7)
+"""Distances along a path's last heading at which f is read: a path still falling on a surface with no
+minimum that way (f = x) looks like one still descending towards a minimum until f is read far ahead."""
+
+
+def values_ahead(surf: Surface, shape: tuple[float, float], points: np.ndarray) -> np.ndarray:
+    """f at the AHEAD distances from the last point, along the direction of the last step (empty when the
+    path has no step or its last step did not move)."""
+    if len(points) < 2:
+        return np.empty(0)
+    last = np.asarray(points[-1], np.float64)
+    step = last - np.asarray(points[-2], np.float64)
+    length = float(np.linalg.norm(step))
+    if not length > 0:
+        return np.empty(0)
+    at = (last + np.outer(AHEAD, step / length)).astype(np.float32)
+    return np.asarray(_on_grid(surf.fn)(at[:, 0], at[:, 1], np.asarray(shape, np.float32)), np.float64)
+
+
 def hessian_eigenvalues(surf: Surface, shape: tuple[float, float], at: tuple[float, float]) -> np.ndarray:
     """The eigenvalues (ascending) of the Hessian of surf at the point ``at``."""
     hessian = _hessian(surf.fn)(jnp.asarray(at, jnp.float32), jnp.asarray(shape, jnp.float32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import (
@@ -127,9 +128,11 @@ class TrainRequest(_Strict):
             raise ValueError(f"sizes must be in [1, 256]; got {hidden}")
         return hidden
 
-    @field_validator("batch_size")
+    @field_validator("batch_size", mode="before")
     @classmethod
-    def _batch_size(cls, size: str | int) -> str | int:
-        if isinstance(size, int) and not 1 <= size <= 4000:
-            raise ValueError(f"must be 'full' or an integer in [1, 4000]; got {size}")
+    def _batch_size(cls, size: object) -> object:
+        """One plain message for every bad value (2.5 gave pydantic's per-member union errors)."""
+        whole = isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 4000
+        if size != "full" and not whole:
+            raise ValueError(f"must be 'full' or a whole number in [1, 4000]; got {json.dumps(size, default=repr)}")
         return size

@@ -71,6 +71,8 @@ class Job:
     finished: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     run_id: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set with finished: what a stop that waits for the run's end waits on."""
 
 
 class Jobs:
@@ -142,6 +144,7 @@ class Jobs:
             if store is not None:
                 store.close()
             job.finished = True
+            job.done.set()
 
 
 def build_model(spec: TrainSpec) -> Model:

@@ -80,12 +80,15 @@ def quadratic_verdict(
 
 
 def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
-                 steps: int) -> dict[str, Any]:
-    """Verdict for a path on a surface with no closed form, read from the path itself.
+                 steps: int, ahead: np.ndarray | None = None) -> dict[str, Any]:
+    """Verdict for a path on a surface with no closed form, read from the path itself (and from ``ahead``,
+    f read at growing distances along its last heading, paths.values_ahead).
 
     undefined   f is not a finite number at the start
     unbounded   f fell from f_0 to its lowest value at the last point, and faster at the end than at
-                the start, by more than RUNS_OFF*(1 + |f_0|) (or it left the box while so falling)
+                the start, by more than RUNS_OFF*(1 + |f_0|) (or it left the box while so falling);
+                or it fell on every step and f keeps falling ahead of it, to more than
+                RUNS_OFF*(1 + |f_0|) below the last point (f = x: a constant slope, no minimum)
     diverges    it left the box (or f stopped being finite) at step diverged_at
     converges   |grad f| < SETTLED at the last point
     oscillates  not settled, and f_{k+1} > f_k on some step
@@ -112,9 +115,22 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
     if values.size > 1 and float(np.max(np.diff(values))) > 0:
         return {"optimizer": optimizer, "verdict": "oscillates", "why": (
             f"{unsettled}; f went up on some steps: the rate overshoots where the surface is steep")}
+    if _falls_away(values, ahead):
+        assert ahead is not None
+        return {"optimizer": optimizer, "verdict": "unbounded", "why": (
+            f"{unsettled}; f fell on every step and keeps falling far ahead along its heading (down to "
+            f"{ahead[-1]:.4g}): f has no minimum that way (unbounded below), so the path runs off to -infinity")}
     return {"optimizer": optimizer, "verdict": "descending", "why": (
         f"{unsettled}; f fell on every step: it is still descending, not yet converged within "
         f"the {steps} steps")}
+
+
+def _falls_away(values: np.ndarray, ahead: np.ndarray | None) -> bool:
+    """f read ahead of the last point falls at every distance, to RUNS_OFF*(1 + |f_0|) below it."""
+    if ahead is None or ahead.size < 2 or not np.all(np.isfinite(ahead)):
+        return False
+    steps = np.diff(np.concatenate([[values[-1]], ahead]))
+    return bool(np.all(steps < 0) and ahead[-1] < values[-1] - RUNS_OFF * (1.0 + abs(values[0])))
 
 
 def _runs_off(values: np.ndarray, left: bool) -> bool:

@@ -35,7 +35,8 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
                                                     req.learning_rate, req.momentum))
         else:
             slope = paths.gradient_norm(surf, shape, run.points[-1]) if len(run.points) else math.inf
-            found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps))
+            ahead = paths.values_ahead(surf, shape, run.points)
+            found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps, ahead))
     curvature = paths.hessian_eigenvalues(surf, shape, start)
     return {
         "surface": req.surface,

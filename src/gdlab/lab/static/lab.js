@@ -19,7 +19,7 @@ async function api(path, body) {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
   const data = await response.json();
-  if (!response.ok) throw new Error(data.detail || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(data.detail || response.statusText), { errors: data.errors });
   return data;
 }
 
@@ -55,12 +55,48 @@ function noteRequest(id, first) {  // the note while a tab's request is out
 
 // ------------------------------------------------------------------ tabs
 function showTab(name) {
-  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach((b) => {
+    const on = b.dataset.tab === name;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-selected", String(on));
+    b.tabIndex = on ? 0 : -1;  // one tab stop for the tab list; the arrow keys move between tabs
+  });
   document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("active", p.id === name));
   if (name === "batches" && !R.data) runRegression();
   document.querySelectorAll(`#${name} .js-plotly-plot`).forEach((el) => Plotly.Plots.resize(el));
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+document.querySelector("[role=tablist]").addEventListener("keydown", (ev) => {  // the ARIA tabs pattern
+  const tabs = [...document.querySelectorAll(".tab")];
+  const at = tabs.indexOf(document.activeElement);
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[ev.key];
+  if (at < 0 || next === undefined) return;
+  ev.preventDefault();
+  const tab = tabs[(next + tabs.length) % tabs.length];
+  showTab(tab.dataset.tab);
+  tab.focus();
+});
+
+// A slider over log10 of a value (the learning rate, the condition number) keeps a fine step, so that any
+// value can be set, but its arrow keys move DECADE_KEY_STEP of a decade (the browser's own step, 0.001 of a
+// decade, took ~1000 presses per decade); Page Up/Down five times that.
+const DECADE_KEY_STEP = 0.05;
+
+function decadeKeys(id) {
+  $(id).addEventListener("keydown", (ev) => {
+    const by = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, PageUp: 5, PageDown: -5 }[ev.key];
+    if (by === undefined) return;
+    ev.preventDefault();
+    const el = $(id);
+    el.value = String(Math.min(+el.max, Math.max(+el.min, +el.value + by * DECADE_KEY_STEP)));
+    el.dispatchEvent(new Event("input"));
+    el.dispatchEvent(new Event("change"));
+  });
+}
+
+function sayValue(id, text) {  // what a screen reader says for a slider: the value shown, not its log10
+  $(id).setAttribute("aria-valuetext", text);
+}
 
 // ------------------------------------------------------------------ surfaces
 const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale: 0.01, saddle: 0.1, formula: 0.05 };
@@ -103,6 +139,7 @@ function clearSurface() {  // no chart, info or verdict of an earlier answer bes
   S.data = null;
   Plotly.purge(plot);  // its click listener goes with it
   delete plot.dataset.clicks;
+  delete plot.dataset.view;
   plot.dataset.paths = "0";
   $("s-info").innerHTML = "";
   $("s-verdict").dataset.verdict = "";
@@ -126,6 +163,8 @@ async function updateSurface() {
   }
   $("s-lr-out").textContent = fmt(req.learning_rate);
   $("s-condition-out").textContent = fmt(req.condition);
+  sayValue("s-lr", fmt(req.learning_rate));
+  sayValue("s-condition", fmt(req.condition));
   $("s-angle-out").textContent = `${req.angle}°`;
   $("s-momentum-out").textContent = req.momentum;
   // the contour depends only on the surface: reuse it when only the rate, optimizers or start moved
@@ -184,6 +223,14 @@ function drawSurface() {
     uirevision: d.surface,
   };
   const plot = $("s-plot");
+  // a new view (another surface) starts a new chart: Plotly.react kept the old x range under scaleanchor and
+  // constrain (Rosenbrock's [-2, 2] drawn over [-3, 3] after Himmelblau, blank bands at the sides)
+  const view = d.view.join(",");
+  if (plot.dataset.view !== view) {
+    Plotly.purge(plot);  // its click listener goes with it
+    delete plot.dataset.clicks;
+    plot.dataset.view = view;
+  }
   Plotly.react(plot, traces, layout, CONFIG).then(() => {
     if (!plot.dataset.clicks) {
       plot.dataset.clicks = "on";
@@ -204,8 +251,10 @@ function showVerdicts() {
   box.innerHTML = d.verdicts.map((v) =>
     `<p><b>${LABELS[v.optimizer]}</b>: <span class="${v.verdict}">${v.verdict}</span> — ${esc(v.why)}.</p>`).join("");
   const q = d.quadratic;
-  const steps = d.paths.map((p) => `${LABELS[p.optimizer]}: ${p.points.length - 1} steps` +
-    (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`));
+  // f undefined at the start: no step was taken (the verdict says "undefined"), not "diverged at step 1"
+  const steps = d.paths.map((p) => `${LABELS[p.optimizer]}: ` + (p.values[0] === null ? "no step (f is not defined at the start)"
+    : `${p.points.length - 1} steps` +
+      (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`)));
   $("s-info").innerHTML = (q
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
@@ -260,19 +309,36 @@ function regressionRequest() {
   const n = +$("r-n").value;
   const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
   return {
-    n, noise: +$("r-noise").value, seed: +$("r-seed").value, batch_size: batch,
+    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, 99999), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
     points: R.custom ? R.points : null, grid: 60,
   };
 }
 
+function clearRegression() {  // no chart or info line of an earlier answer beside an error (as on Surfaces)
+  R.data = null;
+  for (const id of ["r-contour", "r-updates", "r-samples"]) Plotly.purge(id);
+  $("r-contour").dataset.paths = "0";
+  $("r-scatter").innerHTML = "";
+  $("r-info").innerHTML = "";
+  $("r-info").dataset.diverged = "";
+}
+
 async function runRegression() {
   const seq = ++R.seq;
-  const req = regressionRequest();
+  let req;
+  try {
+    req = regressionRequest();
+  } catch (err) {  // a field the page refuses before asking
+    showNote("r-status", err.message, "error");
+    clearRegression();
+    return;
+  }
   $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
   for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
+  sayValue("r-lr", fmt(req.learning_rate));
   noteRequest("r-status", !R.data);
   try {
     const d = await api("/api/regression", req);
@@ -283,7 +349,9 @@ async function runRegression() {
     drawRegression();
     showNote("r-status", "", null);
   } catch (err) {
-    if (seq === R.seq) showNote("r-status", err.message, "error");
+    if (seq !== R.seq) return;
+    showNote("r-status", err.message, "error");
+    clearRegression();
   }
 }
 
@@ -380,30 +448,77 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
   });
 }
 $("r-run").addEventListener("click", runRegression);
+for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
 $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
 
 // ------------------------------------------------------------------ train
-const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0 };
+const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
+const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0 };
+
+// the form's labels, for the page's own messages and the server's 422 ones ("field: message")
+const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
+                   learning_rate: "Learning rate", momentum: "Momentum", schedule: "Schedule",
+                   warmup_steps: "Warmup updates", stop: "Stop rules", epochs: "Epochs" };
+// the models each data set takes (gdlab refuses linear on classes and logistic on regression)
+const T_MODELS = { linreg: ["linear", "mlp"], mnist1d: ["logistic", "mlp"] };
+
+function said(text) { return text === "" ? "nothing (the field is empty)" : JSON.stringify(text); }
 
 function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
   const text = $(id).value.trim();
-  if (text === "" || !Number.isFinite(Number(text))) {
-    throw new Error(`${name} must be a number; got ${text === "" ? "nothing (the field is empty)" : JSON.stringify(text)}.`);
-  }
+  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(text)}.`);
   return Number(text);
+}
+
+function hiddenSizes() {  // "64,64" -> [64, 64]; every entry named when it is not a size
+  const text = $("t-hidden").value.trim();
+  const parts = text.split(",").map((p) => p.trim());
+  const bad = parts.filter((p) => !/^\d+$/.test(p) || +p < 1 || +p > 256);
+  if (text === "" || parts.length > 3 || bad.length) {
+    const why = text === "" ? "got nothing (the field is empty)"
+      : parts.length > 3 ? `got ${parts.length} sizes`
+      : `${bad.map((p) => (p === "" ? "an empty entry" : JSON.stringify(p))).join(", ")} ${bad.length > 1 ? "are" : "is"} not a whole number in [1, 256]`;
+    throw new Error(`Hidden sizes must be 1 to 3 whole numbers in [1, 256], separated by commas (such as 64,64); ${why}.`);
+  }
+  return parts.map(Number);
+}
+
+function batchSize(variant) {
+  if (variant === "full") return "full";
+  if (variant === "sgd") return 1;
+  const text = $("t-batch").value.trim();
+  const v = Number(text);
+  if (text === "" || !Number.isInteger(v) || v < 1 || v > 4000) {
+    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said(text)}.`);
+  }
+  return v;
 }
 
 function trainRequest() {
   const variant = $("t-variant").value;
   const stop = $("t-stop").value.trim();
-  return {
-    dataset: $("t-dataset").value, model: $("t-model").value,
-    hidden: $("t-hidden").value.split(",").map((s) => parseInt(s, 10)).filter((h) => h > 0),
-    batch_size: variant === "full" ? "full" : variant === "sgd" ? 1 : filled("t-batch", "batch_size"),
-    learning_rate: filled("t-lr", "learning_rate"), momentum: filled("t-momentum", "momentum"),
-    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "warmup_steps"),
-    stop: stop || null, epochs: filled("t-epochs", "epochs"),
+  const model = $("t-model").value;
+  const req = {
+    dataset: $("t-dataset").value, model,
+    batch_size: batchSize(variant),
+    learning_rate: filled("t-lr", "Learning rate"), momentum: filled("t-momentum", "Momentum"),
+    schedule: $("t-schedule").value, warmup_steps: filled("t-warmup", "Warmup updates"),
+    stop: stop || null, epochs: filled("t-epochs", "Epochs"),
   };
+  if (model === "mlp") req.hidden = hiddenSizes();  // the other models have no hidden layers: not sent
+  return req;
+}
+
+function trainError(err) {  // the server's 422 fields by the form's labels
+  if (!err.errors) return err.message;
+  return err.errors.map((e) => `${T_LABELS[e.field.split(".")[0]] || e.field}: ${e.message}`).join("; ");
+}
+
+function fitModels() {  // Hidden sizes only for the MLP; the Model list only what the data set takes
+  const allowed = T_MODELS[$("t-dataset").value];
+  for (const option of $("t-model").options) option.disabled = !allowed.includes(option.value);
+  if (!allowed.includes($("t-model").value)) $("t-model").value = allowed[0];
+  $("t-hidden").disabled = $("t-model").value !== "mlp";
 }
 
 function drawTraining() {
@@ -414,11 +529,27 @@ function drawTraining() {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
   let last = Math.max(1, ...x);  // the widest run shown sets the axis
+  const trained = loss.flatMap((t) => t.y);  // the losses that set the y axis (not a diverged run's last one)
+  const blowups = [];  // a diverged past run's last loss (1e22, or none): marked, not allowed to set the axis
   Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
-    loss.push({ type: "scatter", mode: "lines", name: `run ${id} train loss`, x: run.history.epoch,
-                y: run.history.train_loss, line: { dash: "dot", width: 1.5, color: OVERLAY_COLORS[i % OVERLAY_COLORS.length] } });
+    const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
+    const xs = [...run.history.epoch], ys = [...run.history.train_loss];
+    if (run.status === "diverged" && ys.length) blowups.push({ id, color, x: xs.pop(), y: ys.pop() });
+    trained.push(...ys);
+    // a single point drawn as "lines" is invisible: a marker
+    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss`, x: xs,
+                y: ys, line: { dash: "dot", width: 1.5, color }, marker: { color, size: 7 } });
     last = Math.max(last, ...run.history.epoch);
   });
+  const yrange = lossRange(trained, blowups);
+  for (const b of blowups) {  // at its value when the axis holds it, else on the top edge; the hover tells it
+    const value = b.y === null ? "not finite" : fmt(b.y);
+    const over = b.y === null || !yrange || Math.log10(b.y) > yrange[1];
+    loss.push({ type: "scatter", mode: "markers", name: `run ${b.id} diverged (loss ${value})`,
+                x: [b.x], y: [over && yrange ? Math.pow(10, yrange[1] - 0.03 * (yrange[1] - yrange[0])) : b.y],
+                cliponaxis: false, marker: { symbol: "triangle-up", size: 11, color: b.color },
+                hovertext: [`run ${b.id} diverged in epoch ${b.x}: loss ${value}`], hoverinfo: "text" });
+  }
   // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
   // objects since plotly.js 3
   const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(last / 10)),
@@ -441,7 +572,9 @@ function drawTraining() {
                           text: "the train loss appears here, one point per epoch" }];
   }
   Plotly.react("t-loss", loss, { ...small, ...mark, title: { text: "loss", x: 0.01, xanchor: "left", font: { size: 13 } },
-    xaxis: { ...epochs, visible: !empty }, yaxis: { title: { text: "loss" }, type: "log", visible: !empty } }, CONFIG);
+    xaxis: { ...epochs, visible: !empty },
+    yaxis: { title: { text: "loss" }, type: "log", visible: !empty, ...(yrange ? { range: yrange } : { autorange: true }) },
+  }, CONFIG);
   const acc = e.some((r) => r.test_accuracy !== undefined && r.test_accuracy !== null)
     ? [{ type: "scatter", mode: "lines+markers", name: "test accuracy", x, y: e.map((r) => r.test_accuracy), line: { color: "#2e7d32" } }]
     : [];
@@ -453,12 +586,37 @@ function drawTraining() {
   $("t-loss").dataset.epochs = String(e.length);
 }
 
+function lossRange(trained, blowups) {
+  // the log axis over the finite trained losses, when a diverged run's last loss lies above them (or is not
+  // finite): a 1e22 would flatten every other curve; null lets Plotly fit the axis itself
+  const logs = trained.filter((v) => v !== null && Number.isFinite(v) && v > 0).map(Math.log10);
+  if (!logs.length || !blowups.length) return null;
+  const lo = Math.min(...logs), hi = Math.max(...logs);
+  if (!blowups.some((b) => b.y === null || !(Math.log10(b.y) <= hi))) return null;
+  const pad = Math.max(0.1, 0.08 * (hi - lo));
+  return [lo - pad, hi + pad];
+}
+
+// Epochs come in bursts (the stream is read every 50 ms; a fast run sends dozens at once): a full redraw per
+// epoch froze the page for seconds (Stop could not be clicked). The chart is redrawn at most once per
+// animation frame, with every epoch that came before it.
+function redrawTraining() {
+  if (!T.frame) T.frame = requestAnimationFrame(() => { T.frame = 0; drawTraining(); });
+}
+
+function flushTraining() {  // a redraw asked for and not yet done, now
+  if (T.frame) { cancelAnimationFrame(T.frame); T.frame = 0; drawTraining(); }
+}
+
 async function startTraining() {
   if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
     T.source.close();
-    api(`/api/train/${T.job}/stop`, {}).catch(() => {});
-    $("t-start").disabled = false;  // live again should the new run be refused
     $("t-stop-btn").disabled = true;
+    $("t-status").textContent = "stopping the running run…";
+    // awaited to its end: asked for at once, the new run was refused while the old one finished its epoch
+    // ("at most 2 training runs at once") and the chart stayed empty
+    await api(`/api/train/${T.job}/stop?wait=${STOP_WAIT_S}`, {}).catch(() => {});
+    $("t-start").disabled = false;  // live again should the new run be refused
   }
   T.epochs = [];
   drawTraining();
@@ -479,10 +637,11 @@ async function startTraining() {
       showNote("t-note", "", null);
       $("t-status").textContent = `epoch ${row.epoch}: train loss ${fmt(row.train_loss)}` +
         (row.test_accuracy !== undefined && row.test_accuracy !== null ? `, test accuracy ${fmt(row.test_accuracy)}` : "");
-      drawTraining();
+      redrawTraining();
     });
     const finish = (text, cls) => {
       source.close();
+      flushTraining();  // the last epochs drawn before the line under the buttons says the run ended
       $("t-start").disabled = false;
       $("t-stop-btn").disabled = true;
       if (cls === "error") {  // the error in the note, in red; the line under the buttons says where to look
@@ -503,7 +662,7 @@ async function startTraining() {
       else if (source.readyState === EventSource.CLOSED) finish("the connection closed", "error");
     });
   } catch (err) {  // refused before it started
-    showNote("t-note", err.message, "error");
+    showNote("t-note", trainError(err), "error");
     $("t-status").textContent = "";
   }
 }
@@ -539,6 +698,8 @@ $("t-start").addEventListener("click", startTraining);
 $("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
 $("t-runs-box").addEventListener("toggle", loadRuns);
 $("t-variant").addEventListener("change", () => { $("t-batch").disabled = $("t-variant").value !== "minibatch"; });
+for (const id of ["t-dataset", "t-model"]) $(id).addEventListener("change", fitModels);
+fitModels();
 
 // ------------------------------------------------------------------ learn: presets
 const PRESETS = {
@@ -559,7 +720,7 @@ const PRESETS = {
   batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
   schedule() {
     showTab("train");
-    $("t-dataset").value = "linreg"; $("t-model").value = "linear";
+    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
     $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
     $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
     startTraining();  // like the other lessons: open it running
