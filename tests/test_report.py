@@ -19,6 +19,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import gdlab as gd
+import gdlab.report.summary as summary_module
 from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
@@ -82,7 +83,12 @@ def test_epochs_and_seconds_to_target_follow_the_histories(sweep, comparison) ->
         hits = np.nonzero(accuracy >= 0.2)[0]
         expected = int(hits[0]) + 1 if hits.size else None
         assert variant.epochs_to_target == expected
-        per_epoch = np.median(group.history["epoch_time"][:, 0, 0]) / group.status.size
+        runs = [(int(n), group.status[i, j]) for (i, j), n in np.ndenumerate(group.epochs_run)]
+        rerun = {n - 1 for n, status in runs if status == "diverged"}  # the epochs a config diverged in
+        kept = [k for k in range(max(n for n, _ in runs)) if k not in rerun]
+        assert kept  # the median is over the other epochs (each config's, as many times as configs ran it)
+        times = [group.history["epoch_time"][k, 0, 0] for n, _ in runs for k in range(n) if k not in rerun]
+        per_epoch = np.median(times) / group.status.size
         assert variant.seconds_per_epoch == pytest.approx(per_epoch)
         if expected is not None:
             assert variant.seconds_to_target == pytest.approx(expected * per_epoch)
@@ -604,3 +610,21 @@ def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     rows = [{**r, "initial_train_loss": 2.3209} for r in toy.rows]
     text = conclusion(summarize(Comparison(toy.settings, toy.variants, rows, toy.histories)))
     assert "the train loss only fell from about 2.321 to 2.319 (" in text, text
+
+
+def test_seconds_per_epoch_leave_out_the_epoch_a_config_diverged_in() -> None:
+    """With two epochs the median was a mean: the epoch re-run to find a divergence made a variant's seconds
+    per epoch many times too large."""
+    rows, histories = [], []
+    for rate, status, times in ((0.1, "max_epochs", [5.0, 0.1]), (1e3, "diverged", [5.0])):
+        for seed in (0, 1):
+            rows.append({"learning_rate": rate, "batch_size": 100, "seed": seed, "status": status,
+                         "final_train_loss": 1.0 if status != "diverged" else math.inf, "initial_train_loss": 5.5})
+            histories.append({"train_loss": [1.0] * len(times), "epoch_time": times})
+    variants = [{"batch_size": 100, "label": "batch GD", "steps_per_epoch": 1, "configs": 4, "seconds": 0.0}]
+    settings = {"dataset": "toy", "model": "linear", "n_train": 100, "n_test": 0, "epochs": 2, "seeds": [0, 1],
+                "target": None, "metric": "final_train_loss", "learning_rates": {"100": [0.1, 1e3]}}
+    toy = Comparison(settings, variants, rows, histories)
+    assert summary_module.seconds_per_epoch(toy, 100) == pytest.approx(0.1 / 4)  # was 5.0 / 4
+    alone = Comparison(settings, variants, rows[2:], histories[2:])  # only the diverged epoch: it is all there is
+    assert summary_module.seconds_per_epoch(alone, 100) == pytest.approx(5.0 / 2)

@@ -110,12 +110,14 @@ def curves(comparison: Comparison, batch_size: int, learning_rate: float, name: 
 def seconds_per_epoch(comparison: Comparison, batch_size: int) -> float:
     """The median epoch time of the batch size's group divided by its configs.
 
-    The median leaves out the one-off epochs re-run to find where some config diverged.
+    The epochs in which some config diverged (its history's last), re-run in part to find where, are left out
+    while others remain: with two epochs a median is a mean, and a re-run counted in it.
     """
-    times = [t for r, h in zip(comparison.rows, comparison.histories) if r["batch_size"] == batch_size
-             for t in h.get("epoch_time", [])]
-    configs = sum(r["batch_size"] == batch_size for r in comparison.rows)
-    return float(np.median(times)) / configs if times else math.nan
+    group = [(r, h.get("epoch_time", [])) for r, h in zip(comparison.rows, comparison.histories)
+             if r["batch_size"] == batch_size]
+    rerun = {len(times) - 1 for r, times in group if r.get("status") == "diverged"}
+    times = [t for _, ts in group for k, t in enumerate(ts) if k not in rerun] or [t for _, ts in group for t in ts]
+    return float(np.median(times)) / len(group) if times else math.nan
 
 
 def reach(curve: np.ndarray, target: float | None, metric: str) -> int | None:
