@@ -14,7 +14,8 @@ from typing import Any
 
 ALIASES = {"batch_size": "batch_sizes", "learning_rate": "learning_rates"}
 """The library's name -> the command's option where they differ: gd.sweep's batch_size and learning_rate
-are compare's --batch-sizes and --learning-rates. (gd.datasets.from_file's target is renamed target_column by the commands' load_data.)"""
+are compare's --batch-sizes and --learning-rates. (gd.datasets.from_file's target and path are renamed
+target_column and dataset by the commands' load_data.)"""
 ID_NAMES = ("run_id", "run_ids", "sweep_id")
 """The store's names for an id: the argument of a command that takes one (RUN_ID, RUN_IDS, ID_OR_FILE)."""
 
@@ -35,8 +36,7 @@ def as_options(message: str, params: Sequence[Any], args: Sequence[str]) -> str:
     an argument is named as the usage line shows it (its metavar, else its name in capitals). A
     snake_case name is renamed wherever it stands outside quotes; a plain word (epochs, schedule) only
     as a name: before =, must, needs, applies, cannot or a quoted value, or after 'than'. A name two options
-    could mean (compare's target: --target or, from the data loader, --target-column) is renamed only
-    when just one of them was typed.
+    could mean is renamed only when just one of them was typed.
     """
     table = _options(params)
     kept = [m.span() for pattern in (_QUOTED, _CALL) for m in pattern.finditer(message)]

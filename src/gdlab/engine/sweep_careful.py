@@ -37,8 +37,9 @@ def rerun_careful(
     spec: EpochSpec, inputs: tuple[Any, ...], bad: np.ndarray, fast: tuple[Any, Any, EpochStats], mesh: Mesh | None,
 ) -> tuple[Any, Any, EpochStats, float]:
     """The epoch's (params, state, stats) with the pairs where ``bad`` (seeds x pairs) holds a config run
-    again careful from ``inputs`` (the fast epoch's arguments), and the seconds spent compiling the careful
-    program (0.0 once compiled); ``fast`` is what the fast epoch returned."""
+    again careful from ``inputs`` (the fast epoch's arguments), and the seconds spent compiling (the careful
+    program and the small ones that take and merge its pairs; 0.0 once compiled); ``fast`` is what the fast
+    epoch returned."""
     params, state, keys, epoch, scale, active, test, arrays = inputs
     new_params, new_state, stats = fast
     width = 1 if mesh is None else int(mesh.shape[CONFIGS])
