@@ -275,7 +275,7 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--weight-decay", "-1"], "--weight-decay must be a float in [0.0, inf); got -1.0."),
         (["--learning-rate", "1e39"], "--learning-rate must be at most 3.403e+38 in size to fit float32; got 1e+39."),
         (["--learning-rate", "1e-320"],  # it trained with a rate of 0
-         "--learning-rate must be at least 1.175e-38 in size (where not 0) to fit float32; got 1e-320."),
+         "--learning-rate must be at least 1.401e-45 in size (where not 0) to fit float32; got 1e-320."),
         (["--seed", "-1"], "--seed must be an integer in [0, 4294967295]; got -1."),
         (["--metrics", "fast"], "--metrics must be one of {'exact', 'running'}; got 'fast'."),
         (["--test-every", "0"], "--test-every must be an integer in [1, "),

@@ -214,13 +214,17 @@ def test_a_number_too_large_for_the_params_dtype_is_refused_not_made_inf(rule, n
 
 @pytest.mark.parametrize(
     ("rule", "name"),
-    [(lambda: gd.sgd(1e-320), "learning_rate"), (lambda: gd.sgd(0.1, momentum=1e-40), "momentum"),
-     (lambda: gd.sgd(0.1, weight_decay=1e-39), "weight_decay")],
+    [(lambda: gd.sgd(1e-320), "learning_rate"), (lambda: gd.sgd(0.1, momentum=1e-46), "momentum"),
+     (lambda: gd.sgd(0.1, weight_decay=1e-50), "weight_decay")],
     ids=["rate", "momentum", "weight_decay"],
 )
 def test_a_number_too_small_for_the_params_dtype_is_refused_not_made_zero(rule, name) -> None:
     """gd.sgd(1e-320) trained with a learning rate of 0 (float32 has no such number), saying nothing."""
-    with pytest.raises(ValueError, match=rf"{name} must be at least 1.175e-38 in size \(where not 0\) to fit float32"):
+    with pytest.raises(ValueError, match=rf"{name} must be at least 1.401e-45 in size \(where not 0\) to fit float32"):
         rule().init({"w": jnp.zeros(3)})
-    hyper = gd.sgd(2e-38, momentum=0.0, weight_decay=0.0).init({"w": jnp.zeros(3)}).hyper
-    assert float(hyper.learning_rate[0]) == pytest.approx(2e-38) and float(hyper.weight_decay) == 0.0
+    hyper = gd.sgd(1e-40, momentum=0.0, weight_decay=0.0).init({"w": jnp.zeros(3)}).hyper  # subnormal: kept
+    assert float(hyper.learning_rate[0]) == pytest.approx(1e-40, rel=1e-3) and float(hyper.weight_decay) == 0.0
+    half = gd.sgd(1e-5).init({"w": jnp.zeros(3, jnp.float16)}).hyper  # float16's subnormal 1e-5 was refused
+    assert float(half.learning_rate[0]) == pytest.approx(1e-5, rel=1e-2)
+    with pytest.raises(ValueError, match=r"learning_rate must be at least 5.96e-08 in size \(where not 0\) to fit float16"):
+        gd.sgd(1e-8).init({"w": jnp.zeros(3, jnp.float16)})

@@ -39,7 +39,7 @@ def array_as_list(value: Any) -> Any:
 
 def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
     """value as an array of dtype, refused when a finite number becomes inf there (1e39 in float32), or a
-    number other than 0 falls below the smallest normal one (1e-320: 0 or subnormal, flushed to 0 on a CPU)."""
+    number other than 0 becomes 0 there (1e-320 in float32; a subnormal one, 1e-5 in float16, is kept)."""
     with np.errstate(over="ignore", under="ignore"):
         array = np.asarray(value, dtype)
     given = np.asarray(value, np.float64)
@@ -48,8 +48,8 @@ def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
     if np.any(np.isinf(array) & np.isfinite(given)):
         largest = float(np.finfo(array.dtype).max)
         raise ValueError(f"{name} must be at most {largest:.4g} in size to fit {array.dtype.name}; got {value!r}.")
-    tiny = float(np.finfo(array.dtype).tiny)
-    if np.any((given != 0) & (np.abs(given) < tiny)):
+    if np.any((given != 0) & (array == 0)):
+        tiny = float(np.finfo(array.dtype).smallest_subnormal)
         raise ValueError(f"{name} must be at least {tiny:.4g} in size (where not 0) to fit {array.dtype.name}; "
                          f"got {value!r}.")
     return array
