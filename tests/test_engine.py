@@ -511,6 +511,20 @@ def test_a_checkpoint_of_another_model_rule_or_longer_run_is_refused() -> None:
     assert gd.fit(gd.models.linear(), data, gd.sgd(0.1), epochs=3, resume=saved[2]).epochs_run == 3
 
 
+def test_a_checkpoint_of_the_same_rule_with_other_numbers_is_refused_not_silently_kept() -> None:
+    """A checkpoint of sgd(0.1, momentum=0.9) resumed with sgd(0.5, momentum=0.9) went on at the
+    checkpoint's 0.1 (its numbers live in the rule state); it is now refused, naming the number."""
+    data = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+    saved: list[gd.Checkpoint] = []
+    gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=3, on_epoch=saved.append)
+    with pytest.raises(ValueError, match=r"rule must be the checkpoint's to resume it .*: its learning_rate was "
+                                         r"\[0\.1\d*\]; got \[0\.5\]\."):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.5, momentum=0.9), epochs=5, resume=saved[2])
+    with pytest.raises(ValueError, match=r"its momentum was 0\.(9|89)\d*; got 0\.(8|79)\d*\."):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.8), epochs=5, resume=saved[2])
+    assert gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=5, resume=saved[2]).epochs_run == 5
+
+
 def test_whole_data_slices_divide_the_rows_where_a_divisor_is_near_the_limit() -> None:
     from gdlab.engine.epoch import slice_rows
 

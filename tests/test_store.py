@@ -202,7 +202,7 @@ def test_resume_refuses_other_settings_other_data_and_finished_runs(tmp_path, da
     with pytest.raises(KeyboardInterrupt):
         gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=_interrupt_at(2), **KW)
     run_id = recorder.run_id
-    with pytest.raises(gd.store.StoreError, match=r"rule must be the run's to resume run .*: it was \{"):
+    with pytest.raises(gd.store.StoreError, match=r"rule must be the run's to resume run \w+: its learning_rate was \["):
         gd.resume(run_id, store, gd.models.linear(), data, gd.sgd(gd.schedules.cosine(0.07, 200), momentum=0.5))
     with pytest.raises(gd.store.StoreError, match="epochs must be the run's"):
         gd.resume(run_id, store, gd.models.linear(), data, _rule(), epochs=9)
@@ -213,6 +213,69 @@ def test_resume_refuses_other_settings_other_data_and_finished_runs(tmp_path, da
     gd.resume(run_id, store, gd.models.linear(), data, _rule())
     with pytest.raises(gd.store.StoreError, match=r"has finished \(max_epochs\); there is nothing to resume"):
         gd.resume(run_id, store, gd.models.linear(), data, _rule())
+
+
+def _sgd(*args, **kwargs):
+    return lambda: gd.sgd(*args, **kwargs)
+
+
+RECORDED_AND_GIVEN = {  # what a run was recorded with, what a resume gives instead, the message
+    "nesterov": ({"rule": _sgd(0.1, momentum=0.9)}, {"rule": _sgd(0.1, momentum=0.9, nesterov=True)},
+                 "rule must be the run's to resume run \\w+: its nesterov was false; got true."),
+    "schedule kind": ({"rule": _sgd(gd.schedules.cosine(0.1, 40, 0.05))}, {"rule": _sgd(gd.schedules.step(0.1, 40, 0.05))},
+                      "rule must be the run's .*: its schedule was \"cosine\\(restarts=False\\)\"; got \"step\"."),
+    "reduce_lr left out": ({"reduce_lr": lambda: gd.schedules.reduce_on_plateau(0.5, patience=0)}, {},
+                           "reduce_lr must be the run's .*: it was \\{\"factor\": 0.5, .*\\}; got null."),
+    "stop settings": ({"stop": lambda: gd.stop.plateau(1e-2, 2)}, {"stop": lambda: gd.stop.plateau(1e-9, 20)},
+                      ("stop must be the run's .*: it was \"plateau\\(tol=0.01, patience=2\\) \\| diverged\\(factor=100.0\\)\"; "
+                      "got \"plateau\\(tol=1e-09, patience=20\\)")),
+    "track_sharpness added": ({}, {"track_sharpness": lambda: 1}, "track_sharpness must be the run's .*: it was 0; got 1."),
+}
+
+
+@pytest.mark.filterwarnings("ignore::gdlab.ConvergenceWarning")  # the budget ends some of these runs
+@pytest.mark.parametrize("case", RECORDED_AND_GIVEN)
+def test_resume_refuses_any_setting_that_changes_the_run_and_the_recorded_ones_end_as_the_uninterrupted_run(
+    tmp_path, case
+) -> None:
+    """Not only a rule's numbers: its flags and schedule kind, reduce_lr, the stop rules' settings and
+    track_sharpness are recorded and checked; the recorded arguments still end bit for bit as the whole run."""
+    data = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+    recorded, given, message = RECORDED_AND_GIVEN[case]
+
+    def arguments(which: dict) -> dict:
+        made = {key: make() for key, make in which.items()}
+        return {"rule": gd.sgd(0.1), **made}
+
+    whole = gd.fit(gd.models.linear(), data, **arguments(recorded), epochs=8)
+    store = gd.store.open(tmp_path / "runs.db")
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, **arguments(recorded), epochs=8, record=store, on_epoch=_interrupt_at(3))
+    run_id = store.last_run_id
+    args = arguments(given)
+    with pytest.raises(gd.store.StoreError, match=message):
+        gd.resume(run_id, store, gd.models.linear(), data, args.pop("rule"), **args)
+    assert store.run(run_id).status == "interrupted"  # a refused resume changes nothing
+    args = arguments(recorded)
+    _assert_same_run(gd.resume(run_id, store, gd.models.linear(), data, args.pop("rule"), **args), whole)
+
+
+@pytest.mark.filterwarnings("ignore::gdlab.ConvergenceWarning")  # the budget ends some of these runs
+def test_a_run_recorded_before_rule_settings_stop_settings_and_reduce_lr_were_kept_still_resumes(tmp_path, data) -> None:
+    store = gd.store.open(tmp_path / "runs.db")
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, _rule(), record=store, on_epoch=_interrupt_at(2), stop=_stop(), **KW)
+    run_id = store.last_run_id
+    config = store.run(run_id).config
+    for key in ("stop_rule", "reduce_lr", "track_sharpness"):
+        del config[key]
+    for key in ("kind", "nesterov", "velocity", "schedule"):
+        del config["rule"][key]
+    store.connection.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config), run_id))
+    with pytest.raises(gd.store.StoreError, match="its learning_rate was"):  # the numbers are still checked
+        gd.resume(run_id, store, gd.models.linear(), data, gd.sgd(gd.schedules.cosine(0.07, 200), momentum=0.5))
+    whole = gd.fit(gd.models.linear(), data, _rule(), stop=_stop(), **KW)
+    _assert_same_run(gd.resume(run_id, store, gd.models.linear(), data, _rule(), stop=_stop()), whole)
 
 
 def _interrupt_at(epoch: int):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab.core.checks import check_bool, check_fits_dtype, check_float_range
-from gdlab.core.schedules import Schedule, ScheduleFn, as_schedule
+from gdlab.core.schedules import Schedule, ScheduleFn, as_schedule, schedule_kind
 from gdlab.core.types import Array, LearningRate, OptState, Params, UpdateRule, Updates
 
 
@@ -90,7 +90,10 @@ def sgd(
         m, wd = float(state.hyper.momentum), float(state.hyper.weight_decay)
         return stability_limit(curvature, m, nesterov, wd), stability_formula(m, nesterov, wd)
 
-    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn), stability_limit=limit)
+    settings = (("kind", "sgd"), ("nesterov", nesterov), ("velocity", use_velocity),
+                ("schedule", schedule_kind(schedule.fn)))
+    return UpdateRule(init=init, update=update, learning_rate=_sgd_learning_rate(schedule.fn), stability_limit=limit,
+                      settings=settings)
 
 
 def stability_limit(curvature: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> float:

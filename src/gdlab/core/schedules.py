@@ -139,7 +139,7 @@ def _exponential(staircase: bool) -> ScheduleFn:
         exponent = jnp.floor(t / decay_steps) if staircase else t / decay_steps
         return learning_rate * decay_rate**exponent
 
-    return fn
+    return _named(f"exponential(staircase={staircase})", fn)
 
 
 def inverse_time(learning_rate: float, decay_rate: float, decay_steps: int = 1) -> Schedule:
@@ -237,7 +237,7 @@ def _cosine(restarts: bool) -> ScheduleFn:
         s = jnp.mod(t, decay_steps) if restarts else jnp.minimum(t, decay_steps)
         return _cos_anneal(learning_rate, end_value, s / decay_steps)
 
-    return fn
+    return _named(f"cosine(restarts={restarts})", fn)
 
 
 def _cos_anneal(start: Any, end: Any, pct: Array) -> Array:
@@ -342,7 +342,7 @@ def _warmup(inner_fn: ScheduleFn) -> ScheduleFn:
         ramp = start_value + (peak - start_value) * t / warmup_steps
         return jnp.where(t < warmup_steps, ramp, inner_fn(inner, t - warmup_steps))
 
-    return fn
+    return _named(f"warmup({schedule_kind(inner_fn)})", fn)
 
 
 def join(schedules: Sequence[Any], boundaries_steps: Sequence[int]) -> Schedule:
@@ -380,7 +380,7 @@ def _join(fns: tuple[ScheduleFn, ...]) -> ScheduleFn:
             lr = jnp.where(t < boundary, lr, child_fn(child, t - boundary))
         return lr
 
-    return fn
+    return _named(f"join({', '.join(schedule_kind(f) for f in fns)})", fn)
 
 
 def by_epoch(schedule: Any, steps_per_epoch: int) -> Schedule:
@@ -400,7 +400,7 @@ def _by_epoch(inner_fn: ScheduleFn) -> ScheduleFn:
         inner, steps_per_epoch = params
         return inner_fn(inner, jnp.floor(_t(step) / steps_per_epoch))
 
-    return fn
+    return _named(f"by_epoch({schedule_kind(inner_fn)})", fn)
 
 
 def as_schedule(learning_rate: Any) -> Schedule:
@@ -456,7 +456,30 @@ def _wrap(schedule: Callable[[Any], Array]) -> ScheduleFn:
     def fn(params: Any, step: Any) -> Array:
         return jnp.asarray(schedule(step), jnp.result_type(float))
 
+    return _named(f"callable {_qualified(schedule)}", fn)
+
+
+_KINDS: dict[ScheduleFn, str] = {}
+"""Each schedule function's structure as text, by function (one per structure, so a small dict)."""
+
+
+def _named(kind: str, fn: ScheduleFn) -> ScheduleFn:
+    _KINDS[fn] = kind
     return fn
+
+
+def schedule_kind(fn: ScheduleFn) -> str:
+    """A schedule function's structure as text: its kind, flags and wrapped schedules, e.g.
+    "warmup(cosine(restarts=False))" (a run records it beside the schedule's numbers)."""
+    base: dict[ScheduleFn, str] = {
+        _constant: "constant", _step: "step", _multistep: "multistep", _inverse_time: "inverse_time",
+        _power: "power", _polynomial: "polynomial", _cyclic: "cyclic", _one_cycle: "one_cycle",
+    }
+    return base.get(fn) or _KINDS.get(fn) or f"function {_qualified(fn)}"
+
+
+def _qualified(fn: Any) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
 SCHEDULES: dict[str, Callable[..., Schedule]] = {

@@ -57,6 +57,8 @@ class StopRule(NamedTuple):
     """A metric by which the run returns its best epoch's params (early_stopping)."""
     children: tuple[StopRule, ...] = ()
     """The rules a combined rule (any/all) is made of."""
+    settings: tuple[tuple[str, Any], ...] = ()
+    """The (name, value) arguments the rule was made with (a recorded run keeps them: ``describe``)."""
 
     def __or__(self, other: StopRule) -> StopRule:
         return any_of(self, other)
@@ -74,7 +76,8 @@ class Fired(NamedTuple):
 
 
 def _threshold_rule(
-    name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[Metrics], str]
+    name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[Metrics], str],
+    settings: tuple[tuple[str, Any], ...],
 ) -> StopRule:
     """A memoryless rule: fires (and stays fired) once predicate(metrics[metric]) holds."""
 
@@ -86,14 +89,14 @@ def _threshold_rule(
     def explain(state: Fired, metrics: Metrics) -> tuple[str, str]:
         return status, f"{status}: {text(metrics)} at epoch {int(metrics['epoch'])}"
 
-    return StopRule(name, lambda: Fired(np.bool_(False)), update, explain, (metric,))
+    return StopRule(name, lambda: Fired(np.bool_(False)), update, explain, (metric,), settings=settings)
 
 
 def max_epochs(n: int) -> StopRule:
     """Fires after epoch n: epoch >= n."""
     n = check_int_range("max_epochs", n, 1)
     return _threshold_rule(
-        "max_epochs", "epoch", lambda e: e >= n, "max_epochs", lambda m: f"reached max_epochs {n}"
+        "max_epochs", "epoch", lambda e: e >= n, "max_epochs", lambda m: f"reached max_epochs {n}", (("n", n),)
     )
 
 
@@ -102,7 +105,7 @@ def max_steps(n: int) -> StopRule:
     n = check_int_range("max_steps", n, 1)
     return _threshold_rule(
         "max_steps", "step", lambda s: s >= n, "max_steps",
-        lambda m: f"reached max_steps {n} ({int(m['step'])} updates)",
+        lambda m: f"reached max_steps {n} ({int(m['step'])} updates)", (("n", n),)
     )
 
 
@@ -111,7 +114,7 @@ def time_budget(seconds: float) -> StopRule:
     seconds = check_positive_float("seconds", seconds)
     return _threshold_rule(
         "time_budget", "time", lambda t: t >= seconds, "time_budget",
-        lambda m: f"used the time budget {seconds:g} s ({float(m['time']):.3g} s)",
+        lambda m: f"used the time budget {seconds:g} s ({float(m['time']):.3g} s)", (("seconds", seconds),)
     )
 
 
@@ -120,7 +123,7 @@ def grad_norm(tol: float) -> StopRule:
     tol = check_positive_float("tol", tol)
     return _threshold_rule(
         "grad_norm", "grad_norm", lambda g: g < tol, "converged",
-        lambda m: f"gradient norm {float(m['grad_norm']):.2e} < {tol:.0e}",
+        lambda m: f"gradient norm {float(m['grad_norm']):.2e} < {tol:.0e}", (("tol", tol),)
     )
 
 
@@ -140,7 +143,7 @@ def target(metric: str, value: float) -> StopRule:
 
     return _threshold_rule(
         "target", metric, reached, "target_reached",
-        lambda m: f"{metric} {float(m[metric]):.4g} {sign} {value:g}",
+        lambda m: f"{metric} {float(m[metric]):.4g} {sign} {value:g}", (("metric", metric), ("value", value))
     )
 
 
@@ -184,7 +187,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
             )
         return "converged", f"converged: {what}, at {loss:.4g}, at epoch {epoch}"
 
-    return StopRule("plateau", init, update, explain, ("train_loss",))
+    return StopRule("plateau", init, update, explain, ("train_loss",), settings=(("tol", tol), ("patience", patience)))
 
 
 class EarlyState(NamedTuple):
@@ -230,7 +233,8 @@ def early_stopping(
         )
 
     restore = metric if check_bool("restore_best", restore_best) else None
-    return StopRule("early_stopping", init, update, explain, (metric,), restore=restore)
+    settings = (("metric", metric), ("patience", patience), ("min_delta", min_delta), ("restore_best", restore is not None))
+    return StopRule("early_stopping", init, update, explain, (metric,), restore=restore, settings=settings)
 
 
 class DivergedState(NamedTuple):
@@ -257,7 +261,7 @@ def diverged(factor: float = 100.0) -> StopRule:
         return "diverged", f"diverged: train loss {loss:.4g} {why} at epoch {int(metrics['epoch'])}"
 
     init = lambda: DivergedState(np.bool_(False), np.float64(np.nan))
-    return StopRule("diverged", init, update, explain, ("train_loss",))
+    return StopRule("diverged", init, update, explain, ("train_loss",), settings=(("factor", factor),))
 
 
 def any_of(*rules: StopRule) -> StopRule:
@@ -298,6 +302,14 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
 
     metrics = tuple(dict.fromkeys(m for r in flat for m in r.metrics))
     return StopRule(kind, init, update, explain, metrics, children=tuple(flat))
+
+
+def describe(rule: StopRule) -> str:
+    """The rule with its settings as text, e.g. "plateau(tol=0.01, patience=2) | diverged(factor=100.0)"."""
+    if rule.children:
+        parts = [f"({describe(c)})" if c.children else describe(c) for c in rule.children]
+        return (" | " if rule.name == "any" else " & ").join(parts)
+    return f"{rule.name}({', '.join(f'{k}={v!r}' for k, v in rule.settings)})"
 
 
 def leaves(rule: StopRule) -> tuple[StopRule, ...]:

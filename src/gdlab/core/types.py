@@ -47,6 +47,9 @@ class UpdateRule(NamedTuple):
     stability_limit: Callable[[OptState, float], tuple[float, str]] | None = None
     """(state, L) -> the largest stable constant learning rate on a quadratic whose Hessian's top
     eigenvalue is L, and its formula as text (None: 2/L, plain gradient descent)."""
+    settings: tuple[tuple[str, Any], ...] = ()
+    """(name, value) pairs of what the state's numbers leave out: the rule's kind and the structure
+    fixed when it was made (sgd: nesterov, velocity, the schedule's kind); a recorded run keeps them."""
 
 
 class Model(NamedTuple):

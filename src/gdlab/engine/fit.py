@@ -18,7 +18,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import StopRule, diverged, leaves
+from gdlab.core.stopping import StopRule, describe, diverged, leaves
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.data_parallel import (
     check_devices,
@@ -169,6 +169,8 @@ def fit(
     }
     if record is not None:
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
+                      "stop_rule": describe(stop), "reduce_lr": _reduce_config(reduce_lr),
+                      "track_sharpness": track_sharpness,
                       "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
                       **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
@@ -224,6 +226,24 @@ def _check_resume(resume: Checkpoint, params: Params, state: Any, epochs: int) -
                 f"resume must be a checkpoint of this model and rule (the same arguments otherwise); its {name} "
                 f"are {their_tree} where this run's are {our_tree}."
             )
+    _check_resume_numbers(resume, state)
+
+
+def _check_resume_numbers(resume: Checkpoint, state: Any) -> None:
+    """The checkpoint's rule numbers (sgd: the schedule's numbers, momentum, weight decay) are this rule's:
+    it goes on with its own, so a different rule would silently be the checkpoint's."""
+    theirs, ours = getattr(resume.opt_state, "hyper", None), getattr(state, "hyper", None)
+    if theirs is None or ours is None or not hasattr(ours, "_asdict"):
+        return
+    for name, value in ours._asdict().items():
+        recorded = getattr(theirs, name, None)
+        if recorded is None or _layout(recorded) != _layout(value):
+            continue  # a structure mismatch is _check_resume's to report
+        if not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(value))):
+            raise ValueError(
+                f"rule must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
+                f"its {name} was {_plain(recorded)}; got {_plain(value)}."
+            )
 
 
 def _layout(tree: Any) -> tuple[Any, list[tuple[int, ...]]]:
@@ -256,11 +276,16 @@ def _both(
 
 
 def _rule_config(rule: UpdateRule, state: Any) -> dict[str, Any]:
-    """The numbers in a rule's state (sgd: the schedule's numbers, momentum, weight decay)."""
+    """The numbers in a rule's state (sgd: the schedule's numbers, momentum, weight decay), then its
+    settings (sgd: kind, nesterov, velocity, the schedule's kind)."""
     hyper = getattr(state, "hyper", None)
-    if hyper is None:
-        return {}
-    return {k: _plain(v) for k, v in hyper._asdict().items()}
+    numbers = {} if hyper is None else {k: _plain(v) for k, v in hyper._asdict().items()}
+    return numbers | dict(rule.settings)
+
+
+def _reduce_config(reduce_lr: ReduceOnPlateau | None) -> dict[str, Any] | None:
+    """reduce_lr's settings (None: no reduce_lr)."""
+    return None if reduce_lr is None else {k: _plain(v) for k, v in reduce_lr._asdict().items()}
 
 
 def _plain(value: Any) -> Any:

@@ -186,14 +186,36 @@ def free_run_ids(conn: sqlite3.Connection, n: int) -> list[str]:
     return list(ids)
 
 
+NEWER_KEYS = {"stop_rule": "stop", "reduce_lr": "reduce_lr", "track_sharpness": "track_sharpness"}
+"""Settings recorded since resume checked them (by the name a message gives them); a run recorded before lacks them
+and is resumed unchecked there."""
+NEWER_RULE_KEYS = ("kind", "nesterov", "velocity", "schedule")
+"""A rule's settings recorded beside its numbers since then (unchecked where the record lacks them)."""
+
+
+def check_config(run: Run, config: dict[str, Any]) -> None:
+    """Every setting of config is the run's (those a run recorded before them lacks are not checked):
+    one StoreError naming the first that differs, the run's value and the one given."""
+    for key, value in config.items():
+        if key in NEWER_KEYS and key not in run.config:
+            continue
+        name, recorded = NEWER_KEYS.get(key, key), run.config.get(key)
+        if key == "rule" and isinstance(recorded, dict) and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in recorded or k not in NEWER_RULE_KEYS}
+        if config_json(recorded) == config_json(value):
+            continue
+        if isinstance(recorded, dict) and isinstance(value, dict):
+            part = next(k for k in dict.fromkeys([*value, *recorded])
+                        if config_json(recorded.get(k)) != config_json(value.get(k)))
+            raise StoreError(f"{name} must be the run's to resume run {run.id}: its {part} was "
+                             f"{config_json(recorded.get(part))}; got {config_json(value.get(part))}.")
+        raise StoreError(f"{name} must be the run's to resume run {run.id}: it was "
+                         f"{config_json(recorded)}; got {config_json(value)}.")
+
+
 def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[str, Any]) -> None:
     """Check the resumed run's configuration; take the run over; drop what came after the checkpoint."""
-    for key, value in config.items():
-        if config_json(run.config.get(key)) != config_json(value):
-            raise StoreError(
-                f"{key} must be the run's to resume run {run.id}: it was "
-                f"{config_json(run.config.get(key))}; got {config_json(value)}."
-            )
+    check_config(run, config)
     with transaction(conn):
         taken = conn.execute(
             "UPDATE runs SET status = 'running', reason = '', pid = ?, host = ?, process_start = ?, "

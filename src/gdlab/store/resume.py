@@ -75,10 +75,15 @@ def resume_point(
     store: Store, run: Run, model: Model | LossFn, data: Dataset, rule: UpdateRule,
     params: Params | None, loss: str | None, seed: int,
 ) -> Checkpoint | None:
-    """The run's last checkpoint rebuilt on the structures of this model and rule (None: none yet)."""
+    """The run's last checkpoint rebuilt on the structures of this model and rule (None: none yet), with
+    this rule's numbers: the recorder checks them against the run's, with the run's own message."""
     stored = load_checkpoint(store.connection, run.id)
     if stored is None:
         return None
     init_key, _ = seed_keys(np.uint32(seed))
     _, params_like, _ = objective_and_params(model, data, params, loss, init_key)
-    return restore(stored, params_like, rule.init(params_like))
+    state = rule.init(params_like)
+    point = restore(stored, params_like, state)
+    if hasattr(state, "hyper") and hasattr(point.opt_state, "_replace"):
+        point = point._replace(opt_state=point.opt_state._replace(hyper=state.hyper))
+    return point
