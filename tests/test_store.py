@@ -116,6 +116,22 @@ def test_a_missing_id_is_a_type_error_naming_the_parameter(tmp_path) -> None:
             store.find(None)
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_an_error_raised_by_the_callback_keeps_the_epoch_it_was_called_after(tmp_path, data, error) -> None:
+    def stop_at_two(epoch: int, metrics: dict[str, float]) -> None:
+        if epoch == 2:
+            raise error("from the callback")
+
+    with gd.store.open(tmp_path / "runs.db") as store:
+        with pytest.raises(error):
+            gd.fit(gd.models.linear(), data, gd.sgd(0.05), record=store, callback=stop_at_two,
+                   batch_size=50, epochs=5)
+        run = store.run(store.last_run_id)
+        assert run.epochs_run == 2 and run.reason.endswith("after epoch 2")
+        assert len(store.history(run.id)["train_loss"]) == 2
+        assert store.checkpoint(run.id).epoch == 2
+
+
 def test_checkpoints_come_every_n_epochs_and_at_the_end_and_only_the_latest_is_kept(tmp_path, data) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder(checkpoint_every=3)
