@@ -224,3 +224,10 @@ def test_a_number_too_small_for_the_params_dtype_is_refused_not_made_zero(rule, 
         rule().init({"w": jnp.zeros(3)})
     hyper = gd.sgd(2e-38, momentum=0.0, weight_decay=0.0).init({"w": jnp.zeros(3)}).hyper
     assert float(hyper.learning_rate[0]) == pytest.approx(2e-38) and float(hyper.weight_decay) == 0.0
+
+
+def test_integer_params_are_refused_naming_params_and_the_dtype() -> None:
+    with pytest.raises(TypeError, match="params must be floating-point arrays.*got dtype int32"):
+        gd.sgd(0.1).init({"w": jnp.array([1, 2], dtype=jnp.int32)})
+    state = gd.sgd(0.1).init({"w": jnp.array([1.0, 2.0])})
+    assert float(jax.tree.leaves(state.hyper.learning_rate)[0]) == pytest.approx(0.1)
