@@ -190,6 +190,19 @@ def test_same_seed_same_run_other_seed_other_run(mnist1d: gd.Dataset) -> None:
     assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
 
 
+def test_a_jax_integer_seed_is_the_same_as_a_python_int_seed() -> None:
+    data, model = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0), gd.models.linear()
+    a, b = (gd.fit(model, data, gd.sgd(0.1), batch_size=8, epochs=2, seed=s) for s in (jnp.int32(3), 3))
+    np.testing.assert_array_equal(a.history["train_loss"], b.history["train_loss"])
+    swept = gd.sweep(model, data, learning_rate=[0.1], seeds=[jnp.int32(1)], batch_size=8, epochs=2)
+    assert swept.rows[0]["seed"] == 1
+    x, y = np.arange(40.0).reshape(20, 2), np.arange(20.0)
+    split, same = (gd.datasets.from_arrays(x, y, seed=s) for s in (jnp.int32(0), 0))
+    np.testing.assert_array_equal(split.x_test, same.x_test)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 4294967295\]"):
+        gd.fit(model, data, gd.sgd(0.1), epochs=1, seed=jnp.int32(-1))
+
+
 def test_the_compiled_epoch_is_reused_across_epochs_and_runs(mnist1d, compile_counter) -> None:
     model = gd.models.mlp(hidden=(32,))
     counts: list[int] = []

@@ -228,3 +228,10 @@ def test_a_number_too_small_for_the_params_dtype_is_refused_not_made_zero(rule, 
     assert float(half.learning_rate[0]) == pytest.approx(1e-5, rel=1e-2)
     with pytest.raises(ValueError, match=r"learning_rate must be at least 5.96e-08 in size \(where not 0\) to fit float16"):
         gd.sgd(1e-8).init({"w": jnp.zeros(3, jnp.float16)})
+
+
+def test_integer_params_are_refused_naming_params_and_the_dtype() -> None:
+    with pytest.raises(TypeError, match="params must be floating-point arrays.*got dtype int32"):
+        gd.sgd(0.1).init({"w": jnp.array([1, 2], dtype=jnp.int32)})
+    state = gd.sgd(0.1).init({"w": jnp.array([1.0, 2.0])})
+    assert float(jax.tree.leaves(state.hyper.learning_rate)[0]) == pytest.approx(0.1)

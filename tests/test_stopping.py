@@ -253,3 +253,14 @@ def test_parse_builds_the_rules_it_names() -> None:
 def test_parse_errors_say_where(text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         gd.stop.parse(text)
+
+
+def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rule() -> None:
+    data, model = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0), gd.models.linear()
+    alone = gd.fit(model, data, gd.sgd(3.0), batch_size=8, epochs=8, stop=gd.stop.plateau())
+    both = gd.fit(model, data, gd.sgd(3.0), batch_size=8, epochs=8, stop=gd.stop.diverged() & gd.stop.plateau())
+    assert (alone.status, alone.epochs_run) == ("diverged", 1)
+    assert (both.status, both.epochs_run, both.reason) == (alone.status, alone.epochs_run, alone.reason)
+    # a diverged rule or-ed in stays the user's own: its factor is the one the reason names
+    own = gd.fit(model, data, gd.sgd(3.0), batch_size=8, epochs=8, stop=gd.stop.diverged(1e6) | gd.stop.plateau())
+    assert (own.status, own.epochs_run) == ("diverged", 1) and "1e+06 x the initial loss" in own.reason

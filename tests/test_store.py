@@ -89,6 +89,49 @@ def test_a_recorded_run_holds_its_config_every_epoch_and_the_final_checkpoint(tm
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_recorder_from_the_store_sets_its_last_run_and_sweep_ids(tmp_path, data) -> None:
+    model, kw = gd.models.linear(), {"batch_size": 50, "epochs": 2}
+    with gd.store.open(tmp_path / "runs.db") as store:
+        gd.fit(model, data, gd.sgd(0.1), record=store, **kw)
+        first = store.last_run_id
+        recorder = store.recorder(checkpoint_every=5)
+        gd.fit(model, data, gd.sgd(0.1), record=recorder, **kw)
+        assert store.last_run_id == recorder.run_id != first
+        sweeper = store.sweep_recorder(checkpoint_seconds=0)
+        gd.sweep(model, data, learning_rate=[0.1], seeds=[0], record=sweeper, **kw)
+        assert store.last_sweep_id == sweeper.sweep_id
+        assert store.sweep(store.last_sweep_id).id == sweeper.sweep_id
+
+
+def test_a_missing_id_is_a_type_error_naming_the_parameter(tmp_path) -> None:
+    with gd.store.open(tmp_path / "runs.db") as store:
+        assert store.last_run_id is None and store.last_sweep_id is None
+        with pytest.raises(TypeError, match="sweep_id must be a sweep id string; got None"):
+            store.sweep(store.last_sweep_id)
+        with pytest.raises(TypeError, match="run_id must be a run id string; got 123"):
+            store.run(123)
+        with pytest.raises(TypeError, match="run_id must be a run id string; got None"):
+            store.history(store.last_run_id)
+        with pytest.raises(TypeError, match="record_id must be a run id string; got None"):
+            store.find(None)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_an_error_raised_by_the_callback_keeps_the_epoch_it_was_called_after(tmp_path, data, error) -> None:
+    def stop_at_two(epoch: int, metrics: dict[str, float]) -> None:
+        if epoch == 2:
+            raise error("from the callback")
+
+    with gd.store.open(tmp_path / "runs.db") as store:
+        with pytest.raises(error):
+            gd.fit(gd.models.linear(), data, gd.sgd(0.05), record=store, callback=stop_at_two,
+                   batch_size=50, epochs=5)
+        run = store.run(store.last_run_id)
+        assert run.epochs_run == 2 and run.reason.endswith("after epoch 2")
+        assert len(store.history(run.id)["train_loss"]) == 2
+        assert store.checkpoint(run.id).epoch == 2
+
+
 def test_checkpoints_come_every_n_epochs_and_at_the_end_and_only_the_latest_is_kept(tmp_path, data) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder(checkpoint_every=3)

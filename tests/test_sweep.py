@@ -76,6 +76,17 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path
     assert (best["learning_rate"], best["diverged"], best["all_diverged"]) == (0.1, 0, False)
 
 
+def test_a_configs_result_cannot_write_into_the_sweep(small) -> None:
+    result = gd.sweep(MODEL, small, learning_rate=[0.1], batch_size=[50], seeds=1, epochs=2)
+    before = result.groups[0].history["train_loss"].copy()
+    run = result.run(0)
+    for array in [*run.history.values(), *jax.tree.leaves(run.params)]:
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 123
+    np.testing.assert_array_equal(result.groups[0].history["train_loss"], before)
+    assert not np.any(result.run(0).history["train_loss"] == 123)
+
+
 def test_the_best_mean_ranks_a_non_finite_mean_last_and_keeps_the_first_of_equal_means() -> None:
     # the one ranking of SweepResult.best and the report's best learning rate
     values = {"a": [1.0, 3.0], "inf": [math.inf, 0.0], "-inf": [-math.inf], "nan": [math.nan], "b": [1.0, 1.0]}

@@ -80,13 +80,14 @@ def check_float_range(
 
 
 def check_int_range(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """Return value as int if it is an integer in [low, high]."""
+    """Return value as int if it is an integer in [low, high] (a Python, NumPy or 0-d array int)."""
     allowed = f"an integer in [{low}, {'inf' if high is None else high}]"
     if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) or _is_scalar_array(value, "iu")):
         raise TypeError(f"{name} must be {allowed}; got {value!r}.")
-    if value < low or (high is not None and value > high):
+    v = int(value)  # compared as a Python int: a jnp.int32 against 2**32 - 1 overflows inside JAX
+    if v < low or (high is not None and v > high):
         raise ValueError(f"{name} must be {allowed}; got {value!r}.")
-    return int(value)
+    return v
 
 
 def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:

@@ -182,4 +182,8 @@ def _float_dtype(params: Params) -> jnp.dtype:
     leaves = jax.tree.leaves(params)
     if not leaves:
         raise ValueError("params must hold at least one array; got an empty pytree.")
-    return jnp.result_type(*leaves)
+    dtype = jnp.result_type(*leaves)
+    if not jnp.issubdtype(dtype, jnp.inexact):  # an integer learning rate 0.1 would be stored as 0
+        raise TypeError(f"params must be floating-point arrays (gradient descent moves them by fractions); "
+                        f"got dtype {np.dtype(dtype).name}.")
+    return dtype

@@ -327,11 +327,15 @@ def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) 
 def with_divergence(
     stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
 ) -> StopRule:
-    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()."""
+    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged(),
+    unless the rule already stops on divergence whatever else: it is diverged(factor) or any_of(...) (``|``)
+    with a diverged(factor) among its parts (the user's factor then holds). Inside ``&`` a diverged rule
+    waits for the others, so the default one is added then too: diverged is always on."""
     check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
     if stop is None:
         return diverged()
-    if any(leaf.name == "diverged" for leaf in leaves(stop)):
+    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
+    if any(part.name == "diverged" for part in parts):
         return stop
     return stop | diverged()
 

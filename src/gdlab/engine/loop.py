@@ -27,7 +27,7 @@ from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-"""callback(epoch, metrics) after each epoch (epoch counts from 1)."""
+"""callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
 
 BUDGETS = ("max_epochs", "max_steps", "time_budget")
 CONVERGENCE_RULES = ("grad_norm", "plateau", "target", "early_stopping")
@@ -168,10 +168,10 @@ def train_epochs(
         fired = stop.fired(rules.stop_state)
         if fired:
             _test_last(rows[-1], spec, params, arrays, bool(test))
+        if on_epoch is not None:  # first: the record keeps this epoch should the callback raise (Ctrl-C)
+            on_epoch(_checkpoint(epoch + 1, params, state, rows, initial_loss, rules.best))
         if callback is not None:
             callback(epoch + 1, rows[-1])
-        if on_epoch is not None:
-            on_epoch(_checkpoint(epoch + 1, params, state, rows, initial_loss, rules.best))
         if fired:
             status, reason = stop.explain(rules.stop_state, metrics)
             break

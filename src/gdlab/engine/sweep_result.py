@@ -113,8 +113,15 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
 
 
 def config_of(tree: Any, i: int, j: int) -> Any:
-    """Config [i, j] of a tree whose leaves are [seed, pair, ...] arrays, as NumPy arrays."""
-    return jax.tree.map(lambda a: np.asarray(a)[i, j], tree)
+    """Config [i, j] of a tree whose leaves are [seed, pair, ...] arrays, as read-only NumPy arrays."""
+    return jax.tree.map(lambda a: read_only(np.asarray(a)[i, j]), tree)
+
+
+def read_only(view: np.ndarray) -> np.ndarray:
+    """A read-only view of an array: what a sweep hands out is a view into its storage, not to be written."""
+    view = view.view()
+    view.flags.writeable = False
+    return view
 
 
 def group_outcome(
@@ -180,14 +187,14 @@ class SweepResult:
         return [per_group[g][i][j] for g, i, j in self.index]
 
     def run(self, k: int) -> Result:
-        """Config k as the Result gd.fit returns (params as NumPy arrays; no rule state)."""
+        """Config k as the Result gd.fit returns (params and history as read-only NumPy arrays; no rule state)."""
         g, i, j = self.index[check_int_range("k", k, 0, len(self) - 1)]
         group = self.groups[g]
         ran = int(group.epochs_run[i, j])
         lr, momentum = group.pairs[j]
         return Result(
             params=group.config_params(i, j),
-            history={k: v[:ran, i, j] for k, v in group.history.items() if not np.all(np.isnan(v[:ran, i, j]))},
+            history={k: read_only(v[:ran, i, j]) for k, v in group.history.items() if not np.all(np.isnan(v[:ran, i, j]))},
             status=str(group.status[i, j]),
             reason=str(group.reason[i, j]),
             epochs_run=ran,

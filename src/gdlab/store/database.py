@@ -52,7 +52,7 @@ class Store:
 
     def recorder(self, checkpoint_every: int = 1, extra: dict[str, Any] | None = None) -> RunRecorder:
         """A recorder of one new run; ``extra`` is merged into the stored configuration."""
-        return RunRecorder(self.connection, checkpoint_every, extra)
+        return RunRecorder(self.connection, checkpoint_every, extra, on_begin=self._set_last_run_id)
 
     def runs(
         self, status: str | None = None, dataset: str | None = None,
@@ -63,7 +63,7 @@ class Store:
 
     def run(self, run_id: str) -> Run:
         """The run with this id (or the only one whose id starts with it)."""
-        return records.find_run(self.connection, run_id, self.path)
+        return records.find_run(self.connection, _record_id("run_id", run_id), self.path)
 
     def history(self, run_id: str) -> dict[str, np.ndarray]:
         """The run's per-epoch metrics, as in ``Result.history``."""
@@ -79,7 +79,7 @@ class Store:
 
     def delete(self, run_id: str) -> None:
         """Delete a run, its metrics and checkpoints (or a sweep and its member runs)."""
-        record = self.find(run_id)
+        record = self.find(_record_id("run_id", run_id))
         if isinstance(record, Sweep):
             sweeps.delete_sweep(self.connection, record)
         elif record.kind == "sweep":
@@ -90,7 +90,7 @@ class Store:
 
     def find(self, record_id: str) -> Run | Sweep:
         """The run or sweep with this id (or the only one whose id starts with it)."""
-        return sweeps.find_record(self.connection, record_id, self.path)
+        return sweeps.find_record(self.connection, _record_id("record_id", record_id), self.path)
 
     def sweeps(
         self, status: str | None = None, since: str | datetime.datetime | None = None, *, dataset: str | None = None,
@@ -100,7 +100,7 @@ class Store:
 
     def sweep(self, sweep_id: str) -> Sweep:
         """The sweep with this id (or the only one whose id starts with it)."""
-        record = self.find(sweep_id)
+        record = self.find(_record_id("sweep_id", sweep_id))
         if not isinstance(record, Sweep):
             raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
         return record
@@ -124,7 +124,7 @@ class Store:
         """A recorder of one new sweep; ``extra`` is merged into its stored configuration; a checkpoint of
         the members still training at most every ``checkpoint_seconds`` (0: every epoch)."""
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
-                             checkpoint_seconds=checkpoint_seconds)
+                             checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""
@@ -142,11 +142,16 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
+    def _set_last_run_id(self, run_id: str) -> None:
+        self.last_run_id = run_id
+
+    def _set_last_sweep_id(self, sweep_id: str) -> None:
+        self.last_sweep_id = sweep_id
+
     # the Recorder protocol: each begin starts a new run
     def begin(self, config: dict[str, Any]) -> None:
         self._active = self.recorder()
         self._active.begin(config)
-        self.last_run_id = self._active.run_id
 
     def epoch(self, checkpoint: Checkpoint) -> None:
         assert self._active is not None, "begin comes first"
@@ -164,7 +169,6 @@ class Store:
     def begin_sweep(self, config: dict[str, Any], members: list[dict[str, Any]]) -> None:
         self._sweep = self.sweep_recorder()
         self._sweep.begin_sweep(config, members)
-        self.last_sweep_id = self._sweep.sweep_id
 
     def sweep_epoch(self, epoch: SweepEpoch) -> None:
         assert self._sweep is not None, "begin_sweep comes first"
@@ -181,6 +185,14 @@ class Store:
     # the FinderRecorder protocol
     def record_finder(self, config: dict[str, Any], result: LRFinderResult) -> None:
         self.last_run_id = finders.record_finder(self.connection, config, result)
+
+
+def _record_id(name: str, value: object) -> str:
+    """The id as given, if it is text (None: no run or sweep recorded yet, e.g. a fresh store's last_run_id)."""
+    if not isinstance(value, str):
+        kind = "a sweep id" if name == "sweep_id" else "a run id"
+        raise TypeError(f"{name} must be {kind} string; got {value!r}.")
+    return value
 
 
 def open_store(path: str | os.PathLike[str], create: bool = True, read_only: bool = False) -> Store:

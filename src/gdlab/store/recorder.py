@@ -7,6 +7,7 @@ import logging
 import math
 import secrets
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -31,7 +32,8 @@ class RunRecorder:
     transaction, so a run killed at any moment leaves every completed epoch.
     With ``resume=(run, epoch)`` it goes on recording that run after its
     checkpoint at ``epoch`` (0: from the start), checking that the
-    configuration is the run's.
+    configuration is the run's. ``on_begin`` is told the run id once the run
+    is in the store (``store.recorder()`` sets ``store.last_run_id`` so).
     """
 
     def __init__(
@@ -40,8 +42,10 @@ class RunRecorder:
         checkpoint_every: int = 1,
         extra: dict[str, Any] | None = None,
         resume: tuple[Run, int] | None = None,
+        on_begin: Callable[[str], None] | None = None,
     ) -> None:
         self.conn = conn
+        self.on_begin = on_begin  # told the run id once the run is in the store (the store's last_run_id)
         self.checkpoint_every = check_int_range("checkpoint_every", checkpoint_every, 1)
         self.extra = dict(extra or {})
         self.resume = resume
@@ -57,6 +61,8 @@ class RunRecorder:
             _insert_run(self, {**config, **self.extra})
         else:
             _continue_run(self.conn, self.resume[0], self.resume[1], config)
+        if self.on_begin is not None:
+            self.on_begin(self.run_id)
 
     def epoch(self, checkpoint: Checkpoint) -> None:
         due = checkpoint.epoch % self.checkpoint_every == 0

@@ -74,12 +74,15 @@ class SweepRecorder:
     ``checkpoint_seconds``: the least time between two checkpoints of the members
     (0: after every epoch). ``from_epoch``: of the members taken over (``todo``), those
     that go on from a checkpoint, by run id (their metrics up to it are kept).
+    ``on_begin`` is told the sweep id once the sweep is in the store
+    (``store.sweep_recorder()`` sets ``store.last_sweep_id`` so).
     """
 
     def __init__(
         self, conn: sqlite3.Connection, kind: str = "sweep", extra: dict[str, Any] | None = None,
         *, finish_on_end: bool = True, sweep_id: str | None = None, todo: dict[Key, str] | None = None,
         checkpoint_seconds: float = CHECKPOINT_SECONDS, from_epoch: dict[str, int] | None = None,
+        on_begin: Callable[[str], None] | None = None,
     ) -> None:
         if kind not in SWEEP_KINDS:
             raise ValueError(f"kind must be one of {SWEEP_KINDS}; got {kind!r}.")
@@ -88,6 +91,7 @@ class SweepRecorder:
         self._checkpointed = time.monotonic()  # when the last checkpoint ended
         self._checkpoint_cost = 0.0  # and how long it took
         self.conn = conn
+        self.on_begin = on_begin  # told the sweep id once the sweep is in the store (the store's last_sweep_id)
         self.kind = kind
         self.extra = dict(extra or {})
         self.finish_on_end = finish_on_end
@@ -109,6 +113,7 @@ class SweepRecorder:
             for member, run_id in zip(members, self._insert_members(members)):
                 self._todo[member_key(member)] = run_id
         self._insert_new = False
+        self._announce()
 
     def begin_sweep(self, config: dict[str, Any], members: list[dict[str, Any]]) -> None:
         self._ids, self._steps = {}, {}
@@ -134,6 +139,11 @@ class SweepRecorder:
             for position, run_id in zip(new, self._insert_members([members[k] for k in new])):
                 self._ids[position] = run_id
             self._steps = {position: int(members[position].get("steps_per_epoch", 0)) for position in self._ids}
+        self._announce()
+
+    def _announce(self) -> None:
+        if self.on_begin is not None:
+            self.on_begin(self.sweep_id)
 
     def sweep_epoch(self, epoch: SweepEpoch) -> None:
         """One epoch of a chunk, one transaction: its members' metrics and progress, initial losses, ends
