@@ -75,6 +75,7 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     page = Path("r.html").read_text()
     assert page.count("<svg") == 3 and "https://" not in page and "http://" not in page
     rows = list(csv.DictReader(Path("s.csv").read_text().splitlines()))
+    assert b"\r" not in Path("s.csv").read_bytes()  # LF lines, as gdlab runs export writes (it was CRLF)
     assert len(rows) == 3 * 2 * 2 and {r["batch_size"] for r in rows} == {"1", "40", "120"}
     saved = load("s.json")
     assert len(saved.rows) == len(saved.histories) == 12

@@ -368,7 +368,9 @@ def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) 
     assert code == 1 and f"Delete run {first} (max_epochs, linreg, 1 epochs" in err and f"kept run {first}" in err
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     assert _run(capsys, "runs", "delete", first)[:2] == (0, f"deleted run {first}\n")
-    assert _json(capsys, "runs", "delete", second, "--yes") == {"deleted": second}
+    for args, missing in ((["runs", "delete"], "RUN_ID"), (["report"], "ID_OR_FILE")):  # it said 'target: Missing'
+        assert _one_error(capsys, *args) == f"error: Missing argument '{missing}'.\n"
+    assert _json(capsys, "runs", "delete", second, "--yes") == {"deleted": second, "kind": "run"}
     assert _json(capsys, "runs", "list") == []
     assert f"got '{first}'" in _one_error(capsys, "runs", "delete", first, "--yes")
 
@@ -758,7 +760,7 @@ def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
                                                               if r["learning_rate"] == 0.1]))
 
 
-def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
+def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
                  record=store)
@@ -793,5 +795,8 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys) -> None:
         "lists.\n")
     report = _json(capsys, "report", sweep_id, "-o", "sweep.html")
     assert report["kind"] == "sweep" and Path("sweep.html").read_text().count("<svg") == 3
-    assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id}
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, _, err = _run(capsys, "runs", "delete", sweep_id)  # not confirmed
+    assert code == 1 and err.endswith(f"kept sweep {sweep_id}\n"), err  # it said 'kept run'
+    assert _json(capsys, "runs", "delete", sweep_id, "--yes") == {"deleted": sweep_id, "kind": "sweep"}
     assert _json(capsys, "runs", "list", "--sweeps") == [] and _one_error(capsys, "runs", "show", member)

@@ -292,6 +292,7 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         result.best("val")
     assert len(result.table().splitlines()) == 1 + len(rows)
     csv_rows = (result.to_csv(tmp_path / "s.csv")).read_text().splitlines()
+    assert b"\r" not in (tmp_path / "s.csv").read_bytes()  # LF lines, as gdlab runs export writes
     assert len(csv_rows) == 1 + len(rows)
     assert json.loads(result.to_json(tmp_path / "s.json").read_text())[0]["seed"] == 0
 

@@ -400,9 +400,9 @@ def runs_delete(
     if as_json:
         typer.echo(json_text(done))
     elif done["deleted"]:
-        typer.echo(f"deleted run {done['deleted']}")
+        typer.echo(f"deleted {done['kind']} {done['deleted']}")
     else:
-        typer.echo(f"kept run {done['kept']}", err=True)
+        typer.echo(f"kept {done['kind']} {done['kept']}", err=True)
     if not done["deleted"]:
         raise typer.Exit(1)
 
@@ -723,8 +723,12 @@ def _out_of_memory(err: BaseException) -> bool:
 
 def _usage_message(err: typer.TyperException, args: list[str]) -> str:
     message = " ".join(err.format_message().split())
-    opts = getattr(getattr(err, "param", None), "opts", None)
+    param = getattr(err, "param", None)
+    opts = getattr(param, "opts", None)
     hint = getattr(err, "param_hint", None) or opts
+    if getattr(param, "param_type_name", "") == "argument":  # named as the usage line shows it (RUN_ID)
+        hint = None
+        message = message.replace(f"'{param.name}'", f"'{param.metavar or param.name.upper()}'")
     if hint and not isinstance(hint, str):
         hint = " / ".join(hint)
     if hint and hint not in message:

@@ -330,7 +330,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     epoch may have no final metrics), blank where a row has none."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")  # as gdlab runs export
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -276,7 +276,8 @@ def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -
 
 
 def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool]) -> dict[str, Any]:
-    """Delete a run after ``confirm`` says yes (or at once with yes); {"deleted": id or None}."""
+    """Delete a run after ``confirm`` says yes (or at once with yes); {"deleted": id or None, "kind": "run" or
+    "sweep"} (with "kept": id when not deleted)."""
     with gd.store.open(db, create=False) as store:
         record = store.find(run_id)
         if isinstance(record, gd.store.Sweep):
@@ -287,10 +288,11 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
                 f"Delete run {record.id} ({record.status}, {record.dataset}, {record.epochs_run} epochs, "
                 f"created {record.created_at}) from {db}?"
             )
+        kind = "sweep" if isinstance(record, gd.store.Sweep) else "run"
         if not yes and not confirm(question):
-            return {"deleted": None, "kept": record.id}
+            return {"deleted": None, "kept": record.id, "kind": kind}
         store.delete(record.id)
-    return {"deleted": record.id}
+    return {"deleted": record.id, "kind": kind}
 
 
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:

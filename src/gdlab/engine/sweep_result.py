@@ -253,7 +253,7 @@ class SweepResult:
         rows = self.rows
         with _in_existing_directory(path).open("w", newline="") as f:
             columns = list(dict.fromkeys(k for row in rows for k in row))  # a config may lack some
-            writer = csv.DictWriter(f, fieldnames=columns)
+            writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")  # as gdlab runs export
             writer.writeheader()
             writer.writerows(rows)
         return Path(path)
