@@ -492,7 +492,9 @@ def test_a_run_that_diverged_in_its_first_epoch_says_so_instead_of_an_empty_figu
     reason = "diverged: non-finite loss inf at epoch 1, step 9 of 25 (update 9)"
     history = {"train_loss": np.array([np.inf]), "test_loss": np.array([np.inf]), "wall_time": np.array([0.1])}
     page = render_run(_run_record("diverged", reason), history)  # an empty legend warned (an error here)
-    assert f'<p class="conclusion">{reason}</p>' in page  # not 'diverged: diverged: ...'
+    assert f'<p class="conclusion bad">{reason}</p>' in page  # not 'diverged: diverged: ...'; red, not green
+    assert '<p class="conclusion">max_epochs: -</p>' in render_run(_run_record("max_epochs", ""), history)
+    assert '<p class="conclusion open">' in render_run(_run_record("interrupted", "interrupted: Ctrl-C"), history)
     assert "No finite loss was recorded: the run diverged in its first epoch" in page
     assert "<svg" not in page
 

@@ -24,6 +24,8 @@ h2 { font-size: 19px; margin: 34px 0 8px; border-bottom: 1px solid #ddd; padding
 table + .sub { margin-top: 8px; }  /* a note under a table (the finder's 'diverged') */
 .conclusion { background: #fff; border-left: 5px solid #2ca02c; padding: 14px 18px; font-size: 16px;
               box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+.conclusion.bad { border-left-color: #b00020; }  /* a run that diverged or failed */
+.conclusion.open { border-left-color: #d98c00; }  /* one interrupted, still running, or stalled */
 table { border-collapse: collapse; background: #fff; font-size: 14px; width: 100%;
         box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 th, td { padding: 6px 10px; border-bottom: 1px solid #e5e5e5; text-align: right; }

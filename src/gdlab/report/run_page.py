@@ -35,7 +35,7 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
     sections = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(_subtitle(run))}</p>',
-        f'<p class="conclusion">{escape(_verdict(run))}</p>',
+        f'<p class="{_verdict_class(run)}">{escape(_verdict(run))}</p>',
         "<h2>Summary</h2>", _summary(history),
     ]
     if not any(np.isfinite(history.get(name, [])).any() for name in LOSSES) and len(history.get("train_loss", [])):
@@ -136,6 +136,13 @@ def number(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}" if math.isfinite(value) else str(float(value))
     return "-" if value is None else str(value)
+
+
+def _verdict_class(run: dict[str, Any]) -> str:
+    """The banner's colour: green for a run that ended well, red for diverged or failed, amber for one not ended."""
+    status = str(run["status"])
+    return "conclusion" + (" bad" if status in ("diverged", "failed") else
+                           " open" if status in ("running", "interrupted", "stalled") else "")
 
 
 def _verdict(run: dict[str, Any]) -> str:
