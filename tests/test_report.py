@@ -630,3 +630,19 @@ def test_seconds_per_epoch_leave_out_the_epoch_a_config_diverged_in() -> None:
     assert summary_module.seconds_per_epoch(toy, 100) == pytest.approx(0.1 / 4)  # was 5.0 / 4
     alone = Comparison(settings, variants, rows[2:], histories[2:])  # only the diverged epoch: it is all there is
     assert summary_module.seconds_per_epoch(alone, 100) == pytest.approx(5.0 / 2)
+
+
+def test_the_u_curve_of_losses_spanning_decades_has_a_log_loss_axis() -> None:
+    """A regression's final losses (0.01 against 5.5 at the start) lay flat on the x axis of a linear one."""
+    wide = _diverging({0.001: 5.4, 0.01: 0.5, 0.1: 0.01, 1e3: math.inf})
+    rows = wide.rows + [{**row, "batch_size": 10} for row in wide.rows]
+    variants = [*wide.variants, {**wide.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
+    settings = {**wide.settings, "learning_rates": {"100": [0.001, 0.01, 0.1, 1e3], "10": [0.001, 0.01, 0.1, 1e3]}}
+    two = Comparison(settings, variants, rows, wide.histories * 2)
+    ax = plots.u_curve_figure(two, summarize(two)).axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] == pytest.approx(0.008)
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    heights = sorted(set(line.get_ydata()).pop() for line in crosses)  # a row per variant, above the start
+    assert heights[0] == pytest.approx(5.5 * 1.6) and heights[0] < heights[1] < ax.get_ylim()[1]
+    narrow = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})  # 8.8 over 0.8: linear as before
+    assert plots.u_curve_figure(narrow, summarize(narrow)).axes[0].get_yscale() == "linear"

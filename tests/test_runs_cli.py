@@ -779,7 +779,8 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
         f"error: RUN_ID {sweep_id} was recorded from the library, not by gdlab compare; "
         "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
     assert _one_error(capsys, "resume", member) == (
-        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; gdlab resume {sweep_id} goes on with it.\n")
+        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; gd.store.resume_sweep('{sweep_id}', "
+        "store, model, data) goes on with it.\n")  # a library sweep: gdlab resume refuses it
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
         "error: --status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)

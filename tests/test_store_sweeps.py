@@ -155,7 +155,8 @@ with gd.store.open({str(path)!r}) as store:
         shown = json_cli(capsys, "runs", "show", sweep.id, "--db", str(path))["unfinished"]
         assert [gd.store.UnfinishedGroup(**g) for g in shown] == groups
         code, out, _ = run_cli(capsys, "runs", "show", sweep.id, "--db", str(path))
-        assert code == 0 and out.endswith(f"gdlab resume {sweep.id} --db {path} goes on with:\n" + "".join(
+        # a library sweep: gdlab resume refuses it (it said 'gdlab resume ID --db ... goes on with:')
+        assert code == 0 and out.endswith(f"gd.store.resume_sweep('{sweep.id}', store, model, data) goes on with:\n" + "".join(
             f"  batch size {g.batch_size}: {g.configs} unfinished configs"
             f"{f' from epoch {g.from_epoch}' if g.from_epoch else ''}\n" for g in groups))
         seen: list[tuple[int, int]] = []

@@ -87,6 +87,9 @@ hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are
 
 DIVERGED_ROWS = 0.05
 """The U-curve's rows of diverged marks, one per variant, this fraction of the y axis apart (a mark and a gap)."""
+LOG_SPAN = 30.0
+"""The U-curve's loss axis is logarithmic when its top (1.6 x the loss before training) is more than this many
+times its bottom (0.8 x the lowest final loss): a regression's losses span decades."""
 RASTERIZED_SEEDS = 1000
 """Past this many configs the U-curve draws its seed marks as one embedded image under the vector mean lines:
 a mark costs about 150 bytes of SVG (10,000 took 1.6 MB), the image 10-60 KB whatever the count."""
@@ -110,13 +113,14 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     top = start * 1.6
     bottom = min(finite, default=start) * 0.8
     cells = _cells(comparison.rows)
-    step = DIVERGED_ROWS * (top * 1.05 - bottom)
+    log = 0 < bottom and top / bottom > LOG_SPAN  # a regression's loss falls decades: on a linear axis it lay flat
+    step = (top * 1.05 / bottom) ** DIVERGED_ROWS if log else DIVERGED_ROWS * (top * 1.05 - bottom)
     for k, v in enumerate(summary.variants):
         color = colors(summary)[k]
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
         means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
-        row = top + k * step  # its own row, above the collapsed marks' cap: one variant's × hid another's
+        row = top * step**k if log else top + k * step  # its own row above the collapsed marks' cap: one × hid another
         _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, (top, row), rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
@@ -125,7 +129,11 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start; at most the top)")
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
-    ax.set_ylim(bottom, top * 1.05 + (len(summary.variants) - 1) * step)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom, top * 1.05 * step ** (len(summary.variants) - 1))
+    else:
+        ax.set_ylim(bottom, top * 1.05 + (len(summary.variants) - 1) * step)
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"final train loss after {counted(summary.epochs, 'epoch')}")
     ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")

@@ -18,7 +18,7 @@ from gdlab.core.checks import check_choice
 from gdlab.engine.result import STATUSES
 from gdlab.store.checkpoints import StoredCheckpoint, unpack
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.schema import StoreError, now
+from gdlab.store.schema import StoreError, now, resume_hint
 
 RECORD_STATUSES = ("running", "interrupted", "failed", "done", *STATUSES)
 """A run's status in the store: running, interrupted (its process ended), failed, done (a finished
@@ -207,15 +207,17 @@ def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
     """Mark ``interrupted`` every running run whose process (on this host) is gone; their ids."""
     rows = conn.execute(
         "SELECT id, pid, host, process_start, epochs_run, "
-        "(SELECT sweep_id FROM sweep_runs WHERE run_id = runs.id) FROM runs WHERE status = 'running'"
+        "(SELECT sweep_id FROM sweep_runs WHERE run_id = runs.id), "
+        "(SELECT s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id WHERE m.run_id = runs.id) "
+        "FROM runs WHERE status = 'running'"
     ).fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
-        for run_id, pid, host, start, epochs_run, sweep_id in dead:
+        for run_id, pid, host, start, epochs_run, sweep_id, kind in dead:
             then = (f"gdlab resume {run_id} goes on from the last checkpoint" if sweep_id is None
-                    else f"gdlab resume {sweep_id} goes on with it")
+                    else f"{resume_hint(sweep_id, kind)} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "

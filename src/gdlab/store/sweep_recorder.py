@@ -38,7 +38,7 @@ from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
 from gdlab.store.records import transaction
-from gdlab.store.schema import StoreError, now
+from gdlab.store.schema import StoreError, now, resume_hint
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,8 @@ class SweepRecorder:
                 self.conn.execute(
                     "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
                     "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
-                    (status, f"{reason}; gdlab resume {self.sweep_id} goes on with it", now(), self.sweep_id))
+                    (status, f"{reason}; {resume_hint(self.sweep_id, self.kind)} goes on with it", now(),
+                     self.sweep_id))
                 self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                                   (status, reason, now(), self.sweep_id))
         except sqlite3.Error as err:  # the sweep's own error matters more

@@ -25,7 +25,7 @@ from gdlab.store.records import (
     stored_object,
     transaction,
 )
-from gdlab.store.schema import StoreError, now
+from gdlab.store.schema import StoreError, now, resume_hint
 from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
 
 T = TypeVar("T")
@@ -201,13 +201,13 @@ def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:
 
 def mark_sweeps_interrupted(conn: sqlite3.Connection) -> list[str]:
     """Mark ``interrupted`` every running sweep whose process (on this host) is gone; their ids."""
-    rows = conn.execute("SELECT id, pid, host, process_start FROM sweeps WHERE status = 'running'").fetchall()
+    rows = conn.execute("SELECT id, pid, host, process_start, kind FROM sweeps WHERE status = 'running'").fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
-        for sweep_id, pid, host, start in dead:
-            reason = (f"interrupted: its process (pid {pid} on {host}) ended; gdlab resume {sweep_id} "
+        for sweep_id, pid, host, start, kind in dead:
+            reason = (f"interrupted: its process (pid {pid} on {host}) ended; {resume_hint(sweep_id, kind)} "
                       "goes on with its unfinished configs")
             conn.execute(
                 "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "
