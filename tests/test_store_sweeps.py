@@ -143,7 +143,9 @@ with gd.store.open({str(path)!r}) as store:
         sweep = store.sweeps()[0]
         members = store.members(sweep.id)
         epochs = {m.id: len(store.history(m.id).get("train_loss", [])) for m in members}
-        assert sweep.status == "interrupted" and "gdlab resume" in sweep.reason
+        # a library sweep: it goes on with resume_sweep (the reason said gdlab resume, which refuses it)
+        assert sweep.status == "interrupted" and f"gd.store.resume_sweep('{sweep.id}', store, model, data)" in sweep.reason
+        assert all("resume_sweep" in m.reason for m in members if m.status == "interrupted")
         assert [m.status for m in members] == ["max_epochs"] * 2 + ["interrupted"] * 10
         assert [m.epochs_run for m in members] == [4, 4, 2, 2] + [0] * 8
         assert [epochs[m.id] for m in members] == [m.epochs_run for m in members]  # whole epochs, no more
