@@ -139,9 +139,8 @@ def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, t
     page.screenshot(path=str(tmp_path / "schedule-lesson.png"))
 
 
-def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(page: Page) -> None:
-    """The schedule lesson now starts a run: one already going is stopped and its stream closed, not mixed into
-    the chart. The first run's event stream is held (route interception) until the lesson has started its own."""
+def _hold_the_first_events(page: Page) -> list[Route]:
+    """Hold the first training run's event stream (its route, in the list returned); later ones go through."""
     held: list[Route] = []
 
     def hold_the_first(route: Route) -> None:
@@ -151,6 +150,13 @@ def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(p
             held.append(route)
 
     page.route("**/api/train/*/events", hold_the_first)
+    return held
+
+
+def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(page: Page) -> None:
+    """The schedule lesson now starts a run: one already going is stopped and its stream closed, not mixed into
+    the chart. The first run's event stream is held (route interception) until the lesson has started its own."""
+    held = _hold_the_first_events(page)
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-epochs").fill("200")
     with page.expect_request("**/api/train/*/events"):
@@ -173,15 +179,7 @@ def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(p
 def test_a_lesson_over_a_live_run_waits_for_its_stop_before_starting_its_own(page: Page) -> None:
     """With a second run going elsewhere (the server's limit is 2), the lesson stopped the page's run without
     waiting for it to end, was refused ("at most 2 training runs at once") and left the chart empty."""
-    held: list[Route] = []
-
-    def hold_the_first(route: Route) -> None:  # the page's run stays live to the page, however fast it trains
-        if held:
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route("**/api/train/*/events", hold_the_first)
+    held = _hold_the_first_events(page)  # the page's run stays live to the page, however fast it trains
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-variant").select_option("sgd")
     page.locator("#t-epochs").fill("200")
