@@ -26,7 +26,6 @@ from gdlab.core.stopping import StopRule
 from gdlab.core.types import Model
 from gdlab.datasets import linreg, mnist1d
 from gdlab.engine.fit import Recorded, check_rules, fit
-from gdlab.engine.loop import Checkpoint
 from gdlab.engine.setup import check_task
 from gdlab.store import open as open_store
 
@@ -122,16 +121,14 @@ class Jobs:
             recorder = store.recorder(extra={"lab": _plain_spec(job.spec)}) if store else None
             job.run_id = recorder.run_id if recorder else None
 
-            def epoch_done(epoch: int, metrics: dict[str, float]) -> None:
+            def epoch_done(epoch: int, metrics: dict[str, float]) -> None:  # after the record has the epoch
                 job.events.append({"type": "epoch", "epoch": epoch, **{k: _finite(v) for k, v in metrics.items()}})
-
-            def check_stop(checkpoint: Checkpoint) -> None:
-                if job.stop.is_set():
-                    raise StopRequested(f"stopped from the lab after epoch {checkpoint.epoch}")
+                if job.stop.is_set():  # the page has seen the epoch the run stops after
+                    raise StopRequested(f"stopped from the lab after epoch {epoch}")
 
             result = fit(build_model(job.spec), data, rule, batch_size=job.spec.batch_size,
                          epochs=job.spec.epochs, seed=job.spec.seed, stop=stop_rule, callback=epoch_done,
-                         on_epoch=check_stop, record=recorder, check_stability=False)
+                         record=recorder, check_stability=False)
             job.events.append({"type": "end", "status": result.status, "reason": result.reason,
                                "run_id": job.run_id})
         except StopRequested as stopped:
