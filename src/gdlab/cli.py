@@ -723,7 +723,7 @@ def _out_of_memory(err: BaseException) -> bool:
 
 def _usage_message(err: typer.TyperException, args: list[str]) -> str:
     message = " ".join(err.format_message().split())
-    param = getattr(err, "param", None)
+    param: Any = getattr(err, "param", None)
     opts = getattr(param, "opts", None)
     hint = getattr(err, "param_hint", None) or opts
     if getattr(param, "param_type_name", "") == "argument":  # named as the usage line shows it (RUN_ID)
