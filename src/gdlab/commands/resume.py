@@ -12,7 +12,6 @@ from gdlab.commands import hints
 from gdlab.commands.data_files import check_unchanged, recorded_dataset
 from gdlab.commands.fit import RecordOptions, options_from_dict, run_fit
 from gdlab.store.resume import check_resumable
-from gdlab.store.schema import resume_hint
 
 
 def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
@@ -25,8 +24,7 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         if run.kind != "fit":
             where = store.connection.execute("SELECT s.id, s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id "
                                              "WHERE m.run_id = ?", (run.id,)).fetchone()
-            go_on = where and (hints.gdlab(f"resume {where[0]}", db) if where[1] == "compare" else resume_hint(*where))
-            then = f"; {go_on} goes on with it" if where else ""
+            then = f"; {hints.resume_sweep(where[0], where[1], db)} goes on with it" if where else ""
             raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
         check_resumable(run)
         recorded = run.config.get("cli")

@@ -23,7 +23,6 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config, shortest_floats
-from gdlab.store.schema import resume_hint
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
 
@@ -183,9 +182,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         best = shown["summary"]["best_config"]
         lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
         if shown.get("unfinished"):
-            go_on = (hints.gdlab(f"resume {sweep.id}", store.path) if sweep.kind == "compare"
-                     else resume_hint(sweep.id, sweep.kind))  # gdlab resume refuses a library sweep
-            lines.append(f"{go_on} goes on with:")
+            lines.append(f"{hints.resume_sweep(sweep.id, sweep.kind, store.path)} goes on with:")
             lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
         _write(lines)
     return shown
