@@ -95,9 +95,9 @@ def main() -> int:
                          rows)
         if "torch.func" in args.peers:
             _measure(f"{name} x{configs} torch.func tf32", "torch_func", {**base, "epochs": 3, "mode": "tf32"}, rows)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        if args.json:  # after each model: a time limit that ends the call keeps what came before
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
     done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_bound", "--profile-only", "--configs",
                            str(args.configs)], capture_output=True, text=True, check=False)
     print(done.stdout[-6000:] or done.stderr[-3000:], flush=True)

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.gpu_fused [--configs 16384] [--tiles 32,8 64,8,reload] [--counts 16384]
 [--kernels xla xla-ff fused fused-grad]
-[--json PATH]``
+[--parts sweeps bounds micro] [--json PATH]``
 
 1. One training step's loss and gradient for ``--configs`` MLPs at batch 128 (MNIST-1D
    rows): XLA (``jax.value_and_grad`` of gdlab's objective, vmapped) against the fused
@@ -32,6 +32,9 @@ from typing import Any
 
 from benchmarks.sweep import MNIST_MLP, run_peer
 from benchmarks.sweep_peers import flops_per_config_epoch
+
+PARTS = ("micro", "bounds", "sweeps")
+"""The three measurements of the module docstring, in its order."""
 
 TILES = ((32, 8), (128, 8), (32, 8, 0), (64, 8, 0), (128, 8, 0), (32, 4, 0), (64, 4, 0))
 """(row block, warps) settings tried, with a third entry 0: weights loaded at each use, not held."""
@@ -167,7 +170,9 @@ def main() -> int:
                         default=["xla", "xla-ff", "fused", "fused-grad"],
                         help="fused-grad: the kernel computes the gradient only, XLA the update; xla-ff: XLA with "
                              "the activations features-first (Model.apply_vmapped), the CPU's layout")
-    parser.add_argument("--json", help="save every number to this file")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="which of the three measurements to make, in this order (default: 1, 2, 3)")
+    parser.add_argument("--json", help="save every number to this file (rewritten after each part)")
     args = parser.parse_args()
     import jax
 
@@ -175,17 +180,21 @@ def main() -> int:
 
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}", flush=True)
     rows: list[dict[str, Any]] = []
-    for mode in ("default", "bfloat16"):
-        rows += micro(MNIST_MLP, args.configs, mode, tuple(args.tiles))
-    for sizes in ((128, 128, 128, 128), (128,) * 6):
-        for mode in ("default", "bfloat16"):
-            tile = DEFAULT_TILES["bfloat16" if mode == "bfloat16" else "float32"]
-            rows += micro(sizes, max(args.configs // 4, 1), mode, (tile, (*tile, 0)))
-    _bounds(args.configs, rows)
-    _sweeps(args.counts, args.kernels, rows)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([_compact(r) for r in rows], f, indent=1)
+    for part in args.parts:
+        if part == "micro":
+            for mode in ("default", "bfloat16"):
+                rows += micro(MNIST_MLP, args.configs, mode, tuple(args.tiles))
+            for sizes in ((128, 128, 128, 128), (128,) * 6):
+                for mode in ("default", "bfloat16"):
+                    tile = DEFAULT_TILES["bfloat16" if mode == "bfloat16" else "float32"]
+                    rows += micro(sizes, max(args.configs // 4, 1), mode, (tile, (*tile, 0)))
+        elif part == "bounds":
+            _bounds(args.configs, rows)
+        else:
+            _sweeps(args.counts, args.kernels, rows)
+        if args.json:  # after each part: a time limit that ends the call keeps what came before
+            with open(args.json, "w") as f:
+                json.dump([_compact(r) for r in rows], f, indent=1)
     return 0
 
 
