@@ -325,7 +325,9 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1], "momentum": [0.9, 0.0], "nesterov": True},
          r"nesterov=True needs every momentum > 0; got momentum\[1\]=0.0"),
         ({"learning_rate": [0.1], "compute_dtype": "float16"}, r"compute_dtype must be one of .*got 'float16'"),
-        ({"learning_rate": [0.1, 1e39]}, r"learning_rate must be at most 3.403e\+38 in size to fit float32"),
+        ({"learning_rate": [0.1, 1e39]}, r"learning_rate must be at most 3.403e\+38 in size to fit float32; got 1e\+39"),
+        ({"learning_rate": [1e-320, 0.1]},  # the grid is checked as one array, the message names the number
+         r"learning_rate must be at least 1.401e-45 in size \(where not 0\) to fit float32; got 1e-320\.$"),
         ({"learning_rate": [0.1], "weight_decay": 1e39}, r"weight_decay must be at most 3.403e\+38"),
     ],
 )

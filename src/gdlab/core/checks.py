@@ -55,6 +55,20 @@ def check_fits_dtype(name: str, value: Any, dtype: Any) -> np.ndarray:
     return array
 
 
+def check_all_fit_dtype(name: str, values: Sequence[Any], dtype: Any) -> None:
+    """check_fits_dtype for each of values, checked as one array (a 16384-config sweep's schedule numbers
+    in milliseconds); the message names the first value that does not fit."""
+    if not values:
+        return
+    with np.errstate(over="ignore", under="ignore"):
+        given = np.concatenate([np.ravel(np.asarray(v, np.float64)) for v in values])
+        array = given.astype(dtype)
+    if array.dtype.kind != "f" or not np.any((np.isinf(array) & np.isfinite(given)) | ((given != 0) & (array == 0))):
+        return
+    for value in values:
+        check_fits_dtype(name, value, dtype)
+
+
 def check_positive_float(name: str, value: Any) -> float:
     """Return value as float if it is a finite number > 0."""
     if not is_real(value):

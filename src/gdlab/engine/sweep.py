@@ -26,6 +26,7 @@ from jax.sharding import Mesh
 
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import (
+    check_all_fit_dtype,
     check_bool,
     check_callable,
     check_choice,
@@ -184,7 +185,7 @@ def sweep(
             check_divides(size, devices[1], data.n_train, "the mesh's data axis")
         steps = epochs * batch_plan(data.n_train, size).steps
         plans.append((size, _schedule_params(label, shape, rates, steps), devices))
-        jax.tree.map(lambda v: check_fits_dtype("learning_rate", v, dtype), plans[-1][1][2])
+        check_all_fit_dtype("learning_rate", jax.tree.leaves(plans[-1][1][2]), dtype)
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
