@@ -241,6 +241,8 @@ def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypa
     traced.clear()
     gd.sweep(model, small, kernel="fused", **{**grid, "momentum": [0.0, 0.9], "schedule": ["constant"]})
     assert not traced  # momentum: the kernel computes the gradient, the rule the update
+    gd.sweep(model, small, kernel="fused", compute_dtype="bfloat16", **{**grid, "epochs": 1})
+    assert not traced  # bfloat16 products: the update outside the kernel measured faster
 
 
 def test_a_fused_sweep_over_two_devices_runs_each_devices_configs_and_gives_way_to_a_data_axis(small, data_cache) -> None:
@@ -260,7 +262,7 @@ def test_a_fused_sweep_over_two_devices_runs_each_devices_configs_and_gives_way_
                           "losses": [x["final_train_loss"] for x in r.rows],
                           "split": split.groups[0].config["kernel"], "warned": [str(w.message) for w in caught]}))
     """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run([sys.executable, "-c", script, str(data_cache)], env=env, capture_output=True,
                          text=True, check=True, timeout=300)
     sharded = json.loads(out.stdout.strip().splitlines()[-1])

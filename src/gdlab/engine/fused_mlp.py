@@ -22,7 +22,9 @@ array), padded logits are -inf before the softmax, and only the true entries
 are stored. The batch is walked in row blocks, the gradients summed over them.
 ``fused_sgd_step`` is the same kernel storing W_l - lr dW_l (and b_l - lr db_l) in
 place of the gradient, for plain SGD. On a CPU the same kernel runs in Pallas's
-interpreter (slow; for tests).
+interpreter (slow; for tests). jax 0.11 deprecates Pallas's Triton backend (a DeprecationWarning at
+each lowering, naming Mosaic GPU as its successor); on an H200 with jax 0.11.2 the kernel still
+compiles and matches autodiff.
 """
 
 from __future__ import annotations
