@@ -646,3 +646,52 @@ def test_the_u_curve_of_losses_spanning_decades_has_a_log_loss_axis() -> None:
     assert heights[0] == pytest.approx(5.5 * 1.6) and heights[0] < heights[1] < ax.get_ylim()[1]
     narrow = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})  # 8.8 over 0.8: linear as before
     assert plots.u_curve_figure(narrow, summarize(narrow)).axes[0].get_yscale() == "linear"
+
+
+def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comparison, tmp_path) -> None:
+    """gd.report.from_result reads the settings gdlab compare writes down off the result and the data set."""
+    made = gd.report.from_result(sweep, small, model=MODEL, target=0.2)
+    assert made.settings == {
+        "dataset": small.name, "model": MODEL.name, "n_train": 300, "n_test": 100, "epochs": 3, "seeds": [0, 1],
+        "target": 0.2, "metric": "final_test_accuracy", "metrics": sweep.groups[0].config["metrics"],
+        "learning_rates": {"10": RATES, "300": RATES}, "rates_rule": "as given to gd.sweep, the same for every batch size"}
+    # each seed's loss before training from the rows: the numbers the compare path measures on its own
+    assert [r["initial_train_loss"] for r in made.rows] == [r["initial_train_loss"] for r in comparison.rows]
+    assert made.rows == comparison.rows and made.histories == comparison.histories
+    assert summarize(made).variants == summarize(comparison).variants
+    page = gd.report.write_html(made, tmp_path / "report.html").read_text()
+    assert f"{MODEL.name} on {small.name} (300 training and 100 test samples)" in page
+    assert "as given to gd.sweep" in page
+    loss = gd.report.from_result(sweep, small, metric="final_test_loss")
+    assert loss.settings["metric"] == "final_test_loss" and loss.settings["target"] is None
+    assert loss.settings["model"] == "the model given to gd.sweep"
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"metric": "test_accuracy"}, ValueError, r"metric must be one of \{.*'final_test_accuracy'.*\}; got 'test_accuracy'"),
+        ({"target": 1.5}, ValueError, r"target must be a float in \[0.0, 1.0\]; got 1.5"),
+        ({"result": "sweep"}, TypeError, "result must be a gd.SweepResult"),
+        ({"data": "small"}, TypeError, "data must be the gd.Dataset the sweep trained on; got str"),
+    ],
+)
+def test_from_result_refuses_bad_input(sweep, small, kwargs, error, match) -> None:
+    args = {"result": sweep, "data": small, **kwargs}
+    with pytest.raises(error, match=match):
+        gd.report.from_result(args.pop("result"), args.pop("data"), **args)
+
+
+def test_from_result_refuses_another_data_set(sweep, small) -> None:
+    other = gd.datasets.from_arrays(small.x_train[:150], small.y_train[:150], test_fraction=0.0)
+    with pytest.raises(ValueError, match="data must be the data set the sweep trained on: its 150 training samples "
+                                         "make 15 steps per epoch at batch size 10, the sweep made 30"):
+        gd.report.from_result(sweep, other)
+
+
+def test_a_momentum_grid_is_refused_not_mixed(small) -> None:
+    """The summary ranks learning rates per batch size: two momenta would be averaged as if seeds."""
+    both = gd.sweep(MODEL, small, learning_rate=[0.1], momentum=[0.0, 0.9], batch_size=[100], epochs=1)
+    with pytest.raises(ValueError, match=r"a comparison report shows one momentum; this sweep trained the momenta "
+                                         r"\[0.0, 0.9\] \(report a sweep of one momentum\)"):
+        gd.report.from_result(both, small)

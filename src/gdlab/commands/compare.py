@@ -33,6 +33,7 @@ from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted
+from gdlab.report.of_result import default_metric
 from gdlab.store.schema import SQLITE_HEADER
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS
 
@@ -94,7 +95,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
         with Bars(show_progress, console) as bars:
             data = bars.step("loading data", lambda: load_data(options.dataset, options.target_column, options.task))
             plan = _variants(sizes, rates, data.n_train)
-            metric = _metric(data)
+            metric = default_metric(data.task, data.n_test)
             target = _target(target, metric)
             gd.enable_compilation_cache()
             initial = seed_initial_losses(model, data, seeds, kernel=kernel)
@@ -257,12 +258,6 @@ def _variants(sizes: list[int | str], rates: list[float] | None, n_train: int) -
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"batch_sizes must not repeat a batch size ('full' is {n_train}); got {sizes!r}.")
     return [(s, list(rates) if rates is not None else default_learning_rates(s)) for s in resolved]
-
-
-def _metric(data: gd.Dataset) -> str:
-    if data.n_test == 0:
-        return "final_train_loss"
-    return "final_test_accuracy" if data.task == "classification" else "final_test_loss"
 
 
 def _target(target: float | None, metric: str) -> float | None:

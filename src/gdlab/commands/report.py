@@ -22,9 +22,8 @@ from gdlab.report import (
     summarize,
     write_html,
 )
+from gdlab.report.of_result import LIBRARY_RATES, default_metric
 from gdlab.store.sweeps import FINISHED
-
-LIBRARY_RATES = "as given to gd.sweep, the same for every batch size"
 
 
 def run_report(
@@ -101,10 +100,7 @@ def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
     """The report's settings for a sweep recorded by gd.sweep (gdlab compare records its own)."""
-    if config["n_test"] == 0:
-        metric = "final_train_loss"
-    else:
-        metric = "final_test_accuracy" if config["task"] == "classification" else "final_test_loss"
+    metric = default_metric(config["task"], config["n_test"])
     return {"dataset": config["dataset"], "model": config["model"], "n_train": config["n_train"],
             "n_test": config["n_test"], "epochs": config["epochs"], "seeds": config["seeds"], "target": None,
             "metric": metric, "metrics": config["metrics"],

@@ -5,6 +5,7 @@ from gdlab.report.comparison import Comparison, from_sweep, load, save, variant_
 from gdlab.report.conclusion import conclusion
 from gdlab.report.finder import finder_figure, render_finder
 from gdlab.report.html import render, write_html
+from gdlab.report.of_result import from_result
 from gdlab.report.run_page import render_run
 from gdlab.report.summary import Summary, VariantSummary, failure, summarize
 
@@ -15,6 +16,7 @@ __all__ = [
     "conclusion",
     "failure",
     "finder_figure",
+    "from_result",
     "from_sweep",
     "load",
     "render",

@@ -46,6 +46,10 @@ def from_sweep(result: SweepResult, settings: dict[str, Any], initial_train_loss
         raise ValueError(f"a comparison report shows one schedule per batch size; this sweep trained the "
                          f"schedules {sorted(set(schedules))} at batch sizes {sizes} (report one schedule at a "
                          "time: gdlab report ID --schedule NAME, or SweepResult.select(schedule)).")
+    momenta = sorted({float(m) for g in result.groups for _, m in g.pairs})
+    if len(momenta) > 1:  # the summary picks a best learning rate per batch size: one momentum
+        raise ValueError(f"a comparison report shows one momentum; this sweep trained the momenta {momenta} "
+                         "(report a sweep of one momentum).")
     variants = []
     for group in result.groups:
         size = int(group.config["batch_size"])
