@@ -538,6 +538,36 @@ def test_a_checkpoint_of_the_same_rule_with_other_numbers_is_refused_not_silentl
     assert gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=5, resume=saved[2]).epochs_run == 5
 
 
+def test_a_checkpoint_of_another_rule_kind_stop_or_reduce_lr_is_refused() -> None:
+    """nesterov, a schedule's kind (cosine with and without restarts hold the same numbers), the stop rule and reduce_lr
+    change no array of a checkpoint: it carries the run's settings, and a resume with others is refused."""
+    data = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+    rule = gd.sgd(gd.schedules.cosine(0.1, 50), momentum=0.9, nesterov=True)
+    stop = gd.stop.diverged(factor=1e6)
+    saved: list[gd.Checkpoint] = []
+    gd.fit(gd.models.linear(), data, rule, epochs=3, stop=stop, on_epoch=saved.append)
+    assert dict(saved[2].settings)["rule"] == rule.settings
+    cases = [
+        ({"rule": gd.sgd(gd.schedules.cosine(0.1, 50), momentum=0.9)},
+         (r"rule must be the checkpoint's to resume it .*: its rule was kind=sgd, nesterov=True, velocity=True, "
+         r"schedule=cosine\(restarts=False\); got kind=sgd, nesterov=False, velocity=True, "
+         r"schedule=cosine\(restarts=False\)\.")),
+        ({"rule": gd.sgd(gd.schedules.cosine(0.1, 50, restarts=True), momentum=0.9, nesterov=True)},
+         r"its rule was .*schedule=cosine\(restarts=False\); got .*schedule=cosine\(restarts=True\)\."),
+        ({"stop": gd.stop.diverged(factor=1e7)},
+         (r"stop must be the checkpoint's to resume it .*: its stop was diverged\(factor=1000000.0\); "
+         r"got diverged\(factor=10000000.0\)\.")),
+        ({"reduce_lr": gd.schedules.reduce_on_plateau()}, r"its reduce_lr was none; got \{.*'factor'"),
+    ]
+    for change, match in cases:
+        kwargs = {"rule": rule, "stop": stop, **change}
+        with pytest.raises(ValueError, match=match):
+            gd.fit(gd.models.linear(), data, kwargs.pop("rule"), epochs=5, resume=saved[2], **kwargs)
+    assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=stop, resume=saved[2]).epochs_run == 5
+    bare = saved[2]._replace(settings=())  # a checkpoint made before settings were kept resumes as before
+    assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=stop, resume=bare).epochs_run == 5
+
+
 def test_whole_data_slices_divide_the_rows_where_a_divisor_is_near_the_limit() -> None:
     from gdlab.engine.epoch import slice_rows
 

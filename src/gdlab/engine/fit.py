@@ -137,8 +137,10 @@ def fit(
     rates = run_rates(rule, state, epochs * plan.steps)
     if rates is not None:
         check_run_rates(rates, plan.steps)
+    settings = (("rule", rule.settings), ("stop", "none" if stop is None else describe(stop)),
+                ("reduce_lr", _reduce_config(reduce_lr)))
     if resume is not None:
-        _check_resume(resume, params, state, epochs)
+        _check_resume(resume, params, state, epochs, settings)
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)
@@ -174,6 +176,8 @@ def fit(
                       "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
                       **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
+    if on_epoch is not None:
+        on_epoch = _with_settings(on_epoch, settings)
     try:
         out = train_epochs(
             spec, params, state, data_key, arrays, epochs, stop, callback,
@@ -210,8 +214,18 @@ def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None
     check_methods("record", record, ("begin", "epoch", "end", "fail"), "a recorder such as gd.store.open(path)")
 
 
-def _check_resume(resume: Checkpoint, params: Params, state: Any, epochs: int) -> None:
-    """A checkpoint of this model and rule (the same pytrees and shapes) within the epochs asked for."""
+def _with_settings(on_epoch: Callable[[Checkpoint], Any], settings: tuple[tuple[str, Any], ...]) -> Callable[[Checkpoint], Any]:
+    """on_epoch receiving each checkpoint with the run's settings (what a resume of it must repeat)."""
+    def hook(checkpoint: Checkpoint) -> Any:
+        return on_epoch(checkpoint._replace(settings=settings))
+    return hook
+
+
+def _check_resume(
+    resume: Checkpoint, params: Params, state: Any, epochs: int, settings: tuple[tuple[str, Any], ...] = (),
+) -> None:
+    """A checkpoint of this model and rule (the same pytrees and shapes, and where the checkpoint holds them the same
+    rule, stop and reduce_lr settings: nesterov or a schedule's kind change no shape) within the epochs asked for."""
     if resume.epoch > epochs:
         raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
     for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
@@ -227,6 +241,18 @@ def _check_resume(resume: Checkpoint, params: Params, state: Any, epochs: int) -
                 f"are {their_tree} where this run's are {our_tree}."
             )
     _check_resume_numbers(resume, state)
+    recorded = dict(resume.settings)
+    for name, ours in settings:
+        if name in recorded and recorded[name] != ours:
+            raise ValueError(f"{name} must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
+                             f"its {name} was {_settings_text(recorded[name])}; got {_settings_text(ours)}.")
+
+
+def _settings_text(value: Any) -> str:
+    """A rule's settings as "kind=sgd, nesterov=True, ..."; a stop rule's text as it is."""
+    if isinstance(value, tuple):
+        return ", ".join(f"{k}={v}" for k, v in value)
+    return "none" if value is None else str(value)
 
 
 def _check_resume_numbers(resume: Checkpoint, state: Any) -> None:

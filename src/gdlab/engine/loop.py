@@ -61,6 +61,8 @@ class Checkpoint(NamedTuple):
     initial_loss: float
     best_epoch: int | None = None
     best_params: Params | None = None
+    settings: tuple[tuple[str, Any], ...] = ()
+    """The run's rule, stop and reduce_lr settings (gd.fit fills them in): a resume with others is refused."""
 
 
 class _Best(NamedTuple):
