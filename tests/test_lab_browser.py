@@ -248,9 +248,14 @@ def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Pa
     body = json.loads(route.request.post_data or "{}")
     route.continue_(post_data=json.dumps({**body, "batch_size": 60}))  # more than the 50 points
     expect(status).to_have_attribute("data-state", "error")
-    expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
+    expect(status).to_have_text("Mini-batch size must be at most the number of points 50; got 60.")  # by its label
     expect(status).to_be_visible()
     page.screenshot(path=str(tmp_path / "batches-error.png"))
+    page.locator("#r-run").click()  # a field the server's schema refuses (422): named by its label too
+    route = _held(page, held)
+    held.pop()
+    route.continue_(post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "learning_rate": 50.0}))
+    expect(status).to_have_text("Learning rate: Input should be less than or equal to 10")
     page.unroute("**/api/regression")
     page.locator("#r-run").click()  # a good answer clears the error
     expect(status).to_be_hidden()
@@ -281,7 +286,7 @@ def test_the_surfaces_tab_says_so_while_its_request_is_out(page: Page, tmp_path:
     body = json.loads(route.request.post_data or "{}")
     held.pop().continue_(post_data=json.dumps({**body, "surface": "formula", "formula": "x +"}))
     expect(status).to_have_attribute("data-state", "error")
-    expect(status).to_have_text("formula: expected a number, x, y, a function or '(' at position 3; got the end.")
+    expect(status).to_have_text("f(x, y): expected a number, x, y, a function or '(' at position 3; got the end.")
     assert status.evaluate("(el) => getComputedStyle(el).color") == RED
     expect(page.locator("#s-verdict")).to_have_text("")  # no verdict of the earlier rate beside the error
     page.screenshot(path=str(tmp_path / "surfaces-error.png"))
@@ -659,7 +664,7 @@ def test_surfaces_refuses_bad_fields_aloud_and_leaves_no_stale_chart(page: Page)
     for typed, said in (("5000", "5000"), ("0", "0"), ("-5", "-5"), ("", "nothing (the field is empty)")):
         page.locator("#s-steps").fill(typed)
         page.locator("#s-steps").dispatch_event("change")
-        expect(status).to_have_text(f"steps must be a whole number in [1, 2000]; got {said}.")
+        expect(status).to_have_text(f"Steps must be a whole number in [1, 2000]; got {said}.")
         expect(plot).to_have_attribute("data-paths", "0")
     page.locator("#s-steps").fill("30")
     page.locator("#s-steps").dispatch_event("change")
@@ -762,6 +767,28 @@ def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(pag
         assert 0 < math.log10(mark["y"][0]) <= top  # on the top edge, inside the axis
     expect(page.locator("#t-loss .scatterlayer .point")).not_to_have_count(0)
     page.screenshot(path=str(tmp_path / "train-overlay-diverged.png"))
+
+
+def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_loss_axis(page: Page) -> None:
+    """A live run whose last loss was 1e22 (finite: the divergence rule fired at 100x the initial loss) drew it
+    on the axis, 22 decades, its trained epochs a flat line at the bottom. Its end event says diverged: the
+    last loss is then marked on the top edge, as a past run's is."""
+    epochs = [(1, 1.0), (2, 0.5), (3, 0.3), (4, 1e22)]
+    stream = "".join(f'event: epoch\ndata: {{"type": "epoch", "epoch": {n}, "train_loss": {v}}}\n\n' for n, v in epochs)
+    stream += 'event: end\ndata: {"type": "end", "status": "diverged", "reason": "diverged: at epoch 4"}\n\n'
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "live"}))
+    page.route("**/api/train/live/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream", body=stream))
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_have_text("diverged: at epoch 4")
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => ({name: t.name, y: Array.from(t.y)}))")
+    by_name = {t["name"]: t for t in traces}
+    assert by_name["train loss"]["y"] == [1.0, 0.5, 0.3, 1e22]  # the curve keeps its points; the axis leaves it
+    top = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")[1]
+    assert top < math.log10(2), top  # 0.3..1 set the axis, not 1e22
+    mark = by_name["this run diverged (loss 1.00e+22)"]["y"][0]
+    assert 0 < math.log10(mark) <= top  # on the top edge
 
 
 def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:

@@ -23,6 +23,11 @@ async function api(path, body) {
   return data;
 }
 
+function fieldError(err, labels) {  // the server's field names (422 "field: message", a 400's first word) as labelled
+  if (!err.errors) return err.message.replace(/^[a-z_]+(?=[: ])/, (name) => labels[name] || name);
+  return err.errors.map((e) => `${labels[e.field.split(".")[0]] || e.field}: ${e.message}`).join("; ");
+}
+
 function fmt(v) {
   if (v === null || v === undefined) return "–";
   const a = Math.abs(v);
@@ -103,6 +108,9 @@ const DEFAULT_LR = { quadratic: 0.5, rosenbrock: 0.001, himmelblau: 0.01, beale:
 const DEFAULT_STEPS = { quadratic: 60, rosenbrock: 1500, himmelblau: 150, beale: 800, saddle: 60, formula: 100 };
 const S = { data: null, shown: 0, timer: null, seq: 0, start: null, grid: null, gridKey: null };
 const LR_MIN = -4, LR_MAX = 1;
+const S_LABELS = { surface: "Surface", formula: "f(x, y)", condition: "Condition number", angle: "Rotation",
+                   learning_rate: "Learning rate", momentum: "Momentum", optimizers: "Optimizers", steps: "Steps",
+                   start: "Start" };
 
 function surfaceLr() { return Math.pow(10, +$("s-lr").value); }
 function setSurfaceLr(lr) { $("s-lr").value = Math.log10(lr); $("s-lr-out").textContent = fmt(lr); }
@@ -118,7 +126,7 @@ function surfaceRequest() {
     learning_rate: surfaceLr(),
     momentum: +$("s-momentum").value,
     optimizers,
-    steps: wholeNumber("s-steps", "steps", 1, 2000),
+    steps: wholeNumber("s-steps", "Steps", 1, 2000),
     start: S.start,
     grid: 90,
   };
@@ -183,7 +191,7 @@ async function updateSurface() {
     showNote("s-status", "", null);
   } catch (err) {
     if (seq !== S.seq) return;
-    showNote("s-status", err.message, "error");
+    showNote("s-status", fieldError(err, S_LABELS), "error");
     clearSurface();
     $("s-verdict").dataset.verdict = "error";  // no chart, info or verdict of the last good answer beside it
   }
@@ -304,6 +312,8 @@ document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", 
 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
 const R = { data: null, points: null, custom: false, seq: 0 };
+const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-batch size", learning_rate: "Learning rate",
+                   epochs: "Epochs", points: "Points" };
 
 function regressionRequest() {
   const n = +$("r-n").value;
@@ -350,7 +360,7 @@ async function runRegression() {
     showNote("r-status", "", null);
   } catch (err) {
     if (seq !== R.seq) return;
-    showNote("r-status", err.message, "error");
+    showNote("r-status", fieldError(err, R_LABELS), "error");
     clearRegression();
   }
 }
@@ -453,7 +463,7 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
-const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0 };
+const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false };
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
 const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
@@ -509,10 +519,6 @@ function trainRequest() {
   return req;
 }
 
-function trainError(err) {  // the server's 422 fields by the form's labels
-  if (!err.errors) return err.message;
-  return err.errors.map((e) => `${T_LABELS[e.field.split(".")[0]] || e.field}: ${e.message}`).join("; ");
-}
 
 function fitModels() {  // Hidden sizes only for the MLP; the Model list only what the data set takes
   const allowed = T_MODELS[$("t-dataset").value];
@@ -529,12 +535,14 @@ function drawTraining() {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
   let last = Math.max(1, ...x);  // the widest run shown sets the axis
-  const trained = loss.flatMap((t) => t.y);  // the losses that set the y axis (not a diverged run's last one)
-  const blowups = [];  // a diverged past run's last loss (1e22, or none): marked, not allowed to set the axis
+  // the losses that set the y axis: not a diverged run's last ones (this run's too, once its end says diverged)
+  const trained = loss.flatMap((t) => (T.diverged ? t.y.slice(0, -1) : t.y));
+  const blowups = [];  // a diverged run's last loss (1e22, or none): marked, not allowed to set the axis
+  if (T.diverged && e.length) blowups.push({ name: "this run", color: "#c62828", x: e.at(-1).epoch, y: e.at(-1).train_loss });
   Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
     const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
     const xs = [...run.history.epoch], ys = [...run.history.train_loss];
-    if (run.status === "diverged" && ys.length) blowups.push({ id, color, x: xs.pop(), y: ys.pop() });
+    if (run.status === "diverged" && ys.length) blowups.push({ name: `run ${id}`, color, x: xs.pop(), y: ys.pop() });
     trained.push(...ys);
     // a single point drawn as "lines" is invisible: a marker
     loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss`, x: xs,
@@ -545,10 +553,10 @@ function drawTraining() {
   for (const b of blowups) {  // at its value when the axis holds it, else on the top edge; the hover tells it
     const value = b.y === null ? "not finite" : fmt(b.y);
     const over = b.y === null || !yrange || Math.log10(b.y) > yrange[1];
-    loss.push({ type: "scatter", mode: "markers", name: `run ${b.id} diverged (loss ${value})`,
+    loss.push({ type: "scatter", mode: "markers", name: `${b.name} diverged (loss ${value})`,
                 x: [b.x], y: [over && yrange ? Math.pow(10, yrange[1] - 0.03 * (yrange[1] - yrange[0])) : b.y],
                 cliponaxis: false, marker: { symbol: "triangle-up", size: 11, color: b.color },
-                hovertext: [`run ${b.id} diverged in epoch ${b.x}: loss ${value}`], hoverinfo: "text" });
+                hovertext: [`${b.name} diverged in epoch ${b.x}: loss ${value}`], hoverinfo: "text" });
   }
   // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
   // objects since plotly.js 3
@@ -619,6 +627,7 @@ async function startTraining() {
     $("t-start").disabled = false;  // live again should the new run be refused
   }
   T.epochs = [];
+  T.diverged = false;
   drawTraining();
   $("t-status").textContent = "starting…";
   // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
@@ -655,6 +664,10 @@ async function startTraining() {
     };
     source.addEventListener("end", (msg) => {
       const end = JSON.parse(msg.data);
+      if (end.status === "diverged") {  // its last loss (1e22, finite) would flatten the curve: marked, off the axis
+        T.diverged = true;
+        redrawTraining();
+      }
       finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, null);
     });
     source.addEventListener("error", (msg) => {
@@ -662,7 +675,7 @@ async function startTraining() {
       else if (source.readyState === EventSource.CLOSED) finish("the connection closed", "error");
     });
   } catch (err) {  // refused before it started
-    showNote("t-note", trainError(err), "error");
+    showNote("t-note", fieldError(err, T_LABELS), "error");
     $("t-status").textContent = "";
   }
 }
