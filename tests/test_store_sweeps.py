@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -202,6 +203,15 @@ def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_wha
         assert statuses == ["max_epochs"] * 4 + ["diverged"] * 2 + ["interrupted"] * 4 + ["diverged"] * 2
         with pytest.raises(gd.store.StoreError, match="data must be the data set sweep"):
             gd.store.resume_sweep(sweep.id, store, MODEL, gd.datasets.load("linreg", n=500))
+        with pytest.raises(gd.store.StoreError, match=r"stop must be the sweep's .* had none; got plateau\(tol="):
+            gd.store.resume_sweep(sweep.id, store, MODEL, data, stop=gd.stop.plateau())
+        # compared with its settings: a divergence factor of its own (the names alone matched) is another rule
+        with pytest.raises(gd.store.StoreError, match=r"had none; got diverged\(factor=1000000.0\)\.$"):
+            gd.store.resume_sweep(sweep.id, store, MODEL, data, stop=gd.stop.diverged(factor=1e6))
+        config = json.loads(store.connection.execute("SELECT config FROM sweeps WHERE id = ?", (sweep.id,)).fetchone()[0])
+        del config["stop_rule"]  # recorded before the settings were kept: the names are compared
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET config = ? WHERE id = ?", (json.dumps(config), sweep.id))
         with pytest.raises(gd.store.StoreError, match=r"stop must be the sweep's .* had rules \[\]; got \['plateau'\]"):
             gd.store.resume_sweep(sweep.id, store, MODEL, data, stop=gd.stop.plateau())
         member = store.members(sweep.id)[6]

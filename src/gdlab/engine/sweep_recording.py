@@ -14,7 +14,7 @@ import numpy as np
 
 from gdlab.core.batching import batch_plan
 from gdlab.core.dataset import Dataset
-from gdlab.core.stopping import StopRule, leaves
+from gdlab.core.stopping import StopRule, describe, leaves
 from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder
 from gdlab.engine.sweep_start import ConfigState
 
@@ -58,7 +58,8 @@ def sweep_configs(
         "n_test": data.n_test, "task": data.task, **settings,
     }
     config = {**common, "learning_rate": rates, "batch_size": sizes, "schedule": schedules, "momentum": momenta,
-              "seeds": seeds, "stop": [leaf.name for leaf in leaves(stop)] if stop is not None else []}
+              "seeds": seeds, "stop": [leaf.name for leaf in leaves(stop)] if stop is not None else [],
+              "stop_rule": None if stop is None else describe(stop)}
     members = []
     for size, schedule in itertools.product(sizes, schedules):
         steps = batch_plan(data.n_train, size).steps

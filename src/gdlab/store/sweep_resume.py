@@ -10,7 +10,7 @@ import numpy as np
 
 from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
-from gdlab.core.stopping import StopRule, leaves
+from gdlab.core.stopping import StopRule, describe, leaves
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
 from gdlab.engine.sweep_result import SweepResult
@@ -123,6 +123,13 @@ def _check_resumable(store: Store, record: Sweep) -> None:
 
 
 def _check_stop(record: Sweep, stop: StopRule | None) -> None:
+    """The sweep's stop rule with its settings (a record from before those were kept: its rules' names)."""
+    if "stop_rule" in record.config:
+        given_rule = None if stop is None else describe(stop)
+        if given_rule != record.config["stop_rule"]:
+            raise StoreError(f"stop must be the sweep's to resume sweep {record.id}: it had "
+                             f"{record.config['stop_rule'] or 'none'}; got {given_rule or 'none'}.")
+        return
     recorded = [name for name in record.config.get("stop", []) if name != "diverged"]
     given = [leaf.name for leaf in leaves(stop) if leaf.name != "diverged"] if stop is not None else []
     if recorded != given:
