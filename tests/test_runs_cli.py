@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -700,6 +701,39 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert code == 0 and "validated" in out
     assert "range test: 40 steps x 2 seeds" in err and "validating the suggestions" in err and "2/2" in err
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
+
+
+@pytest.mark.parametrize("stage", ["validation", "recording"])
+def test_ctrl_c_stops_find_lr_with_one_line_and_no_half_written_record(capsys, monkeypatch, stage) -> None:
+    """Ctrl-C in find-lr was exit 130 without a word (gdlab fit says what happened); the finder is recorded in
+    one transaction once it ends, so a Ctrl-C in its validation or while it is being written records nothing."""
+    finder = gd.find_learning_rate
+    if stage == "recording":  # the run row is in, its curves not yet: the transaction must roll it back
+        def interrupted_write(*args: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("gdlab.store.finders._insert_result", interrupted_write)
+
+    def find(*args: Any, callback: Any, **kwargs: Any) -> Any:
+        def ctrl_c(stage_now: str, done: int, total: int) -> None:
+            if stage == "validation" and stage_now == "validation" and done == 1:  # after the range test
+                raise KeyboardInterrupt
+            callback(stage_now, done, total)
+
+        return finder(*args, callback=ctrl_c, **kwargs)
+
+    monkeypatch.setattr(gd, "find_learning_rate", find)
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
+                          "40", "--validate-epochs", "2", "--db", "f.db", "--no-progress")
+    assert (code, out) == (130, "")
+    assert err == "interrupted: nothing recorded in f.db (a finder is recorded only once it ends)\n"
+    with gd.store.open("f.db") as store:
+        assert store.runs() == []
+        assert store.connection.execute("SELECT COUNT(*) FROM lr_finder_curves").fetchone() == (0,)
+    if stage == "validation":
+        code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2",
+                              "--steps", "40", "--validate-epochs", "2", "--no-record", "--no-progress")
+        assert (code, out, err) == (130, "", "interrupted: nothing to record (--no-record)\n")
 
 
 def test_find_lr_marks_the_candidates_that_diverged_in_its_validation(capsys) -> None:
