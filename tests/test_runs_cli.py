@@ -123,6 +123,10 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_pat
     listed = _json(capsys, "runs", "list", "--db", str(killed_db))
     assert [(r["run_id"], r["status"], r["epochs_run"], r["epochs"]) for r in listed] == [
         (run_id, "interrupted", done, 100)]
+    with gd.store.open(killed_db) as store:  # it named no --db and 'the last checkpoint', saved or not
+        assert store.run(run_id).reason.endswith(
+            f"ended after epoch {done}; gdlab resume {run_id} --db {killed_db} goes on from its checkpoint of "
+            f"epoch {done}")
     resumed = _json(capsys, "resume", run_id[:5], "--db", str(killed_db), "--no-progress")
     assert resumed["run_id"] == run_id
     for key in ("status", "reason", "epochs_run", "steps_run", "final_train_loss", "final_test_loss"):

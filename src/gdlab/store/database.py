@@ -44,8 +44,8 @@ class Store:
         if read_only:  # a run whose process is gone reads as it was left (running)
             return
         try:
-            records.mark_interrupted(self.connection)
-            sweeps.mark_sweeps_interrupted(self.connection)
+            records.mark_interrupted(self.connection, path)
+            sweeps.mark_sweeps_interrupted(self.connection, path)
         except BaseException:
             self.connection.close()
             raise
@@ -124,7 +124,7 @@ class Store:
         """A recorder of one new sweep; ``extra`` is merged into its stored configuration; a checkpoint of
         the members still training at most every ``checkpoint_seconds`` (0: every epoch)."""
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
-                             checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id)
+                             checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id, db=self.path)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""
