@@ -778,7 +778,7 @@ def test_a_sweep_whose_every_config_diverged_lists_no_best_config(capsys) -> Non
     [listed] = _json(capsys, "runs", "list", "--sweeps")
     assert (listed["best_config"], listed["best_train_loss"]) == (None, None)  # was the diverged config
     code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
-    assert code == 0 and out.splitlines()[-1] == "best: -"
+    assert code == 0 and out.splitlines()[-1] == "best by final train_loss: -"
 
 
 def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
@@ -798,6 +798,23 @@ def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
                                                               if r["learning_rate"] == 0.1]))
 
 
+def test_the_sweep_listing_says_its_best_config_is_by_final_train_loss(capsys) -> None:
+    """The listing's best config is the lowest final train loss (mean over seeds), not the report's best (by its
+    metric); its column and key said best_train_loss, which a sweep's rows use for the lowest over epochs."""
+    with gd.store.open("gdlab.db") as store:
+        result = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 0.1], batch_size=[800],
+                          seeds=2, epochs=3, record=store)
+    final = np.mean([r["final_train_loss"] for r in result.rows if r["learning_rate"] == 0.1])
+    [listed] = _json(capsys, "runs", "list", "--sweeps")
+    assert listed["best_config"] == "batch_size 800, learning_rate 0.1"
+    assert listed["best_final_train_loss"] == listed["best_train_loss"] == pytest.approx(final)  # the old key kept
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps")
+    assert code == 0 and out.splitlines()[0].split()[-2:] == ["best_final_train_loss", "best_config"]
+    code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
+    assert out.splitlines()[-1] == (f"best by final train_loss: batch_size 800, learning_rate 0.1 ({final:.4g}, "
+                                    "mean over seeds)")
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
@@ -809,7 +826,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     code, out, _ = _run(capsys, "runs", "list", "--sweeps")
     header, line = out.splitlines()
     assert header.split() == ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
-                              "best_train_loss", "best_config"]
+                              "best_final_train_loss", "best_config"]
     assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
     code, out, _ = _run(capsys, "runs", "show", sweep_id)
     assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2

@@ -63,7 +63,7 @@ def sweep_list(
             rows.append(sweep_brief(sweep, store.members(sweep.id), store.member_last_metrics(sweep.id)))
     if not as_json:
         columns = ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
-                   "best_train_loss", "best_config"]
+                   "best_final_train_loss", "best_config"]
         _write(aligned(columns, [[_cell(row, c) for c in columns] for row in rows]) or ["(no sweeps)"])
     return rows
 
@@ -73,9 +73,11 @@ def sweep_brief(
 ) -> dict[str, Any]:
     """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
 
-    The best config has the lowest final train loss, mean over its seeds, among the finished ones none of
-    whose seeds failed (``engine.sweep_result.failure``: diverged, or collapsed at or above its initial loss;
-    a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
+    The best config has the lowest final train loss, mean over its seeds (``best_final_train_loss``), among the
+    finished ones none of whose seeds failed (``engine.sweep_result.failure``: diverged, or collapsed at or above
+    its initial loss; a diverged loss of 3e15 is finite, but no recommendation); none: '-'. Not the report's
+    best, which ranks by its metric (a test metric by default); ``best_train_loss``, the key's old name, is
+    kept for scripts (a sweep's rows use that name for a config's lowest train loss over its epochs).
     """
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
@@ -92,7 +94,8 @@ def sweep_brief(
     return {
         "sweep_id": sweep.id, "kind": sweep.kind, "created_at": sweep.created_at, "status": sweep.status,
         "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "configs": len(members),
-        "finished": len(done), "best_train_loss": best[0], "best_config": best[1],
+        "finished": len(done), "best_final_train_loss": best[0], "best_config": best[1],
+        "best_train_loss": best[0],  # the old name of best_final_train_loss
     }
 
 
@@ -180,7 +183,9 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         lines += ["  " + line for line in aligned([c.removeprefix("final_") for c in columns],
                                                   [[_cell(row, c) for c in columns] for row in rows])]
         best = shown["summary"]["best_config"]
-        lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
+        value = _text(shown["summary"]["best_final_train_loss"])
+        lines.append(f"best by final train_loss: {best} ({value}, mean over seeds)" if best else
+                     "best by final train_loss: -")
         if shown.get("unfinished"):
             lines.append(f"{hints.resume_sweep(sweep.id, sweep.kind, store.path)} goes on with:")
             lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
