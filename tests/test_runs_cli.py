@@ -401,10 +401,37 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
     assert "was recorded by gdlab lab, not by gdlab fit" in _one_error(capsys, "resume", lab.run_id)
     listed = _json(capsys, "runs", "list")[0]
     assert (listed["run_id"], listed["learning_rate"]) == (lab.run_id, 0.05)  # was [0.05000000074505806]
-    code, out, _ = _run(capsys, "runs", "list")  # the library run's rate is its schedule's numbers, as text
-    assert code == 0 and re.search(rf"^{recorder.run_id} .* \[0\.1\] ", out, re.MULTILINE), out
+    code, out, _ = _run(capsys, "runs", "list")  # the library run's rate and schedule as a gdlab fit run's
+    assert code == 0 and re.search(rf"^{recorder.run_id} .* 0\.1 +constant ", out, re.MULTILINE), out
     assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_runs_list_shows_a_library_runs_schedule_as_it_shows_a_cli_runs(capsys) -> None:
+    """A library run with a cosine schedule was listed by its schedule's numbers, [0.05, 1000, 0]; a gdlab fit run
+    by its --learning-rate, without its schedule."""
+    cli = _json(capsys, *FIT, "--epochs", "1", "--learning-rate", "0.05", "--schedule", "cosine",
+                "--warmup-steps", "3")["run_id"]
+    cosine = gd.schedules.cosine(0.05, 1000)
+    rules = {"warmed": gd.schedules.warmup(cosine, 3), "cosine": cosine, "step": gd.schedules.step(0.2, 100, 0.5),
+             "joined": gd.schedules.join([gd.schedules.constant(0.1), cosine], [50])}
+    ids = {}
+    with gd.store.open("gdlab.db") as store:
+        for name, schedule in rules.items():
+            gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(schedule), record=store, epochs=1,
+                   batch_size=100)
+            ids[name] = store.last_run_id
+    listed = {row["run_id"]: (row["learning_rate"], row["schedule"]) for row in _json(capsys, "runs", "list")}
+    assert listed == {
+        cli: (0.05, "cosine after 3 warmup steps"), ids["warmed"]: (0.05, "cosine after 3 warmup steps"),
+        ids["cosine"]: (0.05, "cosine"), ids["step"]: (0.2, "step"),
+        ids["joined"]: (None, "join(constant, cosine(restarts=False))"),  # no one rate: its kind as recorded
+    }
+    code, out, _ = _run(capsys, "runs", "list")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 0 and "[" not in out and out.splitlines()[0].split()[8:10] == ["learning_rate", "schedule"]
+    for run_id in (cli, ids["warmed"]):
+        assert re.search(r" 0\.05 +cosine after 3 warmup steps ", lines[run_id]), lines[run_id]
 
 
 def _interrupt(checkpoint: gd.Checkpoint) -> None:

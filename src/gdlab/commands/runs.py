@@ -23,6 +23,7 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
 
@@ -41,7 +42,7 @@ def run_list(
         n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
-                   "learning_rate", *[f"final_{name}" for name in SHOWN]]
+                   "learning_rate", "schedule", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
         _write(aligned([c.removeprefix("final_") for c in columns], [[_cell(row, c) for c in columns] for row in rows])
                or ["(no runs)"])
@@ -302,9 +303,7 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
 
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
-    rule = run.config.get("rule", {})
-    options = run.config.get("cli", run.config.get("lab", {}))  # the rate as given (rule: the schedule's numbers)
-    rate = options.get("learning_rate", rule.get("learning_rate"))
+    rate, schedule = rate_and_schedule(run.config)  # as gdlab fit gives them, whoever recorded the run
     return {
         "run_id": run.id,
         "kind": run.kind,
@@ -316,6 +315,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
+        "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
     }
 
@@ -404,6 +404,6 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, list):  # a library run's schedule numbers, float32 in float64: [0.1], not [0.10000000149...]
+    if isinstance(value, list):  # a record's raw numbers, float32 in float64: [0.1], not [0.10000000149...]
         return "[" + ", ".join(_text(v) for v in value) + "]"
     return str(value)
