@@ -292,6 +292,25 @@ def test_runs_list_sweeps_filters_by_data_set(tmp_path, capsys) -> None:
     assert code == 0 and len(out.splitlines()) == 2 and out.splitlines()[1].startswith(f"{on_file}  sweep ")
 
 
+def test_the_library_reads_a_data_set_name_in_any_case_as_runs_list_does(tmp_path, capsys) -> None:
+    """store.runs(dataset="LINREG") and store.sweeps(dataset="LINREG") found nothing where gdlab runs list
+    --dataset LINREG lists the runs on linreg; a file's name (its stem) keeps its case in both."""
+    with gd.store.open("gdlab.db") as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), record=store, epochs=1, batch_size=100)
+        on_linreg = store.last_run_id
+        small = gd.datasets.from_file(_small_csv(tmp_path / "Small.csv"))
+        gd.fit(gd.models.linear(), small, gd.sgd(0.1), record=store, epochs=1, batch_size=10)
+        on_file = store.last_run_id
+        sweep_id = _library_sweep(store, gd.datasets.load("linreg"))
+        found = {name: ([r.id for r in store.runs(dataset=name) if r.kind != "sweep"],
+                        [s.id for s in store.sweeps(dataset=name)]) for name in ("linreg", "LINREG", "Small", "small")}
+    assert found == {"linreg": ([on_linreg], [sweep_id]), "LINREG": ([on_linreg], [sweep_id]),
+                     "Small": ([on_file], []), "small": ([], [])}
+    for name, (runs, sweeps) in found.items():  # the command line lists the same
+        assert [r["run_id"] for r in _json(capsys, "runs", "list", "--dataset", name)] == runs, name
+        assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps", "--dataset", name)] == sweeps, name
+
+
 def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, capsys) -> None:
     summary = _json(capsys, *FIT, "--epochs", "6", "--learning-rate", "0.05", "--momentum", "0.5")
     run_id = summary["run_id"]

@@ -58,7 +58,8 @@ class Store:
         self, status: str | None = None, dataset: str | None = None,
         since: str | datetime.datetime | None = None,
     ) -> list[Run]:
-        """Runs, newest first, optionally only those with a status, on a data set, or since a time."""
+        """Runs, newest first, optionally only those with a status, on a data set (a named one in any case:
+        'MNIST1D' is 'mnist1d'; a file's name as recorded), or since a time."""
         return records.list_runs(self.connection, status, dataset, since)
 
     def run(self, run_id: str) -> Run:
@@ -95,7 +96,7 @@ class Store:
     def sweeps(
         self, status: str | None = None, since: str | datetime.datetime | None = None, *, dataset: str | None = None,
     ) -> list[Sweep]:
-        """Sweeps, newest first, optionally only those with a status, since a time, or on a data set."""
+        """Sweeps, newest first, optionally only those with a status, since a time, or on a data set (as runs)."""
         return sweeps.list_sweeps(self.connection, status, since, dataset)
 
     def sweep(self, sweep_id: str) -> Sweep:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gdlab.core.checks import check_choice
+from gdlab.datasets import NAMES as DATASET_NAMES
 from gdlab.engine.result import STATUSES
 from gdlab.store.checkpoints import StoredCheckpoint, unpack
 from gdlab.store.hints import resume_run, resume_sweep
@@ -77,10 +78,19 @@ def list_runs(
     dataset: str | None = None,
     since: str | datetime.datetime | None = None,
 ) -> list[Run]:
-    """Runs, newest first; only those with this status, on this data set, created at or after since."""
+    """Runs, newest first; only those with this status, on this data set (``recorded_name``), created at or
+    after since."""
     status = None if status is None else check_choice("status", status, RECORD_STATUSES)
     return [run_of(row) for row in newest_first(conn, "runs", RUN_COLUMNS,
-                                               {"status": status, "dataset": dataset}, since)]
+                                               {"status": status, "dataset": recorded_name(dataset)}, since)]
+
+
+def recorded_name(dataset: str | None) -> str | None:
+    """A data set as runs record it: a named data set in any case ('MNIST1D' -> 'mnist1d'), as gdlab runs list
+    --dataset reads it; a file's name (its stem) as given, since files differ by case."""
+    if dataset is None or dataset.lower() not in DATASET_NAMES:
+        return dataset
+    return dataset.lower()
 
 
 def newest_first(

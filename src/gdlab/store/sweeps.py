@@ -23,6 +23,7 @@ from gdlab.store.records import (
     find_run,
     histories,
     newest_first,
+    recorded_name,
     run_of,
     stored_object,
     transaction,
@@ -64,7 +65,7 @@ def list_sweeps(
     """Sweeps, newest first; only those with this status, on this data set (its config's dataset, as a
     member run's), created at or after since."""
     status = None if status is None else check_choice("status", status, SWEEP_STATUSES)
-    equal = {"status": status, "json_extract(config, '$.dataset')": dataset}
+    equal = {"status": status, "json_extract(config, '$.dataset')": recorded_name(dataset)}
     return [_sweep(conn, row) for row in newest_first(conn, "sweeps", SWEEP_COLUMNS, equal, since)]
 
 
