@@ -151,6 +151,10 @@ main({[*grid, "--db", "killed.db"]!r})
     with gd.store.open("killed.db") as store:
         (sweep,) = store.sweeps()
         groups = gd.store.unfinished_groups(sweep.id, store)
+        reasons = {m.reason for m in store.members(sweep.id) if m.status == "interrupted"}
+    then = f"gdlab resume {sweep.id} --db killed.db goes on with"  # the store's reasons named no --db
+    assert sweep.reason.endswith(f"; {then} its unfinished configs")
+    assert reasons and all(reason.endswith(f"; {then} it") for reason in reasons)
     assert [(g.configs, g.from_epoch) for g in groups] == [(4, 1), (4, 0), (4, 0)]
     assert main(["resume", sweep.id, "--db", "killed.db"]) == 0
     err = capsys.readouterr().err

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -122,6 +123,10 @@ def test_a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_run(tmp_pat
     listed = _json(capsys, "runs", "list", "--db", str(killed_db))
     assert [(r["run_id"], r["status"], r["epochs_run"], r["epochs"]) for r in listed] == [
         (run_id, "interrupted", done, 100)]
+    with gd.store.open(killed_db) as store:  # it named no --db and 'the last checkpoint', saved or not
+        assert store.run(run_id).reason.endswith(
+            f"ended after epoch {done}; gdlab resume {run_id} --db {killed_db} goes on from its checkpoint of "
+            f"epoch {done}")
     resumed = _json(capsys, "resume", run_id[:5], "--db", str(killed_db), "--no-progress")
     assert resumed["run_id"] == run_id
     for key in ("status", "reason", "epochs_run", "steps_run", "final_train_loss", "final_test_loss"):
@@ -287,6 +292,25 @@ def test_runs_list_sweeps_filters_by_data_set(tmp_path, capsys) -> None:
     assert code == 0 and len(out.splitlines()) == 2 and out.splitlines()[1].startswith(f"{on_file}  sweep ")
 
 
+def test_the_library_reads_a_data_set_name_in_any_case_as_runs_list_does(tmp_path, capsys) -> None:
+    """store.runs(dataset="LINREG") and store.sweeps(dataset="LINREG") found nothing where gdlab runs list
+    --dataset LINREG lists the runs on linreg; a file's name (its stem) keeps its case in both."""
+    with gd.store.open("gdlab.db") as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), record=store, epochs=1, batch_size=100)
+        on_linreg = store.last_run_id
+        small = gd.datasets.from_file(_small_csv(tmp_path / "Small.csv"))
+        gd.fit(gd.models.linear(), small, gd.sgd(0.1), record=store, epochs=1, batch_size=10)
+        on_file = store.last_run_id
+        sweep_id = _library_sweep(store, gd.datasets.load("linreg"))
+        found = {name: ([r.id for r in store.runs(dataset=name) if r.kind != "sweep"],
+                        [s.id for s in store.sweeps(dataset=name)]) for name in ("linreg", "LINREG", "Small", "small")}
+    assert found == {"linreg": ([on_linreg], [sweep_id]), "LINREG": ([on_linreg], [sweep_id]),
+                     "Small": ([on_file], []), "small": ([], [])}
+    for name, (runs, sweeps) in found.items():  # the command line lists the same
+        assert [r["run_id"] for r in _json(capsys, "runs", "list", "--dataset", name)] == runs, name
+        assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps", "--dataset", name)] == sweeps, name
+
+
 def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, capsys) -> None:
     summary = _json(capsys, *FIT, "--epochs", "6", "--learning-rate", "0.05", "--momentum", "0.5")
     run_id = summary["run_id"]
@@ -396,10 +420,37 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
     assert "was recorded by gdlab lab, not by gdlab fit" in _one_error(capsys, "resume", lab.run_id)
     listed = _json(capsys, "runs", "list")[0]
     assert (listed["run_id"], listed["learning_rate"]) == (lab.run_id, 0.05)  # was [0.05000000074505806]
-    code, out, _ = _run(capsys, "runs", "list")  # the library run's rate is its schedule's numbers, as text
-    assert code == 0 and re.search(rf"^{recorder.run_id} .* \[0\.1\] ", out, re.MULTILINE), out
+    code, out, _ = _run(capsys, "runs", "list")  # the library run's rate and schedule as a gdlab fit run's
+    assert code == 0 and re.search(rf"^{recorder.run_id} .* 0\.1 +constant ", out, re.MULTILINE), out
     assert "does not exist" in _one_error(capsys, "resume", finished, "--db", "missing.db")
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_runs_list_shows_a_library_runs_schedule_as_it_shows_a_cli_runs(capsys) -> None:
+    """A library run with a cosine schedule was listed by its schedule's numbers, [0.05, 1000, 0]; a gdlab fit run
+    by its --learning-rate, without its schedule."""
+    cli = _json(capsys, *FIT, "--epochs", "1", "--learning-rate", "0.05", "--schedule", "cosine",
+                "--warmup-steps", "3")["run_id"]
+    cosine = gd.schedules.cosine(0.05, 1000)
+    rules = {"warmed": gd.schedules.warmup(cosine, 3), "cosine": cosine, "step": gd.schedules.step(0.2, 100, 0.5),
+             "joined": gd.schedules.join([gd.schedules.constant(0.1), cosine], [50])}
+    ids = {}
+    with gd.store.open("gdlab.db") as store:
+        for name, schedule in rules.items():
+            gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(schedule), record=store, epochs=1,
+                   batch_size=100)
+            ids[name] = store.last_run_id
+    listed = {row["run_id"]: (row["learning_rate"], row["schedule"]) for row in _json(capsys, "runs", "list")}
+    assert listed == {
+        cli: (0.05, "cosine after 3 warmup steps"), ids["warmed"]: (0.05, "cosine after 3 warmup steps"),
+        ids["cosine"]: (0.05, "cosine"), ids["step"]: (0.2, "step"),
+        ids["joined"]: (None, "join(constant, cosine(restarts=False))"),  # no one rate: its kind as recorded
+    }
+    code, out, _ = _run(capsys, "runs", "list")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 0 and "[" not in out and out.splitlines()[0].split()[8:10] == ["learning_rate", "schedule"]
+    for run_id in (cli, ids["warmed"]):
+        assert re.search(r" 0\.05 +cosine after 3 warmup steps ", lines[run_id]), lines[run_id]
 
 
 def _interrupt(checkpoint: gd.Checkpoint) -> None:
@@ -702,6 +753,39 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
 
 
+@pytest.mark.parametrize("stage", ["validation", "recording"])
+def test_ctrl_c_stops_find_lr_with_one_line_and_no_half_written_record(capsys, monkeypatch, stage) -> None:
+    """Ctrl-C in find-lr was exit 130 without a word (gdlab fit says what happened); the finder is recorded in
+    one transaction once it ends, so a Ctrl-C in its validation or while it is being written records nothing."""
+    finder = gd.find_learning_rate
+    if stage == "recording":  # the run row is in, its curves not yet: the transaction must roll it back
+        def interrupted_write(*args: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr("gdlab.store.finders._insert_result", interrupted_write)
+
+    def find(*args: Any, callback: Any, **kwargs: Any) -> Any:
+        def ctrl_c(stage_now: str, done: int, total: int) -> None:
+            if stage == "validation" and stage_now == "validation" and done == 1:  # after the range test
+                raise KeyboardInterrupt
+            callback(stage_now, done, total)
+
+        return finder(*args, callback=ctrl_c, **kwargs)
+
+    monkeypatch.setattr(gd, "find_learning_rate", find)
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
+                          "40", "--validate-epochs", "2", "--db", "f.db", "--no-progress")
+    assert (code, out) == (130, "")
+    assert err == "interrupted: nothing recorded in f.db (a finder is recorded only once it ends)\n"
+    with gd.store.open("f.db") as store:
+        assert store.runs() == []
+        assert store.connection.execute("SELECT COUNT(*) FROM lr_finder_curves").fetchone() == (0,)
+    if stage == "validation":
+        code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2",
+                              "--steps", "40", "--validate-epochs", "2", "--no-record", "--no-progress")
+        assert (code, out, err) == (130, "", "interrupted: nothing to record (--no-record)\n")
+
+
 def test_find_lr_marks_the_candidates_that_diverged_in_its_validation(capsys) -> None:
     # max_lr 100: largest_stable suggests about 1.6, whose candidates 1 to 3.2 blow up over 2 epochs (a loss
     # of 1e15 to 1e34, finite at first, above 100 x the initial loss), while 0.018 to 0.56 train
@@ -740,7 +824,7 @@ def test_a_sweep_whose_every_config_diverged_lists_no_best_config(capsys) -> Non
     [listed] = _json(capsys, "runs", "list", "--sweeps")
     assert (listed["best_config"], listed["best_train_loss"]) == (None, None)  # was the diverged config
     code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
-    assert code == 0 and out.splitlines()[-1] == "best: -"
+    assert code == 0 and out.splitlines()[-1] == "best by final train_loss: -"
 
 
 def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
@@ -760,6 +844,23 @@ def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
                                                               if r["learning_rate"] == 0.1]))
 
 
+def test_the_sweep_listing_says_its_best_config_is_by_final_train_loss(capsys) -> None:
+    """The listing's best config is the lowest final train loss (mean over seeds), not the report's best (by its
+    metric); its column and key said best_train_loss, which a sweep's rows use for the lowest over epochs."""
+    with gd.store.open("gdlab.db") as store:
+        result = gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 0.1], batch_size=[800],
+                          seeds=2, epochs=3, record=store)
+    final = np.mean([r["final_train_loss"] for r in result.rows if r["learning_rate"] == 0.1])
+    [listed] = _json(capsys, "runs", "list", "--sweeps")
+    assert listed["best_config"] == "batch_size 800, learning_rate 0.1"
+    assert listed["best_final_train_loss"] == listed["best_train_loss"] == pytest.approx(final)  # the old key kept
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps")
+    assert code == 0 and out.splitlines()[0].split()[-2:] == ["best_final_train_loss", "best_config"]
+    code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
+    assert out.splitlines()[-1] == (f"best by final train_loss: batch_size 800, learning_rate 0.1 ({final:.4g}, "
+                                    "mean over seeds)")
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
@@ -771,7 +872,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     code, out, _ = _run(capsys, "runs", "list", "--sweeps")
     header, line = out.splitlines()
     assert header.split() == ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
-                              "best_train_loss", "best_config"]
+                              "best_final_train_loss", "best_config"]
     assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
     code, out, _ = _run(capsys, "runs", "show", sweep_id)
     assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2

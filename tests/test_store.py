@@ -478,7 +478,39 @@ def test_opening_marks_runs_of_dead_processes_interrupted_and_leaves_live_ones(t
         reason = store.run("dead").reason
     assert status == {"dead": "interrupted", "alive": "running", "reused": "interrupted", "elsewhere": "running"}
     assert reason == (f"interrupted: its process (pid {dead_pid} on {me.host}) ended after epoch 4; "
-                      "gdlab resume dead goes on from the last checkpoint")
+                      "gd.resume('dead', store, model, data, rule) starts it again (no checkpoint was saved)")
+
+
+@pytest.mark.parametrize(("db", "option"), [("runs.db", " --db runs.db"), ("gdlab.db", "")])
+def test_a_dead_runs_reason_names_its_database_and_a_checkpoint_only_where_one_was_saved(
+        tmp_path, data, monkeypatch, db, option) -> None:
+    """The hint was 'gdlab resume ID goes on from the last checkpoint' whatever the database (no --db) and
+    whether or not a checkpoint was saved; gdlab resume refuses a run recorded from the library (gd.resume)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GDLAB_DB", raising=False)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid, host = int(done.stdout), this_process().host
+    with gd.store.open(db) as store:
+        ids = []
+        for _ in range(3):
+            gd.fit(gd.models.linear(), data, _rule(), record=store, batch_size=50, epochs=2)
+            ids.append(store.last_run_id)
+        cli, cli_unsaved, library = ids
+        conn = store.connection
+        conn.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, process_start = NULL",
+                     (dead_pid, host))
+        conn.execute("UPDATE runs SET config = json_set(config, '$.cli', json('{}')) WHERE id IN (?, ?)",
+                     (cli, cli_unsaved))
+        conn.execute("DELETE FROM checkpoints WHERE run_id = ?", (cli_unsaved,))
+    with gd.store.open(db) as store:
+        reasons = {run.id: run.reason for run in store.runs()}
+    ended = f"interrupted: its process (pid {dead_pid} on {host}) ended after epoch 2; "
+    assert reasons == {
+        cli: f"{ended}gdlab resume {cli}{option} goes on from its checkpoint of epoch 2",
+        cli_unsaved: f"{ended}gdlab resume {cli_unsaved}{option} starts it again (no checkpoint was saved)",
+        library: f"{ended}gd.resume('{library}', store, model, data, rule) goes on from its checkpoint of epoch 2",
+    }
 
 
 # --- listing and deleting ----------------------------------------------------------------------

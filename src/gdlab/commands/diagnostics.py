@@ -42,9 +42,13 @@ def run_find_lr(
             def callback(stage: str, done: int, total: int) -> None:
                 bars.bar.update(tasks[stage], completed=done, total=total)
 
-            result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
-                                           max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
-                                           record=store, callback=callback)
+            try:
+                result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
+                                               max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
+                                               record=store, callback=callback)
+            except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
+                Console(stderr=True).print(interrupted_text(db), style="yellow", highlight=False, soft_wrap=True)
+                raise
     finally:
         if store is not None:
             store.close()
@@ -84,6 +88,13 @@ def run_find_lr(
             Console().print(f"recorded as run {store.last_run_id} in {db} "
                             f"({hints.gdlab(f'report {store.last_run_id}', db)} writes its report)", highlight=False)
     return summary
+
+
+def interrupted_text(db: str | None) -> str:
+    """What to say when Ctrl-C stops the finder: it is recorded in one transaction once it ends, so nothing is."""
+    if db is None:
+        return "interrupted: nothing to record (--no-record)"
+    return f"interrupted: nothing recorded in {db} (a finder is recorded only once it ends)"
 
 
 def validation_table(cells: list[list[str]], epochs: int) -> Table:

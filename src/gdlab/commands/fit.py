@@ -23,6 +23,7 @@ from gdlab.core.dataset import TASKS
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
+from gdlab.store.schedule_text import schedule_text
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -385,7 +386,7 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
 
 
 def _schedule_text(o: ScheduleOptions) -> str:
-    return o.schedule + (f" after {o.warmup_steps} warmup steps" if o.warmup_steps else "")
+    return schedule_text(o.schedule, o.warmup_steps)  # as gdlab runs list shows any run's schedule
 
 
 def _updates(n: int) -> str:

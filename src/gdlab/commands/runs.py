@@ -23,6 +23,7 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
 
@@ -41,7 +42,7 @@ def run_list(
         n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
-                   "learning_rate", *[f"final_{name}" for name in SHOWN]]
+                   "learning_rate", "schedule", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
         _write(aligned([c.removeprefix("final_") for c in columns], [[_cell(row, c) for c in columns] for row in rows])
                or ["(no runs)"])
@@ -63,7 +64,7 @@ def sweep_list(
             rows.append(sweep_brief(sweep, store.members(sweep.id), store.member_last_metrics(sweep.id)))
     if not as_json:
         columns = ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
-                   "best_train_loss", "best_config"]
+                   "best_final_train_loss", "best_config"]
         _write(aligned(columns, [[_cell(row, c) for c in columns] for row in rows]) or ["(no sweeps)"])
     return rows
 
@@ -73,9 +74,11 @@ def sweep_brief(
 ) -> dict[str, Any]:
     """One line of a sweep listing: id, kind, time, status, data, model, member counts, the best config.
 
-    The best config has the lowest final train loss, mean over its seeds, among the finished ones none of
-    whose seeds failed (``engine.sweep_result.failure``: diverged, or collapsed at or above its initial loss;
-    a diverged loss of 3e15 is finite, but no recommendation); none: '-'.
+    The best config has the lowest final train loss, mean over its seeds (``best_final_train_loss``), among the
+    finished ones none of whose seeds failed (``engine.sweep_result.failure``: diverged, or collapsed at or above
+    its initial loss; a diverged loss of 3e15 is finite, but no recommendation); none: '-'. Not the report's
+    best, which ranks by its metric (a test metric by default); ``best_train_loss``, the key's old name, is
+    kept for scripts (a sweep's rows use that name for a config's lowest train loss over its epochs).
     """
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
@@ -92,7 +95,8 @@ def sweep_brief(
     return {
         "sweep_id": sweep.id, "kind": sweep.kind, "created_at": sweep.created_at, "status": sweep.status,
         "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "configs": len(members),
-        "finished": len(done), "best_train_loss": best[0], "best_config": best[1],
+        "finished": len(done), "best_final_train_loss": best[0], "best_config": best[1],
+        "best_train_loss": best[0],  # the old name of best_final_train_loss
     }
 
 
@@ -180,7 +184,9 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         lines += ["  " + line for line in aligned([c.removeprefix("final_") for c in columns],
                                                   [[_cell(row, c) for c in columns] for row in rows])]
         best = shown["summary"]["best_config"]
-        lines.append(f"best: {best} (train_loss {_text(shown['summary']['best_train_loss'])})" if best else "best: -")
+        value = _text(shown["summary"]["best_final_train_loss"])
+        lines.append(f"best by final train_loss: {best} ({value}, mean over seeds)" if best else
+                     "best by final train_loss: -")
         if shown.get("unfinished"):
             lines.append(f"{hints.resume_sweep(sweep.id, sweep.kind, store.path)} goes on with:")
             lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
@@ -297,9 +303,7 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
 
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
-    rule = run.config.get("rule", {})
-    options = run.config.get("cli", run.config.get("lab", {}))  # the rate as given (rule: the schedule's numbers)
-    rate = options.get("learning_rate", rule.get("learning_rate"))
+    rate, schedule = rate_and_schedule(run.config)  # as gdlab fit gives them, whoever recorded the run
     return {
         "run_id": run.id,
         "kind": run.kind,
@@ -311,6 +315,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
+        "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
     }
 
@@ -399,6 +404,6 @@ def _text(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, list):  # a library run's schedule numbers, float32 in float64: [0.1], not [0.10000000149...]
+    if isinstance(value, list):  # a record's raw numbers, float32 in float64: [0.1], not [0.10000000149...]
         return "[" + ", ".join(_text(v) for v in value) + "]"
     return str(value)

@@ -44,8 +44,8 @@ class Store:
         if read_only:  # a run whose process is gone reads as it was left (running)
             return
         try:
-            records.mark_interrupted(self.connection)
-            sweeps.mark_sweeps_interrupted(self.connection)
+            records.mark_interrupted(self.connection, path)
+            sweeps.mark_sweeps_interrupted(self.connection, path)
         except BaseException:
             self.connection.close()
             raise
@@ -58,7 +58,8 @@ class Store:
         self, status: str | None = None, dataset: str | None = None,
         since: str | datetime.datetime | None = None,
     ) -> list[Run]:
-        """Runs, newest first, optionally only those with a status, on a data set, or since a time."""
+        """Runs, newest first, optionally only those with a status, on a data set (a named one in any case:
+        'MNIST1D' is 'mnist1d'; a file's name as recorded), or since a time."""
         return records.list_runs(self.connection, status, dataset, since)
 
     def run(self, run_id: str) -> Run:
@@ -95,7 +96,7 @@ class Store:
     def sweeps(
         self, status: str | None = None, since: str | datetime.datetime | None = None, *, dataset: str | None = None,
     ) -> list[Sweep]:
-        """Sweeps, newest first, optionally only those with a status, since a time, or on a data set."""
+        """Sweeps, newest first, optionally only those with a status, since a time, or on a data set (as runs)."""
         return sweeps.list_sweeps(self.connection, status, since, dataset)
 
     def sweep(self, sweep_id: str) -> Sweep:
@@ -124,7 +125,7 @@ class Store:
         """A recorder of one new sweep; ``extra`` is merged into its stored configuration; a checkpoint of
         the members still training at most every ``checkpoint_seconds`` (0: every epoch)."""
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
-                             checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id)
+                             checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id, db=self.path)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""

@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from gdlab.core.checks import check_choice
+from gdlab.datasets import NAMES as DATASET_NAMES
 from gdlab.engine.result import STATUSES
 from gdlab.store.checkpoints import StoredCheckpoint, unpack
+from gdlab.store.hints import resume_run, resume_sweep
 from gdlab.store.processes import Process, is_alive
-from gdlab.store.schema import StoreError, now, resume_hint
+from gdlab.store.schema import StoreError, now
 
 RECORD_STATUSES = ("running", "interrupted", "failed", "done", *STATUSES)
 """A run's status in the store: running, interrupted (its process ended), failed, done (a finished
@@ -75,10 +78,19 @@ def list_runs(
     dataset: str | None = None,
     since: str | datetime.datetime | None = None,
 ) -> list[Run]:
-    """Runs, newest first; only those with this status, on this data set, created at or after since."""
+    """Runs, newest first; only those with this status, on this data set (``recorded_name``), created at or
+    after since."""
     status = None if status is None else check_choice("status", status, RECORD_STATUSES)
     return [run_of(row) for row in newest_first(conn, "runs", RUN_COLUMNS,
-                                               {"status": status, "dataset": dataset}, since)]
+                                               {"status": status, "dataset": recorded_name(dataset)}, since)]
+
+
+def recorded_name(dataset: str | None) -> str | None:
+    """A data set as runs record it: a named data set in any case ('MNIST1D' -> 'mnist1d'), as gdlab runs list
+    --dataset reads it; a file's name (its stem) as given, since files differ by case."""
+    if dataset is None or dataset.lower() not in DATASET_NAMES:
+        return dataset
+    return dataset.lower()
 
 
 def newest_first(
@@ -203,10 +215,15 @@ def delete_run(conn: sqlite3.Connection, run: Run) -> None:
         conn.execute("DELETE FROM runs WHERE id = ?", (run.id,))
 
 
-def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
-    """Mark ``interrupted`` every running run whose process (on this host) is gone; their ids."""
+def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None = None) -> list[str]:
+    """Mark ``interrupted`` every running run whose process (on this host) is gone; their ids.
+
+    The reason says how to go on: its command names ``db`` (the database's path as given, unless the default),
+    and its checkpoint only where one was saved.
+    """
     rows = conn.execute(
-        "SELECT id, pid, host, process_start, epochs_run, "
+        "SELECT id, pid, host, process_start, epochs_run, config, "
+        "(SELECT MAX(epoch) FROM checkpoints WHERE run_id = runs.id), "
         "(SELECT sweep_id FROM sweep_runs WHERE run_id = runs.id), "
         "(SELECT s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id WHERE m.run_id = runs.id) "
         "FROM runs WHERE status = 'running'"
@@ -215,9 +232,9 @@ def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
     if not dead:
         return []
     with transaction(conn):
-        for run_id, pid, host, start, epochs_run, sweep_id, kind in dead:
-            then = (f"gdlab resume {run_id} goes on from the last checkpoint" if sweep_id is None
-                    else f"{resume_hint(sweep_id, kind)} goes on with it")
+        for run_id, pid, host, start, epochs_run, config, checkpoint, sweep_id, kind in dead:
+            then = (resume_run(run_id, _by_cli(config), checkpoint, db) if sweep_id is None
+                    else f"{resume_sweep(sweep_id, kind, db)} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "
@@ -225,6 +242,14 @@ def mark_interrupted(conn: sqlite3.Connection) -> list[str]:
                 (reason, now(), run_id, pid, start),
             )
     return [r[0] for r in dead]
+
+
+def _by_cli(config: Any) -> bool:
+    """Whether a run's stored config is a gdlab fit run's (its options under 'cli'; gdlab resume takes only those)."""
+    try:
+        return isinstance(json.loads(config).get("cli"), dict)
+    except (TypeError, ValueError, AttributeError):  # damaged: the library's gd.resume says what is wrong
+        return False
 
 
 def utc_text(when: str | datetime.datetime) -> str:

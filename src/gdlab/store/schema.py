@@ -305,10 +305,3 @@ def _check_path(path: Path, create: bool, writable: bool = True) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"db must be in a writable folder; {str(folder)!r} is not writable.")
 
-
-def resume_hint(sweep_id: str, kind: str) -> str:
-    """What goes on with an unfinished sweep: gdlab resume for a gdlab compare sweep, the library's
-    resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model)."""
-    if kind == "compare":
-        return f"gdlab resume {sweep_id}"
-    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data)"

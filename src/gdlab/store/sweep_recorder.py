@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import secrets
 import sqlite3
 import time
@@ -34,11 +35,12 @@ from gdlab.core.checks import check_float_range
 from gdlab.engine.recording import SweepEpoch
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigState
+from gdlab.store.hints import resume_sweep
 from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
 from gdlab.store.records import transaction
-from gdlab.store.schema import StoreError, now, resume_hint
+from gdlab.store.schema import StoreError, now
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +77,15 @@ class SweepRecorder:
     (0: after every epoch). ``from_epoch``: of the members taken over (``todo``), those
     that go on from a checkpoint, by run id (their metrics up to it are kept).
     ``on_begin`` is told the sweep id once the sweep is in the store
-    (``store.sweep_recorder()`` sets ``store.last_sweep_id`` so).
+    (``store.sweep_recorder()`` sets ``store.last_sweep_id`` so). ``db``: the database's path as the
+    store was opened with, for the command an interrupted member's reason gives.
     """
 
     def __init__(
         self, conn: sqlite3.Connection, kind: str = "sweep", extra: dict[str, Any] | None = None,
         *, finish_on_end: bool = True, sweep_id: str | None = None, todo: dict[Key, str] | None = None,
         checkpoint_seconds: float = CHECKPOINT_SECONDS, from_epoch: dict[str, int] | None = None,
-        on_begin: Callable[[str], None] | None = None,
+        on_begin: Callable[[str], None] | None = None, db: str | os.PathLike[str] | None = None,
     ) -> None:
         if kind not in SWEEP_KINDS:
             raise ValueError(f"kind must be one of {SWEEP_KINDS}; got {kind!r}.")
@@ -93,6 +96,7 @@ class SweepRecorder:
         self.conn = conn
         self.on_begin = on_begin  # told the sweep id once the sweep is in the store (the store's last_sweep_id)
         self.kind = kind
+        self.db = db  # named by the members' reasons when interrupted (gdlab resume --db DB)
         self.extra = dict(extra or {})
         self.finish_on_end = finish_on_end
         self.sweep_id = sweep_id or secrets.token_hex(4)
@@ -194,7 +198,7 @@ class SweepRecorder:
                 self.conn.execute(
                     "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
                     "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
-                    (status, f"{reason}; {resume_hint(self.sweep_id, self.kind)} goes on with it", now(),
+                    (status, f"{reason}; {resume_sweep(self.sweep_id, self.kind, self.db)} goes on with it", now(),
                      self.sweep_id))
                 self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                                   (status, reason, now(), self.sweep_id))

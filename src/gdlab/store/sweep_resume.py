@@ -63,7 +63,7 @@ def resume_sweep(
     configs = {run.id: run.config for run in runs}
     from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
     recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False,
-                             checkpoint_seconds=checkpoint_seconds, from_epoch=from_epoch)
+                             checkpoint_seconds=checkpoint_seconds, from_epoch=from_epoch, db=store.path)
     for index, ((size, schedule, epoch), keys) in enumerate(_by_group(todo, from_epoch).items()):
         progress = None if callback is None else (lambda g, e, a, i=index: callback(i, e, a))
         settings = configs[todo[keys[0]]]

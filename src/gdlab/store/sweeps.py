@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import numpy as np
 
 from gdlab.core.checks import check_choice
 from gdlab.engine.sweep_result import Group, SweepResult
+from gdlab.store.hints import resume_sweep
 from gdlab.store.processes import Process, is_alive
 from gdlab.store.records import (
     RUN_COLUMNS,
@@ -21,11 +23,12 @@ from gdlab.store.records import (
     find_run,
     histories,
     newest_first,
+    recorded_name,
     run_of,
     stored_object,
     transaction,
 )
-from gdlab.store.schema import StoreError, now, resume_hint
+from gdlab.store.schema import StoreError, now
 from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_key
 
 T = TypeVar("T")
@@ -62,7 +65,7 @@ def list_sweeps(
     """Sweeps, newest first; only those with this status, on this data set (its config's dataset, as a
     member run's), created at or after since."""
     status = None if status is None else check_choice("status", status, SWEEP_STATUSES)
-    equal = {"status": status, "json_extract(config, '$.dataset')": dataset}
+    equal = {"status": status, "json_extract(config, '$.dataset')": recorded_name(dataset)}
     return [_sweep(conn, row) for row in newest_first(conn, "sweeps", SWEEP_COLUMNS, equal, since)]
 
 
@@ -199,15 +202,16 @@ def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:
         conn.execute("DELETE FROM sweeps WHERE id = ?", (sweep.id,))
 
 
-def mark_sweeps_interrupted(conn: sqlite3.Connection) -> list[str]:
-    """Mark ``interrupted`` every running sweep whose process (on this host) is gone; their ids."""
+def mark_sweeps_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None = None) -> list[str]:
+    """Mark ``interrupted`` every running sweep whose process (on this host) is gone; their ids (the reason's
+    command names ``db``, the database's path as given, unless the default)."""
     rows = conn.execute("SELECT id, pid, host, process_start, kind FROM sweeps WHERE status = 'running'").fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
         for sweep_id, pid, host, start, kind in dead:
-            reason = (f"interrupted: its process (pid {pid} on {host}) ended; {resume_hint(sweep_id, kind)} "
+            reason = (f"interrupted: its process (pid {pid} on {host}) ended; {resume_sweep(sweep_id, kind, db)} "
                       "goes on with its unfinished configs")
             conn.execute(
                 "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "

@@ -1,0 +1,34 @@
+"""Command lines written for the user to copy (into a record's reason, or printed): they name the database
+unless it is the default one, so that the line works where it is pasted."""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+DEFAULT_DB = "gdlab.db"
+"""The --db every command uses unless told otherwise (or by GDLAB_DB)."""
+
+
+def gdlab(command: str, db: str | os.PathLike[str] | None) -> str:
+    """'gdlab COMMAND', with --db DB where DB is not the default."""
+    if db is None or str(db) == DEFAULT_DB and os.environ.get("GDLAB_DB", DEFAULT_DB) == DEFAULT_DB:
+        return f"gdlab {command}"
+    return f"gdlab {command} --db {shlex.quote(str(db))}"
+
+
+def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None) -> str:
+    """What goes on with an unfinished sweep: gdlab resume (with --db) for a gdlab compare sweep, the library's
+    resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model)."""
+    if kind == "compare":
+        return gdlab(f"resume {sweep_id}", db)
+    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data)"
+
+
+def resume_run(run_id: str, by_cli: bool, checkpoint: int | None, db: str | os.PathLike[str] | None) -> str:
+    """What goes on with an interrupted run: gdlab resume (with --db) for a gdlab fit run, else gd.resume;
+    from its checkpoint's epoch where one was saved, else from the start."""
+    how = gdlab(f"resume {run_id}", db) if by_cli else f"gd.resume({run_id!r}, store, model, data, rule)"
+    if checkpoint is None:
+        return f"{how} starts it again (no checkpoint was saved)"
+    return f"{how} goes on from its checkpoint of epoch {checkpoint}"

@@ -1,0 +1,67 @@
+"""A recorded run's learning rate and schedule in gdlab fit's words: ``0.05`` and ``cosine after 100 warmup steps``.
+
+A gdlab fit or lab run records its options as given; a library run records its rule's schedule as a kind
+(``warmup(cosine(restarts=False))``) beside the schedule's numbers (``[[0.05, 1000.0, 0.0], 100.0, 0.0]``),
+from which the same two are read back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gdlab.core.schedules import SCHEDULES
+from gdlab.store.records import shortest_floats
+
+WARMUP = "warmup("
+
+
+def schedule_text(schedule: str, warmup_steps: int = 0) -> str:
+    """'cosine', or 'cosine after 100 warmup steps' (gdlab fit's --schedule and --warmup-steps)."""
+    return schedule + (f" after {warmup_steps} warmup steps" if warmup_steps else "")
+
+
+def rate_and_schedule(config: dict[str, Any]) -> tuple[Any, str | None]:
+    """A run's learning rate and schedule as gdlab fit shows them (None: not recorded).
+
+    From the options of a gdlab fit run (``cli``) or a lab run (``lab``); else from the rule: a schedule
+    gdlab fit names (``SCHEDULES``, each taking learning_rate first), warmed up or not, gives its first number;
+    another (a join, a function) its kind as recorded and no single rate.
+    """
+    cli, lab, rule = config.get("cli"), config.get("lab"), config.get("rule")
+    if isinstance(cli, dict):
+        given = cli.get("schedule")
+        options: dict[str, Any] = given if isinstance(given, dict) else {}
+        return cli.get("learning_rate"), _named(options.get("schedule"), options.get("warmup_steps", 0))
+    if isinstance(lab, dict):
+        return lab.get("learning_rate"), _named(lab.get("schedule"), lab.get("warmup_steps", 0))
+    if not isinstance(rule, dict):
+        return None, None
+    return _from_rule(rule.get("learning_rate"), rule.get("schedule"))
+
+
+def _from_rule(numbers: Any, kind: Any) -> tuple[Any, str | None]:
+    """(rate, schedule) of a rule's schedule numbers and kind (a float32 rate as its shortest text: 0.05, not
+    0.05000000074505806); a sweep member's rule holds its rate and label."""
+    if not isinstance(kind, str):  # a record from before kinds were kept: its numbers as they are
+        return numbers, None
+    if isinstance(numbers, (int, float)):  # a sweep member: its rate and its schedule's label
+        return numbers, kind
+    inner, warmup_steps = kind, 0
+    if kind.startswith(WARMUP) and kind.endswith(")") and _is_list(numbers, 3) and _is_number(numbers[1]):
+        inner, warmup_steps, numbers = kind[len(WARMUP):-1], int(numbers[1]), numbers[0]
+    name = inner.split("(")[0]
+    if name in SCHEDULES and _is_list(numbers) and _is_number(numbers[0]):
+        return shortest_floats(numbers[0]), schedule_text(name, warmup_steps)
+    return None, kind
+
+
+def _named(schedule: Any, warmup_steps: Any) -> str | None:
+    return schedule_text(schedule, int(warmup_steps or 0)) if isinstance(schedule, str) else None
+
+
+def _is_list(value: Any, length: int | None = None) -> bool:
+    return isinstance(value, list) and len(value) > 0 and (length is None or len(value) == length)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
