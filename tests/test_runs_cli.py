@@ -158,7 +158,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, env) 
         (run,) = store.runs()
         stored = store.checkpoint(run.id)
     assert (process.returncode, out) == (130, "")
-    assert f"interrupted: gdlab resume {run.id} --db {path} goes on from the last checkpoint" in err
+    assert f"interrupted: gdlab resume {run.id} --db {path} goes on from its checkpoint of epoch {stored.epoch}" in err
     assert run.status == "interrupted" and run.reason == f"interrupted: KeyboardInterrupt after epoch {run.epochs_run}"
     assert 2 <= stored.epoch == run.epochs_run < 100  # the last completed epoch was saved
 
@@ -467,8 +467,32 @@ def _interrupted_fit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     with monkeypatch.context() as patch:
         patch.setattr(gd, "fit", stopped)
         code, _, err = _run(capsys, *args)
-    assert code == 130 and "goes on from the last checkpoint" in err, err
+    assert code == 130 and "interrupted: gdlab resume " in err, err
+    run_id = err.split("gdlab resume ")[1].split()[0]
+    with gd.store.open(args[args.index("--db") + 1] if "--db" in args else "gdlab.db") as store:
+        epoch = store.checkpoint(run_id).epoch  # the last completed epoch, kept on the interruption
+    assert f"interrupted: gdlab resume {run_id} goes on from its checkpoint of epoch {epoch}" in err, err
     return err.split("gdlab resume ")[1].split()[0]
+
+
+def test_ctrl_c_before_any_checkpoint_says_resume_starts_the_run_again(tmp_path, capsys, monkeypatch) -> None:
+    """The line said 'goes on from the last checkpoint' also when a Ctrl-C came before the first epoch ended (no
+    checkpoint); now it says the run starts again, and with one saved it names its epoch."""
+    import gdlab.engine.fit
+
+    monkeypatch.chdir(tmp_path)
+    _small_csv(tmp_path / "ok2.csv")
+    fit = [*FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "8", "--checkpoint-every", "5"]
+    with monkeypatch.context() as patch:
+        patch.setattr(gdlab.engine.fit, "train_epochs", lambda *a, **k: _interrupt(None))  # in epoch 1
+        code, _, err = _run(capsys, *fit)
+    with gd.store.open("gdlab.db") as store:
+        first = store.runs()[0].id
+    assert code == 130 and err.strip() == f"interrupted: gdlab resume {first} starts it again (no checkpoint was saved)"
+    second = _interrupted_fit(capsys, monkeypatch, *fit)  # after epoch 2: the interrupted run keeps that epoch
+    with gd.store.open("gdlab.db") as store:
+        assert store.checkpoint(second).epoch == 2
+    # _interrupted_fit checked its line: "goes on from its checkpoint of epoch 2"
 
 
 def test_resume_finds_a_runs_data_file_from_any_folder(tmp_path, capsys, monkeypatch) -> None:

@@ -23,6 +23,7 @@ from gdlab.core.dataset import TASKS
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
+from gdlab.store.hints import resume_run
 from gdlab.store.schedule_text import schedule_text
 
 DEFAULT_BATCH_SIZE = 32
@@ -227,8 +228,9 @@ def _fit_or_resume(
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
         run_id = recorder.run_id if recorder else record.resume
-        recorded = store.connection.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
-        said = (f"{hints.gdlab(f'resume {run_id}', record.db)} goes on from the last checkpoint" if recorded
+        found = store.connection.execute("SELECT (SELECT MAX(epoch) FROM checkpoints WHERE run_id = runs.id) "
+                                         "FROM runs WHERE id = ?", (run_id,)).fetchone()
+        said = (resume_run(str(run_id), True, found[0], record.db) if found is not None
                 else "before the run was recorded (nothing to resume)")
         console.print(f"interrupted: {said}", style="yellow", highlight=False, soft_wrap=True)
         raise
