@@ -546,10 +546,22 @@ def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestC
     run_id = events[-1]["run_id"]
     listed = client.get("/api/runs").json()["runs"]
     assert run_id in [r["id"] for r in listed]
+    mine = next(r for r in listed if r["id"] == run_id)
+    assert (mine["learning_rate"], mine["schedule"]) == (0.05, "constant")
     stored = client.get(f"/api/runs/{run_id}").json()
     assert stored["status"] == "max_epochs"
     np.testing.assert_allclose(stored["history"]["train_loss"], direct.history["train_loss"], rtol=1e-5)
     assert stored["history"]["epoch"] == [1, 2, 3]  # the overlay's x: as streamed (it was drawn at 0, 1, 2)
+
+
+def test_the_runs_list_shows_a_library_runs_learning_rate(client: TestClient, db: Path) -> None:
+    """A run recorded by gd.fit (no lab or CLI options) came with learning_rate null."""
+    with gd.store.open(db) as store:
+        gd.fit(gd.models.linear(), gd.datasets.linreg(n=64), gd.sgd(gd.schedules.cosine(0.05, 100)), epochs=1,
+               record=store)
+        run_id = store.last_run_id
+    (mine,) = [r for r in client.get("/api/runs").json()["runs"] if r["id"] == run_id]
+    assert (mine["learning_rate"], mine["schedule"]) == (0.05, "cosine")
 
 
 def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:

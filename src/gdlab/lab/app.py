@@ -33,6 +33,7 @@ from gdlab.lab import views
 from gdlab.lab.schemas import RegressionRequest, SurfaceRequest, TrainRequest
 from gdlab.lab.training import Jobs, TrainSpec
 from gdlab.store import open as open_store
+from gdlab.store.schedule_text import rate_and_schedule
 
 MAX_BODY = 64 * 1024
 MAX_STOP_WAIT = 120.0
@@ -122,7 +123,7 @@ def runs(request: Request, limit: int = 50) -> dict[str, Any]:
     with open_store(db, create=False) as store:
         rows = [{"id": r.id, "model": r.model, "dataset": r.dataset, "status": r.status,
                  "created_at": r.created_at, "epochs_run": r.epochs_run,
-                 "learning_rate": r.config.get("lab", r.config.get("cli", {})).get("learning_rate"),
+                 **dict(zip(("learning_rate", "schedule"), rate_and_schedule(r.config))),  # as runs list shows them
                  "batch_size": r.config.get("batch_size")} for r in store.runs()[:limit]]
     return {"db": db, "runs": rows}
 
