@@ -157,6 +157,19 @@ def test_a_diverged_run_records_the_epoch_that_diverged(tmp_path, data) -> None:
     np.testing.assert_array_equal(history["train_loss"], result.history["train_loss"])
 
 
+def test_a_run_that_diverges_in_its_first_epoch_records_its_initial_loss(tmp_path, data) -> None:
+    """The loss before any update is known when epoch 1 blows up (no epoch is recorded before the end)."""
+    settings = {"batch_size": 1, "epochs": 3, "seed": 3, "check_stability": False}
+    with gd.store.open(tmp_path / "runs.db") as store:
+        blown = gd.fit(gd.models.linear(), data, gd.sgd(1e3), record=store, **settings)
+        blown_run = store.run(store.last_run_id)
+        calm = gd.fit(gd.models.linear(), data, gd.sgd(1e-3), record=store, **settings)  # same seed: same params
+        calm_run = store.run(store.last_run_id)
+    assert (blown.status, blown.epochs_run) == ("diverged", 1) and "non-finite" in blown.reason
+    assert calm.status == "max_epochs" and calm_run.initial_loss is not None
+    assert blown_run.initial_loss == blown.initial_loss == calm_run.initial_loss == calm.initial_loss > 0
+
+
 @pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk on fire"), "failed")])
 def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status) -> None:
     store = gd.store.open(tmp_path / "runs.db")

@@ -45,6 +45,7 @@ class Outcome(NamedTuple):
     compile_seconds: float
     train_seconds: float
     best_epoch: int | None
+    initial_loss: float
 
 
 class Checkpoint(NamedTuple):
@@ -193,6 +194,7 @@ def train_epochs(
         compile_seconds=compile_seconds,
         train_seconds=time.perf_counter() - start,
         best_epoch=None if best is None else best.epoch,
+        initial_loss=initial_loss,
     )
 
 

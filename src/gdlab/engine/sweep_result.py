@@ -204,6 +204,7 @@ class SweepResult:
             train_seconds=group.seconds / group.status.size,
             config={**group.config, "learning_rate": lr, "momentum": momentum, "seed": group.seeds[i]},
             best_epoch=None if group.best_epoch is None or group.best_epoch[i, j] == 0 else int(group.best_epoch[i, j]),
+            initial_loss=math.nan if group.initial_loss is None else float(group.initial_loss[i]),
         )
 
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
