@@ -63,7 +63,7 @@ def train_chunk(
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
     inputs: tuple[tuple[Any, ...], int] | None = None, *, initial_loss: np.ndarray,
-    start: ChunkStart | None = None,
+    start: ChunkStart | None = None, initial_best: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -74,7 +74,9 @@ def train_chunk(
     arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
     (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
     train loss before training (``initial_train_loss`` of its params). start: where a resumed
-    chunk goes on from (engine/sweep_start.py; inputs then hold its configs' states).
+    chunk goes on from (engine/sweep_start.py; inputs then hold its configs' states). initial_best:
+    with early_stopping(restore_best=True), each seed's value of its metric at its initial params
+    (the first candidate for the best epoch).
     """
     epochs, test_every = epoch_plan
     args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to,
@@ -88,7 +90,10 @@ def train_chunk(
     rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
     stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
     restore = restored_metric(stop)
-    best = None if restore is None else start_best(restore, rows, shape)
+    best = None
+    if restore is not None:
+        seeds = np.full(shape[0], np.nan) if initial_best is None else np.asarray(initial_best, np.float64)
+        best = start_best(restore, rows, np.broadcast_to(seeds[:, None], shape), params if start is None else None)
     if start is not None:
         _end_skipped(ends, start.skipped[:, :real])
     first = len(rows)
@@ -209,8 +214,9 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
 
 
 def _note_restored(ends: _Ends, best_epoch: np.ndarray, metric: str) -> None:
-    """A diverged config whose best epoch's params are returned says so (the others' reasons name no params)."""
-    for i, j in zip(*np.nonzero((best_epoch > 0) & (ends.status == "diverged"))):
+    """A diverged config whose best epoch's params are returned says so, as does one that returns its initial
+    params (the others' reasons name no params)."""
+    for i, j in zip(*np.nonzero((best_epoch == 0) | ((best_epoch > 0) & (ends.status == "diverged")))):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), metric)
 
 
