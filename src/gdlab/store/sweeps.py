@@ -94,6 +94,12 @@ def find_record(conn: sqlite3.Connection, record_id: str, path: Path) -> Run | S
     return find_run(conn, record_id, path)
 
 
+def sweep_of(conn: sqlite3.Connection, run_id: str) -> Sweep | None:
+    """The sweep whose member the run is (None: a run of its own)."""
+    row = conn.execute("SELECT sweep_id FROM sweep_runs WHERE run_id = ?", (run_id,)).fetchone()
+    return None if row is None else find_sweep(conn, row[0])
+
+
 def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
     return conn.execute("SELECT 1 FROM runs WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None
 
