@@ -61,13 +61,19 @@ def track_best(best: BestParams, row: dict[str, np.ndarray], epoch: int, trained
     return best._replace(params=_keep(improved, params, kept))
 
 
+def returned_epochs(best: BestParams) -> np.ndarray:
+    """The epoch whose params each config returns (0: the initial params; -1: none known, its last params)."""
+    known = (best.epoch >= 0) & (best.epoch >= best.first) & (best.params is not None)
+    return np.where(known, best.epoch, -1).astype(np.int32)
+
+
 def restored(best: BestParams, params: Params) -> tuple[Params, np.ndarray]:
     """Each config's params of its best epoch (its last params where no best is known) and that epoch
     (0: the initial params; -1: none)."""
-    known = (best.epoch >= 0) & (best.epoch >= best.first)
-    if best.params is None or not known.any():
-        return params, np.full_like(best.epoch, -1)
-    return _keep(known, best.params, params), np.where(known, best.epoch, -1)
+    epochs = returned_epochs(best)
+    if best.params is None or not (epochs >= 0).any():
+        return params, epochs
+    return _keep(epochs >= 0, best.params, params), epochs
 
 
 def _values(best: BestParams, row: dict[str, np.ndarray], trained: np.ndarray,

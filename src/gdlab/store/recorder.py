@@ -86,9 +86,9 @@ class RunRecorder:
             self._save_last()
             self.conn.execute(  # the initial loss too: a run that diverged in epoch 1 recorded no epoch
                 "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ?, "
-                "initial_loss = COALESCE(initial_loss, ?) WHERE id = ?",
+                "initial_loss = COALESCE(initial_loss, ?), best_epoch = ? WHERE id = ?",
                 (result.status, result.reason, result.epochs_run, result.steps_run, now(),
-                 real(result.initial_loss), self.run_id),
+                 real(result.initial_loss), result.best_epoch, self.run_id),
             )
 
     def fail(self, error: BaseException) -> None:
