@@ -297,6 +297,31 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     assert [line.get_xdata()[0] for line in ax.get_lines()[2:]] == [1e-2, 3e-3, 5e-3]
 
 
+def test_the_finder_legend_covers_no_curve_and_no_suggestion() -> None:
+    """Curves that start high on the left (a noisy regression's) lay under the legend placed upper left."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-5, 1.0, 100)
+    losses = np.stack([6 - np.log10(rates / 1e-5) * 0.8 + 0.3 * k for k in range(3)])  # 6 on the left, down to 2
+    suggestions = {rule: Suggestion(v, (v,)) for rule, v in
+                   (("steepest", 0.07), ("valley", 0.05), ("minimum/10", 0.03), ("largest_stable", 0.3))}
+    fig = finder_figure(LRFinderResult(0.1, (0.1, 0.18), suggestions, rates, losses, losses, []))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out: the legend's place is known only then
+    renderer = canvas.get_renderer()
+    (ax,) = fig.axes
+    legends = [*fig.legends, *([ax.get_legend()] if ax.get_legend() else [])]
+    assert len(legends) == 1 and len(legends[0].get_texts()) == 3 + 4 + 2  # seeds, rules, interval, answer
+    box = legends[0].get_window_extent(renderer)
+    assert not box.overlaps(ax.get_window_extent(renderer))  # nothing drawn in the axes is under it
+    for line in ax.get_lines()[:3]:
+        points = ax.transData.transform(np.column_stack(line.get_data()))
+        assert not any(box.contains(x, y) for x, y in points), line.get_label()
+
+
 def test_gd_report_is_public_and_imported_only_when_used() -> None:
     import subprocess
     import sys

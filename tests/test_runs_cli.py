@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import os
@@ -730,6 +731,28 @@ def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> 
     err = _one_error(capsys, "report", run_id, "--output", "./gdlab.db")
     assert err == "error: --output must be another file than --db; got 'gdlab.db' for both.\n"
     assert Path("gdlab.db").read_bytes() == before
+
+
+def test_report_of_a_sweep_member_names_its_sweep_and_the_command_that_reports_it(capsys) -> None:
+    with gd.store.open("other.db") as store:
+        sweep_id = _library_sweep(store, gd.datasets.load("linreg"))
+        member = store.members(sweep_id)[1]  # learning_rate 0.1
+    shown = _json(capsys, "report", member.id, "--db", "other.db", "--output", "member.html")
+    assert (shown["kind"], shown["sweep_id"]) == ("sweep", sweep_id)
+    page = html.unescape(Path("member.html").read_text())
+    _self_contained(page)
+    assert (f"A member of sweep {sweep_id} (done): config 2 of its 2, which swept batch_size [10]; "
+            "learning_rate [0.01, 0.1]; momentum [0.0]; schedule [\"constant\"]; seeds [0].") in page
+    assert f"<td>sweep_id</td><td>{sweep_id}</td>" in page
+    command = re.search(r"The sweep's report: <code>gdlab ([^<]*)</code>", page)
+    assert command is not None and command[1] == f"report {sweep_id} --db other.db"
+    reported = _json(capsys, *command[1].split(), "--output", "sweep.html")  # the command given works
+    assert reported["id"] == sweep_id and "gdlab compare" in Path("sweep.html").read_text()
+    code, out, _ = _run(capsys, "report", member.id, "--db", "other.db", "--output", "member.html")
+    assert code == 0 and f"sweep_id: {sweep_id}\n" in out
+    fit = _json(capsys, *FIT, "--epochs", "1")  # a run of its own names no sweep
+    assert "sweep_id" not in _json(capsys, "report", fit["run_id"], "--output", "fit.html")
+    assert "A member of sweep" not in Path("fit.html").read_text()
 
 
 def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:

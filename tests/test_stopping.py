@@ -197,6 +197,41 @@ def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_s
         np.testing.assert_array_equal(a, b)
 
 
+def blowing_up(a: float = 2.0) -> tuple[gd.Dataset, object, dict[str, jax.Array]]:
+    """f(w) = a |w|^2 / 2 (no data): GD at learning_rate r gives w_k = (1 - r a)^k w_0."""
+    data = gd.datasets.from_arrays(np.zeros((2, 1)), np.zeros(2), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return 0.5 * a * jnp.sum(params["w"] ** 2) + 0.0 * jnp.sum(x)
+
+    return data, loss_fn, {"w": jnp.asarray([0.7, -0.4])}
+
+
+@pytest.mark.usefixtures("x64")
+def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them() -> None:
+    """At learning_rate 3/a, w_k = (-2)^k w_0: epoch k's loss is 4^k times the initial one, so no epoch is
+    better than the start, and diverged() (factor 100) stops the run at epoch 4 (4^4 = 256 > 100)."""
+    a = 2.0
+    data, loss_fn, w0 = blowing_up(a)
+    initial = 0.5 * a * float(np.sum(np.asarray(w0["w"]) ** 2))
+    stop = gd.stop.early_stopping("train_loss", patience=10)
+    result = gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, stop=stop, check_stability=False)
+    np.testing.assert_allclose(result.history["train_loss"], initial * 4.0 ** np.arange(1, 5), rtol=1e-12)
+    assert (result.status, result.epochs_run, result.best_epoch) == ("diverged", 4, 0)
+    assert result.initial_loss == pytest.approx(initial, rel=1e-12)
+    assert result.reason.endswith("; the params returned are the initial ones: no epoch bettered their train_loss")
+    np.testing.assert_array_equal(result.params["w"], w0["w"])
+    early = gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, check_stability=False,
+                   stop=gd.stop.early_stopping("train_loss", patience=2) | gd.stop.diverged(1e6))
+    assert (early.status, early.best_epoch) == ("early_stopped", 0)  # not diverged: the reason says so too
+    assert early.reason.endswith("; the params returned are the initial ones: no epoch bettered their train_loss")
+    np.testing.assert_array_equal(early.params["w"], w0["w"])
+    with pytest.warns(gd.ConvergenceWarning, match="before early_stopping fired"):
+        calm = gd.fit(loss_fn, data, gd.sgd(0.5 / a), epochs=3, params=w0, stop=stop)  # w_k = w_0 / 2^k
+    assert (calm.best_epoch, calm.reason) == (3, f"max_epochs: ran 3 epochs (3 updates); final train loss {initial / 64:.4g}")
+    np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 8, rtol=1e-12)
+
+
 def test_budget_ends_warn_only_when_convergence_was_asked_for(mnist1d) -> None:
     model = gd.models.logistic()
     with pytest.warns(gd.ConvergenceWarning, match=r"ended on its budget before plateau fired \(max_epochs"):

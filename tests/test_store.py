@@ -157,6 +157,19 @@ def test_a_diverged_run_records_the_epoch_that_diverged(tmp_path, data) -> None:
     np.testing.assert_array_equal(history["train_loss"], result.history["train_loss"])
 
 
+def test_a_run_that_diverges_in_its_first_epoch_records_its_initial_loss(tmp_path, data) -> None:
+    """The loss before any update is known when epoch 1 blows up (no epoch is recorded before the end)."""
+    settings = {"batch_size": 1, "epochs": 3, "seed": 3, "check_stability": False}
+    with gd.store.open(tmp_path / "runs.db") as store:
+        blown = gd.fit(gd.models.linear(), data, gd.sgd(1e3), record=store, **settings)
+        blown_run = store.run(store.last_run_id)
+        calm = gd.fit(gd.models.linear(), data, gd.sgd(1e-3), record=store, **settings)  # same seed: same params
+        calm_run = store.run(store.last_run_id)
+    assert (blown.status, blown.epochs_run) == ("diverged", 1) and "non-finite" in blown.reason
+    assert calm.status == "max_epochs" and calm_run.initial_loss is not None
+    assert blown_run.initial_loss == blown.initial_loss == calm_run.initial_loss == calm.initial_loss > 0
+
+
 @pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk on fire"), "failed")])
 def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status) -> None:
     store = gd.store.open(tmp_path / "runs.db")
@@ -417,7 +430,7 @@ def test_two_processes_recording_into_one_new_database_at_once_lose_no_rows(tmp_
     assert {r.id for r in runs} == ids and len(ids) == 2
     assert sorted((r.status, r.epochs_run, r.seed) for r in runs) == [("max_epochs", 60, 1), ("max_epochs", 60, 2)]
     assert counts == {run_id: 60 * 6 for run_id in ids}  # every epoch of both, no lost rows
-    assert migrations == [(1,), (2,), (3,), (4,)]  # created and migrated once
+    assert migrations == [(1,), (2,), (3,), (4,), (5,)]  # created and migrated once
 
 
 def test_threads_opening_one_new_database_at_once_all_open_it(tmp_path) -> None:
@@ -444,7 +457,7 @@ def test_threads_opening_one_new_database_at_once_all_open_it(tmp_path) -> None:
         with gd.store.open(path) as store:
             migrations = store.connection.execute("SELECT version FROM schema_migrations").fetchall()
             mode = store.connection.execute("PRAGMA journal_mode").fetchone()[0]
-        assert (migrations, mode) == ([(1,), (2,), (3,), (4,)], "wal")
+        assert (migrations, mode) == ([(1,), (2,), (3,), (4,), (5,)], "wal")
     assert errors == []
 
 
@@ -637,9 +650,9 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     conn.close()
     with gd.store.open(path) as store:
         conn = store.connection
-        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (4,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (CURRENT_VERSION,) == (5,)
         assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4, 5]
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
@@ -658,6 +671,7 @@ def test_a_version_1_database_is_migrated_to_the_current_schema_keeping_its_reco
     with gd.store.open(tmp_path / "fresh.db") as fresh:
         assert migrated == _schema(fresh.connection)  # migrating gives the schema a new database has
     assert runs[1].initial_loss is None  # added by migration 3; not known for older runs
+    assert runs[1].best_epoch is None  # added by migration 5
 
 
 def test_a_migrated_version_1_database_records_sweeps_and_finders(tmp_path, data) -> None:
@@ -681,7 +695,9 @@ def test_a_version_4_database_is_refused_by_a_gdlab_that_reads_up_to_version_3(t
 
     # version 4 changed no table, but a version 3 gdlab cannot read its checkpoints
     path = tmp_path / "v4.db"
-    gd.store.open(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(conn, path, up_to=4)  # the database as a version 4 gdlab made it
+    conn.close()
     before = _digest(path)
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
     monkeypatch.setattr(schema, "CURRENT_VERSION", 3)

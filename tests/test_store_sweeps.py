@@ -90,6 +90,33 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
 
 
+def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_that_names_it(tmp_path) -> None:
+    """early_stopping(restore_best=True): 0.05 stops early at its best epoch; 1.0 diverges after a best epoch 1;
+    3.0 diverges with no epoch better than the initial params (best epoch 0)."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    stop = gd.stop.early_stopping("test_loss", 4)
+    with gd.store.open(tmp_path / "s.db") as store:
+        result = gd.sweep(MODEL, data, learning_rate=[0.05, 1.0, 3.0], batch_size=[40], seeds=1, epochs=25, stop=stop,
+                          record=store)
+        stored, _ = store.sweep_result(store.last_sweep_id)
+        members = store.members(store.last_sweep_id)
+        fit = gd.fit(MODEL, data, gd.sgd(3.0), batch_size=40, epochs=25, stop=stop, record=store,
+                     check_stability=False)
+        fit_run = store.run(store.last_run_id)
+        gd.sweep(MODEL, data, learning_rate=[1.0], batch_size=[40], seeds=1, epochs=3, record=store)  # no restore
+        plain = store.sweep_result(store.last_sweep_id)[0].run(0)
+    ran = [result.run(k) for k in range(3)]
+    assert [(r.status, r.best_epoch) for r in ran] == [("early_stopped", 18), ("diverged", 1), ("diverged", 0)]
+    assert ran[1].reason.endswith("; the params returned are those of epoch 1, the best test_loss")
+    assert ran[2].reason.endswith("; the params returned are the initial ones: no epoch bettered their test_loss")
+    for k, run in enumerate(ran):
+        back = stored.run(k)
+        assert (back.status, back.reason, back.best_epoch) == (run.status, run.reason, run.best_epoch), k
+        assert (members[k].reason, members[k].best_epoch) == (run.reason, run.best_epoch), k
+    assert (fit_run.reason, fit_run.best_epoch) == (fit.reason, fit.best_epoch) == (ran[2].reason, 0)  # gd.fit's too
+    assert plain.best_epoch is None
+
+
 def test_the_loss_before_training_is_the_initial_params_mean_squared_error(tmp_path, data, compile_counter) -> None:
     """Recorded once per run and per sweep seed, measured by one small program that every group reuses."""
     x, y = np.asarray(data.x_train, np.float64), np.asarray(data.y_train, np.float64).reshape(len(data.x_train), -1)

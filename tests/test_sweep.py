@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -212,6 +213,34 @@ def test_restore_best_gives_each_config_its_best_epochs_params_as_fit_does_diver
     last = gd.sweep(gd.models.linear(), data, learning_rate=[0.3], batch_size=[40], seeds=1, epochs=25,
                     stop=gd.stop.early_stopping("test_loss", 4, restore_best=False)).run(0)
     assert last.best_epoch is None and not np.allclose(last.params[0]["w"], result.run(1).params[0]["w"])
+
+
+@pytest.mark.usefixtures("x64")
+def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them_as_fit_does() -> None:
+    """f(w) = a |w|^2 / 2: at learning_rate 3/a each epoch's loss is 4 times the last (none beats the start),
+    at 0.5/a a quarter of it (the last epoch is the best)."""
+    a = 2.0
+    data = gd.datasets.from_arrays(np.zeros((2, 1)), np.zeros(2), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return 0.5 * a * jnp.sum(params["w"] ** 2) + 0.0 * jnp.sum(x)
+
+    w0 = {"w": jnp.asarray([0.7, -0.4])}
+    stop = gd.stop.early_stopping("train_loss", patience=2) | gd.stop.diverged(1e6)
+    result = gd.sweep(loss_fn, data, learning_rate=[0.5 / a, 3 / a], batch_size=["full"], seeds=1, epochs=4,
+                      params=w0, stop=stop)
+    calm, blown = result.run(0), result.run(1)
+    assert (calm.status, calm.best_epoch, blown.status, blown.best_epoch) == ("max_epochs", 4, "early_stopped", 0)
+    assert blown.reason.endswith("; the params returned are the initial ones: no epoch bettered their train_loss")
+    np.testing.assert_array_equal(blown.params["w"], w0["w"])
+    np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)
+    for run in (calm, blown):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gd.ConvergenceWarning)  # calm ends on its budget
+            alone = gd.fit(loss_fn, data, gd.sgd(run.config["learning_rate"]), epochs=4, params=w0, stop=stop,
+                           check_stability=False)
+        assert (run.status, run.reason, run.best_epoch) == (alone.status, alone.reason, alone.best_epoch)
+        np.testing.assert_allclose(run.params["w"], alone.params["w"], rtol=1e-12)
 
 
 def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -59,13 +60,31 @@ def run_report(
             path.write_text(render_finder(asdict(record), result))
             found = {"suggestion": result.suggestion, "interval": list(result.interval)}
         else:
-            path.write_text(render_run(asdict(record), store.history(record.id)))
-            found = {}
+            sweep = member_of(store, record, db)
+            path.write_text(render_run(asdict(record), store.history(record.id), sweep))
+            found = {} if sweep is None else {"sweep_id": sweep["id"]}
     summary = {"id": record.id, "kind": record.kind, "status": record.status, "reason": record.reason,
                "out": str(path), **found}
     if not as_json:
         _print(summary, "sweep" if isinstance(record, gd.store.Sweep) else "run", table)
     return summary
+
+
+SWEPT = ("batch_size", "learning_rate", "momentum", "schedule", "seeds")
+"""A sweep's config keys that hold the values it swept (gdlab compare: learning_rate per batch size)."""
+
+
+def member_of(store: gd.store.Store, run: gd.store.Run, db: str) -> dict[str, Any] | None:
+    """The sweep a run is a member of, as render_run shows it (None: a run of its own)."""
+    sweep = store.sweep_of(run.id)
+    if sweep is None:
+        return None
+    schedules = sweep.config.get("schedule")
+    pick = f" --schedule {shlex.quote(str(run.config.get('schedule')))}" if (
+        isinstance(schedules, list) and len(schedules) > 1) else ""
+    return {"id": sweep.id, "kind": sweep.kind, "status": sweep.status, "position": sweep.run_ids.index(run.id),
+            "configs": len(sweep.run_ids), "grid": {k: sweep.config[k] for k in SWEPT if k in sweep.config},
+            "report": hints.gdlab(f"report {sweep.id}{pick}", db)}
 
 
 def _print(summary: dict[str, Any], noun: str, table: tuple[Summary, Comparison, str] | None) -> None:
@@ -75,7 +94,7 @@ def _print(summary: dict[str, Any], noun: str, table: tuple[Summary, Comparison,
     if table is not None:
         print_summary(*table, {"out": summary["out"]})
         return
-    for name in ("suggestion", "interval", "out"):
+    for name in ("suggestion", "interval", "sweep_id", "out"):
         if name in summary:
             sys.stdout.write(f"{name}: {summary[name]}\n")
 

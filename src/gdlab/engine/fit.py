@@ -199,6 +199,7 @@ def fit(
         train_seconds=out.train_seconds,
         config=config,
         best_epoch=out.best_epoch,
+        initial_loss=out.initial_loss,
     )
     if record is not None:
         record.end(result)

@@ -22,6 +22,7 @@ from gdlab.engine.epoch import (
     is_test_epoch,
     measure_test,
 )
+from gdlab.engine.initial_metric import initial_metric
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
@@ -45,6 +46,7 @@ class Outcome(NamedTuple):
     compile_seconds: float
     train_seconds: float
     best_epoch: int | None
+    initial_loss: float
 
 
 class Checkpoint(NamedTuple):
@@ -66,7 +68,7 @@ class Checkpoint(NamedTuple):
 
 
 class _Best(NamedTuple):
-    """The best epoch so far by a metric (for early_stopping's restore_best)."""
+    """The best epoch so far by a metric (for early_stopping's restore_best; epoch 0: the initial params)."""
 
     metric: str
     value: float
@@ -112,7 +114,8 @@ def train_epochs(
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     restore = restored_metric(stop)
-    rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, None)
+    best = None if restore is None else _initial_best(spec, restore, params, arrays)
+    rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, best)
     rows: list[dict[str, float]] = []
     first, initial_loss, clock = 0, float("nan"), 0.0
     if resume is not None:
@@ -183,7 +186,7 @@ def train_epochs(
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
-        if status == "diverged":
+        if status == "diverged" or best.epoch == 0:
             reason += restored_note(best.epoch, best.metric)
     return Outcome(
         params=params,
@@ -195,12 +198,22 @@ def train_epochs(
         compile_seconds=compile_seconds,
         train_seconds=time.perf_counter() - start,
         best_epoch=None if best is None else best.epoch,
+        initial_loss=initial_loss,
     )
 
 
 def restored_note(epoch: int, metric: str) -> str:
-    """What a diverged run's reason adds when early_stopping(restore_best=True) returns its best epoch's params."""
+    """What the reason of a run with early_stopping(restore_best=True) adds when it diverged or no epoch
+    bettered the initial params (epoch 0): whose params it returns."""
+    if epoch == 0:
+        return f"; the params returned are the initial ones: no epoch bettered their {metric}"
     return f"; the params returned are those of epoch {epoch}, the best {metric}"
+
+
+def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...]) -> _Best | None:
+    """The initial params as the first candidate for the best epoch (None when their metric is not finite)."""
+    value = float(initial_metric(spec.objective, metric, 0, params, arrays)) * (-1.0 if metric in MAXIMIZED else 1.0)
+    return _Best(metric, value, 0, params) if np.isfinite(value) else None
 
 
 def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: Any, tested: bool) -> None:
@@ -244,9 +257,10 @@ def _replay(
     """The rules' states after the checkpoint's epochs (they are pure functions of the metrics)."""
     for epoch, row in enumerate(rows):
         rules = _apply_rules(rules, _epoch_metrics(row, epoch, (epoch + 1) * steps, initial_loss), None)
-    best = None
-    if rules.restore is not None and resume.best_params is not None and resume.best_epoch is not None:
-        best = rules.best._replace(params=resume.best_params) if rules.best else None
+    best = rules.best
+    if best is not None and best.epoch > 0:  # epoch 0: the initial params, which the run has
+        known = resume.best_params is not None and resume.best_epoch is not None
+        best = best._replace(params=resume.best_params) if known else None
     return rules._replace(best=best)
 
 

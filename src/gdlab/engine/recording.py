@@ -33,12 +33,14 @@ class Recorder(Protocol):
 
 
 class Ended(NamedTuple):
-    """How a sweep member ended: its status, reason, epochs and updates run."""
+    """How a sweep member ended: its status, reason, epochs and updates run, and with
+    early_stopping(restore_best=True) the epoch whose params it returns (0: the initial params; None: none)."""
 
     status: str
     reason: str
     epochs_run: int
     steps_run: int
+    best_epoch: int | None = None
 
 
 class SweepEpoch(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,10 @@ class Result:
     train_seconds: float
     config: dict[str, Any] = field(default_factory=dict)
     best_epoch: int | None = None
-    """With early_stopping(restore_best=True): the epoch whose params were returned."""
+    """With early_stopping(restore_best=True): the epoch whose params were returned (0: the initial params,
+    which no epoch bettered)."""
+    initial_loss: float = math.nan
+    """The train loss of the initial params, before any update (NaN: not known)."""
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""

@@ -54,6 +54,7 @@ from gdlab.engine.epoch import (
 )
 from gdlab.engine.fit import Recorded, check_rules, with_divergence
 from gdlab.engine.fused_mlp import KERNELS
+from gdlab.engine.initial_metric import initial_metric
 from gdlab.engine.objective import Objective
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
@@ -149,8 +150,9 @@ def sweep(
     starts (``ConfigStart``: its params and sgd state after some epochs, and its history),
     one epoch for all of a (batch size, schedule) group; the grid's other configs are skipped
     (status "skipped"). With ``early_stopping(restore_best=True)`` each config returns
-    the params of its best epoch, as ``gd.fit`` does (``run(k).best_epoch``); a started
-    config whose best epoch came before its start returns its last params (best_epoch None).
+    the params of its best epoch, as ``gd.fit`` does (``run(k).best_epoch``; 0: the initial params,
+    which no epoch bettered); a started config whose best epoch came before its start returns its last
+    params (best_epoch None).
     """
     rates = _grid("learning_rate", learning_rate, check_positive_float, trained=True)
     momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v), trained=True)
@@ -373,6 +375,9 @@ def _run_group(
     arrays = device_arrays(data, inits[0])
     check_params_fit_data(objective, inits[0], arrays)
     before = _initial_losses(objective, inits, arrays)  # per seed
+    restore = restored_metric(stop)
+    initial_best = None if restore is None else np.asarray(  # per seed: the initial params' value
+        initial_metric(objective, restore, 1, jax.tree.map(lambda *p: np.stack(p), *inits), arrays))
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     # u = -lr * g: the kernel can update, which pays with float32 products (H200, 16384 configs: 31.7 against
@@ -387,7 +392,7 @@ def _run_group(
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
     stop_rule = with_divergence(stop, spec, test_every)
-    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restored_metric(stop) is not None),
+    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None),
                         len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
@@ -411,7 +416,8 @@ def _run_group(
         parts.append(train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
                                   progress, mesh, observe, pad_to=chunk,
                                   inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before,
-                                  start=None if start_of is None else chunk_start(start_of, part, seeds, HISTORY)))
+                                  start=None if start_of is None else chunk_start(start_of, part, seeds, HISTORY),
+                                  initial_best=initial_best))
         if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
             parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,

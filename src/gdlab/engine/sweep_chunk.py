@@ -26,7 +26,7 @@ from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
-from gdlab.engine.sweep_best import restored, start_best, track_best
+from gdlab.engine.sweep_best import restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
 from gdlab.engine.sweep_result import config_of
@@ -63,7 +63,7 @@ def train_chunk(
     progress: Callable[[int, int], None] | None,
     mesh: Mesh | None, observe: ChunkObserver | None = None, pad_to: int = 1,
     inputs: tuple[tuple[Any, ...], int] | None = None, *, initial_loss: np.ndarray,
-    start: ChunkStart | None = None,
+    start: ChunkStart | None = None, initial_best: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Train one chunk of (learning rate, momentum) pairs for every seed; return its arrays.
 
@@ -74,7 +74,9 @@ def train_chunk(
     arguments when already built (the first chunk's, built to compile and measure it). epoch_plan:
     (epochs, test_every); a config's last epoch always has test metrics. initial_loss: each seed's
     train loss before training (``initial_train_loss`` of its params). start: where a resumed
-    chunk goes on from (engine/sweep_start.py; inputs then hold its configs' states).
+    chunk goes on from (engine/sweep_start.py; inputs then hold its configs' states). initial_best:
+    with early_stopping(restore_best=True), each seed's value of its metric at its initial params
+    (the first candidate for the best epoch).
     """
     epochs, test_every = epoch_plan
     args, real = inputs or chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh, pad_to,
@@ -88,7 +90,10 @@ def train_chunk(
     rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
     stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
     restore = restored_metric(stop)
-    best = None if restore is None else start_best(restore, rows, shape)
+    best = None
+    if restore is not None:
+        seeds = np.full(shape[0], np.nan) if initial_best is None else np.asarray(initial_best, np.float64)
+        best = start_best(restore, rows, np.broadcast_to(seeds[:, None], shape), params if start is None else None)
     if start is not None:
         _end_skipped(ends, start.skipped[:, :real])
     first = len(rows)
@@ -113,15 +118,19 @@ def train_chunk(
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         _end_diverged(ends, diverged, stats, epoch, spec.plan.steps)
         _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps)
-        if best is not None:
+        returned = None
+        if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
+            returned = returned_epochs(best)
+            _note_restored(ends, returned, best.metric, diverged | fired)
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
             going_on = (active & ~diverged & ~fired)[:, :real]
             observe(ChunkEpoch(epoch + 1, active[:, :real], {k: v[:, :real] for k, v in row.items()},
                                None if epoch else before[:, :real], (diverged | fired)[:, :real], *ends,
-                               snapshot=None if epoch + 1 == epochs else _snapshot(params, state, going_on)))
+                               snapshot=None if epoch + 1 == epochs else _snapshot(params, state, going_on),
+                               best_epoch=None if returned is None else returned[:, :real]))
         active = active & ~diverged & ~fired
         if progress is not None:
             progress(epoch + 1, int(active.sum()))
@@ -131,9 +140,10 @@ def train_chunk(
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
-        _note_restored(ends, best_epoch, best.metric)
+        _note_restored(ends, best_epoch, best.metric, np.asarray(active))
     if observe is not None and active[:, :real].any():
-        observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends))
+        observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends,
+                           best_epoch=None if best_epoch is None else best_epoch[:, :real]))
     keep = (slice(None), slice(0, real))
     return {"params": jax.tree.map(lambda a: a if a.shape[1] == real else a[keep], params),
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
@@ -208,9 +218,11 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
         ends.epochs_run[i, j] = epochs_run
 
 
-def _note_restored(ends: _Ends, best_epoch: np.ndarray, metric: str) -> None:
-    """A diverged config whose best epoch's params are returned says so (the others' reasons name no params)."""
-    for i, j in zip(*np.nonzero((best_epoch > 0) & (ends.status == "diverged"))):
+def _note_restored(ends: _Ends, best_epoch: np.ndarray, metric: str, ended: np.ndarray) -> None:
+    """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
+    that returns its initial params (the others' reasons name no params)."""
+    named = (best_epoch == 0) | ((best_epoch > 0) & (ends.status == "diverged"))
+    for i, j in zip(*np.nonzero(ended & named)):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), metric)
 
 

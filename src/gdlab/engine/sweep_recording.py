@@ -25,7 +25,8 @@ class ChunkEpoch(NamedTuple):
     ``trained``: configs that ran this epoch (their metrics are ``row``);
     ``ended``: configs whose status was set this epoch; ``snapshot()``: the state of each
     config still training, by [seed, pair] (read from the device only when called; None after
-    the last epoch, when every config ends).
+    the last epoch, when every config ends); ``best_epoch``: with early_stopping(restore_best=True),
+    the epoch whose params each config returns (0: the initial params; -1: none).
     """
 
     epoch: int
@@ -38,6 +39,7 @@ class ChunkEpoch(NamedTuple):
     epochs_run: np.ndarray
     steps_run: np.ndarray
     snapshot: Callable[[], dict[tuple[int, int], ConfigState]] | None = None
+    best_epoch: np.ndarray | None = None
 
 
 ChunkObserver = Callable[[ChunkEpoch], None]
@@ -83,8 +85,10 @@ def chunk_observer(
     def observe(chunk: ChunkEpoch) -> None:
         metrics = {position(i, j): {name: float(chunk.row[name][i, j]) for name in names}
                    for i, j in zip(*np.nonzero(chunk.trained))}
+        best = chunk.best_epoch
         ended = {position(i, j): Ended(str(chunk.status[i, j]), str(chunk.reason[i, j]),
-                                       int(chunk.epochs_run[i, j]), int(chunk.steps_run[i, j]))
+                                       int(chunk.epochs_run[i, j]), int(chunk.steps_run[i, j]),
+                                       None if best is None or best[i, j] < 0 else int(best[i, j]))
                  for i, j in zip(*np.nonzero(chunk.ended))}
         initial = {} if chunk.initial_loss is None else {
             position(i, j): float(chunk.initial_loss[i, j]) for i, j in np.ndindex(chunk.initial_loss.shape)}

@@ -42,7 +42,8 @@ class Group:
     epochs_run: np.ndarray
     seconds: float
     initial_loss: np.ndarray | None = None  # each seed's train loss before training (None: not known)
-    best_epoch: np.ndarray | None = None  # restore_best: the epoch whose params each config returns (0: none)
+    best_epoch: np.ndarray | None = None  # restore_best: the epoch whose params each config returns (0: the
+    # initial params; -1: none)
 
     @property
     def schedule(self) -> str:
@@ -203,7 +204,8 @@ class SweepResult:
             compile_seconds=0.0,
             train_seconds=group.seconds / group.status.size,
             config={**group.config, "learning_rate": lr, "momentum": momentum, "seed": group.seeds[i]},
-            best_epoch=None if group.best_epoch is None or group.best_epoch[i, j] == 0 else int(group.best_epoch[i, j]),
+            best_epoch=None if group.best_epoch is None or group.best_epoch[i, j] < 0 else int(group.best_epoch[i, j]),
+            initial_loss=math.nan if group.initial_loss is None else float(group.initial_loss[i]),
         )
 
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:

@@ -20,7 +20,7 @@ RULE_COLORS = {"steepest": "#d62728", "valley": "#ff7f0e", "minimum/10": "#9467b
 def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Figure:
     """Each seed's smoothed loss against the learning rate (log axis), every rule's suggestion and the answer."""
     seeds = list(range(len(result.losses))) if seeds is None else seeds
-    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    fig = Figure(figsize=(9, 5.2), layout="constrained")
     ax = fig.subplots()
     for seed, curve in zip(seeds, result.losses):
         ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
@@ -35,7 +35,8 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax.set_xlabel("learning_rate (log scale)")
     ax.set_ylabel("smoothed train loss (batch)")
     ax.set_title("Learning-rate range test: one curve per seed; dotted: each rule's suggestion")
-    ax.legend(fontsize=8, loc="upper left")
+    handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
 
 

@@ -29,12 +29,18 @@ DIAGNOSTICS = {
 }
 
 
-def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
-    """The page of a run: run holds id, status, reason, model, dataset, config, ...; history: name -> per epoch."""
+def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[str, Any] | None = None) -> str:
+    """The page of a run: run holds id, status, reason, model, dataset, config, ...; history: name -> per epoch.
+
+    sweep, for a sweep's member: the sweep's id, kind, status, the member's position and the number of
+    configs, its grid (batch_size, learning_rate, ...: the values swept) and report (the command that
+    writes the sweep's report).
+    """
     title = f"gdlab run {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
     sections = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(_subtitle(run))}</p>',
+        *([] if sweep is None else [_membership(sweep)]),
         f'<p class="{_verdict_class(run)}">{escape(_verdict(run))}</p>',
         "<h2>Summary</h2>", _summary(history),
     ]
@@ -47,7 +53,8 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray]) -> str:
             sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _diagnostics_caption(tracked))]
     else:
         sections.append("<p>No epoch was recorded.</p>")
-    sections += ["<h2>Configuration</h2>", table(["setting", "value"], _config_rows(run))]
+    sweep_row = [] if sweep is None else [["sweep_id", str(sweep["id"])]]
+    sections += ["<h2>Configuration</h2>", table(["setting", "value"], sweep_row + _config_rows(run))]
     return page(title, "\n".join(sections))
 
 
@@ -155,6 +162,15 @@ def _epoch_axis(ax: Any, epochs: int) -> None:
     """Whole epochs 1..epochs, half an epoch of margin (one epoch is not 0.95 to 1.05)."""
     ax.set_xlim(0.5, epochs + 0.5)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+
+
+def _membership(sweep: dict[str, Any]) -> str:
+    """Which sweep the run is a member of, the values it swept, and how to get the sweep's report."""
+    grid = "; ".join(f"{name} {json.dumps(shortest_floats(values))}" for name, values in sweep["grid"].items())
+    by = ", recorded by gdlab compare" if sweep["kind"] == "compare" else ""
+    text = (f"A member of sweep {sweep['id']} ({sweep['status']}{by}): config {sweep['position'] + 1} of its "
+            f"{sweep['configs']}, which swept {grid}. The sweep's report: ")
+    return f'<p class="sub">{escape(text)}<code>{escape(sweep["report"])}</code></p>'
 
 
 def _subtitle(run: dict[str, Any]) -> str:

@@ -106,6 +106,10 @@ class Store:
             raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
         return record
 
+    def sweep_of(self, run_id: str) -> Sweep | None:
+        """The sweep whose member the run is (None: a run of its own)."""
+        return sweeps.sweep_of(self.connection, self.run(run_id).id)
+
     def members(self, sweep_id: str) -> list[Run]:
         """A sweep's member runs, in the order of ``SweepResult.rows``."""
         return sweeps.members(self.connection, self.sweep(sweep_id))

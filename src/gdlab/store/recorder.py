@@ -84,10 +84,11 @@ class RunRecorder:
             for epoch in range(self._recorded + 1, result.epochs_run + 1):  # a diverged last epoch
                 insert_metrics(self.conn, self.run_id, result.history, epoch)
             self._save_last()
-            self.conn.execute(
-                "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? "
-                "WHERE id = ?",
-                (result.status, result.reason, result.epochs_run, result.steps_run, now(), self.run_id),
+            self.conn.execute(  # the initial loss too: a run that diverged in epoch 1 recorded no epoch
+                "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ?, "
+                "initial_loss = COALESCE(initial_loss, ?), best_epoch = ? WHERE id = ?",
+                (result.status, result.reason, result.epochs_run, result.steps_run, now(),
+                 real(result.initial_loss), result.best_epoch, self.run_id),
             )
 
     def fail(self, error: BaseException) -> None:

@@ -54,6 +54,8 @@ class Run:
     pid: int | None
     host: str | None
     initial_loss: float | None = None
+    best_epoch: int | None = None
+    """With early_stopping(restore_best=True): the epoch whose params the run returned (0: the initial params)."""
 
 
 RUN_COLUMNS = tuple(Run.__dataclass_fields__)

@@ -143,12 +143,18 @@ V3 = (
     )""",
 )
 
+V5 = (
+    # early_stopping(restore_best=True): the epoch whose params the run returned (0: the initial params); NULL: none
+    "ALTER TABLE runs ADD COLUMN best_epoch INTEGER",
+)
+
 MIGRATIONS = (
     Migration(1, "runs, per-epoch metrics and checkpoints", V1),
     Migration(2, "runs.resumed; sweeps and their member runs (sweep_runs)", V2),
     Migration(3, "runs.initial_loss, sweeps.results; learning-rate finder curves and suggestions", V3),
     # no table changes: new checkpoints are raw arrays (store/checkpoints.py), which an older gdlab cannot read
     Migration(4, "checkpoint blobs as raw arrays, each array's dtype and shape in the structure", ()),
+    Migration(5, "runs.best_epoch", V5),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

@@ -170,8 +170,8 @@ class SweepRecorder:
                                    if position in ids])
             ended = [(ended, ids[position]) for position, ended in epoch.ended.items() if position in ids]
             self.conn.executemany(
-                "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, updated_at = ? WHERE id = ?",
-                [(*end, stamp, run_id) for end, run_id in ended])
+                "UPDATE runs SET status = ?, reason = ?, epochs_run = ?, steps_run = ?, best_epoch = ?, updated_at = ? "
+                "WHERE id = ?", [(*end, stamp, run_id) for end, run_id in ended])
             self.conn.executemany("DELETE FROM checkpoints WHERE run_id = ?", [(run_id,) for _, run_id in ended])
             if epoch.snapshot is not None and checkpoint_due(time.monotonic() - self._checkpointed,
                                                              self._checkpoint_cost, self.checkpoint_seconds):
@@ -254,7 +254,8 @@ class SweepRecorder:
         self.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND epoch != ?",
                               [(run_id, epoch) for run_id, _, epoch in members])
         self.conn.executemany(
-            "UPDATE runs SET status = 'running', reason = '', config = ?, epochs = ?, epochs_run = ?, steps_run = ?, "
+            "UPDATE runs SET status = 'running', reason = '', best_epoch = NULL, config = ?, epochs = ?, epochs_run = ?, "
+            "steps_run = ?, "
             "initial_loss = CASE WHEN ? > 0 THEN initial_loss END, "
             "resumed = resumed + (epochs_run > 0 OR status != 'running'), "
             "pid = ?, host = ?, process_start = ?, updated_at = ? WHERE id = ?",

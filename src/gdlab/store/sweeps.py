@@ -97,6 +97,12 @@ def find_record(conn: sqlite3.Connection, record_id: str, path: Path) -> Run | S
     return find_run(conn, record_id, path)
 
 
+def sweep_of(conn: sqlite3.Connection, run_id: str) -> Sweep | None:
+    """The sweep whose member the run is (None: a run of its own)."""
+    row = conn.execute("SELECT sweep_id FROM sweep_runs WHERE run_id = ?", (run_id,)).fetchone()
+    return None if row is None else find_sweep(conn, row[0])
+
+
 def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
     return conn.execute("SELECT 1 FROM runs WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None
 
@@ -166,6 +172,7 @@ def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndar
     arrays = {name: np.full((epochs, *shape), np.nan) for name in names}
     status, reason = np.empty(shape, object), np.empty(shape, object)
     steps_run, epochs_run = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+    best_epoch = np.full(shape, -1, np.int32)  # -1: none (Group.best_epoch)
     initial = np.full(len(seeds), np.nan)
     for run in runs:
         i, j = where[run.id]
@@ -175,6 +182,8 @@ def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndar
             run.status, run.reason, run.steps_run, run.epochs_run)
         if run.initial_loss is not None:
             initial[i] = float(run.initial_loss)
+        if run.best_epoch is not None:
+            best_epoch[i, j] = run.best_epoch
     first = runs[0].config
     config = {key: first.get(key) for key in ("batch_size", "loss", "epochs", "nesterov", "weight_decay",
                                               "metrics", "steps_per_epoch")}
@@ -184,7 +193,7 @@ def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndar
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
     return Group(config=config, pairs=list(pairs), seeds=list(seeds), chunk_params=(), history=arrays,
                  status=status, reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds),
-                 initial_loss=initial)
+                 initial_loss=initial, best_epoch=best_epoch if any(r.best_epoch is not None for r in runs) else None)
 
 
 def _indices(values: Iterable[T]) -> dict[T, int]:
