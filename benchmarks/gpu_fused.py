@@ -194,11 +194,11 @@ def main() -> int:
             _sweeps(args.counts, args.kernels, rows)
         if args.json:  # after each part: a time limit that ends the call keeps what came before
             with open(args.json, "w") as f:
-                json.dump([_compact(r) for r in rows], f, indent=1)
+                json.dump([compact(r) for r in rows], f, indent=1)
     return 0
 
 
-def _compact(row: dict[str, Any]) -> dict[str, Any]:
+def compact(row: dict[str, Any]) -> dict[str, Any]:
     """A row with its per-config test accuracies summed up (16384 of them make megabytes)."""
     import numpy as np
 
