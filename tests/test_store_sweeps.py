@@ -199,6 +199,9 @@ with gd.store.open({str(path)!r}) as store:
         spent = {size: sum(c.groups[0].seconds for c in calls if c.groups[0].config["batch_size"] == size)
                  for size in (50, 100)}
         assert store.sweep(sweep.id).results["seconds"] == {"50": spent[50], "100": spent[100]}  # summed
+        for call in calls:  # a config gone on from a checkpoint counts the time before it (it counted only after)
+            group = call.groups[0]
+            assert group.seconds >= np.nanmax(group.history["wall_time"]) > 0
         kept = {m.id: store.history(m.id)["train_loss"][:2].tolist() for m in after[2:4]}
         if checkpoints:  # the recorded epochs stay as they were (rerun from the start, they are recorded anew)
             assert kept == {i: h["train_loss"].tolist() for i, h in before.items()}

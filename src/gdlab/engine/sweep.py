@@ -426,6 +426,9 @@ def _run_group(
               "compute_dtype": compute_dtype or "float32", "mesh": layout,
               "kernel": "xla" if spec.objective.value_and_grad is None else kernel}
     seconds = time.perf_counter() - start - sum(p["compile_seconds"] for p in parts)  # training, not compiling
+    # configs going on from a checkpoint: the time their chunk had spent to reach it (its clock at that epoch, the
+    # longest of the chunks': exact for a group that trained as one chunk, a lower bound otherwise)
+    seconds += max(p["elapsed"] for p in parts)
     return group_outcome(parts, pairs, seeds, config, seconds, before)
 
 

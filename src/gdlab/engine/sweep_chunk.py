@@ -149,7 +149,7 @@ def train_chunk(
             "history": {k: np.stack([r[k] for r in rows])[:, :, :real] for k in rows[0]},
             "status": ends.status[keep], "reason": ends.reason[keep], "steps_run": ends.steps_run[keep],
             "epochs_run": ends.epochs_run[keep], "seconds": time.perf_counter() - start_time,
-            "compile_seconds": compile_seconds,
+            "compile_seconds": compile_seconds, "elapsed": 0.0 if start is None else start.elapsed,
             "best_epoch": None if best_epoch is None else best_epoch[keep]}
 
 
