@@ -923,6 +923,10 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
     code, out, _ = _run(capsys, "runs", "show", sweep_id)
     assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2
+    lines = out.splitlines()
+    table = lines[lines.index("members (4):") + 1 :]
+    assert table[0].split()[:6] == ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum"]
+    assert [row.split()[3:5] for row in table[1:5]] == [["0.01", "constant"]] * 2 + [["100", "constant"]] * 2
     assert _one_error(capsys, "resume", sweep_id) == (
         f"error: RUN_ID {sweep_id} was recorded from the library, not by gdlab compare; "
         "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")

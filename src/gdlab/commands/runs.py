@@ -177,7 +177,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
         config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
-        columns = ["run_id", "status", "batch_size", "learning_rate", "momentum", "seed", "epochs",
+        columns = ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum", "seed", "epochs",
                    *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)]
         lines += [f"members ({len(rows)}):"]
