@@ -5,11 +5,11 @@
 #   bash benchmarks/gpu_session.sh run       # on the GPU machine (no network), carrying .gpu_carry; writes $OUT
 #
 # The GPU machine has JAX with CUDA but not mnist1d, and cannot download: `prepare` fetches the wheel and
-# generates the data set into .gpu_carry (a few MB, ignored by git). `run` times the targets first
-# (gd.sweep with the fused kernel at 16384 configs, then benchmarks.gpu_bound: gd.sweep of the MNIST-1D MLP at
-# 16384 configs and the wide MLP at 512 with XLA's step, TF32 and bfloat16, and torch.func), then the fused
-# kernel's tests and the rest of benchmarks.gpu_fused, each under its own time limit (at most 550 s in all,
-# inside the device's 600 s per command) so that one slow step leaves the others' numbers.
+# generates the data set into .gpu_carry (a few MB, ignored by git). `run` runs the fused kernel's
+# tests, then times the targets (gd.sweep with the fused kernel at 16384 configs, then benchmarks.gpu_bound:
+# gd.sweep of the MNIST-1D MLP at 16384 configs and the wide MLP at 512 with XLA's step, TF32 and bfloat16, and
+# torch.func), each under its own time limit (at most 530 s in all, inside the device's 600 s per command; the
+# kernel's tile table is `python -m benchmarks.gpu_fused --parts micro bounds`, about 80 s) so that one slow step leaves the others' numbers.
 # Every line goes to $OUT/gpu.log too. Device call: carry [".gpu_carry"], timeout_s 600,
 # command "bash benchmarks/gpu_session.sh run".
 set -uo pipefail
@@ -37,12 +37,12 @@ run() {
         # the targets first: gd.sweep of both MLPs in TF32 and bfloat16 (and torch.func where torch is there)
         local peers="gd.sweep"
         python3 -c "import torch" 2>/dev/null && peers="gd.sweep torch.func"
-        # the fused kernel's gd.sweep (SGD update folded in) first: the headline, not yet timed on a GPU
-        timeout 90 python3 -m benchmarks.gpu_fused --parts sweeps --counts 16384 --kernels fused \
+        # the kernel's whole test file first (the seventeenth session ran only its first 9 cases on a card: about
+        # 15 s each, compiling), then the fused gd.sweep, then gd.sweep with XLA's step, the wide MLP and torch.func
+        timeout 250 python3 -m pytest -q -p no:cacheprovider --tb=short tests/test_fused_mlp.py 2>&1 | tail -40
+        timeout 80 python3 -m benchmarks.gpu_fused --parts sweeps --counts 16384 --kernels fused \
             --json "$out/fused_sweeps.json"
-        timeout 220 python3 -m benchmarks.gpu_bound --peers $peers --json "$out/bound.json"
-        timeout 90 python3 -m pytest -q -x -p no:cacheprovider tests/test_fused_mlp.py 2>&1 | tail -3
-        timeout 150 python3 -m benchmarks.gpu_fused --parts bounds micro --json "$out/fused.json"
+        timeout 200 python3 -m benchmarks.gpu_bound --peers $peers --json "$out/bound.json"
     } 2>&1 | tee "$log"
 }
 
