@@ -18,7 +18,7 @@ from gdlab.engine.config_blocks import (
     step_bytes,
 )
 from gdlab.engine.epoch import _COMPILED
-from gdlab.engine.sweep import allocated_bytes
+from gdlab.engine.sweep_memory import allocated_bytes
 
 
 @pytest.mark.parametrize(("pairs", "most", "size"), [

@@ -18,7 +18,7 @@ import gdlab.store.sweep_recorder
 import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
-from gdlab.engine.sweep import config_bytes
+from gdlab.engine.sweep_memory import config_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
 from gdlab.store.member_checkpoints import member_checkpoint, member_state, member_states
 from gdlab.store.recorder import free_run_ids

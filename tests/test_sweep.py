@@ -17,9 +17,11 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.sweep
+import gdlab.engine.sweep_memory
 from gdlab.engine.epoch import _COMPILED
 from gdlab.engine.setup import objective_and_params
-from gdlab.engine.sweep import allocated_bytes, config_bytes, seed_initial_losses
+from gdlab.engine.sweep import seed_initial_losses
+from gdlab.engine.sweep_memory import allocated_bytes, config_bytes
 from gdlab.engine.sweep_result import Group, best_by_mean, failure
 from gdlab.engine.sweep_start import Deferred
 
@@ -288,7 +290,7 @@ def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d, all_at_o
     for this model) lets 8 configs into one chunk; XLA's memory analysis of its program shrinks it."""
     model = gd.models.mlp(hidden=(512,))
     half = lambda *args: config_bytes(*args) // 2
-    monkeypatch.setattr(gdlab.engine.sweep, "config_bytes", half)
+    monkeypatch.setattr(gdlab.engine.sweep_memory, "config_bytes", half)
     budget = int(8 * 1.05 * half(model.init(jax.random.PRNGKey(0), (40,), 10), 64, "running"))
     grid = {"learning_rate": gd.logspace(1e-3, 0.05, 8), "batch_size": [64], "epochs": 1, "metrics": "running"}
     _COMPILED.clear()

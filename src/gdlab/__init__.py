@@ -20,7 +20,8 @@ from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
 from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
 from gdlab.engine.result import ConvergenceWarning, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
-from gdlab.engine.sweep import KernelWarning, logspace, sweep
+from gdlab.engine.sweep import KernelWarning, sweep
+from gdlab.engine.sweep_grid import logspace
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigStart, ConfigState
 from gdlab.store import resume

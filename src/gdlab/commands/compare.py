@@ -28,7 +28,8 @@ from gdlab.core.checks import check_choice, check_float_range, check_int_range, 
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import objective_and_params, seed_keys
-from gdlab.engine.sweep import seed_initial_losses, seed_list
+from gdlab.engine.sweep import seed_initial_losses
+from gdlab.engine.sweep_grid import seed_list
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table

@@ -45,7 +45,8 @@ from gdlab.engine.setup import (
     objective_and_params,
     seed_keys,
 )
-from gdlab.engine.sweep import seed_list, sweep
+from gdlab.engine.sweep import sweep
+from gdlab.engine.sweep_grid import seed_list
 
 RULES = ("steepest", "valley", "minimum/10", "largest_stable")
 

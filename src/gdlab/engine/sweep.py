@@ -13,7 +13,6 @@ others. The config axis is split into chunks that fit a memory budget.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -31,22 +30,18 @@ from gdlab.core.checks import (
     check_callable,
     check_choice,
     check_fits_dtype,
-    check_float_range,
     check_int_range,
     check_methods,
     check_positive_float,
-    is_real,
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import sgd
-from gdlab.core.run_schedules import ScheduleOptions, build_schedules
-from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
+from gdlab.core.schedules import Schedule, ScheduleFn
 from gdlab.core.stopping import StopRule, restored_metric
 from gdlab.core.types import LossFn, Model, Params
-from gdlab.engine.config_blocks import config_block, param_sizes
+from gdlab.engine.config_blocks import config_block
 from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_devices
 from gdlab.engine.epoch import (
-    EVAL_ROWS,
     METRICS,
     EpochSpec,
     compiled_epoch,
@@ -65,6 +60,17 @@ from gdlab.engine.setup import (
     seed_keys,
 )
 from gdlab.engine.sweep_chunk import HISTORY, chunk_inputs, train_chunk
+from gdlab.engine.sweep_grid import (
+    ScheduleGrid,
+    as_list,
+    check_momentum,
+    check_nesterov,
+    grid_values,
+    schedule_grid,
+    schedule_params,
+    seed_list,
+)
+from gdlab.engine.sweep_memory import chunk_size, even_chunk, measured_chunk, memory_budget
 from gdlab.engine.sweep_recording import (
     chunk_observer,
     member_metrics,
@@ -76,13 +82,9 @@ from gdlab.engine.sweep_start import ConfigStart, StartOf, chunk_start
 SweepCallback = Callable[[int, int, int], None]
 """callback(group index, epoch, active configs) after each epoch of each (batch size, schedule) group."""
 
-ScheduleFactory = Callable[[float], Schedule]
-"""A schedule shape: learning rate (the grid value) -> gd.schedules schedule."""
-
 StartKey = tuple[int, str, float, float, int]
 """A config of a sweep: (batch_size, schedule label, learning_rate, momentum, seed)."""
 
-ScheduleGrid = Sequence[str | ScheduleFactory] | Mapping[str, str | ScheduleFactory]
 
 
 def sweep(
@@ -154,17 +156,17 @@ def sweep(
     which no epoch bettered); a started config whose best epoch came before its start returns its last
     params (best_epoch None).
     """
-    rates = _grid("learning_rate", learning_rate, check_positive_float, trained=True)
-    momenta = _grid("momentum", momentum, lambda n, v: _momentum(n, v), trained=True)
+    rates = grid_values("learning_rate", learning_rate, check_positive_float, trained=True)
+    momenta = grid_values("momentum", momentum, lambda n, v: check_momentum(n, v), trained=True)
     seeds_used = seed_list(seeds)
-    sizes = _grid("batch_size", [resolve_batch_size(b, data.n_train) for b in _as_list("batch_size", batch_size)], lambda n, v: v)
-    shapes = _schedule_grid(schedule)
+    sizes = grid_values("batch_size", [resolve_batch_size(b, data.n_train) for b in as_list("batch_size", batch_size)], lambda n, v: v)
+    shapes = schedule_grid(schedule)
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
     metrics = check_choice("metrics", metrics, METRICS)
     test_every = check_int_range("test_every", test_every, 1, 2**31 - 1)
-    nesterov = _check_nesterov(check_bool("nesterov", nesterov), momenta)
-    budget = _budget(max_memory)
+    nesterov = check_nesterov(check_bool("nesterov", nesterov), momenta)
+    budget = memory_budget(max_memory)
     kernel = check_choice("kernel", kernel, KERNELS)
     recorded = Recorded.of(metrics, model, data)
     check_rules(stop, None, recorded, test_every)  # before the initial params compile
@@ -180,13 +182,13 @@ def sweep(
     check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
-        _chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None)
+        chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None)
         pairs = len(rates) * len(momenta)
         devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
         if devices[1] > 1:
             check_divides(size, devices[1], data.n_train, "the mesh's data axis")
         steps = epochs * batch_plan(data.n_train, size).steps
-        plans.append((size, _schedule_params(label, shape, rates, steps), devices))
+        plans.append((size, schedule_params(label, shape, rates, steps), devices))
         check_all_fit_dtype("learning_rate", jax.tree.leaves(plans[-1][1][2]), dtype)
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
@@ -196,13 +198,13 @@ def sweep(
                                           stop))
     groups = []
     try:
-        for index, (size, schedule_params, devices) in enumerate(plans):
+        for index, (size, shape_params, devices) in enumerate(plans):
             progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
             offset = index * len(rates) * len(momenta) * len(seeds_used)
-            groups.append(_run_group(model, data, size, schedule_params, momenta, seeds_used, (epochs, test_every),
+            groups.append(_run_group(model, data, size, shape_params, momenta, seeds_used, (epochs, test_every),
                                      stop, nesterov, weight_decay, metrics, loss, params, budget, progress,
                                      compute_dtype, devices, (record, offset), kernel,
-                                     None if starts is None else starts[size, schedule_params[0]]))
+                                     None if starts is None else starts[size, shape_params[0]]))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -247,65 +249,6 @@ def _start_of(configs: dict[tuple[float, float, int], ConfigStart]) -> StartOf:
         return configs.get((learning_rate, momentum, seed))
 
     return start_of
-
-
-def _schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
-    """The schedule grid as label -> shape (a SCHEDULES name or a function lr -> schedule)."""
-    if isinstance(grid, Mapping):
-        items = [(str(k), v) for k, v in grid.items()]
-        if not items:
-            raise ValueError("schedule must hold at least one value; got an empty grid.")
-    else:
-        items = [(_label(i, v), v) for i, v in enumerate(_as_list("schedule", grid))]
-    for i, (label, shape) in enumerate(items):
-        if isinstance(shape, str):
-            check_choice(f"schedule[{i}]", shape, SCHEDULES)
-        elif isinstance(shape, Schedule):
-            raise TypeError(f"schedule[{i}] is a gd.schedules schedule, built for one learning rate; a sweep sets the "
-                            "learning rate from its grid, so give a name such as 'cosine' or a function "
-                            "learning_rate -> schedule, e.g. lambda lr: gd.schedules.cosine(lr, 1000).")
-        elif not callable(shape):
-            raise TypeError(f"schedule[{i}] must be a schedule name such as 'cosine' or a function "
-                            f"learning_rate -> gd.schedules schedule; got {shape!r}.")
-    labels = [label for label, _ in items]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"schedule must not repeat a label; got {labels!r} (pass a dict to name them).")
-    return dict(items)
-
-
-def _label(i: int, shape: Any) -> str:
-    name = shape if isinstance(shape, str) else getattr(shape, "__name__", "")
-    return name if name and name != "<lambda>" else f"schedule[{i}]"
-
-
-def _schedule_params(
-    label: str, shape: str | ScheduleFactory, rates: list[float], steps: int
-) -> tuple[str, ScheduleFn, dict[float, Any]]:
-    """The shape's label, formula, and learning rate -> the numbers of its schedule."""
-    if isinstance(shape, str):  # every rate gets the same kind of schedule: no need to check
-        options = ScheduleOptions(schedule=shape)
-        made = dict(zip(rates, build_schedules(rates, options, steps)))
-        return label, made[rates[0]].fn, {lr: schedule.params for lr, schedule in made.items()}
-    made = {lr: shape(lr) for lr in rates}
-    first = made[rates[0]]
-    for lr, schedule in made.items():
-        if not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule {label!r} must return a gd.schedules schedule for learning rate {lr}; "
-                            f"got {schedule!r}.")
-        if schedule.fn is not first.fn or str(jax.tree.structure(schedule.params)) != str(jax.tree.structure(first.params)):
-            raise ValueError(f"schedule {label!r} must give every learning rate the same kind of schedule "
-                             f"(only its numbers may change); learning rates {rates[0]} and {lr} differ.")
-    return label, first.fn, {lr: s.params for lr, s in made.items()}
-
-
-def logspace(low: float, high: float, n: int) -> list[float]:
-    """n learning rates spaced evenly on a log scale from low to high (both included)."""
-    low, high = check_positive_float("low", low), check_positive_float("high", high)
-    n = check_int_range("n", n, 1)
-    if high < low or (high == low and n > 1):
-        raise ValueError(f"high must be {'>' if n > 1 else '>='} low{' for n > 1 rates' if n > 1 else ''}; "
-                         f"got low={low}, high={high}.")
-    return [float(v) for v in np.geomspace(low, high, n)]
 
 
 def seed_initial_losses(
@@ -392,7 +335,7 @@ def _run_group(
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
     stop_rule = with_divergence(stop, spec, test_every)
-    chunk = _even_chunk(_chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None),
+    chunk = even_chunk(chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None),
                         len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
@@ -405,7 +348,7 @@ def _run_group(
         return compiled_epoch(s, *built[c][0], configs=2)[0]
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
-    chunk = _measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c))
+    chunk = measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c))
     start = time.perf_counter()
     parts = []
     record, offset = recording
@@ -458,33 +401,6 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
     return spec
 
 
-def _measured_chunk(
-    chunk: int, budget: int, n_pairs: int, arrays: tuple[jax.Array, ...], program_of: Callable[[int], Any]
-) -> int:
-    """The largest chunk, at most `chunk`, whose compiled epoch XLA says fits the budget (besides the data).
-
-    The estimate (config_bytes) picks the first size; its program (compiled here and reused
-    by the training) is checked against the budget with XLA's memory analysis, and a chunk
-    that does not fit shrinks in proportion. Where XLA gives no analysis, the estimate stands.
-    """
-    data = sum(int(a.nbytes) for a in arrays)
-    for _ in range(4):
-        used = allocated_bytes(program_of(chunk))
-        if used is None or used - data <= budget or chunk == 1:
-            return chunk
-        chunk = min(chunk - 1, _even_chunk(max(1, chunk * budget // (used - data)), n_pairs))
-    return chunk
-
-
-def allocated_bytes(program: Any) -> int | None:
-    """What XLA allocates for a compiled program: temporaries, arguments and outputs, less what they share."""
-    try:
-        m = program.memory_analysis()
-        return int(m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
-    except (AttributeError, NotImplementedError, TypeError, jax.errors.JaxRuntimeError):
-        return None
-
-
 def check_layout(mesh: Any, available: int) -> tuple[int, int]:
     """mesh = (configs, data): two integers >= 1 whose product is at most the device count."""
     if not (isinstance(mesh, (tuple, list)) and len(mesh) == 2):
@@ -517,112 +433,3 @@ def sweep_mesh(layout: tuple[int, int]) -> Mesh | None:
     return Mesh(devices, (CONFIGS, DATA))
 
 
-def _grid(name: str, values: Any, check: Callable[[str, Any], Any], trained: bool = False) -> list[Any]:
-    """The grid's values, each checked; none may repeat (trained: compared as the float32 numbers they train
-    with, where 0.1 and 0.1 + 1e-10 are one)."""
-    items = _as_list(name, values)
-    checked = [check(f"{name}[{i}]", v) for i, v in enumerate(items)]
-    with np.errstate(over="ignore"):  # a rate past float32's range is named by its own check later
-        same = [float(np.float32(v)) for v in checked] if trained else checked
-    if len(set(same)) != len(same):
-        how = " (as the float32 numbers they train with)" if trained and len(set(checked)) == len(checked) else ""
-        raise ValueError(f"{name} must not repeat a value{how}; got {list(items)!r}.")
-    return checked
-
-
-def _as_list(name: str, values: Any) -> list[Any]:
-    """A grid as a list: sequences, arrays, generators as they are; one value (0.1, "full", None) as [value]."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        if values is None or isinstance(values, str) or is_real(values):
-            values = [values]
-        elif getattr(values, "ndim", 1) == 1 and hasattr(values, "__iter__"):
-            values = list(values)
-        else:
-            raise TypeError(f"{name} must be a list of values (or one value); got {values!r}.")
-    if len(values) == 0:
-        raise ValueError(f"{name} must hold at least one value; got an empty grid.")
-    return list(values)
-
-
-def _momentum(name: str, value: Any) -> float:
-    return check_float_range(name, value, 0.0, 1.0)
-
-
-def _check_nesterov(nesterov: bool, momenta: list[float]) -> bool:
-    """Nesterov needs momentum > 0 in every config, as gd.sgd does (with 0 it is plain SGD)."""
-    if nesterov and 0.0 in momenta:
-        raise ValueError(f"nesterov=True needs every momentum > 0; got momentum[{momenta.index(0.0)}]=0.0 "
-                         "(Nesterov with momentum 0 is plain SGD: sweep it in a second sweep with nesterov=False).")
-    return nesterov
-
-
-MAX_SEEDS = 2**16
-"""The most seeds a count may ask for (each one its own initial params): 10**9 built a list of them first."""
-
-
-def seed_list(seeds: int | Sequence[int]) -> list[int]:
-    """A count n as seeds 0..n-1 (n at most MAX_SEEDS), or a list of distinct seeds (checked)."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(check_int_range("seeds", seeds, 1, MAX_SEEDS)))
-    if isinstance(seeds, (bool, np.bool_)) or is_real(seeds):  # 2.0 or True: neither a count nor a list
-        raise TypeError(f"seeds must be a count (an integer in [1, {MAX_SEEDS}]) or a list of seeds; got {seeds!r}.")
-    return _grid("seeds", seeds, lambda n, v: check_int_range(n, v, 0, 2**32 - 1))
-
-
-def _budget(max_memory: int | None) -> int:
-    if max_memory is not None:
-        return check_int_range("max_memory", max_memory, 1)
-    free = _free_memory()
-    return max(free // 4, 64 * 2**20)
-
-
-def _free_memory() -> int:
-    """Free bytes on the default device (GPU memory stats, else MemAvailable of the host)."""
-    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.environ.get("GDLAB_MEMORY_BYTES", str(4 * 2**30)))
-
-
-def config_bytes(params: Params, batch_size: int, metrics: str = "exact", best: bool = False) -> int:
-    """An estimate of one config's memory: params, grads, state and activations.
-
-    Tested against XLA's own count of the compiled sweep (CPU, MNIST-1D MLPs): 1.33x it for
-    40-100-100-10 at batch 128, 1.61x at full batch, 0.84x for a wide 40-512-10 (where
-    ``_measured_chunk`` shrinks the chunk). On the H200 the 16384-config 40-100-100-10
-    sweep was estimated at 20.1 GB and peaked at 15.2 GB.
-
-    bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
-    (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
-    larger of 4 x batch_size (a step's activations and their gradients) and a slice of a
-    whole-data pass (``EVAL_ROWS`` rows: the test metrics, forward only,
-    2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS). best: the
-    params of the best epoch are kept too (early_stopping's restore_best), one more n_params.
-    """
-    n_params, itemsize, widths = param_sizes(params)
-    rows = max(4 * batch_size, (4 if metrics == "exact" else 2) * EVAL_ROWS)
-    return itemsize * ((7 if best else 6) * n_params + rows * widths)
-
-
-def _even_chunk(largest: int, n_pairs: int) -> int:
-    """Pairs per chunk when at most `largest` fit: as many chunks as needed, all of one size (the last padded)."""
-    chunks = -(-n_pairs // largest)
-    return -(-n_pairs // chunks)
-
-
-def _chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: int,
-                best: bool) -> int:
-    per_pair = n_seeds * config_bytes(params, batch_size, metrics, best)
-    if per_pair > budget:
-        raise ValueError(
-            f"max_memory must hold at least one config per seed ({per_pair} bytes for {n_seeds} seeds "
-            f"at batch_size {batch_size}); got {budget}."
-        )
-    return max(1, min(n_pairs, budget // per_pair))
