@@ -323,11 +323,11 @@ def test_the_train_tab_says_so_until_the_first_epoch(page: Page, tmp_path: Path)
     expect(page.locator("#t-loss .annotation-text")).to_have_count(0)
     expect(page.locator("#t-loss .xtick")).not_to_have_count(0)
     page.unroute("**/api/train/*/events")
-    # a run the server refuses: its message in red in the note
+    # a run the server refuses: its message in red in the note, the field named by its label ("stop" before)
     page.locator("#t-stop").fill("grad<<1")
     page.locator("#t-start").click()
     expect(note).to_have_attribute("data-state", "error")
-    expect(note).to_have_text("stop 'grad<<1' does not parse at column 6 ('<1'): '<1' is not a number.")
+    expect(note).to_have_text("Stop rules 'grad<<1' does not parse at column 6 ('<1'): '<1' is not a number.")
     assert note.evaluate("(el) => getComputedStyle(el).color") == RED
     expect(page.locator("#t-start")).to_be_enabled()
     # an error event from the stream (the job and its stream answered here: no run starts on the server)
@@ -830,7 +830,7 @@ def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: 
     page.route("**/api/regression", lambda route: route.continue_(
         post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))
     page.locator("#r-run").click()
-    expect(status).to_have_text("batch_size must be at most the number of points 50; got 60.")
+    expect(status).to_have_text("Mini-batch size must be at most the number of points 50; got 60.")
     expect(contour).to_have_attribute("data-paths", "0")
     expect(page.locator("#r-contour .main-svg")).to_have_count(0)
 
