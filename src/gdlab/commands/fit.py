@@ -24,6 +24,7 @@ from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
 from gdlab.store.hints import resume_run
+from gdlab.store.member_checkpoints import checkpoint_epochs
 from gdlab.store.schedule_text import schedule_text
 
 DEFAULT_BATCH_SIZE = 32
@@ -228,10 +229,9 @@ def _fit_or_resume(
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
         run_id = recorder.run_id if recorder else record.resume
-        found = store.connection.execute("SELECT (SELECT MAX(epoch) FROM checkpoints WHERE run_id = runs.id) "
-                                         "FROM runs WHERE id = ?", (run_id,)).fetchone()
-        said = (resume_run(str(run_id), True, found[0], record.db) if found is not None
-                else "before the run was recorded (nothing to resume)")
+        recorded = store.connection.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
+        said = (resume_run(str(run_id), True, checkpoint_epochs(store.connection, [str(run_id)]).get(str(run_id)),
+                           record.db) if recorded else "before the run was recorded (nothing to resume)")
         console.print(f"interrupted: {said}", style="yellow", highlight=False, soft_wrap=True)
         raise
     store.last_run_id = recorder.run_id
