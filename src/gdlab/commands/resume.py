@@ -22,9 +22,8 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
             return _resume_sweep(store, found, show_progress=show_progress, as_json=as_json)
         run = found
         if run.kind != "fit":
-            where = store.connection.execute("SELECT s.id, s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id "
-                                             "WHERE m.run_id = ?", (run.id,)).fetchone()
-            then = f"; {hints.resume_sweep(where[0], where[1], db)} goes on with it" if where else ""
+            sweep = store.sweep_of(run.id)
+            then = f"; {hints.resume_sweep(sweep.id, sweep.kind, db)} goes on with it" if sweep else ""
             raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
         check_resumable(run)
         recorded = run.config.get("cli")
