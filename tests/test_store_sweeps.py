@@ -108,7 +108,10 @@ def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_
     ran = [result.run(k) for k in range(3)]
     assert [(r.status, r.best_epoch) for r in ran] == [("early_stopped", 18), ("diverged", 1), ("diverged", 0)]
     assert ran[1].reason.endswith("; the params returned are those of epoch 1, the best test_loss")
-    assert ran[2].reason.endswith("; the params returned are the initial ones: no epoch bettered their test_loss")
+    outputs = np.asarray(MODEL.apply(ran[2].params, data.x_test)).reshape(data.y_test.shape)
+    initial = float(np.mean((outputs - data.y_test) ** 2))  # the initial params' (returned)
+    assert ran[2].reason.endswith(f"; the params returned are the initial ones, whose test_loss {initial:.4g} no epoch "
+                                  "bettered")
     for k, run in enumerate(ran):
         back = stored.run(k)
         assert (back.status, back.reason, back.best_epoch) == (run.status, run.reason, run.best_epoch), k

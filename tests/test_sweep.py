@@ -233,7 +233,7 @@ def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them_as_f
                       params=w0, stop=stop)
     calm, blown = result.run(0), result.run(1)
     assert (calm.status, calm.best_epoch, blown.status, blown.best_epoch) == ("max_epochs", 4, "early_stopped", 0)
-    assert blown.reason.endswith("; the params returned are the initial ones: no epoch bettered their train_loss")
+    assert blown.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
     np.testing.assert_array_equal(blown.params["w"], w0["w"])
     np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)
     for run in (calm, blown):
@@ -243,6 +243,35 @@ def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them_as_f
                            check_stability=False)
         assert (run.status, run.reason, run.best_epoch) == (alone.status, alone.reason, alone.best_epoch)
         np.testing.assert_allclose(run.params["w"], alone.params["w"], rtol=1e-12)
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_config_started_after_some_epochs_still_returns_the_initial_params_none_bettered() -> None:
+    """f(w) = a |w|^2 / 2 at learning_rate 3/a: each epoch's loss is 4 times the last. Gone on from its state
+    after epoch 2, the config returns the initial params (best epoch 0) as the uninterrupted sweep does (it
+    returned its last ones); at 0.5/a each epoch is the best so far, the last one too."""
+    a = 2.0
+    data = gd.datasets.from_arrays(np.zeros((2, 1)), np.zeros(2), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return 0.5 * a * jnp.sum(params["w"] ** 2) + 0.0 * jnp.sum(x)
+
+    w0 = {"w": jnp.asarray([0.7, -0.4])}
+    grid = {"learning_rate": [0.5 / a, 3 / a], "batch_size": ["full"], "seeds": 1, "epochs": 4, "params": w0,
+            "stop": gd.stop.early_stopping("train_loss", patience=3) | gd.stop.diverged(1e6)}
+    snapshots = _Snapshots(epoch=2)
+    full = gd.sweep(loss_fn, data, **grid, record=snapshots)
+    start = {(m["batch_size"], m["schedule"], m["learning_rate"], m["momentum"], m["seed"]): gd.ConfigStart(
+        2, snapshots.states[k], {n: v[:2] for n, v in full.run(k).history.items()})
+        for k, m in enumerate(snapshots.members)}
+    resumed = gd.sweep(loss_fn, data, **grid, start=start)
+    calm, blown = resumed.run(0), resumed.run(1)
+    assert (full.run(1).status, full.run(1).best_epoch) == (blown.status, blown.best_epoch) == ("early_stopped", 0)
+    assert blown.reason == full.run(1).reason
+    assert blown.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
+    np.testing.assert_array_equal(blown.params["w"], w0["w"])
+    assert (full.run(0).best_epoch, calm.best_epoch) == (4, 4)  # epochs 3 and 4 ran after the start
+    np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)
 
 
 def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:

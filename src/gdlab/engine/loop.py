@@ -187,7 +187,7 @@ def train_epochs(
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
         if status == "diverged" or best.epoch == 0:
-            reason += restored_note(best.epoch, best.metric)
+            reason += restored_note(best.epoch, best.metric, unsigned(best.metric, best.value))
     return Outcome(
         params=params,
         state=state,
@@ -202,12 +202,18 @@ def train_epochs(
     )
 
 
-def restored_note(epoch: int, metric: str) -> str:
+def restored_note(epoch: int, metric: str, value: float) -> str:
     """What the reason of a run with early_stopping(restore_best=True) adds when it diverged or no epoch
-    bettered the initial params (epoch 0): whose params it returns."""
+    bettered the initial params (epoch 0): whose params it returns. value: their metric (the rule's own
+    text names the best *epoch*, which may be worse)."""
     if epoch == 0:
-        return f"; the params returned are the initial ones: no epoch bettered their {metric}"
+        return f"; the params returned are the initial ones, whose {metric} {value:.4g} no epoch bettered"
     return f"; the params returned are those of epoch {epoch}, the best {metric}"
+
+
+def unsigned(metric: str, value: float | np.ndarray) -> Any:
+    """A best-epoch tracker's value (minimised: accuracy negated) as the metric reads."""
+    return -value if metric in MAXIMIZED else value
 
 
 def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...]) -> _Best | None:

@@ -153,8 +153,8 @@ def sweep(
     one epoch for all of a (batch size, schedule) group; the grid's other configs are skipped
     (status "skipped"). With ``early_stopping(restore_best=True)`` each config returns
     the params of its best epoch, as ``gd.fit`` does (``run(k).best_epoch``; 0: the initial params,
-    which no epoch bettered); a started config whose best epoch came before its start returns its last
-    params (best_epoch None).
+    which no epoch bettered; a started config too); a started config whose best epoch came after 0 and
+    before its start returns its last params (best_epoch None).
     """
     rates = grid_values("learning_rate", learning_rate, check_positive_float, trained=True)
     momenta = grid_values("momentum", momentum, lambda n, v: check_momentum(n, v), trained=True)

@@ -5,9 +5,9 @@ As in gd.fit, the initial params are the first candidate (epoch 0), an epoch is
 a config's best when its metric is finite and better (lower; accuracy: higher)
 than the initial params' and every earlier epoch's, and the config returns the
 params of its best epoch, whatever ended it. A resumed chunk replays the
-values from the recorded epochs; a config whose best epoch (the initial params
-too) lies before its start has no params of it, and returns its last ones
-(best epoch -1: none).
+values from the recorded epochs and holds the initial params again (they are
+drawn from the seed, or given); a config whose best epoch lies between those
+and its start has no params of it, and returns its last ones (best epoch -1: none).
 """
 
 from __future__ import annotations
@@ -25,26 +25,26 @@ from gdlab.core.types import Params
 class BestParams(NamedTuple):
     """metric; value: sign x its best so far ([seed, pair], inf: none; sign -1 for accuracy); epoch: the
     best epoch (0: the initial params; -1: none); params: the chunk's params at each config's best epoch
-    (None until one); first: the earliest epoch whose params the tracker holds (0: the initial params;
-    a resumed chunk's first new epoch)."""
+    (the initial params until one); first: the earliest epoch after 0 whose params the tracker holds (1; a
+    resumed chunk's first new epoch)."""
 
     metric: str
     value: np.ndarray
     epoch: np.ndarray
-    params: Params | None
+    params: Params
     first: int
 
 
 def start_best(metric: str, rows: list[dict[str, np.ndarray]], initial: np.ndarray,
-               params: Params | None) -> BestParams:
+               params: Params) -> BestParams:
     """The tracker of a chunk: each config's initial value of the metric ([seed, pair]; not finite: no
     candidate), replayed over the recorded rows of a resumed chunk; params: the chunk's initial params
-    (None for a resumed chunk, which holds its checkpoints' params instead)."""
+    (a resumed chunk's too: not its checkpoints')."""
     sign = -1.0 if metric in MAXIMIZED else 1.0
     value = sign * np.asarray(initial, np.float64)
     finite = np.isfinite(value)
     best = BestParams(metric, np.where(finite, value, np.inf), np.where(finite, 0, -1).astype(np.int32),
-                      params, 0 if params is not None and not rows else len(rows) + 1)
+                      params, len(rows) + 1)
     for epoch, row in enumerate(rows, start=1):
         best = _values(best, row, np.ones(value.shape, bool), epoch)[0]
     return best
@@ -57,13 +57,12 @@ def track_best(best: BestParams, row: dict[str, np.ndarray], epoch: int, trained
     best, improved = _values(best, row, trained, epoch)
     if not improved.any():
         return best
-    kept = params if best.params is None else best.params
-    return best._replace(params=_keep(improved, params, kept))
+    return best._replace(params=_keep(improved, params, best.params))
 
 
 def returned_epochs(best: BestParams) -> np.ndarray:
     """The epoch whose params each config returns (0: the initial params; -1: none known, its last params)."""
-    known = (best.epoch >= 0) & (best.epoch >= best.first) & (best.params is not None)
+    known = (best.epoch == 0) | (best.epoch >= best.first)
     return np.where(known, best.epoch, -1).astype(np.int32)
 
 
@@ -71,7 +70,7 @@ def restored(best: BestParams, params: Params) -> tuple[Params, np.ndarray]:
     """Each config's params of its best epoch (its last params where no best is known) and that epoch
     (0: the initial params; -1: none)."""
     epochs = returned_epochs(best)
-    if best.params is None or not (epochs >= 0).any():
+    if not (epochs >= 0).any():
         return params, epochs
     return _keep(epochs >= 0, best.params, params), epochs
 

@@ -25,8 +25,8 @@ from gdlab.core.stopping import StopRule, fired_flags, restored_metric
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
-from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
-from gdlab.engine.sweep_best import restored, returned_epochs, start_best, track_best
+from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note, unsigned
+from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
 from gdlab.engine.sweep_result import config_of
@@ -93,7 +93,9 @@ def train_chunk(
     best = None
     if restore is not None:
         seeds = np.full(shape[0], np.nan) if initial_best is None else np.asarray(initial_best, np.float64)
-        best = start_best(restore, rows, np.broadcast_to(seeds[:, None], shape), params if start is None else None)
+        initial = params if start is None else chunk_inputs(rule, inits, keys, pairs, lr_params, arrays, mesh,
+                                                            pad_to)[0][0]  # the params it started from
+        best = start_best(restore, rows, np.broadcast_to(seeds[:, None], shape), initial)
     if start is not None:
         _end_skipped(ends, start.skipped[:, :real])
     first = len(rows)
@@ -122,7 +124,7 @@ def train_chunk(
         if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
             returned = returned_epochs(best)
-            _note_restored(ends, returned, best.metric, diverged | fired)
+            _note_restored(ends, returned, best, diverged | fired)
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
@@ -140,7 +142,7 @@ def train_chunk(
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
-        _note_restored(ends, best_epoch, best.metric, np.asarray(active))
+        _note_restored(ends, best_epoch, best, np.asarray(active))
     if observe is not None and active[:, :real].any():
         observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends,
                            best_epoch=None if best_epoch is None else best_epoch[:, :real]))
@@ -218,12 +220,13 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
         ends.epochs_run[i, j] = epochs_run
 
 
-def _note_restored(ends: _Ends, best_epoch: np.ndarray, metric: str, ended: np.ndarray) -> None:
+def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended: np.ndarray) -> None:
     """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
     that returns its initial params (the others' reasons name no params)."""
     named = (best_epoch == 0) | ((best_epoch > 0) & (ends.status == "diverged"))
+    values = unsigned(best.metric, best.value)
     for i, j in zip(*np.nonzero(ended & named)):
-        ends.reason[i, j] += restored_note(int(best_epoch[i, j]), metric)
+        ends.reason[i, j] += restored_note(int(best_epoch[i, j]), best.metric, float(values[i, j]))
 
 
 def _test_ended(row: dict[str, np.ndarray], ended: np.ndarray, spec: EpochSpec, params: Params,
