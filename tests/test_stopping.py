@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+import gdlab.engine.loop
+import gdlab.engine.sweep
 
 
 def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]]) -> tuple[int | None, tuple]:
@@ -230,6 +232,33 @@ def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them() ->
         calm = gd.fit(loss_fn, data, gd.sgd(0.5 / a), epochs=3, params=w0, stop=stop)  # w_k = w_0 / 2^k
     assert (calm.best_epoch, calm.reason) == (3, f"max_epochs: ran 3 epochs (3 updates); final train loss {initial / 64:.4g}")
     np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 8, rtol=1e-12)
+
+
+@pytest.mark.usefixtures("x64")
+def test_restore_best_on_train_loss_takes_the_initial_params_loss_the_run_measured_already(monkeypatch) -> None:
+    """fit and sweep measure each start's train loss for their rules; restore_best on train_loss reuses it
+    (it measured it again, in a program of its own); a metric of its own is still measured."""
+    a = 2.0
+    data, loss_fn, w0 = blowing_up(a)
+    initial = 0.5 * a * float(np.sum(np.asarray(w0["w"]) ** 2))
+
+    def again(*args: object) -> None:
+        raise AssertionError("measured the initial params again")
+
+    monkeypatch.setattr(gdlab.engine.loop, "initial_metric", again)
+    monkeypatch.setattr(gdlab.engine.sweep, "initial_metric", again)
+    stop = gd.stop.early_stopping("train_loss", patience=2) | gd.stop.diverged(1e6)
+    fit = gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, stop=stop, check_stability=False)
+    swept = gd.sweep(loss_fn, data, learning_rate=[3 / a], batch_size=["full"], seeds=1, epochs=10, params=w0,
+                     stop=stop).run(0)
+    for run in (fit, swept):
+        assert (run.status, run.best_epoch) == ("early_stopped", 0)
+        assert run.reason.endswith(f"; the params returned are the initial ones, whose train_loss {initial:.4g} no "
+                                   "epoch bettered")
+        np.testing.assert_array_equal(run.params["w"], w0["w"])
+    with pytest.raises(AssertionError, match="measured the initial params again"):
+        gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, check_stability=False, metrics="exact",
+               stop=gd.stop.early_stopping("grad_norm", patience=2) | gd.stop.diverged(1e6))
 
 
 def test_budget_ends_warn_only_when_convergence_was_asked_for(mnist1d) -> None:

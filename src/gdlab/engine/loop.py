@@ -114,20 +114,20 @@ def train_epochs(
     """
     dtype = np.dtype(jax.tree.leaves(params)[0].dtype)
     restore = restored_metric(stop)
-    best = None if restore is None else _initial_best(spec, restore, params, arrays)
+    initial_loss = (float(initial_train_loss(spec.objective.loss, params, arrays[0], arrays[1])) if resume is None
+                    else resume.initial_loss)
+    best = None if restore is None else _initial_best(spec, restore, params, arrays, initial_loss)
     rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, best)
     rows: list[dict[str, float]] = []
-    first, initial_loss, clock = 0, float("nan"), 0.0
+    first, clock = 0, 0.0
     if resume is not None:
-        params, state, first, initial_loss = resume.params, resume.opt_state, resume.epoch, resume.initial_loss
+        params, state, first = resume.params, resume.opt_state, resume.epoch
         rows = [{k: float(v[i]) for k, v in resume.history.items()} for i in range(resume.epoch)]
         rules = _replay(rules, rows, spec.plan.steps, initial_loss, resume)
         clock = rows[-1]["wall_time"] if rows else 0.0
     scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
     args = (params, state, data_key, np.int32(0), scale, np.True_, np.True_, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
-    if resume is None:
-        initial_loss = float(initial_train_loss(spec.objective.loss, params, arrays[0], arrays[1]))
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
@@ -216,9 +216,12 @@ def unsigned(metric: str, value: float | np.ndarray) -> Any:
     return -value if metric in MAXIMIZED else value
 
 
-def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...]) -> _Best | None:
-    """The initial params as the first candidate for the best epoch (None when their metric is not finite)."""
-    value = float(initial_metric(spec.objective, metric, 0, params, arrays)) * (-1.0 if metric in MAXIMIZED else 1.0)
+def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...],
+                  initial_loss: float) -> _Best | None:
+    """The initial params as the first candidate for the best epoch (None when their metric is not finite);
+    initial_loss: their train loss, measured already."""
+    measured = initial_loss if metric == "train_loss" else float(initial_metric(spec.objective, metric, 0, params, arrays))
+    value = measured * (-1.0 if metric in MAXIMIZED else 1.0)
     return _Best(metric, value, 0, params) if np.isfinite(value) else None
 
 

@@ -319,8 +319,10 @@ def _run_group(
     check_params_fit_data(objective, inits[0], arrays)
     before = _initial_losses(objective, inits, arrays)  # per seed
     restore = restored_metric(stop)
-    initial_best = None if restore is None else np.asarray(  # per seed: the initial params' value
+    initial_best = None if restore in (None, "train_loss") else np.asarray(  # per seed: the initial params' value
         initial_metric(objective, restore, 1, jax.tree.map(lambda *p: np.stack(p), *inits), arrays))
+    if restore == "train_loss":
+        initial_best = before  # measured already
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     # u = -lr * g: the kernel can update, which pays with float32 products (H200, 16384 configs: 31.7 against
