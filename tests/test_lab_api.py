@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -686,11 +687,13 @@ def test_the_openapi_schema_lists_every_endpoint(client: TestClient) -> None:
     assert surface["steps"]["maximum"] == 2000 and surface["grid"]["maximum"] == 200
 
 
+@pytest.mark.usefixtures("restore_jax_cache")
 def test_serve_prints_the_url_and_warns_off_loopback(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     import uvicorn
 
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     with _free_port() as port:
@@ -701,15 +704,19 @@ def test_serve_prints_the_url_and_warns_off_loopback(
         out, err = capsys.readouterr()
     assert f"http://0.0.0.0:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
     assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == port
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "jax")  # a later lab compiles less
     with pytest.raises(ValueError, match="port"):
         serve(port=70000)
     assert is_loopback("localhost") and is_loopback("::1") and not is_loopback("192.168.1.2")
 
 
+@pytest.mark.usefixtures("restore_jax_cache")
 def test_gdlab_lab_passes_its_options_to_the_server(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     import uvicorn
+
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
 
     from gdlab.cli import main
 

@@ -1,4 +1,5 @@
-"""Run the lab with uvicorn: print the URL, warn when bound to more than the loopback interface."""
+"""Run the lab with uvicorn: print the URL, warn when bound to more than the loopback interface; JAX's
+persistent compilation cache on (a later lab's first run and surfaces compile from it, as gdlab fit's do)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import sys
 
 from gdlab.core.checks import check_int_range
+from gdlab.engine.compilation_cache import enable_compilation_cache
 from gdlab.store import open as open_store
 
 
@@ -32,6 +34,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, db: str | None = "gdlab.db"
     check_can_listen(host, port)
     if db is not None:  # a folder or a file that is no gdlab database, refused now, not at the first run
         open_store(db).close()
+    enable_compilation_cache()  # a cache folder that cannot be written, refused now too
     shown = f"[{host}]" if ":" in host else host
     print(f"gdlab lab: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
     if not is_loopback(host):
