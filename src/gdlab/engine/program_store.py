@@ -26,6 +26,7 @@ import functools
 import hashlib
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -228,13 +229,16 @@ def _directory() -> Path | None:
 
 
 _REGISTERED: set[type] = set()
+_REGISTERING = threading.Lock()  # the lab compiles in threads: JAX refuses a type registered twice
 
 
 def _register_namedtuples(args: Any, returns: tuple[type, ...]) -> None:
     """Every NamedTuple type in args and returns known to jax.export by its name."""
-    for kind in {*returns, *_namedtuple_types(args)} - _REGISTERED:
-        jax.export.register_namedtuple_serialization(kind, serialized_name=f"{kind.__module__}.{kind.__qualname__}")
-        _REGISTERED.add(kind)
+    with _REGISTERING:
+        for kind in {*returns, *_namedtuple_types(args)} - _REGISTERED:
+            jax.export.register_namedtuple_serialization(kind,
+                                                         serialized_name=f"{kind.__module__}.{kind.__qualname__}")
+            _REGISTERED.add(kind)
 
 
 def _namedtuple_types(tree: Any) -> set[type]:
