@@ -20,10 +20,12 @@ library users call ``gd.enable_compilation_cache``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
 import hashlib
+import importlib.metadata
 import os
 import sys
 import threading
@@ -70,6 +72,8 @@ def stored_program(fn: Callable[..., Any], args: tuple[Any, ...], returns: tuple
             _save(path, bytes(exported.serialize()))
         return jax.jit(exported.call).lower(*args).compile()
     except Exception:  # noqa: BLE001 (what jax.export cannot hold, or an error of fn's: compiled as usual)
+        with contextlib.suppress(OSError):  # a stored program that no longer compiles is not tried again
+            path.unlink(missing_ok=True)
         return None
 
 
@@ -86,9 +90,8 @@ def _key(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
                _placement(a)) for a in leaves]
     settings = [(name, str(getattr(jax.config, name, None))) for name in SETTINGS]
     devices = [(d.platform, d.device_kind, d.id) for d in jax.devices()]
-    parts = (_source_hash(), sys.version, jax.__version__, np.__version__, _backend_version(), settings, devices,
-             str(tree), shapes,
-             fingerprint(fn))
+    versions = (sys.version, jax.__version__, importlib.metadata.version("jaxlib"), np.__version__, _backend_version())
+    parts = (_source_hash(), versions, settings, devices, str(tree), shapes, fingerprint(fn))
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
 
 
