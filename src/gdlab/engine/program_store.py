@@ -224,9 +224,10 @@ def _backend_version() -> str:
 
 
 def _directory() -> Path | None:
-    """Beside JAX's persistent cache (``<its directory>-programs``) while it is on, else None."""
+    """Beside JAX's persistent cache (``<its directory>-programs``) while it is on, else None; None too when
+    training across processes (each must compile the same program: one could find a file the other does not)."""
     cache = getattr(jax.config, "jax_compilation_cache_dir", None)
-    if not cache:
+    if not cache or jax.process_count() > 1:
         return None
     return Path(f"{os.fspath(cache).rstrip('/')}-programs")
 
