@@ -15,7 +15,9 @@ defaults and the module globals it reads hold, walked down to numbers and
 names. A function or value that is not gdlab's, JAX's, NumPy's or Python's own
 (a user's loss function) has no fingerprint: its programs are traced as before.
 The store is on only while JAX's persistent cache is (the CLI turns it on;
-library users call ``gd.enable_compilation_cache``).
+library users call ``gd.enable_compilation_cache``), in a single process (not
+when training across processes), and not for the fused GPU kernel (jax.export
+refuses its custom call).
 """
 
 from __future__ import annotations
