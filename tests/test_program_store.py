@@ -4,9 +4,11 @@ trains bit for bit the same; anything not gdlab's own is never stored."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +97,37 @@ def test_a_stored_epoch_program_is_compiled_without_tracing_and_trains_bit_for_b
     assert len(traces.names) - traced < traced - traces.names[:traced].count("call")
     _same(first, plain)
     _same(again, plain)
+
+
+def test_a_later_process_over_two_devices_loads_the_stored_programs_and_trains_bit_for_bit_the_same(
+    tmp_path,
+) -> None:
+    """Two processes in turn, each with two CPU devices (the configs split over them), as gdlab compare runs."""
+    script = textwrap.dedent(f"""
+        import json, jax
+        import gdlab as gd
+        traced = []
+        jax.monitoring.register_event_duration_secs_listener(
+            lambda event, duration, **kw: traced.append(kw.get("fun_name")) if event == {TRACED!r} else None)
+        gd.enable_compilation_cache({str(tmp_path / "jax")!r})
+        data = gd.datasets.load("linreg", n=300, features=4, seed=0)
+        result = gd.sweep(gd.models.mlp(hidden=(8,)), data, **{GRID!r})
+        print(json.dumps({{"devices": len(jax.devices()), "traced": traced,
+                          "losses": [list(map(float, result.run(k).history["train_loss"])) for k in range(len(result))],
+                          "reasons": [row["reason"] for row in result.rows]}}))
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                      check=True, timeout=300).stdout.strip().splitlines()[-1]) for _ in range(2)]
+    first, later = runs
+    assert first["devices"] == later["devices"] == 2
+    assert len(list((tmp_path / "jax-programs").iterdir())) == 2  # the fast epoch and the careful one
+    assert later["losses"] == first["losses"] and later["reasons"] == first["reasons"]
+    assert "diverged" in " ".join(first["reasons"])
+    # the epochs (in config blocks on the CPU) traced once, then loaded: only their calls traced
+    assert "blocked" not in later["traced"] and later["traced"].count("call") == 2
+    assert [name for name in first["traced"] if name != "call"] == [
+        "blocked" if name == "call" else name for name in later["traced"]]
 
 
 def test_a_damaged_stored_program_is_traced_and_stored_again(data, store, monkeypatch) -> None:
