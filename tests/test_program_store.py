@@ -19,7 +19,7 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.epoch
-from gdlab.engine.program_store import Unstorable, fingerprint
+from gdlab.engine.program_store import Unstorable, _owned_root, fingerprint
 
 TRACED = "/jax/core/compile/jaxpr_trace_duration"
 GRID = {"learning_rate": [0.01, 0.1, 30.0], "batch_size": [32], "seeds": 2, "epochs": 3}  # 30.0 diverges
@@ -183,9 +183,24 @@ def test_fingerprints_tell_apart_what_changes_a_program_and_are_the_same_in_anot
         fingerprint(gdlab.engine.epoch.run_epoch)
 
 
-def test_what_is_not_gdlabs_own_has_no_fingerprint() -> None:
+def test_what_is_not_gdlabs_own_has_no_fingerprint(tmp_path, monkeypatch) -> None:
     def mine(x):
         return x
+
+    # a script of yours named like a module of Python's (its code is not in the key): not Python's
+    (tmp_path / "tabnanny.py").write_text("def check(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)
+    _owned_root.cache_clear()
+    try:
+        import tabnanny
+
+        with pytest.raises(Unstorable, match="module 'tabnanny'"):
+            fingerprint(tabnanny.check)
+    finally:
+        _owned_root.cache_clear()
+        sys.modules.pop("tabnanny", None)
+    assert fingerprint(functools.reduce)  # Python's own
 
     with pytest.raises(Unstorable, match="test_program_store"):
         fingerprint(mine)

@@ -30,6 +30,7 @@ import hashlib
 import importlib.metadata
 import os
 import sys
+import sysconfig
 import threading
 import types
 from collections.abc import Callable
@@ -40,9 +41,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-OWNED = frozenset({"gdlab", "jax", "jaxlib", "numpy", *sys.stdlib_module_names})
-"""Modules whose functions and classes may be fingerprinted: gdlab's (their source is in the key), JAX's,
-NumPy's and Python's (their versions are). Any other makes a program unstorable."""
+LIBRARIES = frozenset({"gdlab", "jax", "jaxlib", "numpy"})
+"""Packages whose functions and classes may be fingerprinted: gdlab's (its source is in the key), JAX's and
+NumPy's (their versions are), and Python's standard library (loaded from its own folder: not a script of
+yours named like one of its modules). Any other makes a program unstorable."""
 
 SETTINGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_impl", "jax_threefry_partitionable",
             "jax_numpy_dtype_promotion", "jax_numpy_rank_promotion", "jax_enable_checks", "jax_disable_jit")
@@ -201,12 +203,23 @@ def _global_names(code: types.CodeType) -> list[str]:
 
 
 def _owned(module: str) -> None:
-    if module.split(".")[0] not in OWNED:
+    if not _owned_root(module.split(".")[0]):
         raise Unstorable(f"a function of module {module!r}")
 
 
 def _is_owned(kind: type) -> bool:
-    return kind.__module__.split(".")[0] in OWNED
+    return _owned_root(kind.__module__.split(".")[0])
+
+
+@functools.cache
+def _owned_root(root: str) -> bool:
+    """Whether a top-level module is one of LIBRARIES or the standard library's own (builtin or in its folder)."""
+    if root in LIBRARIES:
+        return True
+    if root not in sys.stdlib_module_names:
+        return False
+    path = getattr(sys.modules.get(root), "__file__", None)
+    return path is None or Path(path).resolve().is_relative_to(Path(sysconfig.get_paths()["stdlib"]).resolve())
 
 
 @functools.cache
