@@ -19,6 +19,7 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.epoch
+import gdlab.engine.program_store
 from gdlab.engine.program_store import Unstorable, _owned_root, fingerprint
 
 TRACED = "/jax/core/compile/jaxpr_trace_duration"
@@ -132,6 +133,7 @@ def test_a_later_process_over_two_devices_loads_the_stored_programs_and_trains_b
 
 def test_a_damaged_stored_program_is_traced_and_stored_again(data, store, monkeypatch) -> None:
     gd.enable_compilation_cache(store.parent / "jax")
+    _fresh_process(monkeypatch)
     grid = {**GRID, "learning_rate": [0.01, 0.1]}
     first = gd.sweep(MODEL, data, **grid)
     (path,) = store.iterdir()
@@ -143,6 +145,28 @@ def test_a_damaged_stored_program_is_traced_and_stored_again(data, store, monkey
     _same(gd.sweep(MODEL, data, **grid), first)
     assert [p.name for p in store.iterdir()] == [path.name]
     jax.export.deserialize(bytearray(path.read_bytes()))  # stored again, whole
+
+
+def test_the_store_keeps_the_programs_used_last_within_its_size(data, store, monkeypatch) -> None:
+    gd.enable_compilation_cache(store.parent / "jax")
+    _fresh_process(monkeypatch)
+    grid = {**GRID, "learning_rate": [0.01, 0.1]}
+    gd.sweep(MODEL, data, **grid)
+    (path,) = store.iterdir()
+    os.utime(path, (1, 1))
+    _fresh_process(monkeypatch)
+    gd.sweep(MODEL, data, **grid)
+    assert path.stat().st_mtime > 1  # loaded: used now
+    store.mkdir(exist_ok=True)
+    for name, when in (("old", 10), ("older", 5), ("new", 2e9)):  # 100 bytes each
+        (store / name).write_bytes(bytes(100))
+        os.utime(store / name, (when, when))
+    monkeypatch.setattr(gdlab.engine.program_store, "MAX_BYTES", path.stat().st_size + 250)
+    gdlab.engine.program_store._trim(store)
+    assert sorted(p.name for p in store.iterdir()) == sorted([path.name, "new", "old"])  # "older" went first
+    monkeypatch.setattr(gdlab.engine.program_store, "MAX_BYTES", 150)
+    gdlab.engine.program_store._trim(store)
+    assert [p.name for p in store.iterdir()] == ["new"]
 
 
 def test_a_users_loss_function_is_never_stored(data, store) -> None:

@@ -51,6 +51,11 @@ SETTINGS = ("jax_enable_x64", "jax_default_matmul_precision", "jax_default_prng_
 """JAX settings that change what a function traces to."""
 
 
+MAX_BYTES = 256 * 2**20
+"""The store's size: past it, the programs used least recently go (one is ~40 KB: the default compare's 7 take
+0.3 MB; every gdlab version has its own keys)."""
+
+
 class Unstorable(Exception):
     """A value without a fingerprint (a user's function, an unknown object)."""
 
@@ -271,11 +276,15 @@ def _namedtuple_types(tree: Any) -> set[type]:
 
 
 def _load(path: Path) -> Any | None:
-    """The stored program; None where there is none or it does not read (a damaged file: stored again)."""
+    """The stored program; None where there is none or it does not read (a damaged file: stored again).
+    Its modification time is set to now: the store keeps the programs used last (``_trim``)."""
     try:
-        return jax.export.deserialize(bytearray(path.read_bytes()))
+        exported = jax.export.deserialize(bytearray(path.read_bytes()))
     except Exception:  # noqa: BLE001
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return exported
 
 
 def _save(path: Path, blob: bytes) -> None:
@@ -285,5 +294,21 @@ def _save(path: Path, blob: bytes) -> None:
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_bytes(blob)
         os.replace(temporary, path)
+        _trim(path.parent)
     except OSError:
         pass
+
+
+def _trim(directory: Path) -> None:
+    """The least recently used programs removed until the store holds at most MAX_BYTES."""
+    files = []
+    for entry in os.scandir(directory):
+        with contextlib.suppress(OSError):
+            files.append((entry.stat().st_mtime, entry.stat().st_size, entry.path))
+    total = sum(size for _, size, _ in files)
+    for _, size, name in sorted(files):
+        if total <= MAX_BYTES:
+            return
+        with contextlib.suppress(OSError):
+            os.remove(name)
+            total -= size
