@@ -39,6 +39,12 @@ STALL_MARGIN = 0.01
 """A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
 
 
+def metric_sign(metric: str) -> float:
+    """-1.0 for a metric that improves by rising (accuracy), else 1.0: sign * metric is minimised, and
+    sign * (sign * metric) is the metric again."""
+    return -1.0 if metric in MAXIMIZED else 1.0
+
+
 def _xp(*values: Any) -> Any:
     """jax.numpy for JAX arrays (traced or not), NumPy otherwise."""
     return jnp if any(isinstance(v, jax.Array) for v in values) else np
@@ -208,7 +214,7 @@ def early_stopping(
     metric = check_choice("metric", metric, METRIC_NAMES)
     patience = check_int_range("patience", patience, 1)
     min_delta = check_float_range("min_delta", min_delta, 0.0, math.inf)
-    sign = -1.0 if metric in MAXIMIZED else 1.0  # minimise sign * metric
+    sign = metric_sign(metric)  # minimise sign * metric
 
     def init() -> EarlyState:
         return EarlyState(np.bool_(False), np.float64(np.inf), np.int32(0), np.int32(0))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import MAXIMIZED, StopRule, leaves, restored_metric
+from gdlab.core.stopping import StopRule, leaves, metric_sign, restored_metric
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
@@ -187,7 +187,7 @@ def train_epochs(
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
         if status == "diverged" or best.epoch == 0:
-            reason += restored_note(best.epoch, best.metric, unsigned(best.metric, best.value))
+            reason += restored_note(best.epoch, best.metric, metric_sign(best.metric) * best.value)
     return Outcome(
         params=params,
         state=state,
@@ -211,17 +211,12 @@ def restored_note(epoch: int, metric: str, value: float) -> str:
     return f"; the params returned are those of epoch {epoch}, the best {metric}"
 
 
-def unsigned(metric: str, value: float | np.ndarray) -> Any:
-    """A best-epoch tracker's value (minimised: accuracy negated) as the metric reads."""
-    return -value if metric in MAXIMIZED else value
-
-
 def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...],
                   initial_loss: float) -> _Best | None:
     """The initial params as the first candidate for the best epoch (None when their metric is not finite);
     initial_loss: their train loss, measured already."""
     measured = initial_loss if metric == "train_loss" else float(initial_metric(spec.objective, metric, 0, params, arrays))
-    value = measured * (-1.0 if metric in MAXIMIZED else 1.0)
+    value = measured * metric_sign(metric)
     return _Best(metric, value, 0, params) if np.isfinite(value) else None
 
 
@@ -295,7 +290,7 @@ def _history(rows: list[dict[str, float]]) -> dict[str, np.ndarray]:
 def _track_best(best: _Best | None, metric: str | None, metrics: dict[str, Any], params: Params) -> _Best | None:
     if metric is None:
         return None
-    value = float(metrics[metric]) * (-1.0 if metric in MAXIMIZED else 1.0)
+    value = float(metrics[metric]) * metric_sign(metric)
     if np.isfinite(value) and (best is None or value < best.value):
         return _Best(metric, value, int(metrics["epoch"]), params)
     return best

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdlab.core.stopping import MAXIMIZED
+from gdlab.core.stopping import metric_sign
 from gdlab.core.types import Params
 
 
@@ -40,8 +40,7 @@ def start_best(metric: str, rows: list[dict[str, np.ndarray]], initial: np.ndarr
     """The tracker of a chunk: each config's initial value of the metric ([seed, pair]; not finite: no
     candidate), replayed over the recorded rows of a resumed chunk; params: the chunk's initial params
     (a resumed chunk's too: not its checkpoints')."""
-    sign = -1.0 if metric in MAXIMIZED else 1.0
-    value = sign * np.asarray(initial, np.float64)
+    value = metric_sign(metric) * np.asarray(initial, np.float64)
     finite = np.isfinite(value)
     best = BestParams(metric, np.where(finite, value, np.inf), np.where(finite, 0, -1).astype(np.int32),
                       params, len(rows) + 1)
@@ -77,8 +76,7 @@ def restored(best: BestParams, params: Params) -> tuple[Params, np.ndarray]:
 
 def _values(best: BestParams, row: dict[str, np.ndarray], trained: np.ndarray,
             epoch: int) -> tuple[BestParams, np.ndarray]:
-    sign = -1.0 if best.metric in MAXIMIZED else 1.0
-    value = sign * np.asarray(row[best.metric], np.float64)
+    value = metric_sign(best.metric) * np.asarray(row[best.metric], np.float64)
     with np.errstate(invalid="ignore"):
         improved = trained & np.isfinite(value) & (value < best.value)
     return best._replace(value=np.where(improved, value, best.value),

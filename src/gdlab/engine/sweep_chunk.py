@@ -21,11 +21,11 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gdlab.core.rules import SgdHyper
-from gdlab.core.stopping import StopRule, fired_flags, restored_metric
+from gdlab.core.stopping import StopRule, fired_flags, metric_sign, restored_metric
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
-from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note, unsigned
+from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
@@ -224,7 +224,7 @@ def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended:
     """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
     that returns its initial params (the others' reasons name no params)."""
     named = (best_epoch == 0) | ((best_epoch > 0) & (ends.status == "diverged"))
-    values = unsigned(best.metric, best.value)
+    values = metric_sign(best.metric) * best.value  # as the metric reads
     for i, j in zip(*np.nonzero(ended & named)):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), best.metric, float(values[i, j]))
 
