@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
-import gdlab.engine.loop
-import gdlab.engine.sweep
+import gdlab.engine.initial_metric
 
 
 def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]]) -> tuple[int | None, tuple]:
@@ -245,8 +244,7 @@ def test_restore_best_on_train_loss_takes_the_initial_params_loss_the_run_measur
     def again(*args: object) -> None:
         raise AssertionError("measured the initial params again")
 
-    monkeypatch.setattr(gdlab.engine.loop, "initial_metric", again)
-    monkeypatch.setattr(gdlab.engine.sweep, "initial_metric", again)
+    monkeypatch.setattr(gdlab.engine.initial_metric, "initial_metric", again)
     stop = gd.stop.early_stopping("train_loss", patience=2) | gd.stop.diverged(1e6)
     fit = gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, stop=stop, check_stability=False)
     swept = gd.sweep(loss_fn, data, learning_rate=[3 / a], batch_size=["full"], seeds=1, epochs=10, params=w0,

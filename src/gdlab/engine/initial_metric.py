@@ -11,11 +11,20 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdlab.core.types import Array, Params
 from gdlab.engine.data_parallel import sum_of_squares
 from gdlab.engine.epoch import sliced_mean
 from gdlab.engine.objective import Objective
+
+
+def initial_value(objective: Objective, metric: str, axes: int, params: Params, arrays: tuple[Array, ...],
+                  train_loss: np.ndarray | float) -> np.ndarray:
+    """``initial_metric``, except train_loss: fit and sweep measure it for their rules already (given here)."""
+    if metric == "train_loss":
+        return np.asarray(train_loss)
+    return np.asarray(initial_metric(objective, metric, axes, params, arrays))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))

@@ -22,7 +22,7 @@ from gdlab.engine.epoch import (
     is_test_epoch,
     measure_test,
 )
-from gdlab.engine.initial_metric import initial_metric
+from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
 from gdlab.engine.result import ConvergenceWarning
@@ -215,8 +215,7 @@ def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[ja
                   initial_loss: float) -> _Best | None:
     """The initial params as the first candidate for the best epoch (None when their metric is not finite);
     initial_loss: their train loss, measured already."""
-    measured = initial_loss if metric == "train_loss" else float(initial_metric(spec.objective, metric, 0, params, arrays))
-    value = measured * metric_sign(metric)
+    value = float(initial_value(spec.objective, metric, 0, params, arrays, initial_loss)) * metric_sign(metric)
     return _Best(metric, value, 0, params) if np.isfinite(value) else None
 
 

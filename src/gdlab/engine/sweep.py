@@ -49,7 +49,7 @@ from gdlab.engine.epoch import (
 )
 from gdlab.engine.fit import Recorded, check_rules, with_divergence
 from gdlab.engine.fused_mlp import KERNELS
-from gdlab.engine.initial_metric import initial_metric
+from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.objective import Objective
 from gdlab.engine.recording import SweepRecorder
 from gdlab.engine.setup import (
@@ -319,10 +319,8 @@ def _run_group(
     check_params_fit_data(objective, inits[0], arrays)
     before = _initial_losses(objective, inits, arrays)  # per seed
     restore = restored_metric(stop)
-    initial_best = None if restore in (None, "train_loss") else np.asarray(  # per seed: the initial params' value
-        initial_metric(objective, restore, 1, jax.tree.map(lambda *p: np.stack(p), *inits), arrays))
-    if restore == "train_loss":
-        initial_best = before  # measured already
+    initial_best = None if restore is None else initial_value(  # per seed: the initial params' value
+        objective, restore, 1, jax.tree.map(lambda *p: np.stack(p), *inits), arrays, before)
     plan = batch_plan(data.n_train, size)
     mesh = sweep_mesh(layout)
     # u = -lr * g: the kernel can update, which pays with float32 products (H200, 16384 configs: 31.7 against
