@@ -304,7 +304,8 @@ def _trim(directory: Path) -> None:
     files = []
     for entry in os.scandir(directory):
         with contextlib.suppress(OSError):
-            files.append((entry.stat().st_mtime, entry.stat().st_size, entry.path))
+            stat = entry.stat()
+            files.append((stat.st_mtime, stat.st_size, entry.path))
     total = sum(size for _, size, _ in files)
     for _, size, name in sorted(files):
         if total <= MAX_BYTES:
