@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,22 +70,35 @@ def interrupted_zip_write(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted_close)  # type: ignore[attr-defined]
 
 
-class CompileCounter:
-    """Counts XLA backend compilations while registered."""
+class JaxEvents:
+    """The functions of one kind of JAX duration event (by name) while registered: XLA compilations, traces."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.names: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
 
     def __call__(self, event: str, duration: float, **kwargs: object) -> None:
-        if event == BACKEND_COMPILE:
-            self.count += 1
+        if event == self.event:
+            self.names.append(str(kwargs.get("fun_name")))
+
+
+@contextlib.contextmanager
+def listening(event: str) -> Iterator[JaxEvents]:
+    """A JaxEvents registered for the block."""
+    events = JaxEvents(event)
+    jax.monitoring.register_event_duration_secs_listener(events)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(events)
 
 
 @pytest.fixture
-def compile_counter() -> Iterator[CompileCounter]:
-    counter = CompileCounter()
-    jax.monitoring.register_event_duration_secs_listener(counter)
-    try:
+def compile_counter() -> Iterator[JaxEvents]:
+    """XLA backend compilations during the test (``.count``)."""
+    with listening(BACKEND_COMPILE) as counter:
         yield counter
-    finally:
-        jax.monitoring.unregister_event_duration_listener(counter)

@@ -20,6 +20,7 @@ import pytest
 import gdlab as gd
 import gdlab.engine.epoch
 import gdlab.engine.program_store
+from conftest import JaxEvents, listening
 from gdlab.engine.program_store import Unstorable, _owned_root, fingerprint
 
 TRACED = "/jax/core/compile/jaxpr_trace_duration"
@@ -38,25 +39,11 @@ def store(tmp_path: Path, restore_jax_cache: None) -> Path:
     return tmp_path / "jax-programs"
 
 
-class _Traces:
-    """The functions JAX traces while registered (by name)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def __call__(self, event: str, duration: float, **kwargs: object) -> None:
-        if event == TRACED:
-            self.names.append(str(kwargs.get("fun_name")))
-
-
 @pytest.fixture
-def traces() -> Iterator[_Traces]:
-    seen = _Traces()
-    jax.monitoring.register_event_duration_secs_listener(seen)
-    try:
+def traces() -> Iterator[JaxEvents]:
+    """The functions JAX traces during the test (by name)."""
+    with listening(TRACED) as seen:
         yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(seen)
 
 
 def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
