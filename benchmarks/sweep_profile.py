@@ -54,7 +54,7 @@ def profile(
     import numpy as np
 
     import gdlab as gd
-    from gdlab.engine import epoch as epoch_module
+    from gdlab.engine import epoch_program as epoch_module
 
     data = gd.datasets.load("mnist1d")
     grid = {"learning_rate": [float(v) for v in np.geomspace(1e-3, 0.5, configs)], "batch_size": [batch_size],

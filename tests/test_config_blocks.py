@@ -17,7 +17,7 @@ from gdlab.engine.config_blocks import (
     l3_bytes,
     step_bytes,
 )
-from gdlab.engine.epoch import _COMPILED
+from gdlab.engine.epoch_program import _COMPILED
 from gdlab.engine.sweep_memory import allocated_bytes
 
 

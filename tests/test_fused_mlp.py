@@ -214,12 +214,12 @@ def test_weights_loaded_at_each_use_give_the_same_gradient_and_lower_for_cuda() 
 
 def test_plain_sgd_sweeps_update_inside_the_kernel_and_equal_xla(small, monkeypatch) -> None:
     """Without momentum or weight decay the kernel also writes w - lr * dW (a frozen config keeps w)."""
-    from gdlab.engine import epoch
+    from gdlab.engine import epoch, epoch_program
 
     traced = []
     real = epoch._fused_update
     monkeypatch.setattr(epoch, "_fused_update", lambda *a: traced.append(1) or real(*a))
-    epoch._COMPILED.clear()
+    epoch_program._COMPILED.clear()
     model = gd.models.mlp(hidden=(24,))
     grid = {"learning_rate": [0.05, 0.5, 1e4], "batch_size": [50], "seeds": [2], "epochs": 3,
             "schedule": ["constant", "cosine"], "metrics": "running"}

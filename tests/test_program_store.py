@@ -19,6 +19,7 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.epoch
+import gdlab.engine.epoch_program
 import gdlab.engine.program_store
 from conftest import JaxEvents, listening
 from gdlab.engine.program_store import Unstorable, _owned_root, fingerprint
@@ -48,7 +49,7 @@ def traces() -> Iterator[JaxEvents]:
 
 def _fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """As a new process finds it: no program compiled in memory."""
-    monkeypatch.setattr(gdlab.engine.epoch, "_COMPILED", {})
+    monkeypatch.setattr(gdlab.engine.epoch_program, "_COMPILED", {})
 
 
 def _same(a: gd.SweepResult, b: gd.SweepResult) -> None:

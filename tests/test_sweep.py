@@ -18,7 +18,7 @@ import pytest
 import gdlab as gd
 import gdlab.engine.sweep
 import gdlab.engine.sweep_memory
-from gdlab.engine.epoch import _COMPILED
+from gdlab.engine.epoch_program import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import seed_initial_losses
 from gdlab.engine.sweep_memory import allocated_bytes, config_bytes

@@ -17,11 +17,11 @@ from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
     EpochSpec,
     EpochStats,
-    compiled_epoch,
     initial_train_loss,
     is_test_epoch,
     measure_test,
 )
+from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker

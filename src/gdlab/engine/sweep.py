@@ -44,9 +44,9 @@ from gdlab.engine.data_parallel import CONFIGS, DATA, check_divides, data_device
 from gdlab.engine.epoch import (
     METRICS,
     EpochSpec,
-    compiled_epoch,
     initial_train_loss,
 )
+from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.fit import Recorded, check_rules, with_divergence
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.initial_metric import initial_value

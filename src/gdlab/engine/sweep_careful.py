@@ -20,7 +20,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gdlab.engine.data_parallel import CONFIGS
-from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_call, compiled_epoch
+from gdlab.engine.epoch import EpochSpec, EpochStats
+from gdlab.engine.epoch_program import compiled_call, compiled_epoch
 
 
 def shard_configs(mesh: Mesh, *trees: Any) -> tuple[Any, ...]:

@@ -24,7 +24,8 @@ from gdlab.core.rules import SgdHyper
 from gdlab.core.stopping import StopRule, fired_flags, metric_sign, restored_metric
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
-from gdlab.engine.epoch import EpochSpec, EpochStats, compiled_epoch, is_test_epoch, measure_test
+from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
+from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
