@@ -4,7 +4,7 @@
 
 For the MNIST-1D MLP (``--configs``) and the wide 40-1024-1024-10 MLP (``--wide``), in
 JAX's default precision (TF32 on a recent NVIDIA card) and with bfloat16 compute:
-``gd.sweep`` (10 epochs: wall seconds per epoch and the median epoch), the bare training
+``gd.sweep`` (``--epochs``, 50 as in issue 4's workload: wall seconds per epoch and the median epoch), the bare training
 step and its matmuls alone (``benchmarks.sweep_bound``: the ceiling of any XLA program
 for this step), and the ``torch.func`` recipe in TF32. Then one ``gd.sweep`` of the
 MNIST-1D MLP under ``cProfile``: the functions the host waited in, to say where the
@@ -76,6 +76,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=16384)
     parser.add_argument("--wide", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=50, help="epochs of each gd.sweep (issue 4's workload: 50)")
     parser.add_argument("--json", help="save every number to this file")
     parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS), help="which peers to run")
     parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
@@ -86,7 +87,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     for sizes, configs in ((MNIST_MLP, args.configs), (WIDE_MLP, args.wide)):
         name = "-".join(map(str, sizes))
-        base = {"configs": [configs], "epochs": 10, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
+        base = {"configs": [configs], "epochs": args.epochs, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
                 "lr_range": [1e-3, 0.5] if sizes == MNIST_MLP else [1e-4, 0.1]}
         for mode in ("default", "bfloat16"):
             if "gd.sweep" in args.peers:

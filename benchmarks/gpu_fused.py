@@ -13,7 +13,7 @@
 2. The bare SGD step of ``benchmarks.sweep_bound`` over 10 epochs of ``--configs``: written in
    XLA (``step``) and as the fused kernel with the update folded in (``fused``): how much the
    engine would gain by folding the update into the kernel.
-3. ``gd.sweep`` of the MNIST-1D MLP, 10 epochs, at each of ``--counts`` configs, with each
+3. ``gd.sweep`` of the MNIST-1D MLP, ``--epochs`` (50), at each of ``--counts`` configs, with each
    of ``--kernels`` (the fused one at its default tiles, gdlab's ``TILES``, with the SGD
    update folded into the kernel; ``fused-grad``: the kernel's gradient, XLA's update; ``xla-ff``:
    XLA with the activations features-first, the layout gd.sweep takes on a CPU), TF32 and
@@ -108,10 +108,10 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
     return rows
 
 
-def _sweeps(counts: list[int], kernels: list[str], rows: list[dict[str, Any]]) -> None:
+def _sweeps(counts: list[int], kernels: list[str], epochs: int, rows: list[dict[str, Any]]) -> None:
     import numpy as np
 
-    base = {"epochs": 10, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu", "lr_range": [1e-3, 0.5]}
+    base = {"epochs": epochs, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu", "lr_range": [1e-3, 0.5]}
     for configs in counts:
         flops = configs * flops_per_config_epoch(MNIST_MLP)
         for mode in ("default", "bfloat16"):
@@ -166,6 +166,7 @@ def main() -> int:
     parser.add_argument("--tiles", nargs="+", type=_pairs, default=list(TILES),
                         help="ROWS,WARPS or ROWS,WARPS,reload settings to try")
     parser.add_argument("--counts", nargs="+", type=int, default=[16384], help="configs of the gd.sweep runs")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs of each gd.sweep run (issue 4's workload: 50)")
     parser.add_argument("--kernels", nargs="+", choices=("xla", "xla-ff", "fused", "fused-grad"),
                         default=["xla", "xla-ff", "fused", "fused-grad"],
                         help="fused-grad: the kernel computes the gradient only, XLA the update; xla-ff: XLA with "
@@ -191,7 +192,7 @@ def main() -> int:
         elif part == "bounds":
             _bounds(args.configs, rows)
         else:
-            _sweeps(args.counts, args.kernels, rows)
+            _sweeps(args.counts, args.kernels, args.epochs, rows)
         if args.json:  # after each part: a time limit that ends the call keeps what came before
             with open(args.json, "w") as f:
                 json.dump([compact(r) for r in rows], f, indent=1)
