@@ -77,6 +77,8 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=16384)
     parser.add_argument("--wide", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=50, help="epochs of each gd.sweep (issue 4's workload: 50)")
+    parser.add_argument("--test-every", type=int, default=1,
+                        help="gd.sweep's test_every (the --epochs value: the test pass at the end only)")
     parser.add_argument("--json", help="save every number to this file")
     parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS), help="which peers to run")
     parser.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)
@@ -87,7 +89,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     for sizes, configs in ((MNIST_MLP, args.configs), (WIDE_MLP, args.wide)):
         name = "-".join(map(str, sizes))
-        base = {"configs": [configs], "epochs": args.epochs, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
+        base = {"configs": [configs], "epochs": args.epochs, "test_every": args.test_every, "batch_size": 128, "sizes": list(sizes), "device": "gpu",
                 "lr_range": [1e-3, 0.5] if sizes == MNIST_MLP else [1e-4, 0.1]}
         for mode in ("default", "bfloat16"):
             if "gd.sweep" in args.peers:

@@ -108,30 +108,31 @@ def micro(sizes: tuple[int, ...], configs: int, mode: str, tiles: tuple[tuple[in
     return rows
 
 
-def _sweeps(counts: list[int], kernels: list[str], epochs: int, rows: list[dict[str, Any]]) -> None:
+def _sweeps(counts: list[int], kernels: list[str], epochs: int, tests: list[int], rows: list[dict[str, Any]]) -> None:
     import numpy as np
 
     base = {"epochs": epochs, "batch_size": 128, "sizes": list(MNIST_MLP), "device": "gpu", "lr_range": [1e-3, 0.5]}
     for configs in counts:
         flops = configs * flops_per_config_epoch(MNIST_MLP)
-        for mode in ("default", "bfloat16"):
-            for kernel in kernels:
-                label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
-                peer = {**base, "configs": [configs], "mode": mode, "kernel": kernel.split("-")[0],
-                        "fused_update": kernel != "fused-grad", "features_first": kernel == "xla-ff"}
-                try:
-                    (r,) = run_peer("gdlab_sweep", peer)
-                except RuntimeError as err:
-                    print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
-                    continue
-                r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12,
-                         median_tflops=flops / r["median_epoch_seconds"] / 1e12)
-                acc = np.asarray(r.get("test_accuracy", [np.nan]), float)
-                print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s (median epoch "
-                      f"{r['median_tflops']:.2f}), compile+1 epoch {r.get('warmup_seconds', float('nan')):.1f} s, "
-                      f"test accuracy median {np.nanmedian(acc):.4f} max {np.nanmax(acc):.4f}, "
-                      f"diverged {r.get('diverged')}", flush=True)
-                rows.append(r)
+        for mode, kernel, test_every in itertools.product(("default", "bfloat16"), kernels, tests):
+            label = f"gd.sweep {'-'.join(map(str, MNIST_MLP))} x{configs} {mode} kernel={kernel}"
+            label += f" test_every={test_every}" if test_every != 1 else ""
+            peer = {**base, "configs": [configs], "mode": mode, "kernel": kernel.split("-")[0],
+                    "fused_update": kernel != "fused-grad", "features_first": kernel == "xla-ff",
+                    "test_every": test_every}
+            try:
+                (r,) = run_peer("gdlab_sweep", peer)
+            except RuntimeError as err:
+                print(f"{label}: failed: {str(err).splitlines()[-1][:300]}", flush=True)
+                continue
+            r.update(label=label, tflops=flops / r["epoch_seconds"] / 1e12,
+                     median_tflops=flops / r["median_epoch_seconds"] / 1e12)
+            acc = np.asarray(r.get("test_accuracy", [np.nan]), float)
+            print(f"{label}: {r['epoch_seconds']:.4f} s/epoch {r['tflops']:.2f} TFLOP/s (median epoch "
+                  f"{r['median_tflops']:.2f}), compile+1 epoch {r.get('warmup_seconds', float('nan')):.1f} s, "
+                  f"test accuracy median {np.nanmedian(acc):.4f} max {np.nanmax(acc):.4f}, "
+                  f"diverged {r.get('diverged')}", flush=True)
+            rows.append(r)
 
 
 def _bounds(configs: int, rows: list[dict[str, Any]]) -> None:
@@ -167,6 +168,9 @@ def main() -> int:
                         help="ROWS,WARPS or ROWS,WARPS,reload settings to try")
     parser.add_argument("--counts", nargs="+", type=int, default=[16384], help="configs of the gd.sweep runs")
     parser.add_argument("--epochs", type=int, default=50, help="epochs of each gd.sweep run (issue 4's workload: 50)")
+    parser.add_argument("--test-every", nargs="+", type=int, default=[1],
+                        help="gd.sweep's test_every settings to run (the --epochs value: the test pass at the end "
+                             "only; the TFLOP/s count training FLOPs, which the test pass, ~8%% of them, is not)")
     parser.add_argument("--kernels", nargs="+", choices=("xla", "xla-ff", "fused", "fused-grad"),
                         default=["xla", "xla-ff", "fused", "fused-grad"],
                         help="fused-grad: the kernel computes the gradient only, XLA the update; xla-ff: XLA with "
@@ -192,7 +196,7 @@ def main() -> int:
         elif part == "bounds":
             _bounds(args.configs, rows)
         else:
-            _sweeps(args.counts, args.kernels, args.epochs, rows)
+            _sweeps(args.counts, args.kernels, args.epochs, args.test_every, rows)
         if args.json:  # after each part: a time limit that ends the call keeps what came before
             with open(args.json, "w") as f:
                 json.dump([compact(r) for r in rows], f, indent=1)

@@ -5,10 +5,9 @@
 #   bash benchmarks/gpu_session.sh run       # on the GPU machine (no network), carrying .gpu_carry; writes $OUT
 #
 # The GPU machine has JAX with CUDA but not mnist1d, and cannot download: `prepare` fetches the wheel and
-# generates the data set into .gpu_carry (a few MB, ignored by git). `run` runs the fused kernel's
-# tests, then times the targets (gd.sweep with the fused kernel at 16384 configs, then benchmarks.gpu_bound:
+# generates the data set into .gpu_carry (a few MB, ignored by git). `run` times the targets (gd.sweep with the fused kernel at 16384 configs, then benchmarks.gpu_bound:
 # gd.sweep of the MNIST-1D MLP at 16384 configs and the wide MLP at 512 with XLA's step, TF32 and bfloat16, and
-# torch.func; gd.sweep runs 50 epochs, issue 4's workload), each under its own time limit (at most 530 s in all, inside the device's 600 s per command; the
+# torch.func; gd.sweep runs 50 epochs, issue 4's workload), then runs the fused kernel's tests, each under its own time limit (at most 530 s in all, inside the device's 600 s per command; the
 # kernel's tile table is `python -m benchmarks.gpu_fused --parts micro bounds`, about 80 s) so that one slow step leaves the others' numbers.
 # Every line goes to $OUT/gpu.log too. Device call: carry [".gpu_carry"], timeout_s 600,
 # command "bash benchmarks/gpu_session.sh run".
@@ -34,15 +33,16 @@ run() {
     {
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
         python3 -c "import jax; print('jax', jax.__version__, jax.devices())"
-        # the targets first: gd.sweep of both MLPs in TF32 and bfloat16 (and torch.func where torch is there)
+        # torch.func too where torch is there
         local peers="gd.sweep"
         python3 -c "import torch" 2>/dev/null && peers="gd.sweep torch.func"
-        # the kernel's whole test file first (the seventeenth session ran only its first 9 cases on a card: about
-        # 15 s each, compiling), then the fused gd.sweep, then gd.sweep with XLA's step, the wide MLP and torch.func
-        timeout 200 python3 -m pytest -q -p no:cacheprovider --tb=short tests/test_fused_mlp.py 2>&1 | tail -40
-        timeout 110 python3 -m benchmarks.gpu_fused --parts sweeps --counts 16384 --kernels fused \
+        # the targets first: the fused gd.sweep (the test pass every epoch, and at the end only: the TFLOP/s count
+        # training FLOPs), then gd.sweep with XLA's step, the wide MLP and torch.func; then the kernel's test file
+        # (the seventeenth session ran only its first 9 cases on a card: about 15 s each, compiling)
+        timeout 140 python3 -m benchmarks.gpu_fused --parts sweeps --counts 16384 --kernels fused --test-every 1 50 \
             --json "$out/fused_sweeps.json"
-        timeout 220 python3 -m benchmarks.gpu_bound --peers $peers --json "$out/bound.json"
+        timeout 200 python3 -m benchmarks.gpu_bound --peers $peers --json "$out/bound.json"
+        timeout 190 python3 -m pytest -q -p no:cacheprovider --tb=short tests/test_fused_mlp.py 2>&1 | tail -40
     } 2>&1 | tee "$log"
 }
 
