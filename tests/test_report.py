@@ -639,6 +639,16 @@ def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     assert "the train loss only fell from about 2.321 to 2.319 (" in text, text
 
 
+def test_too_low_a_rate_is_named_only_where_its_loss_fell_far_less_than_at_the_best_rate() -> None:
+    """On linreg SGD's smallest rate ended at 0.0615 from 5.71 (0.037 at its best), and the conclusion said
+    'the train loss only fell from about 5.71 to 0.0615'."""
+    fast = summarize(_diverging({0.001: 0.0615, 0.01: 0.037, 1e3: math.inf}))
+    assert fast.variants[0].best_final_train_loss == pytest.approx(0.037)
+    assert "Too low a rate" not in conclusion(fast)
+    slow = conclusion(summarize(_diverging({0.001: 4.4, 0.01: 0.037, 1e3: math.inf})))
+    assert "the train loss only fell from about 5.5 to 4.4 (batch GD at 0.001)." in slow
+
+
 def test_seconds_per_epoch_leave_out_the_epoch_a_config_diverged_in() -> None:
     """With two epochs the median was a mean: the epoch re-run to find a divergence made a variant's seconds
     per epoch many times too large."""

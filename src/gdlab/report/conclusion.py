@@ -108,10 +108,14 @@ def _too_high(s: Summary) -> str:
     return text
 
 
+SLOW = 0.5
+"""The smallest rate is called slow where its train loss fell by less than this fraction of the fall at the best rate."""
+
+
 def _too_low(s: Summary) -> str:
     slow = [v for v in s.variants if v.trained and v.lowest_learning_rate < v.best_learning_rate  # the lowest trained:
             and (v.too_high is None or v.too_high > v.lowest_learning_rate)
-            and math.isfinite(v.lowest_final_train_loss)]
+            and math.isfinite(v.lowest_final_train_loss) and _slow(v)]
     if not slow:
         return ""
     start = sum(v.initial_train_loss for v in slow) / len(slow)
@@ -120,6 +124,12 @@ def _too_low(s: Summary) -> str:
     moved = _join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
     return (f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.{digits}g} "
             f"to {moved}.")
+
+
+def _slow(v: VariantSummary) -> bool:
+    """The smallest rate's train loss fell by less than SLOW of the best rate's fall (0.0615 from 5.71 is no slow
+    rate beside 0.03 at the best)."""
+    return v.initial_train_loss - v.lowest_final_train_loss < SLOW * (v.initial_train_loss - v.best_final_train_loss)
 
 
 def _noise(s: Summary) -> str:

@@ -42,6 +42,7 @@ class VariantSummary:
     too_high: float | None  # the smallest learning rate at which most seeds diverged or collapsed
     lowest_learning_rate: float
     lowest_final_train_loss: float  # mean over seeds, at the smallest learning rate
+    best_final_train_loss: float  # mean over seeds, at the best learning rate
     initial_train_loss: float  # mean over seeds
     rises: float  # epochs in which the train loss rose, at the best learning rate (mean over seeds)
     trained: bool  # some config neither diverged nor collapsed; False: best_learning_rate is only the least bad
@@ -149,12 +150,17 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
         seconds_per_epoch=per_epoch, diverged=failures.count("diverged"), collapsed=failures.count("collapsed"),
         configs=len(rows), too_high=_too_high(rows),
         lowest_learning_rate=lowest,
-        lowest_final_train_loss=float(np.mean([r.get("final_train_loss", math.nan) for r in rows
-                                               if r["learning_rate"] == lowest])),
+        lowest_final_train_loss=_mean_final_train_loss(rows, lowest),
+        best_final_train_loss=_mean_final_train_loss(rows, rate),
         initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
         rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
         trained=trained,
     )
+
+
+def _mean_final_train_loss(rows: list[dict[str, Any]], rate: float) -> float:
+    """The mean over seeds of the final train loss at learning rate rate (NaN where a row has none)."""
+    return float(np.mean([r.get("final_train_loss", math.nan) for r in rows if r["learning_rate"] == rate]))
 
 
 def _too_high(rows: list[dict[str, Any]]) -> float | None:
