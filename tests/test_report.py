@@ -702,6 +702,20 @@ def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comp
     assert loss.settings["model"] == "the model given to gd.sweep"
 
 
+def test_a_report_ranked_by_the_best_test_accuracy_says_best_and_draws_its_test_curves(sweep, small) -> None:
+    """metric="best_test_accuracy" drew empty test panels (no history of that name) and called each
+    config's best epoch's accuracy its 'final test accuracy'."""
+    made = gd.report.from_result(sweep, small, metric="best_test_accuracy")
+    summary = summarize(made)
+    assert "best test accuracy" in table.headers(summary) and "final test accuracy" not in table.headers(summary)
+    best = max((v for v in summary.variants if v.trained), key=lambda v: v.mean)
+    assert f"best test accuracy {best.mean:.1%}" in conclusion(summary)
+    test_panels = plots.curves_figure(made, summary).axes[2:]
+    drawn = [len(line.get_xdata()) for ax in test_panels for line in ax.get_lines() if line.get_marker() == "o"]
+    assert drawn == [3] * 4  # two variants, per epoch and per second
+    assert "final test accuracy" not in render(made)
+
+
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [

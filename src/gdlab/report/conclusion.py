@@ -35,6 +35,12 @@ def metric_name(metric: str) -> str:
     return metric.removeprefix("final_").removeprefix("best_").replace("_", " ")
 
 
+def ranked_name(metric: str) -> str:
+    """What a metric row key says: 'final_test_accuracy' -> 'final test accuracy', 'best_test_accuracy' -> 'best
+    test accuracy' (each config's best epoch), not 'final' for both."""
+    return metric.replace("_", " ") if metric.startswith(("final_", "best_")) else f"final {metric_name(metric)}"
+
+
 def _winner(s: Summary) -> str:
     configs = sum(v.configs for v in s.variants)
     if sum(v.diverged + v.collapsed for v in s.variants) == configs:
@@ -46,7 +52,7 @@ def _winner(s: Summary) -> str:
               f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
-            f"final {metric_name(s.metric)} {spread} at learning rate "
+            f"{ranked_name(s.metric)} {spread} at learning rate "
             f"{best.best_learning_rate:.3g}.")
 
 
@@ -150,7 +156,7 @@ def _noise(s: Summary) -> str:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
     if small.std > large.std:
-        noisier.append(f"its final {metric_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
+        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
                       f"against ± {metric_text(s.metric, large.std)} for {large.label}")
     if noisier:
         calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1

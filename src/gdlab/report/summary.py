@@ -84,6 +84,11 @@ def summarize(comparison: Comparison) -> Summary:
                    first_by_second=None if by_second is None else by_second.label)
 
 
+def history_name(metric: str) -> str:
+    """The history a row key is read off: 'final_test_accuracy' and 'best_test_accuracy' -> 'test_accuracy'."""
+    return metric.removeprefix("final_").removeprefix("best_")
+
+
 def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
     """The rate with the best mean of metric over seeds (best_by_mean, as SweepResult.best), and its values;
     a rate some seed of which diverged or collapsed ranks after every rate none of whose seeds did."""
@@ -136,10 +141,9 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
     rows = [r for r in comparison.rows if r["batch_size"] == size]
     rate, values = best_learning_rate(rows, metric)
     mean, std = mean_and_std(values)
-    history_name = metric.removeprefix("final_").removeprefix("best_")
     failures = [failure(r) for r in rows]
     trained = failures.count(None) > 0
-    epochs = reach(curves(comparison, size, rate, history_name), target, metric) if trained else None
+    epochs = reach(curves(comparison, size, rate, history_name(metric)), target, metric) if trained else None
     per_epoch = seconds_per_epoch(comparison, size)
     lowest = min(r["learning_rate"] for r in rows)
     train = curves(comparison, size, rate, "train_loss")
