@@ -639,6 +639,23 @@ def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     assert "the train loss only fell from about 2.321 to 2.319 (" in text, text
 
 
+def test_a_comparison_of_one_config_says_the_one_config_not_the_1_configs() -> None:
+    """gdlab compare --learning-rates 0.01 --batch-sizes 16 --seeds 1 said 'none of the 1 configs diverged'."""
+    one = _diverging({0.01: 1.0})
+    single = Comparison({**one.settings, "seeds": [0]}, [{**one.variants[0], "configs": 1}], one.rows[:1],
+                        one.histories[:1])
+    assert "was too high: the one config neither diverged nor collapsed." in conclusion(summarize(single))
+    failed = Comparison(single.settings, single.variants, [{**single.rows[0], "status": "diverged"}], single.histories)
+    assert "trained: the one config diverged or collapsed within 1 epoch" in conclusion(summarize(failed))
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
+    sgd_failed = Comparison({**toy.settings, "seeds": [0]}, [{**v, "configs": 1} for v in toy.variants],
+                            [{**toy.rows[k], "status": "diverged" if toy.rows[k]["batch_size"] == 1 else "max_epochs"}
+                             for k in kept], [toy.histories[k] for k in kept])
+    assert "No learning rate in the grid trained SGD (its one config diverged) within 2 epochs" in conclusion(
+        summarize(sgd_failed))
+
+
 def test_too_low_a_rate_is_named_only_where_its_loss_fell_far_less_than_at_the_best_rate() -> None:
     """On linreg SGD's smallest rate ended at 0.0615 from 5.71 (0.037 at its best), and the conclusion said
     'the train loss only fell from about 5.71 to 0.0615'."""

@@ -44,7 +44,8 @@ def ranked_name(metric: str) -> str:
 def _winner(s: Summary) -> str:
     configs = sum(v.configs for v in s.variants)
     if sum(v.diverged + v.collapsed for v in s.variants) == configs:
-        return (f"No learning rate in the grid trained: all {configs} configs diverged or collapsed within "
+        which = "the one config" if configs == 1 else f"all {configs} configs"
+        return (f"No learning rate in the grid trained: {which} diverged or collapsed within "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
     best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
@@ -61,7 +62,7 @@ def _untrained(s: Summary) -> str:
     failed = [v for v in s.variants if not v.trained]
     if not failed or len(failed) == len(s.variants):  # none trained: _winner said so
         return ""
-    each = _join([f"{v.label} ({untrained_text(v).replace('all', f'all {v.configs} configs')})" for v in failed])
+    each = _join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
     return (f"No learning rate in the grid trained {each} within {counted(s.epochs, 'epoch')}, so "
             f"{'it has' if len(failed) == 1 else 'they have'} no best learning rate; try smaller learning rates.")
 
@@ -103,7 +104,8 @@ def _too_high(s: Summary) -> str:
     collapsed = sum(v.collapsed for v in s.variants)
     configs = sum(v.configs for v in s.variants)
     if not found:
-        return f"No learning rate in the grid was too high: none of the {configs} configs diverged or collapsed."
+        which = "the one config neither diverged nor" if configs == 1 else f"none of the {configs} configs diverged or"
+        return f"No learning rate in the grid was too high: {which} collapsed."
     where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
     text = (f"The learning rate became too high at {where}: from there most seeds diverged (a non-finite loss) or "
             f"collapsed (a final train loss at or above the loss before training); in all, {diverged} of "
@@ -173,6 +175,11 @@ def _balance(s: Summary) -> str:
     v = middle[0]
     return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
             f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+
+
+def _configs(n: int) -> str:
+    """'all 8 configs', or 'its one config'."""
+    return "its one config" if n == 1 else f"all {n} configs"
 
 
 def _count(mean: float) -> str:
