@@ -639,6 +639,33 @@ def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     assert "the train loss only fell from about 2.321 to 2.319 (" in text, text
 
 
+def test_a_comparison_of_one_config_says_the_one_config_not_the_1_configs() -> None:
+    """gdlab compare --learning-rates 0.01 --batch-sizes 16 --seeds 1 said 'none of the 1 configs diverged'."""
+    one = _diverging({0.01: 1.0})
+    single = Comparison({**one.settings, "seeds": [0]}, [{**one.variants[0], "configs": 1}], one.rows[:1],
+                        one.histories[:1])
+    assert "was too high: the one config neither diverged nor collapsed." in conclusion(summarize(single))
+    failed = Comparison(single.settings, single.variants, [{**single.rows[0], "status": "diverged"}], single.histories)
+    assert "trained: the one config diverged or collapsed within 1 epoch" in conclusion(summarize(failed))
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
+    sgd_failed = Comparison({**toy.settings, "seeds": [0]}, [{**v, "configs": 1} for v in toy.variants],
+                            [{**toy.rows[k], "status": "diverged" if toy.rows[k]["batch_size"] == 1 else "max_epochs"}
+                             for k in kept], [toy.histories[k] for k in kept])
+    assert "No learning rate in the grid trained SGD (its one config diverged) within 2 epochs" in conclusion(
+        summarize(sgd_failed))
+
+
+def test_too_low_a_rate_is_named_only_where_its_loss_fell_far_less_than_at_the_best_rate() -> None:
+    """On linreg SGD's smallest rate ended at 0.0615 from 5.71 (0.037 at its best), and the conclusion said
+    'the train loss only fell from about 5.71 to 0.0615'."""
+    fast = summarize(_diverging({0.001: 0.0615, 0.01: 0.037, 1e3: math.inf}))
+    assert fast.variants[0].best_final_train_loss == pytest.approx(0.037)
+    assert "Too low a rate" not in conclusion(fast)
+    slow = conclusion(summarize(_diverging({0.001: 4.4, 0.01: 0.037, 1e3: math.inf})))
+    assert "the train loss only fell from about 5.5 to 4.4 (batch GD at 0.001)." in slow
+
+
 def test_seconds_per_epoch_leave_out_the_epoch_a_config_diverged_in() -> None:
     """With two epochs the median was a mean: the epoch re-run to find a divergence made a variant's seconds
     per epoch many times too large."""
@@ -690,6 +717,20 @@ def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comp
     loss = gd.report.from_result(sweep, small, metric="final_test_loss")
     assert loss.settings["metric"] == "final_test_loss" and loss.settings["target"] is None
     assert loss.settings["model"] == "the model given to gd.sweep"
+
+
+def test_a_report_ranked_by_the_best_test_accuracy_says_best_and_draws_its_test_curves(sweep, small) -> None:
+    """metric="best_test_accuracy" drew empty test panels (no history of that name) and called each
+    config's best epoch's accuracy its 'final test accuracy'."""
+    made = gd.report.from_result(sweep, small, metric="best_test_accuracy")
+    summary = summarize(made)
+    assert "best test accuracy" in table.headers(summary) and "final test accuracy" not in table.headers(summary)
+    best = max((v for v in summary.variants if v.trained), key=lambda v: v.mean)
+    assert f"best test accuracy {best.mean:.1%}" in conclusion(summary)
+    test_panels = plots.curves_figure(made, summary).axes[2:]
+    drawn = [len(line.get_xdata()) for ax in test_panels for line in ax.get_lines() if line.get_marker() == "o"]
+    assert drawn == [3] * 4  # two variants, per epoch and per second
+    assert "final test accuracy" not in render(made)
 
 
 @pytest.mark.parametrize(

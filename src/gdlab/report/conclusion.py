@@ -35,10 +35,17 @@ def metric_name(metric: str) -> str:
     return metric.removeprefix("final_").removeprefix("best_").replace("_", " ")
 
 
+def ranked_name(metric: str) -> str:
+    """What a metric row key says: 'final_test_accuracy' -> 'final test accuracy', 'best_test_accuracy' -> 'best
+    test accuracy' (each config's best epoch), not 'final' for both."""
+    return metric.replace("_", " ") if metric.startswith(("final_", "best_")) else f"final {metric_name(metric)}"
+
+
 def _winner(s: Summary) -> str:
     configs = sum(v.configs for v in s.variants)
     if sum(v.diverged + v.collapsed for v in s.variants) == configs:
-        return (f"No learning rate in the grid trained: all {configs} configs diverged or collapsed within "
+        which = "the one config" if configs == 1 else f"all {configs} configs"
+        return (f"No learning rate in the grid trained: {which} diverged or collapsed within "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
     best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
@@ -46,7 +53,7 @@ def _winner(s: Summary) -> str:
               f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
-            f"final {metric_name(s.metric)} {spread} at learning rate "
+            f"{ranked_name(s.metric)} {spread} at learning rate "
             f"{best.best_learning_rate:.3g}.")
 
 
@@ -55,7 +62,7 @@ def _untrained(s: Summary) -> str:
     failed = [v for v in s.variants if not v.trained]
     if not failed or len(failed) == len(s.variants):  # none trained: _winner said so
         return ""
-    each = _join([f"{v.label} ({untrained_text(v).replace('all', f'all {v.configs} configs')})" for v in failed])
+    each = _join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
     return (f"No learning rate in the grid trained {each} within {counted(s.epochs, 'epoch')}, so "
             f"{'it has' if len(failed) == 1 else 'they have'} no best learning rate; try smaller learning rates.")
 
@@ -97,7 +104,8 @@ def _too_high(s: Summary) -> str:
     collapsed = sum(v.collapsed for v in s.variants)
     configs = sum(v.configs for v in s.variants)
     if not found:
-        return f"No learning rate in the grid was too high: none of the {configs} configs diverged or collapsed."
+        which = "the one config neither diverged nor" if configs == 1 else f"none of the {configs} configs diverged or"
+        return f"No learning rate in the grid was too high: {which} collapsed."
     where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
     text = (f"The learning rate became too high at {where}: from there most seeds diverged (a non-finite loss) or "
             f"collapsed (a final train loss at or above the loss before training); in all, {diverged} of "
@@ -108,10 +116,14 @@ def _too_high(s: Summary) -> str:
     return text
 
 
+SLOW = 0.5
+"""The smallest rate is called slow where its train loss fell by less than this fraction of the fall at the best rate."""
+
+
 def _too_low(s: Summary) -> str:
     slow = [v for v in s.variants if v.trained and v.lowest_learning_rate < v.best_learning_rate  # the lowest trained:
             and (v.too_high is None or v.too_high > v.lowest_learning_rate)
-            and math.isfinite(v.lowest_final_train_loss)]
+            and math.isfinite(v.lowest_final_train_loss) and _slow(v)]
     if not slow:
         return ""
     start = sum(v.initial_train_loss for v in slow) / len(slow)
@@ -120,6 +132,12 @@ def _too_low(s: Summary) -> str:
     moved = _join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
     return (f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.{digits}g} "
             f"to {moved}.")
+
+
+def _slow(v: VariantSummary) -> bool:
+    """The smallest rate's train loss fell by less than SLOW of the best rate's fall (0.0615 from 5.71 is no slow
+    rate beside 0.03 at the best)."""
+    return v.initial_train_loss - v.lowest_final_train_loss < SLOW * (v.initial_train_loss - v.best_final_train_loss)
 
 
 def _noise(s: Summary) -> str:
@@ -140,7 +158,7 @@ def _noise(s: Summary) -> str:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
     if small.std > large.std:
-        noisier.append(f"its final {metric_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
+        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
                       f"against ± {metric_text(s.metric, large.std)} for {large.label}")
     if noisier:
         calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1
@@ -157,6 +175,11 @@ def _balance(s: Summary) -> str:
     v = middle[0]
     return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
             f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+
+
+def _configs(n: int) -> str:
+    """'all 8 configs', or 'its one config'."""
+    return "its one config" if n == 1 else f"all {n} configs"
 
 
 def _count(mean: float) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import conclusion, counted, metric_name, target_text
+from gdlab.report.conclusion import conclusion, counted, metric_name, ranked_name, target_text
 from gdlab.report.summary import Summary, failure, higher_is_better, summarize
 
 CSS = """
@@ -124,7 +124,7 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
          f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a "
          "full-batch epoch one."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
-        (f"The best learning rate of a variant is the one with the best mean final {metric_name(summary.metric)} "
+        (f"The best learning rate of a variant is the one with the best mean {ranked_name(summary.metric)} "
          + ("over the seeds; ± is the standard deviation over the seeds." if _seeds(summary) > 1 else
             "(one seed per config, so no spread over seeds is shown).")),
         ("Seconds are compute time per config: the variant's median epoch time (all its configs train together "

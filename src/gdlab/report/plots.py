@@ -21,13 +21,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import counted, metric_name, metric_text, target_text
+from gdlab.report.conclusion import counted, metric_name, metric_text, ranked_name, target_text
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
     curves,
     failure,
     higher_is_better,
+    history_name,
     untrained_text,
 )
 
@@ -47,7 +48,7 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
     """The figure of loss_curves: rows train loss and test metric; columns per epoch and per second."""
     fig = Figure(figsize=(11, 7.2), layout="constrained")
     axes = fig.subplots(2, 2, sharex="col")  # test metrics from epoch 1 on the train loss's epoch axis
-    test = summary.metric.removeprefix("final_")
+    test = history_name(summary.metric)  # best_test_accuracy: its history is test_accuracy
     for k, v in enumerate(summary.variants):
         loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
         loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
@@ -180,10 +181,10 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.set_xticks(ticks, [f"{rates[j]:.3g}" for j in ticks], rotation=45)
     ax.set_yticks(range(len(summary.variants)), [v.label for v in summary.variants])
     ax.set_xlabel("learning rate (grey: not in this variant's grid)")
-    bar = fig.colorbar(image, ax=ax, label=f"final {metric_name(summary.metric)}", pad=0.01)
+    bar = fig.colorbar(image, ax=ax, label=ranked_name(summary.metric), pad=0.01)
     if "accuracy" in summary.metric:  # in percent, as the cells
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_title(f"Final {metric_name(summary.metric)} (mean over seeds); {'×' if labelled else 'hatched'}: most "
+    ax.set_title(f"{ranked_name(summary.metric).capitalize()} (mean over seeds); {'×' if labelled else 'hatched'}: most "
                  "seeds diverged or collapsed; box: the best rate")
     return fig
 

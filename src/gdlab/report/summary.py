@@ -42,6 +42,7 @@ class VariantSummary:
     too_high: float | None  # the smallest learning rate at which most seeds diverged or collapsed
     lowest_learning_rate: float
     lowest_final_train_loss: float  # mean over seeds, at the smallest learning rate
+    best_final_train_loss: float  # mean over seeds, at the best learning rate
     initial_train_loss: float  # mean over seeds
     rises: float  # epochs in which the train loss rose, at the best learning rate (mean over seeds)
     trained: bool  # some config neither diverged nor collapsed; False: best_learning_rate is only the least bad
@@ -81,6 +82,11 @@ def summarize(comparison: Comparison) -> Summary:
     return Summary(metric=metric, target=target, epochs=int(comparison.settings["epochs"]), variants=variants,
                    first_by_epoch=None if by_epoch is None else by_epoch.label,
                    first_by_second=None if by_second is None else by_second.label)
+
+
+def history_name(metric: str) -> str:
+    """The history a row key is read off: 'final_test_accuracy' and 'best_test_accuracy' -> 'test_accuracy'."""
+    return metric.removeprefix("final_").removeprefix("best_")
 
 
 def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
@@ -135,10 +141,9 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
     rows = [r for r in comparison.rows if r["batch_size"] == size]
     rate, values = best_learning_rate(rows, metric)
     mean, std = mean_and_std(values)
-    history_name = metric.removeprefix("final_").removeprefix("best_")
     failures = [failure(r) for r in rows]
     trained = failures.count(None) > 0
-    epochs = reach(curves(comparison, size, rate, history_name), target, metric) if trained else None
+    epochs = reach(curves(comparison, size, rate, history_name(metric)), target, metric) if trained else None
     per_epoch = seconds_per_epoch(comparison, size)
     lowest = min(r["learning_rate"] for r in rows)
     train = curves(comparison, size, rate, "train_loss")
@@ -149,12 +154,17 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
         seconds_per_epoch=per_epoch, diverged=failures.count("diverged"), collapsed=failures.count("collapsed"),
         configs=len(rows), too_high=_too_high(rows),
         lowest_learning_rate=lowest,
-        lowest_final_train_loss=float(np.mean([r.get("final_train_loss", math.nan) for r in rows
-                                               if r["learning_rate"] == lowest])),
+        lowest_final_train_loss=_mean_final_train_loss(rows, lowest),
+        best_final_train_loss=_mean_final_train_loss(rows, rate),
         initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
         rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
         trained=trained,
     )
+
+
+def _mean_final_train_loss(rows: list[dict[str, Any]], rate: float) -> float:
+    """The mean over seeds of the final train loss at learning rate rate (NaN where a row has none)."""
+    return float(np.mean([r.get("final_train_loss", math.nan) for r in rows if r["learning_rate"] == rate]))
 
 
 def _too_high(rows: list[dict[str, Any]]) -> float | None:

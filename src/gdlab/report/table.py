@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from gdlab.report.conclusion import metric_name, metric_text, target_text
+from gdlab.report.conclusion import metric_text, ranked_name, target_text
 from gdlab.report.summary import Summary, untrained_text
 
 
@@ -22,7 +22,7 @@ def headers(summary: Summary) -> list[str]:
     """Column titles; the target columns name the target and are there only with one."""
     target = [] if summary.target is None else [f"epochs to {target_text(summary.metric, summary.target)}",
                                                  f"seconds to {target_text(summary.metric, summary.target)}"]
-    return ["variant", "batch size", "updates per epoch", "best learning rate", f"final {metric_name(summary.metric)}",
+    return ["variant", "batch size", "updates per epoch", "best learning rate", ranked_name(summary.metric),
             *target, "diverged", "collapsed", "too high from"]
 
 
