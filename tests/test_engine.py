@@ -481,8 +481,10 @@ def test_loss_function_params_that_cannot_work_are_named(params, error, match) -
          r"^loss must be a real floating-point number \(gradients need one\); got dtype int32\.$"),
         (lambda p, x, y: jnp.mean(x[:, 0] * p["v"]), ValueError,
          r"^loss_fn\(params, x, y\) must accept .*; it raised KeyError: 'v'$"),
+        (lambda p, x, y: (x[:, 0] * p["c"] - y) ** 2, ValueError,  # per sample: the check's batch has one row
+         r"^loss must be a scalar \(the mean over the batch\); got shape \(1,\) for a batch x \(1, 3\)\.$"),
     ],
-    ids=["tuple", "integer", "key_error"],
+    ids=["tuple", "integer", "key_error", "per_sample"],
 )
 def test_a_loss_function_that_cannot_be_trained_is_named(loss_fn, error, match) -> None:
     with pytest.raises(error, match=match):
