@@ -149,6 +149,28 @@ def test_drop_last_skips_the_smaller_batch() -> None:
 
 
 @pytest.mark.usefixtures("x64")
+def test_drop_last_with_one_batch_per_epoch_draws_the_batch_from_each_epochs_permutation() -> None:
+    """n=3, batch_size=2, drop_last: one update per epoch on a fresh draw of 2 samples, not batch gradient
+    descent on the same first 2 (the third sample never seen). With lr 1 and mean((c - y)^2)/2, each
+    update sets c to its batch's mean: after epoch 2, that of the permutation of epoch index 1."""
+    assert not batch_plan(3, 2, drop_last=True).is_full_batch and batch_plan(3, 3, drop_last=True).is_full_batch
+    y = np.array([1.0, 2.0, 4.0])
+    data = gd.datasets.from_arrays(np.zeros((3, 1)), y, task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return jnp.mean((params["c"] - y) ** 2) / 2
+
+    ends = []
+    for seed in range(4):
+        result = gd.fit(loss_fn, data, gd.sgd(1.0), batch_size=2, drop_last=True, epochs=2, seed=seed,
+                        params={"c": jnp.zeros(())})
+        order = np.asarray(epoch_permutation(run_keys(seed)[1], 1, 3))
+        np.testing.assert_allclose(float(result.params["c"]), data.y_train[order[:2]].mean(), rtol=1e-12)
+        ends.append(float(result.params["c"]))
+    assert len(set(ends)) > 1  # the seeds draw different batches
+
+
+@pytest.mark.usefixtures("x64")
 def test_sample_weighting_in_the_last_batch_is_its_own_mean() -> None:
     """Scaling a loss function makes no difference; each batch is a mean over its own samples.
 
@@ -459,8 +481,10 @@ def test_loss_function_params_that_cannot_work_are_named(params, error, match) -
          r"^loss must be a real floating-point number \(gradients need one\); got dtype int32\.$"),
         (lambda p, x, y: jnp.mean(x[:, 0] * p["v"]), ValueError,
          r"^loss_fn\(params, x, y\) must accept .*; it raised KeyError: 'v'$"),
+        (lambda p, x, y: (x[:, 0] * p["c"] - y) ** 2, ValueError,  # per sample: the check's batch has one row
+         r"^loss must be a scalar \(the mean over the batch\); got shape \(1,\) for a batch x \(1, 3\)\.$"),
     ],
-    ids=["tuple", "integer", "key_error"],
+    ids=["tuple", "integer", "key_error", "per_sample"],
 )
 def test_a_loss_function_that_cannot_be_trained_is_named(loss_fn, error, match) -> None:
     with pytest.raises(error, match=match):

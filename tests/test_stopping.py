@@ -120,6 +120,21 @@ def test_or_fires_on_any_and_on_all_and_explains_the_first() -> None:
     assert len((either | gd.stop.plateau()).children) == 3  # (a | b) | c is flat
 
 
+def test_all_of_a_budget_and_a_convergence_rule_is_converged_in_either_order() -> None:
+    seq = [{"train_loss": 1.0, "grad_norm": g} for g in (1.0, 0.5, 1e-5, 1e-5)]
+    for both in (gd.stop.max_epochs(2) & gd.stop.grad_norm(1e-4), gd.stop.grad_norm(1e-4) & gd.stop.max_epochs(2)):
+        epoch, (status, reason) = _fire_epoch(both, seq)
+        assert (epoch, status) == (3, "converged") and reason.startswith("converged: gradient norm")
+        assert " and max_epochs: reached max_epochs 2" in reason
+
+
+def test_a_run_that_converged_after_its_minimum_epochs_does_not_warn_of_its_budget() -> None:
+    data, model = gd.datasets.load("linreg", n=40, features=3, noise=0.3, seed=1), gd.models.linear()
+    at_least_3 = gd.stop.max_epochs(3) & gd.stop.grad_norm(0.5)
+    result = gd.fit(model, data, gd.sgd(0.05), batch_size=8, epochs=10, stop=at_least_3)  # warnings are errors
+    assert result.status == "converged" and result.history["grad_norm"][-1] < 0.5 < result.history["grad_norm"][-2]
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [

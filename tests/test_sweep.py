@@ -90,6 +90,25 @@ def test_a_configs_result_cannot_write_into_the_sweep(small) -> None:
     assert not np.any(result.run(0).history["train_loss"] == 123)
 
 
+def test_a_scalar_param_comes_back_from_run_as_gradient_descent_on_least_squares_gives_it() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [2.0, -1.0]])
+    y = np.array([1.0, -1.0, 0.5, 2.0])
+    data = gd.datasets.from_arrays(x, y, task="regression", test_fraction=0.0)
+
+    def loss_fn(p: tuple[jax.Array, jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
+        return 0.5 * jnp.mean((x @ p[0] + p[1] - y) ** 2)
+
+    result = gd.sweep(loss_fn, data, learning_rate=[0.1, 0.2], params=(jnp.zeros(2), jnp.zeros(())), epochs=3)
+    xs, ys = np.c_[np.asarray(data.x_train, np.float64), np.ones(4)], np.asarray(data.y_train, np.float64)
+    for k, learning_rate in enumerate((0.1, 0.2)):
+        w, b = result.run(k).params  # b: a read-only 0-d array
+        theta = np.zeros(3)
+        for _ in range(3):  # batch gradient descent: theta <- theta - lr * X^T (X theta - y) / n
+            theta -= learning_rate * xs.T @ (xs @ theta - ys) / 4
+        assert np.shape(b) == () and not b.flags.writeable
+        np.testing.assert_allclose(np.append(w, b), theta, rtol=1e-6)
+
+
 def test_the_best_mean_ranks_a_non_finite_mean_last_and_keeps_the_first_of_equal_means() -> None:
     # the one ranking of SweepResult.best and the report's best learning rate
     values = {"a": [1.0, 3.0], "inf": [math.inf, 0.0], "-inf": [-math.inf], "nan": [math.nan], "b": [1.0, 1.0]}
@@ -367,6 +386,7 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
         ({"learning_rate": [0.1], "momentum": [0.5, 0.5 + 1e-12]}, r"momentum must not repeat a value \(as the float32"),
         ({"learning_rate": [0.1, -1.0]}, r"learning_rate\[1\] must be a float in \(0, inf\); got -1.0"),
         ({"learning_rate": [0.1], "batch_size": [10_000]}, r"batch_size must be an integer in \[1, 450\]"),
+        ({"learning_rate": [0.1], "batch_size": [450, "full"]}, r"batch_size must not repeat a value; got \[450, 'full'\]"),
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": [0.1], "seeds": 0}, "seeds"),
         ({"learning_rate": [0.1], "seeds": [1, 1]}, "seeds must not repeat"),

@@ -21,11 +21,13 @@ from gdlab.core.types import Array, PRNGKey
 
 
 class BatchPlan(NamedTuple):
-    """One epoch: ``full_batches`` batches of ``batch_size``, then one of ``remainder`` (0: none)."""
+    """One epoch: ``full_batches`` batches of ``batch_size``, then one of ``remainder`` (0: none);
+    ``dropped`` samples (drop_last's) sit out the epoch."""
 
     batch_size: int
     full_batches: int
     remainder: int
+    dropped: int = 0
 
     @property
     def steps(self) -> int:
@@ -34,7 +36,8 @@ class BatchPlan(NamedTuple):
 
     @property
     def is_full_batch(self) -> bool:
-        return self.full_batches == 1 and self.remainder == 0
+        """One batch of every sample (no epoch drops any: with drop_last one batch is a fresh draw each epoch)."""
+        return self.full_batches == 1 and self.remainder == 0 and self.dropped == 0
 
 
 def resolve_batch_size(batch_size: Any, n: int) -> int:
@@ -51,7 +54,8 @@ def resolve_batch_size(batch_size: Any, n: int) -> int:
 def batch_plan(n: int, batch_size: int, drop_last: bool = False) -> BatchPlan:
     """Split n samples into batches of batch_size (the last one smaller unless drop_last)."""
     full, rest = divmod(n, batch_size)
-    return BatchPlan(batch_size=batch_size, full_batches=full, remainder=0 if drop_last else rest)
+    return BatchPlan(batch_size=batch_size, full_batches=full, remainder=0 if drop_last else rest,
+                     dropped=rest if drop_last else 0)
 
 
 def run_keys(seed: int) -> tuple[PRNGKey, PRNGKey]:

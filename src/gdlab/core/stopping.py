@@ -35,6 +35,8 @@ Metrics = dict[str, Any]
 MINIMIZED = ("train_loss", "test_loss", "grad_norm")
 MAXIMIZED = ("test_accuracy",)
 METRIC_NAMES = MINIMIZED + MAXIMIZED
+BUDGET_STATUSES = ("max_epochs", "max_steps", "time_budget")
+"""The statuses of the budget rules: a run that ends on one did not converge."""
 STALL_MARGIN = 0.01
 """A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
 
@@ -304,6 +306,9 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
         done = [r.explain(s, metrics) for r, s in zip(flat, state[1]) if bool(np.asarray(fired_flags(s)))]
         if kind == "any":
             return done[0]
+        # all: a budget (max_epochs & grad_norm: "at least 3 epochs") is not what ended a run that also
+        # converged or reached its target: that rule's status leads, whatever the operands' order
+        done.sort(key=lambda explained: explained[0] in BUDGET_STATUSES)
         return done[0][0], " and ".join(reason for _, reason in done)
 
     metrics = tuple(dict.fromkeys(m for r in flat for m in r.metrics))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import StopRule, leaves, metric_sign, restored_metric
+from gdlab.core.stopping import BUDGET_STATUSES, StopRule, leaves, metric_sign, restored_metric
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
@@ -30,7 +30,6 @@ from gdlab.engine.result import ConvergenceWarning
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
 
-BUDGETS = ("max_epochs", "max_steps", "time_budget")
 CONVERGENCE_RULES = ("grad_norm", "plateau", "target", "early_stopping")
 
 
@@ -298,7 +297,7 @@ def _track_best(best: _Best | None, metric: str | None, metrics: dict[str, Any],
 def _warn_on_budget(status: str, reason: str, stop: StopRule) -> None:
     """A run that asked for convergence but ended on a budget warns (as scikit-learn does)."""
     asked = [leaf.name for leaf in leaves(stop) if leaf.name in CONVERGENCE_RULES]
-    if status in BUDGETS and asked:
+    if status in BUDGET_STATUSES and asked:
         warnings.warn(
             f"the run ended on its budget before {' or '.join(asked)} fired ({reason}); "
             "give it more epochs or time, or loosen the rule",

@@ -246,6 +246,7 @@ def check_params_fit_data(objective: Objective, params: Params, arrays: tuple[ja
         raise TypeError(f"loss must return one number (the mean over the batch); got a "
                          f"{type(out).__name__} of {len(jax.tree.leaves(out))} arrays.")
     if out.shape != ():
-        raise ValueError(f"loss must be a scalar (the mean over the batch); got shape {out.shape}.")
+        raise ValueError(f"loss must be a scalar (the mean over the batch); got shape {out.shape} for a batch x "
+                         f"{x.shape}.")  # checked on one row: a per-sample loss shows as (1,)
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise ValueError(f"loss must be a real floating-point number (gradients need one); got dtype {out.dtype}.")

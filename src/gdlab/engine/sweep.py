@@ -62,7 +62,6 @@ from gdlab.engine.setup import (
 from gdlab.engine.sweep_chunk import HISTORY, chunk_inputs, train_chunk
 from gdlab.engine.sweep_grid import (
     ScheduleGrid,
-    as_list,
     check_momentum,
     check_nesterov,
     grid_values,
@@ -159,7 +158,8 @@ def sweep(
     rates = grid_values("learning_rate", learning_rate, check_positive_float, trained=True)
     momenta = grid_values("momentum", momentum, lambda n, v: check_momentum(n, v), trained=True)
     seeds_used = seed_list(seeds)
-    sizes = grid_values("batch_size", [resolve_batch_size(b, data.n_train) for b in as_list("batch_size", batch_size)], lambda n, v: v)
+    # resolved by the check, so a repeat ([48, "full"] at n = 48) is named by the grid as given
+    sizes = grid_values("batch_size", batch_size, lambda n, v: resolve_batch_size(v, data.n_train))
     shapes = schedule_grid(schedule)
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)

@@ -115,7 +115,7 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
 
 def config_of(tree: Any, i: int, j: int) -> Any:
     """Config [i, j] of a tree whose leaves are [seed, pair, ...] arrays, as read-only NumPy arrays."""
-    return jax.tree.map(lambda a: read_only(np.asarray(a)[i, j]), tree)
+    return jax.tree.map(lambda a: read_only(np.asarray(a)[i, j, ...]), tree)  # ...: a scalar leaf stays an array
 
 
 def read_only(view: np.ndarray) -> np.ndarray:
