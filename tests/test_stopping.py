@@ -82,7 +82,7 @@ def test_early_stopping_counts_epochs_since_the_best() -> None:
     # min_delta 0.02: 0.79 is no real improvement on 0.8, so the best stays epoch 2
     epoch, (status, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=3, min_delta=0.02), seq)
     assert (epoch, status) == (5, "early_stopped")
-    assert "best 0.8 at epoch 2, stopped at epoch 5" in reason
+    assert "; the last improvement by more than 0.02 was to 0.8 at epoch 2, stopped at epoch 5" in reason
     assert _fire_epoch(gd.stop.early_stopping("test_loss", patience=3), seq)[0] is None
     epoch, (_, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=2), seq)
     assert epoch == 6 and "best 0.79 at epoch 4" in reason  # without min_delta epoch 4 is the best
@@ -201,13 +201,32 @@ def test_early_stopping_restores_the_best_epoch_even_if_another_rule_stopped(mni
     assert best < 6 or np.argmin(result.history["test_loss"]) == 5  # a real choice was made
 
 
+def test_early_stopping_with_min_delta_says_which_epoch_it_restores() -> None:
+    """min_delta 0.05: the rule waits from epoch 5 (its last improvement by more than 0.05), while the lowest
+    train loss, whose params restore_best returns, is a later epoch's; the reason names both, and a sweep's
+    config says the same."""
+    data = gd.datasets.load("linreg", seed=0)
+    stop = gd.stop.early_stopping("train_loss", 3, min_delta=0.05, restore_best=True)
+    result = gd.fit(gd.models.linear(), data, gd.sgd(0.01), batch_size=32, epochs=40, stop=stop)
+    losses = result.history["train_loss"]
+    lowest = int(np.argmin(losses)) + 1
+    waited = int(np.flatnonzero(np.diff(np.concatenate([[np.inf], losses])) < -0.05)[-1]) + 1
+    assert result.status == "early_stopped" and waited < lowest == result.best_epoch
+    assert (f"the last improvement by more than 0.05 was to {losses[waited - 1]:.4g} at epoch {waited}, "
+            f"stopped at epoch {result.epochs_run}; the params returned are those of epoch {lowest}, the best "
+            f"train_loss ({losses[lowest - 1]:.4g})") in result.reason
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.01], batch_size=[32], seeds=[0], epochs=40, stop=stop)
+    assert swept.rows[0]["reason"] == result.reason
+
+
 def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_so() -> None:
     data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
     rule = gd.sgd(gd.schedules.join([0.1, 3.0], [10]))  # 3.0 is past 2/L: it diverges after epoch 10
     with pytest.warns(gd.StabilityWarning, match=r"learning_rate 3 \(the schedule's largest, at update 11: schedule\(10\)\)"):
         result = gd.fit(gd.models.linear(), data, rule, epochs=30, stop=gd.stop.early_stopping("test_loss", 20))
     assert (result.status, result.best_epoch) == ("diverged", 10)
-    assert result.reason.endswith("; the params returned are those of epoch 10, the best test_loss")
+    assert result.reason.endswith(f"; the params returned are those of epoch 10, the best test_loss "
+                                  f"({result.history['test_loss'][9]:.4g})")
     again = gd.fit(gd.models.linear(), data, rule, epochs=10)
     for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(again.params), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -107,7 +107,8 @@ def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_
         plain = store.sweep_result(store.last_sweep_id)[0].run(0)
     ran = [result.run(k) for k in range(3)]
     assert [(r.status, r.best_epoch) for r in ran] == [("early_stopped", 18), ("diverged", 1), ("diverged", 0)]
-    assert ran[1].reason.endswith("; the params returned are those of epoch 1, the best test_loss")
+    assert ran[1].reason.endswith(f"; the params returned are those of epoch 1, the best test_loss "
+                                  f"({ran[1].history['test_loss'][0]:.4g})")
     outputs = np.asarray(MODEL.apply(ran[2].params, data.x_test)).reshape(data.y_test.shape)
     initial = float(np.mean((outputs - data.y_test) ** 2))  # the initial params' (returned)
     assert ran[2].reason.endswith(f"; the params returned are the initial ones, whose test_loss {initial:.4g} no epoch "

@@ -230,7 +230,8 @@ def test_restore_best_gives_each_config_its_best_epochs_params_as_fit_does_diver
         assert run.best_epoch == int(np.nanargmin(run.history["test_loss"])) + 1 < run.epochs_run
         for a, b in zip(jax.tree.leaves(run.params), jax.tree.leaves(alone.params), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    assert result.rows[2]["reason"].endswith("; the params returned are those of epoch 1, the best test_loss")
+    first = result.run(2).history["test_loss"][0]
+    assert result.rows[2]["reason"].endswith(f"; the params returned are those of epoch 1, the best test_loss ({first:.4g})")
     last = gd.sweep(gd.models.linear(), data, learning_rate=[0.3], batch_size=[40], seeds=1, epochs=25,
                     stop=gd.stop.early_stopping("test_loss", 4, restore_best=False)).run(0)
     assert last.best_epoch is None and not np.allclose(last.params[0]["w"], result.run(1).params[0]["w"])

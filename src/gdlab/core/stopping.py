@@ -235,9 +235,13 @@ def early_stopping(
 
     def explain(state: EarlyState, metrics: Metrics) -> tuple[str, str]:
         best = sign * float(state.best)
+        # with min_delta the reference is the last real improvement, not the best value: a later epoch may
+        # be lower by less than min_delta (restore_best returns the lowest, and the run's reason says which)
+        reference = (f"best {best:.4g}" if min_delta == 0 else
+                     f"the last improvement by more than {min_delta:g} was to {best:.4g}")
         return "early_stopped", (
             f"early_stopped: {metric} did not improve by more than {min_delta:g} for {patience} "
-            f"epochs; best {best:.4g} at epoch {int(state.best_epoch)}, stopped at epoch {int(metrics['epoch'])}"
+            f"epochs; {reference} at epoch {int(state.best_epoch)}, stopped at epoch {int(metrics['epoch'])}"
         )
 
     restore = metric if check_bool("restore_best", restore_best) else None
@@ -334,6 +338,13 @@ def restored_metric(stop: StopRule | None) -> str | None:
     """The metric whose best epoch's params a run with this rule returns (early_stopping(restore_best=True)),
     or None."""
     return None if stop is None else next((leaf.restore for leaf in leaves(stop) if leaf.restore), None)
+
+
+def restore_names_epoch(stop: StopRule | None) -> bool:
+    """Whether a run with this rule names the epoch whose params it returns in every reason: where the rule
+    restores with min_delta > 0, the epoch its reason names (the last improvement by more than min_delta) need
+    not be the lowest one, whose params it returns."""
+    return any(leaf.restore and dict(leaf.settings).get("min_delta", 0.0) > 0 for leaf in leaves(stop)) if stop else False
 
 
 def fired_flags(state: Any) -> Any:

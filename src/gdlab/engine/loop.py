@@ -11,7 +11,14 @@ import jax
 import numpy as np
 
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import BUDGET_STATUSES, StopRule, leaves, metric_sign, restored_metric
+from gdlab.core.stopping import (
+    BUDGET_STATUSES,
+    StopRule,
+    leaves,
+    metric_sign,
+    restore_names_epoch,
+    restored_metric,
+)
 from gdlab.core.types import OptState, Params
 from gdlab.engine.data_parallel import data_devices
 from gdlab.engine.epoch import (
@@ -185,7 +192,7 @@ def train_epochs(
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
-        if status == "diverged" or best.epoch == 0:
+        if status == "diverged" or best.epoch == 0 or restore_names_epoch(stop):
             reason += restored_note(best.epoch, best.metric, metric_sign(best.metric) * best.value)
     return Outcome(
         params=params,
@@ -202,12 +209,12 @@ def train_epochs(
 
 
 def restored_note(epoch: int, metric: str, value: float) -> str:
-    """What the reason of a run with early_stopping(restore_best=True) adds when it diverged or no epoch
-    bettered the initial params (epoch 0): whose params it returns. value: their metric (the rule's own
-    text names the best *epoch*, which may be worse)."""
+    """What the reason of a run with early_stopping(restore_best=True) adds when it diverged, no epoch
+    bettered the initial params (epoch 0) or the rule has a min_delta (its text names the epoch of its last
+    real improvement, which may not be the lowest): whose params it returns. value: their metric."""
     if epoch == 0:
         return f"; the params returned are the initial ones, whose {metric} {value:.4g} no epoch bettered"
-    return f"; the params returned are those of epoch {epoch}, the best {metric}"
+    return f"; the params returned are those of epoch {epoch}, the best {metric} ({value:.4g})"
 
 
 def _initial_best(spec: EpochSpec, metric: str, params: Params, arrays: tuple[jax.Array, ...],

@@ -21,7 +21,13 @@ import numpy as np
 from jax.sharding import Mesh
 
 from gdlab.core.rules import SgdHyper
-from gdlab.core.stopping import StopRule, fired_flags, metric_sign, restored_metric
+from gdlab.core.stopping import (
+    StopRule,
+    fired_flags,
+    metric_sign,
+    restore_names_epoch,
+    restored_metric,
+)
 from gdlab.core.types import Params
 from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
@@ -125,7 +131,7 @@ def train_chunk(
         if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
             returned = returned_epochs(best)
-            _note_restored(ends, returned, best, diverged | fired)
+            _note_restored(ends, returned, best, diverged | fired, restore_names_epoch(stop))
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
@@ -143,7 +149,7 @@ def train_chunk(
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
-        _note_restored(ends, best_epoch, best, np.asarray(active))
+        _note_restored(ends, best_epoch, best, np.asarray(active), restore_names_epoch(stop))
     if observe is not None and active[:, :real].any():
         observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends,
                            best_epoch=None if best_epoch is None else best_epoch[:, :real]))
@@ -221,10 +227,10 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
         ends.epochs_run[i, j] = epochs_run
 
 
-def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended: np.ndarray) -> None:
+def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended: np.ndarray, every: bool) -> None:
     """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
-    that returns its initial params (the others' reasons name no params)."""
-    named = (best_epoch == 0) | ((best_epoch > 0) & (ends.status == "diverged"))
+    that returns its initial params (the others' reasons name no params unless every: ``restore_names_epoch``)."""
+    named = (best_epoch == 0) | ((best_epoch > 0) & ((ends.status == "diverged") | every))
     values = metric_sign(best.metric) * best.value  # as the metric reads
     for i, j in zip(*np.nonzero(ended & named)):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), best.metric, float(values[i, j]))
