@@ -626,10 +626,22 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
            "this run records"),)),
         ({"dataset": "linreg", "model": "mlp", "hidden": [4], "stop": "epochs:3 | early:test_accuracy"}, 400,
          ("stop rule early_stopping reads test_accuracy",)),
+        # one_cycle over too few updates named its own total_steps and pct_start, no field of the page
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 1}, 400,
+         ("schedule 'one_cycle' needs at least 4 updates after the warmup; this run has 1 (1 updates",)),
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 3}, 400, ("this run has 3 (3 updates",)),
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 6, "warmup_steps": 3}, 400,
+         ("this run has 3 (6 updates, warmup_steps 3)",)),
     ],
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
     _refused(client, "/api/train", body, status, *words)
+
+
+def test_one_cycle_takes_its_shortest_run() -> None:
+    spec = training.TrainSpec(batch_size="full", schedule="one_cycle", epochs=training.ONE_CYCLE_MIN_UPDATES)
+    schedule = training.build_schedule(spec, 800)
+    assert float(schedule(0)) == pytest.approx(spec.learning_rate / 25)  # the rise starts at lr/div_factor
 
 
 @pytest.mark.parametrize("size", [2.5, "2.5", "half", True, 0, 4001, None])
