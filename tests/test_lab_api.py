@@ -349,6 +349,15 @@ def test_non_numbers_and_broken_json(client: TestClient) -> None:
         assert response.status_code == 422, text
 
 
+def test_broken_json_is_named_as_the_body_not_by_its_character() -> None:
+    """It answered "6: JSON decode error", a field called 6 (the character where parsing stopped)."""
+    response = TestClient(create_app(None)).post(
+        "/api/surface", content='{"grid": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body", "message": "JSON decode error at character 9: Expecting value"}]
+    assert response.json()["detail"] == "body: JSON decode error at character 9: Expecting value"
+
+
 def test_a_megabyte_body_is_refused_unread(client: TestClient) -> None:
     big = json.dumps({"surface": "formula", "formula": "x" * (1 << 20)})
     _refused_raw = client.post("/api/surface", content=big, headers={"content-type": "application/json"})
