@@ -440,6 +440,9 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
     expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+    words, axes = page.locator("#t-loss .annotation").bounding_box(), page.locator("#t-loss .nsewdrag").bounding_box()
+    assert words and axes  # inside the axes (right of the line at epoch 1), not run off the chart's left edge
+    assert axes["x"] <= words["x"] and words["x"] + words["width"] <= axes["x"] + axes["width"], (words, axes)
 
 
 def test_a_burst_of_epochs_is_drawn_in_a_few_redraws_not_one_per_epoch(page: Page) -> None:

@@ -567,11 +567,14 @@ function drawTraining() {
   const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
                   legend: { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" } };
   const broke = e.find((r) => r.train_loss === null);  // a non-finite loss comes as null: say where, not a blank
+  // the words on the side of the line with room (right of it in the left half: at epoch 1 they ran off the chart)
+  const early = broke && broke.epoch <= (1 + last) / 2;
   const mark = broke ? {
     shapes: [{ type: "line", x0: broke.epoch, x1: broke.epoch, yref: "paper", y0: 0, y1: 1,
                line: { color: "#c62828", dash: "dot", width: 1.5 } }],
-    annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: "right", yanchor: "top", showarrow: false,
-                    text: `diverged in epoch ${broke.epoch} (non-finite loss) `, font: { color: "#c62828" } }],
+    annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: early ? "left" : "right", yanchor: "top", showarrow: false,
+                    text: early ? ` diverged in epoch ${broke.epoch} (non-finite loss)` : `diverged in epoch ${broke.epoch} (non-finite loss) `,
+                    font: { color: "#c62828" } }],
   } : { shapes: [], annotations: [] };
   // nothing to draw yet (a run starting, before its first epoch): a sentence, not Plotly's bare -1..6 axes
   const empty = !e.length && loss.length === 1;
