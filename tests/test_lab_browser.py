@@ -296,6 +296,16 @@ def test_the_surfaces_tab_says_so_while_its_request_is_out(page: Page, tmp_path:
     expect(page.locator("#s-verdict")).to_contain_text("converges")
 
 
+def test_the_train_tab_before_any_run_says_what_comes_not_two_blank_boxes(page: Page) -> None:
+    page.locator(".tab[data-tab=train]").click()
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("the train loss appears here, one point per epoch")
+    expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "0")
+    expect(page.locator("#t-acc")).to_be_hidden()  # linreg, the first data set, has no accuracy
+    box = page.locator("#t-loss .main-svg").first.bounding_box()  # drawn at the panel's size, not while hidden
+    view = page.locator("#t-loss").bounding_box()
+    assert box and view and box["width"] == pytest.approx(view["width"], abs=2), (box, view)
+
+
 def test_the_train_tab_says_so_until_the_first_epoch(page: Page, tmp_path: Path) -> None:
     """Between Start and the first epoch (seconds: the run compiles) the chart stayed blank and only a small
     'starting…' under the buttons moved: the note now says so until the first epoch comes (the event stream

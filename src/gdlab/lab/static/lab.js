@@ -68,6 +68,7 @@ function showTab(name) {
   });
   document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("active", p.id === name));
   if (name === "batches" && !R.data) runRegression();
+  if (name === "train" && !$("t-loss").dataset.epochs) drawTraining();  // before any run: a sentence, not two blank boxes
   document.querySelectorAll(`#${name} .js-plotly-plot`).forEach((el) => Plotly.Plots.resize(el));
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
