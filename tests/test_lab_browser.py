@@ -839,6 +839,11 @@ def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: 
         page.locator("#r-seed").dispatch_event("change")
         expect(contour).to_have_attribute("data-paths", "3")
         expect(status).to_be_hidden()
+    page.locator("#r-seed").fill("99999")  # New points past the field's largest seed: back to 0, not refused
+    page.locator("#r-regen").click()
+    expect(page.locator("#r-seed")).to_have_value("0")
+    expect(contour).to_have_attribute("data-paths", "3")
+    expect(status).to_be_hidden()
     # the server's refusal clears the charts too
     page.route("**/api/regression", lambda route: route.continue_(
         post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))

@@ -313,6 +313,7 @@ document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", 
 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
 const R = { data: null, points: null, custom: false, seq: 0 };
+const SEED_MAX = 99999;  // the Seed field's max
 const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-batch size", learning_rate: "Learning rate",
                    epochs: "Epochs", points: "Points" };
 
@@ -320,7 +321,7 @@ function regressionRequest() {
   const n = +$("r-n").value;
   const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
   return {
-    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, 99999), batch_size: batch,
+    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, SEED_MAX), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
     points: R.custom ? R.points : null, grid: 60,
   };
@@ -460,7 +461,8 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
 }
 $("r-run").addEventListener("click", runRegression);
 for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
-$("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
+// the next seed, back to 0 after the field's largest (99999 + 1 was refused by the page's own check)
+$("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = (+$("r-seed").value + 1) % (SEED_MAX + 1); runRegression(); });
 
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
