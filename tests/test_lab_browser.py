@@ -703,6 +703,10 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
         'Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); '
         "got nothing (the field is empty).")
     page.locator("#t-batch").fill("25")
+    page.locator("#t-lr").fill("")
+    page.locator("#t-lr").press_sequentially("1e")  # not a number: the field's value is "" but it is not empty
+    page.locator("#t-start").click()
+    expect(page.locator("#t-note")).to_have_text("Learning rate must be a number; got something that is not a number.")
     page.locator("#t-lr").fill("0.02")
     page.locator("#t-epochs").fill("1")
     page.locator("#t-start").click()
@@ -844,6 +848,13 @@ def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: 
     expect(page.locator("#r-seed")).to_have_value("0")
     expect(contour).to_have_attribute("data-paths", "3")
     expect(status).to_be_hidden()
+    page.locator("#r-seed").fill("")
+    page.locator("#r-seed").press_sequentially("1e")  # the browser reads "" from text that is not a number
+    page.locator("#r-seed").dispatch_event("change")
+    expect(status).to_have_text("Seed must be a whole number in [0, 99999]; got something that is not a number.")
+    page.locator("#r-seed").fill("3")
+    page.locator("#r-seed").dispatch_event("change")
+    expect(contour).to_have_attribute("data-paths", "3")
     # the server's refusal clears the charts too
     page.route("**/api/regression", lambda route: route.continue_(
         post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))

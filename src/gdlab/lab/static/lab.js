@@ -137,9 +137,13 @@ function wholeNumber(id, name, lo, hi) {  // a number field's value, or an error
   const text = $(id).value.trim();
   const v = Number(text);
   if (!Number.isInteger(v) || v < lo || v > hi || text === "") {
-    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? "nothing (the field is empty)" : text}.`);
+    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? emptyText(id) : text}.`);
   }
   return v;
+}
+
+function emptyText(id) {  // a number field whose value is "": empty, or typed text the browser cannot read ("1e", "-", 1e400)
+  return $(id).validity.badInput ? "something that is not a number" : "nothing (the field is empty)";
 }
 
 function clearSurface() {  // no chart, info or verdict of an earlier answer beside an error or a hint
@@ -475,11 +479,11 @@ const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", 
 // the models each data set takes (gdlab refuses linear on classes and logistic on regression)
 const T_MODELS = { linreg: ["linear", "mlp"], mnist1d: ["logistic", "mlp"] };
 
-function said(text) { return text === "" ? "nothing (the field is empty)" : JSON.stringify(text); }
+function said(id, text) { return text === "" ? emptyText(id) : JSON.stringify(text); }
 
 function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
   const text = $(id).value.trim();
-  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(text)}.`);
+  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(id, text)}.`);
   return Number(text);
 }
 
@@ -502,7 +506,7 @@ function batchSize(variant) {
   const text = $("t-batch").value.trim();
   const v = Number(text);
   if (text === "" || !Number.isInteger(v) || v < 1 || v > 4000) {
-    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said(text)}.`);
+    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said("t-batch", text)}.`);
   }
   return v;
 }
