@@ -381,6 +381,9 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
     )
     assert [name.split(" (")[0] for name, _ in drawn] == ["batch GD", "SGD", "mini-batch"]
     assert [length for _, length in drawn] == [5 + 1, 5 * 50 + 1, 5 * 7 + 1]  # 50 points, batch 8: 7 per epoch
+    # the default rate is the 0.05 its label first shows (a step of 0.01 decade snapped it to 10^-1.3 = 0.05012)
+    expect(page.locator("#r-lr-out")).to_have_text("0.05")
+    assert page.evaluate("() => regressionRequest().learning_rate") == pytest.approx(0.05, rel=1e-4)
     assert page.locator("#r-contour .scatterlayer .trace path.js-line").count() == 3
     for chart in ("#r-updates", "#r-samples"):
         expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
