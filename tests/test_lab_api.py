@@ -349,6 +349,15 @@ def test_non_numbers_and_broken_json(client: TestClient) -> None:
         assert response.status_code == 422, text
 
 
+def test_broken_json_is_named_as_the_body_not_by_its_character() -> None:
+    """It answered "6: JSON decode error", a field called 6 (the character where parsing stopped)."""
+    response = TestClient(create_app(None)).post(
+        "/api/surface", content='{"grid": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body", "message": "JSON decode error at character 9: Expecting value"}]
+    assert response.json()["detail"] == "body: JSON decode error at character 9: Expecting value"
+
+
 def test_a_megabyte_body_is_refused_unread(client: TestClient) -> None:
     big = json.dumps({"surface": "formula", "formula": "x" * (1 << 20)})
     _refused_raw = client.post("/api/surface", content=big, headers={"content-type": "application/json"})
@@ -626,10 +635,22 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
            "this run records"),)),
         ({"dataset": "linreg", "model": "mlp", "hidden": [4], "stop": "epochs:3 | early:test_accuracy"}, 400,
          ("stop rule early_stopping reads test_accuracy",)),
+        # one_cycle over too few updates named its own total_steps and pct_start, no field of the page
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 1}, 400,
+         ("schedule 'one_cycle' needs at least 4 updates after the warmup; this run has 1 (1 updates",)),
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 3}, 400, ("this run has 3 (3 updates",)),
+        ({"batch_size": "full", "schedule": "one_cycle", "epochs": 6, "warmup_steps": 3}, 400,
+         ("this run has 3 (6 updates, warmup_steps 3)",)),
     ],
 )
 def test_bad_training_requests(client: TestClient, body: dict[str, Any], status: int, words: tuple[str, ...]) -> None:
     _refused(client, "/api/train", body, status, *words)
+
+
+def test_one_cycle_takes_its_shortest_run() -> None:
+    spec = training.TrainSpec(batch_size="full", schedule="one_cycle", epochs=training.ONE_CYCLE_MIN_UPDATES)
+    schedule = training.build_schedule(spec, 800)
+    assert float(schedule(0)) == pytest.approx(spec.learning_rate / 25)  # the rise starts at lr/div_factor
 
 
 @pytest.mark.parametrize("size", [2.5, "2.5", "half", True, 0, 4001, None])

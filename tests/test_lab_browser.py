@@ -296,6 +296,16 @@ def test_the_surfaces_tab_says_so_while_its_request_is_out(page: Page, tmp_path:
     expect(page.locator("#s-verdict")).to_contain_text("converges")
 
 
+def test_the_train_tab_before_any_run_says_what_comes_not_two_blank_boxes(page: Page) -> None:
+    page.locator(".tab[data-tab=train]").click()
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("the train loss appears here, one point per epoch")
+    expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "0")
+    expect(page.locator("#t-acc")).to_be_hidden()  # linreg, the first data set, has no accuracy
+    box = page.locator("#t-loss .main-svg").first.bounding_box()  # drawn at the panel's size, not while hidden
+    view = page.locator("#t-loss").bounding_box()
+    assert box and view and box["width"] == pytest.approx(view["width"], abs=2), (box, view)
+
+
 def test_the_train_tab_says_so_until_the_first_epoch(page: Page, tmp_path: Path) -> None:
     """Between Start and the first epoch (seconds: the run compiles) the chart stayed blank and only a small
     'starting…' under the buttons moved: the note now says so until the first epoch comes (the event stream
@@ -371,6 +381,9 @@ def test_batch_sgd_and_mini_batch_draw_three_paths_and_two_charts(page: Page, tm
     )
     assert [name.split(" (")[0] for name, _ in drawn] == ["batch GD", "SGD", "mini-batch"]
     assert [length for _, length in drawn] == [5 + 1, 5 * 50 + 1, 5 * 7 + 1]  # 50 points, batch 8: 7 per epoch
+    # the default rate is the 0.05 its label first shows (a step of 0.01 decade snapped it to 10^-1.3 = 0.05012)
+    expect(page.locator("#r-lr-out")).to_have_text("0.05")
+    assert page.evaluate("() => regressionRequest().learning_rate") == pytest.approx(0.05, rel=1e-4)
     assert page.locator("#r-contour .scatterlayer .trace path.js-line").count() == 3
     for chart in ("#r-updates", "#r-samples"):
         expect(page.locator(f"{chart} .scatterlayer .trace")).to_have_count(3)
@@ -440,6 +453,9 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
     expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+    words, axes = page.locator("#t-loss .annotation").bounding_box(), page.locator("#t-loss .nsewdrag").bounding_box()
+    assert words and axes  # inside the axes (right of the line at epoch 1), not run off the chart's left edge
+    assert axes["x"] <= words["x"] and words["x"] + words["width"] <= axes["x"] + axes["width"], (words, axes)
 
 
 def test_a_burst_of_epochs_is_drawn_in_a_few_redraws_not_one_per_epoch(page: Page) -> None:
@@ -690,6 +706,10 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
         'Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); '
         "got nothing (the field is empty).")
     page.locator("#t-batch").fill("25")
+    page.locator("#t-lr").fill("")
+    page.locator("#t-lr").press_sequentially("1e")  # not a number: the field's value is "" but it is not empty
+    page.locator("#t-start").click()
+    expect(page.locator("#t-note")).to_have_text("Learning rate must be a number; got something that is not a number.")
     page.locator("#t-lr").fill("0.02")
     page.locator("#t-epochs").fill("1")
     page.locator("#t-start").click()
@@ -826,6 +846,18 @@ def test_the_batch_tab_refuses_a_bad_seed_aloud_and_leaves_no_stale_chart(page: 
         page.locator("#r-seed").dispatch_event("change")
         expect(contour).to_have_attribute("data-paths", "3")
         expect(status).to_be_hidden()
+    page.locator("#r-seed").fill("99999")  # New points past the field's largest seed: back to 0, not refused
+    page.locator("#r-regen").click()
+    expect(page.locator("#r-seed")).to_have_value("0")
+    expect(contour).to_have_attribute("data-paths", "3")
+    expect(status).to_be_hidden()
+    page.locator("#r-seed").fill("")
+    page.locator("#r-seed").press_sequentially("1e")  # the browser reads "" from text that is not a number
+    page.locator("#r-seed").dispatch_event("change")
+    expect(status).to_have_text("Seed must be a whole number in [0, 99999]; got something that is not a number.")
+    page.locator("#r-seed").fill("3")
+    page.locator("#r-seed").dispatch_event("change")
+    expect(contour).to_have_attribute("data-paths", "3")
     # the server's refusal clears the charts too
     page.route("**/api/regression", lambda route: route.continue_(
         post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "batch_size": 60})))

@@ -179,10 +179,18 @@ def _plotly_js() -> Path:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-               "message": str(e["msg"]).removeprefix("Value error, ")} for e in exc.errors()]
+    errors = [_field_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    """One pydantic error as {"field", "message"}; broken JSON is the body's, at its character (its loc)."""
+    if error["type"] == "json_invalid":
+        at, why = error["loc"][-1], error.get("ctx", {}).get("error", "")
+        return {"field": "body", "message": f"{error['msg']} at character {at}" + (f": {why}" if why else "")}
+    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body",
+            "message": str(error["msg"]).removeprefix("Value error, ")}
 
 
 async def _bad_value(request: Request, exc: Exception) -> JSONResponse:

@@ -36,6 +36,8 @@ MAX_RUNNING = 2
 logger = logging.getLogger(__name__)
 KEPT = 20
 """Finished jobs kept (their events can still be read)."""
+ONE_CYCLE_MIN_UPDATES = 4
+"""one_cycle's rise (pct_start 0.3 of the updates) must be longer than one update: 0.3 * 4 > 1."""
 
 
 class StopRequested(KeyboardInterrupt):
@@ -160,6 +162,10 @@ def build_schedule(spec: TrainSpec, n_train: int) -> Schedule:
         raise ValueError(f"warmup_steps must be less than the run's {total} updates; got {spec.warmup_steps}.")
     lr, span = spec.learning_rate, total - spec.warmup_steps
     name = check_choice("schedule", spec.schedule, SCHEDULES)
+    if name == "one_cycle" and span < ONE_CYCLE_MIN_UPDATES:  # else one_cycle names its own total_steps, pct_start
+        raise ValueError(f"schedule 'one_cycle' needs at least {ONE_CYCLE_MIN_UPDATES} updates after the warmup; "
+                         f"this run has {span} ({total} updates, warmup_steps {spec.warmup_steps}): "
+                         "raise epochs, or lower batch_size or warmup_steps.")
     schedule = {
         "constant": lambda: constant(lr),
         "step": lambda: step(lr, max(1, span // 3), 0.1),

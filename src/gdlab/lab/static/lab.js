@@ -68,6 +68,7 @@ function showTab(name) {
   });
   document.querySelectorAll(".panel").forEach((p) => p.classList.toggle("active", p.id === name));
   if (name === "batches" && !R.data) runRegression();
+  if (name === "train" && !$("t-loss").dataset.epochs) drawTraining();  // before any run: a sentence, not two blank boxes
   document.querySelectorAll(`#${name} .js-plotly-plot`).forEach((el) => Plotly.Plots.resize(el));
 }
 document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
@@ -136,9 +137,13 @@ function wholeNumber(id, name, lo, hi) {  // a number field's value, or an error
   const text = $(id).value.trim();
   const v = Number(text);
   if (!Number.isInteger(v) || v < lo || v > hi || text === "") {
-    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? "nothing (the field is empty)" : text}.`);
+    throw new Error(`${name} must be a whole number in [${lo}, ${hi}]; got ${text === "" ? emptyText(id) : text}.`);
   }
   return v;
+}
+
+function emptyText(id) {  // a number field whose value is "": empty, or typed text the browser cannot read ("1e", "-", 1e400)
+  return $(id).validity.badInput ? "something that is not a number" : "nothing (the field is empty)";
 }
 
 function clearSurface() {  // no chart, info or verdict of an earlier answer beside an error or a hint
@@ -312,6 +317,7 @@ document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", 
 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
 const R = { data: null, points: null, custom: false, seq: 0 };
+const SEED_MAX = 99999;  // the Seed field's max
 const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-batch size", learning_rate: "Learning rate",
                    epochs: "Epochs", points: "Points" };
 
@@ -319,7 +325,7 @@ function regressionRequest() {
   const n = +$("r-n").value;
   const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
   return {
-    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, 99999), batch_size: batch,
+    n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, SEED_MAX), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
     points: R.custom ? R.points : null, grid: 60,
   };
@@ -459,7 +465,8 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
 }
 $("r-run").addEventListener("click", runRegression);
 for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
-$("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = +$("r-seed").value + 1; runRegression(); });
+// the next seed, back to 0 after the field's largest (99999 + 1 was refused by the page's own check)
+$("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").value = (+$("r-seed").value + 1) % (SEED_MAX + 1); runRegression(); });
 
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
@@ -472,11 +479,11 @@ const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", 
 // the models each data set takes (gdlab refuses linear on classes and logistic on regression)
 const T_MODELS = { linreg: ["linear", "mlp"], mnist1d: ["logistic", "mlp"] };
 
-function said(text) { return text === "" ? "nothing (the field is empty)" : JSON.stringify(text); }
+function said(id, text) { return text === "" ? emptyText(id) : JSON.stringify(text); }
 
 function filled(id, name) {  // a number field's value; an empty one is an error, not 0 (the server checks ranges)
   const text = $(id).value.trim();
-  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(text)}.`);
+  if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name} must be a number; got ${said(id, text)}.`);
   return Number(text);
 }
 
@@ -499,7 +506,7 @@ function batchSize(variant) {
   const text = $("t-batch").value.trim();
   const v = Number(text);
   if (text === "" || !Number.isInteger(v) || v < 1 || v > 4000) {
-    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said(text)}.`);
+    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said("t-batch", text)}.`);
   }
   return v;
 }
@@ -567,11 +574,14 @@ function drawTraining() {
   const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
                   legend: { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" } };
   const broke = e.find((r) => r.train_loss === null);  // a non-finite loss comes as null: say where, not a blank
+  // the words on the side of the line with room (right of it in the left half: at epoch 1 they ran off the chart)
+  const early = broke && broke.epoch <= (1 + last) / 2;
   const mark = broke ? {
     shapes: [{ type: "line", x0: broke.epoch, x1: broke.epoch, yref: "paper", y0: 0, y1: 1,
                line: { color: "#c62828", dash: "dot", width: 1.5 } }],
-    annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: "right", yanchor: "top", showarrow: false,
-                    text: `diverged in epoch ${broke.epoch} (non-finite loss) `, font: { color: "#c62828" } }],
+    annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: early ? "left" : "right", yanchor: "top", showarrow: false,
+                    text: early ? ` diverged in epoch ${broke.epoch} (non-finite loss)` : `diverged in epoch ${broke.epoch} (non-finite loss) `,
+                    font: { color: "#c62828" } }],
   } : { shapes: [], annotations: [] };
   // nothing to draw yet (a run starting, before its first epoch): a sentence, not Plotly's bare -1..6 axes
   const empty = !e.length && loss.length === 1;
