@@ -776,6 +776,18 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert code == 2 and err.startswith("error: --nesterov needs momentum > 0")
 
 
+def test_sharpness_where_the_loss_overflows_says_lambda_max_is_not_measured(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.csv"  # features near 1e26: the squared loss overflows float32
+    path.write_text("a,y\n" + "".join(f"{i}e25,{i / 2 + 0.1}\n" for i in range(40)))
+    code, out, err = _run(capsys, "sharpness", "--dataset", str(path), "--model", "linear", "--json")
+    assert code == 0, err
+    summary = strict_json(out)
+    assert summary["lambda_max"] == "nan" and summary["stability_limit"] is None
+    assert summary["verdict"].startswith("not measured: lambda_max is nan")  # it was "converges: ... < inf"
+
+
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
