@@ -179,6 +179,20 @@ def test_fit_task_option_makes_whole_number_targets_a_regression(
     assert regression["config"]["loss"] == "mse"
 
 
+@pytest.mark.parametrize("command", [["fit", "--no-record"], ["sharpness"], ["noise-scale"], ["find-lr", "--no-record"]])
+def test_a_linear_model_on_whole_number_targets_names_the_task_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    """It said 'model linear is for regression; the data set 'counts' is classification (use logistic or mlp)',
+    silent on why counts were classes and on --task."""
+    path = tmp_path / "counts.csv"
+    path.write_text("a,count\n" + "".join(f"{i / 10},{i % 4}\n" for i in range(20)))
+    code, out, err = _run(capsys, *command, "--dataset", str(path), "--model", "linear")
+    assert (code, out) == (2, "")
+    assert err == (f"error: --model must be 'logistic' or 'mlp' for {str(path)!r}, whose whole-number targets are "
+                   "read as class labels; got 'linear' (pass --task regression if they are quantities).\n")
+
+
 def test_the_default_batch_size_is_32_or_all_samples_when_fewer(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

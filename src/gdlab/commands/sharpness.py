@@ -39,7 +39,7 @@ def run_sharpness(
     check_int_range("seed", seed, 0, 2**32 - 1)
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, activation)
-    data = load_data(dataset, target, task)
+    data = load_data(dataset, target, task, model=model)
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
     with Bars(show_progress) as bars:
