@@ -179,6 +179,20 @@ def test_fit_task_option_makes_whole_number_targets_a_regression(
     assert regression["config"]["loss"] == "mse"
 
 
+@pytest.mark.parametrize("command", [["fit", "--no-record"], ["sharpness"], ["noise-scale"], ["find-lr", "--no-record"]])
+def test_a_linear_model_on_whole_number_targets_names_the_task_option(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    """It said 'model linear is for regression; the data set 'counts' is classification (use logistic or mlp)',
+    silent on why counts were classes and on --task."""
+    path = tmp_path / "counts.csv"
+    path.write_text("a,count\n" + "".join(f"{i / 10},{i % 4}\n" for i in range(20)))
+    code, out, err = _run(capsys, *command, "--dataset", str(path), "--model", "linear")
+    assert (code, out) == (2, "")
+    assert err == (f"error: --model must be 'logistic' or 'mlp' for {str(path)!r}, whose whole-number targets are "
+                   "read as class labels; got 'linear' (pass --task regression if they are quantities).\n")
+
+
 def test_the_default_batch_size_is_32_or_all_samples_when_fewer(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -774,6 +788,18 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     assert summary["formula"] == "(2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov momentum 0.5"
     code, _, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--nesterov")
     assert code == 2 and err.startswith("error: --nesterov needs momentum > 0")
+
+
+def test_sharpness_where_the_loss_overflows_says_lambda_max_is_not_measured(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.csv"  # features near 1e26: the squared loss overflows float32
+    path.write_text("a,y\n" + "".join(f"{i}e25,{i / 2 + 0.1}\n" for i in range(40)))
+    code, out, err = _run(capsys, "sharpness", "--dataset", str(path), "--model", "linear", "--json")
+    assert code == 0, err
+    summary = strict_json(out)
+    assert summary["lambda_max"] == "nan" and summary["stability_limit"] is None
+    assert summary["verdict"].startswith("not measured: lambda_max is nan")  # it was "converges: ... < inf"
 
 
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(

@@ -908,6 +908,21 @@ def test_the_sweep_listing_says_its_best_config_is_by_final_train_loss(capsys) -
                                     "mean over seeds)")
 
 
+def test_resume_of_an_interrupted_sweeps_member_names_what_goes_on_with_its_sweep(capsys) -> None:
+    def stop(group: int, epoch: int, active: int) -> None:
+        raise KeyboardInterrupt
+
+    with gd.store.open("gdlab.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01], epochs=2, record=store,
+                     callback=stop)
+        sweep_id = store.last_sweep_id
+        member = store.members(sweep_id)[0].id
+    assert _one_error(capsys, "resume", member) == (  # a library sweep: gdlab resume refuses it
+        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; gd.store.resume_sweep('{sweep_id}', "
+        "store, model, data) goes on with it.\n")
+
+
 def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     with gd.store.open("gdlab.db") as store:
         gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.01, 100.0], seeds=2, epochs=2,
@@ -930,9 +945,9 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     assert _one_error(capsys, "resume", sweep_id) == (
         f"error: RUN_ID {sweep_id} was recorded from the library, not by gdlab compare; "
         "resume it with gd.store.resume_sweep(sweep_id, store, model, data).\n")
-    assert _one_error(capsys, "resume", member) == (
-        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; gd.store.resume_sweep('{sweep_id}', "
-        "store, model, data) goes on with it.\n")  # a library sweep: gdlab resume refuses it
+    assert _one_error(capsys, "resume", member) == (  # it said 'gd.store.resume_sweep(...) goes on with it'
+        f"error: RUN_ID {member} is a run of kind sweep, not a gdlab fit run; it is a member of sweep {sweep_id}, "
+        "which has finished (done): there is nothing to resume.\n")
     assert _one_error(capsys, "runs", "list", "--sweeps", "--status", "lost") == (
         "error: --status must be one of {'done', 'failed', 'interrupted', 'running'}; got 'lost'.\n")
     code, out, _ = _run(capsys, "runs", "export", sweep_id)

@@ -33,7 +33,7 @@ def run_find_lr(
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
     try:
-        data = load_data(dataset, target, task)
+        data = load_data(dataset, target, task, model=model)
         gd.enable_compilation_cache()
         with Bars(show_progress) as bars:
             tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
@@ -128,7 +128,7 @@ def run_noise_scale(
     batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, "relu")
     check_int_range("seed", seed, 0, 2**32 - 1)  # before seeding (10**20 was an OverflowError traceback)
-    data = load_data(dataset, target, task)
+    data = load_data(dataset, target, task, model=model)
     gd.enable_compilation_cache()
     params = seed_params(net, data, seed)
     with Bars(show_progress) as bars:

@@ -150,7 +150,7 @@ def _train(
 ) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as loading:  # a file too small for a test split, say
         warnings.simplefilter("always")
-        data = load_data(options.dataset, options.target, options.task)
+        data = load_data(options.dataset, options.target, options.task, model=options.model)
     if jax.process_count() > 1:
         data = gd.distributed.shard(data)
     if batch_size is None:
@@ -254,8 +254,20 @@ def parse_stop(texts: tuple[str, ...]) -> gd.stop.StopRule | None:
     return rules[0] if len(rules) == 1 else gd.stop.any_of(*rules)
 
 
-def load_data(name: str, target: str | None, task: str | None = None) -> gd.Dataset:
-    """A named data set, or a .csv/.npz file when the name ends in one of those suffixes."""
+def load_data(name: str, target: str | None, task: str | None = None, *, model: str | None = None) -> gd.Dataset:
+    """A named data set, or a .csv/.npz file when the name ends in one of those suffixes.
+
+    With model 'linear', a file whose whole-number targets were read as class labels (no --task) is refused
+    naming --task regression: the engine's refusal said only that the data set 'is classification'.
+    """
+    data = _load_data(name, target, task)
+    if model == "linear" and task is None and is_file(name) and data.task == "classification":
+        raise ValueError(f"model must be 'logistic' or 'mlp' for {name!r}, whose whole-number targets are read as "
+                         f"class labels; got {model!r} (pass --task regression if they are quantities).")
+    return data
+
+
+def _load_data(name: str, target: str | None, task: str | None) -> gd.Dataset:
     if task is not None:
         check_choice("task", task, TASKS)
     if is_file(name):

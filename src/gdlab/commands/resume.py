@@ -22,9 +22,8 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
             return _resume_sweep(store, found, show_progress=show_progress, as_json=as_json)
         run = found
         if run.kind != "fit":
-            sweep = store.sweep_of(run.id)
-            then = f"; {hints.resume_sweep(sweep.id, sweep.kind, db)} goes on with it" if sweep else ""
-            raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run{then}.")
+            raise gd.store.StoreError(f"run_id {run.id} is a run of kind {run.kind}, not a gdlab fit run"
+                                      f"{_sweep_hint(store.sweep_of(run.id), db)}.")
         check_resumable(run)
         recorded = run.config.get("cli")
         if not isinstance(recorded, dict):
@@ -42,6 +41,15 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
         options = replace(options, dataset=recorded_dataset(run.config, options.dataset, f"run {run.id}"))
     record = RecordOptions(db=db, checkpoint_every=run.checkpoint_every, resume=run.id)
     return run_fit(options, show_progress=show_progress, as_json=as_json, record=record)
+
+
+def _sweep_hint(sweep: gd.store.Sweep | None, db: str) -> str:
+    """What goes on with a sweep member: its sweep's resume while unfinished; a done sweep has nothing to resume."""
+    if sweep is None:
+        return ""
+    if sweep.status == "done":  # its resume said 'no unfinished configs; there is nothing to resume'
+        return f"; it is a member of sweep {sweep.id}, which has finished (done): there is nothing to resume"
+    return f"; {hints.resume_sweep(sweep.id, sweep.kind, db)} goes on with it"
 
 
 def group_text(group: gd.store.UnfinishedGroup) -> str:

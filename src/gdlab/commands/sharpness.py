@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +17,9 @@ from gdlab.core.rules import stability_formula, stability_limit
 
 def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: bool = False) -> str:
     """What gradient descent (plain, heavy-ball or Nesterov) does along the sharpest direction at this rate."""
+    if not math.isfinite(top):  # nan <= 0 is False, and the limit of nan was inf: "converges ... < inf"
+        return (f"not measured: lambda_max is {top}, the loss or its curvature overflows float32 at these params "
+                "(scale the features or targets)")
     if top <= 0:
         return "no positive curvature here: the stability limit does not bind"
     limit = stability_limit(top, momentum, nesterov)
@@ -35,7 +39,7 @@ def run_sharpness(
     check_int_range("seed", seed, 0, 2**32 - 1)
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
     net = build_model(model, hidden, activation)
-    data = load_data(dataset, target, task)
+    data = load_data(dataset, target, task, model=model)
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
     with Bars(show_progress) as bars:
@@ -43,7 +47,7 @@ def run_sharpness(
                                                                                 seed=seed))
     summary = {
         "lambda_max": top,
-        "stability_limit": stability_limit(top, momentum, nesterov) if top > 0 else None,
+        "stability_limit": stability_limit(top, momentum, nesterov) if math.isfinite(top) and top > 0 else None,
         "formula": stability_formula(momentum, nesterov),
         "learning_rate": learning_rate,
         "momentum": momentum,

@@ -84,6 +84,8 @@ def top_eigenvalue(
     theta = float("nan")
     for _ in range(min(max_iter, flat.size)):
         w = product(basis[-1])
+        if not np.all(np.isfinite(w)):  # the loss overflows here: no eigenvalue to find (nan, not 300 more products)
+            return float("nan")
         alphas.append(float(basis[-1] @ w))
         stacked = np.array(basis)
         for _ in range(2):  # full reorthogonalisation, twice is enough
