@@ -155,6 +155,19 @@ def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_sec
     assert "SGD reached the target test accuracy of 50% first both per epoch (epoch 2) and per second" in conclusion(both)
 
 
+def test_first_per_epoch_but_not_per_second_is_explained_by_the_epoch_times_not_a_guess_at_updates() -> None:
+    """Mini-batch 32 first per epoch, SGD per second: it said 'since an epoch of mini-batch 32 makes 32 updates
+    against 1000 for SGD', no reason for the order; batch GD against mini-batch 500 said '1 updates'."""
+    toy = _synthetic({1: [0.2, 0.4, 0.52, 0.6], 32: [0.3, 0.55, 0.6, 0.6]}, {1: 0.01, 32: 1.0})
+    text = conclusion(summarize(toy))
+    assert ("per second of compute, SGD did (0.03 s per config, epoch 3), since an epoch of mini-batch 32 "
+            "(32 updates) took 1 s per config against 0.01 s for SGD (1000 updates).") in text
+    wide = conclusion(summarize(_synthetic({500: [0.2, 0.4, 0.52, 0.6], 1000: [0.3, 0.55, 0.6, 0.6]},
+                                           {500: 0.01, 1000: 1.0})))
+    assert "since an epoch of batch GD (1 update) took 1 s per config against 0.01 s for mini-batch 500 (2 updates)" in wide
+    assert "1 updates" not in wide and "makes" not in wide
+
+
 def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_best() -> None:
     toy = _synthetic({1: [0.55, 0.6], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)  # SGD: 55% at epoch 1,
     rows = [{**r, "status": "diverged"} if r["batch_size"] == 1 else r for r in toy.rows]  # then diverged

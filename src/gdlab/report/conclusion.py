@@ -87,8 +87,7 @@ def _target(s: Summary) -> str:
     else:
         text = (f"Per epoch, {by_epoch.label} reached {goal} first (epoch {by_epoch.epochs_to_target}, "
                 f"{_seconds(by_epoch)}); per second of compute, {by_second.label} did ({_seconds(by_second)}, "
-                f"epoch {by_second.epochs_to_target}), since an epoch of {by_epoch.label} makes "
-                f"{by_epoch.steps_per_epoch} updates against {by_second.steps_per_epoch} for {by_second.label}.")
+                f"epoch {by_second.epochs_to_target}), {_dearer(by_epoch, by_second)}.")
     close = [v for v in s.variants if v is not by_second and v.seconds_to_target is not None
              and v.seconds_to_target <= 1.1 * by_second.seconds_to_target]  # type: ignore[operator]
     if close:
@@ -96,6 +95,14 @@ def _target(s: Summary) -> str:
     if missed:
         text += f" It was not reached within {counted(s.epochs, 'epoch')} by {_join(missed)}."
     return text
+
+
+def _dearer(first: VariantSummary, cheaper: VariantSummary) -> str:
+    """Why first, ahead per epoch, was behind per second: its epoch took longer (which follows from the two
+    orders); its updates per epoch are shown as they are, more or fewer."""
+    return (f"since an epoch of {first.label} ({counted(first.steps_per_epoch, 'update')}) took "
+            f"{first.seconds_per_epoch:.3g} s per config against {cheaper.seconds_per_epoch:.3g} s for "
+            f"{cheaper.label} ({counted(cheaper.steps_per_epoch, 'update')})")
 
 
 def _too_high(s: Summary) -> str:
