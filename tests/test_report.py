@@ -146,7 +146,8 @@ def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_sec
     assert "Per epoch, SGD reached the target test accuracy of 50% first (epoch 2" in text
     assert "per second of compute, mini-batch 32 did (0.3 s per config, epoch 3)" in text
     assert "It was not reached within 4 epochs by batch GD." in text
-    assert "Mini-batch 32 balanced speed and stability" in text
+    assert ("Mini-batch 32, between the smallest and the largest batch, was the fastest to the target per second "
+            "of compute, with 32 updates per epoch, each averaging 32 samples.") in text
     assert "ended best: final test accuracy 60.0% ± 0.0% (mean ± std over 2 seeds)" in text
 
     # make mini-batch 32 slow per second too: SGD is then first both ways
@@ -166,6 +167,28 @@ def test_first_per_epoch_but_not_per_second_is_explained_by_the_epoch_times_not_
                                            {500: 0.01, 1000: 1.0})))
     assert "since an epoch of batch GD (1 update) took 1 s per config against 0.01 s for mini-batch 500 (2 updates)" in wide
     assert "1 updates" not in wide and "makes" not in wide
+
+
+def test_a_middle_batch_first_per_second_is_called_stable_only_where_it_took_larger_rates() -> None:
+    """It said 'mini-batch 32 balanced speed and stability' whenever it was first per second; no stability was
+    ever checked."""
+    curves = {1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58], 1000: [0.1, 0.2, 0.3, 0.4]}
+    toy = _synthetic(curves, {1: 1.0, 32: 0.1, 1000: 0.05})
+    text = conclusion(summarize(toy))
+    assert "stability" not in text and "took larger rates" not in text  # no rate failed anywhere
+
+    def failing(at: dict[int, float]) -> Comparison:  # each batch size's rate 'at' diverged in every seed
+        extra = [({**r, "learning_rate": at[r["batch_size"]], "status": "diverged", "final_train_loss": math.nan,
+                   "final_test_accuracy": math.nan}, h) for r, h in zip(toy.rows, toy.histories)]
+        rows, histories = zip(*[*zip(toy.rows, toy.histories), *extra])
+        return Comparison(toy.settings, toy.variants, list(rows), list(histories))
+
+    stable = conclusion(summarize(failing({1: 0.3, 32: 3.0, 1000: 3.0})))
+    assert ("Mini-batch 32, between the smallest and the largest batch, was the fastest to the target per second "
+            "of compute, with 32 updates per epoch, each averaging 32 samples, and it took larger rates: the "
+            "smallest at which most seeds failed was 3, against 0.3 for SGD.") in stable
+    not_stable = conclusion(summarize(failing({1: 3.0, 32: 0.3, 1000: 3.0})))
+    assert "each averaging 32 samples." in not_stable and "took larger rates" not in not_stable
 
 
 def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_best() -> None:

@@ -180,8 +180,19 @@ def _balance(s: Summary) -> str:
     if not middle:
         return ""
     v = middle[0]
-    return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
-            f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+    small = min(s.variants, key=lambda u: u.batch_size)
+    text = (f"{v.label}, between the smallest and the largest batch, was the fastest to the target per second "
+            f"of compute, with {counted(v.steps_per_epoch, 'update')} per epoch, each averaging "
+            f"{_samples(v.batch_size)}")
+    if small.too_high is not None and v.too_high is not None and v.too_high > small.too_high:  # the grids' one
+        text += (f", and it took larger rates: the smallest at which {_most_seeds(s)} failed was "  # measure of it
+                 f"{v.too_high:.3g}, against {small.too_high:.3g} for {small.label}")
+    return text + "."
+
+
+def _most_seeds(s: Summary) -> str:
+    """'most seeds', or 'the seed' where each config has one."""
+    return "the seed" if all(v.seeds == 1 for v in s.variants) else "most seeds"
 
 
 def _configs(n: int) -> str:
