@@ -400,6 +400,21 @@ def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_r
     assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
 
 
+def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_one() -> None:
+    """'from there most seeds diverged' with one seed, and with a larger rate that trained again."""
+    toy = _diverging({0.01: 1.0, 0.1: math.inf, 1.0: 1.0})  # 0.1 diverged, 1.0 trained
+    text = conclusion(summarize(toy))
+    assert ("The learning rate first became too high at 0.1 for batch GD, the smallest rate at which most seeds "
+            "diverged (a non-finite loss) or collapsed") in text
+    assert "from there" not in text
+    kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
+    one = Comparison({**toy.settings, "seeds": [0]}, [{**toy.variants[0], "configs": 3}],
+                     [toy.rows[k] for k in kept], [toy.histories[k] for k in kept])
+    single = conclusion(summarize(one))
+    assert "the smallest rate at which the seed diverged (a non-finite loss) or collapsed" in single
+    assert "most seeds" not in single
+
+
 def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:
     """Two variants diverging at the same rate: the second's × hid the first's (one height for all)."""
     toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})

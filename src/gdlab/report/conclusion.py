@@ -114,9 +114,10 @@ def _too_high(s: Summary) -> str:
         which = "the one config neither diverged nor" if configs == 1 else f"none of the {configs} configs diverged or"
         return f"No learning rate in the grid was too high: {which} collapsed."
     where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
-    text = (f"The learning rate became too high at {where}: from there most seeds diverged (a non-finite loss) or "
-            f"collapsed (a final train loss at or above the loss before training); in all, {diverged} of "
-            f"{configs} configs diverged and {collapsed} collapsed.")
+    rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
+    text = (f"The learning rate first became too high at {where}, {rates} at which {_most_seeds(s)} diverged (a "
+            f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
+            f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
         text += f" For {_join(safe)} no rate in the grid was too high."
@@ -154,8 +155,8 @@ def _noise(s: Summary) -> str:
         return ""
     text = ""
     if small.too_high is not None and (large.too_high is None or small.too_high < large.too_high):
-        tail = "in no rate of its grid" if large.too_high is None else f"only from {large.too_high:.3g}"
-        text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} failed from a learning "
+        tail = "at no rate of its grid" if large.too_high is None else f"first at {large.too_high:.3g}"
+        text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} first failed at a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
     noisier = []
