@@ -682,6 +682,23 @@ def test_one_seed_shows_no_spread_over_seeds() -> None:
     assert "final test accuracy 55.0% (one seed)" in conclusion(summary)
 
 
+def test_a_small_nonzero_spread_over_seeds_is_not_written_as_zero() -> None:
+    """Accuracies 55.05% and 54.95% (std 0.05%) read '55.0% ± 0.0%' in the table and the conclusion."""
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    rows = [{**r, "final_test_accuracy": r["final_test_accuracy"] + (0.0005 if r["seed"] else -0.0005)}
+            if r["batch_size"] == 1 else r for r in toy.rows]
+    summary = summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+    assert summary.variants[0].std == pytest.approx(0.0005)
+    assert [row[4] for row in table.cells(summary)] == ["55.0% ± 0.050%", "52.0% ± 0.0%"]  # zero stays 0.0%
+    text = conclusion(summary)
+    assert "final test accuracy 55.0% ± 0.050% (mean ± std over 2 seeds)" in text
+    assert "varied over seeds by ± 0.050% against ± 0.0% for mini-batch 32" in text
+    spread = importlib.import_module("gdlab.report.conclusion").spread_text
+    assert [spread("final_test_accuracy", v) for v in (0.0123, 0.0004, 0.00001234, math.nan)] == [
+        "1.2%", "0.040%", "0.0012%", "nan%"]
+    assert spread("final_test_loss", 0.0005) == "0.0005"
+
+
 def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     """'the train loss only fell from about 2.32 to 2.32': three digits hid the fall."""
     toy = _diverging({1e-4: 2.3187, 0.1: 1.0})  # the start is 5.5 there; make it 2.32

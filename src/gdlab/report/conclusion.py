@@ -20,6 +20,14 @@ def metric_text(metric: str, value: float) -> str:
     return f"{value:.1%}" if "accuracy" in metric else f"{value:.4g}"
 
 
+def spread_text(metric: str, std: float) -> str:
+    """A std over seeds as metric_text writes it, with the digits to show a nonzero one: an accuracy's 0.0005 as
+    '0.050%', not '0.0%' (two significant digits below 0.1%)."""
+    if "accuracy" not in metric or not 0 < std * 100 < 0.1:
+        return metric_text(metric, std)
+    return f"{std * 100:.{1 - math.floor(math.log10(std * 100))}f}%"
+
+
 def target_text(metric: str, value: float) -> str:
     """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
@@ -50,7 +58,7 @@ def _winner(s: Summary) -> str:
     pick = max if higher_is_better(s.metric) else min
     best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
     spread = (f"{metric_text(s.metric, best.mean)} (one seed)" if best.seeds == 1 else
-              f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
+              f"{metric_text(s.metric, best.mean)} ± {spread_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
             f"{ranked_name(s.metric)} {spread} at learning rate "
@@ -166,8 +174,8 @@ def _noise(s: Summary) -> str:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
     if small.std > large.std:
-        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
-                      f"against ± {metric_text(s.metric, large.std)} for {large.label}")
+        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {spread_text(s.metric, small.std)} "
+                      f"against ± {spread_text(s.metric, large.std)} for {large.label}")
     if noisier:
         calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1
                 else f"whose every step averages {_samples(large.batch_size)}")
