@@ -699,6 +699,24 @@ def test_a_small_nonzero_spread_over_seeds_is_not_written_as_zero() -> None:
     assert spread("final_test_loss", 0.0005) == "0.0005"
 
 
+def test_the_notes_name_the_compared_variants_updates_and_the_seconds_the_page_shows() -> None:
+    """'an SGD epoch makes 100 updates' with no SGD compared, and 'Seconds are compute time per config' for a
+    regression without a target, which has no seconds column."""
+    two = _diverging({0.01: 3.0, 0.1: 1.0})
+    rows = two.rows + [{**row, "batch_size": 10} for row in two.rows]
+    variants = [*two.variants, {**two.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
+    loss = Comparison({**two.settings, "learning_rates": {"100": [0.01, 0.1], "10": [0.01, 0.1]}}, variants, rows,
+                      two.histories * 2)
+    notes = html._notes(loss.settings, summarize(loss))
+    assert "an epoch makes 1 update for batch GD and 10 updates for mini-batch 10." in notes
+    assert "SGD" not in notes and "Seconds (the table" not in notes
+    assert "The loss curves&#x27; time axis is compute time per config" in notes
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    notes = html._notes(toy.settings, summarize(toy))
+    assert "an epoch makes 1000 updates for SGD and 32 updates for mini-batch 32." in notes
+    assert "Seconds (the table&#x27;s, and the loss curves&#x27; time axis) are compute time per config" in notes
+
+
 def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:
     """'the train loss only fell from about 2.32 to 2.32': three digits hid the fall."""
     toy = _diverging({1e-4: 2.3187, 0.1: 1.0})  # the start is 5.5 there; make it 2.32

@@ -70,7 +70,7 @@ def _untrained(s: Summary) -> str:
     failed = [v for v in s.variants if not v.trained]
     if not failed or len(failed) == len(s.variants):  # none trained: _winner said so
         return ""
-    each = _join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
+    each = join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
     return (f"No learning rate in the grid trained {each} within {counted(s.epochs, 'epoch')}, so "
             f"{'it has' if len(failed) == 1 else 'they have'} no best learning rate; try smaller learning rates.")
 
@@ -86,7 +86,7 @@ def _target(s: Summary) -> str:
     by_second = _named(s, s.first_by_second)
     tied = [v for v in s.variants if v.epochs_to_target == by_epoch.epochs_to_target]
     if len(tied) > 1:  # per epoch none was first
-        text = (f"{_join([v.label for v in tied])} reached {goal} in the same epoch ({by_epoch.epochs_to_target}); "
+        text = (f"{join([v.label for v in tied])} reached {goal} in the same epoch ({by_epoch.epochs_to_target}); "
                 f"per second of compute, {by_second.label} was first ({_seconds(by_second)}"
                 f"{'' if by_second in tied else f', epoch {by_second.epochs_to_target}'}).")
     elif by_epoch is by_second:
@@ -99,9 +99,9 @@ def _target(s: Summary) -> str:
     close = [v for v in s.variants if v is not by_second and v.seconds_to_target is not None
              and v.seconds_to_target <= 1.1 * by_second.seconds_to_target]  # type: ignore[operator]
     if close:
-        text += f" Within 10% of that per second: {_join([f'{v.label} ({_seconds(v)})' for v in close])}."
+        text += f" Within 10% of that per second: {join([f'{v.label} ({_seconds(v)})' for v in close])}."
     if missed:
-        text += f" It was not reached within {counted(s.epochs, 'epoch')} by {_join(missed)}."
+        text += f" It was not reached within {counted(s.epochs, 'epoch')} by {join(missed)}."
     return text
 
 
@@ -121,14 +121,14 @@ def _too_high(s: Summary) -> str:
     if not found:
         which = "the one config neither diverged nor" if configs == 1 else f"none of the {configs} configs diverged or"
         return f"No learning rate in the grid was too high: {which} collapsed."
-    where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
+    where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
     text = (f"The learning rate first became too high at {where}, {rates} at which {_most_seeds(s)} diverged (a "
             f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
             f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
-        text += f" For {_join(safe)} no rate in the grid was too high."
+        text += f" For {join(safe)} no rate in the grid was too high."
     return text
 
 
@@ -145,7 +145,7 @@ def _too_low(s: Summary) -> str:
     start = sum(v.initial_train_loss for v in slow) / len(slow)
     ends = [v.lowest_final_train_loss for v in slow]
     digits = next((d for d in range(3, 7) if all(f"{e:.{d}g}" != f"{start:.{d}g}" for e in ends)), 3)
-    moved = _join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
+    moved = join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
     return (f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.{digits}g} "
             f"to {moved}.")
 
@@ -179,7 +179,7 @@ def _noise(s: Summary) -> str:
     if noisier:
         calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1
                 else f"whose every step averages {_samples(large.batch_size)}")
-        text += f"At its best rate {small.label} was the noisier: {_join(noisier)}, {calm}."
+        text += f"At its best rate {small.label} was the noisier: {join(noisier)}, {calm}."
     return text.strip()
 
 
@@ -226,5 +226,6 @@ def _seconds(v: VariantSummary) -> str:
     return f"{v.seconds_to_target:.3g} s per config"
 
 
-def _join(items: list[str]) -> str:
+def join(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
