@@ -657,6 +657,21 @@ def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> Non
     assert "Measured after each epoch.</figcaption>" in page and "track_sharpness" not in page  # none tracked
 
 
+def test_a_sweep_members_page_says_its_seconds_are_its_groups_not_its_own() -> None:
+    """A member's wall_time is its vmapped group's (the same for every config of its batch size); the page
+    called it 'the run's wall-clock seconds'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}
+    sweep = {"id": "s1", "kind": "compare", "status": "done", "position": 0, "configs": 8,
+             "grid": {"batch_size": [32]}, "report": "gdlab report s1"}
+    member = render_run(_run_record("max_epochs", "ran 2 epochs"), history, sweep)
+    assert "the run&#x27;s wall-clock seconds" not in member and "<td>seconds of training</td>" not in member
+    assert ("the same curves against the wall-clock seconds of the vmapped program that trained this config "
+            "together with the other configs of its batch size") in member
+    assert "<td>seconds of training of its vmapped group (all its configs together)</td><td>0.2</td>" in member
+    alone = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "the run&#x27;s wall-clock seconds" in alone and "<td>seconds of training</td><td>0.2</td>" in alone
+
+
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
     """A 400-rate heatmap was resampled to the figure's pixels and smoothed by the browser: cells blurred."""
     rates = list(np.geomspace(1e-4, 1e4, 400))
