@@ -430,6 +430,18 @@ def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> No
     assert heights[0] == {5.5 * 1.6} and 5.5 * 1.6 < heights[1].pop() < ax.get_ylim()[1]  # above the collapsed
 
 
+def test_a_variant_with_one_rate_where_every_seed_trained_shows_its_mean() -> None:
+    """Its mean line went through one point and drew nothing."""
+    toy = _diverging({0.01: 6.0, 0.1: 1.0, 1e3: math.inf, 1e4: 0.5})  # 0.01 and 1e3 failed: 0.1 and 1e4 trained alone
+    ax = plots.u_curve_figure(toy, summarize(toy)).axes[0]
+    [dashes] = [line for line in ax.get_lines() if line.get_marker() == "_"]
+    assert list(dashes.get_xdata()) == [0.1, 1e4] and list(dashes.get_ydata()) == [1.0, 0.5]
+    assert dashes.get_color() == plots.colors(summarize(toy))[0]
+    joined = _diverging({0.01: 2.0, 0.1: 1.0, 1e3: math.inf})  # two neighbours: the line shows them
+    assert not [line for line in plots.u_curve_figure(joined, summarize(joined)).axes[0].get_lines()
+                if line.get_marker() == "_"]
+
+
 def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
     toy = _diverging({0.001: 5.4, 0.01: 3.0, 0.1: 0.01, 1e3: 1e30, 1e4: math.inf})
     summary = summarize(toy)
