@@ -477,6 +477,29 @@ def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsy
         k: compared[k] for k in shared[1:]}
 
 
+def test_resume_of_a_compare_sweep_says_in_json_what_the_compare_said(capsys) -> None:
+    """gdlab resume ID --json gave sweep_id, status, reason, db, conclusion and the files: no settings,
+    variants, first_by_epoch or first_by_second."""
+    assert main(["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "100,full",
+                 "--learning-rates", "0.01,0.1", "--seeds", "1", "--epochs", "2", "--no-progress",
+                 "--out", "r.html", "--db", "runs.db", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    with sqlite3.connect("runs.db") as conn:  # a member lost, as if killed before it ran
+        (lost,) = conn.execute("SELECT id FROM runs LIMIT 1").fetchone()
+        conn.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0 WHERE id = ?", (lost,))
+        conn.execute("DELETE FROM metrics WHERE run_id = ?", (lost,))
+        conn.execute("UPDATE sweeps SET status = 'interrupted'")
+    conn.close()
+    assert main(["resume", compared["sweep_id"], "--db", "runs.db", "--no-progress", "--json"]) == 0
+    resumed = strict_json(capsys.readouterr().out)
+    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "out", "sweep_id", "db"]
+    assert set(shared) <= set(resumed) and set(resumed) - set(shared) == {"status", "reason"}
+    assert set(compared) - set(resumed) == {"seconds"}  # the compare's own time
+    assert {k: resumed[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")} == {
+        k: compared[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")}
+    assert [v["best_learning_rate"] for v in resumed["variants"]] == [v["best_learning_rate"] for v in compared["variants"]]
+
+
 def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:
     assert main(["report", "abc123"]) == 2
     err = capsys.readouterr().err
