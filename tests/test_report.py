@@ -294,6 +294,23 @@ def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: 
     assert render(load(save(comparison, tmp_path / "again.json"))) == render(comparison)
 
 
+def test_gdlab_report_of_a_saved_file_without_out_writes_its_name_with_html(tmp_path: Path, monkeypatch, capsys) -> None:
+    """It wrote gdlab-compare.html, silently over the compare's own default report."""
+    from gdlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    toy = _diverging({0.01: 3.0, 0.1: 1.0})
+    save(Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories),
+         tmp_path / "runs" / "sweep.json")
+    Path("gdlab-compare.html").write_text("the compare's own report")
+    assert main(["report", "runs/sweep.json", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == "sweep.html"
+    assert Path("sweep.html").read_text().startswith("<!DOCTYPE html>")
+    assert Path("gdlab-compare.html").read_text() == "the compare's own report"
+    assert main(["report", "runs/sweep.json", "-o", "other.html"]) == 0 and Path("other.html").is_file()
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [
