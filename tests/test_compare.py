@@ -78,6 +78,9 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert b"\r" not in Path("s.csv").read_bytes()  # LF lines, as gdlab runs export writes (it was CRLF)
     assert len(rows) == 3 * 2 * 2 and {r["batch_size"] for r in rows} == {"1", "40", "120"}
     saved = load("s.json")
+    for variant in saved.variants:  # the seconds column: each config's share of its group's time (README)
+        shares = [float(r["seconds"]) for r in rows if r["batch_size"] == str(variant["batch_size"])]
+        assert shares == pytest.approx([variant["seconds"] / variant["configs"]] * 4)
     assert len(saved.rows) == len(saved.histories) == 12
     assert [len(h["train_loss"]) for h in saved.histories] == [r["epochs_run"] for r in saved.rows]
     assert all(math.isfinite(r["initial_train_loss"]) for r in saved.rows)
