@@ -78,6 +78,9 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert b"\r" not in Path("s.csv").read_bytes()  # LF lines, as gdlab runs export writes (it was CRLF)
     assert len(rows) == 3 * 2 * 2 and {r["batch_size"] for r in rows} == {"1", "40", "120"}
     saved = load("s.json")
+    for variant in saved.variants:  # the seconds column: each config's share of its group's time (README)
+        shares = [float(r["seconds"]) for r in rows if r["batch_size"] == str(variant["batch_size"])]
+        assert shares == pytest.approx([variant["seconds"] / variant["configs"]] * 4)
     assert len(saved.rows) == len(saved.histories) == 12
     assert [len(h["train_loss"]) for h in saved.histories] == [r["epochs_run"] for r in saved.rows]
     assert all(math.isfinite(r["initial_train_loss"]) for r in saved.rows)
@@ -475,6 +478,29 @@ def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsy
     assert (id_json["id"], id_json["kind"], id_json["status"]) == (sweep_id, "compare", "done")
     assert {k: v for k, v in id_json.items() if k in shared[1:]} == {k: file_json[k] for k in shared[1:]} == {
         k: compared[k] for k in shared[1:]}
+
+
+def test_resume_of_a_compare_sweep_says_in_json_what_the_compare_said(capsys) -> None:
+    """gdlab resume ID --json gave sweep_id, status, reason, db, conclusion and the files: no settings,
+    variants, first_by_epoch or first_by_second."""
+    assert main(["compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "100,full",
+                 "--learning-rates", "0.01,0.1", "--seeds", "1", "--epochs", "2", "--no-progress",
+                 "--out", "r.html", "--db", "runs.db", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    with sqlite3.connect("runs.db") as conn:  # a member lost, as if killed before it ran
+        (lost,) = conn.execute("SELECT id FROM runs LIMIT 1").fetchone()
+        conn.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0 WHERE id = ?", (lost,))
+        conn.execute("DELETE FROM metrics WHERE run_id = ?", (lost,))
+        conn.execute("UPDATE sweeps SET status = 'interrupted'")
+    conn.close()
+    assert main(["resume", compared["sweep_id"], "--db", "runs.db", "--no-progress", "--json"]) == 0
+    resumed = strict_json(capsys.readouterr().out)
+    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "out", "sweep_id", "db"]
+    assert set(shared) <= set(resumed) and set(resumed) - set(shared) == {"status", "reason"}
+    assert set(compared) - set(resumed) == {"seconds"}  # the compare's own time
+    assert {k: resumed[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")} == {
+        k: compared[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")}
+    assert [v["best_learning_rate"] for v in resumed["variants"]] == [v["best_learning_rate"] for v in compared["variants"]]
 
 
 def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:

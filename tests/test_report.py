@@ -146,13 +146,49 @@ def test_the_conclusion_names_who_reached_the_target_first_per_epoch_and_per_sec
     assert "Per epoch, SGD reached the target test accuracy of 50% first (epoch 2" in text
     assert "per second of compute, mini-batch 32 did (0.3 s per config, epoch 3)" in text
     assert "It was not reached within 4 epochs by batch GD." in text
-    assert "Mini-batch 32 balanced speed and stability" in text
+    assert ("Mini-batch 32, between the smallest and the largest batch, was the fastest to the target per second "
+            "of compute, with 32 updates per epoch, each averaging 32 samples.") in text
     assert "ended best: final test accuracy 60.0% ± 0.0% (mean ± std over 2 seeds)" in text
 
     # make mini-batch 32 slow per second too: SGD is then first both ways
     both = summarize(_synthetic({1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58]}, {1: 1.0, 32: 1.0}))
     assert (both.first_by_epoch, both.first_by_second) == ("SGD", "SGD")
     assert "SGD reached the target test accuracy of 50% first both per epoch (epoch 2) and per second" in conclusion(both)
+
+
+def test_first_per_epoch_but_not_per_second_is_explained_by_the_epoch_times_not_a_guess_at_updates() -> None:
+    """Mini-batch 32 first per epoch, SGD per second: it said 'since an epoch of mini-batch 32 makes 32 updates
+    against 1000 for SGD', no reason for the order; batch GD against mini-batch 500 said '1 updates'."""
+    toy = _synthetic({1: [0.2, 0.4, 0.52, 0.6], 32: [0.3, 0.55, 0.6, 0.6]}, {1: 0.01, 32: 1.0})
+    text = conclusion(summarize(toy))
+    assert ("per second of compute, SGD did (0.03 s per config, epoch 3), since an epoch of mini-batch 32 "
+            "(32 updates) took 1 s per config against 0.01 s for SGD (1000 updates).") in text
+    wide = conclusion(summarize(_synthetic({500: [0.2, 0.4, 0.52, 0.6], 1000: [0.3, 0.55, 0.6, 0.6]},
+                                           {500: 0.01, 1000: 1.0})))
+    assert "since an epoch of batch GD (1 update) took 1 s per config against 0.01 s for mini-batch 500 (2 updates)" in wide
+    assert "1 updates" not in wide and "makes" not in wide
+
+
+def test_a_middle_batch_first_per_second_is_called_stable_only_where_it_took_larger_rates() -> None:
+    """It said 'mini-batch 32 balanced speed and stability' whenever it was first per second; no stability was
+    ever checked."""
+    curves = {1: [0.3, 0.55, 0.6, 0.6], 32: [0.2, 0.4, 0.52, 0.58], 1000: [0.1, 0.2, 0.3, 0.4]}
+    toy = _synthetic(curves, {1: 1.0, 32: 0.1, 1000: 0.05})
+    text = conclusion(summarize(toy))
+    assert "stability" not in text and "took larger rates" not in text  # no rate failed anywhere
+
+    def failing(at: dict[int, float]) -> Comparison:  # each batch size's rate 'at' diverged in every seed
+        extra = [({**r, "learning_rate": at[r["batch_size"]], "status": "diverged", "final_train_loss": math.nan,
+                   "final_test_accuracy": math.nan}, h) for r, h in zip(toy.rows, toy.histories)]
+        rows, histories = zip(*[*zip(toy.rows, toy.histories), *extra])
+        return Comparison(toy.settings, toy.variants, list(rows), list(histories))
+
+    stable = conclusion(summarize(failing({1: 0.3, 32: 3.0, 1000: 3.0})))
+    assert ("Mini-batch 32, between the smallest and the largest batch, was the fastest to the target per second "
+            "of compute, with 32 updates per epoch, each averaging 32 samples, and it took larger rates: the "
+            "smallest at which most seeds failed was 3, against 0.3 for SGD.") in stable
+    not_stable = conclusion(summarize(failing({1: 3.0, 32: 0.3, 1000: 3.0})))
+    assert "each averaging 32 samples." in not_stable and "took larger rates" not in not_stable
 
 
 def test_a_variant_no_rate_of_which_trained_is_never_first_to_the_target_nor_best() -> None:
@@ -256,6 +292,23 @@ def test_save_and_load_round_trip_with_non_finite_numbers(comparison, tmp_path: 
     assert back.rows[1:] == comparison.rows[1:] and back.histories[1:] == comparison.histories[1:]
     assert back.settings == comparison.settings and back.variants == comparison.variants
     assert render(load(save(comparison, tmp_path / "again.json"))) == render(comparison)
+
+
+def test_gdlab_report_of_a_saved_file_without_out_writes_its_name_with_html(tmp_path: Path, monkeypatch, capsys) -> None:
+    """It wrote gdlab-compare.html, silently over the compare's own default report."""
+    from gdlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    toy = _diverging({0.01: 3.0, 0.1: 1.0})
+    save(Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories),
+         tmp_path / "runs" / "sweep.json")
+    Path("gdlab-compare.html").write_text("the compare's own report")
+    assert main(["report", "runs/sweep.json", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == "sweep.html"
+    assert Path("sweep.html").read_text().startswith("<!DOCTYPE html>")
+    assert Path("gdlab-compare.html").read_text() == "the compare's own report"
+    assert main(["report", "runs/sweep.json", "-o", "other.html"]) == 0 and Path("other.html").is_file()
 
 
 @pytest.mark.parametrize(
@@ -364,6 +417,21 @@ def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_r
     assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
 
 
+def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_one() -> None:
+    """'from there most seeds diverged' with one seed, and with a larger rate that trained again."""
+    toy = _diverging({0.01: 1.0, 0.1: math.inf, 1.0: 1.0})  # 0.1 diverged, 1.0 trained
+    text = conclusion(summarize(toy))
+    assert ("The learning rate first became too high at 0.1 for batch GD, the smallest rate at which most seeds "
+            "diverged (a non-finite loss) or collapsed") in text
+    assert "from there" not in text
+    kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
+    one = Comparison({**toy.settings, "seeds": [0]}, [{**toy.variants[0], "configs": 3}],
+                     [toy.rows[k] for k in kept], [toy.histories[k] for k in kept])
+    single = conclusion(summarize(one))
+    assert "the smallest rate at which the seed diverged (a non-finite loss) or collapsed" in single
+    assert "most seeds" not in single
+
+
 def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:
     """Two variants diverging at the same rate: the second's × hid the first's (one height for all)."""
     toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
@@ -377,6 +445,18 @@ def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> No
     assert len(crosses) == 2 and all(len(h) == 1 for h in heights) and heights[0] != heights[1]
     assert {line.get_color() for line in crosses} == set(plots.colors(summarize(two)))
     assert heights[0] == {5.5 * 1.6} and 5.5 * 1.6 < heights[1].pop() < ax.get_ylim()[1]  # above the collapsed
+
+
+def test_a_variant_with_one_rate_where_every_seed_trained_shows_its_mean() -> None:
+    """Its mean line went through one point and drew nothing."""
+    toy = _diverging({0.01: 6.0, 0.1: 1.0, 1e3: math.inf, 1e4: 0.5})  # 0.01 and 1e3 failed: 0.1 and 1e4 trained alone
+    ax = plots.u_curve_figure(toy, summarize(toy)).axes[0]
+    [dashes] = [line for line in ax.get_lines() if line.get_marker() == "_"]
+    assert list(dashes.get_xdata()) == [0.1, 1e4] and list(dashes.get_ydata()) == [1.0, 0.5]
+    assert dashes.get_color() == plots.colors(summarize(toy))[0]
+    joined = _diverging({0.01: 2.0, 0.1: 1.0, 1e3: math.inf})  # two neighbours: the line shows them
+    assert not [line for line in plots.u_curve_figure(joined, summarize(joined)).axes[0].get_lines()
+                if line.get_marker() == "_"]
 
 
 def test_the_heatmap_colours_span_the_configs_that_trained_not_a_diverged_loss() -> None:
@@ -606,6 +686,21 @@ def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> Non
     assert "Measured after each epoch.</figcaption>" in page and "track_sharpness" not in page  # none tracked
 
 
+def test_a_sweep_members_page_says_its_seconds_are_its_groups_not_its_own() -> None:
+    """A member's wall_time is its vmapped group's (the same for every config of its batch size); the page
+    called it 'the run's wall-clock seconds'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}
+    sweep = {"id": "s1", "kind": "compare", "status": "done", "position": 0, "configs": 8,
+             "grid": {"batch_size": [32]}, "report": "gdlab report s1"}
+    member = render_run(_run_record("max_epochs", "ran 2 epochs"), history, sweep)
+    assert "the run&#x27;s wall-clock seconds" not in member and "<td>seconds of training</td>" not in member
+    assert ("the same curves against the wall-clock seconds of the vmapped program that trained this config "
+            "together with the other configs of its batch size") in member
+    assert "<td>seconds of training of its vmapped group (all its configs together)</td><td>0.2</td>" in member
+    alone = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "the run&#x27;s wall-clock seconds" in alone and "<td>seconds of training</td><td>0.2</td>" in alone
+
+
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
     """A 400-rate heatmap was resampled to the figure's pixels and smoothed by the browser: cells blurred."""
     rates = list(np.geomspace(1e-4, 1e4, 400))
@@ -629,6 +724,41 @@ def test_one_seed_shows_no_spread_over_seeds() -> None:
     assert "± is the standard deviation" not in page and "one seed per config" in page
     assert "± is the standard deviation" in render(toy)
     assert "final test accuracy 55.0% (one seed)" in conclusion(summary)
+
+
+def test_a_small_nonzero_spread_over_seeds_is_not_written_as_zero() -> None:
+    """Accuracies 55.05% and 54.95% (std 0.05%) read '55.0% ± 0.0%' in the table and the conclusion."""
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    rows = [{**r, "final_test_accuracy": r["final_test_accuracy"] + (0.0005 if r["seed"] else -0.0005)}
+            if r["batch_size"] == 1 else r for r in toy.rows]
+    summary = summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+    assert summary.variants[0].std == pytest.approx(0.0005)
+    assert [row[4] for row in table.cells(summary)] == ["55.0% ± 0.050%", "52.0% ± 0.0%"]  # zero stays 0.0%
+    text = conclusion(summary)
+    assert "final test accuracy 55.0% ± 0.050% (mean ± std over 2 seeds)" in text
+    assert "varied over seeds by ± 0.050% against ± 0.0% for mini-batch 32" in text
+    spread = importlib.import_module("gdlab.report.conclusion").spread_text
+    assert [spread("final_test_accuracy", v) for v in (0.0123, 0.0004, 0.00001234, math.nan)] == [
+        "1.2%", "0.040%", "0.0012%", "nan%"]
+    assert spread("final_test_loss", 0.0005) == "0.0005"
+
+
+def test_the_notes_name_the_compared_variants_updates_and_the_seconds_the_page_shows() -> None:
+    """'an SGD epoch makes 100 updates' with no SGD compared, and 'Seconds are compute time per config' for a
+    regression without a target, which has no seconds column."""
+    two = _diverging({0.01: 3.0, 0.1: 1.0})
+    rows = two.rows + [{**row, "batch_size": 10} for row in two.rows]
+    variants = [*two.variants, {**two.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
+    loss = Comparison({**two.settings, "learning_rates": {"100": [0.01, 0.1], "10": [0.01, 0.1]}}, variants, rows,
+                      two.histories * 2)
+    notes = html._notes(loss.settings, summarize(loss))
+    assert "an epoch makes 1 update for batch GD and 10 updates for mini-batch 10." in notes
+    assert "SGD" not in notes and "Seconds (the table" not in notes
+    assert "The loss curves&#x27; time axis is compute time per config" in notes
+    toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)
+    notes = html._notes(toy.settings, summarize(toy))
+    assert "an epoch makes 1000 updates for SGD and 32 updates for mini-batch 32." in notes
+    assert "Seconds (the table&#x27;s, and the loss curves&#x27; time axis) are compute time per config" in notes
 
 
 def test_too_low_a_rate_shows_the_digits_where_the_loss_moved() -> None:

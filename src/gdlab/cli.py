@@ -509,7 +509,8 @@ def report(
     ),
     out: str | None = typer.Option(
         None, "--output", "--out", "-o",
-        help="The HTML report to write (default: gdlab-compare.html for a saved file, gdlab-report-ID.html for an id).",
+        help="The HTML report to write (default, in the current folder: a saved file's name with .html, sweep.json "
+        "-> sweep.html; gdlab-report-ID.html for an id).",
         show_default=False,
     ),
     db: str = _db_option(),

@@ -38,7 +38,7 @@ def run_report(
         if schedule is not None:
             raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
                              f"{target!r}, which holds one schedule per batch size already.")
-        return report_file(target, "gdlab-compare.html" if out is None else out, as_json=as_json)
+        return report_file(target, default_out(target) if out is None else out, as_json=as_json)
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
@@ -68,6 +68,12 @@ def run_report(
     if not as_json:
         _print(summary, "sweep" if isinstance(record, gd.store.Sweep) else "run", table)
     return summary
+
+
+def default_out(saved: str) -> str:
+    """The report of a saved comparison when no --out is given: its name with .html, in the current folder
+    (sweep.json -> sweep.html), as gdlab-report-ID.html for an id; not gdlab compare's own gdlab-compare.html."""
+    return f"{Path(saved).stem or 'gdlab-report'}.html"
 
 
 SWEPT = ("batch_size", "learning_rate", "momentum", "schedule", "seeds")

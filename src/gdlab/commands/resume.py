@@ -67,6 +67,7 @@ def _resume_sweep(
     write what the compare was asked for (its report, CSV and JSON files, and its table and conclusion)."""
     from gdlab.commands.compare import (
         CompareOptions,
+        comparison_json,
         interrupted_text,
         output_paths,
         print_summary,
@@ -117,4 +118,4 @@ def _resume_sweep(
     if not as_json:
         sys.stdout.write(f"sweep {done.id}: {done.reason}\n")
         print_summary(shown, comparison, text, {**paths, "sweep_id": done.id, "db": str(store.path)})
-    return {**summary, "conclusion": text, **{name: str(path) for name, path in paths.items()}}
+    return {**summary, **comparison_json(shown, comparison, text), **{name: str(path) for name, path in paths.items()}}

@@ -20,6 +20,14 @@ def metric_text(metric: str, value: float) -> str:
     return f"{value:.1%}" if "accuracy" in metric else f"{value:.4g}"
 
 
+def spread_text(metric: str, std: float) -> str:
+    """A std over seeds as metric_text writes it, with the digits to show a nonzero one: an accuracy's 0.0005 as
+    '0.050%', not '0.0%' (two significant digits below 0.1%)."""
+    if "accuracy" not in metric or not 0 < std * 100 < 0.1:
+        return metric_text(metric, std)
+    return f"{std * 100:.{1 - math.floor(math.log10(std * 100))}f}%"
+
+
 def target_text(metric: str, value: float) -> str:
     """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
@@ -50,7 +58,7 @@ def _winner(s: Summary) -> str:
     pick = max if higher_is_better(s.metric) else min
     best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
     spread = (f"{metric_text(s.metric, best.mean)} (one seed)" if best.seeds == 1 else
-              f"{metric_text(s.metric, best.mean)} ± {metric_text(s.metric, best.std)} (mean ± std over "
+              f"{metric_text(s.metric, best.mean)} ± {spread_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
             f"{ranked_name(s.metric)} {spread} at learning rate "
@@ -62,7 +70,7 @@ def _untrained(s: Summary) -> str:
     failed = [v for v in s.variants if not v.trained]
     if not failed or len(failed) == len(s.variants):  # none trained: _winner said so
         return ""
-    each = _join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
+    each = join([f"{v.label} ({untrained_text(v).replace('all', _configs(v.configs))})" for v in failed])
     return (f"No learning rate in the grid trained {each} within {counted(s.epochs, 'epoch')}, so "
             f"{'it has' if len(failed) == 1 else 'they have'} no best learning rate; try smaller learning rates.")
 
@@ -78,7 +86,7 @@ def _target(s: Summary) -> str:
     by_second = _named(s, s.first_by_second)
     tied = [v for v in s.variants if v.epochs_to_target == by_epoch.epochs_to_target]
     if len(tied) > 1:  # per epoch none was first
-        text = (f"{_join([v.label for v in tied])} reached {goal} in the same epoch ({by_epoch.epochs_to_target}); "
+        text = (f"{join([v.label for v in tied])} reached {goal} in the same epoch ({by_epoch.epochs_to_target}); "
                 f"per second of compute, {by_second.label} was first ({_seconds(by_second)}"
                 f"{'' if by_second in tied else f', epoch {by_second.epochs_to_target}'}).")
     elif by_epoch is by_second:
@@ -87,15 +95,22 @@ def _target(s: Summary) -> str:
     else:
         text = (f"Per epoch, {by_epoch.label} reached {goal} first (epoch {by_epoch.epochs_to_target}, "
                 f"{_seconds(by_epoch)}); per second of compute, {by_second.label} did ({_seconds(by_second)}, "
-                f"epoch {by_second.epochs_to_target}), since an epoch of {by_epoch.label} makes "
-                f"{by_epoch.steps_per_epoch} updates against {by_second.steps_per_epoch} for {by_second.label}.")
+                f"epoch {by_second.epochs_to_target}), {_dearer(by_epoch, by_second)}.")
     close = [v for v in s.variants if v is not by_second and v.seconds_to_target is not None
              and v.seconds_to_target <= 1.1 * by_second.seconds_to_target]  # type: ignore[operator]
     if close:
-        text += f" Within 10% of that per second: {_join([f'{v.label} ({_seconds(v)})' for v in close])}."
+        text += f" Within 10% of that per second: {join([f'{v.label} ({_seconds(v)})' for v in close])}."
     if missed:
-        text += f" It was not reached within {counted(s.epochs, 'epoch')} by {_join(missed)}."
+        text += f" It was not reached within {counted(s.epochs, 'epoch')} by {join(missed)}."
     return text
+
+
+def _dearer(first: VariantSummary, cheaper: VariantSummary) -> str:
+    """Why first, ahead per epoch, was behind per second: its epoch took longer (which follows from the two
+    orders); its updates per epoch are shown as they are, more or fewer."""
+    return (f"since an epoch of {first.label} ({counted(first.steps_per_epoch, 'update')}) took "
+            f"{first.seconds_per_epoch:.3g} s per config against {cheaper.seconds_per_epoch:.3g} s for "
+            f"{cheaper.label} ({counted(cheaper.steps_per_epoch, 'update')})")
 
 
 def _too_high(s: Summary) -> str:
@@ -106,13 +121,14 @@ def _too_high(s: Summary) -> str:
     if not found:
         which = "the one config neither diverged nor" if configs == 1 else f"none of the {configs} configs diverged or"
         return f"No learning rate in the grid was too high: {which} collapsed."
-    where = _join([f"{v.too_high:.3g} for {v.label}" for v in found])
-    text = (f"The learning rate became too high at {where}: from there most seeds diverged (a non-finite loss) or "
-            f"collapsed (a final train loss at or above the loss before training); in all, {diverged} of "
-            f"{configs} configs diverged and {collapsed} collapsed.")
+    where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
+    rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
+    text = (f"The learning rate first became too high at {where}, {rates} at which {_most_seeds(s)} diverged (a "
+            f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
+            f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
-        text += f" For {_join(safe)} no rate in the grid was too high."
+        text += f" For {join(safe)} no rate in the grid was too high."
     return text
 
 
@@ -129,7 +145,7 @@ def _too_low(s: Summary) -> str:
     start = sum(v.initial_train_loss for v in slow) / len(slow)
     ends = [v.lowest_final_train_loss for v in slow]
     digits = next((d for d in range(3, 7) if all(f"{e:.{d}g}" != f"{start:.{d}g}" for e in ends)), 3)
-    moved = _join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
+    moved = join([f"{v.lowest_final_train_loss:.{digits}g} ({v.label} at {v.lowest_learning_rate:.3g})" for v in slow])
     return (f"Too low a rate is slow: at the smallest rates the train loss only fell from about {start:.{digits}g} "
             f"to {moved}.")
 
@@ -147,8 +163,8 @@ def _noise(s: Summary) -> str:
         return ""
     text = ""
     if small.too_high is not None and (large.too_high is None or small.too_high < large.too_high):
-        tail = "in no rate of its grid" if large.too_high is None else f"only from {large.too_high:.3g}"
-        text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} failed from a learning "
+        tail = "at no rate of its grid" if large.too_high is None else f"first at {large.too_high:.3g}"
+        text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} first failed at a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
     noisier = []
@@ -158,12 +174,12 @@ def _noise(s: Summary) -> str:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
     if small.std > large.std:
-        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {metric_text(s.metric, small.std)} "
-                      f"against ± {metric_text(s.metric, large.std)} for {large.label}")
+        noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {spread_text(s.metric, small.std)} "
+                      f"against ± {spread_text(s.metric, large.std)} for {large.label}")
     if noisier:
         calm = ("whose one exact step per epoch is calm" if large.steps_per_epoch == 1
                 else f"whose every step averages {_samples(large.batch_size)}")
-        text += f"At its best rate {small.label} was the noisier: {_join(noisier)}, {calm}."
+        text += f"At its best rate {small.label} was the noisier: {join(noisier)}, {calm}."
     return text.strip()
 
 
@@ -173,8 +189,19 @@ def _balance(s: Summary) -> str:
     if not middle:
         return ""
     v = middle[0]
-    return (f"{v.label} balanced speed and stability: it reached the target first per second of compute, with "
-            f"{v.steps_per_epoch} updates per epoch, averaging {_samples(v.batch_size)} each.")
+    small = min(s.variants, key=lambda u: u.batch_size)
+    text = (f"{v.label}, between the smallest and the largest batch, was the fastest to the target per second "
+            f"of compute, with {counted(v.steps_per_epoch, 'update')} per epoch, each averaging "
+            f"{_samples(v.batch_size)}")
+    if small.too_high is not None and v.too_high is not None and v.too_high > small.too_high:  # the grids' one
+        text += (f", and it took larger rates: the smallest at which {_most_seeds(s)} failed was "  # measure of it
+                 f"{v.too_high:.3g}, against {small.too_high:.3g} for {small.label}")
+    return text + "."
+
+
+def _most_seeds(s: Summary) -> str:
+    """'most seeds', or 'the seed' where each config has one."""
+    return "the seed" if all(v.seeds == 1 for v in s.variants) else "most seeds"
 
 
 def _configs(n: int) -> str:
@@ -199,5 +226,6 @@ def _seconds(v: VariantSummary) -> str:
     return f"{v.seconds_to_target:.3g} s per config"
 
 
-def _join(items: list[str]) -> str:
+def join(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -11,7 +11,7 @@ import numpy as np
 
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import conclusion, counted, metric_name, ranked_name, target_text
+from gdlab.report.conclusion import conclusion, counted, join, metric_name, ranked_name, target_text
 from gdlab.report.summary import Summary, failure, higher_is_better, summarize
 
 CSS = """
@@ -121,15 +121,16 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
     grids = "; ".join(f"{v.label}: {_rates(s['learning_rates'][str(v.batch_size)])}" for v in summary.variants)
     items = [
         (f"Budget: {counted(summary.epochs, 'epoch')} for every variant, so every config sees the same "
-         f"{summary.epochs * int(s['n_train'])} samples; an SGD epoch makes {s['n_train']} updates, a "
-         "full-batch epoch one."),
+         f"{summary.epochs * int(s['n_train'])} samples; an epoch makes "
+         + join([f"{counted(v.steps_per_epoch, 'update')} for {v.label}" for v in summary.variants]) + "."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
         (f"The best learning rate of a variant is the one with the best mean {ranked_name(summary.metric)} "
          + ("over the seeds; ± is the standard deviation over the seeds." if _seeds(summary) > 1 else
             "(one seed per config, so no spread over seeds is shown).")),
-        ("Seconds are compute time per config: the variant's median epoch time (all its configs train together "
-         "in one vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run "
-         "of an epoch in which some config diverged, are left out."),
+        (("Seconds (the table's, and the loss curves' time axis) are" if summary.target is not None else
+          "The loss curves' time axis is") + " compute time per config: the variant's median epoch time (all its configs train together in one "
+         "vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run of an "
+         "epoch in which some config diverged, are left out."),
         ("Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
          "final train loss is at or above the loss before training, for a classifier often chance level "
          "(ln(classes)), with no non-finite number, so the status alone would miss it."),

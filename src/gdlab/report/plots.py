@@ -121,6 +121,10 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
         means = [_trained_mean(cells[v.batch_size, lr]) for lr in rates]
         ax.plot(rates, means, "-", color=color, lw=2, label=v.label)  # broken where a seed failed
+        alone = _isolated(means)  # a line through one point draws nothing: a short dash instead
+        if alone.any():
+            ax.plot(np.asarray(rates)[alone], np.asarray(means)[alone], ls="none", marker="_", ms=16, mew=2,
+                    color=color)
         row = top * step**k if log else top + k * step  # its own row above the collapsed marks' cap: one × hid another
         _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, (top, row), rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
@@ -219,6 +223,14 @@ def _trained_mean(rows: list[dict[str, Any]]) -> float:
     if any(failure(r) is not None for r in rows):
         return math.nan
     return float(np.mean([r["final_train_loss"] for r in rows]))
+
+
+def _isolated(means: list[float]) -> np.ndarray:
+    """Where a mean is finite and neither neighbour is: the points a line cannot draw."""
+    finite = np.isfinite(np.asarray(means, float))
+    before = np.concatenate([[False], finite[:-1]])
+    after = np.concatenate([finite[1:], [False]])
+    return finite & ~before & ~after
 
 
 def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str, Any]]]:

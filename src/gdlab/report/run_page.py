@@ -42,12 +42,13 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
         f'<p class="sub">{escape(_subtitle(run))}</p>',
         *([] if sweep is None else [_membership(sweep)]),
         f'<p class="{_verdict_class(run)}">{escape(_verdict(run))}</p>',
-        "<h2>Summary</h2>", _summary(history),
+        "<h2>Summary</h2>", _summary(history, SECONDS[sweep is not None]),
     ]
     if not any(np.isfinite(history.get(name, [])).any() for name in LOSSES) and len(history.get("train_loss", [])):
         sections.append("<p>No finite loss was recorded: the run diverged in its first epoch (see above).</p>")
     elif history.get("train_loss") is not None and len(history["train_loss"]):
-        sections += ["<h2>Loss and accuracy</h2>", figure(curves(history), _CURVES)]
+        member = sweep is not None
+        sections += ["<h2>Loss and accuracy</h2>", figure(curves(history, SECONDS[member]), _CURVES[member])]
         tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
         if tracked:
             sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _diagnostics_caption(tracked))]
@@ -58,8 +59,13 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
     return page(title, "\n".join(sections))
 
 
-_CURVES = ("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
-           "where an epoch of many small updates costs more than one big one.")
+SECONDS = ("seconds of training", "seconds of training of its vmapped group (all its configs together)")
+"""The time's name on a run's page, and on a sweep member's, whose history holds its group's wall time."""
+_CURVES = (("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
+            "where an epoch of many small updates costs more than one big one."),
+           ("Left: per epoch. Right: the same curves against the wall-clock seconds of the vmapped program that "
+            "trained this config together with the other configs of its batch size (compiling left out), not "
+            "this config's share of them; an epoch of many small updates costs more than one big one."))
 
 
 def _diagnostics_caption(tracked: list[str]) -> str:
@@ -74,8 +80,9 @@ def _diagnostics_caption(tracked: list[str]) -> str:
     return "".join(parts) + "."
 
 
-def curves(history: dict[str, np.ndarray]) -> str:
-    """Losses (top) and test accuracy (bottom, when recorded) per epoch (left) and per second (right)."""
+def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0]) -> str:
+    """Losses (top) and test accuracy (bottom, when recorded) per epoch (left) and per second (right, its axis
+    named seconds_name)."""
     accuracy = "test_accuracy" in history and np.isfinite(history["test_accuracy"]).any()
     rows = 2 if accuracy else 1
     epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -83,7 +90,7 @@ def curves(history: dict[str, np.ndarray]) -> str:
     with _style():
         fig = Figure(figsize=(11, 3.8 * rows), layout="constrained")
         axes = np.atleast_2d(fig.subplots(rows, 2))
-        for x, col, label in ((epochs, 0, "epoch"), (seconds, 1, "seconds of training")):
+        for x, col, label in ((epochs, 0, "epoch"), (seconds, 1, seconds_name)):
             for name in LOSSES:
                 if name in history and np.isfinite(history[name]).any():
                     shown = np.isfinite(history[name])  # joined over the measured epochs (test_every)
@@ -181,7 +188,7 @@ def _subtitle(run: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
-def _summary(history: dict[str, np.ndarray]) -> str:
+def _summary(history: dict[str, np.ndarray], seconds_name: str) -> str:
     rows = []
     for name, values in history.items():
         if name in ("epoch_time", "wall_time") or not len(values):
@@ -193,7 +200,7 @@ def _summary(history: dict[str, np.ndarray]) -> str:
         rows.append([name, number(float(v[-1])), "" if name == "learning_rate"  # a rate has no best
                      else "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
     if "wall_time" in history and len(history["wall_time"]):
-        rows.append(["seconds of training", number(float(history["wall_time"][-1])), ""])
+        rows.append([seconds_name, number(float(history["wall_time"][-1])), ""])
     return table(["metric", "last epoch", "best (epoch)"], rows)
 
 

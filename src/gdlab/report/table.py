@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from gdlab.report.conclusion import metric_text, ranked_name, target_text
+from gdlab.report.conclusion import metric_text, ranked_name, spread_text, target_text
 from gdlab.report.summary import Summary, untrained_text
 
 
@@ -53,4 +53,4 @@ def _final(metric: str, mean: float, std: float, seeds: int) -> str:
     seed of the rate diverged)."""
     if not math.isfinite(mean):
         return "—"
-    return metric_text(metric, mean) if seeds == 1 else f"{metric_text(metric, mean)} ± {metric_text(metric, std)}"
+    return metric_text(metric, mean) if seeds == 1 else f"{metric_text(metric, mean)} ± {spread_text(metric, std)}"
