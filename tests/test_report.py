@@ -430,6 +430,9 @@ def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_on
     single = conclusion(summarize(one))
     assert "the smallest rate at which the seed diverged (a non-finite loss) or collapsed" in single
     assert "most seeds" not in single
+    titles = [plots.heatmap_figure(c, summarize(c)).axes[0].get_title() for c in (toy, one)]
+    assert titles == [f"Final test loss ({seeds}); ×: {who} diverged or collapsed; box: the best rate"
+                      for seeds, who in (("mean over seeds", "most seeds"), ("one seed", "the seed"))]
 
 
 def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:

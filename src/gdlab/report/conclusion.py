@@ -123,7 +123,7 @@ def _too_high(s: Summary) -> str:
         return f"No learning rate in the grid was too high: {which} collapsed."
     where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
-    text = (f"The learning rate first became too high at {where}, {rates} at which {_most_seeds(s)} diverged (a "
+    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged (a "
             f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
             f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
@@ -194,12 +194,12 @@ def _balance(s: Summary) -> str:
             f"of compute, with {counted(v.steps_per_epoch, 'update')} per epoch, each averaging "
             f"{_samples(v.batch_size)}")
     if small.too_high is not None and v.too_high is not None and v.too_high > small.too_high:  # the grids' one
-        text += (f", and it took larger rates: the smallest at which {_most_seeds(s)} failed was "  # measure of it
+        text += (f", and it took larger rates: the smallest at which {most_seeds(s)} failed was "  # measure of it
                  f"{v.too_high:.3g}, against {small.too_high:.3g} for {small.label}")
     return text + "."
 
 
-def _most_seeds(s: Summary) -> str:
+def most_seeds(s: Summary) -> str:
     """'most seeds', or 'the seed' where each config has one."""
     return "the seed" if all(v.seeds == 1 for v in s.variants) else "most seeds"
 

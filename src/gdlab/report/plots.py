@@ -21,7 +21,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import counted, metric_name, metric_text, ranked_name, target_text
+from gdlab.report.conclusion import (
+    counted,
+    metric_name,
+    metric_text,
+    most_seeds,
+    ranked_name,
+    target_text,
+)
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
@@ -188,8 +195,9 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
     bar = fig.colorbar(image, ax=ax, label=ranked_name(summary.metric), pad=0.01)
     if "accuracy" in summary.metric:  # in percent, as the cells
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_title(f"{ranked_name(summary.metric).capitalize()} (mean over seeds); {'×' if labelled else 'hatched'}: most "
-                 "seeds diverged or collapsed; box: the best rate")
+    seeds = "one seed" if all(v.seeds == 1 for v in summary.variants) else "mean over seeds"
+    ax.set_title(f"{ranked_name(summary.metric).capitalize()} ({seeds}); {'×' if labelled else 'hatched'}: "
+                 f"{most_seeds(summary)} diverged or collapsed; box: the best rate")
     return fig
 
 
