@@ -802,6 +802,23 @@ def test_sharpness_where_the_loss_overflows_says_lambda_max_is_not_measured(
     assert summary["verdict"].startswith("not measured: lambda_max is nan")  # it was "converges: ... < inf"
 
 
+def test_noise_scale_where_the_loss_overflows_says_it_is_not_measured(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It said B_simple inf ('all noise') and recommended the small batch, with numpy RuntimeWarnings."""
+    path = tmp_path / "huge.csv"  # features near 1e26: the squared loss overflows float32
+    path.write_text("a,y\n" + "".join(f"{i}e25,{i / 2 + 0.1}\n" for i in range(40)))
+    base = ("noise-scale", "--dataset", str(path), "--model", "linear", "--big-batch", "32", "--no-progress")
+    code, out, err = _run(capsys, *base, "--learning-rate", "0.1", "--json")
+    assert (code, err) == (0, "")
+    summary = strict_json(out)
+    assert summary["b_simple"] == summary["grad_norm_sq"] == "nan" and summary["interval"] == ["nan", "nan"]
+    assert summary["recommended_batch_size"] is None and summary["recommended_learning_rate"] is None
+    assert summary["note"].startswith("not measured: the gradients are not finite")
+    code, out, err = _run(capsys, *base)
+    assert (code, err) == (0, "") and "not measured" in out and "recommended" not in out
+
+
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
