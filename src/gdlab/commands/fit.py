@@ -17,6 +17,7 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.data_files import check_unchanged, file_record, is_file
+from gdlab.commands.data_messages import in_cli_words
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
@@ -278,10 +279,15 @@ def _load_data(name: str, target: str | None, task: str | None) -> gd.Dataset:
                 f"got {name!r} ({why})."
             )
         try:
-            return gd.datasets.from_file(name, target=target, task=task)
+            with warnings.catch_warnings(record=True) as caught:  # a file too small for a test split, say
+                warnings.simplefilter("always")
+                data = gd.datasets.from_file(name, target=target, task=task)
         except ValueError as err:  # from_file's path and target: every command's dataset and target_column
-            message = re.sub(r"^target\b", "target_column", str(err))
+            message = re.sub(r"^target\b", "target_column", in_cli_words(str(err)))
             raise ValueError(re.sub(r"^path\b", "dataset", message)) from None
+        for warning in caught:
+            warnings.warn(in_cli_words(str(warning.message)), warning.category, stacklevel=3)
+        return data
     if name not in gd.datasets.NAMES:
         names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
         raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")
