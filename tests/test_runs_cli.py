@@ -333,6 +333,20 @@ def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, ca
     assert shown["final"]["train_loss"] == summary["final_train_loss"]
 
 
+def test_runs_show_s_command_keeps_the_checkpoint_interval(capsys) -> None:
+    """It left out --checkpoint-every, so the command did not reproduce the run's checkpoints."""
+    run_id = _json(capsys, *FIT, "--epochs", "4", "--checkpoint-every", "2")["run_id"]
+    command = _json(capsys, "runs", "show", run_id)["command"]
+    assert command == "gdlab fit --dataset linreg --model linear --batch-size 100 --epochs 4 --checkpoint-every 2"
+    code, out, _ = _run(capsys, "runs", "show", run_id)
+    assert code == 0 and f"command: {command}" in out.splitlines()
+    again = _json(capsys, *command.split()[1:], "--no-progress")["run_id"]  # the command given works
+    with gd.store.open("gdlab.db") as store:
+        assert store.run(again).checkpoint_every == 2
+    plain = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    assert "--checkpoint-every" not in _json(capsys, "runs", "show", plain)["command"]  # the default left out
+
+
 def test_text_chart_draws_each_epoch_at_its_height() -> None:
     assert text_chart(np.array([3.0, 2.0, 1.0, 0.0]), height=4) == [
         "         3 |*",

@@ -115,7 +115,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         finder = store.finder(run.id) if run.kind == "lr_finder" else None
     cli = run.config.get("cli")
     shown = {"run": asdict(run), "final": final,
-             "command": command_line(cli) if isinstance(cli, dict) else None}
+             "command": command_line(cli, run.checkpoint_every) if isinstance(cli, dict) else None}
     if finder is not None:
         shown["finder"] = finder_summary(finder)
     if not as_json:
@@ -124,8 +124,8 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
                     "epochs_run", "epochs", "steps_run", "checkpoint_every", "resumed",
                     "gdlab_version", "jax_version", "device", "pid", "host"):
             lines.append(f"  {key}: {getattr(run, key)}")
-        if isinstance(run.config.get("cli"), dict):
-            lines.append(f"command: {command_line(run.config['cli'])}")
+        if shown["command"] is not None:
+            lines.append(f"command: {shown['command']}")
         lines.append("config:")
         config = {k: v for k, v in run.config.items() if k != "cli"}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
@@ -320,13 +320,13 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def command_line(cli: dict[str, Any]) -> str:
-    """The gdlab fit command that gives these recorded options (defaults left out)."""
-    from gdlab.commands.fit import FitOptions
+def command_line(cli: dict[str, Any], checkpoint_every: int) -> str:
+    """The gdlab fit command that gives these recorded options and checkpoint interval (defaults left out)."""
+    from gdlab.commands.fit import FitOptions, RecordOptions
 
-    defaults = flat_config(asdict(FitOptions()))
+    defaults = flat_config(asdict(FitOptions())) | {"checkpoint_every": RecordOptions.checkpoint_every}
     words = ["gdlab", "fit"]
-    for key, value in flat_config(cli).items():
+    for key, value in (flat_config(cli) | {"checkpoint_every": checkpoint_every}).items():
         if value is None or (key in defaults and value == defaults[key]):
             continue
         flag = "--" + key.split(".")[-1].replace("_", "-")
