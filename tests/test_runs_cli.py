@@ -490,6 +490,36 @@ def _interrupted_fit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     return err.split("gdlab resume ")[1].split()[0]
 
 
+def test_an_interrupted_run_tested_every_nth_epoch_shows_its_last_measured_test_metrics(capsys, monkeypatch) -> None:
+    """Stopped after epoch 4 with --test-every 3: list, show and compare showed test_loss nan (epoch 4's, not
+    measured) rather than epoch 3's."""
+    fit = gd.fit
+
+    def stopped(*a: object, **k: object) -> gd.Result:
+        return fit(*a, **k, on_epoch=lambda checkpoint: _interrupt(checkpoint) if checkpoint.epoch == 4 else None)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "fit", stopped)
+        code, _, _ = _run(capsys, *FIT, "--epochs", "8", "--test-every", "3")
+    assert code == 130
+    with gd.store.open("gdlab.db") as store:
+        run_id = store.runs()[0].id
+        history = store.history(run_id)
+    assert len(history["test_loss"]) == 4 and np.isnan(history["test_loss"][3])
+    measured = float(history["test_loss"][2])  # epoch 3
+    assert np.isfinite(measured)
+    listed = _json(capsys, "runs", "list")[0]
+    assert (listed["status"], listed["final_test_loss"]) == ("interrupted", measured)
+    assert listed["final_train_loss"] == float(history["train_loss"][3])  # the train loss of epoch 4
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and f"{measured:.4g}" in out.splitlines()[1] and "nan" not in out
+    assert _json(capsys, "runs", "show", run_id)["final"]["test_loss"] == measured
+    code, out, _ = _run(capsys, "runs", "show", run_id)
+    assert code == 0 and f"  test_loss: {measured:.4g} (epoch 3: tested every 3 epochs)" in out.splitlines(), out
+    other = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    assert _json(capsys, "runs", "compare", run_id, other)["runs"][0]["final_test_loss"] == measured
+
+
 def test_ctrl_c_before_any_checkpoint_says_resume_starts_the_run_again(tmp_path, capsys, monkeypatch) -> None:
     """The line said 'goes on from the last checkpoint' also when a Ctrl-C came before the first epoch ended (no
     checkpoint); now it says the run starts again, and with one saved it names its epoch."""
