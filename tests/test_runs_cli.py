@@ -558,6 +558,18 @@ def test_resume_finds_a_runs_data_file_from_any_folder(tmp_path, capsys, monkeyp
     assert _json(capsys, "runs", "list", "--db", "x/gdlab.db")[0]["dataset"] == "ok2"
 
 
+def test_a_resumed_run_s_json_shows_its_data_file_as_typed(tmp_path, capsys, monkeypatch) -> None:
+    """config.dataset of a resumed run was the recorded absolute path; the uninterrupted run's is as typed."""
+    _small_csv(tmp_path / "ok2.csv")
+    monkeypatch.chdir(tmp_path)
+    fit = [*FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4"]
+    reference = _json(capsys, *fit, "--no-record")
+    run_id = _interrupted_fit(capsys, monkeypatch, *fit)
+    resumed = _json(capsys, "resume", run_id, "--no-progress")
+    assert resumed["config"]["dataset"] == reference["config"]["dataset"] == "ok2.csv"
+    assert resumed["final_train_loss"] == reference["final_train_loss"]  # the same data, found by its full path
+
+
 def test_resume_says_which_data_file_is_gone_or_changed_and_keeps_the_record(tmp_path, capsys, monkeypatch) -> None:
     (tmp_path / "x").mkdir()
     data = _small_csv(tmp_path / "x" / "ok2.csv")

@@ -58,11 +58,13 @@ class FitOptions:
 
 @dataclass(frozen=True)
 class RecordOptions:
-    """Where the run is recorded: db None records nothing; resume names a run to go on with."""
+    """Where the run is recorded: db None records nothing; resume names a run to go on with, and
+    dataset_file the file to load it from (its recorded absolute path; None: --dataset as typed)."""
 
     db: str | None = None
     checkpoint_every: int = 1
     resume: str | None = None
+    dataset_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def _train(
 ) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as loading:  # a file too small for a test split, say
         warnings.simplefilter("always")
-        data = load_data(options.dataset, options.target, options.task, model=options.model)
+        data = load_data(record.dataset_file or options.dataset, options.target, options.task, model=options.model)
     if jax.process_count() > 1:
         data = gd.distributed.shard(data)
     if batch_size is None:
@@ -225,7 +227,8 @@ def _fit_or_resume(
     try:
         if recorder is None:
             run = store.run(str(record.resume))
-            check_unchanged(options.dataset, run.dataset_fingerprint, data.fingerprint(), f"run {run.id}")
+            loaded = record.dataset_file or options.dataset
+            check_unchanged(loaded, run.dataset_fingerprint, data.fingerprint(), f"run {run.id}")
             return gd.resume(run.id, store, model, data, rule, **kwargs)
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
