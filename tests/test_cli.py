@@ -452,8 +452,29 @@ def test_a_data_file_s_errors_name_dataset_and_the_file(tmp_path: Path, capsys: 
 def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a,y\n1,0\n")
     summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")
-    assert summary["warnings"] == [("test_fraction 0.2 of 1 samples rounds down to no test sample: the test metrics "
-                                   "will be NaN (at least 5 samples give one; test_fraction=0 asks for none).")]
+    assert summary["warnings"] == [("the test split, 0.2 of the 1 samples, rounds down to no test sample: the test "
+                                   "metrics will be NaN (at least 5 samples give one).")]  # no --test-fraction
+
+
+def test_label_errors_of_a_data_file_name_what_the_command_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They named the library's n_classes and task="regression": the commands have no --n-classes."""
+    (tmp_path / "big.csv").write_text("a,y\n" + "".join(f"{i}.5,{i * 1000}\n" for i in range(40)))
+    (tmp_path / "neg.csv").write_text("a,y\n" + "".join(f"{i}.5,{i % 2 - 1}\n" for i in range(40)))
+    for args, expected in [
+        (["fit", "--dataset", "big.csv"],
+         ("y must be class labels 0, 1, 2, ... when its whole numbers are read as labels; its largest, 39000, would "
+          "make 39001 classes for 40 samples (pass --task regression if y is a quantity, or renumber the labels "
+          "0, 1, 2, ... if they are labels).")),
+        (["compare", "--dataset", "neg.csv"],
+         ("y labels must be in [0, 2) (2 classes: the largest label + 1, at least 2); got -1 at index 0 (whole "
+          "numbers read as class labels; pass --task regression if y is a quantity).")),
+    ]:
+        code, out, err = _run(capsys, *args)
+        assert (code, out, err) == (2, "", f"error: {expected}\n")
+    with pytest.raises(ValueError, match=r"\(n_classes=2\); got -1 .*pass task=\"regression\""):
+        gd.datasets.from_file(tmp_path / "neg.csv")  # the library keeps its own names
 
 
 def test_names_are_read_in_any_case(capsys: pytest.CaptureFixture[str]) -> None:
@@ -800,6 +821,23 @@ def test_sharpness_where_the_loss_overflows_says_lambda_max_is_not_measured(
     summary = strict_json(out)
     assert summary["lambda_max"] == "nan" and summary["stability_limit"] is None
     assert summary["verdict"].startswith("not measured: lambda_max is nan")  # it was "converges: ... < inf"
+
+
+def test_noise_scale_where_the_loss_overflows_says_it_is_not_measured(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It said B_simple inf ('all noise') and recommended the small batch, with numpy RuntimeWarnings."""
+    path = tmp_path / "huge.csv"  # features near 1e26: the squared loss overflows float32
+    path.write_text("a,y\n" + "".join(f"{i}e25,{i / 2 + 0.1}\n" for i in range(40)))
+    base = ("noise-scale", "--dataset", str(path), "--model", "linear", "--big-batch", "32", "--no-progress")
+    code, out, err = _run(capsys, *base, "--learning-rate", "0.1", "--json")
+    assert (code, err) == (0, "")
+    summary = strict_json(out)
+    assert summary["b_simple"] == summary["grad_norm_sq"] == "nan" and summary["interval"] == ["nan", "nan"]
+    assert summary["recommended_batch_size"] is None and summary["recommended_learning_rate"] is None
+    assert summary["note"].startswith("not measured: the gradients are not finite")
+    code, out, err = _run(capsys, *base)
+    assert (code, err) == (0, "") and "not measured" in out and "recommended" not in out
 
 
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(

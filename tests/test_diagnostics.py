@@ -11,7 +11,7 @@ import pytest
 
 import gdlab as gd
 from gdlab.engine.lr_finder import find_learning_rate
-from gdlab.engine.noise_scale import exact_noise_scale, noise_scale
+from gdlab.engine.noise_scale import estimate_from_norms, exact_noise_scale, noise_scale
 from gdlab.report.finder import suggestion_notes
 
 
@@ -288,6 +288,20 @@ def test_exact_noise_scale_in_closed_form_and_infinite_without_a_mean_gradient()
 
     assert exact_noise_scale(loss_fn, jnp.asarray(0.5), data) == pytest.approx(np.var(y) / 0.25, rel=1e-12)
     assert exact_noise_scale(loss_fn, jnp.asarray(0.0), data) == float("inf")
+
+
+def test_noise_scale_with_non_finite_gradients_is_nan_with_a_note_and_no_recommendation() -> None:
+    """The gradients overflow float32: it was B_simple inf ('all noise') and the small batch recommended."""
+    x = (np.arange(40.0) * 1e25)[:, None]
+    data = gd.datasets.from_arrays(x, np.arange(40.0) / 2 + 0.1, test_fraction=0.0)
+    result = noise_scale(gd.models.linear(), None, data, small_batch=16, big_batch=32, batches=8,
+                         learning_rate=0.1)
+    assert np.isnan([result.b_simple, *result.interval, result.grad_norm_sq, result.trace_sigma]).all()
+    assert result.recommended_batch_size is None and result.recommended_learning_rate is None
+    assert result.note is not None and result.note.startswith("not measured: the gradients are not finite")
+    assert np.isnan(estimate_from_norms(float("inf"), float("inf"), 16, 32, 40)).all()  # inf - inf warned
+    finite = noise_scale(gd.models.linear(), None, gd.datasets.load("linreg"), batches=4)
+    assert finite.note is None and finite.recommended_batch_size is not None
 
 
 @pytest.mark.parametrize(

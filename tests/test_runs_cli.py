@@ -333,6 +333,20 @@ def test_runs_show_prints_the_config_status_reason_and_a_loss_chart(tmp_path, ca
     assert shown["final"]["train_loss"] == summary["final_train_loss"]
 
 
+def test_runs_show_s_command_keeps_the_checkpoint_interval(capsys) -> None:
+    """It left out --checkpoint-every, so the command did not reproduce the run's checkpoints."""
+    run_id = _json(capsys, *FIT, "--epochs", "4", "--checkpoint-every", "2")["run_id"]
+    command = _json(capsys, "runs", "show", run_id)["command"]
+    assert command == "gdlab fit --dataset linreg --model linear --batch-size 100 --epochs 4 --checkpoint-every 2"
+    code, out, _ = _run(capsys, "runs", "show", run_id)
+    assert code == 0 and f"command: {command}" in out.splitlines()
+    again = _json(capsys, *command.split()[1:], "--no-progress")["run_id"]  # the command given works
+    with gd.store.open("gdlab.db") as store:
+        assert store.run(again).checkpoint_every == 2
+    plain = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    assert "--checkpoint-every" not in _json(capsys, "runs", "show", plain)["command"]  # the default left out
+
+
 def test_text_chart_draws_each_epoch_at_its_height() -> None:
     assert text_chart(np.array([3.0, 2.0, 1.0, 0.0]), height=4) == [
         "         3 |*",
@@ -476,6 +490,36 @@ def _interrupted_fit(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     return err.split("gdlab resume ")[1].split()[0]
 
 
+def test_an_interrupted_run_tested_every_nth_epoch_shows_its_last_measured_test_metrics(capsys, monkeypatch) -> None:
+    """Stopped after epoch 4 with --test-every 3: list, show and compare showed test_loss nan (epoch 4's, not
+    measured) rather than epoch 3's."""
+    fit = gd.fit
+
+    def stopped(*a: object, **k: object) -> gd.Result:
+        return fit(*a, **k, on_epoch=lambda checkpoint: _interrupt(checkpoint) if checkpoint.epoch == 4 else None)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(gd, "fit", stopped)
+        code, _, _ = _run(capsys, *FIT, "--epochs", "8", "--test-every", "3")
+    assert code == 130
+    with gd.store.open("gdlab.db") as store:
+        run_id = store.runs()[0].id
+        history = store.history(run_id)
+    assert len(history["test_loss"]) == 4 and np.isnan(history["test_loss"][3])
+    measured = float(history["test_loss"][2])  # epoch 3
+    assert np.isfinite(measured)
+    listed = _json(capsys, "runs", "list")[0]
+    assert (listed["status"], listed["final_test_loss"]) == ("interrupted", measured)
+    assert listed["final_train_loss"] == float(history["train_loss"][3])  # the train loss of epoch 4
+    code, out, _ = _run(capsys, "runs", "list")
+    assert code == 0 and f"{measured:.4g}" in out.splitlines()[1] and "nan" not in out
+    assert _json(capsys, "runs", "show", run_id)["final"]["test_loss"] == measured
+    code, out, _ = _run(capsys, "runs", "show", run_id)
+    assert code == 0 and f"  test_loss: {measured:.4g} (epoch 3: tested every 3 epochs)" in out.splitlines(), out
+    other = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    assert _json(capsys, "runs", "compare", run_id, other)["runs"][0]["final_test_loss"] == measured
+
+
 def test_ctrl_c_before_any_checkpoint_says_resume_starts_the_run_again(tmp_path, capsys, monkeypatch) -> None:
     """The line said 'goes on from the last checkpoint' also when a Ctrl-C came before the first epoch ended (no
     checkpoint); now it says the run starts again, and with one saved it names its epoch."""
@@ -512,6 +556,18 @@ def test_resume_finds_a_runs_data_file_from_any_folder(tmp_path, capsys, monkeyp
     for key in ("status", "epochs_run", "final_train_loss", "final_test_loss"):
         assert resumed[key] == reference[key], key
     assert _json(capsys, "runs", "list", "--db", "x/gdlab.db")[0]["dataset"] == "ok2"
+
+
+def test_a_resumed_run_s_json_shows_its_data_file_as_typed(tmp_path, capsys, monkeypatch) -> None:
+    """config.dataset of a resumed run was the recorded absolute path; the uninterrupted run's is as typed."""
+    _small_csv(tmp_path / "ok2.csv")
+    monkeypatch.chdir(tmp_path)
+    fit = [*FIT[:2], "ok2.csv", *FIT[3:], "--batch-size", "10", "--epochs", "4"]
+    reference = _json(capsys, *fit, "--no-record")
+    run_id = _interrupted_fit(capsys, monkeypatch, *fit)
+    resumed = _json(capsys, "resume", run_id, "--no-progress")
+    assert resumed["config"]["dataset"] == reference["config"]["dataset"] == "ok2.csv"
+    assert resumed["final_train_loss"] == reference["final_train_loss"]  # the same data, found by its full path
 
 
 def test_resume_says_which_data_file_is_gone_or_changed_and_keeps_the_record(tmp_path, capsys, monkeypatch) -> None:

@@ -138,8 +138,12 @@ def run_noise_scale(
     summary = {**r._asdict(), "interval": list(r.interval)}
     if not as_json:
         table = Table(title="gdlab noise-scale", show_header=False)
-        table.add_row("B_simple = tr(Sigma)/|G|^2", f"{r.b_simple:.4g} ({r.interval[0]:.4g} .. {r.interval[1]:.4g})")
-        table.add_row("recommended batch_size", str(r.recommended_batch_size))
+        if r.note is not None:  # non-finite gradients: no B_simple, no recommendation
+            table.add_row("B_simple = tr(Sigma)/|G|^2", r.note)
+        else:
+            table.add_row("B_simple = tr(Sigma)/|G|^2",
+                          f"{r.b_simple:.4g} ({r.interval[0]:.4g} .. {r.interval[1]:.4g})")
+            table.add_row("recommended batch_size", str(r.recommended_batch_size))
         if r.recommended_learning_rate is not None:
             table.add_row("recommended learning_rate",
                           f"{r.recommended_learning_rate:.4g} (linear scaling; use a warmup)")

@@ -17,6 +17,7 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.data_files import check_unchanged, file_record, is_file
+from gdlab.commands.data_messages import in_cli_words
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
@@ -57,11 +58,13 @@ class FitOptions:
 
 @dataclass(frozen=True)
 class RecordOptions:
-    """Where the run is recorded: db None records nothing; resume names a run to go on with."""
+    """Where the run is recorded: db None records nothing; resume names a run to go on with, and
+    dataset_file the file to load it from (its recorded absolute path; None: --dataset as typed)."""
 
     db: str | None = None
     checkpoint_every: int = 1
     resume: str | None = None
+    dataset_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _train(
 ) -> dict[str, Any]:
     with warnings.catch_warnings(record=True) as loading:  # a file too small for a test split, say
         warnings.simplefilter("always")
-        data = load_data(options.dataset, options.target, options.task, model=options.model)
+        data = load_data(record.dataset_file or options.dataset, options.target, options.task, model=options.model)
     if jax.process_count() > 1:
         data = gd.distributed.shard(data)
     if batch_size is None:
@@ -224,7 +227,8 @@ def _fit_or_resume(
     try:
         if recorder is None:
             run = store.run(str(record.resume))
-            check_unchanged(options.dataset, run.dataset_fingerprint, data.fingerprint(), f"run {run.id}")
+            loaded = record.dataset_file or options.dataset
+            check_unchanged(loaded, run.dataset_fingerprint, data.fingerprint(), f"run {run.id}")
             return gd.resume(run.id, store, model, data, rule, **kwargs)
         result = gd.fit(model, data, rule, record=recorder, **kwargs)
     except KeyboardInterrupt:
@@ -278,10 +282,15 @@ def _load_data(name: str, target: str | None, task: str | None) -> gd.Dataset:
                 f"got {name!r} ({why})."
             )
         try:
-            return gd.datasets.from_file(name, target=target, task=task)
+            with warnings.catch_warnings(record=True) as caught:  # a file too small for a test split, say
+                warnings.simplefilter("always")
+                data = gd.datasets.from_file(name, target=target, task=task)
         except ValueError as err:  # from_file's path and target: every command's dataset and target_column
-            message = re.sub(r"^target\b", "target_column", str(err))
+            message = re.sub(r"^target\b", "target_column", in_cli_words(str(err)))
             raise ValueError(re.sub(r"^path\b", "dataset", message)) from None
+        for warning in caught:
+            warnings.warn(in_cli_words(str(warning.message)), warning.category, stacklevel=3)
+        return data
     if name not in gd.datasets.NAMES:
         names = "{" + ", ".join(repr(n) for n in gd.datasets.NAMES) + "}"
         raise ValueError(f"dataset must be one of {names} or a .csv/.npz file path; got {name!r}.")

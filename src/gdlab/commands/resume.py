@@ -38,8 +38,8 @@ def run_resume(run_id: str, db: str, *, show_progress: bool, as_json: bool) -> d
             raise gd.store.StoreError(
                 f"run_id {run.id} was recorded with options this gdlab does not know ({err})."
             ) from None
-        options = replace(options, dataset=recorded_dataset(run.config, options.dataset, f"run {run.id}"))
-    record = RecordOptions(db=db, checkpoint_every=run.checkpoint_every, resume=run.id)
+        dataset_file = recorded_dataset(run.config, options.dataset, f"run {run.id}")  # options keep it as typed
+    record = RecordOptions(db=db, checkpoint_every=run.checkpoint_every, resume=run.id, dataset_file=dataset_file)
     return run_fit(options, show_progress=show_progress, as_json=as_json, record=record)
 
 

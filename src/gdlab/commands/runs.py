@@ -21,6 +21,7 @@ from gdlab.commands.json_output import json_text
 from gdlab.commands.reading import open_to_read
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
+from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
 from gdlab.store.records import flat_config, shortest_floats
 from gdlab.store.schedule_text import rate_and_schedule
@@ -37,8 +38,8 @@ def run_list(
     """The runs (newest first; not the members of sweeps) as dicts; a table unless as_json, with a line
     naming the sweeps the same filters list (gdlab runs list --sweeps ...), if any."""
     with open_to_read(db) as store:
-        rows = [brief(run, store.last_metrics(run.id)) for run in store.runs(status, dataset, since)
-                if run.kind != "sweep"]
+        rows = [brief(run, final_metrics(store, run, store.last_metrics(run.id)))
+                for run in store.runs(status, dataset, since) if run.kind != "sweep"]
         n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
@@ -67,6 +68,26 @@ def sweep_list(
                    "best_final_train_loss", "best_config"]
         _write(aligned(columns, [[_cell(row, c) for c in columns] for row in rows]) or ["(no sweeps)"])
     return rows
+
+
+def final_metrics(store: gd.store.Store, run: gd.store.Run, last: dict[str, float]) -> dict[str, float]:
+    """``last`` (the run's metrics at its last recorded epoch) with each test metric that epoch did not measure
+    (a run tested every n-th epoch, stopped between) taken from the last epoch that did (``tested_epoch``)."""
+    unmeasured = [name for name, value in last.items() if name.startswith("test_") and math.isnan(value)]
+    tested = tested_epoch(run)
+    if tested is None or not unmeasured:
+        return last
+    history = store.history(run.id)
+    return last | {name: float(history[name][tested - 1]) for name in unmeasured}
+
+
+def tested_epoch(run: gd.store.Run) -> int | None:
+    """The last epoch that measured the test metrics of a run tested every n-th epoch (``test_every``) when its
+    last recorded epoch did not (it stopped between); None when that epoch did, or none has yet."""
+    every, recorded = int(run.config.get("test_every", 1)), run.epochs_run
+    if every == 1 or recorded < every or is_test_epoch(recorded - 1, run.epochs, every):
+        return None
+    return recorded - recorded % every
 
 
 def sweep_brief(
@@ -110,12 +131,12 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         if isinstance(record, gd.store.Sweep):
             return _show_sweep(store, record, as_json)
         run = record
-        final = store.last_metrics(run.id)
+        final = final_metrics(store, run, store.last_metrics(run.id))
         history = store.history(run.id)
         finder = store.finder(run.id) if run.kind == "lr_finder" else None
     cli = run.config.get("cli")
     shown = {"run": asdict(run), "final": final,
-             "command": command_line(cli) if isinstance(cli, dict) else None}
+             "command": command_line(cli, run.checkpoint_every) if isinstance(cli, dict) else None}
     if finder is not None:
         shown["finder"] = finder_summary(finder)
     if not as_json:
@@ -124,14 +145,17 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
                     "epochs_run", "epochs", "steps_run", "checkpoint_every", "resumed",
                     "gdlab_version", "jax_version", "device", "pid", "host"):
             lines.append(f"  {key}: {getattr(run, key)}")
-        if isinstance(run.config.get("cli"), dict):
-            lines.append(f"command: {command_line(run.config['cli'])}")
+        if shown["command"] is not None:
+            lines.append(f"command: {shown['command']}")
         lines.append("config:")
         config = {k: v for k, v in run.config.items() if k != "cli"}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
         if final:  # a finder has no epochs: its steps are below
             lines.append("final:")
-            lines += [f"  {name}: {_text(value)}" for name, value in final.items()]
+            tested = tested_epoch(run)
+            lines += [f"  {name}: {_text(value)}" + (f" (epoch {tested}: tested every {run.config['test_every']} epochs)"
+                                                     if tested is not None and name.startswith("test_") else "")
+                      for name, value in final.items()]
         if "train_loss" in history:
             lines += ["train_loss:", *text_chart(history["train_loss"])]
         if finder is not None:
@@ -167,8 +191,8 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
     """A sweep: its status, reason, configuration and one line per member."""
     members = store.members(sweep.id)
     finals = store.member_last_metrics(sweep.id)
-    rows = [{**brief(run, finals[run.id]), "seed": run.seed, "momentum": run.config.get("momentum")}
-            for run in members]
+    rows = [{**brief(run, final_metrics(store, run, finals[run.id])), "seed": run.seed,
+             "momentum": run.config.get("momentum")} for run in members]
     shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}
     if sweep.status in ("interrupted", "failed"):  # what gdlab resume would train, and from which epoch
         shown["unfinished"] = [group._asdict() for group in gd.store.unfinished_groups(sweep.id, store)]
@@ -209,7 +233,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         twice = next((i for i in ids if ids.count(i) > 1), None)
         if twice is not None:
             raise ValueError(f"run_ids must name different runs; got {run_ids}, which name {twice} twice.")
-        rows = [brief(run, store.last_metrics(run.id)) for run in runs]
+        rows = [brief(run, final_metrics(store, run, store.last_metrics(run.id))) for run in runs]
     configs = [flat_config(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
     differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
@@ -320,13 +344,13 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def command_line(cli: dict[str, Any]) -> str:
-    """The gdlab fit command that gives these recorded options (defaults left out)."""
-    from gdlab.commands.fit import FitOptions
+def command_line(cli: dict[str, Any], checkpoint_every: int) -> str:
+    """The gdlab fit command that gives these recorded options and checkpoint interval (defaults left out)."""
+    from gdlab.commands.fit import FitOptions, RecordOptions
 
-    defaults = flat_config(asdict(FitOptions()))
+    defaults = flat_config(asdict(FitOptions())) | {"checkpoint_every": RecordOptions.checkpoint_every}
     words = ["gdlab", "fit"]
-    for key, value in flat_config(cli).items():
+    for key, value in (flat_config(cli) | {"checkpoint_every": checkpoint_every}).items():
         if value is None or (key in defaults and value == defaults[key]):
             continue
         flag = "--" + key.split(".")[-1].replace("_", "-")

@@ -46,11 +46,12 @@ class NoiseScale(NamedTuple):
     interval: tuple[float, float]
     grad_norm_sq: float  # |G|^2
     trace_sigma: float  # tr(Sigma)
-    recommended_batch_size: int
+    recommended_batch_size: int | None  # None when not measured
     recommended_learning_rate: float | None
     small_batch: int
     big_batch: int
     batches: int
+    note: str | None = None  # why B_simple was not measured (then NaN), else None
 
 
 def noise_scale(
@@ -76,6 +77,9 @@ def noise_scale(
     tuned for batch GD on all n_train samples) gives the recommended learning
     rate by linear scaling. The interval is a percentile
     bootstrap over the batches at the given confidence, cut at 0.
+
+    Gradients that are not finite (the loss overflows at params) measure nothing: B_simple, its
+    interval, |G|^2 and tr(Sigma) are NaN, there is no recommendation (None) and ``note`` says why.
     """
     small = check_int_range("small_batch", small_batch, 1, check_data(data).n_train)
     if not small < big_batch:
@@ -96,6 +100,8 @@ def noise_scale(
     rng = np.random.default_rng(check_int_range("seed", seed, 0, 2**32 - 1))
     norms = {b: _batch_norms(objective.loss, params, x, y, _draw(rng, data.n_train, b, batches)) for b in (small, big)}
     n = data.n_train
+    if not all(np.isfinite(norms[b].mean()) for b in (small, big)):
+        return _not_measured(small, big, batches)
     b_simple, g2, trace = estimate_from_norms(norms[small].mean(), norms[big].mean(), small, big, n)
     draws = rng.integers(0, batches, size=(bootstrap, batches))
     boot = np.array([estimate_from_norms(norms[small][d].mean(), norms[big][d].mean(), small, big, n)[0] for d in draws])
@@ -108,6 +114,16 @@ def noise_scale(
     recommended = int(min(max(1, round(b_simple)), n)) if np.isfinite(b_simple) and b_simple > 0 else small
     rate = None if learning_rate is None else learning_rate * recommended / base_batch
     return NoiseScale(b_simple, interval, g2, trace, recommended, rate, small, big, batches)
+
+
+NOT_MEASURED = ("not measured: the gradients are not finite at these params, the loss or its gradient overflows "
+                "(scale the features or targets)")
+
+
+def _not_measured(small: int, big: int, batches: int) -> NoiseScale:
+    """The result when a mean squared gradient norm is inf or NaN: nothing measured, nothing recommended."""
+    nan = float("nan")
+    return NoiseScale(nan, (nan, nan), nan, nan, None, None, small, big, batches, NOT_MEASURED)
 
 
 def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss: str | None = None) -> float:
@@ -126,7 +142,12 @@ def exact_noise_scale(model: Model | LossFn, params: Params, data: Dataset, loss
 def estimate_from_norms(
     small_sq: float, big_sq: float, small: int, big: int, n: int
 ) -> tuple[float, float, float]:
-    """(B_simple, |G|^2, tr(Sigma)) from E|g_small|^2 and E|g_big|^2 at batch sizes small and big of n."""
+    """(B_simple, |G|^2, tr(Sigma)) from E|g_small|^2 and E|g_big|^2 at batch sizes small and big of n.
+
+    NaN for all three when a norm is not finite (nothing measured); B_simple is inf when |G|^2 <= 0 (all noise).
+    """
+    if not (np.isfinite(small_sq) and np.isfinite(big_sq)):  # inf - inf warned and made B_simple inf
+        return float("nan"), float("nan"), float("nan")
     c_small, c_big = _c(small, n), _c(big, n)
     trace = (small_sq - big_sq) / (c_small - c_big)
     g2 = big_sq - c_big * trace
