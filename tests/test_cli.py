@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tomllib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -821,6 +822,21 @@ def test_sharpness_where_the_loss_overflows_says_lambda_max_is_not_measured(
     summary = strict_json(out)
     assert summary["lambda_max"] == "nan" and summary["stability_limit"] is None
     assert summary["verdict"].startswith("not measured: lambda_max is nan")  # it was "converges: ... < inf"
+
+
+def test_a_warning_of_any_command_is_one_line_not_pythons_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """gdlab fit printed the small file's warning as 'warning: ...'; sharpness, noise-scale and find-lr let
+    Python print it with its file, line and category, and the source line under it."""
+    path = tmp_path / "tiny.csv"  # 3 rows: the default test split rounds down to no test sample
+    path.write_text("a,b,label\n1,2,0\n2,3,1\n3,1,0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # as outside the tests (pytest turns warnings into errors)
+        code, _, err = _run(capsys, "sharpness", "--dataset", str(path), "--target-column", "label", "--no-progress")
+    assert code == 0
+    assert err.splitlines() == [("warning: the test split, 0.2 of the 3 samples, rounds down to no test sample: the test "
+                                "metrics will be NaN (at least 5 samples give one).")]
 
 
 def test_noise_scale_where_the_loss_overflows_says_it_is_not_measured(

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import sys
+import warnings
 from typing import Any
 
 import typer
@@ -660,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = app(args=args, prog_name="gdlab", standalone_mode=False)
+        with warnings.catch_warnings():  # a warning is one line, as an error is (gdlab fit prints its own)
+            warnings.showwarning = lambda message, *_: _warning(_in_options(str(message), args))
+            code = app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
@@ -769,6 +772,10 @@ def app_commands() -> list[str]:
 
 def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def _warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def run() -> None:
