@@ -688,6 +688,35 @@ def test_surfaces_refuses_bad_fields_aloud_and_leaves_no_stale_chart(page: Page)
     expect(plot).to_have_attribute("data-paths", "1")
 
 
+def _drag(page: Page, index: int, dy: float) -> None:
+    """Drag scatter point ``index`` by dy pixels (up when negative), in two moves, and wait for its answer."""
+    box = page.locator("#r-scatter circle").nth(index).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y + dy / 2)
+    page.mouse.move(x, y + dy)
+    with page.expect_response("**/api/regression"):
+        page.mouse.up()
+    expect(page.locator("#r-status")).not_to_have_attribute("data-state", "busy")
+
+
+def test_a_point_dragged_past_the_range_stops_at_its_edge_and_can_be_dragged_back(page: Page) -> None:
+    """Dragged past y = 100 the request was refused ("Points: coordinates must be within [-100, 100]") and the
+    scatter cleared: the point could not be dragged back."""
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    before = page.evaluate("() => R.data.points[0]")
+    _drag(page, 0, -8000)  # ~0.03 per pixel at the default points: y far past 100
+    assert page.locator("#r-status").get_attribute("data-state") == ""  # answered, no error
+    expect(page.locator("#r-scatter circle")).to_have_count(50)
+    moved = page.evaluate("() => R.data.points[0]")
+    assert moved[1] == 100 and moved[0] == pytest.approx(before[0], abs=0.05)  # held at the edge, straight up
+    _drag(page, 0, 100)  # back down: the chart is there to drag it
+    assert page.evaluate("() => R.data.points[0][1]") < 90
+
+
 def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> None:
     page.locator(".tab[data-tab=batches]").click()
     expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")

@@ -318,6 +318,8 @@ document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
 const R = { data: null, points: null, custom: false, seq: 0 };
 const SEED_MAX = 99999;  // the Seed field's max
+const POINT_MAX = 100;  // the server's range for a point's coordinates, [-100, 100]
+const inRange = (v) => Math.min(POINT_MAX, Math.max(-POINT_MAX, v));
 const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-batch size", learning_rate: "Learning rate",
                    epochs: "Epochs", points: "Points" };
 
@@ -445,11 +447,14 @@ function drawScatter() {
       const q = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
       return [q.x, q.y];
     };
-    c.onpointermove = (e) => { const [px, py] = toSvg(e); c.setAttribute("cx", px); c.setAttribute("cy", py); };
+    // the point where the pointer is, held inside the server's range (past it the request was refused and the
+    // scatter cleared: the point could not be dragged back)
+    const at = (e) => { const [px, py] = toSvg(e); return [ux(px), uy(py)].map(inRange); };
+    c.onpointermove = (e) => { const [x, y] = at(e); c.setAttribute("cx", sx(x)); c.setAttribute("cy", sy(y)); };
     c.onpointerup = (e) => {
       c.onpointermove = c.onpointerup = null;
-      const [px, py] = toSvg(e);
-      R.points = R.points.map((p, j) => (j === i ? [ux(px), uy(py)] : p));
+      const moved = at(e);
+      R.points = R.points.map((p, j) => (j === i ? moved : p));
       R.custom = true;
       runRegression();
     };
