@@ -727,6 +727,26 @@ def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> Non
     expect(page.locator("#r-batch-out")).to_have_text("10")
 
 
+def test_the_chosen_mini_batch_size_comes_back_when_points_rise_again(page: Page) -> None:
+    """Points lowered to 5 capped the slider at 5, and raised again it stayed at 5, not the 8 chosen."""
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 35 updates")  # 50 points, batch 8: 7 per epoch
+    page.locator("#r-n").fill("5")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")  # batch 5: one per epoch
+    expect(page.locator("#r-batch-out")).to_have_text("5")
+    page.locator("#r-n").fill("50")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 35 updates")  # batch 8 again, sent
+    expect(page.locator("#r-batch-out")).to_have_text("8")
+    expect(page.locator("#r-batch")).to_have_value("8")
+    page.locator("#r-n").fill("5")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")
+    page.locator("#r-batch").fill("4")  # a size chosen while capped is the new choice
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 10 updates")  # batch 4: two per epoch
+    page.locator("#r-n").fill("40")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 50 updates")  # batch 4: 10 per epoch
+    expect(page.locator("#r-batch")).to_have_value("4")
+
+
 def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(page: Page) -> None:
     page.locator(".tab[data-tab=train]").click()
     page.locator("#t-batch").fill("")

@@ -316,7 +316,9 @@ for (const id of ["s-steps", "s-formula"]) $(id).addEventListener("change", upda
 document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", updateSurface));
 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
-const R = { data: null, points: null, custom: false, seq: 0 };
+// batch: the mini-batch size the user chose; while Points is lower, Points is sent and shown, and the choice
+// comes back when Points rise again (the slider's own value, capped by its max, forgot it)
+const R = { data: null, points: null, custom: false, seq: 0, batch: +$("r-batch").value };
 const SEED_MAX = 99999;  // the Seed field's max
 const POINT_MAX = 100;  // the server's range for a point's coordinates, [-100, 100]
 const inRange = (v) => Math.min(POINT_MAX, Math.max(-POINT_MAX, v));
@@ -325,7 +327,7 @@ const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-
 
 function regressionRequest() {
   const n = +$("r-n").value;
-  const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
+  const batch = Math.min(R.batch, R.custom ? R.points.length : n);
   return {
     n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, SEED_MAX), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
@@ -352,7 +354,8 @@ async function runRegression() {
     clearRegression();
     return;
   }
-  $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
+  $("r-batch").max = req.points ? req.points.length : req.n;
+  $("r-batch").value = req.batch_size;  // the size sent: the choice, or Points while it is lower
   for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
@@ -468,6 +471,7 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
     $(`${id}-out`).textContent = id === "r-lr" ? fmt(Math.pow(10, +$(id).value)) : $(id).value;
   });
 }
+$("r-batch").addEventListener("input", () => { R.batch = +$("r-batch").value; });
 $("r-run").addEventListener("click", runRegression);
 for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
 // the next seed, back to 0 after the field's largest (99999 + 1 was refused by the page's own check)
@@ -745,7 +749,7 @@ const PRESETS = {
     document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
     updateSurface();
   },
-  batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
+  batches() { showTab("batches"); R.batch = 8; runRegression(); },
   schedule() {
     showTab("train");
     $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
