@@ -574,6 +574,20 @@ def test_the_runs_list_shows_a_library_runs_learning_rate(client: TestClient, db
     assert (mine["learning_rate"], mine["schedule"]) == (0.05, "cosine")
 
 
+def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(client: TestClient, db: Path) -> None:
+    """A run of batch_size 'full' (gdlab fit --batch-size full) was listed with the n_train it resolved to; one
+    given that number, or a library run (no options recorded), is listed with the number."""
+    data = gd.datasets.linreg(n=64)
+    ids = []
+    for extra in ({"cli": {"batch_size": "full"}}, {"cli": {"batch_size": str(data.n_train)}}, {}):
+        with gd.store.open(db) as store:
+            gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size="full", epochs=1,
+                   record=store.recorder(extra=extra))
+            ids.append(store.last_run_id)
+    listed = {r["id"]: r["batch_size"] for r in client.get("/api/runs").json()["runs"]}
+    assert [listed[i] for i in ids] == ["full", data.n_train, data.n_train]
+
+
 def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:
     body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
     job = client.post("/api/train", json=body).json()["job"]

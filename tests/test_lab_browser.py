@@ -767,6 +767,20 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")
 
 
+def test_a_full_batch_run_is_listed_as_batch_all_data_not_its_sample_count(page: Page) -> None:
+    """The variant "batch (all data)" was listed as "batch size 800" (4000 on MNIST-1D): the size it resolved to."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("full")
+    page.locator("#t-epochs").fill("1")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    run_id = page.locator("#t-status").inner_text().split("(run ")[1].rstrip(")")
+    page.locator("#t-runs-box summary").click()
+    label = page.locator(f"#t-runs label:has(input[value='{run_id}'])")
+    expect(label).to_contain_text("learning rate 0.05, batch (all data)")
+    expect(label).not_to_contain_text("batch size")
+
+
 def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page: Page) -> None:
     """Hidden sizes were checked for linear and logistic models too ('hidden: List should have at least 1
     item'), "64,abc" became [64] in silence, the Model list offered linear for MNIST-1D (refused with a 400),

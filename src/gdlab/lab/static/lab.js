@@ -708,7 +708,7 @@ async function loadRuns() {
     if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
       `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
-      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}${r.schedule && r.schedule !== "constant" ? ` (${esc(r.schedule)})` : ""}, batch size ${esc(r.batch_size ?? "–")}</label>`).join("") : "<p>No recorded runs yet.</p>";
+      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}${r.schedule && r.schedule !== "constant" ? ` (${esc(r.schedule)})` : ""}, ${r.batch_size === "full" ? "batch (all data)" : `batch size ${esc(r.batch_size ?? "–")}`}</label>`).join("") : "<p>No recorded runs yet.</p>";
     $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
     if (seq === T.listSeq) $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
