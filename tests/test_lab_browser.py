@@ -974,6 +974,28 @@ def test_sliders_have_names_keyboard_steps_of_a_twentieth_decade_and_tabs_are_ta
     assert [t.get_attribute("tabindex") for t in tabs.all()] == ["0", "-1", "-1", "-1"]  # one tab stop
 
 
+def test_a_path_stuck_where_f_underflows_is_stalled_and_where_f_overflows_is_grey(page: Page, tmp_path: Path) -> None:
+    """exp(100*x) from (-2, 2): "converges ... settled at f = 0" (the gradient underflowed to 0 in float32), and the
+    contour blank where f overflows, with the y = 0 axis line across the blank like a contour line."""
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    page.locator("#s-formula").fill("exp(100*x)")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "stalled")
+    expect(page.locator("#s-verdict")).to_contain_text("no minimum is shown")
+    expect(page.locator("#s-info")).to_contain_text("Grey: f is not a finite number there")
+    grey = page.evaluate("() => { const t = document.getElementById('s-plot').data.find(t => t.type === 'heatmap');"
+                         " return t && t.x.filter((x, j) => t.z[0][j] === 1); }")
+    assert grey and min(grey) == pytest.approx(0.9, abs=0.05) and max(grey) == 3  # exp(100*x) > 3.4e38 past 0.887
+    assert page.evaluate("() => document.getElementById('s-plot').layout.yaxis.zeroline") is False
+    page.screenshot(path=str(tmp_path / "stalled.png"))
+    page.locator("#s-formula").fill("x^2 + 3*y^2")  # finite everywhere: no grey, no note
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "converges")
+    expect(page.locator("#s-info")).not_to_contain_text("Grey")
+    assert page.evaluate("() => document.getElementById('s-plot').data.some(t => t.type === 'heatmap')") is False
+
+
 def test_the_info_line_agrees_with_the_verdict_on_a_formula_undefined_at_the_start(page: Page) -> None:
     """log(x) at the start (-2, 2): the verdict said 'undefined' and the info line 'diverged at step 1'."""
     expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")

@@ -210,6 +210,9 @@ function contourZ(z) {
   return z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
 }
 
+const NOT_FINITE = "#cfcfcf";  // the contour's cells where f is not a finite number
+function unfinite(grid) { return grid.z.some((row) => row.includes(null)); }
+
 function drawSurface() {
   const d = S.data;
   const traces = [];
@@ -217,6 +220,10 @@ function drawSurface() {
     traces.push({ type: "contour", x: d.grid.x, y: d.grid.y, z: contourZ(d.grid.z), ncontours: 28,
                   colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
                   contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } });
+    if (unfinite(d.grid)) {  // where f is not finite the contour is blank (the y = 0 axis line ran across it): grey
+      traces.push({ type: "heatmap", x: d.grid.x, y: d.grid.y, z: d.grid.z.map((row) => row.map((v) => (v === null ? 1 : null))),
+                    colorscale: [[0, NOT_FINITE], [1, NOT_FINITE]], showscale: false, hoverinfo: "skip" });
+    }
   }
   for (const p of d.paths) {
     const pts = p.points.slice(0, S.shown + 1);
@@ -230,8 +237,9 @@ function drawSurface() {
   // the legend below the axes (inside, it covered the start at the top left)
   const layout = {
     margin: { l: 40, r: 10, t: 30, b: 60 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
-    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain" },
-    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+    // no zero lines: under the contour they never showed, and one ran across a blank edge like a contour line
+    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain", zeroline: false },
+    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain", zeroline: false },
     legend: { orientation: "h", x: 0.5, xanchor: "center", y: 0, yref: "container", yanchor: "bottom" },
     uirevision: d.surface,
   };
@@ -272,7 +280,8 @@ function showVerdicts() {
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
     : d.f_at_start === null ? `f is not defined at the start (${d.start.map(fmt).join(", ")}).<br>`
-    : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ");
+    : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ") +
+    (d.grid && unfinite(d.grid) ? "<br>Grey: f is not a finite number there (past float32's 3.4e38, or not defined)." : "");
 }
 
 function markSlider() {
