@@ -154,7 +154,8 @@ def test_the_named_surfaces_grids_and_paths(client: TestClient) -> None:
 
 
 WHY = {"converges": "it has settled", "descending": "still descending", "oscillates": "f went up",
-       "diverges": "left |x|, |y| <= 1e6", "unbounded": "unbounded below", "undefined": "not defined"}
+       "diverges": "left |x|, |y| <= 1e6", "unbounded": "unbounded below", "undefined": "not defined",
+       "stalled": "cannot move"}
 """The words in a path verdict's explanation that belong to its verdict word (and to no other)."""
 
 
@@ -265,6 +266,37 @@ def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
     assert [v["verdict"] for v in out["verdicts"]] == ["undefined", "undefined"]
     assert "not defined" in out["verdicts"][0]["why"] and out["f_at_start"] is None
     assert path_verdict("plain", np.array([np.nan]), 0.0, 1, 100)["verdict"] == "undefined"
+
+
+@pytest.mark.parametrize(("text", "start", "learning_rate", "verdict"), [
+    ("exp(100*x)", None, 0.05, "stalled"),  # f(-2, 2) = exp(-200) underflows to 0: no slope, no minimum
+    ("exp(100*x)", [0.0, 0.0], 0.05, "stalled"),  # one step to x = -5, where it underflows
+    ("x^2 + y^2", None, 0.5, "converges"),  # at (0, 0) exactly after one step: no slope, but curvature 2
+    ("x^4 + y^4", [0.0, 0.0], 0.05, "converges"),  # no slope, no curvature, but f rises every way
+    ("0*x + 1", None, 0.05, "converges"),  # flat everywhere
+])
+def test_no_slope_in_float32_on_a_surface_that_is_not_flat_is_stalled_not_converged(
+    client: TestClient, text: str, start: list[float] | None, learning_rate: float, verdict: str
+) -> None:
+    """exp(100*x) from (-2, 2): "converges ... settled at f = 0", its gradient underflowed to 0 in float32."""
+    out = _surface(client, surface="formula", formula=text, learning_rate=learning_rate, steps=100,
+                   **({"start": start} if start else {}))
+    said = out["verdicts"][0]
+    assert said["verdict"] == verdict, said
+    assert WHY[verdict] in said["why"] and not any(WHY[v] in said["why"] for v in WHY if v != verdict), said
+    if verdict == "stalled":
+        assert out["paths"][0]["values"][-1] == 0 and "f = 0 here" in said["why"], said
+
+
+def test_path_verdict_is_stalled_only_with_no_slope_and_a_point_where_f_differs() -> None:
+    f = np.zeros(11)
+    beside = (np.array([-0.25, 2.0]), 2.3e-10)
+    said = path_verdict("plain", f, 0.0, None, 10, None, beside)
+    assert said["verdict"] == "stalled" and "2.3e-10 at (-0.25, 2)" in said["why"], said
+    assert path_verdict("plain", f, 0.0, None, 10)["verdict"] == "converges"  # f flat around: nothing beside
+    assert path_verdict("plain", f, 1e-4, None, 10, None, beside)["verdict"] == "converges"  # a slope it reads
+    assert "not a finite number at (8, 2)" in path_verdict("plain", f, 0.0, None, 10, None,
+                                                            (np.array([8.0, 2.0]), math.nan))["why"]
 
 
 def test_the_saddle_with_momentum_runs_off_to_minus_infinity(client: TestClient) -> None:
@@ -572,6 +604,20 @@ def test_the_runs_list_shows_a_library_runs_learning_rate(client: TestClient, db
         run_id = store.last_run_id
     (mine,) = [r for r in client.get("/api/runs").json()["runs"] if r["id"] == run_id]
     assert (mine["learning_rate"], mine["schedule"]) == (0.05, "cosine")
+
+
+def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(client: TestClient, db: Path) -> None:
+    """A run of batch_size 'full' (gdlab fit --batch-size full) was listed with the n_train it resolved to; one
+    given that number, or a library run (no options recorded), is listed with the number."""
+    data = gd.datasets.linreg(n=64)
+    ids = []
+    for extra in ({"cli": {"batch_size": "full"}}, {"cli": {"batch_size": str(data.n_train)}}, {}):
+        with gd.store.open(db) as store:
+            gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size="full", epochs=1,
+                   record=store.recorder(extra=extra))
+            ids.append(store.last_run_id)
+    listed = {r["id"]: r["batch_size"] for r in client.get("/api/runs").json()["runs"]}
+    assert [listed[i] for i in ids] == ["full", data.n_train, data.n_train]
 
 
 def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:

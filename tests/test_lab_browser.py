@@ -688,6 +688,35 @@ def test_surfaces_refuses_bad_fields_aloud_and_leaves_no_stale_chart(page: Page)
     expect(plot).to_have_attribute("data-paths", "1")
 
 
+def _drag(page: Page, index: int, dy: float) -> None:
+    """Drag scatter point ``index`` by dy pixels (up when negative), in two moves, and wait for its answer."""
+    box = page.locator("#r-scatter circle").nth(index).bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y + dy / 2)
+    page.mouse.move(x, y + dy)
+    with page.expect_response("**/api/regression"):
+        page.mouse.up()
+    expect(page.locator("#r-status")).not_to_have_attribute("data-state", "busy")
+
+
+def test_a_point_dragged_past_the_range_stops_at_its_edge_and_can_be_dragged_back(page: Page) -> None:
+    """Dragged past y = 100 the request was refused ("Points: coordinates must be within [-100, 100]") and the
+    scatter cleared: the point could not be dragged back."""
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    before = page.evaluate("() => R.data.points[0]")
+    _drag(page, 0, -8000)  # ~0.03 per pixel at the default points: y far past 100
+    assert page.locator("#r-status").get_attribute("data-state") == ""  # answered, no error
+    expect(page.locator("#r-scatter circle")).to_have_count(50)
+    moved = page.evaluate("() => R.data.points[0]")
+    assert moved[1] == 100 and moved[0] == pytest.approx(before[0], abs=0.05)  # held at the edge, straight up
+    _drag(page, 0, 100)  # back down: the chart is there to drag it
+    assert page.evaluate("() => R.data.points[0][1]") < 90
+
+
 def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> None:
     page.locator(".tab[data-tab=batches]").click()
     expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
@@ -696,6 +725,26 @@ def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> Non
     page.locator("#r-n").fill("10")  # fewer points than the batch: the batch is 10 now, and says so
     expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")
     expect(page.locator("#r-batch-out")).to_have_text("10")
+
+
+def test_the_chosen_mini_batch_size_comes_back_when_points_rise_again(page: Page) -> None:
+    """Points lowered to 5 capped the slider at 5, and raised again it stayed at 5, not the 8 chosen."""
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 35 updates")  # 50 points, batch 8: 7 per epoch
+    page.locator("#r-n").fill("5")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")  # batch 5: one per epoch
+    expect(page.locator("#r-batch-out")).to_have_text("5")
+    page.locator("#r-n").fill("50")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 35 updates")  # batch 8 again, sent
+    expect(page.locator("#r-batch-out")).to_have_text("8")
+    expect(page.locator("#r-batch")).to_have_value("8")
+    page.locator("#r-n").fill("5")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")
+    page.locator("#r-batch").fill("4")  # a size chosen while capped is the new choice
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 10 updates")  # batch 4: two per epoch
+    page.locator("#r-n").fill("40")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 50 updates")  # batch 4: 10 per epoch
+    expect(page.locator("#r-batch")).to_have_value("4")
 
 
 def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(page: Page) -> None:
@@ -716,6 +765,20 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     page.locator("#t-runs-box summary").click()
     expect(page.locator("#t-runs label").first).to_contain_text("1 epochs, learning rate 0.02, batch size 25")
+
+
+def test_a_full_batch_run_is_listed_as_batch_all_data_not_its_sample_count(page: Page) -> None:
+    """The variant "batch (all data)" was listed as "batch size 800" (4000 on MNIST-1D): the size it resolved to."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-variant").select_option("full")
+    page.locator("#t-epochs").fill("1")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    run_id = page.locator("#t-status").inner_text().split("(run ")[1].rstrip(")")
+    page.locator("#t-runs-box summary").click()
+    label = page.locator(f"#t-runs label:has(input[value='{run_id}'])")
+    expect(label).to_contain_text("learning rate 0.05, batch (all data)")
+    expect(label).not_to_contain_text("batch size")
 
 
 def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page: Page) -> None:
@@ -909,6 +972,28 @@ def test_sliders_have_names_keyboard_steps_of_a_twentieth_decade_and_tabs_are_ta
     expect(surfaces).to_have_attribute("aria-selected", "true")
     expect(page.locator("#surfaces")).to_be_visible()
     assert [t.get_attribute("tabindex") for t in tabs.all()] == ["0", "-1", "-1", "-1"]  # one tab stop
+
+
+def test_a_path_stuck_where_f_underflows_is_stalled_and_where_f_overflows_is_grey(page: Page, tmp_path: Path) -> None:
+    """exp(100*x) from (-2, 2): "converges ... settled at f = 0" (the gradient underflowed to 0 in float32), and the
+    contour blank where f overflows, with the y = 0 axis line across the blank like a contour line."""
+    expect(page.locator("#s-plot")).to_have_attribute("data-paths", "1")
+    page.locator("#s-surface").select_option("formula")
+    page.locator("#s-formula").fill("exp(100*x)")
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "stalled")
+    expect(page.locator("#s-verdict")).to_contain_text("no minimum is shown")
+    expect(page.locator("#s-info")).to_contain_text("Grey: f is not a finite number there")
+    grey = page.evaluate("() => { const t = document.getElementById('s-plot').data.find(t => t.type === 'heatmap');"
+                         " return t && t.x.filter((x, j) => t.z[0][j] === 1); }")
+    assert grey and min(grey) == pytest.approx(0.9, abs=0.05) and max(grey) == 3  # exp(100*x) > 3.4e38 past 0.887
+    assert page.evaluate("() => document.getElementById('s-plot').layout.yaxis.zeroline") is False
+    page.screenshot(path=str(tmp_path / "stalled.png"))
+    page.locator("#s-formula").fill("x^2 + 3*y^2")  # finite everywhere: no grey, no note
+    page.locator("#s-formula").dispatch_event("change")
+    expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "converges")
+    expect(page.locator("#s-info")).not_to_contain_text("Grey")
+    assert page.evaluate("() => document.getElementById('s-plot').data.some(t => t.type === 'heatmap')") is False
 
 
 def test_the_info_line_agrees_with_the_verdict_on_a_formula_undefined_at_the_start(page: Page) -> None:

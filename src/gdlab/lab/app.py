@@ -124,8 +124,15 @@ def runs(request: Request, limit: int = 50) -> dict[str, Any]:
         rows = [{"id": r.id, "model": r.model, "dataset": r.dataset, "status": r.status,
                  "created_at": r.created_at, "epochs_run": r.epochs_run,
                  **dict(zip(("learning_rate", "schedule"), rate_and_schedule(r.config))),  # as runs list shows them
-                 "batch_size": r.config.get("batch_size")} for r in store.runs()[:limit]]
+                 "batch_size": _batch_size(r.config)} for r in store.runs()[:limit]]
     return {"db": db, "runs": rows}
+
+
+def _batch_size(config: dict[str, Any]) -> Any:
+    """A run's batch size as chosen: "full" for batch gradient descent (recorded as the number of training
+    samples, it read as a mini-batch of 4000), from the lab's or gdlab fit's options; else as recorded."""
+    chosen = [given.get("batch_size") for given in (config.get("lab"), config.get("cli")) if isinstance(given, dict)]
+    return "full" if "full" in chosen else config.get("batch_size")
 
 
 @router.get("/api/runs/{run_id}")

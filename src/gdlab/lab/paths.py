@@ -13,6 +13,7 @@ stops being finite: that is divergence.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -117,6 +118,30 @@ def values_ahead(surf: Surface, shape: tuple[float, float], points: np.ndarray) 
         return np.empty(0)
     at = (last + np.outer(AHEAD, step / length)).astype(np.float32)
     return np.asarray(_on_grid(surf.fn)(at[:, 0], at[:, 1], np.asarray(shape, np.float32)), np.float64)
+
+
+AROUND = 10.0 ** np.arange(-2.0, 6.01, 0.25)
+"""Distances from a point, along +x, -x, +y and -y, at which f is read to see whether it is flat there."""
+
+
+def differs_around(surf: Surface, shape: tuple[float, float], at: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The nearest point at an AROUND distance from ``at`` (along an axis) where f differs from f(at), preferring
+    a finite value (nan: f is not finite there at any of them); None where f equals f(at) at all of them, or
+    where f rises along all four axis directions (at the nearest distance): a minimum float32 can see."""
+    centre = np.asarray(at, np.float32)
+    axes = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)
+    probes = (centre + AROUND[:, None, None].astype(np.float32) * axes).reshape(-1, 2)  # nearest first
+    grid = _on_grid(surf.fn)
+    here = float(np.asarray(grid(centre[None, 0], centre[None, 1], np.asarray(shape, np.float32)))[0])
+    values = np.asarray(grid(probes[:, 0], probes[:, 1], np.asarray(shape, np.float32)), np.float64)
+    finite = np.isfinite(values)
+    if np.all(values[:4] > here):
+        return None
+    for candidates in (finite & (values != here), ~finite):
+        if candidates.any():
+            i = int(np.argmax(candidates))
+            return probes[i], float(values[i]) if finite[i] else math.nan
+    return None
 
 
 def hessian_eigenvalues(surf: Surface, shape: tuple[float, float], at: tuple[float, float]) -> np.ndarray:

@@ -15,6 +15,7 @@ gradient descent is 2/(mu + L), with rho = (L - mu)/(L + mu).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -80,9 +81,11 @@ def quadratic_verdict(
 
 
 def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
-                 steps: int, ahead: np.ndarray | None = None) -> dict[str, Any]:
+                 steps: int, ahead: np.ndarray | None = None,
+                 beside: tuple[np.ndarray, float] | None = None) -> dict[str, Any]:
     """Verdict for a path on a surface with no closed form, read from the path itself (and from ``ahead``,
-    f read at growing distances along its last heading, paths.values_ahead).
+    f read at growing distances along its last heading, paths.values_ahead; and from ``beside``, a point near
+    the last one where f differs, given when the gradient and the Hessian there are exactly 0 in float32).
 
     undefined   f is not a finite number at the start
     unbounded   f fell from f_0 to its lowest value at the last point, and faster at the end than at
@@ -90,6 +93,10 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
                 or it fell on every step and f keeps falling ahead of it, to more than
                 RUNS_OFF*(1 + |f_0|) below the last point (f = x: a constant slope, no minimum)
     diverges    it left the box (or f stopped being finite) at step diverged_at
+    stalled     |grad f| = 0 and the Hessian = 0 at the last point, yet f differs near it (``beside``,
+                paths.differs_around: not where f rises every way): the path cannot move, and float32
+                cannot tell a flat floor from a slope too slight for it (exp(100*x) at x = -2 underflows
+                to 0, with no minimum that way): no minimum is shown
     converges   |grad f| < SETTLED at the last point
     oscillates  not settled, and f_{k+1} > f_k on some step
     descending  not settled, and f fell on every step: not yet converged within the steps
@@ -107,6 +114,13 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
             f"the iterate left |x|, |y| <= 1e6 (or f stopped being finite) at step {diverged_at}: "
             "the rate is too large for the curvature it met, or f has no minimum that way")}
     last = float(values[-1])
+    if grad_norm == 0.0 and beside is not None:
+        there = "not a finite number" if math.isnan(beside[1]) else f"{beside[1]:.4g}"
+        return {"optimizer": optimizer, "verdict": "stalled", "why": (
+            f"after {steps} steps the gradient and the curvature read exactly 0 in float32, yet f is not flat: "
+            f"f = {last:.4g} here and {there} at ({beside[0][0]:.4g}, {beside[0][1]:.4g}); the path cannot move, "
+            "and float32 cannot tell a flat floor from a slope too slight for it (f's values underflow, as "
+            "exp(100*x) does far left, with no minimum that way): no minimum is shown")}
     if grad_norm < SETTLED:
         return {"optimizer": optimizer, "verdict": "converges", "why": (
             f"after {steps} steps the gradient norm is {grad_norm:.2e} < {SETTLED:g}: "

@@ -36,7 +36,9 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
         else:
             slope = paths.gradient_norm(surf, shape, run.points[-1]) if len(run.points) else math.inf
             ahead = paths.values_ahead(surf, shape, run.points)
-            found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps, ahead))
+            beside = _beside(surf, shape, run.points[-1]) if slope == 0.0 else None
+            found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps, ahead,
+                                               beside))
     curvature = paths.hessian_eigenvalues(surf, shape, start)
     return {
         "surface": req.surface,
@@ -53,6 +55,14 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
         "curvature_at_start": rounded(curvature),
         "f_at_start": rounded(runs[0].values[0]) if len(runs[0].values) else None,
     }
+
+
+def _beside(surf: Any, shape: tuple[float, float], at: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Where f differs near a point with no slope and no curvature in float32 (None: f is flat there, or it
+    curves: a real critical point)."""
+    if np.any(paths.hessian_eigenvalues(surf, shape, tuple(at)) != 0):
+        return None
+    return paths.differs_around(surf, shape, at)
 
 
 def regression_view(req: RegressionRequest) -> dict[str, Any]:

@@ -210,6 +210,9 @@ function contourZ(z) {
   return z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
 }
 
+const NOT_FINITE = "#cfcfcf";  // the contour's cells where f is not a finite number
+function unfinite(grid) { return grid.z.some((row) => row.includes(null)); }
+
 function drawSurface() {
   const d = S.data;
   const traces = [];
@@ -217,6 +220,10 @@ function drawSurface() {
     traces.push({ type: "contour", x: d.grid.x, y: d.grid.y, z: contourZ(d.grid.z), ncontours: 28,
                   colorscale: LIGHT, showscale: false, hoverinfo: "x+y",
                   contours: { coloring: "heatmap" }, line: { width: 0.8, color: "#0004" } });
+    if (unfinite(d.grid)) {  // where f is not finite the contour is blank (the y = 0 axis line ran across it): grey
+      traces.push({ type: "heatmap", x: d.grid.x, y: d.grid.y, z: d.grid.z.map((row) => row.map((v) => (v === null ? 1 : null))),
+                    colorscale: [[0, NOT_FINITE], [1, NOT_FINITE]], showscale: false, hoverinfo: "skip" });
+    }
   }
   for (const p of d.paths) {
     const pts = p.points.slice(0, S.shown + 1);
@@ -230,8 +237,9 @@ function drawSurface() {
   // the legend below the axes (inside, it covered the start at the top left)
   const layout = {
     margin: { l: 40, r: 10, t: 30, b: 60 }, title: { text: `f = ${esc(d.text)}`, font: { size: 13 } },
-    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain" },
-    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+    // no zero lines: under the contour they never showed, and one ran across a blank edge like a contour line
+    xaxis: { range: [d.view[0], d.view[1]], constrain: "domain", zeroline: false },
+    yaxis: { range: [d.view[2], d.view[3]], scaleanchor: "x", scaleratio: 1, constrain: "domain", zeroline: false },
     legend: { orientation: "h", x: 0.5, xanchor: "center", y: 0, yref: "container", yanchor: "bottom" },
     uirevision: d.surface,
   };
@@ -272,7 +280,8 @@ function showVerdicts() {
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
       `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
     : d.f_at_start === null ? `f is not defined at the start (${d.start.map(fmt).join(", ")}).<br>`
-    : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ");
+    : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ") +
+    (d.grid && unfinite(d.grid) ? "<br>Grey: f is not a finite number there (past float32's 3.4e38, or not defined)." : "");
 }
 
 function markSlider() {
@@ -316,14 +325,18 @@ for (const id of ["s-steps", "s-formula"]) $(id).addEventListener("change", upda
 document.querySelectorAll(".s-opt").forEach((c) => c.addEventListener("change", updateSurface));
 
 // ------------------------------------------------------------------ batch / SGD / mini-batch
-const R = { data: null, points: null, custom: false, seq: 0 };
+// batch: the mini-batch size the user chose; while Points is lower, Points is sent and shown, and the choice
+// comes back when Points rise again (the slider's own value, capped by its max, forgot it)
+const R = { data: null, points: null, custom: false, seq: 0, batch: +$("r-batch").value };
 const SEED_MAX = 99999;  // the Seed field's max
+const POINT_MAX = 100;  // the server's range for a point's coordinates, [-100, 100]
+const inRange = (v) => Math.min(POINT_MAX, Math.max(-POINT_MAX, v));
 const R_LABELS = { n: "Points", noise: "Noise", seed: "Seed", batch_size: "Mini-batch size", learning_rate: "Learning rate",
                    epochs: "Epochs", points: "Points" };
 
 function regressionRequest() {
   const n = +$("r-n").value;
-  const batch = Math.min(+$("r-batch").value, R.custom ? R.points.length : n);
+  const batch = Math.min(R.batch, R.custom ? R.points.length : n);
   return {
     n, noise: +$("r-noise").value, seed: wholeNumber("r-seed", "Seed", 0, SEED_MAX), batch_size: batch,
     learning_rate: Math.pow(10, +$("r-lr").value), epochs: +$("r-epochs").value,
@@ -350,7 +363,8 @@ async function runRegression() {
     clearRegression();
     return;
   }
-  $("r-batch").max = req.points ? req.points.length : req.n;  // the slider's value follows it down
+  $("r-batch").max = req.points ? req.points.length : req.n;
+  $("r-batch").value = req.batch_size;  // the size sent: the choice, or Points while it is lower
   for (const id of ["r-n", "r-noise", "r-epochs"]) $(`${id}-out`).textContent = $(id).value;
   $("r-batch-out").textContent = req.batch_size;
   $("r-lr-out").textContent = fmt(req.learning_rate);
@@ -445,11 +459,14 @@ function drawScatter() {
       const q = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
       return [q.x, q.y];
     };
-    c.onpointermove = (e) => { const [px, py] = toSvg(e); c.setAttribute("cx", px); c.setAttribute("cy", py); };
+    // the point where the pointer is, held inside the server's range (past it the request was refused and the
+    // scatter cleared: the point could not be dragged back)
+    const at = (e) => { const [px, py] = toSvg(e); return [ux(px), uy(py)].map(inRange); };
+    c.onpointermove = (e) => { const [x, y] = at(e); c.setAttribute("cx", sx(x)); c.setAttribute("cy", sy(y)); };
     c.onpointerup = (e) => {
       c.onpointermove = c.onpointerup = null;
-      const [px, py] = toSvg(e);
-      R.points = R.points.map((p, j) => (j === i ? [ux(px), uy(py)] : p));
+      const moved = at(e);
+      R.points = R.points.map((p, j) => (j === i ? moved : p));
       R.custom = true;
       runRegression();
     };
@@ -463,6 +480,7 @@ for (const id of ["r-n", "r-noise", "r-batch", "r-lr", "r-epochs"]) {
     $(`${id}-out`).textContent = id === "r-lr" ? fmt(Math.pow(10, +$(id).value)) : $(id).value;
   });
 }
+$("r-batch").addEventListener("input", () => { R.batch = +$("r-batch").value; });
 $("r-run").addEventListener("click", runRegression);
 for (const id of ["s-lr", "s-condition", "r-lr"]) decadeKeys(id);
 // the next seed, back to 0 after the field's largest (99999 + 1 was refused by the page's own check)
@@ -699,7 +717,7 @@ async function loadRuns() {
     if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
       `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
-      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}${r.schedule && r.schedule !== "constant" ? ` (${esc(r.schedule)})` : ""}, batch size ${esc(r.batch_size ?? "–")}</label>`).join("") : "<p>No recorded runs yet.</p>";
+      `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}${r.schedule && r.schedule !== "constant" ? ` (${esc(r.schedule)})` : ""}, ${r.batch_size === "full" ? "batch (all data)" : `batch size ${esc(r.batch_size ?? "–")}`}</label>`).join("") : "<p>No recorded runs yet.</p>";
     $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
     if (seq === T.listSeq) $("t-runs").innerHTML = `<p class="error">${esc(err.message)}</p>`;
@@ -740,7 +758,7 @@ const PRESETS = {
     document.querySelectorAll(".s-opt").forEach((c) => { c.checked = c.value === "plain"; });
     updateSurface();
   },
-  batches() { showTab("batches"); $("r-batch").value = 8; $("r-batch-out").textContent = "8"; runRegression(); },
+  batches() { showTab("batches"); R.batch = 8; runRegression(); },
   schedule() {
     showTab("train");
     $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
