@@ -346,3 +346,14 @@ def test_the_tracked_noise_scale_equals_a_direct_call_at_the_same_params_and_see
     for name in ("track_noise_scale", "track_sharpness"):  # past the last epoch it measured nothing, silently
         with pytest.raises(ValueError, match=rf"^{name} must be at most epochs \(4\), or it never measures; got 5\.$"):
             gd.fit(model, data, gd.sgd(0.05), epochs=4, **{name: 5})
+
+
+def test_full_batch_validation_reads_the_loss_after_the_last_update(least_squares, monkeypatch) -> None:
+    """Each full-batch epoch's running loss is the loss before its update: over 2 epochs it was the loss after one
+    update, where momentum has not yet acted (momentum 0.9 validated exactly as 0). The mean is gd.fit's final loss."""
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [0.1])
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size="full", seeds=[0, 1], steps=40,
+                                momentum=0.9, validate_epochs=2)
+    finals = [gd.fit(gd.models.linear(), least_squares, gd.sgd(0.1, momentum=0.9), epochs=2, seed=seed,
+                     check_stability=False).history["train_loss"][-1] for seed in (0, 1)]
+    np.testing.assert_allclose(result.validation[0]["mean"], np.mean(finals), rtol=1e-5)

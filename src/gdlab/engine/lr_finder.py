@@ -155,9 +155,10 @@ def find_learning_rate(
     grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
 
     lowered: set[float] = set()  # the candidates that lowered the loss (_lowered)
-    # the running train loss (the mean of an epoch's batch losses, cheaper) of one full-batch epoch is the loss
-    # before its one update, the same for every rate: then the loss after it, over all the data
-    metrics = "exact" if validate_epochs == 1 and batch_size == data.n_train else "running"
+    # the running train loss (the mean of an epoch's batch losses, cheaper) of a full-batch epoch is the loss
+    # before its one update: the last epoch's would judge every rate one update short (the first epoch's the
+    # same for every rate, and momentum not yet acting in the second): then the loss after it, over all the data
+    metrics = "exact" if batch_size == data.n_train else "running"
 
     def validate(rates: list[float]) -> list[dict[str, Any]]:
         result = sweep(model, data, learning_rate=rates, batch_size=[batch_size], momentum=[momentum],
