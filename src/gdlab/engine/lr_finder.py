@@ -8,8 +8,9 @@ where s_t exceeds ``diverge`` x its best so far or stops being finite. Rules rea
 a suggestion off each curve; a short sweep of the candidates (snapped to a grid
 of ``grid_per_decade`` points per decade, with their neighbours) then picks the
 rate with the lowest mean train loss among those that lowered it (by more than
-LOWERED of the loss before training): that validated rate is the answer, and a
-finder none of whose candidates trained gives none (a ValueError says which end
+LOWERED of the loss before training), going on a grid step past the lowest
+(highest) candidate while it is the best: that validated rate is the answer, and
+a finder none of whose candidates trained gives none (a ValueError says which end
 of the range to move).
 """
 
@@ -118,7 +119,8 @@ def find_learning_rate(
     then ("validation", epoch, validate_epochs) after each epoch of the sweep.
     Should every candidate diverge within validate_epochs (the range test's few steps at each
     rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr;
-    if even those diverge, a ValueError says so (no answer rather than a diverged one). The answer and its
+    if even those diverge, a ValueError says so (no answer rather than a diverged one). While the best is the
+    lowest (highest) rate validated, the grid rate one step past it is validated too, within the range. The answer and its
     interval are candidates that lowered the mean train loss by more than LOWERED (1%) of the loss before
     training; should none (a range too low to move the weights), a ValueError says so: raise max_lr. A range
     test whose loss blew up within 10 points is refused too: lower min_lr where it blew up in the range's
@@ -173,8 +175,10 @@ def find_learning_rate(
         grid = sorted({max(min_lr, rate / 10) for rate in grid} - done)  # its lowest rate is new
         validation = sorted(validate(grid) + validation, key=lambda v: v["learning_rate"])
     _check_trained(validation, lowered, min_lr, max_lr, validate_epochs)
+    while (past := _past_edge(_best(validation, lowered), validation, grid_per_decade, min_lr, max_lr)) is not None:
+        validation = sorted(validate([past]) + validation, key=lambda v: v["learning_rate"])
     trained = [v for v in validation if v["learning_rate"] in lowered]
-    best = min(trained, key=lambda v: v["mean"])
+    best = _best(validation, lowered)
     close = [v["learning_rate"] for v in trained if v["mean"] <= best["mean"] + best["std"]]
     found = LRFinderResult(best["learning_rate"], (min(close), max(close)), suggestions, rates,
                            smoothed, raw, validation)
@@ -353,6 +357,24 @@ def _check_trained(validation: list[dict[str, Any]], lowered: set[float], min_lr
         f"validate_epochs must be enough for a validated candidate to train; got {epochs}, and of the "
         f"candidates the rates {diverged} diverged while {stalled} did not lower the mean train loss by more "
         f"than {LOWERED:.0%}: raise validate_epochs, or check the model and data.")
+
+
+def _best(validation: list[dict[str, Any]], lowered: set[float]) -> dict[str, Any]:
+    """The candidate with the lowest mean train loss among those that lowered it."""
+    return min((v for v in validation if v["learning_rate"] in lowered), key=lambda v: v["mean"])
+
+
+def _past_edge(best: dict[str, Any], validation: list[dict[str, Any]], per_decade: int, low: float,
+               high: float) -> float | None:
+    """The grid rate one step past the best candidate when it is the lowest (highest) rate validated, within
+    [low, high]: the best rate may lie past it. None where a validated rate on each side did worse."""
+    rates = [v["learning_rate"] for v in validation]
+    k = round(math.log10(best["learning_rate"]) * per_decade)
+    if best["learning_rate"] == min(rates) and low <= 10 ** ((k - 1) / per_decade) < min(rates):
+        return 10 ** ((k - 1) / per_decade)
+    if best["learning_rate"] == max(rates) and max(rates) < 10 ** ((k + 1) / per_decade) <= high:
+        return 10 ** ((k + 1) / per_decade)
+    return None
 
 
 def _candidates(values: list[float], per_decade: int, low: float, high: float) -> list[float]:
