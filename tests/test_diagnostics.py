@@ -376,3 +376,16 @@ def test_an_answer_at_the_edge_of_the_candidates_is_checked_one_grid_step_past_i
     k = rates.index(result.suggestion)
     assert 0 < k < len(rates) - 1 and means[k + 1] > means[k] and means[k - 1] > means[k]
     np.testing.assert_allclose(np.diff(np.log10(rates)), 0.25, rtol=1e-9)  # one grid step apart, none skipped
+
+
+def test_mini_batch_validation_is_the_last_epochs_running_loss_and_says_so(least_squares) -> None:
+    """A mini-batch candidate's mean is the seeds' mean batch loss over the last epoch (gd.fit with metrics="running"),
+    not gd.fit's default final train loss (all the data after the last update): the header said 'final'."""
+    from gdlab.report.finder import VALIDATION_HEADERS
+
+    result = find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=[0, 1], steps=40)
+    fits = [gd.fit(gd.models.linear(), least_squares, gd.sgd(result.suggestion), batch_size=25, epochs=2, seed=seed,
+                   metrics="running") for seed in (0, 1)]
+    at = next(v for v in result.validation if v["learning_rate"] == result.suggestion)
+    np.testing.assert_allclose(at["mean"], np.mean([f.history["train_loss"][-1] for f in fits]), rtol=1e-5)
+    assert VALIDATION_HEADERS[1] == "mean train loss, last epoch"

@@ -98,7 +98,7 @@ def interrupted_text(db: str | None) -> str:
 
 
 def validation_table(cells: list[list[str]], epochs: int) -> Table:
-    """The candidates' short sweep (report.finder.validation_cells): mean and std of the final train loss,
+    """The candidates' short sweep (report.finder.validation_cells): mean and std of the last epoch's train loss,
     'diverged' where a seed blew up."""
     from gdlab.report.conclusion import counted
     from gdlab.report.finder import VALIDATION_HEADERS

@@ -182,7 +182,7 @@ def _finder_lines(finder: Any) -> list[str]:
         lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
     from gdlab.report.finder import VALIDATION_HEADERS, validation_cells, validation_notes
 
-    lines.append("validation (mean and std over seeds of the final train loss):")
+    lines.append("validation (mean and std over seeds of the train loss in the last epoch):")
     cells = validation_cells(finder)
     return lines + ["  " + line for line in [*aligned(VALIDATION_HEADERS, cells), *validation_notes(cells)]]
 

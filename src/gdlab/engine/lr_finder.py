@@ -77,7 +77,7 @@ class LRFinderResult(NamedTuple):
     learning_rates: np.ndarray  # (steps,)
     losses: np.ndarray  # (seeds, steps) smoothed; NaN after a seed's curve ended
     raw_losses: np.ndarray  # (seeds, steps)
-    validation: list[dict[str, Any]]  # candidate learning_rate, mean and std of the final train loss, diverged
+    validation: list[dict[str, Any]]  # candidate learning_rate, mean and std of the last epoch's train loss, diverged
 
     def schedule(self, kind: str, total_steps: int, warmup_steps: int = 0) -> Schedule:
         """A schedule built from the answer: "cosine" (with warmup) or "one_cycle" (peak at the answer)."""
@@ -389,7 +389,8 @@ def _candidates(values: list[float], per_decade: int, low: float, high: float) -
 
 
 def _validation(rows: list[dict[str, Any]], grid: list[float]) -> list[dict[str, Any]]:
-    """Per candidate the mean and std over seeds of the final train loss; inf and 0, and diverged True,
+    """Per candidate the mean and std over seeds of the last epoch's train loss (its mean batch loss; batch GD: the
+    loss after its update); inf and 0, and diverged True,
     where a seed diverged: its sweep status, from a non-finite loss or one above 100 x the initial loss
     (gd.stop.diverged), so a blown-up 3.8e21 is not shown as a finite result."""
     out = []

@@ -72,7 +72,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     return page(title, "\n".join(sections))
 
 
-VALIDATION_HEADERS = ["learning_rate", "mean final train loss", "std over seeds", "chosen"]
+VALIDATION_HEADERS = ["learning_rate", "mean train loss, last epoch", "std over seeds", "chosen"]
 DIVERGED_NOTE = ("diverged: in at least one seed the train loss became non-finite or rose above 100 x its "
                  "initial loss (gdlab's divergence rule, gd.stop.diverged), so no mean is shown.")
 
