@@ -637,6 +637,7 @@ def test_the_finder_page_says_diverged_and_none_where_it_had_no_number() -> None
     assert ">inf<" not in page and ">nan<" not in page and "nan to nan" not in page
     # its interval is the one rate 0.01: no band of zero width, and the answer does not say "0.01 to 0.01"
     assert "(the only candidate within one standard deviation of the best)" in page and "best: 0.01 to" not in page
+    assert "grey band" not in page  # the caption spoke of a band the figure does not draw
     assert "<th>chosen</th>" in page
     assert not plots_of_finder(result).patches
 

@@ -62,7 +62,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     sections = [
         f"<h1>{escape(title)}</h1>", f'<p class="sub">{escape(sub)}</p>',
         f'<p class="conclusion">{escape(answer)}</p>',
-        "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _CAPTION),
+        "<h2>Range test</h2>", figure(finder_svg(result, config.get("seeds")), _caption(high > low)),
         "<h2>Suggestions by rule</h2>", table(["rule", "suggestion (geometric mean)", "spread over seeds",
                                                  "per seed"], rules),
         *(f'<p class="sub">{escape(note)}</p>' for note in suggestion_notes(result)),
@@ -115,7 +115,9 @@ def _rate(value: float) -> str:
     return "—" if math.isnan(value) else number(value)
 
 
-_CAPTION = ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving "
-            "average of the batch loss, cut where it blows up. The validated rate (solid) won a short sweep of the "
-            "candidates; the grey band is its interval.")
+def _caption(band: bool) -> str:
+    """The figure's caption; the grey band only where the interval holds more than the answer (finder_figure)."""
+    return ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving average "
+            "of the batch loss, cut where it blows up. The validated rate (solid) won a short sweep of the candidates"
+            + ("; the grey band is its interval." if band else "; no other came within one standard deviation of it."))
 
