@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import jax
@@ -244,6 +245,25 @@ def test_a_model_that_is_not_finite_at_min_lr_is_refused(least_squares) -> None:
 
     with pytest.raises(ValueError, match="min_lr must give a finite loss"):
         find_learning_rate(nan_loss, least_squares, batch_size=25, steps=40, params={"w": jnp.zeros(5)})
+
+
+def test_a_loss_not_finite_at_min_lr_for_one_seed_is_refused_naming_it(least_squares) -> None:
+    """A sample that makes the loss NaN, in seed 0's first batch but not in seed 1's first 10: seed 1's curve had
+    enough points, seed 0's none, and the rules took the argmin of an empty curve (a bare numpy ValueError)."""
+    from gdlab.engine.lr_finder import _batches
+
+    later = {row for batch in _batches(1, least_squares.n_train, 10, 10) for row in batch}
+    row = next(r for r in _batches(0, least_squares.n_train, 10, 1)[0] if r not in later)
+    x = np.array(least_squares.x_train).copy()
+    x[row] = 1e9
+    data = dataclasses.replace(least_squares, x_train=x)
+
+    def nan_at_row(params, x, y):
+        return jnp.where(jnp.any(x > 1e8), jnp.nan, jnp.mean((x @ params["w"] - y) ** 2))
+
+    message = "min_lr must give a finite loss; the loss at min_lr=1e-05 is not finite for seed 0 of [0, 1]"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        find_learning_rate(nan_at_row, data, batch_size=10, seeds=[0, 1], steps=40, params={"w": jnp.zeros(5)})
 
 
 @pytest.mark.usefixtures("x64")

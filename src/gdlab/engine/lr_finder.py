@@ -146,11 +146,7 @@ def find_learning_rate(
     raw = _range_test(model, data, params, loss, batch_size, seeds, min_lr, max_lr, steps, momentum)
     report("range test", 1, 1)
     smoothed = np.stack([_smooth(curve, beta, diverge) for curve in raw])
-    if np.isnan(smoothed[:, 0]).all():
-        raise ValueError(
-            f"min_lr must give a finite loss; the loss at min_lr={min_lr:g} is not finite for any seed "
-            "(check the model and data, or lower min_lr)."
-        )
+    _check_first_loss(smoothed[:, 0], seeds, min_lr)
     _check_points(rates, int(np.sum(np.isfinite(smoothed), axis=1).max()), min_lr, max_lr)
     per_rule = {rule: tuple(_suggest(rule, rates, curve) for curve in smoothed) for rule in RULES}
     suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
@@ -288,6 +284,18 @@ def _valley(loss: np.ndarray) -> int:
 def _geomean(values: tuple[float, ...]) -> float:
     finite = [v for v in values if math.isfinite(v) and v > 0]
     return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+
+
+def _check_first_loss(first: np.ndarray, seeds: list[int], min_lr: float) -> None:
+    """Refuse a range test whose first loss (at min_lr, before any update) is not finite for some seed: the
+    rules read nothing off that seed's curve."""
+    bad = [seed for seed, value in zip(seeds, first) if np.isnan(value)]
+    if not bad:
+        return
+    which = "any seed" if len(bad) == len(seeds) else f"seed{'' if len(bad) == 1 else 's'} " \
+        f"{', '.join(map(str, bad))} of {seeds}"
+    raise ValueError(f"min_lr must give a finite loss; the loss at min_lr={min_lr:g} is not finite for {which}, "
+                     "on the first batch before any update (no rate helps): check the model and data.")
 
 
 def _check_points(rates: np.ndarray, points: int, min_lr: float, max_lr: float) -> None:
