@@ -906,6 +906,22 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert code == 2 and err == "error: --min-lr must be smaller than --max-lr (0.5); got 1.0.\n"
 
 
+def test_find_lr_takes_the_momentum_the_run_will_train_with(capsys: pytest.CaptureFixture[str]) -> None:
+    """The library's find_learning_rate took momentum; gdlab find-lr had no --momentum."""
+    data = gd.datasets.load("linreg")
+    args = {"batch_size": 20, "seeds": 2, "steps": 60, "validate_epochs": 2}
+    found = gd.find_learning_rate(gd.models.linear(), data, momentum=0.9, **args)
+    plain = gd.find_learning_rate(gd.models.linear(), data, **args)
+    base = ["find-lr", "--dataset", "linreg", "--model", "linear", "--batch-size", "20", "--seeds", "2", "--steps",
+            "60", "--no-record"]
+    summary = _json(capsys, *base, "--momentum", "0.9")
+    assert (summary["suggestion"], summary["momentum"]) == (pytest.approx(found.suggestion), 0.9)
+    assert [v["mean"] for v in summary["validation"]] == pytest.approx([v["mean"] for v in found.validation])
+    assert [v["mean"] for v in found.validation] != pytest.approx([v["mean"] for v in plain.validation])
+    code, out, err = _run(capsys, *base, "--momentum", "1.0")
+    assert (code, out) == (2, "") and err == "error: --momentum must be a float in [0.0, 1.0); got 1.0.\n"
+
+
 def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range_to_move(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

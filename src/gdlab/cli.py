@@ -549,6 +549,8 @@ def find_lr(
     max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
     steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
     validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
+    momentum: float = typer.Option(0.0, help="Heavy-ball momentum in [0, 1) of the range test and the validation "
+                                             "(the rule you will train with: momentum lowers the rate that suits)."),
     plot: str | None = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
     db: str = _db_option(),
     record: bool = typer.Option(
@@ -563,8 +565,8 @@ def find_lr(
 
     summary = run_find_lr(
         dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, batch_size=batch_size,
-        seeds=seeds, min_lr=min_lr,
-        max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, plot=plot, as_json=as_json,
+        seeds=seeds, min_lr=min_lr, max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, momentum=momentum,
+        plot=plot, as_json=as_json,
         db=db if record else None, show_progress=progress and not as_json,
     )
     if as_json:

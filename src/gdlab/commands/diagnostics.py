@@ -23,7 +23,7 @@ PLOT_SUFFIXES = (".png", ".svg")
 def run_find_lr(
     *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
-    show_progress: bool = False,
+    show_progress: bool = False, momentum: float = 0.0,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     from gdlab.report.finder import validation_json
@@ -45,7 +45,7 @@ def run_find_lr(
             try:
                 result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
                                                max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
-                                               record=store, callback=callback)
+                                               momentum=momentum, record=store, callback=callback)
             except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
                 Console(stderr=True).print(interrupted_text(db), style="yellow", highlight=False, soft_wrap=True)
                 raise
@@ -58,6 +58,7 @@ def run_find_lr(
         "suggestions": {k: {"value": s.value, "per_seed": list(s.per_seed)} for k, s in result.suggestions.items()},
         "validation": validation_json(result.validation),
         "batch_size": batch_size,
+        "momentum": momentum,
         "seeds": seeds,
     }
     if store is not None:
