@@ -353,8 +353,8 @@ def _check_trained(validation: list[dict[str, Any]], lowered: set[float], min_lr
     within = f"within {epochs} epoch{'' if epochs == 1 else 's'}"
     if not stalled:
         raise ValueError(
-            f"min_lr must be low enough for a validated candidate to train; every one diverged within "
-            f"{epochs} epochs, down to min_lr={min_lr:g} (got the rates {diverged}): lower min_lr, or "
+            f"min_lr must be low enough for a validated candidate to train; every one diverged {within}, "
+            f"down to min_lr={min_lr:g} (got the rates {diverged}): lower min_lr, or "
             "check the model and data.")
     if not diverged:
         raise ValueError(
