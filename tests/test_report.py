@@ -335,7 +335,7 @@ def test_load_refuses_what_is_not_a_saved_comparison(tmp_path: Path, content: st
 
 
 def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggestions_marked() -> None:
-    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.engine.lr_finder import RULES, LRFinderResult, Suggestion
     from gdlab.report import finder_figure
 
     rates = np.geomspace(1e-4, 1.0, 50)
@@ -348,6 +348,10 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     assert labels == ["seed 7", "seed 8", "steepest 0.01", "valley 0.003", "validated 0.005"]
     np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), losses[1])
     assert [line.get_xdata()[0] for line in ax.get_lines()[2:]] == [1e-2, 3e-3, 5e-3]
+    every = {rule: Suggestion(10.0 ** -k, (10.0 ** -k,) * 2) for k, rule in enumerate(RULES, start=1)}
+    marks = finder_figure(result._replace(suggestions=every)).axes[0].get_lines()[2:-1]
+    styles = [(line.get_color(), line.get_linestyle()) for line in marks]  # told apart by each: red and brown
+    assert len(marks) == len(RULES) == len({c for c, _ in styles}) == len({s for _, s in styles})  # dots read alike
 
 
 def test_the_finder_legend_covers_no_curve_and_no_suggestion() -> None:

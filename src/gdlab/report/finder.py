@@ -14,7 +14,9 @@ from gdlab.report.plots import _style, _svg
 from gdlab.report.run_page import number, table
 from gdlab.report.table import Failed
 
-RULE_COLORS = {"steepest": "#d62728", "valley": "#ff7f0e", "minimum/10": "#9467bd", "largest_stable": "#8c564b"}
+RULE_LINES = {"steepest": ("#d62728", ":"), "valley": ("#ff7f0e", "--"), "minimum/10": ("#9467bd", "-."),
+              "largest_stable": ("#17becf", "-")}
+"""Each rule's (colour, line style): told apart by both (red and brown dotted lines read alike)."""
 
 
 def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Figure:
@@ -26,7 +28,8 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
         ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
     for rule, s in result.suggestions.items():
         if math.isfinite(s.value):
-            ax.axvline(s.value, ls=":", lw=1.5, color=RULE_COLORS.get(rule, "grey"), label=f"{rule} {s.value:.3g}")
+            color, style = RULE_LINES.get(rule, ("grey", ":"))
+            ax.axvline(s.value, ls=style, lw=1.5, color=color, label=f"{rule} {s.value:.3g}")
     low, high = result.interval
     if high > low:  # one rate alone within the interval: no band
         ax.axvspan(low, high, color="black", alpha=0.08, lw=0, label=f"interval {low:.3g} to {high:.3g}")
