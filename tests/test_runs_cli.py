@@ -694,6 +694,30 @@ def test_a_database_in_a_folder_this_user_cannot_write_is_read_by_the_read_comma
                                                            str(path))
 
 
+def test_a_wal_database_in_a_folder_sqlite_cannot_write_is_read_by_the_read_commands(tmp_path, capsys,
+                                                                                      monkeypatch) -> None:
+    """SQLite reads a WAL database through its -shm and -wal files, made beside it: in a folder this user cannot
+    write they cannot be made (here, as root may write anyway, links into a missing folder stand in their place),
+    and runs list said 'not a usable gdlab database (unable to open database file)'."""
+    path = tmp_path / "archive.db"
+    with gd.store.open(path) as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg", n=40, features=3, seed=0), gd.sgd(0.1), epochs=3,
+               record=store)
+        run_id = store.last_run_id
+    assert not (tmp_path / "archive.db-wal").exists()  # closed: every commit is in the file
+    for part in ("-shm", "-wal"):
+        (tmp_path / f"archive.db{part}").symlink_to(tmp_path / "no such folder" / f"archive.db{part}")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == tmp_path and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [r["run_id"] for r in _json(capsys, "runs", "list", "--db", str(path))] == [run_id]
+    assert _json(capsys, "runs", "show", run_id, "--db", str(path))["run"]["epochs_run"] == 3
+    code, out, _ = _run(capsys, "runs", "export", run_id, "--db", str(path))
+    assert code == 0 and len(out.splitlines()) == 4  # a header and 3 epochs
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
 def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, capsys) -> None:
     """Its first pages read (it opens), the metrics' do not: it was 'database: ... malformed' with exit code 1."""
     path = tmp_path / "damaged.db"

@@ -548,6 +548,17 @@ def test_runs_are_listed_newest_first_and_filtered(tmp_path, data) -> None:
         store.runs(since="yesterday")
 
 
+def test_since_at_the_ends_of_the_calendar_is_before_or_after_every_run(tmp_path, data) -> None:
+    """A time whose UTC lies before year 1 or after 9999: it was 'year 0 is out of range' or an OverflowError."""
+    with gd.store.open(tmp_path / "runs.db") as store:
+        gd.fit(gd.models.linear(), data, _rule(), record=store, batch_size=50, epochs=1)
+        run_id = store.last_run_id
+        for since in ("0001-01-01", "0001-01-01T00:00+05:00"):
+            assert [r.id for r in store.runs(since=since)] == [run_id], since
+        for since in ("9999-12-31T23:00-05:00", "9999-12-31T23:59:59.999999"):
+            assert store.runs(since=since) == [] and store.sweeps(since=since) == [], since
+
+
 def test_delete_removes_the_run_its_metrics_and_its_checkpoints(tmp_path, data) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     for _ in range(2):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gdlab as gd
+import gdlab.store.processes
 import gdlab.store.recorder
 import gdlab.store.sweep_recorder
 import gdlab.store.sweep_resume
@@ -257,6 +258,41 @@ def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_wha
             gd.store.resume_sweep(sweep.id, store, MODEL, data)
         assert [m.status for m in store.members(sweep.id)] == ["max_epochs"] * 4 + ["diverged"] * 2 + [
             "max_epochs"] * 4 + ["diverged"] * 2
+
+
+@pytest.mark.parametrize("by", ["another process", "another thread"])
+def test_a_sweep_another_resume_took_over_since_it_was_found_interrupted_is_not_resumed_twice(
+        tmp_path, data, monkeypatch, by) -> None:
+    """Two gdlab resume of one sweep at once: both found it interrupted and both trained its members, one ending in
+    'error: database: UNIQUE constraint failed: metrics...', its fail_sweep marking the other's members failed."""
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        if (group, epoch) == (1, 2):
+            raise KeyboardInterrupt
+
+    me = gdlab.store.processes.this_process()
+    other = tuple(me) if by == "another thread" else (os.getppid(), me.host, "another start")
+    check = gdlab.store.sweep_resume._check_resumable
+
+    def taken_meanwhile(store: gd.store.Store, record: gd.store.Sweep) -> None:
+        check(store, record)  # found interrupted; then the other resume takes it over
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET status = 'running', pid = ?, host = ?, process_start = ? "
+                                     "WHERE id = ?", (*other, record.id))
+
+    with gd.store.open(tmp_path / "s.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            gd.sweep(MODEL, data, **GRID, callback=interrupt, record=store)
+        sweep_id = store.last_sweep_id
+        before = store.connection.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        metrics = store.connection.execute("SELECT COUNT(*) FROM metrics").fetchone()
+        monkeypatch.setattr(gdlab.store.sweep_resume, "_check_resumable", taken_meanwhile)
+        with pytest.raises(gd.store.StoreError, match=f"sweep_id {sweep_id} is running in another process; it "
+                                                      "cannot be resumed twice"):
+            gd.store.resume_sweep(sweep_id, store, MODEL, data)
+        assert store.connection.execute("SELECT * FROM runs ORDER BY id").fetchall() == before
+        assert store.connection.execute("SELECT COUNT(*) FROM metrics").fetchone() == metrics
+        row = store.connection.execute("SELECT status, pid, host, process_start FROM sweeps").fetchone()
+    assert row == ("running", *other)
 
 
 def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:

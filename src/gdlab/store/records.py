@@ -265,7 +265,12 @@ def utc_text(when: str | datetime.datetime) -> str:
             ) from None
     if not isinstance(when, datetime.datetime):
         raise TypeError(f"since must be a datetime or ISO 8601 text; got {when!r}.")
-    return when.astimezone(datetime.UTC).isoformat(timespec="milliseconds")
+    try:
+        when = when.astimezone(datetime.UTC)
+    except (OverflowError, ValueError):  # within hours of year 1 or 9999: before or after every record
+        when = (datetime.datetime.min if when.year == datetime.MINYEAR else datetime.datetime.max).replace(
+            tzinfo=datetime.UTC)
+    return when.isoformat(timespec="milliseconds")
 
 
 def _process_of(conn: sqlite3.Connection, run_id: str) -> bool | None:

@@ -167,9 +167,9 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
     only (a file this user cannot write): it must be of this gdlab's schema version.
     """
     _check_path(path, create and not read_only, writable=not read_only)
-    target, uri = (f"{path.resolve().as_uri()}?mode=ro", True) if read_only else (str(path), False)
     try:
-        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri)
+        conn = _open_read_only(path) if read_only else sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as err:
         raise StoreError(f"db {str(path)!r} cannot be opened ({err}).") from None
     try:
@@ -188,6 +188,25 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the database at path.
+
+    A WAL database needs its -shm file, which SQLite cannot make in a folder this user cannot write (an
+    archive, another user's): with no -wal file beside it no process has it open and the file holds every
+    commit, so it is read as immutable (no -shm, no locks).
+    """
+    uri, in_use = f"{path.resolve().as_uri()}?mode=ro", Path(f"{path}-wal").exists()
+    conn = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=True)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.OperationalError as err:
+        conn.close()
+        if err.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN or in_use:
+            raise
+        conn = sqlite3.connect(f"{uri}&immutable=1", isolation_level=None, uri=True)
     return conn
 
 

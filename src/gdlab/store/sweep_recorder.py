@@ -101,6 +101,7 @@ class SweepRecorder:
         self.finish_on_end = finish_on_end
         self.sweep_id = sweep_id or secrets.token_hex(4)
         self._exists = sweep_id is not None
+        self._taken = False  # whether this recorder made the sweep or took it over (it is running here)
         self._todo = dict(todo or {})  # members in the store to (re)run, by key
         self._insert_new = todo is None  # False once planned: only the planned members are recorded
         self._ids: dict[int, str] = {}  # position in the current gd.sweep call -> member run id
@@ -123,9 +124,8 @@ class SweepRecorder:
         self._ids, self._steps = {}, {}
         with transaction(self.conn):
             if self._exists:
-                self.conn.execute(
-                    "UPDATE sweeps SET status = 'running', reason = '', updated_at = ?, pid = ?, host = ?, "
-                    "process_start = ? WHERE id = ?", (now(), *this_process(), self.sweep_id))
+                _take_sweep(self.conn, self.sweep_id, again=self._taken)
+                self._taken = True
             else:
                 self._create(config)
             new: list[int] = []
@@ -220,7 +220,7 @@ class SweepRecorder:
                     "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                     (self.sweep_id, self.kind, stamp, stamp, config_json({**config, **self.extra}),
                      *this_process()))
-                self._exists = True
+                self._exists = self._taken = True
                 return
             except sqlite3.IntegrityError:
                 self.sweep_id = secrets.token_hex(4)
@@ -262,6 +262,17 @@ class SweepRecorder:
             [(config_json(member), int(member.get("epochs", 0)), epoch,
               epoch * int(member.get("steps_per_epoch", 0)), epoch, *process, stamp, run_id)
              for run_id, member, epoch in members])
+
+
+def _take_sweep(conn: sqlite3.Connection, sweep_id: str, again: bool) -> None:
+    """Mark the sweep running in this process (inside the caller's transaction); unless this recorder has it
+    already (again), only if it is not running: another resume (process or thread) may have taken it over
+    since it was found interrupted."""
+    taken = conn.execute(
+        "UPDATE sweeps SET status = 'running', reason = '', updated_at = ?, pid = ?, host = ?, process_start = ? "
+        "WHERE id = ? AND (? OR status != 'running')", (now(), *this_process(), sweep_id, again)).rowcount
+    if taken != 1:
+        raise StoreError(f"sweep_id {sweep_id} is running in another process; it cannot be resumed twice.")
 
 
 def checkpoint_due(since: float, cost: float, every: float) -> bool:
