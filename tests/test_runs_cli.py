@@ -304,9 +304,12 @@ def test_the_library_reads_a_data_set_name_in_any_case_as_runs_list_does(tmp_pat
         on_file = store.last_run_id
         sweep_id = _library_sweep(store, gd.datasets.load("linreg"))
         found = {name: ([r.id for r in store.runs(dataset=name) if r.kind != "sweep"],
-                        [s.id for s in store.sweeps(dataset=name)]) for name in ("linreg", "LINREG", "Small", "small")}
+                        [s.id for s in store.sweeps(dataset=name)])
+                 for name in ("linreg", "LINREG", "Small", "small", "Small.csv", "data/Small.CSV", "Small.txt")}
     assert found == {"linreg": ([on_linreg], [sweep_id]), "LINREG": ([on_linreg], [sweep_id]),
-                     "Small": ([on_file], []), "small": ([], [])}
+                     "Small": ([on_file], []), "small": ([], []),
+                     "Small.csv": ([on_file], []), "data/Small.CSV": ([on_file], []),  # the file gdlab fit took:
+                     "Small.txt": ([], [])}  # its stem ('Small.csv' found nothing); no data file: as typed
     for name, (runs, sweeps) in found.items():  # the command line lists the same
         assert [r["run_id"] for r in _json(capsys, "runs", "list", "--dataset", name)] == runs, name
         assert [r["sweep_id"] for r in _json(capsys, "runs", "list", "--sweeps", "--dataset", name)] == sweeps, name

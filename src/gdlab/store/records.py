@@ -10,13 +10,14 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
 from gdlab.core.checks import check_choice
 from gdlab.datasets import NAMES as DATASET_NAMES
+from gdlab.datasets.files import SUFFIXES
 from gdlab.engine.result import STATUSES
 from gdlab.store.checkpoints import StoredCheckpoint, unpack
 from gdlab.store.hints import resume_run, resume_sweep
@@ -89,10 +90,14 @@ def list_runs(
 
 def recorded_name(dataset: str | None) -> str | None:
     """A data set as runs record it: a named data set in any case ('MNIST1D' -> 'mnist1d'), as gdlab runs list
-    --dataset reads it; a file's name (its stem) as given, since files differ by case."""
-    if dataset is None or dataset.lower() not in DATASET_NAMES:
-        return dataset
-    return dataset.lower()
+    --dataset reads it; a file's name (its stem) as given, since files differ by case, also when given as the
+    file gdlab fit took ('data/my.csv' -> 'my': runs record the stem)."""
+    if dataset is None:
+        return None
+    if dataset.lower() in DATASET_NAMES:
+        return dataset.lower()
+    path = PurePath(dataset)
+    return path.stem if path.suffix.lower() in SUFFIXES else dataset
 
 
 def newest_first(
