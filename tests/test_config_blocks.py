@@ -8,7 +8,9 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.sweep as sweep_module
+from gdlab.engine import config_blocks
 from gdlab.engine.config_blocks import (
+    BLOCK_CACHE_MOST,
     CACHE_MULTIPLE,
     MIN_PAIRS,
     block_pairs,
@@ -46,6 +48,18 @@ def test_a_block_holds_about_one_l2_cache_of_step_working_set_and_two_pairs_of_e
     assert config_block(params, 4000, seeds=1, **caches) == 2
     assert config_block(params, 4000, seeds=1, cache=1 << 20, l3=1 << 20) == 1  # no L3 room: one at a time
     assert l2_bytes() >= 1 << 14 and l3_bytes() >= l2_bytes()
+
+
+@pytest.mark.parametrize(("l2", "block"), [(512 << 10, 1), (1 << 20, 3), (2 << 20, 3), (4 << 20, 3)])
+def test_a_block_counts_on_the_cores_l2_up_to_one_mib(monkeypatch, l2: int, block: int) -> None:
+    """On a 2 MiB L2 the whole L2's block (6: pairs of 4 of a 16-pair device) ran slower than 1 MiB's (3: pairs
+    of 2) at batch 128; a 512 KiB L2 keeps its own (1, raised to 2 pairs by MIN_PAIRS)."""
+    params = gd.models.mlp().init(jax.random.PRNGKey(0), (40,), 10)
+    monkeypatch.setattr(config_blocks, "l2_bytes", lambda: l2)
+    monkeypatch.setattr(config_blocks, "l3_bytes", lambda: 36 << 20)
+    assert BLOCK_CACHE_MOST == 1 << 20
+    assert config_blocks.config_block(params, 128, seeds=1) == max(block, MIN_PAIRS)
+    assert config_blocks.config_block(params, 128, seeds=1, cache=l2) == max(l2 // step_bytes(params, 128), MIN_PAIRS)
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,13 @@ device), 4-8 at batch 32 (149-150 against 157), 2 at batch 128 (82 against 91 in
 batch 512 and for 40-256-256-10 one config's step already fills the L2 and blocks of 2 (MIN_PAIRS) were
 fastest (90 ms, 410 ms). The earlier multiple, 3, came from one step of configs all at once, one core."""
 
+BLOCK_CACHE_MOST = 1 << 20
+"""The L2 a block may count on is the core's, up to this: the fastest blocks held 0.5-1.4 MiB by ``step_bytes``
+on a 2 MiB L2 too (Intel Xeon model 167, 2 devices, 32 configs, 1 seed, median epoch, nineteenth session):
+batch 128 in blocks of 2 (0.64 MiB) 61-66 ms against 65-69 in blocks of 4 (1.3 MiB, the whole L2's rule)
+and 73-74 in the rule's own 6 (pairs of 4); batch 32 blocks of 4-8 94-104 ms (the rule's 8: 97); batch 8
+blocks of 4 215-223 ms, 8 217-228; batch 1 blocks of 4 and 8 alike (0.41 s)."""
+
 MIN_PAIRS = 2
 """A block holds at least this many (learning rate, momentum) pairs of each seed, while those configs'
 working set fits in L3_SHARE of the L3 cache. A block of one pair vmaps over a pairs axis of size 1,
@@ -93,7 +100,8 @@ def step_bytes(params: Params, batch_size: int) -> int:
 def config_block(
     params: Params, batch_size: int, seeds: int = 1, cache: int | None = None, l3: int | None = None
 ) -> int:
-    """The most configs a CPU device should train at once: CACHE_MULTIPLE x L2 / step_bytes, raised to
+    """The most configs a CPU device should train at once: CACHE_MULTIPLE x L2 / step_bytes (the L2 up to
+    BLOCK_CACHE_MOST, unless cache is given), raised to
     MIN_PAIRS pairs of each of the sweep's seeds (MIN_PAIRS x seeds configs) while those fit in
     L3_SHARE of the L3.
 
@@ -103,7 +111,7 @@ def config_block(
     rates 0.61-0.69 s all at once, 0.52-0.56 s in blocks of 3 or 6; 32 rates 0.91-0.97 s, 0.65-0.69 s
     in blocks of 4.
     """
-    cache = l2_bytes() if cache is None else cache
+    cache = min(l2_bytes(), BLOCK_CACHE_MOST) if cache is None else cache
     l3 = l3_bytes() if l3 is None else l3
     one = step_bytes(params, batch_size)
     block = CACHE_MULTIPLE * cache // one
