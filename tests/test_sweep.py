@@ -377,6 +377,19 @@ def test_results_best_table_and_files(small, tmp_path) -> None:
     assert json.loads(result.to_json(tmp_path / "s.json").read_text())[0]["seed"] == 0
 
 
+def test_the_table_keeps_the_metric_columns_when_the_first_config_has_no_metrics() -> None:
+    """A resumed sweep skips the configs it was not asked to train: a skipped first config has no final
+    metrics, and the table still shows the trained configs' numbers (a blank cell for the skipped one)."""
+    data = gd.datasets.linreg(n=40, features=2)
+    result = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 0.2], batch_size=[8], epochs=1,
+                      start={(8, "constant", 0.2, 0.0, 0): gd.ConfigStart(0, None, {})})
+    assert [row["status"] for row in result.rows] == ["skipped", "max_epochs"]
+    header, skipped, trained = (line.split() for line in result.table().splitlines())
+    assert header[-2:] == ["final_train_loss", "final_test_loss"]
+    assert skipped[-1] == "0"  # epochs_run, then blanks
+    assert float(trained[-2]) == pytest.approx(result.rows[1]["final_train_loss"], rel=1e-3)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -240,11 +240,12 @@ class SweepResult:
                 "trained": len(failed) < len(by_config)}
 
     def table(self) -> str:
-        """The rows as an aligned text table."""
+        """The rows as an aligned text table (a blank cell where a config has no such number)."""
         columns = ["batch_size", "schedule", "learning_rate", "momentum", "seed", "status", "epochs_run",
                    "final_train_loss", "final_test_loss", "final_test_accuracy"]
         rows = self.rows
-        columns = [c for c in columns if rows and c in rows[0]]
+        present = {k for row in rows for k in row}  # a skipped or at-once-diverged config lacks metrics
+        columns = [c for c in columns if c in present]
         cells = [[_cell(row.get(c)) for c in columns] for row in rows]
         widths = [max(len(c), *(len(r[k]) for r in cells)) for k, c in enumerate(columns)]
         lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
