@@ -79,6 +79,20 @@ def test_a_diverging_config_freezes_and_never_poisons_the_others(small, tmp_path
     assert (best["learning_rate"], best["diverged"], best["all_diverged"]) == (0.1, 0, False)
 
 
+def test_a_config_that_diverged_at_its_first_update_has_the_history_keys_of_its_fit() -> None:
+    """No update ran, so no learning rate was recorded (NaN): its history still holds the key, as gd.fit's
+    does, and a regression has no test accuracy in either."""
+    data = gd.datasets.linreg(n=40, features=2)
+    model = gd.models.linear()
+    result = gd.sweep(model, data, learning_rate=[1e30, 0.1], batch_size=[8], epochs=2)
+    alone = gd.fit(model, data, gd.sgd(1e30), batch_size=8, epochs=2, check_stability=False)
+    run = result.run(0)
+    assert (run.status, run.steps_run, alone.status, alone.steps_run) == ("diverged", 0, "diverged", 0)
+    assert set(run.history) == set(alone.history) == set(result.run(1).history)
+    assert np.isnan(run.history["learning_rate"]).all() and np.isnan(alone.history["learning_rate"]).all()
+    np.testing.assert_allclose(run.history["train_loss"], alone.history["train_loss"], rtol=1e-6)
+
+
 def test_a_configs_result_cannot_write_into_the_sweep(small) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.1], batch_size=[50], seeds=1, epochs=2)
     before = result.groups[0].history["train_loss"].copy()

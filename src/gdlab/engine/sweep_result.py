@@ -57,6 +57,12 @@ class Group:
             return None
         return jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a], axis=1), *self.chunk_params)
 
+    @functools.cached_property
+    def measured(self) -> frozenset[str]:
+        """The history's metrics with a number for some config (not: test accuracy of a regression, grad_norm
+        with metrics "running"): the metrics gd.fit's history holds."""
+        return frozenset(k for k, v in self.history.items() if not np.all(np.isnan(v)))
+
     def config_params(self, i: int, j: int) -> Any:
         """The final params of seed i, pair j, without joining the chunks (None when not kept)."""
         if not self.chunk_params:
@@ -195,7 +201,7 @@ class SweepResult:
         lr, momentum = group.pairs[j]
         return Result(
             params=group.config_params(i, j),
-            history={k: read_only(v[:ran, i, j]) for k, v in group.history.items() if not np.all(np.isnan(v[:ran, i, j]))},
+            history={k: read_only(v[:ran, i, j]) for k, v in group.history.items() if ran and k in group.measured},
             status=str(group.status[i, j]),
             reason=str(group.reason[i, j]),
             epochs_run=ran,
