@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
@@ -292,6 +293,35 @@ def test_the_mlp_learns_mnist1d(mnist1d) -> None:
                     batch_size=32, epochs=40, seed=0, metrics="running")
     assert result.history["test_accuracy"].max() >= 0.60
     assert result.history["test_accuracy"][-1] >= 0.60
+
+
+@pytest.mark.usefixtures("x64")
+def test_the_running_loss_of_a_diverged_epoch_is_the_mean_over_the_steps_it_applied() -> None:
+    """f(c) = c^4 one row at a time: the epoch's running train loss is the mean of c_k^4 over the updates applied
+    before the first non-finite one (it was their sum over every row of the epoch: too small), and NaN where
+    none was applied (it was 0.0, a perfect loss)."""
+    data = gd.datasets.from_arrays(np.zeros((8, 1)), np.zeros(8), task="regression", test_fraction=0.0)
+
+    def loss_fn(params, x, y):
+        return jnp.mean(params["c"] ** 4 + 0.0 * x[:, 0])
+
+    lr, c = 0.5, np.float64(2.0)
+    iterates = [c]
+    with np.errstate(over="ignore", invalid="ignore"):
+        while np.isfinite(c**4) and np.isfinite(4 * c**3) and np.isfinite(lr * 4 * c**3):
+            c = c - lr * 4 * c**3
+            iterates.append(c)
+    applied = len(iterates) - 1
+    assert 1 < applied < 8  # it diverges inside the first epoch
+    run = functools.partial(gd.fit, loss_fn, data, batch_size=1, epochs=3, params={"c": jnp.asarray(2.0)},
+                            metrics="running", check_stability=False, stop=gd.stop.diverged(factor=1e300))
+    result = run(gd.sgd(lr))
+    assert (result.status, result.steps_run, result.epochs_run) == ("diverged", applied, 1)
+    np.testing.assert_allclose(result.history["train_loss"], [np.mean(np.asarray(iterates[:applied]) ** 4)],
+                               rtol=1e-12)
+    never = run(gd.sgd(1e308))  # the first update, 1e308 x 32, is not finite: nothing applied
+    assert never.status == "diverged" and never.steps_run == 0
+    assert np.isnan(never.history["train_loss"]).all()
 
 
 def test_a_non_finite_loss_stops_the_run_as_diverged_without_spreading(mnist1d) -> None:

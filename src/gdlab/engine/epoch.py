@@ -162,12 +162,21 @@ def _counts_steps(state: OptState) -> bool:
     return hasattr(state, "_replace") and hasattr(state, "step")
 
 
+def _rows_applied(spec: EpochSpec, carry: _Carry, seen: int) -> Any:
+    """The rows whose batch losses the running sum holds: every row seen, or (careful) those of the batches
+    before the first non-finite step, which was not applied (none: NaN, not a loss of 0)."""
+    if not spec.careful:
+        return seen
+    applied = jnp.where(carry.bad_step >= 0, carry.bad_step * spec.plan.batch_size, seen)
+    return jnp.where(applied > 0, applied, jnp.nan).astype(carry.loss_sum.dtype)
+
+
 def _stats(
     spec: EpochSpec, carry: _Carry, seen: int, data: Data, test: Array
 ) -> EpochStats:
     x, y, x_test, y_test = data
     nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
-    train_loss, grad_norm = carry.loss_sum / seen, nan
+    train_loss, grad_norm = carry.loss_sum / _rows_applied(spec, carry, seen), nan
     devices = data_devices(spec.mesh)
     if spec.metrics == "exact" and devices == 1:
         train_loss, grads = sliced_mean(jax.value_and_grad(spec.objective.loss), carry.params, x, y)
