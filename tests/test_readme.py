@@ -128,3 +128,18 @@ def test_the_command_check_fails_on_a_wrong_option_or_command() -> None:
     assert _unknown_options("gdlab fit --epoch 3 --epochs 3") == ["--epoch"]
     assert _unknown_options("gdlab runs lists --json") == ["gdlab runs lists --json"]
     assert _unknown_options("gdlab runs list --sweeps --json") == []
+
+
+@pytest.mark.parametrize("args", [["compare", "--dataset", "linreg", "--model", "linear", "--out"],
+                                  ["find-lr", "--dataset", "linreg", "--model", "linear", "--plot"]],
+                         ids=["compare-out", "find-lr-plot"])
+def test_an_output_file_that_cannot_be_written_exits_as_the_readme_says(
+        tmp_path, capsys, monkeypatch, restore_jax_cache, args) -> None:
+    """The README said a file gdlab cannot write exits 1 (a failure of the machine); an output path is checked
+    before anything trains and is bad input (exit 2), as the README now says."""
+    assert "an output file that cannot be written, `--out`, `--csv`, `--json-out` or `--plot`, is bad input" in (
+        " ".join(README.read_text().split()))
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([*args, str(tmp_path / "missing" / "x.png"), "--no-record", "--no-progress"])
+    _, err = capsys.readouterr()
+    assert (code, err.count("\n")) == (2, 1) and err.startswith(f"error: {args[-1]} must be a file")
