@@ -143,3 +143,22 @@ def test_an_output_file_that_cannot_be_written_exits_as_the_readme_says(
     code = cli.main([*args, str(tmp_path / "missing" / "x.png"), "--no-record", "--no-progress"])
     _, err = capsys.readouterr()
     assert (code, err.count("\n")) == (2, 1) and err.startswith(f"error: {args[-1]} must be a file")
+
+
+def _json_help_keys() -> dict[str, set[str]]:
+    """The keys (snake_case words) that each command's --json help names, by command line."""
+    found: dict[str, set[str]] = {}
+    for line in (f"gdlab {name}" for name in app_commands()):
+        command = cli._command(line.split()[1:])
+        for param in getattr(command, "params", []):
+            if "--json" in param.opts and param.help:
+                found[line] = set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", param.help))
+    return found
+
+
+def test_every_json_key_a_command_help_names_is_in_the_readme() -> None:
+    """gdlab report --help named sweep_id (a member run's sweep) among its --json keys; the README did not."""
+    text = README.read_text()
+    keys = _json_help_keys()
+    assert "first_by_epoch" in keys["gdlab report"]  # the help names keys: the check reads them
+    assert {line: missing for line, names in keys.items() if (missing := {k for k in names if f"`{k}`" not in text})} == {}
