@@ -128,3 +128,55 @@ def test_the_command_check_fails_on_a_wrong_option_or_command() -> None:
     assert _unknown_options("gdlab fit --epoch 3 --epochs 3") == ["--epoch"]
     assert _unknown_options("gdlab runs lists --json") == ["gdlab runs lists --json"]
     assert _unknown_options("gdlab runs list --sweeps --json") == []
+
+
+@pytest.mark.parametrize("args", [["compare", "--dataset", "linreg", "--model", "linear", "--out"],
+                                  ["find-lr", "--dataset", "linreg", "--model", "linear", "--plot"]],
+                         ids=["compare-out", "find-lr-plot"])
+def test_an_output_file_that_cannot_be_written_exits_as_the_readme_says(
+        tmp_path, capsys, monkeypatch, restore_jax_cache, args) -> None:
+    """The README said a file gdlab cannot write exits 1 (a failure of the machine); an output path is checked
+    before anything trains and is bad input (exit 2), as the README now says."""
+    assert "an output file that cannot be written, `--out`, `--csv`, `--json-out` or `--plot`, is bad input" in (
+        " ".join(README.read_text().split()))
+    monkeypatch.chdir(tmp_path)
+    code = cli.main([*args, str(tmp_path / "missing" / "x.png"), "--no-record", "--no-progress"])
+    _, err = capsys.readouterr()
+    assert (code, err.count("\n")) == (2, 1) and err.startswith(f"error: {args[-1]} must be a file")
+
+
+def _json_help_keys() -> dict[str, set[str]]:
+    """The keys (snake_case words) that each command's --json help names, by command line."""
+    found: dict[str, set[str]] = {}
+    for line in (f"gdlab {name}" for name in app_commands()):
+        command = cli._command(line.split()[1:])
+        for param in getattr(command, "params", []):
+            if "--json" in param.opts and param.help:
+                found[line] = set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", param.help))
+    return found
+
+
+
+def _described(text: str, line: str) -> str:
+    """The README's sentences about one command: from each sentence that starts with it in backticks up to the
+    next sentence that starts with another gdlab command."""
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    sentences = [s for p in paragraphs for s in re.split(r"(?<=\.)\s+(?=[`A-Z(])", p)]
+    kept, inside = [], False
+    for sentence in sentences:
+        if sentence.startswith("`gdlab "):
+            inside = sentence.startswith((f"`{line}`", f"`{line} "))
+        if inside:
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+def test_every_json_key_a_command_help_names_is_in_the_readme() -> None:
+    """gdlab report --help named sweep_id (a member run's sweep) among its --json keys; the README's sentences on
+    gdlab report did not (sweep_id in gdlab resume's sentence next to them hid it from a whole-file search)."""
+    text = README.read_text()
+    keys = _json_help_keys()
+    assert "first_by_epoch" in keys["gdlab report"]  # the help names keys: the check reads them
+    missing = {line: {k for k in names if f"`{k}`" not in _described(text, line)} for line, names in keys.items()}
+    assert {line: names for line, names in missing.items() if names} == {}
+    assert "`sweep_id`" not in _described("`gdlab report` gives `out`. `gdlab resume` gives `sweep_id`.", "gdlab report")

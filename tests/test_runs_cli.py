@@ -770,6 +770,15 @@ def test_every_runs_command_has_help_with_db_and_json(capsys, command) -> None:
     assert "--db" in out and "GDLAB_DB" in out and "--json" in out
 
 
+def test_runs_list_help_names_the_data_file_forms_dataset_takes(capsys) -> None:
+    """--dataset's help said 'a file's name without .csv/.npz' after runs list --dataset my.csv found the runs
+    on data/my.csv too (the README says so); the help names every form the filter takes."""
+    code, out, _ = _run(capsys, "runs", "list", "--help")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0 and "without .csv/.npz" not in text
+    assert "in any case" in text and "my or my.csv for data/my.csv" in text
+
+
 def test_resume_and_fit_help_show_the_record_options(capsys) -> None:
     for command, options in (("resume", ["run_id", "--db", "--json"]),
                              ("fit", ["--db", "--no-record", "--checkpoint-every"]),

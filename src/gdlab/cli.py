@@ -319,7 +319,8 @@ def runs_list(
     status: str | None = typer.Option(None, help="Only runs (or sweeps) with this status (e.g. interrupted).",
                                       callback=_word("status")),
     dataset: str | None = typer.Option(
-        None, help="Only runs (or sweeps) on this data set: its name (a file's name without .csv/.npz).",
+        None, help="Only runs (or sweeps) on this data set: a name, in any case, or a data file's name as "
+                   "typed, with or without its folder and .csv/.npz (my or my.csv for data/my.csv).",
         callback=_word("dataset")),
     since: str | None = typer.Option(
         None, help="Only runs (or sweeps) created at or after this date or time (ISO 8601)."),
