@@ -295,6 +295,16 @@ def test_the_mlp_learns_mnist1d(mnist1d) -> None:
     assert result.history["test_accuracy"][-1] >= 0.60
 
 
+def _quartic_iterates(lr: float, c: float = 2.0) -> list[float]:
+    """Gradient descent on f(c) = c^4 in float64, c <- c - lr * 4c^3, while the loss, gradient and update stay
+    finite: the iterates up to the last finite update."""
+    iterates = [np.float64(c)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        while np.isfinite(iterates[-1] ** 4) and np.isfinite(lr * 4 * iterates[-1] ** 3):
+            iterates.append(iterates[-1] - lr * 4 * iterates[-1] ** 3)
+    return iterates
+
+
 @pytest.mark.usefixtures("x64")
 def test_the_running_loss_of_a_diverged_epoch_is_the_mean_over_the_steps_it_applied() -> None:
     """f(c) = c^4 one row at a time: the epoch's running train loss is the mean of c_k^4 over the updates applied
@@ -305,12 +315,8 @@ def test_the_running_loss_of_a_diverged_epoch_is_the_mean_over_the_steps_it_appl
     def loss_fn(params, x, y):
         return jnp.mean(params["c"] ** 4 + 0.0 * x[:, 0])
 
-    lr, c = 0.5, np.float64(2.0)
-    iterates = [c]
-    with np.errstate(over="ignore", invalid="ignore"):
-        while np.isfinite(c**4) and np.isfinite(4 * c**3) and np.isfinite(lr * 4 * c**3):
-            c = c - lr * 4 * c**3
-            iterates.append(c)
+    lr = 0.5
+    iterates = _quartic_iterates(lr)
     applied = len(iterates) - 1
     assert 1 < applied < 8  # it diverges inside the first epoch
     run = functools.partial(gd.fit, loss_fn, data, batch_size=1, epochs=3, params={"c": jnp.asarray(2.0)},
@@ -342,12 +348,8 @@ def test_divergence_keeps_the_params_of_the_last_finite_update() -> None:
     def loss_fn(params, x, y):
         return params["c"] ** 4 + 0.0 * jnp.sum(x)
 
-    lr, c = 0.5, np.float64(2.0)
-    iterates = [c]
-    with np.errstate(over="ignore", invalid="ignore"):
-        while np.isfinite(c**4) and np.isfinite(4 * c**3) and np.isfinite(lr * 4 * c**3):
-            c = c - lr * 4 * c**3
-            iterates.append(c)
+    lr = 0.5
+    iterates = _quartic_iterates(lr)
     assert len(iterates) > 3
     with pytest.warns(gd.StabilityWarning, match=r"learning_rate 0.5 exceeds the stability limit 2/L = 0.042"):
         result = gd.fit(loss_fn, data, gd.sgd(lr), batch_size="full", epochs=50,
