@@ -91,6 +91,11 @@ def test_a_config_that_diverged_at_its_first_update_has_the_history_keys_of_its_
     assert set(run.history) == set(alone.history) == set(result.run(1).history)
     assert np.isnan(run.history["learning_rate"]).all() and np.isnan(alone.history["learning_rate"]).all()
     np.testing.assert_allclose(run.history["train_loss"], alone.history["train_loss"], rtol=1e-6)
+    running = gd.sweep(model, data, learning_rate=[1e30, 0.1], batch_size=[8], epochs=2, metrics="running")
+    # its running loss averages no batch: NaN (it was 0.0), and the row keeps the key the issue asks for
+    assert np.isnan(running.run(0).history["train_loss"]).all()
+    assert math.isnan(running.rows[0]["final_train_loss"]) and math.isnan(running.rows[0]["best_train_loss"])
+    assert math.isfinite(running.rows[1]["final_train_loss"])
 
 
 def test_a_configs_result_cannot_write_into_the_sweep(small) -> None:

@@ -78,7 +78,9 @@ class Group:
 def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
     """The rows of a group's configs, [seed][pair]: hyperparameters, seed, status, reason, epochs and steps
     run, seconds (the group's share), initial train loss where known, and for each metric with a number in
-    the epochs run its final value and its best (the lowest; accuracy: the highest; NaN when none is finite).
+    the epochs run its final value and its best (the lowest; accuracy: the highest; NaN when none is finite);
+    a config that ran but has no number for a metric the group measured has it as NaN (its only epoch applied
+    no update), as ``run(k).history`` has it.
 
     Whole arrays at a time: a 10,000-config sweep's rows take a fraction of a second.
     """
@@ -111,7 +113,7 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
             if initial is not None and math.isfinite(initial[i]):
                 row["initial_train_loss"] = float(initial[i])
             for name, (has, final, top) in finals.items():
-                if has[i][j]:
+                if has[i][j] or (epochs[i][j] and name in group.measured):  # NaN: ran, never measured it
                     row[f"final_{name}"] = float(final[i][j])
                     row[f"best_{name}"] = float(top[i][j])
             line.append(row)
