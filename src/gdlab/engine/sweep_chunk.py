@@ -96,7 +96,7 @@ def train_chunk(
     before = np.broadcast_to(np.asarray(initial_loss, np.float64)[:, None], shape)
     rows = [] if start is None else [{k: _pad(v, shape) for k, v in row.items()} for row in start.rows]
     stop_state = replay(stop, stop.init(), rows, spec.plan.steps, before)
-    restore = restored_metric(stop)
+    restore, name_returned = restored_metric(stop), restore_names_epoch(stop)
     best = None
     if restore is not None:
         seeds = np.full(shape[0], np.nan) if initial_best is None else np.asarray(initial_best, np.float64)
@@ -131,7 +131,7 @@ def train_chunk(
         if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
             returned = returned_epochs(best)
-            _note_restored(ends, returned, best, diverged | fired, restore_names_epoch(stop))
+            _note_restored(ends, returned, best, diverged | fired, name_returned)
         if not test and spec.has_test and (diverged | fired).any():
             _test_ended(row, diverged | fired, spec, params, arrays)
         if observe is not None:
@@ -149,7 +149,7 @@ def train_chunk(
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
-        _note_restored(ends, best_epoch, best, np.asarray(active), restore_names_epoch(stop))
+        _note_restored(ends, best_epoch, best, np.asarray(active), name_returned)
     if observe is not None and active[:, :real].any():
         observe(ChunkEpoch(len(rows), np.zeros_like(active[:, :real]), {}, None, active[:, :real], *ends,
                            best_epoch=None if best_epoch is None else best_epoch[:, :real]))
