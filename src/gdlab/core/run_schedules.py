@@ -82,7 +82,7 @@ def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps
         )
     span = total_steps - o.warmup_steps
     if o.schedule == "one_cycle" and not o.pct_start * span > 1.0:
-        need = math.floor(1.0 / o.pct_start) + 1  # the fewest updates whose pct_start share exceeds one
+        need = one_cycle_min_updates(o.pct_start)
         raise ValueError(
             f"schedule 'one_cycle' needs a rise longer than one update: at pct_start {o.pct_start:g}, at least "
             f"{need} updates after warmup_steps ({o.warmup_steps}); the run has {span} (epochs x updates per "
@@ -90,6 +90,12 @@ def build_schedules(learning_rates: list[float], o: ScheduleOptions, total_steps
         )
     _check_within(o, span)
     return [_schedule(lr, o, total_steps) for lr in learning_rates]
+
+
+def one_cycle_min_updates(pct_start: float) -> int:
+    """The fewest updates one_cycle takes at this pct_start: its rise, pct_start of them, must be longer than one
+    update (pct_start * n > 1)."""
+    return math.floor(1.0 / pct_start) + 1
 
 
 def _check_within(o: ScheduleOptions, span: int) -> None:

@@ -20,6 +20,7 @@ from gdlab.core.checks import check_choice
 from gdlab.core.dataset import Dataset
 from gdlab.core.models import linear, logistic, mlp
 from gdlab.core.rules import sgd
+from gdlab.core.run_schedules import one_cycle_min_updates
 from gdlab.core.schedules import Schedule, constant, cosine, exponential, one_cycle, step, warmup
 from gdlab.core.stop_syntax import parse as parse_stop
 from gdlab.core.stopping import StopRule
@@ -36,8 +37,8 @@ MAX_RUNNING = 2
 logger = logging.getLogger(__name__)
 KEPT = 20
 """Finished jobs kept (their events can still be read)."""
-ONE_CYCLE_MIN_UPDATES = 4
-"""one_cycle's rise (pct_start 0.3 of the updates) must be longer than one update: 0.3 * 4 > 1."""
+ONE_CYCLE_MIN_UPDATES = one_cycle_min_updates(0.3)
+"""4: one_cycle's rise (its default pct_start, 0.3, of the updates) must be longer than one update."""
 
 
 class StopRequested(KeyboardInterrupt):
