@@ -86,17 +86,16 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
     """
     ran = group.epochs_run.astype(np.int64)
     shape = ran.shape
-    finals: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
+    finals: dict[str, tuple[list[Any], list[Any]]] = {}
     for name in ("train_loss", "test_loss", "test_accuracy", "grad_norm"):
         h = group.history[name]
         h = np.where(np.arange(h.shape[0])[:, None, None] < ran[None], h, np.nan)  # the epochs run
-        seen = ~np.all(np.isnan(h), axis=0)
         last = h[(np.maximum(ran - 1, 0), *np.indices(shape))] if h.shape[0] else np.full(shape, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no best
             pick = np.nanmax if name in CLASSIFICATION_METRICS else np.nanmin
             best = np.where(np.any(np.isfinite(h), axis=0), pick(h, axis=0) if h.shape[0] else np.nan, np.nan)
-        finals[name] = (seen.tolist(), last.tolist(), best.tolist())
+        finals[name] = (last.tolist(), best.tolist())
     initial = None if group.initial_loss is None else group.initial_loss.tolist()
     status, reason = group.status.tolist(), group.reason.tolist()
     steps, epochs = group.steps_run.tolist(), ran.tolist()
@@ -112,8 +111,8 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
             }
             if initial is not None and math.isfinite(initial[i]):
                 row["initial_train_loss"] = float(initial[i])
-            for name, (has, final, top) in finals.items():
-                if has[i][j] or (epochs[i][j] and name in group.measured):  # NaN: ran, never measured it
+            for name, (final, top) in finals.items():
+                if epochs[i][j] and name in group.measured:  # NaN where it ran and never measured it
                     row[f"final_{name}"] = float(final[i][j])
                     row[f"best_{name}"] = float(top[i][j])
             line.append(row)
