@@ -19,7 +19,7 @@ import gdlab.store.sweep_recorder
 import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
 from gdlab.engine.setup import seed_keys
-from gdlab.engine.sweep_memory import config_bytes
+from gdlab.engine.sweep_memory import config_bytes, group_copy_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
 from gdlab.store.member_checkpoints import member_checkpoint, member_state, member_states
 from gdlab.store.recorder import free_run_ids
@@ -45,8 +45,10 @@ def uninterrupted(data: gd.Dataset) -> gd.SweepResult:
 def _one_pair_per_chunk(data: gd.Dataset) -> int:
     """A memory budget that holds one (learning rate, momentum) pair for 2 seeds: a chunk per pair."""
     params = MODEL.init(jax.random.PRNGKey(0), data.input_shape, data.outputs)
-    budget = 2 * config_bytes(params, 100) + 1
-    assert budget < 2 * 2 * config_bytes(params, 50)  # not two pairs of batch size 50
+    copies = group_copy_bytes(data, np.float32, 2, 50, 1)  # the seeds' copies of the data: any chunk pays them
+    assert copies == group_copy_bytes(data, np.float32, 2, 100, 1)
+    budget = copies + 2 * config_bytes(params, 100) + 1
+    assert budget < copies + 2 * 2 * config_bytes(params, 50)  # not two pairs of batch size 50
     return budget
 
 

@@ -17,11 +17,8 @@ import pytest
 
 import gdlab as gd
 import gdlab.engine.sweep
-import gdlab.engine.sweep_memory
-from gdlab.engine.epoch_program import _COMPILED
 from gdlab.engine.setup import objective_and_params
 from gdlab.engine.sweep import seed_initial_losses
-from gdlab.engine.sweep_memory import allocated_bytes, config_bytes
 from gdlab.engine.sweep_result import Group, best_by_mean, failure
 from gdlab.engine.sweep_start import Deferred
 
@@ -32,13 +29,6 @@ def small(mnist1d: gd.Dataset) -> gd.Dataset:
 
 
 MODEL = gd.models.mlp(hidden=(24,))
-
-
-@pytest.fixture
-def all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every config of a chunk at once, as on a GPU (on the CPU a device trains them in cache-sized blocks,
-    which need less memory than the estimate: tests/test_config_blocks.py)."""
-    monkeypatch.setattr(gdlab.engine.sweep, "config_block", lambda *args: 0)
 
 
 def _close(result: gd.Result, other: gd.Result, rtol: float = 2e-5) -> None:
@@ -313,65 +303,6 @@ def test_a_config_started_after_some_epochs_still_returns_the_initial_params_non
     np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)
 
 
-def test_chunks_that_fit_a_memory_budget_give_the_same_results(small) -> None:
-    grid = {"learning_rate": gd.logspace(0.01, 1.0, 5), "batch_size": [100], "seeds": 2, "epochs": 2}
-    whole = gd.sweep(MODEL, small, **grid)
-
-    per_config = config_bytes(MODEL.init(jax.random.PRNGKey(0), (40,), 10), 100)
-    _COMPILED.clear()  # the in-process program cache (bounded, so count from empty)
-    chunked = gd.sweep(MODEL, small, max_memory=2 * per_config * 2, **grid)  # 2 pairs x 2 seeds a chunk
-    assert len(_COMPILED) == 1  # chunks of 2, 2 and 1 (padded to 2) share one program
-    for a, b in zip(whole.rows, chunked.rows):
-        assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-6)
-        assert a["status"] == b["status"] and a["epochs_run"] == b["epochs_run"]
-    assert len(chunked.groups[0].chunk_params) == 3
-    joined = chunked.groups[0].params  # [seed, pair, ...] from the three chunks
-    for k, (_, i, j) in enumerate(chunked.index):
-        for a, b, c in zip(jax.tree.leaves(whole.run(k).params), jax.tree.leaves(chunked.run(k).params),
-                           [leaf[i, j] for leaf in jax.tree.leaves(joined)], strict=True):
-            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
-            np.testing.assert_array_equal(c, b)
-    with pytest.raises(ValueError, match=r"max_memory must hold at least one config per seed \(\d+ bytes"):
-        gd.sweep(MODEL, small, max_memory=100, **grid)
-
-
-@pytest.mark.parametrize(
-    ("hidden", "batch_size", "metrics"),
-    [((100, 100), 128, "running"), ((100, 100), 4000, "exact"), ((512,), 64, "running")],
-)
-def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidden, batch_size, metrics,
-                                                                  all_at_once) -> None:
-    """16 configs' config_bytes against the compiled program's own count (temp + arguments + outputs, less the data)."""
-    model = gd.models.mlp(hidden=hidden)
-    _COMPILED.clear()
-    gd.sweep(model, mnist1d, learning_rate=gd.logspace(1e-3, 0.05, 16), batch_size=[batch_size], epochs=1,
-             metrics=metrics)
-    (program,) = _COMPILED.values()
-    data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
-    allocated = allocated_bytes(program) - data
-    estimate = 16 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), batch_size, metrics)
-    assert 0.75 * allocated <= estimate <= 2.5 * allocated  # the default budget (free / 4) absorbs the rest
-
-
-def test_a_chunk_that_xla_says_does_not_fit_the_budget_shrinks(mnist1d, all_at_once, monkeypatch) -> None:
-    """An estimate that counts half of what a config needs (XLA allocates about 0.8x the real estimate
-    for this model) lets 8 configs into one chunk; XLA's memory analysis of its program shrinks it."""
-    model = gd.models.mlp(hidden=(512,))
-    half = lambda *args: config_bytes(*args) // 2
-    monkeypatch.setattr(gdlab.engine.sweep_memory, "config_bytes", half)
-    budget = int(8 * 1.05 * half(model.init(jax.random.PRNGKey(0), (40,), 10), 64, "running"))
-    grid = {"learning_rate": gd.logspace(1e-3, 0.05, 8), "batch_size": [64], "epochs": 1, "metrics": "running"}
-    _COMPILED.clear()
-    chunked = gd.sweep(model, mnist1d, max_memory=budget, **grid)  # the estimate alone: all 8 in one chunk
-    data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
-    first, trained = [allocated_bytes(program) - data for program in _COMPILED.values()]
-    assert first > budget >= trained  # 8 configs did not fit; the chunks trained do
-    assert len(chunked.groups[0].chunk_params) == 2
-    whole = gd.sweep(model, mnist1d, max_memory=10**10, **grid)
-    for a, b in zip(whole.rows, chunked.rows, strict=True):
-        assert a["final_train_loss"] == pytest.approx(b["final_train_loss"], rel=1e-5)
-
-
 def test_results_best_table_and_files(small, tmp_path) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.01, 0.2], seeds=2, epochs=2, batch_size=[60])
     rows = result.rows
@@ -504,23 +435,6 @@ def test_stop_rules_and_schedules_that_cannot_run_are_refused_before_compiling(f
     with pytest.raises(error, match=match):
         gd.sweep(gd.models.mlp((features,)), data, learning_rate=[0.1], **{"epochs": 1, **kwargs})
     assert compile_counter.count == 0
-
-
-def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(compile_counter) -> None:
-    """batch_size=[8, "full"] under a budget that holds only the batch-8 config trained the whole batch-8
-    group (compiling and running every epoch) before failing on "full"."""
-    x = np.random.default_rng(2).normal(size=(1600, 10)).astype(np.float32)
-    data = gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(int), test_fraction=0.25)
-    model = gd.models.mlp((17,))
-    params = model.init(jax.random.PRNGKey(0), (10,), 2)
-    small, full = config_bytes(params, 8), config_bytes(params, data.n_train)
-    assert small < full
-    compiled, epochs = compile_counter.count, []
-    with pytest.raises(ValueError, match=rf"max_memory must hold at least one config per seed \({full} bytes for 1 "
-                                         rf"seeds at batch_size 1200\); got {(small + full) // 2}"):
-        gd.sweep(model, data, learning_rate=[0.1], batch_size=[8, "full"], epochs=2, max_memory=(small + full) // 2,
-                 callback=lambda group, epoch, active: epochs.append(epoch))
-    assert epochs == [] and compile_counter.count == compiled
 
 
 def test_a_schedule_one_group_cannot_run_is_refused_before_any_group_trains(tiny) -> None:

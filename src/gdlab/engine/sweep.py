@@ -69,7 +69,14 @@ from gdlab.engine.sweep_grid import (
     schedule_params,
     seed_list,
 )
-from gdlab.engine.sweep_memory import chunk_size, even_chunk, measured_chunk, memory_budget
+from gdlab.engine.sweep_memory import (
+    Budget,
+    chunk_size,
+    even_chunk,
+    group_copy_bytes,
+    measured_chunk,
+    memory_budget,
+)
 from gdlab.engine.sweep_recording import (
     chunk_observer,
     member_metrics,
@@ -120,9 +127,10 @@ def sweep(
     lr to 0 over all epochs x updates per epoch, as ``gdlab fit --schedule``
     does) or functions lr -> schedule; a mapping gives them labels.
     ``seeds`` is a count (seeds 0..n-1) or a list. ``max_memory`` (bytes)
-    bounds one chunk of configs (by default a quarter of the free memory): an
-    estimate picks the chunk, and XLA's memory analysis of its compiled epoch
-    shrinks it where the estimate fell short.
+    bounds one chunk of configs with the copies of the training data each seed's
+    epochs read (by default a quarter of the free memory): an estimate picks the
+    chunk, and XLA's memory analysis of its compiled epoch shrinks it where the
+    estimate fell short; a max_memory that not even one pair of seeds fits is an error.
     ``test_every`` n runs the test pass every n-th epoch and at each config's
     last (NaN between; stop rules that read a test metric need n = 1).
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
@@ -182,9 +190,10 @@ def sweep(
     check_fits_dtype("weight_decay", weight_decay, dtype)
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
-        chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None)
         pairs = len(rates) * len(momenta)
         devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+        chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None,
+                   group_copy_bytes(data, dtype, len(seeds_used), size, devices[1]))
         if devices[1] > 1:
             check_divides(size, devices[1], data.n_train, "the mesh's data axis")
         steps = epochs * batch_plan(data.n_train, size).steps
@@ -301,7 +310,7 @@ def _run_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
     seeds: list[int], epoch_plan: tuple[int, int], stop: StopRule | None, nesterov: bool, weight_decay: float,
     metrics: str,
-    loss: str | None, params: Params | None, budget: int, progress: Callable[[int, int], None] | None,
+    loss: str | None, params: Params | None, budget: Budget, progress: Callable[[int, int], None] | None,
     compute_dtype: str | None,
     layout: tuple[int, int],
     recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla", start_of: StartOf | None = None,
@@ -335,8 +344,9 @@ def _run_group(
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
                      config_block=block)
     stop_rule = with_divergence(stop, spec, test_every)
-    chunk = even_chunk(chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None),
-                        len(pairs))
+    fixed = group_copy_bytes(data, jnp.result_type(*jax.tree.leaves(inits[0])), len(seeds), size, layout[1])
+    chunk = even_chunk(chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None, fixed),
+                       len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
 
@@ -348,7 +358,8 @@ def _run_group(
         return compiled_epoch(s, *built[c][0], configs=2)[0]
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
-    chunk = measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c))
+    chunk = measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c), fixed,
+                           f"{len(seeds)} seeds at batch_size {size}")
     start = time.perf_counter()
     parts = []
     record, offset = recording

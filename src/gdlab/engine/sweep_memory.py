@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
+from gdlab.core.batching import batch_plan
 from gdlab.core.checks import check_int_range
+from gdlab.core.dataset import Dataset
 from gdlab.core.types import Params
 from gdlab.engine.config_blocks import param_sizes
 from gdlab.engine.epoch import EVAL_ROWS
@@ -25,28 +28,45 @@ def allocated_bytes(program: Any) -> int | None:
 
 
 def measured_chunk(
-    chunk: int, budget: int, n_pairs: int, arrays: tuple[jax.Array, ...], program_of: Callable[[int], Any]
+    chunk: int, budget: Budget, n_pairs: int, arrays: tuple[jax.Array, ...], program_of: Callable[[int], Any],
+    fixed: int = 0, what: str = "",
 ) -> int:
     """The largest chunk, at most `chunk`, whose compiled epoch XLA says fits the budget (besides the data).
 
-    The estimate (config_bytes) picks the first size; its program (compiled here and reused
-    by the training) is checked against the budget with XLA's memory analysis, and a chunk
-    that does not fit shrinks in proportion. Where XLA gives no analysis, the estimate stands.
+    The estimate (config_bytes, seed_copy_bytes) picks the first size; its program (compiled here and
+    reused by the training) is checked against the budget with XLA's memory analysis, and a chunk
+    that does not fit shrinks to what the budget less `fixed` (the estimate of the bytes any chunk
+    pays: the seeds' copies of the data) holds at the measured bytes per pair. Where XLA gives no
+    analysis, the estimate stands. A single pair over a budget the user gave (max_memory) is an
+    error naming XLA's count (`what`: its seeds and batch size); over the default budget it runs.
     """
     data = sum(int(a.nbytes) for a in arrays)
-    for _ in range(4):
+    for _ in range(5):
         used = allocated_bytes(program_of(chunk))
-        if used is None or used - data <= budget or chunk == 1:
+        if used is None or used - data <= budget.bytes:
             return chunk
-        chunk = min(chunk - 1, even_chunk(max(1, chunk * budget // (used - data)), n_pairs))
+        if chunk == 1:
+            if budget.given:
+                raise ValueError(f"max_memory must hold at least one config per seed ({used - data} bytes for "
+                                 f"{what}, as XLA's memory analysis of its program counts them); got {budget.bytes}.")
+            return chunk
+        per_pair = max(1, (used - data - fixed) // chunk)
+        chunk = min(chunk - 1, even_chunk(max(1, (budget.bytes - fixed) // per_pair), n_pairs))
     return chunk
 
 
-def memory_budget(max_memory: int | None) -> int:
+class Budget(NamedTuple):
+    """The bytes a sweep's chunk may take besides the data, and whether the user gave them (max_memory)."""
+
+    bytes: int
+    given: bool
+
+
+def memory_budget(max_memory: int | None) -> Budget:
+    """max_memory, else a quarter of the free memory (at least 64 MiB)."""
     if max_memory is not None:
-        return check_int_range("max_memory", max_memory, 1)
-    free = free_memory()
-    return max(free // 4, 64 * 2**20)
+        return Budget(check_int_range("max_memory", max_memory, 1), True)
+    return Budget(max(free_memory() // 4, 64 * 2**20), False)
 
 
 def free_memory() -> int:
@@ -90,12 +110,38 @@ def even_chunk(largest: int, n_pairs: int) -> int:
     return -(-n_pairs // chunks)
 
 
-def chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: int,
-                best: bool) -> int:
+def seed_copy_bytes(train_bytes: int, n_seeds: int, shuffled: bool) -> int:
+    """The bytes a group pays once whatever its chunk: the training data gathered in each seed's order.
+
+    Each epoch takes ``x[order], y[order]`` (the seed's permutation) and lays the batches out for the
+    scan: XLA's count (CPU, linreg and MNIST-1D, batch 50 to 1000) is 2 copies of the training data per
+    seed, 1 with a single seed. In stored order (one batch holds all the data) the seeds share 1 copy;
+    a data axis (``mesh``) gathers each batch in its step, with no copy.
+    """
+    if not shuffled:
+        return train_bytes
+    return train_bytes * (1 if n_seeds == 1 else 2 * n_seeds)
+
+
+def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, data_devices: int) -> int:
+    """seed_copy_bytes of a group: the training data as the epoch holds it (inputs in the params' dtype,
+    class labels int32), gathered unless a data axis of more than one device takes each batch by index."""
+    if data_devices > 1:
+        return 0
+    itemsize = np.dtype(dtype).itemsize
+    label = 4 if data.task == "classification" else itemsize
+    train = int(np.size(data.x_train)) * itemsize + int(np.size(data.y_train)) * label
+    return seed_copy_bytes(train, n_seeds, not batch_plan(data.n_train, batch_size).is_full_batch)
+
+
+def chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: Budget,
+               best: bool, fixed: int = 0) -> int:
+    """The pairs (each n_seeds configs) the budget holds beside `fixed` (seed_copy_bytes), by config_bytes."""
     per_pair = n_seeds * config_bytes(params, batch_size, metrics, best)
-    if per_pair > budget:
+    if fixed + per_pair > budget.bytes:
+        data = f": {per_pair} for the configs and {fixed} for the copies of the training data the epochs read"
         raise ValueError(
-            f"max_memory must hold at least one config per seed ({per_pair} bytes for {n_seeds} seeds "
-            f"at batch_size {batch_size}); got {budget}."
+            f"max_memory must hold at least one config per seed ({fixed + per_pair} bytes for {n_seeds} seeds "
+            f"at batch_size {batch_size}{data if fixed else ''}); got {budget.bytes}."
         )
-    return max(1, min(n_pairs, budget // per_pair))
+    return max(1, min(n_pairs, (budget.bytes - fixed) // per_pair))
