@@ -340,6 +340,24 @@ def test_the_table_keeps_the_metric_columns_when_the_first_config_has_no_metrics
     assert float(trained[-2]) == pytest.approx(result.rows[1]["final_train_loss"], rel=1e-3)
 
 
+def test_best_leaves_out_the_seeds_a_resumed_sweep_skipped() -> None:
+    """Seed 1 of both rates skipped (start= named seed 0 only): best counted each skipped seed as diverged,
+    so no rate had trained, and the means were NaN. It is the mean over the seeds that trained."""
+    data = gd.datasets.linreg(n=40, features=2)
+    result = gd.sweep(gd.models.linear(), data, learning_rate=[0.05, 0.1], batch_size=[8], seeds=2, epochs=2,
+                      start={(8, "constant", lr, 0.0, 0): gd.ConfigStart(0, None, {}) for lr in (0.05, 0.1)})
+    trained = [row for row in result.rows if row["status"] != "skipped"]
+    assert [row["seed"] for row in trained] == [0, 0]
+    best = result.best("final_train_loss")
+    winner = min(trained, key=lambda row: row["final_train_loss"])
+    assert (best["learning_rate"], best["mean"], best["std"]) == (winner["learning_rate"], winner["final_train_loss"], 0.0)
+    assert (best["seeds"], best["diverged"], best["trained"], best["all_diverged"]) == (1, 0, True, False)
+    nothing = gd.sweep(gd.models.linear(), data, learning_rate=[0.05], batch_size=[8], epochs=1, start={})
+    with pytest.raises(ValueError, match=r"^best needs a config that trained; every config of this sweep was "
+                                         r"skipped \(start= named none of them\)\.$"):
+        nothing.best("final_train_loss")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -223,9 +223,12 @@ class SweepResult:
         is not finite last. ``diverged`` and ``collapsed`` count the seeds of the returned config that
         did; ``all_diverged`` is True when every config of the sweep diverged, and ``trained`` is False
         when every config has a failed seed: the returned one is then only the least bad (no learning
-        rate trained).
+        rate trained). Configs a resumed sweep skipped (``start=``; status "skipped") neither count nor fail.
         """
-        rows = self.rows
+        rows = [row for row in self.rows if row["status"] != "skipped"]
+        if not rows:
+            raise ValueError("best needs a config that trained; every config of this sweep was skipped "
+                             "(start= named none of them).")
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
