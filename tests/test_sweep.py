@@ -88,6 +88,26 @@ def test_a_config_that_diverged_at_its_first_update_has_the_history_keys_of_its_
     assert math.isfinite(running.rows[1]["final_train_loss"])
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("metrics", ["exact", "running"])
+def test_a_run_without_a_test_set_has_the_history_keys_of_its_fit(tmp_path, task, metrics) -> None:
+    """gd.fit's history holds test_loss (and a classifier's test_accuracy) as NaN with no test set; run(k)
+    dropped them, in memory and read back from a store."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) if task == "classification" else x[:, 0]
+    data = gd.datasets.from_arrays(x, y, test_fraction=0.0)
+    model = gd.models.logistic() if task == "classification" else gd.models.linear()
+    alone = gd.fit(model, data, gd.sgd(0.1), batch_size=16, epochs=2, metrics=metrics)
+    with gd.store.open(tmp_path / "runs.db") as store:
+        result = gd.sweep(model, data, learning_rate=[0.1], batch_size=[16], epochs=2, metrics=metrics,
+                          record=store.sweep_recorder())
+        stored = store.sweep_result(store.sweeps()[0].id)[0]
+    assert "test_loss" in alone.history and ("test_accuracy" in alone.history) == (task == "classification")
+    assert set(result.run(0).history) == set(stored.run(0).history) == set(alone.history)
+    assert np.isnan(result.run(0).history["test_loss"]).all()
+    assert "final_test_loss" not in result.rows[0]  # a row keeps only the metrics measured: best() names them
+
+
 def test_a_configs_result_cannot_write_into_the_sweep(small) -> None:
     result = gd.sweep(MODEL, small, learning_rate=[0.1], batch_size=[50], seeds=1, epochs=2)
     before = result.groups[0].history["train_loss"].copy()

@@ -383,7 +383,7 @@ def _run_group(
     # configs going on from a checkpoint: the time their chunk had spent to reach it (its clock at that epoch, the
     # longest of the chunks': exact for a group that trained as one chunk, a lower bound otherwise)
     seconds += max(p["elapsed"] for p in parts)
-    return group_outcome(parts, pairs, seeds, config, seconds, before)
+    return group_outcome(parts, pairs, seeds, config, seconds, before, names)
 
 
 class KernelWarning(UserWarning):

@@ -44,6 +44,8 @@ class Group:
     initial_loss: np.ndarray | None = None  # each seed's train loss before training (None: not known)
     best_epoch: np.ndarray | None = None  # restore_best: the epoch whose params each config returns (0: the
     # initial params; -1: none)
+    recorded: tuple[str, ...] | None = None  # the metrics gd.fit's history holds for these configs, NaN or not
+    # (``member_metrics``: test_loss without a test set too); None: those with a number (``measured``)
 
     @property
     def schedule(self) -> str:
@@ -135,6 +137,7 @@ def read_only(view: np.ndarray) -> np.ndarray:
 def group_outcome(
     parts: list[dict[str, Any]], pairs: list[tuple[float, float]], seeds: list[int],
     config: dict[str, Any], seconds: float, initial_loss: np.ndarray | None = None,
+    recorded: tuple[str, ...] | None = None,
 ) -> Group:
     """Join the chunks of a batch-size group along the pair axis (histories padded with NaN)."""
     epochs = max(next(iter(p["history"].values())).shape[0] for p in parts)
@@ -159,6 +162,7 @@ def group_outcome(
         initial_loss=None if initial_loss is None else np.asarray(initial_loss, np.float64),
         best_epoch=None if parts[0].get("best_epoch") is None else np.concatenate([p["best_epoch"] for p in parts],
                                                                                    axis=1),
+        recorded=recorded,
     )
 
 
@@ -200,9 +204,10 @@ class SweepResult:
         group = self.groups[g]
         ran = int(group.epochs_run[i, j])
         lr, momentum = group.pairs[j]
+        kept = group.measured if group.recorded is None else group.recorded
         return Result(
             params=group.config_params(i, j),
-            history={k: read_only(v[:ran, i, j]) for k, v in group.history.items() if ran and k in group.measured},
+            history={k: read_only(v[:ran, i, j]) for k, v in group.history.items() if ran and k in kept},
             status=str(group.status[i, j]),
             reason=str(group.reason[i, j]),
             epochs_run=ran,

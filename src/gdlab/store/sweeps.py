@@ -193,7 +193,8 @@ def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndar
         seconds = float(np.nanmax(arrays["wall_time"])) if "wall_time" in arrays and epochs else math.nan
     return Group(config=config, pairs=list(pairs), seeds=list(seeds), chunk_params=(), history=arrays,
                  status=status, reason=reason, steps_run=steps_run, epochs_run=epochs_run, seconds=float(seconds),
-                 initial_loss=initial, best_epoch=best_epoch if any(r.best_epoch is not None for r in runs) else None)
+                 initial_loss=initial, best_epoch=best_epoch if any(r.best_epoch is not None for r in runs) else None,
+                 recorded=tuple(name for name in names if any(name in histories[r.id] for r in runs)) or None)
 
 
 def _indices(values: Iterable[T]) -> dict[T, int]:
