@@ -26,6 +26,7 @@ def run_find_lr(
     show_progress: bool = False, momentum: float = 0.0,
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
+    from gdlab.report.conclusion import counted
     from gdlab.report.finder import validation_json
 
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
@@ -39,8 +40,10 @@ def run_find_lr(
             tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
                      "validation": bars.add("validating the suggestions", validate_epochs)}
 
-            def callback(stage: str, done: int, total: int) -> None:
-                bars.bar.update(tasks[stage], completed=done, total=total)
+            def callback(stage: str, done: int, total: int) -> None:  # validation: the epochs of all its sweeps
+                sweeps = counted(total // validate_epochs, "sweep") + f" of {counted(validate_epochs, 'epoch')}"
+                bars.bar.update(tasks[stage], completed=done, total=total,
+                                status=sweeps if stage == "validation" else "")
 
             try:
                 result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
