@@ -450,6 +450,16 @@ def test_a_data_file_s_errors_name_dataset_and_the_file(tmp_path: Path, capsys: 
         assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
 
 
+def test_a_csv_file_without_a_header_row_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its first data row was taken for the header: fit trained on the others without a word."""
+    (tmp_path / "bare.csv").write_text("".join(f"{i}.5,{2 * i},{i % 2}\n" for i in range(20)))
+    for command in ("fit", "find-lr"):
+        code, out, err = _run(capsys, command, "--dataset", "bare.csv", "--no-record", "--no-progress")
+        assert (code, out, err) == (2, "", ("error: --dataset must be a CSV file whose first line is a header row of "
+                                           "column names; the first line of 'bare.csv' looks like data ('0.5,0,0': "
+                                           "every field is a number): add a header row naming the columns.\n"))
+
+
 def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a,y\n1,0\n")
     summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")

@@ -25,7 +25,7 @@ def from_file(
     test_fraction: float | None = None,
     seed: int | None = None,
 ) -> Dataset:
-    """A Dataset from a .csv file (a header row, numeric columns) or an .npz file.
+    """A Dataset from a .csv file (a header row of column names, not all numbers; numeric columns) or an .npz file.
 
     CSV: ``target`` names the target column (None: the last column); the other
     columns are float32 features; a whole-number target becomes int64 labels
@@ -100,6 +100,11 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
             rows = [row for row in csv.reader(f) if row]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"path must be a readable CSV file; could not read {str(path)!r}: {err}.") from None
+    if rows and all(_is_number(field) for field in rows[0]):  # taken for the header, it lost a data row
+        shown = ",".join(rows[0][:6]) + (",..." if len(rows[0]) > 6 else "")
+        raise ValueError(f"path must be a CSV file whose first line is a header row of column names; the first "
+                         f"line of {str(path)!r} looks like data ({shown!r}: every field is a number): add a "
+                         "header row naming the columns.")
     if len(rows) < 2:
         raise ValueError(f"path must be a CSV file with a header row and data rows; {str(path)!r} has {len(rows)} rows.")
     header = [h.strip() for h in rows[0]]
@@ -138,6 +143,14 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
                     f"{header[j]!r} has {cell!r}."
                 )
     return values
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _column(header: list[str], target: str) -> int:
