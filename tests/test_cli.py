@@ -450,6 +450,16 @@ def test_a_data_file_s_errors_name_dataset_and_the_file(tmp_path: Path, capsys: 
         assert (code, out) == (2, "") and err.startswith(f"error: {expected}"), err
 
 
+def test_a_csv_file_without_a_header_row_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its first data row was taken for the header: fit trained on the others without a word."""
+    (tmp_path / "bare.csv").write_text("".join(f"{i}.5,{2 * i},{i % 2}\n" for i in range(20)))
+    for command in ("fit", "find-lr"):
+        code, out, err = _run(capsys, command, "--dataset", "bare.csv", "--no-record", "--no-progress")
+        assert (code, out, err) == (2, "", ("error: --dataset must be a CSV file whose first line is a header row of "
+                                           "column names; the first line of 'bare.csv' looks like data ('0.5,0,0': "
+                                           "every field is a number): add a header row naming the columns.\n"))
+
+
 def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a,y\n1,0\n")
     summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")
@@ -460,17 +470,21 @@ def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, cap
 def test_label_errors_of_a_data_file_name_what_the_command_takes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """They named the library's n_classes and task="regression": the commands have no --n-classes."""
+    """They named the library's n_classes and task="regression": the commands have no --n-classes. A label's row
+    was its index from 0 ('at index 0'), where the file's other errors say 'data row 1', counted from 1."""
     (tmp_path / "big.csv").write_text("a,y\n" + "".join(f"{i}.5,{i * 1000}\n" for i in range(40)))
     (tmp_path / "neg.csv").write_text("a,y\n" + "".join(f"{i}.5,{i % 2 - 1}\n" for i in range(40)))
+    (tmp_path / "half.csv").write_text("a,y\n1,0\n2,1\n3,0.5\n4,1\n")
     for args, expected in [
         (["fit", "--dataset", "big.csv"],
          ("y must be class labels 0, 1, 2, ... when its whole numbers are read as labels; its largest, 39000, would "
           "make 39001 classes for 40 samples (pass --task regression if y is a quantity, or renumber the labels "
           "0, 1, 2, ... if they are labels).")),
         (["compare", "--dataset", "neg.csv"],
-         ("y labels must be in [0, 2) (2 classes: the largest label + 1, at least 2); got -1 at index 0 (whole "
-          "numbers read as class labels; pass --task regression if y is a quantity).")),
+         ("y labels must be in [0, 2) (2 classes: the largest label + 1, at least 2); got -1 in 'neg.csv' data row "
+          "1, column 'y' (whole numbers read as class labels; pass --task regression if y is a quantity).")),
+        (["fit", "--dataset", "half.csv", "--task", "classification"],
+         "y must hold integer class labels for classification; got 0.5 in 'half.csv' data row 3, column 'y'."),
     ]:
         code, out, err = _run(capsys, *args)
         assert (code, out, err) == (2, "", f"error: {expected}\n")

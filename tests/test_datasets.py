@@ -668,6 +668,30 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
+    ("text", "task", "pattern"),
+    [  # the label's index from 0 ('at index 2'), where the other CSV errors count data rows from 1
+        ("a,label\n1,0\n2,1\n3,-1\n4,1\n", None,
+         r"y labels must be in \[0, 2\) \(n_classes=2\); got -1 in '.*data.csv' data row 3, column 'label' \(whole"),
+        ("label,a\n0,1\n1.5,2\n1,3\n", "classification",
+         (r"y must hold integer class labels for classification; got 1.5 in '.*data.csv' data row 2, column "
+         r"'label'\.$")),
+        ("a,label\n\n1,0\n\n2,-3\n", "classification",  # blank lines are skipped, as the other errors count
+         r"got -3 in '.*data.csv' data row 2, column 'label'\.$"),
+    ],
+    ids=["outside_the_classes", "not_whole", "after_blank_lines"],
+)
+def test_a_csv_label_error_names_its_data_row_from_1(tmp_path: Path, text: str, task: str | None,
+                                                    pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        gd.datasets.from_file(_csv(tmp_path, text), target="label", task=task)
+
+
+def test_a_csv_header_with_some_numeric_names_is_a_header(tmp_path: Path) -> None:
+    data = gd.datasets.from_file(_csv(tmp_path, "x,2024,y\n1,2,0.5\n3,4,1.5\n"), target="2024", test_fraction=0.0)
+    assert data.n_train == 2 and np.sort(data.y_train).tolist() == [2, 4]  # both data rows kept
+
+
+@pytest.mark.parametrize(
     ("text", "options", "pattern"),
     [
         (
@@ -689,6 +713,13 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         ("a,b\n1,2\n", {"test_fraction": 1.5}, r"test_fraction must be .*; got 1.5"),
         ("y,a,y\n1,2,3\n", {"target": "y"},
          r"target must name one CSV column; got 'y', which names 2 of the columns \['y', 'a', 'y'\]\."),
+        # no header: its first data row was taken for the header and silently lost
+        ("1,2\n3,4\n5,6\n", {}, (r"path must be a CSV file whose first line is a header row of column names; the "
+         r"first line of '.*data.csv' looks like data \('1,2': every field is a number\): add a header row naming "
+         r"the columns\.$")),
+        ("1.5, -2e3 ,7\n", {}, r"the first line of '.*data.csv' looks like data \('1.5, -2e3 ,7': every field"),
+        (",".join(map(str, range(8))) + "\n" + ",".join(["1"] * 8) + "\n", {},
+         r"looks like data \('0,1,2,3,4,5,\.\.\.': every field is a number\)"),
     ],
     ids=[
         "missing_target",
@@ -700,6 +731,9 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
         "inf",
         "test_fraction",
         "ambiguous_target",
+        "no_header",
+        "no_header_one_row",
+        "no_header_long",
     ],
 )
 def test_csv_rejects_bad_files_naming_the_problem(

@@ -236,7 +236,31 @@ def test_the_finder_reports_its_progress(least_squares) -> None:
     find_learning_rate(gd.models.linear(), least_squares, batch_size=25, seeds=1, steps=40, validate_epochs=3,
                        callback=lambda *stage: seen.append(stage))
     assert seen[:5] == [("range test", 0, 1), ("range test", 1, 1)] + [("validation", e, 3) for e in (1, 2, 3)]
-    assert seen[5:] == [("validation", e, 3) for e in (1, 2, 3)] * (len(seen[5:]) // 3)  # a grid step past
+    sweeps = len(seen[2:]) // 3  # the first, then one per grid step past the best
+    assert seen[2:] == [("validation", e, 3 * ((e + 2) // 3)) for e in range(1, 3 * sweeps + 1)]
+
+
+def test_the_finders_validation_progress_never_falls_back_over_further_sweeps(least_squares, monkeypatch) -> None:
+    """Each further validation sweep (a decade lower, a grid step past the best) reported its epochs from 1 of
+    validate_epochs again: the bar of gdlab find-lr jumped back to the start. done now counts the epochs of every
+    sweep so far and total grows by validate_epochs per sweep; a sweep that ended early (every candidate diverged,
+    here within 2 of its 5 epochs) fills its share."""
+    data = least_squares
+    x = np.hstack([data.x_train, np.ones((data.n_train, 1))]).astype(np.float64)
+    limit = 2 / np.linalg.eigvalsh(2 * x.T @ x / len(x)).max()
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [3 * limit, 6 * limit])
+    seen: list[tuple[str, int, int]] = []
+    result = find_learning_rate(gd.models.linear(), data, batch_size="full", seeds=1, min_lr=1e-4, max_lr=10.0,
+                                steps=100, validate_epochs=5, callback=lambda *stage: seen.append(stage))
+    sweeps = 2 + len(result.validation) - 4  # the candidates, a decade lower (2 rates each), then 1 rate each
+    assert sweeps >= 2 and seen[:2] == [("range test", 0, 1), ("range test", 1, 1)]
+    stages, done, totals = zip(*seen[2:], strict=True)
+    assert set(stages) == {"validation"}
+    assert list(done) == sorted(set(done))  # it rises, never repeats or falls back
+    assert list(totals) == sorted(totals) and set(totals) == {5 * k for k in range(1, sweeps + 1)}
+    assert all(total - 5 < d <= total for d, total in zip(done, totals, strict=True))  # within its own sweep
+    assert all(("validation", 5 * k, 5 * k) in seen for k in range(1, sweeps + 1))  # each sweep's share filled
+    assert len([d for d in done if d <= 5]) < 5  # the first sweep (both candidates diverged) ended early
 
 
 def test_a_model_that_is_not_finite_at_min_lr_is_refused(least_squares) -> None:

@@ -10,6 +10,7 @@ import math
 import re
 import socket
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -742,6 +743,55 @@ def test_static_files_cannot_escape_their_folder(client: TestClient, path: str) 
     response = client.get(path)
     assert response.status_code == 404
     assert "import" not in response.text and "root:" not in response.text
+
+
+class _Inputs(HTMLParser):
+    """The page's <input> elements by id: their attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, str | None]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("id"):
+            self.inputs[str(found["id"])] = found
+
+
+def _log(v: float) -> float:
+    return 10**v  # a slider over the decades of a rate
+
+
+_PAGE_FIELDS = [  # the page's input, the request and field it fills, the page value as the request's
+    ("r-n", "RegressionRequest", "n", float), ("r-noise", "RegressionRequest", "noise", float),
+    ("r-batch", "RegressionRequest", "batch_size", float), ("r-lr", "RegressionRequest", "learning_rate", _log),
+    ("r-epochs", "RegressionRequest", "epochs", float), ("r-seed", "RegressionRequest", "seed", float),
+    ("s-condition", "SurfaceRequest", "condition", _log), ("s-angle", "SurfaceRequest", "angle", float),
+    ("s-lr", "SurfaceRequest", "learning_rate", _log), ("s-momentum", "SurfaceRequest", "momentum", float),
+    ("s-steps", "SurfaceRequest", "steps", float), ("t-lr", "TrainRequest", "learning_rate", float),
+    ("t-momentum", "TrainRequest", "momentum", float), ("t-warmup", "TrainRequest", "warmup_steps", float),
+    ("t-epochs", "TrainRequest", "epochs", float),
+]
+
+
+def test_the_pages_fields_stay_within_the_servers_ranges_and_points_start_at_its_least(client: TestClient) -> None:
+    """The Points slider started at 5 while the server takes 2 points (the fewest that make a line): the page's
+    and the server's ranges are one now. Every other field of the page stays within what the server accepts."""
+    page = _Inputs()
+    page.feed(client.get("/").text)
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(page.inputs) >= {field for field, *_ in _PAGE_FIELDS}
+    for field, request, name, value in _PAGE_FIELDS:
+        attrs, bounds = page.inputs[field], schemas[request]["properties"][name]
+        if attrs.get("min") is not None:
+            low = value(float(str(attrs["min"])))
+            assert low >= bounds.get("minimum", -math.inf) and low > bounds.get("exclusiveMinimum", -math.inf), field
+        if attrs.get("max") is not None:
+            high = value(float(str(attrs["max"])))
+            assert high <= bounds.get("maximum", math.inf) and high < bounds.get("exclusiveMaximum", math.inf), field
+    regression = schemas["RegressionRequest"]["properties"]
+    given_points = next(kind for kind in regression["points"]["anyOf"] if kind.get("type") == "array")
+    assert float(str(page.inputs["r-n"]["min"])) == regression["n"]["minimum"] == given_points["minItems"] == 2
 
 
 def test_the_openapi_schema_lists_every_endpoint(client: TestClient) -> None:

@@ -727,6 +727,19 @@ def test_the_mini_batch_label_follows_points_lowered_below_it(page: Page) -> Non
     expect(page.locator("#r-batch-out")).to_have_text("10")
 
 
+def test_points_go_down_to_the_two_the_server_takes(page: Page) -> None:
+    """The Points slider stopped at 5 while the server takes 2 points, the fewest that make a line."""
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    page.locator("#r-n").fill("2")
+    expect(page.locator("#r-scatter circle")).to_have_count(2)
+    expect(page.locator("#r-n-out")).to_have_text("2")
+    expect(page.locator("#r-info")).to_contain_text("mini-batch: 5 updates")  # batch 2 (Points): one per epoch
+    expect(page.locator("#r-batch-out")).to_have_text("2")
+    expect(page.locator("#r-contour")).to_have_attribute("data-paths", "3")
+    assert page.locator("#r-status").get_attribute("data-state") == ""  # answered, no error
+
+
 def test_the_chosen_mini_batch_size_comes_back_when_points_rise_again(page: Page) -> None:
     """Points lowered to 5 capped the slider at 5, and raised again it stayed at 5, not the 8 chosen."""
     page.locator(".tab[data-tab=batches]").click()

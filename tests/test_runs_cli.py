@@ -889,8 +889,31 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
                           "40", "--validate-epochs", "2", "--db", "f.db", "--no-record")
     assert code == 0 and "validated" in out
-    assert "range test: 40 steps x 2 seeds" in err and "validating the suggestions" in err and "2/2" in err
+    assert "range test: 40 steps x 2 seeds" in err
+    # one bar over every validation sweep's epochs (it restarted at 0/2 for each further sweep), saying how many
+    bar = re.search(r"validating the suggestions\W+(\d+)/(\d+)\s+(\d+) sweeps? of 2 epochs", err)
+    assert bar is not None and int(bar[1]) == int(bar[2]) == 2 * int(bar[3]), err
     assert len(_json(capsys, "runs", "list", "--db", "f.db")) == 1
+
+
+def test_find_lr_records_the_mlps_hidden_sizes_and_activation_as_fit_does(capsys) -> None:
+    """find-lr recorded its model as 'mlp' alone, while gdlab fit's run keeps --hidden and --activation: the
+    finder's record (runs show) now names them too, and a model without hidden layers records neither."""
+    fit = _json(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--epochs", "1", "--batch-size", "100",
+                "--no-progress", "--db", "f.db")
+    found = _json(capsys, "find-lr", "--dataset", "linreg", "--hidden", "8,4", "--seeds", "1", "--steps", "40",
+                  "--validate-epochs", "1", "--no-progress", "--db", "f.db")
+    recorded = _json(capsys, "runs", "show", found["run_id"], "--db", "f.db")["run"]["config"]
+    assert (recorded["model"], recorded["hidden"], recorded["activation"]) == ("mlp", [8, 4], "relu")
+    fit_cli = _json(capsys, "runs", "show", fit["run_id"], "--db", "f.db")["run"]["config"]["cli"]
+    assert (fit_cli["hidden"], fit_cli["activation"]) == ("8,4", "relu")  # the same model, as fit keeps it
+    assert (fit["config"]["hidden"], fit["config"]["activation"]) == (recorded["hidden"], recorded["activation"])
+    code, out, _ = _run(capsys, "runs", "show", found["run_id"], "--db", "f.db")
+    assert code == 0 and "\n  hidden: [8, 4]\n" in out and '\n  activation: "relu"\n' in out
+    linear = _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1", "--steps", "40",
+                   "--validate-epochs", "1", "--no-progress", "--db", "f.db")
+    config = _json(capsys, "runs", "show", linear["run_id"], "--db", "f.db")["run"]["config"]
+    assert config["model"] == "linear" and "hidden" not in config and "activation" not in config
 
 
 @pytest.mark.parametrize("stage", ["validation", "recording"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +26,7 @@ def from_file(
     test_fraction: float | None = None,
     seed: int | None = None,
 ) -> Dataset:
-    """A Dataset from a .csv file (a header row, numeric columns) or an .npz file.
+    """A Dataset from a .csv file (a header row of column names, not all numbers; numeric columns) or an .npz file.
 
     CSV: ``target`` names the target column (None: the last column); the other
     columns are float32 features; a whole-number target becomes int64 labels
@@ -43,8 +44,11 @@ def from_file(
         why = "a directory" if p.is_dir() else "not found"
         raise ValueError(f"path must be an existing file; got {str(path)!r} ({why}).")
     if p.suffix.lower() == ".csv":
-        x, y = _read_csv(p, target)
-        return from_arrays(x, y, task=task, name=p.stem, **split)
+        x, y, column = _read_csv(p, target)
+        try:
+            return from_arrays(x, y, task=task, name=p.stem, **split)
+        except ValueError as err:  # a label's index counts from 0
+            raise ValueError(_at_data_row(str(err), p, column)) from None
     arrays = _read_npz(p)
     if all(k in arrays for k in _SPLIT):
         if target is not None:  # it was ignored
@@ -94,12 +98,24 @@ def _presplit(arrays: dict[str, Any], task: str | None, path: Path) -> Dataset:
     return split_arrays(x_all, y_all, train, test, task, n_classes, path.stem)
 
 
-def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _at_data_row(message: str, path: Path, column: str) -> str:
+    """from_arrays' message with y's index i (from 0) as the file's data row i + 1, as its other CSV errors say."""
+    return re.sub(r"\bat index (\d+)\b",
+                  lambda at: f"in {str(path)!r} data row {int(at[1]) + 1}, column {column!r}", message)
+
+
+def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The features, the target and the target's column name."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if row]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"path must be a readable CSV file; could not read {str(path)!r}: {err}.") from None
+    if rows and all(_is_number(field) for field in rows[0]):  # taken for the header, it lost a data row
+        shown = ",".join(rows[0][:6]) + (",..." if len(rows[0]) > 6 else "")
+        raise ValueError(f"path must be a CSV file whose first line is a header row of column names; the first "
+                         f"line of {str(path)!r} looks like data ({shown!r}: every field is a number): add a "
+                         "header row naming the columns.")
     if len(rows) < 2:
         raise ValueError(f"path must be a CSV file with a header row and data rows; {str(path)!r} has {len(rows)} rows.")
     header = [h.strip() for h in rows[0]]
@@ -110,8 +126,8 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray]:
     y = values[:, column]
     x = np.delete(values, column, axis=1)
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**62):  # int64 holds them
-        return x.astype(np.float32), y.astype(np.int64)
-    return x.astype(np.float32), y.astype(np.float32)
+        return x.astype(np.float32), y.astype(np.int64), header[column]
+    return x.astype(np.float32), y.astype(np.float32), header[column]
 
 
 def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndarray:
@@ -138,6 +154,14 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
                     f"{header[j]!r} has {cell!r}."
                 )
     return values
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _column(header: list[str], target: str) -> int:

@@ -52,7 +52,7 @@ from gdlab.engine.sweep_grid import seed_list
 RULES = ("steepest", "valley", "minimum/10", "largest_stable")
 
 FinderCallback = Callable[[str, int, int], None]
-"""callback(stage, done, total): stage "range test" or "validation"."""
+"""callback(stage, done, total): stage "range test" or "validation" (done never falls back; total may grow)."""
 
 
 class Suggestion(NamedTuple):
@@ -115,8 +115,9 @@ def find_learning_rate(
     ``seeds`` is a count (seeds 0..n-1) or a list. ``params`` (optional) start
     every seed's test; they are never changed. ``record`` (a ``FinderRecorder``
     such as ``gd.store.open(path)``) receives the configuration and the result.
-    ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1),
-    then ("validation", epoch, validate_epochs) after each epoch of the sweep.
+    ``callback(stage, done, total)`` reports progress: ("range test", 0 then 1, 1), then ("validation", done,
+    total) after each epoch of the validation sweeps: done counts their epochs so far and never falls back;
+    total is validate_epochs per sweep begun (it grows by validate_epochs for each further sweep below).
     Should every candidate diverge within validate_epochs (the range test's few steps at each
     rate can miss a slow blow-up), the candidates a decade lower are validated too, down to min_lr;
     if even those diverge, a ValueError says so (no answer rather than a diverged one). While the best is the
@@ -158,10 +159,20 @@ def find_learning_rate(
     # same for every rate, and momentum not yet acting in the second): then the loss after it, over all the data
     metrics = "exact" if batch_size == data.n_train else "running"
 
+    progress = {"done": 0, "total": 0}  # the validation sweeps' epochs: one count, never set back
+
+    def advance(done: int) -> None:
+        if done > progress["done"]:  # a second chunk of configs starts its epochs from 1 again
+            progress["done"] = done
+            report("validation", done, progress["total"])
+
     def validate(rates: list[float]) -> list[dict[str, Any]]:
+        before = progress["total"]
+        progress["total"] += validate_epochs
         result = sweep(model, data, learning_rate=rates, batch_size=[batch_size], momentum=[momentum],
                        seeds=seeds, epochs=validate_epochs, params=params, loss=loss, metrics=metrics,
-                       callback=lambda group, epoch, active: report("validation", epoch, validate_epochs))
+                       callback=lambda group, epoch, active: advance(before + epoch))
+        advance(progress["total"])  # a sweep whose every config diverged ended early
         lowered.update(_lowered(result.rows, rates))
         return _validation(result.rows, rates)
 
