@@ -738,6 +738,47 @@ def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, 
         "--db.\n")
 
 
+def _no_room(connect: Any) -> Any:
+    """connect, with SQLite's page limit at the file's size: the next page it needs is SQLITE_FULL, as on a full disk."""
+    def connect_full(path: Path, **options: Any) -> sqlite3.Connection:
+        conn = connect(path, **options)
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        return conn
+
+    return connect_full
+
+
+@pytest.mark.parametrize(("args", "environ", "db"), [(["--db", "full.db"], {}, "full.db"),
+                                                       ([], {"GDLAB_DB": "env.db"}, "env.db"), ([], {}, "gdlab.db")],
+                         ids=["--db", "GDLAB_DB", "default"])
+def test_a_full_disk_names_the_db_it_could_not_write(tmp_path, capsys, monkeypatch, args, environ, db) -> None:
+    """The first checkpoint finds no room: it was 'database: database or disk is full', naming neither the
+    file nor --db (exit code 1 still: the machine failed, not the input)."""
+    import gdlab.store.database
+
+    monkeypatch.setattr(gdlab.store.database, "connect", _no_room(gdlab.store.database.connect))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = _run(capsys, *FIT, "--model", "mlp", "--hidden", "64,64", "--epochs", "1", *args)
+    assert (code, out) == (1, "") and err == (
+        f"error: --db '{db}' could not be written: database or disk is full (SQLite). Free some space on its "
+        "disk, or give another --db.\n")
+    run = gd.store.open(tmp_path / db, create=False).runs()[0]
+    assert run.status == "failed" and "database or disk is full" in run.reason
+
+
+def test_a_new_database_on_a_full_disk_is_not_called_unusable(tmp_path, capsys, monkeypatch) -> None:
+    """Its tables found no room: it was 'db ... is not a usable gdlab database (database or disk is full)'."""
+    from gdlab.store import schema
+
+    use_wal = schema._use_wal
+    monkeypatch.setattr(schema, "_use_wal", lambda conn: (use_wal(conn), conn.execute("PRAGMA max_page_count = 1")))
+    code, out, err = _run(capsys, *FIT, "--db", "new.db")
+    assert (code, out) == (1, "") and err == (
+        "error: --db 'new.db' could not be written: database or disk is full (SQLite). Free some space on its "
+        "disk, or give another --db.\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from gdlab.commands.cli_diagnostics import find_lr, noise_scale, sharpness
-from gdlab.commands.cli_errors import failure, usage_message
+from gdlab.commands.cli_errors import failure, given_value, usage_message
 from gdlab.commands.cli_options import (
     PARALLEL_PANEL,
     RECORD_PANEL,
@@ -418,8 +418,9 @@ def version(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
-    An operating-system error (a full disk, a file that cannot be read) or
-    running out of memory is one line too, with exit code 1.
+    A damaged --db is bad input too (exit code 2); an operating-system error (a full disk, named as
+    the --db it could not write, or a file that cannot be read) or running out of memory is one line
+    with exit code 1.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
@@ -441,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(_in_options(str(err), args))
         return 2
     except (OSError, sqlite3.Error, MemoryError, RuntimeError) as err:
-        failed = failure(err)
+        failed = failure(err, _db(args))
         if failed is None:
             raise
         _error(failed[0])
@@ -465,6 +466,14 @@ def _command(args: list[str]) -> Any:
             break
         command = command.commands[arg]
     return command
+
+
+def _db(args: list[str]) -> str | None:
+    """The --db of the command args run: as typed, else $GDLAB_DB, else its default; None if it takes none."""
+    param = next((p for p in _command(args).params if p.name == "db"), None)
+    if param is None:
+        return None
+    return given_value(args, param.opts) or os.environ.get(param.envvar or "") or param.default
 
 
 def app_commands() -> list[str]:

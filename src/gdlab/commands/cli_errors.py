@@ -8,16 +8,22 @@ from typing import Any
 import typer
 
 
-def failure(err: BaseException) -> tuple[str, int] | None:
+def failure(err: BaseException, db: str | None = None) -> tuple[str, int] | None:
     """The one-line message and exit code of an OS, SQLite or out-of-memory error; None for any other.
 
-    A damaged --db is bad input (exit code 2); a full disk, a locked file or running out of memory exit 1.
+    A damaged --db is bad input (exit code 2); a full disk (naming db, the command's --db: None when it has
+    none), a locked file or running out of memory are the machine's failures (exit code 1, as README says).
     """
+    from gdlab.store.schema import disk_full
+
     if isinstance(err, OSError):
         return str(err), 1
+    if disk_full(err) and db is not None:
+        return (f"--db {db!r} could not be written: database or disk is full (SQLite). Free some space on its disk, "
+                "or give another --db."), 1
     if isinstance(err, sqlite3.DatabaseError) and _damaged(err):
         return f"--db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.", 2
-    if isinstance(err, sqlite3.Error):  # a full disk, a locked file
+    if isinstance(err, sqlite3.Error):  # a locked file; a full disk where no --db is known
         return f"database: {err}", 1
     if _out_of_memory(err):
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -51,7 +57,7 @@ def usage_message(err: typer.TyperException, args: list[str], commands: list[str
         hint = " / ".join(hint)
     if hint and hint not in message:
         message = f"{hint}: {message}"
-    given = _given_value(args, opts or [])
+    given = given_value(args, opts or [])
     if type(err).__name__ == "BadParameter" and given is not None:
         message = f"{message.rstrip('.')}; got {given!r}."
     if "No such command" in message:
@@ -67,7 +73,7 @@ def _group_commands(err: typer.TyperException, commands: list[str]) -> list[str]
     return sorted(ctx.command.list_commands(ctx))
 
 
-def _given_value(args: list[str], opts: list[str]) -> str | None:
+def given_value(args: list[str], opts: list[str]) -> str | None:
     """The last value given on the command line for an option (--name value or --name=value)."""
     value = None
     for i, arg in enumerate(args):

@@ -184,11 +184,20 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
             migrate(conn, path)
     except sqlite3.DatabaseError as err:
         conn.close()
+        if disk_full(err):  # a new database's tables did not fit: the file is fine, the disk is not
+            raise
         raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def disk_full(err: BaseException) -> bool:
+    """SQLite's SQLITE_FULL: a write found no room ('database or disk is full')."""
+    if not isinstance(err, sqlite3.Error):
+        return False
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(err)
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
