@@ -738,6 +738,32 @@ def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, 
         "--db.\n")
 
 
+def _empty_sqlite(path: Path) -> None:
+    """An SQLite database without tables (its header and one page)."""
+    conn = sqlite3.connect(path)
+    conn.execute("VACUUM")
+    conn.close()
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["runs", "list", "--sweeps"], ["runs", "show", "abc"],
+                                     ["runs", "compare", "abc", "def"], ["runs", "export", "abc"],
+                                     ["runs", "export", "abc", "--json"], ["report", "abc"],
+                                     ["runs", "delete", "abc", "--yes"], ["resume", "abc"]],
+                         ids=lambda c: "-".join(c))
+@pytest.mark.parametrize(("make", "what"), [(Path.touch, "an empty file"),
+                                            (_empty_sqlite, "an SQLite database without tables")],
+                         ids=["0-bytes", "sqlite-without-tables"])
+def test_a_command_that_reads_leaves_an_empty_file_as_it_is(tmp_path, capsys, command, make, what) -> None:
+    """It was migrated into a gdlab database (tables made) before the command found nothing in it."""
+    path = tmp_path / "empty.db"
+    make(path)
+    before = path.read_bytes()
+    err = _one_error(capsys, *command, "--db", str(path))
+    assert err == (f"error: --db must be an existing gdlab database; '{path}' is {what}, with no runs. "
+                   "Nothing was changed.\n")
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
 def _no_room(connect: Any) -> Any:
     """connect, with SQLite's page limit at the file's size: the next page it needs is SQLITE_FULL, as on a full disk."""
     def connect_full(path: Path, **options: Any) -> sqlite3.Connection:
@@ -763,7 +789,8 @@ def test_a_full_disk_names_the_db_it_could_not_write(tmp_path, capsys, monkeypat
     assert (code, out) == (1, "") and err == (
         f"error: --db '{db}' could not be written: database or disk is full (SQLite). Free some space on its "
         "disk, or give another --db.\n")
-    run = gd.store.open(tmp_path / db, create=False).runs()[0]
+    with gd.store.open(tmp_path / db, create=False) as store:
+        run = store.runs()[0]
     assert run.status == "failed" and "database or disk is full" in run.reason
 
 
