@@ -8,6 +8,7 @@ shared options in commands/cli_options.py and the error messages in commands/cli
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sqlite3
@@ -501,6 +502,7 @@ def run() -> None:
         _error(str(err))
         sys.exit(2)
     try:
+        importlib.import_module("gdlab._api")  # the library (JAX, NumPy: a second or more), before any command
         code = main()
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (starting up, ending)
         _error("interrupted")
