@@ -720,6 +720,38 @@ def test_ctrl_c_while_the_console_script_imports_is_one_line_and_exit_code_130(t
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "error: interrupted\n")
 
 
+@pytest.mark.parametrize("module", ["jax", "typer"], ids=["the library", "the CLI"])
+def test_ctrl_c_while_python_dash_m_gdlab_imports_is_one_line_and_exit_code_130(tmp_path: Path, module: str) -> None:
+    """runpy imported the package gdlab (JAX: a second or more) before gdlab.__main__ could catch anything,
+    and gdlab.__main__ imported the CLI outside any handler: a KeyboardInterrupt traceback either way."""
+    before = CTRL_C_WHILE_IMPORTING.replace('"jax"', repr(module))
+    script = f"import runpy, sys\n{before}\nrunpy.run_module('gdlab', run_name='__main__', alter_sys=True)\n"
+    done = subprocess.run([sys.executable, "-c", script, "version"], capture_output=True, text=True, cwd=tmp_path,
+                          check=False, env=_program_env(tmp_path), timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "error: interrupted\n")
+
+
+def test_gdlab_main_catches_ctrl_c_around_the_import_of_the_cli(capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """gdlab.__main__ imported gdlab.cli (and ran it) at its own import, outside any handler."""
+    import gdlab.__main__ as program
+
+    class CtrlC:  # pressed while gdlab.cli is imported
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "gdlab.cli":
+                raise KeyboardInterrupt
+
+    def leave(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.delitem(sys.modules, "gdlab.cli")
+    monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
+    monkeypatch.setattr(os, "_exit", leave)
+    with pytest.raises(SystemExit) as done:
+        program.run()
+    assert done.value.code == 130 and capsys.readouterr() == ("", "error: interrupted\n")
+
+
 # --- schedules, stopping rules and sharpness ----------------------------------------------------
 
 

@@ -75,3 +75,12 @@ def test_the_checker_sees_a_wrong_way_import(tmp_path: Path) -> None:
 def test_the_library_never_imports_torch() -> None:
     for path in FILES:
         assert not any(n.split(".")[0] == "torch" for n in _imports(path)), path
+
+
+def test_the_names_loaded_on_first_use_are_the_public_names() -> None:
+    """gdlab/__init__.py exports what gdlab/_api.py imports on first use, besides its version and report."""
+    import gdlab
+    from gdlab import _api
+
+    assert sorted(gdlab.__all__) == sorted([*_api.__all__, "__version__", "report"])
+    assert all(getattr(gdlab, name) is getattr(_api, name) for name in _api.__all__)

@@ -738,6 +738,74 @@ def test_a_database_damaged_inside_is_one_error_line_with_exit_code_2(tmp_path, 
         "--db.\n")
 
 
+def _empty_sqlite(path: Path) -> None:
+    """An SQLite database without tables (its header and one page)."""
+    conn = sqlite3.connect(path)
+    conn.execute("VACUUM")
+    conn.close()
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["runs", "list", "--sweeps"], ["runs", "show", "abc"],
+                                     ["runs", "compare", "abc", "def"], ["runs", "export", "abc"],
+                                     ["runs", "export", "abc", "--json"], ["report", "abc"],
+                                     ["runs", "delete", "abc", "--yes"], ["resume", "abc"]],
+                         ids=lambda c: "-".join(c))
+@pytest.mark.parametrize(("make", "what"), [(Path.touch, "an empty file"),
+                                            (_empty_sqlite, "an SQLite database without tables")],
+                         ids=["0-bytes", "sqlite-without-tables"])
+def test_a_command_that_reads_leaves_an_empty_file_as_it_is(tmp_path, capsys, command, make, what) -> None:
+    """It was migrated into a gdlab database (tables made) before the command found nothing in it."""
+    path = tmp_path / "empty.db"
+    make(path)
+    before = path.read_bytes()
+    err = _one_error(capsys, *command, "--db", str(path))
+    assert err == (f"error: --db must be an existing gdlab database; '{path}' is {what}, with no runs. "
+                   "Nothing was changed.\n")
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+def _no_room(connect: Any) -> Any:
+    """connect, with SQLite's page limit at the file's size: the next page it needs is SQLITE_FULL, as on a full disk."""
+    def connect_full(path: Path, **options: Any) -> sqlite3.Connection:
+        conn = connect(path, **options)
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        return conn
+
+    return connect_full
+
+
+@pytest.mark.parametrize(("args", "environ", "db"), [(["--db", "full.db"], {}, "full.db"),
+                                                       ([], {"GDLAB_DB": "env.db"}, "env.db"), ([], {}, "gdlab.db")],
+                         ids=["--db", "GDLAB_DB", "default"])
+def test_a_full_disk_names_the_db_it_could_not_write(tmp_path, capsys, monkeypatch, args, environ, db) -> None:
+    """The first checkpoint finds no room: it was 'database: database or disk is full', naming neither the
+    file nor --db (exit code 1 still: the machine failed, not the input)."""
+    import gdlab.store.database
+
+    monkeypatch.setattr(gdlab.store.database, "connect", _no_room(gdlab.store.database.connect))
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = _run(capsys, *FIT, "--model", "mlp", "--hidden", "64,64", "--epochs", "1", *args)
+    assert (code, out) == (1, "") and err == (
+        f"error: --db '{db}' could not be written: database or disk is full (SQLite). Free some space on its "
+        "disk, or give another --db.\n")
+    with gd.store.open(tmp_path / db, create=False) as store:
+        run = store.runs()[0]
+    assert run.status == "failed" and "database or disk is full" in run.reason
+
+
+def test_a_new_database_on_a_full_disk_is_not_called_unusable(tmp_path, capsys, monkeypatch) -> None:
+    """Its tables found no room: it was 'db ... is not a usable gdlab database (database or disk is full)'."""
+    from gdlab.store import schema
+
+    use_wal = schema._use_wal
+    monkeypatch.setattr(schema, "_use_wal", lambda conn: (use_wal(conn), conn.execute("PRAGMA max_page_count = 1")))
+    code, out, err = _run(capsys, *FIT, "--db", "new.db")
+    assert (code, out) == (1, "") and err == (
+        "error: --db 'new.db' could not be written: database or disk is full (SQLite). Free some space on its "
+        "disk, or give another --db.\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

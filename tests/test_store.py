@@ -608,6 +608,21 @@ def test_a_directory_a_missing_folder_or_a_file_as_folder_is_refused(tmp_path) -
         gd.store.open(3)  # type: ignore[arg-type]
 
 
+def test_create_false_leaves_an_empty_file_as_it_is(tmp_path) -> None:
+    """An empty file became a gdlab database (tables made) when opened to read it; to record, it still does."""
+    path = tmp_path / "empty.db"
+    path.touch()
+    with pytest.raises(gd.store.StoreError, match=r"existing gdlab database; .* is an empty file, with no runs"):
+        gd.store.open(path, create=False)
+    with pytest.raises(gd.store.StoreError, match="is an empty file"):
+        gd.store.open(path, create=False, read_only=True)  # it said: schema version 0, needs migrating
+    assert path.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+    with gd.store.open(path) as store:
+        assert store.runs() == []
+    with gd.store.open(path, create=False) as store:
+        assert store.runs() == []
+
+
 def test_a_read_only_file_is_refused(tmp_path, monkeypatch) -> None:
     path = tmp_path / "runs.db"
     gd.store.open(path).close()

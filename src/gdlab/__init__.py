@@ -7,38 +7,35 @@
 """
 
 import importlib as _importlib
-from typing import Any as _Any
+import typing as _typing
 
-from gdlab import datasets, distributed, losses, models, schedules, stop, store
-from gdlab.core.dataset import Dataset
-from gdlab.core.rules import SgdState, apply_updates, sgd
-from gdlab.core.types import Model, UpdateRule
-from gdlab.engine.compilation_cache import enable_compilation_cache
-from gdlab.engine.fit import fit
-from gdlab.engine.loop import Checkpoint
-from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
-from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
-from gdlab.engine.result import ConvergenceWarning, Result
-from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
-from gdlab.engine.sweep import KernelWarning, sweep
-from gdlab.engine.sweep_grid import logspace
-from gdlab.engine.sweep_result import SweepResult
-from gdlab.engine.sweep_start import ConfigStart, ConfigState
-from gdlab.store import resume
+if _typing.TYPE_CHECKING:  # the names as type checkers and editors see them; they load on first use
+    from gdlab._api import *
 
 __version__ = "0.1.0"
+_MODULES = ("datasets", "distributed", "losses", "models", "report", "schedules", "stop", "store")
 
 
-def __getattr__(name: str) -> _Any:
-    """``gd.report`` is imported on first use: it loads matplotlib (about 0.7 s), which training never needs."""
-    if name == "report":
-        return _importlib.import_module("gdlab.report")
+def __getattr__(name: str) -> _typing.Any:
+    """A public name, imported on first use, so that ``import gdlab`` (and ``python -m gdlab``) is quick.
+
+    A module (``gd.store``, ``gd.report``: matplotlib, which training never needs) loads alone; any other
+    name loads the rest of the API together (gdlab/_api.py: JAX, NumPy, a second or more).
+    """
+    if name in _MODULES:
+        return _importlib.import_module(f"gdlab.{name}")
+    if not name.startswith("__"):
+        api = _importlib.import_module("gdlab._api")
+        globals().update({n: getattr(api, n) for n in getattr(api, "__all__", ())})  # none while it loads
+        if name in globals():  # an exported name, or a subpackage the API imported (gd.core)
+            return globals()[name]
     raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    """The module's names with ``report``, which is imported on first use (for completion in a shell)."""
-    return sorted({*globals(), "report"})
+    """The module's names with those imported on first use (for completion in a shell)."""
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Checkpoint",

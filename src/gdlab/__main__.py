@@ -1,5 +1,26 @@
-"""``python -m gdlab``: the gdlab program (``gdlab.cli.run``), for an environment without the console script."""
+"""``python -m gdlab``: the gdlab program (``gdlab.cli.run``), for an environment without the console script.
 
-from gdlab.cli import run
+``import gdlab`` loads nothing heavy (its names load on first use), so a Ctrl-C while the CLI is imported
+is caught here: one line and exit code 130, as the console script (gdlab_launcher) answers it.
+"""
 
-run()
+from __future__ import annotations
+
+import os
+import sys
+
+
+def run() -> None:
+    """Import the CLI and run it (gdlab.cli.run); Ctrl-C while importing: 'error: interrupted', exit 130."""
+    try:
+        from gdlab.cli import run as run_cli
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # as gdlab.cli.run: no teardown of what the half-done imports started
+    run_cli()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,10 +1,14 @@
 """The ``gdlab`` command line: a thin shell over the library.
 
 Bad input prints one line ``error: ...`` and exits with code 2, no traceback.
+Here: the app, fit, resume, compare, report, lab, datasets, version and ``main``; the ``runs`` group
+is in commands/cli_runs.py, sharpness, find-lr and noise-scale in commands/cli_diagnostics.py, the
+shared options in commands/cli_options.py and the error messages in commands/cli_errors.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sqlite3
@@ -14,6 +18,24 @@ from typing import Any
 
 import typer
 
+from gdlab.commands.cli_diagnostics import find_lr, noise_scale, sharpness
+from gdlab.commands.cli_errors import failure, given_value, usage_message
+from gdlab.commands.cli_options import (
+    PARALLEL_PANEL,
+    RECORD_PANEL,
+    SCHEDULE_PANEL,
+    STOP_PANEL,
+    TARGET_COLUMN_HELP,
+    activation_option,
+    dataset_option,
+    db_option,
+    model_option,
+    stop_words,
+    target_column_option,
+    task_option,
+    word,
+)
+from gdlab.commands.cli_runs import runs_app
 from gdlab.commands.cpu_devices import arrange_cpu_devices
 from gdlab.commands.json_output import json_text
 
@@ -24,25 +46,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-logger = logging.getLogger(__name__)
-SCHEDULE_PANEL = "Learning-rate schedule"
-STOP_PANEL = "Stopping"
-RECORD_PANEL = "Run records"
-PARALLEL_PANEL = "Devices and hosts"
-DB_HELP = "The gdlab database (SQLite) of run records."
-runs_app = typer.Typer(
-    name="runs",
-    help="The recorded runs: list, show, compare, export, delete.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 app.add_typer(runs_app, name="runs")
-
-
-def _db_option() -> str:
-    """--db PATH, from $GDLAB_DB when not given, else ./gdlab.db (the same option on every command)."""
-    return typer.Option("gdlab.db", "--db", envvar="GDLAB_DB", help=DB_HELP, rich_help_panel=RECORD_PANEL)
+logger = logging.getLogger(__name__)
 
 
 @app.callback()
@@ -50,59 +55,16 @@ def _root() -> None:
     """gdlab: a gradient-descent laboratory."""
 
 
-TARGET_COLUMN_HELP = "The target of a .csv file (a column; default: the last) or .npz file (an array; default: y)."
-TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: whole-number targets are class "
-             "labels).")
-
-
-def _word(option: str) -> Any:
-    """A callback reading a name in any case: --model MLP is --model mlp (commands/words.py)."""
-    def fold(value: Any) -> Any:
-        from gdlab.commands import words
-
-        return words.fold(option, value)
-
-    return fold
-
-
-def _stop_words(texts: list[str]) -> list[str]:
-    """The --stop callback: each rule read in any case when it parses so (commands/words.py)."""
-    from gdlab.commands import words
-
-    return words.fold_stop(texts)
-
-
-def _dataset_option() -> Any:
-    return typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path.",
-                        callback=_word("dataset"))
-
-
-def _model_option() -> Any:
-    return typer.Option("mlp", help="Model: linear, logistic or mlp.", callback=_word("model"))
-
-
-def _activation_option() -> Any:
-    return typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu.", callback=_word("activation"))
-
-
-def _target_column_option() -> Any:
-    return typer.Option(None, "--target-column", help=TARGET_COLUMN_HELP, show_default=False)
-
-
-def _task_option() -> Any:
-    return typer.Option(None, "--task", help=TASK_HELP, show_default=False, callback=_word("task"))
-
-
 @app.command()
 def fit(
-    dataset: str = _dataset_option(),
+    dataset: str = dataset_option(),
     target_column: str | None = typer.Option(
         None, "--target", "--target-column", help=TARGET_COLUMN_HELP, show_default=False
     ),
-    task: str | None = _task_option(),
-    model: str = _model_option(),
+    task: str | None = task_option(),
+    model: str = model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = _activation_option(),
+    activation: str = activation_option(),
     batch_size: str | None = typer.Option(
         None,
         "--batch-size",
@@ -117,7 +79,7 @@ def fit(
     epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
     seed: int = typer.Option(0, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running.",
-                                callback=_word("metrics")),
+                                callback=word("metrics")),
     test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
     stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
@@ -125,13 +87,13 @@ def fit(
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
         "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
         "epoch's end (steps and time stop at the first epoch end past them).",
-        rich_help_panel=STOP_PANEL, callback=_stop_words,
+        rich_help_panel=STOP_PANEL, callback=stop_words,
     ),
     schedule: str = typer.Option(
         "constant",
         help="Learning-rate schedule: constant, step, multistep, exponential, inverse_time, "
         "power, polynomial, cosine, cyclic or one_cycle (counted in updates).",
-        rich_help_panel=SCHEDULE_PANEL, callback=_word("schedule"),
+        rich_help_panel=SCHEDULE_PANEL, callback=word("schedule"),
     ),
     warmup_steps: int = typer.Option(
         0,
@@ -215,7 +177,7 @@ def fit(
     track_noise_scale: int = typer.Option(
         0, "--track-noise-scale", help="Measure the gradient noise scale B_simple every N epochs (0: off).",
     ),
-    db: str = _db_option(),
+    db: str = db_option(),
     record: bool = typer.Option(
         True, help="Record the run (config, metrics per epoch, checkpoints) in --db.",
         rich_help_panel=RECORD_PANEL,
@@ -301,7 +263,7 @@ def resume(
     run_id: str = typer.Argument(
         ..., help="The run to go on with, or the gdlab compare sweep to finish (see gdlab runs list)."
     ),
-    db: str = _db_option(),
+    db: str = db_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
@@ -314,140 +276,15 @@ def resume(
         typer.echo(json_text(summary))
 
 
-@runs_app.command("list")
-def runs_list(
-    status: str | None = typer.Option(None, help="Only runs (or sweeps) with this status (e.g. interrupted).",
-                                      callback=_word("status")),
-    dataset: str | None = typer.Option(
-        None, help="Only runs (or sweeps) on this data set: a name, in any case, or a data file's name as "
-                   "typed, with or without its folder and .csv/.npz (my or my.csv for data/my.csv).",
-        callback=_word("dataset")),
-    since: str | None = typer.Option(
-        None, help="Only runs (or sweeps) created at or after this date or time (ISO 8601)."),
-    sweeps: bool = typer.Option(
-        False, "--sweeps", help="List the sweeps (gdlab compare, gd.sweep) instead, one line per sweep."
-    ),
-    db: str = _db_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the runs as one JSON list."),
-) -> None:
-    """List the recorded runs (gdlab fit, find-lr) and the sweeps, newest first."""
-    from gdlab.commands.runs import run_list, sweep_list
-
-    if sweeps:
-        rows = sweep_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
-    else:
-        rows = run_list(db, status=status, dataset=dataset, since=since, as_json=as_json)
-    if as_json:
-        typer.echo(json_text(rows))
-
-
-@runs_app.command("show")
-def runs_show(
-    run_id: str = typer.Argument(..., help="The run or sweep (its id, or the start of it)."),
-    db: str = _db_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the record as one JSON object."),
-) -> None:
-    """Show a run (config, status, reason, final metrics, a text chart of the loss), a sweep or a find-lr."""
-    from gdlab.commands.runs import run_show
-
-    shown = run_show(db, run_id, as_json=as_json)
-    if as_json:
-        typer.echo(json_text(shown))
-
-
-@runs_app.command("compare")
-def runs_compare(
-    run_ids: list[str] = typer.Argument(..., help="Two or more runs."),  # noqa: B008 -- typer's idiom
-    db: str = _db_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as one JSON object."),
-) -> None:
-    """Compare runs side by side: status, final metrics and the settings that differ."""
-    from gdlab.commands.runs import run_compare
-
-    compared = run_compare(db, run_ids, as_json=as_json)
-    if as_json:
-        typer.echo(json_text(compared))
-
-
-@runs_app.command("export")
-def runs_export(
-    run_id: str = typer.Argument(..., help="The run to export."),
-    format: str | None = typer.Option(
-        None, "--format", help="csv (one row per epoch) or json (record and metrics). [default: csv]",
-        show_default=False, callback=_word("format"),
-    ),
-    as_json: bool = typer.Option(False, "--json", help="The same as --format json."),
-    db: str = _db_option(),
-) -> None:
-    """Export a run's per-epoch metrics to standard output (a sweep: one row per config; find-lr: per step)."""
-    from gdlab.commands.runs import run_export
-
-    if as_json and format not in (None, "json"):
-        raise ValueError(f"format must be 'json' (or left out) with --json; got {format!r}.")
-    fmt = "json" if as_json else format or "csv"
-    typer.echo(run_export(db, run_id, fmt), nl=fmt == "json")
-
-
-@runs_app.command("delete")
-def runs_delete(
-    run_id: str = typer.Argument(..., help="The run (or sweep, with its member runs) to delete."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    db: str = _db_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON object."),
-) -> None:
-    """Delete a run with its metrics and checkpoints (asks first unless --yes)."""
-    from gdlab.commands.runs import run_delete
-
-    done = run_delete(db, run_id, yes=yes, confirm=_ask)
-    if as_json:
-        typer.echo(json_text(done))
-    elif done["deleted"]:
-        typer.echo(f"deleted {done['kind']} {done['deleted']}")
-    else:
-        typer.echo(f"kept {done['kind']} {done['kept']}", err=True)
-    if not done["deleted"]:
-        raise typer.Exit(1)
-
-
-@app.command()
-def sharpness(
-    dataset: str = _dataset_option(),
-    target_column: str | None = _target_column_option(),
-    task: str | None = _task_option(),
-    model: str = _model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    activation: str = _activation_option(),
-    seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
-    batch_size: str | None = typer.Option(
-        None, "--batch-size", help="Hessian of one random batch of this size, or 'full' (default: all training data).",
-        show_default=False,
-    ),
-    learning_rate: float = typer.Option(0.1, "--learning-rate", help="The rate to judge."),
-    momentum: float = typer.Option(0.0, help="Heavy-ball momentum: the limit is (2 + 2*momentum)/L."),
-    nesterov: bool = typer.Option(
-        False, "--nesterov", help="Nesterov momentum: the limit is (2 + 2*momentum)/((1 + 2*momentum) L)."
-    ),
-    progress: bool = typer.Option(True, help="Show a progress spinner."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
-) -> None:
-    """Print lambda_max (the top Hessian eigenvalue), the stability limit 2/lambda_max and a verdict."""
-    from gdlab.commands.sharpness import run_sharpness
-
-    summary = run_sharpness(
-        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, activation=activation, seed=seed,
-        batch_size=batch_size, learning_rate=learning_rate, momentum=momentum, as_json=as_json,
-        show_progress=progress and not as_json, nesterov=nesterov,
-    )
-    if as_json:
-        typer.echo(json_text(summary))
+app.command()(sharpness)
 
 
 @app.command()
 def compare(
-    dataset: str = _dataset_option(),
-    target_column: str | None = _target_column_option(),
-    task: str | None = _task_option(),
-    model: str = _model_option(),
+    dataset: str = dataset_option(),
+    target_column: str | None = target_column_option(),
+    task: str | None = task_option(),
+    model: str = model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
@@ -462,21 +299,21 @@ def compare(
         show_default=False,
     ),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper).",
-                                callback=_word("metrics")),
+                                callback=word("metrics")),
     test_every: int = typer.Option(
         1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (the target is "
         "then checked only there), >= 1."
     ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
-        "with relu; on a CPU it runs interpreted, slowly).", callback=_word("kernel"),
+        "with relu; on a CPU it runs interpreted, slowly).", callback=word("kernel"),
     ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: str | None = typer.Option(None, help="Also write one CSV row per config here."),
     json_out: str | None = typer.Option(
         None, "--json-out", help="Also save the sweep here (for gdlab report).", show_default=False
     ),
-    db: str = _db_option(),
+    db: str = db_option(),
     record: bool = typer.Option(
         True, help="Record the comparison (a sweep with one run per config) in --db.", rich_help_panel=RECORD_PANEL
     ),
@@ -515,10 +352,10 @@ def report(
         "-> sweep.html; gdlab-report-ID.html for an id).",
         show_default=False,
     ),
-    db: str = _db_option(),
+    db: str = db_option(),
     schedule: str | None = typer.Option(
         None, help="For a sweep that trained a schedule grid: the schedule to report (one per batch size).",
-        show_default=False, callback=_word("schedule"),
+        show_default=False, callback=word("schedule"),
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object: out (the report's path); for a sweep, saved "
@@ -535,78 +372,8 @@ def report(
         typer.echo(json_text(summary))
 
 
-@app.command("find-lr")
-def find_lr(
-    dataset: str = _dataset_option(),
-    target_column: str | None = _target_column_option(),
-    task: str | None = _task_option(),
-    model: str = _model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    batch_size: str = typer.Option(
-        "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
-    ),
-    seeds: int = typer.Option(3, help="Seeds run at once (the spread of each suggestion)."),
-    min_lr: float = typer.Option(1e-5, "--min-lr", help="The range test's first learning rate."),
-    max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
-    steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
-    validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
-    momentum: float = typer.Option(0.0, help="Heavy-ball momentum in [0, 1) of the range test and the validation "
-                                             "(the rule you will train with: momentum lowers the rate that suits)."),
-    plot: str | None = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
-    db: str = _db_option(),
-    record: bool = typer.Option(
-        True, help="Record the finder (curves, suggestions, the validated answer) in --db.",
-        rich_help_panel=RECORD_PANEL,
-    ),
-    progress: bool = typer.Option(True, help="Show progress bars."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
-) -> None:
-    """The learning-rate range test over several seeds, with its suggestions validated by a short sweep."""
-    from gdlab.commands.diagnostics import run_find_lr
-
-    summary = run_find_lr(
-        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, batch_size=batch_size,
-        seeds=seeds, min_lr=min_lr, max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, momentum=momentum,
-        plot=plot, as_json=as_json,
-        db=db if record else None, show_progress=progress and not as_json,
-    )
-    if as_json:
-        typer.echo(json_text(summary))
-
-
-@app.command("noise-scale")
-def noise_scale(
-    dataset: str = _dataset_option(),
-    target_column: str | None = _target_column_option(),
-    task: str | None = _task_option(),
-    model: str = _model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
-    seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
-    small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
-    big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
-    batches: int = typer.Option(64, help="Batches measured at each size."),
-    learning_rate: float | None = typer.Option(
-        None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
-    ),
-    batch_size: str | None = typer.Option(
-        None, "--batch-size", help="The batch size --learning-rate was tuned at: k, or 'full' for a rate tuned "
-        "for batch GD (default: --small-batch).",
-        show_default=False,
-    ),
-    progress: bool = typer.Option(True, help="Show a progress spinner."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
-) -> None:
-    """Batch-size guidance: the gradient noise scale B_simple, with a recommended batch size and rate."""
-    from gdlab.commands.diagnostics import run_noise_scale
-
-    summary = run_noise_scale(
-        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, seed=seed,
-        small_batch=small_batch, big_batch=big_batch,
-        batches=batches, learning_rate=learning_rate, batch_size=batch_size, as_json=as_json,
-        show_progress=progress and not as_json,
-    )
-    if as_json:
-        typer.echo(json_text(summary))
+app.command("find-lr")(find_lr)
+app.command("noise-scale")(noise_scale)
 
 
 @app.command()
@@ -615,7 +382,7 @@ def lab(
     host: str = typer.Option(
         "127.0.0.1", help="The address to bind (127.0.0.1: this machine only; anything else warns)."
     ),
-    db: str = _db_option(),
+    db: str = db_option(),
 ) -> None:
     """Open the lab: a local web page where gradient descent moves (prints its URL; Ctrl-C stops it)."""
     from gdlab.lab import serve
@@ -649,17 +416,12 @@ def version(
                f"gdlab {versions['gdlab']} (jax {versions['jax']}, backend {versions['backend']})")
 
 
-def _ask(question: str) -> bool:
-    """Ask on stderr, read the answer from stdin: y or yes is yes, anything else no."""
-    typer.echo(f"{question} [y/N]: ", err=True, nl=False)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app; turn bad input into one line on stderr and exit code 2.
 
-    An operating-system error (a full disk, a file that cannot be read) or
-    running out of memory is one line too, with exit code 1.
+    A damaged --db is bad input too (exit code 2); an operating-system error (a full disk, named as
+    the --db it could not write, or a file that cannot be read) or running out of memory is one line
+    with exit code 1.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
@@ -675,29 +437,17 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as err:
         if type(err).__name__ == "NoArgsIsHelpError":
             return 0  # `gdlab` alone: the help was printed
-        _error(_usage_message(err, args))
+        _error(usage_message(err, args, app_commands()))
         return 2
     except (ValueError, TypeError) as err:
         _error(_in_options(str(err), args))
         return 2
-    except OSError as err:
-        _error(str(err))
-        return 1
-    except sqlite3.DatabaseError as err:  # a damaged database file: the --db given is bad input
-        if not _damaged(err):
-            _error(f"database: {err}")
-            return 1
-        _error(f"--db is damaged: {err} (SQLite). Restore it from a copy, or give another --db.")
-        return 2
-    except sqlite3.Error as err:  # a full disk, a locked file
-        _error(f"database: {err}")
-        return 1
-    except (MemoryError, RuntimeError) as err:
-        if not _out_of_memory(err):
+    except (OSError, sqlite3.Error, MemoryError, RuntimeError) as err:
+        failed = failure(err, _db(args))
+        if failed is None:
             raise
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        _error(f"out of memory: {text} (a smaller model, batch size or data set needs less)")
-        return 1
+        _error(failed[0])
+        return failed[1]
     return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
 
 
@@ -719,52 +469,12 @@ def _command(args: list[str]) -> Any:
     return command
 
 
-def _damaged(err: sqlite3.DatabaseError) -> bool:
-    """SQLite's words for a file whose pages are not a database any more."""
-    return any(words in str(err) for words in ("malformed", "not a database", "file is encrypted"))
-
-
-def _out_of_memory(err: BaseException) -> bool:
-    """MemoryError, or XLA's RESOURCE_EXHAUSTED / 'Out of memory allocating N bytes' (a JaxRuntimeError)."""
-    return isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err) or "Out of memory" in str(err)
-
-
-def _usage_message(err: typer.TyperException, args: list[str]) -> str:
-    message = " ".join(err.format_message().split())
-    param: Any = getattr(err, "param", None)
-    opts = getattr(param, "opts", None)
-    hint = getattr(err, "param_hint", None) or opts
-    if getattr(param, "param_type_name", "") == "argument":  # named as the usage line shows it (RUN_ID)
-        hint = None
-        message = message.replace(f"'{param.name}'", f"'{param.metavar or param.name.upper()}'")
-    if hint and not isinstance(hint, str):
-        hint = " / ".join(hint)
-    if hint and hint not in message:
-        message = f"{hint}: {message}"
-    given = _given_value(args, opts or [])
-    if type(err).__name__ == "BadParameter" and given is not None:
-        message = f"{message.rstrip('.')}; got {given!r}."
-    if "No such command" in message:
-        message += f" (commands: {', '.join(_group_commands(err))})"
-    return message
-
-
-def _group_commands(err: typer.TyperException) -> list[str]:
-    """The commands of the group the unknown name was given to (gdlab, or gdlab runs)."""
-    ctx: Any = getattr(err, "ctx", None)
-    if ctx is None or not hasattr(ctx.command, "list_commands"):
-        return sorted(app_commands())
-    return sorted(ctx.command.list_commands(ctx))
-
-
-def _given_value(args: list[str], opts: list[str]) -> str | None:
-    """The last value given on the command line for an option (--name value or --name=value)."""
-    value = None
-    for i, arg in enumerate(args):
-        name, eq, inline = arg.partition("=")
-        if name in opts:
-            value = inline if eq else (args[i + 1] if i + 1 < len(args) else None)
-    return value
+def _db(args: list[str]) -> str | None:
+    """The --db of the command args run: as typed, else $GDLAB_DB, else its default; None if it takes none."""
+    param = next((p for p in _command(args).params if p.name == "db"), None)
+    if param is None:
+        return None
+    return given_value(args, param.opts) or os.environ.get(param.envvar or "") or param.default
 
 
 def app_commands() -> list[str]:
@@ -792,6 +502,7 @@ def run() -> None:
         _error(str(err))
         sys.exit(2)
     try:
+        importlib.import_module("gdlab._api")  # the library (JAX, NumPy: a second or more), before any command
         code = main()
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (starting up, ending)
         _error("interrupted")

@@ -221,6 +221,7 @@ def _record_id(name: str, value: object) -> str:
 def open_store(path: str | os.PathLike[str], create: bool = True, read_only: bool = False) -> Store:
     """Open the gdlab database at path (a new one is made unless create=False), migrating it if older.
 
+    With create=False an empty file (0 bytes, or SQLite without tables) is refused and left as it is.
     Runs whose process on this host is gone are marked ``interrupted``. read_only
     opens an existing database only to read it (an archived or shared file this
     user cannot write; nothing is marked or migrated). Raises

@@ -174,7 +174,7 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
         raise StoreError(f"db {str(path)!r} cannot be opened ({err}).") from None
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _check_ours(conn, path)
+        _check_ours(conn, path, create=create and not read_only)
         if read_only:
             _check_current(conn, path)
         else:
@@ -184,11 +184,20 @@ def connect(path: Path, *, create: bool = True, read_only: bool = False) -> sqli
             migrate(conn, path)
     except sqlite3.DatabaseError as err:
         conn.close()
+        if disk_full(err):  # a new database's tables did not fit: the file is fine, the disk is not
+            raise
         raise StoreError(f"db {str(path)!r} is not a usable gdlab database ({err}).") from None
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def disk_full(err: BaseException) -> bool:
+    """SQLite's SQLITE_FULL: a write found no room ('database or disk is full')."""
+    if not isinstance(err, sqlite3.Error):
+        return False
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(err)
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -260,8 +269,9 @@ def _refuse_future(version: int, path: Path) -> None:
         )
 
 
-def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse, before writing anything, an SQLite file that is not a gdlab database.
+def _check_ours(conn: sqlite3.Connection, path: Path, create: bool = True) -> None:
+    """Refuse, before writing anything, an SQLite file that is not a gdlab database (create False: nor an
+    empty one, which only a command that records may make a gdlab database).
 
     Both reads are one snapshot: read apart, another process's migration could
     commit between them (tables, but application_id still 0: "another database").
@@ -280,6 +290,10 @@ def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
             f"db must be a gdlab database; {str(path)!r} is another SQLite database ({what}). "
             "Nothing was changed."
         )
+    elif not create:
+        what = "an empty file" if path.stat().st_size == 0 else "an SQLite database without tables"
+        raise StoreError(f"db must be an existing gdlab database; {str(path)!r} is {what}, with no runs. "
+                         "Nothing was changed.")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

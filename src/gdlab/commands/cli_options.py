@@ -1,0 +1,65 @@
+"""The options several CLI commands share: --db, --dataset, --model and friends, with their help panels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+SCHEDULE_PANEL = "Learning-rate schedule"
+STOP_PANEL = "Stopping"
+RECORD_PANEL = "Run records"
+PARALLEL_PANEL = "Devices and hosts"
+DB_HELP = "The gdlab database (SQLite) of run records."
+TARGET_COLUMN_HELP = "The target of a .csv file (a column; default: the last) or .npz file (an array; default: y)."
+TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: whole-number targets are class "
+             "labels).")
+
+
+def db_option() -> Any:
+    """--db PATH, from $GDLAB_DB when not given, else ./gdlab.db (the same option on every command)."""
+    return typer.Option("gdlab.db", "--db", envvar="GDLAB_DB", help=DB_HELP, rich_help_panel=RECORD_PANEL)
+
+
+def word(option: str) -> Callable[[Any], Any]:
+    """A callback reading a name in any case: --model MLP is --model mlp (commands/words.py)."""
+    def fold(value: Any) -> Any:
+        from gdlab.commands import words
+
+        return words.fold(option, value)
+
+    return fold
+
+
+def stop_words(texts: list[str]) -> list[str]:
+    """The --stop callback: each rule read in any case when it parses so (commands/words.py)."""
+    from gdlab.commands import words
+
+    return words.fold_stop(texts)
+
+
+def dataset_option() -> Any:
+    """--dataset: a named data set or a .csv/.npz path."""
+    return typer.Option("mnist1d", help="Data set: a name (mnist1d, linreg) or a .csv/.npz path.",
+                        callback=word("dataset"))
+
+
+def model_option() -> Any:
+    """--model: linear, logistic or mlp."""
+    return typer.Option("mlp", help="Model: linear, logistic or mlp.", callback=word("model"))
+
+
+def activation_option() -> Any:
+    """--activation of an MLP."""
+    return typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu.", callback=word("activation"))
+
+
+def target_column_option() -> Any:
+    """--target-column of a data file."""
+    return typer.Option(None, "--target-column", help=TARGET_COLUMN_HELP, show_default=False)
+
+
+def task_option() -> Any:
+    """--task of a data file: classification or regression."""
+    return typer.Option(None, "--task", help=TASK_HELP, show_default=False, callback=word("task"))
