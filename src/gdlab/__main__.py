@@ -1,7 +1,7 @@
-"""``python -m gdlab``: the gdlab program (``gdlab.cli.run``), for an environment without the console script.
+"""The gdlab program: the ``gdlab`` console script and ``python -m gdlab`` (``gdlab.cli.run``).
 
 ``import gdlab`` loads nothing heavy (its names load on first use), so a Ctrl-C while the CLI is imported
-is caught here: one line and exit code 130, as the console script (gdlab_launcher) answers it.
+(JAX, a second or more) is caught here: one line and exit code 130, as any other interrupt of the CLI.
 """
 
 from __future__ import annotations
