@@ -428,7 +428,7 @@ def test_from_arrays_makes_integer_features_float_and_a_vector_one_feature() -> 
             np.array([100_000, 101_000, 129_000]),  # prices, say: not 129001 classes
             {},
             (r"y must be class labels 0 \.\. n_classes - 1 when its whole numbers are read as labels; its largest, "
-            r"129000, would make 129001 classes for 3 samples \(pass task=\"regression\" if y is a quantity, or "
+            r"129000 at index 2, would make 129001 classes for 3 samples \(pass task=\"regression\" if y is a quantity, or "
             r"n_classes if it is labels\)\.$"),
         ),
         (
@@ -677,8 +677,10 @@ def test_csv_with_a_byte_order_mark_keeps_the_first_column_name(tmp_path: Path) 
          r"'label'\.$")),
         ("a,label\n\n1,0\n\n2,-3\n", "classification",  # blank lines are skipped, as the other errors count
          r"got -3 in '.*data.csv' data row 2, column 'label'\.$"),
+        ("a,label\n1,0\n2,5000\n3,1\n", None,  # it named neither the file nor the row
+         r"its largest, 5000 in '.*data.csv' data row 2, column 'label', would make 5001 classes for 3 samples"),
     ],
-    ids=["outside_the_classes", "not_whole", "after_blank_lines"],
+    ids=["outside_the_classes", "not_whole", "after_blank_lines", "too_many_classes"],
 )
 def test_a_csv_label_error_names_its_data_row_from_1(tmp_path: Path, text: str, task: str | None,
                                                     pattern: str) -> None:

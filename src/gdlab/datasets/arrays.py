@@ -86,7 +86,8 @@ def prepare_arrays(
         n_classes = max(int(y_arr.max()) + 1, 2) if len(y_arr) else 2
         if inferred and n_classes > MAX_INFERRED_CLASSES:
             raise ValueError(f"y must be class labels 0 .. n_classes - 1 when its whole numbers are read as labels; "
-                             f"its largest, {int(y_arr.max())}, would make {n_classes} classes for {len(y_arr)} "
+                             f"its largest, {int(y_arr.max())} at index {int(np.argmax(y_arr))}, would make "
+                             f"{n_classes} classes for {len(y_arr)} "
                              'samples (pass task="regression" if y is a quantity, or n_classes if it is labels).')
     n_classes = check_int_range("n_classes", n_classes, 2)
     outside = (y_arr < 0) | (y_arr >= n_classes)
