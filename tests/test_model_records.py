@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import gdlab as gd
+from cli_calls import json_cli as _json
+from cli_calls import run_cli as _run
 
 KW = {"batch_size": 16, "epochs": 2}
 
@@ -58,12 +60,68 @@ def test_library_runs_record_the_mlps_hidden_sizes_and_activation_and_a_linear_m
     assert _architecture(result.config) == ("mlp", [16, 8], "relu")  # unrecorded too: the result's config
 
 
+def test_runs_list_show_compare_and_export_give_the_models_hidden_sizes(capsys, data) -> None:
+    """runs list (runs and sweeps), runs show, runs compare and runs export said 'mlp' for every mlp."""
+    with gd.store.open("runs.db") as store:
+        ids = _record_all(store, gd.models.mlp((16, 8), activation="tanh"), data)
+        gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), record=store, **KW)
+        relu = str(store.last_run_id)
+        gd.fit(gd.models.linear(), data, gd.sgd(0.05), record=store, **KW)
+        linear = str(store.last_run_id)
+    code, out, _ = _run(capsys, "runs", "list", "--db", "runs.db")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 0 and " mlp 16,8 tanh " in rows[ids["fit"]] and " mlp 16,8 tanh " in rows[ids["finder"]]
+    assert " mlp 4 " in rows[relu] and " linear " in rows[linear]  # relu, the default, is left out
+    listed = {row["run_id"]: row for row in _json(capsys, "runs", "list", "--db", "runs.db")}
+    assert (listed[ids["fit"]]["model"], listed[ids["fit"]]["hidden"], listed[ids["fit"]]["activation"]) == (
+        "mlp", [16, 8], "tanh")
+    assert (listed[linear]["model"], listed[linear]["hidden"], listed[linear]["activation"]) == ("linear", None, None)
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps", "--db", "runs.db")
+    assert code == 0 and " mlp 16,8 tanh " in out.splitlines()[1]
+    for run_id in (ids["fit"], ids["finder"]):
+        code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "runs.db")
+        assert code == 0 and "\n  model: mlp 16,8 tanh\n" in out and "\n  hidden: [16, 8]\n" in out
+    code, out, _ = _run(capsys, "runs", "compare", ids["fit"], relu, "--db", "runs.db")
+    assert code == 0 and [line.split() for line in out.splitlines() if line.startswith("model")] == [
+        ["model", "mlp", "16,8", "tanh", "mlp", "4"]]
+    exported = json.loads(_run(capsys, "runs", "export", ids["fit"], "--format", "json", "--db", "runs.db")[1])
+    assert _architecture(exported["run"]["config"]) == ("mlp", [16, 8], "tanh")
+
+
+def test_a_sweep_members_page_names_its_model_with_its_sizes(capsys, data) -> None:
+    with gd.store.open("runs.db") as store:
+        gd.sweep(gd.models.mlp((16, 8)), data, learning_rate=[0.05], seeds=[0], record=store, **KW)
+        member = store.members(str(store.last_sweep_id))[0].id
+    code, out, _ = _run(capsys, "runs", "show", member, "--db", "runs.db")
+    assert code == 0 and "\n  model: mlp 16,8\n" in out
+
+
 def _strip_architecture(store: gd.store.Store, run_id: str) -> None:
     """Make run_id's record as one from before the model's hidden sizes and activation were kept."""
     config = store.run(run_id).config
     for key in ("hidden", "activation"):
         config.pop(key, None)
     store.connection.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config), run_id))
+
+
+def test_a_record_from_before_lists_as_its_name_or_with_the_sizes_its_gdlab_fit_options_kept(capsys, data) -> None:
+    """A library run recorded before lists as 'mlp'; a gdlab fit run recorded before kept --hidden and
+    --activation in its options, which runs list and runs show read."""
+    fit = _json(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs", "1",
+                "--batch-size", "100", "--no-progress", "--db", "runs.db")
+    assert _architecture(fit["config"]) == ("mlp", [8, 4], "tanh")  # from the library's config
+    with gd.store.open("runs.db") as store:
+        gd.fit(gd.models.mlp((16, 8)), data, gd.sgd(0.05), record=store, **KW)
+        library = str(store.last_run_id)
+        for run_id in (fit["run_id"], library):
+            _strip_architecture(store, run_id)
+    code, out, _ = _run(capsys, "runs", "list", "--db", "runs.db")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert code == 0 and rows[fit["run_id"]][6:9] == ["mlp", "8,4", "tanh"] and rows[library][6:8] == ["mlp", "2/2"]
+    listed = {row["run_id"]: row for row in _json(capsys, "runs", "list", "--db", "runs.db")}
+    assert (listed[fit["run_id"]]["hidden"], listed[library]["hidden"]) == ([8, 4], None)
+    code, out, _ = _run(capsys, "runs", "show", library, "--db", "runs.db")
+    assert code == 0 and "\n  model: mlp\n" in out and "hidden" not in out
 
 
 def test_resume_checks_the_recorded_activation_and_a_record_from_before_still_resumes(data) -> None:
