@@ -69,6 +69,13 @@ def test_hidden_sizes_may_be_a_numpy_or_jax_array() -> None:
         gd.models.mlp(hidden=np.array([[100]]))
 
 
+def test_an_mlp_carries_its_hidden_sizes_and_a_linear_or_logistic_model_none() -> None:
+    """A Model knew its activation but not its hidden sizes, so a recorded run named it 'mlp' alone."""
+    assert gd.models.mlp(hidden=np.array([16, 8]), activation="tanh").hidden == (16, 8)
+    assert gd.models.mlp().hidden == (100, 100) and gd.models.mlp(hidden=[]).hidden == ()
+    assert gd.models.linear().hidden is None and gd.models.logistic(outputs=3).hidden is None
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

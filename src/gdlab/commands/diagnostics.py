@@ -12,7 +12,7 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.compare import output_path
-from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
+from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
 from gdlab.engine.setup import seed_params
@@ -35,9 +35,6 @@ def run_find_lr(
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, target, task, model=model)
-        # the model as gdlab fit records it (the library knows only its name)
-        record = None if store is None else store.finder_recorder(
-            {"hidden": list(parse_hidden(hidden)), "activation": "relu"} if model == "mlp" else {})
         gd.enable_compilation_cache()
         with Bars(show_progress) as bars:
             tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
@@ -51,7 +48,7 @@ def run_find_lr(
             try:
                 result = gd.find_learning_rate(net, data, batch_size=batch_size, seeds=seeds, min_lr=min_lr,
                                                max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
-                                               momentum=momentum, record=record, callback=callback)
+                                               momentum=momentum, record=store, callback=callback)
             except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
                 Console(stderr=True).print(interrupted_text(db), style="yellow", highlight=False, soft_wrap=True)
                 raise

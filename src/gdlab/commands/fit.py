@@ -191,8 +191,6 @@ def _train(
     summary["warnings"] = [str(w.message) for w in [*loading, *caught]]
     summary["config"].update(
         dataset=options.dataset,  # as given: a name, or the .csv/.npz file's path (the library keeps its stem)
-        **({"hidden": list(parse_hidden(options.hidden)), "activation": options.activation}
-           if options.model == "mlp" else {}),
         learning_rate=options.learning_rate,
         momentum=options.momentum,
         nesterov=options.nesterov,

@@ -23,6 +23,7 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
+from gdlab.store.model_text import model_text, recorded_model
 from gdlab.store.records import flat_config, shortest_floats
 from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
@@ -113,9 +114,11 @@ def sweep_brief(
         by_config.setdefault(key, []).append(math.nan if failure(row) else row["final_train_loss"])
     scored = [(float(np.mean(v)), k) for k, v in by_config.items() if math.isfinite(float(np.mean(v)))]
     best = min(scored, default=(None, None))
+    hidden, activation = recorded_model(sweep.config)
     return {
         "sweep_id": sweep.id, "kind": sweep.kind, "created_at": sweep.created_at, "status": sweep.status,
-        "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "configs": len(members),
+        "dataset": sweep.config.get("dataset"), "model": sweep.config.get("model"), "hidden": hidden,
+        "activation": activation, "configs": len(members),
         "finished": len(done), "best_final_train_loss": best[0], "best_config": best[1],
         "best_train_loss": best[0],  # the old name of best_final_train_loss
     }
@@ -144,7 +147,8 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         for key in ("created_at", "updated_at", "dataset", "dataset_fingerprint", "model", "seed",
                     "epochs_run", "epochs", "steps_run", "checkpoint_every", "resumed",
                     "gdlab_version", "jax_version", "device", "pid", "host"):
-            lines.append(f"  {key}: {getattr(run, key)}")
+            value = model_text(run.model, *recorded_model(run.config)) if key == "model" else getattr(run, key)
+            lines.append(f"  {key}: {value}")
         if shown["command"] is not None:
             lines.append(f"command: {shown['command']}")
         lines.append("config:")
@@ -237,7 +241,7 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     configs = [flat_config(run.config) for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
     differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
-    shown = {"dataset", "model", "epochs"}  # in the rows above
+    shown = {"dataset", "model", "hidden", "activation", "epochs"}  # in the rows above
 
     def repeated(key: str) -> bool:  # cli.batch_size when batch_size differs too
         name = key.removeprefix("cli.")
@@ -328,6 +332,7 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
 def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
     rate, schedule = rate_and_schedule(run.config)  # as gdlab fit gives them, whoever recorded the run
+    hidden, activation = recorded_model(run.config)  # a record from before they were kept: from its options
     return {
         "run_id": run.id,
         "kind": run.kind,
@@ -335,6 +340,8 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "status": run.status,
         "dataset": run.dataset,
         "model": run.model,
+        "hidden": hidden,
+        "activation": activation,
         "epochs_run": run.epochs_run if run.kind != "lr_finder" else None,  # a finder runs steps, not epochs
         "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
@@ -415,11 +422,14 @@ def _local_time(utc: str) -> str:
 
 
 def _cell(row: dict[str, Any], column: str) -> str:
-    """A listing's cell: created_at in local time, epochs as run/planned ('3/5'; '-' for a finder)."""
+    """A listing's cell: created_at in local time, epochs as run/planned ('3/5'; '-' for a finder), the model
+    with its hidden sizes ('mlp 100,100')."""
     if column == "created_at":
         return _text(_local_time(row[column]))
     if column == "epochs" and row.get("epochs") is not None:
         return f"{row['epochs_run']}/{row['epochs']}"
+    if column == "model":
+        return model_text(row.get("model"), row.get("hidden"), row.get("activation"))
     return _text(row.get(column))
 
 

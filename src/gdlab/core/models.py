@@ -27,7 +27,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 def linear(outputs: int | None = None) -> Model:
     """Linear regression: f(x) = x W + b."""
-    return _dense_stack("linear", (), "relu", _check_outputs(outputs))
+    return _dense_stack("linear", None, "relu", _check_outputs(outputs))
 
 
 def logistic(outputs: int | None = None) -> Model:
@@ -36,7 +36,7 @@ def logistic(outputs: int | None = None) -> Model:
     With one output it is binary logistic regression (trained with binary
     cross-entropy on labels in {0, 1}).
     """
-    return _dense_stack("logistic", (), "relu", _check_outputs(outputs))
+    return _dense_stack("logistic", None, "relu", _check_outputs(outputs))
 
 
 def mlp(
@@ -67,9 +67,10 @@ def _check_outputs(outputs: int | None) -> int | None:
 
 @functools.cache
 def _dense_stack(
-    name: str, hidden: tuple[int, ...], activation: str, outputs: int | None
+    name: str, hidden: tuple[int, ...] | None, activation: str, outputs: int | None
 ) -> Model:
-    """Build a model once per structure, so compiled programs that use it are reused."""
+    """Build a model once per structure, so compiled programs that use it are reused (hidden None: no hidden
+    layers, and none recorded)."""
     act = ACTIVATIONS[activation]
 
     def init(
@@ -81,7 +82,7 @@ def _dense_stack(
                 "(give outputs= to the model, or let gd.fit take it from the data)."
             )
         check_int_range("outputs", outputs, 1)
-        sizes = (input_size(input_shape), *hidden, outputs)
+        sizes = (input_size(input_shape), *(hidden or ()), outputs)
         keys = jax.random.split(key, len(sizes) - 1)
         return tuple(
             _dense_init(k, fan_in, fan_out)
@@ -106,7 +107,7 @@ def _dense_stack(
         return (jnp.einsum("io,ib->ob", params[-1]["w"], h) + params[-1]["b"][:, None]).T
 
     return Model(name=name, init=init, apply=apply, outputs=outputs, activation=activation,
-                 apply_vmapped=apply_vmapped)
+                 apply_vmapped=apply_vmapped, hidden=hidden)
 
 
 def _dense_init(key: PRNGKey, fan_in: int, fan_out: int) -> dict[str, Array]:

@@ -64,6 +64,9 @@ class Model(NamedTuple):
     init: Callable[..., Params]
     apply: Callable[[Params, Array], Array]
     outputs: int | None
-    activation: str | None = None  # a dense stack's hidden activation (None for other models)
+    activation: str | None = None  # a dense stack's hidden activation (linear and logistic: relu, unused)
     apply_vmapped: Callable[[Params, Array], Array] | None = None
     """The same function as apply, laid out to run fast vmapped over a leading config axis (sweeps); None: apply."""
+    hidden: tuple[int, ...] | None = None
+    """The sizes of a dense stack's hidden layers, input to output ((100, 100) for ``mlp()``); None: a model
+    without hidden layers to size (linear, logistic) or one built by hand. A recorded run keeps them."""

@@ -31,7 +31,7 @@ from gdlab.engine.data_parallel import (
 from gdlab.engine.epoch import METRICS, EpochSpec
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.noise_tracking import noise_scale_tracker
-from gdlab.engine.recording import Recorder
+from gdlab.engine.recording import Recorder, model_config
 from gdlab.engine.result import Result
 from gdlab.engine.run_rates import check_run_rates, run_rates
 from gdlab.engine.setup import (
@@ -157,7 +157,7 @@ def fit(
         def measure(p: Params) -> float:
             return top_eigenvalue(objective, p, arrays[0], arrays[1], tol=1e-4, max_iter=200)
     config = {
-        "model": getattr(model, "name", getattr(model, "__name__", "loss_fn")),
+        **model_config(model),
         "dataset": data.name,
         "loss": loss_name,
         "batch_size": size,

@@ -38,7 +38,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.rules import apply_updates, sgd
 from gdlab.core.schedules import Schedule
 from gdlab.core.types import Array, LossFn, Model, Params
-from gdlab.engine.recording import FinderRecorder
+from gdlab.engine.recording import FinderRecorder, model_config
 from gdlab.engine.setup import (
     check_data,
     check_params_fit_data,
@@ -199,7 +199,7 @@ def _config(model: Any, data: Dataset, loss: str | None, batch_size: int, seeds:
             max_lr: float, steps: int, beta: float, diverge: float, momentum: float, validate_epochs: int,
             grid_per_decade: int) -> dict[str, Any]:
     """The finder's settings as recorded."""
-    return {"model": getattr(model, "name", getattr(model, "__name__", "loss_fn")), "dataset": data.name,
+    return {**model_config(model), "dataset": data.name,
             "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train, "loss": loss,
             "batch_size": batch_size, "seeds": seeds, "seed": seeds[0], "min_lr": min_lr, "max_lr": max_lr,
             "steps": steps, "beta": beta, "diverge": diverge, "momentum": momentum,

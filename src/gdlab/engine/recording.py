@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from gdlab.core.types import LossFn, Model
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
 from gdlab.engine.sweep_result import SweepResult
@@ -12,6 +13,17 @@ from gdlab.engine.sweep_start import ConfigState
 
 if TYPE_CHECKING:  # lr_finder records through this module
     from gdlab.engine.lr_finder import LRFinderResult
+
+
+def model_config(model: Model | LossFn) -> dict[str, Any]:
+    """What a record keeps of the model: its name, and where it has them its hidden sizes and activation.
+
+    ``mlp((100, 100))`` -> {"model": "mlp", "hidden": [100, 100], "activation": "relu"}; ``linear()`` ->
+    {"model": "linear"}; a loss function -> {"model": its __name__}.
+    """
+    if not isinstance(model, Model) or model.hidden is None:
+        return {"model": getattr(model, "name", getattr(model, "__name__", "loss_fn"))}
+    return {"model": model.name, "hidden": list(model.hidden), "activation": model.activation}
 
 
 class Recorder(Protocol):

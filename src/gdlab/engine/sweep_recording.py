@@ -15,7 +15,7 @@ import numpy as np
 from gdlab.core.batching import batch_plan
 from gdlab.core.dataset import Dataset
 from gdlab.core.stopping import StopRule, describe, leaves
-from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder
+from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder, model_config
 from gdlab.engine.sweep_start import ConfigState
 
 
@@ -55,7 +55,7 @@ def sweep_configs(
     weight_decay, metrics, compute_dtype and the loss's name.
     """
     common = {
-        "model": getattr(model, "name", getattr(model, "__name__", "loss_fn")),
+        **model_config(model),
         "dataset": data.name, "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train,
         "n_test": data.n_test, "task": data.task, **settings,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -12,7 +11,7 @@ import numpy as np
 
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.lr_finder import LRFinderResult
-from gdlab.engine.recording import FinderRecorder, SweepEpoch
+from gdlab.engine.recording import SweepEpoch
 from gdlab.engine.result import Result
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.store import finders, records, sweeps
@@ -31,8 +30,7 @@ class Store:
     run (checkpoint every epoch) whose id is then ``store.last_run_id``; for
     other options use ``store.recorder(checkpoint_every=..)``.
     ``gd.sweep(..., record=store)`` records a new sweep (``store.last_sweep_id``)
-    and ``gd.find_learning_rate(..., record=store)`` a finder run
-    (``store.last_run_id``; ``store.finder_recorder(extra)`` records more settings).
+    and ``gd.find_learning_rate(..., record=store)`` a finder run (``store.last_run_id``).
     Close it with ``close()`` or use it in a ``with`` block.
     """
 
@@ -133,11 +131,6 @@ class Store:
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
                              checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id, db=self.path)
 
-    def finder_recorder(self, extra: dict[str, Any] | None = None) -> FinderRecorder:
-        """A recorder of one finder run (``gd.find_learning_rate(..., record=...)``, then ``last_run_id``);
-        ``extra`` is merged into its stored configuration."""
-        return _ExtraFinder(self, dict(extra or {}))
-
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""
         return finders.load_finder(self.connection, self.run(run_id))
@@ -197,17 +190,6 @@ class Store:
     # the FinderRecorder protocol
     def record_finder(self, config: dict[str, Any], result: LRFinderResult) -> None:
         self.last_run_id = finders.record_finder(self.connection, config, result)
-
-
-@dataclass(frozen=True)
-class _ExtraFinder:
-    """A store's finder recorder with settings the library does not know (the model's hidden sizes, say)."""
-
-    store: Store
-    extra: dict[str, Any]
-
-    def record_finder(self, config: dict[str, Any], result: LRFinderResult) -> None:
-        self.store.record_finder({**config, **self.extra}, result)
 
 
 def _record_id(name: str, value: object) -> str:

@@ -193,7 +193,8 @@ def free_run_ids(conn: sqlite3.Connection, n: int) -> list[str]:
     return list(ids)
 
 
-NEWER_KEYS = {"stop_rule": "stop", "reduce_lr": "reduce_lr", "track_sharpness": "track_sharpness"}
+NEWER_KEYS = {"stop_rule": "stop", "reduce_lr": "reduce_lr", "track_sharpness": "track_sharpness",
+              "hidden": "hidden", "activation": "activation"}
 """Settings recorded since resume checked them (by the name a message gives them); a run recorded before lacks them
 and is resumed unchecked there."""
 NEWER_RULE_KEYS = ("kind", "nesterov", "velocity", "schedule")

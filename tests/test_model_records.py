@@ -1,0 +1,148 @@
+"""A run records its model's architecture (name, hidden sizes, activation) from the Model, and runs shows it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import gdlab as gd
+from cli_calls import json_cli as _json
+from cli_calls import run_cli as _run
+
+KW = {"batch_size": 16, "epochs": 2}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run in tmp_path and undo the CLI's process-wide JAX cache settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GDLAB_DB", raising=False)
+    yield
+
+
+@pytest.fixture(scope="module")
+def data() -> gd.Dataset:
+    return gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+
+
+def _architecture(config: dict) -> tuple:
+    return config["model"], config.get("hidden"), config.get("activation")
+
+
+def _record_all(store: gd.store.Store, model: gd.Model, data: gd.Dataset) -> dict[str, str]:
+    """A fit, a sweep and a finder of model recorded in store: their ids."""
+    gd.fit(model, data, gd.sgd(0.05), record=store, **KW)
+    ids = {"fit": str(store.last_run_id)}
+    gd.sweep(model, data, learning_rate=[0.01, 0.05], seeds=[0], record=store, **KW)
+    ids["sweep"] = str(store.last_sweep_id)
+    gd.find_learning_rate(model, data, batch_size=16, seeds=1, steps=40, validate_epochs=1, record=store)
+    ids["finder"] = str(store.last_run_id)
+    return ids
+
+
+def test_library_runs_record_the_mlps_hidden_sizes_and_activation_and_a_linear_model_none(data) -> None:
+    """gd.fit, gd.sweep (its config and every member) and gd.find_learning_rate recorded an mlp as 'mlp'
+    alone: its hidden sizes and activation now come from the Model; a linear model records its name only."""
+    with gd.store.open("runs.db") as store:
+        mlp = _record_all(store, gd.models.mlp((16, 8), activation="tanh"), data)
+        linear = _record_all(store, gd.models.linear(), data)
+        for ids, want in ((mlp, ("mlp", [16, 8], "tanh")), (linear, ("linear", None, None))):
+            configs = [store.run(ids["fit"]).config, store.sweep(ids["sweep"]).config,
+                       *(run.config for run in store.members(ids["sweep"])), store.run(ids["finder"]).config]
+            assert len(configs) == 5
+            assert all(_architecture(config) == want for config in configs)
+        assert "hidden" not in store.run(linear["fit"]).config and "activation" not in store.run(linear["fit"]).config
+    result = gd.fit(gd.models.mlp((16, 8)), data, gd.sgd(0.05), **KW)
+    assert _architecture(result.config) == ("mlp", [16, 8], "relu")  # unrecorded too: the result's config
+
+
+def test_runs_list_show_compare_and_export_give_the_models_hidden_sizes(capsys, data) -> None:
+    """runs list (runs and sweeps), runs show, runs compare and runs export said 'mlp' for every mlp."""
+    with gd.store.open("runs.db") as store:
+        ids = _record_all(store, gd.models.mlp((16, 8), activation="tanh"), data)
+        gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), record=store, **KW)
+        relu = str(store.last_run_id)
+        gd.fit(gd.models.linear(), data, gd.sgd(0.05), record=store, **KW)
+        linear = str(store.last_run_id)
+    code, out, _ = _run(capsys, "runs", "list", "--db", "runs.db")
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert code == 0 and " mlp 16,8 tanh " in rows[ids["fit"]] and " mlp 16,8 tanh " in rows[ids["finder"]]
+    assert " mlp 4 " in rows[relu] and " linear " in rows[linear]  # relu, the default, is left out
+    listed = {row["run_id"]: row for row in _json(capsys, "runs", "list", "--db", "runs.db")}
+    assert (listed[ids["fit"]]["model"], listed[ids["fit"]]["hidden"], listed[ids["fit"]]["activation"]) == (
+        "mlp", [16, 8], "tanh")
+    assert (listed[linear]["model"], listed[linear]["hidden"], listed[linear]["activation"]) == ("linear", None, None)
+    code, out, _ = _run(capsys, "runs", "list", "--sweeps", "--db", "runs.db")
+    assert code == 0 and " mlp 16,8 tanh " in out.splitlines()[1]
+    for run_id in (ids["fit"], ids["finder"]):
+        code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "runs.db")
+        assert code == 0 and "\n  model: mlp 16,8 tanh\n" in out and "\n  hidden: [16, 8]\n" in out
+    code, out, _ = _run(capsys, "runs", "compare", ids["fit"], relu, "--db", "runs.db")
+    assert code == 0 and [line.split() for line in out.splitlines() if line.startswith("model")] == [
+        ["model", "mlp", "16,8", "tanh", "mlp", "4"]]
+    exported = json.loads(_run(capsys, "runs", "export", ids["fit"], "--format", "json", "--db", "runs.db")[1])
+    assert _architecture(exported["run"]["config"]) == ("mlp", [16, 8], "tanh")
+
+
+def test_a_sweep_members_page_names_its_model_with_its_sizes(capsys, data) -> None:
+    with gd.store.open("runs.db") as store:
+        gd.sweep(gd.models.mlp((16, 8)), data, learning_rate=[0.05], seeds=[0], record=store, **KW)
+        member = store.members(str(store.last_sweep_id))[0].id
+    code, out, _ = _run(capsys, "runs", "show", member, "--db", "runs.db")
+    assert code == 0 and "\n  model: mlp 16,8\n" in out
+
+
+def _strip_architecture(store: gd.store.Store, run_id: str) -> None:
+    """Make run_id's record as one from before the model's hidden sizes and activation were kept."""
+    config = store.run(run_id).config
+    for key in ("hidden", "activation"):
+        config.pop(key, None)
+    store.connection.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(config), run_id))
+
+
+def test_a_record_from_before_lists_as_its_name_or_with_the_sizes_its_gdlab_fit_options_kept(capsys, data) -> None:
+    """A library run recorded before lists as 'mlp'; a gdlab fit run recorded before kept --hidden and
+    --activation in its options, which runs list and runs show read."""
+    fit = _json(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs", "1",
+                "--batch-size", "100", "--no-progress", "--db", "runs.db")
+    assert _architecture(fit["config"]) == ("mlp", [8, 4], "tanh")  # from the library's config
+    with gd.store.open("runs.db") as store:
+        gd.fit(gd.models.mlp((16, 8)), data, gd.sgd(0.05), record=store, **KW)
+        library = str(store.last_run_id)
+        for run_id in (fit["run_id"], library):
+            _strip_architecture(store, run_id)
+    code, out, _ = _run(capsys, "runs", "list", "--db", "runs.db")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert code == 0 and rows[fit["run_id"]][6:9] == ["mlp", "8,4", "tanh"] and rows[library][6:8] == ["mlp", "2/2"]
+    listed = {row["run_id"]: row for row in _json(capsys, "runs", "list", "--db", "runs.db")}
+    assert (listed[fit["run_id"]]["hidden"], listed[library]["hidden"]) == ([8, 4], None)
+    code, out, _ = _run(capsys, "runs", "show", library, "--db", "runs.db")
+    assert code == 0 and "\n  model: mlp\n" in out and "hidden" not in out
+
+
+def test_resume_checks_the_recorded_activation_and_a_record_from_before_still_resumes(data) -> None:
+    """The recorded hidden sizes and activation are settings gd.resume checks (a tanh run resumed as relu went
+    on silently); a run recorded before they were kept resumes unchecked there."""
+    store = gd.store.open("runs.db")
+
+    def interrupt(checkpoint: gd.Checkpoint) -> None:
+        if checkpoint.epoch == 1:
+            raise KeyboardInterrupt
+
+    tanh = gd.models.mlp((16, 8), activation="tanh")
+    ids = []
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            gd.fit(tanh, data, gd.sgd(0.05), record=store, on_epoch=interrupt, **KW)
+        ids.append(str(store.last_run_id))
+    with pytest.raises(gd.store.StoreError, match=r"activation must be the run's to resume run \w+: it was \"tanh\"; "
+                                                  r"got \"relu\"\."):
+        gd.resume(ids[0], store, gd.models.mlp((16, 8)), data, gd.sgd(0.05))
+    assert gd.resume(ids[0], store, tanh, data, gd.sgd(0.05)).epochs_run == 2
+    _strip_architecture(store, ids[1])
+    assert gd.resume(ids[1], store, tanh, data, gd.sgd(0.05)).epochs_run == 2
+    store.close()
