@@ -477,8 +477,8 @@ def test_label_errors_of_a_data_file_name_what_the_command_takes(
     (tmp_path / "half.csv").write_text("a,y\n1,0\n2,1\n3,0.5\n4,1\n")
     for args, expected in [
         (["fit", "--dataset", "big.csv"],
-         ("y must be class labels 0, 1, 2, ... when its whole numbers are read as labels; its largest, 39000, would "
-          "make 39001 classes for 40 samples (pass --task regression if y is a quantity, or renumber the labels "
+         ("y must be class labels 0, 1, 2, ... when its whole numbers are read as labels; its largest, 39000 in "
+          "'big.csv' data row 40, column 'y', would make 39001 classes for 40 samples (pass --task regression if y is a quantity, or renumber the labels "
           "0, 1, 2, ... if they are labels).")),
         (["compare", "--dataset", "neg.csv"],
          ("y labels must be in [0, 2) (2 classes: the largest label + 1, at least 2); got -1 in 'neg.csv' data row "
