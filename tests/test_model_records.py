@@ -146,3 +146,62 @@ def test_resume_checks_the_recorded_activation_and_a_record_from_before_still_re
     _strip_architecture(store, ids[1])
     assert gd.resume(ids[1], store, tanh, data, gd.sgd(0.05)).epochs_run == 2
     store.close()
+
+
+def _interrupted_sweep(store: gd.store.Store, model: gd.Model, data: gd.Dataset) -> str:
+    """A sweep of model stopped by Ctrl-C in its first epoch: every member unfinished; its id."""
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gd.sweep(model, data, learning_rate=[0.01, 0.05], seeds=[0], callback=interrupt, record=store, **KW)
+    return str(store.last_sweep_id)
+
+
+def test_resume_sweep_checks_the_recorded_model_and_a_record_from_before_still_resumes(data) -> None:
+    """resume_sweep went on with a relu mlp (or other sizes) given for a tanh sweep, rewriting its unfinished
+    members' configs with the given model's: two models in one sweep. Refused as gd.resume refuses a run."""
+    tanh = gd.models.mlp((16, 8), activation="tanh")
+    with gd.store.open("runs.db") as store:
+        sweep_id = _interrupted_sweep(store, tanh, data)
+        configs = [run.config for run in store.members(sweep_id)]
+        for given, message in (
+            (gd.models.mlp((16, 8)), rf"activation must be the sweep's to resume sweep {sweep_id}: it was \"tanh\"; got \"relu\"\.$"),
+            (gd.models.mlp((8,), activation="tanh"), r"hidden must be the sweep's .*: it was \[16, 8\]; got \[8\]\.$"),
+            (gd.models.linear(), r"model must be the sweep's .*: it was \"mlp\"; got \"linear\"\.$"),
+        ):
+            with pytest.raises(gd.store.StoreError, match=message):
+                gd.store.resume_sweep(sweep_id, store, given, data)
+            assert [run.config for run in store.members(sweep_id)] == configs  # untouched
+        gd.store.resume_sweep(sweep_id, store, tanh, data)
+        assert [_architecture(run.config) for run in store.members(sweep_id)] == [("mlp", [16, 8], "tanh")] * 2
+        assert store.sweep(sweep_id).status == "done"
+
+        before = _interrupted_sweep(store, tanh, data)  # recorded before the sizes were kept: resumes unchecked
+        config = store.sweep(before).config
+        del config["hidden"], config["activation"]
+        store.connection.execute("UPDATE sweeps SET config = ? WHERE id = ?", (json.dumps(config), before))
+        for run in store.members(before):
+            _strip_architecture(store, run.id)
+        store.connection.commit()
+        gd.store.resume_sweep(before, store, tanh, data)
+        assert store.sweep(before).status == "done"
+
+
+def test_gdlab_resume_of_a_compare_sweep_whose_model_differs_is_one_line_and_exit_code_2(capsys) -> None:
+    """gdlab resume rebuilds the model from the compare's options: options that give another model than the
+    members trained (here a record whose --hidden was changed) are refused, not trained on silently."""
+    assert _run(capsys, "compare", "--dataset", "linreg", "--hidden", "16,8", "--batch-sizes", "100",
+                "--learning-rates", "0.01", "--seeds", "1", "--epochs", "1", "--no-progress", "--db", "runs.db",
+                "--out", "r.html")[0] == 0
+    with gd.store.open("runs.db") as store:
+        sweep = store.sweep(store.connection.execute("SELECT id FROM sweeps").fetchone()[0])
+        config = sweep.config | {"cli": sweep.config["cli"] | {"hidden": "8"}}
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET status = 'interrupted', config = ? WHERE id = ?",
+                                     (json.dumps(config), sweep.id))
+            store.connection.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0")
+            store.connection.execute("DELETE FROM metrics")
+    code, out, err = _run(capsys, "resume", sweep.id, "--db", "runs.db", "--no-progress")
+    assert (code, out) == (2, "")
+    assert err == f"error: hidden must be the sweep's to resume sweep {sweep.id}: it was [16, 8]; got [8].\n"
