@@ -205,3 +205,31 @@ def test_gdlab_resume_of_a_compare_sweep_whose_model_differs_is_one_line_and_exi
     code, out, err = _run(capsys, "resume", sweep.id, "--db", "runs.db", "--no-progress")
     assert (code, out) == (2, "")
     assert err == f"error: hidden must be the sweep's to resume sweep {sweep.id}: it was [16, 8]; got [8].\n"
+
+
+def test_report_pages_the_labs_run_endpoints_and_gdlab_fit_give_the_models_hidden_sizes(capsys, data) -> None:
+    """The report pages of a run, a finder and a library sweep, a report made from a gd.sweep result, the lab's
+    runs list and run curves, and gdlab fit's summary named an mlp 'mlp' alone."""
+    from fastapi.testclient import TestClient
+
+    from gdlab.lab import create_app
+
+    tanh = gd.models.mlp((16, 8), activation="tanh")
+    with gd.store.open("runs.db") as store:
+        ids = _record_all(store, tanh, data)
+        result = store.sweep_result(ids["sweep"])[0]
+    for kind, heading in (("fit", "gdlab run"), ("finder", "gdlab find-lr")):
+        assert _run(capsys, "report", ids[kind], "--db", "runs.db", "-o", f"{kind}.html")[0] == 0
+        assert f"<h1>{heading} {ids[kind]}: mlp 16,8 tanh on linreg</h1>" in Path(f"{kind}.html").read_text()
+    reported = _json(capsys, "report", ids["sweep"], "--db", "runs.db", "-o", "sweep.html")
+    assert reported["settings"]["model"] == "mlp 16,8 tanh"
+    assert "mlp 16,8 tanh on linreg (" in Path("sweep.html").read_text()
+    assert gd.report.from_result(result, data, model=tanh).settings["model"] == "mlp 16,8 tanh"
+    assert gd.report.from_result(result, data, model=gd.models.mlp((4,))).settings["model"] == "mlp 4"
+    with TestClient(create_app("runs.db")) as client:
+        listed = {row["id"]: row["model"] for row in client.get("/api/runs").json()["runs"]}
+        assert (listed[ids["fit"]], listed[ids["finder"]]) == ("mlp 16,8 tanh", "mlp 16,8 tanh")
+        assert client.get(f"/api/runs/{ids['fit']}").json()["model"] == "mlp 16,8 tanh"
+    code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs",
+                        "1", "--batch-size", "100", "--no-progress", "--no-record")
+    assert code == 0 and "linreg (mlp 8,4 tanh, loss " in out
