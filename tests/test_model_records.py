@@ -233,3 +233,40 @@ def test_report_pages_the_labs_run_endpoints_and_gdlab_fit_give_the_models_hidde
     code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs",
                         "1", "--batch-size", "100", "--no-progress", "--no-record")
     assert code == 0 and "linreg (mlp 8,4 tanh, loss " in out
+
+
+COMPARE = ["compare", "--dataset", "linreg", "--hidden", "8", "--batch-sizes", "100", "--learning-rates", "0.01",
+           "--seeds", "1", "--epochs", "1", "--no-progress", "--db", "runs.db", "--out", "r.html"]
+FIND_LR = ["find-lr", "--dataset", "linreg", "--hidden", "8", "--batch-size", "100", "--seeds", "1", "--steps", "20",
+           "--validate-epochs", "1", "--no-progress", "--db", "runs.db"]
+
+
+def test_compare_and_find_lr_take_activation_into_the_model_and_its_record(capsys) -> None:
+    """gdlab fit took --activation; compare and find-lr trained every mlp with relu. gdlab resume of a compare
+    sweep rebuilds its model with the recorded activation (relu before compare took it)."""
+    compared = _json(capsys, *COMPARE, "--activation", "TANH")
+    assert compared["settings"]["model"].startswith("MLP ") and compared["settings"]["model"].endswith("-8-1 tanh")
+    found = _json(capsys, *FIND_LR, "--activation", "tanh")
+    with gd.store.open("runs.db") as store:
+        sweep = store.sweep(compared["sweep_id"])
+        members = [run.config for run in store.members(sweep.id)]
+        assert [_architecture(config) for config in (sweep.config, *members)] == [("mlp", [8], "tanh")] * 2
+        assert sweep.config["cli"]["activation"] == "tanh"
+        assert _architecture(store.run(found["run_id"]).config) == ("mlp", [8], "tanh")
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+            store.connection.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0 WHERE id = ?",
+                                     (sweep.run_ids[0],))
+            store.connection.execute("DELETE FROM metrics WHERE run_id = ?", (sweep.run_ids[0],))
+    code, _, err = _run(capsys, "resume", sweep.id, "--db", "runs.db", "--no-progress")
+    assert code == 0, err  # rebuilt as relu, it was refused: activation must be the sweep's
+
+
+@pytest.mark.parametrize("command", [COMPARE, FIND_LR], ids=["compare", "find-lr"])
+def test_a_bad_activation_of_compare_and_find_lr_is_one_line_and_exit_code_2(capsys, command) -> None:
+    code, out, err = _run(capsys, *command, "--activation", "swish")
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith("error: --activation must be one of") and "got 'swish'" in err
+    code, out, err = _run(capsys, *command, "--model", "linear", "--hidden", "100,100", "--activation", "tanh")  # hidden: the default
+    assert (code, out) == (2, "")
+    assert err == "error: --activation applies only to --model 'mlp'; got --activation='tanh' with --model 'linear'.\n"
