@@ -146,3 +146,127 @@ def test_resume_checks_the_recorded_activation_and_a_record_from_before_still_re
     _strip_architecture(store, ids[1])
     assert gd.resume(ids[1], store, tanh, data, gd.sgd(0.05)).epochs_run == 2
     store.close()
+
+
+def _interrupted_sweep(store: gd.store.Store, model: gd.Model, data: gd.Dataset) -> str:
+    """A sweep of model stopped by Ctrl-C in its first epoch: every member unfinished; its id."""
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gd.sweep(model, data, learning_rate=[0.01, 0.05], seeds=[0], callback=interrupt, record=store, **KW)
+    return str(store.last_sweep_id)
+
+
+def test_resume_sweep_checks_the_recorded_model_and_a_record_from_before_still_resumes(data) -> None:
+    """resume_sweep went on with a relu mlp (or other sizes) given for a tanh sweep, rewriting its unfinished
+    members' configs with the given model's: two models in one sweep. Refused as gd.resume refuses a run."""
+    tanh = gd.models.mlp((16, 8), activation="tanh")
+    with gd.store.open("runs.db") as store:
+        sweep_id = _interrupted_sweep(store, tanh, data)
+        configs = [run.config for run in store.members(sweep_id)]
+        for given, message in (
+            (gd.models.mlp((16, 8)), rf"activation must be the sweep's to resume sweep {sweep_id}: it was \"tanh\"; got \"relu\"\.$"),
+            (gd.models.mlp((8,), activation="tanh"), r"hidden must be the sweep's .*: it was \[16, 8\]; got \[8\]\.$"),
+            (gd.models.linear(), r"model must be the sweep's .*: it was \"mlp\"; got \"linear\"\.$"),
+        ):
+            with pytest.raises(gd.store.StoreError, match=message):
+                gd.store.resume_sweep(sweep_id, store, given, data)
+            assert [run.config for run in store.members(sweep_id)] == configs  # untouched
+        gd.store.resume_sweep(sweep_id, store, tanh, data)
+        assert [_architecture(run.config) for run in store.members(sweep_id)] == [("mlp", [16, 8], "tanh")] * 2
+        assert store.sweep(sweep_id).status == "done"
+
+        before = _interrupted_sweep(store, tanh, data)  # recorded before the sizes were kept: resumes unchecked
+        config = store.sweep(before).config
+        del config["hidden"], config["activation"]
+        store.connection.execute("UPDATE sweeps SET config = ? WHERE id = ?", (json.dumps(config), before))
+        for run in store.members(before):
+            _strip_architecture(store, run.id)
+        store.connection.commit()
+        gd.store.resume_sweep(before, store, tanh, data)
+        assert store.sweep(before).status == "done"
+
+
+def test_gdlab_resume_of_a_compare_sweep_whose_model_differs_is_one_line_and_exit_code_2(capsys) -> None:
+    """gdlab resume rebuilds the model from the compare's options: options that give another model than the
+    members trained (here a record whose --hidden was changed) are refused, not trained on silently."""
+    assert _run(capsys, "compare", "--dataset", "linreg", "--hidden", "16,8", "--batch-sizes", "100",
+                "--learning-rates", "0.01", "--seeds", "1", "--epochs", "1", "--no-progress", "--db", "runs.db",
+                "--out", "r.html")[0] == 0
+    with gd.store.open("runs.db") as store:
+        sweep = store.sweep(store.connection.execute("SELECT id FROM sweeps").fetchone()[0])
+        config = sweep.config | {"cli": sweep.config["cli"] | {"hidden": "8"}}
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET status = 'interrupted', config = ? WHERE id = ?",
+                                     (json.dumps(config), sweep.id))
+            store.connection.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0")
+            store.connection.execute("DELETE FROM metrics")
+    code, out, err = _run(capsys, "resume", sweep.id, "--db", "runs.db", "--no-progress")
+    assert (code, out) == (2, "")
+    assert err == f"error: hidden must be the sweep's to resume sweep {sweep.id}: it was [16, 8]; got [8].\n"
+
+
+def test_report_pages_the_labs_run_endpoints_and_gdlab_fit_give_the_models_hidden_sizes(capsys, data) -> None:
+    """The report pages of a run, a finder and a library sweep, a report made from a gd.sweep result, the lab's
+    runs list and run curves, and gdlab fit's summary named an mlp 'mlp' alone."""
+    from fastapi.testclient import TestClient
+
+    from gdlab.lab import create_app
+
+    tanh = gd.models.mlp((16, 8), activation="tanh")
+    with gd.store.open("runs.db") as store:
+        ids = _record_all(store, tanh, data)
+        result = store.sweep_result(ids["sweep"])[0]
+    for kind, heading in (("fit", "gdlab run"), ("finder", "gdlab find-lr")):
+        assert _run(capsys, "report", ids[kind], "--db", "runs.db", "-o", f"{kind}.html")[0] == 0
+        assert f"<h1>{heading} {ids[kind]}: mlp 16,8 tanh on linreg</h1>" in Path(f"{kind}.html").read_text()
+    reported = _json(capsys, "report", ids["sweep"], "--db", "runs.db", "-o", "sweep.html")
+    assert reported["settings"]["model"] == "mlp 16,8 tanh"
+    assert "mlp 16,8 tanh on linreg (" in Path("sweep.html").read_text()
+    assert gd.report.from_result(result, data, model=tanh).settings["model"] == "mlp 16,8 tanh"
+    assert gd.report.from_result(result, data, model=gd.models.mlp((4,))).settings["model"] == "mlp 4"
+    with TestClient(create_app("runs.db")) as client:
+        listed = {row["id"]: row["model"] for row in client.get("/api/runs").json()["runs"]}
+        assert (listed[ids["fit"]], listed[ids["finder"]]) == ("mlp 16,8 tanh", "mlp 16,8 tanh")
+        assert client.get(f"/api/runs/{ids['fit']}").json()["model"] == "mlp 16,8 tanh"
+    code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs",
+                        "1", "--batch-size", "100", "--no-progress", "--no-record")
+    assert code == 0 and "linreg (mlp 8,4 tanh, loss " in out
+
+
+COMPARE = ["compare", "--dataset", "linreg", "--hidden", "8", "--batch-sizes", "100", "--learning-rates", "0.01",
+           "--seeds", "1", "--epochs", "1", "--no-progress", "--db", "runs.db", "--out", "r.html"]
+FIND_LR = ["find-lr", "--dataset", "linreg", "--hidden", "8", "--batch-size", "100", "--seeds", "1", "--steps", "20",
+           "--validate-epochs", "1", "--no-progress", "--db", "runs.db"]
+
+
+def test_compare_and_find_lr_take_activation_into_the_model_and_its_record(capsys) -> None:
+    """gdlab fit took --activation; compare and find-lr trained every mlp with relu. gdlab resume of a compare
+    sweep rebuilds its model with the recorded activation (relu before compare took it)."""
+    compared = _json(capsys, *COMPARE, "--activation", "TANH")
+    assert compared["settings"]["model"].startswith("MLP ") and compared["settings"]["model"].endswith("-8-1 tanh")
+    found = _json(capsys, *FIND_LR, "--activation", "tanh")
+    with gd.store.open("runs.db") as store:
+        sweep = store.sweep(compared["sweep_id"])
+        members = [run.config for run in store.members(sweep.id)]
+        assert [_architecture(config) for config in (sweep.config, *members)] == [("mlp", [8], "tanh")] * 2
+        assert sweep.config["cli"]["activation"] == "tanh"
+        assert _architecture(store.run(found["run_id"]).config) == ("mlp", [8], "tanh")
+        with store.connection:
+            store.connection.execute("UPDATE sweeps SET status = 'interrupted'")
+            store.connection.execute("UPDATE runs SET status = 'interrupted', epochs_run = 0 WHERE id = ?",
+                                     (sweep.run_ids[0],))
+            store.connection.execute("DELETE FROM metrics WHERE run_id = ?", (sweep.run_ids[0],))
+    code, _, err = _run(capsys, "resume", sweep.id, "--db", "runs.db", "--no-progress")
+    assert code == 0, err  # rebuilt as relu, it was refused: activation must be the sweep's
+
+
+@pytest.mark.parametrize("command", [COMPARE, FIND_LR], ids=["compare", "find-lr"])
+def test_a_bad_activation_of_compare_and_find_lr_is_one_line_and_exit_code_2(capsys, command) -> None:
+    code, out, err = _run(capsys, *command, "--activation", "swish")
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith("error: --activation must be one of") and "got 'swish'" in err
+    code, out, err = _run(capsys, *command, "--model", "linear", "--hidden", "100,100", "--activation", "tanh")  # hidden: the default
+    assert (code, out) == (2, "")
+    assert err == "error: --activation applies only to --model 'mlp'; got --activation='tanh' with --model 'linear'.\n"

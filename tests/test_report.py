@@ -842,7 +842,7 @@ def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comp
     """gd.report.from_result reads the settings gdlab compare writes down off the result and the data set."""
     made = gd.report.from_result(sweep, small, model=MODEL, target=0.2)
     assert made.settings == {
-        "dataset": small.name, "model": MODEL.name, "n_train": 300, "n_test": 100, "epochs": 3, "seeds": [0, 1],
+        "dataset": small.name, "model": "mlp 16", "n_train": 300, "n_test": 100, "epochs": 3, "seeds": [0, 1],
         "target": 0.2, "metric": "final_test_accuracy", "metrics": sweep.groups[0].config["metrics"],
         "learning_rates": {"10": RATES, "300": RATES}, "rates_rule": "as given to gd.sweep, the same for every batch size"}
     # each seed's loss before training from the rows: the numbers the compare path measures on its own
@@ -850,7 +850,7 @@ def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comp
     assert made.rows == comparison.rows and made.histories == comparison.histories
     assert summarize(made).variants == summarize(comparison).variants
     page = gd.report.write_html(made, tmp_path / "report.html").read_text()
-    assert f"{MODEL.name} on {small.name} (300 training and 100 test samples)" in page
+    assert f"mlp 16 on {small.name} (300 training and 100 test samples)" in page  # with its hidden sizes
     assert "as given to gd.sweep" in page
     loss = gd.report.from_result(sweep, small, metric="final_test_loss")
     assert loss.settings["metric"] == "final_test_loss" and loss.settings["target"] is None

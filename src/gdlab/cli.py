@@ -286,6 +286,7 @@ def compare(
     task: str | None = task_option(),
     model: str = model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    activation: str = activation_option(),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "
         "Default: 8 rates per batch size, shifted with batch_size^0.7 (from 1e-4 for SGD, from 0.01 at most).",
@@ -306,7 +307,7 @@ def compare(
     ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "
-        "with relu; on a CPU it runs interpreted, slowly).", callback=word("kernel"),
+        "with relu, tanh or sigmoid; on a CPU it runs interpreted, slowly).", callback=word("kernel"),
     ),
     out: str = typer.Option("gdlab-compare.html", help="The HTML report to write."),
     csv: str | None = typer.Option(None, help="Also write one CSV row per config here."),
@@ -330,7 +331,7 @@ def compare(
     from gdlab.commands.compare import CompareOptions, run_compare
 
     options = CompareOptions(
-        dataset=dataset, target_column=target_column, task=task, model=model, hidden=hidden,
+        dataset=dataset, target_column=target_column, task=task, model=model, hidden=hidden, activation=activation,
         learning_rates=learning_rates, batch_sizes=batch_sizes,
         seeds=seeds, epochs=epochs, target=target, metrics=metrics, test_every=test_every, out=out, csv=csv, json_out=json_out,
         db=db if record else None, kernel=kernel, checkpoint_seconds=checkpoint_seconds,

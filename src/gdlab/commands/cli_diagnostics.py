@@ -54,6 +54,7 @@ def find_lr(
     task: str | None = task_option(),
     model: str = model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    activation: str = activation_option(),
     batch_size: str = typer.Option(
         "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
     ),
@@ -77,10 +78,9 @@ def find_lr(
     from gdlab.commands.diagnostics import run_find_lr
 
     summary = run_find_lr(
-        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, batch_size=batch_size,
-        seeds=seeds, min_lr=min_lr, max_lr=max_lr, steps=steps, validate_epochs=validate_epochs, momentum=momentum,
-        plot=plot, as_json=as_json,
-        db=db if record else None, show_progress=progress and not as_json,
+        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, activation=activation,
+        batch_size=batch_size, seeds=seeds, min_lr=min_lr, max_lr=max_lr, steps=steps, validate_epochs=validate_epochs,
+        momentum=momentum, plot=plot, as_json=as_json, db=db if record else None, show_progress=progress and not as_json,
     )
     if as_json:
         typer.echo(json_text(summary))

@@ -35,6 +35,7 @@ from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summ
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted
 from gdlab.report.of_result import default_metric
+from gdlab.store.model_text import DEFAULT_ACTIVATION
 from gdlab.store.schema import SQLITE_HEADER
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS
 
@@ -58,6 +59,7 @@ class CompareOptions:
     task: str | None = None  # of a .csv/.npz file (None: whole-number targets are class labels)
     model: str = "mlp"
     hidden: str = "100,100"
+    activation: str = "relu"  # recorded since gdlab compare took --activation (a record from before: relu)
     learning_rates: str | None = None  # None: a range per batch size (RATES_RULE)
     batch_sizes: str = "1,32,128,full"
     seeds: int = 3
@@ -76,7 +78,7 @@ class CompareOptions:
 def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) -> dict[str, Any]:
     """Train every variant, write the report (and CSV/JSON when asked); print the table unless as_json."""
     start = time.perf_counter()
-    model = build_model(options.model, options.hidden, "relu")
+    model = build_model(options.model, options.hidden, options.activation)
     sizes = parse_batch_sizes(options.batch_sizes)
     rates = None if options.learning_rates is None else parse_learning_rates(options.learning_rates)
     seeds = seed_list(options.seeds)
@@ -309,10 +311,12 @@ def _check_writable(name: str, path: Path) -> None:
 
 
 def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
+    """'MLP 40-100-100-10' (inputs, hidden sizes, outputs), with an activation other than relu after it."""
     if options.model != "mlp":
         return options.model
     sizes = [data.input_shape[-1], *parse_hidden(options.hidden), data.outputs]
-    return "MLP " + "-".join(str(s) for s in sizes)
+    activation = "" if options.activation == DEFAULT_ACTIVATION else f" {options.activation}"
+    return "MLP " + "-".join(str(s) for s in sizes) + activation
 
 
 def _label(size: int, n_train: int, grid: list[float]) -> str:

@@ -23,14 +23,14 @@ PLOT_SUFFIXES = (".png", ".svg")
 def run_find_lr(
     *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
-    show_progress: bool = False, momentum: float = 0.0,
+    show_progress: bool = False, momentum: float = 0.0, activation: str = "relu",
 ) -> dict[str, Any]:
     """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
     from gdlab.report.conclusion import counted
     from gdlab.report.finder import validation_json
 
     batch_size = parse_batch_size(batch_size)  # 'full' as in gdlab fit
-    net = build_model(model, hidden, "relu")
+    net = build_model(model, hidden, activation)
     plot_path = None if plot is None else output_path("plot", plot, PLOT_SUFFIXES, others={"db": db})  # before it runs
     store = None if db is None else gd.store.open(db)
     try:

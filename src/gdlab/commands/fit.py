@@ -26,6 +26,7 @@ from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
 from gdlab.store.hints import resume_run
 from gdlab.store.member_checkpoints import checkpoint_epochs
+from gdlab.store.model_text import recorded_model_text
 from gdlab.store.schedule_text import schedule_text
 
 DEFAULT_BATCH_SIZE = 32
@@ -386,7 +387,7 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     config = result.config
     table.add_row("status", result.status)
     table.add_row("reason", result.reason)
-    table.add_row("data", f"{config['dataset']} ({config['model']}, loss {config['loss']})")
+    table.add_row("data", f"{config['dataset']} ({recorded_model_text(config['model'], config)}, loss {config['loss']})")
     table.add_row(
         "variant",
         f"batch_size {config['batch_size']} ({_updates(config['steps_per_epoch'])} per epoch), "

@@ -24,6 +24,7 @@ from gdlab.report import (
     write_html,
 )
 from gdlab.report.of_result import LIBRARY_RATES, default_metric
+from gdlab.store.model_text import recorded_model_text
 from gdlab.store.sweeps import FINISHED
 
 
@@ -126,7 +127,7 @@ def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
     """The report's settings for a sweep recorded by gd.sweep (gdlab compare records its own)."""
     metric = default_metric(config["task"], config["n_test"])
-    return {"dataset": config["dataset"], "model": config["model"], "n_train": config["n_train"],
+    return {"dataset": config["dataset"], "model": recorded_model_text(config["model"], config), "n_train": config["n_train"],
             "n_test": config["n_test"], "epochs": config["epochs"], "seeds": config["seeds"], "target": None,
             "metric": metric, "metrics": config["metrics"],
             "learning_rates": {str(size): config["learning_rate"] for size in config["batch_size"]},

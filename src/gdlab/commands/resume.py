@@ -90,7 +90,7 @@ def _resume_sweep(
         raise gd.store.StoreError(f"sweep_id {sweep.id} was recorded with options this gdlab does not know ({err}).") from None
     options = replace(options, dataset=recorded_dataset(sweep.config, options.dataset, f"sweep {sweep.id}"))
     paths = output_paths(options)  # written where the resume runs, checked before it trains
-    model = build_model(options.model, options.hidden, "relu", all_used=False)
+    model = build_model(options.model, options.hidden, options.activation, all_used=False)
     data = load_data(options.dataset, options.target_column, options.task)
     check_unchanged(options.dataset, sweep.config.get("dataset_fingerprint"), data.fingerprint(), f"sweep {sweep.id}")
     gd.enable_compilation_cache()

@@ -23,7 +23,7 @@ from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
-from gdlab.store.model_text import model_text, recorded_model
+from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
 from gdlab.store.records import flat_config, shortest_floats
 from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
@@ -147,7 +147,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         for key in ("created_at", "updated_at", "dataset", "dataset_fingerprint", "model", "seed",
                     "epochs_run", "epochs", "steps_run", "checkpoint_every", "resumed",
                     "gdlab_version", "jax_version", "device", "pid", "host"):
-            value = model_text(run.model, *recorded_model(run.config)) if key == "model" else getattr(run, key)
+            value = recorded_model_text(run.model, run.config) if key == "model" else getattr(run, key)
             lines.append(f"  {key}: {value}")
         if shown["command"] is not None:
             lines.append(f"command: {shown['command']}")

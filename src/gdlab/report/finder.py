@@ -13,6 +13,7 @@ from gdlab.report.html import figure, page
 from gdlab.report.plots import _style, _svg
 from gdlab.report.run_page import number, table
 from gdlab.report.table import Failed
+from gdlab.store.model_text import recorded_model_text
 
 RULE_LINES = {"steepest": ("#d62728", ":"), "valley": ("#ff7f0e", "--"), "minimum/10": ("#9467bd", "-."),
               "largest_stable": ("#17becf", "-")}
@@ -51,7 +52,7 @@ def finder_svg(result: LRFinderResult, seeds: list[int] | None = None) -> str:
 def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     """The page of a recorded finder run: the answer, the figure, every rule with its spread, the validation."""
     config = run.get("config", {})
-    title = f"gdlab find-lr {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
+    title = f"gdlab find-lr {run['id']}: {recorded_model_text(run.get('model'), config)} on {run.get('dataset', '')}"
     low, high = result.interval
     within = f"within one standard deviation of the best: {low:.3g} to {high:.3g}" if high > low else \
         "the only candidate within one standard deviation of the best"

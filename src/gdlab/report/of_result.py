@@ -15,8 +15,10 @@ from typing import Any
 from gdlab.core.batching import batch_plan
 from gdlab.core.checks import check_choice, check_float_range
 from gdlab.core.dataset import Dataset
+from gdlab.engine.recording import model_config
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.report.comparison import Comparison, from_sweep
+from gdlab.store.model_text import recorded_model_text
 
 LIBRARY_RATES = "as given to gd.sweep, the same for every batch size"
 """How a library sweep's learning rates were chosen, as the report's notes say it."""
@@ -35,7 +37,7 @@ def from_result(
 ) -> Comparison:
     """The comparison of a gd.sweep result on data (the data set it trained on), for ``write_html``.
 
-    model: the model (its ``name`` is shown) or a text; metric: a row key ("final_" or "best_", default
+    model: the model (its name, hidden sizes and activation are shown) or a text; metric: a row key ("final_" or "best_", default
     ``default_metric``); target: the metric value whose first epoch and second the summary reports
     (a test accuracy in (0, 1]; None: no target columns). Each seed's loss before training comes
     from the result's rows (gd.sweep measures it).
@@ -73,6 +75,10 @@ def from_result(
 
 
 def _model_text(model: Any) -> str:
+    """A model in words as a record gives it ('mlp 100,100', 'mlp 64 tanh', 'linear'); a text as it is."""
     if model is None:
         return "the model given to gd.sweep"
-    return model if isinstance(model, str) else str(getattr(model, "name", None) or type(model).__name__)
+    if isinstance(model, str):
+        return model
+    config = model_config(model)
+    return recorded_model_text(config["model"], config)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from gdlab.report.html import figure, page, td
 from gdlab.report.plots import _style, _svg
+from gdlab.store.model_text import recorded_model_text
 from gdlab.store.records import flat_config, shortest_floats
 
 LOSSES = ("train_loss", "test_loss")
@@ -36,7 +37,8 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
     configs, its grid (batch_size, learning_rate, ...: the values swept) and report (the command that
     writes the sweep's report).
     """
-    title = f"gdlab run {run['id']}: {run.get('model', '')} on {run.get('dataset', '')}"
+    model = recorded_model_text(run.get("model"), run.get("config", {}))
+    title = f"gdlab run {run['id']}: {model} on {run.get('dataset', '')}"
     sections = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{escape(_subtitle(run))}</p>',

@@ -36,6 +36,11 @@ def model_text(model: str | None, hidden: list[int] | None, activation: str | No
     return f"{name} {sizes}" + (f" {activation}" if activation not in (None, DEFAULT_ACTIVATION) else "")
 
 
+def recorded_model_text(model: str | None, config: dict[str, Any]) -> str:
+    """The model of a record (its name, config: its configuration) in words, as model_text gives them."""
+    return model_text(model, *recorded_model(config))
+
+
 def _sizes(hidden: Any) -> list[int] | None:
     """'100,100' (gdlab fit's --hidden) or [100, 100] (the lab's) as a list; None if it is neither."""
     try:

@@ -204,21 +204,27 @@ NEWER_RULE_KEYS = ("kind", "nesterov", "velocity", "schedule")
 def check_config(run: Run, config: dict[str, Any]) -> None:
     """Every setting of config is the run's (those a run recorded before them lacks are not checked):
     one StoreError naming the first that differs, the run's value and the one given."""
+    check_settings(run.config, config, "run", run.id)
+
+
+def check_settings(recorded_config: dict[str, Any], config: dict[str, Any], kind: str, record_id: str) -> None:
+    """Every setting of config is the recorded one of the run or sweep (kind) record_id, as check_config: one
+    StoreError naming the first that differs, the recorded value and the one given."""
     for key, value in config.items():
-        if key in NEWER_KEYS and key not in run.config:
+        if key in NEWER_KEYS and key not in recorded_config:
             continue
-        name, recorded = NEWER_KEYS.get(key, key), run.config.get(key)
+        name, recorded = NEWER_KEYS.get(key, key), recorded_config.get(key)
         if key == "rule" and isinstance(recorded, dict) and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k in recorded or k not in NEWER_RULE_KEYS}
         if config_json(recorded) == config_json(value):
             continue
+        whose = f"{name} must be the {kind}'s to resume {kind} {record_id}"
         if isinstance(recorded, dict) and isinstance(value, dict):
             part = next(k for k in dict.fromkeys([*value, *recorded])
                         if config_json(recorded.get(k)) != config_json(value.get(k)))
-            raise StoreError(f"{name} must be the run's to resume run {run.id}: its {part} was "
-                             f"{config_json(recorded.get(part))}; got {config_json(value.get(part))}.")
-        raise StoreError(f"{name} must be the run's to resume run {run.id}: it was "
-                         f"{config_json(recorded)}; got {config_json(value)}.")
+            raise StoreError(f"{whose}: its {part} was {config_json(recorded.get(part))}; "
+                             f"got {config_json(value.get(part))}.")
+        raise StoreError(f"{whose}: it was {config_json(recorded)}; got {config_json(value)}.")
 
 
 def _continue_run(conn: sqlite3.Connection, run: Run, epoch: int, config: dict[str, Any]) -> None:

@@ -12,12 +12,14 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
 from gdlab.core.stopping import StopRule, describe, leaves
 from gdlab.core.types import LossFn, Model, Params
+from gdlab.engine.recording import model_config
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigStart, ConfigState, Deferred
 from gdlab.store.database import Store
 from gdlab.store.member_checkpoints import checkpoint_epochs, member_states
 from gdlab.store.processes import Process, is_alive
+from gdlab.store.recorder import check_settings
 from gdlab.store.records import histories
 from gdlab.store.schema import StoreError
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
@@ -43,7 +45,8 @@ def resume_sweep(
     from the start where it has none, with its recorded settings and seed, so it
     ends as it would have without the interruption: one ``gd.sweep`` per batch size,
     schedule and checkpoint epoch, training only those configs. Give the sweep's
-    model and data (checked against the record) and its stop rule, if it had one.
+    model and data (checked against the record: the model's name, hidden sizes and
+    activation, the data's fingerprint) and its stop rule, if it had one.
     ``callback(group, epoch, active)`` numbers the groups as ``unfinished_groups`` lists them.
     """
     record = store.sweep(sweep_id)
@@ -59,6 +62,7 @@ def resume_sweep(
             f"data must be the data set sweep {record.id} was trained on ({first.dataset}, fingerprint "
             f"{first.dataset_fingerprint[:12]}); got {data.name} with fingerprint {data.fingerprint()[:12]}."
         )
+    check_settings(record.config, model_config(model), "sweep", record.id)
     _check_stop(record, stop)
     configs = {run.id: run.config for run in runs}
     from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
