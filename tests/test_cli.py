@@ -26,6 +26,7 @@ from gdlab.cli import app_commands
 from gdlab.commands import fit as fit_command
 from gdlab.commands import words
 from gdlab.commands.option_names import as_options
+from gdlab.engine.setup import seed_params
 
 FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--epochs", "1", "--no-progress"]
 
@@ -645,7 +646,7 @@ FIT_OPTIONS = [
                        "--hidden", "--activation"]),
         (["report"], ["path", "--out", "a saved sweep"]),
         (["find-lr"], ["--min-lr", "--max-lr", "--steps", "--seeds", "--plot", "validated", "--hidden", "--activation"]),
-        (["noise-scale"], ["--small-batch", "--big-batch", "--batches", "B_simple"]),
+        (["noise-scale"], ["--small-batch", "--big-batch", "--batches", "B_simple", "--hidden", "--activation"]),
         (["lab"], ["--port", "--host", "--db", "web page"]),
     ],
     ids=["gdlab", "fit", "sharpness", "datasets", "version", "compare", "report", "find-lr", "noise-scale", "lab"],
@@ -901,6 +902,23 @@ def test_noise_scale_where_the_loss_overflows_says_it_is_not_measured(
     assert summary["note"].startswith("not measured: the gradients are not finite")
     code, out, err = _run(capsys, *base)
     assert (code, err) == (0, "") and "not measured" in out and "recommended" not in out
+
+
+def test_noise_scale_takes_the_mlps_activation_as_the_other_commands_do(capsys: pytest.CaptureFixture[str]) -> None:
+    """noise-scale had --hidden but no --activation (it always measured a relu MLP): B_simple at tanh's
+    initial params is gd.noise_scale's for that model."""
+    base = ("noise-scale", "--dataset", "linreg", "--model", "mlp", "--hidden", "8", "--big-batch", "64",
+            "--batches", "8", "--no-progress", "--json")
+    found = {}
+    for activation in ("relu", "tanh"):
+        code, out, err = _run(capsys, *base, "--activation", activation)
+        assert (code, err) == (0, "")
+        found[activation] = strict_json(out)["b_simple"]
+    data, model = gd.datasets.load("linreg"), gd.models.mlp((8,), activation="tanh")
+    tanh = gd.noise_scale(model, seed_params(model, data, 0), data, big_batch=64, batches=8, seed=0)
+    assert found["tanh"] == pytest.approx(tanh.b_simple, rel=1e-6) and found["tanh"] != found["relu"]
+    code, out, err = _run(capsys, *base, "--activation", "swish")
+    assert (code, out) == (2, "") and err.startswith("error: --activation must be one of") and err.count("\n") == 1
 
 
 def test_sharpness_find_lr_and_noise_scale_take_batch_size_full_as_fit_does(

@@ -92,6 +92,7 @@ def noise_scale(
     task: str | None = task_option(),
     model: str = model_option(),
     hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    activation: str = activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
     small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
     big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
@@ -111,7 +112,7 @@ def noise_scale(
     from gdlab.commands.diagnostics import run_noise_scale
 
     summary = run_noise_scale(
-        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, seed=seed,
+        dataset=dataset, target=target_column, task=task, model=model, hidden=hidden, activation=activation, seed=seed,
         small_batch=small_batch, big_batch=big_batch,
         batches=batches, learning_rate=learning_rate, batch_size=batch_size, as_json=as_json,
         show_progress=progress and not as_json,

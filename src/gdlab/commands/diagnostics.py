@@ -125,12 +125,13 @@ def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) ->
 
 
 def run_noise_scale(
-    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, seed: int, small_batch: int, big_batch: int, batches: int,
+    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str,
+    activation: str = "relu", seed: int, small_batch: int, big_batch: int, batches: int,
     learning_rate: float | None, batch_size: int | str | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
     """B_simple at the model's initial params (seeded), its interval and the recommendations."""
     batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
-    net = build_model(model, hidden, "relu")
+    net = build_model(model, hidden, activation)
     check_int_range("seed", seed, 0, 2**32 - 1)  # before seeding (10**20 was an OverflowError traceback)
     data = load_data(dataset, target, task, model=model)
     gd.enable_compilation_cache()
