@@ -764,6 +764,28 @@ def test_a_command_that_reads_leaves_an_empty_file_as_it_is(tmp_path, capsys, co
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
 
 
+def test_a_command_that_reads_waits_for_a_database_another_process_is_making(tmp_path, capsys, monkeypatch) -> None:
+    """gdlab fit makes its tables some 10-20 ms after the file appears: a runs list in between refused the file
+    as one without tables (before that check it waited on the lock and read it). The first look is made to see
+    the file as it is then; the second, under a write lock (waiting out the maker's), finds the run."""
+    from gdlab.store import schema
+
+    path = tmp_path / "making.db"
+    with gd.store.open(path) as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg", n=40, features=2), gd.sgd(0.1), epochs=1, record=store)
+        run_id = store.last_run_id
+    looks: list[str] = []
+    real = schema._identity
+
+    def first_look_before_the_tables(conn: Any, begin: str) -> tuple[int, list[str]]:
+        looks.append(begin)
+        return (0, []) if len(looks) == 1 else real(conn, begin)
+
+    monkeypatch.setattr(schema, "_identity", first_look_before_the_tables)
+    listed = _json(capsys, "runs", "list", "--db", str(path))
+    assert [row["run_id"] for row in listed] == [run_id] and looks == ["BEGIN", "BEGIN IMMEDIATE"]
+
+
 def _no_room(connect: Any) -> Any:
     """connect, with SQLite's page limit at the file's size: the next page it needs is SQLITE_FULL, as on a full disk."""
     def connect_full(path: Path, **options: Any) -> sqlite3.Connection:

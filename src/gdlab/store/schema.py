@@ -276,12 +276,12 @@ def _check_ours(conn: sqlite3.Connection, path: Path, create: bool = True) -> No
     Both reads are one snapshot: read apart, another process's migration could
     commit between them (tables, but application_id still 0: "another database").
     """
-    conn.execute("BEGIN")
-    try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    finally:
-        conn.execute("COMMIT")
+    app_id, tables = _identity(conn, "BEGIN")
+    if not create and app_id == 0 and not tables:  # another process may be making it: wait for its write lock
+        try:
+            app_id, tables = _identity(conn, "BEGIN IMMEDIATE")  # a lock, no write: the file stays as it is
+        except sqlite3.OperationalError:  # a read-only connection, or still busy: as it was
+            pass
     if app_id == APPLICATION_ID:
         _refuse_future(_version(conn), path)
     elif app_id != 0 or tables:
@@ -294,6 +294,17 @@ def _check_ours(conn: sqlite3.Connection, path: Path, create: bool = True) -> No
         what = "an empty file" if path.stat().st_size == 0 else "an SQLite database without tables"
         raise StoreError(f"db must be an existing gdlab database; {str(path)!r} is {what}, with no runs. "
                          "Nothing was changed.")
+
+
+def _identity(conn: sqlite3.Connection, begin: str) -> tuple[int, list[str]]:
+    """The application_id and the tables, read in one transaction begun with `begin` and rolled back (a
+    committed BEGIN IMMEDIATE writes an empty file's first page)."""
+    conn.execute(begin)
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        return app_id, [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
