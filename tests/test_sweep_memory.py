@@ -110,7 +110,7 @@ def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(c
     budget = (small + full) // 2 + copy
     compiled, epochs = compile_counter.count, []
     with pytest.raises(ValueError, match=rf"max_memory must hold at least one config per seed \({full + copy} bytes "
-                                         rf"for 1 seeds at batch_size 1200: {full} for the configs and {copy} for the "
+                                         rf"for 1 seed at batch_size 1200: {full} for the configs and {copy} for the "
                                          rf"copies of the training data the epochs read\); got {budget}"):
         gd.sweep(model, data, learning_rate=[0.1], batch_size=[8, "full"], epochs=2, max_memory=budget,
                  callback=lambda group, epoch, active: epochs.append(epoch))
@@ -172,3 +172,12 @@ def test_one_pair_over_a_given_budget_by_xla_s_count_is_an_error_and_over_the_de
     monkeypatch.setattr(gdlab.engine.sweep, "memory_budget", lambda given: Budget(1000, False))
     result = gd.sweep(MODEL, small, **grid)
     assert len(result.groups[0].chunk_params) == 3 and len(result) == 6
+
+
+def test_a_pair_over_the_default_budget_runs_one_pair_at_a_time(tall, all_at_once, monkeypatch) -> None:
+    """The default budget (a quarter of the free memory), not one the user gave: 3 seeds' copies of 3.3 MB of
+    data over it were refused, naming a max_memory the user never gave (find_learning_rate and the CLI
+    cannot give one). They run, one pair a chunk, as over XLA's count."""
+    monkeypatch.setattr(gdlab.engine.sweep, "memory_budget", lambda given: Budget(10**6, False))
+    result = gd.sweep(LINEAR, tall, learning_rate=[0.001, 0.01], batch_size=[50], seeds=3, epochs=1)
+    assert len(result.groups[0].chunk_params) == 2 and [row["status"] for row in result.rows] == ["max_epochs"] * 6

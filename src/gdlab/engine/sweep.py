@@ -76,6 +76,7 @@ from gdlab.engine.sweep_memory import (
     group_copy_bytes,
     measured_chunk,
     memory_budget,
+    seeds_text,
 )
 from gdlab.engine.sweep_recording import (
     chunk_observer,
@@ -130,7 +131,9 @@ def sweep(
     bounds one chunk of configs with the copies of the training data each seed's
     epochs read (by default a quarter of the free memory): an estimate picks the
     chunk, and XLA's memory analysis of its compiled epoch shrinks it where the
-    estimate fell short; a max_memory that not even one pair of seeds fits is an error.
+    estimate fell short. A max_memory that not even one pair of seeds fits is an error: by the
+    estimate, for every group before any trains; by XLA's count, when the group compiles (after
+    the groups before it trained). Over the default budget a sweep runs one pair at a time.
     ``test_every`` n runs the test pass every n-th epoch and at each config's
     last (NaN between; stop rules that read a test metric need n = 1).
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
@@ -359,7 +362,7 @@ def _run_group(
 
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
     chunk = measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c), fixed,
-                           f"{len(seeds)} seeds at batch_size {size}")
+                           f"{seeds_text(len(seeds))} at batch_size {size}")
     start = time.perf_counter()
     parts = []
     record, offset = recording

@@ -136,12 +136,23 @@ def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, d
 
 def chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: Budget,
                best: bool, fixed: int = 0) -> int:
-    """The pairs (each n_seeds configs) the budget holds beside `fixed` (seed_copy_bytes), by config_bytes."""
+    """The pairs (each n_seeds configs) the budget holds beside `fixed` (seed_copy_bytes), by config_bytes.
+
+    A pair over a budget the user gave (max_memory) is an error; over the default one (a quarter of the
+    free memory) it runs one pair at a time, as measured_chunk does.
+    """
     per_pair = n_seeds * config_bytes(params, batch_size, metrics, best)
     if fixed + per_pair > budget.bytes:
+        if not budget.given:
+            return 1
         data = f": {per_pair} for the configs and {fixed} for the copies of the training data the epochs read"
         raise ValueError(
-            f"max_memory must hold at least one config per seed ({fixed + per_pair} bytes for {n_seeds} seeds "
+            f"max_memory must hold at least one config per seed ({fixed + per_pair} bytes for {seeds_text(n_seeds)} "
             f"at batch_size {batch_size}{data if fixed else ''}); got {budget.bytes}."
         )
     return max(1, min(n_pairs, (budget.bytes - fixed) // per_pair))
+
+
+def seeds_text(n: int) -> str:
+    """"1 seed", "3 seeds"."""
+    return "1 seed" if n == 1 else f"{n} seeds"
