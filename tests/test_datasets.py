@@ -693,6 +693,14 @@ def test_a_csv_header_with_some_numeric_names_is_a_header(tmp_path: Path) -> Non
     assert data.n_train == 2 and np.sort(data.y_train).tolist() == [2, 4]  # both data rows kept
 
 
+def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
+    """pandas.DataFrame(array).to_csv(index=False) names the columns 0, 1, ..., k-1: all numbers, yet a
+    header (it was refused as data once headerless files were)."""
+    data = gd.datasets.from_file(_csv(tmp_path, "0,1,2\n1.5,2,0\n3.5,4,1\n"), target="2", test_fraction=0.0)
+    assert data.n_train == 2 and np.sort(data.y_train).tolist() == [0, 1]
+    assert np.sort(data.x_train[:, 0]).tolist() == [1.5, 3.5]
+
+
 @pytest.mark.parametrize(
     ("text", "options", "pattern"),
     [
@@ -720,8 +728,8 @@ def test_a_csv_header_with_some_numeric_names_is_a_header(tmp_path: Path) -> Non
          r"first line of '.*data.csv' looks like data \('1,2': every field is a number\): add a header row naming "
          r"the columns\.$")),
         ("1.5, -2e3 ,7\n", {}, r"the first line of '.*data.csv' looks like data \('1.5, -2e3 ,7': every field"),
-        (",".join(map(str, range(8))) + "\n" + ",".join(["1"] * 8) + "\n", {},
-         r"looks like data \('0,1,2,3,4,5,\.\.\.': every field is a number\)"),
+        (",".join(map(str, range(1, 9))) + "\n" + ",".join(["1"] * 8) + "\n", {},
+         r"looks like data \('1,2,3,4,5,6,\.\.\.': every field is a number\)"),
     ],
     ids=[
         "missing_target",

@@ -26,7 +26,7 @@ def from_file(
     test_fraction: float | None = None,
     seed: int | None = None,
 ) -> Dataset:
-    """A Dataset from a .csv file (a header row of column names, not all numbers; numeric columns) or an .npz file.
+    """A Dataset from a .csv file (a header row of column names, not all numbers but for 0,1,...,k-1; numeric columns) or an .npz file.
 
     CSV: ``target`` names the target column (None: the last column); the other
     columns are float32 features; a whole-number target becomes int64 labels
@@ -111,7 +111,9 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, s
             rows = [row for row in csv.reader(f) if row]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"path must be a readable CSV file; could not read {str(path)!r}: {err}.") from None
-    if rows and all(_is_number(field) for field in rows[0]):  # taken for the header, it lost a data row
+    # taken for the header, a data row was lost; 0,1,...,k-1 is pandas' to_csv header of unnamed columns
+    if rows and all(_is_number(field) for field in rows[0]) and [f.strip() for f in rows[0]] != [
+            str(i) for i in range(len(rows[0]))]:
         shown = ",".join(rows[0][:6]) + (",..." if len(rows[0]) > 6 else "")
         raise ValueError(f"path must be a CSV file whose first line is a header row of column names; the first "
                          f"line of {str(path)!r} looks like data ({shown!r}: every field is a number): add a "
