@@ -720,6 +720,9 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
         # it was 'y must hold finite values; got nan at index 0': neither file, column nor row (counted from 1)
         ("a,b\n1,2\n2, nan\n", {}, r"path must hold finite CSV values; .*data row 2, column 'b' has ' nan'\.$"),
         ("a,b\n1,2\n-inf,3\n", {}, r"path must hold finite CSV values; .*data row 2, column 'a' has '-inf'\.$"),
+        # it was 'x must hold finite values; got inf at index (1, 1)' (float32's inf), with a RuntimeWarning
+        ("a,b,y\n1,2,0\n3,1e300,1\n", {}, (r"path must hold CSV values within float32's range \(\|v\| <= "
+         r"3\.403e\+38\); '.*data.csv' data row 2, column 'b' has '1e300'\.$")),
         ("a,b\n1,2\n", {"test_fraction": 1.5}, r"test_fraction must be .*; got 1.5"),
         ("y,a,y\n1,2,3\n", {"target": "y"},
          r"target must name one CSV column; got 'y', which names 2 of the columns \['y', 'a', 'y'\]\."),
@@ -739,6 +742,7 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
         "one_column",
         "nan",
         "inf",
+        "beyond_float32",
         "test_fraction",
         "ambiguous_target",
         "no_header",

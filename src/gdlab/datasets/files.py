@@ -18,6 +18,10 @@ from gdlab.datasets.arrays import from_arrays, prepare_arrays, split_arrays
 SUFFIXES = (".csv", ".npz")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest magnitude a CSV value may have: features and non-label targets are read as float32."""
+
+
 def from_file(
     path: str | os.PathLike[str],
     target: str | None = None,
@@ -154,6 +158,11 @@ def _csv_values(path: Path, header: list[str], rows: list[list[str]]) -> np.ndar
                 raise ValueError(
                     f"path must hold finite CSV values; {str(path)!r} data row {line}, column "
                     f"{header[j]!r} has {cell!r}."
+                )
+            if abs(values[i, j]) > FLOAT32_MAX:  # read as float32: inf, then an error naming no row
+                raise ValueError(
+                    f"path must hold CSV values within float32's range (|v| <= {FLOAT32_MAX:.4g}); {str(path)!r} "
+                    f"data row {line}, column {header[j]!r} has {cell!r}."
                 )
     return values
 
