@@ -29,6 +29,7 @@ from gdlab.commands.cli_options import (
     activation_option,
     dataset_option,
     db_option,
+    hidden_option,
     model_option,
     stop_words,
     target_column_option,
@@ -63,7 +64,7 @@ def fit(
     ),
     task: str | None = task_option(),
     model: str = model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    hidden: str = hidden_option(),
     activation: str = activation_option(),
     batch_size: str | None = typer.Option(
         None,
@@ -285,7 +286,7 @@ def compare(
     target_column: str | None = target_column_option(),
     task: str | None = task_option(),
     model: str = model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    hidden: str = hidden_option(),
     activation: str = activation_option(),
     learning_rates: str | None = typer.Option(
         None, "--learning-rates", help="lo:hi:n (log-spaced) or a comma-separated list, for every variant. "

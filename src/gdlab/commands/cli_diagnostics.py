@@ -9,6 +9,7 @@ from gdlab.commands.cli_options import (
     activation_option,
     dataset_option,
     db_option,
+    hidden_option,
     model_option,
     target_column_option,
     task_option,
@@ -21,7 +22,7 @@ def sharpness(
     target_column: str | None = target_column_option(),
     task: str | None = task_option(),
     model: str = model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    hidden: str = hidden_option(),
     activation: str = activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
     batch_size: str | None = typer.Option(
@@ -53,7 +54,7 @@ def find_lr(
     target_column: str | None = target_column_option(),
     task: str | None = task_option(),
     model: str = model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    hidden: str = hidden_option(),
     activation: str = activation_option(),
     batch_size: str = typer.Option(
         "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
@@ -91,7 +92,7 @@ def noise_scale(
     target_column: str | None = target_column_option(),
     task: str | None = task_option(),
     model: str = model_option(),
-    hidden: str = typer.Option("100,100", help="MLP hidden layer sizes, comma-separated."),
+    hidden: str = hidden_option(),
     activation: str = activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
     small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),

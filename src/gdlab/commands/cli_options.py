@@ -50,6 +50,11 @@ def model_option() -> Any:
     return typer.Option("mlp", help="Model: linear, logistic or mlp.", callback=word("model"))
 
 
+def hidden_option() -> Any:
+    """--hidden: an MLP's hidden layer sizes."""
+    return typer.Option("100,100", help="MLP hidden layer sizes, comma-separated.")
+
+
 def activation_option() -> Any:
     """--activation of an MLP."""
     return typer.Option("relu", help="MLP activation: relu, tanh, sigmoid or gelu.", callback=word("activation"))
