@@ -125,7 +125,17 @@ def test_all_of_a_budget_and_a_convergence_rule_is_converged_in_either_order() -
     for both in (gd.stop.max_epochs(2) & gd.stop.grad_norm(1e-4), gd.stop.grad_norm(1e-4) & gd.stop.max_epochs(2)):
         epoch, (status, reason) = _fire_epoch(both, seq)
         assert (epoch, status) == (3, "converged") and reason.startswith("converged: gradient norm")
-        assert " and max_epochs: reached max_epochs 2" in reason
+        assert reason.endswith(" and max_epochs: reached max_epochs 2 at epoch 2")  # it said 'at epoch 3'
+
+
+def test_a_rule_that_waits_inside_and_is_explained_by_when_it_fired() -> None:
+    """The target was reached at epoch 1 (0.4 <= 0.5) and the gradient rule fired at 3, where the loss was
+    back up at 0.7: the reason said 'train_loss 0.7 <= 0.5 at epoch 3', which is false."""
+    seq = [{"train_loss": loss, "grad_norm": g} for loss, g in ((0.4, 1.0), (0.6, 0.5), (0.7, 1e-5))]
+    epoch, (status, reason) = _fire_epoch(gd.stop.target("train_loss", 0.5) & gd.stop.grad_norm(1e-4), seq)
+    assert (epoch, status) == (3, "target_reached")
+    assert reason == ("target_reached: train_loss 0.4 <= 0.5 at epoch 1 and converged: gradient norm 1.00e-05 < 1e-04 "
+                      "at epoch 3")
 
 
 def test_a_run_that_converged_after_its_minimum_epochs_does_not_warn_of_its_budget() -> None:

@@ -80,22 +80,31 @@ class StopRule(NamedTuple):
 
 
 class Fired(NamedTuple):
+    """A memoryless rule's state: whether it fired, and the epoch and metric value when it first did."""
+
     fired: Any
+    epoch: Any = np.float64(np.nan)
+    value: Any = np.float64(np.nan)
 
 
 def _threshold_rule(
-    name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[Metrics], str],
+    name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[float], str],
     settings: tuple[tuple[str, Any], ...],
 ) -> StopRule:
-    """A memoryless rule: fires (and stays fired) once predicate(metrics[metric]) holds."""
+    """A memoryless rule: fires (and stays fired) once predicate(metrics[metric]) holds; explained by the
+    epoch and value of that first time (inside ``&`` it may wait epochs for the others, while its metric moves
+    on: a target reached at epoch 5 is not re-read at 7, where the accuracy may have dipped below it)."""
 
     def update(state: Fired, metrics: Metrics) -> Fired:
         value = metrics[metric]
         xp = _xp(value, state.fired)
-        return Fired(fired=xp.logical_or(state.fired, predicate(value)))
+        now = predicate(value)
+        newly = xp.logical_and(now, xp.logical_not(state.fired))
+        return Fired(fired=xp.logical_or(state.fired, now), epoch=xp.where(newly, metrics["epoch"], state.epoch),
+                     value=xp.where(newly, value, state.value))
 
     def explain(state: Fired, metrics: Metrics) -> tuple[str, str]:
-        return status, f"{status}: {text(metrics)} at epoch {int(metrics['epoch'])}"
+        return status, f"{status}: {text(float(state.value))} at epoch {int(state.epoch)}"
 
     return StopRule(name, lambda: Fired(np.bool_(False)), update, explain, (metric,), settings=settings)
 
@@ -104,7 +113,7 @@ def max_epochs(n: int) -> StopRule:
     """Fires after epoch n: epoch >= n."""
     n = check_int_range("max_epochs", n, 1)
     return _threshold_rule(
-        "max_epochs", "epoch", lambda e: e >= n, "max_epochs", lambda m: f"reached max_epochs {n}", (("n", n),)
+        "max_epochs", "epoch", lambda e: e >= n, "max_epochs", lambda e: f"reached max_epochs {n}", (("n", n),)
     )
 
 
@@ -113,7 +122,7 @@ def max_steps(n: int) -> StopRule:
     n = check_int_range("max_steps", n, 1)
     return _threshold_rule(
         "max_steps", "step", lambda s: s >= n, "max_steps",
-        lambda m: f"reached max_steps {n} ({int(m['step'])} updates)", (("n", n),)
+        lambda steps: f"reached max_steps {n} ({int(steps)} updates)", (("n", n),)
     )
 
 
@@ -122,7 +131,7 @@ def time_budget(seconds: float) -> StopRule:
     seconds = check_positive_float("seconds", seconds)
     return _threshold_rule(
         "time_budget", "time", lambda t: t >= seconds, "time_budget",
-        lambda m: f"used the time budget {seconds:g} s ({float(m['time']):.3g} s)", (("seconds", seconds),)
+        lambda t: f"used the time budget {seconds:g} s ({t:.3g} s)", (("seconds", seconds),)
     )
 
 
@@ -131,7 +140,7 @@ def grad_norm(tol: float) -> StopRule:
     tol = check_positive_float("tol", tol)
     return _threshold_rule(
         "grad_norm", "grad_norm", lambda g: g < tol, "converged",
-        lambda m: f"gradient norm {float(m['grad_norm']):.2e} < {tol:.0e}", (("tol", tol),)
+        lambda g: f"gradient norm {g:.2e} < {tol:.0e}", (("tol", tol),)
     )
 
 
@@ -151,7 +160,7 @@ def target(metric: str, value: float) -> StopRule:
 
     return _threshold_rule(
         "target", metric, reached, "target_reached",
-        lambda m: f"{metric} {float(m[metric]):.4g} {sign} {value:g}", (("metric", metric), ("value", value))
+        lambda v: f"{metric} {v:.4g} {sign} {value:g}", (("metric", metric), ("value", value))
     )
 
 
