@@ -49,6 +49,16 @@ def restore_jax_cache() -> Iterator[None]:
 
 
 @pytest.fixture
+def in_tmp_path(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run a CLI test in tmp_path (so ./gdlab.db lands there), with its own cache and no GDLAB_DB, and undo
+    the CLI's process-wide JAX cache settings (modules use it with pytest.mark.usefixtures)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("GDLAB_DB", raising=False)
+    yield
+
+
+@pytest.fixture
 def x64() -> Iterator[None]:
     """Run a test in float64 (JAX's x64 mode), restored afterwards."""
     with jax.enable_x64(True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,7 @@ from cli_calls import run_cli as _run
 KW = {"batch_size": 16, "epochs": 2}
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in tmp_path and undo the CLI's process-wide JAX cache settings."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GDLAB_DB", raising=False)
-    yield
+pytestmark = pytest.mark.usefixtures("in_tmp_path")  # conftest: in tmp_path, no GDLAB_DB
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,7 @@ SLOW_FIT = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "
             "--momentum", "0.5", "--schedule", "cosine", "--epochs", "100", "--no-progress", "--json"]
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(restore_jax_cache: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in tmp_path (so ./gdlab.db lands there) and undo the CLI's process-wide JAX cache settings."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GDLAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("GDLAB_DB", raising=False)
-    yield
+pytestmark = pytest.mark.usefixtures("in_tmp_path")  # conftest: in tmp_path, no GDLAB_DB
 
 
 @pytest.fixture(scope="module")
