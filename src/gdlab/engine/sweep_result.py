@@ -62,7 +62,7 @@ class Group:
     @functools.cached_property
     def measured(self) -> frozenset[str]:
         """The history's metrics with a number for some config (not: test accuracy of a regression, grad_norm
-        with metrics "running"): the metrics gd.fit's history holds."""
+        with metrics "running", test metrics without a test set): those a row has final and best values of."""
         return frozenset(k for k, v in self.history.items() if not np.all(np.isnan(v)))
 
     def config_params(self, i: int, j: int) -> Any:
