@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app, regression, training, verdicts
+from gdlab.lab import create_app, regression, training, verdicts, views
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -316,6 +316,16 @@ def test_the_quadratic_verdict_near_its_limit_reads_true(client: TestClient) -> 
     why = _surface(client, condition=1.0, learning_rate=1.9999, grid=0)["verdicts"][0]["why"]
     assert "learning rate 1.9999 < 2/L = 2," in why and "shrinks 0.9999x per step" in why, why
     assert verdicts.factor_text(0.95) == "0.95" and verdicts.factor_text(0.9999999) == "0.9999999"
+
+
+def test_tiny_values_keep_their_six_digits_not_zero(client: TestClient) -> None:
+    """f = 1e-30 (x^2 + y^2): its Hessian 2e-30 I (a float32 normal number) read "0, 0", f at (1, 1) read 0."""
+    out = client.post("/api/surface", json={"surface": "formula", "formula": "1e-30*(x^2 + y^2)",
+                                            "start": [1.0, 1.0], "optimizers": ["plain"], "steps": 5}).json()
+    assert out["curvature_at_start"] == pytest.approx([2e-30, 2e-30], rel=1e-5)
+    assert out["f_at_start"] == pytest.approx(2e-30, rel=1e-5)
+    assert views.rounded(np.array([1.23456789e-30, -4.4e-22, 1e-45, 3.0, 0.0])) == [1.23457e-30, -4.4e-22, 1e-45,
+                                                                                      3.0, 0.0]
 
 
 def test_a_surface_answer_stays_small(client: TestClient) -> None:

@@ -100,7 +100,8 @@ def rounded(values: Any) -> Any:
 
     v -> round(v * 10^d) / 10^d with d = 5 - floor(log10|v|): dividing a whole number
     by an exact power of ten gives the double nearest the decimal, so it prints short.
-    Values under 1e-17 in size become 0.
+    10^d is exact up to d = 22; smaller values (under 1e-17 in size: float32 reaches 1e-45) go
+    through their decimal text instead, which was 0 (a curvature of 2e-30 read "0").
     """
     a = np.asarray(values, np.float64)
     finite = np.isfinite(a)
@@ -110,6 +111,9 @@ def rounded(values: Any) -> Any:
     down = 10.0 ** np.maximum(-digits, 0)
     with np.errstate(invalid="ignore", over="ignore"):
         out = np.where(finite, np.round(a * up / down) * down / up, 0.0)
+    tiny = finite & (size < 1e-17)
+    if tiny.any():
+        out[tiny] = [float(f"{v:.6g}") for v in a[tiny]]
     if a.ndim == 0:
         return float(out) if bool(finite) else None
     if finite.all():
