@@ -174,6 +174,53 @@ def test_one_pair_over_a_given_budget_by_xla_s_count_is_an_error_and_over_the_de
     assert len(result.groups[0].chunk_params) == 3 and len(result) == 6
 
 
+class _Calls:
+    """A sweep recorder that keeps the names of the methods called."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def begin_sweep(self, config, members) -> None:
+        self.calls.append("begin_sweep")
+
+    def sweep_epoch(self, epoch) -> None:
+        self.calls.append("sweep_epoch")
+
+    def end_sweep(self, result) -> None:
+        self.calls.append("end_sweep")
+
+    def fail_sweep(self, error) -> None:
+        self.calls.append("fail_sweep")
+
+
+def test_a_group_over_a_given_max_memory_by_xla_s_count_is_refused_before_any_group_trains(
+        small, all_at_once, monkeypatch) -> None:
+    """An estimate of 1 byte a config lets both groups of batch_size=[10, "full"] in; XLA's count of the
+    batch-10 pair fits the budget, the full batch's does not. The batch-10 group trained (and was recorded)
+    before the full batch's program compiled and failed; now every group compiles before any trains, and
+    each program compiles once."""
+    monkeypatch.setattr(gdlab.engine.sweep_memory, "config_bytes", lambda *args: 1)
+    monkeypatch.setattr(gdlab.engine.sweep, "group_copy_bytes", lambda *args: 0)
+    grid = {"learning_rate": [0.1], "batch_size": [10, "full"], "epochs": 2}
+    _COMPILED.clear()
+    whole = gd.sweep(MODEL, small, **grid)  # the default budget: XLA's count of each group's pair
+    given = small.x_train.nbytes + small.x_test.nbytes + 4 * (small.n_train + small.n_test)  # int32 labels
+    few, full = [allocated_bytes(program) - given for program in _COMPILED.values()]
+    assert few < full
+    budget, recorder, epochs = (few + full) // 2, _Calls(), []
+    with pytest.raises(ValueError, match=rf"^max_memory must hold at least one config per seed \({full} bytes for 1 "
+                                         rf"seed at batch_size 450, as XLA's memory analysis of its program counts "
+                                         rf"them\); got {budget}\.$"):
+        gd.sweep(MODEL, small, max_memory=budget, record=recorder,
+                 callback=lambda group, epoch, active: epochs.append((group, epoch)), **grid)
+    assert epochs == [] and recorder.calls == []
+    _COMPILED.clear()
+    fits = gd.sweep(MODEL, small, max_memory=full, record=recorder, **grid)
+    assert len(_COMPILED) == 2  # the programs compiled up front, one a group, are those the groups train with
+    assert (recorder.calls[0], recorder.calls[-1]) == ("begin_sweep", "end_sweep")
+    assert [r["final_train_loss"] for r in fits.rows] == [r["final_train_loss"] for r in whole.rows]
+
+
 def test_a_pair_over_the_default_budget_runs_one_pair_at_a_time(tall, all_at_once, monkeypatch) -> None:
     """The default budget (a quarter of the free memory), not one the user gave: 3 seeds' copies of 3.3 MB of
     data over it were refused, naming a max_memory the user never gave (find_learning_rate and the CLI
