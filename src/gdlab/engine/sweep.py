@@ -203,6 +203,7 @@ def sweep(
         steps = epochs * batch_plan(data.n_train, size).steps
         plans.append((size, schedule_params(label, shape, rates, steps), devices))
         check_all_fit_dtype("learning_rate", jax.tree.leaves(plans[-1][1][2]), dtype)
+
     def planned(index: int, arrays: tuple[jax.Array, ...] | None) -> _Planned:
         size, shape_params, devices = plans[index]
         return _plan_group(model, data, size, shape_params, momenta, seeds_used, (epochs, test_every), stop, nesterov,
