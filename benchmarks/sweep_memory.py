@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.sweep_memory --json mem.json`` compiles one epoch of gd.sweep (1 and
 4 (learning rate, momentum) pairs, 1 and 3 seeds) for a linear model on tall data
-(linreg, 16000 x 50: the data outweighs the configs) and for the MNIST-1D MLP at batch
-sizes 1, 32, 128 and all the data, and prints XLA's count (temporaries, arguments and
+(linreg, 16000 x 50: the data outweighs the configs; batch sizes 50, 8000, 10000 (one full
+batch and a remainder) and all the data) and for the MNIST-1D MLP at batch sizes 1, 32, 128
+and all the data, and prints XLA's count (temporaries, arguments and
 outputs, less what they share and less the data the program is given) beside the estimate
 that picks the chunk: ``group_copy_bytes`` (the copies of the training data each seed's
 epochs read) + pairs x seeds x ``config_bytes``. A ratio over 1 is a chunk smaller than
@@ -45,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="Write the rows to this file.")
     args = parser.parse_args()
-    cases = [(gd.datasets.linreg(n=20000, features=50), gd.models.linear(), b) for b in (50, "full")]
+    cases = [(gd.datasets.linreg(n=20000, features=50), gd.models.linear(), b) for b in (50, 8000, 10000, "full")]
     mnist = gd.datasets.load("mnist1d")
     cases += [(mnist, gd.models.mlp((100, 100)), b) for b in (1, 32, 128, "full")]
     rows = []

@@ -16,7 +16,7 @@ import itertools
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -131,9 +131,10 @@ def sweep(
     bounds one chunk of configs with the copies of the training data each seed's
     epochs read (by default a quarter of the free memory): an estimate picks the
     chunk, and XLA's memory analysis of its compiled epoch shrinks it where the
-    estimate fell short. A max_memory that not even one pair of seeds fits is an error: by the
-    estimate, for every group before any trains; by XLA's count, when the group compiles (after
-    the groups before it trained). Over the default budget a sweep runs one pair at a time.
+    estimate fell short. A max_memory that not even one pair of seeds fits is an error, raised
+    before any group trains or is recorded: by the estimate, and by XLA's count (with max_memory
+    given, every group's program compiles up front, then trains). Over the default budget a sweep
+    runs one pair at a time, each group compiling when it trains.
     ``test_every`` n runs the test pass every n-th epoch and at each config's
     last (NaN between; stop rules that read a test metric need n = 1).
     ``compute_dtype`` "bfloat16" computes the forward and backward passes in
@@ -202,6 +203,19 @@ def sweep(
         steps = epochs * batch_plan(data.n_train, size).steps
         plans.append((size, schedule_params(label, shape, rates, steps), devices))
         check_all_fit_dtype("learning_rate", jax.tree.leaves(plans[-1][1][2]), dtype)
+
+    def planned(index: int, arrays: tuple[jax.Array, ...] | None) -> _Planned:
+        size, shape_params, devices = plans[index]
+        return _plan_group(model, data, size, shape_params, momenta, seeds_used, (epochs, test_every), stop, nesterov,
+                           weight_decay, metrics, loss, params, budget, compute_dtype, devices, kernel,
+                           None if starts is None else starts[size, shape_params[0]], arrays)
+
+    # A max_memory given: every group compiles and XLA counts its chunk before any trains or is recorded (a group
+    # over it is refused up front, as by the estimate); the first chunks' inputs are built again when they train,
+    # not held all at once. Over the default budget each group is planned as it trains.
+    ahead: list[_Planned] = []
+    for index in range(len(plans) if budget.given else 0):
+        ahead.append(planned(index, ahead[0].arrays if ahead else None)._replace(inputs=None))
     if record is not None:
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
@@ -210,13 +224,13 @@ def sweep(
                                           stop))
     groups = []
     try:
-        for index, (size, shape_params, devices) in enumerate(plans):
+        arrays = None  # the data on the device, placed by the first group and read by all
+        for index in range(len(plans)):
+            group = ahead[index] if ahead else planned(index, arrays)
+            arrays = group.arrays
             progress = None if callback is None else (lambda e, a, i=index: callback(i, e, a))
             offset = index * len(rates) * len(momenta) * len(seeds_used)
-            groups.append(_run_group(model, data, size, shape_params, momenta, seeds_used, (epochs, test_every),
-                                     stop, nesterov, weight_decay, metrics, loss, params, budget, progress,
-                                     compute_dtype, devices, (record, offset), kernel,
-                                     None if starts is None else starts[size, shape_params[0]]))
+            groups.append(_train_group(group, progress, (record, offset)))
     except BaseException as error:
         if record is not None:
             record.fail_sweep(error)
@@ -309,15 +323,40 @@ def _cpu_layout() -> bool:
     return jax.default_backend() == "cpu"
 
 
-def _run_group(
+class _Planned(NamedTuple):
+    """A group ready to train: its epoch's spec (compiled) and the chunk XLA's count fits the budget, its
+    rule, seeds, pairs and data, and its config. inputs: the first chunk's, built to compile it (None:
+    built again when it trains)."""
+
+    spec: EpochSpec
+    stop_rule: StopRule
+    rule: Any
+    inits: list[Params]
+    keys: list[Any]
+    seeds: list[int]
+    pairs: list[tuple[float, float]]
+    lr_params: dict[float, Any]
+    arrays: tuple[jax.Array, ...]
+    mesh: Mesh | None
+    before: np.ndarray
+    initial_best: np.ndarray | None
+    chunk: int
+    inputs: tuple[tuple[Any, ...], int] | None
+    start_of: StartOf | None
+    config: dict[str, Any]
+
+
+def _plan_group(
     model: Any, data: Dataset, size: int, schedule: tuple[str, ScheduleFn, dict[float, Any]], momenta: list[float],
     seeds: list[int], epoch_plan: tuple[int, int], stop: StopRule | None, nesterov: bool, weight_decay: float,
     metrics: str,
-    loss: str | None, params: Params | None, budget: Budget, progress: Callable[[int, int], None] | None,
+    loss: str | None, params: Params | None, budget: Budget,
     compute_dtype: str | None,
-    layout: tuple[int, int],
-    recording: tuple[SweepRecorder | None, int] = (None, 0), kernel: str = "xla", start_of: StartOf | None = None,
-) -> Group:
+    layout: tuple[int, int], kernel: str = "xla", start_of: StartOf | None = None,
+    arrays: tuple[jax.Array, ...] | None = None,
+) -> _Planned:
+    """A group set up and its chunk measured (its program compiled). arrays: the data on the device, as an
+    earlier group of the sweep placed it (None: placed here)."""
     label, fn, lr_params = schedule
     epochs, test_every = epoch_plan
     rates = list(lr_params)
@@ -327,7 +366,7 @@ def _run_group(
                weight_decay=weight_decay, velocity=velocity)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     objective, inits, loss_name = _seed_inits(model, data, params, loss, keys, compute_dtype, kernel)
-    arrays = device_arrays(data, inits[0])
+    arrays = device_arrays(data, inits[0]) if arrays is None else arrays
     check_params_fit_data(objective, inits[0], arrays)
     before = _initial_losses(objective, inits, arrays)  # per seed
     restore = restored_metric(stop)
@@ -363,30 +402,41 @@ def _run_group(
     spec = _runnable(spec, lambda s: compile_chunk(s, chunk))
     chunk = measured_chunk(chunk, budget, len(pairs), arrays, lambda c: compile_chunk(spec, c), fixed,
                            f"{seeds_text(len(seeds))} at batch_size {size}")
-    start = time.perf_counter()
-    parts = []
-    record, offset = recording
-    names = member_metrics(metrics, objective.classification)
-    for first in range(0, len(pairs), chunk):
-        part = pairs[first : first + chunk]
-        observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
-        parts.append(train_chunk(spec, rule, inits, keys, part, lr_params, (epochs, test_every), stop_rule, arrays,
-                                  progress, mesh, observe, pad_to=chunk,
-                                  inputs=built.pop(chunk, None) if first == 0 else None, initial_loss=before,
-                                  start=None if start_of is None else chunk_start(start_of, part, seeds, HISTORY),
-                                  initial_best=initial_best))
-        if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
-            parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     config = {"batch_size": size, "schedule": label, "loss": loss_name, "epochs": epochs, "nesterov": nesterov,
               "weight_decay": weight_decay, "metrics": metrics, "test_every": test_every,
               "steps_per_epoch": plan.steps,
               "compute_dtype": compute_dtype or "float32", "mesh": layout,
               "kernel": "xla" if spec.objective.value_and_grad is None else kernel}
+    return _Planned(spec, stop_rule, rule, inits, keys, seeds, pairs, lr_params, arrays,
+                    mesh, before, initial_best, chunk, built.pop(chunk, None), start_of, config)
+
+
+def _train_group(
+    group: _Planned, progress: Callable[[int, int], None] | None,
+    recording: tuple[SweepRecorder | None, int] = (None, 0),
+) -> Group:
+    """Train a planned group chunk by chunk (its first chunk from the inputs it was compiled with, if kept)."""
+    spec, pairs, seeds, chunk, start_of = group.spec, group.pairs, group.seeds, group.chunk, group.start_of
+    epoch_plan = (group.config["epochs"], group.config["test_every"])
+    start = time.perf_counter()
+    parts = []
+    record, offset = recording
+    names = member_metrics(spec.metrics, spec.objective.classification)
+    for first in range(0, len(pairs), chunk):
+        part = pairs[first : first + chunk]
+        observe = None if record is None else chunk_observer(record, offset, first, len(seeds), names)
+        parts.append(train_chunk(spec, group.rule, group.inits, group.keys, part, group.lr_params, epoch_plan,
+                                 group.stop_rule, group.arrays, progress, group.mesh, observe, pad_to=chunk,
+                                 inputs=group.inputs if first == 0 else None, initial_loss=group.before,
+                                 start=None if start_of is None else chunk_start(start_of, part, seeds, HISTORY),
+                                 initial_best=group.initial_best))
+        if len(parts) > 1:  # the previous chunk's params to the host, freeing their device memory
+            parts[-2]["params"] = jax.tree.map(np.asarray, parts[-2]["params"])
     seconds = time.perf_counter() - start - sum(p["compile_seconds"] for p in parts)  # training, not compiling
     # configs going on from a checkpoint: the time their chunk had spent to reach it (its clock at that epoch, the
     # longest of the chunks': exact for a group that trained as one chunk, a lower bound otherwise)
     seconds += max(p["elapsed"] for p in parts)
-    return group_outcome(parts, pairs, seeds, config, seconds, before, names)
+    return group_outcome(parts, pairs, seeds, group.config, seconds, group.before, names)
 
 
 class KernelWarning(UserWarning):
@@ -402,7 +452,7 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
     if data_devices(spec.mesh) > 1:
         warnings.warn(f"kernel='fused' computes each device's whole batch; with the mesh's data axis of "
                       f"{data_devices(spec.mesh)} devices the sweep runs kernel='xla' instead.", KernelWarning,
-                      stacklevel=4)
+                      stacklevel=5)
         return xla
     try:
         compile_first(spec)
@@ -410,7 +460,7 @@ def _runnable(spec: EpochSpec, compile_first: Callable[[EpochSpec], Any]) -> Epo
         if "RESOURCE_EXHAUSTED" not in str(err):
             raise
         warnings.warn(f"kernel='fused' does not fit this device for this model ({str(err).splitlines()[0][:200]}); "
-                      "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=4)
+                      "the sweep runs kernel='xla' instead.", KernelWarning, stacklevel=5)
         return xla
     return spec
 

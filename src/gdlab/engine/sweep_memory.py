@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gdlab.core.batching import batch_plan
+from gdlab.core.batching import BatchPlan, batch_plan
 from gdlab.core.checks import check_int_range
 from gdlab.core.dataset import Dataset
 from gdlab.core.types import Params
@@ -110,28 +110,41 @@ def even_chunk(largest: int, n_pairs: int) -> int:
     return -(-n_pairs // chunks)
 
 
-def seed_copy_bytes(train_bytes: int, n_seeds: int, shuffled: bool) -> int:
+def seed_copy_bytes(train_bytes: int, n_seeds: int, plan: BatchPlan, index_itemsize: int = 4) -> int:
     """The bytes a group pays once whatever its chunk: the training data gathered in each seed's order.
 
-    Each epoch takes ``x[order], y[order]`` (the seed's permutation) and lays the batches out for the
-    scan: XLA's count (CPU, linreg and MNIST-1D, batch 50 to 1000) is 2 copies of the training data per
-    seed, 1 with a single seed. In stored order (one batch holds all the data) the seeds share 1 copy;
-    a data axis (``mesh``) gathers each batch in its step, with no copy.
+    Each epoch takes ``x[order], y[order]`` (the seed's permutation, n indices of index_itemsize bytes)
+    and lays the batches out for the scan. XLA's count (CPU; linreg 16000 x 50 and MNIST-1D, batch 50 to
+    10000), with copy = train_bytes + the order:
+    one batch of all the data: read in stored order, 1 copy of the data shared by the seeds;
+    one full batch and a remainder (no loop over batches): 1 copy per seed;
+    more full batches, 1 seed: 1 copy, and the batch the scan's step slices out of it
+    (train_bytes x batch_size / n);
+    more full batches, more seeds: 2 copies per seed (vmap moves the seeds' axis behind the batches').
+    A data axis (``mesh``) gathers each batch in its step, with no copy.
     """
-    if not shuffled:
+    if plan.is_full_batch:
         return train_bytes
-    return train_bytes * (1 if n_seeds == 1 else 2 * n_seeds)
+    n = plan.full_batches * plan.batch_size + plan.remainder + plan.dropped
+    copy = train_bytes + n * index_itemsize
+    if plan.full_batches == 1:
+        return n_seeds * copy
+    if n_seeds == 1:
+        return copy + -(-train_bytes * plan.batch_size // n)
+    return n_seeds * (copy + train_bytes)
 
 
 def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, data_devices: int) -> int:
     """seed_copy_bytes of a group: the training data as the epoch holds it (inputs in the params' dtype,
-    class labels int32), gathered unless a data axis of more than one device takes each batch by index."""
+    class labels int32; its order in JAX's default int), gathered unless a data axis of more than one
+    device takes each batch by index."""
     if data_devices > 1:
         return 0
     itemsize = np.dtype(dtype).itemsize
     label = 4 if data.task == "classification" else itemsize
     train = int(np.size(data.x_train)) * itemsize + int(np.size(data.y_train)) * label
-    return seed_copy_bytes(train, n_seeds, not batch_plan(data.n_train, batch_size).is_full_batch)
+    index = np.dtype(jax.dtypes.canonicalize_dtype(np.int64)).itemsize  # jnp.arange's: int32 unless x64
+    return seed_copy_bytes(train, n_seeds, batch_plan(data.n_train, batch_size), index)
 
 
 def chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: Budget,
