@@ -50,10 +50,11 @@ FOUR_DEVICES = textwrap.dedent("""
                        for n in (None, 4)]
     grid = dict(learning_rate=[0.05, 0.1, 0.3], batch_size=[60], seeds=[0, 4], epochs=2)
     flat = gd.sweep(mlp, small, mesh=(1, 1), **grid)
-    auto = gd.sweep(mlp, small, **grid)  # 3 pairs on 4 devices: 2 for configs, 2 for data
+    two_by_two = gd.sweep(mlp, small, mesh=(2, 2), **grid)  # 2 devices for configs, 2 for data
+    auto = gd.sweep(mlp, small, **grid)  # 3 pairs on CPU devices: 3 for configs, no data axis
     out["sweep"] = {name: {"mesh": r.groups[0].config["mesh"], "rows": r.rows,
                            "params": [leaves(r.run(k)) for k in range(len(r))]} for name, r in
-                    (("flat", flat), ("auto", auto))}
+                    (("flat", flat), ("2x2", two_by_two), ("auto", auto))}
     try:
         gd.sweep(mlp, small, mesh=(2, 4), **grid)
     except ValueError as err:
@@ -144,15 +145,16 @@ def test_bad_device_counts(four) -> None:
 
 
 def test_a_sweep_on_a_2d_mesh_equals_the_unsharded_sweep(four) -> None:
-    flat, auto = four["sweep"]["flat"], four["sweep"]["auto"]
-    assert flat["mesh"] == [1, 1] and auto["mesh"] == [2, 2]
-    for a, b in zip(flat["rows"], auto["rows"], strict=True):
-        assert (a["learning_rate"], a["seed"], a["status"]) == (b["learning_rate"], b["seed"], b["status"])
-        for name in ("final_train_loss", "final_test_loss", "final_grad_norm"):
-            assert b[name] == pytest.approx(a[name], rel=1e-5)
-    for a, b in zip(flat["params"], auto["params"], strict=True):
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+    flat = four["sweep"]["flat"]
+    assert flat["mesh"] == [1, 1] and four["sweep"]["2x2"]["mesh"] == [2, 2] and four["sweep"]["auto"]["mesh"] == [3, 1]
+    for other in (four["sweep"]["2x2"], four["sweep"]["auto"]):
+        for a, b in zip(flat["rows"], other["rows"], strict=True):
+            assert (a["learning_rate"], a["seed"], a["status"]) == (b["learning_rate"], b["seed"], b["status"])
+            for name in ("final_train_loss", "final_test_loss", "final_grad_norm"):
+                assert b[name] == pytest.approx(a[name], rel=1e-5)
+        for a, b in zip(flat["params"], other["params"], strict=True):
+            for x, y in zip(a, b, strict=True):
+                np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
     assert four["errors"]["mesh"] == "mesh must use at most the 4 available devices; got 2 x 4 = 8."
     assert four["errors"]["mesh_batch"].startswith(
         "batch_size must be a multiple of the mesh's data axis (4) so each device gets the same share"
@@ -166,6 +168,13 @@ def test_a_sweep_on_a_2d_mesh_equals_the_unsharded_sweep(four) -> None:
 )
 def test_the_automatic_sweep_layout_gives_configs_the_devices_first(pairs, batch_size, devices, layout) -> None:
     assert auto_layout(pairs, batch_size, devices) == layout
+
+
+@pytest.mark.parametrize(("pairs", "devices", "layout"), [(1, 2, (1, 1)), (3, 4, (3, 1)), (6, 4, (4, 1)), (2, 1, (1, 1))])
+def test_on_cpu_devices_the_automatic_layout_never_splits_a_batch(pairs, devices, layout) -> None:
+    """1 pair on 2 CPU devices split each batch over both (mesh (1, 2)): 1.2-3x slower than one device for
+    the MNIST-1D MLP at batch 32 to 1000 (benchmarks/RESULTS.md, twenty-first session)."""
+    assert auto_layout(pairs, 32, devices, split_batches=False) == layout
 
 
 def test_bad_sweep_meshes() -> None:

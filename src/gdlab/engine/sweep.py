@@ -155,8 +155,9 @@ def sweep(
     ``gd.fit(..., devices=data)``); (1, 1) runs on one device. By default
     configs come first: configs is the largest divisor of the device count
     not above the number of pairs, and data the largest divisor of the rest
-    that divides the batch size. The result equals the unsharded sweep up to
-    float rounding.
+    that divides the batch size; on CPU devices (measured slower split) no
+    batch is split: (min(pairs, devices), 1). The result equals the unsharded
+    sweep up to float rounding.
 
     ``start`` (how ``gd.store.resume_sweep`` goes on from checkpoints) maps
     (batch_size, schedule label, learning_rate, momentum, seed) to where that config
@@ -195,7 +196,7 @@ def sweep(
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
         pairs = len(rates) * len(momenta)
-        devices = auto_layout(pairs, size, jax.device_count()) if layout is None else layout
+        devices = auto_layout(pairs, size, jax.device_count(), not _cpu_layout()) if layout is None else layout
         chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None,
                    group_copy_bytes(data, dtype, len(seeds_used), size, devices[1]))
         if devices[1] > 1:
@@ -479,9 +480,15 @@ def check_layout(mesh: Any, available: int) -> tuple[int, int]:
     return configs, data
 
 
-def auto_layout(pairs: int, batch_size: int, available: int) -> tuple[int, int]:
+def auto_layout(pairs: int, batch_size: int, available: int, split_batches: bool = True) -> tuple[int, int]:
     """Configs first: the largest divisor c of the device count with c <= pairs, then the largest
-    divisor d of the rest (available / c) that divides the batch size."""
+    divisor d of the rest (available / c) that divides the batch size.
+
+    split_batches False (CPU devices, threads on the same cores: an all-reduce per update there costs
+    more than the split saves, benchmarks/RESULTS.md): min(pairs, available) devices for the configs
+    (a chunk pads its pairs to a multiple of them), and no data axis."""
+    if not split_batches:
+        return min(pairs, available), 1
     configs = max(c for c in range(1, available + 1) if available % c == 0 and c <= pairs)
     rest = available // configs
     data = max(d for d in range(1, rest + 1) if rest % d == 0 and batch_size % d == 0)
