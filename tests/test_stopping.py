@@ -370,3 +370,19 @@ def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rul
     # a diverged rule or-ed in stays the user's own: its factor is the one the reason names
     own = gd.fit(model, data, gd.sgd(3.0), batch_size=8, epochs=8, stop=gd.stop.diverged(1e6) | gd.stop.plateau())
     assert (own.status, own.epochs_run) == ("diverged", 1) and "1e+06 x the initial loss" in own.reason
+
+
+def test_a_run_that_ends_at_or_above_its_starting_loss_says_it_collapsed() -> None:
+    """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 13.65 in 5 epochs and the
+    reason said only 'final train loss 13.65' (status max_epochs), while gd.sweep's results call it collapsed."""
+    data = gd.datasets.load("linreg")
+    high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, check_stability=False)
+    final = float(high.history["train_loss"][-1])
+    assert high.status == "max_epochs" and final > high.initial_loss
+    assert high.reason == (f"max_epochs: ran 5 epochs (5 updates); final train loss {final:.4g}, not below the "
+                           f"{high.initial_loss:.4g} before training: collapsed (the learning rate is likely too high)")
+    fine = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=5)
+    assert fine.reason.endswith(f"final train loss {float(fine.history['train_loss'][-1]):.4g}")
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=5)
+    reasons = {row["learning_rate"]: swept.run(k).reason for k, row in enumerate(swept.rows)}
+    assert reasons[1.0] == high.reason and "collapsed" not in reasons[0.1]

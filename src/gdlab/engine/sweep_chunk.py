@@ -145,7 +145,7 @@ def train_chunk(
             progress(epoch + 1, int(active.sum()))
         if not active.any():
             break
-    _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps)
+    _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps, before)
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
@@ -217,12 +217,15 @@ def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any
         ends.epochs_run[i, j] = epoch + 1
 
 
-def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndarray]], steps: int) -> None:
-    """The configs still training after the last epoch ran: status max_epochs."""
+def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndarray]], steps: int,
+                   before: np.ndarray) -> None:
+    """The configs still training after the last epoch ran: status max_epochs (before: their train loss
+    before training)."""
     epochs_run = len(rows)
     for i, j in zip(*np.nonzero(active)):
         ends.status[i, j] = "max_epochs"
-        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, rows[-1]["train_loss"][i, j])
+        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, rows[-1]["train_loss"][i, j],
+                                              before[i, j])
         ends.steps_run[i, j] = epochs_run * steps
         ends.epochs_run[i, j] = epochs_run
 
