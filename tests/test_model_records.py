@@ -220,9 +220,11 @@ def test_report_pages_the_labs_run_endpoints_and_gdlab_fit_give_the_models_hidde
     assert gd.report.from_result(result, data, model=tanh).settings["model"] == "mlp 16,8 tanh"
     assert gd.report.from_result(result, data, model=gd.models.mlp((4,))).settings["model"] == "mlp 4"
     with TestClient(create_app("runs.db")) as client:
-        listed = {row["id"]: row["model"] for row in client.get("/api/runs").json()["runs"]}
+        listed = {row["id"]: row["model_text"] for row in client.get("/api/runs").json()["runs"]}
         assert (listed[ids["fit"]], listed[ids["finder"]]) == ("mlp 16,8 tanh", "mlp 16,8 tanh")
-        assert client.get(f"/api/runs/{ids['fit']}").json()["model"] == "mlp 16,8 tanh"
+        shown = client.get(f"/api/runs/{ids['fit']}").json()
+        assert [shown[k] for k in ("model", "hidden", "activation", "model_text")] == ["mlp", [16, 8], "tanh",
+                                                                                      "mlp 16,8 tanh"]
     code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs",
                         "1", "--batch-size", "100", "--no-progress", "--no-record")
     assert code == 0 and "linreg (mlp 8,4 tanh, loss " in out
