@@ -18,7 +18,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import StopRule, describe, diverged, leaves
+from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.data_parallel import (
     check_devices,
@@ -354,17 +354,10 @@ def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) 
 def with_divergence(
     stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
 ) -> StopRule:
-    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged(),
-    unless the rule already stops on divergence whatever else: it is diverged(factor) or any_of(...) (``|``)
-    with a diverged(factor) among its parts (the user's factor then holds). Inside ``&`` a diverged rule
-    waits for the others, so the default one is added then too: diverged is always on."""
+    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()
+    (``or_diverged``: diverged is always on)."""
     check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
-    if stop is None:
-        return diverged()
-    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
-    if any(part.name == "diverged" for part in parts):
-        return stop
-    return stop | diverged()
+    return or_diverged(stop)
 
 
 def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every: int = 1) -> None:
