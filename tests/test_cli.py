@@ -94,6 +94,28 @@ def test_fit_json_equals_the_library_run(capsys: pytest.CaptureFixture[str]) -> 
     )
 
 
+@pytest.mark.parametrize("record", [[], ["--no-record"]], ids=["recorded", "unrecorded"])
+def test_fit_json_adds_the_options_to_a_copy_of_the_results_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, record: list[str]
+) -> None:
+    """The summary shared its config dict with the Result: the options written into it (dataset as given,
+    learning_rate, schedule, stop, ...) changed result.config in place."""
+    results: list[tuple[gd.Result, dict]] = []
+    fit = gd.fit
+
+    def kept(*args: object, **kwargs: object) -> gd.Result:
+        result = fit(*args, **kwargs)  # type: ignore[arg-type]
+        results.append((result, json.loads(json.dumps(result.config))))
+        return result
+
+    monkeypatch.setattr(gd, "fit", kept)
+    summary = _json(capsys, *FIT, "--learning-rate", "0.05", *record)
+    ((result, config),) = results
+    assert result.config == config and "learning_rate" not in result.config
+    assert summary["config"] == {**config, "learning_rate": 0.05, "momentum": 0.0, "nesterov": False,
+                                 "weight_decay": 0.0, "schedule": "constant", "warmup_steps": 0, "stop": None}
+
+
 def test_fit_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     """Mini-batches, momentum, seed and running metrics as given, against the same library call."""
     summary = _json(

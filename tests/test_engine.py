@@ -624,6 +624,21 @@ def test_a_checkpoint_of_another_rule_kind_stop_or_reduce_lr_is_refused() -> Non
     assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=stop, resume=bare).epochs_run == 5
 
 
+def test_a_checkpoint_of_an_mlp_with_another_activation_is_refused() -> None:
+    """relu and tanh mlps have the same params: a checkpoint of one went on as the other without a word (gd.resume,
+    from a store, checked the recorded activation; gd.fit(resume=) did not)."""
+    data = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+    saved: list[gd.Checkpoint] = []
+    gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), epochs=2, on_epoch=saved.append)
+    assert dict(saved[1].settings)["activation"] == "relu"
+    with pytest.raises(ValueError, match=r"^model must be the checkpoint's to resume it .*: its activation was relu; "
+                                         r"got tanh\.$"):
+        gd.fit(gd.models.mlp((4,), activation="tanh"), data, gd.sgd(0.05), epochs=3, resume=saved[1])
+    assert gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), epochs=3, resume=saved[1]).epochs_run == 3
+    bare = saved[1]._replace(settings=())  # a checkpoint made before the activation was kept resumes as before
+    assert gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), epochs=3, resume=bare).epochs_run == 3
+
+
 def test_whole_data_slices_divide_the_rows_where_a_divisor_is_near_the_limit() -> None:
     from gdlab.engine.epoch import slice_rows
 

@@ -163,6 +163,18 @@ def test_unknown_kernel_and_a_loss_function_are_refused(small) -> None:
 def test_models_name_their_activation() -> None:
     assert gd.models.mlp(hidden=(8,), activation="tanh").activation == "tanh"
     assert gd.models.mlp(hidden=(8,)).activation == "relu"
+    assert gd.models.linear().activation is None and gd.models.logistic().activation is None  # were relu, unused
+
+
+def test_a_fused_sweep_of_logistic_regression_equals_the_xla_sweep(small) -> None:
+    """logistic has no activation (None, no longer an unused relu): the kernel still runs it."""
+    grid = {"learning_rate": [0.05, 0.3], "batch_size": [50], "seeds": [3], "epochs": 2}
+    with jax.default_matmul_precision("highest"):
+        fused = gd.sweep(gd.models.logistic(), small, kernel="fused", **grid)
+        xla = gd.sweep(gd.models.logistic(), small, **grid)
+    assert fused.groups[0].config["kernel"] == "fused"
+    for k, row in enumerate(fused.rows):
+        assert row["final_train_loss"] == pytest.approx(xla.rows[k]["final_train_loss"], rel=2e-5)
 
 
 def test_a_kernel_the_gpu_cannot_hold_gives_way_to_xla_with_a_warning(small, monkeypatch) -> None:

@@ -617,6 +617,28 @@ def test_the_runs_list_shows_a_library_runs_learning_rate(client: TestClient, db
     assert (mine["learning_rate"], mine["schedule"]) == (0.05, "cosine")
 
 
+def test_the_runs_api_gives_the_model_as_runs_list_json_does_with_its_text_beside(client: TestClient, db: Path) -> None:
+    """/api/runs and /api/runs/{id} gave "model" as text ('mlp 16,8 tanh'), where gdlab runs list --json gives
+    the name, hidden and activation: those now, and model_text (what the page shows) beside them."""
+    from gdlab.commands.runs import run_list
+
+    data = gd.datasets.linreg(n=64)
+    ids = []
+    with gd.store.open(db) as store:
+        for model in (gd.models.mlp((16, 8), activation="tanh"), gd.models.linear()):
+            gd.fit(model, data, gd.sgd(0.05), epochs=1, record=store)
+            ids.append(str(store.last_run_id))
+    cli = {row["run_id"]: row for row in run_list(str(db), status=None, dataset=None, since=None, as_json=True)}
+    listed = {r["id"]: r for r in client.get("/api/runs").json()["runs"]}
+    keys = ("model", "hidden", "activation")
+    for run_id, text in zip(ids, ("mlp 16,8 tanh", "linear")):
+        shown = client.get(f"/api/runs/{run_id}").json()
+        for api in (listed[run_id], shown):
+            assert [api[k] for k in keys] == [cli[run_id][k] for k in keys]
+            assert api["model_text"] == text
+    assert [listed[ids[0]][k] for k in keys] == ["mlp", [16, 8], "tanh"]
+
+
 def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(client: TestClient, db: Path) -> None:
     """A run of batch_size 'full' (gdlab fit --batch-size full) was listed with the n_train it resolved to; one
     given that number, or a library run (no options recorded), is listed with the number."""

@@ -484,7 +484,8 @@ def test_a_runs_list_answered_late_does_not_untick_a_run(page: Page) -> None:
     """The list is asked for twice when a run ends with the box open (the run's end and the box's toggle):
     the older answer, arriving after a run was ticked and while its curve loaded, redrew the list unticked
     (and Playwright's check() failed). The answers are held and given here in that order."""
-    run = {"id": "0123abcd", "model": "linear", "dataset": "linreg", "status": "max_epochs", "epochs_run": 2}
+    run = {"id": "0123abcd", "model": "mlp", "hidden": [16, 8], "activation": "tanh", "model_text": "mlp 16,8 tanh",
+           "dataset": "linreg", "status": "max_epochs", "epochs_run": 2}
     lists: list[Route] = []
     curves: list[Route] = []
     page.route("**/api/runs", lambda route: lists.append(route))
@@ -508,6 +509,7 @@ def test_a_runs_list_answered_late_does_not_untick_a_run(page: Page) -> None:
                            ".some(t => t.name === 'run 0123abcd train loss')")
     expect(box).to_be_checked()
     assert page.locator("#t-runs label").count() == 1
+    expect(page.locator("#t-runs label")).to_contain_text("0123abcd mlp 16,8 tanh on linreg")  # its model_text
 
 
 def _small_report(tmp_path: Path) -> Path:

@@ -141,6 +141,39 @@ def test_resume_checks_the_recorded_activation_and_a_record_from_before_still_re
     store.close()
 
 
+def test_a_linear_run_recorded_with_an_unused_relu_still_resumes_and_lists_as_linear(capsys, data) -> None:
+    """gd.models.linear() and logistic() carried activation 'relu' (never applied; now None): a run or sweep
+    recorded with it beside the name resumes with linear() and lists as 'linear'."""
+    store = gd.store.open("runs.db")
+
+    def interrupt(checkpoint: gd.Checkpoint) -> None:
+        if checkpoint.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gd.fit(gd.models.linear(), data, gd.sgd(0.05), record=store, on_epoch=interrupt, **KW)
+    run_id = str(store.last_run_id)
+    sweep_id = _interrupted_sweep(store, gd.models.linear(), data)
+    old = {"hidden": None, "activation": "relu"}
+    with store.connection:
+        store.connection.execute("UPDATE runs SET config = ? WHERE id = ?",
+                                 (json.dumps(store.run(run_id).config | old), run_id))
+        store.connection.execute("UPDATE sweeps SET config = ? WHERE id = ?",
+                                 (json.dumps(store.sweep(sweep_id).config | old), sweep_id))
+        for run in store.members(sweep_id):
+            store.connection.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(run.config | old), run.id))
+    assert gd.resume(run_id, store, gd.models.linear(), data, gd.sgd(0.05)).epochs_run == 2
+    gd.store.resume_sweep(sweep_id, store, gd.models.linear(), data)
+    assert store.sweep(sweep_id).status == "done"
+    store.close()
+    code, out, _ = _run(capsys, "runs", "list", "--db", "runs.db")
+    assert code == 0 and " linear " in {line.split()[0]: line for line in out.splitlines()[1:]}[run_id]
+    listed = {row["run_id"]: row for row in _json(capsys, "runs", "list", "--db", "runs.db")}
+    assert (listed[run_id]["model"], listed[run_id]["hidden"], listed[run_id]["activation"]) == ("linear", None, None)
+    code, out, _ = _run(capsys, "runs", "show", run_id, "--db", "runs.db")
+    assert code == 0 and "\n  model: linear\n" in out
+
+
 def _interrupted_sweep(store: gd.store.Store, model: gd.Model, data: gd.Dataset) -> str:
     """A sweep of model stopped by Ctrl-C in its first epoch: every member unfinished; its id."""
     def interrupt(group: int, epoch: int, active: int) -> None:
@@ -220,9 +253,11 @@ def test_report_pages_the_labs_run_endpoints_and_gdlab_fit_give_the_models_hidde
     assert gd.report.from_result(result, data, model=tanh).settings["model"] == "mlp 16,8 tanh"
     assert gd.report.from_result(result, data, model=gd.models.mlp((4,))).settings["model"] == "mlp 4"
     with TestClient(create_app("runs.db")) as client:
-        listed = {row["id"]: row["model"] for row in client.get("/api/runs").json()["runs"]}
+        listed = {row["id"]: row["model_text"] for row in client.get("/api/runs").json()["runs"]}
         assert (listed[ids["fit"]], listed[ids["finder"]]) == ("mlp 16,8 tanh", "mlp 16,8 tanh")
-        assert client.get(f"/api/runs/{ids['fit']}").json()["model"] == "mlp 16,8 tanh"
+        shown = client.get(f"/api/runs/{ids['fit']}").json()
+        assert [shown[k] for k in ("model", "hidden", "activation", "model_text")] == ["mlp", [16, 8], "tanh",
+                                                                                      "mlp 16,8 tanh"]
     code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--hidden", "8,4", "--activation", "tanh", "--epochs",
                         "1", "--batch-size", "100", "--no-progress", "--no-record")
     assert code == 0 and "linreg (mlp 8,4 tanh, loss " in out

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import warnings
 
 import jax
 import numpy as np
@@ -18,6 +19,7 @@ import gdlab.store.recorder
 import gdlab.store.sweep_recorder
 import gdlab.store.sweep_resume
 from cli_calls import json_cli, run_cli
+from gdlab.core.stopping import describe
 from gdlab.engine.setup import seed_keys
 from gdlab.engine.sweep_memory import config_bytes, group_copy_bytes
 from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
@@ -260,6 +262,57 @@ def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_wha
             gd.store.resume_sweep(sweep.id, store, MODEL, data)
         assert [m.status for m in store.members(sweep.id)] == ["max_epochs"] * 4 + ["diverged"] * 2 + [
             "max_epochs"] * 4 + ["diverged"] * 2
+
+
+@pytest.mark.parametrize("stop", [None, gd.stop.early_stopping("test_loss", 4), gd.stop.plateau(0.1, 2) & gd.stop.max_epochs(2),
+                                  gd.stop.plateau(0.1, 2) | gd.stop.diverged(1e3)], ids=["none", "early", "and", "own"])
+def test_a_sweep_member_records_its_stop_rule_as_gd_fit_does_with_the_same_settings(tmp_path, capsys, stop) -> None:
+    """A fit recorded its rule with the diverged() every run has ('early_stopping(...) | diverged(factor=100.0)'),
+    a sweep's member the user's alone ("stop": [] and no stop_rule for none): runs compare told them apart."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    db = str(tmp_path / "s.db")
+    with gd.store.open(db) as store:
+        gd.sweep(MODEL, data, learning_rate=[0.05], batch_size=[40], seeds=1, epochs=3, stop=stop, record=store)
+        member = store.members(store.last_sweep_id)[0]
+        with warnings.catch_warnings():  # the budget may end a run before its rule fires
+            warnings.simplefilter("ignore", gd.ConvergenceWarning)
+            gd.fit(MODEL, data, gd.sgd(0.05), batch_size=40, epochs=3, stop=stop, record=store)
+        fit = store.run(store.last_run_id)
+    assert [member.config[k] for k in ("stop", "stop_rule")] == [fit.config[k] for k in ("stop", "stop_rule")]
+    assert member.config["stop"][-1] == "diverged" and "diverged(factor=" in member.config["stop_rule"]
+    differences = json_cli(capsys, "runs", "compare", member.id, fit.id, "--db", db)["differences"]
+    assert not {"stop", "stop_rule"} & differences.keys(), differences
+
+
+def test_a_sweep_recorded_before_its_members_kept_gd_fits_stop_rule_resumes(tmp_path, data) -> None:
+    """Members recorded with the user's rule names alone ("stop": ['early_stopping'], no stop_rule) resume with
+    that rule: the unfinished ones go on (recorded now as gd.fit records its rule), the finished ones are kept."""
+    stop = gd.stop.early_stopping("test_loss", 10)
+
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        if (group, epoch) == (1, 2):
+            raise KeyboardInterrupt
+
+    with gd.store.open(tmp_path / "s.db") as store:
+        with pytest.raises(KeyboardInterrupt):
+            gd.sweep(MODEL, data, **GRID, stop=stop, callback=interrupt, record=store)
+        sweep_id = str(store.last_sweep_id)
+        with store.connection:
+            for member in store.members(sweep_id):
+                old = {**{k: v for k, v in member.config.items() if k != "stop_rule"}, "stop": ["early_stopping"]}
+                store.connection.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(old), member.id))
+        before = {m.id: m for m in store.members(sweep_id)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", gd.ConvergenceWarning)
+            gd.store.resume_sweep(sweep_id, store, MODEL, data, stop=stop)
+        after = store.members(sweep_id)
+        assert store.sweep(sweep_id).status == "done"
+    resumed = [m for m in after if before[m.id].status == "interrupted"]
+    kept = [m for m in after if before[m.id].status != "interrupted"]
+    assert len(resumed) == 4 and all(m.status != "interrupted" for m in resumed)
+    assert all(m.config["stop"] == ["early_stopping", "diverged"] and
+               m.config["stop_rule"] == f"{describe(stop)} | diverged(factor=100.0)" for m in resumed)
+    assert all(m.config == before[m.id].config and "stop_rule" not in m.config for m in kept)
 
 
 @pytest.mark.parametrize("by", ["another process", "another thread"])

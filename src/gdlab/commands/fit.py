@@ -190,7 +190,8 @@ def _train(
     run_id = None if store is None else store.last_run_id
     summary = {"run_id": run_id, **result.summary()}
     summary["warnings"] = [str(w.message) for w in [*loading, *caught]]
-    summary["config"].update(
+    summary["config"] = dict(  # a copy: the summary's config was result.config itself, changed in place
+        summary["config"],
         dataset=options.dataset,  # as given: a name, or the .csv/.npz file's path (the library keeps its stem)
         learning_rate=options.learning_rate,
         momentum=options.momentum,

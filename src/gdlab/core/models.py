@@ -27,7 +27,7 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 
 def linear(outputs: int | None = None) -> Model:
     """Linear regression: f(x) = x W + b."""
-    return _dense_stack("linear", None, "relu", _check_outputs(outputs))
+    return _dense_stack("linear", None, None, _check_outputs(outputs))
 
 
 def logistic(outputs: int | None = None) -> Model:
@@ -36,7 +36,7 @@ def logistic(outputs: int | None = None) -> Model:
     With one output it is binary logistic regression (trained with binary
     cross-entropy on labels in {0, 1}).
     """
-    return _dense_stack("logistic", None, "relu", _check_outputs(outputs))
+    return _dense_stack("logistic", None, None, _check_outputs(outputs))
 
 
 def mlp(
@@ -67,11 +67,11 @@ def _check_outputs(outputs: int | None) -> int | None:
 
 @functools.cache
 def _dense_stack(
-    name: str, hidden: tuple[int, ...] | None, activation: str, outputs: int | None
+    name: str, hidden: tuple[int, ...] | None, activation: str | None, outputs: int | None
 ) -> Model:
     """Build a model once per structure, so compiled programs that use it are reused (hidden None: no hidden
-    layers, and none recorded)."""
-    act = ACTIVATIONS[activation]
+    layers, and none recorded; activation None: none to apply)."""
+    act = _identity if activation is None else ACTIVATIONS[activation]
 
     def init(
         key: PRNGKey, input_shape: int | Sequence[int], outputs: int | None = outputs
@@ -108,6 +108,11 @@ def _dense_stack(
 
     return Model(name=name, init=init, apply=apply, outputs=outputs, activation=activation,
                  apply_vmapped=apply_vmapped, hidden=hidden)
+
+
+def _identity(h: Array) -> Array:
+    """No activation (a model without hidden layers has none to apply)."""
+    return h
 
 
 def _dense_init(key: PRNGKey, fan_in: int, fan_out: int) -> dict[str, Array]:

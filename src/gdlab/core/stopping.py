@@ -328,6 +328,18 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
     return StopRule(kind, init, update, explain, metrics, children=tuple(flat))
 
 
+def or_diverged(stop: StopRule | None) -> StopRule:
+    """stop | diverged(), unless stop already stops on divergence whatever else: it is diverged(factor) or
+    any_of(...) (``|``) with a diverged(factor) among its parts (the user's factor then holds); diverged()
+    alone for None. Inside ``&`` a diverged rule waits for the others, so the default one is added then too."""
+    if stop is None:
+        return diverged()
+    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
+    if any(part.name == "diverged" for part in parts):
+        return stop
+    return stop | diverged()
+
+
 def describe(rule: StopRule) -> str:
     """The rule with its settings as text, e.g. "plateau(tol=0.01, patience=2) | diverged(factor=100.0)"."""
     if rule.children:

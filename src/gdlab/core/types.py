@@ -64,7 +64,7 @@ class Model(NamedTuple):
     init: Callable[..., Params]
     apply: Callable[[Params, Array], Array]
     outputs: int | None
-    activation: str | None = None  # a dense stack's hidden activation (linear and logistic: relu, unused)
+    activation: str | None = None  # a dense stack's hidden activation (None: no hidden layers, as linear, logistic)
     apply_vmapped: Callable[[Params, Array], Array] | None = None
     """The same function as apply, laid out to run fast vmapped over a leading config axis (sweeps); None: apply."""
     hidden: tuple[int, ...] | None = None

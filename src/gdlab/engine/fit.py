@@ -18,7 +18,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import StopRule, describe, diverged, leaves
+from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.data_parallel import (
     check_devices,
@@ -138,7 +138,7 @@ def fit(
     if rates is not None:
         check_run_rates(rates, plan.steps)
     settings = (("rule", rule.settings), ("stop", "none" if stop is None else describe(stop)),
-                ("reduce_lr", _reduce_config(reduce_lr)))
+                ("reduce_lr", _reduce_config(reduce_lr)), ("activation", model_config(model).get("activation")))
     if resume is not None:
         _check_resume(resume, params, state, epochs, settings)
     mesh = None
@@ -226,7 +226,8 @@ def _check_resume(
     resume: Checkpoint, params: Params, state: Any, epochs: int, settings: tuple[tuple[str, Any], ...] = (),
 ) -> None:
     """A checkpoint of this model and rule (the same pytrees and shapes, and where the checkpoint holds them the same
-    rule, stop and reduce_lr settings: nesterov or a schedule's kind change no shape) within the epochs asked for."""
+    rule, stop, reduce_lr and activation settings: nesterov, a schedule's kind or an activation change no shape)
+    within the epochs asked for."""
     if resume.epoch > epochs:
         raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
     for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
@@ -245,7 +246,8 @@ def _check_resume(
     recorded = dict(resume.settings)
     for name, ours in settings:
         if name in recorded and recorded[name] != ours:
-            raise ValueError(f"{name} must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
+            given = "model" if name == "activation" else name  # the argument that sets it (same shapes: unseen)
+            raise ValueError(f"{given} must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
                              f"its {name} was {_settings_text(recorded[name])}; got {_settings_text(ours)}.")
 
 
@@ -354,17 +356,10 @@ def check_rules(stop: Any, reduce_lr: Any, recorded: Recorded, test_every: int) 
 def with_divergence(
     stop: StopRule | None, spec: EpochSpec, test_every: int = 1, reduce_lr: ReduceOnPlateau | None = None
 ) -> StopRule:
-    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged(),
-    unless the rule already stops on divergence whatever else: it is diverged(factor) or any_of(...) (``|``)
-    with a diverged(factor) among its parts (the user's factor then holds). Inside ``&`` a diverged rule
-    waits for the others, so the default one is added then too: diverged is always on."""
+    """The user's rule (checked against the metrics this run records every epoch) or-ed with diverged()
+    (``or_diverged``: diverged is always on)."""
     check_rules(stop, reduce_lr, Recorded(spec.metrics, spec.has_test, spec.objective.classification), test_every)
-    if stop is None:
-        return diverged()
-    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
-    if any(part.name == "diverged" for part in parts):
-        return stop
-    return stop | diverged()
+    return or_diverged(stop)
 
 
 def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every: int = 1) -> None:

@@ -97,8 +97,11 @@ def _param_arrays(params: Any) -> Params:
 
 
 def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
-    """The activation the fused kernel runs, after checking it can run this model, loss and params."""
-    if model.activation not in FUSED_ACTIVATIONS:
+    """The activation the fused kernel runs, after checking it can run this model, loss and params (linear and
+    logistic have none: the kernel's, relu, applies to no layer)."""
+    plain = model.name in MODEL_TASKS and model.hidden is None and model.activation is None
+    activation = FUSED_ACTIVATIONS[0] if plain else model.activation
+    if activation not in FUSED_ACTIVATIONS:
         raise ValueError(f"kernel='fused' needs an mlp, logistic or linear model with activation one of "
                          f"{', '.join(FUSED_ACTIVATIONS)}; got model {model.name!r} with activation {model.activation!r}.")
     if loss_name != "cross_entropy":
@@ -111,7 +114,7 @@ def _fused_activation(model: Model, loss_name: str, params: Params) -> str:
     if widest > FUSED_MAX_WIDTH:
         raise ValueError(f"kernel='fused' keeps a config's weights on chip: inputs and layers at most "
                          f"{FUSED_MAX_WIDTH} wide; got a layer {widest} wide (use kernel='xla').")
-    return model.activation
+    return activation
 
 
 MODEL_TASKS = {"linear": "regression", "logistic": "classification"}

@@ -14,7 +14,7 @@ import numpy as np
 
 from gdlab.core.batching import batch_plan
 from gdlab.core.dataset import Dataset
-from gdlab.core.stopping import StopRule, describe, leaves
+from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
 from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder, model_config
 from gdlab.engine.sweep_start import ConfigState
 
@@ -59,6 +59,7 @@ def sweep_configs(
         "dataset": data.name, "dataset_fingerprint": data.fingerprint(), "n_train": data.n_train,
         "n_test": data.n_test, "task": data.task, **settings,
     }
+    member_stop = or_diverged(stop)  # as gd.fit records its rule: with the diverged() every run has
     config = {**common, "learning_rate": rates, "batch_size": sizes, "schedule": schedules, "momentum": momenta,
               "seeds": seeds, "stop": [leaf.name for leaf in leaves(stop)] if stop is not None else [],
               "stop_rule": None if stop is None else describe(stop)}
@@ -70,7 +71,8 @@ def sweep_configs(
                     "weight_decay": settings["weight_decay"]}
             members.append({**common, "batch_size": size, "schedule": schedule, "learning_rate": rate,
                             "momentum": momentum, "seed": seed, "steps_per_epoch": steps, "rule": rule,
-                            "stop": config["stop"]})
+                            "stop": [leaf.name for leaf in leaves(member_stop)],
+                            "stop_rule": describe(member_stop)})
     return config, members
 
 

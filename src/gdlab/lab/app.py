@@ -33,7 +33,7 @@ from gdlab.lab import views
 from gdlab.lab.schemas import RegressionRequest, SurfaceRequest, TrainRequest
 from gdlab.lab.training import Jobs, TrainSpec
 from gdlab.store import open as open_store
-from gdlab.store.model_text import recorded_model_text
+from gdlab.store.model_text import model_text, recorded_model
 from gdlab.store.schedule_text import rate_and_schedule
 
 MAX_BODY = 64 * 1024
@@ -115,18 +115,26 @@ def stop(job_id: str, request: Request, wait: float = 0.0) -> dict[str, Any]:
 
 @router.get("/api/runs")
 def runs(request: Request, limit: int = 50) -> dict[str, Any]:
-    """The recorded runs (newest first, at most limit), each as the page lists it (its model in words: 'mlp 100,100')."""
+    """The recorded runs (newest first, at most limit): model, hidden and activation as gdlab runs list --json
+    gives them, model_text in words as the page lists it ('mlp 100,100')."""
     if not 1 <= limit <= 500:
         raise ValueError(f"limit must be an integer in [1, 500]; got {limit}.")
     db = request.app.state.db
     if db is None or not Path(db).exists():
         return {"db": db, "runs": []}
     with open_store(db, create=False) as store:
-        rows = [{"id": r.id, "model": recorded_model_text(r.model, r.config), "dataset": r.dataset,
+        rows = [{"id": r.id, **_model_fields(r.model, r.config), "dataset": r.dataset,
                  "status": r.status, "created_at": r.created_at, "epochs_run": r.epochs_run,
                  **dict(zip(("learning_rate", "schedule"), rate_and_schedule(r.config))),  # as runs list shows them
                  "batch_size": _batch_size(r.config)} for r in store.runs()[:limit]]
     return {"db": db, "runs": rows}
+
+
+def _model_fields(model: str | None, config: dict[str, Any]) -> dict[str, Any]:
+    """model (its name), hidden and activation as gdlab runs --json gives them; model_text in words."""
+    hidden, activation = recorded_model(config)
+    return {"model": model, "hidden": hidden, "activation": activation,
+            "model_text": model_text(model, hidden, activation)}
 
 
 def _batch_size(config: dict[str, Any]) -> Any:
@@ -138,7 +146,7 @@ def _batch_size(config: dict[str, Any]) -> Any:
 
 @router.get("/api/runs/{run_id}")
 def run_history(run_id: str, request: Request) -> dict[str, Any]:
-    """One run's per-epoch metrics (its model in words, as /api/runs gives it)."""
+    """One run's per-epoch metrics (its model as /api/runs gives it)."""
     db = request.app.state.db
     if db is None or not Path(db).exists():
         raise ValueError(f"run_id: no run {run_id!r} (the lab has no database).")
@@ -146,7 +154,7 @@ def run_history(run_id: str, request: Request) -> dict[str, Any]:
         run = store.run(run_id)
         history = store.history(run.id)
     epochs = len(history.get("train_loss", []))
-    return {"id": run.id, "model": recorded_model_text(run.model, run.config), "dataset": run.dataset,
+    return {"id": run.id, **_model_fields(run.model, run.config), "dataset": run.dataset,
             "status": run.status,  # epochs from 1, as streamed
             "history": {"epoch": list(range(1, epochs + 1)), **{k: views.rounded(v) for k, v in history.items()}}}
 

@@ -14,9 +14,10 @@ DEFAULT_ACTIVATION = "relu"
 
 
 def recorded_model(config: dict[str, Any]) -> tuple[list[int] | None, str | None]:
-    """A record's hidden sizes and activation; (None, None) for a model without them or a record that lacks them."""
+    """A record's hidden sizes and activation; (None, None) for a model without them or a record that lacks them
+    (an activation beside no hidden sizes is none: linear and logistic once carried an unused relu)."""
     if "hidden" in config:
-        return config["hidden"], config.get("activation")
+        return config["hidden"], config.get("activation") if config["hidden"] else None
     if config.get("model") != "mlp":
         return None, None
     for options in (config.get("cli"), config.get("lab")):

@@ -716,7 +716,7 @@ async function loadRuns() {
     const { runs } = await api("/api/runs");
     if (seq !== T.listSeq) return;
     $("t-runs").innerHTML = runs.length ? runs.map((r) =>
-      `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model)} on ${esc(r.dataset)}, ` +
+      `<label><input type="checkbox" value="${esc(r.id)}" ${T.ticked.has(r.id) ? "checked" : ""}> ${esc(r.id)} ${esc(r.model_text)} on ${esc(r.dataset)}, ` +
       `${esc(r.status)}, ${r.epochs_run} epochs, learning rate ${fmt(r.learning_rate)}${r.schedule && r.schedule !== "constant" ? ` (${esc(r.schedule)})` : ""}, ${r.batch_size === "full" ? "batch (all data)" : `batch size ${esc(r.batch_size ?? "–")}`}</label>`).join("") : "<p>No recorded runs yet.</p>";
     $("t-runs").querySelectorAll("input").forEach((box) => box.addEventListener("change", () => tickRun(box.value, box.checked)));
   } catch (err) {
