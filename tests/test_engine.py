@@ -639,6 +639,33 @@ def test_a_checkpoint_of_an_mlp_with_another_activation_is_refused() -> None:
     assert gd.fit(gd.models.mlp((4,)), data, gd.sgd(0.05), epochs=3, resume=bare).epochs_run == 3
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"batch_size": 16}, r"batch_size must be .*: its batch_size was 32; got 16\."),
+        ({"seed": 2}, r"seed must be .*: its seed was 1; got 2\."),
+        ({"drop_last": True, "batch_size": 30}, r"batch_size must be .*: its batch_size was 32; got 30\."),
+        ({"metrics": "running"}, r"metrics must be .*: its metrics was exact; got running\."),
+        ({"data": "other"}, r"data must be .*: its SHA-256 fingerprint began [0-9a-f]{12}; this data's begins [0-9a-f]{12}\.$"),
+    ],
+    ids=["batch_size", "seed", "drop_last", "metrics", "data"],
+)
+def test_a_checkpoint_resumed_with_other_batches_or_data_is_refused(change: dict[str, object], message: str) -> None:
+    """gd.fit(resume=checkpoint) went on with another batch size (steps_run 300 where the run made 225), seed or
+    data set (the history jumped from 0.0100 to 0.0986) without a word; gd.resume from a store refused them."""
+    data = gd.datasets.load("linreg")
+    base = {"batch_size": 32, "seed": 1, "epochs": 6}
+    saved: list[gd.Checkpoint] = []
+    whole = gd.fit(gd.models.linear(), data, gd.sgd(0.05), on_epoch=saved.append, **base)
+    given = {**base, **change}
+    other = gd.datasets.load("linreg", seed=5) if given.pop("data", None) else data
+    with pytest.raises(ValueError, match="^" + message):
+        gd.fit(gd.models.linear(), other, gd.sgd(0.05), resume=saved[2], **given)
+    again = gd.fit(gd.models.linear(), data, gd.sgd(0.05), resume=saved[2], **base)
+    assert again.steps_run == whole.steps_run
+    np.testing.assert_array_equal(again.history["train_loss"], whole.history["train_loss"])
+
+
 def test_whole_data_slices_divide_the_rows_where_a_divisor_is_near_the_limit() -> None:
     from gdlab.engine.epoch import slice_rows
 

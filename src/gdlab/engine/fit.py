@@ -137,8 +137,11 @@ def fit(
     rates = run_rates(rule, state, epochs * plan.steps)
     if rates is not None:
         check_run_rates(rates, plan.steps)
+    fingerprint = data.fingerprint() if (on_epoch, resume, record) != (None, None, None) else ""
     settings = (("rule", rule.settings), ("stop", "none" if stop is None else describe(stop)),
-                ("reduce_lr", _reduce_config(reduce_lr)), ("activation", model_config(model).get("activation")))
+                ("reduce_lr", _reduce_config(reduce_lr)), ("activation", model_config(model).get("activation")),
+                ("batch_size", size), ("drop_last", drop_last), ("seed", seed), ("metrics", metrics),
+                ("data", fingerprint))
     if resume is not None:
         _check_resume(resume, params, state, epochs, settings)
     mesh = None
@@ -173,7 +176,7 @@ def fit(
         record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
                       "stop_rule": describe(stop), "reduce_lr": _reduce_config(reduce_lr),
                       "track_sharpness": track_sharpness,
-                      "dataset_fingerprint": data.fingerprint(), "n_train": n_train,
+                      "dataset_fingerprint": fingerprint, "n_train": n_train,
                       **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
     if on_epoch is not None:
@@ -227,7 +230,8 @@ def _check_resume(
 ) -> None:
     """A checkpoint of this model and rule (the same pytrees and shapes, and where the checkpoint holds them the same
     rule, stop, reduce_lr and activation settings: nesterov, a schedule's kind or an activation change no shape)
-    within the epochs asked for."""
+    within the epochs asked for, of the same batches (batch_size, drop_last, seed), metrics and data (its
+    fingerprint): another would go on as a run no one asked for (a wrong steps_run, a jump in the history)."""
     if resume.epoch > epochs:
         raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
     for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
@@ -247,8 +251,11 @@ def _check_resume(
     for name, ours in settings:
         if name in recorded and recorded[name] != ours:
             given = "model" if name == "activation" else name  # the argument that sets it (same shapes: unseen)
+            was = f"its {name} was {_settings_text(recorded[name])}; got {_settings_text(ours)}"
+            if name == "data":
+                was = f"its SHA-256 fingerprint began {recorded[name][:12]}; this data's begins {ours[:12]}"
             raise ValueError(f"{given} must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
-                             f"its {name} was {_settings_text(recorded[name])}; got {_settings_text(ours)}.")
+                             f"{was}.")
 
 
 def _settings_text(value: Any) -> str:

@@ -71,7 +71,8 @@ class Checkpoint(NamedTuple):
     best_epoch: int | None = None
     best_params: Params | None = None
     settings: tuple[tuple[str, Any], ...] = ()
-    """The run's rule, stop, reduce_lr and activation settings (gd.fit fills them in): a resume with others is refused."""
+    """The run's rule, stop, reduce_lr, activation, batch (batch_size, drop_last, seed), metrics and data
+    (fingerprint) settings (gd.fit fills them in): a resume with others is refused."""
 
 
 class _Best(NamedTuple):
