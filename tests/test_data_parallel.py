@@ -15,7 +15,7 @@ import pytest
 
 import gdlab as gd
 from gdlab.engine.data_parallel import check_divides
-from gdlab.engine.sweep import auto_layout, check_layout
+from gdlab.engine.sweep_layout import auto_layout, check_layout
 
 FOUR_DEVICES = textwrap.dedent("""
     import json, sys
