@@ -118,6 +118,16 @@ def test_a_callable_rate_is_checked_at_every_update_of_the_run_before_it_starts(
     assert one.reason.startswith("max_epochs: ran 1 epoch (2 updates);")  # not '1 epochs'
 
 
+def test_a_linear_decay_to_zero_at_the_last_update_is_not_refused_for_its_float32_rounding() -> None:
+    """0.1 * (1 - t / 79) over 80 updates reaches 0 at the last; float32 gives -2.5e-9 there, which was refused as
+    a negative rate. A rate below 0 by more than rounding still is."""
+    data = gd.datasets.load("linreg")
+    decay = gd.fit(gd.models.linear(), data, gd.sgd(lambda t: 0.1 * (1 - t / 79)), batch_size=100, epochs=10)
+    assert decay.steps_run == 80 and decay.status == "max_epochs"
+    with pytest.raises(ValueError, match=r"the schedule gives -1\.00\d*e-06 at update 80 "):
+        gd.fit(gd.models.linear(), data, gd.sgd(lambda t: 0.1 * (1 - t / 79) - 1e-6), batch_size=100, epochs=10)
+
+
 @pytest.mark.parametrize(
     ("learning_rate", "match"),
     [
