@@ -692,3 +692,22 @@ def test_a_start_outside_the_grid_or_at_two_epochs_of_a_group_is_refused(small) 
         gd.sweep(MODEL, small, **grid, start={(32, "constant", 0.1, 0.0, 0): gd.ConfigStart(4, state, {})})
     with pytest.raises(TypeError, match="start must map .* to a ConfigStart; got list"):
         gd.sweep(MODEL, small, **grid, start=[])
+
+
+def test_a_result_and_a_sweep_result_print_in_one_line() -> None:
+    """repr(SweepResult) printed every array of every group (210 lines for 4 configs), repr(Result) ~8,800
+    characters of params and history."""
+    data = gd.datasets.load("linreg")
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 0.2, 3.0], batch_size=[100, "full"], seeds=2,
+                     epochs=3)
+    statuses = [row["status"] for row in swept.rows]
+    assert repr(swept) == (
+        "SweepResult(12 configs: batch_size 100, 800; schedule constant; learning_rate 0.1, 0.2, 3; momentum 0; "
+        f"seed 0, 1; {statuses.count('max_epochs')} max_epochs, {statuses.count('diverged')} diverged; "
+        ".rows, .table(), .best(), .run(k))")
+    run = swept.run(0)
+    loss = run.history["train_loss"][-1]
+    assert repr(run).startswith(f"Result(status='max_epochs', epochs_run=3, steps_run=24, final: train_loss {loss:.4g}, ")
+    assert repr(run).endswith(f"; params: 2 arrays, 11 numbers; reason={run.reason!r})") and "\n" not in repr(run)
+    many = gd.sweep(gd.models.linear(), data, learning_rate=gd.logspace(1e-3, 1, 8), batch_size=[100], epochs=1)
+    assert "learning_rate 8 values 0.001..1;" in repr(many)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
 import numpy as np
 
 from gdlab.core.types import OptState, Params
@@ -52,6 +53,17 @@ class Result:
     initial_loss: float = math.nan
     """The train loss of the initial params, before any update (NaN: not known)."""
 
+    def __repr__(self) -> str:
+        """One line: status, counts, the last value of each metric, the params' size and the reason (the
+        arrays themselves: ``.params``, ``.history``; the dataclass's repr printed them all)."""
+        leaves = jax.tree.leaves(self.params)
+        last = ", ".join(f"{name} {float(values[-1]):.4g}" for name, values in self.history.items()
+                         if len(values) and name not in ("epoch_time", "wall_time"))
+        numbers = sum(int(np.size(a)) for a in leaves)
+        return (f"Result(status={self.status!r}, epochs_run={self.epochs_run}, steps_run={self.steps_run}, "
+                f"final: {last or 'none'}; params: {len(leaves)} array{'' if len(leaves) == 1 else 's'}, "
+                f"{numbers} number{'' if numbers == 1 else 's'}; reason={self.reason!r})")
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""
         last = {
@@ -74,3 +86,4 @@ class Result:
 def _json_float(value: Any) -> float | str:
     v = float(value)
     return v if np.isfinite(v) else str(v)
+

@@ -181,6 +181,18 @@ class SweepResult:
     def __len__(self) -> int:
         return len(self.index)
 
+    def __repr__(self) -> str:
+        """One line: the grid, the configs' statuses and where to read the rest (the dataclass's repr printed
+        every array of every group)."""
+        configs = [(g.config["batch_size"], g.schedule, lr, m, s) for g in self.groups for lr, m in g.pairs
+                   for s in g.seeds]
+        grid = "; ".join(_values_text(name, [c[k] for c in configs]) for k, name in
+                         enumerate(("batch_size", "schedule", "learning_rate", "momentum", "seed")))
+        statuses = [str(s) for g in self.groups for s in np.ravel(g.status)]
+        counts = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+        return (f"SweepResult({len(self)} config{'' if len(self) == 1 else 's'}: {grid}; {counts}; "
+                ".rows, .table(), .best(), .run(k))")
+
     def select(self, schedule: str) -> SweepResult:
         """The configs trained with one schedule of a schedule grid (by its label), as a sweep of their own."""
         labels = list(dict.fromkeys(g.schedule for g in self.groups))
@@ -348,3 +360,13 @@ def _cell(value: Any) -> str:
 
 def _json(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+
+
+def _values_text(name: str, values: list[Any]) -> str:
+    """A grid axis in a few words: "learning_rate 0.1, 0.2", or "learning_rate 32 values 0.001..0.5" when long."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) <= 4:
+        return f"{name} {', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in distinct)}"
+    numbers = [v for v in distinct if isinstance(v, (int, float))]
+    span = f" {min(numbers):g}..{max(numbers):g}" if len(numbers) == len(distinct) else ""
+    return f"{name} {len(distinct)} values{span}"
