@@ -846,6 +846,19 @@ def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args,
     assert __import__("re").search(match, err), err
 
 
+@pytest.mark.parametrize("rule", ["diverged:0.5", "plateau:1e-4:0", "early:test_loss:0", "early:test_loss:3:-1",
+                                  "target:test_loss:nan", "time:0", "steps:0", "epochs:0", "grad<0"])
+def test_a_stop_rule_s_bad_argument_names_the_stop_rule_not_an_option(
+    capsys: pytest.CaptureFixture[str], rule: str
+) -> None:
+    """--stop diverged:0.5 said '--factor must be a float in [1.0, inf)': --factor is the step schedule's option;
+    epochs:0 and steps:0 could as well have named --epochs."""
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--schedule", "step", "--factor", "0.5", "--stop", rule)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith(f"error: --stop {rule!r}: ") and " must be " in err, err
+    assert [word for word in err.split() if word.startswith("--")] == ["--stop"], err
+
+
 def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
