@@ -1065,6 +1065,75 @@ def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
     assert list(tmp_path.iterdir()) == []  # nothing trained: no run recorded, no file written
 
 
+def _labels_csv(path: Path, rows: int) -> Path:
+    """rows samples of 2 features and a 0/1 label (a .csv of 10 rows holds 8 training samples)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2)).round(3)
+    path.write_text("a,b,label\n" + "".join(f"{a},{b},{int(a + b > 0)}\n" for a, b in x))
+    return path
+
+
+def test_find_lr_s_default_batch_size_adapts_to_a_small_data_set_as_fit_s_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It said '--batch-size must be an integer in [1, 8]; got 32.' though no --batch-size was typed."""
+    data = str(_labels_csv(tmp_path / "ok.csv", 10))
+    base = ["find-lr", "--dataset", data, "--model", "logistic", "--seeds", "1", "--steps", "20", "--validate-epochs",
+            "1", "--no-record"]
+    assert _json(capsys, *base)["batch_size"] == 8  # all 8 training samples, as fit takes them
+    assert _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1", "--steps", "20",
+                 "--validate-epochs", "1", "--no-record")["batch_size"] == 32
+    code, out, err = _run(capsys, *base, "--batch-size", "32")  # typed: still refused
+    assert (code, out, err) == (2, "", "error: --batch-size must be an integer in [1, 8]; got 32.\n")
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "batches"),
+    [(10, [], (4, 8)), (10, ["--big-batch", "6"], (3, 6)), (10, ["--small-batch", "2"], (2, 8)),
+     (5, [], (2, 4)), (60, [], (16, 48)), (1000, [], (16, 512)), (1000, ["--small-batch", "600"], (600, 800))],
+)
+def test_noise_scale_s_default_batches_adapt_to_the_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rows: int, args: list[str], batches: tuple[int, int]
+) -> None:
+    """It said '--small-batch must be an integer in [1, 8]; got 16.' on 8 training samples, none typed."""
+    data = str(_labels_csv(tmp_path / "ok.csv", rows))
+    found = _json(capsys, "noise-scale", "--dataset", data, "--model", "logistic", "--batches", "4", *args)
+    assert (found["small_batch"], found["big_batch"]) == batches
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "expected"),
+    [
+        (10, ["--small-batch", "16"], "--small-batch must be an integer in [1, 8]; got 16."),  # typed: refused
+        (10, ["--big-batch", "9"], "--big-batch must be an integer in [2, 8]; got 9."),
+        (10, ["--small-batch", "8"],
+         ("--small-batch must be less than the 8 training samples, so that --big-batch (by default all of them) can be "
+         "larger; got 8.")),
+        (1, [], ("--dataset '{data}' has 1 training sample; noise-scale compares gradients at two batch sizes, a "
+                "smaller and a larger one, so it needs at least 2 (give a data set with more rows).")),
+    ],
+)
+def test_noise_scale_says_why_the_data_leaves_no_pair_of_batches(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rows: int, args: list[str], expected: str
+) -> None:
+    data = str(_labels_csv(tmp_path / "ok.csv", rows))
+    with warnings.catch_warnings():  # one row: no test split either (a warning; the error follows it)
+        warnings.filterwarnings("ignore", "the test split")
+        code, out, err = _run(capsys, "noise-scale", "--dataset", data, "--model", "logistic", *args)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == "error: " + expected.format(data=data), err
+
+
+@pytest.mark.parametrize(("command", "text"), [
+    ("find-lr", "Default: 32, or 'full' when there are fewer than 32 training samples."),
+    ("noise-scale", "Default: 16, or half of --big-batch when that is under 32."),
+    ("noise-scale", "Default: 512, or all training samples when there are fewer or when --small-batch is 512 or more."),
+])
+def test_the_help_tells_how_a_default_batch_adapts(capsys: pytest.CaptureFixture[str], command: str, text: str) -> None:
+    code, out, _ = _run(capsys, command, "--help")
+    assert code == 0 and text in " ".join(out.replace("│", " ").split()), out
+
+
 def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "noise-scale", "--dataset", "linreg", "--model", "linear", "--small-batch", "8",
                           "--big-batch", "256", "--learning-rate", "0.1", "--batch-size", "8", "--json")

@@ -56,8 +56,9 @@ def find_lr(
     model: str = model_option(),
     hidden: str = hidden_option(),
     activation: str = activation_option(),
-    batch_size: str = typer.Option(
-        "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD). "
+        "Default: 32, or 'full' when there are fewer than 32 training samples.", show_default=False,
     ),
     seeds: int = typer.Option(3, help="Seeds run at once (the spread of each suggestion)."),
     min_lr: float = typer.Option(1e-5, "--min-lr", help="The range test's first learning rate."),
@@ -95,8 +96,14 @@ def noise_scale(
     hidden: str = hidden_option(),
     activation: str = activation_option(),
     seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
-    small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
-    big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
+    small_batch: int | None = typer.Option(
+        None, "--small-batch", help="The smaller batch size. Default: 16, or half of --big-batch when that is under 32.",
+        show_default=False,
+    ),
+    big_batch: int | None = typer.Option(
+        None, "--big-batch", help="The larger batch size. Default: 512, or all training samples when there are fewer "
+        "or when --small-batch is 512 or more.", show_default=False,
+    ),
     batches: int = typer.Option(64, help="Batches measured at each size."),
     learning_rate: float | None = typer.Option(
         None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
