@@ -12,7 +12,7 @@ import tomllib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -256,12 +256,12 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
     ("args", "expected"),
     [
         (["--learning-rate", "-0.1"], "--learning-rate must be a float in (0, inf); got -0.1."),
-        (["--learning-rate", "abc"], "'--learning-rate'"),
+        (["--learning-rate", "abc"], "--learning-rate must be a float; got 'abc'."),
         (["--batch-size", "0"], "--batch-size must be an integer in [1, 800]; got 0."),
         (["--batch-size", "801"], "--batch-size must be an integer in [1, 800]; got 801."),
         (["--batch-size", "abc"], "--batch-size must be an integer >= 1 or 'full'; got 'abc'."),
         (["--epochs", "0"], "--epochs must be an integer in [1, inf]; got 0."),
-        (["--epochs", "1.5"], "'--epochs'"),
+        (["--epochs", "1.5"], "--epochs must be an integer in [1, inf]; got '1.5'."),
         (["--epochs"], "'--epochs' requires an argument"),
         (
             ["--dataset", "mnist"],
@@ -297,7 +297,7 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--test-every", "0"], "--test-every must be an integer in [1, "),
         (
             ["--test-every", "2", "--stop", "early:test_loss:3"],
-            "stop rule early_stopping reads test_loss, which --test-every=2 measures only once every 2 epochs",
+            "--stop 'early:test_loss:3' reads test_loss, which --test-every=2 measures only once every 2 epochs",
         ),
         (
             ["--target", "y"],
@@ -331,6 +331,106 @@ def test_an_option_of_the_wrong_type_shows_the_value_given(
 ) -> None:
     code, _, err = _run(capsys, *FIT, *args)
     assert code == 2 and value in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--epochs", "2.5"], "--epochs must be an integer in [1, inf]; got '2.5'."),
+        (["fit", "--epochs=x"], "--epochs must be an integer in [1, inf]; got 'x'."),
+        (["fit", "--warmup", "1.5"], "--warmup must be an integer in [0, inf]; got '1.5'."),  # as typed: the alias
+        (["fit", "--warmup", "-1"], "--warmup must be an integer in [0, inf]; got -1."),
+        (["fit", "--seed", "0.5"], "--seed must be an integer in [0, 4294967295]; got '0.5'."),
+        (["fit", "--decay-steps", "1e3"], "--decay-steps must be an integer in [1, 2147483647]; got '1e3'."),
+        (["fit", "--learning-rate", "fast"], "--learning-rate must be a float; got 'fast'."),
+        (["compare", "--seeds", "two"], "--seeds must be an integer in [1, 65536]; got 'two'."),
+        (["find-lr", "--steps", "19"], "--steps must be an integer in [20, inf]; got 19."),
+        (["noise-scale", "--batches", "1.5"], "--batches must be an integer in [2, inf]; got '1.5'."),
+        (["lab", "--port", "http"], "--port must be an integer in [1, 65535]; got 'http'."),
+    ],
+)
+def test_a_number_option_given_what_is_not_one_says_what_it_takes(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    """--epochs 2.5 said "Invalid value for '--epochs': Input should be a valid integer, unable to parse string as
+    an integer", with no range."""
+    code, out, err = _run(capsys, *args)
+    assert (code, out, err) == (2, "", f"error: {expected}\n")
+
+
+def _click_commands() -> Iterator[tuple[str, Any]]:
+    """(name, click command) of every command, the runs group's among them."""
+    import typer
+
+    from gdlab.cli import app
+
+    def walk(prefix: str, command: Any) -> Iterator[tuple[str, Any]]:
+        yield prefix, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(f"{prefix} {name}".strip(), sub)
+
+    yield from walk("", typer.main.get_command(app))
+
+
+def test_every_integer_option_declares_its_range() -> None:
+    """Its error for a value not an integer (--epochs 2.5) shows the range: the option must declare it."""
+    from gdlab.commands.cli_errors import _number_type
+
+    found = []
+    for name, command in _click_commands():
+        for param in command.params:
+            kind, low, _ = _number_type(param)
+            if kind is int:
+                found.append(param.name)
+                assert low is not None, f"gdlab {name} {param.opts[0]} declares no min="
+    assert {"epochs", "seed", "seeds", "steps", "batches", "port", "warmup_steps"} <= set(found)
+
+
+def test_the_declared_ranges_are_the_library_s() -> None:
+    from gdlab.commands import cli_options
+    from gdlab.core.schedules import MAX_STEPS
+    from gdlab.engine.sweep_grid import MAX_SEEDS
+
+    assert (cli_options.MAX_SEEDS, cli_options.MAX_STEPS, cli_options.SEED_MAX) == (MAX_SEEDS, MAX_STEPS, 2**32 - 1)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 4294967295\]"):
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), seed=2**32)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--dataset", "{csv}", "--task", "regression", "--model", "logistic", "--no-record"],
+         "--model must be 'linear' or 'mlp' for --task 'regression'; got 'logistic', which is for classification."),
+        (["fit", "--dataset", "linreg", "--model", "logistic", "--no-record"],
+         ("--model must be 'linear' or 'mlp' for 'linreg', a regression data set; got 'logistic', which is for "
+         "classification.")),
+        (["compare", "--dataset", "linreg", "--model", "logistic", "--no-record"],
+         ("--model must be 'linear' or 'mlp' for 'linreg', a regression data set; got 'logistic', which is for "
+         "classification.")),
+        (["sharpness", "--dataset", "{csv}", "--task", "regression", "--model", "logistic"],
+         "--model must be 'linear' or 'mlp' for --task 'regression'; got 'logistic', which is for classification."),
+    ],
+)
+def test_a_model_for_the_other_task_names_model_and_task(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """It said 'model logistic is for classification; the data set 'ok' is regression (use linear or mlp)':
+    neither --model nor the --task that made the data regression."""
+    csv = str(_labels_csv(tmp_path / "ok.csv", 10))
+    code, out, err = _run(capsys, *[arg.format(csv=csv) for arg in args], "--no-progress")
+    assert (code, out, err) == (2, "", f"error: {expected}\n")
+
+
+def test_a_stop_rule_reading_a_metric_the_run_lacks_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    """It said 'stop rule target reads test_accuracy ...': neither --stop nor the rule as typed."""
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--stop", "plateau", "--stop", "target:test_accuracy:0.5")
+    assert (code, out) == (2, "")
+    assert err == ("error: --stop 'target:test_accuracy:0.5' reads test_accuracy (recorded for classification only; "
+                   "this is a regression); this run records ['epoch', 'grad_norm', 'learning_rate', 'step', "
+                   "'test_loss', 'time', 'train_loss'].\n")
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--metrics", "running", "--stop", "grad<1e-4 | plateau")
+    assert (code, out) == (2, "") and err.startswith("error: --stop 'grad<1e-4 | plateau' reads grad_norm (needs "
+                                                     "--metrics='exact'); "), err
 
 
 def test_a_csv_without_the_target_column_lists_the_columns(
@@ -817,7 +917,7 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--schedule", "step", "--step-size-steps", "6", "--warmup", "2"],
          (r"--step-size-steps must be less than the run's 6 updates after --warmup \(2\), or the rate never steps; "
           r"got 6\.$")),
-        (["--track-noise-scale", "2"], r"--track-noise-scale must be at most epochs \(1\), or it never measures; got 2\.$"),
+        (["--track-noise-scale", "2"], r"--track-noise-scale must be at most --epochs \(1\), or it never measures; got 2\.$"),
         # 0 is a value given, not 'use the default': each is refused by its schedule
         (["--schedule", "step", "--step-size-steps", "0"], r"--step-size-steps must be .*; got 0\."),
         (["--schedule", "exponential", "--decay-rate", "0"], r"--decay-rate must be .*; got 0\.0\."),

@@ -86,9 +86,19 @@ def _term(term: str, text: str, start: int) -> StopRule:
         return _raise(fail(f"unknown rule {name!r}; rules are {known}"))
     rule = _RULES[name]
     if not rule.required <= len(args) <= len(rule.args):
-        return _raise(fail(f"{name} takes {rule.required} to {len(rule.args)} arguments; got {len(args)}"))
+        return _raise(fail(f"{name} takes {_arity(rule)}, e.g. {rule.example}; got {len(args)}"))
     starts = [len(name) + 1 + sum(len(a) + 1 for a in args[:i]) for i in range(len(args))]
     return _build(rule, ":".join([name, *(arg for arg, _, _ in rule.args)]), args, starts, fail, where)
+
+
+def _arity(rule: _Rule) -> str:
+    """'exactly 2 arguments (METRIC and VALUE)', 'at most 2 arguments (TOL and PATIENCE)', '1 to 2 ...'."""
+    names = [arg for arg, _, _ in rule.args]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    most = len(names)
+    count = (f"exactly {most}" if rule.required == most else f"at most {most}" if rule.required == 0 else
+             f"{rule.required} to {most}")
+    return f"{count} argument{'' if most == 1 else 's'} ({listed})"
 
 
 def _build(
