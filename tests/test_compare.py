@@ -162,6 +162,7 @@ main({[*grid, "--db", "killed.db"]!r})
     assert main(["resume", sweep.id, "--db", "killed.db"]) == 0
     err = capsys.readouterr().err
     assert re.search(r"batch size \d+: 4 unfinished configs from epoch 1", err), err
+    assert re.search(r"batch size \d+: 4 unfinished configs from the start ", err), err
     members = {}
     for db in ("killed.db", "whole.db"):
         with gd.store.open(db) as store:
@@ -451,7 +452,8 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     out, err = capsys.readouterr()  # it finishes what the compare was asked: the table, conclusion and report
     assert out.startswith(f"sweep {sweep_id}: done: 12 max_epochs\n") and summary["conclusion"][:60] in out
     assert "\nout: r.html\n" in out and Path("r.html").exists()
-    assert "batch size 40: 1 unfinished config " in err and "2/2 done" in err  # its progress bar
+    assert "batch size 40: 1 unfinished config from the start " in err and "2/2 done" in err  # its progress bar
+    # the lost config had no checkpoint: it restarts (its bar's label said nothing of where it starts)
     assert main(["runs", "show", sweep_id, "--db", "runs.db", "--json"]) == 0
     after = json.loads(capsys.readouterr().out)["members"]
     for before, now in zip(shown["members"], after, strict=True):
