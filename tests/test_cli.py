@@ -564,7 +564,7 @@ def test_a_csv_file_without_a_header_row_is_one_error_line(tmp_path: Path, capsy
 def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a,y\n1,0\n")
     summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")
-    assert summary["warnings"] == [("the test split, 0.2 of the 1 samples, rounds down to no test sample: the test "
+    assert summary["warnings"] == [("the test split, 0.2 of the 1 sample, rounds down to no test sample: the test "
                                    "metrics will be NaN (at least 5 samples give one).")]  # no --test-fraction
 
 

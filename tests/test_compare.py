@@ -446,7 +446,7 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
         conn.execute("UPDATE sweeps SET status = 'interrupted'")
     conn.close()
     assert main(["report", sweep_id, "--db", "runs.db"]) == 2
-    assert f"has 1 unfinished configs of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
+    assert f"has 1 unfinished config of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
     Path("r.html").unlink()
     assert main(["resume", sweep_id, "--db", "runs.db"]) == 0
     out, err = capsys.readouterr()  # it finishes what the compare was asked: the table, conclusion and report
