@@ -12,7 +12,7 @@ import tomllib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -278,12 +278,12 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
     ("args", "expected"),
     [
         (["--learning-rate", "-0.1"], "--learning-rate must be a float in (0, inf); got -0.1."),
-        (["--learning-rate", "abc"], "'--learning-rate'"),
+        (["--learning-rate", "abc"], "--learning-rate must be a float; got 'abc'."),
         (["--batch-size", "0"], "--batch-size must be an integer in [1, 800]; got 0."),
         (["--batch-size", "801"], "--batch-size must be an integer in [1, 800]; got 801."),
         (["--batch-size", "abc"], "--batch-size must be an integer >= 1 or 'full'; got 'abc'."),
         (["--epochs", "0"], "--epochs must be an integer in [1, inf]; got 0."),
-        (["--epochs", "1.5"], "'--epochs'"),
+        (["--epochs", "1.5"], "--epochs must be an integer in [1, inf]; got '1.5'."),
         (["--epochs"], "'--epochs' requires an argument"),
         (
             ["--dataset", "mnist"],
@@ -319,7 +319,7 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
         (["--test-every", "0"], "--test-every must be an integer in [1, "),
         (
             ["--test-every", "2", "--stop", "early:test_loss:3"],
-            "stop rule early_stopping reads test_loss, which --test-every=2 measures only once every 2 epochs",
+            "--stop 'early:test_loss:3' reads test_loss, which --test-every=2 measures only once every 2 epochs",
         ),
         (
             ["--target", "y"],
@@ -353,6 +353,106 @@ def test_an_option_of_the_wrong_type_shows_the_value_given(
 ) -> None:
     code, _, err = _run(capsys, *FIT, *args)
     assert code == 2 and value in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--epochs", "2.5"], "--epochs must be an integer in [1, inf]; got '2.5'."),
+        (["fit", "--epochs=x"], "--epochs must be an integer in [1, inf]; got 'x'."),
+        (["fit", "--warmup", "1.5"], "--warmup must be an integer in [0, inf]; got '1.5'."),  # as typed: the alias
+        (["fit", "--warmup", "-1"], "--warmup must be an integer in [0, inf]; got -1."),
+        (["fit", "--seed", "0.5"], "--seed must be an integer in [0, 4294967295]; got '0.5'."),
+        (["fit", "--decay-steps", "1e3"], "--decay-steps must be an integer in [1, 2147483647]; got '1e3'."),
+        (["fit", "--learning-rate", "fast"], "--learning-rate must be a float; got 'fast'."),
+        (["compare", "--seeds", "two"], "--seeds must be an integer in [1, 65536]; got 'two'."),
+        (["find-lr", "--steps", "19"], "--steps must be an integer in [20, inf]; got 19."),
+        (["noise-scale", "--batches", "1.5"], "--batches must be an integer in [2, inf]; got '1.5'."),
+        (["lab", "--port", "http"], "--port must be an integer in [1, 65535]; got 'http'."),
+    ],
+)
+def test_a_number_option_given_what_is_not_one_says_what_it_takes(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    """--epochs 2.5 said "Invalid value for '--epochs': Input should be a valid integer, unable to parse string as
+    an integer", with no range."""
+    code, out, err = _run(capsys, *args)
+    assert (code, out, err) == (2, "", f"error: {expected}\n")
+
+
+def _click_commands() -> Iterator[tuple[str, Any]]:
+    """(name, click command) of every command, the runs group's among them."""
+    import typer
+
+    from gdlab.cli import app
+
+    def walk(prefix: str, command: Any) -> Iterator[tuple[str, Any]]:
+        yield prefix, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(f"{prefix} {name}".strip(), sub)
+
+    yield from walk("", typer.main.get_command(app))
+
+
+def test_every_integer_option_declares_its_range() -> None:
+    """Its error for a value not an integer (--epochs 2.5) shows the range: the option must declare it."""
+    from gdlab.commands.cli_errors import _number_type
+
+    found = []
+    for name, command in _click_commands():
+        for param in command.params:
+            kind, low, _ = _number_type(param)
+            if kind is int:
+                found.append(param.name)
+                assert low is not None, f"gdlab {name} {param.opts[0]} declares no min="
+    assert {"epochs", "seed", "seeds", "steps", "batches", "port", "warmup_steps"} <= set(found)
+
+
+def test_the_declared_ranges_are_the_library_s() -> None:
+    from gdlab.commands import cli_options
+    from gdlab.core.schedules import MAX_STEPS
+    from gdlab.engine.sweep_grid import MAX_SEEDS
+
+    assert (cli_options.MAX_SEEDS, cli_options.MAX_STEPS, cli_options.SEED_MAX) == (MAX_SEEDS, MAX_STEPS, 2**32 - 1)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 4294967295\]"):
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), seed=2**32)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--dataset", "{csv}", "--task", "regression", "--model", "logistic", "--no-record"],
+         "--model must be 'linear' or 'mlp' for --task 'regression'; got 'logistic', which is for classification."),
+        (["fit", "--dataset", "linreg", "--model", "logistic", "--no-record"],
+         ("--model must be 'linear' or 'mlp' for 'linreg', a regression data set; got 'logistic', which is for "
+         "classification.")),
+        (["compare", "--dataset", "linreg", "--model", "logistic", "--no-record"],
+         ("--model must be 'linear' or 'mlp' for 'linreg', a regression data set; got 'logistic', which is for "
+         "classification.")),
+        (["sharpness", "--dataset", "{csv}", "--task", "regression", "--model", "logistic"],
+         "--model must be 'linear' or 'mlp' for --task 'regression'; got 'logistic', which is for classification."),
+    ],
+)
+def test_a_model_for_the_other_task_names_model_and_task(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """It said 'model logistic is for classification; the data set 'ok' is regression (use linear or mlp)':
+    neither --model nor the --task that made the data regression."""
+    csv = str(_labels_csv(tmp_path / "ok.csv", 10))
+    code, out, err = _run(capsys, *[arg.format(csv=csv) for arg in args], "--no-progress")
+    assert (code, out, err) == (2, "", f"error: {expected}\n")
+
+
+def test_a_stop_rule_reading_a_metric_the_run_lacks_is_named_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    """It said 'stop rule target reads test_accuracy ...': neither --stop nor the rule as typed."""
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--stop", "plateau", "--stop", "target:test_accuracy:0.5")
+    assert (code, out) == (2, "")
+    assert err == ("error: --stop 'target:test_accuracy:0.5' reads test_accuracy (recorded for classification only; "
+                   "this is a regression); this run records ['epoch', 'grad_norm', 'learning_rate', 'step', "
+                   "'test_loss', 'time', 'train_loss'].\n")
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--metrics", "running", "--stop", "grad<1e-4 | plateau")
+    assert (code, out) == (2, "") and err.startswith("error: --stop 'grad<1e-4 | plateau' reads grad_norm (needs "
+                                                     "--metrics='exact'); "), err
 
 
 def test_a_csv_without_the_target_column_lists_the_columns(
@@ -486,7 +586,7 @@ def test_a_csv_file_without_a_header_row_is_one_error_line(tmp_path: Path, capsy
 def test_fit_warns_when_a_file_is_too_small_for_a_test_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "one.csv").write_text("a,y\n1,0\n")
     summary = _json(capsys, "fit", "--dataset", "one.csv", "--model", "logistic", "--epochs", "1", "--no-record")
-    assert summary["warnings"] == [("the test split, 0.2 of the 1 samples, rounds down to no test sample: the test "
+    assert summary["warnings"] == [("the test split, 0.2 of the 1 sample, rounds down to no test sample: the test "
                                    "metrics will be NaN (at least 5 samples give one).")]  # no --test-fraction
 
 
@@ -839,7 +939,7 @@ def test_fit_stop_rules_set_status_and_reason(capsys: pytest.CaptureFixture[str]
         (["--schedule", "step", "--step-size-steps", "6", "--warmup", "2"],
          (r"--step-size-steps must be less than the run's 6 updates after --warmup \(2\), or the rate never steps; "
           r"got 6\.$")),
-        (["--track-noise-scale", "2"], r"--track-noise-scale must be at most epochs \(1\), or it never measures; got 2\.$"),
+        (["--track-noise-scale", "2"], r"--track-noise-scale must be at most --epochs \(1\), or it never measures; got 2\.$"),
         # 0 is a value given, not 'use the default': each is refused by its schedule
         (["--schedule", "step", "--step-size-steps", "0"], r"--step-size-steps must be .*; got 0\."),
         (["--schedule", "exponential", "--decay-rate", "0"], r"--decay-rate must be .*; got 0\.0\."),
@@ -866,6 +966,19 @@ def test_bad_schedule_and_stop_options(capsys: pytest.CaptureFixture[str], args,
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
     assert __import__("re").search(match, err), err
+
+
+@pytest.mark.parametrize("rule", ["diverged:0.5", "plateau:1e-4:0", "early:test_loss:0", "early:test_loss:3:-1",
+                                  "target:test_loss:nan", "time:0", "steps:0", "epochs:0", "grad<0"])
+def test_a_stop_rule_s_bad_argument_names_the_stop_rule_not_an_option(
+    capsys: pytest.CaptureFixture[str], rule: str
+) -> None:
+    """--stop diverged:0.5 said '--factor must be a float in [1.0, inf)': --factor is the step schedule's option;
+    epochs:0 and steps:0 could as well have named --epochs."""
+    code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--schedule", "step", "--factor", "0.5", "--stop", rule)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith(f"error: --stop {rule!r}: ") and " must be " in err, err
+    assert [word for word in err.split() if word.startswith("--")] == ["--stop"], err
 
 
 def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
@@ -1072,6 +1185,75 @@ def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(
     assert (code, out) == (2, "") and len(err.splitlines()) == 1 and err.startswith("error: --plot must ")
     assert why in err
     assert list(tmp_path.iterdir()) == []  # nothing trained: no run recorded, no file written
+
+
+def _labels_csv(path: Path, rows: int) -> Path:
+    """rows samples of 2 features and a 0/1 label (a .csv of 10 rows holds 8 training samples)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2)).round(3)
+    path.write_text("a,b,label\n" + "".join(f"{a},{b},{int(a + b > 0)}\n" for a, b in x))
+    return path
+
+
+def test_find_lr_s_default_batch_size_adapts_to_a_small_data_set_as_fit_s_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It said '--batch-size must be an integer in [1, 8]; got 32.' though no --batch-size was typed."""
+    data = str(_labels_csv(tmp_path / "ok.csv", 10))
+    base = ["find-lr", "--dataset", data, "--model", "logistic", "--seeds", "1", "--steps", "20", "--validate-epochs",
+            "1", "--no-record"]
+    assert _json(capsys, *base)["batch_size"] == 8  # all 8 training samples, as fit takes them
+    assert _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1", "--steps", "20",
+                 "--validate-epochs", "1", "--no-record")["batch_size"] == 32
+    code, out, err = _run(capsys, *base, "--batch-size", "32")  # typed: still refused
+    assert (code, out, err) == (2, "", "error: --batch-size must be an integer in [1, 8]; got 32.\n")
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "batches"),
+    [(10, [], (4, 8)), (10, ["--big-batch", "6"], (3, 6)), (10, ["--small-batch", "2"], (2, 8)),
+     (5, [], (2, 4)), (60, [], (16, 48)), (1000, [], (16, 512)), (1000, ["--small-batch", "600"], (600, 800))],
+)
+def test_noise_scale_s_default_batches_adapt_to_the_data(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rows: int, args: list[str], batches: tuple[int, int]
+) -> None:
+    """It said '--small-batch must be an integer in [1, 8]; got 16.' on 8 training samples, none typed."""
+    data = str(_labels_csv(tmp_path / "ok.csv", rows))
+    found = _json(capsys, "noise-scale", "--dataset", data, "--model", "logistic", "--batches", "4", *args)
+    assert (found["small_batch"], found["big_batch"]) == batches
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "expected"),
+    [
+        (10, ["--small-batch", "16"], "--small-batch must be an integer in [1, 8]; got 16."),  # typed: refused
+        (10, ["--big-batch", "9"], "--big-batch must be an integer in [2, 8]; got 9."),
+        (10, ["--small-batch", "8"],
+         ("--small-batch must be less than the 8 training samples, so that --big-batch (by default all of them) can be "
+         "larger; got 8.")),
+        (1, [], ("--dataset '{data}' has 1 training sample; noise-scale compares gradients at two batch sizes, a "
+                "smaller and a larger one, so it needs at least 2 (give a data set with more rows).")),
+    ],
+)
+def test_noise_scale_says_why_the_data_leaves_no_pair_of_batches(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rows: int, args: list[str], expected: str
+) -> None:
+    data = str(_labels_csv(tmp_path / "ok.csv", rows))
+    with warnings.catch_warnings():  # one row: no test split either (a warning; the error follows it)
+        warnings.filterwarnings("ignore", "the test split")
+        code, out, err = _run(capsys, "noise-scale", "--dataset", data, "--model", "logistic", *args)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == "error: " + expected.format(data=data), err
+
+
+@pytest.mark.parametrize(("command", "text"), [
+    ("find-lr", "Default: 32, or 'full' when there are fewer than 32 training samples."),
+    ("noise-scale", "Default: 16, or half of --big-batch when that is under 32."),
+    ("noise-scale", "Default: 512, or all training samples when there are fewer or when --small-batch is 512 or more."),
+])
+def test_the_help_tells_how_a_default_batch_adapts(capsys: pytest.CaptureFixture[str], command: str, text: str) -> None:
+    code, out, _ = _run(capsys, command, "--help")
+    assert code == 0 and text in " ".join(out.replace("│", " ").split()), out
 
 
 def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[str]) -> None:

@@ -109,7 +109,7 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
         Path("bad.json").write_text(json.dumps({**document, **change}))
         assert main(["report", "bad.json", "--out", "bad.html"]) == 2
         out, err = capsys.readouterr()
-        assert out == "" and err.startswith(f"error: path 'bad.json' is damaged: {why}"), err
+        assert out == "" and err.startswith(f"error: ID_OR_FILE 'bad.json' is damaged: {why}"), err
         assert len(err.splitlines()) == 1
 
 
@@ -162,6 +162,7 @@ main({[*grid, "--db", "killed.db"]!r})
     assert main(["resume", sweep.id, "--db", "killed.db"]) == 0
     err = capsys.readouterr().err
     assert re.search(r"batch size \d+: 4 unfinished configs from epoch 1", err), err
+    assert re.search(r"batch size \d+: 4 unfinished configs from the start ", err), err
     members = {}
     for db in ("killed.db", "whole.db"):
         with gd.store.open(db) as store:
@@ -363,8 +364,13 @@ def test_parse_learning_rates() -> None:
     ("args", "match"),
     [
         (["--learning-rates", "fast"], "--learning-rates must be lo:hi:n .* got 'fast'"),
-        (["--learning-rates", "1:0.1:3"], r"--learning-rates must be lo:hi:n .* got '1:0.1:3'"),
-        (["--learning-rates", "0:1:3"], "--learning-rates must be lo:hi:n"),
+        (["--learning-rates", "1:0.1:3"], (r"--learning-rates must be lo:hi:n, n log-spaced rates from lo up to hi: the "
+                                           r"low end lo must be below the high end hi; got '1:0.1:3' \(lo 1 > hi 0\.1: "
+                                           r"write 0\.1:1:3\)\.$")),
+        (["--learning-rates", "0:1:3"], r"--learning-rates must be lo:hi:n, .*, with lo and hi > 0 and finite; got '0:1:3'"),
+        (["--learning-rates", "1:1:3"], r"--learning-rates must be lo:hi:n, .*: with n > 1, lo must be below hi"),
+        (["--learning-rates", "0.1:1:1"], r"--learning-rates must be lo:hi:n, .*: with n = 1 \(one rate\), lo must equal hi"),
+        (["--learning-rates", "0.1:1:0"], r"--learning-rates must be lo:hi:n, .*, with n >= 1; got '0.1:1:0'"),
         (["--learning-rates", "0.1,-1"], r"--learning-rates\[1\] must be a float in \(0, inf\); got -1.0"),
         (["--learning-rates", "0.1,0.1"], "--learning-rates must not repeat a value; got '0.1,0.1'"),
         (["--batch-sizes", ""], "--batch-sizes must list at least one batch size"),
@@ -402,7 +408,10 @@ def test_bad_input_is_one_line_and_exit_code_2(tiny, capsys, args: list[str], ma
 def test_report_refuses_a_file_that_is_not_a_saved_sweep(capsys) -> None:
     Path("rows.json").write_text('[{"seed": 0}]')
     assert main(["report", "rows.json"]) == 2
-    assert "error: path must be a saved comparison (format 'gdlab-comparison'" in capsys.readouterr().err
+    assert "error: ID_OR_FILE must be a saved comparison (format 'gdlab-comparison'" in capsys.readouterr().err
+    Path("data.csv").write_text("a,y\n1,0\n")  # a data file is not a report's: named as --help shows the argument
+    assert main(["report", "data.csv"]) == 2
+    assert capsys.readouterr().err.startswith("error: ID_OR_FILE must be a saved comparison JSON file; got 'data.csv' (")
     assert main(["report", "nothing.json"]) == 2
     assert "(not found)" in capsys.readouterr().err
 
@@ -437,13 +446,14 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
         conn.execute("UPDATE sweeps SET status = 'interrupted'")
     conn.close()
     assert main(["report", sweep_id, "--db", "runs.db"]) == 2
-    assert f"has 1 unfinished configs of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
+    assert f"has 1 unfinished config of 12 (interrupted); gdlab resume {sweep_id}" in capsys.readouterr().err
     Path("r.html").unlink()
     assert main(["resume", sweep_id, "--db", "runs.db"]) == 0
     out, err = capsys.readouterr()  # it finishes what the compare was asked: the table, conclusion and report
     assert out.startswith(f"sweep {sweep_id}: done: 12 max_epochs\n") and summary["conclusion"][:60] in out
     assert "\nout: r.html\n" in out and Path("r.html").exists()
-    assert "batch size 40: 1 unfinished config " in err and "2/2 done" in err  # its progress bar
+    assert "batch size 40: 1 unfinished config from the start " in err and "2/2 done" in err  # its progress bar
+    # the lost config had no checkpoint: it restarts (its bar's label said nothing of where it starts)
     assert main(["runs", "show", sweep_id, "--db", "runs.db", "--json"]) == 0
     after = json.loads(capsys.readouterr().out)["members"]
     for before, now in zip(shown["members"], after, strict=True):
@@ -512,3 +522,11 @@ def test_report_of_an_unknown_id_is_one_error_line(capsys) -> None:
     assert main(["report", "abc123"]) == 2
     err = capsys.readouterr().err
     assert err == "error: ID_OR_FILE must name a run in 'gdlab.db' (see gdlab runs list); got 'abc123'.\n"
+
+
+def test_a_variant_s_progress_label_with_one_rate_names_one() -> None:
+    """--learning-rates 0.1 labelled its bar 'learning rates 0.1 to 0.1'."""
+    from gdlab.commands.compare import _label
+
+    assert _label(32, 100, [0.1]).split(maxsplit=1)[1].strip().endswith("learning rate 0.1")
+    assert _label(32, 100, [0.01, 0.1]).endswith("learning rates 0.01 to 0.1")

@@ -715,7 +715,8 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
             r"path must hold numeric CSV values; .*data row 2, column 'b' has 'x'",
         ),
         ("a,b\n1,2\n3\n", {}, r"path must have 2 values on every CSV row; .*data row 2 has 1"),
-        ("a,b\n", {}, r"path must be a CSV file with a header row and data rows; .* has 1 rows"),
+        ("a,b\n", {}, r"path must be a CSV file with a header row and data rows; .* has only a header row\.$"),  # '1 rows'
+        ("", {}, r"path must be a CSV file with a header row and data rows; .* has no rows\.$"),
         ("a\n1\n", {}, r"path must be a CSV file with at least two columns; .* has \['a'\]"),
         # it was 'y must hold finite values; got nan at index 0': neither file, column nor row (counted from 1)
         ("a,b\n1,2\n2, nan\n", {}, r"path must hold finite CSV values; .*data row 2, column 'b' has ' nan'\.$"),
@@ -739,6 +740,7 @@ def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
         "non_numeric",
         "ragged",
         "header_only",
+        "empty",
         "one_column",
         "nan",
         "inf",
@@ -888,5 +890,7 @@ def test_a_split_that_leaves_no_test_sample_warns() -> None:
                                          r"metrics will be NaN \(at least 5 samples give one; test_fraction=0 asks"):
         data = gd.datasets.from_arrays(np.arange(4.0), np.arange(4) % 2)
     assert (data.n_train, data.n_test) == (4, 0)
+    with pytest.warns(UserWarning, match=r"^test_fraction 0.2 of 1 sample rounds down"):  # was '1 samples'
+        gd.datasets.from_arrays(np.arange(1.0), np.arange(1))
     assert gd.datasets.from_arrays(np.arange(5.0), np.arange(5) % 2).n_test == 1  # no warning (warnings are errors)
     assert gd.datasets.from_arrays(np.arange(4.0), np.arange(4) % 2, test_fraction=0).n_test == 0  # asked for

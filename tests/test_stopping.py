@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -350,15 +351,62 @@ def test_parse_builds_the_rules_it_names() -> None:
         ("plateau:x:5", r"does not parse at column 9 \('x:5'\): 'x' is not a number"),
         ("grad<1e-4 |", r"column 12 \(''\): an empty term"),
         ("foo", r"unknown rule 'foo'; rules are grad<TOL, plateau"),
-        ("early:val_loss", r"metric must be one of"),
-        ("time:-1", r"seconds must be a float in \(0, inf\); got -1.0"),
-        ("target:test_loss", r"target takes 2 to 2 arguments; got 1"),
+        ("early:val_loss", r"^stop 'early:val_loss': METRIC in early:METRIC:PATIENCE:MIN_DELTA must be one of"),
+        ("time:-1", r"^stop 'time:-1': SECONDS in time:SECONDS must be a float in \(0, inf\); got -1.0\.$"),
+        ("target:test_loss", r"target takes exactly 2 arguments \(METRIC and VALUE\), e\.g\. target:test_loss:0\.5; got 1\.$"),
+        ("time", r"time takes exactly 1 argument \(SECONDS\), e\.g\. time:60; got 0\.$"),
+        ("plateau:1:2:3", r"plateau takes at most 2 arguments \(TOL and PATIENCE\), e\.g\. plateau:1e-4:5; got 3\.$"),
+        ("early:test_loss:1:0:x", (r"early takes at most 3 arguments \(METRIC, PATIENCE and MIN_DELTA\), e\.g\. "
+                                  r"early:test_loss:10; got 4\.$")),
         ("", "stop must be a rule such as"),
     ],
 )
 def test_parse_errors_say_where(text: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         gd.stop.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("diverged:0.5", "FACTOR in diverged:FACTOR must be a float in [1.0, inf); got 0.5."),
+        ("plateau:-1", "TOL in plateau:TOL:PATIENCE must be a float in [0.0, inf); got -1.0."),
+        ("plateau:1e-4:0", "PATIENCE in plateau:TOL:PATIENCE must be an integer in [1, inf]; got 0."),
+        ("early:test_loss:0", "PATIENCE in early:METRIC:PATIENCE:MIN_DELTA must be an integer in [1, inf]; got 0."),
+        ("early:test_loss:5:-1", "MIN_DELTA in early:METRIC:PATIENCE:MIN_DELTA must be a float in [0.0, inf); got -1.0."),
+        ("target:test_accuracy:1.5", "VALUE in target:METRIC:VALUE must be a float in [0.0, 1.0]; got 1.5."),
+        ("grad<0", "TOL in grad<TOL must be a float in (0, inf); got 0.0."),
+        ("steps:0", "N in steps:N must be an integer in [1, inf]; got 0."),
+        ("epochs:0", "N in epochs:N must be an integer in [1, inf]; got 0."),
+    ],
+)
+def test_a_value_a_rule_refuses_is_named_as_the_syntax_writes_it(text: str, expected: str) -> None:
+    """diverged:0.5 said 'factor must be ...': in the CLI that became --factor, the step schedule's option."""
+    with pytest.raises(ValueError) as caught:
+        gd.stop.parse(text)
+    assert str(caught.value) == f"stop {text!r}: {expected}"
+    with pytest.raises(ValueError) as inside:  # inside a longer rule: which term
+        gd.stop.parse(f"grad<1e-4 | {text}")
+    assert str(inside.value) == f"stop 'grad<1e-4 | {text}', in {text!r}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("combine", "expected"),
+    [
+        (lambda rule: rule | 5, "| combines stopping rules such as gd.stop.plateau(); got 5 (int)."),
+        (lambda rule: 5 | rule, "| combines stopping rules such as gd.stop.plateau(); got 5 (int)."),
+        (lambda rule: rule & "epochs:3", "& combines stopping rules such as gd.stop.plateau(); got 'epochs:3' (str)."),
+        (lambda rule: gd.stop.any_of(rule, None), ("rules must be stopping rules such as gd.stop.plateau(); got None "
+                                                   "(NoneType) as rule 1 of any_of.")),
+        (lambda rule: gd.stop.all_of(), ("rules must be one or more stopping rules such as gd.stop.plateau(); got none "
+                                         "(all_of()).")),
+    ],
+)
+def test_combining_a_rule_with_what_is_not_one_names_what_was_given(combine: Any, expected: str) -> None:
+    """grad_norm(1e-3) | 5 printed the ~380-character repr of both operands as a tuple of StopRules."""
+    with pytest.raises(TypeError) as caught:
+        combine(gd.stop.grad_norm(1e-3))
+    assert str(caught.value) == expected
 
 
 def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rule() -> None:

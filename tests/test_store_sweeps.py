@@ -197,7 +197,8 @@ with gd.store.open({str(path)!r}) as store:
         # a library sweep: gdlab resume refuses it (it said 'gdlab resume ID --db ... goes on with:')
         assert code == 0 and out.endswith(f"gd.store.resume_sweep('{sweep.id}', store, model, data) goes on with:\n" + "".join(
             f"  batch size {g.batch_size}: {g.configs} unfinished configs"
-            f"{f' from epoch {g.from_epoch}' if g.from_epoch else ''}\n" for g in groups))
+            f"{f' from epoch {g.from_epoch}' if g.from_epoch else ' from the start (no checkpoint yet)'}\n"
+            for g in groups))
         seen: list[tuple[int, int]] = []
         calls: list[gd.SweepResult] = []
         engine_sweep = gdlab.store.sweep_resume.sweep

@@ -21,9 +21,12 @@ import typer
 from gdlab.commands.cli_diagnostics import find_lr, noise_scale, sharpness
 from gdlab.commands.cli_errors import failure, given_value, usage_message
 from gdlab.commands.cli_options import (
+    MAX_SEEDS,
+    MAX_STEPS,
     PARALLEL_PANEL,
     RECORD_PANEL,
     SCHEDULE_PANEL,
+    SEED_MAX,
     STOP_PANEL,
     TARGET_COLUMN_HELP,
     activation_option,
@@ -78,11 +81,11 @@ def fit(
     momentum: float = typer.Option(0.0, help="Heavy-ball momentum in [0, 1)."),
     nesterov: bool = typer.Option(False, help="Use Nesterov momentum."),
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="L2 weight decay, >= 0."),
-    epochs: int = typer.Option(30, help="Number of epochs, >= 1."),
-    seed: int = typer.Option(0, help="Seed for initialisation and data order."),
+    epochs: int = typer.Option(30, min=1, help="Number of epochs."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed for initialisation and data order."),
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running.",
                                 callback=word("metrics")),
-    test_every: int = typer.Option(1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (NaN between), >= 1."),
+    test_every: int = typer.Option(1, "--test-every", min=1, help="Measure the test metrics every n-th epoch and at the last (NaN between)."),
     stop: list[str] = typer.Option(  # noqa: B008 -- typer's idiom; B008 spares the other options' immutable types
         [],
         "--stop",
@@ -101,12 +104,15 @@ def fit(
         0,
         "--warmup-steps",
         "--warmup",
+        min=0,
         help="Linear warmup from 0 over this many updates, before the schedule.",
         rich_help_panel=SCHEDULE_PANEL,
     ),
     decay_steps: int | None = typer.Option(
         None,
         "--decay-steps",
+        min=1,
+        max=MAX_STEPS,
         help="exponential, inverse_time, polynomial, cosine: decay length (default: the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
@@ -135,6 +141,8 @@ def fit(
     step_size_steps: int | None = typer.Option(
         None,
         "--step-size-steps",
+        min=1,
+        max=MAX_STEPS,
         help="step: updates between drops (default: a third of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
@@ -149,6 +157,8 @@ def fit(
     scale_steps: int | None = typer.Option(
         None,
         "--scale-steps",
+        min=1,
+        max=MAX_STEPS,
         help="power: lr / (1 + t/scale_steps)^power (default: a tenth of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
@@ -163,6 +173,8 @@ def fit(
     half_cycle_steps: int | None = typer.Option(
         None,
         "--half-cycle-steps",
+        min=1,
+        max=MAX_STEPS,
         help="cyclic: updates from bottom to top (default: an eighth of the run).",
         rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
@@ -177,7 +189,7 @@ def fit(
         rich_help_panel=SCHEDULE_PANEL,
     ),
     track_noise_scale: int = typer.Option(
-        0, "--track-noise-scale", help="Measure the gradient noise scale B_simple every N epochs (0: off).",
+        0, "--track-noise-scale", min=0, help="Measure the gradient noise scale B_simple every N epochs (0: off).",
     ),
     db: str = db_option(),
     record: bool = typer.Option(
@@ -185,11 +197,11 @@ def fit(
         rich_help_panel=RECORD_PANEL,
     ),
     checkpoint_every: int = typer.Option(
-        1, "--checkpoint-every", help="Save a checkpoint every N epochs (and at the end).",
+        1, "--checkpoint-every", min=1, help="Save a checkpoint every N epochs (and at the end).",
         rich_help_panel=RECORD_PANEL,
     ),
     devices: int | None = typer.Option(
-        None, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
+        None, min=1, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
     coordinator: str | None = typer.Option(
@@ -197,11 +209,11 @@ def fit(
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
     num_processes: int | None = typer.Option(
-        None, "--num-processes", help="How many processes train together.", rich_help_panel=PARALLEL_PANEL,
+        None, "--num-processes", min=1, help="How many processes train together.", rich_help_panel=PARALLEL_PANEL,
         show_default=False,
     ),
     process_id: int | None = typer.Option(
-        None, "--process-id", help="This process's index, 0 .. num-processes - 1 (0 records the run).",
+        None, "--process-id", min=0, help="This process's index, 0 .. num-processes - 1 (0 records the run).",
         rich_help_panel=PARALLEL_PANEL, show_default=False,
     ),
     coordinator_timeout: float = typer.Option(
@@ -295,8 +307,8 @@ def compare(
         show_default=False,
     ),
     batch_sizes: str = typer.Option("1,32,128,full", "--batch-sizes", help="Batch sizes: 1 (SGD), k, full."),
-    seeds: int = typer.Option(3, help="Seeds per config (0, 1, ...)."),
-    epochs: int = typer.Option(5, help="The budget: epochs for every variant (the same samples seen)."),
+    seeds: int = typer.Option(3, min=1, max=MAX_SEEDS, help="Seeds per config (0, 1, ...)."),
+    epochs: int = typer.Option(5, min=1, help="The budget: epochs for every variant (the same samples seen)."),
     target: float | None = typer.Option(
         None, help="Target to reach: a test accuracy (default 0.5) or, for regression, a test loss.",
         show_default=False,
@@ -304,8 +316,8 @@ def compare(
     metrics: str = typer.Option("exact", help="Epoch metrics: exact (full data) or running (cheaper).",
                                 callback=word("metrics")),
     test_every: int = typer.Option(
-        1, "--test-every", help="Measure the test metrics every n-th epoch and at the last (the target is "
-        "then checked only there), >= 1."
+        1, "--test-every", min=1, help="Measure the test metrics every n-th epoch and at the last (the target is "
+        "then checked only there)."
     ),
     kernel: str = typer.Option(
         "xla", help="How each step's gradient is computed: xla, or fused (one GPU kernel per config for an MLP "

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from gdlab.commands.cli_options import (
+    MAX_SEEDS,
     RECORD_PANEL,
+    SEED_MAX,
     activation_option,
     dataset_option,
     db_option,
@@ -24,7 +26,7 @@ def sharpness(
     model: str = model_option(),
     hidden: str = hidden_option(),
     activation: str = activation_option(),
-    seed: int = typer.Option(0, help="Seed of the initial params (as in gdlab fit)."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed of the initial params (as in gdlab fit)."),
     batch_size: str | None = typer.Option(
         None, "--batch-size", help="Hessian of one random batch of this size, or 'full' (default: all training data).",
         show_default=False,
@@ -56,14 +58,15 @@ def find_lr(
     model: str = model_option(),
     hidden: str = hidden_option(),
     activation: str = activation_option(),
-    batch_size: str = typer.Option(
-        "32", "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD)."
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="Batch size of the range test and the validation: k, or 'full' (batch GD). "
+        "Default: 32, or 'full' when there are fewer than 32 training samples.", show_default=False,
     ),
-    seeds: int = typer.Option(3, help="Seeds run at once (the spread of each suggestion)."),
+    seeds: int = typer.Option(3, min=1, max=MAX_SEEDS, help="Seeds run at once (the spread of each suggestion)."),
     min_lr: float = typer.Option(1e-5, "--min-lr", help="The range test's first learning rate."),
     max_lr: float = typer.Option(10.0, "--max-lr", help="The range test's last learning rate."),
-    steps: int = typer.Option(200, help="Steps of the range test (>= 20)."),
-    validate_epochs: int = typer.Option(2, "--validate-epochs", help="Epochs of the validation sweep."),
+    steps: int = typer.Option(200, min=20, help="Steps of the range test."),
+    validate_epochs: int = typer.Option(2, "--validate-epochs", min=1, help="Epochs of the validation sweep."),
     momentum: float = typer.Option(0.0, help="Heavy-ball momentum in [0, 1) of the range test and the validation "
                                              "(the rule you will train with: momentum lowers the rate that suits)."),
     plot: str | None = typer.Option(None, help="Save the curves to this .png/.svg file.", show_default=False),
@@ -94,10 +97,16 @@ def noise_scale(
     model: str = model_option(),
     hidden: str = hidden_option(),
     activation: str = activation_option(),
-    seed: int = typer.Option(0, help="Seed of the initial params and of the batches."),
-    small_batch: int = typer.Option(16, "--small-batch", help="The smaller batch size."),
-    big_batch: int = typer.Option(512, "--big-batch", help="The larger batch size."),
-    batches: int = typer.Option(64, help="Batches measured at each size."),
+    seed: int = typer.Option(0, min=0, max=SEED_MAX, help="Seed of the initial params and of the batches."),
+    small_batch: int | None = typer.Option(
+        None, "--small-batch", min=1, help="The smaller batch size. Default: 16, or half of --big-batch when that is under 32.",
+        show_default=False,
+    ),
+    big_batch: int | None = typer.Option(
+        None, "--big-batch", min=2, help="The larger batch size. Default: 512, or all training samples when there are fewer "
+        "or when --small-batch is 512 or more.", show_default=False,
+    ),
+    batches: int = typer.Option(64, min=2, help="Batches measured at each size."),
     learning_rate: float | None = typer.Option(
         None, "--learning-rate", help="A rate tuned at --batch-size: gives the recommended rate.", show_default=False
     ),

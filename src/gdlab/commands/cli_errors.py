@@ -49,6 +49,10 @@ def usage_message(err: typer.TyperException, args: list[str], commands: list[str
     message = " ".join(err.format_message().split())
     param: Any = getattr(err, "param", None)
     opts = getattr(param, "opts", None)
+    if type(err).__name__ == "BadParameter":
+        number = number_message(param, args)
+        if number is not None:
+            return number
     hint = getattr(err, "param_hint", None) or opts
     if getattr(param, "param_type_name", "") == "argument":  # named as the usage line shows it (RUN_ID)
         hint = None
@@ -63,6 +67,44 @@ def usage_message(err: typer.TyperException, args: list[str], commands: list[str
     if "No such command" in message:
         message += f" (commands: {', '.join(_group_commands(err, commands))})"
     return message
+
+
+def number_message(param: Any, args: list[str]) -> str | None:
+    """'--epochs must be an integer in [1, inf]; got '2.5'.' for a number option given what is not one of its
+    type or range (the range the option declares, as the library's checks word it); None for any other option.
+
+    typer's own words ('Input should be a valid integer, unable to parse string as an integer') named no range.
+    """
+    kind, low, high = _number_type(param)
+    names = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+    given = given_value(args, names)
+    if kind is None or given is None:
+        return None
+    typed = [name for arg in args for name in names if arg == name or arg.startswith(f"{name}=")]
+    allowed = "an integer" if kind is int else "a float"
+    if low is not None or high is not None:
+        allowed += f" in [{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+    try:
+        shown = repr(kind(given))
+    except ValueError:
+        shown = repr(given)
+    return f"{typed[-1]} must be {allowed}; got {shown}."
+
+
+def _number_type(param: Any) -> tuple[type | None, Any, Any]:
+    """(int or float, min, max) of an option that takes a number (None, None, None for any other): from
+    click's type (older typer) or typer's own (its runtime annotation and declared min and max)."""
+    click_type = getattr(param, "type", None)
+    if click_type is not None:
+        kind = {"integer": int, "integer range": int, "float": float, "float range": float}.get(
+            getattr(click_type, "name", ""))
+        return kind, getattr(click_type, "min", None), getattr(click_type, "max", None)
+    runtime = getattr(param, "get_runtime_param", None)
+    if runtime is None or getattr(param, "nargs", 1) != 1 or getattr(param, "multiple", False):
+        return None, None, None
+    found = runtime()
+    kind = found.annotation if found.annotation in (int, float) else None
+    return kind, getattr(found.parameter_info, "min", None), getattr(found.parameter_info, "max", None)
 
 
 def _group_commands(err: typer.TyperException, commands: list[str]) -> list[str]:

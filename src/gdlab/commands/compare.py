@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,7 +97,8 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     store: gd.store.Store | None = None
     try:
         with Bars(show_progress, console) as bars:
-            data = bars.step("loading data", lambda: load_data(options.dataset, options.target_column, options.task))
+            data = bars.step("loading data", lambda: load_data(options.dataset, options.target_column, options.task,
+                                                               model=options.model))
             plan = _variants(sizes, rates, data.n_train)
             metric = default_metric(data.task, data.n_test)
             target = _target(target, metric)
@@ -190,13 +192,16 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     from gdlab.report import load
 
     target = output_path("out", out, others={"ID_OR_FILE": path})
-    comparison = load(path)
+    try:
+        comparison = load(path)
+    except ValueError as err:  # the library's path is gdlab report's ID_OR_FILE, as --help shows it
+        raise ValueError(re.sub(r"^path\b", "ID_OR_FILE", str(err))) from None
     try:  # load checked the file's outline; a field the report reads may still be missing or of another type
         summary = summarize(comparison)
         write_html(comparison, target)
         text = conclusion(summary)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
-        raise ValueError(f"path {path!r} is damaged: the report failed on it with {type(err).__name__}: {err}.") \
+        raise ValueError(f"ID_OR_FILE {path!r} is damaged: the report failed on it with {type(err).__name__}: {err}.") \
             from None
     if not as_json:
         print_summary(summary, comparison, text, {"out": target})
@@ -224,20 +229,36 @@ def parse_learning_rates(text: str) -> list[float]:
     try:
         if len(parts) == 3:
             low, high, n = float(parts[0]), float(parts[1]), int(parts[2])
-            if not (0 < low <= high < math.inf and n >= 1) or (n == 1 and low != high) or (n > 1 and low == high):
-                raise ValueError
-            rates = gd.logspace(low, high, n)
         elif len(parts) == 1:
             rates = [float(p) for p in text.split(",")]
         else:
             raise ValueError
     except ValueError:
         raise ValueError(wrong) from None
+    if len(parts) == 3:
+        _check_range(text, low, high, n)
+        rates = gd.logspace(low, high, n)
     for i, rate in enumerate(rates):
         check_positive_float(f"learning_rates[{i}]", rate)
     if len(set(rates)) != len(rates):
         raise ValueError(f"learning_rates must not repeat a value; got {text!r}.")
     return rates
+
+
+def _check_range(text: str, low: float, high: float, n: int) -> None:
+    """lo:hi:n read as numbers: 0 < lo, lo below hi (lo equal to hi for n = 1), hi finite, n >= 1."""
+    form = "learning_rates must be lo:hi:n, n log-spaced rates from lo up to hi"
+    if not (0 < low < math.inf and 0 < high < math.inf):
+        raise ValueError(f"{form}, with lo and hi > 0 and finite; got {text!r}.")
+    if n < 1:
+        raise ValueError(f"{form}, with n >= 1; got {text!r}.")
+    if n == 1 and low != high:
+        raise ValueError(f"{form}: with n = 1 (one rate), lo must equal hi; got {text!r} (or give n >= 2).")
+    if low > high:
+        raise ValueError(f"{form}: the low end lo must be below the high end hi; got {text!r} (lo {low:g} > hi "
+                         f"{high:g}: write {high:g}:{low:g}:{n}).")
+    if n > 1 and low == high:
+        raise ValueError(f"{form}: with n > 1, lo must be below hi (or the rates repeat); got {text!r}.")
 
 
 def parse_batch_sizes(text: str) -> list[int | str]:
@@ -322,7 +343,8 @@ def _model_text(options: CompareOptions, data: gd.Dataset) -> str:
 def _label(size: int, n_train: int, grid: list[float]) -> str:
     from gdlab.report import variant_label
 
-    return f"{variant_label(size, n_train):<22} learning rates {grid[0]:.3g} to {grid[-1]:.3g}"
+    rates = f"learning rate {grid[0]:.3g}" if len(grid) == 1 else f"learning rates {grid[0]:.3g} to {grid[-1]:.3g}"
+    return f"{variant_label(size, n_train):<22} {rates}"
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:

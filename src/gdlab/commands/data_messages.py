@@ -11,7 +11,7 @@ import re
 
 _REWORDED = (
     # the default split of a small file: the commands take no --test-fraction
-    (re.compile(r"^test_fraction (\S+) of (\d+) samples rounds"), r"the test split, \1 of the \2 samples, rounds"),
+    (re.compile(r"^test_fraction (\S+) of (\d+) (samples?) rounds"), r"the test split, \1 of the \2 \3, rounds"),
     (re.compile(r"; test_fraction=0 asks for none\)"), ")"),
     (re.compile(r"\btask=\"regression\""), "--task regression"),
     # no --n-classes: the command's classes are the largest label + 1 (at least 2)

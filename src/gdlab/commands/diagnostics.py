@@ -12,20 +12,26 @@ from rich.table import Table
 import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.compare import output_path
-from gdlab.commands.fit import build_model, load_data, parse_batch_size
+from gdlab.commands.fit import DEFAULT_BATCH_SIZE, build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
 from gdlab.engine.setup import seed_params
 
 PLOT_SUFFIXES = (".png", ".svg")
+SMALL_BATCH, BIG_BATCH = 16, 512
+"""noise-scale's batch sizes when the data has enough training samples (gd.noise_scale's defaults)."""
 
 
 def run_find_lr(
-    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str, batch_size: int | str, seeds: int, min_lr: float, max_lr: float,
+    *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str,
+    batch_size: int | str | None = None, seeds: int, min_lr: float, max_lr: float,
     steps: int, validate_epochs: int, plot: str | None, as_json: bool, db: str | None = None,
     show_progress: bool = False, momentum: float = 0.0, activation: str = "relu",
 ) -> dict[str, Any]:
-    """Run the range test and its validation; print a table, optionally save the plot; record it in db."""
+    """Run the range test and its validation; print a table, optionally save the plot; record it in db.
+
+    batch_size None is gdlab fit's default: 32, or all training samples when fewer.
+    """
     from gdlab.report.conclusion import counted
     from gdlab.report.finder import validation_json
 
@@ -35,6 +41,8 @@ def run_find_lr(
     store = None if db is None else gd.store.open(db)
     try:
         data = load_data(dataset, target, task, model=model)
+        if batch_size is None:
+            batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
         gd.enable_compilation_cache()
         with Bars(show_progress) as bars:
             tasks = {"range test": bars.add(f"range test: {steps} steps x {seeds} seeds", 1),
@@ -126,14 +134,16 @@ def save_finder_plot(result: Any, path: Path, seeds: list[int] | None = None) ->
 
 def run_noise_scale(
     *, dataset: str, target: str | None = None, task: str | None = None, model: str, hidden: str,
-    activation: str = "relu", seed: int, small_batch: int, big_batch: int, batches: int,
+    activation: str = "relu", seed: int, small_batch: int | None = None, big_batch: int | None = None, batches: int,
     learning_rate: float | None, batch_size: int | str | None, as_json: bool, show_progress: bool = False,
 ) -> dict[str, Any]:
-    """B_simple at the model's initial params (seeded), its interval and the recommendations."""
+    """B_simple at the model's initial params (seeded), its interval and the recommendations (small_batch and
+    big_batch None: noise_batches' defaults for the data)."""
     batch_size = parse_batch_size(batch_size)  # 'full': the rate was tuned for batch GD (all samples)
     net = build_model(model, hidden, activation)
     check_int_range("seed", seed, 0, 2**32 - 1)  # before seeding (10**20 was an OverflowError traceback)
     data = load_data(dataset, target, task, model=model)
+    small_batch, big_batch = noise_batches(small_batch, big_batch, data, dataset)
     gd.enable_compilation_cache()
     params = seed_params(net, data, seed)
     with Bars(show_progress) as bars:
@@ -155,3 +165,26 @@ def run_noise_scale(
         table.add_row("measured", f"{r.batches} batches of {r.small_batch} and of {r.big_batch}")
         Console().print(table)
     return summary
+
+
+def noise_batches(small: int | None, big: int | None, data: gd.Dataset, dataset: str) -> tuple[int, int]:
+    """The two batch sizes noise-scale measures at: each as given, else adapted to the n training samples as fit's
+    batch size is: big 512, or n when fewer or when small is 512 or more; small 16, or big // 2 when that is less.
+
+    ValueError when n leaves no pair, or a given size leaves the other none (gd.noise_scale checks the rest).
+    """
+    n = data.n_train
+    if n < 2:
+        raise ValueError(f"dataset {dataset!r} has {n} training sample{'' if n == 1 else 's'}; noise-scale compares "
+                         "gradients at two batch sizes, a smaller and a larger one, so it needs at least 2 (give a "
+                         "data set with more rows).")
+    if big is None:
+        big = min(BIG_BATCH, n) if small is None or small < min(BIG_BATCH, n) else n
+        if small is not None and small == n:  # larger than n is small_batch's own error (gd.noise_scale)
+            raise ValueError(f"small_batch must be less than the {n} training samples, so that big_batch (by default "
+                             f"all of them) can be larger; got {small}.")
+    elif small is None:
+        check_int_range("big_batch", big, 2, n)  # the default small batch is below any of these
+    if small is None:
+        small = max(1, min(SMALL_BATCH, big // 2))
+    return small, big

@@ -24,6 +24,8 @@ from gdlab.core.dataset import TASKS
 from gdlab.core.run_schedules import ScheduleOptions, build_schedule
 from gdlab.engine.data_parallel import check_devices
 from gdlab.engine.epoch import METRICS
+from gdlab.engine.fit import Recorded, check_rules
+from gdlab.engine.setup import MODEL_TASKS
 from gdlab.store.hints import resume_run
 from gdlab.store.member_checkpoints import checkpoint_epochs
 from gdlab.store.model_text import recorded_model_text
@@ -157,6 +159,7 @@ def _train(
         data = load_data(record.dataset_file or options.dataset, options.target, options.task, model=options.model)
     if jax.process_count() > 1:
         data = gd.distributed.shard(data)
+    check_stop_reads(options.stop, Recorded.of(options.metrics, model, data), options.test_every)
     if batch_size is None:
         batch_size = min(DEFAULT_BATCH_SIZE, data.n_train)
     steps = batch_plan(data.n_train, resolve_batch_size(batch_size, data.n_train)).steps
@@ -258,6 +261,16 @@ def parse_stop(texts: tuple[str, ...]) -> gd.stop.StopRule | None:
     return rules[0] if len(rules) == 1 else gd.stop.any_of(*rules)
 
 
+def check_stop_reads(texts: tuple[str, ...], recorded: Recorded, test_every: int) -> None:
+    """Each --stop rule against the metrics the run records, named as typed: the engine's check names a rule by
+    its factory ('stop rule target reads test_accuracy ...'), which the user never typed."""
+    for text in texts:
+        try:
+            check_rules(gd.stop.parse(text), None, recorded, test_every)
+        except ValueError as err:
+            raise ValueError(re.sub(r"^stop rule \w+ ", f"stop {text!r} ", str(err))) from None
+
+
 def load_data(name: str, target: str | None, task: str | None = None, *, model: str | None = None) -> gd.Dataset:
     """A named data set, or a .csv/.npz file when the name ends in one of those suffixes.
 
@@ -268,6 +281,11 @@ def load_data(name: str, target: str | None, task: str | None = None, *, model: 
     if model == "linear" and task is None and is_file(name) and data.task == "classification":
         raise ValueError(f"model must be 'logistic' or 'mlp' for {name!r}, whose whole-number targets are read as "
                          f"class labels; got {model!r} (pass --task regression if they are quantities).")
+    made_for = MODEL_TASKS.get(model or "")
+    if made_for is not None and made_for != data.task:  # the engine's check_task names no option
+        fits = "'linear' or 'mlp'" if data.task == "regression" else "'logistic' or 'mlp'"
+        read_as = f"task {task!r}" if task is not None else f"{name!r}, a {data.task} data set"
+        raise ValueError(f"model must be {fits} for {read_as}; got {model!r}, which is for {made_for}.")
     return data
 
 

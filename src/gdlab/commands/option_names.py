@@ -35,7 +35,7 @@ def as_options(message: str, params: Sequence[Any], args: Sequence[str]) -> str:
     params are the command's click parameters (name, opts, secondary_opts, param_type_name, metavar);
     an argument is named as the usage line shows it (its metavar, else its name in capitals). A
     snake_case name is renamed wherever it stands outside quotes; a plain word (epochs, schedule) only
-    as a name: before =, must, needs, applies, cannot or a quoted value, or after 'than'. A name two options
+    as a name: before =, must, needs, applies, cannot or a quoted value, or after 'than', 'at most' or 'at least'. A name two options
     could mean is renamed only when just one of them was typed.
     """
     table = _options(params)
@@ -73,7 +73,7 @@ def _options(params: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def _stands_as_name(text: str, match: re.Match[str]) -> bool:
-    return bool(_AS_NAME.match(text, match.end())) or text[:match.start()].endswith("than ")
+    return bool(_AS_NAME.match(text, match.end())) or text[:match.start()].endswith(("than ", "at most ", "at least "))
 
 
 def _typed(param: Any, args: Sequence[str]) -> str | None:

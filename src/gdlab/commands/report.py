@@ -111,7 +111,7 @@ def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str
     members = store.members(sweep.id)
     left = [run for run in members if run.status not in FINISHED]
     if left:
-        raise ValueError(f"sweep {sweep.id} has {len(left)} unfinished configs of {len(members)} "
+        raise ValueError(f"sweep {sweep.id} has {len(left)} unfinished config{'' if len(left) == 1 else 's'} of {len(members)} "
                          f"({left[0].status}); {hints.gdlab(f'resume {sweep.id}', store.path)} finishes it, then report it.")
     result, initial = store.sweep_result(sweep.id)
     stored_initial = sweep.results.get("initial_train_loss")

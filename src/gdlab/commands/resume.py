@@ -52,10 +52,14 @@ def _sweep_hint(sweep: gd.store.Sweep | None, db: str) -> str:
     return f"; {hints.resume_sweep(sweep.id, sweep.kind, db)} goes on with it"
 
 
-def group_text(group: gd.store.UnfinishedGroup) -> str:
-    """'batch size 32, cosine: 4 unfinished configs from epoch 2' (no schedule when constant; no epoch when 0)."""
+def group_text(group: gd.store.UnfinishedGroup, *, why: bool = True) -> str:
+    """'batch size 32, cosine: 4 unfinished configs from epoch 2' (no schedule when constant); configs with no
+    checkpoint yet (interrupted before their first save) restart: '... from the start (no checkpoint yet)', the
+    parenthesis left out where why is False (a progress bar's label, whose count starts at 0)."""
     schedule = "" if group.schedule == "constant" else f", {group.schedule}"
-    start = f" from epoch {group.from_epoch}" if group.from_epoch else ""
+    start = f" from epoch {group.from_epoch}" if group.from_epoch else " from the start"
+    if why and not group.from_epoch:
+        start += " (no checkpoint yet)"
     return (f"batch size {group.batch_size}{schedule}: {group.configs} unfinished "
             f"config{'' if group.configs == 1 else 's'}{start}")
 
@@ -97,7 +101,7 @@ def _resume_sweep(
     groups = gd.store.unfinished_groups(sweep.id, store)
     epochs = int(options.epochs)
     with Bars(show_progress) as bars:
-        tasks = [bars.add(group_text(group), epochs, "waiting") for group in groups]
+        tasks = [bars.add(group_text(group, why=False), epochs, "waiting") for group in groups]
         for task, group in zip(tasks, groups, strict=True):
             bars.bar.update(task, completed=group.from_epoch)
         moves = [bars.epochs(task) for task in tasks]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from gdlab.core import stopping
 from gdlab.core.stopping import StopRule
@@ -41,16 +41,29 @@ def _split(text: str, sep: str, offset: int) -> list[tuple[str, int]]:
     return parts
 
 
-_RULES: dict[str, tuple[Callable[..., StopRule], tuple[Callable[[str], Any], ...], int]] = {
-    "plateau": (stopping.plateau, (float, int), 0),
-    "early": (stopping.early_stopping, (str, int, float), 0),
-    "target": (stopping.target, (str, float), 2),
-    "time": (stopping.time_budget, (float,), 1),
-    "steps": (stopping.max_steps, (int,), 1),
-    "epochs": (stopping.max_epochs, (int,), 1),
-    "diverged": (stopping.diverged, (float,), 0),
+class _Rule(NamedTuple):
+    """A term of the syntax: its factory, and per argument (NAME as the syntax writes it, its parser, the
+    factory's name for it in its messages); how many are required; an example."""
+
+    factory: Callable[..., StopRule]
+    args: tuple[tuple[str, Callable[[str], Any], str], ...]
+    required: int
+    example: str
+
+
+_RULES = {
+    "plateau": _Rule(stopping.plateau, (("TOL", float, "tol"), ("PATIENCE", int, "patience")), 0, "plateau:1e-4:5"),
+    "early": _Rule(stopping.early_stopping, (("METRIC", str, "metric"), ("PATIENCE", int, "patience"),
+                                             ("MIN_DELTA", float, "min_delta")), 0, "early:test_loss:10"),
+    "target": _Rule(stopping.target, (("METRIC", str, "metric"), ("VALUE", float, "value")), 2, "target:test_loss:0.5"),
+    "time": _Rule(stopping.time_budget, (("SECONDS", float, "seconds"),), 1, "time:60"),
+    "steps": _Rule(stopping.max_steps, (("N", int, "max_steps"),), 1, "steps:500"),
+    "epochs": _Rule(stopping.max_epochs, (("N", int, "max_epochs"),), 1, "epochs:20"),
+    "diverged": _Rule(stopping.diverged, (("FACTOR", float, "factor"),), 0, "diverged:100"),
 }
-"""name -> (factory, argument parsers in order, how many arguments are required)."""
+"""name -> its rule, for the terms written name[:ARG[:ARG...]]."""
+_GRAD = _Rule(stopping.grad_norm, (("TOL", float, "tol"),), 1, "grad<1e-4")
+"""grad<TOL."""
 
 
 def _term(term: str, text: str, start: int) -> StopRule:
@@ -63,35 +76,52 @@ def _term(term: str, text: str, start: int) -> StopRule:
 
     if not body:
         return _raise(fail("an empty term; write a rule between the operators"))
+    where = f"stop {text!r}: " if body == text.strip() else f"stop {text!r}, in {body!r}: "
     match = re.fullmatch(r"grad\s*<\s*(\S+)", body)
     if match:
-        return _build(stopping.grad_norm, [match.group(1)], [match.start(1)], (float,), fail)
+        return _build(_GRAD, "grad<TOL", [match.group(1)], [match.start(1)], fail, where)
     name, *args = body.split(":")
     if name not in _RULES:
         known = ", ".join(["grad<TOL", *_RULES])
         return _raise(fail(f"unknown rule {name!r}; rules are {known}"))
-    factory, parsers, required = _RULES[name]
-    if not required <= len(args) <= len(parsers):
-        return _raise(fail(f"{name} takes {required} to {len(parsers)} arguments; got {len(args)}"))
+    rule = _RULES[name]
+    if not rule.required <= len(args) <= len(rule.args):
+        return _raise(fail(f"{name} takes {_arity(rule)}, e.g. {rule.example}; got {len(args)}"))
     starts = [len(name) + 1 + sum(len(a) + 1 for a in args[:i]) for i in range(len(args))]
-    return _build(factory, args, starts, parsers, fail)
+    return _build(rule, ":".join([name, *(arg for arg, _, _ in rule.args)]), args, starts, fail, where)
+
+
+def _arity(rule: _Rule) -> str:
+    """'exactly 2 arguments (METRIC and VALUE)', 'at most 2 arguments (TOL and PATIENCE)', '1 to 2 ...'."""
+    names = [arg for arg, _, _ in rule.args]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    most = len(names)
+    count = (f"exactly {most}" if rule.required == most else f"at most {most}" if rule.required == 0 else
+             f"{rule.required} to {most}")
+    return f"{count} argument{'' if most == 1 else 's'} ({listed})"
 
 
 def _build(
-    factory: Callable[..., StopRule], args: list[str], starts: list[int],
-    parsers: tuple[Callable[[str], Any], ...], fail: Callable[..., ValueError],
+    rule: _Rule, form: str, args: list[str], starts: list[int], fail: Callable[..., ValueError], where: str
 ) -> StopRule:
+    """The rule from its arguments as typed; a value the factory refuses is named as the syntax names it
+    (FACTOR in diverged:FACTOR), not by the factory's parameter: the CLI's --factor is another option."""
     values = []
-    for raw, at, parser in zip(args, starts, parsers):
+    for raw, at, (_, parser, _) in zip(args, starts, rule.args):
         try:
             values.append(parser(raw))
         except ValueError:
             kind = {float: "a number", int: "an integer", str: "a name"}[parser]  # type: ignore[index]
             raise fail(f"{raw!r} is not {kind}", at) from None
     try:
-        return factory(*values)
+        return rule.factory(*values)
     except (TypeError, ValueError) as err:
-        raise fail(str(err).rstrip(".")) from None
+        message = str(err)
+        for arg, _, library in rule.args:
+            if message.startswith(f"{library} "):
+                message = f"{arg} in {form} {message.removeprefix(library).lstrip()}"
+                break
+        raise ValueError(f"{where}{message}") from None
 
 
 def _raise(err: ValueError) -> StopRule:

@@ -69,14 +69,33 @@ class StopRule(NamedTuple):
     """The (name, value) arguments the rule was made with (a recorded run keeps them: ``describe``)."""
 
     def __or__(self, other: StopRule) -> StopRule:
-        return any_of(self, other)
+        return any_of(self, _operand("|", other))
 
     def __and__(self, other: StopRule) -> StopRule:
-        return all_of(self, other)
+        return all_of(self, _operand("&", other))
+
+    def __ror__(self, other: Any) -> StopRule:
+        return any_of(_operand("|", other), self)
+
+    def __rand__(self, other: Any) -> StopRule:
+        return all_of(_operand("&", other), self)
 
     def fired(self, state: Any) -> bool:
         """Whether the rule has fired (host side)."""
         return bool(np.asarray(fired_flags(state)))
+
+
+def _operand(operator: str, other: Any) -> StopRule:
+    """other, if a rule can be combined with it by operator (| or &)."""
+    if not isinstance(other, StopRule):
+        raise TypeError(f"{operator} combines stopping rules such as gd.stop.plateau(); got {_shown(other)}.")
+    return other
+
+
+def _shown(value: Any) -> str:
+    """value and its type for a message, its repr cut short: '5 (int)'."""
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
 
 
 class Fired(NamedTuple):
@@ -296,8 +315,12 @@ def all_of(*rules: StopRule) -> StopRule:
 
 
 def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
-    if not rules or not all(isinstance(r, StopRule) for r in rules):
-        raise TypeError(f"rules must be stopping rules such as gd.stop.plateau(); got {rules!r}.")
+    if not rules:
+        raise TypeError(f"rules must be one or more stopping rules such as gd.stop.plateau(); got none ({kind}_of()).")
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, StopRule):
+            raise TypeError(f"rules must be stopping rules such as gd.stop.plateau(); got {_shown(rule)} as rule {i} "
+                            f"of {kind}_of.")
     flat: list[StopRule] = []
     for rule in rules:  # (a | b) | c is a | b | c
         flat.extend(rule.children if rule.name == kind else [rule])

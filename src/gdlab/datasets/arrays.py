@@ -34,7 +34,8 @@ def from_arrays(
     order = np.random.default_rng(seed).permutation(len(x_arr))
     n_test = int(len(x_arr) * test_fraction)
     if test_fraction > 0 and n_test == 0:
-        warnings.warn(f"test_fraction {test_fraction:g} of {len(x_arr)} samples rounds down to no test sample: the "
+        samples = f"{len(x_arr)} sample{'' if len(x_arr) == 1 else 's'}"
+        warnings.warn(f"test_fraction {test_fraction:g} of {samples} rounds down to no test sample: the "
                       f"test metrics will be NaN (at least {math.ceil(1 / test_fraction)} samples give one; "
                       "test_fraction=0 asks for none).", UserWarning, stacklevel=2)
     return split_arrays(x_arr, y_arr, order[n_test:], order[:n_test], task, n_classes, name)

@@ -123,7 +123,8 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, s
                          f"line of {str(path)!r} looks like data ({shown!r}: every field is a number): add a "
                          "header row naming the columns.")
     if len(rows) < 2:
-        raise ValueError(f"path must be a CSV file with a header row and data rows; {str(path)!r} has {len(rows)} rows.")
+        has = "only a header row" if rows else "no rows"
+        raise ValueError(f"path must be a CSV file with a header row and data rows; {str(path)!r} has {has}.")
     header = [h.strip() for h in rows[0]]
     if len(header) < 2:
         raise ValueError(f"path must be a CSV file with at least two columns; {str(path)!r} has {header}.")
