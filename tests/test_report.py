@@ -751,6 +751,33 @@ def test_a_small_nonzero_spread_over_seeds_is_not_written_as_zero() -> None:
     assert spread("final_test_loss", 0.0005) == "0.0005"
 
 
+def _spread_by(toy: Comparison, half: dict[int, float]) -> Comparison:
+    """toy with each batch size's two seeds moved apart by ± half[size] in test accuracy (std half[size])."""
+    rows = [{**r, "final_test_accuracy": r["final_test_accuracy"] + (1 if r["seed"] else -1) * half[r["batch_size"]]}
+            for r in toy.rows]
+    return Comparison(toy.settings, toy.variants, rows, toy.histories)
+
+
+def test_spreads_shown_together_have_one_precision_and_compare_as_read() -> None:
+    """A float32 std of 0.0999% printed '0.100%' beside 0.15% printed '0.1%', and the conclusion read 'SGD was the
+    noisier: ... ± 0.1% against ± 0.100%'."""
+    toy = _synthetic({1: [0.3, 0.637], 32: [0.2, 0.642]}, {1: 1.0, 32: 0.1}, epochs=2)
+    spread_apart = _spread_by(toy, {1: 0.0015, 32: 0.000999})
+    summary = summarize(spread_apart)
+    assert [row[4] for row in table.cells(summary)] == ["63.7% ± 0.15%", "64.2% ± 0.10%"]
+    text = conclusion(summary)
+    assert "varied over seeds by ± 0.15% against ± 0.10% for mini-batch 32" in text, text
+    assert "64.2% ± 0.10% (mean ± std over 2 seeds)" in text
+    page = render(spread_apart)
+    assert "63.7% ± 0.15%" in page and "64.2% ± 0.10%" in page
+    spread = importlib.import_module("gdlab.report.conclusion").spread_text
+    assert [spread("final_test_accuracy", v) for v in (0.000999, 0.0015, 0.123, 0.9996, 0.0)] == [
+        "0.10%", "0.15%", "12%", "100%", "0.0%"]
+    # equal as printed: no "noisier" claim from the spreads (1.001e-3 > 9.99e-4, both '0.10%')
+    even = conclusion(summarize(_spread_by(toy, {1: 0.001001, 32: 0.000999})))
+    assert "varied over seeds" not in even, even
+
+
 def test_the_notes_name_the_compared_variants_updates_and_the_seconds_the_page_shows() -> None:
     """'an SGD epoch makes 100 updates' with no SGD compared, and 'Seconds are compute time per config' for a
     regression without a target, which has no seconds column."""

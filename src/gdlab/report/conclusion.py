@@ -21,11 +21,13 @@ def metric_text(metric: str, value: float) -> str:
 
 
 def spread_text(metric: str, std: float) -> str:
-    """A std over seeds as metric_text writes it, with the digits to show a nonzero one: an accuracy's 0.0005 as
-    '0.050%', not '0.0%' (two significant digits below 0.1%)."""
-    if "accuracy" not in metric or not 0 < std * 100 < 0.1:
+    """A std over seeds as metric_text writes it, but an accuracy's always with two significant digits, so that
+    spreads shown together compare as read: 0.000999 as '0.10%' beside 0.0015 as '0.15%', 0.0005 as '0.050%',
+    0.123 as '12%' (zero stays '0.0%')."""
+    if "accuracy" not in metric or not (math.isfinite(std) and std > 0):
         return metric_text(metric, std)
-    return f"{std * 100:.{1 - math.floor(math.log10(std * 100))}f}%"
+    rounded = float(f"{std * 100:.2g}")  # 0.0999 -> 0.1: the digits follow the rounded value's decade
+    return f"{rounded:.{max(0, 1 - math.floor(math.log10(rounded)))}f}%"
 
 
 def target_text(metric: str, value: float) -> str:
@@ -173,7 +175,7 @@ def _noise(s: Summary) -> str:
     if small.rises > large.rises:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
-    if small.std > large.std:
+    if small.std > large.std and spread_text(s.metric, small.std) != spread_text(s.metric, large.std):
         noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {spread_text(s.metric, small.std)} "
                       f"against ± {spread_text(s.metric, large.std)} for {large.label}")
     if noisier:
