@@ -464,6 +464,41 @@ def test_runs_list_shows_a_library_runs_schedule_as_it_shows_a_cli_runs(capsys) 
         assert re.search(r" 0\.05 +cosine after 3 warmup steps ", lines[run_id]), lines[run_id]
 
 
+def test_runs_differing_only_in_momentum_nesterov_or_weight_decay_are_told_apart(capsys) -> None:
+    """The fit summary's variant said only 'momentum 0.5', and runs list (table and --json) had none of them, so
+    runs that differ only there looked the same; a record without them is listed with none (null, '-')."""
+    code, out, _ = _run(capsys, *FIT, "--epochs", "1", "--momentum", "0.5", "--nesterov", "--weight-decay", "0.01")
+    assert code == 0 and "momentum 0.5 (nesterov), weight_decay 0.01" in " ".join(out.replace("│", " ").split())
+    plain = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    with gd.store.open("gdlab.db") as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1, momentum=0.9, weight_decay=0.001),
+               record=store, epochs=1, batch_size=100)  # its rule's float32 numbers: 0.9, not 0.8999999761581421
+        library = store.last_run_id
+        gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.1], momentum=[0.3, 0.5],
+                 nesterov=True, weight_decay=0.02, batch_size=[100], epochs=1, record=store)
+        sweep_id = store.last_sweep_id
+    with sqlite3.connect("gdlab.db") as conn:  # a record from before any of them was kept
+        conn.execute("UPDATE runs SET config = json_remove(config, '$.cli.momentum', '$.cli.nesterov', "
+                     "'$.cli.weight_decay', '$.rule.momentum', '$.rule.nesterov', '$.rule.weight_decay') "
+                     "WHERE id = ?", (plain,))
+    [library_run, old, nesterov_run] = _json(capsys, "runs", "list")  # newest first
+    options = [(r["momentum"], r["nesterov"], r["weight_decay"]) for r in (nesterov_run, library_run, old)]
+    assert options == [(0.5, True, 0.01), (0.9, False, 0.001), (None, None, None)]
+    assert old["run_id"] == plain and library_run["run_id"] == library
+    code, out, _ = _run(capsys, "runs", "list")
+    header, *lines = out.splitlines()
+    assert header.split()[8:11] == ["learning_rate", "momentum", "weight_decay"]
+    assert [line.split()[9:13] for line in lines[:3]] == [  # created_at is two words
+        ["0.1", "0.9", "0.001", "constant"], ["0.1", "-", "-", "constant"], ["0.1", "0.5", "nesterov", "0.01"]]
+    members = _json(capsys, "runs", "show", sweep_id)["members"]
+    assert [(m["momentum"], m["nesterov"], m["weight_decay"]) for m in members] == [(0.3, True, 0.02),
+                                                                                    (0.5, True, 0.02)]
+    code, out, _ = _run(capsys, "runs", "show", sweep_id)
+    table = out[out.index("members (2):"):].splitlines()
+    assert table[1].split()[5:7] == ["momentum", "weight_decay"]
+    assert [line.split()[5:8] for line in table[2:4]] == [["0.3", "nesterov", "0.02"], ["0.5", "nesterov", "0.02"]]
+
+
 def _interrupt(checkpoint: gd.Checkpoint) -> None:
     raise KeyboardInterrupt
 

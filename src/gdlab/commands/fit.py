@@ -393,7 +393,8 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
         "variant",
         f"batch_size {config['batch_size']} ({_updates(config['steps_per_epoch'])} per epoch), "
         f"learning_rate {options.learning_rate:g} ({_schedule_text(options.schedule)}), "
-        f"momentum {options.momentum:g}",
+        f"momentum {options.momentum:g}" + (" (nesterov)" if options.nesterov else "")
+        + (f", weight_decay {options.weight_decay:g}" if options.weight_decay else ""),
     )
     table.add_row("epochs", f"{result.epochs_run} ({_updates(result.steps_run)})")
     if config.get("devices", 1) > 1:

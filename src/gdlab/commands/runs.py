@@ -25,6 +25,7 @@ from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
 from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.rule_options import is_default, momentum_text, rule_options
 from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
@@ -44,7 +45,7 @@ def run_list(
         n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
-                   "learning_rate", "schedule", *[f"final_{name}" for name in SHOWN]]
+                   "learning_rate", *_rule_columns(rows), "schedule", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
         _write(aligned([c.removeprefix("final_") for c in columns], [[_cell(row, c) for c in columns] for row in rows])
                or ["(no runs)"])
@@ -195,8 +196,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
     """A sweep: its status, reason, configuration and one line per member."""
     members = store.members(sweep.id)
     finals = store.member_last_metrics(sweep.id)
-    rows = [{**brief(run, final_metrics(store, run, finals[run.id])), "seed": run.seed,
-             "momentum": run.config.get("momentum")} for run in members]
+    rows = [{**brief(run, final_metrics(store, run, finals[run.id])), "seed": run.seed} for run in members]
     shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}
     if sweep.status in ("interrupted", "failed"):  # what gdlab resume would train, and from which epoch
         shown["unfinished"] = [group._asdict() for group in gd.store.unfinished_groups(sweep.id, store)]
@@ -205,7 +205,8 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
         config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
-        columns = ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum", "seed", "epochs",
+        columns = ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum",
+                   *[c for c in _rule_columns(rows) if c != "momentum"], "seed", "epochs",
                    *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)]
         lines += [f"members ({len(rows)}):"]
@@ -346,6 +347,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
+        **rule_options(run.config),
         "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
     }
@@ -404,6 +406,13 @@ def text_chart(values: np.ndarray, width: int = 60, height: int = 8) -> list[str
     return lines
 
 
+def _rule_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """momentum (with nesterov) and weight_decay, where a listed run has one that is not the default (0, off)."""
+    if all(is_default(row) for row in rows):
+        return []
+    return ["momentum", "weight_decay"] if any(row.get("weight_decay") for row in rows) else ["momentum"]
+
+
 def aligned(header: list[str], rows: list[list[str]]) -> list[str]:
     """A plain text table: columns padded to their widest cell, two spaces apart (never cut short)."""
     if not rows:
@@ -430,6 +439,8 @@ def _cell(row: dict[str, Any], column: str) -> str:
         return f"{row['epochs_run']}/{row['epochs']}"
     if column == "model":
         return model_text(row.get("model"), row.get("hidden"), row.get("activation"))
+    if column == "momentum":
+        return momentum_text(row.get("momentum"), row.get("nesterov"))
     return _text(row.get(column))
 
 
