@@ -354,6 +354,29 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     assert len(marks) == len(RULES) == len({c for c, _ in styles}) == len({s for _, s in styles})  # dots read alike
 
 
+def test_the_finder_page_plot_and_runs_show_offer_no_rate_from_a_minority_of_seeds() -> None:
+    """minimum/10 from 1 of 3 seeds (per seed [nan, 1.17, nan]) was the page's suggestion, a line on the plot and
+    runs show's 'minimum/10: 1.17 (1.17 to 1.17)', beside a note that the rule offers no rate."""
+    from gdlab.commands.runs import _finder_lines
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure, render_finder
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (3, 1))
+    suggestions = {"steepest": Suggestion(0.07, (0.05, 0.07, 0.1)), "minimum/10": Suggestion(1.17, (math.nan, 1.17,
+                                                                                                       math.nan))}
+    result = LRFinderResult(0.1, (0.1, 0.1), suggestions, rates, losses, losses,
+                            [{"learning_rate": 0.1, "mean": 1.0, "std": 0.01, "diverged": False}])
+    page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
+    assert "<td>minimum/10</td><td>—</td><td>1.17 (1 of 3 seeds)</td>" in page.replace("\n", ""), page
+    assert "minimum/10 offered no rate for 2 of 3 seeds" in page and "so it suggests none (—)." in page
+    labels = [line.get_label() for line in finder_figure(result).axes[0].get_lines()]
+    assert any(label.startswith("steepest") for label in labels)
+    assert not any(label.startswith("minimum/10") for label in labels), labels
+    lines = _finder_lines(result)
+    assert "  minimum/10: —; spread 1.17 (1 of 3 seeds)" in lines and "  steepest: 0.07; spread 0.05 to 0.1" in lines
+
+
 def test_the_finder_legend_covers_no_curve_and_no_suggestion() -> None:
     """Curves that start high on the left (a noisy regression's) lay under the legend placed upper left."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

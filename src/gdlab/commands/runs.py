@@ -180,13 +180,21 @@ def finder_summary(finder: Any) -> dict[str, Any]:
 
 
 def _finder_lines(finder: Any) -> list[str]:
+    from gdlab.report.finder import (
+        VALIDATION_HEADERS,
+        seeds_spread_text,
+        suggestion_notes,
+        suggestion_text,
+        validation_cells,
+        validation_notes,
+    )
+
     low, high = finder.interval
     lines = [f"suggestion: learning_rate {finder.suggestion:.4g} (validated; interval {low:.4g} to {high:.4g})",
              "suggestions by rule (geometric mean over seeds; spread):"]
     for rule, s in finder.suggestions.items():
-        lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
-    from gdlab.report.finder import VALIDATION_HEADERS, validation_cells, validation_notes
-
+        lines.append(f"  {rule}: {suggestion_text(s, _text)}; spread {seeds_spread_text(s, _text, ' to ')}")
+    lines += [f"  {note}" for note in suggestion_notes(finder)]
     lines.append("validation (mean and std over seeds of the train loss in the last epoch):")
     cells = validation_cells(finder)
     return lines + ["  " + line for line in [*aligned(VALIDATION_HEADERS, cells), *validation_notes(cells)]]
