@@ -449,17 +449,34 @@ def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_on
     toy = _diverging({0.01: 1.0, 0.1: math.inf, 1.0: 1.0})  # 0.1 diverged, 1.0 trained
     text = conclusion(summarize(toy))
     assert ("The learning rate first became too high at 0.1 for batch GD, the smallest rate at which most seeds "
-            "diverged (a non-finite loss) or collapsed") in text
+            "diverged (a non-finite train loss, or one above the divergence rule's factor, 100 by default, times the "
+            "loss before training) or collapsed") in text  # a library sweep's: its rule's factor is not known
     assert "from there" not in text
     kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
     one = Comparison({**toy.settings, "seeds": [0]}, [{**toy.variants[0], "configs": 3}],
                      [toy.rows[k] for k in kept], [toy.histories[k] for k in kept])
     single = conclusion(summarize(one))
-    assert "the smallest rate at which the seed diverged (a non-finite loss) or collapsed" in single
+    assert "the smallest rate at which the seed diverged (a non-finite train loss, or one above" in single
     assert "most seeds" not in single
     titles = [plots.heatmap_figure(c, summarize(c)).axes[0].get_title() for c in (toy, one)]
     assert titles == [f"Final test loss ({seeds}); ×: {who} diverged or collapsed; box: the best rate"
                       for seeds, who in (("mean over seeds", "most seeds"), ("one seed", "the seed"))]
+
+
+def test_diverged_is_defined_as_the_divergence_rule_counts_it_not_only_as_a_non_finite_loss() -> None:
+    """SGD at 0.1 on linreg ended at a finite 3.5e22, caught by gd.stop.diverged(factor=100), while the conclusion
+    and the page defined diverged as '(a non-finite loss)'."""
+    toy = _diverging({0.01: 1.0, 0.1: 3.5e22})
+    assert {r["status"] for r in toy.rows if r["learning_rate"] == 0.1} == {"diverged"}
+    compared = Comparison({**toy.settings, "diverged_factor": 100.0}, toy.variants, toy.rows, toy.histories)
+    text = conclusion(summarize(compared))
+    assert ("most seeds diverged (a non-finite train loss, or one above 100 x the loss before training) or "
+            "collapsed") in text, text
+    assert "non-finite loss)" not in text
+    page = render(compared)
+    assert ("Diverged: a non-finite train loss, or one above 100 x the loss before training (gd.stop.diverged, "
+            "which stops the run).") in page.replace("&#x27;", "'")
+    assert "Diverged: the loss became non-finite" not in page
 
 
 def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:

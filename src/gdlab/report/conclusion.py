@@ -30,6 +30,13 @@ def spread_text(metric: str, std: float) -> str:
     return f"{rounded:.{max(0, 1 - math.floor(math.log10(rounded)))}f}%"
 
 
+def diverged_text(factor: float | None) -> str:
+    """What diverged means: the train loss became non-finite, or the divergence rule caught it above factor times
+    its loss before training (factor None: not known, a library sweep's rule may set another than 100)."""
+    times = f"{factor:g} x" if factor is not None else "the divergence rule's factor, 100 by default, times"
+    return f"a non-finite train loss, or one above {times} the loss before training"
+
+
 def target_text(metric: str, value: float) -> str:
     """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
@@ -125,8 +132,8 @@ def _too_high(s: Summary) -> str:
         return f"No learning rate in the grid was too high: {which} collapsed."
     where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
-    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged (a "
-            f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
+    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged ("
+            f"{diverged_text(s.diverged_factor)}) or collapsed (a final train loss at or above the loss before training); in all, "
             f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
