@@ -79,9 +79,9 @@ def test_fit_json_equals_the_library_run(capsys: pytest.CaptureFixture[str]) -> 
         seed=0,
     )
     assert (summary["status"], summary["epochs_run"], summary["steps_run"]) == ("max_epochs", 3, 3)
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
-    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
-    assert summary["final_grad_norm"] == float(result.history["grad_norm"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])  # float32 text
+    assert np.float32(summary["final_test_loss"]) == np.float32(result.history["test_loss"][-1])
+    assert np.float32(summary["final_grad_norm"]) == np.float32(result.history["grad_norm"][-1])
     assert (
         0.5 < summary["final_train_loss"] < 10
     )  # three steps of 0.1 from the init: far from the noise
@@ -147,7 +147,7 @@ def test_fit_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
         metrics="running",
     )
     assert summary["steps_run"] == 16 and summary["config"]["steps_per_epoch"] == 8
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])
     assert "final_grad_norm" not in summary  # running metrics have no gradient norm
     assert (summary["config"]["seed"], summary["config"]["momentum"]) == (3, 0.5)
 
@@ -157,7 +157,7 @@ def test_fit_test_every_reaches_the_run(capsys: pytest.CaptureFixture[str]) -> N
     result = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.05), batch_size=32, epochs=3,
                     test_every=2)
     assert summary["config"]["test_every"] == 2
-    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
+    assert np.float32(summary["final_test_loss"]) == np.float32(result.history["test_loss"][-1])
     assert np.isnan(result.history["test_loss"][0]) and np.isfinite(result.history["test_loss"][1])
 
 
@@ -183,7 +183,7 @@ def test_fit_on_a_csv_file_with_a_target_column(
     )
     data = gd.datasets.from_file(path, target="y")
     result = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=2)
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])
     assert (summary["config"]["dataset"], summary["config"]["batch_size"]) == (str(path), 48)  # it was "houses"
     assert summary["config"]["loss"] == "mse" and summary["steps_run"] == 2
     assert "hidden" not in summary["config"] and "activation" not in summary["config"]  # a linear model has none
