@@ -741,12 +741,38 @@ def test_a_sweep_members_page_says_its_seconds_are_its_groups_not_its_own() -> N
     sweep = {"id": "s1", "kind": "compare", "status": "done", "position": 0, "configs": 8,
              "grid": {"batch_size": [32]}, "report": "gdlab report s1"}
     member = render_run(_run_record("max_epochs", "ran 2 epochs"), history, sweep)
-    assert "the run&#x27;s wall-clock seconds" not in member and "<td>seconds of training</td>" not in member
+    assert "the run&#x27;s wall-clock seconds" not in member and "<td>train seconds</td>" not in member
     assert ("the same curves against the wall-clock seconds of the vmapped program that trained this config "
             "together with the other configs of its batch size") in member
-    assert "<td>seconds of training of its vmapped group (all its configs together)</td><td>0.2</td>" in member
+    assert "<td>train seconds of its vmapped group (all its configs together)</td><td>0.2</td>" in member
     alone = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
-    assert "the run&#x27;s wall-clock seconds" in alone and "<td>seconds of training</td><td>0.2</td>" in alone
+    assert "the run&#x27;s wall-clock seconds" in alone and "<td>train seconds</td><td>0.2</td>" in alone
+
+
+def test_the_run_pages_curves_are_titled_by_what_they_show() -> None:
+    """A regression run (no accuracy) had its loss curves under 'Loss and accuracy'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "test_loss": np.array([2.1, 1.6]), "wall_time": np.array([0.1, 0.2])}
+    regression = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "<h2>Loss</h2>" in regression and "accuracy" not in regression.lower()
+    classifier = render_run(_run_record("max_epochs", "ran 2 epochs"), {**history, "test_accuracy": np.array([0.5, 0.6])})
+    assert "<h2>Loss and accuracy</h2>" in classifier
+
+
+def test_the_finder_plots_title_names_no_line_style_its_rules_do_not_all_have() -> None:
+    """It said 'dotted: each rule's suggestion' over dotted, dashed, dash-dot and solid lines."""
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (2, 1))
+    suggestions = {rule: Suggestion(v, (v, v)) for rule, v in
+                   (("steepest", 0.07), ("valley", 0.05), ("minimum/10", 0.03), ("largest_stable", 0.3))}
+    (ax,) = finder_figure(LRFinderResult(0.1, (0.1, 0.1), suggestions, rates, losses, losses, [])).axes
+    styles = {line.get_linestyle() for line in ax.get_lines() if line.get_label().split()[0] in suggestions}
+    assert len(styles) == 4  # each rule its own dash: no one style names them all
+    title = ax.get_title()
+    assert not any(word in title for word in ("dotted", "dashed")), title
+    assert "vertical lines: each rule's suggestion" in title and "validated rate solid black" in title
 
 
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:

@@ -203,6 +203,21 @@ def test_fit_shows_the_run_in_its_summary_table(capsys) -> None:
     assert code == 0 and f"{run_id} in gdlab.db (gdlab runs show {run_id})" in out
 
 
+def test_fit_and_its_report_show_the_same_train_seconds(capsys) -> None:
+    """The summary said 'train seconds 0.05' (result.train_seconds, with the last epoch's recording in it) and the
+    report 'seconds of training 0.04223' (the recorded wall_time): one quantity, one label, one precision now."""
+    code, out, _ = _run(capsys, *FIT, "--epochs", "3")
+    run_id = _json(capsys, "runs", "list")[0]["run_id"]
+    with gd.store.open("gdlab.db") as store:
+        wall = float(store.history(run_id)["wall_time"][-1])
+    shown = f"{wall:.3g}"  # three significant digits, as the report's
+    assert code == 0 and re.search(rf"│ train seconds +│ {re.escape(shown)} \(", out), out
+    _run(capsys, "report", run_id, "-o", "run.html")
+    assert f"<td>train seconds</td><td>{shown}</td>" in Path("run.html").read_text()
+    result = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), batch_size=100, epochs=2)
+    assert result.train_seconds == result.history["wall_time"][-1]  # the library's too
+
+
 def test_checkpoint_every_reaches_the_record(capsys) -> None:
     summary = _json(capsys, *FIT, "--epochs", "5", "--checkpoint-every", "2")
     with gd.store.open("gdlab.db") as store:

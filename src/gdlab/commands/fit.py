@@ -28,6 +28,7 @@ from gdlab.store.hints import resume_run
 from gdlab.store.member_checkpoints import checkpoint_epochs
 from gdlab.store.model_text import recorded_model_text
 from gdlab.store.schedule_text import schedule_text
+from gdlab.store.seconds_text import TRAIN_SECONDS, seconds_text
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -405,7 +406,7 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
             table.add_row(f"final {name}", _fmt(result.history[name][-1]))
     table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
-    table.add_row("train seconds", f"{result.train_seconds:.2f} ({per_epoch * 1000:.1f} ms per epoch)")
+    table.add_row(TRAIN_SECONDS, f"{seconds_text(result.train_seconds)} ({per_epoch * 1000:.1f} ms per epoch)")
     return table
 
 

@@ -40,7 +40,8 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax.set_xscale("log")
     ax.set_xlabel("learning_rate (log scale)")
     ax.set_ylabel("smoothed train loss (batch)")
-    ax.set_title("Learning-rate range test: one curve per seed; dotted: each rule's suggestion")
+    ax.set_title("Learning-rate range test: one curve per seed; vertical lines: each rule's suggestion (its own "
+                 "colour and dash), the validated rate solid black")
     handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
@@ -162,6 +163,6 @@ def _rate(value: float) -> str:
 def _caption(band: bool) -> str:
     """The figure's caption; the grey band only where the interval holds more than the answer (finder_figure)."""
     return ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving average "
-            "of the batch loss, cut where it blows up. The validated rate (solid) won a short sweep of the candidates"
+            "of the batch loss, cut where it blows up. The validated rate (solid black) won a short sweep of the candidates"
             + ("; the grey band is its interval." if band else "; no other came within one standard deviation of it."))
 
