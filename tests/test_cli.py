@@ -79,9 +79,9 @@ def test_fit_json_equals_the_library_run(capsys: pytest.CaptureFixture[str]) -> 
         seed=0,
     )
     assert (summary["status"], summary["epochs_run"], summary["steps_run"]) == ("max_epochs", 3, 3)
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
-    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
-    assert summary["final_grad_norm"] == float(result.history["grad_norm"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])  # float32 text
+    assert np.float32(summary["final_test_loss"]) == np.float32(result.history["test_loss"][-1])
+    assert np.float32(summary["final_grad_norm"]) == np.float32(result.history["grad_norm"][-1])
     assert (
         0.5 < summary["final_train_loss"] < 10
     )  # three steps of 0.1 from the init: far from the noise
@@ -147,7 +147,7 @@ def test_fit_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
         metrics="running",
     )
     assert summary["steps_run"] == 16 and summary["config"]["steps_per_epoch"] == 8
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])
     assert "final_grad_norm" not in summary  # running metrics have no gradient norm
     assert (summary["config"]["seed"], summary["config"]["momentum"]) == (3, 0.5)
 
@@ -157,7 +157,7 @@ def test_fit_test_every_reaches_the_run(capsys: pytest.CaptureFixture[str]) -> N
     result = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.05), batch_size=32, epochs=3,
                     test_every=2)
     assert summary["config"]["test_every"] == 2
-    assert summary["final_test_loss"] == float(result.history["test_loss"][-1])
+    assert np.float32(summary["final_test_loss"]) == np.float32(result.history["test_loss"][-1])
     assert np.isnan(result.history["test_loss"][0]) and np.isfinite(result.history["test_loss"][1])
 
 
@@ -183,7 +183,7 @@ def test_fit_on_a_csv_file_with_a_target_column(
     )
     data = gd.datasets.from_file(path, target="y")
     result = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=2)
-    assert summary["final_train_loss"] == float(result.history["train_loss"][-1])
+    assert np.float32(summary["final_train_loss"]) == np.float32(result.history["train_loss"][-1])
     assert (summary["config"]["dataset"], summary["config"]["batch_size"]) == (str(path), 48)  # it was "houses"
     assert summary["config"]["loss"] == "mse" and summary["steps_run"] == 2
     assert "hidden" not in summary["config"] and "activation" not in summary["config"]  # a linear model has none
@@ -1125,6 +1125,44 @@ def test_find_lr_prints_the_validated_rate_and_saves_the_plot(
     assert code == 2 and err == "error: --min-lr must be smaller than --max-lr (0.5); got 1.0.\n"
 
 
+def _finder_result(minimum_per_seed: tuple[float, ...]) -> gd.LRFinderResult:
+    """A finder's result whose minimum/10 gave per seed minimum_per_seed (NaN: no rate), the other rules 0.1."""
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+
+    nan = [v for v in minimum_per_seed if not math.isnan(v)]
+    suggestions = {rule: Suggestion(0.1, (0.1,) * len(minimum_per_seed)) for rule in ("steepest", "valley",
+                                                                                       "largest_stable")}
+    suggestions["minimum/10"] = Suggestion(float(np.exp(np.mean(np.log(nan)))) if nan else math.nan,
+                                           minimum_per_seed)
+    rates = np.geomspace(1e-5, 10.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (len(minimum_per_seed), 1))
+    validation = [{"learning_rate": 0.1, "mean": 1.0, "std": 0.01, "diverged": False}]
+    return LRFinderResult(0.1, (0.1, 0.1), suggestions, rates, losses, losses, validation)
+
+
+def test_find_lr_shows_no_suggestion_that_most_seeds_did_not_give(capsys, monkeypatch) -> None:
+    """'minimum/10 │ 1.17 │ 1.17 .. 1.17' came from 1 of 3 seeds (per seed [nan, 1.17, nan]), while the note under
+    it said the rule offers no rate."""
+    nan = math.nan
+    base = ["find-lr", "--dataset", "linreg", "--model", "linear", "--no-record", "--no-progress"]
+    for per_seed, suggestion, spread, note in [
+        ((nan, 1.17, nan), "—", "1.17 (1 of 3 seeds)", ("offered no rate for 2 of 3 seeds: where a seed's lowest "
+         "loss came within a decade of the lowest rate tested (1e-05), a tenth of it lies below the range tested; "
+         "so it suggests none (—).")),
+        ((0.5, 2.0, nan), "1 (2 of 3 seeds)", "0.5 .. 2", ("offered no rate for 1 of 3 seeds: where a seed's "
+         "lowest loss came within a decade of the lowest rate tested (1e-05), a tenth of it lies below the range "
+         "tested; so its suggestion is the geometric mean over the other 2 seeds.")),
+        ((0.5, 2.0, 1.0), "1", "0.5 .. 2", None),
+    ]:
+        monkeypatch.setattr(gd, "find_learning_rate", lambda *a, per_seed=per_seed, **k: _finder_result(per_seed))
+        code, out, err = _run(capsys, *base)
+        assert code == 0, err
+        row = next(line.split("│") for line in out.splitlines() if line.startswith("│ minimum/10 "))
+        assert [cell.strip() for cell in row[2:4]] == [suggestion, spread]
+        words = " ".join(out.split())
+        assert (note is None and "minimum/10 offered" not in words) or f"minimum/10 {note}" in words, words
+
+
 def test_find_lr_takes_the_momentum_the_run_will_train_with(capsys: pytest.CaptureFixture[str]) -> None:
     """The library's find_learning_rate took momentum; gdlab find-lr had no --momentum."""
     data = gd.datasets.load("linreg")
@@ -1164,7 +1202,8 @@ def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range
     assert code == 0
     row = next(line.split("│") for line in out.splitlines() if line.startswith("│ minimum/10 "))
     assert [cell.strip() for cell in row[2:4]] == ["—", "—"]  # suggestion and spread: none in the range
-    assert "minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested (0.1)" in " ".join(
+    assert "minimum/10 offered no rate for all 3 seeds: where a seed's lowest loss came within a decade of the lowest " \
+           "rate tested (0.1)" in " ".join(
         out.split())  # the note, as wrapped to the terminal
 
 

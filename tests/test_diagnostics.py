@@ -100,8 +100,8 @@ def test_no_rule_offers_a_rate_outside_the_range_tested(least_squares) -> None:
     values = [v for s in result.suggestions.values() for v in (s.value, *s.per_seed)]
     assert all(0.1 <= v <= 100.0 for v in values if not np.isnan(v))
     assert np.isnan(result.suggestions["minimum/10"].per_seed).any()
-    note = ("minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested (0.1), a tenth "
-            "of it lies below the range tested, and no rate is offered.")
+    note = ("minimum/10 offered no rate for 1 of 2 seeds: where a seed's lowest loss came within a decade of the "
+            "lowest rate tested (0.1), a tenth of it lies below the range tested; so it suggests none (—).")
     assert suggestion_notes(result) == [note]
 
 

@@ -354,6 +354,29 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     assert len(marks) == len(RULES) == len({c for c, _ in styles}) == len({s for _, s in styles})  # dots read alike
 
 
+def test_the_finder_page_plot_and_runs_show_offer_no_rate_from_a_minority_of_seeds() -> None:
+    """minimum/10 from 1 of 3 seeds (per seed [nan, 1.17, nan]) was the page's suggestion, a line on the plot and
+    runs show's 'minimum/10: 1.17 (1.17 to 1.17)', beside a note that the rule offers no rate."""
+    from gdlab.commands.runs import _finder_lines
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure, render_finder
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (3, 1))
+    suggestions = {"steepest": Suggestion(0.07, (0.05, 0.07, 0.1)), "minimum/10": Suggestion(1.17, (math.nan, 1.17,
+                                                                                                       math.nan))}
+    result = LRFinderResult(0.1, (0.1, 0.1), suggestions, rates, losses, losses,
+                            [{"learning_rate": 0.1, "mean": 1.0, "std": 0.01, "diverged": False}])
+    page = render_finder({"id": "f1", "model": "linear", "dataset": "linreg", "config": {}}, result)
+    assert "<td>minimum/10</td><td>—</td><td>1.17 (1 of 3 seeds)</td>" in page.replace("\n", ""), page
+    assert "minimum/10 offered no rate for 2 of 3 seeds" in page and "so it suggests none (—)." in page
+    labels = [line.get_label() for line in finder_figure(result).axes[0].get_lines()]
+    assert any(label.startswith("steepest") for label in labels)
+    assert not any(label.startswith("minimum/10") for label in labels), labels
+    lines = _finder_lines(result)
+    assert "  minimum/10: —; spread 1.17 (1 of 3 seeds)" in lines and "  steepest: 0.07; spread 0.05 to 0.1" in lines
+
+
 def test_the_finder_legend_covers_no_curve_and_no_suggestion() -> None:
     """Curves that start high on the left (a noisy regression's) lay under the legend placed upper left."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -426,17 +449,34 @@ def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_on
     toy = _diverging({0.01: 1.0, 0.1: math.inf, 1.0: 1.0})  # 0.1 diverged, 1.0 trained
     text = conclusion(summarize(toy))
     assert ("The learning rate first became too high at 0.1 for batch GD, the smallest rate at which most seeds "
-            "diverged (a non-finite loss) or collapsed") in text
+            "diverged (a non-finite train loss, or one above the divergence rule's factor, 100 by default, times the "
+            "loss before training) or collapsed") in text  # a library sweep's: its rule's factor is not known
     assert "from there" not in text
     kept = [k for k, r in enumerate(toy.rows) if r["seed"] == 0]
     one = Comparison({**toy.settings, "seeds": [0]}, [{**toy.variants[0], "configs": 3}],
                      [toy.rows[k] for k in kept], [toy.histories[k] for k in kept])
     single = conclusion(summarize(one))
-    assert "the smallest rate at which the seed diverged (a non-finite loss) or collapsed" in single
+    assert "the smallest rate at which the seed diverged (a non-finite train loss, or one above" in single
     assert "most seeds" not in single
     titles = [plots.heatmap_figure(c, summarize(c)).axes[0].get_title() for c in (toy, one)]
     assert titles == [f"Final test loss ({seeds}); ×: {who} diverged or collapsed; box: the best rate"
                       for seeds, who in (("mean over seeds", "most seeds"), ("one seed", "the seed"))]
+
+
+def test_diverged_is_defined_as_the_divergence_rule_counts_it_not_only_as_a_non_finite_loss() -> None:
+    """SGD at 0.1 on linreg ended at a finite 3.5e22, caught by gd.stop.diverged(factor=100), while the conclusion
+    and the page defined diverged as '(a non-finite loss)'."""
+    toy = _diverging({0.01: 1.0, 0.1: 3.5e22})
+    assert {r["status"] for r in toy.rows if r["learning_rate"] == 0.1} == {"diverged"}
+    compared = Comparison({**toy.settings, "diverged_factor": 100.0}, toy.variants, toy.rows, toy.histories)
+    text = conclusion(summarize(compared))
+    assert ("most seeds diverged (a non-finite train loss, or one above 100 x the loss before training) or "
+            "collapsed") in text, text
+    assert "non-finite loss)" not in text
+    page = render(compared)
+    assert ("Diverged: a non-finite train loss, or one above 100 x the loss before training (gd.stop.diverged, "
+            "which stops the run).") in page.replace("&#x27;", "'")
+    assert "Diverged: the loss became non-finite" not in page
 
 
 def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:
@@ -701,12 +741,38 @@ def test_a_sweep_members_page_says_its_seconds_are_its_groups_not_its_own() -> N
     sweep = {"id": "s1", "kind": "compare", "status": "done", "position": 0, "configs": 8,
              "grid": {"batch_size": [32]}, "report": "gdlab report s1"}
     member = render_run(_run_record("max_epochs", "ran 2 epochs"), history, sweep)
-    assert "the run&#x27;s wall-clock seconds" not in member and "<td>seconds of training</td>" not in member
+    assert "the run&#x27;s wall-clock seconds" not in member and "<td>train seconds</td>" not in member
     assert ("the same curves against the wall-clock seconds of the vmapped program that trained this config "
             "together with the other configs of its batch size") in member
-    assert "<td>seconds of training of its vmapped group (all its configs together)</td><td>0.2</td>" in member
+    assert "<td>train seconds of its vmapped group (all its configs together)</td><td>0.2</td>" in member
     alone = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
-    assert "the run&#x27;s wall-clock seconds" in alone and "<td>seconds of training</td><td>0.2</td>" in alone
+    assert "the run&#x27;s wall-clock seconds" in alone and "<td>train seconds</td><td>0.2</td>" in alone
+
+
+def test_the_run_pages_curves_are_titled_by_what_they_show() -> None:
+    """A regression run (no accuracy) had its loss curves under 'Loss and accuracy'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "test_loss": np.array([2.1, 1.6]), "wall_time": np.array([0.1, 0.2])}
+    regression = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "<h2>Loss</h2>" in regression and "accuracy" not in regression.lower()
+    classifier = render_run(_run_record("max_epochs", "ran 2 epochs"), {**history, "test_accuracy": np.array([0.5, 0.6])})
+    assert "<h2>Loss and accuracy</h2>" in classifier
+
+
+def test_the_finder_plots_title_names_no_line_style_its_rules_do_not_all_have() -> None:
+    """It said 'dotted: each rule's suggestion' over dotted, dashed, dash-dot and solid lines."""
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (2, 1))
+    suggestions = {rule: Suggestion(v, (v, v)) for rule, v in
+                   (("steepest", 0.07), ("valley", 0.05), ("minimum/10", 0.03), ("largest_stable", 0.3))}
+    (ax,) = finder_figure(LRFinderResult(0.1, (0.1, 0.1), suggestions, rates, losses, losses, [])).axes
+    styles = {line.get_linestyle() for line in ax.get_lines() if line.get_label().split()[0] in suggestions}
+    assert len(styles) == 4  # each rule its own dash: no one style names them all
+    title = ax.get_title()
+    assert not any(word in title for word in ("dotted", "dashed")), title
+    assert "vertical lines: each rule's suggestion" in title and "validated rate solid black" in title
 
 
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
@@ -749,6 +815,33 @@ def test_a_small_nonzero_spread_over_seeds_is_not_written_as_zero() -> None:
     assert [spread("final_test_accuracy", v) for v in (0.0123, 0.0004, 0.00001234, math.nan)] == [
         "1.2%", "0.040%", "0.0012%", "nan%"]
     assert spread("final_test_loss", 0.0005) == "0.0005"
+
+
+def _spread_by(toy: Comparison, half: dict[int, float]) -> Comparison:
+    """toy with each batch size's two seeds moved apart by ± half[size] in test accuracy (std half[size])."""
+    rows = [{**r, "final_test_accuracy": r["final_test_accuracy"] + (1 if r["seed"] else -1) * half[r["batch_size"]]}
+            for r in toy.rows]
+    return Comparison(toy.settings, toy.variants, rows, toy.histories)
+
+
+def test_spreads_shown_together_have_one_precision_and_compare_as_read() -> None:
+    """A float32 std of 0.0999% printed '0.100%' beside 0.15% printed '0.1%', and the conclusion read 'SGD was the
+    noisier: ... ± 0.1% against ± 0.100%'."""
+    toy = _synthetic({1: [0.3, 0.637], 32: [0.2, 0.642]}, {1: 1.0, 32: 0.1}, epochs=2)
+    spread_apart = _spread_by(toy, {1: 0.0015, 32: 0.000999})
+    summary = summarize(spread_apart)
+    assert [row[4] for row in table.cells(summary)] == ["63.7% ± 0.15%", "64.2% ± 0.10%"]
+    text = conclusion(summary)
+    assert "varied over seeds by ± 0.15% against ± 0.10% for mini-batch 32" in text, text
+    assert "64.2% ± 0.10% (mean ± std over 2 seeds)" in text
+    page = render(spread_apart)
+    assert "63.7% ± 0.15%" in page and "64.2% ± 0.10%" in page
+    spread = importlib.import_module("gdlab.report.conclusion").spread_text
+    assert [spread("final_test_accuracy", v) for v in (0.000999, 0.0015, 0.123, 0.9996, 0.0)] == [
+        "0.10%", "0.15%", "12%", "100%", "0.0%"]
+    # equal as printed: no "noisier" claim from the spreads (1.001e-3 > 9.99e-4, both '0.10%')
+    even = conclusion(summarize(_spread_by(toy, {1: 0.001001, 32: 0.000999})))
+    assert "varied over seeds" not in even, even
 
 
 def test_the_notes_name_the_compared_variants_updates_and_the_seconds_the_page_shows() -> None:

@@ -180,7 +180,7 @@ def test_fit_records_into_gdlab_db_by_default_and_prints_the_run_id(tmp_path, ca
     with gd.store.open(tmp_path / "gdlab.db") as store:
         run, history = store.run(summary["run_id"]), store.history(summary["run_id"])
     assert (run.status, run.reason, run.epochs_run) == (summary["status"], summary["reason"], 3)
-    assert history["train_loss"][-1] == summary["final_train_loss"]
+    assert np.float32(history["train_loss"][-1]) == np.float32(summary["final_train_loss"])  # as its float32 text
     expected = FitOptions(dataset="linreg", model="linear", batch_size="100", learning_rate=0.05, epochs=3)
     assert run.config["cli"] == json.loads(json.dumps(asdict(expected)))  # what gdlab resume rebuilds
 
@@ -201,6 +201,21 @@ def test_fit_shows_the_run_in_its_summary_table(capsys) -> None:
     code, out, _ = _run(capsys, *FIT, "--epochs", "1")
     run_id = _json(capsys, "runs", "list")[0]["run_id"]
     assert code == 0 and f"{run_id} in gdlab.db (gdlab runs show {run_id})" in out
+
+
+def test_fit_and_its_report_show_the_same_train_seconds(capsys) -> None:
+    """The summary said 'train seconds 0.05' (result.train_seconds, with the last epoch's recording in it) and the
+    report 'seconds of training 0.04223' (the recorded wall_time): one quantity, one label, one precision now."""
+    code, out, _ = _run(capsys, *FIT, "--epochs", "3")
+    run_id = _json(capsys, "runs", "list")[0]["run_id"]
+    with gd.store.open("gdlab.db") as store:
+        wall = float(store.history(run_id)["wall_time"][-1])
+    shown = f"{wall:.3g}"  # three significant digits, as the report's
+    assert code == 0 and re.search(rf"│ train seconds +│ {re.escape(shown)} \(", out), out
+    _run(capsys, "report", run_id, "-o", "run.html")
+    assert f"<td>train seconds</td><td>{shown}</td>" in Path("run.html").read_text()
+    result = gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1), batch_size=100, epochs=2)
+    assert result.train_seconds == result.history["wall_time"][-1]  # the library's too
 
 
 def test_checkpoint_every_reaches_the_record(capsys) -> None:
@@ -383,16 +398,47 @@ def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
     assert code == 0 and rows[0] == ["epoch", *history]
     table = np.array([[float(v) for v in row] for row in rows[1:]])
     np.testing.assert_array_equal(table[:, 0], np.arange(1, len(history["train_loss"]) + 1))
-    for i, values in enumerate(history.values(), start=1):
-        np.testing.assert_array_equal(table[:, i], values)  # repr round-trips every float, inf too
+    for i, (name, values) in enumerate(history.items(), start=1):  # the float32 of every loss, inf too; times
+        exact = (table[:, i], values) if name in TIMES else (table[:, i].astype(np.float32), values.astype(np.float32))
+        np.testing.assert_array_equal(*exact, name)
     exported = _json(capsys, "runs", "export", run_id)
     assert exported["run"]["id"] == run_id and exported["run"]["status"] == "diverged"
     for name, values in history.items():
-        np.testing.assert_array_equal(np.array(exported["history"][name], dtype=float), values)
+        got = np.array(exported["history"][name], dtype=float)
+        exact = (got, values) if name in TIMES else (got.astype(np.float32), values.astype(np.float32))
+        np.testing.assert_array_equal(*exact, name)
     assert "format must be one of {'csv', 'json'}; got 'xml'." in _one_error(capsys, "runs", "export", run_id, "--format", "xml")
     assert "format must be 'json' (or left out) with --json; got 'csv'." in _one_error(
         capsys, "runs", "export", run_id, "--format", "csv", "--json")
     assert _json(capsys, "runs", "export", run_id, "--format", "json", "--json") == exported
+
+
+def test_machine_output_writes_a_float32_as_its_shortest_text_and_a_time_as_measured(capsys) -> None:
+    """fit --json gave final_learning_rate 0.009999999776482582, runs compare --json rule.learning_rate
+    [[0.10000000149011612], ...] and runs export learning_rate 0.10000000149011612: float32 numbers as float64."""
+    from gdlab.store.records import shortest_floats
+
+    slow = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.01")
+    fast = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.1")
+    assert slow["final_learning_rate"] == 0.01 and fast["final_learning_rate"] == 0.1
+    with gd.store.open("gdlab.db") as store:
+        history = store.history(fast["run_id"])
+    loss = float(str(np.float32(history["train_loss"][-1])))  # the float32's shortest text
+    assert fast["final_train_loss"] == loss and np.float32(loss) == np.float32(history["train_loss"][-1])
+    compared = _json(capsys, "runs", "compare", slow["run_id"], fast["run_id"])
+    assert compared["differences"]["rule.learning_rate"] == [[0.01], [0.1]]
+    assert compared["runs"][1]["final_train_loss"] == loss
+    assert _json(capsys, "runs", "list")[0]["final_train_loss"] == loss  # newest first
+    exported = _json(capsys, "runs", "export", fast["run_id"])
+    assert exported["history"]["learning_rate"] == [0.1, 0.1] and exported["run"]["config"]["rule"]["learning_rate"] == [0.1]
+    assert exported["history"]["wall_time"] == history["wall_time"].tolist()  # float64 times: not cut to float32
+    code, out, _ = _run(capsys, "runs", "export", fast["run_id"], "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["learning_rate"] for r in rows] == ["0.1", "0.1"]
+    assert [float(r["epoch_time"]) for r in rows] == history["epoch_time"].tolist()
+    time32 = float(np.float32(0.1))  # a float64 time that happens to be a float32 stays as it is
+    assert shortest_floats({"wall_time": time32, "seconds": [time32], "loss": time32}) == {
+        "wall_time": time32, "seconds": [time32], "loss": 0.1}
 
 
 def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) -> None:
@@ -464,6 +510,41 @@ def test_runs_list_shows_a_library_runs_schedule_as_it_shows_a_cli_runs(capsys) 
         assert re.search(r" 0\.05 +cosine after 3 warmup steps ", lines[run_id]), lines[run_id]
 
 
+def test_runs_differing_only_in_momentum_nesterov_or_weight_decay_are_told_apart(capsys) -> None:
+    """The fit summary's variant said only 'momentum 0.5', and runs list (table and --json) had none of them, so
+    runs that differ only there looked the same; a record without them is listed with none (null, '-')."""
+    code, out, _ = _run(capsys, *FIT, "--epochs", "1", "--momentum", "0.5", "--nesterov", "--weight-decay", "0.01")
+    assert code == 0 and "momentum 0.5 (nesterov), weight_decay 0.01" in " ".join(out.replace("│", " ").split())
+    plain = _json(capsys, *FIT, "--epochs", "1")["run_id"]
+    with gd.store.open("gdlab.db") as store:
+        gd.fit(gd.models.linear(), gd.datasets.load("linreg"), gd.sgd(0.1, momentum=0.9, weight_decay=0.001),
+               record=store, epochs=1, batch_size=100)  # its rule's float32 numbers: 0.9, not 0.8999999761581421
+        library = store.last_run_id
+        gd.sweep(gd.models.linear(), gd.datasets.load("linreg"), learning_rate=[0.1], momentum=[0.3, 0.5],
+                 nesterov=True, weight_decay=0.02, batch_size=[100], epochs=1, record=store)
+        sweep_id = store.last_sweep_id
+    with sqlite3.connect("gdlab.db") as conn:  # a record from before any of them was kept
+        conn.execute("UPDATE runs SET config = json_remove(config, '$.cli.momentum', '$.cli.nesterov', "
+                     "'$.cli.weight_decay', '$.rule.momentum', '$.rule.nesterov', '$.rule.weight_decay') "
+                     "WHERE id = ?", (plain,))
+    [library_run, old, nesterov_run] = _json(capsys, "runs", "list")  # newest first
+    options = [(r["momentum"], r["nesterov"], r["weight_decay"]) for r in (nesterov_run, library_run, old)]
+    assert options == [(0.5, True, 0.01), (0.9, False, 0.001), (None, None, None)]
+    assert old["run_id"] == plain and library_run["run_id"] == library
+    code, out, _ = _run(capsys, "runs", "list")
+    header, *lines = out.splitlines()
+    assert header.split()[8:11] == ["learning_rate", "momentum", "weight_decay"]
+    assert [line.split()[9:13] for line in lines[:3]] == [  # created_at is two words
+        ["0.1", "0.9", "0.001", "constant"], ["0.1", "-", "-", "constant"], ["0.1", "0.5", "nesterov", "0.01"]]
+    members = _json(capsys, "runs", "show", sweep_id)["members"]
+    assert [(m["momentum"], m["nesterov"], m["weight_decay"]) for m in members] == [(0.3, True, 0.02),
+                                                                                    (0.5, True, 0.02)]
+    code, out, _ = _run(capsys, "runs", "show", sweep_id)
+    table = out[out.index("members (2):"):].splitlines()
+    assert table[1].split()[5:7] == ["momentum", "weight_decay"]
+    assert [line.split()[5:8] for line in table[2:4]] == [["0.3", "nesterov", "0.02"], ["0.5", "nesterov", "0.02"]]
+
+
 def _interrupt(checkpoint: gd.Checkpoint) -> None:
     raise KeyboardInterrupt
 
@@ -505,15 +586,16 @@ def test_an_interrupted_run_tested_every_nth_epoch_shows_its_last_measured_test_
     measured = float(history["test_loss"][2])  # epoch 3
     assert np.isfinite(measured)
     listed = _json(capsys, "runs", "list")[0]
-    assert (listed["status"], listed["final_test_loss"]) == ("interrupted", measured)
-    assert listed["final_train_loss"] == float(history["train_loss"][3])  # the train loss of epoch 4
+    assert (listed["status"], np.float32(listed["final_test_loss"])) == ("interrupted", np.float32(measured))
+    assert np.float32(listed["final_train_loss"]) == np.float32(history["train_loss"][3])  # the loss of epoch 4
     code, out, _ = _run(capsys, "runs", "list")
     assert code == 0 and f"{measured:.4g}" in out.splitlines()[1] and "nan" not in out
-    assert _json(capsys, "runs", "show", run_id)["final"]["test_loss"] == measured
+    assert np.float32(_json(capsys, "runs", "show", run_id)["final"]["test_loss"]) == np.float32(measured)
     code, out, _ = _run(capsys, "runs", "show", run_id)
     assert code == 0 and f"  test_loss: {measured:.4g} (epoch 3: tested every 3 epochs)" in out.splitlines(), out
     other = _json(capsys, *FIT, "--epochs", "1")["run_id"]
-    assert _json(capsys, "runs", "compare", run_id, other)["runs"][0]["final_test_loss"] == measured
+    assert np.float32(_json(capsys, "runs", "compare", run_id, other)["runs"][0]["final_test_loss"]) == np.float32(
+        measured)
 
 
 def test_ctrl_c_before_any_checkpoint_says_resume_starts_the_run_again(tmp_path, capsys, monkeypatch) -> None:
@@ -956,7 +1038,7 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     assert code == 0 and len(rows) == 40
     assert list(rows[0]) == ["step", "learning_rate", "loss_seed0", "raw_loss_seed0", "loss_seed1", "raw_loss_seed1"]
     assert [float(r["learning_rate"]) for r in rows] == finder.learning_rates.tolist()
-    assert [float(r["raw_loss_seed1"]) for r in rows] == finder.raw_losses[1].tolist()
+    assert np.array_equal([np.float32(r["raw_loss_seed1"]) for r in rows], finder.raw_losses[1].astype(np.float32))
     exported = _json(capsys, "runs", "export", run_id, "--db", "f.db")
     assert exported["run"]["id"] == run_id and [r["step"] for r in exported["rows"]] == list(range(1, 41))
 

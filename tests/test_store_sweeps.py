@@ -95,6 +95,21 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
 
 
+def test_a_sweeps_reason_counts_the_configs_that_collapsed(tmp_path, data) -> None:
+    """'done: 2 diverged, 4 max_epochs' left out that 1.14 collapsed: batch GD on linreg at 1.14 ends 2 epochs at
+    3x its start, finite and under the 100x divergence bound (status max_epochs); 100.0 diverges."""
+    with gd.store.open(tmp_path / "c.db") as store:
+        result = gd.sweep(MODEL, data, learning_rate=[0.1, 1.14, 100.0], batch_size=[800], seeds=2, epochs=2,
+                          record=store)
+        mixed = store.sweep(store.last_sweep_id)
+        gd.sweep(MODEL, data, learning_rate=[1.14], batch_size=[800], seeds=1, epochs=2, record=store)
+        one = store.sweep(store.last_sweep_id)
+    collapsed = [r for r in result.rows if r["status"] == "max_epochs" and r["final_train_loss"] >= r["initial_train_loss"]]
+    assert [r["learning_rate"] for r in collapsed] == [1.14, 1.14]
+    assert mixed.reason == "done: 2 diverged, 4 max_epochs (2 of them collapsed)"
+    assert one.reason == "done: 1 max_epochs (collapsed)"
+
+
 def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_that_names_it(tmp_path) -> None:
     """early_stopping(restore_best=True): 0.05 stops early at its best epoch; 1.0 diverges after a best epoch 1;
     3.0 diverges with no epoch better than the initial params (best epoch 0)."""

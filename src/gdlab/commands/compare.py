@@ -34,7 +34,7 @@ from gdlab.engine.sweep_grid import seed_list
 from gdlab.engine.sweep_recording import sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
-from gdlab.report.conclusion import counted
+from gdlab.report.conclusion import counted, diverged_text
 from gdlab.report.of_result import default_metric
 from gdlab.store.model_text import DEFAULT_ACTIVATION
 from gdlab.store.schema import SQLITE_HEADER
@@ -109,6 +109,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                 "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
                 "metrics": metrics, "test_every": test_every, "kernel": kernel, "learning_rates": {str(s): g for s, g in plan},
                 "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
+                "diverged_factor": dict(gd.stop.diverged().settings)["factor"],  # gd.sweep's rule: no --stop
                 "gdlab": gd.__version__,
             }
             store = None if options.db is None else gd.store.open(options.db)  # once every option is checked
@@ -397,7 +398,8 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
     seconds = ("" if summary.target is None else  # no target: no seconds column
                "seconds: each variant's median epoch time over its configs (compile time left out); ")
-    console.print(f"{seconds}collapsed: final train loss >= the loss before training.", highlight=False)
+    console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
+                  "the loss before training.", highlight=False)
     console.print()
     console.print(text, highlight=False)
     console.print()

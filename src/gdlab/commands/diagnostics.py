@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +76,19 @@ def run_find_lr(
     if plot_path is not None:
         summary["plot"] = str(save_finder_plot(result, plot_path))
     if not as_json:
-        from gdlab.report.finder import suggestion_notes, validation_cells, validation_notes
+        from gdlab.report.finder import (
+            seeds_spread_text,
+            suggestion_notes,
+            suggestion_text,
+            validation_cells,
+            validation_notes,
+        )
 
         table = Table(title=f"gdlab find-lr ({data.name}, batch_size {batch_size}, {seeds} seeds)")
         for column in ("rule", "suggestion", "spread over seeds"):
             table.add_column(column)
         for rule, s in result.suggestions.items():  # NaN: no rate in the range (suggestion_notes says why)
-            low, high = s.spread
-            table.add_row(rule, "—" if math.isnan(s.value) else f"{s.value:.3g}",
-                          "—" if math.isnan(low) else f"{low:.3g} .. {high:.3g}")
+            table.add_row(rule, suggestion_text(s, _short), seeds_spread_text(s, _short))
         low, high = result.interval
         table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
                       style="bold")
@@ -100,6 +103,10 @@ def run_find_lr(
             Console().print(f"recorded as run {store.last_run_id} in {db} "
                             f"({hints.gdlab(f'report {store.last_run_id}', db)} writes its report)", highlight=False)
     return summary
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}"
 
 
 def interrupted_text(db: str | None) -> str:

@@ -30,6 +30,7 @@ from gdlab.store.hints import resume_run
 from gdlab.store.member_checkpoints import checkpoint_epochs
 from gdlab.store.model_text import recorded_model_text
 from gdlab.store.schedule_text import schedule_text
+from gdlab.store.seconds_text import TRAIN_SECONDS, seconds_text
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -411,7 +412,8 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
         "variant",
         f"batch_size {config['batch_size']} ({_updates(config['steps_per_epoch'])} per epoch), "
         f"learning_rate {options.learning_rate:g} ({_schedule_text(options.schedule)}), "
-        f"momentum {options.momentum:g}",
+        f"momentum {options.momentum:g}" + (" (nesterov)" if options.nesterov else "")
+        + (f", weight_decay {options.weight_decay:g}" if options.weight_decay else ""),
     )
     table.add_row("epochs", f"{result.epochs_run} ({_updates(result.steps_run)})")
     if config.get("devices", 1) > 1:
@@ -422,7 +424,7 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
             table.add_row(f"final {name}", _fmt(result.history[name][-1]))
     table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
-    table.add_row("train seconds", f"{result.train_seconds:.2f} ({per_epoch * 1000:.1f} ms per epoch)")
+    table.add_row(TRAIN_SECONDS, f"{seconds_text(result.train_seconds)} ({per_epoch * 1000:.1f} ms per epoch)")
     return table
 
 

@@ -24,7 +24,8 @@ from gdlab.core.checks import check_choice
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
-from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.records import flat_config, is_time, shortest_floats
+from gdlab.store.rule_options import is_default, momentum_text, rule_options
 from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
@@ -44,7 +45,7 @@ def run_list(
         n_sweeps = 0 if status not in (None, *SWEEP_STATUSES) else len(store.sweeps(status, since, dataset=dataset))
     if not as_json:
         columns = ["run_id", "kind", "created_at", "status", "dataset", "model", "epochs", "batch_size",
-                   "learning_rate", "schedule", *[f"final_{name}" for name in SHOWN]]
+                   "learning_rate", *_rule_columns(rows), "schedule", *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)] or columns[:1]
         _write(aligned([c.removeprefix("final_") for c in columns], [[_cell(row, c) for c in columns] for row in rows])
                or ["(no runs)"])
@@ -138,7 +139,7 @@ def run_show(db: str, run_id: str, *, as_json: bool) -> dict[str, Any]:
         history = store.history(run.id)
         finder = store.finder(run.id) if run.kind == "lr_finder" else None
     cli = run.config.get("cli")
-    shown = {"run": asdict(run), "final": final,
+    shown = {"run": shortest_floats(asdict(run)), "final": shortest_floats(final),
              "command": command_line(cli, run.checkpoint_every) if isinstance(cli, dict) else None}
     if finder is not None:
         shown["finder"] = finder_summary(finder)
@@ -179,13 +180,21 @@ def finder_summary(finder: Any) -> dict[str, Any]:
 
 
 def _finder_lines(finder: Any) -> list[str]:
+    from gdlab.report.finder import (
+        VALIDATION_HEADERS,
+        seeds_spread_text,
+        suggestion_notes,
+        suggestion_text,
+        validation_cells,
+        validation_notes,
+    )
+
     low, high = finder.interval
     lines = [f"suggestion: learning_rate {finder.suggestion:.4g} (validated; interval {low:.4g} to {high:.4g})",
              "suggestions by rule (geometric mean over seeds; spread):"]
     for rule, s in finder.suggestions.items():
-        lines.append(f"  {rule}: {s.value:.4g} ({s.spread[0]:.4g} to {s.spread[1]:.4g})")
-    from gdlab.report.finder import VALIDATION_HEADERS, validation_cells, validation_notes
-
+        lines.append(f"  {rule}: {suggestion_text(s, _text)}; spread {seeds_spread_text(s, _text, ' to ')}")
+    lines += [f"  {note}" for note in suggestion_notes(finder)]
     lines.append("validation (mean and std over seeds of the train loss in the last epoch):")
     cells = validation_cells(finder)
     return lines + ["  " + line for line in [*aligned(VALIDATION_HEADERS, cells), *validation_notes(cells)]]
@@ -195,9 +204,8 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
     """A sweep: its status, reason, configuration and one line per member."""
     members = store.members(sweep.id)
     finals = store.member_last_metrics(sweep.id)
-    rows = [{**brief(run, final_metrics(store, run, finals[run.id])), "seed": run.seed,
-             "momentum": run.config.get("momentum")} for run in members]
-    shown: dict[str, Any] = {"sweep": asdict(sweep), "summary": sweep_brief(sweep, members, finals), "members": rows}
+    rows = [{**brief(run, final_metrics(store, run, finals[run.id])), "seed": run.seed} for run in members]
+    shown: dict[str, Any] = {"sweep": shortest_floats(asdict(sweep)), "summary": sweep_brief(sweep, members, finals), "members": rows}
     if sweep.status in ("interrupted", "failed"):  # what gdlab resume would train, and from which epoch
         shown["unfinished"] = [group._asdict() for group in gd.store.unfinished_groups(sweep.id, store)]
     if not as_json:
@@ -205,7 +213,8 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
                  f"  created_at: {sweep.created_at}", f"  updated_at: {sweep.updated_at}", "config:"]
         config = {k: v for k, v in sweep.config.items() if k not in ("cli", "settings")}
         lines += [f"  {key}: {json.dumps(shortest_floats(value))}" for key, value in flat_config(config).items()]
-        columns = ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum", "seed", "epochs",
+        columns = ["run_id", "status", "batch_size", "learning_rate", "schedule", "momentum",
+                   *[c for c in _rule_columns(rows) if c != "momentum"], "seed", "epochs",
                    *[f"final_{name}" for name in SHOWN]]
         columns = [c for c in columns if any(c in row for row in rows)]
         lines += [f"members ({len(rows)}):"]
@@ -247,13 +256,13 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         name = key.removeprefix("cli.")
         return key in shown or (key != name and (name in differ or f"rule.{name}" in differ))
 
-    differences = {k: [config.get(k) for config in configs] for k in differ if not repeated(k)}
+    differences = {k: shortest_floats([config.get(k) for config in configs]) for k in differ if not repeated(k)}
     compared = {"runs": rows, "differences": differences}
     if not as_json:
         names = [n for n in ("status", "dataset", "model", "epochs", *[f"final_{m}" for m in SHOWN])
                  if any(n in row for row in rows)]
         cells = [[name, *(_cell(row, name) for row in rows)] for name in names]
-        cells += [[key, *(json.dumps(shortest_floats(v)) for v in values)] for key, values in differences.items()]
+        cells += [[key, *(json.dumps(v) for v in values)] for key, values in differences.items()]
         _write(aligned(["", *(row["run_id"] for row in rows)], cells))
     return compared
 
@@ -275,13 +284,13 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
-        return json_text(data)
+        return json_text(shortest_floats(data))  # a float32 loss or rate as 0.1; times as measured
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["epoch", *history])
     epochs = len(next(iter(history.values()))) if history else 0
     for i in range(epochs):
-        writer.writerow([i + 1, *(repr(float(values[i])) for values in history.values())])
+        writer.writerow([i + 1, *(_csv_number(name, float(values[i])) for name, values in history.items())])
     return out.getvalue()
 
 
@@ -300,13 +309,18 @@ def _finder_rows(run: gd.store.Run, finder: Any) -> list[dict[str, Any]]:
 def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -> str:
     """rows as CSV, or as JSON with the record under kind ("sweep" or "run")."""
     if fmt == "json":
-        return json_text({kind: asdict(record), "rows": rows})
+        return json_text(shortest_floats({kind: asdict(record), "rows": rows}))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
                             lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: repr(v) if isinstance(v, float) else v for k, v in row.items()} for row in rows)
+    writer.writerows({k: _csv_number(k, v) if isinstance(v, float) else v for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _csv_number(name: str, value: float) -> str:
+    """A CSV cell: a float32 number as its shortest text (0.1, not 0.10000000149011612), a time as measured."""
+    return repr(value if is_time(name) else shortest_floats(value))
 
 
 def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool]) -> dict[str, Any]:
@@ -333,7 +347,7 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
     """One line of a listing: the run's id, time, status, data, model, settings and final metrics."""
     rate, schedule = rate_and_schedule(run.config)  # as gdlab fit gives them, whoever recorded the run
     hidden, activation = recorded_model(run.config)  # a record from before they were kept: from its options
-    return {
+    return shortest_floats({  # a float32 loss as 0.01016, not 0.010164874605834484
         "run_id": run.id,
         "kind": run.kind,
         "created_at": run.created_at,
@@ -346,9 +360,10 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "epochs": run.epochs if run.kind != "lr_finder" else None,
         "batch_size": run.config.get("batch_size"),
         "learning_rate": rate,
+        **rule_options(run.config),
         "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
-    }
+    })
 
 
 def command_line(cli: dict[str, Any], checkpoint_every: int) -> str:
@@ -404,6 +419,13 @@ def text_chart(values: np.ndarray, width: int = 60, height: int = 8) -> list[str
     return lines
 
 
+def _rule_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """momentum (with nesterov) and weight_decay, where a listed run has one that is not the default (0, off)."""
+    if all(is_default(row) for row in rows):
+        return []
+    return ["momentum", "weight_decay"] if any(row.get("weight_decay") for row in rows) else ["momentum"]
+
+
 def aligned(header: list[str], rows: list[list[str]]) -> list[str]:
     """A plain text table: columns padded to their widest cell, two spaces apart (never cut short)."""
     if not rows:
@@ -430,6 +452,8 @@ def _cell(row: dict[str, Any], column: str) -> str:
         return f"{row['epochs_run']}/{row['epochs']}"
     if column == "model":
         return model_text(row.get("model"), row.get("hidden"), row.get("activation"))
+    if column == "momentum":
+        return momentum_text(row.get("momentum"), row.get("nesterov"))
     return _text(row.get(column))
 
 

@@ -204,7 +204,7 @@ def train_epochs(
         reason=reason,
         steps_run=steps_run,
         compile_seconds=compile_seconds,
-        train_seconds=time.perf_counter() - start,
+        train_seconds=rows[-1]["wall_time"] if rows else 0.0,  # as recorded: not the last epoch's bookkeeping
         best_epoch=None if best is None else best.epoch,
         initial_loss=initial_loss,
     )
@@ -237,14 +237,17 @@ def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: A
         row["test_accuracy"] = float(accuracy)
 
 
+COLLAPSED = "before training: collapsed ("
+"""What the reason of a config that collapsed holds (max_epochs_reason): a sweep's reason counts them by it."""
+
+
 def max_epochs_reason(epochs: int, updates: int, train_loss: float, initial_loss: float = math.nan) -> str:
     """The reason of a run (or sweep config) that used its whole budget of epochs; one whose final train
     loss is at or above initial_loss (before training) says it collapsed, as the sweep's results call it."""
     reason = (f"max_epochs: ran {epochs} epoch{'' if epochs == 1 else 's'} "
               f"({updates} update{'' if updates == 1 else 's'}); final train loss {train_loss:.4g}")
     if math.isfinite(initial_loss) and train_loss >= initial_loss:
-        reason += (f", not below the {initial_loss:.4g} before training: collapsed (the learning rate is likely too "
-                   "high)")
+        reason += f", not below the {initial_loss:.4g} {COLLAPSED}the learning rate is likely too high)"
     return reason
 
 

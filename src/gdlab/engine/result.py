@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from gdlab.core.shortest import shortest_float32
 from gdlab.core.types import OptState, Params
 
 STATUSES = (
@@ -84,6 +85,6 @@ class Result:
 
 
 def _json_float(value: Any) -> float | str:
+    """A metric's last value: a float32 as its shortest text (0.01, not 0.009999999776482582); non-finite as text."""
     v = float(value)
-    return v if np.isfinite(v) else str(v)
-
+    return shortest_float32(v) if np.isfinite(v) else str(v)

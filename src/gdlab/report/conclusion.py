@@ -21,11 +21,20 @@ def metric_text(metric: str, value: float) -> str:
 
 
 def spread_text(metric: str, std: float) -> str:
-    """A std over seeds as metric_text writes it, with the digits to show a nonzero one: an accuracy's 0.0005 as
-    '0.050%', not '0.0%' (two significant digits below 0.1%)."""
-    if "accuracy" not in metric or not 0 < std * 100 < 0.1:
+    """A std over seeds as metric_text writes it, but an accuracy's always with two significant digits, so that
+    spreads shown together compare as read: 0.000999 as '0.10%' beside 0.0015 as '0.15%', 0.0005 as '0.050%',
+    0.123 as '12%' (zero stays '0.0%')."""
+    if "accuracy" not in metric or not (math.isfinite(std) and std > 0):
         return metric_text(metric, std)
-    return f"{std * 100:.{1 - math.floor(math.log10(std * 100))}f}%"
+    rounded = float(f"{std * 100:.2g}")  # 0.0999 -> 0.1: the digits follow the rounded value's decade
+    return f"{rounded:.{max(0, 1 - math.floor(math.log10(rounded)))}f}%"
+
+
+def diverged_text(factor: float | None) -> str:
+    """What diverged means: the train loss became non-finite, or the divergence rule caught it above factor times
+    its loss before training (factor None: not known, a library sweep's rule may set another than 100)."""
+    times = f"{factor:g} x" if factor is not None else "the divergence rule's factor, 100 by default, times"
+    return f"a non-finite train loss, or one above {times} the loss before training"
 
 
 def target_text(metric: str, value: float) -> str:
@@ -123,8 +132,8 @@ def _too_high(s: Summary) -> str:
         return f"No learning rate in the grid was too high: {which} collapsed."
     where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
-    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged (a "
-            f"non-finite loss) or collapsed (a final train loss at or above the loss before training); in all, "
+    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged ("
+            f"{diverged_text(s.diverged_factor)}) or collapsed (a final train loss at or above the loss before training); in all, "
             f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
@@ -173,7 +182,7 @@ def _noise(s: Summary) -> str:
     if small.rises > large.rises:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
-    if small.std > large.std:
+    if small.std > large.std and spread_text(s.metric, small.std) != spread_text(s.metric, large.std):
         noisier.append(f"its {ranked_name(s.metric)} varied over seeds by ± {spread_text(s.metric, small.std)} "
                       f"against ± {spread_text(s.metric, large.std)} for {large.label}")
     if noisier:

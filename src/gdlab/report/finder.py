@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from gdlab.engine.lr_finder import LRFinderResult
+from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+from gdlab.report.conclusion import counted
 from gdlab.report.html import figure, page
 from gdlab.report.plots import _style, _svg
 from gdlab.report.run_page import number, table
@@ -28,7 +30,7 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     for seed, curve in zip(seeds, result.losses):
         ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
     for rule, s in result.suggestions.items():
-        if math.isfinite(s.value):
+        if offered(s):
             color, style = RULE_LINES.get(rule, ("grey", ":"))
             ax.axvline(s.value, ls=style, lw=1.5, color=color, label=f"{rule} {s.value:.3g}")
     low, high = result.interval
@@ -38,7 +40,8 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax.set_xscale("log")
     ax.set_xlabel("learning_rate (log scale)")
     ax.set_ylabel("smoothed train loss (batch)")
-    ax.set_title("Learning-rate range test: one curve per seed; dotted: each rule's suggestion")
+    ax.set_title("Learning-rate range test: one curve per seed; vertical lines: each rule's suggestion (its own "
+                 "colour and dash), the validated rate solid black")
     handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
@@ -57,8 +60,8 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     within = f"within one standard deviation of the best: {low:.3g} to {high:.3g}" if high > low else \
         "the only candidate within one standard deviation of the best"
     answer = f"Validated learning rate {result.suggestion:.3g} ({within})."
-    rules = [[rule, _rate(s.value), "—" if math.isnan(s.spread[0]) else f"{number(s.spread[0])} to "
-              f"{number(s.spread[1])}", ", ".join(_rate(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
+    rules = [[rule, suggestion_text(s, number), seeds_spread_text(s, number, " to "),
+              ", ".join(_rate(v) for v in s.per_seed)] for rule, s in result.suggestions.items()]
     validation = validation_cells(result)
     sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
            f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
@@ -103,15 +106,53 @@ def validation_notes(cells: list[list[str]]) -> list[str]:
     return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
 
 
+def offered(s: Suggestion) -> bool:
+    """Most seeds gave the rule a rate (a rate from 1 of 3 seeds is no suggestion: the others' curves had none)."""
+    return 2 * _giving(s) > len(s.per_seed)
+
+
+def suggestion_text(s: Suggestion, fmt: Callable[[float], str]) -> str:
+    """A rule's suggestion as the tables show it: '1.17', '1.17 (2 of 3 seeds)' where not every seed gave one,
+    '—' where most gave none."""
+    if not offered(s):
+        return "—"
+    return fmt(s.value) + ("" if _giving(s) == len(s.per_seed) else f" ({_of_seeds(s)})")
+
+
+def seeds_spread_text(s: Suggestion, fmt: Callable[[float], str], to: str = " .. ") -> str:
+    """The spread over the seeds that gave a rate: '0.5 .. 2', '1.17 (1 of 3 seeds)' where most gave none
+    (the suggestion is '—'), '—' where none did."""
+    low, high = s.spread
+    if math.isnan(low):
+        return "—"
+    text = fmt(low) if low == high else f"{fmt(low)}{to}{fmt(high)}"
+    return text if offered(s) else f"{text} ({_of_seeds(s)})"
+
+
 def suggestion_notes(result: LRFinderResult) -> list[str]:
-    """What to say under the rules' suggestions, in the terminal and on the page: why minimum/10 shows — for a seed."""
+    """What to say under the rules' suggestions, in the terminal and on the page: why minimum/10 offers no rate
+    for some seeds, and what the table then shows."""
     rule = result.suggestions.get("minimum/10")
-    if rule is None or not any(math.isnan(v) for v in rule.per_seed):
+    if rule is None or _giving(rule) == len(rule.per_seed):
         return []
     lowest = f"{result.learning_rates[0]:.3g}"
-    note = (f"minimum/10 —: where a seed's lowest loss came within a decade of the lowest rate tested ({lowest}), "
-            "a tenth of it lies below the range tested, and no rate is offered.")
+    n = len(rule.per_seed)
+    none = n - _giving(rule)
+    which = f"{'the seed' if n == 1 else f'all {n} seeds'}" if none == n else f"{none} of {n} seeds"
+    shown = ("so it suggests none (—)" if not offered(rule) else
+             f"so its suggestion is the geometric mean over the other {counted(n - none, 'seed')}")
+    note = (f"minimum/10 offered no rate for {which}: where a seed's lowest loss came within a decade of the lowest "
+            f"rate tested ({lowest}), a tenth of it lies below the range tested; {shown}.")
     return [note]
+
+
+def _giving(s: Suggestion) -> int:
+    """How many seeds gave the rule a rate."""
+    return sum(math.isfinite(v) for v in s.per_seed)
+
+
+def _of_seeds(s: Suggestion) -> str:
+    return f"{_giving(s)} of {len(s.per_seed)} seeds"
 
 
 def _rate(value: float) -> str:
@@ -122,6 +163,6 @@ def _rate(value: float) -> str:
 def _caption(band: bool) -> str:
     """The figure's caption; the grey band only where the interval holds more than the answer (finder_figure)."""
     return ("The learning rate grows exponentially step by step; each curve is a seed's bias-corrected moving average "
-            "of the batch loss, cut where it blows up. The validated rate (solid) won a short sweep of the candidates"
+            "of the batch loss, cut where it blows up. The validated rate (solid black) won a short sweep of the candidates"
             + ("; the grey band is its interval." if band else "; no other came within one standard deviation of it."))
 

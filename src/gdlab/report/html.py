@@ -11,7 +11,15 @@ import numpy as np
 
 from gdlab.report import plots, table
 from gdlab.report.comparison import Comparison
-from gdlab.report.conclusion import conclusion, counted, join, metric_name, ranked_name, target_text
+from gdlab.report.conclusion import (
+    conclusion,
+    counted,
+    diverged_text,
+    join,
+    metric_name,
+    ranked_name,
+    target_text,
+)
 from gdlab.report.summary import Summary, failure, higher_is_better, summarize
 
 CSS = """
@@ -131,7 +139,7 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
           "The loss curves' time axis is") + " compute time per config: the variant's median epoch time (all its configs train together in one "
          "vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run of an "
          "epoch in which some config diverged, are left out."),
-        ("Diverged: the loss became non-finite (the run stops; its last finite params are kept). Collapsed: the "
+        (f"Diverged: {diverged_text(summary.diverged_factor)} (gd.stop.diverged, which stops the run). Collapsed: the "
          "final train loss is at or above the loss before training, for a classifier often chance level "
          "(ln(classes)), with no non-finite number, so the status alone would miss it."),
         _metrics_note(s.get("metrics", "exact")),

@@ -19,6 +19,7 @@ from gdlab.report.html import figure, page, td
 from gdlab.report.plots import _style, _svg
 from gdlab.store.model_text import recorded_model_text
 from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.seconds_text import TRAIN_SECONDS, seconds_text
 
 LOSSES = ("train_loss", "test_loss")
 DIAGNOSTICS = {
@@ -50,7 +51,7 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
         sections.append("<p>No finite loss was recorded: the run diverged in its first epoch (see above).</p>")
     elif history.get("train_loss") is not None and len(history["train_loss"]):
         member = sweep is not None
-        sections += ["<h2>Loss and accuracy</h2>", figure(curves(history, SECONDS[member]), _CURVES[member])]
+        sections += [f"<h2>{_curves_title(history)}</h2>", figure(curves(history, SECONDS[member]), _CURVES[member])]
         tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
         if tracked:
             sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _diagnostics_caption(tracked))]
@@ -61,13 +62,22 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
     return page(title, "\n".join(sections))
 
 
-SECONDS = ("seconds of training", "seconds of training of its vmapped group (all its configs together)")
+SECONDS = (TRAIN_SECONDS, f"{TRAIN_SECONDS} of its vmapped group (all its configs together)")
 """The time's name on a run's page, and on a sweep member's, whose history holds its group's wall time."""
 _CURVES = (("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
             "where an epoch of many small updates costs more than one big one."),
            ("Left: per epoch. Right: the same curves against the wall-clock seconds of the vmapped program that "
             "trained this config together with the other configs of its batch size (compiling left out), not "
             "this config's share of them; an epoch of many small updates costs more than one big one."))
+
+
+def _curves_title(history: dict[str, np.ndarray]) -> str:
+    """'Loss and accuracy' where curves draws a test accuracy, else 'Loss' (a regression has none)."""
+    return "Loss and accuracy" if _has_accuracy(history) else "Loss"
+
+
+def _has_accuracy(history: dict[str, np.ndarray]) -> bool:
+    return "test_accuracy" in history and bool(np.isfinite(history["test_accuracy"]).any())
 
 
 def _diagnostics_caption(tracked: list[str]) -> str:
@@ -85,7 +95,7 @@ def _diagnostics_caption(tracked: list[str]) -> str:
 def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0]) -> str:
     """Losses (top) and test accuracy (bottom, when recorded) per epoch (left) and per second (right, its axis
     named seconds_name)."""
-    accuracy = "test_accuracy" in history and np.isfinite(history["test_accuracy"]).any()
+    accuracy = _has_accuracy(history)
     rows = 2 if accuracy else 1
     epochs = np.arange(1, len(history["train_loss"]) + 1)
     seconds = history.get("wall_time", np.full(len(epochs), np.nan))
@@ -202,7 +212,7 @@ def _summary(history: dict[str, np.ndarray], seconds_name: str) -> str:
         rows.append([name, number(float(v[-1])), "" if name == "learning_rate"  # a rate has no best
                      else "-" if best is None else f"{number(float(v[best]))} (epoch {best + 1})"])
     if "wall_time" in history and len(history["wall_time"]):
-        rows.append([seconds_name, number(float(history["wall_time"][-1])), ""])
+        rows.append([seconds_name, seconds_text(float(history["wall_time"][-1])), ""])
     return table(["metric", "last epoch", "best (epoch)"], rows)
 
 

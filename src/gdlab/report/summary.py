@@ -1,8 +1,10 @@
 """The numbers of a comparison: per variant the best learning rate, the time to a target and the failures.
 
-A config *diverged* when its loss became non-finite, and *collapsed* when it
-ended with a train loss at or above its loss before training (a too-large rate on
-a classifier can settle at chance level, ln(classes), with no non-finite number).
+A config *diverged* when its train loss became non-finite or rose above the divergence
+rule's factor (gd.stop.diverged, 100 by default) times its loss before training, and
+*collapsed* when it ended with a train loss at or above its loss before training (a
+too-large rate on a classifier can settle at chance level, ln(classes), with no
+non-finite number).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Summary:
     variants: tuple[VariantSummary, ...]
     first_by_epoch: str | None
     first_by_second: str | None
+    diverged_factor: float | None = None  # the divergence rule's factor (settings' diverged_factor); None: unknown
 
 
 def untrained_text(v: VariantSummary) -> str:
@@ -81,7 +84,8 @@ def summarize(comparison: Comparison) -> Summary:
     by_second = min(reached, key=lambda v: (v.seconds_to_target, v.epochs_to_target), default=None)
     return Summary(metric=metric, target=target, epochs=int(comparison.settings["epochs"]), variants=variants,
                    first_by_epoch=None if by_epoch is None else by_epoch.label,
-                   first_by_second=None if by_second is None else by_second.label)
+                   first_by_second=None if by_second is None else by_second.label,
+                   diverged_factor=comparison.settings.get("diverged_factor"))
 
 
 def history_name(metric: str) -> str:

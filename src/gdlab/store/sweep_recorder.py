@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gdlab.core.checks import check_float_range
+from gdlab.engine.loop import COLLAPSED
 from gdlab.engine.recording import SweepEpoch
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigState
@@ -292,13 +293,23 @@ def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, A
     conn.execute("UPDATE sweeps SET results = ? WHERE id = ?", (config_json(stored), sweep_id))
 
 
+def _collapsed(members: int, collapsed: int) -> str:
+    """' (2 of them collapsed)' after a count of members, '' where none collapsed."""
+    if not collapsed:
+        return ""
+    return f" ({collapsed} of them collapsed)" if collapsed < members else " (all collapsed)" if members > 1 else \
+        " (collapsed)"
+
+
 def _close(conn: sqlite3.Connection, sweep_id: str) -> None:
-    """The sweep's status from its members': running, interrupted or failed if any is, else done."""
-    counts = dict(conn.execute(
-        "SELECT r.status, COUNT(*) FROM sweep_runs s JOIN runs r ON r.id = s.run_id WHERE s.sweep_id = ? "
-        "GROUP BY r.status", (sweep_id,)).fetchall())
-    unfinished = [s for s in ("running", "interrupted", "failed") if counts.get(s)]
+    """The sweep's status from its members': running, interrupted or failed if any is, else done; its reason
+    counts them by status, and those that collapsed (their reason says so): 'done: 6 diverged, 18 max_epochs
+    (2 of them collapsed)'."""
+    rows = conn.execute(
+        "SELECT r.status, COUNT(*), SUM(instr(r.reason, ?) > 0) FROM sweep_runs s JOIN runs r ON r.id = s.run_id "
+        "WHERE s.sweep_id = ? GROUP BY r.status ORDER BY r.status", (COLLAPSED, sweep_id)).fetchall()
+    unfinished = [s for s in ("running", "interrupted", "failed") if any(row[0] == s for row in rows)]
     status = unfinished[0] if unfinished else "done"
-    reason = f"{status}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    reason = f"{status}: " + ", ".join(f"{n} {s}{_collapsed(n, c)}" for s, n, c in rows)
     conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                  (status, reason, now(), sweep_id))
