@@ -1265,11 +1265,15 @@ def test_noise_scale_s_default_batches_adapt_to_the_data(
 @pytest.mark.parametrize(
     ("rows", "args", "expected"),
     [
-        (10, ["--small-batch", "16"], "--small-batch must be an integer in [1, 8]; got 16."),  # typed: refused
+        # typed: refused, by the range --big-batch's default leaves (it said [1, 8], and 8 was then refused too)
+        (10, ["--small-batch", "16"],
+         ("--small-batch must be an integer in [1, 7], less than the 8 training samples, so that --big-batch (by "
+          "default all of them) can be larger; got 16.")),
+        (10, ["--small-batch", "16", "--big-batch", "8"], "--small-batch must be an integer in [1, 8]; got 16."),
         (10, ["--big-batch", "9"], "--big-batch must be an integer in [2, 8]; got 9."),
         (10, ["--small-batch", "8"],
-         ("--small-batch must be less than the 8 training samples, so that --big-batch (by default all of them) can be "
-         "larger; got 8.")),
+         ("--small-batch must be an integer in [1, 7], less than the 8 training samples, so that --big-batch (by "
+          "default all of them) can be larger; got 8.")),
         (1, [], ("--dataset '{data}' has 1 training sample; noise-scale compares gradients at two batch sizes, a "
                 "smaller and a larger one, so it needs at least 2 (give a data set with more rows).")),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 import jax
@@ -433,3 +434,15 @@ def test_mini_batch_validation_is_the_last_epochs_running_loss_and_says_so(least
     at = next(v for v in result.validation if v["learning_rate"] == result.suggestion)
     np.testing.assert_allclose(at["mean"], np.mean([f.history["train_loss"][-1] for f in fits]), rtol=1e-5)
     assert VALIDATION_HEADERS[1] == "mean train loss, last epoch"
+
+
+def test_a_rule_most_seeds_gave_no_rate_suggests_none_and_adds_no_candidates() -> None:
+    """The tables showed '—' for a rate from 1 of 3 seeds, while the engine still gave it as the rule's value
+    (find-lr --json) and validated the grid rates around it."""
+    from gdlab.engine import lr_finder
+
+    assert math.isnan(lr_finder._geomean((math.nan, 1.17, math.nan)))
+    assert math.isnan(lr_finder._geomean((math.nan, 1.17)))  # 1 of 2 is not most
+    assert lr_finder._geomean((1.0, 4.0, math.nan)) == pytest.approx(2.0)
+    assert lr_finder._geomean((0.5,)) == pytest.approx(0.5)
+    assert lr_finder._candidates([math.nan, 0.1], 4, 1e-3, 10.0) == lr_finder._candidates([0.1], 4, 1e-3, 10.0)

@@ -992,3 +992,11 @@ def test_a_momentum_grid_is_refused_not_mixed(small) -> None:
     with pytest.raises(ValueError, match=r"a comparison report shows one momentum; this sweep trained the momenta "
                                          r"\[0.0, 0.9\] \(report a sweep of one momentum\)"):
         gd.report.from_result(both, small)
+
+
+def test_train_seconds_read_as_whole_seconds_from_where_three_digits_round_to_1000() -> None:
+    """999.5 printed '1e+03' (three significant digits round it up to 1000, which .3g writes in exponent form)."""
+    from gdlab.store.seconds_text import seconds_text
+
+    assert [seconds_text(v) for v in (999.4, 999.5, 999.97, 1234.5, 12.34, 0.04223)] == [
+        "999", "1000", "1000", "1234", "12.3", "0.0422"]

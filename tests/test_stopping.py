@@ -420,17 +420,38 @@ def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rul
     assert (own.status, own.epochs_run) == ("diverged", 1) and "1e+06 x the initial loss" in own.reason
 
 
-def test_a_run_that_ends_at_or_above_its_starting_loss_says_it_collapsed() -> None:
+def test_a_run_that_ends_above_its_starting_loss_says_it_collapsed_and_a_tie_does_not() -> None:
     """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 13.65 in 5 epochs and the
-    reason said only 'final train loss 13.65' (status max_epochs), while gd.sweep's results call it collapsed."""
+    reason said only 'final train loss 13.65' (status max_epochs), while gd.sweep's results call it collapsed.
+    A loss that did not move (a rate far too low) read "collapsed (the learning rate is likely too high)"."""
     data = gd.datasets.load("linreg")
     high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, check_stability=False)
     final = float(high.history["train_loss"][-1])
     assert high.status == "max_epochs" and final > high.initial_loss
-    assert high.reason == (f"max_epochs: ran 5 epochs (5 updates); final train loss {final:.4g}, not below the "
-                           f"{high.initial_loss:.4g} before training: collapsed (the learning rate is likely too high)")
+    assert high.reason == (f"max_epochs: ran 5 epochs (5 updates); final train loss {final:.4g}; the train loss "
+                           f"ended at {final:.4g}, above the {high.initial_loss:.4g} before training: collapsed (the "
+                           "learning rate is likely too high)")
     fine = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=5)
     assert fine.reason.endswith(f"final train loss {float(fine.history['train_loss'][-1]):.4g}")
+    still = gd.fit(gd.models.linear(), data, gd.sgd(1e-9), batch_size="full", epochs=2)
+    assert float(still.history["train_loss"][-1]) == pytest.approx(still.initial_loss, rel=1e-6)
+    assert "collapsed" not in still.reason
+    tie = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=1, metrics="running", seed=1)
+    assert tie.history["train_loss"][-1] == pytest.approx(tie.initial_loss, rel=1e-6)  # the loss before its update
+    assert "collapsed" not in tie.reason
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=5)
     reasons = {row["learning_rate"]: swept.run(k).reason for k, row in enumerate(swept.rows)}
     assert reasons[1.0] == high.reason and "collapsed" not in reasons[0.1]
+
+
+def test_a_run_a_rule_stopped_above_its_starting_loss_says_it_collapsed_too() -> None:
+    """Only max_epochs reasons said so; a rule's (a plateau at a loss above the start) did not, while the sweep's
+    results count such a config as collapsed."""
+    data = gd.datasets.load("linreg")
+    stop = gd.stop.plateau(1e9, 2)  # fires after 2 epochs whatever the loss does
+    run = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, stop=stop, check_stability=False)
+    assert run.status != "max_epochs" and run.epochs_run < 5
+    assert run.reason.endswith(f"above the {run.initial_loss:.4g} before training: collapsed (the learning rate is "
+                               "likely too high)")
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5, stop=stop)
+    assert swept.run(0).reason == run.reason

@@ -187,9 +187,9 @@ def noise_batches(small: int | None, big: int | None, data: gd.Dataset, dataset:
                          "data set with more rows).")
     if big is None:
         big = min(BIG_BATCH, n) if small is None or small < min(BIG_BATCH, n) else n
-        if small is not None and small == n:  # larger than n is small_batch's own error (gd.noise_scale)
-            raise ValueError(f"small_batch must be less than the {n} training samples, so that big_batch (by default "
-                             f"all of them) can be larger; got {small}.")
+        if small is not None and not 1 <= small < n:
+            raise ValueError(f"small_batch must be an integer in [1, {n - 1}], less than the {n} training samples, so "
+                             f"that big_batch (by default all of them) can be larger; got {small}.")
     elif small is None:
         check_int_range("big_batch", big, 2, n)  # the default small batch is below any of these
     if small is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
-from gdlab.engine.result import ConvergenceWarning
+from gdlab.engine.result import ConvergenceWarning, collapsed_note
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
@@ -189,7 +188,9 @@ def train_epochs(
             status, reason = stop.explain(rules.stop_state, metrics)
             break
     if not reason:
-        reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"], initial_loss)
+        reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
+    if status != "diverged":
+        reason += collapsed_note(rows[-1]["train_loss"], initial_loss)
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
@@ -237,18 +238,10 @@ def _test_last(row: dict[str, float], spec: EpochSpec, params: Params, arrays: A
         row["test_accuracy"] = float(accuracy)
 
 
-COLLAPSED = "before training: collapsed ("
-"""What the reason of a config that collapsed holds (max_epochs_reason): a sweep's reason counts them by it."""
-
-
-def max_epochs_reason(epochs: int, updates: int, train_loss: float, initial_loss: float = math.nan) -> str:
-    """The reason of a run (or sweep config) that used its whole budget of epochs; one whose final train
-    loss is at or above initial_loss (before training) says it collapsed, as the sweep's results call it."""
-    reason = (f"max_epochs: ran {epochs} epoch{'' if epochs == 1 else 's'} "
-              f"({updates} update{'' if updates == 1 else 's'}); final train loss {train_loss:.4g}")
-    if math.isfinite(initial_loss) and train_loss >= initial_loss:
-        reason += f", not below the {initial_loss:.4g} {COLLAPSED}the learning rate is likely too high)"
-    return reason
+def max_epochs_reason(epochs: int, updates: int, train_loss: float) -> str:
+    """The reason of a run (or sweep config) that used its whole budget of epochs."""
+    return (f"max_epochs: ran {epochs} epoch{'' if epochs == 1 else 's'} "
+            f"({updates} update{'' if updates == 1 else 's'}); final train loss {train_loss:.4g}")
 
 
 def _epoch_metrics(row: dict[str, float], epoch: int, steps_run: int, initial_loss: float) -> dict[str, Any]:

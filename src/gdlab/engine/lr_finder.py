@@ -56,8 +56,9 @@ FinderCallback = Callable[[str, int, int], None]
 
 
 class Suggestion(NamedTuple):
-    """One rule's answer: the geometric mean over seeds and the per-seed values (NaN where a seed's rate would
-    lie outside the range tested: minimum/10 of a curve whose minimum is in the range's first decade)."""
+    """One rule's answer: the geometric mean over the seeds that gave a rate (NaN unless most did) and the per-seed
+    values (NaN where a seed's rate would lie outside the range tested: minimum/10 of a curve whose minimum is in
+    the range's first decade)."""
 
     value: float
     per_seed: tuple[float, ...]
@@ -293,8 +294,10 @@ def _valley(loss: np.ndarray) -> int:
 
 
 def _geomean(values: tuple[float, ...]) -> float:
+    """The geometric mean of the seeds' rates where most seeds gave one, else NaN: a rate from 1 of 3 seeds is no
+    suggestion (the others' curves had none), and the validation would have tried rates around it."""
     finite = [v for v in values if math.isfinite(v) and v > 0]
-    return float(np.exp(np.mean(np.log(finite)))) if finite else math.nan
+    return float(np.exp(np.mean(np.log(finite)))) if 2 * len(finite) > len(values) else math.nan
 
 
 def _check_first_loss(first: np.ndarray, seeds: list[int], min_lr: float) -> None:

@@ -24,6 +24,22 @@ STATUSES = (
 )
 """Every value ``Result.status`` takes."""
 
+COLLAPSED = "before training: collapsed ("
+"""What the reason of a run that collapsed holds (``collapsed_note``): a sweep's recorded reason counts them by it."""
+
+RISE = 1e-3
+"""A final train loss above the loss before training by more than RISE of it is a rise, not rounding."""
+
+
+def collapsed_note(final: float, initial: float) -> str:
+    """The words a run's reason ends with when its final train loss rose above its loss before training (a rate
+    too high can settle there with no non-finite number), else "". A tie is not a rise: a rate too low to move
+    the loss, or batch GD's running loss after one epoch (the loss before its update)."""
+    if not (math.isfinite(final) and math.isfinite(initial) and final - initial > RISE * abs(initial)):
+        return ""
+    return (f"; the train loss ended at {final:.4g}, above the {initial:.4g} {COLLAPSED}the learning rate is "
+            "likely too high)")
+
 
 class ConvergenceWarning(UserWarning):
     """A run ended on its budget before any convergence rule fired."""

@@ -33,6 +33,7 @@ from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
 from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
+from gdlab.engine.result import collapsed_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
@@ -126,7 +127,7 @@ def train_chunk(
         diverged = active & ~np.asarray(stats.finite)
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         _end_diverged(ends, diverged, stats, epoch, spec.plan.steps)
-        _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps)
+        _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps, before)
         returned = None
         if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
@@ -210,9 +211,12 @@ def _end_diverged(ends: _Ends, diverged: np.ndarray, stats: EpochStats, epoch: i
 
 
 def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any, metrics: dict[str, Any],
-                 epoch: int, steps: int) -> None:
+                 epoch: int, steps: int, before: np.ndarray) -> None:
+    """The configs a rule stopped (before: their train loss before training, for ``collapsed_note``)."""
     for i, j in zip(*np.nonzero(fired)):
         ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
+        if ends.status[i, j] != "diverged":  # diverged(factor) is a rule too: its reason says it all
+            ends.reason[i, j] += collapsed_note(float(metrics["train_loss"][i, j]), float(before[i, j]))
         ends.steps_run[i, j] = (epoch + 1) * steps
         ends.epochs_run[i, j] = epoch + 1
 
@@ -224,8 +228,9 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
     epochs_run = len(rows)
     for i, j in zip(*np.nonzero(active)):
         ends.status[i, j] = "max_epochs"
-        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, rows[-1]["train_loss"][i, j],
-                                              before[i, j])
+        final = float(rows[-1]["train_loss"][i, j])
+        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, final) + collapsed_note(
+            final, float(before[i, j]))
         ends.steps_run[i, j] = epochs_run * steps
         ends.epochs_run[i, j] = epochs_run
 

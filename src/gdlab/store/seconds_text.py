@@ -12,4 +12,5 @@ TRAIN_SECONDS = "train seconds"
 
 def seconds_text(seconds: float) -> str:
     """Three significant digits ('0.0422', '12.3'), whole seconds from 1000 on ('1234', not '1.23e+03')."""
-    return f"{seconds:.0f}" if abs(seconds) >= 1000 else f"{seconds:.3g}"
+    shown = f"{seconds:.3g}"
+    return f"{seconds:.0f}" if "e+" in shown else shown  # 999.5 rounds to '1e+03' at three digits

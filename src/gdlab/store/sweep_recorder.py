@@ -32,8 +32,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gdlab.core.checks import check_float_range
-from gdlab.engine.loop import COLLAPSED
 from gdlab.engine.recording import SweepEpoch
+from gdlab.engine.result import COLLAPSED
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigState
 from gdlab.store.hints import resume_sweep
