@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -709,5 +710,6 @@ def test_a_result_and_a_sweep_result_print_in_one_line() -> None:
     loss = run.history["train_loss"][-1]
     assert repr(run).startswith(f"Result(status='max_epochs', epochs_run=3, steps_run=24, final: train_loss {loss:.4g}, ")
     assert repr(run).endswith(f"; params: 2 arrays, 11 numbers; reason={run.reason!r})") and "\n" not in repr(run)
+    assert "; params: not kept; " in repr(dataclasses.replace(run, params=None))  # as a store's sweep gives it
     many = gd.sweep(gd.models.linear(), data, learning_rate=gd.logspace(1e-3, 1, 8), batch_size=[100], epochs=1)
     assert "learning_rate 8 values 0.001..1;" in repr(many)

@@ -77,9 +77,10 @@ class Result:
         last = ", ".join(f"{name} {float(values[-1]):.4g}" for name, values in self.history.items()
                          if len(values) and name not in ("epoch_time", "wall_time"))
         numbers = sum(int(np.size(a)) for a in leaves)
+        params = (f"{len(leaves)} array{'' if len(leaves) == 1 else 's'}, {numbers} number{'' if numbers == 1 else 's'}"
+                  if self.params is not None else "not kept")  # a sweep read back from a store keeps none
         return (f"Result(status={self.status!r}, epochs_run={self.epochs_run}, steps_run={self.steps_run}, "
-                f"final: {last or 'none'}; params: {len(leaves)} array{'' if len(leaves) == 1 else 's'}, "
-                f"{numbers} number{'' if numbers == 1 else 's'}; reason={self.reason!r})")
+                f"final: {last or 'none'}; params: {params}; reason={self.reason!r})")
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""
