@@ -367,6 +367,24 @@ def test_bad_noise_scale_arguments(least_squares, kwargs, match) -> None:
         noise_scale(model, params, least_squares, **{"small_batch": 4, "big_batch": 64, **kwargs})
 
 
+def test_noise_scale_s_default_batches_adapt_to_small_data_as_the_cli_s_do() -> None:
+    """gd.noise_scale(model, None, data) on 16 training samples said 'small_batch must be an integer in [1, 16];
+    got 16' (its defaults 16 and 512), while gdlab noise-scale adapted them: 16 samples measure at 8 and 16."""
+    data = gd.datasets.load("linreg", n=20, features=3, seed=0)  # 16 training samples
+    adapted = noise_scale(gd.models.linear(), None, data, batches=4)
+    assert (adapted.small_batch, adapted.big_batch) == (8, 16)
+    assert adapted == noise_scale(gd.models.linear(), None, data, 8, 16, batches=4)
+    assert (noise_scale(gd.models.linear(), None, data, 4, batches=4).big_batch,
+            noise_scale(gd.models.linear(), None, data, big_batch=10, batches=4).small_batch) == (16, 5)
+    with pytest.raises(ValueError, match=r"^small_batch must be an integer in \[1, 15\], less than the 16 training "):
+        noise_scale(gd.models.linear(), None, data, 16, batches=4)
+    with pytest.raises(TypeError, match=r"^small_batch must be an integer in \[1, inf\]; got 'a'\.$"):
+        noise_scale(gd.models.linear(), None, data, "a", batches=4)  # type: ignore[arg-type]
+    one = gd.datasets.from_arrays(np.ones((2, 2)), np.ones(2), test_fraction=0.5, seed=0)
+    with pytest.raises(ValueError, match=r"^data must have at least 2 training samples .*; got 1\.$"):
+        noise_scale(gd.models.linear(), None, one)
+
+
 # --- the noise scale tracked during training ---------------------------------------------------
 
 

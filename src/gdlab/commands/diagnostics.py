@@ -14,10 +14,10 @@ from gdlab.commands.compare import output_path
 from gdlab.commands.fit import DEFAULT_BATCH_SIZE, build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
+from gdlab.engine.noise_scale import default_batches
 from gdlab.engine.setup import seed_params
 
 PLOT_SUFFIXES = (".png", ".svg")
-SMALL_BATCH, BIG_BATCH = 16, 512
 """noise-scale's batch sizes when the data has enough training samples (gd.noise_scale's defaults)."""
 
 
@@ -175,23 +175,11 @@ def run_noise_scale(
 
 
 def noise_batches(small: int | None, big: int | None, data: gd.Dataset, dataset: str) -> tuple[int, int]:
-    """The two batch sizes noise-scale measures at: each as given, else adapted to the n training samples as fit's
-    batch size is: big 512, or n when fewer or when small is 512 or more; small 16, or big // 2 when that is less.
-
-    ValueError when n leaves no pair, or a given size leaves the other none (gd.noise_scale checks the rest).
-    """
+    """The two batch sizes noise-scale measures at (``engine.noise_scale.default_batches``), with data too small for
+    any pair named by the --dataset given."""
     n = data.n_train
     if n < 2:
         raise ValueError(f"dataset {dataset!r} has {n} training sample{'' if n == 1 else 's'}; noise-scale compares "
                          "gradients at two batch sizes, a smaller and a larger one, so it needs at least 2 (give a "
                          "data set with more rows).")
-    if big is None:
-        big = min(BIG_BATCH, n) if small is None or small < min(BIG_BATCH, n) else n
-        if small is not None and not 1 <= small < n:
-            raise ValueError(f"small_batch must be an integer in [1, {n - 1}], less than the {n} training samples, so "
-                             f"that big_batch (by default all of them) can be larger; got {small}.")
-    elif small is None:
-        check_int_range("big_batch", big, 2, n)  # the default small batch is below any of these
-    if small is None:
-        small = max(1, min(SMALL_BATCH, big // 2))
-    return small, big
+    return default_batches(small, big, n)

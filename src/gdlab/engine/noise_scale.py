@@ -54,12 +54,39 @@ class NoiseScale(NamedTuple):
     note: str | None = None  # why B_simple was not measured (then NaN), else None
 
 
+SMALL_BATCH, BIG_BATCH = 16, 512
+"""noise_scale's batch sizes where the data holds them."""
+
+
+def default_batches(small: int | None, big: int | None, n: int) -> tuple[int, int]:
+    """The two batch sizes to measure at on n training samples: each as given, else big BIG_BATCH, or n when fewer
+    or when small is BIG_BATCH or more; small SMALL_BATCH, or big // 2 when that is less.
+
+    ValueError when n leaves no pair, or a given size leaves the other none (noise_scale checks the rest).
+    """
+    if n < 2:
+        raise ValueError(f"data must have at least 2 training samples to compare gradients at two batch sizes; "
+                         f"got {n}.")
+    small = None if small is None else check_int_range("small_batch", small, 1)
+    big = None if big is None else check_int_range("big_batch", big, 1)
+    if big is None:
+        big = min(BIG_BATCH, n) if small is None or small < min(BIG_BATCH, n) else n
+        if small is not None and not 1 <= small < n:
+            raise ValueError(f"small_batch must be an integer in [1, {n - 1}], less than the {n} training samples, so "
+                             f"that big_batch (by default all of them) can be larger; got {small}.")
+    elif small is None:
+        check_int_range("big_batch", big, 2, n)  # the default small batch is below any of these
+    if small is None:
+        small = max(1, min(SMALL_BATCH, big // 2))
+    return small, big
+
+
 def noise_scale(
     model: Model | LossFn,
     params: Params | None,
     data: Dataset,
-    small_batch: int = 16,
-    big_batch: int = 512,
+    small_batch: int | None = None,
+    big_batch: int | None = None,
     *,
     batches: int = 64,
     learning_rate: float | None = None,
@@ -71,6 +98,10 @@ def noise_scale(
 ) -> NoiseScale:
     """B_simple at params from gradient norms of ``batches`` random batches at each of two sizes.
 
+    ``small_batch`` and ``big_batch`` default to 16 and 512, adapted to the n training samples as fit's batch
+    size is (``default_batches``): big_batch n when fewer (or when small_batch is 512 or more), small_batch
+    big_batch // 2 when that is less than 16.
+
     params None measures at the model's initial params drawn from ``seed`` (as ``gd.fit`` would start).
 
     ``learning_rate`` (tuned at ``batch_size``, default small_batch; "full":
@@ -81,7 +112,8 @@ def noise_scale(
     Gradients that are not finite (the loss overflows at params) measure nothing: B_simple, its
     interval, |G|^2 and tr(Sigma) are NaN, there is no recommendation (None) and ``note`` says why.
     """
-    small = check_int_range("small_batch", small_batch, 1, check_data(data).n_train)
+    small_batch, big_batch = default_batches(small_batch, big_batch, check_data(data).n_train)
+    small = check_int_range("small_batch", small_batch, 1, data.n_train)
     if not small < big_batch:
         raise ValueError(f"big_batch must be larger than small_batch ({small}); got {big_batch}.")
     big = check_int_range("big_batch", big_batch, small + 1, data.n_train)
