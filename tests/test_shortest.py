@@ -18,3 +18,13 @@ def test_a_float32_reads_as_its_shortest_text_and_other_numbers_are_kept() -> No
     for kept in (0.1, 1 / 3, 1e300, -1e-300, 0.055438920000597136):  # float64 proper: not a float32
         assert shortest_float32(kept) == kept
     assert math.isnan(shortest_float32(math.nan)) and shortest_float32(-math.inf) == -math.inf
+
+
+def test_every_commands_json_writes_float32_numbers_short_and_times_as_measured() -> None:
+    """Only fit and the runs commands shortened them; compare, find-lr, noise-scale and sharpness --json wrote
+    0.10000000149011612 (json_text is what every --json prints)."""
+    from gdlab.commands.json_output import json_text
+
+    rate = float(np.float32(0.1))
+    assert json_text({"best": {"learning_rate": rate, "mean": float("nan")}, "epoch_time": rate, "rows": (rate,)}) == (
+        '{"best": {"learning_rate": 0.1, "mean": "nan"}, "epoch_time": 0.10000000149011612, "rows": [0.1]}')

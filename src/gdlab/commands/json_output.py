@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+from gdlab.core.shortest import shortest_floats
+
 
 def jsonable(value: Any) -> Any:
     """Value with every non-finite float written as text ("nan", "inf", "-inf"), as strict JSON needs."""
@@ -19,5 +21,6 @@ def jsonable(value: Any) -> Any:
 
 
 def json_text(value: Any) -> str:
-    """value as one line of strict JSON (no NaN or Infinity, which JSON.parse and jq refuse)."""
-    return json.dumps(jsonable(value), allow_nan=False)
+    """value as one line of strict JSON (no NaN or Infinity, which JSON.parse and jq refuse), each float32 number
+    as its shortest text (0.1, not 0.10000000149011612; ``store.records.shortest_floats``), times as measured."""
+    return json.dumps(jsonable(shortest_floats(value)), allow_nan=False)

@@ -21,10 +21,11 @@ from gdlab.commands.json_output import json_text
 from gdlab.commands.reading import open_to_read
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
+from gdlab.core.shortest import is_time, shortest_floats
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
-from gdlab.store.records import flat_config, is_time, shortest_floats
+from gdlab.store.records import flat_config
 from gdlab.store.rule_options import is_default, momentum_text, rule_options
 from gdlab.store.schedule_text import rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -15,3 +16,21 @@ def shortest_float32(value: float) -> float:
     if not (math.isfinite(value) and abs(value) <= FLOAT32_MAX) or float(np.float32(value)) != value:
         return value
     return float(str(np.float32(value)))
+
+
+def shortest_floats(value: Any) -> Any:
+    """value with each float that is a float32 written as the float32's shortest text (0.1, not
+    0.10000000149011612: a rule's rate or a loss recorded from float32); other values as they are, and
+    times (under a key ending in _time or seconds: float64 measures) untouched."""
+    if isinstance(value, (list, tuple)):
+        return [shortest_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v if is_time(k) else shortest_floats(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return shortest_float32(value)  # json writes the shortest repr of this float64
+    return value
+
+
+def is_time(name: Any) -> bool:
+    """A float64 measure of time: epoch_time, wall_time, train_seconds, seconds."""
+    return isinstance(name, str) and name.endswith(("_time", "seconds"))

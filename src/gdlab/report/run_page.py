@@ -15,10 +15,11 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
+from gdlab.core.shortest import shortest_floats
 from gdlab.report.html import figure, page, td
 from gdlab.report.plots import _style, _svg
 from gdlab.store.model_text import recorded_model_text
-from gdlab.store.records import flat_config, shortest_floats
+from gdlab.store.records import flat_config
 from gdlab.store.seconds_text import TRAIN_SECONDS, seconds_text
 
 LOSSES = ("train_loss", "test_loss")

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from gdlab.core.checks import check_choice
-from gdlab.core.shortest import shortest_float32
 from gdlab.datasets import NAMES as DATASET_NAMES
 from gdlab.datasets.files import SUFFIXES
 from gdlab.engine.result import STATUSES
@@ -298,24 +297,6 @@ def stored_object(text: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StoreError(f"the database is damaged: {what} must be a JSON object; got {value!r:.60}.")
     return value
-
-
-def shortest_floats(value: Any) -> Any:
-    """value with each float that is a float32 written as the float32's shortest text (0.1, not
-    0.10000000149011612: a rule's rate or a loss recorded from float32); other values as they are, and
-    times (under a key ending in _time or seconds: float64 measures) untouched."""
-    if isinstance(value, (list, tuple)):
-        return [shortest_floats(v) for v in value]
-    if isinstance(value, dict):
-        return {k: v if is_time(k) else shortest_floats(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return shortest_float32(value)  # json writes the shortest repr of this float64
-    return value
-
-
-def is_time(name: Any) -> bool:
-    """A float64 measure of time: epoch_time, wall_time, train_seconds, seconds."""
-    return isinstance(name, str) and name.endswith(("_time", "seconds"))
 
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

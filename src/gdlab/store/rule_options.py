@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gdlab.store.records import shortest_floats
+from gdlab.core.shortest import shortest_floats
 
 RULE_OPTIONS = ("momentum", "nesterov", "weight_decay")
 

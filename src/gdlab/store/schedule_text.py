@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gdlab.core.schedules import SCHEDULES
-from gdlab.store.records import shortest_floats
+from gdlab.core.shortest import shortest_floats
 
 WARMUP = "warmup("
 
