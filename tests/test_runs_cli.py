@@ -416,7 +416,7 @@ def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
 def test_machine_output_writes_a_float32_as_its_shortest_text_and_a_time_as_measured(capsys) -> None:
     """fit --json gave final_learning_rate 0.009999999776482582, runs compare --json rule.learning_rate
     [[0.10000000149011612], ...] and runs export learning_rate 0.10000000149011612: float32 numbers as float64."""
-    from gdlab.store.records import shortest_floats
+    from gdlab.core.shortest import shortest_floats
 
     slow = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.01")
     fast = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.1")
