@@ -18,7 +18,6 @@ from gdlab.engine.noise_scale import default_batches
 from gdlab.engine.setup import seed_params
 
 PLOT_SUFFIXES = (".png", ".svg")
-"""noise-scale's batch sizes when the data has enough training samples (gd.noise_scale's defaults)."""
 
 
 def run_find_lr(

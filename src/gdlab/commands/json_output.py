@@ -22,5 +22,5 @@ def jsonable(value: Any) -> Any:
 
 def json_text(value: Any) -> str:
     """value as one line of strict JSON (no NaN or Infinity, which JSON.parse and jq refuse), each float32 number
-    as its shortest text (0.1, not 0.10000000149011612; ``store.records.shortest_floats``), times as measured."""
+    as its shortest text (0.1, not 0.10000000149011612; ``core.shortest.shortest_floats``), times as measured."""
     return json.dumps(jsonable(shortest_floats(value)), allow_nan=False)

@@ -285,7 +285,7 @@ def run_export(db: str, run_id: str, fmt: str) -> str:
         history = store.history(run.id)
     if fmt == "json":
         data = {"run": asdict(run), "history": {k: v.tolist() for k, v in history.items()}}
-        return json_text(shortest_floats(data))  # a float32 loss or rate as 0.1; times as measured
+        return json_text(data)  # json_text: a float32 loss or rate as 0.1; times as measured
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["epoch", *history])
@@ -310,7 +310,7 @@ def _finder_rows(run: gd.store.Run, finder: Any) -> list[dict[str, Any]]:
 def _export_rows(kind: str, record: Any, rows: list[dict[str, Any]], fmt: str) -> str:
     """rows as CSV, or as JSON with the record under kind ("sweep" or "run")."""
     if fmt == "json":
-        return json_text(shortest_floats({kind: asdict(record), "rows": rows}))
+        return json_text({kind: asdict(record), "rows": rows})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="",
                             lineterminator="\n")

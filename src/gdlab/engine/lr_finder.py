@@ -68,6 +68,17 @@ class Suggestion(NamedTuple):
         finite = [v for v in self.per_seed if math.isfinite(v)]
         return (min(finite), max(finite)) if finite else (math.nan, math.nan)
 
+    @property
+    def giving(self) -> int:
+        """How many seeds gave the rule a rate."""
+        return len(_rates(self.per_seed))
+
+    @property
+    def offered(self) -> bool:
+        """Whether most seeds gave the rule a rate (``_geomean``'s test: a record from before it kept a value
+        from fewer)."""
+        return _most_gave(self.per_seed)
+
 
 class LRFinderResult(NamedTuple):
     """The validated answer, every rule's suggestion, the curves and the validation sweep."""
@@ -293,11 +304,20 @@ def _valley(loss: np.ndarray) -> int:
     return start + int(2 * (low - start) / 3)
 
 
+def _rates(values: tuple[float, ...]) -> list[float]:
+    """The rates the seeds gave (NaN: a seed gave none)."""
+    return [v for v in values if math.isfinite(v) and v > 0]
+
+
+def _most_gave(values: tuple[float, ...]) -> bool:
+    """Most seeds gave a rate: a rate from 1 of 3 seeds is no suggestion (the others' curves had none)."""
+    return 2 * len(_rates(values)) > len(values)
+
+
 def _geomean(values: tuple[float, ...]) -> float:
-    """The geometric mean of the seeds' rates where most seeds gave one, else NaN: a rate from 1 of 3 seeds is no
-    suggestion (the others' curves had none), and the validation would have tried rates around it."""
-    finite = [v for v in values if math.isfinite(v) and v > 0]
-    return float(np.exp(np.mean(np.log(finite)))) if 2 * len(finite) > len(values) else math.nan
+    """The geometric mean of the seeds' rates where most seeds gave one (``_most_gave``), else NaN: the
+    validation would have tried rates around a rate the others' curves did not have."""
+    return float(np.exp(np.mean(np.log(_rates(values))))) if _most_gave(values) else math.nan
 
 
 def _check_first_loss(first: np.ndarray, seeds: list[int], min_lr: float) -> None:

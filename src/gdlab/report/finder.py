@@ -30,7 +30,7 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     for seed, curve in zip(seeds, result.losses):
         ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
     for rule, s in result.suggestions.items():
-        if offered(s):
+        if s.offered:
             color, style = RULE_LINES.get(rule, ("grey", ":"))
             ax.axvline(s.value, ls=style, lw=1.5, color=color, label=f"{rule} {s.value:.3g}")
     low, high = result.interval
@@ -106,17 +106,12 @@ def validation_notes(cells: list[list[str]]) -> list[str]:
     return [DIVERGED_NOTE] if any(isinstance(row[1], Failed) for row in cells) else []
 
 
-def offered(s: Suggestion) -> bool:
-    """Most seeds gave the rule a rate (a rate from 1 of 3 seeds is no suggestion: the others' curves had none)."""
-    return 2 * _giving(s) > len(s.per_seed)
-
-
 def suggestion_text(s: Suggestion, fmt: Callable[[float], str]) -> str:
     """A rule's suggestion as the tables show it: '1.17', '1.17 (2 of 3 seeds)' where not every seed gave one,
     '—' where most gave none."""
-    if not offered(s):
+    if not s.offered:
         return "—"
-    return fmt(s.value) + ("" if _giving(s) == len(s.per_seed) else f" ({_of_seeds(s)})")
+    return fmt(s.value) + ("" if s.giving == len(s.per_seed) else f" ({_of_seeds(s)})")
 
 
 def seeds_spread_text(s: Suggestion, fmt: Callable[[float], str], to: str = " .. ") -> str:
@@ -126,33 +121,28 @@ def seeds_spread_text(s: Suggestion, fmt: Callable[[float], str], to: str = " ..
     if math.isnan(low):
         return "—"
     text = fmt(low) if low == high else f"{fmt(low)}{to}{fmt(high)}"
-    return text if offered(s) else f"{text} ({_of_seeds(s)})"
+    return text if s.offered else f"{text} ({_of_seeds(s)})"
 
 
 def suggestion_notes(result: LRFinderResult) -> list[str]:
     """What to say under the rules' suggestions, in the terminal and on the page: why minimum/10 offers no rate
     for some seeds, and what the table then shows."""
     rule = result.suggestions.get("minimum/10")
-    if rule is None or _giving(rule) == len(rule.per_seed):
+    if rule is None or rule.giving == len(rule.per_seed):
         return []
     lowest = f"{result.learning_rates[0]:.3g}"
     n = len(rule.per_seed)
-    none = n - _giving(rule)
+    none = n - rule.giving
     which = f"{'the seed' if n == 1 else f'all {n} seeds'}" if none == n else f"{none} of {n} seeds"
-    shown = ("so it suggests none (—)" if not offered(rule) else
+    shown = ("so it suggests none (—)" if not rule.offered else
              f"so its suggestion is the geometric mean over the other {counted(n - none, 'seed')}")
     note = (f"minimum/10 offered no rate for {which}: where a seed's lowest loss came within a decade of the lowest "
             f"rate tested ({lowest}), a tenth of it lies below the range tested; {shown}.")
     return [note]
 
 
-def _giving(s: Suggestion) -> int:
-    """How many seeds gave the rule a rate."""
-    return sum(math.isfinite(v) for v in s.per_seed)
-
-
 def _of_seeds(s: Suggestion) -> str:
-    return f"{_giving(s)} of {len(s.per_seed)} seeds"
+    return f"{s.giving} of {len(s.per_seed)} seeds"
 
 
 def _rate(value: float) -> str:
