@@ -21,6 +21,8 @@ import jax
 import numpy as np
 
 import gdlab as gd
+from gdlab.core.batching import batch_plan
+from gdlab.engine.epoch import batch_grad_rows
 from gdlab.engine.epoch_program import _COMPILED
 from gdlab.engine.sweep_memory import allocated_bytes, config_bytes, group_copy_bytes
 
@@ -35,8 +37,9 @@ def measure(data: gd.Dataset, model: Any, batch_size: int | str, seeds: int, pai
     xla = allocated_bytes(program)
     size = data.n_train if batch_size == "full" else int(batch_size)
     params = model.init(jax.random.PRNGKey(0), data.input_shape, data.outputs)
-    copies = group_copy_bytes(data, np.float32, seeds, size, 1)
-    estimate = copies + pairs * seeds * config_bytes(params, size)
+    grad_rows = batch_grad_rows(batch_plan(data.n_train, size))
+    copies = group_copy_bytes(data, np.float32, seeds, size, 1, grad_rows)
+    estimate = copies + pairs * seeds * config_bytes(params, size, grad_rows=grad_rows)
     return {"data": data.name, "batch_size": batch_size, "seeds": seeds, "pairs": pairs,
             "xla_bytes": None if xla is None else xla - given, "estimate_bytes": estimate, "copies_bytes": copies,
             "ratio": None if xla is None else round(estimate / (xla - given), 2)}

@@ -41,9 +41,10 @@ def test_batch_gradient_descent_converges_to_the_least_squares_solution() -> Non
 
 
 @pytest.mark.usefixtures("x64")
-def test_batch_gradient_descent_equals_the_matrix_iteration_step_by_step() -> None:
+@pytest.mark.parametrize("n", [50, 1300, 1301])  # on a CPU, 1300 rows take the gradient in 4 slices; 1301 leaves a row
+def test_batch_gradient_descent_equals_the_matrix_iteration_step_by_step(n: int) -> None:
     """MSE loss L(v) = |X v - y|^2 / n, gradient 2 X^T (X v - y) / n, from the model's own init."""
-    data = _linreg64(n=50)
+    data = _linreg64(n=n)
     x, y = _xb(data), data.y_train
     model, lr = gd.models.linear(), 0.05
     params = model.init(run_keys(0)[0], data.input_shape, 1)
@@ -142,6 +143,36 @@ def test_stable_order_breaks_ties_by_index_as_a_stable_sort_does() -> None:
     np.testing.assert_array_equal(jax.lax.sort_key_val(jnp.asarray(keys), jnp.arange(4000))[1], expected)
     distinct = rng.permutation(2**20)[:3000].astype(np.uint32) * 4096 + 7
     np.testing.assert_array_equal(stable_order(jnp.asarray(distinct)), np.argsort(distinct, kind="stable"))
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_batch_taken_in_slices_gives_the_same_epoch_with_the_memory_of_one_slice() -> None:
+    """grad_rows 0 (one pass over the batch) and 256 (slices of slice_rows(2048, 256) = 256 rows): the same
+    epoch to float64 rounding, and XLA's temporaries shrink with the activations they hold."""
+    from gdlab.engine.epoch import EpochSpec, batch_grad_rows, run_epoch
+    from gdlab.engine.objective import model_objective
+
+    n = 2048
+    model = gd.models.mlp(hidden=(64,))
+    params = model.init(jax.random.PRNGKey(0), (8,), 3)
+    x = jax.random.normal(jax.random.PRNGKey(1), (n, 8), jnp.float64)
+    y = jax.random.randint(jax.random.PRNGKey(2), (n,), 0, 3)
+    rule = gd.sgd(0.1)
+    objective = model_objective(model.apply, "cross_entropy", True)
+    args = (params, rule.init(params), run_keys(0)[1], 0, 1.0, True, False, (x, y, x[:0], y[:0]))
+    runs = {}
+    for rows in (0, 256):
+        spec = EpochSpec(objective, rule.update, rule.learning_rate, batch_plan(n, n), False, "running",
+                         grad_rows=rows)
+        program = jax.jit(functools.partial(run_epoch, spec)).lower(*args).compile()
+        runs[rows] = program(*args), program.memory_analysis().temp_size_in_bytes
+    (whole, whole_bytes), (sliced, sliced_bytes) = runs[0], runs[256]
+    for a, b in zip(jax.tree.leaves(whole[0]), jax.tree.leaves(sliced[0])):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12, atol=1e-14)
+    assert float(sliced[2].train_loss) == pytest.approx(float(whole[2].train_loss), rel=1e-12)
+    assert sliced_bytes < whole_bytes / 2, (sliced_bytes, whole_bytes)
+    cpu = jax.default_backend() == "cpu"
+    assert (batch_grad_rows(batch_plan(n, n)), batch_grad_rows(batch_plan(n, n // 2))) == ((512 if cpu else 0), 0)
 
 
 def test_drop_last_skips_the_smaller_batch() -> None:

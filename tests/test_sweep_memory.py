@@ -9,6 +9,8 @@ import pytest
 import gdlab as gd
 import gdlab.engine.sweep
 import gdlab.engine.sweep_memory
+from gdlab.core.batching import batch_plan
+from gdlab.engine.epoch import batch_grad_rows
 from gdlab.engine.epoch_program import _COMPILED
 from gdlab.engine.sweep_memory import Budget, allocated_bytes, config_bytes, group_copy_bytes
 
@@ -72,7 +74,8 @@ def test_the_memory_estimate_tracks_what_xla_allocates_per_config(mnist1d, hidde
     (program,) = _COMPILED.values()
     data = sum(a.nbytes for a in (mnist1d.x_train, mnist1d.y_train, mnist1d.x_test, mnist1d.y_test))
     allocated = allocated_bytes(program) - data
-    estimate = 16 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), batch_size, metrics)
+    estimate = 16 * config_bytes(model.init(jax.random.PRNGKey(0), (40,), 10), batch_size, metrics,
+                                 grad_rows=batch_grad_rows(batch_plan(mnist1d.n_train, batch_size)))
     assert 0.75 * allocated <= estimate <= 2.5 * allocated  # the default budget (free / 4) absorbs the rest
 
 
@@ -103,9 +106,12 @@ def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(c
     data = gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(int), test_fraction=0.25)
     model = gd.models.mlp((17,))
     params = model.init(jax.random.PRNGKey(0), (10,), 2)
+    whole = batch_grad_rows(batch_plan(data.n_train, data.n_train))  # slices of batch GD's gradient on a CPU
     few = group_copy_bytes(data, np.float32, 1, 8, 1)  # one seed's copy of the data in its order, and a batch
-    copy = group_copy_bytes(data, np.float32, 1, data.n_train, 1)  # at full batch: the data in stored order
-    small, full = config_bytes(params, 8), config_bytes(params, data.n_train)
+    copy = group_copy_bytes(data, np.float32, 1, data.n_train, 1, whole)  # the data in stored order
+    # metrics "running": no train pass at the end, so a step's activations set each batch size's need
+    small = config_bytes(params, 8, "running")
+    full = config_bytes(params, data.n_train, "running", grad_rows=whole)
     assert small + few < full + copy
     budget = (small + few + full + copy) // 2
     compiled, epochs = compile_counter.count, []
@@ -113,7 +119,7 @@ def test_a_batch_size_group_over_max_memory_is_refused_before_any_group_trains(c
                                          rf"for 1 seed at batch_size 1200: {full} for the configs and {copy} for the "
                                          rf"copies of the training data the epochs read\); got {budget}"):
         gd.sweep(model, data, learning_rate=[0.1], batch_size=[8, "full"], epochs=2, max_memory=budget,
-                 callback=lambda group, epoch, active: epochs.append(epoch))
+                 metrics="running", callback=lambda group, epoch, active: epochs.append(epoch))
     assert epochs == [] and compile_counter.count == compiled
 
 
@@ -134,8 +140,9 @@ def test_the_estimate_counts_the_data_each_seed_gathers_in_its_order(tall, seeds
     full batch and a remainder (10000 + 6000 rows) is 1 copy per seed, not 2 (estimated at 1.96x XLA's
     count); 1 seed in batches of 8000 is 1 copy and the batch its step slices (estimated at 0.68x)."""
     params = LINEAR.init(jax.random.PRNGKey(0), tall.input_shape, tall.outputs)
-    fixed = group_copy_bytes(tall, np.float32, seeds, batch_size, 1)
-    estimate = fixed + seeds * config_bytes(params, batch_size)
+    grad_rows = batch_grad_rows(batch_plan(tall.n_train, batch_size))
+    fixed = group_copy_bytes(tall, np.float32, seeds, batch_size, 1, grad_rows)
+    estimate = fixed + seeds * config_bytes(params, batch_size, grad_rows=grad_rows)
     per_seed = 2 if seeds > 1 and tall.n_train // batch_size > 1 else 1
     assert fixed >= (1 if batch_size == tall.n_train else per_seed * seeds) * tall.x_train.nbytes
     assert 1.0 <= estimate / _pair_bytes(tall, seeds, batch_size) <= 1.1  # never under XLA's count

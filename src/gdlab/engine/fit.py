@@ -28,7 +28,7 @@ from gdlab.engine.data_parallel import (
     process_rows,
     replicate,
 )
-from gdlab.engine.epoch import METRICS, EpochSpec
+from gdlab.engine.epoch import METRICS, EpochSpec, batch_grad_rows
 from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
 from gdlab.engine.noise_tracking import noise_scale_tracker
 from gdlab.engine.recording import Recorder, model_config
@@ -150,7 +150,8 @@ def fit(
         params, state, data_key = replicate((params, state, data_key), mesh)
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
-    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh)
+    spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh,
+                     grad_rows=batch_grad_rows(plan))
     stop = with_divergence(stop, spec, test_every, reduce_lr)
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if plan.is_full_batch if check_stability is None else check_stability:

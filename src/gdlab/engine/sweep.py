@@ -44,6 +44,7 @@ from gdlab.engine.data_parallel import check_divides, data_devices
 from gdlab.engine.epoch import (
     METRICS,
     EpochSpec,
+    batch_grad_rows,
     initial_train_loss,
 )
 from gdlab.engine.epoch_program import compiled_epoch
@@ -197,9 +198,10 @@ def sweep(
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
         pairs = len(rates) * len(momenta)
+        grad_rows = batch_grad_rows(batch_plan(data.n_train, size))
         devices = auto_layout(pairs, size, jax.device_count(), not _cpu_layout()) if layout is None else layout
         chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None,
-                   group_copy_bytes(data, dtype, len(seeds_used), size, devices[1]))
+                   group_copy_bytes(data, dtype, len(seeds_used), size, devices[1], grad_rows), grad_rows)
         if devices[1] > 1:
             check_divides(size, devices[1], data.n_train, "the mesh's data axis")
         steps = epochs * batch_plan(data.n_train, size).steps
@@ -386,11 +388,12 @@ def _plan_group(
     per_device = layout[1] > 1 or ((objective.value_and_grad is not None or block > 0) and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
-                     config_block=block)
+                     config_block=block, grad_rows=batch_grad_rows(plan))
     stop_rule = with_divergence(stop, spec, test_every)
-    fixed = group_copy_bytes(data, jnp.result_type(*jax.tree.leaves(inits[0])), len(seeds), size, layout[1])
-    chunk = even_chunk(chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None, fixed),
-                       len(pairs))
+    fixed = group_copy_bytes(data, jnp.result_type(*jax.tree.leaves(inits[0])), len(seeds), size, layout[1],
+                             spec.grad_rows)
+    chunk = even_chunk(chunk_size(inits[0], size, metrics, len(seeds), len(pairs), budget, restore is not None, fixed,
+                                  spec.grad_rows), len(pairs))
 
     built: dict[int, tuple[tuple[Any, ...], int]] = {}  # the first chunk's inputs, built once (c -> inputs)
 

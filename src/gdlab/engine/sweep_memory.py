@@ -84,7 +84,8 @@ def free_memory() -> int:
     return int(os.environ.get("GDLAB_MEMORY_BYTES", str(4 * 2**30)))
 
 
-def config_bytes(params: Params, batch_size: int, metrics: str = "exact", best: bool = False) -> int:
+def config_bytes(params: Params, batch_size: int, metrics: str = "exact", best: bool = False,
+                 grad_rows: int = 0) -> int:
     """An estimate of one config's memory: params, grads, state and activations.
 
     Tested against XLA's own count of the compiled sweep (CPU, MNIST-1D MLPs): 1.33x it for
@@ -94,13 +95,15 @@ def config_bytes(params: Params, batch_size: int, metrics: str = "exact", best: 
 
     bytes = itemsize x (6 x n_params + rows x widths): widths sums the layers' output widths
     (the last dims of params with 2 or more dims; of every leaf when none has), rows is the
-    larger of 4 x batch_size (a step's activations and their gradients) and a slice of a
+    larger of 4 x batch_size (a step's activations and their gradients; 4 x grad_rows at most where a
+    step takes its gradient over slices of grad_rows rows, EpochSpec.grad_rows) and a slice of a
     whole-data pass (``EVAL_ROWS`` rows: the test metrics, forward only,
     2 x EVAL_ROWS; with metrics "exact" the train pass takes gradients too, 4 x EVAL_ROWS). best: the
     params of the best epoch are kept too (early_stopping's restore_best), one more n_params.
     """
     n_params, itemsize, widths = param_sizes(params)
-    rows = max(4 * batch_size, (4 if metrics == "exact" else 2) * EVAL_ROWS)
+    step_rows = min(batch_size, grad_rows) if grad_rows else batch_size
+    rows = max(4 * step_rows, (4 if metrics == "exact" else 2) * EVAL_ROWS)
     return itemsize * ((7 if best else 6) * n_params + rows * widths)
 
 
@@ -110,7 +113,8 @@ def even_chunk(largest: int, n_pairs: int) -> int:
     return -(-n_pairs // chunks)
 
 
-def seed_copy_bytes(train_bytes: int, n_seeds: int, plan: BatchPlan, index_itemsize: int = 4) -> int:
+def seed_copy_bytes(train_bytes: int, n_seeds: int, plan: BatchPlan, index_itemsize: int = 4,
+                    grad_rows: int = 0) -> int:
     """The bytes a group pays once whatever its chunk: the training data gathered in each seed's order.
 
     Each epoch takes ``x[order], y[order]`` (the seed's permutation, n indices of index_itemsize bytes)
@@ -121,11 +125,12 @@ def seed_copy_bytes(train_bytes: int, n_seeds: int, plan: BatchPlan, index_items
     more full batches, 1 seed: 1 copy, and the batch the scan's step slices out of it
     (train_bytes x batch_size / n);
     more full batches, more seeds: 2 copies per seed (vmap moves the seeds' axis behind the batches').
-    A data axis (``mesh``) gathers each batch in its step, with no copy.
+    A data axis (``mesh``) gathers each batch in its step, with no copy. One batch of all the data taking
+    its gradient over slices of grad_rows rows (EpochSpec.grad_rows, when not 0) holds one slice more.
     """
-    if plan.is_full_batch:
-        return train_bytes
     n = plan.full_batches * plan.batch_size + plan.remainder + plan.dropped
+    if plan.is_full_batch:
+        return train_bytes + (-(-train_bytes * grad_rows // n) if 0 < grad_rows < n else 0)
     copy = train_bytes + n * index_itemsize
     if plan.full_batches == 1:
         return n_seeds * copy
@@ -134,7 +139,8 @@ def seed_copy_bytes(train_bytes: int, n_seeds: int, plan: BatchPlan, index_items
     return n_seeds * (copy + train_bytes)
 
 
-def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, data_devices: int) -> int:
+def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, data_devices: int,
+                     grad_rows: int = 0) -> int:
     """seed_copy_bytes of a group: the training data as the epoch holds it (inputs in the params' dtype,
     class labels int32; its order in JAX's default int), gathered unless a data axis of more than one
     device takes each batch by index."""
@@ -144,17 +150,18 @@ def group_copy_bytes(data: Dataset, dtype: Any, n_seeds: int, batch_size: int, d
     label = 4 if data.task == "classification" else itemsize
     train = int(np.size(data.x_train)) * itemsize + int(np.size(data.y_train)) * label
     index = np.dtype(jax.dtypes.canonicalize_dtype(np.int64)).itemsize  # jnp.arange's: int32 unless x64
-    return seed_copy_bytes(train, n_seeds, batch_plan(data.n_train, batch_size), index)
+    plan = batch_plan(data.n_train, batch_size)
+    return seed_copy_bytes(train, n_seeds, plan, index, grad_rows)
 
 
 def chunk_size(params: Params, batch_size: int, metrics: str, n_seeds: int, n_pairs: int, budget: Budget,
-               best: bool, fixed: int = 0) -> int:
+               best: bool, fixed: int = 0, grad_rows: int = 0) -> int:
     """The pairs (each n_seeds configs) the budget holds beside `fixed` (seed_copy_bytes), by config_bytes.
 
     A pair over a budget the user gave (max_memory) is an error; over the default one (a quarter of the
     free memory) it runs one pair at a time, as measured_chunk does.
     """
-    per_pair = n_seeds * config_bytes(params, batch_size, metrics, best)
+    per_pair = n_seeds * config_bytes(params, batch_size, metrics, best, grad_rows)
     if fixed + per_pair > budget.bytes:
         if not budget.given:
             return 1
