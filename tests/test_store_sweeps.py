@@ -300,6 +300,50 @@ def test_a_sweep_member_records_its_stop_rule_as_gd_fit_does_with_the_same_setti
     assert not {"stop", "stop_rule"} & differences.keys(), differences
 
 
+SAME_TRAINING = {  # a sweep's grid (one config) and the gd.fit rule that trains alike: 4 updates an epoch, 3 epochs
+    "constant": ({"learning_rate": [0.05]}, lambda: gd.sgd(0.05)),
+    "cosine, nesterov, decay": ({"learning_rate": [0.05], "schedule": ["cosine"], "momentum": [0.9], "nesterov": True,
+                                 "weight_decay": 0.01},
+                                lambda: gd.sgd(gd.schedules.cosine(0.05, 12), momentum=0.9, nesterov=True,
+                                               weight_decay=0.01)),
+}
+
+
+@pytest.mark.parametrize("case", SAME_TRAINING)
+def test_a_fit_and_a_sweep_member_trained_alike_record_the_same_settings(tmp_path, capsys, case) -> None:
+    """A fit recorded devices, drop_last, reduce_lr and track_sharpness, a member compute_dtype, kernel, nesterov,
+    weight_decay, task and n_test (and its rule without kind, nesterov, velocity, as its grid rate): runs compare
+    listed them all as differences between runs trained alike. A record without the new keys still compares."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    grid, rule = SAME_TRAINING[case]
+    db = str(tmp_path / "s.db")
+    with gd.store.open(db) as store:
+        gd.sweep(MODEL, data, **grid, batch_size=[40], seeds=[3], epochs=3, record=store)
+        member = store.members(store.last_sweep_id)[0]
+        gd.fit(MODEL, data, rule(), batch_size=40, epochs=3, seed=3, record=store)
+        fit = store.run(store.last_run_id)
+    assert (member.kind, fit.kind) == ("sweep", "fit")
+    assert sorted(member.config) == sorted(fit.config)
+    assert member.config == fit.config  # every value too: the rule's float32 numbers, the sweep's devices
+    assert {k: fit.config[k] for k in ("devices", "drop_last", "reduce_lr", "track_sharpness", "compute_dtype",
+                                       "kernel", "task", "n_test")} == {
+        "devices": 1, "drop_last": False, "reduce_lr": None, "track_sharpness": 0, "compute_dtype": "float32",
+        "kernel": "xla", "task": "regression", "n_test": 40}
+    compared = json_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
+    assert compared["differences"] == {} and [r["kind"] for r in compared["runs"]] == ["fit", "sweep"]
+    code, out, _ = run_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
+        "status", "dataset", "model", "epochs", "final_train_loss", "final_test_loss"]  # no setting differs
+    with sqlite3.connect(db) as conn:  # a member recorded before: none of gd.fit's keys, its old rule
+        old = {k: v for k, v in member.config.items() if k not in ("devices", "drop_last", "reduce_lr",
+                                                                    "track_sharpness")}
+        old["rule"] = {"learning_rate": 0.05, "momentum": old["momentum"], "schedule": old["schedule"],
+                       "weight_decay": old["weight_decay"]}
+        conn.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(old), member.id))
+    differences = json_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)["differences"]
+    assert differences["devices"] == [1, None] and differences["rule.learning_rate"][1] == 0.05
+
+
 def test_a_sweep_recorded_before_its_members_kept_gd_fits_stop_rule_resumes(tmp_path, data) -> None:
     """Members recorded with the user's rule names alone ("stop": ['early_stopping'], no stop_rule) resume with
     that rule: the unfinished ones go on (recorded now as gd.fit records its rule), the finished ones are kept."""
