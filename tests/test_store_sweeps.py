@@ -95,6 +95,24 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
 
 
+def test_a_sweep_configs_train_seconds_is_its_recorded_wall_time_and_its_row_seconds_its_share(tmp_path, data) -> None:
+    """run(k).train_seconds was the group's seconds over its configs while its history's (and its record's)
+    wall_time is the clock of the vmapped program that trained it; now train_seconds is that clock at its last
+    epoch, as gd.fit's (its last wall_time), live and read back; the share stays in rows' "seconds"."""
+    with gd.store.open(tmp_path / "s.db") as store:
+        result = gd.sweep(MODEL, data, learning_rate=[0.01, 100.0], batch_size=[50], seeds=2, epochs=4, record=store)
+        members = store.members(str(store.last_sweep_id))
+        stored = store.sweep_result(str(store.last_sweep_id))[0]
+        recorded = [store.history(m.id)["wall_time"] for m in members]
+    [group] = result.groups
+    assert [row["status"] for row in result.rows] == ["max_epochs"] * 2 + ["diverged"] * 2
+    for k, row in enumerate(result.rows):
+        run = result.run(k)
+        assert run.train_seconds == run.history["wall_time"][-1] == recorded[k][-1] == stored.run(k).train_seconds
+        assert row["seconds"] == group.seconds / 4  # the share: what a config costs
+    assert result.run(2).train_seconds < result.run(0).train_seconds  # diverged in epoch 1: its clock then
+
+
 def test_a_sweeps_reason_counts_the_configs_that_collapsed(tmp_path, data) -> None:
     """'done: 2 diverged, 4 max_epochs' left out that 1.14 collapsed: batch GD on linreg at 1.14 ends 2 epochs at
     3x its start, finite and under the 100x divergence bound (status max_epochs); 100.0 diverges."""
