@@ -607,6 +607,37 @@ def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestC
     assert stored["history"]["epoch"] == [1, 2, 3]  # the overlay's x: as streamed (it was drawn at 0, 1, 2)
 
 
+def test_the_lab_writes_float32_numbers_as_their_shortest_text_and_float64_ones_as_they_are(
+    client: TestClient, db: Path
+) -> None:
+    """The epochs streamed learning_rate 0.10000000149011612 (a float32 as float64) where every CLI --json writes
+    0.1, and /api/runs/{id} cut every number to 6 digits, times and a float64 run's losses too."""
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 0.1, "epochs": 2}
+    job = client.post("/api/train", json=body).json()["job"]
+    with client.stream("GET", f"/api/train/{job}/events") as response:
+        text = "".join(response.iter_text())
+    assert re.search(r'"learning_rate": ?0\.1[,}]', text) and "0.10000000149011612" not in text
+    events = _events(client, job)
+    run_id = events[-1]["run_id"]
+    with gd.store.open(db) as store:
+        history = store.history(run_id)
+    stored = client.get(f"/api/runs/{run_id}").json()["history"]
+    for shown in ([e for e in events if e["type"] == "epoch"], None):
+        for name, values in history.items():
+            got = [e[name] for e in shown] if shown else stored[name]
+            if name in ("epoch_time", "wall_time"):  # float64 times, as measured
+                assert got == values.tolist(), name
+            else:  # each float32 as its shortest text
+                assert got == [float(str(np.float32(v))) for v in values], name
+    assert stored["learning_rate"] == [0.1, 0.1] and events[0]["learning_rate"] == 0.1
+    with jax.enable_x64(True), gd.store.open(db) as store:  # a float64 run: its losses are float64 proper
+        gd.fit(gd.models.linear(), gd.datasets.linreg(n=64), gd.sgd(0.1), epochs=2, record=store)
+        run_id, history = str(store.last_run_id), store.history(str(store.last_run_id))
+    stored = client.get(f"/api/runs/{run_id}").json()["history"]
+    assert history["train_loss"].dtype == np.float64 and np.float32(history["train_loss"][0]) != history["train_loss"][0]
+    assert stored["train_loss"] == history["train_loss"].tolist() and stored["learning_rate"] == [0.1, 0.1]
+
+
 def test_the_runs_list_shows_a_library_runs_learning_rate(client: TestClient, db: Path) -> None:
     """A run recorded by gd.fit (no lab or CLI options) came with learning_rate null."""
     with gd.store.open(db) as store:

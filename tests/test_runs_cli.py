@@ -389,6 +389,24 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     assert err == f"error: RUN_IDS must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
 
 
+def test_runs_compare_finds_no_setting_apart_in_a_fit_and_a_compare_member_trained_alike(capsys) -> None:
+    """gdlab fit's record had devices, drop_last, reduce_lr, track_sharpness and its options as given (cli.*),
+    a gdlab compare member compute_dtype, kernel, nesterov, weight_decay, task, n_test: each listed as a
+    difference (value against null) between two runs trained alike."""
+    fit = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.05", "--seed", "0")["run_id"]
+    sweep = _json(capsys, "compare", "--dataset", "linreg", "--model", "linear", "--batch-sizes", "100",
+                  "--learning-rates", "0.05", "--seeds", "1", "--epochs", "2", "--no-progress")["sweep_id"]
+    [member] = [m["run_id"] for m in _json(capsys, "runs", "show", sweep)["members"]]
+    compared = _json(capsys, "runs", "compare", fit, member)
+    assert compared["differences"] == {} and [r["kind"] for r in compared["runs"]] == ["fit", "sweep"]
+    code, out, _ = _run(capsys, "runs", "compare", fit, member)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
+        "status", "dataset", "model", "epochs", "final_train_loss", "final_test_loss"]
+    other = _json(capsys, *FIT, "--epochs", "2", "--learning-rate", "0.05", "--seed", "0", "--momentum", "0.5")
+    differences = _json(capsys, "runs", "compare", other["run_id"], member)["differences"]
+    assert differences == {"rule.momentum": [0.5, 0.0], "rule.velocity": [True, False]}  # momentum: its rule's twin
+
+
 def test_runs_export_writes_every_epoch_as_csv_or_json(capsys) -> None:
     run_id = _json(capsys, *FIT, "--epochs", "3", "--learning-rate", "5")["run_id"]  # diverges: an inf or nan
     with gd.store.open("gdlab.db") as store:
@@ -525,7 +543,8 @@ def test_runs_differing_only_in_momentum_nesterov_or_weight_decay_are_told_apart
         sweep_id = store.last_sweep_id
     with sqlite3.connect("gdlab.db") as conn:  # a record from before any of them was kept
         conn.execute("UPDATE runs SET config = json_remove(config, '$.cli.momentum', '$.cli.nesterov', "
-                     "'$.cli.weight_decay', '$.rule.momentum', '$.rule.nesterov', '$.rule.weight_decay') "
+                     "'$.cli.weight_decay', '$.rule.momentum', '$.rule.nesterov', '$.rule.weight_decay', "
+                     "'$.momentum', '$.nesterov', '$.weight_decay') "
                      "WHERE id = ?", (plain,))
     [library_run, old, nesterov_run] = _json(capsys, "runs", "list")  # newest first
     options = [(r["momentum"], r["nesterov"], r["weight_decay"]) for r in (nesterov_run, library_run, old)]

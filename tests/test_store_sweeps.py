@@ -95,6 +95,24 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
     assert members[3].config["steps_per_epoch"] == 16 and members[3].config["loss"] == "mse"
 
 
+def test_a_sweep_configs_train_seconds_is_its_recorded_wall_time_and_its_row_seconds_its_share(tmp_path, data) -> None:
+    """run(k).train_seconds was the group's seconds over its configs while its history's (and its record's)
+    wall_time is the clock of the vmapped program that trained it; now train_seconds is that clock at its last
+    epoch, as gd.fit's (its last wall_time), live and read back; the share stays in rows' "seconds"."""
+    with gd.store.open(tmp_path / "s.db") as store:
+        result = gd.sweep(MODEL, data, learning_rate=[0.01, 100.0], batch_size=[50], seeds=2, epochs=4, record=store)
+        members = store.members(str(store.last_sweep_id))
+        stored = store.sweep_result(str(store.last_sweep_id))[0]
+        recorded = [store.history(m.id)["wall_time"] for m in members]
+    [group] = result.groups
+    assert [row["status"] for row in result.rows] == ["max_epochs"] * 2 + ["diverged"] * 2
+    for k, row in enumerate(result.rows):
+        run = result.run(k)
+        assert run.train_seconds == run.history["wall_time"][-1] == recorded[k][-1] == stored.run(k).train_seconds
+        assert row["seconds"] == group.seconds / 4  # the share: what a config costs
+    assert result.run(2).train_seconds < result.run(0).train_seconds  # diverged in epoch 1: its clock then
+
+
 def test_a_sweeps_reason_counts_the_configs_that_collapsed(tmp_path, data) -> None:
     """'done: 2 diverged, 4 max_epochs' left out that 1.14 collapsed: batch GD on linreg at 1.14 ends 2 epochs at
     3x its start, finite and under the 100x divergence bound (status max_epochs); 100.0 diverges."""
@@ -298,6 +316,50 @@ def test_a_sweep_member_records_its_stop_rule_as_gd_fit_does_with_the_same_setti
     assert member.config["stop"][-1] == "diverged" and "diverged(factor=" in member.config["stop_rule"]
     differences = json_cli(capsys, "runs", "compare", member.id, fit.id, "--db", db)["differences"]
     assert not {"stop", "stop_rule"} & differences.keys(), differences
+
+
+SAME_TRAINING = {  # a sweep's grid (one config) and the gd.fit rule that trains alike: 4 updates an epoch, 3 epochs
+    "constant": ({"learning_rate": [0.05]}, lambda: gd.sgd(0.05)),
+    "cosine, nesterov, decay": ({"learning_rate": [0.05], "schedule": ["cosine"], "momentum": [0.9], "nesterov": True,
+                                 "weight_decay": 0.01},
+                                lambda: gd.sgd(gd.schedules.cosine(0.05, 12), momentum=0.9, nesterov=True,
+                                               weight_decay=0.01)),
+}
+
+
+@pytest.mark.parametrize("case", SAME_TRAINING)
+def test_a_fit_and_a_sweep_member_trained_alike_record_the_same_settings(tmp_path, capsys, case) -> None:
+    """A fit recorded devices, drop_last, reduce_lr and track_sharpness, a member compute_dtype, kernel, nesterov,
+    weight_decay, task and n_test (and its rule without kind, nesterov, velocity, as its grid rate): runs compare
+    listed them all as differences between runs trained alike. A record without the new keys still compares."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    grid, rule = SAME_TRAINING[case]
+    db = str(tmp_path / "s.db")
+    with gd.store.open(db) as store:
+        gd.sweep(MODEL, data, **grid, batch_size=[40], seeds=[3], epochs=3, record=store)
+        member = store.members(store.last_sweep_id)[0]
+        gd.fit(MODEL, data, rule(), batch_size=40, epochs=3, seed=3, record=store)
+        fit = store.run(store.last_run_id)
+    assert (member.kind, fit.kind) == ("sweep", "fit")
+    assert sorted(member.config) == sorted(fit.config)
+    assert member.config == fit.config  # every value too: the rule's float32 numbers, the sweep's devices
+    assert {k: fit.config[k] for k in ("devices", "drop_last", "reduce_lr", "track_sharpness", "compute_dtype",
+                                       "kernel", "task", "n_test")} == {
+        "devices": 1, "drop_last": False, "reduce_lr": None, "track_sharpness": 0, "compute_dtype": "float32",
+        "kernel": "xla", "task": "regression", "n_test": 40}
+    compared = json_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
+    assert compared["differences"] == {} and [r["kind"] for r in compared["runs"]] == ["fit", "sweep"]
+    code, out, _ = run_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
+        "status", "dataset", "model", "epochs", "final_train_loss", "final_test_loss"]  # no setting differs
+    with sqlite3.connect(db) as conn:  # a member recorded before: none of gd.fit's keys, its old rule
+        old = {k: v for k, v in member.config.items() if k not in ("devices", "drop_last", "reduce_lr",
+                                                                    "track_sharpness")}
+        old["rule"] = {"learning_rate": 0.05, "momentum": old["momentum"], "schedule": old["schedule"],
+                       "weight_decay": old["weight_decay"]}
+        conn.execute("UPDATE runs SET config = ? WHERE id = ?", (json.dumps(old), member.id))
+    differences = json_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)["differences"]
+    assert differences["devices"] == [1, None] and differences["rule.learning_rate"][1] == 0.05
 
 
 def test_a_sweep_recorded_before_its_members_kept_gd_fits_stop_rule_resumes(tmp_path, data) -> None:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -24,14 +26,14 @@ from gdlab.commands import hints
 from gdlab.commands.data_files import file_record
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.progress import Bars
-from gdlab.core.batching import resolve_batch_size
+from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import objective_and_params, seed_keys
-from gdlab.engine.sweep import seed_initial_losses
-from gdlab.engine.sweep_grid import seed_list
-from gdlab.engine.sweep_recording import sweep_configs
+from gdlab.engine.sweep import default_layout, param_template, seed_initial_losses
+from gdlab.engine.sweep_grid import group_rule, schedule_params, seed_list
+from gdlab.engine.sweep_recording import RecordedGroup, sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted, diverged_text
@@ -172,11 +174,17 @@ def _plan(
 ) -> gd.store.SweepRecorder:
     """Record the comparison as one sweep, with every config of every variant as a member from the start."""
     loss = objective_and_params(model, data, None, None, seed_keys(np.uint32(0))[0])[2]
+    dtype = jnp.result_type(*jax.tree.leaves(param_template(model, data, None, None, None, settings["kernel"])))
     common = {"epochs": settings["epochs"], "nesterov": False, "weight_decay": 0.0, "metrics": settings["metrics"],
-              "test_every": settings["test_every"], "loss": loss}
+              "test_every": settings["test_every"], "loss": loss, "compute_dtype": "float32",
+              "kernel": settings["kernel"]}  # as gd.sweep records them (it rewrites each member as it trains)
     members, grids = [], []
     for size, grid in plan:
-        config, part = sweep_configs(model, data, [size], ["constant"], grid, [0.0], settings["seeds"], common, None)
+        steps = settings["epochs"] * batch_plan(data.n_train, size).steps
+        label, fn, numbers = schedule_params("constant", "constant", grid, steps)
+        group = RecordedGroup(size, label, group_rule(fn, numbers, [0.0], False, 0.0), numbers,
+                              default_layout(len(grid), size)[1])
+        config, part = sweep_configs(model, data, [group], [0.0], settings["seeds"], common, None, dtype)
         members += part
         grids.append(config)
     config = {**grids[0], "batch_size": [s for s, _ in plan], "learning_rate": settings["learning_rates"],

@@ -22,6 +22,7 @@ from gdlab.commands.reading import open_to_read
 from gdlab.commands.resume import group_text
 from gdlab.core.checks import check_choice
 from gdlab.core.shortest import is_time, shortest_floats
+from gdlab.engine.config_record import SGD_OPTIONS
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
@@ -33,6 +34,8 @@ from gdlab.store.sweeps import FINISHED
 
 SHOWN = ("train_loss", "test_loss", "test_accuracy")
 """The final metrics a listing shows."""
+GIVEN = ("cli", "lab")
+"""The keys under which a run records its options as given (gdlab fit's command line, the lab's form)."""
 
 
 def run_list(
@@ -248,14 +251,19 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         if twice is not None:
             raise ValueError(f"run_ids must name different runs; got {run_ids}, which name {twice} twice.")
         rows = [brief(run, final_metrics(store, run, store.last_metrics(run.id))) for run in runs]
-    configs = [flat_config(run.config) for run in runs]
+    # the options as given (gdlab fit's cli, the lab's) where a run has none (a library run, a sweep member): not
+    # settings of their own, which their keys beside them compare
+    given = tuple(f"{name}." for name in GIVEN if not all(isinstance(run.config.get(name), dict) for run in runs))
+    configs = [{k: v for k, v in flat_config(run.config).items() if not k.startswith(given)} for run in runs]
     keys = list(dict.fromkeys(key for config in configs for key in config))
     differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
     shown = {"dataset", "model", "hidden", "activation", "epochs"}  # in the rows above
 
-    def repeated(key: str) -> bool:  # cli.batch_size when batch_size differs too
+    def repeated(key: str) -> bool:  # cli.batch_size when batch_size differs too; learning_rate when rule.learning_rate
         name = key.removeprefix("cli.")
-        return key in shown or (key != name and (name in differ or f"rule.{name}" in differ))
+        if key != name:
+            return name in differ or f"rule.{name}" in differ
+        return key in shown or (key in SGD_OPTIONS and f"rule.{key}" in differ)  # read from the rule (members: as given)
 
     differences = {k: shortest_floats([config.get(k) for config in configs]) for k in differ if not repeated(k)}
     compared = {"runs": rows, "differences": differences}

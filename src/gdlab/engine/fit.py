@@ -20,6 +20,7 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
+from gdlab.engine.config_record import plain, rule_config, sgd_options
 from gdlab.engine.data_parallel import (
     check_devices,
     check_divides,
@@ -171,13 +172,15 @@ def fit(
         "metrics": metrics,
         "steps_per_epoch": plan.steps,
         "devices": n_devices,
-        **({"test_every": test_every} if test_every > 1 else {}),  # absent: 1 (runs recorded before it resume)
+        **({"test_every": test_every} if test_every > 1 else {}),  # absent: 1 (a record holds it always)
     }
     if record is not None:
-        record.begin({**config, "rule": _rule_config(rule, state), "stop": _rule_names(stop),
-                      "stop_rule": describe(stop), "reduce_lr": _reduce_config(reduce_lr),
+        recorded_rule = _rule_config(rule, state)
+        record.begin({**config, "test_every": test_every, **sgd_options(recorded_rule), "rule": recorded_rule,
+                      "stop": _rule_names(stop), "stop_rule": describe(stop), "reduce_lr": _reduce_config(reduce_lr),
                       "track_sharpness": track_sharpness,
-                      "dataset_fingerprint": fingerprint, "n_train": n_train,
+                      "dataset_fingerprint": fingerprint, "n_train": n_train, "n_test": data.n_test,
+                      "task": data.task, "compute_dtype": "float32", "kernel": "xla",
                       **({"track_noise_scale": track_noise_scale} if track_noise_scale else {})})
         on_epoch = _both(record.epoch, on_epoch)
     if on_epoch is not None:
@@ -279,7 +282,7 @@ def _check_resume_numbers(resume: Checkpoint, state: Any) -> None:
         if not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(value))):
             raise ValueError(
                 f"rule must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
-                f"its {name} was {_plain(recorded)}; got {_plain(value)}."
+                f"its {name} was {plain(recorded)}; got {plain(value)}."
             )
 
 
@@ -316,20 +319,12 @@ def _rule_config(rule: UpdateRule, state: Any) -> dict[str, Any]:
     """The numbers in a rule's state (sgd: the schedule's numbers, momentum, weight decay), then its
     settings (sgd: kind, nesterov, velocity, the schedule's kind)."""
     hyper = getattr(state, "hyper", None)
-    numbers = {} if hyper is None else {k: _plain(v) for k, v in hyper._asdict().items()}
-    return numbers | dict(rule.settings)
+    return rule_config({} if hyper is None else hyper._asdict(), rule.settings)
 
 
 def _reduce_config(reduce_lr: ReduceOnPlateau | None) -> dict[str, Any] | None:
     """reduce_lr's settings (None: no reduce_lr)."""
-    return None if reduce_lr is None else {k: _plain(v) for k, v in reduce_lr._asdict().items()}
-
-
-def _plain(value: Any) -> Any:
-    """Arrays as numbers; tuples (a schedule's numbers, nested for warmup/join) as lists."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    return np.asarray(value).tolist()
+    return None if reduce_lr is None else {k: plain(v) for k, v in reduce_lr._asdict().items()}
 
 
 def _rule_names(stop: StopRule) -> list[str]:

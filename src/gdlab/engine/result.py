@@ -63,6 +63,9 @@ class Result:
     opt_state: OptState
     compile_seconds: float
     train_seconds: float
+    """Seconds of training (compiling and measurements left out): the last epoch's ``wall_time``. A sweep config
+    (``SweepResult.run(k)``) trained in one vmapped program with others: that program's clock at its last epoch
+    (its share of the time: ``SweepResult.rows[k]["seconds"]``)."""
     config: dict[str, Any] = field(default_factory=dict)
     best_epoch: int | None = None
     """With early_stopping(restore_best=True): the epoch whose params were returned (0: the initial params,

@@ -36,7 +36,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.rules import sgd
-from gdlab.core.schedules import Schedule, ScheduleFn
+from gdlab.core.schedules import ScheduleFn
 from gdlab.core.stopping import StopRule, restored_metric
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.config_blocks import config_block
@@ -66,6 +66,7 @@ from gdlab.engine.sweep_grid import (
     check_momentum,
     check_nesterov,
     grid_values,
+    group_rule,
     schedule_grid,
     schedule_params,
     seed_list,
@@ -81,6 +82,7 @@ from gdlab.engine.sweep_memory import (
     seeds_text,
 )
 from gdlab.engine.sweep_recording import (
+    RecordedGroup,
     chunk_observer,
     member_metrics,
     sweep_configs,
@@ -199,7 +201,7 @@ def sweep(
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
         pairs = len(rates) * len(momenta)
         grad_rows = batch_grad_rows(batch_plan(data.n_train, size))
-        devices = auto_layout(pairs, size, jax.device_count(), not _cpu_layout()) if layout is None else layout
+        devices = default_layout(pairs, size) if layout is None else layout
         chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None,
                    group_copy_bytes(data, dtype, len(seeds_used), size, devices[1], grad_rows), grad_rows)
         if devices[1] > 1:
@@ -224,8 +226,9 @@ def sweep(
         loss_name = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seeds_used[0]))[0])[2]
         settings = {"epochs": epochs, "nesterov": nesterov, "weight_decay": weight_decay, "metrics": metrics,
                     "test_every": test_every, "loss": loss_name, "compute_dtype": compute_dtype or "float32", "kernel": kernel}
-        record.begin_sweep(*sweep_configs(model, data, sizes, list(shapes), rates, momenta, seeds_used, settings,
-                                          stop))
+        members = [RecordedGroup(size, label, group_rule(fn, numbers, momenta, nesterov, weight_decay), numbers,
+                                  devices[1]) for size, (label, fn, numbers), devices in plans]
+        record.begin_sweep(*sweep_configs(model, data, members, momenta, seeds_used, settings, stop, dtype))
     groups = []
     try:
         arrays = None  # the data on the device, placed by the first group and read by all
@@ -320,6 +323,11 @@ def _initial_losses(objective: Objective, inits: list[Params], arrays: tuple[jax
     return np.array([initial_train_loss(objective.loss, p, arrays[0], arrays[1]) for p in inits])
 
 
+def default_layout(pairs: int, batch_size: int) -> tuple[int, int]:
+    """The (configs, data) mesh of a group of pairs at batch_size without mesh= (``auto_layout``)."""
+    return auto_layout(pairs, batch_size, jax.device_count(), not _cpu_layout())
+
+
 def _cpu_layout() -> bool:
     """Whether the sweep runs the model's apply_vmapped and trains each device's configs in cache-sized
     blocks (engine/config_blocks.py): on a CPU, where both are measured faster; a GPU runs apply with
@@ -366,8 +374,7 @@ def _plan_group(
     rates = list(lr_params)
     pairs = list(itertools.product(rates, momenta))
     velocity = any(m > 0 for _, m in pairs)
-    rule = sgd(Schedule(fn, lr_params[rates[0]]), momentum=max(momenta), nesterov=nesterov,
-               weight_decay=weight_decay, velocity=velocity)
+    rule = group_rule(fn, lr_params, momenta, nesterov, weight_decay)
     keys = [seed_keys(np.uint32(s)) for s in seeds]
     objective, inits, loss_name = _seed_inits(model, data, params, loss, keys, compute_dtype, kernel)
     arrays = device_arrays(data, inits[0]) if arrays is None else arrays

@@ -15,8 +15,10 @@ from gdlab.core.checks import (
     check_positive_float,
     is_real,
 )
+from gdlab.core.rules import sgd
 from gdlab.core.run_schedules import ScheduleOptions, build_schedules
 from gdlab.core.schedules import SCHEDULES, Schedule, ScheduleFn
+from gdlab.core.types import UpdateRule
 
 ScheduleFactory = Callable[[float], Schedule]
 """A schedule shape: learning rate (the grid value) -> gd.schedules schedule."""
@@ -71,6 +73,15 @@ def schedule_params(
             raise ValueError(f"schedule {label!r} must give every learning rate the same kind of schedule "
                              f"(only its numbers may change); learning rates {rates[0]} and {lr} differ.")
     return label, first.fn, {lr: s.params for lr, s in made.items()}
+
+
+def group_rule(
+    fn: ScheduleFn, numbers: dict[float, Any], momenta: list[float], nesterov: bool, weight_decay: float
+) -> UpdateRule:
+    """The sgd a (batch size, schedule) group trains with: the schedule's structure (its numbers, each config's,
+    are traced), a velocity buffer when any momentum is > 0 (momentum 0 then gives plain SGD's iterates)."""
+    return sgd(Schedule(fn, numbers[next(iter(numbers))]), momentum=max(momenta), nesterov=nesterov,
+               weight_decay=weight_decay, velocity=any(m > 0 for m in momenta))
 
 
 def logspace(low: float, high: float, n: int) -> list[float]:

@@ -10,11 +10,14 @@ import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
 from gdlab.core.batching import batch_plan
 from gdlab.core.dataset import Dataset
 from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
+from gdlab.core.types import UpdateRule
+from gdlab.engine.config_record import FIT_ONLY, rule_config
 from gdlab.engine.recording import Ended, SweepEpoch, SweepRecorder, model_config
 from gdlab.engine.sweep_start import ConfigState
 
@@ -45,14 +48,27 @@ class ChunkEpoch(NamedTuple):
 ChunkObserver = Callable[[ChunkEpoch], None]
 
 
+class RecordedGroup(NamedTuple):
+    """What the records of a (batch size, schedule) group's members need of it: its batch size, schedule
+    label, rule (its settings: nesterov, velocity, the schedule's kind), each learning rate's schedule numbers,
+    and the devices each of its batches is split over (the mesh's data axis)."""
+
+    batch_size: int
+    label: str
+    rule: UpdateRule
+    numbers: dict[float, Any]
+    devices: int
+
+
 def sweep_configs(
-    model: Any, data: Dataset, sizes: list[int], schedules: list[str], rates: list[float], momenta: list[float],
-    seeds: list[int], settings: dict[str, Any], stop: StopRule | None,
+    model: Any, data: Dataset, groups: list[RecordedGroup], momenta: list[float], seeds: list[int],
+    settings: dict[str, Any], stop: StopRule | None, dtype: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The sweep's configuration and one configuration per member, in position order.
 
-    schedules: the labels of the schedule grid; settings: epochs, nesterov,
-    weight_decay, metrics, compute_dtype and the loss's name.
+    settings: epochs, nesterov, weight_decay, metrics, test_every, compute_dtype, kernel and the loss's
+    name; dtype: the params' (the rule's numbers as they train). A member records the keys a gd.fit
+    run of its settings records, with its values (engine/config_record.py).
     """
     common = {
         **model_config(model),
@@ -60,17 +76,21 @@ def sweep_configs(
         "n_test": data.n_test, "task": data.task, **settings,
     }
     member_stop = or_diverged(stop)  # as gd.fit records its rule: with the diverged() every run has
-    config = {**common, "learning_rate": rates, "batch_size": sizes, "schedule": schedules, "momentum": momenta,
+    rates = list(groups[0].numbers)
+    config = {**common, "learning_rate": rates, "batch_size": list(dict.fromkeys(g.batch_size for g in groups)),
+              "schedule": list(dict.fromkeys(g.label for g in groups)), "momentum": momenta,
               "seeds": seeds, "stop": [leaf.name for leaf in leaves(stop)] if stop is not None else [],
               "stop_rule": None if stop is None else describe(stop)}
+    weight_decay = np.asarray(settings["weight_decay"], dtype)
     members = []
-    for size, schedule in itertools.product(sizes, schedules):
-        steps = batch_plan(data.n_train, size).steps
+    for group in groups:
+        steps = batch_plan(data.n_train, group.batch_size).steps
         for (rate, momentum), seed in itertools.product(itertools.product(rates, momenta), seeds):
-            rule = {"learning_rate": rate, "schedule": schedule, "momentum": momentum,
-                    "weight_decay": settings["weight_decay"]}
-            members.append({**common, "batch_size": size, "schedule": schedule, "learning_rate": rate,
-                            "momentum": momentum, "seed": seed, "steps_per_epoch": steps, "rule": rule,
+            numbers = {"learning_rate": jax.tree.map(lambda v: np.asarray(v, dtype), group.numbers[rate]),
+                       "momentum": np.asarray(momentum, dtype), "weight_decay": weight_decay}
+            members.append({**common, **FIT_ONLY, "devices": group.devices, "batch_size": group.batch_size,
+                            "schedule": group.label, "learning_rate": rate, "momentum": momentum, "seed": seed,
+                            "steps_per_epoch": steps, "rule": rule_config(numbers, group.rule.settings),
                             "stop": [leaf.name for leaf in leaves(member_stop)],
                             "stop_rule": describe(member_stop)})
     return config, members

@@ -202,7 +202,10 @@ class SweepResult:
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per config: hyperparameters, seed, status, reason, final and best metrics (fresh copies)."""
+        """One dict per config: hyperparameters, seed, status, reason, final and best metrics (fresh copies).
+
+        ``seconds`` is the config's share of its group's training time (the group's seconds over its configs:
+        what a config costs), not the clock it trained by (``run(k).train_seconds``, its wall_time)."""
         return [dict(row) for row in self._rows]
 
     @functools.cached_property
@@ -211,7 +214,12 @@ class SweepResult:
         return [per_group[g][i][j] for g, i, j in self.index]
 
     def run(self, k: int) -> Result:
-        """Config k as the Result gd.fit returns (params and history as read-only NumPy arrays; no rule state)."""
+        """Config k as the Result gd.fit returns (params and history as read-only NumPy arrays; no rule state).
+
+        Its ``train_seconds`` is, as gd.fit's, its last epoch's ``wall_time`` (0 where it ran none): the clock of
+        the vmapped program that trained it together with the other configs of its chunk, at the end of its last
+        epoch, as its recorded member's wall_time. Its share of its group's time is ``rows[k]["seconds"]``.
+        """
         g, i, j = self.index[check_int_range("k", k, 0, len(self) - 1)]
         group = self.groups[g]
         ran = int(group.epochs_run[i, j])
@@ -226,7 +234,7 @@ class SweepResult:
             steps_run=int(group.steps_run[i, j]),
             opt_state=None,
             compile_seconds=0.0,
-            train_seconds=group.seconds / group.status.size,
+            train_seconds=float(group.history["wall_time"][ran - 1, i, j]) if ran else 0.0,
             config={**group.config, "learning_rate": lr, "momentum": momentum, "seed": group.seeds[i]},
             best_epoch=None if group.best_epoch is None or group.best_epoch[i, j] < 0 else int(group.best_epoch[i, j]),
             initial_loss=math.nan if group.initial_loss is None else float(group.initial_loss[i]),

@@ -11,14 +11,14 @@
     GET  /openapi.json              the API schema (FastAPI's own)
 
 Bad values answer 400 (``ValueError`` from gdlab) or 422 (the request model), with
-``detail`` naming the field; bodies over ``MAX_BODY`` bytes answer 413 unread.
+``detail`` naming the field; bodies over ``MAX_BODY`` bytes answer 413 unread. Answers and events write
+float32 numbers as their shortest text, float64 ones as they are, non-finite ones as null (lab/responses.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -26,10 +26,11 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from gdlab.lab import views
+from gdlab.lab.responses import ShortestJSONResponse, event_text
 from gdlab.lab.schemas import RegressionRequest, SurfaceRequest, TrainRequest
 from gdlab.lab.training import Jobs, TrainSpec
 from gdlab.store import open as open_store
@@ -44,7 +45,8 @@ STATIC = Path(str(resources.files("gdlab.lab") / "static"))
 
 def create_app(db: str | None = None) -> FastAPI:
     """The lab app; ``db`` is the gdlab database whose runs it lists and records (None: no records)."""
-    app = FastAPI(title="gdlab lab", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(title="gdlab lab", version="1", docs_url=None, redoc_url=None,
+                  default_response_class=ShortestJSONResponse)
     app.state.db = db
     app.state.jobs = Jobs(db)
     app.add_middleware(BodyLimit, limit=MAX_BODY)
@@ -70,15 +72,15 @@ def plotly_js() -> FileResponse:
 
 
 @router.post("/api/surface")
-def surface(req: SurfaceRequest) -> JSONResponse:
+def surface(req: SurfaceRequest) -> ShortestJSONResponse:
     """Gradient descent on a 2-D surface: contour grid, one path per optimizer, verdicts."""
-    return JSONResponse(views.surface_view(req))  # plain json.dumps: the grid is thousands of numbers
+    return ShortestJSONResponse(views.surface_view(req))  # not FastAPI's encoder: the grid is thousands of numbers
 
 
 @router.post("/api/regression")
-def regression(req: RegressionRequest) -> JSONResponse:
+def regression(req: RegressionRequest) -> ShortestJSONResponse:
     """Batch, SGD and mini-batch descents on y = w*x + b from the same start and data order."""
-    return JSONResponse(views.regression_view(req))
+    return ShortestJSONResponse(views.regression_view(req))
 
 
 @router.post("/api/train")
@@ -146,7 +148,8 @@ def _batch_size(config: dict[str, Any]) -> Any:
 
 @router.get("/api/runs/{run_id}")
 def run_history(run_id: str, request: Request) -> dict[str, Any]:
-    """One run's per-epoch metrics (its model as /api/runs gives it)."""
+    """One run's per-epoch metrics as recorded (its model as /api/runs gives it): float32 numbers as their shortest
+    text, times and float64 runs' numbers as they are, not cut to the 6 digits the drawings of views.py get."""
     db = request.app.state.db
     if db is None or not Path(db).exists():
         raise ValueError(f"run_id: no run {run_id!r} (the lab has no database).")
@@ -156,7 +159,7 @@ def run_history(run_id: str, request: Request) -> dict[str, Any]:
     epochs = len(history.get("train_loss", []))
     return {"id": run.id, **_model_fields(run.model, run.config), "dataset": run.dataset,
             "status": run.status,  # epochs from 1, as streamed
-            "history": {"epoch": list(range(1, epochs + 1)), **{k: views.rounded(v) for k, v in history.items()}}}
+            "history": {"epoch": list(range(1, epochs + 1)), **{k: v.tolist() for k, v in history.items()}}}
 
 
 def _job(jobs: Jobs, job_id: str) -> Any:
@@ -171,17 +174,13 @@ async def _stream(job: Any, request: Request) -> AsyncIterator[str]:
     while True:
         fresh = job.events[sent:]
         for event in fresh:
-            yield f"event: {event['type']}\ndata: {json.dumps(event, default=_json_default)}\n\n"
+            yield event_text(event)
         sent += len(fresh)
         if job.finished and sent >= len(job.events):
             return
         if await request.is_disconnected():
             return
         await asyncio.sleep(0.05)
-
-
-def _json_default(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else str(value)
 
 
 def _plotly_js() -> Path:
@@ -194,11 +193,11 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> ShortestJSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_field_error(e) for e in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+    return ShortestJSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
 def _field_error(error: Any) -> dict[str, str]:
@@ -210,8 +209,8 @@ def _field_error(error: Any) -> dict[str, str]:
             "message": str(error["msg"]).removeprefix("Value error, ")}
 
 
-async def _bad_value(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=400)
+async def _bad_value(request: Request, exc: Exception) -> ShortestJSONResponse:
+    return ShortestJSONResponse({"detail": str(exc)}, status_code=400)
 
 
 class BodyLimit:

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from gdlab.core.checks import check_int_range
+from gdlab.engine.config_record import SGD_OPTIONS
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
 from gdlab.store.checkpoints import pack
@@ -194,9 +195,12 @@ def free_run_ids(conn: sqlite3.Connection, n: int) -> list[str]:
 
 
 NEWER_KEYS = {"stop_rule": "stop", "reduce_lr": "reduce_lr", "track_sharpness": "track_sharpness",
-              "hidden": "hidden", "activation": "activation"}
+              "hidden": "hidden", "activation": "activation", "n_test": "data", "task": "data",
+              "compute_dtype": "compute_dtype", "kernel": "kernel"}
 """Settings recorded since resume checked them (by the name a message gives them); a run recorded before lacks them
 and is resumed unchecked there."""
+RECORDED_DEFAULTS = {"test_every": 1}
+"""Settings a run recorded before it held them always lacks where it had this value."""
 NEWER_RULE_KEYS = ("kind", "nesterov", "velocity", "schedule")
 """A rule's settings recorded beside its numbers since then (unchecked where the record lacks them)."""
 
@@ -211,9 +215,9 @@ def check_settings(recorded_config: dict[str, Any], config: dict[str, Any], kind
     """Every setting of config is the recorded one of the run or sweep (kind) record_id, as check_config: one
     StoreError naming the first that differs, the recorded value and the one given."""
     for key, value in config.items():
-        if key in NEWER_KEYS and key not in recorded_config:
+        if (key in NEWER_KEYS and key not in recorded_config) or key in SGD_OPTIONS:  # those: read from the rule
             continue
-        name, recorded = NEWER_KEYS.get(key, key), recorded_config.get(key)
+        name, recorded = NEWER_KEYS.get(key, key), recorded_config.get(key, RECORDED_DEFAULTS.get(key))
         if key == "rule" and isinstance(recorded, dict) and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k in recorded or k not in NEWER_RULE_KEYS}
         if config_json(recorded) == config_json(value):

@@ -11,6 +11,7 @@ from typing import Any
 
 from gdlab.core.schedules import SCHEDULES
 from gdlab.core.shortest import shortest_floats
+from gdlab.engine.config_record import sgd_options
 
 WARMUP = "warmup("
 
@@ -25,7 +26,8 @@ def rate_and_schedule(config: dict[str, Any]) -> tuple[Any, str | None]:
 
     From the options of a gdlab fit run (``cli``) or a lab run (``lab``); else from the rule: a schedule
     gdlab fit names (``SCHEDULES``, each taking learning_rate first), warmed up or not, gives its first number;
-    another (a join, a function) its kind as recorded and no single rate.
+    another (a join, a function) its kind as recorded and no single rate. A sweep member whose schedule
+    its sweep labelled otherwise ({"halving": lambda lr: step(lr, ...)}) shows that label and its grid rate.
     """
     cli, lab, rule = config.get("cli"), config.get("lab"), config.get("rule")
     if isinstance(cli, dict):
@@ -36,6 +38,9 @@ def rate_and_schedule(config: dict[str, Any]) -> tuple[Any, str | None]:
         return lab.get("learning_rate"), _named(lab.get("schedule"), lab.get("warmup_steps", 0))
     if not isinstance(rule, dict):
         return None, None
+    label = config.get("schedule")
+    if isinstance(label, str) and label != sgd_options(rule)["schedule"]:  # a sweep's own name for its schedule
+        return config.get("learning_rate"), label
     return _from_rule(rule.get("learning_rate"), rule.get("schedule"))
 
 

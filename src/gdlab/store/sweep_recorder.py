@@ -13,6 +13,11 @@ sgd state; a member that ends drops its own), from which
 a CPU (thousands of members in a chunk: seconds), so the next one also waits
 until checkpoints have taken at most CHECKPOINT_SHARE of the time.
 
+A member's epoch_time and wall_time are those of the vmapped program that trains it with the other configs
+of its chunk (the clock it trained by, as ``SweepResult.run(k).train_seconds``: its last wall_time); the
+sweep's results hold each (batch size, schedule) group's seconds (``results["seconds"]``, by group label),
+whose share per config is ``SweepResult.rows``' "seconds".
+
 A recorder can also be given members to take over (``planned``): those already
 in the store, matched by (batch_size, learning_rate, momentum, seed). That is how
 ``gdlab compare`` records several ``gd.sweep`` calls (one per batch size) as one
