@@ -14,11 +14,12 @@ import gdlab as gd
 import gdlab.engine.initial_metric
 
 
-def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]]) -> tuple[int | None, tuple]:
+def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]], initial_loss: float = 2.3,
+                ) -> tuple[int | None, tuple]:
     """Feed per-epoch metrics to a rule; return the epoch it fired at and its explanation."""
     state = rule.init()
     for epoch, row in enumerate(sequence, start=1):
-        metrics = {"epoch": epoch, "step": 10 * epoch, "time": 0.5 * epoch, "initial_loss": 2.3, **row}
+        metrics = {"epoch": epoch, "step": 10 * epoch, "time": 0.5 * epoch, "initial_loss": initial_loss, **row}
         state = rule.update(state, metrics)
         if rule.fired(state):
             return epoch, rule.explain(state, metrics)
@@ -61,6 +62,46 @@ def test_a_plateau_just_above_a_negative_initial_loss_is_stalled() -> None:
 
     assert run((-4.97, -4.97, -4.97)) == "stalled"
     assert run((-5.1, -5.1, -5.1)) == "converged"
+
+
+def test_a_plateau_that_bounced_above_its_best_is_stalled_not_converged() -> None:
+    """Batch GD at rate 3.5 on mnist1d: the loss fell to 1.925 at epoch 3, then bounced (a rise counts as no
+    improvement) and the rule fired at 2.26, 17% above its best, and said converged."""
+    seq = _losses(2.248, 2.132, 1.925, 2.067, 2.895, 2.434, 2.363, 2.26)
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), seq, initial_loss=2.305)
+    assert (epoch, status) == (8, "stalled")
+    assert reason == ("stalled: train loss improved by <= 0.0001 (relative) for 5 epochs, but the train loss ended at "
+                      "2.26, 17% above its best 1.925 (epoch 3): it oscillates; the learning rate is likely too high; "
+                      "at epoch 8")
+    # mini-batch SGD at rate 1 (the last 8 epochs): 0.9825 is 31% above 0.7472, 15% of the fall from 2.30
+    seq = _losses(0.9018, 0.7605, 0.7472, 0.9174, 1.1254, 1.032, 0.8575, 0.9825)
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), seq, initial_loss=2.3)
+    assert (epoch, status) == (8, "stalled") and "0.9825, 31% above its best 0.7472 (epoch 3)" in reason
+
+
+@pytest.mark.parametrize("initial, losses", [
+    # linreg, SGD batch 8 at rate 0.1 at its noise floor: 27% above its lowest, 0.05% of the fall from 5.544
+    (5.544, (0.01199, 0.0107, 0.01197, 0.01168, 0.01214, 0.01072, 0.01358)),
+    # a loss that barely fell: 0.492 gave back 20% of the fall from 0.5 to 0.49, yet is 0.4% above it
+    (0.5, (0.49, 0.492, 0.491, 0.4915, 0.492, 0.492)),
+    (2.3, (1.0, 1.09, 1.09, 1.09, 1.09, 1.09)),  # 9% of the fall: within REBOUND
+])
+def test_a_plateau_within_the_noise_of_its_best_is_converged(initial: float, losses: tuple[float, ...]) -> None:
+    epoch, (status, _) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), _losses(*losses), initial_loss=initial)
+    assert (epoch, status) == (len(losses), "converged")
+
+
+def test_fit_and_sweep_call_the_same_bouncing_plateau_stalled() -> None:
+    """The plateau's state is updated per config in a sweep (arrays [seed, pair]) and explained per config."""
+    data, stop = gd.datasets.load("mnist1d"), gd.stop.plateau(1e-4, 5)
+    run = gd.fit(gd.models.mlp([100, 100]), data, gd.sgd(3.5), batch_size="full", epochs=30, stop=stop,
+                 check_stability=False)
+    assert (run.status, run.epochs_run) == ("stalled", 8) and "it oscillates" in run.reason
+    swept = gd.sweep(gd.models.mlp([100, 100]), data, learning_rate=[0.5, 3.5], batch_size=["full"], epochs=30,
+                     stop=stop)
+    by_rate = {row["learning_rate"]: swept.run(k) for k, row in enumerate(swept.rows)}
+    assert (by_rate[3.5].status, by_rate[3.5].reason) == (run.status, run.reason)
+    assert by_rate[0.5].status == "max_epochs"
 
 
 def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
