@@ -462,14 +462,14 @@ def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rul
 
 
 def test_a_run_that_ends_above_its_starting_loss_says_it_collapsed_and_a_tie_does_not() -> None:
-    """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 13.65 in 5 epochs and the
-    reason said only 'final train loss 13.65' (status max_epochs), while gd.sweep's results call it collapsed.
+    """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 6.35 in 2 epochs and the
+    reason said only 'final train loss 6.345' (status max_epochs), while gd.sweep's results call it collapsed.
     A loss that did not move (a rate far too low) read "collapsed (the learning rate is likely too high)"."""
     data = gd.datasets.load("linreg")
-    high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, check_stability=False)
+    high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=2, check_stability=False)
     final = float(high.history["train_loss"][-1])
     assert high.status == "max_epochs" and final > high.initial_loss
-    assert high.reason == (f"max_epochs: ran 5 epochs (5 updates); final train loss {final:.4g}; the train loss "
+    assert high.reason == (f"max_epochs: ran 2 epochs (2 updates); final train loss {final:.4g}; the train loss "
                            f"ended at {final:.4g}, above the {high.initial_loss:.4g} before training: collapsed (the "
                            "learning rate is likely too high)")
     fine = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=5)
@@ -480,18 +480,57 @@ def test_a_run_that_ends_above_its_starting_loss_says_it_collapsed_and_a_tie_doe
     tie = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=1, metrics="running", seed=1)
     assert tie.history["train_loss"][-1] == pytest.approx(tie.initial_loss, rel=1e-6)  # the loss before its update
     assert "collapsed" not in tie.reason
-    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=5)
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=2)
     reasons = {row["learning_rate"]: swept.run(k).reason for k, row in enumerate(swept.rows)}
     assert reasons[1.0] == high.reason and "collapsed" not in reasons[0.1]
+
+
+def test_a_run_whose_loss_still_grows_at_its_end_is_diverging_not_collapsed() -> None:
+    """Batch GD at rate 1 on least squares, past 2/L = 0.827: the loss grows about 1.5x an epoch (5.54 to 405 in
+    12 epochs) and misses only the 100x divergence rule; its reason said 'collapsed'. Fit and sweep agree."""
+    data = gd.datasets.load("linreg")
+    run = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=12, check_stability=False)
+    final = float(run.history["train_loss"][-1])
+    assert run.status == "max_epochs" and final < 100 * run.initial_loss
+    assert run.reason == (f"max_epochs: ran 12 epochs (12 updates); final train loss {final:.4g}; the train loss "
+                          f"ended at {final:.4g}, above the {run.initial_loss:.4g} before training: diverging (the "
+                          "loss rose by more than 1% in each of the last 3 epochs; it had not yet reached the "
+                          "divergence rule, 100 x the loss before training; the learning rate is likely too high)")
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=12)
+    assert swept.run(0).reason == run.reason
+    stop = gd.stop.plateau(1e9, 2)  # fires at epoch 3 whatever the loss does: a rule's reason says it too
+    stopped = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, stop=stop,
+                     check_stability=False)
+    assert stopped.epochs_run == 3 and "before training: diverging (" in stopped.reason
+    assert gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5,
+                    stop=stop).run(0).reason == stopped.reason
+    own = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=3, check_stability=False,
+                 stop=gd.stop.diverged(1e6))  # 3 epochs: the rises from the loss before training count
+    assert "diverging (" in own.reason and "the divergence rule, 1e+06 x the loss before training" in own.reason
+
+
+@pytest.mark.parametrize("losses, initial, word", [
+    ((2.3022, 2.3349, 2.3424, 2.3597), 2.319, "collapsed"),  # mnist1d at chance: a 0.3% step among the rises
+    ((2.5, 2.4, 2.45, 2.5), 2.3, "collapsed"),  # a fall among the last 3
+    ((5.7, 6.3), 5.5, "collapsed"),  # 2 epochs: 2 rises only
+    ((5.7, 6.3, 7.6), 5.5, "diverging"),  # from the loss before training: 3 rises
+    ((5.0, 5.7, 6.3, 7.6), 5.5, "diverging"),  # the last 3 of 4
+    ((7.0, 5.7, 6.3, 7.6), 5.5, "collapsed"),  # the last 3 of 4 hold a fall: the loss before training is no epoch
+])
+def test_rise_note_calls_diverging_only_three_real_rises_in_a_row(losses: tuple[float, ...], initial: float,
+                                                                  word: str) -> None:
+    from gdlab.engine.result import rise_note
+
+    assert f"before training: {word} (" in rise_note(list(losses), initial)
 
 
 def test_a_run_a_rule_stopped_above_its_starting_loss_says_it_collapsed_too() -> None:
     """Only max_epochs reasons said so; a rule's (a plateau at a loss above the start) did not, while the sweep's
     results count such a config as collapsed."""
     data = gd.datasets.load("linreg")
-    stop = gd.stop.plateau(1e9, 2)  # fires after 2 epochs whatever the loss does
+    stop = gd.stop.plateau(1e9, 1)  # fires at epoch 2 whatever the loss does (3 rising epochs: diverging)
     run = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, stop=stop, check_stability=False)
-    assert run.status != "max_epochs" and run.epochs_run < 5
+    assert run.status != "max_epochs" and run.epochs_run == 2
     assert run.reason.endswith(f"above the {run.initial_loss:.4g} before training: collapsed (the learning rate is "
                                "likely too high)")
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5, stop=stop)

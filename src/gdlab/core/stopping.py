@@ -400,6 +400,13 @@ def or_diverged(stop: StopRule | None) -> StopRule:
     return stop | diverged()
 
 
+def divergence_factor(stop: StopRule) -> float | None:
+    """The factor of the diverged rule that stops a run on its own (``or_diverged``'s: stop itself, or a part of
+    ``|``), or None when there is none."""
+    parts = stop.children if stop.name == "any" else (stop,)
+    return next((float(dict(p.settings)["factor"]) for p in parts if p.name == "diverged"), None)
+
+
 def describe(rule: StopRule) -> str:
     """The rule with its settings as text, e.g. "plateau(tol=0.01, patience=2) | diverged(factor=100.0)"."""
     if rule.children:

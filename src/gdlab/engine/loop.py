@@ -14,6 +14,7 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import (
     BUDGET_STATUSES,
     StopRule,
+    divergence_factor,
     leaves,
     metric_sign,
     restore_names_epoch,
@@ -32,7 +33,7 @@ from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
-from gdlab.engine.result import ConvergenceWarning, collapsed_note
+from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, rise_note
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
@@ -190,7 +191,8 @@ def train_epochs(
     if not reason:
         reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
     if status != "diverged":
-        reason += collapsed_note(rows[-1]["train_loss"], initial_loss)
+        losses = [row["train_loss"] for row in rows[-RISING_EPOCHS - 1:]]
+        reason += rise_note(losses, initial_loss, divergence_factor(stop))
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
