@@ -271,6 +271,28 @@ def test_early_stopping_with_min_delta_says_which_epoch_it_restores() -> None:
     assert swept.rows[0]["reason"] == result.reason
 
 
+def test_early_stopping_says_it_restored_an_earlier_epoch_and_which_metrics_are_its() -> None:
+    """early_stopping(test_loss, 2) on linreg stops at epoch 5 and returns epoch 3's params: the reason named the
+    best epoch but not that its params were returned, and summary()'s final_* are epoch 5's."""
+    data = gd.datasets.load("linreg")
+    stop = gd.stop.early_stopping("test_loss", 2)
+    run = gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size=32, epochs=15, stop=stop)
+    test_loss = run.history["test_loss"]
+    assert (run.status, run.best_epoch, run.epochs_run) == ("early_stopped", 3, 5) and run.restored
+    assert run.reason.endswith(f"stopped at epoch 5; the params returned are those of epoch 3, the best test_loss "
+                               f"({test_loss[2]:.4g})")
+    assert run.returned_metrics()["test_loss"] == test_loss[2] != test_loss[-1]
+    summary = run.summary()
+    assert summary["returned_epoch"] == 3 and summary["returned_test_loss"] == pytest.approx(test_loss[2], rel=1e-6)
+    assert summary["final_test_loss"] == pytest.approx(test_loss[-1], rel=1e-6)  # the history's last, as before
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.05], batch_size=[32], epochs=15, stop=stop).run(0)
+    assert (swept.reason, swept.best_epoch) == (run.reason, 3)
+    with pytest.warns(gd.ConvergenceWarning):  # 3 epochs: the best is the last
+        last = gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size=32, epochs=3, stop=stop)
+    assert last.best_epoch == 3 and not last.restored and "params returned" not in last.reason
+    assert "returned_epoch" not in last.summary()
+
+
 def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_so() -> None:
     data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
     rule = gd.sgd(gd.schedules.join([0.1, 3.0], [10]))  # 3.0 is past 2/L: it diverges after epoch 10

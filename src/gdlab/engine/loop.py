@@ -197,7 +197,7 @@ def train_epochs(
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
-        if status == "diverged" or best.epoch == 0 or restore_names_epoch(stop):
+        if best.epoch != len(rows) or status == "diverged" or restore_names_epoch(stop):
             reason += restored_note(best.epoch, best.metric, metric_sign(best.metric) * best.value)
     return Outcome(
         params=params,
@@ -214,9 +214,10 @@ def train_epochs(
 
 
 def restored_note(epoch: int, metric: str, value: float) -> str:
-    """What the reason of a run with early_stopping(restore_best=True) adds when it diverged, no epoch
-    bettered the initial params (epoch 0) or the rule has a min_delta (its text names the epoch of its last
-    real improvement, which may not be the lowest): whose params it returns. value: their metric."""
+    """What the reason of a run with early_stopping(restore_best=True) adds when the params it returns are not its
+    last epoch's (an earlier epoch's, or the initial ones, epoch 0, which no epoch bettered), it diverged, or the
+    rule has a min_delta (its text names the epoch of its last real improvement, which may not be the lowest):
+    whose params it returns. value: their metric."""
     if epoch == 0:
         return f"; the params returned are the initial ones, whose {metric} {value:.4g} no epoch bettered"
     return f"; the params returned are those of epoch {epoch}, the best {metric} ({value:.4g})"

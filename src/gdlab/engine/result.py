@@ -110,13 +110,34 @@ class Result:
         return (f"Result(status={self.status!r}, epochs_run={self.epochs_run}, steps_run={self.steps_run}, "
                 f"final: {last or 'none'}; params: {params}; reason={self.reason!r})")
 
+    @property
+    def restored(self) -> bool:
+        """Whether the params returned are not the last epoch's: early_stopping(restore_best=True) returned those
+        of an earlier epoch, best_epoch (0: the initial ones)."""
+        return self.best_epoch is not None and self.best_epoch != self.epochs_run
+
+    def returned_metrics(self) -> dict[str, float]:
+        """Each metric of the epoch whose params were returned, as the history has it: the last epoch's, or with
+        restore_best best_epoch's (0, the initial params: only the train loss, ``initial_loss``, is known)."""
+        names = [name for name in self.history if name not in ("epoch_time", "wall_time")]
+        epoch = self.best_epoch if self.restored else None
+        if epoch is None:
+            return {name: float(self.history[name][-1]) for name in names if len(self.history[name])}
+        if epoch == 0:
+            return {"train_loss": self.initial_loss} if math.isfinite(self.initial_loss) else {}
+        return {name: float(self.history[name][epoch - 1]) for name in names}
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary: status, reason, counts, times and the last value of each metric."""
+        """A JSON-ready summary: status, reason, counts, times and the last value of each metric (final_*); where
+        the params returned are an earlier epoch's (restore_best), that epoch (returned_epoch) and its metrics
+        (returned_*)."""
         last = {
             f"final_{name}": _json_float(values[-1]) if len(values) else None
             for name, values in self.history.items()
             if name not in ("epoch_time", "wall_time")
         }
+        returned = {"returned_epoch": self.best_epoch,
+                    **{f"returned_{k}": _json_float(v) for k, v in self.returned_metrics().items()}} if self.restored else {}
         return {
             "status": self.status,
             "reason": self.reason,
@@ -125,6 +146,7 @@ class Result:
             "compile_seconds": round(self.compile_seconds, 4),
             "train_seconds": round(self.train_seconds, 4),
             **last,
+            **returned,
             "config": self.config,
         }
 

@@ -246,9 +246,10 @@ def _last_losses(rows: list[dict[str, np.ndarray]], i: int, j: int) -> list[floa
 
 
 def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended: np.ndarray, every: bool) -> None:
-    """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
-    that returns its initial params (the others' reasons name no params unless every: ``restore_names_epoch``)."""
-    named = (best_epoch == 0) | ((best_epoch > 0) & ((ends.status == "diverged") | every))
+    """Of the configs that just ended, one whose returned params are not its last epoch's says whose they are (an
+    earlier epoch's, or the initial ones: epoch 0), as does a diverged one (the others' reasons name no params
+    unless every: ``restore_names_epoch``); best_epoch -1: none."""
+    named = (best_epoch >= 0) & ((best_epoch != ends.epochs_run) | (ends.status == "diverged") | every)
     values = metric_sign(best.metric) * best.value  # as the metric reads
     for i, j in zip(*np.nonzero(ended & named)):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), best.metric, float(values[i, j]))
