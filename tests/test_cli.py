@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -249,6 +250,20 @@ def test_fit_prints_a_summary_table_with_the_final_numbers(
     assert f"final test_loss  │ {result.history['test_loss'][-1]:.4f}" in out
     assert "2 (2 updates)" in out and "batch_size 800 (1 update per epoch)" in out
     assert "2/2" in err and "error" not in err  # the progress bar goes to stderr
+
+
+def test_fit_with_restored_params_shows_their_epochs_metrics_beside_the_last(capsys: pytest.CaptureFixture[str]) -> None:
+    """--stop early:test_loss:2 printed 'final test_loss' of the last epoch, 5, while the params were epoch 3's."""
+    args = ("fit", "--dataset", "linreg", "--model", "linear", "--learning-rate", "0.05", "--epochs", "15",
+            "--stop", "early:test_loss:2", "--no-record")
+    summary = _json(capsys, *args)
+    assert (summary["returned_epoch"], summary["epochs_run"]) == (3, 5)
+    code, out, _ = _run(capsys, *args)
+    assert code == 0 and "final test_loss" not in out
+    flat = re.sub(r"[│\s]+", " ", out)  # the table wraps its cells over lines
+    assert (f"test_loss {summary['returned_test_loss']:.4f} at epoch 3 (the params returned); "
+            f"{summary['final_test_loss']:.4f} at epoch 5 (the last)") in flat
+    assert "the params returned are those of epoch 3" in flat
 
 
 @pytest.mark.parametrize(("value", "shown"), [(0.23456, "0.2346"), (0.0, "0.0000"), (1.5e19, "1.5e+19"),

@@ -444,6 +444,21 @@ def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_r
     assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
 
 
+def test_a_rate_that_neither_failed_but_ended_clearly_worse_is_too_high_for_the_budget() -> None:
+    """gdlab compare at 0.5, 1.5, 3.5 (batch GD, 30 epochs): 3.5 ended at train loss 2.18 against 1.68 at 1.5 and
+    the conclusion said 'No learning rate in the grid was too high'. Here 1.0 ends at 4.0 against 1.0 at the best
+    rate 0.1, from 5.5: 67% of the fall given back, over WORSE (10%)."""
+    text = conclusion(summarize(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 4.0})))
+    assert "was too high" not in text.replace("above the best was too high", "")
+    assert ("None of the 6 configs diverged or collapsed by gdlab's rules. Yet a learning rate above the best was too "
+            "high for this budget of 1 epoch: batch GD at 1 ended at a mean final train loss of 4 against 1 at its "
+            "best rate 0.1 (mean final test loss 4 against 1).") in text, text
+    two = conclusion(summarize(_diverging({0.1: 1.0, 0.5: 3.5, 1.0: 4.0})))
+    assert "Yet learning rates above the best were too high for this budget of 1 epoch: batch GD at 0.5 and 1 " in two
+    close = conclusion(summarize(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 1.4})))  # 0.4 < 0.45: within WORSE of the fall
+    assert close.endswith("None of the 6 configs diverged or collapsed by gdlab's rules."), close
+
+
 def test_too_high_names_the_smallest_failing_rate_and_the_seed_where_there_is_one() -> None:
     """'from there most seeds diverged' with one seed, and with a larger rate that trained again."""
     toy = _diverging({0.01: 1.0, 0.1: math.inf, 1.0: 1.0})  # 0.1 diverged, 1.0 trained
@@ -875,7 +890,7 @@ def test_a_comparison_of_one_config_says_the_one_config_not_the_1_configs() -> N
     one = _diverging({0.01: 1.0})
     single = Comparison({**one.settings, "seeds": [0]}, [{**one.variants[0], "configs": 1}], one.rows[:1],
                         one.histories[:1])
-    assert "was too high: the one config neither diverged nor collapsed." in conclusion(summarize(single))
+    assert "The one config neither diverged nor collapsed by gdlab's rules." in conclusion(summarize(single))
     failed = Comparison(single.settings, single.variants, [{**single.rows[0], "status": "diverged"}], single.histories)
     assert "trained: the one config diverged or collapsed within 1 epoch" in conclusion(summarize(failed))
     toy = _synthetic({1: [0.3, 0.55], 32: [0.2, 0.52]}, {1: 1.0, 32: 0.1}, epochs=2)

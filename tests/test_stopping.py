@@ -14,11 +14,12 @@ import gdlab as gd
 import gdlab.engine.initial_metric
 
 
-def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]]) -> tuple[int | None, tuple]:
+def _fire_epoch(rule: gd.stop.StopRule, sequence: list[dict[str, float]], initial_loss: float = 2.3,
+                ) -> tuple[int | None, tuple]:
     """Feed per-epoch metrics to a rule; return the epoch it fired at and its explanation."""
     state = rule.init()
     for epoch, row in enumerate(sequence, start=1):
-        metrics = {"epoch": epoch, "step": 10 * epoch, "time": 0.5 * epoch, "initial_loss": 2.3, **row}
+        metrics = {"epoch": epoch, "step": 10 * epoch, "time": 0.5 * epoch, "initial_loss": initial_loss, **row}
         state = rule.update(state, metrics)
         if rule.fired(state):
             return epoch, rule.explain(state, metrics)
@@ -61,6 +62,46 @@ def test_a_plateau_just_above_a_negative_initial_loss_is_stalled() -> None:
 
     assert run((-4.97, -4.97, -4.97)) == "stalled"
     assert run((-5.1, -5.1, -5.1)) == "converged"
+
+
+def test_a_plateau_that_bounced_above_its_best_is_stalled_not_converged() -> None:
+    """Batch GD at rate 3.5 on mnist1d: the loss fell to 1.925 at epoch 3, then bounced (a rise counts as no
+    improvement) and the rule fired at 2.26, 17% above its best, and said converged."""
+    seq = _losses(2.248, 2.132, 1.925, 2.067, 2.895, 2.434, 2.363, 2.26)
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), seq, initial_loss=2.305)
+    assert (epoch, status) == (8, "stalled")
+    assert reason == ("stalled: train loss improved by <= 0.0001 (relative) for 5 epochs, but the train loss ended at "
+                      "2.26, 17% above its best 1.925 (epoch 3): it oscillates; the learning rate is likely too high; "
+                      "at epoch 8")
+    # mini-batch SGD at rate 1 (the last 8 epochs): 0.9825 is 31% above 0.7472, 15% of the fall from 2.30
+    seq = _losses(0.9018, 0.7605, 0.7472, 0.9174, 1.1254, 1.032, 0.8575, 0.9825)
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), seq, initial_loss=2.3)
+    assert (epoch, status) == (8, "stalled") and "0.9825, 31% above its best 0.7472 (epoch 3)" in reason
+
+
+@pytest.mark.parametrize("initial, losses", [
+    # linreg, SGD batch 8 at rate 0.1 at its noise floor: 27% above its lowest, 0.05% of the fall from 5.544
+    (5.544, (0.01199, 0.0107, 0.01197, 0.01168, 0.01214, 0.01072, 0.01358)),
+    # a loss that barely fell: 0.492 gave back 20% of the fall from 0.5 to 0.49, yet is 0.4% above it
+    (0.5, (0.49, 0.492, 0.491, 0.4915, 0.492, 0.492)),
+    (2.3, (1.0, 1.09, 1.09, 1.09, 1.09, 1.09)),  # 9% of the fall: within REBOUND
+])
+def test_a_plateau_within_the_noise_of_its_best_is_converged(initial: float, losses: tuple[float, ...]) -> None:
+    epoch, (status, _) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), _losses(*losses), initial_loss=initial)
+    assert (epoch, status) == (len(losses), "converged")
+
+
+def test_fit_and_sweep_call_the_same_bouncing_plateau_stalled() -> None:
+    """The plateau's state is updated per config in a sweep (arrays [seed, pair]) and explained per config."""
+    data, stop = gd.datasets.load("mnist1d"), gd.stop.plateau(1e-4, 5)
+    run = gd.fit(gd.models.mlp([100, 100]), data, gd.sgd(3.5), batch_size="full", epochs=30, stop=stop,
+                 check_stability=False)
+    assert (run.status, run.epochs_run) == ("stalled", 8) and "it oscillates" in run.reason
+    swept = gd.sweep(gd.models.mlp([100, 100]), data, learning_rate=[0.5, 3.5], batch_size=["full"], epochs=30,
+                     stop=stop)
+    by_rate = {row["learning_rate"]: swept.run(k) for k, row in enumerate(swept.rows)}
+    assert (by_rate[3.5].status, by_rate[3.5].reason) == (run.status, run.reason)
+    assert by_rate[0.5].status == "max_epochs"
 
 
 def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
@@ -228,6 +269,28 @@ def test_early_stopping_with_min_delta_says_which_epoch_it_restores() -> None:
             f"train_loss ({losses[lowest - 1]:.4g})") in result.reason
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.01], batch_size=[32], seeds=[0], epochs=40, stop=stop)
     assert swept.rows[0]["reason"] == result.reason
+
+
+def test_early_stopping_says_it_restored_an_earlier_epoch_and_which_metrics_are_its() -> None:
+    """early_stopping(test_loss, 2) on linreg stops at epoch 5 and returns epoch 3's params: the reason named the
+    best epoch but not that its params were returned, and summary()'s final_* are epoch 5's."""
+    data = gd.datasets.load("linreg")
+    stop = gd.stop.early_stopping("test_loss", 2)
+    run = gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size=32, epochs=15, stop=stop)
+    test_loss = run.history["test_loss"]
+    assert (run.status, run.best_epoch, run.epochs_run) == ("early_stopped", 3, 5) and run.restored
+    assert run.reason.endswith(f"stopped at epoch 5; the params returned are those of epoch 3, the best test_loss "
+                               f"({test_loss[2]:.4g})")
+    assert run.returned_metrics()["test_loss"] == test_loss[2] != test_loss[-1]
+    summary = run.summary()
+    assert summary["returned_epoch"] == 3 and summary["returned_test_loss"] == pytest.approx(test_loss[2], rel=1e-6)
+    assert summary["final_test_loss"] == pytest.approx(test_loss[-1], rel=1e-6)  # the history's last, as before
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.05], batch_size=[32], epochs=15, stop=stop).run(0)
+    assert (swept.reason, swept.best_epoch) == (run.reason, 3)
+    with pytest.warns(gd.ConvergenceWarning):  # 3 epochs: the best is the last
+        last = gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size=32, epochs=3, stop=stop)
+    assert last.best_epoch == 3 and not last.restored and "params returned" not in last.reason
+    assert "returned_epoch" not in last.summary()
 
 
 def test_early_stopping_restores_the_best_epoch_when_the_run_diverges_and_says_so() -> None:
@@ -421,14 +484,14 @@ def test_diverged_inside_all_of_does_not_switch_off_the_always_on_divergence_rul
 
 
 def test_a_run_that_ends_above_its_starting_loss_says_it_collapsed_and_a_tie_does_not() -> None:
-    """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 13.65 in 5 epochs and the
-    reason said only 'final train loss 13.65' (status max_epochs), while gd.sweep's results call it collapsed.
+    """Batch GD past 2/L on least squares (L = 2.42 here): the loss rose from 5.54 to 6.35 in 2 epochs and the
+    reason said only 'final train loss 6.345' (status max_epochs), while gd.sweep's results call it collapsed.
     A loss that did not move (a rate far too low) read "collapsed (the learning rate is likely too high)"."""
     data = gd.datasets.load("linreg")
-    high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, check_stability=False)
+    high = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=2, check_stability=False)
     final = float(high.history["train_loss"][-1])
     assert high.status == "max_epochs" and final > high.initial_loss
-    assert high.reason == (f"max_epochs: ran 5 epochs (5 updates); final train loss {final:.4g}; the train loss "
+    assert high.reason == (f"max_epochs: ran 2 epochs (2 updates); final train loss {final:.4g}; the train loss "
                            f"ended at {final:.4g}, above the {high.initial_loss:.4g} before training: collapsed (the "
                            "learning rate is likely too high)")
     fine = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=5)
@@ -439,18 +502,57 @@ def test_a_run_that_ends_above_its_starting_loss_says_it_collapsed_and_a_tie_doe
     tie = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=1, metrics="running", seed=1)
     assert tie.history["train_loss"][-1] == pytest.approx(tie.initial_loss, rel=1e-6)  # the loss before its update
     assert "collapsed" not in tie.reason
-    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=5)
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.1, 1.0], batch_size=["full"], epochs=2)
     reasons = {row["learning_rate"]: swept.run(k).reason for k, row in enumerate(swept.rows)}
     assert reasons[1.0] == high.reason and "collapsed" not in reasons[0.1]
+
+
+def test_a_run_whose_loss_still_grows_at_its_end_is_diverging_not_collapsed() -> None:
+    """Batch GD at rate 1 on least squares, past 2/L = 0.827: the loss grows about 1.5x an epoch (5.54 to 405 in
+    12 epochs) and misses only the 100x divergence rule; its reason said 'collapsed'. Fit and sweep agree."""
+    data = gd.datasets.load("linreg")
+    run = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=12, check_stability=False)
+    final = float(run.history["train_loss"][-1])
+    assert run.status == "max_epochs" and final < 100 * run.initial_loss
+    assert run.reason == (f"max_epochs: ran 12 epochs (12 updates); final train loss {final:.4g}; the train loss "
+                          f"ended at {final:.4g}, above the {run.initial_loss:.4g} before training: diverging (the "
+                          "loss rose by more than 1% in each of the last 3 epochs; it had not yet reached the "
+                          "divergence rule, 100 x the loss before training; the learning rate is likely too high)")
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=12)
+    assert swept.run(0).reason == run.reason
+    stop = gd.stop.plateau(1e9, 2)  # fires at epoch 3 whatever the loss does: a rule's reason says it too
+    stopped = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, stop=stop,
+                     check_stability=False)
+    assert stopped.epochs_run == 3 and "before training: diverging (" in stopped.reason
+    assert gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5,
+                    stop=stop).run(0).reason == stopped.reason
+    own = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=3, check_stability=False,
+                 stop=gd.stop.diverged(1e6))  # 3 epochs: the rises from the loss before training count
+    assert "diverging (" in own.reason and "the divergence rule, 1e+06 x the loss before training" in own.reason
+
+
+@pytest.mark.parametrize("losses, initial, word", [
+    ((2.3022, 2.3349, 2.3424, 2.3597), 2.319, "collapsed"),  # mnist1d at chance: a 0.3% step among the rises
+    ((2.5, 2.4, 2.45, 2.5), 2.3, "collapsed"),  # a fall among the last 3
+    ((5.7, 6.3), 5.5, "collapsed"),  # 2 epochs: 2 rises only
+    ((5.7, 6.3, 7.6), 5.5, "diverging"),  # from the loss before training: 3 rises
+    ((5.0, 5.7, 6.3, 7.6), 5.5, "diverging"),  # the last 3 of 4
+    ((7.0, 5.7, 6.3, 7.6), 5.5, "collapsed"),  # the last 3 of 4 hold a fall: the loss before training is no epoch
+])
+def test_rise_note_calls_diverging_only_three_real_rises_in_a_row(losses: tuple[float, ...], initial: float,
+                                                                  word: str) -> None:
+    from gdlab.engine.result import rise_note
+
+    assert f"before training: {word} (" in rise_note(list(losses), initial)
 
 
 def test_a_run_a_rule_stopped_above_its_starting_loss_says_it_collapsed_too() -> None:
     """Only max_epochs reasons said so; a rule's (a plateau at a loss above the start) did not, while the sweep's
     results count such a config as collapsed."""
     data = gd.datasets.load("linreg")
-    stop = gd.stop.plateau(1e9, 2)  # fires after 2 epochs whatever the loss does
+    stop = gd.stop.plateau(1e9, 1)  # fires at epoch 2 whatever the loss does (3 rising epochs: diverging)
     run = gd.fit(gd.models.linear(), data, gd.sgd(1.0), batch_size="full", epochs=5, stop=stop, check_stability=False)
-    assert run.status != "max_epochs" and run.epochs_run < 5
+    assert run.status != "max_epochs" and run.epochs_run == 2
     assert run.reason.endswith(f"above the {run.initial_loss:.4g} before training: collapsed (the learning rate is "
                                "likely too high)")
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5, stop=stop)

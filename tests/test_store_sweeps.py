@@ -26,7 +26,7 @@ from gdlab.store.checkpoints import StoredCheckpoint, pack, unpack
 from gdlab.store.member_checkpoints import member_checkpoint, member_state, member_states
 from gdlab.store.recorder import free_run_ids
 from gdlab.store.records import histories
-from gdlab.store.sweep_recorder import checkpoint_due
+from gdlab.store.sweep_recorder import _noted, checkpoint_due
 
 TIMES = ("epoch_time", "wall_time")
 MODEL = gd.models.linear()
@@ -126,6 +126,17 @@ def test_a_sweeps_reason_counts_the_configs_that_collapsed(tmp_path, data) -> No
     assert [r["learning_rate"] for r in collapsed] == [1.14, 1.14]
     assert mixed.reason == "done: 2 diverged, 4 max_epochs (2 of them collapsed)"
     assert one.reason == "done: 1 max_epochs (collapsed)"
+
+
+def test_a_sweeps_reason_counts_the_configs_still_diverging_apart(tmp_path, data) -> None:
+    """Batch GD on linreg at 1.14 for 4 epochs: the loss rose in each (below the 100x divergence bound), and the
+    sweep's reason counted it as collapsed."""
+    with gd.store.open(tmp_path / "c.db") as store:
+        gd.sweep(MODEL, data, learning_rate=[0.1, 1.14], batch_size=[800], seeds=2, epochs=4, record=store)
+        rising = store.sweep(store.last_sweep_id)
+    assert rising.reason == "done: 4 max_epochs (2 of them diverging)"
+    assert [_noted(4, 1, 2), _noted(2, 0, 2), _noted(1, 1, 0)] == [" (1 collapsed, 2 diverging)", " (all diverging)",
+                                                                    " (collapsed)"]
 
 
 def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_that_names_it(tmp_path) -> None:

@@ -419,8 +419,13 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     if config.get("devices", 1) > 1:
         noise = result.history["device_noise_scale"][-1]
         table.add_row("devices", f"{config['devices']} (data parallel; last epoch's noise scale {_fmt(noise)})")
+    returned = result.returned_metrics()
     for name in ("train_loss", "grad_norm", "test_loss", "test_accuracy"):
-        if name in result.history:
+        if name in result.history and result.restored:  # restore_best: the params are an earlier epoch's
+            value = _fmt(returned[name]) if name in returned else "not measured"
+            table.add_row(name, f"{value} at epoch {result.best_epoch} (the params returned); "
+                                f"{_fmt(result.history[name][-1])} at epoch {result.epochs_run} (the last)")
+        elif name in result.history:
             table.add_row(f"final {name}", _fmt(result.history[name][-1]))
     table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
     per_epoch = result.train_seconds / max(result.epochs_run, 1)

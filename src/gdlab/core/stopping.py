@@ -39,6 +39,14 @@ BUDGET_STATUSES = ("max_epochs", "max_steps", "time_budget")
 """The statuses of the budget rules: a run that ends on one did not converge."""
 STALL_MARGIN = 0.01
 """A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
+REBOUND = 0.1
+"""A plateau whose final train loss gave back more than this fraction of its fall (initial - lowest) is stalled:
+it oscillates. Measured against the fall, not the lowest loss: mini-batch SGD at its noise floor on least squares
+(a loss near 0.01) ends 10-140% above its lowest epoch, yet within 0.5% of its fall; runs bouncing at too high a
+rate give back 13-90% of it."""
+REBOUND_FLOOR = 0.01
+"""...and by more than this fraction of |lowest| (a loss that barely fell, 0.50 to 0.49, is not oscillating at
+0.492)."""
 
 
 def metric_sign(metric: str) -> float:
@@ -187,14 +195,19 @@ class PlateauState(NamedTuple):
     fired: Any
     best: Any
     bad_epochs: Any
+    lowest: Any = np.float64(np.inf)
+    """The lowest finite train loss so far (best moves only on improvements by more than tol)."""
+    lowest_epoch: Any = np.int32(0)
 
 
 def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
     """Fires when the train loss improves by a relative tol or less for patience epochs in a row.
 
     An epoch improves when (best - loss) / |best| > tol; best is then updated.
-    When it fires the run is converged, or stalled if the loss is not below
-    initial - 0.01 x |initial| (a plateau at or near the start is no convergence).
+    A rise counts as no improvement, so when it fires the run is converged only
+    if the loss levelled off near its lowest; it is stalled if the loss is not
+    below initial - 0.01 x |initial| (a plateau at or near the start), or if it
+    oscillates: loss - lowest > REBOUND x (initial - lowest) and > REBOUND_FLOOR x |lowest|.
     """
     tol = check_float_range("tol", tol, 0.0, math.inf)
     patience = check_int_range("patience", patience, 1)
@@ -211,7 +224,9 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         improved = xp.logical_and(gained, xp.isfinite(loss))
         bad = xp.where(improved, 0, state.bad_epochs + 1)
         best = xp.where(improved, loss, state.best)
-        return PlateauState(xp.logical_or(state.fired, bad >= patience), best, bad)
+        lower = xp.logical_and(loss < state.lowest, xp.isfinite(loss))
+        return PlateauState(xp.logical_or(state.fired, bad >= patience), best, bad,
+                            xp.where(lower, loss, state.lowest), xp.where(lower, metrics["epoch"], state.lowest_epoch))
 
     def explain(state: PlateauState, metrics: Metrics) -> tuple[str, str]:
         loss, initial = float(metrics["train_loss"]), float(metrics["initial_loss"])
@@ -221,9 +236,31 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
             return "stalled", (
                 f"stalled: {what}, at {loss:.4g}, not below the initial loss {initial:.4g}, at epoch {epoch}"
             )
+        if _oscillates(loss, float(state.lowest), initial):
+            lowest = float(state.lowest)
+            return "stalled", (
+                f"stalled: {what}, but the train loss ended at {loss:.4g}, {_percent(loss, lowest)} above its "
+                f"best {lowest:.4g} (epoch {int(state.lowest_epoch)}): it oscillates; the learning rate is likely "
+                f"too high; at epoch {epoch}"
+            )
         return "converged", f"converged: {what}, at {loss:.4g}, at epoch {epoch}"
 
     return StopRule("plateau", init, update, explain, ("train_loss",), settings=(("tol", tol), ("patience", patience)))
+
+
+def _oscillates(loss: float, lowest: float, initial: float) -> bool:
+    """Whether a loss below initial gave back much of its fall: loss - lowest > REBOUND x (initial - lowest) and
+    > REBOUND_FLOOR x |lowest|."""
+    rise = loss - lowest
+    return math.isfinite(rise) and rise > REBOUND * (initial - lowest) and rise > REBOUND_FLOOR * abs(lowest)
+
+
+def _percent(value: float, reference: float) -> str:
+    """How far value is above reference, in percent of |reference|: '17%', '4.7%', '1,250%' (0: the difference)."""
+    if reference == 0:
+        return f"{value:.4g}"
+    pct = 100 * (value - reference) / abs(reference)
+    return f"{pct:.2g}%" if pct < 10 else f"{round(pct):,}%"
 
 
 class EarlyState(NamedTuple):
@@ -361,6 +398,13 @@ def or_diverged(stop: StopRule | None) -> StopRule:
     if any(part.name == "diverged" for part in parts):
         return stop
     return stop | diverged()
+
+
+def divergence_factor(stop: StopRule) -> float | None:
+    """The factor of the diverged rule that stops a run on its own (``or_diverged``'s: stop itself, or a part of
+    ``|``), or None when there is none."""
+    parts = stop.children if stop.name == "any" else (stop,)
+    return next((float(dict(p.settings)["factor"]) for p in parts if p.name == "diverged"), None)
 
 
 def describe(rule: StopRule) -> str:

@@ -14,6 +14,7 @@ from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.stopping import (
     BUDGET_STATUSES,
     StopRule,
+    divergence_factor,
     leaves,
     metric_sign,
     restore_names_epoch,
@@ -32,7 +33,7 @@ from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
-from gdlab.engine.result import ConvergenceWarning, collapsed_note
+from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, rise_note
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
@@ -190,12 +191,13 @@ def train_epochs(
     if not reason:
         reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
     if status != "diverged":
-        reason += collapsed_note(rows[-1]["train_loss"], initial_loss)
+        losses = [row["train_loss"] for row in rows[-RISING_EPOCHS - 1:]]
+        reason += rise_note(losses, initial_loss, divergence_factor(stop))
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too
         params = best.params
-        if status == "diverged" or best.epoch == 0 or restore_names_epoch(stop):
+        if best.epoch != len(rows) or status == "diverged" or restore_names_epoch(stop):
             reason += restored_note(best.epoch, best.metric, metric_sign(best.metric) * best.value)
     return Outcome(
         params=params,
@@ -212,9 +214,10 @@ def train_epochs(
 
 
 def restored_note(epoch: int, metric: str, value: float) -> str:
-    """What the reason of a run with early_stopping(restore_best=True) adds when it diverged, no epoch
-    bettered the initial params (epoch 0) or the rule has a min_delta (its text names the epoch of its last
-    real improvement, which may not be the lowest): whose params it returns. value: their metric."""
+    """What the reason of a run with early_stopping(restore_best=True) adds when the params it returns are not its
+    last epoch's (an earlier epoch's, or the initial ones, epoch 0, which no epoch bettered), it diverged, or the
+    rule has a min_delta (its text names the epoch of its last real improvement, which may not be the lowest):
+    whose params it returns. value: their metric."""
     if epoch == 0:
         return f"; the params returned are the initial ones, whose {metric} {value:.4g} no epoch bettered"
     return f"; the params returned are those of epoch {epoch}, the best {metric} ({value:.4g})"

@@ -23,6 +23,7 @@ from jax.sharding import Mesh
 from gdlab.core.rules import SgdHyper
 from gdlab.core.stopping import (
     StopRule,
+    divergence_factor,
     fired_flags,
     metric_sign,
     restore_names_epoch,
@@ -33,7 +34,7 @@ from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
 from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
-from gdlab.engine.result import collapsed_note
+from gdlab.engine.result import RISING_EPOCHS, rise_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
@@ -127,7 +128,7 @@ def train_chunk(
         diverged = active & ~np.asarray(stats.finite)
         fired = active & ~diverged & np.asarray(fired_flags(stop_state))
         _end_diverged(ends, diverged, stats, epoch, spec.plan.steps)
-        _end_stopped(ends, fired, stop, stop_state, metrics, epoch, spec.plan.steps, before)
+        _end_stopped(ends, fired, stop, stop_state, (metrics, rows), epoch, spec.plan.steps, before)
         returned = None
         if best is not None:  # the ended configs' best epochs are final: their reasons name it now (recorded)
             best = track_best(best, row, epoch + 1, active & ~diverged, params)
@@ -146,7 +147,7 @@ def train_chunk(
             progress(epoch + 1, int(active.sum()))
         if not active.any():
             break
-    _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps, before)
+    _end_at_budget(ends, np.asarray(active), rows, spec.plan.steps, before, divergence_factor(stop))
     best_epoch = None
     if best is not None:
         params, best_epoch = restored(best, params)
@@ -210,35 +211,45 @@ def _end_diverged(ends: _Ends, diverged: np.ndarray, stats: EpochStats, epoch: i
         ends.epochs_run[i, j] = epoch + 1
 
 
-def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any, metrics: dict[str, Any],
-                 epoch: int, steps: int, before: np.ndarray) -> None:
-    """The configs a rule stopped (before: their train loss before training, for ``collapsed_note``)."""
+def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any,
+                 seen: tuple[dict[str, Any], list[dict[str, np.ndarray]]], epoch: int, steps: int,
+                 before: np.ndarray) -> None:
+    """The configs a rule stopped. seen: this epoch's metrics and the history rows so far; before: the configs'
+    train loss before training (both for ``rise_note``)."""
+    metrics, rows = seen
+    factor = divergence_factor(stop)
     for i, j in zip(*np.nonzero(fired)):
         ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
         if ends.status[i, j] != "diverged":  # diverged(factor) is a rule too: its reason says it all
-            ends.reason[i, j] += collapsed_note(float(metrics["train_loss"][i, j]), float(before[i, j]))
+            ends.reason[i, j] += rise_note(_last_losses(rows, i, j), float(before[i, j]), factor)
         ends.steps_run[i, j] = (epoch + 1) * steps
         ends.epochs_run[i, j] = epoch + 1
 
 
 def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndarray]], steps: int,
-                   before: np.ndarray) -> None:
+                   before: np.ndarray, factor: float | None) -> None:
     """The configs still training after the last epoch ran: status max_epochs (before: their train loss
-    before training)."""
+    before training; factor: the divergence rule's, both for ``rise_note``)."""
     epochs_run = len(rows)
     for i, j in zip(*np.nonzero(active)):
         ends.status[i, j] = "max_epochs"
         final = float(rows[-1]["train_loss"][i, j])
-        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, final) + collapsed_note(
-            final, float(before[i, j]))
+        ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, final) + rise_note(
+            _last_losses(rows, i, j), float(before[i, j]), factor)
         ends.steps_run[i, j] = epochs_run * steps
         ends.epochs_run[i, j] = epochs_run
 
 
+def _last_losses(rows: list[dict[str, np.ndarray]], i: int, j: int) -> list[float]:
+    """Config (i, j)'s train losses of the last RISING_EPOCHS + 1 rows (what ``rise_note`` reads)."""
+    return [float(row["train_loss"][i, j]) for row in rows[-RISING_EPOCHS - 1:]]
+
+
 def _note_restored(ends: _Ends, best_epoch: np.ndarray, best: BestParams, ended: np.ndarray, every: bool) -> None:
-    """Of the configs that just ended, a diverged one whose best epoch's params are returned says so, as does one
-    that returns its initial params (the others' reasons name no params unless every: ``restore_names_epoch``)."""
-    named = (best_epoch == 0) | ((best_epoch > 0) & ((ends.status == "diverged") | every))
+    """Of the configs that just ended, one whose returned params are not its last epoch's says whose they are (an
+    earlier epoch's, or the initial ones: epoch 0), as does a diverged one (the others' reasons name no params
+    unless every: ``restore_names_epoch``); best_epoch -1: none."""
+    named = (best_epoch >= 0) & ((best_epoch != ends.epochs_run) | (ends.status == "diverged") | every)
     values = metric_sign(best.metric) * best.value  # as the metric reads
     for i, j in zip(*np.nonzero(ended & named)):
         ends.reason[i, j] += restored_note(int(best_epoch[i, j]), best.metric, float(values[i, j]))

@@ -91,7 +91,8 @@ _CURVES = ("Each variant at its best learning rate. Left: per epoch, every varia
            "the smaller the batch, the more updates per epoch and the faster the loss falls. Right: the same "
            "curves against compute time, where an epoch of many small updates costs more than one big one.")
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
-            "and the loss diverges (×) or collapses back to where it started (○). Smaller batches need smaller "
+            "and the loss diverges (×) or ends at or above where it started (○: it collapsed there, or was still "
+            "diverging when the budget ran out). Smaller batches need smaller "
             "rates: the gradient of one sample is noisy.")
 _HEATMAP = ("Where each batch size works. The good rates move right as the batch grows: a bigger batch averages "
             "away more noise and tolerates a bigger step.")

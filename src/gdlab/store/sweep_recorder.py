@@ -38,7 +38,7 @@ from typing import Any
 
 from gdlab.core.checks import check_float_range
 from gdlab.engine.recording import SweepEpoch
-from gdlab.engine.result import COLLAPSED
+from gdlab.engine.result import COLLAPSED, DIVERGING
 from gdlab.engine.sweep_result import SweepResult
 from gdlab.engine.sweep_start import ConfigState
 from gdlab.store.hints import resume_sweep
@@ -298,23 +298,28 @@ def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, A
     conn.execute("UPDATE sweeps SET results = ? WHERE id = ?", (config_json(stored), sweep_id))
 
 
-def _collapsed(members: int, collapsed: int) -> str:
-    """' (2 of them collapsed)' after a count of members, '' where none collapsed."""
-    if not collapsed:
+def _noted(members: int, collapsed: int, diverging: int) -> str:
+    """' (2 of them collapsed)', ' (all diverging)' or ' (2 collapsed, 1 diverging)' after a count of members;
+    '' where none collapsed or was diverging."""
+    kinds = [(n, word) for n, word in ((collapsed, "collapsed"), (diverging, "diverging")) if n]
+    if not kinds:
         return ""
-    return f" ({collapsed} of them collapsed)" if collapsed < members else " (all collapsed)" if members > 1 else \
-        " (collapsed)"
+    if len(kinds) == 2:
+        return f" ({collapsed} collapsed, {diverging} diverging)"
+    n, word = kinds[0]
+    return f" ({n} of them {word})" if n < members else f" (all {word})" if members > 1 else f" ({word})"
 
 
 def _close(conn: sqlite3.Connection, sweep_id: str) -> None:
     """The sweep's status from its members': running, interrupted or failed if any is, else done; its reason
-    counts them by status, and those that collapsed (their reason says so): 'done: 6 diverged, 18 max_epochs
-    (2 of them collapsed)'."""
+    counts them by status, and those that collapsed or were still diverging (their reason says so): 'done: 6
+    diverged, 18 max_epochs (2 of them collapsed)'."""
     rows = conn.execute(
-        "SELECT r.status, COUNT(*), SUM(instr(r.reason, ?) > 0) FROM sweep_runs s JOIN runs r ON r.id = s.run_id "
-        "WHERE s.sweep_id = ? GROUP BY r.status ORDER BY r.status", (COLLAPSED, sweep_id)).fetchall()
+        "SELECT r.status, COUNT(*), SUM(instr(r.reason, ?) > 0), SUM(instr(r.reason, ?) > 0) FROM sweep_runs s "
+        "JOIN runs r ON r.id = s.run_id WHERE s.sweep_id = ? GROUP BY r.status ORDER BY r.status",
+        (COLLAPSED, DIVERGING, sweep_id)).fetchall()
     unfinished = [s for s in ("running", "interrupted", "failed") if any(row[0] == s for row in rows)]
     status = unfinished[0] if unfinished else "done"
-    reason = f"{status}: " + ", ".join(f"{n} {s}{_collapsed(n, c)}" for s, n, c in rows)
+    reason = f"{status}: " + ", ".join(f"{n} {s}{_noted(n, c, d)}" for s, n, c, d in rows)
     conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                  (status, reason, now(), sweep_id))
