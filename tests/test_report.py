@@ -24,6 +24,7 @@ from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
     Summary,
+    captions,
     conclusion,
     failure,
     from_sweep,
@@ -1000,3 +1001,48 @@ def test_train_seconds_read_as_whole_seconds_from_where_three_digits_round_to_10
 
     assert [seconds_text(v) for v in (999.4, 999.5, 999.97, 1234.5, 12.34, 0.04223)] == [
         "999", "1000", "1000", "1234", "12.3", "0.0422"]
+
+
+def test_the_curves_caption_names_who_fell_fastest_per_epoch_and_per_second_in_this_report() -> None:
+    """It always said 'the smaller the batch, the faster the loss falls ... an epoch of many small updates
+    costs more than one big one', whichever way the curves and epoch times went."""
+    fixed = ("the faster the loss falls", "many small updates costs more")
+    # SGD lower per epoch but 10x dearer per epoch: mini-batch 32 lower at the shortest curve's end (0.2 s)
+    sgd_ahead = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, epochs=2,
+                           train={1: [1.0, 0.5], 32: [1.5, 0.9]})
+    text = captions.curves_caption(sgd_ahead, summarize(sgd_ahead))
+    assert "after epoch 1, SGD had the lowest train loss (1) and mini-batch 32 the highest (1.5)" in text
+    assert "after epoch 2, SGD still had the lowest (0.5)" in text
+    assert "An epoch took 1 s for SGD and 100 ms for mini-batch 32" in text
+    assert "at 200 ms, where the shortest curve ends, mini-batch 32 had the lowest train loss (0.9)" in text
+    # the other way: SGD slower per epoch, cheaper per epoch, so lower per second
+    sgd_behind = _synthetic({1: [0.2, 0.5], 32: [0.3, 0.6]}, {1: 0.1, 32: 1.0}, epochs=2,
+                            train={1: [1.5, 0.9], 32: [1.0, 0.5]})
+    text = captions.curves_caption(sgd_behind, summarize(sgd_behind))
+    assert "after epoch 1, mini-batch 32 had the lowest train loss (1) and SGD the highest (1.5)" in text
+    assert "An epoch took 100 ms for SGD and 1 s for mini-batch 32" in text
+    assert "where the shortest curve ends, SGD had the lowest train loss (0.9)" in text
+    page = render(sgd_behind)
+    assert escape(text, quote=True) in page and not any(claim in page for claim in fixed)
+
+
+def test_the_heatmap_caption_says_how_the_best_rate_moved_with_the_batch_here() -> None:
+    """It always said 'the good rates move right as the batch grows'."""
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, epochs=2)
+    rates = {1: 0.5, 32: 0.05}  # the smaller batch's best rate is the larger one
+    falling = Comparison(toy.settings, toy.variants, [{**r, "learning_rate": rates[r["batch_size"]]} for r in toy.rows],
+                         toy.histories)
+    text = captions.heatmap_caption(summarize(falling))
+    assert "Here the best rate was 0.5 for SGD and 0.05 for mini-batch 32: falling as the batch grows." in text
+    rising = {1: 0.05, 32: 0.5}
+    grows = Comparison(toy.settings, toy.variants, [{**r, "learning_rate": rising[r["batch_size"]]} for r in toy.rows],
+                       toy.histories)
+    assert "rising with the batch size" in captions.heatmap_caption(summarize(grows))
+    assert "move right as the batch grows" not in render(falling)
+
+
+def test_a_run_page_makes_no_claim_about_batch_sizes_one_run_cannot_show() -> None:
+    """A batch GD run's page said 'an epoch of many small updates costs more than one big one'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}
+    page = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "small updates" not in page and "the run&#x27;s wall-clock seconds (compiling left out)." in page
