@@ -773,7 +773,7 @@ def test_the_finder_plots_title_names_no_line_style_its_rules_do_not_all_have() 
     assert len(styles) == 4  # each rule its own dash: no one style names them all
     title = ax.get_title()
     assert not any(word in title for word in ("dotted", "dashed")), title
-    assert "vertical lines: each rule's suggestion" in title and "validated rate solid black" in title
+    assert "vertical lines: each rule's suggestion" in title and "solid black: the validated rate" in title
 
 
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
@@ -1046,3 +1046,21 @@ def test_a_run_page_makes_no_claim_about_batch_sizes_one_run_cannot_show() -> No
     history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}
     page = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
     assert "small updates" not in page and "the run&#x27;s wall-clock seconds (compiling left out)." in page
+
+
+def test_the_finder_title_fits_inside_its_figure() -> None:
+    """Its one line, 'Learning-rate range test: ... the validat', ran past both sides of the PNG and the page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (2, 1))
+    suggestions = {rule: Suggestion(v, (v, v)) for rule, v in
+                   (("steepest", 0.07), ("valley", 0.05), ("minimum/10", 0.03), ("largest_stable", 0.3))}
+    fig = finder_figure(LRFinderResult(0.1, (0.05, 0.2), suggestions, rates, losses, losses, []))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig.axes[0].title.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)

@@ -22,6 +22,11 @@ RULE_LINES = {"steepest": ("#d62728", ":"), "valley": ("#ff7f0e", "--"), "minimu
 """Each rule's (colour, line style): told apart by both (red and brown dotted lines read alike)."""
 
 
+TITLE = ("Learning-rate range test: one curve per seed\n"
+         "vertical lines: each rule's suggestion (its own colour and dash); solid black: the validated rate")
+"""Two lines: on one it ran past both sides of the 9-inch figure (its width in characters is tested)."""
+
+
 def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Figure:
     """Each seed's smoothed loss against the learning rate (log axis), every rule's suggestion and the answer."""
     seeds = list(range(len(result.losses))) if seeds is None else seeds
@@ -40,8 +45,7 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax.set_xscale("log")
     ax.set_xlabel("learning_rate (log scale)")
     ax.set_ylabel("smoothed train loss (batch)")
-    ax.set_title("Learning-rate range test: one curve per seed; vertical lines: each rule's suggestion (its own "
-                 "colour and dash), the validated rate solid black")
+    ax.set_title(TITLE)
     handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
