@@ -1064,3 +1064,19 @@ def test_the_finder_title_fits_inside_its_figure() -> None:
     fig.draw(renderer)
     box = fig.axes[0].title.get_window_extent(renderer)
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
+
+
+def test_gdlab_report_of_a_saved_file_refuses_a_default_name_that_exists(tmp_path: Path, monkeypatch, capsys) -> None:
+    """gdlab compare --out c.html --json-out c.json, then gdlab report c.json: it silently replaced c.html."""
+    from gdlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    toy = _diverging({0.01: 3.0, 0.1: 1.0})
+    save(Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories), "c.json")
+    Path("c.html").write_text("the compare's own report")
+    assert main(["report", "c.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'c.html' exists" in err and "--out PATH, or --out c.html to replace it" in err
+    assert Path("c.html").read_text() == "the compare's own report"
+    assert main(["report", "c.json", "--out", "c.html"]) == 0  # asked for by name: replaced
+    assert Path("c.html").read_text().startswith("<!DOCTYPE html>")

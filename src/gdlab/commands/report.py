@@ -39,7 +39,7 @@ def run_report(
         if schedule is not None:
             raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
                              f"{target!r}, which holds one schedule per batch size already.")
-        return report_file(target, default_out(target) if out is None else out, as_json=as_json)
+        return report_file(target, unclaimed_default(target) if out is None else out, as_json=as_json)
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
@@ -75,6 +75,16 @@ def default_out(saved: str) -> str:
     """The report of a saved comparison when no --out is given: its name with .html, in the current folder
     (sweep.json -> sweep.html), as gdlab-report-ID.html for an id; not gdlab compare's own gdlab-compare.html."""
     return f"{Path(saved).stem or 'gdlab-report'}.html"
+
+
+def unclaimed_default(saved: str) -> str:
+    """default_out(saved), refused where that file exists: gdlab compare ... --out c.html --json-out c.json wrote
+    the compare's own report there, which gdlab report c.json silently replaced."""
+    out = default_out(saved)
+    if Path(out).exists():
+        raise ValueError(f"--out is needed: the default {out!r} exists (gdlab compare --out may have written it); "
+                         f"give --out PATH, or --out {out} to replace it.")
+    return out
 
 
 SWEPT = ("batch_size", "learning_rate", "momentum", "schedule", "seeds")
