@@ -1179,6 +1179,21 @@ def test_find_lr_takes_the_momentum_the_run_will_train_with(capsys: pytest.Captu
     assert (code, out) == (2, "") and err == "error: --momentum must be a float in [0.0, 1.0); got 1.0.\n"
 
 
+def test_find_lr_whose_candidates_lay_far_below_the_blow_up_names_steps_and_batch_size(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--batch-size 1 --steps 20 said 'raise --max-lr' (got 10) though the loss blew up near 5 and the candidates
+    were near 1e-4: too few noisy steps, not too low a range."""
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-9])
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--no-record",
+                          "--no-progress", "--batch-size", "8", "--steps", "20", "--seeds", "1",
+                          "--validate-epochs", "1", "--min-lr", "1e-6", "--max-lr", "10")
+    assert (code, out, len(err.splitlines())) == (2, "", 1)
+    assert err.startswith("error: --steps must be enough for the range test to place the candidates; got 20"), err
+    assert err.endswith("(so --max-lr=10 reached high enough): try --steps=100 or more, or a larger --batch-size "
+                        "(a smoother curve).\n"), err
+
+
 def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range_to_move(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
