@@ -1328,3 +1328,20 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
     assert code == 2 and err.startswith("error: --big-batch must be larger than --small-batch (64); got 32")
     code, out, err = _run(capsys, "noise-scale", "--seed", "99999999999999999999")  # was an OverflowError traceback
     assert (code, out) == (2, "") and err == "error: --seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--lr", "0.1"], "error: No such option: --lr (did you mean --learning-rate?)\n"),
+        (["compare", "--schedule", "cosine"], "error: No such option: --schedule (gdlab compare --help lists the options)\n"),
+        (["fit", "--epoch", "3"], "error: No such option: --epoch (did you mean --epochs?)\n"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_an_unknown_option_suggests_a_real_option_or_none(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    """It said 'No such option: --lr (Possible options: --help)': click's one close match to any short name."""
+    code, out, err = _run(capsys, *args)
+    assert (code, out, err) == (2, "", expected)
