@@ -998,7 +998,7 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
                         "--learning-rate", "0.1", "--json")
     assert strict_json(out)["verdict"].startswith("converges")
     code, out, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear")
-    assert code == 0 and "lambda_max" in out and "power iteration for lambda_max" in err  # its spinner
+    assert code == 0 and "lambda_max" in out and "Lanczos for lambda_max" in err  # its spinner (it said power iteration)
     # Nesterov's limit (2 + 2m)/((1 + 2m) L) is below heavy ball's (2 + 2m)/L: at 2/L with m = 0.5 only it diverges
     rate = f"{2 / top:.6g}"
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
@@ -1345,3 +1345,15 @@ def test_an_unknown_option_suggests_a_real_option_or_none(
     """It said 'No such option: --lr (Possible options: --help)': click's one close match to any short name."""
     code, out, err = _run(capsys, *args)
     assert (code, out, err) == (2, "", expected)
+
+
+def test_the_sharpness_verdict_says_it_holds_at_the_initial_params_and_curvature_grows() -> None:
+    """At 3.5 it said 'oscillates but converges: 1/L = 2.06 < learning_rate 3.5 < 2/L = 4.11', and the full-batch
+    run at 3.5 diverged: L rose to 3.3 during training."""
+    from gdlab.commands.sharpness import verdict
+
+    assert verdict(3.5, 2 / 4.11) == ("oscillates but converges at the initial params: 1/L = 2.06 < learning_rate "
+                                      "3.5 < 2/L = 4.11; curvature usually grows during training, so the stable "
+                                      "range shrinks")
+    assert verdict(1.0, 2 / 4.11).endswith("curvature usually grows during training, so the stable range shrinks")
+    assert verdict(5.0, 2 / 4.11).startswith("diverges at the initial params: learning_rate 5 > 4.11")
