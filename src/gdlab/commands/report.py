@@ -111,9 +111,13 @@ def _print(summary: dict[str, Any], noun: str, table: tuple[Summary, Comparison,
     if table is not None:
         print_summary(*table, {"out": summary["out"]})
         return
+    shown = {**summary}
+    if "suggestion" in summary:  # as find-lr's table writes them: 0.562, not 0.5623413251903491
+        low, high = summary["interval"]
+        shown.update(suggestion=f"{summary['suggestion']:.3g}", interval=f"{low:.3g} .. {high:.3g}")
     for name in ("suggestion", "interval", "sweep_id", "out"):
-        if name in summary:
-            sys.stdout.write(f"{name}: {summary[name]}\n")
+        if name in shown:
+            sys.stdout.write(f"{name}: {shown[name]}\n")
 
 
 def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str | None = None) -> Comparison:

@@ -69,7 +69,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     validation = validation_cells(result)
     sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
            f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
-           f"validated by {config.get('validate_epochs', '?')} epochs per candidate.")
+           f"validated by {_epochs(config.get('validate_epochs'))} per candidate.")
     sections = [
         f"<h1>{escape(title)}</h1>", f'<p class="sub">{escape(sub)}</p>',
         f'<p class="conclusion">{escape(answer)}</p>',
@@ -143,6 +143,11 @@ def suggestion_notes(result: LRFinderResult) -> list[str]:
     note = (f"minimum/10 offered no rate for {which}: where a seed's lowest loss came within a decade of the lowest "
             f"rate tested ({lowest}), a tenth of it lies below the range tested; {shown}.")
     return [note]
+
+
+def _epochs(value: Any) -> str:
+    """'1 epoch', '2 epochs'; '? epochs' where the record has none."""
+    return counted(value, "epoch") if isinstance(value, int) else "? epochs"
 
 
 def _of_seeds(s: Suggestion) -> str:
