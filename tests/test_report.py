@@ -1080,3 +1080,28 @@ def test_gdlab_report_of_a_saved_file_refuses_a_default_name_that_exists(tmp_pat
     assert Path("c.html").read_text() == "the compare's own report"
     assert main(["report", "c.json", "--out", "c.html"]) == 0  # asked for by name: replaced
     assert Path("c.html").read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    ("final", "note"),
+    [
+        ({0.01: 1.0, 0.1: 2.0, 1.0: 3.0}, "batch GD's best rate 0.01 is the smallest tried: the grid may not reach its best."),
+        ({0.01: 3.0, 0.1: 2.0, 1.0: 1.0}, "batch GD's best rate 1 is the largest tried: the grid may not reach its best."),
+        ({0.01: 3.0, 0.1: 1.0, 1.0: math.inf}, None),  # inside the grid: nothing to say
+    ],
+)
+def test_a_best_rate_at_the_edge_of_its_grid_is_noted_in_the_table_and_the_page(final, note, capsys) -> None:
+    """The summary named SGD's best rate 0.01, the smallest tried, with no word that the grid may stop short."""
+    from gdlab.commands.compare import print_summary
+
+    toy = _diverging(final)
+    summary = summarize(toy)
+    assert table.edge_notes(toy, summary) == ([] if note is None else [note])
+    page = render(toy)
+    print_summary(summary, Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows,
+                                      toy.histories), conclusion(summary), {})
+    printed = " ".join(capsys.readouterr().out.split())
+    if note is None:
+        assert "tried: the grid may not reach" not in page and "tried: the grid" not in printed
+    else:
+        assert f'<p class="sub">{escape(note)}</p>' in page and note in printed

@@ -73,6 +73,7 @@ def render(comparison: Comparison, summary: Summary | None = None) -> str:
         f'<p class="sub">{escape(_subtitle(s, summary))}</p>',
         f'<p class="conclusion">{escape(conclusion(summary))}</p>',
         "<h2>Summary</h2>", _summary_table(summary),
+        *(f'<p class="sub">{escape(note)}</p>' for note in table.edge_notes(comparison, summary)),
         "<h2>Loss curves</h2>", figure(plots.loss_curves(comparison, summary), curves_caption(comparison, summary)),
         "<h2>Final loss against learning rate</h2>", figure(plots.u_curve(comparison, summary), _U_CURVE),
         "<h2>Learning rate × batch size</h2>", figure(plots.heatmap(comparison, summary), heatmap_caption(summary)),
