@@ -1013,7 +1013,7 @@ def test_sharpness_command_reports_lambda_max_the_limit_and_a_verdict(
                         "--learning-rate", "0.1", "--json")
     assert strict_json(out)["verdict"].startswith("converges")
     code, out, err = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear")
-    assert code == 0 and "lambda_max" in out and "power iteration for lambda_max" in err  # its spinner
+    assert code == 0 and "lambda_max" in out and "Lanczos for lambda_max" in err  # its spinner (it said power iteration)
     # Nesterov's limit (2 + 2m)/((1 + 2m) L) is below heavy ball's (2 + 2m)/L: at 2/L with m = 0.5 only it diverges
     rate = f"{2 / top:.6g}"
     code, out, _ = _run(capsys, "sharpness", "--dataset", "linreg", "--model", "linear", "--learning-rate", rate,
@@ -1194,6 +1194,21 @@ def test_find_lr_takes_the_momentum_the_run_will_train_with(capsys: pytest.Captu
     assert (code, out) == (2, "") and err == "error: --momentum must be a float in [0.0, 1.0); got 1.0.\n"
 
 
+def test_find_lr_whose_candidates_lay_far_below_the_blow_up_names_steps_and_batch_size(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--batch-size 1 --steps 20 said 'raise --max-lr' (got 10) though the loss blew up near 5 and the candidates
+    were near 1e-4: too few noisy steps, not too low a range."""
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-9])
+    code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--no-record",
+                          "--no-progress", "--batch-size", "8", "--steps", "20", "--seeds", "1",
+                          "--validate-epochs", "1", "--min-lr", "1e-6", "--max-lr", "10")
+    assert (code, out, len(err.splitlines())) == (2, "", 1)
+    assert err.startswith("error: --steps must be enough for the range test to place the candidates; got 20"), err
+    assert err.endswith("(so --max-lr=10 reached high enough): try --steps=100 or more, or a larger --batch-size "
+                        "(a smoother curve).\n"), err
+
+
 def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range_to_move(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -1328,3 +1343,32 @@ def test_noise_scale_recommends_by_linear_scaling(capsys: pytest.CaptureFixture[
     assert code == 2 and err.startswith("error: --big-batch must be larger than --small-batch (64); got 32")
     code, out, err = _run(capsys, "noise-scale", "--seed", "99999999999999999999")  # was an OverflowError traceback
     assert (code, out) == (2, "") and err == "error: --seed must be an integer in [0, 4294967295]; got 99999999999999999999.\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--lr", "0.1"], "error: No such option: --lr (did you mean --learning-rate?)\n"),
+        (["compare", "--schedule", "cosine"], "error: No such option: --schedule (gdlab compare --help lists the options)\n"),
+        (["fit", "--epoch", "3"], "error: No such option: --epoch (did you mean --epochs?)\n"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_an_unknown_option_suggests_a_real_option_or_none(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    """It said 'No such option: --lr (Possible options: --help)': click's one close match to any short name."""
+    code, out, err = _run(capsys, *args)
+    assert (code, out, err) == (2, "", expected)
+
+
+def test_the_sharpness_verdict_says_it_holds_at_the_initial_params_and_curvature_grows() -> None:
+    """At 3.5 it said 'oscillates but converges: 1/L = 2.06 < learning_rate 3.5 < 2/L = 4.11', and the full-batch
+    run at 3.5 diverged: L rose to 3.3 during training."""
+    from gdlab.commands.sharpness import verdict
+
+    assert verdict(3.5, 2 / 4.11) == ("oscillates but converges at the initial params: 1/L = 2.06 < learning_rate "
+                                      "3.5 < 2/L = 4.11; curvature usually grows during training, so the stable "
+                                      "range shrinks")
+    assert verdict(1.0, 2 / 4.11).endswith("curvature usually grows during training, so the stable range shrinks")
+    assert verdict(5.0, 2 / 4.11).startswith("diverges at the initial params: learning_rate 5 > 4.11")

@@ -75,6 +75,21 @@ def test_a_range_too_low_to_move_the_loss_gives_no_answer(least_squares) -> None
                                     "(or validate_epochs, if the loss starts to fall slowly).")
 
 
+def test_candidates_far_below_where_the_range_test_blew_up_point_at_steps_not_max_lr(least_squares, monkeypatch) -> None:
+    """20 noisy batch-1 steps placed every candidate near 1e-4 while the loss blew up near 5: it said 'raise max_lr'
+    (got 10), which was far above the blow-up already; more steps validated 0.0178."""
+    monkeypatch.setattr("gdlab.engine.lr_finder._candidates", lambda *args: [1e-9, 3e-9])  # too low to move
+    with pytest.raises(ValueError, match=r"^steps must be enough for the range test to place the candidates; got 20, "
+                       r"and no validated candidate \(the rates 1e-09, 3e-09\) lowered .* though the loss blew up only "
+                       r"by the rate \S+ \(so max_lr=1000 reached high enough\): try steps=100 or more, or a larger "
+                       r"batch_size \(a smoother curve\)\.$"):
+        find_learning_rate(gd.models.linear(), least_squares, batch_size=1, seeds=1, min_lr=1e-3, max_lr=1e3,
+                           steps=20, validate_epochs=1)
+    with pytest.raises(ValueError, match=r"try steps=100 or more\.$"):  # batch GD: no batch to enlarge
+        find_learning_rate(gd.models.linear(), least_squares, batch_size="full", seeds=1, min_lr=1e-3, max_lr=1e3,
+                           steps=20, validate_epochs=1)
+
+
 def test_the_answer_and_its_interval_hold_only_candidates_that_lowered_the_loss(least_squares, monkeypatch) -> None:
     # The seeds start 0.5 apart, so 1e-9 (which does not move: 7.70, 6.85, 6.44 before and after 2 epochs) lies
     # within one std of 1e-3 (4.7% lower): it was the low end of the interval.

@@ -24,6 +24,7 @@ from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
     Summary,
+    captions,
     conclusion,
     failure,
     from_sweep,
@@ -787,7 +788,7 @@ def test_the_finder_plots_title_names_no_line_style_its_rules_do_not_all_have() 
     assert len(styles) == 4  # each rule its own dash: no one style names them all
     title = ax.get_title()
     assert not any(word in title for word in ("dotted", "dashed")), title
-    assert "vertical lines: each rule's suggestion" in title and "validated rate solid black" in title
+    assert "vertical lines: each rule's suggestion" in title and "solid black: the validated rate" in title
 
 
 def test_the_heatmap_embeds_one_pixel_per_cell_drawn_sharp() -> None:
@@ -1015,3 +1016,107 @@ def test_train_seconds_read_as_whole_seconds_from_where_three_digits_round_to_10
 
     assert [seconds_text(v) for v in (999.4, 999.5, 999.97, 1234.5, 12.34, 0.04223)] == [
         "999", "1000", "1000", "1234", "12.3", "0.0422"]
+
+
+def test_the_curves_caption_names_who_fell_fastest_per_epoch_and_per_second_in_this_report() -> None:
+    """It always said 'the smaller the batch, the faster the loss falls ... an epoch of many small updates
+    costs more than one big one', whichever way the curves and epoch times went."""
+    fixed = ("the faster the loss falls", "many small updates costs more")
+    # SGD lower per epoch but 10x dearer per epoch: mini-batch 32 lower at the shortest curve's end (0.2 s)
+    sgd_ahead = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, epochs=2,
+                           train={1: [1.0, 0.5], 32: [1.5, 0.9]})
+    text = captions.curves_caption(sgd_ahead, summarize(sgd_ahead))
+    assert "after epoch 1, SGD had the lowest train loss (1) and mini-batch 32 the highest (1.5)" in text
+    assert "after epoch 2, SGD still had the lowest (0.5)" in text
+    assert "An epoch took 1 s for SGD and 100 ms for mini-batch 32" in text
+    assert "at 200 ms, where the shortest curve ends, mini-batch 32 had the lowest train loss (0.9)" in text
+    # the other way: SGD slower per epoch, cheaper per epoch, so lower per second
+    sgd_behind = _synthetic({1: [0.2, 0.5], 32: [0.3, 0.6]}, {1: 0.1, 32: 1.0}, epochs=2,
+                            train={1: [1.5, 0.9], 32: [1.0, 0.5]})
+    text = captions.curves_caption(sgd_behind, summarize(sgd_behind))
+    assert "after epoch 1, mini-batch 32 had the lowest train loss (1) and SGD the highest (1.5)" in text
+    assert "An epoch took 100 ms for SGD and 1 s for mini-batch 32" in text
+    assert "where the shortest curve ends, SGD had the lowest train loss (0.9)" in text
+    page = render(sgd_behind)
+    assert escape(text, quote=True) in page and not any(claim in page for claim in fixed)
+
+
+def test_the_heatmap_caption_says_how_the_best_rate_moved_with_the_batch_here() -> None:
+    """It always said 'the good rates move right as the batch grows'."""
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, epochs=2)
+    rates = {1: 0.5, 32: 0.05}  # the smaller batch's best rate is the larger one
+    falling = Comparison(toy.settings, toy.variants, [{**r, "learning_rate": rates[r["batch_size"]]} for r in toy.rows],
+                         toy.histories)
+    text = captions.heatmap_caption(summarize(falling))
+    assert "Here the best rate was 0.5 for SGD and 0.05 for mini-batch 32: falling as the batch grows." in text
+    rising = {1: 0.05, 32: 0.5}
+    grows = Comparison(toy.settings, toy.variants, [{**r, "learning_rate": rising[r["batch_size"]]} for r in toy.rows],
+                       toy.histories)
+    assert "rising with the batch size" in captions.heatmap_caption(summarize(grows))
+    assert "move right as the batch grows" not in render(falling)
+
+
+def test_a_run_page_makes_no_claim_about_batch_sizes_one_run_cannot_show() -> None:
+    """A batch GD run's page said 'an epoch of many small updates costs more than one big one'."""
+    history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}
+    page = render_run(_run_record("max_epochs", "ran 2 epochs"), history)
+    assert "small updates" not in page and "the run&#x27;s wall-clock seconds (compiling left out)." in page
+
+
+def test_the_finder_title_fits_inside_its_figure() -> None:
+    """Its one line, 'Learning-rate range test: ... the validat', ran past both sides of the PNG and the page."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gdlab.engine.lr_finder import LRFinderResult, Suggestion
+    from gdlab.report import finder_figure
+
+    rates = np.geomspace(1e-5, 1.0, 30)
+    losses = np.tile(np.linspace(2.0, 1.0, 30), (2, 1))
+    suggestions = {rule: Suggestion(v, (v, v)) for rule, v in
+                   (("steepest", 0.07), ("valley", 0.05), ("minimum/10", 0.03), ("largest_stable", 0.3))}
+    fig = finder_figure(LRFinderResult(0.1, (0.05, 0.2), suggestions, rates, losses, losses, []))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig.axes[0].title.get_window_extent(renderer)
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
+
+
+def test_gdlab_report_of_a_saved_file_refuses_a_default_name_that_exists(tmp_path: Path, monkeypatch, capsys) -> None:
+    """gdlab compare --out c.html --json-out c.json, then gdlab report c.json: it silently replaced c.html."""
+    from gdlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    toy = _diverging({0.01: 3.0, 0.1: 1.0})
+    save(Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories), "c.json")
+    Path("c.html").write_text("the compare's own report")
+    assert main(["report", "c.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'c.html' exists" in err and "--out PATH, or --out c.html to replace it" in err
+    assert Path("c.html").read_text() == "the compare's own report"
+    assert main(["report", "c.json", "--out", "c.html"]) == 0  # asked for by name: replaced
+    assert Path("c.html").read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    ("final", "note"),
+    [
+        ({0.01: 1.0, 0.1: 2.0, 1.0: 3.0}, "batch GD's best rate 0.01 is the smallest tried: the grid may not reach its best."),
+        ({0.01: 3.0, 0.1: 2.0, 1.0: 1.0}, "batch GD's best rate 1 is the largest tried: the grid may not reach its best."),
+        ({0.01: 3.0, 0.1: 1.0, 1.0: math.inf}, None),  # inside the grid: nothing to say
+    ],
+)
+def test_a_best_rate_at_the_edge_of_its_grid_is_noted_in_the_table_and_the_page(final, note, capsys) -> None:
+    """The summary named SGD's best rate 0.01, the smallest tried, with no word that the grid may stop short."""
+    from gdlab.commands.compare import print_summary
+
+    toy = _diverging(final)
+    summary = summarize(toy)
+    assert table.edge_notes(toy, summary) == ([] if note is None else [note])
+    page = render(toy)
+    print_summary(summary, Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows,
+                                      toy.histories), conclusion(summary), {})
+    printed = " ".join(capsys.readouterr().out.split())
+    if note is None:
+        assert "tried: the grid may not reach" not in page and "tried: the grid" not in printed
+    else:
+        assert f'<p class="sub">{escape(note)}</p>' in page and note in printed

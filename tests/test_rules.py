@@ -82,13 +82,14 @@ def test_a_schedule_sets_the_learning_rate_of_each_step() -> None:
     ("learning_rate", "match"),
     [
         (lambda step: -0.1, r"^learning_rate must return a finite rate >= 0 at step 0 \(the first update\); got -0\.1\.$"),
+        (lambda step: -0.1 + 0 * step, r"^learning_rate must return .*; got -0\.1\.$"),  # a float32: -0.10000000149011612
         (lambda step: jnp.nan, r"^learning_rate must return a finite rate >= 0 at step 0 .*; got nan\.$"),
         (lambda step: jnp.inf * (1.0 + step), r"^learning_rate must return a finite rate >= 0 at step 0 .*; got inf\.$"),
         (lambda step: 0.1 * step - 0.5, r"^learning_rate must return .*; got -0\.5\.$"),
         (lambda step: 0.0 * step, (r"^learning_rate must return a rate > 0 at step 0, or rise above 0 after it "
                                   r"\(a warm-up\); got 0\.0 at steps 0, 1, 10, 100, 1000, 10000\.$")),
     ],
-    ids=["negative", "nan", "inf", "negative_then_positive", "zero"],
+    ids=["negative", "negative_float32", "nan", "inf", "negative_then_positive", "zero"],
 )
 def test_a_callable_rate_is_checked_at_step_0_before_the_run(learning_rate: object, match: str) -> None:
     """It was only called inside the compiled loop: the run diverged (-0.1, nan) or did nothing (0)."""

@@ -1069,6 +1069,10 @@ def test_find_lr_is_recorded_shown_and_reported_with_its_plot(capsys) -> None:
     low, high = found["interval"]  # a band where the interval holds more than the answer (report/finder.py)
     assert ("the grey band is its interval" if low < high else "no other came within one standard deviation") in page
     assert all(f"<td>{rule}</td>" in page for rule in found["suggestions"])
+    assert "validated by 1 epoch per candidate" in page  # it said '1 epochs'
+    code, out, _ = _run(capsys, "report", run_id, "--db", "f.db", "-o", "finder.html")
+    assert code == 0  # written as find-lr's table writes them: it printed 'suggestion: 0.5623413251903491'
+    assert f"suggestion: {found['suggestion']:.3g}\ninterval: {low:.3g} .. {high:.3g}\n" in out, out
 
     code, out, err = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "2", "--steps",
                           "40", "--validate-epochs", "2", "--db", "f.db", "--no-record")

@@ -180,3 +180,22 @@ def test_bad_sharpness_arguments() -> None:
         gd.sharpness(loss, {"w": jnp.ones(2)}, data, batch_size=3)
     with pytest.raises(ValueError, match="momentum"):
         gd.max_stable_learning_rate(loss, {"w": jnp.ones(2)}, data, momentum=1.5)
+
+
+def test_sharpness_and_noise_scale_of_no_params_measure_where_fit_of_that_seed_starts() -> None:
+    """gd.sharpness(model, None, data) measured at params drawn from jax.random.PRNGKey(0) whatever the seed,
+    not where gd.fit starts, and its signature said params: Params (gd.noise_scale's docstring promised the
+    seed's initial params and drew the same PRNGKey(0) ones)."""
+    import inspect
+
+    from gdlab.engine.setup import seed_params
+
+    data = gd.datasets.load("linreg", n=60, features=3, seed=1)
+    model = gd.models.mlp(hidden=(4,))
+    for seed in (0, 3):
+        start = seed_params(model, data, seed)
+        assert gd.sharpness(model, None, data, seed=seed) == gd.sharpness(model, start, data, seed=seed)
+        drawn = gd.noise_scale(model, None, data, 8, 16, batches=4, seed=seed).b_simple
+        assert drawn == gd.noise_scale(model, start, data, 8, 16, batches=4, seed=seed).b_simple
+    assert "None" in str(inspect.signature(gd.sharpness).parameters["params"].annotation)
+    assert "params None measures at the model's initial params drawn from ``seed``" in (gd.sharpness.__doc__ or "")

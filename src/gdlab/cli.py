@@ -364,7 +364,8 @@ def report(
     out: str | None = typer.Option(
         None, "--output", "--out", "-o",
         help="The HTML report to write (default, in the current folder: a saved file's name with .html, sweep.json "
-        "-> sweep.html; gdlab-report-ID.html for an id).",
+        "-> sweep.html, refused where that file exists, as the compare's own report may; gdlab-report-ID.html for "
+        "an id).",
         show_default=False,
     ),
     db: str = db_option(),

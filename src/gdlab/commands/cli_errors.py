@@ -46,6 +46,8 @@ def _out_of_memory(err: BaseException) -> bool:
 def usage_message(err: typer.TyperException, args: list[str], commands: list[str]) -> str:
     """click's usage error as one line naming the option as typed, with the value given and, for an
     unknown command, the group's commands (commands: the app's own, when the group is not known)."""
+    if type(err).__name__ == "NoSuchOption":
+        return unknown_option(err)
     message = " ".join(err.format_message().split())
     param: Any = getattr(err, "param", None)
     opts = getattr(param, "opts", None)
@@ -67,6 +69,29 @@ def usage_message(err: typer.TyperException, args: list[str], commands: list[str
     if "No such command" in message:
         message += f" (commands: {', '.join(_group_commands(err, commands))})"
     return message
+
+
+def unknown_option(err: typer.TyperException) -> str:
+    """'No such option: --lr (did you mean --learning-rate?)': click's close matches without --help, which it
+    offered alone for any short name ('Possible options: --help'), and an option whose words' initials are the
+    name typed (--lr: --learning-rate); else where the options are listed."""
+    typed = str(getattr(err, "option_name", ""))
+    ctx: Any = getattr(err, "ctx", None)
+    options = [name for param in getattr(getattr(ctx, "command", None), "params", [])
+               for name in [*param.opts, *param.secondary_opts] if name.startswith("--")]
+    initials = [name for name in options if _initials(name) == typed.lstrip("-") and len(typed.lstrip("-")) > 1]
+    close = [name for name in getattr(err, "possibilities", None) or [] if name != "--help"]
+    meant = list(dict.fromkeys(initials + close))[:3]
+    if meant:
+        listed = meant[0] if len(meant) == 1 else ", ".join(meant[:-1]) + " or " + meant[-1]
+        return f"No such option: {typed} (did you mean {listed}?)"
+    where = f"{ctx.command_path} --help" if ctx is not None else "--help"
+    return f"No such option: {typed} ({where} lists the options)"
+
+
+def _initials(option: str) -> str:
+    """'--learning-rate' -> 'lr'."""
+    return "".join(word[0] for word in option.lstrip("-").split("-") if word)
 
 
 def number_message(param: Any, args: list[str]) -> str | None:

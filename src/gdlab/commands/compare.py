@@ -403,6 +403,8 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     for row in summary_table.cells(summary):
         grid.add_row(*row)
     console.print(grid)
+    for note in summary_table.edge_notes(comparison, summary):
+        console.print(note, highlight=False)
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
     seconds = ("" if summary.target is None else  # no target: no seconds column
                "seconds: each variant's median epoch time over its configs (compile time left out); ")

@@ -39,7 +39,7 @@ def run_report(
         if schedule is not None:
             raise ValueError(f"schedule applies to a sweep id in --db; got --schedule {schedule!r} with the file "
                              f"{target!r}, which holds one schedule per batch size already.")
-        return report_file(target, default_out(target) if out is None else out, as_json=as_json)
+        return report_file(target, unclaimed_default(target) if out is None else out, as_json=as_json)
     if not Path(db).exists():
         raise ValueError(f"ID_OR_FILE must be a saved comparison file or an id in the database --db; got "
                          f"{target!r}, and {db!r} does not exist.")
@@ -77,6 +77,16 @@ def default_out(saved: str) -> str:
     return f"{Path(saved).stem or 'gdlab-report'}.html"
 
 
+def unclaimed_default(saved: str) -> str:
+    """default_out(saved), refused where that file exists: gdlab compare ... --out c.html --json-out c.json wrote
+    the compare's own report there, which gdlab report c.json silently replaced."""
+    out = default_out(saved)
+    if Path(out).exists():
+        raise ValueError(f"--out is needed: the default {out!r} exists (gdlab compare --out may have written it); "
+                         f"give --out PATH, or --out {out} to replace it.")
+    return out
+
+
 SWEPT = ("batch_size", "learning_rate", "momentum", "schedule", "seeds")
 """A sweep's config keys that hold the values it swept (gdlab compare: learning_rate per batch size)."""
 
@@ -101,9 +111,13 @@ def _print(summary: dict[str, Any], noun: str, table: tuple[Summary, Comparison,
     if table is not None:
         print_summary(*table, {"out": summary["out"]})
         return
+    shown = {**summary}
+    if "suggestion" in summary:  # as find-lr's table writes them: 0.562, not 0.5623413251903491
+        low, high = summary["interval"]
+        shown.update(suggestion=f"{summary['suggestion']:.3g}", interval=f"{low:.3g} .. {high:.3g}")
     for name in ("suggestion", "interval", "sweep_id", "out"):
-        if name in summary:
-            sys.stdout.write(f"{name}: {summary[name]}\n")
+        if name in shown:
+            sys.stdout.write(f"{name}: {shown[name]}\n")
 
 
 def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str | None = None) -> Comparison:

@@ -14,9 +14,14 @@ from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
 from gdlab.core.rules import stability_formula, stability_limit
 
+GROWS = "; curvature usually grows during training, so the stable range shrinks"
+"""Said after a rate that is stable at the initial params: a full-batch run at 3.5, 'oscillates but converges'
+below 2/L = 4.11 there, diverged as L rose to 3.3 (gd.fit's track_sharpness shows it)."""
+
 
 def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: bool = False) -> str:
-    """What gradient descent (plain, heavy-ball or Nesterov) does along the sharpest direction at this rate."""
+    """What gradient descent (plain, heavy-ball or Nesterov) does along the sharpest direction at this rate, on
+    the quadratic of the params measured (the initial ones): later curvature may differ."""
     if not math.isfinite(top):  # nan <= 0 is False, and the limit of nan was inf: "converges ... < inf"
         return (f"not measured: lambda_max is {top}, the loss or its curvature overflows float32 at these params "
                 "(scale the features or targets)")
@@ -24,10 +29,12 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: b
         return "no positive curvature here: the stability limit does not bind"
     limit = stability_limit(top, momentum, nesterov)
     if learning_rate > limit:
-        return f"diverges: learning_rate {learning_rate:g} > {limit:.3g}, the iterates grow along the sharpest direction"
+        return (f"diverges at the initial params: learning_rate {learning_rate:g} > {limit:.3g}, the iterates grow "
+                "along the sharpest direction")
     if momentum == 0 and learning_rate > 1 / top:
-        return f"oscillates but converges: 1/L = {1 / top:.3g} < learning_rate {learning_rate:g} < 2/L = {limit:.3g}"
-    return f"converges: learning_rate {learning_rate:g} < {limit:.3g}"
+        return (f"oscillates but converges at the initial params: 1/L = {1 / top:.3g} < learning_rate "
+                f"{learning_rate:g} < 2/L = {limit:.3g}{GROWS}")
+    return f"converges at the initial params: learning_rate {learning_rate:g} < {limit:.3g}{GROWS}"
 
 
 def run_sharpness(
@@ -43,7 +50,7 @@ def run_sharpness(
     gd.enable_compilation_cache()
     params = _initial_params(net, data, seed)
     with Bars(show_progress) as bars:
-        top = bars.step("power iteration for lambda_max", lambda: gd.sharpness(net, params, data, batch_size=batch_size,
+        top = bars.step("Lanczos for lambda_max", lambda: gd.sharpness(net, params, data, batch_size=batch_size,
                                                                                 seed=seed))
     summary = {
         "lambda_max": top,

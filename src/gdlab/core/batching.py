@@ -40,15 +40,15 @@ class BatchPlan(NamedTuple):
         return self.full_batches == 1 and self.remainder == 0 and self.dropped == 0
 
 
-def resolve_batch_size(batch_size: Any, n: int) -> int:
-    """Turn None / "full" into n; otherwise check 1 <= batch_size <= n."""
+def resolve_batch_size(batch_size: Any, n: int, name: str = "batch_size") -> int:
+    """Turn None / "full" into n; otherwise check 1 <= batch_size <= n (errors name it name: batch_size[1])."""
     if batch_size is None or batch_size == "full":
         return n
     if isinstance(batch_size, str):  # a string other than 'full' is a wrong value of an allowed type
         raise ValueError(  # noqa: TRY004
-            f"batch_size must be an integer in [1, {n}] or 'full'; got {batch_size!r}."
+            f"{name} must be an integer in [1, {n}] or 'full'; got {batch_size!r}."
         )
-    return check_int_range("batch_size", batch_size, 1, n)
+    return check_int_range(name, batch_size, 1, n)
 
 
 def batch_plan(n: int, batch_size: int, drop_last: bool = False) -> BatchPlan:

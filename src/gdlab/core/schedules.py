@@ -37,6 +37,7 @@ from gdlab.core.checks import (
     check_positive_float,
     is_real,
 )
+from gdlab.core.shortest import shortest_float32
 from gdlab.core.types import Array
 
 ScheduleFn = Callable[[Any, Any], Array]
@@ -436,7 +437,8 @@ def _check_callable_rate(name: str, fn: Callable[[Any], Any]) -> None:
     if first is None:
         return
     if not (math.isfinite(first) and first >= 0):
-        raise ValueError(f"{name} must return a finite rate >= 0 at step 0 (the first update); got {first!r}.")
+        raise ValueError(f"{name} must return a finite rate >= 0 at step 0 (the first update); "
+                         f"got {shortest_float32(first)!r}.")  # a float32 -0.1, not -0.10000000149011612
     if first == 0 and not any((_rate_at(fn, s) or 0.0) > 0 for s in WARMUP_PROBE_STEPS):
         steps = ", ".join(map(str, (0, *WARMUP_PROBE_STEPS)))
         raise ValueError(f"{name} must return a rate > 0 at step 0, or rise above 0 after it (a warm-up); "

@@ -135,7 +135,8 @@ def find_learning_rate(
     if even those diverge, a ValueError says so (no answer rather than a diverged one). While the best is the
     lowest (highest) rate validated, the grid rate one step past it is validated too, within the range. The answer and its
     interval are candidates that lowered the mean train loss by more than LOWERED (1%) of the loss before
-    training; should none (a range too low to move the weights), a ValueError says so: raise max_lr. A range
+    training; should none, a ValueError says so: raise max_lr where the range test's loss never blew up (a range
+    too low to move the weights), else steps (too few or noisy steps placed the candidates far below). A range
     test whose loss blew up within 10 points is refused too: lower min_lr where it blew up in the range's
     first decade, else raise steps.
     """
@@ -160,7 +161,9 @@ def find_learning_rate(
     report("range test", 1, 1)
     smoothed = np.stack([_smooth(curve, beta, diverge) for curve in raw])
     _check_first_loss(smoothed[:, 0], seeds, min_lr)
-    _check_points(rates, int(np.sum(np.isfinite(smoothed), axis=1).max()), min_lr, max_lr)
+    points = int(np.sum(np.isfinite(smoothed), axis=1).max())
+    _check_points(rates, points, min_lr, max_lr)
+    blew_up = float(rates[points]) if points < steps else None  # the range reached a rate too high
     per_rule = {rule: tuple(_suggest(rule, rates, curve) for curve in smoothed) for rule in RULES}
     suggestions = {rule: Suggestion(_geomean(values), values) for rule, values in per_rule.items()}
     grid = _candidates([s.value for s in suggestions.values()], grid_per_decade, min_lr, max_lr)
@@ -193,7 +196,8 @@ def find_learning_rate(
         done = {v["learning_rate"] for v in validation}
         grid = sorted({max(min_lr, rate / 10) for rate in grid} - done)  # its lowest rate is new
         validation = sorted(validate(grid) + validation, key=lambda v: v["learning_rate"])
-    _check_trained(validation, lowered, min_lr, max_lr, validate_epochs)
+    _check_trained(validation, lowered, min_lr, max_lr, validate_epochs,
+                   Reach(steps, blew_up, batch_size < data.n_train))
     while (past := _past_edge(_best(validation, lowered), validation, grid_per_decade, min_lr, max_lr)) is not None:
         validation = sorted(validate([past]) + validation, key=lambda v: v["learning_rate"])
     trained = [v for v in validation if v["learning_rate"] in lowered]
@@ -376,10 +380,21 @@ def _lowered(rows: list[dict[str, Any]], grid: list[float]) -> set[float]:
     return out
 
 
+class Reach(NamedTuple):
+    """What the range test covered: its steps, the rate at which its loss blew up (None: it never did) and
+    whether it used batches (a noisy curve) rather than all the data."""
+
+    steps: int
+    blew_up: float | None
+    batched: bool
+
+
 def _check_trained(validation: list[dict[str, Any]], lowered: set[float], min_lr: float, max_lr: float,
-                   epochs: int) -> None:
+                   epochs: int, reach: Reach | None = None) -> None:
     """Refuse to answer when no validated candidate trained: each diverged (lower min_lr), or none lowered the
-    loss (raise max_lr: the range was too low to move the weights), or each did one or the other."""
+    loss: raise max_lr where the range test never blew up (too low to move the weights), else steps (its
+    curve was too coarse or noisy to place the candidates: they lay far below where it blew up), or each
+    candidate did one or the other."""
     if lowered:
         return
     diverged = ", ".join(f"{v['learning_rate']:.3g}" for v in validation if v["diverged"])
@@ -390,6 +405,13 @@ def _check_trained(validation: list[dict[str, Any]], lowered: set[float], min_lr
             f"min_lr must be low enough for a validated candidate to train; every one diverged {within}, "
             f"down to min_lr={min_lr:g} (got the rates {diverged}): lower min_lr, or "
             "check the model and data.")
+    if not diverged and reach is not None and reach.blew_up is not None:
+        larger = ", or a larger batch_size (a smoother curve)" if reach.batched else ""
+        raise ValueError(
+            f"steps must be enough for the range test to place the candidates; got {reach.steps}, and no validated "
+            f"candidate (the rates {stalled}) lowered the mean train loss by more than {LOWERED:.0%} {within}, "
+            f"though the loss blew up only by the rate {reach.blew_up:.3g} (so max_lr={max_lr:g} reached high "
+            f"enough): try steps={max(100, 5 * reach.steps)} or more{larger}.")
     if not diverged:
         raise ValueError(
             f"max_lr must be high enough for the loss to fall; got {max_lr:g}, and no validated candidate (the "

@@ -36,6 +36,7 @@ from gdlab.engine.setup import (
     check_params_fit_data,
     device_arrays,
     objective_and_params,
+    seed_keys,
 )
 
 
@@ -126,10 +127,11 @@ def noise_scale(
         raise ValueError(f"batch_size is the batch size learning_rate was tuned at, so it needs learning_rate; "
                          f"got batch_size={batch_size!r} without learning_rate.")
     base_batch = small if batch_size is None else resolve_batch_size(batch_size, data.n_train)
-    objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
+    seed = check_int_range("seed", seed, 0, 2**32 - 1)
+    objective, params, _ = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seed))[0])  # gd.fit's
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
-    rng = np.random.default_rng(check_int_range("seed", seed, 0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
     norms = {b: _batch_norms(objective.loss, params, x, y, _draw(rng, data.n_train, b, batches)) for b in (small, big)}
     n = data.n_train
     if not all(np.isfinite(norms[b].mean()) for b in (small, big)):

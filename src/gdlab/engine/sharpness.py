@@ -26,12 +26,12 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.rules import stability_formula, stability_limit
 from gdlab.core.types import Array, LossFn, Model, OptState, Params, UpdateRule
 from gdlab.engine.objective import Objective
-from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params
+from gdlab.engine.setup import check_params_fit_data, device_arrays, objective_and_params, seed_keys
 
 
 def sharpness(
     model: Model | LossFn,
-    params: Params,
+    params: Params | None,
     data: Dataset,
     batch_size: int | str | None = None,
     *,
@@ -46,11 +46,13 @@ def sharpness(
     |H y - theta y| is at most tol * |theta| (the eigenvalue error is then far
     smaller), or max_iter products. batch_size None uses all training data; k
     uses a random batch of k samples drawn with seed (also the start vector).
+
+    params None measures at the model's initial params drawn from ``seed`` (as ``gd.fit`` would start).
     """
     tol = check_positive_float("tol", tol)
     max_iter = check_int_range("max_iter", max_iter, 1)
     seed = check_int_range("seed", seed, 0, 2**32 - 1)
-    objective, params, _ = objective_and_params(model, data, params, loss, jax.random.PRNGKey(0))
+    objective, params, _ = objective_and_params(model, data, params, loss, seed_keys(np.uint32(seed))[0])
     x, y, _, _ = device_arrays(data, params)
     check_params_fit_data(objective, params, (x, y))
     batch_size = resolve_batch_size(batch_size, data.n_train)  # None / "full": all of it, as in fit
@@ -101,12 +103,12 @@ def top_eigenvalue(
 
 
 def max_stable_learning_rate(
-    model: Model | LossFn, params: Params, data: Dataset, momentum: float = 0.0, nesterov: bool = False,
+    model: Model | LossFn, params: Params | None, data: Dataset, momentum: float = 0.0, nesterov: bool = False,
     weight_decay: float = 0.0, **options: Any,
 ) -> float:
     """The largest stable rate of gd.sgd with these settings on the local quadratic (core.rules.stability_limit):
     2/L, (2 + 2*momentum)/L with heavy-ball momentum, (2 + 2*momentum)/((1 + 2*momentum) L) with Nesterov's;
-    weight decay adds to L = lambda_max."""
+    weight decay adds to L = lambda_max (gd.sharpness; params None: the initial params of its seed)."""
     momentum = check_float_range("momentum", momentum, 0.0, 1.0)
     nesterov = check_bool("nesterov", nesterov)
     weight_decay = check_float_range("weight_decay", weight_decay, 0.0, float("inf"))

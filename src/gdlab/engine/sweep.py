@@ -176,7 +176,7 @@ def sweep(
     momenta = grid_values("momentum", momentum, lambda n, v: check_momentum(n, v), trained=True)
     seeds_used = seed_list(seeds)
     # resolved by the check, so a repeat ([48, "full"] at n = 48) is named by the grid as given
-    sizes = grid_values("batch_size", batch_size, lambda n, v: resolve_batch_size(v, data.n_train))
+    sizes = grid_values("batch_size", batch_size, lambda n, v: resolve_batch_size(v, data.n_train, n))
     shapes = schedule_grid(schedule)
     check_types(data, sgd(rates[0]))
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)

@@ -30,19 +30,21 @@ def schedule_grid(grid: Any) -> dict[str, str | ScheduleFactory]:
     """The schedule grid as label -> shape (a SCHEDULES name or a function lr -> schedule)."""
     if isinstance(grid, Mapping):
         items = [(str(k), v) for k, v in grid.items()]
+        names = [f"schedule[{k!r}]" for k in grid]  # by key, as given: schedule['x']
         if not items:
             raise ValueError("schedule must hold at least one value; got an empty grid.")
     else:
         items = [(_label(i, v), v) for i, v in enumerate(as_list("schedule", grid))]
-    for i, (label, shape) in enumerate(items):
+        names = [f"schedule[{i}]" for i in range(len(items))]
+    for name, (label, shape) in zip(names, items):
         if isinstance(shape, str):
-            check_choice(f"schedule[{i}]", shape, SCHEDULES)
+            check_choice(name, shape, SCHEDULES)
         elif isinstance(shape, Schedule):
-            raise TypeError(f"schedule[{i}] is a gd.schedules schedule, built for one learning rate; a sweep sets the "
+            raise TypeError(f"{name} is a gd.schedules schedule, built for one learning rate; a sweep sets the "
                             "learning rate from its grid, so give a name such as 'cosine' or a function "
                             "learning_rate -> schedule, e.g. lambda lr: gd.schedules.cosine(lr, 1000).")
         elif not callable(shape):
-            raise TypeError(f"schedule[{i}] must be a schedule name such as 'cosine' or a function "
+            raise TypeError(f"{name} must be a schedule name such as 'cosine' or a function "
                             f"learning_rate -> gd.schedules schedule; got {shape!r}.")
     labels = [label for label, _ in items]
     if len(set(labels)) != len(labels):

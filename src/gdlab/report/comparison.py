@@ -43,8 +43,10 @@ def from_sweep(result: SweepResult, settings: dict[str, Any], initial_train_loss
     schedules = [g.schedule for g in result.groups]
     sizes = [int(g.config["batch_size"]) for g in result.groups]
     if len(set(sizes)) != len(sizes):
+        each = sorted(set(sizes))  # once each: it listed 'batch sizes [32, 32, 32]', a group per schedule
+        at = f"batch size {each[0]}" if len(each) == 1 else f"batch sizes {each}"
         raise ValueError(f"a comparison report shows one schedule per batch size; this sweep trained the "
-                         f"schedules {sorted(set(schedules))} at batch sizes {sizes} (report one schedule at a "
+                         f"schedules {sorted(set(schedules))} at {at} (report one schedule at a "
                          "time: gdlab report ID --schedule NAME, or SweepResult.select(schedule)).")
     momenta = sorted({float(m) for g in result.groups for _, m in g.pairs})
     if len(momenta) > 1:  # the summary picks a best learning rate per batch size: one momentum

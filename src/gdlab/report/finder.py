@@ -22,6 +22,11 @@ RULE_LINES = {"steepest": ("#d62728", ":"), "valley": ("#ff7f0e", "--"), "minimu
 """Each rule's (colour, line style): told apart by both (red and brown dotted lines read alike)."""
 
 
+TITLE = ("Learning-rate range test: one curve per seed\n"
+         "vertical lines: each rule's suggestion (its own colour and dash); solid black: the validated rate")
+"""Two lines: on one it ran past both sides of the 9-inch figure (its width in characters is tested)."""
+
+
 def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Figure:
     """Each seed's smoothed loss against the learning rate (log axis), every rule's suggestion and the answer."""
     seeds = list(range(len(result.losses))) if seeds is None else seeds
@@ -40,8 +45,7 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax.set_xscale("log")
     ax.set_xlabel("learning_rate (log scale)")
     ax.set_ylabel("smoothed train loss (batch)")
-    ax.set_title("Learning-rate range test: one curve per seed; vertical lines: each rule's suggestion (its own "
-                 "colour and dash), the validated rate solid black")
+    ax.set_title(TITLE)
     handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
@@ -65,7 +69,7 @@ def render_finder(run: dict[str, Any], result: LRFinderResult) -> str:
     validation = validation_cells(result)
     sub = (f"batch_size {config.get('batch_size', '?')}, seeds {config.get('seeds', '?')}, learning rates "
            f"{number(config.get('min_lr'))} to {number(config.get('max_lr'))} over {config.get('steps', '?')} steps; "
-           f"validated by {config.get('validate_epochs', '?')} epochs per candidate.")
+           f"validated by {_epochs(config.get('validate_epochs'))} per candidate.")
     sections = [
         f"<h1>{escape(title)}</h1>", f'<p class="sub">{escape(sub)}</p>',
         f'<p class="conclusion">{escape(answer)}</p>',
@@ -139,6 +143,11 @@ def suggestion_notes(result: LRFinderResult) -> list[str]:
     note = (f"minimum/10 offered no rate for {which}: where a seed's lowest loss came within a decade of the lowest "
             f"rate tested ({lowest}), a tenth of it lies below the range tested; {shown}.")
     return [note]
+
+
+def _epochs(value: Any) -> str:
+    """'1 epoch', '2 epochs'; '? epochs' where the record has none."""
+    return counted(value, "epoch") if isinstance(value, int) else "? epochs"
 
 
 def _of_seeds(s: Suggestion) -> str:

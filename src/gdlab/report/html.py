@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gdlab.report import plots, table
+from gdlab.report.captions import curves_caption, heatmap_caption
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import (
     conclusion,
@@ -72,9 +73,10 @@ def render(comparison: Comparison, summary: Summary | None = None) -> str:
         f'<p class="sub">{escape(_subtitle(s, summary))}</p>',
         f'<p class="conclusion">{escape(conclusion(summary))}</p>',
         "<h2>Summary</h2>", _summary_table(summary),
-        "<h2>Loss curves</h2>", figure(plots.loss_curves(comparison, summary), _CURVES),
+        *(f'<p class="sub">{escape(note)}</p>' for note in table.edge_notes(comparison, summary)),
+        "<h2>Loss curves</h2>", figure(plots.loss_curves(comparison, summary), curves_caption(comparison, summary)),
         "<h2>Final loss against learning rate</h2>", figure(plots.u_curve(comparison, summary), _U_CURVE),
-        "<h2>Learning rate × batch size</h2>", figure(plots.heatmap(comparison, summary), _HEATMAP),
+        "<h2>Learning rate × batch size</h2>", figure(plots.heatmap(comparison, summary), heatmap_caption(summary)),
         "<h2>How to read this</h2>", _notes(s, summary),
         _all_configs(comparison, summary),
     ]
@@ -87,15 +89,10 @@ def page(title: str, body: str) -> str:
             f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
 
 
-_CURVES = ("Each variant at its best learning rate. Left: per epoch, every variant has seen the same samples; "
-           "the smaller the batch, the more updates per epoch and the faster the loss falls. Right: the same "
-           "curves against compute time, where an epoch of many small updates costs more than one big one.")
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
             "and the loss diverges (×) or ends at or above where it started (○: it collapsed there, or was still "
             "diverging when the budget ran out). Smaller batches need smaller "
             "rates: the gradient of one sample is noisy.")
-_HEATMAP = ("Where each batch size works. The good rates move right as the batch grows: a bigger batch averages "
-            "away more noise and tolerates a bigger step.")
 
 
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:

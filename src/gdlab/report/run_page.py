@@ -65,11 +65,12 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
 
 SECONDS = (TRAIN_SECONDS, f"{TRAIN_SECONDS} of its vmapped group (all its configs together)")
 """The time's name on a run's page, and on a sweep member's, whose history holds its group's wall time."""
-_CURVES = (("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out), "
-            "where an epoch of many small updates costs more than one big one."),
+_CURVES = ("Left: per epoch. Right: the same curves against the run's wall-clock seconds (compiling left out).",
            ("Left: per epoch. Right: the same curves against the wall-clock seconds of the vmapped program that "
             "trained this config together with the other configs of its batch size (compiling left out), not "
-            "this config's share of them; an epoch of many small updates costs more than one big one."))
+            "this config's share of them."))
+"""The curves' captions (a run's, a sweep member's): how to read them; no claim about batch sizes, which one
+run cannot show (a batch GD run's page said an epoch of many small updates costs more)."""
 
 
 def _curves_title(history: dict[str, np.ndarray]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import metric_text, ranked_name, spread_text, target_text
 from gdlab.report.summary import Summary, untrained_text
 
@@ -46,6 +47,20 @@ def cells(summary: Summary) -> list[list[str]]:
             "—" if v.too_high is None else f"{v.too_high:.3g}",
         ])
     return rows
+
+
+def edge_notes(comparison: Comparison, summary: Summary) -> list[str]:
+    """A note per variant whose best rate is the smallest or largest of its grid (of two rates or more):
+    "SGD's best rate 0.01 is the smallest tried: the grid may not reach its best." """
+    notes = []
+    for v in summary.variants:
+        rates = {r["learning_rate"] for r in comparison.rows if r["batch_size"] == v.batch_size}
+        if not v.trained or len(rates) < 2 or v.best_learning_rate not in (min(rates), max(rates)):
+            continue
+        end = "smallest" if v.best_learning_rate == min(rates) else "largest"
+        notes.append(f"{v.label}'s best rate {v.best_learning_rate:.3g} is the {end} tried: the grid may not "
+                     "reach its best.")
+    return notes
 
 
 def _final(metric: str, mean: float, std: float, seeds: int) -> str:
