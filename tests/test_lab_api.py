@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app, regression, training, verdicts, views
+from gdlab.lab import create_app, regression, schemas, training, verdicts, views
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -764,12 +764,30 @@ def test_one_cycle_takes_its_shortest_run() -> None:
 
 
 @pytest.mark.parametrize("size", [2.5, "2.5", "half", True, 0, 4001, None])
-def test_a_bad_batch_size_is_one_plain_message(client: TestClient, size: object) -> None:
-    """2.5 answered pydantic's union jargon: "batch_size.literal['full']: Input should be 'full'; batch_size.int: ..."."""
-    response = client.post("/api/train", json={"batch_size": size})
+@pytest.mark.parametrize("dataset", ["linreg", "mnist1d"])
+def test_a_bad_batch_size_is_one_plain_message(client: TestClient, size: object, dataset: str) -> None:
+    """2.5 answered pydantic's union jargon: "batch_size.literal['full']: Input should be 'full'; batch_size.int: ...".
+    The range is the data set's (linreg's said [1, 4000] too, then refused 3000 as over its 800 rows)."""
+    response = client.post("/api/train", json={"dataset": dataset, "batch_size": size})
     assert response.status_code == 422
+    rows = training.load_dataset(dataset).n_train
+    assert schemas.TRAIN_ROWS[dataset] == rows
     assert response.json()["detail"] == (
-        f"batch_size: must be 'full' or a whole number in [1, 4000]; got {json.dumps(size)}")
+        f"batch_size: must be 'full' or a whole number in [1, {rows}] ({dataset}'s training rows); got {json.dumps(size)}")
+
+
+def test_the_page_bounds_each_data_sets_batch_size_by_the_servers_rows() -> None:
+    script = (Path(schemas.__file__).parent / "static" / "lab.js").read_text()
+    found = re.search(r"const T_ROWS = \{ linreg: (\d+), mnist1d: (\d+) \};", script)
+    assert found is not None and dict(zip(["linreg", "mnist1d"], map(int, found.groups()))) == schemas.TRAIN_ROWS
+
+
+def test_a_batch_size_over_linregs_rows_is_refused_with_its_range(client: TestClient) -> None:
+    response = client.post("/api/train", json={"dataset": "linreg", "batch_size": 801})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "batch_size: must be 'full' or a whole number in [1, 800] (linreg's training rows); got 801"
+    with_bad_data = client.post("/api/train", json={"dataset": "cifar", "batch_size": 0})
+    assert "batch_size: must be 'full' or a whole number >= 1; got 0" in with_bad_data.json()["detail"]
 
 
 def test_unknown_jobs_and_runs(client: TestClient) -> None:

@@ -767,7 +767,7 @@ def test_train_says_an_empty_field_is_empty_and_lists_each_runs_rate_and_batch(p
     page.locator("#t-batch").fill("")
     page.locator("#t-start").click()
     expect(page.locator("#t-note")).to_have_text(
-        'Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); '
+        'Batch size must be a whole number in [1, 800] for linreg (or choose the variant "batch (all data)"); '
         "got nothing (the field is empty).")
     page.locator("#t-batch").fill("25")
     page.locator("#t-lr").fill("")
@@ -831,8 +831,12 @@ def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page:
     expect(page.locator("#t-model")).to_have_value("linear")
     page.locator("#t-batch").fill("2.5")
     page.locator("#t-start").click()
-    expect(note).to_have_text('Batch size must be a whole number in [1, 4000] (or choose the variant '
+    expect(note).to_have_text('Batch size must be a whole number in [1, 800] for linreg (or choose the variant '
                               '"batch (all data)"); got "2.5".')
+    page.locator("#t-batch").fill("801")  # over linreg's 800 rows, though MNIST-1D has 4000
+    page.locator("#t-start").click()
+    expect(note).to_have_text('Batch size must be a whole number in [1, 800] for linreg (or choose the variant '
+                              '"batch (all data)"); got "801".')
     page.locator("#t-batch").fill("32")
     page.locator("#t-epochs").fill("201")  # the server's 422, by the form's label
     page.locator("#t-start").click()

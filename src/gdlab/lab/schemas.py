@@ -12,6 +12,7 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    ValidationInfo,
     field_validator,
 )
 
@@ -105,6 +106,10 @@ class RegressionRequest(_Strict):
         return points
 
 
+TRAIN_ROWS = {"linreg": 800, "mnist1d": 4000}
+"""The training rows of each data set the lab trains on (``training.load_dataset``'s): the largest batch size."""
+
+
 class TrainRequest(_Strict):
     """A training run of the real engine (bounded: MAX_EPOCHS epochs, small models)."""
 
@@ -130,9 +135,13 @@ class TrainRequest(_Strict):
 
     @field_validator("batch_size", mode="before")
     @classmethod
-    def _batch_size(cls, size: object) -> object:
-        """One plain message for every bad value (2.5 gave pydantic's per-member union errors)."""
-        whole = isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= 4000
+    def _batch_size(cls, size: object, info: ValidationInfo) -> object:
+        """One plain message for every bad value (2.5 gave pydantic's per-member union errors), with the range of
+        the data set asked for (its training rows; any whole number >= 1 when the data set is itself bad)."""
+        dataset = info.data.get("dataset")
+        rows = TRAIN_ROWS.get(dataset) if isinstance(dataset, str) else None
+        whole = isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= (rows or size)
         if size != "full" and not whole:
-            raise ValueError(f"must be 'full' or a whole number in [1, 4000]; got {json.dumps(size, default=repr)}")
+            allowed = f"in [1, {rows}] ({dataset}'s training rows)" if rows else ">= 1"
+            raise ValueError(f"must be 'full' or a whole number {allowed}; got {json.dumps(size, default=repr)}")
         return size

@@ -91,8 +91,8 @@ def page(title: str, body: str) -> str:
 
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
             "and the loss diverges (×) or ends at or above where it started (○: it collapsed there, or was still "
-            "diverging when the budget ran out). Smaller batches need smaller "
-            "rates: the gradient of one sample is noisy.")
+            "diverging when the budget ran out). The bottom of each curve is the best rate for its batch size "
+            "(the heatmap's caption says how it moved with the batch size).")
 
 
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:

@@ -496,6 +496,7 @@ const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", 
                    warmup_steps: "Warmup updates", stop: "Stop rules", epochs: "Epochs" };
 // the models each data set takes (gdlab refuses linear on classes and logistic on regression)
 const T_MODELS = { linreg: ["linear", "mlp"], mnist1d: ["logistic", "mlp"] };
+const T_ROWS = { linreg: 800, mnist1d: 4000 }; // each data set's training rows (schemas.TRAIN_ROWS): the largest batch
 
 function said(id, text) { return text === "" ? emptyText(id) : JSON.stringify(text); }
 
@@ -523,8 +524,9 @@ function batchSize(variant) {
   if (variant === "sgd") return 1;
   const text = $("t-batch").value.trim();
   const v = Number(text);
-  if (text === "" || !Number.isInteger(v) || v < 1 || v > 4000) {
-    throw new Error(`Batch size must be a whole number in [1, 4000] (or choose the variant "batch (all data)"); got ${said("t-batch", text)}.`);
+  const rows = T_ROWS[$("t-dataset").value];
+  if (text === "" || !Number.isInteger(v) || v < 1 || v > rows) {
+    throw new Error(`Batch size must be a whole number in [1, ${rows}] for ${$("t-dataset").value} (or choose the variant "batch (all data)"); got ${said("t-batch", text)}.`);
   }
   return v;
 }
