@@ -146,19 +146,19 @@ def _too_high_for_budget(s: Summary) -> str:
     """' Yet a learning rate above the best was too high for this budget of 30 epochs: batch GD at 3.5 ended at a
     mean final train loss of 2.18 against 1.68 at its best rate 1.5 (mean final test accuracy 19.0% against
     29.7%).' for the variants with rates that neither diverged nor collapsed but ended clearly worse
-    (``worse_above``), else ''."""
+    (``worse_above``), else ''. Each variant names its smallest such rate (the paragraph stays one)."""
     worse = [v for v in s.variants if v.worse_above]
     if not worse:
         return ""
     mean = "" if all(v.seeds == 1 for v in s.variants) else "mean "
-    clauses = [
-        f"{v.label} at {join([f'{r:.3g}' for r, _, _ in v.worse_above])} ended at a {mean}final train loss of "
-        f"{join([f'{loss:.3g}' for _, loss, _ in v.worse_above])} against {v.best_final_train_loss:.3g} at its best "
-        f"rate {v.best_learning_rate:.3g} ({mean}{ranked_name(s.metric)} "
-        f"{join([metric_text(s.metric, m) for _, _, m in v.worse_above])} against {metric_text(s.metric, v.mean)})"
-        for v in worse]
-    which = "a learning rate above the best was" if sum(len(v.worse_above) for v in worse) == 1 else \
-        "learning rates above the best were"
+    clauses = []
+    for v in worse:
+        rate, loss, metric = v.worse_above[0]
+        clauses.append(f"{v.label} at {rate:.3g} ended at a {mean}final train loss of {loss:.3g} against "
+                       f"{v.best_final_train_loss:.3g} at its best rate {v.best_learning_rate:.3g} "
+                       f"({mean}{ranked_name(s.metric)} {metric_text(s.metric, metric)} against "
+                       f"{metric_text(s.metric, v.mean)})")
+    which = "a learning rate above the best was" if len(worse) == 1 else "learning rates above the best were"
     return f" Yet {which} too high for this budget of {counted(s.epochs, 'epoch')}: {join(clauses)}."
 
 
