@@ -331,6 +331,8 @@ def test_a_sweep_member_records_its_stop_rule_as_gd_fit_does_with_the_same_setti
 
 SAME_TRAINING = {  # a sweep's grid (one config) and the gd.fit rule that trains alike: 4 updates an epoch, 3 epochs
     "constant": ({"learning_rate": [0.05]}, lambda: gd.sgd(0.05)),
+    # the first member, momentum 0, trains in a group that keeps a velocity buffer for the 0.5 beside it
+    "momentum 0 beside 0.5": ({"learning_rate": [0.05], "momentum": [0.0, 0.5]}, lambda: gd.sgd(0.05)),
     "cosine, nesterov, decay": ({"learning_rate": [0.05], "schedule": ["cosine"], "momentum": [0.9], "nesterov": True,
                                  "weight_decay": 0.01},
                                 lambda: gd.sgd(gd.schedules.cosine(0.05, 12), momentum=0.9, nesterov=True,

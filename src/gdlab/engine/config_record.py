@@ -41,22 +41,39 @@ def rule_config(numbers: dict[str, Any], settings: tuple[tuple[str, Any], ...]) 
     return {k: plain(v) for k, v in numbers.items()} | dict(settings)
 
 
+def named_schedule(numbers: Any, kind: str) -> tuple[str, float, int] | None:
+    """(name, learning rate, warmup steps) of a recorded schedule that ``gd.schedules.SCHEDULES`` names, warmed up
+    or not (kind "cosine(...)" with numbers [lr, ...], or "warmup(cosine(...))" with [[lr, ...], steps, ...]);
+    None for another (a join, a function)."""
+    inner, warmup_steps = kind, 0
+    if kind.startswith(WARMUP) and kind.endswith(")") and _is_list(numbers, 3) and _is_number(numbers[1]):
+        inner, warmup_steps, numbers = kind[len(WARMUP):-1], int(numbers[1]), numbers[0]
+    name = inner.split("(")[0]
+    if name in SCHEDULES and _is_list(numbers) and _is_number(numbers[0]):
+        return name, numbers[0], warmup_steps
+    return None
+
+
 def sgd_options(rule: dict[str, Any]) -> dict[str, Any]:
     """The sgd options of a recorded rule (``rule_config``) as a sweep member names them; None each for another rule.
 
-    learning_rate: the schedule's learning rate, the first number of a ``gd.schedules.SCHEDULES``
-    schedule, warmed up or not (None for another: a join, a function); schedule: such a schedule's name,
-    else its kind; float32 numbers as their shortest text (0.05, not 0.05000000074505806).
+    learning_rate: the first number of a schedule ``named_schedule`` names (None for another: a join, a
+    function); schedule: such a schedule's name when not warmed up, else its kind; float32 numbers as their
+    shortest text (0.05, not 0.05000000074505806).
     """
     if rule.get("kind") != "sgd":
         return dict.fromkeys(SGD_OPTIONS)
-    kind, numbers = str(rule.get("schedule")), rule.get("learning_rate")
-    inner = kind
-    if kind.startswith(WARMUP) and kind.endswith(")") and isinstance(numbers, list) and numbers:
-        inner, numbers = kind[len(WARMUP):-1], numbers[0]
-    first = numbers[0] if isinstance(numbers, list) and numbers else None
-    named = inner.split("(")[0] in SCHEDULES and isinstance(first, (int, float))
-    return {"learning_rate": shortest_floats(first) if named else None,
-            "schedule": inner.split("(")[0] if named and inner == kind else kind,
+    kind = str(rule.get("schedule"))
+    named = named_schedule(rule.get("learning_rate"), kind)
+    return {"learning_rate": None if named is None else shortest_floats(named[1]),
+            "schedule": named[0] if named is not None and not kind.startswith(WARMUP) else kind,
             "momentum": shortest_floats(rule.get("momentum")), "nesterov": rule.get("nesterov"),
             "weight_decay": shortest_floats(rule.get("weight_decay"))}
+
+
+def _is_list(value: Any, length: int | None = None) -> bool:
+    return isinstance(value, list) and len(value) > 0 and (length is None or len(value) == length)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

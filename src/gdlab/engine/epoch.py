@@ -261,14 +261,17 @@ so their activations take no more memory than a batch of EVAL_ROWS (a sweep mult
 every config)."""
 
 
-def batch_grad_rows(plan: BatchPlan) -> int:
+def batch_grad_rows(plan: BatchPlan, data_devices: int = 1, kernel: str = "xla") -> int:
     """EpochSpec.grad_rows for this plan and backend: EVAL_ROWS for batch gradient descent (one batch of
     all the data) on a CPU, where the gradient over slices of that many rows keeps their activations in
     cache: gd.sweep of the MNIST-1D MLP, 3 seeds x 8 rates, 10 epochs at the full batch of 4000 rows,
     one core, 1.15-1.24 s of CPU time whole against 0.88-0.90 s in slices of 500 (batch 128: 0.94 s).
     0 (whole) for a smaller batch, where slices measured no faster (1000 and 2000 rows) and the seeds'
-    batches would take more copies, and on other backends (a GPU runs a large batch best whole)."""
-    return EVAL_ROWS if plan.is_full_batch and jax.default_backend() == "cpu" else 0
+    batches would take more copies; on other backends (a GPU runs a large batch best whole); and where the
+    step does not take ``_local_grads``' gradient: a data axis of several devices (each its share of the
+    batch), or the fused kernel (kernel "fused", which may update in one call)."""
+    local = data_devices == 1 and kernel == "xla"
+    return EVAL_ROWS if local and plan.is_full_batch and jax.default_backend() == "cpu" else 0
 
 
 def slice_rows(n: int, rows: int = EVAL_ROWS) -> int:

@@ -152,7 +152,7 @@ def fit(
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh,
-                     grad_rows=batch_grad_rows(plan))
+                     grad_rows=batch_grad_rows(plan, n_devices))
     stop = with_divergence(stop, spec, test_every, reduce_lr)
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if plan.is_full_batch if check_stability is None else check_stability:

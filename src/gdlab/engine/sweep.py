@@ -200,8 +200,8 @@ def sweep(
     plans = []
     for size, (label, shape) in itertools.product(sizes, shapes.items()):
         pairs = len(rates) * len(momenta)
-        grad_rows = batch_grad_rows(batch_plan(data.n_train, size))
         devices = default_layout(pairs, size) if layout is None else layout
+        grad_rows = batch_grad_rows(batch_plan(data.n_train, size), devices[1], kernel)
         chunk_size(param_shapes, size, metrics, len(seeds_used), 1, budget, restored_metric(stop) is not None,
                    group_copy_bytes(data, dtype, len(seeds_used), size, devices[1], grad_rows), grad_rows)
         if devices[1] > 1:
@@ -395,7 +395,7 @@ def _plan_group(
     per_device = layout[1] > 1 or ((objective.value_and_grad is not None or block > 0) and layout[0] > 1)
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, masked=True,
                      mesh=mesh if per_device else None, fused_update=plain and objective.sgd_step is not None,
-                     config_block=block, grad_rows=batch_grad_rows(plan))
+                     config_block=block, grad_rows=batch_grad_rows(plan, layout[1], kernel))
     stop_rule = with_divergence(stop, spec, test_every)
     fixed = group_copy_bytes(data, jnp.result_type(*jax.tree.leaves(inits[0])), len(seeds), size, layout[1],
                              spec.grad_rows)

@@ -90,10 +90,16 @@ def sweep_configs(
                        "momentum": np.asarray(momentum, dtype), "weight_decay": weight_decay}
             members.append({**common, **FIT_ONLY, "devices": group.devices, "batch_size": group.batch_size,
                             "schedule": group.label, "learning_rate": rate, "momentum": momentum, "seed": seed,
-                            "steps_per_epoch": steps, "rule": rule_config(numbers, group.rule.settings),
+                            "steps_per_epoch": steps, "rule": rule_config(numbers, _own(group.rule.settings, momentum)),
                             "stop": [leaf.name for leaf in leaves(member_stop)],
                             "stop_rule": describe(member_stop)})
     return config, members
+
+
+def _own(settings: tuple[tuple[str, Any], ...], momentum: float) -> tuple[tuple[str, Any], ...]:
+    """A member's rule settings as gd.fit records its sgd: a velocity buffer only with momentum > 0 (the group
+    keeps one for all its members when any has momentum; at momentum 0 the iterates are plain SGD's)."""
+    return tuple((k, momentum > 0 if k == "velocity" else v) for k, v in settings)
 
 
 def chunk_observer(

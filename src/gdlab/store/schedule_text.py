@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gdlab.core.schedules import SCHEDULES
 from gdlab.core.shortest import shortest_floats
-from gdlab.engine.config_record import sgd_options
-
-WARMUP = "warmup("
+from gdlab.engine.config_record import named_schedule, sgd_options
 
 
 def schedule_text(schedule: str, warmup_steps: int = 0) -> str:
@@ -51,22 +48,12 @@ def _from_rule(numbers: Any, kind: Any) -> tuple[Any, str | None]:
         return numbers, None
     if isinstance(numbers, (int, float)):  # a sweep member: its rate and its schedule's label
         return numbers, kind
-    inner, warmup_steps = kind, 0
-    if kind.startswith(WARMUP) and kind.endswith(")") and _is_list(numbers, 3) and _is_number(numbers[1]):
-        inner, warmup_steps, numbers = kind[len(WARMUP):-1], int(numbers[1]), numbers[0]
-    name = inner.split("(")[0]
-    if name in SCHEDULES and _is_list(numbers) and _is_number(numbers[0]):
-        return shortest_floats(numbers[0]), schedule_text(name, warmup_steps)
-    return None, kind
+    named = named_schedule(numbers, kind)
+    if named is None:
+        return None, kind
+    name, rate, warmup_steps = named
+    return shortest_floats(rate), schedule_text(name, warmup_steps)
 
 
 def _named(schedule: Any, warmup_steps: Any) -> str | None:
     return schedule_text(schedule, int(warmup_steps or 0)) if isinstance(schedule, str) else None
-
-
-def _is_list(value: Any, length: int | None = None) -> bool:
-    return isinstance(value, list) and len(value) > 0 and (length is None or len(value) == length)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
