@@ -782,6 +782,15 @@ def test_the_page_bounds_each_data_sets_batch_size_by_the_servers_rows() -> None
     assert found is not None and dict(zip(["linreg", "mnist1d"], map(int, found.groups()))) == schemas.TRAIN_ROWS
 
 
+def test_the_pages_data_set_menu_says_each_sets_train_and_test_rows() -> None:
+    """The menu said "linreg (regression, 1000)" beside a batch-size limit of 800."""
+    page = (Path(schemas.__file__).parent / "static" / "index.html").read_text()
+    for name in schemas.TRAIN_ROWS:
+        data = training.load_dataset(name)
+        option = re.search(rf'<option value="{name}">([^<]*)</option>', page)
+        assert option is not None and f"{data.n_train} train + {data.n_test} test" in option.group(1), name
+
+
 def test_a_batch_size_over_linregs_rows_is_refused_with_its_range(client: TestClient) -> None:
     response = client.post("/api/train", json={"dataset": "linreg", "batch_size": 801})
     assert response.status_code == 422

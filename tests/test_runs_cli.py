@@ -464,7 +464,7 @@ def test_runs_delete_asks_first_and_yes_skips_the_question(capsys, monkeypatch) 
     second = _json(capsys, *FIT, "--epochs", "1")["run_id"]
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
     code, _, err = _run(capsys, "runs", "delete", first)
-    assert code == 1 and f"Delete run {first} (max_epochs, linreg, 1 epochs" in err and f"kept run {first}" in err
+    assert code == 1 and f"Delete run {first} (max_epochs, linreg, 1 epoch" in err and f"kept run {first}" in err
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     assert _run(capsys, "runs", "delete", first)[:2] == (0, f"deleted run {first}\n")
     for args, missing in ((["runs", "delete"], "RUN_ID"), (["report"], "ID_OR_FILE")):  # it said 'target: Missing'

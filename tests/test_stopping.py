@@ -104,6 +104,20 @@ def test_fit_and_sweep_call_the_same_bouncing_plateau_stalled() -> None:
     assert by_rate[0.5].status == "max_epochs"
 
 
+def test_a_run_that_diverges_the_epoch_a_plateau_fires_is_diverged_in_fit_and_sweep() -> None:
+    """linreg at 1.5 (2/L = 0.83): 5.5 to ~2000 in 4 epochs. plateau(patience=3) counts rises as no improvement and
+    fired the same epoch as the default diverged(100): the run was called "stalled: train loss improved by <= ..."."""
+    data, stop = gd.datasets.load("linreg"), gd.stop.plateau(1e-4, 3)
+    run = gd.fit(gd.models.linear(), data, gd.sgd(1.5), batch_size="full", epochs=25, stop=stop, check_stability=False)
+    assert run.status == "diverged" and run.reason.startswith("diverged"), run.reason
+    assert run.history["train_loss"][-1] > 100 * run.initial_loss
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.5], batch_size=["full"], epochs=25, stop=stop)
+    assert (swept.run(0).status, swept.run(0).reason) == (run.status, run.reason)
+    both = gd.stop.diverged() | gd.stop.plateau(1e-4, 3)  # the order of | does not decide it
+    assert gd.fit(gd.models.linear(), data, gd.sgd(1.5), batch_size="full", epochs=25, stop=both,
+                  check_stability=False).status == "diverged"
+
+
 def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
     seq = [{"grad_norm": g} for g in (1.0, 1e-3, 2e-4, 8.1e-5, 1e-6)]
     epoch, (status, reason) = _fire_epoch(gd.stop.grad_norm(1e-4), seq)

@@ -25,6 +25,7 @@ from gdlab.core.shortest import is_time, shortest_floats
 from gdlab.engine.config_record import SGD_OPTIONS
 from gdlab.engine.epoch import is_test_epoch
 from gdlab.engine.sweep_result import failure
+from gdlab.report.conclusion import counted
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
 from gdlab.store.records import flat_config
 from gdlab.store.rule_options import is_default, momentum_text, rule_options
@@ -342,7 +343,7 @@ def run_delete(db: str, run_id: str, *, yes: bool, confirm: Callable[[str], bool
                         f"{len(record.run_ids)} member runs, created {record.created_at}) from {db}?")
         else:
             question = (
-                f"Delete run {record.id} ({record.status}, {record.dataset}, {record.epochs_run} epochs, "
+                f"Delete run {record.id} ({record.status}, {record.dataset}, {counted(record.epochs_run, 'epoch')}, "
                 f"created {record.created_at}) from {db}?"
             )
         kind = "sweep" if isinstance(record, gd.store.Sweep) else "run"
