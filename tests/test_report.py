@@ -353,6 +353,9 @@ def test_the_finder_figure_has_a_log_rate_axis_each_seeds_curve_and_the_suggesti
     marks = finder_figure(result._replace(suggestions=every)).axes[0].get_lines()[2:-1]
     styles = [(line.get_color(), line.get_linestyle()) for line in marks]  # told apart by each: red and brown
     assert len(marks) == len(RULES) == len({c for c, _ in styles}) == len({s for _, s in styles})  # dots read alike
+    same = {"steepest": Suggestion(0.644, (0.644,)), "valley": Suggestion(0.6441, (0.6441,))}  # one line hid the other
+    labels = [line.get_label() for line in finder_figure(result._replace(suggestions=same)).axes[0].get_lines()]
+    assert labels == ["seed 0", "seed 1", "steepest = valley 0.644", "validated 0.005"]
 
 
 def test_the_finder_page_plot_and_runs_show_offer_no_rate_from_a_minority_of_seeds() -> None:

@@ -89,8 +89,8 @@ def run_find_lr(
         for rule, s in result.suggestions.items():  # NaN: no rate in the range (suggestion_notes says why)
             table.add_row(rule, suggestion_text(s, _short), seeds_spread_text(s, _short))
         low, high = result.interval
-        table.add_row("validated", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g} (within one std)",
-                      style="bold")
+        within = f"{low:.3g} .. {high:.3g} (within one std)" if high > low else "no other candidate within one std"
+        table.add_row("validated", f"{result.suggestion:.3g}", within, style="bold")
         Console().print(table)
         for note in suggestion_notes(result):
             Console().print(note, highlight=False)

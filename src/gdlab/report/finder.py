@@ -34,10 +34,9 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     ax = fig.subplots()
     for seed, curve in zip(seeds, result.losses):
         ax.plot(result.learning_rates, curve, lw=1.2, alpha=0.8, label=f"seed {seed}")
-    for rule, s in result.suggestions.items():
-        if s.offered:
-            color, style = RULE_LINES.get(rule, ("grey", ":"))
-            ax.axvline(s.value, ls=style, lw=1.5, color=color, label=f"{rule} {s.value:.3g}")
+    for value, rules in _lines(result):  # rules that agree share one line (one hid the other)
+        color, style = RULE_LINES.get(rules[0], ("grey", ":"))
+        ax.axvline(value, ls=style, lw=1.5, color=color, label=f"{' = '.join(rules)} {value:.3g}")
     low, high = result.interval
     if high > low:  # one rate alone within the interval: no band
         ax.axvspan(low, high, color="black", alpha=0.08, lw=0, label=f"interval {low:.3g} to {high:.3g}")
@@ -49,6 +48,15 @@ def finder_figure(result: LRFinderResult, seeds: list[int] | None = None) -> Fig
     handles, labels = ax.get_legend_handles_labels()  # below the axes: inside, it hid the curves' high start
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
     return fig
+
+
+def _lines(result: LRFinderResult) -> list[tuple[float, list[str]]]:
+    """Each offered suggestion's rate and the rules that gave it as printed (3 significant digits), in order."""
+    lines: dict[str, tuple[float, list[str]]] = {}
+    for rule, s in result.suggestions.items():
+        if s.offered:
+            lines.setdefault(f"{s.value:.3g}", (s.value, []))[1].append(rule)
+    return list(lines.values())
 
 
 def finder_svg(result: LRFinderResult, seeds: list[int] | None = None) -> str:
