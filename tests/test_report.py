@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import io
 import json
@@ -20,6 +21,7 @@ from numpy.testing import assert_allclose
 
 import gdlab as gd
 import gdlab.report.summary as summary_module
+from gdlab.engine.result import rise_note
 from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
@@ -116,6 +118,17 @@ def test_failure_marks_diverged_and_collapsed_configs() -> None:
     assert failure(_row(math.inf)) == "diverged"
     assert failure(_row(1.0, status="diverged")) == "diverged"
     assert failure({"status": "diverged", "initial_train_loss": 2.3}) == "diverged"  # no final loss recorded
+
+
+def test_failure_tells_a_config_still_diverging_at_its_end_from_one_that_collapsed() -> None:
+    """A member whose own reason said diverging was counted collapsed by the comparison (any final >= initial)."""
+    diverging = "ran 3 epochs" + rise_note([2.4, 2.6, 2.9], 2.3)  # each epoch up by more than 1%
+    settled = "ran 3 epochs" + rise_note([2.5, 2.5, 2.5], 2.3)
+    assert failure({**_row(2.9), "reason": diverging}) == "diverging"
+    assert failure({**_row(2.5), "reason": settled}) == "collapsed"
+    assert failure(_row(2.9)) == failure({**_row(2.9), "reason": "ran 3 epochs; collapsed"}) == "collapsed"  # as recorded
+    assert failure({**_row(math.inf), "reason": diverging}) == "diverged"  # before there was a DIVERGING
+    assert failure({**_row(2.9, status="diverged"), "reason": diverging}) == "diverged"
 
 
 def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs: int = 4,
@@ -435,6 +448,93 @@ def _diverging(final: dict[float, float]) -> Comparison:
     return Comparison(settings, variants, rows, histories)
 
 
+def _still_diverging(toy: Comparison, rate: float, seeds: tuple[int, ...]) -> Comparison:
+    """toy with the rows of rate at seeds ended on their budget still diverging (their reason says so, as
+    engine.result.rise_note writes it) and the others of rate collapsed there."""
+    rows = []
+    for row in toy.rows:
+        if row["learning_rate"] == rate:
+            losses = [6.0, 6.5, 7.0] if row["seed"] in seeds else [6.0, 6.0, 6.0]  # from 5.5
+            row = {**row, "status": "max_epochs", "final_train_loss": losses[-1],
+                   "reason": "ran 3 epochs" + rise_note(losses, row["initial_train_loss"])}
+        rows.append(row)
+    return Comparison(toy.settings, toy.variants, rows, toy.histories)
+
+
+def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_ones_in_the_whole_report() -> None:
+    """compare's conclusion said '... and 2 collapsed' of a sweep whose recorded reason counted one of them as
+    diverging: the summary, table, conclusion, U-curve and --json counted every final loss above the start as
+    collapsed."""
+    from gdlab.commands.compare import comparison_json
+
+    toy = _still_diverging(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0, 1e3: math.inf}), 1.0, seeds=(0,))
+    summary = summarize(toy)
+    [v] = summary.variants
+    assert (v.diverged, v.collapsed, v.diverging, v.too_high) == (2, 1, 1, 1.0)  # all three fail the rate
+    text = conclusion(summary)
+    assert ("in all, 2 of 8 configs diverged, 1 collapsed and 1 was still diverging when the budget ran out."
+            in text), text
+    assert ("collapsed (a final train loss at or above the loss before training) or were still diverging (a final "
+            "train loss above the loss before training that rose by more than 1% in each of the last 3 epochs)"
+            in text), text
+    assert table.headers(summary)[-3:] == ["collapsed", "diverging", "too high from"]
+    assert table.cells(summary)[0][-4:] == ["2/8", "1/8", "1/8", "1"]
+    assert comparison_json(summary, toy, text)["variants"][0]["diverging"] == 1
+    fig = plots.u_curve_figure(toy, summary)
+    marks = {line.get_marker(): list(line.get_xdata()) for line in fig.axes[0].get_lines()
+             if line.get_linestyle() == "None" and len(line.get_xdata())}
+    assert (marks["^"], marks["o"], marks["x"]) == ([1.0], [1.0], [1e3, 1e3])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "diverging (still rising at the end)" in legend
+    page = render(toy, summary).replace("&#x27;", "'")
+    assert ("is still rising above where it started when the budget runs out (△: diverging) or settles at or above "
+            "where it started (○: collapsed; a △ or ○ above the top is drawn at it)") in page
+    assert "<td class=\"failed\">diverging</td>" in page and page.count("<td class=\"failed\">collapsed</td>") == 1
+
+
+def test_the_conclusion_names_configs_still_diverging_where_no_rate_trained_and_where_few_seeds_failed() -> None:
+    none = _still_diverging(_diverging({1.0: 6.0, 1e3: math.inf}), 1.0, seeds=(0, 1))
+    assert conclusion(summarize(none)).startswith(
+        "No learning rate in the grid trained: all 4 configs diverged, collapsed or were still diverging after 1 "
+        "epoch, so no variant ended best")
+    few = _still_diverging(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0}), 1.0, seeds=(0,))
+    rows = [{**r, "final_train_loss": 1.2, "reason": "ran 3 epochs"} if r["learning_rate"] == 1.0 and r["seed"] == 1
+            else r for r in few.rows]  # seed 1 trained at 1.0: one of two seeds failed there
+    text = conclusion(summarize(Comparison(few.settings, few.variants, rows, few.histories)))
+    assert ("No learning rate in the grid failed for most seeds; in all, 0 of 6 configs diverged, 0 collapsed and 1 "
+            "was still diverging when the budget ran out.") in text, text
+    assert "None of the 6 configs diverged or collapsed" not in text  # one was diverging
+
+
+def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:
+    """Four variants, a target and the diverging column: eleven columns, the widest table compare prints."""
+    from gdlab.commands.compare import print_summary
+
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5], 1000: [0.2, 0.5]}, dict.fromkeys((1, 32, 128, 1000), 0.1))
+    wide = dataclasses.replace(summarize(toy), variants=tuple(
+        dataclasses.replace(v, best_learning_rate=0.0316, mean=0.613, std=0.0213, seeds=3, epochs_to_target=12,
+                            seconds_to_target=123.0, diverged=12, collapsed=3, diverging=2, configs=24, too_high=3.16)
+        for v in summarize(toy).variants))
+    assert len(table.headers(wide)) == 11
+    print_summary(wide, Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories),
+                  conclusion(wide), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 150
+    rows = [line for line in lines if line.startswith("│ ") and "/24" in line]
+    assert len(rows) == 4 and all("61.3% ± 2.1%" in row and "│ 12/24 │ 3/24 │ 2/24 │" in " ".join(row.split())
+                                  for row in rows), "\n".join(lines)
+
+
+def test_a_sweep_recorded_before_diverging_was_told_apart_reports_as_before() -> None:
+    """Its reasons lack DIVERGING: every final loss above the start is collapsed, and no diverging column."""
+    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0, 1e3: math.inf})
+    rows = [{**r, "status": "max_epochs"} if r["learning_rate"] == 1.0 else r for r in toy.rows]
+    old = summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+    assert (old.variants[0].collapsed, old.variants[0].diverging) == (2, 0)
+    assert "in all, 2 of 8 configs diverged and 2 collapsed." in conclusion(old)
+    assert "diverging" not in table.headers(old) and "still diverging" not in conclusion(old)
+
+
 def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_rate() -> None:
     text = conclusion(summarize(_diverging({100.0: 2e5, 1e3: math.inf, 1e4: 2e9})))
     assert text.startswith("No learning rate in the grid trained: all 6 configs diverged or collapsed within 1 "
@@ -636,6 +736,25 @@ def test_a_sweep_of_more_configs_than_rasterized_seeds_draws_every_seed_in_one_i
     assert np.sum(colour & (pixels[..., 3] > 0.5)) > 1000  # the marks are in it
     assert len(svg) < 150_000  # 1,400 vector marks took 270 KB
     assert len(render(toy, summary)) < 400_000
+
+
+@pytest.mark.parametrize("variants", [1, 2, 3, 4])
+def test_the_u_curve_legend_fits_inside_its_figure(variants) -> None:
+    """With a diverging entry, one variant's five entries in four columns (filled column by column) paired two long
+    labels and ran past both sides of the figure; two or three variants' legends did by a little before."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
+    sizes = [100, 1, 10, 32][:variants]
+    rows = [{**r, "batch_size": size} for size in sizes for r in toy.rows]
+    kinds = [{**toy.variants[0], "batch_size": size, "label": variant_label(size, 100)} for size in sizes]
+    many = Comparison({**toy.settings, "learning_rates": {str(s): [0.01, 0.1, 1e3] for s in sizes}}, kinds, rows,
+                      toy.histories * variants)
+    fig = plots.u_curve_figure(many, summarize(many))
+    FigureCanvasAgg(fig).draw()
+    box = fig.legends[0].get_window_extent()
+    assert len(fig.legends[0].get_texts()) == variants + 4
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
 
 
 def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
