@@ -1176,6 +1176,41 @@ def test_the_heatmap_caption_says_how_the_best_rate_moved_with_the_batch_here() 
     assert "move right as the batch grows" not in render(falling)
 
 
+def _best_rates(rates: dict[int, float], collapsed: tuple[int, ...] = ()) -> Summary:
+    """The summary of a toy comparison with one rate per batch size, in the order of rates (a sweep's grid order),
+    the batch sizes in collapsed ending above their start (no rate trained)."""
+    toy = _synthetic({size: [0.3, 0.6] for size in rates}, dict.fromkeys(rates, 0.1), epochs=2)
+    rows = [{**r, "learning_rate": rates[r["batch_size"]],
+             "final_train_loss": 3.0 if r["batch_size"] in collapsed else 1.0} for r in toy.rows]
+    return summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+
+
+def test_the_heatmap_caption_orders_the_variants_by_batch_size_not_as_the_sweep_listed_them() -> None:
+    """gdlab report of gd.sweep(batch_size=[512, 32]) said '0.5 for mini-batch 512 and 0.1 for mini-batch 32:
+    falling as the batch grows' where the best rate rose with the batch size."""
+    summary = _best_rates({512: 0.5, 32: 0.1})
+    assert [v.batch_size for v in summary.variants] == [512, 32]
+    assert captions.heatmap_caption(summary).endswith(
+        "Here the best rate was 0.1 for mini-batch 32 and 0.5 for mini-batch 512: rising with the batch size.")
+
+
+@pytest.mark.parametrize(
+    ("rates", "said"),
+    [
+        ({512: 0.1, 32: 0.1, 8: 0.3},
+         "Here the best rate was 0.1 for every batch size that trained (mini-batch 8: no rate trained)."),
+        ({512: 0.5, 32: 0.1, 8: 0.3},
+         ("Here the best rate was 0.1 for mini-batch 32 and 0.5 for mini-batch 512: rising with the batch size "
+          "(mini-batch 8: no rate trained).")),
+    ],
+)
+def test_the_heatmap_caption_names_the_variants_it_leaves_out(rates, said) -> None:
+    """'the best rate was 0.1 for every batch size' of a comparison one variant of which had no best rate."""
+    summary = _best_rates(rates, collapsed=(8,))
+    assert [v.trained for v in summary.variants] == [True, True, False]
+    assert captions.heatmap_caption(summary).endswith(said), captions.heatmap_caption(summary)
+
+
 def test_a_run_page_makes_no_claim_about_batch_sizes_one_run_cannot_show() -> None:
     """A batch GD run's page said 'an epoch of many small updates costs more than one big one'."""
     history = {"train_loss": np.array([2.0, 1.5]), "wall_time": np.array([0.1, 0.2])}

@@ -28,17 +28,23 @@ def curves_caption(comparison: Comparison, summary: Summary) -> str:
 
 
 def heatmap_caption(summary: Summary) -> str:
-    """How to read the heatmap, then how the best rate moved with the batch size here."""
-    best = [(v.label, v.best_learning_rate) for v in summary.variants if v.trained]
+    """How to read the heatmap, then how the best rate moved with the batch size here: the variants in the order
+    of their batch sizes (a sweep's are in its grid's order, batch_size=[512, 32] the larger first), naming those
+    no rate of which trained (no best rate to place)."""
+    ordered = sorted(summary.variants, key=lambda v: v.batch_size)
+    best = [(v.label, v.best_learning_rate) for v in ordered if v.trained]
     if len(best) < 2:
         return HEATMAP_HOW
+    untrained = [v.label for v in ordered if not v.trained]
+    left_out = "" if not untrained else f" ({join(untrained)}: no rate trained)"
     steps = np.diff([rate for _, rate in best])
     if np.all(steps == 0):
-        return f"{HEATMAP_HOW} Here the best rate was {best[0][1]:.3g} for every batch size."
+        which = "every batch size" if not untrained else "every batch size that trained"
+        return f"{HEATMAP_HOW} Here the best rate was {best[0][1]:.3g} for {which}{left_out}."
     trend = ("rising with the batch size" if np.all(steps >= 0) else
              "falling as the batch grows" if np.all(steps <= 0) else "not ordered by the batch size")
     listed = join([f"{rate:.3g} for {label}" for label, rate in best])
-    return f"{HEATMAP_HOW} Here the best rate was {listed}: {trend}."
+    return f"{HEATMAP_HOW} Here the best rate was {listed}: {trend}{left_out}."
 
 
 def _train_loss(comparison: Comparison, v: VariantSummary) -> np.ndarray:
