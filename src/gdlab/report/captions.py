@@ -80,7 +80,7 @@ def _per_second(timed: list[VariantSummary], losses: dict[str, np.ndarray]) -> l
     ends, mini-batch 32 had the lowest train loss (0.61).'"""
     if len(timed) < 2:
         return []
-    cost = "An epoch took " + join([f"{seconds_text(v.seconds_per_epoch)} for {v.label}" for v in timed])
+    cost = "An epoch took " + join([f"{duration_text(v.seconds_per_epoch)} for {v.label}" for v in timed])
     ends = {v.label: (len(losses[v.label]) - 1) * v.seconds_per_epoch for v in timed}
     at = min(ends.values())
     if not at > 0:
@@ -91,7 +91,7 @@ def _per_second(timed: list[VariantSummary], losses: dict[str, np.ndarray]) -> l
     if len(finite) < 2:
         return [cost + "."]
     best = min(finite, key=lambda label: finite[label])
-    return [(f"{cost}; at {seconds_text(at)}, where the shortest curve ends, {best} had the lowest train loss "
+    return [(f"{cost}; at {duration_text(at)}, where the shortest curve ends, {best} had the lowest train loss "
              f"({finite[best]:.3g}).")]
 
 
@@ -104,7 +104,7 @@ def _lowest(losses: dict[str, np.ndarray], epoch: int, highest: bool = False) ->
     return pick(finite, key=lambda label: finite[label])
 
 
-def seconds_text(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """A time in its unit, three digits: '5.5 ms', '1.2 s', '310 µs'."""
     if seconds >= 1:
         return f"{seconds:.3g} s"
