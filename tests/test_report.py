@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import io
 import json
@@ -20,6 +21,7 @@ from numpy.testing import assert_allclose
 
 import gdlab as gd
 import gdlab.report.summary as summary_module
+from gdlab.engine.result import rise_note
 from gdlab.engine.sweep import seed_initial_losses
 from gdlab.report import (
     Comparison,
@@ -116,6 +118,17 @@ def test_failure_marks_diverged_and_collapsed_configs() -> None:
     assert failure(_row(math.inf)) == "diverged"
     assert failure(_row(1.0, status="diverged")) == "diverged"
     assert failure({"status": "diverged", "initial_train_loss": 2.3}) == "diverged"  # no final loss recorded
+
+
+def test_failure_tells_a_config_still_diverging_at_its_end_from_one_that_collapsed() -> None:
+    """A member whose own reason said diverging was counted collapsed by the comparison (any final >= initial)."""
+    diverging = "ran 3 epochs" + rise_note([2.4, 2.6, 2.9], 2.3)  # each epoch up by more than 1%
+    settled = "ran 3 epochs" + rise_note([2.5, 2.5, 2.5], 2.3)
+    assert failure({**_row(2.9), "reason": diverging}) == "diverging"
+    assert failure({**_row(2.5), "reason": settled}) == "collapsed"
+    assert failure(_row(2.9)) == failure({**_row(2.9), "reason": "ran 3 epochs; collapsed"}) == "collapsed"  # as recorded
+    assert failure({**_row(math.inf), "reason": diverging}) == "diverged"  # before there was a DIVERGING
+    assert failure({**_row(2.9, status="diverged"), "reason": diverging}) == "diverged"
 
 
 def _synthetic(curves: dict[int, list[float]], seconds: dict[int, float], epochs: int = 4,
@@ -438,6 +451,93 @@ def _diverging(final: dict[float, float]) -> Comparison:
     return Comparison(settings, variants, rows, histories)
 
 
+def _still_diverging(toy: Comparison, rate: float, seeds: tuple[int, ...]) -> Comparison:
+    """toy with the rows of rate at seeds ended on their budget still diverging (their reason says so, as
+    engine.result.rise_note writes it) and the others of rate collapsed there."""
+    rows = []
+    for row in toy.rows:
+        if row["learning_rate"] == rate:
+            losses = [6.0, 6.5, 7.0] if row["seed"] in seeds else [6.0, 6.0, 6.0]  # from 5.5
+            row = {**row, "status": "max_epochs", "final_train_loss": losses[-1],
+                   "reason": "ran 3 epochs" + rise_note(losses, row["initial_train_loss"])}
+        rows.append(row)
+    return Comparison(toy.settings, toy.variants, rows, toy.histories)
+
+
+def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_ones_in_the_whole_report() -> None:
+    """compare's conclusion said '... and 2 collapsed' of a sweep whose recorded reason counted one of them as
+    diverging: the summary, table, conclusion, U-curve and --json counted every final loss above the start as
+    collapsed."""
+    from gdlab.commands.compare import comparison_json
+
+    toy = _still_diverging(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0, 1e3: math.inf}), 1.0, seeds=(0,))
+    summary = summarize(toy)
+    [v] = summary.variants
+    assert (v.diverged, v.collapsed, v.diverging, v.too_high) == (2, 1, 1, 1.0)  # all three fail the rate
+    text = conclusion(summary)
+    assert ("in all, 2 of 8 configs diverged, 1 collapsed and 1 was still diverging when the budget ran out."
+            in text), text
+    assert ("collapsed (a final train loss at or above the loss before training) or were still diverging (a final "
+            "train loss above the loss before training that rose by more than 1% in each of the last 3 epochs)"
+            in text), text
+    assert table.headers(summary)[-3:] == ["collapsed", "diverging", "too high from"]
+    assert table.cells(summary)[0][-4:] == ["2/8", "1/8", "1/8", "1"]
+    assert comparison_json(summary, toy, text)["variants"][0]["diverging"] == 1
+    fig = plots.u_curve_figure(toy, summary)
+    marks = {line.get_marker(): list(line.get_xdata()) for line in fig.axes[0].get_lines()
+             if line.get_linestyle() == "None" and len(line.get_xdata())}
+    assert (marks["^"], marks["o"], marks["x"]) == ([1.0], [1.0], [1e3, 1e3])
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "diverging (still rising at the end)" in legend
+    page = render(toy, summary).replace("&#x27;", "'")
+    assert ("is still rising above where it started when the budget runs out (△: diverging) or settles at or above "
+            "where it started (○: collapsed; a △ or ○ above the top is drawn at it)") in page
+    assert "<td class=\"failed\">diverging</td>" in page and page.count("<td class=\"failed\">collapsed</td>") == 1
+
+
+def test_the_conclusion_names_configs_still_diverging_where_no_rate_trained_and_where_few_seeds_failed() -> None:
+    none = _still_diverging(_diverging({1.0: 6.0, 1e3: math.inf}), 1.0, seeds=(0, 1))
+    assert conclusion(summarize(none)).startswith(
+        "No learning rate in the grid trained: all 4 configs diverged, collapsed or were still diverging after 1 "
+        "epoch, so no variant ended best")
+    few = _still_diverging(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0}), 1.0, seeds=(0,))
+    rows = [{**r, "final_train_loss": 1.2, "reason": "ran 3 epochs"} if r["learning_rate"] == 1.0 and r["seed"] == 1
+            else r for r in few.rows]  # seed 1 trained at 1.0: one of two seeds failed there
+    text = conclusion(summarize(Comparison(few.settings, few.variants, rows, few.histories)))
+    assert ("No learning rate in the grid failed for most seeds; in all, 0 of 6 configs diverged, 0 collapsed and 1 "
+            "was still diverging when the budget ran out.") in text, text
+    assert "None of the 6 configs diverged or collapsed" not in text  # one was diverging
+
+
+def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:
+    """Four variants, a target and the diverging column: eleven columns, the widest table compare prints."""
+    from gdlab.commands.compare import print_summary
+
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5], 1000: [0.2, 0.5]}, dict.fromkeys((1, 32, 128, 1000), 0.1))
+    wide = dataclasses.replace(summarize(toy), variants=tuple(
+        dataclasses.replace(v, best_learning_rate=0.0316, mean=0.613, std=0.0213, seeds=3, epochs_to_target=12,
+                            seconds_to_target=123.0, diverged=12, collapsed=3, diverging=2, configs=24, too_high=3.16)
+        for v in summarize(toy).variants))
+    assert len(table.headers(wide)) == 11
+    print_summary(wide, Comparison({**toy.settings, "rates_rule": "as given"}, toy.variants, toy.rows, toy.histories),
+                  conclusion(wide), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 150
+    rows = [line for line in lines if line.startswith("│ ") and "/24" in line]
+    assert len(rows) == 4 and all("61.3% ± 2.1%" in row and "│ 12/24 │ 3/24 │ 2/24 │" in " ".join(row.split())
+                                  for row in rows), "\n".join(lines)
+
+
+def test_a_sweep_recorded_before_diverging_was_told_apart_reports_as_before() -> None:
+    """Its reasons lack DIVERGING: every final loss above the start is collapsed, and no diverging column."""
+    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0, 1e3: math.inf})
+    rows = [{**r, "status": "max_epochs"} if r["learning_rate"] == 1.0 else r for r in toy.rows]
+    old = summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+    assert (old.variants[0].collapsed, old.variants[0].diverging) == (2, 0)
+    assert "in all, 2 of 8 configs diverged and 2 collapsed." in conclusion(old)
+    assert "diverging" not in table.headers(old) and "still diverging" not in conclusion(old)
+
+
 def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_rate() -> None:
     text = conclusion(summarize(_diverging({100.0: 2e5, 1e3: math.inf, 1e4: 2e9})))
     assert text.startswith("No learning rate in the grid trained: all 6 configs diverged or collapsed within 1 "
@@ -639,6 +739,25 @@ def test_a_sweep_of_more_configs_than_rasterized_seeds_draws_every_seed_in_one_i
     assert np.sum(colour & (pixels[..., 3] > 0.5)) > 1000  # the marks are in it
     assert len(svg) < 150_000  # 1,400 vector marks took 270 KB
     assert len(render(toy, summary)) < 400_000
+
+
+@pytest.mark.parametrize("variants", [1, 2, 3, 4])
+def test_the_u_curve_legend_fits_inside_its_figure(variants) -> None:
+    """With a diverging entry, one variant's five entries in four columns (filled column by column) paired two long
+    labels and ran past both sides of the figure; two or three variants' legends did by a little before."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
+    sizes = [100, 1, 10, 32][:variants]
+    rows = [{**r, "batch_size": size} for size in sizes for r in toy.rows]
+    kinds = [{**toy.variants[0], "batch_size": size, "label": variant_label(size, 100)} for size in sizes]
+    many = Comparison({**toy.settings, "learning_rates": {str(s): [0.01, 0.1, 1e3] for s in sizes}}, kinds, rows,
+                      toy.histories * variants)
+    fig = plots.u_curve_figure(many, summarize(many))
+    FigureCanvasAgg(fig).draw()
+    box = fig.legends[0].get_window_extent()
+    assert len(fig.legends[0].get_texts()) == variants + 4
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
 
 
 def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
@@ -1022,26 +1141,31 @@ def test_train_seconds_read_as_whole_seconds_from_where_three_digits_round_to_10
         "999", "1000", "1000", "1234", "12.3", "0.0422"]
 
 
-def test_the_curves_caption_names_who_fell_fastest_per_epoch_and_per_second_in_this_report() -> None:
+@pytest.mark.parametrize(
+    ("accuracy", "seconds", "train", "said"),
+    [
+        # SGD lower per epoch but 10x dearer per epoch: mini-batch 32 lower at the shortest curve's end (0.2 s)
+        ({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, {1: [1.0, 0.5], 32: [1.5, 0.9]},
+         ["after epoch 1, SGD had the lowest train loss (1) and mini-batch 32 the highest (1.5)",
+          "after epoch 2, SGD still had the lowest (0.5)", "An epoch took 1 s for SGD and 100 ms for mini-batch 32",
+          "at 200 ms, where the shortest curve ends, mini-batch 32 had the lowest train loss (0.9)"]),
+        # the other way: SGD slower per epoch, cheaper per epoch, so lower per second
+        ({1: [0.2, 0.5], 32: [0.3, 0.6]}, {1: 0.1, 32: 1.0}, {1: [1.5, 0.9], 32: [1.0, 0.5]},
+         ["after epoch 1, mini-batch 32 had the lowest train loss (1) and SGD the highest (1.5)",
+          "An epoch took 100 ms for SGD and 1 s for mini-batch 32",
+          "where the shortest curve ends, SGD had the lowest train loss (0.9)"]),
+    ],
+)
+def test_the_curves_caption_names_who_fell_fastest_per_epoch_and_per_second_in_this_report(
+        accuracy, seconds, train, said) -> None:
     """It always said 'the smaller the batch, the faster the loss falls ... an epoch of many small updates
     costs more than one big one', whichever way the curves and epoch times went."""
+    toy = _synthetic(accuracy, seconds, epochs=2, train=train)
+    text = captions.curves_caption(toy, summarize(toy))
+    for claim in said:
+        assert claim in text, (claim, text)
+    page = render(toy)
     fixed = ("the faster the loss falls", "many small updates costs more")
-    # SGD lower per epoch but 10x dearer per epoch: mini-batch 32 lower at the shortest curve's end (0.2 s)
-    sgd_ahead = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5]}, {1: 1.0, 32: 0.1}, epochs=2,
-                           train={1: [1.0, 0.5], 32: [1.5, 0.9]})
-    text = captions.curves_caption(sgd_ahead, summarize(sgd_ahead))
-    assert "after epoch 1, SGD had the lowest train loss (1) and mini-batch 32 the highest (1.5)" in text
-    assert "after epoch 2, SGD still had the lowest (0.5)" in text
-    assert "An epoch took 1 s for SGD and 100 ms for mini-batch 32" in text
-    assert "at 200 ms, where the shortest curve ends, mini-batch 32 had the lowest train loss (0.9)" in text
-    # the other way: SGD slower per epoch, cheaper per epoch, so lower per second
-    sgd_behind = _synthetic({1: [0.2, 0.5], 32: [0.3, 0.6]}, {1: 0.1, 32: 1.0}, epochs=2,
-                            train={1: [1.5, 0.9], 32: [1.0, 0.5]})
-    text = captions.curves_caption(sgd_behind, summarize(sgd_behind))
-    assert "after epoch 1, mini-batch 32 had the lowest train loss (1) and SGD the highest (1.5)" in text
-    assert "An epoch took 100 ms for SGD and 1 s for mini-batch 32" in text
-    assert "where the shortest curve ends, SGD had the lowest train loss (0.9)" in text
-    page = render(sgd_behind)
     assert escape(text, quote=True) in page and not any(claim in page for claim in fixed)
 
 
@@ -1058,6 +1182,41 @@ def test_the_heatmap_caption_says_how_the_best_rate_moved_with_the_batch_here() 
                        toy.histories)
     assert "rising with the batch size" in captions.heatmap_caption(summarize(grows))
     assert "move right as the batch grows" not in render(falling)
+
+
+def _best_rates(rates: dict[int, float], collapsed: tuple[int, ...] = ()) -> Summary:
+    """The summary of a toy comparison with one rate per batch size, in the order of rates (a sweep's grid order),
+    the batch sizes in collapsed ending above their start (no rate trained)."""
+    toy = _synthetic({size: [0.3, 0.6] for size in rates}, dict.fromkeys(rates, 0.1), epochs=2)
+    rows = [{**r, "learning_rate": rates[r["batch_size"]],
+             "final_train_loss": 3.0 if r["batch_size"] in collapsed else 1.0} for r in toy.rows]
+    return summarize(Comparison(toy.settings, toy.variants, rows, toy.histories))
+
+
+def test_the_heatmap_caption_orders_the_variants_by_batch_size_not_as_the_sweep_listed_them() -> None:
+    """gdlab report of gd.sweep(batch_size=[512, 32]) said '0.5 for mini-batch 512 and 0.1 for mini-batch 32:
+    falling as the batch grows' where the best rate rose with the batch size."""
+    summary = _best_rates({512: 0.5, 32: 0.1})
+    assert [v.batch_size for v in summary.variants] == [512, 32]
+    assert captions.heatmap_caption(summary).endswith(
+        "Here the best rate was 0.1 for mini-batch 32 and 0.5 for mini-batch 512: rising with the batch size.")
+
+
+@pytest.mark.parametrize(
+    ("rates", "said"),
+    [
+        ({512: 0.1, 32: 0.1, 8: 0.3},
+         "Here the best rate was 0.1 for every batch size that trained (mini-batch 8: no rate trained)."),
+        ({512: 0.5, 32: 0.1, 8: 0.3},
+         ("Here the best rate was 0.1 for mini-batch 32 and 0.5 for mini-batch 512: rising with the batch size "
+          "(mini-batch 8: no rate trained).")),
+    ],
+)
+def test_the_heatmap_caption_names_the_variants_it_leaves_out(rates, said) -> None:
+    """'the best rate was 0.1 for every batch size' of a comparison one variant of which had no best rate."""
+    summary = _best_rates(rates, collapsed=(8,))
+    assert [v.trained for v in summary.variants] == [True, True, False]
+    assert captions.heatmap_caption(summary).endswith(said), captions.heatmap_caption(summary)
 
 
 def test_a_run_page_makes_no_claim_about_batch_sizes_one_run_cannot_show() -> None:

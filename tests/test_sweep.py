@@ -190,6 +190,29 @@ def test_best_passes_over_a_rate_where_a_seed_collapsed_and_says_when_every_rate
     assert (every["learning_rate"], every["collapsed"], every["diverged"], every["trained"]) == (0.5, 1, 0, False)
 
 
+def test_best_counts_a_seed_still_diverging_at_its_end_apart_from_collapsed() -> None:
+    """Its reason said diverging (engine.result.DIVERGING) and best() counted it collapsed."""
+    from gdlab.engine.result import rise_note
+
+    # [epoch, seed, pair]; lr 0.5 seed 1 ended above its start (2.3), still rising; lr 0.1 trained
+    train_loss = np.array([[[1.0, 1.5], [2.4, 1.5]], [[0.8, 1.4], [2.6, 1.4]], [[0.7, 1.3], [2.9, 1.3]]])
+    reason = np.full((2, 2), "ran 3 epochs", object)
+    reason[1, 0] += rise_note([2.4, 2.6, 2.9], 2.3)
+    group = Group(config={"batch_size": 10}, pairs=[(0.5, 0.0), (0.1, 0.0)], seeds=[0, 1], chunk_params=(),
+                  history={"test_accuracy": np.full((3, 2, 2), 0.5), "train_loss": train_loss,
+                           "test_loss": np.ones((3, 2, 2)), "grad_norm": np.ones((3, 2, 2))},
+                  status=np.full((2, 2), "max_epochs", object), reason=reason, steps_run=np.full((2, 2), 3),
+                  epochs_run=np.full((2, 2), 3), seconds=1.0, initial_loss=np.array([2.3, 2.3]))
+    result = gd.SweepResult(groups=(group,))
+    assert [(r["learning_rate"], r["seed"], failure(r)) for r in result.rows] == [
+        (0.5, 0, None), (0.5, 1, "diverging"), (0.1, 0, None), (0.1, 1, None)]
+    best = result.best("final_test_accuracy")  # a tie: the rate none of whose seeds failed
+    assert (best["learning_rate"], best["diverging"], best["collapsed"], best["trained"]) == (0.1, 0, 0, True)
+    every = gd.SweepResult(groups=(dataclasses.replace(group, initial_loss=np.array([0.5, 0.5])),))
+    least = every.best("final_test_accuracy")  # every config ended above 0.5: a tie, the first rate the least bad
+    assert (least["learning_rate"], least["diverging"], least["collapsed"], least["trained"]) == (0.5, 1, 1, False)
+
+
 def test_rows_hold_each_configs_final_and_best_metrics_over_the_epochs_it_ran() -> None:
     # [epoch, seed, pair]; seed 0: pair 0 ran 3 epochs, pair 1 diverged in epoch 2 (a NaN loss, an inf
     # grad norm); seed 1: pair 0 ran 0 epochs (none of its numbers shown), pair 1 ran 2 of 3 (epoch 3 unrun)

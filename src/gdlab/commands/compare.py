@@ -36,7 +36,7 @@ from gdlab.engine.sweep_grid import group_rule, schedule_params, seed_list
 from gdlab.engine.sweep_recording import RecordedGroup, sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
-from gdlab.report.conclusion import counted, diverged_text
+from gdlab.report.conclusion import counted, diverged_text, diverging_text
 from gdlab.report.of_result import default_metric
 from gdlab.store.model_text import DEFAULT_ACTIVATION
 from gdlab.store.schema import SQLITE_HEADER
@@ -398,8 +398,8 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     s = comparison.settings
     grid = Table(title=f"gdlab compare: {s['model']} on {s['dataset']}, {counted(summary.epochs, 'epoch')} for every "
                  f"variant ({summary.epochs * int(s['n_train'])} samples seen), {counted(len(s['seeds']), 'seed')}")
-    for k, header in enumerate(summary_table.headers(summary)):
-        grid.add_column(header, justify="left" if k == 0 else "right", no_wrap=k == 0)
+    for k, header in enumerate(summary_table.headers(summary)):  # the variant, and the metric's "61.3% ± 2.1%" whole
+        grid.add_column(header, justify="left" if k == 0 else "right", no_wrap=k in (0, 4))
     for row in summary_table.cells(summary):
         grid.add_row(*row)
     console.print(grid)
@@ -408,8 +408,9 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
     seconds = ("" if summary.target is None else  # no target: no seconds column
                "seconds: each variant's median epoch time over its configs (compile time left out); ")
+    diverging = "" if not any(v.diverging for v in summary.variants) else f"; diverging: {diverging_text()}"
     console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
-                  "the loss before training.", highlight=False)
+                  f"the loss before training{diverging}.", highlight=False)
     console.print()
     console.print(text, highlight=False)
     console.print()

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from gdlab.core.checks import check_int_range
-from gdlab.engine.result import Result
+from gdlab.engine.result import DIVERGING, Result
 
 CLASSIFICATION_METRICS = ("test_accuracy",)
 K = TypeVar("K")
@@ -243,10 +243,10 @@ class SweepResult:
     def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
         """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread.
 
-        A config some seed of which failed (``failure``: diverged, or collapsed to a final train loss at or
-        above its loss before training) ranks after every config none of whose seeds did, and a mean that
-        is not finite last. ``diverged`` and ``collapsed`` count the seeds of the returned config that
-        did; ``all_diverged`` is True when every config of the sweep diverged, and ``trained`` is False
+        A config some seed of which failed (``failure``: diverged, still diverging at its end, or collapsed to
+        a final train loss at or above its loss before training) ranks after every config none of whose seeds
+        did, and a mean that is not finite last. ``diverged``, ``diverging`` and ``collapsed`` count the seeds
+        of the returned config that did; ``all_diverged`` is True when every config of the sweep diverged, and ``trained`` is False
         when every config has a failed seed: the returned one is then only the least bad (no learning
         rate trained). Configs a resumed sweep skipped (``start=``; status "skipped") neither count nor fail.
         """
@@ -270,6 +270,7 @@ class SweepResult:
         return {"learning_rate": key[0], "batch_size": key[1], "momentum": key[2], "schedule": key[3], "metric": metric,
                 "mean": mean, "std": std, "seeds": len(picked),
                 "diverged": failures[key].count("diverged"),
+                "diverging": failures[key].count("diverging"),
                 "collapsed": failures[key].count("collapsed"),
                 "all_diverged": all(r["status"] == "diverged" for r in rows),
                 "trained": len(failed) < len(by_config)}
@@ -321,11 +322,15 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
 
 def failure(row: dict[str, Any]) -> str | None:
     """How a config (one row) failed: "diverged" (status, or a final train loss that is not finite),
+    "diverging" (its reason says its train loss was still rising at its end: ``result.DIVERGING``),
     "collapsed" (a final train loss at or above its ``initial_train_loss``, where the row has one: a rate
-    too large for a classifier can settle at chance level, ln(classes), with no non-finite number), or None."""
+    too large for a classifier can settle at chance level, ln(classes), with no non-finite number), or None.
+    A row recorded before diverging was told apart (its reason lacks DIVERGING) is collapsed, as it was."""
     final = row.get("final_train_loss", math.nan)
     if row["status"] == "diverged" or not math.isfinite(final):
         return "diverged"
+    if DIVERGING in str(row.get("reason") or ""):
+        return "diverging"
     if final >= row.get("initial_train_loss", math.inf):
         return "collapsed"
     return None

@@ -28,17 +28,23 @@ def curves_caption(comparison: Comparison, summary: Summary) -> str:
 
 
 def heatmap_caption(summary: Summary) -> str:
-    """How to read the heatmap, then how the best rate moved with the batch size here."""
-    best = [(v.label, v.best_learning_rate) for v in summary.variants if v.trained]
+    """How to read the heatmap, then how the best rate moved with the batch size here: the variants in the order
+    of their batch sizes (a sweep's are in its grid's order, batch_size=[512, 32] the larger first), naming those
+    no rate of which trained (no best rate to place)."""
+    ordered = sorted(summary.variants, key=lambda v: v.batch_size)
+    best = [(v.label, v.best_learning_rate) for v in ordered if v.trained]
     if len(best) < 2:
         return HEATMAP_HOW
+    untrained = [v.label for v in ordered if not v.trained]
+    left_out = "" if not untrained else f" ({join(untrained)}: no rate trained)"
     steps = np.diff([rate for _, rate in best])
     if np.all(steps == 0):
-        return f"{HEATMAP_HOW} Here the best rate was {best[0][1]:.3g} for every batch size."
+        which = "every batch size" if not untrained else "every batch size that trained"
+        return f"{HEATMAP_HOW} Here the best rate was {best[0][1]:.3g} for {which}{left_out}."
     trend = ("rising with the batch size" if np.all(steps >= 0) else
              "falling as the batch grows" if np.all(steps <= 0) else "not ordered by the batch size")
     listed = join([f"{rate:.3g} for {label}" for label, rate in best])
-    return f"{HEATMAP_HOW} Here the best rate was {listed}: {trend}."
+    return f"{HEATMAP_HOW} Here the best rate was {listed}: {trend}{left_out}."
 
 
 def _train_loss(comparison: Comparison, v: VariantSummary) -> np.ndarray:
@@ -74,7 +80,7 @@ def _per_second(timed: list[VariantSummary], losses: dict[str, np.ndarray]) -> l
     ends, mini-batch 32 had the lowest train loss (0.61).'"""
     if len(timed) < 2:
         return []
-    cost = "An epoch took " + join([f"{seconds_text(v.seconds_per_epoch)} for {v.label}" for v in timed])
+    cost = "An epoch took " + join([f"{duration_text(v.seconds_per_epoch)} for {v.label}" for v in timed])
     ends = {v.label: (len(losses[v.label]) - 1) * v.seconds_per_epoch for v in timed}
     at = min(ends.values())
     if not at > 0:
@@ -85,7 +91,7 @@ def _per_second(timed: list[VariantSummary], losses: dict[str, np.ndarray]) -> l
     if len(finite) < 2:
         return [cost + "."]
     best = min(finite, key=lambda label: finite[label])
-    return [(f"{cost}; at {seconds_text(at)}, where the shortest curve ends, {best} had the lowest train loss "
+    return [(f"{cost}; at {duration_text(at)}, where the shortest curve ends, {best} had the lowest train loss "
              f"({finite[best]:.3g}).")]
 
 
@@ -98,7 +104,7 @@ def _lowest(losses: dict[str, np.ndarray], epoch: int, highest: bool = False) ->
     return pick(finite, key=lambda label: finite[label])
 
 
-def seconds_text(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     """A time in its unit, three digits: '5.5 ms', '1.2 s', '310 µs'."""
     if seconds >= 1:
         return f"{seconds:.3g} s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from gdlab.engine.result import RISING, RISING_EPOCHS
 from gdlab.report.summary import Summary, VariantSummary, higher_is_better, untrained_text
 
 
@@ -37,6 +38,12 @@ def diverged_text(factor: float | None) -> str:
     return f"a non-finite train loss, or one above {times} the loss before training"
 
 
+def diverging_text() -> str:
+    """What diverging means: the run ended above its loss before training, still rising (engine.result.rise_note)."""
+    return (f"a final train loss above the loss before training that rose by more than {RISING:.0%} in each of the "
+            f"last {RISING_EPOCHS} epochs")
+
+
 def target_text(metric: str, value: float) -> str:
     """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
@@ -58,11 +65,20 @@ def ranked_name(metric: str) -> str:
     return metric.replace("_", " ") if metric.startswith(("final_", "best_")) else f"final {metric_name(metric)}"
 
 
+def failed_text(s: Summary, one: bool = False) -> str:
+    """'diverged or collapsed', or where some config was still diverging at its end 'diverged, collapsed or were
+    still diverging' ('was' of one)."""
+    if not any(v.diverging for v in s.variants):
+        return "diverged or collapsed"
+    return f"diverged, collapsed or {'was' if one else 'were'} still diverging"
+
+
 def _winner(s: Summary) -> str:
     configs = sum(v.configs for v in s.variants)
-    if sum(v.diverged + v.collapsed for v in s.variants) == configs:
+    if sum(v.diverged + v.collapsed + v.diverging for v in s.variants) == configs:
         which = "the one config" if configs == 1 else f"all {configs} configs"
-        return (f"No learning rate in the grid trained: {which} diverged or collapsed within "
+        when = "within" if not any(v.diverging for v in s.variants) else "after"  # not 'still diverging within'
+        return (f"No learning rate in the grid trained: {which} {failed_text(s, configs == 1)} {when} "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
     best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
@@ -124,22 +140,39 @@ def _dearer(first: VariantSummary, cheaper: VariantSummary) -> str:
 
 def _too_high(s: Summary) -> str:
     found = [v for v in s.variants if v.too_high is not None]
-    diverged = sum(v.diverged for v in s.variants)
-    collapsed = sum(v.collapsed for v in s.variants)
     configs = sum(v.configs for v in s.variants)
     budget = _too_high_for_budget(s)
-    if not found:
+    if not found and not sum(v.diverged + v.collapsed + v.diverging for v in s.variants):
         which = "The one config neither diverged nor" if configs == 1 else f"None of the {configs} configs diverged or"
         return f"{which} collapsed by gdlab's rules.{budget}"
+    if not found:  # a minority of some rate's seeds failed
+        return f"No learning rate in the grid failed for most seeds; in all, {_failures(s)}.{budget}"
     where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
-    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} diverged ("
-            f"{diverged_text(s.diverged_factor)}) or collapsed (a final train loss at or above the loss before training); in all, "
-            f"{diverged} of {configs} configs diverged and {collapsed} collapsed.")
+    kinds = [f"diverged ({diverged_text(s.diverged_factor)})",
+             "collapsed (a final train loss at or above the loss before training)"]
+    if any(v.diverging for v in s.variants):
+        were = "was" if most_seeds(s) == "the seed" else "were"
+        kinds.append(f"{were} still diverging ({diverging_text()})")
+    text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} "
+            f"{', '.join(kinds[:-1])} or {kinds[-1]}; in all, {_failures(s)}.")
     safe = [v.label for v in s.variants if v.too_high is None]
     if safe:
-        text += f" For {join(safe)} no rate in the grid diverged or collapsed."
+        text += f" For {join(safe)} no rate in the grid {failed_text(s, one=True)}."
     return text + budget
+
+
+def _failures(s: Summary) -> str:
+    """'2 of 24 configs diverged and 3 collapsed', or where some were still diverging at their end '2 of 24 configs
+    diverged, 3 collapsed and 1 was still diverging when the budget ran out'."""
+    diverged = sum(v.diverged for v in s.variants)
+    collapsed = sum(v.collapsed for v in s.variants)
+    diverging = sum(v.diverging for v in s.variants)
+    configs = sum(v.configs for v in s.variants)
+    if not diverging:
+        return f"{diverged} of {configs} configs diverged and {collapsed} collapsed"
+    return (f"{diverged} of {configs} configs diverged, {collapsed} collapsed and {diverging} "
+            f"{'was' if diverging == 1 else 'were'} still diverging when the budget ran out")
 
 
 def _too_high_for_budget(s: Summary) -> str:

@@ -16,6 +16,7 @@ from gdlab.report.conclusion import (
     conclusion,
     counted,
     diverged_text,
+    diverging_text,
     join,
     metric_name,
     ranked_name,
@@ -48,7 +49,7 @@ figcaption { color: #444; font-size: 14px; padding: 6px 4px 2px; }
 details { margin-top: 12px; }
 details table { font-size: 12px; }
 .failed { color: #b00020; }
-@media (max-width: 900px) {  /* a narrow window: the ten-column summary fits without a sideways scroll */
+@media (max-width: 900px) {  /* a narrow window: the ten- or eleven-column summary fits without a sideways scroll */
   main { padding: 16px 10px 40px; }
   table { font-size: 12px; }
   th, td { padding: 4px 4px; }
@@ -90,9 +91,10 @@ def page(title: str, body: str) -> str:
 
 
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
-            "and the loss diverges (×) or ends at or above where it started (○: it collapsed there, or was still "
-            "diverging when the budget ran out). The bottom of each curve is the best rate for its batch size "
-            "(the heatmap's caption says how it moved with the batch size).")
+            "and the loss diverges (×), is still rising above where it started when the budget runs out (△: "
+            "diverging) or settles at or above where it started (○: collapsed; a △ or ○ above the top is drawn at "
+            "it). The bottom of each curve is the best rate for its batch size (the heatmap's caption says how it "
+            "moved with the batch size).")
 
 
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:
@@ -139,7 +141,9 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
          "epoch in which some config diverged, are left out."),
         (f"Diverged: {diverged_text(summary.diverged_factor)} (gd.stop.diverged, which stops the run). Collapsed: the "
          "final train loss is at or above the loss before training, for a classifier often chance level "
-         "(ln(classes)), with no non-finite number, so the status alone would miss it."),
+         "(ln(classes)), with no non-finite number, so the status alone would miss it. Diverging: "
+         f"{diverging_text()}, short of the divergence rule when the budget ran out (a sweep recorded before gdlab "
+         "told these apart counts them as collapsed)."),
         _metrics_note(s.get("metrics", "exact")),
     ]
     return '<ul class="notes">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
@@ -193,7 +197,7 @@ def _all_configs(comparison: Comparison, summary: Summary) -> str:
 
 def best_rows(rows: list[dict[str, Any]], metric: str, each: int) -> list[dict[str, Any]]:
     """The each best rows of every batch size (in the rows' order of batch sizes), best first; a failed
-    config (diverged, collapsed) or one without a finite metric after every other."""
+    config (diverged, diverging, collapsed) or one without a finite metric after every other."""
     by_size: dict[Any, list[dict[str, Any]]] = {}
     for row in rows:
         by_size.setdefault(row["batch_size"], []).append(row)

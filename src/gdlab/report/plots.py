@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import (
     counted,
+    failed_text,
     metric_name,
     metric_text,
     most_seeds,
@@ -106,7 +107,7 @@ RASTER_DPI = 150
 
 
 def u_curve(comparison: Comparison, summary: Summary) -> str:
-    """Final train loss against learning rate for each batch size; diverged and collapsed configs marked."""
+    """Final train loss against learning rate for each batch size; diverged, diverging and collapsed configs marked."""
     with _style():
         return _svg(u_curve_figure(comparison, summary), "ucurve")
 
@@ -138,7 +139,8 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
     ax.plot([], [], "x", color="black", label="diverged (drawn at the top, a row per batch size)")
-    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start; at most the top)")
+    ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")  # both at most the
+    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (settled at or above the start)")  # top: caption
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     if log:
@@ -150,7 +152,8 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.set_ylabel(f"final train loss after {counted(summary.epochs, 'epoch')}")
     ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(-(-len(labels) // 2), 4), fontsize=8)  # rows of
+    # at most 4, filled column by column: of 5 entries, 4 columns paired two long ones and ran past the figure
     return fig
 
 
@@ -197,7 +200,7 @@ def heatmap_figure(comparison: Comparison, summary: Summary) -> Figure:
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     seeds = "one seed" if all(v.seeds == 1 for v in summary.variants) else "mean over seeds"
     ax.set_title(f"{ranked_name(summary.metric).capitalize()} ({seeds}); {'×' if labelled else 'hatched'}: "
-                 f"{most_seeds(summary)} diverged or collapsed; box: the best rate")
+                 f"{most_seeds(summary)} {failed_text(summary, one=most_seeds(summary) == 'the seed')}; box: the best rate")
     return fig
 
 
@@ -226,7 +229,7 @@ def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: str, label: str) ->
 
 
 def _trained_mean(rows: list[dict[str, Any]]) -> float:
-    """The seeds' mean final train loss; NaN (no point: the line breaks) where a seed diverged or collapsed,
+    """The seeds' mean final train loss; NaN (no point: the line breaks) where a seed failed (``failure``),
     whose loss says only that the rate failed."""
     if any(failure(r) is not None for r in rows):
         return math.nan
@@ -250,19 +253,20 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
 
 
 def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: tuple[float, float], rasterized: bool = False) -> None:
-    """One mark per seed: × diverged (at top[1], the variant's row), ○ collapsed (at most top[0]), • trained;
-    one line of marks per kind.
+    """One mark per seed: × diverged (at top[1], the variant's row), △ diverging and ○ collapsed (at most top[0]),
+    • trained; one line of marks per kind.
 
     rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
     """
-    points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "collapsed": ([], []),
-                                                                 None: ([], [])}
+    points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "diverging": ([], []),
+                                                                 "collapsed": ([], []), None: ([], [])}
     for row in rows:
         kind = failure(row)
         points[kind][0].append(row["learning_rate"])
         points[kind][1].append(top[1] if kind == "diverged" else min(row["final_train_loss"], top[0]))
-    style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "collapsed": {"marker": "o", "mfc": "none", "ms": 8,
-             "mew": 1.5}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
+    hollow = {"mfc": "none", "ms": 8, "mew": 1.5}
+    style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "diverging": {"marker": "^", **hollow},
+             "collapsed": {"marker": "o", **hollow}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
     layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
     for kind, (x, y) in points.items():
         if x:

@@ -4,7 +4,8 @@ A config *diverged* when its train loss became non-finite or rose above the dive
 rule's factor (gd.stop.diverged, 100 by default) times its loss before training, and
 *collapsed* when it ended with a train loss at or above its loss before training (a
 too-large rate on a classifier can settle at chance level, ln(classes), with no
-non-finite number). A rate above the best that did neither can still be too high for the budget: its mean final
+non-finite number), or *diverging* when it ended there still rising (its reason says so:
+engine.result.DIVERGING) without having reached the divergence rule. A rate above the best that did neither can still be too high for the budget: its mean final
 train loss ended above the best rate's by more than WORSE x the best rate's fall from the loss before training.
 """
 
@@ -29,7 +30,7 @@ epochs ended at 2.18 against 1.68 at 1.5, from 2.30: 81% of the fall)."""
 class VariantSummary:
     """One batch size at its best learning rate (means over seeds); None where not reached.
 
-    When no config of the variant trained (each diverged or collapsed: ``trained`` is False),
+    When no config of the variant trained (each diverged, collapsed or was diverging: ``trained`` is False),
     best_learning_rate and mean are those of the least bad rate, kept as numbers but no recommendation,
     and the target counts as not reached (a curve may pass it on its way up before it blows up).
     """
@@ -46,17 +47,18 @@ class VariantSummary:
     seconds_per_epoch: float  # one config's share of an epoch of its vmapped group
     diverged: int
     collapsed: int
+    diverging: int  # still diverging at their end, counted apart from collapsed (a sweep recorded before gdlab told
+    # them apart counts them as collapsed)
     configs: int
-    too_high: float | None  # the smallest learning rate at which most seeds diverged or collapsed
+    too_high: float | None  # the smallest learning rate at which most seeds failed (diverged, diverging, collapsed)
     lowest_learning_rate: float
     lowest_final_train_loss: float  # mean over seeds, at the smallest learning rate
     best_final_train_loss: float  # mean over seeds, at the best learning rate
     initial_train_loss: float  # mean over seeds
     rises: float  # epochs in which the train loss rose, at the best learning rate (mean over seeds)
-    trained: bool  # some config neither diverged nor collapsed; False: best_learning_rate is only the least bad
+    trained: bool  # some config did not fail; False: best_learning_rate is only the least bad
     worse_above: tuple[tuple[float, float, float], ...] = ()  # (rate, mean final train loss, mean metric) of each rate
     # above the best, below too_high, whose train loss ended clearly worse than the best rate's (``worse_above``)
-
 
 @dataclass(frozen=True)
 class Summary:
@@ -72,10 +74,10 @@ class Summary:
 
 
 def untrained_text(v: VariantSummary) -> str:
-    """Why a variant has no best rate: 'all diverged', 'all collapsed' or 'all diverged or collapsed'."""
-    if v.diverged == v.configs:
-        return "all diverged"
-    return "all collapsed" if v.collapsed == v.configs else "all diverged or collapsed"
+    """Why a variant has no best rate: 'all diverged', 'all collapsed', 'all diverged or collapsed', 'all diverged,
+    diverging or collapsed', ...: the kinds of failure its configs had."""
+    kinds = [word for n, word in ((v.diverged, "diverged"), (v.diverging, "diverging"), (v.collapsed, "collapsed")) if n]
+    return "all " + (kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1])
 
 
 def higher_is_better(metric: str) -> bool:
@@ -103,7 +105,8 @@ def history_name(metric: str) -> str:
 
 def best_learning_rate(rows: list[dict[str, Any]], metric: str) -> tuple[float, list[float]]:
     """The rate with the best mean of metric over seeds (best_by_mean, as SweepResult.best), and its values;
-    a rate some seed of which diverged or collapsed ranks after every rate none of whose seeds did."""
+    a rate some seed of which failed (diverged, collapsed, diverging) ranks after every rate none of whose seeds
+    did."""
     by_rate: dict[float, list[float]] = {}
     failed = set()
     for row in rows:
@@ -165,7 +168,7 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
         best_learning_rate=rate, mean=mean, std=std, seeds=len(values),
         epochs_to_target=epochs, seconds_to_target=None if epochs is None else epochs * per_epoch,
         seconds_per_epoch=per_epoch, diverged=failures.count("diverged"), collapsed=failures.count("collapsed"),
-        configs=len(rows), too_high=too_high,
+        diverging=failures.count("diverging"), configs=len(rows), too_high=too_high,
         lowest_learning_rate=lowest,
         lowest_final_train_loss=_mean_final_train_loss(rows, lowest),
         best_final_train_loss=_mean_final_train_loss(rows, rate),
@@ -200,7 +203,7 @@ def _mean_final_train_loss(rows: list[dict[str, Any]], rate: float) -> float:
 
 
 def _too_high(rows: list[dict[str, Any]]) -> float | None:
-    """The smallest learning rate at which more than half of the seeds diverged or collapsed."""
+    """The smallest learning rate at which more than half of the seeds failed (diverged, collapsed, diverging)."""
     failed: dict[float, list[bool]] = {}
     for row in rows:
         failed.setdefault(row["learning_rate"], []).append(failure(row) is not None)

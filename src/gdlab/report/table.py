@@ -1,7 +1,9 @@
 """The summary table as text cells, the same in the terminal and on the HTML page.
 
 Without a target (a regression compared with no --target) the two target columns,
-which could never hold a value, are left out. A variant none of whose configs
+which could never hold a value, are left out, and so is the diverging column where no
+config was still diverging at its end (a sweep recorded before gdlab told those apart
+from collapsed ones has none). A variant none of whose configs
 trained shows no best learning rate: "— (all diverged)" instead of the least bad one,
 marked as a failure (Failed) for the HTML page's failure colour.
 """
@@ -20,11 +22,12 @@ class Failed(str):
 
 
 def headers(summary: Summary) -> list[str]:
-    """Column titles; the target columns name the target and are there only with one."""
+    """Column titles; the target columns name the target and are there only with one, the diverging column only
+    where some config was diverging."""
     target = [] if summary.target is None else [f"epochs to {target_text(summary.metric, summary.target)}",
                                                  f"seconds to {target_text(summary.metric, summary.target)}"]
     return ["variant", "batch size", "updates per epoch", "best learning rate", ranked_name(summary.metric),
-            *target, "diverged", "collapsed", "too high from"]
+            *target, "diverged", "collapsed", *(["diverging"] if _diverging(summary) else []), "too high from"]
 
 
 def cells(summary: Summary) -> list[list[str]]:
@@ -44,6 +47,7 @@ def cells(summary: Summary) -> list[list[str]]:
             *target,
             f"{v.diverged}/{v.configs}",
             f"{v.collapsed}/{v.configs}",
+            *([f"{v.diverging}/{v.configs}"] if _diverging(summary) else []),
             "—" if v.too_high is None else f"{v.too_high:.3g}",
         ])
     return rows
@@ -61,6 +65,11 @@ def edge_notes(comparison: Comparison, summary: Summary) -> list[str]:
         notes.append(f"{v.label}'s best rate {v.best_learning_rate:.3g} is the {end} tried: the grid may not "
                      "reach its best.")
     return notes
+
+
+def _diverging(summary: Summary) -> bool:
+    """Whether some config of the summary was still diverging at its end (its column is shown)."""
+    return any(v.diverging for v in summary.variants)
 
 
 def _final(metric: str, mean: float, std: float, seeds: int) -> str:
