@@ -408,9 +408,10 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
     seconds = ("" if summary.target is None else  # no target: no seconds column
                "seconds: each variant's median epoch time over its configs (compile time left out); ")
-    diverging = "" if not any(v.diverging for v in summary.variants) else f"; diverging: {diverging_text()}"
+    rising = any(v.diverging for v in summary.variants)
+    diverging = "" if not rising else f"; diverging: {diverging_text()}"
     console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
-                  f"the loss before training{diverging}.", highlight=False)
+                  f"the loss before training{', not diverging' if rising else ''}{diverging}.", highlight=False)
     console.print()
     console.print(text, highlight=False)
     console.print()
