@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from gdlab.core.shortest import shortest_floats
+from gdlab.core.shortest import non_finite_as, shortest_floats
 
 
 def jsonable(value: Any) -> Any:
     """Value with every non-finite float written as text ("nan", "inf", "-inf"), as strict JSON needs."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+    return non_finite_as(value, str)
 
 
 def json_text(value: Any) -> str:

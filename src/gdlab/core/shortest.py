@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,3 +35,15 @@ def shortest_floats(value: Any) -> Any:
 def is_time(name: Any) -> bool:
     """A float64 measure of time: epoch_time, wall_time, train_seconds, seconds."""
     return isinstance(name, str) and name.endswith(("_time", "seconds"))
+
+
+def non_finite_as(value: Any, replace: Callable[[float], Any]) -> Any:
+    """value with each non-finite float (NaN, inf, -inf) as replace(it), through dicts, lists and tuples (strict JSON
+    has no such numbers: a CLI --json writes their text, the lab null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return replace(value)
+    if isinstance(value, dict):
+        return {k: non_finite_as(v, replace) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [non_finite_as(v, replace) for v in value]
+    return value

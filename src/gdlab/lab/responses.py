@@ -8,41 +8,30 @@ the float32's shortest text (0.1); a float64 proper (a time, a float64 run's los
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from gdlab.core.shortest import shortest_floats
+from gdlab.core.shortest import non_finite_as, shortest_floats
 
 
 def lab_json(value: Any) -> Any:
     """value with each float32 number as its shortest text and each non-finite number as None."""
-    return _finite_or_none(shortest_floats(value))
+    return non_finite_as(shortest_floats(value), lambda _: None)
 
 
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
-def json_text(value: Any) -> str:
+def lab_text(value: Any) -> str:
     """value as strict compact JSON (``lab_json``); what is not JSON data as its text."""
     return json.dumps(lab_json(value), allow_nan=False, separators=(",", ":"), default=str)
 
 
 def event_text(event: dict[str, Any]) -> str:
     """One server-sent event: its type as the event's name, the whole event as its data."""
-    return f"event: {event['type']}\ndata: {json_text(event)}\n\n"
+    return f"event: {event['type']}\ndata: {lab_text(event)}\n\n"
 
 
 class ShortestJSONResponse(JSONResponse):
-    """A JSON response written by ``json_text`` (the lab app's default response class)."""
+    """A JSON response written by ``lab_text`` (the lab app's default response class)."""
 
     def render(self, content: Any) -> bytes:
-        return json_text(content).encode("utf-8")
+        return lab_text(content).encode("utf-8")
