@@ -395,16 +395,13 @@ def or_diverged(stop: StopRule | None) -> StopRule:
     alone for None. Inside ``&`` a diverged rule waits for the others, so the default one is added then too."""
     if stop is None:
         return diverged()
-    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
-    if any(part.name == "diverged" for part in parts):
-        return stop
-    return stop | diverged()
+    return stop if divergence_factor(stop) is not None else stop | diverged()
 
 
 def divergence_factor(stop: StopRule) -> float | None:
     """The factor of the diverged rule that stops a run on its own (``or_diverged``'s: stop itself, or a part of
     ``|``), or None when there is none."""
-    parts = stop.children if stop.name == "any" else (stop,)
+    parts = stop.children if stop.name == "any" else (stop,)  # any_of flattens nested any_of
     return next((float(dict(p.settings)["factor"]) for p in parts if p.name == "diverged"), None)
 
 
