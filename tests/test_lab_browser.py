@@ -222,6 +222,19 @@ def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: P
     page.screenshot(path=str(tmp_path / "rosenbrock-descending.png"))
 
 
+def test_a_quadratic_run_too_slow_for_its_steps_is_not_called_converges(page: Page, tmp_path: Path) -> None:
+    """Quadratic, condition 10, rate 0.001, 60 steps: 'converges' in green while f went from 3.325 to 2.969."""
+    verdict = page.locator("#s-verdict")
+    expect(verdict).to_contain_text("converges")  # the default rate 0.5
+    page.evaluate("() => { setSurfaceLr(0.001); document.getElementById('s-lr').dispatchEvent(new Event('input')); }")
+    expect(verdict).to_have_attribute("data-verdict", "descending")
+    expect(verdict).to_contain_text("converges, but slowly: after 60 steps f is still 2.969 of 3.325 at the start")
+    expect(verdict).to_contain_text("not yet converged within the 60 steps")
+    color = verdict.locator("span.descending").evaluate("(el) => getComputedStyle(el).color")
+    assert color == "rgb(53, 87, 197)"  # descending's blue, not converges' green
+    page.screenshot(path=str(tmp_path / "quadratic-slow.png"))
+
+
 def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Path) -> None:
     """The tab stayed blank for seconds while its first program compiled: now a note says so until the
     answer comes (the request is held here by route interception), and an error answer is shown."""

@@ -32,7 +32,7 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
     for run in runs:
         if quadratic is not None:
             found.append(verdicts.quadratic_verdict(run.optimizer, quadratic["mu"], quadratic["L"],
-                                                    req.learning_rate, req.momentum))
+                                                    req.learning_rate, req.momentum, run.values))
         else:
             slope = paths.gradient_norm(surf, shape, run.points[-1]) if len(run.points) else math.inf
             ahead = paths.values_ahead(surf, shape, run.points)
