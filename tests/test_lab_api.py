@@ -541,28 +541,49 @@ def test_long_series_are_thinned_but_keep_their_ends(client: TestClient) -> None
     assert sgd["samples"][-1] == 5000 and out["grid"] is None
 
 
-@pytest.mark.parametrize(("learning_rate", "at"), [(0.7, 42), (1.0, 19)])
-def test_sgd_that_diverges_is_named_and_cut_at_its_last_finite_point(
+@pytest.mark.parametrize(("learning_rate", "at"), [(0.7, 5), (1.0, 4)])
+def test_sgd_that_diverges_is_named_and_cut_at_its_last_point_within_the_rule(
     client: TestClient, learning_rate: float, at: int
 ) -> None:
     """At the page's defaults (50 points, batch 8) a rate in the slider's range sent SGD to 1e37 and then null:
-    the answer now says where it diverged, and its path stops before that, every number finite."""
+    the answer now says where it diverged (gdlab's rule: the loss above 100 x the loss before training), and its
+    path stops before that, every number finite."""
     out = _regression(client, learning_rate=learning_rate)
-    batch, sgd, mini = out["series"]
+    sgd = out["series"][1]
     assert (sgd["diverged_at"], sgd["diverged_epoch"]) == (at, 1)  # 50 updates per epoch
-    assert batch["diverged_at"] is None and mini["diverged_at"] is None
     assert len(sgd["points"]) == len(sgd["loss"]) == at and sgd["updates"][-1] == at - 1
     assert all(v is not None and math.isfinite(v) for v in sgd["loss"])
-    assert max(abs(v) for p in sgd["points"] for v in p) <= regression.BLOW_UP
+    assert max(sgd["loss"]) <= 100 * sgd["loss"][0] < sgd["diverged_loss"]
     w = np.asarray(out["grid"]["w"])
     assert np.all(np.isfinite(w)) and w[-1] - w[0] <= 2 * 100 * 1.15 + 1e-9  # the frame on finite points
 
 
-def test_first_divergence_finds_the_first_bad_point() -> None:
-    points = np.array([[0.0, 0.0], [1.0, 2.0], [2e6, 0.0], [np.nan, 0.0]])
-    assert regression.first_divergence(points, np.array([1.0, 2.0, 3.0, 4.0])) == 2
+def test_a_loss_grown_past_100_times_its_start_is_diverged_as_gdlab_says_elsewhere(client: TestClient) -> None:
+    """Rate 1 at the page's defaults: 'mini-batch: 35 updates, final loss 1.71e+9 (grew from 14.1: the rate is too
+    large)', not diverged (|w|, |b| stayed under 1e6), while gd.stop.diverged() (gd.fit's) stops at 100 x the loss
+    before training. Each variant is now cut at its first update past that, and says the offending loss."""
+    out = _regression(client, learning_rate=1.0)
+    assert out["diverged_factor"] == dict(gd.stop.diverged().settings)["factor"] == 100.0
+    points = np.asarray(out["points"], np.float64)
+    for s in out["series"]:
+        start = float(np.mean((-1.0 * points[:, 0] + 2.0 - points[:, 1]) ** 2))  # start (w, b) = (-1, 2)
+        assert s["loss"][0] == pytest.approx(start, rel=1e-5)
+        assert s["diverged_at"] is not None, s["name"]
+        assert max(s["loss"]) <= 100 * start < s["diverged_loss"], s["name"]
+    mini = out["series"][2]
+    assert (mini["diverged_at"], mini["diverged_epoch"]) == (8, 2)  # 7 updates per epoch (50 = 6 x 8 + 2)
+
+
+def test_first_divergence_is_gdlabs_rule() -> None:
+    """Not finite, or above DIVERGED_FACTOR x the loss before training (never when that loss is 0)."""
+    points = np.zeros((4, 2))
+    assert regression.DIVERGED_FACTOR == 100.0
+    assert regression.first_divergence(points, np.array([1.0, 2.0, 100.0, 4.0])) is None  # 100 x, not above
+    assert regression.first_divergence(points, np.array([1.0, 2.0, 100.5, 4.0])) == 2
+    assert regression.first_divergence(points, np.array([-2.0, 150.0, 201.0, 4.0])) == 2  # |the loss before|
     assert regression.first_divergence(points[:2], np.array([1.0, np.inf])) == 1
-    assert regression.first_divergence(points[:2], np.array([1.0, 2.0])) is None
+    assert regression.first_divergence(points[:3], np.array([0.0, 5.0, 1e30])) is None  # from 0: no factor
+    assert regression.first_divergence(np.array([[0.0, 0.0], [np.nan, 0.0]]), np.array([1.0, 1.0])) == 1
 
 
 def test_a_stop_that_waits_answers_once_the_run_has_ended(client: TestClient) -> None:

@@ -604,20 +604,53 @@ def test_a_phone_stacks_the_controls_above_full_width_charts(browser: Browser, u
 def test_sgd_diverging_inside_the_sliders_range_is_named_and_the_frame_stays_finite(page: Page, tmp_path: Path) -> None:
     """Learning rate 1 at the defaults (50 points, batch 8): SGD ran to 1e37 and null, Plotly threw
     'createImageData ... source width is zero', the contour's axes went to ~1e37 and the info line kept the last
-    run's numbers. Now SGD is named as diverged (update and epoch), its path ends at its last finite point and the
-    axes stay on the contour."""
+    run's numbers. Now each variant is named as diverged by gdlab's rule (the loss above 100 x the loss before
+    training: mini-batch's 1.71e+9 from 14.1 was 'grew', not diverged), its path ends at its last point within the
+    rule and its 'diverged here' x lies inside the frame (SGD's sat off it, listed in the legend, never seen)."""
     page.locator(".tab[data-tab=batches]").click()
     info = page.locator("#r-info")
     expect(info).to_contain_text("final loss")
     page.locator("#r-lr").fill("0")  # 10^0 = 1, the slider's top
-    expect(info).to_have_attribute("data-diverged", "sgd")
-    expect(info).to_contain_text("SGD (1 sample): diverged at update 19 (epoch 1)")
-    names = page.evaluate("() => document.getElementById('r-contour').data.map(t => t.name)")
+    expect(info).to_have_attribute("data-diverged", "batch sgd minibatch")
+    expect(info).to_contain_text("SGD (1 sample): diverged at update 4 (epoch 1): its loss 2627 is above 100 x the "
+                                 "loss before training (14.1); its path stops at the update before (loss 361.7)")
+    expect(info).to_contain_text("mini-batch: diverged at update 8 (epoch 2): its loss 1451 is above 100 x")
+    expect(info).not_to_contain_text("grew")
+    traces = page.evaluate("() => document.getElementById('r-contour').data.map(t => [t.name, t.x, t.y])")
+    names = [t[0] for t in traces]
     assert "SGD (1 sample) (B=1), diverged" in names and "SGD (1 sample) diverged here" in names
     ranges = page.evaluate("() => { const l = document.getElementById('r-contour')._fullLayout; "
                            "return [...l.xaxis.range, ...l.yaxis.range]; }")
     assert all(math.isfinite(v) and abs(v) < 1e3 for v in ranges), ranges
+    marks = [t for t in traces if (t[0] or "").endswith("diverged here")]
+    assert len(marks) == 3
+    for name, (w,), (b,) in marks:
+        assert ranges[0] <= w <= ranges[1] and ranges[2] <= b <= ranges[3], (name, w, b, ranges)
     page.screenshot(path=str(tmp_path / "batches-sgd-diverged.png"))
+
+
+def test_a_path_that_left_the_frame_before_diverging_is_marked_where_it_left(page: Page) -> None:
+    """A diverged path whose last point lies outside the contour's frame: its x sat there, off the chart. Now it
+    sits where the path crossed the frame's edge, and the legend says so (an answer made up here: the frame
+    w, b in [-1, 1], SGD from (0, 0) to (0.5, 0) to (3, 0.5): it leaves at w = 1, b = 0.1)."""
+    frame = [-1.0, 0.0, 1.0]
+    series = [{"name": name, "batch_size": size, "updates": [0, 1, 2], "samples": [0, size, 2 * size],
+               "points": [[0.0, 0.0], [0.5, 0.0], [3.0, 0.5]] if name == "sgd" else [[0.0, 0.0]] * 3,
+               "loss": [1.0, 2.0, 50.0] if name == "sgd" else [1.0, 1.0, 1.0],
+               "diverged_at": 3 if name == "sgd" else None, "diverged_epoch": 1 if name == "sgd" else None,
+               "diverged_loss": 400.0 if name == "sgd" else None}
+              for name, size in (("batch", 4), ("sgd", 1), ("minibatch", 2))]
+    answer = {"points": [[-1.0, 0.0], [0.0, 0.1], [0.5, 0.2], [1.0, 0.3]], "least_squares": [0.2, 0.1],
+              "start": [0.0, 0.0], "series": series, "diverged_factor": 100.0,
+              "grid": {"w": frame, "b": frame, "z": [[1.0, 1.0, 1.0]] * 3}}
+    page.route("**/api/regression", lambda route: route.fulfill(json=answer))
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-info")).to_contain_text("SGD (1 sample): diverged at update 3 (epoch 1): its loss 400 is "
+                                                    "above 100 x the loss before training (1)")
+    traces = page.evaluate("() => document.getElementById('r-contour').data.map(t => [t.name, t.x, t.y])")
+    marks = {t[0]: (t[1][0], t[2][0]) for t in traces if t[0] and "diverged" in t[0] and "B=" not in t[0]}
+    assert list(marks) == ["SGD (1 sample) diverged (left the frame here)"], marks
+    assert marks["SGD (1 sample) diverged (left the frame here)"] == pytest.approx((1.0, 0.1))
 
 
 def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colour(page: Page, tmp_path: Path) -> None:

@@ -385,11 +385,13 @@ async function runRegression() {
   }
 }
 
-function regressionInfo(s) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
+function regressionInfo(s, factor) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
   const last = s.loss[s.loss.length - 1], first = s.loss[0];
-  if (s.diverged_at !== null) {
+  if (s.diverged_at !== null) {  // gd.stop.diverged()'s rule: a loss not finite, or above factor x the loss before training
+    const why = s.diverged_loss === null ? "its loss is not finite"
+      : `its loss ${fmt(s.diverged_loss)} is above ${factor} x the loss before training (${fmt(first)})`;
     return `${LABELS[s.name]}: <span class="error">diverged at update ${s.diverged_at} (epoch ${s.diverged_epoch})</span>: ` +
-      `w or b left ±1e6 or the loss stopped being finite; its path stops at the last finite point (loss ${fmt(last)})`;
+      `${why}; its path stops at the update before (loss ${fmt(last)})`;
   }
   const grew = last > first ? ` (<span class="error">grew from ${fmt(first)}</span>: the rate is too large)` : "";
   return `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(last)}${grew}`;
@@ -398,7 +400,7 @@ function regressionInfo(s) {  // one variant's line: where it diverged, or its f
 function drawRegression() {
   const d = R.data;
   // the numbers first: a chart that failed to draw must not leave the last run's line under it
-  $("r-info").innerHTML = d.series.map(regressionInfo).join("; ") +
+  $("r-info").innerHTML = d.series.map((s) => regressionInfo(s, d.diverged_factor)).join("; ") +
     `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
   $("r-info").dataset.diverged = d.series.filter((s) => s.diverged_at !== null).map((s) => s.name).join(" ");
   const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
@@ -409,9 +411,10 @@ function drawRegression() {
     traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})${broke ? ", diverged" : ""}`,
                   x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
                   line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2.5 } });
-    if (broke) {  // where the path was cut: its last finite point
-      const [w, b] = s.points[s.points.length - 1];
-      traces.push({ type: "scatter", mode: "markers", name: `${LABELS[s.name]} diverged here`, x: [w], y: [b],
+    if (broke) {  // where the path was cut: its last point, or where it left the frame on its way there
+      const [w, b, left] = inFrame(s.points, [d.grid.w[0], d.grid.w.at(-1), d.grid.b[0], d.grid.b.at(-1)]);
+      traces.push({ type: "scatter", mode: "markers", x: [w], y: [b], cliponaxis: false,
+                    name: `${LABELS[s.name]} diverged ${left ? "(left the frame here)" : "here"}`,
                     marker: { symbol: "x", size: 11, color: COLORS[s.name] } });
     }
   }
@@ -432,6 +435,21 @@ function drawRegression() {
     xaxis: { title: { text: "updates" }, type: "log" }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
     xaxis: { title: { text: "samples seen" } }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
+}
+
+function inFrame(points, [w0, w1, b0, b1]) {
+  // a path's last point, or (when it lies outside the frame w0..w1, b0..b1) the point where the path last crossed
+  // into the outside: on the segment from its last point inside, where it meets the frame; [w, b, left the frame]
+  const inside = ([w, b]) => w >= w0 && w <= w1 && b >= b0 && b <= b1;
+  const last = points[points.length - 1];
+  if (inside(last)) return [...last, false];
+  const k = points.findLastIndex(inside);
+  if (k < 0) return [Math.min(Math.max(last[0], w0), w1), Math.min(Math.max(last[1], b0), b1), true];
+  const [[wa, ba], [wb, bb]] = [points[k], points[k + 1]];
+  let t = 1;  // the largest step along a -> b that stays in the frame
+  if (wb > w1) t = Math.min(t, (w1 - wa) / (wb - wa)); else if (wb < w0) t = Math.min(t, (w0 - wa) / (wb - wa));
+  if (bb > b1) t = Math.min(t, (b1 - ba) / (bb - ba)); else if (bb < b0) t = Math.min(t, (b0 - ba) / (bb - ba));
+  return [wa + t * (wb - wa), ba + t * (bb - ba), true];
 }
 
 function drawScatter() {
