@@ -661,6 +661,28 @@ def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestC
     assert stored["history"]["epoch"] == [1, 2, 3]  # the overlay's x: as streamed (it was drawn at 0, 1, 2)
 
 
+def test_a_run_diverging_in_epoch_1_streams_its_start_and_why_its_loss_is_null(client: TestClient) -> None:
+    """linreg, linear, batch 32, rate 5: the one epoch's train loss came as null (the full-data float32 mean
+    overflowed, though the step's loss 7.9e36 was finite) and nothing else, so the page drew empty axes and said
+    'loss not finite'. The epoch now names the overflow (not_finite: inf), and the end event and the recorded run
+    give the loss before training (gd.fit's initial_loss), epoch 0 on the chart."""
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 5.0, "epochs": 5}
+    events = _events(client, client.post("/api/train", json=body).json()["job"])
+    assert [e["type"] for e in events] == ["epoch", "end"]
+    epoch, end = events
+    assert epoch["train_loss"] is None and epoch["not_finite"]["train_loss"] == "inf"
+    assert end["status"] == "diverged" and "(loss 7.896e+36) at epoch 1" in end["reason"]
+    direct = gd.fit(gd.models.linear(), gd.datasets.linreg(n=1000), gd.sgd(5.0), batch_size=32, epochs=5, seed=0,
+                    check_stability=False)
+    assert direct.status == "diverged"
+    assert end["initial_loss"] == pytest.approx(direct.initial_loss, rel=1e-6)
+    stored = client.get(f"/api/runs/{end['run_id']}").json()
+    assert stored["initial_loss"] == pytest.approx(direct.initial_loss, rel=1e-6)
+    assert stored["history"]["epoch"] == [1]
+    finite = _events(client, client.post("/api/train", json={**body, "learning_rate": 0.05, "epochs": 1}).json()["job"])
+    assert "not_finite" not in finite[0] and finite[-1]["initial_loss"] == pytest.approx(direct.initial_loss, rel=1e-6)
+
+
 def test_the_lab_writes_float32_numbers_as_their_shortest_text_and_float64_ones_as_they_are(
     client: TestClient, db: Path
 ) -> None:

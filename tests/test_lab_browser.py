@@ -130,8 +130,8 @@ def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, t
     expect(page.locator("#t-batch")).to_have_value("16")
     expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "20")  # 20 epochs plotted as they came
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
-    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")
-    assert len(losses) == 20 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")  # epoch 0 (before training), 1..20
+    assert len(losses) == 21 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[1] < losses[0]
     assert page.locator("#t-loss .scatterlayer .trace path.js-line").count() >= 1
     newest = page.evaluate("() => api('/api/runs')")["runs"][0]  # the lesson's settings, recorded
     assert (newest["dataset"], newest["model"], newest["batch_size"], newest["learning_rate"]) == (
@@ -441,7 +441,7 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     expect(loss).to_have_attribute("data-epochs", "15")
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     points = page.evaluate("() => document.getElementById('t-loss').data[0].y.length")
-    assert points == 15
+    assert points == 16  # the 15 epochs and, once the run has ended, epoch 0: the loss before training
     seen = [n for n in page.evaluate("() => window.seen") + [15] if n]  # the values replaced, then the last
     # redrawn as the epochs arrived (at most once per animation frame: a burst of epochs is one redraw)
     assert seen == sorted(set(seen)) and seen[-1] == 15, seen
@@ -460,12 +460,12 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
     assert overlay == pytest.approx(live, rel=1e-5)
     xs = page.evaluate("() => document.getElementById('t-loss').data.map(t => Array.from(t.x))")
-    assert xs[-1] == xs[0] == list(range(1, 16))  # the recorded run on the same epochs, not one to the left
+    assert xs[-1] == xs[0] == list(range(16))  # the recorded run on the same epochs (0: before training)
     page.locator("#t-lr").fill("100")  # diverges in epoch 1: no finite loss to draw, the chart says so
     page.locator("#t-epochs").fill("2")
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
-    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
     words, axes = page.locator("#t-loss .annotation").bounding_box(), page.locator("#t-loss .nsewdrag").bounding_box()
     assert words and axes  # inside the axes (right of the line at epoch 1), not run off the chart's left edge
     assert axes["x"] <= words["x"] and words["x"] + words["width"] <= axes["x"] + axes["width"], (words, axes)
@@ -937,6 +937,37 @@ def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_lo
     assert top < math.log10(2), top  # 0.3..1 set the axis, not 1e22
     mark = by_name["this run diverged (loss 1.00e+22)"]["y"][0]
     assert 0 < math.log10(mark) <= top  # on the top edge
+
+
+def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_overflowed(page: Page, tmp_path: Path) -> None:
+    """linreg, linear, mini-batch 32, rate 5, 5 epochs: the status said 'non-finite gradient or update (loss
+    7.896e+36) at epoch 1' over empty axes (0.1 to 10k) and a legend 'this run diverged (loss not finite)'. The chart
+    now draws the loss before training at epoch 0, and says the epoch's loss was too large to represent (the
+    full-data float32 mean overflowed to inf; the step's loss was finite)."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-dataset").select_option("linreg")
+    page.locator("#t-model").select_option("linear")
+    page.locator("#t-variant").select_option("minibatch")
+    page.locator("#t-batch").fill("32")
+    page.locator("#t-lr").fill("5")
+    page.locator("#t-epochs").fill("5")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text(
+        "diverged: non-finite gradient or update (loss 7.896e+36) at epoch 1, step 19 of 25")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => "
+                           "({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))")
+    by_name = {t["name"]: t for t in traces}
+    assert by_name["train loss"]["x"] == [0, 1] and by_name["train loss"]["y"][1] is None
+    start = by_name["train loss"]["y"][0]
+    assert start == pytest.approx(5.54416, rel=1e-5)  # gd.fit's initial_loss for this run (the API test checks it)
+    assert "this run diverged (loss too large to represent)" in by_name
+    low, high = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")
+    assert low < math.log10(start) < high, (low, high)  # the axis holds where it started
+    x_range = page.evaluate("() => document.getElementById('t-loss')._fullLayout.xaxis.range")
+    assert x_range[0] < 0 and x_range[1] > 1, x_range  # epochs 0 and 1 both on the axis
+    expect(page.locator("#t-loss .scatterlayer .trace").first.locator(".point")).to_have_count(1)  # epoch 0, drawn
+    page.screenshot(path=str(tmp_path / "train-diverged-epoch-1.png"))
 
 
 def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:
