@@ -130,8 +130,8 @@ def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, t
     expect(page.locator("#t-batch")).to_have_value("16")
     expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "20")  # 20 epochs plotted as they came
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
-    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")
-    assert len(losses) == 20 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")  # epoch 0 (before training), 1..20
+    assert len(losses) == 21 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[1] < losses[0]
     assert page.locator("#t-loss .scatterlayer .trace path.js-line").count() >= 1
     newest = page.evaluate("() => api('/api/runs')")["runs"][0]  # the lesson's settings, recorded
     assert (newest["dataset"], newest["model"], newest["batch_size"], newest["learning_rate"]) == (
@@ -220,6 +220,19 @@ def test_a_surface_still_descending_is_called_descending(page: Page, tmp_path: P
     color = verdict.locator("span.descending").evaluate("(el) => getComputedStyle(el).color")
     assert color == "rgb(53, 87, 197)"  # its own colour, as bold as the other words
     page.screenshot(path=str(tmp_path / "rosenbrock-descending.png"))
+
+
+def test_a_quadratic_run_too_slow_for_its_steps_is_not_called_converges(page: Page, tmp_path: Path) -> None:
+    """Quadratic, condition 10, rate 0.001, 60 steps: 'converges' in green while f went from 3.325 to 2.969."""
+    verdict = page.locator("#s-verdict")
+    expect(verdict).to_contain_text("converges")  # the default rate 0.5
+    page.evaluate("() => { setSurfaceLr(0.001); document.getElementById('s-lr').dispatchEvent(new Event('input')); }")
+    expect(verdict).to_have_attribute("data-verdict", "descending")
+    expect(verdict).to_contain_text("converges, but slowly: after 60 steps f is still 2.969 of 3.325 at the start")
+    expect(verdict).to_contain_text("not yet converged within the 60 steps")
+    color = verdict.locator("span.descending").evaluate("(el) => getComputedStyle(el).color")
+    assert color == "rgb(53, 87, 197)"  # descending's blue, not converges' green
+    page.screenshot(path=str(tmp_path / "quadratic-slow.png"))
 
 
 def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Path) -> None:
@@ -428,7 +441,7 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     expect(loss).to_have_attribute("data-epochs", "15")
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     points = page.evaluate("() => document.getElementById('t-loss').data[0].y.length")
-    assert points == 15
+    assert points == 16  # the 15 epochs and, once the run has ended, epoch 0: the loss before training
     seen = [n for n in page.evaluate("() => window.seen") + [15] if n]  # the values replaced, then the last
     # redrawn as the epochs arrived (at most once per animation frame: a burst of epochs is one redraw)
     assert seen == sorted(set(seen)) and seen[-1] == 15, seen
@@ -447,12 +460,12 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     live = page.evaluate("() => document.getElementById('t-loss').data[0].y")
     assert overlay == pytest.approx(live, rel=1e-5)
     xs = page.evaluate("() => document.getElementById('t-loss').data.map(t => Array.from(t.x))")
-    assert xs[-1] == xs[0] == list(range(1, 16))  # the recorded run on the same epochs, not one to the left
+    assert xs[-1] == xs[0] == list(range(16))  # the recorded run on the same epochs (0: before training)
     page.locator("#t-lr").fill("100")  # diverges in epoch 1: no finite loss to draw, the chart says so
     page.locator("#t-epochs").fill("2")
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
-    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (non-finite loss)")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
     words, axes = page.locator("#t-loss .annotation").bounding_box(), page.locator("#t-loss .nsewdrag").bounding_box()
     assert words and axes  # inside the axes (right of the line at epoch 1), not run off the chart's left edge
     assert axes["x"] <= words["x"] and words["x"] + words["width"] <= axes["x"] + axes["width"], (words, axes)
@@ -591,20 +604,53 @@ def test_a_phone_stacks_the_controls_above_full_width_charts(browser: Browser, u
 def test_sgd_diverging_inside_the_sliders_range_is_named_and_the_frame_stays_finite(page: Page, tmp_path: Path) -> None:
     """Learning rate 1 at the defaults (50 points, batch 8): SGD ran to 1e37 and null, Plotly threw
     'createImageData ... source width is zero', the contour's axes went to ~1e37 and the info line kept the last
-    run's numbers. Now SGD is named as diverged (update and epoch), its path ends at its last finite point and the
-    axes stay on the contour."""
+    run's numbers. Now each variant is named as diverged by gdlab's rule (the loss above 100 x the loss before
+    training: mini-batch's 1.71e+9 from 14.1 was 'grew', not diverged), its path ends at its last point within the
+    rule and its 'diverged here' x lies inside the frame (SGD's sat off it, listed in the legend, never seen)."""
     page.locator(".tab[data-tab=batches]").click()
     info = page.locator("#r-info")
     expect(info).to_contain_text("final loss")
     page.locator("#r-lr").fill("0")  # 10^0 = 1, the slider's top
-    expect(info).to_have_attribute("data-diverged", "sgd")
-    expect(info).to_contain_text("SGD (1 sample): diverged at update 19 (epoch 1)")
-    names = page.evaluate("() => document.getElementById('r-contour').data.map(t => t.name)")
+    expect(info).to_have_attribute("data-diverged", "batch sgd minibatch")
+    expect(info).to_contain_text("SGD (1 sample): diverged at update 4 (epoch 1): its loss 2627 is above 100 x the "
+                                 "loss before training (14.1); its path stops at the update before (loss 361.7)")
+    expect(info).to_contain_text("mini-batch: diverged at update 8 (epoch 2): its loss 1451 is above 100 x")
+    expect(info).not_to_contain_text("grew")
+    traces = page.evaluate("() => document.getElementById('r-contour').data.map(t => [t.name, t.x, t.y])")
+    names = [t[0] for t in traces]
     assert "SGD (1 sample) (B=1), diverged" in names and "SGD (1 sample) diverged here" in names
     ranges = page.evaluate("() => { const l = document.getElementById('r-contour')._fullLayout; "
                            "return [...l.xaxis.range, ...l.yaxis.range]; }")
     assert all(math.isfinite(v) and abs(v) < 1e3 for v in ranges), ranges
+    marks = [t for t in traces if (t[0] or "").endswith("diverged here")]
+    assert len(marks) == 3
+    for name, (w,), (b,) in marks:
+        assert ranges[0] <= w <= ranges[1] and ranges[2] <= b <= ranges[3], (name, w, b, ranges)
     page.screenshot(path=str(tmp_path / "batches-sgd-diverged.png"))
+
+
+def test_a_path_that_left_the_frame_before_diverging_is_marked_where_it_left(page: Page) -> None:
+    """A diverged path whose last point lies outside the contour's frame: its x sat there, off the chart. Now it
+    sits where the path crossed the frame's edge, and the legend says so (an answer made up here: the frame
+    w, b in [-1, 1], SGD from (0, 0) to (0.5, 0) to (3, 0.5): it leaves at w = 1, b = 0.1)."""
+    frame = [-1.0, 0.0, 1.0]
+    series = [{"name": name, "batch_size": size, "updates": [0, 1, 2], "samples": [0, size, 2 * size],
+               "points": [[0.0, 0.0], [0.5, 0.0], [3.0, 0.5]] if name == "sgd" else [[0.0, 0.0]] * 3,
+               "loss": [1.0, 2.0, 50.0] if name == "sgd" else [1.0, 1.0, 1.0],
+               "diverged_at": 3 if name == "sgd" else None, "diverged_epoch": 1 if name == "sgd" else None,
+               "diverged_loss": 400.0 if name == "sgd" else None}
+              for name, size in (("batch", 4), ("sgd", 1), ("minibatch", 2))]
+    answer = {"points": [[-1.0, 0.0], [0.0, 0.1], [0.5, 0.2], [1.0, 0.3]], "least_squares": [0.2, 0.1],
+              "start": [0.0, 0.0], "series": series, "diverged_factor": 100.0,
+              "grid": {"w": frame, "b": frame, "z": [[1.0, 1.0, 1.0]] * 3}}
+    page.route("**/api/regression", lambda route: route.fulfill(json=answer))
+    page.locator(".tab[data-tab=batches]").click()
+    expect(page.locator("#r-info")).to_contain_text("SGD (1 sample): diverged at update 3 (epoch 1): its loss 400 is "
+                                                    "above 100 x the loss before training (1)")
+    traces = page.evaluate("() => document.getElementById('r-contour').data.map(t => [t.name, t.x, t.y])")
+    marks = {t[0]: (t[1][0], t[2][0]) for t in traces if t[0] and "diverged" in t[0] and "B=" not in t[0]}
+    assert list(marks) == ["SGD (1 sample) diverged (left the frame here)"], marks
+    assert marks["SGD (1 sample) diverged (left the frame here)"] == pytest.approx((1.0, 0.1))
 
 
 def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colour(page: Page, tmp_path: Path) -> None:
@@ -891,6 +937,37 @@ def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_lo
     assert top < math.log10(2), top  # 0.3..1 set the axis, not 1e22
     mark = by_name["this run diverged (loss 1.00e+22)"]["y"][0]
     assert 0 < math.log10(mark) <= top  # on the top edge
+
+
+def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_overflowed(page: Page, tmp_path: Path) -> None:
+    """linreg, linear, mini-batch 32, rate 5, 5 epochs: the status said 'non-finite gradient or update (loss
+    7.896e+36) at epoch 1' over empty axes (0.1 to 10k) and a legend 'this run diverged (loss not finite)'. The chart
+    now draws the loss before training at epoch 0, and says the epoch's loss was too large to represent (the
+    full-data float32 mean overflowed to inf; the step's loss was finite)."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-dataset").select_option("linreg")
+    page.locator("#t-model").select_option("linear")
+    page.locator("#t-variant").select_option("minibatch")
+    page.locator("#t-batch").fill("32")
+    page.locator("#t-lr").fill("5")
+    page.locator("#t-epochs").fill("5")
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_contain_text(
+        "diverged: non-finite gradient or update (loss 7.896e+36) at epoch 1, step 19 of 25")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => "
+                           "({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))")
+    by_name = {t["name"]: t for t in traces}
+    assert by_name["train loss"]["x"] == [0, 1] and by_name["train loss"]["y"][1] is None
+    start = by_name["train loss"]["y"][0]
+    assert start == pytest.approx(5.54416, rel=1e-5)  # gd.fit's initial_loss for this run (the API test checks it)
+    assert "this run diverged (loss too large to represent)" in by_name
+    low, high = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")
+    assert low < math.log10(start) < high, (low, high)  # the axis holds where it started
+    x_range = page.evaluate("() => document.getElementById('t-loss')._fullLayout.xaxis.range")
+    assert x_range[0] < 0 and x_range[1] > 1, x_range  # epochs 0 and 1 both on the axis
+    expect(page.locator("#t-loss .scatterlayer .trace").first.locator(".point")).to_have_count(1)  # epoch 0, drawn
+    page.screenshot(path=str(tmp_path / "train-diverged-epoch-1.png"))
 
 
 def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -158,7 +159,8 @@ def run_history(run_id: str, request: Request) -> dict[str, Any]:
         history = store.history(run.id)
     epochs = len(history.get("train_loss", []))
     return {"id": run.id, **_model_fields(run.model, run.config), "dataset": run.dataset,
-            "status": run.status,  # epochs from 1, as streamed
+            "status": run.status,  # epochs from 1, as streamed; the loss before training is epoch 0
+            "initial_loss": run.initial_loss if run.initial_loss is not None and math.isfinite(run.initial_loss) else None,
             "history": {"epoch": list(range(1, epochs + 1)), **{k: v.tolist() for k, v in history.items()}}}
 
 

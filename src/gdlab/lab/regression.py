@@ -9,8 +9,9 @@ order: epoch e visits the permutation ``epoch_permutation(data_key, e, n)`` of t
 engine (``gd.fit`` with the same seed and batch size ends at the same params);
 batch gradient descent uses every sample in each update.
 
-A path diverges at the first update whose (w, b) leaves |w|, |b| <= ``BLOW_UP``
-or whose loss is not finite: it is cut there, its last point the last finite one.
+A path diverges by gdlab's own rule (``gd.stop.diverged()``, the one ``gd.fit`` adds):
+at the first update whose full-data loss is not finite or above ``DIVERGED_FACTOR`` x
+the loss before training. It is cut there, its last point the last one within the rule.
 """
 
 from __future__ import annotations
@@ -24,20 +25,21 @@ import numpy as np
 from gdlab.core.batching import batch_plan, epoch_indices, epoch_permutation, run_keys
 from gdlab.core.checks import check_float_range, check_int_range
 from gdlab.core.rules import apply_updates, sgd
+from gdlab.core.stopping import diverged
 
 TRUE_WEIGHT, TRUE_BIAS = 1.5, -0.5
 MAX_POINTS = 1000
 MAX_UPDATES = 20_000
 """The most updates of any one path (SGD makes n per epoch)."""
-BLOW_UP = 1e6
-"""|w| or |b| past this (or a loss that is not finite) is divergence."""
+DIVERGED_FACTOR = float(dict(diverged().settings)["factor"])
+"""A loss above this many times the loss before training (or not finite) is divergence: diverged()'s default."""
 
 
 class Series(NamedTuple):
     """One variant's run: its (w, b) after each update, the full-data loss there, the samples seen.
 
-    diverged_at is the first update that diverged (the arrays stop before it) and
-    diverged_epoch its epoch (from 1); both None for a path that stayed finite.
+    diverged_at is the first update that diverged (the arrays stop before it), diverged_epoch its epoch
+    (from 1) and diverged_loss its full-data loss (inf when not finite); all None for a path that did not.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Series(NamedTuple):
     samples: np.ndarray  # (kept + 1,)
     diverged_at: int | None = None
     diverged_epoch: int | None = None
+    diverged_loss: float | None = None
 
 
 def make_points(n: int, noise: float, seed: int) -> np.ndarray:
@@ -113,13 +116,17 @@ def descent_series(
     at = first_divergence(ws, losses)
     if at is None:
         return Series(name, plan.batch_size, ws, losses, samples)
-    return Series(name, plan.batch_size, ws[:at], losses[:at], samples[:at], at, (at - 1) // plan.steps + 1)
+    offending = float(losses[at]) if np.isfinite(losses[at]) else np.inf
+    return Series(name, plan.batch_size, ws[:at], losses[:at], samples[:at], at, (at - 1) // plan.steps + 1,
+                  offending)
 
 
 def first_divergence(points: np.ndarray, loss: np.ndarray) -> int | None:
-    """The first index where |w| or |b| > BLOW_UP or a value is not finite (None if there is none)."""
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(loss) | ~np.all(np.isfinite(points), axis=1) | np.any(np.abs(points) > BLOW_UP, axis=1)
+    """The first index where the loss is above DIVERGED_FACTOR x loss[0] (the loss before training; not when it is
+    0, as diverged()) or a value is not finite (None if there is none)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        grown = (loss > DIVERGED_FACTOR * np.abs(loss[0])) & (loss[0] != 0)
+        bad = ~np.isfinite(loss) | ~np.all(np.isfinite(points), axis=1) | grown
     found = np.flatnonzero(bad)
     return int(found[0]) if found.size else None
 

@@ -3,6 +3,12 @@
 A job records its run in the store when the lab has one. The stop button sets an
 event that the job reads after each epoch; the run then ends as ``interrupted``
 (its last epoch saved, so ``gd.resume`` can go on with it; ``gdlab resume`` takes ``gdlab fit`` runs only).
+
+Events (JSON): ``epoch`` (the epoch's metrics; a value that is not finite is null, and
+``not_finite`` names it: "inf", "-inf" or "nan", so the page can tell a loss too large for
+float32 from one that is not a number), then ``end`` (status, reason, run id, and
+``initial_loss``: the train loss before training, epoch 0 on the chart; null when not known)
+or ``error``.
 """
 
 from __future__ import annotations
@@ -125,7 +131,7 @@ class Jobs:
             job.run_id = recorder.run_id if recorder else None
 
             def epoch_done(epoch: int, metrics: dict[str, float]) -> None:  # after the record has the epoch
-                job.events.append({"type": "epoch", "epoch": epoch, **{k: _finite(v) for k, v in metrics.items()}})
+                job.events.append(_epoch_event(epoch, metrics))
                 if job.stop.is_set():  # the page has seen the epoch the run stops after
                     raise StopRequested(f"stopped from the lab after epoch {epoch}")
 
@@ -133,7 +139,7 @@ class Jobs:
                          epochs=job.spec.epochs, seed=job.spec.seed, stop=stop_rule, callback=epoch_done,
                          record=recorder, check_stability=False)
             job.events.append({"type": "end", "status": result.status, "reason": result.reason,
-                               "run_id": job.run_id})
+                               "run_id": job.run_id, "initial_loss": _finite(result.initial_loss)})
         except StopRequested as stopped:
             job.events.append({"type": "end", "status": "interrupted", "reason": str(stopped),
                                "run_id": job.run_id})
@@ -187,6 +193,16 @@ def load_dataset(name: str) -> Dataset:
 def _finite(value: float) -> float | None:
     v = float(value)
     return v if math.isfinite(v) else None
+
+
+def _epoch_event(epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+    """The epoch's metrics, non-finite ones as null and named in ``not_finite`` ("inf", "-inf" or "nan")."""
+    values = {k: float(v) for k, v in metrics.items()}
+    event: dict[str, Any] = {"type": "epoch", "epoch": epoch, **{k: _finite(v) for k, v in values.items()}}
+    not_finite = {k: str(v) for k, v in values.items() if not math.isfinite(v)}
+    if not_finite:
+        event["not_finite"] = not_finite
+    return event
 
 
 def _plain_spec(spec: TrainSpec) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
     for run in runs:
         if quadratic is not None:
             found.append(verdicts.quadratic_verdict(run.optimizer, quadratic["mu"], quadratic["L"],
-                                                    req.learning_rate, req.momentum))
+                                                    req.learning_rate, req.momentum, run.values))
         else:
             slope = paths.gradient_norm(surf, shape, run.points[-1]) if len(run.points) else math.inf
             ahead = paths.values_ahead(surf, shape, run.points)
@@ -83,6 +83,7 @@ def regression_view(req: RegressionRequest) -> dict[str, Any]:
         "least_squares": rounded(np.asarray(best)),
         "start": list(req.start),
         "series": [_series(s) for s in series],
+        "diverged_factor": regression.DIVERGED_FACTOR,
         "grid": None,
     }
     if req.grid:
@@ -128,7 +129,8 @@ def _series(s: regression.Series) -> dict[str, Any]:
     return {"name": s.name, "batch_size": s.batch_size, "updates": keep.tolist(),
             "points": rounded(s.points[keep]), "loss": rounded(s.loss[keep]),
             "samples": s.samples[keep].astype(int).tolist(),
-            "diverged_at": s.diverged_at, "diverged_epoch": s.diverged_epoch}
+            "diverged_at": s.diverged_at, "diverged_epoch": s.diverged_epoch,
+            "diverged_loss": None if s.diverged_loss is None else rounded(s.diverged_loss)}
 
 
 def _thin(length: int) -> np.ndarray:

@@ -385,11 +385,13 @@ async function runRegression() {
   }
 }
 
-function regressionInfo(s) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
+function regressionInfo(s, factor) {  // one variant's line: where it diverged, or its final loss (and whether it grew)
   const last = s.loss[s.loss.length - 1], first = s.loss[0];
-  if (s.diverged_at !== null) {
+  if (s.diverged_at !== null) {  // gd.stop.diverged()'s rule: a loss not finite, or above factor x the loss before training
+    const why = s.diverged_loss === null ? "its loss is not finite"
+      : `its loss ${fmt(s.diverged_loss)} is above ${factor} x the loss before training (${fmt(first)})`;
     return `${LABELS[s.name]}: <span class="error">diverged at update ${s.diverged_at} (epoch ${s.diverged_epoch})</span>: ` +
-      `w or b left ±1e6 or the loss stopped being finite; its path stops at the last finite point (loss ${fmt(last)})`;
+      `${why}; its path stops at the update before (loss ${fmt(last)})`;
   }
   const grew = last > first ? ` (<span class="error">grew from ${fmt(first)}</span>: the rate is too large)` : "";
   return `${LABELS[s.name]}: ${s.updates[s.updates.length - 1]} updates, final loss ${fmt(last)}${grew}`;
@@ -398,7 +400,7 @@ function regressionInfo(s) {  // one variant's line: where it diverged, or its f
 function drawRegression() {
   const d = R.data;
   // the numbers first: a chart that failed to draw must not leave the last run's line under it
-  $("r-info").innerHTML = d.series.map(regressionInfo).join("; ") +
+  $("r-info").innerHTML = d.series.map((s) => regressionInfo(s, d.diverged_factor)).join("; ") +
     `. Least squares: w = ${fmt(d.least_squares[0])}, b = ${fmt(d.least_squares[1])}.`;
   $("r-info").dataset.diverged = d.series.filter((s) => s.diverged_at !== null).map((s) => s.name).join(" ");
   const traces = [{ type: "contour", x: d.grid.w, y: d.grid.b, z: d.grid.z.map((r) => r.map((v) => Math.log10(v + 1e-9))),
@@ -409,9 +411,10 @@ function drawRegression() {
     traces.push({ type: "scatter", mode: "lines", name: `${LABELS[s.name]} (B=${s.batch_size})${broke ? ", diverged" : ""}`,
                   x: s.points.map((p) => p[0]), y: s.points.map((p) => p[1]),
                   line: { color: COLORS[s.name], width: s.name === "sgd" ? 1 : 2.5 } });
-    if (broke) {  // where the path was cut: its last finite point
-      const [w, b] = s.points[s.points.length - 1];
-      traces.push({ type: "scatter", mode: "markers", name: `${LABELS[s.name]} diverged here`, x: [w], y: [b],
+    if (broke) {  // where the path was cut: its last point, or where it left the frame on its way there
+      const [w, b, left] = inFrame(s.points, [d.grid.w[0], d.grid.w.at(-1), d.grid.b[0], d.grid.b.at(-1)]);
+      traces.push({ type: "scatter", mode: "markers", x: [w], y: [b], cliponaxis: false,
+                    name: `${LABELS[s.name]} diverged ${left ? "(left the frame here)" : "here"}`,
                     marker: { symbol: "x", size: 11, color: COLORS[s.name] } });
     }
   }
@@ -432,6 +435,21 @@ function drawRegression() {
     xaxis: { title: { text: "updates" }, type: "log" }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
   Plotly.react("r-samples", curve("samples"), { ...small, title: { text: "loss vs samples seen", font: { size: 13 } },
     xaxis: { title: { text: "samples seen" } }, yaxis: { title: { text: "full-data loss" }, type: "log" } }, CONFIG);
+}
+
+function inFrame(points, [w0, w1, b0, b1]) {
+  // a path's last point, or (when it lies outside the frame w0..w1, b0..b1) the point where the path last crossed
+  // into the outside: on the segment from its last point inside, where it meets the frame; [w, b, left the frame]
+  const inside = ([w, b]) => w >= w0 && w <= w1 && b >= b0 && b <= b1;
+  const last = points[points.length - 1];
+  if (inside(last)) return [...last, false];
+  const k = points.findLastIndex(inside);
+  if (k < 0) return [Math.min(Math.max(last[0], w0), w1), Math.min(Math.max(last[1], b0), b1), true];
+  const [[wa, ba], [wb, bb]] = [points[k], points[k + 1]];
+  let t = 1;  // the largest step along a -> b that stays in the frame
+  if (wb > w1) t = Math.min(t, (w1 - wa) / (wb - wa)); else if (wb < w0) t = Math.min(t, (w0 - wa) / (wb - wa));
+  if (bb > b1) t = Math.min(t, (b1 - ba) / (bb - ba)); else if (bb < b0) t = Math.min(t, (b0 - ba) / (bb - ba));
+  return [wa + t * (wb - wa), ba + t * (bb - ba), true];
 }
 
 function drawScatter() {
@@ -488,7 +506,9 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
-const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false };
+// initial: the train loss before training (the end event's), drawn at epoch 0
+const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false,
+            initial: null };
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
 const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
@@ -554,10 +574,21 @@ function fitModels() {  // Hidden sizes only for the MLP; the Model list only wh
   $("t-hidden").disabled = $("t-model").value !== "mlp";
 }
 
+function notFinite(row) {  // why an epoch's train loss came as null: the event's not_finite says inf or nan
+  const kind = row.not_finite && row.not_finite.train_loss;
+  if (kind === "inf" || kind === "-inf") return "loss too large to represent";  // the float32 mean overflowed
+  return kind === "nan" ? "loss not a number" : "loss not finite";
+}
+
+function withStart(initial, xs, ys) {  // epoch 0, the loss before training, ahead of the epochs (when known)
+  return initial === null || initial === undefined || !xs.length ? [xs, ys] : [[0, ...xs], [initial, ...ys]];
+}
+
 function drawTraining() {
   const e = T.epochs;
   const x = e.map((r) => r.epoch);
-  const loss = [{ type: "scatter", mode: "lines+markers", name: "train loss", x, y: e.map((r) => r.train_loss), line: { color: "#c62828" } }];
+  const [x0, y0] = withStart(T.initial, x, e.map((r) => r.train_loss));
+  const loss = [{ type: "scatter", mode: "lines+markers", name: "train loss", x: x0, y: y0, line: { color: "#c62828" } }];
   if (e.some((r) => r.test_loss !== undefined)) {
     loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
@@ -565,11 +596,13 @@ function drawTraining() {
   // the losses that set the y axis: not a diverged run's last ones (this run's too, once its end says diverged)
   const trained = loss.flatMap((t) => (T.diverged ? t.y.slice(0, -1) : t.y));
   const blowups = [];  // a diverged run's last loss (1e22, or none): marked, not allowed to set the axis
-  if (T.diverged && e.length) blowups.push({ name: "this run", color: "#c62828", x: e.at(-1).epoch, y: e.at(-1).train_loss });
+  if (T.diverged && e.length) {
+    blowups.push({ name: "this run", color: "#c62828", x: e.at(-1).epoch, y: e.at(-1).train_loss, why: notFinite(e.at(-1)) });
+  }
   Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
     const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
-    const xs = [...run.history.epoch], ys = [...run.history.train_loss];
-    if (run.status === "diverged" && ys.length) blowups.push({ name: `run ${id}`, color, x: xs.pop(), y: ys.pop() });
+    const [xs, ys] = withStart(run.initial_loss, [...run.history.epoch], [...run.history.train_loss]);
+    if (run.status === "diverged" && xs.at(-1) > 0) blowups.push({ name: `run ${id}`, color, x: xs.pop(), y: ys.pop() });
     trained.push(...ys);
     // a single point drawn as "lines" is invisible: a marker
     loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss`, x: xs,
@@ -578,7 +611,7 @@ function drawTraining() {
   });
   const yrange = lossRange(trained, blowups);
   for (const b of blowups) {  // at its value when the axis holds it, else on the top edge; the hover tells it
-    const value = b.y === null ? "not finite" : fmt(b.y);
+    const value = b.y === null ? (b.why || "loss not finite").replace(/^loss /, "") : fmt(b.y);
     const over = b.y === null || !yrange || Math.log10(b.y) > yrange[1];
     loss.push({ type: "scatter", mode: "markers", name: `${b.name} diverged (loss ${value})`,
                 x: [b.x], y: [over && yrange ? Math.pow(10, yrange[1] - 0.03 * (yrange[1] - yrange[0])) : b.y],
@@ -587,20 +620,21 @@ function drawTraining() {
   }
   // whole epochs only (Plotly's own ticks put 1.5 between epochs 1 and 2), from 1 to the last; axis titles are
   // objects since plotly.js 3
-  const epochs = { title: { text: "epoch" }, tick0: 1, dtick: Math.max(1, Math.ceil(last / 10)),
-                   range: [1 - Math.max(0.3, last / 50), last + Math.max(0.3, last / 50)] };
+  const first = loss.some((t) => t.x[0] === 0) ? 0 : 1;  // epoch 0: the loss before training
+  const epochs = { title: { text: "epoch" }, tick0: first, dtick: Math.max(1, Math.ceil(last / 10)),
+                   range: [first - Math.max(0.3, last / 50), last + Math.max(0.3, last / 50)] };
   // the legend above the axes, right (at the side it narrowed the loss chart: its epochs sat left of the
   // accuracy chart's below); the titles at the left, clear of it
   const small = { margin: { l: 55, r: 10, t: 30, b: 40 }, xaxis: epochs,
                   legend: { orientation: "h", x: 1, xanchor: "right", y: 1, yanchor: "bottom" } };
   const broke = e.find((r) => r.train_loss === null);  // a non-finite loss comes as null: say where, not a blank
   // the words on the side of the line with room (right of it in the left half: at epoch 1 they ran off the chart)
-  const early = broke && broke.epoch <= (1 + last) / 2;
+  const early = broke && broke.epoch <= (first + last) / 2;
   const mark = broke ? {
     shapes: [{ type: "line", x0: broke.epoch, x1: broke.epoch, yref: "paper", y0: 0, y1: 1,
                line: { color: "#c62828", dash: "dot", width: 1.5 } }],
     annotations: [{ x: broke.epoch, yref: "paper", y: 1, xanchor: early ? "left" : "right", yanchor: "top", showarrow: false,
-                    text: early ? ` diverged in epoch ${broke.epoch} (non-finite loss)` : `diverged in epoch ${broke.epoch} (non-finite loss) `,
+                    text: early ? ` diverged in epoch ${broke.epoch} (${notFinite(broke)})` : `diverged in epoch ${broke.epoch} (${notFinite(broke)}) `,
                     font: { color: "#c62828" } }],
   } : { shapes: [], annotations: [] };
   // nothing to draw yet (a run starting, before its first epoch): a sentence, not Plotly's bare -1..6 axes
@@ -658,6 +692,7 @@ async function startTraining() {
   }
   T.epochs = [];
   T.diverged = false;
+  T.initial = null;
   drawTraining();
   $("t-status").textContent = "starting…";
   // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
@@ -694,6 +729,8 @@ async function startTraining() {
     };
     source.addEventListener("end", (msg) => {
       const end = JSON.parse(msg.data);
+      T.initial = end.initial_loss ?? null;  // epoch 0 on the chart: where the run started
+      redrawTraining();
       if (end.status === "diverged") {  // its last loss (1e22, finite) would flatten the curve: marked, off the axis
         T.diverged = true;
         redrawTraining();
