@@ -991,6 +991,11 @@ def test_no_seed_spread_is_compared_with_a_batch_that_barely_trained() -> None:
     barely = _spread_by(Comparison(toy.settings, toy.variants, rows, toy.histories), {1: 0.02, 1000: 0.0035})
     text = conclusion(summarize(barely))
     assert "noisier" not in text and "calm" not in text, text
+    failed = [{**r, "learning_rate": 1.0, "status": "diverged", "final_train_loss": math.nan} for r in rows
+              if r["batch_size"] == 1]  # SGD fails at 1.0: the sentence on where each failed comes first
+    settings = {**toy.settings, "learning_rates": {"1": [0.1, 1.0], "1000": [0.1]}}
+    both = conclusion(summarize(Comparison(settings, toy.variants, rows + failed, toy.histories + toy.histories[:2])))
+    assert "failed at no rate of its grid. Batch GD had barely trained" in both, both
     assert ("Batch GD had barely trained at its best rate (its train loss fell by 0.05, against 1.3 for SGD), so "
             "their spreads over seeds are not compared.") in text, text
     trained = _spread_by(toy, {1: 0.02, 1000: 0.0035})  # both fell from 2.3 to 1.0

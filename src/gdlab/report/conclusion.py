@@ -241,8 +241,9 @@ def _noise(s: Summary) -> str:
         return text.strip()
     small_fall, large_fall = (v.initial_train_loss - v.best_final_train_loss for v in (small, large))
     if large_fall < LEARNED * small_fall:  # a batch GD that barely moved varies little over seeds: no lesson there
-        return (text + f"{large.label} had barely trained at its best rate (its train loss fell by {large_fall:.3g}, "
-                f"against {small_fall:.3g} for {small.label}), so their spreads over seeds are not compared.")
+        barely = (f"{large.label} had barely trained at its best rate (its train loss fell by {large_fall:.3g}, "
+                  f"against {small_fall:.3g} for {small.label}), so their spreads over seeds are not compared.")
+        return text + barely[0].upper() + barely[1:]
     if small.rises > large.rises:
         noisier.append(f"its train loss went up in {_count(small.rises)} of {s.epochs - 1} epoch-to-epoch changes "
                       f"(mean over seeds) against {_count(large.rises)} for {large.label}")
