@@ -659,6 +659,8 @@ def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestC
     assert stored["status"] == "max_epochs"
     np.testing.assert_allclose(stored["history"]["train_loss"], direct.history["train_loss"], rtol=1e-5)
     assert stored["history"]["epoch"] == [1, 2, 3]  # the overlay's x: as streamed (it was drawn at 0, 1, 2)
+    with gd.store.open(client.app.state.db) as store:  # the form's hidden sizes, unused by a linear model: not kept
+        assert "hidden" not in store.run(run_id).config["lab"]
 
 
 def test_a_run_diverging_in_epoch_1_streams_its_start_and_why_its_loss_is_null(client: TestClient) -> None:

@@ -206,4 +206,7 @@ def _epoch_event(epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
 
 
 def _plain_spec(spec: TrainSpec) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()}
+    """The lab's options as a record keeps them; hidden only for the MLP (a linear model's form sends the field's
+    value, unused)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in spec.__dict__.items()
+            if k != "hidden" or spec.model == "mlp"}
