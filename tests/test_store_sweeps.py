@@ -363,8 +363,9 @@ def test_a_fit_and_a_sweep_member_trained_alike_record_the_same_settings(tmp_pat
     compared = json_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
     assert compared["differences"] == {} and [r["kind"] for r in compared["runs"]] == ["fit", "sweep"]
     code, out, _ = run_cli(capsys, "runs", "compare", fit.id, member.id, "--db", db)
-    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:7]] == [
         "status", "dataset", "model", "epochs", "final_train_loss", "final_test_loss"]  # no setting differs
+    assert [line[:18] for line in out.splitlines()[7:]] in ([], ["No setting differs"])  # why finals may differ
     with sqlite3.connect(db) as conn:  # a member recorded before: none of gd.fit's keys, its old rule
         old = {k: v for k, v in member.config.items() if k not in ("devices", "drop_last", "reduce_lr",
                                                                     "track_sharpness")}

@@ -274,7 +274,15 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
         cells = [[name, *(_cell(row, name) for row in rows)] for name in names]
         cells += [[key, *(json.dumps(v) for v in values)] for key, values in differences.items()]
         _write(aligned(["", *(row["run_id"] for row in rows)], cells))
+        finals = {json.dumps([row.get(f"final_{m}") for m in SHOWN]) for row in rows}
+        if not differences and len(finals) > 1:
+            _write([ALIKE_APART])
     return compared
+
+
+ALIKE_APART = ("No setting differs, yet the final metrics do: float32 rounding differs between programs (gd.fit's, "
+               "a sweep's vmapped one, another machine's) and grows over training, most at a high learning rate.")
+"""What runs compare adds for runs trained alike that ended apart (a student took it for a bug)."""
 
 
 def run_export(db: str, run_id: str, fmt: str) -> str:
