@@ -858,6 +858,23 @@ def test_the_seconds_axes_label_small_times_in_readable_units() -> None:
     assert "2 ms" in labels and all(label.endswith("s") and len(label) <= 7 for label in labels), labels
 
 
+def test_a_run_pages_train_loss_starts_from_the_loss_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compare report's curves start at epoch 0; a run's page started at epoch 1, with nothing before training."""
+    from gdlab.report import run_page
+
+    monkeypatch.setattr(run_page, "_svg", lambda fig, name: fig)  # the figure itself, not its SVG
+    history = {"train_loss": np.array([2.0, 1.5]), "test_loss": np.array([2.1, 1.7]), "wall_time": np.array([0.1, 0.2])}
+    by_epoch, by_second = run_page.curves(history, initial_loss=2.3).axes[:2]
+    for ax, x in ((by_epoch, [0, 1, 2]), (by_second, [0, 0.1, 0.2])):
+        train, test = ax.get_lines()[:2]
+        np.testing.assert_allclose(train.get_xdata(), x)
+        np.testing.assert_allclose(train.get_ydata(), [2.3, 2.0, 1.5])
+        assert len(test.get_xdata()) == 2  # the test loss before training is not measured
+    assert by_epoch.get_xlim() == (-0.5, 2.5)
+    unknown = run_page.curves(history, initial_loss=None).axes[0]  # an old record: none stored
+    assert list(unknown.get_lines()[0].get_xdata()) == [1, 2] and unknown.get_xlim() == (0.5, 2.5)
+
+
 def test_the_run_page_lists_each_setting_once_and_no_best_learning_rate() -> None:
     run = {**_run_record("max_epochs", "ran 2 epochs"), "dataset_fingerprint": "abc",
            "config": {"batch_size": 32, "dataset_fingerprint": "abc"}}

@@ -52,7 +52,8 @@ def render_run(run: dict[str, Any], history: dict[str, np.ndarray], sweep: dict[
         sections.append("<p>No finite loss was recorded: the run diverged in its first epoch (see above).</p>")
     elif history.get("train_loss") is not None and len(history["train_loss"]):
         member = sweep is not None
-        sections += [f"<h2>{_curves_title(history)}</h2>", figure(curves(history, SECONDS[member]), _CURVES[member])]
+        drawn = curves(history, SECONDS[member], run.get("initial_loss"))
+        sections += [f"<h2>{_curves_title(history)}</h2>", figure(drawn, _CURVES[member])]
         tracked = [name for name in DIAGNOSTICS if name in history and np.isfinite(history[name]).any()]
         if tracked:
             sections += ["<h2>Diagnostics</h2>", figure(diagnostics(history, tracked), _diagnostics_caption(tracked))]
@@ -94,9 +95,11 @@ def _diagnostics_caption(tracked: list[str]) -> str:
     return "".join(parts) + "."
 
 
-def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0]) -> str:
+def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0], initial_loss: float | None = None) -> str:
     """Losses (top) and test accuracy (bottom, when recorded) per epoch (left) and per second (right, its axis
-    named seconds_name)."""
+    named seconds_name); the train loss starts at epoch 0 and second 0 from initial_loss, the loss before
+    training, where it is known (as the compare report's curves do)."""
+    start = initial_loss is not None and bool(np.isfinite(initial_loss))
     accuracy = _has_accuracy(history)
     rows = 2 if accuracy else 1
     epochs = np.arange(1, len(history["train_loss"]) + 1)
@@ -108,7 +111,10 @@ def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0]) -> st
             for name in LOSSES:
                 if name in history and np.isfinite(history[name]).any():
                     shown = np.isfinite(history[name])  # joined over the measured epochs (test_every)
-                    axes[0, col].plot(x[shown], history[name][shown], "-o", ms=3, label=name.replace("_", " "))
+                    xs, ys = x[shown], history[name][shown]
+                    if start and name == "train_loss":
+                        xs, ys = np.concatenate([[0], xs]), np.concatenate([[initial_loss], ys])
+                    axes[0, col].plot(xs, ys, "-o", ms=3, label=name.replace("_", " "))
             axes[0, col].set_xlabel(label)
             axes[0, col].set_ylabel("loss")
             if _spans_decades(history):
@@ -127,7 +133,7 @@ def curves(history: dict[str, np.ndarray], seconds_name: str = SECONDS[0]) -> st
                 axes[0, col].axvline(x[broke[0]], color="#b00020", ls=":", lw=1.5,
                                      label=f"diverged (epoch {broke[0] + 1}: non-finite loss)")
         for ax in axes[:, 0]:
-            _epoch_axis(ax, len(epochs))
+            _epoch_axis(ax, len(epochs), start)
         axes[0, 0].legend(fontsize=9)
         return _svg(fig, "run-curves")
 
@@ -179,9 +185,10 @@ def _verdict(run: dict[str, Any]) -> str:
     return reason if reason.startswith(f"{status}:") else f"{status}: {reason}"
 
 
-def _epoch_axis(ax: Any, epochs: int) -> None:
-    """Whole epochs 1..epochs, half an epoch of margin (one epoch is not 0.95 to 1.05)."""
-    ax.set_xlim(0.5, epochs + 0.5)
+def _epoch_axis(ax: Any, epochs: int, from_zero: bool = False) -> None:
+    """Whole epochs 1..epochs (0..epochs from_zero: the loss before training drawn), half an epoch of margin
+    (one epoch is not 0.95 to 1.05)."""
+    ax.set_xlim(-0.5 if from_zero else 0.5, epochs + 0.5)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 
 
