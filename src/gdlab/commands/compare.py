@@ -38,6 +38,7 @@ from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summ
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted, diverged_text, diverging_text
 from gdlab.report.of_result import default_metric
+from gdlab.report.summary import any_diverging
 from gdlab.store.model_text import DEFAULT_ACTIVATION
 from gdlab.store.schema import SQLITE_HEADER
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS
@@ -408,7 +409,7 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     console.print(f"learning rates: {s['rates_rule']}.", highlight=False)
     seconds = ("" if summary.target is None else  # no target: no seconds column
                "seconds: each variant's median epoch time over its configs (compile time left out); ")
-    rising = any(v.diverging for v in summary.variants)
+    rising = any_diverging(summary)
     diverging = "" if not rising else f"; diverging: {diverging_text()}"
     console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
                   f"the loss before training{', not diverging' if rising else ''}{diverging}.", highlight=False)

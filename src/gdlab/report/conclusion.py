@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 
 from gdlab.engine.result import RISING, RISING_EPOCHS
-from gdlab.report.summary import Summary, VariantSummary, higher_is_better, untrained_text
+from gdlab.report.summary import (
+    Summary,
+    VariantSummary,
+    any_diverging,
+    higher_is_better,
+    untrained_text,
+)
 
 
 def conclusion(summary: Summary) -> str:
@@ -68,7 +74,7 @@ def ranked_name(metric: str) -> str:
 def failed_text(s: Summary, one: bool = False) -> str:
     """'diverged or collapsed', or where some config was still diverging at its end 'diverged, collapsed or were
     still diverging' ('was' of one)."""
-    if not any(v.diverging for v in s.variants):
+    if not any_diverging(s):
         return "diverged or collapsed"
     return f"diverged, collapsed or {'was' if one else 'were'} still diverging"
 
@@ -77,7 +83,7 @@ def _winner(s: Summary) -> str:
     configs = sum(v.configs for v in s.variants)
     if sum(v.diverged + v.collapsed + v.diverging for v in s.variants) == configs:
         which = "the one config" if configs == 1 else f"all {configs} configs"
-        when = "within" if not any(v.diverging for v in s.variants) else "after"  # not 'still diverging within'
+        when = "after" if any_diverging(s) else "within"  # not 'still diverging within'
         return (f"No learning rate in the grid trained: {which} {failed_text(s, configs == 1)} {when} "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
@@ -151,7 +157,7 @@ def _too_high(s: Summary) -> str:
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
     kinds = [f"diverged ({diverged_text(s.diverged_factor)})",
              "collapsed (a final train loss at or above the loss before training)"]
-    if any(v.diverging for v in s.variants):
+    if any_diverging(s):
         were = "was" if most_seeds(s) == "the seed" else "were"
         kinds.append(f"{were} still diverging ({diverging_text()})")
     text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} "

@@ -73,6 +73,12 @@ class Summary:
     diverged_factor: float | None = None  # the divergence rule's factor (settings' diverged_factor); None: unknown
 
 
+def any_diverging(summary: Summary) -> bool:
+    """Whether some config of the summary was still diverging at its end (the table's diverging column, and the
+    words that name that kind of failure, are there only then)."""
+    return any(v.diverging for v in summary.variants)
+
+
 def untrained_text(v: VariantSummary) -> str:
     """Why a variant has no best rate: 'all diverged', 'all collapsed', 'all diverged or collapsed', 'all diverged,
     diverging or collapsed', ...: the kinds of failure its configs had."""
@@ -162,6 +168,7 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
     per_epoch = seconds_per_epoch(comparison, size)
     lowest = min(r["learning_rate"] for r in rows)
     too_high = _too_high(rows)
+    initial, best = float(np.mean([r["initial_train_loss"] for r in rows])), _mean_final_train_loss(rows, rate)
     train = curves(comparison, size, rate, "train_loss")
     return VariantSummary(
         label=info["label"], batch_size=size, steps_per_epoch=info["steps_per_epoch"],
@@ -171,21 +178,20 @@ def _variant(comparison: Comparison, info: dict[str, Any], metric: str, target: 
         diverging=failures.count("diverging"), configs=len(rows), too_high=too_high,
         lowest_learning_rate=lowest,
         lowest_final_train_loss=_mean_final_train_loss(rows, lowest),
-        best_final_train_loss=_mean_final_train_loss(rows, rate),
-        initial_train_loss=float(np.mean([r["initial_train_loss"] for r in rows])),
+        best_final_train_loss=best,
+        initial_train_loss=initial,
         rises=float(np.mean(np.sum(np.diff(train, axis=1) > 0, axis=1))) if train.size else 0.0,
         trained=trained,
-        worse_above=_worse_above(rows, rate, too_high, metric) if trained else (),
+        worse_above=_worse_above(rows, (rate, best, initial - best), too_high, metric) if trained else (),
     )
 
 
-def _worse_above(rows: list[dict[str, Any]], best: float, too_high: float | None,
+def _worse_above(rows: list[dict[str, Any]], best_rate: tuple[float, float, float], too_high: float | None,
                 metric: str) -> tuple[tuple[float, float, float], ...]:
-    """(rate, mean final train loss, mean metric) of each rate above best (and below too_high) whose mean final
-    train loss L is clearly worse than best's b: L - b > WORSE x (initial - b), initial the mean loss before
-    training."""
-    b = _mean_final_train_loss(rows, best)
-    fall = float(np.mean([r["initial_train_loss"] for r in rows])) - b
+    """(rate, mean final train loss, mean metric) of each rate above the best (and below too_high) whose mean final
+    train loss L is clearly worse than the best's b: L - b > WORSE x fall. best_rate: (the best rate, b, fall: the
+    mean loss before training less b)."""
+    best, b, fall = best_rate
     above = sorted({r["learning_rate"] for r in rows if r["learning_rate"] > best
                     and (too_high is None or r["learning_rate"] < too_high)})
     worse = []

@@ -14,7 +14,7 @@ import math
 
 from gdlab.report.comparison import Comparison
 from gdlab.report.conclusion import metric_text, ranked_name, spread_text, target_text
-from gdlab.report.summary import Summary, untrained_text
+from gdlab.report.summary import Summary, any_diverging, untrained_text
 
 
 class Failed(str):
@@ -27,7 +27,7 @@ def headers(summary: Summary) -> list[str]:
     target = [] if summary.target is None else [f"epochs to {target_text(summary.metric, summary.target)}",
                                                  f"seconds to {target_text(summary.metric, summary.target)}"]
     return ["variant", "batch size", "updates per epoch", "best learning rate", ranked_name(summary.metric),
-            *target, "diverged", "collapsed", *(["diverging"] if _diverging(summary) else []), "too high from"]
+            *target, "diverged", "collapsed", *(["diverging"] if any_diverging(summary) else []), "too high from"]
 
 
 def cells(summary: Summary) -> list[list[str]]:
@@ -47,7 +47,7 @@ def cells(summary: Summary) -> list[list[str]]:
             *target,
             f"{v.diverged}/{v.configs}",
             f"{v.collapsed}/{v.configs}",
-            *([f"{v.diverging}/{v.configs}"] if _diverging(summary) else []),
+            *([f"{v.diverging}/{v.configs}"] if any_diverging(summary) else []),
             "—" if v.too_high is None else f"{v.too_high:.3g}",
         ])
     return rows
@@ -65,11 +65,6 @@ def edge_notes(comparison: Comparison, summary: Summary) -> list[str]:
         notes.append(f"{v.label}'s best rate {v.best_learning_rate:.3g} is the {end} tried: the grid may not "
                      "reach its best.")
     return notes
-
-
-def _diverging(summary: Summary) -> bool:
-    """Whether some config of the summary was still diverging at its end (its column is shown)."""
-    return any(v.diverging for v in summary.variants)
 
 
 def _final(metric: str, mean: float, std: float, seeds: int) -> str:
