@@ -28,6 +28,7 @@ from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_h
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
+from gdlab.core.stopping import DIVERGED_FACTOR
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
 from gdlab.engine.setup import objective_and_params, seed_keys
@@ -112,7 +113,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                 "n_test": data.n_test, "epochs": epochs, "seeds": seeds, "target": target, "metric": metric,
                 "metrics": metrics, "test_every": test_every, "kernel": kernel, "learning_rates": {str(s): g for s, g in plan},
                 "rates_rule": RATES_RULE if rates is None else "as given, the same for every variant",
-                "diverged_factor": dict(gd.stop.diverged().settings)["factor"],  # gd.sweep's rule: no --stop
+                "diverged_factor": DIVERGED_FACTOR,  # gd.sweep's rule: no --stop
                 "gdlab": gd.__version__,
             }
             store = None if options.db is None else gd.store.open(options.db)  # once every option is checked

@@ -39,6 +39,8 @@ BUDGET_STATUSES = ("max_epochs", "max_steps", "time_budget")
 """The statuses of the budget rules: a run that ends on one did not converge."""
 STALL_MARGIN = 0.01
 """A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
+DIVERGED_FACTOR = 100.0
+"""diverged()'s default: a train loss above this many times the loss before training diverged (gd.fit adds it)."""
 REBOUND = 0.1
 """A plateau whose final train loss gave back more than this fraction of its fall (initial - lowest) is stalled:
 it oscillates. Measured against the fall, not the lowest loss: mini-batch SGD at its noise floor on least squares
@@ -319,7 +321,7 @@ class DivergedState(NamedTuple):
     loss: Any
 
 
-def diverged(factor: float = 100.0) -> StopRule:
+def diverged(factor: float = DIVERGED_FACTOR) -> StopRule:
     """Diverged when the train loss is not finite or exceeds factor x |the initial loss| (that part only
     when the initial loss is not 0: from an exact minimum any rise would be 'infinitely' many times it)."""
     factor = check_float_range("factor", factor, 1.0, math.inf)

@@ -25,14 +25,12 @@ import numpy as np
 from gdlab.core.batching import batch_plan, epoch_indices, epoch_permutation, run_keys
 from gdlab.core.checks import check_float_range, check_int_range
 from gdlab.core.rules import apply_updates, sgd
-from gdlab.core.stopping import diverged
+from gdlab.core.stopping import DIVERGED_FACTOR
 
 TRUE_WEIGHT, TRUE_BIAS = 1.5, -0.5
 MAX_POINTS = 1000
 MAX_UPDATES = 20_000
 """The most updates of any one path (SGD makes n per epoch)."""
-DIVERGED_FACTOR = float(dict(diverged().settings)["factor"])
-"""A loss above this many times the loss before training (or not finite) is divergence: diverged()'s default."""
 
 
 class Series(NamedTuple):

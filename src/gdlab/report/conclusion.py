@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from gdlab.core.stopping import DIVERGED_FACTOR
 from gdlab.engine.result import RISING, RISING_EPOCHS
 from gdlab.report.summary import (
     Summary,
@@ -40,7 +41,7 @@ def spread_text(metric: str, std: float) -> str:
 def diverged_text(factor: float | None) -> str:
     """What diverged means: the train loss became non-finite, or the divergence rule caught it above factor times
     its loss before training (factor None: not known, a library sweep's rule may set another than 100)."""
-    times = f"{factor:g} x" if factor is not None else "the divergence rule's factor, 100 by default, times"
+    times = f"{factor:g} x" if factor is not None else f"the divergence rule's factor, {DIVERGED_FACTOR:g} by default, times"
     return f"a non-finite train loss, or one above {times} the loss before training"
 
 
