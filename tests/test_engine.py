@@ -655,6 +655,27 @@ def test_a_checkpoint_of_another_rule_kind_stop_or_reduce_lr_is_refused() -> Non
     assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=stop, resume=bare).epochs_run == 5
 
 
+def test_a_checkpoint_resumes_with_its_stop_rule_written_another_way() -> None:
+    """stop=None and gd.stop.diverged() are the rule a run applies alike: a checkpoint of one resumed with the other
+    was refused ("its stop was none; got diverged(factor=100.0)"). A checkpoint made before, which recorded the rule
+    as given, still resumes with that rule."""
+    data = gd.datasets.load("linreg", n=64, features=3, noise=0.5, seed=0)
+    rule = gd.sgd(0.05)
+    for recorded, given in ((None, gd.stop.diverged()), (gd.stop.diverged(factor=100), None),
+                            (gd.stop.max_epochs(50), gd.stop.max_epochs(50) | gd.stop.diverged())):
+        saved: list[gd.Checkpoint] = []
+        whole = gd.fit(gd.models.linear(), data, rule, epochs=5, stop=recorded, on_epoch=saved.append)
+        again = gd.fit(gd.models.linear(), data, rule, epochs=5, stop=given, resume=saved[2])
+        np.testing.assert_array_equal(again.history["train_loss"], whole.history["train_loss"])
+    old = saved[2]._replace(settings=tuple((k, "max_epochs(n=50)" if k == "stop" else v) for k, v in saved[2].settings))
+    assert dict(saved[2].settings)["stop"] == "max_epochs(n=50) | diverged(factor=100.0)"
+    assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=gd.stop.max_epochs(50), resume=old).epochs_run == 5
+    with pytest.raises(ValueError, match=r"its stop was max_epochs\(n=50\); got max_epochs\(n=50\) \| "
+                                         r"diverged\(factor=1000.0\)\."):
+        gd.fit(gd.models.linear(), data, rule, epochs=5, stop=gd.stop.max_epochs(50) | gd.stop.diverged(1000),
+               resume=old)
+
+
 def test_a_checkpoint_of_an_mlp_with_another_activation_is_refused() -> None:
     """relu and tanh mlps have the same params: a checkpoint of one went on as the other without a word (gd.resume,
     from a store, checked the recorded activation; gd.fit(resume=) did not)."""

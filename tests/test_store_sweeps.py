@@ -273,6 +273,23 @@ with gd.store.open({str(path)!r}) as store:
     _assert_same_rows(resumed, uninterrupted, rtol=1e-5)
 
 
+def test_a_sweep_resumes_with_its_stop_rule_written_another_way(tmp_path, data) -> None:
+    """stop=None and gd.stop.diverged() are the same rule (every sweep stops a config that diverges by 100x): a
+    sweep recorded with one resumed with the other was refused ("it had none; got diverged(factor=100.0)")."""
+    def interrupt(group: int, epoch: int, active: int) -> None:
+        if (group, epoch) == (1, 2):
+            raise KeyboardInterrupt
+
+    for recorded, given in ((None, gd.stop.diverged()), (gd.stop.diverged(factor=100), None)):
+        with gd.store.open(tmp_path / f"{recorded is None}.db") as store:
+            with pytest.raises(KeyboardInterrupt):
+                gd.sweep(MODEL, data, **GRID, stop=recorded, callback=interrupt, record=store)
+            with pytest.raises(gd.store.StoreError, match=r"had .*; got diverged\(factor=1000000.0\)\.$"):
+                gd.store.resume_sweep(store.last_sweep_id, store, MODEL, data, stop=gd.stop.diverged(factor=1e6))
+            resumed = gd.store.resume_sweep(store.last_sweep_id, store, MODEL, data, stop=given)
+            assert "interrupted" not in {row["status"] for row in resumed.rows}
+
+
 def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_what_it_must(tmp_path, data) -> None:
     def interrupt(group: int, epoch: int, active: int) -> None:
         if (group, epoch) == (1, 2):

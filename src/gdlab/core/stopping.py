@@ -400,6 +400,13 @@ def or_diverged(stop: StopRule | None) -> StopRule:
     return stop if divergence_factor(stop) is not None else stop | diverged()
 
 
+def recorded_texts(stop: StopRule | None) -> tuple[str, str]:
+    """The texts a record may hold for this rule: ``describe(or_diverged(stop))``, the rule a run applies (so
+    stop=None, diverged() and diverged(factor=100.0) read alike), and the rule as given ("none" for None), as
+    checkpoints and sweeps recorded it before."""
+    return describe(or_diverged(stop)), "none" if stop is None else describe(stop)
+
+
 def divergence_factor(stop: StopRule) -> float | None:
     """The factor of the diverged rule that stops a run on its own (``or_diverged``'s: stop itself, or a part of
     ``|``), or None when there is none."""

@@ -18,7 +18,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
-from gdlab.core.stopping import StopRule, describe, leaves, or_diverged
+from gdlab.core.stopping import StopRule, describe, leaves, or_diverged, recorded_texts
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.config_record import plain, rule_config, sgd_options
 from gdlab.engine.data_parallel import (
@@ -139,12 +139,12 @@ def fit(
     if rates is not None:
         check_run_rates(rates, plan.steps)
     fingerprint = data.fingerprint() if (on_epoch, resume, record) != (None, None, None) else ""
-    settings = (("rule", rule.settings), ("stop", "none" if stop is None else describe(stop)),
+    settings = (("rule", rule.settings), ("stop", recorded_texts(stop)[0]),
                 ("reduce_lr", _reduce_config(reduce_lr)), ("activation", model_config(model).get("activation")),
                 ("batch_size", size), ("drop_last", drop_last), ("seed", seed), ("metrics", metrics),
                 ("data", fingerprint))
     if resume is not None:
-        _check_resume(resume, params, state, epochs, settings)
+        _check_resume(resume, params, state, epochs, settings, recorded_texts(stop)[1])
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)
@@ -231,11 +231,14 @@ def _with_settings(on_epoch: Callable[[Checkpoint], Any], settings: tuple[tuple[
 
 def _check_resume(
     resume: Checkpoint, params: Params, state: Any, epochs: int, settings: tuple[tuple[str, Any], ...] = (),
+    stop_as_given: str | None = None,
 ) -> None:
     """A checkpoint of this model and rule (the same pytrees and shapes, and where the checkpoint holds them the same
     rule, stop, reduce_lr and activation settings: nesterov, a schedule's kind or an activation change no shape)
     within the epochs asked for, of the same batches (batch_size, drop_last, seed), metrics and data (its
-    fingerprint): another would go on as a run no one asked for (a wrong steps_run, a jump in the history)."""
+    fingerprint): another would go on as a run no one asked for (a wrong steps_run, a jump in the history).
+    The stop rule is compared as the run applies it (with its diverged()); stop_as_given is the text a checkpoint
+    made before recorded instead."""
     if resume.epoch > epochs:
         raise ValueError(f"epochs must be at least the checkpoint's {resume.epoch} epochs to resume it; got {epochs}.")
     for name, theirs, ours in (("params", resume.params, params), ("opt_state", resume.opt_state, state)):
@@ -253,6 +256,8 @@ def _check_resume(
     _check_resume_numbers(resume, state)
     recorded = dict(resume.settings)
     for name, ours in settings:
+        if name == "stop" and recorded.get(name) == stop_as_given:  # a checkpoint recorded as given before
+            continue
         if name in recorded and recorded[name] != ours:
             given = "model" if name == "activation" else name  # the argument that sets it (same shapes: unseen)
             was = f"its {name} was {_settings_text(recorded[name])}; got {_settings_text(ours)}"

@@ -10,7 +10,7 @@ import numpy as np
 
 from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
-from gdlab.core.stopping import StopRule, describe, leaves
+from gdlab.core.stopping import StopRule, describe, leaves, recorded_texts
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.recording import model_config
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
@@ -63,7 +63,7 @@ def resume_sweep(
             f"{first.dataset_fingerprint[:12]}); got {data.name} with fingerprint {data.fingerprint()[:12]}."
         )
     check_settings(record.config, model_config(model), "sweep", record.id)
-    _check_stop(record, stop)
+    _check_stop(record, first.config.get("stop_rule"), stop)
     configs = {run.id: run.config for run in runs}
     from_epoch = checkpoint_epochs(store.connection, list(todo.values()))
     recorder = SweepRecorder(store.connection, record.kind, sweep_id=record.id, todo=todo, finish_on_end=False,
@@ -126,11 +126,13 @@ def _check_resumable(store: Store, record: Sweep) -> None:
                              "or failed sweep can be resumed.")
 
 
-def _check_stop(record: Sweep, stop: StopRule | None) -> None:
-    """The sweep's stop rule with its settings (a record from before those were kept: its rules' names)."""
+def _check_stop(record: Sweep, applied: str | None, stop: StopRule | None) -> None:
+    """The sweep's stop rule with its settings (a record from before those were kept: its rules' names). applied:
+    the rule a member recorded, with its diverged() (stop=None and diverged() alike), or None where members did
+    not record it: then the sweep's as given."""
     if "stop_rule" in record.config:
         given_rule = None if stop is None else describe(stop)
-        if given_rule != record.config["stop_rule"]:
+        if given_rule != record.config["stop_rule"] and applied != recorded_texts(stop)[0]:
             raise StoreError(f"stop must be the sweep's to resume sweep {record.id}: it had "
                              f"{record.config['stop_rule'] or 'none'}; got {given_rule or 'none'}.")
         return
