@@ -685,6 +685,19 @@ def test_a_run_diverging_in_epoch_1_streams_its_start_and_why_its_loss_is_null(c
     assert "not_finite" not in finite[0] and finite[-1]["initial_loss"] == pytest.approx(direct.initial_loss, rel=1e-6)
 
 
+def test_the_first_epoch_event_gives_the_loss_before_training(client: TestClient) -> None:
+    """The chart's epoch 0 came with the end event only: a live run drew its curve from epoch 1 until it ended.
+    The first epoch's event carries gd.fit's initial_loss; later ones do not."""
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
+    events = _events(client, client.post("/api/train", json=body).json()["job"])
+    direct = gd.fit(gd.models.linear(), gd.datasets.linreg(n=1000), gd.sgd(0.05), batch_size=32, epochs=3, seed=0,
+                    check_stability=False)
+    assert [e["type"] for e in events] == ["epoch"] * 3 + ["end"]
+    assert events[0]["initial_loss"] == pytest.approx(direct.initial_loss, rel=1e-6)
+    assert events[0]["initial_loss"] == events[-1]["initial_loss"]
+    assert ["initial_loss" in e for e in events[1:3]] == [False, False]
+
+
 def test_the_lab_writes_float32_numbers_as_their_shortest_text_and_float64_ones_as_they_are(
     client: TestClient, db: Path
 ) -> None:

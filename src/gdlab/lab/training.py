@@ -6,7 +6,7 @@ event that the job reads after each epoch; the run then ends as ``interrupted``
 
 Events (JSON): ``epoch`` (the epoch's metrics; a value that is not finite is null, and
 ``not_finite`` names it: "inf", "-inf" or "nan", so the page can tell a loss too large for
-float32 from one that is not a number), then ``end`` (status, reason, run id, and
+float32 from one that is not a number; the first one has ``initial_loss`` too), then ``end`` (status, reason, run id, and
 ``initial_loss``: the train loss before training, epoch 0 on the chart; null when not known)
 or ``error``.
 """
@@ -33,6 +33,7 @@ from gdlab.core.stopping import StopRule
 from gdlab.core.types import Model
 from gdlab.datasets import linreg, mnist1d
 from gdlab.engine.fit import Recorded, check_rules, fit
+from gdlab.engine.loop import Checkpoint
 from gdlab.engine.setup import check_task
 from gdlab.store import open as open_store
 
@@ -130,14 +131,20 @@ class Jobs:
             recorder = store.recorder(extra={"lab": _plain_spec(job.spec)}) if store else None
             job.run_id = recorder.run_id if recorder else None
 
+            start: list[float] = []  # the loss before training, from the first epoch's checkpoint
+
+            def checkpoint(saved: Checkpoint) -> None:  # each epoch, before epoch_done
+                start[:] = start or [saved.initial_loss]
+
             def epoch_done(epoch: int, metrics: dict[str, float]) -> None:  # after the record has the epoch
-                job.events.append(_epoch_event(epoch, metrics))
+                first = not job.events  # a job's events: its epochs, then its end
+                job.events.append(_epoch_event(epoch, metrics, start[0] if first and start else None))
                 if job.stop.is_set():  # the page has seen the epoch the run stops after
                     raise StopRequested(f"stopped from the lab after epoch {epoch}")
 
             result = fit(build_model(job.spec), data, rule, batch_size=job.spec.batch_size,
                          epochs=job.spec.epochs, seed=job.spec.seed, stop=stop_rule, callback=epoch_done,
-                         record=recorder, check_stability=False)
+                         on_epoch=checkpoint, record=recorder, check_stability=False)
             job.events.append({"type": "end", "status": result.status, "reason": result.reason,
                                "run_id": job.run_id, "initial_loss": _finite(result.initial_loss)})
         except StopRequested as stopped:
@@ -195,10 +202,13 @@ def _finite(value: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _epoch_event(epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
-    """The epoch's metrics, non-finite ones as null and named in ``not_finite`` ("inf", "-inf" or "nan")."""
+def _epoch_event(epoch: int, metrics: dict[str, float], initial_loss: float | None = None) -> dict[str, Any]:
+    """The epoch's metrics, non-finite ones as null and named in ``not_finite`` ("inf", "-inf" or "nan"); the
+    first epoch's carries ``initial_loss`` too (the chart's epoch 0 from the first epoch on)."""
     values = {k: float(v) for k, v in metrics.items()}
     event: dict[str, Any] = {"type": "epoch", "epoch": epoch, **{k: _finite(v) for k, v in values.items()}}
+    if initial_loss is not None:
+        event["initial_loss"] = _finite(initial_loss)
     not_finite = {k: str(v) for k, v in values.items() if not math.isfinite(v)}
     if not_finite:
         event["not_finite"] = not_finite

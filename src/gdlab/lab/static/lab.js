@@ -707,6 +707,7 @@ async function startTraining() {
     T.source = source;
     source.addEventListener("epoch", (msg) => {
       const row = JSON.parse(msg.data);
+      if ("initial_loss" in row) T.initial = row.initial_loss;  // epoch 0 on the chart, from the first epoch on
       T.epochs.push(row);
       showNote("t-note", "", null);
       $("t-status").textContent = `epoch ${row.epoch}: train loss ${fmt(row.train_loss)}` +
