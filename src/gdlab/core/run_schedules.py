@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from gdlab.core import schedules as s
 from gdlab.core.checks import check_choice, check_int_range
+from gdlab.core.schedule_combinators import warmup
 
 T = TypeVar("T", int, float)
 
@@ -134,7 +135,7 @@ def _schedule(learning_rate: float, o: ScheduleOptions, total_steps: int) -> s.S
         schedule = s.cyclic(lr, _given(o.max_learning_rate, 10 * lr), _given(o.half_cycle_steps, max(1, span // 8)))
     else:
         schedule = s.one_cycle(lr, span, o.pct_start)
-    return s.warmup(schedule, o.warmup_steps) if o.warmup_steps else schedule
+    return warmup(schedule, o.warmup_steps) if o.warmup_steps else schedule
 
 
 def _given(value: T | None, default: T) -> T:

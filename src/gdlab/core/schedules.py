@@ -20,7 +20,6 @@ Steps are compared as floats: exact up to 2**24 steps in float32.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -30,13 +29,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdlab.core.checks import (
-    array_as_list,
     check_bool,
     check_float_range,
     check_int_range,
     check_positive_float,
     is_real,
 )
+from gdlab.core.schedule_checks import check_increasing_steps, check_steps, check_unit
 from gdlab.core.shortest import shortest_float32
 from gdlab.core.types import Array
 
@@ -59,7 +58,7 @@ jax.tree_util.register_pytree_node(
 )
 
 
-def _t(step: Any) -> Array:
+def clamped_step(step: Any) -> Array:
     """The step as a float array of the default float dtype, clamped at 0."""
     return jnp.maximum(jnp.asarray(step, jnp.result_type(float)), 0.0)
 
@@ -74,7 +73,7 @@ def constant(learning_rate: float) -> Schedule:
 
 def _constant(params: Any, step: Any) -> Array:
     (learning_rate,) = params
-    return learning_rate * jnp.ones_like(_t(step))
+    return learning_rate * jnp.ones_like(clamped_step(step))
 
 
 def step(learning_rate: float, step_size_steps: int, factor: float) -> Schedule:
@@ -83,15 +82,15 @@ def step(learning_rate: float, step_size_steps: int, factor: float) -> Schedule:
         _step,
         (
             check_positive_float("learning_rate", learning_rate),
-            _check_steps("step_size_steps", step_size_steps),
-            _check_unit("factor", factor),
+            check_steps("step_size_steps", step_size_steps),
+            check_unit("factor", factor),
         ),
     )
 
 
 def _step(params: Any, step: Any) -> Array:
     learning_rate, step_size_steps, factor = params
-    return learning_rate * factor ** jnp.floor(_t(step) / step_size_steps)
+    return learning_rate * factor ** jnp.floor(clamped_step(step) / step_size_steps)
 
 
 def multistep(learning_rate: float, milestones_steps: Sequence[int], factor: float) -> Schedule:
@@ -104,15 +103,15 @@ def multistep(learning_rate: float, milestones_steps: Sequence[int], factor: flo
         _multistep,
         (
             check_positive_float("learning_rate", learning_rate),
-            _check_increasing_steps("milestones_steps", milestones_steps),
-            _check_unit("factor", factor),
+            check_increasing_steps("milestones_steps", milestones_steps),
+            check_unit("factor", factor),
         ),
     )
 
 
 def _multistep(params: Any, step: Any) -> Array:
     learning_rate, milestones_steps, factor = params
-    t = _t(step)
+    t = clamped_step(step)
     passed = sum((t >= m).astype(t.dtype) for m in milestones_steps)
     return learning_rate * factor**passed
 
@@ -126,8 +125,8 @@ def exponential(
     """
     params = (
         check_positive_float("learning_rate", learning_rate),
-        _check_unit("decay_rate", decay_rate),
-        _check_steps("decay_steps", decay_steps),
+        check_unit("decay_rate", decay_rate),
+        check_steps("decay_steps", decay_steps),
     )
     return Schedule(_exponential(check_bool("staircase", staircase)), params)
 
@@ -136,11 +135,11 @@ def exponential(
 def _exponential(staircase: bool) -> ScheduleFn:
     def fn(params: Any, step: Any) -> Array:
         learning_rate, decay_rate, decay_steps = params
-        t = _t(step)
+        t = clamped_step(step)
         exponent = jnp.floor(t / decay_steps) if staircase else t / decay_steps
         return learning_rate * decay_rate**exponent
 
-    return _named(f"exponential(staircase={staircase})", fn)
+    return named_fn(f"exponential(staircase={staircase})", fn)
 
 
 def inverse_time(learning_rate: float, decay_rate: float, decay_steps: int = 1) -> Schedule:
@@ -150,14 +149,14 @@ def inverse_time(learning_rate: float, decay_rate: float, decay_steps: int = 1) 
         (
             check_positive_float("learning_rate", learning_rate),
             check_positive_float("decay_rate", decay_rate),
-            _check_steps("decay_steps", decay_steps),
+            check_steps("decay_steps", decay_steps),
         ),
     )
 
 
 def _inverse_time(params: Any, step: Any) -> Array:
     learning_rate, decay_rate, decay_steps = params
-    return learning_rate / (1.0 + decay_rate * _t(step) / decay_steps)
+    return learning_rate / (1.0 + decay_rate * clamped_step(step) / decay_steps)
 
 
 def power(learning_rate: float, power: float, scale_steps: int = 1) -> Schedule:
@@ -172,15 +171,15 @@ def power(learning_rate: float, power: float, scale_steps: int = 1) -> Schedule:
         _power,
         (
             check_positive_float("learning_rate", learning_rate),
-            _check_unit("power", power, one_allowed=True),
-            _check_steps("scale_steps", scale_steps),
+            check_unit("power", power, one_allowed=True),
+            check_steps("scale_steps", scale_steps),
         ),
     )
 
 
 def _power(params: Any, step: Any) -> Array:
     learning_rate, power, scale_steps = params
-    return learning_rate / (1.0 + _t(step) / scale_steps) ** power
+    return learning_rate / (1.0 + clamped_step(step) / scale_steps) ** power
 
 
 def polynomial(learning_rate: float, end_value: float, power: float, decay_steps: int) -> Schedule:
@@ -198,14 +197,14 @@ def polynomial(learning_rate: float, end_value: float, power: float, decay_steps
             lr,
             check_float_range("end_value", end_value, 0.0, lr, high_open=False),
             check_positive_float("power", power),
-            _check_steps("decay_steps", decay_steps),
+            check_steps("decay_steps", decay_steps),
         ),
     )
 
 
 def _polynomial(params: Any, step: Any) -> Array:
     learning_rate, end_value, power, decay_steps = params
-    remaining = 1.0 - jnp.minimum(_t(step), decay_steps) / decay_steps
+    remaining = 1.0 - jnp.minimum(clamped_step(step), decay_steps) / decay_steps
     return end_value + (learning_rate - end_value) * remaining**power
 
 
@@ -224,7 +223,7 @@ def cosine(
     lr = check_positive_float("learning_rate", learning_rate)
     params = (
         lr,
-        _check_steps("decay_steps", decay_steps),
+        check_steps("decay_steps", decay_steps),
         check_float_range("end_value", end_value, 0.0, lr, high_open=False),
     )
     return Schedule(_cosine(check_bool("restarts", restarts)), params)
@@ -234,11 +233,11 @@ def cosine(
 def _cosine(restarts: bool) -> ScheduleFn:
     def fn(params: Any, step: Any) -> Array:
         learning_rate, decay_steps, end_value = params
-        t = _t(step)
+        t = clamped_step(step)
         s = jnp.mod(t, decay_steps) if restarts else jnp.minimum(t, decay_steps)
         return _cos_anneal(learning_rate, end_value, s / decay_steps)
 
-    return _named(f"cosine(restarts={restarts})", fn)
+    return named_fn(f"cosine(restarts={restarts})", fn)
 
 
 def _cos_anneal(start: Any, end: Any, pct: Array) -> Array:
@@ -254,12 +253,12 @@ def cyclic(learning_rate: float, max_learning_rate: float, half_cycle_steps: int
     """
     lr = check_positive_float("learning_rate", learning_rate)
     high = check_float_range("max_learning_rate", max_learning_rate, lr, math.inf)
-    return Schedule(_cyclic, (lr, high, _check_steps("half_cycle_steps", half_cycle_steps)))
+    return Schedule(_cyclic, (lr, high, check_steps("half_cycle_steps", half_cycle_steps)))
 
 
 def _cyclic(params: Any, step: Any) -> Array:
     learning_rate, max_learning_rate, half_cycle_steps = params
-    t = _t(step)
+    t = clamped_step(step)
     cycle = jnp.floor(1.0 + t / (2.0 * half_cycle_steps))
     x = jnp.abs(t / half_cycle_steps - 2.0 * cycle + 1.0)
     return learning_rate + (max_learning_rate - learning_rate) * jnp.maximum(0.0, 1.0 - x)
@@ -281,7 +280,7 @@ def one_cycle(
     """
     lr = check_positive_float("learning_rate", learning_rate)
     total = float(check_int_range("total_steps", total_steps, 2))  # a warm-up of one step needs two
-    pct = _check_unit("pct_start", pct_start)
+    pct = check_unit("pct_start", pct_start)
     if not pct * total > 1.0:
         raise ValueError(
             f"pct_start must be a float in ({1.0 / total}, 1) with total_steps={total_steps!r}"
@@ -299,7 +298,7 @@ def one_cycle(
 
 def _one_cycle(params: Any, step: Any) -> Array:
     learning_rate, total_steps, pct_start, div_factor, final_div_factor = params
-    t = _t(step)
+    t = clamped_step(step)
     initial = learning_rate / div_factor
     final = initial / final_div_factor
     up_end = pct_start * total_steps - 1.0
@@ -309,107 +308,12 @@ def _one_cycle(params: Any, step: Any) -> Array:
     return jnp.where(t <= up_end, up, down)
 
 
-# --- combinators -----------------------------------------------------------------
-
-
-def warmup(schedule: Any, warmup_steps: int, start_value: float = 0.0) -> Schedule:
-    """Linear warm-up to schedule(0), then the schedule, its step counted from warmup_steps.
-
-    lr = start_value + (schedule(0) - start_value) * step / warmup_steps  for step < warmup_steps,
-    lr = schedule(step - warmup_steps)                                    afterwards.
-    The warm-up is prepended, not counted inside the schedule: optax's
-    warmup_cosine_decay_schedule(s, p, warmup_steps, decay_steps, e), whose decay_steps
-    include the warm-up, is warmup(cosine(p, decay_steps - warmup_steps, e), warmup_steps, s).
-
-    Args:
-        schedule: a Schedule, a callable step -> learning rate, or a float (constant).
-        start_value: in [0, inf).
-    """
-    inner = _as_schedule("schedule", schedule)
-    params = (
-        inner.params,
-        _check_steps("warmup_steps", warmup_steps),
-        check_float_range("start_value", start_value, 0.0, math.inf),
-    )
-    return Schedule(_warmup(inner.fn), params)
-
-
-@functools.cache
-def _warmup(inner_fn: ScheduleFn) -> ScheduleFn:
-    def fn(params: Any, step: Any) -> Array:
-        inner, warmup_steps, start_value = params
-        t = _t(step)
-        peak = inner_fn(inner, jnp.zeros_like(t))
-        ramp = start_value + (peak - start_value) * t / warmup_steps
-        return jnp.where(t < warmup_steps, ramp, inner_fn(inner, t - warmup_steps))
-
-    return _named(f"warmup({schedule_kind(inner_fn)})", fn)
-
-
-def join(schedules: Sequence[Any], boundaries_steps: Sequence[int]) -> Schedule:
-    """Schedules one after another (optax join_schedules).
-
-    schedules[0] runs until boundaries_steps[0]; from boundaries_steps[i - 1] on,
-    lr = schedules[i](step - boundaries_steps[i - 1]).
-
-    Args:
-        schedules: Schedules, callables or floats; at least one.
-        boundaries_steps: strictly increasing steps >= 1, one fewer than schedules.
-    """
-    if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence):
-        raise TypeError(f"schedules must be a sequence of schedules; got {schedules!r}.")
-    if len(schedules) == 0:
-        raise ValueError(f"schedules must hold at least one schedule; got {schedules!r}.")
-    children = [_as_schedule(f"schedules[{i}]", s) for i, s in enumerate(schedules)]
-    boundaries = _check_increasing_steps("boundaries_steps", boundaries_steps, allow_empty=True)
-    if len(boundaries) != len(children) - 1:
-        raise ValueError(
-            f"boundaries_steps must hold len(schedules) - 1 = {len(children) - 1} steps;"
-            f" got {len(boundaries)}: {boundaries_steps!r}."
-        )
-    params = (tuple(c.params for c in children), boundaries)
-    return Schedule(_join(tuple(c.fn for c in children)), params)
-
-
-@functools.cache
-def _join(fns: tuple[ScheduleFn, ...]) -> ScheduleFn:
-    def fn(params: Any, step: Any) -> Array:
-        children, boundaries_steps = params
-        t = _t(step)
-        lr = fns[0](children[0], t)
-        for child_fn, child, boundary in zip(fns[1:], children[1:], boundaries_steps):
-            lr = jnp.where(t < boundary, lr, child_fn(child, t - boundary))
-        return lr
-
-    return _named(f"join({', '.join(schedule_kind(f) for f in fns)})", fn)
-
-
-def by_epoch(schedule: Any, steps_per_epoch: int) -> Schedule:
-    """A schedule written in epochs, run in steps: lr = schedule(floor(step / steps_per_epoch)).
-
-    The wrapped schedule's *_steps arguments then count epochs; the learning rate
-    is constant within an epoch (torch's scheduler.step() once per epoch).
-    """
-    inner = _as_schedule("schedule", schedule)
-    params = (inner.params, _check_steps("steps_per_epoch", steps_per_epoch))
-    return Schedule(_by_epoch(inner.fn), params)
-
-
-@functools.cache
-def _by_epoch(inner_fn: ScheduleFn) -> ScheduleFn:
-    def fn(params: Any, step: Any) -> Array:
-        inner, steps_per_epoch = params
-        return inner_fn(inner, jnp.floor(_t(step) / steps_per_epoch))
-
-    return _named(f"by_epoch({schedule_kind(inner_fn)})", fn)
-
-
 def as_schedule(learning_rate: Any) -> Schedule:
     """A float as constant(learning_rate), a callable step -> lr as a Schedule, a Schedule as is."""
-    return _as_schedule("learning_rate", learning_rate)
+    return to_schedule("learning_rate", learning_rate)
 
 
-def _as_schedule(name: str, value: Any) -> Schedule:
+def to_schedule(name: str, value: Any) -> Schedule:
     if isinstance(value, Schedule):
         return value
     if callable(value):
@@ -458,14 +362,14 @@ def _wrap(schedule: Callable[[Any], Array]) -> ScheduleFn:
     def fn(params: Any, step: Any) -> Array:
         return jnp.asarray(schedule(step), jnp.result_type(float))
 
-    return _named(f"callable {_qualified(schedule)}", fn)
+    return named_fn(f"callable {_qualified(schedule)}", fn)
 
 
 _KINDS: dict[ScheduleFn, str] = {}
 """Each schedule function's structure as text, by function (one per structure, so a small dict)."""
 
 
-def _named(kind: str, fn: ScheduleFn) -> ScheduleFn:
+def named_fn(kind: str, fn: ScheduleFn) -> ScheduleFn:
     _KINDS[fn] = kind
     return fn
 
@@ -497,42 +401,3 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
     "one_cycle": one_cycle,
 }
 """The schedules that take learning_rate first, by name (the CLI's --schedule)."""
-
-
-# --- checks ----------------------------------------------------------------------
-
-
-MAX_STEPS = 2**31 - 1
-"""The largest count of steps (as gd.fit's epochs): 10**20 passed the check and made the run's loss NaN."""
-
-
-def _check_steps(name: str, value: Any) -> float:
-    """A count of steps: an integer in [1, MAX_STEPS], stored as a float."""
-    return float(check_int_range(name, value, 1, MAX_STEPS))
-
-
-def _check_unit(name: str, value: Any, *, one_allowed: bool = False) -> float:
-    """A float in (0, 1), or (0, 1] when one_allowed."""
-    allowed = f"a float in (0, 1{']' if one_allowed else ')'}"
-    if not is_real(value):
-        raise TypeError(f"{name} must be {allowed}; got {value!r}.")
-    v = float(value)
-    if not (0.0 < v < 1.0 or (one_allowed and v == 1.0)):
-        raise ValueError(f"{name} must be {allowed}; got {value!r}.")
-    return v
-
-
-def _check_increasing_steps(
-    name: str, values: Any, *, allow_empty: bool = False
-) -> tuple[float, ...]:
-    """Strictly increasing integer steps >= 1, stored as floats."""
-    allowed = "a strictly increasing sequence of integers in [1, inf)"
-    values = array_as_list(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be {allowed}; got {values!r}.")
-    if not values and not allow_empty:
-        raise ValueError(f"{name} must be a non-empty, {allowed[2:]}; got {values!r}.")
-    steps = tuple(_check_steps(f"{name}[{i}]", v) for i, v in enumerate(values))
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ValueError(f"{name} must be {allowed}; got {values!r}.")
-    return steps

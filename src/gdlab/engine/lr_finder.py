@@ -94,10 +94,11 @@ class LRFinderResult(NamedTuple):
     def schedule(self, kind: str, total_steps: int, warmup_steps: int = 0) -> Schedule:
         """A schedule built from the answer: "cosine" (with warmup) or "one_cycle" (peak at the answer)."""
         from gdlab.core import schedules
+        from gdlab.core.schedule_combinators import warmup
 
         if kind == "cosine":
             body = schedules.cosine(self.suggestion, max(1, total_steps - warmup_steps))
-            return schedules.warmup(body, warmup_steps) if warmup_steps else body
+            return warmup(body, warmup_steps) if warmup_steps else body
         if kind == "one_cycle":
             return schedules.one_cycle(self.suggestion, total_steps)
         raise ValueError(f"kind must be one of {{'cosine', 'one_cycle'}}; got {kind!r}.")

@@ -27,7 +27,8 @@ from gdlab.core.dataset import Dataset
 from gdlab.core.models import linear, logistic, mlp
 from gdlab.core.rules import sgd
 from gdlab.core.run_schedules import one_cycle_min_updates
-from gdlab.core.schedules import Schedule, constant, cosine, exponential, one_cycle, step, warmup
+from gdlab.core.schedule_combinators import warmup
+from gdlab.core.schedules import Schedule, constant, cosine, exponential, one_cycle, step
 from gdlab.core.stop_syntax import parse as parse_stop
 from gdlab.core.stopping import StopRule
 from gdlab.core.types import Model
