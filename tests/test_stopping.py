@@ -122,7 +122,7 @@ def test_grad_norm_fires_on_the_first_epoch_below_tol() -> None:
     seq = [{"grad_norm": g} for g in (1.0, 1e-3, 2e-4, 8.1e-5, 1e-6)]
     epoch, (status, reason) = _fire_epoch(gd.stop.grad_norm(1e-4), seq)
     assert (epoch, status) == (4, "converged")
-    assert reason == "converged: gradient norm 8.10e-05 < 1e-04 at epoch 4"
+    assert reason == "converged: gradient norm 8.10e-05 < 0.0001 at epoch 4"
 
 
 def test_target_on_a_loss_falls_and_on_accuracy_rises() -> None:
@@ -190,8 +190,28 @@ def test_a_rule_that_waits_inside_and_is_explained_by_when_it_fired() -> None:
     seq = [{"train_loss": loss, "grad_norm": g} for loss, g in ((0.4, 1.0), (0.6, 0.5), (0.7, 1e-5))]
     epoch, (status, reason) = _fire_epoch(gd.stop.target("train_loss", 0.5) & gd.stop.grad_norm(1e-4), seq)
     assert (epoch, status) == (3, "target_reached")
-    assert reason == ("target_reached: train_loss 0.4 <= 0.5 at epoch 1 and converged: gradient norm 1.00e-05 < 1e-04 "
+    assert reason == ("target_reached: train_loss 0.4 <= 0.5 at epoch 1 and converged: gradient norm 1.00e-05 < 0.0001 "
                       "at epoch 3")
+
+
+def test_inside_and_a_condition_of_the_present_must_still_hold() -> None:
+    """grad_norm(1.129) & max_epochs(12) stopped at epoch 12 as 'converged: gradient norm 4.88e-01 < 1e+00 at
+    epoch 4' with the norm back at 1.249: grad_norm, plateau and early_stopping stayed fired once they had fired.
+    They now hold only while their condition does; target and the budgets still count from when reached. The
+    reason writes grad_norm's tol as given (it was rounded to one digit)."""
+    norms = (0.5, 0.4, 1.3, 1.2, 0.9, 0.8)
+    seq = [{"train_loss": 1.0, "grad_norm": g} for g in norms]
+    epoch, (status, reason) = _fire_epoch(gd.stop.grad_norm(1.129) & gd.stop.max_epochs(4), seq)
+    assert (epoch, status) == (5, "converged")
+    assert reason == "converged: gradient norm 9.00e-01 < 1.129 at epoch 5 and max_epochs: reached max_epochs 4 at epoch 4"
+    falling_again = [{"train_loss": loss, "grad_norm": 1.0} for loss in (1.0, 1.0, 1.0, 0.5, 0.25, 0.2, 0.2, 0.2)]
+    epoch, (status, _) = _fire_epoch(gd.stop.plateau(tol=0.01, patience=2) & gd.stop.max_epochs(5), falling_again)
+    assert (epoch, status) == (8, "converged")  # a plateau at epochs 2-3; the loss fell through 6; again at 7-8
+    epoch, (status, _) = _fire_epoch(gd.stop.early_stopping("train_loss", 2) & gd.stop.max_epochs(5), falling_again)
+    assert (epoch, status) == (8, "early_stopped")
+    reached = [{"train_loss": loss, "grad_norm": g} for loss, g in ((0.4, 1.0), (0.6, 1.0), (0.7, 1e-5))]
+    epoch, (status, _) = _fire_epoch(gd.stop.target("train_loss", 0.5) & gd.stop.grad_norm(1e-4), reached)
+    assert (epoch, status) == (3, "target_reached")  # the target, reached at 1, still counts at 3
 
 
 def test_a_run_that_converged_after_its_minimum_epochs_does_not_warn_of_its_budget() -> None:

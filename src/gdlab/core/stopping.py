@@ -118,16 +118,19 @@ class Fired(NamedTuple):
 
 def _threshold_rule(
     name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[float], str],
-    settings: tuple[tuple[str, Any], ...],
+    settings: tuple[tuple[str, Any], ...], latch: bool = True,
 ) -> StopRule:
-    """A memoryless rule: fires (and stays fired) once predicate(metrics[metric]) holds; explained by the
-    epoch and value of that first time (inside ``&`` it may wait epochs for the others, while its metric moves
-    on: a target reached at epoch 5 is not re-read at 7, where the accuracy may have dipped below it)."""
+    """A memoryless rule: fires once predicate(metrics[metric]) holds; explained by the epoch and value of that
+    first time. With latch it stays fired (inside ``&`` it may wait epochs for the others, while its metric moves
+    on: a target reached at epoch 5 is not re-read at 7, where the accuracy may have dipped below it); without,
+    it holds only while the predicate does (a condition of the present, such as a small gradient)."""
 
     def update(state: Fired, metrics: Metrics) -> Fired:
         value = metrics[metric]
         xp = _xp(value, state.fired)
         now = predicate(value)
+        if not latch:
+            return Fired(fired=now, epoch=xp.where(now, metrics["epoch"], np.nan), value=xp.where(now, value, np.nan))
         newly = xp.logical_and(now, xp.logical_not(state.fired))
         return Fired(fired=xp.logical_or(state.fired, now), epoch=xp.where(newly, metrics["epoch"], state.epoch),
                      value=xp.where(newly, value, state.value))
@@ -165,11 +168,12 @@ def time_budget(seconds: float) -> StopRule:
 
 
 def grad_norm(tol: float) -> StopRule:
-    """Converged when the full-data gradient norm |grad L(w)| < tol (needs metrics="exact")."""
+    """Converged when the full-data gradient norm |grad L(w)| < tol (needs metrics="exact"); inside ``&``, at the
+    epoch the others fire (a norm that rose above tol again is not converged)."""
     tol = check_positive_float("tol", tol)
     return _threshold_rule(
         "grad_norm", "grad_norm", lambda g: g < tol, "converged",
-        lambda g: f"gradient norm {g:.2e} < {tol:.0e}", (("tol", tol),)
+        lambda g: f"gradient norm {g:.2e} < {tol:g}", (("tol", tol),), latch=False
     )
 
 
@@ -227,7 +231,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         bad = xp.where(improved, 0, state.bad_epochs + 1)
         best = xp.where(improved, loss, state.best)
         lower = xp.logical_and(loss < state.lowest, xp.isfinite(loss))
-        return PlateauState(xp.logical_or(state.fired, bad >= patience), best, bad,
+        return PlateauState(bad >= patience, best, bad,  # now: inside &, a plateau the loss left is none
                             xp.where(lower, loss, state.lowest), xp.where(lower, metrics["epoch"], state.lowest_epoch))
 
     def explain(state: PlateauState, metrics: Metrics) -> tuple[str, str]:
@@ -294,7 +298,7 @@ def early_stopping(
         improved = xp.logical_and(value < state.best - min_delta, xp.isfinite(value))
         bad = xp.where(improved, 0, state.bad_epochs + 1)
         return EarlyState(
-            fired=xp.logical_or(state.fired, bad >= patience),
+            fired=bad >= patience,  # now: inside &, a metric improving again is not waited out
             best=xp.where(improved, value, state.best),
             best_epoch=xp.where(improved, metrics["epoch"], state.best_epoch),
             bad_epochs=bad,
@@ -350,7 +354,9 @@ def any_of(*rules: StopRule) -> StopRule:
 
 
 def all_of(*rules: StopRule) -> StopRule:
-    """Fires when every rule has fired; explained by all of them."""
+    """Fires when every rule holds at the same epoch's end; explained by all of them. grad_norm, plateau and
+    early_stopping hold while their condition does (a gradient norm back above tol, or a loss improving again,
+    no longer counts); target and the budgets hold from the epoch they were reached on."""
     return _combine("all", rules)
 
 
