@@ -655,6 +655,22 @@ def test_a_checkpoint_of_another_rule_kind_stop_or_reduce_lr_is_refused() -> Non
     assert gd.fit(gd.models.linear(), data, rule, epochs=5, stop=stop, resume=bare).epochs_run == 5
 
 
+def test_the_checkpoint_of_the_epoch_a_rule_stopped_on_resumes_as_the_ended_run() -> None:
+    """A plateau run converged at epoch 6; resumed from its epoch-6 checkpoint it trained a 7th epoch and
+    converged again there, with another loss. It now ends as it did, training nothing."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    for stop in (gd.stop.plateau(1e-3, 3), gd.stop.early_stopping("test_loss", 2)):
+        saved: list[gd.Checkpoint] = []
+        whole = gd.fit(gd.models.linear(), data, gd.sgd(0.3), batch_size=16, epochs=30, stop=stop, on_epoch=saved.append)
+        assert whole.epochs_run < 30 and saved[-1].epoch == whole.epochs_run
+        again = gd.fit(gd.models.linear(), data, gd.sgd(0.3), batch_size=16, epochs=30, stop=stop, resume=saved[-1])
+        assert (again.status, again.reason, again.epochs_run, again.steps_run, again.best_epoch) == (
+            whole.status, whole.reason, whole.epochs_run, whole.steps_run, whole.best_epoch)
+        np.testing.assert_array_equal(again.history["train_loss"], whole.history["train_loss"])
+        for ours, theirs in zip(jax.tree.leaves(again.params), jax.tree.leaves(whole.params)):
+            np.testing.assert_array_equal(ours, theirs)
+
+
 def test_a_checkpoint_resumes_with_its_stop_rule_written_another_way() -> None:
     """stop=None and gd.stop.diverged() are the rule a run applies alike: a checkpoint of one resumed with the other
     was refused ("its stop was none; got diverged(factor=100.0)"). A checkpoint made before, which recorded the rule

@@ -137,6 +137,9 @@ def train_epochs(
     args = (params, state, data_key, np.int32(0), scale, np.True_, np.True_, arrays)
     program, compile_seconds = compiled_epoch(spec, *args)
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
+    if resume is not None and rows and stop.fired(rules.stop_state):  # the checkpoint of the epoch the run ended on
+        status, reason = stop.explain(rules.stop_state, _epoch_metrics(rows[-1], first - 1, steps_run, initial_loss))
+        epochs = first  # it ends as it did, with no epoch more
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
         tick = time.perf_counter()
