@@ -693,6 +693,15 @@ def test_a_csv_header_with_some_numeric_names_is_a_header(tmp_path: Path) -> Non
     assert data.n_train == 2 and np.sort(data.y_train).tolist() == [2, 4]  # both data rows kept
 
 
+def test_a_csv_column_without_a_name_is_refused(tmp_path: Path) -> None:
+    """pandas' to_csv() (index=True) writes the row index as a first column with no name: it was read as a
+    feature, the row numbers in x_train[:, 0]."""
+    path = _csv(tmp_path, ",a,y\n0,1,0\n1,3,1\n2,5,0\n")
+    with pytest.raises(ValueError, match=r"path must be a CSV file whose columns all have names; column 1 of .* has "
+                                         r"none \(pandas' to_csv writes its row index so: write it with index=False"):
+        gd.datasets.from_file(path)
+
+
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:
     """pandas.DataFrame(array).to_csv(index=False) names the columns 0, 1, ..., k-1: all numbers, yet a
     header (it was refused as data once headerless files were)."""

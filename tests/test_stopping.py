@@ -71,7 +71,7 @@ def test_a_plateau_that_bounced_above_its_best_is_stalled_not_converged() -> Non
     epoch, (status, reason) = _fire_epoch(gd.stop.plateau(tol=1e-4, patience=5), seq, initial_loss=2.305)
     assert (epoch, status) == (8, "stalled")
     assert reason == ("stalled: train loss improved by <= 0.0001 (relative) for 5 epochs, but the train loss ended at "
-                      "2.26, 17% above its best 1.925 (epoch 3): it oscillates; the learning rate is likely too high; "
+                      "2.26, 17% above its best 1.925 (epoch 3): it oscillates; the learning rate (or the momentum) is likely too high; "
                       "at epoch 8")
     # mini-batch SGD at rate 1 (the last 8 epochs): 0.9825 is 31% above 0.7472, 15% of the fall from 2.30
     seq = _losses(0.9018, 0.7605, 0.7472, 0.9174, 1.1254, 1.032, 0.8575, 0.9825)
@@ -192,6 +192,18 @@ def test_a_rule_that_waits_inside_and_is_explained_by_when_it_fired() -> None:
     assert (epoch, status) == (3, "target_reached")
     assert reason == ("target_reached: train_loss 0.4 <= 0.5 at epoch 1 and converged: gradient norm 1.00e-05 < 0.0001 "
                       "at epoch 3")
+
+
+def test_a_plateau_over_a_rising_loss_says_it_rose() -> None:
+    """linreg at rate 1.2: the loss went 4.1, 10.7, 28.8, 79.6 from 1.806 and plateau(1e-4, 3) said 'train loss
+    improved by <= 0.0001 (relative) for 3 epochs, at 79.62', as if it had levelled off."""
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(1e-4, 3), _losses(4.1, 10.7, 28.8, 79.6), initial_loss=1.806)
+    assert (epoch, status) == (4, "stalled")
+    assert reason == ("stalled: train loss did not improve by more than 0.0001 (relative) for 3 epochs: it rose from "
+                      "4.1 (epoch 1) to 79.6, above the initial loss 1.806, at epoch 4")
+    epoch, (status, reason) = _fire_epoch(gd.stop.plateau(1e-4, 3), _losses(2.3, 2.3, 2.3, 2.3), initial_loss=2.3)
+    assert reason == ("stalled: train loss improved by <= 0.0001 (relative) for 3 epochs, at 2.3, not below the initial "
+                      "loss 2.3, at epoch 4")  # level, not rising: as it was
 
 
 def test_inside_and_a_condition_of_the_present_must_still_hold() -> None:

@@ -239,6 +239,13 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         epoch = int(metrics["epoch"])
         what = f"train loss improved by <= {tol:g} (relative) for {patience} epochs"
         if not loss < initial - STALL_MARGIN * abs(initial):  # (1 - margin) * initial: above it when negative
+            lowest = float(state.lowest)
+            if loss > lowest + tol * abs(lowest):  # it rose: "improved by <= tol" read as if it had levelled off
+                return "stalled", (
+                    f"stalled: train loss did not improve by more than {tol:g} (relative) for {patience} epochs: it "
+                    f"rose from {lowest:.4g} (epoch {int(state.lowest_epoch)}) to {loss:.4g}, "
+                    f"{'above' if loss > initial else 'not below'} the initial loss {initial:.4g}, at epoch {epoch}"
+                )
             return "stalled", (
                 f"stalled: {what}, at {loss:.4g}, not below the initial loss {initial:.4g}, at epoch {epoch}"
             )
@@ -246,8 +253,8 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
             lowest = float(state.lowest)
             return "stalled", (
                 f"stalled: {what}, but the train loss ended at {loss:.4g}, {_percent(loss, lowest)} above its "
-                f"best {lowest:.4g} (epoch {int(state.lowest_epoch)}): it oscillates; the learning rate is likely "
-                f"too high; at epoch {epoch}"
+                f"best {lowest:.4g} (epoch {int(state.lowest_epoch)}): it oscillates; the learning rate (or the "
+                f"momentum) is likely too high; at epoch {epoch}"
             )
         return "converged", f"converged: {what}, at {loss:.4g}, at epoch {epoch}"
 
