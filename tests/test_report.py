@@ -1119,6 +1119,10 @@ def test_a_library_sweep_reports_from_the_result_and_its_data(sweep, small, comp
     assert summarize(made).variants == summarize(comparison).variants
     page = gd.report.write_html(made, tmp_path / "report.html").read_text()
     assert f"mlp 16 on {small.name} (300 training and 100 test samples)" in page  # with its hidden sizes
+    for where, why in ((tmp_path, "a file path, not a directory"), (tmp_path / "no" / "r.html", "in an existing dir")):
+        for write in (gd.report.write_html, gd.report.save):  # bare IsADirectoryError, FileNotFoundError
+            with pytest.raises(ValueError, match=f"path must be {why}"):
+                write(made, where)
     assert "as given to gd.sweep" in page
     loss = gd.report.from_result(sweep, small, metric="final_test_loss")
     assert loss.settings["metric"] == "final_test_loss" and loss.settings["target"] is None

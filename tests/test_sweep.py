@@ -522,6 +522,8 @@ def test_result_accessors_name_bad_arguments(tiny, tmp_path, monkeypatch) -> Non
     for write in (result.to_csv, result.to_json):
         with pytest.raises(ValueError, match="path must be in an existing directory; got .*nope' does not exist"):
             write(tmp_path / "nope" / "rows.out")
+        with pytest.raises(ValueError, match="path must be a file path, not a directory; got "):
+            write(tmp_path)  # a bare IsADirectoryError
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="to_pandas needs pandas.*pip install pandas"):
         result.to_pandas()

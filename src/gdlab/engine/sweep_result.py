@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from gdlab.core.checks import check_int_range
+from gdlab.engine.output_file import file_to_write
 from gdlab.engine.result import DIVERGING, Result
 
 CLASSIFICATION_METRICS = ("test_accuracy",)
@@ -290,7 +291,7 @@ class SweepResult:
 
     def to_csv(self, path: str | Path) -> Path:
         rows = self.rows
-        with _in_existing_directory(path).open("w", newline="") as f:
+        with file_to_write("path", path).open("w", newline="") as f:
             columns = list(dict.fromkeys(k for row in rows for k in row))  # a config may lack some
             writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")  # as gdlab runs export
             writer.writeheader()
@@ -298,7 +299,7 @@ class SweepResult:
         return Path(path)
 
     def to_json(self, path: str | Path) -> Path:
-        _in_existing_directory(path).write_text(json.dumps([{k: _json(v) for k, v in r.items()} for r in self.rows], indent=1))
+        file_to_write("path", path).write_text(json.dumps([{k: _json(v) for k, v in r.items()} for r in self.rows], indent=1))
         return Path(path)
 
     def to_pandas(self) -> Any:
@@ -355,14 +356,6 @@ def best_by_mean(
     key = max(stats, key=score)
     mean, std = stats[key]
     return key, mean, std
-
-
-def _in_existing_directory(path: str | Path) -> Path:
-    """path, whose directory must exist (a missing one is the caller's typo, not ours to create)."""
-    p = Path(path)
-    if not p.parent.is_dir():
-        raise ValueError(f"path must be in an existing directory; got {str(path)!r} ({str(p.parent)!r} does not exist).")
-    return p
 
 
 def _cell(value: Any) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gdlab.engine.output_file import file_to_write
 from gdlab.engine.sweep_result import SweepResult
 
 FORMAT = "gdlab-comparison"
@@ -81,7 +82,7 @@ def save(comparison: Comparison, path: str | Path) -> Path:
     """Write the comparison as one JSON file."""
     document = {"format": FORMAT, "version": VERSION, "settings": comparison.settings,
                 "variants": comparison.variants, "rows": comparison.rows, "histories": comparison.histories}
-    Path(path).write_text(json.dumps(_encode(document), indent=1))
+    file_to_write("path", path).write_text(json.dumps(_encode(document), indent=1))
     return Path(path)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from gdlab.engine.output_file import file_to_write
 from gdlab.report import plots, table
 from gdlab.report.captions import curves_caption, heatmap_caption
 from gdlab.report.comparison import Comparison
@@ -60,7 +61,7 @@ details table { font-size: 12px; }
 
 def write_html(comparison: Comparison, path: str | Path) -> Path:
     """Write the report of comparison to path (one HTML file)."""
-    Path(path).write_text(render(comparison))
+    file_to_write("path", path).write_text(render(comparison))
     return Path(path)
 
 
