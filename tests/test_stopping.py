@@ -138,10 +138,10 @@ def test_early_stopping_counts_epochs_since_the_best() -> None:
     # min_delta 0.02: 0.79 is no real improvement on 0.8, so the best stays epoch 2
     epoch, (status, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=3, min_delta=0.02), seq)
     assert (epoch, status) == (5, "early_stopped")
-    assert "; the last improvement by more than 0.02 was to 0.8 at epoch 2, stopped at epoch 5" in reason
+    assert "; the last improvement by more than 0.02 was at epoch 2 (to 0.8), stopped at epoch 5" in reason
     assert _fire_epoch(gd.stop.early_stopping("test_loss", patience=3), seq)[0] is None
     epoch, (_, reason) = _fire_epoch(gd.stop.early_stopping("test_loss", patience=2), seq)
-    assert epoch == 6 and "best 0.79 at epoch 4" in reason  # without min_delta epoch 4 is the best
+    assert epoch == 6 and "its best epoch was 4 (test_loss 0.79)" in reason  # without min_delta epoch 4 is the best
     acc = _losses(0.5, 0.6, 0.55, 0.58, 0.6, key="test_accuracy")
     assert _fire_epoch(gd.stop.early_stopping("test_accuracy", patience=3), acc)[0] == 5
 
@@ -310,7 +310,7 @@ def test_early_stopping_with_min_delta_says_which_epoch_it_restores() -> None:
     lowest = int(np.argmin(losses)) + 1
     waited = int(np.flatnonzero(np.diff(np.concatenate([[np.inf], losses])) < -0.05)[-1]) + 1
     assert result.status == "early_stopped" and waited < lowest == result.best_epoch
-    assert (f"the last improvement by more than 0.05 was to {losses[waited - 1]:.4g} at epoch {waited}, "
+    assert (f"the last improvement by more than 0.05 was at epoch {waited} (to {losses[waited - 1]:.4g}), "
             f"stopped at epoch {result.epochs_run}; the params returned are those of epoch {lowest}, the best "
             f"train_loss ({losses[lowest - 1]:.4g})") in result.reason
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.01], batch_size=[32], seeds=[0], epochs=40, stop=stop)

@@ -315,11 +315,14 @@ def early_stopping(
         best = sign * float(state.best)
         # with min_delta the reference is the last real improvement, not the best value: a later epoch may
         # be lower by less than min_delta (restore_best returns the lowest, and the run's reason says which)
-        reference = (f"best {best:.4g}" if min_delta == 0 else
-                     f"the last improvement by more than {min_delta:g} was to {best:.4g}")
+        # "best ... at epoch 1" read against restore_best's "the initial ones, whose ... no epoch bettered": the
+        # rule compares epochs, restore_best the initial params too; so it names the best *epoch*
+        epoch = int(state.best_epoch)
+        reference = (f"its best epoch was {epoch} ({metric} {best:.4g})" if min_delta == 0 else
+                     f"the last improvement by more than {min_delta:g} was at epoch {epoch} (to {best:.4g})")
         return "early_stopped", (
             f"early_stopped: {metric} did not improve by more than {min_delta:g} for {patience} "
-            f"epochs; {reference} at epoch {int(state.best_epoch)}, stopped at epoch {int(metrics['epoch'])}"
+            f"epochs; {reference}, stopped at epoch {int(metrics['epoch'])}"
         )
 
     restore = metric if check_bool("restore_best", restore_best) else None
