@@ -1163,6 +1163,12 @@ def test_from_result_refuses_another_data_set(sweep, small) -> None:
     with pytest.raises(ValueError, match="data must be the data set the sweep trained on: its 150 training samples "
                                          "make 15 steps per epoch at batch size 10, the sweep made 30"):
         gd.report.from_result(sweep, other)
+    same_sizes = gd.datasets.from_arrays(np.concatenate([small.x_train, small.x_test]),  # another split: 300 + 100
+                                         np.concatenate([small.y_train, small.y_test]), test_fraction=0.25, seed=2)
+    with pytest.raises(ValueError, match=r"data must be the data set the sweep trained on; the SHA-256 fingerprint of "
+                                         r"'arrays' begins \w{12}, that of the sweep's data \w{12}\.$"):
+        gd.report.from_result(sweep, same_sizes)  # was reported on as if it were the sweep's data
+    assert gd.report.from_result(sweep.select(sweep.groups[0].schedule), small).settings["n_train"] == 300
 
 
 def test_a_momentum_grid_is_refused_not_mixed(small) -> None:

@@ -242,7 +242,7 @@ def sweep(
         if record is not None:
             record.fail_sweep(error)
         raise
-    result = SweepResult(groups=tuple(groups))
+    result = SweepResult(groups=tuple(groups), data_fingerprint=data.fingerprint())
     if record is not None:
         record.end_sweep(result)
     return result

@@ -169,9 +169,11 @@ def group_outcome(
 
 @dataclass(frozen=True, eq=False)
 class SweepResult:
-    """Every config of a sweep, ordered by batch size, schedule, learning rate, momentum, seed."""
+    """Every config of a sweep, ordered by batch size, schedule, learning rate, momentum, seed. data_fingerprint:
+    the trained data's ``Dataset.fingerprint()`` ("" where not known), which a report of the result checks."""
 
     groups: tuple[Group, ...]
+    data_fingerprint: str = ""
 
     @functools.cached_property
     def index(self) -> list[tuple[int, int, int]]:
@@ -199,7 +201,8 @@ class SweepResult:
         labels = list(dict.fromkeys(g.schedule for g in self.groups))
         if schedule not in labels:
             raise ValueError(f"schedule must be one this sweep trained, one of {labels}; got {schedule!r}.")
-        return SweepResult(groups=tuple(g for g in self.groups if g.schedule == schedule))
+        return SweepResult(groups=tuple(g for g in self.groups if g.schedule == schedule),
+                           data_fingerprint=self.data_fingerprint)
 
     @property
     def rows(self) -> list[dict[str, Any]]:

@@ -155,7 +155,8 @@ def sweep_result(conn: sqlite3.Connection, sweep: Sweep) -> tuple[SweepResult, d
     for run in runs:
         if run.initial_loss is not None:
             initial.setdefault(run.seed, float(run.initial_loss))
-    return SweepResult(groups=tuple(groups)), initial
+    fingerprint = runs[0].dataset_fingerprint if runs else ""
+    return SweepResult(groups=tuple(groups), data_fingerprint=fingerprint or ""), initial
 
 
 def _group(sweep: Sweep, runs: list[Run], histories: dict[str, dict[str, np.ndarray]]) -> Group:
