@@ -463,8 +463,8 @@ def test_a_stop_rule_reading_a_metric_the_run_lacks_is_named_as_typed(capsys: py
     code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--stop", "plateau", "--stop", "target:test_accuracy:0.5")
     assert (code, out) == (2, "")
     assert err == ("error: --stop 'target:test_accuracy:0.5' reads test_accuracy (recorded for classification only; "
-                   "this is a regression); this run records ['epoch', 'grad_norm', 'learning_rate', 'step', "
-                   "'test_loss', 'time', 'train_loss'].\n")
+                   "this is a regression); this run records ['grad_norm', 'learning_rate', 'test_loss', "
+                   "'train_loss'].\n")  # not epoch, step and time: no metric names (the budgets read them)
     code, out, err = _run(capsys, *LINREG, "--epochs", "1", "--metrics", "running", "--stop", "grad<1e-4 | plateau")
     assert (code, out) == (2, "") and err.startswith("error: --stop 'grad<1e-4 | plateau' reads grad_norm (needs "
                                                      "--metrics='exact'); "), err

@@ -618,9 +618,9 @@ def test_a_checkpoint_of_the_same_rule_with_other_numbers_is_refused_not_silentl
     saved: list[gd.Checkpoint] = []
     gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=3, on_epoch=saved.append)
     with pytest.raises(ValueError, match=r"rule must be the checkpoint's to resume it .*: its learning_rate was "
-                                         r"\[0\.1\d*\]; got \[0\.5\]\."):
+                                         r"\[0\.1\]; got \[0\.5\]\."):
         gd.fit(gd.models.linear(), data, gd.sgd(0.5, momentum=0.9), epochs=5, resume=saved[2])
-    with pytest.raises(ValueError, match=r"its momentum was 0\.(9|89)\d*; got 0\.(8|79)\d*\."):
+    with pytest.raises(ValueError, match=r"its momentum was 0\.9; got 0\.8\.$"):  # was 0.8999999761581421
         gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.8), epochs=5, resume=saved[2])
     assert gd.fit(gd.models.linear(), data, gd.sgd(0.1, momentum=0.9), epochs=5, resume=saved[2]).epochs_run == 5
 

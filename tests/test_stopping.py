@@ -206,6 +206,17 @@ def test_a_plateau_over_a_rising_loss_says_it_rose() -> None:
                       "loss 2.3, at epoch 4")  # level, not rising: as it was
 
 
+def test_small_messages_say_what_is_allowed_plainly() -> None:
+    """target('test_loss', nan) said 'a float in [-inf, inf)', as if -inf were allowed; time_budget's reason said
+    'used the time budget 0.5 s (0.5 s)'."""
+    with pytest.raises(ValueError, match=r"^value must be a finite float; got nan\.$"):
+        gd.stop.target("test_loss", math.nan)
+    with pytest.raises(ValueError, match=r"^value must be a float in \[0.0, 1.0\]; got -0.5\.$"):
+        gd.stop.target("test_accuracy", -0.5)
+    epoch, (status, reason) = _fire_epoch(gd.stop.time_budget(1.2), _losses(1, 1, 1, 1))
+    assert reason == "time_budget: used the time budget of 1.2 s (1.5 s of training) at epoch 3"
+
+
 def test_inside_and_a_condition_of_the_present_must_still_hold() -> None:
     """grad_norm(1.129) & max_epochs(12) stopped at epoch 12 as 'converged: gradient norm 4.88e-01 < 1e+00 at
     epoch 4' with the norm back at 1.249: grad_norm, plateau and early_stopping stayed fired once they had fired.

@@ -273,6 +273,15 @@ with gd.store.open({str(path)!r}) as store:
     _assert_same_rows(resumed, uninterrupted, rtol=1e-5)
 
 
+def test_an_unknown_sweep_id_is_named_as_a_sweep_id(tmp_path) -> None:
+    """store.sweep('zzzz') said 'run_id must name a run ... (see gdlab runs list)'."""
+    with gd.store.open(tmp_path / "s.db") as store:
+        for given in ("zzzz", ""):
+            with pytest.raises(gd.store.StoreError, match=rf"^sweep_id must name a sweep in .*s.db' \(see gdlab runs list "
+                                                          rf"--sweeps\); got '{given}'\.$"):
+                store.sweep_result(given)
+
+
 def test_a_sweep_resumes_with_its_stop_rule_written_another_way(tmp_path, data) -> None:
     """stop=None and gd.stop.diverged() are the same rule (every sweep stops a config that diverges by 100x): a
     sweep recorded with one resumed with the other was refused ("it had none; got diverged(factor=100.0)")."""

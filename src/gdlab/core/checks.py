@@ -81,9 +81,11 @@ def check_positive_float(name: str, value: Any) -> float:
 def check_float_range(
     name: str, value: Any, low: float, high: float, *, high_open: bool = True
 ) -> float:
-    """Return value as float if low <= value < high (or <= high when closed)."""
+    """Return value as float if low <= value < high (or <= high when closed); never an infinity or NaN."""
     bracket = ")" if high_open else "]"
-    allowed = f"a float in [{low}, {high}{bracket}"
+    allowed = f"a float in {'(' if low == -math.inf else '['}{low}, {high}{bracket}"
+    if low == -math.inf and high == math.inf:  # "[-inf, inf)" read as if -inf were allowed
+        allowed = "a finite float"
     if not is_real(value):
         raise TypeError(f"{name} must be {allowed}; got {value!r}.")
     v = float(value)

@@ -163,7 +163,7 @@ def time_budget(seconds: float) -> StopRule:
     seconds = check_positive_float("seconds", seconds)
     return _threshold_rule(
         "time_budget", "time", lambda t: t >= seconds, "time_budget",
-        lambda t: f"used the time budget {seconds:g} s ({t:.3g} s)", (("seconds", seconds),)
+        lambda t: f"used the time budget of {seconds:g} s ({t:.4g} s of training)", (("seconds", seconds),)
     )
 
 

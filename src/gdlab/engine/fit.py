@@ -18,6 +18,7 @@ from gdlab.core.checks import (
 )
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
+from gdlab.core.shortest import shortest_floats
 from gdlab.core.stopping import StopRule, describe, leaves, or_diverged, recorded_texts
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.config_record import plain, rule_config, sgd_options
@@ -287,7 +288,7 @@ def _check_resume_numbers(resume: Checkpoint, state: Any) -> None:
         if not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(recorded), jax.tree.leaves(value))):
             raise ValueError(
                 f"rule must be the checkpoint's to resume it (it ends exactly as the uninterrupted run): "
-                f"its {name} was {plain(recorded)}; got {plain(value)}."
+                f"its {name} was {shortest_floats(plain(recorded))}; got {shortest_floats(plain(value))}."
             )
 
 
@@ -390,4 +391,5 @@ def _check_recorded(who: str, names: tuple[str, ...], run: Recorded, test_every:
         if name not in recorded:
             hint = {"grad_norm": " (needs metrics='exact')",
                     "test_accuracy": " (recorded for classification only; this is a regression)"}.get(name, "")
-            raise ValueError(f"{who} reads {name}{hint}; this run records {sorted(recorded)}.")
+            metrics = sorted(recorded - {"epoch", "step", "time"})  # those: the budgets', not metric names
+            raise ValueError(f"{who} reads {name}{hint}; this run records {metrics}.")

@@ -261,7 +261,8 @@ class SweepResult:
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
-            raise ValueError(f"metric must be one of {allowed}; got {metric!r}.")
+            why = " (accuracy is measured for classification only)" if str(metric).endswith("_accuracy") else ""
+            raise ValueError(f"metric must be one of {allowed}{why}; got {metric!r}.")
         by_config: dict[tuple[float, int, float, str], list[dict[str, Any]]] = {}
         for row in rows:
             key = (row["learning_rate"], row["batch_size"], row["momentum"], row["schedule"])

@@ -101,7 +101,11 @@ class Store:
 
     def sweep(self, sweep_id: str) -> Sweep:
         """The sweep with this id (or the only one whose id starts with it)."""
-        record = self.find(_record_id("sweep_id", sweep_id))
+        sweep_id = _record_id("sweep_id", sweep_id)
+        if not sweeps.any_record_starts(self.connection, sweep_id):  # find said "run_id must name a run ..."
+            raise StoreError(f"sweep_id must name a sweep in {str(self.path)!r} (see gdlab runs list --sweeps); "
+                             f"got {sweep_id!r}.")
+        record = self.find(sweep_id)
         if not isinstance(record, Sweep):
             raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
         return record

@@ -103,6 +103,12 @@ def sweep_of(conn: sqlite3.Connection, run_id: str) -> Sweep | None:
     return None if row is None else find_sweep(conn, row[0])
 
 
+def any_record_starts(conn: sqlite3.Connection, prefix: str) -> bool:
+    """Whether a run or a sweep has an id that starts with prefix (a non-empty one)."""
+    return bool(prefix) and (_run_prefixed(conn, prefix) or conn.execute(
+        "SELECT 1 FROM sweeps WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None)
+
+
 def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
     return conn.execute("SELECT 1 FROM runs WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None
 
