@@ -214,6 +214,7 @@ def test_small_messages_say_what_is_allowed_plainly() -> None:
     with pytest.raises(ValueError, match=r"^value must be a float in \[0.0, 1.0\]; got -0.5\.$"):
         gd.stop.target("test_accuracy", -0.5)
     epoch, (status, reason) = _fire_epoch(gd.stop.time_budget(1.2), _losses(1, 1, 1, 1))
+    assert (epoch, status) == (3, "time_budget")
     assert reason == "time_budget: used the time budget of 1.2 s (1.5 s of training) at epoch 3"
 
 
