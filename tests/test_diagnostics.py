@@ -33,6 +33,9 @@ def test_full_batch_suggestion_is_within_a_factor_of_two_of_two_over_mu_plus_l(l
     assert result.interval[0] <= result.suggestion <= result.interval[1]
     assert set(result.suggestions) == {"steepest", "valley", "minimum/10", "largest_stable"}
     assert result.losses.shape == (2, 100) and result.learning_rates[0] == pytest.approx(1e-4)
+    shown = repr(result)  # one line, not every curve's numbers
+    assert shown.startswith(f"LRFinderResult(suggestion={result.suggestion:.3g}, interval=(") and "\n" not in shown
+    assert f"valley {result.suggestions['valley'].value:.3g}" in shown and "100 steps x 2 seeds" in shown
 
 
 def test_when_every_candidate_diverges_the_finder_validates_a_decade_lower(least_squares, monkeypatch) -> None:

@@ -91,6 +91,14 @@ class LRFinderResult(NamedTuple):
     raw_losses: np.ndarray  # (seeds, steps)
     validation: list[dict[str, Any]]  # candidate learning_rate, mean and std of the last epoch's train loss, diverged
 
+    def __repr__(self) -> str:
+        """One line: the answer, each rule's rate and where to read the rest (the tuple's repr printed every curve)."""
+        rules = ", ".join(f"{name} {s.value:.3g}" for name, s in self.suggestions.items())
+        seeds, steps = np.shape(self.raw_losses)
+        return (f"LRFinderResult(suggestion={self.suggestion:.3g}, interval=({self.interval[0]:.3g}, "
+                f"{self.interval[1]:.3g}); rules: {rules}; {steps} steps x {seeds} seed{'' if seeds == 1 else 's'}, "
+                f"{len(self.validation)} rates validated; .suggestions, .losses, .validation, .schedule())")
+
     def schedule(self, kind: str, total_steps: int, warmup_steps: int = 0) -> Schedule:
         """A schedule built from the answer: "cosine" (with warmup) or "one_cycle" (peak at the answer)."""
         from gdlab.core import schedules
