@@ -11,9 +11,16 @@ import sys
 
 
 def run() -> None:
-    """Import the CLI and run it (gdlab.cli.run); Ctrl-C while importing: 'error: interrupted', exit 130."""
+    """Import the CLI and run it (gdlab.cli.run); Ctrl-C while importing: 'error: interrupted', exit 130.
+
+    The import runs with interrupts deferred (commands/interrupts.py): one inside jaxlib's extension module crashed
+    the interpreter (signal 11); it is raised when the import ends."""
+    from gdlab.commands.interrupts import INTERRUPTS
+
+    INTERRUPTS.install()
     try:
-        from gdlab.cli import run as run_cli
+        with INTERRUPTS.deferred():
+            from gdlab.cli import run as run_cli
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.stdout.flush()

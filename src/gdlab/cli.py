@@ -35,6 +35,7 @@ from gdlab.commands.cli_options import (
 )
 from gdlab.commands.cli_runs import runs_app
 from gdlab.commands.cpu_devices import arrange_cpu_devices
+from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.commands.json_output import json_text
 
 app = typer.Typer(
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = lambda message, *_: _warning(_in_options(str(message), args))
             code = app(args=args, prog_name="gdlab", standalone_mode=False)
     except typer.Exit as done:
-        return int(done.exit_code)
+        return _said_if_interrupted(int(done.exit_code))
     except typer.Abort:
         _error("aborted")
         return 130
@@ -249,7 +250,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _error(failed[0])
         return failed[1]
-    return code if isinstance(code, int) else 0  # typer.Exit(n) inside a command returns n
+    return _said_if_interrupted(code if isinstance(code, int) else 0)  # typer.Exit(n) inside a command returns n
+
+
+def _said_if_interrupted(code: int) -> int:
+    """code; 130 (Ctrl-C, which typer turns into that code without a word) says "interrupted" where the command
+    did not say how its work stands."""
+    if code == 130 and not INTERRUPTS.told:
+        _error("interrupted")
+    return code
 
 
 def _in_options(message: str, args: list[str]) -> str:
@@ -310,7 +319,8 @@ def run() -> None:
         sys.exit(2)
     try:
         if not asks_for_help(sys.argv[1:]):  # the library (JAX, NumPy: a second or more), before any command
-            importlib.import_module("gdlab._api")
+            with INTERRUPTS.deferred():  # an interrupt inside jaxlib's import crashed the interpreter
+                importlib.import_module("gdlab._api")
         code = main()
     except KeyboardInterrupt:  # Ctrl-C outside a command's own handling (starting up, ending)
         _error("interrupted")

@@ -25,6 +25,7 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.data_files import file_record
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
+from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
@@ -161,6 +162,7 @@ def _train_variants(
         recorder = sweep_options["record"]
         if recorder is not None:
             console.print(interrupted_text(recorder.sweep_id, db), style="yellow", highlight=False, soft_wrap=True)
+            INTERRUPTS.told = True
         raise
     return groups
 

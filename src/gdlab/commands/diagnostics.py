@@ -12,6 +12,7 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.compare import output_path
 from gdlab.commands.fit import DEFAULT_BATCH_SIZE, build_model, load_data, parse_batch_size
+from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
 from gdlab.engine.noise_scale import default_batches
@@ -47,6 +48,7 @@ def run_find_lr(
                      "validation": bars.add("validating the suggestions", validate_epochs)}
 
             def callback(stage: str, done: int, total: int) -> None:  # validation: the epochs of all its sweeps
+                INTERRUPTS.check()  # a Ctrl-C Python dropped (commands/interrupts.py)
                 sweeps = counted(total // validate_epochs, "sweep") + f" of {counted(validate_epochs, 'epoch')}"
                 bars.bar.update(tasks[stage], completed=done, total=total,
                                 status=sweeps if stage == "validation" else "")
@@ -57,6 +59,7 @@ def run_find_lr(
                                                momentum=momentum, record=store, callback=callback)
             except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
                 Console(stderr=True).print(interrupted_text(db), style="yellow", highlight=False, soft_wrap=True)
+                INTERRUPTS.told = True
                 raise
     finally:
         if store is not None:

@@ -18,6 +18,7 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.data_files import check_unchanged, file_record, is_file
 from gdlab.commands.data_messages import in_cli_words
+from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_int_range, check_positive_float
 from gdlab.core.dataset import TASKS
@@ -241,6 +242,7 @@ def _fit_or_resume(
         said = (resume_run(str(run_id), True, checkpoint_epochs(store.connection, [str(run_id)]).get(str(run_id)),
                            record.db) if recorded else "before the run was recorded (nothing to resume)")
         console.print(f"interrupted: {said}", style="yellow", highlight=False, soft_wrap=True)
+        INTERRUPTS.told = True
         raise
     store.last_run_id = recorder.run_id
     return result
@@ -366,7 +368,7 @@ def parse_batch_size(text: str | int | None) -> int | str | None:
 
 
 class _progress:
-    """A rich progress bar over epochs (or nothing), yielding the fit callback."""
+    """A rich progress bar over epochs (or nothing), yielding the fit callback (which checks for interrupts)."""
 
     def __init__(self, console: Console, epochs: int, show: bool) -> None:
         self.epochs, self.show = epochs, show
@@ -381,10 +383,10 @@ class _progress:
         )
 
     def __enter__(self) -> Any:
-        if not self.show:
-            return None
-
         def callback(epoch: int, row: dict[str, float]) -> None:
+            INTERRUPTS.check()  # a Ctrl-C Python dropped (commands/interrupts.py) stops the run here
+            if not self.show:
+                return
             if not self.bar.tasks:  # start on the first epoch, after checks and compiling
                 self.bar.start()
                 self.bar.add_task("fit", total=self.epochs, metrics="")

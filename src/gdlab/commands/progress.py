@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 import gdlab as gd
+from gdlab.commands.interrupts import INTERRUPTS
 
 
 class Bars:
@@ -48,13 +49,19 @@ class Bars:
 
     def step(self, name: str, work: Callable[[], Any]) -> Any:
         task = self.add(name, 1)
+        INTERRUPTS.check()
         done = work()
         self.bar.update(task, completed=1)
         return done
 
     def epochs(self, task: TaskID) -> Callable[[int, int, int], None]:
-        """A gd.sweep callback (group, epoch, active configs) that moves the bar `task`."""
-        return lambda group, epoch, active: self.bar.update(task, completed=epoch, status=f"{active} configs training")
+        """A gd.sweep callback (group, epoch, active configs) that moves the bar `task` (and raises an interrupt
+        Python dropped: commands/interrupts.py)."""
+        def moved(group: int, epoch: int, active: int) -> None:
+            INTERRUPTS.check()
+            self.bar.update(task, completed=epoch, status=f"{active} configs training")
+
+        return moved
 
     def sweep(self, name: str, epochs: int, work: Callable[[Any], gd.SweepResult]) -> gd.SweepResult:
         task = self.add(name, epochs, "compiling")

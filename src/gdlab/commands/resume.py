@@ -11,6 +11,7 @@ import gdlab as gd
 from gdlab.commands import hints
 from gdlab.commands.data_files import check_unchanged, recorded_dataset
 from gdlab.commands.fit import RecordOptions, options_from_dict, run_fit
+from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.store.resume import check_resumable
 
 
@@ -110,6 +111,7 @@ def _resume_sweep(
                                   checkpoint_seconds=options.checkpoint_seconds)
         except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
             sys.stderr.write(interrupted_text(sweep.id, store.path) + "\n")
+            INTERRUPTS.told = True
             raise
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")
