@@ -785,6 +785,8 @@ def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None
     epochs = [e for e in events if e["type"] == "epoch"]
     assert 1 <= len(epochs) < 200
     assert client.get(f"/api/runs/{end['run_id']}").json()["status"] == "interrupted"
+    # the chart's epoch 0 stays: the page drew it from the first epoch, and the end event cleared it
+    assert end["initial_loss"] == epochs[0]["initial_loss"] and math.isfinite(end["initial_loss"])
 
 
 def test_a_run_the_engine_refuses_ends_with_an_error_event(

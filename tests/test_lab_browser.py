@@ -970,12 +970,16 @@ def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_ove
     page.screenshot(path=str(tmp_path / "train-diverged-epoch-1.png"))
 
 
-def test_a_live_run_draws_where_it_started_from_its_first_epoch(page: Page) -> None:
+@pytest.mark.parametrize("ends", [False, True], ids=["live", "then an end without initial_loss"])
+def test_a_live_run_draws_where_it_started_from_its_first_epoch(page: Page, ends: bool) -> None:
     """The Train chart drew epoch 0 (the loss before training) only once the run ended. Here the run's event stream
-    is one first epoch (route fulfilled; reconnection put off), so the run never ends: epoch 0 is drawn from it."""
+    is one first epoch (route fulfilled; reconnection put off), so the run never ends: epoch 0 is drawn from it.
+    An end event without initial_loss (a run stopped from the page, before it had one) erased it."""
     first = {"epoch": 1, "train_loss": 0.5, "test_loss": 0.6, "learning_rate": 0.05, "grad_norm": 1.0,
              "epoch_time": 0.01, "wall_time": 0.01, "initial_loss": 5.5}
     body = f"retry: 600000\nevent: epoch\ndata: {json.dumps(first)}\n\n"
+    end = {"type": "end", "status": "interrupted", "reason": "stopped from the lab after epoch 1", "run_id": None}
+    body += f"event: end\ndata: {json.dumps(end)}\n\n" if ends else ""
     page.route("**/api/train/*/events", lambda route: route.fulfill(
         status=200, headers={"content-type": "text/event-stream"}, body=body))
     page.locator(".tab[data-tab=train]").click()
@@ -983,12 +987,14 @@ def test_a_live_run_draws_where_it_started_from_its_first_epoch(page: Page) -> N
     page.locator("#t-model").select_option("linear")
     page.locator("#t-epochs").fill("3")
     page.locator("#t-start").click()
-    expect(page.locator("#t-status")).to_have_text("epoch 1: train loss 0.5")
+    expect(page.locator("#t-status")).to_have_text("stopped from the lab after epoch 1" if ends else
+                                                   "epoch 1: train loss 0.5")
     page.wait_for_function("() => document.getElementById('t-loss').data?.some(t => t.name === 'train loss')")
     trace = page.evaluate("() => document.getElementById('t-loss').data.filter(t => t.name === 'train loss')"
                           ".map(t => ({x: Array.from(t.x), y: Array.from(t.y)}))[0]")
     assert trace == {"x": [0, 1], "y": [5.5, 0.5]}
-    expect(page.locator("#t-stop-btn")).to_be_enabled()  # still live: nothing ended it
+    if not ends:
+        expect(page.locator("#t-stop-btn")).to_be_enabled()  # still live: nothing ended it
 
 
 def test_a_new_surface_is_drawn_over_its_own_view(page: Page, tmp_path: Path) -> None:

@@ -273,13 +273,27 @@ with gd.store.open({str(path)!r}) as store:
     _assert_same_rows(resumed, uninterrupted, rtol=1e-5)
 
 
-def test_an_unknown_sweep_id_is_named_as_a_sweep_id(tmp_path) -> None:
-    """store.sweep('zzzz') said 'run_id must name a run ... (see gdlab runs list)'."""
+def test_an_unknown_sweep_id_is_named_as_a_sweep_id(tmp_path, data) -> None:
+    """store.sweep('zzzz') said 'run_id must name a run ... (see gdlab runs list)', and a prefix of two sweeps
+    'run_id ... is the start of 2 sweeps'."""
     with gd.store.open(tmp_path / "s.db") as store:
         for given in ("zzzz", ""):
             with pytest.raises(gd.store.StoreError, match=rf"^sweep_id must name a sweep in .*s.db' \(see gdlab runs list "
                                                           rf"--sweeps\); got '{given}'\.$"):
                 store.sweep_result(given)
+        gd.sweep(MODEL, data, learning_rate=[0.1], epochs=1, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        with store.connection:  # a second sweep whose id shares the first's first character
+            columns = [row[1] for row in store.connection.execute("PRAGMA table_info(sweeps)")]
+            twin = sweep.id[0] + ("0" if sweep.id[1] != "0" else "1") + sweep.id[2:]
+            store.connection.execute(f"INSERT INTO sweeps SELECT {', '.join('?' if c == 'id' else c for c in columns)} "
+                                     "FROM sweeps WHERE id = ?", (twin, sweep.id))
+        with pytest.raises(gd.store.StoreError, match=rf"^sweep_id '{sweep.id[0]}' is the start of 2 sweeps \("):
+            store.sweep(sweep.id[0])
+        assert store.sweep(sweep.id[:2]).id == sweep.id
+        member = store.members(sweep.id)[0]
+        with pytest.raises(gd.store.StoreError, match=rf"^sweep_id must name a sweep; {member.id} is a run of kind sweep"):
+            store.sweep(member.id)
 
 
 def test_a_sweep_resumes_with_its_stop_rule_written_another_way(tmp_path, data) -> None:

@@ -81,6 +81,8 @@ class Job:
     finished: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     run_id: str | None = None
+    initial_loss: float = math.nan
+    """The train loss before training, once the first epoch's checkpoint has it."""
     done: threading.Event = field(default_factory=threading.Event)
     """Set with finished: what a stop that waits for the run's end waits on."""
 
@@ -132,14 +134,12 @@ class Jobs:
             recorder = store.recorder(extra={"lab": _plain_spec(job.spec)}) if store else None
             job.run_id = recorder.run_id if recorder else None
 
-            start: list[float] = []  # the loss before training, from the first epoch's checkpoint
-
-            def checkpoint(saved: Checkpoint) -> None:  # each epoch, before epoch_done
-                start[:] = start or [saved.initial_loss]
+            def checkpoint(saved: Checkpoint) -> None:  # each epoch, before epoch_done: the loss before training
+                job.initial_loss = saved.initial_loss
 
             def epoch_done(epoch: int, metrics: dict[str, float]) -> None:  # after the record has the epoch
                 first = not job.events  # a job's events: its epochs, then its end
-                job.events.append(_epoch_event(epoch, metrics, start[0] if first and start else None))
+                job.events.append(_epoch_event(epoch, metrics, job.initial_loss if first and not math.isnan(job.initial_loss) else None))
                 if job.stop.is_set():  # the page has seen the epoch the run stops after
                     raise StopRequested(f"stopped from the lab after epoch {epoch}")
 
@@ -150,7 +150,7 @@ class Jobs:
                                "run_id": job.run_id, "initial_loss": _finite(result.initial_loss)})
         except StopRequested as stopped:
             job.events.append({"type": "end", "status": "interrupted", "reason": str(stopped),
-                               "run_id": job.run_id})
+                               "run_id": job.run_id, "initial_loss": _finite(job.initial_loss)})
         except Exception as error:  # noqa: BLE001 -- the page shows it; the server goes on
             logger.warning("training job %s failed: %s", job.id, error)
             job.events.append({"type": "error", "detail": str(error) or type(error).__name__})

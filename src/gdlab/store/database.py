@@ -102,13 +102,18 @@ class Store:
     def sweep(self, sweep_id: str) -> Sweep:
         """The sweep with this id (or the only one whose id starts with it)."""
         sweep_id = _record_id("sweep_id", sweep_id)
-        if not sweeps.any_record_starts(self.connection, sweep_id):  # find said "run_id must name a run ..."
-            raise StoreError(f"sweep_id must name a sweep in {str(self.path)!r} (see gdlab runs list --sweeps); "
-                             f"got {sweep_id!r}.")
-        record = self.find(sweep_id)
-        if not isinstance(record, Sweep):
-            raise StoreError(f"sweep_id must name a sweep; {record.id} is a run of kind {record.kind}.")
-        return record
+        found = sweeps.find_sweep(self.connection, sweep_id)  # the sweeps alone: find's messages named a run_id
+        if found is not None:
+            return found
+        starting = sweeps.sweep_ids_starting(self.connection, sweep_id)
+        if len(starting) > 1:
+            raise StoreError(f"sweep_id {sweep_id!r} is the start of {len(starting)} sweeps "
+                             f"({', '.join(starting[:5])}); give more of it.")
+        run = sweeps.run_starting(self.connection, sweep_id)
+        if run is not None:
+            raise StoreError(f"sweep_id must name a sweep; {run[0]} is a run of kind {run[1]}.")
+        raise StoreError(f"sweep_id must name a sweep in {str(self.path)!r} (see gdlab runs list --sweeps); "
+                         f"got {sweep_id!r}.")
 
     def sweep_of(self, run_id: str) -> Sweep | None:
         """The sweep whose member the run is (None: a run of its own)."""

@@ -103,10 +103,19 @@ def sweep_of(conn: sqlite3.Connection, run_id: str) -> Sweep | None:
     return None if row is None else find_sweep(conn, row[0])
 
 
-def any_record_starts(conn: sqlite3.Connection, prefix: str) -> bool:
-    """Whether a run or a sweep has an id that starts with prefix (a non-empty one)."""
-    return bool(prefix) and (_run_prefixed(conn, prefix) or conn.execute(
-        "SELECT 1 FROM sweeps WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None)
+def sweep_ids_starting(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    """The ids of the sweeps that start with prefix (a non-empty one), sorted."""
+    return sorted(s for (s,) in conn.execute("SELECT id FROM sweeps WHERE substr(id, 1, ?) = ?",
+                                             (len(prefix), prefix))) if prefix else []
+
+
+def run_starting(conn: sqlite3.Connection, prefix: str) -> tuple[str, str] | None:
+    """(id, kind) of the first run whose id is prefix or starts with it (a non-empty one), else None."""
+    if not prefix:
+        return None
+    row = conn.execute("SELECT id, kind FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id = ? DESC, id LIMIT 1",
+                       (len(prefix), prefix, prefix)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
 
 
 def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:

@@ -730,7 +730,7 @@ async function startTraining() {
     };
     source.addEventListener("end", (msg) => {
       const end = JSON.parse(msg.data);
-      T.initial = end.initial_loss ?? null;  // epoch 0 on the chart: where the run started
+      if ("initial_loss" in end) T.initial = end.initial_loss;  // epoch 0 on the chart: where the run started
       redrawTraining();
       if (end.status === "diverged") {  // its last loss (1e22, finite) would flatten the curve: marked, off the axis
         T.diverged = true;
