@@ -426,7 +426,7 @@ def test_every_integer_option_declares_its_range() -> None:
 
 def test_the_declared_ranges_are_the_library_s() -> None:
     from gdlab.commands import cli_options
-    from gdlab.core.schedule_checks import MAX_STEPS
+    from gdlab.core.checks import MAX_STEPS
     from gdlab.engine.sweep_grid import MAX_SEEDS
 
     assert (cli_options.MAX_SEEDS, cli_options.MAX_STEPS, cli_options.SEED_MAX) == (MAX_SEEDS, MAX_STEPS, 2**32 - 1)

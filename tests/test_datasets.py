@@ -700,6 +700,8 @@ def test_a_csv_column_without_a_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"path must be a CSV file whose columns all have names; column 1 of .* has "
                                          r"none \(pandas' to_csv writes its row index so: write it with index=False"):
         gd.datasets.from_file(path)
+    with pytest.raises(ValueError, match=r"whose columns all have names; column 3 of .* has none\.$"):
+        gd.datasets.from_file(_csv(tmp_path, "a,y,\n1,0,\n3,1,\n"))  # a trailing comma: no pandas index
 
 
 def test_pandas_header_of_unnamed_columns_is_a_header(tmp_path: Path) -> None:

@@ -666,6 +666,7 @@ def test_the_checkpoint_of_the_epoch_a_rule_stopped_on_resumes_as_the_ended_run(
         again = gd.fit(gd.models.linear(), data, gd.sgd(0.3), batch_size=16, epochs=30, stop=stop, resume=saved[-1])
         assert (again.status, again.reason, again.epochs_run, again.steps_run, again.best_epoch) == (
             whole.status, whole.reason, whole.epochs_run, whole.steps_run, whole.best_epoch)
+        assert again.compile_seconds == 0.0  # nothing to train, nothing compiled
         np.testing.assert_array_equal(again.history["train_loss"], whole.history["train_loss"])
         for ours, theirs in zip(jax.tree.leaves(again.params), jax.tree.leaves(whole.params)):
             np.testing.assert_array_equal(ours, theirs)

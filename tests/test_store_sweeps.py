@@ -80,6 +80,7 @@ def test_a_recorded_sweep_holds_every_config_with_its_status_and_every_epoch(tmp
         fit_initial = store.run(store.last_run_id).initial_loss
     _assert_same_rows(result, uninterrupted)  # recording changes nothing
     _assert_same_rows(stored, result)  # and the store gives back exactly what the sweep returned
+    assert stored.data_fingerprint == result.data_fingerprint == data.fingerprint()  # a report of it checks the data
     assert (sweep.kind, sweep.status) == ("sweep", "done") and kinds == {"sweep"}
     assert sweep.reason == "done: 4 diverged, 8 max_epochs"
     assert sweep.config["learning_rate"] == [0.01, 0.1, 100.0] and sweep.config["batch_size"] == [50, 100]

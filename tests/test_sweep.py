@@ -740,3 +740,23 @@ def test_a_result_and_a_sweep_result_print_in_one_line() -> None:
     assert "; params: not kept; " in repr(dataclasses.replace(run, params=None))  # as a store's sweep gives it
     many = gd.sweep(gd.models.linear(), data, learning_rate=gd.logspace(1e-3, 1, 8), batch_size=[100], epochs=1)
     assert "learning_rate 8 values 0.001..1;" in repr(many)
+
+
+def test_a_combined_rule_stops_each_config_where_its_standalone_fit_stops() -> None:
+    """Inside &, grad_norm, plateau and early_stopping hold only while their condition does (they latched): a
+    sweep reads the rules on (seeds, pairs) arrays, and each config stops at the epoch, with the status and
+    reason, of its own gd.fit."""
+    data = gd.datasets.load("linreg", n=200, features=5, noise=0.1, seed=0)
+    stop = (gd.stop.grad_norm(1.129) & gd.stop.max_epochs(6)) | (gd.stop.plateau(1e-3, 2) & gd.stop.max_epochs(9))
+    rates, momentum = [0.01, 0.05, 0.3], 0.95  # momentum: gradient norms that fall below tol and rise again
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=rates, momentum=[momentum], batch_size=[32], seeds=[0],
+                     epochs=25, stop=stop)
+    for i, rate in enumerate(rates):
+        fit = gd.fit(gd.models.linear(), data, gd.sgd(rate, momentum=momentum), batch_size=32, epochs=25, seed=0,
+                     stop=stop)
+        run = swept.run(i)
+        assert (run.status, run.epochs_run) == (fit.status, fit.epochs_run), rate
+        assert run.reason.split(" at epoch")[0] == fit.reason.split(" at epoch")[0], (run.reason, fit.reason)
+    oscillating = swept.run(2)  # its norm fell below tol at epoch 4 and was back above at 6: it trains on
+    assert oscillating.history["grad_norm"][3] < 1.129 < oscillating.history["grad_norm"][5]
+    assert oscillating.epochs_run > 6 and not oscillating.reason.startswith("converged")

@@ -16,7 +16,7 @@ TARGET_COLUMN_HELP = "The target of a .csv file (a column; default: the last) or
 SEED_MAX = 2**32 - 1
 """The largest seed (NumPy's and gd.fit's); an option's declared range, which its error message shows."""
 MAX_STEPS = 2**31 - 1
-"""The most updates a schedule counts (core.schedule_checks.MAX_STEPS): --decay-steps and the other step counts."""
+"""The most updates a schedule counts (core.checks.MAX_STEPS): --decay-steps and the other step counts."""
 MAX_SEEDS = 2**16
 """The most seeds per config of gd.sweep (engine.sweep_grid.MAX_SEEDS; not imported: help loads no JAX)."""
 TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: whole-number targets are class "

@@ -124,7 +124,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             groups = _train_variants(bars, console, model, data, plan, sweep_options, options.db)
             if recorder is not None:
                 recorder.finish()
-            result = gd.SweepResult(groups=tuple(groups), data_fingerprint=data.fingerprint())
+            result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
             summary = summarize(comparison)
             bars.step("writing the report", lambda: write_outputs(comparison, paths))

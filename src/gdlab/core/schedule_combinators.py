@@ -13,8 +13,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gdlab.core.checks import check_float_range
-from gdlab.core.schedule_checks import check_increasing_steps, check_steps
+from gdlab.core.checks import check_float_range, check_increasing_steps, check_steps
 from gdlab.core.schedules import (
     Schedule,
     ScheduleFn,

@@ -31,11 +31,13 @@ import numpy as np
 from gdlab.core.checks import (
     check_bool,
     check_float_range,
+    check_increasing_steps,
     check_int_range,
     check_positive_float,
+    check_steps,
+    check_unit,
     is_real,
 )
-from gdlab.core.schedule_checks import check_increasing_steps, check_steps, check_unit
 from gdlab.core.shortest import shortest_float32
 from gdlab.core.types import Array
 

@@ -109,7 +109,8 @@ def _shown(value: Any) -> str:
 
 
 class Fired(NamedTuple):
-    """A memoryless rule's state: whether it fired, and the epoch and metric value when it first did."""
+    """A memoryless rule's state: whether it fired, and the epoch and metric value when it first did (a rule that
+    does not latch: when it last did, NaN while it does not hold)."""
 
     fired: Any
     epoch: Any = np.float64(np.nan)
@@ -120,10 +121,11 @@ def _threshold_rule(
     name: str, metric: str, predicate: Callable[[Any], Any], status: str, text: Callable[[float], str],
     settings: tuple[tuple[str, Any], ...], latch: bool = True,
 ) -> StopRule:
-    """A memoryless rule: fires once predicate(metrics[metric]) holds; explained by the epoch and value of that
-    first time. With latch it stays fired (inside ``&`` it may wait epochs for the others, while its metric moves
+    """A memoryless rule: fires once predicate(metrics[metric]) holds. With latch it stays fired, explained by the
+    epoch and value of that first time (inside ``&`` it may wait epochs for the others, while its metric moves
     on: a target reached at epoch 5 is not re-read at 7, where the accuracy may have dipped below it); without,
-    it holds only while the predicate does (a condition of the present, such as a small gradient)."""
+    it holds only while the predicate does (a condition of the present, such as a small gradient), explained by
+    the epoch and value now."""
 
     def update(state: Fired, metrics: Metrics) -> Fired:
         value = metrics[metric]
@@ -231,7 +233,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
         bad = xp.where(improved, 0, state.bad_epochs + 1)
         best = xp.where(improved, loss, state.best)
         lower = xp.logical_and(loss < state.lowest, xp.isfinite(loss))
-        return PlateauState(bad >= patience, best, bad,  # now: inside &, a plateau the loss left is none
+        return PlateauState(bad >= patience, best, bad,  # not latched: inside &, a loss improving again ends it
                             xp.where(lower, loss, state.lowest), xp.where(lower, metrics["epoch"], state.lowest_epoch))
 
     def explain(state: PlateauState, metrics: Metrics) -> tuple[str, str]:
@@ -305,7 +307,7 @@ def early_stopping(
         improved = xp.logical_and(value < state.best - min_delta, xp.isfinite(value))
         bad = xp.where(improved, 0, state.bad_epochs + 1)
         return EarlyState(
-            fired=bad >= patience,  # now: inside &, a metric improving again is not waited out
+            fired=bad >= patience,  # not latched: inside &, a metric improving again ends the wait
             best=xp.where(improved, value, state.best),
             best_epoch=xp.where(improved, metrics["epoch"], state.best_epoch),
             bad_epochs=bad,
@@ -416,11 +418,15 @@ def or_diverged(stop: StopRule | None) -> StopRule:
     return stop if divergence_factor(stop) is not None else stop | diverged()
 
 
-def recorded_texts(stop: StopRule | None) -> tuple[str, str]:
-    """The texts a record may hold for this rule: ``describe(or_diverged(stop))``, the rule a run applies (so
-    stop=None, diverged() and diverged(factor=100.0) read alike), and the rule as given ("none" for None), as
-    checkpoints and sweeps recorded it before."""
-    return describe(or_diverged(stop)), "none" if stop is None else describe(stop)
+def applied_text(stop: StopRule | None) -> str:
+    """The rule a run applies, as text: ``describe(or_diverged(stop))`` (stop=None, diverged() and
+    diverged(factor=100.0) read alike). A record compares it to tell one rule from another."""
+    return describe(or_diverged(stop))
+
+
+def given_text(stop: StopRule | None) -> str:
+    """The rule as given ("none" for None): the text checkpoints recorded before they recorded ``applied_text``."""
+    return "none" if stop is None else describe(stop)
 
 
 def divergence_factor(stop: StopRule) -> float | None:

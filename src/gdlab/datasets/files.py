@@ -129,9 +129,10 @@ def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, s
     if len(header) < 2:
         raise ValueError(f"path must be a CSV file with at least two columns; {str(path)!r} has {header}.")
     if "" in header:  # pandas' to_csv writes its row index so: the row numbers read as a feature
-        raise ValueError(f"path must be a CSV file whose columns all have names; column {header.index('') + 1} of "
-                         f"{str(path)!r} has none (pandas' to_csv writes its row index so: write it with index=False, "
-                         "or name the column).")
+        column = header.index("") + 1
+        why = " (pandas' to_csv writes its row index so: write it with index=False, or name the column)"
+        raise ValueError(f"path must be a CSV file whose columns all have names; column {column} of {str(path)!r} "
+                         f"has none{why if column == 1 else ''}.")
     column = len(header) - 1 if target is None else _column(header, target)
     values = _csv_values(path, header, rows[1:])
     y = values[:, column]

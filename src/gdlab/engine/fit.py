@@ -19,7 +19,7 @@ from gdlab.core.checks import (
 from gdlab.core.dataset import Dataset
 from gdlab.core.lr_plateau import ReduceOnPlateau
 from gdlab.core.shortest import shortest_floats
-from gdlab.core.stopping import StopRule, describe, leaves, or_diverged, recorded_texts
+from gdlab.core.stopping import StopRule, applied_text, describe, given_text, leaves, or_diverged
 from gdlab.core.types import LossFn, Model, Params, UpdateRule
 from gdlab.engine.config_record import plain, rule_config, sgd_options
 from gdlab.engine.data_parallel import (
@@ -140,12 +140,12 @@ def fit(
     if rates is not None:
         check_run_rates(rates, plan.steps)
     fingerprint = data.fingerprint() if (on_epoch, resume, record) != (None, None, None) else ""
-    settings = (("rule", rule.settings), ("stop", recorded_texts(stop)[0]),
+    settings = (("rule", rule.settings), ("stop", applied_text(stop)),
                 ("reduce_lr", _reduce_config(reduce_lr)), ("activation", model_config(model).get("activation")),
                 ("batch_size", size), ("drop_last", drop_last), ("seed", seed), ("metrics", metrics),
                 ("data", fingerprint))
     if resume is not None:
-        _check_resume(resume, params, state, epochs, settings, recorded_texts(stop)[1])
+        _check_resume(resume, params, state, epochs, settings, given_text(stop))
     mesh = None
     if n_devices > 1:
         mesh = data_mesh(n_devices)

@@ -135,13 +135,17 @@ def train_epochs(
         clock = rows[-1]["wall_time"] if rows else 0.0
     scale = dtype.type(rules.plateau.scale if rules.plateau else 1.0)
     args = (params, state, data_key, np.int32(0), scale, np.True_, np.True_, arrays)
-    program, compile_seconds = compiled_epoch(spec, *args)
     status, reason, steps_run = "max_epochs", "", first * spec.plan.steps
     if resume is not None and rows and stop.fired(rules.stop_state):  # the checkpoint of the epoch the run ended on
         status, reason = stop.explain(rules.stop_state, _epoch_metrics(rows[-1], first - 1, steps_run, initial_loss))
         epochs = first  # it ends as it did, with no epoch more
+    program: Callable[..., Any] | None = None
+    compile_seconds = 0.0
+    if first < epochs:  # an epoch to train
+        program, compile_seconds = compiled_epoch(spec, *args)
     start = time.perf_counter() - clock
     for epoch in range(first, epochs):
+        assert program is not None  # compiled above: first < epochs
         tick = time.perf_counter()
         test = np.bool_(is_test_epoch(epoch, epochs, test_every))
         new_params, new_state, stats = program(

@@ -10,7 +10,7 @@ import numpy as np
 
 from gdlab.core.dataset import Dataset
 from gdlab.core.schedules import SCHEDULES
-from gdlab.core.stopping import StopRule, describe, leaves, recorded_texts
+from gdlab.core.stopping import StopRule, applied_text, describe, leaves
 from gdlab.core.types import LossFn, Model, Params
 from gdlab.engine.recording import model_config
 from gdlab.engine.sweep import SweepCallback, param_template, sweep
@@ -127,12 +127,12 @@ def _check_resumable(store: Store, record: Sweep) -> None:
 
 
 def _check_stop(record: Sweep, applied: str | None, stop: StopRule | None) -> None:
-    """The sweep's stop rule with its settings (a record from before those were kept: its rules' names). applied:
-    the rule a member recorded, with its diverged() (stop=None and diverged() alike), or None where members did
-    not record it: then the sweep's as given."""
+    """stop must be the sweep's rule: the same rule as applied (``applied``: what its first unfinished member
+    recorded, diverged() included, so stop=None and diverged() match), or the same text as the sweep recorded it;
+    for a sweep recorded before it kept its rules' settings, the same rules by name."""
     if "stop_rule" in record.config:
         given_rule = None if stop is None else describe(stop)
-        if given_rule != record.config["stop_rule"] and applied != recorded_texts(stop)[0]:
+        if given_rule != record.config["stop_rule"] and applied != applied_text(stop):
             raise StoreError(f"stop must be the sweep's to resume sweep {record.id}: it had "
                              f"{record.config['stop_rule'] or 'none'}; got {given_rule or 'none'}.")
         return
