@@ -88,6 +88,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     sizes = parse_batch_sizes(options.batch_sizes)
     rates = None if options.learning_rates is None else parse_learning_rates(options.learning_rates)
     seeds = seed_list(options.seeds)
+    _check_grid_size(len(rates) if rates is not None else RATES_PER_VARIANT, len(sizes), len(seeds))
     epochs = check_int_range("epochs", options.epochs, 1)
     metrics = check_choice("metrics", options.metrics, METRICS)
     test_every = check_int_range("test_every", options.test_every, 1)
@@ -256,6 +257,20 @@ def parse_learning_rates(text: str) -> list[float]:
     if len(set(rates)) != len(rates):
         raise ValueError(f"learning_rates must not repeat a value; got {text!r}.")
     return rates
+
+
+MAX_CONFIGS = 10_000
+"""The most configs a comparison trains and records: 1e-3:1:100000 started 1,200,000 (a 2 GB --db within minutes);
+gd.sweep trains any number from Python."""
+
+
+def _check_grid_size(rates: int, sizes: int, seeds: int) -> None:
+    """learning rates x batch sizes x seeds, at most MAX_CONFIGS."""
+    configs = rates * sizes * seeds
+    if configs > MAX_CONFIGS:
+        raise ValueError(f"learning_rates x batch_sizes x seeds must be at most {MAX_CONFIGS:,} configs for a "
+                         f"comparison; got {rates:,} x {sizes:,} x {seeds:,} = {configs:,} (gd.sweep trains any number "
+                         "from Python).")
 
 
 def _check_range(text: str, low: float, high: float, n: int) -> None:
