@@ -380,8 +380,8 @@ def test_parse_learning_rates() -> None:
         (["--batch-sizes", "1,40,"], "--batch-sizes must be comma-separated batch sizes such as 1,32,128,full, none of them empty; got '1,40,'"),
         (["--seeds", "0"], r"--seeds must be an integer in \[1, "),
         (["--seeds", "1000000000"], r"--seeds must be an integer in \[1, 65536\]; got 1000000000"),
-        (["--learning-rates", "1e-3:1:100000"], r"^error: --learning-rates x --batch-sizes x --seeds must be at most 10,000 "
-                                                r"configs for a comparison; got 100,000 x 2 x 3 = 600,000 \(gd.sweep trains"),
+        (["--learning-rates", "1e-3:1:100000"], (r"^error: --learning-rates x --batch-sizes x --seeds must be at most "
+                                                 r"10,000 configs for a comparison; got 100,000 x 2 x 3 = 600,000 \(gd.")),
         (["--seeds", "5001"], r"at most 10,000 configs for a comparison; got 8 x 2 x 5,001 = 80,016 "),
         (["--epochs", "0"], r"--epochs must be an integer in \[1, "),
         (["--target", "1.5"], r"--target must be a test accuracy in \(0, 1\]; got 1.5"),
