@@ -389,6 +389,16 @@ def test_runs_compare_shows_the_settings_that_differ(tmp_path, capsys) -> None:
     assert err == f"error: RUN_IDS must name different runs; got {[a, b, prefix]}, which name {a} twice.\n"
 
 
+def test_runs_compare_shows_no_option_typed_once_and_taken_by_default_once(tmp_path, capsys) -> None:
+    """--batch-size 32 typed for one run and left to its default (32) for the other: 'cli.batch_size "32" null'
+    was listed as a difference."""
+    typed = [arg for arg in FIT if arg not in ("--batch-size", "100")]
+    a = _json(capsys, *typed, "--epochs", "1", "--batch-size", "32")["run_id"]
+    b = _json(capsys, *typed, "--epochs", "1", "--learning-rate", "0.05")["run_id"]
+    compared = _json(capsys, "runs", "compare", a, b)
+    assert set(compared["differences"]) == {"rule.learning_rate"}
+
+
 def test_runs_compare_finds_no_setting_apart_in_a_fit_and_a_compare_member_trained_alike(capsys) -> None:
     """gdlab fit's record had devices, drop_last, reduce_lr, track_sharpness and its options as given (cli.*),
     a gdlab compare member compute_dtype, kernel, nesterov, weight_decay, task, n_test: each listed as a

@@ -260,10 +260,10 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     differ = [k for k in keys if len({json.dumps(config.get(k)) for config in configs}) > 1]
     shown = {"dataset", "model", "hidden", "activation", "epochs"}  # in the rows above
 
-    def repeated(key: str) -> bool:  # cli.batch_size when batch_size differs too; learning_rate when rule.learning_rate
+    def repeated(key: str) -> bool:  # cli.batch_size beside batch_size; learning_rate when rule.learning_rate differs
         name = key.removeprefix("cli.")
-        if key != name:
-            return name in differ or f"rule.{name}" in differ
+        if key != name:  # as typed: 32 against the default (None) was shown for the same batch size 32
+            return name in keys or f"rule.{name}" in keys
         return key in shown or (key in SGD_OPTIONS and f"rule.{key}" in differ)  # read from the rule (members: as given)
 
     differences = {k: shortest_floats([config.get(k) for config in configs]) for k in differ if not repeated(k)}
