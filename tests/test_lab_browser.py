@@ -268,7 +268,7 @@ def test_the_batch_tab_says_so_while_its_request_is_out(page: Page, tmp_path: Pa
     route = _held(page, held)
     held.pop()
     route.continue_(post_data=json.dumps({**json.loads(route.request.post_data or "{}"), "learning_rate": 50.0}))
-    expect(status).to_have_text("Learning rate: Input should be less than or equal to 10")
+    expect(status).to_have_text("Learning rate: Input should be less than or equal to 10; got 50.0")
     page.unroute("**/api/regression")
     page.locator("#r-run").click()  # a good answer clears the error
     expect(status).to_be_hidden()
@@ -886,7 +886,29 @@ def test_train_checks_only_the_fields_its_model_uses_and_names_bad_entries(page:
     page.locator("#t-batch").fill("32")
     page.locator("#t-epochs").fill("201")  # the server's 422, by the form's label
     page.locator("#t-start").click()
-    expect(note).to_have_text("Epochs: Input should be less than or equal to 200")
+    expect(note).to_have_text("Epochs: Input should be less than or equal to 200; got 201")  # it said not what
+    page.locator("#t-epochs").fill("5")
+    page.locator("#t-stop").fill("early:test_accuracy:3")  # a 400 whose first word is a field's name, not its label
+    page.locator("#t-start").click()
+    expect(note).to_contain_text("stop rule early_stopping reads test_accuracy (recorded for classification only")
+
+
+def test_the_batch_size_box_shows_the_size_each_variant_trains_with(page: Page) -> None:
+    """SGD (batch 1) greyed the box with the mini-batch's 32 still in it; batch GD with its 32 too."""
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-dataset").select_option("linreg")
+    page.locator("#t-variant").select_option("minibatch")
+    page.locator("#t-batch").fill("48")
+    page.locator("#t-variant").select_option("sgd")
+    expect(page.locator("#t-batch")).to_have_value("1")
+    expect(page.locator("#t-batch")).to_be_disabled()
+    page.locator("#t-variant").select_option("full")
+    expect(page.locator("#t-batch")).to_have_value("800")  # linreg's training rows
+    page.locator("#t-dataset").select_option("mnist1d")
+    expect(page.locator("#t-batch")).to_have_value("4000")
+    page.locator("#t-variant").select_option("minibatch")
+    expect(page.locator("#t-batch")).to_have_value("48")  # what was typed, back
+    expect(page.locator("#t-batch")).to_be_enabled()
 
 
 def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(page: Page, tmp_path: Path) -> None:

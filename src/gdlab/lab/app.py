@@ -207,8 +207,12 @@ def _field_error(error: Any) -> dict[str, str]:
     if error["type"] == "json_invalid":
         at, why = error["loc"][-1], error.get("ctx", {}).get("error", "")
         return {"field": "body", "message": f"{error['msg']} at character {at}" + (f": {why}" if why else "")}
-    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body",
-            "message": str(error["msg"]).removeprefix("Value error, ")}
+    message = str(error["msg"])
+    if message.startswith("Value error, "):  # our own checks: they say what was given
+        message = message.removeprefix("Value error, ")
+    elif "input" in error and error["type"] != "missing":  # pydantic's ("Input should be ...") did not
+        message += f"; got {json.dumps(error['input'])}"
+    return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "message": message}
 
 
 async def _bad_value(request: Request, exc: Exception) -> ShortestJSONResponse:

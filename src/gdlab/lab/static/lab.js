@@ -24,7 +24,9 @@ async function api(path, body) {
 }
 
 function fieldError(err, labels) {  // the server's field names (422 "field: message", a 400's first word) as labelled
-  if (!err.errors) return err.message.replace(/^[a-z_]+(?=[: ])/, (name) => labels[name] || name);
+  // a field's name begins "name: ...", "name must ..." or "name 'value' ..." ("stop rule early_stopping reads ..."
+  // read "Stop rules rule early_stopping")
+  if (!err.errors) return err.message.replace(/^[a-z_]+(?=: | must | ')/, (name) => labels[name] || name);
   return err.errors.map((e) => `${labels[e.field.split(".")[0]] || e.field}: ${e.message}`).join("; ");
 }
 
@@ -778,7 +780,19 @@ async function tickRun(id, ticked) {  // a past run's curve over the live one (d
 $("t-start").addEventListener("click", startTraining);
 $("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
 $("t-runs-box").addEventListener("toggle", loadRuns);
-$("t-variant").addEventListener("change", () => { $("t-batch").disabled = $("t-variant").value !== "minibatch"; });
+function variantBatch() {  // the batch size the variant trains with, shown (greyed) where the variant sets it
+  const variant = $("t-variant").value, box = $("t-batch");
+  if (variant === "minibatch") {  // the size typed before, back
+    if (box.dataset.typed !== undefined) { box.value = box.dataset.typed; delete box.dataset.typed; }
+    box.disabled = false;
+    return;
+  }
+  if (box.dataset.typed === undefined) box.dataset.typed = box.value;
+  box.value = variant === "sgd" ? "1" : String(T_ROWS[$("t-dataset").value]);  // SGD showed the mini-batch's 32
+  box.disabled = true;
+}
+$("t-variant").addEventListener("change", variantBatch);
+$("t-dataset").addEventListener("change", variantBatch);  // batch GD's size: the data set's training rows
 for (const id of ["t-dataset", "t-model"]) $(id).addEventListener("change", fitModels);
 fitModels();
 
