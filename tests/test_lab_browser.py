@@ -675,6 +675,30 @@ def test_a_past_run_longer_than_the_live_one_sets_the_epoch_axis_in_its_own_colo
     page.screenshot(path=str(tmp_path / "train-overlay.png"))
 
 
+def test_overlaid_runs_differ_in_colour_or_dash_and_name_their_data_set_when_sets_differ(page: Page) -> None:
+    """The 7th ticked run took the 1st's colour and dots (two runs alike in the legend), and linreg's MSE curves sat on
+    MNIST-1D's cross-entropy axis with nothing to tell them apart."""
+    page.locator(".tab[data-tab=train]").click()
+    traces = page.evaluate("""() => {
+        T.epochs = [];
+        T.overlays = Object.fromEntries(Array.from({length: 8}, (_, i) => [`r${i}`,
+            {dataset: i < 7 ? "mnist1d" : "linreg", history: {epoch: [1, 2], train_loss: [2, 1]}}]));
+        T.ticked = new Set(Object.keys(T.overlays));
+        drawTraining();
+        return document.getElementById('t-loss').data.filter(t => t.name.startsWith("run "))
+            .map(t => ({name: t.name, style: `${t.line.color} ${t.line.dash}`}));
+    }""")
+    assert len(traces) == 8 and len({t["style"] for t in traces}) == 8, traces
+    assert traces[0]["name"] == "run r0 train loss (mnist1d)" and traces[7]["name"] == "run r7 train loss (linreg)"
+    same = page.evaluate("""() => {
+        T.overlays = {a: {dataset: "linreg", history: {epoch: [1], train_loss: [1]}}};
+        T.ticked = new Set(["a"]);
+        drawTraining();
+        return document.getElementById('t-loss').data.filter(t => t.name.startsWith("run ")).map(t => t.name);
+    }""")
+    assert same == ["run a train loss"]  # one data set: no word added
+
+
 @pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)])
 def test_the_contour_is_drawn_at_equal_scale_with_the_legend_below(
     browser: Browser, url: str, viewport: tuple[int, int], tmp_path: Path

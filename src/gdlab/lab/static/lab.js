@@ -7,6 +7,7 @@ const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
 const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
                  batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
 const OVERLAY_COLORS = ["#8e24aa", "#ef6c00", "#00838f", "#6d4c41", "#c2185b", "#546e7a"];  // none a live curve's
+const OVERLAY_DASHES = ["dot", "dash", "dashdot", "longdash"];  // the 7th run: the 1st's colour, another dash
 const CONFIG = { displayModeBar: false, responsive: true };
 const LIGHT = [[0, "#fdfdf6"], [0.35, "#dcebd9"], [0.7, "#a9c7e6"], [1, "#7d8fc9"]];  // low to high
 
@@ -601,14 +602,19 @@ function drawTraining() {
   if (T.diverged && e.length) {
     blowups.push({ name: "this run", color: "#c62828", x: e.at(-1).epoch, y: e.at(-1).train_loss, why: notFinite(e.at(-1)) });
   }
-  Object.entries(T.overlays).filter(([id]) => T.ticked.has(id)).forEach(([id, run], i) => {
+  const overlays = Object.entries(T.overlays).filter(([id]) => T.ticked.has(id));
+  // runs on other data (linreg's MSE beside MNIST-1D's cross-entropy) share the axis: each curve names its data set
+  const sets = new Set([...(e.length ? [T.dataset] : []), ...overlays.map(([, run]) => run.dataset)]);
+  overlays.forEach(([id, run], i) => {
     const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
+    const dash = OVERLAY_DASHES[Math.floor(i / OVERLAY_COLORS.length) % OVERLAY_DASHES.length];
+    const on = sets.size > 1 ? ` (${run.dataset})` : "";
     const [xs, ys] = withStart(run.initial_loss, [...run.history.epoch], [...run.history.train_loss]);
     if (run.status === "diverged" && xs.at(-1) > 0) blowups.push({ name: `run ${id}`, color, x: xs.pop(), y: ys.pop() });
     trained.push(...ys);
     // a single point drawn as "lines" is invisible: a marker
-    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss`, x: xs,
-                y: ys, line: { dash: "dot", width: 1.5, color }, marker: { color, size: 7 } });
+    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss${on}`, x: xs,
+                y: ys, line: { dash, width: 1.5, color }, marker: { color, size: 7 } });
     last = Math.max(last, ...run.history.epoch);
   });
   const yrange = lossRange(trained, blowups);
@@ -695,6 +701,7 @@ async function startTraining() {
   T.epochs = [];
   T.diverged = false;
   T.initial = null;
+  T.dataset = $("t-dataset").value;  // the live run's, should the form change while it trains
   drawTraining();
   $("t-status").textContent = "starting…";
   // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
