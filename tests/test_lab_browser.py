@@ -465,7 +465,7 @@ def test_a_short_training_run_updates_the_curve_live(page: Page, tmp_path: Path)
     page.locator("#t-epochs").fill("2")
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text("diverged: non-finite loss")
-    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss overflowed float32)")
     words, axes = page.locator("#t-loss .annotation").bounding_box(), page.locator("#t-loss .nsewdrag").bounding_box()
     assert words and axes  # inside the axes (right of the line at epoch 1), not run off the chart's left edge
     assert axes["x"] <= words["x"] and words["x"] + words["width"] <= axes["x"] + axes["width"], (words, axes)
@@ -1000,14 +1000,14 @@ def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_ove
     page.locator("#t-start").click()
     expect(page.locator("#t-status")).to_contain_text(
         "diverged: non-finite gradient or update (loss 7.896e+36) at epoch 1, step 19 of 25")
-    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss too large to represent)")
+    expect(page.locator("#t-loss .annotation-text")).to_have_text("diverged in epoch 1 (loss overflowed float32)")
     traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => "
                            "({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))")
     by_name = {t["name"]: t for t in traces}
     assert by_name["train loss"]["x"] == [0, 1] and by_name["train loss"]["y"][1] is None
     start = by_name["train loss"]["y"][0]
     assert start == pytest.approx(5.54416, rel=1e-5)  # gd.fit's initial_loss for this run (the API test checks it)
-    assert "this run diverged (loss too large to represent)" in by_name
+    assert "this run diverged (loss overflowed float32)" in by_name
     low, high = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")
     assert low < math.log10(start) < high, (low, high)  # the axis holds where it started
     x_range = page.evaluate("() => document.getElementById('t-loss')._fullLayout.xaxis.range")

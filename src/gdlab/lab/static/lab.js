@@ -579,7 +579,7 @@ function fitModels() {  // Hidden sizes only for the MLP; the Model list only wh
 
 function notFinite(row) {  // why an epoch's train loss came as null: the event's not_finite says inf or nan
   const kind = row.not_finite && row.not_finite.train_loss;
-  if (kind === "inf" || kind === "-inf") return "loss too large to represent";  // the float32 mean overflowed
+  if (kind === "inf" || kind === "-inf") return "loss overflowed float32";  // the epoch's mean; the step's loss the reason gives was finite
   return kind === "nan" ? "loss not a number" : "loss not finite";
 }
 
