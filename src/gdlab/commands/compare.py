@@ -333,8 +333,6 @@ def output_path(
     if not value or path.is_dir() or not path.parent.is_dir():
         why = "empty" if not value else "a directory" if path.is_dir() else f"no directory {str(path.parent)!r}"
         raise ValueError(f"{name} must be a file path in an existing directory; got {value!r} ({why}).")
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
     for other, taken in (others or {}).items():
         if taken is not None and str(taken) and Path(taken).resolve() == path.resolve():
             raise ValueError(f"{name} must be another file than {other}; got {str(path)!r} for both.")
@@ -342,6 +340,8 @@ def output_path(
         with path.open("rb") as f:
             if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:  # a run store (--no-record still wrote over it)
                 raise ValueError(f"{name} must not be an SQLite database, which writing would destroy; got {value!r}.")
+    if suffixes and path.suffix.lower() not in suffixes:  # after the files it would destroy: those say more
+        raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
     _check_writable(name, path)
     return path
 
@@ -390,9 +390,10 @@ def output_paths(options: CompareOptions) -> dict[str, Path]:
     """The files to write (out, csv, json_out), each checked: its own file, writable, not the database (the
     report was written over it)."""
     paths: dict[str, Path] = {}
+    suffixes = {"out": (".html", ".htm"), "csv": (".csv",), "json_out": (".json",)}  # x.txt was taken for a report
     for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
         if value is not None:
-            paths[name] = output_path(name, value, others={"db": options.db, **paths})
+            paths[name] = output_path(name, value, suffixes[name], others={"db": options.db, **paths})
     return paths
 
 
