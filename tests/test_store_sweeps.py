@@ -495,6 +495,25 @@ def test_deleting_a_sweep_deletes_its_member_runs(tmp_path, data) -> None:
         assert store.connection.execute("SELECT COUNT(*) FROM metrics WHERE run_id != ?", (kept,)).fetchone() == (0,)
 
 
+def test_deleting_most_of_the_store_shrinks_its_file(tmp_path, data) -> None:
+    """A deleted 1.2M-config sweep left its 2 GB as free pages: the file kept its size (SQLite reuses them, never
+    gives them back). A delete that frees most of the file now compacts it; one that frees little does not."""
+    path = tmp_path / "s.db"
+    with gd.store.open(path) as store:
+        gd.fit(MODEL, data, gd.sgd(0.1), epochs=1, record=store)
+        small = store.last_run_id
+        gd.sweep(MODEL, data, learning_rate=gd.logspace(1e-3, 1.0, 100), seeds=2, epochs=3, record=store)
+        big = store.last_sweep_id
+        gd.fit(MODEL, data, gd.sgd(0.1), epochs=1, record=store)
+        pages = store.connection.execute("PRAGMA page_count").fetchone()[0]
+        store.delete(small)  # a little freed: left as it is
+        assert store.connection.execute("PRAGMA page_count").fetchone()[0] == pages
+        store.delete(big)
+        assert store.connection.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        assert store.connection.execute("PRAGMA page_count").fetchone()[0] < pages / 4 and len(store.runs()) == 1
+    assert path.stat().st_size < pages * 4096 / 4  # on disk too, once closed
+
+
 def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> None:
     with gd.store.open(tmp_path / "s.db") as store:  # 100.0 diverges in epoch 1, the others run 3 epochs
         gd.sweep(MODEL, data, learning_rate=[0.01, 100.0, 0.1], seeds=2, epochs=3, record=store)
