@@ -119,23 +119,34 @@ def test_a_lesson_button_opens_its_preset(page: Page) -> None:
     expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
 
 
-def test_the_schedule_lesson_starts_its_run_like_the_other_lessons(page: Page, tmp_path: Path) -> None:
-    """It filled the form and stopped there: the chart stayed empty until Start."""
+LESSON_DONE = ("() => T.schedule === 'cosine' && !T.lessonNext && !document.getElementById('t-start').disabled "
+               "&& T.epochs.length === 20")
+"""The schedule lesson's second run (cosine, after the constant one) has ended."""
+
+
+def test_the_schedule_lesson_starts_its_runs_like_the_other_lessons(page: Page, tmp_path: Path) -> None:
+    """It filled the form and stopped there: the chart stayed empty until Start. Then it ran one cosine run, with
+    nothing to compare it to (mini-batch 16: its loss at the floor from epoch 1). It now runs SGD at a constant
+    rate, then the same with a cosine schedule over the first's dotted curve: the first bounces at its noise floor,
+    the second ends below it."""
     page.locator(".tab[data-tab=train]").click()
-    page.locator("#t-variant").select_option("sgd")  # greys out Batch size
+    page.locator("#t-variant").select_option("minibatch")
     page.locator(".tab[data-tab=learn]").click()
     page.locator("[data-preset=schedule]").click()
     expect(page.locator("#train")).to_be_visible()
-    expect(page.locator("#t-batch")).to_be_enabled()  # mini-batch 16: its Batch size is live again
-    expect(page.locator("#t-batch")).to_have_value("16")
+    expect(page.locator("#t-batch")).to_be_disabled()  # SGD: batch 1, shown greyed
+    expect(page.locator("#t-batch")).to_have_value("1")
+    page.wait_for_function(LESSON_DONE, polling=200, timeout=WAIT_MS * 2)
     expect(page.locator("#t-loss")).to_have_attribute("data-epochs", "20")  # 20 epochs plotted as they came
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
-    losses = page.evaluate("() => document.getElementById('t-loss').data[0].y")  # epoch 0 (before training), 1..20
-    assert len(losses) == 21 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[1] < losses[0]
-    assert page.locator("#t-loss .scatterlayer .trace path.js-line").count() >= 1
-    newest = page.evaluate("() => api('/api/runs')")["runs"][0]  # the lesson's settings, recorded
-    assert (newest["dataset"], newest["model"], newest["batch_size"], newest["learning_rate"]) == (
-        "linreg", "linear", 16, 0.1)
+    traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => ({name: t.name, y: t.y}))")
+    cosine = traces[0]["y"]  # epoch 0 (before training), 1..20
+    constant = next(t["y"] for t in traces if t["name"].startswith("run "))
+    assert len(cosine) == len(constant) == 21 and all(math.isfinite(v) for v in cosine + constant)
+    assert cosine[-1] < 0.8 * min(constant[10:])  # below the constant rate's floor, over its last ten epochs
+    runs = page.evaluate("() => api('/api/runs')")["runs"][:2]  # the lesson's settings, recorded (newest first)
+    assert [(r["dataset"], r["model"], r["batch_size"], r["learning_rate"], r["schedule"]) for r in runs] == [
+        ("linreg", "linear", 1, 0.05, "cosine after 50 warmup steps"), ("linreg", "linear", 1, 0.05, "constant")]
     page.screenshot(path=str(tmp_path / "schedule-lesson.png"))
 
 
@@ -170,7 +181,7 @@ def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(p
         held[0].continue_()  # the first run's epochs, were its stream still open
     except Error:
         pass  # the page closed that stream
-    expect(page.locator("#t-status")).to_contain_text("max_epochs")
+    page.wait_for_function(LESSON_DONE, polling=200, timeout=WAIT_MS * 2)
     assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
     page.wait_for_function("async () => (await api('/api/runs')).runs.some(r => r.status === 'interrupted')",
                            polling=200)  # the first run was stopped
@@ -194,7 +205,7 @@ def test_a_lesson_over_a_live_run_waits_for_its_stop_before_starting_its_own(pag
     try:
         page.locator(".tab[data-tab=learn]").click()
         page.locator("[data-preset=schedule]").click()
-        expect(page.locator("#t-status")).to_contain_text("max_epochs")
+        page.wait_for_function(LESSON_DONE, polling=200, timeout=WAIT_MS * 2)
         expect(page.locator("#t-note")).to_be_hidden()
         assert page.evaluate("() => T.epochs.map(r => r.epoch)") == list(range(1, 21))
         # the new run asked for once the stop was answered (the old run ended), not beside it

@@ -702,6 +702,7 @@ async function startTraining() {
   T.diverged = false;
   T.initial = null;
   T.dataset = $("t-dataset").value;  // the live run's, should the form change while it trains
+  T.schedule = $("t-schedule").value;
   drawTraining();
   $("t-status").textContent = "starting…";
   // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
@@ -746,6 +747,9 @@ async function startTraining() {
         redrawTraining();
       }
       finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, null);
+      const next = T.lessonNext;  // a lesson's second run, after its first (not after a stop)
+      T.lessonNext = null;
+      if (next && end.status !== "interrupted") next(end);
     });
     source.addEventListener("error", (msg) => {
       if (msg.data) finish(JSON.parse(msg.data).detail, "error");
@@ -784,7 +788,7 @@ async function tickRun(id, ticked) {  // a past run's curve over the live one (d
   }
 }
 
-$("t-start").addEventListener("click", startTraining);
+$("t-start").addEventListener("click", () => { T.lessonNext = null; startTraining(); });  // a run of one's own
 $("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
 $("t-runs-box").addEventListener("toggle", loadRuns);
 function variantBatch() {  // the batch size the variant trains with, shown (greyed) where the variant sets it
@@ -821,10 +825,17 @@ const PRESETS = {
   },
   batches() { showTab("batches"); R.batch = 8; runRegression(); },
   schedule() {
+    // SGD at a constant rate, then the same with a cosine schedule over the constant run's dotted curve: the first
+    // bounces at its noise floor, the second settles below it (one cosine run alone showed nothing to compare)
     showTab("train");
     $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
-    $("t-variant").value = "minibatch"; $("t-variant").dispatchEvent(new Event("change"));  // enables Batch size
-    $("t-batch").value = 16; $("t-lr").value = 0.1; $("t-schedule").value = "cosine"; $("t-warmup").value = 50; $("t-epochs").value = 20;
+    $("t-variant").value = "sgd"; $("t-variant").dispatchEvent(new Event("change"));
+    $("t-lr").value = 0.05; $("t-schedule").value = "constant"; $("t-warmup").value = 0; $("t-epochs").value = 20;
+    T.lessonNext = async (end) => {
+      if (end.run_id) await tickRun(end.run_id, true);  // its curve stays, dotted (none without a database)
+      $("t-schedule").value = "cosine"; $("t-warmup").value = 50;
+      startTraining();
+    };
     startTraining();  // like the other lessons: open it running
   },
 };
