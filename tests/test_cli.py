@@ -981,6 +981,17 @@ def test_a_command_still_loads_the_library_before_it_runs() -> None:
 LINREG = ["fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "100", "--no-progress"]
 
 
+def test_a_diverged_fit_says_where_its_final_losses_were_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    """'final train_loss inf' beside 'params kept from the last finite update' read as a bug: the losses are the
+    kept params' (their full-data float32 mean overflowed)."""
+    code, out, _ = _run(capsys, "fit", "--dataset", "linreg", "--model", "linear", "--batch-size", "32",
+                        "--learning-rate", "5", "--epochs", "3", "--no-progress", "--no-record")
+    flat = " ".join(out.split())
+    assert code == 0 and "status │ diverged" in flat
+    assert "final train_loss │ inf (at the params kept from the last finite update)" in flat, out
+    assert "final grad_norm │ 6.109e+18 │" in flat  # a finite one: as it is
+
+
 def test_fit_schedule_and_warmup_match_the_library(capsys: pytest.CaptureFixture[str]) -> None:
     summary = _json(capsys, *LINREG, "--epochs", "4", "--schedule", "cosine", "--warmup", "8",
                     "--end-value", "0.01")
