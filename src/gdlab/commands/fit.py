@@ -428,10 +428,10 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
             table.add_row(name, f"{value} at epoch {result.best_epoch} (the params returned); "
                                 f"{_fmt(result.history[name][-1])} at epoch {result.epochs_run} (the last)")
         elif name in result.history:
-            value = float(result.history[name][-1])
-            kept = result.status == "diverged" and not math.isfinite(value)  # "nan" read as a bug beside "params kept"
-            table.add_row(f"final {name}", _fmt(value) + (" (at the params kept from the last finite update)" if kept
-                                                          else ""))
+            last = float(result.history[name][-1])
+            kept = result.status == "diverged" and not math.isfinite(last)  # "nan" read as a bug beside "params kept"
+            table.add_row(f"final {name}", _fmt(last) + (" (at the params kept from the last finite update)" if kept
+                                                         else ""))
     table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
     table.add_row(TRAIN_SECONDS, f"{seconds_text(result.train_seconds)} ({per_epoch * 1000:.1f} ms per epoch)")
