@@ -920,16 +920,45 @@ def test_an_interrupt_python_dropped_is_raised_at_the_next_check() -> None:
         with pytest.raises(KeyboardInterrupt):
             interrupts.check()  # noted, so raised again here
         later = Interrupts()
-        later.install()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # install() takes over Python's own handler only
+        assert later.install()
         with pytest.raises(KeyboardInterrupt), later.deferred():
             signal.raise_signal(signal.SIGINT)  # noted only: an import would go on to its end
             imported = True
         assert imported and later.seen
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a job started with & from a script: its parent ignores it
+        assert not Interrupts().install() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # it stays ignored
     finally:
         signal.signal(signal.SIGINT, handler)
 
 
-@pytest.mark.parametrize("command", [["fit", "--epochs", "30"], ["compare", "--epochs", "30", "--seeds", "1"]])
+def test_a_sweep_s_progress_raises_a_dropped_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gdlab compare and resume move their bars from gd.sweep's callback: it checks too."""
+    from gdlab.commands.interrupts import INTERRUPTS
+    from gdlab.commands.progress import Bars
+
+    with Bars(False) as bars:
+        moved = bars.epochs(bars.add("sweep", 3))
+        moved(0, 1, 4)
+        monkeypatch.setattr(INTERRUPTS, "seen", True)
+        with pytest.raises(KeyboardInterrupt):
+            moved(0, 2, 4)
+
+
+def test_a_dropped_interrupt_no_check_saw_ends_the_command_as_interrupted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One after the last epoch, or in a command with no progress callback, exited 0; and the flags outlived the
+    command (a later command in the same process was taken as interrupted, or said nothing)."""
+    from gdlab.commands.interrupts import INTERRUPTS
+
+    monkeypatch.setattr(INTERRUPTS, "seen", True)
+    assert main(["version"]) == 130 and capsys.readouterr().err == "error: interrupted\n"
+    assert not INTERRUPTS.seen and main(["version"]) == 0  # forgotten once the command ended
+
+
+@pytest.mark.parametrize("command", [["fit", "--epochs", "30"], ["compare", "--epochs", "30", "--seeds", "1"],
+                                     ["find-lr", "--steps", "30", "--seeds", "1"]])
 @pytest.mark.parametrize("record", [True, False], ids=["recorded", "--no-record"])
 def test_a_command_stops_at_its_first_epoch_on_an_interrupt_python_dropped(
     command: list[str], record: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -945,7 +974,10 @@ def test_a_command_stops_at_its_first_epoch_on_an_interrupt_python_dropped(
     assert main(args) == 130
     out, err = capsys.readouterr()
     assert out == ""
-    if record and command[0] == "fit":
+    if command[0] == "find-lr":  # at its range test's first report
+        assert err == ("interrupted: nothing recorded in " + str(tmp_path / "runs.db") + " (a finder is recorded only "
+                       "once it ends)\n" if record else "interrupted: nothing to record (--no-record)\n"), err
+    elif record and command[0] == "fit":
         assert err.startswith("interrupted: gdlab resume ") and "error" not in err, err
         with gd.store.open(tmp_path / "runs.db") as store:
             assert [(run.status, run.epochs_run) for run in store.runs()] == [("interrupted", 1)]

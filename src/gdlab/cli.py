@@ -228,6 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        return _main(args)
+    finally:
+        INTERRUPTS.reset()  # an interrupt of this command is no later command's
+
+
+def _main(args: list[str]) -> int:
+    """main's work: the command's exit code, its errors as one line."""
+    try:
         with warnings.catch_warnings():  # a warning is one line, as an error is (gdlab fit prints its own)
             warnings.showwarning = lambda message, *_: _warning(_in_options(str(message), args))
             code = app(args=args, prog_name="gdlab", standalone_mode=False)
@@ -255,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _said_if_interrupted(code: int) -> int:
     """code; 130 (Ctrl-C, which typer turns into that code without a word) says "interrupted" where the command
-    did not say how its work stands."""
+    did not say how its work stands. A Ctrl-C Python dropped that no check raised again (after the last epoch,
+    while the table printed) makes a command that ended well end as interrupted too."""
+    if code == 0 and INTERRUPTS.seen:
+        code = 130
     if code == 130 and not INTERRUPTS.told:
         _error("interrupted")
     return code

@@ -39,9 +39,17 @@ class Interrupts:
         if self.seen:
             raise KeyboardInterrupt
 
-    def install(self) -> None:
-        """Handle SIGINT here (the main thread only, as signal.signal requires)."""
+    def install(self) -> bool:
+        """Handle SIGINT here (the main thread only, as signal.signal requires), unless it is not Python's own
+        handler: a SIGINT the parent ignores (a job started with & from a script) stays ignored. Whether it did."""
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return False
         signal.signal(signal.SIGINT, self.handler)
+        return True
+
+    def reset(self) -> None:
+        """Forget what was seen and told (a command run in-process after another: ``gdlab.cli.main``)."""
+        self.seen = self.told = False
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
