@@ -491,7 +491,7 @@ def test_a_csv_without_the_target_column_lists_the_columns(
          "--target-column must be used with a .csv/.npz dataset file; got --dataset 'linreg'."),
         (["compare", "--target", "2", "--no-record"], "--target must be a test accuracy in (0, 1]; got 2.0."),
         (["runs", "list", "--sweeps", "--status", "lost"], "--status must be one of {"),
-        (["find-lr", "--plot", "lr.txt", "--no-record"], "--plot must end in one of ('.png', '.svg'); got 'lr.txt'."),
+        (["find-lr", "--plot", "lr.txt", "--no-record"], "--plot must end in .png or .svg; got 'lr.txt'."),
         (["compare", "--dataset", "linreg", "--batch-sizes", "1,5000", "--no-record"],
          "--batch-sizes must be an integer in [1, 800]; got 5000."),
     ],
@@ -1351,7 +1351,7 @@ def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range
         ("missing/lr.png", "got 'missing/lr.png' (no directory 'missing')."),
         (".", "got '.' (a directory)."),  # savefig wrote './.png' after the whole run
         ("", "got '' (empty)."),  # was silently no plot
-        ("lr.txt", "--plot must end in one of ('.png', '.svg'); got 'lr.txt'."),  # matplotlib's error, after the run
+        ("lr.txt", "--plot must end in .png or .svg; got 'lr.txt'."),  # matplotlib's error, after the run
     ],
 )
 def test_find_lr_refuses_a_bad_plot_path_before_the_range_test(

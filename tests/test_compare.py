@@ -392,8 +392,8 @@ def test_parse_learning_rates() -> None:
         (["--kernel", "triton"], r"--kernel must be one of \{'fused', 'xla'\}; got 'triton'"),
         (["--kernel", "fused", "--hidden", "200"], r"--kernel='fused' .* at most 128 wide; got a layer 200 wide"),
         (["--out", "missing/r.html"], "--out must be a file path in an existing directory; got 'missing/r.html'"),
-        (["--out", "r.txt"], r"--out must end in one of \('.html', '.htm'\); got 'r.txt'\.$"),  # was written as HTML
-        (["--csv", "rows.json"], r"--csv must end in one of \('.csv',\); got 'rows.json'\.$"),
+        (["--out", "r.txt"], r"--out must end in .html or .htm; got 'r.txt'\.$"),  # was written as an HTML report
+        (["--csv", "rows.json"], r"--csv must end in .csv; got 'rows.json'\.$"),
         (["--json-out", "."], r"--json-out must be a file path in an existing directory; got '.' \(a directory\)"),
         (["--csv", "-"], r"--csv must be a file path; got '-' \(writing to standard output is not supported\)\."),
         (["--out", "r.html", "--csv", "./r.html"], r"--csv must be another file than --out; got 'r.html' for both\."),

@@ -397,6 +397,13 @@ def test_runs_compare_shows_no_option_typed_once_and_taken_by_default_once(tmp_p
     b = _json(capsys, *typed, "--epochs", "1", "--learning-rate", "0.05")["run_id"]
     compared = _json(capsys, "runs", "compare", a, b)
     assert set(compared["differences"]) == {"rule.learning_rate"}
+    data = gd.datasets.load("linreg")  # two lab runs: their lab.* options beside rule.* listed each twice
+    with gd.store.open("gdlab.db") as store:
+        for rate in (0.05, 0.1):
+            gd.fit(gd.models.linear(), data, gd.sgd(rate), batch_size=32, epochs=1, record=store.recorder(
+                extra={"lab": {"dataset": "linreg", "model": "linear", "learning_rate": rate, "batch_size": 32}}))
+        ids = [run.id for run in store.runs()[:2]]
+    assert set(_json(capsys, "runs", "compare", *ids)["differences"]) == {"rule.learning_rate"}
 
 
 def test_runs_compare_finds_no_setting_apart_in_a_fit_and_a_compare_member_trained_alike(capsys) -> None:
@@ -1034,6 +1041,8 @@ def test_report_of_a_run_is_one_self_contained_page_with_its_numbers(capsys) -> 
     err = _one_error(capsys, "report", run_id, "--output", "./gdlab.db")
     assert err == "error: --output must be another file than --db; got 'gdlab.db' for both.\n"
     assert Path("gdlab.db").read_bytes() == before
+    err = _one_error(capsys, "report", run_id, "--output", "run.txt")  # an HTML report was written there
+    assert err == "error: --output must end in .html or .htm; got 'run.txt'.\n"
 
 
 def test_report_of_a_sweep_member_names_its_sweep_and_the_command_that_reports_it(capsys) -> None:

@@ -205,7 +205,7 @@ def run_report(path: str, out: str, *, as_json: bool) -> dict[str, Any]:
     """Write the HTML report of a saved comparison (gdlab compare --json-out); print its table unless as_json."""
     from gdlab.report import load
 
-    target = output_path("out", out, others={"ID_OR_FILE": path})
+    target = output_path("out", out, HTML_SUFFIXES, others={"ID_OR_FILE": path})
     try:
         comparison = load(path)
     except ValueError as err:  # the library's path is gdlab report's ID_OR_FILE, as --help shows it
@@ -322,6 +322,10 @@ def _target(target: float | None, metric: str) -> float | None:
     return target
 
 
+HTML_SUFFIXES = (".html", ".htm")
+"""What a report's file name ends in (--out)."""
+
+
 def output_path(
     name: str, value: str, suffixes: tuple[str, ...] = (), others: dict[str, str | Path | None] | None = None
 ) -> Path:
@@ -341,7 +345,7 @@ def output_path(
             if f.read(len(SQLITE_HEADER)) == SQLITE_HEADER:  # a run store (--no-record still wrote over it)
                 raise ValueError(f"{name} must not be an SQLite database, which writing would destroy; got {value!r}.")
     if suffixes and path.suffix.lower() not in suffixes:  # after the files it would destroy: those say more
-        raise ValueError(f"{name} must end in one of {suffixes}; got {value!r}.")
+        raise ValueError(f"{name} must end in {' or '.join(suffixes)}; got {value!r}.")
     _check_writable(name, path)
     return path
 
@@ -390,7 +394,7 @@ def output_paths(options: CompareOptions) -> dict[str, Path]:
     """The files to write (out, csv, json_out), each checked: its own file, writable, not the database (the
     report was written over it)."""
     paths: dict[str, Path] = {}
-    suffixes = {"out": (".html", ".htm"), "csv": (".csv",), "json_out": (".json",)}  # x.txt was taken for a report
+    suffixes = {"out": HTML_SUFFIXES, "csv": (".csv",), "json_out": (".json",)}  # x.txt was taken for a report
     for name, value in (("out", options.out), ("csv", options.csv), ("json_out", options.json_out)):
         if value is not None:
             paths[name] = output_path(name, value, suffixes[name], others={"db": options.db, **paths})

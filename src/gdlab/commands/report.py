@@ -10,7 +10,7 @@ from typing import Any
 
 import gdlab as gd
 from gdlab.commands import hints
-from gdlab.commands.compare import comparison_json, output_path, print_summary
+from gdlab.commands.compare import HTML_SUFFIXES, comparison_json, output_path, print_summary
 from gdlab.commands.compare import run_report as report_file
 from gdlab.commands.reading import open_to_read
 from gdlab.report import (
@@ -45,7 +45,8 @@ def run_report(
                          f"{target!r}, and {db!r} does not exist.")
     with open_to_read(db) as store:
         record = store.find(target)
-        path = output_path("out", f"gdlab-report-{record.id}.html" if out is None else out, others={"db": db})
+        path = output_path("out", f"gdlab-report-{record.id}.html" if out is None else out, HTML_SUFFIXES,
+                           others={"db": db})
         if schedule is not None and not isinstance(record, gd.store.Sweep):
             raise ValueError(f"schedule applies to a sweep; got --schedule {schedule!r} with {record.kind} "
                              f"run {record.id}.")

@@ -261,8 +261,8 @@ def run_compare(db: str, run_ids: list[str], *, as_json: bool) -> dict[str, Any]
     shown = {"dataset", "model", "hidden", "activation", "epochs"}  # in the rows above
 
     def repeated(key: str) -> bool:  # cli.batch_size beside batch_size; learning_rate when rule.learning_rate differs
-        name = key.removeprefix("cli.")
-        if key != name:  # as typed: 32 against the default (None) was shown for the same batch size 32
+        name = next((key.removeprefix(f"{g}.") for g in GIVEN if key.startswith(f"{g}.")), key)
+        if key != name:  # as given (gdlab fit's, the lab's): 32 typed against the default None, for the same 32
             return name in keys or f"rule.{name}" in keys
         return key in shown or (key in SGD_OPTIONS and f"rule.{key}" in differ)  # read from the rule (members: as given)
 
