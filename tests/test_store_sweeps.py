@@ -512,6 +512,15 @@ def test_deleting_most_of_the_store_shrinks_its_file(tmp_path, data) -> None:
         assert store.connection.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert store.connection.execute("PRAGMA page_count").fetchone()[0] < pages / 4 and len(store.runs()) == 1
     assert path.stat().st_size < pages * 4096 / 4  # on disk too, once closed
+    from gdlab.store.schema import compact_if_free
+
+    with gd.store.open(path) as store, sqlite3.connect(path) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process writing (a recorder's epoch): the compaction gives way
+        busy = store.connection.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert compact_if_free(store.connection, -1.0) is False
+        assert store.connection.execute("PRAGMA busy_timeout").fetchone()[0] == busy  # its own wait put back
+        other.rollback()
+        assert compact_if_free(store.connection, -1.0) is True
 
 
 def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> None:

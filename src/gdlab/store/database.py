@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,7 +18,7 @@ from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
-from gdlab.store.schema import StoreError, connect
+from gdlab.store.schema import StoreError, compact_if_free, connect
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder
 from gdlab.store.sweeps import Sweep
 
@@ -86,7 +84,7 @@ class Store:
 
     def delete(self, run_id: str) -> None:
         """Delete a run, its metrics and checkpoints (or a sweep and its member runs). Where that leaves most of the
-        file free (``COMPACT_FREE``), the file shrinks (VACUUM: it copies what is left); SQLite kept its size."""
+        file free (``COMPACT_FREE``), the file shrinks (``schema.compact_if_free``); SQLite kept its size."""
         record = self.find(_record_id("run_id", run_id))
         if isinstance(record, Sweep):
             sweeps.delete_sweep(self.connection, record)
@@ -95,11 +93,7 @@ class Store:
                              "sweep with its members instead.")
         else:
             records.delete_run(self.connection, record)
-        free, pages = (self.connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("freelist_count",
-                                                                                               "page_count"))
-        if free > COMPACT_FREE * pages:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process has it open: it stays as it is
-                self.connection.execute("VACUUM")
+        compact_if_free(self.connection, COMPACT_FREE)
 
     def find(self, record_id: str) -> Run | Sweep:
         """The run or sweep with this id (or the only one whose id starts with it)."""

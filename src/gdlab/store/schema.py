@@ -355,3 +355,25 @@ def _check_path(path: Path, create: bool, writable: bool = True) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"db must be in a writable folder; {str(folder)!r} is not writable.")
 
+
+COMPACT_WAIT_MS = 1000
+"""How long a compaction waits for another connection's write (a recorder's epoch) before it gives up."""
+
+
+def compact_if_free(conn: sqlite3.Connection, share: float) -> bool:
+    """VACUUM (copy what is left into a file of its size) when more than share of the pages are free; whether it
+    did. It holds the write lock while it copies (a recorder in another process waits, as for any write: it lasts
+    as long as copying the live part), and gives up after COMPACT_WAIT_MS when another connection is writing, or
+    when the disk has no room for the copy: the file keeps its size, and nothing else changes."""
+    free, pages = (int(conn.execute(f"PRAGMA {name}").fetchone()[0]) for name in ("freelist_count", "page_count"))
+    if free <= share * pages:
+        return False
+    wait = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    conn.execute(f"PRAGMA busy_timeout = {COMPACT_WAIT_MS}")
+    try:
+        conn.execute("VACUUM")
+    except sqlite3.OperationalError:  # busy, or no room for the copy (SQLITE_FULL): left as it is
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {wait}")
+    return True
