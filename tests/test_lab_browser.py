@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -119,8 +120,7 @@ def test_a_lesson_button_opens_its_preset(page: Page) -> None:
     expect(page.locator("#s-verdict")).to_have_attribute("data-verdict", "oscillates")  # 1.9, between 1/L and 2/L
 
 
-LESSON_DONE = ("() => T.schedule === 'cosine' && !T.lessonNext && !document.getElementById('t-start').disabled "
-               "&& T.epochs.length === 20")
+LESSON_DONE = "() => T.lesson === null && !document.getElementById('t-start').disabled && T.epochs.length === 20"
 """The schedule lesson's second run (cosine, after the constant one) has ended."""
 
 
@@ -162,6 +162,42 @@ def _hold_the_first_events(page: Page) -> list[Route]:
 
     page.route("**/api/train/*/events", hold_the_first)
     return held
+
+
+def test_the_schedule_lesson_without_a_database_overlays_its_first_run_as_it_came(page: Page) -> None:
+    """A lab without a database gives no run id: the lesson's second run started over an empty chart, nothing to
+    compare. The ids are taken out of the stream here (as such a lab sends it)."""
+    def without_ids(route: Route) -> None:
+        body = route.fetch().text()  # the whole stream: the run is short
+        route.fulfill(status=200, headers={"content-type": "text/event-stream"},
+                      body=re.sub(r'"run_id": ?"\w+"', '"run_id": null', body))
+
+    page.route("**/api/train/*/events", without_ids)
+    page.locator(".tab[data-tab=learn]").click()
+    page.locator("[data-preset=schedule]").click()
+    page.wait_for_function(LESSON_DONE, polling=200, timeout=WAIT_MS * 2)
+    names = page.evaluate("() => document.getElementById('t-loss').data.map(t => t.name)")
+    assert "constant rate train loss" in names and "train loss" in names, names
+
+
+def test_another_lesson_ends_the_schedule_lesson_before_its_second_run(page: Page) -> None:
+    """Opened mid-lesson, the batches lesson left the schedule lesson's cosine run to start in the background when
+    the first run ended."""
+    held = _hold_the_first_events(page)  # the first run's epochs reach the page only once the other lesson is open
+    page.locator(".tab[data-tab=learn]").click()
+    page.locator("[data-preset=schedule]").click()
+    _held(page, held)
+    first = page.evaluate("() => T.job")
+    assert page.evaluate("() => T.lesson.job") == first
+    page.locator(".tab[data-tab=learn]").click()
+    page.locator("[data-preset=batches]").click()
+    assert page.evaluate("() => T.lesson") is None
+    held[0].continue_()
+    page.wait_for_function("() => T.epochs.length === 20 && !document.getElementById('t-start').disabled",
+                           polling=100, timeout=WAIT_MS * 2)
+    assert page.evaluate("() => T.job") == first  # no second run
+    runs = page.evaluate("() => api('/api/runs')")["runs"]
+    assert runs[0]["schedule"] == "constant"
 
 
 def test_a_lesson_started_over_a_live_run_ends_that_run_and_plots_only_its_own(page: Page) -> None:

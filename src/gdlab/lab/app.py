@@ -195,6 +195,10 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+SHOWN_INPUT = 60
+"""The most characters of a refused value a 422 repeats (the body may be 64 KB)."""
+
+
 async def _validation_error(request: Request, exc: Exception) -> ShortestJSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_field_error(e) for e in exc.errors()]
@@ -211,7 +215,8 @@ def _field_error(error: Any) -> dict[str, str]:
     if message.startswith("Value error, "):  # our own checks: they say what was given
         message = message.removeprefix("Value error, ")
     elif "input" in error and error["type"] != "missing":  # pydantic's ("Input should be ...") did not
-        message += f"; got {json.dumps(error['input'])}"
+        given = repr(error["input"])
+        message += f"; got {given if len(given) <= SHOWN_INPUT else given[:SHOWN_INPUT - 3] + '...'}"
     return {"field": ".".join(str(p) for p in error["loc"] if p != "body") or "body", "message": message}
 
 

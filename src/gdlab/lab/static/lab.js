@@ -511,7 +511,7 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
 // initial: the train loss before training (the end event's), drawn at epoch 0
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false,
-            initial: null };
+            initial: null, lesson: null };  // lesson: the schedule lesson's pending second run (its first run's job)
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
 const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
@@ -579,7 +579,7 @@ function fitModels() {  // Hidden sizes only for the MLP; the Model list only wh
 
 function notFinite(row) {  // why an epoch's train loss came as null: the event's not_finite says inf or nan
   const kind = row.not_finite && row.not_finite.train_loss;
-  if (kind === "inf" || kind === "-inf") return "loss overflowed float32";  // the epoch's mean; the step's loss the reason gives was finite
+  if (kind === "inf" || kind === "-inf") return "loss overflowed float32";  // the epoch's mean (the step's was finite)
   return kind === "nan" ? "loss not a number" : "loss not finite";
 }
 
@@ -591,9 +591,13 @@ function drawTraining() {
   const e = T.epochs;
   const x = e.map((r) => r.epoch);
   const [x0, y0] = withStart(T.initial, x, e.map((r) => r.train_loss));
-  const loss = [{ type: "scatter", mode: "lines+markers", name: "train loss", x: x0, y: y0, line: { color: "#c62828" } }];
+  const overlays = Object.entries(T.overlays).filter(([id]) => T.ticked.has(id));
+  // runs on other data (linreg's MSE beside MNIST-1D's cross-entropy) share the axis: each curve names its data set
+  const sets = new Set([...(e.length ? [T.dataset] : []), ...overlays.map(([, run]) => run.dataset)]);
+  const own = sets.size > 1 ? ` (${T.dataset})` : "";
+  const loss = [{ type: "scatter", mode: "lines+markers", name: `train loss${own}`, x: x0, y: y0, line: { color: "#c62828" } }];
   if (e.some((r) => r.test_loss !== undefined)) {
-    loss.push({ type: "scatter", mode: "lines+markers", name: "test loss", x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
+    loss.push({ type: "scatter", mode: "lines+markers", name: `test loss${own}`, x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
   let last = Math.max(1, ...x);  // the widest run shown sets the axis
   // the losses that set the y axis: not a diverged run's last ones (this run's too, once its end says diverged)
@@ -602,9 +606,6 @@ function drawTraining() {
   if (T.diverged && e.length) {
     blowups.push({ name: "this run", color: "#c62828", x: e.at(-1).epoch, y: e.at(-1).train_loss, why: notFinite(e.at(-1)) });
   }
-  const overlays = Object.entries(T.overlays).filter(([id]) => T.ticked.has(id));
-  // runs on other data (linreg's MSE beside MNIST-1D's cross-entropy) share the axis: each curve names its data set
-  const sets = new Set([...(e.length ? [T.dataset] : []), ...overlays.map(([, run]) => run.dataset)]);
   overlays.forEach(([id, run], i) => {
     const color = OVERLAY_COLORS[i % OVERLAY_COLORS.length];
     const dash = OVERLAY_DASHES[Math.floor(i / OVERLAY_COLORS.length) % OVERLAY_DASHES.length];
@@ -613,7 +614,7 @@ function drawTraining() {
     if (run.status === "diverged" && xs.at(-1) > 0) blowups.push({ name: `run ${id}`, color, x: xs.pop(), y: ys.pop() });
     trained.push(...ys);
     // a single point drawn as "lines" is invisible: a marker
-    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `run ${id} train loss${on}`, x: xs,
+    loss.push({ type: "scatter", mode: ys.length === 1 ? "markers" : "lines", name: `${run.label || `run ${id}`} train loss${on}`, x: xs,
                 y: ys, line: { dash, width: 1.5, color }, marker: { color, size: 7 } });
     last = Math.max(last, ...run.history.epoch);
   });
@@ -702,7 +703,6 @@ async function startTraining() {
   T.diverged = false;
   T.initial = null;
   T.dataset = $("t-dataset").value;  // the live run's, should the form change while it trains
-  T.schedule = $("t-schedule").value;
   drawTraining();
   $("t-status").textContent = "starting…";
   // a run of a new model, data set or batch size compiles its program: seconds before the first epoch, with an
@@ -711,6 +711,7 @@ async function startTraining() {
   try {
     const { job } = await api("/api/train", trainRequest());
     T.job = job;
+    if (T.lesson && T.lesson.job === null) T.lesson.job = job;  // the lesson's first run
     $("t-start").disabled = true;
     $("t-stop-btn").disabled = false;
     const source = new EventSource(`/api/train/${job}/events`);
@@ -730,6 +731,7 @@ async function startTraining() {
       $("t-start").disabled = false;
       $("t-stop-btn").disabled = true;
       if (cls === "error") {  // the error in the note, in red; the line under the buttons says where to look
+        T.lesson = null;
         showNote("t-note", text, "error");
         $("t-status").innerHTML = `<span class="error">the run failed (the message is above the chart)</span>`;
       } else {
@@ -747,9 +749,11 @@ async function startTraining() {
         redrawTraining();
       }
       finish(`${end.reason}${end.run_id ? ` (run ${end.run_id})` : ""}`, null);
-      const next = T.lessonNext;  // a lesson's second run, after its first (not after a stop)
-      T.lessonNext = null;
-      if (next && end.status !== "interrupted") next(end);
+      const lesson = T.lesson;  // a lesson's second run, after its first ended (not after a stop)
+      if (lesson && lesson.job === job) {
+        if (end.status === "interrupted") T.lesson = null;
+        else lesson.next(end);
+      }
     });
     source.addEventListener("error", (msg) => {
       if (msg.data) finish(JSON.parse(msg.data).detail, "error");
@@ -788,7 +792,7 @@ async function tickRun(id, ticked) {  // a past run's curve over the live one (d
   }
 }
 
-$("t-start").addEventListener("click", () => { T.lessonNext = null; startTraining(); });  // a run of one's own
+$("t-start").addEventListener("click", () => { T.lesson = null; startTraining(); });  // a run of one's own
 $("t-stop-btn").addEventListener("click", () => { if (T.job) api(`/api/train/${T.job}/stop`, {}); });
 $("t-runs-box").addEventListener("toggle", loadRuns);
 function variantBatch() {  // the batch size the variant trains with, shown (greyed) where the variant sets it
@@ -808,6 +812,12 @@ for (const id of ["t-dataset", "t-model"]) $(id).addEventListener("change", fitM
 fitModels();
 
 // ------------------------------------------------------------------ learn: presets
+function scheduleLessonForm(schedule, warmup) {  // the schedule lesson's runs: SGD on linreg, 20 epochs at 0.05
+  $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
+  $("t-variant").value = "sgd"; $("t-variant").dispatchEvent(new Event("change"));
+  $("t-lr").value = 0.05; $("t-schedule").value = schedule; $("t-warmup").value = warmup; $("t-epochs").value = 20;
+}
+
 const PRESETS = {
   update() {
     showTab("surfaces");
@@ -828,17 +838,30 @@ const PRESETS = {
     // SGD at a constant rate, then the same with a cosine schedule over the constant run's dotted curve: the first
     // bounces at its noise floor, the second settles below it (one cosine run alone showed nothing to compare)
     showTab("train");
-    $("t-dataset").value = "linreg"; $("t-model").value = "linear"; fitModels();
-    $("t-variant").value = "sgd"; $("t-variant").dispatchEvent(new Event("change"));
-    $("t-lr").value = 0.05; $("t-schedule").value = "constant"; $("t-warmup").value = 0; $("t-epochs").value = 20;
-    T.lessonNext = async (end) => {
-      if (end.run_id) await tickRun(end.run_id, true);  // its curve stays, dotted (none without a database)
-      $("t-schedule").value = "cosine"; $("t-warmup").value = 50;
-      startTraining();
+    scheduleLessonForm("constant", 0);
+    const lesson = {
+      job: null,  // its first run's, once started
+      async next(end) {
+        if (end.run_id) {
+          await tickRun(end.run_id, true);  // its recorded curve, dotted, and ticked in the list of runs
+        } else {  // a lab without a database: the curve as it came
+          T.overlays["constant rate"] = { label: "constant rate", dataset: T.dataset, status: end.status,
+            initial_loss: T.initial, history: { epoch: T.epochs.map((r) => r.epoch), train_loss: T.epochs.map((r) => r.train_loss) } };
+          T.ticked.add("constant rate");
+        }
+        if (T.lesson !== lesson) return;  // a run of one's own, or another lesson, since
+        T.lesson = null;
+        scheduleLessonForm("cosine", 50);  // the same settings again, whatever was typed meanwhile
+        startTraining();
+      },
     };
+    T.lesson = lesson;
     startTraining();  // like the other lessons: open it running
   },
 };
-document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => PRESETS[b.dataset.preset]()));
+document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => {
+  T.lesson = null;  // another lesson ends the schedule lesson's chain
+  PRESETS[b.dataset.preset]();
+}));
 
 updateSurface();
