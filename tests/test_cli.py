@@ -295,8 +295,9 @@ def test_fit_uses_gdlab_cache_dir_for_the_compilation_cache(
     [
         (["--learning-rate", "-0.1"], "--learning-rate must be a float in (0, inf); got -0.1."),
         (["--learning-rate", "abc"], "--learning-rate must be a float; got 'abc'."),
-        (["--batch-size", "0"], "--batch-size must be an integer in [1, 800]; got 0."),
-        (["--batch-size", "801"], "--batch-size must be an integer in [1, 800]; got 801."),
+        (["--batch-size", "0"], "--batch-size must be an integer in [1, 800] (800 training samples) or 'full'; got 0."),
+        (["--batch-size", "801"], ("--batch-size must be an integer in [1, 800] (800 training samples) or 'full'; "
+                                   "got 801.")),
         (["--batch-size", "abc"], "--batch-size must be an integer >= 1 or 'full'; got 'abc'."),
         (["--epochs", "0"], "--epochs must be an integer in [1, inf]; got 0."),
         (["--epochs", "1.5"], "--epochs must be an integer in [1, inf]; got '1.5'."),
@@ -493,7 +494,7 @@ def test_a_csv_without_the_target_column_lists_the_columns(
         (["runs", "list", "--sweeps", "--status", "lost"], "--status must be one of {"),
         (["find-lr", "--plot", "lr.txt", "--no-record"], "--plot must end in .png or .svg; got 'lr.txt'."),
         (["compare", "--dataset", "linreg", "--batch-sizes", "1,5000", "--no-record"],
-         "--batch-sizes must be an integer in [1, 800]; got 5000."),
+         "--batch-sizes must be an integer in [1, 800] (800 training samples) or 'full'; got 5000."),
     ],
     ids=["warmup", "warmup-steps", "target-column", "target", "status", "plot", "batch-sizes"],
 )
@@ -1383,7 +1384,8 @@ def test_find_lr_s_default_batch_size_adapts_to_a_small_data_set_as_fit_s_does(
     assert _json(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1", "--steps", "20",
                  "--validate-epochs", "1", "--no-record")["batch_size"] == 32
     code, out, err = _run(capsys, *base, "--batch-size", "32")  # typed: still refused
-    assert (code, out, err) == (2, "", "error: --batch-size must be an integer in [1, 8]; got 32.\n")
+    assert (code, out, err) == (2, "", ("error: --batch-size must be an integer in [1, 8] (8 training samples) or "
+                                        "'full'; got 32.\n"))
 
 
 @pytest.mark.parametrize(

@@ -399,7 +399,7 @@ def test_parse_learning_rates() -> None:
         (["--out", "r.html", "--csv", "./r.html"], r"--csv must be another file than --out; got 'r.html' for both\."),
         (["--csv", "s.csv", "--json-out", "s.csv"], r"--json-out must be another file than --csv; got 's.csv' for both\."),
         (["--db", "runs.db", "--out", "runs.db"], r"--out must be another file than --db; got 'runs.db' for both\."),
-        (["--batch-sizes", "1,500"], r"--batch-sizes must be an integer in \[1, 120\]; got 500"),
+        (["--batch-sizes", "1,500"], r"--batch-sizes must be an integer in \[1, 120\] \(120 training samples\) or 'full'; got 500"),
         (["--batch-sizes", "120,full"], r"--batch-sizes must not repeat a batch size \('full' is 120\)"),
     ],
 )

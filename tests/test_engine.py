@@ -394,7 +394,7 @@ def test_divergence_keeps_the_params_of_the_last_finite_update() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 4000\]; got 0"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be an integer in \[1, 4000\] \(4000 training samples\) or 'full'; got 0"),
         ({"batch_size": 4001}, ValueError, "batch_size"),
         ({"batch_size": "half"}, ValueError, "batch_size"),
         ({"epochs": 0}, ValueError, r"epochs must be an integer in \[1, 2147483647\]; got 0"),

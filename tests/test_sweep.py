@@ -412,7 +412,7 @@ def test_best_leaves_out_the_seeds_a_resumed_sweep_skipped() -> None:
         ({"learning_rate": [0.1], "momentum": [0.5, 0.5 + 1e-12]}, r"momentum must not repeat a value \(as the float32"),
         ({"learning_rate": [0.1, -1.0]}, r"learning_rate\[1\] must be a float in \(0, inf\); got -1.0"),
         ({"learning_rate": [0.1], "batch_size": [10_000]}, r"batch_size\[0\] must be an integer in \[1, 450\]"),
-        ({"learning_rate": [0.1], "batch_size": [8, "ful"]}, r"batch_size\[1\] must be an integer in \[1, 450\] or 'full'"),
+        ({"learning_rate": [0.1], "batch_size": [8, "ful"]}, r"batch_size\[1\] must be an integer in \[1, 450\] \(450 training samples\) or 'full'"),
         ({"learning_rate": [0.1], "batch_size": [450, "full"]}, r"batch_size must not repeat a value; got \[450, 'full'\]"),
         ({"learning_rate": [0.1], "momentum": [1.2]}, r"momentum\[0\] must be a float in \[0.0, 1.0\)"),
         ({"learning_rate": [0.1], "seeds": 0}, "seeds"),

@@ -44,11 +44,13 @@ def resolve_batch_size(batch_size: Any, n: int, name: str = "batch_size") -> int
     """Turn None / "full" into n; otherwise check 1 <= batch_size <= n (errors name it name: batch_size[1])."""
     if batch_size is None or batch_size == "full":
         return n
+    allowed = f"an integer in [1, {n}] ({n} training samples) or 'full'"  # [1, 80] did not say what 80 was
     if isinstance(batch_size, str):  # a string other than 'full' is a wrong value of an allowed type
-        raise ValueError(  # noqa: TRY004
-            f"{name} must be an integer in [1, {n}] or 'full'; got {batch_size!r}."
-        )
-    return check_int_range(name, batch_size, 1, n)
+        raise ValueError(f"{name} must be {allowed}; got {batch_size!r}.")  # noqa: TRY004
+    try:
+        return check_int_range(name, batch_size, 1, n)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name} must be {allowed}; got {batch_size!r}.") from None
 
 
 def batch_plan(n: int, batch_size: int, drop_last: bool = False) -> BatchPlan:
