@@ -664,7 +664,9 @@ function drawTraining() {
     Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", x: 0.01, xanchor: "left", font: { size: 13 } },
       yaxis: { title: { text: "test accuracy" }, tickformat: ".0%" } }, CONFIG);
   }
-  $("t-loss").dataset.epochs = String(e.length);
+  // the epochs drawn, set only when they change: a redraw of the same epochs (the end event's, a ticked run's) is
+  // no new epoch to whoever watches the attribute
+  if ($("t-loss").dataset.epochs !== String(e.length)) $("t-loss").dataset.epochs = String(e.length);
 }
 
 function lossRange(trained, blowups) {
