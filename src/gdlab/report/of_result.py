@@ -59,9 +59,10 @@ def from_result(
             raise ValueError(f"data must be the data set the sweep trained on: its {data.n_train} training samples "
                              f"make {steps} steps per epoch at batch size {size}, the sweep made "
                              f"{group.config['steps_per_epoch']}.")
-    if result.data_fingerprint and result.data_fingerprint != data.fingerprint():  # one of the same sizes
+    given = data.fingerprint() if result.data_fingerprint else ""  # a hash of all the data: once
+    if given != result.data_fingerprint:  # data of the same sizes
         raise ValueError(f"data must be the data set the sweep trained on; the SHA-256 fingerprint of {data.name!r} "
-                         f"begins {data.fingerprint()[:12]}, that of the sweep's data {result.data_fingerprint[:12]}.")
+                         f"begins {given[:12]}, that of the sweep's data {result.data_fingerprint[:12]}.")
     initial = {int(row["seed"]): float(row.get("initial_train_loss", math.nan)) for row in rows}
     first = result.groups[0]
     schedules = {g.schedule for g in result.groups}

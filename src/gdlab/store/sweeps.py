@@ -83,17 +83,17 @@ def find_record(conn: sqlite3.Connection, record_id: str, path: Path) -> Run | S
     """The run or the sweep with this id, else the only run or sweep whose id starts with it."""
     if conn.execute("SELECT 1 FROM runs WHERE id = ?", (record_id,)).fetchone():
         return find_run(conn, record_id, path)
-    sweeps = [s for (s,) in conn.execute("SELECT id FROM sweeps WHERE substr(id, 1, ?) = ?",
-                                         (len(record_id), record_id))] if record_id else []
-    if record_id in sweeps or (len(sweeps) == 1 and not _run_prefixed(conn, record_id)):
+    sweeps = sweep_ids_starting(conn, record_id)
+    run_too = run_starting(conn, record_id) is not None
+    if record_id in sweeps or (len(sweeps) == 1 and not run_too):
         found = find_sweep(conn, record_id)
         assert found is not None
         return found
-    if sweeps and _run_prefixed(conn, record_id):
+    if sweeps and run_too:
         raise StoreError(f"run_id {record_id!r} is the start of a run and of a sweep ({sweeps[0]}); give more of it.")
     if len(sweeps) > 1:
         raise StoreError(f"run_id {record_id!r} is the start of {len(sweeps)} sweeps "
-                         f"({', '.join(sorted(sweeps)[:5])}); give more of it.")
+                         f"({', '.join(sweeps[:5])}); give more of it.")
     return find_run(conn, record_id, path)
 
 
@@ -116,10 +116,6 @@ def run_starting(conn: sqlite3.Connection, prefix: str) -> tuple[str, str] | Non
     row = conn.execute("SELECT id, kind FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id = ? DESC, id LIMIT 1",
                        (len(prefix), prefix, prefix)).fetchone()
     return None if row is None else (str(row[0]), str(row[1]))
-
-
-def _run_prefixed(conn: sqlite3.Connection, prefix: str) -> bool:
-    return conn.execute("SELECT 1 FROM runs WHERE substr(id, 1, ?) = ?", (len(prefix), prefix)).fetchone() is not None
 
 
 def members(conn: sqlite3.Connection, sweep: Sweep) -> list[Run]:
