@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 import pytest
+import typer
 
 import gdlab as gd
 from cli_calls import json_cli as _json
 from cli_calls import run_cli as _run
 from cli_calls import strict_json
-from gdlab.cli import app_commands, main
+from gdlab.cli import app, app_commands, main
 from gdlab.commands import fit as fit_command
 from gdlab.commands import words
 from gdlab.commands.option_names import as_options
@@ -798,6 +799,22 @@ def test_every_command_has_help(
     assert f"Usage: gdlab {' '.join(command)}".rstrip() in out
     for text in mentions:
         assert text in out, text
+
+
+@pytest.mark.parametrize("command", [["fit"], ["compare"], ["find-lr"], ["runs", "list"]], ids=" ".join)
+def test_the_help_writes_every_option_name_whole_at_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """rich's option table, squeezed into 80 columns (a pipe), cut names: '--target,--targe…'."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = _run(capsys, *command, "--help")
+    assert code == 0 and "…" not in out and "╭" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    click_command = typer.main.get_command(app)
+    for name in command:
+        click_command = click_command.commands[name]  # type: ignore[attr-defined]
+    names = {o for p in click_command.params for o in p.opts + p.secondary_opts if o.startswith("--")}
+    assert names and all(name in out for name in names), sorted(n for n in names if n not in out)
 
 
 def test_the_help_tests_cover_every_command() -> None:

@@ -23,7 +23,6 @@ from gdlab.commands.cli_errors import failure, given_value, usage_message
 from gdlab.commands.cli_fit import fit
 from gdlab.commands.cli_options import (
     MAX_SEEDS,
-    RECORD_PANEL,
     activation_option,
     dataset_option,
     db_option,
@@ -44,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},  # the subcommands inherit it
 )
 app.add_typer(runs_app, name="runs")
@@ -116,13 +116,12 @@ def compare(
     ),
     db: str = db_option(),
     record: bool = typer.Option(
-        True, help="Record the comparison (a sweep with one run per config) in --db.", rich_help_panel=RECORD_PANEL
+        True, help="Record the comparison (a sweep with one run per config) in --db."
     ),
     checkpoint_seconds: float = typer.Option(
         30.0, "--checkpoint-seconds", help="Save the configs still training at the first epoch end this many "
         "seconds after the last save, and late enough that saving takes at most a tenth of the time (0: every "
         "epoch); gdlab resume goes on from there.",
-        rich_help_panel=RECORD_PANEL,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show progress bars."),
@@ -245,8 +244,9 @@ def _main(args: list[str]) -> int:
         _error("aborted")
         return 130
     except typer.TyperException as err:
-        if type(err).__name__ == "NoArgsIsHelpError":
-            return 0  # `gdlab` alone: the help was printed
+        if type(err).__name__ == "NoArgsIsHelpError":  # `gdlab` alone: its message is the help
+            typer.echo(err.format_message())
+            return 0
         _error(usage_message(err, args, app_commands()))
         return 2
     except (ValueError, TypeError) as err:

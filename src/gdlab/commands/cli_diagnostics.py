@@ -6,7 +6,6 @@ import typer
 
 from gdlab.commands.cli_options import (
     MAX_SEEDS,
-    RECORD_PANEL,
     SEED_MAX,
     activation_option,
     dataset_option,
@@ -73,7 +72,6 @@ def find_lr(
     db: str = db_option(),
     record: bool = typer.Option(
         True, help="Record the finder (curves, suggestions, the validated answer) in --db.",
-        rich_help_panel=RECORD_PANEL,
     ),
     progress: bool = typer.Option(True, help="Show progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),

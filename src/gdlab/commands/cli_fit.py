@@ -6,11 +6,7 @@ import typer
 
 from gdlab.commands.cli_options import (
     MAX_STEPS,
-    PARALLEL_PANEL,
-    RECORD_PANEL,
-    SCHEDULE_PANEL,
     SEED_MAX,
-    STOP_PANEL,
     TARGET_COLUMN_HELP,
     activation_option,
     dataset_option,
@@ -54,14 +50,12 @@ def fit(
         "--stop",
         help="Stopping rule, e.g. 'grad<1e-4', 'plateau:1e-4:5', 'early:test_loss:10', "
         "'target:test_accuracy:0.6', 'time:60', 'steps:500'; & is all, | is any; repeat for any. Read at each "
-        "epoch's end (steps and time stop at the first epoch end past them).",
-        rich_help_panel=STOP_PANEL, callback=stop_words,
+        "epoch's end (steps and time stop at the first epoch end past them).", callback=stop_words,
     ),
     schedule: str = typer.Option(
         "constant",
         help="Learning-rate schedule: constant, step, multistep, exponential, inverse_time, "
-        "power, polynomial, cosine, cyclic or one_cycle (counted in updates).",
-        rich_help_panel=SCHEDULE_PANEL, callback=word("schedule"),
+        "power, polynomial, cosine, cyclic or one_cycle (counted in updates).", callback=word("schedule"),
     ),
     warmup_steps: int = typer.Option(
         0,
@@ -69,7 +63,6 @@ def fit(
         "--warmup",
         min=0,
         help="Linear warmup from 0 over this many updates, before the schedule.",
-        rich_help_panel=SCHEDULE_PANEL,
     ),
     decay_steps: int | None = typer.Option(
         None,
@@ -77,29 +70,25 @@ def fit(
         min=1,
         max=MAX_STEPS,
         help="exponential, inverse_time, polynomial, cosine: decay length (default: the run).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     decay_rate: float | None = typer.Option(
         None,
         "--decay-rate",
         help="exponential (default 0.01 over the run), inverse_time (default 1.0).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     end_value: float = typer.Option(
         0.0,
         "--end-value",
         help="polynomial, cosine: the final learning rate.",
-        rich_help_panel=SCHEDULE_PANEL,
     ),
     power: float = typer.Option(
-        1.0, help="power (Robbins-Monro exponent), polynomial.", rich_help_panel=SCHEDULE_PANEL
+        1.0, help="power (Robbins-Monro exponent), polynomial."
     ),
     factor: float = typer.Option(
         0.1,
         help="step, multistep: multiply the rate by this at each drop.",
-        rich_help_panel=SCHEDULE_PANEL,
     ),
     step_size_steps: int | None = typer.Option(
         None,
@@ -107,14 +96,12 @@ def fit(
         min=1,
         max=MAX_STEPS,
         help="step: updates between drops (default: a third of the run).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     milestones_steps: str | None = typer.Option(
         None,
         "--milestones-steps",
         help="multistep: comma-separated updates to drop at (default: 1/2 and 3/4 of the run).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     scale_steps: int | None = typer.Option(
@@ -123,14 +110,12 @@ def fit(
         min=1,
         max=MAX_STEPS,
         help="power: lr / (1 + t/scale_steps)^power (default: a tenth of the run).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     max_learning_rate: float | None = typer.Option(
         None,
         "--max-learning-rate",
         help="cyclic: the top of the cycle (default 10x the rate).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     half_cycle_steps: int | None = typer.Option(
@@ -139,17 +124,15 @@ def fit(
         min=1,
         max=MAX_STEPS,
         help="cyclic: updates from bottom to top (default: an eighth of the run).",
-        rich_help_panel=SCHEDULE_PANEL,
         show_default=False,
     ),
     restarts: bool = typer.Option(
-        False, help="cosine: warm restarts every decay-steps.", rich_help_panel=SCHEDULE_PANEL
+        False, help="cosine: warm restarts every decay-steps."
     ),
     pct_start: float = typer.Option(
         0.3,
         "--pct-start",
         help="one_cycle: the rising part of the run.",
-        rich_help_panel=SCHEDULE_PANEL,
     ),
     track_noise_scale: int = typer.Option(
         0, "--track-noise-scale", min=0, help="Measure the gradient noise scale B_simple every N epochs (0: off).",
@@ -157,31 +140,28 @@ def fit(
     db: str = db_option(),
     record: bool = typer.Option(
         True, help="Record the run (config, metrics per epoch, checkpoints) in --db.",
-        rich_help_panel=RECORD_PANEL,
     ),
     checkpoint_every: int = typer.Option(
         1, "--checkpoint-every", min=1, help="Save a checkpoint every N epochs (and at the end).",
-        rich_help_panel=RECORD_PANEL,
     ),
     devices: int | None = typer.Option(
         None, min=1, help="Data parallel over N devices: each batch split N ways (batch size a multiple of N).",
-        rich_help_panel=PARALLEL_PANEL, show_default=False,
+        show_default=False,
     ),
     coordinator: str | None = typer.Option(
         None, help="HOST:PORT of process 0, to train across processes (with --num-processes, --process-id).",
-        rich_help_panel=PARALLEL_PANEL, show_default=False,
+        show_default=False,
     ),
     num_processes: int | None = typer.Option(
-        None, "--num-processes", min=1, help="How many processes train together.", rich_help_panel=PARALLEL_PANEL,
+        None, "--num-processes", min=1, help="How many processes train together.",
         show_default=False,
     ),
     process_id: int | None = typer.Option(
         None, "--process-id", min=0, help="This process's index, 0 .. num-processes - 1 (0 records the run).",
-        rich_help_panel=PARALLEL_PANEL, show_default=False,
+        show_default=False,
     ),
     coordinator_timeout: float = typer.Option(
         60.0, "--coordinator-timeout", help="Seconds to wait for the coordinator before giving up.",
-        rich_help_panel=PARALLEL_PANEL,
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     progress: bool = typer.Option(True, help="Show a progress bar."),

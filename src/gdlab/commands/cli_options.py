@@ -7,10 +7,6 @@ from typing import Any
 
 import typer
 
-SCHEDULE_PANEL = "Learning-rate schedule"
-STOP_PANEL = "Stopping"
-RECORD_PANEL = "Run records"
-PARALLEL_PANEL = "Devices and hosts"
 DB_HELP = "The gdlab database (SQLite) of run records."
 TARGET_COLUMN_HELP = "The target of a .csv file (a column; default: the last) or .npz file (an array; default: y)."
 SEED_MAX = 2**32 - 1
@@ -25,7 +21,7 @@ TASK_HELP = ("Task of a .csv/.npz file: classification or regression (default: w
 
 def db_option() -> Any:
     """--db PATH, from $GDLAB_DB when not given, else ./gdlab.db (the same option on every command)."""
-    return typer.Option("gdlab.db", "--db", envvar="GDLAB_DB", help=DB_HELP, rich_help_panel=RECORD_PANEL)
+    return typer.Option("gdlab.db", "--db", envvar="GDLAB_DB", help=DB_HELP)
 
 
 def word(option: str) -> Callable[[Any], Any]:
