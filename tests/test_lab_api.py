@@ -294,6 +294,44 @@ def test_path_verdict_reads_f_ahead_of_the_path() -> None:
     assert path_verdict("plain", f, 1.0, None, 30, np.abs(ahead))["verdict"] == "descending"  # a minimum ahead
 
 
+@pytest.mark.parametrize(("text", "start", "step", "pole"), [
+    ("1/x", [-1.0, 0.0], 5, (0.0, 0.0)),  # x: -1, -0.9, -0.777, -0.611, -0.343, then 0.509: past the pole at 0
+    ("log(abs(x)) + y^2", [0.5, 0.5], 2, (0.0, None)),  # x: 0.5, 0.3, -0.0333: past 0, where log|x| -> -inf
+    ("-1/(x^2 + y^2)", [1.0, 0.3], 3, (0.0, 0.0)),  # a well of -inf at the origin: it said "converges"
+    ("tan(x)", [1.0, 0.0], 16, (-math.pi / 2, 0.0)),  # down tan x to -pi/2, where it falls to -inf
+])
+def test_a_step_over_a_pole_is_unbounded_not_oscillating_or_converged(
+    client: TestClient, text: str, start: list[float], step: int, pole: tuple[float, float | None]
+) -> None:
+    """1/x from x = -1 falls towards the pole at 0, a step lands past it on the positive side, and f rose from
+    -2.92 to 1.96: the verdict was "oscillates ... the rate overshoots where the surface is steep"."""
+    out = _surface(client, surface="formula", formula=text, start=start, learning_rate=0.1, steps=100, grid=0)
+    said = out["verdicts"][0]
+    assert said["verdict"] == "unbounded" and f"step {step} jumped over a pole" in said["why"], said
+    assert not any(WHY[v] in said["why"] for v in WHY if v != "unbounded"), said
+    found = re.search(r"near \(([-.e\d]+), ([-.e\d]+)\)", said["why"])
+    assert found is not None, said
+    assert float(found.group(1)) == pytest.approx(pole[0], abs=1e-3)
+    if pole[1] is not None:
+        assert float(found.group(2)) == pytest.approx(pole[1], abs=1e-3)
+
+
+@pytest.mark.parametrize(("text", "start", "learning_rate", "verdict"), [
+    ("x^2 + y^2", [-1.0, 1.0], 0.95, "converges"),  # each step overshoots the valley floor, f below both ends
+    ("-1000*exp(-100*x^2) + x^2", [-3.0, 0.0], 0.9, "oscillates"),  # steps over a deep, narrow (finite) well
+    ("1/x^2", [0.5, 0.0], 0.1, "descending"),  # a pole of +inf: the path runs away from it
+    ("sin(5*x) + y^2", [1.0, 1.0], 0.3, "oscillates"),
+])
+def test_a_step_over_a_finite_minimum_is_not_a_pole(
+    client: TestClient, text: str, start: list[float], learning_rate: float, verdict: str
+) -> None:
+    """The zoom along a step settles at a minimum of f however deep; only a pole keeps falling (lab/poles.py)."""
+    out = _surface(client, surface="formula", formula=text, start=start, learning_rate=learning_rate, steps=100,
+                   grid=0)
+    said = out["verdicts"][0]
+    assert said["verdict"] == verdict and "pole" not in said["why"], said
+
+
 def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
     """sqrt(-1) + x is NaN everywhere: it said 'diverges, the rate is too large' beside eigenvalues 0, 0."""
     out = _surface(client, surface="formula", formula="sqrt(-1)+x", optimizers=["plain", "momentum"])

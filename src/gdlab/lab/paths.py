@@ -172,6 +172,12 @@ def grid_values(surf: Surface, shape: tuple[float, float], xs: np.ndarray, ys: n
     return np.asarray(_on_grid(surf.fn)(x, y, np.asarray(shape, np.float32)))
 
 
+def grid_values_at(surf: Surface, shape: tuple[float, float], at: np.ndarray) -> np.ndarray:
+    """f at the points ``at`` (n, 2) in float32, one compiled program per surface and n."""
+    at = np.asarray(at, np.float32)
+    return np.asarray(_on_grid(surf.fn)(at[:, 0], at[:, 1], np.asarray(shape, np.float32)))
+
+
 @functools.lru_cache(maxsize=128)
 def _on_grid(fn: Callable[..., Any]) -> Callable[..., Any]:
     return jax.jit(fn)

@@ -116,7 +116,8 @@ def _still_far(values: np.ndarray | None, rho: float) -> str:
 
 def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
                  steps: int, ahead: np.ndarray | None = None,
-                 beside: tuple[np.ndarray, float] | None = None) -> dict[str, Any]:
+                 beside: tuple[np.ndarray, float] | None = None,
+                 pole: tuple[int, np.ndarray] | None = None) -> dict[str, Any]:
     """Verdict for a path on a surface with no closed form, read from the path itself (and from ``ahead``,
     f read at growing distances along its last heading, paths.values_ahead; and from ``beside``, a point near
     the last one where f differs, given when the gradient and the Hessian there are exactly 0 in float32).
@@ -125,7 +126,9 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
     unbounded   f fell from f_0 to its lowest value at the last point, and faster at the end than at
                 the start, by more than RUNS_OFF*(1 + |f_0|) (or it left the box while so falling);
                 or it fell on every step and f keeps falling ahead of it, to more than
-                RUNS_OFF*(1 + |f_0|) below the last point (f = x: a constant slope, no minimum)
+                RUNS_OFF*(1 + |f_0|) below the last point (f = x: a constant slope, no minimum);
+                or a step jumped over a pole, where f falls without bound (``pole``: (step, where),
+                lab/poles.py; 1/x from x < 0)
     diverges    it left the box (or f stopped being finite) at step diverged_at
     stalled     |grad f| = 0 and the Hessian = 0 at the last point, yet f differs near it (``beside``,
                 paths.differs_around: not where f rises every way): the path cannot move, and float32
@@ -143,6 +146,12 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
         return {"optimizer": optimizer, "verdict": "unbounded", "why": (
             f"f fell from {values[0]:.4g} to {values[-1]:.4g} in {values.size - 1} steps and falls faster "
             "every step: f has no minimum that way (unbounded below), so the path runs off to -infinity")}
+    if pole is not None:
+        step, (x, y) = pole
+        return {"optimizer": optimizer, "verdict": "unbounded", "why": (
+            f"step {step + 1} jumped over a pole of f near ({x:.3g}, {y:.3g}), where f falls to -infinity "
+            "(unbounded below): f has no minimum there, and each finite step drawn towards the pole lands past "
+            "it, so where the path goes after it says nothing of a minimum")}
     if diverged_at is not None:
         return {"optimizer": optimizer, "verdict": "diverges", "why": (
             f"the iterate left |x|, |y| <= 1e6 (or f stopped being finite) at step {diverged_at}: "

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gdlab.lab import paths, regression, verdicts
+from gdlab.lab import paths, poles, regression, verdicts
 from gdlab.lab.schemas import RegressionRequest, SurfaceRequest
 from gdlab.lab.surfaces import surface
 
@@ -37,8 +37,9 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
             slope = paths.gradient_norm(surf, shape, run.points[-1]) if len(run.points) else math.inf
             ahead = paths.values_ahead(surf, shape, run.points)
             beside = _beside(surf, shape, run.points[-1]) if slope == 0.0 else None
+            pole = poles.pole_crossed(surf, shape, run.points, run.values)
             found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps, ahead,
-                                               beside))
+                                               beside, pole))
     curvature = paths.hessian_eigenvalues(surf, shape, start)
     return {
         "surface": req.surface,
