@@ -526,6 +526,47 @@ def test_a_dead_runs_reason_names_its_database_and_a_checkpoint_only_where_one_w
     }
 
 
+def test_a_dead_runs_and_sweeps_reason_is_a_call_that_resumes_them_with_their_stop_rule(tmp_path, data) -> None:
+    """The reason said gd.resume('ID', store, model, data, rule), which the run refused for its stop rule (as
+    'it was ["plateau", "diverged"]; got ["diverged"]': rule names, not the settings to pass); the sweep's said
+    gd.store.resume_sweep('ID', store, model, data), refused the same way."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead, host = int(done.stdout), this_process().host
+    stop = gd.stop.plateau(1e-3, 2) | gd.stop.time_budget(3600)
+    model, rule = gd.models.linear(), gd.sgd(0.01)
+    whole = gd.fit(model, data, rule, batch_size=50, epochs=40, stop=stop)
+    assert whole.status == "converged"
+    with gd.store.open(tmp_path / "runs.db") as store:
+        gd.fit(model, data, rule, batch_size=50, epochs=40, stop=stop, record=store)
+        run_id = store.last_run_id
+        swept = gd.sweep(model, data, learning_rate=[0.01, 0.02], batch_size=[50], epochs=4,
+                         stop=gd.stop.grad_norm(1e-9) | gd.stop.time_budget(3600), record=store)
+        sweep_id = store.last_sweep_id
+        store.connection.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, process_start = NULL",
+                                 (dead, host))
+        store.connection.execute("UPDATE sweeps SET status = 'running', pid = ?, host = ?, process_start = NULL",
+                                 (dead, host))
+    with gd.store.open(tmp_path / "runs.db") as store:
+        run, sweep = store.run(run_id), store.sweep(sweep_id)
+        assert run.reason.endswith(
+            f"gd.resume('{run_id}', store, model, data, rule, stop=gd.stop.plateau(tol=0.001, patience=2) | "
+            f"gd.stop.time_budget(seconds=3600.0) | gd.stop.diverged(factor=100.0)) goes on from its checkpoint of "
+            f"epoch {whole.epochs_run}")
+        with pytest.raises(gd.store.StoreError, match=r'it was "plateau\(tol=0.001, patience=2\) \| time_budget'):
+            gd.resume(run_id, store, model, data, rule)  # it named the rules only: ["plateau", ...]
+        scope = {"gd": gd, "store": store, "model": model, "data": data, "rule": rule}
+        again = eval(run.reason.split("; ", 1)[1].split(" goes on")[0], scope)  # the hint as pasted
+        assert (again.status, again.reason) == (whole.status, whole.reason)
+        call = f"gd.store.resume_sweep('{sweep_id}', store, model, data, stop=gd.stop.grad_norm(tol=1e-09) | "
+        call += "gd.stop.time_budget(seconds=3600.0))"
+        assert sweep.reason.endswith(f"; {call} goes on with its unfinished configs")
+        assert all(m.reason.endswith(f"; {call} goes on with it") for m in store.members(sweep_id))
+        resumed = eval(call, scope)
+        np.testing.assert_array_equal([r["final_train_loss"] for r in resumed.rows],
+                                      [r["final_train_loss"] for r in swept.rows])
+
+
 # --- listing and deleting ----------------------------------------------------------------------
 
 

@@ -4,7 +4,10 @@ unless it is the default one, so that the line works where it is pasted."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
+
+from gdlab.core.stopping import applied_text
 
 DEFAULT_DB = "gdlab.db"
 """The --db every command uses unless told otherwise (or by GDLAB_DB)."""
@@ -17,18 +20,31 @@ def gdlab(command: str, db: str | os.PathLike[str] | None) -> str:
     return f"gdlab {command} --db {shlex.quote(str(db))}"
 
 
-def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None) -> str:
+def stop_argument(stop_rule: object) -> str:
+    """", stop=gd.stop.plateau(tol=0.0001, patience=8)": a recorded stop rule (``core.stopping.describe``'s text,
+    the run's or sweep's config["stop_rule"]) as the argument that resumes it; "" for none, for the diverged()
+    alone that every run adds, or for what is not a text."""
+    if not isinstance(stop_rule, str) or stop_rule in ("", applied_text(None)):  # none, or the one every run adds
+        return ""
+    return ", stop=" + re.sub(r"\b([a-z_]+)\(", r"gd.stop.\1(", stop_rule)
+
+
+def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None, stop_rule: object = None) -> str:
     """What goes on with an unfinished sweep: gdlab resume (with --db) for a gdlab compare sweep, the library's
-    resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model)."""
+    resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model), with
+    the sweep's stop rule (its config["stop_rule"])."""
     if kind == "compare":
         return gdlab(f"resume {sweep_id}", db)
-    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data)"
+    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data{stop_argument(stop_rule)})"
 
 
-def resume_run(run_id: str, by_cli: bool, checkpoint: int | None, db: str | os.PathLike[str] | None) -> str:
-    """What goes on with an interrupted run: gdlab resume (with --db) for a gdlab fit run, else gd.resume;
-    from its checkpoint's epoch where one was saved, else from the start."""
-    how = gdlab(f"resume {run_id}", db) if by_cli else f"gd.resume({run_id!r}, store, model, data, rule)"
+def resume_run(run_id: str, by_cli: bool, checkpoint: int | None, db: str | os.PathLike[str] | None,
+               stop_rule: object = None) -> str:
+    """What goes on with an interrupted run: gdlab resume (with --db) for a gdlab fit run, else gd.resume with
+    the run's stop rule (its config["stop_rule"]); from its checkpoint's epoch where one was saved, else from the
+    start."""
+    how = (gdlab(f"resume {run_id}", db) if by_cli
+           else f"gd.resume({run_id!r}, store, model, data, rule{stop_argument(stop_rule)})")
     if checkpoint is None:
         return f"{how} starts it again (no checkpoint was saved)"
     return f"{how} goes on from its checkpoint of epoch {checkpoint}"

@@ -217,6 +217,8 @@ def check_settings(recorded_config: dict[str, Any], config: dict[str, Any], kind
     for key, value in config.items():
         if (key in NEWER_KEYS and key not in recorded_config) or key in SGD_OPTIONS:  # those: read from the rule
             continue
+        if key == "stop" and "stop_rule" in recorded_config and "stop_rule" in config:  # names: in the rule's text
+            continue
         name, recorded = NEWER_KEYS.get(key, key), recorded_config.get(key, RECORDED_DEFAULTS.get(key))
         if key == "rule" and isinstance(recorded, dict) and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k in recorded or k not in NEWER_RULE_KEYS}

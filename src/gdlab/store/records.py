@@ -231,16 +231,19 @@ def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None
         "SELECT id, pid, host, process_start, epochs_run, config, "
         "(SELECT MAX(epoch) FROM checkpoints WHERE run_id = runs.id), "
         "(SELECT sweep_id FROM sweep_runs WHERE run_id = runs.id), "
-        "(SELECT s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id WHERE m.run_id = runs.id) "
+        "(SELECT s.kind FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id WHERE m.run_id = runs.id), "
+        "(SELECT s.config FROM sweep_runs m JOIN sweeps s ON s.id = m.sweep_id WHERE m.run_id = runs.id) "
         "FROM runs WHERE status = 'running'"
     ).fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
-        for run_id, pid, host, start, epochs_run, config, checkpoint, sweep_id, kind in dead:
-            then = (resume_run(run_id, _by_cli(config), checkpoint, db) if sweep_id is None
-                    else f"{resume_sweep(sweep_id, kind, db)} goes on with it")
+        for run_id, pid, host, start, epochs_run, config, checkpoint, sweep_id, kind, sweep_config in dead:
+            stored = stored_config(config)
+            by_cli = isinstance(stored.get("cli"), dict)  # a gdlab fit run: gdlab resume takes it
+            then = (resume_run(run_id, by_cli, checkpoint, db, stored.get("stop_rule")) if sweep_id is None else
+                    f"{resume_sweep(sweep_id, kind, db, stored_config(sweep_config).get('stop_rule'))} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "
@@ -249,13 +252,6 @@ def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None
             )
     return [r[0] for r in dead]
 
-
-def _by_cli(config: Any) -> bool:
-    """Whether a run's stored config is a gdlab fit run's (its options under 'cli'; gdlab resume takes only those)."""
-    try:
-        return isinstance(json.loads(config).get("cli"), dict)
-    except (TypeError, ValueError, AttributeError):  # damaged: the library's gd.resume says what is wrong
-        return False
 
 
 def utc_text(when: str | datetime.datetime) -> str:
@@ -308,3 +304,11 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def stored_config(text: Any) -> dict[str, Any]:
+    """A run's or sweep's stored config read back ({} where it is damaged: resuming it says what is wrong)."""
+    try:
+        return stored_object(text, "config")
+    except StoreError:
+        return {}

@@ -45,7 +45,7 @@ from gdlab.store.hints import resume_sweep
 from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
-from gdlab.store.records import transaction
+from gdlab.store.records import stored_config, transaction
 from gdlab.store.schema import StoreError, now
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,7 @@ class SweepRecorder:
                 self.conn.execute(
                     "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
                     "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
-                    (status, f"{reason}; {resume_sweep(self.sweep_id, self.kind, self.db)} goes on with it", now(),
-                     self.sweep_id))
+                    (status, f"{reason}; {self._resume_hint()} goes on with it", now(), self.sweep_id))
                 self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                                   (status, reason, now(), self.sweep_id))
         except sqlite3.Error as err:  # the sweep's own error matters more
@@ -216,6 +215,11 @@ class SweepRecorder:
         with transaction(self.conn):
             _merge_results(self.conn, self.sweep_id, results or {})
             _close(self.conn, self.sweep_id)
+
+    def _resume_hint(self) -> str:
+        """The call that goes on with this sweep, with its stop rule as recorded."""
+        row = self.conn.execute("SELECT config FROM sweeps WHERE id = ?", (self.sweep_id,)).fetchone()
+        return resume_sweep(self.sweep_id, self.kind, self.db, stored_config(row and row[0]).get("stop_rule"))
 
     def _create(self, config: dict[str, Any]) -> None:
         stamp = now()

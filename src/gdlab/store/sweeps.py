@@ -25,6 +25,7 @@ from gdlab.store.records import (
     newest_first,
     recorded_name,
     run_of,
+    stored_config,
     stored_object,
     transaction,
 )
@@ -227,14 +228,15 @@ def delete_sweep(conn: sqlite3.Connection, sweep: Sweep) -> None:
 def mark_sweeps_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None = None) -> list[str]:
     """Mark ``interrupted`` every running sweep whose process (on this host) is gone; their ids (the reason's
     command names ``db``, the database's path as given, unless the default)."""
-    rows = conn.execute("SELECT id, pid, host, process_start, kind FROM sweeps WHERE status = 'running'").fetchall()
+    rows = conn.execute("SELECT id, pid, host, process_start, kind, config FROM sweeps WHERE status = 'running'"
+                        ).fetchall()
     dead = [r for r in rows if r[1] is not None and is_alive(Process(r[1], r[2], r[3])) is False]
     if not dead:
         return []
     with transaction(conn):
-        for sweep_id, pid, host, start, kind in dead:
-            reason = (f"interrupted: its process (pid {pid} on {host}) ended; {resume_sweep(sweep_id, kind, db)} "
-                      "goes on with its unfinished configs")
+        for sweep_id, pid, host, start, kind, config in dead:
+            then = resume_sweep(sweep_id, kind, db, stored_config(config).get("stop_rule"))
+            reason = f"interrupted: its process (pid {pid} on {host}) ended; {then} goes on with its unfinished configs"
             conn.execute(
                 "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "
                 "WHERE id = ? AND status = 'running' AND pid = ? AND process_start IS ?",
