@@ -176,6 +176,23 @@ def test_or_fires_on_any_and_on_all_and_explains_the_first() -> None:
     assert len((either | gd.stop.plateau()).children) == 3  # (a | b) | c is flat
 
 
+def test_any_of_a_budget_and_a_convergence_rule_firing_together_is_converged_in_either_order() -> None:
+    """max_epochs(11) | grad_norm(1e-3) on linreg at rate 0.3 (the norm fell below tol at epoch 11) was
+    "max_epochs: reached max_epochs 11", with a warning that grad_norm had not fired; the other order converged."""
+    seq = [{"train_loss": 1.0, "grad_norm": g} for g in (1.0, 0.5, 1e-5, 1e-5)]
+    for either in (gd.stop.max_epochs(3) | gd.stop.grad_norm(1e-4), gd.stop.grad_norm(1e-4) | gd.stop.max_epochs(3),
+                   gd.stop.max_steps(30) | gd.stop.grad_norm(1e-4) | gd.stop.time_budget(1.2)):
+        epoch, (status, reason) = _fire_epoch(either, seq)
+        assert (epoch, status) == (3, "converged") and reason.startswith("converged: gradient norm"), reason
+    epoch, (status, _) = _fire_epoch(gd.stop.time_budget(1.2) | gd.stop.max_epochs(3), seq)  # budgets: the first
+    assert (epoch, status) == (3, "time_budget")
+    linreg = gd.datasets.load("linreg")
+    ran = [gd.fit(gd.models.linear(), linreg, gd.sgd(0.3), epochs=200, stop=stop)
+           for stop in (gd.stop.max_epochs(11) | gd.stop.grad_norm(1e-3), gd.stop.grad_norm(1e-3))]
+    assert ran[0].status == ran[1].status == "converged" and ran[0].reason == ran[1].reason
+    assert ran[0].epochs_run == 11
+
+
 def test_all_of_a_budget_and_a_convergence_rule_is_converged_in_either_order() -> None:
     seq = [{"train_loss": 1.0, "grad_norm": g} for g in (1.0, 0.5, 1e-5, 1e-5)]
     for both in (gd.stop.max_epochs(2) & gd.stop.grad_norm(1e-4), gd.stop.grad_norm(1e-4) & gd.stop.max_epochs(2)):

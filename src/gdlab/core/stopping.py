@@ -360,8 +360,9 @@ def diverged(factor: float = DIVERGED_FACTOR) -> StopRule:
 
 
 def any_of(*rules: StopRule) -> StopRule:
-    """Fires when any rule fires; explained by the first rule (in order) that fired, or by a diverged rule that
-    fired with it (a run that diverged is diverged, whatever else fired the same epoch)."""
+    """Fires when any rule fires; explained by a diverged rule that fired (a run that diverged is diverged, whatever
+    else fired the same epoch), else by the first rule (in order) that fired and is not a budget, else by the first
+    budget (max_epochs(11) | grad_norm(tol) firing together at epoch 11 converged, whatever the order)."""
     return _combine("any", rules)
 
 
@@ -398,8 +399,10 @@ def _combine(kind: str, rules: tuple[StopRule, ...]) -> StopRule:
 
     def explain(state: tuple[Any, ...], metrics: Metrics) -> tuple[str, str]:
         done = [r.explain(s, metrics) for r, s in zip(flat, state[1]) if bool(np.asarray(fired_flags(s)))]
-        if kind == "any":  # a divergence leads: plateau(patience=3) saw a loss rising 360x "not improve" and fired
-            return next((d for d in done if d[0] == "diverged"), done[0])
+        if kind == "any":  # a divergence leads: plateau(patience=3) saw a loss rising 360x "not improve" and fired;
+            # then a rule that is not a budget: max_epochs(11) | grad_norm(tol) converged at epoch 11, as the other order
+            done.sort(key=lambda explained: (explained[0] != "diverged", explained[0] in BUDGET_STATUSES))
+            return done[0]
         # all: a budget (max_epochs & grad_norm: "at least 3 epochs") is not what ended a run that also
         # converged or reached its target: that rule's status leads, whatever the operands' order
         done.sort(key=lambda explained: explained[0] in BUDGET_STATUSES)
