@@ -259,6 +259,34 @@ def test_best_says_when_every_config_diverged(small) -> None:
     assert best["learning_rate"] in (1e4, 1e5) and best["metric"] == "final_train_loss"
 
 
+def test_best_ranks_by_the_train_loss_where_the_data_has_no_test_split() -> None:
+    """best() with no metric asked for final_test_loss, which a sweep of data with no test split lacks: it said
+    "metric must be one of ['best_grad_norm', ...]; got 'final_test_loss'", a metric the user never gave."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, x @ np.array([1.0, -2.0, 0.5], np.float32), test_fraction=0)
+    result = gd.sweep(gd.models.linear(), data, learning_rate=[0.01, 0.1], batch_size=[10], epochs=3)
+    best = result.best()
+    assert best["metric"] == "final_train_loss" and best["learning_rate"] == 0.1
+    assert best["mean"] == min(row["final_train_loss"] for row in result.rows)
+    with_test = gd.sweep(gd.models.linear(), gd.datasets.from_arrays(x, x[:, 0], test_fraction=0.25),
+                         learning_rate=[0.01], batch_size=[10], epochs=1)
+    assert with_test.best()["metric"] == "final_test_loss"
+
+
+def test_a_config_that_overflowed_at_once_has_an_infinite_best_as_its_final() -> None:
+    """Its final_grad_norm was inf and its best_grad_norm NaN (only finite values counted as a best)."""
+    rng = np.random.default_rng(1)
+    x = 30 * rng.normal(size=(40, 3)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, x @ np.ones(3, np.float32), test_fraction=0)
+    result = gd.sweep(gd.models.linear(), data, learning_rate=[0.001, 5.0], batch_size=[4], epochs=3)
+    wild = result.rows[1]
+    assert wild["status"] == "diverged" and wild["epochs_run"] == 1 and wild["final_grad_norm"] == math.inf, wild
+    for name in ("train_loss", "grad_norm"):
+        final, best = wild[f"final_{name}"], wild[f"best_{name}"]
+        assert not math.isnan(best) and (best == final or math.isfinite(best)), (name, final, best)
+
+
 def test_each_config_stops_on_its_own_epoch(small) -> None:
     stop = gd.stop.target("train_loss", 1.5)  # lr 0.5 gets there in epoch 5, lr 0.02 never
     result = gd.sweep(MODEL, small, learning_rate=[0.02, 0.5], batch_size=[30], seeds=1, epochs=12, stop=stop)

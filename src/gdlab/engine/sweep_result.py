@@ -97,7 +97,8 @@ def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no best
             pick = np.nanmax if name in CLASSIFICATION_METRICS else np.nanmin
-            best = np.where(np.any(np.isfinite(h), axis=0), pick(h, axis=0) if h.shape[0] else np.nan, np.nan)
+            # an inf is a value (the best of a config that overflowed at once is inf, as its final is); NaN is none
+            best = np.where(np.any(~np.isnan(h), axis=0), pick(h, axis=0) if h.shape[0] else np.nan, np.nan)
         finals[name] = (last.tolist(), best.tolist())
     initial = None if group.initial_loss is None else group.initial_loss.tolist()
     status, reason = group.status.tolist(), group.reason.tolist()
@@ -244,8 +245,10 @@ class SweepResult:
             initial_loss=math.nan if group.initial_loss is None else float(group.initial_loss[i]),
         )
 
-    def best(self, metric: str = "final_test_loss") -> dict[str, Any]:
+    def best(self, metric: str | None = None) -> dict[str, Any]:
         """The (learning_rate, batch_size, momentum, schedule) with the best mean of metric over seeds, with its spread.
+        metric: a row's final_* or best_* number; by default final_test_loss, or final_train_loss for data with no
+        test split.
 
         A config some seed of which failed (``failure``: diverged, still diverging at its end, or collapsed to
         a final train loss at or above its loss before training) ranks after every config none of whose seeds
@@ -260,6 +263,8 @@ class SweepResult:
                              "(start= named none of them).")
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
+        if metric is None:
+            metric = "final_test_loss" if "final_test_loss" in keys else "final_train_loss"
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
             why = " (accuracy is measured for classification only)" if str(metric).endswith("_accuracy") else ""
             raise ValueError(f"metric must be one of {allowed}{why}; got {metric!r}.")
