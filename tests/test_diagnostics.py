@@ -230,6 +230,20 @@ def test_the_finder_takes_full_batch_as_fit_does(least_squares) -> None:
     assert full.suggestion == n.suggestion
 
 
+def test_the_finders_default_batch_is_every_sample_of_a_data_set_smaller_than_32(least_squares) -> None:
+    """Its default 32 was refused on 20 samples ("batch_size must be an integer in [1, 20] ...; got 32"), a value
+    the user never gave; gd.fit and gdlab find-lr adapt theirs. A 32 given is still checked."""
+    x, y = np.asarray(least_squares.x_train[:20]), np.asarray(least_squares.y_train[:20])
+    small = gd.datasets.from_arrays(x, y, test_fraction=0)
+    kwargs = {"seeds": 1, "steps": 40, "validate_epochs": 2}
+    default = find_learning_rate(gd.models.linear(), small, **kwargs)
+    full = find_learning_rate(gd.models.linear(), small, batch_size="full", **kwargs)
+    np.testing.assert_array_equal(default.raw_losses, full.raw_losses)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 20\] \(20 training samples\) or "
+                                         r"'full'; got 32\.$"):
+        find_learning_rate(gd.models.linear(), small, batch_size=32, **kwargs)
+
+
 def test_one_full_batch_epoch_validates_by_the_loss_after_its_update(least_squares, monkeypatch) -> None:
     """The running train loss of one full-batch epoch is the loss before its update: every candidate tied, and
     the lowest rate was the answer."""

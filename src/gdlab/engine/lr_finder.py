@@ -112,11 +112,18 @@ class LRFinderResult(NamedTuple):
         raise ValueError(f"kind must be one of {{'cosine', 'one_cycle'}}; got {kind!r}.")
 
 
+class _DefaultBatch(int):
+    """find_learning_rate's default batch size, 32: at most the training samples (a given 32 is checked)."""
+
+
+DEFAULT_BATCH = _DefaultBatch(32)
+
+
 def find_learning_rate(
     model: Model | LossFn,
     data: Dataset,
     *,
-    batch_size: int | str | None = 32,
+    batch_size: int | str | None = DEFAULT_BATCH,
     seeds: int | Sequence[int] = 3,
     min_lr: float = 1e-5,
     max_lr: float = 10.0,
@@ -133,6 +140,7 @@ def find_learning_rate(
 ) -> LRFinderResult:
     """Run the range test over ``seeds`` seeds at once, then validate the candidates by a short sweep.
 
+    ``batch_size``: 32 by default (every sample where there are fewer), an integer, or "full" / None (every sample).
     ``seeds`` is a count (seeds 0..n-1) or a list. ``params`` (optional) start
     every seed's test; they are never changed. ``record`` (a ``FinderRecorder``
     such as ``gd.store.open(path)``) receives the configuration and the result.
@@ -159,6 +167,8 @@ def find_learning_rate(
         raise ValueError(f"min_lr must be smaller than max_lr ({max_lr}); got {min_lr}.")
     steps = check_int_range("steps", steps, 20)
     seeds = seed_list(seeds)
+    if isinstance(batch_size, _DefaultBatch):
+        batch_size = min(int(batch_size), data.n_train)
     batch_size = resolve_batch_size(batch_size, data.n_train)  # "full" / None: every sample, as in fit
     beta = check_float_range("beta", beta, 0.0, 1.0)
     diverge = check_float_range("diverge", diverge, 1.0, math.inf)
