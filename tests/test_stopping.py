@@ -403,12 +403,12 @@ def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them() ->
     np.testing.assert_allclose(result.history["train_loss"], initial * 4.0 ** np.arange(1, 5), rtol=1e-12)
     assert (result.status, result.epochs_run, result.best_epoch) == ("diverged", 4, 0)
     assert result.initial_loss == pytest.approx(initial, rel=1e-12)
-    assert result.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
+    assert result.reason.endswith("; the params returned are the initial ones (before epoch 1), whose train_loss 0.65 no epoch bettered")
     np.testing.assert_array_equal(result.params["w"], w0["w"])
     early = gd.fit(loss_fn, data, gd.sgd(3 / a), epochs=10, params=w0, check_stability=False,
                    stop=gd.stop.early_stopping("train_loss", patience=2) | gd.stop.diverged(1e6))
     assert (early.status, early.best_epoch) == ("early_stopped", 0)  # not diverged: the reason says so too
-    assert early.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
+    assert early.reason.endswith("; the params returned are the initial ones (before epoch 1), whose train_loss 0.65 no epoch bettered")
     np.testing.assert_array_equal(early.params["w"], w0["w"])
     with pytest.warns(gd.ConvergenceWarning, match="before early_stopping fired"):
         calm = gd.fit(loss_fn, data, gd.sgd(0.5 / a), epochs=3, params=w0, stop=stop)  # w_k = w_0 / 2^k
@@ -434,7 +434,7 @@ def test_restore_best_on_train_loss_takes_the_initial_params_loss_the_run_measur
                      stop=stop).run(0)
     for run in (fit, swept):
         assert (run.status, run.best_epoch) == ("early_stopped", 0)
-        assert run.reason.endswith(f"; the params returned are the initial ones, whose train_loss {initial:.4g} no "
+        assert run.reason.endswith(f"; the params returned are the initial ones (before epoch 1), whose train_loss {initial:.4g} no "
                                    "epoch bettered")
         np.testing.assert_array_equal(run.params["w"], w0["w"])
     with pytest.raises(AssertionError, match="measured the initial params again"):

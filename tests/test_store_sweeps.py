@@ -161,7 +161,7 @@ def test_a_recorded_sweep_keeps_each_members_restored_best_epoch_and_the_reason_
                                   f"({ran[1].history['test_loss'][0]:.4g})")
     outputs = np.asarray(MODEL.apply(ran[2].params, data.x_test)).reshape(data.y_test.shape)
     initial = float(np.mean((outputs - data.y_test) ** 2))  # the initial params' (returned)
-    assert ran[2].reason.endswith(f"; the params returned are the initial ones, whose test_loss {initial:.4g} no epoch "
+    assert ran[2].reason.endswith(f"; the params returned are the initial ones (before epoch 1), whose test_loss {initial:.4g} no epoch "
                                   "bettered")
     for k, run in enumerate(ran):
         back = stored.run(k)

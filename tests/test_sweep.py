@@ -334,7 +334,7 @@ def test_restore_best_returns_the_initial_params_when_no_epoch_betters_them_as_f
                       params=w0, stop=stop)
     calm, blown = result.run(0), result.run(1)
     assert (calm.status, calm.best_epoch, blown.status, blown.best_epoch) == ("max_epochs", 4, "early_stopped", 0)
-    assert blown.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
+    assert blown.reason.endswith("; the params returned are the initial ones (before epoch 1), whose train_loss 0.65 no epoch bettered")
     np.testing.assert_array_equal(blown.params["w"], w0["w"])
     np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)
     for run in (calm, blown):
@@ -369,7 +369,7 @@ def test_a_config_started_after_some_epochs_still_returns_the_initial_params_non
     calm, blown = resumed.run(0), resumed.run(1)
     assert (full.run(1).status, full.run(1).best_epoch) == (blown.status, blown.best_epoch) == ("early_stopped", 0)
     assert blown.reason == full.run(1).reason
-    assert blown.reason.endswith("; the params returned are the initial ones, whose train_loss 0.65 no epoch bettered")
+    assert blown.reason.endswith("; the params returned are the initial ones (before epoch 1), whose train_loss 0.65 no epoch bettered")
     np.testing.assert_array_equal(blown.params["w"], w0["w"])
     assert (full.run(0).best_epoch, calm.best_epoch) == (4, 4)  # epochs 3 and 4 ran after the start
     np.testing.assert_allclose(calm.params["w"], np.asarray(w0["w"]) / 16, rtol=1e-12)

@@ -318,7 +318,8 @@ def early_stopping(
         # with min_delta the reference is the last real improvement, not the best value: a later epoch may
         # be lower by less than min_delta (restore_best returns the lowest, and the run's reason says which)
         # "best ... at epoch 1" read against restore_best's "the initial ones, whose ... no epoch bettered": the
-        # rule compares epochs, restore_best the initial params too; so it names the best *epoch*
+        # rule compares epochs, restore_best the initial params too; so it names the best *epoch* (and
+        # restored_note says the initial ones came "before epoch 1")
         epoch = int(state.best_epoch)
         reference = (f"its best epoch was {epoch} ({metric} {best:.4g})" if min_delta == 0 else
                      f"the last improvement by more than {min_delta:g} was at epoch {epoch} (to {best:.4g})")

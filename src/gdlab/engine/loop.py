@@ -226,7 +226,7 @@ def restored_note(epoch: int, metric: str, value: float) -> str:
     rule has a min_delta (its text names the epoch of its last real improvement, which may not be the lowest):
     whose params it returns. value: their metric."""
     if epoch == 0:
-        return f"; the params returned are the initial ones, whose {metric} {value:.4g} no epoch bettered"
+        return f"; the params returned are the initial ones (before epoch 1), whose {metric} {value:.4g} no epoch bettered"
     return f"; the params returned are those of epoch {epoch}, the best {metric} ({value:.4g})"
 
 
