@@ -180,3 +180,15 @@ def test_every_json_key_a_command_help_names_is_in_the_readme() -> None:
     missing = {line: {k for k in names if f"`{k}`" not in _described(text, line)} for line, names in keys.items()}
     assert {line: names for line, names in missing.items() if names} == {}
     assert "`sweep_id`" not in _described("`gdlab report` gives `out`. `gdlab resume` gives `sweep_id`.", "gdlab report")
+
+
+def test_the_stability_warning_the_readme_quotes_is_the_one_its_call_gives() -> None:
+    """The README quoted 'learning_rate 0.5 exceeds the stability limit 2/L = 0.31' with no set-up that gave it (the
+    MNIST-1D MLP's limit is about 4): it now names the call, and this runs it."""
+    text = " ".join(README.read_text().split())
+    found = re.search(r"on `linreg`, `(gd\.fit\([^`]*\))` warns `([^`]*?) \.\.\.`", text)
+    assert found is not None, "the README's stability example was not found"
+    data = gd.datasets.load("linreg")
+    with pytest.warns(gd.StabilityWarning) as caught:
+        eval(found.group(1), {"gd": gd, "data": data})
+    assert str(caught[0].message).startswith(found.group(2)), (str(caught[0].message), found.group(2))
