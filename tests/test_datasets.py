@@ -221,8 +221,13 @@ def test_load_lists_the_valid_names_for_an_unknown_one() -> None:
 
 
 def test_load_rejects_an_unknown_option() -> None:
-    with pytest.raises(TypeError, match="colour"):
+    """It was Python's own "linreg() got an unexpected keyword argument 'colour'", which lists nothing allowed."""
+    with pytest.raises(TypeError, match=r"^options of dataset 'linreg' must be among \['n', 'features', 'noise', "
+                                        r"'seed', 'test_fraction', 'bias', 'dtype'\]; got 'colour'\.$"):
         gd.datasets.load("linreg", colour="blue")
+    with pytest.raises(TypeError, match=r"^options of dataset 'mnist1d' must be among \['cache', 'cache_path'\]; "
+                                        r"got 'n'\.$"):
+        gd.datasets.load("mnist1d", n=100)
 
 
 # --- linreg ------------------------------------------------------------------------------
@@ -635,6 +640,17 @@ def test_csv_target_by_name_is_removed_from_the_features(tmp_path: Path) -> None
         np.testing.assert_array_equal(ys, xs[:, 0].astype(int) % 3)
     ids = np.sort(np.concatenate([data.x_train[:, 0], data.x_test[:, 0]]))
     np.testing.assert_array_equal(ids, np.arange(12))
+
+
+def test_a_csv_target_given_as_a_number_says_column_names_are_text(tmp_path: Path) -> None:
+    """pandas' to_csv of an unnamed frame writes the header 0,1,2,3; target=3 said "must be one of the CSV columns
+    ['0', '1', '2', '3']; got 3", which reads as if 3 were among them."""
+    path = tmp_path / "frame.csv"
+    path.write_text("0,1,2,3\n" + "".join(f"{i},{2 * i},{i % 3},{i % 2}\n" for i in range(12)))
+    with pytest.raises(ValueError, match=r"^target must be one of the CSV columns \['0', '1', '2', '3'\] \(a column's "
+                                         r"name is text: target='3'\); got 3\.$"):
+        gd.datasets.from_file(path, target=3)  # type: ignore[arg-type]
+    assert gd.datasets.from_file(path, target="3").n_classes == 2
 
 
 def test_csv_target_defaults_to_the_last_column(tmp_path: Path) -> None:

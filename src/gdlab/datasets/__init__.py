@@ -8,6 +8,7 @@ regression problem with known true weights.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,12 @@ NAMES = tuple(sorted(LOADERS))
 def load(name: str, **options: Any) -> Dataset:
     """Load a named data set: one of ``NAMES`` ("linreg", "mnist1d"); options go to its loader."""
     check_choice("dataset", name, LOADERS)
-    return LOADERS[name](**options)
+    loader = LOADERS[name]
+    takes = [p for p in inspect.signature(loader).parameters]
+    unknown = [k for k in options if k not in takes]
+    if unknown:
+        raise TypeError(f"options of dataset {name!r} must be among {takes}; got {unknown[0]!r}.")
+    return loader(**options)
 
 
 __all__ = ["NAMES", "Dataset", "from_arrays", "from_file", "linreg", "load", "mnist1d"]

@@ -183,7 +183,8 @@ def _is_number(field: str) -> bool:
 
 def _column(header: list[str], target: str) -> int:
     if target not in header:
-        raise ValueError(f"target must be one of the CSV columns {header}; got {target!r}.")
+        text = f" (a column's name is text: target={str(target)!r})" if str(target) in header else ""
+        raise ValueError(f"target must be one of the CSV columns {header}{text}; got {target!r}.")
     if header.count(target) > 1:  # index() took the first one silently
         raise ValueError(f"target must name one CSV column; got {target!r}, which names {header.count(target)} "
                          f"of the columns {header}.")
