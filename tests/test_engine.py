@@ -440,6 +440,24 @@ def test_a_model_made_for_the_other_task_is_refused(mnist1d) -> None:
         gd.fit(gd.models.logistic(), gd.datasets.load("linreg", n=20), gd.sgd(0.1))
 
 
+def test_logistic_regression_fits_probabilities_with_binary_cross_entropy() -> None:
+    """logistic(1) with loss="binary_cross_entropy" on targets in [0, 1] was refused as a classification model on
+    regression data, while linear() (the same logits x W + b) trained: both now give the same weights, the true
+    ones of the probabilities sigmoid(x w*)."""
+    x = np.random.default_rng(0).normal(size=(400, 3)).astype(np.float32)
+    truth = np.array([1.0, -2.0, 0.5], np.float32)
+    data = gd.datasets.from_arrays(x, (1 / (1 + np.exp(-x @ truth))).astype(np.float32), test_fraction=0)
+    kwargs = {"loss": "binary_cross_entropy", "epochs": 300, "batch_size": "full"}
+    logistic = gd.fit(gd.models.logistic(1), data, gd.sgd(0.5), **kwargs)
+    linear = gd.fit(gd.models.linear(), data, gd.sgd(0.5), **kwargs)
+    np.testing.assert_array_equal(logistic.params[0]["w"], linear.params[0]["w"])
+    np.testing.assert_allclose(logistic.params[0]["w"][:, 0], truth, atol=2e-3)
+    with pytest.raises(ValueError, match=r"^model logistic is for classification; the data set 'arrays' is regression "
+                                         r"\(use linear or mlp, or loss='binary_cross_entropy' for one output and "
+                                         r"targets in \[0, 1\]\)\.$"):
+        gd.fit(gd.models.logistic(1), data, gd.sgd(0.5))
+
+
 def _tiny(y: np.ndarray) -> gd.Dataset:
     x = np.random.default_rng(0).normal(size=(len(y), 3)).astype(np.float32)
     return gd.datasets.from_arrays(x, y, test_fraction=0.25)

@@ -54,7 +54,7 @@ def objective_and_params(
     if params is not None:
         params = _param_arrays(params)
     if isinstance(model, Model):
-        check_task(model, data)
+        check_task(model, data, loss)
         outputs = _model_outputs(model, data)
         loss_name = _default_loss(data, outputs) if loss is None else _check_loss(loss, data, outputs)
         if params is None:
@@ -121,14 +121,19 @@ MODEL_TASKS = {"linear": "regression", "logistic": "classification"}
 """Models made for one task; mlp serves both."""
 
 
-def check_task(model: Model, data: Dataset) -> None:
-    """Refuse a model made for the other task (logistic on regression data, linear on classes)."""
+def check_task(model: Model, data: Dataset, loss: str | None = None) -> None:
+    """Refuse a model made for the other task (logistic on regression data, linear on classes); logistic
+    regression with loss="binary_cross_entropy" fits targets in [0, 1] (probabilities: the loss checks them)."""
     task = MODEL_TASKS.get(model.name)
+    if task == "classification" and data.task == "regression" and loss == "binary_cross_entropy":
+        return
     if task is not None and task != data.task:
         other = "logistic" if task == "regression" else "linear"
+        soft = (", or loss='binary_cross_entropy' for one output and targets in [0, 1]"
+                if task == "classification" else "")
         raise ValueError(
             f"model {model.name} is for {task}; the data set {data.name!r} is {data.task} "
-            f"(use {other} or mlp)."
+            f"(use {other} or mlp{soft})."
         )
 
 
