@@ -2,8 +2,9 @@
 interrupt Python lost count.
 
 Python raises KeyboardInterrupt wherever the main thread is when the signal is handled. Two places lose it:
-- inside a garbage-collector callback (JAX registers one), where the exception is printed as "Exception
-  ignored" and dropped, so the command ran on to its end and exited 0;
+- inside a garbage-collector callback (JAX registers one), where the exception is dropped (and was printed as
+  "Exception ignored" with a traceback: ``unraisable`` now passes over it), so the command ran on to its end
+  and exited 0;
 - inside the import of jaxlib's extension module, where it crashed the interpreter (signal 11).
 So the handler notes every interrupt (``Interrupts.seen``): the commands' progress callbacks call ``check``,
 which raises it again at the next epoch, and while JAX is imported (``deferred``) it only notes it.
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 
 class Interrupts:
@@ -45,7 +48,20 @@ class Interrupts:
         if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return False
         signal.signal(signal.SIGINT, self.handler)
+        sys.unraisablehook = self.unraisable(sys.unraisablehook)
         return True
+
+    def unraisable(self, before: Callable[[Any], object]) -> Callable[[Any], object]:
+        """sys.unraisablehook that passes over a KeyboardInterrupt this handler raised where Python cannot raise
+        (a gc callback: it printed "Exception ignored in: <function _xla_gc_callback ...>" and a traceback);
+        ``seen`` keeps it, and ``check`` raises it again. Others go to ``before``."""
+
+        def hook(unraisable: Any) -> object:
+            if self.seen and isinstance(unraisable.exc_value, KeyboardInterrupt):
+                return None
+            return before(unraisable)
+
+        return hook
 
     def reset(self) -> None:
         """Forget what was seen and told (a command run in-process after another: ``gdlab.cli.main``)."""
