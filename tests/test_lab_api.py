@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import gdlab as gd
-from gdlab.lab import create_app, regression, schemas, training, verdicts, views
+from gdlab.lab import create_app, paths, regression, schemas, training, verdicts, views
 from gdlab.lab.app import BodyLimit
 from gdlab.lab.regression import loss_fn
 from gdlab.lab.server import is_loopback, serve
@@ -314,6 +314,28 @@ def test_a_step_over_a_pole_is_unbounded_not_oscillating_or_converged(
     assert float(found.group(1)) == pytest.approx(pole[0], abs=1e-3)
     if pole[1] is not None:
         assert float(found.group(2)) == pytest.approx(pole[1], abs=1e-3)
+
+
+@pytest.mark.parametrize("text", ["x^2 + y^2", "x^2"])
+def test_a_typed_quadratic_at_its_stability_limit_oscillates(client: TestClient, text: str) -> None:
+    """x^2 + y^2 at rate 1 (= 2/L, L = 2) jumps from (-2, 2) to (2, -2) and back, f = 8 at every point: the
+    verdict was "descending ... f fell on every step", where the built-in quadratic says it oscillates."""
+    out = _surface(client, surface="formula", formula=text, learning_rate=1.0, steps=10, grid=0)
+    values = np.asarray(out["paths"][0]["values"])
+    assert np.all(values == values[0]), values
+    said = out["verdicts"][0]
+    assert said["verdict"] == "oscillates" and "bounced between two points" in said["why"], said
+    assert "fell" not in said["why"], said
+
+
+def test_a_path_whose_f_float32_cannot_see_change_is_not_said_to_bounce() -> None:
+    """f level on every step but moving one way (a slope too slight for float32 at f = 1e6) is descending."""
+    level = np.full(11, 1e6)
+    said = path_verdict("plain", level, 1e-3, None, 10)
+    assert said["verdict"] == "descending" and "f never rose" in said["why"], said
+    assert path_verdict("plain", level, 1e-3, None, 10, bounces=True)["verdict"] == "oscillates"
+    assert paths.bounces(np.array([[-2.0, 2.0], [2.0, -2.0]] * 3)) and not paths.bounces(np.zeros((6, 2)))
+    assert not paths.bounces(np.array([[x, 0.0] for x in range(6)]))
 
 
 @pytest.mark.parametrize(("text", "start", "learning_rate", "verdict"), [

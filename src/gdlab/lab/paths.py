@@ -101,6 +101,15 @@ def _program(fn: Callable[..., Any], update: Callable[..., Any], length: int) ->
     return run
 
 
+def bounces(points: np.ndarray) -> bool:
+    """Whether the path's last steps go back and forth between two points: w_{k+2} = w_k != w_{k+1} (x^2 at
+    rate 1: x, -x, x, ...), over its last 4 points at least."""
+    last = np.asarray(points[-4:], np.float64)
+    if len(last) < 4:
+        return False
+    return bool(np.allclose(last[2:], last[:-2], rtol=1e-5, atol=0.0) and not np.allclose(last[1:], last[:-1]))
+
+
 AHEAD = 10.0 ** np.arange(1, 7)
 """Distances along a path's last heading at which f is read: a path still falling on a surface with no
 minimum that way (f = x) looks like one still descending towards a minimum until f is read far ahead."""

@@ -117,7 +117,7 @@ def _still_far(values: np.ndarray | None, rho: float) -> str:
 def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_at: int | None,
                  steps: int, ahead: np.ndarray | None = None,
                  beside: tuple[np.ndarray, float] | None = None,
-                 pole: tuple[int, np.ndarray] | None = None) -> dict[str, Any]:
+                 pole: tuple[int, np.ndarray] | None = None, bounces: bool = False) -> dict[str, Any]:
     """Verdict for a path on a surface with no closed form, read from the path itself (and from ``ahead``,
     f read at growing distances along its last heading, paths.values_ahead; and from ``beside``, a point near
     the last one where f differs, given when the gradient and the Hessian there are exactly 0 in float32).
@@ -135,7 +135,8 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
                 cannot tell a flat floor from a slope too slight for it (exp(100*x) at x = -2 underflows
                 to 0, with no minimum that way): no minimum is shown
     converges   |grad f| < SETTLED at the last point
-    oscillates  not settled, and f_{k+1} > f_k on some step
+    oscillates  not settled, and f_{k+1} > f_k on some step, or f never fell while the path bounced between
+                two points (``bounces``, paths.bounces: x^2 at rate 1, from x to -x and back)
     descending  not settled, and f fell on every step: not yet converged within the steps
     """
     if values.size == 0 or not np.isfinite(values[0]):
@@ -172,14 +173,18 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
     if values.size > 1 and float(np.max(np.diff(values))) > 0:
         return {"optimizer": optimizer, "verdict": "oscillates", "why": (
             f"{unsettled}; f went up on some steps: the rate overshoots where the surface is steep")}
+    if bounces and values.size > 1 and not np.any(np.diff(values) < 0):
+        return {"optimizer": optimizer, "verdict": "oscillates", "why": (
+            f"{unsettled}; f stayed level while the path bounced between two points: each step lands where f is "
+            "as high as where it left (x^2 at rate 1 jumps from x to -x), a rate on the stability limit, 2/L")}
     if _falls_away(values, ahead):
         assert ahead is not None
         return {"optimizer": optimizer, "verdict": "unbounded", "why": (
             f"{unsettled}; f fell on every step and keeps falling far ahead along its heading (down to "
             f"{ahead[-1]:.4g}): f has no minimum that way (unbounded below), so the path runs off to -infinity")}
+    fell = "f fell on every step" if np.all(np.diff(values) < 0) else "f never rose"
     return {"optimizer": optimizer, "verdict": "descending", "why": (
-        f"{unsettled}; f fell on every step: it is still descending, not yet converged within "
-        f"the {steps} steps")}
+        f"{unsettled}; {fell}: it is still descending, not yet converged within the {steps} steps")}
 
 
 def _falls_away(values: np.ndarray, ahead: np.ndarray | None) -> bool:

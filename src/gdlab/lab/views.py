@@ -39,7 +39,7 @@ def surface_view(req: SurfaceRequest) -> dict[str, Any]:
             beside = _beside(surf, shape, run.points[-1]) if slope == 0.0 else None
             pole = poles.pole_crossed(surf, shape, run.points, run.values)
             found.append(verdicts.path_verdict(run.optimizer, run.values, slope, run.diverged_at, req.steps, ahead,
-                                               beside, pole))
+                                               beside, pole, paths.bounces(run.points)))
     curvature = paths.hessian_eigenvalues(surf, shape, start)
     return {
         "surface": req.surface,
