@@ -523,6 +523,22 @@ def test_deleting_most_of_the_store_shrinks_its_file(tmp_path, data) -> None:
         assert compact_if_free(store.connection, -1.0) is True
 
 
+def test_a_finished_sweep_that_checkpointed_every_epoch_leaves_no_file_of_free_pages(tmp_path, mnist1d) -> None:
+    """Each member's checkpoints are dropped as it ends: a finished gdlab compare of 160 configs that checkpointed
+    every epoch left a 10 MB file 95% free pages (2400 of 2515). A sweep's close now compacts it, as a delete does."""
+    path = tmp_path / "s.db"
+    with gd.store.open(path) as store:
+        gd.sweep(gd.models.mlp((32,)), mnist1d, learning_rate=gd.logspace(1e-3, 1.0, 40), batch_size=[500], epochs=3,
+                 record=store.sweep_recorder(checkpoint_seconds=0))
+        sweep_id = store.last_sweep_id
+        free, pages = (store.connection.execute(f"PRAGMA {name}").fetchone()[0]
+                       for name in ("freelist_count", "page_count"))
+        assert free == 0 and store.sweep(sweep_id).status == "done"
+        assert len(store.members(sweep_id)) == 40 and all(store.history(m.id)["train_loss"].size == 3
+                                                          for m in store.members(sweep_id))
+    assert path.stat().st_size == pages * 4096
+
+
 def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> None:
     with gd.store.open(tmp_path / "s.db") as store:  # 100.0 diverges in epoch 1, the others run 3 epochs
         gd.sweep(MODEL, data, learning_rate=[0.01, 100.0, 0.1], seeds=2, epochs=3, record=store)

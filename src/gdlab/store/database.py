@@ -18,13 +18,9 @@ from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
-from gdlab.store.schema import StoreError, compact_if_free, connect
+from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, connect
 from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder
 from gdlab.store.sweeps import Sweep
-
-COMPACT_FREE = 0.5
-"""The share of the file's pages a delete must leave free for the file to shrink: a 1.2M-config sweep deleted
-left a 2 GB file of free pages."""
 
 
 class Store:

@@ -46,7 +46,7 @@ from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
 from gdlab.store.records import stored_config, transaction
-from gdlab.store.schema import StoreError, now
+from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, now
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,8 @@ class SweepRecorder:
             _merge_results(self.conn, self.sweep_id, {"seconds": self._seconds})
             if self.finish_on_end:
                 _close(self.conn, self.sweep_id)
+        if self.finish_on_end:
+            _compact(self.conn)
 
     def fail_sweep(self, error: BaseException) -> None:
         status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
@@ -215,6 +217,7 @@ class SweepRecorder:
         with transaction(self.conn):
             _merge_results(self.conn, self.sweep_id, results or {})
             _close(self.conn, self.sweep_id)
+        _compact(self.conn)
 
     def _resume_hint(self) -> str:
         """The call that goes on with this sweep, with its stop rule as recorded."""
@@ -312,6 +315,11 @@ def _noted(members: int, collapsed: int, diverging: int) -> str:
         return f" ({collapsed} collapsed, {diverging} diverging)"
     n, word = kinds[0]
     return f" ({n} of them {word})" if n < members else f" (all {word})" if members > 1 else f" ({word})"
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """A closed sweep's file shrinks where its members' checkpoints, dropped as each ended, left most pages free."""
+    compact_if_free(conn, COMPACT_FREE)
 
 
 def _close(conn: sqlite3.Connection, sweep_id: str) -> None:
