@@ -835,7 +835,7 @@ def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(clien
     assert [listed[i] for i in ids] == ["full", data.n_train, data.n_train]
 
 
-def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None:
+def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient, db: Path) -> None:
     body = {"dataset": "linreg", "model": "linear", "batch_size": 1, "epochs": 200}
     job = client.post("/api/train", json=body).json()["job"]
     assert client.post(f"/api/train/{job}/stop").json() == {"job": job, "stopping": True}
@@ -845,6 +845,9 @@ def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient) -> None
     epochs = [e for e in events if e["type"] == "epoch"]
     assert 1 <= len(epochs) < 200
     assert client.get(f"/api/runs/{end['run_id']}").json()["status"] == "interrupted"
+    assert end["reason"] == f"stopped from the lab after epoch {len(epochs)}"
+    with gd.store.open(db) as store:  # it said "interrupted: StopRequested: stopped from the lab after epoch 3 after epoch 3"
+        assert store.run(end["run_id"]).reason == f"interrupted: stopped from the lab after epoch {len(epochs)}"
     # the chart's epoch 0 stays: the page drew it from the first epoch, and the end event cleared it
     assert end["initial_loss"] == epochs[0]["initial_loss"] and math.isfinite(end["initial_loss"])
 

@@ -153,7 +153,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, env) 
         stored = store.checkpoint(run.id)
     assert (process.returncode, out) == (130, "")
     assert f"interrupted: gdlab resume {run.id} --db {path} goes on from its checkpoint of epoch {stored.epoch}" in err
-    assert run.status == "interrupted" and run.reason == f"interrupted: KeyboardInterrupt after epoch {run.epochs_run}"
+    assert run.status == "interrupted" and run.reason == f"interrupted: Ctrl-C after epoch {run.epochs_run}"
     assert 2 <= stored.epoch == run.epochs_run < 100  # the last completed epoch was saved
 
 

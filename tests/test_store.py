@@ -170,8 +170,13 @@ def test_a_run_that_diverges_in_its_first_epoch_records_its_initial_loss(tmp_pat
     assert blown_run.initial_loss == blown.initial_loss == calm_run.initial_loss == calm.initial_loss > 0
 
 
-@pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk on fire"), "failed")])
-def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status) -> None:
+@pytest.mark.parametrize(("error", "status", "said"), [
+    (KeyboardInterrupt(), "interrupted", "interrupted: Ctrl-C"),  # it said "interrupted: KeyboardInterrupt"
+    (KeyboardInterrupt("stopped from the lab"), "interrupted", "interrupted: stopped from the lab"),
+    (SystemExit(3), "interrupted", "interrupted: the program exited (code 3)"),
+    (RuntimeError("disk on fire"), "failed", "failed: RuntimeError: disk on fire"),
+])
+def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status, said) -> None:
     store = gd.store.open(tmp_path / "runs.db")
     recorder = store.recorder(checkpoint_every=10)
 
@@ -183,7 +188,7 @@ def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path
         gd.fit(gd.models.linear(), data, _rule(), record=recorder, on_epoch=stop_at_4, **KW)
     run = store.run(recorder.run_id)
     assert (run.status, run.epochs_run) == (status, 4)
-    assert run.reason == f"{status}: {type(error).__name__}{': disk on fire' if status == 'failed' else ''} after epoch 4"
+    assert run.reason == f"{said} after epoch 4"
     assert store.checkpoint(run.id).epoch == 4  # not due (every 10), saved because the run stopped
 
 
@@ -203,7 +208,7 @@ def test_ctrl_c_while_a_checkpoint_is_packed_is_an_interrupt_and_leaves_no_check
     with pytest.raises(KeyboardInterrupt):
         gd.fit(gd.models.linear(), data, _rule(), record=recorder, **KW)
     run = store.run(recorder.run_id)
-    assert run.status == "interrupted" and run.reason == "interrupted: KeyboardInterrupt after epoch 0"
+    assert run.status == "interrupted" and run.reason == "interrupted: Ctrl-C after epoch 0"
     assert store.checkpoint(run.id) is None and store.history(run.id) == {}
 
 

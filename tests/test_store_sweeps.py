@@ -324,7 +324,7 @@ def test_a_sweep_that_raises_marks_its_unfinished_members_and_resume_refuses_wha
             gd.sweep(MODEL, data, **GRID, callback=interrupt, record=store)
         sweep = store.sweep(store.last_sweep_id)
         statuses = [m.status for m in store.members(sweep.id)]
-        assert sweep.status == "interrupted" and sweep.reason == "interrupted: KeyboardInterrupt"
+        assert sweep.status == "interrupted" and sweep.reason == "interrupted: Ctrl-C"
         assert statuses == ["max_epochs"] * 4 + ["diverged"] * 2 + ["interrupted"] * 4 + ["diverged"] * 2
         with pytest.raises(gd.store.StoreError, match="data must be the data set sweep"):
             gd.store.resume_sweep(sweep.id, store, MODEL, gd.datasets.load("linreg", n=500))

@@ -50,7 +50,12 @@ ONE_CYCLE_MIN_UPDATES = one_cycle_min_updates(0.3)
 
 
 class StopRequested(KeyboardInterrupt):
-    """Raised after an epoch when the stop button was pressed (the store marks the run interrupted)."""
+    """Raised after an epoch when the stop button was pressed (the store marks the run "interrupted: stopped from
+    the lab after epoch N")."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__("stopped from the lab")
+        self.epoch = epoch
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,7 @@ class Jobs:
                 first = not job.events  # a job's events: its epochs, then its end
                 job.events.append(_epoch_event(epoch, metrics, job.initial_loss if first and not math.isnan(job.initial_loss) else None))
                 if job.stop.is_set():  # the page has seen the epoch the run stops after
-                    raise StopRequested(f"stopped from the lab after epoch {epoch}")
+                    raise StopRequested(epoch)
 
             result = fit(build_model(job.spec), data, rule, batch_size=job.spec.batch_size,
                          epochs=job.spec.epochs, seed=job.spec.seed, stop=stop_rule, callback=epoch_done,
@@ -149,7 +154,8 @@ class Jobs:
             job.events.append({"type": "end", "status": result.status, "reason": result.reason,
                                "run_id": job.run_id, "initial_loss": _finite(result.initial_loss)})
         except StopRequested as stopped:
-            job.events.append({"type": "end", "status": "interrupted", "reason": str(stopped),
+            said = f"{stopped} after epoch {stopped.epoch}"
+            job.events.append({"type": "end", "status": "interrupted", "reason": said,
                                "run_id": job.run_id, "initial_loss": _finite(job.initial_loss)})
         except Exception as error:  # noqa: BLE001 -- the page shows it; the server goes on
             logger.warning("training job %s failed: %s", job.id, error)

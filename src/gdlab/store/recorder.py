@@ -19,7 +19,7 @@ from gdlab.engine.loop import Checkpoint
 from gdlab.engine.result import Result
 from gdlab.store.checkpoints import pack
 from gdlab.store.processes import this_process
-from gdlab.store.records import Run, in_batches, transaction
+from gdlab.store.records import Run, failure_reason, in_batches, transaction
 from gdlab.store.schema import StoreError, now
 
 logger = logging.getLogger(__name__)
@@ -93,14 +93,13 @@ class RunRecorder:
             )
 
     def fail(self, error: BaseException) -> None:
-        status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
-        text = str(error).splitlines()[0] if str(error) else ""
+        status, said = failure_reason(error)
         try:
             if self.conn.in_transaction:  # the error struck inside an epoch's transaction
                 self.conn.execute("ROLLBACK")
             # the store's count: Ctrl-C may strike after an epoch's commit, before this recorder noted it
             (done,) = self.conn.execute("SELECT epochs_run FROM runs WHERE id = ?", (self.run_id,)).fetchone()
-            reason = f"{status}: {type(error).__name__}{': ' + text if text else ''} after epoch {done}"
+            reason = f"{said} after epoch {done}"
             with transaction(self.conn):
                 self._save_last()
                 self.conn.execute(

@@ -312,3 +312,15 @@ def stored_config(text: Any) -> dict[str, Any]:
         return stored_object(text, "config")
     except StoreError:
         return {}
+
+
+def failure_reason(error: BaseException) -> tuple[str, str]:
+    """(status, reason) of a run or sweep that an exception ended: "interrupted: Ctrl-C" (a KeyboardInterrupt;
+    one with a message says it: "interrupted: stopped from the lab"), "interrupted: the program exited (code 3)"
+    (SystemExit), else "failed: ValueError: <its first line>"."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", f"interrupted: {str(error).splitlines()[0] if str(error) else 'Ctrl-C'}"
+    if isinstance(error, SystemExit):
+        return "interrupted", f"interrupted: the program exited (code {error.code})"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return "failed", f"failed: {type(error).__name__}{': ' + text if text else ''}"

@@ -45,7 +45,7 @@ from gdlab.store.hints import resume_sweep
 from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
-from gdlab.store.records import stored_config, transaction
+from gdlab.store.records import failure_reason, stored_config, transaction
 from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, now
 
 logger = logging.getLogger(__name__)
@@ -196,9 +196,7 @@ class SweepRecorder:
             _compact(self.conn)
 
     def fail_sweep(self, error: BaseException) -> None:
-        status = "interrupted" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
-        text = str(error).splitlines()[0] if str(error) else ""
-        reason = f"{status}: {type(error).__name__}{': ' + text if text else ''}"
+        status, reason = failure_reason(error)
         try:
             if self.conn.in_transaction:  # the error struck inside an epoch's transaction
                 self.conn.execute("ROLLBACK")
