@@ -539,6 +539,28 @@ def test_a_finished_sweep_that_checkpointed_every_epoch_leaves_no_file_of_free_p
     assert path.stat().st_size == pages * 4096
 
 
+def test_a_member_that_ended_with_any_run_status_is_finished(tmp_path, data, capsys) -> None:
+    """FINISHED named the rules "target" and "early_stopping", not the statuses target_reached and early_stopped,
+    and left out stalled: a done sweep's members that reached their target counted as unfinished, runs show said
+    "best by final train_loss: -" and resume_sweep trained them again."""
+    from gdlab.engine.result import STATUSES
+    from gdlab.store.sweeps import FINISHED, unfinished
+
+    assert set(STATUSES) <= set(FINISHED) and not {"running", "interrupted", "failed"} & set(FINISHED)
+    path = tmp_path / "s.db"
+    stop = gd.stop.target("train_loss", 0.05) | gd.stop.max_epochs(30)
+    with gd.store.open(path) as store:
+        gd.sweep(MODEL, data, learning_rate=[0.05, 0.1], batch_size=[15], epochs=30, stop=stop, record=store)
+        sweep = store.sweep(store.last_sweep_id)
+        members = store.members(sweep.id)
+        assert sweep.status == "done" and {m.status for m in members} == {"target_reached"}
+        assert unfinished(members) == {}
+        with pytest.raises(gd.store.StoreError, match="has no unfinished configs; there is nothing to resume"):
+            gd.store.resume_sweep(sweep.id, store, MODEL, data, stop=stop)
+    code, out, _ = run_cli(capsys, "runs", "show", sweep.id, "--db", str(path))
+    assert code == 0 and "best by final train_loss: batch_size 15, learning_rate" in out, out
+
+
 def test_members_last_metrics_at_once_are_each_members_own(tmp_path, data) -> None:
     with gd.store.open(tmp_path / "s.db") as store:  # 100.0 diverges in epoch 1, the others run 3 epochs
         gd.sweep(MODEL, data, learning_rate=[0.01, 100.0, 0.1], seeds=2, epochs=3, record=store)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from gdlab.core.checks import check_choice
+from gdlab.engine.result import STATUSES
 from gdlab.engine.sweep_result import Group, SweepResult
 from gdlab.store.hints import resume_sweep
 from gdlab.store.processes import Process, is_alive
@@ -34,8 +35,10 @@ from gdlab.store.sweep_recorder import SWEEP_STATUSES, Key, group_label, member_
 
 T = TypeVar("T")
 
-FINISHED = ("done", "max_epochs", "max_steps", "time_budget", "converged", "diverged", "target", "early_stopping")
-"""Member statuses of a config that needs no rerun (every status but running, interrupted, failed)."""
+FINISHED = ("done", *STATUSES)
+"""Member statuses of a config that needs no rerun (every status a run ends with: all but running, interrupted,
+failed). It named the rules "target" and "early_stopping" for their statuses, and left out "stalled": those members
+counted as unfinished, and resume_sweep trained them again."""
 
 
 @dataclass(frozen=True)
