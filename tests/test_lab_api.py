@@ -299,6 +299,8 @@ def test_path_verdict_reads_f_ahead_of_the_path() -> None:
     ("log(abs(x)) + y^2", [0.5, 0.5], 2, (0.0, None)),  # x: 0.5, 0.3, -0.0333: past 0, where log|x| -> -inf
     ("-1/(x^2 + y^2)", [1.0, 0.3], 3, (0.0, 0.0)),  # a well of -inf at the origin: it said "converges"
     ("tan(x)", [1.0, 0.0], 16, (-math.pi / 2, 0.0)),  # down tan x to -pi/2, where it falls to -inf
+    ("log(abs(x)) + y^2 + 100", [0.5, 0.5], 2, (0.0, None)),  # a constant added: it was "oscillates" (the test
+    ("log(abs(x)) + y^2 - 100", [0.5, 0.5], 2, (0.0, None)),  # measured the fall against 1 + |f|)
 ])
 def test_a_step_over_a_pole_is_unbounded_not_oscillating_or_converged(
     client: TestClient, text: str, start: list[float], step: int, pole: tuple[float, float | None]
@@ -352,6 +354,20 @@ def test_a_step_over_a_finite_minimum_is_not_a_pole(
                    grid=0)
     said = out["verdicts"][0]
     assert said["verdict"] == verdict and "pole" not in said["why"], said
+
+
+@pytest.mark.parametrize(("text", "start"), [
+    ("10*abs(x)^0.2 - 10", [-1.0, 0.0]),  # a cusp at its minimum -10: each zoom level falls 0.57x the last
+    ("-100*(1 - abs(x)^0.1)", [-0.7, 0.0]),  # a cusp at -100 (0.76x)
+    ("log(x^2 + 1e-12)", [0.5, 0.5]),  # a well 27.6 deep 1e-6 wide: the fall stops there
+])
+def test_a_cusp_or_a_narrow_well_bounded_below_is_not_a_pole(client: TestClient, text: str, start: list[float]) -> None:
+    """These were "unbounded ... falls to -infinity": the test asked each zoom level to fall at least half as
+    much as the one before, which a cusp |x|^p with p <= 0.25 does. Every optimizer's path is read."""
+    out = _surface(client, surface="formula", formula=text, start=start, learning_rate=0.1, steps=300, grid=0,
+                   optimizers=["plain", "momentum", "nesterov"])
+    for said in out["verdicts"]:
+        assert "pole" not in said["why"], said
 
 
 def test_a_formula_undefined_at_the_start_says_so(client: TestClient) -> None:
