@@ -801,15 +801,18 @@ def test_every_command_has_help(
         assert text in out, text
 
 
-@pytest.mark.parametrize("command", [["fit"], ["compare"], ["find-lr"], ["runs", "list"]], ids=" ".join)
+@pytest.mark.parametrize("command", [["fit"], ["compare"], ["find-lr"], ["report"], ["runs", "list"]], ids=" ".join)
 def test_the_help_writes_every_option_name_whole_at_80_columns(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    """rich's option table, squeezed into 80 columns (a pipe), cut names: '--target,--targe…'."""
+    """rich's option table, squeezed into 80 columns (a pipe), cut names: '--target,--targe…'. click's plain layout
+    then broke lines after hyphens: '(with --num-processes, --process-' over 'id)', '[default: no-' over
+    'nesterov]'."""
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = _run(capsys, *command, "--help")
-    assert code == 0 and "…" not in out and "╭" not in out
+    assert code == 0 and "…" not in out and "╭" not in out and "\u2011" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
+    assert not [line for line in out.splitlines() if re.search(r"[A-Za-z]-$", line)], out
     click_command = typer.main.get_command(app)
     for name in command:
         click_command = click_command.commands[name]  # type: ignore[attr-defined]

@@ -34,6 +34,7 @@ from gdlab.commands.cli_options import (
 )
 from gdlab.commands.cli_runs import runs_app
 from gdlab.commands.cpu_devices import arrange_cpu_devices
+from gdlab.commands.help_format import wrap_at_spaces
 from gdlab.commands.interrupts import INTERRUPTS
 from gdlab.commands.json_output import json_text
 
@@ -215,6 +216,9 @@ def version(
     versions = {"gdlab": gdlab.__version__, "jax": jax.__version__, "backend": jax.default_backend()}
     typer.echo(json_text(versions) if as_json else
                f"gdlab {versions['gdlab']} (jax {versions['jax']}, backend {versions['backend']})")
+
+
+wrap_at_spaces(app)  # every command above, and runs' (the help's lines break at spaces only)
 
 
 def main(argv: list[str] | None = None) -> int:
