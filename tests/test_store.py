@@ -556,8 +556,7 @@ def test_a_dead_runs_and_sweeps_reason_is_a_call_that_resumes_them_with_their_st
         run, sweep = store.run(run_id), store.sweep(sweep_id)
         assert run.reason.endswith(
             f"gd.resume('{run_id}', store, model, data, rule, stop=gd.stop.plateau(tol=0.001, patience=2) | "
-            f"gd.stop.time_budget(seconds=3600.0) | gd.stop.diverged(factor=100.0)) goes on from its checkpoint of "
-            f"epoch {whole.epochs_run}")
+            f"gd.stop.time_budget(seconds=3600.0)) goes on from its checkpoint of epoch {whole.epochs_run}")
         with pytest.raises(gd.store.StoreError, match=r'it was "plateau\(tol=0.001, patience=2\) \| time_budget'):
             gd.resume(run_id, store, model, data, rule)  # it named the rules only: ["plateau", ...]
         scope = {"gd": gd, "store": store, "model": model, "data": data, "rule": rule}
@@ -570,6 +569,34 @@ def test_a_dead_runs_and_sweeps_reason_is_a_call_that_resumes_them_with_their_st
         resumed = eval(call, scope)
         np.testing.assert_array_equal([r["final_train_loss"] for r in resumed.rows],
                                       [r["final_train_loss"] for r in swept.rows])
+
+
+def test_the_resume_hint_writes_a_rule_of_the_users_own_by_its_name_and_resume_takes_the_runs_loss(
+        tmp_path) -> None:
+    """A StopRule the user made was written gd.stop.<its name>(...), which gd.stop lacks; a run recorded with
+    loss="binary_cross_entropy" was refused by the hint's call: 'loss must be the run's ...; got "mse"'."""
+    from gdlab.store.hints import stop_argument
+
+    assert stop_argument("my_rule() | plateau(tol=0.1, patience=2) | diverged(factor=100.0)") == \
+        ", stop=my_rule() | gd.stop.plateau(tol=0.1, patience=2)"
+    assert stop_argument("diverged(factor=1000.0)") == ", stop=gd.stop.diverged(factor=1000.0)"  # not the default
+    assert stop_argument("(grad_norm(tol=0.001) & max_epochs(n=3)) | diverged(factor=100.0)") == \
+        ", stop=(gd.stop.grad_norm(tol=0.001) & gd.stop.max_epochs(n=3))"
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    data = gd.datasets.from_arrays(x, (x[:, 0] > 0).astype(np.float32), task="regression", test_fraction=0)
+    model, rule = gd.models.linear(), gd.sgd(0.1)
+    whole = gd.fit(model, data, rule, batch_size=10, epochs=4, loss="binary_cross_entropy")
+    with gd.store.open(tmp_path / "runs.db") as store:
+
+        def stop_at_2(checkpoint: gd.Checkpoint) -> None:
+            if checkpoint.epoch == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            gd.fit(model, data, rule, batch_size=10, epochs=4, loss="binary_cross_entropy", on_epoch=stop_at_2,
+                   record=store.recorder(checkpoint_every=1))
+        again = gd.resume(store.last_run_id, store, model, data, rule)  # the run's loss, not mse
+    np.testing.assert_array_equal(again.history["train_loss"], whole.history["train_loss"])
 
 
 # --- listing and deleting ----------------------------------------------------------------------

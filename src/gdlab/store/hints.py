@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 
+from gdlab import stop as stop_rules
 from gdlab.core.stopping import applied_text
 
 DEFAULT_DB = "gdlab.db"
@@ -24,9 +25,16 @@ def stop_argument(stop_rule: object) -> str:
     """", stop=gd.stop.plateau(tol=0.0001, patience=8)": a recorded stop rule (``core.stopping.describe``'s text,
     the run's or sweep's config["stop_rule"]) as the argument that resumes it; "" for none, for the diverged()
     alone that every run adds, or for what is not a text."""
-    if not isinstance(stop_rule, str) or stop_rule in ("", applied_text(None)):  # none, or the one every run adds
+    default = applied_text(None)  # "diverged(factor=100.0)": every run adds it; the hint shows the user's rule
+    if not isinstance(stop_rule, str) or stop_rule in ("", default):
         return ""
-    return ", stop=" + re.sub(r"\b([a-z_]+)\(", r"gd.stop.\1(", stop_rule)
+    given = stop_rule.removesuffix(f" | {default}")
+    return ", stop=" + re.sub(r"\b([a-z_]+)\(", lambda m: f"{_prefix(m.group(1))}{m.group(1)}(", given)
+
+
+def _prefix(name: str) -> str:
+    """"gd.stop." for a rule gd.stop makes; "" for a rule of the user's own (a StopRule they named)."""
+    return "gd.stop." if name in stop_rules.__all__ else ""
 
 
 def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None, stop_rule: object = None) -> str:

@@ -37,7 +37,7 @@ def resume(
 
     Give the run's model, data and rule, and any other ``gd.fit`` arguments it
     had (``stop``, ``reduce_lr``, ...); batch_size, epochs, seed, metrics,
-    test_every and drop_last default to the run's. The data and every recorded setting must
+    test_every and drop_last default to the run's, and so does loss for a gd.models model. The data and every recorded setting must
     be the run's (checked); the run then ends exactly as it would have
     without the interruption.
     """
@@ -49,6 +49,8 @@ def resume(
             f"{run.dataset_fingerprint[:12]}); got {data.name} with fingerprint {data.fingerprint()[:12]}."
         )
     kwargs = {key: run.config[key] for key in FROM_CONFIG if key in run.config} | fit_kwargs
+    if loss is None and isinstance(model, Model) and isinstance(run.config.get("loss"), str):
+        loss = run.config["loss"]  # a loss function's run records its name: it takes no loss=
     point = resume_point(store, run, model, data, rule, params, loss, kwargs.get("seed", 0))
     recorder = RunRecorder(store.connection, run.checkpoint_every, resume=(run, point.epoch if point else 0))
     result = fit(model, data, rule, params=params, loss=loss, resume=point, record=recorder, **kwargs)
