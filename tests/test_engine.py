@@ -453,9 +453,16 @@ def test_logistic_regression_fits_probabilities_with_binary_cross_entropy() -> N
     np.testing.assert_array_equal(logistic.params[0]["w"], linear.params[0]["w"])
     np.testing.assert_allclose(logistic.params[0]["w"][:, 0], truth, atol=2e-3)
     with pytest.raises(ValueError, match=r"^model logistic is for classification; the data set 'arrays' is regression "
-                                         r"\(use linear or mlp, or loss='binary_cross_entropy' for one output and "
-                                         r"targets in \[0, 1\]\)\.$"):
+                                         r"\(use linear or mlp, or loss='binary_cross_entropy' for these targets in "
+                                         r"\[0, 1\]\)\.$"):
         gd.fit(gd.models.logistic(1), data, gd.sgd(0.5))
+    # targets outside [0, 1], or two of them: the hint is not offered (binary_cross_entropy would refuse them)
+    refused = r"^model logistic is for classification; the data set 'arrays' is regression \(use linear or mlp\)\.$"
+    for y in (3 * x[:, 0], np.stack([data.y_train, data.y_train], axis=1)):
+        other = gd.datasets.from_arrays(x, y.astype(np.float32), test_fraction=0)
+        for loss in (None, "binary_cross_entropy"):
+            with pytest.raises(ValueError, match=refused):
+                gd.fit(gd.models.logistic(), other, gd.sgd(0.5), loss=loss)
 
 
 def _tiny(y: np.ndarray) -> gd.Dataset:

@@ -125,16 +125,23 @@ def check_task(model: Model, data: Dataset, loss: str | None = None) -> None:
     """Refuse a model made for the other task (logistic on regression data, linear on classes); logistic
     regression with loss="binary_cross_entropy" fits targets in [0, 1] (probabilities: the loss checks them)."""
     task = MODEL_TASKS.get(model.name)
-    if task == "classification" and data.task == "regression" and loss == "binary_cross_entropy":
+    probabilities = task == "classification" and data.task == "regression" and _probabilities(model, data)
+    if probabilities and loss == "binary_cross_entropy":
         return
     if task is not None and task != data.task:
         other = "logistic" if task == "regression" else "linear"
-        soft = (", or loss='binary_cross_entropy' for one output and targets in [0, 1]"
-                if task == "classification" else "")
+        soft = ", or loss='binary_cross_entropy' for these targets in [0, 1]" if probabilities else ""
         raise ValueError(
             f"model {model.name} is for {task}; the data set {data.name!r} is {data.task} "
             f"(use {other} or mlp{soft})."
         )
+
+
+def _probabilities(model: Model, data: Dataset) -> bool:
+    """Whether the data's targets are one column in [0, 1] that the model's one output can fit (logistic
+    regression of probabilities)."""
+    return data.outputs == 1 and model.outputs in (None, 1) and all(
+        bool(np.all((y >= 0) & (y <= 1))) for y in (data.y_train, data.y_test))
 
 
 def _model_outputs(model: Model, data: Dataset) -> int:
