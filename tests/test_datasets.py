@@ -647,8 +647,8 @@ def test_a_csv_target_given_as_a_number_says_column_names_are_text(tmp_path: Pat
     ['0', '1', '2', '3']; got 3", which reads as if 3 were among them."""
     path = tmp_path / "frame.csv"
     path.write_text("0,1,2,3\n" + "".join(f"{i},{2 * i},{i % 3},{i % 2}\n" for i in range(12)))
-    with pytest.raises(ValueError, match=r"^target must be one of the CSV columns \['0', '1', '2', '3'\] \(a column's "
-                                         r"name is text: target='3'\); got 3\.$"):
+    with pytest.raises(TypeError, match=r"^target must be a column or array name \(text\), such as target='3'; "
+                                        r"got 3 \(int\)\.$"):
         gd.datasets.from_file(path, target=3)  # type: ignore[arg-type]
     assert gd.datasets.from_file(path, target="3").n_classes == 2
 

@@ -41,6 +41,9 @@ def from_file(
     seed None: 0).
     """
     split: dict[str, Any] = {k: v for k, v in (("test_fraction", test_fraction), ("seed", seed)) if v is not None}
+    if target is not None and not isinstance(target, str):  # a CSV's column names and an .npz's array names are text
+        raise TypeError(f"target must be a column or array name (text), such as target={str(target)!r}; "
+                        f"got {target!r} ({type(target).__name__}).")
     p = Path(path)
     if p.suffix.lower() not in SUFFIXES:
         raise ValueError(f"path must end in one of {SUFFIXES}; got {str(path)!r}.")
@@ -183,8 +186,7 @@ def _is_number(field: str) -> bool:
 
 def _column(header: list[str], target: str) -> int:
     if target not in header:
-        text = f" (a column's name is text: target={str(target)!r})" if str(target) in header else ""
-        raise ValueError(f"target must be one of the CSV columns {header}{text}; got {target!r}.")
+        raise ValueError(f"target must be one of the CSV columns {header}; got {target!r}.")
     if header.count(target) > 1:  # index() took the first one silently
         raise ValueError(f"target must name one CSV column; got {target!r}, which names {header.count(target)} "
                          f"of the columns {header}.")

@@ -81,7 +81,8 @@ class Group:
 def _group_rows(group: Group) -> list[list[dict[str, Any]]]:
     """The rows of a group's configs, [seed][pair]: hyperparameters, seed, status, reason, epochs and steps
     run, seconds (the group's share), initial train loss where known, and for each metric with a number in
-    the epochs run its final value and its best (the lowest; accuracy: the highest; NaN when none is finite);
+    the epochs run its final value and its best (the lowest; accuracy: the highest; inf where its only values
+    were inf; NaN where it has none);
     a config that ran but has no number for a metric the group measured has it as NaN (its only epoch applied
     no update), as ``run(k).history`` has it.
 
@@ -263,8 +264,8 @@ class SweepResult:
                              "(start= named none of them).")
         keys = {k for row in rows for k in row}  # a config that diverged at once lacks final metrics
         allowed = sorted(k for k in keys if k.startswith(("final_", "best_")))
-        if metric is None:
-            metric = "final_test_loss" if "final_test_loss" in keys else "final_train_loss"
+        if metric is None:  # from the data, not the rows: a config that diverged at once has no finals
+            metric = "final_test_loss" if any("test_loss" in g.measured for g in self.groups) else "final_train_loss"
         if metric not in allowed:  # not "status" or "seed": a mean over seeds of a number
             why = " (accuracy is measured for classification only)" if str(metric).endswith("_accuracy") else ""
             raise ValueError(f"metric must be one of {allowed}{why}; got {metric!r}.")
