@@ -232,7 +232,8 @@ def test_the_finder_takes_full_batch_as_fit_does(least_squares) -> None:
 
 def test_the_finders_default_batch_is_every_sample_of_a_data_set_smaller_than_32(least_squares) -> None:
     """Its default 32 was refused on 20 samples ("batch_size must be an integer in [1, 20] ...; got 32"), a value
-    the user never gave; gd.fit and gdlab find-lr adapt theirs. A 32 given is still checked."""
+    the user never gave; gdlab find-lr adapts its 32 (and gd.fit trains full batch by default). A 32 given is still
+    checked."""
     x, y = np.asarray(least_squares.x_train[:20]), np.asarray(least_squares.y_train[:20])
     small = gd.datasets.from_arrays(x, y, test_fraction=0)
     kwargs = {"seeds": 1, "steps": 40, "validate_epochs": 2}

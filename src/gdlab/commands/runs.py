@@ -230,7 +230,7 @@ def _show_sweep(store: gd.store.Store, sweep: gd.store.Sweep, as_json: bool) -> 
         lines.append(f"best by final train_loss: {best} ({value}, mean over seeds)" if best else
                      "best by final train_loss: -")
         if shown.get("unfinished"):
-            lines.append(f"{hints.resume_sweep(sweep.id, sweep.kind, store.path, sweep.config.get('stop_rule'))} goes on with:")
+            lines.append(f"{hints.resume_sweep(sweep.id, sweep.kind, store.path, sweep.config)} goes on with:")
             lines += ["  " + group_text(gd.store.UnfinishedGroup(**g)) for g in shown["unfinished"]]
         _write(lines)
     return shown

@@ -3,6 +3,7 @@ unless it is the default one, so that the line works where it is pasted."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -32,27 +33,37 @@ def stop_argument(stop_rule: object) -> str:
     return ", stop=" + re.sub(r"\b([a-z_]+)\(", lambda m: f"{_prefix(m.group(1))}{m.group(1)}(", given)
 
 
+def _stop_rule(config: object) -> object:
+    """config["stop_rule"] of a config dict or its stored JSON text (None where it has none or is damaged)."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    return config.get("stop_rule") if isinstance(config, dict) else None
+
+
 def _prefix(name: str) -> str:
     """"gd.stop." for a rule gd.stop makes; "" for a rule of the user's own (a StopRule they named)."""
     return "gd.stop." if name in stop_rules.__all__ else ""
 
 
-def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None, stop_rule: object = None) -> str:
+def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None, config: object = None) -> str:
     """What goes on with an unfinished sweep: gdlab resume (with --db) for a gdlab compare sweep, the library's
     resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model), with
-    the sweep's stop rule (its config["stop_rule"])."""
+    the stop rule of the sweep's config (a dict, or the JSON text stored)."""
     if kind == "compare":
         return gdlab(f"resume {sweep_id}", db)
-    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data{stop_argument(stop_rule)})"
+    return f"gd.store.resume_sweep({sweep_id!r}, store, model, data{stop_argument(_stop_rule(config))})"
 
 
 def resume_run(run_id: str, by_cli: bool, checkpoint: int | None, db: str | os.PathLike[str] | None,
-               stop_rule: object = None) -> str:
+               config: object = None) -> str:
     """What goes on with an interrupted run: gdlab resume (with --db) for a gdlab fit run, else gd.resume with
-    the run's stop rule (its config["stop_rule"]); from its checkpoint's epoch where one was saved, else from the
-    start."""
+    the stop rule of the run's config (a dict, or the JSON text stored); from its checkpoint's epoch where one was
+    saved, else from the start."""
     how = (gdlab(f"resume {run_id}", db) if by_cli
-           else f"gd.resume({run_id!r}, store, model, data, rule{stop_argument(stop_rule)})")
+           else f"gd.resume({run_id!r}, store, model, data, rule{stop_argument(_stop_rule(config))})")
     if checkpoint is None:
         return f"{how} starts it again (no checkpoint was saved)"
     return f"{how} goes on from its checkpoint of epoch {checkpoint}"

@@ -240,10 +240,9 @@ def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None
         return []
     with transaction(conn):
         for run_id, pid, host, start, epochs_run, config, checkpoint, sweep_id, kind, sweep_config in dead:
-            stored = stored_config(config)
-            by_cli = isinstance(stored.get("cli"), dict)  # a gdlab fit run: gdlab resume takes it
-            then = (resume_run(run_id, by_cli, checkpoint, db, stored.get("stop_rule")) if sweep_id is None else
-                    f"{resume_sweep(sweep_id, kind, db, stored_config(sweep_config).get('stop_rule'))} goes on with it")
+            by_cli = isinstance(stored_config(config).get("cli"), dict)  # a gdlab fit run: gdlab resume takes it
+            then = (resume_run(run_id, by_cli, checkpoint, db, config) if sweep_id is None
+                    else f"{resume_sweep(sweep_id, kind, db, sweep_config)} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "
@@ -251,7 +250,6 @@ def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None
                 (reason, now(), run_id, pid, start),
             )
     return [r[0] for r in dead]
-
 
 
 def utc_text(when: str | datetime.datetime) -> str:
