@@ -7,8 +7,13 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -1081,7 +1086,8 @@ def test_serve_prints_the_url_and_warns_off_loopback(
         assert out.strip() == f"gdlab lab: http://127.0.0.1:{port}/  (Ctrl-C to stop)" and err == ""
         serve(host="0.0.0.0", port=port, db=None)
         out, err = capsys.readouterr()
-    assert f"http://0.0.0.0:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
+    # bound to every address: the URL to open is this machine's name (http://0.0.0.0:PORT/ was printed)
+    assert f"gdlab lab: http://localhost:{port}/" in out and err.startswith("warning: bound to 0.0.0.0")
     assert [c["host"] for c in calls] == ["127.0.0.1", "0.0.0.0"] and calls[1]["port"] == port
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "jax")  # a later lab compiles less
     with pytest.raises(ValueError, match="port"):
@@ -1105,11 +1111,36 @@ def test_gdlab_lab_passes_its_options_to_the_server(
     with _free_port() as port:
         assert main(["lab", "--port", str(port), "--host", "0.0.0.0", "--db", str(db)]) == 0
     out, err = capsys.readouterr()
-    assert f"http://0.0.0.0:{port}/" in out and "warning: bound to 0.0.0.0" in err
+    assert f"http://localhost:{port}/" in out and "warning: bound to 0.0.0.0" in err
+    assert out.endswith("gdlab lab: stopped\n")
     app, options = served[0]
     assert options["host"] == "0.0.0.0" and options["port"] == port and app.state.db == str(db)
     assert main(["lab", "--port", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_ctrl_c_stops_gdlab_lab_as_it_says_with_exit_code_0(tmp_path: Path) -> None:
+    """Ctrl-C is how the lab is stopped (its URL line says so): it printed "error: interrupted" and exited 130."""
+    env = {**os.environ, "GDLAB_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    with _free_port() as port:
+        pass
+    lab = subprocess.Popen([sys.executable, "-m", "gdlab", "lab", "--port", str(port), "--db", str(tmp_path / "r.db")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert lab.stdout is not None
+        assert lab.stdout.readline().startswith(f"gdlab lab: http://127.0.0.1:{port}/")  # serving (or about to)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until it answers: the signal then reaches uvicorn's own handler
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:  # refused at once while uvicorn starts
+                continue
+        lab.send_signal(signal.SIGINT)
+        out, err = lab.communicate(timeout=60)
+    finally:
+        lab.kill()
+    assert (lab.returncode, out, err) == (0, "gdlab lab: stopped\n", "")
 
 
 def test_gdlab_lab_refuses_a_port_in_use_and_an_unknown_host_before_printing_the_url(

@@ -189,7 +189,12 @@ def lab(
     """Open the lab: a local web page where gradient descent moves (prints its URL; Ctrl-C stops it)."""
     from gdlab.lab import serve
 
-    serve(host=host, port=port, db=db)
+    try:
+        serve(host=host, port=port, db=db)
+    except KeyboardInterrupt:  # uvicorn shut down, then raised the signal again
+        pass
+    INTERRUPTS.reset()  # Ctrl-C is how the lab is stopped: it ends well, exit code 0
+    typer.echo("gdlab lab: stopped")
 
 
 @app.command()

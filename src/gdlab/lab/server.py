@@ -35,12 +35,19 @@ def serve(host: str = "127.0.0.1", port: int = 8765, db: str | None = "gdlab.db"
     if db is not None:  # a folder or a file that is no gdlab database, refused now, not at the first run
         open_store(db).close()
     enable_compilation_cache()  # a cache folder that cannot be written, refused now too
-    shown = f"[{host}]" if ":" in host else host
-    print(f"gdlab lab: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    print(f"gdlab lab: {url(host, port)}  (Ctrl-C to stop)", flush=True)
     if not is_loopback(host):
         print(f"warning: bound to {host}, not 127.0.0.1: anyone who can reach this machine can use "
               "the lab and start training runs on it.", file=sys.stderr, flush=True)
     uvicorn.run(create_app(db), host=host, port=port, log_level="warning")
+
+
+def url(host: str, port: int) -> str:
+    """The address to open: the host as bound, or this machine's name where it binds every address (0.0.0.0,
+    ::), which is no address a browser can open."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
 
 
 def check_can_listen(host: str, port: int) -> None:
