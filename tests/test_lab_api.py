@@ -913,6 +913,9 @@ def test_at_most_two_runs_at_once(client: TestClient) -> None:
         ({"batch_size": True}, 422, ("batch_size",)),  # was a job with batch size 1
         ({"learning_rate": True}, 422, ("learning_rate",)),
         ({"hidden": [True]}, 422, ("hidden",)),
+        ({"model": "linear", "hidden": [10]}, 422,  # it trained a linear model, the sizes ignored
+         ("hidden: applies only to model 'mlp' (the others have no hidden layers); got [10] with model 'linear'",)),
+        ({"dataset": "mnist1d", "model": "logistic", "hidden": [10]}, 422, ("got [10] with model 'logistic'",)),
         ({"nesterov": 1, "momentum": 0.5}, 422, ("nesterov",)),
         # these were accepted (200) and then failed in the event stream
         ({"dataset": "linreg", "model": "logistic"}, 400,

@@ -128,7 +128,12 @@ class TrainRequest(_Strict):
 
     @field_validator("hidden")
     @classmethod
-    def _hidden(cls, hidden: list[int]) -> list[int]:
+    def _hidden(cls, hidden: list[int], info: ValidationInfo) -> list[int]:
+        """Sizes in [1, 256], for an mlp only (given with linear it was ignored: gdlab fit refuses it)."""
+        model = info.data.get("model")
+        if model is not None and model != "mlp":
+            raise ValueError(f"applies only to model 'mlp' (the others have no hidden layers); got {hidden} with model "
+                             f"{model!r}")
         if any(not 1 <= h <= 256 for h in hidden):
             raise ValueError(f"sizes must be in [1, 256]; got {hidden}")
         return hidden
