@@ -254,6 +254,18 @@ def test_fit_prints_a_summary_table_with_the_final_numbers(
     assert "2/2" in err and "error" not in err  # the progress bar goes to stderr
 
 
+def test_fit_prints_the_noise_scale_it_tracked(capsys: pytest.CaptureFixture[str]) -> None:
+    """--track-noise-scale measured B_simple, which --json and runs show had, but the table left it out."""
+    args = ("fit", "--dataset", "linreg", "--model", "linear", "--epochs", "4", "--batch-size", "50",
+            "--track-noise-scale", "2", "--no-record", "--no-progress")
+    summary = _json(capsys, *args)
+    code, out, _ = _run(capsys, *args)
+    assert code == 0
+    flat = " ".join(re.sub("│", " ", out).split())  # the table's cells, its wrapped lines joined
+    assert (f"last noise_scale {summary['final_noise_scale']:.4g} at epoch 4 (B_simple, a batch size; interval "
+            f"{summary['final_noise_scale_low']:.4g} to {summary['final_noise_scale_high']:.4g})") in flat, flat
+
+
 def test_fit_with_restored_params_shows_their_epochs_metrics_beside_the_last(capsys: pytest.CaptureFixture[str]) -> None:
     """--stop early:test_loss:2 printed 'final test_loss' of the last epoch, 5, while the params were epoch 3's."""
     args = ("fit", "--dataset", "linreg", "--model", "linear", "--learning-rate", "0.05", "--epochs", "15",

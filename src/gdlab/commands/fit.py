@@ -432,10 +432,25 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
             kept = result.status == "diverged" and not math.isfinite(last)  # "nan" read as a bug beside "params kept"
             table.add_row(f"final {name}", _fmt(last) + (" (at the params kept from the last finite update)" if kept
                                                          else ""))
+    for name in ("noise_scale", "sharpness"):  # measured every n epochs (--track-noise-scale, track_sharpness)
+        measured = _last_measured(result.history.get(name, []))
+        if measured is not None:
+            epoch, measure = measured
+            text = f"{measure:.4g} at epoch {epoch}"
+            if name == "noise_scale":
+                low, high = (float(result.history[f"noise_scale_{end}"][epoch - 1]) for end in ("low", "high"))
+                text += f" (B_simple, a batch size; interval {low:.4g} to {high:.4g})"
+            table.add_row(f"last {name}", text)
     table.add_row("compile seconds", f"{result.compile_seconds:.2f}")
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
     table.add_row(TRAIN_SECONDS, f"{seconds_text(result.train_seconds)} ({per_epoch * 1000:.1f} ms per epoch)")
     return table
+
+
+def _last_measured(values: Any) -> tuple[int, float] | None:
+    """(epoch from 1, value) of the last finite value of a metric measured every n epochs (NaN between)."""
+    finite = [(epoch, float(v)) for epoch, v in enumerate(values, start=1) if math.isfinite(float(v))]
+    return finite[-1] if finite else None
 
 
 def _schedule_text(o: ScheduleOptions) -> str:
