@@ -1386,6 +1386,14 @@ def test_find_lr_gives_no_rate_that_did_not_train_and_names_the_end_of_the_range
         out.split())  # the note, as wrapped to the terminal
 
 
+def test_find_lr_says_where_it_wrote_its_plot(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """It wrote the file and said nothing of it (gdlab compare names what it writes: out:, csv:)."""
+    plot = tmp_path / "lr.svg"
+    code, out, _ = _run(capsys, "find-lr", "--dataset", "linreg", "--model", "linear", "--seeds", "1", "--steps",
+                        "20", "--validate-epochs", "1", "--no-progress", "--no-record", "--plot", str(plot))
+    assert code == 0 and f"plot: {plot}\n" in out and plot.read_text().lstrip().startswith("<?xml")
+
+
 @pytest.mark.parametrize(
     ("plot", "why"),
     [
@@ -1517,8 +1525,10 @@ def test_the_sharpness_verdict_says_it_holds_at_the_initial_params_and_curvature
     run at 3.5 diverged: L rose to 3.3 during training."""
     from gdlab.commands.sharpness import verdict
 
-    assert verdict(3.5, 2 / 4.11) == ("oscillates but converges at the initial params: 1/L = 2.06 < learning_rate "
+    assert verdict(3.5, 2 / 4.11) == ("oscillates but converges at the initial params: 1/L = 2.055 < learning_rate "
                                       "3.5 < 2/L = 4.11; curvature usually grows during training, so the stable "
                                       "range shrinks")
     assert verdict(1.0, 2 / 4.11).endswith("curvature usually grows during training, so the stable range shrinks")
     assert verdict(5.0, 2 / 4.11).startswith("diverges at the initial params: learning_rate 5 > 4.11")
+    # the limit as the table shows it (4 digits): it showed stability_limit 4.115 beside "< 4.11"
+    assert verdict(0.5, 2 / 4.1152).startswith("converges at the initial params: learning_rate 0.5 < 4.115;")

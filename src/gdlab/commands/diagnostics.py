@@ -101,6 +101,8 @@ def run_find_lr(
         Console().print(validation_table(cells, validate_epochs))
         for note in validation_notes(cells):
             Console().print(note, highlight=False)
+        if "plot" in summary:  # as gdlab compare names what it wrote
+            Console().print(f"plot: {summary['plot']}", highlight=False, soft_wrap=True)
         if store is not None:
             Console().print(f"recorded as run {store.last_run_id} in {db} "
                             f"({hints.gdlab(f'report {store.last_run_id}', db)} writes its report)", highlight=False)

@@ -29,12 +29,12 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: b
         return "no positive curvature here: the stability limit does not bind"
     limit = stability_limit(top, momentum, nesterov)
     if learning_rate > limit:
-        return (f"diverges at the initial params: learning_rate {learning_rate:g} > {limit:.3g}, the iterates grow "
+        return (f"diverges at the initial params: learning_rate {learning_rate:g} > {limit:.4g}, the iterates grow "
                 "along the sharpest direction")
     if momentum == 0 and learning_rate > 1 / top:
-        return (f"oscillates but converges at the initial params: 1/L = {1 / top:.3g} < learning_rate "
-                f"{learning_rate:g} < 2/L = {limit:.3g}{GROWS}")
-    return f"converges at the initial params: learning_rate {learning_rate:g} < {limit:.3g}{GROWS}"
+        return (f"oscillates but converges at the initial params: 1/L = {1 / top:.4g} < learning_rate "
+                f"{learning_rate:g} < 2/L = {limit:.4g}{GROWS}")
+    return f"converges at the initial params: learning_rate {learning_rate:g} < {limit:.4g}{GROWS}"
 
 
 def run_sharpness(

@@ -127,7 +127,9 @@ def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:
         return run_of(rows[0])
     if len(rows) > 1 and run_id:
         ids = ", ".join(sorted(r[0] for r in rows)[:5])
-        raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}); give more of it.")
+        members = sum(run_of(r).kind == "sweep" for r in rows)  # runs list leaves them out: say where they are
+        of_sweeps = f", {members} of them members of sweeps (gdlab runs list --sweeps)" if members else ""
+        raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}{of_sweeps}); give more of it.")
     raise StoreError(
         f"run_id must name a run in {str(path)!r} (see gdlab runs list); got {run_id!r}."
     )
