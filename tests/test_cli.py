@@ -250,7 +250,7 @@ def test_fit_prints_a_summary_table_with_the_final_numbers(
     assert code == 0
     assert f"final train_loss │ {result.history['train_loss'][-1]:.4f}" in out
     assert f"final test_loss  │ {result.history['test_loss'][-1]:.4f}" in out
-    assert "2 (2 updates)" in out and "batch_size 800 (1 update per epoch)" in out
+    assert "2 (2 updates)" in out and "batch_size full (800 samples, 1 update per epoch)" in out  # it said 800
     assert "2/2" in err and "error" not in err  # the progress bar goes to stderr
 
 

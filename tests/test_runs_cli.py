@@ -535,6 +535,22 @@ def test_resume_refuses_a_finished_run_a_library_run_and_a_missing_database(tmp_
     assert not (tmp_path / "missing.db").exists()
 
 
+def test_runs_list_shows_a_full_batch_as_full_as_gdlab_fit_takes_it(capsys) -> None:
+    """gdlab fit --batch-size full was listed as batch_size 4000 (the data's training rows), like a mini-batch."""
+    full = _json(capsys, *FIT, "--epochs", "1", "--batch-size", "full")["run_id"]
+    mini = _json(capsys, *FIT, "--epochs", "1", "--batch-size", "100")["run_id"]
+    with gd.store.open("gdlab.db") as store:  # a library run of every sample, given as the number
+        data = gd.datasets.load("linreg")
+        gd.fit(gd.models.linear(), data, gd.sgd(0.1), record=store, epochs=1, batch_size=data.n_train)
+        library = store.last_run_id
+    listed = {row["run_id"]: row["batch_size"] for row in _json(capsys, "runs", "list")}
+    assert listed == {full: "full", mini: 100, library: "full"}
+    code, out, _ = _run(capsys, "runs", "list")
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert code == 0 and "full" in lines[full] and "full" in lines[library] and "full" not in lines[mini]
+    assert "4000" not in out and "800" not in out
+
+
 def test_runs_list_shows_a_library_runs_schedule_as_it_shows_a_cli_runs(capsys) -> None:
     """A library run with a cosine schedule was listed by its schedule's numbers, [0.05, 1000, 0]; a gdlab fit run
     by its --learning-rate, without its schedule."""

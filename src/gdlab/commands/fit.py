@@ -207,7 +207,7 @@ def _train(
         stop=" | ".join(options.stop) or None,
     )
     if not as_json:
-        table = _summary_table(result, options)
+        table = _summary_table(result, options, data.n_train)
         if store is not None:
             table.add_row("run", f"{run_id} in {store.path} ({hints.gdlab(f'runs show {run_id}', store.path)})")
         Console().print(table)
@@ -402,7 +402,7 @@ class _progress:
             self.bar.stop()
 
 
-def _summary_table(result: gd.Result, options: FitOptions) -> Table:
+def _summary_table(result: gd.Result, options: FitOptions, n_train: int) -> Table:
     table = Table(title="gdlab fit", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -412,7 +412,7 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     table.add_row("data", f"{config['dataset']} ({recorded_model_text(config['model'], config)}, loss {config['loss']})")
     table.add_row(
         "variant",
-        f"batch_size {config['batch_size']} ({_updates(config['steps_per_epoch'])} per epoch), "
+        f"batch_size {_batch_text(config['batch_size'], n_train)}{_updates(config['steps_per_epoch'])} per epoch), "
         f"learning_rate {options.learning_rate:g} ({_schedule_text(options.schedule)}), "
         f"momentum {options.momentum:g}" + (" (nesterov)" if options.nesterov else "")
         + (f", weight_decay {options.weight_decay:g}" if options.weight_decay else ""),
@@ -445,6 +445,11 @@ def _summary_table(result: gd.Result, options: FitOptions) -> Table:
     per_epoch = result.train_seconds / max(result.epochs_run, 1)
     table.add_row(TRAIN_SECONDS, f"{seconds_text(result.train_seconds)} ({per_epoch * 1000:.1f} ms per epoch)")
     return table
+
+
+def _batch_text(size: int, n_train: int) -> str:
+    """'full (800 samples, ' for every training sample (batch gradient descent), else '32 ('."""
+    return f"full ({size} samples, " if size == n_train else f"{size} ("
 
 
 def _last_measured(values: Any) -> tuple[int, float] | None:

@@ -376,12 +376,19 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "activation": activation,
         "epochs_run": run.epochs_run if run.kind != "lr_finder" else None,  # a finder runs steps, not epochs
         "epochs": run.epochs if run.kind != "lr_finder" else None,
-        "batch_size": run.config.get("batch_size"),
+        "batch_size": batch_size_text(run.config),
         "learning_rate": rate,
         **rule_options(run.config),
         "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
     })
+
+
+def batch_size_text(config: dict[str, Any]) -> int | str | None:
+    """A run's batch size as gdlab fit takes it: "full" where it is every training sample (the run recorded the
+    number, 4000), else the number."""
+    size, n_train = config.get("batch_size"), config.get("n_train")
+    return "full" if isinstance(size, int) and size == n_train else size
 
 
 def command_line(cli: dict[str, Any], checkpoint_every: int) -> str:
