@@ -96,6 +96,26 @@ def test_the_learning_rate_slider_past_2_over_L_makes_the_page_say_diverges(page
     expect(verdict).to_have_attribute("data-verdict", "oscillates")
 
 
+def test_the_surfaces_words_at_condition_1_and_100_and_while_a_path_plays(page: Page) -> None:
+    """At condition 1 the info said "shrinks 0× per step"; at 100 the slider's marks read "2/(μ+L)2/L"; after Play
+    and Pause the info still gave the whole path's last f, with no word of the step shown."""
+    expect(page.locator("#s-verdict")).to_contain_text("converges")
+    page.locator("#s-condition").fill("0")  # condition 1: a round bowl
+    expect(page.locator("#s-info")).to_contain_text("one step lands on the minimum")
+    page.locator("#s-condition").fill("2")  # condition 100: 2/(μ+L) = 0.0198, 2/L = 0.02
+    expect(page.locator("#s-info")).to_contain_text("the distance to the minimum shrinks 0.9802× per step")
+    words = page.evaluate("""() => [...document.querySelectorAll('#s-lr-marks span')].map((el) => {
+        const r = document.createRange(); r.selectNodeContents(el); const b = r.getBoundingClientRect();
+        return [b.left, b.right]; })""")
+    assert words[0][1] < words[1][0], words  # the words apart, not touching
+    expect(page.locator("#s-now")).to_have_text("")  # the whole path shown
+    page.locator("#s-play").click()
+    page.locator("#s-pause").click()
+    expect(page.locator("#s-now")).to_contain_text(re.compile(r"^step \d+ of 60: plain GD f = "))  # the 60 steps asked
+    page.locator("#s-all").click()
+    expect(page.locator("#s-now")).to_have_text("")
+
+
 def test_a_click_on_the_contour_moves_the_start(page: Page) -> None:
     expect(page.locator("#s-verdict")).to_contain_text("converges")
     expect(page.locator("#s-plot")).to_have_attribute("data-clicks", "on")  # its listener comes after the draw
@@ -141,7 +161,8 @@ def test_the_schedule_lesson_starts_its_runs_like_the_other_lessons(page: Page, 
     expect(page.locator("#t-status")).to_contain_text("max_epochs")
     traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => ({name: t.name, y: t.y}))")
     cosine = traces[0]["y"]  # epoch 0 (before training), 1..20
-    constant = next(t["y"] for t in traces if t["name"].startswith("run "))
+    assert traces[0]["name"] == "cosine schedule train loss"  # the legend says which curve is which
+    constant = next(t["y"] for t in traces if t["name"] == "constant rate train loss")  # it was "run 3f2a… train loss"
     assert len(cosine) == len(constant) == 21 and all(math.isfinite(v) for v in cosine + constant)
     assert cosine[-1] < 0.8 * min(constant[10:])  # below the constant rate's floor, over its last ten epochs
     runs = page.evaluate("() => api('/api/runs')")["runs"][:2]  # the lesson's settings, recorded (newest first)
@@ -177,7 +198,7 @@ def test_the_schedule_lesson_without_a_database_overlays_its_first_run_as_it_cam
     page.locator("[data-preset=schedule]").click()
     page.wait_for_function(LESSON_DONE, polling=200, timeout=WAIT_MS * 2)
     names = page.evaluate("() => document.getElementById('t-loss').data.map(t => t.name)")
-    assert "constant rate train loss" in names and "train loss" in names, names
+    assert "constant rate train loss" in names and "cosine schedule train loss" in names, names
 
 
 def test_another_lesson_ends_the_schedule_lesson_before_its_second_run(page: Page) -> None:
@@ -1002,7 +1023,7 @@ def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(pag
     assert by_name["run late train loss"]["y"] == [0.4, 0.2]  # its finite epochs, as a line
     top = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")[1]
     assert top < math.log10(2), top  # the trained losses 0.05..1 set the axis, not 1e22
-    for name, epoch in (("run boom diverged (loss 1.00e+22)", 1), ("run late diverged (loss not finite)", 3)):
+    for name, epoch in (("run boom diverged (epoch 1 train loss 1.00e+22)", 1), ("run late diverged (epoch 3 train loss not finite)", 3)):
         mark = by_name[name]
         assert mark["mode"] == "markers" and mark["x"] == [epoch]
         assert 0 < math.log10(mark["y"][0]) <= top  # on the top edge, inside the axis
@@ -1028,8 +1049,24 @@ def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_lo
     assert by_name["train loss"]["y"] == [1.0, 0.5, 0.3, 1e22]  # the curve keeps its points; the axis leaves it
     top = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")[1]
     assert top < math.log10(2), top  # 0.3..1 set the axis, not 1e22
-    mark = by_name["this run diverged (loss 1.00e+22)"]["y"][0]
+    mark = by_name["this run diverged (epoch 4 train loss 1.00e+22)"]["y"][0]
     assert 0 < math.log10(mark) <= top  # on the top edge
+
+
+def test_the_accuracy_axis_stays_within_0_and_100_percent(page: Page) -> None:
+    """One epoch's accuracy (a 1-epoch run, or one that diverged in epoch 1) gave an axis from -80% to 120%."""
+    stream = ('event: epoch\ndata: {"type": "epoch", "epoch": 1, "train_loss": 2.1, "test_loss": 2.2, '
+              '"test_accuracy": 0.2}\n\n')
+    stream += 'event: end\ndata: {"type": "end", "status": "max_epochs", "reason": "max_epochs: ran 1 epoch"}\n\n'
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "live"}))
+    page.route("**/api/train/live/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream", body=stream))
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-start").click()
+    expect(page.locator("#t-status")).to_have_text("max_epochs: ran 1 epoch")
+    expect(page.locator("#t-acc")).to_be_visible()
+    low, high = page.evaluate("() => document.getElementById('t-acc')._fullLayout.yaxis.range")
+    assert 0 <= low < 0.2 < high <= 1, (low, high)
 
 
 def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_overflowed(page: Page, tmp_path: Path) -> None:
@@ -1054,7 +1091,7 @@ def test_a_run_diverging_in_epoch_1_draws_where_it_started_and_says_its_loss_ove
     assert by_name["train loss"]["x"] == [0, 1] and by_name["train loss"]["y"][1] is None
     start = by_name["train loss"]["y"][0]
     assert start == pytest.approx(5.54416, rel=1e-5)  # gd.fit's initial_loss for this run (the API test checks it)
-    assert "this run diverged (loss overflowed float32)" in by_name
+    assert "this run diverged (epoch 1 train loss overflowed float32)" in by_name  # the epoch's, not the step's
     low, high = page.evaluate("() => document.getElementById('t-loss')._fullLayout.yaxis.range")
     assert low < math.log10(start) < high, (low, high)  # the axis holds where it started
     x_range = page.evaluate("() => document.getElementById('t-loss')._fullLayout.xaxis.range")

@@ -4,6 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const COLORS = { plain: "#c62828", momentum: "#1565c0", nesterov: "#2e7d32",
                  batch: "#2e7d32", sgd: "#c62828", minibatch: "#1565c0" };
+const DASHES = { plain: "solid", momentum: "dash", nesterov: "dot" };
 const LABELS = { plain: "plain GD", momentum: "momentum", nesterov: "Nesterov",
                  batch: "batch GD", sgd: "SGD (1 sample)", minibatch: "mini-batch" };
 const OVERLAY_COLORS = ["#8e24aa", "#ef6c00", "#00838f", "#6d4c41", "#c2185b", "#546e7a"];  // none a live curve's
@@ -230,9 +231,12 @@ function drawSurface() {
   }
   for (const p of d.paths) {
     const pts = p.points.slice(0, S.shown + 1);
+    // plain GD wide and solid, the momentum paths thinner and dashed over it: where two paths coincide (a start on
+    // a valley's axis) both still show (plain GD was hidden under momentum)
     traces.push({ type: "scatter", mode: "lines+markers", name: LABELS[p.optimizer],
                   x: pts.map((q) => q[0]), y: pts.map((q) => q[1]),
-                  line: { color: COLORS[p.optimizer], width: 2 }, marker: { size: 4 } });
+                  line: { color: COLORS[p.optimizer], width: p.optimizer === "plain" ? 3.5 : 2, dash: DASHES[p.optimizer] },
+                  marker: { size: p.optimizer === "plain" ? 6 : 4 } });
   }
   traces.push({ type: "scatter", mode: "markers", name: "start", x: [d.start[0]], y: [d.start[1]],
                 marker: { size: 11, color: "#fff", line: { color: "#000", width: 2 } } });
@@ -266,6 +270,10 @@ function drawSurface() {
     }
   });
   plot.dataset.paths = String(d.paths.length);
+  // while it plays (or pauses, or steps) the step shown and f there; the whole path's numbers are in the info above
+  const last = maxSteps();
+  $("s-now").textContent = S.shown >= last ? "" : `step ${S.shown} of ${last}: ` + d.paths.map((p) =>
+    `${LABELS[p.optimizer]} f = ${fmt(p.values[Math.min(S.shown, p.values.length - 1)])}`).join(", ");
 }
 
 function showVerdicts() {
@@ -281,7 +289,8 @@ function showVerdicts() {
       (p.diverged_at !== null ? ` (diverged at step ${p.diverged_at})` : `, f = ${fmt(p.values[p.values.length - 1])}`)));
   $("s-info").innerHTML = (q
     ? `L = ${fmt(q.L)}, μ = ${fmt(q.mu)} (condition ${fmt(q.condition)}); stability limit 2/L = <b>${fmt(q.two_over_L)}</b>, ` +
-      `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (shrinks ${fmt(q.rate_at_optimal)}× per step).<br>`
+      `best rate 2/(μ+L) = <b>${fmt(q.optimal_learning_rate)}</b> (${q.rate_at_optimal === 0
+        ? "one step lands on the minimum: the bowl is round" : `the distance to the minimum shrinks ${fmt(q.rate_at_optimal)}× per step`}).<br>`
     : d.f_at_start === null ? `f is not defined at the start (${d.start.map(fmt).join(", ")}).<br>`
     : `Hessian eigenvalues at the start: ${d.curvature_at_start.map(fmt).join(", ")}.<br>`) + steps.join("; ") +
     (d.grid && unfinite(d.grid) ? "<br>Grey: f is not a finite number there (past float32's 3.4e38, or not defined)." : "");
@@ -299,8 +308,8 @@ function markSlider() {
 
 function play() {
   if (!S.data) return;
-  if (S.shown >= maxSteps()) S.shown = 0;
-  clearInterval(S.timer);
+  if (S.shown >= maxSteps()) { S.shown = 0; drawSurface(); }  // from the start, shown at once (a pause before the
+  clearInterval(S.timer);                                        // first tick left the whole path and no step)
   S.timer = setInterval(() => {
     S.shown += 1;
     drawSurface();
@@ -510,8 +519,10 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
 // initial: the train loss before training (the end event's), drawn at epoch 0
+// liveLabel: what the live curve is called in the legend (a lesson's run: "constant rate"), set from nextLabel
+// when a run starts (a run of one's own: none)
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false,
-            initial: null, lesson: null };  // lesson: the schedule lesson's pending second run (its first run's job)
+            initial: null, lesson: null, liveLabel: "", nextLabel: "" };  // lesson: the schedule lesson's pending second run (its first run's job)
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
 const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
@@ -595,7 +606,8 @@ function drawTraining() {
   // runs on other data (linreg's MSE beside MNIST-1D's cross-entropy) share the axis: each curve names its data set
   const sets = new Set([...(e.length ? [T.dataset] : []), ...overlays.map(([, run]) => run.dataset)]);
   const own = sets.size > 1 ? ` (${T.dataset})` : "";
-  const loss = [{ type: "scatter", mode: "lines+markers", name: `train loss${own}`, x: x0, y: y0, line: { color: "#c62828" } }];
+  const live = T.liveLabel ? `${T.liveLabel} ` : "";
+  const loss = [{ type: "scatter", mode: "lines+markers", name: `${live}train loss${own}`, x: x0, y: y0, line: { color: "#c62828" } }];
   if (e.some((r) => r.test_loss !== undefined)) {
     loss.push({ type: "scatter", mode: "lines+markers", name: `test loss${own}`, x, y: e.map((r) => r.test_loss), line: { color: "#1565c0" } });
   }
@@ -622,7 +634,8 @@ function drawTraining() {
   for (const b of blowups) {  // at its value when the axis holds it, else on the top edge; the hover tells it
     const value = b.y === null ? (b.why || "loss not finite").replace(/^loss /, "") : fmt(b.y);
     const over = b.y === null || !yrange || Math.log10(b.y) > yrange[1];
-    loss.push({ type: "scatter", mode: "markers", name: `${b.name} diverged (loss ${value})`,
+    // the epoch's train loss (the status line's is the step's where it blew up: another number)
+    loss.push({ type: "scatter", mode: "markers", name: `${b.name} diverged (epoch ${b.x} train loss ${value})`,
                 x: [b.x], y: [over && yrange ? Math.pow(10, yrange[1] - 0.03 * (yrange[1] - yrange[0])) : b.y],
                 cliponaxis: false, marker: { symbol: "triangle-up", size: 11, color: b.color },
                 hovertext: [`${b.name} diverged in epoch ${b.x}: loss ${value}`], hoverinfo: "text" });
@@ -662,7 +675,8 @@ function drawTraining() {
   $("t-acc").hidden = !acc.length;  // a regression has no accuracy: no empty chart
   if (acc.length) {
     Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", x: 0.01, xanchor: "left", font: { size: 13 } },
-      yaxis: { title: { text: "test accuracy" }, tickformat: ".0%" } }, CONFIG);
+      // within 0..100%: one point's autorange ran from -80% to 120%
+      yaxis: { title: { text: "test accuracy" }, tickformat: ".0%", autorangeoptions: { minallowed: 0, maxallowed: 1 } } }, CONFIG);
   }
   // the epochs drawn, set only when they change: a redraw of the same epochs (the end event's, a ticked run's) is
   // no new epoch to whoever watches the attribute
@@ -704,6 +718,8 @@ async function startTraining() {
   T.epochs = [];
   T.diverged = false;
   T.initial = null;
+  T.liveLabel = T.nextLabel;  // a lesson names its runs; a run of one's own has no name
+  T.nextLabel = "";
   T.dataset = $("t-dataset").value;  // the live run's, should the form change while it trains
   drawTraining();
   $("t-status").textContent = "starting…";
@@ -846,6 +862,7 @@ const PRESETS = {
       async next(end) {
         if (end.run_id) {
           await tickRun(end.run_id, true);  // its recorded curve, dotted, and ticked in the list of runs
+          if (T.overlays[end.run_id]) T.overlays[end.run_id].label = "constant rate";  // not "run 3f2a…": which is it?
         } else {  // a lab without a database: the curve as it came
           T.overlays["constant rate"] = { label: "constant rate", dataset: T.dataset, status: end.status,
             initial_loss: T.initial, history: { epoch: T.epochs.map((r) => r.epoch), train_loss: T.epochs.map((r) => r.train_loss) } };
@@ -854,10 +871,12 @@ const PRESETS = {
         if (T.lesson !== lesson) return;  // a run of one's own, or another lesson, since
         T.lesson = null;
         scheduleLessonForm("cosine", 50);  // the same settings again, whatever was typed meanwhile
+        T.nextLabel = "cosine schedule";
         startTraining();
       },
     };
     T.lesson = lesson;
+    T.nextLabel = "constant rate";
     startTraining();  // like the other lessons: open it running
   },
 };
