@@ -193,6 +193,26 @@ def test_any_of_a_budget_and_a_convergence_rule_firing_together_is_converged_in_
     assert ran[0].epochs_run == 11
 
 
+def test_a_plateau_of_a_decayed_learning_rate_says_the_rate_had_decayed() -> None:
+    """gdlab fit --batch-size full --learning-rate 0.5 --schedule cosine --stop plateau:1e-3:3 on MNIST-1D said
+    "converged ... at 2.07" (20% accuracy): the cosine rate had fallen to 0.002 and the loss with it. gd.sweep's
+    reason is gd.fit's; a constant rate's plateau has no such words."""
+    data = gd.datasets.load("linreg")
+    stop = gd.stop.plateau(1e-4, 2)  # it fires at a train loss of 0.92, where this least squares' minimum is 0.024
+    cosine = gd.fit(gd.models.linear(), data, gd.sgd(gd.schedules.cosine(0.003, 300)), batch_size="full",
+                    epochs=300, stop=stop)
+    rates = cosine.history["learning_rate"]
+    assert cosine.status == "converged" and rates[-1] < 0.01 * max(rates)
+    assert cosine.reason.endswith(f"; its learning rate had decayed to {rates[-1]:.3g}, "
+                                  f"{100 * rates[-1] / max(rates):.2g}% of its peak 0.003: the loss may have stopped "
+                                  "falling because its steps did, not at a minimum"), cosine.reason
+    swept = gd.sweep(gd.models.linear(), data, learning_rate=[0.003], batch_size=["full"], epochs=300, stop=stop,
+                     schedule={"cosine": lambda lr: gd.schedules.cosine(lr, 300)})
+    assert swept.rows[0]["reason"] == cosine.reason
+    constant = gd.fit(gd.models.linear(), data, gd.sgd(0.1), batch_size="full", epochs=300, stop=stop)
+    assert constant.status == "converged" and "decayed" not in constant.reason
+
+
 def test_all_of_a_budget_and_a_convergence_rule_is_converged_in_either_order() -> None:
     seq = [{"train_loss": 1.0, "grad_norm": g} for g in (1.0, 0.5, 1e-5, 1e-5)]
     for both in (gd.stop.max_epochs(2) & gd.stop.grad_norm(1e-4), gd.stop.grad_norm(1e-4) & gd.stop.max_epochs(2)):

@@ -39,6 +39,8 @@ BUDGET_STATUSES = ("max_epochs", "max_steps", "time_budget")
 """The statuses of the budget rules: a run that ends on one did not converge."""
 STALL_MARGIN = 0.01
 """A plateau within this relative margin of the initial loss (or above it) is stalled, not converged."""
+LEVELLED = "train loss improved by <="
+"""How the reason of a plateau begins after its status ("converged: train loss improved by <= 0.0001 ...")."""
 DIVERGED_FACTOR = 100.0
 """diverged()'s default: a train loss above this many times the loss before training diverged (gd.fit adds it)."""
 REBOUND = 0.1
@@ -239,7 +241,7 @@ def plateau(tol: float = 1e-4, patience: int = 5) -> StopRule:
     def explain(state: PlateauState, metrics: Metrics) -> tuple[str, str]:
         loss, initial = float(metrics["train_loss"]), float(metrics["initial_loss"])
         epoch = int(metrics["epoch"])
-        what = f"train loss improved by <= {tol:g} (relative) for {patience} epochs"
+        what = f"{LEVELLED} {tol:g} (relative) for {patience} epochs"
         if not loss < initial - STALL_MARGIN * abs(initial):  # (1 - margin) * initial: above it when negative
             lowest = float(state.lowest)
             if loss > lowest + tol * abs(lowest):  # it rose: "improved by <= tol" read as if it had levelled off

@@ -33,7 +33,7 @@ from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
-from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, rise_note
+from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, decay_note, rise_note
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
@@ -200,6 +200,7 @@ def train_epochs(
     if status != "diverged":
         losses = [row["train_loss"] for row in rows[-RISING_EPOCHS - 1:]]
         reason += rise_note(losses, initial_loss, divergence_factor(stop))
+        reason += decay_note(reason, [row["learning_rate"] for row in rows])
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too

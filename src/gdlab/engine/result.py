@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from gdlab.core.shortest import shortest_float32
+from gdlab.core.stopping import LEVELLED
 from gdlab.core.types import OptState, Params
 
 STATUSES = (
@@ -60,6 +61,24 @@ def rise_note(losses: Sequence[float], initial: float, factor: float | None = No
         return (f"{start}{DIVERGING}the loss rose by more than {RISING:.0%} in each of the last {RISING_EPOCHS} "
                 f"epochs; it had not yet reached {rule}; the learning rate is likely too high)")
     return f"{start}{COLLAPSED}the learning rate is likely too high)"
+
+
+DECAYED = 0.01
+"""A plateau that converged while the learning rate was below this fraction of its peak says so (decay_note)."""
+
+
+def decay_note(reason: str, rates: Sequence[float]) -> str:
+    """The words a plateau's "converged" reason ends with when the learning rate of its last epoch (rates[-1], one
+    per epoch) was below DECAYED x the highest of its epochs: a schedule that decayed to almost 0 (cosine, or
+    reduce_lr) stops the loss moving wherever it is, near chance too; else ""."""
+    if not reason.startswith(f"converged: {LEVELLED}"):
+        return ""
+    finite = [float(r) for r in rates if math.isfinite(float(r))]
+    if not finite or not (max(finite) > 0 and finite[-1] < DECAYED * max(finite)):
+        return ""
+    last, peak = finite[-1], max(finite)
+    return (f"; its learning rate had decayed to {last:.3g}, {100 * last / peak:.2g}% of its peak {peak:.3g}: the loss may "
+            "have stopped falling because its steps did, not at a minimum")
 
 
 def rising(losses: Sequence[float], initial: float) -> bool:

@@ -34,7 +34,7 @@ from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
 from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
-from gdlab.engine.result import RISING_EPOCHS, rise_note
+from gdlab.engine.result import RISING_EPOCHS, decay_note, rise_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
@@ -222,6 +222,7 @@ def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any
         ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
         if ends.status[i, j] != "diverged":  # diverged(factor) is a rule too: its reason says it all
             ends.reason[i, j] += rise_note(_last_losses(rows, i, j), float(before[i, j]), factor)
+            ends.reason[i, j] += decay_note(ends.reason[i, j], [float(row["learning_rate"][i, j]) for row in rows])
         ends.steps_run[i, j] = (epoch + 1) * steps
         ends.epochs_run[i, j] = epoch + 1
 
