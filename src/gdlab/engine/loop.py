@@ -200,7 +200,7 @@ def train_epochs(
     if status != "diverged":
         losses = [row["train_loss"] for row in rows[-RISING_EPOCHS - 1:]]
         reason += rise_note(losses, initial_loss, divergence_factor(stop))
-        reason += decay_note(reason, [row["learning_rate"] for row in rows])
+        reason += decay_note(reason, [row.get("learning_rate", float("nan")) for row in rows])  # resumed: maybe unrecorded
     _warn_on_budget(status, reason, stop)
     best = rules.best
     if best is not None:  # whatever ended the run, divergence too

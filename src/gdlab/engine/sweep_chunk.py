@@ -222,7 +222,8 @@ def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any
         ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
         if ends.status[i, j] != "diverged":  # diverged(factor) is a rule too: its reason says it all
             ends.reason[i, j] += rise_note(_last_losses(rows, i, j), float(before[i, j]), factor)
-            ends.reason[i, j] += decay_note(ends.reason[i, j], [float(row["learning_rate"][i, j]) for row in rows])
+            rates = [float(row["learning_rate"][i, j]) if "learning_rate" in row else np.nan for row in rows]
+            ends.reason[i, j] += decay_note(ends.reason[i, j], rates)  # a resumed config's rows: maybe unrecorded
         ends.steps_run[i, j] = (epoch + 1) * steps
         ends.epochs_run[i, j] = epoch + 1
 
