@@ -1031,6 +1031,15 @@ def test_a_past_run_that_diverged_is_marked_without_stretching_the_loss_axis(pag
     page.screenshot(path=str(tmp_path / "train-overlay-diverged.png"))
 
 
+def _start_with_events(page: Page, stream: str) -> None:
+    """Start a run on the Train tab whose event stream is ``stream`` (the server trains nothing)."""
+    page.route("**/api/train", lambda route: route.fulfill(json={"job": "live"}))
+    page.route("**/api/train/live/events", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream", body=stream))
+    page.locator(".tab[data-tab=train]").click()
+    page.locator("#t-start").click()
+
+
 def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_loss_axis(page: Page) -> None:
     """A live run whose last loss was 1e22 (finite: the divergence rule fired at 100x the initial loss) drew it
     on the axis, 22 decades, its trained epochs a flat line at the bottom. Its end event says diverged: the
@@ -1038,11 +1047,7 @@ def test_this_run_diverging_to_a_finite_loss_is_marked_without_stretching_the_lo
     epochs = [(1, 1.0), (2, 0.5), (3, 0.3), (4, 1e22)]
     stream = "".join(f'event: epoch\ndata: {{"type": "epoch", "epoch": {n}, "train_loss": {v}}}\n\n' for n, v in epochs)
     stream += 'event: end\ndata: {"type": "end", "status": "diverged", "reason": "diverged: at epoch 4"}\n\n'
-    page.route("**/api/train", lambda route: route.fulfill(json={"job": "live"}))
-    page.route("**/api/train/live/events", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream", body=stream))
-    page.locator(".tab[data-tab=train]").click()
-    page.locator("#t-start").click()
+    _start_with_events(page, stream)
     expect(page.locator("#t-status")).to_have_text("diverged: at epoch 4")
     traces = page.evaluate("() => document.getElementById('t-loss').data.map(t => ({name: t.name, y: Array.from(t.y)}))")
     by_name = {t["name"]: t for t in traces}
@@ -1058,11 +1063,7 @@ def test_the_accuracy_axis_stays_within_0_and_100_percent(page: Page) -> None:
     stream = ('event: epoch\ndata: {"type": "epoch", "epoch": 1, "train_loss": 2.1, "test_loss": 2.2, '
               '"test_accuracy": 0.2}\n\n')
     stream += 'event: end\ndata: {"type": "end", "status": "max_epochs", "reason": "max_epochs: ran 1 epoch"}\n\n'
-    page.route("**/api/train", lambda route: route.fulfill(json={"job": "live"}))
-    page.route("**/api/train/live/events", lambda route: route.fulfill(
-        status=200, content_type="text/event-stream", body=stream))
-    page.locator(".tab[data-tab=train]").click()
-    page.locator("#t-start").click()
+    _start_with_events(page, stream)
     expect(page.locator("#t-status")).to_have_text("max_epochs: ran 1 epoch")
     expect(page.locator("#t-acc")).to_be_visible()
     low, high = page.evaluate("() => document.getElementById('t-acc')._fullLayout.yaxis.range")
