@@ -436,7 +436,7 @@ def test_compare_records_one_sweep_and_gdlab_report_of_its_id_writes_the_same_pa
     assert main(["runs", "show", sweep_id[:6], "--db", "runs.db", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [(m["batch_size"], m["learning_rate"], m["seed"]) for m in shown["members"]] == [
-        (size, lr, seed) for size in (1, 40, 120) for lr in (0.01, 0.1) for seed in (0, 1)]
+        (size, lr, seed) for size in (1, 40, "full") for lr in (0.01, 0.1) for seed in (0, 1)]  # all 120: "full"
     assert shown["sweep"]["config"]["cli"]["batch_sizes"] == "full,1,40"
 
     assert main(["report", sweep_id, "--db", "runs.db", "--output", "again.html", "--json"]) == 0

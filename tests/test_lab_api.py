@@ -723,7 +723,7 @@ def _events(client: TestClient, job: str) -> list[dict[str, Any]]:
 
 
 def test_a_training_run_streams_the_engines_epochs_and_is_recorded(client: TestClient) -> None:
-    body = {"dataset": "linreg", "model": "linear", "hidden": [32], "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
+    body = {"dataset": "linreg", "model": "linear", "batch_size": 32, "learning_rate": 0.05, "epochs": 3}
     job = client.post("/api/train", json=body).json()["job"]
     events = _events(client, job)
     assert [e["type"] for e in events] == ["epoch", "epoch", "epoch", "end"]
@@ -843,8 +843,9 @@ def test_the_runs_api_gives_the_model_as_runs_list_json_does_with_its_text_besid
 
 
 def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(client: TestClient, db: Path) -> None:
-    """A run of batch_size 'full' (gdlab fit --batch-size full) was listed with the n_train it resolved to; one
-    given that number, or a library run (no options recorded), is listed with the number."""
+    """A run of batch_size 'full' (gdlab fit --batch-size full) was listed with the n_train it resolved to. Every
+    sample is a full batch however it was given (the number, or a library run's): "full", as gdlab runs list
+    says (it listed those two by the number, where runs list said full)."""
     data = gd.datasets.linreg(n=64)
     ids = []
     for extra in ({"cli": {"batch_size": "full"}}, {"cli": {"batch_size": str(data.n_train)}}, {}):
@@ -853,7 +854,11 @@ def test_the_runs_list_shows_a_full_batch_run_as_full_not_its_sample_count(clien
                    record=store.recorder(extra=extra))
             ids.append(store.last_run_id)
     listed = {r["id"]: r["batch_size"] for r in client.get("/api/runs").json()["runs"]}
-    assert [listed[i] for i in ids] == ["full", data.n_train, data.n_train]
+    assert [listed[i] for i in ids] == ["full", "full", "full"]
+    with gd.store.open(db) as store:
+        gd.fit(gd.models.linear(), data, gd.sgd(0.05), batch_size=16, epochs=1, record=store)
+        mini = store.last_run_id
+    assert {r["id"]: r["batch_size"] for r in client.get("/api/runs").json()["runs"]}[mini] == 16
 
 
 def test_the_stop_button_ends_the_run_as_interrupted(client: TestClient, db: Path) -> None:

@@ -1242,7 +1242,7 @@ def test_a_sweep_whose_configs_collapsed_lists_no_best_config(capsys) -> None:
     assert collapsed == {1.14, 1.85}
     mixed, only_collapsed = _json(capsys, "runs", "list", "--sweeps")  # newest first
     assert (only_collapsed["best_config"], only_collapsed["best_train_loss"]) == (None, None)
-    assert mixed["best_config"] == "batch_size 800, learning_rate 0.1"
+    assert mixed["best_config"] == "batch_size full, learning_rate 0.1"
     assert mixed["best_train_loss"] == pytest.approx(np.mean([r["final_train_loss"] for r in result.rows
                                                               if r["learning_rate"] == 0.1]))
 
@@ -1255,12 +1255,12 @@ def test_the_sweep_listing_says_its_best_config_is_by_final_train_loss(capsys) -
                           seeds=2, epochs=3, record=store)
     final = np.mean([r["final_train_loss"] for r in result.rows if r["learning_rate"] == 0.1])
     [listed] = _json(capsys, "runs", "list", "--sweeps")
-    assert listed["best_config"] == "batch_size 800, learning_rate 0.1"
+    assert listed["best_config"] == "batch_size full, learning_rate 0.1"
     assert listed["best_final_train_loss"] == listed["best_train_loss"] == pytest.approx(final)  # the old key kept
     code, out, _ = _run(capsys, "runs", "list", "--sweeps")
     assert code == 0 and out.splitlines()[0].split()[-2:] == ["best_final_train_loss", "best_config"]
     code, out, _ = _run(capsys, "runs", "show", listed["sweep_id"])
-    assert out.splitlines()[-1] == (f"best by final train_loss: batch_size 800, learning_rate 0.1 ({final:.4g}, "
+    assert out.splitlines()[-1] == (f"best by final train_loss: batch_size full, learning_rate 0.1 ({final:.4g}, "
                                     "mean over seeds)")
 
 
@@ -1291,7 +1291,7 @@ def test_sweeps_recorded_by_the_library_in_the_cli(capsys, monkeypatch) -> None:
     header, line = out.splitlines()
     assert header.split() == ["sweep_id", "kind", "created_at", "status", "dataset", "model", "configs", "finished",
                               "best_final_train_loss", "best_config"]
-    assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size 800, learning_rate 0.01" in line
+    assert line.startswith(f"{sweep_id}  sweep") and " done " in line and "batch_size full, learning_rate 0.01" in line
     code, out, _ = _run(capsys, "runs", "show", sweep_id)
     assert f"sweep {sweep_id} (sweep): done" in out and "members (4):" in out and out.count(" diverged ") == 2
     lines = out.splitlines()

@@ -174,6 +174,8 @@ def test_a_run_that_diverges_in_its_first_epoch_records_its_initial_loss(tmp_pat
     (KeyboardInterrupt(), "interrupted", "interrupted: Ctrl-C"),  # it said "interrupted: KeyboardInterrupt"
     (KeyboardInterrupt("stopped from the lab"), "interrupted", "interrupted: stopped from the lab"),
     (SystemExit(3), "interrupted", "interrupted: the program exited (code 3)"),
+    (SystemExit(), "interrupted", "interrupted: the program exited (code 0)"),  # it said "(code None)"
+    (SystemExit("disk is full\nmore"), "interrupted", "interrupted: the program exited (disk is full)"),  # one line
     (RuntimeError("disk on fire"), "failed", "failed: RuntimeError: disk on fire"),
 ])
 def test_an_exception_inside_fit_marks_the_run_and_saves_its_last_epoch(tmp_path, data, error, status, said) -> None:

@@ -29,7 +29,7 @@ from gdlab.report.conclusion import counted
 from gdlab.store.model_text import model_text, recorded_model, recorded_model_text
 from gdlab.store.records import flat_config
 from gdlab.store.rule_options import is_default, momentum_text, rule_options
-from gdlab.store.schedule_text import rate_and_schedule
+from gdlab.store.schedule_text import batch_size_as_given, rate_and_schedule
 from gdlab.store.sweep_recorder import SWEEP_STATUSES
 from gdlab.store.sweeps import FINISHED
 
@@ -111,7 +111,7 @@ def sweep_brief(
     done = [run for run in members if run.status in FINISHED]
     by_config: dict[str, list[float]] = {}
     for run in done:
-        key = f"batch_size {run.config['batch_size']}, learning_rate {run.config['learning_rate']:.4g}"
+        key = f"batch_size {batch_size_as_given(run.config)}, learning_rate {run.config['learning_rate']:.4g}"
         if run.config.get("momentum"):
             key += f", momentum {run.config['momentum']:.4g}"
         row: dict[str, Any] = {"status": run.status, "final_train_loss": finals[run.id].get("train_loss", math.nan)}
@@ -376,19 +376,12 @@ def brief(run: gd.store.Run, final: dict[str, float]) -> dict[str, Any]:
         "activation": activation,
         "epochs_run": run.epochs_run if run.kind != "lr_finder" else None,  # a finder runs steps, not epochs
         "epochs": run.epochs if run.kind != "lr_finder" else None,
-        "batch_size": batch_size_text(run.config),
+        "batch_size": batch_size_as_given(run.config),
         "learning_rate": rate,
         **rule_options(run.config),
         "schedule": schedule,
         **{f"final_{name}": final[name] for name in SHOWN if name in final},
     })
-
-
-def batch_size_text(config: dict[str, Any]) -> int | str | None:
-    """A run's batch size as gdlab fit takes it: "full" where it is every training sample (the run recorded the
-    number, 4000), else the number."""
-    size, n_train = config.get("batch_size"), config.get("n_train")
-    return "full" if isinstance(size, int) and size == n_train else size
 
 
 def command_line(cli: dict[str, Any], checkpoint_every: int) -> str:

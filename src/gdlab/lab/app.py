@@ -36,7 +36,7 @@ from gdlab.lab.schemas import RegressionRequest, SurfaceRequest, TrainRequest
 from gdlab.lab.training import Jobs, TrainSpec
 from gdlab.store import open as open_store
 from gdlab.store.model_text import model_text, recorded_model
-from gdlab.store.schedule_text import rate_and_schedule
+from gdlab.store.schedule_text import batch_size_as_given, rate_and_schedule
 
 MAX_BODY = 64 * 1024
 MAX_STOP_WAIT = 120.0
@@ -129,7 +129,7 @@ def runs(request: Request, limit: int = 50) -> dict[str, Any]:
         rows = [{"id": r.id, **_model_fields(r.model, r.config), "dataset": r.dataset,
                  "status": r.status, "created_at": r.created_at, "epochs_run": r.epochs_run,
                  **dict(zip(("learning_rate", "schedule"), rate_and_schedule(r.config))),  # as runs list shows them
-                 "batch_size": _batch_size(r.config)} for r in store.runs()[:limit]]
+                 "batch_size": batch_size_as_given(r.config)} for r in store.runs()[:limit]]
     return {"db": db, "runs": rows}
 
 
@@ -138,13 +138,6 @@ def _model_fields(model: str | None, config: dict[str, Any]) -> dict[str, Any]:
     hidden, activation = recorded_model(config)
     return {"model": model, "hidden": hidden, "activation": activation,
             "model_text": model_text(model, hidden, activation)}
-
-
-def _batch_size(config: dict[str, Any]) -> Any:
-    """A run's batch size as chosen: "full" for batch gradient descent (recorded as the number of training
-    samples, it read as a mini-batch of 4000), from the lab's or gdlab fit's options; else as recorded."""
-    chosen = [given.get("batch_size") for given in (config.get("lab"), config.get("cli")) if isinstance(given, dict)]
-    return "full" if "full" in chosen else config.get("batch_size")
 
 
 @router.get("/api/runs/{run_id}")

@@ -320,7 +320,9 @@ def failure_reason(error: BaseException) -> tuple[str, str]:
     (SystemExit), else "failed: ValueError: <its first line>"."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted", f"interrupted: {str(error).splitlines()[0] if str(error) else 'Ctrl-C'}"
-    if isinstance(error, SystemExit):
-        return "interrupted", f"interrupted: the program exited (code {error.code})"
+    if isinstance(error, SystemExit):  # sys.exit(), sys.exit(3) or sys.exit("a message")
+        code = 0 if error.code is None else error.code
+        said = f"code {code}" if isinstance(code, int) else (str(code).splitlines() or [""])[0]
+        return "interrupted", f"interrupted: the program exited ({said})"
     text = str(error).splitlines()[0] if str(error) else ""
     return "failed", f"failed: {type(error).__name__}{': ' + text if text else ''}"

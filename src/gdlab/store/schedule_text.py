@@ -18,6 +18,14 @@ def schedule_text(schedule: str, warmup_steps: int = 0) -> str:
     return schedule + (f" after {warmup_steps} warmup steps" if warmup_steps else "")
 
 
+def batch_size_as_given(config: dict[str, Any]) -> Any:
+    """A run's batch size as gdlab fit takes it: "full" where it is every training sample (the record holds the
+    number, 4000, which read as a mini-batch), else as recorded. How it was given ("full", the number, a library
+    run's batch_size=None) does not matter: compare's variants call such a size batch GD too."""
+    size, n_train = config.get("batch_size"), config.get("n_train")
+    return "full" if isinstance(size, int) and size == n_train else size
+
+
 def rate_and_schedule(config: dict[str, Any]) -> tuple[Any, str | None]:
     """A run's learning rate and schedule as gdlab fit shows them (None: not recorded).
 
