@@ -663,9 +663,10 @@ def test_an_unknown_or_ambiguous_run_id_is_a_clear_error(tmp_path) -> None:
     assert store.run("abd").id == "abd456"
     # members of sweeps, which gdlab runs list leaves out: 'the start of 356 runs' against a list of about 20
     store.connection.execute("UPDATE runs SET kind = 'sweep' WHERE id = 'abd456'")
-    with pytest.raises(gd.store.StoreError, match=r"^run_id 'ab' is the start of 2 runs \(abc123, abd456, 1 of them "
-                                                  r"members of sweeps \(gdlab runs list --sweeps\)\); give more of it"):
+    with pytest.raises(gd.store.StoreError) as ambiguous:
         store.run("ab")
+    assert str(ambiguous.value) == (f"run_id 'ab' is the start of 2 runs (abc123, abd456); give more of it. 1 of them "
+                                    f"is a member of sweeps, which gdlab runs list --sweeps --db {path} lists.")
 
 
 # --- bad places and files ----------------------------------------------------------------------

@@ -537,6 +537,12 @@ def test_a_finished_sweep_that_checkpointed_every_epoch_leaves_no_file_of_free_p
         assert len(store.members(sweep_id)) == 40 and all(store.history(m.id)["train_loss"].size == 3
                                                           for m in store.members(sweep_id))
     assert path.stat().st_size == pages * 4096
+    from gdlab.store.schema import compact_if_free
+
+    with gd.store.open(path) as store:  # a close copies at most CLOSE_COMPACT_BYTES of live data (a delete: any)
+        store.connection.execute("DELETE FROM metrics")
+        assert compact_if_free(store.connection, 0.0, max_live=4096) is False
+        assert compact_if_free(store.connection, 0.0) is True
 
 
 def test_a_member_that_ended_with_any_run_status_is_finished(tmp_path, data, capsys) -> None:

@@ -2,8 +2,9 @@
 
 click wraps help text with Python's TextWrapper, which also breaks after a hyphen: at 80 columns
 "--process-id" came out as "--process-" and "id" on the next line, "[default: no-nesterov]" as "no-"
-and "nesterov]". Here each hyphen is written as a non-breaking hyphen (one character wide, as
-the hyphen) while the text is wrapped, and turned back into "-" when the help is read out.
+and "nesterov]". Here each hyphen is written as a private-use character (one character wide, as
+the hyphen, and no break point) while the text is wrapped, and turned back into "-" when the help is
+read out.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-NON_BREAKING_HYPHEN = "\u2011"
+HELD_HYPHEN = "\ue000"  # a private-use character: no help text holds one
 _Context = TyperCommand.context_class  # typer's own copy of click's Context (typer vendors click)
 _Formatter = _Context.formatter_class
 
@@ -22,13 +23,13 @@ class HelpFormatter(_Formatter):  # type: ignore[misc,valid-type]
     """click's HelpFormatter that never breaks a line after a hyphen."""
 
     def write_text(self, text: str) -> None:
-        super().write_text(text.replace("-", NON_BREAKING_HYPHEN))
+        super().write_text(text.replace("-", HELD_HYPHEN))
 
     def write_dl(self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
-        super().write_dl([(term, text.replace("-", NON_BREAKING_HYPHEN)) for term, text in rows], col_max, col_spacing)
+        super().write_dl([(term, text.replace("-", HELD_HYPHEN)) for term, text in rows], col_max, col_spacing)
 
     def getvalue(self) -> str:
-        return super().getvalue().replace(NON_BREAKING_HYPHEN, "-")
+        return super().getvalue().replace(HELD_HYPHEN, "-")
 
 
 class HelpContext(_Context):  # type: ignore[misc,valid-type]

@@ -13,6 +13,7 @@ from gdlab.commands.fit import build_model, load_data, parse_batch_size
 from gdlab.commands.progress import Bars
 from gdlab.core.checks import check_int_range
 from gdlab.core.rules import stability_formula, stability_limit
+from gdlab.core.shortest import pair_text
 
 GROWS = "; curvature usually grows during training, so the stable range shrinks"
 """Said after a rate that is stable at the initial params: a full-batch run at 3.5, 'oscillates but converges'
@@ -28,13 +29,14 @@ def verdict(learning_rate: float, top: float, momentum: float = 0.0, nesterov: b
     if top <= 0:
         return "no positive curvature here: the stability limit does not bind"
     limit = stability_limit(top, momentum, nesterov)
+    rate, bound = pair_text(learning_rate, limit)  # as many digits as tell them apart: never "4.1152 < 4.115"
     if learning_rate > limit:
-        return (f"diverges at the initial params: learning_rate {learning_rate:g} > {limit:.4g}, the iterates grow "
+        return (f"diverges at the initial params: learning_rate {rate} > {bound}, the iterates grow "
                 "along the sharpest direction")
     if momentum == 0 and learning_rate > 1 / top:
-        return (f"oscillates but converges at the initial params: 1/L = {1 / top:.4g} < learning_rate "
-                f"{learning_rate:g} < 2/L = {limit:.4g}{GROWS}")
-    return f"converges at the initial params: learning_rate {learning_rate:g} < {limit:.4g}{GROWS}"
+        low = pair_text(1 / top, learning_rate)[0]
+        return f"oscillates but converges at the initial params: 1/L = {low} < learning_rate {rate} < 2/L = {bound}{GROWS}"
+    return f"converges at the initial params: learning_rate {rate} < {bound}{GROWS}"
 
 
 def run_sharpness(

@@ -47,3 +47,13 @@ def non_finite_as(value: Any, replace: Callable[[float], Any]) -> Any:
     if isinstance(value, (list, tuple)):
         return [non_finite_as(v, replace) for v in value]
     return value
+
+
+def pair_text(a: float, b: float, digits: int = 4) -> tuple[str, str]:
+    """a and b with the fewest significant digits (at least ``digits``) that tell them apart, so that a
+    comparison stated between them reads true (1.9999 < 2, not 2 < 2)."""
+    for d in range(digits, 18):
+        texts = f"{a:.{d}g}", f"{b:.{d}g}"
+        if a == b or texts[0] != texts[1]:
+            return texts
+    return texts

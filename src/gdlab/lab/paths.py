@@ -103,9 +103,9 @@ def _program(fn: Callable[..., Any], update: Callable[..., Any], length: int) ->
 
 def bounces(points: np.ndarray) -> bool:
     """Whether the path's last steps go back and forth between two points: w_{k+2} = w_k != w_{k+1} (x^2 at
-    rate 1: x, -x, x, ...), over its last 4 points at least."""
+    rate 1: x, -x, x, ...), over its last 4 points (3 on a path of 2 steps)."""
     last = np.asarray(points[-4:], np.float64)
-    if len(last) < 4:
+    if len(last) < 3:
         return False
     return bool(np.allclose(last[2:], last[:-2], rtol=1e-5, atol=0.0) and not np.allclose(last[1:], last[:-1]))
 

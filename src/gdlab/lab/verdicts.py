@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gdlab.core import rules
+from gdlab.core.shortest import pair_text
 
 TOUCH = 1e-6
 """Relative distance to the stability limit below which a rate counts as on it."""
@@ -182,7 +183,12 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
         return {"optimizer": optimizer, "verdict": "unbounded", "why": (
             f"{unsettled}; f fell on every step and keeps falling far ahead along its heading (down to "
             f"{ahead[-1]:.4g}): f has no minimum that way (unbounded below), so the path runs off to -infinity")}
-    fell = "f fell on every step" if np.all(np.diff(values) < 0) else "f never rose"
+    diffs = np.diff(values)
+    if diffs.size and not np.any(diffs < 0):  # level in float32 on every step, and not bouncing
+        return {"optimizer": optimizer, "verdict": "descending", "why": (
+            f"{unsettled}; f stayed the same on every step, a change too small for float32 to show: still "
+            f"descending, if at all, not converged within the {steps} steps")}
+    fell = "f fell on every step" if np.all(diffs < 0) else "f never rose"
     return {"optimizer": optimizer, "verdict": "descending", "why": (
         f"{unsettled}; {fell}: it is still descending, not yet converged within the {steps} steps")}
 
@@ -203,16 +209,6 @@ def _runs_off(values: np.ndarray, left: bool) -> bool:
     first, last = values[0] - values[1], values[-2] - values[-1]
     deep = values[0] - values[-1] > (0.0 if left else RUNS_OFF * (1.0 + abs(values[0])))
     return bool(deep and last > max(first, 0.0))
-
-
-def pair_text(a: float, b: float, digits: int = 4) -> tuple[str, str]:
-    """a and b with the fewest significant digits (at least ``digits``) that tell them apart, so that a
-    comparison stated between them reads true (1.9999 < 2, not 2 < 2)."""
-    for d in range(digits, 18):
-        texts = f"{a:.{d}g}", f"{b:.{d}g}"
-        if a == b or texts[0] != texts[1]:
-            return texts
-    return texts
 
 
 def factor_text(rho: float) -> str:

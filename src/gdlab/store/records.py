@@ -19,7 +19,7 @@ from gdlab.datasets import NAMES as DATASET_NAMES
 from gdlab.datasets.files import SUFFIXES
 from gdlab.engine.result import STATUSES
 from gdlab.store.checkpoints import StoredCheckpoint, unpack
-from gdlab.store.hints import resume_run, resume_sweep
+from gdlab.store.hints import gdlab, resume_run, resume_sweep
 from gdlab.store.processes import Process, is_alive
 from gdlab.store.schema import StoreError, now
 
@@ -128,8 +128,10 @@ def find_run(conn: sqlite3.Connection, run_id: str, path: Path) -> Run:
     if len(rows) > 1 and run_id:
         ids = ", ".join(sorted(r[0] for r in rows)[:5])
         members = sum(run_of(r).kind == "sweep" for r in rows)  # runs list leaves them out: say where they are
-        of_sweeps = f", {members} of them members of sweeps (gdlab runs list --sweeps)" if members else ""
-        raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}{of_sweeps}); give more of it.")
+        are = "is a member" if members == 1 else "are members"
+        of_sweeps = (f" {members} of them {are} of sweeps, which {gdlab('runs list --sweeps', path)} lists."
+                     if members else "")
+        raise StoreError(f"run_id {run_id!r} is the start of {len(rows)} runs ({ids}); give more of it.{of_sweeps}")
     raise StoreError(
         f"run_id must name a run in {str(path)!r} (see gdlab runs list); got {run_id!r}."
     )

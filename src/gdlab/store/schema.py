@@ -366,13 +366,20 @@ sweep deleted left a 2 GB file of free pages, and a finished gdlab compare of 16
 epoch a 10 MB file 95% free (its members' checkpoints, dropped as each ended)."""
 
 
-def compact_if_free(conn: sqlite3.Connection, share: float) -> bool:
-    """VACUUM (copy what is left into a file of its size) when more than share of the pages are free; whether it
-    did. It holds the write lock while it copies (a recorder in another process waits, as for any write: it lasts
-    as long as copying the live part), and gives up after COMPACT_WAIT_MS when another connection is writing, or
-    when the disk has no room for the copy: the file keeps its size, and nothing else changes."""
-    free, pages = (int(conn.execute(f"PRAGMA {name}").fetchone()[0]) for name in ("freelist_count", "page_count"))
-    if free <= share * pages:
+CLOSE_COMPACT_BYTES = 64 * 2**20
+"""The most live data a sweep's close copies to compact the file: VACUUM holds the write lock while it copies, and a
+run recording in another process waits at most its busy timeout (a delete, asked for, compacts whatever the size)."""
+
+
+def compact_if_free(conn: sqlite3.Connection, share: float, max_live: int | None = None) -> bool:
+    """VACUUM (copy what is left into a file of its size) when more than share of the pages are free (and what is
+    left is at most max_live bytes, where given); whether it did. It holds the write lock while it copies (a
+    recorder in another process waits, as for any write: it lasts as long as copying the live part), and gives up
+    after COMPACT_WAIT_MS when another connection is writing, or when the disk has no room for the copy: the file
+    keeps its size, and nothing else changes."""
+    free, pages, size = (int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+                         for name in ("freelist_count", "page_count", "page_size"))
+    if free <= share * pages or (max_live is not None and (pages - free) * size > max_live):
         return False
     wait = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
     conn.execute(f"PRAGMA busy_timeout = {COMPACT_WAIT_MS}")

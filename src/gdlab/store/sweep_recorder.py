@@ -46,7 +46,7 @@ from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
 from gdlab.store.records import failure_reason, transaction
-from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, now
+from gdlab.store.schema import CLOSE_COMPACT_BYTES, COMPACT_FREE, StoreError, compact_if_free, now
 
 logger = logging.getLogger(__name__)
 
@@ -316,8 +316,9 @@ def _noted(members: int, collapsed: int, diverging: int) -> str:
 
 
 def _compact(conn: sqlite3.Connection) -> None:
-    """A closed sweep's file shrinks where its members' checkpoints, dropped as each ended, left most pages free."""
-    compact_if_free(conn, COMPACT_FREE)
+    """A closed sweep's file shrinks where its members' checkpoints, dropped as each ended, left most pages free
+    (when what is left is small enough to copy at once: CLOSE_COMPACT_BYTES; else gdlab runs delete compacts it)."""
+    compact_if_free(conn, COMPACT_FREE, CLOSE_COMPACT_BYTES)
 
 
 def _close(conn: sqlite3.Connection, sweep_id: str) -> None:

@@ -273,7 +273,8 @@ function drawSurface() {
   // while it plays (or pauses, or steps) the step shown and f there; the whole path's numbers are in the info above
   const last = maxSteps();
   $("s-now").textContent = S.shown >= last ? "" : `step ${S.shown} of ${last}: ` + d.paths.map((p) =>
-    `${LABELS[p.optimizer]} f = ${fmt(p.values[Math.min(S.shown, p.values.length - 1)])}`).join(", ");
+    `${LABELS[p.optimizer]} ` + (S.shown < p.values.length ? `f = ${fmt(p.values[S.shown])}`
+      : p.diverged_at !== null ? `diverged at step ${p.diverged_at}` : `ended at step ${p.values.length - 1}`)).join(", ");
 }
 
 function showVerdicts() {
@@ -519,10 +520,9 @@ $("r-regen").addEventListener("click", () => { R.custom = false; $("r-seed").val
 // ------------------------------------------------------------------ train
 const STOP_WAIT_S = 60;  // how long a run started over a live one waits for that one to end
 // initial: the train loss before training (the end event's), drawn at epoch 0
-// liveLabel: what the live curve is called in the legend (a lesson's run: "constant rate"), set from nextLabel
-// when a run starts (a run of one's own: none)
+// liveLabel: what the live curve is called in the legend (a lesson's run: "constant rate"; a run of one's own: none)
 const T = { job: null, source: null, epochs: [], overlays: {}, ticked: new Set(), listSeq: 0, frame: 0, diverged: false,
-            initial: null, lesson: null, liveLabel: "", nextLabel: "" };  // lesson: the schedule lesson's pending second run (its first run's job)
+            initial: null, lesson: null, liveLabel: "" };  // lesson: the schedule lesson's pending second run (its first run's job)
 
 // the form's labels, for the page's own messages and the server's 422 ones ("field: message")
 const T_LABELS = { dataset: "Data set", model: "Model", hidden: "Hidden sizes", batch_size: "Batch size",
@@ -596,6 +596,13 @@ function notFinite(row) {  // why an epoch's train loss came as null: the event'
 
 function withStart(initial, xs, ys) {  // epoch 0, the loss before training, ahead of the epochs (when known)
   return initial === null || initial === undefined || !xs.length ? [xs, ys] : [[0, ...xs], [initial, ...ys]];
+}
+
+function accuracyRange(ys) {  // the accuracies drawn with a margin, within [0, 1]
+  const v = ys.filter((y) => y !== null && Number.isFinite(y));
+  if (!v.length) return [0, 1];
+  const lo = Math.min(...v), hi = Math.max(...v), pad = Math.max(0.05, 0.1 * (hi - lo));
+  return [Math.max(0, lo - pad), Math.min(1, hi + pad)];
 }
 
 function drawTraining() {
@@ -675,8 +682,8 @@ function drawTraining() {
   $("t-acc").hidden = !acc.length;  // a regression has no accuracy: no empty chart
   if (acc.length) {
     Plotly.react("t-acc", acc, { ...small, title: { text: "test accuracy", x: 0.01, xanchor: "left", font: { size: 13 } },
-      // within 0..100%: one point's autorange ran from -80% to 120%
-      yaxis: { title: { text: "test accuracy" }, tickformat: ".0%", autorangeoptions: { minallowed: 0, maxallowed: 1 } } }, CONFIG);
+      // within 0..100%: one point's autorange ran from -80% to 120% (set here: plotly's own bounds need plotly.js 2.26)
+      yaxis: { title: { text: "test accuracy" }, tickformat: ".0%", range: accuracyRange(acc[0].y) } }, CONFIG);
   }
   // the epochs drawn, set only when they change: a redraw of the same epochs (the end event's, a ticked run's) is
   // no new epoch to whoever watches the attribute
@@ -705,7 +712,7 @@ function flushTraining() {  // a redraw asked for and not yet done, now
   if (T.frame) { cancelAnimationFrame(T.frame); T.frame = 0; drawTraining(); }
 }
 
-async function startTraining() {
+async function startTraining(label = "") {  // label: what the legend calls the live curve (a lesson's run)
   if (T.source && T.source.readyState !== EventSource.CLOSED) {  // a lesson started over a live run: end that one
     T.source.close();
     $("t-stop-btn").disabled = true;
@@ -718,8 +725,7 @@ async function startTraining() {
   T.epochs = [];
   T.diverged = false;
   T.initial = null;
-  T.liveLabel = T.nextLabel;  // a lesson names its runs; a run of one's own has no name
-  T.nextLabel = "";
+  T.liveLabel = label;  // a lesson names its runs; a run of one's own has no name
   T.dataset = $("t-dataset").value;  // the live run's, should the form change while it trains
   drawTraining();
   $("t-status").textContent = "starting…";
@@ -871,13 +877,11 @@ const PRESETS = {
         if (T.lesson !== lesson) return;  // a run of one's own, or another lesson, since
         T.lesson = null;
         scheduleLessonForm("cosine", 50);  // the same settings again, whatever was typed meanwhile
-        T.nextLabel = "cosine schedule";
-        startTraining();
+        startTraining("cosine schedule");
       },
     };
     T.lesson = lesson;
-    T.nextLabel = "constant rate";
-    startTraining();  // like the other lessons: open it running
+    startTraining("constant rate");  // like the other lessons: open it running
   },
 };
 document.querySelectorAll("[data-preset]").forEach((b) => b.addEventListener("click", () => {
