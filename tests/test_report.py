@@ -774,6 +774,31 @@ def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss()
     assert low < 0 and high > 1  # epoch 0 to 1, not 0.95 to 1.05
 
 
+def test_a_diverged_variants_curve_leaves_the_loss_axis_and_decades_of_loss_go_on_a_log_axis() -> None:
+    """An SGD whose every rate diverged (its least bad curve at 1e21) set the train-loss axis: a 1e21 offset, the
+    other variants flat at 0. A regression's loss falling from 5.5 to 0.01 lay flat on a linear axis."""
+    rows, histories = [], []
+    for size, loss in ((1, 1e21), (100, 1.0)):
+        for seed in (0, 1):
+            rows.append({"learning_rate": 0.3, "batch_size": size, "seed": seed,
+                         "status": "diverged" if loss > 100 else "max_epochs", "final_train_loss": loss,
+                         "initial_train_loss": 5.5, "final_test_loss": loss})
+            histories.append({"train_loss": [loss], "test_loss": [loss], "epoch_time": [0.01]})
+    settings = {"dataset": "toy", "model": "linear", "n_train": 100, "n_test": 20, "epochs": 1, "seeds": [0, 1],
+                "target": None, "metric": "final_test_loss", "learning_rates": {"1": [0.3], "100": [0.3]}}
+    variants = [{"batch_size": size, "label": label, "steps_per_epoch": steps, "configs": 2, "seconds": 0.0}
+                for size, label, steps in ((1, "SGD", 100), (100, "batch GD", 1))]
+    blown = Comparison(settings, variants, rows, histories)
+    axes = plots.curves_figure(blown, summarize(blown)).axes
+    for ax in axes[:2]:  # the train loss, per epoch and per second
+        low, high = ax.get_ylim()
+        assert ax.get_yscale() == "linear" and low <= 0.8 * 1.0 and high == pytest.approx(1.6 * 5.5), (low, high)
+    decades = _diverging({0.001: 5.4, 0.1: 0.01})
+    axes = plots.curves_figure(decades, summarize(decades)).axes
+    assert [ax.get_yscale() for ax in axes] == ["log"] * 4  # train and test loss
+    assert axes[0].get_ylim() == pytest.approx((0.8 * 0.01, 1.6 * 5.5))
+
+
 def _run_record(status: str, reason: str) -> dict:
     return {"id": "r1", "status": status, "reason": reason, "model": "linear", "dataset": "linreg", "epochs": 3,
             "epochs_run": 3, "steps_run": 9, "seed": 0, "config": {"batch_size": 32}}

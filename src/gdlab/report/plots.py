@@ -57,10 +57,13 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
     fig = Figure(figsize=(11, 7.2), layout="constrained")
     axes = fig.subplots(2, 2, sharex="col")  # test metrics from epoch 1 on the train loss's epoch axis
     test = history_name(summary.metric)  # best_test_accuracy: its history is test_accuracy
+    losses, metrics = [], []
     for k, v in enumerate(summary.variants):
         loss = curves(comparison, v.batch_size, v.best_learning_rate, "train_loss")
         loss = np.concatenate([np.full((loss.shape[0], 1), v.initial_train_loss), loss], axis=1)
+        losses.append(loss)
         metric = curves(comparison, v.batch_size, v.best_learning_rate, test)
+        metrics.append(metric)
         label = f"{v.label}, learning rate {v.best_learning_rate:.3g}" + ("" if v.trained else f" ({untrained_text(v)})")
         color = colors(summary)[k]
         for row, values, start in ((0, loss, 0), (1, metric, 1)):
@@ -76,6 +79,10 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
         for ax in axes[row]:
             ax.set_ylabel(name)
             ax.tick_params(labelbottom=True)
+    starts = [float(loss[0, 0]) for loss in losses if loss.size and np.isfinite(loss[0, 0])]
+    _loss_axis(axes[0], losses, starts)
+    if "loss" in test:  # a regression's test loss, on the train loss's terms
+        _loss_axis(axes[1], metrics, starts)
     if "accuracy" in test:
         for ax in axes[1]:
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
@@ -216,6 +223,24 @@ def colors(summary: Summary) -> list[str]:
     middle = iter(MINI_BATCH_COLORS * len(summary.variants))
     return [SGD_COLOR if v.batch_size == 1 else BATCH_COLOR if v.batch_size == n and n > 1 else next(middle)
             for v in summary.variants]
+
+
+def _loss_axis(axes: Any, losses: list[np.ndarray], starts: list[float]) -> None:
+    """A loss row's y axis from 0.8 x the lowest loss to 1.6 x the highest loss before training (starts), as the
+    U-curve's: a diverged curve (1e21) leaves it at the top instead of flattening the others at 0; logarithmic
+    when that spans more than LOG_SPAN (a regression's loss falls decades: on a linear axis it lay flat)."""
+    values = np.concatenate([loss.ravel() for loss in losses]) if losses else np.empty(0)
+    if not starts:
+        return
+    top = 1.6 * max(starts)
+    shown = values[np.isfinite(values) & (values <= top) & (values > 0)]
+    bottom = 0.8 * float(np.min(shown)) if shown.size else top / 10
+    for ax in axes:
+        if top / bottom > LOG_SPAN:
+            ax.set_yscale("log")
+            ax.set_ylim(bottom, top)
+        else:
+            ax.set_ylim(min(0.0, bottom), top)
 
 
 def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
