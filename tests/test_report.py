@@ -509,6 +509,22 @@ def test_the_conclusion_names_configs_still_diverging_where_no_rate_trained_and_
     assert "None of the 6 configs diverged or collapsed" not in text  # one was diverging
 
 
+def test_a_variant_where_only_a_minority_of_seeds_failed_is_not_said_to_have_no_failures() -> None:
+    """The table counted SGD's collapsed 1/16 and the conclusion said "For SGD no rate in the grid diverged or
+    collapsed"."""
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5]}, dict.fromkeys((1, 32, 128), 0.1))
+    base = summarize(toy)
+    sgd, mini, big = base.variants
+    told = dataclasses.replace(base, variants=(
+        dataclasses.replace(sgd, too_high=None, collapsed=1, diverged=0, diverging=0),
+        dataclasses.replace(mini, too_high=3.16, diverged=2, collapsed=0, diverging=0),
+        dataclasses.replace(big, too_high=None, diverged=0, collapsed=0, diverging=0)))
+    text = conclusion(told)
+    assert f"For {big.label} no rate in the grid diverged or collapsed." in text, text
+    assert f"For {sgd.label} no rate failed for most of its seeds, though some seeds did." in text, text
+    assert f"For {sgd.label} no rate in the grid" not in text
+
+
 def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:
     """Four variants, a target and the diverging column: eleven columns, the widest table compare prints."""
     from gdlab.commands.compare import print_summary

@@ -163,9 +163,13 @@ def _too_high(s: Summary) -> str:
         kinds.append(f"{were} still diverging ({diverging_text()})")
     text = (f"The learning rate first became too high at {where}, {rates} at which {most_seeds(s)} "
             f"{', '.join(kinds[:-1])} or {kinds[-1]}; in all, {_failures(s)}.")
-    safe = [v.label for v in s.variants if v.too_high is None]
-    if safe:
-        text += f" For {join(safe)} no rate in the grid {failed_text(s, one=True)}."
+    safe = [v for v in s.variants if v.too_high is None]
+    clean = [v.label for v in safe if not v.diverged + v.collapsed + v.diverging]
+    some = [v.label for v in safe if v.diverged + v.collapsed + v.diverging]  # a minority of some rate's seeds
+    if clean:
+        text += f" For {join(clean)} no rate in the grid {failed_text(s, one=True)}."
+    if some:  # it said "no rate diverged or collapsed" beside a table counting 1 of 16 collapsed
+        text += f" For {join(some)} no rate failed for most of its seeds, though some seeds did."
     return text + budget
 
 
