@@ -525,6 +525,27 @@ def test_a_variant_where_only_a_minority_of_seeds_failed_is_not_said_to_have_no_
     assert f"For {sgd.label} no rate in the grid" not in text
 
 
+def test_the_conclusion_draws_nothing_from_a_failure_at_the_grids_smallest_rate_nor_a_spread_of_one_seed() -> None:
+    """--learning-rates 0.3,30,300: "The learning rate first became too high at 0.3 for SGD" (its smallest rate),
+    and "SGD first failed at 0.3, while batch GD ... failed first at 30" offered as the noise of one sample's
+    gradient. With one seed the conclusion still said "their spreads over seeds are not compared"."""
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5]}, dict.fromkeys((1, 32, 128), 0.1))
+    base = summarize(toy)
+    sgd, mini, big = base.variants
+    edge = dataclasses.replace(base, variants=(
+        dataclasses.replace(sgd, too_high=sgd.lowest_learning_rate, diverged=2, collapsed=0, diverging=0),
+        mini, dataclasses.replace(big, too_high=30.0, diverged=2, collapsed=0, diverging=0)))
+    text = conclusion(edge)
+    assert f"first became too high at or below {sgd.lowest_learning_rate:.3g} for {sgd.label}" in text, text
+    assert "is noisy" not in text, text
+    barely = dataclasses.replace(base, variants=(
+        dataclasses.replace(sgd, seeds=1, initial_train_loss=2.3, best_final_train_loss=0.3, trained=True),
+        mini, dataclasses.replace(big, seeds=1, initial_train_loss=2.3, best_final_train_loss=2.2, trained=True)))
+    assert "spreads over seeds" not in conclusion(barely)
+    many = dataclasses.replace(barely, variants=tuple(dataclasses.replace(v, seeds=3) for v in barely.variants))
+    assert "spreads over seeds are not compared" in conclusion(many)
+
+
 def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:
     """Four variants, a target and the diverging column: eleven columns, the widest table compare prints."""
     from gdlab.commands.compare import print_summary

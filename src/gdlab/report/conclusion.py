@@ -154,7 +154,9 @@ def _too_high(s: Summary) -> str:
         return f"{which} collapsed by gdlab's rules.{budget}"
     if not found:  # a minority of some rate's seeds failed
         return f"No learning rate in the grid failed for most seeds; in all, {_failures(s)}.{budget}"
-    where = join([f"{v.too_high:.3g} for {v.label}" for v in found])
+    # at the grid's smallest rate it may have been too high already below it: "at or below"
+    where = join([f"{'or below ' if v.too_high <= v.lowest_learning_rate else ''}{v.too_high:.3g} for {v.label}"
+                  for v in found if v.too_high is not None])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
     kinds = [f"diverged ({diverged_text(s.diverged_factor)})",
              "collapsed (a final train loss at or above the loss before training)"]
@@ -242,7 +244,9 @@ def _noise(s: Summary) -> str:
     if small is large:
         return ""
     text = ""
-    if small.too_high is not None and (large.too_high is None or small.too_high < large.too_high):
+    # failed at its grid's smallest rate: where it would first have failed is not known, nor is the comparison
+    censored = small.too_high is not None and small.too_high <= small.lowest_learning_rate
+    if small.too_high is not None and not censored and (large.too_high is None or small.too_high < large.too_high):
         tail = "at no rate of its grid" if large.too_high is None else f"first at {large.too_high:.3g}"
         text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} first failed at a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
@@ -251,6 +255,8 @@ def _noise(s: Summary) -> str:
     if not (small.trained and large.trained):  # "at its best rate" would name a rate that did not train
         return text.strip()
     small_fall, large_fall = (v.initial_train_loss - v.best_final_train_loss for v in (small, large))
+    if large_fall < LEARNED * small_fall and min(small.seeds, large.seeds) < 2:  # no spreads to compare anyway
+        return text.strip()
     if large_fall < LEARNED * small_fall:  # a batch GD that barely moved varies little over seeds: no lesson there
         barely = (f"{large.label} had barely trained at its best rate (its train loss fell by {large_fall:.3g}, "
                   f"against {small_fall:.3g} for {small.label}), so their spreads over seeds are not compared.")
