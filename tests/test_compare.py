@@ -385,7 +385,9 @@ def test_parse_learning_rates() -> None:
         (["--seeds", "5001"], r"at most 10,000 configs for a comparison; got 8 x 2 x 5,001 = 80,016 "),
         (["--epochs", "0"], r"--epochs must be an integer in \[1, "),
         (["--target", "1.5"], r"--target must be a test accuracy in \(0, 1\]; got 1.5"),
-        (["--target", "-1"], r"--target must be a float in \(0, inf\); got -1.0"),
+        # it said "a float in (0, inf)", beside "(0, 1]" for 1.5: as if 50 would do
+        (["--target", "-1"], (r"--target must be a test accuracy in \(0, 1\] \(classification\) or a test loss > 0 "
+                             r"\(regression\); got -1.0")),
         (["--hidden", "0"], "--hidden must be comma-separated layer sizes"),
         (["--metrics", "fast"], r"--metrics must be one of \{'exact', 'running'\}; got 'fast'"),
         (["--test-every", "0"], r"--test-every must be an integer in \[1, "),

@@ -97,7 +97,10 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
     if options.db is None and options.checkpoint_seconds != CHECKPOINT_SECONDS:  # it would be ignored
         raise ValueError(f"checkpoint_seconds applies only to a recorded comparison; got checkpoint_seconds="
                          f"{options.checkpoint_seconds:g} with --no-record.")
-    target = None if options.target is None else check_positive_float("target", options.target)
+    target = options.target
+    if target is not None and not (isinstance(target, (int, float)) and target > 0):  # before the data is read
+        raise ValueError(f"target must be a test accuracy in (0, 1] (classification) or a test loss > 0 "
+                         f"(regression); got {target!r}.")
     paths = output_paths(options)
     console = Console(stderr=True)
     store: gd.store.Store | None = None
