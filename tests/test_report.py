@@ -270,6 +270,8 @@ def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparis
     assert not re.search(r"""(src|href)\s*=\s*["'](?!#|data:)""", page)  # in-page references, data: URIs
     assert "<script" not in page and "<link" not in page and "<img" not in page
     assert page.count("<svg") == 3 and page.count("</svg>") == 3
+    # which std ± is, and what a per-config second holds (a reader picks a batch size by it)
+    assert "dividing by their number, not one less" in page and "includes measuring the train loss" in page
     ids = re.findall(r'id="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # the figures' ids never clash
     summary = summarize(comparison)

@@ -134,12 +134,14 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
          + join([f"{counted(v.steps_per_epoch, 'update')} for {v.label}" for v in summary.variants]) + "."),
         f"Learning rates ({s.get('rates_rule', 'as given')}): {grids}.",
         (f"The best learning rate of a variant is the one with the best mean {ranked_name(summary.metric)} "
-         + ("over the seeds; ± is the standard deviation over the seeds." if _seeds(summary) > 1 else
+         + ("over the seeds; ± is the standard deviation over the seeds (dividing by their number, not one less)." if _seeds(summary) > 1 else
             "(one seed per config, so no spread over seeds is shown).")),
         (("Seconds (the table's, and the loss curves' time axis) are" if summary.target is not None else
           "The loss curves' time axis is") + " compute time per config: the variant's median epoch time (all its configs train together in one "
          "vmapped program) divided by its configs, times the epochs. Compiling, and the one-off re-run of an "
-         "epoch in which some config diverged, are left out."),
+         "epoch in which some config diverged, are left out; with metrics=exact an epoch's time includes measuring "
+         "the train loss on all the data after it (for batch GD about as long as its one update), and a config's "
+         "share of a vmapped program is not what it takes alone (gdlab fit times one run)."),
         (f"Diverged: {diverged_text(summary.diverged_factor)} (gd.stop.diverged, which stops the run). Collapsed: the "
          "final train loss is at or above the loss before training, for a classifier often chance level "
          "(ln(classes)), with no non-finite number, so the status alone would miss it. Diverging: "
