@@ -803,6 +803,9 @@ def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn
     toy = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})
     fig = plots.u_curve_figure(toy, summarize(toy))
     assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    # "settled" read wrong of a loss 85x its start after 2 updates: collapsed is where it ended, not how
+    assert "collapsed (ended at or above the start)" in labels and not any("settled" in t for t in labels)
 
 
 def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss() -> None:

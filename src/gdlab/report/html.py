@@ -93,7 +93,7 @@ def page(title: str, body: str) -> str:
 
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
             "and the loss diverges (×), is still rising above where it started when the budget runs out (△: "
-            "diverging) or settles at or above where it started (○: collapsed; a △ or ○ above the top is drawn at "
+            "diverging) or ends at or above where it started (○: collapsed; a △ or ○ above the top is drawn at "
             "it). The bottom of each curve is the best rate for its batch size (the heatmap's caption says how it "
             "moved with the batch size).")
 

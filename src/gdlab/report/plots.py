@@ -147,7 +147,7 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
             fontsize=8, color="grey")
     ax.plot([], [], "x", color="black", label="diverged (drawn at the top, a row per batch size)")
     ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")  # both at most the
-    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (settled at or above the start)")  # top: caption
+    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")  # top: caption
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     if log:
