@@ -492,7 +492,7 @@ def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_one
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "diverging (still rising at the end)" in legend
     page = render(toy, summary).replace("&#x27;", "'")
-    assert ("is still rising above where it started when the budget runs out (△: diverging) or settles at or above "
+    assert ("is still rising above where it started when the budget runs out (△: diverging) or ends at or above "
             "where it started (○: collapsed; a △ or ○ above the top is drawn at it)") in page
     assert "<td class=\"failed\">diverging</td>" in page and page.count("<td class=\"failed\">collapsed</td>") == 1
 
@@ -548,6 +548,22 @@ def test_the_conclusion_draws_nothing_from_a_failure_at_the_grids_smallest_rate_
     assert "spreads over seeds are not compared" in conclusion(many)
 
 
+def test_variants_within_their_spread_over_seeds_end_level_not_one_best() -> None:
+    """linreg: "SGD ended best: final test loss 0.01032 ± 0.000116", mini-batch 32 at 0.01033 ± 0.0001165."""
+    toy = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5]}, dict.fromkeys((1, 32, 128), 0.1))
+    base = summarize(toy)
+    sgd, mini, big = (dataclasses.replace(v, seeds=2, trained=True) for v in base.variants)
+    level = dataclasses.replace(base, metric="final_test_loss", variants=(
+        dataclasses.replace(sgd, mean=0.01032, std=0.000116), dataclasses.replace(mini, mean=0.01033, std=0.0001165),
+        dataclasses.replace(big, mean=0.0107, std=0.0000011)))
+    text = conclusion(level)
+    assert f"{sgd.label} and {mini.label} ended level, within their spread over seeds" in text, text
+    assert "ended best" not in text
+    apart = dataclasses.replace(level, variants=(level.variants[0], dataclasses.replace(level.variants[1], mean=0.02),
+                                                 level.variants[2]))
+    assert f"{sgd.label} ended best" in conclusion(apart)
+
+
 def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:
     """Four variants, a target and the diverging column: eleven columns, the widest table compare prints."""
     from gdlab.commands.compare import print_summary
@@ -584,7 +600,9 @@ def test_when_every_config_diverged_the_conclusion_names_no_winner_and_no_slow_r
     assert "ended best" not in text.replace("no variant ended best", "")
     assert "Too low a rate" not in text and "inf" not in text  # not 'the loss only fell from 5.5 to inf'
     slow = conclusion(summarize(_diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})))
-    assert "batch GD ended best" in slow and "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
+    # one variant: nothing to be best among (it said "batch GD ended best")
+    assert "With a budget of 1 epoch, batch GD ended at final test loss" in slow and "ended best" not in slow
+    assert "only fell from about 5.5 to 5.4 (batch GD at 0.001)" in slow
 
 
 def test_a_rate_that_neither_failed_but_ended_clearly_worse_is_too_high_for_the_budget() -> None:

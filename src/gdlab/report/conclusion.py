@@ -88,10 +88,19 @@ def _winner(s: Summary) -> str:
         return (f"No learning rate in the grid trained: {which} {failed_text(s, configs == 1)} {when} "
                 f"{counted(s.epochs, 'epoch')}, so no variant ended best; try smaller learning rates.")
     pick = max if higher_is_better(s.metric) else min
-    best = pick([v for v in s.variants if v.trained], key=lambda v: v.mean)
+    trained = [v for v in s.variants if v.trained]
+    best = pick(trained, key=lambda v: v.mean)
     spread = (f"{metric_text(s.metric, best.mean)} (one seed)" if best.seeds == 1 else
               f"{metric_text(s.metric, best.mean)} ± {spread_text(s.metric, best.std)} (mean ± std over "
               f"{best.seeds} seeds)")
+    if len(s.variants) == 1:  # nothing to be best among
+        return (f"With a budget of {counted(s.epochs, 'epoch')}, {best.label} ended at {ranked_name(s.metric)} "
+                f"{spread} at its best learning rate {best.best_learning_rate:.3g}.")
+    level = [v for v in trained if v is not best and abs(v.mean - best.mean) <= max(best.std, v.std)]
+    if level and best.seeds > 1:  # within the seeds' spread of each other: no winner (0.01032 against 0.01033)
+        return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} and "
+                f"{join([v.label for v in level])} ended level, within their spread over seeds: {best.label}'s "
+                f"{ranked_name(s.metric)} was {spread} at learning rate {best.best_learning_rate:.3g}.")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
             f"{ranked_name(s.metric)} {spread} at learning rate "
             f"{best.best_learning_rate:.3g}.")
