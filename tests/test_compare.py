@@ -68,6 +68,9 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
     assert summary["settings"]["learning_rates"] == {s: [0.01, 0.1] for s in ("1", "40", "120")}
     assert summary["settings"]["epochs"] == 2 and summary["settings"]["target"] == 0.15
     assert summary["settings"]["diverged_factor"] == 100.0  # gd.sweep's divergence rule, as the notes define it
+    # the table's notes too ("... is the largest tried: the grid may not reach its best"), which --json left out
+    html = Path("r.html").read_text()
+    assert summary["notes"] and all(note in html.replace("&#x27;", "'") for note in summary["notes"]), summary["notes"]
     reached = [v for v in summary["variants"] if v["epochs_to_target"] is not None]
     if reached:
         first = min(reached, key=lambda v: (v["epochs_to_target"], v["seconds_to_target"]))

@@ -147,7 +147,7 @@ def comparison_json(summary: Summary, comparison: Comparison, text: str) -> dict
     """What --json says of a comparison (gdlab compare, and gdlab report of a saved file or a sweep id)."""
     return {"settings": comparison.settings, "variants": [asdict(v) for v in summary.variants],
             "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
-            "conclusion": text}
+            "conclusion": text, "notes": summary_table.edge_notes(comparison, summary)}  # as the table and page say
 
 
 def _train_variants(
