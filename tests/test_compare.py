@@ -493,7 +493,7 @@ def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsy
     file_json = strict_json(capsys.readouterr().out)
     assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html", "--json"]) == 0
     id_json = strict_json(capsys.readouterr().out)
-    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion"]
+    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes"]
     assert list(file_json) == shared  # as gdlab compare --json says them, with the report's path
     assert list(id_json) == ["id", "kind", "status", "reason", *shared]
     assert (id_json["id"], id_json["kind"], id_json["status"]) == (sweep_id, "compare", "done")
@@ -516,7 +516,8 @@ def test_resume_of_a_compare_sweep_says_in_json_what_the_compare_said(capsys) ->
     conn.close()
     assert main(["resume", compared["sweep_id"], "--db", "runs.db", "--no-progress", "--json"]) == 0
     resumed = strict_json(capsys.readouterr().out)
-    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "out", "sweep_id", "db"]
+    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes", "out", "sweep_id",
+              "db"]
     assert set(shared) <= set(resumed) and set(resumed) - set(shared) == {"status", "reason"}
     assert set(compared) - set(resumed) == {"seconds"}  # the compare's own time
     assert {k: resumed[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")} == {

@@ -272,6 +272,8 @@ def test_the_page_is_self_contained_and_shows_the_figures_and_the_table(comparis
     assert page.count("<svg") == 3 and page.count("</svg>") == 3
     # which std ± is, and what a per-config second holds (a reader picks a batch size by it)
     assert "dividing by their number, not one less" in page and "includes measuring the train loss" in page
+    # the folded table of every config in the page's words (it had the rows' field names, final_test_accuracy)
+    assert "<th>batch size</th>" in page and "<th>batch_size</th>" not in page and "<th>final_" not in page
     ids = re.findall(r'id="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # the figures' ids never clash
     summary = summarize(comparison)
@@ -744,7 +746,7 @@ def test_a_sweep_of_more_configs_than_listed_tables_the_best_of_each_batch_size(
 
     def listed() -> list[tuple[str, int]]:  # (rate as the table prints it, seed)
         body = html._all_configs(toy, summary)
-        return [(m[0], int(m[1])) for m in re.findall(r"<tr><td>100</td><td>([^<]+)</td><td>(\d)</td>", body)]
+        return [(m[0], int(m[1])) for m in re.findall(r"<tr><td>100 \(all\)</td><td>([^<]+)</td><td>(\d)</td>", body)]
 
     assert len(listed()) == 60 and "Every config (60)" in html._all_configs(toy, summary)
     monkeypatch.setattr(html, "LISTED_CONFIGS", 7)

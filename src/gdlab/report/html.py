@@ -20,6 +20,7 @@ from gdlab.report.conclusion import (
     diverging_text,
     join,
     metric_name,
+    metric_text,
     ranked_name,
     target_text,
 )
@@ -181,7 +182,9 @@ LISTED_CONFIGS = 1000
 def _all_configs(comparison: Comparison, summary: Summary) -> str:
     """Every config in a folded table; past LISTED_CONFIGS, the best of each batch size by the report's metric."""
     names = ["batch_size", "learning_rate", "seed", "status", "epochs_run", "final_train_loss", summary.metric]
-    head = "".join(f"<th>{escape(n)}</th>" for n in names + ["failure"])
+    words = ["batch size", "learning rate", "seed", "status", "epochs run", "final train loss",
+             metric_name(summary.metric), "failure"]  # the page's words, not the rows' field names
+    head = "".join(f"<th>{escape(n)}</th>" for n in words)
     rows, title = comparison.rows, f"Every config ({len(comparison.rows)})"
     if len(rows) > LISTED_CONFIGS:
         each = max(1, LISTED_CONFIGS // len(comparison.variants))
@@ -191,7 +194,12 @@ def _all_configs(comparison: Comparison, summary: Summary) -> str:
     lines = []
     for row in rows:
         kind = failure(row)
-        cells = "".join(f"<td>{escape(_cell(row.get(n)))}</td>" for n in names)
+        shown = {**row, "batch_size": f"{row['batch_size']} (all)" if row["batch_size"] == comparison.settings.get(
+            "n_train") else row["batch_size"]}  # as the summary table writes batch GD's
+        value = row.get(summary.metric)
+        if "accuracy" in summary.metric and isinstance(value, float) and math.isfinite(value):
+            shown[summary.metric] = metric_text(summary.metric, value)  # 13.9%, as the rest of the page
+        cells = "".join(f"<td>{escape(_cell(shown.get(n)))}</td>" for n in names)
         mark = f'<td class="failed">{kind}</td>' if kind else "<td></td>"
         lines.append(f"<tr>{cells}{mark}</tr>")
     return (f"<details><summary>{escape(title)}</summary>\n<table><thead><tr>{head}</tr>"
