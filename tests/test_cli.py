@@ -579,7 +579,7 @@ def test_a_data_file_s_target_and_compare_s_target_are_told_apart(
     for args, expected in [
         (["compare", "--dataset", data, "--target-column", "z", "--target", "0.5"],
          "--target-column must be one of the CSV columns ['f0', 'f1', 'y']; got 'z'."),
-        (["compare", "--dataset", data, "--target-column", "y", "--target", "0"], "--target must be a float in (0"),
+        (["compare", "--dataset", data, "--target-column", "y", "--target", "0"], "--target must be a test accuracy in (0, 1] (classification) or a test loss > 0"),
         (["fit", "--dataset", data, "--target", "z"], "--target must be one of the CSV columns"),
         (["sharpness", "--dataset", data, "--target-column", "z"], "--target-column must be one of the CSV columns"),
         (["runs", "show", "zzz"], "RUN_ID must name a run in 'gdlab.db' (see gdlab runs list); got 'zzz'."),
