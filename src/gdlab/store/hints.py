@@ -3,10 +3,11 @@ unless it is the default one, so that the line works where it is pasted."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
+from collections.abc import Mapping
+from typing import Any
 
 from gdlab import stop as stop_rules
 from gdlab.core.stopping import applied_text
@@ -33,14 +34,9 @@ def stop_argument(stop_rule: object) -> str:
     return ", stop=" + re.sub(r"\b([a-z_]+)\(", lambda m: f"{_prefix(m.group(1))}{m.group(1)}(", given)
 
 
-def _stop_rule(config: object) -> object:
-    """config["stop_rule"] of a config dict or its stored JSON text (None where it has none or is damaged)."""
-    if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except ValueError:
-            return None
-    return config.get("stop_rule") if isinstance(config, dict) else None
+def _stop_rule(config: Mapping[str, Any] | None) -> object:
+    """config["stop_rule"] of a record's config (None where it has none)."""
+    return None if config is None else config.get("stop_rule")
 
 
 def _prefix(name: str) -> str:
@@ -48,20 +44,21 @@ def _prefix(name: str) -> str:
     return "gd.stop." if name in stop_rules.__all__ else ""
 
 
-def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None, config: object = None) -> str:
+def resume_sweep(sweep_id: str, kind: str, db: str | os.PathLike[str] | None,
+                 config: Mapping[str, Any] | None = None) -> str:
     """What goes on with an unfinished sweep: gdlab resume (with --db) for a gdlab compare sweep, the library's
     resume_sweep for one recorded from Python (gdlab resume refuses those: it cannot rebuild the model), with
-    the stop rule of the sweep's config (a dict, or the JSON text stored)."""
+    the stop rule of the sweep's config (as ``records.stored_config`` reads it)."""
     if kind == "compare":
         return gdlab(f"resume {sweep_id}", db)
     return f"gd.store.resume_sweep({sweep_id!r}, store, model, data{stop_argument(_stop_rule(config))})"
 
 
 def resume_run(run_id: str, by_cli: bool, checkpoint: int | None, db: str | os.PathLike[str] | None,
-               config: object = None) -> str:
+               config: Mapping[str, Any] | None = None) -> str:
     """What goes on with an interrupted run: gdlab resume (with --db) for a gdlab fit run, else gd.resume with
-    the stop rule of the run's config (a dict, or the JSON text stored); from its checkpoint's epoch where one was
-    saved, else from the start."""
+    the stop rule of the run's config (as ``records.stored_config`` reads it); from its checkpoint's epoch where one
+    was saved, else from the start."""
     how = (gdlab(f"resume {run_id}", db) if by_cli
            else f"gd.resume({run_id!r}, store, model, data, rule{stop_argument(_stop_rule(config))})")
     if checkpoint is None:

@@ -244,9 +244,10 @@ def mark_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str] | None
         return []
     with transaction(conn):
         for run_id, pid, host, start, epochs_run, config, checkpoint, sweep_id, kind, sweep_config in dead:
-            by_cli = isinstance(stored_config(config).get("cli"), dict)  # a gdlab fit run: gdlab resume takes it
-            then = (resume_run(run_id, by_cli, checkpoint, db, config) if sweep_id is None
-                    else f"{resume_sweep(sweep_id, kind, db, sweep_config)} goes on with it")
+            stored = stored_config(config)
+            by_cli = isinstance(stored.get("cli"), dict)  # a gdlab fit run: gdlab resume takes it
+            then = (resume_run(run_id, by_cli, checkpoint, db, stored) if sweep_id is None
+                    else f"{resume_sweep(sweep_id, kind, db, stored_config(sweep_config))} goes on with it")
             reason = f"interrupted: its process (pid {pid} on {host}) ended after epoch {epochs_run}; {then}"
             conn.execute(
                 "UPDATE runs SET status = 'interrupted', reason = ?, updated_at = ? "

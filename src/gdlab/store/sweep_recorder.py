@@ -45,7 +45,7 @@ from gdlab.store.hints import resume_sweep
 from gdlab.store.member_checkpoints import member_checkpoint
 from gdlab.store.processes import this_process
 from gdlab.store.recorder import config_json, free_run_ids, insert_runs, real, save_checkpoints
-from gdlab.store.records import failure_reason, transaction
+from gdlab.store.records import failure_reason, stored_config, transaction
 from gdlab.store.schema import CLOSE_COMPACT_BYTES, COMPACT_FREE, StoreError, compact_if_free, now
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class SweepRecorder:
     def _resume_hint(self) -> str:
         """The call that goes on with this sweep, with its stop rule as recorded."""
         row = self.conn.execute("SELECT config FROM sweeps WHERE id = ?", (self.sweep_id,)).fetchone()
-        return resume_sweep(self.sweep_id, self.kind, self.db, row and row[0])
+        return resume_sweep(self.sweep_id, self.kind, self.db, stored_config(row and row[0]))
 
     def _create(self, config: dict[str, Any]) -> None:
         stamp = now()

@@ -26,6 +26,7 @@ from gdlab.store.records import (
     newest_first,
     recorded_name,
     run_of,
+    stored_config,
     stored_object,
     transaction,
 )
@@ -237,7 +238,7 @@ def mark_sweeps_interrupted(conn: sqlite3.Connection, db: str | os.PathLike[str]
         return []
     with transaction(conn):
         for sweep_id, pid, host, start, kind, config in dead:
-            then = resume_sweep(sweep_id, kind, db, config)
+            then = resume_sweep(sweep_id, kind, db, stored_config(config))
             reason = f"interrupted: its process (pid {pid} on {host}) ended; {then} goes on with its unfinished configs"
             conn.execute(
                 "UPDATE sweeps SET status = 'interrupted', reason = ?, updated_at = ? "
