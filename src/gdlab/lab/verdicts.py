@@ -171,10 +171,12 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
             f"after {steps} steps the gradient norm is {grad_norm:.2e} < {SETTLED:g}: "
             f"it has settled at f = {last:.4g}")}
     unsettled = f"after {steps} steps f = {last:.4g} and the gradient norm is {grad_norm:.3g} >= {SETTLED:g}"
-    if values.size > 1 and float(np.max(np.diff(values))) > 0:
+    diffs = np.diff(values)
+    if diffs.size and float(np.max(diffs)) > 0:
         return {"optimizer": optimizer, "verdict": "oscillates", "why": (
             f"{unsettled}; f went up on some steps: the rate overshoots where the surface is steep")}
-    if bounces and values.size > 1 and not np.any(np.diff(values) < 0):
+    level = bool(diffs.size) and not np.any(diffs < 0)  # f the same on every step, in float32
+    if bounces and level:
         return {"optimizer": optimizer, "verdict": "oscillates", "why": (
             f"{unsettled}; f stayed level while the path bounced between two points: each step lands where f is "
             "as high as where it left (x^2 at rate 1 jumps from x to -x), a rate on the stability limit, 2/L")}
@@ -183,8 +185,7 @@ def path_verdict(optimizer: str, values: np.ndarray, grad_norm: float, diverged_
         return {"optimizer": optimizer, "verdict": "unbounded", "why": (
             f"{unsettled}; f fell on every step and keeps falling far ahead along its heading (down to "
             f"{ahead[-1]:.4g}): f has no minimum that way (unbounded below), so the path runs off to -infinity")}
-    diffs = np.diff(values)
-    if diffs.size and not np.any(diffs < 0):  # level in float32 on every step, and not bouncing
+    if level:  # and not bouncing
         return {"optimizer": optimizer, "verdict": "descending", "why": (
             f"{unsettled}; f stayed the same on every step, a change too small for float32 to show: still "
             f"descending, if at all, not converged within the {steps} steps")}
