@@ -77,7 +77,7 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
         assert summary["first_by_epoch"] == first["label"]
         assert first["label"] in summary["conclusion"]
     page = Path("r.html").read_text()
-    assert page.count("<svg") == 3 and "https://" not in page and "http://" not in page
+    assert page.count("<svg") == 4 and "https://" not in page and "http://" not in page  # with the noise paths
     rows = list(csv.DictReader(Path("s.csv").read_text().splitlines()))
     assert b"\r" not in Path("s.csv").read_bytes()  # LF lines, as gdlab runs export writes (it was CRLF)
     assert len(rows) == 3 * 2 * 2 and {r["batch_size"] for r in rows} == {"1", "40", "120"}
@@ -115,6 +115,33 @@ def test_compare_writes_the_report_the_files_and_one_json_object(tiny, capsys) -
         out, err = capsys.readouterr()
         assert out == "" and err.startswith(f"error: ID_OR_FILE 'bad.json' is damaged: {why}"), err
         assert len(err.splitlines()) == 1
+
+
+def test_each_noise_path_is_its_sweep_member_s_run_measured_between_the_epochs(tiny, capsys) -> None:
+    """A path is gd.fit of the member at that rate and the first seed: at each epoch's end it holds the member's
+    recorded train loss; in between, measured every ceil(updates / 32) updates."""
+    assert main([*_grid(tiny), "--epochs", "3", "--json-out", "s.json", "--out", "r.html", "--json"]) == 0
+    said = strict_json(capsys.readouterr().out)
+    saved = load("s.json")
+    assert saved.paths and {p["kind"] for p in saved.paths} <= {"same", "best"}
+    assert sorted((p["kind"], p["batch_size"], p["learning_rate"]) for p in said["paths"]) == sorted(
+        (p["kind"], p["batch_size"], p["learning_rate"]) for p in saved.paths)  # --json summarises the saved paths
+    same = [p for p in saved.paths if p["kind"] == "same"]
+    sgd = next(v for v in said["variants"] if v["batch_size"] == 1)
+    assert same and {p["learning_rate"] for p in same} == {sgd["best_learning_rate"]}  # the smallest batch's best
+    steps = {v["batch_size"]: v["steps_per_epoch"] for v in saved.variants}
+    for path in saved.paths:
+        assert path["seed"] == 0 and path["every"] == math.ceil(steps[path["batch_size"]] / 32)
+        k = next(i for i, r in enumerate(saved.rows) if (r["batch_size"], r["learning_rate"], r["seed"]) == (
+            path["batch_size"], path["learning_rate"], 0))
+        epoch, loss = np.array(path["epoch"]), np.array(path["train_loss"])
+        assert loss[0] == pytest.approx(saved.rows[k]["initial_train_loss"], rel=1e-6)
+        assert epoch[-1] == 3 and len(epoch) == 1 + 3 * len(np.arange(path["every"], steps[path["batch_size"]] + 1,
+                                                                      path["every"]))
+        ends = loss[np.isin(epoch, [1, 2, 3])]
+        assert ends == pytest.approx(saved.histories[k]["train_loss"], rel=1e-5)
+    page = Path("r.html").read_text()
+    assert "<h2>Noise along the way: one seed's path</h2>" in page and page.count("<svg") == 4
 
 
 def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch) -> None:
@@ -493,7 +520,7 @@ def test_report_of_a_saved_file_and_of_the_sweep_id_print_and_say_the_same(capsy
     file_json = strict_json(capsys.readouterr().out)
     assert main(["report", sweep_id, "--db", "runs.db", "-o", "id.html", "--json"]) == 0
     id_json = strict_json(capsys.readouterr().out)
-    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes"]
+    shared = ["out", "settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes", "paths"]
     assert list(file_json) == shared  # as gdlab compare --json says them, with the report's path
     assert list(id_json) == ["id", "kind", "status", "reason", *shared]
     assert (id_json["id"], id_json["kind"], id_json["status"]) == (sweep_id, "compare", "done")
@@ -516,8 +543,8 @@ def test_resume_of_a_compare_sweep_says_in_json_what_the_compare_said(capsys) ->
     conn.close()
     assert main(["resume", compared["sweep_id"], "--db", "runs.db", "--no-progress", "--json"]) == 0
     resumed = strict_json(capsys.readouterr().out)
-    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes", "out", "sweep_id",
-              "db"]
+    shared = ["settings", "variants", "first_by_epoch", "first_by_second", "conclusion", "notes", "paths", "out",
+              "sweep_id", "db"]
     assert set(shared) <= set(resumed) and set(resumed) - set(shared) == {"status", "reason"}
     assert set(compared) - set(resumed) == {"seconds"}  # the compare's own time
     assert {k: resumed[k] for k in ("settings", "first_by_epoch", "first_by_second", "conclusion")} == {

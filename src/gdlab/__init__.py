@@ -45,6 +45,7 @@ __all__ = [
     "Dataset",
     "KernelWarning",
     "LRFinderResult",
+    "LossPath",
     "Model",
     "NoiseScale",
     "Result",

@@ -12,7 +12,7 @@ from gdlab.engine.fit import fit
 from gdlab.engine.loop import Checkpoint
 from gdlab.engine.lr_finder import LRFinderResult, find_learning_rate
 from gdlab.engine.noise_scale import NoiseScale, exact_noise_scale, noise_scale
-from gdlab.engine.result import ConvergenceWarning, Result
+from gdlab.engine.result import ConvergenceWarning, LossPath, Result
 from gdlab.engine.sharpness import StabilityWarning, max_stable_learning_rate, sharpness
 from gdlab.engine.sweep import KernelWarning, sweep
 from gdlab.engine.sweep_grid import logspace
@@ -28,6 +28,7 @@ __all__ = [
     "Dataset",
     "KernelWarning",
     "LRFinderResult",
+    "LossPath",
     "Model",
     "NoiseScale",
     "Result",

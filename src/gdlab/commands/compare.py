@@ -11,7 +11,7 @@ import csv
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from gdlab.commands import hints
 from gdlab.commands.data_files import file_record
 from gdlab.commands.fit import build_model, load_data, parse_batch_size, parse_hidden
 from gdlab.commands.interrupts import INTERRUPTS
+from gdlab.commands.loss_paths import with_paths
 from gdlab.commands.progress import Bars
 from gdlab.core.batching import batch_plan, resolve_batch_size
 from gdlab.core.checks import check_choice, check_float_range, check_int_range, check_positive_float
@@ -39,6 +40,7 @@ from gdlab.engine.sweep_recording import RecordedGroup, sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted, diverged_text, diverging_text
+from gdlab.report.noise import summarize_paths
 from gdlab.report.of_result import default_metric
 from gdlab.report.summary import any_diverging
 from gdlab.store.model_text import DEFAULT_ACTIVATION
@@ -130,7 +132,9 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
                 recorder.finish()
             result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
-            summary = summarize(comparison)
+            comparison, summary = measured_paths(bars, comparison, summarize(comparison), model, data)
+            if store is not None and recorder is not None and comparison.paths:
+                store.add_sweep_results(recorder.sweep_id, {"loss_paths": comparison.paths})
             bars.step("writing the report", lambda: write_outputs(comparison, paths))
     finally:
         if store is not None:
@@ -143,11 +147,20 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             **paths_note, "seconds": time.perf_counter() - start}
 
 
+def measured_paths(
+    bars: Bars, comparison: Comparison, summary: Summary, model: gd.Model, data: gd.Dataset
+) -> tuple[Comparison, Summary]:
+    """The comparison with one seed's loss path per variant at one learning rate, and its summary with them."""
+    comparison = bars.step("one seed's path per variant", lambda: with_paths(comparison, summary, model, data))
+    return comparison, replace(summary, paths=summarize_paths(comparison))
+
+
 def comparison_json(summary: Summary, comparison: Comparison, text: str) -> dict[str, Any]:
     """What --json says of a comparison (gdlab compare, and gdlab report of a saved file or a sweep id)."""
     return {"settings": comparison.settings, "variants": [asdict(v) for v in summary.variants],
             "first_by_epoch": summary.first_by_epoch, "first_by_second": summary.first_by_second,
-            "conclusion": text, "notes": summary_table.edge_notes(comparison, summary)}  # as the table and page say
+            "conclusion": text, "notes": summary_table.edge_notes(comparison, summary),  # as the table and page say
+            "paths": [asdict(p) for p in summary.paths]}
 
 
 def _train_variants(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,9 @@ def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str
     if schedule is not None:
         result = result.select(schedule)
         settings = {**settings, "schedule": schedule}
-    return from_sweep(result, settings, initial)
+    comparison = from_sweep(result, settings, initial)
+    paths = sweep.results.get("loss_paths") if schedule is None else None  # gdlab compare's: one schedule
+    return replace(comparison, paths=paths) if isinstance(paths, list) else comparison
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,7 @@ def _resume_sweep(
         CompareOptions,
         comparison_json,
         interrupted_text,
+        measured_paths,
         output_paths,
         print_summary,
         write_outputs,
@@ -118,8 +119,13 @@ def _resume_sweep(
     done = store.sweep(sweep.id)
     summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
     comparison = sweep_comparison(store, done)
-    write_outputs(comparison, paths)
     shown = summarize(comparison)
+    if not comparison.paths:  # measured once the sweep is done (an interrupted compare never got to them)
+        with Bars(show_progress) as bars:
+            comparison, shown = measured_paths(bars, comparison, shown, model, data)
+        if comparison.paths:
+            store.add_sweep_results(done.id, {"loss_paths": comparison.paths})
+    write_outputs(comparison, paths)
     text = conclusion(shown)
     if not as_json:
         sys.stdout.write(f"sweep {done.id}: {done.reason}\n")

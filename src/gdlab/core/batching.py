@@ -40,6 +40,15 @@ class BatchPlan(NamedTuple):
         return self.full_batches == 1 and self.remainder == 0 and self.dropped == 0
 
 
+def path_updates(plan: BatchPlan, every: int) -> tuple[int, ...]:
+    """The updates of an epoch (1-based) after which a loss path measures: every ``every``-th full batch's, and
+    the epoch's last update (the remainder's, when there is one), each once."""
+    marks = [i for i in range(every, plan.full_batches + 1, every)]
+    if plan.steps not in marks:
+        marks.append(plan.steps)
+    return tuple(marks)
+
+
 def resolve_batch_size(batch_size: Any, n: int, name: str = "batch_size") -> int:
     """Turn None / "full" into n; otherwise check 1 <= batch_size <= n (errors name it name: batch_size[1])."""
     if batch_size is None or batch_size == "full":

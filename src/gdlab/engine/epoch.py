@@ -28,9 +28,16 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
-from gdlab.core.batching import BatchPlan, epoch_indices, epoch_permutation, identity_order
+from gdlab.core.batching import (
+    BatchPlan,
+    epoch_indices,
+    epoch_permutation,
+    identity_order,
+    path_updates,
+)
 from gdlab.core.rules import apply_updates
 from gdlab.core.types import Array, OptState, Params, UpdateFn
 from gdlab.engine.data_parallel import batch_value_and_grad, data_devices, sum_of_squares
@@ -56,6 +63,7 @@ class EpochSpec(NamedTuple):
     config_block: int = 0  # a sweep: the most configs a device trains at once (engine/config_blocks.py; 0: all)
     mesh: Mesh | None = None  # data parallel over its "data" axis (and a sweep's "configs" axis)
     grad_rows: int = 0  # a batch of more rows takes its gradient over slices of this many at most (0: whole)
+    loss_every: int = 0  # one device: the train loss on all data after every n-th update and the last (0: none)
 
 
 class EpochStats(NamedTuple):
@@ -71,6 +79,7 @@ class EpochStats(NamedTuple):
     bad_loss: Array  # careful variant: that step's loss
     small_grad_sq: Array | None  # data parallel: mean over the epoch's full batches of |g_d|^2 (batch B/N)
     big_grad_sq: Array | None  # data parallel: mean over the same batches of |g|^2 (batch B)
+    loss_path: Array | None = None  # spec.loss_every: the train loss after the updates path_updates names
 
 
 class _Carry(NamedTuple):
@@ -117,11 +126,17 @@ def run_epoch(
     carry = _initial_carry(params, state, devices > 1 and not spec.masked)
     grads = _local_grads(spec) if devices == 1 else _split_grads(spec, x, y, devices)
     step, last = _step_fn(spec, lr_scale, active, grads), _step_fn(spec, lr_scale, active, grads, False)
+    path = None
     if devices == 1:
-        if plan.full_batches:
+        if plan.full_batches and spec.loss_every:
+            carry, path = _measured_scan(spec, step, carry, x, y, full_idx)
+        elif plan.full_batches:
             carry, _ = jax.lax.scan(step, carry, (x[full_idx], y[full_idx]))
         if rest_idx is not None:
             carry, _ = last(carry, (x[rest_idx], y[rest_idx]))
+            if spec.loss_every:
+                end = _all_data_loss(spec, carry, x, y)[None]
+                path = end if path is None else jnp.concatenate([path, end])
     else:
         carry, _ = jax.lax.scan(step, carry, full_idx)
         if rest_idx is not None:
@@ -130,7 +145,32 @@ def run_epoch(
     if spec.learning_rate is not None and not spec.careful and _counts_steps(carry.state):
         last_state = carry.state._replace(step=carry.state.step - 1)  # the state of the epoch's last update
         carry = carry._replace(learning_rate=(spec.learning_rate(last_state) * lr_scale).astype(carry.loss_sum.dtype))
-    return carry.params, carry.state, _stats(spec, carry, seen, data, test)
+    stats = _stats(spec, carry, seen, data, test)
+    return carry.params, carry.state, stats if path is None else stats._replace(loss_path=path)
+
+
+def _measured_scan(
+    spec: EpochSpec, step: Callable[[_Carry, Any], tuple[_Carry, None]], carry: _Carry, x: Array, y: Array,
+    full_idx: Array,
+) -> tuple[_Carry, Array]:
+    """The scan over the full batches that also measures the train loss on all of (x, y) after the updates
+    ``path_updates`` names (``lax.cond``: the other updates pay nothing); (carry, those losses)."""
+    at = np.array([u - 1 for u in path_updates(spec.plan, spec.loss_every) if u <= spec.plan.full_batches], int)
+    marks = np.zeros(spec.plan.full_batches, bool)
+    marks[at] = True
+    nan = jnp.full((), jnp.nan, carry.loss_sum.dtype)
+
+    def measuring(c: _Carry, batch: tuple[Array, Array, Array]) -> tuple[_Carry, Array]:
+        c, _ = step(c, batch[:2])
+        return c, jax.lax.cond(batch[2], lambda: _all_data_loss(spec, c, x, y), lambda: nan)
+
+    carry, losses = jax.lax.scan(measuring, carry, (x[full_idx], y[full_idx], jnp.asarray(marks)))
+    return carry, losses[at]
+
+
+def _all_data_loss(spec: EpochSpec, carry: _Carry, x: Array, y: Array) -> Array:
+    """The mean loss of the carry's params on all of (x, y), in the carry's dtype."""
+    return sliced_mean(spec.objective.loss, carry.params, x, y).astype(carry.loss_sum.dtype)
 
 
 GradFn = Callable[[Params, Any], tuple[Array, Params, Array | None, int]]

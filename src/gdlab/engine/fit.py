@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gdlab.core.batching import batch_plan, resolve_batch_size
+from gdlab.core.batching import BatchPlan, batch_plan, path_updates, resolve_batch_size
 from gdlab.core.checks import (
     check_bool,
     check_callable,
@@ -31,10 +31,10 @@ from gdlab.engine.data_parallel import (
     replicate,
 )
 from gdlab.engine.epoch import METRICS, EpochSpec, batch_grad_rows
-from gdlab.engine.loop import Checkpoint, EpochCallback, train_epochs
+from gdlab.engine.loop import Checkpoint, EpochCallback, Outcome, train_epochs
 from gdlab.engine.noise_tracking import noise_scale_tracker
 from gdlab.engine.recording import Recorder, model_config
-from gdlab.engine.result import Result
+from gdlab.engine.result import LossPath, Result
 from gdlab.engine.run_rates import check_run_rates, run_rates
 from gdlab.engine.setup import (
     check_params_fit_data,
@@ -69,6 +69,7 @@ def fit(
     on_epoch: Callable[[Checkpoint], None] | None = None,
     record: Recorder | None = None,
     devices: int | None = None,
+    loss_every: int | None = None,
 ) -> Result:
     """Train with gradient descent; one compiled program per epoch, reused across epochs.
 
@@ -107,6 +108,9 @@ def fit(
     averaged with ``pmean``; the run equals the one-device run up to float
     rounding, and ``history["device_noise_scale"]`` records the gradient noise scale
     B_simple each epoch from the per-device (B/N) and global (B) gradient norms.
+    ``loss_every`` k (one device) measures the train loss on all the training data after every k-th update of each
+    epoch and after its last (k at most the updates per epoch), in ``result.loss_path``: how noisy the path
+    between the epochs' losses is (each measurement costs about a third of a full-batch update).
     """
     check_types(data, rule)
     epochs = check_int_range("epochs", epochs, 1, 2**31 - 1)
@@ -131,6 +135,7 @@ def fit(
     n_devices = _devices(devices)
     if n_devices > 1:
         check_divides(size, n_devices, n_train)
+    every = _loss_every(loss_every, plan, n_devices)
     init_key, data_key = seed_keys(np.uint32(seed))
     objective, params, loss_name = objective_and_params(model, data, params, loss, init_key)
     arrays = device_arrays(data, params)
@@ -153,7 +158,7 @@ def fit(
         arrays = place_data(arrays, mesh)
         record = record if jax.process_index() == 0 else None  # one process records the run
     spec = EpochSpec(objective, rule.update, rule.learning_rate, plan, data.n_test > 0, metrics, mesh=mesh,
-                     grad_rows=batch_grad_rows(plan, n_devices))
+                     grad_rows=batch_grad_rows(plan, n_devices), loss_every=every)
     stop = with_divergence(stop, spec, test_every, reduce_lr)
     noise = noise_scale_tracker(model, data, track_noise_scale, size, seed, loss)
     if plan.is_full_batch if check_stability is None else check_stability:
@@ -208,10 +213,38 @@ def fit(
         config=config,
         best_epoch=out.best_epoch,
         initial_loss=out.initial_loss,
+        loss_path=_path(out, plan, every, 0 if resume is None else resume.epoch),
     )
     if record is not None:
         record.end(result)
     return result
+
+
+def _loss_every(loss_every: int | None, plan: BatchPlan, devices: int) -> int:
+    """loss_every checked (0: not asked): 1 to the updates per epoch, on one device."""
+    if loss_every is None:
+        return 0
+    steps = plan.steps
+    every = check_int_range("loss_every", loss_every, 1)
+    if every > steps:
+        raise ValueError(f"loss_every must be an integer in [1, {steps}] (the updates per epoch at batch size "
+                         f"{plan.batch_size}); got {loss_every!r}.")
+    if devices > 1:
+        raise ValueError(f"loss_every measures on one device; got loss_every={every} with devices={devices}.")
+    return every
+
+
+def _path(out: Outcome, plan: BatchPlan, every: int, first: int) -> LossPath | None:
+    """The run's LossPath from the loop's losses (None: not asked); first: the epoch it started from."""
+    if not every or out.loss_path is None:
+        return None
+    per = np.array(path_updates(plan, every))
+    epochs = len(out.loss_path) // len(per)
+    updates = np.concatenate([(first + e) * plan.steps + per for e in range(epochs)])
+    losses = np.asarray(out.loss_path, float)
+    if first == 0:
+        updates, losses = np.r_[0, updates], np.r_[out.initial_loss, losses]
+    return LossPath(update=updates, epoch=updates / plan.steps, train_loss=losses)
 
 
 def _check_hooks(callback: Any, on_epoch: Any, resume: Any, record: Any) -> None:

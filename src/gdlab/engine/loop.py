@@ -54,6 +54,7 @@ class Outcome(NamedTuple):
     train_seconds: float
     best_epoch: int | None
     initial_loss: float
+    loss_path: np.ndarray | None = None  # spec.loss_every: each epoch's losses at its path_updates, in order
 
 
 class Checkpoint(NamedTuple):
@@ -127,6 +128,7 @@ def train_epochs(
     best = None if restore is None else _initial_best(spec, restore, params, arrays, initial_loss)
     rules = _Rules(stop, stop.init(), reduce_lr, reduce_lr.init() if reduce_lr else None, restore, best)
     rows: list[dict[str, float]] = []
+    path: list[np.ndarray] = []
     first, clock = 0, 0.0
     if resume is not None:
         params, state, first = resume.params, resume.opt_state, resume.epoch
@@ -163,6 +165,8 @@ def train_epochs(
             stats = jax.device_get(stats)
         now = time.perf_counter()
         params, state = new_params, new_state
+        if stats.loss_path is not None:
+            path.append(np.asarray(stats.loss_path))
         rows.append(_row(stats, spec, now - tick, now - start, int(arrays[0].shape[0])))
         measuring = time.perf_counter()
         every, measure = sharpness
@@ -218,6 +222,7 @@ def train_epochs(
         train_seconds=rows[-1]["wall_time"] if rows else 0.0,  # as recorded: not the last epoch's bookkeeping
         best_epoch=None if best is None else best.epoch,
         initial_loss=initial_loss,
+        loss_path=np.concatenate(path) if path else None,
     )
 
 

@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -88,6 +88,18 @@ def rising(losses: Sequence[float], initial: float) -> bool:
     return len(last) == RISING_EPOCHS + 1 and all(b > a + RISING * abs(a) for a, b in itertools.pairwise(last))
 
 
+class LossPath(NamedTuple):
+    """The train loss on all the training data along a run (``gd.fit(..., loss_every=k)``): after every k-th update
+    of each epoch and after its last, with the loss before training first (update 0) when the run started there.
+
+    update: the run's update count at each measurement; epoch: the same in epochs (update / updates per epoch).
+    """
+
+    update: np.ndarray
+    epoch: np.ndarray
+    train_loss: np.ndarray
+
+
 class ConvergenceWarning(UserWarning):
     """A run ended on its budget before any convergence rule fired."""
 
@@ -119,6 +131,8 @@ class Result:
     which no epoch bettered)."""
     initial_loss: float = math.nan
     """The train loss of the initial params, before any update (NaN: not known)."""
+    loss_path: LossPath | None = None
+    """With ``gd.fit(..., loss_every=k)``: the train loss on all the training data every k updates (None: not asked)."""
 
     def __repr__(self) -> str:
         """One line: status, counts, the last value of each metric, the params' size and the reason (the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,15 @@ class Comparison:
     variants: one dict per batch size (batch_size, label, steps_per_epoch, configs, seconds).
     rows[k]: SweepResult.rows[k] plus initial_train_loss (the loss at the seed's initial params).
     histories[k]: per-epoch lists for config k (as SweepResult.run(k).history).
+    paths: one seed's loss path per variant at one learning rate (report/noise.py: batch_size, learning_rate,
+    seed, every, epoch, train_loss); empty where none was measured (gd.sweep's records, older files).
     """
 
     settings: dict[str, Any]
     variants: list[dict[str, Any]]
     rows: list[dict[str, Any]]
     histories: list[dict[str, list[float]]]
+    paths: list[dict[str, Any]] = field(default_factory=list)
 
 
 def from_sweep(result: SweepResult, settings: dict[str, Any], initial_train_loss: dict[int, float]) -> Comparison:
@@ -81,8 +84,9 @@ def variant_label(batch_size: int, n_train: int) -> str:
 def save(comparison: Comparison, path: str | Path) -> Path:
     """Write the comparison as one JSON file."""
     document = {"format": FORMAT, "version": VERSION, "settings": comparison.settings,
-                "variants": comparison.variants, "rows": comparison.rows, "histories": comparison.histories}
-    file_to_write("path", path).write_text(json.dumps(_encode(document), indent=1))
+                "variants": comparison.variants, "rows": comparison.rows, "histories": comparison.histories,
+                "paths": comparison.paths}
+    file_to_write("path", path).write_text(json.dumps(encode(document), indent=1))
     return Path(path)
 
 
@@ -115,15 +119,20 @@ def load(path: str | Path) -> Comparison:
     if len(document["rows"]) != len(document["histories"]) or not document["rows"]:
         raise ValueError(f"{damaged}: it needs as many rows as histories, at least one; got {len(document['rows'])} "
                          f"and {len(document['histories'])}.")
-    decoded = _decode(document)
-    return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"])
+    paths = document.get("paths", [])  # a file saved before gdlab measured them has none
+    if not isinstance(paths, list) or not all(isinstance(v, dict) for v in paths):
+        raise ValueError(f"{damaged}: paths must be a list of objects; got {type(paths).__name__}.")
+    decoded = decode(document)
+    return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"],
+                      decoded.get("paths", []))
 
 
-def _encode(value: Any) -> Any:
+def encode(value: Any) -> Any:
+    """value as JSON takes it: non-finite floats as the strings "nan", "inf", "-inf" (``decode`` reads them back)."""
     if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
+        return {k: encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
+        return [encode(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else str(float(value))
     if isinstance(value, np.integer):
@@ -134,11 +143,12 @@ def _encode(value: Any) -> Any:
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _decode(value: Any) -> Any:
+def decode(value: Any) -> Any:
+    """What ``encode`` wrote, read back."""
     if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [decode(v) for v in value]
     if isinstance(value, str) and value in NON_FINITE:
         return NON_FINITE[value]
     return value

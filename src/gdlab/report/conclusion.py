@@ -6,6 +6,7 @@ import math
 
 from gdlab.core.stopping import DIVERGED_FACTOR
 from gdlab.engine.result import RISING, RISING_EPOCHS
+from gdlab.report.noise import paths_sentence
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
@@ -260,6 +261,8 @@ def _noise(s: Summary) -> str:
         text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} first failed at a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
+    if s.paths:  # measured many times an epoch: what the per-epoch numbers below only hint at
+        return text + paths_sentence(s.paths, small.label)
     noisier = []
     if not (small.trained and large.trained):  # "at its best rate" would name a rate that did not train
         return text.strip()

@@ -30,6 +30,7 @@ from gdlab.report.conclusion import (
     ranked_name,
     target_text,
 )
+from gdlab.report.noise import POINTS, of_kind, rises_text, same_rate
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
@@ -93,6 +94,44 @@ def curves_figure(comparison: Comparison, summary: Summary) -> Figure:
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), fontsize=9)
     fig.suptitle("Each variant at its best learning rate, per epoch (left) and per second of compute (right)\n"
                  "lines: mean over seeds; bands: min to max over seeds")
+    return fig
+
+
+def loss_paths(comparison: Comparison, summary: Summary) -> str:
+    """One seed's train loss on all the data along each variant's path at one learning rate (report/noise.py)."""
+    with _style():
+        return _svg(paths_figure(comparison, summary), "paths")
+
+
+def paths_figure(comparison: Comparison, summary: Summary) -> Figure:
+    """The figure of loss_paths: left every variant at one rate, right each at its own best (where measured); one
+    line per variant against epochs, its rises counted in the legend."""
+    kinds = [kind for kind in ("same", "best") if of_kind(summary.paths, kind)]
+    fig = Figure(figsize=(11, 4.8) if len(kinds) == 1 else (11, 5.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(kinds), sharey=True))
+    palette = dict(zip((v.batch_size for v in summary.variants), colors(summary), strict=True))
+    stored = {(str(path["kind"]), int(path["batch_size"])): path for path in comparison.paths}
+    losses, starts = [], []
+    for ax, kind in zip(axes, kinds, strict=True):
+        paths = of_kind(summary.paths, kind)
+        for p in paths:
+            path = stored[kind, p.batch_size]
+            epoch, loss = np.asarray(path["epoch"], float), np.asarray(path["train_loss"], float)
+            losses.append(loss)
+            starts += [p.start] if math.isfinite(p.start) else []
+            few = len(loss) <= 2 * summary.epochs + 1  # batch GD: a point an epoch, drawn as points
+            ax.plot(epoch, loss, "-o" if few else "-", ms=3, lw=1.8 if few else 1.1, color=palette[p.batch_size],
+                    label=f"{p.label} at {p.learning_rate:.3g}: {rises_text(p)}")
+        rate = same_rate(paths)
+        ax.set_title(f"every variant at {rate:.3g}" if kind == "same" and rate is not None else
+                     "every variant at about the same rate" if kind == "same" else "each variant at its best rate",
+                     fontsize=10)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (the same samples seen for every variant)")
+        ax.legend(loc="upper right", fontsize=8)
+    _loss_axis(axes, losses, starts)
+    axes[0].set_ylabel("train loss on all the training data")
+    fig.suptitle(f"One seed's path, its train loss measured up to {POINTS} times an epoch")
     return fig
 
 

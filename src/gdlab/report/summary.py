@@ -19,6 +19,7 @@ import numpy as np
 
 from gdlab.engine.sweep_result import best_by_mean, failure, mean_and_std
 from gdlab.report.comparison import Comparison
+from gdlab.report.noise import PathSummary, summarize_paths
 
 WORSE = 0.1
 """A rate's mean final train loss is clearly worse than the best rate's b when above it by more than WORSE x (initial
@@ -71,6 +72,7 @@ class Summary:
     first_by_epoch: str | None
     first_by_second: str | None
     diverged_factor: float | None = None  # the divergence rule's factor (settings' diverged_factor); None: unknown
+    paths: tuple[PathSummary, ...] = ()  # one seed's path per variant at one learning rate (report/noise.py)
 
 
 def any_diverging(summary: Summary) -> bool:
@@ -101,7 +103,7 @@ def summarize(comparison: Comparison) -> Summary:
     return Summary(metric=metric, target=target, epochs=int(comparison.settings["epochs"]), variants=variants,
                    first_by_epoch=None if by_epoch is None else by_epoch.label,
                    first_by_second=None if by_second is None else by_second.label,
-                   diverged_factor=comparison.settings.get("diverged_factor"))
+                   diverged_factor=comparison.settings.get("diverged_factor"), paths=summarize_paths(comparison))
 
 
 def history_name(metric: str) -> str:

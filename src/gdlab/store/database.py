@@ -17,9 +17,9 @@ from gdlab.engine.sweep_result import SweepResult
 from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
-from gdlab.store.records import Run
+from gdlab.store.records import Run, transaction
 from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, connect
-from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder, merge_results
 from gdlab.store.sweeps import Sweep
 
 
@@ -141,6 +141,13 @@ class Store:
         the members still training at most every ``checkpoint_seconds`` (0: every epoch)."""
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
                              checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id, db=self.path)
+
+    def add_sweep_results(self, sweep_id: str, results: dict[str, Any]) -> None:
+        """Merge results into a recorded sweep's results (what was measured after it closed: gdlab compare's
+        loss paths)."""
+        sweep = self.sweep(sweep_id)  # a missing id is a StoreError that says so
+        with transaction(self.connection):
+            merge_results(self.connection, sweep.id, results)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""

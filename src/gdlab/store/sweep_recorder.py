@@ -120,7 +120,7 @@ class SweepRecorder:
         """Create the sweep with all its members now (they are taken over as gd.sweep calls reach them)."""
         with transaction(self.conn):
             self._create(config)
-            _merge_results(self.conn, self.sweep_id, results or {})
+            merge_results(self.conn, self.sweep_id, results or {})
             for member, run_id in zip(members, self._insert_members(members)):
                 self._todo[member_key(member)] = run_id
         self._insert_new = False
@@ -189,7 +189,7 @@ class SweepRecorder:
             label = group_label(group.config)
             self._seconds[label] = self._seconds.get(label, 0.0) + group.seconds
         with transaction(self.conn):
-            _merge_results(self.conn, self.sweep_id, {"seconds": self._seconds})
+            merge_results(self.conn, self.sweep_id, {"seconds": self._seconds})
             if self.finish_on_end:
                 _close(self.conn, self.sweep_id)
         if self.finish_on_end:
@@ -213,7 +213,7 @@ class SweepRecorder:
     def finish(self, results: dict[str, Any] | None = None) -> None:
         """Close the sweep (its status from its members'), merging results into its stored results."""
         with transaction(self.conn):
-            _merge_results(self.conn, self.sweep_id, results or {})
+            merge_results(self.conn, self.sweep_id, results or {})
             _close(self.conn, self.sweep_id)
         _compact(self.conn)
 
@@ -293,7 +293,9 @@ def checkpoint_due(since: float, cost: float, every: float) -> bool:
     return every == 0 or since >= max(every, cost * (1 / CHECKPOINT_SHARE - 1))
 
 
-def _merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:
+def merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:
+    """Merge results into a sweep's stored results (a dict value into the stored dict), in the caller's
+    transaction."""
     stored = json.loads(conn.execute("SELECT results FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()[0])
     for key, value in results.items():
         if isinstance(value, dict) and isinstance(stored.get(key), dict):

@@ -1,0 +1,129 @@
+"""The report's noise lesson (report/noise.py): which paths gdlab compare measures, how their rises are counted,
+and what the conclusion and the caption say of them."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gdlab.report import Comparison, load, save
+from gdlab.report.noise import (
+    PathSummary,
+    measure_every,
+    noise_back,
+    path_plan,
+    path_record,
+    paths_caption,
+    paths_sentence,
+    summarize_paths,
+)
+
+
+def _comparison(grids: dict[int, list[float]], paths: list[dict] | None = None) -> Comparison:
+    labels = {1: "SGD", 32: "mini-batch 32", 4000: "batch GD"}
+    variants = [{"batch_size": size, "label": labels.get(size, f"mini-batch {size}"), "steps_per_epoch": 4000 // size,
+                 "configs": len(grid), "seconds": 1.0} for size, grid in grids.items()]
+    rows = [{"batch_size": size, "learning_rate": rate, "seed": 0} for size, grid in grids.items() for rate in grid]
+    return Comparison({"epochs": 5}, variants, rows, [{} for _ in rows], paths or [])
+
+
+GRIDS = {1: [0.001, 0.00316, 0.01, 0.0316], 32: [0.01, 0.0316, 0.1, 0.316], 4000: [0.1, 0.316, 1.0, 3.16]}
+
+
+def test_the_same_rate_is_the_smallest_batch_s_best_or_the_nearest_in_each_grid_within_half_a_decade() -> None:
+    best = {1: (0.01, True), 32: (0.316, True), 4000: (1.0, True)}
+    plan = path_plan(_comparison(GRIDS), best)
+    # batch GD's grid starts at 0.1, a decade above SGD's best 0.01: it has no path at that rate
+    assert plan == [("same", 1, 0.01), ("same", 32, 0.01),
+                    ("best", 1, 0.01), ("best", 32, 0.316), ("best", 4000, 1.0)]
+    near = {**GRIDS, 4000: [0.0316, 0.1, 1.0]}  # 0.0316 is half a decade from 0.01: taken
+    assert ("same", 4000, 0.0316) in path_plan(_comparison(near), best)
+
+
+def test_no_same_rate_path_where_the_smallest_batch_did_not_train_and_no_kind_of_one_variant() -> None:
+    best = {1: (0.01, False), 32: (0.316, True), 4000: (1.0, True)}
+    assert path_plan(_comparison(GRIDS), best) == [("best", 32, 0.316), ("best", 4000, 1.0)]
+    alone = {1: (0.01, True), 32: (0.316, False), 4000: (1.0, False)}
+    assert path_plan(_comparison(GRIDS), alone) == [("same", 1, 0.01), ("same", 32, 0.01)]  # one best: no panel
+    assert path_plan(_comparison({1: GRIDS[1]}), {1: (0.01, True)}) == []
+
+
+def test_the_best_rate_panel_is_left_out_where_every_best_rate_is_the_shared_one() -> None:
+    grids = {1: [0.01, 0.1], 32: [0.01, 0.1]}
+    assert path_plan(_comparison(grids), {1: (0.1, True), 32: (0.1, True)}) == [("same", 1, 0.1), ("same", 32, 0.1)]
+
+
+def test_rises_are_counted_between_finite_measurements_up_to_the_first_non_finite_one() -> None:
+    paths = [
+        path_record("same", 1, 0.01, 0, 2, [0, 0.5, 1, 1.5, 2, 2.5, 3], [2.3, 2.0, 2.1, 1.9, 1.95, math.nan, 1.0]),
+        path_record("same", 32, 0.01, 0, 1, [0, 1, 2], [1.0, 1.0 + 1e-8, 0.5]),  # a rounding-sized rise is none
+    ]
+    sgd, mini = summarize_paths(_comparison({1: [0.01], 32: [0.01]}, paths))
+    assert (sgd.label, sgd.rises, sgd.stretches, sgd.end, sgd.finite, sgd.start) == ("SGD", 2, 4, 1.95, False, 2.3)
+    assert (mini.label, mini.rises, mini.stretches, mini.end, mini.finite) == ("mini-batch 32", 0, 2, 0.5, True)
+
+
+def test_measure_every_gives_at_most_32_measurements_an_epoch() -> None:
+    assert [measure_every(steps) for steps in (4000, 125, 32, 1, 33)] == [125, 4, 1, 1, 2]
+
+
+def _path(kind: str, label: str, size: int, rate: float, rises: int, stretches: int = 160, every: int = 1,
+          end: float = 1.0) -> PathSummary:
+    return PathSummary(kind=kind, label=label, batch_size=size, learning_rate=rate, seed=0, every=every, rises=rises,
+                       stretches=stretches, start=2.3, end=end, finite=True)
+
+
+DEFAULT = (
+    _path("same", "SGD", 1, 0.01, 64, every=125, end=0.95), _path("same", "mini-batch 32", 32, 0.01, 0, every=4, end=2.0),
+    _path("same", "batch GD", 4000, 0.01, 0, stretches=5, end=2.3),
+    _path("best", "SGD", 1, 0.01, 64, every=125), _path("best", "mini-batch 32", 32, 0.316, 72, every=4),
+    _path("best", "batch GD", 4000, 1.0, 0, stretches=5),
+)
+
+
+def test_the_conclusion_says_the_smaller_batch_is_noisier_at_one_rate_and_the_larger_rates_bring_it_back() -> None:
+    text = paths_sentence(DEFAULT, "SGD")
+    assert text == (
+        "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured up to 32 times "
+        "an epoch, rose for SGD in 64 of 160 stretches of 125 updates, against 0 of 160 for mini-batch 32 and 0 of 5 "
+        "for batch GD: the fewer samples an update averages, the noisier the path; at their own best rates the "
+        "larger batches took larger steps, and their paths rose as often: mini-batch 32 at 0.316 rose in 72 of 160 "
+        "and batch GD at 1 rose in 0 of 5.")
+    caption = paths_caption(DEFAULT)
+    assert "every 125 updates for SGD, every 4 updates for mini-batch 32 and after every update for batch GD" in caption
+    assert "SGD's path went up and down the most: it rose in 64 of 160 stretches of 125 updates." in caption
+    assert "Per epoch at this rate, SGD went furthest: SGD ended at 0.95, mini-batch 32 ended at 2 and" in caption
+    assert "and the larger steps bring the noise back: SGD at 0.01 rose in 64" in caption
+
+
+def test_no_lesson_is_drawn_where_the_numbers_do_not_show_it() -> None:
+    calm = tuple(replace(p, rises=0) for p in DEFAULT)
+    assert paths_sentence(calm, "SGD") == ""  # no path rose: nothing to say of noise
+    assert "went up and down the most" not in paths_caption(calm)
+    assert not noise_back(calm[3:])
+    quieter = tuple(replace(p, rises=10) if p.kind == "best" and p.batch_size == 32 else p for p in DEFAULT)
+    text = paths_sentence(quieter, "SGD")
+    assert "at their own best rates mini-batch 32 at 0.316 rose in 10 of 160" in text
+    assert "took larger steps" not in text and "bring the noise back" not in paths_caption(quieter)
+    level = tuple(replace(p, rises=64) if p.kind == "same" else p for p in DEFAULT)  # as noisy at one rate
+    assert "the noisier the path" not in paths_sentence(level, "SGD")
+    assert "went up and down the most" not in paths_caption(level)
+
+
+def test_a_saved_comparison_keeps_its_paths_and_an_older_file_loads_without_them(tmp_path: Path) -> None:
+    paths = [path_record("same", 1, 0.01, 0, 2, [0, 0.5, 1], [2.3, math.nan, math.inf])]
+    comparison = _comparison({1: [0.01]}, paths)
+    back = load(save(comparison, tmp_path / "c.json"))
+    assert back.paths[0]["epoch"] == [0, 0.5, 1] and math.isnan(back.paths[0]["train_loss"][1])
+    assert back.paths[0]["train_loss"][2] == math.inf
+    document = json.loads((tmp_path / "c.json").read_text())
+    del document["paths"]
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    assert load(tmp_path / "old.json").paths == []
+    (tmp_path / "bad.json").write_text(json.dumps({**document, "paths": "lost"}))
+    with pytest.raises(ValueError, match=r"is damaged: paths must be a list of objects; got str\."):
+        load(tmp_path / "bad.json")
