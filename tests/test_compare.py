@@ -162,6 +162,39 @@ def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch)
     assert capsys.readouterr().err.strip() == message
 
 
+def test_ctrl_c_while_measuring_the_paths_leaves_them_and_the_report_to_gdlab_resume(tiny, capsys, monkeypatch) -> None:
+    """Every config trained, then Ctrl-C in the paths' step: the sweep is interrupted, not done (it was closed as
+    done first, and gdlab resume then had nothing to resume and no report was ever written); gdlab resume measures
+    the paths, writes the report, and closes the sweep, whose report from the store is the same page."""
+    import gdlab.commands.compare as compare_module
+
+    measure = compare_module.with_paths
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "with_paths", interrupted)
+    assert main([*_grid(tiny), "--db", "runs.db", "--no-progress", "--out", "r.html"]) == 130
+    with gd.store.open("runs.db") as store:
+        (sweep,) = store.sweeps()
+        members = store.members(sweep.id)
+    assert capsys.readouterr().err.strip() == (
+        f"interrupted: gdlab resume {sweep.id} --db runs.db measures the paths and writes the report")
+    assert sweep.status == "interrupted" and "loss_paths" not in sweep.results and not Path("r.html").exists()
+    assert {m.status for m in members} == {"max_epochs"}
+    monkeypatch.setattr(compare_module, "with_paths", measure)
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 0
+    assert "\nout: r.html\n" in capsys.readouterr().out
+    with gd.store.open("runs.db") as store:
+        done = store.sweep(sweep.id)
+    assert done.status == "done" and done.reason == "done: 12 max_epochs" and done.results["loss_paths"]
+    assert "Noise along the way" in Path("r.html").read_text()
+    assert main(["report", sweep.id, "--db", "runs.db", "-o", "again.html"]) == 0
+    assert Path("again.html").read_text() == Path("r.html").read_text()
+    assert main(["resume", sweep.id, "--db", "runs.db"]) == 2
+    assert "has no unfinished configs; there is nothing to resume." in capsys.readouterr().err
+
+
 def test_a_killed_compare_goes_on_from_its_checkpoints_to_the_uninterrupted_numbers(tiny, capsys) -> None:
     """gdlab compare --checkpoint-seconds 0 killed (SIGKILL) after its first chunk epoch: gdlab resume goes on
     from that epoch's checkpoints for that variant, from the start for the others, and every member ends

@@ -59,8 +59,8 @@ def test_the_best_rate_panel_is_left_out_where_every_best_rate_is_the_shared_one
 
 def test_rises_are_counted_between_finite_measurements_up_to_the_first_non_finite_one() -> None:
     paths = [
-        path_record("same", 1, 0.01, 0, 2, [0, 0.5, 1, 1.5, 2, 2.5, 3], [2.3, 2.0, 2.1, 1.9, 1.95, math.nan, 1.0]),
-        path_record("same", 32, 0.01, 0, 1, [0, 1, 2], [1.0, 1.0 + 1e-8, 0.5]),  # a rounding-sized rise is none
+        path_record("same", 1, 0.01, 0, 2, 4, [0, 0.5, 1, 1.5, 2, 2.5, 3], [2.3, 2.0, 2.1, 1.9, 1.95, math.nan, 1.0]),
+        path_record("same", 32, 0.01, 0, 1, 1, [0, 1, 2], [1.0, 1.0 + 1e-8, 0.5]),  # a rounding-sized rise is none
     ]
     sgd, mini = summarize_paths(_comparison({1: [0.01], 32: [0.01]}, paths))
     assert (sgd.label, sgd.rises, sgd.stretches, sgd.end, sgd.finite, sgd.start) == ("SGD", 2, 4, 1.95, False, 2.3)
@@ -73,8 +73,8 @@ def test_measure_every_gives_at_most_32_measurements_an_epoch() -> None:
 
 def _path(kind: str, label: str, size: int, rate: float, rises: int, stretches: int = 160, every: int = 1,
           end: float = 1.0) -> PathSummary:
-    return PathSummary(kind=kind, label=label, batch_size=size, learning_rate=rate, seed=0, every=every, rises=rises,
-                       stretches=stretches, start=2.3, end=end, finite=True)
+    return PathSummary(kind=kind, label=label, batch_size=size, learning_rate=rate, seed=0, every=every,
+                       steps_per_epoch=4000 // size, rises=rises, stretches=stretches, start=2.3, end=end, finite=True)
 
 
 DEFAULT = (
@@ -90,32 +90,48 @@ def test_the_conclusion_says_the_smaller_batch_is_noisier_at_one_rate_and_the_la
     assert text == (
         "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured up to 32 times "
         "an epoch, rose for SGD in 64 of 160 stretches of 125 updates, against 0 of 160 for mini-batch 32 and 0 of 5 "
-        "for batch GD: the fewer samples an update averages, the noisier the path; at their own best rates the "
-        "larger batches took larger steps, and their paths rose as often: mini-batch 32 at 0.316 rose in 72 of 160 "
-        "and batch GD at 1 rose in 0 of 5.")
+        "for batch GD: the fewer samples an update averages, the noisier the path; at their own best rates "
+        "mini-batch 32 at 0.316 rose in 72 of 160 and batch GD at 1 rose in 0 of 5: mini-batch 32, with a larger "
+        "rate than SGD, rose as often.")  # batch GD, which rose in none, is not said to
     caption = paths_caption(DEFAULT)
     assert "every 125 updates for SGD, every 4 updates for mini-batch 32 and after every update for batch GD" in caption
     assert "SGD's path went up and down the most: it rose in 64 of 160 stretches of 125 updates." in caption
-    assert "Per epoch at this rate, SGD went furthest: SGD ended at 0.95, mini-batch 32 ended at 2 and" in caption
-    assert "and the larger steps bring the noise back: SGD at 0.01 rose in 64" in caption
+    assert "After the last epoch at this rate SGD was lowest: SGD ended at 0.95, mini-batch 32 ended at 2 and" in caption
+    assert ("mini-batch 32 at 0.316 rose in 72 of 160 stretches of up to 4 updates and batch GD at 1 rose after 0 "
+            "of 5 updates.") in caption  # 125 updates an epoch: its last stretch is 1 update
+    assert caption.endswith("the larger steps bring noise back: mini-batch 32 rose as often as SGD.")
 
 
 def test_no_lesson_is_drawn_where_the_numbers_do_not_show_it() -> None:
     calm = tuple(replace(p, rises=0) for p in DEFAULT)
     assert paths_sentence(calm, "SGD") == ""  # no path rose: nothing to say of noise
     assert "went up and down the most" not in paths_caption(calm)
-    assert not noise_back(calm[3:])
+    assert not noise_back(calm[3:]) and "bring noise back" not in paths_caption(calm)
     quieter = tuple(replace(p, rises=10) if p.kind == "best" and p.batch_size == 32 else p for p in DEFAULT)
     text = paths_sentence(quieter, "SGD")
-    assert "at their own best rates mini-batch 32 at 0.316 rose in 10 of 160" in text
-    assert "took larger steps" not in text and "bring the noise back" not in paths_caption(quieter)
+    assert text.endswith("at their own best rates mini-batch 32 at 0.316 rose in 10 of 160 and batch GD at 1 rose in "
+                         "0 of 5.")
+    assert "bring noise back" not in paths_caption(quieter)
     level = tuple(replace(p, rises=64) if p.kind == "same" else p for p in DEFAULT)  # as noisy at one rate
     assert "the noisier the path" not in paths_sentence(level, "SGD")
     assert "went up and down the most" not in paths_caption(level)
 
 
+def test_a_variant_that_never_trained_adds_no_best_rate_path_nor_an_empty_list() -> None:
+    """Every variant that trained took the shared rate 0.01 as its best; batch GD never trained (its least bad
+    rate 0.01 too): the best-rate panel would repeat the left one (it was an IndexError in the conclusion)."""
+    grids = {1: [0.01, 0.1], 32: [0.01, 0.1], 4000: [0.01, 0.1]}
+    best = {1: (0.01, True), 32: (0.01, True), 4000: (0.01, False)}
+    plan = path_plan(_comparison(grids), best)
+    assert plan == [("same", 1, 0.01), ("same", 32, 0.01), ("same", 4000, 0.01)]
+    only_same = tuple(p for p in DEFAULT if p.kind == "same")
+    assert paths_sentence(only_same, "SGD").endswith("the noisier the path.")
+    mixed = (*only_same, replace(DEFAULT[3]), replace(DEFAULT[4], learning_rate=0.01))  # own rates all said already
+    assert paths_sentence(mixed, "SGD").endswith("the noisier the path.")
+
+
 def test_a_saved_comparison_keeps_its_paths_and_an_older_file_loads_without_them(tmp_path: Path) -> None:
-    paths = [path_record("same", 1, 0.01, 0, 2, [0, 0.5, 1], [2.3, math.nan, math.inf])]
+    paths = [path_record("same", 1, 0.01, 0, 2, 4, [0, 0.5, 1], [2.3, math.nan, math.inf])]
     comparison = _comparison({1: [0.01]}, paths)
     back = load(save(comparison, tmp_path / "c.json"))
     assert back.paths[0]["epoch"] == [0, 0.5, 1] and math.isnan(back.paths[0]["train_loss"][1])

@@ -40,6 +40,7 @@ from gdlab.report import (
     table,
     variant_label,
 )
+from gdlab.report.noise import path_record
 
 MODEL = gd.models.mlp(hidden=(16,))
 RATES = [0.03, 0.3, 1e3]  # 1e3 diverges at both batch sizes
@@ -238,6 +239,21 @@ def test_the_conclusion_says_how_often_the_smallest_batch_rose_and_why_the_large
     text = conclusion(summarize(toy))
     assert "its train loss went up in 1 of 3 epoch-to-epoch changes (mean over seeds) against 0 for " in text
     assert text.endswith(calm)
+
+
+def test_paths_that_never_rose_leave_the_conclusion_its_per_epoch_noise_lesson() -> None:
+    """With paths that show no noise, the per-epoch lesson stays (the paths' early return dropped it, with a
+    trailing space); with a path that rose, the paths' sentence takes its place."""
+    toy = _synthetic({1: [0.3, 0.4, 0.5, 0.6], 1000: [0.3, 0.4, 0.5, 0.6]}, {1: 1.0, 1000: 0.1},
+                     train={1: [2.0, 1.5, 1.7, 1.6], 1000: [2.0, 1.9, 1.8, 1.7]})
+    calm = [path_record("same", size, 1.0, 0, 1, 4, [0, 1, 2], [2.0, 1.9, 1.8]) for size in (1, 1000)]
+    text = conclusion(summarize(dataclasses.replace(toy, paths=calm)))
+    assert "its train loss went up in 1 of 3 epoch-to-epoch changes" in text and text == text.strip()
+    assert text == conclusion(summarize(toy))
+    noisy = [path_record("same", 1, 1.0, 0, 1, 4, [0, 1, 2], [2.0, 2.1, 1.8]), calm[1]]
+    text = conclusion(summarize(dataclasses.replace(toy, paths=noisy)))
+    assert "rose for SGD after 1 of 2 updates, against 0 of 2 for batch GD" in text
+    assert "epoch-to-epoch changes" not in text
 
 
 def test_a_count_of_rises_is_written_as_a_count() -> None:

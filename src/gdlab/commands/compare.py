@@ -11,7 +11,7 @@ import csv
 import math
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ from gdlab.engine.sweep_recording import RecordedGroup, sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted, diverged_text, diverging_text
-from gdlab.report.noise import summarize_paths
 from gdlab.report.of_result import default_metric
 from gdlab.report.summary import any_diverging
 from gdlab.store.model_text import DEFAULT_ACTIVATION
@@ -128,13 +127,11 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             sweep_options = {"seeds": seeds, "epochs": epochs, "metrics": metrics, "test_every": test_every,
                              "record": recorder, "kernel": kernel}
             groups = _train_variants(bars, console, model, data, plan, sweep_options, options.db)
-            if recorder is not None:
-                recorder.finish()
             result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
-            comparison, summary = measured_paths(bars, comparison, summarize(comparison), model, data)
-            if store is not None and recorder is not None and comparison.paths:
-                store.add_sweep_results(recorder.sweep_id, {"loss_paths": comparison.paths})
+            comparison, summary = measured_paths(bars, console, comparison, model, data, recorder, options.db)
+            if recorder is not None:  # closed once the paths are in: Ctrl-C before leaves it for gdlab resume
+                recorder.finish({"loss_paths": comparison.paths} if comparison.paths else None)
             bars.step("writing the report", lambda: write_outputs(comparison, paths))
     finally:
         if store is not None:
@@ -148,11 +145,23 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
 
 
 def measured_paths(
-    bars: Bars, comparison: Comparison, summary: Summary, model: gd.Model, data: gd.Dataset
+    bars: Bars, console: Console | None, comparison: Comparison, model: gd.Model, data: gd.Dataset,
+    recorder: gd.store.SweepRecorder | None = None, db: str | None = None,
 ) -> tuple[Comparison, Summary]:
-    """The comparison with one seed's loss path per variant at one learning rate, and its summary with them."""
-    comparison = bars.step("one seed's path per variant", lambda: with_paths(comparison, summary, model, data))
-    return comparison, replace(summary, paths=summarize_paths(comparison))
+    """The comparison with one seed's loss path per variant (report/noise.py), and its summary; on Ctrl-C, say how
+    to go on (a recorded compare: gdlab resume measures them and writes the report)."""
+    try:
+        comparison = bars.step("one seed's path per variant",
+                               lambda: with_paths(comparison, summarize(comparison), model, data))
+    except KeyboardInterrupt as error:
+        if recorder is not None:
+            recorder.fail_sweep(error)  # every member done: the sweep waits for its paths
+            if console is not None:
+                console.print(f"interrupted: {hints.gdlab(f'resume {recorder.sweep_id}', db)} measures the paths "
+                              "and writes the report", style="yellow", highlight=False, soft_wrap=True)
+                INTERRUPTS.told = True
+        raise
+    return comparison, summarize(comparison)
 
 
 def comparison_json(summary: Summary, comparison: Comparison, text: str) -> dict[str, Any]:

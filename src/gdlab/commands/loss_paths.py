@@ -1,7 +1,9 @@
 """gdlab compare's noise lesson measured: one seed's loss path per variant at the same learning rate.
 
-Each path is ``gd.fit`` of the sweep's config at that rate and seed (the same run as the sweep's member, up to
-float rounding) with ``loss_every``, so it passes through the member's train loss at every epoch's end.
+Each path is ``gd.fit`` of the sweep's config at that rate and seed with ``loss_every`` (the same run as the
+sweep's member, up to float rounding; on one device with XLA's kernels whatever the compare's ``--kernel``): at
+every epoch's end it holds the member's train loss as ``metrics="exact"`` records it (``"running"`` records the
+mean of the epoch's batch losses instead).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ def with_paths(comparison: Comparison, summary: Summary, model: gd.Model, data: 
         every = measure_every(steps[size])
         if (size, rate) not in measured:
             result = gd.fit(model, data, gd.sgd(rate), batch_size=size, epochs=epochs, seed=seed, loss_every=every,
-                            test_every=epochs, check_stability=False)  # the test pass once: the path needs none
+                            test_every=epochs, check_stability=False, devices=1)  # one test pass: the path needs none
             assert result.loss_path is not None  # loss_every asked for it
             measured[size, rate] = result.loss_path
         path = measured[size, rate]
-        paths.append(path_record(kind, size, rate, seed, every, path.epoch, path.train_loss))
+        paths.append(path_record(kind, size, rate, seed, every, steps[size], path.epoch, path.train_loss))
     return dataclasses.replace(comparison, paths=paths)

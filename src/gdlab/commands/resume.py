@@ -73,7 +73,6 @@ def _resume_sweep(
     from gdlab.commands.compare import (
         CompareOptions,
         comparison_json,
-        interrupted_text,
         measured_paths,
         output_paths,
         print_summary,
@@ -101,6 +100,34 @@ def _resume_sweep(
     check_unchanged(options.dataset, sweep.config.get("dataset_fingerprint"), data.fingerprint(), f"sweep {sweep.id}")
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
+    if not groups and sweep.status == "done" and sweep.results.get("loss_paths"):
+        raise gd.store.StoreError(f"sweep_id {sweep.id} has no unfinished configs; there is nothing to resume.")
+    if groups:
+        _train_unfinished(store, sweep.id, groups, model, data, options, show_progress)
+    comparison = sweep_comparison(store, store.sweep(sweep.id))
+    shown = summarize(comparison)
+    if not comparison.paths:  # a compare interrupted after its last config, or recorded before gdlab measured them
+        with Bars(show_progress) as bars:
+            comparison, shown = measured_paths(bars, None, comparison, model, data)
+        store.finish_sweep(sweep.id, {"loss_paths": comparison.paths})
+    done = store.sweep(sweep.id)
+    summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
+    write_outputs(comparison, paths)
+    text = conclusion(shown)
+    if not as_json:
+        sys.stdout.write(f"sweep {done.id}: {done.reason}\n")
+        print_summary(shown, comparison, text, {**paths, "sweep_id": done.id, "db": str(store.path)})
+    return {**summary, **comparison_json(shown, comparison, text), **{name: str(path) for name, path in paths.items()}}
+
+
+def _train_unfinished(
+    store: gd.store.Store, sweep_id: str, groups: list[gd.store.UnfinishedGroup], model: gd.Model, data: gd.Dataset,
+    options: Any, show_progress: bool,
+) -> None:
+    """gd.store.resume_sweep with a progress bar per group; on Ctrl-C, say how to go on."""
+    from gdlab.commands.compare import interrupted_text
+    from gdlab.commands.progress import Bars
+
     epochs = int(options.epochs)
     with Bars(show_progress) as bars:
         tasks = [bars.add(group_text(group, why=False), epochs, "waiting") for group in groups]
@@ -108,26 +135,11 @@ def _resume_sweep(
             bars.bar.update(task, completed=group.from_epoch)
         moves = [bars.epochs(task) for task in tasks]
         try:
-            gd.store.resume_sweep(sweep.id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a),
+            gd.store.resume_sweep(sweep_id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a),
                                   checkpoint_seconds=options.checkpoint_seconds)
         except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
-            sys.stderr.write(interrupted_text(sweep.id, store.path) + "\n")
+            sys.stderr.write(interrupted_text(sweep_id, store.path) + "\n")
             INTERRUPTS.told = True
             raise
         for task in tasks:
             bars.bar.update(task, completed=epochs, status="done")
-    done = store.sweep(sweep.id)
-    summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
-    comparison = sweep_comparison(store, done)
-    shown = summarize(comparison)
-    if not comparison.paths:  # measured once the sweep is done (an interrupted compare never got to them)
-        with Bars(show_progress) as bars:
-            comparison, shown = measured_paths(bars, comparison, shown, model, data)
-        if comparison.paths:
-            store.add_sweep_results(done.id, {"loss_paths": comparison.paths})
-    write_outputs(comparison, paths)
-    text = conclusion(shown)
-    if not as_json:
-        sys.stdout.write(f"sweep {done.id}: {done.reason}\n")
-        print_summary(shown, comparison, text, {**paths, "sweep_id": done.id, "db": str(store.path)})
-    return {**summary, **comparison_json(shown, comparison, text), **{name: str(path) for name, path in paths.items()}}

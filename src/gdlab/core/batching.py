@@ -43,7 +43,7 @@ class BatchPlan(NamedTuple):
 def path_updates(plan: BatchPlan, every: int) -> tuple[int, ...]:
     """The updates of an epoch (1-based) after which a loss path measures: every ``every``-th full batch's, and
     the epoch's last update (the remainder's, when there is one), each once."""
-    marks = [i for i in range(every, plan.full_batches + 1, every)]
+    marks = list(range(every, plan.full_batches + 1, every))
     if plan.steps not in marks:
         marks.append(plan.steps)
     return tuple(marks)

@@ -230,7 +230,8 @@ def _loss_every(loss_every: int | None, plan: BatchPlan, devices: int) -> int:
         raise ValueError(f"loss_every must be an integer in [1, {steps}] (the updates per epoch at batch size "
                          f"{plan.batch_size}); got {loss_every!r}.")
     if devices > 1:
-        raise ValueError(f"loss_every measures on one device; got loss_every={every} with devices={devices}.")
+        raise ValueError(f"loss_every measures on one device (devices=1, or None in one process); got "
+                         f"loss_every={every} with devices={devices}.")
     return every
 
 
@@ -242,6 +243,9 @@ def _path(out: Outcome, plan: BatchPlan, every: int, first: int) -> LossPath | N
     epochs = len(out.loss_path) // len(per)
     updates = np.concatenate([(first + e) * plan.steps + per for e in range(epochs)])
     losses = np.asarray(out.loss_path, float)
+    if out.status == "diverged":  # the epoch's careful rerun froze the params at its non-finite step
+        kept = updates <= out.steps_run
+        updates, losses = np.r_[updates[kept], out.steps_run + 1], np.r_[losses[kept], np.nan]
     if first == 0:
         updates, losses = np.r_[0, updates], np.r_[out.initial_loss, losses]
     return LossPath(update=updates, epoch=updates / plan.steps, train_loss=losses)

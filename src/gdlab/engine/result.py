@@ -93,6 +93,8 @@ class LossPath(NamedTuple):
     of each epoch and after its last, with the loss before training first (update 0) when the run started there.
 
     update: the run's update count at each measurement; epoch: the same in epochs (update / updates per epoch).
+    A run that diverged ends with NaN at the update that went non-finite (not applied). A resumed run's path
+    starts after its checkpoint's epoch; one that trained no epoch (its rule had fired already) has none.
     """
 
     update: np.ndarray

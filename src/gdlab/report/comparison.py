@@ -86,7 +86,7 @@ def save(comparison: Comparison, path: str | Path) -> Path:
     document = {"format": FORMAT, "version": VERSION, "settings": comparison.settings,
                 "variants": comparison.variants, "rows": comparison.rows, "histories": comparison.histories,
                 "paths": comparison.paths}
-    file_to_write("path", path).write_text(json.dumps(encode(document), indent=1))
+    file_to_write("path", path).write_text(json.dumps(_encode(document), indent=1))
     return Path(path)
 
 
@@ -122,17 +122,16 @@ def load(path: str | Path) -> Comparison:
     paths = document.get("paths", [])  # a file saved before gdlab measured them has none
     if not isinstance(paths, list) or not all(isinstance(v, dict) for v in paths):
         raise ValueError(f"{damaged}: paths must be a list of objects; got {type(paths).__name__}.")
-    decoded = decode(document)
+    decoded = _decode(document)
     return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"],
                       decoded.get("paths", []))
 
 
-def encode(value: Any) -> Any:
-    """value as JSON takes it: non-finite floats as the strings "nan", "inf", "-inf" (``decode`` reads them back)."""
+def _encode(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: encode(v) for k, v in value.items()}
+        return {k: _encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [encode(v) for v in value]
+        return [_encode(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else str(float(value))
     if isinstance(value, np.integer):
@@ -143,12 +142,11 @@ def encode(value: Any) -> Any:
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def decode(value: Any) -> Any:
-    """What ``encode`` wrote, read back."""
+def _decode(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: decode(v) for k, v in value.items()}
+        return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [_decode(v) for v in value]
     if isinstance(value, str) and value in NON_FINITE:
         return NON_FINITE[value]
     return value

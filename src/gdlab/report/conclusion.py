@@ -261,8 +261,9 @@ def _noise(s: Summary) -> str:
         text = (f"The gradient of {_samples(small.batch_size)} is noisy: {small.label} first failed at a learning "
                 f"rate of {small.too_high:.3g}, while {large.label}, averaging {_samples(large.batch_size)}, "
                 f"failed {tail}. ")
-    if s.paths:  # measured many times an epoch: what the per-epoch numbers below only hint at
-        return text + paths_sentence(s.paths, small.label)
+    measured = paths_sentence(s.paths, small.label) if s.paths else ""
+    if measured:  # measured many times an epoch: what the per-epoch numbers below only hint at
+        return text + measured
     noisier = []
     if not (small.trained and large.trained):  # "at its best rate" would name a rate that did not train
         return text.strip()

@@ -39,6 +39,7 @@ class PathSummary:
     learning_rate: float
     seed: int
     every: int  # updates between measurements
+    steps_per_epoch: int
     rises: int  # stretches (between consecutive finite measurements) in which the train loss rose
     stretches: int
     start: float  # the train loss before training
@@ -67,7 +68,7 @@ def path_plan(comparison: Comparison, best: dict[int, tuple[float, bool]]) -> li
                 same.append(("same", size, near))
     own = [("best", size, best[size][0]) for size in sizes if best[size][1]]
     same = same if len(same) >= 2 else []
-    if own == [("best", size, rate) for _, size, rate in same]:  # every best rate is the shared one: one panel
+    if {(size, rate) for _, size, rate in own} <= {(size, rate) for _, size, rate in same}:  # said by "same"
         own = []
     return [*same, *(own if len(own) >= 2 else [])]
 
@@ -90,7 +91,7 @@ def summarize_paths(comparison: Comparison) -> tuple[PathSummary, ...]:
         size = int(path["batch_size"])
         out.append(PathSummary(kind=str(path["kind"]), label=labels.get(size, str(size)), batch_size=size,
                                learning_rate=float(path["learning_rate"]), seed=int(path["seed"]),
-                               every=int(path["every"]), rises=rises, stretches=len(steps),
+                               every=int(path["every"]), steps_per_epoch=int(path["steps_per_epoch"]), rises=rises, stretches=len(steps),
                                start=float(losses[0]), end=float(kept[-1]) if len(kept) else math.nan,
                                finite=bool(finite.all())))
     order = [int(v["batch_size"]) for v in comparison.variants]
@@ -99,11 +100,12 @@ def summarize_paths(comparison: Comparison) -> tuple[PathSummary, ...]:
 
 
 def path_record(
-    kind: str, batch_size: int, learning_rate: float, seed: int, every: int, epoch: Any, train_loss: Any
+    kind: str, batch_size: int, learning_rate: float, seed: int, every: int, steps_per_epoch: int, epoch: Any,
+    train_loss: Any,
 ) -> dict[str, Any]:
     """A path as a Comparison holds it."""
     return {"kind": kind, "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed),
-            "every": int(every), "epoch": [float(e) for e in epoch], "train_loss": [float(v) for v in train_loss]}
+            "every": int(every), "steps_per_epoch": int(steps_per_epoch), "epoch": [float(e) for e in epoch], "train_loss": [float(v) for v in train_loss]}
 
 
 def same_rate(paths: tuple[PathSummary, ...]) -> float | None:
@@ -113,10 +115,12 @@ def same_rate(paths: tuple[PathSummary, ...]) -> float | None:
 
 
 def rises_text(p: PathSummary) -> str:
-    """'rose in 64 of 159 stretches of 125 updates' (one update: 'after 4 of 159 updates')."""
-    stretch = "update" if p.every == 1 else f"{p.every} updates"
-    noun = "updates" if p.every == 1 else f"stretches of {stretch}"
-    return f"rose in {p.rises} of {p.stretches} {noun}"
+    """'rose in 64 of 160 stretches of 125 updates' ('of up to 4 updates' where the epoch's last stretch is shorter;
+    'rose after 5 of 160 updates' where it measured after each)."""
+    if p.every == 1:
+        return f"rose after {p.rises} of {p.stretches} updates"
+    up_to = "" if p.steps_per_epoch % p.every == 0 else "up to "
+    return f"rose in {p.rises} of {p.stretches} stretches of {up_to}{p.every} updates"
 
 
 def noisier_first(paths: tuple[PathSummary, ...]) -> bool:
@@ -126,7 +130,16 @@ def noisier_first(paths: tuple[PathSummary, ...]) -> bool:
     return all(share > _share(p) for p in paths if p is not small)
 
 
+def noise_back(own: tuple[PathSummary, ...]) -> tuple[PathSummary, ...]:
+    """At their own best rates: the larger batches that took a larger rate than the smallest batch and whose path
+    rose, in at least as large a share of its stretches (their larger steps brought the noise back)."""
+    small = min(own, key=lambda p: p.batch_size)
+    return tuple(p for p in own if p is not small and p.learning_rate > small.learning_rate
+                 and 0 < _share(p) >= _share(small))
+
+
 def _share(p: PathSummary) -> float:
+    """The share of a path's stretches in which its loss rose."""
     return p.rises / p.stretches if p.stretches else 0.0
 
 
@@ -140,22 +153,27 @@ def paths_sentence(paths: tuple[PathSummary, ...], best_of: str) -> str:
     if same:
         small = min(same, key=lambda p: p.batch_size)
         rate = same_rate(same)
-        at = f"the same learning rate {rate:.3g}" if rate is not None else f"about {best_of}'s best learning rate"
+        at = (f"the same learning rate {rate:.3g} ({best_of}'s best)" if rate is not None
+              else f"about {best_of}'s best learning rate")
         others = [f"{p.rises} of {p.stretches} for {p.label}" for p in same if p is not small]
-        parts.append(f"At {at} ({best_of}'s best), one seed's train loss on all the data, measured up to {POINTS} "
-                     f"times an epoch, {rises_text(small).replace('rose', f'rose for {small.label}', 1)}, against "
-                     f"{_join(others)}" + (": the fewer samples an update averages, the noisier the path" if
-                                           noisier_first(same) else ""))
-    if own:
-        shown = [p for p in own if not same or p.learning_rate != same_rate(same)]  # not said already
+        parts.append(f"At {at}, one seed's train loss on all the data, measured up to {POINTS} times an epoch, "
+                     f"{rises_text(small).replace('rose', f'rose for {small.label}', 1)}, against {_join(others)}"
+                     + (": the fewer samples an update averages, the noisier the path" if noisier_first(same) else ""))
+    shown = [p for p in own if not same or p.learning_rate != same_rate(same)]  # those not said already
+    if shown:
         listed = _join([f"{p.label} at {p.learning_rate:.3g} rose in {p.rises} of {p.stretches}" for p in shown])
-        lead = ("the larger batches took larger steps, and their paths rose as often: " if noise_back(own) else "")
-        parts.append(f"{'at' if same else 'At'} their own best rates {lead}{listed}")
+        back = noise_back(own)
+        parts.append(f"{'at' if same else 'At'} their own best rates {listed}" + (
+            f": {_join([f'{p.label}' for p in back])}, with a larger rate than {min(own, key=lambda p: p.batch_size).label}, "
+            f"rose as often" if back else ""))
     return "; ".join(parts) + "."
 
 
 def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    """'a', 'a and b', 'a, b and c' ('' for none)."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def paths_caption(paths: tuple[PathSummary, ...]) -> str:
@@ -177,18 +195,14 @@ def paths_caption(paths: tuple[PathSummary, ...]) -> str:
         ends = [p for p in same if p.finite and math.isfinite(p.end)]
         if len(ends) >= 2:
             lowest = min(ends, key=lambda p: p.end)
-            text += (f" Per epoch at this rate, {lowest.label} went furthest: "
+            text += (f" After the last epoch at this rate {lowest.label} was lowest: "
                      + _join([f"{p.label} ended at {p.end:.3g}" for p in ends]) + f", from {small.start:.3g}.")
     if own:
-        text += f" {'Right' if same else 'Here'}: each variant at its own best rate"
-        text += (". A larger batch's gradient is less noisy, so it can take a larger rate, and the larger steps bring "
-                 "the noise back: " if noise_back(own) else ": ")
-        text += _join([f"{p.label} at {p.learning_rate:.3g} {rises_text(p)}" for p in own]) + "."
+        listed = _join([f"{p.label} at {p.learning_rate:.3g} {rises_text(p)}" for p in own])
+        text += f" {'Right' if same else 'Here'}: each variant at its own best rate: {listed}."
+        back = noise_back(own)
+        if back:
+            text += (f" A larger batch's gradient is less noisy, so it can take a larger rate, and the larger steps "
+                     f"bring noise back: {_join([p.label for p in back])} rose as often as "
+                     f"{min(own, key=lambda p: p.batch_size).label}.")
     return text
-
-
-def noise_back(own: tuple[PathSummary, ...]) -> bool:
-    """Whether, at their own best rates, a larger batch took a larger rate than the smallest batch and its path rose
-    (in at least as large a share of its stretches)."""
-    small = min(own, key=lambda p: p.batch_size)
-    return any(p.learning_rate > small.learning_rate and 0 < _share(p) >= _share(small) for p in own if p is not small)

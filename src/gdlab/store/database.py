@@ -17,9 +17,9 @@ from gdlab.engine.sweep_result import SweepResult
 from gdlab.store import finders, records, sweeps
 from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
-from gdlab.store.records import Run, transaction
+from gdlab.store.records import Run
 from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, connect
-from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder, merge_results
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder, finish_sweep
 from gdlab.store.sweeps import Sweep
 
 
@@ -142,12 +142,10 @@ class Store:
         return SweepRecorder(self.connection, kind, extra, finish_on_end=finish_on_end,
                              checkpoint_seconds=checkpoint_seconds, on_begin=self._set_last_sweep_id, db=self.path)
 
-    def add_sweep_results(self, sweep_id: str, results: dict[str, Any]) -> None:
-        """Merge results into a recorded sweep's results (what was measured after it closed: gdlab compare's
-        loss paths)."""
-        sweep = self.sweep(sweep_id)  # a missing id is a StoreError that says so
-        with transaction(self.connection):
-            merge_results(self.connection, sweep.id, results)
+    def finish_sweep(self, sweep_id: str, results: dict[str, Any] | None = None) -> None:
+        """Close a recorded sweep whose members have all ended (its status from theirs), merging results into its
+        stored results (gdlab resume's: the loss paths of a compare interrupted after its last config)."""
+        finish_sweep(self.connection, self.sweep(sweep_id).id, results)  # a missing id: a StoreError that says so
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""

@@ -212,10 +212,7 @@ class SweepRecorder:
 
     def finish(self, results: dict[str, Any] | None = None) -> None:
         """Close the sweep (its status from its members'), merging results into its stored results."""
-        with transaction(self.conn):
-            merge_results(self.conn, self.sweep_id, results or {})
-            _close(self.conn, self.sweep_id)
-        _compact(self.conn)
+        finish_sweep(self.conn, self.sweep_id, results)
 
     def _resume_hint(self) -> str:
         """The call that goes on with this sweep, with its stop rule as recorded."""
@@ -291,6 +288,14 @@ def checkpoint_due(since: float, cost: float, every: float) -> bool:
     after ``every`` seconds, and late enough that checkpoints take at most CHECKPOINT_SHARE of the time,
     since >= cost x (1 / share - 1); ``every`` 0 checkpoints every epoch, whatever it costs."""
     return every == 0 or since >= max(every, cost * (1 / CHECKPOINT_SHARE - 1))
+
+
+def finish_sweep(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any] | None = None) -> None:
+    """Close a sweep (its status from its members'), merging results into its stored results."""
+    with transaction(conn):
+        merge_results(conn, sweep_id, results or {})
+        _close(conn, sweep_id)
+    _compact(conn)
 
 
 def merge_results(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any]) -> None:
