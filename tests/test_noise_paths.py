@@ -17,10 +17,9 @@ from gdlab.report.noise import (
     noise_back,
     path_plan,
     path_record,
-    paths_caption,
-    paths_sentence,
     summarize_paths,
 )
+from gdlab.report.noise_text import paths_caption, paths_sentence
 
 
 def _comparison(grids: dict[int, list[float]], paths: list[dict] | None = None) -> Comparison:
@@ -64,7 +63,9 @@ def test_rises_are_counted_between_finite_measurements_up_to_the_first_non_finit
     ]
     sgd, mini = summarize_paths(_comparison({1: [0.01], 32: [0.01]}, paths))
     assert (sgd.label, sgd.rises, sgd.stretches, sgd.end, sgd.finite, sgd.start) == ("SGD", 2, 4, 1.95, False, 2.3)
+    assert sgd.largest_rise == pytest.approx(0.1)
     assert (mini.label, mini.rises, mini.stretches, mini.end, mini.finite) == ("mini-batch 32", 0, 2, 0.5, True)
+    assert mini.largest_rise == 0.0
 
 
 def test_measure_every_gives_at_most_32_measurements_an_epoch() -> None:
@@ -72,15 +73,18 @@ def test_measure_every_gives_at_most_32_measurements_an_epoch() -> None:
 
 
 def _path(kind: str, label: str, size: int, rate: float, rises: int, stretches: int = 160, every: int = 1,
-          end: float = 1.0) -> PathSummary:
+          end: float = 1.0, largest: float = 0.0) -> PathSummary:
     return PathSummary(kind=kind, label=label, batch_size=size, learning_rate=rate, seed=0, every=every,
-                       steps_per_epoch=4000 // size, rises=rises, stretches=stretches, start=2.3, end=end, finite=True)
+                       steps_per_epoch=4000 // size, rises=rises, stretches=stretches, start=2.3, end=end, finite=True,
+                       largest_rise=largest)
 
 
 DEFAULT = (
-    _path("same", "SGD", 1, 0.01, 64, every=125, end=0.95), _path("same", "mini-batch 32", 32, 0.01, 0, every=4, end=2.0),
+    _path("same", "SGD", 1, 0.01, 64, every=125, end=0.95, largest=0.18),
+    _path("same", "mini-batch 32", 32, 0.01, 0, every=4, end=2.0),
     _path("same", "batch GD", 4000, 0.01, 0, stretches=5, end=2.3),
-    _path("best", "SGD", 1, 0.01, 64, every=125), _path("best", "mini-batch 32", 32, 0.316, 72, every=4),
+    _path("best", "SGD", 1, 0.01, 64, every=125, largest=0.18),
+    _path("best", "mini-batch 32", 32, 0.316, 72, every=4, largest=0.31),
     _path("best", "batch GD", 4000, 1.0, 0, stretches=5),
 )
 
@@ -88,33 +92,42 @@ DEFAULT = (
 def test_the_conclusion_says_the_smaller_batch_is_noisier_at_one_rate_and_the_larger_rates_bring_it_back() -> None:
     text = paths_sentence(DEFAULT, "SGD")
     assert text == (
-        "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured up to 32 times "
-        "an epoch, rose for SGD in 64 of 160 stretches of 125 updates, against 0 of 160 for mini-batch 32 and 0 of 5 "
-        "for batch GD: the fewer samples an update averages, the noisier the path; at their own best rates "
-        "mini-batch 32 at 0.316 rose in 72 of 160 and batch GD at 1 rose in 0 of 5: mini-batch 32, with a larger "
-        "rate than SGD, rose as often.")  # batch GD, which rose in none, is not said to
-    caption = paths_caption(DEFAULT)
-    assert "every 125 updates for SGD, every 4 updates for mini-batch 32 and after every update for batch GD" in caption
-    assert "SGD's path went up and down the most: it rose in 64 of 160 stretches of 125 updates." in caption
-    assert "After the last epoch at this rate SGD was lowest: SGD ended at 0.95, mini-batch 32 ended at 2 and" in caption
-    assert ("mini-batch 32 at 0.316 rose in 72 of 160 stretches of up to 4 updates and batch GD at 1 rose after 0 "
-            "of 5 updates.") in caption  # 125 updates an epoch: its last stretch is 1 update
-    assert caption.endswith("the larger steps bring noise back: mini-batch 32 rose as often as SGD.")
+        "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured 32 times an "
+        "epoch, rose for SGD in 64 of 160 stretches of 125 updates (by up to 0.18), against 0 of 160 for mini-batch "
+        "32 and 0 of 5 for batch GD: the fewer samples an update averages, the noisier the path; at their own best "
+        "rates mini-batch 32 at 0.316 rose in 72 of its 160 (by up to 0.31) and batch GD at 1 rose in 0 of its 5: "
+        "mini-batch 32, with a larger rate than SGD, rose as often.")  # batch GD, which rose in none, is not said to
+    caption = paths_caption(DEFAULT, VARIANTS, seeds=3, running=False)
+    assert ("measured every 125 updates for SGD, every 4 updates for mini-batch 32 and after every update for batch GD: "
+            "each stretch between measurements holds about the same samples, a 32nd of an epoch") in caption
+    assert ("SGD's path went up and down the most: it rose in 64 of 160 stretches of 125 updates (by up to 0.18). "
+            "The per-epoch curves above, measured once an epoch and averaged over seeds, smooth") in caption
+    assert ("After the last epoch SGD was lowest: SGD at 0.95, mini-batch 32 at 2 and batch GD at 2.3 (from 2.3 "
+            "before training).") in caption
+    assert ("mini-batch 32 at 0.316 rose in 72 of 160 stretches of up to 4 updates (by up to 0.31) and batch GD at 1 "
+            "rose after 0 of 5 updates.") in caption  # 125 updates an epoch: its last stretch is 1 update
+    assert caption.endswith("bring noise back: mini-batch 32 rose as often as SGD, by up to 0.31 against 0.18.")
+    assert "averaged over seeds" not in paths_caption(DEFAULT, VARIANTS, seeds=1, running=False)
+    assert "are each epoch's mean batch loss (metrics running), so they differ." in paths_caption(
+        DEFAULT, VARIANTS, seeds=3, running=True)
+
+
+VARIANTS = [("SGD", True), ("mini-batch 32", True), ("batch GD", True)]
 
 
 def test_no_lesson_is_drawn_where_the_numbers_do_not_show_it() -> None:
     calm = tuple(replace(p, rises=0) for p in DEFAULT)
     assert paths_sentence(calm, "SGD") == ""  # no path rose: nothing to say of noise
-    assert "went up and down the most" not in paths_caption(calm)
-    assert not noise_back(calm[3:]) and "bring noise back" not in paths_caption(calm)
+    assert "went up and down the most" not in paths_caption(calm, VARIANTS, 3, False)
+    assert not noise_back(calm[3:]) and "bring noise back" not in paths_caption(calm, VARIANTS, 3, False)
     quieter = tuple(replace(p, rises=10) if p.kind == "best" and p.batch_size == 32 else p for p in DEFAULT)
     text = paths_sentence(quieter, "SGD")
-    assert text.endswith("at their own best rates mini-batch 32 at 0.316 rose in 10 of 160 and batch GD at 1 rose in "
-                         "0 of 5.")
-    assert "bring noise back" not in paths_caption(quieter)
+    assert text.endswith("at their own best rates mini-batch 32 at 0.316 rose in 10 of its 160 (by up to 0.31) and "
+                         "batch GD at 1 rose in 0 of its 5.")
+    assert "bring noise back" not in paths_caption(quieter, VARIANTS, 3, False)
     level = tuple(replace(p, rises=64) if p.kind == "same" else p for p in DEFAULT)  # as noisy at one rate
     assert "the noisier the path" not in paths_sentence(level, "SGD")
-    assert "went up and down the most" not in paths_caption(level)
+    assert "went up and down the most" not in paths_caption(level, VARIANTS, 3, False)
 
 
 def test_a_variant_that_never_trained_adds_no_best_rate_path_nor_an_empty_list() -> None:
@@ -143,3 +156,37 @@ def test_a_saved_comparison_keeps_its_paths_and_an_older_file_loads_without_them
     (tmp_path / "bad.json").write_text(json.dumps({**document, "paths": "lost"}))
     with pytest.raises(ValueError, match=r"is damaged: paths must be a list of objects; got str\."):
         load(tmp_path / "bad.json")
+    for paths, why in [([1, 2], r"paths must be a list of objects; paths\[0\] is 1\."),
+                       ([{k: v for k, v in document.get("rows", [{}])[0].items()}], r"paths\[0\] has no kind, "),
+                       ([{**json.loads((tmp_path / "c.json").read_text())["paths"][0], "kind": "same"},
+                         {"kind": "same"}], (r"paths\[1\] has no batch_size, learning_rate, seed, every, "
+                                             r"steps_per_epoch, epoch, train_loss\."))]:
+        (tmp_path / "bad.json").write_text(json.dumps({**document, "paths": paths}))  # a bare KeyError: 'kind'
+        with pytest.raises(ValueError, match=r"is damaged: " + why):
+            load(tmp_path / "bad.json")
+
+
+def test_the_caption_names_the_nearest_rates_the_variants_left_out_and_a_path_that_diverged() -> None:
+    """linreg's SGD best 0.001 with mini-batches at the grid's nearest 0.00316 and batch GD's grid a decade off: the
+    caption said 'every variant at one rate' and 'per epoch at this rate'; a diverged path went unsaid."""
+    same = (_path("same", "SGD", 1, 0.001, 30, every=25, end=0.5, largest=0.2),
+            _path("same", "mini-batch 32", 32, 0.00316, 0, every=1),
+            replace(_path("same", "mini-batch 128", 128, 0.00316, 3, every=1), finite=False))
+    variants = [*VARIANTS[:2], ("mini-batch 128", True), ("batch GD", False)]
+    caption = paths_caption(same, variants, seeds=2, running=False)
+    assert ("Left: every variant at SGD's best rate, 0.001, or the nearest of its grid (mini-batch 32 at 0.00316 and "
+            "mini-batch 128 at 0.00316). batch GD is not drawn there: no rate of its grid lies within half a decade "
+            "of it.") in caption
+    assert "mini-batch 128 diverged at this rate (its path ends at the last finite measurement)." in caption
+    assert "SGD at 0.5 and mini-batch 32 at 1 (from 2.3 before training)" in caption
+    text = paths_sentence(same, "SGD")
+    assert text.startswith("At SGD's best learning rate or the nearest of each grid, one seed's")
+    assert "rose after 3 of 160 updates (by up to 0), then diverged" not in text  # the small one's text only
+    sgd = _path("same", "SGD", 1, 0.01, 1, stretches=1, largest=0.5)  # batch sizes 1 and full, one epoch
+    one = (sgd, _path("same", "batch GD", 4000, 0.01, 0, stretches=1), replace(sgd, kind="best"),
+           _path("best", "batch GD", 4000, 10.0, 0, stretches=1))
+    assert paths_sentence(one, "SGD").endswith("; at its own best rate batch GD at 10 rose in 0 of its 1.")
+    assert "SGD at 0.01 rose after 1 of 1 update (by up to 0.5)" in paths_caption(one, variants, 1, False)
+    untrained = [("SGD", True), ("mini-batch 128", False), ("batch GD", True)]
+    assert paths_caption(one[2:], untrained, 1, False).endswith(
+        "mini-batch 128 is not drawn there: no rate of its grid trained.")

@@ -161,7 +161,8 @@ def report(
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as one JSON object: out (the report's path); for a sweep, saved "
-        "or recorded, settings, variants, first_by_epoch, first_by_second and conclusion (as gdlab compare --json); "
+        "or recorded, settings, variants, first_by_epoch, first_by_second, conclusion, notes and paths (each noise "
+        "path's rises; as gdlab compare --json); "
         "for an id also id, kind, status and reason, and schedule (--schedule), suggestion and interval (find-lr) "
         "or sweep_id (a sweep's member run).",
     ),

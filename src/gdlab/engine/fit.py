@@ -224,11 +224,11 @@ def _loss_every(loss_every: int | None, plan: BatchPlan, devices: int) -> int:
     """loss_every checked (0: not asked): 1 to the updates per epoch, on one device."""
     if loss_every is None:
         return 0
-    steps = plan.steps
-    every = check_int_range("loss_every", loss_every, 1)
-    if every > steps:
-        raise ValueError(f"loss_every must be an integer in [1, {steps}] (the updates per epoch at batch size "
-                         f"{plan.batch_size}); got {loss_every!r}.")
+    allowed = f"an integer in [1, {plan.steps}] (the updates per epoch at batch size {plan.batch_size})"
+    try:
+        every = check_int_range("loss_every", loss_every, 1, plan.steps)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"loss_every must be {allowed}; got {loss_every!r}.") from None
     if devices > 1:
         raise ValueError(f"loss_every measures on one device (devices=1, or None in one process); got "
                          f"loss_every={every} with devices={devices}.")

@@ -119,12 +119,26 @@ def load(path: str | Path) -> Comparison:
     if len(document["rows"]) != len(document["histories"]) or not document["rows"]:
         raise ValueError(f"{damaged}: it needs as many rows as histories, at least one; got {len(document['rows'])} "
                          f"and {len(document['histories'])}.")
-    paths = document.get("paths", [])  # a file saved before gdlab measured them has none
-    if not isinstance(paths, list) or not all(isinstance(v, dict) for v in paths):
-        raise ValueError(f"{damaged}: paths must be a list of objects; got {type(paths).__name__}.")
+    _check_paths(document.get("paths", []), damaged)  # a file saved before gdlab measured them has none
     decoded = _decode(document)
     return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"],
                       decoded.get("paths", []))
+
+
+PATH_KEYS = ("kind", "batch_size", "learning_rate", "seed", "every", "steps_per_epoch", "epoch", "train_loss")
+"""What each of a comparison's paths holds (report/noise.py's path_record)."""
+
+
+def _check_paths(paths: Any, damaged: str) -> None:
+    """A saved comparison's paths: a list of objects, each with every one of PATH_KEYS."""
+    if not isinstance(paths, list):
+        raise ValueError(f"{damaged}: paths must be a list of objects; got {type(paths).__name__}.")  # noqa: TRY004
+    for i, path in enumerate(paths):
+        if not isinstance(path, dict):
+            raise ValueError(f"{damaged}: paths must be a list of objects; paths[{i}] is {path!r}.")  # noqa: TRY004
+        missing = [key for key in PATH_KEYS if key not in path]
+        if missing:
+            raise ValueError(f"{damaged}: paths[{i}] has no {', '.join(missing)}.")
 
 
 def _encode(value: Any) -> Any:

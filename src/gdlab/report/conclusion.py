@@ -6,7 +6,7 @@ import math
 
 from gdlab.core.stopping import DIVERGED_FACTOR
 from gdlab.engine.result import RISING, RISING_EPOCHS
-from gdlab.report.noise import paths_sentence
+from gdlab.report.noise_text import paths_sentence
 from gdlab.report.summary import (
     Summary,
     VariantSummary,

@@ -24,7 +24,7 @@ from gdlab.report.conclusion import (
     ranked_name,
     target_text,
 )
-from gdlab.report.noise import paths_caption
+from gdlab.report.noise_text import paths_caption
 from gdlab.report.summary import Summary, failure, higher_is_better, summarize
 
 CSS = """
@@ -80,7 +80,9 @@ def render(comparison: Comparison, summary: Summary | None = None) -> str:
         *(f'<p class="sub">{escape(note)}</p>' for note in table.edge_notes(comparison, summary)),
         "<h2>Loss curves</h2>", figure(plots.loss_curves(comparison, summary), curves_caption(comparison, summary)),
         *(["<h2>Noise along the way: one seed's path</h2>",
-           figure(plots.loss_paths(comparison, summary), paths_caption(summary.paths))] if summary.paths else []),
+           figure(plots.loss_paths(comparison, summary), paths_caption(
+               summary.paths, [(v.label, v.trained) for v in summary.variants], _seeds(summary),
+               s.get("metrics") == "running"))] if summary.paths else []),
         "<h2>Final loss against learning rate</h2>", figure(plots.u_curve(comparison, summary), _U_CURVE),
         "<h2>Learning rate × batch size</h2>", figure(plots.heatmap(comparison, summary), heatmap_caption(summary)),
         "<h2>How to read this</h2>", _notes(s, summary),

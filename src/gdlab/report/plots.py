@@ -30,7 +30,8 @@ from gdlab.report.conclusion import (
     ranked_name,
     target_text,
 )
-from gdlab.report.noise import POINTS, of_kind, rises_text, same_rate
+from gdlab.report.noise import POINTS, of_kind, same_rate
+from gdlab.report.noise_text import legend_text
 from gdlab.report.summary import (
     Summary,
     VariantSummary,
@@ -105,34 +106,52 @@ def loss_paths(comparison: Comparison, summary: Summary) -> str:
 
 def paths_figure(comparison: Comparison, summary: Summary) -> Figure:
     """The figure of loss_paths: left every variant at one rate, right each at its own best (where measured); one
-    line per variant against epochs, its rises counted in the legend."""
+    line per variant against epochs, its rises counted in the legend below; a diverged path's last finite point ×."""
     kinds = [kind for kind in ("same", "best") if of_kind(summary.paths, kind)]
-    fig = Figure(figsize=(11, 4.8) if len(kinds) == 1 else (11, 5.4), layout="constrained")
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(kinds), sharey=True))
     palette = dict(zip((v.batch_size for v in summary.variants), colors(summary), strict=True))
     stored = {(str(path["kind"]), int(path["batch_size"])): path for path in comparison.paths}
-    losses, starts = [], []
+    shown = []
     for ax, kind in zip(axes, kinds, strict=True):
         paths = of_kind(summary.paths, kind)
         for p in paths:
             path = stored[kind, p.batch_size]
             epoch, loss = np.asarray(path["epoch"], float), np.asarray(path["train_loss"], float)
-            losses.append(loss)
-            starts += [p.start] if math.isfinite(p.start) else []
-            few = len(loss) <= 2 * summary.epochs + 1  # batch GD: a point an epoch, drawn as points
-            ax.plot(epoch, loss, "-o" if few else "-", ms=3, lw=1.8 if few else 1.1, color=palette[p.batch_size],
-                    label=f"{p.label} at {p.learning_rate:.3g}: {rises_text(p)}")
+            shown.append(loss[np.isfinite(loss)])
+            few = p.every == p.steps_per_epoch  # one measurement an epoch (batch GD): points, under the others
+            ax.plot(epoch, loss, "-o" if few else "-", ms=3.5, lw=1.4 if few else 1.1, color=palette[p.batch_size],
+                    zorder=1.9 if few else 2.0, label=legend_text(p))
+            if not p.finite:  # where it diverged: its last finite measurement
+                last = int(np.argmin(np.isfinite(loss))) - 1
+                ax.plot(epoch[last], loss[last], "x", ms=9, mew=2, color=palette[p.batch_size])
         rate = same_rate(paths)
         ax.set_title(f"every variant at {rate:.3g}" if kind == "same" and rate is not None else
                      "every variant at about the same rate" if kind == "same" else "each variant at its best rate",
                      fontsize=10)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=summary.epochs > 2, steps=[1, 2, 2.5, 5, 10]))
         ax.set_xlabel("epoch (the same samples seen for every variant)")
-        ax.legend(loc="upper right", fontsize=8)
-    _loss_axis(axes, losses, starts)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+    _path_axis(axes, np.concatenate(shown) if shown else np.empty(0))
     axes[0].set_ylabel("train loss on all the training data")
-    fig.suptitle(f"One seed's path, its train loss measured up to {POINTS} times an epoch")
+    fig.suptitle(f"One seed's path, its train loss measured {POINTS} times an epoch")
     return fig
+
+
+def _path_axis(axes: Any, losses: np.ndarray) -> None:
+    """The paths' y axis around their finite losses (a little below the lowest, above the highest), logarithmic
+    where they span more than LOG_SPAN: the noise is a small part of the fall, lost on an axis from 0."""
+    positive = losses[losses > 0]
+    if not positive.size:
+        return
+    low, high = float(positive.min()), float(positive.max())
+    for ax in axes:
+        if high / low > LOG_SPAN:
+            ax.set_yscale("log")
+            ax.set_ylim(low / 1.3, high * 1.3)
+        else:
+            pad = 0.05 * (high - low) or 0.05 * high
+            ax.set_ylim(max(0.0, low - pad), high + pad)
 
 
 LABELLED_RATES = 16
