@@ -504,7 +504,7 @@ def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_one
     assert table.cells(summary)[0][-4:] == ["2/8", "1/8", "1/8", "1"]
     assert comparison_json(summary, toy, text)["variants"][0]["diverging"] == 1
     fig = plots.u_curve_figure(toy, summary)
-    marks = {line.get_marker(): list(line.get_xdata()) for line in fig.axes[0].get_lines()
+    marks = {line.get_marker(): list(line.get_xdata()) for ax in fig.axes for line in ax.get_lines()
              if line.get_linestyle() == "None" and len(line.get_xdata())}
     assert (marks["^"], marks["o"], marks["x"]) == ([1.0], [1.0], [1e3, 1e3])
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
@@ -674,19 +674,22 @@ def test_diverged_is_defined_as_the_divergence_rule_counts_it_not_only_as_a_non_
     assert "Diverged: the loss became non-finite" not in page
 
 
-def test_each_variant_draws_its_diverged_seeds_in_its_own_row_at_the_top() -> None:
-    """Two variants diverging at the same rate: the second's × hid the first's (one height for all)."""
+def test_each_variant_draws_its_diverged_seeds_in_its_own_row_of_the_band_above_the_loss_axis() -> None:
+    """Two variants diverging at the same rate: the second's × hid the first's (one height for all); then the rows
+    sat on the loss axis above its top, where they read as losses: now in a band of their own."""
     toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
     rows = toy.rows + [{**row, "batch_size": 10} for row in toy.rows]
     variants = [*toy.variants, {**toy.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
     settings = {**toy.settings, "learning_rates": {"100": [0.01, 0.1, 1e3], "10": [0.01, 0.1, 1e3]}}
     two = Comparison(settings, variants, rows, toy.histories * 2)
-    ax = plots.u_curve_figure(two, summarize(two)).axes[0]
-    crosses = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    ax, band = plots.u_curve_figure(two, summarize(two)).axes
+    assert not [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    assert ax.get_ylim()[1] == pytest.approx(5.5 * 1.6 * 1.05)  # no rows above the top
+    crosses = [line for line in band.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
     heights = [set(line.get_ydata()) for line in crosses]
-    assert len(crosses) == 2 and all(len(h) == 1 for h in heights) and heights[0] != heights[1]
-    assert {line.get_color() for line in crosses} == set(plots.colors(summarize(two)))
-    assert heights[0] == {5.5 * 1.6} and 5.5 * 1.6 < heights[1].pop() < ax.get_ylim()[1]  # above the collapsed
+    assert heights == [{0}, {1}]  # the first variant on top: the band's y axis runs down
+    assert band.get_ylim() == (1.5, -0.5)
+    assert [line.get_color() for line in crosses] == plots.colors(summarize(two))
 
 
 def test_a_variant_with_one_rate_where_every_seed_trained_shows_its_mean() -> None:
@@ -720,12 +723,13 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     for row in toy.rows:  # 1 to 100: collapsed, finite at 6.0 above its start of 5.5
         row["status"] = "max_epochs" if row["final_train_loss"] == 6.0 else row["status"]
     summary = summarize(toy)
-    ax = plots.u_curve_figure(toy, summary).axes[0]
-    marks = {line.get_marker(): line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_xdata())}
+    ax, band = plots.u_curve_figure(toy, summary).axes
+    marks = {line.get_marker(): line for axes in (ax, band) for line in axes.get_lines()
+             if line.get_linestyle() == "None" and len(line.get_xdata())}
     assert set(marks) == {".", "o", "x"}  # one line of marks per kind, not 800 lines
     for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):
         assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
-    assert set(marks["x"].get_ydata()) == {5.5 * 1.6}  # drawn at the top
+    assert marks["x"] in band.get_lines() and set(marks["x"].get_ydata()) == {0}  # the band's row of the variant
     [line] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
     x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
     np.testing.assert_allclose(y[x < 1], 5.4 - x[x < 1])  # the seeds' mean where both trained
@@ -799,16 +803,17 @@ def test_a_sweep_of_more_configs_than_rasterized_seeds_draws_every_seed_in_one_i
     assert len(toy.rows) > plots.RASTERIZED_SEEDS
     fig = plots.u_curve_figure(toy, summary)
     ax = fig.axes[0]
-    marks = {line.get_marker(): line for line in ax.get_lines() if line.get_linestyle() == "None" and len(line.get_xdata())}
+    marks = {line.get_marker(): line for axes in fig.axes for line in axes.get_lines()
+             if line.get_linestyle() == "None" and len(line.get_xdata())}
     for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):  # still one mark per seed
         assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
     [mean] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
     assert not mean.get_rasterized()
     assert all(m.get_rasterized() and m.get_zorder() < mean.get_zorder() for m in marks.values())
-    assert "diverged (drawn at the top, a row per batch size)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "diverged (the band above, a row per batch size)" in [t.get_text() for t in fig.legends[0].get_texts()]
     svg = plots.u_curve(toy, summary)
-    assert svg.count("<image") == 1 and _seed_marks(svg, summary) == 0  # every variant's marks in one image
-    [data] = re.findall(r'"data:image/png;base64,([^"]+)"', svg)
+    assert svg.count("<image") == 2 and _seed_marks(svg, summary) == 0  # every variant's marks: one image an axes
+    data = max(re.findall(r'"data:image/png;base64,([^"]+)"', svg), key=len)  # the loss axis's (the band's: ×)
     pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
     colour = np.all(np.abs(pixels[..., :3] - matplotlib.colors.to_rgb(plots.colors(summary)[0])) < 0.02, axis=-1)
     assert np.sum(colour & (pixels[..., 3] > 0.5)) > 1000  # the marks are in it
@@ -1200,11 +1205,12 @@ def test_the_u_curve_of_losses_spanning_decades_has_a_log_loss_axis() -> None:
     variants = [*wide.variants, {**wide.variants[0], "batch_size": 10, "label": "mini-batch 10", "steps_per_epoch": 10}]
     settings = {**wide.settings, "learning_rates": {"100": [0.001, 0.01, 0.1, 1e3], "10": [0.001, 0.01, 0.1, 1e3]}}
     two = Comparison(settings, variants, rows, wide.histories * 2)
-    ax = plots.u_curve_figure(two, summarize(two)).axes[0]
-    assert ax.get_yscale() == "log" and ax.get_ylim()[0] == pytest.approx(0.008)
-    crosses = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
-    heights = sorted(set(line.get_ydata()).pop() for line in crosses)  # a row per variant, above the start
-    assert heights[0] == pytest.approx(5.5 * 1.6) and heights[0] < heights[1] < ax.get_ylim()[1]
+    ax, band = plots.u_curve_figure(two, summarize(two)).axes
+    assert ax.get_yscale() == "log" and ax.get_ylim() == pytest.approx((0.008, 5.5 * 1.6 * 1.05))
+    assert band.get_yscale() == "linear"  # the diverged configs' band has no loss scale
+    crosses = [line for line in band.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    assert sorted(set(line.get_ydata()).pop() for line in crosses) == [0, 1]  # a row per variant
+    assert [t.get_text() for t in band.get_yticklabels()] == ["batch GD", "mini-batch 10"]
     narrow = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})  # 8.8 over 0.8: linear as before
     assert plots.u_curve_figure(narrow, summarize(narrow)).axes[0].get_yscale() == "linear"
 

@@ -98,10 +98,10 @@ def page(title: str, body: str) -> str:
 
 
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
-            "and the loss diverges (×), is still rising above where it started when the budget runs out (△: "
-            "diverging) or ends at or above where it started (○: collapsed; a △ or ○ above the top is drawn at "
-            "it). The bottom of each curve is the best rate for its batch size (the heatmap's caption says how it "
-            "moved with the batch size).")
+            "and the loss diverges (×, in the band above the axis: it has no final loss to draw), is still rising "
+            "above where it started when the budget runs out (△: diverging) or ends at or above where it started "
+            "(○: collapsed; a △ or ○ above the top is drawn at it). The bottom of each curve is the best rate for "
+            "its batch size (the heatmap's caption says how it moved with the batch size).")
 
 
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:

@@ -159,8 +159,6 @@ LABELLED_RATES = 16
 hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are too narrow for text)."""
 
 
-DIVERGED_ROWS = 0.05
-"""The U-curve's rows of diverged marks, one per variant, this fraction of the y axis apart (a mark and a gap)."""
 LOG_SPAN = 30.0
 """The U-curve's loss axis is logarithmic when its top (1.6 x the loss before training) is more than this many
 times its bottom (0.8 x the lowest final loss): a regression's losses span decades."""
@@ -178,9 +176,19 @@ def u_curve(comparison: Comparison, summary: Summary) -> str:
 
 
 def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
-    """The figure of u_curve, its legend below the axes (diverged marks sit at their top)."""
-    fig = Figure(figsize=(11, 4.6), layout="constrained", dpi=RASTER_DPI)
-    ax = fig.subplots()
+    """The figure of u_curve, its legend below the axes. A diverged config has no final loss to draw: its seeds'
+    × sit in a band of their own above the loss axis, a row per batch size (on the axis, in rows above its top,
+    they read as losses)."""
+    n = len(summary.variants)
+    diverged = any(failure(r) == "diverged" for r in comparison.rows)
+    fig = Figure(figsize=(11, 4.6 + (0.25 + 0.12 * n if diverged else 0.0)), layout="constrained", dpi=RASTER_DPI)
+    band = None
+    if diverged:
+        grid = fig.add_gridspec(2, 1, height_ratios=[0.25 + 0.12 * n, 4.0])
+        ax = fig.add_subplot(grid[1])
+        band = fig.add_subplot(grid[0], sharex=ax)
+    else:
+        ax = fig.subplots()
     rasterized = len(comparison.rows) > RASTERIZED_SEEDS
     start = float(np.mean([r["initial_train_loss"] for r in comparison.rows]))
     finite = [r["final_train_loss"] for r in comparison.rows if failure(r) is None]
@@ -188,7 +196,6 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     bottom = min(finite, default=start) * 0.8
     cells = _cells(comparison.rows)
     log = 0 < bottom and top / bottom > LOG_SPAN  # a regression's loss falls decades: on a linear axis it lay flat
-    step = (top * 1.05 / bottom) ** DIVERGED_ROWS if log else DIVERGED_ROWS * (top * 1.05 - bottom)
     for k, v in enumerate(summary.variants):
         color = colors(summary)[k]
         rates = sorted(lr for size, lr in cells if size == v.batch_size)
@@ -198,28 +205,39 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
         if alone.any():
             ax.plot(np.asarray(rates)[alone], np.asarray(means)[alone], ls="none", marker="_", ms=16, mew=2,
                     color=color)
-        row = top * step**k if log else top + k * step  # its own row above the collapsed marks' cap: one × hid another
-        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, (top, row), rasterized)
+        _seeds(ax, [r for lr in rates for r in cells[v.batch_size, lr]], color, top, (band, k), rasterized)
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
-    ax.plot([], [], "x", color="black", label="diverged (drawn at the top, a row per batch size)")
+    if band is not None:
+        ax.plot([], [], "x", color="black", label="diverged (the band above, a row per batch size)")
+        _diverged_band(band, summary)
     ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")  # both at most the
     ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")  # top: caption
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     if log:
         ax.set_yscale("log")
-        ax.set_ylim(bottom, top * 1.05 * step ** (len(summary.variants) - 1))
-    else:
-        ax.set_ylim(bottom, top * 1.05 + (len(summary.variants) - 1) * step)
+    ax.set_ylim(bottom, top * 1.05)
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"final train loss after {counted(summary.epochs, 'epoch')}")
-    ax.set_title("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
+    fig.suptitle("Too low a rate barely moves the loss; too high a rate diverges or collapses (dots: seeds)")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(-(-len(labels) // 2), 4), fontsize=8)  # rows of
     # at most 4, filled column by column: of 5 entries, 4 columns paired two long ones and ran past the figure
     return fig
+
+
+def _diverged_band(band: Any, summary: Summary) -> None:
+    """The band of diverged configs: a row per variant (first on top), named on the left; no loss scale."""
+    n = len(summary.variants)
+    band.set_ylim(n - 0.5, -0.5)
+    band.set_yticks(range(n), [v.label for v in summary.variants], fontsize=7)
+    band.set_ylabel("diverged", fontsize=8, rotation=0, ha="right", va="center")
+    band.tick_params(which="both", labelbottom=False, length=0)
+    band.grid(axis="y", visible=False)
+    for side in ("left", "bottom"):
+        band.spines[side].set_visible(False)
 
 
 def heatmap(comparison: Comparison, summary: Summary) -> str:
@@ -335,8 +353,9 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
     return cells
 
 
-def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: tuple[float, float], rasterized: bool = False) -> None:
-    """One mark per seed: × diverged (at top[1], the variant's row), △ diverging and ○ collapsed (at most top[0]),
+def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, band: tuple[Any, int],
+           rasterized: bool = False) -> None:
+    """One mark per seed: × diverged (in the band's row band[1]), △ diverging and ○ collapsed (at most top),
     • trained; one line of marks per kind.
 
     rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
@@ -346,14 +365,15 @@ def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: tuple[float, fl
     for row in rows:
         kind = failure(row)
         points[kind][0].append(row["learning_rate"])
-        points[kind][1].append(top[1] if kind == "diverged" else min(row["final_train_loss"], top[0]))
+        points[kind][1].append(band[1] if kind == "diverged" else min(row["final_train_loss"], top))
     hollow = {"mfc": "none", "ms": 8, "mew": 1.5}
-    style = {"diverged": {"marker": "x", "ms": 8, "mew": 2}, "diverging": {"marker": "^", **hollow},
+    style = {"diverged": {"marker": "x", "ms": 7, "mew": 2}, "diverging": {"marker": "^", **hollow},
              "collapsed": {"marker": "o", **hollow}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
     layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
     for kind, (x, y) in points.items():
         if x:
-            ax.plot(x, y, ls="none", color=color, **style[kind], **layer)
+            on = band[0] if kind == "diverged" else ax
+            on.plot(x, y, ls="none", color=color, **style[kind], **layer)
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
