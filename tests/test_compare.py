@@ -6,7 +6,9 @@ import csv
 import inspect
 import json
 import math
+import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -164,8 +166,10 @@ def test_ctrl_c_says_how_to_finish_the_recorded_sweep(tiny, capsys, monkeypatch)
 
 def test_ctrl_c_while_measuring_the_paths_leaves_them_and_the_report_to_gdlab_resume(tiny, capsys, monkeypatch) -> None:
     """Every config trained, then Ctrl-C in the paths' step: the sweep is interrupted, not done (it was closed as
-    done first, and gdlab resume then had nothing to resume and no report was ever written); gdlab resume measures
-    the paths, writes the report, and closes the sweep, whose report from the store is the same page."""
+    done first, and gdlab resume then had nothing to resume and no report was ever written); gdlab report says to
+    resume it; gdlab resume, refused while another process holds the sweep, measures the paths (Ctrl-C there
+    leaves it interrupted again), writes the report and closes the sweep, whose report from the store is the
+    same page; a done sweep has nothing to resume."""
     import gdlab.commands.compare as compare_module
 
     measure = compare_module.with_paths
@@ -178,10 +182,28 @@ def test_ctrl_c_while_measuring_the_paths_leaves_them_and_the_report_to_gdlab_re
     with gd.store.open("runs.db") as store:
         (sweep,) = store.sweeps()
         members = store.members(sweep.id)
-    assert capsys.readouterr().err.strip() == (
-        f"interrupted: gdlab resume {sweep.id} --db runs.db measures the paths and writes the report")
+    hint = f"interrupted: gdlab resume {sweep.id} --db runs.db measures the paths and writes the report"
+    assert capsys.readouterr().err.strip() == hint
     assert sweep.status == "interrupted" and "loss_paths" not in sweep.results and not Path("r.html").exists()
     assert {m.status for m in members} == {"max_epochs"}
+    assert main(["report", sweep.id, "--db", "runs.db", "-o", "early.html"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: sweep {sweep.id} stopped (interrupted) before it measured its noise paths; gdlab resume {sweep.id} "
+        "--db runs.db measures them and writes the report.\n")
+
+    with sqlite3.connect("runs.db") as conn:  # as if another gdlab resume held it
+        conn.execute("UPDATE sweeps SET status = 'running', pid = ?, host = ?", (os.getpid(), socket.gethostname()))
+    conn.close()
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 2
+    assert f"{sweep.id} is running (pid {os.getpid()}" in capsys.readouterr().err
+    with sqlite3.connect("runs.db") as conn:
+        conn.execute("UPDATE sweeps SET status = 'interrupted', pid = NULL")
+    conn.close()
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 130  # still interrupting
+    assert capsys.readouterr().err.strip() == hint
+    with gd.store.open("runs.db") as store:
+        assert store.sweep(sweep.id).status == "interrupted"
+
     monkeypatch.setattr(compare_module, "with_paths", measure)
     assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress"]) == 0
     assert "\nout: r.html\n" in capsys.readouterr().out
@@ -192,7 +214,40 @@ def test_ctrl_c_while_measuring_the_paths_leaves_them_and_the_report_to_gdlab_re
     assert main(["report", sweep.id, "--db", "runs.db", "-o", "again.html"]) == 0
     assert Path("again.html").read_text() == Path("r.html").read_text()
     assert main(["resume", sweep.id, "--db", "runs.db"]) == 2
-    assert "has no unfinished configs; there is nothing to resume." in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: RUN_ID {sweep.id} has no unfinished configs; there is nothing to "
+                                       f"resume (gdlab report {sweep.id} --db runs.db writes its report).\n")
+
+
+def test_an_error_while_measuring_the_paths_fails_the_sweep_and_a_one_variant_compare_stores_no_paths(
+        tiny, capsys, monkeypatch) -> None:
+    """Any error in the paths' step, not only Ctrl-C, closed nothing: the sweep stayed 'running'. One batch size
+    has no paths to compare: it stores an empty list, and a resume of it has nothing to do (it re-wrote the report
+    each time)."""
+    import gdlab.commands.compare as compare_module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no memory left")
+
+    measure = compare_module.with_paths
+    monkeypatch.setattr(compare_module, "with_paths", broken)
+    with pytest.raises(RuntimeError, match="no memory left"):
+        compare_module.run_compare(CompareOptions(dataset=str(tiny), hidden="8", batch_sizes="1,40", learning_rates="0.01,0.1", seeds=1,
+                               epochs=1, db="runs.db"), show_progress=False, as_json=True)
+    with gd.store.open("runs.db") as store:
+        (sweep,) = store.sweeps()
+    assert (sweep.status, sweep.reason) == ("failed", "failed: RuntimeError: no memory left")
+    monkeypatch.setattr(compare_module, "with_paths", measure)
+    assert main(["resume", sweep.id, "--db", "runs.db", "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "done"
+
+    assert main(["compare", "--dataset", str(tiny), "--hidden", "8", "--batch-sizes", "40", "--learning-rates",
+                 "0.01,0.1", "--seeds", "1", "--epochs", "1", "--db", "one.db", "--no-progress", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["paths"] == []
+    with gd.store.open("one.db") as store:
+        assert store.sweep(one["sweep_id"]).results["loss_paths"] == []
+    assert main(["resume", one["sweep_id"], "--db", "one.db"]) == 2
+    assert "has no unfinished configs; there is nothing to resume" in capsys.readouterr().err
 
 
 def test_a_killed_compare_goes_on_from_its_checkpoints_to_the_uninterrupted_numbers(tiny, capsys) -> None:

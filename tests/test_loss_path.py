@@ -113,6 +113,18 @@ def test_a_diverged_run_s_path_ends_with_nan_at_the_update_that_went_non_finite(
     assert np.all(np.isfinite(path.train_loss[:-1])) and np.isnan(path.train_loss[-1])
 
 
+def test_a_run_stopped_by_the_divergence_factor_on_a_finite_loss_has_no_made_up_point() -> None:
+    """A finite loss past 100 x the start stops the run as diverged after its epoch ran whole: the path ends with
+    that epoch's finite loss (a NaN at an update that never ran was added)."""
+    data, params = _least_squares()
+    result = gd.fit(_loss, data, gd.sgd(3.0), params=params, batch_size="full", epochs=20, loss_every=1,
+                    check_stability=False)  # past 2/L = 1.4 on purpose
+    path = result.loss_path
+    assert result.status == "diverged" and "> 100 x the initial loss" in result.reason and path is not None
+    assert path.update.tolist() == list(range(result.epochs_run + 1)) and np.all(np.isfinite(path.train_loss))
+    assert path.train_loss[-1] == pytest.approx(result.history["train_loss"][-1], rel=1e-6)
+
+
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"loss_every": 0}, ValueError, r"got 0\."),
     ({"loss_every": 5}, ValueError, r"got 5\."),

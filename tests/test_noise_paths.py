@@ -92,14 +92,15 @@ DEFAULT = (
 def test_the_conclusion_says_the_smaller_batch_is_noisier_at_one_rate_and_the_larger_rates_bring_it_back() -> None:
     text = paths_sentence(DEFAULT, "SGD")
     assert text == (
-        "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured 32 times an "
-        "epoch, rose for SGD in 64 of 160 stretches of 125 updates (by up to 0.18), against 0 of 160 for mini-batch "
+        "At the same learning rate 0.01 (SGD's best), one seed's train loss on all the data, measured up to 32 times "
+        "an epoch, rose for SGD in 64 of 160 stretches of 125 updates (by up to 0.18), against 0 of 160 for mini-batch "
         "32 and 0 of 5 for batch GD: the fewer samples an update averages, the noisier the path; at their own best "
         "rates mini-batch 32 at 0.316 rose in 72 of its 160 (by up to 0.31) and batch GD at 1 rose in 0 of its 5: "
         "mini-batch 32, with a larger rate than SGD, rose as often.")  # batch GD, which rose in none, is not said to
     caption = paths_caption(DEFAULT, VARIANTS, seeds=3, running=False)
-    assert ("measured every 125 updates for SGD, every 4 updates for mini-batch 32 and after every update for batch GD: "
-            "each stretch between measurements holds about the same samples, a 32nd of an epoch") in caption
+    assert ("measured up to 32 times an epoch: every 125 updates for SGD, every 4 updates for mini-batch 32 and after "
+            "every update for batch GD, so that a stretch between measurements holds 125 samples for SGD, 128 for "
+            "mini-batch 32 and 4000 for batch GD.") in caption
     assert ("SGD's path went up and down the most: it rose in 64 of 160 stretches of 125 updates (by up to 0.18). "
             "The per-epoch curves above, measured once an epoch and averaged over seeds, smooth") in caption
     assert ("After the last epoch SGD was lowest: SGD at 0.95, mini-batch 32 at 2 and batch GD at 2.3 (from 2.3 "
@@ -177,11 +178,11 @@ def test_the_caption_names_the_nearest_rates_the_variants_left_out_and_a_path_th
     assert ("Left: every variant at SGD's best rate, 0.001, or the nearest of its grid (mini-batch 32 at 0.00316 and "
             "mini-batch 128 at 0.00316). batch GD is not drawn there: no rate of its grid lies within half a decade "
             "of it.") in caption
-    assert "mini-batch 128 diverged at this rate (its path ends at the last finite measurement)." in caption
+    assert "mini-batch 128 diverged at this rate (its path ends at the last finite measurement, ×)." in caption
     assert "SGD at 0.5 and mini-batch 32 at 1 (from 2.3 before training)" in caption
     text = paths_sentence(same, "SGD")
     assert text.startswith("At SGD's best learning rate or the nearest of each grid, one seed's")
-    assert "rose after 3 of 160 updates (by up to 0), then diverged" not in text  # the small one's text only
+    assert "3 of 160 (by up to 0) for mini-batch 128, which then diverged" in text
     sgd = _path("same", "SGD", 1, 0.01, 1, stretches=1, largest=0.5)  # batch sizes 1 and full, one epoch
     one = (sgd, _path("same", "batch GD", 4000, 0.01, 0, stretches=1), replace(sgd, kind="best"),
            _path("best", "batch GD", 4000, 10.0, 0, stretches=1))
@@ -190,3 +191,23 @@ def test_the_caption_names_the_nearest_rates_the_variants_left_out_and_a_path_th
     untrained = [("SGD", True), ("mini-batch 128", False), ("batch GD", True)]
     assert paths_caption(one[2:], untrained, 1, False).endswith(
         "mini-batch 128 is not drawn there: no rate of its grid trained.")
+
+
+def test_the_sentences_fit_their_numbers_one_stretch_no_rise_to_bring_back_and_a_lone_path() -> None:
+    """'rose in 1 of 1 stretches'; 'the larger steps bring noise back' where the smallest batch rose in none; a
+    'same' panel of one path gave 'against : the fewer samples'."""
+    one = _path("best", "SGD", 1, 0.01, 1, stretches=1, every=125, largest=0.2)
+    assert "rose in 1 of 1 stretch of 125 updates" in paths_caption((one,), VARIANTS, 1, False)
+    calm_sgd = (replace(one, rises=0, stretches=160), _path("best", "mini-batch 32", 32, 0.316, 1, every=4,
+                                                           largest=0.1))
+    assert noise_back(calm_sgd) == ()
+    assert "bring noise back" not in paths_caption(calm_sgd, VARIANTS, 1, False)
+    lone = (_path("same", "SGD", 1, 0.01, 5, every=125, largest=0.2),)
+    assert paths_sentence(lone, "SGD") == ("At the same learning rate 0.01 (SGD's best), one seed's train loss on all "
+                                           "the data, measured up to 32 times an epoch, rose for SGD in 5 of 160 "
+                                           "stretches of 125 updates (by up to 0.2).")  # nothing to compare
+    two = (*lone, replace(_path("same", "batch GD", 4000, 0.01, 0, stretches=2), finite=False))
+    assert "which then diverged" in paths_sentence(two, "SGD")
+    both = (*two, replace(_path("same", "mini-batch 32", 32, 0.01, 0), finite=False))
+    assert "batch GD and mini-batch 32 diverged at this rate (their paths end at the last" in paths_caption(
+        both, [*VARIANTS], 1, False)

@@ -129,9 +129,18 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             groups = _train_variants(bars, console, model, data, plan, sweep_options, options.db)
             result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
-            comparison, summary = measured_paths(bars, console, comparison, model, data, recorder, options.db)
-            if recorder is not None:  # closed once the paths are in: Ctrl-C before leaves it for gdlab resume
-                recorder.finish({"loss_paths": comparison.paths} if comparison.paths else None)
+            try:
+                comparison, summary = measured_paths(bars, comparison, model, data)
+            except BaseException as error:  # every config done: gdlab resume measures the paths
+                if recorder is not None:
+                    recorder.fail_sweep(error)
+                    if isinstance(error, KeyboardInterrupt):
+                        console.print(paths_interrupted_text(recorder.sweep_id, options.db), style="yellow",
+                                      highlight=False, soft_wrap=True)
+                        INTERRUPTS.told = True
+                raise
+            if recorder is not None:  # closed once the paths are in ([] where none was measured)
+                recorder.finish({"loss_paths": comparison.paths})
             bars.step("writing the report", lambda: write_outputs(comparison, paths))
     finally:
         if store is not None:
@@ -145,23 +154,17 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
 
 
 def measured_paths(
-    bars: Bars, console: Console | None, comparison: Comparison, model: gd.Model, data: gd.Dataset,
-    recorder: gd.store.SweepRecorder | None = None, db: str | None = None,
+    bars: Bars, comparison: Comparison, model: gd.Model, data: gd.Dataset
 ) -> tuple[Comparison, Summary]:
-    """The comparison with one seed's loss path per variant (report/noise.py), and its summary; on Ctrl-C, say how
-    to go on (a recorded compare: gdlab resume measures them and writes the report)."""
-    try:
-        comparison = bars.step("one seed's path per variant",
-                               lambda: with_paths(comparison, summarize(comparison), model, data))
-    except KeyboardInterrupt as error:
-        if recorder is not None:
-            recorder.fail_sweep(error)  # every member done: the sweep waits for its paths
-            if console is not None:
-                console.print(f"interrupted: {hints.gdlab(f'resume {recorder.sweep_id}', db)} measures the paths "
-                              "and writes the report", style="yellow", highlight=False, soft_wrap=True)
-                INTERRUPTS.told = True
-        raise
+    """The comparison with one seed's loss path per variant (report/noise.py), and its summary."""
+    comparison = bars.step("one seed's path per variant",
+                           lambda: with_paths(comparison, summarize(comparison), model, data))
     return comparison, summarize(comparison)
+
+
+def paths_interrupted_text(sweep_id: str, db: str | Path | None) -> str:
+    """What to say when Ctrl-C stops a recorded compare whose configs are done while it measures the paths."""
+    return f"interrupted: {hints.gdlab(f'resume {sweep_id}', db)} measures the paths and writes the report"
 
 
 def comparison_json(summary: Summary, comparison: Comparison, text: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from gdlab.report import (
     summarize,
     write_html,
 )
+from gdlab.report.comparison import check_paths
 from gdlab.report.of_result import LIBRARY_RATES, default_metric
 from gdlab.store.model_text import recorded_model_text
 from gdlab.store.sweeps import FINISHED
@@ -137,8 +138,14 @@ def sweep_comparison(store: gd.store.Store, sweep: gd.store.Sweep, schedule: str
         result = result.select(schedule)
         settings = {**settings, "schedule": schedule}
     comparison = from_sweep(result, settings, initial)
+    if sweep.kind == "compare" and sweep.status in ("interrupted", "failed") and "loss_paths" not in sweep.results:
+        raise ValueError(f"sweep {sweep.id} stopped ({sweep.status}) before it measured its noise paths; "
+                         f"{hints.gdlab(f'resume {sweep.id}', store.path)} measures them and writes the report.")
     paths = sweep.results.get("loss_paths") if schedule is None else None  # gdlab compare's: one schedule
-    return replace(comparison, paths=paths) if isinstance(paths, list) else comparison
+    if paths is None:
+        return comparison
+    check_paths(paths, f"sweep {sweep.id}'s record is damaged")
+    return replace(comparison, paths=paths)
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ def _resume_sweep(
         comparison_json,
         measured_paths,
         output_paths,
+        paths_interrupted_text,
         print_summary,
         write_outputs,
     )
@@ -100,16 +101,23 @@ def _resume_sweep(
     check_unchanged(options.dataset, sweep.config.get("dataset_fingerprint"), data.fingerprint(), f"sweep {sweep.id}")
     gd.enable_compilation_cache()
     groups = gd.store.unfinished_groups(sweep.id, store)
-    if not groups and sweep.status == "done" and sweep.results.get("loss_paths"):
-        raise gd.store.StoreError(f"sweep_id {sweep.id} has no unfinished configs; there is nothing to resume.")
-    if groups:
-        _train_unfinished(store, sweep.id, groups, model, data, options, show_progress)
-    comparison = sweep_comparison(store, store.sweep(sweep.id))
-    shown = summarize(comparison)
-    if not comparison.paths:  # a compare interrupted after its last config, or recorded before gdlab measured them
-        with Bars(show_progress) as bars:
-            comparison, shown = measured_paths(bars, None, comparison, model, data)
-        store.finish_sweep(sweep.id, {"loss_paths": comparison.paths})
+    if not groups and sweep.status == "done":
+        raise gd.store.StoreError(f"sweep_id {sweep.id} has no unfinished configs; there is nothing to resume "
+                                  f"({hints.gdlab(f'report {sweep.id}', store.path)} writes its report).")
+    _train_unfinished(store, sweep.id, groups, model, data, options, show_progress)  # this process holds it now
+    try:
+        comparison = sweep_comparison(store, store.sweep(sweep.id))
+        shown = summarize(comparison)
+        if not comparison.paths:  # a compare stopped after its last config, or one that measured none
+            with Bars(show_progress) as bars:
+                comparison, shown = measured_paths(bars, comparison, model, data)
+    except BaseException as error:
+        store.record_sweep_error(sweep.id, error)
+        if isinstance(error, KeyboardInterrupt):  # typer turns it into exit code 130 without a word
+            sys.stderr.write(paths_interrupted_text(sweep.id, store.path) + "\n")
+            INTERRUPTS.told = True
+        raise
+    store.finish_sweep(sweep.id, {"loss_paths": comparison.paths})
     done = store.sweep(sweep.id)
     summary = {"sweep_id": done.id, "status": done.status, "reason": done.reason, "db": str(store.path)}
     write_outputs(comparison, paths)
@@ -124,7 +132,8 @@ def _train_unfinished(
     store: gd.store.Store, sweep_id: str, groups: list[gd.store.UnfinishedGroup], model: gd.Model, data: gd.Dataset,
     options: Any, show_progress: bool,
 ) -> None:
-    """gd.store.resume_sweep with a progress bar per group; on Ctrl-C, say how to go on."""
+    """gd.store.resume_sweep (finish=False: this process holds the sweep after it, even with no group to train)
+    with a progress bar per group; on Ctrl-C, say how to go on."""
     from gdlab.commands.compare import interrupted_text
     from gdlab.commands.progress import Bars
 
@@ -134,9 +143,9 @@ def _train_unfinished(
         for task, group in zip(tasks, groups, strict=True):
             bars.bar.update(task, completed=group.from_epoch)
         moves = [bars.epochs(task) for task in tasks]
-        try:
+        try:  # finish=False: the sweep stays this process's until its paths are measured too
             gd.store.resume_sweep(sweep_id, store, model, data, callback=lambda g, e, a: moves[g](g, e, a),
-                                  checkpoint_seconds=options.checkpoint_seconds)
+                                  checkpoint_seconds=options.checkpoint_seconds, finish=False)
         except KeyboardInterrupt:  # typer turns it into exit code 130 without a word
             sys.stderr.write(interrupted_text(sweep_id, store.path) + "\n")
             INTERRUPTS.told = True

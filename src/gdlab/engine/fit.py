@@ -243,8 +243,8 @@ def _path(out: Outcome, plan: BatchPlan, every: int, first: int) -> LossPath | N
     epochs = len(out.loss_path) // len(per)
     updates = np.concatenate([(first + e) * plan.steps + per for e in range(epochs)])
     losses = np.asarray(out.loss_path, float)
-    if out.status == "diverged":  # the epoch's careful rerun froze the params at its non-finite step
-        kept = updates <= out.steps_run
+    if out.steps_run < len(out.history["train_loss"]) * plan.steps:  # a non-finite step: the epoch's careful
+        kept = updates <= out.steps_run  # rerun froze the params there (a finite loss past diverged's factor runs on)
         updates, losses = np.r_[updates[kept], out.steps_run + 1], np.r_[losses[kept], np.nan]
     if first == 0:
         updates, losses = np.r_[0, updates], np.r_[out.initial_loss, losses]

@@ -119,7 +119,7 @@ def load(path: str | Path) -> Comparison:
     if len(document["rows"]) != len(document["histories"]) or not document["rows"]:
         raise ValueError(f"{damaged}: it needs as many rows as histories, at least one; got {len(document['rows'])} "
                          f"and {len(document['histories'])}.")
-    _check_paths(document.get("paths", []), damaged)  # a file saved before gdlab measured them has none
+    check_paths(document.get("paths", []), damaged)  # a file saved before gdlab measured them has none
     decoded = _decode(document)
     return Comparison(decoded["settings"], decoded["variants"], decoded["rows"], decoded["histories"],
                       decoded.get("paths", []))
@@ -129,8 +129,9 @@ PATH_KEYS = ("kind", "batch_size", "learning_rate", "seed", "every", "steps_per_
 """What each of a comparison's paths holds (report/noise.py's path_record)."""
 
 
-def _check_paths(paths: Any, damaged: str) -> None:
-    """A saved comparison's paths: a list of objects, each with every one of PATH_KEYS."""
+def check_paths(paths: Any, damaged: str) -> None:
+    """A saved comparison's paths: a list of objects, each with every one of PATH_KEYS (else a ValueError that
+    starts with damaged, 'path ... is damaged')."""
     if not isinstance(paths, list):
         raise ValueError(f"{damaged}: paths must be a list of objects; got {type(paths).__name__}.")  # noqa: TRY004
     for i, path in enumerate(paths):

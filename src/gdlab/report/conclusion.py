@@ -14,6 +14,7 @@ from gdlab.report.summary import (
     higher_is_better,
     untrained_text,
 )
+from gdlab.report.words import counted, join
 
 
 def conclusion(summary: Summary) -> str:
@@ -55,11 +56,6 @@ def diverging_text() -> str:
 def target_text(metric: str, value: float) -> str:
     """A target as written: 0.5 as '50%' for an accuracy, else '0.5'."""
     return f"{value * 100:g}%" if "accuracy" in metric else f"{value:g}"
-
-
-def counted(n: int, noun: str) -> str:
-    """'1 epoch', '3 epochs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def metric_name(metric: str) -> str:
@@ -328,8 +324,3 @@ def _named(s: Summary, label: str | None) -> VariantSummary:
 
 def _seconds(v: VariantSummary) -> str:
     return f"{v.seconds_to_target:.3g} s per config"
-
-
-def join(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

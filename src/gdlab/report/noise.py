@@ -118,7 +118,10 @@ def same_rate(paths: tuple[PathSummary, ...]) -> float | None:
 
 
 def noisier_first(paths: tuple[PathSummary, ...]) -> bool:
-    """Whether the smallest batch's path rose in a larger share of its stretches than every other path."""
+    """Whether the smallest batch's path rose in a larger share of its stretches than every other path (there is
+    another)."""
+    if len(paths) < 2:
+        return False
     small = smallest(paths)
     share = _share(small)
     return all(share > _share(p) for p in paths if p is not small)
@@ -128,8 +131,10 @@ def noise_back(own: tuple[PathSummary, ...]) -> tuple[PathSummary, ...]:
     """At their own best rates: the larger batches that took a larger rate than the smallest batch and whose path
     rose, in at least as large a share of its stretches (their larger steps brought the noise back)."""
     small = smallest(own)
+    if not small.rises:  # nothing to bring back
+        return ()
     return tuple(p for p in own if p is not small and p.learning_rate > small.learning_rate
-                 and 0 < _share(p) >= _share(small))
+                 and _share(p) >= _share(small))
 
 
 def smallest(paths: tuple[PathSummary, ...]) -> PathSummary:

@@ -12,16 +12,17 @@ from gdlab.report.noise import (
     same_rate,
     smallest,
 )
+from gdlab.report.words import counted, join
 
 
 def rises_text(p: PathSummary) -> str:
     """'rose in 64 of 160 stretches of 125 updates (by up to 0.12)': 'of up to 4 updates' where an epoch's last
     stretch is shorter, 'rose after 5 of 160 updates' where it measured after each; ', then diverged'."""
     if p.every == 1:
-        text = f"rose after {p.rises} of {_counted(p.stretches, 'update')}"
+        text = f"rose after {p.rises} of {counted(p.stretches, 'update')}"
     else:
         up_to = "" if p.steps_per_epoch % p.every == 0 else "up to "
-        text = f"rose in {p.rises} of {p.stretches} stretches of {up_to}{p.every} updates"
+        text = f"rose in {p.rises} of {counted(p.stretches, 'stretch').replace('chs', 'ches')} of {up_to}{p.every} updates"
     return text + _by(p) + ("" if p.finite else ", then diverged")
 
 
@@ -42,19 +43,21 @@ def paths_sentence(paths: tuple[PathSummary, ...], best_of: str) -> str:
         rate = same_rate(same)
         at = (f"the same learning rate {rate:.3g} ({best_of}'s best)" if rate is not None
               else f"{best_of}'s best learning rate or the nearest of each grid")
-        others = [f"{p.rises} of {p.stretches}{_by(p)} for {p.label}" for p in same if p is not small]
-        parts.append(f"At {at}, one seed's train loss on all the data, measured {POINTS} times an epoch, "
-                     f"{rises_text(small).replace('rose', f'rose for {small.label}', 1)}, against {_join(others)}"
+        others = [f"{p.rises} of {p.stretches}{_by(p)} for {p.label}{'' if p.finite else ', which then diverged'}"
+                  for p in same if p is not small]
+        parts.append(f"At {at}, one seed's train loss on all the data, measured up to {POINTS} times an epoch, "
+                     f"{rises_text(small).replace('rose', f'rose for {small.label}', 1)}"
+                     + (f", against {join(others)}" if others else "")
                      + (": the fewer samples an update averages, the noisier the path" if noisier_first(same) else ""))
     said = {(p.batch_size, p.learning_rate) for p in same}
     shown = [p for p in own if (p.batch_size, p.learning_rate) not in said]
     if shown:
-        listed = _join([f"{p.label} at {p.learning_rate:.3g} rose in {p.rises} of its {p.stretches}{_by(p)}"
+        listed = join([f"{p.label} at {p.learning_rate:.3g} rose in {p.rises} of its {p.stretches}{_by(p)}"
                         for p in shown])
         back = noise_back(own)
         their = "its own best rate" if len(shown) == 1 else "their own best rates"
         parts.append(f"{'at' if same else 'At'} {their} {listed}" + (
-            f": {_join([p.label for p in back])}, with a larger rate than {smallest(own).label}, rose as often"
+            f": {join([p.label for p in back])}, with a larger rate than {smallest(own).label}, rose as often"
             if back else ""))
     return "; ".join(parts) + "."
 
@@ -67,9 +70,8 @@ def paths_caption(paths: tuple[PathSummary, ...], variants: list[tuple[str, bool
     small = smallest(drawn)
     text = ("Each update moves the params by the learning rate times its batch's gradient, and the fewer samples "
             "a batch averages, the further that gradient can be from the gradient of all the data. For one seed "
-            f"({small.seed}), the train loss on all the training data was measured {_spacing(drawn)}: each stretch "
-            f"between measurements holds about the same samples, a {_ordinal(POINTS)} of an epoch (batch GD's one "
-            "update holds a whole epoch).")
+            f"({small.seed}), the train loss on all the training data was measured up to {POINTS} times an epoch: "
+            f"{_spacing(drawn)}, so that a stretch between measurements holds {_samples(drawn)}.")
     if same:
         text += _left(same, variants, seeds)
     if own:
@@ -86,12 +88,12 @@ def _left(same: tuple[PathSummary, ...], variants: list[tuple[str, bool]], seeds
     if rate is not None:
         text = f" Left: every variant at {small.label}'s best rate, {rate:.3g}."
     else:
-        nearest = _join([f"{p.label} at {p.learning_rate:.3g}" for p in same if p.learning_rate != small.learning_rate])
+        nearest = join([f"{p.label} at {p.learning_rate:.3g}" for p in same if p.learning_rate != small.learning_rate])
         text = (f" Left: every variant at {small.label}'s best rate, {small.learning_rate:.3g}, or the nearest of its "
                 f"grid ({nearest}).")
     missing = [label for label, _ in variants if label not in {p.label for p in same}]
     if missing:
-        text += (f" {_join(missing)} {'is' if len(missing) == 1 else 'are'} not drawn there: no rate of "
+        text += (f" {join(missing)} {'is' if len(missing) == 1 else 'are'} not drawn there: no rate of "
                  f"{'its' if len(missing) == 1 else 'their'} grid lies within half a decade of it.")
     if noisier_first(same):
         averaged = " and averaged over seeds" if seeds > 1 else ""
@@ -101,25 +103,26 @@ def _left(same: tuple[PathSummary, ...], variants: list[tuple[str, bool]], seeds
     if len(ends) >= 2:
         lowest = min(ends, key=lambda p: p.end)
         text += (f" After the last epoch {lowest.label} was lowest: "
-                 + _join([f"{p.label} at {p.end:.3g}" for p in ends]) + f" (from {small.start:.3g} before training).")
+                 + join([f"{p.label} at {p.end:.3g}" for p in ends]) + f" (from {small.start:.3g} before training).")
     diverged = [p.label for p in same if not p.finite]
     if diverged:
-        text += f" {_join(diverged)} diverged at this rate (its path ends at the last finite measurement)."
+        paths = "its path ends" if len(diverged) == 1 else "their paths end"
+        text += f" {join(diverged)} diverged at this rate ({paths} at the last finite measurement, ×)."
     return text
 
 
 def _right(own: tuple[PathSummary, ...], beside: bool, variants: list[tuple[str, bool]]) -> str:
-    text = f" {'Right' if beside else 'Here'}: each variant at its own best rate: " + _join(
+    text = f" {'Right' if beside else 'Here'}: each variant at its own best rate: " + join(
         [f"{p.label} at {p.learning_rate:.3g} {rises_text(p)}" for p in own]) + "."
     untrained = [label for label, trained in variants if not trained]
     if untrained:
-        text += (f" {_join(untrained)} {'is' if len(untrained) == 1 else 'are'} not drawn there: no rate of "
+        text += (f" {join(untrained)} {'is' if len(untrained) == 1 else 'are'} not drawn there: no rate of "
                  f"{'its' if len(untrained) == 1 else 'their'} grid trained.")
     back = noise_back(own)
     if back:
         small = smallest(own)
         text += (" A larger batch's gradient is less noisy, so it can take a larger rate, and the larger steps bring "
-                 f"noise back: {_join([p.label for p in back])} rose as often as {small.label}"
+                 f"noise back: {join([p.label for p in back])} rose as often as {small.label}"
                  + (f", by up to {max(p.largest_rise for p in back):.2g} against {small.largest_rise:.2g}" if
                     max(p.largest_rise for p in back) > small.largest_rise else "") + ".")
     return text
@@ -131,26 +134,21 @@ def _spacing(paths: tuple[PathSummary, ...]) -> str:
     groups: dict[int, list[str]] = {}
     for p in paths:
         groups.setdefault(p.every, []).append(p.label)
-    parts = [("after every update" if every == 1 else f"every {every} updates") + f" for {_join(labels)}"
+    parts = [("after every update" if every == 1 else f"every {every} updates") + f" for {join(labels)}"
              for every, labels in groups.items()]
-    return _join(parts)
+    return join(parts)
+
+
+def _samples(paths: tuple[PathSummary, ...]) -> str:
+    """'125 samples for SGD, 128 for mini-batch 32 and mini-batch 128 and 4000 for batch GD': each stretch's
+    samples (updates x batch size), the variants of one count named together."""
+    groups: dict[int, list[str]] = {}
+    for p in paths:
+        groups.setdefault(p.every * p.batch_size, []).append(p.label)
+    parts = [f"{n}{' samples' if k == 0 else ''} for {join(labels)}" for k, (n, labels) in enumerate(groups.items())]
+    return join(parts)
 
 
 def _by(p: PathSummary) -> str:
     """' (by up to 0.12)' after a count of rises ('' where none rose)."""
     return f" (by up to {p.largest_rise:.2g})" if p.rises else ""
-
-
-def _counted(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def _join(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c' ('' for none)."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

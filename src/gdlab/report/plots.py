@@ -134,7 +134,7 @@ def paths_figure(comparison: Comparison, summary: Summary) -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     _path_axis(axes, np.concatenate(shown) if shown else np.empty(0))
     axes[0].set_ylabel("train loss on all the training data")
-    fig.suptitle(f"One seed's path, its train loss measured {POINTS} times an epoch")
+    fig.suptitle(f"One seed's path, its train loss measured up to {POINTS} times an epoch")
     return fig
 
 
@@ -236,8 +236,8 @@ def _diverged_band(band: Any, summary: Summary) -> None:
     band.set_ylabel("diverged", fontsize=8, rotation=0, ha="right", va="center")
     band.tick_params(which="both", labelbottom=False, length=0)
     band.grid(axis="y", visible=False)
-    for side in ("left", "bottom"):
-        band.spines[side].set_visible(False)
+    for spine in band.spines.values():
+        spine.set_visible(False)
 
 
 def heatmap(comparison: Comparison, summary: Summary) -> str:

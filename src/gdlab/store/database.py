@@ -19,7 +19,7 @@ from gdlab.store.checkpoints import StoredCheckpoint
 from gdlab.store.recorder import RunRecorder
 from gdlab.store.records import Run
 from gdlab.store.schema import COMPACT_FREE, StoreError, compact_if_free, connect
-from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder, finish_sweep
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, SweepRecorder, fail_sweep, finish_sweep
 from gdlab.store.sweeps import Sweep
 
 
@@ -144,8 +144,14 @@ class Store:
 
     def finish_sweep(self, sweep_id: str, results: dict[str, Any] | None = None) -> None:
         """Close a recorded sweep whose members have all ended (its status from theirs), merging results into its
-        stored results (gdlab resume's: the loss paths of a compare interrupted after its last config)."""
+        stored results (gdlab resume's: a compare's loss paths, measured once its configs are done)."""
         finish_sweep(self.connection, self.sweep(sweep_id).id, results)  # a missing id: a StoreError that says so
+
+    def record_sweep_error(self, sweep_id: str, error: BaseException) -> None:
+        """Record that work on a sweep this process holds (``resume_sweep(..., finish=False)``) stopped on error:
+        interrupted (Ctrl-C) or failed, as a sweep's recorder records it."""
+        sweep = self.sweep(sweep_id)
+        fail_sweep(self.connection, sweep.id, error, sweep.kind, self.path)
 
     def finder(self, run_id: str) -> LRFinderResult:
         """A recorded learning-rate finder run's result (curves, suggestions, validated answer)."""

@@ -196,28 +196,11 @@ class SweepRecorder:
             _compact(self.conn)
 
     def fail_sweep(self, error: BaseException) -> None:
-        status, reason = failure_reason(error)
-        try:
-            if self.conn.in_transaction:  # the error struck inside an epoch's transaction
-                self.conn.execute("ROLLBACK")
-            with transaction(self.conn):
-                self.conn.execute(
-                    "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
-                    "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
-                    (status, f"{reason}; {self._resume_hint()} goes on with it", now(), self.sweep_id))
-                self.conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
-                                  (status, reason, now(), self.sweep_id))
-        except sqlite3.Error as err:  # the sweep's own error matters more
-            logger.warning("could not record that sweep %s %s: %s", self.sweep_id, status, err)
+        fail_sweep(self.conn, self.sweep_id, error, self.kind, self.db)
 
     def finish(self, results: dict[str, Any] | None = None) -> None:
         """Close the sweep (its status from its members'), merging results into its stored results."""
         finish_sweep(self.conn, self.sweep_id, results)
-
-    def _resume_hint(self) -> str:
-        """The call that goes on with this sweep, with its stop rule as recorded."""
-        row = self.conn.execute("SELECT config FROM sweeps WHERE id = ?", (self.sweep_id,)).fetchone()
-        return resume_sweep(self.sweep_id, self.kind, self.db, stored_config(row and row[0]))
 
     def _create(self, config: dict[str, Any]) -> None:
         stamp = now()
@@ -288,6 +271,34 @@ def checkpoint_due(since: float, cost: float, every: float) -> bool:
     after ``every`` seconds, and late enough that checkpoints take at most CHECKPOINT_SHARE of the time,
     since >= cost x (1 / share - 1); ``every`` 0 checkpoints every epoch, whatever it costs."""
     return every == 0 or since >= max(every, cost * (1 / CHECKPOINT_SHARE - 1))
+
+
+def fail_sweep(
+    conn: sqlite3.Connection, sweep_id: str, error: BaseException, kind: str, db: str | os.PathLike[str] | None
+) -> None:
+    """Record that a sweep stopped on error: its running members and itself interrupted (Ctrl-C, a signal) or
+    failed, each member's reason naming the call that goes on with it (kind, db: as its resume hint names them)."""
+    status, reason = failure_reason(error)
+    try:
+        if conn.in_transaction:  # the error struck inside an epoch's transaction
+            conn.execute("ROLLBACK")
+        with transaction(conn):
+            row = conn.execute("SELECT config FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            hint = resume_sweep(sweep_id, kind, db, stored_config(row and row[0]))
+            conn.execute(
+                "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE status = 'running' AND id IN "
+                "(SELECT run_id FROM sweep_runs WHERE sweep_id = ?)",
+                (status, f"{reason}; {hint} goes on with it", now(), sweep_id))
+            conn.execute("UPDATE sweeps SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                         (status, reason, now(), sweep_id))
+    except sqlite3.Error as err:  # the sweep's own error matters more
+        logger.warning("could not record that sweep %s %s: %s", sweep_id, status, err)
+
+
+def take_sweep(conn: sqlite3.Connection, sweep_id: str) -> None:
+    """Mark a sweep that is not running elsewhere running in this process (a StoreError if it is)."""
+    with transaction(conn):
+        _take_sweep(conn, sweep_id, again=False)
 
 
 def finish_sweep(conn: sqlite3.Connection, sweep_id: str, results: dict[str, Any] | None = None) -> None:

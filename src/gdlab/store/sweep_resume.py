@@ -22,7 +22,7 @@ from gdlab.store.processes import Process, is_alive
 from gdlab.store.recorder import check_settings
 from gdlab.store.records import histories
 from gdlab.store.schema import StoreError
-from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder
+from gdlab.store.sweep_recorder import CHECKPOINT_SECONDS, Key, SweepRecorder, take_sweep
 from gdlab.store.sweeps import Sweep, members, unfinished
 
 
@@ -37,6 +37,7 @@ def resume_sweep(
     max_memory: int | None = None,
     callback: SweepCallback | None = None,
     checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    finish: bool = True,
 ) -> SweepResult:
     """Go on with the configs of an interrupted or failed sweep that did not finish; the whole sweep as recorded.
 
@@ -48,13 +49,20 @@ def resume_sweep(
     model and data (checked against the record: the model's name, hidden sizes and
     activation, the data's fingerprint) and its stop rule, if it had one.
     ``callback(group, epoch, active)`` numbers the groups as ``unfinished_groups`` lists them.
+    ``finish`` False leaves the sweep running in this process, for the caller to close
+    (``Store.finish_sweep``) or to mark interrupted (``Store.record_sweep_error``), and takes over a sweep with no
+    unfinished config instead of refusing it (gdlab resume measures a compare's noise paths so).
     """
     record = store.sweep(sweep_id)
     _check_resumable(store, record)
     runs = members(store.connection, record)
     todo = unfinished(runs)
-    if not todo:
+    if not todo and finish:
         raise StoreError(f"sweep_id {record.id} has no unfinished configs; there is nothing to resume.")
+    if not todo:  # the caller's work on the sweep is left (gdlab compare's paths): it holds the sweep now
+        take_sweep(store.connection, record.id)
+        store.last_sweep_id = record.id
+        return store.sweep_result(record.id)[0]
     waiting = set(todo.values())
     first = next(run for run in runs if run.id in waiting)
     if data.fingerprint() != first.dataset_fingerprint:
@@ -87,7 +95,8 @@ def resume_sweep(
               test_every=int(settings.get("test_every", 1)),
               loss=settings.get("loss"), params=params, max_memory=max_memory, callback=progress,
               record=recorder, start=start)
-    recorder.finish()
+    if finish:
+        recorder.finish()
     store.last_sweep_id = record.id
     return store.sweep_result(record.id)[0]
 
