@@ -511,7 +511,7 @@ def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_one
     assert "diverging (still rising at the end)" in legend
     page = render(toy, summary).replace("&#x27;", "'")
     assert ("is still rising above where it started when the budget runs out (△: diverging) or ends at or above "
-            "where it started (○: collapsed; a △ or ○ above the top is drawn at it)") in page
+            "where it started (○: collapsed; a △ or ○ above the axis's top is drawn at the top)") in page
     assert "<td class=\"failed\">diverging</td>" in page and page.count("<td class=\"failed\">collapsed</td>") == 1
 
 
@@ -827,12 +827,12 @@ def test_the_u_curve_legend_fits_inside_its_figure(variants) -> None:
     labels and ran past both sides of the figure; two or three variants' legends did by a little before."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    toy = _diverging({0.01: 3.0, 0.1: 1.0, 1e3: math.inf})
+    toy = _still_diverging(_diverging({0.01: 3.0, 0.1: 1.0, 1.0: 6.0, 1e3: math.inf}), 1.0, seeds=(0,))
     sizes = [100, 1, 10, 32][:variants]
     rows = [{**r, "batch_size": size} for size in sizes for r in toy.rows]
     kinds = [{**toy.variants[0], "batch_size": size, "label": variant_label(size, 100)} for size in sizes]
-    many = Comparison({**toy.settings, "learning_rates": {str(s): [0.01, 0.1, 1e3] for s in sizes}}, kinds, rows,
-                      toy.histories * variants)
+    many = Comparison({**toy.settings, "learning_rates": {str(s): [0.01, 0.1, 1.0, 1e3] for s in sizes}}, kinds,
+                      rows, toy.histories * variants)
     fig = plots.u_curve_figure(many, summarize(many))
     FigureCanvasAgg(fig).draw()
     box = fig.legends[0].get_window_extent()
@@ -840,13 +840,19 @@ def test_the_u_curve_legend_fits_inside_its_figure(variants) -> None:
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (box, fig.bbox)
 
 
-def test_the_u_curve_legend_is_outside_the_axes_where_diverged_configs_are_drawn_at_the_top() -> None:
+def test_the_u_curve_legend_is_outside_the_axes_and_names_only_the_kinds_of_failure_drawn() -> None:
+    """It listed △ diverging and ○ collapsed where no config was either."""
     toy = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})
     fig = plots.u_curve_figure(toy, summarize(toy))
     assert fig.axes[0].get_legend() is None and len(fig.legends) == 1
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels == ["batch GD", "diverged (the band above, a row per batch size)",
+                      "mean over seeds, where every seed trained"]
+    collapsed = _still_diverging(_diverging({0.001: 5.4, 0.1: 1.0, 1.0: 6.0}), 1.0, seeds=())
+    labels = [text.get_text() for text in plots.u_curve_figure(collapsed, summarize(collapsed)).legends[0].get_texts()]
     # "settled" read wrong of a loss 85x its start after 2 updates: collapsed is where it ended, not how
-    assert "collapsed (ended at or above the start)" in labels and not any("settled" in t for t in labels)
+    assert labels == ["batch GD", "collapsed (ended at or above the start)", "mean over seeds, where every seed trained"]
+    assert len(plots.u_curve_figure(collapsed, summarize(collapsed)).axes) == 1  # nothing diverged: no band
 
 
 def test_with_one_epoch_the_test_panel_shares_the_epoch_axis_of_the_train_loss() -> None:

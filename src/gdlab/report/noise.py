@@ -22,8 +22,9 @@ POINTS = 32
 HALF_DECADE = 0.5
 """A variant's path takes the rate of its grid nearest the chosen one, when within this many decades of it."""
 
-RISE_TOLERANCE = 1e-6
-"""A stretch rose when its loss went up by more than this share of where it began (float rounding is no rise)."""
+RISE_SHARE = 1e-3
+"""A stretch rose when its loss went up by more than this share of the path's whole fall (from the loss before
+training to its lowest): float rounding, or a regression's 4e-5 on a fall of 5.5, is no rise a reader can see."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def summarize_paths(comparison: Comparison) -> tuple[PathSummary, ...]:
         finite = np.isfinite(losses)
         kept = losses[: int(np.argmin(finite))] if not finite.all() else losses  # up to the first non-finite
         steps = np.diff(kept)
-        rose = steps > RISE_TOLERANCE * np.abs(kept[:-1])
+        fall = float(kept[0] - kept.min()) if len(kept) else 0.0
+        rose = steps > RISE_SHARE * max(fall, 1e-6 * abs(float(kept[0])) if len(kept) else 0.0)
         size = int(path["batch_size"])
         out.append(PathSummary(kind=str(path["kind"]), label=labels.get(size, str(size)), batch_size=size,
                                learning_rate=float(path["learning_rate"]), seed=int(path["seed"]),

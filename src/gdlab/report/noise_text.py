@@ -93,21 +93,20 @@ def _left(same: tuple[PathSummary, ...], variants: list[tuple[str, bool]], seeds
                 f"grid ({nearest}).")
     missing = [label for label, _ in variants if label not in {p.label for p in same}]
     if missing:
-        text += (f" {join(missing)} {'is' if len(missing) == 1 else 'are'} not drawn there: no rate of "
+        text += (f" {_upper(join(missing))} {'is' if len(missing) == 1 else 'are'} not drawn there: no rate of "
                  f"{'its' if len(missing) == 1 else 'their'} grid lies within half a decade of it.")
     if noisier_first(same):
         averaged = " and averaged over seeds" if seeds > 1 else ""
-        text += (f" {small.label}'s path went up and down the most: it {rises_text(small)}. The per-epoch curves "
+        text += (f" {_upper(small.label)}'s path went up and down the most: it {rises_text(small)}. The per-epoch curves "
                  f"above, measured once an epoch{averaged}, smooth that noise away.")
     ends = [p for p in same if p.finite]
     if len(ends) >= 2:
-        lowest = min(ends, key=lambda p: p.end)
-        text += (f" After the last epoch {lowest.label} was lowest: "
-                 + join([f"{p.label} at {p.end:.3g}" for p in ends]) + f" (from {small.start:.3g} before training).")
+        text += (" After the last epoch: " + join([f"{p.label} at {p.end:.3g}" for p in ends])
+                 + f" (from {small.start:.3g} before training).")
     diverged = [p.label for p in same if not p.finite]
     if diverged:
         paths = "its path ends" if len(diverged) == 1 else "their paths end"
-        text += f" {join(diverged)} diverged at this rate ({paths} at the last finite measurement, ×)."
+        text += f" {_upper(join(diverged))} diverged at this rate ({paths} at the last finite measurement, ×)."
     return text
 
 
@@ -116,7 +115,7 @@ def _right(own: tuple[PathSummary, ...], beside: bool, variants: list[tuple[str,
         [f"{p.label} at {p.learning_rate:.3g} {rises_text(p)}" for p in own]) + "."
     untrained = [label for label, trained in variants if not trained]
     if untrained:
-        text += (f" {join(untrained)} {'is' if len(untrained) == 1 else 'are'} not drawn there: no rate of "
+        text += (f" {_upper(join(untrained))} {'is' if len(untrained) == 1 else 'are'} not drawn there: no rate of "
                  f"{'its' if len(untrained) == 1 else 'their'} grid trained.")
     back = noise_back(own)
     if back:
@@ -152,3 +151,8 @@ def _samples(paths: tuple[PathSummary, ...]) -> str:
 def _by(p: PathSummary) -> str:
     """' (by up to 0.12)' after a count of rises ('' where none rose)."""
     return f" (by up to {p.largest_rise:.2g})" if p.rises else ""
+
+
+def _upper(text: str) -> str:
+    """A sentence's first word capitalised ('mini-batch 32 ...' starting a sentence)."""
+    return text[:1].upper() + text[1:]

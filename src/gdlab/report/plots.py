@@ -209,11 +209,14 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
+    kinds = {failure(r) for r in comparison.rows}  # the legend names the kinds of failure drawn, no other
     if band is not None:
         ax.plot([], [], "x", color="black", label="diverged (the band above, a row per batch size)")
         _diverged_band(band, summary)
-    ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")  # both at most the
-    ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")  # top: caption
+    if "diverging" in kinds:  # at most the axis's top, as the collapsed marks (the caption says so)
+        ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")
+    if "collapsed" in kinds:
+        ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at or above the start)")
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     if log:
