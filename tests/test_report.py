@@ -580,6 +580,9 @@ def test_variants_within_their_spread_over_seeds_end_level_not_one_best() -> Non
     apart = dataclasses.replace(level, variants=(level.variants[0], dataclasses.replace(level.variants[1], mean=0.02),
                                                  level.variants[2]))
     assert f"{sgd.label} ended best" in conclusion(apart)
+    three = dataclasses.replace(level, variants=(*level.variants[:2], dataclasses.replace(big, mean=0.01033, std=1e-4)))
+    assert "SGD, mini-batch 32 and mini-batch 128 ended level" in conclusion(three)  # was 'SGD and mini-batch 32 and'
+
 
 
 def test_the_terminal_table_with_a_diverging_column_fits_150_columns_one_line_per_variant(capsys) -> None:

@@ -95,8 +95,8 @@ def _winner(s: Summary) -> str:
                 f"{spread} at its best learning rate {best.best_learning_rate:.3g}.")
     level = [v for v in trained if v is not best and abs(v.mean - best.mean) <= max(best.std, v.std)]
     if level and best.seeds > 1:  # within the seeds' spread of each other: no winner (0.01032 against 0.01033)
-        return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} and "
-                f"{join([v.label for v in level])} ended level, within their spread over seeds: {best.label}'s "
+        return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, "
+                f"{join([best.label, *(v.label for v in level)])} ended level, within their spread over seeds: {best.label}'s "
                 f"{ranked_name(s.metric)} was {spread} at learning rate {best.best_learning_rate:.3g}.")
     return (f"With the same budget of {counted(s.epochs, 'epoch')} for every variant, {best.label} ended best: "
             f"{ranked_name(s.metric)} {spread} at learning rate "
