@@ -689,8 +689,9 @@ def test_each_variant_draws_its_diverged_seeds_in_its_own_row_of_the_band_above_
     assert not [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
     assert ax.get_ylim()[1] == pytest.approx(5.5 * 1.6 * 1.05)  # no rows above the top
     crosses = [line for line in band.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
-    heights = [set(line.get_ydata()) for line in crosses]
-    assert heights == [{0}, {1}]  # the first variant on top: the band's y axis runs down
+    heights = [sorted(line.get_ydata()) for line in crosses]
+    # the first variant on top (the band's y axis runs down); a rate's two seeds side by side in their row
+    assert heights == [[-0.25, 0.25], [0.75, 1.25]]  # one diverged rate, its two seeds
     assert band.get_ylim() == (1.5, -0.5)
     assert [line.get_color() for line in crosses] == plots.colors(summarize(two))
 
@@ -732,7 +733,7 @@ def test_a_grid_of_thousands_of_rates_draws_marks_by_kind_labels_few_cells_and_t
     assert set(marks) == {".", "o", "x"}  # one line of marks per kind, not 800 lines
     for marker, kind in ((".", None), ("o", "collapsed"), ("x", "diverged")):
         assert sorted(marks[marker].get_xdata()) == sorted(r["learning_rate"] for r in toy.rows if failure(r) == kind)
-    assert marks["x"] in band.get_lines() and set(marks["x"].get_ydata()) == {0}  # the band's row of the variant
+    assert marks["x"] in band.get_lines() and set(marks["x"].get_ydata()) == {-0.25, 0.25}  # its row: 2 seeds
     [line] = [line for line in ax.get_lines() if line.get_label() == "batch GD"]
     x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
     np.testing.assert_allclose(y[x < 1], 5.4 - x[x < 1])  # the seeds' mean where both trained
@@ -1218,7 +1219,7 @@ def test_the_u_curve_of_losses_spanning_decades_has_a_log_loss_axis() -> None:
     assert ax.get_yscale() == "log" and ax.get_ylim() == pytest.approx((0.008, 5.5 * 1.6 * 1.05))
     assert band.get_yscale() == "linear"  # the diverged configs' band has no loss scale
     crosses = [line for line in band.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
-    assert sorted(set(line.get_ydata()).pop() for line in crosses) == [0, 1]  # a row per variant
+    assert [sorted({round(y) for y in line.get_ydata()}) for line in crosses] == [[0], [1]]  # a row per variant
     assert [t.get_text() for t in band.get_yticklabels()] == ["batch GD", "mini-batch 10"]
     narrow = _diverging({0.001: 5.4, 0.1: 1.0, 1e3: math.inf})  # 8.8 over 0.8: linear as before
     assert plots.u_curve_figure(narrow, summarize(narrow)).axes[0].get_yscale() == "linear"

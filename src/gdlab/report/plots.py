@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections import Counter
 from typing import Any
 
 import matplotlib
@@ -162,6 +163,10 @@ hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are
 LOG_SPAN = 30.0
 """The U-curve's loss axis is logarithmic when its top (1.6 x the loss before training) is more than this many
 times its bottom (0.8 x the lowest final loss): a regression's losses span decades."""
+SEED_ROWS = 0.5
+"""The diverged seeds of one rate spread over this much of their variant's row of the U-curve's band (rows 1 apart)."""
+BAND_INCHES = 0.3
+"""The height of a variant's row in the U-curve's band of diverged configs: room for three seeds' x apart."""
 RASTERIZED_SEEDS = 1000
 """Past this many configs the U-curve draws its seed marks as one embedded image under the vector mean lines:
 a mark costs about 150 bytes of SVG (10,000 took 1.6 MB), the image 10-60 KB whatever the count."""
@@ -181,10 +186,10 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     they read as losses)."""
     n = len(summary.variants)
     diverged = any(failure(r) == "diverged" for r in comparison.rows)
-    fig = Figure(figsize=(11, 4.6 + (0.25 + 0.12 * n if diverged else 0.0)), layout="constrained", dpi=RASTER_DPI)
+    fig = Figure(figsize=(11, 4.6 + (BAND_INCHES * n if diverged else 0.0)), layout="constrained", dpi=RASTER_DPI)
     band = None
     if diverged:
-        grid = fig.add_gridspec(2, 1, height_ratios=[0.25 + 0.12 * n, 4.0])
+        grid = fig.add_gridspec(2, 1, height_ratios=[BAND_INCHES * n, 4.0])
         ax = fig.add_subplot(grid[1])
         band = fig.add_subplot(grid[0], sharex=ax)
     else:
@@ -235,7 +240,7 @@ def _diverged_band(band: Any, summary: Summary) -> None:
     """The band of diverged configs: a row per variant (first on top), named on the left; no loss scale."""
     n = len(summary.variants)
     band.set_ylim(n - 0.5, -0.5)
-    band.set_yticks(range(n), [v.label for v in summary.variants], fontsize=7)
+    band.set_yticks(range(n), [v.label for v in summary.variants], fontsize=8)
     band.set_ylabel("diverged", fontsize=8, rotation=0, ha="right", va="center")
     band.tick_params(which="both", labelbottom=False, length=0)
     band.grid(axis="y", visible=False)
@@ -358,25 +363,34 @@ def _cells(rows: list[dict[str, Any]]) -> dict[tuple[int, float], list[dict[str,
 
 def _seeds(ax: Any, rows: list[dict[str, Any]], color: str, top: float, band: tuple[Any, int],
            rasterized: bool = False) -> None:
-    """One mark per seed: × diverged (in the band's row band[1]), △ diverging and ○ collapsed (at most top),
-    • trained; one line of marks per kind.
+    """One mark per seed: × diverged (in the band's row band[1], the seeds of one rate side by side in it, so 1 of 3
+    diverged reads apart from 3 of 3), △ diverging and ○ collapsed (at most top), • trained; one line of marks per
+    kind.
 
     rasterized: the marks as pixels, drawn before (under) every line so all variants' marks make one image.
     """
     points: dict[str | None, tuple[list[float], list[float]]] = {"diverged": ([], []), "diverging": ([], []),
                                                                  "collapsed": ([], []), None: ([], [])}
+    crossed: dict[float, int] = {}  # diverged seeds per rate so far
+    seeds = max(Counter(row["learning_rate"] for row in rows).values(), default=1)
     for row in rows:
         kind = failure(row)
-        points[kind][0].append(row["learning_rate"])
-        points[kind][1].append(band[1] if kind == "diverged" else min(row["final_train_loss"], top))
+        rate = row["learning_rate"]
+        points[kind][0].append(rate)
+        if kind == "diverged":
+            crossed[rate] = crossed.get(rate, -1) + 1
+            points[kind][1].append(band[1] + SEED_ROWS * (crossed[rate] - (seeds - 1) / 2) / max(seeds - 1, 1))
+        else:
+            points[kind][1].append(min(row["final_train_loss"], top))
     hollow = {"mfc": "none", "ms": 8, "mew": 1.5}
-    style = {"diverged": {"marker": "x", "ms": 7, "mew": 2}, "diverging": {"marker": "^", **hollow},
+    style = {"diverged": {"marker": "x", "ms": 6, "mew": 1.8}, "diverging": {"marker": "^", **hollow},
              "collapsed": {"marker": "o", **hollow}, None: {"marker": ".", "ms": 5, "alpha": 0.7}}
     layer = {"rasterized": True, "zorder": 1.9} if rasterized else {}  # lines are at 2
     for kind, (x, y) in points.items():
         if x:
             on = band[0] if kind == "diverged" else ax
-            on.plot(x, y, ls="none", color=color, **style[kind], **layer)
+            on.plot(x, y, ls="none", color=color, clip_on=kind is None, **style[kind], **layer)  # a mark at the
+            # axis's top is drawn whole
 
 
 def _best(v: VariantSummary, rate: float) -> bool:
