@@ -1347,6 +1347,12 @@ def test_the_heatmap_caption_says_how_the_best_rate_moved_with_the_batch_here() 
                        toy.histories)
     assert "rising with the batch size" in captions.heatmap_caption(summarize(grows))
     assert "move right as the batch grows" not in render(falling)
+    three = _synthetic({1: [0.3, 0.6], 32: [0.2, 0.5], 128: [0.2, 0.5]}, {1: 1.0, 32: 0.1, 128: 0.1}, epochs=2)
+    flat_top = {1: 0.05, 32: 0.5, 128: 0.5}  # the default compare's 0.01, 0.316, 1, 1: not 'rising' at the top
+    top = Comparison(three.settings, three.variants,
+                     [{**r, "learning_rate": flat_top[r["batch_size"]]} for r in three.rows], three.histories)
+    assert captions.heatmap_caption(summarize(top)).endswith(
+        "0.05 for SGD, 0.5 for mini-batch 32 and 0.5 for mini-batch 128: never falling as the batch grows.")
 
 
 def _best_rates(rates: dict[int, float], collapsed: tuple[int, ...] = ()) -> Summary:

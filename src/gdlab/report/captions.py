@@ -41,8 +41,10 @@ def heatmap_caption(summary: Summary) -> str:
     if np.all(steps == 0):
         which = "every batch size" if not untrained else "every batch size that trained"
         return f"{HEATMAP_HOW} Here the best rate was {best[0][1]:.3g} for {which}{left_out}."
-    trend = ("rising with the batch size" if np.all(steps >= 0) else
-             "falling as the batch grows" if np.all(steps <= 0) else "not ordered by the batch size")
+    trend = ("rising with the batch size" if np.all(steps > 0) else
+             "never falling as the batch grows" if np.all(steps >= 0) else
+             "falling as the batch grows" if np.all(steps < 0) else
+             "never rising as the batch grows" if np.all(steps <= 0) else "not ordered by the batch size")
     listed = join([f"{rate:.3g} for {label}" for label, rate in best])
     return f"{HEATMAP_HOW} Here the best rate was {listed}: {trend}{left_out}."
 

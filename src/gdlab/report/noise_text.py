@@ -57,7 +57,7 @@ def paths_sentence(paths: tuple[PathSummary, ...], best_of: str) -> str:
         back = noise_back(own)
         their = "its own best rate" if len(shown) == 1 else "their own best rates"
         parts.append(f"{'at' if same else 'At'} {their} {listed}" + (
-            f": {join([p.label for p in back])}, with a larger rate than {smallest(own).label}, rose as often"
+            f": {join([p.label for p in back])}, with a larger rate than {smallest(own).label}, rose at least as often"
             if back else ""))
     return "; ".join(parts) + "."
 
@@ -121,7 +121,7 @@ def _right(own: tuple[PathSummary, ...], beside: bool, variants: list[tuple[str,
     if back:
         small = smallest(own)
         text += (" A larger batch's gradient is less noisy, so it can take a larger rate, and the larger steps bring "
-                 f"noise back: {join([p.label for p in back])} rose as often as {small.label}"
+                 f"noise back: {join([p.label for p in back])} rose at least as often as {small.label}"
                  + (f", by up to {max(p.largest_rise for p in back):.2g} against {small.largest_rise:.2g}" if
                     max(p.largest_rise for p in back) > small.largest_rise else "") + ".")
     return text
