@@ -652,3 +652,50 @@ def test_a_run_a_rule_stopped_above_its_starting_loss_says_it_collapsed_too() ->
                                "likely too high)")
     swept = gd.sweep(gd.models.linear(), data, learning_rate=[1.0], batch_size=["full"], epochs=5, stop=stop)
     assert swept.run(0).reason == run.reason
+
+
+@pytest.mark.parametrize("losses, peak, collapsed", [
+    ((2.309, 2.283, 2.421, 2.351, 2.302), 2.421, True),  # mnist1d, batch 32 at 3.16: kicked up, back near the start
+    ((2.288, 3.976, 2.329, 2.323, 2.277), 3.976, True),  # 1.8% below the start after a rise: within 2%
+    ((2.43, 2.802, 2.196, 2.167, 2.20), 2.802, False),  # 4.6% below it: it trained a little (SGD at 0.1)
+    ((2.318, 2.318, 2.317, 2.316, 2.315), 2.318, False),  # a rate too low never rose above its start
+    ((2.309, 2.283, 2.421, 2.351, 2.302), math.nan, False),  # no peak known: as before
+])
+def test_a_run_kicked_above_its_start_that_ended_back_near_it_collapsed(
+        losses: tuple[float, ...], peak: float, collapsed: bool) -> None:
+    """Too high a rate left mini-batch 32 near chance (10% test accuracy) just below its start (2.302 and 2.277
+    from 2.319): neither counted as failed, and the compare put 'too high from' a half-decade too far."""
+    from gdlab.engine.result import COLLAPSED, peak_loss, rise_note
+    from gdlab.engine.sweep_result import failure
+
+    note = rise_note(list(losses), 2.3192, peak=peak)
+    assert (COLLAPSED in note) is collapsed
+    if collapsed:
+        assert note == (f"; the train loss rose to {peak:.4g} and came back to {losses[-1]:.4g}, within 2% of the "
+                        "2.319 before training: collapsed (the learning rate is likely too high)")
+    row = {"status": "max_epochs", "final_train_loss": losses[-1], "initial_train_loss": 2.3192, "reason": note}
+    assert failure(row) == ("collapsed" if collapsed else None)
+    assert peak_loss([2.3, math.nan, math.inf, 2.9, 2.5]) == 2.9 and math.isnan(peak_loss([math.nan]))
+
+
+def test_fit_reads_the_peak_over_the_whole_run_and_the_sweep_over_its_rows() -> None:
+    """f(w) = w^2 / 2 by plain GD, one update an epoch: rate 2.5 kicks w to -1.5 w (the loss x 2.25), 1/3 brings it
+    back to -w (the start's loss), then 1e-3 for 5 epochs falls 1% in all: the peak is epoch 1's, outside the last
+    RISING_EPOCHS + 1 losses that the rise note read, and the run collapsed."""
+    from gdlab.engine.sweep_chunk import _peak
+
+    data = gd.datasets.from_arrays(np.zeros((8, 1), np.float32), np.zeros(8, np.float32), task="regression",
+                                   test_fraction=0.0)
+
+    def loss(p, x, y):
+        return 0.5 * jnp.sum(p["w"] ** 2) + 0.0 * jnp.mean(y)
+
+    rate = gd.schedules.join([gd.schedules.constant(2.5), gd.schedules.constant(1 / 3), gd.schedules.constant(1e-3)],
+                             [1, 2])
+    run = gd.fit(loss, data, gd.sgd(rate), params={"w": np.ones(3, np.float32)}, batch_size="full", epochs=7,
+                 check_stability=False)
+    assert run.history["train_loss"][0] == pytest.approx(1.5 * 2.25) and run.history["train_loss"][1] == pytest.approx(1.5)
+    assert run.reason.endswith("the train loss rose to 3.375 and came back to 1.485, within 2% of the 1.5 before "
+                               "training: collapsed (the learning rate is likely too high)")
+    rows = [{"train_loss": np.array([[v]])} for v in (2.0, math.nan, 5.0, 1.0)]
+    assert _peak(rows, 0, 0) == 5.0

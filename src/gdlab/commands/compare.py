@@ -463,7 +463,8 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     rising = any_diverging(summary)
     diverging = "" if not rising else f"; diverging: {diverging_text()}"
     console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
-                  f"the loss before training{', not diverging' if rising else ''}{diverging}.", highlight=False)
+                  f"the loss before training, or within 2% below it after rising above it"
+                  f"{', not diverging' if rising else ''}{diverging}.", highlight=False)
     console.print()
     console.print(text, highlight=False)
     console.print()

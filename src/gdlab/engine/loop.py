@@ -33,7 +33,7 @@ from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.initial_metric import initial_value
 from gdlab.engine.noise_scale import estimate_from_norms
 from gdlab.engine.noise_tracking import Tracker
-from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, decay_note, rise_note
+from gdlab.engine.result import RISING_EPOCHS, ConvergenceWarning, decay_note, peak_loss, rise_note
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """callback(epoch, metrics) after each epoch (epoch counts from 1), once on_epoch (the record) has it."""
@@ -203,7 +203,7 @@ def train_epochs(
         reason = max_epochs_reason(len(rows), steps_run, rows[-1]["train_loss"])
     if status != "diverged":
         losses = [row["train_loss"] for row in rows[-RISING_EPOCHS - 1:]]
-        reason += rise_note(losses, initial_loss, divergence_factor(stop))
+        reason += rise_note(losses, initial_loss, divergence_factor(stop), peak_loss(row["train_loss"] for row in rows))
         reason += decay_note(reason, [row.get("learning_rate", float("nan")) for row in rows])  # resumed: maybe unrecorded
     _warn_on_budget(status, reason, stop)
     best = rules.best

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -45,15 +45,29 @@ RISING = 0.01
 chance level jitters by less (2.302, 2.335, 2.342, 2.360 on mnist1d at rate 3.5, batch 32: a 0.3% step among them)."""
 
 
-def rise_note(losses: Sequence[float], initial: float, factor: float | None = None) -> str:
+COLLAPSE_BAND = 0.02
+"""A run whose train loss rose above its loss before training (by more than RISE of it) at some epoch and ended
+less than COLLAPSE_BAND of it below collapsed too: a rate too high kicks a classifier up and leaves it about where
+it started, near chance level (mnist1d, batch 32 at 3.16: 2.421 at epoch 3, 2.302 at the end, from 2.319; test
+accuracy 10.7%). A rate too low never rises: it falls slowly from the start."""
+
+
+def rise_note(losses: Sequence[float], initial: float, factor: float | None = None, peak: float = math.nan) -> str:
     """The words a run's reason ends with when its final train loss (losses[-1]) rose above its loss before
     training, else "": diverging when it rose by more than RISING in each of the last RISING_EPOCHS epochs
     (it had not reached the divergence rule, factor x initial, yet), else collapsed (a rate too high can settle
     there with no non-finite number). A tie is not a rise: a rate too low to move the loss, or batch GD's running
     loss after one epoch (the loss before its update). losses: the run's train losses, all of them or at least
-    its last RISING_EPOCHS + 1 (fewer: the run had fewer epochs, and initial counts as epoch 0's)."""
+    its last RISING_EPOCHS + 1 (fewer: the run had fewer epochs, and initial counts as epoch 0's). peak: the
+    highest train loss of any epoch of the run (NaN: unknown); one above the start by more than RISE of it, and a
+    final loss within COLLAPSE_BAND below the start, is collapsed too."""
     final = losses[-1]
-    if not (math.isfinite(final) and math.isfinite(initial) and final - initial > RISE * abs(initial)):
+    if not (math.isfinite(final) and math.isfinite(initial)):
+        return ""
+    if final - initial <= RISE * abs(initial):
+        if peak - initial > RISE * abs(initial) and initial - final < COLLAPSE_BAND * abs(initial):
+            return (f"; the train loss rose to {peak:.4g} and came back to {final:.4g}, within {COLLAPSE_BAND:.0%} of "
+                    f"the {initial:.4g} {COLLAPSED}the learning rate is likely too high)")
         return ""
     start = f"; the train loss ended at {final:.4g}, above the {initial:.4g} "
     if rising(losses, initial):
@@ -61,6 +75,12 @@ def rise_note(losses: Sequence[float], initial: float, factor: float | None = No
         return (f"{start}{DIVERGING}the loss rose by more than {RISING:.0%} in each of the last {RISING_EPOCHS} "
                 f"epochs; it had not yet reached {rule}; the learning rate is likely too high)")
     return f"{start}{COLLAPSED}the learning rate is likely too high)"
+
+
+def peak_loss(losses: Iterable[float]) -> float:
+    """The highest finite loss of a run's epochs (NaN: none), what ``rise_note`` reads as its peak."""
+    finite = [float(v) for v in losses if math.isfinite(float(v))]
+    return max(finite) if finite else math.nan
 
 
 DECAYED = 0.01

@@ -34,7 +34,7 @@ from gdlab.engine.data_parallel import CONFIGS
 from gdlab.engine.epoch import EpochSpec, EpochStats, is_test_epoch, measure_test
 from gdlab.engine.epoch_program import compiled_epoch
 from gdlab.engine.loop import max_epochs_reason, non_finite_reason, restored_note
-from gdlab.engine.result import RISING_EPOCHS, decay_note, rise_note
+from gdlab.engine.result import RISING_EPOCHS, decay_note, peak_loss, rise_note
 from gdlab.engine.sweep_best import BestParams, restored, returned_epochs, start_best, track_best
 from gdlab.engine.sweep_careful import rerun_careful, shard_configs
 from gdlab.engine.sweep_recording import ChunkEpoch, ChunkObserver
@@ -221,7 +221,7 @@ def _end_stopped(ends: _Ends, fired: np.ndarray, stop: StopRule, stop_state: Any
     for i, j in zip(*np.nonzero(fired)):
         ends.status[i, j], ends.reason[i, j] = stop.explain(_pick(stop_state, i, j), _pick(metrics, i, j))
         if ends.status[i, j] != "diverged":  # diverged(factor) is a rule too: its reason says it all
-            ends.reason[i, j] += rise_note(_last_losses(rows, i, j), float(before[i, j]), factor)
+            ends.reason[i, j] += rise_note(_last_losses(rows, i, j), float(before[i, j]), factor, _peak(rows, i, j))
             rates = [float(row["learning_rate"][i, j]) if "learning_rate" in row else np.nan for row in rows]
             ends.reason[i, j] += decay_note(ends.reason[i, j], rates)  # a resumed config's rows: maybe unrecorded
         ends.steps_run[i, j] = (epoch + 1) * steps
@@ -237,9 +237,14 @@ def _end_at_budget(ends: _Ends, active: np.ndarray, rows: list[dict[str, np.ndar
         ends.status[i, j] = "max_epochs"
         final = float(rows[-1]["train_loss"][i, j])
         ends.reason[i, j] = max_epochs_reason(epochs_run, epochs_run * steps, final) + rise_note(
-            _last_losses(rows, i, j), float(before[i, j]), factor)
+            _last_losses(rows, i, j), float(before[i, j]), factor, _peak(rows, i, j))
         ends.steps_run[i, j] = epochs_run * steps
         ends.epochs_run[i, j] = epochs_run
+
+
+def _peak(rows: list[dict[str, np.ndarray]], i: int, j: int) -> float:
+    """Config (i, j)'s highest finite train loss over its rows (``rise_note``'s peak)."""
+    return peak_loss(float(row["train_loss"][i, j]) for row in rows)
 
 
 def _last_losses(rows: list[dict[str, np.ndarray]], i: int, j: int) -> list[float]:

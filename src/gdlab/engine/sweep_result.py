@@ -17,7 +17,7 @@ import numpy as np
 
 from gdlab.core.checks import check_int_range
 from gdlab.engine.output_file import file_to_write
-from gdlab.engine.result import DIVERGING, Result
+from gdlab.engine.result import COLLAPSED, DIVERGING, Result
 
 CLASSIFICATION_METRICS = ("test_accuracy",)
 K = TypeVar("K")
@@ -334,15 +334,17 @@ def mean_and_std(values: list[float]) -> tuple[float, float]:
 def failure(row: dict[str, Any]) -> str | None:
     """How a config (one row) failed: "diverged" (status, or a final train loss that is not finite),
     "diverging" (its reason says its train loss was still rising at its end: ``result.DIVERGING``),
-    "collapsed" (a final train loss at or above its ``initial_train_loss``, where the row has one: a rate
-    too large for a classifier can settle at chance level, ln(classes), with no non-finite number), or None.
+    "collapsed" (a final train loss at or above its ``initial_train_loss``, where the row has one, or back within
+    ``result.COLLAPSE_BAND`` of it after rising above it, as its reason says: a rate too large for a classifier can
+    settle at chance level, ln(classes), with no non-finite number), or None.
     A row recorded before diverging was told apart (its reason lacks DIVERGING) is collapsed, as it was."""
     final = row.get("final_train_loss", math.nan)
     if row["status"] == "diverged" or not math.isfinite(final):
         return "diverged"
-    if DIVERGING in str(row.get("reason") or ""):
+    reason = str(row.get("reason") or "")
+    if DIVERGING in reason:
         return "diverging"
-    if final >= row.get("initial_train_loss", math.inf):
+    if COLLAPSED in reason or final >= row.get("initial_train_loss", math.inf):  # back near its start: COLLAPSE_BAND
         return "collapsed"
     return None
 

@@ -165,7 +165,8 @@ def _too_high(s: Summary) -> str:
                   for v in found if v.too_high is not None])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
     kinds = [f"diverged ({diverged_text(s.diverged_factor)})",
-             "collapsed (a final train loss at or above the loss before training)"]
+             ("collapsed (a final train loss at or above the loss before training, or back within 2% of it after "
+              "rising above it)")]
     if any_diverging(s):
         were = "was" if most_seeds(s) == "the seed" else "were"
         kinds.append(f"{were} still diverging ({diverging_text()})")

@@ -2,9 +2,9 @@
 
 A config *diverged* when its train loss became non-finite or rose above the divergence
 rule's factor (gd.stop.diverged, 100 by default) times its loss before training, and
-*collapsed* when it ended with a train loss at or above its loss before training (a
-too-large rate on a classifier can settle at chance level, ln(classes), with no
-non-finite number), or *diverging* when it ended there still rising (its reason says so:
+*collapsed* when it ended with a train loss at or above its loss before training, or within
+2% below it after rising above it at some epoch (a too-large rate on a classifier can settle at
+chance level, ln(classes), with no non-finite number), or *diverging* when it ended there still rising (its reason says so:
 engine.result.DIVERGING) without having reached the divergence rule. A rate above the best that did neither can still do clearly worse within the budget: its mean final
 train loss ended above the best rate's by more than WORSE x the best rate's fall from the loss before training.
 """
