@@ -511,7 +511,8 @@ def test_a_config_still_diverging_at_its_end_is_counted_apart_from_collapsed_one
     assert "diverging (still rising at the end)" in legend
     page = render(toy, summary).replace("&#x27;", "'")
     assert ("is still rising above where it started when the budget runs out (△: diverging) or ends at or above "
-            "where it started (○: collapsed; a △ or ○ above the axis's top is drawn at the top)") in page
+            "where it started, or back near it after rising above it (○: collapsed; a △ or ○ above the axis's top "
+            "is drawn at the top)") in page
     assert "<td class=\"failed\">diverging</td>" in page and page.count("<td class=\"failed\">collapsed</td>") == 1
 
 

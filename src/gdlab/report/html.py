@@ -100,9 +100,10 @@ def page(title: str, body: str) -> str:
 _U_CURVE = ("The U-curve: on the left the rate is too low and the loss barely moves; on the right it is too high "
             "and the loss diverges (×, in the band above the axis: its final loss is not a number or far off the "
             "scale), is still rising above where it started when the budget runs out (△: diverging) or ends at or "
-            "above where it started (○: collapsed; a △ or ○ above the axis's top is drawn at the top). Each batch size's best rate, chosen by "
-            "the final test metric (boxed in the heatmap, whose caption says how it moved with the batch size), is "
-            "usually at or near the bottom of its curve.")
+            "above where it started, or back near it after rising above it (○: collapsed; a △ or ○ above the "
+            "axis's top is drawn at the top). Each batch size's best rate, chosen by the final test metric (boxed in "
+            "the heatmap, whose caption says how it moved with the batch size), is usually at or near the bottom of "
+            "its curve.")
 
 
 def _subtitle(s: dict[str, Any], summary: Summary) -> str:
