@@ -221,7 +221,7 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     if "diverging" in kinds:  # at most the axis's top, as the collapsed marks (the caption says so)
         ax.plot([], [], "^", mfc="none", color="black", label="diverging (still rising at the end)")
     if "collapsed" in kinds:
-        ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended at, above or, after rising, back near the start)")
+        ax.plot([], [], "o", mfc="none", color="black", label="collapsed (ended near or above the start)")
     ax.plot([], [], "-", color="grey", lw=2, label="mean over seeds, where every seed trained")
     ax.set_xscale("log")
     if log:
