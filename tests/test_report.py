@@ -891,7 +891,11 @@ def test_a_diverged_variants_curve_leaves_the_loss_axis_and_decades_of_loss_go_o
     decades = _diverging({0.001: 5.4, 0.1: 0.01})
     axes = plots.curves_figure(decades, summarize(decades)).axes
     assert [ax.get_yscale() for ax in axes] == ["log"] * 4  # train and test loss
-    assert axes[0].get_ylim() == pytest.approx((0.8 * 0.01, 1.6 * 5.5))
+    assert axes[0].get_ylim() == pytest.approx((0.8 * 0.01, 1.1 * 5.5))  # nothing rose: little room above the start
+    rose = _diverging({0.001: 5.4, 0.1: 1.0})
+    for history in rose.histories:  # every curve above its start after epoch 1
+        history["train_loss"] = [7.0, *history["train_loss"][1:]]
+    assert plots.curves_figure(rose, summarize(rose)).axes[0].get_ylim()[1] == pytest.approx(1.6 * 5.5)
 
 
 def _run_record(status: str, reason: str) -> dict:

@@ -160,6 +160,8 @@ LABELLED_RATES = 16
 hatches the failed cells instead of a × in each (a 2,500-rate sweep's cells are too narrow for text)."""
 
 
+ROOM = 1.1
+"""A loss axis whose curves all stayed at or below their start ends this many times above it."""
 LOG_SPAN = 30.0
 """The U-curve's loss axis is logarithmic when its top (1.6 x the loss before training) is more than this many
 times its bottom (0.8 x the lowest final loss): a regression's losses span decades."""
@@ -311,12 +313,14 @@ def colors(summary: Summary) -> list[str]:
 
 def _loss_axis(axes: Any, losses: list[np.ndarray], starts: list[float]) -> None:
     """A loss row's y axis from 0.8 x the lowest loss to 1.6 x the highest loss before training (starts), as the
-    U-curve's: a diverged curve (1e21) leaves it at the top instead of flattening the others at 0; logarithmic
+    U-curve's, where some curve rose past 1.05 x it, else to ROOM x it (a third of each panel stood empty above
+    the curves); a diverged curve (1e21) leaves it at the top instead of flattening the others at 0; logarithmic
     when that spans more than LOG_SPAN (a regression's loss falls decades: on a linear axis it lay flat)."""
     values = np.concatenate([loss.ravel() for loss in losses]) if losses else np.empty(0)
     if not starts:
         return
-    top = 1.6 * max(starts)
+    rose = bool(np.any(values[np.isfinite(values)] > 1.05 * max(starts))) or not np.all(np.isfinite(values))
+    top = (1.6 if rose else ROOM) * max(starts)
     shown = values[np.isfinite(values) & (values <= top) & (values > 0)]
     bottom = 0.8 * float(np.min(shown)) if shown.size else top / 10
     for ax in axes:
