@@ -11,7 +11,7 @@ import csv
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from gdlab.core.checks import check_choice, check_float_range, check_int_range, 
 from gdlab.core.stopping import DIVERGED_FACTOR
 from gdlab.engine.epoch import METRICS
 from gdlab.engine.fused_mlp import KERNELS
+from gdlab.engine.result import COLLAPSE_BAND
 from gdlab.engine.setup import objective_and_params, seed_keys
 from gdlab.engine.sweep import default_layout, param_template, seed_initial_losses
 from gdlab.engine.sweep_grid import group_rule, schedule_params, seed_list
@@ -40,6 +41,7 @@ from gdlab.engine.sweep_recording import RecordedGroup, sweep_configs
 from gdlab.report import Comparison, Summary, conclusion, from_sweep, save, summarize, write_html
 from gdlab.report import table as summary_table
 from gdlab.report.conclusion import counted, diverged_text, diverging_text
+from gdlab.report.noise import summarize_paths
 from gdlab.report.of_result import default_metric
 from gdlab.report.summary import any_diverging
 from gdlab.store.model_text import DEFAULT_ACTIVATION
@@ -130,7 +132,7 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
             result = gd.SweepResult(groups=tuple(groups))
             comparison = from_sweep(result, settings, initial)
             try:
-                comparison, summary = measured_paths(bars, comparison, model, data)
+                comparison, summary = measured_paths(bars, comparison, summarize(comparison), model, data)
             except BaseException as error:  # every config done: gdlab resume measures the paths
                 if recorder is not None:
                     recorder.fail_sweep(error)
@@ -154,12 +156,12 @@ def run_compare(options: CompareOptions, *, show_progress: bool, as_json: bool) 
 
 
 def measured_paths(
-    bars: Bars, comparison: Comparison, model: gd.Model, data: gd.Dataset
+    bars: Bars, comparison: Comparison, summary: Summary, model: gd.Model, data: gd.Dataset
 ) -> tuple[Comparison, Summary]:
-    """The comparison with one seed's loss path per variant (report/noise.py), and its summary."""
-    comparison = bars.step("one seed's path per variant",
-                           lambda: with_paths(comparison, summarize(comparison), model, data))
-    return comparison, summarize(comparison)
+    """The comparison with one seed's loss path per variant (report/noise.py), and its summary (summary's, with the
+    paths: nothing else in it depends on them)."""
+    comparison = bars.step("one seed's path per variant", lambda: with_paths(comparison, summary, model, data))
+    return comparison, replace(summary, paths=summarize_paths(comparison))
 
 
 def paths_interrupted_text(sweep_id: str, db: str | Path | None) -> str:
@@ -463,7 +465,7 @@ def print_summary(summary: Summary, comparison: Comparison, text: str, paths: di
     rising = any_diverging(summary)
     diverging = "" if not rising else f"; diverging: {diverging_text()}"
     console.print(f"{seconds}diverged: {diverged_text(summary.diverged_factor)}; collapsed: final train loss >= "
-                  f"the loss before training, or within 2% below it after rising above it"
+                  f"the loss before training, or within {COLLAPSE_BAND:.0%} below it after rising above it"
                   f"{', not diverging' if rising else ''}{diverging}.", highlight=False)
     console.print()
     console.print(text, highlight=False)

@@ -110,7 +110,7 @@ def _resume_sweep(
         shown = summarize(comparison)
         if not comparison.paths:  # a compare stopped after its last config, or one that measured none
             with Bars(show_progress) as bars:
-                comparison, shown = measured_paths(bars, comparison, model, data)
+                comparison, shown = measured_paths(bars, comparison, shown, model, data)
     except BaseException as error:
         store.record_sweep_error(sweep.id, error)
         if isinstance(error, KeyboardInterrupt):  # typer turns it into exit code 130 without a word

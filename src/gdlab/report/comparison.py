@@ -30,8 +30,8 @@ class Comparison:
     variants: one dict per batch size (batch_size, label, steps_per_epoch, configs, seconds).
     rows[k]: SweepResult.rows[k] plus initial_train_loss (the loss at the seed's initial params).
     histories[k]: per-epoch lists for config k (as SweepResult.run(k).history).
-    paths: one seed's loss path per variant at one learning rate (report/noise.py: batch_size, learning_rate,
-    seed, every, epoch, train_loss); empty where none was measured (gd.sweep's records, older files).
+    paths: one seed's loss path per variant at a learning rate (PATH_KEYS; report/noise.py's path_record); empty
+    where none was measured (gd.sweep's records, older files).
     """
 
     settings: dict[str, Any]

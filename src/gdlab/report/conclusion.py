@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from gdlab.core.stopping import DIVERGED_FACTOR
-from gdlab.engine.result import RISING, RISING_EPOCHS
+from gdlab.engine.result import COLLAPSE_BAND, RISING, RISING_EPOCHS
 from gdlab.report.noise_text import paths_sentence
 from gdlab.report.summary import (
     Summary,
@@ -165,8 +165,8 @@ def _too_high(s: Summary) -> str:
                   for v in found if v.too_high is not None])
     rates = "the smallest rate" if len(found) == 1 else "the smallest rates"  # larger ones may train again
     kinds = [f"diverged ({diverged_text(s.diverged_factor)})",
-             ("collapsed (a final train loss at or above the loss before training, or back within 2% of it after "
-              "rising above it)")]
+             (f"collapsed (a final train loss at or above the loss before training, or back within "
+              f"{COLLAPSE_BAND:.0%} of it after rising above it)")]
     if any_diverging(s):
         were = "was" if most_seeds(s) == "the seed" else "were"
         kinds.append(f"{were} still diverging ({diverging_text()})")

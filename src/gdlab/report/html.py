@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gdlab.engine.output_file import file_to_write
+from gdlab.engine.result import COLLAPSE_BAND
 from gdlab.report import plots, table
 from gdlab.report.captions import curves_caption, heatmap_caption
 from gdlab.report.comparison import Comparison
@@ -151,7 +152,7 @@ def _notes(s: dict[str, Any], summary: Summary) -> str:
          "the train loss on all the data after it (for batch GD about as long as its one update), and a config's "
          "share of a vmapped program is not what it takes alone (gdlab fit times one run)."),
         (f"Diverged: {diverged_text(summary.diverged_factor)} (gd.stop.diverged, which stops the run). Collapsed: the "
-         "final train loss is at or above the loss before training, or less than 2% below it after rising above it "
+         f"final train loss is at or above the loss before training, or less than {COLLAPSE_BAND:.0%} below it after rising above it "
          "at some epoch (a rate too low never rises), for a classifier often chance level (ln(classes)), with no "
          "non-finite number, so the status alone would miss it. Diverging: "
          f"{diverging_text()}, short of the divergence rule when the budget ran out (a sweep recorded before gdlab "

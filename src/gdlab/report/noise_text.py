@@ -3,6 +3,8 @@ from the paths' numbers (report/noise.py) and saying only what they show."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gdlab.report.noise import (
     POINTS,
     PathSummary,
@@ -22,7 +24,7 @@ def rises_text(p: PathSummary) -> str:
         text = f"rose after {p.rises} of {counted(p.stretches, 'update')}"
     else:
         up_to = "" if p.steps_per_epoch % p.every == 0 else "up to "
-        text = f"rose in {p.rises} of {counted(p.stretches, 'stretch').replace('chs', 'ches')} of {up_to}{p.every} updates"
+        text = f"rose in {p.rises} of {counted(p.stretches, 'stretch', 'stretches')} of {up_to}{p.every} updates"
     return text + _by(p) + ("" if p.finite else ", then diverged")
 
 
@@ -93,8 +95,7 @@ def _left(same: tuple[PathSummary, ...], variants: list[tuple[str, bool]], seeds
                 f"grid ({nearest}).")
     missing = [label for label, _ in variants if label not in {p.label for p in same}]
     if missing:
-        text += (f" {_upper(join(missing))} {'is' if len(missing) == 1 else 'are'} not drawn there: no rate of "
-                 f"{'its' if len(missing) == 1 else 'their'} grid lies within half a decade of it.")
+        text += _not_drawn(missing, "lies within half a decade of it")
     if noisier_first(same):
         averaged = " and averaged over seeds" if seeds > 1 else ""
         text += (f" {_upper(small.label)}'s path went up and down the most: it {rises_text(small)}. The per-epoch curves "
@@ -115,8 +116,7 @@ def _right(own: tuple[PathSummary, ...], beside: bool, variants: list[tuple[str,
         [f"{p.label} at {p.learning_rate:.3g} {rises_text(p)}" for p in own]) + "."
     untrained = [label for label, trained in variants if not trained]
     if untrained:
-        text += (f" {_upper(join(untrained))} {'is' if len(untrained) == 1 else 'are'} not drawn there: no rate of "
-                 f"{'its' if len(untrained) == 1 else 'their'} grid trained.")
+        text += _not_drawn(untrained, "trained")
     back = noise_back(own)
     if back:
         small = smallest(own)
@@ -130,22 +130,30 @@ def _right(own: tuple[PathSummary, ...], beside: bool, variants: list[tuple[str,
 def _spacing(paths: tuple[PathSummary, ...]) -> str:
     """'every 125 updates for SGD, every 4 for mini-batch 32 and after every update for mini-batch 128 and batch
     GD': the variants of one spacing named together."""
-    groups: dict[int, list[str]] = {}
-    for p in paths:
-        groups.setdefault(p.every, []).append(p.label)
-    parts = [("after every update" if every == 1 else f"every {every} updates") + f" for {join(labels)}"
-             for every, labels in groups.items()]
-    return join(parts)
+    return join([("after every update" if every == 1 else f"every {every} updates") + f" for {join(labels)}"
+                 for every, labels in _grouped(paths, lambda p: p.every)])
 
 
 def _samples(paths: tuple[PathSummary, ...]) -> str:
     """'125 samples for SGD, 128 for mini-batch 32 and mini-batch 128 and 4000 for batch GD': each stretch's
     samples (updates x batch size), the variants of one count named together."""
+    groups = _grouped(paths, lambda p: p.every * p.batch_size)
+    return join([f"{n}{' samples' if k == 0 else ''} for {join(labels)}" for k, (n, labels) in enumerate(groups)])
+
+
+def _grouped(paths: tuple[PathSummary, ...], key: Callable[[PathSummary], int]) -> list[tuple[int, list[str]]]:
+    """(value, the labels of the paths that have it) for each value of key, in the paths' order."""
     groups: dict[int, list[str]] = {}
     for p in paths:
-        groups.setdefault(p.every * p.batch_size, []).append(p.label)
-    parts = [f"{n}{' samples' if k == 0 else ''} for {join(labels)}" for k, (n, labels) in enumerate(groups.items())]
-    return join(parts)
+        groups.setdefault(key(p), []).append(p.label)
+    return list(groups.items())
+
+
+def _not_drawn(labels: list[str], why: str) -> str:
+    """' Batch GD is not drawn there: no rate of its grid trained.' (why: what no rate of the grid did)."""
+    one = len(labels) == 1
+    return (f" {_upper(join(labels))} {'is' if one else 'are'} not drawn there: no rate of {'its' if one else 'their'} "
+            f"grid {why}.")
 
 
 def _by(p: PathSummary) -> str:

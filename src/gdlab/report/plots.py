@@ -187,10 +187,11 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     × sit in a band of their own above the loss axis, a row per batch size (on the axis, in rows above its top,
     they read as losses)."""
     n = len(summary.variants)
-    diverged = any(failure(r) == "diverged" for r in comparison.rows)
-    fig = Figure(figsize=(11, 4.6 + (BAND_INCHES * n if diverged else 0.0)), layout="constrained", dpi=RASTER_DPI)
+    kinds = {failure(r) for r in comparison.rows}  # the legend names the kinds of failure drawn, no other
+    fig = Figure(figsize=(11, 4.6 + (BAND_INCHES * n if "diverged" in kinds else 0.0)), layout="constrained",
+                 dpi=RASTER_DPI)
     band = None
-    if diverged:
+    if "diverged" in kinds:
         grid = fig.add_gridspec(2, 1, height_ratios=[BAND_INCHES * n, 4.0])
         ax = fig.add_subplot(grid[1])
         band = fig.add_subplot(grid[0], sharex=ax)
@@ -216,7 +217,6 @@ def u_curve_figure(comparison: Comparison, summary: Summary) -> Figure:
     ax.axhline(start, color="grey", ls="--", lw=1)
     ax.text(0.005, start, " loss before training", transform=ax.get_yaxis_transform(), va="bottom",
             fontsize=8, color="grey")
-    kinds = {failure(r) for r in comparison.rows}  # the legend names the kinds of failure drawn, no other
     if band is not None:
         ax.plot([], [], "x", color="black", label="diverged (the band above, a row per batch size)")
         _diverged_band(band, summary)

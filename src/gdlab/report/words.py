@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 
-def counted(n: int, noun: str) -> str:
-    """'1 epoch', '3 epochs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 epoch', '3 epochs' ('2 stretches' with plural='stretches')."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def join(items: list[str]) -> str:
